@@ -1,0 +1,78 @@
+/*
+ * commerce.h
+ *		Declarations shared by the commerce C sources: the extension's own
+ *		SQLSTATEs, the kept-plan cache, the clock, argument checks and the
+ *		jansson glue.
+ *
+ * Every SQLSTATE raised by the extension is listed in docs/errors.md.
+ */
+#ifndef COMMERCE_H
+#define COMMERCE_H
+
+#include "postgres.h"
+
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "utils/timestamp.h"
+
+/*
+ * Business errors use PostgREST's PTxxx convention so that an HTTP client
+ * gets the matching status (PT404 -> 404 and so on).
+ */
+#define ERRCODE_COMMERCE_NOT_FOUND		MAKE_SQLSTATE('P','T','4','0','4')
+#define ERRCODE_COMMERCE_APPEND_ONLY	MAKE_SQLSTATE('P','T','4','0','5')
+#define ERRCODE_COMMERCE_OUT_OF_STOCK	MAKE_SQLSTATE('P','T','4','0','9')
+#define ERRCODE_COMMERCE_EXPIRED		MAKE_SQLSTATE('P','T','4','1','0')
+#define ERRCODE_COMMERCE_BAD_STATE		MAKE_SQLSTATE('P','T','4','1','2')
+
+/* Upper bounds of one request. */
+#define COMMERCE_MAX_QTY		1000000
+#define COMMERCE_MAX_LINES		200
+#define COMMERCE_MAX_KEY_LEN	200
+
+/*
+ * A statement prepared once per backend and kept (SPI_keepplan).  Declare
+ * one as a static with its SQL text and argument types; commerce_plan()
+ * prepares it on first use.
+ */
+typedef struct CommercePlan
+{
+	const char *sql;
+	int			nargs;
+	Oid			argtypes[10];
+	SPIPlanPtr	plan;
+} CommercePlan;
+
+/* commerce.c */
+extern SPIPlanPtr commerce_plan(CommercePlan *p);
+extern uint64 commerce_exec(CommercePlan *p, Datum *values, const char *nulls,
+							long tcount);
+extern int64 commerce_get_int64(uint64 row, int col, bool *isnull);
+extern char *commerce_get_text(uint64 row, int col);
+extern TimestampTz commerce_get_timestamptz(uint64 row, int col, bool *isnull);
+extern TimestampTz commerce_clock(void);
+extern void commerce_require_args(FunctionCallInfo fcinfo, int nargs,
+								  const char *const *names);
+extern char *commerce_key_arg(FunctionCallInfo fcinfo, int argno, const char *name);
+
+/* json.c */
+typedef struct CommerceCartLine
+{
+	char	   *sku;			/* SKU code */
+	char	   *warehouse;		/* warehouse code or NULL */
+	int64		qty;
+} CommerceCartLine;
+
+extern void commerce_json_init(void);
+extern int	commerce_parse_cart(const char *json, size_t len,
+								CommerceCartLine **lines);
+
+/* inventory_reserve.c / inventory_end.c */
+extern Datum commerce_reservation_tuple(FunctionCallInfo fcinfo, int64 id,
+										const char *status, TimestampTz expires_at);
+extern void commerce_record_movement(int64 tenant_id, int64 pool_id, const char *kind,
+									 int64 d_on_hand, int64 d_reserved, int64 d_sold,
+									 int64 reservation_id, const char *request_id,
+									 TimestampTz at);
+
+#endif							/* COMMERCE_H */

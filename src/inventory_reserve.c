@@ -1,0 +1,676 @@
+/*
+ * inventory_reserve.c
+ *		commerce.reserve and commerce.reserve_sku: hold stock for a holder,
+ *		every line or none, without making the buyers of one hot SKU queue
+ *		on one row.
+ *
+ * A pool's stock is spread over slot rows (commerce.stock_slot).  A line
+ * first takes a slot that has enough stock and that no other transaction
+ * holds (FOR UPDATE SKIP LOCKED, starting at a slot picked by backend pid).
+ * If there is none it reads the committed total without locking: when that
+ * is short the pool is sold out and the line is refused at once, without
+ * waiting (the sold-out fast path).  Only when stock exists but is locked
+ * or spread too thin does it lock all the pool's slots in slot order,
+ * gather units into one slot and take them there.
+ *
+ * Lines are summed per pool and processed in pool_id order, and within a
+ * pool slots are locked in slot order, so two carts never deadlock.  The
+ * reservation header is inserted first (ON CONFLICT on its request_id), so
+ * a concurrent retry of the same request waits for the first and then
+ * returns its result.
+ */
+#include "commerce.h"
+
+#include "catalog/pg_type.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+
+/* One line of a reservation, resolved to a stock pool. */
+typedef struct ReserveLine
+{
+	const char *sku;
+	const char *warehouse;
+	int64		qty;
+	int64		sku_id;
+	int64		pool_id;
+	int32		slot_count;
+	bool		has_hold;
+	Interval	hold;
+	int64		threshold;
+	bool		alerted;
+	int32		slot_no;
+} ReserveLine;
+
+static CommercePlan plan_tenant = {
+	"SELECT t.order_hold, t.max_hold, r.reservation_id"
+	"  FROM commerce.tenant t"
+	"  LEFT JOIN commerce.reservation r"
+	"    ON r.tenant_id = t.tenant_id AND r.request_id = $2"
+	" WHERE t.tenant_id = $1",
+	2, {INT8OID, TEXTOID}
+};
+
+static CommercePlan plan_root_pool = {
+	"SELECT s.sku_id, p.pool_id, p.slot_count, p.status, p.hold,"
+	"       p.low_stock_threshold, p.low_stock_alerted"
+	"  FROM commerce.sku s"
+	"  JOIN commerce.stock_pool p"
+	"    ON p.tenant_id = s.tenant_id AND p.sku_id = s.sku_id AND p.parent_pool_id IS NULL"
+	"  JOIN commerce.warehouse w"
+	"    ON w.tenant_id = p.tenant_id AND w.warehouse_id = p.warehouse_id"
+	" WHERE s.tenant_id = $1 AND s.code = $2 AND ($3::text IS NULL OR w.code = $3)"
+	" LIMIT 2",
+	3, {INT8OID, TEXTOID, TEXTOID}
+};
+
+static CommercePlan plan_activity_pool = {
+	"SELECT s.sku_id, p.pool_id, p.slot_count, p.status, p.hold,"
+	"       p.low_stock_threshold, p.low_stock_alerted"
+	"  FROM commerce.sku s"
+	"  JOIN commerce.stock_pool p"
+	"    ON p.tenant_id = s.tenant_id AND p.sku_id = s.sku_id"
+	" WHERE s.tenant_id = $1 AND s.code = $2"
+	"   AND p.activity = $3 AND p.parent_pool_id IS NOT NULL",
+	3, {INT8OID, TEXTOID, TEXTOID}
+};
+
+static CommercePlan plan_sku_exists = {
+	"SELECT 1 FROM commerce.sku WHERE tenant_id = $1 AND code = $2",
+	2, {INT8OID, TEXTOID}
+};
+
+static CommercePlan plan_insert_header = {
+	"INSERT INTO commerce.reservation (tenant_id, request_id, holder, expires_at, created_at)"
+	" VALUES ($1, $2, $3, $4, $5)"
+	" ON CONFLICT (tenant_id, request_id) DO NOTHING"
+	" RETURNING reservation_id",
+	5, {INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID}
+};
+
+static CommercePlan plan_existing = {
+	"SELECT r.reservation_id, r.status, r.expires_at, r.holder,"
+	"       (SELECT string_agg(s.code || ':' || l.qty, ',' ORDER BY s.code, l.qty)"
+	"          FROM commerce.reservation_line l"
+	"          JOIN commerce.sku s ON s.tenant_id = l.tenant_id AND s.sku_id = l.sku_id"
+	"         WHERE l.tenant_id = r.tenant_id AND l.reservation_id = r.reservation_id)"
+	"  FROM commerce.reservation r"
+	" WHERE r.tenant_id = $1 AND r.request_id = $2",
+	2, {INT8OID, TEXTOID}
+};
+
+static CommercePlan plan_requested = {
+	"SELECT string_agg(sku || ':' || qty, ',' ORDER BY sku, qty)"
+	"  FROM (SELECT sku, sum(qty) AS qty FROM unnest($1::text[], $2::int8[]) AS x(sku, qty)"
+	"         GROUP BY sku) y",
+	2, {TEXTARRAYOID, INT8ARRAYOID}
+};
+
+static CommercePlan plan_take_fast = {
+	"UPDATE commerce.stock_slot t SET reserved = t.reserved + $3"
+	"  FROM (SELECT slot_no FROM commerce.stock_slot"
+	"         WHERE tenant_id = $1 AND pool_id = $2 AND on_hand - reserved - sold >= $3"
+	"         ORDER BY (slot_no + $4) % $5"
+	"         LIMIT 1 FOR UPDATE SKIP LOCKED) s"
+	" WHERE t.tenant_id = $1 AND t.pool_id = $2 AND t.slot_no = s.slot_no"
+	" RETURNING t.slot_no",
+	5, {INT8OID, INT8OID, INT8OID, INT4OID, INT4OID}
+};
+
+static CommercePlan plan_available = {
+	"SELECT coalesce(sum(on_hand - reserved - sold), 0)::int8"
+	"  FROM commerce.stock_slot WHERE tenant_id = $1 AND pool_id = $2",
+	2, {INT8OID, INT8OID}
+};
+
+static CommercePlan plan_lock_slots = {
+	"SELECT slot_no, on_hand - reserved - sold FROM commerce.stock_slot"
+	" WHERE tenant_id = $1 AND pool_id = $2 ORDER BY slot_no FOR UPDATE",
+	2, {INT8OID, INT8OID}
+};
+
+static CommercePlan plan_slot_move = {
+	"UPDATE commerce.stock_slot SET on_hand = on_hand + $4, reserved = reserved + $5"
+	" WHERE tenant_id = $1 AND pool_id = $2 AND slot_no = $3",
+	5, {INT8OID, INT8OID, INT4OID, INT8OID, INT8OID}
+};
+
+static CommercePlan plan_insert_line = {
+	"INSERT INTO commerce.reservation_line"
+	" (tenant_id, reservation_id, line_no, sku_id, pool_id, slot_no, qty)"
+	" VALUES ($1, $2, $3, $4, $5, $6, $7)",
+	7, {INT8OID, INT8OID, INT4OID, INT8OID, INT8OID, INT4OID, INT8OID}
+};
+
+static CommercePlan plan_movement = {
+	"INSERT INTO commerce.stock_movement (tenant_id, pool_id, kind, d_on_hand, d_reserved,"
+	" d_sold, reservation_id, request_id, created_at)"
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+	9, {INT8OID, INT8OID, TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID, TEXTOID, TIMESTAMPTZOID}
+};
+
+static CommercePlan plan_low_stock = {
+	"WITH a AS ("
+	"  UPDATE commerce.stock_pool SET low_stock_alerted = true"
+	"   WHERE tenant_id = $1 AND pool_id = $2 AND NOT low_stock_alerted"
+	"  RETURNING tenant_id, pool_id, activity, low_stock_threshold)"
+	" SELECT commerce.enqueue(a.tenant_id, 'stock.low',"
+	"          jsonb_build_object('pool_id', a.pool_id, 'sku', $3::text,"
+	"                             'activity', a.activity, 'available', $4::int8,"
+	"                             'threshold', a.low_stock_threshold))"
+	"   FROM a",
+	4, {INT8OID, INT8OID, TEXTOID, INT8OID}
+};
+
+/* Append one row to the stock ledger. */
+void
+commerce_record_movement(int64 tenant_id, int64 pool_id, const char *kind,
+						 int64 d_on_hand, int64 d_reserved, int64 d_sold,
+						 int64 reservation_id, const char *request_id, TimestampTz at)
+{
+	Datum		v[9];
+	char		n[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+
+	v[0] = Int64GetDatum(tenant_id);
+	v[1] = Int64GetDatum(pool_id);
+	v[2] = CStringGetTextDatum(kind);
+	v[3] = Int64GetDatum(d_on_hand);
+	v[4] = Int64GetDatum(d_reserved);
+	v[5] = Int64GetDatum(d_sold);
+	v[6] = Int64GetDatum(reservation_id);
+	if (reservation_id == 0)
+		n[6] = 'n';
+	v[7] = request_id ? CStringGetTextDatum(request_id) : (Datum) 0;
+	if (request_id == NULL)
+		n[7] = 'n';
+	v[8] = TimestampTzGetDatum(at);
+	commerce_exec(&plan_movement, v, n, 0);
+}
+
+/* Build the commerce.reservation_result row (call after SPI_finish). */
+Datum
+commerce_reservation_tuple(FunctionCallInfo fcinfo, int64 id, const char *status,
+						   TimestampTz expires_at)
+{
+	TupleDesc	tupdesc;
+	Datum		values[3];
+	bool		nulls[3] = {false, false, false};
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "commerce: return type must be a row type");
+	tupdesc = BlessTupleDesc(tupdesc);
+	values[0] = Int64GetDatum(id);
+	values[1] = CStringGetTextDatum(status);
+	values[2] = TimestampTzGetDatum(expires_at);
+	return HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
+}
+
+/* Map a status read from SPI to a constant string that outlives SPI_finish. */
+static const char *
+status_constant(const char *s)
+{
+	if (strcmp(s, "active") == 0)
+		return "active";
+	if (strcmp(s, "confirmed") == 0)
+		return "confirmed";
+	if (strcmp(s, "released") == 0)
+		return "released";
+	if (strcmp(s, "expired") == 0)
+		return "expired";
+	elog(ERROR, "commerce: unexpected reservation status \"%s\"", s);
+	return NULL;				/* keep compiler quiet */
+}
+
+/* Order lines by pool_id: the fixed lock order. */
+static int
+line_cmp(const void *a, const void *b)
+{
+	const ReserveLine *x = a;
+	const ReserveLine *y = b;
+
+	return (x->pool_id > y->pool_id) - (x->pool_id < y->pool_id);
+}
+
+/* Resolve a line's SKU code to the pool it draws from. */
+static void
+resolve_pool(int64 tenant_id, const char *activity, ReserveLine *line)
+{
+	Datum		v[3];
+	char		n[3] = {' ', ' ', ' '};
+	uint64		rows;
+	bool		isnull;
+	char	   *status;
+
+	v[0] = Int64GetDatum(tenant_id);
+	v[1] = CStringGetTextDatum(line->sku);
+	if (activity != NULL)
+	{
+		v[2] = CStringGetTextDatum(activity);
+		rows = commerce_exec(&plan_activity_pool, v, n, 0);
+	}
+	else
+	{
+		v[2] = line->warehouse ? CStringGetTextDatum(line->warehouse) : (Datum) 0;
+		n[2] = line->warehouse ? ' ' : 'n';
+		rows = commerce_exec(&plan_root_pool, v, n, 0);
+	}
+
+	if (rows == 0)
+	{
+		if (commerce_exec(&plan_sku_exists, v, n, 1) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_COMMERCE_NOT_FOUND),
+					 errmsg("SKU \"%s\" not found", line->sku),
+					 errdetail("No SKU with that code exists in tenant " INT64_FORMAT ".",
+							   tenant_id),
+					 errhint("Check the code and the tenant; rows of other tenants are never visible.")));
+		if (activity != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_COMMERCE_NOT_FOUND),
+					 errmsg("activity \"%s\" has no stock of SKU \"%s\"", activity, line->sku),
+					 errhint("Allocate stock to the activity with commerce.allocate_stock, or reserve without the activity.")));
+		ereport(ERROR,
+				(errcode(ERRCODE_COMMERCE_OUT_OF_STOCK),
+				 errmsg("insufficient stock for SKU \"%s\"", line->sku),
+				 errdetail("Requested " INT64_FORMAT ", available 0: the SKU has never been received%s%s.",
+						   line->qty, line->warehouse ? " in warehouse " : "",
+						   line->warehouse ? line->warehouse : ""),
+				 errhint("Receive stock with commerce.receive_stock first.")));
+	}
+	if (rows > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("SKU \"%s\" is stocked in several warehouses", line->sku),
+				 errhint("Name the warehouse in the cart line: {\"sku\":\"%s\",\"qty\":" INT64_FORMAT ",\"warehouse\":\"<code>\"}.",
+						 line->sku, line->qty)));
+
+	line->sku_id = commerce_get_int64(0, 1, NULL);
+	line->pool_id = commerce_get_int64(0, 2, NULL);
+	line->slot_count = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+												   SPI_tuptable->tupdesc, 3, &isnull));
+	status = commerce_get_text(0, 4);
+	if (strcmp(status, "open") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_COMMERCE_BAD_STATE),
+				 errmsg("activity \"%s\" has ended", activity ? activity : ""),
+				 errdetail("Its stock pool " INT64_FORMAT " for SKU \"%s\" is closed.",
+						   line->pool_id, line->sku),
+				 errhint("Reserve without the activity to buy at the regular terms.")));
+	{
+		Datum		h = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5, &isnull);
+
+		line->has_hold = !isnull;
+		if (!isnull)
+			line->hold = *DatumGetIntervalP(h);
+	}
+	line->threshold = commerce_get_int64(0, 6, NULL);
+	line->alerted = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+											   SPI_tuptable->tupdesc, 7, &isnull));
+}
+
+/* now + interval */
+static TimestampTz
+add_interval(TimestampTz t, Interval *i)
+{
+	return DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
+												   TimestampTzGetDatum(t),
+												   IntervalPGetDatum(i)));
+}
+
+/* Take a line's units, gathering them into one slot when they are spread. */
+static void
+take_slow(int64 tenant_id, ReserveLine *line)
+{
+	Datum		v[5];
+	uint64		rows;
+	int32	   *slot;
+	int64	   *avail;
+	int64		total = 0;
+	int64		need;
+	int64		moved = 0;
+	uint64		target = 0;
+
+	v[0] = Int64GetDatum(tenant_id);
+	v[1] = Int64GetDatum(line->pool_id);
+	rows = commerce_exec(&plan_lock_slots, v, NULL, 0);
+	slot = palloc(sizeof(int32) * (rows + 1));
+	avail = palloc(sizeof(int64) * (rows + 1));
+	for (uint64 i = 0; i < rows; i++)
+	{
+		bool		isnull;
+
+		slot[i] = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
+											  SPI_tuptable->tupdesc, 1, &isnull));
+		avail[i] = commerce_get_int64(i, 2, NULL);
+		total += avail[i];
+		if (avail[i] > avail[target])
+			target = i;
+	}
+	if (total < line->qty)
+		ereport(ERROR,
+				(errcode(ERRCODE_COMMERCE_OUT_OF_STOCK),
+				 errmsg("insufficient stock for SKU \"%s\"", line->sku),
+				 errdetail("Requested " INT64_FORMAT ", available " INT64_FORMAT " (pool " INT64_FORMAT ").",
+						   line->qty, total, line->pool_id),
+				 errhint("Reduce the quantity; stock comes back when reservations are released or expire.")));
+
+	need = line->qty - avail[target];
+	for (uint64 i = 0; i < rows && need > 0; i++)
+	{
+		int64		take;
+
+		if (i == target || avail[i] <= 0)
+			continue;
+		take = Min(avail[i], need);
+		v[2] = Int32GetDatum(slot[i]);
+		v[3] = Int64GetDatum(-take);
+		v[4] = Int64GetDatum(0);
+		commerce_exec(&plan_slot_move, v, NULL, 0);
+		need -= take;
+		moved += take;
+	}
+	v[2] = Int32GetDatum(slot[target]);
+	v[3] = Int64GetDatum(moved);
+	v[4] = Int64GetDatum(line->qty);
+	commerce_exec(&plan_slot_move, v, NULL, 0);
+	line->slot_no = slot[target];
+}
+
+/* Take a line's units from its pool; PT409 if the pool cannot cover them. */
+static void
+take_line(int64 tenant_id, ReserveLine *line)
+{
+	Datum		v[5];
+	int64		available;
+
+	v[0] = Int64GetDatum(tenant_id);
+	v[1] = Int64GetDatum(line->pool_id);
+	v[2] = Int64GetDatum(line->qty);
+	v[3] = Int32GetDatum(MyProcPid % line->slot_count);
+	v[4] = Int32GetDatum(line->slot_count);
+	if (commerce_exec(&plan_take_fast, v, NULL, 0) == 1)
+	{
+		bool		isnull;
+
+		line->slot_no = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+													SPI_tuptable->tupdesc, 1, &isnull));
+		return;
+	}
+
+	/* sold-out fast path: committed total short means refuse, never wait */
+	commerce_exec(&plan_available, v, NULL, 1);
+	available = commerce_get_int64(0, 1, NULL);
+	if (available < line->qty)
+		ereport(ERROR,
+				(errcode(ERRCODE_COMMERCE_OUT_OF_STOCK),
+				 errmsg("insufficient stock for SKU \"%s\"", line->sku),
+				 errdetail("Requested " INT64_FORMAT ", available " INT64_FORMAT " (pool " INT64_FORMAT ").",
+						   line->qty, available, line->pool_id),
+				 errhint("Reduce the quantity; stock comes back when reservations are released or expire.")));
+	take_slow(tenant_id, line);
+}
+
+/* Raise one low-stock alert when a line takes its pool under the threshold. */
+static void
+check_low_stock(int64 tenant_id, ReserveLine *line)
+{
+	Datum		v[4];
+	int64		available;
+
+	if (line->threshold <= 0 || line->alerted)
+		return;
+	v[0] = Int64GetDatum(tenant_id);
+	v[1] = Int64GetDatum(line->pool_id);
+	commerce_exec(&plan_available, v, NULL, 1);
+	available = commerce_get_int64(0, 1, NULL);
+	if (available >= line->threshold)
+		return;
+	v[2] = CStringGetTextDatum(line->sku);
+	v[3] = Int64GetDatum(available);
+	commerce_exec(&plan_low_stock, v, NULL, 0);
+}
+
+/*
+ * A repeat of a request_id: the first reservation if it asked for the same
+ * SKUs and quantities for the same holder, 23505 otherwise.
+ */
+static int64
+repeat_result(int64 tenant_id, const char *request_id, const char *holder,
+			  ReserveLine *lines, int nlines, const char **status, TimestampTz *expires_at)
+{
+	Datum		v[2];
+	Datum	   *skus = palloc(sizeof(Datum) * nlines);
+	Datum	   *qtys = palloc(sizeof(Datum) * nlines);
+	int64		id;
+	char	   *first_holder;
+	char	   *first_lines;
+	char	   *requested;
+
+	v[0] = Int64GetDatum(tenant_id);
+	v[1] = CStringGetTextDatum(request_id);
+	if (commerce_exec(&plan_existing, v, NULL, 1) != 1)
+		elog(ERROR, "commerce: reservation for request \"%s\" vanished", request_id);
+	id = commerce_get_int64(0, 1, NULL);
+	*status = status_constant(commerce_get_text(0, 2));
+	*expires_at = commerce_get_timestamptz(0, 3, NULL);
+	first_holder = commerce_get_text(0, 4);
+	first_lines = commerce_get_text(0, 5);
+
+	for (int i = 0; i < nlines; i++)
+	{
+		skus[i] = CStringGetTextDatum(lines[i].sku);
+		qtys[i] = Int64GetDatum(lines[i].qty);
+	}
+	v[0] = PointerGetDatum(construct_array(skus, nlines, TEXTOID, -1, false, TYPALIGN_INT));
+	v[1] = PointerGetDatum(construct_array(qtys, nlines, INT8OID, 8, FLOAT8PASSBYVAL,
+										   TYPALIGN_DOUBLE));
+	commerce_exec(&plan_requested, v, NULL, 1);
+	requested = commerce_get_text(0, 1);
+
+	if (strcmp(first_holder, holder) != 0 || first_lines == NULL ||
+		strcmp(first_lines, requested) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNIQUE_VIOLATION),
+				 errmsg("request_id \"%s\" was already used for a different reservation",
+						request_id),
+				 errdetail("First call: holder %s, lines %s; this call: holder %s, lines %s.",
+						   first_holder, first_lines ? first_lines : "none", holder, requested),
+				 errhint("Generate a new request_id for a new reservation; reuse one only to retry the same call.")));
+	return id;
+}
+
+/*
+ * The body shared by reserve and reserve_sku.  lines are the caller's
+ * (unresolved) lines; activity may be NULL; ttl NULL means the default.
+ */
+static Datum
+reserve_lines(FunctionCallInfo fcinfo, int64 tenant_id, const char *request_id,
+			  const char *holder, ReserveLine *lines, int nlines, Interval *ttl,
+			  const char *activity)
+{
+	TimestampTz now = commerce_clock();
+	TimestampTz expires_at;
+	TimestampTz max_expires;
+	Interval	order_hold;
+	Interval	max_hold;
+	Interval   *hold = NULL;
+	const char *status = "active";
+	int64		id;
+	int			n;
+	Datum		v[7];
+	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	bool		isnull;
+	bool		repeated;
+
+	SPI_connect();
+
+	v[0] = Int64GetDatum(tenant_id);
+	v[1] = CStringGetTextDatum(request_id);
+	if (commerce_exec(&plan_tenant, v, NULL, 1) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_COMMERCE_NOT_FOUND),
+				 errmsg("tenant " INT64_FORMAT " not found", tenant_id),
+				 errhint("Create it with commerce.create_tenant(code, name).")));
+	order_hold = *DatumGetIntervalP(SPI_getbinval(SPI_tuptable->vals[0],
+												  SPI_tuptable->tupdesc, 1, &isnull));
+	max_hold = *DatumGetIntervalP(SPI_getbinval(SPI_tuptable->vals[0],
+												SPI_tuptable->tupdesc, 2, &isnull));
+	commerce_get_int64(0, 3, &isnull);
+	repeated = !isnull;
+
+	if (repeated)
+	{
+		id = repeat_result(tenant_id, request_id, holder, lines, nlines, &status, &expires_at);
+		SPI_finish();
+		return commerce_reservation_tuple(fcinfo, id, status, expires_at);
+	}
+
+	/* resolve pools, sum lines on the same pool, order by pool */
+	for (int i = 0; i < nlines; i++)
+		resolve_pool(tenant_id, activity, &lines[i]);
+	qsort(lines, nlines, sizeof(ReserveLine), line_cmp);
+	n = 0;
+	for (int i = 0; i < nlines; i++)
+	{
+		if (n > 0 && lines[n - 1].pool_id == lines[i].pool_id)
+		{
+			lines[n - 1].qty += lines[i].qty;
+			if (lines[n - 1].qty > COMMERCE_MAX_QTY)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("invalid cart: SKU \"%s\" totals more than %d units",
+								lines[i].sku, COMMERCE_MAX_QTY),
+						 errhint("A reservation holds at most 1000000 units of one SKU.")));
+		}
+		else
+			lines[n++] = lines[i];
+	}
+
+	/* the hold: explicit ttl, else the shortest activity hold, else the order hold */
+	if (ttl != NULL)
+		hold = ttl;
+	else
+	{
+		for (int i = 0; i < n; i++)
+			if (lines[i].has_hold &&
+				(hold == NULL ||
+				 DatumGetInt32(DirectFunctionCall2(interval_cmp,
+												   IntervalPGetDatum(&lines[i].hold),
+												   IntervalPGetDatum(hold))) < 0))
+				hold = &lines[i].hold;
+		if (hold == NULL)
+			hold = &order_hold;
+	}
+	expires_at = add_interval(now, hold);
+	max_expires = add_interval(now, &max_hold);
+	if (expires_at <= now || expires_at > max_expires)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid value for p_ttl"),
+				 errdetail("A reservation is held for more than 0 and at most the tenant's max_hold (%s).",
+						   DatumGetCString(DirectFunctionCall1(interval_out,
+															   IntervalPGetDatum(&max_hold)))),
+				 errhint("Pass a positive interval such as '15 minutes', or NULL for the default.")));
+
+	/* the header first: a concurrent retry of this request waits here */
+	v[0] = Int64GetDatum(tenant_id);
+	v[1] = CStringGetTextDatum(request_id);
+	v[2] = CStringGetTextDatum(holder);
+	v[3] = TimestampTzGetDatum(expires_at);
+	v[4] = TimestampTzGetDatum(now);
+	if (commerce_exec(&plan_insert_header, v, nulls, 0) == 0)
+	{
+		id = repeat_result(tenant_id, request_id, holder, lines, n, &status, &expires_at);
+		SPI_finish();
+		return commerce_reservation_tuple(fcinfo, id, status, expires_at);
+	}
+	id = commerce_get_int64(0, 1, NULL);
+
+	for (int i = 0; i < n; i++)
+	{
+		take_line(tenant_id, &lines[i]);
+
+		v[0] = Int64GetDatum(tenant_id);
+		v[1] = Int64GetDatum(id);
+		v[2] = Int32GetDatum(i + 1);
+		v[3] = Int64GetDatum(lines[i].sku_id);
+		v[4] = Int64GetDatum(lines[i].pool_id);
+		v[5] = Int32GetDatum(lines[i].slot_no);
+		v[6] = Int64GetDatum(lines[i].qty);
+		commerce_exec(&plan_insert_line, v, nulls, 0);
+		commerce_record_movement(tenant_id, lines[i].pool_id, "reserve", 0, lines[i].qty, 0,
+								 id, request_id, now);
+		check_low_stock(tenant_id, &lines[i]);
+	}
+
+	SPI_finish();
+	return commerce_reservation_tuple(fcinfo, id, status, expires_at);
+}
+
+static const char *const reserve_args[] = {"p_tenant", "p_request_id", "p_holder", "p_cart"};
+
+PG_FUNCTION_INFO_V1(commerce_reserve);
+
+/* commerce.reserve(tenant, request_id, holder, cart json text, ttl, activity) */
+Datum
+commerce_reserve(PG_FUNCTION_ARGS)
+{
+	int64		tenant_id;
+	char	   *request_id;
+	char	   *holder;
+	text	   *cart;
+	CommerceCartLine *parsed;
+	ReserveLine *lines;
+	int			n;
+
+	commerce_require_args(fcinfo, 4, reserve_args);
+	tenant_id = PG_GETARG_INT64(0);
+	request_id = commerce_key_arg(fcinfo, 1, "p_request_id");
+	holder = commerce_key_arg(fcinfo, 2, "p_holder");
+	cart = PG_GETARG_TEXT_PP(3);
+
+	n = commerce_parse_cart(VARDATA_ANY(cart), VARSIZE_ANY_EXHDR(cart), &parsed);
+	lines = palloc0(sizeof(ReserveLine) * n);
+	for (int i = 0; i < n; i++)
+	{
+		lines[i].sku = parsed[i].sku;
+		lines[i].warehouse = parsed[i].warehouse;
+		lines[i].qty = parsed[i].qty;
+	}
+	return reserve_lines(fcinfo, tenant_id, request_id, holder, lines, n,
+						 PG_ARGISNULL(4) ? NULL : PG_GETARG_INTERVAL_P(4),
+						 PG_ARGISNULL(5) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(5)));
+}
+
+static const char *const reserve_sku_args[] = {"p_tenant", "p_request_id", "p_holder",
+"p_sku", "p_qty"};
+
+PG_FUNCTION_INFO_V1(commerce_reserve_sku);
+
+/* commerce.reserve_sku(tenant, request_id, holder, sku, qty, ttl, activity, warehouse) */
+Datum
+commerce_reserve_sku(PG_FUNCTION_ARGS)
+{
+	ReserveLine *line = palloc0(sizeof(ReserveLine));
+	int64		tenant_id;
+	char	   *request_id;
+	char	   *holder;
+
+	commerce_require_args(fcinfo, 5, reserve_sku_args);
+	tenant_id = PG_GETARG_INT64(0);
+	request_id = commerce_key_arg(fcinfo, 1, "p_request_id");
+	holder = commerce_key_arg(fcinfo, 2, "p_holder");
+	line->sku = text_to_cstring(PG_GETARG_TEXT_PP(3));
+	line->qty = PG_GETARG_INT64(4);
+	line->warehouse = PG_ARGISNULL(7) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(7));
+	if (line->qty < 1 || line->qty > COMMERCE_MAX_QTY)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid value for p_qty"),
+				 errdetail("Quantity " INT64_FORMAT " is outside 1 to %d.", line->qty,
+						   COMMERCE_MAX_QTY),
+				 errhint("Reserve at least one unit.")));
+	return reserve_lines(fcinfo, tenant_id, request_id, holder, line, 1,
+						 PG_ARGISNULL(5) ? NULL : PG_GETARG_INTERVAL_P(5),
+						 PG_ARGISNULL(6) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(6)));
+}

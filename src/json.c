@@ -1,0 +1,160 @@
+/*
+ * json.c
+ *		jansson glue: allocation from a dedicated memory context, and the
+ *		parser for carts given to commerce.reserve as JSON text.
+ *
+ * jansson allocates through the functions set once in _PG_init.  No json_t
+ * outlives the call that parsed it, so each parse starts by resetting the
+ * context; whatever an error (longjmp) left behind is reclaimed there.
+ */
+#include "commerce.h"
+
+#include <jansson.h>
+
+#include "utils/memutils.h"
+
+static MemoryContext CommerceJsonContext = NULL;
+
+/* jansson's malloc: NULL on out-of-memory, as jansson expects. */
+static void *
+commerce_json_malloc(size_t size)
+{
+	return MemoryContextAllocExtended(CommerceJsonContext, size, MCXT_ALLOC_NO_OOM);
+}
+
+/* jansson's free. */
+static void
+commerce_json_free(void *ptr)
+{
+	if (ptr != NULL)
+		pfree(ptr);
+}
+
+/* Create the jansson memory context and install the allocator (from _PG_init). */
+void
+commerce_json_init(void)
+{
+	CommerceJsonContext = AllocSetContextCreate(TopMemoryContext,
+												"commerce jansson",
+												ALLOCSET_SMALL_SIZES);
+	json_set_alloc_funcs(commerce_json_malloc, commerce_json_free);
+}
+
+/* Raise 22023 for a cart field, naming its JSON path. */
+static void
+cart_error(const char *path, const char *problem, const char *hint)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid cart: %s: %s", path, problem),
+			 errhint("%s", hint)));
+}
+
+/* A required or optional string member of a line, copied out of jansson. */
+static char *
+cart_string(json_t *line, const char *key, int index, bool required)
+{
+	json_t	   *v = json_object_get(line, key);
+	char		path[64];
+
+	snprintf(path, sizeof(path), "lines[%d].%s", index, key);
+	if (v == NULL || json_is_null(v))
+	{
+		if (required)
+			cart_error(path, "missing", "Every line names a SKU code: {\"sku\":\"A1\",\"qty\":1}.");
+		return NULL;
+	}
+	if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > 63)
+		cart_error(path, "expected a code (a string of 1 to 63 characters)",
+				   "Codes are strings such as \"A1\" or \"main\".");
+	return pstrdup(json_string_value(v));
+}
+
+/*
+ * Parse a cart: {"lines":[{"sku":"A1","qty":2,"warehouse":"main"},...]} or
+ * the bare array.  Quantities must be JSON integers from 1 to 1000000.
+ * Returns the number of lines; *lines is palloc'd in the caller's context.
+ */
+int
+commerce_parse_cart(const char *json, size_t len, CommerceCartLine **lines)
+{
+	json_error_t err;
+	json_t	   *root;
+	json_t	   *array;
+	CommerceCartLine *out;
+	size_t		n;
+
+	MemoryContextReset(CommerceJsonContext);
+	root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &err);
+	if (root == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("malformed cart JSON"),
+				 errdetail("%s at line %d, column %d.", err.text, err.line, err.column),
+				 errhint("Send {\"lines\":[{\"sku\":\"<code>\",\"qty\":<n>}, ...]}.")));
+
+	if (json_is_array(root))
+		array = root;
+	else if (json_is_object(root))
+	{
+		const char *key;
+		json_t	   *value;
+
+		json_object_foreach(root, key, value)
+		{
+			if (strcmp(key, "lines") != 0)
+				cart_error(key, "unknown key", "A cart object has only \"lines\".");
+		}
+		array = json_object_get(root, "lines");
+		if (array == NULL || !json_is_array(array))
+			cart_error("lines", "expected an array of lines",
+					   "Send {\"lines\":[{\"sku\":\"<code>\",\"qty\":<n>}, ...]}.");
+	}
+	else
+		cart_error("$", "expected an object or an array",
+				   "Send {\"lines\":[{\"sku\":\"<code>\",\"qty\":<n>}, ...]}.");
+
+	n = json_array_size(array);
+	if (n == 0 || n > COMMERCE_MAX_LINES)
+		cart_error("lines", n == 0 ? "empty" : "too many lines",
+				   "A cart has 1 to 200 lines.");
+
+	out = palloc0(sizeof(CommerceCartLine) * n);
+	for (size_t i = 0; i < n; i++)
+	{
+		json_t	   *line = json_array_get(array, i);
+		json_t	   *qty;
+		const char *key;
+		json_t	   *value;
+		char		path[64];
+
+		snprintf(path, sizeof(path), "lines[%zu]", i);
+		if (!json_is_object(line))
+			cart_error(path, "expected an object", "A line is {\"sku\":\"<code>\",\"qty\":<n>}.");
+		json_object_foreach(line, key, value)
+		{
+			if (strcmp(key, "sku") != 0 && strcmp(key, "qty") != 0 &&
+				strcmp(key, "warehouse") != 0)
+			{
+				snprintf(path, sizeof(path), "lines[%zu].%.40s", i, key);
+				cart_error(path, "unknown key", "A line has sku, qty and optionally warehouse.");
+			}
+		}
+		out[i].sku = cart_string(line, "sku", (int) i, true);
+		out[i].warehouse = cart_string(line, "warehouse", (int) i, false);
+
+		snprintf(path, sizeof(path), "lines[%zu].qty", i);
+		qty = json_object_get(line, "qty");
+		if (qty == NULL)
+			cart_error(path, "missing", "Every line has a quantity: {\"sku\":\"A1\",\"qty\":1}.");
+		if (!json_is_integer(qty))
+			cart_error(path, "expected an integer",
+					   "Quantities are whole units written as JSON integers, e.g. 2 (not 2.0 or \"2\").");
+		if (json_integer_value(qty) < 1 || json_integer_value(qty) > COMMERCE_MAX_QTY)
+			cart_error(path, "out of range", "A line quantity is 1 to 1000000.");
+		out[i].qty = (int64) json_integer_value(qty);
+	}
+	json_decref(root);
+	*lines = out;
+	return (int) n;
+}
