@@ -37,7 +37,8 @@ static CommercePlan plan_slot_end = {
 };
 
 static CommercePlan plan_set_ended = {
-	"UPDATE commerce.reservation SET status = $3, ended_at = $4, end_request_id = $5"
+	"UPDATE commerce.reservation"
+	"   SET status = $3::commerce.reservation_status, ended_at = $4, end_request_id = $5"
 	" WHERE tenant_id = $1 AND reservation_id = $2",
 	5, {INT8OID, INT8OID, TEXTOID, TIMESTAMPTZOID, TEXTOID}
 };
@@ -54,7 +55,7 @@ static CommercePlan plan_max_hold = {
 };
 
 static CommercePlan plan_expire_due = {
-	"WITH due AS ("
+	"WITH due AS MATERIALIZED ("
 	"  SELECT tenant_id, reservation_id FROM commerce.reservation"
 	"   WHERE status = 'active' AND expires_at <= $1"
 	"   ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)"

@@ -6,7 +6,8 @@
  *
  * A pool's stock is spread over slot rows (commerce.stock_slot).  A line
  * first takes a slot that has enough stock and that no other transaction
- * holds (FOR UPDATE SKIP LOCKED, starting at a slot picked by backend pid).
+ * holds (FOR UPDATE SKIP LOCKED, starting at a slot picked by backend pid),
+ * writing the slot, the reservation line and the ledger row in one statement.
  * If there is none it reads the committed total without locking: when that
  * is short the pool is sold out and the line is refused at once, without
  * waiting (the sold-out fast path).  Only when stock exists but is locked
@@ -51,28 +52,36 @@ static CommercePlan plan_tenant = {
 	2, {INT8OID, TEXTOID}
 };
 
+/*
+ * Pool lookups also return the tenant's holds and, for the request_id, the
+ * reservation a previous call made (the repeat check): one statement.
+ */
+#define LOOKUP_COLUMNS \
+	"SELECT s.sku_id, p.pool_id, p.slot_count, p.status, p.hold," \
+	"       p.low_stock_threshold, p.low_stock_alerted, t.order_hold, t.max_hold," \
+	"       (SELECT r.reservation_id FROM commerce.reservation r" \
+	"         WHERE r.tenant_id = t.tenant_id AND r.request_id = $4)" \
+	"  FROM commerce.tenant t" \
+	"  JOIN commerce.sku s ON s.tenant_id = t.tenant_id AND s.code = $2"
+
 static CommercePlan plan_root_pool = {
-	"SELECT s.sku_id, p.pool_id, p.slot_count, p.status, p.hold,"
-	"       p.low_stock_threshold, p.low_stock_alerted"
-	"  FROM commerce.sku s"
+	LOOKUP_COLUMNS
 	"  JOIN commerce.stock_pool p"
 	"    ON p.tenant_id = s.tenant_id AND p.sku_id = s.sku_id AND p.parent_pool_id IS NULL"
 	"  JOIN commerce.warehouse w"
 	"    ON w.tenant_id = p.tenant_id AND w.warehouse_id = p.warehouse_id"
-	" WHERE s.tenant_id = $1 AND s.code = $2 AND ($3::text IS NULL OR w.code = $3)"
+	" WHERE t.tenant_id = $1 AND ($3::text IS NULL OR w.code = $3)"
 	" LIMIT 2",
-	3, {INT8OID, TEXTOID, TEXTOID}
+	4, {INT8OID, TEXTOID, TEXTOID, TEXTOID}
 };
 
 static CommercePlan plan_activity_pool = {
-	"SELECT s.sku_id, p.pool_id, p.slot_count, p.status, p.hold,"
-	"       p.low_stock_threshold, p.low_stock_alerted"
-	"  FROM commerce.sku s"
+	LOOKUP_COLUMNS
 	"  JOIN commerce.stock_pool p"
 	"    ON p.tenant_id = s.tenant_id AND p.sku_id = s.sku_id"
-	" WHERE s.tenant_id = $1 AND s.code = $2"
-	"   AND p.activity = $3 AND p.parent_pool_id IS NOT NULL",
-	3, {INT8OID, TEXTOID, TEXTOID}
+	"   AND p.activity = $3 AND p.parent_pool_id IS NOT NULL"
+	" WHERE t.tenant_id = $1",
+	4, {INT8OID, TEXTOID, TEXTOID, TEXTOID}
 };
 
 static CommercePlan plan_sku_exists = {
@@ -106,15 +115,34 @@ static CommercePlan plan_requested = {
 	2, {TEXTARRAYOID, INT8ARRAYOID}
 };
 
+/*
+ * The fast path of one line in one statement: take a free slot that can
+ * cover the line, and write the reservation line and the ledger row.  The
+ * slot is chosen by a scalar subquery, which runs once: a locking subquery
+ * joined in UPDATE ... FROM may be rescanned per target row and lock (and
+ * update) several slots.
+ */
 static CommercePlan plan_take_fast = {
-	"UPDATE commerce.stock_slot t SET reserved = t.reserved + $3"
-	"  FROM (SELECT slot_no FROM commerce.stock_slot"
-	"         WHERE tenant_id = $1 AND pool_id = $2 AND on_hand - reserved - sold >= $3"
-	"         ORDER BY (slot_no + $4) % $5"
-	"         LIMIT 1 FOR UPDATE SKIP LOCKED) s"
-	" WHERE t.tenant_id = $1 AND t.pool_id = $2 AND t.slot_no = s.slot_no"
-	" RETURNING t.slot_no",
-	5, {INT8OID, INT8OID, INT8OID, INT4OID, INT4OID}
+	"WITH s AS ("
+	"  UPDATE commerce.stock_slot SET reserved = reserved + $3"
+	"   WHERE tenant_id = $1 AND pool_id = $2 AND slot_no ="
+	"         (SELECT slot_no FROM commerce.stock_slot"
+	"           WHERE tenant_id = $1 AND pool_id = $2 AND on_hand - reserved - sold >= $3"
+	"           ORDER BY (slot_no + $4) % $5"
+	"           LIMIT 1 FOR UPDATE SKIP LOCKED)"
+	"  RETURNING slot_no),"
+	" l AS ("
+	"  INSERT INTO commerce.reservation_line"
+	"   (tenant_id, reservation_id, line_no, sku_id, pool_id, slot_no, qty)"
+	"  SELECT $1, $6, $7, $8, $2, s.slot_no, $3 FROM s"
+	"  RETURNING slot_no),"
+	" m AS ("
+	"  INSERT INTO commerce.stock_movement (tenant_id, pool_id, kind, d_reserved,"
+	"   reservation_id, request_id, created_at)"
+	"  SELECT $1, $2, 'reserve', $3, $6, $9, $10 FROM l)"
+	" SELECT slot_no FROM l",
+	10, {INT8OID, INT8OID, INT8OID, INT4OID, INT4OID, INT8OID, INT4OID, INT8OID, TEXTOID,
+	TIMESTAMPTZOID}
 };
 
 static CommercePlan plan_available = {
@@ -145,7 +173,7 @@ static CommercePlan plan_insert_line = {
 static CommercePlan plan_movement = {
 	"INSERT INTO commerce.stock_movement (tenant_id, pool_id, kind, d_on_hand, d_reserved,"
 	" d_sold, reservation_id, request_id, created_at)"
-	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+	" VALUES ($1, $2, $3::commerce.stock_movement_kind, $4, $5, $6, $7, $8, $9)",
 	9, {INT8OID, INT8OID, TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID, TEXTOID, TIMESTAMPTZOID}
 };
 
@@ -231,21 +259,81 @@ line_cmp(const void *a, const void *b)
 	return (x->pool_id > y->pool_id) - (x->pool_id < y->pool_id);
 }
 
-/* Resolve a line's SKU code to the pool it draws from. */
-static void
-resolve_pool(int64 tenant_id, const char *activity, ReserveLine *line)
+/* What a reservation call knows besides its lines. */
+typedef struct ReserveContext
 {
-	Datum		v[3];
-	char		n[3] = {' ', ' ', ' '};
+	int64		tenant_id;
+	const char *request_id;
+	const char *activity;
+	Interval	order_hold;
+	Interval	max_hold;
+	int64		repeat_id;		/* reservation made by an earlier call, or 0 */
+} ReserveContext;
+
+/*
+ * A lookup found nothing: say why.  Returns (without raising) when the
+ * request_id was used before, so the caller can answer the repeat.
+ */
+static void
+lookup_failed(ReserveContext *ctx, ReserveLine *line)
+{
+	Datum		v[2];
+	bool		isnull;
+
+	v[0] = Int64GetDatum(ctx->tenant_id);
+	v[1] = CStringGetTextDatum(ctx->request_id);
+	if (commerce_exec(&plan_tenant, v, NULL, 1) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_COMMERCE_NOT_FOUND),
+				 errmsg("tenant " INT64_FORMAT " not found", ctx->tenant_id),
+				 errhint("Create it with commerce.create_tenant(code, name).")));
+	ctx->repeat_id = commerce_get_int64(0, 3, &isnull);
+	if (!isnull)
+		return;
+
+	v[1] = CStringGetTextDatum(line->sku);
+	if (commerce_exec(&plan_sku_exists, v, NULL, 1) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_COMMERCE_NOT_FOUND),
+				 errmsg("SKU \"%s\" not found", line->sku),
+				 errdetail("No SKU with that code exists in tenant " INT64_FORMAT ".",
+						   ctx->tenant_id),
+				 errhint("Check the code and the tenant; rows of other tenants are never visible.")));
+	if (ctx->activity != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_COMMERCE_NOT_FOUND),
+				 errmsg("activity \"%s\" has no stock of SKU \"%s\"", ctx->activity, line->sku),
+				 errhint("Allocate stock to the activity with commerce.allocate_stock, or reserve without the activity.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_COMMERCE_OUT_OF_STOCK),
+			 errmsg("insufficient stock for SKU \"%s\"", line->sku),
+			 errdetail("Requested " INT64_FORMAT ", available 0: the SKU has never been received%s%s.",
+					   line->qty, line->warehouse ? " in warehouse " : "",
+					   line->warehouse ? line->warehouse : ""),
+			 errhint("Receive stock with commerce.receive_stock first.")));
+}
+
+/*
+ * Resolve a line's SKU code to the pool it draws from, reading the tenant's
+ * holds and the repeat check on the way.  Sets ctx->repeat_id and returns
+ * early when the request_id was used before.
+ */
+static void
+resolve_pool(ReserveContext *ctx, ReserveLine *line)
+{
+	Datum		v[4];
+	char		n[4] = {' ', ' ', ' ', ' '};
 	uint64		rows;
 	bool		isnull;
-	char	   *status;
+	HeapTuple	row;
+	TupleDesc	desc;
 
-	v[0] = Int64GetDatum(tenant_id);
+	v[0] = Int64GetDatum(ctx->tenant_id);
 	v[1] = CStringGetTextDatum(line->sku);
-	if (activity != NULL)
+	v[3] = CStringGetTextDatum(ctx->request_id);
+	if (ctx->activity != NULL)
 	{
-		v[2] = CStringGetTextDatum(activity);
+		v[2] = CStringGetTextDatum(ctx->activity);
 		rows = commerce_exec(&plan_activity_pool, v, n, 0);
 	}
 	else
@@ -254,29 +342,16 @@ resolve_pool(int64 tenant_id, const char *activity, ReserveLine *line)
 		n[2] = line->warehouse ? ' ' : 'n';
 		rows = commerce_exec(&plan_root_pool, v, n, 0);
 	}
-
 	if (rows == 0)
 	{
-		if (commerce_exec(&plan_sku_exists, v, n, 1) == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_COMMERCE_NOT_FOUND),
-					 errmsg("SKU \"%s\" not found", line->sku),
-					 errdetail("No SKU with that code exists in tenant " INT64_FORMAT ".",
-							   tenant_id),
-					 errhint("Check the code and the tenant; rows of other tenants are never visible.")));
-		if (activity != NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_COMMERCE_NOT_FOUND),
-					 errmsg("activity \"%s\" has no stock of SKU \"%s\"", activity, line->sku),
-					 errhint("Allocate stock to the activity with commerce.allocate_stock, or reserve without the activity.")));
-		ereport(ERROR,
-				(errcode(ERRCODE_COMMERCE_OUT_OF_STOCK),
-				 errmsg("insufficient stock for SKU \"%s\"", line->sku),
-				 errdetail("Requested " INT64_FORMAT ", available 0: the SKU has never been received%s%s.",
-						   line->qty, line->warehouse ? " in warehouse " : "",
-						   line->warehouse ? line->warehouse : ""),
-				 errhint("Receive stock with commerce.receive_stock first.")));
+		lookup_failed(ctx, line);
+		return;
 	}
+	row = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	ctx->repeat_id = commerce_get_int64(0, 10, &isnull);
+	if (!isnull)
+		return;
 	if (rows > 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -286,26 +361,25 @@ resolve_pool(int64 tenant_id, const char *activity, ReserveLine *line)
 
 	line->sku_id = commerce_get_int64(0, 1, NULL);
 	line->pool_id = commerce_get_int64(0, 2, NULL);
-	line->slot_count = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
-												   SPI_tuptable->tupdesc, 3, &isnull));
-	status = commerce_get_text(0, 4);
-	if (strcmp(status, "open") != 0)
+	line->slot_count = DatumGetInt32(SPI_getbinval(row, desc, 3, &isnull));
+	if (strcmp(commerce_get_text(0, 4), "open") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_COMMERCE_BAD_STATE),
-				 errmsg("activity \"%s\" has ended", activity ? activity : ""),
+				 errmsg("activity \"%s\" has ended", ctx->activity ? ctx->activity : ""),
 				 errdetail("Its stock pool " INT64_FORMAT " for SKU \"%s\" is closed.",
 						   line->pool_id, line->sku),
 				 errhint("Reserve without the activity to buy at the regular terms.")));
 	{
-		Datum		h = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5, &isnull);
+		Datum		h = SPI_getbinval(row, desc, 5, &isnull);
 
 		line->has_hold = !isnull;
 		if (!isnull)
 			line->hold = *DatumGetIntervalP(h);
 	}
 	line->threshold = commerce_get_int64(0, 6, NULL);
-	line->alerted = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-											   SPI_tuptable->tupdesc, 7, &isnull));
+	line->alerted = DatumGetBool(SPI_getbinval(row, desc, 7, &isnull));
+	ctx->order_hold = *DatumGetIntervalP(SPI_getbinval(row, desc, 8, &isnull));
+	ctx->max_hold = *DatumGetIntervalP(SPI_getbinval(row, desc, 9, &isnull));
 }
 
 /* now + interval */
@@ -376,22 +450,29 @@ take_slow(int64 tenant_id, ReserveLine *line)
 	line->slot_no = slot[target];
 }
 
-/* Take a line's units from its pool; PT409 if the pool cannot cover them. */
+/*
+ * Take a line's units from its pool and record them (line and ledger row)
+ * for reservation id; PT409 if the pool cannot cover them.
+ */
 static void
-take_line(int64 tenant_id, ReserveLine *line)
+take_line(ReserveContext *ctx, ReserveLine *line, int64 id, int line_no, TimestampTz now)
 {
-	Datum		v[5];
+	Datum		v[10];
 	int64		available;
+	bool		isnull;
 
-	v[0] = Int64GetDatum(tenant_id);
+	v[0] = Int64GetDatum(ctx->tenant_id);
 	v[1] = Int64GetDatum(line->pool_id);
 	v[2] = Int64GetDatum(line->qty);
 	v[3] = Int32GetDatum(MyProcPid % line->slot_count);
 	v[4] = Int32GetDatum(line->slot_count);
+	v[5] = Int64GetDatum(id);
+	v[6] = Int32GetDatum(line_no);
+	v[7] = Int64GetDatum(line->sku_id);
+	v[8] = CStringGetTextDatum(ctx->request_id);
+	v[9] = TimestampTzGetDatum(now);
 	if (commerce_exec(&plan_take_fast, v, NULL, 0) == 1)
 	{
-		bool		isnull;
-
 		line->slot_no = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
 													SPI_tuptable->tupdesc, 1, &isnull));
 		return;
@@ -407,7 +488,17 @@ take_line(int64 tenant_id, ReserveLine *line)
 				 errdetail("Requested " INT64_FORMAT ", available " INT64_FORMAT " (pool " INT64_FORMAT ").",
 						   line->qty, available, line->pool_id),
 				 errhint("Reduce the quantity; stock comes back when reservations are released or expire.")));
-	take_slow(tenant_id, line);
+	take_slow(ctx->tenant_id, line);
+
+	v[1] = Int64GetDatum(id);
+	v[2] = Int32GetDatum(line_no);
+	v[3] = Int64GetDatum(line->sku_id);
+	v[4] = Int64GetDatum(line->pool_id);
+	v[5] = Int32GetDatum(line->slot_no);
+	v[6] = Int64GetDatum(line->qty);
+	commerce_exec(&plan_insert_line, v, NULL, 0);
+	commerce_record_movement(ctx->tenant_id, line->pool_id, "reserve", 0, line->qty, 0,
+							 id, ctx->request_id, now);
 }
 
 /* Raise one low-stock alert when a line takes its pool under the threshold. */
@@ -488,46 +579,29 @@ reserve_lines(FunctionCallInfo fcinfo, int64 tenant_id, const char *request_id,
 			  const char *holder, ReserveLine *lines, int nlines, Interval *ttl,
 			  const char *activity)
 {
+	ReserveContext ctx = {tenant_id, request_id, activity};
 	TimestampTz now = commerce_clock();
 	TimestampTz expires_at;
 	TimestampTz max_expires;
-	Interval	order_hold;
-	Interval	max_hold;
 	Interval   *hold = NULL;
 	const char *status = "active";
 	int64		id;
 	int			n;
-	Datum		v[7];
-	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
-	bool		isnull;
-	bool		repeated;
+	Datum		v[5];
 
 	SPI_connect();
 
-	v[0] = Int64GetDatum(tenant_id);
-	v[1] = CStringGetTextDatum(request_id);
-	if (commerce_exec(&plan_tenant, v, NULL, 1) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_COMMERCE_NOT_FOUND),
-				 errmsg("tenant " INT64_FORMAT " not found", tenant_id),
-				 errhint("Create it with commerce.create_tenant(code, name).")));
-	order_hold = *DatumGetIntervalP(SPI_getbinval(SPI_tuptable->vals[0],
-												  SPI_tuptable->tupdesc, 1, &isnull));
-	max_hold = *DatumGetIntervalP(SPI_getbinval(SPI_tuptable->vals[0],
-												SPI_tuptable->tupdesc, 2, &isnull));
-	commerce_get_int64(0, 3, &isnull);
-	repeated = !isnull;
-
-	if (repeated)
+	/* resolve pools (the first lookup also answers "seen before?") */
+	for (int i = 0; i < nlines && ctx.repeat_id == 0; i++)
+		resolve_pool(&ctx, &lines[i]);
+	if (ctx.repeat_id != 0)
 	{
 		id = repeat_result(tenant_id, request_id, holder, lines, nlines, &status, &expires_at);
 		SPI_finish();
 		return commerce_reservation_tuple(fcinfo, id, status, expires_at);
 	}
 
-	/* resolve pools, sum lines on the same pool, order by pool */
-	for (int i = 0; i < nlines; i++)
-		resolve_pool(tenant_id, activity, &lines[i]);
+	/* sum lines on the same pool; pool_id order is the lock order */
 	qsort(lines, nlines, sizeof(ReserveLine), line_cmp);
 	n = 0;
 	for (int i = 0; i < nlines; i++)
@@ -559,17 +633,17 @@ reserve_lines(FunctionCallInfo fcinfo, int64 tenant_id, const char *request_id,
 												   IntervalPGetDatum(hold))) < 0))
 				hold = &lines[i].hold;
 		if (hold == NULL)
-			hold = &order_hold;
+			hold = &ctx.order_hold;
 	}
 	expires_at = add_interval(now, hold);
-	max_expires = add_interval(now, &max_hold);
+	max_expires = add_interval(now, &ctx.max_hold);
 	if (expires_at <= now || expires_at > max_expires)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid value for p_ttl"),
 				 errdetail("A reservation is held for more than 0 and at most the tenant's max_hold (%s).",
 						   DatumGetCString(DirectFunctionCall1(interval_out,
-															   IntervalPGetDatum(&max_hold)))),
+															   IntervalPGetDatum(&ctx.max_hold)))),
 				 errhint("Pass a positive interval such as '15 minutes', or NULL for the default.")));
 
 	/* the header first: a concurrent retry of this request waits here */
@@ -578,7 +652,7 @@ reserve_lines(FunctionCallInfo fcinfo, int64 tenant_id, const char *request_id,
 	v[2] = CStringGetTextDatum(holder);
 	v[3] = TimestampTzGetDatum(expires_at);
 	v[4] = TimestampTzGetDatum(now);
-	if (commerce_exec(&plan_insert_header, v, nulls, 0) == 0)
+	if (commerce_exec(&plan_insert_header, v, NULL, 0) == 0)
 	{
 		id = repeat_result(tenant_id, request_id, holder, lines, n, &status, &expires_at);
 		SPI_finish();
@@ -588,18 +662,7 @@ reserve_lines(FunctionCallInfo fcinfo, int64 tenant_id, const char *request_id,
 
 	for (int i = 0; i < n; i++)
 	{
-		take_line(tenant_id, &lines[i]);
-
-		v[0] = Int64GetDatum(tenant_id);
-		v[1] = Int64GetDatum(id);
-		v[2] = Int32GetDatum(i + 1);
-		v[3] = Int64GetDatum(lines[i].sku_id);
-		v[4] = Int64GetDatum(lines[i].pool_id);
-		v[5] = Int32GetDatum(lines[i].slot_no);
-		v[6] = Int64GetDatum(lines[i].qty);
-		commerce_exec(&plan_insert_line, v, nulls, 0);
-		commerce_record_movement(tenant_id, lines[i].pool_id, "reserve", 0, lines[i].qty, 0,
-								 id, request_id, now);
+		take_line(&ctx, &lines[i], id, i + 1, now);
 		check_low_stock(tenant_id, &lines[i]);
 	}
 

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# make bench: pgbench scenarios for the stock pool, run against the throwaway
+# cluster test/harness.sh starts (durable commits: fsync and synchronous_commit
+# on). Prints each scenario's rate and the ratios measured in this one run:
+#   hot       16 clients reserve 1 unit of ONE SKU      (commerce.reserve_sku)
+#   ceiling   16 clients, each on ITS OWN SKU           (same write set, uncontended)
+#   naive     16 clients, one SKU, the ORM pattern       BEGIN; SELECT .. FOR UPDATE;
+#                                                        UPDATE; INSERT; COMMIT
+#   soldout   16 clients hammer a sold-out SKU           (refusals/s)
+# Environment: CLIENTS (16), BENCH_SECONDS (20 per scenario), JOBS (2).
+set -euo pipefail
+cd "$(dirname "$0")"
+CLIENTS="${CLIENTS:-16}"
+SECONDS_PER="${BENCH_SECONDS:-20}"
+JOBS="${JOBS:-2}"
+WORK="$(mktemp -d /tmp/commerce-bench.XXXXXX)"
+trap 'rm -rf "$WORK"' EXIT
+
+psql -X -q -v ON_ERROR_STOP=1 -v clients="$CLIENTS" -f setup.sql >/dev/null
+TENANT=$(psql -X -At -c "SELECT commerce.tenant_id('bench')")
+
+# tps excluding connection time, from pgbench's output
+run() {
+    local name="$1" file="$2"
+    shift 2
+    pgbench -n -c "$CLIENTS" -j "$JOBS" -T "$SECONDS_PER" -M prepared -D tenant="$TENANT" "$@" -f "$file" \
+        > "$WORK/$name.out" 2>&1 || { cat "$WORK/$name.out"; exit 1; }
+    local tps
+    tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' "$WORK/$name.out")
+    local failed
+    failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$WORK/$name.out")
+    printf '%-8s %10.1f tx/s   (failed: %s)\n' "$name" "$tps" "${failed:-0}" >&2
+    echo "$tps"
+}
+
+echo "commerce bench: $CLIENTS clients, ${SECONDS_PER}s per scenario, $(nproc) cores, durable commits" >&2
+HOT=$(run hot hot.sql)
+CEIL=$(run ceiling ceiling.sql)
+NAIVE=$(run naive naive.sql)
+SOLDOUT=$(run soldout soldout.sql)
+
+psql -X -q -At -c "SELECT count(*) FROM commerce.check_stock_invariants()" > "$WORK/inv"
+echo
+printf 'hot_reservations_per_s: %.0f\n' "$HOT"
+printf 'ceiling_reservations_per_s: %.0f\n' "$CEIL"
+printf 'naive_reservations_per_s: %.0f\n' "$NAIVE"
+printf 'soldout_refusals_per_s: %.0f\n' "$SOLDOUT"
+awk -v h="$HOT" -v c="$CEIL" 'BEGIN { printf "hot_vs_ceiling: %.2f\n", h / c }'
+awk -v h="$HOT" -v n="$NAIVE" 'BEGIN { printf "hot_vs_naive: %.2f\n", h / n }'
+echo "invariant_violations: $(cat "$WORK/inv")"
+[ "$(cat "$WORK/inv")" = "0" ]

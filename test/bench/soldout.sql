@@ -1,0 +1,1 @@
+SELECT public.bench_try_reserve(:tenant, 'GONE');
