@@ -5,10 +5,11 @@
  *		floor when it is set, never at checkout (seed 003 3.1.2).
  *
  * Resolution: the base is the lowest channel price valid at the moment for
- * the channel, else the MSRP; a member price (the customer's tier, for any
- * channel or this one) or a flash price (for any channel or this one) valid
- * at the moment wins when it is lower.  Ties go to flash, then member, then
- * channel, then MSRP, then the lower price_id, so the answer is stable.
+ * the channel, else the MSRP; a member price (for the customer's tier) or a
+ * flash price valid at the moment wins when it is lower.  Within member and
+ * flash prices, one set for this channel overrides one set for every
+ * channel.  Ties go to flash, then member, then channel, then MSRP; within a
+ * kind, to the lower price_id, so the answer is stable.
  */
 #include "commerce.h"
 
@@ -35,7 +36,7 @@ static CommercePlan plan_tier = {
 };
 
 static CommercePlan plan_candidates = {
-	"SELECT kind, price_fen, price_id FROM commerce.price"
+	"SELECT kind, price_fen, price_id, channel_id FROM commerce.price"
 	" WHERE tenant_id = $1 AND sku_id = $2 AND valid_from <= $5 AND valid_to > $5"
 	"   AND ((kind = 'channel' AND channel_id = $3)"
 	"     OR (kind = 'member' AND member_tier = $4 AND (channel_id IS NULL OR channel_id = $3))"
@@ -94,11 +95,14 @@ commerce_resolve_price(PG_FUNCTION_ARGS)
 	TimestampTz at;
 	Datum		v[5];
 	char		n[5] = {' ', ' ', ' ', ' ', ' '};
+	static const char *const kinds[] = {"channel", "member", "flash"};
+	bool		found[3] = {false, false, false};
+	bool		is_specific[3] = {false, false, false};
+	int64		kind_price[3] = {0, 0, 0};
+	int64		kind_id[3] = {0, 0, 0};
 	int64		sku_id;
-	int64		base;
 	int64		best;
 	int64		best_id = 0;
-	bool		has_channel = false;
 	const char *best_kind = "msrp";
 	uint64		rows;
 	TupleDesc	tupdesc;
@@ -118,7 +122,7 @@ commerce_resolve_price(PG_FUNCTION_ARGS)
 	if (commerce_exec(&plan_sku, v, NULL, 1) == 0)
 		unknown("SKU", sku, tenant_id);
 	sku_id = commerce_get_int64(0, 1, NULL);
-	base = commerce_get_int64(0, 2, NULL);
+	best = commerce_get_int64(0, 2, NULL);
 
 	v[1] = CStringGetTextDatum(channel);
 	if (commerce_exec(&plan_channel, v, NULL, 1) == 0)
@@ -137,44 +141,46 @@ commerce_resolve_price(PG_FUNCTION_ARGS)
 	v[4] = TimestampTzGetDatum(at);
 	rows = commerce_exec(&plan_candidates, v, n, 0);
 
-	/* base: the lowest valid channel price, else the MSRP */
+	/*
+	 * Per kind, the lowest valid price; for member and flash prices one made
+	 * for this channel overrides one made for every channel.
+	 */
 	for (uint64 i = 0; i < rows; i++)
 	{
 		char	   *kind = commerce_get_text(i, 1);
+		int			k = strcmp(kind, "channel") == 0 ? 0 : strcmp(kind, "member") == 0 ? 1 : 2;
+		bool		specific;
 		int64		price = commerce_get_int64(i, 2, NULL);
 		int64		id = commerce_get_int64(i, 3, NULL);
 
-		if (strcmp(kind, "channel") == 0 &&
-			(!has_channel || price < base || (price == base && id < best_id)))
+		commerce_get_int64(i, 4, &specific);
+		specific = !specific;
+		if (!found[k] || (specific && !is_specific[k]) ||
+			(specific == is_specific[k] &&
+			 (price < kind_price[k] || (price == kind_price[k] && id < kind_id[k]))))
 		{
-			base = price;
-			best_id = id;
-			has_channel = true;
+			found[k] = true;
+			is_specific[k] = specific;
+			kind_price[k] = price;
+			kind_id[k] = id;
 		}
 	}
-	best = base;
-	best_kind = has_channel ? "channel" : "msrp";
-	if (!has_channel)
-		best_id = 0;
 
-	/* offers: a lower member or flash price wins */
-	for (uint64 i = 0; i < rows; i++)
+	/* the channel price (or MSRP) unless a member or flash price is lower */
+	if (found[0])
 	{
-		char	   *kind = commerce_get_text(i, 1);
-		int64		price = commerce_get_int64(i, 2, NULL);
-		int64		id = commerce_get_int64(i, 3, NULL);
-
-		if (strcmp(kind, "channel") == 0)
-			continue;
-		if (price < best ||
-			(price == best && (source_rank(kind) > source_rank(best_kind) ||
-							   (source_rank(kind) == source_rank(best_kind) && id < best_id))))
-		{
-			best = price;
-			best_id = id;
-			best_kind = strcmp(kind, "flash") == 0 ? "flash" : "member";
-		}
+		best = kind_price[0];
+		best_id = kind_id[0];
+		best_kind = "channel";
 	}
+	for (int k = 1; k <= 2; k++)
+		if (found[k] && (kind_price[k] < best ||
+						 (kind_price[k] == best && source_rank(kinds[k]) > source_rank(best_kind))))
+		{
+			best = kind_price[k];
+			best_id = kind_id[k];
+			best_kind = kinds[k];
+		}
 	SPI_finish();
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
