@@ -326,6 +326,7 @@ CREATE FUNCTION commerce.tenant_id(p_code text) RETURNS bigint
 LANGUAGE plpgsql STABLE AS $$
 DECLARE v_id bigint;
 BEGIN
+    PERFORM commerce._require(p_code, 'p_code');
     SELECT tenant_id INTO v_id FROM commerce.tenant WHERE code = p_code;
     IF NOT FOUND THEN
         RAISE EXCEPTION USING ERRCODE = 'PT404',
@@ -568,7 +569,7 @@ CREATE FUNCTION commerce.enqueue(p_tenant bigint, p_topic text, p_payload jsonb,
 RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE v_id bigint;
 BEGIN
-    PERFORM commerce._require(p_tenant, 'p_tenant');
+    PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._require(p_topic, 'p_topic');
     PERFORM commerce._require(p_payload, 'p_payload');
     IF p_topic !~ '^[a-z0-9][a-z0-9_.-]{0,62}$' THEN
@@ -688,16 +689,25 @@ END $$;
 -- Put a dead letter back in the queue (after the cause was fixed).
 CREATE FUNCTION commerce.requeue(p_tenant bigint, p_message bigint)
 RETURNS void LANGUAGE plpgsql AS $$
+DECLARE m commerce.outbox;
 BEGIN
+    PERFORM commerce._require(p_tenant, 'p_tenant');
+    PERFORM commerce._require(p_message, 'p_message');
+    SELECT * INTO m FROM commerce.outbox
+     WHERE tenant_id = p_tenant AND message_id = p_message FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('outbox message', p_message::text, p_tenant);
+    END IF;
+    IF m.status <> 'dead' THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT412',
+            MESSAGE = format('outbox message %s is not a dead letter', p_message),
+            DETAIL  = format('Its status is %s.', m.status),
+            HINT    = 'Only dead letters can be requeued; look them up with status = ''dead''.';
+    END IF;
     UPDATE commerce.outbox
        SET status = 'pending', attempts = 0, available_at = commerce.now(), done_at = NULL,
            claimed_by = NULL
-     WHERE tenant_id = p_tenant AND message_id = p_message AND status = 'dead';
-    IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
-            MESSAGE = format('outbox message %s is not a dead letter', p_message),
-            HINT = 'Only dead letters can be requeued; look them up with status = ''dead''.';
-    END IF;
+     WHERE tenant_id = p_tenant AND message_id = p_message;
 END $$;
 
 COMMENT ON FUNCTION commerce.enqueue(bigint, text, jsonb, text) IS 'Enqueue an outbox message; idempotent by (topic, dedupe_key); NOTIFY commerce_outbox.';
@@ -773,7 +783,6 @@ CREATE TABLE commerce.reservation (
     created_at        timestamptz NOT NULL DEFAULT now(),
     ended_at          timestamptz,
     end_request_id    text,
-    extend_request_id text,
     PRIMARY KEY (tenant_id, reservation_id),
     UNIQUE (tenant_id, request_id)
 );
@@ -824,6 +833,8 @@ CREATE FUNCTION commerce.append_only_guard() RETURNS trigger
     AS 'MODULE_PATHNAME', 'commerce_append_only_guard' LANGUAGE C;
 CREATE TRIGGER stock_movement_append_only BEFORE UPDATE OR DELETE ON commerce.stock_movement
     FOR EACH ROW EXECUTE FUNCTION commerce.append_only_guard();
+CREATE TRIGGER stock_movement_no_truncate BEFORE TRUNCATE ON commerce.stock_movement
+    FOR EACH STATEMENT EXECUTE FUNCTION commerce.append_only_guard();
 
 -- Reservation state machine: active -> confirmed | released | expired.
 CREATE FUNCTION commerce.reservation_state_guard() RETURNS trigger

@@ -14,6 +14,7 @@
 
 #include "access/htup_details.h"
 #include "commands/trigger.h"
+#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/rel.h"
 
@@ -79,7 +80,7 @@ commerce_reservation_state_guard(PG_FUNCTION_ARGS)
 		{
 			char	   *v = column_text(newtup, desc, keys[i]);
 
-			if (v == NULL || strlen(v) == 0 || strlen(v) > COMMERCE_MAX_KEY_LEN)
+			if (v == NULL || v[0] == '\0' || pg_mbstrlen(v) > COMMERCE_MAX_KEY_LEN)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("invalid value for %s", keys[i]),
@@ -149,14 +150,21 @@ commerce_reservation_state_guard(PG_FUNCTION_ARGS)
 
 PG_FUNCTION_INFO_V1(commerce_append_only_guard);
 
-/* BEFORE UPDATE OR DELETE on a ledger: refuse, ledgers are append-only. */
+/*
+ * BEFORE UPDATE OR DELETE (per row) or BEFORE TRUNCATE (per statement) on a
+ * ledger: refuse, ledgers are append-only.
+ */
 Datum
 commerce_append_only_guard(PG_FUNCTION_ARGS)
 {
-	TriggerData *td = row_trigger(fcinfo, "append_only_guard");
+	TriggerData *td;
 
-	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
-		elog(ERROR, "append_only_guard: must be fired for UPDATE or DELETE");
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "append_only_guard: not called by trigger manager");
+	td = (TriggerData *) fcinfo->context;
+	if (!TRIGGER_FIRED_BEFORE(td->tg_event) || TRIGGER_FIRED_BY_INSERT(td->tg_event) ||
+		(TRIGGER_FIRED_BY_TRUNCATE(td->tg_event) != !TRIGGER_FIRED_FOR_ROW(td->tg_event)))
+		elog(ERROR, "append_only_guard: must be fired BEFORE UPDATE OR DELETE ... FOR EACH ROW or BEFORE TRUNCATE");
 	ereport(ERROR,
 			(errcode(ERRCODE_COMMERCE_APPEND_ONLY),
 			 errmsg("%s is append-only", RelationGetRelationName(td->tg_relation)),

@@ -18,7 +18,7 @@
 #include "utils/builtins.h"
 
 static CommercePlan plan_lock_reservation = {
-	"SELECT status, expires_at, end_request_id, extend_request_id, created_at"
+	"SELECT status, expires_at, end_request_id, created_at"
 	"  FROM commerce.reservation"
 	" WHERE tenant_id = $1 AND reservation_id = $2 FOR UPDATE",
 	2, {INT8OID, INT8OID}
@@ -44,9 +44,22 @@ static CommercePlan plan_set_ended = {
 };
 
 static CommercePlan plan_set_expires = {
-	"UPDATE commerce.reservation SET expires_at = $3, extend_request_id = $4"
+	"UPDATE commerce.reservation SET expires_at = $3"
 	" WHERE tenant_id = $1 AND reservation_id = $2",
-	4, {INT8OID, INT8OID, TIMESTAMPTZOID, TEXTOID}
+	3, {INT8OID, INT8OID, TIMESTAMPTZOID}
+};
+
+static CommercePlan plan_extend_seen = {
+	"SELECT s IS NOT NULL, (s ->> 'expires_at')::timestamptz"
+	"  FROM commerce._request_seen($1, 'extend_reservation', $2,"
+	"         jsonb_build_object('reservation', $3::int8, 'by', $4::interval::text)) s",
+	4, {INT8OID, TEXTOID, INT8OID, INTERVALOID}
+};
+
+static CommercePlan plan_extend_done = {
+	"SELECT commerce._request_done($1, 'extend_reservation', $2,"
+	"         jsonb_build_object('expires_at', $3::timestamptz))",
+	3, {INT8OID, TEXTOID, TIMESTAMPTZOID}
 };
 
 static CommercePlan plan_max_hold = {
@@ -132,7 +145,6 @@ typedef struct LockedReservation
 	TimestampTz expires_at;
 	TimestampTz created_at;
 	char	   *end_request_id;
-	char	   *extend_request_id;
 } LockedReservation;
 
 /* Constant status string (outlives SPI_finish). */
@@ -166,8 +178,7 @@ lock_reservation(int64 tenant_id, int64 id, LockedReservation *r)
 	r->status = status_of(commerce_get_text(0, 1));
 	r->expires_at = commerce_get_timestamptz(0, 2, NULL);
 	r->end_request_id = commerce_get_text(0, 3);
-	r->extend_request_id = commerce_get_text(0, 4);
-	r->created_at = commerce_get_timestamptz(0, 5, NULL);
+	r->created_at = commerce_get_timestamptz(0, 4, NULL);
 }
 
 /* Raise PT410 (expired) or PT412 (already ended) for a reservation that is not active. */
@@ -317,10 +328,19 @@ commerce_extend_reservation(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	lock_reservation(tenant_id, id, &r);
-	if (r.extend_request_id != NULL && strcmp(r.extend_request_id, request_id) == 0)
+
+	/* a retry of this extend (same request_id and interval) returns its result */
+	v[0] = Int64GetDatum(tenant_id);
+	v[1] = CStringGetTextDatum(request_id);
+	v[2] = Int64GetDatum(id);
+	v[3] = IntervalPGetDatum(by);
+	commerce_exec(&plan_extend_seen, v, NULL, 1);
+	if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
 	{
+		TimestampTz first = commerce_get_timestamptz(0, 2, NULL);
+
 		SPI_finish();
-		return commerce_reservation_tuple(fcinfo, id, r.status, r.expires_at);
+		return commerce_reservation_tuple(fcinfo, id, r.status, first);
 	}
 	if (strcmp(r.status, "active") != 0)
 		not_active(id, &r, "extend");
@@ -349,8 +369,10 @@ commerce_extend_reservation(PG_FUNCTION_ARGS)
 
 	v[1] = Int64GetDatum(id);
 	v[2] = TimestampTzGetDatum(new_expires);
-	v[3] = CStringGetTextDatum(request_id);
 	commerce_exec(&plan_set_expires, v, NULL, 0);
+	v[1] = CStringGetTextDatum(request_id);
+	v[2] = TimestampTzGetDatum(new_expires);
+	commerce_exec(&plan_extend_done, v, NULL, 1);
 	SPI_finish();
 	return commerce_reservation_tuple(fcinfo, id, "active", new_expires);
 }

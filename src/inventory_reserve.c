@@ -84,6 +84,11 @@ static CommercePlan plan_activity_pool = {
 	4, {INT8OID, TEXTOID, TEXTOID, TEXTOID}
 };
 
+static CommercePlan plan_warehouse_exists = {
+	"SELECT 1 FROM commerce.warehouse WHERE tenant_id = $1 AND code = $2",
+	2, {INT8OID, TEXTOID}
+};
+
 static CommercePlan plan_sku_exists = {
 	"SELECT 1 FROM commerce.sku WHERE tenant_id = $1 AND code = $2",
 	2, {INT8OID, TEXTOID}
@@ -299,6 +304,17 @@ lookup_failed(ReserveContext *ctx, ReserveLine *line)
 				 errdetail("No SKU with that code exists in tenant " INT64_FORMAT ".",
 						   ctx->tenant_id),
 				 errhint("Check the code and the tenant; rows of other tenants are never visible.")));
+	if (ctx->activity == NULL && line->warehouse != NULL)
+	{
+		v[1] = CStringGetTextDatum(line->warehouse);
+		if (commerce_exec(&plan_warehouse_exists, v, NULL, 1) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_COMMERCE_NOT_FOUND),
+					 errmsg("warehouse \"%s\" not found", line->warehouse),
+					 errdetail("No warehouse with that code exists in tenant " INT64_FORMAT ".",
+							   ctx->tenant_id),
+					 errhint("Check the code and the tenant; rows of other tenants are never visible.")));
+	}
 	if (ctx->activity != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_COMMERCE_NOT_FOUND),
