@@ -10,10 +10,17 @@
  * writing the slot, the reservation line and the ledger row in one statement.
  * If there is none it reads the committed total without locking: when that
  * is short the pool is sold out and the line is refused at once, without
- * waiting (the sold-out fast path).  Only when stock exists but is locked
- * or spread too thin does it lock all the pool's slots in slot order,
- * gather units into one slot and take them there.
+ * waiting (the sold-out fast path).  When stock exists but is spread too
+ * thin, it gathers units from the slots it can lock without waiting; when
+ * the stock is held by transactions in flight, it waits for one of them and
+ * tries again.
  *
+ * A buyer never waits for a slot while holding another slot of the same
+ * pool: each attempt runs in a subtransaction that is rolled back when it
+ * fails, which releases the locks it took (FOR UPDATE SKIP LOCKED also
+ * locks rows that then fail the recheck, and row locks are released only at
+ * the end of a (sub)transaction), and the wait itself is a lock taken in a
+ * subtransaction and dropped at once.
  * Lines are summed per pool and processed in pool_id order, and within a
  * pool slots are locked in slot order, so two carts never deadlock.  The
  * reservation header is inserted first (ON CONFLICT on its request_id), so
@@ -22,10 +29,12 @@
  */
 #include "commerce.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/resowner.h"
 
 /* One line of a reservation, resolved to a stock pool. */
 typedef struct ReserveLine
@@ -156,9 +165,20 @@ static CommercePlan plan_available = {
 	2, {INT8OID, INT8OID}
 };
 
-static CommercePlan plan_lock_slots = {
+static CommercePlan plan_lock_free_slots = {
 	"SELECT slot_no, on_hand - reserved - sold FROM commerce.stock_slot"
-	" WHERE tenant_id = $1 AND pool_id = $2 ORDER BY slot_no FOR UPDATE",
+	" WHERE tenant_id = $1 AND pool_id = $2 AND on_hand - reserved - sold > 0"
+	" ORDER BY slot_no FOR UPDATE SKIP LOCKED",
+	2, {INT8OID, INT8OID}
+};
+
+static CommercePlan plan_wait_slot = {
+	"SELECT 1 FROM commerce.stock_slot"
+	" WHERE tenant_id = $1 AND pool_id = $2 AND slot_no ="
+	"       (SELECT slot_no FROM commerce.stock_slot"
+	"         WHERE tenant_id = $1 AND pool_id = $2 AND on_hand - reserved - sold > 0"
+	"         ORDER BY on_hand - reserved - sold DESC, slot_no LIMIT 1)"
+	" FOR UPDATE",
 	2, {INT8OID, INT8OID}
 };
 
@@ -407,11 +427,77 @@ add_interval(TimestampTz t, Interval *i)
 												   IntervalPGetDatum(i)));
 }
 
-/* Take a line's units, gathering them into one slot when they are spread. */
-static void
-take_slow(int64 tenant_id, ReserveLine *line)
+/* Run fn(arg) in a subtransaction kept if it returns true, rolled back if not. */
+static bool
+in_subxact(bool (*fn) (void *), void *arg)
 {
-	Datum		v[5];
+	MemoryContext oldcontext = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	bool		kept = false;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcontext);
+	PG_TRY();
+	{
+		kept = fn(arg);
+		if (kept)
+			ReleaseCurrentSubTransaction();
+		else
+			RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcontext);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
+	return kept;
+}
+
+/* One line being taken, for the attempts run in subtransactions. */
+typedef struct TakeAttempt
+{
+	ReserveContext *ctx;
+	ReserveLine *line;
+	Datum	   *fast_args;		/* the ten arguments of plan_take_fast */
+	int64		id;
+	int			line_no;
+	TimestampTz now;
+} TakeAttempt;
+
+/* Attempt: the fast path (one free slot that covers the line). */
+static bool
+attempt_fast(void *arg)
+{
+	TakeAttempt *t = arg;
+	bool		isnull;
+
+	if (commerce_exec(&plan_take_fast, t->fast_args, NULL, 0) != 1)
+		return false;
+	t->line->slot_no = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+												   SPI_tuptable->tupdesc, 1, &isnull));
+	return true;
+}
+
+/*
+ * Attempt: gather the line's units into one slot from the slots that can be
+ * locked without waiting, then take them there and record the line.
+ */
+static bool
+attempt_gather(void *arg)
+{
+	TakeAttempt *t = arg;
+	ReserveLine *line = t->line;
+	Datum		v[7];
 	uint64		rows;
 	int32	   *slot;
 	int64	   *avail;
@@ -420,11 +506,13 @@ take_slow(int64 tenant_id, ReserveLine *line)
 	int64		moved = 0;
 	uint64		target = 0;
 
-	v[0] = Int64GetDatum(tenant_id);
+	v[0] = Int64GetDatum(t->ctx->tenant_id);
 	v[1] = Int64GetDatum(line->pool_id);
-	rows = commerce_exec(&plan_lock_slots, v, NULL, 0);
-	slot = palloc(sizeof(int32) * (rows + 1));
-	avail = palloc(sizeof(int64) * (rows + 1));
+	rows = commerce_exec(&plan_lock_free_slots, v, NULL, 0);
+	if (rows == 0)
+		return false;
+	slot = palloc(sizeof(int32) * rows);
+	avail = palloc(sizeof(int64) * rows);
 	for (uint64 i = 0; i < rows; i++)
 	{
 		bool		isnull;
@@ -437,19 +525,14 @@ take_slow(int64 tenant_id, ReserveLine *line)
 			target = i;
 	}
 	if (total < line->qty)
-		ereport(ERROR,
-				(errcode(ERRCODE_COMMERCE_OUT_OF_STOCK),
-				 errmsg("insufficient stock for SKU \"%s\"", line->sku),
-				 errdetail("Requested " INT64_FORMAT ", available " INT64_FORMAT " (pool " INT64_FORMAT ").",
-						   line->qty, total, line->pool_id),
-				 errhint("Reduce the quantity; stock comes back when reservations are released or expire.")));
+		return false;
 
 	need = line->qty - avail[target];
 	for (uint64 i = 0; i < rows && need > 0; i++)
 	{
 		int64		take;
 
-		if (i == target || avail[i] <= 0)
+		if (i == target)
 			continue;
 		take = Min(avail[i], need);
 		v[2] = Int32GetDatum(slot[i]);
@@ -464,6 +547,33 @@ take_slow(int64 tenant_id, ReserveLine *line)
 	v[4] = Int64GetDatum(line->qty);
 	commerce_exec(&plan_slot_move, v, NULL, 0);
 	line->slot_no = slot[target];
+
+	v[1] = Int64GetDatum(t->id);
+	v[2] = Int32GetDatum(t->line_no);
+	v[3] = Int64GetDatum(line->sku_id);
+	v[4] = Int64GetDatum(line->pool_id);
+	v[5] = Int32GetDatum(line->slot_no);
+	v[6] = Int64GetDatum(line->qty);
+	commerce_exec(&plan_insert_line, v, NULL, 0);
+	commerce_record_movement(t->ctx->tenant_id, line->pool_id, "reserve", 0, line->qty, 0,
+							 t->id, t->ctx->request_id, t->now);
+	return true;
+}
+
+/*
+ * Attempt (never kept): wait for the transaction holding the slot with the
+ * most committed stock to end, by locking that slot and letting go at once.
+ */
+static bool
+attempt_wait(void *arg)
+{
+	TakeAttempt *t = arg;
+	Datum		v[2];
+
+	v[0] = Int64GetDatum(t->ctx->tenant_id);
+	v[1] = Int64GetDatum(t->line->pool_id);
+	commerce_exec(&plan_wait_slot, v, NULL, 0);
+	return false;
 }
 
 /*
@@ -474,8 +584,7 @@ static void
 take_line(ReserveContext *ctx, ReserveLine *line, int64 id, int line_no, TimestampTz now)
 {
 	Datum		v[10];
-	int64		available;
-	bool		isnull;
+	TakeAttempt t = {ctx, line, v, id, line_no, now};
 
 	v[0] = Int64GetDatum(ctx->tenant_id);
 	v[1] = Int64GetDatum(line->pool_id);
@@ -487,34 +596,31 @@ take_line(ReserveContext *ctx, ReserveLine *line, int64 id, int line_no, Timesta
 	v[7] = Int64GetDatum(line->sku_id);
 	v[8] = CStringGetTextDatum(ctx->request_id);
 	v[9] = TimestampTzGetDatum(now);
-	if (commerce_exec(&plan_take_fast, v, NULL, 0) == 1)
+
+	for (;;)
 	{
-		line->slot_no = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
-													SPI_tuptable->tupdesc, 1, &isnull));
-		return;
+		int64		available;
+
+		if (in_subxact(attempt_fast, &t))
+			return;
+
+		/* sold-out fast path: committed total short means refuse, never wait */
+		commerce_exec(&plan_available, v, NULL, 1);
+		available = commerce_get_int64(0, 1, NULL);
+		if (available < line->qty)
+			ereport(ERROR,
+					(errcode(ERRCODE_COMMERCE_OUT_OF_STOCK),
+					 errmsg("insufficient stock for SKU \"%s\"", line->sku),
+					 errdetail("Requested " INT64_FORMAT ", available " INT64_FORMAT " (pool " INT64_FORMAT ").",
+							   line->qty, available, line->pool_id),
+					 errhint("Reduce the quantity; stock comes back when reservations are released or expire.")));
+
+		/* stock is spread over several slots, or held by buyers in flight */
+		if (in_subxact(attempt_gather, &t))
+			return;
+		in_subxact(attempt_wait, &t);
+		CHECK_FOR_INTERRUPTS();
 	}
-
-	/* sold-out fast path: committed total short means refuse, never wait */
-	commerce_exec(&plan_available, v, NULL, 1);
-	available = commerce_get_int64(0, 1, NULL);
-	if (available < line->qty)
-		ereport(ERROR,
-				(errcode(ERRCODE_COMMERCE_OUT_OF_STOCK),
-				 errmsg("insufficient stock for SKU \"%s\"", line->sku),
-				 errdetail("Requested " INT64_FORMAT ", available " INT64_FORMAT " (pool " INT64_FORMAT ").",
-						   line->qty, available, line->pool_id),
-				 errhint("Reduce the quantity; stock comes back when reservations are released or expire.")));
-	take_slow(ctx->tenant_id, line);
-
-	v[1] = Int64GetDatum(id);
-	v[2] = Int32GetDatum(line_no);
-	v[3] = Int64GetDatum(line->sku_id);
-	v[4] = Int64GetDatum(line->pool_id);
-	v[5] = Int32GetDatum(line->slot_no);
-	v[6] = Int64GetDatum(line->qty);
-	commerce_exec(&plan_insert_line, v, NULL, 0);
-	commerce_record_movement(ctx->tenant_id, line->pool_id, "reserve", 0, line->qty, 0,
-							 id, ctx->request_id, now);
 }
 
 /* Raise one low-stock alert when a line takes its pool under the threshold. */

@@ -394,7 +394,7 @@ fi
 # d. script suites in test/stress/: executable files and *.sh
 STRESS=()
 while IFS= read -r f; do
-    if [ -x "$f" ] || [[ "$f" == *.sh ]]; then STRESS+=("$f"); fi
+    if [ -f "$f" ] && { [ -x "$f" ] || [[ "$f" == *.sh ]]; }; then STRESS+=("$f"); fi
 done < <(sorted_files test/stress/*)
 if want stress && [ "${#STRESS[@]}" -gt 0 ]; then
     say "suite stress: ${#STRESS[@]} script(s)"
