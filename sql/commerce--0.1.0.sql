@@ -1425,7 +1425,7 @@ CREATE FUNCTION commerce.schedule_jobs() RETURNS SETOF text
 LANGUAGE plpgsql AS $$
 DECLARE j record;
 BEGIN
-    IF to_regnamespace('cron') IS NULL OR to_regproc('cron.schedule') IS NULL THEN
+    IF to_regclass('cron.job') IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = '0A000',
             MESSAGE = 'pg_cron is not installed in this database',
             DETAIL  = 'commerce.schedule_jobs() registers its jobs with pg_cron.',

@@ -9,7 +9,7 @@ fresh_db stampede
 WORK="$(mktemp -d /tmp/stampede.XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT
 
-q <<'SQL'
+q >/dev/null <<'SQL'
 CREATE EXTENSION commerce;
 SELECT commerce.create_tenant('flash', 'Flash sale');
 SELECT commerce.upsert_product(commerce.tenant_id('flash'), 'P', 'Live-stream item');
@@ -47,7 +47,7 @@ check "on_hand|reserved|sold|available" "$(q -c "SELECT on_hand||'|'||reserved||
 check "invariant violations" "$(q -c "SELECT count(*) FROM commerce.check_stock_invariants()")" "0"
 
 # every reservation ends exactly once: pay 600, cancel 200, let 200 expire
-q <<'SQL'
+q >/dev/null <<'SQL'
 SELECT count(commerce.confirm_reservation(tenant_id, reservation_id, 'pay-' || reservation_id))
   FROM (SELECT * FROM commerce.reservation ORDER BY reservation_id LIMIT 600) r;
 SELECT count(commerce.release_reservation(tenant_id, reservation_id, 'cancel-' || reservation_id))
