@@ -63,33 +63,33 @@ static CommercePlan plan_tenant = {
 
 /*
  * Pool lookups also return the tenant's holds and, for the request_id, the
- * reservation a previous call made (the repeat check): one statement.
+ * reservation a previous call made (the repeat check): one statement.  The
+ * SKU, warehouse and tenant are scalar subqueries so that the only sensible
+ * plan, generic or not, is a handful of unique-index probes.
  */
 #define LOOKUP_COLUMNS \
-	"SELECT s.sku_id, p.pool_id, p.slot_count, p.status, p.hold," \
-	"       p.low_stock_threshold, p.low_stock_alerted, t.order_hold, t.max_hold," \
+	"SELECT p.sku_id, p.pool_id, p.slot_count, p.status, p.hold," \
+	"       p.low_stock_threshold, p.low_stock_alerted," \
+	"       (SELECT order_hold FROM commerce.tenant WHERE tenant_id = $1)," \
+	"       (SELECT max_hold FROM commerce.tenant WHERE tenant_id = $1)," \
 	"       (SELECT r.reservation_id FROM commerce.reservation r" \
-	"         WHERE r.tenant_id = t.tenant_id AND r.request_id = $4)" \
-	"  FROM commerce.tenant t" \
-	"  JOIN commerce.sku s ON s.tenant_id = t.tenant_id AND s.code = $2"
+	"         WHERE r.tenant_id = $1 AND r.request_id = $4)" \
+	"  FROM commerce.stock_pool p" \
+	" WHERE p.tenant_id = $1" \
+	"   AND p.sku_id = (SELECT sku_id FROM commerce.sku WHERE tenant_id = $1 AND code = $2)"
 
 static CommercePlan plan_root_pool = {
 	LOOKUP_COLUMNS
-	"  JOIN commerce.stock_pool p"
-	"    ON p.tenant_id = s.tenant_id AND p.sku_id = s.sku_id AND p.parent_pool_id IS NULL"
-	"  JOIN commerce.warehouse w"
-	"    ON w.tenant_id = p.tenant_id AND w.warehouse_id = p.warehouse_id"
-	" WHERE t.tenant_id = $1 AND ($3::text IS NULL OR w.code = $3)"
+	"   AND p.parent_pool_id IS NULL"
+	"   AND ($3::text IS NULL OR p.warehouse_id ="
+	"        (SELECT warehouse_id FROM commerce.warehouse WHERE tenant_id = $1 AND code = $3))"
 	" LIMIT 2",
 	4, {INT8OID, TEXTOID, TEXTOID, TEXTOID}
 };
 
 static CommercePlan plan_activity_pool = {
 	LOOKUP_COLUMNS
-	"  JOIN commerce.stock_pool p"
-	"    ON p.tenant_id = s.tenant_id AND p.sku_id = s.sku_id"
-	"   AND p.activity = $3 AND p.parent_pool_id IS NOT NULL"
-	" WHERE t.tenant_id = $1",
+	"   AND p.activity = $3 AND p.parent_pool_id IS NOT NULL",
 	4, {INT8OID, TEXTOID, TEXTOID, TEXTOID}
 };
 
@@ -132,6 +132,9 @@ static CommercePlan plan_requested = {
 /*
  * The fast path of one line in one statement: take a free slot that can
  * cover the line, and write the reservation line and the ledger row.  The
+ * slot is the first free one from slot $4 on, in slot order (a primary key
+ * range scan that usually stops at its first row: each backend starts at a
+ * home slot of its own).  The
  * slot is chosen by a scalar subquery, which runs once: a locking subquery
  * joined in UPDATE ... FROM may be rescanned per target row and lock (and
  * update) several slots.
@@ -141,22 +144,22 @@ static CommercePlan plan_take_fast = {
 	"  UPDATE commerce.stock_slot SET reserved = reserved + $3"
 	"   WHERE tenant_id = $1 AND pool_id = $2 AND slot_no ="
 	"         (SELECT slot_no FROM commerce.stock_slot"
-	"           WHERE tenant_id = $1 AND pool_id = $2 AND on_hand - reserved - sold >= $3"
-	"           ORDER BY (slot_no + $4) % $5"
+	"           WHERE tenant_id = $1 AND pool_id = $2 AND slot_no >= $4"
+	"             AND on_hand - reserved - sold >= $3"
+	"           ORDER BY slot_no"
 	"           LIMIT 1 FOR UPDATE SKIP LOCKED)"
 	"  RETURNING slot_no),"
 	" l AS ("
 	"  INSERT INTO commerce.reservation_line"
 	"   (tenant_id, reservation_id, line_no, sku_id, pool_id, slot_no, qty)"
-	"  SELECT $1, $6, $7, $8, $2, s.slot_no, $3 FROM s"
+	"  SELECT $1, $5, $6, $7, $2, s.slot_no, $3 FROM s"
 	"  RETURNING slot_no),"
 	" m AS ("
 	"  INSERT INTO commerce.stock_movement (tenant_id, pool_id, kind, d_reserved,"
 	"   reservation_id, request_id, created_at)"
-	"  SELECT $1, $2, 'reserve', $3, $6, $9, $10 FROM l)"
+	"  SELECT $1, $2, 'reserve', $3, $5, $8, $9 FROM l)"
 	" SELECT slot_no FROM l",
-	10, {INT8OID, INT8OID, INT8OID, INT4OID, INT4OID, INT8OID, INT4OID, INT8OID, TEXTOID,
-	TIMESTAMPTZOID}
+	9, {INT8OID, INT8OID, INT8OID, INT4OID, INT8OID, INT4OID, INT8OID, TEXTOID, TIMESTAMPTZOID}
 };
 
 static CommercePlan plan_available = {
@@ -468,7 +471,7 @@ typedef struct TakeAttempt
 {
 	ReserveContext *ctx;
 	ReserveLine *line;
-	Datum	   *fast_args;		/* the ten arguments of plan_take_fast */
+	Datum	   *fast_args;		/* the nine arguments of plan_take_fast */
 	int64		id;
 	int			line_no;
 	TimestampTz now;
@@ -482,7 +485,14 @@ attempt_fast(void *arg)
 	bool		isnull;
 
 	if (commerce_exec(&plan_take_fast, t->fast_args, NULL, 0) != 1)
-		return false;
+	{
+		/* nothing free from the home slot on: look from the first slot */
+		if (DatumGetInt32(t->fast_args[3]) == 0)
+			return false;
+		t->fast_args[3] = Int32GetDatum(0);
+		if (commerce_exec(&plan_take_fast, t->fast_args, NULL, 0) != 1)
+			return false;
+	}
 	t->line->slot_no = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
 												   SPI_tuptable->tupdesc, 1, &isnull));
 	return true;
@@ -583,24 +593,23 @@ attempt_wait(void *arg)
 static void
 take_line(ReserveContext *ctx, ReserveLine *line, int64 id, int line_no, TimestampTz now)
 {
-	Datum		v[10];
+	Datum		v[9];
 	TakeAttempt t = {ctx, line, v, id, line_no, now};
 
 	v[0] = Int64GetDatum(ctx->tenant_id);
 	v[1] = Int64GetDatum(line->pool_id);
 	v[2] = Int64GetDatum(line->qty);
-	v[3] = Int32GetDatum(MyProcPid % line->slot_count);
-	v[4] = Int32GetDatum(line->slot_count);
-	v[5] = Int64GetDatum(id);
-	v[6] = Int32GetDatum(line_no);
-	v[7] = Int64GetDatum(line->sku_id);
-	v[8] = CStringGetTextDatum(ctx->request_id);
-	v[9] = TimestampTzGetDatum(now);
+	v[4] = Int64GetDatum(id);
+	v[5] = Int32GetDatum(line_no);
+	v[6] = Int64GetDatum(line->sku_id);
+	v[7] = CStringGetTextDatum(ctx->request_id);
+	v[8] = TimestampTzGetDatum(now);
 
 	for (;;)
 	{
 		int64		available;
 
+		v[3] = Int32GetDatum(MyProcPid % line->slot_count);	/* the home slot */
 		if (in_subxact(attempt_fast, &t))
 			return;
 
