@@ -92,7 +92,7 @@ RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     RAISE EXCEPTION USING ERRCODE = 'PT404',
         MESSAGE = format('%s "%s" not found', p_what, p_key),
-        DETAIL  = format('No %s with that key exists in tenant %s.', p_what, p_tenant),
+        DETAIL  = format('No %s "%s" exists in tenant %s.', p_what, p_key, p_tenant),
         HINT    = 'Check the code and the tenant; rows of other tenants are never visible.';
 END $$;
 
@@ -124,7 +124,10 @@ BEGIN
     PERFORM commerce._require(p_tenant, 'p_tenant');
     SELECT * INTO t FROM commerce.tenant WHERE tenant_id = p_tenant;
     IF NOT FOUND THEN
-        PERFORM commerce._not_found('tenant', p_tenant::text, p_tenant);
+        RAISE EXCEPTION USING ERRCODE = 'PT404',
+            MESSAGE = format('tenant "%s" not found', p_tenant),
+            DETAIL  = 'No tenant with that id exists.',
+            HINT    = 'Create it with commerce.create_tenant(code, name); look ids up with commerce.tenant_id(code).';
     END IF;
     RETURN t;
 END $$;
@@ -379,7 +382,8 @@ BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._require(p_code, 'p_code');
     PERFORM commerce._require(p_name, 'p_name');
-    IF p_kind IS NULL OR p_kind NOT IN ('self_operated', 'platform') THEN
+    PERFORM commerce._require(p_kind, 'p_kind');
+    IF p_kind NOT IN ('self_operated', 'platform') THEN
         PERFORM commerce._invalid('p_kind', format('Channel kind "%s" is unknown.', p_kind),
                                   'Use self_operated or platform.');
     END IF;
@@ -416,7 +420,8 @@ BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._require(p_code, 'p_code');
     PERFORM commerce._require(p_name, 'p_name');
-    IF p_kind IS NULL OR p_kind NOT IN ('physical', 'virtual') THEN
+    PERFORM commerce._require(p_kind, 'p_kind');
+    IF p_kind NOT IN ('physical', 'virtual') THEN
         PERFORM commerce._invalid('p_kind', format('Product kind "%s" is unknown.', p_kind),
                                   'Use physical or virtual.');
     END IF;
@@ -597,11 +602,13 @@ RETURNS SETOF commerce.outbox LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM commerce._require(p_topic, 'p_topic');
     PERFORM commerce._require(p_worker, 'p_worker');
-    IF p_limit IS NULL OR p_limit NOT BETWEEN 1 AND 10000 THEN
+    PERFORM commerce._require(p_limit, 'p_limit');
+    PERFORM commerce._require(p_lease, 'p_lease');
+    IF p_limit NOT BETWEEN 1 AND 10000 THEN
         PERFORM commerce._invalid('p_limit', format('%s messages', p_limit),
                                   'Claim between 1 and 10000 messages at a time.');
     END IF;
-    IF p_lease IS NULL OR p_lease <= '0'::interval OR p_lease > '1 day'::interval THEN
+    IF p_lease <= '0'::interval OR p_lease > '1 day'::interval THEN
         PERFORM commerce._invalid('p_lease', format('lease %s', p_lease),
                                   'A lease is positive and at most 1 day.');
     END IF;
@@ -905,6 +912,12 @@ CREATE PROCEDURE commerce.expire_pump(p_batch integer DEFAULT 1000,
 LANGUAGE plpgsql AS $$
 DECLARE n integer; i integer := 0;
 BEGIN
+    PERFORM commerce._require(p_batch, 'p_batch');
+    PERFORM commerce._require(p_max_batches, 'p_max_batches');
+    IF p_batch NOT BETWEEN 1 AND 100000 OR p_max_batches < 1 THEN
+        PERFORM commerce._invalid('p_batch', format('batch %s, max_batches %s', p_batch, p_max_batches),
+                                  'Use a batch of 1 to 100000 and at least one batch.');
+    END IF;
     LOOP
         n := commerce.expire_reservations(p_batch);
         i := i + 1;
@@ -1169,7 +1182,8 @@ BEGIN
     END IF;
     IF p_slots > p.slot_count THEN
         INSERT INTO commerce.stock_slot (tenant_id, pool_id, slot_no)
-        SELECT p_tenant, p.pool_id, g FROM generate_series(p.slot_count, p_slots - 1) g;
+        SELECT p_tenant, p.pool_id, g FROM generate_series(p.slot_count, p_slots - 1) g
+        ON CONFLICT DO NOTHING;
     END IF;
     UPDATE commerce.stock_pool
        SET low_stock_threshold = coalesce(p_low_stock_threshold, low_stock_threshold),
@@ -1222,8 +1236,8 @@ BEGIN
      WHERE tenant_id = p_tenant AND activity = p_activity AND sku_id = root.sku_id;
     IF FOUND AND (child.status <> 'open' OR child.parent_pool_id <> root.pool_id) THEN
         RAISE EXCEPTION USING ERRCODE = 'PT412',
-            MESSAGE = format('activity "%s" already has a %s pool for SKU "%s"', p_activity,
-                             child.status, p_sku),
+            MESSAGE = format('activity "%s" already has a pool for SKU "%s" (status %s)', p_activity,
+                             p_sku, child.status),
             DETAIL  = format('Pool %s, parent %s.', child.pool_id, child.parent_pool_id),
             HINT    = 'Use a new activity name; a closed activity pool is not reopened.';
     ELSIF NOT FOUND THEN
@@ -1232,7 +1246,14 @@ BEGIN
         VALUES (p_tenant, root.sku_id, root.warehouse_id, root.pool_id, p_activity, p_activity_kind,
                 coalesce(p_hold, CASE p_activity_kind WHEN 'flash_sale' THEN t.flash_hold END),
                 coalesce(p_slots, greatest(t.default_slots, 16)), commerce.now())
+        ON CONFLICT DO NOTHING
         RETURNING * INTO child;
+        IF child.pool_id IS NULL THEN
+            RAISE EXCEPTION USING ERRCODE = 'PT412',
+                MESSAGE = format('activity "%s" is being given stock of SKU "%s" by another call',
+                                 p_activity, p_sku),
+                HINT    = 'Retry: the other allocation has created the activity pool.';
+        END IF;
         INSERT INTO commerce.stock_slot (tenant_id, pool_id, slot_no)
         SELECT p_tenant, child.pool_id, g FROM generate_series(0, child.slot_count - 1) g;
     END IF;

@@ -21,7 +21,9 @@
 #include "utils/rel.h"
 
 static CommercePlan plan_sku = {
-	"SELECT sku_id, msrp_fen FROM commerce.sku WHERE tenant_id = $1 AND code = $2",
+	"SELECT sku_id, msrp_fen, EXISTS (SELECT 1 FROM commerce.tenant WHERE tenant_id = $1)"
+	"  FROM (SELECT 1) one"
+	"  LEFT JOIN commerce.sku ON tenant_id = $1 AND code = $2",
 	2, {INT8OID, TEXTOID}
 };
 
@@ -105,6 +107,7 @@ commerce_resolve_price(PG_FUNCTION_ARGS)
 	int64		best_id = 0;
 	const char *best_kind = "msrp";
 	uint64		rows;
+	bool		isnull;
 	TupleDesc	tupdesc;
 	Datum		values[3];
 	bool		nulls[3] = {false, false, false};
@@ -119,9 +122,16 @@ commerce_resolve_price(PG_FUNCTION_ARGS)
 	SPI_connect();
 	v[0] = Int64GetDatum(tenant_id);
 	v[1] = CStringGetTextDatum(sku);
-	if (commerce_exec(&plan_sku, v, NULL, 1) == 0)
+	commerce_exec(&plan_sku, v, NULL, 1);
+	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull)))
+		ereport(ERROR,
+				(errcode(ERRCODE_COMMERCE_NOT_FOUND),
+				 errmsg("tenant \"" INT64_FORMAT "\" not found", tenant_id),
+				 errdetail("No tenant with that id exists."),
+				 errhint("Create it with commerce.create_tenant(code, name); look ids up with commerce.tenant_id(code).")));
+	sku_id = commerce_get_int64(0, 1, &isnull);
+	if (isnull)
 		unknown("SKU", sku, tenant_id);
-	sku_id = commerce_get_int64(0, 1, NULL);
 	best = commerce_get_int64(0, 2, NULL);
 
 	v[1] = CStringGetTextDatum(channel);

@@ -74,7 +74,9 @@ commerce_reservation_state_guard(PG_FUNCTION_ARGS)
 		if (!same(new_status, "active") || column_text(newtup, desc, "ended_at") != NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_COMMERCE_BAD_STATE),
-					 errmsg("a reservation starts active, not %s", new_status),
+					 errmsg("a reservation starts active and not ended"),
+					 errdetail("The new row has status %s and ended_at %s.", new_status,
+							   column_text(newtup, desc, "ended_at") ? "set" : "unset"),
 					 errhint("Create reservations with commerce.reserve.")));
 		for (int i = 0; i < lengthof(keys); i++)
 		{

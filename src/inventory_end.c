@@ -489,7 +489,7 @@ commerce_return_stock(PG_FUNCTION_ARGS)
 				 errmsg("cannot return goods of reservation " INT64_FORMAT ": it is %s",
 						id, r.status),
 				 errdetail("Only sold (confirmed) stock can come back."),
-				 errhint("Release an active reservation instead.")));
+				 errhint("An active reservation is released instead; an expired or released one holds nothing.")));
 
 	v[2] = CStringGetTextDatum(sku);
 	v[1] = Int64GetDatum(id);

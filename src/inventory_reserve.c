@@ -113,17 +113,18 @@ static CommercePlan plan_insert_header = {
 
 static CommercePlan plan_existing = {
 	"SELECT r.reservation_id, r.status, r.expires_at, r.holder,"
-	"       (SELECT string_agg(s.code || ':' || l.qty, ',' ORDER BY s.code, l.qty)"
-	"          FROM commerce.reservation_line l"
-	"          JOIN commerce.sku s ON s.tenant_id = l.tenant_id AND s.sku_id = l.sku_id"
-	"         WHERE l.tenant_id = r.tenant_id AND l.reservation_id = r.reservation_id)"
+	"       (SELECT string_agg(code || ':' || qty, ',' ORDER BY code)"
+	"          FROM (SELECT s.code, sum(l.qty) AS qty FROM commerce.reservation_line l"
+	"                  JOIN commerce.sku s ON s.tenant_id = l.tenant_id AND s.sku_id = l.sku_id"
+	"                 WHERE l.tenant_id = r.tenant_id AND l.reservation_id = r.reservation_id"
+	"                 GROUP BY s.code) x)"
 	"  FROM commerce.reservation r"
 	" WHERE r.tenant_id = $1 AND r.request_id = $2",
 	2, {INT8OID, TEXTOID}
 };
 
 static CommercePlan plan_requested = {
-	"SELECT string_agg(sku || ':' || qty, ',' ORDER BY sku, qty)"
+	"SELECT string_agg(sku || ':' || qty, ',' ORDER BY sku)"
 	"  FROM (SELECT sku, sum(qty) AS qty FROM unnest($1::text[], $2::int8[]) AS x(sku, qty)"
 	"         GROUP BY sku) y",
 	2, {TEXTARRAYOID, INT8ARRAYOID}
@@ -313,8 +314,9 @@ lookup_failed(ReserveContext *ctx, ReserveLine *line)
 	if (commerce_exec(&plan_tenant, v, NULL, 1) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_COMMERCE_NOT_FOUND),
-				 errmsg("tenant " INT64_FORMAT " not found", ctx->tenant_id),
-				 errhint("Create it with commerce.create_tenant(code, name).")));
+				 errmsg("tenant \"" INT64_FORMAT "\" not found", ctx->tenant_id),
+				 errdetail("No tenant with that id exists."),
+				 errhint("Create it with commerce.create_tenant(code, name); look ids up with commerce.tenant_id(code).")));
 	ctx->repeat_id = commerce_get_int64(0, 3, &isnull);
 	if (!isnull)
 		return;

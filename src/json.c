@@ -85,7 +85,7 @@ commerce_parse_cart(const char *json, size_t len, CommerceCartLine **lines)
 	size_t		n;
 
 	MemoryContextReset(CommerceJsonContext);
-	root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &err);
+	root = json_loadb(json, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
 	if (root == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),

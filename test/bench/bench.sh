@@ -24,10 +24,11 @@ dropdb --if-exists "$TEMPLATE" >/dev/null 2>&1
 createdb "$TEMPLATE"
 PGDATABASE="$TEMPLATE" psql -X -q -v ON_ERROR_STOP=1 -v clients="$CLIENTS" -f setup.sql >/dev/null
 TENANT=$(PGDATABASE="$TEMPLATE" psql -X -At -c "SELECT commerce.tenant_id('bench')")
+RUN_DB="${BASE_DB}_run"
+export PGDATABASE="$RUN_DB"
 fresh() {
-    export PGDATABASE="${BASE_DB}_run"
-    dropdb --if-exists "$PGDATABASE" >/dev/null 2>&1
-    createdb -T "$TEMPLATE" "$PGDATABASE"
+    dropdb --if-exists "$RUN_DB" >/dev/null 2>&1
+    createdb -T "$TEMPLATE" "$RUN_DB"
     psql -X -q -c "CHECKPOINT" >/dev/null
 }
 

@@ -88,8 +88,6 @@ SELECT is(pg_temp.tenant_via('jwt.claims.tenant_id', :'t'), :t::text,
     'current_tenant: PostGraphile jwt.claims.tenant_id');
 SELECT is(pg_temp.tenant_via('hasura.user', format('{"x-hasura-tenant-id":"%s"}', :t)), :t::text,
     'current_tenant: Hasura x-hasura-tenant-id');
--- EXPECTED TO FAIL (bug): _PG_init reserves the "commerce" GUC prefix, so
--- commerce.tenant_id cannot be set at all (42602 invalid configuration parameter name)
 SELECT is(pg_temp.tenant_via('commerce.tenant_id', :'t'), :t::text,
     'current_tenant: SET commerce.tenant_id (documented in its hint)');
 SELECT is(pg_temp.fingerprint(), :'fp0', 'no tenant: no commerce table changed');
@@ -140,9 +138,9 @@ SELECT is((SELECT (r).price_fen || '/' || (r).source FROM (SELECT commerce_api.p
 -- a claim naming a tenant that does not exist --------------------------------
 SELECT set_config('request.jwt.claims', '{"tenant_id":"999999"}', true) AS claims \gset
 SELECT throws_ok($$SELECT commerce_api.reserve('{"lines":[{"sku":"A1","qty":1}]}', 'api-9', 'h')$$,
-    'PT404', 'tenant 999999 not found', 'commerce_api.reserve: unknown tenant in the claims -> PT404');
+    'PT404', 'tenant "999999" not found', 'commerce_api.reserve: unknown tenant in the claims -> PT404');
 SELECT throws_ok($$SELECT commerce_api.price('A1', 'taobao')$$,
-    'PT404', 'SKU "A1" not found', 'commerce_api.price: unknown tenant in the claims -> PT404');
+    'PT404', 'tenant "999999" not found', 'commerce_api.price: unknown tenant in the claims -> PT404');
 SELECT throws_ok(format($$SELECT commerce_api.confirm_reservation(%s, 'api-c')$$, :r1),
     'PT404', format('reservation %s not found', :r1), 'commerce_api.confirm_reservation: unknown tenant in the claims -> PT404');
 SELECT is_empty($$SELECT * FROM commerce_api.stock('A1')$$, 'commerce_api.stock: unknown tenant sees nothing');

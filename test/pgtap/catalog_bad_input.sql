@@ -186,7 +186,7 @@ SELECT throws_ok(format($$SELECT commerce.resolve_price(%s, 'A1', 'kuaishou')$$,
 SELECT throws_ok(format($$SELECT commerce.resolve_price(%s, 'A1', 'taobao', 'platinum')$$, :t),
     'PT404', 'member tier "platinum" not found', 'resolve_price: other tenant''s member tier -> PT404');
 SELECT throws_ok($$SELECT commerce.resolve_price(999999, 'A1', 'taobao')$$,
-    'PT404', 'SKU "A1" not found', 'resolve_price: unknown tenant -> PT404');
+    'PT404', 'tenant "999999" not found', 'resolve_price: unknown tenant -> PT404');
 SELECT is((SELECT (r).price_fen || '/' || (r).source FROM (SELECT commerce.resolve_price(:t, 'A1', 'taobao') AS r) x),
     '900/channel', 'resolve_price: a good call still resolves the taobao price');
 

@@ -69,7 +69,6 @@ SELECT throws_ok($$SELECT commerce.tenant_id('nope')$$,
     'PT404', 'tenant "nope" not found', 'tenant_id: unknown code -> PT404');
 SELECT throws_ok($$SELECT commerce.tenant_id('T1')$$,
     'PT404', 'tenant "T1" not found', 'tenant_id: codes are case-sensitive -> PT404');
--- EXPECTED TO FAIL (bug): tenant_id(NULL) raises PT404 'tenant "" not found'
 SELECT throws_ok($$SELECT commerce.tenant_id(NULL)$$,
     '22004', 'argument p_code must not be null', 'tenant_id: NULL code -> 22004');
 SELECT is(commerce.tenant_id('t1'), :t::bigint, 'tenant_id: known code resolves');

@@ -224,7 +224,7 @@ SELECT throws_ok(format($$SELECT commerce.end_allocation(%s, 'end-1', 'fs2')$$, 
     '23505', 'request_id "end-1" was already used for a different end_allocation',
     'end_allocation: request_id reused for another activity -> 23505');
 SELECT throws_ok(format($$SELECT commerce.allocate_stock(%s, 'alloc-2', 'fs1', 'flash_sale', 'A1', 5)$$, :t),
-    'PT412', 'activity "fs1" already has a closed pool for SKU "A1"',
+    'PT412', 'activity "fs1" already has a pool for SKU "A1" (status closed)',
     'allocate_stock: allocating to an ended activity -> PT412');
 SELECT is(commerce.adjust_stock(:t, 'adj-1', 'A1', 5), 105::bigint, 'adjust_stock: same request_id, same delta -> first result');
 -- once a SKU is stocked in two warehouses, calls must name one

@@ -75,7 +75,6 @@ SELECT throws_ok(format($$SELECT commerce.enqueue(%s, '.order', '{}')$$, :t),
     '22023', 'invalid value for p_topic', 'enqueue: topic starting with a dot -> 22023');
 SELECT throws_ok(format($$SELECT commerce.enqueue(%s, repeat('a', 64), '{}')$$, :t),
     '22023', 'invalid value for p_topic', 'enqueue: 64-character topic -> 22023');
--- EXPECTED TO FAIL (bug): enqueue does not check the tenant; the outbox FK raises 23503
 SELECT throws_ok($$SELECT commerce.enqueue(999999, 'order.paid', '{}')$$,
     'PT404', 'tenant "999999" not found', 'enqueue: unknown tenant -> PT404');
 
@@ -143,7 +142,6 @@ SELECT throws_ok(format($$SELECT commerce.requeue(%s, %s)$$, :t, :m2),
     'PT412', format('outbox message %s is not a dead letter', :m2), 'requeue: claimed message -> PT412');
 SELECT throws_ok(format($$SELECT commerce.requeue(%s, %s)$$, :t, :m4),
     'PT412', format('outbox message %s is not a dead letter', :m4), 'requeue: done message -> PT412');
--- EXPECTED TO FAIL (bug): requeue raises PT412 "is not a dead letter" for all of these
 SELECT throws_ok(format($$SELECT commerce.requeue(%s, 999999)$$, :t),
     'PT404', 'outbox message "999999" not found', 'requeue: unknown message -> PT404');
 SELECT throws_ok(format($$SELECT commerce.requeue(%s, %s)$$, :t2, :m3),

@@ -1,0 +1,48 @@
+-- Edge cases found in review: scalar carts, the ledger under TRUNCATE, NULL
+-- job arguments, and the idempotent retry of a cart that names one SKU in
+-- two warehouses (lines compared per SKU on both sides).
+\set ON_ERROR_STOP 1
+\set QUIET 1
+SET client_min_messages = warning;
+BEGIN;
+CREATE EXTENSION IF NOT EXISTS commerce;
+SELECT plan(12);
+
+SELECT commerce.create_tenant('edge', 'Edges') AS t \gset
+SELECT commerce.upsert_warehouse(:t, 'gz', 'Guangzhou') IS NOT NULL AS wh \gset
+SELECT commerce.upsert_product(:t, 'P', 'Product') IS NOT NULL AS p \gset
+SELECT commerce.upsert_sku(:t, 'P', 'A1', 'A1', 100) IS NOT NULL AS s \gset
+SELECT commerce.receive_stock(:t, 'rcv-main', 'A1', 5, 'main') IS NOT NULL AS r1 \gset
+SELECT commerce.receive_stock(:t, 'rcv-gz', 'A1', 5, 'gz') IS NOT NULL AS r2 \gset
+
+SELECT throws_ok(format($$SELECT commerce.reserve(%s, 'c1', 'h', '1')$$, :t),
+    '22023', 'invalid cart: $: expected an object or an array', 'a scalar cart -> 22023');
+SELECT throws_ok(format($$SELECT commerce.reserve(%s, 'c1', 'h', '"A1"')$$, :t),
+    '22023', 'invalid cart: $: expected an object or an array', 'a string cart -> 22023');
+
+SELECT lives_ok(format($$SELECT commerce.reserve(%s, 'two-wh', 'h',
+    '[{"sku":"A1","qty":2,"warehouse":"main"},{"sku":"A1","qty":1,"warehouse":"gz"}]')$$, :t),
+    'a cart naming one SKU in two warehouses');
+SELECT lives_ok(format($$SELECT commerce.reserve(%s, 'two-wh', 'h',
+    '[{"sku":"A1","qty":2,"warehouse":"main"},{"sku":"A1","qty":1,"warehouse":"gz"}]')$$, :t),
+    'its identical retry returns the first reservation');
+SELECT is((SELECT count(*) FROM commerce.reservation WHERE tenant_id = :t), 1::bigint,
+    'one reservation for the two calls');
+SELECT is((SELECT sum(reserved) FROM commerce.stock WHERE tenant_id = :t), 3::numeric,
+    'stock taken once');
+SELECT throws_ok(format($$SELECT commerce.reserve(%s, 'two-wh', 'h', '[{"sku":"A1","qty":4}]')$$, :t),
+    '23505', NULL, 'the request_id with other lines -> 23505');
+
+SELECT throws_ok($$TRUNCATE commerce.stock_movement$$, 'PT405', 'stock_movement is append-only',
+    'TRUNCATE of the stock ledger -> PT405');
+SELECT is((SELECT count(*) FROM commerce.stock_movement WHERE tenant_id = :t), 4::bigint,
+    'the ledger is intact (2 receipts, 2 reservation lines)');
+
+SELECT throws_ok($$CALL commerce.expire_pump(NULL)$$, '22004', 'argument p_batch must not be null',
+    'expire_pump(NULL) -> 22004 (does not loop)');
+SELECT throws_ok($$SELECT * FROM commerce.claim('t.x', 'w', NULL)$$, '22004',
+    'argument p_limit must not be null', 'claim with a NULL limit -> 22004');
+SELECT is((SELECT count(*) FROM commerce.check_stock_invariants(:t)), 0::bigint, 'invariants hold');
+
+SELECT * FROM finish();
+ROLLBACK;
