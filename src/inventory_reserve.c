@@ -49,6 +49,7 @@ typedef struct ReserveLine
 	Interval	hold;
 	int64		threshold;
 	bool		alerted;
+	int64		home_available;	/* committed, in the caller's home slot */
 	int32		slot_no;
 } ReserveLine;
 
@@ -62,8 +63,9 @@ static CommercePlan plan_tenant = {
 };
 
 /*
- * Pool lookups also return the tenant's holds and, for the request_id, the
- * reservation a previous call made (the repeat check): one statement.  The
+ * Pool lookups also return the tenant's holds, for the request_id the
+ * reservation a previous call made (the repeat check), and what the caller's
+ * home slot has available (for the sold-out check): one statement.  The
  * SKU, warehouse and tenant are scalar subqueries so that the only sensible
  * plan, generic or not, is a handful of unique-index probes.
  */
@@ -73,7 +75,10 @@ static CommercePlan plan_tenant = {
 	"       (SELECT order_hold FROM commerce.tenant WHERE tenant_id = $1)," \
 	"       (SELECT max_hold FROM commerce.tenant WHERE tenant_id = $1)," \
 	"       (SELECT r.reservation_id FROM commerce.reservation r" \
-	"         WHERE r.tenant_id = $1 AND r.request_id = $4)" \
+	"         WHERE r.tenant_id = $1 AND r.request_id = $4)," \
+	"       (SELECT on_hand - reserved - sold FROM commerce.stock_slot h" \
+	"         WHERE h.tenant_id = $1 AND h.pool_id = p.pool_id" \
+	"           AND h.slot_no = $5 % p.slot_count)" \
 	"  FROM commerce.stock_pool p" \
 	" WHERE p.tenant_id = $1" \
 	"   AND p.sku_id = (SELECT sku_id FROM commerce.sku WHERE tenant_id = $1 AND code = $2)"
@@ -84,13 +89,13 @@ static CommercePlan plan_root_pool = {
 	"   AND ($3::text IS NULL OR p.warehouse_id ="
 	"        (SELECT warehouse_id FROM commerce.warehouse WHERE tenant_id = $1 AND code = $3))"
 	" LIMIT 2",
-	4, {INT8OID, TEXTOID, TEXTOID, TEXTOID}
+	5, {INT8OID, TEXTOID, TEXTOID, TEXTOID, INT4OID}
 };
 
 static CommercePlan plan_activity_pool = {
 	LOOKUP_COLUMNS
 	"   AND p.activity = $3 AND p.parent_pool_id IS NOT NULL",
-	4, {INT8OID, TEXTOID, TEXTOID, TEXTOID}
+	5, {INT8OID, TEXTOID, TEXTOID, TEXTOID, INT4OID}
 };
 
 static CommercePlan plan_warehouse_exists = {
@@ -362,8 +367,8 @@ lookup_failed(ReserveContext *ctx, ReserveLine *line)
 static void
 resolve_pool(ReserveContext *ctx, ReserveLine *line)
 {
-	Datum		v[4];
-	char		n[4] = {' ', ' ', ' ', ' '};
+	Datum		v[5];
+	char		n[5] = {' ', ' ', ' ', ' ', ' '};
 	uint64		rows;
 	bool		isnull;
 	HeapTuple	row;
@@ -372,6 +377,7 @@ resolve_pool(ReserveContext *ctx, ReserveLine *line)
 	v[0] = Int64GetDatum(ctx->tenant_id);
 	v[1] = CStringGetTextDatum(line->sku);
 	v[3] = CStringGetTextDatum(ctx->request_id);
+	v[4] = Int32GetDatum(MyProcPid);
 	if (ctx->activity != NULL)
 	{
 		v[2] = CStringGetTextDatum(ctx->activity);
@@ -421,6 +427,7 @@ resolve_pool(ReserveContext *ctx, ReserveLine *line)
 	line->alerted = DatumGetBool(SPI_getbinval(row, desc, 7, &isnull));
 	ctx->order_hold = *DatumGetIntervalP(SPI_getbinval(row, desc, 8, &isnull));
 	ctx->max_hold = *DatumGetIntervalP(SPI_getbinval(row, desc, 9, &isnull));
+	line->home_available = commerce_get_int64(0, 11, NULL);
 }
 
 /* now + interval */
@@ -588,6 +595,26 @@ attempt_wait(void *arg)
 	return false;
 }
 
+/* PT409 when the committed available total of the line's pool is short. */
+static void
+refuse_if_short(int64 tenant_id, ReserveLine *line)
+{
+	Datum		v[2];
+	int64		available;
+
+	v[0] = Int64GetDatum(tenant_id);
+	v[1] = Int64GetDatum(line->pool_id);
+	commerce_exec(&plan_available, v, NULL, 1);
+	available = commerce_get_int64(0, 1, NULL);
+	if (available < line->qty)
+		ereport(ERROR,
+				(errcode(ERRCODE_COMMERCE_OUT_OF_STOCK),
+				 errmsg("insufficient stock for SKU \"%s\"", line->sku),
+				 errdetail("Requested " INT64_FORMAT ", available " INT64_FORMAT " (pool " INT64_FORMAT ").",
+						   line->qty, available, line->pool_id),
+				 errhint("Reduce the quantity; stock comes back when reservations are released or expire.")));
+}
+
 /*
  * Take a line's units from its pool and record them (line and ledger row)
  * for reservation id; PT409 if the pool cannot cover them.
@@ -609,22 +636,12 @@ take_line(ReserveContext *ctx, ReserveLine *line, int64 id, int line_no, Timesta
 
 	for (;;)
 	{
-		int64		available;
-
 		v[3] = Int32GetDatum(MyProcPid % line->slot_count);	/* the home slot */
 		if (in_subxact(attempt_fast, &t))
 			return;
 
-		/* sold-out fast path: committed total short means refuse, never wait */
-		commerce_exec(&plan_available, v, NULL, 1);
-		available = commerce_get_int64(0, 1, NULL);
-		if (available < line->qty)
-			ereport(ERROR,
-					(errcode(ERRCODE_COMMERCE_OUT_OF_STOCK),
-					 errmsg("insufficient stock for SKU \"%s\"", line->sku),
-					 errdetail("Requested " INT64_FORMAT ", available " INT64_FORMAT " (pool " INT64_FORMAT ").",
-							   line->qty, available, line->pool_id),
-					 errhint("Reduce the quantity; stock comes back when reservations are released or expire.")));
+		/* committed total short: refuse, never wait */
+		refuse_if_short(ctx->tenant_id, line);
 
 		/* stock is spread over several slots, or held by buyers in flight */
 		if (in_subxact(attempt_gather, &t))
@@ -778,6 +795,16 @@ reserve_lines(FunctionCallInfo fcinfo, int64 tenant_id, const char *request_id,
 						   DatumGetCString(DirectFunctionCall1(interval_out,
 															   IntervalPGetDatum(&ctx.max_hold)))),
 				 errhint("Pass a positive interval such as '15 minutes', or NULL for the default.")));
+
+	/*
+	 * Sold-out fast path: a line whose home slot cannot cover it and whose
+	 * pool's committed total is short is refused before anything is
+	 * written.  (A total that looks sufficient is checked again under the
+	 * locks: this only saves work.)
+	 */
+	for (int i = 0; i < n; i++)
+		if (lines[i].home_available < lines[i].qty)
+			refuse_if_short(tenant_id, &lines[i]);
 
 	/* the header first: a concurrent retry of this request waits here */
 	v[0] = Int64GetDatum(tenant_id);
