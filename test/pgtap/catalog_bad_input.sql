@@ -8,17 +8,7 @@ BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
 SELECT plan(72);
 
-CREATE FUNCTION pg_temp.fingerprint() RETURNS text LANGUAGE plpgsql AS $fp$
-DECLARE r record; h text; acc text := '';
-BEGIN
-    FOR r IN SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-              WHERE n.nspname = 'commerce' AND c.relkind = 'r' ORDER BY c.relname LOOP
-        EXECUTE format('SELECT md5(coalesce(string_agg(x::text, E''\n'' ORDER BY x::text), '''')) FROM commerce.%I x',
-                       r.relname) INTO h;
-        acc := acc || r.relname || '=' || left(h, 10) || ' ';
-    END LOOP;
-    RETURN acc;
-END $fp$;
+\ir lib/fingerprint.psql
 
 -- fixtures: tenant t1 with product P1, SKU A1 (MSRP 1000, floor 500), a
 -- taobao price of 900, tier gold; tenant t2 with product Q1, SKU B1, a

@@ -7,17 +7,7 @@ BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
 SELECT plan(47);
 
-CREATE FUNCTION pg_temp.fingerprint() RETURNS text LANGUAGE plpgsql AS $fp$
-DECLARE r record; h text; acc text := '';
-BEGIN
-    FOR r IN SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-              WHERE n.nspname = 'commerce' AND c.relkind = 'r' ORDER BY c.relname LOOP
-        EXECUTE format('SELECT md5(coalesce(string_agg(x::text, E''\n'' ORDER BY x::text), '''')) FROM commerce.%I x',
-                       r.relname) INTO h;
-        acc := acc || r.relname || '=' || left(h, 10) || ' ';
-    END LOOP;
-    RETURN acc;
-END $fp$;
+\ir lib/fingerprint.psql
 
 -- Every message: id:topic:status:attempts:claimed_by.
 CREATE FUNCTION pg_temp.messages() RETURNS text LANGUAGE sql AS $ms$
