@@ -71,17 +71,6 @@ source_rank(const char *kind)
 	return 0;
 }
 
-/* Raise PT404 for an unknown catalog code. */
-static void
-unknown(const char *what, const char *code, int64 tenant_id)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_COMMERCE_NOT_FOUND),
-			 errmsg("%s \"%s\" not found", what, code),
-			 errdetail("No %s with that code exists in tenant " INT64_FORMAT ".", what, tenant_id),
-			 errhint("Check the code and the tenant; rows of other tenants are never visible.")));
-}
-
 static const char *const price_args[] = {"p_tenant", "p_sku", "p_channel"};
 
 PG_FUNCTION_INFO_V1(commerce_resolve_price);
@@ -131,18 +120,18 @@ commerce_resolve_price(PG_FUNCTION_ARGS)
 				 errhint("Create it with commerce.create_tenant(code, name); look ids up with commerce.tenant_id(code).")));
 	sku_id = commerce_get_int64(0, 1, &isnull);
 	if (isnull)
-		unknown("SKU", sku, tenant_id);
+		commerce_not_found("SKU", sku, tenant_id);
 	best = commerce_get_int64(0, 2, NULL);
 
 	v[1] = CStringGetTextDatum(channel);
 	if (commerce_exec(&plan_channel, v, NULL, 1) == 0)
-		unknown("channel", channel, tenant_id);
+		commerce_not_found("channel", channel, tenant_id);
 	v[2] = Int64GetDatum(commerce_get_int64(0, 1, NULL));
 	if (tier != NULL)
 	{
 		v[1] = CStringGetTextDatum(tier);
 		if (commerce_exec(&plan_tier, v, NULL, 1) == 0)
-			unknown("member tier", tier, tenant_id);
+			commerce_not_found("member tier", tier, tenant_id);
 		v[3] = CStringGetTextDatum(tier);
 	}
 	else

@@ -140,6 +140,18 @@ commerce_require_args(FunctionCallInfo fcinfo, int nargs, const char *const *nam
 					 errhint("Pass a value for %s.", names[i])));
 }
 
+/* Raise PT404 for an unknown code of a tenant (same wording as commerce._not_found). */
+void
+commerce_not_found(const char *what, const char *code, int64 tenant_id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_COMMERCE_NOT_FOUND),
+			 errmsg("%s \"%s\" not found", what, code),
+			 errdetail("No %s \"%s\" exists in tenant " INT64_FORMAT ".", what, code, tenant_id),
+			 errhint("Check the code and the tenant; rows of other tenants are never visible.")));
+	pg_unreachable();
+}
+
 /* A key argument (request_id, holder): non-empty, at most 200 characters. */
 char *
 commerce_key_arg(FunctionCallInfo fcinfo, int argno, const char *name)

@@ -54,6 +54,7 @@ extern TimestampTz commerce_clock(void);
 extern void commerce_require_args(FunctionCallInfo fcinfo, int nargs,
 								  const char *const *names);
 extern char *commerce_key_arg(FunctionCallInfo fcinfo, int argno, const char *name);
+extern void commerce_not_found(const char *what, const char *code, int64 tenant_id) pg_attribute_noreturn();
 
 /* json.c */
 typedef struct CommerceCartLine

@@ -328,22 +328,12 @@ lookup_failed(ReserveContext *ctx, ReserveLine *line)
 
 	v[1] = CStringGetTextDatum(line->sku);
 	if (commerce_exec(&plan_sku_exists, v, NULL, 1) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_COMMERCE_NOT_FOUND),
-				 errmsg("SKU \"%s\" not found", line->sku),
-				 errdetail("No SKU with that code exists in tenant " INT64_FORMAT ".",
-						   ctx->tenant_id),
-				 errhint("Check the code and the tenant; rows of other tenants are never visible.")));
+		commerce_not_found("SKU", line->sku, ctx->tenant_id);
 	if (ctx->activity == NULL && line->warehouse != NULL)
 	{
 		v[1] = CStringGetTextDatum(line->warehouse);
 		if (commerce_exec(&plan_warehouse_exists, v, NULL, 1) == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_COMMERCE_NOT_FOUND),
-					 errmsg("warehouse \"%s\" not found", line->warehouse),
-					 errdetail("No warehouse with that code exists in tenant " INT64_FORMAT ".",
-							   ctx->tenant_id),
-					 errhint("Check the code and the tenant; rows of other tenants are never visible.")));
+			commerce_not_found("warehouse", line->warehouse, ctx->tenant_id);
 	}
 	if (ctx->activity != NULL)
 		ereport(ERROR,
