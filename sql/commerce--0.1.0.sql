@@ -654,10 +654,15 @@ BEGIN
     RETURN m;
 END $$;
 
--- Acknowledge a claimed message as delivered.
+-- Acknowledge a claimed message as delivered (a repeat by the same worker is a no-op).
 CREATE FUNCTION commerce.ack(p_tenant bigint, p_message bigint, p_worker text)
 RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
+    IF EXISTS (SELECT 1 FROM commerce.outbox
+                WHERE tenant_id = p_tenant AND message_id = p_message
+                  AND status = 'done' AND claimed_by = p_worker) THEN
+        RETURN;
+    END IF;
     PERFORM commerce._claimed(p_tenant, p_message, p_worker);
     UPDATE commerce.outbox
        SET status = 'done', done_at = commerce.now(), lease_until = NULL

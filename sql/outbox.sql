@@ -20,6 +20,9 @@ SELECT count(*) AS nothing_left FROM commerce.claim('sms.send', 'worker-c', 10);
 
 -- ack, and acking what another worker holds is refused
 SELECT commerce.ack(:t, :m1, 'worker-a');
+-- a retried ack is a no-op
+SELECT commerce.ack(:t, :m1, 'worker-a');
+SELECT status, claimed_by, attempts FROM commerce.outbox WHERE message_id = :m1;
 SELECT commerce.ack(:t, :m2, 'worker-a');
 
 -- failures back off: immediately, then 1 minute, then 1 hour, then dead

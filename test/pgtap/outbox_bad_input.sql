@@ -5,7 +5,7 @@
 SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
-SELECT plan(47);
+SELECT plan(48);
 
 \ir lib/fingerprint.psql
 
@@ -102,8 +102,10 @@ SELECT throws_ok(format($$SELECT commerce.ack(%s, %s, 'w1')$$, :t, :m1),
     'PT412', format('outbox message %s is not claimed by worker "w1"', :m1), 'ack: unclaimed (pending) message -> PT412');
 SELECT throws_ok(format($$SELECT commerce.ack(%s, %s, 'w2')$$, :t, :m2),
     'PT412', format('outbox message %s is not claimed by worker "w2"', :m2), 'ack: message claimed by another worker -> PT412');
-SELECT throws_ok(format($$SELECT commerce.ack(%s, %s, 'w1')$$, :t, :m4),
-    'PT412', format('outbox message %s is not claimed by worker "w1"', :m4), 'ack: message already done -> PT412');
+SELECT lives_ok(format($$SELECT commerce.ack(%s, %s, 'w1')$$, :t, :m4),
+    'ack: a retried ack of a done message by the same worker is a no-op');
+SELECT throws_ok(format($$SELECT commerce.ack(%s, %s, 'w2')$$, :t, :m4),
+    'PT412', format('outbox message %s is not claimed by worker "w2"', :m4), 'ack: a done message by another worker -> PT412');
 SELECT throws_ok(format($$SELECT commerce.ack(%s, %s, 'w1')$$, :t, :m3),
     'PT412', format('outbox message %s is not claimed by worker "w1"', :m3), 'ack: dead letter -> PT412');
 
