@@ -22,6 +22,9 @@ static char *commerce_now_setting = NULL;
 /* commerce.tenant_id: the tenant of SQL callers without JWT claims. */
 static char *commerce_tenant_setting = NULL;
 
+/* commerce.reason: why an order changed status (set per transaction by entry points). */
+static char *commerce_reason_setting = NULL;
+
 /* Module load: define settings and hand jansson its allocator. */
 void
 _PG_init(void)
@@ -38,6 +41,14 @@ _PG_init(void)
 							   "Tenant of the caller for commerce_api functions when no JWT claims are set.",
 							   "SQL backends serving one tenant per request set it per transaction (SET LOCAL).",
 							   &commerce_tenant_setting,
+							   "",
+							   PGC_USERSET,
+							   0,
+							   NULL, NULL, NULL);
+	DefineCustomStringVariable("commerce.reason",
+							   "Reason recorded in the order status history for this transaction.",
+							   "Set by the entry points with set_config(..., true).",
+							   &commerce_reason_setting,
 							   "",
 							   PGC_USERSET,
 							   0,

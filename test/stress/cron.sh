@@ -20,8 +20,8 @@ SQL
 sleep 1.2
 check "abandoned cart still active before the job" "$(q -c "SELECT status FROM commerce.reservation")" "active"
 q -c "SELECT commerce.schedule_jobs()" > /dev/null
-check "schedule_jobs returns its jobs" "$(q -c "SELECT string_agg(j, ',') FROM commerce.schedule_jobs() j")" "commerce-expire-reservations"
-check "scheduled once, every minute" "$(q -c "SELECT count(*) || ' ' || min(schedule) FROM cron.job WHERE jobname = 'commerce-expire-reservations'")" "1 * * * * *"
+check "schedule_jobs returns its jobs" "$(q -c "SELECT string_agg(j, ',') FROM commerce.schedule_jobs() j")" "commerce-cancel-unpaid-orders,commerce-expire-reservations"
+check "each scheduled once, every minute" "$(q -c "SELECT count(*) || ' ' || count(DISTINCT jobname) || ' ' || min(schedule) FROM cron.job WHERE jobname LIKE 'commerce-%'")" "2 2 * * * * *"
 
 # wait for pg_cron's next minute (at most ~75 s)
 for _ in $(seq 1 90); do
@@ -31,8 +31,9 @@ for _ in $(seq 1 90); do
 done
 check "the job expired the reservation" "$s" "expired"
 check "the job run succeeded" "$(q -c "SELECT count(*) > 0 FROM cron.job_run_details d JOIN cron.job j USING (jobid) WHERE j.jobname = 'commerce-expire-reservations' AND d.status = 'succeeded'")" "t"
+check "no job run failed" "$(q -c "SELECT count(*) FROM cron.job_run_details WHERE status = 'failed'")" "0"
 check "stock returned" "$(q -c "SELECT reserved || '/' || available FROM commerce.stock")" "0/10"
-check "unschedule_jobs removes it" "$(q -c "SELECT string_agg(j, ',') FROM commerce.unschedule_jobs() j")" "commerce-expire-reservations"
+check "unschedule_jobs removes them" "$(q -c "SELECT string_agg(j, ',') FROM commerce.unschedule_jobs() j")" "commerce-cancel-unpaid-orders,commerce-expire-reservations"
 check "unschedule_jobs again is a no-op" "$(q -c "SELECT count(*) FROM commerce.unschedule_jobs()")" "0"
 check "no job left" "$(q -c "SELECT count(*) FROM cron.job WHERE jobname LIKE 'commerce-%'")" "0"
 check "invariant violations" "$(q -c "SELECT count(*) FROM commerce.check_stock_invariants()")" "0"

@@ -1,0 +1,195 @@
+/*
+ * orders_state.c
+ *		The order state machine, enforced by a C trigger on commerce.orders
+ *		whoever writes: legal transitions only, times stamped, and one
+ *		status history row per change (seed 003 3.2.3).
+ *
+ *   pending_payment -> paid -> shipped -> completed   (forward jumps allowed:
+ *                                                       a platform may report
+ *                                                       a later state first)
+ *   pending_payment -> cancelled
+ *   paid | shipped | completed -> after_sale -> refunded
+ *                                 after_sale -> the status it came from
+ *
+ * cancelled and refunded are final.  The reason recorded in the history is
+ * the transaction-local setting commerce.reason, set by the entry points.
+ */
+#include "commerce.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+
+static CommercePlan plan_history = {
+	"INSERT INTO commerce.order_status_history"
+	" (tenant_id, order_id, from_status, to_status, changed_at, reason)"
+	" VALUES ($1, $2, $3::commerce.order_status, $4::commerce.order_status, $5, $6)",
+	6, {INT8OID, INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID}
+};
+
+/* The forward chain of an order. */
+static const char *const chain[] = {"pending_payment", "paid", "shipped", "completed"};
+
+/* Position of a status in the forward chain, or -1. */
+static int
+chain_pos(const char *status)
+{
+	for (int i = 0; i < lengthof(chain); i++)
+		if (strcmp(status, chain[i]) == 0)
+			return i;
+	return -1;
+}
+
+/* True when old -> new is a legal change of an order's status. */
+static bool
+legal(const char *old, const char *new, const char *before_after_sale)
+{
+	int			o = chain_pos(old);
+	int			n = chain_pos(new);
+
+	if (o >= 0 && n > o)
+		return true;
+	if (strcmp(old, "pending_payment") == 0 && strcmp(new, "cancelled") == 0)
+		return true;
+	if (o >= 1 && strcmp(new, "after_sale") == 0)
+		return true;
+	if (strcmp(old, "after_sale") == 0)
+		return strcmp(new, "refunded") == 0 ||
+			(before_after_sale != NULL && strcmp(new, before_after_sale) == 0);
+	return false;
+}
+
+/* The column stamped when an order enters a status (NULL: none). */
+static const char *
+stamp_column(const char *status)
+{
+	static const char *const map[][2] = {
+		{"paid", "paid_at"}, {"shipped", "shipped_at"}, {"completed", "completed_at"},
+		{"cancelled", "cancelled_at"}, {"after_sale", "after_sale_at"},
+		{"refunded", "refunded_at"}
+	};
+
+	for (int i = 0; i < lengthof(map); i++)
+		if (strcmp(status, map[i][0]) == 0)
+			return map[i][1];
+	return NULL;
+}
+
+/* Text of a column of a tuple, or NULL. */
+static char *
+col(HeapTuple tuple, TupleDesc desc, const char *name)
+{
+	int			attno = SPI_fnumber(desc, name);
+
+	if (attno <= 0)
+		elog(ERROR, "commerce: column \"%s\" not found", name);
+	return SPI_getvalue(tuple, desc, attno);
+}
+
+/* Write one history row for an order's status change. */
+static void
+record_history(HeapTuple tuple, TupleDesc desc, const char *from, const char *to,
+			   TimestampTz at)
+{
+	Datum		v[6];
+	char		n[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	bool		isnull;
+	const char *reason = GetConfigOption("commerce.reason", true, false);
+
+	v[0] = heap_getattr(tuple, SPI_fnumber(desc, "tenant_id"), desc, &isnull);
+	v[1] = heap_getattr(tuple, SPI_fnumber(desc, "order_id"), desc, &isnull);
+	v[2] = from ? CStringGetTextDatum(from) : (Datum) 0;
+	n[2] = from ? ' ' : 'n';
+	v[3] = CStringGetTextDatum(to);
+	v[4] = TimestampTzGetDatum(at);
+	v[5] = (reason && reason[0]) ? CStringGetTextDatum(reason) : (Datum) 0;
+	n[5] = (reason && reason[0]) ? ' ' : 'n';
+	SPI_connect();
+	commerce_exec(&plan_history, v, n, 0);
+	SPI_finish();
+}
+
+PG_FUNCTION_INFO_V1(commerce_order_state_guard);
+
+/* BEFORE INSERT OR UPDATE ON commerce.orders FOR EACH ROW: the state machine. */
+Datum
+commerce_order_state_guard(PG_FUNCTION_ARGS)
+{
+	TriggerData *td;
+	TupleDesc	desc;
+	HeapTuple	newtup;
+	char	   *old_status = NULL;
+	char	   *new_status;
+	char	   *before = NULL;
+	TimestampTz now = commerce_clock();
+	int			cols[3];
+	Datum		vals[3];
+	bool		nulls[3] = {false, false, false};
+	int			ncols = 0;
+	const char *stamp;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "order_state_guard: not called by trigger manager");
+	td = (TriggerData *) fcinfo->context;
+	if (!TRIGGER_FIRED_BEFORE(td->tg_event) || !TRIGGER_FIRED_FOR_ROW(td->tg_event) ||
+		TRIGGER_FIRED_BY_DELETE(td->tg_event) || TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
+		elog(ERROR, "order_state_guard: must be fired BEFORE INSERT OR UPDATE ... FOR EACH ROW");
+	desc = td->tg_relation->rd_att;
+
+	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
+	{
+		newtup = td->tg_newtuple;
+		old_status = col(td->tg_trigtuple, desc, "status");
+		before = col(td->tg_trigtuple, desc, "status_before_after_sale");
+		new_status = col(newtup, desc, "status");
+		if (strcmp(old_status, new_status) == 0)
+			return PointerGetDatum(newtup);
+		if (!legal(old_status, new_status, before))
+			ereport(ERROR,
+					(errcode(ERRCODE_COMMERCE_BAD_STATE),
+					 errmsg("order %s cannot go from %s to %s",
+							col(newtup, desc, "order_id"), old_status, new_status),
+					 errdetail("Orders move pending_payment -> paid -> shipped -> completed, may be cancelled while unpaid, and go to after_sale from paid, shipped or completed; after_sale ends refunded or goes back."),
+					 errhint("Check the order's current status before changing it.")));
+	}
+	else
+	{
+		newtup = td->tg_trigtuple;
+		new_status = col(newtup, desc, "status");
+	}
+
+	/* stamp the time the order entered its status, and where after_sale came from */
+	stamp = stamp_column(new_status);
+	if (stamp != NULL && col(newtup, desc, stamp) == NULL)
+	{
+		cols[ncols] = SPI_fnumber(desc, stamp);
+		vals[ncols++] = TimestampTzGetDatum(now);
+	}
+	if (strcmp(new_status, "after_sale") == 0)
+	{
+		cols[ncols] = SPI_fnumber(desc, "status_before_after_sale");
+		vals[ncols++] = CStringGetTextDatum(old_status ? old_status : "paid");
+	}
+	cols[ncols] = SPI_fnumber(desc, "updated_at");
+	vals[ncols++] = TimestampTzGetDatum(now);
+	{
+		/* status_before_after_sale is an enum: build its datum through the input function */
+		for (int i = 0; i < ncols; i++)
+			if (cols[i] == SPI_fnumber(desc, "status_before_after_sale"))
+			{
+				Oid			typid = SPI_gettypeid(desc, cols[i]);
+				Oid			infunc;
+				Oid			ioparam;
+
+				getTypeInputInfo(typid, &infunc, &ioparam);
+				vals[i] = OidInputFunctionCall(infunc, TextDatumGetCString(vals[i]), ioparam, -1);
+			}
+	}
+	newtup = heap_modify_tuple_by_cols(newtup, desc, ncols, cols, vals, nulls);
+	record_history(newtup, desc, old_status, new_status, now);
+	return PointerGetDatum(newtup);
+}
