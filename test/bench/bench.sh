@@ -7,6 +7,8 @@
 #   naive     16 clients, one SKU, the ORM pattern       BEGIN; SELECT .. FOR UPDATE;
 #                                                        UPDATE; INSERT; COMMIT
 #   soldout   16 clients hammer a sold-out SKU           (refusals/s)
+#   order_hot / order_ceiling   commerce.place_order on one SKU vs each client on its own
+#   ingest    16 clients ingest paid Taobao order payloads (rows/s)
 # Environment: CLIENTS (16), BENCH_SECONDS (20 per scenario), JOBS (2).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -52,6 +54,9 @@ HOT=$(run hot hot.sql)
 CEIL=$(run ceiling ceiling.sql)
 NAIVE=$(run naive naive.sql)
 SOLDOUT=$(run soldout soldout.sql)
+ORDER_HOT=$(run order_hot order_hot.sql)
+ORDER_CEIL=$(run order_ceiling order_ceiling.sql)
+INGEST=$(run ingest ingest.sql)
 
 # invariants after the last scenario (the sold-out one) and after a hot run
 psql -X -q -At -c "SELECT count(*) FROM commerce.check_stock_invariants()" > "$WORK/inv"
@@ -66,5 +71,9 @@ printf 'naive_reservations_per_s: %.0f\n' "$NAIVE"
 printf 'soldout_refusals_per_s: %.0f\n' "$SOLDOUT"
 awk -v h="$HOT" -v c="$CEIL" 'BEGIN { printf "hot_vs_ceiling: %.2f\n", h / c }'
 awk -v h="$HOT" -v n="$NAIVE" 'BEGIN { printf "hot_vs_naive: %.2f\n", h / n }'
+printf 'order_hot_per_s: %.0f\n' "$ORDER_HOT"
+printf 'order_ceiling_per_s: %.0f\n' "$ORDER_CEIL"
+awk -v h="$ORDER_HOT" -v c="$ORDER_CEIL" 'BEGIN { printf "order_vs_ceiling: %.2f\n", h / c }'
+printf 'ingest_rows_per_s: %.0f\n' "$INGEST"
 echo "invariant_violations: $INV"
 [ "$INV" = "0" ]
