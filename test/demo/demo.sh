@@ -78,7 +78,31 @@ SELECT topic, payload ->> 'sku' AS sku, payload ->> 'available' AS available,
   FROM commerce.outbox ORDER BY message_id;
 SQL
 
-say "8. Result"
+say "8. Orders from three channels: a mini-program order paid, an H5 order cancelled, Taobao and Douyin orders ingested"
+p <<'SQL'
+SELECT commerce.upsert_customer(commerce.tenant_id('up'), 'wx-fan-1', 'A fan', '13800001234', 'annual') > 0 AS customer;
+SELECT order_id AS mp_order, payable_fen FROM commerce.place_order(commerce.tenant_id('up'), 'mp-1001', 'wechat_mp',
+  '{"lines":[{"sku":"HOODIE-L","qty":1}],"shipping_fen":1000,
+    "receiver":{"name":"张三","phone":"13800001234","region":"浙江省","city":"杭州市","address":"文三路1号"}}', 'wx-fan-1') \gset
+SELECT status, outcome FROM commerce.pay_order(commerce.tenant_id('up'), :mp_order, 'wxpay-1001', :payable_fen);
+SELECT order_id AS h5_order FROM commerce.place_order(commerce.tenant_id('up'), 'h5-2001', 'h5',
+  '{"lines":[{"sku":"HOODIE-L","qty":2}]}') \gset
+SELECT status, outcome FROM commerce.cancel_order(commerce.tenant_id('up'), :h5_order, 'buyer changed mind');
+\set taobao `cat ../fixtures/platform/taobao.json`
+\set douyin `cat ../fixtures/platform/douyin.json`
+SELECT 'taobao' AS platform, status, payable_fen, outcome FROM commerce.ingest_platform_order(commerce.tenant_id('up'), 'taobao', :'taobao')
+UNION ALL
+SELECT 'douyin', status, payable_fen, outcome FROM commerce.ingest_platform_order(commerce.tenant_id('up'), 'douyin', :'douyin');
+SELECT channel, external_order_id, status, payable_fen FROM commerce.order_overview
+ WHERE tenant_id = commerce.tenant_id('up') ORDER BY order_id;
+SELECT o.external_order_id, h.from_status, h.to_status, h.reason
+  FROM commerce.order_status_history h JOIN commerce.orders o USING (tenant_id, order_id)
+ ORDER BY h.history_id;
+SELECT * FROM commerce.missing_platform_orders(commerce.tenant_id('up'), 'taobao',
+                                               ARRAY['2983749283749001', '2983749283749777']) AS missing_taobao_order;
+SQL
+
+say "9. Result"
 p <<'SQL'
 SELECT (SELECT count(*) FROM public.demo_try)                                   AS flash_sale_tries,
        (SELECT count(*) FROM commerce.reservation WHERE status = 'confirmed'
