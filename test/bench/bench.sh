@@ -9,6 +9,7 @@
 #   soldout   16 clients hammer a sold-out SKU           (refusals/s)
 #   order_hot / order_ceiling   commerce.place_order on one SKU vs each client on its own
 #   ingest    16 clients ingest paid Taobao order payloads (rows/s)
+#   print     16 print workers claim waybill jobs 50 at a time and ack each (jobs/min)
 # Environment: CLIENTS (16), BENCH_SECONDS (20 per scenario), JOBS (2).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -57,6 +58,12 @@ SOLDOUT=$(run soldout soldout.sql)
 ORDER_HOT=$(run order_hot order_hot.sql)
 ORDER_CEIL=$(run order_ceiling order_ceiling.sql)
 INGEST=$(run ingest ingest.sql)
+# print workers drain 80,000 queued jobs: 16 x 100 claims of 50
+fresh
+pgbench -n -c "$CLIENTS" -j "$JOBS" -t 100 -M prepared -f print.sql > "$WORK/print.out" 2>&1 || { cat "$WORK/print.out"; exit 1; }
+PRINT_TPS=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' "$WORK/print.out")
+printf '%-8s %10.1f claims/s of 50 jobs\n' print "$PRINT_TPS" >&2
+PRINTED=$(psql -X -At -c "SELECT count(*) FROM commerce.outbox WHERE topic = 'waybill.print' AND status = 'done'")
 
 # invariants after the last scenario (the sold-out one) and after a hot run
 psql -X -q -At -c "SELECT count(*) FROM commerce.check_stock_invariants()" > "$WORK/inv"
@@ -75,5 +82,7 @@ printf 'order_hot_per_s: %.0f\n' "$ORDER_HOT"
 printf 'order_ceiling_per_s: %.0f\n' "$ORDER_CEIL"
 awk -v h="$ORDER_HOT" -v c="$ORDER_CEIL" 'BEGIN { printf "order_vs_ceiling: %.2f\n", h / c }'
 printf 'ingest_rows_per_s: %.0f\n' "$INGEST"
+awk -v t="$PRINT_TPS" 'BEGIN { printf "print_jobs_per_min: %.0f\n", t * 50 * 60 }'
+echo "print_jobs_done: $PRINTED"
 echo "invariant_violations: $INV"
 [ "$INV" = "0" ]

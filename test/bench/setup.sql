@@ -32,3 +32,8 @@ BEGIN
 EXCEPTION WHEN SQLSTATE 'PT409' THEN
     RETURN false;
 END $$;
+
+-- 80,000 waybill print jobs for the print workers (claim 50, ack each)
+SELECT count(commerce.enqueue(:t, 'waybill.print',
+         jsonb_build_object('shipment_id', n, 'carrier', 'zto', 'tracking_no', 'ZT' || n)))
+  FROM generate_series(1, 80000) n;
