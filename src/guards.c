@@ -174,3 +174,73 @@ commerce_append_only_guard(PG_FUNCTION_ARGS)
 			 errhint("Record a correcting entry instead (for stock: commerce.adjust_stock).")));
 	PG_RETURN_NULL();			/* keep compiler quiet */
 }
+
+PG_FUNCTION_INFO_V1(commerce_state_guard);
+
+/*
+ * BEFORE INSERT OR UPDATE ... FOR EACH ROW EXECUTE FUNCTION
+ *   commerce.state_guard('<status column>', '<initial,states>', 'from>to', ...)
+ * A state machine given as trigger arguments: a new row starts in one of
+ * the initial states; a change of the column must be one of the listed
+ * transitions.  Anything else raises PT412 and changes nothing.
+ */
+Datum
+commerce_state_guard(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = row_trigger(fcinfo, "state_guard");
+	Trigger    *tg = td->tg_trigger;
+	TupleDesc	desc = td->tg_relation->rd_att;
+	const char *relname = RelationGetRelationName(td->tg_relation);
+	char	   *column;
+	char	   *new_state;
+
+	if (tg->tgnargs < 2)
+		elog(ERROR, "state_guard: needs the column name and the initial states as arguments");
+	column = tg->tgargs[0];
+
+	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
+	{
+		char	   *initial = pstrdup(tg->tgargs[1]);
+		char	   *tok;
+		bool		ok = false;
+
+		new_state = column_text(td->tg_trigtuple, desc, column);
+		for (tok = strtok(initial, ","); tok != NULL && !ok; tok = strtok(NULL, ","))
+			ok = same(tok, new_state);
+		if (!ok)
+			ereport(ERROR,
+					(errcode(ERRCODE_COMMERCE_BAD_STATE),
+					 errmsg("a new %s row cannot start as %s", relname,
+							new_state ? new_state : "NULL"),
+					 errdetail("It starts as one of: %s.", tg->tgargs[1]),
+					 errhint("Create it through its commerce function.")));
+		return PointerGetDatum(td->tg_trigtuple);
+	}
+	if (!TRIGGER_FIRED_BY_UPDATE(td->tg_event))
+		elog(ERROR, "state_guard: must be fired for INSERT or UPDATE");
+
+	{
+		char	   *old_state = column_text(td->tg_trigtuple, desc, column);
+
+		new_state = column_text(td->tg_newtuple, desc, column);
+		if (same(old_state, new_state))
+			return PointerGetDatum(td->tg_newtuple);
+		for (int i = 2; i < tg->tgnargs; i++)
+		{
+			char	   *sep = strchr(tg->tgargs[i], '>');
+
+			if (sep != NULL && old_state != NULL && new_state != NULL &&
+				strlen(old_state) == (size_t) (sep - tg->tgargs[i]) &&
+				strncmp(tg->tgargs[i], old_state, sep - tg->tgargs[i]) == 0 &&
+				strcmp(sep + 1, new_state) == 0)
+				return PointerGetDatum(td->tg_newtuple);
+		}
+		ereport(ERROR,
+				(errcode(ERRCODE_COMMERCE_BAD_STATE),
+				 errmsg("%s cannot go from %s to %s", relname,
+						old_state ? old_state : "NULL", new_state ? new_state : "NULL"),
+				 errdetail("The allowed changes of %s.%s are listed on its trigger.", relname, column),
+				 errhint("Check the current state before changing it.")));
+	}
+	PG_RETURN_NULL();			/* keep compiler quiet */
+}

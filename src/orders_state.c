@@ -146,6 +146,20 @@ commerce_order_state_guard(PG_FUNCTION_ARGS)
 		old_status = col(td->tg_trigtuple, desc, "status");
 		before = col(td->tg_trigtuple, desc, "status_before_after_sale");
 		new_status = col(newtup, desc, "status");
+		/* where after_sale returns to is the trigger's to set, nobody else's */
+		if (strcmp(new_status, "after_sale") != 0 || strcmp(old_status, "after_sale") == 0)
+		{
+			char	   *new_before = col(newtup, desc, "status_before_after_sale");
+
+			if ((before == NULL) != (new_before == NULL) ||
+				(before != NULL && strcmp(before, new_before) != 0))
+				ereport(ERROR,
+						(errcode(ERRCODE_COMMERCE_BAD_STATE),
+						 errmsg("status_before_after_sale of order %s cannot be changed",
+								col(newtup, desc, "order_id")),
+						 errdetail("It records the status the order had when it entered after_sale."),
+						 errhint("Change the order's status; the trigger keeps this column.")));
+		}
 		if (strcmp(old_status, new_status) == 0)
 			return PointerGetDatum(newtup);
 		if (!legal(old_status, new_status, before))
