@@ -78,7 +78,7 @@ SELECT topic, payload ->> 'sku' AS sku, payload ->> 'available' AS available,
   FROM commerce.outbox ORDER BY message_id;
 SQL
 
-say "8. Orders from three channels: a mini-program order paid, an H5 order cancelled, Taobao and Douyin orders ingested"
+say "8. Orders from three channels: paid, cancelled, ingested, shipped, reconciled"
 p <<'SQL'
 SELECT commerce.upsert_customer(commerce.tenant_id('up'), 'wx-fan-1', 'A fan', '13800001234', 'annual') > 0 AS customer;
 SELECT order_id AS mp_order, payable_fen FROM commerce.place_order(commerce.tenant_id('up'), 'mp-1001', 'wechat_mp',
@@ -100,6 +100,28 @@ SELECT o.external_order_id, h.from_status, h.to_status, h.reason
  ORDER BY h.history_id;
 SELECT * FROM commerce.missing_platform_orders(commerce.tenant_id('up'), 'taobao',
                                                ARRAY['2983749283749001', '2983749283749777']) AS missing_taobao_order;
+-- ship the mini-program and the Taobao order: routed carrier, waybill job, Taobao write-back
+SELECT o.external_order_id, s.carrier, s.tracking_no, s.weight_g
+  FROM commerce.orders o,
+       LATERAL commerce.ship_order(o.tenant_id, o.order_id, 'ship-' || o.external_order_id,
+                                   'ZT' || o.order_id) s
+ WHERE o.tenant_id = commerce.tenant_id('up') AND o.external_order_id IN ('mp-1001', '2983749283749001')
+ ORDER BY o.order_id;
+SELECT topic, count(*) FROM commerce.outbox WHERE topic IN ('waybill.print', 'platform.writeback') GROUP BY topic ORDER BY topic;
+-- a customer-service clerk sees the receiver masked; the operator (superuser) in full
+CREATE ROLE demo_clerk;
+GRANT USAGE ON SCHEMA commerce TO demo_clerk;
+GRANT SELECT ON commerce.orders, commerce.tenant TO demo_clerk;
+SET ROLE demo_clerk;
+SELECT 'clerk' AS seen_by, * FROM commerce.order_contact(commerce.tenant_id('up'), :mp_order);
+RESET ROLE;
+SELECT 'operator' AS seen_by, * FROM commerce.order_contact(commerce.tenant_id('up'), :mp_order);
+-- the Taobao bill of the day: the order matches, one line we do not know
+SELECT our_orders, bill_orders, our_fen, bill_fen, differences
+  FROM commerce.reconcile_bill(commerce.tenant_id('up'), 'taobao',
+       (SELECT (paid_at AT TIME ZONE 'Asia/Shanghai')::date FROM commerce.orders WHERE external_order_id = '2983749283749001'),
+       '[{"order_id":"2983749283749001","amount_fen":21900},{"order_id":"2983749283749888","amount_fen":9900}]');
+SELECT external_order_id, kind, our_fen, bill_fen FROM commerce.recon_difference;
 SQL
 
 say "9. Result"
