@@ -53,6 +53,7 @@ UPDATE commerce.after_sale SET status = 'requested' WHERE after_sale_id = :a4;
 SELECT * FROM commerce.request_after_sale(:t, 'as-5', :o2, 'return_refund', 100, NULL, '[{"sku":"TEE","qty":5}]');
 SELECT topic, payload ->> 'amount_fen' AS amount, payload ->> 'reason' AS reason FROM commerce.outbox ORDER BY message_id;
 SELECT count(*) AS invariant_violations FROM commerce.check_stock_invariants(:t);
+SELECT * FROM commerce.check_order_invariants(:t);
 
 -- reconciliation of the WeChat Pay bill of 2026-11-11
 SELECT our_orders, bill_orders, our_fen, bill_fen, our_refund, bill_refund, differences

@@ -100,5 +100,12 @@ SELECT * FROM commerce.ingest_platform_order(:t, 'douyin', '{"order_status": 2}'
 SELECT * FROM commerce.missing_platform_orders(:t, 'taobao', ARRAY['2983749283749001', 'T-404', 'T-405']);
 
 SELECT count(*) AS invariant_violations FROM commerce.check_stock_invariants(:t);
+SELECT * FROM commerce.check_order_invariants(:t);
+-- the checker sees tampering: a line without its order, a goods total that does not add up
+INSERT INTO commerce.order_line VALUES (:t, 999999, 1, (SELECT sku_id FROM commerce.sku WHERE code = 'HOODIE-L'), 1, 100, 'x', 100);
+UPDATE commerce.orders SET goods_fen = goods_fen + 1, payable_fen = payable_fen + 1 WHERE order_id = 2;
+SELECT check_name, order_id, detail FROM commerce.check_order_invariants(:t) ORDER BY check_name;
+DELETE FROM commerce.order_line WHERE order_id = 999999;
+UPDATE commerce.orders SET goods_fen = goods_fen - 1, payable_fen = payable_fen - 1 WHERE order_id = 2;
 DROP VIEW s;
 DROP EXTENSION commerce;

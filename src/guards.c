@@ -179,10 +179,14 @@ PG_FUNCTION_INFO_V1(commerce_state_guard);
 
 /*
  * BEFORE INSERT OR UPDATE ... FOR EACH ROW EXECUTE FUNCTION
- *   commerce.state_guard('<status column>', '<initial,states>', 'from>to', ...)
+ *   commerce.state_guard('<status column>', '<initial,states>',
+ *                        ['qualifier=<column>',] '[<value>:]from>to', ...)
  * A state machine given as trigger arguments: a new row starts in one of
  * the initial states; a change of the column must be one of the listed
- * transitions.  Anything else raises PT412 and changes nothing.
+ * transitions.  A transition prefixed with "<value>:" applies only to rows
+ * whose qualifier column has that value (e.g. a refund without goods may go
+ * from approved to refunded, a return may not).  Anything else raises PT412
+ * and changes nothing.
  */
 Datum
 commerce_state_guard(PG_FUNCTION_ARGS)
@@ -221,17 +225,35 @@ commerce_state_guard(PG_FUNCTION_ARGS)
 
 	{
 		char	   *old_state = column_text(td->tg_trigtuple, desc, column);
+		char	   *qualifier = NULL;
+		int			first = 2;
 
 		new_state = column_text(td->tg_newtuple, desc, column);
 		if (same(old_state, new_state))
 			return PointerGetDatum(td->tg_newtuple);
-		for (int i = 2; i < tg->tgnargs; i++)
+		if (tg->tgnargs > 2 && strncmp(tg->tgargs[2], "qualifier=", 10) == 0)
 		{
-			char	   *sep = strchr(tg->tgargs[i], '>');
+			qualifier = column_text(td->tg_newtuple, desc, tg->tgargs[2] + 10);
+			first = 3;
+		}
+		for (int i = first; i < tg->tgnargs; i++)
+		{
+			const char *t = tg->tgargs[i];
+			const char *colon = strchr(t, ':');
+			const char *sep;
 
+			if (colon != NULL)
+			{
+				/* "<value>:from>to": only for rows whose qualifier is value */
+				if (qualifier == NULL || strlen(qualifier) != (size_t) (colon - t) ||
+					strncmp(t, qualifier, colon - t) != 0)
+					continue;
+				t = colon + 1;
+			}
+			sep = strchr(t, '>');
 			if (sep != NULL && old_state != NULL && new_state != NULL &&
-				strlen(old_state) == (size_t) (sep - tg->tgargs[i]) &&
-				strncmp(tg->tgargs[i], old_state, sep - tg->tgargs[i]) == 0 &&
+				strlen(old_state) == (size_t) (sep - t) &&
+				strncmp(t, old_state, sep - t) == 0 &&
 				strcmp(sep + 1, new_state) == 0)
 				return PointerGetDatum(td->tg_newtuple);
 		}

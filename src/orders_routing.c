@@ -7,8 +7,9 @@
  * rule_id); the first that matches wins.  A rule matches when each of its
  * conditions that is set holds: the receiver's region is in its regions,
  * the parcel weighs at least min_weight_g, and (for remote = true) the
- * region is one of the tenant's remote regions.  Tenant 0 rows are the
- * defaults for tenants that have none of their own.
+ * region is one of the remote regions (the tenant's own list, else the
+ * default list).  Tenant 0 rows are the defaults for tenants that have none
+ * of their own.
  */
 #include "commerce.h"
 
@@ -18,10 +19,15 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
+static CommercePlan plan_tenant_exists = {
+	"SELECT 1 FROM commerce.tenant WHERE tenant_id = $1",
+	1, {INT8OID}
+};
+
 static CommercePlan plan_rules = {
 	"SELECT r.carrier, r.regions, r.min_weight_g, r.remote,"
 	"       (SELECT $2 = ANY (x.regions) FROM commerce.remote_region x"
-	"         WHERE x.tenant_id = r.tenant_id)"
+	"         WHERE x.tenant_id IN ($1, 0) ORDER BY x.tenant_id DESC LIMIT 1)"
 	"  FROM commerce.routing_rule r"
 	" WHERE r.tenant_id = (SELECT CASE WHEN EXISTS (SELECT 1 FROM commerce.routing_rule"
 	"                                                WHERE tenant_id = $1) THEN $1 ELSE 0 END)"
@@ -74,6 +80,12 @@ commerce_route_carrier(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	v[0] = Int64GetDatum(tenant_id);
+	if (commerce_exec(&plan_tenant_exists, v, NULL, 1) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_COMMERCE_NOT_FOUND),
+				 errmsg("tenant \"" INT64_FORMAT "\" not found", tenant_id),
+				 errdetail("No tenant with that id exists."),
+				 errhint("Create it with commerce.create_tenant(code, name); look ids up with commerce.tenant_id(code).")));
 	v[1] = CStringGetTextDatum(region);
 	rows = commerce_exec(&plan_rules, v, NULL, 0);
 	for (uint64 i = 0; i < rows && carrier == NULL; i++)

@@ -6,7 +6,7 @@
 SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
-SELECT plan(12);
+SELECT plan(14);
 
 SELECT commerce.create_tenant('edge', 'Edges') AS t \gset
 SELECT commerce.upsert_warehouse(:t, 'gz', 'Guangzhou') IS NOT NULL AS wh \gset
@@ -43,6 +43,14 @@ SELECT throws_ok($$CALL commerce.expire_pump(NULL)$$, '22004', 'argument p_batch
 SELECT throws_ok($$SELECT * FROM commerce.claim('t.x', 'w', NULL)$$, '22004',
     'argument p_limit must not be null', 'claim with a NULL limit -> 22004');
 SELECT is((SELECT count(*) FROM commerce.check_stock_invariants(:t)), 0::bigint, 'invariants hold');
+-- the checker sees a slot changed behind the ledger's back
+UPDATE commerce.stock_slot SET reserved = reserved + 1
+ WHERE tenant_id = :t AND (pool_id, slot_no) = (SELECT pool_id, min(slot_no) FROM commerce.stock_slot
+                                                 WHERE tenant_id = :t AND on_hand > reserved + sold GROUP BY pool_id LIMIT 1);
+SELECT bag_eq($$SELECT DISTINCT check_name FROM commerce.check_stock_invariants()$$,
+              $$VALUES ('ledger'), ('reservations')$$, 'tampering shows as ledger and reservation mismatches');
+SELECT throws_ok(format('UPDATE commerce.stock_slot SET sold = sold + 1000 WHERE tenant_id = %s', :t),
+    '23514', NULL, 'the slot CHECK refuses an oversell, whoever writes');
 
 SELECT * FROM finish();
 ROLLBACK;

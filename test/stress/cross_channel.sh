@@ -65,4 +65,5 @@ check "oversell flags = alerts" "$(q -c "SELECT (SELECT count(*) FROM commerce.o
 check "refused + flagged = orders without stock" "$(q -c "SELECT (SELECT count(*) FROM public.outcome WHERE outcome IN ('rejected', 'oversell')) = 1920 - 500")" "t"
 check "negative or oversold slots" "$(q -c "SELECT count(*) FROM commerce.stock_slot WHERE reserved < 0 OR sold < 0 OR reserved + sold > on_hand")" "0"
 check "invariant violations" "$(q -c "SELECT count(*) FROM commerce.check_stock_invariants()")" "0"
+check "order invariant violations" "$(q -c "SELECT count(*) FROM commerce.check_order_invariants()")" "0"
 exit $FAILED
