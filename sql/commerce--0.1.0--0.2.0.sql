@@ -497,8 +497,9 @@ END $$;
 COMMENT ON FUNCTION commerce.cancel_unpaid_orders(integer) IS
   'Cancel up to p_limit unpaid orders past their pay deadline (SKIP LOCKED: a payment in flight wins or loses cleanly) and release their stock.';
 
-CREATE PROCEDURE commerce.cancel_unpaid_pump(p_batch integer DEFAULT 1000,
-                                             p_max_batches integer DEFAULT 1000)
+-- A pump: run a batch function (taking the batch size, returning how many it
+-- did) until a batch comes back short, committing after each batch.
+CREATE PROCEDURE commerce.run_pump(p_batch_function regproc, p_batch integer, p_max_batches integer)
 LANGUAGE plpgsql AS $$
 DECLARE n integer; i integer := 0;
 BEGIN
@@ -509,11 +510,30 @@ BEGIN
                                   'Use a batch of 1 to 100000 and at least one batch.');
     END IF;
     LOOP
-        n := commerce.cancel_unpaid_orders(p_batch);
+        EXECUTE format('SELECT %s($1)', p_batch_function) INTO n USING p_batch;
         i := i + 1;
         COMMIT;
         EXIT WHEN n < p_batch OR i >= p_max_batches;
     END LOOP;
+END $$;
+COMMENT ON PROCEDURE commerce.run_pump(regproc, integer, integer) IS
+  'The shape of every job: run a batch function until a batch comes back short (or p_max_batches), committing after each batch.';
+
+CREATE PROCEDURE commerce.cancel_unpaid_pump(p_batch integer DEFAULT 1000,
+                                             p_max_batches integer DEFAULT 1000)
+LANGUAGE plpgsql AS $$
+BEGIN
+    CALL commerce.run_pump('commerce.cancel_unpaid_orders', p_batch, p_max_batches);
+END $$;
+
+-- The expiry job of 0.1.0 through the same pump, then the sweep of closed activity pools.
+CREATE OR REPLACE PROCEDURE commerce.expire_pump(p_batch integer DEFAULT 1000,
+                                                 p_max_batches integer DEFAULT 1000)
+LANGUAGE plpgsql AS $$
+BEGIN
+    CALL commerce.run_pump('commerce.expire_reservations', p_batch, p_max_batches);
+    PERFORM commerce.sweep_closed_pools();
+    COMMIT;
 END $$;
 COMMENT ON PROCEDURE commerce.cancel_unpaid_pump(integer, integer) IS
   'The unpaid-order job (pg_cron, every minute): cancels every self-operated order past its pay deadline, committed per batch.';

@@ -151,6 +151,17 @@ commerce_require_args(FunctionCallInfo fcinfo, int nargs, const char *const *nam
 					 errhint("Pass a value for %s.", names[i])));
 }
 
+/* Text of a named column of a tuple (NULL if null); elog if there is no such column. */
+char *
+commerce_column_text(HeapTuple tuple, TupleDesc desc, const char *column)
+{
+	int			attno = SPI_fnumber(desc, column);
+
+	if (attno <= 0)
+		elog(ERROR, "commerce: column \"%s\" not found", column);
+	return SPI_getvalue(tuple, desc, attno);
+}
+
 /* Raise PT404 for an unknown code of a tenant (same wording as commerce._not_found). */
 void
 commerce_not_found(const char *what, const char *code, int64 tenant_id)

@@ -55,6 +55,7 @@ extern void commerce_require_args(FunctionCallInfo fcinfo, int nargs,
 								  const char *const *names);
 extern char *commerce_key_arg(FunctionCallInfo fcinfo, int argno, const char *name);
 extern void commerce_not_found(const char *what, const char *code, int64 tenant_id) pg_attribute_noreturn();
+extern char *commerce_column_text(HeapTuple tuple, TupleDesc desc, const char *column);
 
 /* json.c */
 typedef struct CommerceCartLine

@@ -32,17 +32,6 @@ row_trigger(FunctionCallInfo fcinfo, const char *name)
 	return td;
 }
 
-/* Text value of a column (NULL if null). */
-static char *
-column_text(HeapTuple tuple, TupleDesc desc, const char *column)
-{
-	int			attno = SPI_fnumber(desc, column);
-
-	if (attno <= 0)
-		elog(ERROR, "commerce: column \"%s\" not found", column);
-	return SPI_getvalue(tuple, desc, attno);
-}
-
 /* True when two nullable strings are equal. */
 static bool
 same(const char *a, const char *b)
@@ -70,17 +59,17 @@ commerce_reservation_state_guard(PG_FUNCTION_ARGS)
 		static const char *const keys[] = {"request_id", "holder"};
 
 		newtup = td->tg_trigtuple;
-		new_status = column_text(newtup, desc, "status");
-		if (!same(new_status, "active") || column_text(newtup, desc, "ended_at") != NULL)
+		new_status = commerce_column_text(newtup, desc, "status");
+		if (!same(new_status, "active") || commerce_column_text(newtup, desc, "ended_at") != NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_COMMERCE_BAD_STATE),
 					 errmsg("a reservation starts active and not ended"),
 					 errdetail("The new row has status %s and ended_at %s.", new_status,
-							   column_text(newtup, desc, "ended_at") ? "set" : "unset"),
+							   commerce_column_text(newtup, desc, "ended_at") ? "set" : "unset"),
 					 errhint("Create reservations with commerce.reserve.")));
 		for (int i = 0; i < lengthof(keys); i++)
 		{
-			char	   *v = column_text(newtup, desc, keys[i]);
+			char	   *v = commerce_column_text(newtup, desc, keys[i]);
 
 			if (v == NULL || v[0] == '\0' || pg_mbstrlen(v) > COMMERCE_MAX_KEY_LEN)
 				ereport(ERROR,
@@ -96,16 +85,16 @@ commerce_reservation_state_guard(PG_FUNCTION_ARGS)
 		elog(ERROR, "reservation_state_guard: must be fired for INSERT or UPDATE");
 
 	newtup = td->tg_newtuple;
-	old_status = column_text(td->tg_trigtuple, desc, "status");
-	new_status = column_text(newtup, desc, "status");
+	old_status = commerce_column_text(td->tg_trigtuple, desc, "status");
+	new_status = commerce_column_text(newtup, desc, "status");
 
 	{
 		static const char *const frozen[] = {"tenant_id", "reservation_id", "request_id",
 		"holder", "created_at"};
 
 		for (int i = 0; i < lengthof(frozen); i++)
-			if (!same(column_text(td->tg_trigtuple, desc, frozen[i]),
-					  column_text(newtup, desc, frozen[i])))
+			if (!same(commerce_column_text(td->tg_trigtuple, desc, frozen[i]),
+					  commerce_column_text(newtup, desc, frozen[i])))
 				ereport(ERROR,
 						(errcode(ERRCODE_COMMERCE_BAD_STATE),
 						 errmsg("column %s of a reservation cannot change", frozen[i]),
@@ -116,7 +105,7 @@ commerce_reservation_state_guard(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_COMMERCE_BAD_STATE),
 				 errmsg("reservation %s is already %s",
-						column_text(newtup, desc, "reservation_id"), old_status),
+						commerce_column_text(newtup, desc, "reservation_id"), old_status),
 				 errdetail("A reservation ends once: confirmed, released or expired; then it is frozen."),
 				 errhint("Make a new reservation.")));
 
@@ -129,7 +118,7 @@ commerce_reservation_state_guard(PG_FUNCTION_ARGS)
 
 		old_exp = DatumGetTimestampTz(heap_getattr(td->tg_trigtuple, attno, desc, &isnull));
 		new_exp = DatumGetTimestampTz(heap_getattr(newtup, attno, desc, &isnull));
-		if (new_exp < old_exp || column_text(newtup, desc, "ended_at") != NULL)
+		if (new_exp < old_exp || commerce_column_text(newtup, desc, "ended_at") != NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_COMMERCE_BAD_STATE),
 					 errmsg("the deadline of an active reservation can only move later"),
@@ -139,7 +128,7 @@ commerce_reservation_state_guard(PG_FUNCTION_ARGS)
 
 	/* active -> confirmed | released | expired: stamp ended_at if unset */
 	ended_attno = SPI_fnumber(desc, "ended_at");
-	if (column_text(newtup, desc, "ended_at") == NULL)
+	if (commerce_column_text(newtup, desc, "ended_at") == NULL)
 	{
 		int			cols[1] = {ended_attno};
 		Datum		vals[1] = {TimestampTzGetDatum(commerce_clock())};
@@ -208,7 +197,7 @@ commerce_state_guard(PG_FUNCTION_ARGS)
 		char	   *tok;
 		bool		ok = false;
 
-		new_state = column_text(td->tg_trigtuple, desc, column);
+		new_state = commerce_column_text(td->tg_trigtuple, desc, column);
 		for (tok = strtok(initial, ","); tok != NULL && !ok; tok = strtok(NULL, ","))
 			ok = same(tok, new_state);
 		if (!ok)
@@ -224,16 +213,16 @@ commerce_state_guard(PG_FUNCTION_ARGS)
 		elog(ERROR, "state_guard: must be fired for INSERT or UPDATE");
 
 	{
-		char	   *old_state = column_text(td->tg_trigtuple, desc, column);
+		char	   *old_state = commerce_column_text(td->tg_trigtuple, desc, column);
 		char	   *qualifier = NULL;
 		int			first = 2;
 
-		new_state = column_text(td->tg_newtuple, desc, column);
+		new_state = commerce_column_text(td->tg_newtuple, desc, column);
 		if (same(old_state, new_state))
 			return PointerGetDatum(td->tg_newtuple);
 		if (tg->tgnargs > 2 && strncmp(tg->tgargs[2], "qualifier=", 10) == 0)
 		{
-			qualifier = column_text(td->tg_newtuple, desc, tg->tgargs[2] + 10);
+			qualifier = commerce_column_text(td->tg_newtuple, desc, tg->tgargs[2] + 10);
 			first = 3;
 		}
 		for (int i = first; i < tg->tgnargs; i++)

@@ -79,17 +79,6 @@ stamp_column(const char *status)
 	return NULL;
 }
 
-/* Text of a column of a tuple, or NULL. */
-static char *
-col(HeapTuple tuple, TupleDesc desc, const char *name)
-{
-	int			attno = SPI_fnumber(desc, name);
-
-	if (attno <= 0)
-		elog(ERROR, "commerce: column \"%s\" not found", name);
-	return SPI_getvalue(tuple, desc, attno);
-}
-
 /* Write one history row for an order's status change. */
 static void
 record_history(HeapTuple tuple, TupleDesc desc, const char *from, const char *to,
@@ -143,20 +132,20 @@ commerce_order_state_guard(PG_FUNCTION_ARGS)
 	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
 	{
 		newtup = td->tg_newtuple;
-		old_status = col(td->tg_trigtuple, desc, "status");
-		before = col(td->tg_trigtuple, desc, "status_before_after_sale");
-		new_status = col(newtup, desc, "status");
+		old_status = commerce_column_text(td->tg_trigtuple, desc, "status");
+		before = commerce_column_text(td->tg_trigtuple, desc, "status_before_after_sale");
+		new_status = commerce_column_text(newtup, desc, "status");
 		/* where after_sale returns to is the trigger's to set, nobody else's */
 		if (strcmp(new_status, "after_sale") != 0 || strcmp(old_status, "after_sale") == 0)
 		{
-			char	   *new_before = col(newtup, desc, "status_before_after_sale");
+			char	   *new_before = commerce_column_text(newtup, desc, "status_before_after_sale");
 
 			if ((before == NULL) != (new_before == NULL) ||
 				(before != NULL && strcmp(before, new_before) != 0))
 				ereport(ERROR,
 						(errcode(ERRCODE_COMMERCE_BAD_STATE),
 						 errmsg("status_before_after_sale of order %s cannot be changed",
-								col(newtup, desc, "order_id")),
+								commerce_column_text(newtup, desc, "order_id")),
 						 errdetail("It records the status the order had when it entered after_sale."),
 						 errhint("Change the order's status; the trigger keeps this column.")));
 		}
@@ -166,19 +155,19 @@ commerce_order_state_guard(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_COMMERCE_BAD_STATE),
 					 errmsg("order %s cannot go from %s to %s",
-							col(newtup, desc, "order_id"), old_status, new_status),
+							commerce_column_text(newtup, desc, "order_id"), old_status, new_status),
 					 errdetail("Orders move pending_payment -> paid -> shipped -> completed, may be cancelled while unpaid, and go to after_sale from paid, shipped or completed; after_sale ends refunded or goes back."),
 					 errhint("Check the order's current status before changing it.")));
 	}
 	else
 	{
 		newtup = td->tg_trigtuple;
-		new_status = col(newtup, desc, "status");
+		new_status = commerce_column_text(newtup, desc, "status");
 	}
 
 	/* stamp the time the order entered its status, and where after_sale came from */
 	stamp = stamp_column(new_status);
-	if (stamp != NULL && col(newtup, desc, stamp) == NULL)
+	if (stamp != NULL && commerce_column_text(newtup, desc, stamp) == NULL)
 	{
 		cols[ncols] = SPI_fnumber(desc, stamp);
 		vals[ncols++] = TimestampTzGetDatum(now);

@@ -19,14 +19,7 @@ SELECT plan(255);
 
 \ir lib/fingerprint.psql
 
--- Figures of every pool: sku@warehouse on_hand/reserved/sold/available.
-CREATE FUNCTION pg_temp.stock() RETURNS text LANGUAGE sql AS $st$
-    SELECT coalesce(string_agg(format('%s@%s%s %s/%s/%s/%s', sku, warehouse,
-                                      coalesce('[' || activity || ']', ''), on_hand, reserved,
-                                      sold, available),
-                               '; ' ORDER BY tenant_id, pool_id), '')
-      FROM commerce.stock;
-$st$;
+\ir lib/stock.psql
 
 -- Row counts of what the fulfilment, after-sale and reconciliation calls may create.
 CREATE FUNCTION pg_temp.counts() RETURNS text LANGUAGE sql AS $ct$

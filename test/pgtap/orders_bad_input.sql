@@ -15,14 +15,7 @@ SELECT plan(198);
 
 \ir lib/fingerprint.psql
 
--- Figures of every pool: sku@warehouse[activity] on_hand/reserved/sold/available.
-CREATE FUNCTION pg_temp.stock() RETURNS text LANGUAGE sql AS $st$
-    SELECT coalesce(string_agg(format('%s@%s%s %s/%s/%s/%s', sku, warehouse,
-                                      coalesce('[' || activity || ']', ''), on_hand, reserved,
-                                      sold, available),
-                               '; ' ORDER BY tenant_id, pool_id), '')
-      FROM commerce.stock;
-$st$;
+\ir lib/stock.psql
 
 -- Row counts of what an order call may create.
 CREATE FUNCTION pg_temp.counts() RETURNS text LANGUAGE sql AS $ct$
