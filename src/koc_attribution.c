@@ -1,0 +1,557 @@
+/*
+ * koc_attribution.c
+ *		KOC tracking links, clicks and order attribution (seed 000 K12).
+ *
+ * A tracking code names the tenant, the KOC, the task and the share channel
+ * in base 36, followed by the first 64 bits of an HMAC-SHA256 of those
+ * fields under a per-tenant secret (13 base-32 characters):
+ *     <tenant>.<koc>.<task>.<channel>.<signature>      e.g. 1.2s.0.5.8k2m9x0qa7zb4
+ * A forged or altered code fails the signature check.  Clicks are recorded
+ * once per visitor, code and dedupe window.  When a self-operated order is
+ * placed, the buyer's last valid click within the attribution window (7
+ * days by default) attributes it to that KOC and task; the attribution is
+ * written on the order by a trigger and can never change afterwards.
+ */
+#include "commerce.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "common/cryptohash.h"
+#include "common/hmac.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "common/hashfn.h"
+#include "utils/inet.h"
+#include "utils/rel.h"
+
+#define SIG_BYTES	8
+#define SECRET_BYTES 32
+
+static CommercePlan plan_secret = {
+	"SELECT link_secret FROM commerce.tenant_secret WHERE tenant_id = $1",
+	1, {INT8OID}
+};
+
+static CommercePlan plan_new_secret = {
+	"INSERT INTO commerce.tenant_secret (tenant_id, link_secret)"
+	" SELECT $1, $2 WHERE EXISTS (SELECT 1 FROM commerce.tenant WHERE tenant_id = $1)"
+	" ON CONFLICT (tenant_id) DO NOTHING",
+	2, {INT8OID, BYTEAOID}
+};
+
+static CommercePlan plan_link_ids = {
+	"SELECT k.koc_id, k.status,"
+	"       (SELECT task_id FROM commerce.koc_task WHERE tenant_id = $1 AND code = $3),"
+	"       (SELECT channel_id FROM commerce.channel WHERE tenant_id = $1 AND code = $4)"
+	"  FROM commerce.koc k WHERE k.tenant_id = $1 AND k.code = $2",
+	4, {INT8OID, TEXTOID, TEXTOID, TEXTOID}
+};
+
+static CommercePlan plan_click_dedupe = {
+	"SELECT c.click_id, t.click_dedupe"
+	"  FROM commerce.tenant t"
+	"  LEFT JOIN LATERAL (SELECT click_id FROM commerce.click"
+	"                      WHERE tenant_id = $1 AND visitor_id = $2 AND koc_id = $3"
+	"                        AND task_id IS NOT DISTINCT FROM $4"
+	"                        AND clicked_at > $5 - t.click_dedupe AND clicked_at <= $5"
+	"                      ORDER BY clicked_at DESC LIMIT 1) c ON true"
+	" WHERE t.tenant_id = $1",
+	5, {INT8OID, TEXTOID, INT8OID, INT8OID, TIMESTAMPTZOID}
+};
+
+static CommercePlan plan_click_insert = {
+	"INSERT INTO commerce.click (tenant_id, koc_id, task_id, channel_id, visitor_id, ip,"
+	" user_agent, clicked_at)"
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING click_id",
+	8, {INT8OID, INT8OID, INT8OID, INT8OID, TEXTOID, INETOID, TEXTOID, TIMESTAMPTZOID}
+};
+
+static CommercePlan plan_attribute = {
+	"SELECT c.koc_id, c.task_id, c.click_id, k.customer_id, t.self_referral"
+	"  FROM commerce.tenant t"
+	"  JOIN commerce.click c ON c.tenant_id = t.tenant_id"
+	"  JOIN commerce.koc k ON k.tenant_id = c.tenant_id AND k.koc_id = c.koc_id"
+	" WHERE t.tenant_id = $1 AND c.visitor_id = $2"
+	"   AND c.clicked_at <= $3 AND c.clicked_at > $3 - t.attribution_window"
+	"   AND k.status = 'active'"
+	" ORDER BY c.clicked_at DESC, c.click_id DESC LIMIT 1",
+	3, {INT8OID, TEXTOID, TIMESTAMPTZOID}
+};
+
+static CommercePlan plan_buyer = {
+	"SELECT c.code, ch.kind FROM commerce.channel ch"
+	"  LEFT JOIN commerce.customer c ON c.tenant_id = ch.tenant_id AND c.customer_id = $3"
+	" WHERE ch.tenant_id = $1 AND ch.channel_id = $2",
+	3, {INT8OID, INT8OID, INT8OID}
+};
+
+/* Append v in base 36 (lower case) to buf. */
+static void
+append_base36(StringInfo buf, uint64 v)
+{
+	char		tmp[16];
+	int			n = 0;
+
+	do
+	{
+		tmp[n++] = "0123456789abcdefghijklmnopqrstuvwxyz"[v % 36];
+		v /= 36;
+	} while (v > 0);
+	while (n > 0)
+		appendStringInfoChar(buf, tmp[--n]);
+}
+
+/* Parse a base-36 field; false if it is empty, too long or has another character. */
+static bool
+parse_base36(const char *s, size_t len, uint64 *out)
+{
+	uint64		v = 0;
+
+	if (len == 0 || len > 12)
+		return false;
+	for (size_t i = 0; i < len; i++)
+	{
+		char		c = s[i];
+		int			d;
+
+		if (c >= '0' && c <= '9')
+			d = c - '0';
+		else if (c >= 'a' && c <= 'z')
+			d = c - 'a' + 10;
+		else
+			return false;
+		v = v * 36 + d;
+	}
+	*out = v;
+	return true;
+}
+
+/* The tenant's link secret, created on first use (32 random bytes). */
+static bytea *
+tenant_secret(int64 tenant_id, bool create)
+{
+	Datum		v[2];
+	bool		isnull;
+
+	v[0] = Int64GetDatum(tenant_id);
+	if (commerce_exec(&plan_secret, v, NULL, 1) == 0)
+	{
+		bytea	   *secret;
+
+		if (!create)
+			return NULL;
+		secret = palloc(VARHDRSZ + SECRET_BYTES);
+		SET_VARSIZE(secret, VARHDRSZ + SECRET_BYTES);
+		if (!pg_strong_random(VARDATA(secret), SECRET_BYTES))
+			elog(ERROR, "commerce: could not generate a random link secret");
+		v[1] = PointerGetDatum(secret);
+		commerce_exec(&plan_new_secret, v, NULL, 0);
+		if (commerce_exec(&plan_secret, v, NULL, 1) == 0)
+			commerce_not_found("tenant", psprintf(INT64_FORMAT, tenant_id), tenant_id);
+	}
+	return DatumGetByteaPCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+											&isnull));
+}
+
+/* The 13-character signature of the fields of a code under a secret. */
+static void
+sign(bytea *secret, const char *fields, char *out)
+{
+	pg_hmac_ctx *ctx = pg_hmac_create(PG_SHA256);
+	uint8		digest[32];
+	uint64		bits = 0;
+
+	if (ctx == NULL ||
+		pg_hmac_init(ctx, (uint8 *) VARDATA_ANY(secret), VARSIZE_ANY_EXHDR(secret)) < 0 ||
+		pg_hmac_update(ctx, (const uint8 *) "commerce-link:", 14) < 0 ||
+		pg_hmac_update(ctx, (const uint8 *) fields, strlen(fields)) < 0 ||
+		pg_hmac_final(ctx, digest, sizeof(digest)) < 0)
+		elog(ERROR, "commerce: HMAC-SHA256 failed");
+	pg_hmac_free(ctx);
+	for (int i = 0; i < SIG_BYTES; i++)
+		bits = (bits << 8) | digest[i];
+	for (int i = 0; i < 13; i++)
+	{
+		out[i] = "abcdefghijkmnpqrstuvwxyz23456789"[bits & 31];
+		bits >>= 5;
+	}
+	out[13] = '\0';
+}
+
+/* Constant-time comparison of two 13-character signatures. */
+static bool
+same_signature(const char *a, const char *b)
+{
+	unsigned char diff = 0;
+
+	for (int i = 0; i < 13; i++)
+		diff |= (unsigned char) (a[i] ^ b[i]);
+	return diff == 0;
+}
+
+/* Raise 22023 for a tracking code that is malformed or not signed by the tenant. */
+static void
+bad_code(const char *code, const char *why)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid tracking code \"%s\"", code),
+			 errdetail("%s", why),
+			 errhint("Use a code made by commerce.tracking_link; codes cannot be edited.")));
+}
+
+static const char *const link_args[] = {"p_tenant", "p_koc"};
+
+PG_FUNCTION_INFO_V1(commerce_tracking_link);
+
+/* commerce.tracking_link(tenant, koc, task, channel): a signed tracking code. */
+Datum
+commerce_tracking_link(PG_FUNCTION_ARGS)
+{
+	int64		tenant_id;
+	char	   *koc;
+	Datum		v[4];
+	char		n[4] = {' ', ' ', ' ', ' '};
+	bool		isnull;
+	int64		koc_id;
+	int64		task_id;
+	int64		channel_id;
+	bytea	   *secret;
+	StringInfoData code;
+	char		sig[14];
+	char	   *result;
+	MemoryContext caller = CurrentMemoryContext;
+
+	commerce_require_args(fcinfo, 2, link_args);
+	tenant_id = PG_GETARG_INT64(0);
+	koc = text_to_cstring(PG_GETARG_TEXT_PP(1));
+
+	SPI_connect();
+	v[0] = Int64GetDatum(tenant_id);
+	v[1] = CStringGetTextDatum(koc);
+	v[2] = PG_ARGISNULL(2) ? (Datum) 0 : PointerGetDatum(PG_GETARG_TEXT_PP(2));
+	n[2] = PG_ARGISNULL(2) ? 'n' : ' ';
+	v[3] = PG_ARGISNULL(3) ? (Datum) 0 : PointerGetDatum(PG_GETARG_TEXT_PP(3));
+	n[3] = PG_ARGISNULL(3) ? 'n' : ' ';
+	if (commerce_exec(&plan_link_ids, v, n, 1) == 0)
+		commerce_not_found("KOC", koc, tenant_id);
+	koc_id = commerce_get_int64(0, 1, NULL);
+	if (strcmp(commerce_get_text(0, 2), "active") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_COMMERCE_BAD_STATE),
+				 errmsg("KOC \"%s\" is %s", koc, commerce_get_text(0, 2)),
+				 errdetail("Only active KOCs share tracking links."),
+				 errhint("A reviewer clears a frozen KOC first.")));
+	task_id = commerce_get_int64(0, 3, &isnull);
+	if (isnull && !PG_ARGISNULL(2))
+		commerce_not_found("task", text_to_cstring(PG_GETARG_TEXT_PP(2)), tenant_id);
+	channel_id = commerce_get_int64(0, 4, &isnull);
+	if (isnull && !PG_ARGISNULL(3))
+		commerce_not_found("channel", text_to_cstring(PG_GETARG_TEXT_PP(3)), tenant_id);
+
+	secret = tenant_secret(tenant_id, true);
+	initStringInfo(&code);
+	append_base36(&code, (uint64) tenant_id);
+	appendStringInfoChar(&code, '.');
+	append_base36(&code, (uint64) koc_id);
+	appendStringInfoChar(&code, '.');
+	append_base36(&code, (uint64) task_id);
+	appendStringInfoChar(&code, '.');
+	append_base36(&code, (uint64) channel_id);
+	sign(secret, code.data, sig);
+	appendStringInfo(&code, ".%s", sig);
+	result = MemoryContextStrdup(caller, code.data);
+	SPI_finish();
+	PG_RETURN_TEXT_P(cstring_to_text(result));
+}
+
+/* Split and verify a tracking code of tenant_id; fills the ids (0 = none). */
+static void
+verify_code(int64 tenant_id, const char *code, int64 *koc_id, int64 *task_id, int64 *channel_id)
+{
+	const char *p[5];
+	size_t		len[5];
+	const char *s = code;
+	uint64		v[4];
+	char		sig[14];
+	char	   *fields;
+	bytea	   *secret;
+
+	for (int i = 0; i < 5; i++)
+	{
+		const char *dot = (i < 4) ? strchr(s, '.') : s + strlen(s);
+
+		if (dot == NULL)
+			bad_code(code, "A code has five parts separated by dots.");
+		p[i] = s;
+		len[i] = dot - s;
+		s = dot + 1;
+	}
+	for (int i = 0; i < 4; i++)
+		if (!parse_base36(p[i], len[i], &v[i]))
+			bad_code(code, "A part of the code is not a base-36 number.");
+	if (len[4] != 13)
+		bad_code(code, "The signature is not 13 characters.");
+	if ((int64) v[0] != tenant_id)
+		bad_code(code, "The code was made for another tenant.");
+	secret = tenant_secret(tenant_id, false);
+	if (secret == NULL)
+		bad_code(code, "The tenant has made no tracking codes.");
+	fields = pnstrdup(code, p[4] - code - 1);
+	sign(secret, fields, sig);
+	if (!same_signature(sig, p[4]))
+		bad_code(code, "The signature does not match: the code was forged or altered.");
+	*koc_id = (int64) v[1];
+	*task_id = (int64) v[2];
+	*channel_id = (int64) v[3];
+}
+
+static const char *const click_args[] = {"p_tenant", "p_code", "p_visitor"};
+
+PG_FUNCTION_INFO_V1(commerce_record_click);
+
+/*
+ * commerce.record_click(tenant, code, visitor, ip, user_agent):
+ * (click_id, counted, koc_id, task_id).  A repeat by the same visitor on the
+ * same code within the tenant's dedupe window returns the first click with
+ * counted = false.
+ */
+Datum
+commerce_record_click(PG_FUNCTION_ARGS)
+{
+	int64		tenant_id;
+	char	   *code;
+	char	   *visitor;
+	int64		koc_id;
+	int64		task_id;
+	int64		channel_id;
+	TimestampTz now = commerce_clock();
+	Datum		v[8];
+	char		n[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	bool		isnull;
+	int64		click_id;
+	bool		counted;
+	TupleDesc	tupdesc;
+	Datum		values[4];
+	bool		nulls[4] = {false, false, false, false};
+
+	commerce_require_args(fcinfo, 3, click_args);
+	tenant_id = PG_GETARG_INT64(0);
+	code = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	visitor = commerce_key_arg(fcinfo, 2, "p_visitor");
+
+	SPI_connect();
+	verify_code(tenant_id, code, &koc_id, &task_id, &channel_id);
+
+	/* one visitor's clicks are counted one at a time */
+	DirectFunctionCall2(pg_advisory_xact_lock_int4,
+						Int32GetDatum((int32) (tenant_id & 0x7fffffff)),
+						Int32GetDatum((int32) hash_bytes((const unsigned char *) visitor,
+														 strlen(visitor))));
+	v[0] = Int64GetDatum(tenant_id);
+	v[1] = CStringGetTextDatum(visitor);
+	v[2] = Int64GetDatum(koc_id);
+	v[3] = Int64GetDatum(task_id);
+	n[3] = task_id ? ' ' : 'n';
+	v[4] = TimestampTzGetDatum(now);
+	if (commerce_exec(&plan_click_dedupe, v, n, 1) == 0)
+		commerce_not_found("tenant", psprintf(INT64_FORMAT, tenant_id), tenant_id);
+	click_id = commerce_get_int64(0, 1, &isnull);
+	counted = isnull;
+	if (counted)
+	{
+		v[1] = Int64GetDatum(koc_id);
+		v[2] = Int64GetDatum(task_id);
+		n[2] = task_id ? ' ' : 'n';
+		v[3] = Int64GetDatum(channel_id);
+		n[3] = channel_id ? ' ' : 'n';
+		v[4] = CStringGetTextDatum(visitor);
+		n[4] = ' ';
+		v[5] = PG_ARGISNULL(3) ? (Datum) 0 : PG_GETARG_DATUM(3);
+		n[5] = PG_ARGISNULL(3) ? 'n' : ' ';
+		v[6] = PG_ARGISNULL(4) ? (Datum) 0 : PG_GETARG_DATUM(4);
+		n[6] = PG_ARGISNULL(4) ? 'n' : ' ';
+		v[7] = TimestampTzGetDatum(now);
+		commerce_exec(&plan_click_insert, v, n, 0);
+		click_id = commerce_get_int64(0, 1, NULL);
+	}
+	SPI_finish();
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "commerce: return type must be a row type");
+	tupdesc = BlessTupleDesc(tupdesc);
+	values[0] = Int64GetDatum(click_id);
+	values[1] = BoolGetDatum(counted);
+	values[2] = Int64GetDatum(koc_id);
+	values[3] = Int64GetDatum(task_id);
+	nulls[3] = (task_id == 0);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/*
+ * The KOC, task and click an order by this buyer at this moment is
+ * attributed to, if any: the last click within the window of an active
+ * KOC; a KOC buying through their own link follows the self-referral rule
+ * ('deny': not attributed; 'allow': attributed).  Returns false if none.
+ */
+static bool
+attribute(int64 tenant_id, const char *visitor, int64 buyer, TimestampTz at,
+		  int64 *koc_id, int64 *task_id, int64 *click_id)
+{
+	Datum		v[3];
+	bool		isnull;
+	int64		koc_customer;
+
+	v[0] = Int64GetDatum(tenant_id);
+	v[1] = CStringGetTextDatum(visitor);
+	v[2] = TimestampTzGetDatum(at);
+	if (commerce_exec(&plan_attribute, v, NULL, 1) == 0)
+		return false;
+	*koc_id = commerce_get_int64(0, 1, NULL);
+	*task_id = commerce_get_int64(0, 2, &isnull);
+	if (isnull)
+		*task_id = 0;
+	*click_id = commerce_get_int64(0, 3, NULL);
+	koc_customer = commerce_get_int64(0, 4, &isnull);
+	if (!isnull && buyer != 0 && koc_customer == buyer &&
+		strcmp(commerce_get_text(0, 5), "deny") == 0)
+		return false;
+	return true;
+}
+
+/* int64 of a named column of a trigger tuple (0 when null). */
+static int64
+tuple_int64(HeapTuple tuple, TupleDesc desc, const char *column, bool *isnull)
+{
+	Datum		d = heap_getattr(tuple, SPI_fnumber(desc, column), desc, isnull);
+
+	return *isnull ? 0 : DatumGetInt64(d);
+}
+
+PG_FUNCTION_INFO_V1(commerce_order_attribution);
+
+/*
+ * BEFORE INSERT OR UPDATE ON commerce.orders FOR EACH ROW: attribute a new
+ * self-operated order to the buyer's last KOC click (the buyer's customer
+ * code is the visitor id the links record), and refuse any later change
+ * of an order's attribution.
+ */
+Datum
+commerce_order_attribution(PG_FUNCTION_ARGS)
+{
+	TriggerData *td;
+	TupleDesc	desc;
+	static const char *const frozen[] = {"koc_id", "koc_task_id", "attributed_at", "click_id"};
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "order_attribution: not called by trigger manager");
+	td = (TriggerData *) fcinfo->context;
+	if (!TRIGGER_FIRED_BEFORE(td->tg_event) || !TRIGGER_FIRED_FOR_ROW(td->tg_event) ||
+		TRIGGER_FIRED_BY_DELETE(td->tg_event) || TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
+		elog(ERROR, "order_attribution: must be fired BEFORE INSERT OR UPDATE ... FOR EACH ROW");
+	desc = td->tg_relation->rd_att;
+
+	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
+	{
+		for (int i = 0; i < lengthof(frozen); i++)
+		{
+			char	   *a = commerce_column_text(td->tg_trigtuple, desc, frozen[i]);
+			char	   *b = commerce_column_text(td->tg_newtuple, desc, frozen[i]);
+
+			if ((a == NULL) != (b == NULL) || (a != NULL && strcmp(a, b) != 0))
+				ereport(ERROR,
+						(errcode(ERRCODE_COMMERCE_BAD_STATE),
+						 errmsg("the attribution of order %s cannot change",
+								commerce_column_text(td->tg_newtuple, desc, "order_id")),
+						 errdetail("Column %s is set when the order is placed and then frozen.",
+								   frozen[i]),
+						 errhint("Commissions follow the attribution made at placement.")));
+		}
+		return PointerGetDatum(td->tg_newtuple);
+	}
+
+	{
+		HeapTuple	tuple = td->tg_trigtuple;
+		bool		isnull;
+		int64		tenant_id = tuple_int64(tuple, desc, "tenant_id", &isnull);
+		int64		channel_id = tuple_int64(tuple, desc, "channel_id", &isnull);
+		int64		buyer = tuple_int64(tuple, desc, "customer_id", &isnull);
+		int64		koc_id;
+		int64		task_id;
+		int64		click_id;
+		Datum		v[3];
+		TimestampTz at = commerce_clock();
+
+		tuple_int64(tuple, desc, "koc_id", &isnull);
+		if (!isnull || buyer == 0)
+			return PointerGetDatum(tuple);
+		SPI_connect();
+		v[0] = Int64GetDatum(tenant_id);
+		v[1] = Int64GetDatum(channel_id);
+		v[2] = Int64GetDatum(buyer);
+		if (commerce_exec(&plan_buyer, v, NULL, 1) == 1 &&
+			strcmp(commerce_get_text(0, 2), "self_operated") == 0 &&
+			commerce_get_text(0, 1) != NULL &&
+			attribute(tenant_id, commerce_get_text(0, 1), buyer, at, &koc_id, &task_id, &click_id))
+		{
+			int			cols[4];
+			Datum		vals[4];
+			bool		nulls[4] = {false, false, false, false};
+
+			cols[0] = SPI_fnumber(desc, "koc_id");
+			vals[0] = Int64GetDatum(koc_id);
+			cols[1] = SPI_fnumber(desc, "koc_task_id");
+			vals[1] = Int64GetDatum(task_id);
+			nulls[1] = (task_id == 0);
+			cols[2] = SPI_fnumber(desc, "attributed_at");
+			vals[2] = TimestampTzGetDatum(at);
+			cols[3] = SPI_fnumber(desc, "click_id");
+			vals[3] = Int64GetDatum(click_id);
+			tuple = heap_modify_tuple_by_cols(tuple, desc, 4, cols, vals, nulls);
+		}
+		SPI_finish();
+		return PointerGetDatum(tuple);
+	}
+}
+
+static const char *const attribute_args[] = {"p_tenant", "p_visitor"};
+
+PG_FUNCTION_INFO_V1(commerce_attribution_for);
+
+/* commerce.attribution_for(tenant, visitor, at, buyer): (koc_id, task_id, click_id) or no row. */
+Datum
+commerce_attribution_for(PG_FUNCTION_ARGS)
+{
+	int64		tenant_id;
+	char	   *visitor;
+	TimestampTz at;
+	int64		buyer;
+	int64		koc_id;
+	int64		task_id;
+	int64		click_id;
+	bool		found;
+	TupleDesc	tupdesc;
+	Datum		values[3];
+	bool		nulls[3] = {false, false, false};
+
+	commerce_require_args(fcinfo, 2, attribute_args);
+	tenant_id = PG_GETARG_INT64(0);
+	visitor = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	at = PG_ARGISNULL(2) ? commerce_clock() : PG_GETARG_TIMESTAMPTZ(2);
+	buyer = PG_ARGISNULL(3) ? 0 : PG_GETARG_INT64(3);
+	SPI_connect();
+	found = attribute(tenant_id, visitor, buyer, at, &koc_id, &task_id, &click_id);
+	SPI_finish();
+	if (!found)
+		PG_RETURN_NULL();
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "commerce: return type must be a row type");
+	tupdesc = BlessTupleDesc(tupdesc);
+	values[0] = Int64GetDatum(koc_id);
+	values[1] = Int64GetDatum(task_id);
+	nulls[1] = (task_id == 0);
+	values[2] = Int64GetDatum(click_id);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
