@@ -50,8 +50,9 @@ static CommercePlan plan_link_ids = {
 };
 
 static CommercePlan plan_click_dedupe = {
-	"SELECT c.click_id, t.click_dedupe"
+	"SELECT c.click_id, s.link_secret"
 	"  FROM commerce.tenant t"
+	"  LEFT JOIN commerce.tenant_secret s ON s.tenant_id = t.tenant_id"
 	"  LEFT JOIN LATERAL (SELECT click_id FROM commerce.click"
 	"                      WHERE tenant_id = $1 AND visitor_id = $2 AND koc_id = $3"
 	"                        AND task_id IS NOT DISTINCT FROM $4"
@@ -267,17 +268,18 @@ commerce_tracking_link(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(cstring_to_text(result));
 }
 
-/* Split and verify a tracking code of tenant_id; fills the ids (0 = none). */
-static void
-verify_code(int64 tenant_id, const char *code, int64 *koc_id, int64 *task_id, int64 *channel_id)
+/*
+ * Split a tracking code of tenant_id into its ids (0 = none) and the
+ * position of its signature; 22023 if it is malformed.  The signature is
+ * checked by check_signature.
+ */
+static const char *
+parse_code(int64 tenant_id, const char *code, int64 *koc_id, int64 *task_id, int64 *channel_id)
 {
 	const char *p[5];
 	size_t		len[5];
 	const char *s = code;
 	uint64		v[4];
-	char		sig[14];
-	char	   *fields;
-	bytea	   *secret;
 
 	for (int i = 0; i < 5; i++)
 	{
@@ -296,16 +298,25 @@ verify_code(int64 tenant_id, const char *code, int64 *koc_id, int64 *task_id, in
 		bad_code(code, "The signature is not 13 characters.");
 	if ((int64) v[0] != tenant_id)
 		bad_code(code, "The code was made for another tenant.");
-	secret = tenant_secret(tenant_id, false);
-	if (secret == NULL)
-		bad_code(code, "The tenant has made no tracking codes.");
-	fields = pnstrdup(code, p[4] - code - 1);
-	sign(secret, fields, sig);
-	if (!same_signature(sig, p[4]))
-		bad_code(code, "The signature does not match: the code was forged or altered.");
 	*koc_id = (int64) v[1];
 	*task_id = (int64) v[2];
 	*channel_id = (int64) v[3];
+	return p[4];
+}
+
+/* 22023 unless sig (inside code) is the signature of the code's fields under secret. */
+static void
+check_signature(const char *code, const char *sig, bytea *secret)
+{
+	char		expected[14];
+	char	   *fields;
+
+	if (secret == NULL)
+		bad_code(code, "The tenant has made no tracking codes.");
+	fields = pnstrdup(code, sig - code - 1);
+	sign(secret, fields, expected);
+	if (!same_signature(expected, sig))
+		bad_code(code, "The signature does not match: the code was forged or altered.");
 }
 
 static const char *const click_args[] = {"p_tenant", "p_code", "p_visitor"};
@@ -333,6 +344,7 @@ commerce_record_click(PG_FUNCTION_ARGS)
 	bool		isnull;
 	int64		click_id;
 	bool		counted;
+	const char *sig;
 	TupleDesc	tupdesc;
 	Datum		values[4];
 	bool		nulls[4] = {false, false, false, false};
@@ -343,7 +355,7 @@ commerce_record_click(PG_FUNCTION_ARGS)
 	visitor = commerce_key_arg(fcinfo, 2, "p_visitor");
 
 	SPI_connect();
-	verify_code(tenant_id, code, &koc_id, &task_id, &channel_id);
+	sig = parse_code(tenant_id, code, &koc_id, &task_id, &channel_id);
 
 	/* one visitor's clicks are counted one at a time */
 	DirectFunctionCall2(pg_advisory_xact_lock_int4,
@@ -358,6 +370,11 @@ commerce_record_click(PG_FUNCTION_ARGS)
 	v[4] = TimestampTzGetDatum(now);
 	if (commerce_exec(&plan_click_dedupe, v, n, 1) == 0)
 		commerce_not_found("tenant", psprintf(INT64_FORMAT, tenant_id), tenant_id);
+	{
+		Datum		secret = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+
+		check_signature(code, sig, isnull ? NULL : DatumGetByteaPP(secret));
+	}
 	click_id = commerce_get_int64(0, 1, &isnull);
 	counted = isnull;
 	if (counted)

@@ -10,6 +10,8 @@
 #   order_hot / order_ceiling   commerce.place_order on one SKU vs each client on its own
 #   ingest    16 clients ingest paid Taobao order payloads (rows/s)
 #   print     16 print workers claim waybill jobs 50 at a time and ack each (jobs/min)
+#   click / click_ceiling   commerce.record_click (verify the signed code, dedupe, insert)
+#             vs a plain INSERT of the same row into a table of the same shape
 # Environment: CLIENTS (16), BENCH_SECONDS (20 per scenario), JOBS (2).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -58,6 +60,8 @@ SOLDOUT=$(run soldout soldout.sql)
 ORDER_HOT=$(run order_hot order_hot.sql)
 ORDER_CEIL=$(run order_ceiling order_ceiling.sql)
 INGEST=$(run ingest ingest.sql)
+CLICK=$(run click click.sql)
+CLICK_CEIL=$(run click_ceiling click_ceiling.sql)
 # print workers drain 80,000 queued jobs: 16 x 100 claims of 50
 fresh
 pgbench -n -c "$CLIENTS" -j "$JOBS" -t 100 -M prepared -f print.sql > "$WORK/print.out" 2>&1 || { cat "$WORK/print.out"; exit 1; }
@@ -83,6 +87,9 @@ printf 'order_ceiling_per_s: %.0f\n' "$ORDER_CEIL"
 awk -v h="$ORDER_HOT" -v c="$ORDER_CEIL" 'BEGIN { printf "order_vs_ceiling: %.2f\n", h / c }'
 printf 'ingest_rows_per_s: %.0f\n' "$INGEST"
 awk -v t="$PRINT_TPS" 'BEGIN { printf "print_jobs_per_min: %.0f\n", t * 50 * 60 }'
+printf 'clicks_per_s: %.0f\n' "$CLICK"
+printf 'click_insert_ceiling_per_s: %.0f\n' "$CLICK_CEIL"
+awk -v h="$CLICK" -v c="$CLICK_CEIL" 'BEGIN { printf "click_vs_ceiling: %.2f\n", h / c }'
 echo "print_jobs_done: $PRINTED"
 echo "invariant_violations: $INV"
 [ "$INV" = "0" ]
