@@ -124,7 +124,30 @@ SELECT our_orders, bill_orders, our_fen, bill_fen, differences
 SELECT external_order_id, kind, our_fen, bill_fen FROM commerce.recon_difference;
 SQL
 
-say "9. Result"
+say "9. A KOC shares a signed link; a fan clicks (twice: counted once) and buys; the order is attributed"
+p <<'SQL'
+SELECT commerce.upsert_customer(commerce.tenant_id('up'), 'wx-koc-1', 'Xiao Li', '13700001111') > 0 AS koc_customer;
+SELECT commerce.upsert_koc(commerce.tenant_id('up'), 'KOC-LI', 'wx-koc-1', 'Xiao Li', 'Hangzhou') > 0 AS koc;
+SELECT commerce.upsert_koc_task(commerce.tenant_id('up'), 'HOODIE-PUSH', 'Push the hoodie', now() - interval '1 day',
+                                now() + interval '30 days', 500) > 0 AS task;
+SELECT commerce.tracking_link(commerce.tenant_id('up'), 'KOC-LI', 'HOODIE-PUSH', 'wechat_mp') AS code \gset
+SELECT :'code' AS tracking_code;
+SELECT counted FROM commerce.record_click(commerce.tenant_id('up'), :'code', 'wx-fan-2', '10.1.2.3', 'WeChat/8.0');
+SELECT counted FROM commerce.record_click(commerce.tenant_id('up'), :'code', 'wx-fan-2', '10.1.2.3', 'WeChat/8.0');
+SELECT commerce.upsert_customer(commerce.tenant_id('up'), 'wx-fan-2', 'Another fan') > 0 AS fan;
+SELECT order_id AS koc_order FROM commerce.place_order(commerce.tenant_id('up'), 'mp-3001', 'wechat_mp',
+  '{"lines":[{"sku":"HOODIE-L","qty":1}]}', 'wx-fan-2') \gset
+SELECT o.external_order_id, k.code AS koc, t.code AS task, o.payable_fen
+  FROM commerce.orders o JOIN commerce.koc k USING (tenant_id, koc_id)
+  JOIN commerce.koc_task t ON t.tenant_id = o.tenant_id AND t.task_id = o.koc_task_id
+ WHERE o.order_id = :koc_order;
+-- a forged code is refused (this error is expected)
+\set ON_ERROR_STOP off
+SELECT * FROM commerce.record_click(commerce.tenant_id('up'), regexp_replace(:'code', '\.[^.]+$', '.aaaaaaaaaaaaa'), 'wx-fan-3');
+\set ON_ERROR_STOP on
+SQL
+
+say "10. Result"
 p <<'SQL'
 SELECT (SELECT count(*) FROM public.demo_try)                                   AS flash_sale_tries,
        (SELECT count(*) FROM commerce.reservation WHERE status = 'confirmed'
