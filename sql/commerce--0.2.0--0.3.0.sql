@@ -122,6 +122,12 @@ BEGIN
         PERFORM commerce._not_found('customer', p_customer, p_tenant);
     END IF;
     PERFORM commerce.ensure_koc_levels(p_tenant);
+    IF EXISTS (SELECT 1 FROM commerce.koc WHERE tenant_id = p_tenant AND code = p_code
+                 AND customer_id IS DISTINCT FROM v_customer) THEN
+        RAISE EXCEPTION USING ERRCODE = '23505',
+            MESSAGE = format('KOC "%s" belongs to another customer', p_code),
+            HINT = 'A KOC code stays with its customer; use a new code.';
+    END IF;
     IF p_level IS NULL THEN
         SELECT code INTO v_level FROM commerce.koc_level WHERE tenant_id = p_tenant ORDER BY rank LIMIT 1;
     ELSE
@@ -154,6 +160,7 @@ BEGIN
     PERFORM commerce._require(p_title, 'p_title');
     PERFORM commerce._require(p_starts_at, 'p_starts_at');
     PERFORM commerce._require(p_ends_at, 'p_ends_at');
+    PERFORM commerce.ensure_koc_levels(p_tenant);
     IF p_starts_at >= p_ends_at THEN
         PERFORM commerce._invalid('p_ends_at', 'The task window is empty.', 'ends_at must be later than starts_at.');
     END IF;

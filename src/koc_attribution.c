@@ -56,7 +56,9 @@ static CommercePlan plan_click_dedupe = {
 	"  LEFT JOIN LATERAL (SELECT click_id FROM commerce.click"
 	"                      WHERE tenant_id = $1 AND visitor_id = $2 AND koc_id = $3"
 	"                        AND task_id IS NOT DISTINCT FROM $4"
-	"                        AND clicked_at > $5 - t.click_dedupe AND clicked_at <= $5"
+	"                        AND clicked_at > (($5 AT TIME ZONE t.time_zone) - t.click_dedupe)"
+	"                                         AT TIME ZONE t.time_zone"
+	"                        AND clicked_at <= $5"
 	"                      ORDER BY clicked_at DESC LIMIT 1) c ON true"
 	" WHERE t.tenant_id = $1",
 	5, {INT8OID, TEXTOID, INT8OID, INT8OID, TIMESTAMPTZOID}
@@ -75,10 +77,21 @@ static CommercePlan plan_attribute = {
 	"  JOIN commerce.click c ON c.tenant_id = t.tenant_id"
 	"  JOIN commerce.koc k ON k.tenant_id = c.tenant_id AND k.koc_id = c.koc_id"
 	" WHERE t.tenant_id = $1 AND c.visitor_id = $2"
-	"   AND c.clicked_at <= $3 AND c.clicked_at > $3 - t.attribution_window"
+	"   AND c.clicked_at <= $3"
+	"   AND c.clicked_at > (($3 AT TIME ZONE t.time_zone) - t.attribution_window) AT TIME ZONE t.time_zone"
 	"   AND k.status = 'active'"
 	" ORDER BY c.clicked_at DESC, c.click_id DESC LIMIT 1",
 	3, {INT8OID, TEXTOID, TIMESTAMPTZOID}
+};
+
+static CommercePlan plan_customer_by_code = {
+	"SELECT customer_id FROM commerce.customer WHERE tenant_id = $1 AND code = $2",
+	2, {INT8OID, TEXTOID}
+};
+
+static CommercePlan plan_tenant_exists = {
+	"SELECT 1 FROM commerce.tenant WHERE tenant_id = $1",
+	1, {INT8OID}
 };
 
 static CommercePlan plan_buyer = {
@@ -110,7 +123,7 @@ parse_base36(const char *s, size_t len, uint64 *out)
 {
 	uint64		v = 0;
 
-	if (len == 0 || len > 12)
+	if (len == 0 || len > 13)
 		return false;
 	for (size_t i = 0; i < len; i++)
 	{
@@ -122,6 +135,8 @@ parse_base36(const char *s, size_t len, uint64 *out)
 		else if (c >= 'a' && c <= 'z')
 			d = c - 'a' + 10;
 		else
+			return false;
+		if (v > ((uint64) PG_INT64_MAX - d) / 36)
 			return false;
 		v = v * 36 + d;
 	}
@@ -237,7 +252,15 @@ commerce_tracking_link(PG_FUNCTION_ARGS)
 	v[3] = PG_ARGISNULL(3) ? (Datum) 0 : PointerGetDatum(PG_GETARG_TEXT_PP(3));
 	n[3] = PG_ARGISNULL(3) ? 'n' : ' ';
 	if (commerce_exec(&plan_link_ids, v, n, 1) == 0)
+	{
+		if (commerce_exec(&plan_tenant_exists, v, NULL, 1) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_COMMERCE_NOT_FOUND),
+					 errmsg("tenant \"" INT64_FORMAT "\" not found", tenant_id),
+					 errdetail("No tenant with that id exists."),
+					 errhint("Create it with commerce.create_tenant(code, name); look ids up with commerce.tenant_id(code).")));
 		commerce_not_found("KOC", koc, tenant_id);
+	}
 	koc_id = commerce_get_int64(0, 1, NULL);
 	if (strcmp(commerce_get_text(0, 2), "active") != 0)
 		ereport(ERROR,
@@ -501,8 +524,15 @@ commerce_order_attribution(PG_FUNCTION_ARGS)
 		Datum		v[3];
 		TimestampTz at = commerce_clock();
 
-		tuple_int64(tuple, desc, "koc_id", &isnull);
-		if (!isnull || buyer == 0)
+		for (int i = 0; i < lengthof(frozen); i++)
+			if (commerce_column_text(tuple, desc, frozen[i]) != NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_COMMERCE_BAD_STATE),
+						 errmsg("a new order cannot bring its own attribution"),
+						 errdetail("Column %s is set from the buyer's clicks when the order is placed.",
+								   frozen[i]),
+						 errhint("Leave koc_id, koc_task_id, attributed_at and click_id empty.")));
+		if (buyer == 0)
 			return PointerGetDatum(tuple);
 		SPI_connect();
 		v[0] = Int64GetDatum(tenant_id);
@@ -559,6 +589,15 @@ commerce_attribution_for(PG_FUNCTION_ARGS)
 	at = PG_ARGISNULL(2) ? commerce_clock() : PG_GETARG_TIMESTAMPTZ(2);
 	buyer = PG_ARGISNULL(3) ? 0 : PG_GETARG_INT64(3);
 	SPI_connect();
+	if (buyer == 0)
+	{
+		Datum		v[2];
+
+		v[0] = Int64GetDatum(tenant_id);
+		v[1] = CStringGetTextDatum(visitor);
+		if (commerce_exec(&plan_customer_by_code, v, NULL, 1) == 1)
+			buyer = commerce_get_int64(0, 1, NULL);
+	}
 	found = attribute(tenant_id, visitor, buyer, at, &koc_id, &task_id, &click_id);
 	SPI_finish();
 	if (!found)
