@@ -268,7 +268,9 @@ BEGIN
     PERFORM commerce._require(p_request_id, 'p_request_id');
     PERFORM commerce._require(p_customer, 'p_customer');
     PERFORM commerce._require(p_social_accounts, 'p_social_accounts');
-    SELECT customer_id INTO v_customer FROM commerce.customer WHERE tenant_id = p_tenant AND code = p_customer;
+    -- one customer's applications are made one at a time
+    SELECT customer_id INTO v_customer FROM commerce.customer WHERE tenant_id = p_tenant AND code = p_customer
+       FOR UPDATE;
     IF NOT FOUND THEN
         PERFORM commerce._not_found('customer', p_customer, p_tenant);
     END IF;
