@@ -66,6 +66,7 @@ typedef struct CommerceCartLine
 } CommerceCartLine;
 
 extern void commerce_json_init(void);
+extern void commerce_json_reset(void);
 extern int	commerce_parse_cart(const char *json, size_t len,
 								CommerceCartLine **lines);
 

@@ -40,6 +40,13 @@ commerce_json_init(void)
 	json_set_alloc_funcs(commerce_json_malloc, commerce_json_free);
 }
 
+/* Free whatever jansson allocated before: call before each parse. */
+void
+commerce_json_reset(void)
+{
+	MemoryContextReset(CommerceJsonContext);
+}
+
 /* Raise 22023 for a cart field, naming its JSON path. */
 static void
 cart_error(const char *path, const char *problem, const char *hint)
@@ -84,7 +91,7 @@ commerce_parse_cart(const char *json, size_t len, CommerceCartLine **lines)
 	CommerceCartLine *out;
 	size_t		n;
 
-	MemoryContextReset(CommerceJsonContext);
+	commerce_json_reset();
 	root = json_loadb(json, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
 	if (root == NULL)
 		ereport(ERROR,
