@@ -30,13 +30,7 @@ CREATE FUNCTION pg_temp.counts() RETURNS text LANGUAGE sql AS $ct$
                   (SELECT count(*) FROM commerce.tenant_secret));
 $ct$;
 
--- Run a statement that should be refused; if it is not, raise XX001 so that
--- what it did is rolled back and later assertions are not thrown off.
-CREATE FUNCTION pg_temp.or_undo(p_sql text) RETURNS void LANGUAGE plpgsql AS $ou$
-BEGIN
-    EXECUTE p_sql;
-    RAISE EXCEPTION USING ERRCODE = 'XX001', MESSAGE = 'accepted (and undone): ' || left(p_sql, 200);
-END $ou$;
+\ir lib/or_undo.psql
 
 -- Run an INSERT ... RETURNING koc_id, koc_task_id, attributed_at, click_id
 -- and always undo it: 'refused <SQLSTATE>' if it raised, else the attribution

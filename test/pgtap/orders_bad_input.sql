@@ -28,13 +28,7 @@ CREATE FUNCTION pg_temp.counts() RETURNS text LANGUAGE sql AS $ct$
                   (SELECT count(*) FROM commerce.payment_exception));
 $ct$;
 
--- Run a statement that should be refused; if it is not, raise XX001 so that
--- what it did is rolled back and later assertions are not thrown off.
-CREATE FUNCTION pg_temp.or_undo(p_sql text) RETURNS void LANGUAGE plpgsql AS $ou$
-BEGIN
-    EXECUTE p_sql;
-    RAISE EXCEPTION USING ERRCODE = 'XX001', MESSAGE = 'accepted (and undone): ' || left(p_sql, 200);
-END $ou$;
+\ir lib/or_undo.psql
 
 -- A Taobao payload (the shape of test/fixtures/platform/taobao.json) for
 -- SKU A1 x2 at 10.00 yuan, 1.00 discount: payable 1900 fen. p_patch
