@@ -24,6 +24,7 @@
 
 static const char *const metrics[] = {"redemptions", "new_customers", "repurchase_rate_bp", "gmv_fen"};
 static const char *const ops[] = {">=", ">", "<=", "<", "="};
+static const char *const rule_args[] = {"p_rule", "p_figures"};
 
 /* Raise 22023 for a rule field, naming its JSON path. */
 static void
@@ -141,11 +142,7 @@ commerce_validate_level_rule(PG_FUNCTION_ARGS)
 	int			conditions = 0;
 	char	   *normalized;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("argument p_rule must not be null"),
-				 errhint("Pass a value for p_rule.")));
+	commerce_require_args(fcinfo, 1, rule_args);
 	doc = PG_GETARG_TEXT_PP(0);
 	root = parse_rule(doc);
 	validate_node(root, "$", 1, &conditions);
@@ -236,11 +233,7 @@ commerce_level_rule_holds(PG_FUNCTION_ARGS)
 	text	   *fig;
 	bool		result;
 
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("argument %s must not be null", PG_ARGISNULL(0) ? "p_rule" : "p_figures"),
-				 errhint("Pass a value for %s.", PG_ARGISNULL(0) ? "p_rule" : "p_figures")));
+	commerce_require_args(fcinfo, 2, rule_args);
 	rule = parse_rule(PG_GETARG_TEXT_PP(0));
 	validate_node(rule, "$", 1, &conditions);
 	fig = PG_GETARG_TEXT_PP(1);
