@@ -39,7 +39,7 @@ typedef struct CommercePlan
 {
 	const char *sql;
 	int			nargs;
-	Oid			argtypes[10];
+	Oid			argtypes[20];
 	SPIPlanPtr	plan;
 } CommercePlan;
 
@@ -69,6 +69,12 @@ extern void commerce_json_init(void);
 extern void commerce_json_reset(void);
 extern int	commerce_parse_cart(const char *json, size_t len,
 								CommerceCartLine **lines);
+
+/* koc_rules.c: level rules compiled once, evaluated per KOC */
+#define COMMERCE_LEVEL_METRICS 4	/* redemptions, new_customers, repurchase_rate_bp, gmv_fen */
+typedef struct CommerceLevelRule CommerceLevelRule;
+extern CommerceLevelRule *commerce_level_rule_compile(text *doc);
+extern bool commerce_level_rule_eval(const CommerceLevelRule *rule, const int64 *figures);
 
 /* inventory_reserve.c / inventory_end.c */
 extern Datum commerce_reservation_tuple(FunctionCallInfo fcinfo, int64 id,

@@ -249,3 +249,92 @@ commerce_level_rule_holds(PG_FUNCTION_ARGS)
 	json_decref(figures);
 	PG_RETURN_BOOL(result);
 }
+
+/*
+ * A compiled rule: the validated document as a tree of C nodes allocated in
+ * the caller's memory context, so that several rules (one per level) can be
+ * held while the jansson context is reused.
+ */
+struct CommerceLevelRule
+{
+	int			kind;			/* 0 condition, 1 all, 2 any */
+	int			metric;			/* index into metrics[] */
+	int			op;				/* index into ops[] */
+	int64		value;
+	int			nchildren;
+	struct CommerceLevelRule **children;
+};
+
+/* Copy a validated jansson node into a C node tree. */
+static CommerceLevelRule *
+compile_node(json_t *node)
+{
+	CommerceLevelRule *r = palloc0(sizeof(CommerceLevelRule));
+	json_t	   *list;
+	json_t	   *child;
+	size_t		i;
+
+	if ((list = json_object_get(node, "all")) != NULL || (list = json_object_get(node, "any")) != NULL)
+	{
+		r->kind = json_object_get(node, "all") != NULL ? 1 : 2;
+		r->nchildren = (int) json_array_size(list);
+		r->children = palloc(sizeof(CommerceLevelRule *) * r->nchildren);
+		json_array_foreach(list, i, child)
+			r->children[i] = compile_node(child);
+		return r;
+	}
+	r->metric = word_index(json_string_value(json_object_get(node, "metric")), metrics, lengthof(metrics));
+	r->op = word_index(json_string_value(json_object_get(node, "op")), ops, lengthof(ops));
+	r->value = (int64) json_integer_value(json_object_get(node, "value"));
+	return r;
+}
+
+/* Parse, validate (22023 naming the bad field) and compile a rule document. */
+CommerceLevelRule *
+commerce_level_rule_compile(text *doc)
+{
+	json_t	   *root = parse_rule(doc);
+	int			conditions = 0;
+	CommerceLevelRule *r;
+
+	validate_node(root, "$", 1, &conditions);
+	r = compile_node(root);
+	json_decref(root);
+	return r;
+}
+
+/* Whether figures (COMMERCE_LEVEL_METRICS values, in metric order) meet a compiled rule. */
+bool
+commerce_level_rule_eval(const CommerceLevelRule *r, const int64 *figures)
+{
+	int64		have;
+
+	if (r->kind == 1)
+	{
+		for (int i = 0; i < r->nchildren; i++)
+			if (!commerce_level_rule_eval(r->children[i], figures))
+				return false;
+		return true;
+	}
+	if (r->kind == 2)
+	{
+		for (int i = 0; i < r->nchildren; i++)
+			if (commerce_level_rule_eval(r->children[i], figures))
+				return true;
+		return false;
+	}
+	have = figures[r->metric];
+	switch (r->op)
+	{
+		case 0:
+			return have >= r->value;
+		case 1:
+			return have > r->value;
+		case 2:
+			return have <= r->value;
+		case 3:
+			return have < r->value;
+		default:
+			return have == r->value;
+	}
+}

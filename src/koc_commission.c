@@ -1,0 +1,324 @@
+/*
+ * koc_commission.c
+ *		The commission ledger (seed 000 K13, K15): one earn line when an
+ *		attributed order is redeemed, one reversing line per refund.
+ *
+ * Formula (rule "floor-v1", DESIGN.md invariant 2):
+ *     commission(base) = floor(base x rate_bp / 10000) + bounty
+ *     rate_bp          = min(task rate (or the tenant's koc_rate_bp) + level bonus, 10000)
+ * snapshotted on the earn line with the level and task.  A refund of r fen
+ * lowers the remaining base B to B' = max(B - r, 0) and adds the line
+ *     -(floor(B x rate / 10000) - floor(B' x rate / 10000)) - (bounty if B' = 0)
+ * so that whatever the refunds, the KOC keeps commission(remaining base),
+ * exactly, and never less than zero.
+ *
+ * Lines are numbered per KOC (seq) under the KOC's account row lock; the
+ * settlement takes prefixes of that numbering (koc_settlement.c).  Earn lines
+ * become payable settle_hold (T+0.5 = 12 hours) after the redemption,
+ * reversals at once.
+ */
+#include "commerce.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "utils/builtins.h"
+#include "utils/rel.h"
+
+#define RULE_VERSION "floor-v1"
+
+/* What the earn line of an order needs: the KOC's level, the task and the tenant's settings. */
+static CommercePlan plan_earn_context = {
+	"SELECT lv.code, lv.bonus_bp::int8,"
+	"       coalesce(t.rate_bp, tn.koc_rate_bp)::int8, coalesce(t.bounty_fen, 0),"
+	"       ($5::timestamptz + tn.settle_hold),"
+	"       NOT EXISTS (SELECT 1 FROM commerce.orders p"
+	"                    WHERE p.tenant_id = $1 AND p.customer_id = $4 AND p.order_id <> $6"
+	"                      AND p.paid_at < $7)"
+	"  FROM commerce.tenant tn"
+	"  JOIN commerce.koc k ON k.tenant_id = tn.tenant_id AND k.koc_id = $2"
+	"  JOIN commerce.koc_level lv ON lv.tenant_id = k.tenant_id AND lv.code = k.level_code"
+	"  LEFT JOIN commerce.koc_task t ON t.tenant_id = tn.tenant_id AND t.task_id = $3"
+	" WHERE tn.tenant_id = $1",
+	7, {INT8OID, INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID, INT8OID, TIMESTAMPTZOID}
+};
+
+/* The lines of an order so far, earn line first. */
+static CommercePlan plan_order_lines = {
+	"SELECT koc_id, kind, base_fen, rate_bp::int8, bounty_fen, task_id, customer_id,"
+	"       task_rate_bp::int8, level_code, level_bonus_bp::int8, source_key"
+	"  FROM commerce.commission_line"
+	" WHERE tenant_id = $1 AND order_id = $2"
+	" ORDER BY seq",
+	2, {INT8OID, INT8OID}
+};
+
+/* Take the KOC's next line number (creating the account), locking the account row. */
+static CommercePlan plan_next_seq = {
+	"INSERT INTO commerce.koc_account AS a (tenant_id, koc_id, next_seq, due_at)"
+	" VALUES ($1, $2, 2, $3)"
+	" ON CONFLICT (tenant_id, koc_id) DO UPDATE"
+	"   SET next_seq = a.next_seq + 1, due_at = least(a.due_at, EXCLUDED.due_at)"
+	" RETURNING next_seq - 1",
+	3, {INT8OID, INT8OID, TIMESTAMPTZOID}
+};
+
+static CommercePlan plan_insert_line = {
+	"INSERT INTO commerce.commission_line (tenant_id, koc_id, seq, kind, source_key, order_id, task_id,"
+	" customer_id, new_customer, base_fen, task_rate_bp, level_code, level_bonus_bp, rate_bp, bounty_fen,"
+	" amount_fen, rule, occurred_at, payable_at)"
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::int4, $12, $13::int4, $14::int4, $15, $16,"
+	" '" RULE_VERSION "', $17, $18)",
+	18, {INT8OID, INT8OID, INT8OID, TEXTOID, TEXTOID, INT8OID, INT8OID, INT8OID, BOOLOID, INT8OID,
+		 INT8OID, TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID}
+};
+
+/* A commission line about to be written. */
+typedef struct Line
+{
+	int64		tenant_id;
+	int64		koc_id;
+	const char *kind;
+	const char *source_key;
+	int64		order_id;
+	int64		task_id;		/* 0: none */
+	int64		customer_id;	/* 0: none */
+	bool		new_customer;
+	int64		base_fen;
+	int64		task_rate_bp;
+	const char *level_code;
+	int64		level_bonus_bp;
+	int64		rate_bp;
+	int64		bounty_fen;
+	int64		amount_fen;
+	TimestampTz occurred_at;
+	TimestampTz payable_at;
+} Line;
+
+/* floor(base x rate / 10000) for base >= 0, 0 <= rate <= 10000, without overflow. */
+static int64
+rate_of(int64 base, int64 rate_bp)
+{
+	/* base = q x 10000 + r: q x rate stays in range since rate <= 10000 */
+	return (base / 10000) * rate_bp + ((base % 10000) * rate_bp) / 10000;
+}
+
+/* An int8 column of a trigger tuple (0 when NULL). */
+static int64
+tuple_int8(HeapTuple tuple, TupleDesc desc, const char *column, bool *isnull)
+{
+	int			attno = SPI_fnumber(desc, column);
+	Datum		d;
+
+	if (attno <= 0)
+		elog(ERROR, "commerce: column \"%s\" not found", column);
+	d = SPI_getbinval(tuple, desc, attno, isnull);
+	return *isnull ? 0 : DatumGetInt64(d);
+}
+
+/* A timestamptz column of a trigger tuple. */
+static TimestampTz
+tuple_ts(HeapTuple tuple, TupleDesc desc, const char *column, bool *isnull)
+{
+	int			attno = SPI_fnumber(desc, column);
+	Datum		d;
+
+	if (attno <= 0)
+		elog(ERROR, "commerce: column \"%s\" not found", column);
+	d = SPI_getbinval(tuple, desc, attno, isnull);
+	return *isnull ? 0 : DatumGetTimestampTz(d);
+}
+
+/* Number the line under the KOC's account lock and insert it. */
+static void
+write_line(Line *l)
+{
+	Datum		v[18];
+	char		n[19] = "                  ";
+	bool		isnull;
+
+	v[0] = Int64GetDatum(l->tenant_id);
+	v[1] = Int64GetDatum(l->koc_id);
+	v[2] = TimestampTzGetDatum(l->payable_at);
+	if (commerce_exec(&plan_next_seq, v, NULL, 1) != 1)
+		elog(ERROR, "commerce: could not number a commission line");
+	v[2] = Int64GetDatum(commerce_get_int64(0, 1, &isnull));
+	v[3] = CStringGetTextDatum(l->kind);
+	v[4] = CStringGetTextDatum(l->source_key);
+	v[5] = Int64GetDatum(l->order_id);
+	v[6] = Int64GetDatum(l->task_id);
+	n[6] = l->task_id == 0 ? 'n' : ' ';
+	v[7] = Int64GetDatum(l->customer_id);
+	n[7] = l->customer_id == 0 ? 'n' : ' ';
+	v[8] = BoolGetDatum(l->new_customer);
+	v[9] = Int64GetDatum(l->base_fen);
+	v[10] = Int64GetDatum(l->task_rate_bp);
+	v[11] = CStringGetTextDatum(l->level_code);
+	v[12] = Int64GetDatum(l->level_bonus_bp);
+	v[13] = Int64GetDatum(l->rate_bp);
+	v[14] = Int64GetDatum(l->bounty_fen);
+	v[15] = Int64GetDatum(l->amount_fen);
+	v[16] = TimestampTzGetDatum(l->occurred_at);
+	v[17] = TimestampTzGetDatum(l->payable_at);
+	commerce_exec(&plan_insert_line, v, n, 0);
+}
+
+/* Check we run as an AFTER ... FOR EACH ROW trigger of the expected event. */
+static TriggerData *
+after_row_trigger(FunctionCallInfo fcinfo, const char *name, bool on_update)
+{
+	TriggerData *td;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "%s: not called by trigger manager", name);
+	td = (TriggerData *) fcinfo->context;
+	if (!TRIGGER_FIRED_AFTER(td->tg_event) || !TRIGGER_FIRED_FOR_ROW(td->tg_event) ||
+		(on_update ? !TRIGGER_FIRED_BY_UPDATE(td->tg_event) : !TRIGGER_FIRED_BY_INSERT(td->tg_event)))
+		elog(ERROR, "%s: must be fired AFTER %s ... FOR EACH ROW", name,
+			 on_update ? "UPDATE" : "INSERT");
+	return td;
+}
+
+PG_FUNCTION_INFO_V1(commerce_commission_on_redeem);
+
+/*
+ * AFTER UPDATE OF status ON commerce.orders FOR EACH ROW WHEN (the order
+ * becomes completed and is attributed): write its earn line, once.
+ */
+Datum
+commerce_commission_on_redeem(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = after_row_trigger(fcinfo, "commission_on_redeem", true);
+	HeapTuple	o = td->tg_newtuple;
+	TupleDesc	desc = td->tg_relation->rd_att;
+	bool		isnull;
+	Line		l;
+	int64		goods;
+	int64		discount;
+	int64		refunded;
+	TimestampTz paid_at;
+	Datum		v[7];
+	char		n[8] = "       ";
+
+	memset(&l, 0, sizeof(l));
+	l.tenant_id = tuple_int8(o, desc, "tenant_id", &isnull);
+	l.order_id = tuple_int8(o, desc, "order_id", &isnull);
+	l.koc_id = tuple_int8(o, desc, "koc_id", &isnull);
+	if (isnull)
+		return PointerGetDatum(NULL);
+	l.task_id = tuple_int8(o, desc, "koc_task_id", &isnull);
+	l.customer_id = tuple_int8(o, desc, "customer_id", &isnull);
+	goods = tuple_int8(o, desc, "goods_fen", &isnull);
+	discount = tuple_int8(o, desc, "discount_fen", &isnull);
+	refunded = tuple_int8(o, desc, "refunded_fen", &isnull);
+	paid_at = tuple_ts(o, desc, "paid_at", &isnull);
+	l.occurred_at = commerce_clock();
+	l.kind = "earn";
+	l.source_key = psprintf("order:" INT64_FORMAT, l.order_id);
+	/* the goods paid for, less what was refunded before the redemption */
+	l.base_fen = Max(goods - discount - refunded, 0);
+
+	SPI_connect();
+	v[0] = Int64GetDatum(l.tenant_id);
+	v[1] = Int64GetDatum(l.order_id);
+	if (commerce_exec(&plan_order_lines, v, NULL, 1) > 0)
+	{
+		/* redeemed before (completed, after-sale, completed again): one line only */
+		SPI_finish();
+		return PointerGetDatum(NULL);
+	}
+	v[1] = Int64GetDatum(l.koc_id);
+	v[2] = Int64GetDatum(l.task_id);
+	n[2] = l.task_id == 0 ? 'n' : ' ';
+	v[3] = Int64GetDatum(l.customer_id);
+	n[3] = l.customer_id == 0 ? 'n' : ' ';
+	v[4] = TimestampTzGetDatum(l.occurred_at);
+	v[5] = Int64GetDatum(l.order_id);
+	v[6] = TimestampTzGetDatum(paid_at);
+	n[6] = paid_at == 0 ? 'n' : ' ';
+	if (commerce_exec(&plan_earn_context, v, n, 1) != 1)
+		elog(ERROR, "commerce: KOC " INT64_FORMAT " of order " INT64_FORMAT " has no level",
+			 l.koc_id, l.order_id);
+	l.level_code = commerce_get_text(0, 1);
+	l.level_bonus_bp = commerce_get_int64(0, 2, &isnull);
+	l.task_rate_bp = commerce_get_int64(0, 3, &isnull);
+	l.bounty_fen = commerce_get_int64(0, 4, &isnull);
+	l.payable_at = commerce_get_timestamptz(0, 5, &isnull);
+	l.new_customer = l.customer_id != 0 &&
+		DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 6, &isnull));
+	l.rate_bp = Min(l.task_rate_bp + l.level_bonus_bp, 10000);
+	if (l.base_fen == 0)
+		l.bounty_fen = 0;		/* nothing was bought in the end */
+	l.amount_fen = rate_of(l.base_fen, l.rate_bp) + l.bounty_fen;
+	write_line(&l);
+	SPI_finish();
+	return PointerGetDatum(NULL);
+}
+
+PG_FUNCTION_INFO_V1(commerce_commission_on_refund);
+
+/*
+ * AFTER INSERT ON commerce.order_event FOR EACH ROW WHEN (a refund): when
+ * the order already has its earn line, write the reversing line.  A refund
+ * before the redemption needs none: the earn line is computed on what is
+ * left.
+ */
+Datum
+commerce_commission_on_refund(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = after_row_trigger(fcinfo, "commission_on_refund", false);
+	HeapTuple	e = td->tg_trigtuple;
+	TupleDesc	desc = td->tg_relation->rd_att;
+	bool		isnull;
+	int64		refund;
+	int64		remaining;
+	int64		after;
+	Line		l;
+	Datum		v[2];
+
+	memset(&l, 0, sizeof(l));
+	l.tenant_id = tuple_int8(e, desc, "tenant_id", &isnull);
+	l.order_id = tuple_int8(e, desc, "order_id", &isnull);
+	refund = tuple_int8(e, desc, "amount_fen", &isnull);
+	if (refund <= 0)
+		return PointerGetDatum(NULL);
+
+	SPI_connect();
+	v[0] = Int64GetDatum(l.tenant_id);
+	v[1] = Int64GetDatum(l.order_id);
+	if (commerce_exec(&plan_order_lines, v, NULL, 0) == 0)
+	{
+		SPI_finish();
+		return PointerGetDatum(NULL);
+	}
+	/* row 0 is the earn line; the others are earlier reversals */
+	if (strcmp(commerce_get_text(0, 2), "earn") != 0)
+		elog(ERROR, "commerce: the first commission line of order " INT64_FORMAT " is not an earn line",
+			 l.order_id);
+	remaining = 0;
+	for (uint64 i = 0; i < SPI_processed; i++)
+		remaining += commerce_get_int64(i, 3, &isnull);
+	l.koc_id = commerce_get_int64(0, 1, &isnull);
+	l.rate_bp = commerce_get_int64(0, 4, &isnull);
+	l.task_id = commerce_get_int64(0, 6, &isnull);
+	l.customer_id = commerce_get_int64(0, 7, &isnull);
+	l.task_rate_bp = commerce_get_int64(0, 8, &isnull);
+	l.level_code = commerce_get_text(0, 9);
+	l.level_bonus_bp = commerce_get_int64(0, 10, &isnull);
+	if (remaining <= 0)
+	{
+		SPI_finish();
+		return PointerGetDatum(NULL);	/* nothing left to take back */
+	}
+	after = Max(remaining - refund, 0);
+	l.kind = "reverse";
+	l.source_key = psprintf("refund:%s", commerce_column_text(e, desc, "source_key"));
+	l.base_fen = after - remaining;
+	l.bounty_fen = after == 0 ? -commerce_get_int64(0, 5, &isnull) : 0;
+	l.amount_fen = -(rate_of(remaining, l.rate_bp) - rate_of(after, l.rate_bp)) + l.bounty_fen;
+	l.occurred_at = commerce_clock();
+	l.payable_at = l.occurred_at;
+	write_line(&l);
+	SPI_finish();
+	return PointerGetDatum(NULL);
+}
