@@ -32,6 +32,12 @@ COMMENT ON COLUMN commerce.tenant.withdraw_fee_bp IS 'Withdrawal fee: this share
 COMMENT ON COLUMN commerce.tenant.withdraw_fee_min_fen IS 'The smallest withdrawal fee, in fen.';
 COMMENT ON COLUMN commerce.tenant.level_demotion IS 'Monthly recalculation: none (levels never drop), one_step (a KOC missing its level''s rule drops one level) or to_met (to the highest level whose rule is met).';
 
+-- The outbox loses its foreign key to the tenant, as the order and stock tables
+-- did: every check locked the tenant row (FOR KEY SHARE), so all producers of
+-- a tenant queued on one row; the producers check the tenant themselves
+-- (commerce.enqueue calls _tenant, C producers run for rows of a known tenant).
+ALTER TABLE commerce.outbox DROP CONSTRAINT outbox_tenant_id_fkey;
+
 -- the new-customer test of a redemption looks at the buyer's earlier orders
 CREATE INDEX orders_customer ON commerce.orders (tenant_id, customer_id, paid_at)
     WHERE customer_id IS NOT NULL;
@@ -50,6 +56,8 @@ CREATE TABLE commerce.koc_account (
     in_flight_fen bigint NOT NULL DEFAULT 0 CHECK (in_flight_fen >= 0),
     paid_fen      bigint NOT NULL DEFAULT 0 CHECK (paid_fen >= 0),
     fee_fen       bigint NOT NULL DEFAULT 0 CHECK (fee_fen >= 0),
+    unsettled_fen bigint NOT NULL DEFAULT 0,
+    last_payable_at timestamptz,
     due_at        timestamptz,
     PRIMARY KEY (tenant_id, koc_id),
     FOREIGN KEY (tenant_id, koc_id) REFERENCES commerce.koc,
@@ -57,7 +65,22 @@ CREATE TABLE commerce.koc_account (
 );
 CREATE INDEX koc_account_due ON commerce.koc_account (due_at) WHERE due_at IS NOT NULL;
 COMMENT ON TABLE commerce.koc_account IS
-  'The money of a KOC: lines 1..settled_seq are settled (settled_fen in all); the settled money is withdrawable (balance), in flight to the payment provider, paid, or taken as fees. due_at: when the settlement pump should look again. The row is the lock that orders the KOC''s lines, settlements and withdrawals.';
+  'The money of a KOC: lines 1..settled_seq are settled (settled_fen in all); the settled money is withdrawable (balance), in flight to the payment provider, paid, or taken as fees. unsettled_fen and last_payable_at sum up the lines after settled_seq (when last_payable_at has passed, all of them are payable and settlement reads no line). due_at: when the settlement pump should look again (NULL: nothing to do, or held until the KOC is active and has signed). The row is the lock that orders the KOC''s lines, settlements and withdrawals.';
+
+-- An account held by settlement (frozen KOC, agreement not signed) is looked at again when that changes.
+CREATE FUNCTION commerce._koc_account_rearm() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE commerce.koc_account
+       SET due_at = least(due_at, commerce.now())
+     WHERE tenant_id = NEW.tenant_id AND koc_id = NEW.koc_id AND next_seq - 1 > settled_seq;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER koc_account_rearm_on_sign AFTER INSERT ON commerce.agreement_signature
+    FOR EACH ROW EXECUTE FUNCTION commerce._koc_account_rearm();
+CREATE TRIGGER koc_account_rearm_on_active AFTER UPDATE OF status ON commerce.koc
+    FOR EACH ROW WHEN (NEW.status = 'active' AND OLD.status IS DISTINCT FROM 'active')
+    EXECUTE FUNCTION commerce._koc_account_rearm();
 
 CREATE TABLE commerce.commission_line (
     tenant_id      bigint NOT NULL,
@@ -282,7 +305,7 @@ COMMENT ON FUNCTION commerce.set_koc_settings(bigint, integer, interval, bigint,
 CREATE FUNCTION commerce.settle_commissions(p_limit integer DEFAULT 1000) RETURNS integer
     AS 'MODULE_PATHNAME', 'commerce_settle_commissions' LANGUAGE C;
 COMMENT ON FUNCTION commerce.settle_commissions(integer) IS
-  'The T+0.5 settlement (one batch): for up to p_limit KOCs with due lines (SKIP LOCKED; active and signed the current agreement), nets the longest run of payable lines after the last settled one into a batch: positive -> paying with a koc.payout message; zero -> netted; negative -> netted against the balance when it covers it, else carried forward. Returns the number of KOCs looked at.';
+  'The T+0.5 settlement (one batch): for up to p_limit KOCs with due lines (SKIP LOCKED; a KOC not active or not signed to the current agreement is held until that changes), nets the longest run of payable lines after the last settled one into a batch: positive -> paying with a koc.payout message; zero -> netted; negative -> netted against the balance when it covers it, else carried forward. Returns the number of KOCs looked at.';
 
 CREATE PROCEDURE commerce.settle_pump(p_batch integer DEFAULT 1000, p_max_batches integer DEFAULT 1000)
 LANGUAGE plpgsql AS $$
@@ -696,6 +719,15 @@ LANGUAGE sql STABLE AS $$
                            WHERE w.tenant_id = a.tenant_id AND w.koc_id = a.koc_id
                              AND w.status IN ('requested', 'approved')) w
      WHERE (p_tenant IS NULL OR a.tenant_id = p_tenant) AND a.in_flight_fen <> b.s + w.s
+    UNION ALL
+    -- the running sums of the unsettled lines
+    SELECT a.tenant_id, a.koc_id, format('unsettled %s fen, last payable %s; lines say %s fen, %s',
+               a.unsettled_fen, a.last_payable_at, x.s, x.m)
+      FROM commerce.koc_account a
+      CROSS JOIN LATERAL (SELECT coalesce(sum(l.amount_fen), 0) s, max(l.payable_at) m FROM commerce.commission_line l
+                           WHERE l.tenant_id = a.tenant_id AND l.koc_id = a.koc_id AND l.seq > a.settled_seq) x
+     WHERE (p_tenant IS NULL OR a.tenant_id = p_tenant)
+       AND (a.unsettled_fen <> x.s OR a.last_payable_at IS DISTINCT FROM x.m)
     UNION ALL
     -- lines are numbered below next_seq
     SELECT l.tenant_id, l.koc_id, format('line %s at or above next_seq %s', l.seq, a.next_seq)

@@ -55,12 +55,15 @@ static CommercePlan plan_order_lines = {
 
 /* Take the KOC's next line number (creating the account), locking the account row. */
 static CommercePlan plan_next_seq = {
-	"INSERT INTO commerce.koc_account AS a (tenant_id, koc_id, next_seq, due_at)"
-	" VALUES ($1, $2, 2, $3)"
+	"INSERT INTO commerce.koc_account AS a (tenant_id, koc_id, next_seq, due_at, unsettled_fen,"
+	"                                       last_payable_at)"
+	" VALUES ($1, $2, 2, $3, $4, $3)"
 	" ON CONFLICT (tenant_id, koc_id) DO UPDATE"
-	"   SET next_seq = a.next_seq + 1, due_at = least(a.due_at, EXCLUDED.due_at)"
+	"   SET next_seq = a.next_seq + 1, due_at = least(a.due_at, EXCLUDED.due_at),"
+	"       unsettled_fen = a.unsettled_fen + EXCLUDED.unsettled_fen,"
+	"       last_payable_at = greatest(a.last_payable_at, EXCLUDED.last_payable_at)"
 	" RETURNING next_seq - 1",
-	3, {INT8OID, INT8OID, TIMESTAMPTZOID}
+	4, {INT8OID, INT8OID, TIMESTAMPTZOID, INT8OID}
 };
 
 static CommercePlan plan_insert_line = {
@@ -140,6 +143,7 @@ write_line(Line *l)
 	v[0] = Int64GetDatum(l->tenant_id);
 	v[1] = Int64GetDatum(l->koc_id);
 	v[2] = TimestampTzGetDatum(l->payable_at);
+	v[3] = Int64GetDatum(l->amount_fen);
 	if (commerce_exec(&plan_next_seq, v, NULL, 1) != 1)
 		elog(ERROR, "commerce: could not number a commission line");
 	v[2] = Int64GetDatum(commerce_get_int64(0, 1, &isnull));

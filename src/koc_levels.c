@@ -75,8 +75,7 @@ static CommercePlan plan_write = {
 	"              jsonb_build_object('koc', k.code, 'from', c.from_level, 'to', c.to_level,"
 	"                                 'direction', c.direction, 'month', $7, 'figures', c.figures::jsonb),"
 	"              $8, $8"
-	"         FROM c JOIN commerce.koc k ON k.tenant_id = $1 AND k.koc_id = c.koc_id"
-	"       ON CONFLICT DO NOTHING)"
+	"         FROM c JOIN commerce.koc k ON k.tenant_id = $1 AND k.koc_id = c.koc_id)"
 	" UPDATE commerce.koc_level_run SET koc_count = $9, promoted = $10, demoted = $11"
 	"  WHERE tenant_id = $1 AND month = $7",
 	11, {INT8OID, INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, DATEOID,

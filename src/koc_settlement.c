@@ -3,13 +3,17 @@
  *		The T+0.5 settlement pump (seed 000 K14, DESIGN.md section 4).
  *
  * A KOC's commission lines are numbered 1, 2, ... (koc_commission.c) and
- * koc_account.settled_seq says how far they are settled.  One run of
- * commerce.settle_commissions(limit):
- *   1. locks up to `limit` accounts that are due (due_at <= now), whose KOC
- *      is active and has signed the current agreement, with SKIP LOCKED;
- *   2. with the locks held (no line can be added meanwhile) reads, per
- *      account, the longest run of payable lines after settled_seq: it ends
- *      before the first line that is not payable yet;
+ * koc_account.settled_seq says how far they are settled; the account also
+ * keeps the sum of the unsettled lines and the latest time one of them
+ * becomes payable.  One run of commerce.settle_commissions(limit):
+ *   1. locks up to `limit` due accounts (due_at <= now) with SKIP LOCKED;
+ *   2. holds those whose KOC is not active or has not signed the current
+ *      agreement (due_at NULL: a signature or reactivation wakes them up);
+ *      for the others takes the longest run of payable lines after
+ *      settled_seq, which ends before the first line not payable yet.
+ *      When every unsettled line is payable the running sums give the run
+ *      without reading a line; otherwise the lines are read, locks held (no
+ *      line can be added meanwhile);
  *   3. decides in C: a positive run becomes a paying batch with a koc.payout
  *      message; a zero run is netted; a negative run is netted against the
  *      balance when the balance covers it, else carried forward to the next
@@ -27,38 +31,46 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
-/* Step 1: lock the due accounts of KOCs that may be paid. */
+/* Step 1: lock the due accounts, with the running sums of their unsettled lines. */
 static CommercePlan plan_lock_due = {
-	"SELECT a.tenant_id, a.koc_id, a.settled_seq, a.balance_fen"
+	"SELECT a.tenant_id, a.koc_id, a.settled_seq, a.balance_fen, a.next_seq, a.unsettled_fen,"
+	"       a.last_payable_at <= $1"
 	"  FROM commerce.koc_account a"
 	" WHERE a.due_at <= $1"
-	"   AND EXISTS (SELECT 1 FROM commerce.koc k"
-	"                WHERE k.tenant_id = a.tenant_id AND k.koc_id = a.koc_id AND k.status = 'active')"
-	"   AND EXISTS (SELECT 1 FROM commerce.agreement_signature s"
-	"                WHERE s.tenant_id = a.tenant_id AND s.koc_id = a.koc_id"
-	"                  AND s.version = (SELECT max(g.version) FROM commerce.agreement g"
-	"                                    WHERE g.tenant_id = a.tenant_id))"
-	" ORDER BY a.due_at, a.tenant_id, a.koc_id"
+	" ORDER BY a.due_at"
 	" LIMIT $2"
-	" FOR UPDATE OF a SKIP LOCKED",
+	" FOR UPDATE SKIP LOCKED",
 	2, {TIMESTAMPTZOID, INT4OID}
 };
 
+/* Which of the locked accounts belong to KOCs that may be paid (active, signed the current agreement). */
+static CommercePlan plan_eligible = {
+	"SELECT r.i FROM unnest($1::int8[], $2::int8[], $3::int8[]) AS r(tenant_id, koc_id, i)"
+	" WHERE EXISTS (SELECT 1 FROM commerce.koc k"
+	"                WHERE k.tenant_id = r.tenant_id AND k.koc_id = r.koc_id AND k.status = 'active')"
+	"   AND EXISTS (SELECT 1 FROM commerce.agreement_signature s"
+	"                WHERE s.tenant_id = r.tenant_id AND s.koc_id = r.koc_id"
+	"                  AND s.version = (SELECT max(g.version) FROM commerce.agreement g"
+	"                                    WHERE g.tenant_id = r.tenant_id))",
+	3, {INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID}
+};
+
 /*
- * Step 2: per locked account, the unsettled lines: the first line not yet
- * payable (the blocker), the last payable one, the sum and count of the
- * payable ones and the earliest time one more becomes payable.
+ * Step 2, for accounts with lines not payable yet: the first such line (the
+ * blocker), the last payable one, the sum and count of the payable ones and
+ * the earliest time one more becomes payable.
  */
 static CommercePlan plan_unsettled = {
-	"SELECT r.i, min(l.seq) FILTER (WHERE l.payable_at > $5),"
-	"       max(l.seq) FILTER (WHERE l.payable_at <= $5),"
-	"       coalesce(sum(l.amount_fen) FILTER (WHERE l.payable_at <= $5), 0)::int8,"
-	"       count(l.seq) FILTER (WHERE l.payable_at <= $5),"
-	"       min(l.payable_at) FILTER (WHERE l.payable_at > $5)"
-	"  FROM unnest($1::int8[], $2::int8[], $3::int8[], $4::int8[]) AS r(tenant_id, koc_id, settled_seq, i)"
-	"  LEFT JOIN commerce.commission_line l"
-	"    ON l.tenant_id = r.tenant_id AND l.koc_id = r.koc_id AND l.seq > r.settled_seq"
-	" GROUP BY r.i",
+	"SELECT r.i, x.* FROM unnest($1::int8[], $2::int8[], $3::int8[], $4::int8[])"
+	"                     AS r(tenant_id, koc_id, settled_seq, i)"
+	" CROSS JOIN LATERAL ("
+	"   SELECT min(l.seq) FILTER (WHERE l.payable_at > $5),"
+	"          max(l.seq) FILTER (WHERE l.payable_at <= $5),"
+	"          coalesce(sum(l.amount_fen) FILTER (WHERE l.payable_at <= $5), 0)::int8,"
+	"          count(l.seq) FILTER (WHERE l.payable_at <= $5),"
+	"          min(l.payable_at) FILTER (WHERE l.payable_at > $5)"
+	"     FROM commerce.commission_line l"
+	"    WHERE l.tenant_id = r.tenant_id AND l.koc_id = r.koc_id AND l.seq > r.settled_seq) x",
 	5, {INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, TIMESTAMPTZOID}
 };
 
@@ -78,13 +90,17 @@ static CommercePlan plan_write = {
 	" b AS (INSERT INTO commerce.settle_batch (tenant_id, koc_id, from_seq, to_seq, line_count,"
 	"                                          amount_fen, status, created_at)"
 	"       SELECT tenant_id, koc_id, from_seq, to_seq, n::int4, amount, status, $9"
-	"         FROM r WHERE status <> 'wait'"
+	"         FROM r WHERE status IN ('paying', 'netted')"
 	"       RETURNING tenant_id, batch_id, koc_id, from_seq, to_seq, line_count, amount_fen, status),"
 	" u AS (UPDATE commerce.koc_account a"
-	"          SET settled_seq = CASE WHEN r.status = 'wait' THEN a.settled_seq ELSE r.to_seq END,"
-	"              settled_fen = a.settled_fen + CASE WHEN r.status = 'wait' THEN 0 ELSE r.amount END,"
+	"          SET settled_seq = CASE WHEN r.status IN ('paying', 'netted') THEN r.to_seq ELSE a.settled_seq END,"
+	"              settled_fen = a.settled_fen + CASE WHEN r.status IN ('paying', 'netted') THEN r.amount ELSE 0 END,"
 	"              in_flight_fen = a.in_flight_fen + CASE WHEN r.status = 'paying' THEN r.amount ELSE 0 END,"
 	"              balance_fen = a.balance_fen + CASE WHEN r.status = 'netted' THEN r.amount ELSE 0 END,"
+	"              unsettled_fen = a.unsettled_fen - CASE WHEN r.status IN ('paying', 'netted')"
+	"                                                     THEN r.amount ELSE 0 END,"
+	"              last_payable_at = CASE WHEN r.status IN ('paying', 'netted') AND r.to_seq = a.next_seq - 1"
+	"                                     THEN NULL ELSE a.last_payable_at END,"
 	"              due_at = r.due_at"
 	"         FROM r WHERE a.tenant_id = r.tenant_id AND a.koc_id = r.koc_id),"
 	" g AS (INSERT INTO commerce.koc_ledger (tenant_id, koc_id, kind, batch_id, settled_delta,"
@@ -97,13 +113,12 @@ static CommercePlan plan_write = {
 	" m AS (INSERT INTO commerce.outbox (tenant_id, topic, dedupe_key, payload, available_at, created_at)"
 	"       SELECT b.tenant_id, 'koc.payout', 'batch:' || b.batch_id,"
 	"              jsonb_build_object('payout_ref', 'batch:' || b.batch_id, 'koc', k.code,"
-	"                                 'customer', c.code, 'amount_fen', b.amount_fen,"
-	"                                 'lines', b.line_count, 'from_seq', b.from_seq, 'to_seq', b.to_seq),"
+	"                                 'amount_fen', b.amount_fen, 'lines', b.line_count,"
+	"                                 'from_seq', b.from_seq, 'to_seq', b.to_seq),"
 	"              $9, $9"
 	"         FROM b JOIN commerce.koc k ON k.tenant_id = b.tenant_id AND k.koc_id = b.koc_id"
-	"         LEFT JOIN commerce.customer c ON c.tenant_id = k.tenant_id AND c.customer_id = k.customer_id"
 	"        WHERE b.status = 'paying'"
-	"       ON CONFLICT DO NOTHING RETURNING 1)"
+	"       RETURNING 1)"
 	" SELECT (SELECT count(*) FROM m)",
 	9, {INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID,
 		TEXTARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZOID}
@@ -139,7 +154,8 @@ typedef struct Decision
 	int64		to_seq;
 	int64		lines;
 	int64		amount_fen;
-	const char *status;			/* paying, netted or wait */
+	const char *status;			/* paying, netted, wait or hold */
+	bool		all_payable;	/* every unsettled line is payable */
 	TimestampTz due_at;
 	bool		due_null;
 } Decision;
@@ -158,6 +174,7 @@ commerce_settle_commissions(PG_FUNCTION_ARGS)
 	Datum	   *a[8];
 	bool	   *due_nulls;
 	int			paying = 0;
+	int			nslow;
 	static const char *const args[] = {"p_limit"};
 
 	commerce_require_args(fcinfo, 1, args);
@@ -187,29 +204,57 @@ commerce_settle_commissions(PG_FUNCTION_ARGS)
 	due_nulls = palloc0(sizeof(bool) * n);
 	for (int i = 0; i < n; i++)
 	{
+		bool		isnull;
+
 		d[i].tenant_id = commerce_get_int64(i, 1, NULL);
 		d[i].koc_id = commerce_get_int64(i, 2, NULL);
 		d[i].settled_seq = commerce_get_int64(i, 3, NULL);
 		d[i].balance_fen = commerce_get_int64(i, 4, NULL);
+		d[i].to_seq = commerce_get_int64(i, 5, NULL) - 1;	/* next_seq - 1 */
+		d[i].amount_fen = commerce_get_int64(i, 6, NULL);	/* unsettled_fen */
+		d[i].all_payable = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
+													  7, &isnull)) && !isnull;
+		d[i].lines = d[i].to_seq - d[i].settled_seq;
+		d[i].due_null = true;
+		d[i].status = "hold";
 		a[0][i] = Int64GetDatum(d[i].tenant_id);
 		a[1][i] = Int64GetDatum(d[i].koc_id);
-		a[2][i] = Int64GetDatum(d[i].settled_seq);
-		a[3][i] = Int64GetDatum(i);
+		a[2][i] = Int64GetDatum(i);
 	}
 
-	/* 2. read the unsettled lines, locks held */
+	/* 2. who may be paid; for them, the payable run of lines */
 	v[0] = make_array(a[0], NULL, n, INT8OID);
 	v[1] = make_array(a[1], NULL, n, INT8OID);
 	v[2] = make_array(a[2], NULL, n, INT8OID);
-	v[3] = make_array(a[3], NULL, n, INT8OID);
-	v[4] = TimestampTzGetDatum(now);
-	commerce_exec(&plan_unsettled, v, NULL, 0);
-	if ((int) SPI_processed != n)
-		elog(ERROR, "commerce: settlement read %d accounts, locked %d", (int) SPI_processed, n);
+	commerce_exec(&plan_eligible, v, NULL, 0);
+	nslow = 0;
+	for (uint64 row = 0; row < SPI_processed; row++)
 	{
-		SPITupleTable *tt = SPI_tuptable;
-		uint64		rows = SPI_processed;
+		int64		i = commerce_get_int64(row, 1, NULL);
 
+		d[i].status = "settle";
+		/* fast path: every unsettled line is payable, the running sums say it all */
+		if (d[i].all_payable)
+			continue;
+		a[3][nslow] = Int64GetDatum(d[i].tenant_id);
+		a[4][nslow] = Int64GetDatum(d[i].koc_id);
+		a[5][nslow] = Int64GetDatum(d[i].settled_seq);
+		a[6][nslow] = Int64GetDatum(i);
+		nslow++;
+	}
+	if (nslow > 0)
+	{
+		SPITupleTable *tt;
+		uint64		rows;
+
+		v[0] = make_array(a[3], NULL, nslow, INT8OID);
+		v[1] = make_array(a[4], NULL, nslow, INT8OID);
+		v[2] = make_array(a[5], NULL, nslow, INT8OID);
+		v[3] = make_array(a[6], NULL, nslow, INT8OID);
+		v[4] = TimestampTzGetDatum(now);
+		commerce_exec(&plan_unsettled, v, NULL, 0);
+		tt = SPI_tuptable;
+		rows = SPI_processed;
 		for (uint64 row = 0; row < rows; row++)
 		{
 			bool		blocker_null;
@@ -245,14 +290,15 @@ commerce_settle_commissions(PG_FUNCTION_ARGS)
 				d[i].lines -= commerce_get_int64(0, 2, NULL);
 				d[i].to_seq = blocker - 1;
 			}
-			SPI_tuptable = tt;
 		}
 	}
 
 	/* 3. decide */
 	for (int i = 0; i < n; i++)
 	{
-		if (d[i].lines == 0)
+		if (strcmp(d[i].status, "hold") == 0)
+			;					/* frozen or unsigned: asleep until that changes */
+		else if (d[i].lines == 0)
 			d[i].status = "wait";	/* the next line is not payable yet */
 		else if (d[i].amount_fen > 0)
 			d[i].status = "paying";

@@ -12,6 +12,8 @@
 #   print     16 print workers claim waybill jobs 50 at a time and ack each (jobs/min)
 #   click / click_ceiling   commerce.record_click (verify the signed code, dedupe, insert)
 #             vs a plain INSERT of the same row into a table of the same shape
+#   koc_batch.sh   T+0.5 settlement of 1M commission lines and the month close of
+#             100k KOCs, each against one scan-and-aggregate pass over the rows
 # Environment: CLIENTS (16), BENCH_SECONDS (20 per scenario), JOBS (2).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -69,6 +71,9 @@ PRINT_TPS=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p
 printf '%-8s %10.1f claims/s of 50 jobs\n' print "$PRINT_TPS" >&2
 PRINTED=$(psql -X -At -c "SELECT count(*) FROM commerce.outbox WHERE topic = 'waybill.print' AND status = 'done'")
 
+# KOC batch jobs against a scan of the same rows (their own database)
+KOC_BATCH=$(bash koc_batch.sh) || { echo "$KOC_BATCH"; echo "koc batch bench failed" >&2; exit 1; }
+
 # invariants after the last scenario (the sold-out one) and after a hot run
 psql -X -q -At -c "SELECT count(*) FROM commerce.check_stock_invariants()" > "$WORK/inv"
 fresh
@@ -90,6 +95,7 @@ awk -v t="$PRINT_TPS" 'BEGIN { printf "print_jobs_per_min: %.0f\n", t * 50 * 60 
 printf 'clicks_per_s: %.0f\n' "$CLICK"
 printf 'click_insert_ceiling_per_s: %.0f\n' "$CLICK_CEIL"
 awk -v h="$CLICK" -v c="$CLICK_CEIL" 'BEGIN { printf "click_vs_ceiling: %.2f\n", h / c }'
+echo "$KOC_BATCH"
 echo "print_jobs_done: $PRINTED"
 echo "invariant_violations: $INV"
 [ "$INV" = "0" ]

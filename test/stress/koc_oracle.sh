@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Commission oracle (issue 4): 100,000 attributed orders from 20,000 buyers
 # of 500 KOCs on four tasks, redeemed over 20 days, 20,000 refunds before and
-# after redemption, KOC levels changed on days 5, 10 and 15, settlement after
-# every day, payouts paid (85%) or failed (15%), withdrawals approved, paid,
+# after redemption, KOC levels changed on days 5, 10 and 15, settlement twice
+# a day (16:00, when the day's lines are not payable yet, and 00:30), payouts paid (85%) or failed (15%), withdrawals approved, paid,
 # failed or rejected.  An independent computation in plain SQL from the
 # generated events only (order amounts, refunds, the task of the click, the
 # level log) must agree with the ledger to the fen per KOC, and every book
@@ -72,7 +72,13 @@ for day in $(seq 1 21); do
     q >/dev/null <<SQL
 SET commerce.now = '$(date -d "2026-10-01 +$((day - 1)) days" +%F) 10:00:00+08';
 SELECT setseed($day / 100.0);
--- refunds of the day (before or after redemption), as the after-sale module records them
+-- level changes of the day, then its redemptions
+UPDATE commerce.koc k SET level_code = l.level
+  FROM public.level_log l WHERE l.day = $day AND k.code = 'K' || l.koc;
+UPDATE commerce.orders o SET status = 'completed'
+  FROM public.gen_order g WHERE g.redeem_day = $day AND o.external_order_id = 'o' || g.n;
+-- at noon the refunds of the day (of orders redeemed before, today or later), as the after-sale module records them
+SET commerce.now = '$(date -d "2026-10-01 +$((day - 1)) days" +%F) 12:00:00+08';
 UPDATE commerce.orders o SET refunded_fen = least(o.refunded_fen + f.amount, o.paid_fen)
   FROM (SELECT n, sum(amount) AS amount FROM public.gen_refund WHERE day = $day GROUP BY n) f
  WHERE o.external_order_id = 'o' || f.n;
@@ -80,12 +86,14 @@ INSERT INTO commerce.order_event (tenant_id, order_id, kind, source_key, amount_
 SELECT o.tenant_id, o.order_id, 'refund', 'oracle:' || f.r, f.amount, commerce.now()
   FROM public.gen_refund f JOIN commerce.orders o ON o.external_order_id = 'o' || f.n
  WHERE f.day = $day ORDER BY f.r;
--- level changes of the day
-UPDATE commerce.koc k SET level_code = l.level
-  FROM public.level_log l WHERE l.day = $day AND k.code = 'K' || l.koc;
--- redemptions of the day
-UPDATE commerce.orders o SET status = 'completed'
-  FROM public.gen_order g WHERE g.redeem_day = $day AND o.external_order_id = 'o' || g.n;
+-- a settlement run at 16:00: today's lines are not payable yet, the refunds after them are
+SET commerce.now = '$(date -d "2026-10-01 +$((day - 1)) days" +%F) 16:00:00+08';
+DO \$\$
+BEGIN
+    WHILE commerce.settle_commissions(1000) = 1000 LOOP END LOOP;
+END \$\$;
+SELECT commerce.record_payout(tenant_id, 'batch:' || batch_id, 'paid', 'tx-' || batch_id)
+  FROM commerce.settle_batch WHERE status = 'paying' ORDER BY batch_id;
 -- after midnight: settle everything payable, answer every payout, some withdrawals
 SET commerce.now = '$(date -d "2026-10-01 +${day} days" +%F) 00:30:00+08';
 DO \$\$

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# make bench, KOC batch jobs: each measured against one plain-SQL
+# scan-and-aggregate pass over the same rows, in the same run (DESIGN.md 7).
+#   settle   commerce.settle_pump() over SETTLE_LINES payable commission lines
+#            of SETTLE_KOCS KOCs (batches, accounts, ledger, payout messages)
+#            vs SELECT koc, sum(amount), count(*) ... GROUP BY koc over the lines
+#   levels   commerce.recalculate_levels() for LEVEL_KOCS KOCs with LEVEL_LINES
+#            lines in the month (figures, rules, level changes, messages; about
+#            one KOC in ten changes level) vs the figures query alone
+#            (commerce.koc_month_figures); median of three runs each
+# Prints settle_vs_scan and levels_vs_scan (target <= 1.5) on stdout.
+set -euo pipefail
+cd "$(dirname "$0")"
+SETTLE_KOCS="${SETTLE_KOCS:-20000}"
+SETTLE_LINES="${SETTLE_LINES:-1000000}"
+LEVEL_KOCS="${LEVEL_KOCS:-100000}"
+LEVEL_LINES="${LEVEL_LINES:-1000000}"
+DB="${PGDATABASE:-commerce_bench}_koc"
+export PGDATABASE="$DB"
+q() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
+# milliseconds taken by one psql command
+ms() {
+    local t0 t1
+    t0=$(date +%s%N)
+    q -c "$1" >/dev/null
+    t1=$(date +%s%N)
+    echo $(( (t1 - t0) / 1000000 ))
+}
+# the median of three timings of a command
+ms3() {
+    { ms "$1"; ms "$1"; ms "$1"; } | sort -n | sed -n 2p
+}
+
+dropdb --if-exists "$DB" >/dev/null 2>&1
+createdb "$DB"
+q >/dev/null <<SQL
+CREATE EXTENSION commerce;
+SELECT commerce.create_tenant('settle', 'Settlement bench');
+SELECT commerce.create_tenant('levels', 'Level bench');
+SELECT commerce.ensure_koc_levels(tenant_id) FROM commerce.tenant;
+-- settlement: every line payable, 1 in 10 a reversal
+INSERT INTO commerce.koc (tenant_id, code, name, level_code, joined_at)
+SELECT commerce.tenant_id('settle'), 'K' || i, 'K' || i, 'bronze', '2026-09-01' FROM generate_series(1, $SETTLE_KOCS) i;
+INSERT INTO commerce.agreement (tenant_id, version, title, body, body_sha256, published_at)
+VALUES (commerce.tenant_id('settle'), 1, 'A', 'text', encode(sha256('text'), 'hex'), '2026-09-01');
+INSERT INTO commerce.agreement_signature (tenant_id, koc_id, version, signer_name, text_sha256, signed_at)
+SELECT tenant_id, koc_id, 1, code, encode(sha256('text'), 'hex'), '2026-09-01' FROM commerce.koc
+ WHERE tenant_id = commerce.tenant_id('settle');
+INSERT INTO commerce.commission_line (tenant_id, koc_id, seq, kind, source_key, order_id, base_fen, task_rate_bp,
+                                      level_code, level_bonus_bp, rate_bp, bounty_fen, amount_fen, rule,
+                                      occurred_at, payable_at)
+SELECT k.tenant_id, k.koc_id, s, CASE WHEN s % 10 = 0 THEN 'reverse' ELSE 'earn' END, 'b:' || k.koc_id || ':' || s,
+       k.koc_id * 1000 + s - CASE WHEN s % 10 = 0 THEN 1 ELSE 0 END, CASE WHEN s % 10 = 0 THEN -1000 ELSE 10000 END, 500, 'bronze', 0, 500, 0,
+       CASE WHEN s % 10 = 0 THEN -50 ELSE 500 END, 'floor-v1', '2026-10-01 00:00+08', '2026-10-01 12:00+08'
+  FROM commerce.koc k, generate_series(1, $SETTLE_LINES / $SETTLE_KOCS) s
+ WHERE k.tenant_id = commerce.tenant_id('settle');
+INSERT INTO commerce.koc_account (tenant_id, koc_id, next_seq, due_at, unsettled_fen, last_payable_at)
+SELECT tenant_id, koc_id, max(seq) + 1, min(payable_at), sum(amount_fen), max(payable_at)
+  FROM commerce.commission_line WHERE tenant_id = commerce.tenant_id('settle') GROUP BY tenant_id, koc_id;
+-- levels: October lines of buyers who come back now and then
+SELECT commerce.set_level_rule(commerce.tenant_id('levels'), 'silver',
+  '{"all":[{"metric":"redemptions","op":">=","value":10},{"metric":"new_customers","op":">=","value":3}]}');
+SELECT commerce.set_level_rule(commerce.tenant_id('levels'), 'gold',
+  '{"any":[{"metric":"gmv_fen","op":">=","value":180000},{"metric":"repurchase_rate_bp","op":">=","value":2500}]}');
+INSERT INTO commerce.koc (tenant_id, code, name, level_code, joined_at)
+SELECT commerce.tenant_id('levels'), 'L' || i, 'L' || i, 'bronze', '2026-09-01' FROM generate_series(1, $LEVEL_KOCS) i;
+SELECT setseed(0.5);
+INSERT INTO commerce.commission_line (tenant_id, koc_id, seq, kind, source_key, order_id, customer_id, new_customer,
+                                      base_fen, task_rate_bp, level_code, level_bonus_bp, rate_bp, bounty_fen,
+                                      amount_fen, rule, occurred_at, payable_at)
+SELECT commerce.tenant_id('levels'), k, s, 'earn', 'l:' || k || ':' || s, k * 1000 + s,
+       (k * 7 + floor(random() * 8)::int), random() < 0.3, (5000 + floor(random() * 20000))::bigint,
+       500, 'bronze', 0, 500, 0, 500, 'floor-v1',
+       timestamptz '2026-10-01 00:00+08' + make_interval(secs => floor(random() * 30 * 86400)),
+       '2026-11-01 00:00+08'
+  FROM (SELECT koc_id AS k FROM commerce.koc WHERE tenant_id = commerce.tenant_id('levels')) kk,
+       generate_series(1, $LEVEL_LINES / $LEVEL_KOCS) s
+ WHERE random() < 1.5 - (k % 5) * 0.25;
+-- most KOCs already sit where last month put them; about 15% move this month
+UPDATE commerce.koc k
+   SET level_code = CASE WHEN random() < 0.15 THEN (ARRAY['bronze', 'silver', 'gold'])[1 + floor(random() * 3)::int]
+                         WHEN f.gmv_fen >= 180000 OR f.repurchase_rate_bp >= 2500 THEN 'gold'
+                         WHEN f.redemptions >= 10 AND f.new_customers >= 3 THEN 'silver'
+                         ELSE 'bronze' END
+  FROM commerce.koc_month_figures(commerce.tenant_id('levels'), '2026-10-01') f
+ WHERE k.tenant_id = commerce.tenant_id('levels') AND k.koc_id = f.koc_id;
+VACUUM ANALYZE;
+CHECKPOINT;
+SQL
+TS=$(q -c "SELECT commerce.tenant_id('settle')")
+TL=$(q -c "SELECT commerce.tenant_id('levels')")
+LINES_S=$(q -c "SELECT count(*) FROM commerce.commission_line WHERE tenant_id = $TS")
+LINES_L=$(q -c "SELECT count(*) FROM commerce.commission_line WHERE tenant_id = $TL")
+
+SCAN_SQL="SELECT count(*), sum(s) FROM (SELECT koc_id, sum(amount_fen) AS s, count(*) FROM commerce.commission_line WHERE tenant_id = $TS AND payable_at <= '2026-10-02' GROUP BY koc_id) x"
+ms "$SCAN_SQL" >/dev/null # warm the cache for both
+SCAN=$(ms3 "$SCAN_SQL")
+SETTLE=$(PGOPTIONS="-c commerce.now=2026-10-02T00:00+08" ms "CALL commerce.settle_pump()")
+BATCHES=$(q -c "SELECT count(*) FROM commerce.settle_batch")
+SETTLED=$(q -c "SELECT count(*) FROM commerce.koc_account WHERE tenant_id = $TS AND settled_seq = next_seq - 1")
+VIOL=$(q -c "SELECT count(*) FROM commerce.check_koc_invariants($TS)")
+
+FIG_SQL="SELECT count(*), sum(redemptions), sum(gmv_fen) FROM commerce.koc_month_figures($TL, '2026-10-01')"
+ms "$FIG_SQL" >/dev/null
+FIG=$(ms3 "$FIG_SQL")
+# three runs rolled back (the same work but the commit), then the one that stays
+LEVEL_SQL="SET commerce.now = '2026-11-01 00:30+08'; SELECT * FROM commerce.recalculate_levels($TL, '2026-10-01');"
+LEVELS=$(ms3 "BEGIN; $LEVEL_SQL ROLLBACK;")
+q -c "$LEVEL_SQL" >/dev/null
+CHANGES=$(q -c "SELECT promoted || ' promoted, ' || demoted || ' demoted of ' || koc_count FROM commerce.koc_level_run")
+
+printf 'settle   %7d ms for %d lines of %d KOCs (%d batches, %d KOCs fully settled); scan %d ms\n' \
+    "$SETTLE" "$LINES_S" "$SETTLE_KOCS" "$BATCHES" "$SETTLED" "$SCAN" >&2
+printf 'levels   %7d ms for %d KOCs, %d lines (%s); figures query %d ms\n' \
+    "$LEVELS" "$LEVEL_KOCS" "$LINES_L" "$CHANGES" "$FIG" >&2
+printf 'settle_lines_per_s: %.0f\n' "$(awk -v n="$LINES_S" -v t="$SETTLE" 'BEGIN { print n / (t / 1000) }')"
+awk -v a="$SETTLE" -v b="$SCAN" 'BEGIN { printf "settle_vs_scan: %.2f\n", a / b }'
+awk -v a="$LEVELS" -v b="$FIG" 'BEGIN { printf "levels_vs_scan: %.2f\n", a / b }'
+echo "koc_invariant_violations: $VIOL"
+[ -n "${KEEP_DB:-}" ] || dropdb "$DB"
+[ "$VIOL" = "0" ] && [ "$SETTLED" = "$SETTLE_KOCS" ]
