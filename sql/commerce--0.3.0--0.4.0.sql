@@ -772,3 +772,549 @@ SET search_path = pg_catalog, commerce AS $$
     SELECT commerce.record_payout(commerce.current_tenant(), payout_ref, status, provider_ref, reason);
 $$;
 REVOKE ALL ON FUNCTION commerce_api.record_payout(text, text, text, text) FROM PUBLIC;
+
+-- ===========================================================================
+-- reports: KOC stats (K13), task progress and analysis (K11, K21),
+-- leaderboard (K18), overview (K19), KOC list and CSV export (K20)
+-- ===========================================================================
+
+CREATE INDEX click_koc ON commerce.click (tenant_id, koc_id, clicked_at);
+CREATE INDEX orders_koc_task ON commerce.orders (tenant_id, koc_id, koc_task_id) WHERE koc_id IS NOT NULL;
+
+-- The [lo, hi) instants of a tenant-local date range; 22023 for a bad range.
+CREATE FUNCTION commerce._local_range(p_tenant bigint, p_from date, p_to date, OUT lo timestamptz, OUT hi timestamptz)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE t commerce.tenant;
+BEGIN
+    t := commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_from, 'p_from');
+    PERFORM commerce._require(p_to, 'p_to');
+    IF p_from > p_to OR p_to - p_from > 366 THEN
+        PERFORM commerce._invalid('p_to', format('%s to %s', p_from, p_to),
+                                  'Give a range of 1 to 367 days, the first date not after the last.');
+    END IF;
+    lo := p_from::timestamp AT TIME ZONE t.time_zone;
+    hi := (p_to + 1)::timestamp AT TIME ZONE t.time_zone;
+END $$;
+
+-- Yuan with two decimals from fen, exactly (a JSON number, never a float).
+CREATE FUNCTION commerce._yuan(p_fen bigint) RETURNS numeric
+LANGUAGE sql IMMUTABLE AS $$ SELECT round(coalesce(p_fen, 0)::numeric / 100, 2) $$;
+
+-- K13: a KOC's figures for a tenant-local date range, in the PRD's shape.
+CREATE FUNCTION commerce.koc_stats(p_tenant bigint, p_koc text, p_from date, p_to date)
+RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+DECLARE r record; k commerce.koc; v_clicks bigint; v_red bigint; v_gmv bigint; v_com bigint;
+        v_tasks jsonb; v_channels jsonb;
+BEGIN
+    r := commerce._local_range(p_tenant, p_from, p_to);
+    PERFORM commerce._require(p_koc, 'p_koc');
+    SELECT * INTO k FROM commerce.koc WHERE tenant_id = p_tenant AND code = p_koc;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('KOC', p_koc, p_tenant);
+    END IF;
+    SELECT count(*) INTO v_clicks FROM commerce.click
+     WHERE tenant_id = p_tenant AND koc_id = k.koc_id AND clicked_at >= r.lo AND clicked_at < r.hi;
+    SELECT count(*) FILTER (WHERE kind = 'earn'), coalesce(sum(base_fen), 0), coalesce(sum(amount_fen), 0)
+      INTO v_red, v_gmv, v_com
+      FROM commerce.commission_line
+     WHERE tenant_id = p_tenant AND koc_id = k.koc_id AND occurred_at >= r.lo AND occurred_at < r.hi;
+    SELECT coalesce(jsonb_agg(jsonb_build_object('taskId', x.task_id, 'task', t.code, 'clicks', x.clicks,
+                                                 'redemptions', x.redemptions) ORDER BY x.task_id), '[]')
+      INTO v_tasks
+      FROM (SELECT task_id, sum(c) AS clicks, sum(n) AS redemptions FROM (
+                SELECT task_id, count(*) AS c, 0 AS n FROM commerce.click
+                 WHERE tenant_id = p_tenant AND koc_id = k.koc_id AND clicked_at >= r.lo AND clicked_at < r.hi
+                   AND task_id IS NOT NULL GROUP BY task_id
+                UNION ALL
+                SELECT task_id, 0, count(*) FILTER (WHERE kind = 'earn') FROM commerce.commission_line
+                 WHERE tenant_id = p_tenant AND koc_id = k.koc_id AND occurred_at >= r.lo AND occurred_at < r.hi
+                   AND task_id IS NOT NULL GROUP BY task_id) u GROUP BY task_id) x
+      JOIN commerce.koc_task t ON t.tenant_id = p_tenant AND t.task_id = x.task_id;
+    SELECT coalesce(jsonb_agg(jsonb_build_object('channel', coalesce(ch.code, 'direct'), 'clicks', x.clicks,
+                                                 'visitors', x.visitors, 'redemptions', x.redemptions)
+                              ORDER BY coalesce(ch.code, 'direct')), '[]')
+      INTO v_channels
+      FROM (SELECT channel_id, sum(c) AS clicks, sum(v) AS visitors, sum(n) AS redemptions FROM (
+                SELECT channel_id, count(*) AS c, count(DISTINCT visitor_id) AS v, 0 AS n FROM commerce.click
+                 WHERE tenant_id = p_tenant AND koc_id = k.koc_id AND clicked_at >= r.lo AND clicked_at < r.hi
+                 GROUP BY channel_id
+                UNION ALL
+                SELECT c.channel_id, 0, 0, count(*) FROM commerce.commission_line l
+                  JOIN commerce.orders o ON o.tenant_id = l.tenant_id AND o.order_id = l.order_id
+                  LEFT JOIN commerce.click c ON c.tenant_id = o.tenant_id AND c.click_id = o.click_id
+                 WHERE l.tenant_id = p_tenant AND l.koc_id = k.koc_id AND l.kind = 'earn'
+                   AND l.occurred_at >= r.lo AND l.occurred_at < r.hi
+                 GROUP BY c.channel_id) u GROUP BY channel_id) x
+      LEFT JOIN commerce.channel ch ON ch.tenant_id = p_tenant AND ch.channel_id = x.channel_id;
+    RETURN jsonb_build_object(
+        'kocId', k.koc_id, 'koc', k.code, 'startDate', p_from, 'endDate', p_to,
+        'totalClicks', v_clicks, 'totalRedemptions', v_red,
+        'estimatedRevenue', commerce._yuan(v_gmv), 'commission', commerce._yuan(v_com),
+        'estimatedRevenueFen', v_gmv, 'commissionFen', v_com,
+        'tasks', v_tasks, 'channels', v_channels);
+END $$;
+COMMENT ON FUNCTION commerce.koc_stats(bigint, text, date, date) IS
+  'K13 (GET /api/koc/stats): a KOC''s clicks, redemptions, estimatedRevenue (GMV net of refunds, yuan with 2 decimals) and commission (yuan) for tenant-local dates p_from..p_to, per task (taskId, clicks, redemptions) and per share channel (clicks, distinct visitors, redemptions); the same amounts in fen as estimatedRevenueFen and commissionFen.';
+
+-- K11: a KOC's progress on a task.
+CREATE FUNCTION commerce.koc_task_progress(p_tenant bigint, p_koc text, p_task text)
+RETURNS TABLE (koc text, task text, clicks bigint, visitors bigint, new_customers bigint,
+               pending_redemptions bigint, done_redemptions bigint, goal integer, goal_reached boolean)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE k commerce.koc; t commerce.koc_task;
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_koc, 'p_koc');
+    PERFORM commerce._require(p_task, 'p_task');
+    SELECT * INTO k FROM commerce.koc WHERE tenant_id = p_tenant AND code = p_koc;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('KOC', p_koc, p_tenant);
+    END IF;
+    SELECT * INTO t FROM commerce.koc_task WHERE tenant_id = p_tenant AND code = p_task;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('KOC task', p_task, p_tenant);
+    END IF;
+    RETURN QUERY
+    SELECT k.code, t.code, c.clicks, c.visitors, l.new_customers, o.pending, l.done, t.goal,
+           t.goal IS NOT NULL AND l.done >= t.goal
+      FROM (SELECT count(*) AS clicks, count(DISTINCT visitor_id) AS visitors FROM commerce.click
+             WHERE tenant_id = p_tenant AND koc_id = k.koc_id AND task_id = t.task_id) c,
+           (SELECT count(*) FILTER (WHERE kind = 'earn') AS done,
+                   count(*) FILTER (WHERE kind = 'earn' AND new_customer) AS new_customers
+              FROM commerce.commission_line
+             WHERE tenant_id = p_tenant AND koc_id = k.koc_id AND task_id = t.task_id) l,
+           (SELECT count(*) AS pending FROM commerce.orders
+             WHERE tenant_id = p_tenant AND koc_id = k.koc_id AND koc_task_id = t.task_id
+               AND status IN ('paid', 'shipped')) o;
+END $$;
+COMMENT ON FUNCTION commerce.koc_task_progress(bigint, text, text) IS
+  'K11: a KOC''s progress on a task: clicks, distinct visitors, new customers, redemptions pending (paid or shipped orders) and done, against the goal.';
+
+-- K21: every task's (or one task's) effect.
+CREATE FUNCTION commerce.koc_task_analysis(p_tenant bigint, p_task text DEFAULT NULL)
+RETURNS TABLE (task text, title text, starts_at timestamptz, ends_at timestamptz, goal integer,
+               kocs bigint, kocs_at_goal bigint, completion_rate_bp bigint, clicks bigint, redemptions bigint,
+               gmv_fen bigint, cost_fen bigint, roi_bp bigint)
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    IF p_task IS NOT NULL AND NOT EXISTS (SELECT 1 FROM commerce.koc_task t
+                                           WHERE t.tenant_id = p_tenant AND t.code = p_task) THEN
+        PERFORM commerce._not_found('KOC task', p_task, p_tenant);
+    END IF;
+    RETURN QUERY
+    WITH per_koc AS (
+        SELECT x.task_id, x.koc_id, sum(x.c)::bigint AS clicks, sum(x.n)::bigint AS redemptions,
+               sum(x.g)::bigint AS gmv, sum(x.a)::bigint AS cost
+          FROM (SELECT c.task_id, c.koc_id, count(*) AS c, 0 AS n, 0 AS g, 0 AS a FROM commerce.click c
+                 WHERE c.tenant_id = p_tenant AND c.task_id IS NOT NULL GROUP BY 1, 2
+                UNION ALL
+                SELECT l.task_id, l.koc_id, 0, count(*) FILTER (WHERE l.kind = 'earn'), sum(l.base_fen), sum(l.amount_fen)
+                  FROM commerce.commission_line l
+                 WHERE l.tenant_id = p_tenant AND l.task_id IS NOT NULL GROUP BY 1, 2) x
+         GROUP BY 1, 2)
+    SELECT t.code, t.title, t.starts_at, t.ends_at, t.goal,
+           count(p.koc_id), count(p.koc_id) FILTER (WHERE t.goal IS NOT NULL AND p.redemptions >= t.goal),
+           CASE WHEN t.goal IS NULL OR count(p.koc_id) = 0 THEN NULL
+                ELSE 10000 * count(p.koc_id) FILTER (WHERE p.redemptions >= t.goal) / count(p.koc_id) END,
+           coalesce(sum(p.clicks), 0)::bigint, coalesce(sum(p.redemptions), 0)::bigint,
+           coalesce(sum(p.gmv), 0)::bigint, coalesce(sum(p.cost), 0)::bigint,
+           CASE WHEN coalesce(sum(p.cost), 0) = 0 THEN NULL ELSE (10000 * sum(p.gmv) / sum(p.cost))::bigint END
+      FROM commerce.koc_task t
+      LEFT JOIN per_koc p ON p.task_id = t.task_id
+     WHERE t.tenant_id = p_tenant AND (p_task IS NULL OR t.code = p_task)
+     GROUP BY t.task_id, t.code, t.title, t.starts_at, t.ends_at, t.goal
+     ORDER BY t.starts_at, t.code;
+END $$;
+COMMENT ON FUNCTION commerce.koc_task_analysis(bigint, text) IS
+  'K21 (GET /api/koc/tasks/analysis): per task, the KOCs taking part (clicks or redemptions), those at the goal and the completion rate (bp), clicks, redemptions, GMV and cost (commission, net of refunds) in fen, ROI = GMV / cost in bp (NULL without cost).';
+
+-- Per KOC figures for a range: the rows of the leaderboard, the list and the overview.
+CREATE FUNCTION commerce._koc_figures(p_tenant bigint, p_lo timestamptz, p_hi timestamptz)
+RETURNS TABLE (koc_id bigint, clicks bigint, redemptions bigint, gmv_fen bigint, commission_fen bigint)
+LANGUAGE sql STABLE AS $$
+    SELECT x.koc_id, sum(x.c)::bigint, sum(x.n)::bigint, sum(x.g)::bigint, sum(x.a)::bigint
+      FROM (SELECT c.koc_id, count(*) AS c, 0 AS n, 0 AS g, 0 AS a FROM commerce.click c
+             WHERE c.tenant_id = p_tenant AND c.clicked_at >= p_lo AND c.clicked_at < p_hi GROUP BY 1
+            UNION ALL
+            SELECT l.koc_id, 0, count(*) FILTER (WHERE l.kind = 'earn'), sum(l.base_fen), sum(l.amount_fen)
+              FROM commerce.commission_line l
+             WHERE l.tenant_id = p_tenant AND l.occurred_at >= p_lo AND l.occurred_at < p_hi GROUP BY 1) x
+     GROUP BY x.koc_id;
+$$;
+
+-- K18: the leaderboard of a period, nationally or for a region.
+CREATE FUNCTION commerce.koc_rank(p_tenant bigint, p_from date, p_to date, p_region text DEFAULT NULL,
+                                  p_metric text DEFAULT 'gmv', p_limit integer DEFAULT 100)
+RETURNS TABLE (rank bigint, koc text, name text, region text, level text, clicks bigint, redemptions bigint,
+               gmv_fen bigint, commission_fen bigint)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE r record;
+BEGIN
+    r := commerce._local_range(p_tenant, p_from, p_to);
+    PERFORM commerce._require(p_metric, 'p_metric');
+    PERFORM commerce._require(p_limit, 'p_limit');
+    IF p_metric NOT IN ('gmv', 'redemptions', 'clicks', 'commission') THEN
+        PERFORM commerce._invalid('p_metric', format('"%s"', p_metric), 'Rank by gmv, redemptions, clicks or commission.');
+    END IF;
+    IF p_limit NOT BETWEEN 1 AND 1000 THEN
+        PERFORM commerce._invalid('p_limit', format('%s', p_limit), 'Show 1 to 1000 KOCs.');
+    END IF;
+    RETURN QUERY
+    SELECT s.rnk, s.code, s.name, s.region, s.level_code, s.clicks, s.redemptions, s.gmv_fen, s.commission_fen
+      FROM (SELECT rank() OVER (ORDER BY CASE p_metric WHEN 'gmv' THEN f.gmv_fen WHEN 'redemptions' THEN f.redemptions
+                                                       WHEN 'clicks' THEN f.clicks ELSE f.commission_fen END DESC) AS rnk,
+                   k.code, k.name, k.region, k.level_code, f.clicks, f.redemptions, f.gmv_fen, f.commission_fen
+              FROM commerce._koc_figures(p_tenant, r.lo, r.hi) f
+              JOIN commerce.koc k ON k.tenant_id = p_tenant AND k.koc_id = f.koc_id
+             WHERE k.status <> 'suspended' AND (p_region IS NULL OR k.region = p_region)) s
+     ORDER BY s.rnk, s.code
+     LIMIT p_limit;
+END $$;
+COMMENT ON FUNCTION commerce.koc_rank(bigint, date, date, text, text, integer) IS
+  'K18 (GET /api/koc/rank): KOCs of a tenant-local period ranked by gmv (default), redemptions, clicks or commission, nationally or in one region; ties share a rank. Suspended KOCs are left out.';
+
+-- K19: the programme at a glance, with a daily trend.
+CREATE FUNCTION commerce.koc_overview(p_tenant bigint, p_from date, p_to date)
+RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+DECLARE r record; t commerce.tenant; v jsonb; v_trend jsonb;
+BEGIN
+    r := commerce._local_range(p_tenant, p_from, p_to);
+    t := commerce._tenant(p_tenant);
+    SELECT jsonb_build_object(
+               'kocCount', (SELECT count(*) FROM commerce.koc k WHERE k.tenant_id = p_tenant AND k.status <> 'suspended'),
+               'activeKocs', count(*) FILTER (WHERE f.clicks > 0 OR f.redemptions > 0),
+               'clicks', coalesce(sum(f.clicks), 0), 'redemptions', coalesce(sum(f.redemptions), 0),
+               'revenueFen', coalesce(sum(f.gmv_fen), 0), 'commissionFen', coalesce(sum(f.commission_fen), 0),
+               'revenue', commerce._yuan(sum(f.gmv_fen)::bigint), 'commission', commerce._yuan(sum(f.commission_fen)::bigint),
+               'roiBp', CASE WHEN coalesce(sum(f.commission_fen), 0) > 0
+                             THEN (10000 * sum(f.gmv_fen) / sum(f.commission_fen))::bigint END,
+               'averageRoiBp', (avg(10000 * f.gmv_fen / f.commission_fen) FILTER (WHERE f.commission_fen > 0))::bigint)
+      INTO v FROM commerce._koc_figures(p_tenant, r.lo, r.hi) f;
+    SELECT jsonb_agg(jsonb_build_object('date', d.day, 'clicks', coalesce(c.n, 0), 'redemptions', coalesce(l.n, 0),
+                                        'revenueFen', coalesce(l.g, 0)) ORDER BY d.day)
+      INTO v_trend
+      FROM generate_series(p_from, p_to, interval '1 day') d0
+      CROSS JOIN LATERAL (SELECT d0::date AS day) d
+      LEFT JOIN (SELECT (clicked_at AT TIME ZONE t.time_zone)::date AS day, count(*) AS n FROM commerce.click
+                  WHERE tenant_id = p_tenant AND clicked_at >= r.lo AND clicked_at < r.hi GROUP BY 1) c USING (day)
+      LEFT JOIN (SELECT (occurred_at AT TIME ZONE t.time_zone)::date AS day, count(*) FILTER (WHERE kind = 'earn') AS n,
+                        sum(base_fen) AS g FROM commerce.commission_line
+                  WHERE tenant_id = p_tenant AND occurred_at >= r.lo AND occurred_at < r.hi GROUP BY 1) l USING (day);
+    RETURN v || jsonb_build_object('startDate', p_from, 'endDate', p_to, 'trend', v_trend);
+END $$;
+COMMENT ON FUNCTION commerce.koc_overview(bigint, date, date) IS
+  'K19: KOC count, active KOCs (a click or a redemption in the period), clicks, redemptions, revenue (GMV net of refunds) and commission (fen and yuan), ROI of the programme and the average ROI of the KOCs (GMV / commission, bp), and the trend per tenant-local day.';
+
+-- K20: the KOC list with filters.
+CREATE FUNCTION commerce.koc_list(p_tenant bigint, p_from date, p_to date, p_level text DEFAULT NULL,
+                                  p_region text DEFAULT NULL, p_status text DEFAULT NULL)
+RETURNS TABLE (koc text, name text, region text, level text, status text, joined_at timestamptz,
+               clicks bigint, redemptions bigint, gmv_fen bigint, commission_fen bigint,
+               balance_fen bigint, paid_fen bigint)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE r record;
+BEGIN
+    r := commerce._local_range(p_tenant, p_from, p_to);
+    IF p_status IS NOT NULL AND p_status NOT IN ('active', 'frozen', 'suspended') THEN
+        PERFORM commerce._invalid('p_status', format('"%s"', p_status), 'Filter by active, frozen or suspended.');
+    END IF;
+    RETURN QUERY
+    SELECT k.code, k.name, k.region, k.level_code, k.status, k.joined_at,
+           coalesce(f.clicks, 0), coalesce(f.redemptions, 0), coalesce(f.gmv_fen, 0), coalesce(f.commission_fen, 0),
+           coalesce(a.balance_fen, 0), coalesce(a.paid_fen, 0)
+      FROM commerce.koc k
+      LEFT JOIN commerce._koc_figures(p_tenant, r.lo, r.hi) f ON f.koc_id = k.koc_id
+      LEFT JOIN commerce.koc_account a ON a.tenant_id = k.tenant_id AND a.koc_id = k.koc_id
+     WHERE k.tenant_id = p_tenant
+       AND (p_level IS NULL OR k.level_code = p_level)
+       AND (p_region IS NULL OR k.region = p_region)
+       AND (p_status IS NULL OR k.status = p_status)
+     ORDER BY k.code;
+END $$;
+COMMENT ON FUNCTION commerce.koc_list(bigint, date, date, text, text, text) IS
+  'K20 (GET /api/koc/list): every KOC (filtered by level, region, status) with its clicks, redemptions, GMV and commission in the tenant-local period, its balance and what it was paid.';
+
+-- One CSV field: quoted when it holds a comma, quote or line break; a leading =+-@ is neutralized.
+CREATE FUNCTION commerce._csv(p text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN p IS NULL THEN ''
+                WHEN p ~ '[",\r\n]' OR p ~ '^[=+@-]'
+                THEN '"' || replace(CASE WHEN p ~ '^[=+@-]' THEN '''' || p ELSE p END, '"', '""') || '"'
+                ELSE p END
+$$;
+
+-- K20: the same list as CSV (RFC 4180), with a header row.
+CREATE FUNCTION commerce.koc_list_csv(p_tenant bigint, p_from date, p_to date, p_level text DEFAULT NULL,
+                                      p_region text DEFAULT NULL, p_status text DEFAULT NULL)
+RETURNS text LANGUAGE sql STABLE AS $$
+    SELECT 'koc,name,region,level,status,joined_at,clicks,redemptions,gmv_fen,commission_fen,balance_fen,paid_fen' || E'\r\n'
+        || coalesce(string_agg(concat_ws(',',
+               commerce._csv(l.koc), commerce._csv(l.name), commerce._csv(l.region), l.level, l.status,
+               to_char(l.joined_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+               l.clicks, l.redemptions, l.gmv_fen, l.commission_fen, l.balance_fen, l.paid_fen), E'\r\n'), '')
+      FROM commerce.koc_list(p_tenant, p_from, p_to, p_level, p_region, p_status) l;
+$$;
+COMMENT ON FUNCTION commerce.koc_list_csv(bigint, date, date, text, text, text) IS
+  'K20 export: koc_list as CSV text (header row, CRLF, fields quoted when needed, amounts in fen, times in UTC).';
+
+-- API: what the KOC workbench and the admin console call.
+CREATE FUNCTION commerce_api.koc_stats("kocId" bigint, "startDate" date, "endDate" date)
+RETURNS jsonb LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce AS $$
+    SELECT commerce.koc_stats(commerce.current_tenant(),
+                              coalesce((SELECT code FROM commerce.koc WHERE tenant_id = commerce.current_tenant()
+                                                                        AND koc_id = "kocId"), '#' || "kocId"),
+                              "startDate", "endDate");
+$$;
+REVOKE ALL ON FUNCTION commerce_api.koc_stats(bigint, date, date) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.koc_stats(bigint, date, date) IS
+  'GET /rpc/koc_stats?kocId=&startDate=&endDate= (PostgREST): commerce.koc_stats for the caller''s tenant.';
+
+CREATE FUNCTION commerce_api.koc_rank(start_date date, end_date date, region text DEFAULT NULL,
+                                      metric text DEFAULT 'gmv', "limit" integer DEFAULT 100)
+RETURNS TABLE (rank bigint, koc text, name text, region text, level text, clicks bigint, redemptions bigint,
+               gmv_fen bigint, commission_fen bigint)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce AS $$
+    SELECT * FROM commerce.koc_rank(commerce.current_tenant(), start_date, end_date, region, metric, "limit");
+$$;
+REVOKE ALL ON FUNCTION commerce_api.koc_rank(date, date, text, text, integer) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.koc_rank(date, date, text, text, integer) IS
+  'GET /rpc/koc_rank (PostgREST): commerce.koc_rank for the caller''s tenant.';
+
+-- ===========================================================================
+-- risk control (K22): rules flag abnormal promotion, a flagged KOC is frozen
+-- (commission held) until a reviewer clears or confirms; all decisions audited
+-- ===========================================================================
+
+ALTER TABLE commerce.tenant
+    ADD COLUMN risk_burst_clicks integer NOT NULL DEFAULT 30 CHECK (risk_burst_clicks >= 2),
+    ADD COLUMN risk_max_conversion_bp integer NOT NULL DEFAULT 5000 CHECK (risk_max_conversion_bp > 0),
+    ADD COLUMN risk_min_redemptions integer NOT NULL DEFAULT 20 CHECK (risk_min_redemptions > 0);
+COMMENT ON COLUMN commerce.tenant.risk_burst_clicks IS 'Risk rule click_burst: this many clicks on one KOC''s links from one IP within a 10-minute slot.';
+COMMENT ON COLUMN commerce.tenant.risk_max_conversion_bp IS 'Risk rule conversion: redemptions per distinct clicking visitor above this (bp) over 7 days ...';
+COMMENT ON COLUMN commerce.tenant.risk_min_redemptions IS '... once the KOC has at least this many redemptions in those 7 days.';
+
+CREATE TABLE commerce.koc_risk_flag (
+    tenant_id  bigint NOT NULL,
+    flag_id    bigint GENERATED BY DEFAULT AS IDENTITY,
+    koc_id     bigint NOT NULL,
+    rule       text NOT NULL CHECK (rule IN ('click_burst', 'conversion', 'referral_ring')),
+    evidence   jsonb NOT NULL,
+    status     text NOT NULL,
+    raised_at  timestamptz NOT NULL,
+    reviewer   text,
+    reason     text,
+    decided_at timestamptz,
+    PRIMARY KEY (tenant_id, flag_id),
+    FOREIGN KEY (tenant_id, koc_id) REFERENCES commerce.koc,
+    CHECK (status IN ('open', 'cleared', 'confirmed')),
+    CHECK ((status = 'open') = (decided_at IS NULL))
+);
+CREATE UNIQUE INDEX koc_risk_flag_open ON commerce.koc_risk_flag (tenant_id, koc_id, rule) WHERE status = 'open';
+CREATE TRIGGER koc_risk_flag_state BEFORE INSERT OR UPDATE ON commerce.koc_risk_flag
+    FOR EACH ROW EXECUTE FUNCTION commerce.state_guard('status', 'open', 'open>cleared', 'open>confirmed');
+COMMENT ON TABLE commerce.koc_risk_flag IS
+  'A risk rule''s finding about a KOC with its evidence (K22): open (the KOC is frozen, its commission held) -> cleared (false alarm, the KOC is active again) | confirmed (fraud: the KOC is suspended and its unsettled commission voided). One open flag per KOC and rule.';
+
+CREATE TABLE commerce.koc_audit (
+    tenant_id bigint NOT NULL,
+    audit_id  bigint GENERATED BY DEFAULT AS IDENTITY,
+    koc_id    bigint NOT NULL,
+    action    text NOT NULL CHECK (action IN ('flagged', 'status', 'flag_cleared', 'flag_confirmed', 'commission_voided')),
+    actor     text NOT NULL,
+    reason    text,
+    detail    jsonb NOT NULL DEFAULT '{}',
+    at        timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, audit_id)
+);
+CREATE INDEX koc_audit_koc ON commerce.koc_audit (tenant_id, koc_id);
+CREATE TRIGGER koc_audit_append_only BEFORE UPDATE OR DELETE ON commerce.koc_audit
+    FOR EACH ROW EXECUTE FUNCTION commerce.append_only_guard();
+CREATE TRIGGER koc_audit_no_truncate BEFORE TRUNCATE ON commerce.koc_audit
+    FOR EACH STATEMENT EXECUTE FUNCTION commerce.append_only_guard();
+COMMENT ON TABLE commerce.koc_audit IS
+  'Every risk and status decision about a KOC: who (a rule or a reviewer), what, why, when (append-only).';
+
+-- Change a KOC's status (active, frozen, suspended), audited.
+CREATE FUNCTION commerce.set_koc_status(p_tenant bigint, p_koc text, p_status text, p_actor text, p_reason text)
+RETURNS commerce.koc LANGUAGE plpgsql AS $$
+DECLARE k commerce.koc;
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_koc, 'p_koc');
+    PERFORM commerce._require(p_status, 'p_status');
+    PERFORM commerce._require(p_actor, 'p_actor');
+    IF p_status NOT IN ('active', 'frozen', 'suspended') THEN
+        PERFORM commerce._invalid('p_status', format('"%s"', p_status), 'Use active, frozen or suspended.');
+    END IF;
+    IF coalesce(length(trim(p_reason)), 0) = 0 THEN
+        PERFORM commerce._invalid('p_reason', 'A status change gives a reason.', 'Say why, for the audit.');
+    END IF;
+    SELECT * INTO k FROM commerce.koc WHERE tenant_id = p_tenant AND code = p_koc FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('KOC', p_koc, p_tenant);
+    END IF;
+    IF k.status = p_status THEN
+        RETURN k;
+    END IF;
+    IF p_status = 'active' AND EXISTS (SELECT 1 FROM commerce.koc_risk_flag f
+                                        WHERE f.tenant_id = p_tenant AND f.koc_id = k.koc_id AND f.status = 'open') THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT412',
+            MESSAGE = format('KOC "%s" has open risk flags', p_koc),
+            DETAIL  = 'A flagged KOC stays frozen until its flags are reviewed.',
+            HINT    = 'Clear or confirm the flags with commerce.review_risk_flag.';
+    END IF;
+    UPDATE commerce.koc SET status = p_status WHERE tenant_id = p_tenant AND koc_id = k.koc_id RETURNING * INTO k;
+    INSERT INTO commerce.koc_audit (tenant_id, koc_id, action, actor, reason, detail, at)
+    VALUES (p_tenant, k.koc_id, 'status', p_actor, p_reason, jsonb_build_object('status', p_status), commerce.now());
+    RETURN k;
+END $$;
+COMMENT ON FUNCTION commerce.set_koc_status(bigint, text, text, text, text) IS
+  'Freeze, suspend or reactivate a KOC by hand, with the actor and reason audited. A KOC with open risk flags cannot be reactivated (PT412): review the flags.';
+
+-- Run the risk rules (for every tenant, or one) at the commerce clock; returns the new flags.
+CREATE FUNCTION commerce.run_risk_rules(p_tenant bigint DEFAULT NULL)
+RETURNS TABLE (tenant_id bigint, koc text, rule text, flag_id bigint)
+LANGUAGE plpgsql AS $$
+DECLARE t record; f record; v_now timestamptz := commerce.now(); v_id bigint; k commerce.koc;
+BEGIN
+    IF p_tenant IS NOT NULL THEN
+        PERFORM commerce._tenant(p_tenant);
+    END IF;
+    FOR t IN SELECT * FROM commerce.tenant tn WHERE p_tenant IS NULL OR tn.tenant_id = p_tenant ORDER BY tn.tenant_id LOOP
+        FOR f IN
+            -- many clicks from one IP on one KOC's links in a 10-minute slot (the last hour is looked at)
+            SELECT c.koc_id, 'click_burst' AS rule,
+                   jsonb_build_object('ip', host(c.ip), 'slot', date_bin('10 minutes', c.clicked_at, timestamptz '2000-01-01'),
+                                      'clicks', count(*), 'visitors', count(DISTINCT c.visitor_id)) AS evidence
+              FROM commerce.click c
+             WHERE c.tenant_id = t.tenant_id AND c.clicked_at > v_now - interval '1 hour' AND c.clicked_at <= v_now
+               AND c.ip IS NOT NULL
+             GROUP BY c.koc_id, c.ip, date_bin('10 minutes', c.clicked_at, timestamptz '2000-01-01')
+            HAVING count(*) >= t.risk_burst_clicks
+            UNION ALL
+            -- more redemptions per clicking visitor than real traffic gives (brushing), over 7 days
+            SELECT l.koc_id, 'conversion',
+                   jsonb_build_object('redemptions', l.n, 'visitors', coalesce(v.n, 0),
+                                      'conversion_bp', 10000 * l.n / greatest(coalesce(v.n, 0), 1))
+              FROM (SELECT cl.koc_id, count(*) AS n FROM commerce.commission_line cl
+                     WHERE cl.tenant_id = t.tenant_id AND cl.kind = 'earn'
+                       AND cl.occurred_at > v_now - interval '7 days' AND cl.occurred_at <= v_now
+                     GROUP BY cl.koc_id) l
+              LEFT JOIN (SELECT c.koc_id, count(DISTINCT c.visitor_id) AS n FROM commerce.click c
+                          WHERE c.tenant_id = t.tenant_id AND c.clicked_at > v_now - interval '7 days'
+                            AND c.clicked_at <= v_now GROUP BY c.koc_id) v USING (koc_id)
+             WHERE l.n >= t.risk_min_redemptions
+               AND 10000 * l.n / greatest(coalesce(v.n, 0), 1) > t.risk_max_conversion_bp
+            UNION ALL
+            -- two KOCs buying through each other's links within 7 days (a self-referral ring)
+            SELECT x.koc_id, 'referral_ring', jsonb_build_object('with_koc', x.other)
+              FROM (SELECT o1.koc_id, kb.code AS other
+                      FROM commerce.orders o1
+                      JOIN commerce.koc ka ON ka.tenant_id = o1.tenant_id AND ka.koc_id = o1.koc_id
+                      JOIN commerce.koc kb ON kb.tenant_id = o1.tenant_id AND kb.customer_id = o1.customer_id
+                     WHERE o1.tenant_id = t.tenant_id AND o1.koc_id IS NOT NULL
+                       AND o1.created_at > v_now - interval '7 days' AND o1.created_at <= v_now
+                       AND kb.koc_id <> ka.koc_id
+                       AND EXISTS (SELECT 1 FROM commerce.orders o2
+                                    WHERE o2.tenant_id = o1.tenant_id AND o2.koc_id = kb.koc_id
+                                      AND o2.customer_id = ka.customer_id
+                                      AND o2.created_at > v_now - interval '7 days' AND o2.created_at <= v_now)
+                     GROUP BY o1.koc_id, kb.code) x
+        LOOP
+            INSERT INTO commerce.koc_risk_flag (tenant_id, koc_id, rule, evidence, status, raised_at)
+            VALUES (t.tenant_id, f.koc_id, f.rule, f.evidence, 'open', v_now)
+            ON CONFLICT DO NOTHING RETURNING koc_risk_flag.flag_id INTO v_id;
+            CONTINUE WHEN v_id IS NULL;		-- already flagged and under review
+            UPDATE commerce.koc SET status = 'frozen'
+             WHERE koc.tenant_id = t.tenant_id AND koc.koc_id = f.koc_id AND status = 'active';
+            SELECT * INTO k FROM commerce.koc WHERE koc.tenant_id = t.tenant_id AND koc.koc_id = f.koc_id;
+            INSERT INTO commerce.koc_audit (tenant_id, koc_id, action, actor, reason, detail, at)
+            VALUES (t.tenant_id, f.koc_id, 'flagged', 'risk:' || f.rule, 'risk rule ' || f.rule,
+                    f.evidence || jsonb_build_object('flag_id', v_id, 'status', k.status), v_now);
+            PERFORM commerce.enqueue(t.tenant_id, 'koc.risk_flagged',
+                jsonb_build_object('flag_id', v_id, 'koc', k.code, 'rule', f.rule, 'evidence', f.evidence),
+                'risk:' || v_id);
+            tenant_id := t.tenant_id; koc := k.code; rule := f.rule; flag_id := v_id;
+            RETURN NEXT;
+        END LOOP;
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION commerce.run_risk_rules(bigint) IS
+  'K22: the risk rules at the commerce clock: click_burst (risk_burst_clicks from one IP on one KOC''s links in a 10-minute slot of the last hour), conversion (at least risk_min_redemptions redemptions in 7 days and more than risk_max_conversion_bp per distinct clicking visitor), referral_ring (two KOCs buying through each other''s links within 7 days). Each finding opens a flag (once per KOC and rule while open), freezes the KOC, is audited and goes to the outbox (koc.risk_flagged).';
+
+CREATE PROCEDURE commerce.risk_pump()
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM commerce.run_risk_rules();
+END $$;
+INSERT INTO commerce.job (job_name, schedule, command) VALUES
+  ('commerce-koc-risk', '*/10 * * * *', 'CALL commerce.risk_pump()');
+
+-- A reviewer clears (false alarm) or confirms (fraud) a risk flag.
+CREATE FUNCTION commerce.review_risk_flag(p_tenant bigint, p_flag bigint, p_confirm boolean, p_reviewer text,
+                                          p_reason text)
+RETURNS commerce.koc_risk_flag LANGUAGE plpgsql AS $$
+DECLARE f commerce.koc_risk_flag; k commerce.koc; a commerce.koc_account; v_target text;
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_flag, 'p_flag');
+    PERFORM commerce._require(p_confirm, 'p_confirm');
+    PERFORM commerce._require(p_reviewer, 'p_reviewer');
+    SELECT * INTO f FROM commerce.koc_risk_flag WHERE tenant_id = p_tenant AND flag_id = p_flag;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('risk flag', p_flag::text, p_tenant);
+    END IF;
+    -- the KOC row first (as run_risk_rules and set_koc_status), then the flag
+    SELECT * INTO k FROM commerce.koc WHERE tenant_id = p_tenant AND koc_id = f.koc_id FOR UPDATE;
+    SELECT * INTO f FROM commerce.koc_risk_flag WHERE tenant_id = p_tenant AND flag_id = p_flag FOR UPDATE;
+    v_target := CASE WHEN p_confirm THEN 'confirmed' ELSE 'cleared' END;
+    IF f.status = v_target THEN
+        RETURN f;
+    END IF;
+    IF coalesce(length(trim(p_reason)), 0) = 0 THEN
+        PERFORM commerce._invalid('p_reason', 'A risk decision gives a reason.', 'Say why, for the audit.');
+    END IF;
+    UPDATE commerce.koc_risk_flag SET status = v_target, reviewer = p_reviewer, reason = p_reason,
+                                      decided_at = commerce.now()
+     WHERE tenant_id = p_tenant AND flag_id = p_flag RETURNING * INTO f;
+    INSERT INTO commerce.koc_audit (tenant_id, koc_id, action, actor, reason, detail, at)
+    VALUES (p_tenant, k.koc_id, CASE WHEN p_confirm THEN 'flag_confirmed' ELSE 'flag_cleared' END, p_reviewer,
+            p_reason, jsonb_build_object('flag_id', p_flag, 'rule', f.rule), commerce.now());
+    IF p_confirm THEN
+        -- fraud: suspended, and what was not settled yet is voided by one reversing line
+        UPDATE commerce.koc SET status = 'suspended' WHERE tenant_id = p_tenant AND koc_id = k.koc_id;
+        a := commerce._lock_koc_account(p_tenant, k.koc_id);
+        IF a.unsettled_fen > 0 THEN
+            INSERT INTO commerce.commission_line (tenant_id, koc_id, seq, kind, source_key, base_fen, task_rate_bp,
+                                                  level_code, level_bonus_bp, rate_bp, bounty_fen, amount_fen, rule,
+                                                  occurred_at, payable_at)
+            VALUES (p_tenant, k.koc_id, a.next_seq, 'reverse', 'risk:' || p_flag, 0, 0, k.level_code, 0, 0, 0,
+                    -a.unsettled_fen, 'void-v1', commerce.now(), commerce.now());
+            UPDATE commerce.koc_account
+               SET next_seq = next_seq + 1, unsettled_fen = 0,
+                   last_payable_at = greatest(last_payable_at, commerce.now()),
+                   due_at = least(due_at, commerce.now())
+             WHERE tenant_id = p_tenant AND koc_id = k.koc_id;
+            INSERT INTO commerce.koc_audit (tenant_id, koc_id, action, actor, reason, detail, at)
+            VALUES (p_tenant, k.koc_id, 'commission_voided', p_reviewer, p_reason,
+                    jsonb_build_object('flag_id', p_flag, 'amount_fen', a.unsettled_fen, 'seq', a.next_seq),
+                    commerce.now());
+        END IF;
+    ELSIF k.status = 'frozen' AND NOT EXISTS (SELECT 1 FROM commerce.koc_risk_flag x
+                                               WHERE x.tenant_id = p_tenant AND x.koc_id = k.koc_id
+                                                 AND x.status = 'open') THEN
+        UPDATE commerce.koc SET status = 'active' WHERE tenant_id = p_tenant AND koc_id = k.koc_id;
+        INSERT INTO commerce.koc_audit (tenant_id, koc_id, action, actor, reason, detail, at)
+        VALUES (p_tenant, k.koc_id, 'status', p_reviewer, p_reason, jsonb_build_object('status', 'active'),
+                commerce.now());
+    END IF;
+    PERFORM commerce.enqueue(p_tenant, 'koc.risk_decided',
+        jsonb_build_object('flag_id', p_flag, 'koc', k.code, 'decision', v_target), 'risk-decided:' || p_flag);
+    RETURN f;
+END $$;
+COMMENT ON FUNCTION commerce.review_risk_flag(bigint, bigint, boolean, text, text) IS
+  'K22: a reviewer clears a flag (when no other flag is open the KOC is active again and its held commission is settled) or confirms it (the KOC is suspended and its unsettled commission voided by one reversing line), with a reason; both audited and sent to the outbox. The same decision again is a no-op; the other one is refused (PT412).';
