@@ -8,7 +8,8 @@
 #            lines in the month (figures, rules, level changes, messages; about
 #            one KOC in ten changes level) vs the figures query alone
 #            (commerce.koc_month_figures); median of three runs each
-# Prints settle_vs_scan and levels_vs_scan (target <= 1.5) on stdout.
+#   export   commerce.koc_list_csv() of the LEVEL_KOCS KOCs with their month's figures
+# Prints settle_vs_scan and levels_vs_scan (target <= 1.5) and the export time on stdout.
 set -euo pipefail
 cd "$(dirname "$0")"
 SETTLE_KOCS="${SETTLE_KOCS:-20000}"
@@ -108,11 +109,16 @@ LEVEL_SQL="SET commerce.now = '2026-11-01 00:30+08'; SELECT * FROM commerce.reca
 LEVELS=$(ms3 "BEGIN; $LEVEL_SQL ROLLBACK;")
 q -c "$LEVEL_SQL" >/dev/null
 CHANGES=$(q -c "SELECT promoted || ' promoted, ' || demoted || ' demoted of ' || koc_count FROM commerce.koc_level_run")
+# K20: the CSV export of every KOC of the level tenant with its October figures
+EXPORT=$(ms3 "SELECT length(commerce.koc_list_csv($TL, '2026-10-01', '2026-10-31'))")
+EXPORT_ROWS=$(q -c "SELECT count(*) FROM commerce.koc_list($TL, '2026-10-01', '2026-10-31')")
 
 printf 'settle   %7d ms for %d lines of %d KOCs (%d batches, %d KOCs fully settled); scan %d ms\n' \
     "$SETTLE" "$LINES_S" "$SETTLE_KOCS" "$BATCHES" "$SETTLED" "$SCAN" >&2
 printf 'levels   %7d ms for %d KOCs, %d lines (%s); figures query %d ms\n' \
     "$LEVELS" "$LEVEL_KOCS" "$LINES_L" "$CHANGES" "$FIG" >&2
+printf 'export  %7d ms for %d KOCs as CSV\n' "$EXPORT" "$EXPORT_ROWS" >&2
+echo "koc_export_${EXPORT_ROWS}_ms: $EXPORT"
 printf 'settle_lines_per_s: %.0f\n' "$(awk -v n="$LINES_S" -v t="$SETTLE" 'BEGIN { print n / (t / 1000) }')"
 awk -v a="$SETTLE" -v b="$SCAN" 'BEGIN { printf "settle_vs_scan: %.2f\n", a / b }'
 awk -v a="$LEVELS" -v b="$FIG" 'BEGIN { printf "levels_vs_scan: %.2f\n", a / b }'
