@@ -124,30 +124,98 @@ SELECT our_orders, bill_orders, our_fen, bill_fen, differences
 SELECT external_order_id, kind, our_fen, bill_fen FROM commerce.recon_difference;
 SQL
 
-say "9. A KOC shares a signed link; a fan clicks (twice: counted once) and buys; the order is attributed"
+say "9. A fan becomes a KOC: applies, is approved, signs the agreement (K03, K04)"
 p <<'SQL'
 SELECT commerce.upsert_customer(commerce.tenant_id('up'), 'wx-koc-1', 'Xiao Li', '13700001111') > 0 AS koc_customer;
-SELECT commerce.upsert_koc(commerce.tenant_id('up'), 'KOC-LI', 'wx-koc-1', 'Xiao Li', 'Hangzhou') > 0 AS koc;
+SELECT application_id AS app, status FROM commerce.apply_koc(commerce.tenant_id('up'), 'apply-li', 'wx-koc-1',
+  '[{"platform":"wechat","handle":"xiaoli","followers":3200},{"platform":"xiaohongshu","handle":"li_wears","followers":12800}]') \gset
+SELECT status, koc_id IS NOT NULL AS koc_created
+  FROM commerce.review_koc_application(commerce.tenant_id('up'), :app, true, 'store-manager-hz', NULL, 'KOC-LI');
+UPDATE commerce.koc SET region = 'Hangzhou' WHERE code = 'KOC-LI';
+SELECT commerce.publish_agreement(commerce.tenant_id('up'), 'KOC agreement v1',
+  'Commission: the task rate plus the level bonus, settled T+0.5. No fake orders.') AS v \gset
+SELECT version, signer_name, text_sha256 = encode(sha256(convert_to('Commission: the task rate plus the level bonus, settled T+0.5. No fake orders.', 'UTF8')), 'hex') AS hash_of_the_text
+  FROM commerce.sign_agreement(commerce.tenant_id('up'), 'KOC-LI', :v,
+       encode(sha256(convert_to('Commission: the task rate plus the level bonus, settled T+0.5. No fake orders.', 'UTF8')), 'hex'),
+       'Li Xiao', '10.9.8.7');
+SELECT code, level_code, status FROM commerce.koc WHERE code = 'KOC-LI';
+SQL
+
+say "10. She shares a signed link; fans click (a repeat counts once) and buy; a forged code is refused (K12)"
+p <<'SQL'
 SELECT commerce.upsert_koc_task(commerce.tenant_id('up'), 'HOODIE-PUSH', 'Push the hoodie', now() - interval '1 day',
-                                now() + interval '30 days', 500) > 0 AS task;
+                                now() + interval '60 days', 500, p_goal => 3) > 0 AS task_5_percent;
 SELECT commerce.tracking_link(commerce.tenant_id('up'), 'KOC-LI', 'HOODIE-PUSH', 'wechat_mp') AS code \gset
 SELECT :'code' AS tracking_code;
-SELECT counted FROM commerce.record_click(commerce.tenant_id('up'), :'code', 'wx-fan-2', '10.1.2.3', 'WeChat/8.0');
-SELECT counted FROM commerce.record_click(commerce.tenant_id('up'), :'code', 'wx-fan-2', '10.1.2.3', 'WeChat/8.0');
-SELECT commerce.upsert_customer(commerce.tenant_id('up'), 'wx-fan-2', 'Another fan') > 0 AS fan;
-SELECT order_id AS koc_order FROM commerce.place_order(commerce.tenant_id('up'), 'mp-3001', 'wechat_mp',
-  '{"lines":[{"sku":"HOODIE-L","qty":1}]}', 'wx-fan-2') \gset
-SELECT o.external_order_id, k.code AS koc, t.code AS task, o.payable_fen
+SELECT fan, counted FROM unnest(ARRAY['wx-fan-2', 'wx-fan-2', 'wx-fan-3', 'wx-fan-4', 'wx-fan-5']) fan,
+       commerce.record_click(commerce.tenant_id('up'), :'code', fan, '10.1.2.3', 'WeChat/8.0');
+SELECT count(*) AS fans FROM (SELECT commerce.upsert_customer(commerce.tenant_id('up'), f, 'Fan ' || f)
+                                FROM unnest(ARRAY['wx-fan-2', 'wx-fan-3', 'wx-fan-4', 'wx-fan-5']) f) x;
+SELECT f AS fan, r.status FROM unnest(ARRAY['wx-fan-2', 'wx-fan-3', 'wx-fan-4']) f,
+       LATERAL commerce.place_order(commerce.tenant_id('up'), 'koc-' || f, 'wechat_mp',
+                                    '{"lines":[{"sku":"HOODIE-L","qty":1}]}', f) r;
+SELECT o.external_order_id, (commerce.pay_order(o.tenant_id, o.order_id, 'pay-' || o.external_order_id, o.payable_fen)).status
+  FROM commerce.orders o WHERE o.external_order_id LIKE 'koc-%' ORDER BY o.order_id;
+SELECT o.external_order_id, k.code AS koc, t.code AS task, o.payable_fen, o.status
   FROM commerce.orders o JOIN commerce.koc k USING (tenant_id, koc_id)
   JOIN commerce.koc_task t ON t.tenant_id = o.tenant_id AND t.task_id = o.koc_task_id
- WHERE o.order_id = :koc_order;
+ ORDER BY o.order_id;
 -- a forged code is refused (this error is expected)
 \set ON_ERROR_STOP off
-SELECT * FROM commerce.record_click(commerce.tenant_id('up'), regexp_replace(:'code', '\.[^.]+$', '.aaaaaaaaaaaaa'), 'wx-fan-3');
+SELECT * FROM commerce.record_click(commerce.tenant_id('up'), regexp_replace(:'code', '\.[^.]+$', '.aaaaaaaaaaaaa'), 'wx-fan-9');
 \set ON_ERROR_STOP on
 SQL
 
-say "10. Result"
+say "11. Redemptions earn commission (5%, rounded down to the fen); one fan returns the hoodie (K13, K15)"
+p <<'SQL'
+SELECT o.external_order_id, c.status FROM commerce.orders o,
+       LATERAL commerce.complete_order(o.tenant_id, o.order_id) c
+ WHERE o.external_order_id LIKE 'koc-%' ORDER BY o.order_id;
+SELECT after_sale_id AS a FROM commerce.orders o,
+       LATERAL commerce.request_after_sale(o.tenant_id, 'return-fan-4', o.order_id, 'refund_only', o.paid_fen, 'too big')
+ WHERE o.external_order_id = 'koc-wx-fan-4' \gset
+SELECT status FROM commerce.decide_after_sale(commerce.tenant_id('up'), :a, true);
+SELECT status FROM commerce.complete_refund(commerce.tenant_id('up'), :a);
+SELECT l.seq, l.kind, l.base_fen, l.rate_bp, l.level_code, l.amount_fen, l.new_customer,
+       to_char(l.payable_at - l.occurred_at, 'HH24"h"') AS payable_after
+  FROM commerce.commission_line l ORDER BY l.seq;
+SELECT * FROM commerce.koc_task_progress(commerce.tenant_id('up'), 'KOC-LI', 'HOODIE-PUSH');
+SQL
+
+say "12. T+0.5: nothing is payable 11 hours later; at 13 hours one batch, netted, goes to the payment provider (K14)"
+p <<'SQL'
+SELECT set_config('commerce.now', (now() + interval '11 hours')::text, false) IS NOT NULL AS eleven_hours_later;
+SELECT commerce.settle_commissions(100) AS kocs_looked_at, (SELECT count(*) FROM commerce.settle_batch) AS batches;
+SELECT set_config('commerce.now', (now() + interval '13 hours')::text, false) IS NOT NULL AS thirteen_hours_later;
+CALL commerce.settle_pump();
+SELECT from_seq, to_seq, line_count, amount_fen, status FROM commerce.settle_batch;
+SELECT payload - 'lines' AS payout_request FROM commerce.outbox WHERE topic = 'koc.payout';
+SELECT commerce.record_payout(commerce.tenant_id('up'), payload ->> 'payout_ref', 'paid', 'wxpay-4200001')
+  FROM commerce.outbox WHERE topic = 'koc.payout';
+SELECT settled_fen, balance_fen, in_flight_fen, paid_fen FROM commerce.koc_account;
+SQL
+
+say "13. Month close: her month meets silver's rule; the promotion is recorded with its figures (K06, K07)"
+p <<'SQL'
+SELECT commerce.set_level_rule(commerce.tenant_id('up'), 'silver',
+  '{"all":[{"metric":"redemptions","op":">=","value":3},{"metric":"new_customers","op":">=","value":2}]}') AS silver_rule;
+SELECT set_config('commerce.now', ((date_trunc('month', now() AT TIME ZONE 'Asia/Shanghai') + interval '1 month 5 minutes')
+                                   AT TIME ZONE 'Asia/Shanghai')::text, false) IS NOT NULL AS month_closed;
+SELECT month, koc_count, promoted, demoted FROM commerce.recalculate_due_levels(commerce.tenant_id('up'));
+SELECT k.code, c.from_level, c.to_level, c.figures FROM commerce.koc_level_change c JOIN commerce.koc k USING (tenant_id, koc_id);
+SELECT payload ->> 'koc' AS koc, payload ->> 'to' AS new_level FROM commerce.outbox WHERE topic = 'koc.level_changed';
+SQL
+
+say "14. The KOC's dashboard (GET /api/koc/stats) and the leaderboard (K13, K18)"
+p <<'SQL'
+SELECT jsonb_pretty(commerce.koc_stats(commerce.tenant_id('up'), 'KOC-LI', (now() AT TIME ZONE 'Asia/Shanghai')::date - 1,
+                                       (now() AT TIME ZONE 'Asia/Shanghai')::date + 1) - 'channels') AS stats;
+SELECT rank, koc, region, level, redemptions, gmv_fen, commission_fen
+  FROM commerce.koc_rank(commerce.tenant_id('up'), (now() AT TIME ZONE 'Asia/Shanghai')::date - 1,
+                         (now() AT TIME ZONE 'Asia/Shanghai')::date + 1);
+SQL
+
+say "15. Result"
 p <<'SQL'
 SELECT (SELECT count(*) FROM public.demo_try)                                   AS flash_sale_tries,
        (SELECT count(*) FROM commerce.reservation WHERE status = 'confirmed'
@@ -158,6 +226,9 @@ SELECT (SELECT count(*) FROM public.demo_try)                                   
 SELECT CASE WHEN count(*) = 0 THEN 'all invariants hold: no oversell, nothing negative, ledger = pool, every reservation ended once'
             ELSE 'INVARIANT VIOLATIONS: ' || string_agg(check_name || ' ' || detail, '; ') END AS invariant_check
   FROM commerce.check_stock_invariants();
+SELECT CASE WHEN count(*) = 0 THEN 'the KOC books balance: ledger = account, settled lines = batches, one line per redemption'
+            ELSE 'MONEY INVARIANT VIOLATIONS: ' || string_agg(problem, '; ') END AS money_check
+  FROM commerce.check_koc_invariants();
 SQL
-n=$(psql -X -At -c "SELECT count(*) FROM commerce.check_stock_invariants()")
+n=$(psql -X -At -c "SELECT (SELECT count(*) FROM commerce.check_stock_invariants()) + (SELECT count(*) FROM commerce.check_koc_invariants())")
 [ "$n" = "0" ]
