@@ -1224,6 +1224,8 @@ BEGIN
                                       AND o2.customer_id = ka.customer_id
                                       AND o2.created_at > v_now - interval '7 days' AND o2.created_at <= v_now)
                      GROUP BY o1.koc_id, kb.code) x
+            -- KOC rows are frozen one by one in key order (no deadlock with the month close)
+            ORDER BY 1, 2
         LOOP
             INSERT INTO commerce.koc_risk_flag (tenant_id, koc_id, rule, evidence, status, raised_at)
             VALUES (t.tenant_id, f.koc_id, f.rule, f.evidence, 'open', v_now)
@@ -1318,3 +1320,195 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION commerce.review_risk_flag(bigint, bigint, boolean, text, text) IS
   'K22: a reviewer clears a flag (when no other flag is open the KOC is active again and its held commission is settled) or confirms it (the KOC is suspended and its unsettled commission voided by one reversing line), with a reason; both audited and sent to the outbox. The same decision again is a no-op; the other one is refused (PT412).';
+
+-- ===========================================================================
+-- benefits per level (K05), KOC tags, task targets and materials (K08)
+-- ===========================================================================
+
+ALTER TABLE commerce.koc_level
+    ADD COLUMN vote_rights boolean NOT NULL DEFAULT false,
+    ADD COLUMN airdrop boolean NOT NULL DEFAULT false,
+    ADD COLUMN materials text[] NOT NULL DEFAULT '{}';
+COMMENT ON COLUMN commerce.koc_level.vote_rights IS 'Benefit: the KOCs of this level vote on new products.';
+COMMENT ON COLUMN commerce.koc_level.airdrop IS 'Benefit: the KOCs of this level receive airdrops (new-product samples).';
+COMMENT ON COLUMN commerce.koc_level.materials IS 'Benefit: references of exclusive materials for this level and above.';
+-- the default levels get the default benefits
+UPDATE commerce.koc_level SET airdrop = true WHERE code IN ('silver', 'gold') AND name IN ('Silver', 'Gold');
+UPDATE commerce.koc_level SET vote_rights = true WHERE code = 'gold' AND name = 'Gold';
+
+CREATE OR REPLACE FUNCTION commerce.ensure_koc_levels(p_tenant bigint) RETURNS void
+LANGUAGE sql AS $$
+    INSERT INTO commerce.koc_level (tenant_id, code, name, rank, bonus_bp, airdrop, vote_rights)
+    SELECT p_tenant, code, name, rank, bonus_bp, airdrop, vote_rights
+      FROM (VALUES ('bronze', 'Bronze', 1, 0, false, false), ('silver', 'Silver', 2, 200, true, false),
+                   ('gold', 'Gold', 3, 500, true, true))
+           v(code, name, rank, bonus_bp, airdrop, vote_rights)
+     WHERE NOT EXISTS (SELECT 1 FROM commerce.koc_level WHERE tenant_id = p_tenant);
+$$;
+COMMENT ON FUNCTION commerce.ensure_koc_levels(bigint) IS
+  'Default levels for a tenant that has none: bronze; silver (+200 bp, airdrops); gold (+500 bp, airdrops, vote rights).';
+
+-- Set the benefits of a level; NULL leaves one unchanged.
+CREATE FUNCTION commerce.set_level_benefits(p_tenant bigint, p_level text, p_bonus_bp integer DEFAULT NULL,
+                                            p_vote_rights boolean DEFAULT NULL, p_airdrop boolean DEFAULT NULL,
+                                            p_materials text[] DEFAULT NULL)
+RETURNS commerce.koc_level LANGUAGE plpgsql AS $$
+DECLARE lv commerce.koc_level;
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_level, 'p_level');
+    PERFORM commerce.ensure_koc_levels(p_tenant);
+    IF p_bonus_bp IS NOT NULL AND p_bonus_bp NOT BETWEEN 0 AND 10000 THEN
+        PERFORM commerce._invalid('p_bonus_bp', format('%s bp', p_bonus_bp), 'A bonus is 0 to 10000 basis points.');
+    END IF;
+    IF p_materials IS NOT NULL AND EXISTS (SELECT 1 FROM unnest(p_materials) m
+                                            WHERE coalesce(length(m), 0) NOT BETWEEN 1 AND 200) THEN
+        PERFORM commerce._invalid('p_materials', format('%s', p_materials), 'Materials are references of 1 to 200 characters.');
+    END IF;
+    UPDATE commerce.koc_level
+       SET bonus_bp = coalesce(p_bonus_bp, bonus_bp), vote_rights = coalesce(p_vote_rights, vote_rights),
+           airdrop = coalesce(p_airdrop, airdrop), materials = coalesce(p_materials, materials)
+     WHERE tenant_id = p_tenant AND code = p_level RETURNING * INTO lv;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('KOC level', p_level, p_tenant);
+    END IF;
+    RETURN lv;
+END $$;
+COMMENT ON FUNCTION commerce.set_level_benefits(bigint, text, integer, boolean, boolean, text[]) IS
+  'K05: set a level''s benefits (commission bonus in bp, vote rights, airdrops, exclusive materials); they apply at once to every KOC of the level (the next redemption earns the new bonus).';
+
+-- A KOC's benefits now: those of its level, and the exclusive materials of its level and below.
+CREATE FUNCTION commerce.koc_benefits(p_tenant bigint, p_koc text) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE k commerce.koc; lv commerce.koc_level; v_materials text[];
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_koc, 'p_koc');
+    SELECT * INTO k FROM commerce.koc WHERE tenant_id = p_tenant AND code = p_koc;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('KOC', p_koc, p_tenant);
+    END IF;
+    SELECT * INTO lv FROM commerce.koc_level WHERE tenant_id = p_tenant AND code = k.level_code;
+    SELECT coalesce(array_agg(DISTINCT m ORDER BY m), '{}') INTO v_materials
+      FROM commerce.koc_level l, unnest(l.materials) m
+     WHERE l.tenant_id = p_tenant AND l.rank <= lv.rank;
+    RETURN jsonb_build_object('koc', k.code, 'level', lv.code, 'levelName', lv.name, 'status', k.status,
+                              'bonusBp', lv.bonus_bp, 'voteRights', lv.vote_rights AND k.status = 'active',
+                              'airdrop', lv.airdrop AND k.status = 'active', 'materials', to_jsonb(v_materials),
+                              'agreementSigned', commerce.koc_has_signed_current(p_tenant, k.koc_id));
+END $$;
+COMMENT ON FUNCTION commerce.koc_benefits(bigint, text) IS
+  'K05: what a KOC has now: its level, the commission bonus, vote rights and airdrops (only while active), the exclusive materials of its level and the levels below, and whether it signed the current agreement.';
+
+ALTER TABLE commerce.koc ADD COLUMN tags text[] NOT NULL DEFAULT '{}';
+COMMENT ON COLUMN commerce.koc.tags IS 'Tags of the KOC (e.g. mom, fitness, campus) that tasks can target.';
+ALTER TABLE commerce.koc_task
+    ADD COLUMN target_tags text[],
+    ADD COLUMN materials text[] NOT NULL DEFAULT '{}';
+COMMENT ON COLUMN commerce.koc_task.target_tags IS 'The task is open to KOCs with one of these tags (NULL: any); with target_levels both must match.';
+COMMENT ON COLUMN commerce.koc_task.materials IS 'References of the task''s materials (posters, copy, videos) in the material library.';
+
+-- Set a KOC's tags.
+CREATE FUNCTION commerce.set_koc_tags(p_tenant bigint, p_koc text, p_tags text[]) RETURNS text[]
+LANGUAGE plpgsql AS $$
+DECLARE v text[];
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_koc, 'p_koc');
+    PERFORM commerce._require(p_tags, 'p_tags');
+    IF EXISTS (SELECT 1 FROM unnest(p_tags) x WHERE coalesce(x, '') !~ '^[a-z0-9][a-z0-9_-]{0,39}$') THEN
+        PERFORM commerce._invalid('p_tags', format('%s', p_tags), 'Tags are lower-case words of 1 to 40 characters (a-z, 0-9, _ and -).');
+    END IF;
+    UPDATE commerce.koc SET tags = ARRAY(SELECT DISTINCT x FROM unnest(p_tags) x ORDER BY x)
+     WHERE tenant_id = p_tenant AND code = p_koc RETURNING tags INTO v;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('KOC', p_koc, p_tenant);
+    END IF;
+    RETURN v;
+END $$;
+COMMENT ON FUNCTION commerce.set_koc_tags(bigint, text, text[]) IS 'Replace a KOC''s tags (sorted, without repeats).';
+
+-- upsert_koc_task gains target tags and materials (same leading arguments as 0.3.0).
+DROP FUNCTION commerce.upsert_koc_task(bigint, text, text, timestamptz, timestamptz, integer, bigint, integer, text[]);
+CREATE FUNCTION commerce.upsert_koc_task(p_tenant bigint, p_code text, p_title text,
+                                         p_starts_at timestamptz, p_ends_at timestamptz,
+                                         p_rate_bp integer DEFAULT 0, p_bounty_fen bigint DEFAULT 0,
+                                         p_goal integer DEFAULT NULL, p_target_levels text[] DEFAULT NULL,
+                                         p_target_tags text[] DEFAULT NULL, p_materials text[] DEFAULT NULL)
+RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE v_id bigint;
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_code, 'p_code');
+    PERFORM commerce._require(p_title, 'p_title');
+    PERFORM commerce._require(p_starts_at, 'p_starts_at');
+    PERFORM commerce._require(p_ends_at, 'p_ends_at');
+    PERFORM commerce.ensure_koc_levels(p_tenant);
+    IF p_starts_at >= p_ends_at THEN
+        PERFORM commerce._invalid('p_ends_at', 'The task window is empty.', 'ends_at must be later than starts_at.');
+    END IF;
+    IF coalesce(p_rate_bp, 0) NOT BETWEEN 0 AND 10000 OR coalesce(p_bounty_fen, 0) < 0
+       OR (coalesce(p_rate_bp, 0) = 0 AND coalesce(p_bounty_fen, 0) = 0) THEN
+        PERFORM commerce._invalid('p_rate_bp',
+            format('rate %s bp, bounty %s fen', p_rate_bp, p_bounty_fen),
+            'A task pays a commission rate of 1 to 10000 basis points, a bounty in fen per redemption, or both.');
+    END IF;
+    IF p_goal IS NOT NULL AND p_goal <= 0 THEN
+        PERFORM commerce._invalid('p_goal', format('goal %s', p_goal), 'A goal is a positive number of redemptions.');
+    END IF;
+    IF p_target_levels IS NOT NULL AND EXISTS (
+        SELECT 1 FROM unnest(p_target_levels) l
+         WHERE NOT EXISTS (SELECT 1 FROM commerce.koc_level WHERE tenant_id = p_tenant AND code = l)) THEN
+        PERFORM commerce._invalid('p_target_levels', format('%s names an unknown level.', p_target_levels),
+                                  'Use the codes of commerce.koc_level.');
+    END IF;
+    IF p_target_tags IS NOT NULL AND (cardinality(p_target_tags) = 0 OR EXISTS (
+        SELECT 1 FROM unnest(p_target_tags) x WHERE coalesce(x, '') !~ '^[a-z0-9][a-z0-9_-]{0,39}$')) THEN
+        PERFORM commerce._invalid('p_target_tags', format('%s', p_target_tags),
+                                  'Target tags are a non-empty list of lower-case words (NULL: any KOC).');
+    END IF;
+    IF p_materials IS NOT NULL AND EXISTS (SELECT 1 FROM unnest(p_materials) m
+                                            WHERE coalesce(length(m), 0) NOT BETWEEN 1 AND 200) THEN
+        PERFORM commerce._invalid('p_materials', format('%s', p_materials), 'Materials are references of 1 to 200 characters.');
+    END IF;
+    INSERT INTO commerce.koc_task (tenant_id, code, title, starts_at, ends_at, rate_bp, bounty_fen, goal,
+                                   target_levels, target_tags, materials, created_at)
+    VALUES (p_tenant, p_code, p_title, p_starts_at, p_ends_at, coalesce(p_rate_bp, 0),
+            coalesce(p_bounty_fen, 0), p_goal, p_target_levels, p_target_tags, coalesce(p_materials, '{}'),
+            commerce.now())
+    ON CONFLICT (tenant_id, code) DO UPDATE
+       SET title = EXCLUDED.title, starts_at = EXCLUDED.starts_at, ends_at = EXCLUDED.ends_at,
+           rate_bp = EXCLUDED.rate_bp, bounty_fen = EXCLUDED.bounty_fen, goal = EXCLUDED.goal,
+           target_levels = EXCLUDED.target_levels, target_tags = EXCLUDED.target_tags,
+           materials = EXCLUDED.materials
+    RETURNING task_id INTO v_id;
+    RETURN v_id;
+END $$;
+COMMENT ON FUNCTION commerce.upsert_koc_task(bigint, text, text, timestamptz, timestamptz, integer, bigint, integer, text[], text[], text[]) IS
+  'K08: create or update a task by code: window, reward (rate in bp and/or bounty in fen per redemption), goal in redemptions, target levels and/or tags (NULL: any), material references. tracking_link shares it only while it runs and only with KOCs it targets.';
+
+-- The tasks a KOC can share now (its workbench).
+CREATE FUNCTION commerce.koc_open_tasks(p_tenant bigint, p_koc text)
+RETURNS TABLE (task text, title text, starts_at timestamptz, ends_at timestamptz, rate_bp integer,
+               level_bonus_bp integer, bounty_fen bigint, goal integer, materials text[])
+LANGUAGE plpgsql STABLE AS $$
+DECLARE k commerce.koc;
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_koc, 'p_koc');
+    SELECT * INTO k FROM commerce.koc WHERE tenant_id = p_tenant AND code = p_koc;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('KOC', p_koc, p_tenant);
+    END IF;
+    RETURN QUERY
+    SELECT t.code, t.title, t.starts_at, t.ends_at, t.rate_bp, lv.bonus_bp, t.bounty_fen, t.goal, t.materials
+      FROM commerce.koc_task t
+      JOIN commerce.koc_level lv ON lv.tenant_id = t.tenant_id AND lv.code = k.level_code
+     WHERE t.tenant_id = p_tenant AND k.status = 'active'
+       AND t.starts_at <= commerce.now() AND t.ends_at > commerce.now()
+       AND (t.target_levels IS NULL OR k.level_code = ANY (t.target_levels))
+       AND (t.target_tags IS NULL OR k.tags && t.target_tags)
+     ORDER BY t.ends_at, t.code;
+END $$;
+COMMENT ON FUNCTION commerce.koc_open_tasks(bigint, text) IS
+  'K08: the running tasks open to a KOC (its level and tags), with the reward it would earn (task rate + its level bonus, bounty) and the materials.';

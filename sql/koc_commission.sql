@@ -135,7 +135,8 @@ UPDATE commerce.koc SET status = 'active' WHERE tenant_id = :t AND code = 'K2';
 -- month close: October's figures promote K1 (3 redemptions, 2 new customers)
 SELECT commerce.set_level_rule(:t, 'silver', '{"all":[{"metric":"redemptions","op":">=","value":3},{"metric":"new_customers","op":">=","value":2}]}') IS NOT NULL AS silver_rule;
 SELECT commerce.set_level_rule(:t, 'gold', '{"metric":"gmv_fen","op":">=","value":10000000}') IS NOT NULL AS gold_rule;
-SELECT * FROM commerce.koc_month_figures(:t, '2026-10-01') f JOIN commerce.koc k USING (koc_id) ORDER BY k.code;
+SELECT k.code, k.level_code, f.redemptions, f.new_customers, f.repurchase_rate_bp, f.gmv_fen
+  FROM commerce.koc_month_figures(:t, '2026-10-01') f JOIN commerce.koc k USING (koc_id) ORDER BY k.code;
 SELECT * FROM commerce.recalculate_levels(:t, '2026-11-01');
 SET commerce.now = '2026-11-01 00:30:00+08';
 SELECT * FROM commerce.recalculate_levels(:t, '2026-10-15');

@@ -42,11 +42,16 @@ static CommercePlan plan_new_secret = {
 };
 
 static CommercePlan plan_link_ids = {
-	"SELECT k.koc_id, k.status,"
-	"       (SELECT task_id FROM commerce.koc_task WHERE tenant_id = $1 AND code = $3),"
-	"       (SELECT channel_id FROM commerce.channel WHERE tenant_id = $1 AND code = $4)"
-	"  FROM commerce.koc k WHERE k.tenant_id = $1 AND k.code = $2",
-	4, {INT8OID, TEXTOID, TEXTOID, TEXTOID}
+	"SELECT k.koc_id, k.status, t.task_id,"
+	"       (SELECT channel_id FROM commerce.channel WHERE tenant_id = $1 AND code = $4),"
+	"       t.starts_at <= $5, t.ends_at > $5,"
+	"       (t.target_levels IS NULL OR k.level_code = ANY (t.target_levels))"
+	"       AND (t.target_tags IS NULL OR k.tags && t.target_tags),"
+	"       k.level_code"
+	"  FROM commerce.koc k"
+	"  LEFT JOIN commerce.koc_task t ON t.tenant_id = $1 AND t.code = $3"
+	" WHERE k.tenant_id = $1 AND k.code = $2",
+	5, {INT8OID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID}
 };
 
 static CommercePlan plan_click_dedupe = {
@@ -228,8 +233,8 @@ commerce_tracking_link(PG_FUNCTION_ARGS)
 {
 	int64		tenant_id;
 	char	   *koc;
-	Datum		v[4];
-	char		n[4] = {' ', ' ', ' ', ' '};
+	Datum		v[5];
+	char		n[5] = {' ', ' ', ' ', ' ', ' '};
 	bool		isnull;
 	int64		koc_id;
 	int64		task_id;
@@ -251,6 +256,7 @@ commerce_tracking_link(PG_FUNCTION_ARGS)
 	n[2] = PG_ARGISNULL(2) ? 'n' : ' ';
 	v[3] = PG_ARGISNULL(3) ? (Datum) 0 : PointerGetDatum(PG_GETARG_TEXT_PP(3));
 	n[3] = PG_ARGISNULL(3) ? 'n' : ' ';
+	v[4] = TimestampTzGetDatum(commerce_clock());
 	if (commerce_exec(&plan_link_ids, v, n, 1) == 0)
 	{
 		if (commerce_exec(&plan_tenant_exists, v, NULL, 1) == 0)
@@ -271,6 +277,27 @@ commerce_tracking_link(PG_FUNCTION_ARGS)
 	task_id = commerce_get_int64(0, 3, &isnull);
 	if (isnull && !PG_ARGISNULL(2))
 		commerce_not_found("task", text_to_cstring(PG_GETARG_TEXT_PP(2)), tenant_id);
+	if (!isnull)
+	{
+		/* a task is shared while it runs, by the KOCs it targets */
+		bool		started = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5, &isnull));
+		bool		running = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 6, &isnull));
+		bool		targeted = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 7, &isnull));
+		char	   *task = text_to_cstring(PG_GETARG_TEXT_PP(2));
+
+		if (!started || !running)
+			ereport(ERROR,
+					(errcode(ERRCODE_COMMERCE_BAD_STATE),
+					 errmsg("task \"%s\" is not running", task),
+					 errdetail("%s", started ? "Its window has ended." : "Its window has not started."),
+					 errhint("Share a running task, or a link without a task.")));
+		if (!targeted)
+			ereport(ERROR,
+					(errcode(ERRCODE_COMMERCE_BAD_STATE),
+					 errmsg("task \"%s\" is not open to KOC \"%s\"", task, koc),
+					 errdetail("The task targets other levels or tags; the KOC is %s.", commerce_get_text(0, 8)),
+					 errhint("Share a task open to the KOC's level and tags.")));
+	}
 	channel_id = commerce_get_int64(0, 4, &isnull);
 	if (isnull && !PG_ARGISNULL(3))
 		commerce_not_found("channel", text_to_cstring(PG_GETARG_TEXT_PP(3)), tenant_id);

@@ -82,6 +82,12 @@ static CommercePlan plan_write = {
 		 TIMESTAMPTZOID, INT4OID, INT4OID, INT4OID}
 };
 
+/* The KOC rows to change, locked in key order (as every multi-row lock of the extension). */
+static CommercePlan plan_lock_kocs = {
+	"SELECT 1 FROM commerce.koc WHERE tenant_id = $1 AND koc_id = ANY ($2) ORDER BY koc_id FOR UPDATE",
+	2, {INT8OID, INT8ARRAYOID}
+};
+
 static CommercePlan plan_notify = {
 	"SELECT pg_notify('commerce_outbox', 'koc.level_changed')", 0, {InvalidOid}
 };
@@ -262,6 +268,8 @@ commerce_recalculate_levels(PG_FUNCTION_ARGS)
 	}
 
 	v[1] = make_array(c_koc, nchanges, INT8OID);
+	if (nchanges > 0)
+		commerce_exec(&plan_lock_kocs, v, NULL, 0);
 	v[2] = make_array(c_from, nchanges, TEXTOID);
 	v[3] = make_array(c_to, nchanges, TEXTOID);
 	v[4] = make_array(c_dir, nchanges, TEXTOID);

@@ -78,12 +78,16 @@ SELECT commerce.tenant_id('levels'), k, s, 'earn', 'l:' || k || ':' || s, k * 10
        generate_series(1, $LEVEL_LINES / $LEVEL_KOCS) s
  WHERE random() < 1.5 - (k % 5) * 0.25;
 -- most KOCs already sit where last month put them; about 15% move this month
+ANALYZE;
+CREATE TEMP TABLE fig AS SELECT * FROM commerce.koc_month_figures(commerce.tenant_id('levels'), '2026-10-01');
+CREATE INDEX ON fig (koc_id);
+ANALYZE fig;
 UPDATE commerce.koc k
    SET level_code = CASE WHEN random() < 0.15 THEN (ARRAY['bronze', 'silver', 'gold'])[1 + floor(random() * 3)::int]
                          WHEN f.gmv_fen >= 180000 OR f.repurchase_rate_bp >= 2500 THEN 'gold'
                          WHEN f.redemptions >= 10 AND f.new_customers >= 3 THEN 'silver'
                          ELSE 'bronze' END
-  FROM commerce.koc_month_figures(commerce.tenant_id('levels'), '2026-10-01') f
+  FROM fig f
  WHERE k.tenant_id = commerce.tenant_id('levels') AND k.koc_id = f.koc_id;
 VACUUM ANALYZE;
 CHECKPOINT;

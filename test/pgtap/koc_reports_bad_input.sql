@@ -1,14 +1,16 @@
 -- koc_reports_bad_input.sql: bad calls of the KOC reports (koc_stats,
 -- koc_task_progress, koc_task_analysis, koc_rank, koc_overview, koc_list,
--- koc_list_csv) and of risk control (set_koc_status, run_risk_rules,
--- review_risk_flag) are refused with the documented SQLSTATE and change
--- nothing; the reports see one tenant only.
+-- koc_list_csv), of risk control (set_koc_status, run_risk_rules,
+-- review_risk_flag), of benefits, tags and targeted tasks (set_level_benefits,
+-- koc_benefits, set_koc_tags, upsert_koc_task, koc_open_tasks, tracking_link)
+-- are refused with the documented SQLSTATE and change nothing; the reports
+-- see one tenant only.
 \set ON_ERROR_STOP 1
 \set QUIET 1
 SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
-SELECT plan(52);
+SELECT plan(69);
 \ir lib/fingerprint.psql
 \o /dev/null
 
@@ -88,6 +90,29 @@ SELECT throws_ok(format($$SELECT commerce.review_risk_flag(%s, 999999, true, 'r'
 SELECT throws_ok(format($$SELECT commerce.review_risk_flag(%s, %s, true, 'r', 'x')$$, :t2, :f), 'PT404', format('risk flag "%s" not found', :f), 'review: another tenant''s flag -> PT404');
 SELECT throws_ok($$SELECT commerce.run_risk_rules(999999)$$, 'PT404', 'tenant "999999" not found', 'risk rules: unknown tenant -> PT404');
 SELECT is(pg_temp.fingerprint(), :'fp0', 'status and review: nothing changed');
+
+-- benefits, tags, targeted tasks (K05, K08)
+SELECT throws_ok(format($$SELECT commerce.set_level_benefits(%s, NULL)$$, :t), '22004', 'argument p_level must not be null', 'benefits: NULL level -> 22004');
+SELECT throws_ok(format($$SELECT commerce.set_level_benefits(%s, 'platinum', 100)$$, :t), 'PT404', 'KOC level "platinum" not found', 'benefits: unknown level -> PT404');
+SELECT throws_ok(format($$SELECT commerce.set_level_benefits(%s, 'gold', -1)$$, :t), '22023', 'invalid value for p_bonus_bp', 'benefits: negative bonus -> 22023');
+SELECT throws_ok(format($$SELECT commerce.set_level_benefits(%s, 'gold', p_materials => ARRAY[''])$$, :t), '22023', 'invalid value for p_materials', 'benefits: empty material reference -> 22023');
+SELECT throws_ok(format($$SELECT commerce.koc_benefits(%s, 'X')$$, :t), 'PT404', 'KOC "X" not found', 'benefits: another tenant''s KOC -> PT404');
+SELECT throws_ok(format($$SELECT commerce.set_koc_tags(%s, 'K', NULL)$$, :t), '22004', 'argument p_tags must not be null', 'tags: NULL -> 22004');
+SELECT throws_ok(format($$SELECT commerce.set_koc_tags(%s, 'K', ARRAY['Has Space'])$$, :t), '22023', 'invalid value for p_tags', 'tags: bad tag -> 22023');
+SELECT throws_ok(format($$SELECT commerce.set_koc_tags(%s, 'K', ARRAY[NULL::text])$$, :t), '22023', 'invalid value for p_tags', 'tags: NULL tag -> 22023');
+SELECT throws_ok(format($$SELECT commerce.set_koc_tags(%s, 'X', ARRAY['mom'])$$, :t), 'PT404', 'KOC "X" not found', 'tags: another tenant''s KOC -> PT404');
+SELECT throws_ok(format($$SELECT commerce.upsert_koc_task(%s, 'T2', 'T2', '2030-01-01', '2030-02-01', 100, p_target_tags => '{}')$$, :t), '22023', 'invalid value for p_target_tags', 'task: empty target tags -> 22023');
+SELECT throws_ok(format($$SELECT commerce.upsert_koc_task(%s, 'T2', 'T2', '2030-01-01', '2030-02-01', 100, p_materials => ARRAY[repeat('m', 201)])$$, :t), '22023', 'invalid value for p_materials', 'task: material reference too long -> 22023');
+SELECT throws_ok(format($$SELECT commerce.koc_open_tasks(%s, 'X')$$, :t), 'PT404', 'KOC "X" not found', 'open tasks: another tenant''s KOC -> PT404');
+SELECT is(pg_temp.fingerprint(), :'fp0', 'benefits, tags and tasks: nothing changed');
+UPDATE commerce.koc_task SET target_levels = ARRAY['gold'] WHERE code = 'T';
+SELECT throws_ok(format($$SELECT commerce.tracking_link(%s, 'K', 'T')$$, :t), 'PT412', 'task "T" is not open to KOC "K"', 'link: a task for other levels -> PT412');
+UPDATE commerce.koc_task SET target_levels = NULL, target_tags = ARRAY['mom'] WHERE code = 'T';
+SELECT throws_ok(format($$SELECT commerce.tracking_link(%s, 'K', 'T')$$, :t), 'PT412', 'task "T" is not open to KOC "K"', 'link: a task for other tags -> PT412');
+UPDATE commerce.koc_task SET target_tags = NULL, starts_at = '2030-02-01', ends_at = '2030-03-01' WHERE code = 'T';
+SELECT throws_ok(format($$SELECT commerce.tracking_link(%s, 'K', 'T')$$, :t), 'PT412', 'task "T" is not running', 'link: a task not started -> PT412');
+UPDATE commerce.koc_task SET starts_at = '2029-01-01', ends_at = '2030-01-01' WHERE code = 'T';
+SELECT throws_ok(format($$SELECT commerce.tracking_link(%s, 'K', 'T')$$, :t), 'PT412', 'task "T" is not running', 'link: an ended task -> PT412');
 
 -- the API
 SELECT throws_ok($$SELECT commerce_api.koc_stats(1, '2030-01-01', '2030-01-31')$$, '42501', 'no tenant in the request', 'api: stats without a tenant claim -> 42501');

@@ -1,0 +1,48 @@
+-- KOC benefits and task targeting (K05, K08): the benefits of each level
+-- (commission bonus, vote rights, airdrops, exclusive materials) apply the
+-- moment a KOC changes level; KOC tags; tasks open only to the levels and
+-- tags they target and only while they run; the tasks a KOC can share.
+CREATE EXTENSION commerce;
+\set SHOW_CONTEXT never
+SET timezone = 'Asia/Shanghai';
+SET commerce.now = '2026-11-10 10:00:00+08';
+SELECT commerce.create_tenant('brand', 'A brand') AS t \gset
+SELECT count(*) AS customers FROM (SELECT commerce.upsert_customer(:t, c) FROM unnest(ARRAY['u-1', 'u-2']) c) x;
+SELECT commerce.upsert_koc(:t, 'K1', 'u-1', 'Mei') > 0 AND commerce.upsert_koc(:t, 'K2', 'u-2', 'Lan') > 0 AS kocs;
+SELECT code, rank, bonus_bp, airdrop, vote_rights, materials FROM commerce.koc_level WHERE tenant_id = :t ORDER BY rank;
+SELECT (commerce.set_level_benefits(:t, 'gold', p_materials => ARRAY['mat:gold-lookbook'])).materials AS gold_materials;
+SELECT (commerce.set_level_benefits(:t, 'silver', p_bonus_bp => 300, p_materials => ARRAY['mat:silver-posters'])).bonus_bp AS silver_bonus;
+SELECT commerce.koc_benefits(:t, 'K1');
+-- promoted to gold: everything of gold at once, materials of gold and below
+UPDATE commerce.koc SET level_code = 'gold' WHERE tenant_id = :t AND code = 'K1';
+SELECT commerce.koc_benefits(:t, 'K1');
+-- frozen: no votes, no airdrops
+UPDATE commerce.koc SET status = 'frozen' WHERE tenant_id = :t AND code = 'K1';
+SELECT benefits ->> 'voteRights' AS vote, benefits ->> 'airdrop' AS airdrop
+  FROM commerce.koc_benefits(:t, 'K1') benefits;
+UPDATE commerce.koc SET status = 'active' WHERE tenant_id = :t AND code = 'K1';
+
+-- tags and targeted tasks
+SELECT commerce.set_koc_tags(:t, 'K2', ARRAY['mom', 'fitness', 'mom']);
+SELECT commerce.upsert_koc_task(:t, 'GOLD', 'Gold only', '2026-11-01', '2026-12-01', 800, p_target_levels => ARRAY['gold'],
+                                p_materials => ARRAY['mat:poster-1', 'mat:video-2']) > 0 AS gold_task;
+SELECT commerce.upsert_koc_task(:t, 'MOMS', 'For moms', '2026-11-01', '2026-12-01', 600, p_target_tags => ARRAY['mom']) > 0 AS moms_task;
+SELECT commerce.upsert_koc_task(:t, 'LATER', 'Next month', '2026-12-01', '2026-12-31', 500) > 0 AS later_task;
+SELECT commerce.upsert_koc_task(:t, 'OVER', 'Last month', '2026-10-01', '2026-11-01', 500) > 0 AS past_task;
+SELECT commerce.tracking_link(:t, 'K1', 'GOLD') IS NOT NULL AS gold_shares_gold;
+SELECT commerce.tracking_link(:t, 'K2', 'GOLD');
+SELECT commerce.tracking_link(:t, 'K2', 'MOMS') IS NOT NULL AS mom_shares_moms;
+SELECT commerce.tracking_link(:t, 'K1', 'MOMS');
+SELECT commerce.tracking_link(:t, 'K1', 'LATER');
+SELECT commerce.tracking_link(:t, 'K1', 'OVER');
+SELECT commerce.tracking_link(:t, 'K1') IS NOT NULL AS no_task_always;
+SELECT * FROM commerce.koc_open_tasks(:t, 'K1');
+SELECT task, rate_bp, level_bonus_bp FROM commerce.koc_open_tasks(:t, 'K2');
+-- bad input
+SELECT commerce.set_level_benefits(:t, 'gold', p_bonus_bp => 10001);
+SELECT commerce.set_level_benefits(:t, 'platinum', p_airdrop => true);
+SELECT commerce.set_koc_tags(:t, 'K2', ARRAY['Mom!']);
+SELECT commerce.upsert_koc_task(:t, 'X', 'X', '2026-11-01', '2026-12-01', 500, p_target_tags => ARRAY[]::text[]);
+SELECT commerce.koc_open_tasks(:t, 'K9');
+
+DROP EXTENSION commerce;
