@@ -346,6 +346,15 @@ RETURNS void LANGUAGE sql AS $$
      WHERE tenant_id = p_tenant AND koc_id = p_koc;
 $$;
 
+-- A failed payout carries the provider's reason (22023 otherwise).
+CREATE FUNCTION commerce._payout_reason(p_status text, p_reason text) RETURNS void
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF p_status = 'failed' AND coalesce(length(trim(p_reason)), 0) = 0 THEN
+        PERFORM commerce._invalid('p_reason', 'A failed payout gives the provider''s reason.', 'Pass the reason.');
+    END IF;
+END $$;
+
 -- The result of a payout (a settlement batch or a withdrawal) from the payment provider.
 CREATE FUNCTION commerce.record_payout(p_tenant bigint, p_payout_ref text, p_status text,
                                        p_provider_ref text DEFAULT NULL, p_reason text DEFAULT NULL)
@@ -357,9 +366,6 @@ BEGIN
     PERFORM commerce._require(p_status, 'p_status');
     IF p_status NOT IN ('paid', 'failed') THEN
         PERFORM commerce._invalid('p_status', format('"%s"', p_status), 'A payout is paid or failed.');
-    END IF;
-    IF p_status = 'failed' AND coalesce(length(trim(p_reason)), 0) = 0 THEN
-        PERFORM commerce._invalid('p_reason', 'A failed payout gives the provider''s reason.', 'Pass the reason.');
     END IF;
     IF p_payout_ref !~ '^(batch|withdrawal):[0-9]{1,18}$' THEN
         PERFORM commerce._invalid('p_payout_ref', format('"%s"', p_payout_ref),
@@ -377,6 +383,7 @@ BEGIN
         IF b.status = p_status THEN
             RETURN b.status;
         END IF;
+        PERFORM commerce._payout_reason(p_status, p_reason);
         UPDATE commerce.settle_batch
            SET status = p_status, provider_ref = p_provider_ref, failure_reason = p_reason,
                finished_at = commerce.now()
@@ -397,6 +404,7 @@ BEGIN
     IF w.status = p_status THEN
         RETURN w.status;
     END IF;
+    PERFORM commerce._payout_reason(p_status, p_reason);
     IF w.status = 'requested' THEN
         RAISE EXCEPTION USING ERRCODE = 'PT412',
             MESSAGE = format('withdrawal %s has not been approved', v_id),
@@ -426,7 +434,7 @@ COMMENT ON FUNCTION commerce.record_payout(bigint, text, text, text, text) IS
 -- The fee of a withdrawal under the tenant's rule.
 CREATE FUNCTION commerce.withdrawal_fee(p_tenant bigint, p_amount_fen bigint) RETURNS bigint
 LANGUAGE sql STABLE AS $$
-    SELECT greatest(p_amount_fen * withdraw_fee_bp / 10000, withdraw_fee_min_fen)
+    SELECT greatest(floor(p_amount_fen::numeric * withdraw_fee_bp / 10000)::bigint, withdraw_fee_min_fen)
       FROM commerce.tenant WHERE tenant_id = p_tenant;
 $$;
 COMMENT ON FUNCTION commerce.withdrawal_fee(bigint, bigint) IS
@@ -527,7 +535,8 @@ BEGIN
     IF w.status = v_target OR (p_approve AND w.status IN ('paid', 'failed')) THEN
         RETURN w;
     END IF;
-    IF NOT p_approve AND coalesce(length(trim(p_reason)), 0) = 0 THEN
+    -- (a decision the state machine refuses gets PT412 from its trigger, whatever the reason)
+    IF NOT p_approve AND w.status = 'requested' AND coalesce(length(trim(p_reason)), 0) = 0 THEN
         PERFORM commerce._invalid('p_reason', 'A rejection gives a reason.', 'Tell the KOC why.');
     END IF;
     SELECT * INTO k FROM commerce.koc WHERE tenant_id = p_tenant AND koc_id = w.koc_id;
@@ -602,8 +611,8 @@ COMMENT ON FUNCTION commerce.recalculate_levels(bigint, date) IS
 CREATE FUNCTION commerce.koc_month_figures(p_tenant bigint, p_month date)
 RETURNS TABLE (koc_id bigint, redemptions bigint, new_customers bigint, repurchase_rate_bp bigint, gmv_fen bigint)
 LANGUAGE sql STABLE AS $$
-    WITH b AS (SELECT (date_trunc('month', p_month)::timestamp AT TIME ZONE t.time_zone) AS lo,
-                      ((date_trunc('month', p_month) + interval '1 month')::timestamp AT TIME ZONE t.time_zone) AS hi
+    WITH b AS (SELECT (date_trunc('month', p_month::timestamp) AT TIME ZONE t.time_zone) AS lo,
+                      ((date_trunc('month', p_month::timestamp) + interval '1 month') AT TIME ZONE t.time_zone) AS hi
                  FROM commerce.tenant t WHERE t.tenant_id = p_tenant),
          c AS (SELECT l.koc_id, l.customer_id,
                       count(*) FILTER (WHERE l.kind = 'earn') AS earns,
@@ -779,6 +788,11 @@ REVOKE ALL ON FUNCTION commerce_api.record_payout(text, text, text, text) FROM P
 -- ===========================================================================
 
 CREATE INDEX click_koc ON commerce.click (tenant_id, koc_id, clicked_at);
+-- The click dedupe lookup (visitor, KOC, recent) must never walk click_koc: on a hot KOC that is
+-- every recent click of the KOC. With the KOC in the visitor index it matches one more column, so
+-- the planner takes it even before the table has statistics (a plan kept for the backend's life).
+DROP INDEX commerce.click_visitor;
+CREATE INDEX click_visitor ON commerce.click (tenant_id, visitor_id, koc_id, clicked_at);
 CREATE INDEX orders_koc_task ON commerce.orders (tenant_id, koc_id, koc_task_id) WHERE koc_id IS NOT NULL;
 
 -- The [lo, hi) instants of a tenant-local date range; 22023 for a bad range.
@@ -920,7 +934,7 @@ BEGIN
                 ELSE 10000 * count(p.koc_id) FILTER (WHERE p.redemptions >= t.goal) / count(p.koc_id) END,
            coalesce(sum(p.clicks), 0)::bigint, coalesce(sum(p.redemptions), 0)::bigint,
            coalesce(sum(p.gmv), 0)::bigint, coalesce(sum(p.cost), 0)::bigint,
-           CASE WHEN coalesce(sum(p.cost), 0) = 0 THEN NULL ELSE (10000 * sum(p.gmv) / sum(p.cost))::bigint END
+           CASE WHEN coalesce(sum(p.cost), 0) <= 0 THEN NULL ELSE floor(10000 * sum(p.gmv) / sum(p.cost))::bigint END
       FROM commerce.koc_task t
       LEFT JOIN per_koc p ON p.task_id = t.task_id
      WHERE t.tenant_id = p_tenant AND (p_task IS NULL OR t.code = p_task)
@@ -989,8 +1003,8 @@ BEGIN
                'revenueFen', coalesce(sum(f.gmv_fen), 0), 'commissionFen', coalesce(sum(f.commission_fen), 0),
                'revenue', commerce._yuan(sum(f.gmv_fen)::bigint), 'commission', commerce._yuan(sum(f.commission_fen)::bigint),
                'roiBp', CASE WHEN coalesce(sum(f.commission_fen), 0) > 0
-                             THEN (10000 * sum(f.gmv_fen) / sum(f.commission_fen))::bigint END,
-               'averageRoiBp', (avg(10000 * f.gmv_fen / f.commission_fen) FILTER (WHERE f.commission_fen > 0))::bigint)
+                             THEN floor(10000 * sum(f.gmv_fen) / sum(f.commission_fen))::bigint END,
+               'averageRoiBp', floor(avg(10000 * f.gmv_fen / f.commission_fen) FILTER (WHERE f.commission_fen > 0))::bigint)
       INTO v FROM commerce._koc_figures(p_tenant, r.lo, r.hi) f;
     SELECT jsonb_agg(jsonb_build_object('date', d.day, 'clicks', coalesce(c.n, 0), 'redemptions', coalesce(l.n, 0),
                                         'revenueFen', coalesce(l.g, 0)) ORDER BY d.day)
@@ -1153,7 +1167,9 @@ BEGIN
     IF coalesce(length(trim(p_reason)), 0) = 0 THEN
         PERFORM commerce._invalid('p_reason', 'A status change gives a reason.', 'Say why, for the audit.');
     END IF;
-    SELECT * INTO k FROM commerce.koc WHERE tenant_id = p_tenant AND code = p_koc FOR UPDATE;
+    -- NO KEY UPDATE: a foreign-key check (FOR KEY SHARE) of a commission line or withdrawal in flight
+    -- must not wait for us while we wait for its account row
+    SELECT * INTO k FROM commerce.koc WHERE tenant_id = p_tenant AND code = p_koc FOR NO KEY UPDATE;
     IF NOT FOUND THEN
         PERFORM commerce._not_found('KOC', p_koc, p_tenant);
     END IF;
@@ -1188,12 +1204,12 @@ BEGIN
         FOR f IN
             -- many clicks from one IP on one KOC's links in a 10-minute slot (the last hour is looked at)
             SELECT c.koc_id, 'click_burst' AS rule,
-                   jsonb_build_object('ip', host(c.ip), 'slot', date_bin('10 minutes', c.clicked_at, timestamptz '2000-01-01'),
+                   jsonb_build_object('ip', host(c.ip), 'slot', date_bin('10 minutes', c.clicked_at, timestamptz '2000-01-01 00:00+00'),
                                       'clicks', count(*), 'visitors', count(DISTINCT c.visitor_id)) AS evidence
               FROM commerce.click c
              WHERE c.tenant_id = t.tenant_id AND c.clicked_at > v_now - interval '1 hour' AND c.clicked_at <= v_now
                AND c.ip IS NOT NULL
-             GROUP BY c.koc_id, c.ip, date_bin('10 minutes', c.clicked_at, timestamptz '2000-01-01')
+             GROUP BY c.koc_id, c.ip, date_bin('10 minutes', c.clicked_at, timestamptz '2000-01-01 00:00+00')
             HAVING count(*) >= t.risk_burst_clicks
             UNION ALL
             -- more redemptions per clicking visitor than real traffic gives (brushing), over 7 days
@@ -1227,6 +1243,17 @@ BEGIN
             -- KOC rows are frozen one by one in key order (no deadlock with the month close)
             ORDER BY 1, 2
         LOOP
+            -- a suspended KOC is done with; the evidence a reviewer already decided on is not raised again
+            -- (a burst: the same IP and slot; the 7-day rules: a decision within the last 7 days)
+            CONTINUE WHEN EXISTS (SELECT 1 FROM commerce.koc kk WHERE kk.tenant_id = t.tenant_id
+                                     AND kk.koc_id = f.koc_id AND kk.status = 'suspended');
+            CONTINUE WHEN EXISTS (SELECT 1 FROM commerce.koc_risk_flag x
+                                   WHERE x.tenant_id = t.tenant_id AND x.koc_id = f.koc_id AND x.rule = f.rule
+                                     AND x.status <> 'open'
+                                     AND CASE WHEN f.rule = 'click_burst'
+                                              THEN x.evidence -> 'ip' = f.evidence -> 'ip'
+                                                   AND x.evidence -> 'slot' = f.evidence -> 'slot'
+                                              ELSE x.decided_at > v_now - interval '7 days' END);
             INSERT INTO commerce.koc_risk_flag (tenant_id, koc_id, rule, evidence, status, raised_at)
             VALUES (t.tenant_id, f.koc_id, f.rule, f.evidence, 'open', v_now)
             ON CONFLICT DO NOTHING RETURNING koc_risk_flag.flag_id INTO v_id;
@@ -1246,7 +1273,7 @@ BEGIN
     END LOOP;
 END $$;
 COMMENT ON FUNCTION commerce.run_risk_rules(bigint) IS
-  'K22: the risk rules at the commerce clock: click_burst (risk_burst_clicks from one IP on one KOC''s links in a 10-minute slot of the last hour), conversion (at least risk_min_redemptions redemptions in 7 days and more than risk_max_conversion_bp per distinct clicking visitor), referral_ring (two KOCs buying through each other''s links within 7 days). Each finding opens a flag (once per KOC and rule while open), freezes the KOC, is audited and goes to the outbox (koc.risk_flagged).';
+  'K22: the risk rules at the commerce clock: click_burst (risk_burst_clicks from one IP on one KOC''s links in a 10-minute slot of the last hour), conversion (at least risk_min_redemptions redemptions in 7 days and more than risk_max_conversion_bp per distinct clicking visitor), referral_ring (two KOCs buying through each other''s links within 7 days). Each finding opens a flag (once per KOC and rule while open; evidence a reviewer already decided on is not raised again; suspended KOCs are skipped), freezes the KOC, is audited and goes to the outbox (koc.risk_flagged).';
 
 CREATE PROCEDURE commerce.risk_pump()
 LANGUAGE plpgsql AS $$
@@ -1260,7 +1287,8 @@ INSERT INTO commerce.job (job_name, schedule, command) VALUES
 CREATE FUNCTION commerce.review_risk_flag(p_tenant bigint, p_flag bigint, p_confirm boolean, p_reviewer text,
                                           p_reason text)
 RETURNS commerce.koc_risk_flag LANGUAGE plpgsql AS $$
-DECLARE f commerce.koc_risk_flag; k commerce.koc; a commerce.koc_account; v_target text;
+DECLARE f commerce.koc_risk_flag; k commerce.koc; a commerce.koc_account; v_target text; o record;
+        v_seq bigint; v_total bigint;
 BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._require(p_flag, 'p_flag');
@@ -1271,13 +1299,13 @@ BEGIN
         PERFORM commerce._not_found('risk flag', p_flag::text, p_tenant);
     END IF;
     -- the KOC row first (as run_risk_rules and set_koc_status), then the flag
-    SELECT * INTO k FROM commerce.koc WHERE tenant_id = p_tenant AND koc_id = f.koc_id FOR UPDATE;
+    SELECT * INTO k FROM commerce.koc WHERE tenant_id = p_tenant AND koc_id = f.koc_id FOR NO KEY UPDATE;
     SELECT * INTO f FROM commerce.koc_risk_flag WHERE tenant_id = p_tenant AND flag_id = p_flag FOR UPDATE;
     v_target := CASE WHEN p_confirm THEN 'confirmed' ELSE 'cleared' END;
     IF f.status = v_target THEN
         RETURN f;
     END IF;
-    IF coalesce(length(trim(p_reason)), 0) = 0 THEN
+    IF f.status = 'open' AND coalesce(length(trim(p_reason)), 0) = 0 THEN
         PERFORM commerce._invalid('p_reason', 'A risk decision gives a reason.', 'Say why, for the audit.');
     END IF;
     UPDATE commerce.koc_risk_flag SET status = v_target, reviewer = p_reviewer, reason = p_reason,
@@ -1287,23 +1315,35 @@ BEGIN
     VALUES (p_tenant, k.koc_id, CASE WHEN p_confirm THEN 'flag_confirmed' ELSE 'flag_cleared' END, p_reviewer,
             p_reason, jsonb_build_object('flag_id', p_flag, 'rule', f.rule), commerce.now());
     IF p_confirm THEN
-        -- fraud: suspended, and what was not settled yet is voided by one reversing line
+        -- fraud: suspended, and the commission of every order not settled yet is voided by a
+        -- reversing line of that order (so a later refund of it finds nothing left to take back)
         UPDATE commerce.koc SET status = 'suspended' WHERE tenant_id = p_tenant AND koc_id = k.koc_id;
         a := commerce._lock_koc_account(p_tenant, k.koc_id);
-        IF a.unsettled_fen > 0 THEN
-            INSERT INTO commerce.commission_line (tenant_id, koc_id, seq, kind, source_key, base_fen, task_rate_bp,
-                                                  level_code, level_bonus_bp, rate_bp, bounty_fen, amount_fen, rule,
-                                                  occurred_at, payable_at)
-            VALUES (p_tenant, k.koc_id, a.next_seq, 'reverse', 'risk:' || p_flag, 0, 0, k.level_code, 0, 0, 0,
-                    -a.unsettled_fen, 'void-v1', commerce.now(), commerce.now());
+        v_seq := a.next_seq;
+        v_total := 0;
+        FOR o IN SELECT l.order_id, sum(l.base_fen) AS base, sum(l.amount_fen) AS amount
+                   FROM commerce.commission_line l
+                  WHERE l.tenant_id = p_tenant AND l.koc_id = k.koc_id AND l.order_id IS NOT NULL
+                  GROUP BY l.order_id
+                 HAVING min(l.seq) FILTER (WHERE l.kind = 'earn') > a.settled_seq AND sum(l.amount_fen) > 0
+                  ORDER BY l.order_id LOOP
+            INSERT INTO commerce.commission_line (tenant_id, koc_id, seq, kind, source_key, order_id, base_fen,
+                                                  task_rate_bp, level_code, level_bonus_bp, rate_bp, bounty_fen,
+                                                  amount_fen, rule, occurred_at, payable_at)
+            VALUES (p_tenant, k.koc_id, v_seq, 'reverse', 'risk:' || p_flag || ':order:' || o.order_id, o.order_id,
+                    -o.base, 0, k.level_code, 0, 0, 0, -o.amount, 'void-v1', commerce.now(), commerce.now());
+            v_seq := v_seq + 1;
+            v_total := v_total + o.amount;
+        END LOOP;
+        IF v_total > 0 THEN
             UPDATE commerce.koc_account
-               SET next_seq = next_seq + 1, unsettled_fen = 0,
+               SET next_seq = v_seq, unsettled_fen = unsettled_fen - v_total,
                    last_payable_at = greatest(last_payable_at, commerce.now()),
                    due_at = least(due_at, commerce.now())
              WHERE tenant_id = p_tenant AND koc_id = k.koc_id;
             INSERT INTO commerce.koc_audit (tenant_id, koc_id, action, actor, reason, detail, at)
             VALUES (p_tenant, k.koc_id, 'commission_voided', p_reviewer, p_reason,
-                    jsonb_build_object('flag_id', p_flag, 'amount_fen', a.unsettled_fen, 'seq', a.next_seq),
+                    jsonb_build_object('flag_id', p_flag, 'amount_fen', v_total, 'lines', v_seq - a.next_seq),
                     commerce.now());
         END IF;
     ELSIF k.status = 'frozen' AND NOT EXISTS (SELECT 1 FROM commerce.koc_risk_flag x
@@ -1319,7 +1359,7 @@ BEGIN
     RETURN f;
 END $$;
 COMMENT ON FUNCTION commerce.review_risk_flag(bigint, bigint, boolean, text, text) IS
-  'K22: a reviewer clears a flag (when no other flag is open the KOC is active again and its held commission is settled) or confirms it (the KOC is suspended and its unsettled commission voided by one reversing line), with a reason; both audited and sent to the outbox. The same decision again is a no-op; the other one is refused (PT412).';
+  'K22: a reviewer clears a flag (when no other flag is open the KOC is active again and its held commission is settled) or confirms it (the KOC is suspended and the commission of its orders not settled yet voided by a reversing line per order), with a reason; both audited and sent to the outbox. The same decision again is a no-op; the other one is refused (PT412).';
 
 -- ===========================================================================
 -- benefits per level (K05), KOC tags, task targets and materials (K08)
@@ -1456,11 +1496,14 @@ BEGIN
     IF p_goal IS NOT NULL AND p_goal <= 0 THEN
         PERFORM commerce._invalid('p_goal', format('goal %s', p_goal), 'A goal is a positive number of redemptions.');
     END IF;
-    IF p_target_levels IS NOT NULL AND EXISTS (
+    IF p_target_levels IS NOT NULL AND (cardinality(p_target_levels) = 0 OR EXISTS (
         SELECT 1 FROM unnest(p_target_levels) l
-         WHERE NOT EXISTS (SELECT 1 FROM commerce.koc_level WHERE tenant_id = p_tenant AND code = l)) THEN
-        PERFORM commerce._invalid('p_target_levels', format('%s names an unknown level.', p_target_levels),
-                                  'Use the codes of commerce.koc_level.');
+         WHERE NOT EXISTS (SELECT 1 FROM commerce.koc_level WHERE tenant_id = p_tenant AND code = l))) THEN
+        PERFORM commerce._invalid('p_target_levels', format('%s is empty or names an unknown level.', p_target_levels),
+                                  'Use the codes of commerce.koc_level (NULL: any level).');
+    END IF;
+    IF coalesce(p_bounty_fen, 0) > 100000000 THEN
+        PERFORM commerce._invalid('p_bounty_fen', format('%s fen', p_bounty_fen), 'A bounty is at most 1,000,000 yuan (100000000 fen).');
     END IF;
     IF p_target_tags IS NOT NULL AND (cardinality(p_target_tags) = 0 OR EXISTS (
         SELECT 1 FROM unnest(p_target_tags) x WHERE coalesce(x, '') !~ '^[a-z0-9][a-z0-9_-]{0,39}$')) THEN

@@ -91,6 +91,15 @@ SELECT status FROM commerce.review_risk_flag(:t, :f3, true, 'risk-team', 'ring w
 SELECT code, status FROM commerce.koc WHERE tenant_id = :t ORDER BY code;
 SELECT k.code, l.seq, l.kind, l.amount_fen, l.rule FROM commerce.commission_line l JOIN commerce.koc k USING (tenant_id, koc_id)
  WHERE k.code = 'K3' ORDER BY l.seq;
+-- a refund of a voided order takes nothing back twice
+SELECT after_sale_id AS a6 FROM commerce.request_after_sale(:t, 'as-6', (SELECT order_id FROM commerce.orders WHERE external_order_id = 'o6'), 'refund_only', 112050) \gset
+SELECT status FROM commerce.complete_refund(:t, (SELECT after_sale_id FROM commerce.decide_after_sale(:t, :a6, true)));
+SELECT count(*) AS k3_lines, sum(amount_fen) AS k3_net FROM commerce.commission_line
+ WHERE koc_id = (SELECT koc_id FROM commerce.koc WHERE code = 'K3');
+-- K1's ring flag is cleared; the same 7-day evidence is not raised again, and suspended K3 is skipped
+SELECT status FROM commerce.review_risk_flag(:t, (SELECT flag_id FROM commerce.koc_risk_flag WHERE status = 'open'), false, 'risk-team', 'K1 did not know');
+SELECT * FROM commerce.run_risk_rules(:t);
+SELECT code, status FROM commerce.koc WHERE tenant_id = :t ORDER BY code;
 SELECT k.code, a.action, a.actor, a.reason FROM commerce.koc_audit a JOIN commerce.koc k USING (tenant_id, koc_id) ORDER BY a.audit_id;
 SELECT topic, count(*) FROM commerce.outbox WHERE topic LIKE 'koc.risk%' GROUP BY topic ORDER BY topic;
 SELECT * FROM commerce.check_koc_invariants();

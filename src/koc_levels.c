@@ -65,26 +65,34 @@ static CommercePlan plan_figures = {
 static CommercePlan plan_write = {
 	"WITH c AS (SELECT * FROM unnest($2::int8[], $3::text[], $4::text[], $5::text[], $6::text[])"
 	"             AS c(koc_id, from_level, to_level, direction, figures)),"
+	/* a KOC whose level or status changed meanwhile keeps what it has now */
 	" u AS (UPDATE commerce.koc k SET level_code = c.to_level FROM c"
-	"        WHERE k.tenant_id = $1 AND k.koc_id = c.koc_id),"
+	"        WHERE k.tenant_id = $1 AND k.koc_id = c.koc_id"
+	"          AND k.level_code = c.from_level AND k.status <> 'suspended'"
+	"       RETURNING k.koc_id, k.code, c.from_level, c.to_level, c.direction, c.figures),"
 	" h AS (INSERT INTO commerce.koc_level_change (tenant_id, koc_id, month, from_level, to_level,"
 	"                                              direction, figures, changed_at)"
-	"       SELECT $1, koc_id, $7, from_level, to_level, direction, figures::jsonb, $8 FROM c),"
+	"       SELECT $1, koc_id, $7, from_level, to_level, direction, figures::jsonb, $8 FROM u),"
 	" m AS (INSERT INTO commerce.outbox (tenant_id, topic, dedupe_key, payload, available_at, created_at)"
-	"       SELECT $1, 'koc.level_changed', 'level:' || c.koc_id || ':' || $7,"
-	"              jsonb_build_object('koc', k.code, 'from', c.from_level, 'to', c.to_level,"
-	"                                 'direction', c.direction, 'month', $7, 'figures', c.figures::jsonb),"
+	"       SELECT $1, 'koc.level_changed', 'level:' || u.koc_id || ':' || $7,"
+	"              jsonb_build_object('koc', u.code, 'from', u.from_level, 'to', u.to_level,"
+	"                                 'direction', u.direction, 'month', $7, 'figures', u.figures::jsonb),"
 	"              $8, $8"
-	"         FROM c JOIN commerce.koc k ON k.tenant_id = $1 AND k.koc_id = c.koc_id)"
-	" UPDATE commerce.koc_level_run SET koc_count = $9, promoted = $10, demoted = $11"
-	"  WHERE tenant_id = $1 AND month = $7",
-	11, {INT8OID, INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, DATEOID,
-		 TIMESTAMPTZOID, INT4OID, INT4OID, INT4OID}
+	"         FROM u)"
+	" UPDATE commerce.koc_level_run"
+	"    SET koc_count = $9,"
+	"        promoted = (SELECT count(*) FROM u WHERE direction = 'promote'),"
+	"        demoted = (SELECT count(*) FROM u WHERE direction = 'demote')"
+	"  WHERE tenant_id = $1 AND month = $7"
+	" RETURNING promoted::int8, demoted::int8",
+	9, {INT8OID, INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, DATEOID,
+		TIMESTAMPTZOID, INT4OID}
 };
 
 /* The KOC rows to change, locked in key order (as every multi-row lock of the extension). */
 static CommercePlan plan_lock_kocs = {
-	"SELECT 1 FROM commerce.koc WHERE tenant_id = $1 AND koc_id = ANY ($2) ORDER BY koc_id FOR UPDATE",
+	"SELECT 1 FROM commerce.koc WHERE tenant_id = $1 AND koc_id = ANY ($2) ORDER BY koc_id"
+	" FOR NO KEY UPDATE",
 	2, {INT8OID, INT8ARRAYOID}
 };
 
@@ -251,10 +259,6 @@ commerce_recalculate_levels(PG_FUNCTION_ARGS)
 		}
 		if (target == cur)
 			continue;
-		if (target > cur)
-			promoted++;
-		else
-			demoted++;
 		c_koc[nchanges] = SPI_getbinval(t, kocs->tupdesc, 1, &isnull);
 		c_from[nchanges] = CStringGetTextDatum(level);
 		c_to[nchanges] = CStringGetTextDatum(codes[target]);
@@ -277,9 +281,10 @@ commerce_recalculate_levels(PG_FUNCTION_ARGS)
 	v[6] = DateADTGetDatum(month);
 	v[7] = TimestampTzGetDatum(now);
 	v[8] = Int32GetDatum(nkocs);
-	v[9] = Int32GetDatum(promoted);
-	v[10] = Int32GetDatum(demoted);
-	commerce_exec(&plan_write, v, NULL, 0);
+	if (commerce_exec(&plan_write, v, NULL, 1) != 1)
+		elog(ERROR, "commerce: the level run of tenant " INT64_FORMAT " disappeared", tenant_id);
+	promoted = (int32) commerce_get_int64(0, 1, NULL);
+	demoted = (int32) commerce_get_int64(0, 2, NULL);
 	if (nchanges > 0)
 		commerce_exec(&plan_notify, NULL, NULL, 0);
 	SPI_finish();
