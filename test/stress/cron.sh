@@ -35,9 +35,9 @@ SQL
 sleep 1.2
 check "abandoned cart still active before the job" "$(q -c "SELECT status FROM commerce.reservation WHERE holder = 'cart-1'")" "active"
 q -c "SELECT commerce.schedule_jobs()" > /dev/null
-JOBS="commerce-cancel-unpaid-orders,commerce-expire-reservations,commerce-koc-levels,commerce-koc-risk,commerce-settle-commissions"
+JOBS="commerce-cancel-unpaid-orders,commerce-end-expired-groups,commerce-expire-reservations,commerce-koc-levels,commerce-koc-risk,commerce-settle-commissions"
 check "schedule_jobs returns its jobs" "$(q -c "SELECT string_agg(j, ',') FROM commerce.schedule_jobs() j")" "$JOBS"
-check "each scheduled once (risk every 10 minutes)" "$(q -c "SELECT count(*) || ' ' || count(DISTINCT jobname) || ' ' || min(schedule) || ' ' || max(schedule) FROM cron.job WHERE jobname LIKE 'commerce-%'")" "5 5 * * * * * */10 * * * *"
+check "each scheduled once (risk every 10 minutes)" "$(q -c "SELECT count(*) || ' ' || count(DISTINCT jobname) || ' ' || min(schedule) || ' ' || max(schedule) FROM cron.job WHERE jobname LIKE 'commerce-%'")" "6 6 * * * * * */10 * * * *"
 
 # wait for pg_cron's next minute (at most ~75 s)
 for _ in $(seq 1 90); do
