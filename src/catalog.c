@@ -197,9 +197,8 @@ static int64
 tuple_int64(HeapTuple tuple, TupleDesc desc, const char *column)
 {
 	bool		isnull;
-	Datum		d = heap_getattr(tuple, SPI_fnumber(desc, column), desc, &isnull);
 
-	return isnull ? 0 : DatumGetInt64(d);
+	return commerce_tuple_int64(tuple, desc, column, &isnull);
 }
 
 /* Check the trigger is called as BEFORE ... FOR EACH ROW on INSERT/UPDATE. */

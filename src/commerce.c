@@ -10,7 +10,9 @@
 #include "mb/pg_wchar.h"
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
+#include "utils/array.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 
 PG_MODULE_MAGIC;
 
@@ -160,6 +162,61 @@ commerce_column_text(HeapTuple tuple, TupleDesc desc, const char *column)
 	if (attno <= 0)
 		elog(ERROR, "commerce: column \"%s\" not found", column);
 	return SPI_getvalue(tuple, desc, attno);
+}
+
+/* Datum of a named column of a tuple; elog if there is no such column. */
+static Datum
+column_datum(HeapTuple tuple, TupleDesc desc, const char *column, bool *isnull)
+{
+	int			attno = SPI_fnumber(desc, column);
+
+	if (attno <= 0)
+		elog(ERROR, "commerce: column \"%s\" not found", column);
+	return SPI_getbinval(tuple, desc, attno, isnull);
+}
+
+/* int8 value of a named column of a tuple (0 and *isnull when NULL). */
+int64
+commerce_tuple_int64(HeapTuple tuple, TupleDesc desc, const char *column, bool *isnull)
+{
+	Datum		d = column_datum(tuple, desc, column, isnull);
+
+	return *isnull ? 0 : DatumGetInt64(d);
+}
+
+/* timestamptz value of a named column of a tuple (0 and *isnull when NULL). */
+TimestampTz
+commerce_tuple_timestamptz(HeapTuple tuple, TupleDesc desc, const char *column, bool *isnull)
+{
+	Datum		d = column_datum(tuple, desc, column, isnull);
+
+	return *isnull ? 0 : DatumGetTimestampTz(d);
+}
+
+/* A one-dimensional array of n Datums of a type, NULL where nulls[i] (nulls may be NULL). */
+Datum
+commerce_make_array(Datum *values, bool *nulls, int n, Oid elemtype)
+{
+	int			dims[1];
+	int			lbs[1] = {1};
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	dims[0] = n;
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	return PointerGetDatum(construct_md_array(values, nulls, 1, dims, lbs, elemtype,
+											  typlen, typbyval, typalign));
+}
+
+/* Index of s in a list of words, or -1. */
+int
+commerce_word_index(const char *s, const char *const *words, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(s, words[i]) == 0)
+			return i;
+	return -1;
 }
 
 /* Raise PT404 for an unknown code of a tenant (same wording as commerce._not_found). */

@@ -56,6 +56,11 @@ extern void commerce_require_args(FunctionCallInfo fcinfo, int nargs,
 extern char *commerce_key_arg(FunctionCallInfo fcinfo, int argno, const char *name);
 extern void commerce_not_found(const char *what, const char *code, int64 tenant_id) pg_attribute_noreturn();
 extern char *commerce_column_text(HeapTuple tuple, TupleDesc desc, const char *column);
+extern int64 commerce_tuple_int64(HeapTuple tuple, TupleDesc desc, const char *column, bool *isnull);
+extern TimestampTz commerce_tuple_timestamptz(HeapTuple tuple, TupleDesc desc, const char *column,
+											  bool *isnull);
+extern Datum commerce_make_array(Datum *values, bool *nulls, int n, Oid elemtype);
+extern int	commerce_word_index(const char *s, const char *const *words, int n);
 
 /* json.c */
 typedef struct CommerceCartLine

@@ -488,15 +488,6 @@ attribute(int64 tenant_id, const char *visitor, int64 buyer, TimestampTz at,
 	return true;
 }
 
-/* int64 of a named column of a trigger tuple (0 when null). */
-static int64
-tuple_int64(HeapTuple tuple, TupleDesc desc, const char *column, bool *isnull)
-{
-	Datum		d = heap_getattr(tuple, SPI_fnumber(desc, column), desc, isnull);
-
-	return *isnull ? 0 : DatumGetInt64(d);
-}
-
 PG_FUNCTION_INFO_V1(commerce_order_attribution);
 
 /*
@@ -542,9 +533,9 @@ commerce_order_attribution(PG_FUNCTION_ARGS)
 	{
 		HeapTuple	tuple = td->tg_trigtuple;
 		bool		isnull;
-		int64		tenant_id = tuple_int64(tuple, desc, "tenant_id", &isnull);
-		int64		channel_id = tuple_int64(tuple, desc, "channel_id", &isnull);
-		int64		buyer = tuple_int64(tuple, desc, "customer_id", &isnull);
+		int64		tenant_id = commerce_tuple_int64(tuple, desc, "tenant_id", &isnull);
+		int64		channel_id = commerce_tuple_int64(tuple, desc, "channel_id", &isnull);
+		int64		buyer = commerce_tuple_int64(tuple, desc, "customer_id", &isnull);
 		int64		koc_id;
 		int64		task_id;
 		int64		click_id;

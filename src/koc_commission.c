@@ -106,32 +106,6 @@ rate_of(int64 base, int64 rate_bp)
 	return (base / 10000) * rate_bp + ((base % 10000) * rate_bp) / 10000;
 }
 
-/* An int8 column of a trigger tuple (0 when NULL). */
-static int64
-tuple_int8(HeapTuple tuple, TupleDesc desc, const char *column, bool *isnull)
-{
-	int			attno = SPI_fnumber(desc, column);
-	Datum		d;
-
-	if (attno <= 0)
-		elog(ERROR, "commerce: column \"%s\" not found", column);
-	d = SPI_getbinval(tuple, desc, attno, isnull);
-	return *isnull ? 0 : DatumGetInt64(d);
-}
-
-/* A timestamptz column of a trigger tuple. */
-static TimestampTz
-tuple_ts(HeapTuple tuple, TupleDesc desc, const char *column, bool *isnull)
-{
-	int			attno = SPI_fnumber(desc, column);
-	Datum		d;
-
-	if (attno <= 0)
-		elog(ERROR, "commerce: column \"%s\" not found", column);
-	d = SPI_getbinval(tuple, desc, attno, isnull);
-	return *isnull ? 0 : DatumGetTimestampTz(d);
-}
-
 /* Number the line under the KOC's account lock and insert it. */
 static void
 write_line(Line *l)
@@ -205,17 +179,17 @@ commerce_commission_on_redeem(PG_FUNCTION_ARGS)
 	char		n[8] = "       ";
 
 	memset(&l, 0, sizeof(l));
-	l.tenant_id = tuple_int8(o, desc, "tenant_id", &isnull);
-	l.order_id = tuple_int8(o, desc, "order_id", &isnull);
-	l.koc_id = tuple_int8(o, desc, "koc_id", &isnull);
+	l.tenant_id = commerce_tuple_int64(o, desc, "tenant_id", &isnull);
+	l.order_id = commerce_tuple_int64(o, desc, "order_id", &isnull);
+	l.koc_id = commerce_tuple_int64(o, desc, "koc_id", &isnull);
 	if (isnull)
 		return PointerGetDatum(NULL);
-	l.task_id = tuple_int8(o, desc, "koc_task_id", &isnull);
-	l.customer_id = tuple_int8(o, desc, "customer_id", &isnull);
-	goods = tuple_int8(o, desc, "goods_fen", &isnull);
-	discount = tuple_int8(o, desc, "discount_fen", &isnull);
-	refunded = tuple_int8(o, desc, "refunded_fen", &isnull);
-	paid_at = tuple_ts(o, desc, "paid_at", &isnull);
+	l.task_id = commerce_tuple_int64(o, desc, "koc_task_id", &isnull);
+	l.customer_id = commerce_tuple_int64(o, desc, "customer_id", &isnull);
+	goods = commerce_tuple_int64(o, desc, "goods_fen", &isnull);
+	discount = commerce_tuple_int64(o, desc, "discount_fen", &isnull);
+	refunded = commerce_tuple_int64(o, desc, "refunded_fen", &isnull);
+	paid_at = commerce_tuple_timestamptz(o, desc, "paid_at", &isnull);
 	l.occurred_at = commerce_clock();
 	l.kind = "earn";
 	l.source_key = psprintf("order:" INT64_FORMAT, l.order_id);
@@ -281,9 +255,9 @@ commerce_commission_on_refund(PG_FUNCTION_ARGS)
 	Datum		v[2];
 
 	memset(&l, 0, sizeof(l));
-	l.tenant_id = tuple_int8(e, desc, "tenant_id", &isnull);
-	l.order_id = tuple_int8(e, desc, "order_id", &isnull);
-	refund = tuple_int8(e, desc, "amount_fen", &isnull);
+	l.tenant_id = commerce_tuple_int64(e, desc, "tenant_id", &isnull);
+	l.order_id = commerce_tuple_int64(e, desc, "order_id", &isnull);
+	refund = commerce_tuple_int64(e, desc, "amount_fen", &isnull);
 	if (refund <= 0)
 		return PointerGetDatum(NULL);
 

@@ -23,10 +23,8 @@
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
-#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
-#include "utils/lsyscache.h"
 
 static CommercePlan plan_tenant = {
 	"SELECT level_demotion,"
@@ -99,18 +97,6 @@ static CommercePlan plan_lock_kocs = {
 static CommercePlan plan_notify = {
 	"SELECT pg_notify('commerce_outbox', 'koc.level_changed')", 0, {InvalidOid}
 };
-
-/* A one-dimensional array of n Datums of a type. */
-static Datum
-make_array(Datum *values, int n, Oid elemtype)
-{
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
-
-	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
-	return PointerGetDatum(construct_array(values, n, elemtype, typlen, typbyval, typalign));
-}
 
 /* Build the (koc_count, promoted, demoted, already_done) result. */
 static Datum
@@ -271,13 +257,13 @@ commerce_recalculate_levels(PG_FUNCTION_ARGS)
 		nchanges++;
 	}
 
-	v[1] = make_array(c_koc, nchanges, INT8OID);
+	v[1] = commerce_make_array(c_koc, NULL, nchanges, INT8OID);
 	if (nchanges > 0)
 		commerce_exec(&plan_lock_kocs, v, NULL, 0);
-	v[2] = make_array(c_from, nchanges, TEXTOID);
-	v[3] = make_array(c_to, nchanges, TEXTOID);
-	v[4] = make_array(c_dir, nchanges, TEXTOID);
-	v[5] = make_array(c_fig, nchanges, TEXTOID);
+	v[2] = commerce_make_array(c_from, NULL, nchanges, TEXTOID);
+	v[3] = commerce_make_array(c_to, NULL, nchanges, TEXTOID);
+	v[4] = commerce_make_array(c_dir, NULL, nchanges, TEXTOID);
+	v[5] = commerce_make_array(c_fig, NULL, nchanges, TEXTOID);
 	v[6] = DateADTGetDatum(month);
 	v[7] = TimestampTzGetDatum(now);
 	v[8] = Int32GetDatum(nkocs);

@@ -36,16 +36,6 @@ rule_error(const char *path, const char *problem, const char *hint)
 			 errhint("%s", hint)));
 }
 
-/* Index of s in a list of words, or -1. */
-static int
-word_index(const char *s, const char *const *words, int n)
-{
-	for (int i = 0; i < n; i++)
-		if (strcmp(s, words[i]) == 0)
-			return i;
-	return -1;
-}
-
 /* Validate one rule node at path; counts conditions. */
 static void
 validate_node(json_t *node, const char *path, int depth, int *conditions)
@@ -87,12 +77,12 @@ validate_node(json_t *node, const char *path, int depth, int *conditions)
 	if (value == NULL || !json_is_string(value))
 		rule_error(psprintf("%s.metric", path), "expected a metric name",
 				   "Metrics: redemptions, new_customers, repurchase_rate_bp, gmv_fen.");
-	if (word_index(json_string_value(value), metrics, lengthof(metrics)) < 0)
+	if (commerce_word_index(json_string_value(value), metrics, lengthof(metrics)) < 0)
 		rule_error(psprintf("%s.metric", path), psprintf("unknown metric \"%.40s\"", json_string_value(value)),
 				   "Metrics: redemptions, new_customers, repurchase_rate_bp, gmv_fen.");
 	value = json_object_get(node, "op");
 	if (value == NULL || !json_is_string(value) ||
-		word_index(json_string_value(value), ops, lengthof(ops)) < 0)
+		commerce_word_index(json_string_value(value), ops, lengthof(ops)) < 0)
 		rule_error(psprintf("%s.op", path),
 				   value && json_is_string(value) ?
 				   psprintf("unknown operator \"%.10s\"", json_string_value(value)) :
@@ -205,7 +195,7 @@ evaluate(json_t *node, json_t *figures)
 	have = figure(figures, json_string_value(json_object_get(node, "metric")));
 	want = (int64) json_integer_value(json_object_get(node, "value"));
 	op = json_string_value(json_object_get(node, "op"));
-	switch (word_index(op, ops, lengthof(ops)))
+	switch (commerce_word_index(op, ops, lengthof(ops)))
 	{
 		case 0:
 			return have >= want;
@@ -283,8 +273,8 @@ compile_node(json_t *node)
 			r->children[i] = compile_node(child);
 		return r;
 	}
-	r->metric = word_index(json_string_value(json_object_get(node, "metric")), metrics, lengthof(metrics));
-	r->op = word_index(json_string_value(json_object_get(node, "op")), ops, lengthof(ops));
+	r->metric = commerce_word_index(json_string_value(json_object_get(node, "metric")), metrics, lengthof(metrics));
+	r->op = commerce_word_index(json_string_value(json_object_get(node, "op")), ops, lengthof(ops));
 	r->value = (int64) json_integer_value(json_object_get(node, "value"));
 	return r;
 }

@@ -27,9 +27,7 @@
 #include "commerce.h"
 
 #include "catalog/pg_type.h"
-#include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/lsyscache.h"
 
 /* Step 1: lock the due accounts, with the running sums of their unsettled lines. */
 static CommercePlan plan_lock_due = {
@@ -128,22 +126,6 @@ static CommercePlan plan_notify = {
 	"SELECT pg_notify('commerce_outbox', 'koc.payout')", 0, {InvalidOid}
 };
 
-/* A one-dimensional array of n Datums of a type, NULL where nulls[i]. */
-static Datum
-make_array(Datum *values, bool *nulls, int n, Oid elemtype)
-{
-	int			dims[1];
-	int			lbs[1] = {1};
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
-
-	dims[0] = n;
-	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
-	return PointerGetDatum(construct_md_array(values, nulls, 1, dims, lbs, elemtype,
-											  typlen, typbyval, typalign));
-}
-
 /* What one run decided for one account. */
 typedef struct Decision
 {
@@ -223,9 +205,9 @@ commerce_settle_commissions(PG_FUNCTION_ARGS)
 	}
 
 	/* 2. who may be paid; for them, the payable run of lines */
-	v[0] = make_array(a[0], NULL, n, INT8OID);
-	v[1] = make_array(a[1], NULL, n, INT8OID);
-	v[2] = make_array(a[2], NULL, n, INT8OID);
+	v[0] = commerce_make_array(a[0], NULL, n, INT8OID);
+	v[1] = commerce_make_array(a[1], NULL, n, INT8OID);
+	v[2] = commerce_make_array(a[2], NULL, n, INT8OID);
 	commerce_exec(&plan_eligible, v, NULL, 0);
 	nslow = 0;
 	for (uint64 row = 0; row < SPI_processed; row++)
@@ -247,10 +229,10 @@ commerce_settle_commissions(PG_FUNCTION_ARGS)
 		SPITupleTable *tt;
 		uint64		rows;
 
-		v[0] = make_array(a[3], NULL, nslow, INT8OID);
-		v[1] = make_array(a[4], NULL, nslow, INT8OID);
-		v[2] = make_array(a[5], NULL, nslow, INT8OID);
-		v[3] = make_array(a[6], NULL, nslow, INT8OID);
+		v[0] = commerce_make_array(a[3], NULL, nslow, INT8OID);
+		v[1] = commerce_make_array(a[4], NULL, nslow, INT8OID);
+		v[2] = commerce_make_array(a[5], NULL, nslow, INT8OID);
+		v[3] = commerce_make_array(a[6], NULL, nslow, INT8OID);
 		v[4] = TimestampTzGetDatum(now);
 		commerce_exec(&plan_unsettled, v, NULL, 0);
 		tt = SPI_tuptable;
@@ -328,9 +310,9 @@ commerce_settle_commissions(PG_FUNCTION_ARGS)
 
 	/* 4. write */
 	for (int k = 0; k < 6; k++)
-		v[k] = make_array(a[k], NULL, n, INT8OID);
-	v[6] = make_array(a[6], NULL, n, TEXTOID);
-	v[7] = make_array(a[7], due_nulls, n, TIMESTAMPTZOID);
+		v[k] = commerce_make_array(a[k], NULL, n, INT8OID);
+	v[6] = commerce_make_array(a[6], NULL, n, TEXTOID);
+	v[7] = commerce_make_array(a[7], due_nulls, n, TIMESTAMPTZOID);
 	v[8] = TimestampTzGetDatum(now);
 	commerce_exec(&plan_write, v, NULL, 0);
 	if (paying > 0)

@@ -53,16 +53,6 @@ rules_error(const char *path, const char *problem, const char *hint)
 			 errhint("%s", hint)));
 }
 
-/* Index of s in a list of words, or -1. */
-static int
-word_index(const char *s, const char *const *words, int n)
-{
-	for (int i = 0; i < n; i++)
-		if (strcmp(s, words[i]) == 0)
-			return i;
-	return -1;
-}
-
 /* Parse a JSON document (resetting the jansson context); 22P02 if it is not JSON. */
 static json_t *
 parse_doc(text *doc, const char *what)
@@ -112,7 +102,7 @@ check_schema(json_t *schema, const char *path, int depth, bool top)
 		schema_error(path, "expected an object", "A schema is {\"type\": ..., ...}.");
 	type = json_object_get(schema, "type");
 	if (type == NULL || !json_is_string(type) ||
-		(t = word_index(json_string_value(type), types, lengthof(types))) < 0)
+		(t = commerce_word_index(json_string_value(type), types, lengthof(types))) < 0)
 		schema_error(psprintf("%s.type", path),
 					 type && json_is_string(type) ?
 					 psprintf("unknown type \"%.40s\"", json_string_value(type)) : "expected a type",
@@ -130,7 +120,7 @@ check_schema(json_t *schema, const char *path, int depth, bool top)
 			{"items", "minItems", "maxItems", NULL, NULL},	/* array */
 			{"properties", "required", "additionalProperties", NULL, NULL},	/* object */
 		};
-		bool		known = word_index(key, common, lengthof(common)) >= 0;
+		bool		known = commerce_word_index(key, common, lengthof(common)) >= 0;
 
 		for (int i = 0; !known && i < 5 && by_type[t][i] != NULL; i++)
 			known = strcmp(key, by_type[t][i]) == 0;
@@ -230,7 +220,7 @@ static void
 check_value(json_t *schema, json_t *value, const char *path)
 {
 	const char *type = json_string_value(json_object_get(schema, "type"));
-	int			t = word_index(type, types, lengthof(types));
+	int			t = commerce_word_index(type, types, lengthof(types));
 	json_t	   *v;
 
 	switch (t)
