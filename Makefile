@@ -3,7 +3,7 @@
 # throwaway local cluster through test/harness.sh (see README.md).
 
 EXTENSION    = commerce
-EXTVERSION   = 0.5.0
+EXTVERSION   = 0.6.0
 
 MODULE_big   = commerce
 OBJS         = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
