@@ -89,6 +89,9 @@ SELECT commerce.ack(:t, :m, 'refunder') IS NOT NULL AS acked;
 SELECT status FROM m;
 SELECT o.external_order_id, o.status, o.refunded_fen FROM commerce.orders o
  WHERE o.source_instance_id = :g2 ORDER BY o.order_id;
+-- di's refund is confirmed: di is refunded, ed still refunding
+SELECT c.code, p.status FROM commerce.play_participant p JOIN commerce.customer c USING (tenant_id, customer_id)
+ WHERE p.instance_id = :g2 ORDER BY c.code;
 
 -- virtual fill: a group of one completes at its deadline with two virtual members
 SELECT code FROM commerce.configure_play(:t, 'cfg-3', 'SALSA3', 'GROUP_BUY', 'HZ-1', 'DANCE-10', 'Salsa, always on',
