@@ -250,6 +250,13 @@ BEGIN
             DETAIL  = format('It runs from %s to %s and is %s.', c.starts_at, c.ends_at, c.status),
             HINT    = 'Join a play that is open now.';
     END IF;
+    -- eligibility (transaction time, in C), each refusal with its own SQLSTATE; the action is recorded.
+    -- It and the price come before the group's row lock, so that joins of one group queue only for the
+    -- writes (lock order: eligibility's advisory locks, the group's row, then the stock slots).
+    PERFORM commerce._play_admit(p_tenant, c.config_id, cu.customer_id,
+                                 CASE WHEN p_instance IS NULL THEN 'start' ELSE 'join' END, p_ip, p_device);
+    SELECT * INTO sk FROM commerce.sku WHERE tenant_id = p_tenant AND sku_id = c.sku_id;
+    v_list := (commerce.resolve_price(p_tenant, sk.code, p_channel, cu.member_tier)).price_fen;
     -- the group: a new one led by the customer, or the one named, locked (joins of one group queue here)
     IF p_instance IS NULL THEN
         INSERT INTO commerce.play_instance (tenant_id, config_id, leader_customer_id, status, current, target,
@@ -288,12 +295,7 @@ BEGIN
                 HINT    = 'One place per customer and group.';
         END IF;
     END IF;
-    -- eligibility (transaction time, in C), each refusal with its own SQLSTATE; the action is recorded
-    PERFORM commerce._play_admit(p_tenant, c.config_id, cu.customer_id,
-                                 CASE WHEN v_outcome = 'opened' THEN 'start' ELSE 'join' END, p_ip, p_device);
     -- the order at the play price from the play's stock, paid at once
-    SELECT * INTO sk FROM commerce.sku WHERE tenant_id = p_tenant AND sku_id = c.sku_id;
-    v_list := (commerce.resolve_price(p_tenant, sk.code, p_channel, cu.member_tier)).price_fen;
     v_order := commerce.place_order(p_tenant, 'play:' || p_request_id, p_channel,
                    jsonb_build_object('lines', jsonb_build_array(jsonb_build_object('sku', sk.code, 'qty', 1)),
                                       'activity', c.activity, 'source_instance_id', i.instance_id,

@@ -10,6 +10,8 @@
 #   order_hot / order_ceiling   commerce.place_order on one SKU vs each client on its own
 #   ingest    16 clients ingest paid Taobao order payloads (rows/s)
 #   print     16 print workers claim waybill jobs 50 at a time and ack each (jobs/min)
+#   join_hot / join_ceiling   commerce.join_group on ONE group vs each client on its
+#             own group of its own play (eligibility, order, payment, participant)
 #   click / click_ceiling   commerce.record_click (verify the signed code, dedupe, insert)
 #             vs a plain INSERT of the same row into a table of the same shape
 #   koc_batch.sh   T+0.5 settlement of 1M commission lines and the month close of
@@ -62,6 +64,9 @@ SOLDOUT=$(run soldout soldout.sql)
 ORDER_HOT=$(run order_hot order_hot.sql)
 ORDER_CEIL=$(run order_ceiling order_ceiling.sql)
 INGEST=$(run ingest ingest.sql)
+JOIN_HOT=$(run join_hot join_hot.sql)
+JOIN_CEIL=$(run join_ceiling join_ceiling.sql)
+psql -X -q -At -c "SELECT count(*) FROM commerce.check_play_invariants()" > "$WORK/play_inv"
 CLICK=$(run click click.sql)
 CLICK_CEIL=$(run click_ceiling click_ceiling.sql)
 # print workers drain 80,000 queued jobs: 16 x 100 claims of 50
@@ -79,6 +84,7 @@ psql -X -q -At -c "SELECT count(*) FROM commerce.check_stock_invariants()" > "$W
 fresh
 pgbench -n -c "$CLIENTS" -j "$JOBS" -T 5 -M prepared -D tenant="$TENANT" -f hot.sql > /dev/null 2>&1
 psql -X -q -At -c "SELECT count(*) FROM commerce.check_stock_invariants()" >> "$WORK/inv"
+cat "$WORK/play_inv" >> "$WORK/inv"
 INV=$(awk '{ s += $1 } END { print s }' "$WORK/inv")
 echo
 printf 'hot_reservations_per_s: %.0f\n' "$HOT"
@@ -92,6 +98,9 @@ printf 'order_ceiling_per_s: %.0f\n' "$ORDER_CEIL"
 awk -v h="$ORDER_HOT" -v c="$ORDER_CEIL" 'BEGIN { printf "order_vs_ceiling: %.2f\n", h / c }'
 printf 'ingest_rows_per_s: %.0f\n' "$INGEST"
 awk -v t="$PRINT_TPS" 'BEGIN { printf "print_jobs_per_min: %.0f\n", t * 50 * 60 }'
+printf 'join_hot_per_s: %.0f\n' "$JOIN_HOT"
+printf 'join_ceiling_per_s: %.0f\n' "$JOIN_CEIL"
+awk -v h="$JOIN_HOT" -v c="$JOIN_CEIL" 'BEGIN { printf "join_vs_ceiling: %.2f\n", h / c }'
 printf 'clicks_per_s: %.0f\n' "$CLICK"
 printf 'click_insert_ceiling_per_s: %.0f\n' "$CLICK_CEIL"
 awk -v h="$CLICK" -v c="$CLICK_CEIL" 'BEGIN { printf "click_vs_ceiling: %.2f\n", h / c }'

@@ -47,3 +47,25 @@ CREATE TABLE public.click_ceiling (
     task_id bigint, channel_id bigint, visitor_id text NOT NULL, ip inet, user_agent text,
     clicked_at timestamptz NOT NULL, PRIMARY KEY (tenant_id, click_id));
 CREATE INDEX ON public.click_ceiling (tenant_id, visitor_id, clicked_at);
+
+-- group joins: a template without the standard 100-member cap, one hot group
+-- of one play (HOTG) and one group per client, each of its own play (G1..Gn,
+-- own stock pool); 80,000 customers handed out by a sequence (a customer
+-- takes one place per group)
+SELECT commerce.upsert_play_template(:t, 'BENCH_GROUP', 'group_buy', 'Bench group', 'items',
+  '{"type":"object","required":["target_size"],"properties":{"target_size":{"type":"integer","minimum":2,"maximum":100000000},
+    "hours":{"type":"integer","minimum":1,"maximum":168,"default":168}}}') IS NOT NULL;
+SELECT commerce.upsert_store(:t, 'BS', 'Bench store') > 0;
+SELECT commerce.upsert_sku(:t, 'P', 'PLAY', 'Play SKU', 9900);
+SELECT commerce.receive_stock(:t, 'bench-play', 'PLAY', 100000000);
+SELECT commerce.configure_play(:t, 'cfg-' || g, g, 'BENCH_GROUP', 'BS', 'PLAY', 'Bench group ' || g, 4900, 1000000,
+                               now() - interval '1 day', now() + interval '30 days', '{"target_size":100000000}') IS NOT NULL
+  FROM (SELECT 'HOTG' AS g UNION ALL SELECT 'G' || c FROM generate_series(1, :clients) c) x;
+SELECT count(commerce.upsert_customer(:t, 'c' || n)) FROM generate_series(1, 80000) n;
+SELECT count(commerce.upsert_customer(:t, 'leader-' || g)) FROM (SELECT 'HOTG' AS g UNION ALL SELECT 'G' || c FROM generate_series(1, :clients) c) x;
+SELECT count(commerce.join_group(:t, 'open-' || g, g, 'leader-' || g, 'pay-open-' || g))
+  FROM (SELECT 'HOTG' AS g UNION ALL SELECT 'G' || c FROM generate_series(1, :clients) c) x;
+CREATE SEQUENCE public.bench_customer_seq;
+CREATE TABLE public.bench_group AS
+  SELECT c.code, i.instance_id FROM commerce.play_instance i JOIN commerce.play_config c USING (tenant_id, config_id);
+ALTER TABLE public.bench_group ADD PRIMARY KEY (code);
