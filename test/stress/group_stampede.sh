@@ -72,4 +72,5 @@ check "one refund message per refunded member" "$(q -c "SELECT count(*) FROM com
 check "units sold = members of successful groups" "$(q -c "SELECT sold FROM commerce.stock WHERE activity = 'play:G5'")" "$(( succeeded * 5 ))"
 check "stock invariant violations" "$(q -c "SELECT count(*) FROM commerce.check_stock_invariants()")" "0"
 check "order invariant violations" "$(q -c "SELECT count(*) FROM commerce.check_order_invariants()")" "0"
+check "play invariant violations" "$(q -c "SELECT count(*) FROM commerce.check_play_invariants()")" "0"
 exit $FAILED
