@@ -3,7 +3,10 @@
 # a live-stream flash sale on one hot SKU: 60 concurrent buyers try 1,200
 # times for 300 units set aside for the sale; 70% pay at once, the rest
 # abandon their carts, which expire. Prints sold / reserved / expired /
-# rejected and the invariant check. Runs on the cluster test/harness.sh starts.
+# rejected and the invariant check. Then the KOC story (sections 9-14) and the
+# plays story (15-16: HQ template, store group buy, a group that fills, one
+# that fails and is refunded, lessons consumed, the activity dashboard and
+# the store's settlement). Runs on the cluster test/harness.sh starts.
 set -euo pipefail
 cd "$(dirname "$0")"
 WORK="$(mktemp -d /tmp/commerce-demo.XXXXXX)"
@@ -215,7 +218,86 @@ SELECT rank, koc, region, level, redemptions, gmv_fen, commission_fen
                          (now() AT TIME ZONE 'Asia/Shanghai')::date + 1);
 SQL
 
-say "15. Result"
+say "15. Plays as products (seed 004): HQ's template, a store's group buy, one group fills, one fails and is refunded"
+p <<'SQL'
+\set SHOW_CONTEXT never
+SET commerce.now = '2026-12-01 10:00:00+08';
+SELECT commerce.create_tenant('dance', 'Dance HQ') AS dance_tenant;
+SELECT commerce.upsert_store(commerce.tenant_id('dance'), 'HZ-1', 'Hangzhou West Lake studio', 'Zhejiang', 'Hangzhou') > 0 AS store;
+SELECT commerce.upsert_product(commerce.tenant_id('dance'), 'JAZZ', 'Jazz dance course', 'virtual', 'course') > 0 AS product;
+SELECT commerce.upsert_sku(commerce.tenant_id('dance'), 'JAZZ', 'JAZZ-10', '10 jazz lessons', 99900, p_floor_fen => 40000) > 0 AS sku;
+SELECT commerce.receive_stock(commerce.tenant_id('dance'), 'jazz-in', 'JAZZ-10', 100) > 0 AS received;
+-- HQ: a group-buy template counted in lessons, groups of 2 to 6 dancers
+SELECT code, kind, unit_name, rule_schema -> 'required' AS required
+  FROM commerce.upsert_play_template(commerce.tenant_id('dance'), 'DANCE_GROUP', 'group_buy', 'Dance together', 'lessons',
+       '{"type":"object","additionalProperties":false,"required":["target_size"],"properties":{
+          "target_size":{"type":"integer","minimum":2,"maximum":6},
+          "hours":{"type":"integer","minimum":1,"maximum":72,"default":24}}}');
+-- the store: 3 dancers, 599 yuan instead of 999, 30 places from the shared stock; a bad rule first
+\set ON_ERROR_STOP 0
+SELECT commerce.configure_play(commerce.tenant_id('dance'), 'cfg-bad', 'JAZZ3', 'DANCE_GROUP', 'HZ-1', 'JAZZ-10',
+       'Jazz for three', 59900, 30, '2026-12-01 00:00+08', '2026-12-31 00:00+08', '{"target_size":8}');
+\set ON_ERROR_STOP 1
+SELECT code, price_fen, stock, rules, asset_type, units_per_sale
+  FROM commerce.configure_play(commerce.tenant_id('dance'), 'cfg-jazz', 'JAZZ3', 'DANCE_GROUP', 'HZ-1', 'JAZZ-10',
+       'Jazz for three', 59900, 30, '2026-12-01 00:00+08', '2026-12-31 00:00+08', '{"target_size":3}',
+       p_per_user_limit => 1, p_asset_type => 'COURSE', p_units_per_sale => 10);
+SELECT count(commerce.upsert_customer(commerce.tenant_id('dance'), c)) AS dancers
+  FROM unnest(ARRAY['ann', 'bo', 'cy', 'di', 'ed', 'fe']) c;
+SELECT count(commerce.record_play_view(commerce.tenant_id('dance'), 'JAZZ3', c)) AS views
+  FROM unnest(ARRAY['ann', 'bo', 'cy', 'di', 'ed', 'fe', 'ann', 'bo', 'fe']) c;
+SELECT code, display_state, available FROM commerce.visible_plays(commerce.tenant_id('dance'), 'Hangzhou');
+-- ann opens a group, bo and cy join: the third completes it and every member gets 10 lessons
+SELECT outcome, status, current, target FROM commerce.join_group(commerce.tenant_id('dance'), 'j-ann', 'JAZZ3', 'ann', 'wx-ann');
+SELECT outcome, status, current, target FROM commerce.join_group(commerce.tenant_id('dance'), 'j-bo', 'JAZZ3', 'bo', 'wx-bo',
+       (SELECT min(instance_id) FROM commerce.play_instance));
+SELECT outcome, status, current, target FROM commerce.join_group(commerce.tenant_id('dance'), 'j-cy', 'JAZZ3', 'cy', 'wx-cy',
+       (SELECT min(instance_id) FROM commerce.play_instance));
+-- ann tries a second place (the per-customer limit), then di opens a group only ed joins
+\set ON_ERROR_STOP 0
+SELECT commerce.join_group(commerce.tenant_id('dance'), 'j-ann-2', 'JAZZ3', 'ann', 'wx-ann-2');
+\set ON_ERROR_STOP 1
+SELECT outcome, current, target FROM commerce.join_group(commerce.tenant_id('dance'), 'j-di', 'JAZZ3', 'di', 'wx-di');
+SELECT outcome, current, target FROM commerce.join_group(commerce.tenant_id('dance'), 'j-ed', 'JAZZ3', 'ed', 'wx-ed',
+       (SELECT max(instance_id) FROM commerce.play_instance));
+SQL
+p <<'SQL'
+SET commerce.now = '2026-12-02 10:00:01+08';
+-- a day later the deadline job ends the second group: FAILED, both members refunded through the outbox
+CALL commerce.play_pump();
+SELECT instance_id, status, current, target FROM commerce.play_instance ORDER BY instance_id;
+SELECT topic, payload ->> 'payment_id' AS payment, payload ->> 'amount_fen' AS amount_fen FROM commerce.outbox
+ WHERE tenant_id = commerce.tenant_id('dance') AND topic IN ('payment.refund', 'play.group_failed', 'play.group_succeeded')
+ ORDER BY message_id;
+-- the refund worker: the payment provider confirms both refunds
+SELECT count(commerce.complete_refund(commerce.tenant_id('dance'), (payload ->> 'after_sale_id')::bigint)) AS refunds_confirmed
+  FROM commerce.outbox WHERE tenant_id = commerce.tenant_id('dance') AND topic = 'payment.refund';
+SELECT c.code, p.role, p.status, o.status AS order_status FROM commerce.play_participant p
+  JOIN commerce.customer c USING (tenant_id, customer_id) JOIN commerce.orders o ON o.tenant_id = p.tenant_id AND o.order_id = p.order_id
+ ORDER BY p.instance_id, c.code;
+-- lessons consumed at the studio: ann 3, bo all 10, cy 2 (the first consumption completes each order)
+SELECT c.code, x.remaining FROM (VALUES ('ann', 3), ('bo', 10), ('cy', 2)) v(who, n)
+  JOIN commerce.customer c ON c.tenant_id = commerce.tenant_id('dance') AND c.code = v.who
+  JOIN commerce.user_asset a ON a.tenant_id = c.tenant_id AND a.customer_id = c.customer_id
+  CROSS JOIN LATERAL commerce.consume_asset(c.tenant_id, 'use-' || v.who, a.asset_id, v.n, 'HZ-1', 'coach-lin') x
+ ORDER BY c.code;
+SQL
+
+say "16. The activity dashboard and the store's settlement (seed 004 sections 4 and 7)"
+p <<'SQL'
+SET commerce.now = '2026-12-02 12:00:00+08';
+SELECT jsonb_pretty(commerce.play_dashboard(commerce.tenant_id('dance'), 'JAZZ3') - 'window' - 'title') AS dashboard;
+SELECT commerce.play_dashboard(commerce.tenant_id('dance'), 'JAZZ3') #>> '{fulfilment,text}' AS fulfilment;
+-- HQ's rule: 70% to the store; the store applies, HQ finance approves, the payout goes out through the outbox
+SELECT template_code, store_share_bp FROM commerce.set_split_rule(commerce.tenant_id('dance'), NULL, 7000);
+SELECT settlement_id, status, orders, income_fen, store_fen, hq_fen
+  FROM commerce.apply_play_settlement(commerce.tenant_id('dance'), 'settle-jazz-1', 'JAZZ3');
+SELECT status, decided_by FROM commerce.decide_play_settlement(commerce.tenant_id('dance'),
+       (SELECT max(settlement_id) FROM commerce.play_settlement), true, 'finance-zhao');
+SELECT topic, payload - 'settlement_id' AS payload FROM commerce.outbox WHERE topic = 'store.settlement_payout';
+SQL
+
+say "17. Result"
 p <<'SQL'
 SELECT (SELECT count(*) FROM public.demo_try)                                   AS flash_sale_tries,
        (SELECT count(*) FROM commerce.reservation WHERE status = 'confirmed'
@@ -226,9 +308,12 @@ SELECT (SELECT count(*) FROM public.demo_try)                                   
 SELECT CASE WHEN count(*) = 0 THEN 'all invariants hold: no oversell, nothing negative, ledger = pool, every reservation ended once'
             ELSE 'INVARIANT VIOLATIONS: ' || string_agg(check_name || ' ' || detail, '; ') END AS invariant_check
   FROM commerce.check_stock_invariants();
+SELECT CASE WHEN count(*) = 0 THEN 'the plays hold: groups never above target, failed groups refunded, assets = total - consumed, splits add up'
+            ELSE 'PLAY INVARIANT VIOLATIONS: ' || string_agg(invariant || ' ' || detail, '; ') END AS play_check
+  FROM commerce.check_play_invariants();
 SELECT CASE WHEN count(*) = 0 THEN 'the KOC books balance: ledger = account, settled lines = batches, one line per redemption'
             ELSE 'MONEY INVARIANT VIOLATIONS: ' || string_agg(problem, '; ') END AS money_check
   FROM commerce.check_koc_invariants();
 SQL
-n=$(psql -X -At -c "SELECT (SELECT count(*) FROM commerce.check_stock_invariants()) + (SELECT count(*) FROM commerce.check_koc_invariants())")
+n=$(psql -X -At -c "SELECT (SELECT count(*) FROM commerce.check_stock_invariants()) + (SELECT count(*) FROM commerce.check_koc_invariants()) + (SELECT count(*) FROM commerce.check_play_invariants())")
 [ "$n" = "0" ]
