@@ -250,6 +250,14 @@ BEGIN
             DETAIL  = format('It runs from %s to %s and is %s.', c.starts_at, c.ends_at, c.status),
             HINT    = 'Join a play that is open now.';
     END IF;
+    -- a second place in the same group is named as such (checked again under the lock)
+    IF p_instance IS NOT NULL AND EXISTS (SELECT 1 FROM commerce.play_participant
+                                           WHERE tenant_id = p_tenant AND instance_id = p_instance
+                                             AND customer_id = cu.customer_id) THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT412',
+            MESSAGE = format('customer "%s" is already in group %s', p_customer, p_instance),
+            HINT    = 'One place per customer and group.';
+    END IF;
     -- eligibility (transaction time, in C), each refusal with its own SQLSTATE; the action is recorded.
     -- It and the price come before the group's row lock, so that joins of one group queue only for the
     -- writes (lock order: eligibility's advisory locks, the group's row, then the stock slots).
