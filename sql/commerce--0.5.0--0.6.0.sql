@@ -259,13 +259,15 @@ BEGIN
             HINT    = 'One place per customer and group.';
     END IF;
     -- eligibility (transaction time, in C), each refusal with its own SQLSTATE; the action is recorded.
-    -- It and the price come before the group's row lock, so that joins of one group queue only for the
-    -- writes (lock order: eligibility's advisory locks, the group's row, then the stock slots).
+    -- It and the price are read first (lock order: eligibility's advisory locks, the group's row in
+    -- KEY SHARE, the stock slots, the group's row for the place).
     PERFORM commerce._play_admit(p_tenant, c.config_id, cu.customer_id,
                                  CASE WHEN p_instance IS NULL THEN 'start' ELSE 'join' END, p_ip, p_device);
     SELECT * INTO sk FROM commerce.sku WHERE tenant_id = p_tenant AND sku_id = c.sku_id;
     v_list := (commerce.resolve_price(p_tenant, sk.code, p_channel, cu.member_tier)).price_fen;
-    -- the group: a new one led by the customer, or the one named, locked (joins of one group queue here)
+    -- the group: a new one led by the customer, or the one named. Joiners take a KEY SHARE lock on it:
+    -- they do not block each other, and the deadline job (FOR UPDATE SKIP LOCKED) leaves a group alone
+    -- while anyone is joining it. The place itself is taken at the end, by a conditional update.
     IF p_instance IS NULL THEN
         INSERT INTO commerce.play_instance (tenant_id, config_id, leader_customer_id, status, current, target,
                                             deadline, created_at)
@@ -275,7 +277,7 @@ BEGIN
         v_outcome := 'opened';
     ELSE
         SELECT * INTO i FROM commerce.play_instance
-         WHERE tenant_id = p_tenant AND instance_id = p_instance AND config_id = c.config_id FOR UPDATE;
+         WHERE tenant_id = p_tenant AND instance_id = p_instance AND config_id = c.config_id FOR KEY SHARE;
         IF NOT FOUND THEN
             PERFORM commerce._not_found('group', p_instance::text, p_tenant);
         END IF;
@@ -312,9 +314,37 @@ BEGIN
     PERFORM commerce.pay_order(p_tenant, v_order.order_id, p_payment_id, least(v_list, c.price_fen));
     INSERT INTO commerce.play_participant (tenant_id, instance_id, customer_id, request_id, role, order_id, joined_at)
     VALUES (p_tenant, i.instance_id, cu.customer_id, p_request_id,
-            CASE WHEN v_outcome = 'opened' THEN 'leader' ELSE 'member' END, v_order.order_id, v_now);
+            CASE WHEN v_outcome = 'opened' THEN 'leader' ELSE 'member' END, v_order.order_id, v_now)
+    ON CONFLICT DO NOTHING;
+    IF NOT FOUND THEN   -- the same customer (or request) joined this group in a concurrent transaction
+        RAISE EXCEPTION USING ERRCODE = 'PT412',
+            MESSAGE = format('customer "%s" is already in group %s', p_customer, i.instance_id),
+            HINT    = 'One place per customer and group.';
+    END IF;
+    -- the place: joins of one group queue here only, for the rest of their transaction; a group that
+    -- filled, ended or failed meanwhile refuses the join and everything above rolls back
     UPDATE commerce.play_instance SET current = current + 1
-     WHERE tenant_id = p_tenant AND instance_id = i.instance_id RETURNING * INTO i;
+     WHERE tenant_id = p_tenant AND instance_id = i.instance_id
+       AND status = 'ACTIVE' AND current < target AND deadline > v_now
+    RETURNING * INTO i;
+    IF NOT FOUND THEN
+        SELECT * INTO i FROM commerce.play_instance WHERE tenant_id = p_tenant AND instance_id = p_instance;
+        IF i.status <> 'ACTIVE' THEN
+            RAISE EXCEPTION USING ERRCODE = 'PT412',
+                MESSAGE = format('group %s is %s', p_instance, lower(i.status)),
+                HINT    = 'Open a new group or join another one.';
+        END IF;
+        IF i.current >= i.target THEN
+            RAISE EXCEPTION USING ERRCODE = 'PT409',
+                MESSAGE = format('group %s is full', p_instance),
+                DETAIL  = format('%s of %s members.', i.current, i.target),
+                HINT    = 'Open a new group or join another one.';
+        END IF;
+        RAISE EXCEPTION USING ERRCODE = 'PT410',
+            MESSAGE = format('group %s has expired', p_instance),
+            DETAIL  = format('Its deadline was %s.', i.deadline),
+            HINT    = 'Open a new group or join another one.';
+    END IF;
     IF i.current = i.target THEN
         UPDATE commerce.play_instance SET status = 'SUCCESS', ended_at = v_now
          WHERE tenant_id = p_tenant AND instance_id = i.instance_id RETURNING * INTO i;
@@ -327,7 +357,7 @@ BEGIN
     RETURN ROW(i.instance_id, i.status, i.current, i.target, i.deadline, v_order.order_id, v_outcome)::commerce.join_result;
 END $$;
 COMMENT ON FUNCTION commerce.join_group(bigint, text, text, text, text, bigint, text, text, text) IS
-  'Group buy (seed 004 3): open a group (no instance: the customer leads it) or join one, paying the play price; the order takes a unit of the play''s stock and carries the instance. Joins of one group are serialized on its row, so a group never has more than its target; the member that completes it makes it SUCCESS and issues every member''s asset. Refused: a closed or not running play (PT412), a group that is not active (PT412), past its deadline (PT410), full (PT409), a second place (PT412), and the eligibility rules checked in C (PT451 blacklist, PT403, PT429, PT423, PT425, PT420). IP and device feed the blacklist and the per-IP rate. Idempotent by request_id.';
+  'Group buy (seed 004 3): open a group (no instance: the customer leads it) or join one, paying the play price; the order takes a unit of the play''s stock and carries the instance. Joiners of one group share its row (KEY SHARE) while they order and pay, and take their place at the end by a conditional update (status ACTIVE, current below target, before the deadline), so a group never has more than its target and a join that loses the race rolls back whole; the member that completes it makes it SUCCESS and issues every member''s asset. Refused: a closed or not running play (PT412), a group that is not active (PT412), past its deadline (PT410), full (PT409), a second place (PT412), and the eligibility rules checked in C (PT451 blacklist, PT403, PT429, PT423, PT425, PT420). IP and device feed the blacklist and the per-IP rate. Idempotent by request_id.';
 
 -- ===========================================================================
 -- flash sales and first-order offers: buy_play
@@ -1342,3 +1372,94 @@ RETURNS TABLE (invariant text, detail text) LANGUAGE sql STABLE AS $$
 $$;
 COMMENT ON FUNCTION commerce.check_play_invariants(bigint) IS
   'Checks the plays: group progress = members (never above target, a success has exactly its target), failed groups refunded, bargain price = play price - cuts >= floor, asset remaining = total - consumption, rewards per inviter within max_rewards and each one queued, settlements = their orders with parts adding up. One row per violation; none when healthy.';
+
+-- ===========================================================================
+-- commerce_api: the plays for HTTP clients (tenant from the request's claims)
+-- ===========================================================================
+
+CREATE FUNCTION commerce_api.visible_plays(city text DEFAULT NULL, store text DEFAULT NULL)
+RETURNS SETOF commerce.play_display LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce AS $$
+    SELECT * FROM commerce.visible_plays(commerce.current_tenant(), city, store);
+$$;
+REVOKE ALL ON FUNCTION commerce_api.visible_plays(text, text) FROM PUBLIC;
+
+CREATE FUNCTION commerce_api.record_play_view(play text, customer text DEFAULT NULL, ip text DEFAULT NULL,
+                                              device text DEFAULT NULL)
+RETURNS bigint LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce AS $$
+    SELECT commerce.record_play_view(commerce.current_tenant(), play, customer, ip, device);
+$$;
+REVOKE ALL ON FUNCTION commerce_api.record_play_view(text, text, text, text) FROM PUBLIC;
+
+CREATE FUNCTION commerce_api.join_group(request_id text, play text, customer text, payment_id text,
+                                        instance bigint DEFAULT NULL, ip text DEFAULT NULL, device text DEFAULT NULL)
+RETURNS commerce.join_result LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce AS $$
+    SELECT * FROM commerce.join_group(commerce.current_tenant(), request_id, play, customer, payment_id, instance,
+                                      'wechat_mp', ip, device);
+$$;
+REVOKE ALL ON FUNCTION commerce_api.join_group(text, text, text, text, bigint, text, text) FROM PUBLIC;
+
+CREATE FUNCTION commerce_api.buy_play(request_id text, play text, customer text, qty integer DEFAULT 1,
+                                      ip text DEFAULT NULL, device text DEFAULT NULL, receiver jsonb DEFAULT NULL)
+RETURNS commerce.order_result LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce AS $$
+    SELECT * FROM commerce.buy_play(commerce.current_tenant(), request_id, play, customer, qty, 'wechat_mp',
+                                    ip, device, receiver);
+$$;
+REVOKE ALL ON FUNCTION commerce_api.buy_play(text, text, text, integer, text, text, jsonb) FROM PUBLIC;
+
+CREATE FUNCTION commerce_api.start_bargain(request_id text, play text, customer text, ip text DEFAULT NULL,
+                                           device text DEFAULT NULL)
+RETURNS commerce.bargain_result LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce AS $$
+    SELECT * FROM commerce.start_bargain(commerce.current_tenant(), request_id, play, customer, ip, device);
+$$;
+REVOKE ALL ON FUNCTION commerce_api.start_bargain(text, text, text, text, text) FROM PUBLIC;
+
+CREATE FUNCTION commerce_api.help_bargain(request_id text, bargain bigint, helper text, ip text DEFAULT NULL,
+                                          device text DEFAULT NULL)
+RETURNS commerce.bargain_result LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce AS $$
+    SELECT * FROM commerce.help_bargain(commerce.current_tenant(), request_id, bargain, helper, ip, device);
+$$;
+REVOKE ALL ON FUNCTION commerce_api.help_bargain(text, bigint, text, text, text) FROM PUBLIC;
+
+CREATE FUNCTION commerce_api.buy_bargain(request_id text, bargain bigint, customer text, ip text DEFAULT NULL,
+                                         device text DEFAULT NULL, receiver jsonb DEFAULT NULL)
+RETURNS commerce.order_result LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce AS $$
+    SELECT * FROM commerce.buy_bargain(commerce.current_tenant(), request_id, bargain, customer, 'wechat_mp',
+                                       ip, device, receiver);
+$$;
+REVOKE ALL ON FUNCTION commerce_api.buy_bargain(text, bigint, text, text, text, jsonb) FROM PUBLIC;
+
+CREATE FUNCTION commerce_api.invite(request_id text, play text, inviter text, invitee text, ip text DEFAULT NULL,
+                                    device text DEFAULT NULL)
+RETURNS commerce.play_invite LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce AS $$
+    SELECT * FROM commerce.invite(commerce.current_tenant(), request_id, play, inviter, invitee, ip, device);
+$$;
+REVOKE ALL ON FUNCTION commerce_api.invite(text, text, text, text, text, text) FROM PUBLIC;
+
+CREATE FUNCTION commerce_api.consume_asset(request_id text, asset bigint, amount bigint, store text, operator text)
+RETURNS commerce.user_asset LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce AS $$
+    SELECT * FROM commerce.consume_asset(commerce.current_tenant(), request_id, asset, amount, store, operator);
+$$;
+REVOKE ALL ON FUNCTION commerce_api.consume_asset(text, bigint, bigint, text, text) FROM PUBLIC;
+
+CREATE FUNCTION commerce_api.play_dashboard(play text)
+RETURNS jsonb LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce AS $$
+    SELECT commerce.play_dashboard(commerce.current_tenant(), play);
+$$;
+REVOKE ALL ON FUNCTION commerce_api.play_dashboard(text) FROM PUBLIC;
+
+CREATE FUNCTION commerce_api.apply_play_settlement(request_id text, play text)
+RETURNS commerce.play_settlement LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce AS $$
+    SELECT * FROM commerce.apply_play_settlement(commerce.current_tenant(), request_id, play);
+$$;
+REVOKE ALL ON FUNCTION commerce_api.apply_play_settlement(text, text) FROM PUBLIC;
