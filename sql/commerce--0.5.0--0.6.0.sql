@@ -194,6 +194,18 @@ END $$;
 CREATE TRIGGER play_config_terms BEFORE INSERT ON commerce.play_config
     FOR EACH ROW EXECUTE FUNCTION commerce._play_config_terms();
 
+-- A play takes actions only while it is active and inside its window (PT412 otherwise).
+CREATE FUNCTION commerce._require_play_open(c commerce.play_config, p_now timestamptz, p_hint text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF c.status <> 'active' OR p_now < c.starts_at OR p_now >= c.ends_at THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT412',
+            MESSAGE = format('play "%s" is not open', c.code),
+            DETAIL  = format('It runs from %s to %s and is %s.', c.starts_at, c.ends_at, c.status),
+            HINT    = p_hint;
+    END IF;
+END $$;
+
 -- ===========================================================================
 -- group buys: joins through the C eligibility check
 -- ===========================================================================
@@ -244,12 +256,7 @@ BEGIN
     IF NOT FOUND THEN
         PERFORM commerce._not_found('customer', p_customer, p_tenant);
     END IF;
-    IF c.status <> 'active' OR v_now < c.starts_at OR v_now >= c.ends_at THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
-            MESSAGE = format('play "%s" is not open', p_config),
-            DETAIL  = format('It runs from %s to %s and is %s.', c.starts_at, c.ends_at, c.status),
-            HINT    = 'Join a play that is open now.';
-    END IF;
+    PERFORM commerce._require_play_open(c, v_now, 'Join a play that is open now.');
     -- a second place in the same group is named as such (checked again under the lock)
     IF p_instance IS NOT NULL AND EXISTS (SELECT 1 FROM commerce.play_participant
                                            WHERE tenant_id = p_tenant AND instance_id = p_instance
@@ -413,12 +420,7 @@ BEGIN
         PERFORM commerce._invalid('p_qty', format('%s; play "%s" sells 1 to %s per order.', p_qty, p_config, v_limit),
                                   'Buy within the per-order limit.');
     END IF;
-    IF c.status <> 'active' OR v_now < c.starts_at OR v_now >= c.ends_at THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
-            MESSAGE = format('play "%s" is not open', p_config),
-            DETAIL  = format('It runs from %s to %s and is %s.', c.starts_at, c.ends_at, c.status),
-            HINT    = 'Buy from a play that is open now.';
-    END IF;
+    PERFORM commerce._require_play_open(c, v_now, 'Buy from a play that is open now.');
     -- sold out: refused before any lock or write
     v_left := commerce._play_available(c);
     IF v_left < p_qty THEN
@@ -511,12 +513,7 @@ BEGIN
     IF NOT FOUND THEN
         PERFORM commerce._not_found('customer', p_customer, p_tenant);
     END IF;
-    IF c.status <> 'active' OR v_now < c.starts_at OR v_now >= c.ends_at THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
-            MESSAGE = format('play "%s" is not open', p_config),
-            DETAIL  = format('It runs from %s to %s and is %s.', c.starts_at, c.ends_at, c.status),
-            HINT    = 'Start a bargain on a play that is open now.';
-    END IF;
+    PERFORM commerce._require_play_open(c, v_now, 'Start a bargain on a play that is open now.');
     PERFORM commerce._play_admit(p_tenant, c.config_id, cu.customer_id, 'start', p_ip, p_device);
     -- one running bargain per customer and play (checked under the customer's lock taken by _play_admit
     -- when the play has limits; the unique request_id covers retries)
@@ -756,12 +753,7 @@ BEGIN
     IF ir.customer_id = ie.customer_id THEN
         PERFORM commerce._invalid('p_invitee', 'A customer cannot invite themselves.', 'Invite someone else.');
     END IF;
-    IF c.status <> 'active' OR v_now < c.starts_at OR v_now >= c.ends_at THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
-            MESSAGE = format('play "%s" is not open', p_config),
-            DETAIL  = format('It runs from %s to %s and is %s.', c.starts_at, c.ends_at, c.status),
-            HINT    = 'Invite through a play that is open now.';
-    END IF;
+    PERFORM commerce._require_play_open(c, v_now, 'Invite through a play that is open now.');
     IF EXISTS (SELECT 1 FROM commerce.orders WHERE tenant_id = p_tenant AND customer_id = ie.customer_id
                                                AND paid_at IS NOT NULL) THEN
         RAISE EXCEPTION USING ERRCODE = 'PT403',
