@@ -121,6 +121,20 @@ key_hash(const char *s)
 	return hash_bytes((const unsigned char *) s, (int) strlen(s));
 }
 
+/* Admitted actions of one customer or IP (per the plan) on the play in the last minute. */
+static int64
+admitted_last_minute(CommercePlan *plan, int64 tenant_id, int64 config_id, Datum who, TimestampTz now)
+{
+	Datum		v[4];
+
+	v[0] = Int64GetDatum(tenant_id);
+	v[1] = Int64GetDatum(config_id);
+	v[2] = who;
+	v[3] = TimestampTzGetDatum(now);
+	commerce_exec(plan, v, NULL, 1);
+	return commerce_get_int64(0, 1, NULL);
+}
+
 /* Datum of a text argument, or NULL. */
 static Datum
 text_or_null(const char *s, char *nulls, int i)
@@ -279,14 +293,9 @@ commerce_play_admit(PG_FUNCTION_ARGS)
 
 	if (has_user_rate)
 	{
-		int64		n;
+		int64		n = admitted_last_minute(&plan_user_rate, tenant_id, config_id,
+											 Int64GetDatum(customer_id), now);
 
-		v[0] = Int64GetDatum(tenant_id);
-		v[1] = Int64GetDatum(config_id);
-		v[2] = Int64GetDatum(customer_id);
-		v[3] = TimestampTzGetDatum(now);
-		commerce_exec(&plan_user_rate, v, NULL, 1);
-		n = commerce_get_int64(0, 1, NULL);
 		if (n >= user_rate)
 			ereport(ERROR,
 					(errcode(ERRCODE_PLAY_USER_RATE),
@@ -301,12 +310,7 @@ commerce_play_admit(PG_FUNCTION_ARGS)
 		int64		n;
 
 		lock_pair((uint32) config_id, key_hash(ip));
-		v[0] = Int64GetDatum(tenant_id);
-		v[1] = Int64GetDatum(config_id);
-		v[2] = CStringGetTextDatum(ip);
-		v[3] = TimestampTzGetDatum(now);
-		commerce_exec(&plan_ip_rate, v, NULL, 1);
-		n = commerce_get_int64(0, 1, NULL);
+		n = admitted_last_minute(&plan_ip_rate, tenant_id, config_id, CStringGetTextDatum(ip), now);
 		if (n >= ip_rate)
 			ereport(ERROR,
 					(errcode(ERRCODE_PLAY_IP_RATE),
