@@ -194,6 +194,45 @@ END $$;
 CREATE TRIGGER play_config_terms BEFORE INSERT ON commerce.play_config
     FOR EACH ROW EXECUTE FUNCTION commerce._play_config_terms();
 
+-- The play config of that code, which must be of one of the kinds (PT404, 22023 otherwise).
+CREATE FUNCTION commerce._play_of_kind(p_tenant bigint, p_config text, p_kinds text[], p_hint text)
+RETURNS commerce.play_config LANGUAGE plpgsql STABLE AS $$
+DECLARE c commerce.play_config; v_kind text;
+BEGIN
+    SELECT * INTO c FROM commerce.play_config WHERE tenant_id = p_tenant AND code = p_config;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('play config', p_config, p_tenant);
+    END IF;
+    SELECT kind INTO v_kind FROM commerce.play_template WHERE tenant_id = p_tenant AND code = c.template_code;
+    IF v_kind <> ALL (p_kinds) THEN
+        PERFORM commerce._invalid('p_config', format('"%s" is a %s play.', p_config, v_kind), p_hint);
+    END IF;
+    RETURN c;
+END $$;
+
+-- Refuse a join when the group is not active, past its deadline or full (PT412, PT410, PT409).
+CREATE FUNCTION commerce._refuse_join(i commerce.play_instance, p_now timestamptz) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF i.status <> 'ACTIVE' THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT412',
+            MESSAGE = format('group %s is %s', i.instance_id, lower(i.status)),
+            HINT    = 'Open a new group or join another one.';
+    END IF;
+    IF p_now >= i.deadline THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT410',
+            MESSAGE = format('group %s has expired', i.instance_id),
+            DETAIL  = format('Its deadline was %s.', i.deadline),
+            HINT    = 'Open a new group or join another one.';
+    END IF;
+    IF i.current >= i.target THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
+            MESSAGE = format('group %s is full', i.instance_id),
+            DETAIL  = format('%s of %s members.', i.current, i.target),
+            HINT    = 'Open a new group or join another one.';
+    END IF;
+END $$;
+
 -- A play takes actions only while it is active and inside its window (PT412 otherwise).
 CREATE FUNCTION commerce._require_play_open(c commerce.play_config, p_now timestamptz, p_hint text) RETURNS void
 LANGUAGE plpgsql AS $$
@@ -225,7 +264,7 @@ CREATE FUNCTION commerce.join_group(p_tenant bigint, p_request_id text, p_config
                                     p_device text DEFAULT NULL)
 RETURNS commerce.join_result LANGUAGE plpgsql AS $$
 DECLARE
-    c commerce.play_config; tp commerce.play_template; cu commerce.customer; i commerce.play_instance;
+    c commerce.play_config; cu commerce.customer; i commerce.play_instance;
     p commerce.play_participant; sk commerce.sku; v_list bigint; v_order commerce.order_result; v_now timestamptz := commerce.now();
     v_outcome text := 'joined';
 BEGIN
@@ -244,20 +283,13 @@ BEGIN
         SELECT * INTO i FROM commerce.play_instance WHERE tenant_id = p_tenant AND instance_id = p.instance_id;
         RETURN ROW(i.instance_id, i.status, i.current, i.target, i.deadline, p.order_id, 'repeated')::commerce.join_result;
     END IF;
-    SELECT * INTO c FROM commerce.play_config WHERE tenant_id = p_tenant AND code = p_config;
-    IF NOT FOUND THEN
-        PERFORM commerce._not_found('play config', p_config, p_tenant);
-    END IF;
-    SELECT * INTO tp FROM commerce.play_template WHERE tenant_id = p_tenant AND code = c.template_code;
-    IF tp.kind <> 'group_buy' THEN
-        PERFORM commerce._invalid('p_config', format('"%s" is a %s play.', p_config, tp.kind), 'Join group-buy plays only.');
-    END IF;
+    c := commerce._play_of_kind(p_tenant, p_config, ARRAY['group_buy'], 'Join group-buy plays only.');
     SELECT * INTO cu FROM commerce.customer WHERE tenant_id = p_tenant AND code = p_customer;
     IF NOT FOUND THEN
         PERFORM commerce._not_found('customer', p_customer, p_tenant);
     END IF;
     PERFORM commerce._require_play_open(c, v_now, 'Join a play that is open now.');
-    -- a second place in the same group is named as such (checked again under the lock)
+    -- a second place in the same group is named as such (a concurrent one is caught by the insert below)
     IF p_instance IS NOT NULL AND EXISTS (SELECT 1 FROM commerce.play_participant
                                            WHERE tenant_id = p_tenant AND instance_id = p_instance
                                              AND customer_id = cu.customer_id) THEN
@@ -288,29 +320,7 @@ BEGIN
         IF NOT FOUND THEN
             PERFORM commerce._not_found('group', p_instance::text, p_tenant);
         END IF;
-        IF i.status <> 'ACTIVE' THEN
-            RAISE EXCEPTION USING ERRCODE = 'PT412',
-                MESSAGE = format('group %s is %s', p_instance, lower(i.status)),
-                HINT    = 'Open a new group or join another one.';
-        END IF;
-        IF v_now >= i.deadline THEN
-            RAISE EXCEPTION USING ERRCODE = 'PT410',
-                MESSAGE = format('group %s has expired', p_instance),
-                DETAIL  = format('Its deadline was %s.', i.deadline),
-                HINT    = 'Open a new group or join another one.';
-        END IF;
-        IF i.current >= i.target THEN
-            RAISE EXCEPTION USING ERRCODE = 'PT409',
-                MESSAGE = format('group %s is full', p_instance),
-                DETAIL  = format('%s of %s members.', i.current, i.target),
-                HINT    = 'Open a new group or join another one.';
-        END IF;
-        IF EXISTS (SELECT 1 FROM commerce.play_participant
-                    WHERE tenant_id = p_tenant AND instance_id = i.instance_id AND customer_id = cu.customer_id) THEN
-            RAISE EXCEPTION USING ERRCODE = 'PT412',
-                MESSAGE = format('customer "%s" is already in group %s', p_customer, p_instance),
-                HINT    = 'One place per customer and group.';
-        END IF;
+        PERFORM commerce._refuse_join(i, v_now);
     END IF;
     -- the order at the play price from the play's stock, paid at once
     v_order := commerce.place_order(p_tenant, 'play:' || p_request_id, p_channel,
@@ -336,21 +346,8 @@ BEGIN
     RETURNING * INTO i;
     IF NOT FOUND THEN
         SELECT * INTO i FROM commerce.play_instance WHERE tenant_id = p_tenant AND instance_id = p_instance;
-        IF i.status <> 'ACTIVE' THEN
-            RAISE EXCEPTION USING ERRCODE = 'PT412',
-                MESSAGE = format('group %s is %s', p_instance, lower(i.status)),
-                HINT    = 'Open a new group or join another one.';
-        END IF;
-        IF i.current >= i.target THEN
-            RAISE EXCEPTION USING ERRCODE = 'PT409',
-                MESSAGE = format('group %s is full', p_instance),
-                DETAIL  = format('%s of %s members.', i.current, i.target),
-                HINT    = 'Open a new group or join another one.';
-        END IF;
-        RAISE EXCEPTION USING ERRCODE = 'PT410',
-            MESSAGE = format('group %s has expired', p_instance),
-            DETAIL  = format('Its deadline was %s.', i.deadline),
-            HINT    = 'Open a new group or join another one.';
+        PERFORM commerce._refuse_join(i, v_now);
+        RAISE EXCEPTION 'commerce.join_group: group % refused a place for no known reason', p_instance;
     END IF;
     IF i.current = i.target THEN
         UPDATE commerce.play_instance SET status = 'SUCCESS', ended_at = v_now
@@ -373,9 +370,8 @@ COMMENT ON FUNCTION commerce.join_group(bigint, text, text, text, text, bigint, 
 -- Units left in a play's own pool.
 CREATE FUNCTION commerce._play_available(c commerce.play_config) RETURNS bigint
 LANGUAGE sql STABLE AS $$
-    SELECT coalesce(sum(sl.on_hand - sl.reserved - sl.sold), 0)::bigint
+    SELECT coalesce(sum(commerce._pool_available(sp.tenant_id, sp.pool_id)), 0)::bigint
       FROM commerce.stock_pool sp
-      JOIN commerce.stock_slot sl ON sl.tenant_id = sp.tenant_id AND sl.pool_id = sp.pool_id
      WHERE sp.tenant_id = c.tenant_id AND sp.activity = c.activity AND sp.sku_id = c.sku_id AND sp.status = 'open';
 $$;
 
@@ -384,7 +380,7 @@ CREATE FUNCTION commerce.buy_play(p_tenant bigint, p_request_id text, p_config t
                                   p_qty integer DEFAULT 1, p_channel text DEFAULT 'wechat_mp',
                                   p_ip text DEFAULT NULL, p_device text DEFAULT NULL, p_receiver jsonb DEFAULT NULL)
 RETURNS commerce.order_result LANGUAGE plpgsql AS $$
-DECLARE c commerce.play_config; tp commerce.play_template; cu commerce.customer; sk commerce.sku; o commerce.orders;
+DECLARE c commerce.play_config; cu commerce.customer; sk commerce.sku; o commerce.orders;
         v_list bigint; v_limit integer; v_left bigint; v_now timestamptz := commerce.now(); v_doc jsonb;
 BEGIN
     PERFORM commerce._tenant(p_tenant);
@@ -401,16 +397,8 @@ BEGIN
     IF FOUND THEN
         RETURN commerce._order_result(o, 'existing');
     END IF;
-    SELECT * INTO c FROM commerce.play_config WHERE tenant_id = p_tenant AND code = p_config;
-    IF NOT FOUND THEN
-        PERFORM commerce._not_found('play config', p_config, p_tenant);
-    END IF;
-    SELECT * INTO tp FROM commerce.play_template WHERE tenant_id = p_tenant AND code = c.template_code;
-    IF tp.kind NOT IN ('flash_sale', 'invite_reward') THEN
-        PERFORM commerce._invalid('p_config', format('"%s" is a %s play.', p_config, tp.kind),
-                                  CASE tp.kind WHEN 'group_buy' THEN 'Join a group with commerce.join_group.'
-                                               ELSE 'Buy a bargain with commerce.buy_bargain.' END);
-    END IF;
+    c := commerce._play_of_kind(p_tenant, p_config, ARRAY['flash_sale', 'invite_reward'],
+                                'Join a group with commerce.join_group; buy a bargain with commerce.buy_bargain.');
     SELECT * INTO cu FROM commerce.customer WHERE tenant_id = p_tenant AND code = p_customer;
     IF NOT FOUND THEN
         PERFORM commerce._not_found('customer', p_customer, p_tenant);
@@ -487,7 +475,7 @@ $$;
 CREATE FUNCTION commerce.start_bargain(p_tenant bigint, p_request_id text, p_config text, p_customer text,
                                        p_ip text DEFAULT NULL, p_device text DEFAULT NULL)
 RETURNS commerce.bargain_result LANGUAGE plpgsql AS $$
-DECLARE c commerce.play_config; tp commerce.play_template; cu commerce.customer; i commerce.play_instance;
+DECLARE c commerce.play_config; cu commerce.customer; i commerce.play_instance;
         v_now timestamptz := commerce.now(); v_floor bigint; v_cut bigint;
 BEGIN
     PERFORM commerce._tenant(p_tenant);
@@ -501,14 +489,7 @@ BEGIN
     IF FOUND THEN
         RETURN commerce._bargain_result(i, 'repeated');
     END IF;
-    SELECT * INTO c FROM commerce.play_config WHERE tenant_id = p_tenant AND code = p_config;
-    IF NOT FOUND THEN
-        PERFORM commerce._not_found('play config', p_config, p_tenant);
-    END IF;
-    SELECT * INTO tp FROM commerce.play_template WHERE tenant_id = p_tenant AND code = c.template_code;
-    IF tp.kind <> 'bargain' THEN
-        PERFORM commerce._invalid('p_config', format('"%s" is a %s play.', p_config, tp.kind), 'Start bargains on bargain plays only.');
-    END IF;
+    c := commerce._play_of_kind(p_tenant, p_config, ARRAY['bargain'], 'Start bargains on bargain plays only.');
     SELECT * INTO cu FROM commerce.customer WHERE tenant_id = p_tenant AND code = p_customer;
     IF NOT FOUND THEN
         PERFORM commerce._not_found('customer', p_customer, p_tenant);
@@ -719,7 +700,7 @@ COMMENT ON TABLE commerce.play_invite IS
 CREATE FUNCTION commerce.invite(p_tenant bigint, p_request_id text, p_config text, p_inviter text, p_invitee text,
                                 p_ip text DEFAULT NULL, p_device text DEFAULT NULL)
 RETURNS commerce.play_invite LANGUAGE plpgsql AS $$
-DECLARE c commerce.play_config; tp commerce.play_template; ir commerce.customer; ie commerce.customer;
+DECLARE c commerce.play_config; ir commerce.customer; ie commerce.customer;
         v commerce.play_invite; v_now timestamptz := commerce.now();
 BEGIN
     PERFORM commerce._tenant(p_tenant);
@@ -734,14 +715,7 @@ BEGIN
     IF FOUND THEN
         RETURN v;
     END IF;
-    SELECT * INTO c FROM commerce.play_config WHERE tenant_id = p_tenant AND code = p_config;
-    IF NOT FOUND THEN
-        PERFORM commerce._not_found('play config', p_config, p_tenant);
-    END IF;
-    SELECT * INTO tp FROM commerce.play_template WHERE tenant_id = p_tenant AND code = c.template_code;
-    IF tp.kind <> 'invite_reward' THEN
-        PERFORM commerce._invalid('p_config', format('"%s" is a %s play.', p_config, tp.kind), 'Invite through invite-reward plays only.');
-    END IF;
+    c := commerce._play_of_kind(p_tenant, p_config, ARRAY['invite_reward'], 'Invite through invite-reward plays only.');
     SELECT * INTO ir FROM commerce.customer WHERE tenant_id = p_tenant AND code = p_inviter;
     IF NOT FOUND THEN
         PERFORM commerce._not_found('customer', p_inviter, p_tenant);
@@ -1133,10 +1107,10 @@ COMMENT ON FUNCTION commerce.set_split_rule(bigint, text, integer) IS
 -- Split an amount in two by basis points with the largest remainder: the parts add up exactly.
 CREATE FUNCTION commerce.split_fen(p_amount bigint, p_share_bp integer, OUT share_fen bigint, OUT rest_fen bigint)
 LANGUAGE sql IMMUTABLE STRICT AS $$
-    -- floors of both exact parts leave at most one fen; it goes to the larger remainder (the rest on a tie)
-    SELECT s + CASE WHEN (p_amount * p_share_bp) % 10000 > (p_amount * (10000 - p_share_bp)) % 10000 THEN 1 ELSE 0 END,
-           p_amount - s - CASE WHEN (p_amount * p_share_bp) % 10000 > (p_amount * (10000 - p_share_bp)) % 10000 THEN 1 ELSE 0 END
-      FROM (SELECT p_amount * p_share_bp / 10000 AS s) x;
+    -- the floors of both exact parts leave at most one fen; it goes to the larger remainder (the rest on a tie)
+    SELECT s + bump, p_amount - s - bump
+      FROM (SELECT p_amount * p_share_bp / 10000 AS s,
+                   ((p_amount * p_share_bp) % 10000 > (p_amount * (10000 - p_share_bp)) % 10000)::int AS bump) x;
 $$;
 COMMENT ON FUNCTION commerce.split_fen(bigint, integer) IS
   'Split p_amount fen into share (p_share_bp basis points) and rest by the largest remainder method: share_fen + rest_fen = p_amount always; the fen the floors leave goes to the part with the larger remainder (the rest on a tie).';
@@ -1144,8 +1118,7 @@ COMMENT ON FUNCTION commerce.split_fen(bigint, integer) IS
 -- A store applies for settlement of a play's completed income.
 CREATE FUNCTION commerce.apply_play_settlement(p_tenant bigint, p_request_id text, p_config text)
 RETURNS commerce.play_settlement LANGUAGE plpgsql AS $$
-DECLARE c commerce.play_config; s commerce.play_settlement; v_bp integer; v_n integer; v_income bigint;
-        v_split record;
+DECLARE c commerce.play_config; s commerce.play_settlement; v_bp integer;
 BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._require(p_request_id, 'p_request_id');
@@ -1176,31 +1149,34 @@ BEGIN
             DETAIL  = format('Neither template %s nor the tenant has a split rule.', c.template_code),
             HINT    = 'HQ sets one with commerce.set_split_rule.';
     END IF;
-    CREATE TEMP TABLE IF NOT EXISTS _settle_orders (order_id bigint, amount_fen bigint) ON COMMIT DROP;
-    TRUNCATE _settle_orders;
-    INSERT INTO _settle_orders
-    SELECT o.order_id, o.paid_fen - o.refunded_fen
-      FROM commerce.orders o
-     WHERE o.tenant_id = p_tenant AND o.source_activity = c.activity AND o.status = 'completed'
-       AND o.paid_fen > o.refunded_fen
-       AND NOT EXISTS (SELECT 1 FROM commerce.play_settlement_order so
-                        WHERE so.tenant_id = p_tenant AND so.order_id = o.order_id AND NOT so.released);
-    SELECT count(*), coalesce(sum(amount_fen), 0) INTO v_n, v_income FROM _settle_orders;
-    IF v_n = 0 THEN
+    -- one statement, one snapshot: the completed orders not in a live settlement, their sum split, the
+    -- settlement and its orders written together (nothing when there is nothing to settle)
+    WITH due AS (
+        SELECT o.order_id, o.paid_fen - o.refunded_fen AS amount_fen
+          FROM commerce.orders o
+         WHERE o.tenant_id = p_tenant AND o.source_activity = c.activity AND o.status = 'completed'
+           AND o.paid_fen > o.refunded_fen
+           AND NOT EXISTS (SELECT 1 FROM commerce.play_settlement_order so
+                            WHERE so.tenant_id = p_tenant AND so.order_id = o.order_id AND NOT so.released)),
+    total AS (SELECT count(*)::integer AS n, sum(amount_fen)::bigint AS income FROM due),
+    st AS (
+        INSERT INTO commerce.play_settlement (tenant_id, request_id, config_id, store_id, status, orders, income_fen,
+                                              store_share_bp, store_fen, hq_fen, applied_at)
+        SELECT p_tenant, p_request_id, c.config_id, c.store_id, 'applied', t.n, t.income, v_bp,
+               x.share_fen, x.rest_fen, commerce.now()
+          FROM total t CROSS JOIN LATERAL commerce.split_fen(t.income, v_bp) x
+         WHERE t.n > 0
+        RETURNING *),
+    lines AS (
+        INSERT INTO commerce.play_settlement_order (tenant_id, settlement_id, order_id, amount_fen)
+        SELECT p_tenant, st.settlement_id, due.order_id, due.amount_fen FROM st CROSS JOIN due)
+    SELECT * INTO s FROM st;
+    IF s.settlement_id IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = 'PT412',
             MESSAGE = format('play "%s" has no income to settle', p_config),
             DETAIL  = 'Every completed order of the play is settled or under review.',
             HINT    = 'Orders count once they are completed (the first consumption of their asset).';
     END IF;
-    v_split := commerce.split_fen(v_income, v_bp);
-    INSERT INTO commerce.play_settlement (tenant_id, request_id, config_id, store_id, status, orders, income_fen,
-                                          store_share_bp, store_fen, hq_fen, applied_at)
-    VALUES (p_tenant, p_request_id, c.config_id, c.store_id, 'applied', v_n, v_income, v_bp,
-            v_split.share_fen, v_split.rest_fen, commerce.now())
-    RETURNING * INTO s;
-    INSERT INTO commerce.play_settlement_order (tenant_id, settlement_id, order_id, amount_fen)
-    SELECT p_tenant, s.settlement_id, order_id, amount_fen FROM _settle_orders;
-    DROP TABLE _settle_orders;
     RETURN s;
 END $$;
 COMMENT ON FUNCTION commerce.apply_play_settlement(bigint, text, text) IS
