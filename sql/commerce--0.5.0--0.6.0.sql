@@ -1106,12 +1106,23 @@ COMMENT ON FUNCTION commerce.set_split_rule(bigint, text, integer) IS
 
 -- Split an amount in two by basis points with the largest remainder: the parts add up exactly.
 CREATE FUNCTION commerce.split_fen(p_amount bigint, p_share_bp integer, OUT share_fen bigint, OUT rest_fen bigint)
-LANGUAGE sql IMMUTABLE STRICT AS $$
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE v_bump integer;
+BEGIN
+    PERFORM commerce._require(p_amount, 'p_amount');
+    PERFORM commerce._require(p_share_bp, 'p_share_bp');
+    IF p_amount < 0 OR p_amount > 1000000000000000 THEN
+        PERFORM commerce._invalid('p_amount', format('%s fen', p_amount), 'Split 0 to 10^15 fen.');
+    END IF;
+    IF p_share_bp NOT BETWEEN 0 AND 10000 THEN
+        PERFORM commerce._invalid('p_share_bp', format('%s bp', p_share_bp), 'A share is 0 to 10000 basis points.');
+    END IF;
     -- the floors of both exact parts leave at most one fen; it goes to the larger remainder (the rest on a tie)
-    SELECT s + bump, p_amount - s - bump
-      FROM (SELECT p_amount * p_share_bp / 10000 AS s,
-                   ((p_amount * p_share_bp) % 10000 > (p_amount * (10000 - p_share_bp)) % 10000)::int AS bump) x;
-$$;
+    share_fen := p_amount * p_share_bp / 10000;
+    v_bump := ((p_amount * p_share_bp) % 10000 > (p_amount * (10000 - p_share_bp)) % 10000)::integer;
+    share_fen := share_fen + v_bump;
+    rest_fen := p_amount - share_fen;
+END $$;
 COMMENT ON FUNCTION commerce.split_fen(bigint, integer) IS
   'Split p_amount fen into share (p_share_bp basis points) and rest by the largest remainder method: share_fen + rest_fen = p_amount always; the fen the floors leave goes to the part with the larger remainder (the rest on a tie).';
 

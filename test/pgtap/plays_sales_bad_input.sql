@@ -10,7 +10,7 @@
 SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
-SELECT plan(101);
+SELECT plan(104);
 \ir lib/fingerprint.psql
 \o /dev/null
 
@@ -160,6 +160,9 @@ SELECT throws_ok($$SELECT commerce.end_expired_groups(0)$$, '22023', 'invalid va
 SELECT is(pg_temp.fingerprint(), :'fp0', 'operators: nothing changed');
 
 -- store settlement
+SELECT throws_ok($$SELECT commerce.split_fen(-1, 5000)$$, '22023', 'invalid value for p_amount', 'split: a negative amount -> 22023');
+SELECT throws_ok($$SELECT commerce.split_fen(100, 10001)$$, '22023', 'invalid value for p_share_bp', 'split: above 10000 bp -> 22023');
+SELECT throws_ok($$SELECT commerce.split_fen(NULL, 5000)$$, '22004', 'argument p_amount must not be null', 'split: NULL amount -> 22004');
 SELECT throws_ok(format($$SELECT commerce.set_split_rule(%s, 'NOPE', 5000)$$, :t), 'PT404', 'play template "NOPE" not found', 'split rule: unknown template -> PT404');
 SELECT throws_ok(format($$SELECT commerce.set_split_rule(%s, NULL, 10001)$$, :t), '22023', 'invalid value for p_store_share_bp', 'split rule: above 10000 bp -> 22023');
 SELECT throws_ok(format($$SELECT commerce.set_split_rule(%s, NULL, NULL)$$, :t), '22004', 'argument p_store_share_bp must not be null', 'split rule: NULL share -> 22004');
