@@ -1,17 +1,33 @@
 # commerce: PGXS build. `make`, `make install`, `make installcheck` are the
 # standard PGXS targets; `make demo`, `make test` and `make bench` run on a
 # throwaway local cluster through test/harness.sh (see README.md).
+#
+# SQL layout (docs/architecture.md, "Where things live"):
+#   sql/src/<module>/<rule>.sql  the one editable definition of every object;
+#                                sql/src/MANIFEST lists them in install order
+#   sql/commerce--$(EXTVERSION).sql
+#                                the install script of the current version,
+#                                built here from the manifest (never edited)
+#   sql/base/, sql/updates/      released scripts, frozen: sql/released.sha256
+#                                holds their checksums; the one open upgrade
+#                                script is commerce--<previous>--$(EXTVERSION).sql
 
 EXTENSION    = commerce
-EXTVERSION   = 0.6.0
+# The version is written once, in commerce.control.
+EXTVERSION  := $(shell sed -n "s/^default_version *= *'\([^']*\)'.*/\1/p" commerce.control)
+
+MANIFEST     = sql/src/MANIFEST
+MODULE_SRC   = $(addprefix sql/src/,$(shell grep -v '^\#' $(MANIFEST)))
 
 MODULE_big   = commerce
 OBJS         = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
-DATA         = $(sort $(wildcard sql/commerce--*.sql))
+DATA_built   = sql/$(EXTENSION)--$(EXTVERSION).sql
+DATA         = $(wildcard sql/base/$(EXTENSION)--*.sql) $(sort $(wildcard sql/updates/$(EXTENSION)--*--*.sql))
 DOCS         =
 
-# pg_regress suites: every sql/<name>.sql that is not an install script.
-REGRESS      = $(sort $(patsubst sql/%.sql,%,$(filter-out sql/commerce--%,$(wildcard sql/*.sql))))
+# pg_regress suites: every sql/<module>_<topic>.sql (the built install script
+# lives in sql/ too and is not a suite).
+REGRESS      = $(sort $(patsubst sql/%.sql,%,$(filter-out sql/$(EXTENSION)--%,$(wildcard sql/*.sql))))
 REGRESS_OPTS = --inputdir=. --load-extension=plpgsql
 
 PG_CPPFLAGS  = -I$(srcdir)/src -std=gnu99 -Wall -Wmissing-prototypes
@@ -22,6 +38,16 @@ PGXS        := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 $(OBJS): $(wildcard src/*.h)
+
+# The install script: a header, then every module source in manifest order.
+$(DATA_built): $(MANIFEST) $(MODULE_SRC) commerce.control
+	@{ printf '%s\n' \
+	    '-- commerce $(EXTVERSION): install script built by make from sql/src/MANIFEST.' \
+	    '-- Do not edit: change the module sources (sql/src/<module>/<rule>.sql) and' \
+	    '-- the open upgrade script (sql/updates/commerce--<previous>--$(EXTVERSION).sql).' \
+	    '' '\echo Use "CREATE EXTENSION commerce" to load this file. \quit'; \
+	  for f in $(MODULE_SRC); do printf '\n-- ==== %s\n\n' "$$f"; cat "$$f"; done; } > $@.tmp
+	@mv $@.tmp $@
 
 .PHONY: demo test bench
 demo:
