@@ -88,7 +88,9 @@ if [ "${#MISSING[@]}" -gt 0 ]; then
 fi
 
 # ---------------------------------------------------------------- paths
-PGBIN=/usr/lib/postgresql/15/bin
+# PGBIN may point at another PostgreSQL 15 installation (e.g. a relocated copy
+# used to test a second work tree beside the system one).
+PGBIN="${PGBIN:-/usr/lib/postgresql/15/bin}"
 PG_CONFIG="$PGBIN/pg_config"
 export PG_CONFIG
 
