@@ -5,8 +5,10 @@
 #
 #   bash test/harness.sh test    every suite: pg_regress (sql/, expected/),
 #                                isolation (test/isolation/specs), pgTAP
-#                                (test/pgtap/*.sql), scripts (test/stress/);
-#                                ONLY=regress|isolation|pgtap|stress runs one.
+#                                (test/pgtap/*.sql), upgrade and layout
+#                                checks (test/upgrade/*.sh), scripts
+#                                (test/stress/); ONLY=regress|isolation|
+#                                pgtap|upgrade|stress runs one.
 #                                The last line of output is "N passed, N failed".
 #   bash test/harness.sh demo    runs test/demo/demo.sh   (database commerce_demo)
 #   bash test/harness.sh bench   runs test/bench/bench.sh (database commerce_bench)
@@ -42,9 +44,9 @@ say() { printf '== [%s] %s\n' "$(ts)" "$*"; }
 
 ONLY="${ONLY:-}"
 case "$ONLY" in
-    "" | regress | isolation | pgtap | stress) ;;
+    "" | regress | isolation | pgtap | upgrade | stress) ;;
     *)
-        echo "harness: ONLY must be one of regress, isolation, pgtap, stress (got '$ONLY')" >&2
+        echo "harness: ONLY must be one of regress, isolation, pgtap, upgrade, stress (got '$ONLY')" >&2
         exit 2
         ;;
 esac
@@ -358,6 +360,30 @@ if want isolation && [ "${#SPECS[@]}" -gt 0 ]; then
     record isolation "$p" "$f" $((SECONDS - t0))
 fi
 
+# tap_counts LOG: sets p and f from prove's summary in LOG (assertions).
+tap_counts() {
+    local log="$1" tests ran_failed bad_files xy_lines
+    tests=$(sed -nE 's/^Files=[0-9]+, Tests=([0-9]+),.*/\1/p' "$log" | tail -n 1)
+    tests=${tests:-0}
+    # "Failed X/Y subtests" per failing file; X includes planned-but-not-run.
+    f=$(sed -nE 's/.*Failed ([0-9]+)\/[0-9]+ subtests.*/\1/p' "$log" |
+        awk '{ s += $1 } END { print s + 0 }')
+    # Assertions that actually ran and failed, from the Test Summary Report.
+    ran_failed=$(sed -nE 's/.*\(Wstat: [0-9]+ .*Tests: [0-9]+ Failed: ([0-9]+)\).*/\1/p' "$log" |
+        awk '{ s += $1 } END { print s + 0 }')
+    if [ "$ran_failed" -gt "$f" ]; then f=$ran_failed; fi
+    # A failing file without a "Failed X/Y" line (no plan, or an error after
+    # all assertions passed) counts as one failure.
+    bad_files=$(count '\(Wstat: [0-9]+' "$log")
+    xy_lines=$(count 'Failed [0-9]+/[0-9]+ subtests' "$log")
+    if [ "$bad_files" -gt "$xy_lines" ]; then f=$((f + bad_files - xy_lines)); fi
+    p=$((tests - ran_failed))
+    if [ "$p" -lt 0 ]; then p=0; fi
+    if [ "$f" -eq 0 ] && { [ "$RUN_RC" -ne 0 ] || grep -q '^Result: FAIL' "$log"; }; then
+        f=1
+    fi
+}
+
 # c. pgTAP, counted by assertions
 mapfile -t TAPS < <(sorted_files test/pgtap/*.sql)
 if want pgtap && [ "${#TAPS[@]}" -gt 0 ]; then
@@ -366,25 +392,7 @@ if want pgtap && [ "${#TAPS[@]}" -gt 0 ]; then
     log="$TMPD/pgtap.log"
     if createdb commerce_tap && psql -q -X -d commerce_tap -c 'CREATE EXTENSION pgtap'; then
         run_logged "$log" pg_prove -d commerce_tap --ext .sql "${TAPS[@]}"
-        tests=$(sed -nE 's/^Files=[0-9]+, Tests=([0-9]+),.*/\1/p' "$log" | tail -n 1)
-        tests=${tests:-0}
-        # "Failed X/Y subtests" per failing file; X includes planned-but-not-run.
-        f=$(sed -nE 's/.*Failed ([0-9]+)\/[0-9]+ subtests.*/\1/p' "$log" |
-            awk '{ s += $1 } END { print s + 0 }')
-        # Assertions that actually ran and failed, from the Test Summary Report.
-        ran_failed=$(sed -nE 's/.*\(Wstat: [0-9]+ .*Tests: [0-9]+ Failed: ([0-9]+)\).*/\1/p' "$log" |
-            awk '{ s += $1 } END { print s + 0 }')
-        if [ "$ran_failed" -gt "$f" ]; then f=$ran_failed; fi
-        # A failing file without a "Failed X/Y" line (no plan, or an error after
-        # all assertions passed) counts as one failure.
-        bad_files=$(count '\(Wstat: [0-9]+' "$log")
-        xy_lines=$(count 'Failed [0-9]+/[0-9]+ subtests' "$log")
-        if [ "$bad_files" -gt "$xy_lines" ]; then f=$((f + bad_files - xy_lines)); fi
-        p=$((tests - ran_failed))
-        if [ "$p" -lt 0 ]; then p=0; fi
-        if [ "$f" -eq 0 ] && { [ "$RUN_RC" -ne 0 ] || grep -q '^Result: FAIL' "$log"; }; then
-            f=1
-        fi
+        tap_counts "$log"
     else
         echo "harness: could not set up database commerce_tap with pgtap"
         p=0
@@ -393,7 +401,18 @@ if want pgtap && [ "${#TAPS[@]}" -gt 0 ]; then
     record pgtap "$p" "$f" $((SECONDS - t0))
 fi
 
-# d. script suites in test/stress/: executable files and *.sh
+# d. upgrade and layout checks (test/upgrade/*.sh, TAP through prove)
+mapfile -t UPGRADES < <(sorted_files test/upgrade/*.sh)
+if want upgrade && [ "${#UPGRADES[@]}" -gt 0 ]; then
+    say "suite upgrade: prove, ${#UPGRADES[@]} script(s)"
+    t0=$SECONDS
+    log="$TMPD/upgrade.log"
+    run_logged "$log" prove -v -e bash "${UPGRADES[@]}"
+    tap_counts "$log"
+    record upgrade "$p" "$f" $((SECONDS - t0))
+fi
+
+# e. script suites in test/stress/: executable files and *.sh
 STRESS=()
 while IFS= read -r f; do
     if [ -f "$f" ] && { [ -x "$f" ] || [[ "$f" == *.sh ]]; }; then STRESS+=("$f"); fi
