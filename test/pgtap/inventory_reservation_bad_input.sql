@@ -1,4 +1,4 @@
--- reservation_bad_input.sql: bad calls of reserve, reserve_sku,
+-- inventory_reservation_bad_input.sql: bad calls of reserve, reserve_sku,
 -- confirm/release/extend_reservation, return_stock and expire_reservations,
 -- and direct writes that break the reservation state machine, are refused
 -- with the documented SQLSTATE and change nothing (a cart is reserved all or

@@ -1,4 +1,4 @@
--- fulfilment_after_sale_bad_input.sql: bad calls of the fulfilment module
+-- orders_fulfilment_after_sale_bad_input.sql: bad calls of the fulfilment module
 -- (route_carrier, ship_order, merge_suggestions, split_suggestions), the
 -- after-sale module (request_after_sale, decide_after_sale,
 -- receive_returned_goods, complete_refund, complete_exchange, and direct

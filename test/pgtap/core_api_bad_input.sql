@@ -1,4 +1,4 @@
--- api_bad_input.sql: the commerce_api functions take the tenant from the
+-- core_api_bad_input.sql: the commerce_api functions take the tenant from the
 -- request settings only (42501 without one), see only that tenant's rows
 -- (PT404 / no rows for another tenant's), refuse bad input like the
 -- commerce functions they wrap, and are not executable by PUBLIC. Jobs:

@@ -1,5 +1,5 @@
 -- jobs: CREATE EXTENSION works without pg_cron; schedule_jobs then says how
--- to get it, unschedule_jobs is a no-op. (test/stress/cron.sh runs the job
+-- to get it, unschedule_jobs is a no-op. (test/stress/core_cron.sh runs the job
 -- under pg_cron for real.)
 CREATE EXTENSION commerce;
 \set SHOW_CONTEXT never
