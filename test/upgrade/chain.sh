@@ -61,7 +61,7 @@ sees "a column's comment" "COMMENT ON COLUMN commerce.tenant.time_zone IS 'x';"
 sees "a constraint" "ALTER TABLE commerce.tenant DROP CONSTRAINT tenant_name_check;"
 sees "an index" "DROP INDEX commerce.outbox_ready;"
 sees "a trigger's name (firing order)" \
-    "ALTER TRIGGER order_state_guard ON commerce.orders RENAME TO zz_order_state_guard;"
+    "ALTER TRIGGER before_20_state_guard ON commerce.orders RENAME TO before_05_state_guard;"
 sees "an enum label" "ALTER TYPE commerce.reservation_status ADD VALUE 'probe';"
 sees "a view" "CREATE OR REPLACE VIEW commerce.stock AS SELECT * FROM commerce.stock WHERE false;"
 sees "a table's ACL" "GRANT SELECT ON commerce.tenant TO upg_probe;"

@@ -12,13 +12,13 @@ COMMENT ON FUNCTION commerce.resolve_price(bigint, text, text, text, timestamptz
 CREATE FUNCTION commerce.price_floor_guard() RETURNS trigger
     AS 'MODULE_PATHNAME', 'commerce_price_floor_guard' LANGUAGE C;
 
-CREATE TRIGGER price_floor_guard BEFORE INSERT OR UPDATE ON commerce.price
+CREATE TRIGGER before_10_floor_guard BEFORE INSERT OR UPDATE ON commerce.price
     FOR EACH ROW EXECUTE FUNCTION commerce.price_floor_guard();
 
 CREATE FUNCTION commerce.sku_floor_guard() RETURNS trigger
     AS 'MODULE_PATHNAME', 'commerce_sku_floor_guard' LANGUAGE C;
 
-CREATE TRIGGER sku_floor_guard BEFORE INSERT OR UPDATE OF msrp_fen, floor_fen ON commerce.sku
+CREATE TRIGGER before_10_floor_guard BEFORE INSERT OR UPDATE OF msrp_fen, floor_fen ON commerce.sku
     FOR EACH ROW EXECUTE FUNCTION commerce.sku_floor_guard();
 
 -- Set a channel, member or flash price (upsert on its natural key).

@@ -6,7 +6,7 @@
 CREATE FUNCTION commerce.reservation_state_guard() RETURNS trigger
     AS 'MODULE_PATHNAME', 'commerce_reservation_state_guard' LANGUAGE C;
 
-CREATE TRIGGER reservation_state_guard BEFORE INSERT OR UPDATE ON commerce.reservation
+CREATE TRIGGER before_10_state_guard BEFORE INSERT OR UPDATE ON commerce.reservation
     FOR EACH ROW EXECUTE FUNCTION commerce.reservation_state_guard();
 
 CREATE FUNCTION commerce.reserve(p_tenant bigint, p_request_id text, p_holder text,

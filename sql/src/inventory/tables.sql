@@ -114,11 +114,7 @@ CREATE TABLE commerce.stock_movement (
 COMMENT ON TABLE commerce.stock_movement IS
   'The append-only stock ledger: for every pool, the sums of d_on_hand, d_reserved and d_sold equal the pool''s on_hand, reserved and sold (commerce.check_stock_invariants verifies it).';
 
-CREATE TRIGGER stock_movement_append_only BEFORE UPDATE OR DELETE ON commerce.stock_movement
-    FOR EACH ROW EXECUTE FUNCTION commerce.append_only_guard();
-
-CREATE TRIGGER stock_movement_no_truncate BEFORE TRUNCATE ON commerce.stock_movement
-    FOR EACH STATEMENT EXECUTE FUNCTION commerce.append_only_guard();
+SELECT commerce._declare_append_only('commerce.stock_movement');
 
 CREATE TYPE commerce.reservation_result AS (
     reservation_id bigint,

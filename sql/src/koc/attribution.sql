@@ -22,5 +22,5 @@ COMMENT ON FUNCTION commerce.attribution_for(bigint, text, timestamptz, bigint) 
 CREATE FUNCTION commerce.order_attribution() RETURNS trigger
     AS 'MODULE_PATHNAME', 'commerce_order_attribution' LANGUAGE C;
 
-CREATE TRIGGER order_attribution BEFORE INSERT OR UPDATE OF koc_id, koc_task_id, attributed_at, click_id
+CREATE TRIGGER before_10_attribution BEFORE INSERT OR UPDATE OF koc_id, koc_task_id, attributed_at, click_id
     ON commerce.orders FOR EACH ROW EXECUTE FUNCTION commerce.order_attribution();

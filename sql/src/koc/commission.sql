@@ -11,10 +11,10 @@ BEGIN
     RETURN NULL;
 END $$;
 
-CREATE TRIGGER koc_account_rearm_on_sign AFTER INSERT ON commerce.agreement_signature
+CREATE TRIGGER after_10_koc_account_rearm AFTER INSERT ON commerce.agreement_signature
     FOR EACH ROW EXECUTE FUNCTION commerce._koc_account_rearm();
 
-CREATE TRIGGER koc_account_rearm_on_active AFTER UPDATE OF status ON commerce.koc
+CREATE TRIGGER after_10_account_rearm AFTER UPDATE OF status ON commerce.koc
     FOR EACH ROW WHEN (NEW.status = 'active' AND OLD.status IS DISTINCT FROM 'active')
     EXECUTE FUNCTION commerce._koc_account_rearm();
 
@@ -22,7 +22,7 @@ CREATE TRIGGER koc_account_rearm_on_active AFTER UPDATE OF status ON commerce.ko
 CREATE FUNCTION commerce.commission_on_redeem() RETURNS trigger
     AS 'MODULE_PATHNAME', 'commerce_commission_on_redeem' LANGUAGE C;
 
-CREATE TRIGGER commission_on_redeem AFTER UPDATE OF status ON commerce.orders
+CREATE TRIGGER after_10_commission_on_redeem AFTER UPDATE OF status ON commerce.orders
     FOR EACH ROW WHEN (NEW.status = 'completed' AND OLD.status IS DISTINCT FROM 'completed'
                        AND NEW.koc_id IS NOT NULL)
     EXECUTE FUNCTION commerce.commission_on_redeem();
@@ -31,6 +31,6 @@ CREATE TRIGGER commission_on_redeem AFTER UPDATE OF status ON commerce.orders
 CREATE FUNCTION commerce.commission_on_refund() RETURNS trigger
     AS 'MODULE_PATHNAME', 'commerce_commission_on_refund' LANGUAGE C;
 
-CREATE TRIGGER commission_on_refund AFTER INSERT ON commerce.order_event
+CREATE TRIGGER after_10_commission_on_refund AFTER INSERT ON commerce.order_event
     FOR EACH ROW WHEN (NEW.kind = 'refund')
     EXECUTE FUNCTION commerce.commission_on_refund();

@@ -122,7 +122,7 @@ COMMENT ON TABLE commerce.koc_application IS
 CREATE UNIQUE INDEX koc_application_one_open ON commerce.koc_application (tenant_id, customer_id)
     WHERE status = 'submitted';
 
-CREATE TRIGGER koc_application_state BEFORE INSERT OR UPDATE ON commerce.koc_application
+CREATE TRIGGER before_10_state_guard BEFORE INSERT OR UPDATE ON commerce.koc_application
     FOR EACH ROW EXECUTE FUNCTION commerce.state_guard('status', 'submitted',
         'submitted>approved', 'submitted>rejected');
 
@@ -138,8 +138,7 @@ CREATE TABLE commerce.agreement (
 COMMENT ON TABLE commerce.agreement IS
   'Versions of the KOC agreement (commission and content rules, K04): the exact text and its SHA-256. Published versions never change; the highest version is the current one.';
 
-CREATE TRIGGER agreement_append_only BEFORE UPDATE OR DELETE ON commerce.agreement
-    FOR EACH ROW EXECUTE FUNCTION commerce.append_only_guard();
+SELECT commerce._declare_append_only('commerce.agreement');
 
 CREATE TABLE commerce.agreement_signature (
     tenant_id   bigint NOT NULL,
@@ -156,8 +155,7 @@ CREATE TABLE commerce.agreement_signature (
 COMMENT ON TABLE commerce.agreement_signature IS
   'The evidence of a KOC signing an agreement version: who, when, from which IP, and the SHA-256 of the exact text signed (append-only).';
 
-CREATE TRIGGER agreement_signature_append_only BEFORE UPDATE OR DELETE ON commerce.agreement_signature
-    FOR EACH ROW EXECUTE FUNCTION commerce.append_only_guard();
+SELECT commerce._declare_append_only('commerce.agreement_signature');
 
 -- the new-customer test of a redemption looks at the buyer's earlier orders
 CREATE INDEX orders_customer ON commerce.orders (tenant_id, customer_id, paid_at)
@@ -219,11 +217,7 @@ CREATE INDEX commission_line_order ON commerce.commission_line (tenant_id, order
 
 CREATE INDEX commission_line_time ON commerce.commission_line (tenant_id, occurred_at);
 
-CREATE TRIGGER commission_line_append_only BEFORE UPDATE OR DELETE ON commerce.commission_line
-    FOR EACH ROW EXECUTE FUNCTION commerce.append_only_guard();
-
-CREATE TRIGGER commission_line_no_truncate BEFORE TRUNCATE ON commerce.commission_line
-    FOR EACH STATEMENT EXECUTE FUNCTION commerce.append_only_guard();
+SELECT commerce._declare_append_only('commerce.commission_line');
 
 CREATE TABLE commerce.settle_batch (
     tenant_id      bigint NOT NULL,
@@ -249,7 +243,7 @@ CREATE TABLE commerce.settle_batch (
 COMMENT ON TABLE commerce.settle_batch IS
   'A settlement of a KOC''s payable lines from_seq..to_seq netted into one amount. Positive: paying -> paid | failed (failed money goes to the balance). Zero or negative: netted at once (a negative amount is taken from the balance). Ends exactly once.';
 
-CREATE TRIGGER settle_batch_state BEFORE INSERT OR UPDATE ON commerce.settle_batch
+CREATE TRIGGER before_10_state_guard BEFORE INSERT OR UPDATE ON commerce.settle_batch
     FOR EACH ROW EXECUTE FUNCTION commerce.state_guard('status', 'paying,netted',
         'paying>paid', 'paying>failed');
 
@@ -279,7 +273,7 @@ CREATE TABLE commerce.withdrawal (
 COMMENT ON TABLE commerce.withdrawal IS
   'A KOC takes money out of the balance to WeChat, Alipay or a bank card (K14): requested (the amount leaves the balance) -> approved (payout request in the outbox) -> paid | failed, or requested -> rejected; rejected and failed money goes back to the balance. The fee is kept from the amount paid.';
 
-CREATE TRIGGER withdrawal_state BEFORE INSERT OR UPDATE ON commerce.withdrawal
+CREATE TRIGGER before_10_state_guard BEFORE INSERT OR UPDATE ON commerce.withdrawal
     FOR EACH ROW EXECUTE FUNCTION commerce.state_guard('status', 'requested',
         'requested>approved', 'requested>rejected', 'approved>paid', 'approved>failed');
 
@@ -306,11 +300,7 @@ COMMENT ON TABLE commerce.koc_ledger IS
 
 CREATE INDEX koc_ledger_koc ON commerce.koc_ledger (tenant_id, koc_id);
 
-CREATE TRIGGER koc_ledger_append_only BEFORE UPDATE OR DELETE ON commerce.koc_ledger
-    FOR EACH ROW EXECUTE FUNCTION commerce.append_only_guard();
-
-CREATE TRIGGER koc_ledger_no_truncate BEFORE TRUNCATE ON commerce.koc_ledger
-    FOR EACH STATEMENT EXECUTE FUNCTION commerce.append_only_guard();
+SELECT commerce._declare_append_only('commerce.koc_ledger');
 
 CREATE TABLE commerce.koc_level_run (
     tenant_id  bigint NOT NULL REFERENCES commerce.tenant,
@@ -340,8 +330,7 @@ CREATE TABLE commerce.koc_level_change (
 COMMENT ON TABLE commerce.koc_level_change IS
   'Level changes made by the monthly recalculation, with the month''s figures that justified them (append-only).';
 
-CREATE TRIGGER koc_level_change_append_only BEFORE UPDATE OR DELETE ON commerce.koc_level_change
-    FOR EACH ROW EXECUTE FUNCTION commerce.append_only_guard();
+SELECT commerce._declare_append_only('commerce.koc_level_change');
 
 CREATE INDEX click_koc ON commerce.click (tenant_id, koc_id, clicked_at);
 
@@ -370,7 +359,7 @@ COMMENT ON TABLE commerce.koc_risk_flag IS
 
 CREATE UNIQUE INDEX koc_risk_flag_open ON commerce.koc_risk_flag (tenant_id, koc_id, rule) WHERE status = 'open';
 
-CREATE TRIGGER koc_risk_flag_state BEFORE INSERT OR UPDATE ON commerce.koc_risk_flag
+CREATE TRIGGER before_10_state_guard BEFORE INSERT OR UPDATE ON commerce.koc_risk_flag
     FOR EACH ROW EXECUTE FUNCTION commerce.state_guard('status', 'open', 'open>cleared', 'open>confirmed');
 
 CREATE TABLE commerce.koc_audit (
@@ -389,8 +378,5 @@ COMMENT ON TABLE commerce.koc_audit IS
 
 CREATE INDEX koc_audit_koc ON commerce.koc_audit (tenant_id, koc_id);
 
-CREATE TRIGGER koc_audit_append_only BEFORE UPDATE OR DELETE ON commerce.koc_audit
-    FOR EACH ROW EXECUTE FUNCTION commerce.append_only_guard();
+SELECT commerce._declare_append_only('commerce.koc_audit');
 
-CREATE TRIGGER koc_audit_no_truncate BEFORE TRUNCATE ON commerce.koc_audit
-    FOR EACH STATEMENT EXECUTE FUNCTION commerce.append_only_guard();

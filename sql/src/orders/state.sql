@@ -4,7 +4,7 @@
 CREATE FUNCTION commerce.order_state_guard() RETURNS trigger
     AS 'MODULE_PATHNAME', 'commerce_order_state_guard' LANGUAGE C;
 
-CREATE TRIGGER order_state_guard BEFORE INSERT OR UPDATE ON commerce.orders
+CREATE TRIGGER before_20_state_guard BEFORE INSERT OR UPDATE ON commerce.orders
     FOR EACH ROW EXECUTE FUNCTION commerce.order_state_guard();
 
 -- Set the reason the state-machine trigger records for this transaction.

@@ -92,11 +92,7 @@ COMMENT ON TABLE commerce.order_status_history IS
 
 CREATE INDEX order_status_history_order ON commerce.order_status_history (tenant_id, order_id);
 
-CREATE TRIGGER order_status_history_append_only BEFORE UPDATE OR DELETE ON commerce.order_status_history
-    FOR EACH ROW EXECUTE FUNCTION commerce.append_only_guard();
-
-CREATE TRIGGER order_status_history_no_truncate BEFORE TRUNCATE ON commerce.order_status_history
-    FOR EACH STATEMENT EXECUTE FUNCTION commerce.append_only_guard();
+SELECT commerce._declare_append_only('commerce.order_status_history');
 
 CREATE TABLE commerce.payment_exception (
     tenant_id    bigint NOT NULL REFERENCES commerce.tenant,
@@ -274,7 +270,7 @@ COMMENT ON TABLE commerce.after_sale IS
 CREATE UNIQUE INDEX after_sale_one_open ON commerce.after_sale (tenant_id, order_id)
     WHERE status IN ('requested', 'approved', 'goods_returned');
 
-CREATE TRIGGER after_sale_state BEFORE INSERT OR UPDATE ON commerce.after_sale
+CREATE TRIGGER before_10_state_guard BEFORE INSERT OR UPDATE ON commerce.after_sale
     FOR EACH ROW EXECUTE FUNCTION commerce.state_guard('status', 'requested', 'qualifier=kind',
         'requested>approved', 'requested>rejected',
         'return_refund:approved>goods_returned', 'exchange:approved>goods_returned',
@@ -296,11 +292,7 @@ CREATE TABLE commerce.order_event (
 COMMENT ON TABLE commerce.order_event IS
   'Append-only events other modules consume, one per source event (source_key unique): a refund is the reversal the commission module turns into a negative commission line.';
 
-CREATE TRIGGER order_event_append_only BEFORE UPDATE OR DELETE ON commerce.order_event
-    FOR EACH ROW EXECUTE FUNCTION commerce.append_only_guard();
-
-CREATE TRIGGER order_event_no_truncate BEFORE TRUNCATE ON commerce.order_event
-    FOR EACH STATEMENT EXECUTE FUNCTION commerce.append_only_guard();
+SELECT commerce._declare_append_only('commerce.order_event');
 
 CREATE TABLE commerce.bill_line (
     tenant_id         bigint NOT NULL REFERENCES commerce.tenant,

@@ -159,7 +159,7 @@ BEGIN
     RETURN NEW;
 END $$;
 
-CREATE TRIGGER play_config_terms BEFORE INSERT ON commerce.play_config
+CREATE TRIGGER before_20_terms BEFORE INSERT ON commerce.play_config
     FOR EACH ROW EXECUTE FUNCTION commerce._play_config_terms();
 
 -- The play config of that code, which must be of one of the kinds (PT404, 22023 otherwise).

@@ -42,14 +42,14 @@ BEGIN
     RETURN NULL;
 END $$;
 
-CREATE TRIGGER orders_play_paid AFTER UPDATE ON commerce.orders
+CREATE TRIGGER after_20_play_paid AFTER UPDATE ON commerce.orders
     FOR EACH ROW WHEN (OLD.paid_at IS NULL AND NEW.paid_at IS NOT NULL)
     EXECUTE FUNCTION commerce._play_order_changed();
 
-CREATE TRIGGER orders_play_paid_insert AFTER INSERT ON commerce.orders
+CREATE TRIGGER after_21_play_paid_insert AFTER INSERT ON commerce.orders
     FOR EACH ROW WHEN (NEW.paid_at IS NOT NULL)
     EXECUTE FUNCTION commerce._play_order_changed();
 
-CREATE TRIGGER orders_play_refunded AFTER UPDATE ON commerce.orders
+CREATE TRIGGER after_30_play_refunded AFTER UPDATE ON commerce.orders
     FOR EACH ROW WHEN (NEW.status = 'refunded' AND OLD.status <> 'refunded')
     EXECUTE FUNCTION commerce._play_order_changed();

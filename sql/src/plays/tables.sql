@@ -57,7 +57,7 @@ COMMENT ON COLUMN commerce.play_config.user_rate_per_minute IS
 COMMENT ON COLUMN commerce.play_config.ip_rate_per_minute IS
   'Admitted actions from one IP on the play in a minute; NULL: no limit.';
 
-CREATE TRIGGER play_config_state BEFORE INSERT OR UPDATE ON commerce.play_config
+CREATE TRIGGER before_10_state_guard BEFORE INSERT OR UPDATE ON commerce.play_config
     FOR EACH ROW EXECUTE FUNCTION commerce.state_guard('status', 'active', 'active>closed');
 
 CREATE TABLE commerce.play_instance (
@@ -88,7 +88,7 @@ COMMENT ON COLUMN commerce.play_instance.price_fen IS
 
 CREATE INDEX play_instance_due ON commerce.play_instance (deadline) WHERE status IN ('PENDING', 'ACTIVE');
 
-CREATE TRIGGER play_instance_state BEFORE INSERT OR UPDATE ON commerce.play_instance
+CREATE TRIGGER before_10_state_guard BEFORE INSERT OR UPDATE ON commerce.play_instance
     FOR EACH ROW EXECUTE FUNCTION commerce.state_guard('status', 'PENDING,ACTIVE',
         'PENDING>ACTIVE', 'PENDING>FAILED', 'ACTIVE>SUCCESS', 'ACTIVE>FAILED');
 
@@ -153,11 +153,7 @@ COMMENT ON TABLE commerce.consumption_log IS
 
 CREATE INDEX consumption_log_asset ON commerce.consumption_log (tenant_id, asset_id);
 
-CREATE TRIGGER consumption_log_append_only BEFORE UPDATE OR DELETE ON commerce.consumption_log
-    FOR EACH ROW EXECUTE FUNCTION commerce.append_only_guard();
-
-CREATE TRIGGER consumption_log_no_truncate BEFORE TRUNCATE ON commerce.consumption_log
-    FOR EACH STATEMENT EXECUTE FUNCTION commerce.append_only_guard();
+SELECT commerce._declare_append_only('commerce.consumption_log');
 
 CREATE TYPE commerce.join_result AS (instance_id bigint, status text, current integer, target integer,
                                      deadline timestamptz, order_id bigint, outcome text);
@@ -206,8 +202,7 @@ CREATE TABLE commerce.play_help (
 COMMENT ON TABLE commerce.play_help IS
   'The helpers of a bargain: each cut the price once by the rule''s cut_fen (the last cut stops at the floor). Append-only; the instance''s price_fen is the play price less the sum of the cuts.';
 
-CREATE TRIGGER play_help_append_only BEFORE UPDATE OR DELETE ON commerce.play_help
-    FOR EACH ROW EXECUTE FUNCTION commerce.append_only_guard();
+SELECT commerce._declare_append_only('commerce.play_help');
 
 CREATE TYPE commerce.bargain_result AS (instance_id bigint, status text, helps integer, helps_needed integer,
                                         price_fen bigint, floor_fen bigint, deadline timestamptz, outcome text);
@@ -239,7 +234,7 @@ COMMENT ON TABLE commerce.play_invite IS
 
 CREATE INDEX play_invite_inviter ON commerce.play_invite (tenant_id, config_id, inviter_id);
 
-CREATE TRIGGER play_invite_state BEFORE INSERT OR UPDATE ON commerce.play_invite
+CREATE TRIGGER before_10_state_guard BEFORE INSERT OR UPDATE ON commerce.play_invite
     FOR EACH ROW EXECUTE FUNCTION commerce.state_guard('status', 'invited',
         'invited>rewarded', 'invited>capped', 'invited>lapsed');
 
@@ -282,7 +277,7 @@ CREATE TABLE commerce.play_settlement (
 COMMENT ON TABLE commerce.play_settlement IS
   'A store''s settlement of a play''s income (seed 004 section 7): the completed orders not settled before, their income (paid less refunded), split into the store''s and HQ''s parts by the split rule (they add up exactly: CHECK). applied -> approved (payout to the store through the outbox) -> paid | failed (approved again to retry); applied -> rejected releases the orders.';
 
-CREATE TRIGGER play_settlement_state BEFORE INSERT OR UPDATE ON commerce.play_settlement
+CREATE TRIGGER before_10_state_guard BEFORE INSERT OR UPDATE ON commerce.play_settlement
     FOR EACH ROW EXECUTE FUNCTION commerce.state_guard('status', 'applied',
         'applied>approved', 'applied>rejected', 'approved>paid', 'approved>failed', 'failed>approved');
 
