@@ -5,10 +5,11 @@
 #
 #   bash test/harness.sh test    every suite: pg_regress (sql/, expected/),
 #                                isolation (test/isolation/specs), pgTAP
-#                                (test/pgtap/*.sql), upgrade and layout
-#                                checks (test/upgrade/*.sh), scripts
-#                                (test/stress/); ONLY=regress|isolation|
-#                                pgtap|upgrade|stress runs one.
+#                                (test/pgtap/*.sql), lint (test/lint/*.sh:
+#                                layout rules, plpgsql_check), upgrade
+#                                (test/upgrade/*.sh), scripts (test/stress/);
+#                                ONLY=regress|isolation|pgtap|lint|upgrade|
+#                                stress runs one.
 #                                The last line of output is "N passed, N failed".
 #   bash test/harness.sh demo    runs test/demo/demo.sh   (database commerce_demo)
 #   bash test/harness.sh bench   runs test/bench/bench.sh (database commerce_bench)
@@ -44,9 +45,9 @@ say() { printf '== [%s] %s\n' "$(ts)" "$*"; }
 
 ONLY="${ONLY:-}"
 case "$ONLY" in
-    "" | regress | isolation | pgtap | upgrade | stress) ;;
+    "" | regress | isolation | pgtap | lint | upgrade | stress) ;;
     *)
-        echo "harness: ONLY must be one of regress, isolation, pgtap, upgrade, stress (got '$ONLY')" >&2
+        echo "harness: ONLY must be one of regress, isolation, pgtap, lint, upgrade, stress (got '$ONLY')" >&2
         exit 2
         ;;
 esac
@@ -63,7 +64,7 @@ fi
 
 # ---------------------------------------------------------------- packages
 REQUIRED_PKGS=(postgresql-15 postgresql-server-dev-15 postgresql-15-cron
-    postgresql-15-pgtap pgtap libjansson-dev make gcc)
+    postgresql-15-pgtap postgresql-15-plpgsql-check pgtap libjansson-dev make gcc)
 MISSING=()
 for pkg in "${REQUIRED_PKGS[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
@@ -401,16 +402,22 @@ if want pgtap && [ "${#TAPS[@]}" -gt 0 ]; then
     record pgtap "$p" "$f" $((SECONDS - t0))
 fi
 
-# d. upgrade and layout checks (test/upgrade/*.sh, TAP through prove)
-mapfile -t UPGRADES < <(sorted_files test/upgrade/*.sh)
-if want upgrade && [ "${#UPGRADES[@]}" -gt 0 ]; then
-    say "suite upgrade: prove, ${#UPGRADES[@]} script(s)"
-    t0=$SECONDS
-    log="$TMPD/upgrade.log"
-    run_logged "$log" prove -v -e bash "${UPGRADES[@]}"
-    tap_counts "$log"
-    record upgrade "$p" "$f" $((SECONDS - t0))
-fi
+# d. lint (test/lint/*.sh: layout rules, plpgsql_check) and upgrade checks
+#    (test/upgrade/*.sh: fresh == chain, upgrade with data, drop), TAP via prove
+tap_suite() { # tap_suite NAME DIR
+    local name="$1" dir="$2" scripts log
+    mapfile -t scripts < <(sorted_files "$dir"/*.sh)
+    if want "$name" && [ "${#scripts[@]}" -gt 0 ]; then
+        say "suite $name: prove, ${#scripts[@]} script(s)"
+        t0=$SECONDS
+        log="$TMPD/$name.log"
+        run_logged "$log" prove -v -e bash "${scripts[@]}"
+        tap_counts "$log"
+        record "$name" "$p" "$f" $((SECONDS - t0))
+    fi
+}
+tap_suite lint test/lint
+tap_suite upgrade test/upgrade
 
 # e. script suites in test/stress/: executable files and *.sh
 STRESS=()

@@ -4,7 +4,7 @@
 # OID-free catalog fingerprint (lib/fingerprint.sql) of the two databases is
 # identical. Then the fingerprint is shown to see each kind of difference it
 # must catch, so that this check can fail.
-source "$(dirname "$0")/lib/tap.sh"
+source "$(dirname "$0")/../lib/tap.sh"
 V="$(current_version)"
 T="$(mktemp -d /tmp/commerce-upgrade.XXXXXX)"
 trap 'rm -rf "$T"' EXIT

@@ -9,7 +9,7 @@
 # The writer is the demo as of the previous release. When the demo starts to
 # use what only the current version has, keep a copy of the previous one for
 # this test (the release notes in CHANGELOG.md say which).
-source "$(dirname "$0")/lib/tap.sh"
+source "$(dirname "$0")/../lib/tap.sh"
 V="$(current_version)"
 PREV="$(cd "$ROOT/sql/updates" && ls commerce--*--"$V".sql | sed -E 's/commerce--(.*)--.*\.sql/\1/')"
 DB=upg_data

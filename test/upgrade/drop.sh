@@ -4,7 +4,7 @@
 # no function of the library, no type, no pg_cron job (once
 # commerce.unschedule_jobs() has run, as docs/operations.md says), and the
 # extension can be created again at once.
-source "$(dirname "$0")/lib/tap.sh"
+source "$(dirname "$0")/../lib/tap.sh"
 DB=upg_drop
 fresh_db "$DB"
 export PGDATABASE="$DB"

@@ -84,7 +84,7 @@ RETURNS TABLE (receiver_phone text, receiver_address text, order_ids bigint[], w
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     r record;
-    g_phone text; g_address text; g_start timestamptz; g_ids bigint[] := '{}'; g_weight bigint := 0;
+    g_phone text; g_address text; g_start timestamptz; g_ids bigint[] := '{}'::bigint[]; g_weight bigint := 0;
 BEGIN
     PERFORM commerce._tenant(p_tenant);
     FOR r IN SELECT o.order_id, o.receiver_phone AS phone, o.receiver_address AS address, o.created_at,

@@ -17,7 +17,7 @@ DECLARE
     v_customer bigint;
     v_tier text;
     v_line jsonb;
-    v_lines jsonb := '[]';
+    v_lines jsonb := '[]'::jsonb;
     v_goods bigint := 0;
     v_discount bigint;
     v_shipping bigint;
@@ -212,7 +212,7 @@ END $$;
 CREATE FUNCTION commerce.pay_order(p_tenant bigint, p_order bigint, p_payment_id text,
                                    p_amount_fen bigint)
 RETURNS commerce.order_result LANGUAGE plpgsql AS $$
-DECLARE o commerce.orders; ch commerce.channel; v_ok boolean;
+DECLARE o commerce.orders; ch commerce.channel;
 BEGIN
     PERFORM commerce._require(p_payment_id, 'p_payment_id');
     PERFORM commerce._require(p_amount_fen, 'p_amount_fen');

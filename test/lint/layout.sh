@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# test/upgrade/released.sh: the layout rules that keep one definition per
+# test/lint/layout.sh: the layout rules that keep one definition per
 # object and released scripts frozen (docs/architecture.md, "Where things
 # live"). Needs no database.
-source "$(dirname "$0")/lib/tap.sh"
+source "$(dirname "$0")/../lib/tap.sh"
 cd "$ROOT"
 V="$(current_version)"
 

@@ -1,8 +1,8 @@
-# test/upgrade/lib/tap.sh: shared helpers of the upgrade and layout checks
+# test/lib/tap.sh: shared helpers of the lint and upgrade checks
 # (sourced). Each check prints one TAP line; the harness runs the scripts
 # with prove and counts them.
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 UPG="$ROOT/test/upgrade"
 TAP_N=0
 export PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning"
