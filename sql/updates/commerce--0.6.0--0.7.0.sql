@@ -99,7 +99,7 @@ RETURNS TABLE (receiver_phone text, receiver_address text, order_ids bigint[], w
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     r record;
-    g_phone text; g_address text; g_start timestamptz; g_ids bigint[] := '{}'::bigint[]; g_weight bigint := 0;
+    v_phone text; v_address text; v_start timestamptz; v_ids bigint[] := '{}'::bigint[]; v_weight bigint := 0;
 BEGIN
     PERFORM commerce._tenant(p_tenant);
     FOR r IN SELECT o.order_id, o.receiver_phone AS phone, o.receiver_address AS address, o.created_at,
@@ -108,22 +108,22 @@ BEGIN
               WHERE o.tenant_id = p_tenant AND o.status = 'paid' AND NOT o.oversell
                 AND o.receiver_phone IS NOT NULL AND o.receiver_address IS NOT NULL
               ORDER BY o.receiver_phone, o.receiver_address, o.created_at, o.order_id LOOP
-        IF r.phone IS DISTINCT FROM g_phone OR r.address IS DISTINCT FROM g_address
-           OR r.created_at >= g_start + interval '2 hours' OR g_weight + r.w >= 10000 THEN
-            IF cardinality(g_ids) > 1 THEN
-                receiver_phone := g_phone; receiver_address := g_address;
-                order_ids := g_ids; weight_g := g_weight;
+        IF r.phone IS DISTINCT FROM v_phone OR r.address IS DISTINCT FROM v_address
+           OR r.created_at >= v_start + interval '2 hours' OR v_weight + r.w >= 10000 THEN
+            IF cardinality(v_ids) > 1 THEN
+                receiver_phone := v_phone; receiver_address := v_address;
+                order_ids := v_ids; weight_g := v_weight;
                 RETURN NEXT;
             END IF;
-            g_phone := r.phone; g_address := r.address; g_start := r.created_at;
-            g_ids := '{}'; g_weight := 0;
+            v_phone := r.phone; v_address := r.address; v_start := r.created_at;
+            v_ids := '{}'; v_weight := 0;
         END IF;
-        g_ids := g_ids || r.order_id;
-        g_weight := g_weight + r.w;
+        v_ids := v_ids || r.order_id;
+        v_weight := v_weight + r.w;
     END LOOP;
-    IF cardinality(g_ids) > 1 THEN
-        receiver_phone := g_phone; receiver_address := g_address;
-        order_ids := g_ids; weight_g := g_weight;
+    IF cardinality(v_ids) > 1 THEN
+        receiver_phone := v_phone; receiver_address := v_address;
+        order_ids := v_ids; weight_g := v_weight;
         RETURN NEXT;
     END IF;
 END $$;
@@ -322,4 +322,562 @@ BEGIN
         CASE WHEN o.status = 'cancelled' THEN 'after_cancel' ELSE 'duplicate' END);
     RETURN commerce._order_result(o, 'refund_pending');
 END $$;
+
+
+-- ===========================================================================
+-- one case for statuses: play instances go pending -> active -> success |
+-- failed, in lower case like every other status
+-- ===========================================================================
+
+ALTER TABLE commerce.play_instance DISABLE TRIGGER before_10_state_guard;
+DROP INDEX commerce.play_instance_due;
+ALTER TABLE commerce.play_instance
+    DROP CONSTRAINT play_instance_status_check,
+    DROP CONSTRAINT play_instance_check1,
+    DROP CONSTRAINT play_instance_check2;
+UPDATE commerce.play_instance SET status = lower(status);
+ALTER TABLE commerce.play_instance
+    ADD CONSTRAINT play_instance_status_check CHECK (status IN ('pending', 'active', 'success', 'failed')),
+    ADD CONSTRAINT play_instance_check1 CHECK ((status IN ('success', 'failed')) = (ended_at IS NOT NULL)),
+    ADD CONSTRAINT play_instance_check2 CHECK (status <> 'success' OR current = target);
+CREATE INDEX play_instance_due ON commerce.play_instance (deadline) WHERE status IN ('pending', 'active');
+DROP TRIGGER before_10_state_guard ON commerce.play_instance;
+CREATE TRIGGER before_10_state_guard BEFORE INSERT OR UPDATE ON commerce.play_instance
+    FOR EACH ROW EXECUTE FUNCTION commerce.state_guard('status', 'pending,active',
+        'pending>active', 'pending>failed', 'active>success', 'active>failed');
+COMMENT ON TABLE commerce.play_instance IS
+  'One run of a play (M2.1): a group or a bargain being filled. status is the single truth: pending -> active -> success | failed (C trigger); progress is current of target, and current never exceeds target (CHECK, under the instance row lock).';
+
+CREATE OR REPLACE FUNCTION commerce.start_bargain(p_tenant bigint, p_request_id text, p_config text, p_customer text,
+                                       p_ip text DEFAULT NULL, p_device text DEFAULT NULL)
+RETURNS commerce.bargain_result LANGUAGE plpgsql AS $$
+DECLARE c commerce.play_config; cu commerce.customer; i commerce.play_instance;
+        v_now timestamptz := commerce.now(); v_floor bigint; v_cut bigint;
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_request_id, 'p_request_id');
+    PERFORM commerce._require(p_config, 'p_config');
+    PERFORM commerce._require(p_customer, 'p_customer');
+    IF length(p_request_id) NOT BETWEEN 1 AND 200 THEN
+        PERFORM commerce._invalid('p_request_id', 'A request_id is 1 to 200 characters.', 'Use a UUID.');
+    END IF;
+    SELECT * INTO i FROM commerce.play_instance WHERE tenant_id = p_tenant AND request_id = p_request_id;
+    IF FOUND THEN
+        RETURN commerce._bargain_result(i, 'repeated');
+    END IF;
+    c := commerce._play_of_kind(p_tenant, p_config, ARRAY['bargain'], 'Start bargains on bargain plays only.');
+    SELECT * INTO cu FROM commerce.customer WHERE tenant_id = p_tenant AND code = p_customer;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('customer', p_customer, p_tenant);
+    END IF;
+    PERFORM commerce._require_play_open(c, v_now, 'Start a bargain on a play that is open now.');
+    PERFORM commerce._play_admit(p_tenant, c.config_id, cu.customer_id, 'start', p_ip, p_device);
+    -- one running bargain per customer and play (checked under the customer's lock taken by _play_admit
+    -- when the play has limits; the unique request_id covers retries)
+    IF EXISTS (SELECT 1 FROM commerce.play_instance
+                WHERE tenant_id = p_tenant AND config_id = c.config_id AND leader_customer_id = cu.customer_id
+                  AND status IN ('pending', 'active')) THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT412',
+            MESSAGE = format('customer "%s" already has a running bargain on play "%s"', p_customer, p_config),
+            HINT    = 'Share the running bargain, or wait until it ends.';
+    END IF;
+    v_floor := (c.rules ->> 'floor_fen')::bigint;
+    v_cut := (c.rules ->> 'cut_fen')::bigint;
+    INSERT INTO commerce.play_instance (tenant_id, config_id, leader_customer_id, status, current, target, deadline,
+                                        created_at, request_id, price_fen)
+    VALUES (p_tenant, c.config_id, cu.customer_id, 'active', 0,
+            ((c.price_fen - v_floor) + v_cut - 1) / v_cut,
+            least(v_now + make_interval(hours => coalesce((c.rules ->> 'hours')::integer, 24)), c.ends_at),
+            v_now, p_request_id, c.price_fen)
+    RETURNING * INTO i;
+    RETURN commerce._bargain_result(i, 'started');
+END $$;
+
+CREATE OR REPLACE FUNCTION commerce.help_bargain(p_tenant bigint, p_request_id text, p_instance bigint, p_helper text,
+                                      p_ip text DEFAULT NULL, p_device text DEFAULT NULL)
+RETURNS commerce.bargain_result LANGUAGE plpgsql AS $$
+DECLARE i commerce.play_instance; c commerce.play_config; cu commerce.customer; h commerce.play_help;
+        v_now timestamptz := commerce.now(); v_cut bigint; v_floor bigint;
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_request_id, 'p_request_id');
+    PERFORM commerce._require(p_instance, 'p_instance');
+    PERFORM commerce._require(p_helper, 'p_helper');
+    IF length(p_request_id) NOT BETWEEN 1 AND 200 THEN
+        PERFORM commerce._invalid('p_request_id', 'A request_id is 1 to 200 characters.', 'Use a UUID.');
+    END IF;
+    SELECT * INTO cu FROM commerce.customer WHERE tenant_id = p_tenant AND code = p_helper;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('customer', p_helper, p_tenant);
+    END IF;
+    -- the bargain's row orders its helpers
+    SELECT * INTO i FROM commerce.play_instance WHERE tenant_id = p_tenant AND instance_id = p_instance FOR UPDATE;
+    IF NOT FOUND OR i.price_fen IS NULL THEN
+        PERFORM commerce._not_found('bargain', p_instance::text, p_tenant);
+    END IF;
+    SELECT * INTO h FROM commerce.play_help WHERE tenant_id = p_tenant AND request_id = p_request_id;
+    IF FOUND THEN
+        IF h.instance_id <> p_instance OR h.helper_id <> cu.customer_id THEN
+            RAISE EXCEPTION USING ERRCODE = '23505',
+                MESSAGE = format('request_id "%s" was already used for another help', p_request_id),
+                HINT = 'Use a new request_id for a new help.';
+        END IF;
+        RETURN commerce._bargain_result(i, 'repeated');
+    END IF;
+    IF i.status <> 'active' THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT412',
+            MESSAGE = format('bargain %s is %s', p_instance,
+                             CASE i.status WHEN 'success' THEN 'already at its floor' ELSE i.status END),
+            HINT    = 'Help a bargain that is still running.';
+    END IF;
+    IF v_now >= i.deadline THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT410',
+            MESSAGE = format('bargain %s has expired', p_instance),
+            DETAIL  = format('Its deadline was %s.', i.deadline),
+            HINT    = 'Help a bargain that is still running.';
+    END IF;
+    IF cu.customer_id = i.leader_customer_id THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT412',
+            MESSAGE = format('customer "%s" cannot help their own bargain', p_helper),
+            HINT    = 'Ask friends to help.';
+    END IF;
+    IF EXISTS (SELECT 1 FROM commerce.play_help
+                WHERE tenant_id = p_tenant AND instance_id = p_instance AND helper_id = cu.customer_id) THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT412',
+            MESSAGE = format('customer "%s" has already helped bargain %s', p_helper, p_instance),
+            HINT    = 'One cut per helper and bargain.';
+    END IF;
+    SELECT * INTO c FROM commerce.play_config WHERE tenant_id = p_tenant AND config_id = i.config_id;
+    PERFORM commerce._play_admit(p_tenant, c.config_id, cu.customer_id, 'help', p_ip, p_device);
+    v_floor := (c.rules ->> 'floor_fen')::bigint;
+    v_cut := least((c.rules ->> 'cut_fen')::bigint, i.price_fen - v_floor);
+    INSERT INTO commerce.play_help (tenant_id, instance_id, helper_id, request_id, cut_fen, price_after, helped_at)
+    VALUES (p_tenant, p_instance, cu.customer_id, p_request_id, v_cut, i.price_fen - v_cut, v_now);
+    UPDATE commerce.play_instance SET current = current + 1, price_fen = price_fen - v_cut
+     WHERE tenant_id = p_tenant AND instance_id = p_instance RETURNING * INTO i;
+    IF i.price_fen = v_floor THEN
+        UPDATE commerce.play_instance SET status = 'success', ended_at = v_now
+         WHERE tenant_id = p_tenant AND instance_id = p_instance RETURNING * INTO i;
+        PERFORM commerce.enqueue(p_tenant, 'play.bargain_succeeded',
+            jsonb_build_object('instance_id', i.instance_id, 'play', c.code, 'price_fen', i.price_fen,
+                               'helps', i.current), 'bargain:' || i.instance_id);
+        RETURN commerce._bargain_result(i, 'succeeded');
+    END IF;
+    RETURN commerce._bargain_result(i, 'cut');
+END $$;
+
+COMMENT ON FUNCTION commerce.help_bargain(bigint, text, bigint, text, text, text) IS
+  'A helper cuts a bargain''s price by the rule''s cut_fen (the last cut stops at floor_fen); the cut that reaches the floor makes the bargain a success. Helps of one bargain are serialized on its row. Refused: not running (PT412), past its deadline (PT410), the owner helping (PT412), a second help (PT412), the eligibility rules (PT451, PT425, PT420, ...). Idempotent by request_id.';
+
+CREATE OR REPLACE FUNCTION commerce.buy_bargain(p_tenant bigint, p_request_id text, p_instance bigint, p_customer text,
+                                     p_channel text DEFAULT 'wechat_mp', p_ip text DEFAULT NULL,
+                                     p_device text DEFAULT NULL, p_receiver jsonb DEFAULT NULL)
+RETURNS commerce.order_result LANGUAGE plpgsql AS $$
+DECLARE i commerce.play_instance; c commerce.play_config; cu commerce.customer; sk commerce.sku; o commerce.orders;
+        v_list bigint; v_doc jsonb; r commerce.order_result; v_now timestamptz := commerce.now();
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_request_id, 'p_request_id');
+    PERFORM commerce._require(p_instance, 'p_instance');
+    PERFORM commerce._require(p_customer, 'p_customer');
+    PERFORM commerce._require(p_channel, 'p_channel');
+    IF length(p_request_id) NOT BETWEEN 1 AND 200 THEN
+        PERFORM commerce._invalid('p_request_id', 'A request_id is 1 to 200 characters.', 'Use a UUID.');
+    END IF;
+    SELECT * INTO o FROM commerce.orders WHERE tenant_id = p_tenant AND request_id = 'play:' || p_request_id;
+    IF FOUND THEN
+        RETURN commerce._order_result(o, 'existing');
+    END IF;
+    SELECT * INTO cu FROM commerce.customer WHERE tenant_id = p_tenant AND code = p_customer;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('customer', p_customer, p_tenant);
+    END IF;
+    SELECT * INTO i FROM commerce.play_instance WHERE tenant_id = p_tenant AND instance_id = p_instance FOR UPDATE;
+    IF NOT FOUND OR i.price_fen IS NULL THEN
+        PERFORM commerce._not_found('bargain', p_instance::text, p_tenant);
+    END IF;
+    IF i.leader_customer_id <> cu.customer_id THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT412',
+            MESSAGE = format('bargain %s is not customer "%s"''s', p_instance, p_customer),
+            HINT    = 'Only the customer who started a bargain buys it.';
+    END IF;
+    IF EXISTS (SELECT 1 FROM commerce.play_participant WHERE tenant_id = p_tenant AND instance_id = p_instance) THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT412',
+            MESSAGE = format('bargain %s was already bought', p_instance),
+            HINT    = 'A bargain is bought once.';
+    END IF;
+    IF i.status = 'failed' OR v_now >= i.deadline THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT410',
+            MESSAGE = format('bargain %s has expired', p_instance),
+            DETAIL  = format('Its deadline was %s.', i.deadline),
+            HINT    = 'Start a new bargain.';
+    END IF;
+    IF i.status <> 'success' THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT412',
+            MESSAGE = format('bargain %s has not reached its floor', p_instance),
+            DETAIL  = format('%s of %s helps; the price is %s fen.', i.current, i.target, i.price_fen),
+            HINT    = 'Ask more friends to help before the deadline.';
+    END IF;
+    SELECT * INTO c FROM commerce.play_config WHERE tenant_id = p_tenant AND config_id = i.config_id;
+    PERFORM commerce._play_admit(p_tenant, c.config_id, cu.customer_id, 'buy', p_ip, p_device);
+    SELECT * INTO sk FROM commerce.sku WHERE tenant_id = p_tenant AND sku_id = c.sku_id;
+    v_list := (commerce.resolve_price(p_tenant, sk.code, p_channel, cu.member_tier)).price_fen;
+    v_doc := jsonb_build_object('lines', jsonb_build_array(jsonb_build_object('sku', sk.code, 'qty', 1)),
+                                'activity', c.activity, 'source_instance_id', i.instance_id,
+                                'discount_fen', greatest(v_list - i.price_fen, 0));
+    IF p_receiver IS NOT NULL THEN
+        v_doc := v_doc || jsonb_build_object('receiver', p_receiver);
+    END IF;
+    r := commerce.place_order(p_tenant, 'play:' || p_request_id, p_channel, v_doc, p_customer);
+    INSERT INTO commerce.play_participant (tenant_id, instance_id, customer_id, request_id, role, order_id, joined_at)
+    VALUES (p_tenant, i.instance_id, cu.customer_id, p_request_id, 'leader', r.order_id, v_now);
+    RETURN r;
+END $$;
+
+CREATE OR REPLACE FUNCTION commerce._refuse_join(i commerce.play_instance, p_now timestamptz) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF i.status <> 'active' THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT412',
+            MESSAGE = format('group %s is %s', i.instance_id, lower(i.status)),
+            HINT    = 'Open a new group or join another one.';
+    END IF;
+    IF p_now >= i.deadline THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT410',
+            MESSAGE = format('group %s has expired', i.instance_id),
+            DETAIL  = format('Its deadline was %s.', i.deadline),
+            HINT    = 'Open a new group or join another one.';
+    END IF;
+    IF i.current >= i.target THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
+            MESSAGE = format('group %s is full', i.instance_id),
+            DETAIL  = format('%s of %s members.', i.current, i.target),
+            HINT    = 'Open a new group or join another one.';
+    END IF;
+END $$;
+
+CREATE OR REPLACE FUNCTION commerce.play_dashboard(p_tenant bigint, p_config text) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE c commerce.play_config; tp commerce.play_template; f record; r record; u record; k jsonb; g record;
+        v_stock record;
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_config, 'p_config');
+    SELECT * INTO c FROM commerce.play_config WHERE tenant_id = p_tenant AND code = p_config;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('play config', p_config, p_tenant);
+    END IF;
+    SELECT * INTO tp FROM commerce.play_template WHERE tenant_id = p_tenant AND code = c.template_code;
+    -- funnel: views -> starts and joins (admitted actions) -> paid orders
+    SELECT count(*) FILTER (WHERE kind = 'view') AS views,
+           count(DISTINCT coalesce(customer_id::text, 'ip:' || ip, 'device:' || device, 'anon:' || event_id))
+               FILTER (WHERE kind = 'view') AS viewers,
+           count(*) FILTER (WHERE kind IN ('start', 'join', 'buy')) AS actions,
+           count(DISTINCT customer_id) FILTER (WHERE kind IN ('start', 'join', 'buy')) AS actors,
+           count(*) FILTER (WHERE kind = 'help') AS helps,
+           count(*) FILTER (WHERE kind = 'invite') AS invites
+      INTO f FROM commerce.play_event WHERE tenant_id = p_tenant AND config_id = c.config_id;
+    SELECT count(*) AS paid, count(DISTINCT customer_id) AS payers, coalesce(sum(paid_fen), 0)::bigint AS gmv,
+           coalesce(sum(refunded_fen), 0)::bigint AS refunded,
+           count(*) FILTER (WHERE status = 'completed') AS completed
+      INTO r FROM commerce.orders
+     WHERE tenant_id = p_tenant AND source_activity = c.activity AND paid_at IS NOT NULL;
+    SELECT coalesce(sum(a.total) FILTER (WHERE a.voided_at IS NULL), 0)::bigint AS pool,
+           coalesce(sum(a.total - a.remaining) FILTER (WHERE a.voided_at IS NULL), 0)::bigint AS consumed_live,
+           count(*) AS assets,
+           (SELECT coalesce(sum(l.amount), 0) FROM commerce.consumption_log l
+             WHERE l.tenant_id = p_tenant AND l.source_activity = c.activity)::bigint AS consumed
+      INTO u FROM commerce.user_asset a WHERE a.tenant_id = p_tenant AND a.source_activity = c.activity;
+    SELECT (SELECT count(*) FROM commerce.stock_pool sp WHERE sp.tenant_id = p_tenant AND sp.activity = c.activity) AS pools,
+           c.stock AS allocated, commerce._play_available(c) AS available
+      INTO v_stock;
+    IF tp.kind = 'group_buy' THEN
+        SELECT count(*) AS groups, count(*) FILTER (WHERE status = 'success') AS succeeded,
+               count(*) FILTER (WHERE status = 'failed') AS failed,
+               count(*) FILTER (WHERE status IN ('pending', 'active')) AS open,
+               (SELECT count(*) FROM commerce.play_participant p JOIN commerce.play_instance i USING (tenant_id, instance_id)
+                 WHERE i.tenant_id = p_tenant AND i.config_id = c.config_id AND p.role = 'virtual') AS virtual_members
+          INTO g FROM commerce.play_instance WHERE tenant_id = p_tenant AND config_id = c.config_id;
+        k := jsonb_build_object('groups', g.groups, 'succeeded', g.succeeded, 'failed', g.failed, 'open', g.open,
+                                'virtualMembers', g.virtual_members,
+                                'successRateBp', CASE WHEN g.succeeded + g.failed > 0
+                                                      THEN g.succeeded * 10000 / (g.succeeded + g.failed) END);
+    ELSIF tp.kind = 'bargain' THEN
+        SELECT count(*) AS started, count(*) FILTER (WHERE status = 'success') AS succeeded,
+               count(*) FILTER (WHERE status = 'failed') AS failed,
+               count(*) FILTER (WHERE status IN ('pending', 'active')) AS open,
+               coalesce(sum(current), 0) AS helps
+          INTO g FROM commerce.play_instance WHERE tenant_id = p_tenant AND config_id = c.config_id;
+        k := jsonb_build_object('started', g.started, 'succeeded', g.succeeded, 'failed', g.failed, 'open', g.open,
+                                'helps', g.helps,
+                                'successRateBp', CASE WHEN g.succeeded + g.failed > 0
+                                                      THEN g.succeeded * 10000 / (g.succeeded + g.failed) END);
+    ELSIF tp.kind = 'invite_reward' THEN
+        SELECT count(DISTINCT inviter_id) AS inviters, count(*) AS invitees,
+               count(*) FILTER (WHERE status = 'rewarded') AS rewarded,
+               count(*) FILTER (WHERE status = 'capped') AS capped,
+               coalesce(sum(reward_fen), 0) + coalesce(sum(invitee_reward_fen), 0) AS rewards_fen,
+               count(*) FILTER (WHERE status <> 'invited') AS converted
+          INTO g FROM commerce.play_invite WHERE tenant_id = p_tenant AND config_id = c.config_id;
+        -- fission coefficient: new customers who paid, per inviter
+        k := jsonb_build_object('inviters', g.inviters, 'invitees', g.invitees, 'converted', g.converted,
+                                'rewarded', g.rewarded, 'capped', g.capped, 'rewardsFen', g.rewards_fen,
+                                'fissionCoefficient', CASE WHEN g.inviters > 0
+                                                           THEN round(g.converted::numeric / g.inviters, 2) END);
+    ELSE
+        k := jsonb_build_object('allocated', v_stock.allocated, 'available', v_stock.available,
+                                'sellThroughBp', CASE WHEN v_stock.allocated > 0
+                                                      THEN (v_stock.allocated - v_stock.available) * 10000 / v_stock.allocated END);
+    END IF;
+    RETURN jsonb_build_object(
+        'play', c.code, 'title', c.title, 'template', tp.code, 'kind', tp.kind,
+        'window', jsonb_build_object('startsAt', c.starts_at, 'endsAt', c.ends_at, 'status', c.status),
+        'funnel', jsonb_build_object('views', f.views, 'viewers', f.viewers, 'joins', f.actions,
+                                     'joiners', f.actors, 'paid', r.paid, 'payers', r.payers,
+                                     'viewToPaidBp', CASE WHEN f.viewers > 0 THEN r.payers * 10000 / f.viewers END),
+        'revenue', jsonb_build_object('gmvFen', r.gmv, 'orders', r.paid, 'refundedFen', r.refunded,
+                                      'netFen', r.gmv - r.refunded, 'completedOrders', r.completed),
+        'fulfilment', jsonb_build_object('unitName', tp.unit_name, 'assets', u.assets,
+                                         'totalAssetPool', u.pool, 'consumedAsset', u.consumed_live,
+                                         'consumedAll', u.consumed,
+                                         'text', format('%s %s of %s %s', u.consumed_live, tp.unit_name, u.pool, tp.unit_name)),
+        tp.kind, k);
+END $$;
+
+CREATE OR REPLACE FUNCTION commerce.end_expired_groups(p_limit integer DEFAULT 100) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE i commerce.play_instance; c commerce.play_config; p record; n integer := 0; a commerce.after_sale;
+        o commerce.orders; v_now timestamptz := commerce.now(); v_kind text;
+BEGIN
+    PERFORM commerce._require(p_limit, 'p_limit');
+    IF p_limit NOT BETWEEN 1 AND 100000 THEN
+        PERFORM commerce._invalid('p_limit', format('%s', p_limit), 'End 1 to 100000 groups per run.');
+    END IF;
+    FOR i IN SELECT * FROM commerce.play_instance
+              WHERE status IN ('pending', 'active') AND deadline <= v_now
+              ORDER BY deadline, tenant_id, instance_id
+              LIMIT p_limit FOR UPDATE SKIP LOCKED LOOP
+        SELECT * INTO c FROM commerce.play_config WHERE tenant_id = i.tenant_id AND config_id = i.config_id;
+        SELECT kind INTO v_kind FROM commerce.play_template WHERE tenant_id = c.tenant_id AND code = c.template_code;
+        n := n + 1;
+        IF v_kind = 'bargain' THEN
+            -- a bargain that did not reach its floor in time: nothing was sold, nothing to refund
+            UPDATE commerce.play_instance SET status = 'failed', ended_at = v_now
+             WHERE tenant_id = i.tenant_id AND instance_id = i.instance_id;
+            PERFORM commerce.enqueue(i.tenant_id, 'play.bargain_failed',
+                jsonb_build_object('instance_id', i.instance_id, 'play', c.code, 'helps', i.current,
+                                   'helps_needed', i.target, 'price_fen', i.price_fen), 'bargain:' || i.instance_id);
+            CONTINUE;
+        END IF;
+        IF i.status = 'active' AND coalesce((c.rules ->> 'virtual_fill')::boolean, false) THEN
+            INSERT INTO commerce.play_participant (tenant_id, instance_id, customer_id, request_id, role, joined_at)
+            SELECT i.tenant_id, i.instance_id, -k, 'virtual:' || i.instance_id || ':' || k, 'virtual', v_now
+              FROM generate_series(1, i.target - i.current) k;
+            UPDATE commerce.play_instance SET current = target, status = 'success', ended_at = v_now
+             WHERE tenant_id = i.tenant_id AND instance_id = i.instance_id;
+            PERFORM commerce._issue_group_assets(i.tenant_id, i.instance_id);
+            PERFORM commerce.enqueue(i.tenant_id, 'play.group_succeeded',
+                jsonb_build_object('instance_id', i.instance_id, 'play', c.code, 'members', i.current,
+                                   'virtual', i.target - i.current), 'group:' || i.instance_id);
+            CONTINUE;
+        END IF;
+        UPDATE commerce.play_instance SET status = 'failed', ended_at = v_now
+         WHERE tenant_id = i.tenant_id AND instance_id = i.instance_id;
+        -- every paying member: the unit goes back to the play's stock, and an approved refund-only
+        -- request sends the payment back through the outbox (payment.refund: retried now, in 1 minute,
+        -- in 1 hour, then a dead letter and an alert)
+        FOR p IN SELECT * FROM commerce.play_participant
+                  WHERE tenant_id = i.tenant_id AND instance_id = i.instance_id AND order_id IS NOT NULL
+                  ORDER BY customer_id LOOP
+            SELECT * INTO o FROM commerce.orders WHERE tenant_id = i.tenant_id AND order_id = p.order_id;
+            a := commerce.request_after_sale(i.tenant_id, 'group-failed:' || i.instance_id || ':' || p.customer_id,
+                                             p.order_id, 'refund_only', o.paid_fen, 'group failed');
+            a := commerce.decide_after_sale(i.tenant_id, a.after_sale_id, true, 'group failed');
+            PERFORM commerce.return_stock(i.tenant_id, 'group-failed:' || i.instance_id || ':' || p.customer_id,
+                                          o.reservation_id, (SELECT code FROM commerce.sku WHERE tenant_id = i.tenant_id
+                                                                                            AND sku_id = c.sku_id), 1);
+            UPDATE commerce.play_participant SET status = 'refunding'
+             WHERE tenant_id = i.tenant_id AND instance_id = i.instance_id AND customer_id = p.customer_id;
+        END LOOP;
+        PERFORM commerce.enqueue(i.tenant_id, 'play.group_failed',
+            jsonb_build_object('instance_id', i.instance_id, 'play', c.code, 'members', i.current, 'target', i.target),
+            'group:' || i.instance_id);
+    END LOOP;
+    RETURN n;
+END $$;
+
+COMMENT ON FUNCTION commerce.end_expired_groups(integer) IS
+  'The play deadline job (one batch, SKIP LOCKED). A group past its deadline is completed with virtual members when its rules say virtual_fill, else failed: each paying member''s unit goes back to the play''s stock and the payment is refunded through the outbox (payment.refund, retried now, after 1 minute and 1 hour, then a dead letter and an outbox.dead alert; the provider confirms with commerce.complete_refund, and the member becomes refunded). A bargain past its deadline that did not reach its floor is failed (play.bargain_failed). Returns the number of instances ended.';
+
+CREATE OR REPLACE FUNCTION commerce.join_group(p_tenant bigint, p_request_id text, p_config text, p_customer text,
+                                    p_payment_id text, p_instance bigint DEFAULT NULL,
+                                    p_channel text DEFAULT 'wechat_mp', p_ip text DEFAULT NULL,
+                                    p_device text DEFAULT NULL)
+RETURNS commerce.join_result LANGUAGE plpgsql AS $$
+DECLARE
+    c commerce.play_config; cu commerce.customer; i commerce.play_instance;
+    p commerce.play_participant; sk commerce.sku; v_list bigint; v_order commerce.order_result; v_now timestamptz := commerce.now();
+    v_outcome text := 'joined';
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_request_id, 'p_request_id');
+    PERFORM commerce._require(p_config, 'p_config');
+    PERFORM commerce._require(p_customer, 'p_customer');
+    PERFORM commerce._require(p_payment_id, 'p_payment_id');
+    PERFORM commerce._require(p_channel, 'p_channel');
+    IF length(p_request_id) NOT BETWEEN 1 AND 200 THEN
+        PERFORM commerce._invalid('p_request_id', 'A request_id is 1 to 200 characters.', 'Use a UUID.');
+    END IF;
+    -- a retry returns the first result
+    SELECT * INTO p FROM commerce.play_participant WHERE tenant_id = p_tenant AND request_id = p_request_id;
+    IF FOUND THEN
+        SELECT * INTO i FROM commerce.play_instance WHERE tenant_id = p_tenant AND instance_id = p.instance_id;
+        RETURN ROW(i.instance_id, i.status, i.current, i.target, i.deadline, p.order_id, 'repeated')::commerce.join_result;
+    END IF;
+    c := commerce._play_of_kind(p_tenant, p_config, ARRAY['group_buy'], 'Join group-buy plays only.');
+    SELECT * INTO cu FROM commerce.customer WHERE tenant_id = p_tenant AND code = p_customer;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('customer', p_customer, p_tenant);
+    END IF;
+    PERFORM commerce._require_play_open(c, v_now, 'Join a play that is open now.');
+    -- a second place in the same group is named as such (a concurrent one is caught by the insert below)
+    IF p_instance IS NOT NULL AND EXISTS (SELECT 1 FROM commerce.play_participant
+                                           WHERE tenant_id = p_tenant AND instance_id = p_instance
+                                             AND customer_id = cu.customer_id) THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT412',
+            MESSAGE = format('customer "%s" is already in group %s', p_customer, p_instance),
+            HINT    = 'One place per customer and group.';
+    END IF;
+    -- eligibility (transaction time, in C), each refusal with its own SQLSTATE; the action is recorded.
+    -- It and the price are read first (lock order: eligibility's advisory locks, the group's row in
+    -- KEY SHARE, the stock slots, the group's row for the place).
+    PERFORM commerce._play_admit(p_tenant, c.config_id, cu.customer_id,
+                                 CASE WHEN p_instance IS NULL THEN 'start' ELSE 'join' END, p_ip, p_device);
+    SELECT * INTO sk FROM commerce.sku WHERE tenant_id = p_tenant AND sku_id = c.sku_id;
+    v_list := (commerce.resolve_price(p_tenant, sk.code, p_channel, cu.member_tier)).price_fen;
+    -- the group: a new one led by the customer, or the one named. Joiners take a KEY SHARE lock on it:
+    -- they do not block each other, and the deadline job (FOR UPDATE SKIP LOCKED) leaves a group alone
+    -- while anyone is joining it. The place itself is taken at the end, by a conditional update.
+    IF p_instance IS NULL THEN
+        INSERT INTO commerce.play_instance (tenant_id, config_id, leader_customer_id, status, current, target,
+                                            deadline, created_at)
+        VALUES (p_tenant, c.config_id, cu.customer_id, 'active', 0, (c.rules ->> 'target_size')::integer,
+                least(v_now + make_interval(hours => coalesce((c.rules ->> 'hours')::integer, 24)), c.ends_at), v_now)
+        RETURNING * INTO i;
+        v_outcome := 'opened';
+    ELSE
+        SELECT * INTO i FROM commerce.play_instance
+         WHERE tenant_id = p_tenant AND instance_id = p_instance AND config_id = c.config_id FOR KEY SHARE;
+        IF NOT FOUND THEN
+            PERFORM commerce._not_found('group', p_instance::text, p_tenant);
+        END IF;
+        PERFORM commerce._refuse_join(i, v_now);
+    END IF;
+    -- the order at the play price from the play's stock, paid at once
+    v_order := commerce.place_order(p_tenant, 'play:' || p_request_id, p_channel,
+                   jsonb_build_object('lines', jsonb_build_array(jsonb_build_object('sku', sk.code, 'qty', 1)),
+                                      'activity', c.activity, 'source_instance_id', i.instance_id,
+                                      'discount_fen', greatest(v_list - c.price_fen, 0)),
+                   p_customer);
+    PERFORM commerce.pay_order(p_tenant, v_order.order_id, p_payment_id, least(v_list, c.price_fen));
+    INSERT INTO commerce.play_participant (tenant_id, instance_id, customer_id, request_id, role, order_id, joined_at)
+    VALUES (p_tenant, i.instance_id, cu.customer_id, p_request_id,
+            CASE WHEN v_outcome = 'opened' THEN 'leader' ELSE 'member' END, v_order.order_id, v_now)
+    ON CONFLICT DO NOTHING;
+    IF NOT FOUND THEN   -- the same customer (or request) joined this group in a concurrent transaction
+        RAISE EXCEPTION USING ERRCODE = 'PT412',
+            MESSAGE = format('customer "%s" is already in group %s', p_customer, i.instance_id),
+            HINT    = 'One place per customer and group.';
+    END IF;
+    -- the place: joins of one group queue here only, for the rest of their transaction; a group that
+    -- filled, ended or failed meanwhile refuses the join and everything above rolls back
+    UPDATE commerce.play_instance SET current = current + 1
+     WHERE tenant_id = p_tenant AND instance_id = i.instance_id
+       AND status = 'active' AND current < target AND deadline > v_now
+    RETURNING * INTO i;
+    IF NOT FOUND THEN
+        SELECT * INTO i FROM commerce.play_instance WHERE tenant_id = p_tenant AND instance_id = p_instance;
+        PERFORM commerce._refuse_join(i, v_now);
+        RAISE EXCEPTION 'commerce.join_group: group % refused a place for no known reason', p_instance;
+    END IF;
+    IF i.current = i.target THEN
+        UPDATE commerce.play_instance SET status = 'success', ended_at = v_now
+         WHERE tenant_id = p_tenant AND instance_id = i.instance_id RETURNING * INTO i;
+        PERFORM commerce._issue_group_assets(p_tenant, i.instance_id);
+        PERFORM commerce.enqueue(p_tenant, 'play.group_succeeded',
+            jsonb_build_object('instance_id', i.instance_id, 'play', c.code, 'members', i.current),
+            'group:' || i.instance_id);
+        v_outcome := 'succeeded';
+    END IF;
+    RETURN ROW(i.instance_id, i.status, i.current, i.target, i.deadline, v_order.order_id, v_outcome)::commerce.join_result;
+END $$;
+
+COMMENT ON FUNCTION commerce.join_group(bigint, text, text, text, text, bigint, text, text, text) IS
+  'Group buy (M3): open a group (no instance: the customer leads it) or join one, paying the play price; the order takes a unit of the play''s stock and carries the instance. Joiners of one group share its row (KEY SHARE) while they order and pay, and take their place at the end by a conditional update (status active, current below target, before the deadline), so a group never has more than its target and a join that loses the race rolls back whole; the member that completes it makes it a success and issues every member''s asset. Refused: a closed or not running play (PT412), a group that is not active (PT412), past its deadline (PT410), full (PT409), a second place (PT412), and the eligibility rules checked in C (PT451 blacklist, PT403, PT429, PT423, PT425, PT420). IP and device feed the blacklist and the per-IP rate. Idempotent by request_id.';
+
+CREATE OR REPLACE FUNCTION commerce.check_play_invariants(p_tenant bigint DEFAULT NULL)
+RETURNS TABLE (invariant text, detail text) LANGUAGE sql STABLE AS $$
+    -- a group's progress is its members; a successful group has exactly its target
+    SELECT 'group members = progress', format('instance %s: current %s, members %s, target %s, %s',
+                                             i.instance_id, i.current, count(p.customer_id), i.target, i.status)
+      FROM commerce.play_instance i
+      LEFT JOIN commerce.play_participant p USING (tenant_id, instance_id)
+     WHERE (p_tenant IS NULL OR i.tenant_id = p_tenant) AND i.price_fen IS NULL
+     GROUP BY i.tenant_id, i.instance_id
+    HAVING count(p.customer_id) <> i.current OR count(p.customer_id) > i.target
+        OR (i.status = 'success' AND count(p.customer_id) <> i.target)
+    UNION ALL
+    -- a failed group's paying members are all refunding or refunded
+    SELECT 'failed group refunded', format('instance %s: member %s is %s', i.instance_id, p.customer_id, p.status)
+      FROM commerce.play_instance i JOIN commerce.play_participant p USING (tenant_id, instance_id)
+     WHERE (p_tenant IS NULL OR i.tenant_id = p_tenant) AND i.status = 'failed' AND i.price_fen IS NULL
+       AND p.order_id IS NOT NULL AND p.status = 'joined'
+    UNION ALL
+    -- a bargain's price is the play price less its cuts, never below the floor
+    SELECT 'bargain price = price - cuts', format('instance %s: price %s, cuts %s, helps %s/%s',
+                                                  i.instance_id, i.price_fen, coalesce(h.cuts, 0), coalesce(h.n, 0), i.current)
+      FROM commerce.play_instance i
+      JOIN commerce.play_config c ON c.tenant_id = i.tenant_id AND c.config_id = i.config_id
+      LEFT JOIN LATERAL (SELECT sum(cut_fen) AS cuts, count(*) AS n FROM commerce.play_help x
+                          WHERE x.tenant_id = i.tenant_id AND x.instance_id = i.instance_id) h ON true
+     WHERE (p_tenant IS NULL OR i.tenant_id = p_tenant) AND i.price_fen IS NOT NULL
+       AND (i.price_fen <> c.price_fen - coalesce(h.cuts, 0) OR coalesce(h.n, 0) <> i.current
+            OR i.price_fen < (c.rules ->> 'floor_fen')::bigint
+            OR (i.status = 'success') <> (i.price_fen = (c.rules ->> 'floor_fen')::bigint AND i.status <> 'failed'))
+    UNION ALL
+    -- an asset's remaining is its total less its consumption (unless voided by a refund)
+    SELECT 'asset remaining = total - consumed', format('asset %s: total %s, remaining %s, consumed %s',
+                                                         a.asset_id, a.total, a.remaining, coalesce(l.consumed, 0))
+      FROM commerce.user_asset a
+      LEFT JOIN LATERAL (SELECT sum(amount) AS consumed FROM commerce.consumption_log x
+                          WHERE x.tenant_id = a.tenant_id AND x.asset_id = a.asset_id) l ON true
+     WHERE (p_tenant IS NULL OR a.tenant_id = p_tenant) AND a.voided_at IS NULL
+       AND a.remaining <> a.total - coalesce(l.consumed, 0)
+    UNION ALL
+    -- an inviter is rewarded at most max_rewards times
+    SELECT 'rewards per inviter <= max_rewards', format('play %s, inviter %s: %s rewards, max %s',
+                                                        c.code, v.inviter_id, count(*), c.rules ->> 'max_rewards')
+      FROM commerce.play_invite v JOIN commerce.play_config c ON c.tenant_id = v.tenant_id AND c.config_id = v.config_id
+     WHERE (p_tenant IS NULL OR v.tenant_id = p_tenant) AND v.status = 'rewarded'
+     GROUP BY c.tenant_id, c.code, c.rules, v.inviter_id
+    HAVING count(*) > (c.rules ->> 'max_rewards')::bigint
+    UNION ALL
+    -- a reward went out for every rewarded invite
+    SELECT 'reward queued', format('invite %s', v.invite_id)
+      FROM commerce.play_invite v
+     WHERE (p_tenant IS NULL OR v.tenant_id = p_tenant) AND v.status = 'rewarded'
+       AND NOT EXISTS (SELECT 1 FROM commerce.outbox m WHERE m.tenant_id = v.tenant_id
+                          AND m.topic = 'play.invite_reward' AND m.dedupe_key = 'invite:' || v.invite_id)
+    UNION ALL
+    -- a settlement's orders add up to its income, and its parts to the income
+    SELECT 'settlement = its orders', format('settlement %s: income %s, orders %s fen in %s',
+                                             s.settlement_id, s.income_fen, coalesce(sum(so.amount_fen), 0), count(so.order_id))
+      FROM commerce.play_settlement s
+      LEFT JOIN commerce.play_settlement_order so USING (tenant_id, settlement_id)
+     WHERE (p_tenant IS NULL OR s.tenant_id = p_tenant)
+     GROUP BY s.tenant_id, s.settlement_id
+    HAVING coalesce(sum(so.amount_fen), 0) <> s.income_fen OR count(so.order_id) <> s.orders
+        OR s.store_fen + s.hq_fen <> s.income_fen
+        OR bool_or(so.released) <> (s.status = 'rejected')
+$$;
 

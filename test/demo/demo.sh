@@ -263,7 +263,7 @@ SELECT outcome, current, target FROM commerce.join_group(commerce.tenant_id('dan
 SQL
 p <<'SQL'
 SET commerce.now = '2026-12-02 10:00:01+08';
--- a day later the deadline job ends the second group: FAILED, both members refunded through the outbox
+-- a day later the deadline job ends the second group: failed, both members refunded through the outbox
 CALL commerce.play_pump();
 SELECT instance_id, status, current, target FROM commerce.play_instance ORDER BY instance_id;
 SELECT topic, payload ->> 'payment_id' AS payment, payload ->> 'amount_fen' AS amount_fen FROM commerce.outbox

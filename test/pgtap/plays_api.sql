@@ -54,7 +54,7 @@ SELECT throws_ok($$SELECT commerce_api.join_group('j-c', 'G', 'c', 'pay-c', (SEL
 SELECT is((commerce_api.buy_play('f-a', 'F', 'a')).status, 'pending_payment', 'buy_play: an order held for payment');
 SELECT throws_ok($$SELECT commerce_api.buy_play('f-b', 'F', 'b', 2)$$, '22023', 'invalid value for p_qty', 'buy_play: above the per-order limit -> 22023');
 SELECT is((commerce_api.start_bargain('b-a', 'B', 'a')).helps_needed, 1, 'start_bargain: one help needed');
-SELECT is((commerce_api.help_bargain('h-b', (SELECT max(instance_id) FROM commerce.play_instance WHERE price_fen IS NOT NULL), 'b')).status, 'SUCCESS', 'help_bargain: at the floor');
+SELECT is((commerce_api.help_bargain('h-b', (SELECT max(instance_id) FROM commerce.play_instance WHERE price_fen IS NOT NULL), 'b')).status, 'success', 'help_bargain: at the floor');
 SELECT is((commerce_api.buy_bargain('bb-a', (SELECT max(instance_id) FROM commerce.play_instance WHERE price_fen IS NOT NULL), 'a')).payable_fen, 7000::bigint, 'buy_bargain: at the floor price');
 SELECT is((commerce_api.invite('i-1', 'I', 'a', 'c')).status, 'invited', 'invite: recorded');
 SELECT is((commerce_api.consume_asset('u-1', (SELECT min(asset_id) FROM commerce.user_asset), 1, 'S1', 'coach')).remaining, 0::bigint, 'consume_asset: consumed');

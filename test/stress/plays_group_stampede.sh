@@ -49,14 +49,14 @@ before=$(deadlocks)
 start=$(date +%s%N)
 pgbench -n -c 40 -j 2 -t 25 -f "$WORK/join.sql" > "$WORK/pgbench.out" 2>&1 || true
 ms=$(( ($(date +%s%N) - start) / 1000000 ))
-succeeded=$(q -c "SELECT count(*) FROM commerce.play_instance WHERE status = 'SUCCESS'")
+succeeded=$(q -c "SELECT count(*) FROM commerce.play_instance WHERE status = 'success'")
 echo "group stampede: 1000 joins from 40 clients on 250 groups of 5 in ${ms} ms; ${succeeded} groups filled"
 check "pgbench failed transactions" "$(pgbench_failures "$WORK/pgbench.out")" "0"
 check "deadlocks" "$(( $(deadlocks) - before ))" "0"
 check "joins = members added + refusals" "$(q -c "SELECT (SELECT count(*) FROM commerce.play_participant WHERE request_id LIKE 'join-%') + (SELECT count(*) FROM public.refusal)")" "1000"
 check "groups above their target" "$(q -c "SELECT count(*) FROM commerce.play_instance WHERE current > target")" "0"
 check "members = current in every group" "$(q -c "SELECT count(*) FROM commerce.play_instance i WHERE current <> (SELECT count(*) FROM commerce.play_participant p WHERE p.tenant_id = i.tenant_id AND p.instance_id = i.instance_id)")" "0"
-check "successful groups with exactly 5 members" "$(q -c "SELECT count(*) FROM commerce.play_instance i WHERE status = 'SUCCESS' AND (SELECT count(*) FROM commerce.play_participant p WHERE p.tenant_id = i.tenant_id AND p.instance_id = i.instance_id) = 5")" "$succeeded"
+check "successful groups with exactly 5 members" "$(q -c "SELECT count(*) FROM commerce.play_instance i WHERE status = 'success' AND (SELECT count(*) FROM commerce.play_participant p WHERE p.tenant_id = i.tenant_id AND p.instance_id = i.instance_id) = 5")" "$succeeded"
 check "assets = members of successful groups" "$(q -c "SELECT count(*) FROM commerce.user_asset")" "$(( succeeded * 5 ))"
 check "refusals only of full or ended groups" "$(q -c "SELECT count(*) FROM public.refusal WHERE sqlstate NOT IN ('PT412', 'PT409')")" "0"
 check "units sold = members" "$(q -c "SELECT sold FROM commerce.stock WHERE activity = 'play:G5'")" "$(q -c "SELECT count(*) FROM commerce.play_participant")"
@@ -66,8 +66,8 @@ q >/dev/null <<'SQL'
 SET commerce.now = '2026-11-20 12:00:00+08';
 CALL commerce.play_pump(50);
 SQL
-check "groups still open" "$(q -c "SELECT count(*) FROM commerce.play_instance WHERE status IN ('PENDING', 'ACTIVE')")" "0"
-check "members of failed groups refunding" "$(q -c "SELECT count(*) FROM commerce.play_participant p JOIN commerce.play_instance i USING (tenant_id, instance_id) WHERE i.status = 'FAILED' AND p.status = 'refunding'")" "$(q -c "SELECT coalesce(sum(current), 0) FROM commerce.play_instance WHERE status = 'FAILED'")"
+check "groups still open" "$(q -c "SELECT count(*) FROM commerce.play_instance WHERE status IN ('pending', 'active')")" "0"
+check "members of failed groups refunding" "$(q -c "SELECT count(*) FROM commerce.play_participant p JOIN commerce.play_instance i USING (tenant_id, instance_id) WHERE i.status = 'failed' AND p.status = 'refunding'")" "$(q -c "SELECT coalesce(sum(current), 0) FROM commerce.play_instance WHERE status = 'failed'")"
 check "one refund message per refunded member" "$(q -c "SELECT count(*) FROM commerce.outbox WHERE topic = 'payment.refund'")" "$(q -c "SELECT count(*) FROM commerce.play_participant WHERE status = 'refunding'")"
 check "units sold = members of successful groups" "$(q -c "SELECT sold FROM commerce.stock WHERE activity = 'play:G5'")" "$(( succeeded * 5 ))"
 check "stock invariant violations" "$(q -c "SELECT count(*) FROM commerce.check_stock_invariants()")" "0"

@@ -54,6 +54,10 @@ is "$(q -c "SELECT (SELECT count(*) FROM commerce.orders) || ' orders, ' ||
                   (SELECT count(*) FROM commerce.stock_movement) || ' stock movements'")" "$rows" \
     "every row is still there"
 
+# data migrations of this version: play instance statuses in lower case
+is "$(q -c "SELECT string_agg(DISTINCT status, ',' ORDER BY status) FROM commerce.play_instance")" "failed,success" \
+    "play instances keep their outcome, in lower case (the demo's group that filled and the one that failed)"
+
 # grants: every function the role could run before it can still run (a
 # function an upgrade drops and creates again must get its grants back)
 lost=""

@@ -84,7 +84,7 @@ RETURNS TABLE (receiver_phone text, receiver_address text, order_ids bigint[], w
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     r record;
-    g_phone text; g_address text; g_start timestamptz; g_ids bigint[] := '{}'::bigint[]; g_weight bigint := 0;
+    v_phone text; v_address text; v_start timestamptz; v_ids bigint[] := '{}'::bigint[]; v_weight bigint := 0;
 BEGIN
     PERFORM commerce._tenant(p_tenant);
     FOR r IN SELECT o.order_id, o.receiver_phone AS phone, o.receiver_address AS address, o.created_at,
@@ -93,22 +93,22 @@ BEGIN
               WHERE o.tenant_id = p_tenant AND o.status = 'paid' AND NOT o.oversell
                 AND o.receiver_phone IS NOT NULL AND o.receiver_address IS NOT NULL
               ORDER BY o.receiver_phone, o.receiver_address, o.created_at, o.order_id LOOP
-        IF r.phone IS DISTINCT FROM g_phone OR r.address IS DISTINCT FROM g_address
-           OR r.created_at >= g_start + interval '2 hours' OR g_weight + r.w >= 10000 THEN
-            IF cardinality(g_ids) > 1 THEN
-                receiver_phone := g_phone; receiver_address := g_address;
-                order_ids := g_ids; weight_g := g_weight;
+        IF r.phone IS DISTINCT FROM v_phone OR r.address IS DISTINCT FROM v_address
+           OR r.created_at >= v_start + interval '2 hours' OR v_weight + r.w >= 10000 THEN
+            IF cardinality(v_ids) > 1 THEN
+                receiver_phone := v_phone; receiver_address := v_address;
+                order_ids := v_ids; weight_g := v_weight;
                 RETURN NEXT;
             END IF;
-            g_phone := r.phone; g_address := r.address; g_start := r.created_at;
-            g_ids := '{}'; g_weight := 0;
+            v_phone := r.phone; v_address := r.address; v_start := r.created_at;
+            v_ids := '{}'; v_weight := 0;
         END IF;
-        g_ids := g_ids || r.order_id;
-        g_weight := g_weight + r.w;
+        v_ids := v_ids || r.order_id;
+        v_weight := v_weight + r.w;
     END LOOP;
-    IF cardinality(g_ids) > 1 THEN
-        receiver_phone := g_phone; receiver_address := g_address;
-        order_ids := g_ids; weight_g := g_weight;
+    IF cardinality(v_ids) > 1 THEN
+        receiver_phone := v_phone; receiver_address := v_address;
+        order_ids := v_ids; weight_g := v_weight;
         RETURN NEXT;
     END IF;
 END $$;

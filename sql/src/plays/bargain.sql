@@ -38,7 +38,7 @@ BEGIN
     -- when the play has limits; the unique request_id covers retries)
     IF EXISTS (SELECT 1 FROM commerce.play_instance
                 WHERE tenant_id = p_tenant AND config_id = c.config_id AND leader_customer_id = cu.customer_id
-                  AND status IN ('PENDING', 'ACTIVE')) THEN
+                  AND status IN ('pending', 'active')) THEN
         RAISE EXCEPTION USING ERRCODE = 'PT412',
             MESSAGE = format('customer "%s" already has a running bargain on play "%s"', p_customer, p_config),
             HINT    = 'Share the running bargain, or wait until it ends.';
@@ -47,7 +47,7 @@ BEGIN
     v_cut := (c.rules ->> 'cut_fen')::bigint;
     INSERT INTO commerce.play_instance (tenant_id, config_id, leader_customer_id, status, current, target, deadline,
                                         created_at, request_id, price_fen)
-    VALUES (p_tenant, c.config_id, cu.customer_id, 'ACTIVE', 0,
+    VALUES (p_tenant, c.config_id, cu.customer_id, 'active', 0,
             ((c.price_fen - v_floor) + v_cut - 1) / v_cut,
             least(v_now + make_interval(hours => coalesce((c.rules ->> 'hours')::integer, 24)), c.ends_at),
             v_now, p_request_id, c.price_fen)
@@ -89,10 +89,10 @@ BEGIN
         END IF;
         RETURN commerce._bargain_result(i, 'repeated');
     END IF;
-    IF i.status <> 'ACTIVE' THEN
+    IF i.status <> 'active' THEN
         RAISE EXCEPTION USING ERRCODE = 'PT412',
             MESSAGE = format('bargain %s is %s', p_instance,
-                             CASE i.status WHEN 'SUCCESS' THEN 'already at its floor' ELSE lower(i.status) END),
+                             CASE i.status WHEN 'success' THEN 'already at its floor' ELSE i.status END),
             HINT    = 'Help a bargain that is still running.';
     END IF;
     IF v_now >= i.deadline THEN
@@ -121,7 +121,7 @@ BEGIN
     UPDATE commerce.play_instance SET current = current + 1, price_fen = price_fen - v_cut
      WHERE tenant_id = p_tenant AND instance_id = p_instance RETURNING * INTO i;
     IF i.price_fen = v_floor THEN
-        UPDATE commerce.play_instance SET status = 'SUCCESS', ended_at = v_now
+        UPDATE commerce.play_instance SET status = 'success', ended_at = v_now
          WHERE tenant_id = p_tenant AND instance_id = p_instance RETURNING * INTO i;
         PERFORM commerce.enqueue(p_tenant, 'play.bargain_succeeded',
             jsonb_build_object('instance_id', i.instance_id, 'play', c.code, 'price_fen', i.price_fen,
@@ -131,7 +131,7 @@ BEGIN
     RETURN commerce._bargain_result(i, 'cut');
 END $$;
 COMMENT ON FUNCTION commerce.help_bargain(bigint, text, bigint, text, text, text) IS
-  'A helper cuts a bargain''s price by the rule''s cut_fen (the last cut stops at floor_fen); the cut that reaches the floor makes the bargain SUCCESS. Helps of one bargain are serialized on its row. Refused: not running (PT412), past its deadline (PT410), the owner helping (PT412), a second help (PT412), the eligibility rules (PT451, PT425, PT420, ...). Idempotent by request_id.';
+  'A helper cuts a bargain''s price by the rule''s cut_fen (the last cut stops at floor_fen); the cut that reaches the floor makes the bargain a success. Helps of one bargain are serialized on its row. Refused: not running (PT412), past its deadline (PT410), the owner helping (PT412), a second help (PT412), the eligibility rules (PT451, PT425, PT420, ...). Idempotent by request_id.';
 
 -- The owner of a successful bargain buys at the floor price.
 CREATE FUNCTION commerce.buy_bargain(p_tenant bigint, p_request_id text, p_instance bigint, p_customer text,
@@ -171,13 +171,13 @@ BEGIN
             MESSAGE = format('bargain %s was already bought', p_instance),
             HINT    = 'A bargain is bought once.';
     END IF;
-    IF i.status = 'FAILED' OR v_now >= i.deadline THEN
+    IF i.status = 'failed' OR v_now >= i.deadline THEN
         RAISE EXCEPTION USING ERRCODE = 'PT410',
             MESSAGE = format('bargain %s has expired', p_instance),
             DETAIL  = format('Its deadline was %s.', i.deadline),
             HINT    = 'Start a new bargain.';
     END IF;
-    IF i.status <> 'SUCCESS' THEN
+    IF i.status <> 'success' THEN
         RAISE EXCEPTION USING ERRCODE = 'PT412',
             MESSAGE = format('bargain %s has not reached its floor', p_instance),
             DETAIL  = format('%s of %s helps; the price is %s fen.', i.current, i.target, i.price_fen),

@@ -182,7 +182,7 @@ END $$;
 CREATE FUNCTION commerce._refuse_join(i commerce.play_instance, p_now timestamptz) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF i.status <> 'ACTIVE' THEN
+    IF i.status <> 'active' THEN
         RAISE EXCEPTION USING ERRCODE = 'PT412',
             MESSAGE = format('group %s is %s', i.instance_id, lower(i.status)),
             HINT    = 'Open a new group or join another one.';

@@ -37,9 +37,9 @@ BEGIN
            c.stock AS allocated, commerce._play_available(c) AS available
       INTO v_stock;
     IF tp.kind = 'group_buy' THEN
-        SELECT count(*) AS groups, count(*) FILTER (WHERE status = 'SUCCESS') AS succeeded,
-               count(*) FILTER (WHERE status = 'FAILED') AS failed,
-               count(*) FILTER (WHERE status IN ('PENDING', 'ACTIVE')) AS open,
+        SELECT count(*) AS groups, count(*) FILTER (WHERE status = 'success') AS succeeded,
+               count(*) FILTER (WHERE status = 'failed') AS failed,
+               count(*) FILTER (WHERE status IN ('pending', 'active')) AS open,
                (SELECT count(*) FROM commerce.play_participant p JOIN commerce.play_instance i USING (tenant_id, instance_id)
                  WHERE i.tenant_id = p_tenant AND i.config_id = c.config_id AND p.role = 'virtual') AS virtual_members
           INTO g FROM commerce.play_instance WHERE tenant_id = p_tenant AND config_id = c.config_id;
@@ -48,9 +48,9 @@ BEGIN
                                 'successRateBp', CASE WHEN g.succeeded + g.failed > 0
                                                       THEN g.succeeded * 10000 / (g.succeeded + g.failed) END);
     ELSIF tp.kind = 'bargain' THEN
-        SELECT count(*) AS started, count(*) FILTER (WHERE status = 'SUCCESS') AS succeeded,
-               count(*) FILTER (WHERE status = 'FAILED') AS failed,
-               count(*) FILTER (WHERE status IN ('PENDING', 'ACTIVE')) AS open,
+        SELECT count(*) AS started, count(*) FILTER (WHERE status = 'success') AS succeeded,
+               count(*) FILTER (WHERE status = 'failed') AS failed,
+               count(*) FILTER (WHERE status IN ('pending', 'active')) AS open,
                coalesce(sum(current), 0) AS helps
           INTO g FROM commerce.play_instance WHERE tenant_id = p_tenant AND config_id = c.config_id;
         k := jsonb_build_object('started', g.started, 'succeeded', g.succeeded, 'failed', g.failed, 'open', g.open,

@@ -12,7 +12,7 @@ BEGIN
         PERFORM commerce._invalid('p_limit', format('%s', p_limit), 'End 1 to 100000 groups per run.');
     END IF;
     FOR i IN SELECT * FROM commerce.play_instance
-              WHERE status IN ('PENDING', 'ACTIVE') AND deadline <= v_now
+              WHERE status IN ('pending', 'active') AND deadline <= v_now
               ORDER BY deadline, tenant_id, instance_id
               LIMIT p_limit FOR UPDATE SKIP LOCKED LOOP
         SELECT * INTO c FROM commerce.play_config WHERE tenant_id = i.tenant_id AND config_id = i.config_id;
@@ -20,18 +20,18 @@ BEGIN
         n := n + 1;
         IF v_kind = 'bargain' THEN
             -- a bargain that did not reach its floor in time: nothing was sold, nothing to refund
-            UPDATE commerce.play_instance SET status = 'FAILED', ended_at = v_now
+            UPDATE commerce.play_instance SET status = 'failed', ended_at = v_now
              WHERE tenant_id = i.tenant_id AND instance_id = i.instance_id;
             PERFORM commerce.enqueue(i.tenant_id, 'play.bargain_failed',
                 jsonb_build_object('instance_id', i.instance_id, 'play', c.code, 'helps', i.current,
                                    'helps_needed', i.target, 'price_fen', i.price_fen), 'bargain:' || i.instance_id);
             CONTINUE;
         END IF;
-        IF i.status = 'ACTIVE' AND coalesce((c.rules ->> 'virtual_fill')::boolean, false) THEN
+        IF i.status = 'active' AND coalesce((c.rules ->> 'virtual_fill')::boolean, false) THEN
             INSERT INTO commerce.play_participant (tenant_id, instance_id, customer_id, request_id, role, joined_at)
             SELECT i.tenant_id, i.instance_id, -k, 'virtual:' || i.instance_id || ':' || k, 'virtual', v_now
               FROM generate_series(1, i.target - i.current) k;
-            UPDATE commerce.play_instance SET current = target, status = 'SUCCESS', ended_at = v_now
+            UPDATE commerce.play_instance SET current = target, status = 'success', ended_at = v_now
              WHERE tenant_id = i.tenant_id AND instance_id = i.instance_id;
             PERFORM commerce._issue_group_assets(i.tenant_id, i.instance_id);
             PERFORM commerce.enqueue(i.tenant_id, 'play.group_succeeded',
@@ -39,7 +39,7 @@ BEGIN
                                    'virtual', i.target - i.current), 'group:' || i.instance_id);
             CONTINUE;
         END IF;
-        UPDATE commerce.play_instance SET status = 'FAILED', ended_at = v_now
+        UPDATE commerce.play_instance SET status = 'failed', ended_at = v_now
          WHERE tenant_id = i.tenant_id AND instance_id = i.instance_id;
         -- every paying member: the unit goes back to the play's stock, and an approved refund-only
         -- request sends the payment back through the outbox (payment.refund: retried now, in 1 minute,
@@ -64,7 +64,7 @@ BEGIN
     RETURN n;
 END $$;
 COMMENT ON FUNCTION commerce.end_expired_groups(integer) IS
-  'The play deadline job (one batch, SKIP LOCKED). A group past its deadline is completed with virtual members when its rules say virtual_fill, else FAILED: each paying member''s unit goes back to the play''s stock and the payment is refunded through the outbox (payment.refund, retried now, after 1 minute and 1 hour, then a dead letter and an outbox.dead alert; the provider confirms with commerce.complete_refund, and the member becomes refunded). A bargain past its deadline that did not reach its floor is FAILED (play.bargain_failed). Returns the number of instances ended.';
+  'The play deadline job (one batch, SKIP LOCKED). A group past its deadline is completed with virtual members when its rules say virtual_fill, else failed: each paying member''s unit goes back to the play''s stock and the payment is refunded through the outbox (payment.refund, retried now, after 1 minute and 1 hour, then a dead letter and an outbox.dead alert; the provider confirms with commerce.complete_refund, and the member becomes refunded). A bargain past its deadline that did not reach its floor is failed (play.bargain_failed). Returns the number of instances ended.';
 
 CREATE PROCEDURE commerce.play_pump(p_batch integer DEFAULT 100, p_max_batches integer DEFAULT 1000)
 LANGUAGE plpgsql AS $$

@@ -73,7 +73,7 @@ BEGIN
     IF p_instance IS NULL THEN
         INSERT INTO commerce.play_instance (tenant_id, config_id, leader_customer_id, status, current, target,
                                             deadline, created_at)
-        VALUES (p_tenant, c.config_id, cu.customer_id, 'ACTIVE', 0, (c.rules ->> 'target_size')::integer,
+        VALUES (p_tenant, c.config_id, cu.customer_id, 'active', 0, (c.rules ->> 'target_size')::integer,
                 least(v_now + make_interval(hours => coalesce((c.rules ->> 'hours')::integer, 24)), c.ends_at), v_now)
         RETURNING * INTO i;
         v_outcome := 'opened';
@@ -105,7 +105,7 @@ BEGIN
     -- filled, ended or failed meanwhile refuses the join and everything above rolls back
     UPDATE commerce.play_instance SET current = current + 1
      WHERE tenant_id = p_tenant AND instance_id = i.instance_id
-       AND status = 'ACTIVE' AND current < target AND deadline > v_now
+       AND status = 'active' AND current < target AND deadline > v_now
     RETURNING * INTO i;
     IF NOT FOUND THEN
         SELECT * INTO i FROM commerce.play_instance WHERE tenant_id = p_tenant AND instance_id = p_instance;
@@ -113,7 +113,7 @@ BEGIN
         RAISE EXCEPTION 'commerce.join_group: group % refused a place for no known reason', p_instance;
     END IF;
     IF i.current = i.target THEN
-        UPDATE commerce.play_instance SET status = 'SUCCESS', ended_at = v_now
+        UPDATE commerce.play_instance SET status = 'success', ended_at = v_now
          WHERE tenant_id = p_tenant AND instance_id = i.instance_id RETURNING * INTO i;
         PERFORM commerce._issue_group_assets(p_tenant, i.instance_id);
         PERFORM commerce.enqueue(p_tenant, 'play.group_succeeded',
@@ -124,4 +124,4 @@ BEGIN
     RETURN ROW(i.instance_id, i.status, i.current, i.target, i.deadline, v_order.order_id, v_outcome)::commerce.join_result;
 END $$;
 COMMENT ON FUNCTION commerce.join_group(bigint, text, text, text, text, bigint, text, text, text) IS
-  'Group buy (seed 004 3): open a group (no instance: the customer leads it) or join one, paying the play price; the order takes a unit of the play''s stock and carries the instance. Joiners of one group share its row (KEY SHARE) while they order and pay, and take their place at the end by a conditional update (status ACTIVE, current below target, before the deadline), so a group never has more than its target and a join that loses the race rolls back whole; the member that completes it makes it SUCCESS and issues every member''s asset. Refused: a closed or not running play (PT412), a group that is not active (PT412), past its deadline (PT410), full (PT409), a second place (PT412), and the eligibility rules checked in C (PT451 blacklist, PT403, PT429, PT423, PT425, PT420). IP and device feed the blacklist and the per-IP rate. Idempotent by request_id.';
+  'Group buy (M3): open a group (no instance: the customer leads it) or join one, paying the play price; the order takes a unit of the play''s stock and carries the instance. Joiners of one group share its row (KEY SHARE) while they order and pay, and take their place at the end by a conditional update (status active, current below target, before the deadline), so a group never has more than its target and a join that loses the race rolls back whole; the member that completes it makes it a success and issues every member''s asset. Refused: a closed or not running play (PT412), a group that is not active (PT412), past its deadline (PT410), full (PT409), a second place (PT412), and the eligibility rules checked in C (PT451 blacklist, PT403, PT429, PT423, PT425, PT420). IP and device feed the blacklist and the per-IP rate. Idempotent by request_id.';

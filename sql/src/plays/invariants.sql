@@ -11,12 +11,12 @@ RETURNS TABLE (invariant text, detail text) LANGUAGE sql STABLE AS $$
      WHERE (p_tenant IS NULL OR i.tenant_id = p_tenant) AND i.price_fen IS NULL
      GROUP BY i.tenant_id, i.instance_id
     HAVING count(p.customer_id) <> i.current OR count(p.customer_id) > i.target
-        OR (i.status = 'SUCCESS' AND count(p.customer_id) <> i.target)
+        OR (i.status = 'success' AND count(p.customer_id) <> i.target)
     UNION ALL
     -- a failed group's paying members are all refunding or refunded
     SELECT 'failed group refunded', format('instance %s: member %s is %s', i.instance_id, p.customer_id, p.status)
       FROM commerce.play_instance i JOIN commerce.play_participant p USING (tenant_id, instance_id)
-     WHERE (p_tenant IS NULL OR i.tenant_id = p_tenant) AND i.status = 'FAILED' AND i.price_fen IS NULL
+     WHERE (p_tenant IS NULL OR i.tenant_id = p_tenant) AND i.status = 'failed' AND i.price_fen IS NULL
        AND p.order_id IS NOT NULL AND p.status = 'joined'
     UNION ALL
     -- a bargain's price is the play price less its cuts, never below the floor
@@ -29,7 +29,7 @@ RETURNS TABLE (invariant text, detail text) LANGUAGE sql STABLE AS $$
      WHERE (p_tenant IS NULL OR i.tenant_id = p_tenant) AND i.price_fen IS NOT NULL
        AND (i.price_fen <> c.price_fen - coalesce(h.cuts, 0) OR coalesce(h.n, 0) <> i.current
             OR i.price_fen < (c.rules ->> 'floor_fen')::bigint
-            OR (i.status = 'SUCCESS') <> (i.price_fen = (c.rules ->> 'floor_fen')::bigint AND i.status <> 'FAILED'))
+            OR (i.status = 'success') <> (i.price_fen = (c.rules ->> 'floor_fen')::bigint AND i.status <> 'failed'))
     UNION ALL
     -- an asset's remaining is its total less its consumption (unless voided by a refund)
     SELECT 'asset remaining = total - consumed', format('asset %s: total %s, remaining %s, consumed %s',

@@ -75,22 +75,22 @@ CREATE TABLE commerce.play_instance (
     price_fen          bigint CHECK (price_fen >= 0),
     PRIMARY KEY (tenant_id, instance_id),
     FOREIGN KEY (tenant_id, config_id) REFERENCES commerce.play_config,
-    CHECK (status IN ('PENDING', 'ACTIVE', 'SUCCESS', 'FAILED')),
+    CHECK (status IN ('pending', 'active', 'success', 'failed')),
     CHECK (current BETWEEN 0 AND target),
-    CHECK ((status IN ('SUCCESS', 'FAILED')) = (ended_at IS NOT NULL)),
-    CHECK (status <> 'SUCCESS' OR current = target),
+    CHECK ((status IN ('success', 'failed')) = (ended_at IS NOT NULL)),
+    CHECK (status <> 'success' OR current = target),
     CONSTRAINT play_instance_request_id_key UNIQUE (tenant_id, request_id)
 );
 COMMENT ON TABLE commerce.play_instance IS
-  'One run of a play (seed 004 2.1): a group being filled. status is the single truth: PENDING -> ACTIVE -> SUCCESS | FAILED (C trigger); progress is current of target, and current never exceeds target (CHECK, under the instance row lock).';
+  'One run of a play (M2.1): a group or a bargain being filled. status is the single truth: pending -> active -> success | failed (C trigger); progress is current of target, and current never exceeds target (CHECK, under the instance row lock).';
 COMMENT ON COLUMN commerce.play_instance.price_fen IS
   'A bargain''s current price: the play price less every helper''s cut, never below the rule''s floor_fen. NULL for group buys.';
 
-CREATE INDEX play_instance_due ON commerce.play_instance (deadline) WHERE status IN ('PENDING', 'ACTIVE');
+CREATE INDEX play_instance_due ON commerce.play_instance (deadline) WHERE status IN ('pending', 'active');
 
 CREATE TRIGGER before_10_state_guard BEFORE INSERT OR UPDATE ON commerce.play_instance
-    FOR EACH ROW EXECUTE FUNCTION commerce.state_guard('status', 'PENDING,ACTIVE',
-        'PENDING>ACTIVE', 'PENDING>FAILED', 'ACTIVE>SUCCESS', 'ACTIVE>FAILED');
+    FOR EACH ROW EXECUTE FUNCTION commerce.state_guard('status', 'pending,active',
+        'pending>active', 'pending>failed', 'active>success', 'active>failed');
 
 CREATE TABLE commerce.play_participant (
     tenant_id   bigint NOT NULL,

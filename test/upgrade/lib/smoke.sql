@@ -47,7 +47,7 @@ SELECT code = 'YOGA2' AS configured FROM commerce.configure_play(commerce.tenant
        p_asset_type => 'COURSE', p_units_per_sale => 10);
 SELECT count(commerce.upsert_customer(commerce.tenant_id('smoke'), c)) = 2 AS members FROM unnest(ARRAY['ya', 'yb']) c;
 SELECT outcome IS NOT NULL AS group_opened FROM commerce.join_group(commerce.tenant_id('smoke'), 'smoke-j1', 'YOGA2', 'ya', 'smoke-wx-1');
-SELECT status = 'SUCCESS' AS group_filled FROM commerce.join_group(commerce.tenant_id('smoke'), 'smoke-j2', 'YOGA2', 'yb', 'smoke-wx-2',
+SELECT status = 'success' AS group_filled FROM commerce.join_group(commerce.tenant_id('smoke'), 'smoke-j2', 'YOGA2', 'yb', 'smoke-wx-2',
        (SELECT max(instance_id) FROM commerce.play_instance WHERE tenant_id = commerce.tenant_id('smoke')));
 SELECT count(*) = 2 AS assets_issued FROM commerce.user_asset WHERE tenant_id = commerce.tenant_id('smoke');
 -- the outbox carries the effects
