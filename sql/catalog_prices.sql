@@ -35,7 +35,7 @@ SELECT commerce.upsert_sku(:t, 'MERCH', 'HOODIE-L', 'Hoodie L', p_msrp_fen => 10
 SELECT commerce.upsert_sku(:t, 'MERCH', 'HOODIE-XL', 'Hoodie XL', 7000, 8000);
 SELECT code, msrp_fen, cost_fen, floor_fen, weight_g, volume_cm3, spec FROM commerce.sku WHERE tenant_id = :t;
 
--- prices (seed 003 3.1.2): 100 yuan in the mini-program, 110 on Taobao,
+-- prices (H3.1.2): 100 yuan in the mini-program, 110 on Taobao,
 -- 105 on Xiaohongshu; members and a time-boxed flash sale pay less
 SELECT commerce.set_price(:t, 'HOODIE-L', 'channel', 11000, 'taobao') > 0;
 SELECT commerce.set_price(:t, 'HOODIE-L', 'channel', 10500, 'xiaohongshu') > 0;

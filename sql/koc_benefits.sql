@@ -1,4 +1,4 @@
--- KOC benefits and task targeting (K05, K08): the benefits of each level
+-- KOC benefits and task targeting (K06, K08): the benefits of each level
 -- (commission bonus, vote rights, airdrops, exclusive materials) apply the
 -- moment a KOC changes level; KOC tags; tasks open only to the levels and
 -- tags they target and only while they run; the tasks a KOC can share.

@@ -1,4 +1,4 @@
--- level rules (K06): JSON rule documents parsed and validated with jansson;
+-- level rules (K05): JSON rule documents parsed and validated with jansson;
 -- a bad document is refused naming the JSON path of the offending field.
 CREATE EXTENSION commerce;
 \set SHOW_CONTEXT never

@@ -1,6 +1,6 @@
 -- fulfilment: logistics routing rules evaluated in C, shipping paid orders
 -- (shipment, waybill print job, platform write-back), merge and split
--- suggestions (seed 003 3.2.2, 3.3).
+-- suggestions (H3.2.2, H3.3).
 CREATE EXTENSION commerce;
 \set SHOW_CONTEXT never
 SET timezone = 'Asia/Shanghai';

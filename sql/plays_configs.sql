@@ -1,4 +1,4 @@
--- Plays as products, first part (seed 004 1.2, 2.1, 3): HQ templates with
+-- Plays as products, first part (M1.2, 2.1, 3): HQ templates with
 -- rule schemas (a JSON Schema subset checked in C), store configs whose
 -- rules are checked against the schema with defaults filled in and the JSON
 -- path of a bad field named, stock pre-allocated from the shared pool,

@@ -1,4 +1,4 @@
--- The activity dashboard (seed 004 section 4) and store settlement (section
+-- The activity dashboard (M4) and store settlement (section
 -- 7): a cleaning group buy sold in hours (15 per sale), views recorded as
 -- events, groups that fill and one that fails, 90 of 150 hours consumed,
 -- the cards printed; then the store applies for settlement of its

@@ -1,4 +1,4 @@
--- Group buys, assets and consumption (seed 004 2.1, 2.2, 3, 6.1.3): a group
+-- Group buys, assets and consumption (M2.1, 2.2, 3, 6.1.3): a group
 -- fills and succeeds (assets issued), a group fails at its deadline (units
 -- back to the play's stock, every member refunded through the outbox with
 -- the retry schedule), virtual fill, eligibility refusals, and consumption

@@ -1,4 +1,4 @@
--- Plays, second part (seed 004 3): eligibility in C (blacklist of customers,
+-- Plays, second part (M3): eligibility in C (blacklist of customers,
 -- IPs and devices; per-customer and per-IP rates; each refusal its own
 -- SQLSTATE), a flash sale (5-minute hold, sold-out fast path, idempotent,
 -- the asset issued on payment, an unpaid hold given back), a bargain

@@ -881,3 +881,178 @@ RETURNS TABLE (invariant text, detail text) LANGUAGE sql STABLE AS $$
         OR bool_or(so.released) <> (s.status = 'rejected')
 $$;
 
+
+-- ===========================================================================
+-- comments cite feature IDs (docs/requirements.md), not the product documents'
+-- sections; K05 (levels and their rules) and K06 (benefits) were swapped
+-- ===========================================================================
+
+CREATE OR REPLACE FUNCTION commerce.configure_play(p_tenant bigint, p_request_id text, p_code text, p_template text,
+                                        p_store text, p_sku text, p_title text, p_price_fen bigint,
+                                        p_stock bigint, p_starts_at timestamptz, p_ends_at timestamptz,
+                                        p_rules text DEFAULT '{}',
+                                        p_cities text[] DEFAULT NULL,
+                                        p_new_users_only boolean DEFAULT false,
+                                        p_per_user_limit integer DEFAULT NULL,
+                                        p_mutex_group text DEFAULT NULL,
+                                        p_asset_type text DEFAULT NULL,
+                                        p_units_per_sale bigint DEFAULT 1)
+RETURNS commerce.play_config LANGUAGE plpgsql AS $$
+DECLARE tp commerce.play_template; st commerce.store; sk commerce.sku; c commerce.play_config; v_rules jsonb;
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_request_id, 'p_request_id');
+    PERFORM commerce._require(p_code, 'p_code');
+    PERFORM commerce._require(p_template, 'p_template');
+    PERFORM commerce._require(p_store, 'p_store');
+    PERFORM commerce._require(p_sku, 'p_sku');
+    PERFORM commerce._require(p_title, 'p_title');
+    PERFORM commerce._require(p_price_fen, 'p_price_fen');
+    PERFORM commerce._require(p_stock, 'p_stock');
+    PERFORM commerce._require(p_starts_at, 'p_starts_at');
+    PERFORM commerce._require(p_ends_at, 'p_ends_at');
+    PERFORM commerce._require(p_rules, 'p_rules');
+    -- a retry returns the config; the request_id or the code reused for other terms is refused
+    SELECT * INTO c FROM commerce.play_config WHERE tenant_id = p_tenant AND request_id = p_request_id;
+    IF FOUND THEN
+        IF c.code <> p_code THEN
+            RAISE EXCEPTION USING ERRCODE = '23505',
+                MESSAGE = format('request_id "%s" was already used for play config "%s"', p_request_id, c.code),
+                HINT = 'Use a new request_id for a new config.';
+        END IF;
+        RETURN c;
+    END IF;
+    IF EXISTS (SELECT 1 FROM commerce.play_config WHERE tenant_id = p_tenant AND code = p_code) THEN
+        RAISE EXCEPTION USING ERRCODE = '23505',
+            MESSAGE = format('play config "%s" already exists', p_code),
+            HINT = 'The terms of a config never change: close it and configure a new code.';
+    END IF;
+    IF length(p_request_id) NOT BETWEEN 1 AND 200 THEN
+        PERFORM commerce._invalid('p_request_id', 'A request_id is 1 to 200 characters.', 'Use a UUID.');
+    END IF;
+    IF p_code !~ '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$' THEN
+        PERFORM commerce._invalid('p_code', format('"%s"', p_code), 'Codes are letters, digits, _ . - (up to 63).');
+    END IF;
+    SELECT * INTO tp FROM commerce.play_template WHERE tenant_id = p_tenant AND code = p_template;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('play template', p_template, p_tenant);
+    END IF;
+    SELECT * INTO st FROM commerce.store WHERE tenant_id = p_tenant AND code = p_store;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('store', p_store, p_tenant);
+    END IF;
+    SELECT * INTO sk FROM commerce.sku WHERE tenant_id = p_tenant AND code = p_sku;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('SKU', p_sku, p_tenant);
+    END IF;
+    IF length(p_title) NOT BETWEEN 1 AND 200 THEN
+        PERFORM commerce._invalid('p_title', 'A title is 1 to 200 characters.', 'Name the play for the customer.');
+    END IF;
+    IF p_price_fen <= 0 OR p_price_fen > sk.msrp_fen THEN
+        PERFORM commerce._invalid('p_price_fen', format('%s fen; the SKU sells at %s fen.', p_price_fen, sk.msrp_fen),
+                                  'A play price is more than 0 and at most the SKU''s price.');
+    END IF;
+    IF p_price_fen < sk.floor_fen THEN
+        RAISE EXCEPTION USING ERRCODE = '23514',
+            MESSAGE = format('price %s fen is below the floor of SKU "%s"', p_price_fen, p_sku),
+            DETAIL  = format('The floor is %s fen.', sk.floor_fen),
+            HINT    = 'HQ sets the floor; a play cannot sell below it.';
+    END IF;
+    IF p_stock <= 0 OR p_stock > 1000000 THEN
+        PERFORM commerce._invalid('p_stock', format('%s', p_stock), 'Pre-allocate 1 to 1000000 units.');
+    END IF;
+    IF p_starts_at >= p_ends_at THEN
+        PERFORM commerce._invalid('p_ends_at', 'The window is empty.', 'ends_at must be later than starts_at.');
+    END IF;
+    IF p_cities IS NOT NULL AND (cardinality(p_cities) = 0 OR EXISTS (
+        SELECT 1 FROM unnest(p_cities) x WHERE coalesce(length(x), 0) NOT BETWEEN 1 AND 50)) THEN
+        PERFORM commerce._invalid('p_cities', format('%s', p_cities), 'List city names (NULL: seen everywhere).');
+    END IF;
+    IF p_per_user_limit IS NOT NULL AND p_per_user_limit <= 0 THEN
+        PERFORM commerce._invalid('p_per_user_limit', format('%s', p_per_user_limit), 'A limit is 1 or more (NULL: none).');
+    END IF;
+    IF p_mutex_group IS NOT NULL AND p_mutex_group !~ '^[a-z0-9][a-z0-9_.-]{0,62}$' THEN
+        PERFORM commerce._invalid('p_mutex_group', format('"%s"', p_mutex_group), 'A mutex group is a lower-case name.');
+    END IF;
+    IF p_asset_type IS NOT NULL AND p_asset_type NOT IN ('COURSE', 'SERVICE', 'GOODS') THEN
+        PERFORM commerce._invalid('p_asset_type', format('"%s"', p_asset_type), 'Asset types: COURSE, SERVICE, GOODS (NULL: no asset).');
+    END IF;
+    IF coalesce(p_units_per_sale, 0) NOT BETWEEN 1 AND 1000000 THEN
+        PERFORM commerce._invalid('p_units_per_sale', format('%s', p_units_per_sale), 'A sale gives 1 to 1000000 units.');
+    END IF;
+    v_rules := commerce.apply_play_schema(tp.rule_schema::text, p_rules);
+    INSERT INTO commerce.play_config (tenant_id, code, request_id, template_code, store_id, sku_id, title, price_fen,
+                                      stock, activity, starts_at, ends_at, cities, new_users_only, per_user_limit,
+                                      mutex_group, asset_type, units_per_sale, rules, created_at)
+    VALUES (p_tenant, p_code, p_request_id, p_template, st.store_id, sk.sku_id, p_title, p_price_fen, p_stock,
+            'play:' || p_code, p_starts_at, p_ends_at, p_cities, coalesce(p_new_users_only, false), p_per_user_limit,
+            p_mutex_group, p_asset_type, p_units_per_sale, v_rules, commerce.now())
+    RETURNING * INTO c;
+    -- the stock leaves the shared pool for the play's own pool (PT409 when there is not enough)
+    -- (a flash sale holds a buyer's units for its hold_minutes, M3: 5 minutes by default)
+    PERFORM commerce.allocate_stock(p_tenant, 'play-config:' || p_request_id, c.activity, 'play', p_sku, p_stock,
+                                    p_hold => CASE WHEN tp.kind = 'flash_sale'
+                                                   THEN make_interval(mins => (v_rules ->> 'hold_minutes')::int) END);
+    RETURN c;
+END $$;
+
+COMMENT ON TABLE commerce.member_tier IS
+  'Paid membership tiers (e.g. monthly, annual card, H3.6.2) that member prices refer to.';
+
+COMMENT ON TABLE commerce.product IS
+  'A product (SPU): physical goods or virtual goods (course, activation code, membership card, live-room ticket), H3.1.1.';
+
+COMMENT ON FUNCTION commerce.set_level_benefits(bigint, text, integer, boolean, boolean, text[]) IS
+  'K06: set a level''s benefits (commission bonus in bp, vote rights, airdrops, exclusive materials); they apply at once to every KOC of the level (the next redemption earns the new bonus).';
+
+COMMENT ON FUNCTION commerce.koc_benefits(bigint, text) IS
+  'K06: what a KOC has now: its level, the commission bonus, vote rights and airdrops (only while active), the exclusive materials of its level and the levels below, and whether it signed the current agreement.';
+
+COMMENT ON TABLE commerce.platform_status_map IS
+  'Platform status words mapped to the unified order status (H3.2.3); tenant_id 0 holds the defaults, a tenant row overrides one.';
+
+COMMENT ON TABLE commerce.routing_rule IS
+  'Logistics routing as data (H3.3.2): rules tried by priority, first match wins; a rule matches when its set conditions hold (receiver region in regions, parcel weight >= min_weight_g, remote region). tenant_id 0 rows are the defaults for tenants without rules of their own. Evaluated in C by commerce.route_carrier.';
+
+COMMENT ON TABLE commerce.recon_difference IS
+  'Differences between a day''s bill and commerce''s orders (marked red for an operator, H3.7.1): an order missing on either side, a paid amount or a refund that differs.';
+
+COMMENT ON FUNCTION commerce.consume_asset(bigint, text, bigint, bigint, text, text) IS
+  'Consume (核销) units of an asset at a store by an operator (M2.2): never below zero (PT409, under the asset row lock), logged with the activity the asset came from; the first consumption completes the order, so an attributed order earns its KOC commission. Idempotent by request_id.';
+
+COMMENT ON FUNCTION commerce.start_bargain(bigint, text, text, text, text, text) IS
+  'Bargain (M3): the customer starts a bargain at the play price; helpers cut it by the rule''s cut_fen until floor_fen, within the rule''s hours (and the play''s window). helps_needed = ceil((price - floor) / cut). One running bargain per customer and play (PT412); the eligibility rules apply. Idempotent by request_id.';
+
+COMMENT ON FUNCTION commerce.configure_play(bigint, text, text, text, text, text, text, bigint, bigint, timestamptz, timestamptz, text, text[], boolean, integer, text, text, bigint) IS
+  'A store applies a template (M2.1): price (above 0, at most the SKU''s price, never below its floor: 23514), stock pre-allocated from the shared pool to the activity play:<code> (PT409 when short), window, visibility (cities), eligibility (new users only, per-user limit, mutex group), asset type and units per sale, and rules checked against the template''s schema (22023 naming the JSON path; defaults filled in). Idempotent by request_id; a code is configured once (23505).';
+
+COMMENT ON FUNCTION commerce.play_dashboard(bigint, text) IS
+  'The activity dashboard (M4), one JSON document for any play: funnel (views and distinct viewers -> joins/starts/purchases -> paid orders and payers, viewToPaidBp), revenue (gmvFen, orders, refundedFen, netFen), fulfilment (TotalAssetPool = units sold x units per sale of live assets, ConsumedAsset, the template''s unit name, "90 hours of 150 hours") and the kind''s card: group_buy (groups, succeeded, failed, successRateBp, virtual members), bargain (started, succeeded, helps), invite_reward (inviters, invitees, rewarded, fissionCoefficient = converted invitees per inviter), flash_sale (allocated, available, sellThroughBp).';
+
+COMMENT ON FUNCTION commerce.buy_play(bigint, text, text, text, integer, text, text, text, jsonb) IS
+  'Flash sale (M3), or the first-order offer of an invite-reward play: an order at the play price from the play''s own stock, held for the play''s hold time (hold_minutes, 5 by default) and cancelled unless paid by then (commerce.pay_order). Sold out is refused before any lock or write (PT409); the per-order limit (22023); the eligibility rules (PT451, PT403, PT429, PT423, PT425, PT420). The asset is issued when the order is paid. Idempotent by request_id (outcome existing).';
+
+COMMENT ON FUNCTION commerce.apply_play_settlement(bigint, text, text) IS
+  'A store applies for settlement of a play (M7): every completed order of the play not yet in a settlement (paid less refunded), split by the split rule of the template (or the default) into store_fen and hq_fen, which add up exactly (largest remainder). PT412 without a rule or without income to settle. Idempotent by request_id; applications of one play are serialized.';
+
+COMMENT ON TABLE commerce.play_template IS
+  'A play HQ offers its stores (M1.2): GROUP_BUY, FLASH_SALE, BARGAIN, INVITE_REWARD or any code of one of those kinds, the schema its store rules must follow, and the unit what it sells is counted in (lessons, hours, bags).';
+
+COMMENT ON TABLE commerce.play_config IS
+  'A store applies a template to one of its SKUs or services (M2.1): the play price, the stock pre-allocated from the shared pool to the activity play:<code>, the window, where it is seen (cities; NULL: everywhere), who may join (new users only, a per-user limit, a mutex group) and the rules, checked against the template''s schema with its defaults filled in. What is sold becomes units_per_sale units of an asset of asset_type. The terms never change after creation; a config is closed and a new one made.';
+
+COMMENT ON TABLE commerce.user_asset IS
+  'What a customer bought and consumes over time (M2.2): 10 lessons, 150 hours, 200 bags; remaining never goes below zero (CHECK, under the asset row lock). One asset per order, with the activity and instance it came from.';
+
+COMMENT ON TABLE commerce.play_blacklist IS
+  'Who may not take part in any play of the tenant (M3, eligibility): a customer (kind user, by customer code), an IP or a device id, with a reason and an optional end. Checked in C by every play entry point (PT451).';
+
+COMMENT ON TABLE commerce.play_invite IS
+  'Invite-reward (老带新, M3): who brought which new customer. A customer is invited once per tenant (the first invitation counts). On the invitee''s first paid order the invite ends exactly once: rewarded (the inviter''s reward_fen and the invitee''s invitee_reward_fen go out through the outbox), capped (the inviter already had max_rewards) or lapsed (the play was no longer running).';
+
+COMMENT ON TABLE commerce.play_settlement IS
+  'A store''s settlement of a play''s income (M7): the completed orders not settled before, their income (paid less refunded), split into the store''s and HQ''s parts by the split rule (they add up exactly: CHECK). applied -> approved (payout to the store through the outbox) -> paid | failed (approved again to retry); applied -> rejected releases the orders.';
+
+COMMENT ON FUNCTION commerce.visible_plays(bigint, text, text, timestamptz) IS
+  'Rule layer 1 (query time, M3): the active plays running at the moment (default now) that a customer in the city (and at the store) may see; a play with cities is seen only there. Each row carries its display state (sold_out plays stay visible).';
+

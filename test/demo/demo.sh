@@ -17,7 +17,7 @@ say() { printf '\n== %s\n' "$*"; }
 say "1. A creator's shop: stores, warehouses, channels, products and SKUs"
 p -f setup.sql
 
-say "2. One SKU, one price per channel, member tier and moment (seed 003 3.1.2)"
+say "2. One SKU, one price per channel, member tier and moment (H3.1.2)"
 p <<'SQL'
 SELECT c AS channel, coalesce(t, '-') AS member_tier, to_char(at, 'HH24:MI') AS at,
        (r).price_fen AS price_fen, (r).source
@@ -198,7 +198,7 @@ SELECT commerce.record_payout(commerce.tenant_id('up'), payload ->> 'payout_ref'
 SELECT settled_fen, balance_fen, in_flight_fen, paid_fen FROM commerce.koc_account;
 SQL
 
-say "13. Month close: her month meets silver's rule; the promotion is recorded with its figures (K06, K07)"
+say "13. Month close: her month meets silver's rule; the promotion is recorded with its figures (K05, K07)"
 p <<'SQL'
 SELECT commerce.set_level_rule(commerce.tenant_id('up'), 'silver',
   '{"all":[{"metric":"redemptions","op":">=","value":3},{"metric":"new_customers","op":">=","value":2}]}') AS silver_rule;
@@ -218,7 +218,7 @@ SELECT rank, koc, region, level, redemptions, gmv_fen, commission_fen
                          (now() AT TIME ZONE 'Asia/Shanghai')::date + 1);
 SQL
 
-say "15. Plays as products (seed 004): HQ's template, a store's group buy, one group fills, one fails and is refunded"
+say "15. Plays as products (M1-M7): HQ's template, a store's group buy, one group fills, one fails and is refunded"
 p <<'SQL'
 \set SHOW_CONTEXT never
 SET commerce.now = '2026-12-01 10:00:00+08';
@@ -283,7 +283,7 @@ SELECT c.code, x.remaining FROM (VALUES ('ann', 3), ('bo', 10), ('cy', 2)) v(who
  ORDER BY c.code;
 SQL
 
-say "16. The activity dashboard and the store's settlement (seed 004 sections 4 and 7)"
+say "16. The activity dashboard and the store's settlement (M4 and M7)"
 p <<'SQL'
 SET commerce.now = '2026-12-02 12:00:00+08';
 SELECT jsonb_pretty(commerce.play_dashboard(commerce.tenant_id('dance'), 'JAZZ3') - 'window' - 'title') AS dashboard;

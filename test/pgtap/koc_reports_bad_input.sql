@@ -91,7 +91,7 @@ SELECT throws_ok(format($$SELECT commerce.review_risk_flag(%s, %s, true, 'r', 'x
 SELECT throws_ok($$SELECT commerce.run_risk_rules(999999)$$, 'PT404', 'tenant "999999" not found', 'risk rules: unknown tenant -> PT404');
 SELECT is(pg_temp.fingerprint(), :'fp0', 'status and review: nothing changed');
 
--- benefits, tags, targeted tasks (K05, K08)
+-- benefits, tags, targeted tasks (K06, K08)
 SELECT throws_ok(format($$SELECT commerce.set_level_benefits(%s, NULL)$$, :t), '22004', 'argument p_level must not be null', 'benefits: NULL level -> 22004');
 SELECT throws_ok(format($$SELECT commerce.set_level_benefits(%s, 'platinum', 100)$$, :t), 'PT404', 'KOC level "platinum" not found', 'benefits: unknown level -> PT404');
 SELECT throws_ok(format($$SELECT commerce.set_level_benefits(%s, 'gold', -1)$$, :t), '22023', 'invalid value for p_bonus_bp', 'benefits: negative bonus -> 22023');

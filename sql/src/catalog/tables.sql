@@ -22,7 +22,7 @@ CREATE TABLE commerce.member_tier (
     PRIMARY KEY (tenant_id, code)
 );
 COMMENT ON TABLE commerce.member_tier IS
-  'Paid membership tiers (e.g. monthly, annual card, seed 003 3.6.2) that member prices refer to.';
+  'Paid membership tiers (e.g. monthly, annual card, H3.6.2) that member prices refer to.';
 
 CREATE TABLE commerce.product (
     tenant_id    bigint NOT NULL REFERENCES commerce.tenant,
@@ -41,7 +41,7 @@ CREATE TABLE commerce.product (
     CHECK ((kind = 'virtual') = (virtual_kind IS NOT NULL))
 );
 COMMENT ON TABLE commerce.product IS
-  'A product (SPU): physical goods or virtual goods (course, activation code, membership card, live-room ticket), seed 003 3.1.1.';
+  'A product (SPU): physical goods or virtual goods (course, activation code, membership card, live-room ticket), H3.1.1.';
 
 CREATE TABLE commerce.sku (
     tenant_id  bigint NOT NULL,

@@ -1,4 +1,4 @@
--- sql/src/koc/benefits.sql: level benefits (K05) and KOC tags.
+-- sql/src/koc/benefits.sql: level benefits (K06) and KOC tags.
 
 -- Set the benefits of a level; NULL leaves one unchanged.
 CREATE FUNCTION commerce.set_level_benefits(p_tenant bigint, p_level text, p_bonus_bp integer DEFAULT NULL,
@@ -27,7 +27,7 @@ BEGIN
     RETURN lv;
 END $$;
 COMMENT ON FUNCTION commerce.set_level_benefits(bigint, text, integer, boolean, boolean, text[]) IS
-  'K05: set a level''s benefits (commission bonus in bp, vote rights, airdrops, exclusive materials); they apply at once to every KOC of the level (the next redemption earns the new bonus).';
+  'K06: set a level''s benefits (commission bonus in bp, vote rights, airdrops, exclusive materials); they apply at once to every KOC of the level (the next redemption earns the new bonus).';
 
 -- A KOC's benefits now: those of its level, and the exclusive materials of its level and below.
 CREATE FUNCTION commerce.koc_benefits(p_tenant bigint, p_koc text) RETURNS jsonb
@@ -50,7 +50,7 @@ BEGIN
                               'agreementSigned', commerce.koc_has_signed_current(p_tenant, k.koc_id));
 END $$;
 COMMENT ON FUNCTION commerce.koc_benefits(bigint, text) IS
-  'K05: what a KOC has now: its level, the commission bonus, vote rights and airdrops (only while active), the exclusive materials of its level and the levels below, and whether it signed the current agreement.';
+  'K06: what a KOC has now: its level, the commission bonus, vote rights and airdrops (only while active), the exclusive materials of its level and the levels below, and whether it signed the current agreement.';
 
 -- Set a KOC's tags.
 CREATE FUNCTION commerce.set_koc_tags(p_tenant bigint, p_koc text, p_tags text[]) RETURNS text[]

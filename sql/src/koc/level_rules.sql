@@ -1,5 +1,5 @@
 -- sql/src/koc/level_rules.sql: level promotion rules as JSON documents,
--- checked in C (K06).
+-- checked in C (K05).
 
 CREATE FUNCTION commerce._validate_level_rule(p_rule text) RETURNS text
     AS 'MODULE_PATHNAME', 'commerce_validate_level_rule' LANGUAGE C IMMUTABLE;

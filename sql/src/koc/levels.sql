@@ -1,5 +1,5 @@
 -- sql/src/koc/levels.sql: default levels of a tenant and the monthly level
--- recalculation (K06, K07, K15), C in src/koc_levels.c.
+-- recalculation (K05, K07, K15), C in src/koc_levels.c.
 
 CREATE FUNCTION commerce.ensure_koc_levels(p_tenant bigint) RETURNS void
 LANGUAGE sql AS $$

@@ -75,7 +75,7 @@ END $$;
 COMMENT ON FUNCTION commerce.ship_order(bigint, bigint, text, text, text) IS
   'Ship a paid order: the carrier is routed (commerce.route_carrier) unless given; records the shipment, moves the order to shipped, queues a waybill.print job and, for platform orders, a platform.writeback of the tracking number. Idempotent by request_id.';
 
--- Orders that could go out as one parcel (seed 003 3.2.2): same phone and address,
+-- Orders that could go out as one parcel (H3.2.2): same phone and address,
 -- paid and not shipped, created within 2 hours of the group's first, under 10 kg together.
 -- Greedy in creation order: an order that would make the parcel too heavy or come too
 -- late starts the next group.
@@ -115,7 +115,7 @@ END $$;
 COMMENT ON FUNCTION commerce.merge_suggestions(bigint) IS
   'Groups of paid, unshipped orders to one phone and address, created within 2 hours of the first, together under 10 kg: candidates to merge into one parcel (an operator confirms).';
 
--- Why an order should ship as several parcels (seed 003 3.2.2).
+-- Why an order should ship as several parcels (H3.2.2).
 CREATE FUNCTION commerce.split_suggestions(p_tenant bigint, p_order bigint)
 RETURNS TABLE (reason text, detail text)
 LANGUAGE plpgsql STABLE AS $$

@@ -243,7 +243,7 @@ END $$;
 COMMENT ON FUNCTION commerce.ingest_platform_order(bigint, text, jsonb) IS
   'Store or update a platform order from its payload (fields found through commerce.platform_profile, status through platform_status_map). Re-ingesting the same payload changes nothing; a newer modification time moves the order; an older one is ignored. Paid orders take their stock from the shared pool at once; when it cannot cover them they are stored with oversell = true and an order.oversell message.';
 
--- The platform order ids of a time window that we do not have (seed 003 3.2.1).
+-- The platform order ids of a time window that we do not have (H3.2.1).
 CREATE FUNCTION commerce.missing_platform_orders(p_tenant bigint, p_channel text, p_ids text[])
 RETURNS SETOF text LANGUAGE plpgsql STABLE AS $$
 DECLARE v_channel bigint;

@@ -166,7 +166,7 @@ CREATE TABLE commerce.platform_status_map (
     PRIMARY KEY (tenant_id, channel_code, platform_status)
 );
 COMMENT ON TABLE commerce.platform_status_map IS
-  'Platform status words mapped to the unified order status (seed 003 3.2.3); tenant_id 0 holds the defaults, a tenant row overrides one.';
+  'Platform status words mapped to the unified order status (H3.2.3); tenant_id 0 holds the defaults, a tenant row overrides one.';
 INSERT INTO commerce.platform_status_map (channel_code, platform_status, status) VALUES
   ('taobao', 'WAIT_BUYER_PAY', 'pending_payment'),
   ('taobao', 'WAIT_SELLER_SEND_GOODS', 'paid'),
@@ -210,7 +210,7 @@ CREATE TABLE commerce.routing_rule (
     PRIMARY KEY (tenant_id, rule_id)
 );
 COMMENT ON TABLE commerce.routing_rule IS
-  'Logistics routing as data (seed 003 3.3.2): rules tried by priority, first match wins; a rule matches when its set conditions hold (receiver region in regions, parcel weight >= min_weight_g, remote region). tenant_id 0 rows are the defaults for tenants without rules of their own. Evaluated in C by commerce.route_carrier.';
+  'Logistics routing as data (H3.3.2): rules tried by priority, first match wins; a rule matches when its set conditions hold (receiver region in regions, parcel weight >= min_weight_g, remote region). tenant_id 0 rows are the defaults for tenants without rules of their own. Evaluated in C by commerce.route_carrier.';
 INSERT INTO commerce.routing_rule (tenant_id, priority, regions, min_weight_g, remote, carrier, note) VALUES
   (0, 10, NULL, 20001, NULL, 'deppon', 'parcels over 20 kg: heavy carrier'),
   (0, 20, NULL, NULL, true, 'ems', 'remote areas: EMS covers them'),
@@ -319,7 +319,7 @@ CREATE TABLE commerce.recon_difference (
     PRIMARY KEY (tenant_id, source, bill_date, external_order_id, kind)
 );
 COMMENT ON TABLE commerce.recon_difference IS
-  'Differences between a day''s bill and commerce''s orders (marked red for an operator in seed 003): an order missing on either side, a paid amount or a refund that differs.';
+  'Differences between a day''s bill and commerce''s orders (marked red for an operator, H3.7.1): an order missing on either side, a paid amount or a refund that differs.';
 
 CREATE TABLE commerce.recon_run (
     tenant_id    bigint NOT NULL REFERENCES commerce.tenant,

@@ -56,4 +56,4 @@ BEGIN
     RETURN a;
 END $$;
 COMMENT ON FUNCTION commerce.consume_asset(bigint, text, bigint, bigint, text, text) IS
-  'Consume (核销) units of an asset at a store by an operator (seed 004 2.2): never below zero (PT409, under the asset row lock), logged with the activity the asset came from; the first consumption completes the order, so an attributed order earns its KOC commission. Idempotent by request_id.';
+  'Consume (核销) units of an asset at a store by an operator (M2.2): never below zero (PT409, under the asset row lock), logged with the activity the asset came from; the first consumption completes the order, so an attributed order earns its KOC commission. Idempotent by request_id.';

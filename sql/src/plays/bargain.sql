@@ -55,7 +55,7 @@ BEGIN
     RETURN commerce._bargain_result(i, 'started');
 END $$;
 COMMENT ON FUNCTION commerce.start_bargain(bigint, text, text, text, text, text) IS
-  'Bargain (seed 004 3): the customer starts a bargain at the play price; helpers cut it by the rule''s cut_fen until floor_fen, within the rule''s hours (and the play''s window). helps_needed = ceil((price - floor) / cut). One running bargain per customer and play (PT412); the eligibility rules apply. Idempotent by request_id.';
+  'Bargain (M3): the customer starts a bargain at the play price; helpers cut it by the rule''s cut_fen until floor_fen, within the rule''s hours (and the play''s window). helps_needed = ceil((price - floor) / cut). One running bargain per customer and play (PT412); the eligibility rules apply. Idempotent by request_id.';
 
 -- A helper cuts a bargain's price by one step.
 CREATE FUNCTION commerce.help_bargain(p_tenant bigint, p_request_id text, p_instance bigint, p_helper text,

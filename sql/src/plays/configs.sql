@@ -104,14 +104,14 @@ BEGIN
             p_mutex_group, p_asset_type, p_units_per_sale, v_rules, commerce.now())
     RETURNING * INTO c;
     -- the stock leaves the shared pool for the play's own pool (PT409 when there is not enough)
-    -- (a flash sale holds a buyer's units for its hold_minutes, seed 004 3: 5 minutes by default)
+    -- (a flash sale holds a buyer's units for its hold_minutes, M3: 5 minutes by default)
     PERFORM commerce.allocate_stock(p_tenant, 'play-config:' || p_request_id, c.activity, 'play', p_sku, p_stock,
                                     p_hold => CASE WHEN tp.kind = 'flash_sale'
                                                    THEN make_interval(mins => (v_rules ->> 'hold_minutes')::int) END);
     RETURN c;
 END $$;
 COMMENT ON FUNCTION commerce.configure_play(bigint, text, text, text, text, text, text, bigint, bigint, timestamptz, timestamptz, text, text[], boolean, integer, text, text, bigint) IS
-  'A store applies a template (seed 004 2.1): price (above 0, at most the SKU''s price, never below its floor: 23514), stock pre-allocated from the shared pool to the activity play:<code> (PT409 when short), window, visibility (cities), eligibility (new users only, per-user limit, mutex group), asset type and units per sale, and rules checked against the template''s schema (22023 naming the JSON path; defaults filled in). Idempotent by request_id; a code is configured once (23505).';
+  'A store applies a template (M2.1): price (above 0, at most the SKU''s price, never below its floor: 23514), stock pre-allocated from the shared pool to the activity play:<code> (PT409 when short), window, visibility (cities), eligibility (new users only, per-user limit, mutex group), asset type and units per sale, and rules checked against the template''s schema (22023 naming the JSON path; defaults filled in). Idempotent by request_id; a code is configured once (23505).';
 
 -- Close a config early: its unsold stock goes back to the shared pool.
 CREATE FUNCTION commerce.close_play(p_tenant bigint, p_code text, p_request_id text)

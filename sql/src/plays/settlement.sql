@@ -113,7 +113,7 @@ BEGIN
     RETURN s;
 END $$;
 COMMENT ON FUNCTION commerce.apply_play_settlement(bigint, text, text) IS
-  'A store applies for settlement of a play (seed 004 section 7): every completed order of the play not yet in a settlement (paid less refunded), split by the split rule of the template (or the default) into store_fen and hq_fen, which add up exactly (largest remainder). PT412 without a rule or without income to settle. Idempotent by request_id; applications of one play are serialized.';
+  'A store applies for settlement of a play (M7): every completed order of the play not yet in a settlement (paid less refunded), split by the split rule of the template (or the default) into store_fen and hq_fen, which add up exactly (largest remainder). PT412 without a rule or without income to settle. Idempotent by request_id; applications of one play are serialized.';
 
 -- HQ finance approves (the store's part is paid out through the outbox) or rejects an application.
 CREATE FUNCTION commerce.decide_play_settlement(p_tenant bigint, p_settlement bigint, p_approve boolean,

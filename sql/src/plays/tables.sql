@@ -14,7 +14,7 @@ CREATE TABLE commerce.play_template (
     PRIMARY KEY (tenant_id, code)
 );
 COMMENT ON TABLE commerce.play_template IS
-  'A play HQ offers its stores (seed 004 1.2): GROUP_BUY, FLASH_SALE, BARGAIN, INVITE_REWARD or any code of one of those kinds, the schema its store rules must follow, and the unit what it sells is counted in (lessons, hours, bags).';
+  'A play HQ offers its stores (M1.2): GROUP_BUY, FLASH_SALE, BARGAIN, INVITE_REWARD or any code of one of those kinds, the schema its store rules must follow, and the unit what it sells is counted in (lessons, hours, bags).';
 
 CREATE TABLE commerce.play_config (
     tenant_id      bigint NOT NULL,
@@ -51,7 +51,7 @@ CREATE TABLE commerce.play_config (
     CHECK ((status = 'closed') = (closed_at IS NOT NULL))
 );
 COMMENT ON TABLE commerce.play_config IS
-  'A store applies a template to one of its SKUs or services (seed 004 2.1): the play price, the stock pre-allocated from the shared pool to the activity play:<code>, the window, where it is seen (cities; NULL: everywhere), who may join (new users only, a per-user limit, a mutex group) and the rules, checked against the template''s schema with its defaults filled in. What is sold becomes units_per_sale units of an asset of asset_type. The terms never change after creation; a config is closed and a new one made.';
+  'A store applies a template to one of its SKUs or services (M2.1): the play price, the stock pre-allocated from the shared pool to the activity play:<code>, the window, where it is seen (cities; NULL: everywhere), who may join (new users only, a per-user limit, a mutex group) and the rules, checked against the template''s schema with its defaults filled in. What is sold becomes units_per_sale units of an asset of asset_type. The terms never change after creation; a config is closed and a new one made.';
 COMMENT ON COLUMN commerce.play_config.user_rate_per_minute IS
   'Admitted actions (joins, purchases, bargain starts and helps, invitations) one customer may make on the play in a minute; NULL: no limit. Set with commerce.set_play_limits.';
 COMMENT ON COLUMN commerce.play_config.ip_rate_per_minute IS
@@ -129,7 +129,7 @@ CREATE TABLE commerce.user_asset (
     CHECK (remaining BETWEEN 0 AND total)
 );
 COMMENT ON TABLE commerce.user_asset IS
-  'What a customer bought and consumes over time (seed 004 2.2): 10 lessons, 150 hours, 200 bags; remaining never goes below zero (CHECK, under the asset row lock). One asset per order, with the activity and instance it came from.';
+  'What a customer bought and consumes over time (M2.2): 10 lessons, 150 hours, 200 bags; remaining never goes below zero (CHECK, under the asset row lock). One asset per order, with the activity and instance it came from.';
 COMMENT ON COLUMN commerce.user_asset.voided_at IS
   'When the order was fully refunded: what was left of the asset is void (remaining 0).';
 
@@ -168,7 +168,7 @@ CREATE TABLE commerce.play_blacklist (
     PRIMARY KEY (tenant_id, kind, value)
 );
 COMMENT ON TABLE commerce.play_blacklist IS
-  'Who may not take part in any play of the tenant (seed 004 3, eligibility): a customer (kind user, by customer code), an IP or a device id, with a reason and an optional end. Checked in C by every play entry point (PT451).';
+  'Who may not take part in any play of the tenant (M3, eligibility): a customer (kind user, by customer code), an IP or a device id, with a reason and an optional end. Checked in C by every play entry point (PT451).';
 
 CREATE TABLE commerce.play_event (
     tenant_id   bigint NOT NULL,
@@ -230,7 +230,7 @@ CREATE TABLE commerce.play_invite (
     CHECK ((status = 'rewarded') = (rewarded_at IS NOT NULL AND reward_fen IS NOT NULL))
 );
 COMMENT ON TABLE commerce.play_invite IS
-  'Invite-reward (老带新, seed 004 3): who brought which new customer. A customer is invited once per tenant (the first invitation counts). On the invitee''s first paid order the invite ends exactly once: rewarded (the inviter''s reward_fen and the invitee''s invitee_reward_fen go out through the outbox), capped (the inviter already had max_rewards) or lapsed (the play was no longer running).';
+  'Invite-reward (老带新, M3): who brought which new customer. A customer is invited once per tenant (the first invitation counts). On the invitee''s first paid order the invite ends exactly once: rewarded (the inviter''s reward_fen and the invitee''s invitee_reward_fen go out through the outbox), capped (the inviter already had max_rewards) or lapsed (the play was no longer running).';
 
 CREATE INDEX play_invite_inviter ON commerce.play_invite (tenant_id, config_id, inviter_id);
 
@@ -275,7 +275,7 @@ CREATE TABLE commerce.play_settlement (
     CHECK ((status = 'paid') = (paid_at IS NOT NULL))
 );
 COMMENT ON TABLE commerce.play_settlement IS
-  'A store''s settlement of a play''s income (seed 004 section 7): the completed orders not settled before, their income (paid less refunded), split into the store''s and HQ''s parts by the split rule (they add up exactly: CHECK). applied -> approved (payout to the store through the outbox) -> paid | failed (approved again to retry); applied -> rejected releases the orders.';
+  'A store''s settlement of a play''s income (M7): the completed orders not settled before, their income (paid less refunded), split into the store''s and HQ''s parts by the split rule (they add up exactly: CHECK). applied -> approved (payout to the store through the outbox) -> paid | failed (approved again to retry); applied -> rejected releases the orders.';
 
 CREATE TRIGGER before_10_state_guard BEFORE INSERT OR UPDATE ON commerce.play_settlement
     FOR EACH ROW EXECUTE FUNCTION commerce.state_guard('status', 'applied',

@@ -43,4 +43,4 @@ BEGIN
      ORDER BY d.ends_at, d.code;
 END $$;
 COMMENT ON FUNCTION commerce.visible_plays(bigint, text, text, timestamptz) IS
-  'Rule layer 1 (query time, seed 004 3): the active plays running at the moment (default now) that a customer in the city (and at the store) may see; a play with cities is seen only there. Each row carries its display state (sold_out plays stay visible).';
+  'Rule layer 1 (query time, M3): the active plays running at the moment (default now) that a customer in the city (and at the store) may see; a play with cities is seen only there. Each row carries its display state (sold_out plays stay visible).';
