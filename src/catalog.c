@@ -24,17 +24,17 @@ static CommercePlan plan_sku = {
 	"SELECT sku_id, msrp_fen, EXISTS (SELECT 1 FROM commerce.tenant WHERE tenant_id = $1)"
 	"  FROM (SELECT 1) one"
 	"  LEFT JOIN commerce.sku ON tenant_id = $1 AND code = $2",
-	2, {INT8OID, TEXTOID}
+	2, {INT8OID, TEXTOID}, NULL
 };
 
 static CommercePlan plan_channel = {
 	"SELECT channel_id FROM commerce.channel WHERE tenant_id = $1 AND code = $2",
-	2, {INT8OID, TEXTOID}
+	2, {INT8OID, TEXTOID}, NULL
 };
 
 static CommercePlan plan_tier = {
 	"SELECT 1 FROM commerce.member_tier WHERE tenant_id = $1 AND code = $2",
-	2, {INT8OID, TEXTOID}
+	2, {INT8OID, TEXTOID}, NULL
 };
 
 static CommercePlan plan_candidates = {
@@ -43,19 +43,19 @@ static CommercePlan plan_candidates = {
 	"   AND ((kind = 'channel' AND channel_id = $3)"
 	"     OR (kind = 'member' AND member_tier = $4 AND (channel_id IS NULL OR channel_id = $3))"
 	"     OR (kind = 'flash' AND (channel_id IS NULL OR channel_id = $3)))",
-	5, {INT8OID, INT8OID, INT8OID, TEXTOID, TIMESTAMPTZOID}
+	5, {INT8OID, INT8OID, INT8OID, TEXTOID, TIMESTAMPTZOID}, NULL
 };
 
 static CommercePlan plan_floor = {
 	"SELECT floor_fen, code FROM commerce.sku WHERE tenant_id = $1 AND sku_id = $2 FOR SHARE",
-	2, {INT8OID, INT8OID}
+	2, {INT8OID, INT8OID}, NULL
 };
 
 static CommercePlan plan_prices_below = {
 	"SELECT price_id, kind, price_fen FROM commerce.price"
 	" WHERE tenant_id = $1 AND sku_id = $2 AND price_fen < $3 AND valid_to > $4"
 	" ORDER BY price_fen, price_id LIMIT 1",
-	4, {INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID}
+	4, {INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID}, NULL
 };
 
 /* Rank of a price source for ties: higher wins. */

@@ -67,7 +67,7 @@ commerce_reservation_state_guard(PG_FUNCTION_ARGS)
 					 errdetail("The new row has status %s and ended_at %s.", new_status,
 							   commerce_column_text(newtup, desc, "ended_at") ? "set" : "unset"),
 					 errhint("Create reservations with commerce.reserve.")));
-		for (int i = 0; i < lengthof(keys); i++)
+		for (int i = 0; i < (int) lengthof(keys); i++)
 		{
 			char	   *v = commerce_column_text(newtup, desc, keys[i]);
 
@@ -92,7 +92,7 @@ commerce_reservation_state_guard(PG_FUNCTION_ARGS)
 		static const char *const frozen[] = {"tenant_id", "reservation_id", "request_id",
 		"holder", "created_at"};
 
-		for (int i = 0; i < lengthof(frozen); i++)
+		for (int i = 0; i < (int) lengthof(frozen); i++)
 			if (!same(commerce_column_text(td->tg_trigtuple, desc, frozen[i]),
 					  commerce_column_text(newtup, desc, frozen[i])))
 				ereport(ERROR,

@@ -21,50 +21,50 @@ static CommercePlan plan_lock_reservation = {
 	"SELECT status, expires_at, end_request_id, created_at"
 	"  FROM commerce.reservation"
 	" WHERE tenant_id = $1 AND reservation_id = $2 FOR UPDATE",
-	2, {INT8OID, INT8OID}
+	2, {INT8OID, INT8OID}, NULL
 };
 
 static CommercePlan plan_lines = {
 	"SELECT pool_id, slot_no, qty FROM commerce.reservation_line"
 	" WHERE tenant_id = $1 AND reservation_id = $2 ORDER BY pool_id, slot_no",
-	2, {INT8OID, INT8OID}
+	2, {INT8OID, INT8OID}, NULL
 };
 
 static CommercePlan plan_slot_end = {
 	"UPDATE commerce.stock_slot SET reserved = reserved - $4, sold = sold + $5"
 	" WHERE tenant_id = $1 AND pool_id = $2 AND slot_no = $3",
-	5, {INT8OID, INT8OID, INT4OID, INT8OID, INT8OID}
+	5, {INT8OID, INT8OID, INT4OID, INT8OID, INT8OID}, NULL
 };
 
 static CommercePlan plan_set_ended = {
 	"UPDATE commerce.reservation"
 	"   SET status = $3::commerce.reservation_status, ended_at = $4, end_request_id = $5"
 	" WHERE tenant_id = $1 AND reservation_id = $2",
-	5, {INT8OID, INT8OID, TEXTOID, TIMESTAMPTZOID, TEXTOID}
+	5, {INT8OID, INT8OID, TEXTOID, TIMESTAMPTZOID, TEXTOID}, NULL
 };
 
 static CommercePlan plan_set_expires = {
 	"UPDATE commerce.reservation SET expires_at = $3"
 	" WHERE tenant_id = $1 AND reservation_id = $2",
-	3, {INT8OID, INT8OID, TIMESTAMPTZOID}
+	3, {INT8OID, INT8OID, TIMESTAMPTZOID}, NULL
 };
 
 static CommercePlan plan_extend_seen = {
 	"SELECT s IS NOT NULL, (s ->> 'expires_at')::timestamptz"
 	"  FROM commerce._request_seen($1, 'extend_reservation', $2,"
 	"         jsonb_build_object('reservation', $3::int8, 'by', $4::interval::text)) s",
-	4, {INT8OID, TEXTOID, INT8OID, INTERVALOID}
+	4, {INT8OID, TEXTOID, INT8OID, INTERVALOID}, NULL
 };
 
 static CommercePlan plan_extend_done = {
 	"SELECT commerce._request_done($1, 'extend_reservation', $2,"
 	"         jsonb_build_object('expires_at', $3::timestamptz))",
-	3, {INT8OID, TEXTOID, TIMESTAMPTZOID}
+	3, {INT8OID, TEXTOID, TIMESTAMPTZOID}, NULL
 };
 
 static CommercePlan plan_max_hold = {
 	"SELECT max_hold FROM commerce.tenant WHERE tenant_id = $1",
-	1, {INT8OID}
+	1, {INT8OID}, NULL
 };
 
 static CommercePlan plan_expire_due = {
@@ -75,7 +75,7 @@ static CommercePlan plan_expire_due = {
 	" UPDATE commerce.reservation r SET status = 'expired', ended_at = $1"
 	"   FROM due WHERE r.tenant_id = due.tenant_id AND r.reservation_id = due.reservation_id"
 	" RETURNING r.tenant_id, r.reservation_id",
-	2, {TIMESTAMPTZOID, INT4OID}
+	2, {TIMESTAMPTZOID, INT4OID}, NULL
 };
 
 static CommercePlan plan_expire_lock_slots = {
@@ -85,7 +85,7 @@ static CommercePlan plan_expire_lock_slots = {
 	"     JOIN unnest($1::int8[], $2::int8[]) AS d(t, r)"
 	"       ON l.tenant_id = d.t AND l.reservation_id = d.r)"
 	" ORDER BY s.tenant_id, s.pool_id, s.slot_no FOR UPDATE OF s",
-	2, {INT8ARRAYOID, INT8ARRAYOID}
+	2, {INT8ARRAYOID, INT8ARRAYOID}, NULL
 };
 
 static CommercePlan plan_expire_slots = {
@@ -96,7 +96,7 @@ static CommercePlan plan_expire_slots = {
 	"            ON l.tenant_id = d.t AND l.reservation_id = d.r"
 	"         GROUP BY 1, 2, 3) a"
 	" WHERE s.tenant_id = a.tenant_id AND s.pool_id = a.pool_id AND s.slot_no = a.slot_no",
-	2, {INT8ARRAYOID, INT8ARRAYOID}
+	2, {INT8ARRAYOID, INT8ARRAYOID}, NULL
 };
 
 static CommercePlan plan_expire_movements = {
@@ -107,7 +107,7 @@ static CommercePlan plan_expire_movements = {
 	"   JOIN unnest($1::int8[], $2::int8[]) AS d(t, r)"
 	"     ON l.tenant_id = d.t AND l.reservation_id = d.r"
 	"  ORDER BY l.tenant_id, l.reservation_id, l.line_no",
-	3, {INT8ARRAYOID, INT8ARRAYOID, TIMESTAMPTZOID}
+	3, {INT8ARRAYOID, INT8ARRAYOID, TIMESTAMPTZOID}, NULL
 };
 
 static CommercePlan plan_return_line = {
@@ -116,24 +116,24 @@ static CommercePlan plan_return_line = {
 	"  JOIN commerce.sku s ON s.tenant_id = l.tenant_id AND s.sku_id = l.sku_id"
 	" WHERE l.tenant_id = $1 AND l.reservation_id = $2 AND s.code = $3"
 	" ORDER BY l.line_no",
-	3, {INT8OID, INT8OID, TEXTOID}
+	3, {INT8OID, INT8OID, TEXTOID}, NULL
 };
 
 static CommercePlan plan_return_seen = {
 	"SELECT commerce._request_seen($1, 'return_stock', $2,"
 	"  jsonb_build_object('reservation', $3::int8, 'sku', $4::text, 'qty', $5::int8))",
-	5, {INT8OID, TEXTOID, INT8OID, TEXTOID, INT8OID}
+	5, {INT8OID, TEXTOID, INT8OID, TEXTOID, INT8OID}, NULL
 };
 
 static CommercePlan plan_return_done = {
 	"SELECT commerce._request_done($1, 'return_stock', $2, jsonb_build_object('returnable', $3::int8))",
-	3, {INT8OID, TEXTOID, INT8OID}
+	3, {INT8OID, TEXTOID, INT8OID}, NULL
 };
 
 static CommercePlan plan_returned = {
 	"UPDATE commerce.reservation_line SET returned_qty = returned_qty + $4"
 	" WHERE tenant_id = $1 AND reservation_id = $2 AND line_no = $3",
-	4, {INT8OID, INT8OID, INT4OID, INT8OID}
+	4, {INT8OID, INT8OID, INT4OID, INT8OID}, NULL
 };
 
 static const char *const end_args[] = {"p_tenant", "p_reservation", "p_request_id", "p_by"};
@@ -153,7 +153,7 @@ status_of(const char *s)
 {
 	static const char *const known[] = {"active", "confirmed", "released", "expired"};
 
-	for (int i = 0; i < lengthof(known); i++)
+	for (int i = 0; i < (int) lengthof(known); i++)
 		if (strcmp(s, known[i]) == 0)
 			return known[i];
 	elog(ERROR, "commerce: unexpected reservation status \"%s\"", s);

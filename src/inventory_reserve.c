@@ -59,7 +59,7 @@ static CommercePlan plan_tenant = {
 	"  LEFT JOIN commerce.reservation r"
 	"    ON r.tenant_id = t.tenant_id AND r.request_id = $2"
 	" WHERE t.tenant_id = $1",
-	2, {INT8OID, TEXTOID}
+	2, {INT8OID, TEXTOID}, NULL
 };
 
 /*
@@ -89,23 +89,23 @@ static CommercePlan plan_root_pool = {
 	"   AND ($3::text IS NULL OR p.warehouse_id ="
 	"        (SELECT warehouse_id FROM commerce.warehouse WHERE tenant_id = $1 AND code = $3))"
 	" LIMIT 2",
-	5, {INT8OID, TEXTOID, TEXTOID, TEXTOID, INT4OID}
+	5, {INT8OID, TEXTOID, TEXTOID, TEXTOID, INT4OID}, NULL
 };
 
 static CommercePlan plan_activity_pool = {
 	LOOKUP_COLUMNS
 	"   AND p.activity = $3 AND p.parent_pool_id IS NOT NULL",
-	5, {INT8OID, TEXTOID, TEXTOID, TEXTOID, INT4OID}
+	5, {INT8OID, TEXTOID, TEXTOID, TEXTOID, INT4OID}, NULL
 };
 
 static CommercePlan plan_warehouse_exists = {
 	"SELECT 1 FROM commerce.warehouse WHERE tenant_id = $1 AND code = $2",
-	2, {INT8OID, TEXTOID}
+	2, {INT8OID, TEXTOID}, NULL
 };
 
 static CommercePlan plan_sku_exists = {
 	"SELECT 1 FROM commerce.sku WHERE tenant_id = $1 AND code = $2",
-	2, {INT8OID, TEXTOID}
+	2, {INT8OID, TEXTOID}, NULL
 };
 
 static CommercePlan plan_insert_header = {
@@ -113,7 +113,7 @@ static CommercePlan plan_insert_header = {
 	" VALUES ($1, $2, $3, $4, $5)"
 	" ON CONFLICT (tenant_id, request_id) DO NOTHING"
 	" RETURNING reservation_id",
-	5, {INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID}
+	5, {INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID}, NULL
 };
 
 static CommercePlan plan_existing = {
@@ -125,14 +125,14 @@ static CommercePlan plan_existing = {
 	"                 GROUP BY s.code) x)"
 	"  FROM commerce.reservation r"
 	" WHERE r.tenant_id = $1 AND r.request_id = $2",
-	2, {INT8OID, TEXTOID}
+	2, {INT8OID, TEXTOID}, NULL
 };
 
 static CommercePlan plan_requested = {
 	"SELECT string_agg(sku || ':' || qty, ',' ORDER BY sku)"
 	"  FROM (SELECT sku, sum(qty) AS qty FROM unnest($1::text[], $2::int8[]) AS x(sku, qty)"
 	"         GROUP BY sku) y",
-	2, {TEXTARRAYOID, INT8ARRAYOID}
+	2, {TEXTARRAYOID, INT8ARRAYOID}, NULL
 };
 
 /*
@@ -165,20 +165,20 @@ static CommercePlan plan_take_fast = {
 	"   reservation_id, request_id, created_at)"
 	"  SELECT $1, $2, 'reserve', $3, $5, $8, $9 FROM l)"
 	" SELECT slot_no FROM l",
-	9, {INT8OID, INT8OID, INT8OID, INT4OID, INT8OID, INT4OID, INT8OID, TEXTOID, TIMESTAMPTZOID}
+	9, {INT8OID, INT8OID, INT8OID, INT4OID, INT8OID, INT4OID, INT8OID, TEXTOID, TIMESTAMPTZOID}, NULL
 };
 
 static CommercePlan plan_available = {
 	"SELECT coalesce(sum(on_hand - reserved - sold), 0)::int8"
 	"  FROM commerce.stock_slot WHERE tenant_id = $1 AND pool_id = $2",
-	2, {INT8OID, INT8OID}
+	2, {INT8OID, INT8OID}, NULL
 };
 
 static CommercePlan plan_lock_free_slots = {
 	"SELECT slot_no, on_hand - reserved - sold FROM commerce.stock_slot"
 	" WHERE tenant_id = $1 AND pool_id = $2 AND on_hand - reserved - sold > 0"
 	" ORDER BY slot_no FOR UPDATE SKIP LOCKED",
-	2, {INT8OID, INT8OID}
+	2, {INT8OID, INT8OID}, NULL
 };
 
 static CommercePlan plan_wait_slot = {
@@ -188,27 +188,27 @@ static CommercePlan plan_wait_slot = {
 	"         WHERE tenant_id = $1 AND pool_id = $2 AND on_hand - reserved - sold > 0"
 	"         ORDER BY on_hand - reserved - sold DESC, slot_no LIMIT 1)"
 	" FOR UPDATE",
-	2, {INT8OID, INT8OID}
+	2, {INT8OID, INT8OID}, NULL
 };
 
 static CommercePlan plan_slot_move = {
 	"UPDATE commerce.stock_slot SET on_hand = on_hand + $4, reserved = reserved + $5"
 	" WHERE tenant_id = $1 AND pool_id = $2 AND slot_no = $3",
-	5, {INT8OID, INT8OID, INT4OID, INT8OID, INT8OID}
+	5, {INT8OID, INT8OID, INT4OID, INT8OID, INT8OID}, NULL
 };
 
 static CommercePlan plan_insert_line = {
 	"INSERT INTO commerce.reservation_line"
 	" (tenant_id, reservation_id, line_no, sku_id, pool_id, slot_no, qty)"
 	" VALUES ($1, $2, $3, $4, $5, $6, $7)",
-	7, {INT8OID, INT8OID, INT4OID, INT8OID, INT8OID, INT4OID, INT8OID}
+	7, {INT8OID, INT8OID, INT4OID, INT8OID, INT8OID, INT4OID, INT8OID}, NULL
 };
 
 static CommercePlan plan_movement = {
 	"INSERT INTO commerce.stock_movement (tenant_id, pool_id, kind, d_on_hand, d_reserved,"
 	" d_sold, reservation_id, request_id, created_at)"
 	" VALUES ($1, $2, $3::commerce.stock_movement_kind, $4, $5, $6, $7, $8, $9)",
-	9, {INT8OID, INT8OID, TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID, TEXTOID, TIMESTAMPTZOID}
+	9, {INT8OID, INT8OID, TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID, TEXTOID, TIMESTAMPTZOID}, NULL
 };
 
 static CommercePlan plan_low_stock = {
@@ -221,7 +221,7 @@ static CommercePlan plan_low_stock = {
 	"                             'activity', a.activity, 'available', $4::int8,"
 	"                             'threshold', a.low_stock_threshold))"
 	"   FROM a",
-	4, {INT8OID, INT8OID, TEXTOID, INT8OID}
+	4, {INT8OID, INT8OID, TEXTOID, INT8OID}, NULL
 };
 
 /* Append one row to the stock ledger. */
@@ -719,7 +719,7 @@ reserve_lines(FunctionCallInfo fcinfo, int64 tenant_id, const char *request_id,
 			  const char *holder, ReserveLine *lines, int nlines, Interval *ttl,
 			  const char *activity)
 {
-	ReserveContext ctx = {tenant_id, request_id, activity};
+	ReserveContext ctx = {.tenant_id = tenant_id, .request_id = request_id, .activity = activity};
 	TimestampTz now = commerce_clock();
 	TimestampTz expires_at;
 	TimestampTz max_expires;

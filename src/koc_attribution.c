@@ -31,14 +31,14 @@
 
 static CommercePlan plan_secret = {
 	"SELECT link_secret FROM commerce.tenant_secret WHERE tenant_id = $1",
-	1, {INT8OID}
+	1, {INT8OID}, NULL
 };
 
 static CommercePlan plan_new_secret = {
 	"INSERT INTO commerce.tenant_secret (tenant_id, link_secret)"
 	" SELECT $1, $2 WHERE EXISTS (SELECT 1 FROM commerce.tenant WHERE tenant_id = $1)"
 	" ON CONFLICT (tenant_id) DO NOTHING",
-	2, {INT8OID, BYTEAOID}
+	2, {INT8OID, BYTEAOID}, NULL
 };
 
 static CommercePlan plan_link_ids = {
@@ -51,7 +51,7 @@ static CommercePlan plan_link_ids = {
 	"  FROM commerce.koc k"
 	"  LEFT JOIN commerce.koc_task t ON t.tenant_id = $1 AND t.code = $3"
 	" WHERE k.tenant_id = $1 AND k.code = $2",
-	5, {INT8OID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID}
+	5, {INT8OID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID}, NULL
 };
 
 static CommercePlan plan_click_dedupe = {
@@ -66,14 +66,14 @@ static CommercePlan plan_click_dedupe = {
 	"                        AND clicked_at <= $5"
 	"                      ORDER BY clicked_at DESC LIMIT 1) c ON true"
 	" WHERE t.tenant_id = $1",
-	5, {INT8OID, TEXTOID, INT8OID, INT8OID, TIMESTAMPTZOID}
+	5, {INT8OID, TEXTOID, INT8OID, INT8OID, TIMESTAMPTZOID}, NULL
 };
 
 static CommercePlan plan_click_insert = {
 	"INSERT INTO commerce.click (tenant_id, koc_id, task_id, channel_id, visitor_id, ip,"
 	" user_agent, clicked_at)"
 	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING click_id",
-	8, {INT8OID, INT8OID, INT8OID, INT8OID, TEXTOID, INETOID, TEXTOID, TIMESTAMPTZOID}
+	8, {INT8OID, INT8OID, INT8OID, INT8OID, TEXTOID, INETOID, TEXTOID, TIMESTAMPTZOID}, NULL
 };
 
 static CommercePlan plan_attribute = {
@@ -86,24 +86,24 @@ static CommercePlan plan_attribute = {
 	"   AND c.clicked_at > (($3 AT TIME ZONE t.time_zone) - t.attribution_window) AT TIME ZONE t.time_zone"
 	"   AND k.status = 'active'"
 	" ORDER BY c.clicked_at DESC, c.click_id DESC LIMIT 1",
-	3, {INT8OID, TEXTOID, TIMESTAMPTZOID}
+	3, {INT8OID, TEXTOID, TIMESTAMPTZOID}, NULL
 };
 
 static CommercePlan plan_customer_by_code = {
 	"SELECT customer_id FROM commerce.customer WHERE tenant_id = $1 AND code = $2",
-	2, {INT8OID, TEXTOID}
+	2, {INT8OID, TEXTOID}, NULL
 };
 
 static CommercePlan plan_tenant_exists = {
 	"SELECT 1 FROM commerce.tenant WHERE tenant_id = $1",
-	1, {INT8OID}
+	1, {INT8OID}, NULL
 };
 
 static CommercePlan plan_buyer = {
 	"SELECT c.code, ch.kind FROM commerce.channel ch"
 	"  LEFT JOIN commerce.customer c ON c.tenant_id = ch.tenant_id AND c.customer_id = $3"
 	" WHERE ch.tenant_id = $1 AND ch.channel_id = $2",
-	3, {INT8OID, INT8OID, INT8OID}
+	3, {INT8OID, INT8OID, INT8OID}, NULL
 };
 
 /* Append v in base 36 (lower case) to buf. */
@@ -513,7 +513,7 @@ commerce_order_attribution(PG_FUNCTION_ARGS)
 
 	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
 	{
-		for (int i = 0; i < lengthof(frozen); i++)
+		for (int i = 0; i < (int) lengthof(frozen); i++)
 		{
 			char	   *a = commerce_column_text(td->tg_trigtuple, desc, frozen[i]);
 			char	   *b = commerce_column_text(td->tg_newtuple, desc, frozen[i]);
@@ -542,7 +542,7 @@ commerce_order_attribution(PG_FUNCTION_ARGS)
 		Datum		v[3];
 		TimestampTz at = commerce_clock();
 
-		for (int i = 0; i < lengthof(frozen); i++)
+		for (int i = 0; i < (int) lengthof(frozen); i++)
 			if (commerce_column_text(tuple, desc, frozen[i]) != NULL)
 				ereport(ERROR,
 						(errcode(ERRCODE_COMMERCE_BAD_STATE),

@@ -40,7 +40,7 @@ static CommercePlan plan_earn_context = {
 	"  JOIN commerce.koc_level lv ON lv.tenant_id = k.tenant_id AND lv.code = k.level_code"
 	"  LEFT JOIN commerce.koc_task t ON t.tenant_id = tn.tenant_id AND t.task_id = $3"
 	" WHERE tn.tenant_id = $1",
-	7, {INT8OID, INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID, INT8OID, TIMESTAMPTZOID}
+	7, {INT8OID, INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID, INT8OID, TIMESTAMPTZOID}, NULL
 };
 
 /* The lines of an order so far, earn line first. */
@@ -50,7 +50,7 @@ static CommercePlan plan_order_lines = {
 	"  FROM commerce.commission_line"
 	" WHERE tenant_id = $1 AND order_id = $2"
 	" ORDER BY seq",
-	2, {INT8OID, INT8OID}
+	2, {INT8OID, INT8OID}, NULL
 };
 
 /* Take the KOC's next line number (creating the account), locking the account row. */
@@ -63,7 +63,7 @@ static CommercePlan plan_next_seq = {
 	"       unsettled_fen = a.unsettled_fen + EXCLUDED.unsettled_fen,"
 	"       last_payable_at = greatest(a.last_payable_at, EXCLUDED.last_payable_at)"
 	" RETURNING next_seq - 1",
-	4, {INT8OID, INT8OID, TIMESTAMPTZOID, INT8OID}
+	4, {INT8OID, INT8OID, TIMESTAMPTZOID, INT8OID}, NULL
 };
 
 static CommercePlan plan_insert_line = {
@@ -73,7 +73,7 @@ static CommercePlan plan_insert_line = {
 	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::int4, $12, $13::int4, $14::int4, $15, $16,"
 	" '" RULE_VERSION "', $17, $18)",
 	18, {INT8OID, INT8OID, INT8OID, TEXTOID, TEXTOID, INT8OID, INT8OID, INT8OID, BOOLOID, INT8OID,
-		 INT8OID, TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID}
+		 INT8OID, TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID}, NULL
 };
 
 /* A commission line about to be written. */

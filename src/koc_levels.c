@@ -32,23 +32,23 @@ static CommercePlan plan_tenant = {
 	"       date_trunc('month', $2::timestamp)::date,"
 	"       ((date_trunc('month', $2::timestamp) + interval '1 month') AT TIME ZONE time_zone)"
 	"  FROM commerce.tenant WHERE tenant_id = $1",
-	3, {INT8OID, DATEOID, TIMESTAMPTZOID}
+	3, {INT8OID, DATEOID, TIMESTAMPTZOID}, NULL
 };
 
 static CommercePlan plan_claim = {
 	"INSERT INTO commerce.koc_level_run (tenant_id, month, koc_count, promoted, demoted, ran_at)"
 	" VALUES ($1, $2, 0, 0, 0, $3) ON CONFLICT DO NOTHING RETURNING 1",
-	3, {INT8OID, DATEOID, TIMESTAMPTZOID}
+	3, {INT8OID, DATEOID, TIMESTAMPTZOID}, NULL
 };
 
 static CommercePlan plan_run = {
 	"SELECT koc_count, promoted, demoted FROM commerce.koc_level_run WHERE tenant_id = $1 AND month = $2",
-	2, {INT8OID, DATEOID}
+	2, {INT8OID, DATEOID}, NULL
 };
 
 static CommercePlan plan_levels = {
 	"SELECT code, promotion_rule::text FROM commerce.koc_level WHERE tenant_id = $1 ORDER BY rank",
-	1, {INT8OID}
+	1, {INT8OID}, NULL
 };
 
 static CommercePlan plan_figures = {
@@ -57,7 +57,7 @@ static CommercePlan plan_figures = {
 	"  FROM commerce.koc k"
 	"  LEFT JOIN commerce.koc_month_figures($1, $2) f ON f.koc_id = k.koc_id"
 	" WHERE k.tenant_id = $1 AND k.status <> 'suspended' AND k.joined_at < $3",
-	3, {INT8OID, DATEOID, TIMESTAMPTZOID}
+	3, {INT8OID, DATEOID, TIMESTAMPTZOID}, NULL
 };
 
 static CommercePlan plan_write = {
@@ -84,18 +84,18 @@ static CommercePlan plan_write = {
 	"  WHERE tenant_id = $1 AND month = $7"
 	" RETURNING promoted::int8, demoted::int8",
 	9, {INT8OID, INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, DATEOID,
-		TIMESTAMPTZOID, INT4OID}
+		TIMESTAMPTZOID, INT4OID}, NULL
 };
 
 /* The KOC rows to change, locked in key order (as every multi-row lock of the extension). */
 static CommercePlan plan_lock_kocs = {
 	"SELECT 1 FROM commerce.koc WHERE tenant_id = $1 AND koc_id = ANY ($2) ORDER BY koc_id"
 	" FOR NO KEY UPDATE",
-	2, {INT8OID, INT8ARRAYOID}
+	2, {INT8OID, INT8ARRAYOID}, NULL
 };
 
 static CommercePlan plan_notify = {
-	"SELECT pg_notify('commerce_outbox', 'koc.level_changed')", 0, {InvalidOid}
+	"SELECT pg_notify('commerce_outbox', 'koc.level_changed')", 0, {InvalidOid}, NULL
 };
 
 /* Build the (koc_count, promoted, demoted, already_done) result. */

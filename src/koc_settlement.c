@@ -38,7 +38,7 @@ static CommercePlan plan_lock_due = {
 	" ORDER BY a.due_at"
 	" LIMIT $2"
 	" FOR UPDATE SKIP LOCKED",
-	2, {TIMESTAMPTZOID, INT4OID}
+	2, {TIMESTAMPTZOID, INT4OID}, NULL
 };
 
 /* Which of the locked accounts belong to KOCs that may be paid (active, signed the current agreement). */
@@ -50,7 +50,7 @@ static CommercePlan plan_eligible = {
 	"                WHERE s.tenant_id = r.tenant_id AND s.koc_id = r.koc_id"
 	"                  AND s.version = (SELECT max(g.version) FROM commerce.agreement g"
 	"                                    WHERE g.tenant_id = r.tenant_id))",
-	3, {INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID}
+	3, {INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID}, NULL
 };
 
 /*
@@ -69,7 +69,7 @@ static CommercePlan plan_unsettled = {
 	"          min(l.payable_at) FILTER (WHERE l.payable_at > $5)"
 	"     FROM commerce.commission_line l"
 	"    WHERE l.tenant_id = r.tenant_id AND l.koc_id = r.koc_id AND l.seq > r.settled_seq) x",
-	5, {INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, TIMESTAMPTZOID}
+	5, {INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, TIMESTAMPTZOID}, NULL
 };
 
 /* The payable lines after the blocker, which wait for the next batch. */
@@ -77,7 +77,7 @@ static CommercePlan plan_after_blocker = {
 	"SELECT coalesce(sum(amount_fen), 0)::int8, count(*)"
 	"  FROM commerce.commission_line"
 	" WHERE tenant_id = $1 AND koc_id = $2 AND seq > $3 AND payable_at <= $4",
-	4, {INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID}
+	4, {INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID}, NULL
 };
 
 /* Step 4: batches, accounts, ledger and payout messages of the whole run. */
@@ -119,11 +119,11 @@ static CommercePlan plan_write = {
 	"       RETURNING 1)"
 	" SELECT (SELECT count(*) FROM m)",
 	9, {INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID,
-		TEXTARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZOID}
+		TEXTARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZOID}, NULL
 };
 
 static CommercePlan plan_notify = {
-	"SELECT pg_notify('commerce_outbox', 'koc.payout')", 0, {InvalidOid}
+	"SELECT pg_notify('commerce_outbox', 'koc.payout')", 0, {InvalidOid}, NULL
 };
 
 /* What one run decided for one account. */

@@ -21,7 +21,7 @@
 
 static CommercePlan plan_tenant_exists = {
 	"SELECT 1 FROM commerce.tenant WHERE tenant_id = $1",
-	1, {INT8OID}
+	1, {INT8OID}, NULL
 };
 
 static CommercePlan plan_rules = {
@@ -32,7 +32,7 @@ static CommercePlan plan_rules = {
 	" WHERE r.tenant_id = (SELECT CASE WHEN EXISTS (SELECT 1 FROM commerce.routing_rule"
 	"                                                WHERE tenant_id = $1) THEN $1 ELSE 0 END)"
 	" ORDER BY r.priority, r.rule_id",
-	2, {INT8OID, TEXTOID}
+	2, {INT8OID, TEXTOID}, NULL
 };
 
 /* True when region is one of the elements of a text[] datum. */

@@ -28,7 +28,7 @@ static CommercePlan plan_history = {
 	"INSERT INTO commerce.order_status_history"
 	" (tenant_id, order_id, from_status, to_status, changed_at, reason)"
 	" VALUES ($1, $2, $3::commerce.order_status, $4::commerce.order_status, $5, $6)",
-	6, {INT8OID, INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID}
+	6, {INT8OID, INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID}, NULL
 };
 
 /* The forward chain of an order. */
@@ -38,7 +38,7 @@ static const char *const chain[] = {"pending_payment", "paid", "shipped", "compl
 static int
 chain_pos(const char *status)
 {
-	for (int i = 0; i < lengthof(chain); i++)
+	for (int i = 0; i < (int) lengthof(chain); i++)
 		if (strcmp(status, chain[i]) == 0)
 			return i;
 	return -1;
@@ -73,7 +73,7 @@ stamp_column(const char *status)
 		{"refunded", "refunded_at"}
 	};
 
-	for (int i = 0; i < lengthof(map); i++)
+	for (int i = 0; i < (int) lengthof(map); i++)
 		if (strcmp(status, map[i][0]) == 0)
 			return map[i][1];
 	return NULL;

@@ -45,7 +45,7 @@ static CommercePlan plan_context = {
 	"  FROM commerce.play_config c"
 	"  JOIN commerce.customer cu ON cu.tenant_id = c.tenant_id AND cu.customer_id = $3"
 	" WHERE c.tenant_id = $1 AND c.config_id = $2",
-	3, {INT8OID, INT8OID, INT8OID}
+	3, {INT8OID, INT8OID, INT8OID}, NULL
 };
 
 /* The first blacklist entry in force that matches the customer, the IP or the device. */
@@ -55,13 +55,13 @@ static CommercePlan plan_blacklist = {
 	"   AND ((kind = 'user' AND value = $2) OR (kind = 'ip' AND value = $3)"
 	"        OR (kind = 'device' AND value = $4))"
 	" ORDER BY kind DESC LIMIT 1",
-	5, {INT8OID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID}
+	5, {INT8OID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID}, NULL
 };
 
 /* Has the customer ever paid an order? */
 static CommercePlan plan_has_paid = {
 	"SELECT 1 FROM commerce.orders WHERE tenant_id = $1 AND customer_id = $2 AND paid_at IS NOT NULL LIMIT 1",
-	2, {INT8OID, INT8OID}
+	2, {INT8OID, INT8OID}, NULL
 };
 
 /* What the customer holds of the play: orders that were neither cancelled nor refunded. */
@@ -69,7 +69,7 @@ static CommercePlan plan_taken = {
 	"SELECT count(*) FROM commerce.orders"
 	" WHERE tenant_id = $1 AND customer_id = $2 AND source_activity = $3"
 	"   AND status NOT IN ('cancelled', 'refunded')",
-	3, {INT8OID, INT8OID, TEXTOID}
+	3, {INT8OID, INT8OID, TEXTOID}, NULL
 };
 
 /* Another play of the mutex group, overlapping in time, that the customer holds. */
@@ -81,7 +81,7 @@ static CommercePlan plan_mutex = {
 	"                WHERE x.tenant_id = $1 AND x.customer_id = $6 AND x.source_activity = o.activity"
 	"                  AND x.status NOT IN ('cancelled', 'refunded'))"
 	" ORDER BY o.code LIMIT 1",
-	6, {INT8OID, TEXTOID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID}
+	6, {INT8OID, TEXTOID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID}, NULL
 };
 
 /* Admitted actions of the customer on the play in the last minute. */
@@ -89,7 +89,7 @@ static CommercePlan plan_user_rate = {
 	"SELECT count(*) FROM commerce.play_event"
 	" WHERE tenant_id = $1 AND config_id = $2 AND customer_id = $3 AND kind <> 'view'"
 	"   AND at > $4 - interval '1 minute'",
-	4, {INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID}
+	4, {INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID}, NULL
 };
 
 /* Admitted actions from the IP on the play in the last minute. */
@@ -97,13 +97,13 @@ static CommercePlan plan_ip_rate = {
 	"SELECT count(*) FROM commerce.play_event"
 	" WHERE tenant_id = $1 AND config_id = $2 AND ip = $3 AND kind <> 'view'"
 	"   AND at > $4 - interval '1 minute'",
-	4, {INT8OID, INT8OID, TEXTOID, TIMESTAMPTZOID}
+	4, {INT8OID, INT8OID, TEXTOID, TIMESTAMPTZOID}, NULL
 };
 
 static CommercePlan plan_record = {
 	"INSERT INTO commerce.play_event (tenant_id, config_id, kind, customer_id, ip, device, at)"
 	" VALUES ($1, $2, $3, $4, $5, $6, $7)",
-	7, {INT8OID, INT8OID, TEXTOID, INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID}
+	7, {INT8OID, INT8OID, TEXTOID, INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID}, NULL
 };
 
 /* Transaction advisory lock on two 32-bit keys (the space pg_advisory_xact_lock(int4, int4) uses). */
