@@ -62,7 +62,7 @@ extern TimestampTz commerce_tuple_timestamptz(HeapTuple tuple, TupleDesc desc, c
 extern Datum commerce_make_array(Datum *values, bool *nulls, int n, Oid elemtype);
 extern int	commerce_word_index(const char *s, const char *const *words, int n);
 
-/* json.c */
+/* core_json.c */
 typedef struct CommerceCartLine
 {
 	char	   *sku;			/* SKU code */

@@ -1,5 +1,5 @@
 /*
- * json.c
+ * core_json.c
  *		jansson glue: allocation from a dedicated memory context, and the
  *		parser for carts given to commerce.reserve as JSON text.
  *

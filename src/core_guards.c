@@ -1,5 +1,5 @@
 /*
- * guards.c
+ * core_guards.c
  *		Triggers that make the database refuse what must never happen,
  *		whoever writes: the reservation state machine and append-only
  *		ledgers.

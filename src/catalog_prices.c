@@ -1,5 +1,5 @@
 /*
- * catalog.c
+ * catalog_prices.c
  *		Prices: resolving the price of a SKU for a channel, member tier and
  *		moment, and the floor guard that refuses any price below a SKU's
  *		floor when it is set, never at checkout (seed 003 3.1.2).
