@@ -1,8 +1,9 @@
 /*
  * commerce.h
- *		Declarations shared by the commerce C sources: the extension's own
- *		SQLSTATEs, the kept-plan cache, the clock, argument checks and the
- *		jansson glue.
+ *		Declarations shared by the commerce C sources: the kept-plan cache,
+ *		the clock, argument checks, the trigger protocol check and the
+ *		jansson glue.  The extension's SQLSTATEs are in commerce_errcodes.h,
+ *		its limits in commerce_limits.h.
  *
  * Every SQLSTATE raised by the extension is listed in docs/errors.md.
  */
@@ -15,20 +16,8 @@
 #include "fmgr.h"
 #include "utils/timestamp.h"
 
-/*
- * Business errors use PostgREST's PTxxx convention so that an HTTP client
- * gets the matching status (PT404 -> 404 and so on).
- */
-#define ERRCODE_COMMERCE_NOT_FOUND		MAKE_SQLSTATE('P','T','4','0','4')
-#define ERRCODE_COMMERCE_APPEND_ONLY	MAKE_SQLSTATE('P','T','4','0','5')
-#define ERRCODE_COMMERCE_OUT_OF_STOCK	MAKE_SQLSTATE('P','T','4','0','9')
-#define ERRCODE_COMMERCE_EXPIRED		MAKE_SQLSTATE('P','T','4','1','0')
-#define ERRCODE_COMMERCE_BAD_STATE		MAKE_SQLSTATE('P','T','4','1','2')
-
-/* Upper bounds of one request. */
-#define COMMERCE_MAX_QTY		1000000
-#define COMMERCE_MAX_LINES		200
-#define COMMERCE_MAX_KEY_LEN	200
+#include "commerce_errcodes.h"
+#include "commerce_limits.h"
 
 /*
  * A statement prepared once per backend and kept (SPI_keepplan).  Declare
@@ -39,7 +28,7 @@ typedef struct CommercePlan
 {
 	const char *sql;
 	int			nargs;
-	Oid			argtypes[20];
+	Oid			argtypes[COMMERCE_PLAN_MAX_ARGS];
 	SPIPlanPtr	plan;
 } CommercePlan;
 

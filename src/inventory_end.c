@@ -383,19 +383,19 @@ PG_FUNCTION_INFO_V1(commerce_expire_reservations);
 Datum
 commerce_expire_reservations(PG_FUNCTION_ARGS)
 {
-	int32		limit = PG_ARGISNULL(0) ? 1000 : PG_GETARG_INT32(0);
+	int32		limit = PG_ARGISNULL(0) ? COMMERCE_DEFAULT_BATCH : PG_GETARG_INT32(0);
 	TimestampTz now = commerce_clock();
 	uint64		n;
 	Datum	   *tenants;
 	Datum	   *ids;
 	Datum		v[3];
 
-	if (limit < 1 || limit > 100000)
+	if (limit < 1 || limit > COMMERCE_MAX_BATCH)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid value for p_limit"),
-				 errdetail("A batch is 1 to 100000 reservations; got %d.", limit),
-				 errhint("Use the default (1000) or call commerce.expire_pump() to drain everything due.")));
+				 errdetail("A batch is 1 to " CppAsString2(COMMERCE_MAX_BATCH) " reservations; got %d.", limit),
+				 errhint("Use the default (" CppAsString2(COMMERCE_DEFAULT_BATCH) ") or call commerce.expire_pump() to drain everything due.")));
 
 	SPI_connect();
 	v[0] = TimestampTzGetDatum(now);

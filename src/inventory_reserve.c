@@ -754,7 +754,7 @@ reserve_lines(FunctionCallInfo fcinfo, int64 tenant_id, const char *request_id,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("invalid cart: SKU \"%s\" totals more than %d units",
 								lines[i].sku, COMMERCE_MAX_QTY),
-						 errhint("A reservation holds at most 1000000 units of one SKU.")));
+						 errhint("A reservation holds at most " CppAsString2(COMMERCE_MAX_QTY) " units of one SKU.")));
 		}
 		else
 			lines[n++] = lines[i];

@@ -26,9 +26,6 @@
 #include "utils/inet.h"
 #include "utils/rel.h"
 
-#define SIG_BYTES	8
-#define SECRET_BYTES 32
-
 static CommercePlan plan_secret = {
 	"SELECT link_secret FROM commerce.tenant_secret WHERE tenant_id = $1",
 	1, {INT8OID}, NULL
@@ -128,7 +125,7 @@ parse_base36(const char *s, size_t len, uint64 *out)
 {
 	uint64		v = 0;
 
-	if (len == 0 || len > 13)
+	if (len == 0 || len > COMMERCE_BASE36_MAX_DIGITS)
 		return false;
 	for (size_t i = 0; i < len; i++)
 	{
@@ -163,9 +160,9 @@ tenant_secret(int64 tenant_id, bool create)
 
 		if (!create)
 			return NULL;
-		secret = palloc(VARHDRSZ + SECRET_BYTES);
-		SET_VARSIZE(secret, VARHDRSZ + SECRET_BYTES);
-		if (!pg_strong_random(VARDATA(secret), SECRET_BYTES))
+		secret = palloc(VARHDRSZ + COMMERCE_LINK_SECRET_BYTES);
+		SET_VARSIZE(secret, VARHDRSZ + COMMERCE_LINK_SECRET_BYTES);
+		if (!pg_strong_random(VARDATA(secret), COMMERCE_LINK_SECRET_BYTES))
 			elog(ERROR, "commerce: could not generate a random link secret");
 		v[1] = PointerGetDatum(secret);
 		commerce_exec(&plan_new_secret, v, NULL, 0);
@@ -191,14 +188,14 @@ sign(bytea *secret, const char *fields, char *out)
 		pg_hmac_final(ctx, digest, sizeof(digest)) < 0)
 		elog(ERROR, "commerce: HMAC-SHA256 failed");
 	pg_hmac_free(ctx);
-	for (int i = 0; i < SIG_BYTES; i++)
+	for (int i = 0; i < COMMERCE_LINK_SIG_BYTES; i++)
 		bits = (bits << 8) | digest[i];
-	for (int i = 0; i < 13; i++)
+	for (int i = 0; i < COMMERCE_LINK_SIG_LEN; i++)
 	{
 		out[i] = "abcdefghijkmnpqrstuvwxyz23456789"[bits & 31];
 		bits >>= 5;
 	}
-	out[13] = '\0';
+	out[COMMERCE_LINK_SIG_LEN] = '\0';
 }
 
 /* Constant-time comparison of two 13-character signatures. */
@@ -207,7 +204,7 @@ same_signature(const char *a, const char *b)
 {
 	unsigned char diff = 0;
 
-	for (int i = 0; i < 13; i++)
+	for (int i = 0; i < COMMERCE_LINK_SIG_LEN; i++)
 		diff |= (unsigned char) (a[i] ^ b[i]);
 	return diff == 0;
 }
@@ -241,7 +238,7 @@ commerce_tracking_link(PG_FUNCTION_ARGS)
 	int64		channel_id;
 	bytea	   *secret;
 	StringInfoData code;
-	char		sig[14];
+	char		sig[COMMERCE_LINK_SIG_LEN + 1];
 	char	   *result;
 	MemoryContext caller = CurrentMemoryContext;
 
@@ -344,8 +341,8 @@ parse_code(int64 tenant_id, const char *code, int64 *koc_id, int64 *task_id, int
 	for (int i = 0; i < 4; i++)
 		if (!parse_base36(p[i], len[i], &v[i]))
 			bad_code(code, "A part of the code is not a base-36 number.");
-	if (len[4] != 13)
-		bad_code(code, "The signature is not 13 characters.");
+	if (len[4] != COMMERCE_LINK_SIG_LEN)
+		bad_code(code, "The signature is not " CppAsString2(COMMERCE_LINK_SIG_LEN) " characters.");
 	if ((int64) v[0] != tenant_id)
 		bad_code(code, "The code was made for another tenant.");
 	*koc_id = (int64) v[1];
@@ -358,7 +355,7 @@ parse_code(int64 tenant_id, const char *code, int64 *koc_id, int64 *task_id, int
 static void
 check_signature(const char *code, const char *sig, bytea *secret)
 {
-	char		expected[14];
+	char		expected[COMMERCE_LINK_SIG_LEN + 1];
 	char	   *fields;
 
 	if (secret == NULL)

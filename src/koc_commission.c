@@ -103,7 +103,8 @@ static int64
 rate_of(int64 base, int64 rate_bp)
 {
 	/* base = q x 10000 + r: q x rate stays in range since rate <= 10000 */
-	return (base / 10000) * rate_bp + ((base % 10000) * rate_bp) / 10000;
+	return (base / COMMERCE_BP_SCALE) * rate_bp +
+		((base % COMMERCE_BP_SCALE) * rate_bp) / COMMERCE_BP_SCALE;
 }
 
 /* Number the line under the KOC's account lock and insert it. */
@@ -224,7 +225,7 @@ commerce_commission_on_redeem(PG_FUNCTION_ARGS)
 	l.payable_at = commerce_get_timestamptz(0, 5, &isnull);
 	l.new_customer = l.customer_id != 0 &&
 		DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 6, &isnull));
-	l.rate_bp = Min(l.task_rate_bp + l.level_bonus_bp, 10000);
+	l.rate_bp = Min(l.task_rate_bp + l.level_bonus_bp, COMMERCE_BP_SCALE);
 	if (l.base_fen == 0)
 		l.bounty_fen = 0;		/* nothing was bought in the end */
 	l.amount_fen = rate_of(l.base_fen, l.rate_bp) + l.bounty_fen;

@@ -161,12 +161,12 @@ commerce_settle_commissions(PG_FUNCTION_ARGS)
 
 	commerce_require_args(fcinfo, 1, args);
 	limit = PG_GETARG_INT32(0);
-	if (limit < 1 || limit > 100000)
+	if (limit < 1 || limit > COMMERCE_MAX_BATCH)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid value for p_limit"),
 				 errdetail("%d KOCs per run.", limit),
-				 errhint("Settle 1 to 100000 KOCs per run.")));
+				 errhint("Settle 1 to " CppAsString2(COMMERCE_MAX_BATCH) " KOCs per run.")));
 
 	SPI_connect();
 

@@ -28,13 +28,6 @@
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 
-#define ERRCODE_PLAY_BLACKLISTED	MAKE_SQLSTATE('P','T','4','5','1')
-#define ERRCODE_PLAY_NEW_ONLY		MAKE_SQLSTATE('P','T','4','0','3')
-#define ERRCODE_PLAY_LIMIT			MAKE_SQLSTATE('P','T','4','2','9')
-#define ERRCODE_PLAY_MUTEX			MAKE_SQLSTATE('P','T','4','2','3')
-#define ERRCODE_PLAY_USER_RATE		MAKE_SQLSTATE('P','T','4','2','5')
-#define ERRCODE_PLAY_IP_RATE		MAKE_SQLSTATE('P','T','4','2','0')
-
 /* The actions that are admitted here (and counted by the rate limits). */
 static const char *const play_actions[] = {"join", "buy", "start", "help", "invite"};
 
@@ -232,7 +225,7 @@ commerce_play_admit(PG_FUNCTION_ARGS)
 		char	   *reason = commerce_get_text(0, 3);
 
 		ereport(ERROR,
-				(errcode(ERRCODE_PLAY_BLACKLISTED),
+				(errcode(ERRCODE_COMMERCE_BLACKLISTED),
 				 errmsg("customer \"%s\" may not take part in play \"%s\"", customer, code),
 				 errdetail("The %s %s is on the blacklist: %s.",
 						   strcmp(kind, "user") == 0 ? "customer" : kind, value,
@@ -247,7 +240,7 @@ commerce_play_admit(PG_FUNCTION_ARGS)
 		v[1] = Int64GetDatum(customer_id);
 		if (commerce_exec(&plan_has_paid, v, NULL, 1) == 1)
 			ereport(ERROR,
-					(errcode(ERRCODE_PLAY_NEW_ONLY),
+					(errcode(ERRCODE_COMMERCE_NOT_ELIGIBLE),
 					 errmsg("play \"%s\" is for new customers only", code),
 					 errdetail("Customer \"%s\" has paid orders.", customer),
 					 errhint("Show this customer the plays open to everyone.")));
@@ -268,7 +261,7 @@ commerce_play_admit(PG_FUNCTION_ARGS)
 		taken = commerce_get_int64(0, 1, NULL);
 		if (taken >= per_user_limit)
 			ereport(ERROR,
-					(errcode(ERRCODE_PLAY_LIMIT),
+					(errcode(ERRCODE_COMMERCE_LIMIT_REACHED),
 					 errmsg("customer \"%s\" has reached the limit of play \"%s\"", customer, code),
 					 errdetail("At most %lld per customer; the customer holds %lld.",
 							   (long long) per_user_limit, (long long) taken),
@@ -285,7 +278,7 @@ commerce_play_admit(PG_FUNCTION_ARGS)
 		v[5] = Int64GetDatum(customer_id);
 		if (commerce_exec(&plan_mutex, v, NULL, 1) == 1)
 			ereport(ERROR,
-					(errcode(ERRCODE_PLAY_MUTEX),
+					(errcode(ERRCODE_COMMERCE_MUTEX),
 					 errmsg("play \"%s\" excludes play \"%s\" the customer is in", code, commerce_get_text(0, 1)),
 					 errdetail("Both are in mutex group %s and overlap in time.", mutex),
 					 errhint("A customer takes one play of a mutex group at a time.")));
@@ -298,7 +291,7 @@ commerce_play_admit(PG_FUNCTION_ARGS)
 
 		if (n >= user_rate)
 			ereport(ERROR,
-					(errcode(ERRCODE_PLAY_USER_RATE),
+					(errcode(ERRCODE_COMMERCE_CUSTOMER_RATE),
 					 errmsg("customer \"%s\" is acting too fast on play \"%s\"", customer, code),
 					 errdetail("Admitted actions in the last minute: %lld; the play allows %lld.",
 							   (long long) n, (long long) user_rate),
@@ -313,7 +306,7 @@ commerce_play_admit(PG_FUNCTION_ARGS)
 		n = admitted_last_minute(&plan_ip_rate, tenant_id, config_id, CStringGetTextDatum(ip), now);
 		if (n >= ip_rate)
 			ereport(ERROR,
-					(errcode(ERRCODE_PLAY_IP_RATE),
+					(errcode(ERRCODE_COMMERCE_IP_RATE),
 					 errmsg("too many actions from IP %s on play \"%s\"", ip, code),
 					 errdetail("Admitted actions from this IP in the last minute: %lld; the play allows %lld.",
 							   (long long) n, (long long) ip_rate),
