@@ -108,11 +108,12 @@ commerce_resolve_price(PG_FUNCTION_ARGS)
 	tier = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
 	at = PG_ARGISNULL(4) ? commerce_clock() : PG_GETARG_TIMESTAMPTZ(4);
 
-	SPI_connect();
+	/* STABLE in SQL: every statement read-only, in the caller's snapshot */
+	commerce_spi_connect();
 	v[0] = Int64GetDatum(tenant_id);
 	v[1] = CStringGetTextDatum(sku);
-	commerce_exec(&plan_sku, v, NULL, 1);
-	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull)))
+	commerce_exec_ro(&plan_sku, v, NULL, 1);
+	if (!commerce_get_bool(0, 3, &isnull))
 		ereport(ERROR,
 				(errcode(ERRCODE_COMMERCE_NOT_FOUND),
 				 errmsg("tenant \"" INT64_FORMAT "\" not found", tenant_id),
@@ -124,13 +125,13 @@ commerce_resolve_price(PG_FUNCTION_ARGS)
 	best = commerce_get_int64(0, 2, NULL);
 
 	v[1] = CStringGetTextDatum(channel);
-	if (commerce_exec(&plan_channel, v, NULL, 1) == 0)
+	if (commerce_exec_ro(&plan_channel, v, NULL, 1) == 0)
 		commerce_not_found("channel", channel, tenant_id);
 	v[2] = Int64GetDatum(commerce_get_int64(0, 1, NULL));
 	if (tier != NULL)
 	{
 		v[1] = CStringGetTextDatum(tier);
-		if (commerce_exec(&plan_tier, v, NULL, 1) == 0)
+		if (commerce_exec_ro(&plan_tier, v, NULL, 1) == 0)
 			commerce_not_found("member tier", tier, tenant_id);
 		v[3] = CStringGetTextDatum(tier);
 	}
@@ -138,7 +139,7 @@ commerce_resolve_price(PG_FUNCTION_ARGS)
 		n[3] = 'n';
 	v[1] = Int64GetDatum(sku_id);
 	v[4] = TimestampTzGetDatum(at);
-	rows = commerce_exec(&plan_candidates, v, n, 0);
+	rows = commerce_exec_ro(&plan_candidates, v, n, 0);
 
 	/*
 	 * Per kind, the lowest valid price; for member and flash prices one made
@@ -180,7 +181,7 @@ commerce_resolve_price(PG_FUNCTION_ARGS)
 			best_id = kind_id[k];
 			best_kind = kinds[k];
 		}
-	SPI_finish();
+	commerce_spi_finish();
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "commerce: return type must be a row type");
@@ -230,7 +231,7 @@ commerce_price_floor_guard(PG_FUNCTION_ARGS)
 	Datum		v[2];
 	int64		floor_fen;
 
-	SPI_connect();
+	commerce_spi_connect();
 	v[0] = Int64GetDatum(tenant_id);
 	v[1] = Int64GetDatum(tuple_int64(tuple, desc, "sku_id"));
 	/* FOR SHARE: a concurrent floor change waits, then sees this price */
@@ -248,7 +249,7 @@ commerce_price_floor_guard(PG_FUNCTION_ARGS)
 				 errdetail("The floor is " INT64_FORMAT " fen; no %s price may go below it.",
 						   floor_fen, SPI_getvalue(tuple, desc, SPI_fnumber(desc, "kind"))),
 				 errhint("Raise the price, or lower the SKU's floor_fen first.")));
-	SPI_finish();
+	commerce_spi_finish();
 	return PointerGetDatum(tuple);
 }
 
@@ -275,7 +276,7 @@ commerce_sku_floor_guard(PG_FUNCTION_ARGS)
 	if (!TRIGGER_FIRED_BY_UPDATE(td->tg_event))
 		return PointerGetDatum(tuple);
 
-	SPI_connect();
+	commerce_spi_connect();
 	v[0] = Int64GetDatum(tuple_int64(tuple, desc, "tenant_id"));
 	v[1] = Int64GetDatum(tuple_int64(tuple, desc, "sku_id"));
 	v[2] = Int64GetDatum(floor_fen);
@@ -288,6 +289,6 @@ commerce_sku_floor_guard(PG_FUNCTION_ARGS)
 				 errdetail("Price %s (%s) is " INT64_FORMAT " fen.", commerce_get_text(0, 1),
 						   commerce_get_text(0, 2), commerce_get_int64(0, 3, NULL)),
 				 errhint("Raise or end that price first, then raise the floor.")));
-	SPI_finish();
+	commerce_spi_finish();
 	return PointerGetDatum(tuple);
 }

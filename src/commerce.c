@@ -80,6 +80,26 @@ commerce_now(PG_FUNCTION_ARGS)
 	PG_RETURN_TIMESTAMPTZ(commerce_clock());
 }
 
+/* SPI_connect; elog(ERROR) if it fails (cannot happen). */
+void
+commerce_spi_connect(void)
+{
+	int			rc = SPI_connect();
+
+	if (rc != SPI_OK_CONNECT)
+		elog(ERROR, "commerce: SPI_connect failed (%s)", SPI_result_code_string(rc));
+}
+
+/* SPI_finish; elog(ERROR) if it fails (cannot happen). */
+void
+commerce_spi_finish(void)
+{
+	int			rc = SPI_finish();
+
+	if (rc != SPI_OK_FINISH)
+		elog(ERROR, "commerce: SPI_finish failed (%s)", SPI_result_code_string(rc));
+}
+
 /* Prepare a statement on first use and keep it for the backend's life. */
 SPIPlanPtr
 commerce_plan(CommercePlan *p)
@@ -99,10 +119,10 @@ commerce_plan(CommercePlan *p)
 }
 
 /* Execute a kept plan; returns the number of rows processed. */
-uint64
-commerce_exec(CommercePlan *p, Datum *values, const char *nulls, long tcount)
+static uint64
+exec_plan(CommercePlan *p, Datum *values, const char *nulls, bool read_only, long tcount)
 {
-	int			rc = SPI_execute_plan(commerce_plan(p), values, nulls, false, tcount);
+	int			rc = SPI_execute_plan(commerce_plan(p), values, nulls, read_only, tcount);
 
 	if (rc < 0)
 		elog(ERROR, "commerce: SPI_execute_plan failed (%s) for: %s",
@@ -110,12 +130,88 @@ commerce_exec(CommercePlan *p, Datum *values, const char *nulls, long tcount)
 	return SPI_processed;
 }
 
-/* Column col (1-based) of result row as int64. */
+/* Execute a kept plan read-write (new snapshot, sees the transaction's writes so far). */
+uint64
+commerce_exec(CommercePlan *p, Datum *values, const char *nulls, long tcount)
+{
+	return exec_plan(p, values, nulls, false, tcount);
+}
+
+/* Execute a kept plan read-only, in the caller's snapshot: for STABLE and IMMUTABLE functions. */
+uint64
+commerce_exec_ro(CommercePlan *p, Datum *values, const char *nulls, long tcount)
+{
+	return exec_plan(p, values, nulls, true, tcount);
+}
+
+/* Column col (1-based) of a row of a result table as a Datum; elog if there is no such cell. */
+Datum
+commerce_result_datum(SPITupleTable *tt, uint64 row, int col, bool *isnull)
+{
+	bool		n;
+	Datum		d;
+
+	if (tt == NULL || row >= tt->numvals)
+		elog(ERROR, "commerce: no result row " UINT64_FORMAT, row);
+	d = SPI_getbinval(tt->vals[row], tt->tupdesc, col, &n);
+	if (SPI_result == SPI_ERROR_NOATTRIBUTE)
+		elog(ERROR, "commerce: no result column %d", col);
+	if (isnull)
+		*isnull = n;
+	return d;
+}
+
+/* Column col of a row of a result table as a C string (palloc'd), or NULL; elog if no such cell. */
+char *
+commerce_result_text(SPITupleTable *tt, uint64 row, int col)
+{
+	char	   *s;
+
+	if (tt == NULL || row >= tt->numvals)
+		elog(ERROR, "commerce: no result row " UINT64_FORMAT, row);
+	s = SPI_getvalue(tt->vals[row], tt->tupdesc, col);
+	if (s == NULL && SPI_result == SPI_ERROR_NOATTRIBUTE)
+		elog(ERROR, "commerce: no result column %d", col);
+	return s;
+}
+
+/* Column col (1-based) of a row of the last result (SPI_tuptable) as a Datum. */
+Datum
+commerce_get_datum(uint64 row, int col, bool *isnull)
+{
+	return commerce_result_datum(SPI_tuptable, row, col, isnull);
+}
+
+/* Column col of result row as bool (false when NULL). */
+bool
+commerce_get_bool(uint64 row, int col, bool *isnull)
+{
+	bool		n;
+	Datum		d = commerce_get_datum(row, col, &n);
+
+	if (isnull)
+		*isnull = n;
+	return n ? false : DatumGetBool(d);
+}
+
+/* Column col of result row as int32 (0 when NULL). */
+int32
+commerce_get_int32(uint64 row, int col, bool *isnull)
+{
+	bool		n;
+	Datum		d = commerce_get_datum(row, col, &n);
+
+	if (isnull)
+		*isnull = n;
+	return n ? 0 : DatumGetInt32(d);
+}
+
+/* Column col (1-based) of result row as int64 (0 when NULL). */
 int64
 commerce_get_int64(uint64 row, int col, bool *isnull)
 {
 	bool		n;
-	Datum		d = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, &n);
+	Datum		d = commerce_get_datum(row, col, &n);
 
 	if (isnull)
 		*isnull = n;
@@ -126,15 +222,15 @@ commerce_get_int64(uint64 row, int col, bool *isnull)
 char *
 commerce_get_text(uint64 row, int col)
 {
-	return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col);
+	return commerce_result_text(SPI_tuptable, row, col);
 }
 
-/* Column col of result row as timestamptz. */
+/* Column col of result row as timestamptz (0 when NULL). */
 TimestampTz
 commerce_get_timestamptz(uint64 row, int col, bool *isnull)
 {
 	bool		n;
-	Datum		d = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, &n);
+	Datum		d = commerce_get_datum(row, col, &n);
 
 	if (isnull)
 		*isnull = n;

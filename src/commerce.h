@@ -21,8 +21,10 @@
 
 /*
  * A statement prepared once per backend and kept (SPI_keepplan).  Declare
- * one as a static with its SQL text and argument types; commerce_plan()
- * prepares it on first use.
+ * one as a static with its SQL text (parameters as $n only, never text
+ * pasted into the SQL) and argument types; commerce_plan() prepares it on
+ * first use.  commerce_exec() runs it read-write; commerce_exec_ro() runs it
+ * read-only, for functions declared STABLE or IMMUTABLE.
  */
 typedef struct CommercePlan
 {
@@ -33,9 +35,18 @@ typedef struct CommercePlan
 } CommercePlan;
 
 /* commerce.c */
+extern void commerce_spi_connect(void);
+extern void commerce_spi_finish(void);
 extern SPIPlanPtr commerce_plan(CommercePlan *p);
 extern uint64 commerce_exec(CommercePlan *p, Datum *values, const char *nulls,
 							long tcount);
+extern uint64 commerce_exec_ro(CommercePlan *p, Datum *values, const char *nulls,
+							   long tcount);
+extern Datum commerce_result_datum(SPITupleTable *tt, uint64 row, int col, bool *isnull);
+extern char *commerce_result_text(SPITupleTable *tt, uint64 row, int col);
+extern Datum commerce_get_datum(uint64 row, int col, bool *isnull);
+extern bool commerce_get_bool(uint64 row, int col, bool *isnull);
+extern int32 commerce_get_int32(uint64 row, int col, bool *isnull);
 extern int64 commerce_get_int64(uint64 row, int col, bool *isnull);
 extern char *commerce_get_text(uint64 row, int col);
 extern TimestampTz commerce_get_timestamptz(uint64 row, int col, bool *isnull);

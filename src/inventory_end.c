@@ -233,14 +233,14 @@ end_reservation(FunctionCallInfo fcinfo, bool confirm)
 	id = PG_GETARG_INT64(1);
 	request_id = commerce_key_arg(fcinfo, 2, "p_request_id");
 
-	SPI_connect();
+	commerce_spi_connect();
 	lock_reservation(tenant_id, id, &r);
 
 	/* a retry of the call that ended it returns the same result */
 	if (strcmp(r.status, target) == 0 && r.end_request_id != NULL &&
 		strcmp(r.end_request_id, request_id) == 0)
 	{
-		SPI_finish();
+		commerce_spi_finish();
 		return commerce_reservation_tuple(fcinfo, id, r.status, r.expires_at);
 	}
 	if (strcmp(r.status, "active") != 0)
@@ -259,8 +259,7 @@ end_reservation(FunctionCallInfo fcinfo, bool confirm)
 		bool		isnull;
 
 		pool[i] = commerce_get_int64(i, 1, NULL);
-		slot[i] = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
-											  SPI_tuptable->tupdesc, 2, &isnull));
+		slot[i] = commerce_get_int32(i, 2, &isnull);
 		qty[i] = commerce_get_int64(i, 3, NULL);
 	}
 	for (uint64 i = 0; i < nlines; i++)
@@ -280,7 +279,7 @@ end_reservation(FunctionCallInfo fcinfo, bool confirm)
 	v[4] = CStringGetTextDatum(request_id);
 	commerce_exec(&plan_set_ended, v, NULL, 0);
 
-	SPI_finish();
+	commerce_spi_finish();
 	return commerce_reservation_tuple(fcinfo, id, target, r.expires_at);
 }
 
@@ -326,7 +325,7 @@ commerce_extend_reservation(PG_FUNCTION_ARGS)
 	request_id = commerce_key_arg(fcinfo, 2, "p_request_id");
 	by = PG_GETARG_INTERVAL_P(3);
 
-	SPI_connect();
+	commerce_spi_connect();
 	lock_reservation(tenant_id, id, &r);
 
 	/* a retry of this extend (same request_id and interval) returns its result */
@@ -335,11 +334,11 @@ commerce_extend_reservation(PG_FUNCTION_ARGS)
 	v[2] = Int64GetDatum(id);
 	v[3] = IntervalPGetDatum(by);
 	commerce_exec(&plan_extend_seen, v, NULL, 1);
-	if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+	if (commerce_get_bool(0, 1, &isnull))
 	{
 		TimestampTz first = commerce_get_timestamptz(0, 2, NULL);
 
-		SPI_finish();
+		commerce_spi_finish();
 		return commerce_reservation_tuple(fcinfo, id, r.status, first);
 	}
 	if (strcmp(r.status, "active") != 0)
@@ -349,8 +348,7 @@ commerce_extend_reservation(PG_FUNCTION_ARGS)
 
 	v[0] = Int64GetDatum(tenant_id);
 	commerce_exec(&plan_max_hold, v, NULL, 1);
-	max_hold = *DatumGetIntervalP(SPI_getbinval(SPI_tuptable->vals[0],
-												SPI_tuptable->tupdesc, 1, &isnull));
+	max_hold = *DatumGetIntervalP(commerce_get_datum(0, 1, &isnull));
 	new_expires = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
 														  TimestampTzGetDatum(r.expires_at),
 														  IntervalPGetDatum(by)));
@@ -373,7 +371,7 @@ commerce_extend_reservation(PG_FUNCTION_ARGS)
 	v[1] = CStringGetTextDatum(request_id);
 	v[2] = TimestampTzGetDatum(new_expires);
 	commerce_exec(&plan_extend_done, v, NULL, 1);
-	SPI_finish();
+	commerce_spi_finish();
 	return commerce_reservation_tuple(fcinfo, id, "active", new_expires);
 }
 
@@ -397,13 +395,13 @@ commerce_expire_reservations(PG_FUNCTION_ARGS)
 				 errdetail("A batch is 1 to " CppAsString2(COMMERCE_MAX_BATCH) " reservations; got %d.", limit),
 				 errhint("Use the default (" CppAsString2(COMMERCE_DEFAULT_BATCH) ") or call commerce.expire_pump() to drain everything due.")));
 
-	SPI_connect();
+	commerce_spi_connect();
 	v[0] = TimestampTzGetDatum(now);
 	v[1] = Int32GetDatum(limit);
 	n = commerce_exec(&plan_expire_due, v, NULL, 0);
 	if (n == 0)
 	{
-		SPI_finish();
+		commerce_spi_finish();
 		PG_RETURN_INT32(0);
 	}
 	tenants = palloc(sizeof(Datum) * n);
@@ -421,7 +419,7 @@ commerce_expire_reservations(PG_FUNCTION_ARGS)
 	commerce_exec(&plan_expire_lock_slots, v, NULL, 0);
 	commerce_exec(&plan_expire_slots, v, NULL, 0);
 	commerce_exec(&plan_expire_movements, v, NULL, 0);
-	SPI_finish();
+	commerce_spi_finish();
 	PG_RETURN_INT32((int32) n);
 }
 
@@ -460,7 +458,7 @@ commerce_return_stock(PG_FUNCTION_ARGS)
 				 errdetail("Quantity " INT64_FORMAT " is outside 1 to %d.", qty, COMMERCE_MAX_QTY),
 				 errhint("Return at least one unit.")));
 
-	SPI_connect();
+	commerce_spi_connect();
 	lock_reservation(tenant_id, id, &r);
 
 	v[0] = Int64GetDatum(tenant_id);
@@ -469,7 +467,7 @@ commerce_return_stock(PG_FUNCTION_ARGS)
 	v[3] = CStringGetTextDatum(sku);
 	v[4] = Int64GetDatum(qty);
 	commerce_exec(&plan_return_seen, v, NULL, 1);
-	SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	commerce_get_datum(0, 1, &isnull);
 	if (!isnull)
 	{
 		char	   *seen = commerce_get_text(0, 1);
@@ -479,7 +477,7 @@ commerce_return_stock(PG_FUNCTION_ARGS)
 		int64		result = DatumGetInt64(DirectFunctionCall1(int8in,
 															   CStringGetDatum(TextDatumGetCString(f))));
 
-		SPI_finish();
+		commerce_spi_finish();
 		PG_RETURN_INT64(result);
 	}
 
@@ -498,11 +496,9 @@ commerce_return_stock(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_COMMERCE_NOT_FOUND),
 				 errmsg("reservation " INT64_FORMAT " has no line for SKU \"%s\"", id, sku),
 				 errhint("Return only SKUs the reservation sold.")));
-	line_no = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
-										  &isnull));
+	line_no = commerce_get_int32(0, 1, &isnull);
 	pool = commerce_get_int64(0, 2, NULL);
-	slot = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3,
-									   &isnull));
+	slot = commerce_get_int32(0, 3, &isnull);
 	returnable = commerce_get_int64(0, 4, NULL);
 	if (qty > returnable)
 		ereport(ERROR,
@@ -527,6 +523,6 @@ commerce_return_stock(PG_FUNCTION_ARGS)
 	v[1] = CStringGetTextDatum(request_id);
 	v[2] = Int64GetDatum(returnable - qty);
 	commerce_exec(&plan_return_done, v, NULL, 1);
-	SPI_finish();
+	commerce_spi_finish();
 	PG_RETURN_INT64(returnable - qty);
 }

@@ -361,8 +361,6 @@ resolve_pool(ReserveContext *ctx, ReserveLine *line)
 	char		n[5] = {' ', ' ', ' ', ' ', ' '};
 	uint64		rows;
 	bool		isnull;
-	HeapTuple	row;
-	TupleDesc	desc;
 
 	v[0] = Int64GetDatum(ctx->tenant_id);
 	v[1] = CStringGetTextDatum(line->sku);
@@ -384,8 +382,6 @@ resolve_pool(ReserveContext *ctx, ReserveLine *line)
 		lookup_failed(ctx, line);
 		return;
 	}
-	row = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
 	ctx->repeat_id = commerce_get_int64(0, 10, &isnull);
 	if (!isnull)
 		return;
@@ -398,7 +394,7 @@ resolve_pool(ReserveContext *ctx, ReserveLine *line)
 
 	line->sku_id = commerce_get_int64(0, 1, NULL);
 	line->pool_id = commerce_get_int64(0, 2, NULL);
-	line->slot_count = DatumGetInt32(SPI_getbinval(row, desc, 3, &isnull));
+	line->slot_count = commerce_get_int32(0, 3, NULL);
 	if (strcmp(commerce_get_text(0, 4), "open") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_COMMERCE_BAD_STATE),
@@ -407,16 +403,26 @@ resolve_pool(ReserveContext *ctx, ReserveLine *line)
 						   line->pool_id, line->sku),
 				 errhint("Reserve without the activity to buy at the regular terms.")));
 	{
-		Datum		h = SPI_getbinval(row, desc, 5, &isnull);
+		Datum		h = commerce_get_datum(0, 5, &isnull);
 
 		line->has_hold = !isnull;
 		if (!isnull)
 			line->hold = *DatumGetIntervalP(h);
 	}
 	line->threshold = commerce_get_int64(0, 6, NULL);
-	line->alerted = DatumGetBool(SPI_getbinval(row, desc, 7, &isnull));
-	ctx->order_hold = *DatumGetIntervalP(SPI_getbinval(row, desc, 8, &isnull));
-	ctx->max_hold = *DatumGetIntervalP(SPI_getbinval(row, desc, 9, &isnull));
+	line->alerted = commerce_get_bool(0, 7, NULL);
+	{
+		Datum		order_hold = commerce_get_datum(0, 8, &isnull);
+		bool		no_order_hold = isnull;
+		Datum		max_hold = commerce_get_datum(0, 9, &isnull);
+
+		/* NOT NULL columns of the tenant, which a pool cannot outlive */
+		if (no_order_hold || isnull)
+			elog(ERROR, "commerce: tenant " INT64_FORMAT " of pool " INT64_FORMAT " not found",
+				 ctx->tenant_id, line->pool_id);
+		ctx->order_hold = *DatumGetIntervalP(order_hold);
+		ctx->max_hold = *DatumGetIntervalP(max_hold);
+	}
 	line->home_available = commerce_get_int64(0, 11, NULL);
 }
 
@@ -492,8 +498,7 @@ attempt_fast(void *arg)
 		if (commerce_exec(&plan_take_fast, t->fast_args, NULL, 0) != 1)
 			return false;
 	}
-	t->line->slot_no = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
-												   SPI_tuptable->tupdesc, 1, &isnull));
+	t->line->slot_no = commerce_get_int32(0, 1, &isnull);
 	return true;
 }
 
@@ -526,8 +531,7 @@ attempt_gather(void *arg)
 	{
 		bool		isnull;
 
-		slot[i] = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
-											  SPI_tuptable->tupdesc, 1, &isnull));
+		slot[i] = commerce_get_int32(i, 1, &isnull);
 		avail[i] = commerce_get_int64(i, 2, NULL);
 		total += avail[i];
 		if (avail[i] > avail[target])
@@ -729,7 +733,7 @@ reserve_lines(FunctionCallInfo fcinfo, int64 tenant_id, const char *request_id,
 	int			n;
 	Datum		v[5];
 
-	SPI_connect();
+	commerce_spi_connect();
 
 	/* resolve pools (the first lookup also answers "seen before?") */
 	for (int i = 0; i < nlines && ctx.repeat_id == 0; i++)
@@ -737,7 +741,7 @@ reserve_lines(FunctionCallInfo fcinfo, int64 tenant_id, const char *request_id,
 	if (ctx.repeat_id != 0)
 	{
 		id = repeat_result(tenant_id, request_id, holder, lines, nlines, &status, &expires_at);
-		SPI_finish();
+		commerce_spi_finish();
 		return commerce_reservation_tuple(fcinfo, id, status, expires_at);
 	}
 
@@ -805,7 +809,7 @@ reserve_lines(FunctionCallInfo fcinfo, int64 tenant_id, const char *request_id,
 	if (commerce_exec(&plan_insert_header, v, NULL, 0) == 0)
 	{
 		id = repeat_result(tenant_id, request_id, holder, lines, n, &status, &expires_at);
-		SPI_finish();
+		commerce_spi_finish();
 		return commerce_reservation_tuple(fcinfo, id, status, expires_at);
 	}
 	id = commerce_get_int64(0, 1, NULL);
@@ -816,7 +820,7 @@ reserve_lines(FunctionCallInfo fcinfo, int64 tenant_id, const char *request_id,
 		check_low_stock(tenant_id, &lines[i]);
 	}
 
-	SPI_finish();
+	commerce_spi_finish();
 	return commerce_reservation_tuple(fcinfo, id, status, expires_at);
 }
 

@@ -169,8 +169,7 @@ tenant_secret(int64 tenant_id, bool create)
 		if (commerce_exec(&plan_secret, v, NULL, 1) == 0)
 			commerce_not_found("tenant", psprintf(INT64_FORMAT, tenant_id), tenant_id);
 	}
-	return DatumGetByteaPCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
-											&isnull));
+	return DatumGetByteaPCopy(commerce_get_datum(0, 1, &isnull));
 }
 
 /* The 13-character signature of the fields of a code under a secret. */
@@ -246,7 +245,7 @@ commerce_tracking_link(PG_FUNCTION_ARGS)
 	tenant_id = PG_GETARG_INT64(0);
 	koc = text_to_cstring(PG_GETARG_TEXT_PP(1));
 
-	SPI_connect();
+	commerce_spi_connect();
 	v[0] = Int64GetDatum(tenant_id);
 	v[1] = CStringGetTextDatum(koc);
 	v[2] = PG_ARGISNULL(2) ? (Datum) 0 : PointerGetDatum(PG_GETARG_TEXT_PP(2));
@@ -277,9 +276,9 @@ commerce_tracking_link(PG_FUNCTION_ARGS)
 	if (!isnull)
 	{
 		/* a task is shared while it runs, by the KOCs it targets */
-		bool		started = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5, &isnull));
-		bool		running = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 6, &isnull));
-		bool		targeted = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 7, &isnull));
+		bool		started = commerce_get_bool(0, 5, &isnull);
+		bool		running = commerce_get_bool(0, 6, &isnull);
+		bool		targeted = commerce_get_bool(0, 7, &isnull);
 		char	   *task = text_to_cstring(PG_GETARG_TEXT_PP(2));
 
 		if (!started || !running)
@@ -311,7 +310,7 @@ commerce_tracking_link(PG_FUNCTION_ARGS)
 	sign(secret, code.data, sig);
 	appendStringInfo(&code, ".%s", sig);
 	result = MemoryContextStrdup(caller, code.data);
-	SPI_finish();
+	commerce_spi_finish();
 	PG_RETURN_TEXT_P(cstring_to_text(result));
 }
 
@@ -401,7 +400,7 @@ commerce_record_click(PG_FUNCTION_ARGS)
 	code = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	visitor = commerce_key_arg(fcinfo, 2, "p_visitor");
 
-	SPI_connect();
+	commerce_spi_connect();
 	sig = parse_code(tenant_id, code, &koc_id, &task_id, &channel_id);
 
 	/* one visitor's clicks are counted one at a time */
@@ -418,7 +417,7 @@ commerce_record_click(PG_FUNCTION_ARGS)
 	if (commerce_exec(&plan_click_dedupe, v, n, 1) == 0)
 		commerce_not_found("tenant", psprintf(INT64_FORMAT, tenant_id), tenant_id);
 	{
-		Datum		secret = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+		Datum		secret = commerce_get_datum(0, 2, &isnull);
 
 		check_signature(code, sig, isnull ? NULL : DatumGetByteaPP(secret));
 	}
@@ -441,7 +440,7 @@ commerce_record_click(PG_FUNCTION_ARGS)
 		commerce_exec(&plan_click_insert, v, n, 0);
 		click_id = commerce_get_int64(0, 1, NULL);
 	}
-	SPI_finish();
+	commerce_spi_finish();
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "commerce: return type must be a row type");
@@ -459,19 +458,25 @@ commerce_record_click(PG_FUNCTION_ARGS)
  * attributed to, if any: the last click within the window of an active
  * KOC; a KOC buying through their own link follows the self-referral rule
  * ('deny': not attributed; 'allow': attributed).  Returns false if none.
+ * read_only: the caller is declared STABLE (attribution_for).
  */
 static bool
-attribute(int64 tenant_id, const char *visitor, int64 buyer, TimestampTz at,
+attribute(int64 tenant_id, const char *visitor, int64 buyer, TimestampTz at, bool read_only,
 		  int64 *koc_id, int64 *task_id, int64 *click_id)
 {
 	Datum		v[3];
 	bool		isnull;
 	int64		koc_customer;
+	uint64		rows;
 
 	v[0] = Int64GetDatum(tenant_id);
 	v[1] = CStringGetTextDatum(visitor);
 	v[2] = TimestampTzGetDatum(at);
-	if (commerce_exec(&plan_attribute, v, NULL, 1) == 0)
+	if (read_only)
+		rows = commerce_exec_ro(&plan_attribute, v, NULL, 1);
+	else
+		rows = commerce_exec(&plan_attribute, v, NULL, 1);
+	if (rows == 0)
 		return false;
 	*koc_id = commerce_get_int64(0, 1, NULL);
 	*task_id = commerce_get_int64(0, 2, &isnull);
@@ -549,14 +554,15 @@ commerce_order_attribution(PG_FUNCTION_ARGS)
 						 errhint("Leave koc_id, koc_task_id, attributed_at and click_id empty.")));
 		if (buyer == 0)
 			return PointerGetDatum(tuple);
-		SPI_connect();
+		commerce_spi_connect();
 		v[0] = Int64GetDatum(tenant_id);
 		v[1] = Int64GetDatum(channel_id);
 		v[2] = Int64GetDatum(buyer);
 		if (commerce_exec(&plan_buyer, v, NULL, 1) == 1 &&
 			strcmp(commerce_get_text(0, 2), "self_operated") == 0 &&
 			commerce_get_text(0, 1) != NULL &&
-			attribute(tenant_id, commerce_get_text(0, 1), buyer, at, &koc_id, &task_id, &click_id))
+			attribute(tenant_id, commerce_get_text(0, 1), buyer, at, false,
+					  &koc_id, &task_id, &click_id))
 		{
 			int			cols[4];
 			Datum		vals[4];
@@ -573,7 +579,7 @@ commerce_order_attribution(PG_FUNCTION_ARGS)
 			vals[3] = Int64GetDatum(click_id);
 			tuple = heap_modify_tuple_by_cols(tuple, desc, 4, cols, vals, nulls);
 		}
-		SPI_finish();
+		commerce_spi_finish();
 		return PointerGetDatum(tuple);
 	}
 }
@@ -603,18 +609,19 @@ commerce_attribution_for(PG_FUNCTION_ARGS)
 	visitor = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	at = PG_ARGISNULL(2) ? commerce_clock() : PG_GETARG_TIMESTAMPTZ(2);
 	buyer = PG_ARGISNULL(3) ? 0 : PG_GETARG_INT64(3);
-	SPI_connect();
+	/* STABLE in SQL: every statement read-only, in the caller's snapshot */
+	commerce_spi_connect();
 	if (buyer == 0)
 	{
 		Datum		v[2];
 
 		v[0] = Int64GetDatum(tenant_id);
 		v[1] = CStringGetTextDatum(visitor);
-		if (commerce_exec(&plan_customer_by_code, v, NULL, 1) == 1)
+		if (commerce_exec_ro(&plan_customer_by_code, v, NULL, 1) == 1)
 			buyer = commerce_get_int64(0, 1, NULL);
 	}
-	found = attribute(tenant_id, visitor, buyer, at, &koc_id, &task_id, &click_id);
-	SPI_finish();
+	found = attribute(tenant_id, visitor, buyer, at, true, &koc_id, &task_id, &click_id);
+	commerce_spi_finish();
 	if (!found)
 		PG_RETURN_NULL();
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)

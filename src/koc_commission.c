@@ -197,13 +197,13 @@ commerce_commission_on_redeem(PG_FUNCTION_ARGS)
 	/* the goods paid for, less what was refunded before the redemption */
 	l.base_fen = Max(goods - discount - refunded, 0);
 
-	SPI_connect();
+	commerce_spi_connect();
 	v[0] = Int64GetDatum(l.tenant_id);
 	v[1] = Int64GetDatum(l.order_id);
 	if (commerce_exec(&plan_order_lines, v, NULL, 1) > 0)
 	{
 		/* redeemed before (completed, after-sale, completed again): one line only */
-		SPI_finish();
+		commerce_spi_finish();
 		return PointerGetDatum(NULL);
 	}
 	v[1] = Int64GetDatum(l.koc_id);
@@ -224,13 +224,13 @@ commerce_commission_on_redeem(PG_FUNCTION_ARGS)
 	l.bounty_fen = commerce_get_int64(0, 4, &isnull);
 	l.payable_at = commerce_get_timestamptz(0, 5, &isnull);
 	l.new_customer = l.customer_id != 0 &&
-		DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 6, &isnull));
+		commerce_get_bool(0, 6, &isnull);
 	l.rate_bp = Min(l.task_rate_bp + l.level_bonus_bp, COMMERCE_BP_SCALE);
 	if (l.base_fen == 0)
 		l.bounty_fen = 0;		/* nothing was bought in the end */
 	l.amount_fen = rate_of(l.base_fen, l.rate_bp) + l.bounty_fen;
 	write_line(&l);
-	SPI_finish();
+	commerce_spi_finish();
 	return PointerGetDatum(NULL);
 }
 
@@ -262,12 +262,12 @@ commerce_commission_on_refund(PG_FUNCTION_ARGS)
 	if (refund <= 0)
 		return PointerGetDatum(NULL);
 
-	SPI_connect();
+	commerce_spi_connect();
 	v[0] = Int64GetDatum(l.tenant_id);
 	v[1] = Int64GetDatum(l.order_id);
 	if (commerce_exec(&plan_order_lines, v, NULL, 0) == 0)
 	{
-		SPI_finish();
+		commerce_spi_finish();
 		return PointerGetDatum(NULL);
 	}
 	/* row 0 is the earn line; the others are earlier reversals */
@@ -286,7 +286,7 @@ commerce_commission_on_refund(PG_FUNCTION_ARGS)
 	l.level_bonus_bp = commerce_get_int64(0, 10, &isnull);
 	if (remaining <= 0)
 	{
-		SPI_finish();
+		commerce_spi_finish();
 		return PointerGetDatum(NULL);	/* nothing left to take back */
 	}
 	after = Max(remaining - refund, 0);
@@ -298,6 +298,6 @@ commerce_commission_on_refund(PG_FUNCTION_ARGS)
 	l.occurred_at = commerce_clock();
 	l.payable_at = l.occurred_at;
 	write_line(&l);
-	SPI_finish();
+	commerce_spi_finish();
 	return PointerGetDatum(NULL);
 }

@@ -168,7 +168,7 @@ commerce_settle_commissions(PG_FUNCTION_ARGS)
 				 errdetail("%d KOCs per run.", limit),
 				 errhint("Settle 1 to " CppAsString2(COMMERCE_MAX_BATCH) " KOCs per run.")));
 
-	SPI_connect();
+	commerce_spi_connect();
 
 	/* 1. lock */
 	v[0] = TimestampTzGetDatum(now);
@@ -177,7 +177,7 @@ commerce_settle_commissions(PG_FUNCTION_ARGS)
 	n = (int) SPI_processed;
 	if (n == 0)
 	{
-		SPI_finish();
+		commerce_spi_finish();
 		PG_RETURN_INT32(0);
 	}
 	d = palloc0(sizeof(Decision) * n);
@@ -194,8 +194,7 @@ commerce_settle_commissions(PG_FUNCTION_ARGS)
 		d[i].balance_fen = commerce_get_int64(i, 4, NULL);
 		d[i].to_seq = commerce_get_int64(i, 5, NULL) - 1;	/* next_seq - 1 */
 		d[i].amount_fen = commerce_get_int64(i, 6, NULL);	/* unsettled_fen */
-		d[i].all_payable = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
-													  7, &isnull)) && !isnull;
+		d[i].all_payable = commerce_get_bool(i, 7, &isnull) && !isnull;
 		d[i].lines = d[i].to_seq - d[i].settled_seq;
 		d[i].due_null = true;
 		d[i].status = "hold";
@@ -253,7 +252,7 @@ commerce_settle_commissions(PG_FUNCTION_ARGS)
 			maxp = commerce_get_int64(row, 3, &maxp_null);
 			d[i].amount_fen = commerce_get_int64(row, 4, NULL);
 			d[i].lines = commerce_get_int64(row, 5, NULL);
-			next = SPI_getbinval(tt->vals[row], tt->tupdesc, 6, &isnull);
+			next = commerce_get_datum(row, 6, &isnull);
 			d[i].due_null = isnull;
 			d[i].due_at = isnull ? 0 : DatumGetTimestampTz(next);
 			d[i].to_seq = maxp_null ? d[i].settled_seq : maxp;
@@ -318,6 +317,6 @@ commerce_settle_commissions(PG_FUNCTION_ARGS)
 	if (paying > 0)
 		commerce_exec(&plan_notify, NULL, NULL, 0);
 
-	SPI_finish();
+	commerce_spi_finish();
 	PG_RETURN_INT32(n);
 }

@@ -97,9 +97,9 @@ record_history(HeapTuple tuple, TupleDesc desc, const char *from, const char *to
 	v[4] = TimestampTzGetDatum(at);
 	v[5] = (reason && reason[0]) ? CStringGetTextDatum(reason) : (Datum) 0;
 	n[5] = (reason && reason[0]) ? ' ' : 'n';
-	SPI_connect();
+	commerce_spi_connect();
 	commerce_exec(&plan_history, v, n, 0);
-	SPI_finish();
+	commerce_spi_finish();
 }
 
 PG_FUNCTION_INFO_V1(commerce_order_state_guard);

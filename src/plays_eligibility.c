@@ -189,7 +189,7 @@ commerce_play_admit(PG_FUNCTION_ARGS)
 	if (device != NULL && device[0] == '\0')
 		device = NULL;
 
-	SPI_connect();
+	commerce_spi_connect();
 
 	v[0] = Int64GetDatum(tenant_id);
 	v[1] = Int64GetDatum(config_id);
@@ -198,7 +198,7 @@ commerce_play_admit(PG_FUNCTION_ARGS)
 		elog(ERROR, "commerce: play config %lld or customer %lld not found",
 			 (long long) config_id, (long long) customer_id);
 	code = commerce_get_text(0, 1);
-	new_only = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	new_only = commerce_get_bool(0, 2, &isnull);
 	per_user_limit = commerce_get_int64(0, 3, &isnull);
 	has_limit = !isnull;
 	mutex = commerce_get_text(0, 4);
@@ -324,6 +324,6 @@ commerce_play_admit(PG_FUNCTION_ARGS)
 	v[6] = TimestampTzGetDatum(now);
 	commerce_exec(&plan_record, v, nulls, 0);
 
-	SPI_finish();
+	commerce_spi_finish();
 	PG_RETURN_VOID();
 }
