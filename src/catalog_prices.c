@@ -202,28 +202,14 @@ tuple_int64(HeapTuple tuple, TupleDesc desc, const char *column)
 	return commerce_tuple_int64(tuple, desc, column, &isnull);
 }
 
-/* Check the trigger is called as BEFORE ... FOR EACH ROW on INSERT/UPDATE. */
-static TriggerData *
-floor_trigger(FunctionCallInfo fcinfo, const char *name)
-{
-	TriggerData *td;
-
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		elog(ERROR, "%s: not called by trigger manager", name);
-	td = (TriggerData *) fcinfo->context;
-	if (!TRIGGER_FIRED_BEFORE(td->tg_event) || !TRIGGER_FIRED_FOR_ROW(td->tg_event) ||
-		TRIGGER_FIRED_BY_DELETE(td->tg_event))
-		elog(ERROR, "%s: must be fired BEFORE INSERT OR UPDATE ... FOR EACH ROW", name);
-	return td;
-}
-
 PG_FUNCTION_INFO_V1(commerce_price_floor_guard);
 
 /* BEFORE INSERT OR UPDATE ON commerce.price: no price below the SKU floor. */
 Datum
 commerce_price_floor_guard(PG_FUNCTION_ARGS)
 {
-	TriggerData *td = floor_trigger(fcinfo, "price_floor_guard");
+	TriggerData *td = commerce_trigger_check(fcinfo, "price_floor_guard", true,
+											 COMMERCE_ON_INSERT | COMMERCE_ON_UPDATE, 0);
 	TupleDesc	desc = td->tg_relation->rd_att;
 	HeapTuple	tuple = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple;
 	int64		tenant_id = tuple_int64(tuple, desc, "tenant_id");
@@ -259,7 +245,8 @@ PG_FUNCTION_INFO_V1(commerce_sku_floor_guard);
 Datum
 commerce_sku_floor_guard(PG_FUNCTION_ARGS)
 {
-	TriggerData *td = floor_trigger(fcinfo, "sku_floor_guard");
+	TriggerData *td = commerce_trigger_check(fcinfo, "sku_floor_guard", true,
+											 COMMERCE_ON_INSERT | COMMERCE_ON_UPDATE, 0);
 	TupleDesc	desc = td->tg_relation->rd_att;
 	HeapTuple	tuple = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple;
 	int64		floor_fen = tuple_int64(tuple, desc, "floor_fen");

@@ -7,8 +7,9 @@
 #include "commerce.h"
 
 #include "access/xact.h"
-#include "mb/pg_wchar.h"
 #include "catalog/pg_type.h"
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/array.h"
 #include "utils/guc.h"
@@ -78,6 +79,73 @@ Datum
 commerce_now(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_TIMESTAMPTZ(commerce_clock());
+}
+
+/* "BEFORE INSERT OR UPDATE" for a timing and a mask of COMMERCE_ON_* events. */
+static void
+append_events(StringInfo buf, bool before, int events)
+{
+	static const char *const names[] = {"INSERT", "UPDATE", "DELETE", "TRUNCATE"};
+	bool		first = true;
+
+	appendStringInfoString(buf, before ? "BEFORE" : "AFTER");
+	for (int i = 0; i < (int) lengthof(names); i++)
+		if (events & (1 << i))
+		{
+			appendStringInfo(buf, "%s%s", first ? " " : " OR ", names[i]);
+			first = false;
+		}
+}
+
+/*
+ * The trigger protocol check every C trigger starts with: called by the
+ * trigger manager, BEFORE or AFTER as expected, for one of the row-level
+ * events of row_events or the statement-level events of statement_events
+ * (masks of COMMERCE_ON_*).  Raises 39P01 naming fn and what it expects
+ * otherwise; returns the TriggerData.
+ */
+TriggerData *
+commerce_trigger_check(FunctionCallInfo fcinfo, const char *fn, bool before,
+					   int row_events, int statement_events)
+{
+	TriggerData *td;
+	int			event;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("%s: not called by trigger manager", fn)));
+	td = (TriggerData *) fcinfo->context;
+	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
+		event = COMMERCE_ON_INSERT;
+	else if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
+		event = COMMERCE_ON_UPDATE;
+	else if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
+		event = COMMERCE_ON_DELETE;
+	else
+		event = COMMERCE_ON_TRUNCATE;
+	if ((before ? !TRIGGER_FIRED_BEFORE(td->tg_event) : !TRIGGER_FIRED_AFTER(td->tg_event)) ||
+		(event & (TRIGGER_FIRED_FOR_ROW(td->tg_event) ? row_events : statement_events)) == 0)
+	{
+		StringInfoData expected;
+
+		initStringInfo(&expected);
+		if (row_events != 0)
+		{
+			append_events(&expected, before, row_events);
+			appendStringInfoString(&expected, " ... FOR EACH ROW");
+		}
+		if (statement_events != 0)
+		{
+			if (row_events != 0)
+				appendStringInfoString(&expected, " or ");
+			append_events(&expected, before, statement_events);
+		}
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("%s: must be fired %s", fn, expected.data)));
+	}
+	return td;
 }
 
 /* SPI_connect; elog(ERROR) if it fails (cannot happen). */

@@ -12,6 +12,7 @@
 
 #include "postgres.h"
 
+#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "utils/timestamp.h"
@@ -34,7 +35,18 @@ typedef struct CommercePlan
 	SPIPlanPtr	plan;
 } CommercePlan;
 
+/*
+ * The events a C trigger accepts, for commerce_trigger_check(): a mask for
+ * the row-level events and one for the statement-level events.
+ */
+#define COMMERCE_ON_INSERT		0x01
+#define COMMERCE_ON_UPDATE		0x02
+#define COMMERCE_ON_DELETE		0x04
+#define COMMERCE_ON_TRUNCATE	0x08
+
 /* commerce.c */
+extern TriggerData *commerce_trigger_check(FunctionCallInfo fcinfo, const char *fn, bool before,
+										   int row_events, int statement_events);
 extern void commerce_spi_connect(void);
 extern void commerce_spi_finish(void);
 extern SPIPlanPtr commerce_plan(CommercePlan *p);

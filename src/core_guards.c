@@ -18,20 +18,6 @@
 #include "utils/builtins.h"
 #include "utils/rel.h"
 
-/* Check the trigger is called as BEFORE ... FOR EACH ROW; elog otherwise. */
-static TriggerData *
-row_trigger(FunctionCallInfo fcinfo, const char *name)
-{
-	TriggerData *td;
-
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		elog(ERROR, "%s: not called by trigger manager", name);
-	td = (TriggerData *) fcinfo->context;
-	if (!TRIGGER_FIRED_BEFORE(td->tg_event) || !TRIGGER_FIRED_FOR_ROW(td->tg_event))
-		elog(ERROR, "%s: must be fired BEFORE ... FOR EACH ROW", name);
-	return td;
-}
-
 /* True when two nullable strings are equal. */
 static bool
 same(const char *a, const char *b)
@@ -47,7 +33,8 @@ PG_FUNCTION_INFO_V1(commerce_reservation_state_guard);
 Datum
 commerce_reservation_state_guard(PG_FUNCTION_ARGS)
 {
-	TriggerData *td = row_trigger(fcinfo, "reservation_state_guard");
+	TriggerData *td = commerce_trigger_check(fcinfo, "reservation_state_guard", true,
+											 COMMERCE_ON_INSERT | COMMERCE_ON_UPDATE, 0);
 	TupleDesc	desc = td->tg_relation->rd_att;
 	HeapTuple	newtup;
 	char	   *new_status;
@@ -81,9 +68,6 @@ commerce_reservation_state_guard(PG_FUNCTION_ARGS)
 		}
 		return PointerGetDatum(newtup);
 	}
-	if (!TRIGGER_FIRED_BY_UPDATE(td->tg_event))
-		elog(ERROR, "reservation_state_guard: must be fired for INSERT or UPDATE");
-
 	newtup = td->tg_newtuple;
 	old_status = commerce_column_text(td->tg_trigtuple, desc, "status");
 	new_status = commerce_column_text(newtup, desc, "status");
@@ -148,14 +132,10 @@ PG_FUNCTION_INFO_V1(commerce_append_only_guard);
 Datum
 commerce_append_only_guard(PG_FUNCTION_ARGS)
 {
-	TriggerData *td;
+	TriggerData *td = commerce_trigger_check(fcinfo, "append_only_guard", true,
+											 COMMERCE_ON_UPDATE | COMMERCE_ON_DELETE,
+											 COMMERCE_ON_TRUNCATE);
 
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		elog(ERROR, "append_only_guard: not called by trigger manager");
-	td = (TriggerData *) fcinfo->context;
-	if (!TRIGGER_FIRED_BEFORE(td->tg_event) || TRIGGER_FIRED_BY_INSERT(td->tg_event) ||
-		(TRIGGER_FIRED_BY_TRUNCATE(td->tg_event) != !TRIGGER_FIRED_FOR_ROW(td->tg_event)))
-		elog(ERROR, "append_only_guard: must be fired BEFORE UPDATE OR DELETE ... FOR EACH ROW or BEFORE TRUNCATE");
 	ereport(ERROR,
 			(errcode(ERRCODE_COMMERCE_APPEND_ONLY),
 			 errmsg("%s is append-only", RelationGetRelationName(td->tg_relation)),
@@ -180,7 +160,8 @@ PG_FUNCTION_INFO_V1(commerce_state_guard);
 Datum
 commerce_state_guard(PG_FUNCTION_ARGS)
 {
-	TriggerData *td = row_trigger(fcinfo, "state_guard");
+	TriggerData *td = commerce_trigger_check(fcinfo, "state_guard", true,
+											 COMMERCE_ON_INSERT | COMMERCE_ON_UPDATE, 0);
 	Trigger    *tg = td->tg_trigger;
 	TupleDesc	desc = td->tg_relation->rd_att;
 	const char *relname = RelationGetRelationName(td->tg_relation);
@@ -209,9 +190,6 @@ commerce_state_guard(PG_FUNCTION_ARGS)
 					 errhint("Create it through its commerce function.")));
 		return PointerGetDatum(td->tg_trigtuple);
 	}
-	if (!TRIGGER_FIRED_BY_UPDATE(td->tg_event))
-		elog(ERROR, "state_guard: must be fired for INSERT or UPDATE");
-
 	{
 		char	   *old_state = commerce_column_text(td->tg_trigtuple, desc, column);
 		char	   *qualifier = NULL;

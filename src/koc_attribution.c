@@ -501,17 +501,10 @@ PG_FUNCTION_INFO_V1(commerce_order_attribution);
 Datum
 commerce_order_attribution(PG_FUNCTION_ARGS)
 {
-	TriggerData *td;
-	TupleDesc	desc;
+	TriggerData *td = commerce_trigger_check(fcinfo, "order_attribution", true,
+											 COMMERCE_ON_INSERT | COMMERCE_ON_UPDATE, 0);
+	TupleDesc	desc = td->tg_relation->rd_att;
 	static const char *const frozen[] = {"koc_id", "koc_task_id", "attributed_at", "click_id"};
-
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		elog(ERROR, "order_attribution: not called by trigger manager");
-	td = (TriggerData *) fcinfo->context;
-	if (!TRIGGER_FIRED_BEFORE(td->tg_event) || !TRIGGER_FIRED_FOR_ROW(td->tg_event) ||
-		TRIGGER_FIRED_BY_DELETE(td->tg_event) || TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
-		elog(ERROR, "order_attribution: must be fired BEFORE INSERT OR UPDATE ... FOR EACH ROW");
-	desc = td->tg_relation->rd_att;
 
 	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
 	{

@@ -142,22 +142,6 @@ write_line(Line *l)
 	commerce_exec(&plan_insert_line, v, n, 0);
 }
 
-/* Check we run as an AFTER ... FOR EACH ROW trigger of the expected event. */
-static TriggerData *
-after_row_trigger(FunctionCallInfo fcinfo, const char *name, bool on_update)
-{
-	TriggerData *td;
-
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		elog(ERROR, "%s: not called by trigger manager", name);
-	td = (TriggerData *) fcinfo->context;
-	if (!TRIGGER_FIRED_AFTER(td->tg_event) || !TRIGGER_FIRED_FOR_ROW(td->tg_event) ||
-		(on_update ? !TRIGGER_FIRED_BY_UPDATE(td->tg_event) : !TRIGGER_FIRED_BY_INSERT(td->tg_event)))
-		elog(ERROR, "%s: must be fired AFTER %s ... FOR EACH ROW", name,
-			 on_update ? "UPDATE" : "INSERT");
-	return td;
-}
-
 PG_FUNCTION_INFO_V1(commerce_commission_on_redeem);
 
 /*
@@ -167,7 +151,8 @@ PG_FUNCTION_INFO_V1(commerce_commission_on_redeem);
 Datum
 commerce_commission_on_redeem(PG_FUNCTION_ARGS)
 {
-	TriggerData *td = after_row_trigger(fcinfo, "commission_on_redeem", true);
+	TriggerData *td = commerce_trigger_check(fcinfo, "commission_on_redeem", false,
+											 COMMERCE_ON_UPDATE, 0);
 	HeapTuple	o = td->tg_newtuple;
 	TupleDesc	desc = td->tg_relation->rd_att;
 	bool		isnull;
@@ -245,7 +230,8 @@ PG_FUNCTION_INFO_V1(commerce_commission_on_refund);
 Datum
 commerce_commission_on_refund(PG_FUNCTION_ARGS)
 {
-	TriggerData *td = after_row_trigger(fcinfo, "commission_on_refund", false);
+	TriggerData *td = commerce_trigger_check(fcinfo, "commission_on_refund", false,
+											 COMMERCE_ON_INSERT, 0);
 	HeapTuple	e = td->tg_trigtuple;
 	TupleDesc	desc = td->tg_relation->rd_att;
 	bool		isnull;

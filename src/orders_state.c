@@ -108,8 +108,9 @@ PG_FUNCTION_INFO_V1(commerce_order_state_guard);
 Datum
 commerce_order_state_guard(PG_FUNCTION_ARGS)
 {
-	TriggerData *td;
-	TupleDesc	desc;
+	TriggerData *td = commerce_trigger_check(fcinfo, "order_state_guard", true,
+											 COMMERCE_ON_INSERT | COMMERCE_ON_UPDATE, 0);
+	TupleDesc	desc = td->tg_relation->rd_att;
 	HeapTuple	newtup;
 	char	   *old_status = NULL;
 	char	   *new_status;
@@ -120,14 +121,6 @@ commerce_order_state_guard(PG_FUNCTION_ARGS)
 	bool		nulls[3] = {false, false, false};
 	int			ncols = 0;
 	const char *stamp;
-
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		elog(ERROR, "order_state_guard: not called by trigger manager");
-	td = (TriggerData *) fcinfo->context;
-	if (!TRIGGER_FIRED_BEFORE(td->tg_event) || !TRIGGER_FIRED_FOR_ROW(td->tg_event) ||
-		TRIGGER_FIRED_BY_DELETE(td->tg_event) || TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
-		elog(ERROR, "order_state_guard: must be fired BEFORE INSERT OR UPDATE ... FOR EACH ROW");
-	desc = td->tg_relation->rd_att;
 
 	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
 	{
