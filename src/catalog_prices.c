@@ -228,13 +228,17 @@ commerce_price_floor_guard(PG_FUNCTION_ARGS)
 				 errhint("Set prices on SKUs of the same tenant.")));
 	floor_fen = commerce_get_int64(0, 1, NULL);
 	if (price < floor_fen)
+	{
+		char	   *kind = commerce_column_text(tuple, desc, "kind");
+
 		ereport(ERROR,
 				(errcode(ERRCODE_CHECK_VIOLATION),
 				 errmsg("price " INT64_FORMAT " fen is below the floor of SKU \"%s\"",
 						price, commerce_get_text(0, 2)),
 				 errdetail("The floor is " INT64_FORMAT " fen; no %s price may go below it.",
-						   floor_fen, SPI_getvalue(tuple, desc, SPI_fnumber(desc, "kind"))),
+						   floor_fen, kind ? kind : "NULL"),
 				 errhint("Raise the price, or lower the SKU's floor_fen first.")));
+	}
 	commerce_spi_finish();
 	return PointerGetDatum(tuple);
 }
@@ -251,9 +255,11 @@ commerce_sku_floor_guard(PG_FUNCTION_ARGS)
 	HeapTuple	tuple = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple;
 	int64		floor_fen = tuple_int64(tuple, desc, "floor_fen");
 	int64		msrp = tuple_int64(tuple, desc, "msrp_fen");
-	char	   *code = SPI_getvalue(tuple, desc, SPI_fnumber(desc, "code"));
+	char	   *code = commerce_column_text(tuple, desc, "code");
 	Datum		v[4];
 
+	if (code == NULL)
+		code = "NULL";			/* NOT NULL: refused after this trigger */
 	if (msrp < floor_fen)
 		ereport(ERROR,
 				(errcode(ERRCODE_CHECK_VIOLATION),

@@ -6,14 +6,18 @@
  */
 #include "commerce.h"
 
+#include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/array.h"
+#include "utils/datum.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
 
 PG_MODULE_MAGIC;
 
@@ -57,7 +61,108 @@ _PG_init(void)
 							   0,
 							   NULL, NULL, NULL);
 	MarkGUCPrefixReserved("commerce");
+	commerce_columns_init();
 	commerce_json_init();
+}
+
+/* Every CommerceColumns cache that has been filled, for the relcache callback. */
+static CommerceColumns *column_caches = NULL;
+
+/* Relcache invalidation of relid (InvalidOid: of every relation): forget its attribute numbers. */
+static void
+columns_relcache_callback(Datum arg, Oid relid)
+{
+	for (CommerceColumns *c = column_caches; c != NULL; c = c->next)
+		if (relid == InvalidOid || c->relid == relid)
+			c->relid = InvalidOid;
+}
+
+/* Register the relcache callback of the attribute-number caches (from _PG_init). */
+void
+commerce_columns_init(void)
+{
+	CacheRegisterRelcacheCallback(columns_relcache_callback, (Datum) 0);
+}
+
+/*
+ * The attribute numbers of cols->names in rel, looked up when the cache is
+ * empty, for another relation, or was invalidated; elog if a column is
+ * missing.  Valid until the next relcache invalidation of rel, which
+ * happens before any change of its columns is seen.
+ */
+const int *
+commerce_columns(CommerceColumns *cols, Relation rel)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+
+	if (cols->relid != RelationGetRelid(rel) || cols->natts != desc->natts)
+	{
+		if (cols->ncolumns > COMMERCE_MAX_TRIGGER_COLUMNS)
+			elog(ERROR, "commerce: too many trigger columns (%d)", cols->ncolumns);
+		if (!cols->registered)
+		{
+			cols->next = column_caches;
+			column_caches = cols;
+			cols->registered = true;
+		}
+		cols->relid = InvalidOid;	/* until every column is found */
+		for (int i = 0; i < cols->ncolumns; i++)
+		{
+			int			attno = SPI_fnumber(desc, cols->names[i]);
+
+			if (attno <= 0)
+				elog(ERROR, "commerce: column \"%s\" not found in relation \"%s\"",
+					 cols->names[i], RelationGetRelationName(rel));
+			cols->attnums[i] = attno;
+		}
+		cols->natts = desc->natts;
+		cols->relid = RelationGetRelid(rel);
+	}
+	return cols->attnums;
+}
+
+/* int8 value of column attno of a tuple (0 and *isnull when NULL). */
+int64
+commerce_attr_int64(HeapTuple tuple, TupleDesc desc, int attno, bool *isnull)
+{
+	Datum		d = heap_getattr(tuple, attno, desc, isnull);
+
+	return *isnull ? 0 : DatumGetInt64(d);
+}
+
+/* timestamptz value of column attno of a tuple (0 and *isnull when NULL). */
+TimestampTz
+commerce_attr_timestamptz(HeapTuple tuple, TupleDesc desc, int attno, bool *isnull)
+{
+	Datum		d = heap_getattr(tuple, attno, desc, isnull);
+
+	return *isnull ? 0 : DatumGetTimestampTz(d);
+}
+
+/* Text of column attno of a tuple through its type's output function, or NULL. */
+char *
+commerce_attr_text(HeapTuple tuple, TupleDesc desc, int attno)
+{
+	char	   *s = SPI_getvalue(tuple, desc, attno);
+
+	if (s == NULL && SPI_result == SPI_ERROR_NOATTRIBUTE)
+		elog(ERROR, "commerce: no column %d", attno);
+	return s;
+}
+
+/* True when column attno holds the same value in two tuples (both NULL counts as the same). */
+bool
+commerce_attr_same(HeapTuple a, HeapTuple b, TupleDesc desc, int attno)
+{
+	Form_pg_attribute att = TupleDescAttr(desc, attno - 1);
+	bool		a_null;
+	bool		b_null;
+	Datum		da = heap_getattr(a, attno, desc, &a_null);
+	Datum		db = heap_getattr(b, attno, desc, &b_null);
+
+	if (a_null || b_null)
+		return a_null == b_null;
+	return datum_image_eq(da, db, att->attbyval, att->attlen);
 }
 
 /* The current time for commerce: commerce.now if set, else now(). */

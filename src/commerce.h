@@ -36,6 +36,28 @@ typedef struct CommercePlan
 } CommercePlan;
 
 /*
+ * The attribute numbers of the columns a C trigger reads, by name, looked
+ * up on the first row and kept until a relcache invalidation of the
+ * relation (or a row of another relation, or a different column count).
+ * Declare one as a static per trigger:
+ *     static const char *const names[] = {"tenant_id", "status"};
+ *     static CommerceColumns cols = COMMERCE_COLUMNS(names);
+ * and read att[i] = commerce_columns(&cols, rel)[i], the column names[i].
+ */
+typedef struct CommerceColumns
+{
+	const char *const *names;	/* the columns, in the order of attnums */
+	int			ncolumns;
+	Oid			relid;			/* relation attnums is for; InvalidOid: none */
+	int			natts;			/* its column count then */
+	bool		registered;		/* on the list the relcache callback walks */
+	struct CommerceColumns *next;
+	int			attnums[COMMERCE_MAX_TRIGGER_COLUMNS];
+} CommerceColumns;
+
+#define COMMERCE_COLUMNS(names_) {.names = (names_), .ncolumns = lengthof(names_)}
+
+/*
  * The events a C trigger accepts, for commerce_trigger_check(): a mask for
  * the row-level events and one for the statement-level events.
  */
@@ -47,6 +69,13 @@ typedef struct CommercePlan
 /* commerce.c */
 extern TriggerData *commerce_trigger_check(FunctionCallInfo fcinfo, const char *fn, bool before,
 										   int row_events, int statement_events);
+extern void commerce_columns_init(void);
+extern const int *commerce_columns(CommerceColumns *cols, Relation rel);
+extern int64 commerce_attr_int64(HeapTuple tuple, TupleDesc desc, int attno, bool *isnull);
+extern TimestampTz commerce_attr_timestamptz(HeapTuple tuple, TupleDesc desc, int attno,
+											 bool *isnull);
+extern char *commerce_attr_text(HeapTuple tuple, TupleDesc desc, int attno);
+extern bool commerce_attr_same(HeapTuple a, HeapTuple b, TupleDesc desc, int attno);
 extern void commerce_spi_connect(void);
 extern void commerce_spi_finish(void);
 extern SPIPlanPtr commerce_plan(CommercePlan *p);

@@ -47,4 +47,7 @@
 /* Arguments of one kept plan (CommercePlan.argtypes). */
 #define COMMERCE_PLAN_MAX_ARGS			20
 
+/* Columns of one trigger's attribute-number cache (CommerceColumns.attnums). */
+#define COMMERCE_MAX_TRIGGER_COLUMNS	16
+
 #endif							/* COMMERCE_LIMITS_H */

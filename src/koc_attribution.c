@@ -490,6 +490,23 @@ attribute(int64 tenant_id, const char *visitor, int64 buyer, TimestampTz at, boo
 	return true;
 }
 
+/*
+ * The columns of commerce.orders the attribution trigger reads or writes,
+ * in the order of the A_* numbers (the frozen attribution first); their
+ * attribute numbers are kept per relation.
+ */
+static const char *const attribution_column_names[] = {
+	"koc_id", "koc_task_id", "attributed_at", "click_id",
+	"order_id", "tenant_id", "channel_id", "customer_id"
+};
+enum
+{
+	A_KOC_ID, A_KOC_TASK_ID, A_ATTRIBUTED_AT, A_CLICK_ID,
+	A_ORDER_ID, A_TENANT_ID, A_CHANNEL_ID, A_CUSTOMER_ID
+};
+#define A_FROZEN (A_CLICK_ID + 1)	/* columns A_KOC_ID .. A_CLICK_ID are frozen */
+static CommerceColumns attribution_columns = COMMERCE_COLUMNS(attribution_column_names);
+
 PG_FUNCTION_INFO_V1(commerce_order_attribution);
 
 /*
@@ -504,46 +521,44 @@ commerce_order_attribution(PG_FUNCTION_ARGS)
 	TriggerData *td = commerce_trigger_check(fcinfo, "order_attribution", true,
 											 COMMERCE_ON_INSERT | COMMERCE_ON_UPDATE, 0);
 	TupleDesc	desc = td->tg_relation->rd_att;
-	static const char *const frozen[] = {"koc_id", "koc_task_id", "attributed_at", "click_id"};
+	const int  *att = commerce_columns(&attribution_columns, td->tg_relation);
 
 	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
 	{
-		for (int i = 0; i < (int) lengthof(frozen); i++)
-		{
-			char	   *a = commerce_column_text(td->tg_trigtuple, desc, frozen[i]);
-			char	   *b = commerce_column_text(td->tg_newtuple, desc, frozen[i]);
+		for (int i = 0; i < A_FROZEN; i++)
+			if (!commerce_attr_same(td->tg_trigtuple, td->tg_newtuple, desc, att[i]))
+			{
+				char	   *id = commerce_attr_text(td->tg_newtuple, desc, att[A_ORDER_ID]);
 
-			if ((a == NULL) != (b == NULL) || (a != NULL && strcmp(a, b) != 0))
 				ereport(ERROR,
 						(errcode(ERRCODE_COMMERCE_BAD_STATE),
-						 errmsg("the attribution of order %s cannot change",
-								commerce_column_text(td->tg_newtuple, desc, "order_id")),
+						 errmsg("the attribution of order %s cannot change", id ? id : "NULL"),
 						 errdetail("Column %s is set when the order is placed and then frozen.",
-								   frozen[i]),
+								   attribution_column_names[i]),
 						 errhint("Commissions follow the attribution made at placement.")));
-		}
+			}
 		return PointerGetDatum(td->tg_newtuple);
 	}
 
 	{
 		HeapTuple	tuple = td->tg_trigtuple;
 		bool		isnull;
-		int64		tenant_id = commerce_tuple_int64(tuple, desc, "tenant_id", &isnull);
-		int64		channel_id = commerce_tuple_int64(tuple, desc, "channel_id", &isnull);
-		int64		buyer = commerce_tuple_int64(tuple, desc, "customer_id", &isnull);
+		int64		tenant_id = commerce_attr_int64(tuple, desc, att[A_TENANT_ID], &isnull);
+		int64		channel_id = commerce_attr_int64(tuple, desc, att[A_CHANNEL_ID], &isnull);
+		int64		buyer = commerce_attr_int64(tuple, desc, att[A_CUSTOMER_ID], &isnull);
 		int64		koc_id;
 		int64		task_id;
 		int64		click_id;
 		Datum		v[3];
 		TimestampTz at = commerce_clock();
 
-		for (int i = 0; i < (int) lengthof(frozen); i++)
-			if (commerce_column_text(tuple, desc, frozen[i]) != NULL)
+		for (int i = 0; i < A_FROZEN; i++)
+			if (!heap_attisnull(tuple, att[i], desc))
 				ereport(ERROR,
 						(errcode(ERRCODE_COMMERCE_BAD_STATE),
 						 errmsg("a new order cannot bring its own attribution"),
 						 errdetail("Column %s is set from the buyer's clicks when the order is placed.",
-								   frozen[i]),
+								   attribution_column_names[i]),
 						 errhint("Leave koc_id, koc_task_id, attributed_at and click_id empty.")));
 		if (buyer == 0)
 			return PointerGetDatum(tuple);
@@ -561,14 +576,14 @@ commerce_order_attribution(PG_FUNCTION_ARGS)
 			Datum		vals[4];
 			bool		nulls[4] = {false, false, false, false};
 
-			cols[0] = SPI_fnumber(desc, "koc_id");
+			cols[0] = att[A_KOC_ID];
 			vals[0] = Int64GetDatum(koc_id);
-			cols[1] = SPI_fnumber(desc, "koc_task_id");
+			cols[1] = att[A_KOC_TASK_ID];
 			vals[1] = Int64GetDatum(task_id);
 			nulls[1] = (task_id == 0);
-			cols[2] = SPI_fnumber(desc, "attributed_at");
+			cols[2] = att[A_ATTRIBUTED_AT];
 			vals[2] = TimestampTzGetDatum(at);
-			cols[3] = SPI_fnumber(desc, "click_id");
+			cols[3] = att[A_CLICK_ID];
 			vals[3] = Int64GetDatum(click_id);
 			tuple = heap_modify_tuple_by_cols(tuple, desc, 4, cols, vals, nulls);
 		}

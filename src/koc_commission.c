@@ -142,6 +142,28 @@ write_line(Line *l)
 	commerce_exec(&plan_insert_line, v, n, 0);
 }
 
+/* The columns of commerce.orders the earn line reads (OC_* numbers), kept per relation. */
+static const char *const order_column_names[] = {
+	"tenant_id", "order_id", "koc_id", "koc_task_id", "customer_id",
+	"goods_fen", "discount_fen", "refunded_fen", "paid_at"
+};
+enum
+{
+	OC_TENANT_ID, OC_ORDER_ID, OC_KOC_ID, OC_KOC_TASK_ID, OC_CUSTOMER_ID,
+	OC_GOODS_FEN, OC_DISCOUNT_FEN, OC_REFUNDED_FEN, OC_PAID_AT
+};
+static CommerceColumns order_columns = COMMERCE_COLUMNS(order_column_names);
+
+/* The columns of commerce.order_event the reversing line reads (EV_* numbers). */
+static const char *const event_column_names[] = {
+	"tenant_id", "order_id", "amount_fen", "source_key"
+};
+enum
+{
+	EV_TENANT_ID, EV_ORDER_ID, EV_AMOUNT_FEN, EV_SOURCE_KEY
+};
+static CommerceColumns event_columns = COMMERCE_COLUMNS(event_column_names);
+
 PG_FUNCTION_INFO_V1(commerce_commission_on_redeem);
 
 /*
@@ -155,6 +177,7 @@ commerce_commission_on_redeem(PG_FUNCTION_ARGS)
 											 COMMERCE_ON_UPDATE, 0);
 	HeapTuple	o = td->tg_newtuple;
 	TupleDesc	desc = td->tg_relation->rd_att;
+	const int  *att = commerce_columns(&order_columns, td->tg_relation);
 	bool		isnull;
 	Line		l;
 	int64		goods;
@@ -165,17 +188,17 @@ commerce_commission_on_redeem(PG_FUNCTION_ARGS)
 	char		n[8] = "       ";
 
 	memset(&l, 0, sizeof(l));
-	l.tenant_id = commerce_tuple_int64(o, desc, "tenant_id", &isnull);
-	l.order_id = commerce_tuple_int64(o, desc, "order_id", &isnull);
-	l.koc_id = commerce_tuple_int64(o, desc, "koc_id", &isnull);
+	l.tenant_id = commerce_attr_int64(o, desc, att[OC_TENANT_ID], &isnull);
+	l.order_id = commerce_attr_int64(o, desc, att[OC_ORDER_ID], &isnull);
+	l.koc_id = commerce_attr_int64(o, desc, att[OC_KOC_ID], &isnull);
 	if (isnull)
 		return PointerGetDatum(NULL);
-	l.task_id = commerce_tuple_int64(o, desc, "koc_task_id", &isnull);
-	l.customer_id = commerce_tuple_int64(o, desc, "customer_id", &isnull);
-	goods = commerce_tuple_int64(o, desc, "goods_fen", &isnull);
-	discount = commerce_tuple_int64(o, desc, "discount_fen", &isnull);
-	refunded = commerce_tuple_int64(o, desc, "refunded_fen", &isnull);
-	paid_at = commerce_tuple_timestamptz(o, desc, "paid_at", &isnull);
+	l.task_id = commerce_attr_int64(o, desc, att[OC_KOC_TASK_ID], &isnull);
+	l.customer_id = commerce_attr_int64(o, desc, att[OC_CUSTOMER_ID], &isnull);
+	goods = commerce_attr_int64(o, desc, att[OC_GOODS_FEN], &isnull);
+	discount = commerce_attr_int64(o, desc, att[OC_DISCOUNT_FEN], &isnull);
+	refunded = commerce_attr_int64(o, desc, att[OC_REFUNDED_FEN], &isnull);
+	paid_at = commerce_attr_timestamptz(o, desc, att[OC_PAID_AT], &isnull);
 	l.occurred_at = commerce_clock();
 	l.kind = "earn";
 	l.source_key = psprintf("order:" INT64_FORMAT, l.order_id);
@@ -208,8 +231,7 @@ commerce_commission_on_redeem(PG_FUNCTION_ARGS)
 	l.task_rate_bp = commerce_get_int64(0, 3, &isnull);
 	l.bounty_fen = commerce_get_int64(0, 4, &isnull);
 	l.payable_at = commerce_get_timestamptz(0, 5, &isnull);
-	l.new_customer = l.customer_id != 0 &&
-		commerce_get_bool(0, 6, &isnull);
+	l.new_customer = l.customer_id != 0 && commerce_get_bool(0, 6, &isnull);
 	l.rate_bp = Min(l.task_rate_bp + l.level_bonus_bp, COMMERCE_BP_SCALE);
 	if (l.base_fen == 0)
 		l.bounty_fen = 0;		/* nothing was bought in the end */
@@ -234,6 +256,7 @@ commerce_commission_on_refund(PG_FUNCTION_ARGS)
 											 COMMERCE_ON_INSERT, 0);
 	HeapTuple	e = td->tg_trigtuple;
 	TupleDesc	desc = td->tg_relation->rd_att;
+	const int  *att = commerce_columns(&event_columns, td->tg_relation);
 	bool		isnull;
 	int64		refund;
 	int64		remaining;
@@ -242,9 +265,9 @@ commerce_commission_on_refund(PG_FUNCTION_ARGS)
 	Datum		v[2];
 
 	memset(&l, 0, sizeof(l));
-	l.tenant_id = commerce_tuple_int64(e, desc, "tenant_id", &isnull);
-	l.order_id = commerce_tuple_int64(e, desc, "order_id", &isnull);
-	refund = commerce_tuple_int64(e, desc, "amount_fen", &isnull);
+	l.tenant_id = commerce_attr_int64(e, desc, att[EV_TENANT_ID], &isnull);
+	l.order_id = commerce_attr_int64(e, desc, att[EV_ORDER_ID], &isnull);
+	refund = commerce_attr_int64(e, desc, att[EV_AMOUNT_FEN], &isnull);
 	if (refund <= 0)
 		return PointerGetDatum(NULL);
 
@@ -277,7 +300,7 @@ commerce_commission_on_refund(PG_FUNCTION_ARGS)
 	}
 	after = Max(remaining - refund, 0);
 	l.kind = "reverse";
-	l.source_key = psprintf("refund:%s", commerce_column_text(e, desc, "source_key"));
+	l.source_key = psprintf("refund:%s", commerce_attr_text(e, desc, att[EV_SOURCE_KEY]));
 	l.base_fen = after - remaining;
 	l.bounty_fen = after == 0 ? -commerce_get_int64(0, 5, &isnull) : 0;
 	l.amount_fen = -(rate_of(remaining, l.rate_bp) - rate_of(after, l.rate_bp)) + l.bounty_fen;
