@@ -2,7 +2,9 @@
  * commerce.c
  *		Module entry point and the helpers every commerce C source shares:
  *		the commerce.now setting (controlled time for tests), the kept-plan
- *		cache over SPI, result accessors and argument checks.
+ *		cache over SPI, checked result accessors, argument checks, the
+ *		trigger protocol check and the per-relation attribute numbers that
+ *		triggers read columns by.
  */
 #include "commerce.h"
 

@@ -47,6 +47,8 @@ commerce_json_reset(void)
 	MemoryContextReset(CommerceJsonContext);
 }
 
+static void cart_error(const char *path, const char *problem, const char *hint) pg_attribute_noreturn();
+
 /* Raise 22023 for a cart field, naming its JSON path. */
 static void
 cart_error(const char *path, const char *problem, const char *hint)

@@ -181,6 +181,8 @@ lock_reservation(int64 tenant_id, int64 id, LockedReservation *r)
 	r->created_at = commerce_get_timestamptz(0, 4, NULL);
 }
 
+static void not_active(int64 id, LockedReservation *r, const char *verb) pg_attribute_noreturn();
+
 /* Raise PT410 (expired) or PT412 (already ended) for a reservation that is not active. */
 static void
 not_active(int64 id, LockedReservation *r, const char *verb)
@@ -199,6 +201,8 @@ not_active(int64 id, LockedReservation *r, const char *verb)
 			 errdetail("A reservation ends once: confirmed, released or expired."),
 			 errhint("Look the reservation up before acting on it again.")));
 }
+
+static void past_deadline(int64 id, LockedReservation *r) pg_attribute_noreturn();
 
 /* Raise PT410 for an active reservation whose deadline has passed. */
 static void

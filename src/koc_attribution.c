@@ -208,6 +208,8 @@ same_signature(const char *a, const char *b)
 	return diff == 0;
 }
 
+static void bad_code(const char *code, const char *why) pg_attribute_noreturn();
+
 /* Raise 22023 for a tracking code that is malformed or not signed by the tenant. */
 static void
 bad_code(const char *code, const char *why)

@@ -22,6 +22,8 @@ static const char *const metrics[] = {"redemptions", "new_customers", "repurchas
 static const char *const ops[] = {">=", ">", "<=", "<", "="};
 static const char *const rule_args[] = {"p_rule", "p_figures"};
 
+static void rule_error(const char *path, const char *problem, const char *hint) pg_attribute_noreturn();
+
 /* Raise 22023 for a rule field, naming its JSON path. */
 static void
 rule_error(const char *path, const char *problem, const char *hint)

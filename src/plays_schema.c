@@ -28,6 +28,8 @@ static const char *const types[] = {"integer", "string", "boolean", "array", "ob
 static const char *const schema_args[] = {"p_schema"};
 static const char *const apply_args[] = {"p_schema", "p_rules"};
 
+static void schema_error(const char *path, const char *problem, const char *hint) pg_attribute_noreturn();
+
 /* Raise 22023 for a schema keyword, naming its JSON path. */
 static void
 schema_error(const char *path, const char *problem, const char *hint)
@@ -40,6 +42,8 @@ schema_error(const char *path, const char *problem, const char *hint)
 
 /* What check_value is checking: store rules, or a default inside a schema. */
 static const char *value_kind = "rules";
+
+static void rules_error(const char *path, const char *problem, const char *hint) pg_attribute_noreturn();
 
 /* Raise 22023 for a field of the rules (or a schema default), naming its JSON path. */
 static void
