@@ -30,7 +30,12 @@ DOCS         =
 REGRESS      = $(sort $(patsubst sql/%.sql,%,$(filter-out sql/$(EXTENSION)--%,$(wildcard sql/*.sql))))
 REGRESS_OPTS = --inputdir=. --load-extension=plpgsql
 
-PG_CPPFLAGS  = -I$(srcdir)/src -std=gnu99 -Wall -Wmissing-prototypes
+# Strict build (PostgreSQL contrib / pg_cron style): every warning is an error.
+# -Wno-unused-parameter because PostgreSQL's own inline headers (ilist.h,
+# bufpage.h) and the fmgr calling convention (PG_FUNCTION_ARGS) leave
+# parameters unused; the C sources themselves have none.
+PG_CPPFLAGS  = -I$(srcdir)/src -std=gnu99 -Wall -Wextra -Werror -Wno-unused-parameter \
+               -Wmissing-prototypes
 SHLIB_LINK   = -ljansson
 
 PG_CONFIG   ?= $(firstword $(wildcard /usr/lib/postgresql/15/bin/pg_config) pg_config)

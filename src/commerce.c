@@ -2,17 +2,24 @@
  * commerce.c
  *		Module entry point and the helpers every commerce C source shares:
  *		the commerce.now setting (controlled time for tests), the kept-plan
- *		cache over SPI, result accessors and argument checks.
+ *		cache over SPI, checked result accessors, argument checks, the
+ *		trigger protocol check and the per-relation attribute numbers that
+ *		triggers read columns by.
  */
 #include "commerce.h"
 
+#include "access/htup_details.h"
 #include "access/xact.h"
-#include "mb/pg_wchar.h"
 #include "catalog/pg_type.h"
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/array.h"
+#include "utils/datum.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
 
 PG_MODULE_MAGIC;
 
@@ -56,7 +63,108 @@ _PG_init(void)
 							   0,
 							   NULL, NULL, NULL);
 	MarkGUCPrefixReserved("commerce");
+	commerce_columns_init();
 	commerce_json_init();
+}
+
+/* Every CommerceColumns cache that has been filled, for the relcache callback. */
+static CommerceColumns *column_caches = NULL;
+
+/* Relcache invalidation of relid (InvalidOid: of every relation): forget its attribute numbers. */
+static void
+columns_relcache_callback(Datum arg, Oid relid)
+{
+	for (CommerceColumns *c = column_caches; c != NULL; c = c->next)
+		if (relid == InvalidOid || c->relid == relid)
+			c->relid = InvalidOid;
+}
+
+/* Register the relcache callback of the attribute-number caches (from _PG_init). */
+void
+commerce_columns_init(void)
+{
+	CacheRegisterRelcacheCallback(columns_relcache_callback, (Datum) 0);
+}
+
+/*
+ * The attribute numbers of cols->names in rel, looked up when the cache is
+ * empty, for another relation, or was invalidated; elog if a column is
+ * missing.  Valid until the next relcache invalidation of rel, which
+ * happens before any change of its columns is seen.
+ */
+const int *
+commerce_columns(CommerceColumns *cols, Relation rel)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+
+	if (cols->relid != RelationGetRelid(rel) || cols->natts != desc->natts)
+	{
+		if (cols->ncolumns > COMMERCE_MAX_TRIGGER_COLUMNS)
+			elog(ERROR, "commerce: too many trigger columns (%d)", cols->ncolumns);
+		if (!cols->registered)
+		{
+			cols->next = column_caches;
+			column_caches = cols;
+			cols->registered = true;
+		}
+		cols->relid = InvalidOid;	/* until every column is found */
+		for (int i = 0; i < cols->ncolumns; i++)
+		{
+			int			attno = SPI_fnumber(desc, cols->names[i]);
+
+			if (attno <= 0)
+				elog(ERROR, "commerce: column \"%s\" not found in relation \"%s\"",
+					 cols->names[i], RelationGetRelationName(rel));
+			cols->attnums[i] = attno;
+		}
+		cols->natts = desc->natts;
+		cols->relid = RelationGetRelid(rel);
+	}
+	return cols->attnums;
+}
+
+/* int8 value of column attno of a tuple (0 and *isnull when NULL). */
+int64
+commerce_attr_int64(HeapTuple tuple, TupleDesc desc, int attno, bool *isnull)
+{
+	Datum		d = heap_getattr(tuple, attno, desc, isnull);
+
+	return *isnull ? 0 : DatumGetInt64(d);
+}
+
+/* timestamptz value of column attno of a tuple (0 and *isnull when NULL). */
+TimestampTz
+commerce_attr_timestamptz(HeapTuple tuple, TupleDesc desc, int attno, bool *isnull)
+{
+	Datum		d = heap_getattr(tuple, attno, desc, isnull);
+
+	return *isnull ? 0 : DatumGetTimestampTz(d);
+}
+
+/* Text of column attno of a tuple through its type's output function, or NULL. */
+char *
+commerce_attr_text(HeapTuple tuple, TupleDesc desc, int attno)
+{
+	char	   *s = SPI_getvalue(tuple, desc, attno);
+
+	if (s == NULL && SPI_result == SPI_ERROR_NOATTRIBUTE)
+		elog(ERROR, "commerce: no column %d", attno);
+	return s;
+}
+
+/* True when column attno holds the same value in two tuples (both NULL counts as the same). */
+bool
+commerce_attr_same(HeapTuple a, HeapTuple b, TupleDesc desc, int attno)
+{
+	Form_pg_attribute att = TupleDescAttr(desc, attno - 1);
+	bool		a_null;
+	bool		b_null;
+	Datum		da = heap_getattr(a, attno, desc, &a_null);
+	Datum		db = heap_getattr(b, attno, desc, &b_null);
+
+	if (a_null || b_null)
+		return a_null == b_null;
+	return datum_image_eq(da, db, att->attbyval, att->attlen);
 }
 
 /* The current time for commerce: commerce.now if set, else now(). */
@@ -80,6 +188,93 @@ commerce_now(PG_FUNCTION_ARGS)
 	PG_RETURN_TIMESTAMPTZ(commerce_clock());
 }
 
+/* "BEFORE INSERT OR UPDATE" for a timing and a mask of COMMERCE_ON_* events. */
+static void
+append_events(StringInfo buf, bool before, int events)
+{
+	static const char *const names[] = {"INSERT", "UPDATE", "DELETE", "TRUNCATE"};
+	bool		first = true;
+
+	appendStringInfoString(buf, before ? "BEFORE" : "AFTER");
+	for (int i = 0; i < (int) lengthof(names); i++)
+		if (events & (1 << i))
+		{
+			appendStringInfo(buf, "%s%s", first ? " " : " OR ", names[i]);
+			first = false;
+		}
+}
+
+/*
+ * The trigger protocol check every C trigger starts with: called by the
+ * trigger manager, BEFORE or AFTER as expected, for one of the row-level
+ * events of row_events or the statement-level events of statement_events
+ * (masks of COMMERCE_ON_*).  Raises 39P01 naming fn and what it expects
+ * otherwise; returns the TriggerData.
+ */
+TriggerData *
+commerce_trigger_check(FunctionCallInfo fcinfo, const char *fn, bool before,
+					   int row_events, int statement_events)
+{
+	TriggerData *td;
+	int			event;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("%s: not called by trigger manager", fn)));
+	td = (TriggerData *) fcinfo->context;
+	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
+		event = COMMERCE_ON_INSERT;
+	else if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
+		event = COMMERCE_ON_UPDATE;
+	else if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
+		event = COMMERCE_ON_DELETE;
+	else
+		event = COMMERCE_ON_TRUNCATE;
+	if ((before ? !TRIGGER_FIRED_BEFORE(td->tg_event) : !TRIGGER_FIRED_AFTER(td->tg_event)) ||
+		(event & (TRIGGER_FIRED_FOR_ROW(td->tg_event) ? row_events : statement_events)) == 0)
+	{
+		StringInfoData expected;
+
+		initStringInfo(&expected);
+		if (row_events != 0)
+		{
+			append_events(&expected, before, row_events);
+			appendStringInfoString(&expected, " ... FOR EACH ROW");
+		}
+		if (statement_events != 0)
+		{
+			if (row_events != 0)
+				appendStringInfoString(&expected, " or ");
+			append_events(&expected, before, statement_events);
+		}
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("%s: must be fired %s", fn, expected.data)));
+	}
+	return td;
+}
+
+/* SPI_connect; elog(ERROR) if it fails (cannot happen). */
+void
+commerce_spi_connect(void)
+{
+	int			rc = SPI_connect();
+
+	if (rc != SPI_OK_CONNECT)
+		elog(ERROR, "commerce: SPI_connect failed (%s)", SPI_result_code_string(rc));
+}
+
+/* SPI_finish; elog(ERROR) if it fails (cannot happen). */
+void
+commerce_spi_finish(void)
+{
+	int			rc = SPI_finish();
+
+	if (rc != SPI_OK_FINISH)
+		elog(ERROR, "commerce: SPI_finish failed (%s)", SPI_result_code_string(rc));
+}
+
 /* Prepare a statement on first use and keep it for the backend's life. */
 SPIPlanPtr
 commerce_plan(CommercePlan *p)
@@ -99,10 +294,10 @@ commerce_plan(CommercePlan *p)
 }
 
 /* Execute a kept plan; returns the number of rows processed. */
-uint64
-commerce_exec(CommercePlan *p, Datum *values, const char *nulls, long tcount)
+static uint64
+exec_plan(CommercePlan *p, Datum *values, const char *nulls, bool read_only, long tcount)
 {
-	int			rc = SPI_execute_plan(commerce_plan(p), values, nulls, false, tcount);
+	int			rc = SPI_execute_plan(commerce_plan(p), values, nulls, read_only, tcount);
 
 	if (rc < 0)
 		elog(ERROR, "commerce: SPI_execute_plan failed (%s) for: %s",
@@ -110,12 +305,88 @@ commerce_exec(CommercePlan *p, Datum *values, const char *nulls, long tcount)
 	return SPI_processed;
 }
 
-/* Column col (1-based) of result row as int64. */
+/* Execute a kept plan read-write (new snapshot, sees the transaction's writes so far). */
+uint64
+commerce_exec(CommercePlan *p, Datum *values, const char *nulls, long tcount)
+{
+	return exec_plan(p, values, nulls, false, tcount);
+}
+
+/* Execute a kept plan read-only, in the caller's snapshot: for STABLE and IMMUTABLE functions. */
+uint64
+commerce_exec_ro(CommercePlan *p, Datum *values, const char *nulls, long tcount)
+{
+	return exec_plan(p, values, nulls, true, tcount);
+}
+
+/* Column col (1-based) of a row of a result table as a Datum; elog if there is no such cell. */
+Datum
+commerce_result_datum(SPITupleTable *tt, uint64 row, int col, bool *isnull)
+{
+	bool		n;
+	Datum		d;
+
+	if (tt == NULL || row >= tt->numvals)
+		elog(ERROR, "commerce: no result row " UINT64_FORMAT, row);
+	d = SPI_getbinval(tt->vals[row], tt->tupdesc, col, &n);
+	if (SPI_result == SPI_ERROR_NOATTRIBUTE)
+		elog(ERROR, "commerce: no result column %d", col);
+	if (isnull)
+		*isnull = n;
+	return d;
+}
+
+/* Column col of a row of a result table as a C string (palloc'd), or NULL; elog if no such cell. */
+char *
+commerce_result_text(SPITupleTable *tt, uint64 row, int col)
+{
+	char	   *s;
+
+	if (tt == NULL || row >= tt->numvals)
+		elog(ERROR, "commerce: no result row " UINT64_FORMAT, row);
+	s = SPI_getvalue(tt->vals[row], tt->tupdesc, col);
+	if (s == NULL && SPI_result == SPI_ERROR_NOATTRIBUTE)
+		elog(ERROR, "commerce: no result column %d", col);
+	return s;
+}
+
+/* Column col (1-based) of a row of the last result (SPI_tuptable) as a Datum. */
+Datum
+commerce_get_datum(uint64 row, int col, bool *isnull)
+{
+	return commerce_result_datum(SPI_tuptable, row, col, isnull);
+}
+
+/* Column col of result row as bool (false when NULL). */
+bool
+commerce_get_bool(uint64 row, int col, bool *isnull)
+{
+	bool		n;
+	Datum		d = commerce_get_datum(row, col, &n);
+
+	if (isnull)
+		*isnull = n;
+	return n ? false : DatumGetBool(d);
+}
+
+/* Column col of result row as int32 (0 when NULL). */
+int32
+commerce_get_int32(uint64 row, int col, bool *isnull)
+{
+	bool		n;
+	Datum		d = commerce_get_datum(row, col, &n);
+
+	if (isnull)
+		*isnull = n;
+	return n ? 0 : DatumGetInt32(d);
+}
+
+/* Column col (1-based) of result row as int64 (0 when NULL). */
 int64
 commerce_get_int64(uint64 row, int col, bool *isnull)
 {
 	bool		n;
-	Datum		d = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, &n);
+	Datum		d = commerce_get_datum(row, col, &n);
 
 	if (isnull)
 		*isnull = n;
@@ -126,15 +397,15 @@ commerce_get_int64(uint64 row, int col, bool *isnull)
 char *
 commerce_get_text(uint64 row, int col)
 {
-	return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col);
+	return commerce_result_text(SPI_tuptable, row, col);
 }
 
-/* Column col of result row as timestamptz. */
+/* Column col of result row as timestamptz (0 when NULL). */
 TimestampTz
 commerce_get_timestamptz(uint64 row, int col, bool *isnull)
 {
 	bool		n;
-	Datum		d = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, &n);
+	Datum		d = commerce_get_datum(row, col, &n);
 
 	if (isnull)
 		*isnull = n;

@@ -1,8 +1,9 @@
 /*
  * commerce.h
- *		Declarations shared by the commerce C sources: the extension's own
- *		SQLSTATEs, the kept-plan cache, the clock, argument checks and the
- *		jansson glue.
+ *		Declarations shared by the commerce C sources: the kept-plan cache,
+ *		the clock, argument checks, the trigger protocol check and the
+ *		jansson glue.  The extension's SQLSTATEs are in commerce_errcodes.h,
+ *		its limits in commerce_limits.h.
  *
  * Every SQLSTATE raised by the extension is listed in docs/errors.md.
  */
@@ -11,42 +12,82 @@
 
 #include "postgres.h"
 
+#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "utils/timestamp.h"
 
-/*
- * Business errors use PostgREST's PTxxx convention so that an HTTP client
- * gets the matching status (PT404 -> 404 and so on).
- */
-#define ERRCODE_COMMERCE_NOT_FOUND		MAKE_SQLSTATE('P','T','4','0','4')
-#define ERRCODE_COMMERCE_APPEND_ONLY	MAKE_SQLSTATE('P','T','4','0','5')
-#define ERRCODE_COMMERCE_OUT_OF_STOCK	MAKE_SQLSTATE('P','T','4','0','9')
-#define ERRCODE_COMMERCE_EXPIRED		MAKE_SQLSTATE('P','T','4','1','0')
-#define ERRCODE_COMMERCE_BAD_STATE		MAKE_SQLSTATE('P','T','4','1','2')
-
-/* Upper bounds of one request. */
-#define COMMERCE_MAX_QTY		1000000
-#define COMMERCE_MAX_LINES		200
-#define COMMERCE_MAX_KEY_LEN	200
+#include "commerce_errcodes.h"
+#include "commerce_limits.h"
 
 /*
  * A statement prepared once per backend and kept (SPI_keepplan).  Declare
- * one as a static with its SQL text and argument types; commerce_plan()
- * prepares it on first use.
+ * one as a static with its SQL text (parameters as $n only, never text
+ * pasted into the SQL) and argument types; commerce_plan() prepares it on
+ * first use.  commerce_exec() runs it read-write; commerce_exec_ro() runs it
+ * read-only, for functions declared STABLE or IMMUTABLE.
  */
 typedef struct CommercePlan
 {
 	const char *sql;
 	int			nargs;
-	Oid			argtypes[20];
+	Oid			argtypes[COMMERCE_PLAN_MAX_ARGS];
 	SPIPlanPtr	plan;
 } CommercePlan;
 
+/*
+ * The attribute numbers of the columns a C trigger reads, by name, looked
+ * up on the first row and kept until a relcache invalidation of the
+ * relation (or a row of another relation, or a different column count).
+ * Declare one as a static per trigger:
+ *     static const char *const names[] = {"tenant_id", "status"};
+ *     static CommerceColumns cols = COMMERCE_COLUMNS(names);
+ * and read att[i] = commerce_columns(&cols, rel)[i], the column names[i].
+ */
+typedef struct CommerceColumns
+{
+	const char *const *names;	/* the columns, in the order of attnums */
+	int			ncolumns;
+	Oid			relid;			/* relation attnums is for; InvalidOid: none */
+	int			natts;			/* its column count then */
+	bool		registered;		/* on the list the relcache callback walks */
+	struct CommerceColumns *next;
+	int			attnums[COMMERCE_MAX_TRIGGER_COLUMNS];
+} CommerceColumns;
+
+#define COMMERCE_COLUMNS(names_) {.names = (names_), .ncolumns = lengthof(names_)}
+
+/*
+ * The events a C trigger accepts, for commerce_trigger_check(): a mask for
+ * the row-level events and one for the statement-level events.
+ */
+#define COMMERCE_ON_INSERT		0x01
+#define COMMERCE_ON_UPDATE		0x02
+#define COMMERCE_ON_DELETE		0x04
+#define COMMERCE_ON_TRUNCATE	0x08
+
 /* commerce.c */
+extern TriggerData *commerce_trigger_check(FunctionCallInfo fcinfo, const char *fn, bool before,
+										   int row_events, int statement_events);
+extern void commerce_columns_init(void);
+extern const int *commerce_columns(CommerceColumns *cols, Relation rel);
+extern int64 commerce_attr_int64(HeapTuple tuple, TupleDesc desc, int attno, bool *isnull);
+extern TimestampTz commerce_attr_timestamptz(HeapTuple tuple, TupleDesc desc, int attno,
+											 bool *isnull);
+extern char *commerce_attr_text(HeapTuple tuple, TupleDesc desc, int attno);
+extern bool commerce_attr_same(HeapTuple a, HeapTuple b, TupleDesc desc, int attno);
+extern void commerce_spi_connect(void);
+extern void commerce_spi_finish(void);
 extern SPIPlanPtr commerce_plan(CommercePlan *p);
 extern uint64 commerce_exec(CommercePlan *p, Datum *values, const char *nulls,
 							long tcount);
+extern uint64 commerce_exec_ro(CommercePlan *p, Datum *values, const char *nulls,
+							   long tcount);
+extern Datum commerce_result_datum(SPITupleTable *tt, uint64 row, int col, bool *isnull);
+extern char *commerce_result_text(SPITupleTable *tt, uint64 row, int col);
+extern Datum commerce_get_datum(uint64 row, int col, bool *isnull);
+extern bool commerce_get_bool(uint64 row, int col, bool *isnull);
+extern int32 commerce_get_int32(uint64 row, int col, bool *isnull);
 extern int64 commerce_get_int64(uint64 row, int col, bool *isnull);
 extern char *commerce_get_text(uint64 row, int col);
 extern TimestampTz commerce_get_timestamptz(uint64 row, int col, bool *isnull);
@@ -62,7 +103,7 @@ extern TimestampTz commerce_tuple_timestamptz(HeapTuple tuple, TupleDesc desc, c
 extern Datum commerce_make_array(Datum *values, bool *nulls, int n, Oid elemtype);
 extern int	commerce_word_index(const char *s, const char *const *words, int n);
 
-/* json.c */
+/* core_json.c */
 typedef struct CommerceCartLine
 {
 	char	   *sku;			/* SKU code */

@@ -21,50 +21,50 @@ static CommercePlan plan_lock_reservation = {
 	"SELECT status, expires_at, end_request_id, created_at"
 	"  FROM commerce.reservation"
 	" WHERE tenant_id = $1 AND reservation_id = $2 FOR UPDATE",
-	2, {INT8OID, INT8OID}
+	2, {INT8OID, INT8OID}, NULL
 };
 
 static CommercePlan plan_lines = {
 	"SELECT pool_id, slot_no, qty FROM commerce.reservation_line"
 	" WHERE tenant_id = $1 AND reservation_id = $2 ORDER BY pool_id, slot_no",
-	2, {INT8OID, INT8OID}
+	2, {INT8OID, INT8OID}, NULL
 };
 
 static CommercePlan plan_slot_end = {
 	"UPDATE commerce.stock_slot SET reserved = reserved - $4, sold = sold + $5"
 	" WHERE tenant_id = $1 AND pool_id = $2 AND slot_no = $3",
-	5, {INT8OID, INT8OID, INT4OID, INT8OID, INT8OID}
+	5, {INT8OID, INT8OID, INT4OID, INT8OID, INT8OID}, NULL
 };
 
 static CommercePlan plan_set_ended = {
 	"UPDATE commerce.reservation"
 	"   SET status = $3::commerce.reservation_status, ended_at = $4, end_request_id = $5"
 	" WHERE tenant_id = $1 AND reservation_id = $2",
-	5, {INT8OID, INT8OID, TEXTOID, TIMESTAMPTZOID, TEXTOID}
+	5, {INT8OID, INT8OID, TEXTOID, TIMESTAMPTZOID, TEXTOID}, NULL
 };
 
 static CommercePlan plan_set_expires = {
 	"UPDATE commerce.reservation SET expires_at = $3"
 	" WHERE tenant_id = $1 AND reservation_id = $2",
-	3, {INT8OID, INT8OID, TIMESTAMPTZOID}
+	3, {INT8OID, INT8OID, TIMESTAMPTZOID}, NULL
 };
 
 static CommercePlan plan_extend_seen = {
 	"SELECT s IS NOT NULL, (s ->> 'expires_at')::timestamptz"
 	"  FROM commerce._request_seen($1, 'extend_reservation', $2,"
 	"         jsonb_build_object('reservation', $3::int8, 'by', $4::interval::text)) s",
-	4, {INT8OID, TEXTOID, INT8OID, INTERVALOID}
+	4, {INT8OID, TEXTOID, INT8OID, INTERVALOID}, NULL
 };
 
 static CommercePlan plan_extend_done = {
 	"SELECT commerce._request_done($1, 'extend_reservation', $2,"
 	"         jsonb_build_object('expires_at', $3::timestamptz))",
-	3, {INT8OID, TEXTOID, TIMESTAMPTZOID}
+	3, {INT8OID, TEXTOID, TIMESTAMPTZOID}, NULL
 };
 
 static CommercePlan plan_max_hold = {
 	"SELECT max_hold FROM commerce.tenant WHERE tenant_id = $1",
-	1, {INT8OID}
+	1, {INT8OID}, NULL
 };
 
 static CommercePlan plan_expire_due = {
@@ -75,7 +75,7 @@ static CommercePlan plan_expire_due = {
 	" UPDATE commerce.reservation r SET status = 'expired', ended_at = $1"
 	"   FROM due WHERE r.tenant_id = due.tenant_id AND r.reservation_id = due.reservation_id"
 	" RETURNING r.tenant_id, r.reservation_id",
-	2, {TIMESTAMPTZOID, INT4OID}
+	2, {TIMESTAMPTZOID, INT4OID}, NULL
 };
 
 static CommercePlan plan_expire_lock_slots = {
@@ -85,7 +85,7 @@ static CommercePlan plan_expire_lock_slots = {
 	"     JOIN unnest($1::int8[], $2::int8[]) AS d(t, r)"
 	"       ON l.tenant_id = d.t AND l.reservation_id = d.r)"
 	" ORDER BY s.tenant_id, s.pool_id, s.slot_no FOR UPDATE OF s",
-	2, {INT8ARRAYOID, INT8ARRAYOID}
+	2, {INT8ARRAYOID, INT8ARRAYOID}, NULL
 };
 
 static CommercePlan plan_expire_slots = {
@@ -96,7 +96,7 @@ static CommercePlan plan_expire_slots = {
 	"            ON l.tenant_id = d.t AND l.reservation_id = d.r"
 	"         GROUP BY 1, 2, 3) a"
 	" WHERE s.tenant_id = a.tenant_id AND s.pool_id = a.pool_id AND s.slot_no = a.slot_no",
-	2, {INT8ARRAYOID, INT8ARRAYOID}
+	2, {INT8ARRAYOID, INT8ARRAYOID}, NULL
 };
 
 static CommercePlan plan_expire_movements = {
@@ -107,7 +107,7 @@ static CommercePlan plan_expire_movements = {
 	"   JOIN unnest($1::int8[], $2::int8[]) AS d(t, r)"
 	"     ON l.tenant_id = d.t AND l.reservation_id = d.r"
 	"  ORDER BY l.tenant_id, l.reservation_id, l.line_no",
-	3, {INT8ARRAYOID, INT8ARRAYOID, TIMESTAMPTZOID}
+	3, {INT8ARRAYOID, INT8ARRAYOID, TIMESTAMPTZOID}, NULL
 };
 
 static CommercePlan plan_return_line = {
@@ -116,24 +116,24 @@ static CommercePlan plan_return_line = {
 	"  JOIN commerce.sku s ON s.tenant_id = l.tenant_id AND s.sku_id = l.sku_id"
 	" WHERE l.tenant_id = $1 AND l.reservation_id = $2 AND s.code = $3"
 	" ORDER BY l.line_no",
-	3, {INT8OID, INT8OID, TEXTOID}
+	3, {INT8OID, INT8OID, TEXTOID}, NULL
 };
 
 static CommercePlan plan_return_seen = {
 	"SELECT commerce._request_seen($1, 'return_stock', $2,"
 	"  jsonb_build_object('reservation', $3::int8, 'sku', $4::text, 'qty', $5::int8))",
-	5, {INT8OID, TEXTOID, INT8OID, TEXTOID, INT8OID}
+	5, {INT8OID, TEXTOID, INT8OID, TEXTOID, INT8OID}, NULL
 };
 
 static CommercePlan plan_return_done = {
 	"SELECT commerce._request_done($1, 'return_stock', $2, jsonb_build_object('returnable', $3::int8))",
-	3, {INT8OID, TEXTOID, INT8OID}
+	3, {INT8OID, TEXTOID, INT8OID}, NULL
 };
 
 static CommercePlan plan_returned = {
 	"UPDATE commerce.reservation_line SET returned_qty = returned_qty + $4"
 	" WHERE tenant_id = $1 AND reservation_id = $2 AND line_no = $3",
-	4, {INT8OID, INT8OID, INT4OID, INT8OID}
+	4, {INT8OID, INT8OID, INT4OID, INT8OID}, NULL
 };
 
 static const char *const end_args[] = {"p_tenant", "p_reservation", "p_request_id", "p_by"};
@@ -153,7 +153,7 @@ status_of(const char *s)
 {
 	static const char *const known[] = {"active", "confirmed", "released", "expired"};
 
-	for (int i = 0; i < lengthof(known); i++)
+	for (int i = 0; i < (int) lengthof(known); i++)
 		if (strcmp(s, known[i]) == 0)
 			return known[i];
 	elog(ERROR, "commerce: unexpected reservation status \"%s\"", s);
@@ -181,6 +181,8 @@ lock_reservation(int64 tenant_id, int64 id, LockedReservation *r)
 	r->created_at = commerce_get_timestamptz(0, 4, NULL);
 }
 
+static void not_active(int64 id, LockedReservation *r, const char *verb) pg_attribute_noreturn();
+
 /* Raise PT410 (expired) or PT412 (already ended) for a reservation that is not active. */
 static void
 not_active(int64 id, LockedReservation *r, const char *verb)
@@ -199,6 +201,8 @@ not_active(int64 id, LockedReservation *r, const char *verb)
 			 errdetail("A reservation ends once: confirmed, released or expired."),
 			 errhint("Look the reservation up before acting on it again.")));
 }
+
+static void past_deadline(int64 id, LockedReservation *r) pg_attribute_noreturn();
 
 /* Raise PT410 for an active reservation whose deadline has passed. */
 static void
@@ -233,14 +237,14 @@ end_reservation(FunctionCallInfo fcinfo, bool confirm)
 	id = PG_GETARG_INT64(1);
 	request_id = commerce_key_arg(fcinfo, 2, "p_request_id");
 
-	SPI_connect();
+	commerce_spi_connect();
 	lock_reservation(tenant_id, id, &r);
 
 	/* a retry of the call that ended it returns the same result */
 	if (strcmp(r.status, target) == 0 && r.end_request_id != NULL &&
 		strcmp(r.end_request_id, request_id) == 0)
 	{
-		SPI_finish();
+		commerce_spi_finish();
 		return commerce_reservation_tuple(fcinfo, id, r.status, r.expires_at);
 	}
 	if (strcmp(r.status, "active") != 0)
@@ -259,8 +263,7 @@ end_reservation(FunctionCallInfo fcinfo, bool confirm)
 		bool		isnull;
 
 		pool[i] = commerce_get_int64(i, 1, NULL);
-		slot[i] = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
-											  SPI_tuptable->tupdesc, 2, &isnull));
+		slot[i] = commerce_get_int32(i, 2, &isnull);
 		qty[i] = commerce_get_int64(i, 3, NULL);
 	}
 	for (uint64 i = 0; i < nlines; i++)
@@ -280,7 +283,7 @@ end_reservation(FunctionCallInfo fcinfo, bool confirm)
 	v[4] = CStringGetTextDatum(request_id);
 	commerce_exec(&plan_set_ended, v, NULL, 0);
 
-	SPI_finish();
+	commerce_spi_finish();
 	return commerce_reservation_tuple(fcinfo, id, target, r.expires_at);
 }
 
@@ -326,7 +329,7 @@ commerce_extend_reservation(PG_FUNCTION_ARGS)
 	request_id = commerce_key_arg(fcinfo, 2, "p_request_id");
 	by = PG_GETARG_INTERVAL_P(3);
 
-	SPI_connect();
+	commerce_spi_connect();
 	lock_reservation(tenant_id, id, &r);
 
 	/* a retry of this extend (same request_id and interval) returns its result */
@@ -335,11 +338,11 @@ commerce_extend_reservation(PG_FUNCTION_ARGS)
 	v[2] = Int64GetDatum(id);
 	v[3] = IntervalPGetDatum(by);
 	commerce_exec(&plan_extend_seen, v, NULL, 1);
-	if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+	if (commerce_get_bool(0, 1, &isnull))
 	{
 		TimestampTz first = commerce_get_timestamptz(0, 2, NULL);
 
-		SPI_finish();
+		commerce_spi_finish();
 		return commerce_reservation_tuple(fcinfo, id, r.status, first);
 	}
 	if (strcmp(r.status, "active") != 0)
@@ -349,8 +352,7 @@ commerce_extend_reservation(PG_FUNCTION_ARGS)
 
 	v[0] = Int64GetDatum(tenant_id);
 	commerce_exec(&plan_max_hold, v, NULL, 1);
-	max_hold = *DatumGetIntervalP(SPI_getbinval(SPI_tuptable->vals[0],
-												SPI_tuptable->tupdesc, 1, &isnull));
+	max_hold = *DatumGetIntervalP(commerce_get_datum(0, 1, &isnull));
 	new_expires = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
 														  TimestampTzGetDatum(r.expires_at),
 														  IntervalPGetDatum(by)));
@@ -373,7 +375,7 @@ commerce_extend_reservation(PG_FUNCTION_ARGS)
 	v[1] = CStringGetTextDatum(request_id);
 	v[2] = TimestampTzGetDatum(new_expires);
 	commerce_exec(&plan_extend_done, v, NULL, 1);
-	SPI_finish();
+	commerce_spi_finish();
 	return commerce_reservation_tuple(fcinfo, id, "active", new_expires);
 }
 
@@ -383,27 +385,27 @@ PG_FUNCTION_INFO_V1(commerce_expire_reservations);
 Datum
 commerce_expire_reservations(PG_FUNCTION_ARGS)
 {
-	int32		limit = PG_ARGISNULL(0) ? 1000 : PG_GETARG_INT32(0);
+	int32		limit = PG_ARGISNULL(0) ? COMMERCE_DEFAULT_BATCH : PG_GETARG_INT32(0);
 	TimestampTz now = commerce_clock();
 	uint64		n;
 	Datum	   *tenants;
 	Datum	   *ids;
 	Datum		v[3];
 
-	if (limit < 1 || limit > 100000)
+	if (limit < 1 || limit > COMMERCE_MAX_BATCH)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid value for p_limit"),
-				 errdetail("A batch is 1 to 100000 reservations; got %d.", limit),
-				 errhint("Use the default (1000) or call commerce.expire_pump() to drain everything due.")));
+				 errdetail("A batch is 1 to " CppAsString2(COMMERCE_MAX_BATCH) " reservations; got %d.", limit),
+				 errhint("Use the default (" CppAsString2(COMMERCE_DEFAULT_BATCH) ") or call commerce.expire_pump() to drain everything due.")));
 
-	SPI_connect();
+	commerce_spi_connect();
 	v[0] = TimestampTzGetDatum(now);
 	v[1] = Int32GetDatum(limit);
 	n = commerce_exec(&plan_expire_due, v, NULL, 0);
 	if (n == 0)
 	{
-		SPI_finish();
+		commerce_spi_finish();
 		PG_RETURN_INT32(0);
 	}
 	tenants = palloc(sizeof(Datum) * n);
@@ -421,7 +423,7 @@ commerce_expire_reservations(PG_FUNCTION_ARGS)
 	commerce_exec(&plan_expire_lock_slots, v, NULL, 0);
 	commerce_exec(&plan_expire_slots, v, NULL, 0);
 	commerce_exec(&plan_expire_movements, v, NULL, 0);
-	SPI_finish();
+	commerce_spi_finish();
 	PG_RETURN_INT32((int32) n);
 }
 
@@ -460,7 +462,7 @@ commerce_return_stock(PG_FUNCTION_ARGS)
 				 errdetail("Quantity " INT64_FORMAT " is outside 1 to %d.", qty, COMMERCE_MAX_QTY),
 				 errhint("Return at least one unit.")));
 
-	SPI_connect();
+	commerce_spi_connect();
 	lock_reservation(tenant_id, id, &r);
 
 	v[0] = Int64GetDatum(tenant_id);
@@ -469,7 +471,7 @@ commerce_return_stock(PG_FUNCTION_ARGS)
 	v[3] = CStringGetTextDatum(sku);
 	v[4] = Int64GetDatum(qty);
 	commerce_exec(&plan_return_seen, v, NULL, 1);
-	SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	commerce_get_datum(0, 1, &isnull);
 	if (!isnull)
 	{
 		char	   *seen = commerce_get_text(0, 1);
@@ -479,7 +481,7 @@ commerce_return_stock(PG_FUNCTION_ARGS)
 		int64		result = DatumGetInt64(DirectFunctionCall1(int8in,
 															   CStringGetDatum(TextDatumGetCString(f))));
 
-		SPI_finish();
+		commerce_spi_finish();
 		PG_RETURN_INT64(result);
 	}
 
@@ -498,11 +500,9 @@ commerce_return_stock(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_COMMERCE_NOT_FOUND),
 				 errmsg("reservation " INT64_FORMAT " has no line for SKU \"%s\"", id, sku),
 				 errhint("Return only SKUs the reservation sold.")));
-	line_no = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
-										  &isnull));
+	line_no = commerce_get_int32(0, 1, &isnull);
 	pool = commerce_get_int64(0, 2, NULL);
-	slot = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3,
-									   &isnull));
+	slot = commerce_get_int32(0, 3, &isnull);
 	returnable = commerce_get_int64(0, 4, NULL);
 	if (qty > returnable)
 		ereport(ERROR,
@@ -527,6 +527,6 @@ commerce_return_stock(PG_FUNCTION_ARGS)
 	v[1] = CStringGetTextDatum(request_id);
 	v[2] = Int64GetDatum(returnable - qty);
 	commerce_exec(&plan_return_done, v, NULL, 1);
-	SPI_finish();
+	commerce_spi_finish();
 	PG_RETURN_INT64(returnable - qty);
 }

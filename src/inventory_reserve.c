@@ -59,7 +59,7 @@ static CommercePlan plan_tenant = {
 	"  LEFT JOIN commerce.reservation r"
 	"    ON r.tenant_id = t.tenant_id AND r.request_id = $2"
 	" WHERE t.tenant_id = $1",
-	2, {INT8OID, TEXTOID}
+	2, {INT8OID, TEXTOID}, NULL
 };
 
 /*
@@ -89,23 +89,23 @@ static CommercePlan plan_root_pool = {
 	"   AND ($3::text IS NULL OR p.warehouse_id ="
 	"        (SELECT warehouse_id FROM commerce.warehouse WHERE tenant_id = $1 AND code = $3))"
 	" LIMIT 2",
-	5, {INT8OID, TEXTOID, TEXTOID, TEXTOID, INT4OID}
+	5, {INT8OID, TEXTOID, TEXTOID, TEXTOID, INT4OID}, NULL
 };
 
 static CommercePlan plan_activity_pool = {
 	LOOKUP_COLUMNS
 	"   AND p.activity = $3 AND p.parent_pool_id IS NOT NULL",
-	5, {INT8OID, TEXTOID, TEXTOID, TEXTOID, INT4OID}
+	5, {INT8OID, TEXTOID, TEXTOID, TEXTOID, INT4OID}, NULL
 };
 
 static CommercePlan plan_warehouse_exists = {
 	"SELECT 1 FROM commerce.warehouse WHERE tenant_id = $1 AND code = $2",
-	2, {INT8OID, TEXTOID}
+	2, {INT8OID, TEXTOID}, NULL
 };
 
 static CommercePlan plan_sku_exists = {
 	"SELECT 1 FROM commerce.sku WHERE tenant_id = $1 AND code = $2",
-	2, {INT8OID, TEXTOID}
+	2, {INT8OID, TEXTOID}, NULL
 };
 
 static CommercePlan plan_insert_header = {
@@ -113,7 +113,7 @@ static CommercePlan plan_insert_header = {
 	" VALUES ($1, $2, $3, $4, $5)"
 	" ON CONFLICT (tenant_id, request_id) DO NOTHING"
 	" RETURNING reservation_id",
-	5, {INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID}
+	5, {INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID}, NULL
 };
 
 static CommercePlan plan_existing = {
@@ -125,14 +125,14 @@ static CommercePlan plan_existing = {
 	"                 GROUP BY s.code) x)"
 	"  FROM commerce.reservation r"
 	" WHERE r.tenant_id = $1 AND r.request_id = $2",
-	2, {INT8OID, TEXTOID}
+	2, {INT8OID, TEXTOID}, NULL
 };
 
 static CommercePlan plan_requested = {
 	"SELECT string_agg(sku || ':' || qty, ',' ORDER BY sku)"
 	"  FROM (SELECT sku, sum(qty) AS qty FROM unnest($1::text[], $2::int8[]) AS x(sku, qty)"
 	"         GROUP BY sku) y",
-	2, {TEXTARRAYOID, INT8ARRAYOID}
+	2, {TEXTARRAYOID, INT8ARRAYOID}, NULL
 };
 
 /*
@@ -165,20 +165,20 @@ static CommercePlan plan_take_fast = {
 	"   reservation_id, request_id, created_at)"
 	"  SELECT $1, $2, 'reserve', $3, $5, $8, $9 FROM l)"
 	" SELECT slot_no FROM l",
-	9, {INT8OID, INT8OID, INT8OID, INT4OID, INT8OID, INT4OID, INT8OID, TEXTOID, TIMESTAMPTZOID}
+	9, {INT8OID, INT8OID, INT8OID, INT4OID, INT8OID, INT4OID, INT8OID, TEXTOID, TIMESTAMPTZOID}, NULL
 };
 
 static CommercePlan plan_available = {
 	"SELECT coalesce(sum(on_hand - reserved - sold), 0)::int8"
 	"  FROM commerce.stock_slot WHERE tenant_id = $1 AND pool_id = $2",
-	2, {INT8OID, INT8OID}
+	2, {INT8OID, INT8OID}, NULL
 };
 
 static CommercePlan plan_lock_free_slots = {
 	"SELECT slot_no, on_hand - reserved - sold FROM commerce.stock_slot"
 	" WHERE tenant_id = $1 AND pool_id = $2 AND on_hand - reserved - sold > 0"
 	" ORDER BY slot_no FOR UPDATE SKIP LOCKED",
-	2, {INT8OID, INT8OID}
+	2, {INT8OID, INT8OID}, NULL
 };
 
 static CommercePlan plan_wait_slot = {
@@ -188,27 +188,27 @@ static CommercePlan plan_wait_slot = {
 	"         WHERE tenant_id = $1 AND pool_id = $2 AND on_hand - reserved - sold > 0"
 	"         ORDER BY on_hand - reserved - sold DESC, slot_no LIMIT 1)"
 	" FOR UPDATE",
-	2, {INT8OID, INT8OID}
+	2, {INT8OID, INT8OID}, NULL
 };
 
 static CommercePlan plan_slot_move = {
 	"UPDATE commerce.stock_slot SET on_hand = on_hand + $4, reserved = reserved + $5"
 	" WHERE tenant_id = $1 AND pool_id = $2 AND slot_no = $3",
-	5, {INT8OID, INT8OID, INT4OID, INT8OID, INT8OID}
+	5, {INT8OID, INT8OID, INT4OID, INT8OID, INT8OID}, NULL
 };
 
 static CommercePlan plan_insert_line = {
 	"INSERT INTO commerce.reservation_line"
 	" (tenant_id, reservation_id, line_no, sku_id, pool_id, slot_no, qty)"
 	" VALUES ($1, $2, $3, $4, $5, $6, $7)",
-	7, {INT8OID, INT8OID, INT4OID, INT8OID, INT8OID, INT4OID, INT8OID}
+	7, {INT8OID, INT8OID, INT4OID, INT8OID, INT8OID, INT4OID, INT8OID}, NULL
 };
 
 static CommercePlan plan_movement = {
 	"INSERT INTO commerce.stock_movement (tenant_id, pool_id, kind, d_on_hand, d_reserved,"
 	" d_sold, reservation_id, request_id, created_at)"
 	" VALUES ($1, $2, $3::commerce.stock_movement_kind, $4, $5, $6, $7, $8, $9)",
-	9, {INT8OID, INT8OID, TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID, TEXTOID, TIMESTAMPTZOID}
+	9, {INT8OID, INT8OID, TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID, TEXTOID, TIMESTAMPTZOID}, NULL
 };
 
 static CommercePlan plan_low_stock = {
@@ -221,7 +221,7 @@ static CommercePlan plan_low_stock = {
 	"                             'activity', a.activity, 'available', $4::int8,"
 	"                             'threshold', a.low_stock_threshold))"
 	"   FROM a",
-	4, {INT8OID, INT8OID, TEXTOID, INT8OID}
+	4, {INT8OID, INT8OID, TEXTOID, INT8OID}, NULL
 };
 
 /* Append one row to the stock ledger. */
@@ -361,8 +361,6 @@ resolve_pool(ReserveContext *ctx, ReserveLine *line)
 	char		n[5] = {' ', ' ', ' ', ' ', ' '};
 	uint64		rows;
 	bool		isnull;
-	HeapTuple	row;
-	TupleDesc	desc;
 
 	v[0] = Int64GetDatum(ctx->tenant_id);
 	v[1] = CStringGetTextDatum(line->sku);
@@ -384,8 +382,6 @@ resolve_pool(ReserveContext *ctx, ReserveLine *line)
 		lookup_failed(ctx, line);
 		return;
 	}
-	row = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
 	ctx->repeat_id = commerce_get_int64(0, 10, &isnull);
 	if (!isnull)
 		return;
@@ -398,7 +394,7 @@ resolve_pool(ReserveContext *ctx, ReserveLine *line)
 
 	line->sku_id = commerce_get_int64(0, 1, NULL);
 	line->pool_id = commerce_get_int64(0, 2, NULL);
-	line->slot_count = DatumGetInt32(SPI_getbinval(row, desc, 3, &isnull));
+	line->slot_count = commerce_get_int32(0, 3, NULL);
 	if (strcmp(commerce_get_text(0, 4), "open") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_COMMERCE_BAD_STATE),
@@ -407,16 +403,26 @@ resolve_pool(ReserveContext *ctx, ReserveLine *line)
 						   line->pool_id, line->sku),
 				 errhint("Reserve without the activity to buy at the regular terms.")));
 	{
-		Datum		h = SPI_getbinval(row, desc, 5, &isnull);
+		Datum		h = commerce_get_datum(0, 5, &isnull);
 
 		line->has_hold = !isnull;
 		if (!isnull)
 			line->hold = *DatumGetIntervalP(h);
 	}
 	line->threshold = commerce_get_int64(0, 6, NULL);
-	line->alerted = DatumGetBool(SPI_getbinval(row, desc, 7, &isnull));
-	ctx->order_hold = *DatumGetIntervalP(SPI_getbinval(row, desc, 8, &isnull));
-	ctx->max_hold = *DatumGetIntervalP(SPI_getbinval(row, desc, 9, &isnull));
+	line->alerted = commerce_get_bool(0, 7, NULL);
+	{
+		Datum		order_hold = commerce_get_datum(0, 8, &isnull);
+		bool		no_order_hold = isnull;
+		Datum		max_hold = commerce_get_datum(0, 9, &isnull);
+
+		/* NOT NULL columns of the tenant, which a pool cannot outlive */
+		if (no_order_hold || isnull)
+			elog(ERROR, "commerce: tenant " INT64_FORMAT " of pool " INT64_FORMAT " not found",
+				 ctx->tenant_id, line->pool_id);
+		ctx->order_hold = *DatumGetIntervalP(order_hold);
+		ctx->max_hold = *DatumGetIntervalP(max_hold);
+	}
 	line->home_available = commerce_get_int64(0, 11, NULL);
 }
 
@@ -492,8 +498,7 @@ attempt_fast(void *arg)
 		if (commerce_exec(&plan_take_fast, t->fast_args, NULL, 0) != 1)
 			return false;
 	}
-	t->line->slot_no = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
-												   SPI_tuptable->tupdesc, 1, &isnull));
+	t->line->slot_no = commerce_get_int32(0, 1, &isnull);
 	return true;
 }
 
@@ -526,8 +531,7 @@ attempt_gather(void *arg)
 	{
 		bool		isnull;
 
-		slot[i] = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
-											  SPI_tuptable->tupdesc, 1, &isnull));
+		slot[i] = commerce_get_int32(i, 1, &isnull);
 		avail[i] = commerce_get_int64(i, 2, NULL);
 		total += avail[i];
 		if (avail[i] > avail[target])
@@ -719,7 +723,7 @@ reserve_lines(FunctionCallInfo fcinfo, int64 tenant_id, const char *request_id,
 			  const char *holder, ReserveLine *lines, int nlines, Interval *ttl,
 			  const char *activity)
 {
-	ReserveContext ctx = {tenant_id, request_id, activity};
+	ReserveContext ctx = {.tenant_id = tenant_id, .request_id = request_id, .activity = activity};
 	TimestampTz now = commerce_clock();
 	TimestampTz expires_at;
 	TimestampTz max_expires;
@@ -729,7 +733,7 @@ reserve_lines(FunctionCallInfo fcinfo, int64 tenant_id, const char *request_id,
 	int			n;
 	Datum		v[5];
 
-	SPI_connect();
+	commerce_spi_connect();
 
 	/* resolve pools (the first lookup also answers "seen before?") */
 	for (int i = 0; i < nlines && ctx.repeat_id == 0; i++)
@@ -737,7 +741,7 @@ reserve_lines(FunctionCallInfo fcinfo, int64 tenant_id, const char *request_id,
 	if (ctx.repeat_id != 0)
 	{
 		id = repeat_result(tenant_id, request_id, holder, lines, nlines, &status, &expires_at);
-		SPI_finish();
+		commerce_spi_finish();
 		return commerce_reservation_tuple(fcinfo, id, status, expires_at);
 	}
 
@@ -754,7 +758,7 @@ reserve_lines(FunctionCallInfo fcinfo, int64 tenant_id, const char *request_id,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("invalid cart: SKU \"%s\" totals more than %d units",
 								lines[i].sku, COMMERCE_MAX_QTY),
-						 errhint("A reservation holds at most 1000000 units of one SKU.")));
+						 errhint("A reservation holds at most " CppAsString2(COMMERCE_MAX_QTY) " units of one SKU.")));
 		}
 		else
 			lines[n++] = lines[i];
@@ -805,7 +809,7 @@ reserve_lines(FunctionCallInfo fcinfo, int64 tenant_id, const char *request_id,
 	if (commerce_exec(&plan_insert_header, v, NULL, 0) == 0)
 	{
 		id = repeat_result(tenant_id, request_id, holder, lines, n, &status, &expires_at);
-		SPI_finish();
+		commerce_spi_finish();
 		return commerce_reservation_tuple(fcinfo, id, status, expires_at);
 	}
 	id = commerce_get_int64(0, 1, NULL);
@@ -816,7 +820,7 @@ reserve_lines(FunctionCallInfo fcinfo, int64 tenant_id, const char *request_id,
 		check_low_stock(tenant_id, &lines[i]);
 	}
 
-	SPI_finish();
+	commerce_spi_finish();
 	return commerce_reservation_tuple(fcinfo, id, status, expires_at);
 }
 

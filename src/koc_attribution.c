@@ -26,19 +26,16 @@
 #include "utils/inet.h"
 #include "utils/rel.h"
 
-#define SIG_BYTES	8
-#define SECRET_BYTES 32
-
 static CommercePlan plan_secret = {
 	"SELECT link_secret FROM commerce.tenant_secret WHERE tenant_id = $1",
-	1, {INT8OID}
+	1, {INT8OID}, NULL
 };
 
 static CommercePlan plan_new_secret = {
 	"INSERT INTO commerce.tenant_secret (tenant_id, link_secret)"
 	" SELECT $1, $2 WHERE EXISTS (SELECT 1 FROM commerce.tenant WHERE tenant_id = $1)"
 	" ON CONFLICT (tenant_id) DO NOTHING",
-	2, {INT8OID, BYTEAOID}
+	2, {INT8OID, BYTEAOID}, NULL
 };
 
 static CommercePlan plan_link_ids = {
@@ -51,7 +48,7 @@ static CommercePlan plan_link_ids = {
 	"  FROM commerce.koc k"
 	"  LEFT JOIN commerce.koc_task t ON t.tenant_id = $1 AND t.code = $3"
 	" WHERE k.tenant_id = $1 AND k.code = $2",
-	5, {INT8OID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID}
+	5, {INT8OID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID}, NULL
 };
 
 static CommercePlan plan_click_dedupe = {
@@ -66,14 +63,14 @@ static CommercePlan plan_click_dedupe = {
 	"                        AND clicked_at <= $5"
 	"                      ORDER BY clicked_at DESC LIMIT 1) c ON true"
 	" WHERE t.tenant_id = $1",
-	5, {INT8OID, TEXTOID, INT8OID, INT8OID, TIMESTAMPTZOID}
+	5, {INT8OID, TEXTOID, INT8OID, INT8OID, TIMESTAMPTZOID}, NULL
 };
 
 static CommercePlan plan_click_insert = {
 	"INSERT INTO commerce.click (tenant_id, koc_id, task_id, channel_id, visitor_id, ip,"
 	" user_agent, clicked_at)"
 	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING click_id",
-	8, {INT8OID, INT8OID, INT8OID, INT8OID, TEXTOID, INETOID, TEXTOID, TIMESTAMPTZOID}
+	8, {INT8OID, INT8OID, INT8OID, INT8OID, TEXTOID, INETOID, TEXTOID, TIMESTAMPTZOID}, NULL
 };
 
 static CommercePlan plan_attribute = {
@@ -86,24 +83,24 @@ static CommercePlan plan_attribute = {
 	"   AND c.clicked_at > (($3 AT TIME ZONE t.time_zone) - t.attribution_window) AT TIME ZONE t.time_zone"
 	"   AND k.status = 'active'"
 	" ORDER BY c.clicked_at DESC, c.click_id DESC LIMIT 1",
-	3, {INT8OID, TEXTOID, TIMESTAMPTZOID}
+	3, {INT8OID, TEXTOID, TIMESTAMPTZOID}, NULL
 };
 
 static CommercePlan plan_customer_by_code = {
 	"SELECT customer_id FROM commerce.customer WHERE tenant_id = $1 AND code = $2",
-	2, {INT8OID, TEXTOID}
+	2, {INT8OID, TEXTOID}, NULL
 };
 
 static CommercePlan plan_tenant_exists = {
 	"SELECT 1 FROM commerce.tenant WHERE tenant_id = $1",
-	1, {INT8OID}
+	1, {INT8OID}, NULL
 };
 
 static CommercePlan plan_buyer = {
 	"SELECT c.code, ch.kind FROM commerce.channel ch"
 	"  LEFT JOIN commerce.customer c ON c.tenant_id = ch.tenant_id AND c.customer_id = $3"
 	" WHERE ch.tenant_id = $1 AND ch.channel_id = $2",
-	3, {INT8OID, INT8OID, INT8OID}
+	3, {INT8OID, INT8OID, INT8OID}, NULL
 };
 
 /* Append v in base 36 (lower case) to buf. */
@@ -128,7 +125,7 @@ parse_base36(const char *s, size_t len, uint64 *out)
 {
 	uint64		v = 0;
 
-	if (len == 0 || len > 13)
+	if (len == 0 || len > COMMERCE_BASE36_MAX_DIGITS)
 		return false;
 	for (size_t i = 0; i < len; i++)
 	{
@@ -163,17 +160,16 @@ tenant_secret(int64 tenant_id, bool create)
 
 		if (!create)
 			return NULL;
-		secret = palloc(VARHDRSZ + SECRET_BYTES);
-		SET_VARSIZE(secret, VARHDRSZ + SECRET_BYTES);
-		if (!pg_strong_random(VARDATA(secret), SECRET_BYTES))
+		secret = palloc(VARHDRSZ + COMMERCE_LINK_SECRET_BYTES);
+		SET_VARSIZE(secret, VARHDRSZ + COMMERCE_LINK_SECRET_BYTES);
+		if (!pg_strong_random(VARDATA(secret), COMMERCE_LINK_SECRET_BYTES))
 			elog(ERROR, "commerce: could not generate a random link secret");
 		v[1] = PointerGetDatum(secret);
 		commerce_exec(&plan_new_secret, v, NULL, 0);
 		if (commerce_exec(&plan_secret, v, NULL, 1) == 0)
 			commerce_not_found("tenant", psprintf(INT64_FORMAT, tenant_id), tenant_id);
 	}
-	return DatumGetByteaPCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
-											&isnull));
+	return DatumGetByteaPCopy(commerce_get_datum(0, 1, &isnull));
 }
 
 /* The 13-character signature of the fields of a code under a secret. */
@@ -191,14 +187,14 @@ sign(bytea *secret, const char *fields, char *out)
 		pg_hmac_final(ctx, digest, sizeof(digest)) < 0)
 		elog(ERROR, "commerce: HMAC-SHA256 failed");
 	pg_hmac_free(ctx);
-	for (int i = 0; i < SIG_BYTES; i++)
+	for (int i = 0; i < COMMERCE_LINK_SIG_BYTES; i++)
 		bits = (bits << 8) | digest[i];
-	for (int i = 0; i < 13; i++)
+	for (int i = 0; i < COMMERCE_LINK_SIG_LEN; i++)
 	{
 		out[i] = "abcdefghijkmnpqrstuvwxyz23456789"[bits & 31];
 		bits >>= 5;
 	}
-	out[13] = '\0';
+	out[COMMERCE_LINK_SIG_LEN] = '\0';
 }
 
 /* Constant-time comparison of two 13-character signatures. */
@@ -207,10 +203,12 @@ same_signature(const char *a, const char *b)
 {
 	unsigned char diff = 0;
 
-	for (int i = 0; i < 13; i++)
+	for (int i = 0; i < COMMERCE_LINK_SIG_LEN; i++)
 		diff |= (unsigned char) (a[i] ^ b[i]);
 	return diff == 0;
 }
+
+static void bad_code(const char *code, const char *why) pg_attribute_noreturn();
 
 /* Raise 22023 for a tracking code that is malformed or not signed by the tenant. */
 static void
@@ -241,7 +239,7 @@ commerce_tracking_link(PG_FUNCTION_ARGS)
 	int64		channel_id;
 	bytea	   *secret;
 	StringInfoData code;
-	char		sig[14];
+	char		sig[COMMERCE_LINK_SIG_LEN + 1];
 	char	   *result;
 	MemoryContext caller = CurrentMemoryContext;
 
@@ -249,7 +247,7 @@ commerce_tracking_link(PG_FUNCTION_ARGS)
 	tenant_id = PG_GETARG_INT64(0);
 	koc = text_to_cstring(PG_GETARG_TEXT_PP(1));
 
-	SPI_connect();
+	commerce_spi_connect();
 	v[0] = Int64GetDatum(tenant_id);
 	v[1] = CStringGetTextDatum(koc);
 	v[2] = PG_ARGISNULL(2) ? (Datum) 0 : PointerGetDatum(PG_GETARG_TEXT_PP(2));
@@ -280,9 +278,9 @@ commerce_tracking_link(PG_FUNCTION_ARGS)
 	if (!isnull)
 	{
 		/* a task is shared while it runs, by the KOCs it targets */
-		bool		started = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5, &isnull));
-		bool		running = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 6, &isnull));
-		bool		targeted = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 7, &isnull));
+		bool		started = commerce_get_bool(0, 5, &isnull);
+		bool		running = commerce_get_bool(0, 6, &isnull);
+		bool		targeted = commerce_get_bool(0, 7, &isnull);
 		char	   *task = text_to_cstring(PG_GETARG_TEXT_PP(2));
 
 		if (!started || !running)
@@ -314,7 +312,7 @@ commerce_tracking_link(PG_FUNCTION_ARGS)
 	sign(secret, code.data, sig);
 	appendStringInfo(&code, ".%s", sig);
 	result = MemoryContextStrdup(caller, code.data);
-	SPI_finish();
+	commerce_spi_finish();
 	PG_RETURN_TEXT_P(cstring_to_text(result));
 }
 
@@ -344,8 +342,8 @@ parse_code(int64 tenant_id, const char *code, int64 *koc_id, int64 *task_id, int
 	for (int i = 0; i < 4; i++)
 		if (!parse_base36(p[i], len[i], &v[i]))
 			bad_code(code, "A part of the code is not a base-36 number.");
-	if (len[4] != 13)
-		bad_code(code, "The signature is not 13 characters.");
+	if (len[4] != COMMERCE_LINK_SIG_LEN)
+		bad_code(code, "The signature is not " CppAsString2(COMMERCE_LINK_SIG_LEN) " characters.");
 	if ((int64) v[0] != tenant_id)
 		bad_code(code, "The code was made for another tenant.");
 	*koc_id = (int64) v[1];
@@ -358,7 +356,7 @@ parse_code(int64 tenant_id, const char *code, int64 *koc_id, int64 *task_id, int
 static void
 check_signature(const char *code, const char *sig, bytea *secret)
 {
-	char		expected[14];
+	char		expected[COMMERCE_LINK_SIG_LEN + 1];
 	char	   *fields;
 
 	if (secret == NULL)
@@ -404,7 +402,7 @@ commerce_record_click(PG_FUNCTION_ARGS)
 	code = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	visitor = commerce_key_arg(fcinfo, 2, "p_visitor");
 
-	SPI_connect();
+	commerce_spi_connect();
 	sig = parse_code(tenant_id, code, &koc_id, &task_id, &channel_id);
 
 	/* one visitor's clicks are counted one at a time */
@@ -421,7 +419,7 @@ commerce_record_click(PG_FUNCTION_ARGS)
 	if (commerce_exec(&plan_click_dedupe, v, n, 1) == 0)
 		commerce_not_found("tenant", psprintf(INT64_FORMAT, tenant_id), tenant_id);
 	{
-		Datum		secret = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+		Datum		secret = commerce_get_datum(0, 2, &isnull);
 
 		check_signature(code, sig, isnull ? NULL : DatumGetByteaPP(secret));
 	}
@@ -444,7 +442,7 @@ commerce_record_click(PG_FUNCTION_ARGS)
 		commerce_exec(&plan_click_insert, v, n, 0);
 		click_id = commerce_get_int64(0, 1, NULL);
 	}
-	SPI_finish();
+	commerce_spi_finish();
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "commerce: return type must be a row type");
@@ -462,19 +460,25 @@ commerce_record_click(PG_FUNCTION_ARGS)
  * attributed to, if any: the last click within the window of an active
  * KOC; a KOC buying through their own link follows the self-referral rule
  * ('deny': not attributed; 'allow': attributed).  Returns false if none.
+ * read_only: the caller is declared STABLE (attribution_for).
  */
 static bool
-attribute(int64 tenant_id, const char *visitor, int64 buyer, TimestampTz at,
+attribute(int64 tenant_id, const char *visitor, int64 buyer, TimestampTz at, bool read_only,
 		  int64 *koc_id, int64 *task_id, int64 *click_id)
 {
 	Datum		v[3];
 	bool		isnull;
 	int64		koc_customer;
+	uint64		rows;
 
 	v[0] = Int64GetDatum(tenant_id);
 	v[1] = CStringGetTextDatum(visitor);
 	v[2] = TimestampTzGetDatum(at);
-	if (commerce_exec(&plan_attribute, v, NULL, 1) == 0)
+	if (read_only)
+		rows = commerce_exec_ro(&plan_attribute, v, NULL, 1);
+	else
+		rows = commerce_exec(&plan_attribute, v, NULL, 1);
+	if (rows == 0)
 		return false;
 	*koc_id = commerce_get_int64(0, 1, NULL);
 	*task_id = commerce_get_int64(0, 2, &isnull);
@@ -488,6 +492,23 @@ attribute(int64 tenant_id, const char *visitor, int64 buyer, TimestampTz at,
 	return true;
 }
 
+/*
+ * The columns of commerce.orders the attribution trigger reads or writes,
+ * in the order of the A_* numbers (the frozen attribution first); their
+ * attribute numbers are kept per relation.
+ */
+static const char *const attribution_column_names[] = {
+	"koc_id", "koc_task_id", "attributed_at", "click_id",
+	"order_id", "tenant_id", "channel_id", "customer_id"
+};
+enum
+{
+	A_KOC_ID, A_KOC_TASK_ID, A_ATTRIBUTED_AT, A_CLICK_ID,
+	A_ORDER_ID, A_TENANT_ID, A_CHANNEL_ID, A_CUSTOMER_ID
+};
+#define A_FROZEN (A_CLICK_ID + 1)	/* columns A_KOC_ID .. A_CLICK_ID are frozen */
+static CommerceColumns attribution_columns = COMMERCE_COLUMNS(attribution_column_names);
+
 PG_FUNCTION_INFO_V1(commerce_order_attribution);
 
 /*
@@ -499,84 +520,76 @@ PG_FUNCTION_INFO_V1(commerce_order_attribution);
 Datum
 commerce_order_attribution(PG_FUNCTION_ARGS)
 {
-	TriggerData *td;
-	TupleDesc	desc;
-	static const char *const frozen[] = {"koc_id", "koc_task_id", "attributed_at", "click_id"};
-
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		elog(ERROR, "order_attribution: not called by trigger manager");
-	td = (TriggerData *) fcinfo->context;
-	if (!TRIGGER_FIRED_BEFORE(td->tg_event) || !TRIGGER_FIRED_FOR_ROW(td->tg_event) ||
-		TRIGGER_FIRED_BY_DELETE(td->tg_event) || TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
-		elog(ERROR, "order_attribution: must be fired BEFORE INSERT OR UPDATE ... FOR EACH ROW");
-	desc = td->tg_relation->rd_att;
+	TriggerData *td = commerce_trigger_check(fcinfo, "order_attribution", true,
+											 COMMERCE_ON_INSERT | COMMERCE_ON_UPDATE, 0);
+	TupleDesc	desc = td->tg_relation->rd_att;
+	const int  *att = commerce_columns(&attribution_columns, td->tg_relation);
 
 	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
 	{
-		for (int i = 0; i < lengthof(frozen); i++)
-		{
-			char	   *a = commerce_column_text(td->tg_trigtuple, desc, frozen[i]);
-			char	   *b = commerce_column_text(td->tg_newtuple, desc, frozen[i]);
+		for (int i = 0; i < A_FROZEN; i++)
+			if (!commerce_attr_same(td->tg_trigtuple, td->tg_newtuple, desc, att[i]))
+			{
+				char	   *id = commerce_attr_text(td->tg_newtuple, desc, att[A_ORDER_ID]);
 
-			if ((a == NULL) != (b == NULL) || (a != NULL && strcmp(a, b) != 0))
 				ereport(ERROR,
 						(errcode(ERRCODE_COMMERCE_BAD_STATE),
-						 errmsg("the attribution of order %s cannot change",
-								commerce_column_text(td->tg_newtuple, desc, "order_id")),
+						 errmsg("the attribution of order %s cannot change", id ? id : "NULL"),
 						 errdetail("Column %s is set when the order is placed and then frozen.",
-								   frozen[i]),
+								   attribution_column_names[i]),
 						 errhint("Commissions follow the attribution made at placement.")));
-		}
+			}
 		return PointerGetDatum(td->tg_newtuple);
 	}
 
 	{
 		HeapTuple	tuple = td->tg_trigtuple;
 		bool		isnull;
-		int64		tenant_id = commerce_tuple_int64(tuple, desc, "tenant_id", &isnull);
-		int64		channel_id = commerce_tuple_int64(tuple, desc, "channel_id", &isnull);
-		int64		buyer = commerce_tuple_int64(tuple, desc, "customer_id", &isnull);
+		int64		tenant_id = commerce_attr_int64(tuple, desc, att[A_TENANT_ID], &isnull);
+		int64		channel_id = commerce_attr_int64(tuple, desc, att[A_CHANNEL_ID], &isnull);
+		int64		buyer = commerce_attr_int64(tuple, desc, att[A_CUSTOMER_ID], &isnull);
 		int64		koc_id;
 		int64		task_id;
 		int64		click_id;
 		Datum		v[3];
 		TimestampTz at = commerce_clock();
 
-		for (int i = 0; i < lengthof(frozen); i++)
-			if (commerce_column_text(tuple, desc, frozen[i]) != NULL)
+		for (int i = 0; i < A_FROZEN; i++)
+			if (!heap_attisnull(tuple, att[i], desc))
 				ereport(ERROR,
 						(errcode(ERRCODE_COMMERCE_BAD_STATE),
 						 errmsg("a new order cannot bring its own attribution"),
 						 errdetail("Column %s is set from the buyer's clicks when the order is placed.",
-								   frozen[i]),
+								   attribution_column_names[i]),
 						 errhint("Leave koc_id, koc_task_id, attributed_at and click_id empty.")));
 		if (buyer == 0)
 			return PointerGetDatum(tuple);
-		SPI_connect();
+		commerce_spi_connect();
 		v[0] = Int64GetDatum(tenant_id);
 		v[1] = Int64GetDatum(channel_id);
 		v[2] = Int64GetDatum(buyer);
 		if (commerce_exec(&plan_buyer, v, NULL, 1) == 1 &&
 			strcmp(commerce_get_text(0, 2), "self_operated") == 0 &&
 			commerce_get_text(0, 1) != NULL &&
-			attribute(tenant_id, commerce_get_text(0, 1), buyer, at, &koc_id, &task_id, &click_id))
+			attribute(tenant_id, commerce_get_text(0, 1), buyer, at, false,
+					  &koc_id, &task_id, &click_id))
 		{
 			int			cols[4];
 			Datum		vals[4];
 			bool		nulls[4] = {false, false, false, false};
 
-			cols[0] = SPI_fnumber(desc, "koc_id");
+			cols[0] = att[A_KOC_ID];
 			vals[0] = Int64GetDatum(koc_id);
-			cols[1] = SPI_fnumber(desc, "koc_task_id");
+			cols[1] = att[A_KOC_TASK_ID];
 			vals[1] = Int64GetDatum(task_id);
 			nulls[1] = (task_id == 0);
-			cols[2] = SPI_fnumber(desc, "attributed_at");
+			cols[2] = att[A_ATTRIBUTED_AT];
 			vals[2] = TimestampTzGetDatum(at);
-			cols[3] = SPI_fnumber(desc, "click_id");
+			cols[3] = att[A_CLICK_ID];
 			vals[3] = Int64GetDatum(click_id);
 			tuple = heap_modify_tuple_by_cols(tuple, desc, 4, cols, vals, nulls);
 		}
-		SPI_finish();
+		commerce_spi_finish();
 		return PointerGetDatum(tuple);
 	}
 }
@@ -606,18 +619,19 @@ commerce_attribution_for(PG_FUNCTION_ARGS)
 	visitor = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	at = PG_ARGISNULL(2) ? commerce_clock() : PG_GETARG_TIMESTAMPTZ(2);
 	buyer = PG_ARGISNULL(3) ? 0 : PG_GETARG_INT64(3);
-	SPI_connect();
+	/* STABLE in SQL: every statement read-only, in the caller's snapshot */
+	commerce_spi_connect();
 	if (buyer == 0)
 	{
 		Datum		v[2];
 
 		v[0] = Int64GetDatum(tenant_id);
 		v[1] = CStringGetTextDatum(visitor);
-		if (commerce_exec(&plan_customer_by_code, v, NULL, 1) == 1)
+		if (commerce_exec_ro(&plan_customer_by_code, v, NULL, 1) == 1)
 			buyer = commerce_get_int64(0, 1, NULL);
 	}
-	found = attribute(tenant_id, visitor, buyer, at, &koc_id, &task_id, &click_id);
-	SPI_finish();
+	found = attribute(tenant_id, visitor, buyer, at, true, &koc_id, &task_id, &click_id);
+	commerce_spi_finish();
 	if (!found)
 		PG_RETURN_NULL();
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)

@@ -40,7 +40,7 @@ static CommercePlan plan_earn_context = {
 	"  JOIN commerce.koc_level lv ON lv.tenant_id = k.tenant_id AND lv.code = k.level_code"
 	"  LEFT JOIN commerce.koc_task t ON t.tenant_id = tn.tenant_id AND t.task_id = $3"
 	" WHERE tn.tenant_id = $1",
-	7, {INT8OID, INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID, INT8OID, TIMESTAMPTZOID}
+	7, {INT8OID, INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID, INT8OID, TIMESTAMPTZOID}, NULL
 };
 
 /* The lines of an order so far, earn line first. */
@@ -50,7 +50,7 @@ static CommercePlan plan_order_lines = {
 	"  FROM commerce.commission_line"
 	" WHERE tenant_id = $1 AND order_id = $2"
 	" ORDER BY seq",
-	2, {INT8OID, INT8OID}
+	2, {INT8OID, INT8OID}, NULL
 };
 
 /* Take the KOC's next line number (creating the account), locking the account row. */
@@ -63,7 +63,7 @@ static CommercePlan plan_next_seq = {
 	"       unsettled_fen = a.unsettled_fen + EXCLUDED.unsettled_fen,"
 	"       last_payable_at = greatest(a.last_payable_at, EXCLUDED.last_payable_at)"
 	" RETURNING next_seq - 1",
-	4, {INT8OID, INT8OID, TIMESTAMPTZOID, INT8OID}
+	4, {INT8OID, INT8OID, TIMESTAMPTZOID, INT8OID}, NULL
 };
 
 static CommercePlan plan_insert_line = {
@@ -73,7 +73,7 @@ static CommercePlan plan_insert_line = {
 	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::int4, $12, $13::int4, $14::int4, $15, $16,"
 	" '" RULE_VERSION "', $17, $18)",
 	18, {INT8OID, INT8OID, INT8OID, TEXTOID, TEXTOID, INT8OID, INT8OID, INT8OID, BOOLOID, INT8OID,
-		 INT8OID, TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID}
+		 INT8OID, TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID}, NULL
 };
 
 /* A commission line about to be written. */
@@ -103,7 +103,8 @@ static int64
 rate_of(int64 base, int64 rate_bp)
 {
 	/* base = q x 10000 + r: q x rate stays in range since rate <= 10000 */
-	return (base / 10000) * rate_bp + ((base % 10000) * rate_bp) / 10000;
+	return (base / COMMERCE_BP_SCALE) * rate_bp +
+		((base % COMMERCE_BP_SCALE) * rate_bp) / COMMERCE_BP_SCALE;
 }
 
 /* Number the line under the KOC's account lock and insert it. */
@@ -141,21 +142,27 @@ write_line(Line *l)
 	commerce_exec(&plan_insert_line, v, n, 0);
 }
 
-/* Check we run as an AFTER ... FOR EACH ROW trigger of the expected event. */
-static TriggerData *
-after_row_trigger(FunctionCallInfo fcinfo, const char *name, bool on_update)
+/* The columns of commerce.orders the earn line reads (OC_* numbers), kept per relation. */
+static const char *const order_column_names[] = {
+	"tenant_id", "order_id", "koc_id", "koc_task_id", "customer_id",
+	"goods_fen", "discount_fen", "refunded_fen", "paid_at"
+};
+enum
 {
-	TriggerData *td;
+	OC_TENANT_ID, OC_ORDER_ID, OC_KOC_ID, OC_KOC_TASK_ID, OC_CUSTOMER_ID,
+	OC_GOODS_FEN, OC_DISCOUNT_FEN, OC_REFUNDED_FEN, OC_PAID_AT
+};
+static CommerceColumns order_columns = COMMERCE_COLUMNS(order_column_names);
 
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		elog(ERROR, "%s: not called by trigger manager", name);
-	td = (TriggerData *) fcinfo->context;
-	if (!TRIGGER_FIRED_AFTER(td->tg_event) || !TRIGGER_FIRED_FOR_ROW(td->tg_event) ||
-		(on_update ? !TRIGGER_FIRED_BY_UPDATE(td->tg_event) : !TRIGGER_FIRED_BY_INSERT(td->tg_event)))
-		elog(ERROR, "%s: must be fired AFTER %s ... FOR EACH ROW", name,
-			 on_update ? "UPDATE" : "INSERT");
-	return td;
-}
+/* The columns of commerce.order_event the reversing line reads (EV_* numbers). */
+static const char *const event_column_names[] = {
+	"tenant_id", "order_id", "amount_fen", "source_key"
+};
+enum
+{
+	EV_TENANT_ID, EV_ORDER_ID, EV_AMOUNT_FEN, EV_SOURCE_KEY
+};
+static CommerceColumns event_columns = COMMERCE_COLUMNS(event_column_names);
 
 PG_FUNCTION_INFO_V1(commerce_commission_on_redeem);
 
@@ -166,9 +173,11 @@ PG_FUNCTION_INFO_V1(commerce_commission_on_redeem);
 Datum
 commerce_commission_on_redeem(PG_FUNCTION_ARGS)
 {
-	TriggerData *td = after_row_trigger(fcinfo, "commission_on_redeem", true);
+	TriggerData *td = commerce_trigger_check(fcinfo, "commission_on_redeem", false,
+											 COMMERCE_ON_UPDATE, 0);
 	HeapTuple	o = td->tg_newtuple;
 	TupleDesc	desc = td->tg_relation->rd_att;
+	const int  *att = commerce_columns(&order_columns, td->tg_relation);
 	bool		isnull;
 	Line		l;
 	int64		goods;
@@ -179,30 +188,30 @@ commerce_commission_on_redeem(PG_FUNCTION_ARGS)
 	char		n[8] = "       ";
 
 	memset(&l, 0, sizeof(l));
-	l.tenant_id = commerce_tuple_int64(o, desc, "tenant_id", &isnull);
-	l.order_id = commerce_tuple_int64(o, desc, "order_id", &isnull);
-	l.koc_id = commerce_tuple_int64(o, desc, "koc_id", &isnull);
+	l.tenant_id = commerce_attr_int64(o, desc, att[OC_TENANT_ID], &isnull);
+	l.order_id = commerce_attr_int64(o, desc, att[OC_ORDER_ID], &isnull);
+	l.koc_id = commerce_attr_int64(o, desc, att[OC_KOC_ID], &isnull);
 	if (isnull)
 		return PointerGetDatum(NULL);
-	l.task_id = commerce_tuple_int64(o, desc, "koc_task_id", &isnull);
-	l.customer_id = commerce_tuple_int64(o, desc, "customer_id", &isnull);
-	goods = commerce_tuple_int64(o, desc, "goods_fen", &isnull);
-	discount = commerce_tuple_int64(o, desc, "discount_fen", &isnull);
-	refunded = commerce_tuple_int64(o, desc, "refunded_fen", &isnull);
-	paid_at = commerce_tuple_timestamptz(o, desc, "paid_at", &isnull);
+	l.task_id = commerce_attr_int64(o, desc, att[OC_KOC_TASK_ID], &isnull);
+	l.customer_id = commerce_attr_int64(o, desc, att[OC_CUSTOMER_ID], &isnull);
+	goods = commerce_attr_int64(o, desc, att[OC_GOODS_FEN], &isnull);
+	discount = commerce_attr_int64(o, desc, att[OC_DISCOUNT_FEN], &isnull);
+	refunded = commerce_attr_int64(o, desc, att[OC_REFUNDED_FEN], &isnull);
+	paid_at = commerce_attr_timestamptz(o, desc, att[OC_PAID_AT], &isnull);
 	l.occurred_at = commerce_clock();
 	l.kind = "earn";
 	l.source_key = psprintf("order:" INT64_FORMAT, l.order_id);
 	/* the goods paid for, less what was refunded before the redemption */
 	l.base_fen = Max(goods - discount - refunded, 0);
 
-	SPI_connect();
+	commerce_spi_connect();
 	v[0] = Int64GetDatum(l.tenant_id);
 	v[1] = Int64GetDatum(l.order_id);
 	if (commerce_exec(&plan_order_lines, v, NULL, 1) > 0)
 	{
 		/* redeemed before (completed, after-sale, completed again): one line only */
-		SPI_finish();
+		commerce_spi_finish();
 		return PointerGetDatum(NULL);
 	}
 	v[1] = Int64GetDatum(l.koc_id);
@@ -222,14 +231,13 @@ commerce_commission_on_redeem(PG_FUNCTION_ARGS)
 	l.task_rate_bp = commerce_get_int64(0, 3, &isnull);
 	l.bounty_fen = commerce_get_int64(0, 4, &isnull);
 	l.payable_at = commerce_get_timestamptz(0, 5, &isnull);
-	l.new_customer = l.customer_id != 0 &&
-		DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 6, &isnull));
-	l.rate_bp = Min(l.task_rate_bp + l.level_bonus_bp, 10000);
+	l.new_customer = l.customer_id != 0 && commerce_get_bool(0, 6, &isnull);
+	l.rate_bp = Min(l.task_rate_bp + l.level_bonus_bp, COMMERCE_BP_SCALE);
 	if (l.base_fen == 0)
 		l.bounty_fen = 0;		/* nothing was bought in the end */
 	l.amount_fen = rate_of(l.base_fen, l.rate_bp) + l.bounty_fen;
 	write_line(&l);
-	SPI_finish();
+	commerce_spi_finish();
 	return PointerGetDatum(NULL);
 }
 
@@ -244,9 +252,11 @@ PG_FUNCTION_INFO_V1(commerce_commission_on_refund);
 Datum
 commerce_commission_on_refund(PG_FUNCTION_ARGS)
 {
-	TriggerData *td = after_row_trigger(fcinfo, "commission_on_refund", false);
+	TriggerData *td = commerce_trigger_check(fcinfo, "commission_on_refund", false,
+											 COMMERCE_ON_INSERT, 0);
 	HeapTuple	e = td->tg_trigtuple;
 	TupleDesc	desc = td->tg_relation->rd_att;
+	const int  *att = commerce_columns(&event_columns, td->tg_relation);
 	bool		isnull;
 	int64		refund;
 	int64		remaining;
@@ -255,18 +265,18 @@ commerce_commission_on_refund(PG_FUNCTION_ARGS)
 	Datum		v[2];
 
 	memset(&l, 0, sizeof(l));
-	l.tenant_id = commerce_tuple_int64(e, desc, "tenant_id", &isnull);
-	l.order_id = commerce_tuple_int64(e, desc, "order_id", &isnull);
-	refund = commerce_tuple_int64(e, desc, "amount_fen", &isnull);
+	l.tenant_id = commerce_attr_int64(e, desc, att[EV_TENANT_ID], &isnull);
+	l.order_id = commerce_attr_int64(e, desc, att[EV_ORDER_ID], &isnull);
+	refund = commerce_attr_int64(e, desc, att[EV_AMOUNT_FEN], &isnull);
 	if (refund <= 0)
 		return PointerGetDatum(NULL);
 
-	SPI_connect();
+	commerce_spi_connect();
 	v[0] = Int64GetDatum(l.tenant_id);
 	v[1] = Int64GetDatum(l.order_id);
 	if (commerce_exec(&plan_order_lines, v, NULL, 0) == 0)
 	{
-		SPI_finish();
+		commerce_spi_finish();
 		return PointerGetDatum(NULL);
 	}
 	/* row 0 is the earn line; the others are earlier reversals */
@@ -285,18 +295,18 @@ commerce_commission_on_refund(PG_FUNCTION_ARGS)
 	l.level_bonus_bp = commerce_get_int64(0, 10, &isnull);
 	if (remaining <= 0)
 	{
-		SPI_finish();
+		commerce_spi_finish();
 		return PointerGetDatum(NULL);	/* nothing left to take back */
 	}
 	after = Max(remaining - refund, 0);
 	l.kind = "reverse";
-	l.source_key = psprintf("refund:%s", commerce_column_text(e, desc, "source_key"));
+	l.source_key = psprintf("refund:%s", commerce_attr_text(e, desc, att[EV_SOURCE_KEY]));
 	l.base_fen = after - remaining;
 	l.bounty_fen = after == 0 ? -commerce_get_int64(0, 5, &isnull) : 0;
 	l.amount_fen = -(rate_of(remaining, l.rate_bp) - rate_of(after, l.rate_bp)) + l.bounty_fen;
 	l.occurred_at = commerce_clock();
 	l.payable_at = l.occurred_at;
 	write_line(&l);
-	SPI_finish();
+	commerce_spi_finish();
 	return PointerGetDatum(NULL);
 }

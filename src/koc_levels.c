@@ -32,23 +32,23 @@ static CommercePlan plan_tenant = {
 	"       date_trunc('month', $2::timestamp)::date,"
 	"       ((date_trunc('month', $2::timestamp) + interval '1 month') AT TIME ZONE time_zone)"
 	"  FROM commerce.tenant WHERE tenant_id = $1",
-	3, {INT8OID, DATEOID, TIMESTAMPTZOID}
+	3, {INT8OID, DATEOID, TIMESTAMPTZOID}, NULL
 };
 
 static CommercePlan plan_claim = {
 	"INSERT INTO commerce.koc_level_run (tenant_id, month, koc_count, promoted, demoted, ran_at)"
 	" VALUES ($1, $2, 0, 0, 0, $3) ON CONFLICT DO NOTHING RETURNING 1",
-	3, {INT8OID, DATEOID, TIMESTAMPTZOID}
+	3, {INT8OID, DATEOID, TIMESTAMPTZOID}, NULL
 };
 
 static CommercePlan plan_run = {
 	"SELECT koc_count, promoted, demoted FROM commerce.koc_level_run WHERE tenant_id = $1 AND month = $2",
-	2, {INT8OID, DATEOID}
+	2, {INT8OID, DATEOID}, NULL
 };
 
 static CommercePlan plan_levels = {
 	"SELECT code, promotion_rule::text FROM commerce.koc_level WHERE tenant_id = $1 ORDER BY rank",
-	1, {INT8OID}
+	1, {INT8OID}, NULL
 };
 
 static CommercePlan plan_figures = {
@@ -57,7 +57,7 @@ static CommercePlan plan_figures = {
 	"  FROM commerce.koc k"
 	"  LEFT JOIN commerce.koc_month_figures($1, $2) f ON f.koc_id = k.koc_id"
 	" WHERE k.tenant_id = $1 AND k.status <> 'suspended' AND k.joined_at < $3",
-	3, {INT8OID, DATEOID, TIMESTAMPTZOID}
+	3, {INT8OID, DATEOID, TIMESTAMPTZOID}, NULL
 };
 
 static CommercePlan plan_write = {
@@ -84,18 +84,18 @@ static CommercePlan plan_write = {
 	"  WHERE tenant_id = $1 AND month = $7"
 	" RETURNING promoted::int8, demoted::int8",
 	9, {INT8OID, INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, DATEOID,
-		TIMESTAMPTZOID, INT4OID}
+		TIMESTAMPTZOID, INT4OID}, NULL
 };
 
 /* The KOC rows to change, locked in key order (as every multi-row lock of the extension). */
 static CommercePlan plan_lock_kocs = {
 	"SELECT 1 FROM commerce.koc WHERE tenant_id = $1 AND koc_id = ANY ($2) ORDER BY koc_id"
 	" FOR NO KEY UPDATE",
-	2, {INT8OID, INT8ARRAYOID}
+	2, {INT8OID, INT8ARRAYOID}, NULL
 };
 
 static CommercePlan plan_notify = {
-	"SELECT pg_notify('commerce_outbox', 'koc.level_changed')", 0, {InvalidOid}
+	"SELECT pg_notify('commerce_outbox', 'koc.level_changed')", 0, {InvalidOid}, NULL
 };
 
 /* Build the (koc_count, promoted, demoted, already_done) result. */
@@ -147,7 +147,7 @@ commerce_recalculate_levels(PG_FUNCTION_ARGS)
 	commerce_require_args(fcinfo, 2, args);
 	tenant_id = PG_GETARG_INT64(0);
 
-	SPI_connect();
+	commerce_spi_connect();
 	v[0] = Int64GetDatum(tenant_id);
 	v[1] = PG_GETARG_DATUM(1);
 	v[2] = TimestampTzGetDatum(now);
@@ -158,9 +158,9 @@ commerce_recalculate_levels(PG_FUNCTION_ARGS)
 				 errdetail("No tenant with that id exists."),
 				 errhint("Create it with commerce.create_tenant(code, name).")));
 	demotion = commerce_get_text(0, 1);
-	month = DatumGetDateADT(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+	month = DatumGetDateADT(commerce_get_datum(0, 3, &isnull));
 	month_end = commerce_get_timestamptz(0, 4, &isnull);
-	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)))
+	if (!commerce_get_bool(0, 2, &isnull))
 		ereport(ERROR,
 				(errcode(ERRCODE_COMMERCE_BAD_STATE),
 				 errmsg("month %s is not closed yet", commerce_get_text(0, 3)),
@@ -175,7 +175,7 @@ commerce_recalculate_levels(PG_FUNCTION_ARGS)
 		nkocs = (int) commerce_get_int64(0, 1, NULL);
 		promoted = (int32) commerce_get_int64(0, 2, NULL);
 		demoted = (int32) commerce_get_int64(0, 3, NULL);
-		SPI_finish();
+		commerce_spi_finish();
 		PG_RETURN_DATUM(result_tuple(fcinfo, nkocs, promoted, demoted, true));
 	}
 
@@ -191,8 +191,8 @@ commerce_recalculate_levels(PG_FUNCTION_ARGS)
 		{
 			Datum		rule;
 
-			codes[j] = SPI_getvalue(lv->vals[j], lv->tupdesc, 1);
-			rule = SPI_getbinval(lv->vals[j], lv->tupdesc, 2, &isnull);
+			codes[j] = commerce_result_text(lv, j, 1);
+			rule = commerce_result_datum(lv, j, 2, &isnull);
 			if (!isnull)
 				rules[j] = commerce_level_rule_compile(DatumGetTextPP(rule));
 		}
@@ -211,16 +211,15 @@ commerce_recalculate_levels(PG_FUNCTION_ARGS)
 
 	for (int i = 0; i < nkocs && nlevels > 0; i++)
 	{
-		HeapTuple	t = kocs->vals[i];
 		int64		f[COMMERCE_LEVEL_METRICS];
-		char	   *level = SPI_getvalue(t, kocs->tupdesc, 2);
+		char	   *level = commerce_result_text(kocs, i, 2);
 		int			cur = -1;
 		int			best = 0;
 		int			target;
 		bool		cur_holds;
 
 		for (int m = 0; m < COMMERCE_LEVEL_METRICS; m++)
-			f[m] = DatumGetInt64(SPI_getbinval(t, kocs->tupdesc, 3 + m, &isnull));
+			f[m] = DatumGetInt64(commerce_result_datum(kocs, i, 3 + m, &isnull));
 		for (int j = 0; j < nlevels; j++)
 		{
 			if (strcmp(codes[j], level) == 0)
@@ -245,7 +244,7 @@ commerce_recalculate_levels(PG_FUNCTION_ARGS)
 		}
 		if (target == cur)
 			continue;
-		c_koc[nchanges] = SPI_getbinval(t, kocs->tupdesc, 1, &isnull);
+		c_koc[nchanges] = commerce_result_datum(kocs, i, 1, &isnull);
 		c_from[nchanges] = CStringGetTextDatum(level);
 		c_to[nchanges] = CStringGetTextDatum(codes[target]);
 		c_dir[nchanges] = CStringGetTextDatum(target > cur ? "promote" : "demote");
@@ -273,6 +272,6 @@ commerce_recalculate_levels(PG_FUNCTION_ARGS)
 	demoted = (int32) commerce_get_int64(0, 2, NULL);
 	if (nchanges > 0)
 		commerce_exec(&plan_notify, NULL, NULL, 0);
-	SPI_finish();
+	commerce_spi_finish();
 	PG_RETURN_DATUM(result_tuple(fcinfo, nkocs, promoted, demoted, false));
 }

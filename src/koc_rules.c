@@ -18,13 +18,11 @@
 
 #include <jansson.h>
 
-
-#define MAX_DEPTH		8
-#define MAX_CONDITIONS	64
-
 static const char *const metrics[] = {"redemptions", "new_customers", "repurchase_rate_bp", "gmv_fen"};
 static const char *const ops[] = {">=", ">", "<=", "<", "="};
 static const char *const rule_args[] = {"p_rule", "p_figures"};
+
+static void rule_error(const char *path, const char *problem, const char *hint) pg_attribute_noreturn();
 
 /* Raise 22023 for a rule field, naming its JSON path. */
 static void
@@ -43,8 +41,8 @@ validate_node(json_t *node, const char *path, int depth, int *conditions)
 	const char *key;
 	json_t	   *value;
 
-	if (depth > MAX_DEPTH)
-		rule_error(path, "nested too deep", "A rule nests all/any at most 8 levels.");
+	if (depth > COMMERCE_MAX_RULE_DEPTH)
+		rule_error(path, "nested too deep", "A rule nests all/any at most " CppAsString2(COMMERCE_MAX_RULE_DEPTH) " levels.");
 	if (!json_is_object(node))
 		rule_error(path, "expected an object",
 				   "A rule is {\"metric\",\"op\",\"value\"}, {\"all\":[...]} or {\"any\":[...]}.");
@@ -95,11 +93,11 @@ validate_node(json_t *node, const char *path, int depth, int *conditions)
 	if (json_integer_value(value) < 0)
 		rule_error(psprintf("%s.value", path), "negative", "Values are 0 or more.");
 	if (strcmp(json_string_value(json_object_get(node, "metric")), "repurchase_rate_bp") == 0 &&
-		json_integer_value(value) > 10000)
-		rule_error(psprintf("%s.value", path), "a rate above 10000 basis points",
-				   "Rates are basis points from 0 to 10000.");
-	if (++(*conditions) > MAX_CONDITIONS)
-		rule_error(path, "too many conditions", "A rule has at most 64 conditions.");
+		json_integer_value(value) > COMMERCE_BP_SCALE)
+		rule_error(psprintf("%s.value", path), "a rate above " CppAsString2(COMMERCE_BP_SCALE) " basis points",
+				   "Rates are basis points from 0 to " CppAsString2(COMMERCE_BP_SCALE) ".");
+	if (++(*conditions) > COMMERCE_MAX_RULE_CONDITIONS)
+		rule_error(path, "too many conditions", "A rule has at most " CppAsString2(COMMERCE_MAX_RULE_CONDITIONS) " conditions.");
 }
 
 /* Parse a rule document (resetting the jansson context); 22P02 if not JSON. */

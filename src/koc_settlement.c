@@ -38,7 +38,7 @@ static CommercePlan plan_lock_due = {
 	" ORDER BY a.due_at"
 	" LIMIT $2"
 	" FOR UPDATE SKIP LOCKED",
-	2, {TIMESTAMPTZOID, INT4OID}
+	2, {TIMESTAMPTZOID, INT4OID}, NULL
 };
 
 /* Which of the locked accounts belong to KOCs that may be paid (active, signed the current agreement). */
@@ -50,7 +50,7 @@ static CommercePlan plan_eligible = {
 	"                WHERE s.tenant_id = r.tenant_id AND s.koc_id = r.koc_id"
 	"                  AND s.version = (SELECT max(g.version) FROM commerce.agreement g"
 	"                                    WHERE g.tenant_id = r.tenant_id))",
-	3, {INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID}
+	3, {INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID}, NULL
 };
 
 /*
@@ -69,7 +69,7 @@ static CommercePlan plan_unsettled = {
 	"          min(l.payable_at) FILTER (WHERE l.payable_at > $5)"
 	"     FROM commerce.commission_line l"
 	"    WHERE l.tenant_id = r.tenant_id AND l.koc_id = r.koc_id AND l.seq > r.settled_seq) x",
-	5, {INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, TIMESTAMPTZOID}
+	5, {INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, TIMESTAMPTZOID}, NULL
 };
 
 /* The payable lines after the blocker, which wait for the next batch. */
@@ -77,7 +77,7 @@ static CommercePlan plan_after_blocker = {
 	"SELECT coalesce(sum(amount_fen), 0)::int8, count(*)"
 	"  FROM commerce.commission_line"
 	" WHERE tenant_id = $1 AND koc_id = $2 AND seq > $3 AND payable_at <= $4",
-	4, {INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID}
+	4, {INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID}, NULL
 };
 
 /* Step 4: batches, accounts, ledger and payout messages of the whole run. */
@@ -119,11 +119,11 @@ static CommercePlan plan_write = {
 	"       RETURNING 1)"
 	" SELECT (SELECT count(*) FROM m)",
 	9, {INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID,
-		TEXTARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZOID}
+		TEXTARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZOID}, NULL
 };
 
 static CommercePlan plan_notify = {
-	"SELECT pg_notify('commerce_outbox', 'koc.payout')", 0, {InvalidOid}
+	"SELECT pg_notify('commerce_outbox', 'koc.payout')", 0, {InvalidOid}, NULL
 };
 
 /* What one run decided for one account. */
@@ -161,14 +161,14 @@ commerce_settle_commissions(PG_FUNCTION_ARGS)
 
 	commerce_require_args(fcinfo, 1, args);
 	limit = PG_GETARG_INT32(0);
-	if (limit < 1 || limit > 100000)
+	if (limit < 1 || limit > COMMERCE_MAX_BATCH)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid value for p_limit"),
 				 errdetail("%d KOCs per run.", limit),
-				 errhint("Settle 1 to 100000 KOCs per run.")));
+				 errhint("Settle 1 to " CppAsString2(COMMERCE_MAX_BATCH) " KOCs per run.")));
 
-	SPI_connect();
+	commerce_spi_connect();
 
 	/* 1. lock */
 	v[0] = TimestampTzGetDatum(now);
@@ -177,7 +177,7 @@ commerce_settle_commissions(PG_FUNCTION_ARGS)
 	n = (int) SPI_processed;
 	if (n == 0)
 	{
-		SPI_finish();
+		commerce_spi_finish();
 		PG_RETURN_INT32(0);
 	}
 	d = palloc0(sizeof(Decision) * n);
@@ -194,8 +194,7 @@ commerce_settle_commissions(PG_FUNCTION_ARGS)
 		d[i].balance_fen = commerce_get_int64(i, 4, NULL);
 		d[i].to_seq = commerce_get_int64(i, 5, NULL) - 1;	/* next_seq - 1 */
 		d[i].amount_fen = commerce_get_int64(i, 6, NULL);	/* unsettled_fen */
-		d[i].all_payable = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
-													  7, &isnull)) && !isnull;
+		d[i].all_payable = commerce_get_bool(i, 7, &isnull) && !isnull;
 		d[i].lines = d[i].to_seq - d[i].settled_seq;
 		d[i].due_null = true;
 		d[i].status = "hold";
@@ -253,7 +252,7 @@ commerce_settle_commissions(PG_FUNCTION_ARGS)
 			maxp = commerce_get_int64(row, 3, &maxp_null);
 			d[i].amount_fen = commerce_get_int64(row, 4, NULL);
 			d[i].lines = commerce_get_int64(row, 5, NULL);
-			next = SPI_getbinval(tt->vals[row], tt->tupdesc, 6, &isnull);
+			next = commerce_get_datum(row, 6, &isnull);
 			d[i].due_null = isnull;
 			d[i].due_at = isnull ? 0 : DatumGetTimestampTz(next);
 			d[i].to_seq = maxp_null ? d[i].settled_seq : maxp;
@@ -318,6 +317,6 @@ commerce_settle_commissions(PG_FUNCTION_ARGS)
 	if (paying > 0)
 		commerce_exec(&plan_notify, NULL, NULL, 0);
 
-	SPI_finish();
+	commerce_spi_finish();
 	PG_RETURN_INT32(n);
 }

@@ -21,7 +21,7 @@
 
 static CommercePlan plan_tenant_exists = {
 	"SELECT 1 FROM commerce.tenant WHERE tenant_id = $1",
-	1, {INT8OID}
+	1, {INT8OID}, NULL
 };
 
 static CommercePlan plan_rules = {
@@ -32,7 +32,7 @@ static CommercePlan plan_rules = {
 	" WHERE r.tenant_id = (SELECT CASE WHEN EXISTS (SELECT 1 FROM commerce.routing_rule"
 	"                                                WHERE tenant_id = $1) THEN $1 ELSE 0 END)"
 	" ORDER BY r.priority, r.rule_id",
-	2, {INT8OID, TEXTOID}
+	2, {INT8OID, TEXTOID}, NULL
 };
 
 /* True when region is one of the elements of a text[] datum. */
@@ -78,37 +78,36 @@ commerce_route_carrier(PG_FUNCTION_ARGS)
 				 errdetail("A parcel weighs " INT64_FORMAT " g.", weight),
 				 errhint("Weights are grams, 0 or more.")));
 
-	SPI_connect();
+	/* STABLE in SQL: every statement read-only, in the caller's snapshot */
+	commerce_spi_connect();
 	v[0] = Int64GetDatum(tenant_id);
-	if (commerce_exec(&plan_tenant_exists, v, NULL, 1) == 0)
+	if (commerce_exec_ro(&plan_tenant_exists, v, NULL, 1) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_COMMERCE_NOT_FOUND),
 				 errmsg("tenant \"" INT64_FORMAT "\" not found", tenant_id),
 				 errdetail("No tenant with that id exists."),
 				 errhint("Create it with commerce.create_tenant(code, name); look ids up with commerce.tenant_id(code).")));
 	v[1] = CStringGetTextDatum(region);
-	rows = commerce_exec(&plan_rules, v, NULL, 0);
+	rows = commerce_exec_ro(&plan_rules, v, NULL, 0);
 	for (uint64 i = 0; i < rows && carrier == NULL; i++)
 	{
-		HeapTuple	row = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
-		Datum		regions = SPI_getbinval(row, desc, 2, &isnull);
+		Datum		regions = commerce_get_datum(i, 2, &isnull);
 		bool		match = true;
 		int64		min_weight;
-		Datum		remote;
+		bool		remote;
 
 		if (!isnull && !region_in(regions, region))
 			match = false;
 		min_weight = commerce_get_int64(i, 3, &isnull);
 		if (match && !isnull && weight < min_weight)
 			match = false;
-		remote = SPI_getbinval(row, desc, 4, &isnull);
-		if (match && !isnull && DatumGetBool(remote))
+		remote = commerce_get_bool(i, 4, &isnull);
+		if (match && !isnull && remote)
 		{
-			Datum		is_remote = SPI_getbinval(row, desc, 5, &isnull);
+			bool		is_remote = commerce_get_bool(i, 5, &isnull);
 
-			if (isnull || !DatumGetBool(is_remote))
+			if (isnull || !is_remote)
 				match = false;
 		}
 		if (match)
@@ -118,7 +117,7 @@ commerce_route_carrier(PG_FUNCTION_ARGS)
 			carrier = MemoryContextStrdup(caller, c);
 		}
 	}
-	SPI_finish();
+	commerce_spi_finish();
 	if (carrier == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_COMMERCE_NOT_FOUND),

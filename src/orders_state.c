@@ -28,7 +28,7 @@ static CommercePlan plan_history = {
 	"INSERT INTO commerce.order_status_history"
 	" (tenant_id, order_id, from_status, to_status, changed_at, reason)"
 	" VALUES ($1, $2, $3::commerce.order_status, $4::commerce.order_status, $5, $6)",
-	6, {INT8OID, INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID}
+	6, {INT8OID, INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID}, NULL
 };
 
 /* The forward chain of an order. */
@@ -38,7 +38,7 @@ static const char *const chain[] = {"pending_payment", "paid", "shipped", "compl
 static int
 chain_pos(const char *status)
 {
-	for (int i = 0; i < lengthof(chain); i++)
+	for (int i = 0; i < (int) lengthof(chain); i++)
 		if (strcmp(status, chain[i]) == 0)
 			return i;
 	return -1;
@@ -63,43 +63,71 @@ legal(const char *old, const char *new, const char *before_after_sale)
 	return false;
 }
 
-/* The column stamped when an order enters a status (NULL: none). */
-static const char *
+/*
+ * The columns of commerce.orders the state machine reads or writes, in the
+ * order of the O_* numbers; their attribute numbers are kept per relation.
+ */
+static const char *const order_column_names[] = {
+	"tenant_id", "order_id", "status", "status_before_after_sale", "updated_at",
+	"paid_at", "shipped_at", "completed_at", "cancelled_at", "after_sale_at", "refunded_at"
+};
+enum
+{
+	O_TENANT_ID, O_ORDER_ID, O_STATUS, O_BEFORE_AFTER_SALE, O_UPDATED_AT,
+	O_PAID_AT, O_SHIPPED_AT, O_COMPLETED_AT, O_CANCELLED_AT, O_AFTER_SALE_AT, O_REFUNDED_AT
+};
+static CommerceColumns order_columns = COMMERCE_COLUMNS(order_column_names);
+
+/* The column (O_*) stamped when an order enters a status, or -1 for none. */
+static int
 stamp_column(const char *status)
 {
-	static const char *const map[][2] = {
-		{"paid", "paid_at"}, {"shipped", "shipped_at"}, {"completed", "completed_at"},
-		{"cancelled", "cancelled_at"}, {"after_sale", "after_sale_at"},
-		{"refunded", "refunded_at"}
+	static const struct
+	{
+		const char *status;
+		int			column;
+	}			map[] = {
+		{"paid", O_PAID_AT}, {"shipped", O_SHIPPED_AT}, {"completed", O_COMPLETED_AT},
+		{"cancelled", O_CANCELLED_AT}, {"after_sale", O_AFTER_SALE_AT},
+		{"refunded", O_REFUNDED_AT}
 	};
 
-	for (int i = 0; i < lengthof(map); i++)
-		if (strcmp(status, map[i][0]) == 0)
-			return map[i][1];
-	return NULL;
+	for (int i = 0; i < (int) lengthof(map); i++)
+		if (strcmp(status, map[i].status) == 0)
+			return map[i].column;
+	return -1;
 }
 
 /* Write one history row for an order's status change. */
 static void
-record_history(HeapTuple tuple, TupleDesc desc, const char *from, const char *to,
-			   TimestampTz at)
+record_history(HeapTuple tuple, TupleDesc desc, const int *att, const char *from,
+			   const char *to, TimestampTz at)
 {
 	Datum		v[6];
 	char		n[6] = {' ', ' ', ' ', ' ', ' ', ' '};
 	bool		isnull;
 	const char *reason = GetConfigOption("commerce.reason", true, false);
 
-	v[0] = heap_getattr(tuple, SPI_fnumber(desc, "tenant_id"), desc, &isnull);
-	v[1] = heap_getattr(tuple, SPI_fnumber(desc, "order_id"), desc, &isnull);
+	v[0] = heap_getattr(tuple, att[O_TENANT_ID], desc, &isnull);
+	v[1] = heap_getattr(tuple, att[O_ORDER_ID], desc, &isnull);
 	v[2] = from ? CStringGetTextDatum(from) : (Datum) 0;
 	n[2] = from ? ' ' : 'n';
 	v[3] = CStringGetTextDatum(to);
 	v[4] = TimestampTzGetDatum(at);
 	v[5] = (reason && reason[0]) ? CStringGetTextDatum(reason) : (Datum) 0;
 	n[5] = (reason && reason[0]) ? ' ' : 'n';
-	SPI_connect();
+	commerce_spi_connect();
 	commerce_exec(&plan_history, v, n, 0);
-	SPI_finish();
+	commerce_spi_finish();
+}
+
+/* The order_id of a row as text, for messages. */
+static char *
+order_id_text(HeapTuple tuple, TupleDesc desc, const int *att)
+{
+	char	   *id = commerce_attr_text(tuple, desc, att[O_ORDER_ID]);
+
+	return id ? id : "NULL";
 }
 
 PG_FUNCTION_INFO_V1(commerce_order_state_guard);
@@ -108,8 +136,10 @@ PG_FUNCTION_INFO_V1(commerce_order_state_guard);
 Datum
 commerce_order_state_guard(PG_FUNCTION_ARGS)
 {
-	TriggerData *td;
-	TupleDesc	desc;
+	TriggerData *td = commerce_trigger_check(fcinfo, "order_state_guard", true,
+											 COMMERCE_ON_INSERT | COMMERCE_ON_UPDATE, 0);
+	TupleDesc	desc = td->tg_relation->rd_att;
+	const int  *att = commerce_columns(&order_columns, td->tg_relation);
 	HeapTuple	newtup;
 	char	   *old_status = NULL;
 	char	   *new_status;
@@ -119,80 +149,68 @@ commerce_order_state_guard(PG_FUNCTION_ARGS)
 	Datum		vals[3];
 	bool		nulls[3] = {false, false, false};
 	int			ncols = 0;
-	const char *stamp;
-
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		elog(ERROR, "order_state_guard: not called by trigger manager");
-	td = (TriggerData *) fcinfo->context;
-	if (!TRIGGER_FIRED_BEFORE(td->tg_event) || !TRIGGER_FIRED_FOR_ROW(td->tg_event) ||
-		TRIGGER_FIRED_BY_DELETE(td->tg_event) || TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
-		elog(ERROR, "order_state_guard: must be fired BEFORE INSERT OR UPDATE ... FOR EACH ROW");
-	desc = td->tg_relation->rd_att;
+	int			stamp;
 
 	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
 	{
-		newtup = td->tg_newtuple;
-		old_status = commerce_column_text(td->tg_trigtuple, desc, "status");
-		before = commerce_column_text(td->tg_trigtuple, desc, "status_before_after_sale");
-		new_status = commerce_column_text(newtup, desc, "status");
-		/* where after_sale returns to is the trigger's to set, nobody else's */
-		if (strcmp(new_status, "after_sale") != 0 || strcmp(old_status, "after_sale") == 0)
-		{
-			char	   *new_before = commerce_column_text(newtup, desc, "status_before_after_sale");
+		HeapTuple	oldtup = td->tg_trigtuple;
 
-			if ((before == NULL) != (new_before == NULL) ||
-				(before != NULL && strcmp(before, new_before) != 0))
-				ereport(ERROR,
-						(errcode(ERRCODE_COMMERCE_BAD_STATE),
-						 errmsg("status_before_after_sale of order %s cannot be changed",
-								commerce_column_text(newtup, desc, "order_id")),
-						 errdetail("It records the status the order had when it entered after_sale."),
-						 errhint("Change the order's status; the trigger keeps this column.")));
-		}
+		newtup = td->tg_newtuple;
+		old_status = commerce_attr_text(oldtup, desc, att[O_STATUS]);
+		new_status = commerce_attr_text(newtup, desc, att[O_STATUS]);
+		/* a NULL status is refused by the NOT NULL constraint after this trigger */
+		if (old_status == NULL || new_status == NULL)
+			return PointerGetDatum(newtup);
+		before = commerce_attr_text(oldtup, desc, att[O_BEFORE_AFTER_SALE]);
+		/* where after_sale returns to is the trigger's to set, nobody else's */
+		if ((strcmp(new_status, "after_sale") != 0 || strcmp(old_status, "after_sale") == 0) &&
+			!commerce_attr_same(oldtup, newtup, desc, att[O_BEFORE_AFTER_SALE]))
+			ereport(ERROR,
+					(errcode(ERRCODE_COMMERCE_BAD_STATE),
+					 errmsg("status_before_after_sale of order %s cannot be changed",
+							order_id_text(newtup, desc, att)),
+					 errdetail("It records the status the order had when it entered after_sale."),
+					 errhint("Change the order's status; the trigger keeps this column.")));
 		if (strcmp(old_status, new_status) == 0)
 			return PointerGetDatum(newtup);
 		if (!legal(old_status, new_status, before))
 			ereport(ERROR,
 					(errcode(ERRCODE_COMMERCE_BAD_STATE),
 					 errmsg("order %s cannot go from %s to %s",
-							commerce_column_text(newtup, desc, "order_id"), old_status, new_status),
+							order_id_text(newtup, desc, att), old_status, new_status),
 					 errdetail("Orders move pending_payment -> paid -> shipped -> completed, may be cancelled while unpaid, and go to after_sale from paid, shipped or completed; after_sale ends refunded or goes back."),
 					 errhint("Check the order's current status before changing it.")));
 	}
 	else
 	{
 		newtup = td->tg_trigtuple;
-		new_status = commerce_column_text(newtup, desc, "status");
+		new_status = commerce_attr_text(newtup, desc, att[O_STATUS]);
+		/* a NULL status is refused by the NOT NULL constraint after this trigger */
+		if (new_status == NULL)
+			return PointerGetDatum(newtup);
 	}
 
 	/* stamp the time the order entered its status, and where after_sale came from */
 	stamp = stamp_column(new_status);
-	if (stamp != NULL && commerce_column_text(newtup, desc, stamp) == NULL)
+	if (stamp >= 0 && heap_attisnull(newtup, att[stamp], desc))
 	{
-		cols[ncols] = SPI_fnumber(desc, stamp);
+		cols[ncols] = att[stamp];
 		vals[ncols++] = TimestampTzGetDatum(now);
 	}
 	if (strcmp(new_status, "after_sale") == 0)
 	{
-		cols[ncols] = SPI_fnumber(desc, "status_before_after_sale");
-		vals[ncols++] = CStringGetTextDatum(old_status ? old_status : "paid");
-	}
-	cols[ncols] = SPI_fnumber(desc, "updated_at");
-	vals[ncols++] = TimestampTzGetDatum(now);
-	{
 		/* status_before_after_sale is an enum: build its datum through the input function */
-		for (int i = 0; i < ncols; i++)
-			if (cols[i] == SPI_fnumber(desc, "status_before_after_sale"))
-			{
-				Oid			typid = SPI_gettypeid(desc, cols[i]);
-				Oid			infunc;
-				Oid			ioparam;
+		Oid			typid = TupleDescAttr(desc, att[O_BEFORE_AFTER_SALE] - 1)->atttypid;
+		Oid			infunc;
+		Oid			ioparam;
 
-				getTypeInputInfo(typid, &infunc, &ioparam);
-				vals[i] = OidInputFunctionCall(infunc, TextDatumGetCString(vals[i]), ioparam, -1);
-			}
+		getTypeInputInfo(typid, &infunc, &ioparam);
+		cols[ncols] = att[O_BEFORE_AFTER_SALE];
+		vals[ncols++] = OidInputFunctionCall(infunc, old_status ? old_status : "paid", ioparam, -1);
 	}
+	cols[ncols] = att[O_UPDATED_AT];
+	vals[ncols++] = TimestampTzGetDatum(now);
 	newtup = heap_modify_tuple_by_cols(newtup, desc, ncols, cols, vals, nulls);
-	record_history(newtup, desc, old_status, new_status, now);
+	record_history(newtup, desc, att, old_status, new_status, now);
 	return PointerGetDatum(newtup);
 }

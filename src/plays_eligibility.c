@@ -28,13 +28,6 @@
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 
-#define ERRCODE_PLAY_BLACKLISTED	MAKE_SQLSTATE('P','T','4','5','1')
-#define ERRCODE_PLAY_NEW_ONLY		MAKE_SQLSTATE('P','T','4','0','3')
-#define ERRCODE_PLAY_LIMIT			MAKE_SQLSTATE('P','T','4','2','9')
-#define ERRCODE_PLAY_MUTEX			MAKE_SQLSTATE('P','T','4','2','3')
-#define ERRCODE_PLAY_USER_RATE		MAKE_SQLSTATE('P','T','4','2','5')
-#define ERRCODE_PLAY_IP_RATE		MAKE_SQLSTATE('P','T','4','2','0')
-
 /* The actions that are admitted here (and counted by the rate limits). */
 static const char *const play_actions[] = {"join", "buy", "start", "help", "invite"};
 
@@ -45,7 +38,7 @@ static CommercePlan plan_context = {
 	"  FROM commerce.play_config c"
 	"  JOIN commerce.customer cu ON cu.tenant_id = c.tenant_id AND cu.customer_id = $3"
 	" WHERE c.tenant_id = $1 AND c.config_id = $2",
-	3, {INT8OID, INT8OID, INT8OID}
+	3, {INT8OID, INT8OID, INT8OID}, NULL
 };
 
 /* The first blacklist entry in force that matches the customer, the IP or the device. */
@@ -55,13 +48,13 @@ static CommercePlan plan_blacklist = {
 	"   AND ((kind = 'user' AND value = $2) OR (kind = 'ip' AND value = $3)"
 	"        OR (kind = 'device' AND value = $4))"
 	" ORDER BY kind DESC LIMIT 1",
-	5, {INT8OID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID}
+	5, {INT8OID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID}, NULL
 };
 
 /* Has the customer ever paid an order? */
 static CommercePlan plan_has_paid = {
 	"SELECT 1 FROM commerce.orders WHERE tenant_id = $1 AND customer_id = $2 AND paid_at IS NOT NULL LIMIT 1",
-	2, {INT8OID, INT8OID}
+	2, {INT8OID, INT8OID}, NULL
 };
 
 /* What the customer holds of the play: orders that were neither cancelled nor refunded. */
@@ -69,7 +62,7 @@ static CommercePlan plan_taken = {
 	"SELECT count(*) FROM commerce.orders"
 	" WHERE tenant_id = $1 AND customer_id = $2 AND source_activity = $3"
 	"   AND status NOT IN ('cancelled', 'refunded')",
-	3, {INT8OID, INT8OID, TEXTOID}
+	3, {INT8OID, INT8OID, TEXTOID}, NULL
 };
 
 /* Another play of the mutex group, overlapping in time, that the customer holds. */
@@ -81,7 +74,7 @@ static CommercePlan plan_mutex = {
 	"                WHERE x.tenant_id = $1 AND x.customer_id = $6 AND x.source_activity = o.activity"
 	"                  AND x.status NOT IN ('cancelled', 'refunded'))"
 	" ORDER BY o.code LIMIT 1",
-	6, {INT8OID, TEXTOID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID}
+	6, {INT8OID, TEXTOID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID}, NULL
 };
 
 /* Admitted actions of the customer on the play in the last minute. */
@@ -89,7 +82,7 @@ static CommercePlan plan_user_rate = {
 	"SELECT count(*) FROM commerce.play_event"
 	" WHERE tenant_id = $1 AND config_id = $2 AND customer_id = $3 AND kind <> 'view'"
 	"   AND at > $4 - interval '1 minute'",
-	4, {INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID}
+	4, {INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID}, NULL
 };
 
 /* Admitted actions from the IP on the play in the last minute. */
@@ -97,13 +90,13 @@ static CommercePlan plan_ip_rate = {
 	"SELECT count(*) FROM commerce.play_event"
 	" WHERE tenant_id = $1 AND config_id = $2 AND ip = $3 AND kind <> 'view'"
 	"   AND at > $4 - interval '1 minute'",
-	4, {INT8OID, INT8OID, TEXTOID, TIMESTAMPTZOID}
+	4, {INT8OID, INT8OID, TEXTOID, TIMESTAMPTZOID}, NULL
 };
 
 static CommercePlan plan_record = {
 	"INSERT INTO commerce.play_event (tenant_id, config_id, kind, customer_id, ip, device, at)"
 	" VALUES ($1, $2, $3, $4, $5, $6, $7)",
-	7, {INT8OID, INT8OID, TEXTOID, INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID}
+	7, {INT8OID, INT8OID, TEXTOID, INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID}, NULL
 };
 
 /* Transaction advisory lock on two 32-bit keys (the space pg_advisory_xact_lock(int4, int4) uses). */
@@ -196,7 +189,7 @@ commerce_play_admit(PG_FUNCTION_ARGS)
 	if (device != NULL && device[0] == '\0')
 		device = NULL;
 
-	SPI_connect();
+	commerce_spi_connect();
 
 	v[0] = Int64GetDatum(tenant_id);
 	v[1] = Int64GetDatum(config_id);
@@ -205,7 +198,7 @@ commerce_play_admit(PG_FUNCTION_ARGS)
 		elog(ERROR, "commerce: play config %lld or customer %lld not found",
 			 (long long) config_id, (long long) customer_id);
 	code = commerce_get_text(0, 1);
-	new_only = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	new_only = commerce_get_bool(0, 2, &isnull);
 	per_user_limit = commerce_get_int64(0, 3, &isnull);
 	has_limit = !isnull;
 	mutex = commerce_get_text(0, 4);
@@ -232,7 +225,7 @@ commerce_play_admit(PG_FUNCTION_ARGS)
 		char	   *reason = commerce_get_text(0, 3);
 
 		ereport(ERROR,
-				(errcode(ERRCODE_PLAY_BLACKLISTED),
+				(errcode(ERRCODE_COMMERCE_BLACKLISTED),
 				 errmsg("customer \"%s\" may not take part in play \"%s\"", customer, code),
 				 errdetail("The %s %s is on the blacklist: %s.",
 						   strcmp(kind, "user") == 0 ? "customer" : kind, value,
@@ -247,7 +240,7 @@ commerce_play_admit(PG_FUNCTION_ARGS)
 		v[1] = Int64GetDatum(customer_id);
 		if (commerce_exec(&plan_has_paid, v, NULL, 1) == 1)
 			ereport(ERROR,
-					(errcode(ERRCODE_PLAY_NEW_ONLY),
+					(errcode(ERRCODE_COMMERCE_NOT_ELIGIBLE),
 					 errmsg("play \"%s\" is for new customers only", code),
 					 errdetail("Customer \"%s\" has paid orders.", customer),
 					 errhint("Show this customer the plays open to everyone.")));
@@ -268,7 +261,7 @@ commerce_play_admit(PG_FUNCTION_ARGS)
 		taken = commerce_get_int64(0, 1, NULL);
 		if (taken >= per_user_limit)
 			ereport(ERROR,
-					(errcode(ERRCODE_PLAY_LIMIT),
+					(errcode(ERRCODE_COMMERCE_LIMIT_REACHED),
 					 errmsg("customer \"%s\" has reached the limit of play \"%s\"", customer, code),
 					 errdetail("At most %lld per customer; the customer holds %lld.",
 							   (long long) per_user_limit, (long long) taken),
@@ -285,7 +278,7 @@ commerce_play_admit(PG_FUNCTION_ARGS)
 		v[5] = Int64GetDatum(customer_id);
 		if (commerce_exec(&plan_mutex, v, NULL, 1) == 1)
 			ereport(ERROR,
-					(errcode(ERRCODE_PLAY_MUTEX),
+					(errcode(ERRCODE_COMMERCE_MUTEX),
 					 errmsg("play \"%s\" excludes play \"%s\" the customer is in", code, commerce_get_text(0, 1)),
 					 errdetail("Both are in mutex group %s and overlap in time.", mutex),
 					 errhint("A customer takes one play of a mutex group at a time.")));
@@ -298,7 +291,7 @@ commerce_play_admit(PG_FUNCTION_ARGS)
 
 		if (n >= user_rate)
 			ereport(ERROR,
-					(errcode(ERRCODE_PLAY_USER_RATE),
+					(errcode(ERRCODE_COMMERCE_CUSTOMER_RATE),
 					 errmsg("customer \"%s\" is acting too fast on play \"%s\"", customer, code),
 					 errdetail("Admitted actions in the last minute: %lld; the play allows %lld.",
 							   (long long) n, (long long) user_rate),
@@ -313,7 +306,7 @@ commerce_play_admit(PG_FUNCTION_ARGS)
 		n = admitted_last_minute(&plan_ip_rate, tenant_id, config_id, CStringGetTextDatum(ip), now);
 		if (n >= ip_rate)
 			ereport(ERROR,
-					(errcode(ERRCODE_PLAY_IP_RATE),
+					(errcode(ERRCODE_COMMERCE_IP_RATE),
 					 errmsg("too many actions from IP %s on play \"%s\"", ip, code),
 					 errdetail("Admitted actions from this IP in the last minute: %lld; the play allows %lld.",
 							   (long long) n, (long long) ip_rate),
@@ -331,6 +324,6 @@ commerce_play_admit(PG_FUNCTION_ARGS)
 	v[6] = TimestampTzGetDatum(now);
 	commerce_exec(&plan_record, v, nulls, 0);
 
-	SPI_finish();
+	commerce_spi_finish();
 	PG_RETURN_VOID();
 }

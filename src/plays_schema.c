@@ -24,11 +24,11 @@
 
 #include <jansson.h>
 
-#define MAX_DEPTH	8
-
 static const char *const types[] = {"integer", "string", "boolean", "array", "object"};
 static const char *const schema_args[] = {"p_schema"};
 static const char *const apply_args[] = {"p_schema", "p_rules"};
+
+static void schema_error(const char *path, const char *problem, const char *hint) pg_attribute_noreturn();
 
 /* Raise 22023 for a schema keyword, naming its JSON path. */
 static void
@@ -42,6 +42,8 @@ schema_error(const char *path, const char *problem, const char *hint)
 
 /* What check_value is checking: store rules, or a default inside a schema. */
 static const char *value_kind = "rules";
+
+static void rules_error(const char *path, const char *problem, const char *hint) pg_attribute_noreturn();
 
 /* Raise 22023 for a field of the rules (or a schema default), naming its JSON path. */
 static void
@@ -96,8 +98,8 @@ check_schema(json_t *schema, const char *path, int depth, bool top)
 	json_t	   *type;
 	int			t;
 
-	if (depth > MAX_DEPTH)
-		schema_error(path, "nested too deep", "A rule schema nests at most 8 levels.");
+	if (depth > COMMERCE_MAX_SCHEMA_DEPTH)
+		schema_error(path, "nested too deep", "A rule schema nests at most " CppAsString2(COMMERCE_MAX_SCHEMA_DEPTH) " levels.");
 	if (!json_is_object(schema))
 		schema_error(path, "expected an object", "A schema is {\"type\": ..., ...}.");
 	type = json_object_get(schema, "type");
@@ -188,8 +190,8 @@ check_schema(json_t *schema, const char *path, int depth, bool top)
 			schema_error(psprintf("%s.properties", path), "expected an object", "List the properties: \"properties\": {\"name\": {schema}}.");
 		json_object_foreach(props, name, sub)
 		{
-			if (strlen(name) == 0 || strlen(name) > 63)
-				schema_error(psprintf("%s.properties", path), "a property name is empty or longer than 63 characters",
+			if (strlen(name) == 0 || strlen(name) > COMMERCE_MAX_PROPERTY_LEN)
+				schema_error(psprintf("%s.properties", path), "a property name is empty or longer than " CppAsString2(COMMERCE_MAX_PROPERTY_LEN) " characters",
 							 "Name properties with short words.");
 			check_schema(sub, psprintf("%s.properties.%s", path, name), depth + 1, false);
 		}

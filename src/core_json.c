@@ -1,5 +1,5 @@
 /*
- * json.c
+ * core_json.c
  *		jansson glue: allocation from a dedicated memory context, and the
  *		parser for carts given to commerce.reserve as JSON text.
  *
@@ -47,6 +47,8 @@ commerce_json_reset(void)
 	MemoryContextReset(CommerceJsonContext);
 }
 
+static void cart_error(const char *path, const char *problem, const char *hint) pg_attribute_noreturn();
+
 /* Raise 22023 for a cart field, naming its JSON path. */
 static void
 cart_error(const char *path, const char *problem, const char *hint)
@@ -71,15 +73,16 @@ cart_string(json_t *line, const char *key, int index, bool required)
 			cart_error(path, "missing", "Every line names a SKU code: {\"sku\":\"A1\",\"qty\":1}.");
 		return NULL;
 	}
-	if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > 63)
-		cart_error(path, "expected a code (a string of 1 to 63 characters)",
+	if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > COMMERCE_MAX_CODE_LEN)
+		cart_error(path, "expected a code (a string of 1 to " CppAsString2(COMMERCE_MAX_CODE_LEN) " characters)",
 				   "Codes are strings such as \"A1\" or \"main\".");
 	return pstrdup(json_string_value(v));
 }
 
 /*
  * Parse a cart: {"lines":[{"sku":"A1","qty":2,"warehouse":"main"},...]} or
- * the bare array.  Quantities must be JSON integers from 1 to 1000000.
+ * the bare array.  Quantities must be JSON integers from 1 to
+ * COMMERCE_MAX_QTY.
  * Returns the number of lines; *lines is palloc'd in the caller's context.
  */
 int
@@ -124,7 +127,7 @@ commerce_parse_cart(const char *json, size_t len, CommerceCartLine **lines)
 	n = json_array_size(array);
 	if (n == 0 || n > COMMERCE_MAX_LINES)
 		cart_error("lines", n == 0 ? "empty" : "too many lines",
-				   "A cart has 1 to 200 lines.");
+				   "A cart has 1 to " CppAsString2(COMMERCE_MAX_LINES) " lines.");
 
 	out = palloc0(sizeof(CommerceCartLine) * n);
 	for (size_t i = 0; i < n; i++)
@@ -158,7 +161,7 @@ commerce_parse_cart(const char *json, size_t len, CommerceCartLine **lines)
 			cart_error(path, "expected an integer",
 					   "Quantities are whole units written as JSON integers, e.g. 2 (not 2.0 or \"2\").");
 		if (json_integer_value(qty) < 1 || json_integer_value(qty) > COMMERCE_MAX_QTY)
-			cart_error(path, "out of range", "A line quantity is 1 to 1000000.");
+			cart_error(path, "out of range", "A line quantity is 1 to " CppAsString2(COMMERCE_MAX_QTY) ".");
 		out[i].qty = (int64) json_integer_value(qty);
 	}
 	json_decref(root);

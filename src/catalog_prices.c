@@ -1,5 +1,5 @@
 /*
- * catalog.c
+ * catalog_prices.c
  *		Prices: resolving the price of a SKU for a channel, member tier and
  *		moment, and the floor guard that refuses any price below a SKU's
  *		floor when it is set, never at checkout (seed 003 3.1.2).
@@ -24,17 +24,17 @@ static CommercePlan plan_sku = {
 	"SELECT sku_id, msrp_fen, EXISTS (SELECT 1 FROM commerce.tenant WHERE tenant_id = $1)"
 	"  FROM (SELECT 1) one"
 	"  LEFT JOIN commerce.sku ON tenant_id = $1 AND code = $2",
-	2, {INT8OID, TEXTOID}
+	2, {INT8OID, TEXTOID}, NULL
 };
 
 static CommercePlan plan_channel = {
 	"SELECT channel_id FROM commerce.channel WHERE tenant_id = $1 AND code = $2",
-	2, {INT8OID, TEXTOID}
+	2, {INT8OID, TEXTOID}, NULL
 };
 
 static CommercePlan plan_tier = {
 	"SELECT 1 FROM commerce.member_tier WHERE tenant_id = $1 AND code = $2",
-	2, {INT8OID, TEXTOID}
+	2, {INT8OID, TEXTOID}, NULL
 };
 
 static CommercePlan plan_candidates = {
@@ -43,19 +43,19 @@ static CommercePlan plan_candidates = {
 	"   AND ((kind = 'channel' AND channel_id = $3)"
 	"     OR (kind = 'member' AND member_tier = $4 AND (channel_id IS NULL OR channel_id = $3))"
 	"     OR (kind = 'flash' AND (channel_id IS NULL OR channel_id = $3)))",
-	5, {INT8OID, INT8OID, INT8OID, TEXTOID, TIMESTAMPTZOID}
+	5, {INT8OID, INT8OID, INT8OID, TEXTOID, TIMESTAMPTZOID}, NULL
 };
 
 static CommercePlan plan_floor = {
 	"SELECT floor_fen, code FROM commerce.sku WHERE tenant_id = $1 AND sku_id = $2 FOR SHARE",
-	2, {INT8OID, INT8OID}
+	2, {INT8OID, INT8OID}, NULL
 };
 
 static CommercePlan plan_prices_below = {
 	"SELECT price_id, kind, price_fen FROM commerce.price"
 	" WHERE tenant_id = $1 AND sku_id = $2 AND price_fen < $3 AND valid_to > $4"
 	" ORDER BY price_fen, price_id LIMIT 1",
-	4, {INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID}
+	4, {INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID}, NULL
 };
 
 /* Rank of a price source for ties: higher wins. */
@@ -108,11 +108,12 @@ commerce_resolve_price(PG_FUNCTION_ARGS)
 	tier = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
 	at = PG_ARGISNULL(4) ? commerce_clock() : PG_GETARG_TIMESTAMPTZ(4);
 
-	SPI_connect();
+	/* STABLE in SQL: every statement read-only, in the caller's snapshot */
+	commerce_spi_connect();
 	v[0] = Int64GetDatum(tenant_id);
 	v[1] = CStringGetTextDatum(sku);
-	commerce_exec(&plan_sku, v, NULL, 1);
-	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull)))
+	commerce_exec_ro(&plan_sku, v, NULL, 1);
+	if (!commerce_get_bool(0, 3, &isnull))
 		ereport(ERROR,
 				(errcode(ERRCODE_COMMERCE_NOT_FOUND),
 				 errmsg("tenant \"" INT64_FORMAT "\" not found", tenant_id),
@@ -124,13 +125,13 @@ commerce_resolve_price(PG_FUNCTION_ARGS)
 	best = commerce_get_int64(0, 2, NULL);
 
 	v[1] = CStringGetTextDatum(channel);
-	if (commerce_exec(&plan_channel, v, NULL, 1) == 0)
+	if (commerce_exec_ro(&plan_channel, v, NULL, 1) == 0)
 		commerce_not_found("channel", channel, tenant_id);
 	v[2] = Int64GetDatum(commerce_get_int64(0, 1, NULL));
 	if (tier != NULL)
 	{
 		v[1] = CStringGetTextDatum(tier);
-		if (commerce_exec(&plan_tier, v, NULL, 1) == 0)
+		if (commerce_exec_ro(&plan_tier, v, NULL, 1) == 0)
 			commerce_not_found("member tier", tier, tenant_id);
 		v[3] = CStringGetTextDatum(tier);
 	}
@@ -138,7 +139,7 @@ commerce_resolve_price(PG_FUNCTION_ARGS)
 		n[3] = 'n';
 	v[1] = Int64GetDatum(sku_id);
 	v[4] = TimestampTzGetDatum(at);
-	rows = commerce_exec(&plan_candidates, v, n, 0);
+	rows = commerce_exec_ro(&plan_candidates, v, n, 0);
 
 	/*
 	 * Per kind, the lowest valid price; for member and flash prices one made
@@ -180,7 +181,7 @@ commerce_resolve_price(PG_FUNCTION_ARGS)
 			best_id = kind_id[k];
 			best_kind = kinds[k];
 		}
-	SPI_finish();
+	commerce_spi_finish();
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "commerce: return type must be a row type");
@@ -201,28 +202,14 @@ tuple_int64(HeapTuple tuple, TupleDesc desc, const char *column)
 	return commerce_tuple_int64(tuple, desc, column, &isnull);
 }
 
-/* Check the trigger is called as BEFORE ... FOR EACH ROW on INSERT/UPDATE. */
-static TriggerData *
-floor_trigger(FunctionCallInfo fcinfo, const char *name)
-{
-	TriggerData *td;
-
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		elog(ERROR, "%s: not called by trigger manager", name);
-	td = (TriggerData *) fcinfo->context;
-	if (!TRIGGER_FIRED_BEFORE(td->tg_event) || !TRIGGER_FIRED_FOR_ROW(td->tg_event) ||
-		TRIGGER_FIRED_BY_DELETE(td->tg_event))
-		elog(ERROR, "%s: must be fired BEFORE INSERT OR UPDATE ... FOR EACH ROW", name);
-	return td;
-}
-
 PG_FUNCTION_INFO_V1(commerce_price_floor_guard);
 
 /* BEFORE INSERT OR UPDATE ON commerce.price: no price below the SKU floor. */
 Datum
 commerce_price_floor_guard(PG_FUNCTION_ARGS)
 {
-	TriggerData *td = floor_trigger(fcinfo, "price_floor_guard");
+	TriggerData *td = commerce_trigger_check(fcinfo, "price_floor_guard", true,
+											 COMMERCE_ON_INSERT | COMMERCE_ON_UPDATE, 0);
 	TupleDesc	desc = td->tg_relation->rd_att;
 	HeapTuple	tuple = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple;
 	int64		tenant_id = tuple_int64(tuple, desc, "tenant_id");
@@ -230,7 +217,7 @@ commerce_price_floor_guard(PG_FUNCTION_ARGS)
 	Datum		v[2];
 	int64		floor_fen;
 
-	SPI_connect();
+	commerce_spi_connect();
 	v[0] = Int64GetDatum(tenant_id);
 	v[1] = Int64GetDatum(tuple_int64(tuple, desc, "sku_id"));
 	/* FOR SHARE: a concurrent floor change waits, then sees this price */
@@ -241,14 +228,18 @@ commerce_price_floor_guard(PG_FUNCTION_ARGS)
 				 errhint("Set prices on SKUs of the same tenant.")));
 	floor_fen = commerce_get_int64(0, 1, NULL);
 	if (price < floor_fen)
+	{
+		char	   *kind = commerce_column_text(tuple, desc, "kind");
+
 		ereport(ERROR,
 				(errcode(ERRCODE_CHECK_VIOLATION),
 				 errmsg("price " INT64_FORMAT " fen is below the floor of SKU \"%s\"",
 						price, commerce_get_text(0, 2)),
 				 errdetail("The floor is " INT64_FORMAT " fen; no %s price may go below it.",
-						   floor_fen, SPI_getvalue(tuple, desc, SPI_fnumber(desc, "kind"))),
+						   floor_fen, kind ? kind : "NULL"),
 				 errhint("Raise the price, or lower the SKU's floor_fen first.")));
-	SPI_finish();
+	}
+	commerce_spi_finish();
 	return PointerGetDatum(tuple);
 }
 
@@ -258,14 +249,17 @@ PG_FUNCTION_INFO_V1(commerce_sku_floor_guard);
 Datum
 commerce_sku_floor_guard(PG_FUNCTION_ARGS)
 {
-	TriggerData *td = floor_trigger(fcinfo, "sku_floor_guard");
+	TriggerData *td = commerce_trigger_check(fcinfo, "sku_floor_guard", true,
+											 COMMERCE_ON_INSERT | COMMERCE_ON_UPDATE, 0);
 	TupleDesc	desc = td->tg_relation->rd_att;
 	HeapTuple	tuple = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple;
 	int64		floor_fen = tuple_int64(tuple, desc, "floor_fen");
 	int64		msrp = tuple_int64(tuple, desc, "msrp_fen");
-	char	   *code = SPI_getvalue(tuple, desc, SPI_fnumber(desc, "code"));
+	char	   *code = commerce_column_text(tuple, desc, "code");
 	Datum		v[4];
 
+	if (code == NULL)
+		code = "NULL";			/* NOT NULL: refused after this trigger */
 	if (msrp < floor_fen)
 		ereport(ERROR,
 				(errcode(ERRCODE_CHECK_VIOLATION),
@@ -275,7 +269,7 @@ commerce_sku_floor_guard(PG_FUNCTION_ARGS)
 	if (!TRIGGER_FIRED_BY_UPDATE(td->tg_event))
 		return PointerGetDatum(tuple);
 
-	SPI_connect();
+	commerce_spi_connect();
 	v[0] = Int64GetDatum(tuple_int64(tuple, desc, "tenant_id"));
 	v[1] = Int64GetDatum(tuple_int64(tuple, desc, "sku_id"));
 	v[2] = Int64GetDatum(floor_fen);
@@ -288,6 +282,6 @@ commerce_sku_floor_guard(PG_FUNCTION_ARGS)
 				 errdetail("Price %s (%s) is " INT64_FORMAT " fen.", commerce_get_text(0, 1),
 						   commerce_get_text(0, 2), commerce_get_int64(0, 3, NULL)),
 				 errhint("Raise or end that price first, then raise the floor.")));
-	SPI_finish();
+	commerce_spi_finish();
 	return PointerGetDatum(tuple);
 }
