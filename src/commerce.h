@@ -43,6 +43,8 @@ typedef struct CommercePlan
  *     static const char *const names[] = {"tenant_id", "status"};
  *     static CommerceColumns cols = COMMERCE_COLUMNS(names);
  * and read att[i] = commerce_columns(&cols, rel)[i], the column names[i].
+ * A name written "?name" may be missing (att[i] = 0): a column that a
+ * database still at an older version of the SQL does not have yet.
  */
 typedef struct CommerceColumns
 {
@@ -129,5 +131,10 @@ extern void commerce_record_movement(int64 tenant_id, int64 pool_id, const char 
 									 int64 d_on_hand, int64 d_reserved, int64 d_sold,
 									 int64 reservation_id, const char *request_id,
 									 TimestampTz at);
+
+/* core_money.c: money arithmetic, the only place a rate or a share is computed */
+extern int64 commerce_money_rate_floor(int64 amount_fen, int64 rate_bp);
+extern void commerce_money_split(int64 amount_fen, int64 share_bp, int64 *share_fen, int64 *rest_fen);
+extern int64 commerce_money_fee(int64 amount_fen, int64 fee_bp, int64 min_fee_fen);
 
 #endif							/* COMMERCE_H */

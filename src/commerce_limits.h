@@ -25,6 +25,9 @@
 /* Basis points in one: rates and shares are 0 to this many basis points. */
 #define COMMERCE_BP_SCALE				10000
 
+/* The largest amount of money commerce computes with: 10^15 fen (10 trillion yuan). */
+#define COMMERCE_MAX_FEN				1000000000000000
+
 /* Batch functions (expire_reservations, settle_commissions): rows per call. */
 #define COMMERCE_DEFAULT_BATCH			1000
 #define COMMERCE_MAX_BATCH				100000

@@ -1,7 +1,10 @@
 /*
  * core_json.c
  *		jansson glue: allocation from a dedicated memory context, and the
- *		parser for carts given to commerce.reserve as JSON text.
+ *		one parser of carts: commerce.reserve reads its cart with it, and
+ *		commerce.place_order (and every entry point that orders) reads the
+ *		lines of an order through commerce._cart_lines (core_cart.c), which
+ *		calls it too.
  *
  * jansson allocates through the functions set once in _PG_init.  No json_t
  * outlives the call that parsed it, so each parse starts by resetting the
@@ -10,6 +13,8 @@
 #include "commerce.h"
 
 #include <jansson.h>
+
+#include <math.h>
 
 #include "utils/memutils.h"
 
@@ -80,9 +85,30 @@ cart_string(json_t *line, const char *key, int index, bool required)
 }
 
 /*
+ * A line's quantity: a whole number of units from 1 to COMMERCE_MAX_QTY.
+ * Only the value counts, not how the JSON spells it: 2, 2.0 and 2e0 are two
+ * units (a jsonb document keeps no spelling, so every entry point can apply
+ * this rule); 2.5, "2" and null are refused, and 10^20 is out of range
+ * rather than malformed.
+ */
+static int64
+cart_qty(json_t *qty, const char *path)
+{
+	double		d;
+
+	/* numbers are decoded as doubles (JSON_DECODE_INT_AS_REAL): exact below 2^53 */
+	if (!json_is_real(qty) || (d = json_real_value(qty), d != floor(d)))
+		cart_error(path, "expected an integer",
+				   "Quantities are whole units, e.g. 2 (not 2.5 or \"2\").");
+	if (d < 1 || d > COMMERCE_MAX_QTY)
+		cart_error(path, "out of range", "A line quantity is 1 to " CppAsString2(COMMERCE_MAX_QTY) ".");
+	return (int64) d;
+}
+
+/*
  * Parse a cart: {"lines":[{"sku":"A1","qty":2,"warehouse":"main"},...]} or
- * the bare array.  Quantities must be JSON integers from 1 to
- * COMMERCE_MAX_QTY.
+ * the bare array.  Quantities are whole numbers from 1 to COMMERCE_MAX_QTY
+ * (cart_qty).
  * Returns the number of lines; *lines is palloc'd in the caller's context.
  */
 int
@@ -95,7 +121,7 @@ commerce_parse_cart(const char *json, size_t len, CommerceCartLine **lines)
 	size_t		n;
 
 	commerce_json_reset();
-	root = json_loadb(json, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
+	root = json_loadb(json, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL, &err);
 	if (root == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
@@ -157,12 +183,7 @@ commerce_parse_cart(const char *json, size_t len, CommerceCartLine **lines)
 		qty = json_object_get(line, "qty");
 		if (qty == NULL)
 			cart_error(path, "missing", "Every line has a quantity: {\"sku\":\"A1\",\"qty\":1}.");
-		if (!json_is_integer(qty))
-			cart_error(path, "expected an integer",
-					   "Quantities are whole units written as JSON integers, e.g. 2 (not 2.0 or \"2\").");
-		if (json_integer_value(qty) < 1 || json_integer_value(qty) > COMMERCE_MAX_QTY)
-			cart_error(path, "out of range", "A line quantity is 1 to " CppAsString2(COMMERCE_MAX_QTY) ".");
-		out[i].qty = (int64) json_integer_value(qty);
+		out[i].qty = cart_qty(qty, path);
 	}
 	json_decref(root);
 	*lines = out;

@@ -1,9 +1,14 @@
 /*
  * koc_commission.c
- *		The commission ledger (seed 000 K13, K15): one earn line when an
- *		attributed order is redeemed, one reversing line per refund.
+ *		The commission ledger (K13, K15): one earn line when an attributed
+ *		order is redeemed, one reversing line per refund.
  *
- * Formula (rule "floor-v1", DESIGN.md invariant 2):
+ * Every line records the rule that computed it.  A reversal applies the
+ * rule of its order's earn line (commission_rule), so a rule added later
+ * never changes what an old line gives back; an unknown rule is refused.
+ * The arithmetic is core_money.c's (commerce_money_rate_floor).
+ *
+ * Rule "floor-v1":
  *     commission(base) = floor(base x rate_bp / 10000) + bounty
  *     rate_bp          = min(task rate (or the tenant's koc_rate_bp) + level bonus, 10000)
  * snapshotted on the earn line with the level and task.  A refund of r fen
@@ -25,7 +30,57 @@
 #include "utils/builtins.h"
 #include "utils/rel.h"
 
-#define RULE_VERSION "floor-v1"
+/*
+ * A commission rule: the amount of an earn line, and of the line that
+ * reverses part of it when the order's remaining base drops from
+ * remaining_fen to after_fen.
+ */
+typedef struct CommissionRule
+{
+	const char *name;
+	int64		(*earn) (int64 base_fen, int64 rate_bp, int64 bounty_fen);
+	int64		(*reverse) (int64 remaining_fen, int64 after_fen, int64 rate_bp, int64 bounty_fen);
+} CommissionRule;
+
+/* floor-v1: floor(base x rate / 10000) + bounty. */
+static int64
+floor_v1_earn(int64 base_fen, int64 rate_bp, int64 bounty_fen)
+{
+	return commerce_money_rate_floor(base_fen, rate_bp) + bounty_fen;
+}
+
+/* floor-v1: take back the difference of the floors, and the bounty when nothing is left. */
+static int64
+floor_v1_reverse(int64 remaining_fen, int64 after_fen, int64 rate_bp, int64 bounty_fen)
+{
+	return -(commerce_money_rate_floor(remaining_fen, rate_bp) -
+			 commerce_money_rate_floor(after_fen, rate_bp)) -
+		(after_fen == 0 ? bounty_fen : 0);
+}
+
+static const CommissionRule commission_rules[] = {
+	{"floor-v1", floor_v1_earn, floor_v1_reverse},
+};
+
+/* The rule new earn lines are computed with. */
+#define CURRENT_RULE (&commission_rules[0])
+
+/* The rule a line names; refuse one this library does not know (0A000). */
+static const CommissionRule *
+commission_rule(const char *name, int64 order_id)
+{
+	for (int i = 0; i < (int) lengthof(commission_rules); i++)
+		if (name != NULL && strcmp(commission_rules[i].name, name) == 0)
+			return &commission_rules[i];
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("commission rule \"%s\" of order " INT64_FORMAT " is unknown",
+					name ? name : "NULL", order_id),
+			 errdetail("The order's earn line was computed by a rule this library does not have; "
+					   "its refunds must be reversed by the same rule."),
+			 errhint("Install the commerce library that wrote the line.")));
+	pg_unreachable();
+}
 
 /* What the earn line of an order needs: the KOC's level, the task and the tenant's settings. */
 static CommercePlan plan_earn_context = {
@@ -46,7 +101,7 @@ static CommercePlan plan_earn_context = {
 /* The lines of an order so far, earn line first. */
 static CommercePlan plan_order_lines = {
 	"SELECT koc_id, kind, base_fen, rate_bp::int8, bounty_fen, task_id, customer_id,"
-	"       task_rate_bp::int8, level_code, level_bonus_bp::int8, source_key"
+	"       task_rate_bp::int8, level_code, level_bonus_bp::int8, source_key, rule"
 	"  FROM commerce.commission_line"
 	" WHERE tenant_id = $1 AND order_id = $2"
 	" ORDER BY seq",
@@ -71,9 +126,9 @@ static CommercePlan plan_insert_line = {
 	" customer_id, new_customer, base_fen, task_rate_bp, level_code, level_bonus_bp, rate_bp, bounty_fen,"
 	" amount_fen, rule, occurred_at, payable_at)"
 	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::int4, $12, $13::int4, $14::int4, $15, $16,"
-	" '" RULE_VERSION "', $17, $18)",
-	18, {INT8OID, INT8OID, INT8OID, TEXTOID, TEXTOID, INT8OID, INT8OID, INT8OID, BOOLOID, INT8OID,
-		 INT8OID, TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID}, NULL
+	" $19, $17, $18)",
+	19, {INT8OID, INT8OID, INT8OID, TEXTOID, TEXTOID, INT8OID, INT8OID, INT8OID, BOOLOID, INT8OID,
+		 INT8OID, TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID}, NULL
 };
 
 /* A commission line about to be written. */
@@ -96,23 +151,15 @@ typedef struct Line
 	int64		amount_fen;
 	TimestampTz occurred_at;
 	TimestampTz payable_at;
+	const CommissionRule *rule;	/* the rule that computed the line */
 } Line;
-
-/* floor(base x rate / 10000) for base >= 0, 0 <= rate <= 10000, without overflow. */
-static int64
-rate_of(int64 base, int64 rate_bp)
-{
-	/* base = q x 10000 + r: q x rate stays in range since rate <= 10000 */
-	return (base / COMMERCE_BP_SCALE) * rate_bp +
-		((base % COMMERCE_BP_SCALE) * rate_bp) / COMMERCE_BP_SCALE;
-}
 
 /* Number the line under the KOC's account lock and insert it. */
 static void
 write_line(Line *l)
 {
-	Datum		v[18];
-	char		n[19] = "                  ";
+	Datum		v[19];
+	char		n[20] = "                   ";
 	bool		isnull;
 
 	v[0] = Int64GetDatum(l->tenant_id);
@@ -139,6 +186,7 @@ write_line(Line *l)
 	v[15] = Int64GetDatum(l->amount_fen);
 	v[16] = TimestampTzGetDatum(l->occurred_at);
 	v[17] = TimestampTzGetDatum(l->payable_at);
+	v[18] = CStringGetTextDatum(l->rule->name);
 	commerce_exec(&plan_insert_line, v, n, 0);
 }
 
@@ -235,7 +283,8 @@ commerce_commission_on_redeem(PG_FUNCTION_ARGS)
 	l.rate_bp = Min(l.task_rate_bp + l.level_bonus_bp, COMMERCE_BP_SCALE);
 	if (l.base_fen == 0)
 		l.bounty_fen = 0;		/* nothing was bought in the end */
-	l.amount_fen = rate_of(l.base_fen, l.rate_bp) + l.bounty_fen;
+	l.rule = CURRENT_RULE;
+	l.amount_fen = l.rule->earn(l.base_fen, l.rate_bp, l.bounty_fen);
 	write_line(&l);
 	commerce_spi_finish();
 	return PointerGetDatum(NULL);
@@ -293,6 +342,8 @@ commerce_commission_on_refund(PG_FUNCTION_ARGS)
 	l.task_rate_bp = commerce_get_int64(0, 8, &isnull);
 	l.level_code = commerce_get_text(0, 9);
 	l.level_bonus_bp = commerce_get_int64(0, 10, &isnull);
+	/* the refund is reversed by the rule that computed the earn line */
+	l.rule = commission_rule(commerce_get_text(0, 12), l.order_id);
 	if (remaining <= 0)
 	{
 		commerce_spi_finish();
@@ -303,7 +354,7 @@ commerce_commission_on_refund(PG_FUNCTION_ARGS)
 	l.source_key = psprintf("refund:%s", commerce_attr_text(e, desc, att[EV_SOURCE_KEY]));
 	l.base_fen = after - remaining;
 	l.bounty_fen = after == 0 ? -commerce_get_int64(0, 5, &isnull) : 0;
-	l.amount_fen = -(rate_of(remaining, l.rate_bp) - rate_of(after, l.rate_bp)) + l.bounty_fen;
+	l.amount_fen = l.rule->reverse(remaining, after, l.rate_bp, commerce_get_int64(0, 5, &isnull));
 	l.occurred_at = commerce_clock();
 	l.payable_at = l.occurred_at;
 	write_line(&l);

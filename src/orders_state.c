@@ -2,7 +2,7 @@
  * orders_state.c
  *		The order state machine, enforced by a C trigger on commerce.orders
  *		whoever writes: legal transitions only, times stamped, and one
- *		status history row per change (seed 003 3.2.3).
+ *		status history row per change (H3.2.3).
  *
  *   pending_payment -> paid -> shipped -> completed   (forward jumps allowed:
  *                                                       a platform may report
@@ -12,7 +12,10 @@
  *                                 after_sale -> the status it came from
  *
  * cancelled and refunded are final.  The reason recorded in the history is
- * the transaction-local setting commerce.reason, set by the entry points.
+ * the orders.status_reason the changing statement sets; the trigger then
+ * clears it, so a reason belongs to one statement and is never carried over
+ * to a later change.  (A database still at the SQL of an older release has no
+ * such column; its entry points set commerce.reason, which is read then.)
  */
 #include "commerce.h"
 
@@ -69,12 +72,14 @@ legal(const char *old, const char *new, const char *before_after_sale)
  */
 static const char *const order_column_names[] = {
 	"tenant_id", "order_id", "status", "status_before_after_sale", "updated_at",
-	"paid_at", "shipped_at", "completed_at", "cancelled_at", "after_sale_at", "refunded_at"
+	"paid_at", "shipped_at", "completed_at", "cancelled_at", "after_sale_at", "refunded_at",
+	"?status_reason"
 };
 enum
 {
 	O_TENANT_ID, O_ORDER_ID, O_STATUS, O_BEFORE_AFTER_SALE, O_UPDATED_AT,
-	O_PAID_AT, O_SHIPPED_AT, O_COMPLETED_AT, O_CANCELLED_AT, O_AFTER_SALE_AT, O_REFUNDED_AT
+	O_PAID_AT, O_SHIPPED_AT, O_COMPLETED_AT, O_CANCELLED_AT, O_AFTER_SALE_AT, O_REFUNDED_AT,
+	O_STATUS_REASON
 };
 static CommerceColumns order_columns = COMMERCE_COLUMNS(order_column_names);
 
@@ -98,15 +103,14 @@ stamp_column(const char *status)
 	return -1;
 }
 
-/* Write one history row for an order's status change. */
+/* Write one history row for an order's status change, with the statement's reason. */
 static void
 record_history(HeapTuple tuple, TupleDesc desc, const int *att, const char *from,
-			   const char *to, TimestampTz at)
+			   const char *to, TimestampTz at, const char *reason)
 {
 	Datum		v[6];
 	char		n[6] = {' ', ' ', ' ', ' ', ' ', ' '};
 	bool		isnull;
-	const char *reason = GetConfigOption("commerce.reason", true, false);
 
 	v[0] = heap_getattr(tuple, att[O_TENANT_ID], desc, &isnull);
 	v[1] = heap_getattr(tuple, att[O_ORDER_ID], desc, &isnull);
@@ -145,11 +149,12 @@ commerce_order_state_guard(PG_FUNCTION_ARGS)
 	char	   *new_status;
 	char	   *before = NULL;
 	TimestampTz now = commerce_clock();
-	int			cols[3];
-	Datum		vals[3];
-	bool		nulls[3] = {false, false, false};
+	int			cols[4];
+	Datum		vals[4];
+	bool		nulls[4] = {false, false, false, false};
 	int			ncols = 0;
 	int			stamp;
+	const char *reason;
 
 	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
 	{
@@ -172,7 +177,17 @@ commerce_order_state_guard(PG_FUNCTION_ARGS)
 					 errdetail("It records the status the order had when it entered after_sale."),
 					 errhint("Change the order's status; the trigger keeps this column.")));
 		if (strcmp(old_status, new_status) == 0)
+		{
+			/* no change of status: a reason given with it is not kept either */
+			if (att[O_STATUS_REASON] > 0 && !heap_attisnull(newtup, att[O_STATUS_REASON], desc))
+			{
+				cols[0] = att[O_STATUS_REASON];
+				nulls[0] = true;
+				vals[0] = (Datum) 0;
+				newtup = heap_modify_tuple_by_cols(newtup, desc, 1, cols, vals, nulls);
+			}
 			return PointerGetDatum(newtup);
+		}
 		if (!legal(old_status, new_status, before))
 			ereport(ERROR,
 					(errcode(ERRCODE_COMMERCE_BAD_STATE),
@@ -210,7 +225,17 @@ commerce_order_state_guard(PG_FUNCTION_ARGS)
 	}
 	cols[ncols] = att[O_UPDATED_AT];
 	vals[ncols++] = TimestampTzGetDatum(now);
+	/* the reason goes to the history, not into the row */
+	if (att[O_STATUS_REASON] > 0)
+	{
+		reason = commerce_attr_text(newtup, desc, att[O_STATUS_REASON]);
+		cols[ncols] = att[O_STATUS_REASON];
+		nulls[ncols] = true;
+		vals[ncols++] = (Datum) 0;
+	}
+	else
+		reason = GetConfigOption("commerce.reason", true, false);
 	newtup = heap_modify_tuple_by_cols(newtup, desc, ncols, cols, vals, nulls);
-	record_history(newtup, desc, att, old_status, new_status, now);
+	record_history(newtup, desc, att, old_status, new_status, now, reason);
 	return PointerGetDatum(newtup);
 }

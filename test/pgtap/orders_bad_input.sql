@@ -170,25 +170,25 @@ SELECT throws_ok(format($$SELECT commerce.place_order(%s, 'req-x', 'h5', '{}')$$
 SELECT throws_ok(format($$SELECT commerce.place_order(%s, 'req-x', 'h5', '{"lines":{"sku":"A1","qty":1}}')$$, :t),
     '22023', 'invalid value for p_order', 'place_order: lines not an array -> 22023');
 SELECT throws_ok(format($$SELECT commerce.place_order(%s, 'req-x', 'h5', '{"lines":[]}')$$, :t),
-    '22023', 'invalid value for p_order', 'place_order: empty lines -> 22023');
+    '22023', 'invalid cart: lines: empty', 'place_order: empty lines -> 22023 (the cart parser reserve uses)');
 SELECT throws_ok(format($$SELECT commerce.place_order(%s, 'req-x', 'h5', '{"lines":["A1"]}')$$, :t),
-    '22023', 'invalid value for p_order', 'place_order: a line that is not an object -> 22023');
+    '22023', 'invalid cart: lines[0]: expected an object', 'place_order: a line that is not an object -> 22023 (the cart parser reserve uses)');
 SELECT throws_ok(format($$SELECT commerce.place_order(%s, 'req-x', 'h5', '{"lines":[{"sku":"A1","qty":0}]}')$$, :t),
-    '22023', 'invalid value for p_order', 'place_order: qty 0 -> 22023');
+    '22023', 'invalid cart: lines[0].qty: out of range', 'place_order: qty 0 -> 22023 (the cart parser reserve uses)');
 SELECT throws_ok(format($$SELECT commerce.place_order(%s, 'req-x', 'h5', '{"lines":[{"sku":"A1","qty":-1}]}')$$, :t),
-    '22023', 'invalid value for p_order', 'place_order: qty -1 -> 22023');
+    '22023', 'invalid cart: lines[0].qty: out of range', 'place_order: qty -1 -> 22023 (the cart parser reserve uses)');
 SELECT throws_ok(format($$SELECT commerce.place_order(%s, 'req-x', 'h5', '{"lines":[{"sku":"A1","qty":1.5}]}')$$, :t),
-    '22023', 'invalid value for p_order', 'place_order: qty 1.5 -> 22023');
+    '22023', 'invalid cart: lines[0].qty: expected an integer', 'place_order: qty 1.5 -> 22023 (the cart parser reserve uses)');
 SELECT throws_ok(format($$SELECT commerce.place_order(%s, 'req-x', 'h5', '{"lines":[{"sku":"A1","qty":"2"}]}')$$, :t),
-    '22023', 'invalid value for p_order', 'place_order: qty "2" (a string) -> 22023');
+    '22023', 'invalid cart: lines[0].qty: expected an integer', 'place_order: qty "2" (a string) -> 22023 (the cart parser reserve uses)');
 SELECT throws_ok(format($$SELECT commerce.place_order(%s, 'req-x', 'h5', '{"lines":[{"sku":"A1","qty":1000001}]}')$$, :t),
-    '22023', 'invalid value for p_order', 'place_order: qty 1000001 -> 22023');
+    '22023', 'invalid cart: lines[0].qty: out of range', 'place_order: qty 1000001 -> 22023 (the cart parser reserve uses)');
 SELECT throws_ok(format($$SELECT commerce.place_order(%s, 'req-x', 'h5', '{"lines":[{"sku":"A1","qty":100000000000000000000}]}')$$, :t),
-    '22023', 'invalid value for p_order', 'place_order: qty 10^20 (beyond bigint) -> 22023');
+    '22023', 'invalid cart: lines[0].qty: out of range', 'place_order: qty 10^20 (beyond bigint) -> 22023 (the cart parser reserve uses)');
 SELECT throws_ok(format($$SELECT commerce.place_order(%s, 'req-x', 'h5', '{"lines":[{"sku":"A1"}]}')$$, :t),
-    '22023', 'invalid value for p_order', 'place_order: line without qty -> 22023');
+    '22023', 'invalid cart: lines[0].qty: missing', 'place_order: line without qty -> 22023 (the cart parser reserve uses)');
 SELECT throws_ok(format($$SELECT commerce.place_order(%s, 'req-x', 'h5', '{"lines":[{"qty":1}]}')$$, :t),
-    '22023', 'invalid value for p_order', 'place_order: line without sku -> 22023');
+    '22023', 'invalid cart: lines[0].sku: missing', 'place_order: line without sku -> 22023 (the cart parser reserve uses)');
 SELECT throws_ok(format($$SELECT commerce.place_order(%s, 'req-x', 'h5', '{"lines":[{"sku":"NOPE","qty":1}]}')$$, :t),
     'PT404', 'SKU "NOPE" not found', 'place_order: unknown SKU -> PT404');
 SELECT throws_ok(format($$SELECT commerce.place_order(%s, 'req-x', 'h5', '{"lines":[{"sku":"B1","qty":1}]}')$$, :t),

@@ -10,7 +10,7 @@ BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._require(p_level, 'p_level');
     PERFORM commerce.ensure_koc_levels(p_tenant);
-    IF p_bonus_bp IS NOT NULL AND p_bonus_bp NOT BETWEEN 0 AND 10000 THEN
+    IF p_bonus_bp IS NOT NULL AND p_bonus_bp NOT BETWEEN 0 AND commerce._limit('bp_scale') THEN
         PERFORM commerce._invalid('p_bonus_bp', format('%s bp', p_bonus_bp), 'A bonus is 0 to 10000 basis points.');
     END IF;
     IF p_materials IS NOT NULL AND EXISTS (SELECT 1 FROM unnest(p_materials) m

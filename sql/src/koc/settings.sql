@@ -15,7 +15,7 @@ RETURNS commerce.tenant LANGUAGE plpgsql AS $$
 DECLARE t commerce.tenant;
 BEGIN
     PERFORM commerce._tenant(p_tenant);
-    IF p_koc_rate_bp IS NOT NULL AND p_koc_rate_bp NOT BETWEEN 0 AND 10000 THEN
+    IF p_koc_rate_bp IS NOT NULL AND p_koc_rate_bp NOT BETWEEN 0 AND commerce._limit('bp_scale') THEN
         PERFORM commerce._invalid('p_koc_rate_bp', format('%s bp', p_koc_rate_bp), 'A rate is 0 to 10000 basis points.');
     END IF;
     IF p_settle_hold IS NOT NULL AND (p_settle_hold < '0'::interval OR p_settle_hold > '90 days'::interval) THEN
@@ -24,7 +24,7 @@ BEGIN
     IF p_withdraw_min_fen IS NOT NULL AND p_withdraw_min_fen <= 0 THEN
         PERFORM commerce._invalid('p_withdraw_min_fen', format('%s fen', p_withdraw_min_fen), 'The minimum withdrawal is a positive amount in fen.');
     END IF;
-    IF p_withdraw_fee_bp IS NOT NULL AND p_withdraw_fee_bp NOT BETWEEN 0 AND 10000 THEN
+    IF p_withdraw_fee_bp IS NOT NULL AND p_withdraw_fee_bp NOT BETWEEN 0 AND commerce._limit('bp_scale') THEN
         PERFORM commerce._invalid('p_withdraw_fee_bp', format('%s bp', p_withdraw_fee_bp), 'A fee rate is 0 to 10000 basis points.');
     END IF;
     IF p_withdraw_fee_min_fen IS NOT NULL AND p_withdraw_fee_min_fen < 0 THEN

@@ -18,7 +18,7 @@ BEGIN
     IF p_starts_at >= p_ends_at THEN
         PERFORM commerce._invalid('p_ends_at', 'The task window is empty.', 'ends_at must be later than starts_at.');
     END IF;
-    IF coalesce(p_rate_bp, 0) NOT BETWEEN 0 AND 10000 OR coalesce(p_bounty_fen, 0) < 0
+    IF coalesce(p_rate_bp, 0) NOT BETWEEN 0 AND commerce._limit('bp_scale') OR coalesce(p_bounty_fen, 0) < 0
        OR (coalesce(p_rate_bp, 0) = 0 AND coalesce(p_bounty_fen, 0) = 0) THEN
         PERFORM commerce._invalid('p_rate_bp',
             format('rate %s bp, bounty %s fen', p_rate_bp, p_bounty_fen),

@@ -3,11 +3,11 @@
 -- The fee of a withdrawal under the tenant's rule.
 CREATE FUNCTION commerce.withdrawal_fee(p_tenant bigint, p_amount_fen bigint) RETURNS bigint
 LANGUAGE sql STABLE AS $$
-    SELECT greatest(floor(p_amount_fen::numeric * withdraw_fee_bp / 10000)::bigint, withdraw_fee_min_fen)
+    SELECT commerce.fee_fen(p_amount_fen, withdraw_fee_bp, withdraw_fee_min_fen)
       FROM commerce.tenant WHERE tenant_id = p_tenant;
 $$;
 COMMENT ON FUNCTION commerce.withdrawal_fee(bigint, bigint) IS
-  'The fee of a withdrawal: amount x withdraw_fee_bp / 10000 rounded down, at least withdraw_fee_min_fen.';
+  'The fee of a withdrawal: amount x withdraw_fee_bp / 10000 rounded down, at least withdraw_fee_min_fen (commerce.fee_fen).';
 
 -- A KOC asks to withdraw part of the balance.
 CREATE FUNCTION commerce.request_withdrawal(p_tenant bigint, p_request_id text, p_koc text, p_amount_fen bigint,
@@ -21,9 +21,7 @@ BEGIN
     PERFORM commerce._require(p_amount_fen, 'p_amount_fen');
     PERFORM commerce._require(p_method, 'p_method');
     PERFORM commerce._require(p_payee, 'p_payee');
-    IF length(p_request_id) NOT BETWEEN 1 AND 200 THEN
-        PERFORM commerce._invalid('p_request_id', 'A request_id is 1 to 200 characters.', 'Use a UUID.');
-    END IF;
+    PERFORM commerce._request_key(p_request_id, 'p_request_id');
     SELECT * INTO k FROM commerce.koc WHERE tenant_id = p_tenant AND code = p_koc;
     IF NOT FOUND THEN
         PERFORM commerce._not_found('KOC', p_koc, p_tenant);

@@ -23,6 +23,7 @@ RETURNS commerce.after_sale LANGUAGE plpgsql AS $$
 DECLARE
     o commerce.orders; a commerce.after_sale; v_kind commerce.after_sale_kind; l record;
     v_lines jsonb;
+    v_problem text;
 BEGIN
     PERFORM commerce._require(p_request_id, 'p_request_id');
     PERFORM commerce._require(p_kind, 'p_kind');
@@ -63,19 +64,24 @@ BEGIN
                                   'Pass [{"sku":"<code>","qty":<n>}, ...].');
     END IF;
     IF p_lines IS NOT NULL THEN
-        IF jsonb_typeof(p_lines) <> 'array' OR EXISTS (
-            SELECT 1 FROM jsonb_array_elements(p_lines) x
-             WHERE jsonb_typeof(x) <> 'object' OR jsonb_typeof(x -> 'sku') IS DISTINCT FROM 'string'
-                OR jsonb_typeof(x -> 'qty') IS DISTINCT FROM 'number'
-                OR (x ->> 'qty')::numeric NOT BETWEEN 1 AND 1000000
-                OR (x ->> 'qty')::numeric <> trunc((x ->> 'qty')::numeric)) THEN
+        IF jsonb_typeof(p_lines) <> 'array' THEN
             PERFORM commerce._invalid('p_lines', format('%s is not a list of {"sku","qty"} lines.', p_lines),
                                       'Pass [{"sku":"<code>","qty":<n>}, ...] with whole quantities.');
         END IF;
+        -- the goods, read by the one cart parser (commerce._cart_lines), summed per SKU
+        BEGIN
+            SELECT jsonb_agg(jsonb_build_object('sku', sku, 'qty', qty) ORDER BY sku) INTO v_lines
+              FROM (SELECT c.sku, sum(c.qty)::bigint AS qty FROM commerce._cart_lines(p_lines::text) c
+                     GROUP BY 1) y;
+        EXCEPTION WHEN invalid_parameter_value THEN
+            GET STACKED DIAGNOSTICS v_problem = MESSAGE_TEXT;
+            PERFORM commerce._invalid('p_lines', format('%s is not a list of {"sku","qty"} lines (%s).', p_lines, v_problem),
+                                      'Pass [{"sku":"<code>","qty":<n>}, ...] with whole quantities.');
+        END;
         -- per SKU: at most what was bought and not returned by earlier requests
         FOR l IN
-            WITH asked AS (SELECT x ->> 'sku' AS sku, sum((x ->> 'qty')::bigint) AS qty
-                             FROM jsonb_array_elements(p_lines) x GROUP BY 1),
+            WITH asked AS (SELECT x ->> 'sku' AS sku, (x ->> 'qty')::bigint AS qty
+                             FROM jsonb_array_elements(v_lines) x),
             bought AS (SELECT s.code AS sku, sum(ol.qty) AS qty
                          FROM commerce.order_line ol JOIN commerce.sku s USING (tenant_id, sku_id)
                         WHERE ol.tenant_id = p_tenant AND ol.order_id = p_order GROUP BY 1),
@@ -91,16 +97,13 @@ BEGIN
                        l.qty, l.sku, p_order, l.returnable),
                 'Name SKUs of the order with at most what was bought and not returned yet.');
         END LOOP;
-        SELECT jsonb_agg(jsonb_build_object('sku', sku, 'qty', qty) ORDER BY sku) INTO v_lines
-          FROM (SELECT x ->> 'sku' AS sku, sum((x ->> 'qty')::bigint) AS qty
-                  FROM jsonb_array_elements(p_lines) x GROUP BY 1) y;
     END IF;
     INSERT INTO commerce.after_sale (tenant_id, order_id, request_id, kind, reason, refund_fen, lines, created_at)
     VALUES (p_tenant, p_order, p_request_id, v_kind, p_reason, p_refund_fen, coalesce(v_lines, '[]'),
             commerce.now())
     RETURNING * INTO a;
-    PERFORM commerce._reason('after-sale ' || a.after_sale_id || ': ' || p_kind);
-    UPDATE commerce.orders SET status = 'after_sale' WHERE tenant_id = p_tenant AND order_id = p_order;
+    UPDATE commerce.orders SET status = 'after_sale', status_reason = 'after-sale ' || a.after_sale_id || ': ' || p_kind
+     WHERE tenant_id = p_tenant AND order_id = p_order;
     RETURN a;
 END $$;
 COMMENT ON FUNCTION commerce.request_after_sale(bigint, text, bigint, text, bigint, text, jsonb) IS
@@ -141,8 +144,8 @@ BEGIN
      WHERE tenant_id = p_tenant AND after_sale_id = p_after_sale
     RETURNING * INTO a;
     IF NOT p_approve THEN
-        PERFORM commerce._reason('after-sale ' || p_after_sale || ' rejected');
-        UPDATE commerce.orders SET status = o.status_before_after_sale
+        UPDATE commerce.orders SET status = o.status_before_after_sale,
+               status_reason = 'after-sale ' || p_after_sale || ' rejected'
          WHERE tenant_id = p_tenant AND order_id = a.order_id;
     ELSIF a.kind = 'refund_only' THEN
         PERFORM commerce._request_refund(a);
@@ -198,10 +201,10 @@ BEGIN
      WHERE tenant_id = p_tenant AND after_sale_id = p_after_sale RETURNING * INTO a;
     UPDATE commerce.orders SET refunded_fen = refunded_fen + a.refund_fen
      WHERE tenant_id = p_tenant AND order_id = a.order_id RETURNING * INTO o;
-    PERFORM commerce._reason('after-sale ' || p_after_sale || ' refunded ' || a.refund_fen || ' fen');
     UPDATE commerce.orders
        SET status = CASE WHEN o.refunded_fen >= o.paid_fen THEN 'refunded'::commerce.order_status
-                         ELSE o.status_before_after_sale END
+                         ELSE o.status_before_after_sale END,
+           status_reason = 'after-sale ' || p_after_sale || ' refunded ' || a.refund_fen || ' fen'
      WHERE tenant_id = p_tenant AND order_id = a.order_id;
     INSERT INTO commerce.order_event (tenant_id, order_id, kind, source_key, amount_fen, lines, created_at)
     VALUES (p_tenant, a.order_id, 'refund', 'after_sale:' || p_after_sale, a.refund_fen, a.lines, commerce.now())
@@ -229,8 +232,8 @@ BEGIN
      WHERE tenant_id = p_tenant AND after_sale_id = p_after_sale RETURNING * INTO a;
     v_res := commerce.reserve(p_tenant, 'exchange:' || p_after_sale, 'exchange:' || p_after_sale, a.lines::text);
     PERFORM commerce.confirm_reservation(p_tenant, v_res.reservation_id, 'exchange:' || p_after_sale);
-    PERFORM commerce._reason('after-sale ' || p_after_sale || ' exchanged');
-    UPDATE commerce.orders SET status = o.status_before_after_sale
+    UPDATE commerce.orders SET status = o.status_before_after_sale,
+           status_reason = 'after-sale ' || p_after_sale || ' exchanged'
      WHERE tenant_id = p_tenant AND order_id = a.order_id;
     RETURN a;
 END $$;

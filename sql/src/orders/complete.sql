@@ -18,8 +18,7 @@ BEGIN
             DETAIL  = 'Only a paid or shipped order is redeemed.',
             HINT    = 'Wait for payment; a cancelled or refunded order stays so.';
     END IF;
-    PERFORM commerce._reason('redeemed');
-    UPDATE commerce.orders SET status = 'completed'
+    UPDATE commerce.orders SET status = 'completed', status_reason = 'redeemed'
      WHERE tenant_id = p_tenant AND order_id = p_order RETURNING * INTO o;
     RETURN o;
 END $$;

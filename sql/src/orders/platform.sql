@@ -34,7 +34,7 @@ BEGIN
                                   'Amounts are non-negative numbers (yuan or fen, per the platform profile).');
     END IF;
     v := (p_value #>> '{}')::numeric * CASE p_unit WHEN 'yuan' THEN 100 ELSE 1 END;
-    IF v > 1000000000000000 THEN
+    IF v > commerce._limit('max_fen') THEN
         PERFORM commerce._invalid('p_payload', format('%s is %s, more than any order.', p_field, p_value),
                                   'Check the amounts and the profile''s amount_unit.');
     END IF;
@@ -161,12 +161,11 @@ BEGIN
             PERFORM commerce._invalid('p_payload', format('Discount %s exceeds goods %s.', v_discount, v_goods),
                                       'Check the amounts and the profile''s amount_unit.');
         END IF;
-        PERFORM commerce._reason(p_channel || ' ' || v_status_word);
         INSERT INTO commerce.orders (tenant_id, channel_id, external_order_id, buyer_ref,
                                      receiver_name, receiver_phone, receiver_region, receiver_city,
                                      receiver_address, goods_fen, discount_fen, shipping_fen, payable_fen,
                                      paid_fen, status, platform_status, platform_modified_at, payload,
-                                     created_at)
+                                     created_at, status_reason)
         VALUES (p_tenant, ch.channel_id, v_ext,
                 jsonb_path_query_first(p_payload, pr.buyer_path) #>> '{}',
                 jsonb_path_query_first(p_payload, pr.receiver_name_path) #>> '{}',
@@ -176,7 +175,7 @@ BEGIN
                 jsonb_path_query_first(p_payload, pr.receiver_address_path) #>> '{}',
                 v_goods, v_discount, v_shipping, v_goods - v_discount + v_shipping,
                 CASE WHEN v_status NOT IN ('pending_payment', 'cancelled') THEN v_goods - v_discount + v_shipping END,
-                v_status, v_status_word, v_modified, p_payload, commerce.now())
+                v_status, v_status_word, v_modified, p_payload, commerce.now(), p_channel || ' ' || v_status_word)
         ON CONFLICT DO NOTHING
         RETURNING * INTO o;
         IF o.order_id IS NULL THEN
@@ -216,10 +215,9 @@ BEGIN
     END IF;
     v_outcome := 'updated';
     IF v_status <> o.status THEN
-        PERFORM commerce._reason(p_channel || ' ' || v_status_word);
         -- a platform that closes a paid order refunds it: through after_sale
         IF v_status = 'refunded' AND o.status IN ('paid', 'shipped', 'completed') THEN
-            UPDATE commerce.orders SET status = 'after_sale'
+            UPDATE commerce.orders SET status = 'after_sale', status_reason = p_channel || ' ' || v_status_word
              WHERE tenant_id = p_tenant AND order_id = o.order_id;
         END IF;
         -- an unpaid platform order that is paid now takes its stock
@@ -231,7 +229,7 @@ BEGIN
                 v_outcome := 'oversell';
             END IF;
         END IF;
-        UPDATE commerce.orders SET status = v_status
+        UPDATE commerce.orders SET status = v_status, status_reason = p_channel || ' ' || v_status_word
          WHERE tenant_id = p_tenant AND order_id = o.order_id;
     END IF;
     UPDATE commerce.orders SET platform_status = v_status_word, platform_modified_at = v_modified,

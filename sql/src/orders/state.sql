@@ -7,10 +7,6 @@ CREATE FUNCTION commerce.order_state_guard() RETURNS trigger
 CREATE TRIGGER before_20_state_guard BEFORE INSERT OR UPDATE ON commerce.orders
     FOR EACH ROW EXECUTE FUNCTION commerce.order_state_guard();
 
--- Set the reason the state-machine trigger records for this transaction.
-CREATE FUNCTION commerce._reason(p_reason text) RETURNS void
-LANGUAGE sql AS $$ SELECT set_config('commerce.reason', coalesce(p_reason, ''), true) $$;
-
 -- Lock an order of a tenant; PT404 if there is none.
 CREATE FUNCTION commerce._lock_order(p_tenant bigint, p_order bigint)
 RETURNS commerce.orders LANGUAGE plpgsql AS $$

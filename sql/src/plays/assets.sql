@@ -13,9 +13,7 @@ BEGIN
     PERFORM commerce._require(p_amount, 'p_amount');
     PERFORM commerce._require(p_store, 'p_store');
     PERFORM commerce._require(p_operator, 'p_operator');
-    IF length(p_request_id) NOT BETWEEN 1 AND 200 THEN
-        PERFORM commerce._invalid('p_request_id', 'A request_id is 1 to 200 characters.', 'Use a UUID.');
-    END IF;
+    PERFORM commerce._request_key(p_request_id, 'p_request_id');
     SELECT * INTO st FROM commerce.store WHERE tenant_id = p_tenant AND code = p_store;
     IF NOT FOUND THEN
         PERFORM commerce._not_found('store', p_store, p_tenant);

@@ -20,9 +20,7 @@ BEGIN
     PERFORM commerce._require(p_request_id, 'p_request_id');
     PERFORM commerce._require(p_config, 'p_config');
     PERFORM commerce._require(p_customer, 'p_customer');
-    IF length(p_request_id) NOT BETWEEN 1 AND 200 THEN
-        PERFORM commerce._invalid('p_request_id', 'A request_id is 1 to 200 characters.', 'Use a UUID.');
-    END IF;
+    PERFORM commerce._request_key(p_request_id, 'p_request_id');
     SELECT * INTO i FROM commerce.play_instance WHERE tenant_id = p_tenant AND request_id = p_request_id;
     IF FOUND THEN
         RETURN commerce._bargain_result(i, 'repeated');
@@ -68,9 +66,7 @@ BEGIN
     PERFORM commerce._require(p_request_id, 'p_request_id');
     PERFORM commerce._require(p_instance, 'p_instance');
     PERFORM commerce._require(p_helper, 'p_helper');
-    IF length(p_request_id) NOT BETWEEN 1 AND 200 THEN
-        PERFORM commerce._invalid('p_request_id', 'A request_id is 1 to 200 characters.', 'Use a UUID.');
-    END IF;
+    PERFORM commerce._request_key(p_request_id, 'p_request_id');
     SELECT * INTO cu FROM commerce.customer WHERE tenant_id = p_tenant AND code = p_helper;
     IF NOT FOUND THEN
         PERFORM commerce._not_found('customer', p_helper, p_tenant);
@@ -146,9 +142,7 @@ BEGIN
     PERFORM commerce._require(p_instance, 'p_instance');
     PERFORM commerce._require(p_customer, 'p_customer');
     PERFORM commerce._require(p_channel, 'p_channel');
-    IF length(p_request_id) NOT BETWEEN 1 AND 200 THEN
-        PERFORM commerce._invalid('p_request_id', 'A request_id is 1 to 200 characters.', 'Use a UUID.');
-    END IF;
+    PERFORM commerce._request_key(p_request_id, 'p_request_id');
     SELECT * INTO o FROM commerce.orders WHERE tenant_id = p_tenant AND request_id = 'play:' || p_request_id;
     IF FOUND THEN
         RETURN commerce._order_result(o, 'existing');

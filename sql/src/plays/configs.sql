@@ -42,9 +42,7 @@ BEGIN
             MESSAGE = format('play config "%s" already exists', p_code),
             HINT = 'The terms of a config never change: close it and configure a new code.';
     END IF;
-    IF length(p_request_id) NOT BETWEEN 1 AND 200 THEN
-        PERFORM commerce._invalid('p_request_id', 'A request_id is 1 to 200 characters.', 'Use a UUID.');
-    END IF;
+    PERFORM commerce._request_key(p_request_id, 'p_request_id');
     IF p_code !~ '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$' THEN
         PERFORM commerce._invalid('p_code', format('"%s"', p_code), 'Codes are letters, digits, _ . - (up to 63).');
     END IF;

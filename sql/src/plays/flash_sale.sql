@@ -22,9 +22,7 @@ BEGIN
     PERFORM commerce._require(p_customer, 'p_customer');
     PERFORM commerce._require(p_qty, 'p_qty');
     PERFORM commerce._require(p_channel, 'p_channel');
-    IF length(p_request_id) NOT BETWEEN 1 AND 200 THEN
-        PERFORM commerce._invalid('p_request_id', 'A request_id is 1 to 200 characters.', 'Use a UUID.');
-    END IF;
+    PERFORM commerce._request_key(p_request_id, 'p_request_id');
     -- a retry returns the order (and writes nothing)
     SELECT * INTO o FROM commerce.orders WHERE tenant_id = p_tenant AND request_id = 'play:' || p_request_id;
     IF FOUND THEN

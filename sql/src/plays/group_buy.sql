@@ -37,9 +37,7 @@ BEGIN
     PERFORM commerce._require(p_customer, 'p_customer');
     PERFORM commerce._require(p_payment_id, 'p_payment_id');
     PERFORM commerce._require(p_channel, 'p_channel');
-    IF length(p_request_id) NOT BETWEEN 1 AND 200 THEN
-        PERFORM commerce._invalid('p_request_id', 'A request_id is 1 to 200 characters.', 'Use a UUID.');
-    END IF;
+    PERFORM commerce._request_key(p_request_id, 'p_request_id');
     -- a retry returns the first result
     SELECT * INTO p FROM commerce.play_participant WHERE tenant_id = p_tenant AND request_id = p_request_id;
     IF FOUND THEN

@@ -13,9 +13,7 @@ BEGIN
     PERFORM commerce._require(p_config, 'p_config');
     PERFORM commerce._require(p_inviter, 'p_inviter');
     PERFORM commerce._require(p_invitee, 'p_invitee');
-    IF length(p_request_id) NOT BETWEEN 1 AND 200 THEN
-        PERFORM commerce._invalid('p_request_id', 'A request_id is 1 to 200 characters.', 'Use a UUID.');
-    END IF;
+    PERFORM commerce._request_key(p_request_id, 'p_request_id');
     SELECT * INTO v FROM commerce.play_invite WHERE tenant_id = p_tenant AND request_id = p_request_id;
     IF FOUND THEN
         RETURN v;

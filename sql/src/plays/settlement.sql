@@ -12,7 +12,7 @@ BEGIN
                                                WHERE tenant_id = p_tenant AND code = p_template) THEN
         PERFORM commerce._not_found('play template', p_template, p_tenant);
     END IF;
-    IF p_store_share_bp NOT BETWEEN 0 AND 10000 THEN
+    IF p_store_share_bp NOT BETWEEN 0 AND commerce._limit('bp_scale') THEN
         PERFORM commerce._invalid('p_store_share_bp', format('%s', p_store_share_bp),
                                   'A share is 0 to 10000 basis points (7000 = 70% to the store).');
     END IF;
@@ -26,28 +26,6 @@ END $$;
 COMMENT ON FUNCTION commerce.set_split_rule(bigint, text, integer) IS
   'HQ sets the store''s share (basis points) of the income of a template''s plays, or the default (NULL template). Settlements copy the rule at application.';
 
--- Split an amount in two by basis points with the largest remainder: the parts add up exactly.
-CREATE FUNCTION commerce.split_fen(p_amount bigint, p_share_bp integer, OUT share_fen bigint, OUT rest_fen bigint)
-LANGUAGE plpgsql IMMUTABLE AS $$
-DECLARE v_bump integer;
-BEGIN
-    PERFORM commerce._require(p_amount, 'p_amount');
-    PERFORM commerce._require(p_share_bp, 'p_share_bp');
-    IF p_amount < 0 OR p_amount > 1000000000000000 THEN
-        PERFORM commerce._invalid('p_amount', format('%s fen', p_amount), 'Split 0 to 10^15 fen.');
-    END IF;
-    IF p_share_bp NOT BETWEEN 0 AND 10000 THEN
-        PERFORM commerce._invalid('p_share_bp', format('%s bp', p_share_bp), 'A share is 0 to 10000 basis points.');
-    END IF;
-    -- the floors of both exact parts leave at most one fen; it goes to the larger remainder (the rest on a tie)
-    share_fen := p_amount * p_share_bp / 10000;
-    v_bump := ((p_amount * p_share_bp) % 10000 > (p_amount * (10000 - p_share_bp)) % 10000)::integer;
-    share_fen := share_fen + v_bump;
-    rest_fen := p_amount - share_fen;
-END $$;
-COMMENT ON FUNCTION commerce.split_fen(bigint, integer) IS
-  'Split p_amount fen into share (p_share_bp basis points) and rest by the largest remainder method: share_fen + rest_fen = p_amount always; the fen the floors leave goes to the part with the larger remainder (the rest on a tie).';
-
 -- A store applies for settlement of a play's completed income.
 CREATE FUNCTION commerce.apply_play_settlement(p_tenant bigint, p_request_id text, p_config text)
 RETURNS commerce.play_settlement LANGUAGE plpgsql AS $$
@@ -56,9 +34,7 @@ BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._require(p_request_id, 'p_request_id');
     PERFORM commerce._require(p_config, 'p_config');
-    IF length(p_request_id) NOT BETWEEN 1 AND 200 THEN
-        PERFORM commerce._invalid('p_request_id', 'A request_id is 1 to 200 characters.', 'Use a UUID.');
-    END IF;
+    PERFORM commerce._request_key(p_request_id, 'p_request_id');
     -- one application of a play at a time
     SELECT * INTO c FROM commerce.play_config WHERE tenant_id = p_tenant AND code = p_config FOR UPDATE;
     IF NOT FOUND THEN

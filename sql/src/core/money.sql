@@ -1,0 +1,21 @@
+-- sql/src/core/money.sql: money arithmetic for SQL callers: a rate in basis
+-- points applied to fen, a fee, a split by the largest remainder. The one
+-- implementation is src/core_money.c (commission lines call it directly).
+
+-- floor(amount x rate / 10000), exact.
+CREATE FUNCTION commerce.rate_fen(p_amount_fen bigint, p_rate_bp integer) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'commerce_rate_fen' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION commerce.rate_fen(bigint, integer) IS
+  'A rate applied to an amount: floor(p_amount_fen x p_rate_bp / 10000) in exact integer arithmetic (0 to 10^15 fen, 0 to 10000 bp; 22023 outside, 22004 for NULL). Commissions, fees and shares are all computed this way.';
+
+-- A fee: the rate rounded down, at least the minimum.
+CREATE FUNCTION commerce.fee_fen(p_amount_fen bigint, p_fee_bp integer, p_min_fen bigint) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'commerce_fee_fen' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION commerce.fee_fen(bigint, integer, bigint) IS
+  'A fee: commerce.rate_fen(p_amount_fen, p_fee_bp), at least p_min_fen.';
+
+-- Split an amount in two by basis points with the largest remainder: the parts add up exactly.
+CREATE FUNCTION commerce.split_fen(p_amount bigint, p_share_bp integer, OUT share_fen bigint, OUT rest_fen bigint)
+    AS 'MODULE_PATHNAME', 'commerce_split_fen' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION commerce.split_fen(bigint, integer) IS
+  'Split p_amount fen (0 to 10^15) into share (p_share_bp basis points) and rest by the largest remainder method: share_fen + rest_fen = p_amount always; the fen the floors leave goes to the part with the larger remainder (the rest on a tie).';

@@ -1,0 +1,150 @@
+/*
+ * core_money.c
+ *		Money arithmetic, written once.  Amounts are integer fen (int64),
+ *		rates and shares basis points (0 to COMMERCE_BP_SCALE).  Every rate
+ *		applied to an amount (a commission, a withdrawal fee, a store's share)
+ *		is computed here, in exact integer arithmetic with no overflow for
+ *		amounts up to COMMERCE_MAX_FEN:
+ *
+ *		rate_floor(a, r) = floor(a x r / 10000)
+ *		split(a, r)      = (s, a - s), s = rate_floor(a, r) + 1 when the
+ *		                   remainder of a x r / 10000 is larger than that of
+ *		                   a x (10000 - r) / 10000 (largest remainder), so
+ *		                   the two parts always add up to a
+ *		fee(a, r, m)     = max(rate_floor(a, r), m)
+ *
+ * a = q x 10000 + t with 0 <= t < 10000, so a x r = q x r x 10000 + t x r:
+ * the quotient is q x r + (t x r) / 10000 and the remainder (t x r) % 10000,
+ * and no intermediate exceeds a x r / 10000 + 10^8.
+ *
+ * The SQL functions commerce.rate_fen, commerce.fee_fen and commerce.split_fen
+ * expose the same arithmetic to SQL and PL/pgSQL callers.
+ */
+#include "commerce.h"
+
+#include "access/htup_details.h"
+#include "funcapi.h"
+
+static void money_check(int64 amount_fen, int64 rate_bp, const char *amount_name,
+						const char *rate_name);
+
+/* Refuse an amount outside 0..COMMERCE_MAX_FEN or a rate outside 0..COMMERCE_BP_SCALE (22023). */
+static void
+money_check(int64 amount_fen, int64 rate_bp, const char *amount_name, const char *rate_name)
+{
+	if (amount_fen < 0 || amount_fen > COMMERCE_MAX_FEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid value for %s", amount_name),
+				 errdetail(INT64_FORMAT " fen", amount_fen),
+				 errhint("Amounts are 0 to 10^15 fen.")));
+	if (rate_bp < 0 || rate_bp > COMMERCE_BP_SCALE)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid value for %s", rate_name),
+				 errdetail(INT64_FORMAT " bp", rate_bp),
+				 errhint("A rate or share is 0 to " CppAsString2(COMMERCE_BP_SCALE) " basis points.")));
+}
+
+/* floor(amount x rate / 10000), exact, for 0 <= amount <= 10^15 and 0 <= rate <= 10000. */
+int64
+commerce_money_rate_floor(int64 amount_fen, int64 rate_bp)
+{
+	money_check(amount_fen, rate_bp, "amount", "rate");
+	return (amount_fen / COMMERCE_BP_SCALE) * rate_bp +
+		((amount_fen % COMMERCE_BP_SCALE) * rate_bp) / COMMERCE_BP_SCALE;
+}
+
+/* Split an amount into share_bp and the rest by the largest remainder: the parts add up. */
+void
+commerce_money_split(int64 amount_fen, int64 share_bp, int64 *share_fen, int64 *rest_fen)
+{
+	int64		t;
+	int64		share_rem;
+	int64		rest_rem;
+	int64		share;
+
+	money_check(amount_fen, share_bp, "p_amount", "p_share_bp");
+	t = amount_fen % COMMERCE_BP_SCALE;
+	share = commerce_money_rate_floor(amount_fen, share_bp);
+	share_rem = (t * share_bp) % COMMERCE_BP_SCALE;
+	rest_rem = (t * (COMMERCE_BP_SCALE - share_bp)) % COMMERCE_BP_SCALE;
+	/* the two floors leave at most one fen: to the larger remainder, the rest on a tie */
+	if (share_rem > rest_rem)
+		share += 1;
+	*share_fen = share;
+	*rest_fen = amount_fen - share;
+}
+
+/* A fee: amount x fee_bp rounded down, at least min_fee_fen. */
+int64
+commerce_money_fee(int64 amount_fen, int64 fee_bp, int64 min_fee_fen)
+{
+	int64		fee = commerce_money_rate_floor(amount_fen, fee_bp);
+
+	return Max(fee, min_fee_fen);
+}
+
+PG_FUNCTION_INFO_V1(commerce_rate_fen);
+
+/* SQL: commerce.rate_fen(p_amount_fen bigint, p_rate_bp integer) -> floor(amount x rate / 10000). */
+Datum
+commerce_rate_fen(PG_FUNCTION_ARGS)
+{
+	static const char *const names[] = {"p_amount_fen", "p_rate_bp"};
+	int64		amount;
+	int32		rate;
+
+	commerce_require_args(fcinfo, lengthof(names), names);
+	amount = PG_GETARG_INT64(0);
+	rate = PG_GETARG_INT32(1);
+	money_check(amount, rate, "p_amount_fen", "p_rate_bp");
+	PG_RETURN_INT64(commerce_money_rate_floor(amount, rate));
+}
+
+PG_FUNCTION_INFO_V1(commerce_fee_fen);
+
+/* SQL: commerce.fee_fen(p_amount_fen bigint, p_fee_bp integer, p_min_fen bigint) -> the fee. */
+Datum
+commerce_fee_fen(PG_FUNCTION_ARGS)
+{
+	static const char *const names[] = {"p_amount_fen", "p_fee_bp", "p_min_fen"};
+	int64		amount;
+	int32		rate;
+	int64		min_fee;
+
+	commerce_require_args(fcinfo, lengthof(names), names);
+	amount = PG_GETARG_INT64(0);
+	rate = PG_GETARG_INT32(1);
+	min_fee = PG_GETARG_INT64(2);
+	money_check(amount, rate, "p_amount_fen", "p_fee_bp");
+	if (min_fee < 0 || min_fee > COMMERCE_MAX_FEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid value for %s", "p_min_fen"),
+				 errdetail(INT64_FORMAT " fen", min_fee),
+				 errhint("Amounts are 0 to 10^15 fen.")));
+	PG_RETURN_INT64(commerce_money_fee(amount, rate, min_fee));
+}
+
+PG_FUNCTION_INFO_V1(commerce_split_fen);
+
+/* SQL: commerce.split_fen(p_amount bigint, p_share_bp integer, OUT share_fen, OUT rest_fen). */
+Datum
+commerce_split_fen(PG_FUNCTION_ARGS)
+{
+	static const char *const names[] = {"p_amount", "p_share_bp"};
+	TupleDesc	desc;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+	int64		share;
+	int64		rest;
+
+	commerce_require_args(fcinfo, lengthof(names), names);
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "commerce.split_fen: the result type is not composite");
+	commerce_money_split(PG_GETARG_INT64(0), PG_GETARG_INT32(1), &share, &rest);
+	values[0] = Int64GetDatum(share);
+	values[1] = Int64GetDatum(rest);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+}
