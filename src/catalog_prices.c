@@ -2,7 +2,7 @@
  * catalog_prices.c
  *		Prices: resolving the price of a SKU for a channel, member tier and
  *		moment, and the floor guard that refuses any price below a SKU's
- *		floor when it is set, never at checkout (seed 003 3.1.2).
+ *		floor when it is set, never at checkout (H3.1.2).
  *
  * Resolution: the base is the lowest channel price valid at the moment for
  * the channel, else the MSRP; a member price (for the customer's tier) or a

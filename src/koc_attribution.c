@@ -1,6 +1,6 @@
 /*
  * koc_attribution.c
- *		KOC tracking links, clicks and order attribution (seed 000 K12).
+ *		KOC tracking links, clicks and order attribution (K12).
  *
  * A tracking code names the tenant, the KOC, the task and the share channel
  * in base 36, followed by the first 64 bits of an HMAC-SHA256 of those

@@ -1,6 +1,6 @@
 /*
  * koc_levels.c
- *		The monthly KOC level recalculation (seed 000 K07, K15).
+ *		The monthly KOC level recalculation (K07, K15).
  *
  * commerce.recalculate_levels(tenant, month), for a month closed in the
  * tenant's time zone:

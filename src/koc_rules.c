@@ -1,6 +1,6 @@
 /*
  * koc_rules.c
- *		KOC level promotion rules (seed 000 K06): JSON rule documents parsed
+ *		KOC level promotion rules (K05): JSON rule documents parsed
  *		and validated with jansson, and evaluated against a KOC's figures.
  *
  * A rule is a condition or a combination:

@@ -1,6 +1,6 @@
 /*
  * koc_settlement.c
- *		The T+0.5 settlement pump (seed 000 K14, DESIGN.md section 4).
+ *		The T+0.5 settlement pump (K14).
  *
  * A KOC's commission lines are numbered 1, 2, ... (koc_commission.c) and
  * koc_account.settled_seq says how far they are settled; the account also

@@ -1,6 +1,6 @@
 /*
  * orders_routing.c
- *		Logistics routing (seed 003 3.3.2): pick the carrier of a parcel from
+ *		Logistics routing (H3.3.2): pick the carrier of a parcel from
  *		the tenant's routing rules, evaluated in C.
  *
  * Rules are rows of commerce.routing_rule, tried in priority order (then

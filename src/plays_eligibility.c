@@ -1,6 +1,6 @@
 /*
  * plays_eligibility.c
- *		Rule layer 3 of the plays (seed 004 3): eligibility, checked at
+ *		Rule layer 3 of the plays (M3): eligibility, checked at
  *		transaction time when a customer joins a group, buys in a flash sale,
  *		starts or helps a bargain or accepts an invitation.
  *

@@ -1,7 +1,7 @@
 /*
  * plays_schema.c
  *		Rule schemas of play templates and the rules of store play configs
- *		(seed 004, 1.2 and 2.1), with jansson.
+ *		(M1.2, M2.1), with jansson.
  *
  * A template's rule schema is a subset of JSON Schema:
  *     {"type": "object",

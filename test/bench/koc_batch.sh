@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make bench, KOC batch jobs: each measured against one plain-SQL
-# scan-and-aggregate pass over the same rows, in the same run (DESIGN.md 7).
+# scan-and-aggregate pass over the same rows, in the same run.
 #   settle   commerce.settle_pump() over SETTLE_LINES payable commission lines
 #            of SETTLE_KOCS KOCs (batches, accounts, ledger, payout messages)
 #            vs SELECT koc, sum(amount), count(*) ... GROUP BY koc over the lines
