@@ -122,6 +122,9 @@ commerce_parse_cart(const char *json, size_t len, CommerceCartLine **lines)
 
 	commerce_json_reset();
 	root = json_loadb(json, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL, &err);
+	if (root == NULL && json_error_code(&err) == json_error_numeric_overflow)
+		cart_error("lines", "a number is out of range",
+				   "A line quantity is 1 to " CppAsString2(COMMERCE_MAX_QTY) ".");
 	if (root == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),

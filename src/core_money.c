@@ -3,8 +3,8 @@
  *		Money arithmetic, written once.  Amounts are integer fen (int64),
  *		rates and shares basis points (0 to COMMERCE_BP_SCALE).  Every rate
  *		applied to an amount (a commission, a withdrawal fee, a store's share)
- *		is computed here, in exact integer arithmetic with no overflow for
- *		amounts up to COMMERCE_MAX_FEN:
+ *		is computed here, in exact integer arithmetic that cannot overflow
+ *		for any amount from 0 to INT64_MAX and any rate from 0 to 10000:
  *
  *		rate_floor(a, r) = floor(a x r / 10000)
  *		split(a, r)      = (s, a - s), s = rate_floor(a, r) + 1 when the
@@ -15,7 +15,12 @@
  *
  * a = q x 10000 + t with 0 <= t < 10000, so a x r = q x r x 10000 + t x r:
  * the quotient is q x r + (t x r) / 10000 and the remainder (t x r) % 10000,
- * and no intermediate exceeds a x r / 10000 + 10^8.
+ * and no intermediate exceeds a x r / 10000 + 10^8 <= a + 10^8.
+ *
+ * Internal callers (commission lines) pass amounts the database already
+ * bounds; only a negative amount or a rate outside 0..10000 is refused, as a
+ * bug.  The SQL functions refuse bad arguments with 22023 (split_fen also
+ * amounts above 10^15 fen, its domain since 0.6.0).
  *
  * The SQL functions commerce.rate_fen, commerce.fee_fen and commerce.split_fen
  * expose the same arithmetic to SQL and PL/pgSQL callers.
@@ -25,19 +30,21 @@
 #include "access/htup_details.h"
 #include "funcapi.h"
 
-static void money_check(int64 amount_fen, int64 rate_bp, const char *amount_name,
+static void money_check(int64 amount_fen, int64 max_fen, int64 rate_bp, const char *amount_name,
 						const char *rate_name);
 
-/* Refuse an amount outside 0..COMMERCE_MAX_FEN or a rate outside 0..COMMERCE_BP_SCALE (22023). */
+/* Refuse an amount outside 0..max_fen or a rate outside 0..COMMERCE_BP_SCALE (22023). */
 static void
-money_check(int64 amount_fen, int64 rate_bp, const char *amount_name, const char *rate_name)
+money_check(int64 amount_fen, int64 max_fen, int64 rate_bp, const char *amount_name,
+			const char *rate_name)
 {
-	if (amount_fen < 0 || amount_fen > COMMERCE_MAX_FEN)
+	if (amount_fen < 0 || amount_fen > max_fen)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid value for %s", amount_name),
 				 errdetail(INT64_FORMAT " fen", amount_fen),
-				 errhint("Amounts are 0 to 10^15 fen.")));
+				 max_fen == COMMERCE_MAX_FEN ? errhint("Amounts are 0 to 10^15 fen.")
+				 : errhint("Amounts are not negative.")));
 	if (rate_bp < 0 || rate_bp > COMMERCE_BP_SCALE)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -46,11 +53,13 @@ money_check(int64 amount_fen, int64 rate_bp, const char *amount_name, const char
 				 errhint("A rate or share is 0 to " CppAsString2(COMMERCE_BP_SCALE) " basis points.")));
 }
 
-/* floor(amount x rate / 10000), exact, for 0 <= amount <= 10^15 and 0 <= rate <= 10000. */
+/* floor(amount x rate / 10000), exact, for amount >= 0 and 0 <= rate <= 10000. */
 int64
 commerce_money_rate_floor(int64 amount_fen, int64 rate_bp)
 {
-	money_check(amount_fen, rate_bp, "amount", "rate");
+	if (amount_fen < 0 || rate_bp < 0 || rate_bp > COMMERCE_BP_SCALE)
+		elog(ERROR, "commerce: a rate of " INT64_FORMAT " bp applied to " INT64_FORMAT " fen",
+			 rate_bp, amount_fen);
 	return (amount_fen / COMMERCE_BP_SCALE) * rate_bp +
 		((amount_fen % COMMERCE_BP_SCALE) * rate_bp) / COMMERCE_BP_SCALE;
 }
@@ -64,7 +73,9 @@ commerce_money_split(int64 amount_fen, int64 share_bp, int64 *share_fen, int64 *
 	int64		rest_rem;
 	int64		share;
 
-	money_check(amount_fen, share_bp, "p_amount", "p_share_bp");
+	if (amount_fen < 0 || share_bp < 0 || share_bp > COMMERCE_BP_SCALE)
+		elog(ERROR, "commerce: a share of " INT64_FORMAT " bp of " INT64_FORMAT " fen",
+			 share_bp, amount_fen);
 	t = amount_fen % COMMERCE_BP_SCALE;
 	share = commerce_money_rate_floor(amount_fen, share_bp);
 	share_rem = (t * share_bp) % COMMERCE_BP_SCALE;
@@ -98,7 +109,7 @@ commerce_rate_fen(PG_FUNCTION_ARGS)
 	commerce_require_args(fcinfo, lengthof(names), names);
 	amount = PG_GETARG_INT64(0);
 	rate = PG_GETARG_INT32(1);
-	money_check(amount, rate, "p_amount_fen", "p_rate_bp");
+	money_check(amount, PG_INT64_MAX, rate, "p_amount_fen", "p_rate_bp");
 	PG_RETURN_INT64(commerce_money_rate_floor(amount, rate));
 }
 
@@ -117,13 +128,8 @@ commerce_fee_fen(PG_FUNCTION_ARGS)
 	amount = PG_GETARG_INT64(0);
 	rate = PG_GETARG_INT32(1);
 	min_fee = PG_GETARG_INT64(2);
-	money_check(amount, rate, "p_amount_fen", "p_fee_bp");
-	if (min_fee < 0 || min_fee > COMMERCE_MAX_FEN)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid value for %s", "p_min_fen"),
-				 errdetail(INT64_FORMAT " fen", min_fee),
-				 errhint("Amounts are 0 to 10^15 fen.")));
+	money_check(amount, PG_INT64_MAX, rate, "p_amount_fen", "p_fee_bp");
+	money_check(min_fee, PG_INT64_MAX, 0, "p_min_fen", "p_fee_bp");
 	PG_RETURN_INT64(commerce_money_fee(amount, rate, min_fee));
 }
 
@@ -143,6 +149,7 @@ commerce_split_fen(PG_FUNCTION_ARGS)
 	commerce_require_args(fcinfo, lengthof(names), names);
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "commerce.split_fen: the result type is not composite");
+	money_check(PG_GETARG_INT64(0), COMMERCE_MAX_FEN, PG_GETARG_INT32(1), "p_amount", "p_share_bp");
 	commerce_money_split(PG_GETARG_INT64(0), PG_GETARG_INT32(1), &share, &rest);
 	values[0] = Int64GetDatum(share);
 	values[1] = Int64GetDatum(rest);

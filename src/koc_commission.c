@@ -342,13 +342,13 @@ commerce_commission_on_refund(PG_FUNCTION_ARGS)
 	l.task_rate_bp = commerce_get_int64(0, 8, &isnull);
 	l.level_code = commerce_get_text(0, 9);
 	l.level_bonus_bp = commerce_get_int64(0, 10, &isnull);
-	/* the refund is reversed by the rule that computed the earn line */
-	l.rule = commission_rule(commerce_get_text(0, 12), l.order_id);
 	if (remaining <= 0)
 	{
 		commerce_spi_finish();
 		return PointerGetDatum(NULL);	/* nothing left to take back */
 	}
+	/* the refund is reversed by the rule that computed the earn line */
+	l.rule = commission_rule(commerce_get_text(0, 12), l.order_id);
 	after = Max(remaining - refund, 0);
 	l.kind = "reverse";
 	l.source_key = psprintf("refund:%s", commerce_attr_text(e, desc, att[EV_SOURCE_KEY]));

@@ -483,12 +483,6 @@ CREATE FUNCTION commerce.fee_fen(p_amount_fen bigint, p_fee_bp integer, p_min_fe
 CREATE OR REPLACE FUNCTION commerce.split_fen(p_amount bigint, p_share_bp integer, OUT share_fen bigint, OUT rest_fen bigint)
     AS 'MODULE_PATHNAME', 'commerce_split_fen' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-CREATE OR REPLACE FUNCTION commerce.withdrawal_fee(p_tenant bigint, p_amount_fen bigint) RETURNS bigint
-LANGUAGE sql STABLE AS $$
-    SELECT commerce.fee_fen(p_amount_fen, withdraw_fee_bp, withdraw_fee_min_fen)
-      FROM commerce.tenant WHERE tenant_id = p_tenant;
-$$;
-
 COMMENT ON FUNCTION commerce.rate_fen(bigint, integer) IS
   'A rate applied to an amount: floor(p_amount_fen x p_rate_bp / 10000) in exact integer arithmetic (0 to 10^15 fen, 0 to 10000 bp; 22023 outside, 22004 for NULL). Commissions, fees and shares are all computed this way.';
 
@@ -525,97 +519,6 @@ ALTER TABLE commerce.orders ADD COLUMN status_reason text;
 COMMENT ON COLUMN commerce.orders.status_reason IS
   'Why this statement changes the order''s status: set it in the UPDATE (or INSERT) that changes status; the state machine writes it to order_status_history and clears it, so it is NULL at rest and never carried over to a later change.';
 DROP FUNCTION commerce._reason(text);
-CREATE OR REPLACE FUNCTION commerce.request_after_sale(p_tenant bigint, p_request_id text, p_order bigint,
-                                            p_kind text, p_refund_fen bigint DEFAULT 0,
-                                            p_reason text DEFAULT NULL, p_lines jsonb DEFAULT NULL)
-RETURNS commerce.after_sale LANGUAGE plpgsql AS $$
-DECLARE
-    o commerce.orders; a commerce.after_sale; v_kind commerce.after_sale_kind; l record;
-    v_lines jsonb;
-    v_problem text;
-BEGIN
-    PERFORM commerce._require(p_request_id, 'p_request_id');
-    PERFORM commerce._require(p_kind, 'p_kind');
-    PERFORM commerce._require(p_refund_fen, 'p_refund_fen');
-    o := commerce._lock_order(p_tenant, p_order);
-    SELECT * INTO a FROM commerce.after_sale WHERE tenant_id = p_tenant AND request_id = p_request_id;
-    IF FOUND THEN
-        IF a.order_id <> p_order THEN
-            RAISE EXCEPTION USING ERRCODE = '23505',
-                MESSAGE = format('request_id "%s" was already used for an after-sale request of order %s',
-                                 p_request_id, a.order_id),
-                HINT = 'Use a new request_id for a new request.';
-        END IF;
-        RETURN a;
-    END IF;
-    IF p_kind NOT IN ('refund_only', 'return_refund', 'exchange') THEN
-        PERFORM commerce._invalid('p_kind', format('"%s"', p_kind), 'Use refund_only, return_refund or exchange.');
-    END IF;
-    v_kind := p_kind::commerce.after_sale_kind;
-    IF o.status NOT IN ('paid', 'shipped', 'completed') THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
-            MESSAGE = format('order %s cannot take an after-sale request: it is %s', p_order, o.status),
-            DETAIL  = 'After-sale requests are for paid, shipped or completed orders, one at a time.',
-            HINT    = CASE o.status WHEN 'after_sale' THEN 'Finish the open request first.'
-                                    WHEN 'pending_payment' THEN 'Cancel the unpaid order instead.'
-                                    ELSE 'Look the order up.' END;
-    END IF;
-    IF p_refund_fen < 0 OR p_refund_fen > coalesce(o.paid_fen, 0) - o.refunded_fen
-       OR (v_kind = 'exchange' AND p_refund_fen <> 0) OR (v_kind <> 'exchange' AND p_refund_fen = 0) THEN
-        PERFORM commerce._invalid('p_refund_fen',
-            format('Refund %s fen; the order has %s fen paid and not refunded.', p_refund_fen,
-                   coalesce(o.paid_fen, 0) - o.refunded_fen),
-            'A refund is more than 0 and at most what was paid and not yet refunded; an exchange refunds nothing.');
-    END IF;
-    IF v_kind <> 'refund_only' AND (p_lines IS NULL OR jsonb_typeof(p_lines) <> 'array'
-                                    OR jsonb_array_length(p_lines) = 0) THEN
-        PERFORM commerce._invalid('p_lines', 'Returns and exchanges name the goods.',
-                                  'Pass [{"sku":"<code>","qty":<n>}, ...].');
-    END IF;
-    IF p_lines IS NOT NULL THEN
-        IF jsonb_typeof(p_lines) <> 'array' THEN
-            PERFORM commerce._invalid('p_lines', format('%s is not a list of {"sku","qty"} lines.', p_lines),
-                                      'Pass [{"sku":"<code>","qty":<n>}, ...] with whole quantities.');
-        END IF;
-        -- the goods, read by the one cart parser (commerce._cart_lines), summed per SKU
-        BEGIN
-            SELECT jsonb_agg(jsonb_build_object('sku', sku, 'qty', qty) ORDER BY sku) INTO v_lines
-              FROM (SELECT c.sku, sum(c.qty)::bigint AS qty FROM commerce._cart_lines(p_lines::text) c
-                     GROUP BY 1) y;
-        EXCEPTION WHEN invalid_parameter_value THEN
-            GET STACKED DIAGNOSTICS v_problem = MESSAGE_TEXT;
-            PERFORM commerce._invalid('p_lines', format('%s is not a list of {"sku","qty"} lines (%s).', p_lines, v_problem),
-                                      'Pass [{"sku":"<code>","qty":<n>}, ...] with whole quantities.');
-        END;
-        -- per SKU: at most what was bought and not returned by earlier requests
-        FOR l IN
-            WITH asked AS (SELECT x ->> 'sku' AS sku, (x ->> 'qty')::bigint AS qty
-                             FROM jsonb_array_elements(v_lines) x),
-            bought AS (SELECT s.code AS sku, sum(ol.qty) AS qty
-                         FROM commerce.order_line ol JOIN commerce.sku s USING (tenant_id, sku_id)
-                        WHERE ol.tenant_id = p_tenant AND ol.order_id = p_order GROUP BY 1),
-            returned AS (SELECT x ->> 'sku' AS sku, sum((x ->> 'qty')::bigint) AS qty
-                           FROM commerce.after_sale r, jsonb_array_elements(r.lines) x
-                          WHERE r.tenant_id = p_tenant AND r.order_id = p_order AND r.kind = 'return_refund'
-                            AND r.status IN ('goods_returned', 'refunded') GROUP BY 1)
-            SELECT a2.sku, a2.qty, coalesce(b.qty, 0) - coalesce(r.qty, 0) AS returnable
-              FROM asked a2 LEFT JOIN bought b USING (sku) LEFT JOIN returned r USING (sku)
-             WHERE a2.qty > coalesce(b.qty, 0) - coalesce(r.qty, 0) LOOP
-            PERFORM commerce._invalid('p_lines',
-                format('%s units of SKU "%s" asked; order %s has %s that can still come back.',
-                       l.qty, l.sku, p_order, l.returnable),
-                'Name SKUs of the order with at most what was bought and not returned yet.');
-        END LOOP;
-    END IF;
-    INSERT INTO commerce.after_sale (tenant_id, order_id, request_id, kind, reason, refund_fen, lines, created_at)
-    VALUES (p_tenant, p_order, p_request_id, v_kind, p_reason, p_refund_fen, coalesce(v_lines, '[]'),
-            commerce.now())
-    RETURNING * INTO a;
-    UPDATE commerce.orders SET status = 'after_sale', status_reason = 'after-sale ' || a.after_sale_id || ': ' || p_kind
-     WHERE tenant_id = p_tenant AND order_id = p_order;
-    RETURN a;
-END $$;
-
 CREATE OR REPLACE FUNCTION commerce.decide_after_sale(p_tenant bigint, p_after_sale bigint, p_approve boolean,
                                            p_note text DEFAULT NULL)
 RETURNS commerce.after_sale LANGUAGE plpgsql AS $$
@@ -2015,3 +1918,108 @@ COMMENT ON FUNCTION commerce._limit(text) IS
 
 COMMENT ON FUNCTION commerce._request_key(text, text) IS
   'Refuse a missing (22004) or badly sized (22023) idempotency key; every entry point that takes a request_id checks it here.';
+
+-- ===========================================================================
+-- review fixes: a refund only may name no goods; the withdrawal fee of a
+-- missing or negative amount is the minimum fee, as in 0.6.0
+-- ===========================================================================
+CREATE OR REPLACE FUNCTION commerce.withdrawal_fee(p_tenant bigint, p_amount_fen bigint) RETURNS bigint
+LANGUAGE sql STABLE AS $$
+    SELECT commerce.fee_fen(greatest(coalesce(p_amount_fen, 0), 0), withdraw_fee_bp, withdraw_fee_min_fen)
+      FROM commerce.tenant WHERE tenant_id = p_tenant;
+$$;
+
+CREATE OR REPLACE FUNCTION commerce.request_after_sale(p_tenant bigint, p_request_id text, p_order bigint,
+                                            p_kind text, p_refund_fen bigint DEFAULT 0,
+                                            p_reason text DEFAULT NULL, p_lines jsonb DEFAULT NULL)
+RETURNS commerce.after_sale LANGUAGE plpgsql AS $$
+DECLARE
+    o commerce.orders; a commerce.after_sale; v_kind commerce.after_sale_kind; l record;
+    v_lines jsonb;
+    v_problem text;
+BEGIN
+    PERFORM commerce._require(p_request_id, 'p_request_id');
+    PERFORM commerce._require(p_kind, 'p_kind');
+    PERFORM commerce._require(p_refund_fen, 'p_refund_fen');
+    o := commerce._lock_order(p_tenant, p_order);
+    SELECT * INTO a FROM commerce.after_sale WHERE tenant_id = p_tenant AND request_id = p_request_id;
+    IF FOUND THEN
+        IF a.order_id <> p_order THEN
+            RAISE EXCEPTION USING ERRCODE = '23505',
+                MESSAGE = format('request_id "%s" was already used for an after-sale request of order %s',
+                                 p_request_id, a.order_id),
+                HINT = 'Use a new request_id for a new request.';
+        END IF;
+        RETURN a;
+    END IF;
+    IF p_kind NOT IN ('refund_only', 'return_refund', 'exchange') THEN
+        PERFORM commerce._invalid('p_kind', format('"%s"', p_kind), 'Use refund_only, return_refund or exchange.');
+    END IF;
+    v_kind := p_kind::commerce.after_sale_kind;
+    IF o.status NOT IN ('paid', 'shipped', 'completed') THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT412',
+            MESSAGE = format('order %s cannot take an after-sale request: it is %s', p_order, o.status),
+            DETAIL  = 'After-sale requests are for paid, shipped or completed orders, one at a time.',
+            HINT    = CASE o.status WHEN 'after_sale' THEN 'Finish the open request first.'
+                                    WHEN 'pending_payment' THEN 'Cancel the unpaid order instead.'
+                                    ELSE 'Look the order up.' END;
+    END IF;
+    IF p_refund_fen < 0 OR p_refund_fen > coalesce(o.paid_fen, 0) - o.refunded_fen
+       OR (v_kind = 'exchange' AND p_refund_fen <> 0) OR (v_kind <> 'exchange' AND p_refund_fen = 0) THEN
+        PERFORM commerce._invalid('p_refund_fen',
+            format('Refund %s fen; the order has %s fen paid and not refunded.', p_refund_fen,
+                   coalesce(o.paid_fen, 0) - o.refunded_fen),
+            'A refund is more than 0 and at most what was paid and not yet refunded; an exchange refunds nothing.');
+    END IF;
+    IF v_kind <> 'refund_only' AND (p_lines IS NULL OR jsonb_typeof(p_lines) <> 'array'
+                                    OR jsonb_array_length(p_lines) = 0) THEN
+        PERFORM commerce._invalid('p_lines', 'Returns and exchanges name the goods.',
+                                  'Pass [{"sku":"<code>","qty":<n>}, ...].');
+    END IF;
+    IF p_lines IS NOT NULL THEN
+        IF jsonb_typeof(p_lines) <> 'array' THEN
+            PERFORM commerce._invalid('p_lines', format('%s is not a list of {"sku","qty"} lines.', p_lines),
+                                      'Pass [{"sku":"<code>","qty":<n>}, ...] with whole quantities.');
+        END IF;
+        -- the goods, read by the one cart parser (commerce._cart_lines), summed per SKU;
+        -- a refund only may name none ([])
+        IF jsonb_array_length(p_lines) > 0 THEN
+            BEGIN
+                SELECT jsonb_agg(jsonb_build_object('sku', sku, 'qty', qty) ORDER BY sku) INTO v_lines
+                  FROM (SELECT c.sku, sum(c.qty)::bigint AS qty FROM commerce._cart_lines(p_lines::text) c
+                         GROUP BY 1) y;
+            EXCEPTION WHEN invalid_parameter_value THEN
+                GET STACKED DIAGNOSTICS v_problem = MESSAGE_TEXT;
+                PERFORM commerce._invalid('p_lines',
+                    format('%s is not a list of {"sku","qty"} lines (%s).', p_lines, v_problem),
+                    'Pass [{"sku":"<code>","qty":<n>}, ...] with whole quantities.');
+            END;
+        END IF;
+        -- per SKU: at most what was bought and not returned by earlier requests
+        FOR l IN
+            WITH asked AS (SELECT x ->> 'sku' AS sku, (x ->> 'qty')::bigint AS qty
+                             FROM jsonb_array_elements(v_lines) x),
+            bought AS (SELECT s.code AS sku, sum(ol.qty) AS qty
+                         FROM commerce.order_line ol JOIN commerce.sku s USING (tenant_id, sku_id)
+                        WHERE ol.tenant_id = p_tenant AND ol.order_id = p_order GROUP BY 1),
+            returned AS (SELECT x ->> 'sku' AS sku, sum((x ->> 'qty')::bigint) AS qty
+                           FROM commerce.after_sale r, jsonb_array_elements(r.lines) x
+                          WHERE r.tenant_id = p_tenant AND r.order_id = p_order AND r.kind = 'return_refund'
+                            AND r.status IN ('goods_returned', 'refunded') GROUP BY 1)
+            SELECT a2.sku, a2.qty, coalesce(b.qty, 0) - coalesce(r.qty, 0) AS returnable
+              FROM asked a2 LEFT JOIN bought b USING (sku) LEFT JOIN returned r USING (sku)
+             WHERE a2.qty > coalesce(b.qty, 0) - coalesce(r.qty, 0) LOOP
+            PERFORM commerce._invalid('p_lines',
+                format('%s units of SKU "%s" asked; order %s has %s that can still come back.',
+                       l.qty, l.sku, p_order, l.returnable),
+                'Name SKUs of the order with at most what was bought and not returned yet.');
+        END LOOP;
+    END IF;
+    INSERT INTO commerce.after_sale (tenant_id, order_id, request_id, kind, reason, refund_fen, lines, created_at)
+    VALUES (p_tenant, p_order, p_request_id, v_kind, p_reason, p_refund_fen, coalesce(v_lines, '[]'),
+            commerce.now())
+    RETURNING * INTO a;
+    UPDATE commerce.orders SET status = 'after_sale', status_reason = 'after-sale ' || a.after_sale_id || ': ' || p_kind
+     WHERE tenant_id = p_tenant AND order_id = p_order;
+    RETURN a;
+END $$;

@@ -9,7 +9,7 @@
 SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
-SELECT plan(21);
+SELECT plan(23);
 
 \o /dev/null
 SET LOCAL commerce.now = '2030-01-01 10:00:00+08';
@@ -43,7 +43,8 @@ INSERT INTO spelling VALUES
     ('1000000', 'ok:1000000'),
     ('1000001', '22023 invalid cart: lines[0].qty: out of range'),
     ('1e20', '22023 invalid cart: lines[0].qty: out of range'),
-    ('100000000000000000000', '22023 invalid cart: lines[0].qty: out of range');
+    ('100000000000000000000', '22023 invalid cart: lines[0].qty: out of range'),
+    ('1e309', '22023 invalid cart: lines: a number is out of range');
 CREATE TEMP TABLE answer AS
 SELECT s.qty, s.want,
        pg_temp.outcome(format($q$SELECT string_agg(qty::text, ',') FROM commerce._cart_lines(%L)$q$,
@@ -69,12 +70,16 @@ SELECT is((SELECT count(*)::int FROM commerce.reservation WHERE tenant_id = :t) 
 \o /dev/null
 SELECT order_id AS o FROM commerce.place_order(:t, 'o1', 'h5', '{"lines":[{"sku":"A1","qty":2}]}') \gset
 SELECT commerce.pay_order(:t, :o, 'pay-1', 200);
+SELECT order_id AS o2 FROM commerce.place_order(:t, 'o2', 'h5', '{"lines":[{"sku":"A1","qty":1}]}') \gset
+SELECT commerce.pay_order(:t, :o2, 'pay-2', 100);
 \o
 SELECT throws_ok(format($$SELECT commerce.request_after_sale(%s, 'as2', %s, 'return_refund', 100, 'x', '[{"sku":"A1","qty":1.5}]')$$, :t, :o),
     '22023', 'invalid value for p_lines', 'request_after_sale: qty 1.5 -> 22023 naming p_lines');
 SELECT is((SELECT lines::text FROM commerce.request_after_sale(:t, 'as1', :o, 'return_refund', 100, 'x',
                                                               '[{"sku":"A1","qty":1.0}]')),
           '[{"qty": 1, "sku": "A1"}]', 'request_after_sale: qty 1.0 is one unit, stored as 1');
+SELECT is((SELECT lines::text FROM commerce.request_after_sale(:t, 'as0', :o2, 'refund_only', 50, 'x', '[]')), '[]',
+          'request_after_sale: a refund only may name no goods ([])');
 SELECT throws_ok($$SELECT * FROM commerce._cart_lines(NULL)$$, '22004', 'argument p_cart must not be null', '_cart_lines: NULL -> 22004');
 SELECT throws_ok($$SELECT * FROM commerce._cart_lines('[{"sku":"A1","qty":1')$$, '22P02', 'malformed cart JSON', '_cart_lines: not JSON -> 22P02');
 SELECT is((SELECT string_agg(line_no || ':' || sku || ':' || qty || ':' || coalesce(warehouse, '-'), ' ' ORDER BY line_no)

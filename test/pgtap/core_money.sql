@@ -9,10 +9,10 @@
 SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
-SELECT plan(32);
+SELECT plan(34);
 \ir lib/fingerprint.psql
 
--- rate_fen = floor(a x r / 10000), exactly, up to 10^15 fen
+-- rate_fen = floor(a x r / 10000), exactly, for any amount
 SELECT is(commerce.rate_fen(0, 10000), 0::bigint, 'rate_fen: nothing');
 SELECT is(commerce.rate_fen(112050, 500), 5602::bigint, 'rate_fen: 5% of 1120.50 yuan is 56.02 (rounded down)');
 SELECT is(commerce.rate_fen(1000000000000000, 10000), 1000000000000000::bigint, 'rate_fen: 10^15 fen at 100% (no overflow)');
@@ -39,11 +39,12 @@ SELECT is((SELECT count(*)::int FROM (
 
 -- bad input
 SELECT throws_ok($$SELECT commerce.rate_fen(-1, 100)$$, '22023', 'invalid value for p_amount_fen', 'rate_fen: a negative amount -> 22023');
-SELECT throws_ok($$SELECT commerce.rate_fen(1000000000000001, 100)$$, '22023', 'invalid value for p_amount_fen', 'rate_fen: above 10^15 fen -> 22023');
+SELECT is(commerce.rate_fen(9223372036854775807, 10000), 9223372036854775807::bigint, 'rate_fen: any bigint amount, even at 10000 bp, without overflow');
 SELECT throws_ok($$SELECT commerce.rate_fen(100, 10001)$$, '22023', 'invalid value for p_rate_bp', 'rate_fen: above 10000 bp -> 22023');
 SELECT throws_ok($$SELECT commerce.rate_fen(100, -1)$$, '22023', 'invalid value for p_rate_bp', 'rate_fen: a negative rate -> 22023');
 SELECT throws_ok($$SELECT commerce.rate_fen(NULL, 100)$$, '22004', 'argument p_amount_fen must not be null', 'rate_fen: NULL amount -> 22004');
 SELECT throws_ok($$SELECT commerce.rate_fen(100, NULL)$$, '22004', 'argument p_rate_bp must not be null', 'rate_fen: NULL rate -> 22004');
+SELECT is(commerce.fee_fen(100, 10, 2000000000000000), 2000000000000000::bigint, 'fee_fen: a minimum above 10^15 fen is allowed');
 SELECT throws_ok($$SELECT commerce.fee_fen(100, 10, -1)$$, '22023', 'invalid value for p_min_fen', 'fee_fen: a negative minimum -> 22023');
 SELECT throws_ok($$SELECT commerce.fee_fen(100, 10, NULL)$$, '22004', 'argument p_min_fen must not be null', 'fee_fen: NULL minimum -> 22004');
 SELECT throws_ok($$SELECT commerce.split_fen(1000000000000001, 5000)$$, '22023', 'invalid value for p_amount', 'split_fen: above 10^15 fen -> 22023');
@@ -57,6 +58,7 @@ SELECT commerce.set_koc_settings(:t, p_withdraw_fee_bp => 60, p_withdraw_fee_min
 \o
 SELECT is(commerce.withdrawal_fee(:t, 10000), 100::bigint, 'withdrawal_fee: at least the minimum');
 SELECT is(commerce.withdrawal_fee(:t, 1000000), 6000::bigint, 'withdrawal_fee: 0.6% rounded down');
+SELECT is(commerce.withdrawal_fee(:t, NULL), 100::bigint, 'withdrawal_fee: no amount -> the minimum fee (as in 0.6.0)');
 
 -- commission lines: a reversal uses its earn line's rule
 \o /dev/null

@@ -3,7 +3,7 @@
 -- The fee of a withdrawal under the tenant's rule.
 CREATE FUNCTION commerce.withdrawal_fee(p_tenant bigint, p_amount_fen bigint) RETURNS bigint
 LANGUAGE sql STABLE AS $$
-    SELECT commerce.fee_fen(p_amount_fen, withdraw_fee_bp, withdraw_fee_min_fen)
+    SELECT commerce.fee_fen(greatest(coalesce(p_amount_fen, 0), 0), withdraw_fee_bp, withdraw_fee_min_fen)
       FROM commerce.tenant WHERE tenant_id = p_tenant;
 $$;
 COMMENT ON FUNCTION commerce.withdrawal_fee(bigint, bigint) IS

@@ -68,16 +68,20 @@ BEGIN
             PERFORM commerce._invalid('p_lines', format('%s is not a list of {"sku","qty"} lines.', p_lines),
                                       'Pass [{"sku":"<code>","qty":<n>}, ...] with whole quantities.');
         END IF;
-        -- the goods, read by the one cart parser (commerce._cart_lines), summed per SKU
-        BEGIN
-            SELECT jsonb_agg(jsonb_build_object('sku', sku, 'qty', qty) ORDER BY sku) INTO v_lines
-              FROM (SELECT c.sku, sum(c.qty)::bigint AS qty FROM commerce._cart_lines(p_lines::text) c
-                     GROUP BY 1) y;
-        EXCEPTION WHEN invalid_parameter_value THEN
-            GET STACKED DIAGNOSTICS v_problem = MESSAGE_TEXT;
-            PERFORM commerce._invalid('p_lines', format('%s is not a list of {"sku","qty"} lines (%s).', p_lines, v_problem),
-                                      'Pass [{"sku":"<code>","qty":<n>}, ...] with whole quantities.');
-        END;
+        -- the goods, read by the one cart parser (commerce._cart_lines), summed per SKU;
+        -- a refund only may name none ([])
+        IF jsonb_array_length(p_lines) > 0 THEN
+            BEGIN
+                SELECT jsonb_agg(jsonb_build_object('sku', sku, 'qty', qty) ORDER BY sku) INTO v_lines
+                  FROM (SELECT c.sku, sum(c.qty)::bigint AS qty FROM commerce._cart_lines(p_lines::text) c
+                         GROUP BY 1) y;
+            EXCEPTION WHEN invalid_parameter_value THEN
+                GET STACKED DIAGNOSTICS v_problem = MESSAGE_TEXT;
+                PERFORM commerce._invalid('p_lines',
+                    format('%s is not a list of {"sku","qty"} lines (%s).', p_lines, v_problem),
+                    'Pass [{"sku":"<code>","qty":<n>}, ...] with whole quantities.');
+            END;
+        END IF;
         -- per SKU: at most what was bought and not returned by earlier requests
         FOR l IN
             WITH asked AS (SELECT x ->> 'sku' AS sku, (x ->> 'qty')::bigint AS qty
