@@ -2023,3 +2023,33 @@ BEGIN
      WHERE tenant_id = p_tenant AND order_id = p_order;
     RETURN a;
 END $$;
+
+-- ===========================================================================
+-- no escalation through pg_temp (issue 11, finding 2): every SECURITY DEFINER
+-- function searches pg_temp last, so a caller's temporary objects never
+-- shadow a type, table or operator the function uses
+-- ===========================================================================
+
+ALTER FUNCTION commerce_api.price(text, text, text) SET search_path = pg_catalog, commerce, pg_temp;
+ALTER FUNCTION commerce_api.reserve(text, text, text, interval, text) SET search_path = pg_catalog, commerce, pg_temp;
+ALTER FUNCTION commerce_api.confirm_reservation(bigint, text) SET search_path = pg_catalog, commerce, pg_temp;
+ALTER FUNCTION commerce_api.release_reservation(bigint, text) SET search_path = pg_catalog, commerce, pg_temp;
+ALTER FUNCTION commerce_api.extend_reservation(bigint, text, interval) SET search_path = pg_catalog, commerce, pg_temp;
+ALTER FUNCTION commerce_api.stock(text) SET search_path = pg_catalog, commerce, pg_temp;
+ALTER FUNCTION commerce_api.record_click(text, text, inet, text) SET search_path = pg_catalog, commerce, pg_temp;
+ALTER FUNCTION commerce_api.request_withdrawal(text, text, bigint, text, jsonb) SET search_path = pg_catalog, commerce, pg_temp;
+ALTER FUNCTION commerce_api.record_payout(text, text, text, text) SET search_path = pg_catalog, commerce, pg_temp;
+ALTER FUNCTION commerce_api.koc_stats(bigint, date, date) SET search_path = pg_catalog, commerce, pg_temp;
+ALTER FUNCTION commerce_api.koc_rank(date, date, text, text, integer) SET search_path = pg_catalog, commerce, pg_temp;
+ALTER FUNCTION commerce_api.order_contact(bigint) SET search_path = pg_catalog, commerce, pg_temp;
+ALTER FUNCTION commerce_api.visible_plays(text, text) SET search_path = pg_catalog, commerce, pg_temp;
+ALTER FUNCTION commerce_api.record_play_view(text, text, text, text) SET search_path = pg_catalog, commerce, pg_temp;
+ALTER FUNCTION commerce_api.join_group(text, text, text, text, bigint, text, text) SET search_path = pg_catalog, commerce, pg_temp;
+ALTER FUNCTION commerce_api.buy_play(text, text, text, integer, text, text, jsonb) SET search_path = pg_catalog, commerce, pg_temp;
+ALTER FUNCTION commerce_api.start_bargain(text, text, text, text, text) SET search_path = pg_catalog, commerce, pg_temp;
+ALTER FUNCTION commerce_api.help_bargain(text, bigint, text, text, text) SET search_path = pg_catalog, commerce, pg_temp;
+ALTER FUNCTION commerce_api.buy_bargain(text, bigint, text, text, text, jsonb) SET search_path = pg_catalog, commerce, pg_temp;
+ALTER FUNCTION commerce_api.invite(text, text, text, text, text, text) SET search_path = pg_catalog, commerce, pg_temp;
+ALTER FUNCTION commerce_api.consume_asset(text, bigint, bigint, text, text) SET search_path = pg_catalog, commerce, pg_temp;
+ALTER FUNCTION commerce_api.play_dashboard(text) SET search_path = pg_catalog, commerce, pg_temp;
+ALTER FUNCTION commerce_api.apply_play_settlement(text, text) SET search_path = pg_catalog, commerce, pg_temp;
