@@ -496,10 +496,29 @@ commerce_word_index(const char *s, const char *const *words, int n)
 	return -1;
 }
 
+/*
+ * A caller's value as an error message quotes it: at most COMMERCE_MAX_QUOTE
+ * bytes (cut on a character boundary, then "..."), so that a 10 MiB argument
+ * never reaches the client or the server log whole.
+ */
+const char *
+commerce_quote(const char *value)
+{
+	int			len;
+
+	if (value == NULL)
+		return "NULL";
+	len = strlen(value);
+	if (len <= COMMERCE_MAX_QUOTE)
+		return value;
+	return psprintf("%s...", pnstrdup(value, pg_mbcliplen(value, len, COMMERCE_MAX_QUOTE)));
+}
+
 /* Raise PT404 for an unknown code of a tenant (same wording as commerce._not_found). */
 void
 commerce_not_found(const char *what, const char *code, int64 tenant_id)
 {
+	code = commerce_quote(code);
 	ereport(ERROR,
 			(errcode(ERRCODE_COMMERCE_NOT_FOUND),
 			 errmsg("%s \"%s\" not found", what, code),
@@ -559,7 +578,7 @@ commerce_limit(PG_FUNCTION_ARGS)
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("invalid value for p_name"),
-			 errdetail("There is no limit \"%s\".", name),
+			 errdetail("There is no limit \"%s\".", commerce_quote(name)),
 			 errhint("The limits are key_len, max_qty, max_lines, code_len, bp_scale, max_fen and max_batch.")));
 	PG_RETURN_NULL();
 }

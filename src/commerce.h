@@ -98,6 +98,7 @@ extern void commerce_require_args(FunctionCallInfo fcinfo, int nargs,
 								  const char *const *names);
 extern char *commerce_key_arg(FunctionCallInfo fcinfo, int argno, const char *name);
 extern void commerce_not_found(const char *what, const char *code, int64 tenant_id) pg_attribute_noreturn();
+extern const char *commerce_quote(const char *value);
 extern char *commerce_column_text(HeapTuple tuple, TupleDesc desc, const char *column);
 extern int64 commerce_tuple_int64(HeapTuple tuple, TupleDesc desc, const char *column, bool *isnull);
 extern TimestampTz commerce_tuple_timestamptz(HeapTuple tuple, TupleDesc desc, const char *column,

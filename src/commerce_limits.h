@@ -16,6 +16,12 @@
 /* Units of one SKU in one cart line, and in one reservation after summing lines. */
 #define COMMERCE_MAX_QTY				1000000
 
+/* Bytes of a caller's value quoted in an error message (longer values are cut, with "..."). */
+#define COMMERCE_MAX_QUOTE				64
+
+/* Bytes of a click's user agent that are kept (the rest is cut on a character boundary). */
+#define COMMERCE_MAX_USER_AGENT			512
+
 /* Lines in one cart. */
 #define COMMERCE_MAX_LINES				200
 

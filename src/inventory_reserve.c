@@ -338,7 +338,7 @@ lookup_failed(ReserveContext *ctx, ReserveLine *line)
 	if (ctx->activity != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_COMMERCE_NOT_FOUND),
-				 errmsg("activity \"%s\" has no stock of SKU \"%s\"", ctx->activity, line->sku),
+				 errmsg("activity \"%s\" has no stock of SKU \"%s\"", commerce_quote(ctx->activity), line->sku),
 				 errhint("Allocate stock to the activity with commerce.allocate_stock, or reserve without the activity.")));
 	ereport(ERROR,
 			(errcode(ERRCODE_COMMERCE_OUT_OF_STOCK),
@@ -398,7 +398,7 @@ resolve_pool(ReserveContext *ctx, ReserveLine *line)
 	if (strcmp(commerce_get_text(0, 4), "open") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_COMMERCE_BAD_STATE),
-				 errmsg("activity \"%s\" has ended", ctx->activity ? ctx->activity : ""),
+				 errmsg("activity \"%s\" has ended", ctx->activity ? commerce_quote(ctx->activity) : ""),
 				 errdetail("Its stock pool " INT64_FORMAT " for SKU \"%s\" is closed.",
 						   line->pool_id, line->sku),
 				 errhint("Reserve without the activity to buy at the regular terms.")));
@@ -707,7 +707,7 @@ repeat_result(int64 tenant_id, const char *request_id, const char *holder,
 		ereport(ERROR,
 				(errcode(ERRCODE_UNIQUE_VIOLATION),
 				 errmsg("request_id \"%s\" was already used for a different reservation",
-						request_id),
+						commerce_quote(request_id)),
 				 errdetail("First call: holder %s, lines %s; this call: holder %s, lines %s.",
 						   first_holder, first_lines ? first_lines : "none", holder, requested),
 				 errhint("Generate a new request_id for a new reservation; reuse one only to retry the same call.")));

@@ -14,6 +14,8 @@
  */
 #include "commerce.h"
 
+#include "mb/pg_wchar.h"
+
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
@@ -216,7 +218,7 @@ bad_code(const char *code, const char *why)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid tracking code \"%s\"", code),
+			 errmsg("invalid tracking code \"%s\"", commerce_quote(code)),
 			 errdetail("%s", why),
 			 errhint("Use a code made by commerce.tracking_link; codes cannot be edited.")));
 }
@@ -436,7 +438,18 @@ commerce_record_click(PG_FUNCTION_ARGS)
 		n[4] = ' ';
 		v[5] = PG_ARGISNULL(3) ? (Datum) 0 : PG_GETARG_DATUM(3);
 		n[5] = PG_ARGISNULL(3) ? 'n' : ' ';
-		v[6] = PG_ARGISNULL(4) ? (Datum) 0 : PG_GETARG_DATUM(4);
+		/* a user agent is kept to its first COMMERCE_MAX_USER_AGENT bytes (a character boundary) */
+		if (PG_ARGISNULL(4))
+			v[6] = (Datum) 0;
+		else
+		{
+			char	   *ua = text_to_cstring(PG_GETARG_TEXT_PP(4));
+			int			len = strlen(ua);
+
+			if (len > COMMERCE_MAX_USER_AGENT)
+				ua[pg_mbcliplen(ua, len, COMMERCE_MAX_USER_AGENT)] = '\0';
+			v[6] = CStringGetTextDatum(ua);
+		}
 		n[6] = PG_ARGISNULL(4) ? 'n' : ' ';
 		v[7] = TimestampTzGetDatum(now);
 		commerce_exec(&plan_click_insert, v, n, 0);

@@ -183,7 +183,11 @@ commerce_play_admit(PG_FUNCTION_ARGS)
 	ip = PG_ARGISNULL(4) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(4));
 	device = PG_ARGISNULL(5) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(5));
 	if (commerce_word_index(action, play_actions, lengthof(play_actions)) < 0)
-		elog(ERROR, "commerce: unknown play action \"%s\"", action);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid value for p_action"),
+				 errdetail("Unknown play action \"%s\".", commerce_quote(action)),
+				 errhint("The play entry points pass join, buy, start, help or invite.")));
 	if (ip != NULL && ip[0] == '\0')
 		ip = NULL;
 	if (device != NULL && device[0] == '\0')

@@ -2053,3 +2053,17 @@ ALTER FUNCTION commerce_api.invite(text, text, text, text, text, text) SET searc
 ALTER FUNCTION commerce_api.consume_asset(text, bigint, bigint, text, text) SET search_path = pg_catalog, commerce, pg_temp;
 ALTER FUNCTION commerce_api.play_dashboard(text) SET search_path = pg_catalog, commerce, pg_temp;
 ALTER FUNCTION commerce_api.apply_play_settlement(text, text) SET search_path = pg_catalog, commerce, pg_temp;
+
+-- ===========================================================================
+-- error messages quote at most 64 characters of a caller's value
+-- ===========================================================================
+CREATE OR REPLACE FUNCTION commerce._not_found(p_what text, p_key text, p_tenant bigint)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE v_key text := CASE WHEN length(p_key) > 64 THEN left(p_key, 64) || '...' ELSE p_key END;
+BEGIN
+    -- a caller's value is quoted cut to 64 characters, as the C code does (commerce_quote)
+    RAISE EXCEPTION USING ERRCODE = 'PT404',
+        MESSAGE = format('%s "%s" not found', p_what, v_key),
+        DETAIL  = format('No %s "%s" exists in tenant %s.', p_what, v_key, p_tenant),
+        HINT    = 'Check the code and the tenant; rows of other tenants are never visible.';
+END $$;

@@ -11,10 +11,12 @@ COMMENT ON FUNCTION commerce.now() IS
 -- Raise the standard "not found" error (PT404).
 CREATE FUNCTION commerce._not_found(p_what text, p_key text, p_tenant bigint)
 RETURNS void LANGUAGE plpgsql AS $$
+DECLARE v_key text := CASE WHEN length(p_key) > 64 THEN left(p_key, 64) || '...' ELSE p_key END;
 BEGIN
+    -- a caller's value is quoted cut to 64 characters, as the C code does (commerce_quote)
     RAISE EXCEPTION USING ERRCODE = 'PT404',
-        MESSAGE = format('%s "%s" not found', p_what, p_key),
-        DETAIL  = format('No %s "%s" exists in tenant %s.', p_what, p_key, p_tenant),
+        MESSAGE = format('%s "%s" not found', p_what, v_key),
+        DETAIL  = format('No %s "%s" exists in tenant %s.', p_what, v_key, p_tenant),
         HINT    = 'Check the code and the tenant; rows of other tenants are never visible.';
 END $$;
 
