@@ -16,6 +16,9 @@
  *    created again here; its COMMENT and its GRANTs/REVOKEs are repeated.
  *  - Functions keep their C symbols: the library serves every released
  *    script, so a C function a released script names is never removed.
+ *  - The script ends with REVOKE ALL ON ALL ROUTINES IN SCHEMA commerce FROM
+ *    PUBLIC (sql/src/core/privileges.sql), so the functions it adds are
+ *    closed to PUBLIC as in a fresh install: keep that statement last.
  */
 
 \echo Use "ALTER EXTENSION commerce UPDATE TO '0.7.0'" to load this file. \quit
@@ -2067,3 +2070,10 @@ BEGIN
         DETAIL  = format('No %s "%s" exists in tenant %s.', p_what, v_key, p_tenant),
         HINT    = 'Check the code and the tenant; rows of other tenants are never visible.';
 END $$;
+
+-- ===========================================================================
+-- nothing of schema commerce executable by PUBLIC (issue 11, finding 4):
+-- keep this statement last
+-- ===========================================================================
+
+REVOKE ALL ON ALL ROUTINES IN SCHEMA commerce FROM PUBLIC;

@@ -115,6 +115,7 @@ SELECT topic, count(*) FROM commerce.outbox WHERE topic IN ('waybill.print', 'pl
 CREATE ROLE demo_clerk;
 GRANT USAGE ON SCHEMA commerce TO demo_clerk;
 GRANT SELECT ON commerce.orders, commerce.tenant TO demo_clerk;
+GRANT EXECUTE ON FUNCTION commerce.tenant_id(text), commerce.order_contact(bigint, bigint), commerce.may_see_pii(), commerce.mask_phone(text), commerce.mask_address(text), commerce._require(anyelement, text), commerce._not_found(text, text, bigint) TO demo_clerk;
 SET ROLE demo_clerk;
 SELECT 'clerk' AS seen_by, * FROM commerce.order_contact(commerce.tenant_id('up'), :mp_order);
 RESET ROLE;

@@ -10,7 +10,7 @@
 SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
-SELECT plan(7);
+SELECT plan(10);
 
 \o /dev/null
 SET LOCAL commerce.now = '2030-01-01 10:00:00+08';
@@ -60,6 +60,19 @@ SELECT is((SELECT coalesce(string_agg(p.oid::regprocedure::text, ', '), '')
           '', 'every SECURITY DEFINER function: search_path = pg_catalog, commerce, pg_temp');
 SELECT cmp_ok((SELECT count(*)::int FROM pg_proc WHERE prosecdef AND pronamespace = 'commerce_api'::regnamespace),
               '>=', 23, 'and there are such functions (the commerce_api wrappers)');
+
+-- finding 4 (first part): PUBLIC can run no routine of schema commerce, read no table, use no schema
+SELECT is((SELECT coalesce(string_agg(p.oid::regprocedure::text, ', '), '')
+             FROM pg_proc p WHERE p.pronamespace IN ('commerce'::regnamespace, 'commerce_api'::regnamespace)
+              AND has_function_privilege('public', p.oid, 'EXECUTE')),
+          '', 'no function or procedure of commerce or commerce_api is executable by PUBLIC');
+SELECT is((SELECT coalesce(string_agg(c.oid::regclass::text, ', '), '')
+             FROM pg_class c WHERE c.relnamespace = 'commerce'::regnamespace AND c.relkind IN ('r', 'v', 'S')
+              AND (has_table_privilege('public', c.oid, 'SELECT') OR has_table_privilege('public', c.oid, 'INSERT')
+                   OR has_table_privilege('public', c.oid, 'UPDATE') OR has_table_privilege('public', c.oid, 'DELETE'))),
+          '', 'no table, view or sequence of commerce is readable or writable by PUBLIC');
+SELECT ok(NOT has_schema_privilege('public', 'commerce', 'USAGE') AND NOT has_schema_privilege('public', 'commerce_api', 'USAGE'),
+          'PUBLIC may not use the schemas commerce and commerce_api');
 
 -- finding 5: a NULL status is refused by the constraint, the trigger survives it
 \o /dev/null

@@ -687,6 +687,8 @@ CREATE ROLE fas_tap_clerk;
 GRANT USAGE ON SCHEMA commerce, commerce_api TO fas_tap_clerk;
 GRANT SELECT ON commerce.orders TO fas_tap_clerk;
 GRANT EXECUTE ON FUNCTION commerce_api.order_contact(bigint) TO fas_tap_clerk;
+-- since 0.7.0 nothing of commerce is executable by PUBLIC: the clerk is granted what it reads with
+GRANT EXECUTE ON FUNCTION commerce.order_contact(bigint, bigint), commerce.may_see_pii(), commerce.mask_phone(text), commerce.mask_address(text), commerce._require(anyelement, text), commerce._not_found(text, text, bigint) TO fas_tap_clerk;
 SET LOCAL ROLE fas_tap_clerk;
 SELECT format('%s|%s|%s|%s|%s|%s', receiver_name, receiver_phone, receiver_region, receiver_city,
               receiver_address, masked) AS clerk_view FROM commerce.order_contact(:t, :o_ship) \gset
