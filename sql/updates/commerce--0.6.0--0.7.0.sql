@@ -32,6 +32,7 @@
 CREATE FUNCTION commerce._declare_append_only(p_table regclass)
 RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
+    PERFORM commerce._require(p_table, 'p_table');
     EXECUTE format('CREATE OR REPLACE TRIGGER before_10_append_only BEFORE UPDATE OR DELETE ON %s '
                    'FOR EACH ROW EXECUTE FUNCTION commerce.append_only_guard()', p_table);
     EXECUTE format('CREATE OR REPLACE TRIGGER before_10_append_only_truncate BEFORE TRUNCATE ON %s '
@@ -672,148 +673,6 @@ BEGIN
     END IF;
     UPDATE commerce.orders SET status = 'cancelled', status_reason = p_reason
      WHERE tenant_id = o.tenant_id AND order_id = o.order_id;
-END $$;
-
-CREATE OR REPLACE FUNCTION commerce.ingest_platform_order(p_tenant bigint, p_channel text, p_payload jsonb)
-RETURNS commerce.order_result LANGUAGE plpgsql AS $$
-DECLARE
-    t commerce.tenant;
-    ch commerce.channel;
-    pr commerce.platform_profile;
-    o commerce.orders;
-    v_ext text;
-    v_status_word text;
-    v_status commerce.order_status;
-    v_modified timestamptz;
-    v_goods bigint;
-    v_discount bigint;
-    v_shipping bigint;
-    v_line jsonb;
-    v_sku text;
-    v_sku_id bigint;
-    v_qty bigint;
-    v_price bigint;
-    n integer := 0;
-    v_outcome text;
-BEGIN
-    t := commerce._tenant(p_tenant);
-    PERFORM commerce._require(p_channel, 'p_channel');
-    PERFORM commerce._require(p_payload, 'p_payload');
-    SELECT * INTO ch FROM commerce.channel WHERE tenant_id = p_tenant AND code = p_channel;
-    IF NOT FOUND THEN
-        PERFORM commerce._not_found('channel', p_channel, p_tenant);
-    END IF;
-    SELECT * INTO pr FROM commerce.platform_profile
-     WHERE tenant_id IN (p_tenant, 0) AND channel_code = p_channel ORDER BY tenant_id DESC LIMIT 1;
-    IF NOT FOUND OR ch.kind <> 'platform' THEN
-        RAISE EXCEPTION USING ERRCODE = '22023',
-            MESSAGE = format('unknown platform "%s"', p_channel),
-            DETAIL  = format('Channel "%s" is %s and has no payload profile.', p_channel, ch.kind),
-            HINT    = 'Ingest payloads of platform channels that have a row in commerce.platform_profile.';
-    END IF;
-    IF jsonb_typeof(p_payload) <> 'object' THEN
-        PERFORM commerce._invalid('p_payload', 'The payload is not a JSON object.',
-                                  format('Send the %s order object as the platform returns it.', p_channel));
-    END IF;
-
-    v_ext := jsonb_path_query_first(p_payload, pr.order_id_path) #>> '{}';
-    v_status_word := jsonb_path_query_first(p_payload, pr.status_path) #>> '{}';
-    IF v_ext IS NULL OR v_status_word IS NULL THEN
-        PERFORM commerce._invalid('p_payload',
-            format('The %s payload has no order id (%s) or status (%s).', p_channel, pr.order_id_path, pr.status_path),
-            'Send the platform''s order object unchanged.');
-    END IF;
-    v_status := commerce.map_platform_status(p_tenant, p_channel, v_status_word);
-    v_modified := commerce._platform_time(jsonb_path_query_first(p_payload, pr.modified_path),
-                                          pr.modified_format, t.time_zone);
-
-    -- an existing order: newer payloads move it, older or equal ones change nothing
-    SELECT * INTO o FROM commerce.orders
-     WHERE tenant_id = p_tenant AND channel_id = ch.channel_id AND external_order_id = v_ext FOR UPDATE;
-    IF NOT FOUND THEN
-        v_goods := commerce._platform_fen(jsonb_path_query_first(p_payload, pr.goods_path), pr.amount_unit, 'goods');
-        v_discount := commerce._platform_fen(jsonb_path_query_first(p_payload, pr.discount_path), pr.amount_unit, 'discount');
-        v_shipping := commerce._platform_fen(jsonb_path_query_first(p_payload, pr.shipping_path), pr.amount_unit, 'shipping');
-        IF v_discount > v_goods THEN
-            PERFORM commerce._invalid('p_payload', format('Discount %s exceeds goods %s.', v_discount, v_goods),
-                                      'Check the amounts and the profile''s amount_unit.');
-        END IF;
-        INSERT INTO commerce.orders (tenant_id, channel_id, external_order_id, buyer_ref,
-                                     receiver_name, receiver_phone, receiver_region, receiver_city,
-                                     receiver_address, goods_fen, discount_fen, shipping_fen, payable_fen,
-                                     paid_fen, status, platform_status, platform_modified_at, payload,
-                                     created_at, status_reason)
-        VALUES (p_tenant, ch.channel_id, v_ext,
-                jsonb_path_query_first(p_payload, pr.buyer_path) #>> '{}',
-                jsonb_path_query_first(p_payload, pr.receiver_name_path) #>> '{}',
-                jsonb_path_query_first(p_payload, pr.receiver_phone_path) #>> '{}',
-                jsonb_path_query_first(p_payload, pr.receiver_region_path) #>> '{}',
-                jsonb_path_query_first(p_payload, pr.receiver_city_path) #>> '{}',
-                jsonb_path_query_first(p_payload, pr.receiver_address_path) #>> '{}',
-                v_goods, v_discount, v_shipping, v_goods - v_discount + v_shipping,
-                CASE WHEN v_status NOT IN ('pending_payment', 'cancelled') THEN v_goods - v_discount + v_shipping END,
-                v_status, v_status_word, v_modified, p_payload, commerce.now(), p_channel || ' ' || v_status_word)
-        ON CONFLICT DO NOTHING
-        RETURNING * INTO o;
-        IF o.order_id IS NULL THEN
-            -- another session ingested this order a moment ago: treat this as an update
-            RETURN commerce.ingest_platform_order(p_tenant, p_channel, p_payload);
-        END IF;
-        FOR v_line IN SELECT x FROM jsonb_path_query(p_payload, pr.lines_path) x LOOP
-            n := n + 1;
-            v_sku := jsonb_path_query_first(v_line, pr.line_sku_path) #>> '{}';
-            v_qty := commerce._platform_fen(jsonb_path_query_first(v_line, pr.line_qty_path), 'fen', 'quantity');
-            v_price := commerce._platform_fen(jsonb_path_query_first(v_line, pr.line_price_path), pr.amount_unit, 'price');
-            SELECT sku_id INTO v_sku_id FROM commerce.sku WHERE tenant_id = p_tenant AND code = v_sku;
-            IF NOT FOUND THEN
-                PERFORM commerce._not_found('SKU', coalesce(v_sku, '(none)'), p_tenant);
-            END IF;
-            IF v_qty < 1 THEN
-                PERFORM commerce._invalid('p_payload', format('Line %s has quantity %s.', n, v_qty),
-                                          'Quantities are positive integers.');
-            END IF;
-            INSERT INTO commerce.order_line (tenant_id, order_id, line_no, sku_id, qty, unit_price_fen,
-                                             price_source, amount_fen)
-            VALUES (p_tenant, o.order_id, n, v_sku_id, v_qty, v_price, 'platform', v_price * v_qty);
-        END LOOP;
-        IF n = 0 THEN
-            PERFORM commerce._invalid('p_payload', format('The %s payload has no lines at %s.', p_channel, pr.lines_path),
-                                      'Send the platform''s order object unchanged.');
-        END IF;
-        IF v_status IN ('paid', 'shipped', 'completed', 'after_sale') THEN
-            o := commerce._platform_take_stock(o, p_channel);
-        END IF;
-        RETURN commerce._order_result(o, CASE WHEN o.oversell THEN 'oversell' ELSE 'created' END);
-    END IF;
-
-    IF o.platform_modified_at >= v_modified THEN
-        RETURN commerce._order_result(o, CASE WHEN o.platform_modified_at = v_modified
-                                              THEN 'unchanged' ELSE 'older_ignored' END);
-    END IF;
-    v_outcome := 'updated';
-    IF v_status <> o.status THEN
-        -- a platform that closes a paid order refunds it: through after_sale
-        IF v_status = 'refunded' AND o.status IN ('paid', 'shipped', 'completed') THEN
-            UPDATE commerce.orders SET status = 'after_sale', status_reason = p_channel || ' ' || v_status_word
-             WHERE tenant_id = p_tenant AND order_id = o.order_id;
-        END IF;
-        -- an unpaid platform order that is paid now takes its stock
-        IF o.status IN ('pending_payment') AND v_status IN ('paid', 'shipped', 'completed') THEN
-            UPDATE commerce.orders SET paid_fen = payable_fen
-             WHERE tenant_id = p_tenant AND order_id = o.order_id RETURNING * INTO o;
-            o := commerce._platform_take_stock(o, p_channel);
-            IF o.oversell THEN
-                v_outcome := 'oversell';
-            END IF;
-        END IF;
-        UPDATE commerce.orders SET status = v_status, status_reason = p_channel || ' ' || v_status_word
-         WHERE tenant_id = p_tenant AND order_id = o.order_id;
-    END IF;
-    UPDATE commerce.orders SET platform_status = v_status_word, platform_modified_at = v_modified,
-                               payload = p_payload
-     WHERE tenant_id = p_tenant AND order_id = o.order_id
-    RETURNING * INTO o;
-    RETURN commerce._order_result(o, v_outcome);
 END $$;
 
 -- ===========================================================================
@@ -2060,15 +1919,254 @@ ALTER FUNCTION commerce_api.apply_play_settlement(text, text) SET search_path = 
 -- ===========================================================================
 -- error messages quote at most 64 characters of a caller's value
 -- ===========================================================================
+
+-- ===========================================================================
+-- bad input found by the fuzz run: messages quote at most a prefix of a
+-- caller's value, infinite report dates and an int64-minimum delta are 22023
+-- ===========================================================================
 CREATE OR REPLACE FUNCTION commerce._not_found(p_what text, p_key text, p_tenant bigint)
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE v_key text := CASE WHEN length(p_key) > 64 THEN left(p_key, 64) || '...' ELSE p_key END;
 BEGIN
     -- a caller's value is quoted cut to 64 characters, as the C code does (commerce_quote)
     RAISE EXCEPTION USING ERRCODE = 'PT404',
-        MESSAGE = format('%s "%s" not found', p_what, v_key),
-        DETAIL  = format('No %s "%s" exists in tenant %s.', p_what, v_key, p_tenant),
+        MESSAGE = format('%s "%s" not found', left(p_what, 64), v_key),
+        DETAIL  = format('No %s "%s" exists in tenant %s.', left(p_what, 64), v_key, p_tenant),
         HINT    = 'Check the code and the tenant; rows of other tenants are never visible.';
+END $$;
+
+CREATE OR REPLACE FUNCTION commerce._invalid(p_name text, p_detail text, p_hint text)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    -- a detail that quotes a caller's value is cut to 300 characters, so a 10 MiB
+    -- argument never reaches the client or the server log whole
+    RAISE EXCEPTION USING ERRCODE = '22023',
+        MESSAGE = format('invalid value for %s', left(p_name, 64)),
+        DETAIL  = CASE WHEN length(p_detail) > 300 THEN left(p_detail, 300) || '...' ELSE p_detail END,
+        HINT    = CASE WHEN length(p_hint) > 300 THEN left(p_hint, 300) || '...' ELSE p_hint END;
+END $$;
+
+CREATE OR REPLACE FUNCTION commerce.tenant_id(p_code text) RETURNS bigint
+LANGUAGE plpgsql STABLE AS $$
+DECLARE v_id bigint;
+BEGIN
+    PERFORM commerce._require(p_code, 'p_code');
+    SELECT tenant_id INTO v_id FROM commerce.tenant WHERE code = p_code;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT404',
+            MESSAGE = format('tenant "%s" not found', CASE WHEN length(p_code) > 64 THEN left(p_code, 64) || '...' ELSE p_code END),
+            HINT = 'Create it with commerce.create_tenant(code, name).';
+    END IF;
+    RETURN v_id;
+END $$;
+
+CREATE OR REPLACE FUNCTION commerce.adjust_stock(p_tenant bigint, p_request_id text, p_sku text,
+                                      p_delta bigint, p_warehouse text DEFAULT NULL,
+                                      p_note text DEFAULT NULL)
+RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE p commerce.stock_pool; v_seen jsonb; v_on_hand bigint;
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_delta, 'p_delta');
+    IF p_delta = 0 OR p_delta NOT BETWEEN -1000000000 AND 1000000000 THEN
+        PERFORM commerce._invalid('p_delta', format('%s units', p_delta),
+                                  'Adjust by a non-zero amount of at most 1000000000 units.');
+    END IF;
+    v_seen := commerce._request_seen(p_tenant, 'adjust_stock', p_request_id,
+        jsonb_build_object('sku', p_sku, 'delta', p_delta, 'warehouse', p_warehouse));
+    IF v_seen IS NOT NULL THEN
+        RETURN (v_seen ->> 'on_hand')::bigint;
+    END IF;
+    p := commerce._root_pool(p_tenant, p_sku, p_warehouse, false);
+    IF p_delta > 0 THEN
+        PERFORM commerce._slots_add(p_tenant, p.pool_id, p_delta);
+    ELSE
+        PERFORM commerce._slots_take(p_tenant, p.pool_id, -p_delta, 'remove');
+    END IF;
+    INSERT INTO commerce.stock_movement (tenant_id, pool_id, kind, d_on_hand, request_id, note, created_at)
+    VALUES (p_tenant, p.pool_id, 'adjust', p_delta, p_request_id, p_note, commerce.now());
+    PERFORM commerce._low_stock_rearm(p_tenant, p.pool_id);
+    SELECT sum(on_hand) INTO v_on_hand FROM commerce.stock_slot
+     WHERE tenant_id = p_tenant AND pool_id = p.pool_id;
+    PERFORM commerce._request_done(p_tenant, 'adjust_stock', p_request_id,
+                                   jsonb_build_object('on_hand', v_on_hand));
+    RETURN v_on_hand;
+END $$;
+
+CREATE OR REPLACE FUNCTION commerce._local_range(p_tenant bigint, p_from date, p_to date, OUT lo timestamptz, OUT hi timestamptz)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE t commerce.tenant;
+BEGIN
+    t := commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_from, 'p_from');
+    PERFORM commerce._require(p_to, 'p_to');
+    IF NOT isfinite(p_from) OR NOT isfinite(p_to) OR p_from > p_to OR p_to - p_from > 366 THEN
+        PERFORM commerce._invalid('p_to', format('%s to %s', p_from, p_to),
+                                  'Give a range of 1 to 367 days, the first date not after the last.');
+    END IF;
+    lo := p_from::timestamp AT TIME ZONE t.time_zone;
+    hi := (p_to + 1)::timestamp AT TIME ZONE t.time_zone;
+END $$;
+
+CREATE OR REPLACE FUNCTION commerce.map_platform_status(p_tenant bigint, p_channel text, p_status text)
+RETURNS commerce.order_status LANGUAGE plpgsql STABLE AS $$
+DECLARE v commerce.order_status;
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_channel, 'p_channel');
+    PERFORM commerce._require(p_status, 'p_status');
+    SELECT status INTO v FROM commerce.platform_status_map
+     WHERE tenant_id IN (p_tenant, 0) AND channel_code = p_channel AND platform_status = p_status
+     ORDER BY tenant_id DESC LIMIT 1;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = format('unknown %s order status "%s"', left(p_channel, 64), left(p_status, 64)),
+            DETAIL  = format('No mapping of %s status "%s" to an order status exists.', left(p_channel, 64), left(p_status, 64)),
+            HINT    = 'Add a row to commerce.platform_status_map (tenant_id, channel_code, platform_status, status).';
+    END IF;
+    RETURN v;
+END $$;
+
+CREATE OR REPLACE FUNCTION commerce.ingest_platform_order(p_tenant bigint, p_channel text, p_payload jsonb)
+RETURNS commerce.order_result LANGUAGE plpgsql AS $$
+DECLARE
+    t commerce.tenant;
+    ch commerce.channel;
+    pr commerce.platform_profile;
+    o commerce.orders;
+    v_ext text;
+    v_status_word text;
+    v_status commerce.order_status;
+    v_modified timestamptz;
+    v_goods bigint;
+    v_discount bigint;
+    v_shipping bigint;
+    v_line jsonb;
+    v_sku text;
+    v_sku_id bigint;
+    v_qty bigint;
+    v_price bigint;
+    n integer := 0;
+    v_outcome text;
+BEGIN
+    t := commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_channel, 'p_channel');
+    PERFORM commerce._require(p_payload, 'p_payload');
+    SELECT * INTO ch FROM commerce.channel WHERE tenant_id = p_tenant AND code = p_channel;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('channel', p_channel, p_tenant);
+    END IF;
+    SELECT * INTO pr FROM commerce.platform_profile
+     WHERE tenant_id IN (p_tenant, 0) AND channel_code = p_channel ORDER BY tenant_id DESC LIMIT 1;
+    IF NOT FOUND OR ch.kind <> 'platform' THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = format('unknown platform "%s"', left(p_channel, 64)),
+            DETAIL  = format('Channel "%s" is %s and has no payload profile.', p_channel, ch.kind),
+            HINT    = 'Ingest payloads of platform channels that have a row in commerce.platform_profile.';
+    END IF;
+    IF jsonb_typeof(p_payload) <> 'object' THEN
+        PERFORM commerce._invalid('p_payload', 'The payload is not a JSON object.',
+                                  format('Send the %s order object as the platform returns it.', p_channel));
+    END IF;
+
+    v_ext := jsonb_path_query_first(p_payload, pr.order_id_path) #>> '{}';
+    v_status_word := jsonb_path_query_first(p_payload, pr.status_path) #>> '{}';
+    IF v_ext IS NULL OR v_status_word IS NULL THEN
+        PERFORM commerce._invalid('p_payload',
+            format('The %s payload has no order id (%s) or status (%s).', p_channel, pr.order_id_path, pr.status_path),
+            'Send the platform''s order object unchanged.');
+    END IF;
+    v_status := commerce.map_platform_status(p_tenant, p_channel, v_status_word);
+    v_modified := commerce._platform_time(jsonb_path_query_first(p_payload, pr.modified_path),
+                                          pr.modified_format, t.time_zone);
+
+    -- an existing order: newer payloads move it, older or equal ones change nothing
+    SELECT * INTO o FROM commerce.orders
+     WHERE tenant_id = p_tenant AND channel_id = ch.channel_id AND external_order_id = v_ext FOR UPDATE;
+    IF NOT FOUND THEN
+        v_goods := commerce._platform_fen(jsonb_path_query_first(p_payload, pr.goods_path), pr.amount_unit, 'goods');
+        v_discount := commerce._platform_fen(jsonb_path_query_first(p_payload, pr.discount_path), pr.amount_unit, 'discount');
+        v_shipping := commerce._platform_fen(jsonb_path_query_first(p_payload, pr.shipping_path), pr.amount_unit, 'shipping');
+        IF v_discount > v_goods THEN
+            PERFORM commerce._invalid('p_payload', format('Discount %s exceeds goods %s.', v_discount, v_goods),
+                                      'Check the amounts and the profile''s amount_unit.');
+        END IF;
+        INSERT INTO commerce.orders (tenant_id, channel_id, external_order_id, buyer_ref,
+                                     receiver_name, receiver_phone, receiver_region, receiver_city,
+                                     receiver_address, goods_fen, discount_fen, shipping_fen, payable_fen,
+                                     paid_fen, status, platform_status, platform_modified_at, payload,
+                                     created_at, status_reason)
+        VALUES (p_tenant, ch.channel_id, v_ext,
+                jsonb_path_query_first(p_payload, pr.buyer_path) #>> '{}',
+                jsonb_path_query_first(p_payload, pr.receiver_name_path) #>> '{}',
+                jsonb_path_query_first(p_payload, pr.receiver_phone_path) #>> '{}',
+                jsonb_path_query_first(p_payload, pr.receiver_region_path) #>> '{}',
+                jsonb_path_query_first(p_payload, pr.receiver_city_path) #>> '{}',
+                jsonb_path_query_first(p_payload, pr.receiver_address_path) #>> '{}',
+                v_goods, v_discount, v_shipping, v_goods - v_discount + v_shipping,
+                CASE WHEN v_status NOT IN ('pending_payment', 'cancelled') THEN v_goods - v_discount + v_shipping END,
+                v_status, v_status_word, v_modified, p_payload, commerce.now(), p_channel || ' ' || v_status_word)
+        ON CONFLICT DO NOTHING
+        RETURNING * INTO o;
+        IF o.order_id IS NULL THEN
+            -- another session ingested this order a moment ago: treat this as an update
+            RETURN commerce.ingest_platform_order(p_tenant, p_channel, p_payload);
+        END IF;
+        FOR v_line IN SELECT x FROM jsonb_path_query(p_payload, pr.lines_path) x LOOP
+            n := n + 1;
+            v_sku := jsonb_path_query_first(v_line, pr.line_sku_path) #>> '{}';
+            v_qty := commerce._platform_fen(jsonb_path_query_first(v_line, pr.line_qty_path), 'fen', 'quantity');
+            v_price := commerce._platform_fen(jsonb_path_query_first(v_line, pr.line_price_path), pr.amount_unit, 'price');
+            SELECT sku_id INTO v_sku_id FROM commerce.sku WHERE tenant_id = p_tenant AND code = v_sku;
+            IF NOT FOUND THEN
+                PERFORM commerce._not_found('SKU', coalesce(v_sku, '(none)'), p_tenant);
+            END IF;
+            IF v_qty < 1 THEN
+                PERFORM commerce._invalid('p_payload', format('Line %s has quantity %s.', n, v_qty),
+                                          'Quantities are positive integers.');
+            END IF;
+            INSERT INTO commerce.order_line (tenant_id, order_id, line_no, sku_id, qty, unit_price_fen,
+                                             price_source, amount_fen)
+            VALUES (p_tenant, o.order_id, n, v_sku_id, v_qty, v_price, 'platform', v_price * v_qty);
+        END LOOP;
+        IF n = 0 THEN
+            PERFORM commerce._invalid('p_payload', format('The %s payload has no lines at %s.', p_channel, pr.lines_path),
+                                      'Send the platform''s order object unchanged.');
+        END IF;
+        IF v_status IN ('paid', 'shipped', 'completed', 'after_sale') THEN
+            o := commerce._platform_take_stock(o, p_channel);
+        END IF;
+        RETURN commerce._order_result(o, CASE WHEN o.oversell THEN 'oversell' ELSE 'created' END);
+    END IF;
+
+    IF o.platform_modified_at >= v_modified THEN
+        RETURN commerce._order_result(o, CASE WHEN o.platform_modified_at = v_modified
+                                              THEN 'unchanged' ELSE 'older_ignored' END);
+    END IF;
+    v_outcome := 'updated';
+    IF v_status <> o.status THEN
+        -- a platform that closes a paid order refunds it: through after_sale
+        IF v_status = 'refunded' AND o.status IN ('paid', 'shipped', 'completed') THEN
+            UPDATE commerce.orders SET status = 'after_sale', status_reason = p_channel || ' ' || v_status_word
+             WHERE tenant_id = p_tenant AND order_id = o.order_id;
+        END IF;
+        -- an unpaid platform order that is paid now takes its stock
+        IF o.status IN ('pending_payment') AND v_status IN ('paid', 'shipped', 'completed') THEN
+            UPDATE commerce.orders SET paid_fen = payable_fen
+             WHERE tenant_id = p_tenant AND order_id = o.order_id RETURNING * INTO o;
+            o := commerce._platform_take_stock(o, p_channel);
+            IF o.oversell THEN
+                v_outcome := 'oversell';
+            END IF;
+        END IF;
+        UPDATE commerce.orders SET status = v_status, status_reason = p_channel || ' ' || v_status_word
+         WHERE tenant_id = p_tenant AND order_id = o.order_id;
+    END IF;
+    UPDATE commerce.orders SET platform_status = v_status_word, platform_modified_at = v_modified,
+                               payload = p_payload
+     WHERE tenant_id = p_tenant AND order_id = o.order_id
+    RETURNING * INTO o;
+    RETURN commerce._order_result(o, v_outcome);
 END $$;
 
 -- ===========================================================================

@@ -6,7 +6,7 @@
 SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
-SELECT plan(15);
+SELECT plan(18);
 
 SELECT is(commerce._limit('key_len'), 200::bigint, 'key_len');
 SELECT is(commerce._limit('max_qty'), 1000000::bigint, 'max_qty');
@@ -51,6 +51,17 @@ SELECT is((SELECT coalesce(string_agg(p.oid::regprocedure::text, ', '), '')
              FROM pg_proc p WHERE p.pronamespace = 'commerce'::regnamespace
               AND p.prosrc ~ 'length\(p_request_id\) NOT BETWEEN'),
           '', 'every request_id length check goes through _request_key');
+
+-- bad input the fuzz run (test/stress/core_fuzz.sh) found answering with raw errors in 0.6.0
+\o /dev/null
+SELECT commerce.create_tenant('lim', 'Limits') AS t \gset
+\o
+SELECT throws_ok(format($$SELECT commerce.koc_overview(%s, 'infinity', current_date)$$, :t), '22023', 'invalid value for p_to',
+                 'a report from an infinite date -> 22023 (0.6.0: 22008 cannot subtract infinite dates)');
+SELECT throws_ok(format($$SELECT commerce.adjust_stock(%s, 'adj', 'NOPE', -9223372036854775808, 'x')$$, :t), '22023', 'invalid value for p_delta',
+                 'adjust_stock by the int64 minimum -> 22023 (0.6.0: 22003 bigint out of range)');
+SELECT throws_ok($$SELECT commerce._declare_append_only(NULL)$$, '22004', 'argument p_table must not be null',
+                 '_declare_append_only(NULL) -> 22004, not a syntax error');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -13,6 +13,7 @@ CREATE FUNCTION commerce.append_only_guard() RETURNS trigger
 CREATE FUNCTION commerce._declare_append_only(p_table regclass)
 RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
+    PERFORM commerce._require(p_table, 'p_table');
     EXECUTE format('CREATE OR REPLACE TRIGGER before_10_append_only BEFORE UPDATE OR DELETE ON %s '
                    'FOR EACH ROW EXECUTE FUNCTION commerce.append_only_guard()', p_table);
     EXECUTE format('CREATE OR REPLACE TRIGGER before_10_append_only_truncate BEFORE TRUNCATE ON %s '

@@ -15,8 +15,8 @@ DECLARE v_key text := CASE WHEN length(p_key) > 64 THEN left(p_key, 64) || '...'
 BEGIN
     -- a caller's value is quoted cut to 64 characters, as the C code does (commerce_quote)
     RAISE EXCEPTION USING ERRCODE = 'PT404',
-        MESSAGE = format('%s "%s" not found', p_what, v_key),
-        DETAIL  = format('No %s "%s" exists in tenant %s.', p_what, v_key, p_tenant),
+        MESSAGE = format('%s "%s" not found', left(p_what, 64), v_key),
+        DETAIL  = format('No %s "%s" exists in tenant %s.', left(p_what, 64), v_key, p_tenant),
         HINT    = 'Check the code and the tenant; rows of other tenants are never visible.';
 END $$;
 
@@ -35,9 +35,12 @@ END $$;
 CREATE FUNCTION commerce._invalid(p_name text, p_detail text, p_hint text)
 RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
+    -- a detail that quotes a caller's value is cut to 300 characters, so a 10 MiB
+    -- argument never reaches the client or the server log whole
     RAISE EXCEPTION USING ERRCODE = '22023',
-        MESSAGE = format('invalid value for %s', p_name),
-        DETAIL  = p_detail, HINT = p_hint;
+        MESSAGE = format('invalid value for %s', left(p_name, 64)),
+        DETAIL  = CASE WHEN length(p_detail) > 300 THEN left(p_detail, 300) || '...' ELSE p_detail END,
+        HINT    = CASE WHEN length(p_hint) > 300 THEN left(p_hint, 300) || '...' ELSE p_hint END;
 END $$;
 
 -- A limit of src/commerce_limits.h by name: SQL and C check the same numbers.

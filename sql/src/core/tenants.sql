@@ -59,7 +59,7 @@ BEGIN
     SELECT tenant_id INTO v_id FROM commerce.tenant WHERE code = p_code;
     IF NOT FOUND THEN
         RAISE EXCEPTION USING ERRCODE = 'PT404',
-            MESSAGE = format('tenant "%s" not found', p_code),
+            MESSAGE = format('tenant "%s" not found', CASE WHEN length(p_code) > 64 THEN left(p_code, 64) || '...' ELSE p_code END),
             HINT = 'Create it with commerce.create_tenant(code, name).';
     END IF;
     RETURN v_id;

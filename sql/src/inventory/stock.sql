@@ -163,7 +163,7 @@ DECLARE p commerce.stock_pool; v_seen jsonb; v_on_hand bigint;
 BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._require(p_delta, 'p_delta');
-    IF p_delta = 0 OR abs(p_delta) > 1000000000 THEN
+    IF p_delta = 0 OR p_delta NOT BETWEEN -1000000000 AND 1000000000 THEN
         PERFORM commerce._invalid('p_delta', format('%s units', p_delta),
                                   'Adjust by a non-zero amount of at most 1000000000 units.');
     END IF;

@@ -9,7 +9,7 @@ BEGIN
     t := commerce._tenant(p_tenant);
     PERFORM commerce._require(p_from, 'p_from');
     PERFORM commerce._require(p_to, 'p_to');
-    IF p_from > p_to OR p_to - p_from > 366 THEN
+    IF NOT isfinite(p_from) OR NOT isfinite(p_to) OR p_from > p_to OR p_to - p_from > 366 THEN
         PERFORM commerce._invalid('p_to', format('%s to %s', p_from, p_to),
                                   'Give a range of 1 to 367 days, the first date not after the last.');
     END IF;

@@ -14,8 +14,8 @@ BEGIN
      ORDER BY tenant_id DESC LIMIT 1;
     IF NOT FOUND THEN
         RAISE EXCEPTION USING ERRCODE = '22023',
-            MESSAGE = format('unknown %s order status "%s"', p_channel, p_status),
-            DETAIL  = format('No mapping of %s status "%s" to an order status exists.', p_channel, p_status),
+            MESSAGE = format('unknown %s order status "%s"', left(p_channel, 64), left(p_status, 64)),
+            DETAIL  = format('No mapping of %s status "%s" to an order status exists.', left(p_channel, 64), left(p_status, 64)),
             HINT    = 'Add a row to commerce.platform_status_map (tenant_id, channel_code, platform_status, status).';
     END IF;
     RETURN v;
@@ -130,7 +130,7 @@ BEGIN
      WHERE tenant_id IN (p_tenant, 0) AND channel_code = p_channel ORDER BY tenant_id DESC LIMIT 1;
     IF NOT FOUND OR ch.kind <> 'platform' THEN
         RAISE EXCEPTION USING ERRCODE = '22023',
-            MESSAGE = format('unknown platform "%s"', p_channel),
+            MESSAGE = format('unknown platform "%s"', left(p_channel, 64)),
             DETAIL  = format('Channel "%s" is %s and has no payload profile.', p_channel, ch.kind),
             HINT    = 'Ingest payloads of platform channels that have a row in commerce.platform_profile.';
     END IF;
