@@ -693,32 +693,6 @@ BEGIN
     END IF;
 END $$;
 
-CREATE OR REPLACE FUNCTION commerce._request_seen(p_tenant bigint, p_operation text,
-                                       p_request_id text, p_params jsonb)
-RETURNS jsonb LANGUAGE plpgsql AS $$
-DECLARE r commerce.request_log;
-BEGIN
-    PERFORM commerce._require(p_request_id, 'p_request_id');
-    PERFORM commerce._request_key(p_request_id, 'p_request_id');
-    INSERT INTO commerce.request_log (tenant_id, operation, request_id, params)
-    VALUES (p_tenant, p_operation, p_request_id, p_params)
-    ON CONFLICT DO NOTHING;
-    IF FOUND THEN
-        RETURN NULL;
-    END IF;
-    SELECT * INTO r FROM commerce.request_log
-     WHERE tenant_id = p_tenant AND operation = p_operation
-       AND request_id = p_request_id;
-    IF r.params IS DISTINCT FROM p_params THEN
-        RAISE EXCEPTION USING ERRCODE = '23505',
-            MESSAGE = format('request_id "%s" was already used for a different %s',
-                             p_request_id, p_operation),
-            DETAIL  = format('First call: %s; this call: %s.', r.params, p_params),
-            HINT    = 'Generate a new request_id for a new operation; reuse one only to retry the same call.';
-    END IF;
-    RETURN r.result;
-END $$;
-
 CREATE OR REPLACE FUNCTION commerce.set_level_benefits(p_tenant bigint, p_level text, p_bonus_bp integer DEFAULT NULL,
                                             p_vote_rights boolean DEFAULT NULL, p_airdrop boolean DEFAULT NULL,
                                             p_materials text[] DEFAULT NULL)
@@ -921,62 +895,6 @@ BEGIN
     PERFORM commerce._koc_post(p_tenant, k.koc_id, 'withdraw', NULL, w.withdrawal_id, 0, -p_amount_fen,
                                p_amount_fen, 0, 0);
     RETURN w;
-END $$;
-
-CREATE OR REPLACE FUNCTION commerce.ship_order(p_tenant bigint, p_order bigint, p_request_id text,
-                                    p_tracking_no text DEFAULT NULL, p_carrier text DEFAULT NULL)
-RETURNS commerce.shipment LANGUAGE plpgsql AS $$
-DECLARE o commerce.orders; ch commerce.channel; sh commerce.shipment; v_weight bigint;
-BEGIN
-    PERFORM commerce._require(p_request_id, 'p_request_id');
-    PERFORM commerce._request_key(p_request_id, 'p_request_id');
-    o := commerce._lock_order(p_tenant, p_order);
-    SELECT * INTO sh FROM commerce.shipment WHERE tenant_id = p_tenant AND request_id = p_request_id;
-    IF FOUND THEN
-        IF sh.order_id <> p_order THEN
-            RAISE EXCEPTION USING ERRCODE = '23505',
-                MESSAGE = format('request_id "%s" was already used to ship order %s', p_request_id, sh.order_id),
-                HINT = 'Use a new request_id for a new shipment.';
-        END IF;
-        RETURN sh;
-    END IF;
-    IF o.status <> 'paid' THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
-            MESSAGE = format('order %s cannot be shipped: it is %s', p_order, o.status),
-            DETAIL  = 'Only paid orders are shipped.',
-            HINT    = CASE WHEN o.oversell THEN 'This order is an oversell exception: restock or refund it first.'
-                           ELSE 'Wait for the payment, or look the order up.' END;
-    END IF;
-    IF o.oversell THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
-            MESSAGE = format('order %s cannot be shipped: it is an oversell exception', p_order),
-            DETAIL  = 'No stock was taken for it.',
-            HINT    = 'Restock and take its stock, or refund it.';
-    END IF;
-    v_weight := commerce.order_weight_g(p_tenant, p_order);
-    INSERT INTO commerce.shipment (tenant_id, order_id, request_id, carrier, tracking_no, weight_g, shipped_at)
-    VALUES (p_tenant, p_order, p_request_id,
-            coalesce(p_carrier, commerce.route_carrier(p_tenant, coalesce(o.receiver_region, ''), v_weight)),
-            p_tracking_no, v_weight, commerce.now())
-    RETURNING * INTO sh;
-    UPDATE commerce.orders SET status = 'shipped',
-           status_reason = 'shipped: ' || sh.carrier || coalesce(' ' || sh.tracking_no, '')
-     WHERE tenant_id = p_tenant AND order_id = p_order;
-    PERFORM commerce.enqueue(p_tenant, 'waybill.print',
-        jsonb_build_object('shipment_id', sh.shipment_id, 'order_id', p_order, 'carrier', sh.carrier,
-                           'tracking_no', sh.tracking_no, 'weight_g', v_weight,
-                           'receiver', jsonb_build_object('name', o.receiver_name, 'phone', o.receiver_phone,
-                                                          'region', o.receiver_region, 'city', o.receiver_city,
-                                                          'address', o.receiver_address)),
-        'waybill:' || sh.shipment_id);
-    SELECT * INTO ch FROM commerce.channel WHERE tenant_id = p_tenant AND channel_id = o.channel_id;
-    IF ch.kind = 'platform' THEN
-        PERFORM commerce.enqueue(p_tenant, 'platform.writeback',
-            jsonb_build_object('channel', ch.code, 'external_order_id', o.external_order_id,
-                               'carrier', sh.carrier, 'tracking_no', sh.tracking_no),
-            'writeback:' || sh.shipment_id);
-    END IF;
-    RETURN sh;
 END $$;
 
 CREATE OR REPLACE FUNCTION commerce.place_order(p_tenant bigint, p_request_id text, p_channel text,
@@ -2167,6 +2085,89 @@ BEGIN
      WHERE tenant_id = p_tenant AND order_id = o.order_id
     RETURNING * INTO o;
     RETURN commerce._order_result(o, v_outcome);
+END $$;
+
+-- ===========================================================================
+-- _request_key already checks for NULL: the _require before it is dropped
+-- ===========================================================================
+CREATE OR REPLACE FUNCTION commerce._request_seen(p_tenant bigint, p_operation text,
+                                       p_request_id text, p_params jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE r commerce.request_log;
+BEGIN
+    PERFORM commerce._request_key(p_request_id, 'p_request_id');
+    INSERT INTO commerce.request_log (tenant_id, operation, request_id, params)
+    VALUES (p_tenant, p_operation, p_request_id, p_params)
+    ON CONFLICT DO NOTHING;
+    IF FOUND THEN
+        RETURN NULL;
+    END IF;
+    SELECT * INTO r FROM commerce.request_log
+     WHERE tenant_id = p_tenant AND operation = p_operation
+       AND request_id = p_request_id;
+    IF r.params IS DISTINCT FROM p_params THEN
+        RAISE EXCEPTION USING ERRCODE = '23505',
+            MESSAGE = format('request_id "%s" was already used for a different %s',
+                             p_request_id, p_operation),
+            DETAIL  = format('First call: %s; this call: %s.', r.params, p_params),
+            HINT    = 'Generate a new request_id for a new operation; reuse one only to retry the same call.';
+    END IF;
+    RETURN r.result;
+END $$;
+
+CREATE OR REPLACE FUNCTION commerce.ship_order(p_tenant bigint, p_order bigint, p_request_id text,
+                                    p_tracking_no text DEFAULT NULL, p_carrier text DEFAULT NULL)
+RETURNS commerce.shipment LANGUAGE plpgsql AS $$
+DECLARE o commerce.orders; ch commerce.channel; sh commerce.shipment; v_weight bigint;
+BEGIN
+    PERFORM commerce._request_key(p_request_id, 'p_request_id');
+    o := commerce._lock_order(p_tenant, p_order);
+    SELECT * INTO sh FROM commerce.shipment WHERE tenant_id = p_tenant AND request_id = p_request_id;
+    IF FOUND THEN
+        IF sh.order_id <> p_order THEN
+            RAISE EXCEPTION USING ERRCODE = '23505',
+                MESSAGE = format('request_id "%s" was already used to ship order %s', p_request_id, sh.order_id),
+                HINT = 'Use a new request_id for a new shipment.';
+        END IF;
+        RETURN sh;
+    END IF;
+    IF o.status <> 'paid' THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT412',
+            MESSAGE = format('order %s cannot be shipped: it is %s', p_order, o.status),
+            DETAIL  = 'Only paid orders are shipped.',
+            HINT    = CASE WHEN o.oversell THEN 'This order is an oversell exception: restock or refund it first.'
+                           ELSE 'Wait for the payment, or look the order up.' END;
+    END IF;
+    IF o.oversell THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT412',
+            MESSAGE = format('order %s cannot be shipped: it is an oversell exception', p_order),
+            DETAIL  = 'No stock was taken for it.',
+            HINT    = 'Restock and take its stock, or refund it.';
+    END IF;
+    v_weight := commerce.order_weight_g(p_tenant, p_order);
+    INSERT INTO commerce.shipment (tenant_id, order_id, request_id, carrier, tracking_no, weight_g, shipped_at)
+    VALUES (p_tenant, p_order, p_request_id,
+            coalesce(p_carrier, commerce.route_carrier(p_tenant, coalesce(o.receiver_region, ''), v_weight)),
+            p_tracking_no, v_weight, commerce.now())
+    RETURNING * INTO sh;
+    UPDATE commerce.orders SET status = 'shipped',
+           status_reason = 'shipped: ' || sh.carrier || coalesce(' ' || sh.tracking_no, '')
+     WHERE tenant_id = p_tenant AND order_id = p_order;
+    PERFORM commerce.enqueue(p_tenant, 'waybill.print',
+        jsonb_build_object('shipment_id', sh.shipment_id, 'order_id', p_order, 'carrier', sh.carrier,
+                           'tracking_no', sh.tracking_no, 'weight_g', v_weight,
+                           'receiver', jsonb_build_object('name', o.receiver_name, 'phone', o.receiver_phone,
+                                                          'region', o.receiver_region, 'city', o.receiver_city,
+                                                          'address', o.receiver_address)),
+        'waybill:' || sh.shipment_id);
+    SELECT * INTO ch FROM commerce.channel WHERE tenant_id = p_tenant AND channel_id = o.channel_id;
+    IF ch.kind = 'platform' THEN
+        PERFORM commerce.enqueue(p_tenant, 'platform.writeback',
+            jsonb_build_object('channel', ch.code, 'external_order_id', o.external_order_id,
+                               'carrier', sh.carrier, 'tracking_no', sh.tracking_no),
+            'writeback:' || sh.shipment_id);
+    END IF;
+    RETURN sh;
 END $$;
 
 -- ===========================================================================

@@ -8,7 +8,6 @@ CREATE FUNCTION commerce._request_seen(p_tenant bigint, p_operation text,
 RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE r commerce.request_log;
 BEGIN
-    PERFORM commerce._require(p_request_id, 'p_request_id');
     PERFORM commerce._request_key(p_request_id, 'p_request_id');
     INSERT INTO commerce.request_log (tenant_id, operation, request_id, params)
     VALUES (p_tenant, p_operation, p_request_id, p_params)

@@ -20,7 +20,6 @@ CREATE FUNCTION commerce.ship_order(p_tenant bigint, p_order bigint, p_request_i
 RETURNS commerce.shipment LANGUAGE plpgsql AS $$
 DECLARE o commerce.orders; ch commerce.channel; sh commerce.shipment; v_weight bigint;
 BEGIN
-    PERFORM commerce._require(p_request_id, 'p_request_id');
     PERFORM commerce._request_key(p_request_id, 'p_request_id');
     o := commerce._lock_order(p_tenant, p_order);
     SELECT * INTO sh FROM commerce.shipment WHERE tenant_id = p_tenant AND request_id = p_request_id;
