@@ -17,7 +17,7 @@ EXTENSION    = commerce
 EXTVERSION  := $(shell sed -n "s/^default_version *= *'\([^']*\)'.*/\1/p" commerce.control)
 
 MANIFEST     = sql/src/MANIFEST
-MODULE_SRC   = $(addprefix sql/src/,$(shell grep -v '^\#' $(MANIFEST)))
+MODULE_SRC   = $(addprefix sql/src/,$(shell grep -v '^[\#@]' $(MANIFEST)))
 
 MODULE_big   = commerce
 OBJS         = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
@@ -44,14 +44,11 @@ include $(PGXS)
 
 $(OBJS): $(wildcard src/*.h)
 
-# The install script: a header, then every module source in manifest order.
-$(DATA_built): $(MANIFEST) $(MODULE_SRC) commerce.control
-	@{ printf '%s\n' \
-	    '-- commerce $(EXTVERSION): install script built by make from sql/src/MANIFEST.' \
-	    '-- Do not edit: change the module sources (sql/src/<module>/<rule>.sql) and' \
-	    '-- the open upgrade script (sql/updates/commerce--<previous>--$(EXTVERSION).sql).' \
-	    '' '\echo Use "CREATE EXTENSION commerce" to load this file. \quit'; \
-	  for f in $(MODULE_SRC); do printf '\n-- ==== %s\n\n' "$$f"; cat "$$f"; done; } > $@.tmp
+# The install script: the extension's objects of every module source in
+# manifest order, and their provisioned schema as commerce._schema_ddl()
+# (sql/src/assemble.pl says which statement goes where).
+$(DATA_built): $(MANIFEST) $(MODULE_SRC) sql/src/assemble.pl commerce.control
+	@perl sql/src/assemble.pl $(MANIFEST) $(EXTVERSION) > $@.tmp
 	@mv $@.tmp $@
 
 .PHONY: demo test bench

@@ -3,6 +3,7 @@
 -- flash prices resolved for a channel, tier and moment, with the floor
 -- guard refusing any price below the floor when it is set.
 CREATE EXTENSION commerce;
+CALL commerce.provision();
 \set SHOW_CONTEXT never
 SET timezone = 'Asia/Shanghai';
 SET commerce.now = '2026-11-11 12:00:00+08';
@@ -76,4 +77,5 @@ SELECT * FROM commerce.resolve_price(:t, 'HOODIE-L', 'kuaishou');
 SELECT * FROM commerce.resolve_price(:t, 'HOODIE-L', 'taobao', 'diamond');
 SELECT commerce.tenant_id('nobody');
 
-DROP EXTENSION commerce;
+SET client_min_messages = warning;
+DROP SCHEMA commerce CASCADE;

@@ -5,6 +5,7 @@
 -- Each regress test creates the extension and drops it at the end, so ids
 -- in messages do not depend on which tests ran before.
 CREATE EXTENSION commerce;
+CALL commerce.provision();
 \set SHOW_CONTEXT never
 SET timezone = 'Asia/Shanghai';
 SET commerce.now = '2026-11-11 20:00:00+08';
@@ -129,4 +130,5 @@ SELECT kind, sum(d_on_hand) AS on_hand, sum(d_reserved) AS reserved, sum(d_sold)
 SELECT * FROM commerce.check_stock_invariants(:t);
 
 DROP VIEW r, s;
-DROP EXTENSION commerce;
+SET client_min_messages = warning;
+DROP SCHEMA commerce CASCADE;

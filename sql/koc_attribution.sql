@@ -3,6 +3,7 @@
 -- attributed to the last click within the window (edges exact), the
 -- self-referral rule, frozen KOCs, and the attribution frozen on the order.
 CREATE EXTENSION commerce;
+CALL commerce.provision();
 \set SHOW_CONTEXT never
 SET timezone = 'Asia/Shanghai';
 SET commerce.now = '2026-11-01 10:00:00+08';
@@ -75,4 +76,5 @@ SELECT commerce.tracking_link(:t, 'K9');
 SELECT commerce.tracking_link(:t, 'K2', 'T99');
 SELECT commerce.tracking_link(:t, 'K2', NULL, 'kuaishou');
 
-DROP EXTENSION commerce;
+SET client_min_messages = warning;
+DROP SCHEMA commerce CASCADE;

@@ -3,6 +3,7 @@
 -- moment a KOC changes level; KOC tags; tasks open only to the levels and
 -- tags they target and only while they run; the tasks a KOC can share.
 CREATE EXTENSION commerce;
+CALL commerce.provision();
 \set SHOW_CONTEXT never
 SET timezone = 'Asia/Shanghai';
 SET commerce.now = '2026-11-10 10:00:00+08';
@@ -45,4 +46,5 @@ SELECT commerce.set_koc_tags(:t, 'K2', ARRAY['Mom!']);
 SELECT commerce.upsert_koc_task(:t, 'X', 'X', '2026-11-01', '2026-12-01', 500, p_target_tags => ARRAY[]::text[]);
 SELECT commerce.koc_open_tasks(:t, 'K9');
 
-DROP EXTENSION commerce;
+SET client_min_messages = warning;
+DROP SCHEMA commerce CASCADE;

@@ -4,6 +4,7 @@
 -- minimum, fee and review, agreement and freeze holds, and the monthly
 -- level recalculation; every invariant checked at the end.
 CREATE EXTENSION commerce;
+CALL commerce.provision();
 \set SHOW_CONTEXT never
 SET timezone = 'Asia/Shanghai';
 SET commerce.now = '2026-10-20 10:00:00+08';
@@ -164,4 +165,5 @@ SELECT * FROM commerce.check_koc_invariants();
 SELECT * FROM accounts;
 
 DROP VIEW accounts, lines;
-DROP EXTENSION commerce;
+SET client_min_messages = warning;
+DROP SCHEMA commerce CASCADE;

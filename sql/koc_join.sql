@@ -1,6 +1,7 @@
 -- joining: applications with social accounts and their review (K03), and
 -- versioned agreements signed with the SHA-256 of the exact text (K04).
 CREATE EXTENSION commerce;
+CALL commerce.provision();
 \set SHOW_CONTEXT never
 SET timezone = 'Asia/Shanghai';
 SET commerce.now = '2026-11-01 10:00:00+08';
@@ -48,4 +49,5 @@ UPDATE commerce.agreement SET body = 'Commission: 50%' WHERE tenant_id = :t AND 
 DELETE FROM commerce.agreement_signature WHERE tenant_id = :t;
 SELECT * FROM commerce.signature_evidence(:t, 'KOC-' || :a1, 2);
 
-DROP EXTENSION commerce;
+SET client_min_messages = warning;
+DROP SCHEMA commerce CASCADE;

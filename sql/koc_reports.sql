@@ -3,6 +3,7 @@
 -- (K18), the overview with its daily trend (K19), the KOC list and its CSV
 -- export (K20), and the risk rules, freeze, review and audit (K22).
 CREATE EXTENSION commerce;
+CALL commerce.provision();
 \set SHOW_CONTEXT never
 SET timezone = 'Asia/Shanghai';
 SET commerce.now = '2026-11-02 09:00:00+08';
@@ -104,4 +105,5 @@ SELECT k.code, a.action, a.actor, a.reason FROM commerce.koc_audit a JOIN commer
 SELECT topic, count(*) FROM commerce.outbox WHERE topic LIKE 'koc.risk%' GROUP BY topic ORDER BY topic;
 SELECT * FROM commerce.check_koc_invariants();
 
-DROP EXTENSION commerce;
+SET client_min_messages = warning;
+DROP SCHEMA commerce CASCADE;

@@ -1,6 +1,7 @@
 -- level rules (K05): JSON rule documents parsed and validated with jansson;
 -- a bad document is refused naming the JSON path of the offending field.
 CREATE EXTENSION commerce;
+CALL commerce.provision();
 \set SHOW_CONTEXT never
 SELECT commerce.create_tenant('brand', 'A brand') AS t \gset
 SELECT commerce.set_level_rule(:t, 'silver', '{"all":[{"metric":"redemptions","op":">=","value":20},
@@ -26,4 +27,5 @@ SELECT commerce.validate_level_rule('[1,2]');
 SELECT commerce.validate_level_rule('{"all":[{"metric":"redemptions"');
 SELECT commerce.set_level_rule(:t, 'platinum', '{"metric":"redemptions","op":">=","value":1}');
 SELECT commerce.level_rule_holds('{"metric":"redemptions","op":">=","value":1}', '{"redemptions":"many"}');
-DROP EXTENSION commerce;
+SET client_min_messages = warning;
+DROP SCHEMA commerce CASCADE;

@@ -2,6 +2,7 @@
 -- into stock), exchange; the refund event for the commission module; a
 -- day's bill compared with our orders (re-run replaces); masked PII.
 CREATE EXTENSION commerce;
+CALL commerce.provision();
 \set SHOW_CONTEXT never
 SET timezone = 'Asia/Shanghai';
 SET commerce.now = '2026-11-11 20:00:00+08';
@@ -86,4 +87,5 @@ REVOKE ALL ON SCHEMA commerce FROM commerce_test_clerk;
 DROP ROLE commerce_test_clerk;
 
 DROP VIEW s;
-DROP EXTENSION commerce;
+SET client_min_messages = warning;
+DROP SCHEMA commerce CASCADE;

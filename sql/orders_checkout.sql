@@ -108,4 +108,5 @@ SELECT check_name, order_id, detail FROM commerce.check_order_invariants(:t) ORD
 DELETE FROM commerce.order_line WHERE order_id = 999999;
 UPDATE commerce.orders SET goods_fen = goods_fen - 1, payable_fen = payable_fen - 1 WHERE order_id = 2;
 DROP VIEW s;
-DROP EXTENSION commerce;
+SET client_min_messages = warning;
+DROP SCHEMA commerce CASCADE;

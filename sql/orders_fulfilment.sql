@@ -2,6 +2,7 @@
 -- (shipment, waybill print job, platform write-back), merge and split
 -- suggestions (H3.2.2, H3.3).
 CREATE EXTENSION commerce;
+CALL commerce.provision();
 \set SHOW_CONTEXT never
 SET timezone = 'Asia/Shanghai';
 SET commerce.now = '2026-11-11 20:00:00+08';
@@ -65,4 +66,5 @@ SELECT topic, payload - 'receiver' - 'shipment_id' - 'order_id' AS payload FROM 
 SELECT order_id AS o5 FROM commerce.place_order(:t, 'o5', 'h5', '{"lines":[{"sku":"TEE","qty":1}]}') \gset
 SELECT * FROM commerce.ship_order(:t, :o5, 'ship-5');
 
-DROP EXTENSION commerce;
+SET client_min_messages = warning;
+DROP SCHEMA commerce CASCADE;

@@ -2,6 +2,7 @@
 -- fail with backoff (immediately, +1 minute, +1 hour, then dead letter and
 -- an alert), reclaim after a lease runs out, requeue a dead letter.
 CREATE EXTENSION commerce;
+CALL commerce.provision();
 \set SHOW_CONTEXT never
 SET timezone = 'Asia/Shanghai';
 SET commerce.now = '2026-11-11 09:00:00+08';
@@ -55,4 +56,5 @@ SELECT status, attempts FROM commerce.outbox WHERE message_id = :m2;
 SELECT commerce.requeue(:t, :m2);
 
 SELECT topic, status, attempts FROM commerce.outbox WHERE tenant_id = :t ORDER BY message_id;
-DROP EXTENSION commerce;
+SET client_min_messages = warning;
+DROP SCHEMA commerce CASCADE;

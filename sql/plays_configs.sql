@@ -4,6 +4,7 @@
 -- path of a bad field named, stock pre-allocated from the shared pool,
 -- visibility by city and store, the display state, closing a config.
 CREATE EXTENSION commerce;
+CALL commerce.provision();
 \set SHOW_CONTEXT never
 SET timezone = 'Asia/Shanghai';
 SET commerce.now = '2026-11-20 10:00:00+08';
@@ -88,4 +89,5 @@ SELECT code, available, display_state FROM commerce.play_display ORDER BY code;
 SELECT available FROM commerce.stock WHERE activity IS NULL;
 SELECT count(*) AS stock_invariant_violations FROM commerce.check_stock_invariants();
 
-DROP EXTENSION commerce;
+SET client_min_messages = warning;
+DROP SCHEMA commerce CASCADE;

@@ -5,6 +5,7 @@
 -- completed income, HQ rejects, approves, a payout fails and is retried,
 -- and the split adds up to the fen.
 CREATE EXTENSION commerce;
+CALL commerce.provision();
 \set SHOW_CONTEXT never
 SET timezone = 'Asia/Shanghai';
 SET commerce.now = '2026-11-20 10:00:00+08';
@@ -74,4 +75,5 @@ SELECT orders, income_fen, store_fen, hq_fen FROM commerce.apply_play_settlement
 SELECT count(*) AS play_invariant_violations FROM commerce.check_play_invariants();
 SELECT count(*) AS order_invariant_violations FROM commerce.check_order_invariants();
 UPDATE commerce.play_settlement SET store_fen = store_fen + 1 WHERE settlement_id = :s2;
-DROP EXTENSION commerce;
+SET client_min_messages = warning;
+DROP SCHEMA commerce CASCADE;

@@ -5,6 +5,7 @@
 -- of the lessons down to zero, the first one redeeming the order (and
 -- earning the KOC who brought the buyer).
 CREATE EXTENSION commerce;
+CALL commerce.provision();
 \set SHOW_CONTEXT never
 SET timezone = 'Asia/Shanghai';
 SET commerce.now = '2026-11-20 10:00:00+08';
@@ -120,4 +121,5 @@ UPDATE commerce.consumption_log SET amount = 1;
 SELECT count(*) AS stock_invariant_violations FROM commerce.check_stock_invariants();
 SELECT count(*) AS order_invariant_violations FROM commerce.check_order_invariants();
 DROP VIEW groups, m;
-DROP EXTENSION commerce;
+SET client_min_messages = warning;
+DROP SCHEMA commerce CASCADE;

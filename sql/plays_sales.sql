@@ -5,6 +5,7 @@
 -- (helpers cut to the floor, one that fails at its deadline) and an invite
 -- reward paid exactly once on the invitee's first paid order.
 CREATE EXTENSION commerce;
+CALL commerce.provision();
 \set SHOW_CONTEXT never
 SET timezone = 'Asia/Shanghai';
 SET commerce.now = '2026-11-20 10:00:00+08';
@@ -144,4 +145,5 @@ SELECT c.code, a.total, a.remaining, a.voided_at IS NOT NULL AS voided FROM comm
 SELECT count(*) AS play_invariant_violations FROM commerce.check_play_invariants();
 SELECT count(*) AS stock_invariant_violations FROM commerce.check_stock_invariants();
 SELECT count(*) AS order_invariant_violations FROM commerce.check_order_invariants();
-DROP EXTENSION commerce;
+SET client_min_messages = warning;
+DROP SCHEMA commerce CASCADE;

@@ -13,7 +13,8 @@
  *    source, in the order they are added here (functions return row types,
  *    so column order is part of the interface).
  *  - A function whose signature or return type changes is dropped and
- *    created again here; its COMMENT and its GRANTs/REVOKEs are repeated.
+ *    created again here;
+its COMMENT and its GRANTs/REVOKEs are repeated.
  *  - Functions keep their C symbols: the library serves every released
  *    script, so a C function a released script names is never removed.
  *  - The script ends with REVOKE ALL ON ALL ROUTINES IN SCHEMA commerce FROM
@@ -161,177 +162,8 @@ COMMENT ON TABLE commerce.play_instance IS
 COMMENT ON FUNCTION commerce.help_bargain(bigint, text, bigint, text, text, text) IS
   'A helper cuts a bargain''s price by the rule''s cut_fen (the last cut stops at floor_fen); the cut that reaches the floor makes the bargain a success. Helps of one bargain are serialized on its row. Refused: not running (PT412), past its deadline (PT410), the owner helping (PT412), a second help (PT412), the eligibility rules (PT451, PT425, PT420, ...). Idempotent by request_id.';
 
-CREATE OR REPLACE FUNCTION commerce._refuse_join(i commerce.play_instance, p_now timestamptz) RETURNS void
-LANGUAGE plpgsql AS $$
-BEGIN
-    IF i.status <> 'active' THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
-            MESSAGE = format('group %s is %s', i.instance_id, lower(i.status)),
-            HINT    = 'Open a new group or join another one.';
-    END IF;
-    IF p_now >= i.deadline THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT410',
-            MESSAGE = format('group %s has expired', i.instance_id),
-            DETAIL  = format('Its deadline was %s.', i.deadline),
-            HINT    = 'Open a new group or join another one.';
-    END IF;
-    IF i.current >= i.target THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT409',
-            MESSAGE = format('group %s is full', i.instance_id),
-            DETAIL  = format('%s of %s members.', i.current, i.target),
-            HINT    = 'Open a new group or join another one.';
-    END IF;
-END $$;
 
-CREATE OR REPLACE FUNCTION commerce.play_dashboard(p_tenant bigint, p_config text) RETURNS jsonb
-LANGUAGE plpgsql STABLE AS $$
-DECLARE c commerce.play_config; tp commerce.play_template; f record; r record; u record; k jsonb; g record;
-        v_stock record;
-BEGIN
-    PERFORM commerce._tenant(p_tenant);
-    PERFORM commerce._require(p_config, 'p_config');
-    SELECT * INTO c FROM commerce.play_config WHERE tenant_id = p_tenant AND code = p_config;
-    IF NOT FOUND THEN
-        PERFORM commerce._not_found('play config', p_config, p_tenant);
-    END IF;
-    SELECT * INTO tp FROM commerce.play_template WHERE tenant_id = p_tenant AND code = c.template_code;
-    -- funnel: views -> starts and joins (admitted actions) -> paid orders
-    SELECT count(*) FILTER (WHERE kind = 'view') AS views,
-           count(DISTINCT coalesce(customer_id::text, 'ip:' || ip, 'device:' || device, 'anon:' || event_id))
-               FILTER (WHERE kind = 'view') AS viewers,
-           count(*) FILTER (WHERE kind IN ('start', 'join', 'buy')) AS actions,
-           count(DISTINCT customer_id) FILTER (WHERE kind IN ('start', 'join', 'buy')) AS actors,
-           count(*) FILTER (WHERE kind = 'help') AS helps,
-           count(*) FILTER (WHERE kind = 'invite') AS invites
-      INTO f FROM commerce.play_event WHERE tenant_id = p_tenant AND config_id = c.config_id;
-    SELECT count(*) AS paid, count(DISTINCT customer_id) AS payers, coalesce(sum(paid_fen), 0)::bigint AS gmv,
-           coalesce(sum(refunded_fen), 0)::bigint AS refunded,
-           count(*) FILTER (WHERE status = 'completed') AS completed
-      INTO r FROM commerce.orders
-     WHERE tenant_id = p_tenant AND source_activity = c.activity AND paid_at IS NOT NULL;
-    SELECT coalesce(sum(a.total) FILTER (WHERE a.voided_at IS NULL), 0)::bigint AS pool,
-           coalesce(sum(a.total - a.remaining) FILTER (WHERE a.voided_at IS NULL), 0)::bigint AS consumed_live,
-           count(*) AS assets,
-           (SELECT coalesce(sum(l.amount), 0) FROM commerce.consumption_log l
-             WHERE l.tenant_id = p_tenant AND l.source_activity = c.activity)::bigint AS consumed
-      INTO u FROM commerce.user_asset a WHERE a.tenant_id = p_tenant AND a.source_activity = c.activity;
-    SELECT (SELECT count(*) FROM commerce.stock_pool sp WHERE sp.tenant_id = p_tenant AND sp.activity = c.activity) AS pools,
-           c.stock AS allocated, commerce._play_available(c) AS available
-      INTO v_stock;
-    IF tp.kind = 'group_buy' THEN
-        SELECT count(*) AS groups, count(*) FILTER (WHERE status = 'success') AS succeeded,
-               count(*) FILTER (WHERE status = 'failed') AS failed,
-               count(*) FILTER (WHERE status IN ('pending', 'active')) AS open,
-               (SELECT count(*) FROM commerce.play_participant p JOIN commerce.play_instance i USING (tenant_id, instance_id)
-                 WHERE i.tenant_id = p_tenant AND i.config_id = c.config_id AND p.role = 'virtual') AS virtual_members
-          INTO g FROM commerce.play_instance WHERE tenant_id = p_tenant AND config_id = c.config_id;
-        k := jsonb_build_object('groups', g.groups, 'succeeded', g.succeeded, 'failed', g.failed, 'open', g.open,
-                                'virtualMembers', g.virtual_members,
-                                'successRateBp', CASE WHEN g.succeeded + g.failed > 0
-                                                      THEN g.succeeded * 10000 / (g.succeeded + g.failed) END);
-    ELSIF tp.kind = 'bargain' THEN
-        SELECT count(*) AS started, count(*) FILTER (WHERE status = 'success') AS succeeded,
-               count(*) FILTER (WHERE status = 'failed') AS failed,
-               count(*) FILTER (WHERE status IN ('pending', 'active')) AS open,
-               coalesce(sum(current), 0) AS helps
-          INTO g FROM commerce.play_instance WHERE tenant_id = p_tenant AND config_id = c.config_id;
-        k := jsonb_build_object('started', g.started, 'succeeded', g.succeeded, 'failed', g.failed, 'open', g.open,
-                                'helps', g.helps,
-                                'successRateBp', CASE WHEN g.succeeded + g.failed > 0
-                                                      THEN g.succeeded * 10000 / (g.succeeded + g.failed) END);
-    ELSIF tp.kind = 'invite_reward' THEN
-        SELECT count(DISTINCT inviter_id) AS inviters, count(*) AS invitees,
-               count(*) FILTER (WHERE status = 'rewarded') AS rewarded,
-               count(*) FILTER (WHERE status = 'capped') AS capped,
-               coalesce(sum(reward_fen), 0) + coalesce(sum(invitee_reward_fen), 0) AS rewards_fen,
-               count(*) FILTER (WHERE status <> 'invited') AS converted
-          INTO g FROM commerce.play_invite WHERE tenant_id = p_tenant AND config_id = c.config_id;
-        -- fission coefficient: new customers who paid, per inviter
-        k := jsonb_build_object('inviters', g.inviters, 'invitees', g.invitees, 'converted', g.converted,
-                                'rewarded', g.rewarded, 'capped', g.capped, 'rewardsFen', g.rewards_fen,
-                                'fissionCoefficient', CASE WHEN g.inviters > 0
-                                                           THEN round(g.converted::numeric / g.inviters, 2) END);
-    ELSE
-        k := jsonb_build_object('allocated', v_stock.allocated, 'available', v_stock.available,
-                                'sellThroughBp', CASE WHEN v_stock.allocated > 0
-                                                      THEN (v_stock.allocated - v_stock.available) * 10000 / v_stock.allocated END);
-    END IF;
-    RETURN jsonb_build_object(
-        'play', c.code, 'title', c.title, 'template', tp.code, 'kind', tp.kind,
-        'window', jsonb_build_object('startsAt', c.starts_at, 'endsAt', c.ends_at, 'status', c.status),
-        'funnel', jsonb_build_object('views', f.views, 'viewers', f.viewers, 'joins', f.actions,
-                                     'joiners', f.actors, 'paid', r.paid, 'payers', r.payers,
-                                     'viewToPaidBp', CASE WHEN f.viewers > 0 THEN r.payers * 10000 / f.viewers END),
-        'revenue', jsonb_build_object('gmvFen', r.gmv, 'orders', r.paid, 'refundedFen', r.refunded,
-                                      'netFen', r.gmv - r.refunded, 'completedOrders', r.completed),
-        'fulfilment', jsonb_build_object('unitName', tp.unit_name, 'assets', u.assets,
-                                         'totalAssetPool', u.pool, 'consumedAsset', u.consumed_live,
-                                         'consumedAll', u.consumed,
-                                         'text', format('%s %s of %s %s', u.consumed_live, tp.unit_name, u.pool, tp.unit_name)),
-        tp.kind, k);
-END $$;
 
-CREATE OR REPLACE FUNCTION commerce.end_expired_groups(p_limit integer DEFAULT 100) RETURNS integer
-LANGUAGE plpgsql AS $$
-DECLARE i commerce.play_instance; c commerce.play_config; p record; n integer := 0; a commerce.after_sale;
-        o commerce.orders; v_now timestamptz := commerce.now(); v_kind text;
-BEGIN
-    PERFORM commerce._require(p_limit, 'p_limit');
-    IF p_limit NOT BETWEEN 1 AND 100000 THEN
-        PERFORM commerce._invalid('p_limit', format('%s', p_limit), 'End 1 to 100000 groups per run.');
-    END IF;
-    FOR i IN SELECT * FROM commerce.play_instance
-              WHERE status IN ('pending', 'active') AND deadline <= v_now
-              ORDER BY deadline, tenant_id, instance_id
-              LIMIT p_limit FOR UPDATE SKIP LOCKED LOOP
-        SELECT * INTO c FROM commerce.play_config WHERE tenant_id = i.tenant_id AND config_id = i.config_id;
-        SELECT kind INTO v_kind FROM commerce.play_template WHERE tenant_id = c.tenant_id AND code = c.template_code;
-        n := n + 1;
-        IF v_kind = 'bargain' THEN
-            -- a bargain that did not reach its floor in time: nothing was sold, nothing to refund
-            UPDATE commerce.play_instance SET status = 'failed', ended_at = v_now
-             WHERE tenant_id = i.tenant_id AND instance_id = i.instance_id;
-            PERFORM commerce.enqueue(i.tenant_id, 'play.bargain_failed',
-                jsonb_build_object('instance_id', i.instance_id, 'play', c.code, 'helps', i.current,
-                                   'helps_needed', i.target, 'price_fen', i.price_fen), 'bargain:' || i.instance_id);
-            CONTINUE;
-        END IF;
-        IF i.status = 'active' AND coalesce((c.rules ->> 'virtual_fill')::boolean, false) THEN
-            INSERT INTO commerce.play_participant (tenant_id, instance_id, customer_id, request_id, role, joined_at)
-            SELECT i.tenant_id, i.instance_id, -k, 'virtual:' || i.instance_id || ':' || k, 'virtual', v_now
-              FROM generate_series(1, i.target - i.current) k;
-            UPDATE commerce.play_instance SET current = target, status = 'success', ended_at = v_now
-             WHERE tenant_id = i.tenant_id AND instance_id = i.instance_id;
-            PERFORM commerce._issue_group_assets(i.tenant_id, i.instance_id);
-            PERFORM commerce.enqueue(i.tenant_id, 'play.group_succeeded',
-                jsonb_build_object('instance_id', i.instance_id, 'play', c.code, 'members', i.current,
-                                   'virtual', i.target - i.current), 'group:' || i.instance_id);
-            CONTINUE;
-        END IF;
-        UPDATE commerce.play_instance SET status = 'failed', ended_at = v_now
-         WHERE tenant_id = i.tenant_id AND instance_id = i.instance_id;
-        -- every paying member: the unit goes back to the play's stock, and an approved refund-only
-        -- request sends the payment back through the outbox (payment.refund: retried now, in 1 minute,
-        -- in 1 hour, then a dead letter and an alert)
-        FOR p IN SELECT * FROM commerce.play_participant
-                  WHERE tenant_id = i.tenant_id AND instance_id = i.instance_id AND order_id IS NOT NULL
-                  ORDER BY customer_id LOOP
-            SELECT * INTO o FROM commerce.orders WHERE tenant_id = i.tenant_id AND order_id = p.order_id;
-            a := commerce.request_after_sale(i.tenant_id, 'group-failed:' || i.instance_id || ':' || p.customer_id,
-                                             p.order_id, 'refund_only', o.paid_fen, 'group failed');
-            a := commerce.decide_after_sale(i.tenant_id, a.after_sale_id, true, 'group failed');
-            PERFORM commerce.return_stock(i.tenant_id, 'group-failed:' || i.instance_id || ':' || p.customer_id,
-                                          o.reservation_id, (SELECT code FROM commerce.sku WHERE tenant_id = i.tenant_id
-                                                                                            AND sku_id = c.sku_id), 1);
-            UPDATE commerce.play_participant SET status = 'refunding'
-             WHERE tenant_id = i.tenant_id AND instance_id = i.instance_id AND customer_id = p.customer_id;
-        END LOOP;
-        PERFORM commerce.enqueue(i.tenant_id, 'play.group_failed',
-            jsonb_build_object('instance_id', i.instance_id, 'play', c.code, 'members', i.current, 'target', i.target),
-            'group:' || i.instance_id);
-    END LOOP;
-    RETURN n;
-END $$;
 
 COMMENT ON FUNCTION commerce.end_expired_groups(integer) IS
   'The play deadline job (one batch, SKIP LOCKED). A group past its deadline is completed with virtual members when its rules say virtual_fill, else failed: each paying member''s unit goes back to the play''s stock and the payment is refunded through the outbox (payment.refund, retried now, after 1 minute and 1 hour, then a dead letter and an outbox.dead alert; the provider confirms with commerce.complete_refund, and the member becomes refunded). A bargain past its deadline that did not reach its floor is failed (play.bargain_failed). Returns the number of instances ended.';
@@ -417,9 +249,6 @@ COMMENT ON TABLE commerce.member_tier IS
 COMMENT ON TABLE commerce.product IS
   'A product (SPU): physical goods or virtual goods (course, activation code, membership card, live-room ticket), H3.1.1.';
 
-COMMENT ON FUNCTION commerce.set_level_benefits(bigint, text, integer, boolean, boolean, text[]) IS
-  'K06: set a level''s benefits (commission bonus in bp, vote rights, airdrops, exclusive materials); they apply at once to every KOC of the level (the next redemption earns the new bonus).';
-
 COMMENT ON FUNCTION commerce.koc_benefits(bigint, text) IS
   'K06: what a KOC has now: its level, the commission bonus, vote rights and airdrops (only while active), the exclusive materials of its level and the levels below, and whether it signed the current agreement.';
 
@@ -432,23 +261,14 @@ COMMENT ON TABLE commerce.routing_rule IS
 COMMENT ON TABLE commerce.recon_difference IS
   'Differences between a day''s bill and commerce''s orders (marked red for an operator, H3.7.1): an order missing on either side, a paid amount or a refund that differs.';
 
-COMMENT ON FUNCTION commerce.consume_asset(bigint, text, bigint, bigint, text, text) IS
-  'Consume (核销) units of an asset at a store by an operator (M2.2): never below zero (PT409, under the asset row lock), logged with the activity the asset came from; the first consumption completes the order, so an attributed order earns its KOC commission. Idempotent by request_id.';
-
 COMMENT ON FUNCTION commerce.start_bargain(bigint, text, text, text, text, text) IS
   'Bargain (M3): the customer starts a bargain at the play price; helpers cut it by the rule''s cut_fen until floor_fen, within the rule''s hours (and the play''s window). helps_needed = ceil((price - floor) / cut). One running bargain per customer and play (PT412); the eligibility rules apply. Idempotent by request_id.';
-
-COMMENT ON FUNCTION commerce.configure_play(bigint, text, text, text, text, text, text, bigint, bigint, timestamptz, timestamptz, text, text[], boolean, integer, text, text, bigint) IS
-  'A store applies a template (M2.1): price (above 0, at most the SKU''s price, never below its floor: 23514), stock pre-allocated from the shared pool to the activity play:<code> (PT409 when short), window, visibility (cities), eligibility (new users only, per-user limit, mutex group), asset type and units per sale, and rules checked against the template''s schema (22023 naming the JSON path; defaults filled in). Idempotent by request_id; a code is configured once (23505).';
 
 COMMENT ON FUNCTION commerce.play_dashboard(bigint, text) IS
   'The activity dashboard (M4), one JSON document for any play: funnel (views and distinct viewers -> joins/starts/purchases -> paid orders and payers, viewToPaidBp), revenue (gmvFen, orders, refundedFen, netFen), fulfilment (TotalAssetPool = units sold x units per sale of live assets, ConsumedAsset, the template''s unit name, "90 hours of 150 hours") and the kind''s card: group_buy (groups, succeeded, failed, successRateBp, virtual members), bargain (started, succeeded, helps), invite_reward (inviters, invitees, rewarded, fissionCoefficient = converted invitees per inviter), flash_sale (allocated, available, sellThroughBp).';
 
 COMMENT ON FUNCTION commerce.buy_play(bigint, text, text, text, integer, text, text, text, jsonb) IS
   'Flash sale (M3), or the first-order offer of an invite-reward play: an order at the play price from the play''s own stock, held for the play''s hold time (hold_minutes, 5 by default) and cancelled unless paid by then (commerce.pay_order). Sold out is refused before any lock or write (PT409); the per-order limit (22023); the eligibility rules (PT451, PT403, PT429, PT423, PT425, PT420). The asset is issued when the order is paid. Idempotent by request_id (outcome existing).';
-
-COMMENT ON FUNCTION commerce.apply_play_settlement(bigint, text, text) IS
-  'A store applies for settlement of a play (M7): every completed order of the play not yet in a settlement (paid less refunded), split by the split rule of the template (or the default) into store_fen and hq_fen, which add up exactly (largest remainder). PT412 without a rule or without income to settle. Idempotent by request_id; applications of one play are serialized.';
 
 COMMENT ON TABLE commerce.play_template IS
   'A play HQ offers its stores (M1.2): GROUP_BUY, FLASH_SALE, BARGAIN, INVITE_REWARD or any code of one of those kinds, the schema its store rules must follow, and the unit what it sells is counted in (lessons, hours, bags).';
@@ -467,9 +287,6 @@ COMMENT ON TABLE commerce.play_invite IS
 
 COMMENT ON TABLE commerce.play_settlement IS
   'A store''s settlement of a play''s income (M7): the completed orders not settled before, their income (paid less refunded), split into the store''s and HQ''s parts by the split rule (they add up exactly: CHECK). applied -> approved (payout to the store through the outbox) -> paid | failed (approved again to retry); applied -> rejected releases the orders.';
-
-COMMENT ON FUNCTION commerce.visible_plays(bigint, text, text, timestamptz) IS
-  'Rule layer 1 (query time, M3): the active plays running at the moment (default now) that a customer in the city (and at the store) may see; a play with cities is seen only there. Each row carries its display state (sold_out plays stay visible).';
 
 
 -- ===========================================================================
@@ -523,157 +340,11 @@ ALTER TABLE commerce.orders ADD COLUMN status_reason text;
 COMMENT ON COLUMN commerce.orders.status_reason IS
   'Why this statement changes the order''s status: set it in the UPDATE (or INSERT) that changes status; the state machine writes it to order_status_history and clears it, so it is NULL at rest and never carried over to a later change.';
 DROP FUNCTION commerce._reason(text);
-CREATE OR REPLACE FUNCTION commerce.decide_after_sale(p_tenant bigint, p_after_sale bigint, p_approve boolean,
-                                           p_note text DEFAULT NULL)
-RETURNS commerce.after_sale LANGUAGE plpgsql AS $$
-DECLARE a commerce.after_sale; o commerce.orders; v_target text;
-BEGIN
-    PERFORM commerce._require(p_approve, 'p_approve');
-    v_target := CASE WHEN p_approve THEN 'approved' ELSE 'rejected' END;
-    a := commerce._lock_after_sale(p_tenant, p_after_sale);
-    IF a.status = v_target THEN
-        RETURN a;
-    END IF;
-    o := commerce._lock_order(p_tenant, a.order_id);
-    UPDATE commerce.after_sale
-       SET status = v_target,
-           decision_note = p_note, decided_at = commerce.now()
-     WHERE tenant_id = p_tenant AND after_sale_id = p_after_sale
-    RETURNING * INTO a;
-    IF NOT p_approve THEN
-        UPDATE commerce.orders SET status = o.status_before_after_sale,
-               status_reason = 'after-sale ' || p_after_sale || ' rejected'
-         WHERE tenant_id = p_tenant AND order_id = a.order_id;
-    ELSIF a.kind = 'refund_only' THEN
-        PERFORM commerce._request_refund(a);
-    END IF;
-    RETURN a;
-END $$;
 
-CREATE OR REPLACE FUNCTION commerce.complete_refund(p_tenant bigint, p_after_sale bigint)
-RETURNS commerce.after_sale LANGUAGE plpgsql AS $$
-DECLARE a commerce.after_sale; o commerce.orders;
-BEGIN
-    a := commerce._lock_after_sale(p_tenant, p_after_sale);
-    IF a.status = 'refunded' THEN
-        RETURN a;
-    END IF;
-    IF a.kind = 'exchange' THEN
-        PERFORM commerce._invalid('p_after_sale', format('Request %s is an exchange.', p_after_sale),
-                                  'Finish exchanges with commerce.complete_exchange.');
-    END IF;
-    o := commerce._lock_order(p_tenant, a.order_id);
-    UPDATE commerce.after_sale SET status = 'refunded', completed_at = commerce.now()
-     WHERE tenant_id = p_tenant AND after_sale_id = p_after_sale RETURNING * INTO a;
-    UPDATE commerce.orders SET refunded_fen = refunded_fen + a.refund_fen
-     WHERE tenant_id = p_tenant AND order_id = a.order_id RETURNING * INTO o;
-    UPDATE commerce.orders
-       SET status = CASE WHEN o.refunded_fen >= o.paid_fen THEN 'refunded'::commerce.order_status
-                         ELSE o.status_before_after_sale END,
-           status_reason = 'after-sale ' || p_after_sale || ' refunded ' || a.refund_fen || ' fen'
-     WHERE tenant_id = p_tenant AND order_id = a.order_id;
-    INSERT INTO commerce.order_event (tenant_id, order_id, kind, source_key, amount_fen, lines, created_at)
-    VALUES (p_tenant, a.order_id, 'refund', 'after_sale:' || p_after_sale, a.refund_fen, a.lines, commerce.now())
-    ON CONFLICT DO NOTHING;
-    RETURN a;
-END $$;
 
-CREATE OR REPLACE FUNCTION commerce.complete_exchange(p_tenant bigint, p_after_sale bigint)
-RETURNS commerce.after_sale LANGUAGE plpgsql AS $$
-DECLARE a commerce.after_sale; o commerce.orders; v_res commerce.reservation_result;
-BEGIN
-    a := commerce._lock_after_sale(p_tenant, p_after_sale);
-    IF a.status = 'exchanged' THEN
-        RETURN a;
-    END IF;
-    IF a.kind <> 'exchange' THEN
-        PERFORM commerce._invalid('p_after_sale', format('Request %s is not an exchange.', p_after_sale),
-                                  'Finish refunds with commerce.complete_refund.');
-    END IF;
-    o := commerce._lock_order(p_tenant, a.order_id);
-    UPDATE commerce.after_sale SET status = 'exchanged', completed_at = commerce.now()
-     WHERE tenant_id = p_tenant AND after_sale_id = p_after_sale RETURNING * INTO a;
-    v_res := commerce.reserve(p_tenant, 'exchange:' || p_after_sale, 'exchange:' || p_after_sale, a.lines::text);
-    PERFORM commerce.confirm_reservation(p_tenant, v_res.reservation_id, 'exchange:' || p_after_sale);
-    UPDATE commerce.orders SET status = o.status_before_after_sale,
-           status_reason = 'after-sale ' || p_after_sale || ' exchanged'
-     WHERE tenant_id = p_tenant AND order_id = a.order_id;
-    RETURN a;
-END $$;
 
-CREATE OR REPLACE FUNCTION commerce.complete_order(p_tenant bigint, p_order bigint)
-RETURNS commerce.orders LANGUAGE plpgsql AS $$
-DECLARE o commerce.orders;
-BEGIN
-    PERFORM commerce._require(p_tenant, 'p_tenant');
-    PERFORM commerce._require(p_order, 'p_order');
-    o := commerce._lock_order(p_tenant, p_order);
-    IF o.status = 'completed' THEN
-        RETURN o;
-    END IF;
-    IF o.status NOT IN ('paid', 'shipped') THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
-            MESSAGE = format('order %s cannot be completed from %s', p_order, o.status),
-            DETAIL  = 'Only a paid or shipped order is redeemed.',
-            HINT    = 'Wait for payment; a cancelled or refunded order stays so.';
-    END IF;
-    UPDATE commerce.orders SET status = 'completed', status_reason = 'redeemed'
-     WHERE tenant_id = p_tenant AND order_id = p_order RETURNING * INTO o;
-    RETURN o;
-END $$;
 
-CREATE OR REPLACE FUNCTION commerce.pay_order(p_tenant bigint, p_order bigint, p_payment_id text,
-                                   p_amount_fen bigint)
-RETURNS commerce.order_result LANGUAGE plpgsql AS $$
-DECLARE o commerce.orders; ch commerce.channel;
-BEGIN
-    PERFORM commerce._require(p_payment_id, 'p_payment_id');
-    PERFORM commerce._require(p_amount_fen, 'p_amount_fen');
-    o := commerce._lock_order(p_tenant, p_order);
-    SELECT * INTO ch FROM commerce.channel WHERE tenant_id = p_tenant AND channel_id = o.channel_id;
-    IF ch.kind <> 'self_operated' THEN
-        PERFORM commerce._invalid('p_order', format('Order %s is a %s platform order.', p_order, ch.code),
-                                  'Platform orders are paid on the platform; ingest their payloads instead.');
-    END IF;
-    -- a retry of the payment that paid it
-    IF o.payment_id = p_payment_id THEN
-        RETURN commerce._order_result(o, 'already_paid');
-    END IF;
-    IF p_amount_fen <> o.payable_fen THEN
-        RAISE EXCEPTION USING ERRCODE = '22023',
-            MESSAGE = format('payment amount %s fen does not match order %s', p_amount_fen, p_order),
-            DETAIL  = format('The order is payable %s fen.', o.payable_fen),
-            HINT    = 'Charge exactly the payable amount; nothing was changed.';
-    END IF;
-    IF o.status = 'pending_payment' AND o.pay_deadline > commerce.now() THEN
-        PERFORM commerce.confirm_reservation(p_tenant, o.reservation_id, 'pay:' || p_payment_id);
-        UPDATE commerce.orders SET status = 'paid', payment_id = p_payment_id, paid_fen = p_amount_fen,
-               status_reason = 'paid: ' || p_payment_id
-         WHERE tenant_id = p_tenant AND order_id = p_order
-        RETURNING * INTO o;
-        RETURN commerce._order_result(o, 'paid');
-    END IF;
-    IF o.status = 'pending_payment' THEN
-        -- the deadline passed: the hold is gone; cancel now, refund the payment
-        PERFORM commerce._cancel(o, 'unpaid at the deadline; payment ' || p_payment_id || ' arrived late');
-        SELECT * INTO o FROM commerce.orders WHERE tenant_id = p_tenant AND order_id = p_order;
-    END IF;
-    PERFORM commerce._payment_exception(o, p_payment_id, p_amount_fen,
-        CASE WHEN o.status = 'cancelled' THEN 'after_cancel' ELSE 'duplicate' END);
-    RETURN commerce._order_result(o, 'refund_pending');
-END $$;
 
-CREATE OR REPLACE FUNCTION commerce._cancel(o commerce.orders, p_reason text) RETURNS void
-LANGUAGE plpgsql AS $$
-BEGIN
-    IF o.reservation_id IS NOT NULL AND EXISTS (
-        SELECT 1 FROM commerce.reservation
-         WHERE tenant_id = o.tenant_id AND reservation_id = o.reservation_id AND status = 'active') THEN
-        PERFORM commerce.release_reservation(o.tenant_id, o.reservation_id, 'cancel-order:' || o.order_id);
-    END IF;
-    UPDATE commerce.orders SET status = 'cancelled', status_reason = p_reason
-     WHERE tenant_id = o.tenant_id AND order_id = o.order_id;
-END $$;
 
 -- ===========================================================================
 -- limits written once: commerce._limit reads src/commerce_limits.h, and every
@@ -693,81 +364,7 @@ BEGIN
     END IF;
 END $$;
 
-CREATE OR REPLACE FUNCTION commerce.set_level_benefits(p_tenant bigint, p_level text, p_bonus_bp integer DEFAULT NULL,
-                                            p_vote_rights boolean DEFAULT NULL, p_airdrop boolean DEFAULT NULL,
-                                            p_materials text[] DEFAULT NULL)
-RETURNS commerce.koc_level LANGUAGE plpgsql AS $$
-DECLARE lv commerce.koc_level;
-BEGIN
-    PERFORM commerce._tenant(p_tenant);
-    PERFORM commerce._require(p_level, 'p_level');
-    PERFORM commerce.ensure_koc_levels(p_tenant);
-    IF p_bonus_bp IS NOT NULL AND p_bonus_bp NOT BETWEEN 0 AND commerce._limit('bp_scale') THEN
-        PERFORM commerce._invalid('p_bonus_bp', format('%s bp', p_bonus_bp), 'A bonus is 0 to 10000 basis points.');
-    END IF;
-    IF p_materials IS NOT NULL AND EXISTS (SELECT 1 FROM unnest(p_materials) m
-                                            WHERE coalesce(length(m), 0) NOT BETWEEN 1 AND 200) THEN
-        PERFORM commerce._invalid('p_materials', format('%s', p_materials), 'Materials are references of 1 to 200 characters.');
-    END IF;
-    UPDATE commerce.koc_level
-       SET bonus_bp = coalesce(p_bonus_bp, bonus_bp), vote_rights = coalesce(p_vote_rights, vote_rights),
-           airdrop = coalesce(p_airdrop, airdrop), materials = coalesce(p_materials, materials)
-     WHERE tenant_id = p_tenant AND code = p_level RETURNING * INTO lv;
-    IF NOT FOUND THEN
-        PERFORM commerce._not_found('KOC level', p_level, p_tenant);
-    END IF;
-    RETURN lv;
-END $$;
 
-CREATE OR REPLACE FUNCTION commerce.set_koc_settings(p_tenant bigint,
-                                          p_koc_rate_bp integer DEFAULT NULL,
-                                          p_settle_hold interval DEFAULT NULL,
-                                          p_withdraw_min_fen bigint DEFAULT NULL,
-                                          p_withdraw_fee_bp integer DEFAULT NULL,
-                                          p_withdraw_fee_min_fen bigint DEFAULT NULL,
-                                          p_level_demotion text DEFAULT NULL,
-                                          p_attribution_window interval DEFAULT NULL,
-                                          p_self_referral text DEFAULT NULL)
-RETURNS commerce.tenant LANGUAGE plpgsql AS $$
-DECLARE t commerce.tenant;
-BEGIN
-    PERFORM commerce._tenant(p_tenant);
-    IF p_koc_rate_bp IS NOT NULL AND p_koc_rate_bp NOT BETWEEN 0 AND commerce._limit('bp_scale') THEN
-        PERFORM commerce._invalid('p_koc_rate_bp', format('%s bp', p_koc_rate_bp), 'A rate is 0 to 10000 basis points.');
-    END IF;
-    IF p_settle_hold IS NOT NULL AND (p_settle_hold < '0'::interval OR p_settle_hold > '90 days'::interval) THEN
-        PERFORM commerce._invalid('p_settle_hold', format('%s', p_settle_hold), 'A hold is 0 to 90 days (T+0.5 = 12 hours).');
-    END IF;
-    IF p_withdraw_min_fen IS NOT NULL AND p_withdraw_min_fen <= 0 THEN
-        PERFORM commerce._invalid('p_withdraw_min_fen', format('%s fen', p_withdraw_min_fen), 'The minimum withdrawal is a positive amount in fen.');
-    END IF;
-    IF p_withdraw_fee_bp IS NOT NULL AND p_withdraw_fee_bp NOT BETWEEN 0 AND commerce._limit('bp_scale') THEN
-        PERFORM commerce._invalid('p_withdraw_fee_bp', format('%s bp', p_withdraw_fee_bp), 'A fee rate is 0 to 10000 basis points.');
-    END IF;
-    IF p_withdraw_fee_min_fen IS NOT NULL AND p_withdraw_fee_min_fen < 0 THEN
-        PERFORM commerce._invalid('p_withdraw_fee_min_fen', format('%s fen', p_withdraw_fee_min_fen), 'The minimum fee is 0 or more fen.');
-    END IF;
-    IF p_level_demotion IS NOT NULL AND p_level_demotion NOT IN ('none', 'one_step', 'to_met') THEN
-        PERFORM commerce._invalid('p_level_demotion', format('"%s"', p_level_demotion), 'Use none, one_step or to_met.');
-    END IF;
-    IF p_attribution_window IS NOT NULL AND (p_attribution_window <= '0'::interval OR p_attribution_window > '90 days'::interval) THEN
-        PERFORM commerce._invalid('p_attribution_window', format('%s', p_attribution_window), 'An attribution window is more than 0 and at most 90 days.');
-    END IF;
-    IF p_self_referral IS NOT NULL AND p_self_referral NOT IN ('deny', 'allow') THEN
-        PERFORM commerce._invalid('p_self_referral', format('"%s"', p_self_referral), 'Use deny or allow.');
-    END IF;
-    UPDATE commerce.tenant
-       SET koc_rate_bp = coalesce(p_koc_rate_bp, koc_rate_bp),
-           settle_hold = coalesce(p_settle_hold, settle_hold),
-           withdraw_min_fen = coalesce(p_withdraw_min_fen, withdraw_min_fen),
-           withdraw_fee_bp = coalesce(p_withdraw_fee_bp, withdraw_fee_bp),
-           withdraw_fee_min_fen = coalesce(p_withdraw_fee_min_fen, withdraw_fee_min_fen),
-           level_demotion = coalesce(p_level_demotion, level_demotion),
-           attribution_window = coalesce(p_attribution_window, attribution_window),
-           self_referral = coalesce(p_self_referral, self_referral)
-     WHERE tenant_id = p_tenant RETURNING * INTO t;
-    RETURN t;
-END $$;
 
 CREATE OR REPLACE FUNCTION commerce.upsert_koc_task(p_tenant bigint, p_code text, p_title text,
                                          p_starts_at timestamptz, p_ends_at timestamptz,
@@ -827,81 +424,963 @@ BEGIN
     RETURN v_id;
 END $$;
 
-CREATE OR REPLACE FUNCTION commerce.request_withdrawal(p_tenant bigint, p_request_id text, p_koc text, p_amount_fen bigint,
-                                            p_method text, p_payee jsonb)
-RETURNS commerce.withdrawal LANGUAGE plpgsql AS $$
-DECLARE t commerce.tenant; k commerce.koc; a commerce.koc_account; w commerce.withdrawal; v_fee bigint;
+
+
+CREATE OR REPLACE FUNCTION commerce._fen(p_value jsonb, p_name text) RETURNS bigint
+LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN
-    t := commerce._tenant(p_tenant);
-    PERFORM commerce._require(p_request_id, 'p_request_id');
-    PERFORM commerce._require(p_koc, 'p_koc');
-    PERFORM commerce._require(p_amount_fen, 'p_amount_fen');
-    PERFORM commerce._require(p_method, 'p_method');
-    PERFORM commerce._require(p_payee, 'p_payee');
-    PERFORM commerce._request_key(p_request_id, 'p_request_id');
-    SELECT * INTO k FROM commerce.koc WHERE tenant_id = p_tenant AND code = p_koc;
-    IF NOT FOUND THEN
-        PERFORM commerce._not_found('KOC', p_koc, p_tenant);
+    IF p_value IS NULL OR jsonb_typeof(p_value) = 'null' THEN
+        RETURN 0;
     END IF;
-    a := commerce._lock_koc_account(p_tenant, k.koc_id);
-    SELECT * INTO w FROM commerce.withdrawal WHERE tenant_id = p_tenant AND request_id = p_request_id;
-    IF FOUND THEN
-        IF w.koc_id <> k.koc_id OR w.amount_fen <> p_amount_fen OR w.method <> p_method OR w.payee <> p_payee THEN
-            RAISE EXCEPTION USING ERRCODE = '23505',
-                MESSAGE = format('request_id "%s" was already used for another withdrawal', p_request_id),
-                DETAIL  = format('Withdrawal %s: %s fen by %s.', w.withdrawal_id, w.amount_fen, w.method),
-                HINT    = 'Use a new request_id for a new withdrawal.';
-        END IF;
-        RETURN w;
+    IF jsonb_typeof(p_value) <> 'number' OR (p_value #>> '{}')::numeric < 0
+       OR (p_value #>> '{}')::numeric > commerce._limit('max_fen')
+       OR (p_value #>> '{}')::numeric <> trunc((p_value #>> '{}')::numeric) THEN
+        PERFORM commerce._invalid(p_name, format('%s is %s.', p_name, p_value),
+                                  'Amounts are non-negative integers in fen (1 yuan = 100 fen).');
     END IF;
-    IF p_amount_fen <= 0 OR p_amount_fen < t.withdraw_min_fen THEN
-        PERFORM commerce._invalid('p_amount_fen',
-            format('%s fen; the minimum withdrawal is %s fen.', p_amount_fen, t.withdraw_min_fen),
-            'Withdraw at least the minimum.');
-    END IF;
-    IF p_method NOT IN ('wechat', 'alipay', 'bank_card') THEN
-        PERFORM commerce._invalid('p_method', format('"%s"', p_method), 'Use wechat, alipay or bank_card.');
-    END IF;
-    IF jsonb_typeof(p_payee) <> 'object'
-       OR (p_method = 'wechat' AND coalesce(length(p_payee ->> 'openid'), 0) NOT BETWEEN 1 AND 128)
-       OR (p_method = 'alipay' AND coalesce(length(p_payee ->> 'account'), 0) NOT BETWEEN 1 AND 128)
-       OR (p_method = 'bank_card' AND (coalesce(p_payee ->> 'card_no', '') !~ '^[0-9]{12,19}$'
-                                       OR coalesce(length(p_payee ->> 'holder'), 0) NOT BETWEEN 1 AND 100
-                                       OR coalesce(length(p_payee ->> 'bank'), 0) NOT BETWEEN 1 AND 100)) THEN
-        PERFORM commerce._invalid('p_payee', format('%s for %s', p_payee, p_method),
-            'wechat: {"openid":...}; alipay: {"account":...}; bank_card: {"bank":...,"card_no":"12-19 digits","holder":...}.');
-    END IF;
-    v_fee := commerce.withdrawal_fee(p_tenant, p_amount_fen);
-    IF v_fee >= p_amount_fen THEN
-        PERFORM commerce._invalid('p_amount_fen', format('%s fen leaves nothing after the fee of %s fen.', p_amount_fen, v_fee),
-                                  'Withdraw more than the fee.');
-    END IF;
-    IF k.status <> 'active' THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
-            MESSAGE = format('KOC "%s" is %s', p_koc, k.status),
-            DETAIL  = 'A frozen or suspended KOC cannot withdraw.',
-            HINT    = 'A reviewer must clear the KOC first.';
-    END IF;
-    IF a.balance_fen < p_amount_fen THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT409',
-            MESSAGE = format('KOC "%s" has %s fen to withdraw, not %s', p_koc, a.balance_fen, p_amount_fen),
-            DETAIL  = format('Balance %s fen; in flight %s fen.', a.balance_fen, a.in_flight_fen),
-            HINT    = 'Withdraw at most the balance.';
-    END IF;
-    INSERT INTO commerce.withdrawal (tenant_id, request_id, koc_id, amount_fen, fee_fen, method, payee, status,
-                                     requested_at)
-    VALUES (p_tenant, p_request_id, k.koc_id, p_amount_fen, v_fee, p_method, p_payee, 'requested', commerce.now())
-    RETURNING * INTO w;
-    PERFORM commerce._koc_post(p_tenant, k.koc_id, 'withdraw', NULL, w.withdrawal_id, 0, -p_amount_fen,
-                               p_amount_fen, 0, 0);
-    RETURN w;
+    RETURN (p_value #>> '{}')::bigint;
 END $$;
 
+CREATE OR REPLACE FUNCTION commerce._platform_fen(p_value jsonb, p_unit text, p_field text) RETURNS bigint
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE v numeric;
+BEGIN
+    IF p_value IS NULL OR jsonb_typeof(p_value) = 'null' THEN
+        RETURN 0;
+    END IF;
+    IF jsonb_typeof(p_value) NOT IN ('number', 'string') OR (p_value #>> '{}') !~ '^[0-9]+(\.[0-9]+)?$' THEN
+        PERFORM commerce._invalid('p_payload', format('%s is %s, not an amount.', p_field, p_value),
+                                  'Amounts are non-negative numbers (yuan or fen, per the platform profile).');
+    END IF;
+    v := (p_value #>> '{}')::numeric * CASE p_unit WHEN 'yuan' THEN 100 ELSE 1 END;
+    IF v > commerce._limit('max_fen') THEN
+        PERFORM commerce._invalid('p_payload', format('%s is %s, more than any order.', p_field, p_value),
+                                  'Check the amounts and the profile''s amount_unit.');
+    END IF;
+    IF v <> trunc(v) THEN
+        PERFORM commerce._invalid('p_payload', format('%s is %s, finer than a fen.', p_field, p_value),
+                                  'Yuan amounts have at most two decimals; fen amounts are integers.');
+    END IF;
+    RETURN v::bigint;
+END $$;
+
+
+
+
+
+
+
+
+
+
+
+COMMENT ON FUNCTION commerce._limit(text) IS
+  'A limit of the C code by name (key_len 200, max_qty 1000000, max_lines 200, code_len 63, bp_scale 10000, max_fen 10^15, max_batch 100000), so that SQL checks use the same numbers.';
+
+COMMENT ON FUNCTION commerce._request_key(text, text) IS
+  'Refuse a missing (22004) or badly sized (22023) idempotency key; every entry point that takes a request_id checks it here.';
+
+-- ===========================================================================
+-- review fixes: a refund only may name no goods; the withdrawal fee of a
+-- missing or negative amount is the minimum fee, as in 0.6.0
+-- ===========================================================================
+CREATE OR REPLACE FUNCTION commerce.withdrawal_fee(p_tenant bigint, p_amount_fen bigint) RETURNS bigint
+LANGUAGE sql STABLE AS $$
+    SELECT commerce.fee_fen(greatest(coalesce(p_amount_fen, 0), 0), withdraw_fee_bp, withdraw_fee_min_fen)
+      FROM commerce.tenant WHERE tenant_id = p_tenant;
+$$;
+
+
+-- ===========================================================================
+-- no escalation through pg_temp (issue 11, finding 2): every SECURITY DEFINER
+-- function searches pg_temp last, so a caller's temporary objects never
+-- shadow a type, table or operator the function uses
+-- ===========================================================================
+
+ALTER FUNCTION commerce_api.price(text, text, text) SET search_path = pg_catalog, commerce, pg_temp;
+ALTER FUNCTION commerce_api.reserve(text, text, text, interval, text) SET search_path = pg_catalog, commerce, pg_temp;
+ALTER FUNCTION commerce_api.confirm_reservation(bigint, text) SET search_path = pg_catalog, commerce, pg_temp;
+ALTER FUNCTION commerce_api.release_reservation(bigint, text) SET search_path = pg_catalog, commerce, pg_temp;
+ALTER FUNCTION commerce_api.extend_reservation(bigint, text, interval) SET search_path = pg_catalog, commerce, pg_temp;
+ALTER FUNCTION commerce_api.stock(text) SET search_path = pg_catalog, commerce, pg_temp;
+ALTER FUNCTION commerce_api.record_click(text, text, inet, text) SET search_path = pg_catalog, commerce, pg_temp;
+ALTER FUNCTION commerce_api.request_withdrawal(text, text, bigint, text, jsonb) SET search_path = pg_catalog, commerce, pg_temp;
+ALTER FUNCTION commerce_api.record_payout(text, text, text, text) SET search_path = pg_catalog, commerce, pg_temp;
+ALTER FUNCTION commerce_api.koc_stats(bigint, date, date) SET search_path = pg_catalog, commerce, pg_temp;
+ALTER FUNCTION commerce_api.koc_rank(date, date, text, text, integer) SET search_path = pg_catalog, commerce, pg_temp;
+ALTER FUNCTION commerce_api.order_contact(bigint) SET search_path = pg_catalog, commerce, pg_temp;
+ALTER FUNCTION commerce_api.visible_plays(text, text) SET search_path = pg_catalog, commerce, pg_temp;
+ALTER FUNCTION commerce_api.record_play_view(text, text, text, text) SET search_path = pg_catalog, commerce, pg_temp;
+ALTER FUNCTION commerce_api.join_group(text, text, text, text, bigint, text, text) SET search_path = pg_catalog, commerce, pg_temp;
+ALTER FUNCTION commerce_api.buy_play(text, text, text, integer, text, text, jsonb) SET search_path = pg_catalog, commerce, pg_temp;
+ALTER FUNCTION commerce_api.start_bargain(text, text, text, text, text) SET search_path = pg_catalog, commerce, pg_temp;
+ALTER FUNCTION commerce_api.help_bargain(text, bigint, text, text, text) SET search_path = pg_catalog, commerce, pg_temp;
+ALTER FUNCTION commerce_api.buy_bargain(text, bigint, text, text, text, jsonb) SET search_path = pg_catalog, commerce, pg_temp;
+ALTER FUNCTION commerce_api.invite(text, text, text, text, text, text) SET search_path = pg_catalog, commerce, pg_temp;
+ALTER FUNCTION commerce_api.consume_asset(text, bigint, bigint, text, text) SET search_path = pg_catalog, commerce, pg_temp;
+ALTER FUNCTION commerce_api.play_dashboard(text) SET search_path = pg_catalog, commerce, pg_temp;
+ALTER FUNCTION commerce_api.apply_play_settlement(text, text) SET search_path = pg_catalog, commerce, pg_temp;
+
+-- ===========================================================================
+-- error messages quote at most 64 characters of a caller's value
+-- ===========================================================================
+
+-- ===========================================================================
+-- bad input found by the fuzz run: messages quote at most a prefix of a
+-- caller's value, infinite report dates and an int64-minimum delta are 22023
+-- ===========================================================================
+CREATE OR REPLACE FUNCTION commerce._not_found(p_what text, p_key text, p_tenant bigint)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE v_key text := CASE WHEN length(p_key) > 64 THEN left(p_key, 64) || '...' ELSE p_key END;
+BEGIN
+    -- a caller's value is quoted cut to 64 characters, as the C code does (commerce_quote)
+    RAISE EXCEPTION USING ERRCODE = 'PT404',
+        MESSAGE = format('%s "%s" not found', left(p_what, 64), v_key),
+        DETAIL  = format('No %s "%s" exists in tenant %s.', left(p_what, 64), v_key, p_tenant),
+        HINT    = 'Check the code and the tenant; rows of other tenants are never visible.';
+END $$;
+
+CREATE OR REPLACE FUNCTION commerce._invalid(p_name text, p_detail text, p_hint text)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    -- a detail that quotes a caller's value is cut to 300 characters, so a 10 MiB
+    -- argument never reaches the client or the server log whole
+    RAISE EXCEPTION USING ERRCODE = '22023',
+        MESSAGE = format('invalid value for %s', left(p_name, 64)),
+        DETAIL  = CASE WHEN length(p_detail) > 300 THEN left(p_detail, 300) || '...' ELSE p_detail END,
+        HINT    = CASE WHEN length(p_hint) > 300 THEN left(p_hint, 300) || '...' ELSE p_hint END;
+END $$;
+
+CREATE OR REPLACE FUNCTION commerce.tenant_id(p_code text) RETURNS bigint
+LANGUAGE plpgsql STABLE AS $$
+DECLARE v_id bigint;
+BEGIN
+    PERFORM commerce._require(p_code, 'p_code');
+    SELECT tenant_id INTO v_id FROM commerce.tenant WHERE code = p_code;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT404',
+            MESSAGE = format('tenant "%s" not found', CASE WHEN length(p_code) > 64 THEN left(p_code, 64) || '...' ELSE p_code END),
+            HINT = 'Create it with commerce.create_tenant(code, name).';
+    END IF;
+    RETURN v_id;
+END $$;
+
+
+
+CREATE OR REPLACE FUNCTION commerce.map_platform_status(p_tenant bigint, p_channel text, p_status text)
+RETURNS commerce.order_status LANGUAGE plpgsql STABLE AS $$
+DECLARE v commerce.order_status;
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_channel, 'p_channel');
+    PERFORM commerce._require(p_status, 'p_status');
+    SELECT status INTO v FROM commerce.platform_status_map
+     WHERE tenant_id IN (p_tenant, 0) AND channel_code = p_channel AND platform_status = p_status
+     ORDER BY tenant_id DESC LIMIT 1;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = format('unknown %s order status "%s"', left(p_channel, 64), left(p_status, 64)),
+            DETAIL  = format('No mapping of %s status "%s" to an order status exists.', left(p_channel, 64), left(p_status, 64)),
+            HINT    = 'Add a row to commerce.platform_status_map (tenant_id, channel_code, platform_status, status).';
+    END IF;
+    RETURN v;
+END $$;
+
+
+-- ===========================================================================
+-- _request_key already checks for NULL: the _require before it is dropped
+-- ===========================================================================
+CREATE OR REPLACE FUNCTION commerce._request_seen(p_tenant bigint, p_operation text,
+                                       p_request_id text, p_params jsonb)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE r commerce.request_log;
+BEGIN
+    PERFORM commerce._request_key(p_request_id, 'p_request_id');
+    INSERT INTO commerce.request_log (tenant_id, operation, request_id, params)
+    VALUES (p_tenant, p_operation, p_request_id, p_params)
+    ON CONFLICT DO NOTHING;
+    IF FOUND THEN
+        RETURN NULL;
+    END IF;
+    SELECT * INTO r FROM commerce.request_log
+     WHERE tenant_id = p_tenant AND operation = p_operation
+       AND request_id = p_request_id;
+    IF r.params IS DISTINCT FROM p_params THEN
+        RAISE EXCEPTION USING ERRCODE = '23505',
+            MESSAGE = format('request_id "%s" was already used for a different %s',
+                             p_request_id, p_operation),
+            DETAIL  = format('First call: %s; this call: %s.', r.params, p_params),
+            HINT    = 'Generate a new request_id for a new operation; reuse one only to retry the same call.';
+    END IF;
+    RETURN r.result;
+END $$;
+
+
+-- ===========================================================================
+-- provisioning (generated part): the tables of tenant data leave the
+-- extension (pg_dump then dumps their rows, docs/scale-out.md); functions
+-- that took or returned a table's row type take the extension's <table>_row
+-- types instead; commerce._schema_ddl() and CALL commerce.provision() create
+-- the tables in a new database. Not a row is copied.
+-- ===========================================================================
+
+
+-- ==== sql/src/core/tables.sql
+
+
+-- The row of commerce.tenant as functions take and return it: a type of the
+-- extension, since the table is provisioned (test/lint/rows.sh checks it equals the table).
+CREATE TYPE commerce.tenant_row AS (
+    tenant_id bigint, code text, name text, time_zone text, order_hold interval,
+    flash_hold interval, max_hold interval, default_slots integer,
+    created_at timestamp with time zone, attribution_window interval, click_dedupe interval,
+    self_referral text, koc_rate_bp integer, settle_hold interval, withdraw_min_fen bigint,
+    withdraw_fee_bp integer, withdraw_fee_min_fen bigint, level_demotion text,
+    risk_burst_clicks integer, risk_max_conversion_bp integer, risk_min_redemptions integer
+);
+COMMENT ON TYPE commerce.tenant_row IS 'A row of commerce.tenant (same columns, same order), as functions take and return it.';
+
+-- ==== sql/src/outbox/tables.sql
+
+
+-- The row of commerce.outbox as functions take and return it: a type of the
+-- extension, since the table is provisioned (test/lint/rows.sh checks it equals the table).
+CREATE TYPE commerce.outbox_row AS (
+    tenant_id bigint, message_id bigint, topic text, dedupe_key text, payload jsonb, status text,
+    attempts integer, available_at timestamp with time zone, lease_until timestamp with time zone,
+    claimed_by text, last_error text, created_at timestamp with time zone,
+    done_at timestamp with time zone
+);
+COMMENT ON TYPE commerce.outbox_row IS 'A row of commerce.outbox (same columns, same order), as functions take and return it.';
+
+-- ==== sql/src/inventory/tables.sql
+
+
+-- The row of commerce.stock_pool as functions take and return it: a type of the
+-- extension, since the table is provisioned (test/lint/rows.sh checks it equals the table).
+CREATE TYPE commerce.stock_pool_row AS (
+    tenant_id bigint, pool_id bigint, sku_id bigint, warehouse_id bigint, parent_pool_id bigint,
+    activity text, activity_kind text, status text, hold interval, slot_count integer,
+    low_stock_threshold bigint, low_stock_alerted boolean, created_at timestamp with time zone,
+    closed_at timestamp with time zone
+);
+COMMENT ON TYPE commerce.stock_pool_row IS 'A row of commerce.stock_pool (same columns, same order), as functions take and return it.';
+
+-- The row of commerce.orders as functions take and return it: a type of the
+-- extension, since the table is provisioned (test/lint/rows.sh checks it equals the table).
+CREATE TYPE commerce.orders_row AS (
+    tenant_id bigint, order_id bigint, channel_id bigint, external_order_id text, request_id text,
+    customer_id bigint, buyer_ref text, receiver_name text, receiver_phone text,
+    receiver_region text, receiver_city text, receiver_address text, goods_fen bigint,
+    discount_fen bigint, shipping_fen bigint, payable_fen bigint, paid_fen bigint,
+    refunded_fen bigint, status commerce.order_status,
+    status_before_after_sale commerce.order_status, reservation_id bigint,
+    pay_deadline timestamp with time zone, payment_id text, source_activity text,
+    source_instance_id bigint, koc_id bigint, koc_task_id bigint,
+    attributed_at timestamp with time zone, platform_status text,
+    platform_modified_at timestamp with time zone, payload jsonb, oversell boolean,
+    created_at timestamp with time zone, updated_at timestamp with time zone,
+    paid_at timestamp with time zone, shipped_at timestamp with time zone,
+    completed_at timestamp with time zone, cancelled_at timestamp with time zone,
+    after_sale_at timestamp with time zone, refunded_at timestamp with time zone, click_id bigint,
+    status_reason text
+);
+COMMENT ON TYPE commerce.orders_row IS 'A row of commerce.orders (same columns, same order), as functions take and return it.';
+
+-- The row of commerce.shipment as functions take and return it: a type of the
+-- extension, since the table is provisioned (test/lint/rows.sh checks it equals the table).
+CREATE TYPE commerce.shipment_row AS (
+    tenant_id bigint, shipment_id bigint, order_id bigint, request_id text, carrier text,
+    tracking_no text, weight_g bigint, shipped_at timestamp with time zone
+);
+COMMENT ON TYPE commerce.shipment_row IS 'A row of commerce.shipment (same columns, same order), as functions take and return it.';
+
+-- The row of commerce.after_sale as functions take and return it: a type of the
+-- extension, since the table is provisioned (test/lint/rows.sh checks it equals the table).
+CREATE TYPE commerce.after_sale_row AS (
+    tenant_id bigint, after_sale_id bigint, order_id bigint, request_id text,
+    kind commerce.after_sale_kind, status text, reason text, refund_fen bigint, lines jsonb,
+    decision_note text, created_at timestamp with time zone, decided_at timestamp with time zone,
+    completed_at timestamp with time zone
+);
+COMMENT ON TYPE commerce.after_sale_row IS 'A row of commerce.after_sale (same columns, same order), as functions take and return it.';
+
+-- The row of commerce.recon_run as functions take and return it: a type of the
+-- extension, since the table is provisioned (test/lint/rows.sh checks it equals the table).
+CREATE TYPE commerce.recon_run_row AS (
+    tenant_id bigint, source text, bill_date date, run_at timestamp with time zone,
+    our_orders integer, bill_orders integer, our_fen bigint, bill_fen bigint, our_refund bigint,
+    bill_refund bigint, differences integer
+);
+COMMENT ON TYPE commerce.recon_run_row IS 'A row of commerce.recon_run (same columns, same order), as functions take and return it.';
+
+-- ==== sql/src/koc/tables.sql
+
+
+-- The row of commerce.koc_level as functions take and return it: a type of the
+-- extension, since the table is provisioned (test/lint/rows.sh checks it equals the table).
+CREATE TYPE commerce.koc_level_row AS (
+    tenant_id bigint, code text, name text, rank integer, bonus_bp integer, promotion_rule jsonb,
+    vote_rights boolean, airdrop boolean, materials text[]
+);
+COMMENT ON TYPE commerce.koc_level_row IS 'A row of commerce.koc_level (same columns, same order), as functions take and return it.';
+
+-- The row of commerce.koc as functions take and return it: a type of the
+-- extension, since the table is provisioned (test/lint/rows.sh checks it equals the table).
+CREATE TYPE commerce.koc_row AS (
+    tenant_id bigint, koc_id bigint, code text, customer_id bigint, name text, region text,
+    level_code text, status text, joined_at timestamp with time zone, tags text[]
+);
+COMMENT ON TYPE commerce.koc_row IS 'A row of commerce.koc (same columns, same order), as functions take and return it.';
+
+-- The row of commerce.koc_application as functions take and return it: a type of the
+-- extension, since the table is provisioned (test/lint/rows.sh checks it equals the table).
+CREATE TYPE commerce.koc_application_row AS (
+    tenant_id bigint, application_id bigint, request_id text, customer_id bigint,
+    social_accounts jsonb, note text, status text, reviewer text, decision_reason text,
+    reviewed_at timestamp with time zone, koc_id bigint, created_at timestamp with time zone
+);
+COMMENT ON TYPE commerce.koc_application_row IS 'A row of commerce.koc_application (same columns, same order), as functions take and return it.';
+
+-- The row of commerce.agreement_signature as functions take and return it: a type of the
+-- extension, since the table is provisioned (test/lint/rows.sh checks it equals the table).
+CREATE TYPE commerce.agreement_signature_row AS (
+    tenant_id bigint, koc_id bigint, version integer, signer_name text, client_ip inet,
+    text_sha256 text, signed_at timestamp with time zone
+);
+COMMENT ON TYPE commerce.agreement_signature_row IS 'A row of commerce.agreement_signature (same columns, same order), as functions take and return it.';
+
+-- The row of commerce.koc_account as functions take and return it: a type of the
+-- extension, since the table is provisioned (test/lint/rows.sh checks it equals the table).
+CREATE TYPE commerce.koc_account_row AS (
+    tenant_id bigint, koc_id bigint, next_seq bigint, settled_seq bigint, settled_fen bigint,
+    balance_fen bigint, in_flight_fen bigint, paid_fen bigint, fee_fen bigint, unsettled_fen bigint,
+    last_payable_at timestamp with time zone, due_at timestamp with time zone
+);
+COMMENT ON TYPE commerce.koc_account_row IS 'A row of commerce.koc_account (same columns, same order), as functions take and return it.';
+
+-- The row of commerce.withdrawal as functions take and return it: a type of the
+-- extension, since the table is provisioned (test/lint/rows.sh checks it equals the table).
+CREATE TYPE commerce.withdrawal_row AS (
+    tenant_id bigint, withdrawal_id bigint, request_id text, koc_id bigint, amount_fen bigint,
+    fee_fen bigint, method text, payee jsonb, status text, reviewer text, reason text,
+    provider_ref text, requested_at timestamp with time zone, reviewed_at timestamp with time zone,
+    finished_at timestamp with time zone
+);
+COMMENT ON TYPE commerce.withdrawal_row IS 'A row of commerce.withdrawal (same columns, same order), as functions take and return it.';
+
+-- The row of commerce.koc_risk_flag as functions take and return it: a type of the
+-- extension, since the table is provisioned (test/lint/rows.sh checks it equals the table).
+CREATE TYPE commerce.koc_risk_flag_row AS (
+    tenant_id bigint, flag_id bigint, koc_id bigint, rule text, evidence jsonb, status text,
+    raised_at timestamp with time zone, reviewer text, reason text,
+    decided_at timestamp with time zone
+);
+COMMENT ON TYPE commerce.koc_risk_flag_row IS 'A row of commerce.koc_risk_flag (same columns, same order), as functions take and return it.';
+
+-- ==== sql/src/plays/tables.sql
+
+
+-- The row of commerce.play_template as functions take and return it: a type of the
+-- extension, since the table is provisioned (test/lint/rows.sh checks it equals the table).
+CREATE TYPE commerce.play_template_row AS (
+    tenant_id bigint, code text, kind text, name text, unit_name text, rule_schema jsonb,
+    created_at timestamp with time zone, updated_at timestamp with time zone
+);
+COMMENT ON TYPE commerce.play_template_row IS 'A row of commerce.play_template (same columns, same order), as functions take and return it.';
+
+-- The row of commerce.play_config as functions take and return it: a type of the
+-- extension, since the table is provisioned (test/lint/rows.sh checks it equals the table).
+CREATE TYPE commerce.play_config_row AS (
+    tenant_id bigint, config_id bigint, code text, request_id text, template_code text,
+    store_id bigint, sku_id bigint, title text, price_fen bigint, stock bigint, activity text,
+    starts_at timestamp with time zone, ends_at timestamp with time zone, cities text[],
+    new_users_only boolean, per_user_limit integer, mutex_group text, asset_type text,
+    units_per_sale bigint, rules jsonb, status text, created_at timestamp with time zone,
+    closed_at timestamp with time zone, user_rate_per_minute integer, ip_rate_per_minute integer
+);
+COMMENT ON TYPE commerce.play_config_row IS 'A row of commerce.play_config (same columns, same order), as functions take and return it.';
+
+-- The row of commerce.play_instance as functions take and return it: a type of the
+-- extension, since the table is provisioned (test/lint/rows.sh checks it equals the table).
+CREATE TYPE commerce.play_instance_row AS (
+    tenant_id bigint, instance_id bigint, config_id bigint, leader_customer_id bigint, status text,
+    current integer, target integer, deadline timestamp with time zone,
+    created_at timestamp with time zone, ended_at timestamp with time zone, request_id text,
+    price_fen bigint
+);
+COMMENT ON TYPE commerce.play_instance_row IS 'A row of commerce.play_instance (same columns, same order), as functions take and return it.';
+
+-- The row of commerce.user_asset as functions take and return it: a type of the
+-- extension, since the table is provisioned (test/lint/rows.sh checks it equals the table).
+CREATE TYPE commerce.user_asset_row AS (
+    tenant_id bigint, asset_id bigint, customer_id bigint, asset_type text, unit_name text,
+    total bigint, remaining bigint, source_activity text, source_instance_id bigint,
+    order_id bigint, created_at timestamp with time zone, voided_at timestamp with time zone
+);
+COMMENT ON TYPE commerce.user_asset_row IS 'A row of commerce.user_asset (same columns, same order), as functions take and return it.';
+
+-- The row of commerce.play_blacklist as functions take and return it: a type of the
+-- extension, since the table is provisioned (test/lint/rows.sh checks it equals the table).
+CREATE TYPE commerce.play_blacklist_row AS (
+    tenant_id bigint, kind text, value text, reason text, created_at timestamp with time zone,
+    expires_at timestamp with time zone
+);
+COMMENT ON TYPE commerce.play_blacklist_row IS 'A row of commerce.play_blacklist (same columns, same order), as functions take and return it.';
+
+-- The row of commerce.play_invite as functions take and return it: a type of the
+-- extension, since the table is provisioned (test/lint/rows.sh checks it equals the table).
+CREATE TYPE commerce.play_invite_row AS (
+    tenant_id bigint, invite_id bigint, config_id bigint, request_id text, inviter_id bigint,
+    invitee_id bigint, status text, invited_at timestamp with time zone, order_id bigint,
+    rewarded_at timestamp with time zone, reward_fen bigint, invitee_reward_fen bigint
+);
+COMMENT ON TYPE commerce.play_invite_row IS 'A row of commerce.play_invite (same columns, same order), as functions take and return it.';
+
+-- The row of commerce.play_split_rule as functions take and return it: a type of the
+-- extension, since the table is provisioned (test/lint/rows.sh checks it equals the table).
+CREATE TYPE commerce.play_split_rule_row AS (
+    tenant_id bigint, template_code text, store_share_bp integer,
+    updated_at timestamp with time zone
+);
+COMMENT ON TYPE commerce.play_split_rule_row IS 'A row of commerce.play_split_rule (same columns, same order), as functions take and return it.';
+
+-- The row of commerce.play_settlement as functions take and return it: a type of the
+-- extension, since the table is provisioned (test/lint/rows.sh checks it equals the table).
+CREATE TYPE commerce.play_settlement_row AS (
+    tenant_id bigint, settlement_id bigint, request_id text, config_id bigint, store_id bigint,
+    status text, orders integer, income_fen bigint, store_share_bp integer, store_fen bigint,
+    hq_fen bigint, applied_at timestamp with time zone, decided_at timestamp with time zone,
+    decided_by text, reason text, payout_attempt integer, paid_at timestamp with time zone,
+    provider_ref text
+);
+COMMENT ON TYPE commerce.play_settlement_row IS 'A row of commerce.play_settlement (same columns, same order), as functions take and return it.';
+
+-- ==== sql/src/plays/visibility.sql
+
+-- sql/src/plays/visibility.sql: rule layers 1 and 2: which plays a customer
+-- sees (query time) and their display state.
+
+-- The row of commerce.play_display as functions take and return it: a type of the
+-- extension, since the table is provisioned (test/lint/rows.sh checks it equals the table).
+CREATE TYPE commerce.play_display_row AS (
+    tenant_id bigint, config_id bigint, code text, title text, kind text, unit_name text,
+    store text, store_city text, price_fen bigint, msrp_fen bigint,
+    starts_at timestamp with time zone, ends_at timestamp with time zone, cities text[],
+    status text, available bigint, display_state text
+);
+COMMENT ON TYPE commerce.play_display_row IS 'A row of commerce.play_display (same columns, same order), as functions take and return it.';
+
+-- Functions whose arguments or result are row types of relations in schema
+-- commerce: the grants operators gave them are kept in a setting of this
+-- transaction, and they are dropped (they are created again below).
+DO $$
+DECLARE r record; v_grants jsonb := '[]';
+BEGIN
+    FOR r IN
+        SELECT p.oid, format('%I.%I', n.nspname, p.proname) AS name,
+               (SELECT string_agg(format_type(t, NULL), ', ' ORDER BY o)
+                  FROM unnest(p.proargtypes::oid[]) WITH ORDINALITY x(t, o)) AS args,
+               p.prokind
+          FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+         WHERE n.nspname IN ('commerce', 'commerce_api')
+           AND EXISTS (SELECT 1 FROM pg_class c
+                        WHERE c.relnamespace = 'commerce'::regnamespace AND c.relkind IN ('r', 'v', 'p')
+                          AND c.reltype = ANY (p.proargtypes::oid[] || p.prorettype))
+         ORDER BY 2, 3
+    LOOP
+        v_grants := v_grants || coalesce((
+            SELECT jsonb_agg(jsonb_build_object('name', r.name, 'args', r.args,
+                                                'grantee', a.grantee::regrole::text))
+              FROM pg_proc p, aclexplode(p.proacl) a
+             WHERE p.oid = r.oid AND a.privilege_type = 'EXECUTE' AND a.grantee NOT IN (0, p.proowner)), '[]');
+        EXECUTE format('DROP FUNCTION %s(%s)', r.name, coalesce(r.args, ''));
+    END LOOP;
+    PERFORM set_config('commerce_upgrade.grants', v_grants::text, true);
+END $$;
+
+
+-- ==== sql/src/core/tenants.sql
+
+-- sql/src/core/tenants.sql: creating a tenant with its default channels and
+-- warehouse; stores and warehouses.
+
+-- Check that a tenant exists; raise PT404 if not.
+CREATE FUNCTION commerce._tenant(p_tenant bigint)
+RETURNS commerce.tenant_row LANGUAGE plpgsql STABLE AS $$
+DECLARE t commerce.tenant_row;
+BEGIN
+    PERFORM commerce._require(p_tenant, 'p_tenant');
+    SELECT * INTO t FROM commerce.tenant WHERE tenant_id = p_tenant;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT404',
+            MESSAGE = format('tenant "%s" not found', p_tenant),
+            DETAIL  = 'No tenant with that id exists.',
+            HINT    = 'Create it with commerce.create_tenant(code, name); look ids up with commerce.tenant_id(code).';
+    END IF;
+    RETURN t;
+END $$;
+
+-- Claim up to p_limit ready messages of a topic for p_worker, with a lease.
+CREATE FUNCTION commerce.claim(p_topic text, p_worker text, p_limit integer DEFAULT 10,
+                               p_lease interval DEFAULT '5 minutes',
+                               p_tenant bigint DEFAULT NULL)
+RETURNS SETOF commerce.outbox_row LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM commerce._require(p_topic, 'p_topic');
+    PERFORM commerce._require(p_worker, 'p_worker');
+    PERFORM commerce._require(p_limit, 'p_limit');
+    PERFORM commerce._require(p_lease, 'p_lease');
+    IF p_limit NOT BETWEEN 1 AND 10000 THEN
+        PERFORM commerce._invalid('p_limit', format('%s messages', p_limit),
+                                  'Claim between 1 and 10000 messages at a time.');
+    END IF;
+    IF p_lease <= '0'::interval OR p_lease > '1 day'::interval THEN
+        PERFORM commerce._invalid('p_lease', format('lease %s', p_lease),
+                                  'A lease is positive and at most 1 day.');
+    END IF;
+    -- a MATERIALIZED CTE runs once: a locking subquery in UPDATE ... FROM
+    -- could be rescanned and claim more rows than it returns
+    RETURN QUERY
+    WITH c AS MATERIALIZED (
+        SELECT tenant_id, message_id FROM commerce.outbox
+         WHERE topic = p_topic
+           AND (p_tenant IS NULL OR tenant_id = p_tenant)
+           AND ((status = 'pending' AND available_at <= commerce.now())
+                OR (status = 'claimed' AND lease_until < commerce.now()))
+         ORDER BY available_at, message_id
+         LIMIT p_limit
+         FOR UPDATE SKIP LOCKED)
+    UPDATE commerce.outbox o
+       SET status = 'claimed', claimed_by = p_worker, attempts = o.attempts + 1,
+           lease_until = commerce.now() + p_lease
+      FROM c
+     WHERE o.tenant_id = c.tenant_id AND o.message_id = c.message_id
+    RETURNING o.*;
+END $$;
+COMMENT ON FUNCTION commerce.claim(text, text, integer, interval, bigint) IS 'Claim ready messages of a topic with a lease (SKIP LOCKED); expired leases are reclaimed.';
+
+-- Lock a claimed message of p_worker for ack/fail; PT404/PT412 otherwise.
+CREATE FUNCTION commerce._claimed(p_tenant bigint, p_message bigint, p_worker text)
+RETURNS commerce.outbox_row LANGUAGE plpgsql AS $$
+DECLARE m commerce.outbox_row;
+BEGIN
+    PERFORM commerce._require(p_tenant, 'p_tenant');
+    PERFORM commerce._require(p_message, 'p_message');
+    PERFORM commerce._require(p_worker, 'p_worker');
+    SELECT * INTO m FROM commerce.outbox
+     WHERE tenant_id = p_tenant AND message_id = p_message FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('outbox message', p_message::text, p_tenant);
+    END IF;
+    IF m.status <> 'claimed' OR m.claimed_by IS DISTINCT FROM p_worker THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT412',
+            MESSAGE = format('outbox message %s is not claimed by worker "%s"', p_message, p_worker),
+            DETAIL  = format('Status %s, claimed by %s.', m.status, coalesce(m.claimed_by, 'nobody')),
+            HINT    = 'The lease may have run out and another worker claimed it; claim again.';
+    END IF;
+    RETURN m;
+END $$;
+
+-- Report a failed delivery: retry now, in 1 minute, in 1 hour, then dead letter.
+CREATE OR REPLACE FUNCTION commerce.fail(p_tenant bigint, p_message bigint, p_worker text, p_error text)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE m commerce.outbox_row; v_status text;
+BEGIN
+    m := commerce._claimed(p_tenant, p_message, p_worker);
+    IF m.attempts >= 4 THEN
+        v_status := 'dead';
+        UPDATE commerce.outbox
+           SET status = 'dead', last_error = p_error, lease_until = NULL, done_at = commerce.now()
+         WHERE tenant_id = p_tenant AND message_id = p_message;
+        IF m.topic <> 'outbox.dead' THEN
+            PERFORM commerce.enqueue(p_tenant, 'outbox.dead',
+                jsonb_build_object('message_id', m.message_id, 'topic', m.topic,
+                                   'attempts', m.attempts, 'error', p_error),
+                'dead:' || m.message_id);
+        END IF;
+    ELSE
+        v_status := 'pending';
+        UPDATE commerce.outbox
+           SET status = 'pending', last_error = p_error, lease_until = NULL, claimed_by = NULL,
+               available_at = commerce.now() + CASE m.attempts WHEN 1 THEN interval '0'
+                                                               WHEN 2 THEN interval '1 minute'
+                                                               ELSE interval '1 hour' END
+         WHERE tenant_id = p_tenant AND message_id = p_message;
+    END IF;
+    RETURN v_status;
+END $$;
+
+-- Put a dead letter back in the queue (after the cause was fixed).
+CREATE OR REPLACE FUNCTION commerce.requeue(p_tenant bigint, p_message bigint)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE m commerce.outbox_row;
+BEGIN
+    PERFORM commerce._require(p_tenant, 'p_tenant');
+    PERFORM commerce._require(p_message, 'p_message');
+    SELECT * INTO m FROM commerce.outbox
+     WHERE tenant_id = p_tenant AND message_id = p_message FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('outbox message', p_message::text, p_tenant);
+    END IF;
+    IF m.status <> 'dead' THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT412',
+            MESSAGE = format('outbox message %s is not a dead letter', p_message),
+            DETAIL  = format('Its status is %s.', m.status),
+            HINT    = 'Only dead letters can be requeued; look them up with status = ''dead''.';
+    END IF;
+    UPDATE commerce.outbox
+       SET status = 'pending', attempts = 0, available_at = commerce.now(), done_at = NULL,
+           claimed_by = NULL
+     WHERE tenant_id = p_tenant AND message_id = p_message;
+END $$;
+
+-- ==== sql/src/inventory/stock.sql
+
+-- sql/src/inventory/stock.sql: receipts, adjustments, stock-takes, stock
+-- policy, and the slot helpers they share.
+
+-- The root pool of a SKU (and warehouse), created with its slots if asked.
+-- Pool rows are not locked here: the global lock order is a pool's slots
+-- (in slot order), then its pool row, pools in pool_id order.
+CREATE FUNCTION commerce._root_pool(p_tenant bigint, p_sku text, p_warehouse text,
+                                    p_create boolean)
+RETURNS commerce.stock_pool_row LANGUAGE plpgsql AS $$
+DECLARE
+    t commerce.tenant_row;
+    v_sku bigint;
+    v_wh bigint;
+    p commerce.stock_pool_row;
+    n integer;
+BEGIN
+    t := commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_sku, 'p_sku');
+    SELECT sku_id INTO v_sku FROM commerce.sku WHERE tenant_id = p_tenant AND code = p_sku;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('SKU', p_sku, p_tenant);
+    END IF;
+    IF p_warehouse IS NULL THEN
+        SELECT count(*) INTO n FROM commerce.stock_pool
+         WHERE tenant_id = p_tenant AND sku_id = v_sku AND parent_pool_id IS NULL;
+        IF n > 1 THEN
+            PERFORM commerce._invalid('p_warehouse',
+                format('SKU "%s" is stocked in %s warehouses.', p_sku, n),
+                'Name the warehouse.');
+        ELSIF n = 1 THEN
+            SELECT * INTO p FROM commerce.stock_pool
+             WHERE tenant_id = p_tenant AND sku_id = v_sku AND parent_pool_id IS NULL;
+            RETURN p;
+        END IF;
+        SELECT warehouse_id INTO v_wh FROM commerce.warehouse
+         WHERE tenant_id = p_tenant AND code = 'main';
+        IF NOT FOUND THEN
+            PERFORM commerce._not_found('warehouse', 'main', p_tenant);
+        END IF;
+    ELSE
+        SELECT warehouse_id INTO v_wh FROM commerce.warehouse
+         WHERE tenant_id = p_tenant AND code = p_warehouse;
+        IF NOT FOUND THEN
+            PERFORM commerce._not_found('warehouse', p_warehouse, p_tenant);
+        END IF;
+    END IF;
+    SELECT * INTO p FROM commerce.stock_pool
+     WHERE tenant_id = p_tenant AND sku_id = v_sku AND warehouse_id = v_wh
+       AND parent_pool_id IS NULL;
+    IF FOUND OR NOT p_create THEN
+        IF NOT FOUND THEN
+            PERFORM commerce._not_found('stock pool', p_sku || '@' || coalesce(p_warehouse, 'main'),
+                                        p_tenant);
+        END IF;
+        RETURN p;
+    END IF;
+    INSERT INTO commerce.stock_pool (tenant_id, sku_id, warehouse_id, slot_count, created_at)
+    VALUES (p_tenant, v_sku, v_wh, t.default_slots, commerce.now())
+    ON CONFLICT DO NOTHING
+    RETURNING * INTO p;
+    IF p.pool_id IS NULL THEN
+        SELECT * INTO p FROM commerce.stock_pool
+         WHERE tenant_id = p_tenant AND sku_id = v_sku AND warehouse_id = v_wh
+           AND parent_pool_id IS NULL;
+    ELSE
+        INSERT INTO commerce.stock_slot (tenant_id, pool_id, slot_no)
+        SELECT p_tenant, p.pool_id, g FROM generate_series(0, p.slot_count - 1) g;
+    END IF;
+    RETURN p;
+END $$;
+
+-- Receive stock into the root pool of a SKU (creates the pool on first receipt).
+CREATE OR REPLACE FUNCTION commerce.receive_stock(p_tenant bigint, p_request_id text, p_sku text,
+                                       p_qty bigint, p_warehouse text DEFAULT NULL,
+                                       p_note text DEFAULT NULL)
+RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE p commerce.stock_pool_row; v_seen jsonb;
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_qty, 'p_qty');
+    IF p_qty <= 0 OR p_qty > 1000000000 THEN
+        PERFORM commerce._invalid('p_qty', format('%s units', p_qty),
+                                  'Receive between 1 and 1000000000 units; use adjust_stock to correct counts.');
+    END IF;
+    v_seen := commerce._request_seen(p_tenant, 'receive_stock', p_request_id,
+        jsonb_build_object('sku', p_sku, 'qty', p_qty, 'warehouse', p_warehouse));
+    IF v_seen IS NOT NULL THEN
+        RETURN (v_seen ->> 'pool_id')::bigint;
+    END IF;
+    p := commerce._root_pool(p_tenant, p_sku, p_warehouse, true);
+    PERFORM commerce._slots_add(p_tenant, p.pool_id, p_qty);
+    INSERT INTO commerce.stock_movement (tenant_id, pool_id, kind, d_on_hand, request_id, note, created_at)
+    VALUES (p_tenant, p.pool_id, 'receive', p_qty, p_request_id, p_note, commerce.now());
+    PERFORM commerce._low_stock_rearm(p_tenant, p.pool_id);
+    PERFORM commerce._request_done(p_tenant, 'receive_stock', p_request_id,
+                                   jsonb_build_object('pool_id', p.pool_id));
+    RETURN p.pool_id;
+END $$;
+
+-- Adjust on_hand by a signed delta (stock-take corrections, damage, found goods).
+CREATE OR REPLACE FUNCTION commerce.adjust_stock(p_tenant bigint, p_request_id text, p_sku text,
+                                      p_delta bigint, p_warehouse text DEFAULT NULL,
+                                      p_note text DEFAULT NULL)
+RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE p commerce.stock_pool_row; v_seen jsonb; v_on_hand bigint;
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_delta, 'p_delta');
+    IF p_delta = 0 OR p_delta NOT BETWEEN -1000000000 AND 1000000000 THEN
+        PERFORM commerce._invalid('p_delta', format('%s units', p_delta),
+                                  'Adjust by a non-zero amount of at most 1000000000 units.');
+    END IF;
+    v_seen := commerce._request_seen(p_tenant, 'adjust_stock', p_request_id,
+        jsonb_build_object('sku', p_sku, 'delta', p_delta, 'warehouse', p_warehouse));
+    IF v_seen IS NOT NULL THEN
+        RETURN (v_seen ->> 'on_hand')::bigint;
+    END IF;
+    p := commerce._root_pool(p_tenant, p_sku, p_warehouse, false);
+    IF p_delta > 0 THEN
+        PERFORM commerce._slots_add(p_tenant, p.pool_id, p_delta);
+    ELSE
+        PERFORM commerce._slots_take(p_tenant, p.pool_id, -p_delta, 'remove');
+    END IF;
+    INSERT INTO commerce.stock_movement (tenant_id, pool_id, kind, d_on_hand, request_id, note, created_at)
+    VALUES (p_tenant, p.pool_id, 'adjust', p_delta, p_request_id, p_note, commerce.now());
+    PERFORM commerce._low_stock_rearm(p_tenant, p.pool_id);
+    SELECT sum(on_hand) INTO v_on_hand FROM commerce.stock_slot
+     WHERE tenant_id = p_tenant AND pool_id = p.pool_id;
+    PERFORM commerce._request_done(p_tenant, 'adjust_stock', p_request_id,
+                                   jsonb_build_object('on_hand', v_on_hand));
+    RETURN v_on_hand;
+END $$;
+
+-- Stock-take: set on_hand to the counted figure (an adjust movement by the difference).
+CREATE OR REPLACE FUNCTION commerce.stock_take(p_tenant bigint, p_request_id text, p_sku text,
+                                    p_counted bigint, p_warehouse text DEFAULT NULL,
+                                    p_note text DEFAULT NULL)
+RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE p commerce.stock_pool_row; v_on_hand bigint; v_seen jsonb;
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_counted, 'p_counted');
+    IF p_counted < 0 THEN
+        PERFORM commerce._invalid('p_counted', format('%s units', p_counted),
+                                  'A counted figure is 0 or more.');
+    END IF;
+    v_seen := commerce._request_seen(p_tenant, 'stock_take', p_request_id,
+        jsonb_build_object('sku', p_sku, 'counted', p_counted, 'warehouse', p_warehouse));
+    IF v_seen IS NOT NULL THEN
+        RETURN (v_seen ->> 'on_hand')::bigint;
+    END IF;
+    p := commerce._root_pool(p_tenant, p_sku, p_warehouse, false);
+    SELECT sum(on_hand) INTO v_on_hand FROM commerce.stock_slot
+     WHERE tenant_id = p_tenant AND pool_id = p.pool_id;
+    IF p_counted > v_on_hand THEN
+        PERFORM commerce._slots_add(p_tenant, p.pool_id, p_counted - v_on_hand);
+    ELSIF p_counted < v_on_hand THEN
+        PERFORM commerce._slots_take(p_tenant, p.pool_id, v_on_hand - p_counted, 'write off');
+    END IF;
+    IF p_counted <> v_on_hand THEN
+        INSERT INTO commerce.stock_movement (tenant_id, pool_id, kind, d_on_hand, request_id, note, created_at)
+        VALUES (p_tenant, p.pool_id, 'adjust', p_counted - v_on_hand, p_request_id,
+                coalesce(p_note, 'stock-take'), commerce.now());
+        PERFORM commerce._low_stock_rearm(p_tenant, p.pool_id);
+    END IF;
+    PERFORM commerce._request_done(p_tenant, 'stock_take', p_request_id,
+                                   jsonb_build_object('on_hand', p_counted));
+    RETURN p_counted;
+END $$;
+
+-- Set a pool's low-stock threshold and/or grow its slot count (hot SKUs).
+CREATE FUNCTION commerce.set_stock_policy(p_tenant bigint, p_sku text,
+                                          p_low_stock_threshold bigint DEFAULT NULL,
+                                          p_slots integer DEFAULT NULL,
+                                          p_warehouse text DEFAULT NULL)
+RETURNS commerce.stock_pool_row LANGUAGE plpgsql AS $$
+DECLARE p commerce.stock_pool_row;
+BEGIN
+    IF p_low_stock_threshold < 0 THEN
+        PERFORM commerce._invalid('p_low_stock_threshold', format('%s units', p_low_stock_threshold),
+                                  'A threshold is 0 (no alert) or more.');
+    END IF;
+    IF p_slots IS NOT NULL AND p_slots NOT BETWEEN 1 AND 256 THEN
+        PERFORM commerce._invalid('p_slots', format('%s slots', p_slots),
+                                  'Use 1 to 256 slots; about 2 per concurrent buyer connection is plenty.');
+    END IF;
+    p := commerce._root_pool(p_tenant, p_sku, p_warehouse, true);
+    IF p_slots IS NOT NULL AND p_slots < p.slot_count THEN
+        PERFORM commerce._invalid('p_slots',
+            format('Pool %s has %s slots; slots can be added, not removed.', p.pool_id, p.slot_count),
+            'Reservations refer to their slot; pass a larger number or leave p_slots NULL.');
+    END IF;
+    IF p_slots > p.slot_count THEN
+        INSERT INTO commerce.stock_slot (tenant_id, pool_id, slot_no)
+        SELECT p_tenant, p.pool_id, g FROM generate_series(p.slot_count, p_slots - 1) g
+        ON CONFLICT DO NOTHING;
+    END IF;
+    UPDATE commerce.stock_pool
+       SET low_stock_threshold = coalesce(p_low_stock_threshold, low_stock_threshold),
+           slot_count = coalesce(p_slots, slot_count)
+     WHERE tenant_id = p_tenant AND pool_id = p.pool_id
+    RETURNING * INTO p;
+    PERFORM commerce._low_stock_rearm(p_tenant, p.pool_id);
+    RETURN p;
+END $$;
+
+-- ==== sql/src/inventory/allocation.sql
+
+-- sql/src/inventory/allocation.sql: pre-allocation of stock to activities
+-- (flash sales, live rooms, plays) and its return.
+
+-- Pre-allocate p_qty units of a SKU to an activity pool (flash sale, live room, play).
+CREATE OR REPLACE FUNCTION commerce.allocate_stock(p_tenant bigint, p_request_id text, p_activity text,
+                                        p_activity_kind text, p_sku text, p_qty bigint,
+                                        p_warehouse text DEFAULT NULL,
+                                        p_hold interval DEFAULT NULL,
+                                        p_slots integer DEFAULT NULL)
+RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    t commerce.tenant_row; root commerce.stock_pool_row; child commerce.stock_pool_row; v_seen jsonb;
+BEGIN
+    t := commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_activity, 'p_activity');
+    PERFORM commerce._require(p_activity_kind, 'p_activity_kind');
+    PERFORM commerce._require(p_qty, 'p_qty');
+    IF p_activity_kind NOT IN ('flash_sale', 'live_room', 'play') THEN
+        PERFORM commerce._invalid('p_activity_kind', format('"%s"', p_activity_kind),
+                                  'Use flash_sale, live_room or play.');
+    END IF;
+    IF p_qty <= 0 OR p_qty > 1000000000 THEN
+        PERFORM commerce._invalid('p_qty', format('%s units', p_qty),
+                                  'Allocate between 1 and 1000000000 units.');
+    END IF;
+    IF p_hold <= '0'::interval OR p_hold > t.max_hold THEN
+        PERFORM commerce._invalid('p_hold', format('hold %s', p_hold),
+                                  format('A hold is positive and at most the tenant''s max_hold (%s).', t.max_hold));
+    END IF;
+    IF p_slots NOT BETWEEN 1 AND 256 THEN
+        PERFORM commerce._invalid('p_slots', format('%s slots', p_slots), 'Use 1 to 256 slots.');
+    END IF;
+    v_seen := commerce._request_seen(p_tenant, 'allocate_stock', p_request_id,
+        jsonb_build_object('activity', p_activity, 'kind', p_activity_kind, 'sku', p_sku,
+                           'qty', p_qty, 'warehouse', p_warehouse));
+    IF v_seen IS NOT NULL THEN
+        RETURN (v_seen ->> 'pool_id')::bigint;
+    END IF;
+    root := commerce._root_pool(p_tenant, p_sku, p_warehouse, false);
+    -- lock order: root pool slots, then the activity pool's (created after the root)
+    PERFORM commerce._slots_take(p_tenant, root.pool_id, p_qty, 'allocate');
+    SELECT * INTO child FROM commerce.stock_pool
+     WHERE tenant_id = p_tenant AND activity = p_activity AND sku_id = root.sku_id;
+    IF FOUND AND (child.status <> 'open' OR child.parent_pool_id <> root.pool_id) THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT412',
+            MESSAGE = format('activity "%s" already has a pool for SKU "%s" (status %s)', p_activity,
+                             p_sku, child.status),
+            DETAIL  = format('Pool %s, parent %s.', child.pool_id, child.parent_pool_id),
+            HINT    = 'Use a new activity name; a closed activity pool is not reopened.';
+    ELSIF NOT FOUND THEN
+        INSERT INTO commerce.stock_pool (tenant_id, sku_id, warehouse_id, parent_pool_id, activity,
+                                         activity_kind, hold, slot_count, created_at)
+        VALUES (p_tenant, root.sku_id, root.warehouse_id, root.pool_id, p_activity, p_activity_kind,
+                coalesce(p_hold, CASE p_activity_kind WHEN 'flash_sale' THEN t.flash_hold END),
+                coalesce(p_slots, greatest(t.default_slots, 16)), commerce.now())
+        ON CONFLICT DO NOTHING
+        RETURNING * INTO child;
+        IF child.pool_id IS NULL THEN
+            RAISE EXCEPTION USING ERRCODE = 'PT412',
+                MESSAGE = format('activity "%s" is being given stock of SKU "%s" by another call',
+                                 p_activity, p_sku),
+                HINT    = 'Retry: the other allocation has created the activity pool.';
+        END IF;
+        INSERT INTO commerce.stock_slot (tenant_id, pool_id, slot_no)
+        SELECT p_tenant, child.pool_id, g FROM generate_series(0, child.slot_count - 1) g;
+    END IF;
+    PERFORM commerce._slots_add(p_tenant, child.pool_id, p_qty);
+    INSERT INTO commerce.stock_movement (tenant_id, pool_id, kind, d_on_hand, request_id, note, created_at)
+    VALUES (p_tenant, root.pool_id, 'allocate', -p_qty, p_request_id, p_activity, commerce.now()),
+           (p_tenant, child.pool_id, 'allocate', p_qty, p_request_id, p_activity, commerce.now());
+    PERFORM commerce._request_done(p_tenant, 'allocate_stock', p_request_id,
+                                   jsonb_build_object('pool_id', child.pool_id));
+    RETURN child.pool_id;
+END $$;
+
+-- Close an activity pool (if p_close) and move what is available in it back
+-- to its root pool. Locks root slots, then the activity pool's slots, then
+-- the activity pool row: the global lock order.
+CREATE OR REPLACE FUNCTION commerce._return_to_root(p_tenant bigint, p_pool bigint, p_request_id text,
+                                         p_close boolean)
+RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE c commerce.stock_pool_row; v_avail bigint;
+BEGIN
+    SELECT * INTO c FROM commerce.stock_pool WHERE tenant_id = p_tenant AND pool_id = p_pool;
+    PERFORM 1 FROM commerce.stock_slot
+     WHERE tenant_id = p_tenant AND pool_id = c.parent_pool_id ORDER BY slot_no FOR UPDATE;
+    PERFORM 1 FROM commerce.stock_slot
+     WHERE tenant_id = p_tenant AND pool_id = c.pool_id ORDER BY slot_no FOR UPDATE;
+    IF p_close THEN
+        UPDATE commerce.stock_pool SET status = 'closed', closed_at = commerce.now()
+         WHERE tenant_id = p_tenant AND pool_id = c.pool_id AND status = 'open';
+    END IF;
+    v_avail := commerce._pool_available(p_tenant, c.pool_id);
+    IF v_avail > 0 THEN
+        UPDATE commerce.stock_slot SET on_hand = reserved + sold
+         WHERE tenant_id = p_tenant AND pool_id = c.pool_id AND on_hand > reserved + sold;
+        PERFORM commerce._slots_add(p_tenant, c.parent_pool_id, v_avail);
+        INSERT INTO commerce.stock_movement (tenant_id, pool_id, kind, d_on_hand, request_id, note, created_at)
+        VALUES (p_tenant, c.pool_id, 'deallocate', -v_avail, p_request_id, c.activity, commerce.now()),
+               (p_tenant, c.parent_pool_id, 'deallocate', v_avail, p_request_id, c.activity, commerce.now());
+        PERFORM commerce._low_stock_rearm(p_tenant, c.parent_pool_id);
+    END IF;
+    RETURN v_avail;
+END $$;
+
+-- Lock an order of a tenant; PT404 if there is none.
+CREATE FUNCTION commerce._lock_order(p_tenant bigint, p_order bigint)
+RETURNS commerce.orders_row LANGUAGE plpgsql AS $$
+DECLARE o commerce.orders_row;
+BEGIN
+    PERFORM commerce._require(p_tenant, 'p_tenant');
+    PERFORM commerce._require(p_order, 'p_order');
+    SELECT * INTO o FROM commerce.orders WHERE tenant_id = p_tenant AND order_id = p_order FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('order', p_order::text, p_tenant);
+    END IF;
+    RETURN o;
+END $$;
+
+-- ==== sql/src/orders/place_order.sql
+
+-- sql/src/orders/place_order.sql: self-operated orders: place, pay, cancel,
+-- and the unpaid-order pump.
+
+-- The result row of an order.
+CREATE FUNCTION commerce._order_result(o commerce.orders_row, p_outcome text)
+RETURNS commerce.order_result LANGUAGE sql IMMUTABLE AS $$
+    SELECT ROW(o.order_id, o.status::text, o.payable_fen, o.pay_deadline, p_outcome)::commerce.order_result;
+$$;
+
+-- Place a self-operated order from a JSON document: prices, stock hold, order.
 CREATE OR REPLACE FUNCTION commerce.place_order(p_tenant bigint, p_request_id text, p_channel text,
                                      p_order jsonb, p_customer text DEFAULT NULL)
 RETURNS commerce.order_result LANGUAGE plpgsql AS $$
 DECLARE
-    o commerce.orders;
+    o commerce.orders_row;
     ch commerce.channel;
     v_customer bigint;
     v_tier text;
@@ -1029,929 +1508,152 @@ BEGIN
     RETURN commerce._order_result(o, 'placed');
 END $$;
 
-CREATE OR REPLACE FUNCTION commerce._fen(p_value jsonb, p_name text) RETURNS bigint
-LANGUAGE plpgsql IMMUTABLE AS $$
+-- Record a payment that cannot be accepted and ask the outside world to refund it.
+CREATE FUNCTION commerce._payment_exception(o commerce.orders_row, p_payment text, p_amount bigint,
+                                            p_kind text) RETURNS void
+LANGUAGE plpgsql AS $$
 BEGIN
-    IF p_value IS NULL OR jsonb_typeof(p_value) = 'null' THEN
-        RETURN 0;
-    END IF;
-    IF jsonb_typeof(p_value) <> 'number' OR (p_value #>> '{}')::numeric < 0
-       OR (p_value #>> '{}')::numeric > commerce._limit('max_fen')
-       OR (p_value #>> '{}')::numeric <> trunc((p_value #>> '{}')::numeric) THEN
-        PERFORM commerce._invalid(p_name, format('%s is %s.', p_name, p_value),
-                                  'Amounts are non-negative integers in fen (1 yuan = 100 fen).');
-    END IF;
-    RETURN (p_value #>> '{}')::bigint;
-END $$;
-
-CREATE OR REPLACE FUNCTION commerce._platform_fen(p_value jsonb, p_unit text, p_field text) RETURNS bigint
-LANGUAGE plpgsql IMMUTABLE AS $$
-DECLARE v numeric;
-BEGIN
-    IF p_value IS NULL OR jsonb_typeof(p_value) = 'null' THEN
-        RETURN 0;
-    END IF;
-    IF jsonb_typeof(p_value) NOT IN ('number', 'string') OR (p_value #>> '{}') !~ '^[0-9]+(\.[0-9]+)?$' THEN
-        PERFORM commerce._invalid('p_payload', format('%s is %s, not an amount.', p_field, p_value),
-                                  'Amounts are non-negative numbers (yuan or fen, per the platform profile).');
-    END IF;
-    v := (p_value #>> '{}')::numeric * CASE p_unit WHEN 'yuan' THEN 100 ELSE 1 END;
-    IF v > commerce._limit('max_fen') THEN
-        PERFORM commerce._invalid('p_payload', format('%s is %s, more than any order.', p_field, p_value),
-                                  'Check the amounts and the profile''s amount_unit.');
-    END IF;
-    IF v <> trunc(v) THEN
-        PERFORM commerce._invalid('p_payload', format('%s is %s, finer than a fen.', p_field, p_value),
-                                  'Yuan amounts have at most two decimals; fen amounts are integers.');
-    END IF;
-    RETURN v::bigint;
-END $$;
-
-CREATE OR REPLACE FUNCTION commerce.consume_asset(p_tenant bigint, p_request_id text, p_asset bigint, p_amount bigint,
-                                       p_store text, p_operator text)
-RETURNS commerce.user_asset LANGUAGE plpgsql AS $$
-DECLARE a commerce.user_asset; st commerce.store; l commerce.consumption_log; o commerce.orders;
-BEGIN
-    PERFORM commerce._tenant(p_tenant);
-    PERFORM commerce._require(p_request_id, 'p_request_id');
-    PERFORM commerce._require(p_asset, 'p_asset');
-    PERFORM commerce._require(p_amount, 'p_amount');
-    PERFORM commerce._require(p_store, 'p_store');
-    PERFORM commerce._require(p_operator, 'p_operator');
-    PERFORM commerce._request_key(p_request_id, 'p_request_id');
-    SELECT * INTO st FROM commerce.store WHERE tenant_id = p_tenant AND code = p_store;
-    IF NOT FOUND THEN
-        PERFORM commerce._not_found('store', p_store, p_tenant);
-    END IF;
-    -- the asset row orders every consumption of it
-    SELECT * INTO a FROM commerce.user_asset WHERE tenant_id = p_tenant AND asset_id = p_asset FOR UPDATE;
-    IF NOT FOUND THEN
-        PERFORM commerce._not_found('asset', p_asset::text, p_tenant);
-    END IF;
-    SELECT * INTO l FROM commerce.consumption_log WHERE tenant_id = p_tenant AND request_id = p_request_id;
-    IF FOUND THEN
-        IF l.asset_id <> p_asset OR l.amount <> p_amount THEN
-            RAISE EXCEPTION USING ERRCODE = '23505',
-                MESSAGE = format('request_id "%s" was already used for another consumption', p_request_id),
-                HINT = 'Use a new request_id for a new consumption.';
-        END IF;
-        RETURN a;
-    END IF;
-    IF p_amount <= 0 THEN
-        PERFORM commerce._invalid('p_amount', format('%s', p_amount), 'Consume 1 or more units.');
-    END IF;
-    IF p_amount > a.remaining THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT409',
-            MESSAGE = format('asset %s has %s %s left, not %s', p_asset, a.remaining, a.unit_name, p_amount),
-            DETAIL  = format('%s of %s %s consumed.', a.total - a.remaining, a.total, a.unit_name),
-            HINT    = 'Consume at most what is left.';
-    END IF;
-    UPDATE commerce.user_asset SET remaining = remaining - p_amount
-     WHERE tenant_id = p_tenant AND asset_id = p_asset RETURNING * INTO a;
-    INSERT INTO commerce.consumption_log (tenant_id, request_id, asset_id, amount, store_id, operator,
-                                          source_activity, consumed_at)
-    VALUES (p_tenant, p_request_id, p_asset, p_amount, st.store_id, p_operator, a.source_activity, commerce.now());
-    -- the first consumption redeems the order (an attributed order earns its KOC commission)
-    SELECT * INTO o FROM commerce.orders WHERE tenant_id = p_tenant AND order_id = a.order_id;
-    IF o.status IN ('paid', 'shipped') THEN
-        PERFORM commerce.complete_order(p_tenant, a.order_id);
-    END IF;
-    RETURN a;
-END $$;
-
-CREATE OR REPLACE FUNCTION commerce.start_bargain(p_tenant bigint, p_request_id text, p_config text, p_customer text,
-                                       p_ip text DEFAULT NULL, p_device text DEFAULT NULL)
-RETURNS commerce.bargain_result LANGUAGE plpgsql AS $$
-DECLARE c commerce.play_config; cu commerce.customer; i commerce.play_instance;
-        v_now timestamptz := commerce.now(); v_floor bigint; v_cut bigint;
-BEGIN
-    PERFORM commerce._tenant(p_tenant);
-    PERFORM commerce._require(p_request_id, 'p_request_id');
-    PERFORM commerce._require(p_config, 'p_config');
-    PERFORM commerce._require(p_customer, 'p_customer');
-    PERFORM commerce._request_key(p_request_id, 'p_request_id');
-    SELECT * INTO i FROM commerce.play_instance WHERE tenant_id = p_tenant AND request_id = p_request_id;
-    IF FOUND THEN
-        RETURN commerce._bargain_result(i, 'repeated');
-    END IF;
-    c := commerce._play_of_kind(p_tenant, p_config, ARRAY['bargain'], 'Start bargains on bargain plays only.');
-    SELECT * INTO cu FROM commerce.customer WHERE tenant_id = p_tenant AND code = p_customer;
-    IF NOT FOUND THEN
-        PERFORM commerce._not_found('customer', p_customer, p_tenant);
-    END IF;
-    PERFORM commerce._require_play_open(c, v_now, 'Start a bargain on a play that is open now.');
-    PERFORM commerce._play_admit(p_tenant, c.config_id, cu.customer_id, 'start', p_ip, p_device);
-    -- one running bargain per customer and play (checked under the customer's lock taken by _play_admit
-    -- when the play has limits; the unique request_id covers retries)
-    IF EXISTS (SELECT 1 FROM commerce.play_instance
-                WHERE tenant_id = p_tenant AND config_id = c.config_id AND leader_customer_id = cu.customer_id
-                  AND status IN ('pending', 'active')) THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
-            MESSAGE = format('customer "%s" already has a running bargain on play "%s"', p_customer, p_config),
-            HINT    = 'Share the running bargain, or wait until it ends.';
-    END IF;
-    v_floor := (c.rules ->> 'floor_fen')::bigint;
-    v_cut := (c.rules ->> 'cut_fen')::bigint;
-    INSERT INTO commerce.play_instance (tenant_id, config_id, leader_customer_id, status, current, target, deadline,
-                                        created_at, request_id, price_fen)
-    VALUES (p_tenant, c.config_id, cu.customer_id, 'active', 0,
-            ((c.price_fen - v_floor) + v_cut - 1) / v_cut,
-            least(v_now + make_interval(hours => coalesce((c.rules ->> 'hours')::integer, 24)), c.ends_at),
-            v_now, p_request_id, c.price_fen)
-    RETURNING * INTO i;
-    RETURN commerce._bargain_result(i, 'started');
-END $$;
-
-CREATE OR REPLACE FUNCTION commerce.help_bargain(p_tenant bigint, p_request_id text, p_instance bigint, p_helper text,
-                                      p_ip text DEFAULT NULL, p_device text DEFAULT NULL)
-RETURNS commerce.bargain_result LANGUAGE plpgsql AS $$
-DECLARE i commerce.play_instance; c commerce.play_config; cu commerce.customer; h commerce.play_help;
-        v_now timestamptz := commerce.now(); v_cut bigint; v_floor bigint;
-BEGIN
-    PERFORM commerce._tenant(p_tenant);
-    PERFORM commerce._require(p_request_id, 'p_request_id');
-    PERFORM commerce._require(p_instance, 'p_instance');
-    PERFORM commerce._require(p_helper, 'p_helper');
-    PERFORM commerce._request_key(p_request_id, 'p_request_id');
-    SELECT * INTO cu FROM commerce.customer WHERE tenant_id = p_tenant AND code = p_helper;
-    IF NOT FOUND THEN
-        PERFORM commerce._not_found('customer', p_helper, p_tenant);
-    END IF;
-    -- the bargain's row orders its helpers
-    SELECT * INTO i FROM commerce.play_instance WHERE tenant_id = p_tenant AND instance_id = p_instance FOR UPDATE;
-    IF NOT FOUND OR i.price_fen IS NULL THEN
-        PERFORM commerce._not_found('bargain', p_instance::text, p_tenant);
-    END IF;
-    SELECT * INTO h FROM commerce.play_help WHERE tenant_id = p_tenant AND request_id = p_request_id;
-    IF FOUND THEN
-        IF h.instance_id <> p_instance OR h.helper_id <> cu.customer_id THEN
-            RAISE EXCEPTION USING ERRCODE = '23505',
-                MESSAGE = format('request_id "%s" was already used for another help', p_request_id),
-                HINT = 'Use a new request_id for a new help.';
-        END IF;
-        RETURN commerce._bargain_result(i, 'repeated');
-    END IF;
-    IF i.status <> 'active' THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
-            MESSAGE = format('bargain %s is %s', p_instance,
-                             CASE i.status WHEN 'success' THEN 'already at its floor' ELSE i.status END),
-            HINT    = 'Help a bargain that is still running.';
-    END IF;
-    IF v_now >= i.deadline THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT410',
-            MESSAGE = format('bargain %s has expired', p_instance),
-            DETAIL  = format('Its deadline was %s.', i.deadline),
-            HINT    = 'Help a bargain that is still running.';
-    END IF;
-    IF cu.customer_id = i.leader_customer_id THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
-            MESSAGE = format('customer "%s" cannot help their own bargain', p_helper),
-            HINT    = 'Ask friends to help.';
-    END IF;
-    IF EXISTS (SELECT 1 FROM commerce.play_help
-                WHERE tenant_id = p_tenant AND instance_id = p_instance AND helper_id = cu.customer_id) THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
-            MESSAGE = format('customer "%s" has already helped bargain %s', p_helper, p_instance),
-            HINT    = 'One cut per helper and bargain.';
-    END IF;
-    SELECT * INTO c FROM commerce.play_config WHERE tenant_id = p_tenant AND config_id = i.config_id;
-    PERFORM commerce._play_admit(p_tenant, c.config_id, cu.customer_id, 'help', p_ip, p_device);
-    v_floor := (c.rules ->> 'floor_fen')::bigint;
-    v_cut := least((c.rules ->> 'cut_fen')::bigint, i.price_fen - v_floor);
-    INSERT INTO commerce.play_help (tenant_id, instance_id, helper_id, request_id, cut_fen, price_after, helped_at)
-    VALUES (p_tenant, p_instance, cu.customer_id, p_request_id, v_cut, i.price_fen - v_cut, v_now);
-    UPDATE commerce.play_instance SET current = current + 1, price_fen = price_fen - v_cut
-     WHERE tenant_id = p_tenant AND instance_id = p_instance RETURNING * INTO i;
-    IF i.price_fen = v_floor THEN
-        UPDATE commerce.play_instance SET status = 'success', ended_at = v_now
-         WHERE tenant_id = p_tenant AND instance_id = p_instance RETURNING * INTO i;
-        PERFORM commerce.enqueue(p_tenant, 'play.bargain_succeeded',
-            jsonb_build_object('instance_id', i.instance_id, 'play', c.code, 'price_fen', i.price_fen,
-                               'helps', i.current), 'bargain:' || i.instance_id);
-        RETURN commerce._bargain_result(i, 'succeeded');
-    END IF;
-    RETURN commerce._bargain_result(i, 'cut');
-END $$;
-
-CREATE OR REPLACE FUNCTION commerce.buy_bargain(p_tenant bigint, p_request_id text, p_instance bigint, p_customer text,
-                                     p_channel text DEFAULT 'wechat_mp', p_ip text DEFAULT NULL,
-                                     p_device text DEFAULT NULL, p_receiver jsonb DEFAULT NULL)
-RETURNS commerce.order_result LANGUAGE plpgsql AS $$
-DECLARE i commerce.play_instance; c commerce.play_config; cu commerce.customer; sk commerce.sku; o commerce.orders;
-        v_list bigint; v_doc jsonb; r commerce.order_result; v_now timestamptz := commerce.now();
-BEGIN
-    PERFORM commerce._tenant(p_tenant);
-    PERFORM commerce._require(p_request_id, 'p_request_id');
-    PERFORM commerce._require(p_instance, 'p_instance');
-    PERFORM commerce._require(p_customer, 'p_customer');
-    PERFORM commerce._require(p_channel, 'p_channel');
-    PERFORM commerce._request_key(p_request_id, 'p_request_id');
-    SELECT * INTO o FROM commerce.orders WHERE tenant_id = p_tenant AND request_id = 'play:' || p_request_id;
-    IF FOUND THEN
-        RETURN commerce._order_result(o, 'existing');
-    END IF;
-    SELECT * INTO cu FROM commerce.customer WHERE tenant_id = p_tenant AND code = p_customer;
-    IF NOT FOUND THEN
-        PERFORM commerce._not_found('customer', p_customer, p_tenant);
-    END IF;
-    SELECT * INTO i FROM commerce.play_instance WHERE tenant_id = p_tenant AND instance_id = p_instance FOR UPDATE;
-    IF NOT FOUND OR i.price_fen IS NULL THEN
-        PERFORM commerce._not_found('bargain', p_instance::text, p_tenant);
-    END IF;
-    IF i.leader_customer_id <> cu.customer_id THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
-            MESSAGE = format('bargain %s is not customer "%s"''s', p_instance, p_customer),
-            HINT    = 'Only the customer who started a bargain buys it.';
-    END IF;
-    IF EXISTS (SELECT 1 FROM commerce.play_participant WHERE tenant_id = p_tenant AND instance_id = p_instance) THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
-            MESSAGE = format('bargain %s was already bought', p_instance),
-            HINT    = 'A bargain is bought once.';
-    END IF;
-    IF i.status = 'failed' OR v_now >= i.deadline THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT410',
-            MESSAGE = format('bargain %s has expired', p_instance),
-            DETAIL  = format('Its deadline was %s.', i.deadline),
-            HINT    = 'Start a new bargain.';
-    END IF;
-    IF i.status <> 'success' THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
-            MESSAGE = format('bargain %s has not reached its floor', p_instance),
-            DETAIL  = format('%s of %s helps; the price is %s fen.', i.current, i.target, i.price_fen),
-            HINT    = 'Ask more friends to help before the deadline.';
-    END IF;
-    SELECT * INTO c FROM commerce.play_config WHERE tenant_id = p_tenant AND config_id = i.config_id;
-    PERFORM commerce._play_admit(p_tenant, c.config_id, cu.customer_id, 'buy', p_ip, p_device);
-    SELECT * INTO sk FROM commerce.sku WHERE tenant_id = p_tenant AND sku_id = c.sku_id;
-    v_list := (commerce.resolve_price(p_tenant, sk.code, p_channel, cu.member_tier)).price_fen;
-    v_doc := jsonb_build_object('lines', jsonb_build_array(jsonb_build_object('sku', sk.code, 'qty', 1)),
-                                'activity', c.activity, 'source_instance_id', i.instance_id,
-                                'discount_fen', greatest(v_list - i.price_fen, 0));
-    IF p_receiver IS NOT NULL THEN
-        v_doc := v_doc || jsonb_build_object('receiver', p_receiver);
-    END IF;
-    r := commerce.place_order(p_tenant, 'play:' || p_request_id, p_channel, v_doc, p_customer);
-    INSERT INTO commerce.play_participant (tenant_id, instance_id, customer_id, request_id, role, order_id, joined_at)
-    VALUES (p_tenant, i.instance_id, cu.customer_id, p_request_id, 'leader', r.order_id, v_now);
-    RETURN r;
-END $$;
-
-CREATE OR REPLACE FUNCTION commerce.configure_play(p_tenant bigint, p_request_id text, p_code text, p_template text,
-                                        p_store text, p_sku text, p_title text, p_price_fen bigint,
-                                        p_stock bigint, p_starts_at timestamptz, p_ends_at timestamptz,
-                                        p_rules text DEFAULT '{}',
-                                        p_cities text[] DEFAULT NULL,
-                                        p_new_users_only boolean DEFAULT false,
-                                        p_per_user_limit integer DEFAULT NULL,
-                                        p_mutex_group text DEFAULT NULL,
-                                        p_asset_type text DEFAULT NULL,
-                                        p_units_per_sale bigint DEFAULT 1)
-RETURNS commerce.play_config LANGUAGE plpgsql AS $$
-DECLARE tp commerce.play_template; st commerce.store; sk commerce.sku; c commerce.play_config; v_rules jsonb;
-BEGIN
-    PERFORM commerce._tenant(p_tenant);
-    PERFORM commerce._require(p_request_id, 'p_request_id');
-    PERFORM commerce._require(p_code, 'p_code');
-    PERFORM commerce._require(p_template, 'p_template');
-    PERFORM commerce._require(p_store, 'p_store');
-    PERFORM commerce._require(p_sku, 'p_sku');
-    PERFORM commerce._require(p_title, 'p_title');
-    PERFORM commerce._require(p_price_fen, 'p_price_fen');
-    PERFORM commerce._require(p_stock, 'p_stock');
-    PERFORM commerce._require(p_starts_at, 'p_starts_at');
-    PERFORM commerce._require(p_ends_at, 'p_ends_at');
-    PERFORM commerce._require(p_rules, 'p_rules');
-    -- a retry returns the config; the request_id or the code reused for other terms is refused
-    SELECT * INTO c FROM commerce.play_config WHERE tenant_id = p_tenant AND request_id = p_request_id;
-    IF FOUND THEN
-        IF c.code <> p_code THEN
-            RAISE EXCEPTION USING ERRCODE = '23505',
-                MESSAGE = format('request_id "%s" was already used for play config "%s"', p_request_id, c.code),
-                HINT = 'Use a new request_id for a new config.';
-        END IF;
-        RETURN c;
-    END IF;
-    IF EXISTS (SELECT 1 FROM commerce.play_config WHERE tenant_id = p_tenant AND code = p_code) THEN
-        RAISE EXCEPTION USING ERRCODE = '23505',
-            MESSAGE = format('play config "%s" already exists', p_code),
-            HINT = 'The terms of a config never change: close it and configure a new code.';
-    END IF;
-    PERFORM commerce._request_key(p_request_id, 'p_request_id');
-    IF p_code !~ '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$' THEN
-        PERFORM commerce._invalid('p_code', format('"%s"', p_code), 'Codes are letters, digits, _ . - (up to 63).');
-    END IF;
-    SELECT * INTO tp FROM commerce.play_template WHERE tenant_id = p_tenant AND code = p_template;
-    IF NOT FOUND THEN
-        PERFORM commerce._not_found('play template', p_template, p_tenant);
-    END IF;
-    SELECT * INTO st FROM commerce.store WHERE tenant_id = p_tenant AND code = p_store;
-    IF NOT FOUND THEN
-        PERFORM commerce._not_found('store', p_store, p_tenant);
-    END IF;
-    SELECT * INTO sk FROM commerce.sku WHERE tenant_id = p_tenant AND code = p_sku;
-    IF NOT FOUND THEN
-        PERFORM commerce._not_found('SKU', p_sku, p_tenant);
-    END IF;
-    IF length(p_title) NOT BETWEEN 1 AND 200 THEN
-        PERFORM commerce._invalid('p_title', 'A title is 1 to 200 characters.', 'Name the play for the customer.');
-    END IF;
-    IF p_price_fen <= 0 OR p_price_fen > sk.msrp_fen THEN
-        PERFORM commerce._invalid('p_price_fen', format('%s fen; the SKU sells at %s fen.', p_price_fen, sk.msrp_fen),
-                                  'A play price is more than 0 and at most the SKU''s price.');
-    END IF;
-    IF p_price_fen < sk.floor_fen THEN
-        RAISE EXCEPTION USING ERRCODE = '23514',
-            MESSAGE = format('price %s fen is below the floor of SKU "%s"', p_price_fen, p_sku),
-            DETAIL  = format('The floor is %s fen.', sk.floor_fen),
-            HINT    = 'HQ sets the floor; a play cannot sell below it.';
-    END IF;
-    IF p_stock <= 0 OR p_stock > 1000000 THEN
-        PERFORM commerce._invalid('p_stock', format('%s', p_stock), 'Pre-allocate 1 to 1000000 units.');
-    END IF;
-    IF p_starts_at >= p_ends_at THEN
-        PERFORM commerce._invalid('p_ends_at', 'The window is empty.', 'ends_at must be later than starts_at.');
-    END IF;
-    IF p_cities IS NOT NULL AND (cardinality(p_cities) = 0 OR EXISTS (
-        SELECT 1 FROM unnest(p_cities) x WHERE coalesce(length(x), 0) NOT BETWEEN 1 AND 50)) THEN
-        PERFORM commerce._invalid('p_cities', format('%s', p_cities), 'List city names (NULL: seen everywhere).');
-    END IF;
-    IF p_per_user_limit IS NOT NULL AND p_per_user_limit <= 0 THEN
-        PERFORM commerce._invalid('p_per_user_limit', format('%s', p_per_user_limit), 'A limit is 1 or more (NULL: none).');
-    END IF;
-    IF p_mutex_group IS NOT NULL AND p_mutex_group !~ '^[a-z0-9][a-z0-9_.-]{0,62}$' THEN
-        PERFORM commerce._invalid('p_mutex_group', format('"%s"', p_mutex_group), 'A mutex group is a lower-case name.');
-    END IF;
-    IF p_asset_type IS NOT NULL AND p_asset_type NOT IN ('COURSE', 'SERVICE', 'GOODS') THEN
-        PERFORM commerce._invalid('p_asset_type', format('"%s"', p_asset_type), 'Asset types: COURSE, SERVICE, GOODS (NULL: no asset).');
-    END IF;
-    IF coalesce(p_units_per_sale, 0) NOT BETWEEN 1 AND 1000000 THEN
-        PERFORM commerce._invalid('p_units_per_sale', format('%s', p_units_per_sale), 'A sale gives 1 to 1000000 units.');
-    END IF;
-    v_rules := commerce.apply_play_schema(tp.rule_schema::text, p_rules);
-    INSERT INTO commerce.play_config (tenant_id, code, request_id, template_code, store_id, sku_id, title, price_fen,
-                                      stock, activity, starts_at, ends_at, cities, new_users_only, per_user_limit,
-                                      mutex_group, asset_type, units_per_sale, rules, created_at)
-    VALUES (p_tenant, p_code, p_request_id, p_template, st.store_id, sk.sku_id, p_title, p_price_fen, p_stock,
-            'play:' || p_code, p_starts_at, p_ends_at, p_cities, coalesce(p_new_users_only, false), p_per_user_limit,
-            p_mutex_group, p_asset_type, p_units_per_sale, v_rules, commerce.now())
-    RETURNING * INTO c;
-    -- the stock leaves the shared pool for the play's own pool (PT409 when there is not enough)
-    -- (a flash sale holds a buyer's units for its hold_minutes, M3: 5 minutes by default)
-    PERFORM commerce.allocate_stock(p_tenant, 'play-config:' || p_request_id, c.activity, 'play', p_sku, p_stock,
-                                    p_hold => CASE WHEN tp.kind = 'flash_sale'
-                                                   THEN make_interval(mins => (v_rules ->> 'hold_minutes')::int) END);
-    RETURN c;
-END $$;
-
-CREATE OR REPLACE FUNCTION commerce.buy_play(p_tenant bigint, p_request_id text, p_config text, p_customer text,
-                                  p_qty integer DEFAULT 1, p_channel text DEFAULT 'wechat_mp',
-                                  p_ip text DEFAULT NULL, p_device text DEFAULT NULL, p_receiver jsonb DEFAULT NULL)
-RETURNS commerce.order_result LANGUAGE plpgsql AS $$
-DECLARE c commerce.play_config; cu commerce.customer; sk commerce.sku; o commerce.orders;
-        v_list bigint; v_limit integer; v_left bigint; v_now timestamptz := commerce.now(); v_doc jsonb;
-BEGIN
-    PERFORM commerce._tenant(p_tenant);
-    PERFORM commerce._require(p_request_id, 'p_request_id');
-    PERFORM commerce._require(p_config, 'p_config');
-    PERFORM commerce._require(p_customer, 'p_customer');
-    PERFORM commerce._require(p_qty, 'p_qty');
-    PERFORM commerce._require(p_channel, 'p_channel');
-    PERFORM commerce._request_key(p_request_id, 'p_request_id');
-    -- a retry returns the order (and writes nothing)
-    SELECT * INTO o FROM commerce.orders WHERE tenant_id = p_tenant AND request_id = 'play:' || p_request_id;
-    IF FOUND THEN
-        RETURN commerce._order_result(o, 'existing');
-    END IF;
-    c := commerce._play_of_kind(p_tenant, p_config, ARRAY['flash_sale', 'invite_reward'],
-                                'Join a group with commerce.join_group; buy a bargain with commerce.buy_bargain.');
-    SELECT * INTO cu FROM commerce.customer WHERE tenant_id = p_tenant AND code = p_customer;
-    IF NOT FOUND THEN
-        PERFORM commerce._not_found('customer', p_customer, p_tenant);
-    END IF;
-    v_limit := coalesce((c.rules ->> 'per_order_limit')::integer, 1);
-    IF p_qty NOT BETWEEN 1 AND v_limit THEN
-        PERFORM commerce._invalid('p_qty', format('%s; play "%s" sells 1 to %s per order.', p_qty, p_config, v_limit),
-                                  'Buy within the per-order limit.');
-    END IF;
-    PERFORM commerce._require_play_open(c, v_now, 'Buy from a play that is open now.');
-    -- sold out: refused before any lock or write
-    v_left := commerce._play_available(c);
-    IF v_left < p_qty THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT409',
-            MESSAGE = format('play "%s" is sold out', p_config),
-            DETAIL  = format('%s left, %s asked.', v_left, p_qty),
-            HINT    = 'Units held by unpaid orders come back when their hold ends.';
-    END IF;
-    PERFORM commerce._play_admit(p_tenant, c.config_id, cu.customer_id, 'buy', p_ip, p_device);
-    SELECT * INTO sk FROM commerce.sku WHERE tenant_id = p_tenant AND sku_id = c.sku_id;
-    v_list := (commerce.resolve_price(p_tenant, sk.code, p_channel, cu.member_tier)).price_fen;
-    v_doc := jsonb_build_object('lines', jsonb_build_array(jsonb_build_object('sku', sk.code, 'qty', p_qty)),
-                                'activity', c.activity,
-                                'discount_fen', greatest(v_list - c.price_fen, 0) * p_qty);
-    IF p_receiver IS NOT NULL THEN
-        v_doc := v_doc || jsonb_build_object('receiver', p_receiver);
-    END IF;
-    -- the hold lasts the pool's hold time (a flash sale's hold_minutes): unpaid, the order is cancelled
-    RETURN commerce.place_order(p_tenant, 'play:' || p_request_id, p_channel, v_doc, p_customer);
-END $$;
-
-CREATE OR REPLACE FUNCTION commerce.join_group(p_tenant bigint, p_request_id text, p_config text, p_customer text,
-                                    p_payment_id text, p_instance bigint DEFAULT NULL,
-                                    p_channel text DEFAULT 'wechat_mp', p_ip text DEFAULT NULL,
-                                    p_device text DEFAULT NULL)
-RETURNS commerce.join_result LANGUAGE plpgsql AS $$
-DECLARE
-    c commerce.play_config; cu commerce.customer; i commerce.play_instance;
-    p commerce.play_participant; sk commerce.sku; v_list bigint; v_order commerce.order_result; v_now timestamptz := commerce.now();
-    v_outcome text := 'joined';
-BEGIN
-    PERFORM commerce._tenant(p_tenant);
-    PERFORM commerce._require(p_request_id, 'p_request_id');
-    PERFORM commerce._require(p_config, 'p_config');
-    PERFORM commerce._require(p_customer, 'p_customer');
-    PERFORM commerce._require(p_payment_id, 'p_payment_id');
-    PERFORM commerce._require(p_channel, 'p_channel');
-    PERFORM commerce._request_key(p_request_id, 'p_request_id');
-    -- a retry returns the first result
-    SELECT * INTO p FROM commerce.play_participant WHERE tenant_id = p_tenant AND request_id = p_request_id;
-    IF FOUND THEN
-        SELECT * INTO i FROM commerce.play_instance WHERE tenant_id = p_tenant AND instance_id = p.instance_id;
-        RETURN ROW(i.instance_id, i.status, i.current, i.target, i.deadline, p.order_id, 'repeated')::commerce.join_result;
-    END IF;
-    c := commerce._play_of_kind(p_tenant, p_config, ARRAY['group_buy'], 'Join group-buy plays only.');
-    SELECT * INTO cu FROM commerce.customer WHERE tenant_id = p_tenant AND code = p_customer;
-    IF NOT FOUND THEN
-        PERFORM commerce._not_found('customer', p_customer, p_tenant);
-    END IF;
-    PERFORM commerce._require_play_open(c, v_now, 'Join a play that is open now.');
-    -- a second place in the same group is named as such (a concurrent one is caught by the insert below)
-    IF p_instance IS NOT NULL AND EXISTS (SELECT 1 FROM commerce.play_participant
-                                           WHERE tenant_id = p_tenant AND instance_id = p_instance
-                                             AND customer_id = cu.customer_id) THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
-            MESSAGE = format('customer "%s" is already in group %s', p_customer, p_instance),
-            HINT    = 'One place per customer and group.';
-    END IF;
-    -- eligibility (transaction time, in C), each refusal with its own SQLSTATE; the action is recorded.
-    -- It and the price are read first (lock order: eligibility's advisory locks, the group's row in
-    -- KEY SHARE, the stock slots, the group's row for the place).
-    PERFORM commerce._play_admit(p_tenant, c.config_id, cu.customer_id,
-                                 CASE WHEN p_instance IS NULL THEN 'start' ELSE 'join' END, p_ip, p_device);
-    SELECT * INTO sk FROM commerce.sku WHERE tenant_id = p_tenant AND sku_id = c.sku_id;
-    v_list := (commerce.resolve_price(p_tenant, sk.code, p_channel, cu.member_tier)).price_fen;
-    -- the group: a new one led by the customer, or the one named. Joiners take a KEY SHARE lock on it:
-    -- they do not block each other, and the deadline job (FOR UPDATE SKIP LOCKED) leaves a group alone
-    -- while anyone is joining it. The place itself is taken at the end, by a conditional update.
-    IF p_instance IS NULL THEN
-        INSERT INTO commerce.play_instance (tenant_id, config_id, leader_customer_id, status, current, target,
-                                            deadline, created_at)
-        VALUES (p_tenant, c.config_id, cu.customer_id, 'active', 0, (c.rules ->> 'target_size')::integer,
-                least(v_now + make_interval(hours => coalesce((c.rules ->> 'hours')::integer, 24)), c.ends_at), v_now)
-        RETURNING * INTO i;
-        v_outcome := 'opened';
-    ELSE
-        SELECT * INTO i FROM commerce.play_instance
-         WHERE tenant_id = p_tenant AND instance_id = p_instance AND config_id = c.config_id FOR KEY SHARE;
-        IF NOT FOUND THEN
-            PERFORM commerce._not_found('group', p_instance::text, p_tenant);
-        END IF;
-        PERFORM commerce._refuse_join(i, v_now);
-    END IF;
-    -- the order at the play price from the play's stock, paid at once
-    v_order := commerce.place_order(p_tenant, 'play:' || p_request_id, p_channel,
-                   jsonb_build_object('lines', jsonb_build_array(jsonb_build_object('sku', sk.code, 'qty', 1)),
-                                      'activity', c.activity, 'source_instance_id', i.instance_id,
-                                      'discount_fen', greatest(v_list - c.price_fen, 0)),
-                   p_customer);
-    PERFORM commerce.pay_order(p_tenant, v_order.order_id, p_payment_id, least(v_list, c.price_fen));
-    INSERT INTO commerce.play_participant (tenant_id, instance_id, customer_id, request_id, role, order_id, joined_at)
-    VALUES (p_tenant, i.instance_id, cu.customer_id, p_request_id,
-            CASE WHEN v_outcome = 'opened' THEN 'leader' ELSE 'member' END, v_order.order_id, v_now)
+    INSERT INTO commerce.payment_exception (tenant_id, payment_id, order_id, amount_fen, kind, received_at)
+    VALUES (o.tenant_id, p_payment, o.order_id, p_amount, p_kind, commerce.now())
     ON CONFLICT DO NOTHING;
-    IF NOT FOUND THEN   -- the same customer (or request) joined this group in a concurrent transaction
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
-            MESSAGE = format('customer "%s" is already in group %s', p_customer, i.instance_id),
-            HINT    = 'One place per customer and group.';
-    END IF;
-    -- the place: joins of one group queue here only, for the rest of their transaction; a group that
-    -- filled, ended or failed meanwhile refuses the join and everything above rolls back
-    UPDATE commerce.play_instance SET current = current + 1
-     WHERE tenant_id = p_tenant AND instance_id = i.instance_id
-       AND status = 'active' AND current < target AND deadline > v_now
-    RETURNING * INTO i;
-    IF NOT FOUND THEN
-        SELECT * INTO i FROM commerce.play_instance WHERE tenant_id = p_tenant AND instance_id = p_instance;
-        PERFORM commerce._refuse_join(i, v_now);
-        RAISE EXCEPTION 'commerce.join_group: group % refused a place for no known reason', p_instance;
-    END IF;
-    IF i.current = i.target THEN
-        UPDATE commerce.play_instance SET status = 'success', ended_at = v_now
-         WHERE tenant_id = p_tenant AND instance_id = i.instance_id RETURNING * INTO i;
-        PERFORM commerce._issue_group_assets(p_tenant, i.instance_id);
-        PERFORM commerce.enqueue(p_tenant, 'play.group_succeeded',
-            jsonb_build_object('instance_id', i.instance_id, 'play', c.code, 'members', i.current),
-            'group:' || i.instance_id);
-        v_outcome := 'succeeded';
-    END IF;
-    RETURN ROW(i.instance_id, i.status, i.current, i.target, i.deadline, v_order.order_id, v_outcome)::commerce.join_result;
+    PERFORM commerce.enqueue(o.tenant_id, 'payment.refund',
+        jsonb_build_object('payment_id', p_payment, 'order_id', o.order_id, 'amount_fen', p_amount,
+                           'reason', p_kind),
+        'refund:' || p_payment);
 END $$;
 
-CREATE OR REPLACE FUNCTION commerce.invite(p_tenant bigint, p_request_id text, p_config text, p_inviter text, p_invitee text,
-                                p_ip text DEFAULT NULL, p_device text DEFAULT NULL)
-RETURNS commerce.play_invite LANGUAGE plpgsql AS $$
-DECLARE c commerce.play_config; ir commerce.customer; ie commerce.customer;
-        v commerce.play_invite; v_now timestamptz := commerce.now();
+-- Payment confirmation of a self-operated order.
+CREATE OR REPLACE FUNCTION commerce.pay_order(p_tenant bigint, p_order bigint, p_payment_id text,
+                                   p_amount_fen bigint)
+RETURNS commerce.order_result LANGUAGE plpgsql AS $$
+DECLARE o commerce.orders_row; ch commerce.channel;
 BEGIN
-    PERFORM commerce._tenant(p_tenant);
-    PERFORM commerce._require(p_request_id, 'p_request_id');
-    PERFORM commerce._require(p_config, 'p_config');
-    PERFORM commerce._require(p_inviter, 'p_inviter');
-    PERFORM commerce._require(p_invitee, 'p_invitee');
-    PERFORM commerce._request_key(p_request_id, 'p_request_id');
-    SELECT * INTO v FROM commerce.play_invite WHERE tenant_id = p_tenant AND request_id = p_request_id;
-    IF FOUND THEN
-        RETURN v;
-    END IF;
-    c := commerce._play_of_kind(p_tenant, p_config, ARRAY['invite_reward'], 'Invite through invite-reward plays only.');
-    SELECT * INTO ir FROM commerce.customer WHERE tenant_id = p_tenant AND code = p_inviter;
-    IF NOT FOUND THEN
-        PERFORM commerce._not_found('customer', p_inviter, p_tenant);
-    END IF;
-    SELECT * INTO ie FROM commerce.customer WHERE tenant_id = p_tenant AND code = p_invitee;
-    IF NOT FOUND THEN
-        PERFORM commerce._not_found('customer', p_invitee, p_tenant);
-    END IF;
-    IF ir.customer_id = ie.customer_id THEN
-        PERFORM commerce._invalid('p_invitee', 'A customer cannot invite themselves.', 'Invite someone else.');
-    END IF;
-    PERFORM commerce._require_play_open(c, v_now, 'Invite through a play that is open now.');
-    IF EXISTS (SELECT 1 FROM commerce.orders WHERE tenant_id = p_tenant AND customer_id = ie.customer_id
-                                               AND paid_at IS NOT NULL) THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT403',
-            MESSAGE = format('customer "%s" is not a new customer', p_invitee),
-            DETAIL  = 'The customer has paid orders.',
-            HINT    = 'Invite rewards are for bringing new customers.';
-    END IF;
-    PERFORM commerce._play_admit(p_tenant, c.config_id, ir.customer_id, 'invite', p_ip, p_device);
-    INSERT INTO commerce.play_invite (tenant_id, config_id, request_id, inviter_id, invitee_id, status, invited_at)
-    VALUES (p_tenant, c.config_id, p_request_id, ir.customer_id, ie.customer_id, 'invited', v_now)
-    ON CONFLICT (tenant_id, invitee_id) DO NOTHING
-    RETURNING * INTO v;
-    IF v.invite_id IS NULL THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
-            MESSAGE = format('customer "%s" was already invited', p_invitee),
-            DETAIL  = format('By customer %s.', (SELECT cu.code FROM commerce.play_invite x
-                                                   JOIN commerce.customer cu ON cu.tenant_id = x.tenant_id
-                                                                            AND cu.customer_id = x.inviter_id
-                                                  WHERE x.tenant_id = p_tenant AND x.invitee_id = ie.customer_id)),
-            HINT    = 'The first invitation counts.';
-    END IF;
-    RETURN v;
-END $$;
-
-CREATE OR REPLACE FUNCTION commerce.set_split_rule(p_tenant bigint, p_template text, p_store_share_bp integer)
-RETURNS commerce.play_split_rule LANGUAGE plpgsql AS $$
-DECLARE r commerce.play_split_rule;
-BEGIN
-    PERFORM commerce._tenant(p_tenant);
-    PERFORM commerce._require(p_store_share_bp, 'p_store_share_bp');
-    IF p_template IS NOT NULL AND NOT EXISTS (SELECT 1 FROM commerce.play_template
-                                               WHERE tenant_id = p_tenant AND code = p_template) THEN
-        PERFORM commerce._not_found('play template', p_template, p_tenant);
-    END IF;
-    IF p_store_share_bp NOT BETWEEN 0 AND commerce._limit('bp_scale') THEN
-        PERFORM commerce._invalid('p_store_share_bp', format('%s', p_store_share_bp),
-                                  'A share is 0 to 10000 basis points (7000 = 70% to the store).');
-    END IF;
-    INSERT INTO commerce.play_split_rule (tenant_id, template_code, store_share_bp, updated_at)
-    VALUES (p_tenant, coalesce(p_template, '*'), p_store_share_bp, commerce.now())
-    ON CONFLICT (tenant_id, template_code) DO UPDATE
-       SET store_share_bp = EXCLUDED.store_share_bp, updated_at = EXCLUDED.updated_at
-    RETURNING * INTO r;
-    RETURN r;
-END $$;
-
-CREATE OR REPLACE FUNCTION commerce.apply_play_settlement(p_tenant bigint, p_request_id text, p_config text)
-RETURNS commerce.play_settlement LANGUAGE plpgsql AS $$
-DECLARE c commerce.play_config; s commerce.play_settlement; v_bp integer;
-BEGIN
-    PERFORM commerce._tenant(p_tenant);
-    PERFORM commerce._require(p_request_id, 'p_request_id');
-    PERFORM commerce._require(p_config, 'p_config');
-    PERFORM commerce._request_key(p_request_id, 'p_request_id');
-    -- one application of a play at a time
-    SELECT * INTO c FROM commerce.play_config WHERE tenant_id = p_tenant AND code = p_config FOR UPDATE;
-    IF NOT FOUND THEN
-        PERFORM commerce._not_found('play config', p_config, p_tenant);
-    END IF;
-    SELECT * INTO s FROM commerce.play_settlement WHERE tenant_id = p_tenant AND request_id = p_request_id;
-    IF FOUND THEN
-        IF s.config_id <> c.config_id THEN
-            RAISE EXCEPTION USING ERRCODE = '23505',
-                MESSAGE = format('request_id "%s" was already used for another settlement', p_request_id),
-                HINT = 'Use a new request_id for a new application.';
-        END IF;
-        RETURN s;
-    END IF;
-    SELECT store_share_bp INTO v_bp FROM commerce.play_split_rule
-     WHERE tenant_id = p_tenant AND template_code IN (c.template_code, '*')
-     ORDER BY template_code = '*' LIMIT 1;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
-            MESSAGE = format('no split rule for play "%s"', p_config),
-            DETAIL  = format('Neither template %s nor the tenant has a split rule.', c.template_code),
-            HINT    = 'HQ sets one with commerce.set_split_rule.';
-    END IF;
-    -- one statement, one snapshot: the completed orders not in a live settlement, their sum split, the
-    -- settlement and its orders written together (nothing when there is nothing to settle)
-    WITH due AS (
-        SELECT o.order_id, o.paid_fen - o.refunded_fen AS amount_fen
-          FROM commerce.orders o
-         WHERE o.tenant_id = p_tenant AND o.source_activity = c.activity AND o.status = 'completed'
-           AND o.paid_fen > o.refunded_fen
-           AND NOT EXISTS (SELECT 1 FROM commerce.play_settlement_order so
-                            WHERE so.tenant_id = p_tenant AND so.order_id = o.order_id AND NOT so.released)),
-    total AS (SELECT count(*)::integer AS n, sum(amount_fen)::bigint AS income FROM due),
-    st AS (
-        INSERT INTO commerce.play_settlement (tenant_id, request_id, config_id, store_id, status, orders, income_fen,
-                                              store_share_bp, store_fen, hq_fen, applied_at)
-        SELECT p_tenant, p_request_id, c.config_id, c.store_id, 'applied', t.n, t.income, v_bp,
-               x.share_fen, x.rest_fen, commerce.now()
-          FROM total t CROSS JOIN LATERAL commerce.split_fen(t.income, v_bp) x
-         WHERE t.n > 0
-        RETURNING *),
-    lines AS (
-        INSERT INTO commerce.play_settlement_order (tenant_id, settlement_id, order_id, amount_fen)
-        SELECT p_tenant, st.settlement_id, due.order_id, due.amount_fen FROM st CROSS JOIN due)
-    SELECT * INTO s FROM st;
-    IF s.settlement_id IS NULL THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
-            MESSAGE = format('play "%s" has no income to settle', p_config),
-            DETAIL  = 'Every completed order of the play is settled or under review.',
-            HINT    = 'Orders count once they are completed (the first consumption of their asset).';
-    END IF;
-    RETURN s;
-END $$;
-
-COMMENT ON FUNCTION commerce._limit(text) IS
-  'A limit of the C code by name (key_len 200, max_qty 1000000, max_lines 200, code_len 63, bp_scale 10000, max_fen 10^15, max_batch 100000), so that SQL checks use the same numbers.';
-
-COMMENT ON FUNCTION commerce._request_key(text, text) IS
-  'Refuse a missing (22004) or badly sized (22023) idempotency key; every entry point that takes a request_id checks it here.';
-
--- ===========================================================================
--- review fixes: a refund only may name no goods; the withdrawal fee of a
--- missing or negative amount is the minimum fee, as in 0.6.0
--- ===========================================================================
-CREATE OR REPLACE FUNCTION commerce.withdrawal_fee(p_tenant bigint, p_amount_fen bigint) RETURNS bigint
-LANGUAGE sql STABLE AS $$
-    SELECT commerce.fee_fen(greatest(coalesce(p_amount_fen, 0), 0), withdraw_fee_bp, withdraw_fee_min_fen)
-      FROM commerce.tenant WHERE tenant_id = p_tenant;
-$$;
-
-CREATE OR REPLACE FUNCTION commerce.request_after_sale(p_tenant bigint, p_request_id text, p_order bigint,
-                                            p_kind text, p_refund_fen bigint DEFAULT 0,
-                                            p_reason text DEFAULT NULL, p_lines jsonb DEFAULT NULL)
-RETURNS commerce.after_sale LANGUAGE plpgsql AS $$
-DECLARE
-    o commerce.orders; a commerce.after_sale; v_kind commerce.after_sale_kind; l record;
-    v_lines jsonb;
-    v_problem text;
-BEGIN
-    PERFORM commerce._require(p_request_id, 'p_request_id');
-    PERFORM commerce._require(p_kind, 'p_kind');
-    PERFORM commerce._require(p_refund_fen, 'p_refund_fen');
+    PERFORM commerce._require(p_payment_id, 'p_payment_id');
+    PERFORM commerce._require(p_amount_fen, 'p_amount_fen');
     o := commerce._lock_order(p_tenant, p_order);
-    SELECT * INTO a FROM commerce.after_sale WHERE tenant_id = p_tenant AND request_id = p_request_id;
-    IF FOUND THEN
-        IF a.order_id <> p_order THEN
-            RAISE EXCEPTION USING ERRCODE = '23505',
-                MESSAGE = format('request_id "%s" was already used for an after-sale request of order %s',
-                                 p_request_id, a.order_id),
-                HINT = 'Use a new request_id for a new request.';
-        END IF;
-        RETURN a;
+    SELECT * INTO ch FROM commerce.channel WHERE tenant_id = p_tenant AND channel_id = o.channel_id;
+    IF ch.kind <> 'self_operated' THEN
+        PERFORM commerce._invalid('p_order', format('Order %s is a %s platform order.', p_order, ch.code),
+                                  'Platform orders are paid on the platform; ingest their payloads instead.');
     END IF;
-    IF p_kind NOT IN ('refund_only', 'return_refund', 'exchange') THEN
-        PERFORM commerce._invalid('p_kind', format('"%s"', p_kind), 'Use refund_only, return_refund or exchange.');
+    -- a retry of the payment that paid it
+    IF o.payment_id = p_payment_id THEN
+        RETURN commerce._order_result(o, 'already_paid');
     END IF;
-    v_kind := p_kind::commerce.after_sale_kind;
-    IF o.status NOT IN ('paid', 'shipped', 'completed') THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
-            MESSAGE = format('order %s cannot take an after-sale request: it is %s', p_order, o.status),
-            DETAIL  = 'After-sale requests are for paid, shipped or completed orders, one at a time.',
-            HINT    = CASE o.status WHEN 'after_sale' THEN 'Finish the open request first.'
-                                    WHEN 'pending_payment' THEN 'Cancel the unpaid order instead.'
-                                    ELSE 'Look the order up.' END;
-    END IF;
-    IF p_refund_fen < 0 OR p_refund_fen > coalesce(o.paid_fen, 0) - o.refunded_fen
-       OR (v_kind = 'exchange' AND p_refund_fen <> 0) OR (v_kind <> 'exchange' AND p_refund_fen = 0) THEN
-        PERFORM commerce._invalid('p_refund_fen',
-            format('Refund %s fen; the order has %s fen paid and not refunded.', p_refund_fen,
-                   coalesce(o.paid_fen, 0) - o.refunded_fen),
-            'A refund is more than 0 and at most what was paid and not yet refunded; an exchange refunds nothing.');
-    END IF;
-    IF v_kind <> 'refund_only' AND (p_lines IS NULL OR jsonb_typeof(p_lines) <> 'array'
-                                    OR jsonb_array_length(p_lines) = 0) THEN
-        PERFORM commerce._invalid('p_lines', 'Returns and exchanges name the goods.',
-                                  'Pass [{"sku":"<code>","qty":<n>}, ...].');
-    END IF;
-    IF p_lines IS NOT NULL THEN
-        IF jsonb_typeof(p_lines) <> 'array' THEN
-            PERFORM commerce._invalid('p_lines', format('%s is not a list of {"sku","qty"} lines.', p_lines),
-                                      'Pass [{"sku":"<code>","qty":<n>}, ...] with whole quantities.');
-        END IF;
-        -- the goods, read by the one cart parser (commerce._cart_lines), summed per SKU;
-        -- a refund only may name none ([])
-        IF jsonb_array_length(p_lines) > 0 THEN
-            BEGIN
-                SELECT jsonb_agg(jsonb_build_object('sku', sku, 'qty', qty) ORDER BY sku) INTO v_lines
-                  FROM (SELECT c.sku, sum(c.qty)::bigint AS qty FROM commerce._cart_lines(p_lines::text) c
-                         GROUP BY 1) y;
-            EXCEPTION WHEN invalid_parameter_value THEN
-                GET STACKED DIAGNOSTICS v_problem = MESSAGE_TEXT;
-                PERFORM commerce._invalid('p_lines',
-                    format('%s is not a list of {"sku","qty"} lines (%s).', p_lines, v_problem),
-                    'Pass [{"sku":"<code>","qty":<n>}, ...] with whole quantities.');
-            END;
-        END IF;
-        -- per SKU: at most what was bought and not returned by earlier requests
-        FOR l IN
-            WITH asked AS (SELECT x ->> 'sku' AS sku, (x ->> 'qty')::bigint AS qty
-                             FROM jsonb_array_elements(v_lines) x),
-            bought AS (SELECT s.code AS sku, sum(ol.qty) AS qty
-                         FROM commerce.order_line ol JOIN commerce.sku s USING (tenant_id, sku_id)
-                        WHERE ol.tenant_id = p_tenant AND ol.order_id = p_order GROUP BY 1),
-            returned AS (SELECT x ->> 'sku' AS sku, sum((x ->> 'qty')::bigint) AS qty
-                           FROM commerce.after_sale r, jsonb_array_elements(r.lines) x
-                          WHERE r.tenant_id = p_tenant AND r.order_id = p_order AND r.kind = 'return_refund'
-                            AND r.status IN ('goods_returned', 'refunded') GROUP BY 1)
-            SELECT a2.sku, a2.qty, coalesce(b.qty, 0) - coalesce(r.qty, 0) AS returnable
-              FROM asked a2 LEFT JOIN bought b USING (sku) LEFT JOIN returned r USING (sku)
-             WHERE a2.qty > coalesce(b.qty, 0) - coalesce(r.qty, 0) LOOP
-            PERFORM commerce._invalid('p_lines',
-                format('%s units of SKU "%s" asked; order %s has %s that can still come back.',
-                       l.qty, l.sku, p_order, l.returnable),
-                'Name SKUs of the order with at most what was bought and not returned yet.');
-        END LOOP;
-    END IF;
-    INSERT INTO commerce.after_sale (tenant_id, order_id, request_id, kind, reason, refund_fen, lines, created_at)
-    VALUES (p_tenant, p_order, p_request_id, v_kind, p_reason, p_refund_fen, coalesce(v_lines, '[]'),
-            commerce.now())
-    RETURNING * INTO a;
-    UPDATE commerce.orders SET status = 'after_sale', status_reason = 'after-sale ' || a.after_sale_id || ': ' || p_kind
-     WHERE tenant_id = p_tenant AND order_id = p_order;
-    RETURN a;
-END $$;
-
--- ===========================================================================
--- no escalation through pg_temp (issue 11, finding 2): every SECURITY DEFINER
--- function searches pg_temp last, so a caller's temporary objects never
--- shadow a type, table or operator the function uses
--- ===========================================================================
-
-ALTER FUNCTION commerce_api.price(text, text, text) SET search_path = pg_catalog, commerce, pg_temp;
-ALTER FUNCTION commerce_api.reserve(text, text, text, interval, text) SET search_path = pg_catalog, commerce, pg_temp;
-ALTER FUNCTION commerce_api.confirm_reservation(bigint, text) SET search_path = pg_catalog, commerce, pg_temp;
-ALTER FUNCTION commerce_api.release_reservation(bigint, text) SET search_path = pg_catalog, commerce, pg_temp;
-ALTER FUNCTION commerce_api.extend_reservation(bigint, text, interval) SET search_path = pg_catalog, commerce, pg_temp;
-ALTER FUNCTION commerce_api.stock(text) SET search_path = pg_catalog, commerce, pg_temp;
-ALTER FUNCTION commerce_api.record_click(text, text, inet, text) SET search_path = pg_catalog, commerce, pg_temp;
-ALTER FUNCTION commerce_api.request_withdrawal(text, text, bigint, text, jsonb) SET search_path = pg_catalog, commerce, pg_temp;
-ALTER FUNCTION commerce_api.record_payout(text, text, text, text) SET search_path = pg_catalog, commerce, pg_temp;
-ALTER FUNCTION commerce_api.koc_stats(bigint, date, date) SET search_path = pg_catalog, commerce, pg_temp;
-ALTER FUNCTION commerce_api.koc_rank(date, date, text, text, integer) SET search_path = pg_catalog, commerce, pg_temp;
-ALTER FUNCTION commerce_api.order_contact(bigint) SET search_path = pg_catalog, commerce, pg_temp;
-ALTER FUNCTION commerce_api.visible_plays(text, text) SET search_path = pg_catalog, commerce, pg_temp;
-ALTER FUNCTION commerce_api.record_play_view(text, text, text, text) SET search_path = pg_catalog, commerce, pg_temp;
-ALTER FUNCTION commerce_api.join_group(text, text, text, text, bigint, text, text) SET search_path = pg_catalog, commerce, pg_temp;
-ALTER FUNCTION commerce_api.buy_play(text, text, text, integer, text, text, jsonb) SET search_path = pg_catalog, commerce, pg_temp;
-ALTER FUNCTION commerce_api.start_bargain(text, text, text, text, text) SET search_path = pg_catalog, commerce, pg_temp;
-ALTER FUNCTION commerce_api.help_bargain(text, bigint, text, text, text) SET search_path = pg_catalog, commerce, pg_temp;
-ALTER FUNCTION commerce_api.buy_bargain(text, bigint, text, text, text, jsonb) SET search_path = pg_catalog, commerce, pg_temp;
-ALTER FUNCTION commerce_api.invite(text, text, text, text, text, text) SET search_path = pg_catalog, commerce, pg_temp;
-ALTER FUNCTION commerce_api.consume_asset(text, bigint, bigint, text, text) SET search_path = pg_catalog, commerce, pg_temp;
-ALTER FUNCTION commerce_api.play_dashboard(text) SET search_path = pg_catalog, commerce, pg_temp;
-ALTER FUNCTION commerce_api.apply_play_settlement(text, text) SET search_path = pg_catalog, commerce, pg_temp;
-
--- ===========================================================================
--- error messages quote at most 64 characters of a caller's value
--- ===========================================================================
-
--- ===========================================================================
--- bad input found by the fuzz run: messages quote at most a prefix of a
--- caller's value, infinite report dates and an int64-minimum delta are 22023
--- ===========================================================================
-CREATE OR REPLACE FUNCTION commerce._not_found(p_what text, p_key text, p_tenant bigint)
-RETURNS void LANGUAGE plpgsql AS $$
-DECLARE v_key text := CASE WHEN length(p_key) > 64 THEN left(p_key, 64) || '...' ELSE p_key END;
-BEGIN
-    -- a caller's value is quoted cut to 64 characters, as the C code does (commerce_quote)
-    RAISE EXCEPTION USING ERRCODE = 'PT404',
-        MESSAGE = format('%s "%s" not found', left(p_what, 64), v_key),
-        DETAIL  = format('No %s "%s" exists in tenant %s.', left(p_what, 64), v_key, p_tenant),
-        HINT    = 'Check the code and the tenant; rows of other tenants are never visible.';
-END $$;
-
-CREATE OR REPLACE FUNCTION commerce._invalid(p_name text, p_detail text, p_hint text)
-RETURNS void LANGUAGE plpgsql AS $$
-BEGIN
-    -- a detail that quotes a caller's value is cut to 300 characters, so a 10 MiB
-    -- argument never reaches the client or the server log whole
-    RAISE EXCEPTION USING ERRCODE = '22023',
-        MESSAGE = format('invalid value for %s', left(p_name, 64)),
-        DETAIL  = CASE WHEN length(p_detail) > 300 THEN left(p_detail, 300) || '...' ELSE p_detail END,
-        HINT    = CASE WHEN length(p_hint) > 300 THEN left(p_hint, 300) || '...' ELSE p_hint END;
-END $$;
-
-CREATE OR REPLACE FUNCTION commerce.tenant_id(p_code text) RETURNS bigint
-LANGUAGE plpgsql STABLE AS $$
-DECLARE v_id bigint;
-BEGIN
-    PERFORM commerce._require(p_code, 'p_code');
-    SELECT tenant_id INTO v_id FROM commerce.tenant WHERE code = p_code;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT404',
-            MESSAGE = format('tenant "%s" not found', CASE WHEN length(p_code) > 64 THEN left(p_code, 64) || '...' ELSE p_code END),
-            HINT = 'Create it with commerce.create_tenant(code, name).';
-    END IF;
-    RETURN v_id;
-END $$;
-
-CREATE OR REPLACE FUNCTION commerce.adjust_stock(p_tenant bigint, p_request_id text, p_sku text,
-                                      p_delta bigint, p_warehouse text DEFAULT NULL,
-                                      p_note text DEFAULT NULL)
-RETURNS bigint LANGUAGE plpgsql AS $$
-DECLARE p commerce.stock_pool; v_seen jsonb; v_on_hand bigint;
-BEGIN
-    PERFORM commerce._tenant(p_tenant);
-    PERFORM commerce._require(p_delta, 'p_delta');
-    IF p_delta = 0 OR p_delta NOT BETWEEN -1000000000 AND 1000000000 THEN
-        PERFORM commerce._invalid('p_delta', format('%s units', p_delta),
-                                  'Adjust by a non-zero amount of at most 1000000000 units.');
-    END IF;
-    v_seen := commerce._request_seen(p_tenant, 'adjust_stock', p_request_id,
-        jsonb_build_object('sku', p_sku, 'delta', p_delta, 'warehouse', p_warehouse));
-    IF v_seen IS NOT NULL THEN
-        RETURN (v_seen ->> 'on_hand')::bigint;
-    END IF;
-    p := commerce._root_pool(p_tenant, p_sku, p_warehouse, false);
-    IF p_delta > 0 THEN
-        PERFORM commerce._slots_add(p_tenant, p.pool_id, p_delta);
-    ELSE
-        PERFORM commerce._slots_take(p_tenant, p.pool_id, -p_delta, 'remove');
-    END IF;
-    INSERT INTO commerce.stock_movement (tenant_id, pool_id, kind, d_on_hand, request_id, note, created_at)
-    VALUES (p_tenant, p.pool_id, 'adjust', p_delta, p_request_id, p_note, commerce.now());
-    PERFORM commerce._low_stock_rearm(p_tenant, p.pool_id);
-    SELECT sum(on_hand) INTO v_on_hand FROM commerce.stock_slot
-     WHERE tenant_id = p_tenant AND pool_id = p.pool_id;
-    PERFORM commerce._request_done(p_tenant, 'adjust_stock', p_request_id,
-                                   jsonb_build_object('on_hand', v_on_hand));
-    RETURN v_on_hand;
-END $$;
-
-CREATE OR REPLACE FUNCTION commerce._local_range(p_tenant bigint, p_from date, p_to date, OUT lo timestamptz, OUT hi timestamptz)
-LANGUAGE plpgsql STABLE AS $$
-DECLARE t commerce.tenant;
-BEGIN
-    t := commerce._tenant(p_tenant);
-    PERFORM commerce._require(p_from, 'p_from');
-    PERFORM commerce._require(p_to, 'p_to');
-    IF NOT isfinite(p_from) OR NOT isfinite(p_to) OR p_from > p_to OR p_to - p_from > 366 THEN
-        PERFORM commerce._invalid('p_to', format('%s to %s', p_from, p_to),
-                                  'Give a range of 1 to 367 days, the first date not after the last.');
-    END IF;
-    lo := p_from::timestamp AT TIME ZONE t.time_zone;
-    hi := (p_to + 1)::timestamp AT TIME ZONE t.time_zone;
-END $$;
-
-CREATE OR REPLACE FUNCTION commerce.map_platform_status(p_tenant bigint, p_channel text, p_status text)
-RETURNS commerce.order_status LANGUAGE plpgsql STABLE AS $$
-DECLARE v commerce.order_status;
-BEGIN
-    PERFORM commerce._tenant(p_tenant);
-    PERFORM commerce._require(p_channel, 'p_channel');
-    PERFORM commerce._require(p_status, 'p_status');
-    SELECT status INTO v FROM commerce.platform_status_map
-     WHERE tenant_id IN (p_tenant, 0) AND channel_code = p_channel AND platform_status = p_status
-     ORDER BY tenant_id DESC LIMIT 1;
-    IF NOT FOUND THEN
+    IF p_amount_fen <> o.payable_fen THEN
         RAISE EXCEPTION USING ERRCODE = '22023',
-            MESSAGE = format('unknown %s order status "%s"', left(p_channel, 64), left(p_status, 64)),
-            DETAIL  = format('No mapping of %s status "%s" to an order status exists.', left(p_channel, 64), left(p_status, 64)),
-            HINT    = 'Add a row to commerce.platform_status_map (tenant_id, channel_code, platform_status, status).';
+            MESSAGE = format('payment amount %s fen does not match order %s', p_amount_fen, p_order),
+            DETAIL  = format('The order is payable %s fen.', o.payable_fen),
+            HINT    = 'Charge exactly the payable amount; nothing was changed.';
     END IF;
-    RETURN v;
+    IF o.status = 'pending_payment' AND o.pay_deadline > commerce.now() THEN
+        PERFORM commerce.confirm_reservation(p_tenant, o.reservation_id, 'pay:' || p_payment_id);
+        UPDATE commerce.orders SET status = 'paid', payment_id = p_payment_id, paid_fen = p_amount_fen,
+               status_reason = 'paid: ' || p_payment_id
+         WHERE tenant_id = p_tenant AND order_id = p_order
+        RETURNING * INTO o;
+        RETURN commerce._order_result(o, 'paid');
+    END IF;
+    IF o.status = 'pending_payment' THEN
+        -- the deadline passed: the hold is gone; cancel now, refund the payment
+        PERFORM commerce._cancel(o, 'unpaid at the deadline; payment ' || p_payment_id || ' arrived late');
+        SELECT * INTO o FROM commerce.orders WHERE tenant_id = p_tenant AND order_id = p_order;
+    END IF;
+    PERFORM commerce._payment_exception(o, p_payment_id, p_amount_fen,
+        CASE WHEN o.status = 'cancelled' THEN 'after_cancel' ELSE 'duplicate' END);
+    RETURN commerce._order_result(o, 'refund_pending');
 END $$;
 
+-- Cancel a locked unpaid order: release its stock hold, status cancelled.
+CREATE FUNCTION commerce._cancel(o commerce.orders_row, p_reason text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF o.reservation_id IS NOT NULL AND EXISTS (
+        SELECT 1 FROM commerce.reservation
+         WHERE tenant_id = o.tenant_id AND reservation_id = o.reservation_id AND status = 'active') THEN
+        PERFORM commerce.release_reservation(o.tenant_id, o.reservation_id, 'cancel-order:' || o.order_id);
+    END IF;
+    UPDATE commerce.orders SET status = 'cancelled', status_reason = p_reason
+     WHERE tenant_id = o.tenant_id AND order_id = o.order_id;
+END $$;
+
+-- Cancel an unpaid order (buyer or operator).
+CREATE OR REPLACE FUNCTION commerce.cancel_order(p_tenant bigint, p_order bigint, p_reason text DEFAULT NULL)
+RETURNS commerce.order_result LANGUAGE plpgsql AS $$
+DECLARE o commerce.orders_row;
+BEGIN
+    o := commerce._lock_order(p_tenant, p_order);
+    IF (SELECT kind FROM commerce.channel WHERE tenant_id = p_tenant AND channel_id = o.channel_id) <> 'self_operated' THEN
+        PERFORM commerce._invalid('p_order', format('Order %s is a platform order.', p_order),
+                                  'Platform orders are cancelled on the platform; ingest its payload instead.');
+    END IF;
+    IF o.status = 'cancelled' THEN
+        RETURN commerce._order_result(o, 'already_cancelled');
+    END IF;
+    IF o.status <> 'pending_payment' THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT412',
+            MESSAGE = format('order %s cannot be cancelled: it is %s', p_order, o.status),
+            DETAIL  = 'Only unpaid orders are cancelled; a paid order goes through after-sale.',
+            HINT    = 'Open an after-sale request (refund) instead.';
+    END IF;
+    PERFORM commerce._cancel(o, coalesce(p_reason, 'cancelled'));
+    SELECT * INTO o FROM commerce.orders WHERE tenant_id = p_tenant AND order_id = p_order;
+    RETURN commerce._order_result(o, 'cancelled');
+END $$;
+
+-- One batch of the unpaid-order pump: cancel orders past their pay deadline.
+CREATE OR REPLACE FUNCTION commerce.cancel_unpaid_orders(p_limit integer DEFAULT 1000)
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE o commerce.orders_row; n integer := 0;
+BEGIN
+    PERFORM commerce._require(p_limit, 'p_limit');
+    IF p_limit NOT BETWEEN 1 AND 100000 THEN
+        PERFORM commerce._invalid('p_limit', format('batch %s', p_limit), 'Use a batch of 1 to 100000.');
+    END IF;
+    FOR o IN SELECT * FROM commerce.orders
+              WHERE status = 'pending_payment' AND pay_deadline <= commerce.now()
+              ORDER BY pay_deadline LIMIT p_limit
+              FOR UPDATE SKIP LOCKED LOOP
+        PERFORM commerce._cancel(o, 'unpaid at the deadline');
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END $$;
+
+-- Take stock for an ingested platform order (reserve and sell at once);
+-- flag the order as an oversell exception when the pool cannot cover it.
+CREATE FUNCTION commerce._platform_take_stock(o commerce.orders_row, p_channel text) RETURNS commerce.orders_row
+LANGUAGE plpgsql AS $$
+DECLARE v_res commerce.reservation_result; v_cart text;
+BEGIN
+    SELECT jsonb_agg(jsonb_strip_nulls(jsonb_build_object('sku', s.code, 'qty', l.qty,
+               'warehouse', commerce._pick_warehouse(o.tenant_id, s.code, l.qty))))::text INTO v_cart
+      FROM commerce.order_line l JOIN commerce.sku s USING (tenant_id, sku_id)
+     WHERE l.tenant_id = o.tenant_id AND l.order_id = o.order_id;
+    BEGIN
+        v_res := commerce.reserve(o.tenant_id, 'platform:' || o.order_id, 'order:' || o.order_id, v_cart);
+        PERFORM commerce.confirm_reservation(o.tenant_id, v_res.reservation_id, 'platform:' || o.order_id);
+        UPDATE commerce.orders SET reservation_id = v_res.reservation_id, oversell = false
+         WHERE tenant_id = o.tenant_id AND order_id = o.order_id RETURNING * INTO o;
+    EXCEPTION WHEN SQLSTATE 'PT409' THEN
+        UPDATE commerce.orders SET oversell = true
+         WHERE tenant_id = o.tenant_id AND order_id = o.order_id RETURNING * INTO o;
+        PERFORM commerce.enqueue(o.tenant_id, 'order.oversell',
+            jsonb_build_object('order_id', o.order_id, 'channel', p_channel,
+                               'external_order_id', o.external_order_id, 'lines', v_cart::jsonb),
+            'oversell:' || o.order_id);
+    END;
+    RETURN o;
+END $$;
+
+-- Ingest one platform order payload (idempotent, newest modification wins).
 CREATE OR REPLACE FUNCTION commerce.ingest_platform_order(p_tenant bigint, p_channel text, p_payload jsonb)
 RETURNS commerce.order_result LANGUAGE plpgsql AS $$
 DECLARE
-    t commerce.tenant;
+    t commerce.tenant_row;
     ch commerce.channel;
     pr commerce.platform_profile;
-    o commerce.orders;
+    o commerce.orders_row;
     v_ext text;
     v_status_word text;
     v_status commerce.order_status;
@@ -2087,38 +1789,11 @@ BEGIN
     RETURN commerce._order_result(o, v_outcome);
 END $$;
 
--- ===========================================================================
--- _request_key already checks for NULL: the _require before it is dropped
--- ===========================================================================
-CREATE OR REPLACE FUNCTION commerce._request_seen(p_tenant bigint, p_operation text,
-                                       p_request_id text, p_params jsonb)
-RETURNS jsonb LANGUAGE plpgsql AS $$
-DECLARE r commerce.request_log;
-BEGIN
-    PERFORM commerce._request_key(p_request_id, 'p_request_id');
-    INSERT INTO commerce.request_log (tenant_id, operation, request_id, params)
-    VALUES (p_tenant, p_operation, p_request_id, p_params)
-    ON CONFLICT DO NOTHING;
-    IF FOUND THEN
-        RETURN NULL;
-    END IF;
-    SELECT * INTO r FROM commerce.request_log
-     WHERE tenant_id = p_tenant AND operation = p_operation
-       AND request_id = p_request_id;
-    IF r.params IS DISTINCT FROM p_params THEN
-        RAISE EXCEPTION USING ERRCODE = '23505',
-            MESSAGE = format('request_id "%s" was already used for a different %s',
-                             p_request_id, p_operation),
-            DETAIL  = format('First call: %s; this call: %s.', r.params, p_params),
-            HINT    = 'Generate a new request_id for a new operation; reuse one only to retry the same call.';
-    END IF;
-    RETURN r.result;
-END $$;
-
-CREATE OR REPLACE FUNCTION commerce.ship_order(p_tenant bigint, p_order bigint, p_request_id text,
+-- Ship a paid order: route the carrier, record the parcel, queue waybill and write-back.
+CREATE FUNCTION commerce.ship_order(p_tenant bigint, p_order bigint, p_request_id text,
                                     p_tracking_no text DEFAULT NULL, p_carrier text DEFAULT NULL)
-RETURNS commerce.shipment LANGUAGE plpgsql AS $$
-DECLARE o commerce.orders; ch commerce.channel; sh commerce.shipment; v_weight bigint;
+RETURNS commerce.shipment_row LANGUAGE plpgsql AS $$
+DECLARE o commerce.orders_row; ch commerce.channel; sh commerce.shipment_row; v_weight bigint;
 BEGIN
     PERFORM commerce._request_key(p_request_id, 'p_request_id');
     o := commerce._lock_order(p_tenant, p_order);
@@ -2169,6 +1844,4051 @@ BEGIN
     END IF;
     RETURN sh;
 END $$;
+COMMENT ON FUNCTION commerce.ship_order(bigint, bigint, text, text, text) IS
+  'Ship a paid order: the carrier is routed (commerce.route_carrier) unless given; records the shipment, moves the order to shipped, queues a waybill.print job and, for platform orders, a platform.writeback of the tracking number. Idempotent by request_id.';
+
+-- ==== sql/src/orders/after_sale.sql
+
+-- sql/src/orders/after_sale.sql: after-sale work orders: refund only, return
+-- and refund, exchange; the order_event log.
+
+-- Lock an after-sale request of a tenant; PT404 if there is none.
+CREATE FUNCTION commerce._lock_after_sale(p_tenant bigint, p_id bigint)
+RETURNS commerce.after_sale_row LANGUAGE plpgsql AS $$
+DECLARE a commerce.after_sale_row;
+BEGIN
+    PERFORM commerce._require(p_tenant, 'p_tenant');
+    PERFORM commerce._require(p_id, 'p_after_sale');
+    SELECT * INTO a FROM commerce.after_sale WHERE tenant_id = p_tenant AND after_sale_id = p_id FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('after-sale request', p_id::text, p_tenant);
+    END IF;
+    RETURN a;
+END $$;
+
+-- Open an after-sale request on a paid, shipped or completed order.
+CREATE FUNCTION commerce.request_after_sale(p_tenant bigint, p_request_id text, p_order bigint,
+                                            p_kind text, p_refund_fen bigint DEFAULT 0,
+                                            p_reason text DEFAULT NULL, p_lines jsonb DEFAULT NULL)
+RETURNS commerce.after_sale_row LANGUAGE plpgsql AS $$
+DECLARE
+    o commerce.orders_row; a commerce.after_sale_row; v_kind commerce.after_sale_kind; l record;
+    v_lines jsonb;
+    v_problem text;
+BEGIN
+    PERFORM commerce._require(p_request_id, 'p_request_id');
+    PERFORM commerce._require(p_kind, 'p_kind');
+    PERFORM commerce._require(p_refund_fen, 'p_refund_fen');
+    o := commerce._lock_order(p_tenant, p_order);
+    SELECT * INTO a FROM commerce.after_sale WHERE tenant_id = p_tenant AND request_id = p_request_id;
+    IF FOUND THEN
+        IF a.order_id <> p_order THEN
+            RAISE EXCEPTION USING ERRCODE = '23505',
+                MESSAGE = format('request_id "%s" was already used for an after-sale request of order %s',
+                                 p_request_id, a.order_id),
+                HINT = 'Use a new request_id for a new request.';
+        END IF;
+        RETURN a;
+    END IF;
+    IF p_kind NOT IN ('refund_only', 'return_refund', 'exchange') THEN
+        PERFORM commerce._invalid('p_kind', format('"%s"', p_kind), 'Use refund_only, return_refund or exchange.');
+    END IF;
+    v_kind := p_kind::commerce.after_sale_kind;
+    IF o.status NOT IN ('paid', 'shipped', 'completed') THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT412',
+            MESSAGE = format('order %s cannot take an after-sale request: it is %s', p_order, o.status),
+            DETAIL  = 'After-sale requests are for paid, shipped or completed orders, one at a time.',
+            HINT    = CASE o.status WHEN 'after_sale' THEN 'Finish the open request first.'
+                                    WHEN 'pending_payment' THEN 'Cancel the unpaid order instead.'
+                                    ELSE 'Look the order up.' END;
+    END IF;
+    IF p_refund_fen < 0 OR p_refund_fen > coalesce(o.paid_fen, 0) - o.refunded_fen
+       OR (v_kind = 'exchange' AND p_refund_fen <> 0) OR (v_kind <> 'exchange' AND p_refund_fen = 0) THEN
+        PERFORM commerce._invalid('p_refund_fen',
+            format('Refund %s fen; the order has %s fen paid and not refunded.', p_refund_fen,
+                   coalesce(o.paid_fen, 0) - o.refunded_fen),
+            'A refund is more than 0 and at most what was paid and not yet refunded; an exchange refunds nothing.');
+    END IF;
+    IF v_kind <> 'refund_only' AND (p_lines IS NULL OR jsonb_typeof(p_lines) <> 'array'
+                                    OR jsonb_array_length(p_lines) = 0) THEN
+        PERFORM commerce._invalid('p_lines', 'Returns and exchanges name the goods.',
+                                  'Pass [{"sku":"<code>","qty":<n>}, ...].');
+    END IF;
+    IF p_lines IS NOT NULL THEN
+        IF jsonb_typeof(p_lines) <> 'array' THEN
+            PERFORM commerce._invalid('p_lines', format('%s is not a list of {"sku","qty"} lines.', p_lines),
+                                      'Pass [{"sku":"<code>","qty":<n>}, ...] with whole quantities.');
+        END IF;
+        -- the goods, read by the one cart parser (commerce._cart_lines), summed per SKU;
+        -- a refund only may name none ([])
+        IF jsonb_array_length(p_lines) > 0 THEN
+            BEGIN
+                SELECT jsonb_agg(jsonb_build_object('sku', sku, 'qty', qty) ORDER BY sku) INTO v_lines
+                  FROM (SELECT c.sku, sum(c.qty)::bigint AS qty FROM commerce._cart_lines(p_lines::text) c
+                         GROUP BY 1) y;
+            EXCEPTION WHEN invalid_parameter_value THEN
+                GET STACKED DIAGNOSTICS v_problem = MESSAGE_TEXT;
+                PERFORM commerce._invalid('p_lines',
+                    format('%s is not a list of {"sku","qty"} lines (%s).', p_lines, v_problem),
+                    'Pass [{"sku":"<code>","qty":<n>}, ...] with whole quantities.');
+            END;
+        END IF;
+        -- per SKU: at most what was bought and not returned by earlier requests
+        FOR l IN
+            WITH asked AS (SELECT x ->> 'sku' AS sku, (x ->> 'qty')::bigint AS qty
+                             FROM jsonb_array_elements(v_lines) x),
+            bought AS (SELECT s.code AS sku, sum(ol.qty) AS qty
+                         FROM commerce.order_line ol JOIN commerce.sku s USING (tenant_id, sku_id)
+                        WHERE ol.tenant_id = p_tenant AND ol.order_id = p_order GROUP BY 1),
+            returned AS (SELECT x ->> 'sku' AS sku, sum((x ->> 'qty')::bigint) AS qty
+                           FROM commerce.after_sale r, jsonb_array_elements(r.lines) x
+                          WHERE r.tenant_id = p_tenant AND r.order_id = p_order AND r.kind = 'return_refund'
+                            AND r.status IN ('goods_returned', 'refunded') GROUP BY 1)
+            SELECT a2.sku, a2.qty, coalesce(b.qty, 0) - coalesce(r.qty, 0) AS returnable
+              FROM asked a2 LEFT JOIN bought b USING (sku) LEFT JOIN returned r USING (sku)
+             WHERE a2.qty > coalesce(b.qty, 0) - coalesce(r.qty, 0) LOOP
+            PERFORM commerce._invalid('p_lines',
+                format('%s units of SKU "%s" asked; order %s has %s that can still come back.',
+                       l.qty, l.sku, p_order, l.returnable),
+                'Name SKUs of the order with at most what was bought and not returned yet.');
+        END LOOP;
+    END IF;
+    INSERT INTO commerce.after_sale (tenant_id, order_id, request_id, kind, reason, refund_fen, lines, created_at)
+    VALUES (p_tenant, p_order, p_request_id, v_kind, p_reason, p_refund_fen, coalesce(v_lines, '[]'),
+            commerce.now())
+    RETURNING * INTO a;
+    UPDATE commerce.orders SET status = 'after_sale', status_reason = 'after-sale ' || a.after_sale_id || ': ' || p_kind
+     WHERE tenant_id = p_tenant AND order_id = p_order;
+    RETURN a;
+END $$;
+COMMENT ON FUNCTION commerce.request_after_sale(bigint, text, bigint, text, bigint, text, jsonb) IS
+  'Open an after-sale request (refund_only, return_refund, exchange) on a paid, shipped or completed order; the order becomes after_sale. Idempotent by request_id.';
+
+-- Ask the payment gateway (self-operated orders) to refund an approved request.
+CREATE FUNCTION commerce._request_refund(a commerce.after_sale_row) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE o commerce.orders_row; ch commerce.channel;
+BEGIN
+    SELECT * INTO o FROM commerce.orders WHERE tenant_id = a.tenant_id AND order_id = a.order_id;
+    SELECT * INTO ch FROM commerce.channel WHERE tenant_id = a.tenant_id AND channel_id = o.channel_id;
+    IF ch.kind = 'self_operated' THEN
+        PERFORM commerce.enqueue(a.tenant_id, 'payment.refund',
+            jsonb_build_object('payment_id', o.payment_id, 'order_id', o.order_id,
+                               'amount_fen', a.refund_fen, 'reason', 'after_sale',
+                               'after_sale_id', a.after_sale_id),
+            'after-sale-refund:' || a.after_sale_id);
+    END IF;
+END $$;
+
+-- Approve or reject an after-sale request.
+CREATE FUNCTION commerce.decide_after_sale(p_tenant bigint, p_after_sale bigint, p_approve boolean,
+                                           p_note text DEFAULT NULL)
+RETURNS commerce.after_sale_row LANGUAGE plpgsql AS $$
+DECLARE a commerce.after_sale_row; o commerce.orders_row; v_target text;
+BEGIN
+    PERFORM commerce._require(p_approve, 'p_approve');
+    v_target := CASE WHEN p_approve THEN 'approved' ELSE 'rejected' END;
+    a := commerce._lock_after_sale(p_tenant, p_after_sale);
+    IF a.status = v_target THEN
+        RETURN a;
+    END IF;
+    o := commerce._lock_order(p_tenant, a.order_id);
+    UPDATE commerce.after_sale
+       SET status = v_target,
+           decision_note = p_note, decided_at = commerce.now()
+     WHERE tenant_id = p_tenant AND after_sale_id = p_after_sale
+    RETURNING * INTO a;
+    IF NOT p_approve THEN
+        UPDATE commerce.orders SET status = o.status_before_after_sale,
+               status_reason = 'after-sale ' || p_after_sale || ' rejected'
+         WHERE tenant_id = p_tenant AND order_id = a.order_id;
+    ELSIF a.kind = 'refund_only' THEN
+        PERFORM commerce._request_refund(a);
+    END IF;
+    RETURN a;
+END $$;
+
+-- The goods of a return or exchange came back: they are sellable again.
+CREATE FUNCTION commerce.receive_returned_goods(p_tenant bigint, p_after_sale bigint)
+RETURNS commerce.after_sale_row LANGUAGE plpgsql AS $$
+DECLARE a commerce.after_sale_row; o commerce.orders_row; l jsonb;
+BEGIN
+    a := commerce._lock_after_sale(p_tenant, p_after_sale);
+    IF a.status = 'goods_returned' THEN
+        RETURN a;
+    END IF;
+    IF a.kind = 'refund_only' THEN
+        PERFORM commerce._invalid('p_after_sale', format('Request %s is a refund without goods.', p_after_sale),
+                                  'Only returns and exchanges receive goods.');
+    END IF;
+    SELECT * INTO o FROM commerce.orders WHERE tenant_id = p_tenant AND order_id = a.order_id;
+    UPDATE commerce.after_sale SET status = 'goods_returned'
+     WHERE tenant_id = p_tenant AND after_sale_id = p_after_sale RETURNING * INTO a;
+    IF o.reservation_id IS NOT NULL THEN
+        FOR l IN SELECT value FROM jsonb_array_elements(a.lines) LOOP
+            PERFORM commerce.return_stock(p_tenant, 'after-sale:' || p_after_sale || ':' || (l ->> 'sku'),
+                                          o.reservation_id, l ->> 'sku', (l ->> 'qty')::bigint);
+        END LOOP;
+    END IF;
+    IF a.kind = 'return_refund' THEN
+        PERFORM commerce._request_refund(a);
+    END IF;
+    RETURN a;
+END $$;
+COMMENT ON FUNCTION commerce.receive_returned_goods(bigint, bigint) IS
+  'Goods of an approved return or exchange arrived back: they return to the stock pool (commerce.return_stock); a return then asks for the refund.';
+
+-- The refund of an after-sale request was paid out (by the gateway or the platform).
+CREATE FUNCTION commerce.complete_refund(p_tenant bigint, p_after_sale bigint)
+RETURNS commerce.after_sale_row LANGUAGE plpgsql AS $$
+DECLARE a commerce.after_sale_row; o commerce.orders_row;
+BEGIN
+    a := commerce._lock_after_sale(p_tenant, p_after_sale);
+    IF a.status = 'refunded' THEN
+        RETURN a;
+    END IF;
+    IF a.kind = 'exchange' THEN
+        PERFORM commerce._invalid('p_after_sale', format('Request %s is an exchange.', p_after_sale),
+                                  'Finish exchanges with commerce.complete_exchange.');
+    END IF;
+    o := commerce._lock_order(p_tenant, a.order_id);
+    UPDATE commerce.after_sale SET status = 'refunded', completed_at = commerce.now()
+     WHERE tenant_id = p_tenant AND after_sale_id = p_after_sale RETURNING * INTO a;
+    UPDATE commerce.orders SET refunded_fen = refunded_fen + a.refund_fen
+     WHERE tenant_id = p_tenant AND order_id = a.order_id RETURNING * INTO o;
+    UPDATE commerce.orders
+       SET status = CASE WHEN o.refunded_fen >= o.paid_fen THEN 'refunded'::commerce.order_status
+                         ELSE o.status_before_after_sale END,
+           status_reason = 'after-sale ' || p_after_sale || ' refunded ' || a.refund_fen || ' fen'
+     WHERE tenant_id = p_tenant AND order_id = a.order_id;
+    INSERT INTO commerce.order_event (tenant_id, order_id, kind, source_key, amount_fen, lines, created_at)
+    VALUES (p_tenant, a.order_id, 'refund', 'after_sale:' || p_after_sale, a.refund_fen, a.lines, commerce.now())
+    ON CONFLICT DO NOTHING;
+    RETURN a;
+END $$;
+COMMENT ON FUNCTION commerce.complete_refund(bigint, bigint) IS
+  'Record that the refund was paid: the order''s refunded_fen grows, the order becomes refunded (fully refunded) or goes back to its status (partly), and a refund event is written for the commission module.';
+
+-- An exchange is complete: the replacement goods take stock and the order goes back.
+CREATE FUNCTION commerce.complete_exchange(p_tenant bigint, p_after_sale bigint)
+RETURNS commerce.after_sale_row LANGUAGE plpgsql AS $$
+DECLARE a commerce.after_sale_row; o commerce.orders_row; v_res commerce.reservation_result;
+BEGIN
+    a := commerce._lock_after_sale(p_tenant, p_after_sale);
+    IF a.status = 'exchanged' THEN
+        RETURN a;
+    END IF;
+    IF a.kind <> 'exchange' THEN
+        PERFORM commerce._invalid('p_after_sale', format('Request %s is not an exchange.', p_after_sale),
+                                  'Finish refunds with commerce.complete_refund.');
+    END IF;
+    o := commerce._lock_order(p_tenant, a.order_id);
+    UPDATE commerce.after_sale SET status = 'exchanged', completed_at = commerce.now()
+     WHERE tenant_id = p_tenant AND after_sale_id = p_after_sale RETURNING * INTO a;
+    v_res := commerce.reserve(p_tenant, 'exchange:' || p_after_sale, 'exchange:' || p_after_sale, a.lines::text);
+    PERFORM commerce.confirm_reservation(p_tenant, v_res.reservation_id, 'exchange:' || p_after_sale);
+    UPDATE commerce.orders SET status = o.status_before_after_sale,
+           status_reason = 'after-sale ' || p_after_sale || ' exchanged'
+     WHERE tenant_id = p_tenant AND order_id = a.order_id;
+    RETURN a;
+END $$;
+COMMENT ON FUNCTION commerce.complete_exchange(bigint, bigint) IS
+  'Finish an exchange whose goods came back: the replacement units are taken from the pool (PT409 when there are none) and the order returns to its status.';
+
+-- ==== sql/src/orders/reconciliation.sql
+
+-- sql/src/orders/reconciliation.sql: bill import and reconciliation
+-- differences.
+
+-- Import a day's bill (replacing an earlier import) and reconcile it against our orders.
+CREATE FUNCTION commerce.reconcile_bill(p_tenant bigint, p_source text, p_date date, p_lines jsonb)
+RETURNS commerce.recon_run_row LANGUAGE plpgsql AS $$
+DECLARE
+    t commerce.tenant_row; v_channel bigint; r commerce.recon_run_row; l jsonb; n integer := 0;
+BEGIN
+    t := commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_source, 'p_source');
+    PERFORM commerce._require(p_date, 'p_date');
+    PERFORM commerce._require(p_lines, 'p_lines');
+    SELECT channel_id INTO v_channel FROM commerce.channel WHERE tenant_id = p_tenant AND code = p_source;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('channel', p_source, p_tenant);
+    END IF;
+    IF jsonb_typeof(p_lines) <> 'array' THEN
+        PERFORM commerce._invalid('p_lines', 'The bill is not a JSON array.',
+            'Pass [{"order_id":"<platform or merchant order id>","amount_fen":<n>,"refund_fen":<n>}, ...].');
+    END IF;
+    -- serialize runs of one source and day; a re-run replaces
+    PERFORM pg_advisory_xact_lock(hashtextextended('commerce.recon:' || p_tenant || ':' || p_source || ':' || p_date, 0));
+    DELETE FROM commerce.bill_line WHERE tenant_id = p_tenant AND source = p_source AND bill_date = p_date;
+    DELETE FROM commerce.recon_difference WHERE tenant_id = p_tenant AND source = p_source AND bill_date = p_date;
+    FOR l IN SELECT value FROM jsonb_array_elements(p_lines) LOOP
+        n := n + 1;
+        IF jsonb_typeof(l) <> 'object' OR l ->> 'order_id' IS NULL THEN
+            PERFORM commerce._invalid('p_lines', format('Line %s has no order_id.', n), 'Every bill line names an order.');
+        END IF;
+        INSERT INTO commerce.bill_line (tenant_id, source, bill_date, line_no, external_order_id, amount_fen, refund_fen)
+        VALUES (p_tenant, p_source, p_date, n, l ->> 'order_id',
+                commerce._fen(l -> 'amount_fen', format('line %s amount_fen', n)),
+                commerce._fen(l -> 'refund_fen', format('line %s refund_fen', n)));
+    END LOOP;
+
+    WITH ours AS (
+        SELECT external_order_id, coalesce(paid_fen, 0) AS amount, refunded_fen AS refund
+          FROM commerce.orders
+         WHERE tenant_id = p_tenant AND channel_id = v_channel AND paid_at IS NOT NULL
+           AND (paid_at AT TIME ZONE t.time_zone)::date = p_date),
+    bill AS (
+        SELECT external_order_id, sum(amount_fen) AS amount, sum(refund_fen) AS refund
+          FROM commerce.bill_line
+         WHERE tenant_id = p_tenant AND source = p_source AND bill_date = p_date
+         GROUP BY external_order_id),
+    diff AS (
+        SELECT coalesce(o.external_order_id, b.external_order_id) AS id,
+               CASE WHEN b.external_order_id IS NULL THEN 'missing_in_bill'
+                    WHEN o.external_order_id IS NULL THEN 'missing_in_orders'
+                    WHEN o.amount <> b.amount THEN 'amount_mismatch' END AS kind,
+               o.amount AS ours, b.amount AS theirs
+          FROM ours o FULL JOIN bill b USING (external_order_id)
+        UNION ALL
+        SELECT o.external_order_id, 'refund_mismatch', o.refund, b.refund
+          FROM ours o JOIN bill b USING (external_order_id)
+         WHERE o.refund <> b.refund)
+    INSERT INTO commerce.recon_difference (tenant_id, source, bill_date, external_order_id, kind, our_fen, bill_fen)
+    SELECT p_tenant, p_source, p_date, id, kind, ours, theirs FROM diff WHERE kind IS NOT NULL;
+
+    INSERT INTO commerce.recon_run
+    SELECT p_tenant, p_source, p_date, commerce.now(),
+           (SELECT count(*) FROM commerce.orders WHERE tenant_id = p_tenant AND channel_id = v_channel
+               AND paid_at IS NOT NULL AND (paid_at AT TIME ZONE t.time_zone)::date = p_date),
+           (SELECT count(DISTINCT external_order_id) FROM commerce.bill_line
+             WHERE tenant_id = p_tenant AND source = p_source AND bill_date = p_date),
+           (SELECT coalesce(sum(paid_fen), 0) FROM commerce.orders WHERE tenant_id = p_tenant AND channel_id = v_channel
+               AND paid_at IS NOT NULL AND (paid_at AT TIME ZONE t.time_zone)::date = p_date),
+           (SELECT coalesce(sum(amount_fen), 0) FROM commerce.bill_line
+             WHERE tenant_id = p_tenant AND source = p_source AND bill_date = p_date),
+           (SELECT coalesce(sum(refunded_fen), 0) FROM commerce.orders WHERE tenant_id = p_tenant AND channel_id = v_channel
+               AND paid_at IS NOT NULL AND (paid_at AT TIME ZONE t.time_zone)::date = p_date),
+           (SELECT coalesce(sum(refund_fen), 0) FROM commerce.bill_line
+             WHERE tenant_id = p_tenant AND source = p_source AND bill_date = p_date),
+           (SELECT count(*) FROM commerce.recon_difference
+             WHERE tenant_id = p_tenant AND source = p_source AND bill_date = p_date)
+    ON CONFLICT (tenant_id, source, bill_date) DO UPDATE
+       SET run_at = EXCLUDED.run_at, our_orders = EXCLUDED.our_orders, bill_orders = EXCLUDED.bill_orders,
+           our_fen = EXCLUDED.our_fen, bill_fen = EXCLUDED.bill_fen, our_refund = EXCLUDED.our_refund,
+           bill_refund = EXCLUDED.bill_refund, differences = EXCLUDED.differences
+    RETURNING * INTO r;
+    RETURN r;
+END $$;
+COMMENT ON FUNCTION commerce.reconcile_bill(bigint, text, date, jsonb) IS
+  'Import a day''s bill of a platform or payment provider ([{"order_id","amount_fen","refund_fen"}]) and compare it with the orders of that channel paid that day (tenant time zone): counts, amounts, refunds. Differences are stored by kind; a re-run for the same source and day replaces, never duplicates.';
+
+-- The receiver of an order as the caller may see it.
+CREATE OR REPLACE FUNCTION commerce.order_contact(p_tenant bigint, p_order bigint)
+RETURNS TABLE (receiver_name text, receiver_phone text, receiver_region text, receiver_city text,
+               receiver_address text, masked boolean)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE o commerce.orders_row; v_full boolean := commerce.may_see_pii();
+BEGIN
+    PERFORM commerce._require(p_tenant, 'p_tenant');
+    PERFORM commerce._require(p_order, 'p_order');
+    SELECT * INTO o FROM commerce.orders WHERE tenant_id = p_tenant AND order_id = p_order;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('order', p_order::text, p_tenant);
+    END IF;
+    RETURN QUERY SELECT
+        CASE WHEN v_full THEN o.receiver_name ELSE left(o.receiver_name, 1) || '**' END,
+        CASE WHEN v_full THEN o.receiver_phone ELSE commerce.mask_phone(o.receiver_phone) END,
+        o.receiver_region, o.receiver_city,
+        CASE WHEN v_full THEN o.receiver_address ELSE commerce.mask_address(o.receiver_address) END,
+        NOT v_full;
+END $$;
+
+-- ==== sql/src/orders/complete.sql
+
+-- sql/src/orders/complete.sql: completion (redemption) of an order, which the
+-- KOC commission follows.
+
+-- Redeem an order: the buyer confirmed receipt or the service was used (核销).
+CREATE FUNCTION commerce.complete_order(p_tenant bigint, p_order bigint)
+RETURNS commerce.orders_row LANGUAGE plpgsql AS $$
+DECLARE o commerce.orders_row;
+BEGIN
+    PERFORM commerce._require(p_tenant, 'p_tenant');
+    PERFORM commerce._require(p_order, 'p_order');
+    o := commerce._lock_order(p_tenant, p_order);
+    IF o.status = 'completed' THEN
+        RETURN o;
+    END IF;
+    IF o.status NOT IN ('paid', 'shipped') THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT412',
+            MESSAGE = format('order %s cannot be completed from %s', p_order, o.status),
+            DETAIL  = 'Only a paid or shipped order is redeemed.',
+            HINT    = 'Wait for payment; a cancelled or refunded order stays so.';
+    END IF;
+    UPDATE commerce.orders SET status = 'completed', status_reason = 'redeemed'
+     WHERE tenant_id = p_tenant AND order_id = p_order RETURNING * INTO o;
+    RETURN o;
+END $$;
+COMMENT ON FUNCTION commerce.complete_order(bigint, bigint) IS
+  'Redeem a paid or shipped order (receipt confirmed, service used: 核销). An attributed order gets its commission line. Completing again is a no-op.';
+
+-- Apply to become a KOC.
+CREATE FUNCTION commerce.apply_koc(p_tenant bigint, p_request_id text, p_customer text,
+                                   p_social_accounts jsonb, p_note text DEFAULT NULL)
+RETURNS commerce.koc_application_row LANGUAGE plpgsql AS $$
+DECLARE a commerce.koc_application_row; v_customer bigint;
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_request_id, 'p_request_id');
+    PERFORM commerce._require(p_customer, 'p_customer');
+    PERFORM commerce._require(p_social_accounts, 'p_social_accounts');
+    -- one customer's applications are made one at a time
+    SELECT customer_id INTO v_customer FROM commerce.customer WHERE tenant_id = p_tenant AND code = p_customer
+       FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('customer', p_customer, p_tenant);
+    END IF;
+    SELECT * INTO a FROM commerce.koc_application WHERE tenant_id = p_tenant AND request_id = p_request_id;
+    IF FOUND THEN
+        IF a.customer_id <> v_customer THEN
+            RAISE EXCEPTION USING ERRCODE = '23505',
+                MESSAGE = format('request_id "%s" was already used for another application', p_request_id),
+                HINT = 'Use a new request_id for a new application.';
+        END IF;
+        RETURN a;
+    END IF;
+    IF jsonb_typeof(p_social_accounts) <> 'array' OR jsonb_array_length(p_social_accounts) = 0
+       OR EXISTS (SELECT 1 FROM jsonb_array_elements(p_social_accounts) x
+                   WHERE jsonb_typeof(x) <> 'object'
+                      OR x ->> 'platform' IS NULL
+                      OR x ->> 'platform' NOT IN ('wechat', 'douyin', 'xiaohongshu', 'bilibili', 'weibo',
+                                                  'kuaishou', 'taobao')
+                      OR coalesce(length(x ->> 'handle'), 0) NOT BETWEEN 1 AND 100
+                      OR (x ? 'followers' AND (jsonb_typeof(x -> 'followers') <> 'number'
+                                               OR (x ->> 'followers')::numeric < 0))) THEN
+        PERFORM commerce._invalid('p_social_accounts', format('%s', p_social_accounts),
+            'Pass [{"platform":"wechat|douyin|xiaohongshu|bilibili|weibo|kuaishou|taobao","handle":"...","followers":<n>}, ...].');
+    END IF;
+    IF EXISTS (SELECT 1 FROM commerce.koc WHERE tenant_id = p_tenant AND customer_id = v_customer) THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT412',
+            MESSAGE = format('customer "%s" is already a KOC', p_customer),
+            HINT = 'Look the KOC up instead of applying again.';
+    END IF;
+    IF EXISTS (SELECT 1 FROM commerce.koc_application
+                WHERE tenant_id = p_tenant AND customer_id = v_customer AND status = 'submitted') THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT412',
+            MESSAGE = format('customer "%s" already has an application under review', p_customer),
+            HINT = 'Wait for the review of the open application.';
+    END IF;
+    INSERT INTO commerce.koc_application (tenant_id, request_id, customer_id, social_accounts, note, created_at)
+    VALUES (p_tenant, p_request_id, v_customer, p_social_accounts, p_note, commerce.now())
+    RETURNING * INTO a;
+    RETURN a;
+END $$;
+COMMENT ON FUNCTION commerce.apply_koc(bigint, text, text, jsonb, text) IS
+  'A customer applies to become a KOC with their social accounts (K03). Idempotent by request_id.';
+
+-- Approve (creating the KOC at the lowest level) or reject (with a reason) an application.
+CREATE FUNCTION commerce.review_koc_application(p_tenant bigint, p_application bigint, p_approve boolean,
+                                                p_reviewer text, p_reason text DEFAULT NULL,
+                                                p_koc_code text DEFAULT NULL)
+RETURNS commerce.koc_application_row LANGUAGE plpgsql AS $$
+DECLARE a commerce.koc_application_row; c commerce.customer; v_koc bigint; v_target text;
+BEGIN
+    PERFORM commerce._require(p_tenant, 'p_tenant');
+    PERFORM commerce._require(p_application, 'p_application');
+    PERFORM commerce._require(p_approve, 'p_approve');
+    PERFORM commerce._require(p_reviewer, 'p_reviewer');
+    SELECT * INTO a FROM commerce.koc_application
+     WHERE tenant_id = p_tenant AND application_id = p_application FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('KOC application', p_application::text, p_tenant);
+    END IF;
+    v_target := CASE WHEN p_approve THEN 'approved' ELSE 'rejected' END;
+    IF a.status = v_target THEN
+        RETURN a;
+    END IF;
+    IF NOT p_approve AND coalesce(length(trim(p_reason)), 0) = 0 THEN
+        PERFORM commerce._invalid('p_reason', 'A rejection gives a reason.', 'Tell the applicant why.');
+    END IF;
+    IF p_approve THEN
+        SELECT * INTO c FROM commerce.customer WHERE tenant_id = p_tenant AND customer_id = a.customer_id;
+        v_koc := commerce.upsert_koc(p_tenant, coalesce(p_koc_code, 'KOC-' || a.application_id), c.code,
+                                     coalesce(c.name, c.code));
+    END IF;
+    UPDATE commerce.koc_application
+       SET status = v_target, reviewer = p_reviewer,
+           decision_reason = p_reason, reviewed_at = commerce.now(), koc_id = v_koc
+     WHERE tenant_id = p_tenant AND application_id = p_application
+    RETURNING * INTO a;
+    RETURN a;
+END $$;
+COMMENT ON FUNCTION commerce.review_koc_application(bigint, bigint, boolean, text, text, text) IS
+  'A reviewer approves an application (the KOC is created at the lowest level, code KOC-<application> unless given) or rejects it with a reason. Deciding the same way again is a no-op; the other way is refused (PT412).';
+
+-- A KOC signs an agreement version: the hash of the text they were shown must be that version's.
+CREATE FUNCTION commerce.sign_agreement(p_tenant bigint, p_koc text, p_version integer,
+                                        p_text_sha256 text, p_signer_name text, p_client_ip inet DEFAULT NULL)
+RETURNS commerce.agreement_signature_row LANGUAGE plpgsql AS $$
+DECLARE k commerce.koc_row; ag commerce.agreement; sg commerce.agreement_signature_row;
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_koc, 'p_koc');
+    PERFORM commerce._require(p_version, 'p_version');
+    PERFORM commerce._require(p_text_sha256, 'p_text_sha256');
+    PERFORM commerce._require(p_signer_name, 'p_signer_name');
+    SELECT * INTO k FROM commerce.koc WHERE tenant_id = p_tenant AND code = p_koc;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('KOC', p_koc, p_tenant);
+    END IF;
+    SELECT * INTO ag FROM commerce.agreement WHERE tenant_id = p_tenant AND version = p_version;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('agreement version', p_version::text, p_tenant);
+    END IF;
+    IF p_version <> (SELECT max(version) FROM commerce.agreement WHERE tenant_id = p_tenant) THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT412',
+            MESSAGE = format('agreement version %s is not the current one', p_version),
+            HINT = 'Show and sign the current version.';
+    END IF;
+    IF lower(p_text_sha256) <> ag.body_sha256 THEN
+        PERFORM commerce._invalid('p_text_sha256',
+            format('The text signed hashes to %s, version %s to %s.', p_text_sha256, p_version, ag.body_sha256),
+            'Show the exact text of the version and send its SHA-256.');
+    END IF;
+    INSERT INTO commerce.agreement_signature (tenant_id, koc_id, version, signer_name, client_ip, text_sha256, signed_at)
+    VALUES (p_tenant, k.koc_id, p_version, p_signer_name, p_client_ip, ag.body_sha256, commerce.now())
+    ON CONFLICT DO NOTHING;
+    SELECT * INTO sg FROM commerce.agreement_signature
+     WHERE tenant_id = p_tenant AND koc_id = k.koc_id AND version = p_version;
+    RETURN sg;
+END $$;
+COMMENT ON FUNCTION commerce.sign_agreement(bigint, text, integer, text, text, inet) IS
+  'Record that a KOC signed the current agreement version (signer, time, IP, the SHA-256 of the exact text shown). Signing again is a no-op.';
+
+-- ==== sql/src/koc/settings.sql
+
+-- sql/src/koc/settings.sql: the tenant's KOC settings (rates, T+0.5 hold,
+-- withdrawal terms, demotion rule).
+
+-- Set the KOC money settings of a tenant; NULL leaves a setting unchanged.
+CREATE FUNCTION commerce.set_koc_settings(p_tenant bigint,
+                                          p_koc_rate_bp integer DEFAULT NULL,
+                                          p_settle_hold interval DEFAULT NULL,
+                                          p_withdraw_min_fen bigint DEFAULT NULL,
+                                          p_withdraw_fee_bp integer DEFAULT NULL,
+                                          p_withdraw_fee_min_fen bigint DEFAULT NULL,
+                                          p_level_demotion text DEFAULT NULL,
+                                          p_attribution_window interval DEFAULT NULL,
+                                          p_self_referral text DEFAULT NULL)
+RETURNS commerce.tenant_row LANGUAGE plpgsql AS $$
+DECLARE t commerce.tenant_row;
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    IF p_koc_rate_bp IS NOT NULL AND p_koc_rate_bp NOT BETWEEN 0 AND commerce._limit('bp_scale') THEN
+        PERFORM commerce._invalid('p_koc_rate_bp', format('%s bp', p_koc_rate_bp), 'A rate is 0 to 10000 basis points.');
+    END IF;
+    IF p_settle_hold IS NOT NULL AND (p_settle_hold < '0'::interval OR p_settle_hold > '90 days'::interval) THEN
+        PERFORM commerce._invalid('p_settle_hold', format('%s', p_settle_hold), 'A hold is 0 to 90 days (T+0.5 = 12 hours).');
+    END IF;
+    IF p_withdraw_min_fen IS NOT NULL AND p_withdraw_min_fen <= 0 THEN
+        PERFORM commerce._invalid('p_withdraw_min_fen', format('%s fen', p_withdraw_min_fen), 'The minimum withdrawal is a positive amount in fen.');
+    END IF;
+    IF p_withdraw_fee_bp IS NOT NULL AND p_withdraw_fee_bp NOT BETWEEN 0 AND commerce._limit('bp_scale') THEN
+        PERFORM commerce._invalid('p_withdraw_fee_bp', format('%s bp', p_withdraw_fee_bp), 'A fee rate is 0 to 10000 basis points.');
+    END IF;
+    IF p_withdraw_fee_min_fen IS NOT NULL AND p_withdraw_fee_min_fen < 0 THEN
+        PERFORM commerce._invalid('p_withdraw_fee_min_fen', format('%s fen', p_withdraw_fee_min_fen), 'The minimum fee is 0 or more fen.');
+    END IF;
+    IF p_level_demotion IS NOT NULL AND p_level_demotion NOT IN ('none', 'one_step', 'to_met') THEN
+        PERFORM commerce._invalid('p_level_demotion', format('"%s"', p_level_demotion), 'Use none, one_step or to_met.');
+    END IF;
+    IF p_attribution_window IS NOT NULL AND (p_attribution_window <= '0'::interval OR p_attribution_window > '90 days'::interval) THEN
+        PERFORM commerce._invalid('p_attribution_window', format('%s', p_attribution_window), 'An attribution window is more than 0 and at most 90 days.');
+    END IF;
+    IF p_self_referral IS NOT NULL AND p_self_referral NOT IN ('deny', 'allow') THEN
+        PERFORM commerce._invalid('p_self_referral', format('"%s"', p_self_referral), 'Use deny or allow.');
+    END IF;
+    UPDATE commerce.tenant
+       SET koc_rate_bp = coalesce(p_koc_rate_bp, koc_rate_bp),
+           settle_hold = coalesce(p_settle_hold, settle_hold),
+           withdraw_min_fen = coalesce(p_withdraw_min_fen, withdraw_min_fen),
+           withdraw_fee_bp = coalesce(p_withdraw_fee_bp, withdraw_fee_bp),
+           withdraw_fee_min_fen = coalesce(p_withdraw_fee_min_fen, withdraw_fee_min_fen),
+           level_demotion = coalesce(p_level_demotion, level_demotion),
+           attribution_window = coalesce(p_attribution_window, attribution_window),
+           self_referral = coalesce(p_self_referral, self_referral)
+     WHERE tenant_id = p_tenant RETURNING * INTO t;
+    RETURN t;
+END $$;
+COMMENT ON FUNCTION commerce.set_koc_settings(bigint, integer, interval, bigint, integer, bigint, text, interval, text) IS
+  'Set a tenant''s KOC settings (base rate, T+0.5 hold, withdrawal minimum and fee, demotion rule, attribution window, self-referral); NULL leaves one unchanged.';
+
+-- Lock a KOC's account (creating it); the row orders every movement of its money.
+CREATE FUNCTION commerce._lock_koc_account(p_tenant bigint, p_koc bigint)
+RETURNS commerce.koc_account_row LANGUAGE plpgsql AS $$
+DECLARE a commerce.koc_account_row;
+BEGIN
+    INSERT INTO commerce.koc_account (tenant_id, koc_id) VALUES (p_tenant, p_koc) ON CONFLICT DO NOTHING;
+    SELECT * INTO a FROM commerce.koc_account WHERE tenant_id = p_tenant AND koc_id = p_koc FOR UPDATE;
+    RETURN a;
+END $$;
+
+-- The result of a payout (a settlement batch or a withdrawal) from the payment provider.
+CREATE OR REPLACE FUNCTION commerce.record_payout(p_tenant bigint, p_payout_ref text, p_status text,
+                                       p_provider_ref text DEFAULT NULL, p_reason text DEFAULT NULL)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE b commerce.settle_batch; w commerce.withdrawal_row; v_kind text; v_id bigint;
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_payout_ref, 'p_payout_ref');
+    PERFORM commerce._require(p_status, 'p_status');
+    IF p_status NOT IN ('paid', 'failed') THEN
+        PERFORM commerce._invalid('p_status', format('"%s"', p_status), 'A payout is paid or failed.');
+    END IF;
+    IF p_payout_ref !~ '^(batch|withdrawal):[0-9]{1,18}$' THEN
+        PERFORM commerce._invalid('p_payout_ref', format('"%s"', p_payout_ref),
+                                  'Pass the payout_ref of the koc.payout message: batch:<id> or withdrawal:<id>.');
+    END IF;
+    v_kind := split_part(p_payout_ref, ':', 1);
+    v_id := split_part(p_payout_ref, ':', 2)::bigint;
+    IF v_kind = 'batch' THEN
+        SELECT * INTO b FROM commerce.settle_batch WHERE tenant_id = p_tenant AND batch_id = v_id;
+        IF NOT FOUND THEN
+            PERFORM commerce._not_found('settlement batch', v_id::text, p_tenant);
+        END IF;
+        PERFORM commerce._lock_koc_account(p_tenant, b.koc_id);
+        SELECT * INTO b FROM commerce.settle_batch WHERE tenant_id = p_tenant AND batch_id = v_id FOR UPDATE;
+        IF b.status = p_status THEN
+            RETURN b.status;
+        END IF;
+        PERFORM commerce._payout_reason(p_status, p_reason);
+        UPDATE commerce.settle_batch
+           SET status = p_status, provider_ref = p_provider_ref, failure_reason = p_reason,
+               finished_at = commerce.now()
+         WHERE tenant_id = p_tenant AND batch_id = v_id;
+        IF p_status = 'paid' THEN
+            PERFORM commerce._koc_post(p_tenant, b.koc_id, 'payout_paid', v_id, NULL, 0, 0, -b.amount_fen, b.amount_fen, 0);
+        ELSE
+            PERFORM commerce._koc_post(p_tenant, b.koc_id, 'payout_failed', v_id, NULL, 0, b.amount_fen, -b.amount_fen, 0, 0);
+        END IF;
+        RETURN p_status;
+    END IF;
+    SELECT * INTO w FROM commerce.withdrawal WHERE tenant_id = p_tenant AND withdrawal_id = v_id;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('withdrawal', v_id::text, p_tenant);
+    END IF;
+    PERFORM commerce._lock_koc_account(p_tenant, w.koc_id);
+    SELECT * INTO w FROM commerce.withdrawal WHERE tenant_id = p_tenant AND withdrawal_id = v_id FOR UPDATE;
+    IF w.status = p_status THEN
+        RETURN w.status;
+    END IF;
+    PERFORM commerce._payout_reason(p_status, p_reason);
+    IF w.status = 'requested' THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT412',
+            MESSAGE = format('withdrawal %s has not been approved', v_id),
+            DETAIL  = 'Only an approved withdrawal is sent to the provider.',
+            HINT    = 'Review it with commerce.review_withdrawal first.';
+    END IF;
+    UPDATE commerce.withdrawal
+       SET status = p_status, provider_ref = p_provider_ref, reason = coalesce(p_reason, reason),
+           finished_at = commerce.now()
+     WHERE tenant_id = p_tenant AND withdrawal_id = v_id;
+    IF p_status = 'paid' THEN
+        PERFORM commerce._koc_post(p_tenant, w.koc_id, 'withdraw_paid', NULL, v_id, 0, 0, -w.amount_fen,
+                                   w.amount_fen - w.fee_fen, w.fee_fen);
+    ELSE
+        PERFORM commerce._koc_post(p_tenant, w.koc_id, 'withdraw_returned', NULL, v_id, 0, w.amount_fen,
+                                   -w.amount_fen, 0, 0);
+    END IF;
+    RETURN p_status;
+END $$;
+
+-- A KOC asks to withdraw part of the balance.
+CREATE FUNCTION commerce.request_withdrawal(p_tenant bigint, p_request_id text, p_koc text, p_amount_fen bigint,
+                                            p_method text, p_payee jsonb)
+RETURNS commerce.withdrawal_row LANGUAGE plpgsql AS $$
+DECLARE t commerce.tenant_row; k commerce.koc_row; a commerce.koc_account_row; w commerce.withdrawal_row; v_fee bigint;
+BEGIN
+    t := commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_request_id, 'p_request_id');
+    PERFORM commerce._require(p_koc, 'p_koc');
+    PERFORM commerce._require(p_amount_fen, 'p_amount_fen');
+    PERFORM commerce._require(p_method, 'p_method');
+    PERFORM commerce._require(p_payee, 'p_payee');
+    PERFORM commerce._request_key(p_request_id, 'p_request_id');
+    SELECT * INTO k FROM commerce.koc WHERE tenant_id = p_tenant AND code = p_koc;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('KOC', p_koc, p_tenant);
+    END IF;
+    a := commerce._lock_koc_account(p_tenant, k.koc_id);
+    SELECT * INTO w FROM commerce.withdrawal WHERE tenant_id = p_tenant AND request_id = p_request_id;
+    IF FOUND THEN
+        IF w.koc_id <> k.koc_id OR w.amount_fen <> p_amount_fen OR w.method <> p_method OR w.payee <> p_payee THEN
+            RAISE EXCEPTION USING ERRCODE = '23505',
+                MESSAGE = format('request_id "%s" was already used for another withdrawal', p_request_id),
+                DETAIL  = format('Withdrawal %s: %s fen by %s.', w.withdrawal_id, w.amount_fen, w.method),
+                HINT    = 'Use a new request_id for a new withdrawal.';
+        END IF;
+        RETURN w;
+    END IF;
+    IF p_amount_fen <= 0 OR p_amount_fen < t.withdraw_min_fen THEN
+        PERFORM commerce._invalid('p_amount_fen',
+            format('%s fen; the minimum withdrawal is %s fen.', p_amount_fen, t.withdraw_min_fen),
+            'Withdraw at least the minimum.');
+    END IF;
+    IF p_method NOT IN ('wechat', 'alipay', 'bank_card') THEN
+        PERFORM commerce._invalid('p_method', format('"%s"', p_method), 'Use wechat, alipay or bank_card.');
+    END IF;
+    IF jsonb_typeof(p_payee) <> 'object'
+       OR (p_method = 'wechat' AND coalesce(length(p_payee ->> 'openid'), 0) NOT BETWEEN 1 AND 128)
+       OR (p_method = 'alipay' AND coalesce(length(p_payee ->> 'account'), 0) NOT BETWEEN 1 AND 128)
+       OR (p_method = 'bank_card' AND (coalesce(p_payee ->> 'card_no', '') !~ '^[0-9]{12,19}$'
+                                       OR coalesce(length(p_payee ->> 'holder'), 0) NOT BETWEEN 1 AND 100
+                                       OR coalesce(length(p_payee ->> 'bank'), 0) NOT BETWEEN 1 AND 100)) THEN
+        PERFORM commerce._invalid('p_payee', format('%s for %s', p_payee, p_method),
+            'wechat: {"openid":...}; alipay: {"account":...}; bank_card: {"bank":...,"card_no":"12-19 digits","holder":...}.');
+    END IF;
+    v_fee := commerce.withdrawal_fee(p_tenant, p_amount_fen);
+    IF v_fee >= p_amount_fen THEN
+        PERFORM commerce._invalid('p_amount_fen', format('%s fen leaves nothing after the fee of %s fen.', p_amount_fen, v_fee),
+                                  'Withdraw more than the fee.');
+    END IF;
+    IF k.status <> 'active' THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT412',
+            MESSAGE = format('KOC "%s" is %s', p_koc, k.status),
+            DETAIL  = 'A frozen or suspended KOC cannot withdraw.',
+            HINT    = 'A reviewer must clear the KOC first.';
+    END IF;
+    IF a.balance_fen < p_amount_fen THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
+            MESSAGE = format('KOC "%s" has %s fen to withdraw, not %s', p_koc, a.balance_fen, p_amount_fen),
+            DETAIL  = format('Balance %s fen; in flight %s fen.', a.balance_fen, a.in_flight_fen),
+            HINT    = 'Withdraw at most the balance.';
+    END IF;
+    INSERT INTO commerce.withdrawal (tenant_id, request_id, koc_id, amount_fen, fee_fen, method, payee, status,
+                                     requested_at)
+    VALUES (p_tenant, p_request_id, k.koc_id, p_amount_fen, v_fee, p_method, p_payee, 'requested', commerce.now())
+    RETURNING * INTO w;
+    PERFORM commerce._koc_post(p_tenant, k.koc_id, 'withdraw', NULL, w.withdrawal_id, 0, -p_amount_fen,
+                               p_amount_fen, 0, 0);
+    RETURN w;
+END $$;
+COMMENT ON FUNCTION commerce.request_withdrawal(bigint, text, text, bigint, text, jsonb) IS
+  'A KOC asks to withdraw from the balance (WeChat, Alipay, bank card): at least the minimum, at most the balance (PT409), more than the fee; the amount leaves the balance at once and waits for review. Idempotent by request_id.';
+
+-- A reviewer approves (payout request through the outbox) or rejects (money back) a withdrawal.
+CREATE FUNCTION commerce.review_withdrawal(p_tenant bigint, p_withdrawal bigint, p_approve boolean,
+                                           p_reviewer text, p_reason text DEFAULT NULL)
+RETURNS commerce.withdrawal_row LANGUAGE plpgsql AS $$
+DECLARE w commerce.withdrawal_row; k commerce.koc_row; v_target text;
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_withdrawal, 'p_withdrawal');
+    PERFORM commerce._require(p_approve, 'p_approve');
+    PERFORM commerce._require(p_reviewer, 'p_reviewer');
+    SELECT * INTO w FROM commerce.withdrawal WHERE tenant_id = p_tenant AND withdrawal_id = p_withdrawal;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('withdrawal', p_withdrawal::text, p_tenant);
+    END IF;
+    PERFORM commerce._lock_koc_account(p_tenant, w.koc_id);
+    SELECT * INTO w FROM commerce.withdrawal WHERE tenant_id = p_tenant AND withdrawal_id = p_withdrawal FOR UPDATE;
+    v_target := CASE WHEN p_approve THEN 'approved' ELSE 'rejected' END;
+    IF w.status = v_target OR (p_approve AND w.status IN ('paid', 'failed')) THEN
+        RETURN w;
+    END IF;
+    -- (a decision the state machine refuses gets PT412 from its trigger, whatever the reason)
+    IF NOT p_approve AND w.status = 'requested' AND coalesce(length(trim(p_reason)), 0) = 0 THEN
+        PERFORM commerce._invalid('p_reason', 'A rejection gives a reason.', 'Tell the KOC why.');
+    END IF;
+    SELECT * INTO k FROM commerce.koc WHERE tenant_id = p_tenant AND koc_id = w.koc_id;
+    IF p_approve AND k.status <> 'active' THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT412',
+            MESSAGE = format('KOC "%s" is %s', k.code, k.status),
+            DETAIL  = 'A withdrawal of a frozen or suspended KOC is not paid.',
+            HINT    = 'Clear the KOC first, or reject the withdrawal.';
+    END IF;
+    UPDATE commerce.withdrawal
+       SET status = v_target, reviewer = p_reviewer, reason = p_reason, reviewed_at = commerce.now(),
+           finished_at = CASE WHEN p_approve THEN NULL ELSE commerce.now() END
+     WHERE tenant_id = p_tenant AND withdrawal_id = p_withdrawal RETURNING * INTO w;
+    IF p_approve THEN
+        PERFORM commerce.enqueue(p_tenant, 'koc.payout',
+            jsonb_build_object('payout_ref', 'withdrawal:' || w.withdrawal_id, 'koc', k.code,
+                               'amount_fen', w.amount_fen - w.fee_fen, 'fee_fen', w.fee_fen,
+                               'method', w.method, 'payee', w.payee),
+            'withdrawal:' || w.withdrawal_id);
+    ELSE
+        PERFORM commerce._koc_post(p_tenant, w.koc_id, 'withdraw_returned', NULL, w.withdrawal_id, 0,
+                                   w.amount_fen, -w.amount_fen, 0, 0);
+    END IF;
+    RETURN w;
+END $$;
+COMMENT ON FUNCTION commerce.review_withdrawal(bigint, bigint, boolean, text, text) IS
+  'Approve a withdrawal (a koc.payout message goes to the payment provider) or reject it with a reason (the money goes back to the balance). The same decision again is a no-op; the other one is refused (PT412).';
+
+-- ==== sql/src/koc/reports.sql
+
+-- sql/src/koc/reports.sql: KOC stats (K13), task progress and analysis (K11,
+-- K21), leaderboard (K18), overview (K19), list and CSV export (K20).
+
+-- The [lo, hi) instants of a tenant-local date range; 22023 for a bad range.
+CREATE OR REPLACE FUNCTION commerce._local_range(p_tenant bigint, p_from date, p_to date, OUT lo timestamptz, OUT hi timestamptz)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE t commerce.tenant_row;
+BEGIN
+    t := commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_from, 'p_from');
+    PERFORM commerce._require(p_to, 'p_to');
+    IF NOT isfinite(p_from) OR NOT isfinite(p_to) OR p_from > p_to OR p_to - p_from > 366 THEN
+        PERFORM commerce._invalid('p_to', format('%s to %s', p_from, p_to),
+                                  'Give a range of 1 to 367 days, the first date not after the last.');
+    END IF;
+    lo := p_from::timestamp AT TIME ZONE t.time_zone;
+    hi := (p_to + 1)::timestamp AT TIME ZONE t.time_zone;
+END $$;
+
+-- K13: a KOC's figures for a tenant-local date range, in the PRD's shape.
+CREATE OR REPLACE FUNCTION commerce.koc_stats(p_tenant bigint, p_koc text, p_from date, p_to date)
+RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+DECLARE r record; k commerce.koc_row; v_clicks bigint; v_red bigint; v_gmv bigint; v_com bigint;
+        v_tasks jsonb; v_channels jsonb;
+BEGIN
+    r := commerce._local_range(p_tenant, p_from, p_to);
+    PERFORM commerce._require(p_koc, 'p_koc');
+    SELECT * INTO k FROM commerce.koc WHERE tenant_id = p_tenant AND code = p_koc;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('KOC', p_koc, p_tenant);
+    END IF;
+    SELECT count(*) INTO v_clicks FROM commerce.click
+     WHERE tenant_id = p_tenant AND koc_id = k.koc_id AND clicked_at >= r.lo AND clicked_at < r.hi;
+    SELECT count(*) FILTER (WHERE kind = 'earn'), coalesce(sum(base_fen), 0), coalesce(sum(amount_fen), 0)
+      INTO v_red, v_gmv, v_com
+      FROM commerce.commission_line
+     WHERE tenant_id = p_tenant AND koc_id = k.koc_id AND occurred_at >= r.lo AND occurred_at < r.hi;
+    SELECT coalesce(jsonb_agg(jsonb_build_object('taskId', x.task_id, 'task', t.code, 'clicks', x.clicks,
+                                                 'redemptions', x.redemptions) ORDER BY x.task_id), '[]')
+      INTO v_tasks
+      FROM (SELECT task_id, sum(c) AS clicks, sum(n) AS redemptions FROM (
+                SELECT task_id, count(*) AS c, 0 AS n FROM commerce.click
+                 WHERE tenant_id = p_tenant AND koc_id = k.koc_id AND clicked_at >= r.lo AND clicked_at < r.hi
+                   AND task_id IS NOT NULL GROUP BY task_id
+                UNION ALL
+                SELECT task_id, 0, count(*) FILTER (WHERE kind = 'earn') FROM commerce.commission_line
+                 WHERE tenant_id = p_tenant AND koc_id = k.koc_id AND occurred_at >= r.lo AND occurred_at < r.hi
+                   AND task_id IS NOT NULL GROUP BY task_id) u GROUP BY task_id) x
+      JOIN commerce.koc_task t ON t.tenant_id = p_tenant AND t.task_id = x.task_id;
+    SELECT coalesce(jsonb_agg(jsonb_build_object('channel', coalesce(ch.code, 'direct'), 'clicks', x.clicks,
+                                                 'visitors', x.visitors, 'redemptions', x.redemptions)
+                              ORDER BY coalesce(ch.code, 'direct')), '[]')
+      INTO v_channels
+      FROM (SELECT channel_id, sum(c) AS clicks, sum(v) AS visitors, sum(n) AS redemptions FROM (
+                SELECT channel_id, count(*) AS c, count(DISTINCT visitor_id) AS v, 0 AS n FROM commerce.click
+                 WHERE tenant_id = p_tenant AND koc_id = k.koc_id AND clicked_at >= r.lo AND clicked_at < r.hi
+                 GROUP BY channel_id
+                UNION ALL
+                SELECT c.channel_id, 0, 0, count(*) FROM commerce.commission_line l
+                  JOIN commerce.orders o ON o.tenant_id = l.tenant_id AND o.order_id = l.order_id
+                  LEFT JOIN commerce.click c ON c.tenant_id = o.tenant_id AND c.click_id = o.click_id
+                 WHERE l.tenant_id = p_tenant AND l.koc_id = k.koc_id AND l.kind = 'earn'
+                   AND l.occurred_at >= r.lo AND l.occurred_at < r.hi
+                 GROUP BY c.channel_id) u GROUP BY channel_id) x
+      LEFT JOIN commerce.channel ch ON ch.tenant_id = p_tenant AND ch.channel_id = x.channel_id;
+    RETURN jsonb_build_object(
+        'kocId', k.koc_id, 'koc', k.code, 'startDate', p_from, 'endDate', p_to,
+        'totalClicks', v_clicks, 'totalRedemptions', v_red,
+        'estimatedRevenue', commerce._yuan(v_gmv), 'commission', commerce._yuan(v_com),
+        'estimatedRevenueFen', v_gmv, 'commissionFen', v_com,
+        'tasks', v_tasks, 'channels', v_channels);
+END $$;
+
+-- K11: a KOC's progress on a task.
+CREATE OR REPLACE FUNCTION commerce.koc_task_progress(p_tenant bigint, p_koc text, p_task text)
+RETURNS TABLE (koc text, task text, clicks bigint, visitors bigint, new_customers bigint,
+               pending_redemptions bigint, done_redemptions bigint, goal integer, goal_reached boolean)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE k commerce.koc_row; t commerce.koc_task;
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_koc, 'p_koc');
+    PERFORM commerce._require(p_task, 'p_task');
+    SELECT * INTO k FROM commerce.koc WHERE tenant_id = p_tenant AND code = p_koc;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('KOC', p_koc, p_tenant);
+    END IF;
+    SELECT * INTO t FROM commerce.koc_task WHERE tenant_id = p_tenant AND code = p_task;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('KOC task', p_task, p_tenant);
+    END IF;
+    RETURN QUERY
+    SELECT k.code, t.code, c.clicks, c.visitors, l.new_customers, o.pending, l.done, t.goal,
+           t.goal IS NOT NULL AND l.done >= t.goal
+      FROM (SELECT count(*) AS clicks, count(DISTINCT visitor_id) AS visitors FROM commerce.click
+             WHERE tenant_id = p_tenant AND koc_id = k.koc_id AND task_id = t.task_id) c,
+           (SELECT count(*) FILTER (WHERE kind = 'earn') AS done,
+                   count(*) FILTER (WHERE kind = 'earn' AND new_customer) AS new_customers
+              FROM commerce.commission_line
+             WHERE tenant_id = p_tenant AND koc_id = k.koc_id AND task_id = t.task_id) l,
+           (SELECT count(*) AS pending FROM commerce.orders
+             WHERE tenant_id = p_tenant AND koc_id = k.koc_id AND koc_task_id = t.task_id
+               AND status IN ('paid', 'shipped')) o;
+END $$;
+
+-- K19: the programme at a glance, with a daily trend.
+CREATE OR REPLACE FUNCTION commerce.koc_overview(p_tenant bigint, p_from date, p_to date)
+RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+DECLARE r record; t commerce.tenant_row; v jsonb; v_trend jsonb;
+BEGIN
+    r := commerce._local_range(p_tenant, p_from, p_to);
+    t := commerce._tenant(p_tenant);
+    SELECT jsonb_build_object(
+               'kocCount', (SELECT count(*) FROM commerce.koc k WHERE k.tenant_id = p_tenant AND k.status <> 'suspended'),
+               'activeKocs', count(*) FILTER (WHERE f.clicks > 0 OR f.redemptions > 0),
+               'clicks', coalesce(sum(f.clicks), 0), 'redemptions', coalesce(sum(f.redemptions), 0),
+               'revenueFen', coalesce(sum(f.gmv_fen), 0), 'commissionFen', coalesce(sum(f.commission_fen), 0),
+               'revenue', commerce._yuan(sum(f.gmv_fen)::bigint), 'commission', commerce._yuan(sum(f.commission_fen)::bigint),
+               'roiBp', CASE WHEN coalesce(sum(f.commission_fen), 0) > 0
+                             THEN floor(10000 * sum(f.gmv_fen) / sum(f.commission_fen))::bigint END,
+               'averageRoiBp', floor(avg(10000 * f.gmv_fen / f.commission_fen) FILTER (WHERE f.commission_fen > 0))::bigint)
+      INTO v FROM commerce._koc_figures(p_tenant, r.lo, r.hi) f;
+    SELECT jsonb_agg(jsonb_build_object('date', d.day, 'clicks', coalesce(c.n, 0), 'redemptions', coalesce(l.n, 0),
+                                        'revenueFen', coalesce(l.g, 0)) ORDER BY d.day)
+      INTO v_trend
+      FROM generate_series(p_from, p_to, interval '1 day') d0
+      CROSS JOIN LATERAL (SELECT d0::date AS day) d
+      LEFT JOIN (SELECT (clicked_at AT TIME ZONE t.time_zone)::date AS day, count(*) AS n FROM commerce.click
+                  WHERE tenant_id = p_tenant AND clicked_at >= r.lo AND clicked_at < r.hi GROUP BY 1) c USING (day)
+      LEFT JOIN (SELECT (occurred_at AT TIME ZONE t.time_zone)::date AS day, count(*) FILTER (WHERE kind = 'earn') AS n,
+                        sum(base_fen) AS g FROM commerce.commission_line
+                  WHERE tenant_id = p_tenant AND occurred_at >= r.lo AND occurred_at < r.hi GROUP BY 1) l USING (day);
+    RETURN v || jsonb_build_object('startDate', p_from, 'endDate', p_to, 'trend', v_trend);
+END $$;
+
+-- ==== sql/src/koc/risk.sql
+
+-- sql/src/koc/risk.sql: risk control (K22): rules that flag abnormal
+-- promotion, the review of a flag, KOC status changes.
+
+-- Change a KOC's status (active, frozen, suspended), audited.
+CREATE FUNCTION commerce.set_koc_status(p_tenant bigint, p_koc text, p_status text, p_actor text, p_reason text)
+RETURNS commerce.koc_row LANGUAGE plpgsql AS $$
+DECLARE k commerce.koc_row;
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_koc, 'p_koc');
+    PERFORM commerce._require(p_status, 'p_status');
+    PERFORM commerce._require(p_actor, 'p_actor');
+    IF p_status NOT IN ('active', 'frozen', 'suspended') THEN
+        PERFORM commerce._invalid('p_status', format('"%s"', p_status), 'Use active, frozen or suspended.');
+    END IF;
+    IF coalesce(length(trim(p_reason)), 0) = 0 THEN
+        PERFORM commerce._invalid('p_reason', 'A status change gives a reason.', 'Say why, for the audit.');
+    END IF;
+    -- NO KEY UPDATE: a foreign-key check (FOR KEY SHARE) of a commission line or withdrawal in flight
+    -- must not wait for us while we wait for its account row
+    SELECT * INTO k FROM commerce.koc WHERE tenant_id = p_tenant AND code = p_koc FOR NO KEY UPDATE;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('KOC', p_koc, p_tenant);
+    END IF;
+    IF k.status = p_status THEN
+        RETURN k;
+    END IF;
+    IF p_status = 'active' AND EXISTS (SELECT 1 FROM commerce.koc_risk_flag f
+                                        WHERE f.tenant_id = p_tenant AND f.koc_id = k.koc_id AND f.status = 'open') THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT412',
+            MESSAGE = format('KOC "%s" has open risk flags', p_koc),
+            DETAIL  = 'A flagged KOC stays frozen until its flags are reviewed.',
+            HINT    = 'Clear or confirm the flags with commerce.review_risk_flag.';
+    END IF;
+    UPDATE commerce.koc SET status = p_status WHERE tenant_id = p_tenant AND koc_id = k.koc_id RETURNING * INTO k;
+    INSERT INTO commerce.koc_audit (tenant_id, koc_id, action, actor, reason, detail, at)
+    VALUES (p_tenant, k.koc_id, 'status', p_actor, p_reason, jsonb_build_object('status', p_status), commerce.now());
+    RETURN k;
+END $$;
+COMMENT ON FUNCTION commerce.set_koc_status(bigint, text, text, text, text) IS
+  'Freeze, suspend or reactivate a KOC by hand, with the actor and reason audited. A KOC with open risk flags cannot be reactivated (PT412): review the flags.';
+
+-- Run the risk rules (for every tenant, or one) at the commerce clock; returns the new flags.
+CREATE OR REPLACE FUNCTION commerce.run_risk_rules(p_tenant bigint DEFAULT NULL)
+RETURNS TABLE (tenant_id bigint, koc text, rule text, flag_id bigint)
+LANGUAGE plpgsql AS $$
+DECLARE t record; f record; v_now timestamptz := commerce.now(); v_id bigint; k commerce.koc_row;
+BEGIN
+    IF p_tenant IS NOT NULL THEN
+        PERFORM commerce._tenant(p_tenant);
+    END IF;
+    FOR t IN SELECT * FROM commerce.tenant tn WHERE p_tenant IS NULL OR tn.tenant_id = p_tenant ORDER BY tn.tenant_id LOOP
+        FOR f IN
+            -- many clicks from one IP on one KOC's links in a 10-minute slot (the last hour is looked at)
+            SELECT c.koc_id, 'click_burst' AS rule,
+                   jsonb_build_object('ip', host(c.ip), 'slot', date_bin('10 minutes', c.clicked_at, timestamptz '2000-01-01 00:00+00'),
+                                      'clicks', count(*), 'visitors', count(DISTINCT c.visitor_id)) AS evidence
+              FROM commerce.click c
+             WHERE c.tenant_id = t.tenant_id AND c.clicked_at > v_now - interval '1 hour' AND c.clicked_at <= v_now
+               AND c.ip IS NOT NULL
+             GROUP BY c.koc_id, c.ip, date_bin('10 minutes', c.clicked_at, timestamptz '2000-01-01 00:00+00')
+            HAVING count(*) >= t.risk_burst_clicks
+            UNION ALL
+            -- more redemptions per clicking visitor than real traffic gives (brushing), over 7 days
+            SELECT l.koc_id, 'conversion',
+                   jsonb_build_object('redemptions', l.n, 'visitors', coalesce(v.n, 0),
+                                      'conversion_bp', 10000 * l.n / greatest(coalesce(v.n, 0), 1))
+              FROM (SELECT cl.koc_id, count(*) AS n FROM commerce.commission_line cl
+                     WHERE cl.tenant_id = t.tenant_id AND cl.kind = 'earn'
+                       AND cl.occurred_at > v_now - interval '7 days' AND cl.occurred_at <= v_now
+                     GROUP BY cl.koc_id) l
+              LEFT JOIN (SELECT c.koc_id, count(DISTINCT c.visitor_id) AS n FROM commerce.click c
+                          WHERE c.tenant_id = t.tenant_id AND c.clicked_at > v_now - interval '7 days'
+                            AND c.clicked_at <= v_now GROUP BY c.koc_id) v USING (koc_id)
+             WHERE l.n >= t.risk_min_redemptions
+               AND 10000 * l.n / greatest(coalesce(v.n, 0), 1) > t.risk_max_conversion_bp
+            UNION ALL
+            -- two KOCs buying through each other's links within 7 days (a self-referral ring)
+            SELECT x.koc_id, 'referral_ring', jsonb_build_object('with_koc', x.other)
+              FROM (SELECT o1.koc_id, kb.code AS other
+                      FROM commerce.orders o1
+                      JOIN commerce.koc ka ON ka.tenant_id = o1.tenant_id AND ka.koc_id = o1.koc_id
+                      JOIN commerce.koc kb ON kb.tenant_id = o1.tenant_id AND kb.customer_id = o1.customer_id
+                     WHERE o1.tenant_id = t.tenant_id AND o1.koc_id IS NOT NULL
+                       AND o1.created_at > v_now - interval '7 days' AND o1.created_at <= v_now
+                       AND kb.koc_id <> ka.koc_id
+                       AND EXISTS (SELECT 1 FROM commerce.orders o2
+                                    WHERE o2.tenant_id = o1.tenant_id AND o2.koc_id = kb.koc_id
+                                      AND o2.customer_id = ka.customer_id
+                                      AND o2.created_at > v_now - interval '7 days' AND o2.created_at <= v_now)
+                     GROUP BY o1.koc_id, kb.code) x
+            -- KOC rows are frozen one by one in key order (no deadlock with the month close)
+            ORDER BY 1, 2
+        LOOP
+            -- a suspended KOC is done with; the evidence a reviewer already decided on is not raised again
+            -- (a burst: the same IP and slot; the 7-day rules: a decision within the last 7 days)
+            CONTINUE WHEN EXISTS (SELECT 1 FROM commerce.koc kk WHERE kk.tenant_id = t.tenant_id
+                                     AND kk.koc_id = f.koc_id AND kk.status = 'suspended');
+            CONTINUE WHEN EXISTS (SELECT 1 FROM commerce.koc_risk_flag x
+                                   WHERE x.tenant_id = t.tenant_id AND x.koc_id = f.koc_id AND x.rule = f.rule
+                                     AND x.status <> 'open'
+                                     AND CASE WHEN f.rule = 'click_burst'
+                                              THEN x.evidence -> 'ip' = f.evidence -> 'ip'
+                                                   AND x.evidence -> 'slot' = f.evidence -> 'slot'
+                                              ELSE x.decided_at > v_now - interval '7 days' END);
+            INSERT INTO commerce.koc_risk_flag (tenant_id, koc_id, rule, evidence, status, raised_at)
+            VALUES (t.tenant_id, f.koc_id, f.rule, f.evidence, 'open', v_now)
+            ON CONFLICT DO NOTHING RETURNING koc_risk_flag.flag_id INTO v_id;
+            CONTINUE WHEN v_id IS NULL;		-- already flagged and under review
+            UPDATE commerce.koc SET status = 'frozen'
+             WHERE koc.tenant_id = t.tenant_id AND koc.koc_id = f.koc_id AND status = 'active';
+            SELECT * INTO k FROM commerce.koc WHERE koc.tenant_id = t.tenant_id AND koc.koc_id = f.koc_id;
+            INSERT INTO commerce.koc_audit (tenant_id, koc_id, action, actor, reason, detail, at)
+            VALUES (t.tenant_id, f.koc_id, 'flagged', 'risk:' || f.rule, 'risk rule ' || f.rule,
+                    f.evidence || jsonb_build_object('flag_id', v_id, 'status', k.status), v_now);
+            PERFORM commerce.enqueue(t.tenant_id, 'koc.risk_flagged',
+                jsonb_build_object('flag_id', v_id, 'koc', k.code, 'rule', f.rule, 'evidence', f.evidence),
+                'risk:' || v_id);
+            tenant_id := t.tenant_id; koc := k.code; rule := f.rule; flag_id := v_id;
+            RETURN NEXT;
+        END LOOP;
+    END LOOP;
+END $$;
+
+-- A reviewer clears (false alarm) or confirms (fraud) a risk flag.
+CREATE FUNCTION commerce.review_risk_flag(p_tenant bigint, p_flag bigint, p_confirm boolean, p_reviewer text,
+                                          p_reason text)
+RETURNS commerce.koc_risk_flag_row LANGUAGE plpgsql AS $$
+DECLARE f commerce.koc_risk_flag_row; k commerce.koc_row; a commerce.koc_account_row; v_target text; o record;
+        v_seq bigint; v_total bigint;
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_flag, 'p_flag');
+    PERFORM commerce._require(p_confirm, 'p_confirm');
+    PERFORM commerce._require(p_reviewer, 'p_reviewer');
+    SELECT * INTO f FROM commerce.koc_risk_flag WHERE tenant_id = p_tenant AND flag_id = p_flag;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('risk flag', p_flag::text, p_tenant);
+    END IF;
+    -- the KOC row first (as run_risk_rules and set_koc_status), then the flag
+    SELECT * INTO k FROM commerce.koc WHERE tenant_id = p_tenant AND koc_id = f.koc_id FOR NO KEY UPDATE;
+    SELECT * INTO f FROM commerce.koc_risk_flag WHERE tenant_id = p_tenant AND flag_id = p_flag FOR UPDATE;
+    v_target := CASE WHEN p_confirm THEN 'confirmed' ELSE 'cleared' END;
+    IF f.status = v_target THEN
+        RETURN f;
+    END IF;
+    IF f.status = 'open' AND coalesce(length(trim(p_reason)), 0) = 0 THEN
+        PERFORM commerce._invalid('p_reason', 'A risk decision gives a reason.', 'Say why, for the audit.');
+    END IF;
+    UPDATE commerce.koc_risk_flag SET status = v_target, reviewer = p_reviewer, reason = p_reason,
+                                      decided_at = commerce.now()
+     WHERE tenant_id = p_tenant AND flag_id = p_flag RETURNING * INTO f;
+    INSERT INTO commerce.koc_audit (tenant_id, koc_id, action, actor, reason, detail, at)
+    VALUES (p_tenant, k.koc_id, CASE WHEN p_confirm THEN 'flag_confirmed' ELSE 'flag_cleared' END, p_reviewer,
+            p_reason, jsonb_build_object('flag_id', p_flag, 'rule', f.rule), commerce.now());
+    IF p_confirm THEN
+        -- fraud: suspended, and the commission of every order not settled yet is voided by a
+        -- reversing line of that order (so a later refund of it finds nothing left to take back)
+        UPDATE commerce.koc SET status = 'suspended' WHERE tenant_id = p_tenant AND koc_id = k.koc_id;
+        a := commerce._lock_koc_account(p_tenant, k.koc_id);
+        v_seq := a.next_seq;
+        v_total := 0;
+        FOR o IN SELECT l.order_id, sum(l.base_fen) AS base, sum(l.amount_fen) AS amount
+                   FROM commerce.commission_line l
+                  WHERE l.tenant_id = p_tenant AND l.koc_id = k.koc_id AND l.order_id IS NOT NULL
+                  GROUP BY l.order_id
+                 HAVING min(l.seq) FILTER (WHERE l.kind = 'earn') > a.settled_seq AND sum(l.amount_fen) > 0
+                  ORDER BY l.order_id LOOP
+            INSERT INTO commerce.commission_line (tenant_id, koc_id, seq, kind, source_key, order_id, base_fen,
+                                                  task_rate_bp, level_code, level_bonus_bp, rate_bp, bounty_fen,
+                                                  amount_fen, rule, occurred_at, payable_at)
+            VALUES (p_tenant, k.koc_id, v_seq, 'reverse', 'risk:' || p_flag || ':order:' || o.order_id, o.order_id,
+                    -o.base, 0, k.level_code, 0, 0, 0, -o.amount, 'void-v1', commerce.now(), commerce.now());
+            v_seq := v_seq + 1;
+            v_total := v_total + o.amount;
+        END LOOP;
+        IF v_total > 0 THEN
+            UPDATE commerce.koc_account
+               SET next_seq = v_seq, unsettled_fen = unsettled_fen - v_total,
+                   last_payable_at = greatest(last_payable_at, commerce.now()),
+                   due_at = least(due_at, commerce.now())
+             WHERE tenant_id = p_tenant AND koc_id = k.koc_id;
+            INSERT INTO commerce.koc_audit (tenant_id, koc_id, action, actor, reason, detail, at)
+            VALUES (p_tenant, k.koc_id, 'commission_voided', p_reviewer, p_reason,
+                    jsonb_build_object('flag_id', p_flag, 'amount_fen', v_total, 'lines', v_seq - a.next_seq),
+                    commerce.now());
+        END IF;
+    ELSIF k.status = 'frozen' AND NOT EXISTS (SELECT 1 FROM commerce.koc_risk_flag x
+                                               WHERE x.tenant_id = p_tenant AND x.koc_id = k.koc_id
+                                                 AND x.status = 'open') THEN
+        UPDATE commerce.koc SET status = 'active' WHERE tenant_id = p_tenant AND koc_id = k.koc_id;
+        INSERT INTO commerce.koc_audit (tenant_id, koc_id, action, actor, reason, detail, at)
+        VALUES (p_tenant, k.koc_id, 'status', p_reviewer, p_reason, jsonb_build_object('status', 'active'),
+                commerce.now());
+    END IF;
+    PERFORM commerce.enqueue(p_tenant, 'koc.risk_decided',
+        jsonb_build_object('flag_id', p_flag, 'koc', k.code, 'decision', v_target), 'risk-decided:' || p_flag);
+    RETURN f;
+END $$;
+COMMENT ON FUNCTION commerce.review_risk_flag(bigint, bigint, boolean, text, text) IS
+  'K22: a reviewer clears a flag (when no other flag is open the KOC is active again and its held commission is settled) or confirms it (the KOC is suspended and the commission of its orders not settled yet voided by a reversing line per order), with a reason; both audited and sent to the outbox. The same decision again is a no-op; the other one is refused (PT412).';
+
+-- ==== sql/src/koc/benefits.sql
+
+-- sql/src/koc/benefits.sql: level benefits (K06) and KOC tags.
+
+-- Set the benefits of a level; NULL leaves one unchanged.
+CREATE FUNCTION commerce.set_level_benefits(p_tenant bigint, p_level text, p_bonus_bp integer DEFAULT NULL,
+                                            p_vote_rights boolean DEFAULT NULL, p_airdrop boolean DEFAULT NULL,
+                                            p_materials text[] DEFAULT NULL)
+RETURNS commerce.koc_level_row LANGUAGE plpgsql AS $$
+DECLARE lv commerce.koc_level_row;
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_level, 'p_level');
+    PERFORM commerce.ensure_koc_levels(p_tenant);
+    IF p_bonus_bp IS NOT NULL AND p_bonus_bp NOT BETWEEN 0 AND commerce._limit('bp_scale') THEN
+        PERFORM commerce._invalid('p_bonus_bp', format('%s bp', p_bonus_bp), 'A bonus is 0 to 10000 basis points.');
+    END IF;
+    IF p_materials IS NOT NULL AND EXISTS (SELECT 1 FROM unnest(p_materials) m
+                                            WHERE coalesce(length(m), 0) NOT BETWEEN 1 AND 200) THEN
+        PERFORM commerce._invalid('p_materials', format('%s', p_materials), 'Materials are references of 1 to 200 characters.');
+    END IF;
+    UPDATE commerce.koc_level
+       SET bonus_bp = coalesce(p_bonus_bp, bonus_bp), vote_rights = coalesce(p_vote_rights, vote_rights),
+           airdrop = coalesce(p_airdrop, airdrop), materials = coalesce(p_materials, materials)
+     WHERE tenant_id = p_tenant AND code = p_level RETURNING * INTO lv;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('KOC level', p_level, p_tenant);
+    END IF;
+    RETURN lv;
+END $$;
+COMMENT ON FUNCTION commerce.set_level_benefits(bigint, text, integer, boolean, boolean, text[]) IS
+  'K06: set a level''s benefits (commission bonus in bp, vote rights, airdrops, exclusive materials); they apply at once to every KOC of the level (the next redemption earns the new bonus).';
+
+-- A KOC's benefits now: those of its level, and the exclusive materials of its level and below.
+CREATE OR REPLACE FUNCTION commerce.koc_benefits(p_tenant bigint, p_koc text) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE k commerce.koc_row; lv commerce.koc_level_row; v_materials text[];
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_koc, 'p_koc');
+    SELECT * INTO k FROM commerce.koc WHERE tenant_id = p_tenant AND code = p_koc;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('KOC', p_koc, p_tenant);
+    END IF;
+    SELECT * INTO lv FROM commerce.koc_level WHERE tenant_id = p_tenant AND code = k.level_code;
+    SELECT coalesce(array_agg(DISTINCT m ORDER BY m), '{}') INTO v_materials
+      FROM commerce.koc_level l, unnest(l.materials) m
+     WHERE l.tenant_id = p_tenant AND l.rank <= lv.rank;
+    RETURN jsonb_build_object('koc', k.code, 'level', lv.code, 'levelName', lv.name, 'status', k.status,
+                              'bonusBp', lv.bonus_bp, 'voteRights', lv.vote_rights AND k.status = 'active',
+                              'airdrop', lv.airdrop AND k.status = 'active', 'materials', to_jsonb(v_materials),
+                              'agreementSigned', commerce.koc_has_signed_current(p_tenant, k.koc_id));
+END $$;
+
+-- The tasks a KOC can share now (its workbench).
+CREATE OR REPLACE FUNCTION commerce.koc_open_tasks(p_tenant bigint, p_koc text)
+RETURNS TABLE (task text, title text, starts_at timestamptz, ends_at timestamptz, rate_bp integer,
+               level_bonus_bp integer, bounty_fen bigint, goal integer, materials text[])
+LANGUAGE plpgsql STABLE AS $$
+DECLARE k commerce.koc_row;
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_koc, 'p_koc');
+    SELECT * INTO k FROM commerce.koc WHERE tenant_id = p_tenant AND code = p_koc;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('KOC', p_koc, p_tenant);
+    END IF;
+    RETURN QUERY
+    SELECT t.code, t.title, t.starts_at, t.ends_at, t.rate_bp, lv.bonus_bp, t.bounty_fen, t.goal, t.materials
+      FROM commerce.koc_task t
+      JOIN commerce.koc_level lv ON lv.tenant_id = t.tenant_id AND lv.code = k.level_code
+     WHERE t.tenant_id = p_tenant AND k.status = 'active'
+       AND t.starts_at <= commerce.now() AND t.ends_at > commerce.now()
+       AND (t.target_levels IS NULL OR k.level_code = ANY (t.target_levels))
+       AND (t.target_tags IS NULL OR k.tags && t.target_tags)
+     ORDER BY t.ends_at, t.code;
+END $$;
+
+CREATE FUNCTION commerce_api.request_withdrawal(request_id text, koc text, amount_fen bigint, method text,
+                                                payee jsonb)
+RETURNS commerce.withdrawal_row LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+    SELECT * FROM commerce.request_withdrawal(commerce.current_tenant(), request_id, koc, amount_fen, method, payee);
+$$;
+REVOKE ALL ON FUNCTION commerce_api.request_withdrawal(text, text, bigint, text, jsonb) FROM PUBLIC;
+
+-- Create or update a template; a new schema must still accept every config built on the template.
+CREATE FUNCTION commerce.upsert_play_template(p_tenant bigint, p_code text, p_kind text, p_name text,
+                                              p_unit_name text, p_rule_schema text)
+RETURNS commerce.play_template_row LANGUAGE plpgsql AS $$
+DECLARE v_schema jsonb; tp commerce.play_template_row; c record;
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_code, 'p_code');
+    PERFORM commerce._require(p_kind, 'p_kind');
+    PERFORM commerce._require(p_name, 'p_name');
+    PERFORM commerce._require(p_unit_name, 'p_unit_name');
+    PERFORM commerce._require(p_rule_schema, 'p_rule_schema');
+    IF p_code !~ '^[A-Z][A-Z0-9_]{1,39}$' THEN
+        PERFORM commerce._invalid('p_code', format('"%s"', p_code), 'A template code is upper case: GROUP_BUY, DANCE_GROUP_3, ...');
+    END IF;
+    IF p_kind NOT IN ('group_buy', 'flash_sale', 'bargain', 'invite_reward') THEN
+        PERFORM commerce._invalid('p_kind', format('"%s"', p_kind), 'Kinds: group_buy, flash_sale, bargain, invite_reward.');
+    END IF;
+    IF length(p_unit_name) NOT BETWEEN 1 AND 20 THEN
+        PERFORM commerce._invalid('p_unit_name', format('"%s"', p_unit_name), 'A unit name is 1 to 20 characters: lessons, hours, bags.');
+    END IF;
+    v_schema := commerce.check_play_schema(p_rule_schema);
+    -- one writer of a template at a time, and its configs must fit the new schema
+    PERFORM pg_advisory_xact_lock(hashtextextended('commerce.play_template:' || p_tenant || ':' || p_code, 0));
+    FOR c IN SELECT code, rules FROM commerce.play_config
+              WHERE tenant_id = p_tenant AND template_code = p_code ORDER BY code LOOP
+        BEGIN
+            PERFORM commerce.apply_play_schema(v_schema::text, c.rules::text);
+        EXCEPTION WHEN invalid_parameter_value THEN
+            RAISE EXCEPTION USING ERRCODE = 'PT412',
+                MESSAGE = format('template %s: the new schema does not accept config "%s"', p_code, c.code),
+                DETAIL  = SQLERRM,
+                HINT    = 'Keep the schema compatible with the configs built on it, or create a new template.';
+        END;
+    END LOOP;
+    IF EXISTS (SELECT 1 FROM commerce.play_template WHERE tenant_id = p_tenant AND code = p_code AND kind <> p_kind) THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT412',
+            MESSAGE = format('template %s is of another kind', p_code),
+            HINT    = 'The kind of a template never changes; create a new template.';
+    END IF;
+    INSERT INTO commerce.play_template (tenant_id, code, kind, name, unit_name, rule_schema, created_at, updated_at)
+    VALUES (p_tenant, p_code, p_kind, p_name, p_unit_name, v_schema, commerce.now(), commerce.now())
+    ON CONFLICT (tenant_id, code) DO UPDATE
+       SET name = EXCLUDED.name, unit_name = EXCLUDED.unit_name, rule_schema = EXCLUDED.rule_schema,
+           updated_at = EXCLUDED.updated_at
+    RETURNING * INTO tp;
+    RETURN tp;
+END $$;
+COMMENT ON FUNCTION commerce.upsert_play_template(bigint, text, text, text, text, text) IS
+  'HQ creates or updates a play template: code, kind (group_buy, flash_sale, bargain, invite_reward), name, unit name and rule schema (checked, 22023 naming the bad keyword). A new schema must accept the rules of every config built on the template (PT412 otherwise); the kind never changes.';
+
+-- ==== sql/src/plays/configs.sql
+
+-- sql/src/plays/configs.sql: store play configs: rules checked against the
+-- template, stock pre-allocated, kind-specific terms.
+
+-- A store configures a play.
+CREATE FUNCTION commerce.configure_play(p_tenant bigint, p_request_id text, p_code text, p_template text,
+                                        p_store text, p_sku text, p_title text, p_price_fen bigint,
+                                        p_stock bigint, p_starts_at timestamptz, p_ends_at timestamptz,
+                                        p_rules text DEFAULT '{}',
+                                        p_cities text[] DEFAULT NULL,
+                                        p_new_users_only boolean DEFAULT false,
+                                        p_per_user_limit integer DEFAULT NULL,
+                                        p_mutex_group text DEFAULT NULL,
+                                        p_asset_type text DEFAULT NULL,
+                                        p_units_per_sale bigint DEFAULT 1)
+RETURNS commerce.play_config_row LANGUAGE plpgsql AS $$
+DECLARE tp commerce.play_template_row; st commerce.store; sk commerce.sku; c commerce.play_config_row; v_rules jsonb;
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_request_id, 'p_request_id');
+    PERFORM commerce._require(p_code, 'p_code');
+    PERFORM commerce._require(p_template, 'p_template');
+    PERFORM commerce._require(p_store, 'p_store');
+    PERFORM commerce._require(p_sku, 'p_sku');
+    PERFORM commerce._require(p_title, 'p_title');
+    PERFORM commerce._require(p_price_fen, 'p_price_fen');
+    PERFORM commerce._require(p_stock, 'p_stock');
+    PERFORM commerce._require(p_starts_at, 'p_starts_at');
+    PERFORM commerce._require(p_ends_at, 'p_ends_at');
+    PERFORM commerce._require(p_rules, 'p_rules');
+    -- a retry returns the config; the request_id or the code reused for other terms is refused
+    SELECT * INTO c FROM commerce.play_config WHERE tenant_id = p_tenant AND request_id = p_request_id;
+    IF FOUND THEN
+        IF c.code <> p_code THEN
+            RAISE EXCEPTION USING ERRCODE = '23505',
+                MESSAGE = format('request_id "%s" was already used for play config "%s"', p_request_id, c.code),
+                HINT = 'Use a new request_id for a new config.';
+        END IF;
+        RETURN c;
+    END IF;
+    IF EXISTS (SELECT 1 FROM commerce.play_config WHERE tenant_id = p_tenant AND code = p_code) THEN
+        RAISE EXCEPTION USING ERRCODE = '23505',
+            MESSAGE = format('play config "%s" already exists', p_code),
+            HINT = 'The terms of a config never change: close it and configure a new code.';
+    END IF;
+    PERFORM commerce._request_key(p_request_id, 'p_request_id');
+    IF p_code !~ '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$' THEN
+        PERFORM commerce._invalid('p_code', format('"%s"', p_code), 'Codes are letters, digits, _ . - (up to 63).');
+    END IF;
+    SELECT * INTO tp FROM commerce.play_template WHERE tenant_id = p_tenant AND code = p_template;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('play template', p_template, p_tenant);
+    END IF;
+    SELECT * INTO st FROM commerce.store WHERE tenant_id = p_tenant AND code = p_store;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('store', p_store, p_tenant);
+    END IF;
+    SELECT * INTO sk FROM commerce.sku WHERE tenant_id = p_tenant AND code = p_sku;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('SKU', p_sku, p_tenant);
+    END IF;
+    IF length(p_title) NOT BETWEEN 1 AND 200 THEN
+        PERFORM commerce._invalid('p_title', 'A title is 1 to 200 characters.', 'Name the play for the customer.');
+    END IF;
+    IF p_price_fen <= 0 OR p_price_fen > sk.msrp_fen THEN
+        PERFORM commerce._invalid('p_price_fen', format('%s fen; the SKU sells at %s fen.', p_price_fen, sk.msrp_fen),
+                                  'A play price is more than 0 and at most the SKU''s price.');
+    END IF;
+    IF p_price_fen < sk.floor_fen THEN
+        RAISE EXCEPTION USING ERRCODE = '23514',
+            MESSAGE = format('price %s fen is below the floor of SKU "%s"', p_price_fen, p_sku),
+            DETAIL  = format('The floor is %s fen.', sk.floor_fen),
+            HINT    = 'HQ sets the floor; a play cannot sell below it.';
+    END IF;
+    IF p_stock <= 0 OR p_stock > 1000000 THEN
+        PERFORM commerce._invalid('p_stock', format('%s', p_stock), 'Pre-allocate 1 to 1000000 units.');
+    END IF;
+    IF p_starts_at >= p_ends_at THEN
+        PERFORM commerce._invalid('p_ends_at', 'The window is empty.', 'ends_at must be later than starts_at.');
+    END IF;
+    IF p_cities IS NOT NULL AND (cardinality(p_cities) = 0 OR EXISTS (
+        SELECT 1 FROM unnest(p_cities) x WHERE coalesce(length(x), 0) NOT BETWEEN 1 AND 50)) THEN
+        PERFORM commerce._invalid('p_cities', format('%s', p_cities), 'List city names (NULL: seen everywhere).');
+    END IF;
+    IF p_per_user_limit IS NOT NULL AND p_per_user_limit <= 0 THEN
+        PERFORM commerce._invalid('p_per_user_limit', format('%s', p_per_user_limit), 'A limit is 1 or more (NULL: none).');
+    END IF;
+    IF p_mutex_group IS NOT NULL AND p_mutex_group !~ '^[a-z0-9][a-z0-9_.-]{0,62}$' THEN
+        PERFORM commerce._invalid('p_mutex_group', format('"%s"', p_mutex_group), 'A mutex group is a lower-case name.');
+    END IF;
+    IF p_asset_type IS NOT NULL AND p_asset_type NOT IN ('COURSE', 'SERVICE', 'GOODS') THEN
+        PERFORM commerce._invalid('p_asset_type', format('"%s"', p_asset_type), 'Asset types: COURSE, SERVICE, GOODS (NULL: no asset).');
+    END IF;
+    IF coalesce(p_units_per_sale, 0) NOT BETWEEN 1 AND 1000000 THEN
+        PERFORM commerce._invalid('p_units_per_sale', format('%s', p_units_per_sale), 'A sale gives 1 to 1000000 units.');
+    END IF;
+    v_rules := commerce.apply_play_schema(tp.rule_schema::text, p_rules);
+    INSERT INTO commerce.play_config (tenant_id, code, request_id, template_code, store_id, sku_id, title, price_fen,
+                                      stock, activity, starts_at, ends_at, cities, new_users_only, per_user_limit,
+                                      mutex_group, asset_type, units_per_sale, rules, created_at)
+    VALUES (p_tenant, p_code, p_request_id, p_template, st.store_id, sk.sku_id, p_title, p_price_fen, p_stock,
+            'play:' || p_code, p_starts_at, p_ends_at, p_cities, coalesce(p_new_users_only, false), p_per_user_limit,
+            p_mutex_group, p_asset_type, p_units_per_sale, v_rules, commerce.now())
+    RETURNING * INTO c;
+    -- the stock leaves the shared pool for the play's own pool (PT409 when there is not enough)
+    -- (a flash sale holds a buyer's units for its hold_minutes, M3: 5 minutes by default)
+    PERFORM commerce.allocate_stock(p_tenant, 'play-config:' || p_request_id, c.activity, 'play', p_sku, p_stock,
+                                    p_hold => CASE WHEN tp.kind = 'flash_sale'
+                                                   THEN make_interval(mins => (v_rules ->> 'hold_minutes')::int) END);
+    RETURN c;
+END $$;
+COMMENT ON FUNCTION commerce.configure_play(bigint, text, text, text, text, text, text, bigint, bigint, timestamptz, timestamptz, text, text[], boolean, integer, text, text, bigint) IS
+  'A store applies a template (M2.1): price (above 0, at most the SKU''s price, never below its floor: 23514), stock pre-allocated from the shared pool to the activity play:<code> (PT409 when short), window, visibility (cities), eligibility (new users only, per-user limit, mutex group), asset type and units per sale, and rules checked against the template''s schema (22023 naming the JSON path; defaults filled in). Idempotent by request_id; a code is configured once (23505).';
+
+-- Close a config early: its unsold stock goes back to the shared pool.
+CREATE FUNCTION commerce.close_play(p_tenant bigint, p_code text, p_request_id text)
+RETURNS commerce.play_config_row LANGUAGE plpgsql AS $$
+DECLARE c commerce.play_config_row;
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_code, 'p_code');
+    PERFORM commerce._require(p_request_id, 'p_request_id');
+    SELECT * INTO c FROM commerce.play_config WHERE tenant_id = p_tenant AND code = p_code FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('play config', p_code, p_tenant);
+    END IF;
+    IF c.status = 'closed' THEN
+        RETURN c;
+    END IF;
+    PERFORM commerce.end_allocation(p_tenant, p_request_id, c.activity);
+    UPDATE commerce.play_config SET status = 'closed', closed_at = commerce.now()
+     WHERE tenant_id = p_tenant AND config_id = c.config_id RETURNING * INTO c;
+    RETURN c;
+END $$;
+COMMENT ON FUNCTION commerce.close_play(bigint, text, text) IS
+  'Close a play config before its end: its activity pool closes and the unsold stock returns to the shared pool. Closing again is a no-op.';
+
+-- The play config of that code, which must be of one of the kinds (PT404, 22023 otherwise).
+CREATE FUNCTION commerce._play_of_kind(p_tenant bigint, p_config text, p_kinds text[], p_hint text)
+RETURNS commerce.play_config_row LANGUAGE plpgsql STABLE AS $$
+DECLARE c commerce.play_config_row; v_kind text;
+BEGIN
+    SELECT * INTO c FROM commerce.play_config WHERE tenant_id = p_tenant AND code = p_config;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('play config', p_config, p_tenant);
+    END IF;
+    SELECT kind INTO v_kind FROM commerce.play_template WHERE tenant_id = p_tenant AND code = c.template_code;
+    IF v_kind <> ALL (p_kinds) THEN
+        PERFORM commerce._invalid('p_config', format('"%s" is a %s play.', p_config, v_kind), p_hint);
+    END IF;
+    RETURN c;
+END $$;
+
+-- Refuse a join when the group is not active, past its deadline or full (PT412, PT410, PT409).
+CREATE FUNCTION commerce._refuse_join(i commerce.play_instance_row, p_now timestamptz) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF i.status <> 'active' THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT412',
+            MESSAGE = format('group %s is %s', i.instance_id, lower(i.status)),
+            HINT    = 'Open a new group or join another one.';
+    END IF;
+    IF p_now >= i.deadline THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT410',
+            MESSAGE = format('group %s has expired', i.instance_id),
+            DETAIL  = format('Its deadline was %s.', i.deadline),
+            HINT    = 'Open a new group or join another one.';
+    END IF;
+    IF i.current >= i.target THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
+            MESSAGE = format('group %s is full', i.instance_id),
+            DETAIL  = format('%s of %s members.', i.current, i.target),
+            HINT    = 'Open a new group or join another one.';
+    END IF;
+END $$;
+
+-- A play takes actions only while it is active and inside its window (PT412 otherwise).
+CREATE FUNCTION commerce._require_play_open(c commerce.play_config_row, p_now timestamptz, p_hint text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF c.status <> 'active' OR p_now < c.starts_at OR p_now >= c.ends_at THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT412',
+            MESSAGE = format('play "%s" is not open', c.code),
+            DETAIL  = format('It runs from %s to %s and is %s.', c.starts_at, c.ends_at, c.status),
+            HINT    = p_hint;
+    END IF;
+END $$;
+
+-- Rule layer 1 (query time): the plays a customer may see in a city (and at a store) now.
+CREATE FUNCTION commerce.visible_plays(p_tenant bigint, p_city text DEFAULT NULL, p_store text DEFAULT NULL,
+                                       p_at timestamptz DEFAULT NULL)
+RETURNS SETOF commerce.play_display_row LANGUAGE plpgsql STABLE AS $$
+DECLARE v_at timestamptz := coalesce(p_at, commerce.now());
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    IF p_store IS NOT NULL AND NOT EXISTS (SELECT 1 FROM commerce.store WHERE tenant_id = p_tenant AND code = p_store) THEN
+        PERFORM commerce._not_found('store', p_store, p_tenant);
+    END IF;
+    RETURN QUERY
+    SELECT d.tenant_id, d.config_id, d.code, d.title, d.kind, d.unit_name, d.store, d.store_city, d.price_fen,
+           d.msrp_fen, d.starts_at, d.ends_at, d.cities, d.status, d.available,
+           CASE WHEN d.available <= 0 THEN 'sold_out' ELSE 'open' END
+      FROM commerce.play_display d
+     WHERE d.tenant_id = p_tenant AND d.status = 'active'
+       AND d.starts_at <= v_at AND v_at < d.ends_at
+       AND (d.cities IS NULL OR p_city = ANY (d.cities))
+       AND (p_store IS NULL OR d.store = p_store)
+     ORDER BY d.ends_at, d.code;
+END $$;
+COMMENT ON FUNCTION commerce.visible_plays(bigint, text, text, timestamptz) IS
+  'Rule layer 1 (query time, M3): the active plays running at the moment (default now) that a customer in the city (and at the store) may see; a play with cities is seen only there. Each row carries its display state (sold_out plays stay visible).';
+
+-- Open a group (p_instance NULL: the customer leads a new one) or join one, paying the play price.
+CREATE OR REPLACE FUNCTION commerce.join_group(p_tenant bigint, p_request_id text, p_config text, p_customer text,
+                                    p_payment_id text, p_instance bigint DEFAULT NULL,
+                                    p_channel text DEFAULT 'wechat_mp', p_ip text DEFAULT NULL,
+                                    p_device text DEFAULT NULL)
+RETURNS commerce.join_result LANGUAGE plpgsql AS $$
+DECLARE
+    c commerce.play_config_row; cu commerce.customer; i commerce.play_instance_row;
+    p commerce.play_participant; sk commerce.sku; v_list bigint; v_order commerce.order_result; v_now timestamptz := commerce.now();
+    v_outcome text := 'joined';
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_request_id, 'p_request_id');
+    PERFORM commerce._require(p_config, 'p_config');
+    PERFORM commerce._require(p_customer, 'p_customer');
+    PERFORM commerce._require(p_payment_id, 'p_payment_id');
+    PERFORM commerce._require(p_channel, 'p_channel');
+    PERFORM commerce._request_key(p_request_id, 'p_request_id');
+    -- a retry returns the first result
+    SELECT * INTO p FROM commerce.play_participant WHERE tenant_id = p_tenant AND request_id = p_request_id;
+    IF FOUND THEN
+        SELECT * INTO i FROM commerce.play_instance WHERE tenant_id = p_tenant AND instance_id = p.instance_id;
+        RETURN ROW(i.instance_id, i.status, i.current, i.target, i.deadline, p.order_id, 'repeated')::commerce.join_result;
+    END IF;
+    c := commerce._play_of_kind(p_tenant, p_config, ARRAY['group_buy'], 'Join group-buy plays only.');
+    SELECT * INTO cu FROM commerce.customer WHERE tenant_id = p_tenant AND code = p_customer;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('customer', p_customer, p_tenant);
+    END IF;
+    PERFORM commerce._require_play_open(c, v_now, 'Join a play that is open now.');
+    -- a second place in the same group is named as such (a concurrent one is caught by the insert below)
+    IF p_instance IS NOT NULL AND EXISTS (SELECT 1 FROM commerce.play_participant
+                                           WHERE tenant_id = p_tenant AND instance_id = p_instance
+                                             AND customer_id = cu.customer_id) THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT412',
+            MESSAGE = format('customer "%s" is already in group %s', p_customer, p_instance),
+            HINT    = 'One place per customer and group.';
+    END IF;
+    -- eligibility (transaction time, in C), each refusal with its own SQLSTATE; the action is recorded.
+    -- It and the price are read first (lock order: eligibility's advisory locks, the group's row in
+    -- KEY SHARE, the stock slots, the group's row for the place).
+    PERFORM commerce._play_admit(p_tenant, c.config_id, cu.customer_id,
+                                 CASE WHEN p_instance IS NULL THEN 'start' ELSE 'join' END, p_ip, p_device);
+    SELECT * INTO sk FROM commerce.sku WHERE tenant_id = p_tenant AND sku_id = c.sku_id;
+    v_list := (commerce.resolve_price(p_tenant, sk.code, p_channel, cu.member_tier)).price_fen;
+    -- the group: a new one led by the customer, or the one named. Joiners take a KEY SHARE lock on it:
+    -- they do not block each other, and the deadline job (FOR UPDATE SKIP LOCKED) leaves a group alone
+    -- while anyone is joining it. The place itself is taken at the end, by a conditional update.
+    IF p_instance IS NULL THEN
+        INSERT INTO commerce.play_instance (tenant_id, config_id, leader_customer_id, status, current, target,
+                                            deadline, created_at)
+        VALUES (p_tenant, c.config_id, cu.customer_id, 'active', 0, (c.rules ->> 'target_size')::integer,
+                least(v_now + make_interval(hours => coalesce((c.rules ->> 'hours')::integer, 24)), c.ends_at), v_now)
+        RETURNING * INTO i;
+        v_outcome := 'opened';
+    ELSE
+        SELECT * INTO i FROM commerce.play_instance
+         WHERE tenant_id = p_tenant AND instance_id = p_instance AND config_id = c.config_id FOR KEY SHARE;
+        IF NOT FOUND THEN
+            PERFORM commerce._not_found('group', p_instance::text, p_tenant);
+        END IF;
+        PERFORM commerce._refuse_join(i, v_now);
+    END IF;
+    -- the order at the play price from the play's stock, paid at once
+    v_order := commerce.place_order(p_tenant, 'play:' || p_request_id, p_channel,
+                   jsonb_build_object('lines', jsonb_build_array(jsonb_build_object('sku', sk.code, 'qty', 1)),
+                                      'activity', c.activity, 'source_instance_id', i.instance_id,
+                                      'discount_fen', greatest(v_list - c.price_fen, 0)),
+                   p_customer);
+    PERFORM commerce.pay_order(p_tenant, v_order.order_id, p_payment_id, least(v_list, c.price_fen));
+    INSERT INTO commerce.play_participant (tenant_id, instance_id, customer_id, request_id, role, order_id, joined_at)
+    VALUES (p_tenant, i.instance_id, cu.customer_id, p_request_id,
+            CASE WHEN v_outcome = 'opened' THEN 'leader' ELSE 'member' END, v_order.order_id, v_now)
+    ON CONFLICT DO NOTHING;
+    IF NOT FOUND THEN   -- the same customer (or request) joined this group in a concurrent transaction
+        RAISE EXCEPTION USING ERRCODE = 'PT412',
+            MESSAGE = format('customer "%s" is already in group %s', p_customer, i.instance_id),
+            HINT    = 'One place per customer and group.';
+    END IF;
+    -- the place: joins of one group queue here only, for the rest of their transaction; a group that
+    -- filled, ended or failed meanwhile refuses the join and everything above rolls back
+    UPDATE commerce.play_instance SET current = current + 1
+     WHERE tenant_id = p_tenant AND instance_id = i.instance_id
+       AND status = 'active' AND current < target AND deadline > v_now
+    RETURNING * INTO i;
+    IF NOT FOUND THEN
+        SELECT * INTO i FROM commerce.play_instance WHERE tenant_id = p_tenant AND instance_id = p_instance;
+        PERFORM commerce._refuse_join(i, v_now);
+        RAISE EXCEPTION 'commerce.join_group: group % refused a place for no known reason', p_instance;
+    END IF;
+    IF i.current = i.target THEN
+        UPDATE commerce.play_instance SET status = 'success', ended_at = v_now
+         WHERE tenant_id = p_tenant AND instance_id = i.instance_id RETURNING * INTO i;
+        PERFORM commerce._issue_group_assets(p_tenant, i.instance_id);
+        PERFORM commerce.enqueue(p_tenant, 'play.group_succeeded',
+            jsonb_build_object('instance_id', i.instance_id, 'play', c.code, 'members', i.current),
+            'group:' || i.instance_id);
+        v_outcome := 'succeeded';
+    END IF;
+    RETURN ROW(i.instance_id, i.status, i.current, i.target, i.deadline, v_order.order_id, v_outcome)::commerce.join_result;
+END $$;
+
+-- ==== sql/src/plays/deadline.sql
+
+-- sql/src/plays/deadline.sql: the deadline job: groups and bargains that ran
+-- out of time, with stock back and refunds.
+
+-- End the groups and bargains past their deadline.
+CREATE OR REPLACE FUNCTION commerce.end_expired_groups(p_limit integer DEFAULT 100) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE i commerce.play_instance_row; c commerce.play_config_row; p record; n integer := 0; a commerce.after_sale_row;
+        o commerce.orders_row; v_now timestamptz := commerce.now(); v_kind text;
+BEGIN
+    PERFORM commerce._require(p_limit, 'p_limit');
+    IF p_limit NOT BETWEEN 1 AND 100000 THEN
+        PERFORM commerce._invalid('p_limit', format('%s', p_limit), 'End 1 to 100000 groups per run.');
+    END IF;
+    FOR i IN SELECT * FROM commerce.play_instance
+              WHERE status IN ('pending', 'active') AND deadline <= v_now
+              ORDER BY deadline, tenant_id, instance_id
+              LIMIT p_limit FOR UPDATE SKIP LOCKED LOOP
+        SELECT * INTO c FROM commerce.play_config WHERE tenant_id = i.tenant_id AND config_id = i.config_id;
+        SELECT kind INTO v_kind FROM commerce.play_template WHERE tenant_id = c.tenant_id AND code = c.template_code;
+        n := n + 1;
+        IF v_kind = 'bargain' THEN
+            -- a bargain that did not reach its floor in time: nothing was sold, nothing to refund
+            UPDATE commerce.play_instance SET status = 'failed', ended_at = v_now
+             WHERE tenant_id = i.tenant_id AND instance_id = i.instance_id;
+            PERFORM commerce.enqueue(i.tenant_id, 'play.bargain_failed',
+                jsonb_build_object('instance_id', i.instance_id, 'play', c.code, 'helps', i.current,
+                                   'helps_needed', i.target, 'price_fen', i.price_fen), 'bargain:' || i.instance_id);
+            CONTINUE;
+        END IF;
+        IF i.status = 'active' AND coalesce((c.rules ->> 'virtual_fill')::boolean, false) THEN
+            INSERT INTO commerce.play_participant (tenant_id, instance_id, customer_id, request_id, role, joined_at)
+            SELECT i.tenant_id, i.instance_id, -k, 'virtual:' || i.instance_id || ':' || k, 'virtual', v_now
+              FROM generate_series(1, i.target - i.current) k;
+            UPDATE commerce.play_instance SET current = target, status = 'success', ended_at = v_now
+             WHERE tenant_id = i.tenant_id AND instance_id = i.instance_id;
+            PERFORM commerce._issue_group_assets(i.tenant_id, i.instance_id);
+            PERFORM commerce.enqueue(i.tenant_id, 'play.group_succeeded',
+                jsonb_build_object('instance_id', i.instance_id, 'play', c.code, 'members', i.current,
+                                   'virtual', i.target - i.current), 'group:' || i.instance_id);
+            CONTINUE;
+        END IF;
+        UPDATE commerce.play_instance SET status = 'failed', ended_at = v_now
+         WHERE tenant_id = i.tenant_id AND instance_id = i.instance_id;
+        -- every paying member: the unit goes back to the play's stock, and an approved refund-only
+        -- request sends the payment back through the outbox (payment.refund: retried now, in 1 minute,
+        -- in 1 hour, then a dead letter and an alert)
+        FOR p IN SELECT * FROM commerce.play_participant
+                  WHERE tenant_id = i.tenant_id AND instance_id = i.instance_id AND order_id IS NOT NULL
+                  ORDER BY customer_id LOOP
+            SELECT * INTO o FROM commerce.orders WHERE tenant_id = i.tenant_id AND order_id = p.order_id;
+            a := commerce.request_after_sale(i.tenant_id, 'group-failed:' || i.instance_id || ':' || p.customer_id,
+                                             p.order_id, 'refund_only', o.paid_fen, 'group failed');
+            a := commerce.decide_after_sale(i.tenant_id, a.after_sale_id, true, 'group failed');
+            PERFORM commerce.return_stock(i.tenant_id, 'group-failed:' || i.instance_id || ':' || p.customer_id,
+                                          o.reservation_id, (SELECT code FROM commerce.sku WHERE tenant_id = i.tenant_id
+                                                                                            AND sku_id = c.sku_id), 1);
+            UPDATE commerce.play_participant SET status = 'refunding'
+             WHERE tenant_id = i.tenant_id AND instance_id = i.instance_id AND customer_id = p.customer_id;
+        END LOOP;
+        PERFORM commerce.enqueue(i.tenant_id, 'play.group_failed',
+            jsonb_build_object('instance_id', i.instance_id, 'play', c.code, 'members', i.current, 'target', i.target),
+            'group:' || i.instance_id);
+    END LOOP;
+    RETURN n;
+END $$;
+
+-- ==== sql/src/plays/assets.sql
+
+-- sql/src/plays/assets.sql: consumption of user assets (course hours, service
+-- hours, goods).
+
+-- Consume (核销) part of an asset at a store.
+CREATE FUNCTION commerce.consume_asset(p_tenant bigint, p_request_id text, p_asset bigint, p_amount bigint,
+                                       p_store text, p_operator text)
+RETURNS commerce.user_asset_row LANGUAGE plpgsql AS $$
+DECLARE a commerce.user_asset_row; st commerce.store; l commerce.consumption_log; o commerce.orders_row;
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_request_id, 'p_request_id');
+    PERFORM commerce._require(p_asset, 'p_asset');
+    PERFORM commerce._require(p_amount, 'p_amount');
+    PERFORM commerce._require(p_store, 'p_store');
+    PERFORM commerce._require(p_operator, 'p_operator');
+    PERFORM commerce._request_key(p_request_id, 'p_request_id');
+    SELECT * INTO st FROM commerce.store WHERE tenant_id = p_tenant AND code = p_store;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('store', p_store, p_tenant);
+    END IF;
+    -- the asset row orders every consumption of it
+    SELECT * INTO a FROM commerce.user_asset WHERE tenant_id = p_tenant AND asset_id = p_asset FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('asset', p_asset::text, p_tenant);
+    END IF;
+    SELECT * INTO l FROM commerce.consumption_log WHERE tenant_id = p_tenant AND request_id = p_request_id;
+    IF FOUND THEN
+        IF l.asset_id <> p_asset OR l.amount <> p_amount THEN
+            RAISE EXCEPTION USING ERRCODE = '23505',
+                MESSAGE = format('request_id "%s" was already used for another consumption', p_request_id),
+                HINT = 'Use a new request_id for a new consumption.';
+        END IF;
+        RETURN a;
+    END IF;
+    IF p_amount <= 0 THEN
+        PERFORM commerce._invalid('p_amount', format('%s', p_amount), 'Consume 1 or more units.');
+    END IF;
+    IF p_amount > a.remaining THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
+            MESSAGE = format('asset %s has %s %s left, not %s', p_asset, a.remaining, a.unit_name, p_amount),
+            DETAIL  = format('%s of %s %s consumed.', a.total - a.remaining, a.total, a.unit_name),
+            HINT    = 'Consume at most what is left.';
+    END IF;
+    UPDATE commerce.user_asset SET remaining = remaining - p_amount
+     WHERE tenant_id = p_tenant AND asset_id = p_asset RETURNING * INTO a;
+    INSERT INTO commerce.consumption_log (tenant_id, request_id, asset_id, amount, store_id, operator,
+                                          source_activity, consumed_at)
+    VALUES (p_tenant, p_request_id, p_asset, p_amount, st.store_id, p_operator, a.source_activity, commerce.now());
+    -- the first consumption redeems the order (an attributed order earns its KOC commission)
+    SELECT * INTO o FROM commerce.orders WHERE tenant_id = p_tenant AND order_id = a.order_id;
+    IF o.status IN ('paid', 'shipped') THEN
+        PERFORM commerce.complete_order(p_tenant, a.order_id);
+    END IF;
+    RETURN a;
+END $$;
+COMMENT ON FUNCTION commerce.consume_asset(bigint, text, bigint, bigint, text, text) IS
+  'Consume (核销) units of an asset at a store by an operator (M2.2): never below zero (PT409, under the asset row lock), logged with the activity the asset came from; the first consumption completes the order, so an attributed order earns its KOC commission. Idempotent by request_id.';
+
+-- Put a customer, an IP or a device on the tenant's play blacklist (or change the entry).
+CREATE FUNCTION commerce.blacklist(p_tenant bigint, p_kind text, p_value text, p_reason text,
+                                   p_expires_at timestamptz DEFAULT NULL)
+RETURNS commerce.play_blacklist_row LANGUAGE plpgsql AS $$
+DECLARE b commerce.play_blacklist_row;
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_kind, 'p_kind');
+    PERFORM commerce._require(p_value, 'p_value');
+    PERFORM commerce._require(p_reason, 'p_reason');
+    IF p_kind NOT IN ('user', 'ip', 'device') THEN
+        PERFORM commerce._invalid('p_kind', format('"%s"', p_kind), 'Kinds: user (a customer code), ip, device.');
+    END IF;
+    IF length(p_value) NOT BETWEEN 1 AND 200 THEN
+        PERFORM commerce._invalid('p_value', 'A value is 1 to 200 characters.', 'Pass the customer code, the IP or the device id.');
+    END IF;
+    IF length(p_reason) NOT BETWEEN 1 AND 500 THEN
+        PERFORM commerce._invalid('p_reason', 'A reason is 1 to 500 characters.', 'Say why, for the reviewer.');
+    END IF;
+    IF p_kind = 'user' AND NOT EXISTS (SELECT 1 FROM commerce.customer WHERE tenant_id = p_tenant AND code = p_value) THEN
+        PERFORM commerce._not_found('customer', p_value, p_tenant);
+    END IF;
+    IF p_expires_at IS NOT NULL AND p_expires_at <= commerce.now() THEN
+        PERFORM commerce._invalid('p_expires_at', format('%s is not in the future.', p_expires_at),
+                                  'Leave it NULL for an entry without end.');
+    END IF;
+    INSERT INTO commerce.play_blacklist (tenant_id, kind, value, reason, created_at, expires_at)
+    VALUES (p_tenant, p_kind, p_value, p_reason, commerce.now(), p_expires_at)
+    ON CONFLICT (tenant_id, kind, value) DO UPDATE
+       SET reason = EXCLUDED.reason, expires_at = EXCLUDED.expires_at
+    RETURNING * INTO b;
+    RETURN b;
+END $$;
+COMMENT ON FUNCTION commerce.blacklist(bigint, text, text, text, timestamptz) IS
+  'Bar a customer (kind user, by code), an IP or a device from every play of the tenant, with a reason and an optional end; a second call changes the entry. Plays refuse them with PT451.';
+
+-- The rate limits of a play (operational knobs: they may change while it runs).
+CREATE FUNCTION commerce.set_play_limits(p_tenant bigint, p_code text, p_user_per_minute integer,
+                                         p_ip_per_minute integer)
+RETURNS commerce.play_config_row LANGUAGE plpgsql AS $$
+DECLARE c commerce.play_config_row;
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_code, 'p_code');
+    IF p_user_per_minute IS NOT NULL AND p_user_per_minute NOT BETWEEN 1 AND 100000 THEN
+        PERFORM commerce._invalid('p_user_per_minute', format('%s', p_user_per_minute), 'Allow 1 to 100000 actions a minute (NULL: no limit).');
+    END IF;
+    IF p_ip_per_minute IS NOT NULL AND p_ip_per_minute NOT BETWEEN 1 AND 100000 THEN
+        PERFORM commerce._invalid('p_ip_per_minute', format('%s', p_ip_per_minute), 'Allow 1 to 100000 actions a minute (NULL: no limit).');
+    END IF;
+    UPDATE commerce.play_config SET user_rate_per_minute = p_user_per_minute, ip_rate_per_minute = p_ip_per_minute
+     WHERE tenant_id = p_tenant AND code = p_code RETURNING * INTO c;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('play config', p_code, p_tenant);
+    END IF;
+    RETURN c;
+END $$;
+COMMENT ON FUNCTION commerce.set_play_limits(bigint, text, integer, integer) IS
+  'Set the rate limits of a play: admitted actions per customer and per IP in a minute (NULL: none). Refusals: PT425 (customer), PT420 (IP).';
+
+-- ==== sql/src/plays/flash_sale.sql
+
+-- sql/src/plays/flash_sale.sql: flash sales and first-order offers (buy_play).
+
+-- Units left in a play's own pool.
+CREATE FUNCTION commerce._play_available(c commerce.play_config_row) RETURNS bigint
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(sum(commerce._pool_available(sp.tenant_id, sp.pool_id)), 0)::bigint
+      FROM commerce.stock_pool sp
+     WHERE sp.tenant_id = c.tenant_id AND sp.activity = c.activity AND sp.sku_id = c.sku_id AND sp.status = 'open';
+$$;
+
+-- Buy from a flash sale (or an invite-reward play's offer): the units are held for the play's hold time.
+CREATE OR REPLACE FUNCTION commerce.buy_play(p_tenant bigint, p_request_id text, p_config text, p_customer text,
+                                  p_qty integer DEFAULT 1, p_channel text DEFAULT 'wechat_mp',
+                                  p_ip text DEFAULT NULL, p_device text DEFAULT NULL, p_receiver jsonb DEFAULT NULL)
+RETURNS commerce.order_result LANGUAGE plpgsql AS $$
+DECLARE c commerce.play_config_row; cu commerce.customer; sk commerce.sku; o commerce.orders_row;
+        v_list bigint; v_limit integer; v_left bigint; v_now timestamptz := commerce.now(); v_doc jsonb;
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_request_id, 'p_request_id');
+    PERFORM commerce._require(p_config, 'p_config');
+    PERFORM commerce._require(p_customer, 'p_customer');
+    PERFORM commerce._require(p_qty, 'p_qty');
+    PERFORM commerce._require(p_channel, 'p_channel');
+    PERFORM commerce._request_key(p_request_id, 'p_request_id');
+    -- a retry returns the order (and writes nothing)
+    SELECT * INTO o FROM commerce.orders WHERE tenant_id = p_tenant AND request_id = 'play:' || p_request_id;
+    IF FOUND THEN
+        RETURN commerce._order_result(o, 'existing');
+    END IF;
+    c := commerce._play_of_kind(p_tenant, p_config, ARRAY['flash_sale', 'invite_reward'],
+                                'Join a group with commerce.join_group; buy a bargain with commerce.buy_bargain.');
+    SELECT * INTO cu FROM commerce.customer WHERE tenant_id = p_tenant AND code = p_customer;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('customer', p_customer, p_tenant);
+    END IF;
+    v_limit := coalesce((c.rules ->> 'per_order_limit')::integer, 1);
+    IF p_qty NOT BETWEEN 1 AND v_limit THEN
+        PERFORM commerce._invalid('p_qty', format('%s; play "%s" sells 1 to %s per order.', p_qty, p_config, v_limit),
+                                  'Buy within the per-order limit.');
+    END IF;
+    PERFORM commerce._require_play_open(c, v_now, 'Buy from a play that is open now.');
+    -- sold out: refused before any lock or write
+    v_left := commerce._play_available(c);
+    IF v_left < p_qty THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
+            MESSAGE = format('play "%s" is sold out', p_config),
+            DETAIL  = format('%s left, %s asked.', v_left, p_qty),
+            HINT    = 'Units held by unpaid orders come back when their hold ends.';
+    END IF;
+    PERFORM commerce._play_admit(p_tenant, c.config_id, cu.customer_id, 'buy', p_ip, p_device);
+    SELECT * INTO sk FROM commerce.sku WHERE tenant_id = p_tenant AND sku_id = c.sku_id;
+    v_list := (commerce.resolve_price(p_tenant, sk.code, p_channel, cu.member_tier)).price_fen;
+    v_doc := jsonb_build_object('lines', jsonb_build_array(jsonb_build_object('sku', sk.code, 'qty', p_qty)),
+                                'activity', c.activity,
+                                'discount_fen', greatest(v_list - c.price_fen, 0) * p_qty);
+    IF p_receiver IS NOT NULL THEN
+        v_doc := v_doc || jsonb_build_object('receiver', p_receiver);
+    END IF;
+    -- the hold lasts the pool's hold time (a flash sale's hold_minutes): unpaid, the order is cancelled
+    RETURN commerce.place_order(p_tenant, 'play:' || p_request_id, p_channel, v_doc, p_customer);
+END $$;
+
+-- ==== sql/src/plays/bargain.sql
+
+-- sql/src/plays/bargain.sql: bargains: start, help, buy.
+
+-- The result row of a bargain.
+CREATE FUNCTION commerce._bargain_result(i commerce.play_instance_row, p_outcome text) RETURNS commerce.bargain_result
+LANGUAGE sql STABLE AS $$
+    SELECT ROW(i.instance_id, i.status, i.current, i.target, i.price_fen,
+               (SELECT (c.rules ->> 'floor_fen')::bigint FROM commerce.play_config c
+                 WHERE c.tenant_id = i.tenant_id AND c.config_id = i.config_id),
+               i.deadline, p_outcome)::commerce.bargain_result;
+$$;
+
+-- A customer starts a bargain on a play: the price starts at the play price.
+CREATE OR REPLACE FUNCTION commerce.start_bargain(p_tenant bigint, p_request_id text, p_config text, p_customer text,
+                                       p_ip text DEFAULT NULL, p_device text DEFAULT NULL)
+RETURNS commerce.bargain_result LANGUAGE plpgsql AS $$
+DECLARE c commerce.play_config_row; cu commerce.customer; i commerce.play_instance_row;
+        v_now timestamptz := commerce.now(); v_floor bigint; v_cut bigint;
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_request_id, 'p_request_id');
+    PERFORM commerce._require(p_config, 'p_config');
+    PERFORM commerce._require(p_customer, 'p_customer');
+    PERFORM commerce._request_key(p_request_id, 'p_request_id');
+    SELECT * INTO i FROM commerce.play_instance WHERE tenant_id = p_tenant AND request_id = p_request_id;
+    IF FOUND THEN
+        RETURN commerce._bargain_result(i, 'repeated');
+    END IF;
+    c := commerce._play_of_kind(p_tenant, p_config, ARRAY['bargain'], 'Start bargains on bargain plays only.');
+    SELECT * INTO cu FROM commerce.customer WHERE tenant_id = p_tenant AND code = p_customer;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('customer', p_customer, p_tenant);
+    END IF;
+    PERFORM commerce._require_play_open(c, v_now, 'Start a bargain on a play that is open now.');
+    PERFORM commerce._play_admit(p_tenant, c.config_id, cu.customer_id, 'start', p_ip, p_device);
+    -- one running bargain per customer and play (checked under the customer's lock taken by _play_admit
+    -- when the play has limits; the unique request_id covers retries)
+    IF EXISTS (SELECT 1 FROM commerce.play_instance
+                WHERE tenant_id = p_tenant AND config_id = c.config_id AND leader_customer_id = cu.customer_id
+                  AND status IN ('pending', 'active')) THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT412',
+            MESSAGE = format('customer "%s" already has a running bargain on play "%s"', p_customer, p_config),
+            HINT    = 'Share the running bargain, or wait until it ends.';
+    END IF;
+    v_floor := (c.rules ->> 'floor_fen')::bigint;
+    v_cut := (c.rules ->> 'cut_fen')::bigint;
+    INSERT INTO commerce.play_instance (tenant_id, config_id, leader_customer_id, status, current, target, deadline,
+                                        created_at, request_id, price_fen)
+    VALUES (p_tenant, c.config_id, cu.customer_id, 'active', 0,
+            ((c.price_fen - v_floor) + v_cut - 1) / v_cut,
+            least(v_now + make_interval(hours => coalesce((c.rules ->> 'hours')::integer, 24)), c.ends_at),
+            v_now, p_request_id, c.price_fen)
+    RETURNING * INTO i;
+    RETURN commerce._bargain_result(i, 'started');
+END $$;
+
+-- A helper cuts a bargain's price by one step.
+CREATE OR REPLACE FUNCTION commerce.help_bargain(p_tenant bigint, p_request_id text, p_instance bigint, p_helper text,
+                                      p_ip text DEFAULT NULL, p_device text DEFAULT NULL)
+RETURNS commerce.bargain_result LANGUAGE plpgsql AS $$
+DECLARE i commerce.play_instance_row; c commerce.play_config_row; cu commerce.customer; h commerce.play_help;
+        v_now timestamptz := commerce.now(); v_cut bigint; v_floor bigint;
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_request_id, 'p_request_id');
+    PERFORM commerce._require(p_instance, 'p_instance');
+    PERFORM commerce._require(p_helper, 'p_helper');
+    PERFORM commerce._request_key(p_request_id, 'p_request_id');
+    SELECT * INTO cu FROM commerce.customer WHERE tenant_id = p_tenant AND code = p_helper;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('customer', p_helper, p_tenant);
+    END IF;
+    -- the bargain's row orders its helpers
+    SELECT * INTO i FROM commerce.play_instance WHERE tenant_id = p_tenant AND instance_id = p_instance FOR UPDATE;
+    IF NOT FOUND OR i.price_fen IS NULL THEN
+        PERFORM commerce._not_found('bargain', p_instance::text, p_tenant);
+    END IF;
+    SELECT * INTO h FROM commerce.play_help WHERE tenant_id = p_tenant AND request_id = p_request_id;
+    IF FOUND THEN
+        IF h.instance_id <> p_instance OR h.helper_id <> cu.customer_id THEN
+            RAISE EXCEPTION USING ERRCODE = '23505',
+                MESSAGE = format('request_id "%s" was already used for another help', p_request_id),
+                HINT = 'Use a new request_id for a new help.';
+        END IF;
+        RETURN commerce._bargain_result(i, 'repeated');
+    END IF;
+    IF i.status <> 'active' THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT412',
+            MESSAGE = format('bargain %s is %s', p_instance,
+                             CASE i.status WHEN 'success' THEN 'already at its floor' ELSE i.status END),
+            HINT    = 'Help a bargain that is still running.';
+    END IF;
+    IF v_now >= i.deadline THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT410',
+            MESSAGE = format('bargain %s has expired', p_instance),
+            DETAIL  = format('Its deadline was %s.', i.deadline),
+            HINT    = 'Help a bargain that is still running.';
+    END IF;
+    IF cu.customer_id = i.leader_customer_id THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT412',
+            MESSAGE = format('customer "%s" cannot help their own bargain', p_helper),
+            HINT    = 'Ask friends to help.';
+    END IF;
+    IF EXISTS (SELECT 1 FROM commerce.play_help
+                WHERE tenant_id = p_tenant AND instance_id = p_instance AND helper_id = cu.customer_id) THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT412',
+            MESSAGE = format('customer "%s" has already helped bargain %s', p_helper, p_instance),
+            HINT    = 'One cut per helper and bargain.';
+    END IF;
+    SELECT * INTO c FROM commerce.play_config WHERE tenant_id = p_tenant AND config_id = i.config_id;
+    PERFORM commerce._play_admit(p_tenant, c.config_id, cu.customer_id, 'help', p_ip, p_device);
+    v_floor := (c.rules ->> 'floor_fen')::bigint;
+    v_cut := least((c.rules ->> 'cut_fen')::bigint, i.price_fen - v_floor);
+    INSERT INTO commerce.play_help (tenant_id, instance_id, helper_id, request_id, cut_fen, price_after, helped_at)
+    VALUES (p_tenant, p_instance, cu.customer_id, p_request_id, v_cut, i.price_fen - v_cut, v_now);
+    UPDATE commerce.play_instance SET current = current + 1, price_fen = price_fen - v_cut
+     WHERE tenant_id = p_tenant AND instance_id = p_instance RETURNING * INTO i;
+    IF i.price_fen = v_floor THEN
+        UPDATE commerce.play_instance SET status = 'success', ended_at = v_now
+         WHERE tenant_id = p_tenant AND instance_id = p_instance RETURNING * INTO i;
+        PERFORM commerce.enqueue(p_tenant, 'play.bargain_succeeded',
+            jsonb_build_object('instance_id', i.instance_id, 'play', c.code, 'price_fen', i.price_fen,
+                               'helps', i.current), 'bargain:' || i.instance_id);
+        RETURN commerce._bargain_result(i, 'succeeded');
+    END IF;
+    RETURN commerce._bargain_result(i, 'cut');
+END $$;
+
+-- The owner of a successful bargain buys at the floor price.
+CREATE OR REPLACE FUNCTION commerce.buy_bargain(p_tenant bigint, p_request_id text, p_instance bigint, p_customer text,
+                                     p_channel text DEFAULT 'wechat_mp', p_ip text DEFAULT NULL,
+                                     p_device text DEFAULT NULL, p_receiver jsonb DEFAULT NULL)
+RETURNS commerce.order_result LANGUAGE plpgsql AS $$
+DECLARE i commerce.play_instance_row; c commerce.play_config_row; cu commerce.customer; sk commerce.sku; o commerce.orders_row;
+        v_list bigint; v_doc jsonb; r commerce.order_result; v_now timestamptz := commerce.now();
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_request_id, 'p_request_id');
+    PERFORM commerce._require(p_instance, 'p_instance');
+    PERFORM commerce._require(p_customer, 'p_customer');
+    PERFORM commerce._require(p_channel, 'p_channel');
+    PERFORM commerce._request_key(p_request_id, 'p_request_id');
+    SELECT * INTO o FROM commerce.orders WHERE tenant_id = p_tenant AND request_id = 'play:' || p_request_id;
+    IF FOUND THEN
+        RETURN commerce._order_result(o, 'existing');
+    END IF;
+    SELECT * INTO cu FROM commerce.customer WHERE tenant_id = p_tenant AND code = p_customer;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('customer', p_customer, p_tenant);
+    END IF;
+    SELECT * INTO i FROM commerce.play_instance WHERE tenant_id = p_tenant AND instance_id = p_instance FOR UPDATE;
+    IF NOT FOUND OR i.price_fen IS NULL THEN
+        PERFORM commerce._not_found('bargain', p_instance::text, p_tenant);
+    END IF;
+    IF i.leader_customer_id <> cu.customer_id THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT412',
+            MESSAGE = format('bargain %s is not customer "%s"''s', p_instance, p_customer),
+            HINT    = 'Only the customer who started a bargain buys it.';
+    END IF;
+    IF EXISTS (SELECT 1 FROM commerce.play_participant WHERE tenant_id = p_tenant AND instance_id = p_instance) THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT412',
+            MESSAGE = format('bargain %s was already bought', p_instance),
+            HINT    = 'A bargain is bought once.';
+    END IF;
+    IF i.status = 'failed' OR v_now >= i.deadline THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT410',
+            MESSAGE = format('bargain %s has expired', p_instance),
+            DETAIL  = format('Its deadline was %s.', i.deadline),
+            HINT    = 'Start a new bargain.';
+    END IF;
+    IF i.status <> 'success' THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT412',
+            MESSAGE = format('bargain %s has not reached its floor', p_instance),
+            DETAIL  = format('%s of %s helps; the price is %s fen.', i.current, i.target, i.price_fen),
+            HINT    = 'Ask more friends to help before the deadline.';
+    END IF;
+    SELECT * INTO c FROM commerce.play_config WHERE tenant_id = p_tenant AND config_id = i.config_id;
+    PERFORM commerce._play_admit(p_tenant, c.config_id, cu.customer_id, 'buy', p_ip, p_device);
+    SELECT * INTO sk FROM commerce.sku WHERE tenant_id = p_tenant AND sku_id = c.sku_id;
+    v_list := (commerce.resolve_price(p_tenant, sk.code, p_channel, cu.member_tier)).price_fen;
+    v_doc := jsonb_build_object('lines', jsonb_build_array(jsonb_build_object('sku', sk.code, 'qty', 1)),
+                                'activity', c.activity, 'source_instance_id', i.instance_id,
+                                'discount_fen', greatest(v_list - i.price_fen, 0));
+    IF p_receiver IS NOT NULL THEN
+        v_doc := v_doc || jsonb_build_object('receiver', p_receiver);
+    END IF;
+    r := commerce.place_order(p_tenant, 'play:' || p_request_id, p_channel, v_doc, p_customer);
+    INSERT INTO commerce.play_participant (tenant_id, instance_id, customer_id, request_id, role, order_id, joined_at)
+    VALUES (p_tenant, i.instance_id, cu.customer_id, p_request_id, 'leader', r.order_id, v_now);
+    RETURN r;
+END $$;
+
+-- ==== sql/src/plays/invite.sql
+
+-- sql/src/plays/invite.sql: invite rewards: an invitee's first paid order
+-- rewards the inviter.
+
+-- An inviter brings a new customer.
+CREATE FUNCTION commerce.invite(p_tenant bigint, p_request_id text, p_config text, p_inviter text, p_invitee text,
+                                p_ip text DEFAULT NULL, p_device text DEFAULT NULL)
+RETURNS commerce.play_invite_row LANGUAGE plpgsql AS $$
+DECLARE c commerce.play_config_row; ir commerce.customer; ie commerce.customer;
+        v commerce.play_invite_row; v_now timestamptz := commerce.now();
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_request_id, 'p_request_id');
+    PERFORM commerce._require(p_config, 'p_config');
+    PERFORM commerce._require(p_inviter, 'p_inviter');
+    PERFORM commerce._require(p_invitee, 'p_invitee');
+    PERFORM commerce._request_key(p_request_id, 'p_request_id');
+    SELECT * INTO v FROM commerce.play_invite WHERE tenant_id = p_tenant AND request_id = p_request_id;
+    IF FOUND THEN
+        RETURN v;
+    END IF;
+    c := commerce._play_of_kind(p_tenant, p_config, ARRAY['invite_reward'], 'Invite through invite-reward plays only.');
+    SELECT * INTO ir FROM commerce.customer WHERE tenant_id = p_tenant AND code = p_inviter;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('customer', p_inviter, p_tenant);
+    END IF;
+    SELECT * INTO ie FROM commerce.customer WHERE tenant_id = p_tenant AND code = p_invitee;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('customer', p_invitee, p_tenant);
+    END IF;
+    IF ir.customer_id = ie.customer_id THEN
+        PERFORM commerce._invalid('p_invitee', 'A customer cannot invite themselves.', 'Invite someone else.');
+    END IF;
+    PERFORM commerce._require_play_open(c, v_now, 'Invite through a play that is open now.');
+    IF EXISTS (SELECT 1 FROM commerce.orders WHERE tenant_id = p_tenant AND customer_id = ie.customer_id
+                                               AND paid_at IS NOT NULL) THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT403',
+            MESSAGE = format('customer "%s" is not a new customer', p_invitee),
+            DETAIL  = 'The customer has paid orders.',
+            HINT    = 'Invite rewards are for bringing new customers.';
+    END IF;
+    PERFORM commerce._play_admit(p_tenant, c.config_id, ir.customer_id, 'invite', p_ip, p_device);
+    INSERT INTO commerce.play_invite (tenant_id, config_id, request_id, inviter_id, invitee_id, status, invited_at)
+    VALUES (p_tenant, c.config_id, p_request_id, ir.customer_id, ie.customer_id, 'invited', v_now)
+    ON CONFLICT (tenant_id, invitee_id) DO NOTHING
+    RETURNING * INTO v;
+    IF v.invite_id IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT412',
+            MESSAGE = format('customer "%s" was already invited', p_invitee),
+            DETAIL  = format('By customer %s.', (SELECT cu.code FROM commerce.play_invite x
+                                                   JOIN commerce.customer cu ON cu.tenant_id = x.tenant_id
+                                                                            AND cu.customer_id = x.inviter_id
+                                                  WHERE x.tenant_id = p_tenant AND x.invitee_id = ie.customer_id)),
+            HINT    = 'The first invitation counts.';
+    END IF;
+    RETURN v;
+END $$;
+COMMENT ON FUNCTION commerce.invite(bigint, text, text, text, text, text, text) IS
+  'Invite-reward (老带新): the inviter brings a customer who has never paid (PT403 otherwise); a customer is invited once (PT412, the first invitation counts). The reward follows the invitee''s first paid order, exactly once. The inviter passes the eligibility rules. Idempotent by request_id.';
+
+-- The invitee's first paid order ends the invite: rewarded, capped or lapsed, exactly once.
+CREATE FUNCTION commerce._reward_invite(o commerce.orders_row) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE v commerce.play_invite_row; c commerce.play_config_row; v_now timestamptz := commerce.now(); v_n bigint;
+        v_status text;
+BEGIN
+    SELECT * INTO v FROM commerce.play_invite WHERE tenant_id = o.tenant_id AND invitee_id = o.customer_id
+       FOR UPDATE;
+    IF NOT FOUND OR v.status <> 'invited' THEN
+        RETURN;
+    END IF;
+    -- only the first paid order (a concurrent first payment waits on the invite row, then sees it ended)
+    IF EXISTS (SELECT 1 FROM commerce.orders x WHERE x.tenant_id = o.tenant_id AND x.customer_id = o.customer_id
+                                                 AND x.paid_at IS NOT NULL AND x.order_id <> o.order_id) THEN
+        v_status := 'lapsed';
+    END IF;
+    SELECT * INTO c FROM commerce.play_config WHERE tenant_id = o.tenant_id AND config_id = v.config_id;
+    IF v_status IS NULL AND (c.status <> 'active' OR v_now >= c.ends_at) THEN
+        v_status := 'lapsed';
+    END IF;
+    IF v_status IS NULL THEN
+        -- the inviter's rewards are counted under a lock per play and inviter
+        PERFORM pg_advisory_xact_lock(v.config_id::integer, v.inviter_id::integer);
+        SELECT count(*) INTO v_n FROM commerce.play_invite
+         WHERE tenant_id = o.tenant_id AND config_id = v.config_id AND inviter_id = v.inviter_id AND status = 'rewarded';
+        v_status := CASE WHEN v_n >= coalesce((c.rules ->> 'max_rewards')::bigint, 100) THEN 'capped' ELSE 'rewarded' END;
+    END IF;
+    UPDATE commerce.play_invite
+       SET status = v_status, order_id = o.order_id,
+           rewarded_at = CASE WHEN v_status = 'rewarded' THEN v_now END,
+           reward_fen = CASE WHEN v_status = 'rewarded' THEN (c.rules ->> 'reward_fen')::bigint END,
+           invitee_reward_fen = CASE WHEN v_status = 'rewarded' THEN coalesce((c.rules ->> 'invitee_reward_fen')::bigint, 0) END
+     WHERE tenant_id = v.tenant_id AND invite_id = v.invite_id RETURNING * INTO v;
+    IF v_status = 'rewarded' THEN
+        PERFORM commerce.enqueue(o.tenant_id, 'play.invite_reward',
+            jsonb_build_object('invite_id', v.invite_id, 'play', c.code,
+                               'inviter', (SELECT code FROM commerce.customer WHERE tenant_id = o.tenant_id AND customer_id = v.inviter_id),
+                               'invitee', (SELECT code FROM commerce.customer WHERE tenant_id = o.tenant_id AND customer_id = v.invitee_id),
+                               'order_id', o.order_id, 'reward_fen', v.reward_fen,
+                               'invitee_reward_fen', v.invitee_reward_fen),
+            'invite:' || v.invite_id);
+    END IF;
+END $$;
+
+-- ==== sql/src/plays/order_effects.sql
+
+-- sql/src/plays/order_effects.sql: what a paid or refunded play order does:
+-- assets, invite rewards, participants.
+
+-- Issue the asset of a paid flash-sale, bargain or invite-reward order (group buys issue at success).
+CREATE FUNCTION commerce._issue_order_asset(o commerce.orders_row) RETURNS void
+LANGUAGE sql AS $$
+    INSERT INTO commerce.user_asset (tenant_id, customer_id, asset_type, unit_name, total, remaining,
+                                     source_activity, source_instance_id, order_id, created_at)
+    SELECT o.tenant_id, o.customer_id, c.asset_type, t.unit_name, c.units_per_sale * q.qty,
+           c.units_per_sale * q.qty, c.activity, o.source_instance_id, o.order_id, commerce.now()
+      FROM commerce.play_config c
+      JOIN commerce.play_template t ON t.tenant_id = c.tenant_id AND t.code = c.template_code
+      CROSS JOIN LATERAL (SELECT sum(l.qty)::bigint AS qty FROM commerce.order_line l
+                           WHERE l.tenant_id = o.tenant_id AND l.order_id = o.order_id AND l.sku_id = c.sku_id) q
+     WHERE c.tenant_id = o.tenant_id AND c.activity = o.source_activity AND c.asset_type IS NOT NULL
+       AND t.kind <> 'group_buy' AND o.customer_id IS NOT NULL AND q.qty > 0
+    ON CONFLICT (tenant_id, order_id) DO NOTHING;
+$$;
+
+-- Orders trigger: a payment issues play assets and ends invites; a full refund voids the asset.
+CREATE OR REPLACE FUNCTION commerce._play_order_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE o commerce.orders_row;
+BEGIN
+    IF TG_WHEN <> 'AFTER' OR TG_LEVEL <> 'ROW' THEN
+        RAISE EXCEPTION 'commerce._play_order_changed must fire AFTER ... FOR EACH ROW';
+    END IF;
+    IF NEW.paid_at IS NOT NULL AND (TG_OP = 'INSERT' OR OLD.paid_at IS NULL) THEN
+        o := NEW;  -- the order as the row type the helpers take
+        IF NEW.customer_id IS NOT NULL THEN
+            PERFORM commerce._reward_invite(o);
+        END IF;
+        IF NEW.source_activity LIKE 'play:%' THEN
+            PERFORM commerce._issue_order_asset(o);
+        END IF;
+    END IF;
+    IF TG_OP = 'UPDATE' AND NEW.status = 'refunded' AND OLD.status <> 'refunded' THEN
+        UPDATE commerce.user_asset SET remaining = 0, voided_at = commerce.now()
+         WHERE tenant_id = NEW.tenant_id AND order_id = NEW.order_id AND voided_at IS NULL;
+        IF NEW.source_instance_id IS NOT NULL THEN
+            UPDATE commerce.play_participant SET status = 'refunded'
+             WHERE tenant_id = NEW.tenant_id AND instance_id = NEW.source_instance_id AND order_id = NEW.order_id;
+        END IF;
+    END IF;
+    RETURN NULL;
+END $$;
+
+-- ==== sql/src/plays/dashboard.sql
+
+-- sql/src/plays/dashboard.sql: the activity dashboard.
+
+-- The standard cards of one activity.
+CREATE OR REPLACE FUNCTION commerce.play_dashboard(p_tenant bigint, p_config text) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE c commerce.play_config_row; tp commerce.play_template_row; f record; r record; u record; k jsonb; g record;
+        v_stock record;
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_config, 'p_config');
+    SELECT * INTO c FROM commerce.play_config WHERE tenant_id = p_tenant AND code = p_config;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('play config', p_config, p_tenant);
+    END IF;
+    SELECT * INTO tp FROM commerce.play_template WHERE tenant_id = p_tenant AND code = c.template_code;
+    -- funnel: views -> starts and joins (admitted actions) -> paid orders
+    SELECT count(*) FILTER (WHERE kind = 'view') AS views,
+           count(DISTINCT coalesce(customer_id::text, 'ip:' || ip, 'device:' || device, 'anon:' || event_id))
+               FILTER (WHERE kind = 'view') AS viewers,
+           count(*) FILTER (WHERE kind IN ('start', 'join', 'buy')) AS actions,
+           count(DISTINCT customer_id) FILTER (WHERE kind IN ('start', 'join', 'buy')) AS actors,
+           count(*) FILTER (WHERE kind = 'help') AS helps,
+           count(*) FILTER (WHERE kind = 'invite') AS invites
+      INTO f FROM commerce.play_event WHERE tenant_id = p_tenant AND config_id = c.config_id;
+    SELECT count(*) AS paid, count(DISTINCT customer_id) AS payers, coalesce(sum(paid_fen), 0)::bigint AS gmv,
+           coalesce(sum(refunded_fen), 0)::bigint AS refunded,
+           count(*) FILTER (WHERE status = 'completed') AS completed
+      INTO r FROM commerce.orders
+     WHERE tenant_id = p_tenant AND source_activity = c.activity AND paid_at IS NOT NULL;
+    SELECT coalesce(sum(a.total) FILTER (WHERE a.voided_at IS NULL), 0)::bigint AS pool,
+           coalesce(sum(a.total - a.remaining) FILTER (WHERE a.voided_at IS NULL), 0)::bigint AS consumed_live,
+           count(*) AS assets,
+           (SELECT coalesce(sum(l.amount), 0) FROM commerce.consumption_log l
+             WHERE l.tenant_id = p_tenant AND l.source_activity = c.activity)::bigint AS consumed
+      INTO u FROM commerce.user_asset a WHERE a.tenant_id = p_tenant AND a.source_activity = c.activity;
+    SELECT (SELECT count(*) FROM commerce.stock_pool sp WHERE sp.tenant_id = p_tenant AND sp.activity = c.activity) AS pools,
+           c.stock AS allocated, commerce._play_available(c) AS available
+      INTO v_stock;
+    IF tp.kind = 'group_buy' THEN
+        SELECT count(*) AS groups, count(*) FILTER (WHERE status = 'success') AS succeeded,
+               count(*) FILTER (WHERE status = 'failed') AS failed,
+               count(*) FILTER (WHERE status IN ('pending', 'active')) AS open,
+               (SELECT count(*) FROM commerce.play_participant p JOIN commerce.play_instance i USING (tenant_id, instance_id)
+                 WHERE i.tenant_id = p_tenant AND i.config_id = c.config_id AND p.role = 'virtual') AS virtual_members
+          INTO g FROM commerce.play_instance WHERE tenant_id = p_tenant AND config_id = c.config_id;
+        k := jsonb_build_object('groups', g.groups, 'succeeded', g.succeeded, 'failed', g.failed, 'open', g.open,
+                                'virtualMembers', g.virtual_members,
+                                'successRateBp', CASE WHEN g.succeeded + g.failed > 0
+                                                      THEN g.succeeded * 10000 / (g.succeeded + g.failed) END);
+    ELSIF tp.kind = 'bargain' THEN
+        SELECT count(*) AS started, count(*) FILTER (WHERE status = 'success') AS succeeded,
+               count(*) FILTER (WHERE status = 'failed') AS failed,
+               count(*) FILTER (WHERE status IN ('pending', 'active')) AS open,
+               coalesce(sum(current), 0) AS helps
+          INTO g FROM commerce.play_instance WHERE tenant_id = p_tenant AND config_id = c.config_id;
+        k := jsonb_build_object('started', g.started, 'succeeded', g.succeeded, 'failed', g.failed, 'open', g.open,
+                                'helps', g.helps,
+                                'successRateBp', CASE WHEN g.succeeded + g.failed > 0
+                                                      THEN g.succeeded * 10000 / (g.succeeded + g.failed) END);
+    ELSIF tp.kind = 'invite_reward' THEN
+        SELECT count(DISTINCT inviter_id) AS inviters, count(*) AS invitees,
+               count(*) FILTER (WHERE status = 'rewarded') AS rewarded,
+               count(*) FILTER (WHERE status = 'capped') AS capped,
+               coalesce(sum(reward_fen), 0) + coalesce(sum(invitee_reward_fen), 0) AS rewards_fen,
+               count(*) FILTER (WHERE status <> 'invited') AS converted
+          INTO g FROM commerce.play_invite WHERE tenant_id = p_tenant AND config_id = c.config_id;
+        -- fission coefficient: new customers who paid, per inviter
+        k := jsonb_build_object('inviters', g.inviters, 'invitees', g.invitees, 'converted', g.converted,
+                                'rewarded', g.rewarded, 'capped', g.capped, 'rewardsFen', g.rewards_fen,
+                                'fissionCoefficient', CASE WHEN g.inviters > 0
+                                                           THEN round(g.converted::numeric / g.inviters, 2) END);
+    ELSE
+        k := jsonb_build_object('allocated', v_stock.allocated, 'available', v_stock.available,
+                                'sellThroughBp', CASE WHEN v_stock.allocated > 0
+                                                      THEN (v_stock.allocated - v_stock.available) * 10000 / v_stock.allocated END);
+    END IF;
+    RETURN jsonb_build_object(
+        'play', c.code, 'title', c.title, 'template', tp.code, 'kind', tp.kind,
+        'window', jsonb_build_object('startsAt', c.starts_at, 'endsAt', c.ends_at, 'status', c.status),
+        'funnel', jsonb_build_object('views', f.views, 'viewers', f.viewers, 'joins', f.actions,
+                                     'joiners', f.actors, 'paid', r.paid, 'payers', r.payers,
+                                     'viewToPaidBp', CASE WHEN f.viewers > 0 THEN r.payers * 10000 / f.viewers END),
+        'revenue', jsonb_build_object('gmvFen', r.gmv, 'orders', r.paid, 'refundedFen', r.refunded,
+                                      'netFen', r.gmv - r.refunded, 'completedOrders', r.completed),
+        'fulfilment', jsonb_build_object('unitName', tp.unit_name, 'assets', u.assets,
+                                         'totalAssetPool', u.pool, 'consumedAsset', u.consumed_live,
+                                         'consumedAll', u.consumed,
+                                         'text', format('%s %s of %s %s', u.consumed_live, tp.unit_name, u.pool, tp.unit_name)),
+        tp.kind, k);
+END $$;
+
+-- ==== sql/src/plays/settlement.sql
+
+-- sql/src/plays/settlement.sql: store settlement of activity income: split
+-- rules, applications, decisions, payouts.
+
+-- Set the store's share of a template's income (NULL template: the tenant's default).
+CREATE FUNCTION commerce.set_split_rule(p_tenant bigint, p_template text, p_store_share_bp integer)
+RETURNS commerce.play_split_rule_row LANGUAGE plpgsql AS $$
+DECLARE r commerce.play_split_rule_row;
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_store_share_bp, 'p_store_share_bp');
+    IF p_template IS NOT NULL AND NOT EXISTS (SELECT 1 FROM commerce.play_template
+                                               WHERE tenant_id = p_tenant AND code = p_template) THEN
+        PERFORM commerce._not_found('play template', p_template, p_tenant);
+    END IF;
+    IF p_store_share_bp NOT BETWEEN 0 AND commerce._limit('bp_scale') THEN
+        PERFORM commerce._invalid('p_store_share_bp', format('%s', p_store_share_bp),
+                                  'A share is 0 to 10000 basis points (7000 = 70% to the store).');
+    END IF;
+    INSERT INTO commerce.play_split_rule (tenant_id, template_code, store_share_bp, updated_at)
+    VALUES (p_tenant, coalesce(p_template, '*'), p_store_share_bp, commerce.now())
+    ON CONFLICT (tenant_id, template_code) DO UPDATE
+       SET store_share_bp = EXCLUDED.store_share_bp, updated_at = EXCLUDED.updated_at
+    RETURNING * INTO r;
+    RETURN r;
+END $$;
+COMMENT ON FUNCTION commerce.set_split_rule(bigint, text, integer) IS
+  'HQ sets the store''s share (basis points) of the income of a template''s plays, or the default (NULL template). Settlements copy the rule at application.';
+
+-- A store applies for settlement of a play's completed income.
+CREATE FUNCTION commerce.apply_play_settlement(p_tenant bigint, p_request_id text, p_config text)
+RETURNS commerce.play_settlement_row LANGUAGE plpgsql AS $$
+DECLARE c commerce.play_config_row; s commerce.play_settlement_row; v_bp integer;
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_request_id, 'p_request_id');
+    PERFORM commerce._require(p_config, 'p_config');
+    PERFORM commerce._request_key(p_request_id, 'p_request_id');
+    -- one application of a play at a time
+    SELECT * INTO c FROM commerce.play_config WHERE tenant_id = p_tenant AND code = p_config FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('play config', p_config, p_tenant);
+    END IF;
+    SELECT * INTO s FROM commerce.play_settlement WHERE tenant_id = p_tenant AND request_id = p_request_id;
+    IF FOUND THEN
+        IF s.config_id <> c.config_id THEN
+            RAISE EXCEPTION USING ERRCODE = '23505',
+                MESSAGE = format('request_id "%s" was already used for another settlement', p_request_id),
+                HINT = 'Use a new request_id for a new application.';
+        END IF;
+        RETURN s;
+    END IF;
+    SELECT store_share_bp INTO v_bp FROM commerce.play_split_rule
+     WHERE tenant_id = p_tenant AND template_code IN (c.template_code, '*')
+     ORDER BY template_code = '*' LIMIT 1;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT412',
+            MESSAGE = format('no split rule for play "%s"', p_config),
+            DETAIL  = format('Neither template %s nor the tenant has a split rule.', c.template_code),
+            HINT    = 'HQ sets one with commerce.set_split_rule.';
+    END IF;
+    -- one statement, one snapshot: the completed orders not in a live settlement, their sum split, the
+    -- settlement and its orders written together (nothing when there is nothing to settle)
+    WITH due AS (
+        SELECT o.order_id, o.paid_fen - o.refunded_fen AS amount_fen
+          FROM commerce.orders o
+         WHERE o.tenant_id = p_tenant AND o.source_activity = c.activity AND o.status = 'completed'
+           AND o.paid_fen > o.refunded_fen
+           AND NOT EXISTS (SELECT 1 FROM commerce.play_settlement_order so
+                            WHERE so.tenant_id = p_tenant AND so.order_id = o.order_id AND NOT so.released)),
+    total AS (SELECT count(*)::integer AS n, sum(amount_fen)::bigint AS income FROM due),
+    st AS (
+        INSERT INTO commerce.play_settlement (tenant_id, request_id, config_id, store_id, status, orders, income_fen,
+                                              store_share_bp, store_fen, hq_fen, applied_at)
+        SELECT p_tenant, p_request_id, c.config_id, c.store_id, 'applied', t.n, t.income, v_bp,
+               x.share_fen, x.rest_fen, commerce.now()
+          FROM total t CROSS JOIN LATERAL commerce.split_fen(t.income, v_bp) x
+         WHERE t.n > 0
+        RETURNING *),
+    lines AS (
+        INSERT INTO commerce.play_settlement_order (tenant_id, settlement_id, order_id, amount_fen)
+        SELECT p_tenant, st.settlement_id, due.order_id, due.amount_fen FROM st CROSS JOIN due)
+    SELECT * INTO s FROM st;
+    IF s.settlement_id IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT412',
+            MESSAGE = format('play "%s" has no income to settle', p_config),
+            DETAIL  = 'Every completed order of the play is settled or under review.',
+            HINT    = 'Orders count once they are completed (the first consumption of their asset).';
+    END IF;
+    RETURN s;
+END $$;
+COMMENT ON FUNCTION commerce.apply_play_settlement(bigint, text, text) IS
+  'A store applies for settlement of a play (M7): every completed order of the play not yet in a settlement (paid less refunded), split by the split rule of the template (or the default) into store_fen and hq_fen, which add up exactly (largest remainder). PT412 without a rule or without income to settle. Idempotent by request_id; applications of one play are serialized.';
+
+-- HQ finance approves (the store's part is paid out through the outbox) or rejects an application.
+CREATE FUNCTION commerce.decide_play_settlement(p_tenant bigint, p_settlement bigint, p_approve boolean,
+                                                p_decided_by text, p_reason text DEFAULT NULL)
+RETURNS commerce.play_settlement_row LANGUAGE plpgsql AS $$
+DECLARE s commerce.play_settlement_row;
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_settlement, 'p_settlement');
+    PERFORM commerce._require(p_approve, 'p_approve');
+    PERFORM commerce._require(p_decided_by, 'p_decided_by');
+    SELECT * INTO s FROM commerce.play_settlement WHERE tenant_id = p_tenant AND settlement_id = p_settlement FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('settlement', p_settlement::text, p_tenant);
+    END IF;
+    -- the same decision again is a no-op
+    IF (p_approve AND s.status IN ('approved', 'paid')) OR (NOT p_approve AND s.status = 'rejected') THEN
+        RETURN s;
+    END IF;
+    IF NOT p_approve AND coalesce(length(p_reason), 0) NOT BETWEEN 1 AND 500 THEN
+        PERFORM commerce._invalid('p_reason', 'A rejection needs a reason of 1 to 500 characters.', 'Tell the store why.');
+    END IF;
+    IF s.status NOT IN ('applied', 'failed') OR (NOT p_approve AND s.status <> 'applied') THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT412',
+            MESSAGE = format('settlement %s is %s', p_settlement, s.status),
+            HINT    = 'Approve or reject an application; approve a failed payout again to retry it.';
+    END IF;
+    IF p_approve THEN
+        UPDATE commerce.play_settlement
+           SET status = 'approved', decided_at = coalesce(decided_at, commerce.now()), decided_by = p_decided_by,
+               reason = coalesce(p_reason, reason), payout_attempt = payout_attempt + 1
+         WHERE tenant_id = p_tenant AND settlement_id = p_settlement RETURNING * INTO s;
+        IF s.store_fen > 0 THEN
+            PERFORM commerce.enqueue(p_tenant, 'store.settlement_payout',
+                jsonb_build_object('settlement_id', s.settlement_id,
+                                   'store', (SELECT code FROM commerce.store WHERE tenant_id = p_tenant AND store_id = s.store_id),
+                                   'play', (SELECT code FROM commerce.play_config WHERE tenant_id = p_tenant AND config_id = s.config_id),
+                                   'amount_fen', s.store_fen, 'attempt', s.payout_attempt),
+                'settlement:' || s.settlement_id || ':' || s.payout_attempt);
+        ELSE
+            UPDATE commerce.play_settlement SET status = 'paid', paid_at = commerce.now()
+             WHERE tenant_id = p_tenant AND settlement_id = p_settlement RETURNING * INTO s;
+        END IF;
+    ELSE
+        UPDATE commerce.play_settlement
+           SET status = 'rejected', decided_at = commerce.now(), decided_by = p_decided_by, reason = p_reason
+         WHERE tenant_id = p_tenant AND settlement_id = p_settlement RETURNING * INTO s;
+        UPDATE commerce.play_settlement_order SET released = true
+         WHERE tenant_id = p_tenant AND settlement_id = p_settlement;
+    END IF;
+    RETURN s;
+END $$;
+COMMENT ON FUNCTION commerce.decide_play_settlement(bigint, bigint, boolean, text, text) IS
+  'HQ finance decides a settlement: approve (the store''s part goes out as a store.settlement_payout outbox message; a zero part is paid at once) or reject with a reason (its orders are released for a new application). Approving a failed payout again retries it; the same decision twice is a no-op; anything else is PT412.';
+
+-- The payment provider's answer for a store payout.
+CREATE FUNCTION commerce.record_settlement_payout(p_tenant bigint, p_settlement bigint, p_paid boolean,
+                                                  p_provider_ref text DEFAULT NULL, p_reason text DEFAULT NULL)
+RETURNS commerce.play_settlement_row LANGUAGE plpgsql AS $$
+DECLARE s commerce.play_settlement_row;
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_settlement, 'p_settlement');
+    PERFORM commerce._require(p_paid, 'p_paid');
+    SELECT * INTO s FROM commerce.play_settlement WHERE tenant_id = p_tenant AND settlement_id = p_settlement FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('settlement', p_settlement::text, p_tenant);
+    END IF;
+    IF (p_paid AND s.status = 'paid') OR (NOT p_paid AND s.status = 'failed') THEN
+        RETURN s;
+    END IF;
+    IF s.status <> 'approved' THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT412',
+            MESSAGE = format('settlement %s is %s, not waiting for a payout', p_settlement, s.status),
+            HINT    = 'Record the result of an approved settlement''s payout.';
+    END IF;
+    UPDATE commerce.play_settlement
+       SET status = CASE WHEN p_paid THEN 'paid' ELSE 'failed' END,
+           paid_at = CASE WHEN p_paid THEN commerce.now() END,
+           provider_ref = coalesce(p_provider_ref, provider_ref),
+           reason = CASE WHEN p_paid THEN reason ELSE coalesce(p_reason, 'payout failed') END
+     WHERE tenant_id = p_tenant AND settlement_id = p_settlement RETURNING * INTO s;
+    RETURN s;
+END $$;
+COMMENT ON FUNCTION commerce.record_settlement_payout(bigint, bigint, boolean, text, text) IS
+  'Record the payment provider''s answer for an approved settlement: paid, or failed (HQ approves it again to retry). The same answer twice is a no-op; a settlement not waiting for a payout is PT412.';
+
+-- ==== sql/src/plays/api.sql
+
+-- sql/src/plays/api.sql: the plays for HTTP clients.
+
+CREATE FUNCTION commerce_api.visible_plays(city text DEFAULT NULL, store text DEFAULT NULL)
+RETURNS SETOF commerce.play_display_row LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+    SELECT * FROM commerce.visible_plays(commerce.current_tenant(), city, store);
+$$;
+REVOKE ALL ON FUNCTION commerce_api.visible_plays(text, text) FROM PUBLIC;
+
+CREATE FUNCTION commerce_api.invite(request_id text, play text, inviter text, invitee text, ip text DEFAULT NULL,
+                                    device text DEFAULT NULL)
+RETURNS commerce.play_invite_row LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+    SELECT * FROM commerce.invite(commerce.current_tenant(), request_id, play, inviter, invitee, ip, device);
+$$;
+REVOKE ALL ON FUNCTION commerce_api.invite(text, text, text, text, text, text) FROM PUBLIC;
+
+CREATE FUNCTION commerce_api.consume_asset(request_id text, asset bigint, amount bigint, store text, operator text)
+RETURNS commerce.user_asset_row LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+    SELECT * FROM commerce.consume_asset(commerce.current_tenant(), request_id, asset, amount, store, operator);
+$$;
+REVOKE ALL ON FUNCTION commerce_api.consume_asset(text, bigint, bigint, text, text) FROM PUBLIC;
+
+CREATE FUNCTION commerce_api.apply_play_settlement(request_id text, play text)
+RETURNS commerce.play_settlement_row LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+    SELECT * FROM commerce.apply_play_settlement(commerce.current_tenant(), request_id, play);
+$$;
+REVOKE ALL ON FUNCTION commerce_api.apply_play_settlement(text, text) FROM PUBLIC;
+
+-- The kept grants, on the new signatures (<table> became <table>_row).
+DO $$
+DECLARE g jsonb; v_oid oid;
+BEGIN
+    FOR g IN SELECT * FROM jsonb_array_elements(current_setting('commerce_upgrade.grants')::jsonb) LOOP
+        SELECT p.oid INTO v_oid
+          FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+         WHERE format('%I.%I', n.nspname, p.proname) = g->>'name'
+           AND coalesce((SELECT string_agg(regexp_replace(format_type(t, NULL), '_row$', ''), ', ' ORDER BY o)
+                           FROM unnest(p.proargtypes::oid[]) WITH ORDINALITY x(t, o)), '')
+               = coalesce(g->>'args', '');
+        IF v_oid IS NULL THEN
+            RAISE EXCEPTION 'commerce 0.7.0: no new function for %(%) to carry its grant to %',
+                g->>'name', g->>'args', g->>'grantee';
+        END IF;
+        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %I', v_oid::regprocedure, g->>'grantee');
+    END LOOP;
+END $$;
+
+-- The tables, views and sequences leave the extension (they stay, with their
+-- rows, indexes, triggers and grants).
+DO $$
+DECLARE r record;
+BEGIN
+    FOR r IN
+        SELECT c.oid::regclass AS rel,
+               CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END AS kind
+          FROM pg_depend d JOIN pg_class c ON c.oid = d.objid
+         WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_extension'::regclass
+           AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'commerce') AND d.deptype = 'e'
+           AND c.relkind IN ('r', 'p', 'v', 'S')
+         ORDER BY c.relkind DESC, 1
+    LOOP
+        EXECUTE format('ALTER EXTENSION commerce DROP %s %s', r.kind, r.rel);
+    END LOOP;
+END $$;
+
+
+
+-- ==== the provisioned schema (tables.sql and the triggers, indexes and views of every module)
+
+-- The statements CALL commerce.provision() runs: every table, index, trigger and view of
+-- the modules above, in manifest order.
+CREATE FUNCTION commerce._schema_ddl() RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $commerce_schema$ SELECT $ddl$
+-- ==== sql/src/core/tables.sql
+-- sql/src/core/tables.sql: tenants, stores, warehouses and the idempotency
+-- log. Columns added by later versions stand last, in the order they were
+-- added.
+
+CREATE TABLE commerce.tenant (
+    tenant_id     bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    code          text NOT NULL UNIQUE
+                  CHECK (code ~ '^[a-z0-9][a-z0-9_.-]{0,62}$'),
+    name          text NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
+    time_zone     text NOT NULL DEFAULT 'Asia/Shanghai',
+    order_hold    interval NOT NULL DEFAULT '15 minutes'
+                  CHECK (order_hold > '0'::interval),
+    flash_hold    interval NOT NULL DEFAULT '5 minutes'
+                  CHECK (flash_hold > '0'::interval),
+    max_hold      interval NOT NULL DEFAULT '1 day'
+                  CHECK (max_hold > '0'::interval),
+    default_slots integer NOT NULL DEFAULT 8
+                  CHECK (default_slots BETWEEN 1 AND 256),
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    attribution_window interval NOT NULL DEFAULT '7 days' CHECK (attribution_window > '0'::interval),
+    click_dedupe  interval NOT NULL DEFAULT '10 minutes' CHECK (click_dedupe >= '0'::interval),
+    self_referral text NOT NULL DEFAULT 'deny' CHECK (self_referral IN ('deny', 'allow')),
+    koc_rate_bp   integer NOT NULL DEFAULT 0 CHECK (koc_rate_bp BETWEEN 0 AND 10000),
+    settle_hold   interval NOT NULL DEFAULT '12 hours' CHECK (settle_hold >= '0'::interval),
+    withdraw_min_fen bigint NOT NULL DEFAULT 100 CHECK (withdraw_min_fen > 0),
+    withdraw_fee_bp integer NOT NULL DEFAULT 0 CHECK (withdraw_fee_bp BETWEEN 0 AND 10000),
+    withdraw_fee_min_fen bigint NOT NULL DEFAULT 0 CHECK (withdraw_fee_min_fen >= 0),
+    level_demotion text NOT NULL DEFAULT 'one_step' CHECK (level_demotion IN ('none', 'one_step', 'to_met')),
+    risk_burst_clicks integer NOT NULL DEFAULT 30 CHECK (risk_burst_clicks >= 2),
+    risk_max_conversion_bp integer NOT NULL DEFAULT 5000 CHECK (risk_max_conversion_bp > 0),
+    risk_min_redemptions integer NOT NULL DEFAULT 20 CHECK (risk_min_redemptions > 0)
+);
+COMMENT ON TABLE commerce.tenant IS
+  'A brand HQ or a creator''s business: the unit of isolation. Holds the tenant''s time zone and stock holding defaults (order_hold 15 min, flash_hold 5 min, max_hold cap, slots per new pool). The tenant code is globally unique (a reference table under Citus).';
+COMMENT ON COLUMN commerce.tenant.attribution_window IS 'How long after a click an order is attributed to the KOC (default 7 days).';
+COMMENT ON COLUMN commerce.tenant.click_dedupe IS 'Repeat clicks of one visitor on one code within this window count once.';
+COMMENT ON COLUMN commerce.tenant.self_referral IS 'deny: a KOC buying through their own link is not attributed; allow: it is.';
+COMMENT ON COLUMN commerce.tenant.koc_rate_bp IS 'Commission rate of an attributed order without a task (before the level bonus).';
+COMMENT ON COLUMN commerce.tenant.settle_hold IS 'T+0.5: how long after its redemption a commission line becomes payable (default 12 hours).';
+COMMENT ON COLUMN commerce.tenant.withdraw_min_fen IS 'The smallest withdrawal, in fen.';
+COMMENT ON COLUMN commerce.tenant.withdraw_fee_bp IS 'Withdrawal fee: this share of the amount, rounded down, but at least withdraw_fee_min_fen.';
+COMMENT ON COLUMN commerce.tenant.withdraw_fee_min_fen IS 'The smallest withdrawal fee, in fen.';
+COMMENT ON COLUMN commerce.tenant.level_demotion IS 'Monthly recalculation: none (levels never drop), one_step (a KOC missing its level''s rule drops one level) or to_met (to the highest level whose rule is met).';
+COMMENT ON COLUMN commerce.tenant.risk_burst_clicks IS 'Risk rule click_burst: this many clicks on one KOC''s links from one IP within a 10-minute slot.';
+COMMENT ON COLUMN commerce.tenant.risk_max_conversion_bp IS 'Risk rule conversion: redemptions per distinct clicking visitor above this (bp) over 7 days ...';
+COMMENT ON COLUMN commerce.tenant.risk_min_redemptions IS '... once the KOC has at least this many redemptions in those 7 days.';
+
+CREATE TABLE commerce.store (
+    tenant_id  bigint NOT NULL REFERENCES commerce.tenant,
+    store_id   bigint GENERATED BY DEFAULT AS IDENTITY,
+    code       text NOT NULL CHECK (code ~ '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$'),
+    name       text NOT NULL,
+    region     text,
+    city       text,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, store_id),
+    UNIQUE (tenant_id, code)
+);
+COMMENT ON TABLE commerce.store IS
+  'A store of a tenant (offline shop or online storefront); plays and store settlement hang off stores.';
+
+CREATE TABLE commerce.warehouse (
+    tenant_id    bigint NOT NULL REFERENCES commerce.tenant,
+    warehouse_id bigint GENERATED BY DEFAULT AS IDENTITY,
+    code         text NOT NULL CHECK (code ~ '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$'),
+    name         text NOT NULL,
+    region       text,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, warehouse_id),
+    UNIQUE (tenant_id, code)
+);
+COMMENT ON TABLE commerce.warehouse IS
+  'A place stock is kept. Every tenant gets warehouse "main"; stock pools are per SKU and warehouse.';
+
+CREATE TABLE commerce.request_log (
+    tenant_id  bigint NOT NULL REFERENCES commerce.tenant,
+    operation  text NOT NULL,
+    request_id text NOT NULL CHECK (length(request_id) BETWEEN 1 AND 200),
+    params     jsonb NOT NULL,
+    result     jsonb,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, operation, request_id)
+);
+COMMENT ON TABLE commerce.request_log IS
+  'Idempotency keys of mutating entry points that have no row of their own to carry one (stock receipts, adjustments, allocations): a repeat with the same parameters returns the stored result; with different parameters it is refused (23505). Reservations keep their request_id on the reservation row.';
+
+CREATE TABLE commerce.job (
+    tenant_id bigint NOT NULL DEFAULT 0,
+    job_name  text NOT NULL,
+    schedule  text NOT NULL,
+    command   text NOT NULL,
+    PRIMARY KEY (tenant_id, job_name)
+);
+COMMENT ON TABLE commerce.job IS
+  'The pg_cron jobs commerce.schedule_jobs() registers (tenant_id 0: jobs for every tenant). Later modules add rows.';
+INSERT INTO commerce.job (job_name, schedule, command) VALUES
+  ('commerce-expire-reservations', '* * * * *', 'CALL commerce.expire_pump()');
+INSERT INTO commerce.job (job_name, schedule, command) VALUES
+  ('commerce-cancel-unpaid-orders', '* * * * *', 'CALL commerce.cancel_unpaid_pump()');
+INSERT INTO commerce.job (job_name, schedule, command) VALUES
+  ('commerce-settle-commissions', '*/10 * * * *', 'CALL commerce.settle_pump()');
+INSERT INTO commerce.job (job_name, schedule, command) VALUES
+  ('commerce-koc-levels', '7 * * * *', 'CALL commerce.level_pump()');
+INSERT INTO commerce.job (job_name, schedule, command) VALUES
+  ('commerce-koc-risk', '*/10 * * * *', 'CALL commerce.risk_pump()');
+INSERT INTO commerce.job (job_name, schedule, command) VALUES
+  ('commerce-end-expired-groups', '* * * * *', 'CALL commerce.play_pump()');
+
+-- ==== sql/src/catalog/tables.sql
+-- sql/src/catalog/tables.sql: channels, member tiers, products, SKUs (physical
+-- and virtual) and prices.
+
+CREATE TABLE commerce.channel (
+    tenant_id  bigint NOT NULL REFERENCES commerce.tenant,
+    channel_id bigint GENERATED BY DEFAULT AS IDENTITY,
+    code       text NOT NULL CHECK (code ~ '^[a-z0-9][a-z0-9_.-]{0,62}$'),
+    name       text NOT NULL,
+    kind       text NOT NULL CHECK (kind IN ('self_operated', 'platform')),
+    active     boolean NOT NULL DEFAULT true,
+    PRIMARY KEY (tenant_id, channel_id),
+    UNIQUE (tenant_id, code)
+);
+COMMENT ON TABLE commerce.channel IS
+  'A sales channel: self-operated (WeChat/Alipay mini-program, H5 site) or platform (Taobao/Tmall, Douyin, Xiaohongshu, PDD). New channels are rows, not code.';
+
+CREATE TABLE commerce.member_tier (
+    tenant_id bigint NOT NULL REFERENCES commerce.tenant,
+    code      text NOT NULL CHECK (code ~ '^[a-z0-9][a-z0-9_.-]{0,62}$'),
+    name      text NOT NULL,
+    rank      integer NOT NULL DEFAULT 0,
+    PRIMARY KEY (tenant_id, code)
+);
+COMMENT ON TABLE commerce.member_tier IS
+  'Paid membership tiers (e.g. monthly, annual card, H3.6.2) that member prices refer to.';
+
+CREATE TABLE commerce.product (
+    tenant_id    bigint NOT NULL REFERENCES commerce.tenant,
+    product_id   bigint GENERATED BY DEFAULT AS IDENTITY,
+    code         text NOT NULL CHECK (code ~ '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$'),
+    name         text NOT NULL,
+    kind         text NOT NULL DEFAULT 'physical'
+                 CHECK (kind IN ('physical', 'virtual')),
+    virtual_kind text CHECK (virtual_kind IN
+                 ('course', 'activation_code', 'membership_card', 'live_ticket')),
+    brand        text,
+    category     text,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, product_id),
+    UNIQUE (tenant_id, code),
+    CHECK ((kind = 'virtual') = (virtual_kind IS NOT NULL))
+);
+COMMENT ON TABLE commerce.product IS
+  'A product (SPU): physical goods or virtual goods (course, activation code, membership card, live-room ticket), H3.1.1.';
+
+CREATE TABLE commerce.sku (
+    tenant_id  bigint NOT NULL,
+    sku_id     bigint GENERATED BY DEFAULT AS IDENTITY,
+    product_id bigint NOT NULL,
+    code       text NOT NULL CHECK (code ~ '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$'),
+    name       text NOT NULL,
+    spec       jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(spec) = 'object'),
+    weight_g   integer CHECK (weight_g >= 0),
+    volume_cm3 integer CHECK (volume_cm3 >= 0),
+    msrp_fen   bigint NOT NULL CHECK (msrp_fen >= 0),
+    cost_fen   bigint CHECK (cost_fen >= 0),
+    floor_fen  bigint NOT NULL DEFAULT 0 CHECK (floor_fen >= 0),
+    active     boolean NOT NULL DEFAULT true,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    presale    boolean NOT NULL DEFAULT false,
+    PRIMARY KEY (tenant_id, sku_id),
+    UNIQUE (tenant_id, code),
+    FOREIGN KEY (tenant_id, product_id) REFERENCES commerce.product
+);
+COMMENT ON TABLE commerce.sku IS
+  'A sellable SKU with shipping attributes (weight, volume) and its price anchors: MSRP (the unified price), cost, and the floor no price may go below.';
+COMMENT ON COLUMN commerce.sku.presale IS 'Sold before stock arrives (预售): ships apart from in-stock lines.';
+
+CREATE TABLE commerce.price (
+    tenant_id   bigint NOT NULL,
+    price_id    bigint GENERATED BY DEFAULT AS IDENTITY,
+    sku_id      bigint NOT NULL,
+    kind        text NOT NULL CHECK (kind IN ('channel', 'member', 'flash')),
+    channel_id  bigint,
+    member_tier text,
+    price_fen   bigint NOT NULL CHECK (price_fen >= 0),
+    valid_from  timestamptz NOT NULL DEFAULT '-infinity',
+    valid_to    timestamptz NOT NULL DEFAULT 'infinity',
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, price_id),
+    FOREIGN KEY (tenant_id, sku_id) REFERENCES commerce.sku,
+    FOREIGN KEY (tenant_id, channel_id) REFERENCES commerce.channel,
+    FOREIGN KEY (tenant_id, member_tier) REFERENCES commerce.member_tier,
+    CHECK (valid_from < valid_to),
+    CHECK (kind <> 'channel' OR (channel_id IS NOT NULL AND member_tier IS NULL)),
+    CHECK (kind <> 'member' OR member_tier IS NOT NULL),
+    CHECK (kind <> 'flash' OR (member_tier IS NULL
+                               AND valid_from > '-infinity' AND valid_to < 'infinity'))
+);
+COMMENT ON TABLE commerce.price IS
+  'Price list entries besides the MSRP: per-channel prices, member prices (per tier, optionally per channel) and time-boxed flash prices. A C trigger refuses any price below the SKU floor when it is set (23514).';
+
+CREATE UNIQUE INDEX price_natural_key ON commerce.price
+    (tenant_id, sku_id, kind, coalesce(channel_id, 0), coalesce(member_tier, ''),
+     valid_from, valid_to);
+
+-- ==== sql/src/catalog/prices.sql
+
+CREATE TRIGGER before_10_floor_guard BEFORE INSERT OR UPDATE ON commerce.price
+    FOR EACH ROW EXECUTE FUNCTION commerce.price_floor_guard();
+
+CREATE TRIGGER before_10_floor_guard BEFORE INSERT OR UPDATE OF msrp_fen, floor_fen ON commerce.sku
+    FOR EACH ROW EXECUTE FUNCTION commerce.sku_floor_guard();
+
+-- ==== sql/src/customers/tables.sql
+-- sql/src/customers/tables.sql: customers of a tenant (members module and CRM
+-- grow this).
+
+CREATE TABLE commerce.customer (
+    tenant_id   bigint NOT NULL REFERENCES commerce.tenant,
+    customer_id bigint GENERATED BY DEFAULT AS IDENTITY,
+    code        text NOT NULL CHECK (length(code) BETWEEN 1 AND 200),
+    name        text,
+    phone       text,
+    member_tier text,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, customer_id),
+    UNIQUE (tenant_id, code),
+    FOREIGN KEY (tenant_id, member_tier) REFERENCES commerce.member_tier
+);
+COMMENT ON TABLE commerce.customer IS
+  'A buyer of a tenant (identified by a code: a user id of the mini-program or H5 site) and its paid membership tier, used for member prices at checkout. Identity fusion and profiles come with the CRM module.';
+
+-- ==== sql/src/outbox/tables.sql
+-- sql/src/outbox/tables.sql: the outbox: every message to the outside world
+-- (WeCom, SMS, payment, platforms, carriers).
+
+CREATE TABLE commerce.outbox (
+    tenant_id    bigint NOT NULL,
+    message_id   bigint GENERATED BY DEFAULT AS IDENTITY,
+    topic        text NOT NULL CHECK (topic ~ '^[a-z0-9][a-z0-9_.-]{0,62}$'),
+    dedupe_key   text,
+    payload      jsonb NOT NULL,
+    status       text NOT NULL DEFAULT 'pending'
+                 CHECK (status IN ('pending', 'claimed', 'done', 'dead')),
+    attempts     integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    available_at timestamptz NOT NULL DEFAULT now(),
+    lease_until  timestamptz,
+    claimed_by   text,
+    last_error   text,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    done_at      timestamptz,
+    PRIMARY KEY (tenant_id, message_id),
+    UNIQUE (tenant_id, topic, dedupe_key)
+);
+-- The outbox loses its foreign key to the tenant, as the order and stock tables
+-- did: every check locked the tenant row (FOR KEY SHARE), so all producers of
+-- a tenant queued on one row; the producers check the tenant themselves
+-- (commerce.enqueue calls _tenant, C producers run for rows of a known tenant).
+
+COMMENT ON TABLE commerce.outbox IS
+  'The only door to the outside world: messages claimed by external workers with a lease (SKIP LOCKED), then acked or failed; failures back off (immediately, 1 minute, 1 hour) and then become dead letters with an alert.';
+
+CREATE INDEX outbox_ready ON commerce.outbox (topic, available_at)
+    WHERE status IN ('pending', 'claimed');
+
+-- ==== sql/src/inventory/tables.sql
+-- sql/src/inventory/tables.sql: stock pools split into slots (no oversell by
+-- CHECK), reservations and their lines, the stock movement ledger.
+
+CREATE TABLE commerce.stock_pool (
+    tenant_id           bigint NOT NULL,
+    pool_id             bigint GENERATED BY DEFAULT AS IDENTITY,
+    sku_id              bigint NOT NULL,
+    warehouse_id        bigint NOT NULL,
+    parent_pool_id      bigint,
+    activity            text,
+    activity_kind       text CHECK (activity_kind IN ('flash_sale', 'live_room', 'play')),
+    status              text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'closed')),
+    hold                interval CHECK (hold > '0'::interval),
+    slot_count          integer NOT NULL CHECK (slot_count BETWEEN 1 AND 256),
+    low_stock_threshold bigint NOT NULL DEFAULT 0 CHECK (low_stock_threshold >= 0),
+    low_stock_alerted   boolean NOT NULL DEFAULT false,
+    created_at          timestamptz NOT NULL DEFAULT now(),
+    closed_at           timestamptz,
+    PRIMARY KEY (tenant_id, pool_id),
+    FOREIGN KEY (tenant_id, sku_id) REFERENCES commerce.sku,
+    FOREIGN KEY (tenant_id, warehouse_id) REFERENCES commerce.warehouse,
+    FOREIGN KEY (tenant_id, parent_pool_id) REFERENCES commerce.stock_pool,
+    CHECK ((parent_pool_id IS NULL) = (activity IS NULL)),
+    CHECK ((activity IS NULL) = (activity_kind IS NULL)),
+    CHECK (parent_pool_id IS NOT NULL OR status = 'open')
+);
+COMMENT ON TABLE commerce.stock_pool IS
+  'One stock pool per SKU and warehouse, sold on every channel; activity pools (flash sale, live room, play) hold stock pre-allocated from a root pool. The figures live in stock_slot rows so concurrent buyers of one hot SKU do not queue on one row.';
+
+CREATE UNIQUE INDEX stock_pool_root ON commerce.stock_pool (tenant_id, sku_id, warehouse_id)
+    WHERE parent_pool_id IS NULL;
+
+CREATE UNIQUE INDEX stock_pool_activity ON commerce.stock_pool (tenant_id, activity, sku_id)
+    WHERE parent_pool_id IS NOT NULL;
+
+CREATE TABLE commerce.stock_slot (
+    tenant_id bigint NOT NULL,
+    pool_id   bigint NOT NULL,
+    slot_no   integer NOT NULL,
+    on_hand   bigint NOT NULL DEFAULT 0,
+    reserved  bigint NOT NULL DEFAULT 0,
+    sold      bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (tenant_id, pool_id, slot_no),
+    FOREIGN KEY (tenant_id, pool_id) REFERENCES commerce.stock_pool,
+    CONSTRAINT stock_slot_no_oversell
+        CHECK (slot_no >= 0 AND reserved >= 0 AND sold >= 0 AND reserved + sold <= on_hand)
+) WITH (fillfactor = 50);
+COMMENT ON TABLE commerce.stock_slot IS
+  'A share of a pool''s stock. Pool figures are the sums over its slots; the CHECK (reserved + sold <= on_hand) makes oversell impossible slot by slot, hence pool by pool. Reservations take from one slot, skipping slots locked by other buyers.';
+
+CREATE TABLE commerce.reservation (
+    tenant_id         bigint NOT NULL,
+    reservation_id    bigint GENERATED BY DEFAULT AS IDENTITY,
+    request_id        text NOT NULL,
+    holder            text NOT NULL,
+    status            commerce.reservation_status NOT NULL DEFAULT 'active',
+    expires_at        timestamptz NOT NULL,
+    created_at        timestamptz NOT NULL DEFAULT now(),
+    ended_at          timestamptz,
+    end_request_id    text,
+    PRIMARY KEY (tenant_id, reservation_id),
+    UNIQUE (tenant_id, request_id)
+);
+-- reservation, reservation_line and stock_movement have no foreign keys on
+-- purpose: an FK check takes FOR KEY SHARE on the parent row, so every buyer
+-- of one SKU would lock the same pool row (MultiXacts), and a line's check
+-- would lock its fresh reservation row (one more WAL record per line). The
+-- C entry points are their only writers and check the parents;
+-- check_stock_invariants() looks for orphans.
+COMMENT ON TABLE commerce.reservation IS
+  'A hold on stock for a holder (an order, a cart, a flash-sale buyer) until expires_at. It ends exactly once: confirmed (sold), released, or expired by the pump; a C trigger enforces the state machine, stamps ended_at and checks request_id and holder (1 to 200 characters).';
+
+CREATE INDEX reservation_due ON commerce.reservation (expires_at) WHERE status = 'active';
+
+CREATE TABLE commerce.reservation_line (
+    tenant_id      bigint NOT NULL,
+    reservation_id bigint NOT NULL,
+    line_no        integer NOT NULL,
+    sku_id         bigint NOT NULL,
+    pool_id        bigint NOT NULL,
+    slot_no        integer NOT NULL,
+    qty            bigint NOT NULL,
+    returned_qty   bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (tenant_id, reservation_id, line_no),
+    CHECK (qty > 0 AND returned_qty BETWEEN 0 AND qty)
+);
+COMMENT ON TABLE commerce.reservation_line IS
+  'The stock a reservation holds: one line per pool (cart lines on the same SKU are summed), and the slot it was taken from. returned_qty counts units sold and then returned.';
+
+CREATE TABLE commerce.stock_movement (
+    tenant_id      bigint NOT NULL,
+    movement_id    bigint GENERATED BY DEFAULT AS IDENTITY,
+    pool_id        bigint NOT NULL,
+    kind           commerce.stock_movement_kind NOT NULL,
+    d_on_hand      bigint NOT NULL DEFAULT 0,
+    d_reserved     bigint NOT NULL DEFAULT 0,
+    d_sold         bigint NOT NULL DEFAULT 0,
+    reservation_id bigint,
+    request_id     text,
+    note           text,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, movement_id)
+);
+COMMENT ON TABLE commerce.stock_movement IS
+  'The append-only stock ledger: for every pool, the sums of d_on_hand, d_reserved and d_sold equal the pool''s on_hand, reserved and sold (commerce.check_stock_invariants verifies it).';
+
+SELECT commerce._declare_append_only('commerce.stock_movement');
+
+-- ==== sql/src/inventory/reserve.sql
+
+CREATE TRIGGER before_10_state_guard BEFORE INSERT OR UPDATE ON commerce.reservation
+    FOR EACH ROW EXECUTE FUNCTION commerce.reservation_state_guard();
+
+-- ==== sql/src/inventory/invariants.sql
+-- sql/src/inventory/invariants.sql: the stock view and
+-- check_stock_invariants().
+
+CREATE VIEW commerce.stock AS
+SELECT p.tenant_id, p.pool_id, s.code AS sku, w.code AS warehouse, p.activity, p.activity_kind,
+       p.status, p.parent_pool_id,
+       sum(sl.on_hand)::bigint  AS on_hand,
+       sum(sl.reserved)::bigint AS reserved,
+       sum(sl.sold)::bigint     AS sold,
+       sum(sl.on_hand - sl.reserved - sl.sold)::bigint AS available,
+       p.low_stock_threshold, p.slot_count
+  FROM commerce.stock_pool p
+  JOIN commerce.sku s ON s.tenant_id = p.tenant_id AND s.sku_id = p.sku_id
+  JOIN commerce.warehouse w ON w.tenant_id = p.tenant_id AND w.warehouse_id = p.warehouse_id
+  JOIN commerce.stock_slot sl ON sl.tenant_id = p.tenant_id AND sl.pool_id = p.pool_id
+ GROUP BY p.tenant_id, p.pool_id, s.code, w.code;
+COMMENT ON VIEW commerce.stock IS 'Pool figures (sums over slots): on_hand, reserved, sold, available.';
+
+-- ==== sql/src/orders/tables.sql
+
+-- orders and order_line carry no foreign keys to tenant, channel, SKU or their
+-- order (as in inventory): an FK check takes FOR KEY SHARE on the parent row, so
+-- every order of a channel, and every buyer of a hot SKU, would lock the same
+-- row (MultiXacts). The order entry points are the only writers and check the
+-- parents; commerce.check_order_invariants() looks for orphans.
+CREATE TABLE commerce.orders (
+    tenant_id                bigint NOT NULL,
+    order_id                 bigint GENERATED BY DEFAULT AS IDENTITY,
+    channel_id               bigint NOT NULL,
+    external_order_id        text NOT NULL CHECK (length(external_order_id) BETWEEN 1 AND 200),
+    request_id               text,
+    customer_id              bigint,
+    buyer_ref                text,
+    receiver_name            text,
+    receiver_phone           text,
+    receiver_region          text,
+    receiver_city            text,
+    receiver_address         text,
+    goods_fen                bigint NOT NULL CHECK (goods_fen >= 0),
+    discount_fen             bigint NOT NULL DEFAULT 0 CHECK (discount_fen >= 0),
+    shipping_fen             bigint NOT NULL DEFAULT 0 CHECK (shipping_fen >= 0),
+    payable_fen              bigint NOT NULL CHECK (payable_fen >= 0),
+    paid_fen                 bigint,
+    refunded_fen             bigint NOT NULL DEFAULT 0 CHECK (refunded_fen >= 0),
+    status                   commerce.order_status NOT NULL DEFAULT 'pending_payment',
+    status_before_after_sale commerce.order_status,
+    reservation_id           bigint,
+    pay_deadline             timestamptz,
+    payment_id               text,
+    source_activity          text,
+    source_instance_id       bigint,
+    koc_id                   bigint,
+    koc_task_id              bigint,
+    attributed_at            timestamptz,
+    platform_status          text,
+    platform_modified_at     timestamptz,
+    payload                  jsonb,
+    oversell                 boolean NOT NULL DEFAULT false,
+    created_at               timestamptz NOT NULL DEFAULT now(),
+    updated_at               timestamptz NOT NULL DEFAULT now(),
+    paid_at                  timestamptz,
+    shipped_at               timestamptz,
+    completed_at             timestamptz,
+    cancelled_at             timestamptz,
+    after_sale_at            timestamptz,
+    refunded_at              timestamptz,
+    click_id                 bigint,
+    status_reason            text,
+    PRIMARY KEY (tenant_id, order_id),
+    UNIQUE (tenant_id, channel_id, external_order_id),
+    UNIQUE (tenant_id, request_id),
+    CHECK (payable_fen = goods_fen - discount_fen + shipping_fen)
+);
+COMMENT ON TABLE commerce.orders IS
+  'Orders from every channel in one model: self-operated orders placed with commerce.place_order, platform orders ingested from their payloads. One state machine (C trigger): pending_payment -> paid -> shipped -> completed, pending_payment -> cancelled, paid/shipped/completed -> after_sale -> refunded or back. Amounts in fen; payable = goods - discount + shipping. koc_* fields are filled by the KOC module.';
+COMMENT ON COLUMN commerce.orders.status_reason IS
+  'Why this statement changes the order''s status: set it in the UPDATE (or INSERT) that changes status; the state machine writes it to order_status_history and clears it, so it is NULL at rest and never carried over to a later change.';
+COMMENT ON COLUMN commerce.orders.koc_id IS 'The KOC the order is attributed to (last click within the window), set at placement and frozen.';
+
+CREATE INDEX orders_unpaid_due ON commerce.orders (pay_deadline)
+    WHERE status = 'pending_payment' AND pay_deadline IS NOT NULL;
+
+CREATE TABLE commerce.order_line (
+    tenant_id      bigint NOT NULL,
+    order_id       bigint NOT NULL,
+    line_no        integer NOT NULL,
+    sku_id         bigint NOT NULL,
+    qty            bigint NOT NULL CHECK (qty > 0),
+    unit_price_fen bigint NOT NULL CHECK (unit_price_fen >= 0),
+    price_source   text,
+    amount_fen     bigint NOT NULL CHECK (amount_fen = unit_price_fen * qty),
+    PRIMARY KEY (tenant_id, order_id, line_no)
+);
+COMMENT ON TABLE commerce.order_line IS
+  'The lines of an order: SKU, quantity, the unit price the order was sold at and where it came from (msrp/channel/member/flash for self-operated orders, platform for platform orders).';
+
+CREATE TABLE commerce.order_status_history (
+    tenant_id   bigint NOT NULL,
+    history_id  bigint GENERATED BY DEFAULT AS IDENTITY,
+    order_id    bigint NOT NULL,
+    from_status commerce.order_status,
+    to_status   commerce.order_status NOT NULL,
+    changed_at  timestamptz NOT NULL,
+    reason      text,
+    PRIMARY KEY (tenant_id, history_id)
+);
+COMMENT ON TABLE commerce.order_status_history IS
+  'Every status an order took, written by the state-machine trigger (append-only): from, to, when, and the reason the entry point gave.';
+
+CREATE INDEX order_status_history_order ON commerce.order_status_history (tenant_id, order_id);
+
+SELECT commerce._declare_append_only('commerce.order_status_history');
+
+CREATE TABLE commerce.payment_exception (
+    tenant_id    bigint NOT NULL REFERENCES commerce.tenant,
+    payment_id   text NOT NULL,
+    order_id     bigint NOT NULL,
+    amount_fen   bigint NOT NULL,
+    kind         text NOT NULL CHECK (kind IN ('after_cancel', 'duplicate')),
+    received_at  timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, payment_id)
+);
+COMMENT ON TABLE commerce.payment_exception IS
+  'Payments that cannot be accepted: arriving after the order was cancelled (or its deadline passed), or a second payment of a paid order. Each is recorded once and a payment.refund message goes to the outbox; never silently accepted.';
+
+CREATE TABLE commerce.platform_profile (
+    tenant_id             bigint NOT NULL DEFAULT 0,
+    channel_code          text NOT NULL,
+    order_id_path         jsonpath NOT NULL,
+    status_path           jsonpath NOT NULL,
+    modified_path         jsonpath NOT NULL,
+    modified_format       text NOT NULL CHECK (modified_format IN ('local', 'iso', 'epoch', 'epoch_ms')),
+    buyer_path            jsonpath,
+    receiver_name_path    jsonpath,
+    receiver_phone_path   jsonpath,
+    receiver_region_path  jsonpath,
+    receiver_city_path    jsonpath,
+    receiver_address_path jsonpath,
+    goods_path            jsonpath NOT NULL,
+    discount_path         jsonpath,
+    shipping_path         jsonpath,
+    amount_unit           text NOT NULL CHECK (amount_unit IN ('yuan', 'fen')),
+    lines_path            jsonpath NOT NULL,
+    line_sku_path         jsonpath NOT NULL,
+    line_qty_path         jsonpath NOT NULL,
+    line_price_path       jsonpath NOT NULL,
+    PRIMARY KEY (tenant_id, channel_code)
+);
+COMMENT ON TABLE commerce.platform_profile IS
+  'Where each field of a platform''s order payload is (SQL/JSON paths), its time format and amount unit. tenant_id 0 holds the defaults every tenant uses unless it has its own row; a new platform is a new row, not code.';
+-- Representative payloads of each platform are in test/fixtures/platform/.
+INSERT INTO commerce.platform_profile VALUES
+  (0, 'taobao', '$.tid', '$.status', '$.modified', 'local', '$.buyer_nick', '$.receiver_name',
+   '$.receiver_mobile', '$.receiver_state', '$.receiver_city', '$.receiver_address',
+   '$.total_fee', '$.discount_fee', '$.post_fee', 'yuan', '$.orders.order[*]', '$.outer_sku_id',
+   '$.num', '$.price'),
+  (0, 'douyin', '$.order_id', '$.order_status', '$.update_time', 'epoch', '$.open_id',
+   '$.post_receiver', '$.post_tel', '$.post_addr.province.name', '$.post_addr.city.name',
+   '$.post_addr.detail', '$.order_amount', '$.promotion_amount', '$.post_amount', 'fen',
+   '$.sku_order_list[*]', '$.code', '$.item_num', '$.origin_amount'),
+  (0, 'xiaohongshu', '$.orderId', '$.orderStatus', '$.updateTime', 'epoch_ms', '$.userId',
+   '$.receiver.name', '$.receiver.phone', '$.receiver.province', '$.receiver.city',
+   '$.receiver.address', '$.totalAmount', '$.merchantDiscount', '$.expressFee', 'fen',
+   '$.skuList[*]', '$.skuCode', '$.quantity', '$.price'),
+  (0, 'pdd', '$.order_sn', '$.order_status', '$.updated_at', 'local', '$.buyer_id',
+   '$.receiver_name', '$.receiver_phone', '$.province', '$.city', '$.address',
+   '$.goods_amount', '$.discount_amount', '$.postage', 'yuan', '$.item_list[*]', '$.outer_id',
+   '$.goods_count', '$.goods_price');
+
+CREATE TABLE commerce.platform_status_map (
+    tenant_id       bigint NOT NULL DEFAULT 0,
+    channel_code    text NOT NULL,
+    platform_status text NOT NULL,
+    status          commerce.order_status NOT NULL,
+    PRIMARY KEY (tenant_id, channel_code, platform_status)
+);
+COMMENT ON TABLE commerce.platform_status_map IS
+  'Platform status words mapped to the unified order status (H3.2.3); tenant_id 0 holds the defaults, a tenant row overrides one.';
+INSERT INTO commerce.platform_status_map (channel_code, platform_status, status) VALUES
+  ('taobao', 'WAIT_BUYER_PAY', 'pending_payment'),
+  ('taobao', 'WAIT_SELLER_SEND_GOODS', 'paid'),
+  ('taobao', 'WAIT_BUYER_CONFIRM_GOODS', 'shipped'),
+  ('taobao', 'TRADE_BUYER_SIGNED', 'shipped'),
+  ('taobao', 'TRADE_FINISHED', 'completed'),
+  ('taobao', 'TRADE_CLOSED_BY_TAOBAO', 'cancelled'),
+  ('taobao', 'REFUND_REQUESTED', 'after_sale'),
+  ('taobao', 'TRADE_CLOSED', 'refunded'),
+  ('douyin', '1', 'pending_payment'),
+  ('douyin', '2', 'paid'),
+  ('douyin', '3', 'shipped'),
+  ('douyin', '4', 'cancelled'),
+  ('douyin', '5', 'completed'),
+  ('douyin', '21', 'after_sale'),
+  ('douyin', '22', 'refunded'),
+  ('xiaohongshu', '1', 'pending_payment'),
+  ('xiaohongshu', '4', 'paid'),
+  ('xiaohongshu', '6', 'shipped'),
+  ('xiaohongshu', '7', 'completed'),
+  ('xiaohongshu', '8', 'cancelled'),
+  ('xiaohongshu', '9', 'after_sale'),
+  ('xiaohongshu', '10', 'refunded'),
+  ('pdd', '0', 'pending_payment'),
+  ('pdd', '1', 'paid'),
+  ('pdd', '2', 'shipped'),
+  ('pdd', '3', 'completed'),
+  ('pdd', '4', 'cancelled'),
+  ('pdd', '5', 'after_sale'),
+  ('pdd', '6', 'refunded');
+
+CREATE TABLE commerce.routing_rule (
+    tenant_id    bigint NOT NULL DEFAULT 0,
+    rule_id      bigint GENERATED BY DEFAULT AS IDENTITY,
+    priority     integer NOT NULL,
+    regions      text[],
+    min_weight_g bigint CHECK (min_weight_g >= 0),
+    remote       boolean,
+    carrier      text NOT NULL CHECK (carrier ~ '^[a-z0-9][a-z0-9_.-]{0,62}$'),
+    note         text,
+    PRIMARY KEY (tenant_id, rule_id)
+);
+COMMENT ON TABLE commerce.routing_rule IS
+  'Logistics routing as data (H3.3.2): rules tried by priority, first match wins; a rule matches when its set conditions hold (receiver region in regions, parcel weight >= min_weight_g, remote region). tenant_id 0 rows are the defaults for tenants without rules of their own. Evaluated in C by commerce.route_carrier.';
+INSERT INTO commerce.routing_rule (tenant_id, priority, regions, min_weight_g, remote, carrier, note) VALUES
+  (0, 10, NULL, 20001, NULL, 'deppon', 'parcels over 20 kg: heavy carrier'),
+  (0, 20, NULL, NULL, true, 'ems', 'remote areas: EMS covers them'),
+  (0, 30, ARRAY['浙江省', '浙江', '江苏省', '江苏', '上海市', '上海'], NULL, NULL, 'zto', 'Jiangsu, Zhejiang, Shanghai: low cost, fast'),
+  (0, 40, ARRAY['广东省', '广东', '福建省', '福建'], NULL, NULL, 'sf', 'Guangdong, Fujian: service quality'),
+  (0, 1000, NULL, NULL, NULL, 'yto', 'everywhere else');
+
+CREATE TABLE commerce.remote_region (
+    tenant_id bigint NOT NULL DEFAULT 0,
+    regions   text[] NOT NULL,
+    PRIMARY KEY (tenant_id)
+);
+COMMENT ON TABLE commerce.remote_region IS 'Regions carriers treat as remote (偏远地区); tenant 0 holds the default list.';
+INSERT INTO commerce.remote_region (tenant_id, regions) VALUES
+  (0, ARRAY['新疆维吾尔自治区', '新疆', '西藏自治区', '西藏', '青海省', '青海', '内蒙古自治区', '内蒙古']);
+
+CREATE TABLE commerce.shipment (
+    tenant_id   bigint NOT NULL REFERENCES commerce.tenant,
+    shipment_id bigint GENERATED BY DEFAULT AS IDENTITY,
+    order_id    bigint NOT NULL,
+    request_id  text NOT NULL CHECK (length(request_id) BETWEEN 1 AND 200),
+    carrier     text NOT NULL,
+    tracking_no text,
+    weight_g    bigint NOT NULL CHECK (weight_g >= 0),
+    shipped_at  timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, shipment_id),
+    UNIQUE (tenant_id, request_id),
+    FOREIGN KEY (tenant_id, order_id) REFERENCES commerce.orders
+);
+COMMENT ON TABLE commerce.shipment IS
+  'A parcel of an order: carrier (routed or chosen), tracking number, weight. Creating one ships the order, queues its waybill print job and, for platform orders, the write-back of the tracking number.';
+
+CREATE TABLE commerce.after_sale (
+    tenant_id     bigint NOT NULL REFERENCES commerce.tenant,
+    after_sale_id bigint GENERATED BY DEFAULT AS IDENTITY,
+    order_id      bigint NOT NULL,
+    request_id    text NOT NULL CHECK (length(request_id) BETWEEN 1 AND 200),
+    kind          commerce.after_sale_kind NOT NULL,
+    status        text NOT NULL DEFAULT 'requested',
+    reason        text,
+    refund_fen    bigint NOT NULL DEFAULT 0 CHECK (refund_fen >= 0),
+    lines         jsonb NOT NULL DEFAULT '[]',
+    decision_note text,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    decided_at    timestamptz,
+    completed_at  timestamptz,
+    PRIMARY KEY (tenant_id, after_sale_id),
+    UNIQUE (tenant_id, request_id),
+    FOREIGN KEY (tenant_id, order_id) REFERENCES commerce.orders,
+    CHECK (status IN ('requested', 'approved', 'rejected', 'goods_returned', 'refunded', 'exchanged'))
+);
+COMMENT ON TABLE commerce.after_sale IS
+  'After-sale requests: refund only, return and refund, exchange. requested -> approved | rejected; approved -> refunded (refund only) or goods_returned -> refunded | exchanged. One open request per order. The order is after_sale while one is open.';
+
+CREATE UNIQUE INDEX after_sale_one_open ON commerce.after_sale (tenant_id, order_id)
+    WHERE status IN ('requested', 'approved', 'goods_returned');
+
+CREATE TRIGGER before_10_state_guard BEFORE INSERT OR UPDATE ON commerce.after_sale
+    FOR EACH ROW EXECUTE FUNCTION commerce.state_guard('status', 'requested', 'qualifier=kind',
+        'requested>approved', 'requested>rejected',
+        'return_refund:approved>goods_returned', 'exchange:approved>goods_returned',
+        'refund_only:approved>refunded', 'return_refund:goods_returned>refunded',
+        'exchange:goods_returned>exchanged');
+
+CREATE TABLE commerce.order_event (
+    tenant_id  bigint NOT NULL,
+    event_id   bigint GENERATED BY DEFAULT AS IDENTITY,
+    order_id   bigint NOT NULL,
+    kind       text NOT NULL CHECK (kind IN ('refund')),
+    source_key text NOT NULL,
+    amount_fen bigint NOT NULL,
+    lines      jsonb NOT NULL DEFAULT '[]',
+    created_at timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, event_id),
+    UNIQUE (tenant_id, source_key)
+);
+COMMENT ON TABLE commerce.order_event IS
+  'Append-only events other modules consume, one per source event (source_key unique): a refund is the reversal the commission module turns into a negative commission line.';
+
+SELECT commerce._declare_append_only('commerce.order_event');
+
+CREATE TABLE commerce.bill_line (
+    tenant_id         bigint NOT NULL REFERENCES commerce.tenant,
+    source            text NOT NULL,
+    bill_date         date NOT NULL,
+    line_no           integer NOT NULL,
+    external_order_id text NOT NULL,
+    amount_fen        bigint NOT NULL,
+    refund_fen        bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (tenant_id, source, bill_date, line_no)
+);
+COMMENT ON TABLE commerce.bill_line IS
+  'A day''s bill from a platform or payment provider (source = the channel code), as imported; a re-import of the same source and day replaces it.';
+
+CREATE TABLE commerce.recon_difference (
+    tenant_id         bigint NOT NULL REFERENCES commerce.tenant,
+    source            text NOT NULL,
+    bill_date         date NOT NULL,
+    external_order_id text NOT NULL,
+    kind              text NOT NULL CHECK (kind IN ('missing_in_bill', 'missing_in_orders',
+                                                    'amount_mismatch', 'refund_mismatch')),
+    our_fen           bigint,
+    bill_fen          bigint,
+    PRIMARY KEY (tenant_id, source, bill_date, external_order_id, kind)
+);
+COMMENT ON TABLE commerce.recon_difference IS
+  'Differences between a day''s bill and commerce''s orders (marked red for an operator, H3.7.1): an order missing on either side, a paid amount or a refund that differs.';
+
+CREATE TABLE commerce.recon_run (
+    tenant_id    bigint NOT NULL REFERENCES commerce.tenant,
+    source       text NOT NULL,
+    bill_date    date NOT NULL,
+    run_at       timestamptz NOT NULL,
+    our_orders   integer NOT NULL,
+    bill_orders  integer NOT NULL,
+    our_fen      bigint NOT NULL,
+    bill_fen     bigint NOT NULL,
+    our_refund   bigint NOT NULL,
+    bill_refund  bigint NOT NULL,
+    differences  integer NOT NULL,
+    PRIMARY KEY (tenant_id, source, bill_date)
+);
+COMMENT ON TABLE commerce.recon_run IS 'The last reconciliation of each source and day: counts, amounts, refunds on both sides, and the number of differences.';
+
+-- ==== sql/src/orders/state.sql
+
+CREATE TRIGGER before_20_state_guard BEFORE INSERT OR UPDATE ON commerce.orders
+    FOR EACH ROW EXECUTE FUNCTION commerce.order_state_guard();
+
+-- ==== sql/src/orders/platform.sql
+
+-- A view of orders for operators.
+CREATE VIEW commerce.order_overview AS
+SELECT o.tenant_id, o.order_id, c.code AS channel, o.external_order_id, o.status, o.payable_fen,
+       o.oversell, o.created_at, o.paid_at, o.shipped_at
+  FROM commerce.orders o JOIN commerce.channel c USING (tenant_id, channel_id);
+COMMENT ON VIEW commerce.order_overview IS 'Orders with their channel code, for operators.';
+
+-- ==== sql/src/koc/tables.sql
+-- sql/src/koc/tables.sql: KOC levels, KOCs, tasks, signing secrets, clicks,
+-- applications, agreements, the money tables (accounts, commission lines,
+-- batches, withdrawals, ledger), level runs, risk flags and the audit log
+-- (K03-K22).
+
+CREATE TABLE commerce.koc_level (
+    tenant_id bigint NOT NULL REFERENCES commerce.tenant,
+    code      text NOT NULL CHECK (code ~ '^[a-z0-9][a-z0-9_.-]{0,62}$'),
+    name      text NOT NULL,
+    rank      integer NOT NULL,
+    bonus_bp  integer NOT NULL DEFAULT 0 CHECK (bonus_bp BETWEEN 0 AND 10000),
+    promotion_rule jsonb,
+    vote_rights boolean NOT NULL DEFAULT false,
+    airdrop   boolean NOT NULL DEFAULT false,
+    materials text[] NOT NULL DEFAULT '{}',
+    PRIMARY KEY (tenant_id, code),
+    UNIQUE (tenant_id, rank)
+);
+COMMENT ON TABLE commerce.koc_level IS
+  'KOC levels of a tenant (default bronze, silver, gold), lowest rank first; bonus_bp is the commission bonus of the level (gold +500 bp = +5%) (K05, K06).';
+COMMENT ON COLUMN commerce.koc_level.vote_rights IS 'Benefit: the KOCs of this level vote on new products.';
+COMMENT ON COLUMN commerce.koc_level.airdrop IS 'Benefit: the KOCs of this level receive airdrops (new-product samples).';
+COMMENT ON COLUMN commerce.koc_level.materials IS 'Benefit: references of exclusive materials for this level and above.';
+
+CREATE TABLE commerce.koc (
+    tenant_id   bigint NOT NULL REFERENCES commerce.tenant,
+    koc_id      bigint GENERATED BY DEFAULT AS IDENTITY,
+    code        text NOT NULL CHECK (code ~ '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$'),
+    customer_id bigint,
+    name        text NOT NULL,
+    region      text,
+    level_code  text NOT NULL,
+    status      text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'frozen', 'suspended')),
+    joined_at   timestamptz NOT NULL DEFAULT now(),
+    tags        text[] NOT NULL DEFAULT '{}',
+    PRIMARY KEY (tenant_id, koc_id),
+    UNIQUE (tenant_id, code),
+    UNIQUE (tenant_id, customer_id),
+    FOREIGN KEY (tenant_id, customer_id) REFERENCES commerce.customer,
+    FOREIGN KEY (tenant_id, level_code) REFERENCES commerce.koc_level
+);
+COMMENT ON TABLE commerce.koc IS
+  'A key opinion consumer: a customer who promotes the tenant in their own circles, at a level, active or frozen (risk control).';
+COMMENT ON COLUMN commerce.koc.tags IS 'Tags of the KOC (e.g. mom, fitness, campus) that tasks can target.';
+
+CREATE TABLE commerce.koc_task (
+    tenant_id     bigint NOT NULL REFERENCES commerce.tenant,
+    task_id       bigint GENERATED BY DEFAULT AS IDENTITY,
+    code          text NOT NULL CHECK (code ~ '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$'),
+    title         text NOT NULL,
+    starts_at     timestamptz NOT NULL,
+    ends_at       timestamptz NOT NULL,
+    rate_bp       integer NOT NULL DEFAULT 0 CHECK (rate_bp BETWEEN 0 AND 10000),
+    bounty_fen    bigint NOT NULL DEFAULT 0 CHECK (bounty_fen >= 0),
+    goal          integer CHECK (goal > 0),
+    target_levels text[],
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    target_tags   text[],
+    materials     text[] NOT NULL DEFAULT '{}',
+    PRIMARY KEY (tenant_id, task_id),
+    UNIQUE (tenant_id, code),
+    CHECK (starts_at < ends_at)
+);
+COMMENT ON TABLE commerce.koc_task IS
+  'A promotion task (K08): its window, the levels it targets, and its reward: a commission rate in basis points or a fixed bounty per redemption; the goal in redemptions.';
+COMMENT ON COLUMN commerce.koc_task.target_tags IS 'The task is open to KOCs with one of these tags (NULL: any); with target_levels both must match.';
+COMMENT ON COLUMN commerce.koc_task.materials IS 'References of the task''s materials (posters, copy, videos) in the material library.';
+
+CREATE TABLE commerce.tenant_secret (
+    tenant_id   bigint PRIMARY KEY REFERENCES commerce.tenant,
+    link_secret bytea NOT NULL CHECK (length(link_secret) >= 32),
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE commerce.tenant_secret IS
+  'The key tracking codes of a tenant are signed with (HMAC-SHA256), made on the first code. Never exposed through the API.';
+REVOKE ALL ON commerce.tenant_secret FROM PUBLIC;
+
+-- clicks carry no foreign keys (as the stock tables): link traffic must not
+-- lock the KOC row; the link functions check the parents.
+CREATE TABLE commerce.click (
+    tenant_id  bigint NOT NULL,
+    click_id   bigint GENERATED BY DEFAULT AS IDENTITY,
+    koc_id     bigint NOT NULL,
+    task_id    bigint,
+    channel_id bigint,
+    visitor_id text NOT NULL,
+    ip         inet,
+    user_agent text,
+    clicked_at timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, click_id)
+);
+COMMENT ON TABLE commerce.click IS
+  'Clicks on tracking links (K12): who followed which KOC''s link for which task and share channel, from where. Repeats within the tenant''s dedupe window are not stored again.';
+
+CREATE TABLE commerce.koc_application (
+    tenant_id       bigint NOT NULL REFERENCES commerce.tenant,
+    application_id  bigint GENERATED BY DEFAULT AS IDENTITY,
+    request_id      text NOT NULL CHECK (length(request_id) BETWEEN 1 AND 200),
+    customer_id     bigint NOT NULL,
+    social_accounts jsonb NOT NULL,
+    note            text,
+    status          text NOT NULL DEFAULT 'submitted',
+    reviewer        text,
+    decision_reason text,
+    reviewed_at     timestamptz,
+    koc_id          bigint,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, application_id),
+    UNIQUE (tenant_id, request_id),
+    FOREIGN KEY (tenant_id, customer_id) REFERENCES commerce.customer,
+    CHECK (status IN ('submitted', 'approved', 'rejected')),
+    CHECK (status = 'submitted' OR (reviewer IS NOT NULL AND reviewed_at IS NOT NULL)),
+    CHECK (status <> 'rejected' OR decision_reason IS NOT NULL)
+);
+COMMENT ON TABLE commerce.koc_application IS
+  'Applications to become a KOC (K03) with the applicant''s social accounts; a store or HQ reviewer approves (the KOC is created at the lowest level) or rejects with a reason. One open application per customer.';
+
+CREATE UNIQUE INDEX koc_application_one_open ON commerce.koc_application (tenant_id, customer_id)
+    WHERE status = 'submitted';
+
+CREATE TRIGGER before_10_state_guard BEFORE INSERT OR UPDATE ON commerce.koc_application
+    FOR EACH ROW EXECUTE FUNCTION commerce.state_guard('status', 'submitted',
+        'submitted>approved', 'submitted>rejected');
+
+CREATE TABLE commerce.agreement (
+    tenant_id    bigint NOT NULL REFERENCES commerce.tenant,
+    version      integer NOT NULL CHECK (version > 0),
+    title        text NOT NULL,
+    body         text NOT NULL CHECK (length(body) > 0),
+    body_sha256  text NOT NULL CHECK (body_sha256 ~ '^[0-9a-f]{64}$'),
+    published_at timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, version)
+);
+COMMENT ON TABLE commerce.agreement IS
+  'Versions of the KOC agreement (commission and content rules, K04): the exact text and its SHA-256. Published versions never change; the highest version is the current one.';
+
+SELECT commerce._declare_append_only('commerce.agreement');
+
+CREATE TABLE commerce.agreement_signature (
+    tenant_id   bigint NOT NULL,
+    koc_id      bigint NOT NULL,
+    version     integer NOT NULL,
+    signer_name text NOT NULL,
+    client_ip   inet,
+    text_sha256 text NOT NULL,
+    signed_at   timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, koc_id, version),
+    FOREIGN KEY (tenant_id, koc_id) REFERENCES commerce.koc,
+    FOREIGN KEY (tenant_id, version) REFERENCES commerce.agreement
+);
+COMMENT ON TABLE commerce.agreement_signature IS
+  'The evidence of a KOC signing an agreement version: who, when, from which IP, and the SHA-256 of the exact text signed (append-only).';
+
+SELECT commerce._declare_append_only('commerce.agreement_signature');
+
+-- the new-customer test of a redemption looks at the buyer's earlier orders
+CREATE INDEX orders_customer ON commerce.orders (tenant_id, customer_id, paid_at)
+    WHERE customer_id IS NOT NULL;
+
+CREATE TABLE commerce.koc_account (
+    tenant_id     bigint NOT NULL,
+    koc_id        bigint NOT NULL,
+    next_seq      bigint NOT NULL DEFAULT 1,
+    settled_seq   bigint NOT NULL DEFAULT 0,
+    settled_fen   bigint NOT NULL DEFAULT 0,
+    balance_fen   bigint NOT NULL DEFAULT 0 CHECK (balance_fen >= 0),
+    in_flight_fen bigint NOT NULL DEFAULT 0 CHECK (in_flight_fen >= 0),
+    paid_fen      bigint NOT NULL DEFAULT 0 CHECK (paid_fen >= 0),
+    fee_fen       bigint NOT NULL DEFAULT 0 CHECK (fee_fen >= 0),
+    unsettled_fen bigint NOT NULL DEFAULT 0,
+    last_payable_at timestamptz,
+    due_at        timestamptz,
+    PRIMARY KEY (tenant_id, koc_id),
+    FOREIGN KEY (tenant_id, koc_id) REFERENCES commerce.koc,
+    CHECK (settled_seq >= 0 AND settled_seq < next_seq)
+);
+COMMENT ON TABLE commerce.koc_account IS
+  'The money of a KOC: lines 1..settled_seq are settled (settled_fen in all); the settled money is withdrawable (balance), in flight to the payment provider, paid, or taken as fees. unsettled_fen and last_payable_at sum up the lines after settled_seq (when last_payable_at has passed, all of them are payable and settlement reads no line). due_at: when the settlement pump should look again (NULL: nothing to do, or held until the KOC is active and has signed). The row is the lock that orders the KOC''s lines, settlements and withdrawals.';
+
+CREATE INDEX koc_account_due ON commerce.koc_account (due_at) WHERE due_at IS NOT NULL;
+
+CREATE TABLE commerce.commission_line (
+    tenant_id      bigint NOT NULL,
+    koc_id         bigint NOT NULL,
+    seq            bigint NOT NULL CHECK (seq > 0),
+    kind           text NOT NULL CHECK (kind IN ('earn', 'reverse')),
+    source_key     text NOT NULL,
+    order_id       bigint,
+    task_id        bigint,
+    customer_id    bigint,
+    new_customer   boolean NOT NULL DEFAULT false,
+    base_fen       bigint NOT NULL,
+    task_rate_bp   integer NOT NULL,
+    level_code     text NOT NULL,
+    level_bonus_bp integer NOT NULL,
+    rate_bp        integer NOT NULL CHECK (rate_bp BETWEEN 0 AND 10000),
+    bounty_fen     bigint NOT NULL,
+    amount_fen     bigint NOT NULL,
+    rule           text NOT NULL,
+    occurred_at    timestamptz NOT NULL,
+    payable_at     timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, koc_id, seq),
+    UNIQUE (tenant_id, source_key),
+    CHECK ((kind = 'earn' AND base_fen >= 0 AND amount_fen >= 0 AND bounty_fen >= 0)
+        OR (kind = 'reverse' AND base_fen <= 0 AND amount_fen <= 0 AND bounty_fen <= 0))
+);
+COMMENT ON TABLE commerce.commission_line IS
+  'The commission ledger (append-only): an earn line when an attributed order is redeemed (completed), base x (task rate + level bonus) rounded down to the fen, plus the task bounty; a reverse line (negative) for each refund. Rate, level and rule are snapshotted. Unique per source event; numbered per KOC (seq) so settlement can take a prefix.';
+COMMENT ON COLUMN commerce.commission_line.rule IS 'The formula version: floor-v1 = floor(base_fen x rate_bp / 10000) + bounty_fen; a reversal takes back the difference of that formula before and after the refund.';
+COMMENT ON COLUMN commerce.commission_line.payable_at IS 'Earn: redemption + the tenant''s settle_hold (T+0.5). Reverse: at once.';
+
+CREATE INDEX commission_line_order ON commerce.commission_line (tenant_id, order_id);
+
+CREATE INDEX commission_line_time ON commerce.commission_line (tenant_id, occurred_at);
+
+SELECT commerce._declare_append_only('commerce.commission_line');
+
+CREATE TABLE commerce.settle_batch (
+    tenant_id      bigint NOT NULL,
+    batch_id       bigint GENERATED BY DEFAULT AS IDENTITY,
+    koc_id         bigint NOT NULL,
+    from_seq       bigint NOT NULL,
+    to_seq         bigint NOT NULL,
+    line_count     integer NOT NULL CHECK (line_count > 0),
+    amount_fen     bigint NOT NULL,
+    status         text NOT NULL,
+    provider_ref   text,
+    failure_reason text,
+    created_at     timestamptz NOT NULL,
+    finished_at    timestamptz,
+    PRIMARY KEY (tenant_id, batch_id),
+    UNIQUE (tenant_id, koc_id, from_seq),
+    CHECK (from_seq > 0 AND from_seq <= to_seq),
+    CHECK (status IN ('paying', 'paid', 'failed', 'netted')),
+    CHECK (status <> 'paying' OR (amount_fen > 0 AND finished_at IS NULL)),
+    CHECK (status NOT IN ('paid', 'failed') OR (amount_fen > 0 AND finished_at IS NOT NULL)),
+    CHECK (status <> 'netted' OR amount_fen <= 0)
+);
+COMMENT ON TABLE commerce.settle_batch IS
+  'A settlement of a KOC''s payable lines from_seq..to_seq netted into one amount. Positive: paying -> paid | failed (failed money goes to the balance). Zero or negative: netted at once (a negative amount is taken from the balance). Ends exactly once.';
+
+CREATE TRIGGER before_10_state_guard BEFORE INSERT OR UPDATE ON commerce.settle_batch
+    FOR EACH ROW EXECUTE FUNCTION commerce.state_guard('status', 'paying,netted',
+        'paying>paid', 'paying>failed');
+
+CREATE TABLE commerce.withdrawal (
+    tenant_id     bigint NOT NULL,
+    withdrawal_id bigint GENERATED BY DEFAULT AS IDENTITY,
+    request_id    text NOT NULL CHECK (length(request_id) BETWEEN 1 AND 200),
+    koc_id        bigint NOT NULL,
+    amount_fen    bigint NOT NULL CHECK (amount_fen > 0),
+    fee_fen       bigint NOT NULL CHECK (fee_fen >= 0 AND fee_fen < amount_fen),
+    method        text NOT NULL CHECK (method IN ('wechat', 'alipay', 'bank_card')),
+    payee         jsonb NOT NULL,
+    status        text NOT NULL,
+    reviewer      text,
+    reason        text,
+    provider_ref  text,
+    requested_at  timestamptz NOT NULL,
+    reviewed_at   timestamptz,
+    finished_at   timestamptz,
+    PRIMARY KEY (tenant_id, withdrawal_id),
+    UNIQUE (tenant_id, request_id),
+    FOREIGN KEY (tenant_id, koc_id) REFERENCES commerce.koc,
+    CHECK (status IN ('requested', 'approved', 'rejected', 'paid', 'failed')),
+    CHECK (status = 'requested' OR reviewed_at IS NOT NULL),
+    CHECK ((status IN ('rejected', 'paid', 'failed')) = (finished_at IS NOT NULL))
+);
+COMMENT ON TABLE commerce.withdrawal IS
+  'A KOC takes money out of the balance to WeChat, Alipay or a bank card (K14): requested (the amount leaves the balance) -> approved (payout request in the outbox) -> paid | failed, or requested -> rejected; rejected and failed money goes back to the balance. The fee is kept from the amount paid.';
+
+CREATE TRIGGER before_10_state_guard BEFORE INSERT OR UPDATE ON commerce.withdrawal
+    FOR EACH ROW EXECUTE FUNCTION commerce.state_guard('status', 'requested',
+        'requested>approved', 'requested>rejected', 'approved>paid', 'approved>failed');
+
+CREATE TABLE commerce.koc_ledger (
+    tenant_id       bigint NOT NULL,
+    entry_id        bigint GENERATED BY DEFAULT AS IDENTITY,
+    koc_id          bigint NOT NULL,
+    kind            text NOT NULL CHECK (kind IN ('settle', 'settle_netted', 'payout_paid', 'payout_failed',
+                                                  'withdraw', 'withdraw_returned', 'withdraw_paid')),
+    batch_id        bigint,
+    withdrawal_id   bigint,
+    settled_delta   bigint NOT NULL DEFAULT 0,
+    balance_delta   bigint NOT NULL DEFAULT 0,
+    in_flight_delta bigint NOT NULL DEFAULT 0,
+    paid_delta      bigint NOT NULL DEFAULT 0,
+    fee_delta       bigint NOT NULL DEFAULT 0,
+    created_at      timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, entry_id),
+    CHECK ((batch_id IS NULL) <> (withdrawal_id IS NULL)),
+    CHECK (settled_delta = balance_delta + in_flight_delta + paid_delta + fee_delta)
+);
+COMMENT ON TABLE commerce.koc_ledger IS
+  'Every movement of a KOC''s settled money (append-only): the sums of the deltas equal koc_account''s columns, and each entry keeps settled = balance + in flight + paid + fees.';
+
+CREATE INDEX koc_ledger_koc ON commerce.koc_ledger (tenant_id, koc_id);
+
+SELECT commerce._declare_append_only('commerce.koc_ledger');
+
+CREATE TABLE commerce.koc_level_run (
+    tenant_id  bigint NOT NULL REFERENCES commerce.tenant,
+    month      date NOT NULL CHECK (extract(day FROM month) = 1),
+    koc_count  integer NOT NULL,
+    promoted   integer NOT NULL,
+    demoted    integer NOT NULL,
+    ran_at     timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, month)
+);
+COMMENT ON TABLE commerce.koc_level_run IS
+  'One row per tenant and closed month whose levels were recalculated: running a month again changes nothing.';
+
+CREATE TABLE commerce.koc_level_change (
+    tenant_id  bigint NOT NULL,
+    change_id  bigint GENERATED BY DEFAULT AS IDENTITY,
+    koc_id     bigint NOT NULL,
+    month      date NOT NULL,
+    from_level text NOT NULL,
+    to_level   text NOT NULL,
+    direction  text NOT NULL CHECK (direction IN ('promote', 'demote')),
+    figures    jsonb NOT NULL,
+    changed_at timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, change_id),
+    UNIQUE (tenant_id, koc_id, month)
+);
+COMMENT ON TABLE commerce.koc_level_change IS
+  'Level changes made by the monthly recalculation, with the month''s figures that justified them (append-only).';
+
+SELECT commerce._declare_append_only('commerce.koc_level_change');
+
+CREATE INDEX click_koc ON commerce.click (tenant_id, koc_id, clicked_at);
+
+CREATE INDEX click_visitor ON commerce.click (tenant_id, visitor_id, koc_id, clicked_at);
+
+CREATE INDEX orders_koc_task ON commerce.orders (tenant_id, koc_id, koc_task_id) WHERE koc_id IS NOT NULL;
+
+CREATE TABLE commerce.koc_risk_flag (
+    tenant_id  bigint NOT NULL,
+    flag_id    bigint GENERATED BY DEFAULT AS IDENTITY,
+    koc_id     bigint NOT NULL,
+    rule       text NOT NULL CHECK (rule IN ('click_burst', 'conversion', 'referral_ring')),
+    evidence   jsonb NOT NULL,
+    status     text NOT NULL,
+    raised_at  timestamptz NOT NULL,
+    reviewer   text,
+    reason     text,
+    decided_at timestamptz,
+    PRIMARY KEY (tenant_id, flag_id),
+    FOREIGN KEY (tenant_id, koc_id) REFERENCES commerce.koc,
+    CHECK (status IN ('open', 'cleared', 'confirmed')),
+    CHECK ((status = 'open') = (decided_at IS NULL))
+);
+COMMENT ON TABLE commerce.koc_risk_flag IS
+  'A risk rule''s finding about a KOC with its evidence (K22): open (the KOC is frozen, its commission held) -> cleared (false alarm, the KOC is active again) | confirmed (fraud: the KOC is suspended and its unsettled commission voided). One open flag per KOC and rule.';
+
+CREATE UNIQUE INDEX koc_risk_flag_open ON commerce.koc_risk_flag (tenant_id, koc_id, rule) WHERE status = 'open';
+
+CREATE TRIGGER before_10_state_guard BEFORE INSERT OR UPDATE ON commerce.koc_risk_flag
+    FOR EACH ROW EXECUTE FUNCTION commerce.state_guard('status', 'open', 'open>cleared', 'open>confirmed');
+
+CREATE TABLE commerce.koc_audit (
+    tenant_id bigint NOT NULL,
+    audit_id  bigint GENERATED BY DEFAULT AS IDENTITY,
+    koc_id    bigint NOT NULL,
+    action    text NOT NULL CHECK (action IN ('flagged', 'status', 'flag_cleared', 'flag_confirmed', 'commission_voided')),
+    actor     text NOT NULL,
+    reason    text,
+    detail    jsonb NOT NULL DEFAULT '{}',
+    at        timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, audit_id)
+);
+COMMENT ON TABLE commerce.koc_audit IS
+  'Every risk and status decision about a KOC: who (a rule or a reviewer), what, why, when (append-only).';
+
+CREATE INDEX koc_audit_koc ON commerce.koc_audit (tenant_id, koc_id);
+
+SELECT commerce._declare_append_only('commerce.koc_audit');
+
+-- ==== sql/src/koc/attribution.sql
+
+CREATE TRIGGER before_10_attribution BEFORE INSERT OR UPDATE OF koc_id, koc_task_id, attributed_at, click_id
+    ON commerce.orders FOR EACH ROW EXECUTE FUNCTION commerce.order_attribution();
+
+-- ==== sql/src/koc/commission.sql
+
+CREATE TRIGGER after_10_koc_account_rearm AFTER INSERT ON commerce.agreement_signature
+    FOR EACH ROW EXECUTE FUNCTION commerce._koc_account_rearm();
+
+CREATE TRIGGER after_10_account_rearm AFTER UPDATE OF status ON commerce.koc
+    FOR EACH ROW WHEN (NEW.status = 'active' AND OLD.status IS DISTINCT FROM 'active')
+    EXECUTE FUNCTION commerce._koc_account_rearm();
+
+CREATE TRIGGER after_10_commission_on_redeem AFTER UPDATE OF status ON commerce.orders
+    FOR EACH ROW WHEN (NEW.status = 'completed' AND OLD.status IS DISTINCT FROM 'completed'
+                       AND NEW.koc_id IS NOT NULL)
+    EXECUTE FUNCTION commerce.commission_on_redeem();
+
+CREATE TRIGGER after_10_commission_on_refund AFTER INSERT ON commerce.order_event
+    FOR EACH ROW WHEN (NEW.kind = 'refund')
+    EXECUTE FUNCTION commerce.commission_on_refund();
+
+-- ==== sql/src/plays/tables.sql
+-- sql/src/plays/tables.sql: play templates, store configs, instances,
+-- participants, user assets, consumption, helps, invites, blacklists, events,
+-- split rules and store settlements.
+
+CREATE TABLE commerce.play_template (
+    tenant_id   bigint NOT NULL REFERENCES commerce.tenant,
+    code        text NOT NULL CHECK (code ~ '^[A-Z][A-Z0-9_]{1,39}$'),
+    kind        text NOT NULL CHECK (kind IN ('group_buy', 'flash_sale', 'bargain', 'invite_reward')),
+    name        text NOT NULL,
+    unit_name   text NOT NULL CHECK (length(unit_name) BETWEEN 1 AND 20),
+    rule_schema jsonb NOT NULL,
+    created_at  timestamptz NOT NULL,
+    updated_at  timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, code)
+);
+COMMENT ON TABLE commerce.play_template IS
+  'A play HQ offers its stores (M1.2): GROUP_BUY, FLASH_SALE, BARGAIN, INVITE_REWARD or any code of one of those kinds, the schema its store rules must follow, and the unit what it sells is counted in (lessons, hours, bags).';
+
+CREATE TABLE commerce.play_config (
+    tenant_id      bigint NOT NULL,
+    config_id      bigint GENERATED BY DEFAULT AS IDENTITY,
+    code           text NOT NULL CHECK (code ~ '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$'),
+    request_id     text NOT NULL CHECK (length(request_id) BETWEEN 1 AND 200),
+    template_code  text NOT NULL,
+    store_id       bigint NOT NULL,
+    sku_id         bigint NOT NULL,
+    title          text NOT NULL CHECK (length(title) BETWEEN 1 AND 200),
+    price_fen      bigint NOT NULL CHECK (price_fen > 0),
+    stock          bigint NOT NULL CHECK (stock > 0),
+    activity       text NOT NULL,
+    starts_at      timestamptz NOT NULL,
+    ends_at        timestamptz NOT NULL,
+    cities         text[],
+    new_users_only boolean NOT NULL DEFAULT false,
+    per_user_limit integer CHECK (per_user_limit > 0),
+    mutex_group    text,
+    asset_type     text CHECK (asset_type IN ('COURSE', 'SERVICE', 'GOODS')),
+    units_per_sale bigint NOT NULL DEFAULT 1 CHECK (units_per_sale > 0),
+    rules          jsonb NOT NULL,
+    status         text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'closed')),
+    created_at     timestamptz NOT NULL,
+    closed_at      timestamptz,
+    user_rate_per_minute integer CHECK (user_rate_per_minute > 0),
+    ip_rate_per_minute integer CHECK (ip_rate_per_minute > 0),
+    PRIMARY KEY (tenant_id, config_id),
+    UNIQUE (tenant_id, code),
+    UNIQUE (tenant_id, request_id),
+    FOREIGN KEY (tenant_id, template_code) REFERENCES commerce.play_template,
+    FOREIGN KEY (tenant_id, store_id) REFERENCES commerce.store,
+    CHECK (starts_at < ends_at),
+    CHECK ((status = 'closed') = (closed_at IS NOT NULL))
+);
+COMMENT ON TABLE commerce.play_config IS
+  'A store applies a template to one of its SKUs or services (M2.1): the play price, the stock pre-allocated from the shared pool to the activity play:<code>, the window, where it is seen (cities; NULL: everywhere), who may join (new users only, a per-user limit, a mutex group) and the rules, checked against the template''s schema with its defaults filled in. What is sold becomes units_per_sale units of an asset of asset_type. The terms never change after creation; a config is closed and a new one made.';
+COMMENT ON COLUMN commerce.play_config.user_rate_per_minute IS
+  'Admitted actions (joins, purchases, bargain starts and helps, invitations) one customer may make on the play in a minute; NULL: no limit. Set with commerce.set_play_limits.';
+COMMENT ON COLUMN commerce.play_config.ip_rate_per_minute IS
+  'Admitted actions from one IP on the play in a minute; NULL: no limit.';
+
+CREATE TRIGGER before_10_state_guard BEFORE INSERT OR UPDATE ON commerce.play_config
+    FOR EACH ROW EXECUTE FUNCTION commerce.state_guard('status', 'active', 'active>closed');
+
+CREATE TABLE commerce.play_instance (
+    tenant_id          bigint NOT NULL,
+    instance_id        bigint GENERATED BY DEFAULT AS IDENTITY,
+    config_id          bigint NOT NULL,
+    leader_customer_id bigint NOT NULL,
+    status             text NOT NULL,
+    current            integer NOT NULL DEFAULT 0,
+    target             integer NOT NULL CHECK (target > 0),
+    deadline           timestamptz NOT NULL,
+    created_at         timestamptz NOT NULL,
+    ended_at           timestamptz,
+    request_id         text CHECK (length(request_id) BETWEEN 1 AND 200),
+    price_fen          bigint CHECK (price_fen >= 0),
+    PRIMARY KEY (tenant_id, instance_id),
+    FOREIGN KEY (tenant_id, config_id) REFERENCES commerce.play_config,
+    CHECK (status IN ('pending', 'active', 'success', 'failed')),
+    CHECK (current BETWEEN 0 AND target),
+    CHECK ((status IN ('success', 'failed')) = (ended_at IS NOT NULL)),
+    CHECK (status <> 'success' OR current = target),
+    CONSTRAINT play_instance_request_id_key UNIQUE (tenant_id, request_id)
+);
+COMMENT ON TABLE commerce.play_instance IS
+  'One run of a play (M2.1): a group or a bargain being filled. status is the single truth: pending -> active -> success | failed (C trigger); progress is current of target, and current never exceeds target (CHECK, under the instance row lock).';
+COMMENT ON COLUMN commerce.play_instance.price_fen IS
+  'A bargain''s current price: the play price less every helper''s cut, never below the rule''s floor_fen. NULL for group buys.';
+
+CREATE INDEX play_instance_due ON commerce.play_instance (deadline) WHERE status IN ('pending', 'active');
+
+CREATE TRIGGER before_10_state_guard BEFORE INSERT OR UPDATE ON commerce.play_instance
+    FOR EACH ROW EXECUTE FUNCTION commerce.state_guard('status', 'pending,active',
+        'pending>active', 'pending>failed', 'active>success', 'active>failed');
+
+CREATE TABLE commerce.play_participant (
+    tenant_id   bigint NOT NULL,
+    instance_id bigint NOT NULL,
+    customer_id bigint NOT NULL,
+    request_id  text NOT NULL CHECK (length(request_id) BETWEEN 1 AND 200),
+    role        text NOT NULL CHECK (role IN ('leader', 'member', 'virtual')),
+    order_id    bigint,
+    status      text NOT NULL DEFAULT 'joined',
+    joined_at   timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, instance_id, customer_id),
+    UNIQUE (tenant_id, request_id),
+    CHECK ((role = 'virtual') = (order_id IS NULL)),
+    CONSTRAINT play_participant_status_check CHECK (status IN ('joined', 'refunding', 'refunded'))
+);
+COMMENT ON TABLE commerce.play_participant IS
+  'The members of a group with their paid orders; virtual members fill a group at its deadline when the rules allow it (no order). A member of a failed group is refunding until the payment provider confirms the refund (commerce.complete_refund).';
+COMMENT ON COLUMN commerce.play_participant.status IS
+  'joined; refunding when the group failed and the refund is under way; refunded once the payment provider confirmed it (commerce.complete_refund).';
+
+CREATE TABLE commerce.user_asset (
+    tenant_id          bigint NOT NULL,
+    asset_id           bigint GENERATED BY DEFAULT AS IDENTITY,
+    customer_id        bigint NOT NULL,
+    asset_type         text NOT NULL CHECK (asset_type IN ('COURSE', 'SERVICE', 'GOODS')),
+    unit_name          text NOT NULL,
+    total              bigint NOT NULL CHECK (total > 0),
+    remaining          bigint NOT NULL,
+    source_activity    text,
+    source_instance_id bigint,
+    order_id           bigint NOT NULL,
+    created_at         timestamptz NOT NULL,
+    voided_at          timestamptz,
+    PRIMARY KEY (tenant_id, asset_id),
+    UNIQUE (tenant_id, order_id),
+    CHECK (remaining BETWEEN 0 AND total)
+);
+COMMENT ON TABLE commerce.user_asset IS
+  'What a customer bought and consumes over time (M2.2): 10 lessons, 150 hours, 200 bags; remaining never goes below zero (CHECK, under the asset row lock). One asset per order, with the activity and instance it came from.';
+COMMENT ON COLUMN commerce.user_asset.voided_at IS
+  'When the order was fully refunded: what was left of the asset is void (remaining 0).';
+
+CREATE INDEX user_asset_customer ON commerce.user_asset (tenant_id, customer_id);
+
+CREATE TABLE commerce.consumption_log (
+    tenant_id       bigint NOT NULL,
+    consumption_id  bigint GENERATED BY DEFAULT AS IDENTITY,
+    request_id      text NOT NULL CHECK (length(request_id) BETWEEN 1 AND 200),
+    asset_id        bigint NOT NULL,
+    amount          bigint NOT NULL CHECK (amount > 0),
+    store_id        bigint NOT NULL,
+    operator        text NOT NULL,
+    source_activity text,
+    consumed_at     timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, consumption_id),
+    UNIQUE (tenant_id, request_id)
+);
+COMMENT ON TABLE commerce.consumption_log IS
+  'Each consumption (核销) of an asset: amount, store, operator and the activity the asset came from (append-only). The first consumption redeems the order (completed), which earns an attributed order its KOC commission.';
+
+CREATE INDEX consumption_log_asset ON commerce.consumption_log (tenant_id, asset_id);
+
+SELECT commerce._declare_append_only('commerce.consumption_log');
+
+CREATE TABLE commerce.play_blacklist (
+    tenant_id  bigint NOT NULL REFERENCES commerce.tenant,
+    kind       text NOT NULL CHECK (kind IN ('user', 'ip', 'device')),
+    value      text NOT NULL CHECK (length(value) BETWEEN 1 AND 200),
+    reason     text NOT NULL CHECK (length(reason) BETWEEN 1 AND 500),
+    created_at timestamptz NOT NULL,
+    expires_at timestamptz,
+    PRIMARY KEY (tenant_id, kind, value)
+);
+COMMENT ON TABLE commerce.play_blacklist IS
+  'Who may not take part in any play of the tenant (M3, eligibility): a customer (kind user, by customer code), an IP or a device id, with a reason and an optional end. Checked in C by every play entry point (PT451).';
+
+CREATE TABLE commerce.play_event (
+    tenant_id   bigint NOT NULL,
+    event_id    bigint GENERATED BY DEFAULT AS IDENTITY,
+    config_id   bigint NOT NULL,
+    kind        text NOT NULL CHECK (kind IN ('view', 'join', 'start', 'buy', 'help', 'invite')),
+    customer_id bigint,
+    ip          text CHECK (length(ip) <= 64),
+    device      text CHECK (length(device) <= 200),
+    at          timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, event_id)
+);
+COMMENT ON TABLE commerce.play_event IS
+  'What happened on a play: views (recorded by commerce.record_play_view) and the actions eligibility admitted (start, join, buy, help, invite). The dashboard''s funnel and the rate limits count these rows. Kept without foreign keys, like the order tables, so that a hot play takes no lock on its config.';
+
+CREATE INDEX play_event_customer ON commerce.play_event (tenant_id, config_id, customer_id, at);
+
+CREATE INDEX play_event_ip ON commerce.play_event (tenant_id, config_id, ip, at) WHERE ip IS NOT NULL;
+
+CREATE TABLE commerce.play_help (
+    tenant_id   bigint NOT NULL,
+    instance_id bigint NOT NULL,
+    helper_id   bigint NOT NULL,
+    request_id  text NOT NULL CHECK (length(request_id) BETWEEN 1 AND 200),
+    cut_fen     bigint NOT NULL CHECK (cut_fen > 0),
+    price_after bigint NOT NULL CHECK (price_after >= 0),
+    helped_at   timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, instance_id, helper_id),
+    UNIQUE (tenant_id, request_id)
+);
+COMMENT ON TABLE commerce.play_help IS
+  'The helpers of a bargain: each cut the price once by the rule''s cut_fen (the last cut stops at the floor). Append-only; the instance''s price_fen is the play price less the sum of the cuts.';
+
+SELECT commerce._declare_append_only('commerce.play_help');
+
+CREATE TABLE commerce.play_invite (
+    tenant_id   bigint NOT NULL,
+    invite_id   bigint GENERATED BY DEFAULT AS IDENTITY,
+    config_id   bigint NOT NULL,
+    request_id  text NOT NULL CHECK (length(request_id) BETWEEN 1 AND 200),
+    inviter_id  bigint NOT NULL,
+    invitee_id  bigint NOT NULL,
+    status      text NOT NULL,
+    invited_at  timestamptz NOT NULL,
+    order_id    bigint,
+    rewarded_at timestamptz,
+    reward_fen  bigint CHECK (reward_fen >= 0),
+    invitee_reward_fen bigint CHECK (invitee_reward_fen >= 0),
+    PRIMARY KEY (tenant_id, invite_id),
+    UNIQUE (tenant_id, request_id),
+    UNIQUE (tenant_id, invitee_id),
+    FOREIGN KEY (tenant_id, config_id) REFERENCES commerce.play_config,
+    CHECK (inviter_id <> invitee_id),
+    CHECK (status IN ('invited', 'rewarded', 'capped', 'lapsed')),
+    CHECK ((status = 'invited') = (order_id IS NULL)),
+    CHECK ((status = 'rewarded') = (rewarded_at IS NOT NULL AND reward_fen IS NOT NULL))
+);
+COMMENT ON TABLE commerce.play_invite IS
+  'Invite-reward (老带新, M3): who brought which new customer. A customer is invited once per tenant (the first invitation counts). On the invitee''s first paid order the invite ends exactly once: rewarded (the inviter''s reward_fen and the invitee''s invitee_reward_fen go out through the outbox), capped (the inviter already had max_rewards) or lapsed (the play was no longer running).';
+
+CREATE INDEX play_invite_inviter ON commerce.play_invite (tenant_id, config_id, inviter_id);
+
+CREATE TRIGGER before_10_state_guard BEFORE INSERT OR UPDATE ON commerce.play_invite
+    FOR EACH ROW EXECUTE FUNCTION commerce.state_guard('status', 'invited',
+        'invited>rewarded', 'invited>capped', 'invited>lapsed');
+
+CREATE TABLE commerce.play_split_rule (
+    tenant_id      bigint NOT NULL REFERENCES commerce.tenant,
+    template_code  text NOT NULL,
+    store_share_bp integer NOT NULL CHECK (store_share_bp BETWEEN 0 AND 10000),
+    updated_at     timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, template_code)
+);
+COMMENT ON TABLE commerce.play_split_rule IS
+  'How a store''s activity income is split with HQ: the store''s share in basis points, per template (template_code * for the tenant''s default). The rule in force at application is copied onto the settlement.';
+
+CREATE TABLE commerce.play_settlement (
+    tenant_id      bigint NOT NULL,
+    settlement_id  bigint GENERATED BY DEFAULT AS IDENTITY,
+    request_id     text NOT NULL CHECK (length(request_id) BETWEEN 1 AND 200),
+    config_id      bigint NOT NULL,
+    store_id       bigint NOT NULL,
+    status         text NOT NULL,
+    orders         integer NOT NULL CHECK (orders > 0),
+    income_fen     bigint NOT NULL CHECK (income_fen > 0),
+    store_share_bp integer NOT NULL CHECK (store_share_bp BETWEEN 0 AND 10000),
+    store_fen      bigint NOT NULL CHECK (store_fen >= 0),
+    hq_fen         bigint NOT NULL CHECK (hq_fen >= 0),
+    applied_at     timestamptz NOT NULL,
+    decided_at     timestamptz,
+    decided_by     text,
+    reason         text,
+    payout_attempt integer NOT NULL DEFAULT 0,
+    paid_at        timestamptz,
+    provider_ref   text,
+    PRIMARY KEY (tenant_id, settlement_id),
+    UNIQUE (tenant_id, request_id),
+    FOREIGN KEY (tenant_id, config_id) REFERENCES commerce.play_config,
+    CHECK (store_fen + hq_fen = income_fen),
+    CHECK ((status = 'applied') = (decided_at IS NULL)),
+    CHECK ((status = 'paid') = (paid_at IS NOT NULL))
+);
+COMMENT ON TABLE commerce.play_settlement IS
+  'A store''s settlement of a play''s income (M7): the completed orders not settled before, their income (paid less refunded), split into the store''s and HQ''s parts by the split rule (they add up exactly: CHECK). applied -> approved (payout to the store through the outbox) -> paid | failed (approved again to retry); applied -> rejected releases the orders.';
+
+CREATE TRIGGER before_10_state_guard BEFORE INSERT OR UPDATE ON commerce.play_settlement
+    FOR EACH ROW EXECUTE FUNCTION commerce.state_guard('status', 'applied',
+        'applied>approved', 'applied>rejected', 'approved>paid', 'approved>failed', 'failed>approved');
+
+CREATE TABLE commerce.play_settlement_order (
+    tenant_id     bigint NOT NULL,
+    settlement_id bigint NOT NULL,
+    order_id      bigint NOT NULL,
+    amount_fen    bigint NOT NULL CHECK (amount_fen > 0),
+    released      boolean NOT NULL DEFAULT false,
+    PRIMARY KEY (tenant_id, settlement_id, order_id),
+    FOREIGN KEY (tenant_id, settlement_id) REFERENCES commerce.play_settlement
+);
+COMMENT ON TABLE commerce.play_settlement_order IS
+  'The orders a settlement covers, each in at most one settlement that was not rejected (unique index); a rejection releases them for the next application.';
+
+CREATE UNIQUE INDEX play_settlement_order_once ON commerce.play_settlement_order (tenant_id, order_id) WHERE NOT released;
+
+-- ==== sql/src/plays/configs.sql
+
+CREATE TRIGGER before_20_terms BEFORE INSERT ON commerce.play_config
+    FOR EACH ROW EXECUTE FUNCTION commerce._play_config_terms();
+
+-- ==== sql/src/plays/visibility.sql
+
+CREATE VIEW commerce.play_display AS
+SELECT c.tenant_id, c.config_id, c.code, c.title, t.kind, t.unit_name, s.code AS store, s.city AS store_city,
+       c.price_fen, sk.msrp_fen, c.starts_at, c.ends_at, c.cities, c.status,
+       coalesce(p.available, 0) AS available,
+       CASE WHEN c.status = 'closed' OR commerce.now() >= c.ends_at THEN 'ended'
+            WHEN commerce.now() < c.starts_at THEN 'not_started'
+            WHEN coalesce(p.available, 0) <= 0 THEN 'sold_out'
+            ELSE 'open' END AS display_state
+  FROM commerce.play_config c
+  JOIN commerce.play_template t ON t.tenant_id = c.tenant_id AND t.code = c.template_code
+  JOIN commerce.store s ON s.tenant_id = c.tenant_id AND s.store_id = c.store_id
+  JOIN commerce.sku sk ON sk.tenant_id = c.tenant_id AND sk.sku_id = c.sku_id
+  LEFT JOIN LATERAL (SELECT sum(sl.on_hand - sl.reserved - sl.sold)::bigint AS available
+                       FROM commerce.stock_pool sp
+                       JOIN commerce.stock_slot sl ON sl.tenant_id = sp.tenant_id AND sl.pool_id = sp.pool_id
+                      WHERE sp.tenant_id = c.tenant_id AND sp.activity = c.activity AND sp.sku_id = c.sku_id
+                        AND sp.status = 'open') p ON true;
+COMMENT ON VIEW commerce.play_display IS
+  'Rule layer 2 (display time): each play config with what is left and its display state: not_started, open, sold_out or ended.';
+
+-- ==== sql/src/plays/order_effects.sql
+
+CREATE TRIGGER after_20_play_paid AFTER UPDATE ON commerce.orders
+    FOR EACH ROW WHEN (OLD.paid_at IS NULL AND NEW.paid_at IS NOT NULL)
+    EXECUTE FUNCTION commerce._play_order_changed();
+
+CREATE TRIGGER after_21_play_paid_insert AFTER INSERT ON commerce.orders
+    FOR EACH ROW WHEN (NEW.paid_at IS NOT NULL)
+    EXECUTE FUNCTION commerce._play_order_changed();
+
+CREATE TRIGGER after_30_play_refunded AFTER UPDATE ON commerce.orders
+    FOR EACH ROW WHEN (NEW.status = 'refunded' AND OLD.status <> 'refunded')
+    EXECUTE FUNCTION commerce._play_order_changed();
+$ddl$::text $commerce_schema$;
+COMMENT ON FUNCTION commerce._schema_ddl() IS
+  'The provisioned schema of this version: the tables, indexes, triggers and views CALL commerce.provision() creates.';
+
+
+-- ==== sql/src/core/provision.sql
+
+-- sql/src/core/provision.sql: creating the provisioned schema. The extension
+-- holds code, types and catalogs; the tables of tenant data are ordinary
+-- tables that CALL commerce.provision() creates once per database, so that
+-- pg_dump and pg_restore back them up like any table (docs/scale-out.md,
+-- docs/operations.md "Backup and restore").
+
+-- Create every table, index, trigger and view of the modules (commerce._schema_ddl()); idempotent.
+CREATE PROCEDURE commerce.provision()
+LANGUAGE plpgsql SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE v_owner name; v_other text;
+BEGIN
+    SELECT e.extowner::regrole::name INTO v_owner FROM pg_extension e WHERE e.extname = 'commerce';
+    IF v_owner IS DISTINCT FROM current_user THEN
+        RAISE EXCEPTION USING ERRCODE = '42501',
+            MESSAGE = format('only the owner of extension commerce (%s) may provision its tables', v_owner),
+            DETAIL  = format('The current role is %s. The tables must belong to the role that owns the functions.',
+                             current_user),
+            HINT    = format('Connect as %s (or SET ROLE %s) and CALL commerce.provision().', v_owner, v_owner);
+    END IF;
+    IF to_regclass('commerce.tenant') IS NOT NULL THEN
+        RAISE NOTICE 'commerce is already provisioned in database %', current_database();
+        RETURN;
+    END IF;
+    SELECT string_agg(c.relname, ', ' ORDER BY c.relname) INTO v_other
+      FROM pg_class c
+     WHERE c.relnamespace = 'commerce'::regnamespace AND c.relkind IN ('r', 'p', 'v');
+    IF v_other IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '55000',
+            MESSAGE = 'schema commerce holds relations but not commerce.tenant',
+            DETAIL  = format('Found: %s.', left(v_other, 300)),
+            HINT    = 'Restore the whole dump (tables included), or drop the leftovers before CALL commerce.provision().';
+    END IF;
+    EXECUTE commerce._schema_ddl();
+END $$;
+COMMENT ON PROCEDURE commerce.provision() IS
+  'Create the tables, indexes, triggers and views of commerce in this database (run once after CREATE EXTENSION, as the extension owner; a second call does nothing). A restored dump already has them.';
 
 -- ===========================================================================
 -- nothing of schema commerce executable by PUBLIC (issue 11, finding 4):

@@ -36,6 +36,7 @@ dropdb --if-exists "$DB" >/dev/null 2>&1
 createdb "$DB"
 q >/dev/null <<SQL
 CREATE EXTENSION commerce;
+CALL commerce.provision();
 SELECT commerce.create_tenant('settle', 'Settlement bench');
 SELECT commerce.create_tenant('levels', 'Level bench');
 SELECT commerce.ensure_koc_levels(tenant_id) FROM commerce.tenant;

@@ -2,6 +2,7 @@
 -- the naive ORM tables.
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS commerce;
+CALL commerce.provision();
 SELECT commerce.create_tenant('bench', 'Bench tenant') AS t \gset
 SELECT commerce.upsert_product(:t, 'P', 'Bench product');
 SELECT commerce.upsert_sku(:t, 'P', 'HOT', 'Hot SKU', 9900);

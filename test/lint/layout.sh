@@ -31,7 +31,7 @@ is "$meta" "$V " "META.json gives the control file's version ($V)"
 ok "$(grep -qE '^EXTVERSION *[:?]?= *[0-9]' Makefile; [ $? -ne 0 ]; echo $?)" "the Makefile reads the version from commerce.control"
 
 # 4. the manifest lists every module source exactly once, and only those
-listed="$(grep -v '^#' sql/src/MANIFEST | grep -v '^$' | sort)"
+listed="$(grep -v '^[#@]' sql/src/MANIFEST | grep -v '^$' | sort)"
 present="$(cd sql/src && find . -name '*.sql' | sed 's,^\./,,' | sort)"
 is "$(diff <(echo "$listed") <(echo "$present") | grep '^[<>]' | tr '\n' ' ')" "" \
     "sql/src/MANIFEST lists every module source and nothing else"

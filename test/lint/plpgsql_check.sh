@@ -15,7 +15,7 @@ else
 fi
 export PGDATABASE="$DB"
 q -c "CREATE EXTENSION IF NOT EXISTS pg_cron" 2>/dev/null || true
-q -c "CREATE EXTENSION commerce" -c "CREATE EXTENSION plpgsql_check"
+q -c "CREATE EXTENSION commerce" -c "CALL commerce.provision()" -c "CREATE EXTENSION plpgsql_check"
 has_cron="$(q -c "SELECT count(*) FROM pg_namespace WHERE nspname = 'cron'")"
 report="$(q -F ' | ' -c "
 SELECT p.oid::regprocedure || ' | ' || r.level || ' | ' || coalesce(r.sqlstate, '') || ' | ' || r.message
@@ -41,6 +41,6 @@ echo "# performance hints (hidden casts), not counted: $perf"
 probe="$(q -c "CREATE FUNCTION pg_temp.lint_probe() RETURNS int LANGUAGE plpgsql AS \$\$ BEGIN RETURN (SELECT no_such_column FROM commerce.tenant LIMIT 1); END \$\$;
                SELECT count(*) FROM plpgsql_check_function_tb('pg_temp.lint_probe()') WHERE level = 'error'" | tail -n 1)"
 is "$probe" "1" "plpgsql_check reports a function that names a missing column"
-q -c "DROP EXTENSION plpgsql_check" -c "DROP EXTENSION commerce"
+q -c "DROP EXTENSION plpgsql_check" -c "SET client_min_messages = warning" -c "DROP SCHEMA commerce CASCADE"
 if [ "$OWN" -eq 1 ]; then q -d postgres -c "DROP DATABASE $DB"; fi
 done_testing

@@ -6,6 +6,7 @@
 SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
+CALL commerce.provision();
 SELECT plan(18);
 
 SELECT is(commerce._limit('key_len'), 200::bigint, 'key_len');

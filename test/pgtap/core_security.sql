@@ -10,6 +10,7 @@
 SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
+CALL commerce.provision();
 SELECT plan(10);
 
 \o /dev/null

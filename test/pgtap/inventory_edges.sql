@@ -6,6 +6,7 @@
 SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
+CALL commerce.provision();
 SELECT plan(14);
 
 SELECT commerce.create_tenant('edge', 'Edges') AS t \gset

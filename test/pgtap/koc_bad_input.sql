@@ -15,6 +15,7 @@
 SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
+CALL commerce.provision();
 SELECT plan(209);
 
 \ir lib/fingerprint.psql

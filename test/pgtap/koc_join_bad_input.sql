@@ -6,6 +6,7 @@
 SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
+CALL commerce.provision();
 SELECT plan(40);
 \ir lib/fingerprint.psql
 

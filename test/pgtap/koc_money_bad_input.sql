@@ -8,6 +8,7 @@
 SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
+CALL commerce.provision();
 SELECT plan(88);
 \ir lib/fingerprint.psql
 \ir lib/or_undo.psql

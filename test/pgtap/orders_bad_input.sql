@@ -11,6 +11,7 @@
 SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
+CALL commerce.provision();
 SELECT plan(198);
 
 \ir lib/fingerprint.psql

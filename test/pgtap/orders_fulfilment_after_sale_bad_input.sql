@@ -15,6 +15,7 @@
 SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
+CALL commerce.provision();
 SELECT plan(255);
 
 \ir lib/fingerprint.psql
@@ -605,7 +606,7 @@ SELECT is(pg_temp.fingerprint(), :'fp', 'direct writes: no commerce table change
 -- paid, 3000 refunded (o_a 1000, o_d 2000). The bill names two of them and an
 -- order we do not have.
 \set bill '[{"order_id":"req-ship","amount_fen":2000},{"order_id":"req-a","amount_fen":3000,"refund_fen":1000},{"order_id":"X9","amount_fen":500}]'
-CREATE FUNCTION pg_temp.figures(r commerce.recon_run) RETURNS text LANGUAGE sql AS $fg$
+CREATE FUNCTION pg_temp.figures(r commerce.recon_run_row) RETURNS text LANGUAGE sql AS $fg$
     SELECT format('orders %s/%s fen %s/%s refund %s/%s differences %s', r.our_orders, r.bill_orders,
                   r.our_fen, r.bill_fen, r.our_refund, r.bill_refund, r.differences);
 $fg$;

@@ -5,6 +5,7 @@
 SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
+CALL commerce.provision();
 SELECT plan(48);
 
 \ir lib/fingerprint.psql

@@ -7,6 +7,7 @@
 SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
+CALL commerce.provision();
 SELECT plan(57);
 \ir lib/fingerprint.psql
 \o /dev/null

@@ -12,8 +12,9 @@ export PGDATABASE="${CRON_DATABASE:-commerce_test}"
 q >/dev/null <<'SQL'
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pg_cron;
-DROP EXTENSION IF EXISTS commerce CASCADE;
+DROP SCHEMA IF EXISTS commerce CASCADE;
 CREATE EXTENSION commerce;
+CALL commerce.provision();
 SELECT commerce.create_tenant('cron', 'Cron test');
 SELECT commerce.upsert_product(commerce.tenant_id('cron'), 'P', 'Product');
 SELECT commerce.upsert_sku(commerce.tenant_id('cron'), 'P', 'SKU', 'SKU', 100);
@@ -58,5 +59,5 @@ check "unschedule_jobs again is a no-op" "$(q -c "SELECT count(*) FROM commerce.
 check "no job left" "$(q -c "SELECT count(*) FROM cron.job WHERE jobname LIKE 'commerce-%'")" "0"
 check "invariant violations" "$(q -c "SELECT count(*) FROM commerce.check_stock_invariants()")" "0"
 check "money invariant violations" "$(q -c "SELECT count(*) FROM commerce.check_koc_invariants()")" "0"
-q -c "DROP EXTENSION commerce CASCADE" >/dev/null
+q -c "SET client_min_messages = warning" -c "DROP SCHEMA commerce CASCADE" >/dev/null
 exit $FAILED

@@ -16,6 +16,7 @@ trap 'rm -rf "$WORK"' EXIT
 q >/dev/null <<'SQL'
 SET client_min_messages = warning;
 CREATE EXTENSION commerce;
+CALL commerce.provision();
 SELECT commerce.create_tenant('fz', 'Fuzz');
 SELECT commerce.upsert_product(commerce.tenant_id('fz'), 'P', 'Goods');
 SELECT commerce.upsert_sku(commerce.tenant_id('fz'), 'P', 'A1', 'A1', 100);

@@ -12,6 +12,7 @@ trap 'rm -rf "$WORK"' EXIT
 
 q >/dev/null <<'SQL'
 CREATE EXTENSION commerce;
+CALL commerce.provision();
 SELECT commerce.create_tenant('mix', 'Mixed stress');
 SELECT commerce.upsert_product(commerce.tenant_id('mix'), 'P', 'Product');
 SELECT commerce.upsert_sku(commerce.tenant_id('mix'), 'P', 'S' || i, 'SKU ' || i, 1000) FROM generate_series(1, 5) i;

@@ -11,6 +11,7 @@ trap 'rm -rf "$WORK"' EXIT
 
 q >/dev/null <<'SQL'
 CREATE EXTENSION commerce;
+CALL commerce.provision();
 SELECT commerce.create_tenant('flash', 'Flash sale');
 SELECT commerce.upsert_product(commerce.tenant_id('flash'), 'P', 'Live-stream item');
 SELECT commerce.upsert_sku(commerce.tenant_id('flash'), 'P', 'HOT', 'Hot SKU', 9900);

@@ -9,6 +9,7 @@ fresh_db attribution
 
 q >/dev/null <<'SQL'
 CREATE EXTENSION commerce;
+CALL commerce.provision();
 SELECT commerce.create_tenant('attr', 'Attribution');
 SELECT commerce.upsert_product(commerce.tenant_id('attr'), 'P', 'Goods');
 SELECT commerce.upsert_sku(commerce.tenant_id('attr'), 'P', 'SKU', 'SKU', 1000);

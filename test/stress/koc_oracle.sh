@@ -15,6 +15,7 @@ start=$(date +%s)
 
 q >/dev/null <<SQL
 CREATE EXTENSION commerce;
+CALL commerce.provision();
 SET commerce.now = '2026-09-30 10:00:00+08';
 SELECT commerce.create_tenant('oracle', 'Oracle');
 SELECT commerce.set_koc_settings(commerce.tenant_id('oracle'), p_koc_rate_bp => 100,

@@ -12,6 +12,7 @@ trap 'rm -rf "$WORK"' EXIT
 
 q >/dev/null <<'SQL'
 CREATE EXTENSION commerce;
+CALL commerce.provision();
 SELECT commerce.create_tenant('x', 'Cross-channel');
 SELECT commerce.upsert_product(commerce.tenant_id('x'), 'P', 'Live item');
 SELECT commerce.upsert_sku(commerce.tenant_id('x'), 'P', 'HOT', 'Hot SKU', 9900);

@@ -13,6 +13,7 @@ trap 'rm -rf "$WORK"' EXIT
 
 q >/dev/null <<'SQL'
 CREATE EXTENSION commerce;
+CALL commerce.provision();
 SET commerce.now = '2026-11-20 10:00:00+08';
 SELECT commerce.create_tenant('g', 'Groups');
 SELECT commerce.upsert_store(commerce.tenant_id('g'), 'S', 'Store');

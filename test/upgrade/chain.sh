@@ -11,11 +11,13 @@ trap 'rm -rf "$T"' EXIT
 
 fresh_db upg_fresh
 fresh_db upg_chain
-q -d upg_fresh -c "CREATE EXTENSION commerce"
+q -d upg_fresh -c "CREATE EXTENSION commerce" -c "CALL commerce.provision()"
 q -d upg_chain -c "CREATE EXTENSION commerce VERSION '0.1.0'"
 path="$(q -d upg_chain -c "SELECT replace(path, '--', ' -> ') FROM pg_extension_update_paths('commerce')
                             WHERE source = '0.1.0' AND target = '$V'")"
 q -d upg_chain -c "ALTER EXTENSION commerce UPDATE"
+# an upgraded database is provisioned already: a second provision does nothing
+q -d upg_chain -c "CALL commerce.provision()" 2>/dev/null
 is "$(q -d upg_fresh -c "SELECT extversion FROM pg_extension WHERE extname = 'commerce'")" "$V" "fresh install is $V"
 is "$(q -d upg_chain -c "SELECT extversion FROM pg_extension WHERE extname = 'commerce'")" "$V" "0.1.0 updated along $path"
 
@@ -69,6 +71,8 @@ sees "a seeded row" "UPDATE commerce.job SET schedule = '1 1 1 1 1';"
 sees "a new member function" "CREATE FUNCTION commerce.probe() RETURNS int LANGUAGE sql AS 'SELECT 1';" \
     "ALTER EXTENSION commerce ADD FUNCTION commerce.probe();"
 sees "a member dropped" "ALTER EXTENSION commerce DROP FUNCTION commerce.now();"
+sees "a table made a member" "ALTER EXTENSION commerce ADD TABLE commerce.orders;"
+sees "an attribute of a row type" "ALTER TYPE commerce.orders_row ADD ATTRIBUTE probe int;"
 q -d upg_fresh -c "DROP ROLE upg_probe"
 
 dropdb upg_fresh

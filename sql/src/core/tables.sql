@@ -30,6 +30,18 @@ CREATE TABLE commerce.tenant (
     risk_max_conversion_bp integer NOT NULL DEFAULT 5000 CHECK (risk_max_conversion_bp > 0),
     risk_min_redemptions integer NOT NULL DEFAULT 20 CHECK (risk_min_redemptions > 0)
 );
+
+-- The row of commerce.tenant as functions take and return it: a type of the
+-- extension, since the table is provisioned (test/lint/rows.sh checks it equals the table).
+CREATE TYPE commerce.tenant_row AS (
+    tenant_id bigint, code text, name text, time_zone text, order_hold interval,
+    flash_hold interval, max_hold interval, default_slots integer,
+    created_at timestamp with time zone, attribution_window interval, click_dedupe interval,
+    self_referral text, koc_rate_bp integer, settle_hold interval, withdraw_min_fen bigint,
+    withdraw_fee_bp integer, withdraw_fee_min_fen bigint, level_demotion text,
+    risk_burst_clicks integer, risk_max_conversion_bp integer, risk_min_redemptions integer
+);
+COMMENT ON TYPE commerce.tenant_row IS 'A row of commerce.tenant (same columns, same order), as functions take and return it.';
 COMMENT ON TABLE commerce.tenant IS
   'A brand HQ or a creator''s business: the unit of isolation. Holds the tenant''s time zone and stock holding defaults (order_hold 15 min, flash_hold 5 min, max_hold cap, slots per new pool). The tenant code is globally unique (a reference table under Citus).';
 COMMENT ON COLUMN commerce.tenant.attribution_window IS 'How long after a click an order is attributed to the KOC (default 7 days).';

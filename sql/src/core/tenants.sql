@@ -3,8 +3,8 @@
 
 -- Check that a tenant exists; raise PT404 if not.
 CREATE FUNCTION commerce._tenant(p_tenant bigint)
-RETURNS commerce.tenant LANGUAGE plpgsql STABLE AS $$
-DECLARE t commerce.tenant;
+RETURNS commerce.tenant_row LANGUAGE plpgsql STABLE AS $$
+DECLARE t commerce.tenant_row;
 BEGIN
     PERFORM commerce._require(p_tenant, 'p_tenant');
     SELECT * INTO t FROM commerce.tenant WHERE tenant_id = p_tenant;

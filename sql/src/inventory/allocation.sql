@@ -9,7 +9,7 @@ CREATE FUNCTION commerce.allocate_stock(p_tenant bigint, p_request_id text, p_ac
                                         p_slots integer DEFAULT NULL)
 RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
-    t commerce.tenant; root commerce.stock_pool; child commerce.stock_pool; v_seen jsonb;
+    t commerce.tenant_row; root commerce.stock_pool_row; child commerce.stock_pool_row; v_seen jsonb;
 BEGIN
     t := commerce._tenant(p_tenant);
     PERFORM commerce._require(p_activity, 'p_activity');
@@ -81,7 +81,7 @@ COMMENT ON FUNCTION commerce.allocate_stock(bigint, text, text, text, text, bigi
 CREATE FUNCTION commerce._return_to_root(p_tenant bigint, p_pool bigint, p_request_id text,
                                          p_close boolean)
 RETURNS bigint LANGUAGE plpgsql AS $$
-DECLARE c commerce.stock_pool; v_avail bigint;
+DECLARE c commerce.stock_pool_row; v_avail bigint;
 BEGIN
     SELECT * INTO c FROM commerce.stock_pool WHERE tenant_id = p_tenant AND pool_id = p_pool;
     PERFORM 1 FROM commerce.stock_slot

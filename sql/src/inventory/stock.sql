@@ -6,12 +6,12 @@
 -- (in slot order), then its pool row, pools in pool_id order.
 CREATE FUNCTION commerce._root_pool(p_tenant bigint, p_sku text, p_warehouse text,
                                     p_create boolean)
-RETURNS commerce.stock_pool LANGUAGE plpgsql AS $$
+RETURNS commerce.stock_pool_row LANGUAGE plpgsql AS $$
 DECLARE
-    t commerce.tenant;
+    t commerce.tenant_row;
     v_sku bigint;
     v_wh bigint;
-    p commerce.stock_pool;
+    p commerce.stock_pool_row;
     n integer;
 BEGIN
     t := commerce._tenant(p_tenant);
@@ -129,7 +129,7 @@ CREATE FUNCTION commerce.receive_stock(p_tenant bigint, p_request_id text, p_sku
                                        p_qty bigint, p_warehouse text DEFAULT NULL,
                                        p_note text DEFAULT NULL)
 RETURNS bigint LANGUAGE plpgsql AS $$
-DECLARE p commerce.stock_pool; v_seen jsonb;
+DECLARE p commerce.stock_pool_row; v_seen jsonb;
 BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._require(p_qty, 'p_qty');
@@ -159,7 +159,7 @@ CREATE FUNCTION commerce.adjust_stock(p_tenant bigint, p_request_id text, p_sku 
                                       p_delta bigint, p_warehouse text DEFAULT NULL,
                                       p_note text DEFAULT NULL)
 RETURNS bigint LANGUAGE plpgsql AS $$
-DECLARE p commerce.stock_pool; v_seen jsonb; v_on_hand bigint;
+DECLARE p commerce.stock_pool_row; v_seen jsonb; v_on_hand bigint;
 BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._require(p_delta, 'p_delta');
@@ -195,7 +195,7 @@ CREATE FUNCTION commerce.stock_take(p_tenant bigint, p_request_id text, p_sku te
                                     p_counted bigint, p_warehouse text DEFAULT NULL,
                                     p_note text DEFAULT NULL)
 RETURNS bigint LANGUAGE plpgsql AS $$
-DECLARE p commerce.stock_pool; v_on_hand bigint; v_seen jsonb;
+DECLARE p commerce.stock_pool_row; v_on_hand bigint; v_seen jsonb;
 BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._require(p_counted, 'p_counted');
@@ -234,8 +234,8 @@ CREATE FUNCTION commerce.set_stock_policy(p_tenant bigint, p_sku text,
                                           p_low_stock_threshold bigint DEFAULT NULL,
                                           p_slots integer DEFAULT NULL,
                                           p_warehouse text DEFAULT NULL)
-RETURNS commerce.stock_pool LANGUAGE plpgsql AS $$
-DECLARE p commerce.stock_pool;
+RETURNS commerce.stock_pool_row LANGUAGE plpgsql AS $$
+DECLARE p commerce.stock_pool_row;
 BEGIN
     IF p_low_stock_threshold < 0 THEN
         PERFORM commerce._invalid('p_low_stock_threshold', format('%s units', p_low_stock_threshold),

@@ -24,6 +24,16 @@ CREATE TABLE commerce.stock_pool (
     CHECK ((activity IS NULL) = (activity_kind IS NULL)),
     CHECK (parent_pool_id IS NOT NULL OR status = 'open')
 );
+
+-- The row of commerce.stock_pool as functions take and return it: a type of the
+-- extension, since the table is provisioned (test/lint/rows.sh checks it equals the table).
+CREATE TYPE commerce.stock_pool_row AS (
+    tenant_id bigint, pool_id bigint, sku_id bigint, warehouse_id bigint, parent_pool_id bigint,
+    activity text, activity_kind text, status text, hold interval, slot_count integer,
+    low_stock_threshold bigint, low_stock_alerted boolean, created_at timestamp with time zone,
+    closed_at timestamp with time zone
+);
+COMMENT ON TYPE commerce.stock_pool_row IS 'A row of commerce.stock_pool (same columns, same order), as functions take and return it.';
 COMMENT ON TABLE commerce.stock_pool IS
   'One stock pool per SKU and warehouse, sold on every channel; activity pools (flash sale, live room, play) hold stock pre-allocated from a root pool. The figures live in stock_slot rows so concurrent buyers of one hot SKU do not queue on one row.';
 

@@ -21,8 +21,8 @@ END $$;
 -- A KOC signs an agreement version: the hash of the text they were shown must be that version's.
 CREATE FUNCTION commerce.sign_agreement(p_tenant bigint, p_koc text, p_version integer,
                                         p_text_sha256 text, p_signer_name text, p_client_ip inet DEFAULT NULL)
-RETURNS commerce.agreement_signature LANGUAGE plpgsql AS $$
-DECLARE k commerce.koc; ag commerce.agreement; sg commerce.agreement_signature;
+RETURNS commerce.agreement_signature_row LANGUAGE plpgsql AS $$
+DECLARE k commerce.koc_row; ag commerce.agreement; sg commerce.agreement_signature_row;
 BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._require(p_koc, 'p_koc');

@@ -11,7 +11,7 @@ REVOKE ALL ON FUNCTION commerce_api.record_click(text, text, inet, text) FROM PU
 
 CREATE FUNCTION commerce_api.request_withdrawal(request_id text, koc text, amount_fen bigint, method text,
                                                 payee jsonb)
-RETURNS commerce.withdrawal LANGUAGE sql VOLATILE SECURITY DEFINER
+RETURNS commerce.withdrawal_row LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
     SELECT * FROM commerce.request_withdrawal(commerce.current_tenant(), request_id, koc, amount_fen, method, payee);
 $$;

@@ -4,8 +4,8 @@
 CREATE FUNCTION commerce.set_level_benefits(p_tenant bigint, p_level text, p_bonus_bp integer DEFAULT NULL,
                                             p_vote_rights boolean DEFAULT NULL, p_airdrop boolean DEFAULT NULL,
                                             p_materials text[] DEFAULT NULL)
-RETURNS commerce.koc_level LANGUAGE plpgsql AS $$
-DECLARE lv commerce.koc_level;
+RETURNS commerce.koc_level_row LANGUAGE plpgsql AS $$
+DECLARE lv commerce.koc_level_row;
 BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._require(p_level, 'p_level');
@@ -32,7 +32,7 @@ COMMENT ON FUNCTION commerce.set_level_benefits(bigint, text, integer, boolean, 
 -- A KOC's benefits now: those of its level, and the exclusive materials of its level and below.
 CREATE FUNCTION commerce.koc_benefits(p_tenant bigint, p_koc text) RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$
-DECLARE k commerce.koc; lv commerce.koc_level; v_materials text[];
+DECLARE k commerce.koc_row; lv commerce.koc_level_row; v_materials text[];
 BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._require(p_koc, 'p_koc');

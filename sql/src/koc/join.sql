@@ -43,8 +43,8 @@ COMMENT ON FUNCTION commerce.upsert_koc(bigint, text, text, text, text, text) IS
 -- Apply to become a KOC.
 CREATE FUNCTION commerce.apply_koc(p_tenant bigint, p_request_id text, p_customer text,
                                    p_social_accounts jsonb, p_note text DEFAULT NULL)
-RETURNS commerce.koc_application LANGUAGE plpgsql AS $$
-DECLARE a commerce.koc_application; v_customer bigint;
+RETURNS commerce.koc_application_row LANGUAGE plpgsql AS $$
+DECLARE a commerce.koc_application_row; v_customer bigint;
 BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._require(p_request_id, 'p_request_id');
@@ -100,8 +100,8 @@ COMMENT ON FUNCTION commerce.apply_koc(bigint, text, text, jsonb, text) IS
 CREATE FUNCTION commerce.review_koc_application(p_tenant bigint, p_application bigint, p_approve boolean,
                                                 p_reviewer text, p_reason text DEFAULT NULL,
                                                 p_koc_code text DEFAULT NULL)
-RETURNS commerce.koc_application LANGUAGE plpgsql AS $$
-DECLARE a commerce.koc_application; c commerce.customer; v_koc bigint; v_target text;
+RETURNS commerce.koc_application_row LANGUAGE plpgsql AS $$
+DECLARE a commerce.koc_application_row; c commerce.customer; v_koc bigint; v_target text;
 BEGIN
     PERFORM commerce._require(p_tenant, 'p_tenant');
     PERFORM commerce._require(p_application, 'p_application');

@@ -4,7 +4,7 @@
 -- The [lo, hi) instants of a tenant-local date range; 22023 for a bad range.
 CREATE FUNCTION commerce._local_range(p_tenant bigint, p_from date, p_to date, OUT lo timestamptz, OUT hi timestamptz)
 LANGUAGE plpgsql STABLE AS $$
-DECLARE t commerce.tenant;
+DECLARE t commerce.tenant_row;
 BEGIN
     t := commerce._tenant(p_tenant);
     PERFORM commerce._require(p_from, 'p_from');
@@ -24,7 +24,7 @@ LANGUAGE sql IMMUTABLE AS $$ SELECT round(coalesce(p_fen, 0)::numeric / 100, 2) 
 -- K13: a KOC's figures for a tenant-local date range, in the PRD's shape.
 CREATE FUNCTION commerce.koc_stats(p_tenant bigint, p_koc text, p_from date, p_to date)
 RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
-DECLARE r record; k commerce.koc; v_clicks bigint; v_red bigint; v_gmv bigint; v_com bigint;
+DECLARE r record; k commerce.koc_row; v_clicks bigint; v_red bigint; v_gmv bigint; v_com bigint;
         v_tasks jsonb; v_channels jsonb;
 BEGIN
     r := commerce._local_range(p_tenant, p_from, p_to);
@@ -82,7 +82,7 @@ CREATE FUNCTION commerce.koc_task_progress(p_tenant bigint, p_koc text, p_task t
 RETURNS TABLE (koc text, task text, clicks bigint, visitors bigint, new_customers bigint,
                pending_redemptions bigint, done_redemptions bigint, goal integer, goal_reached boolean)
 LANGUAGE plpgsql STABLE AS $$
-DECLARE k commerce.koc; t commerce.koc_task;
+DECLARE k commerce.koc_row; t commerce.koc_task;
 BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._require(p_koc, 'p_koc');
@@ -198,7 +198,7 @@ COMMENT ON FUNCTION commerce.koc_rank(bigint, date, date, text, text, integer) I
 -- K19: the programme at a glance, with a daily trend.
 CREATE FUNCTION commerce.koc_overview(p_tenant bigint, p_from date, p_to date)
 RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
-DECLARE r record; t commerce.tenant; v jsonb; v_trend jsonb;
+DECLARE r record; t commerce.tenant_row; v jsonb; v_trend jsonb;
 BEGIN
     r := commerce._local_range(p_tenant, p_from, p_to);
     t := commerce._tenant(p_tenant);

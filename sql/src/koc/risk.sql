@@ -3,8 +3,8 @@
 
 -- Change a KOC's status (active, frozen, suspended), audited.
 CREATE FUNCTION commerce.set_koc_status(p_tenant bigint, p_koc text, p_status text, p_actor text, p_reason text)
-RETURNS commerce.koc LANGUAGE plpgsql AS $$
-DECLARE k commerce.koc;
+RETURNS commerce.koc_row LANGUAGE plpgsql AS $$
+DECLARE k commerce.koc_row;
 BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._require(p_koc, 'p_koc');
@@ -44,7 +44,7 @@ COMMENT ON FUNCTION commerce.set_koc_status(bigint, text, text, text, text) IS
 CREATE FUNCTION commerce.run_risk_rules(p_tenant bigint DEFAULT NULL)
 RETURNS TABLE (tenant_id bigint, koc text, rule text, flag_id bigint)
 LANGUAGE plpgsql AS $$
-DECLARE t record; f record; v_now timestamptz := commerce.now(); v_id bigint; k commerce.koc;
+DECLARE t record; f record; v_now timestamptz := commerce.now(); v_id bigint; k commerce.koc_row;
 BEGIN
     IF p_tenant IS NOT NULL THEN
         PERFORM commerce._tenant(p_tenant);
@@ -133,8 +133,8 @@ END $$;
 -- A reviewer clears (false alarm) or confirms (fraud) a risk flag.
 CREATE FUNCTION commerce.review_risk_flag(p_tenant bigint, p_flag bigint, p_confirm boolean, p_reviewer text,
                                           p_reason text)
-RETURNS commerce.koc_risk_flag LANGUAGE plpgsql AS $$
-DECLARE f commerce.koc_risk_flag; k commerce.koc; a commerce.koc_account; v_target text; o record;
+RETURNS commerce.koc_risk_flag_row LANGUAGE plpgsql AS $$
+DECLARE f commerce.koc_risk_flag_row; k commerce.koc_row; a commerce.koc_account_row; v_target text; o record;
         v_seq bigint; v_total bigint;
 BEGIN
     PERFORM commerce._tenant(p_tenant);

@@ -11,8 +11,8 @@ CREATE FUNCTION commerce.set_koc_settings(p_tenant bigint,
                                           p_level_demotion text DEFAULT NULL,
                                           p_attribution_window interval DEFAULT NULL,
                                           p_self_referral text DEFAULT NULL)
-RETURNS commerce.tenant LANGUAGE plpgsql AS $$
-DECLARE t commerce.tenant;
+RETURNS commerce.tenant_row LANGUAGE plpgsql AS $$
+DECLARE t commerce.tenant_row;
 BEGIN
     PERFORM commerce._tenant(p_tenant);
     IF p_koc_rate_bp IS NOT NULL AND p_koc_rate_bp NOT BETWEEN 0 AND commerce._limit('bp_scale') THEN

@@ -17,8 +17,8 @@ COMMENT ON PROCEDURE commerce.settle_pump(integer, integer) IS
 
 -- Lock a KOC's account (creating it); the row orders every movement of its money.
 CREATE FUNCTION commerce._lock_koc_account(p_tenant bigint, p_koc bigint)
-RETURNS commerce.koc_account LANGUAGE plpgsql AS $$
-DECLARE a commerce.koc_account;
+RETURNS commerce.koc_account_row LANGUAGE plpgsql AS $$
+DECLARE a commerce.koc_account_row;
 BEGIN
     INSERT INTO commerce.koc_account (tenant_id, koc_id) VALUES (p_tenant, p_koc) ON CONFLICT DO NOTHING;
     SELECT * INTO a FROM commerce.koc_account WHERE tenant_id = p_tenant AND koc_id = p_koc FOR UPDATE;
@@ -56,7 +56,7 @@ END $$;
 CREATE FUNCTION commerce.record_payout(p_tenant bigint, p_payout_ref text, p_status text,
                                        p_provider_ref text DEFAULT NULL, p_reason text DEFAULT NULL)
 RETURNS text LANGUAGE plpgsql AS $$
-DECLARE b commerce.settle_batch; w commerce.withdrawal; v_kind text; v_id bigint;
+DECLARE b commerce.settle_batch; w commerce.withdrawal_row; v_kind text; v_id bigint;
 BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._require(p_payout_ref, 'p_payout_ref');

@@ -16,6 +16,14 @@ CREATE TABLE commerce.koc_level (
     PRIMARY KEY (tenant_id, code),
     UNIQUE (tenant_id, rank)
 );
+
+-- The row of commerce.koc_level as functions take and return it: a type of the
+-- extension, since the table is provisioned (test/lint/rows.sh checks it equals the table).
+CREATE TYPE commerce.koc_level_row AS (
+    tenant_id bigint, code text, name text, rank integer, bonus_bp integer, promotion_rule jsonb,
+    vote_rights boolean, airdrop boolean, materials text[]
+);
+COMMENT ON TYPE commerce.koc_level_row IS 'A row of commerce.koc_level (same columns, same order), as functions take and return it.';
 COMMENT ON TABLE commerce.koc_level IS
   'KOC levels of a tenant (default bronze, silver, gold), lowest rank first; bonus_bp is the commission bonus of the level (gold +500 bp = +5%) (K05, K06).';
 COMMENT ON COLUMN commerce.koc_level.vote_rights IS 'Benefit: the KOCs of this level vote on new products.';
@@ -39,6 +47,14 @@ CREATE TABLE commerce.koc (
     FOREIGN KEY (tenant_id, customer_id) REFERENCES commerce.customer,
     FOREIGN KEY (tenant_id, level_code) REFERENCES commerce.koc_level
 );
+
+-- The row of commerce.koc as functions take and return it: a type of the
+-- extension, since the table is provisioned (test/lint/rows.sh checks it equals the table).
+CREATE TYPE commerce.koc_row AS (
+    tenant_id bigint, koc_id bigint, code text, customer_id bigint, name text, region text,
+    level_code text, status text, joined_at timestamp with time zone, tags text[]
+);
+COMMENT ON TYPE commerce.koc_row IS 'A row of commerce.koc (same columns, same order), as functions take and return it.';
 COMMENT ON TABLE commerce.koc IS
   'A key opinion consumer: a customer who promotes the tenant in their own circles, at a level, active or frozen (risk control).';
 COMMENT ON COLUMN commerce.koc.tags IS 'Tags of the KOC (e.g. mom, fitness, campus) that tasks can target.';
@@ -116,6 +132,15 @@ CREATE TABLE commerce.koc_application (
     CHECK (status = 'submitted' OR (reviewer IS NOT NULL AND reviewed_at IS NOT NULL)),
     CHECK (status <> 'rejected' OR decision_reason IS NOT NULL)
 );
+
+-- The row of commerce.koc_application as functions take and return it: a type of the
+-- extension, since the table is provisioned (test/lint/rows.sh checks it equals the table).
+CREATE TYPE commerce.koc_application_row AS (
+    tenant_id bigint, application_id bigint, request_id text, customer_id bigint,
+    social_accounts jsonb, note text, status text, reviewer text, decision_reason text,
+    reviewed_at timestamp with time zone, koc_id bigint, created_at timestamp with time zone
+);
+COMMENT ON TYPE commerce.koc_application_row IS 'A row of commerce.koc_application (same columns, same order), as functions take and return it.';
 COMMENT ON TABLE commerce.koc_application IS
   'Applications to become a KOC (K03) with the applicant''s social accounts; a store or HQ reviewer approves (the KOC is created at the lowest level) or rejects with a reason. One open application per customer.';
 
@@ -152,6 +177,14 @@ CREATE TABLE commerce.agreement_signature (
     FOREIGN KEY (tenant_id, koc_id) REFERENCES commerce.koc,
     FOREIGN KEY (tenant_id, version) REFERENCES commerce.agreement
 );
+
+-- The row of commerce.agreement_signature as functions take and return it: a type of the
+-- extension, since the table is provisioned (test/lint/rows.sh checks it equals the table).
+CREATE TYPE commerce.agreement_signature_row AS (
+    tenant_id bigint, koc_id bigint, version integer, signer_name text, client_ip inet,
+    text_sha256 text, signed_at timestamp with time zone
+);
+COMMENT ON TYPE commerce.agreement_signature_row IS 'A row of commerce.agreement_signature (same columns, same order), as functions take and return it.';
 COMMENT ON TABLE commerce.agreement_signature IS
   'The evidence of a KOC signing an agreement version: who, when, from which IP, and the SHA-256 of the exact text signed (append-only).';
 
@@ -178,6 +211,15 @@ CREATE TABLE commerce.koc_account (
     FOREIGN KEY (tenant_id, koc_id) REFERENCES commerce.koc,
     CHECK (settled_seq >= 0 AND settled_seq < next_seq)
 );
+
+-- The row of commerce.koc_account as functions take and return it: a type of the
+-- extension, since the table is provisioned (test/lint/rows.sh checks it equals the table).
+CREATE TYPE commerce.koc_account_row AS (
+    tenant_id bigint, koc_id bigint, next_seq bigint, settled_seq bigint, settled_fen bigint,
+    balance_fen bigint, in_flight_fen bigint, paid_fen bigint, fee_fen bigint, unsettled_fen bigint,
+    last_payable_at timestamp with time zone, due_at timestamp with time zone
+);
+COMMENT ON TYPE commerce.koc_account_row IS 'A row of commerce.koc_account (same columns, same order), as functions take and return it.';
 COMMENT ON TABLE commerce.koc_account IS
   'The money of a KOC: lines 1..settled_seq are settled (settled_fen in all); the settled money is withdrawable (balance), in flight to the payment provider, paid, or taken as fees. unsettled_fen and last_payable_at sum up the lines after settled_seq (when last_payable_at has passed, all of them are payable and settlement reads no line). due_at: when the settlement pump should look again (NULL: nothing to do, or held until the KOC is active and has signed). The row is the lock that orders the KOC''s lines, settlements and withdrawals.';
 
@@ -270,6 +312,16 @@ CREATE TABLE commerce.withdrawal (
     CHECK (status = 'requested' OR reviewed_at IS NOT NULL),
     CHECK ((status IN ('rejected', 'paid', 'failed')) = (finished_at IS NOT NULL))
 );
+
+-- The row of commerce.withdrawal as functions take and return it: a type of the
+-- extension, since the table is provisioned (test/lint/rows.sh checks it equals the table).
+CREATE TYPE commerce.withdrawal_row AS (
+    tenant_id bigint, withdrawal_id bigint, request_id text, koc_id bigint, amount_fen bigint,
+    fee_fen bigint, method text, payee jsonb, status text, reviewer text, reason text,
+    provider_ref text, requested_at timestamp with time zone, reviewed_at timestamp with time zone,
+    finished_at timestamp with time zone
+);
+COMMENT ON TYPE commerce.withdrawal_row IS 'A row of commerce.withdrawal (same columns, same order), as functions take and return it.';
 COMMENT ON TABLE commerce.withdrawal IS
   'A KOC takes money out of the balance to WeChat, Alipay or a bank card (K14): requested (the amount leaves the balance) -> approved (payout request in the outbox) -> paid | failed, or requested -> rejected; rejected and failed money goes back to the balance. The fee is kept from the amount paid.';
 
@@ -354,6 +406,15 @@ CREATE TABLE commerce.koc_risk_flag (
     CHECK (status IN ('open', 'cleared', 'confirmed')),
     CHECK ((status = 'open') = (decided_at IS NULL))
 );
+
+-- The row of commerce.koc_risk_flag as functions take and return it: a type of the
+-- extension, since the table is provisioned (test/lint/rows.sh checks it equals the table).
+CREATE TYPE commerce.koc_risk_flag_row AS (
+    tenant_id bigint, flag_id bigint, koc_id bigint, rule text, evidence jsonb, status text,
+    raised_at timestamp with time zone, reviewer text, reason text,
+    decided_at timestamp with time zone
+);
+COMMENT ON TYPE commerce.koc_risk_flag_row IS 'A row of commerce.koc_risk_flag (same columns, same order), as functions take and return it.';
 COMMENT ON TABLE commerce.koc_risk_flag IS
   'A risk rule''s finding about a KOC with its evidence (K22): open (the KOC is frozen, its commission held) -> cleared (false alarm, the KOC is active again) | confirmed (fraud: the KOC is suspended and its unsettled commission voided). One open flag per KOC and rule.';
 

@@ -66,7 +66,7 @@ CREATE FUNCTION commerce.koc_open_tasks(p_tenant bigint, p_koc text)
 RETURNS TABLE (task text, title text, starts_at timestamptz, ends_at timestamptz, rate_bp integer,
                level_bonus_bp integer, bounty_fen bigint, goal integer, materials text[])
 LANGUAGE plpgsql STABLE AS $$
-DECLARE k commerce.koc;
+DECLARE k commerce.koc_row;
 BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._require(p_koc, 'p_koc');

@@ -12,8 +12,8 @@ COMMENT ON FUNCTION commerce.withdrawal_fee(bigint, bigint) IS
 -- A KOC asks to withdraw part of the balance.
 CREATE FUNCTION commerce.request_withdrawal(p_tenant bigint, p_request_id text, p_koc text, p_amount_fen bigint,
                                             p_method text, p_payee jsonb)
-RETURNS commerce.withdrawal LANGUAGE plpgsql AS $$
-DECLARE t commerce.tenant; k commerce.koc; a commerce.koc_account; w commerce.withdrawal; v_fee bigint;
+RETURNS commerce.withdrawal_row LANGUAGE plpgsql AS $$
+DECLARE t commerce.tenant_row; k commerce.koc_row; a commerce.koc_account_row; w commerce.withdrawal_row; v_fee bigint;
 BEGIN
     t := commerce._tenant(p_tenant);
     PERFORM commerce._require(p_request_id, 'p_request_id');
@@ -85,8 +85,8 @@ COMMENT ON FUNCTION commerce.request_withdrawal(bigint, text, text, bigint, text
 -- A reviewer approves (payout request through the outbox) or rejects (money back) a withdrawal.
 CREATE FUNCTION commerce.review_withdrawal(p_tenant bigint, p_withdrawal bigint, p_approve boolean,
                                            p_reviewer text, p_reason text DEFAULT NULL)
-RETURNS commerce.withdrawal LANGUAGE plpgsql AS $$
-DECLARE w commerce.withdrawal; k commerce.koc; v_target text;
+RETURNS commerce.withdrawal_row LANGUAGE plpgsql AS $$
+DECLARE w commerce.withdrawal_row; k commerce.koc_row; v_target text;
 BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._require(p_withdrawal, 'p_withdrawal');

@@ -3,8 +3,8 @@
 
 -- Lock an after-sale request of a tenant; PT404 if there is none.
 CREATE FUNCTION commerce._lock_after_sale(p_tenant bigint, p_id bigint)
-RETURNS commerce.after_sale LANGUAGE plpgsql AS $$
-DECLARE a commerce.after_sale;
+RETURNS commerce.after_sale_row LANGUAGE plpgsql AS $$
+DECLARE a commerce.after_sale_row;
 BEGIN
     PERFORM commerce._require(p_tenant, 'p_tenant');
     PERFORM commerce._require(p_id, 'p_after_sale');
@@ -19,9 +19,9 @@ END $$;
 CREATE FUNCTION commerce.request_after_sale(p_tenant bigint, p_request_id text, p_order bigint,
                                             p_kind text, p_refund_fen bigint DEFAULT 0,
                                             p_reason text DEFAULT NULL, p_lines jsonb DEFAULT NULL)
-RETURNS commerce.after_sale LANGUAGE plpgsql AS $$
+RETURNS commerce.after_sale_row LANGUAGE plpgsql AS $$
 DECLARE
-    o commerce.orders; a commerce.after_sale; v_kind commerce.after_sale_kind; l record;
+    o commerce.orders_row; a commerce.after_sale_row; v_kind commerce.after_sale_kind; l record;
     v_lines jsonb;
     v_problem text;
 BEGIN
@@ -114,9 +114,9 @@ COMMENT ON FUNCTION commerce.request_after_sale(bigint, text, bigint, text, bigi
   'Open an after-sale request (refund_only, return_refund, exchange) on a paid, shipped or completed order; the order becomes after_sale. Idempotent by request_id.';
 
 -- Ask the payment gateway (self-operated orders) to refund an approved request.
-CREATE FUNCTION commerce._request_refund(a commerce.after_sale) RETURNS void
+CREATE FUNCTION commerce._request_refund(a commerce.after_sale_row) RETURNS void
 LANGUAGE plpgsql AS $$
-DECLARE o commerce.orders; ch commerce.channel;
+DECLARE o commerce.orders_row; ch commerce.channel;
 BEGIN
     SELECT * INTO o FROM commerce.orders WHERE tenant_id = a.tenant_id AND order_id = a.order_id;
     SELECT * INTO ch FROM commerce.channel WHERE tenant_id = a.tenant_id AND channel_id = o.channel_id;
@@ -132,8 +132,8 @@ END $$;
 -- Approve or reject an after-sale request.
 CREATE FUNCTION commerce.decide_after_sale(p_tenant bigint, p_after_sale bigint, p_approve boolean,
                                            p_note text DEFAULT NULL)
-RETURNS commerce.after_sale LANGUAGE plpgsql AS $$
-DECLARE a commerce.after_sale; o commerce.orders; v_target text;
+RETURNS commerce.after_sale_row LANGUAGE plpgsql AS $$
+DECLARE a commerce.after_sale_row; o commerce.orders_row; v_target text;
 BEGIN
     PERFORM commerce._require(p_approve, 'p_approve');
     v_target := CASE WHEN p_approve THEN 'approved' ELSE 'rejected' END;
@@ -159,8 +159,8 @@ END $$;
 
 -- The goods of a return or exchange came back: they are sellable again.
 CREATE FUNCTION commerce.receive_returned_goods(p_tenant bigint, p_after_sale bigint)
-RETURNS commerce.after_sale LANGUAGE plpgsql AS $$
-DECLARE a commerce.after_sale; o commerce.orders; l jsonb;
+RETURNS commerce.after_sale_row LANGUAGE plpgsql AS $$
+DECLARE a commerce.after_sale_row; o commerce.orders_row; l jsonb;
 BEGIN
     a := commerce._lock_after_sale(p_tenant, p_after_sale);
     IF a.status = 'goods_returned' THEN
@@ -189,8 +189,8 @@ COMMENT ON FUNCTION commerce.receive_returned_goods(bigint, bigint) IS
 
 -- The refund of an after-sale request was paid out (by the gateway or the platform).
 CREATE FUNCTION commerce.complete_refund(p_tenant bigint, p_after_sale bigint)
-RETURNS commerce.after_sale LANGUAGE plpgsql AS $$
-DECLARE a commerce.after_sale; o commerce.orders;
+RETURNS commerce.after_sale_row LANGUAGE plpgsql AS $$
+DECLARE a commerce.after_sale_row; o commerce.orders_row;
 BEGIN
     a := commerce._lock_after_sale(p_tenant, p_after_sale);
     IF a.status = 'refunded' THEN
@@ -220,8 +220,8 @@ COMMENT ON FUNCTION commerce.complete_refund(bigint, bigint) IS
 
 -- An exchange is complete: the replacement goods take stock and the order goes back.
 CREATE FUNCTION commerce.complete_exchange(p_tenant bigint, p_after_sale bigint)
-RETURNS commerce.after_sale LANGUAGE plpgsql AS $$
-DECLARE a commerce.after_sale; o commerce.orders; v_res commerce.reservation_result;
+RETURNS commerce.after_sale_row LANGUAGE plpgsql AS $$
+DECLARE a commerce.after_sale_row; o commerce.orders_row; v_res commerce.reservation_result;
 BEGIN
     a := commerce._lock_after_sale(p_tenant, p_after_sale);
     IF a.status = 'exchanged' THEN

@@ -3,8 +3,8 @@
 
 -- Redeem an order: the buyer confirmed receipt or the service was used (核销).
 CREATE FUNCTION commerce.complete_order(p_tenant bigint, p_order bigint)
-RETURNS commerce.orders LANGUAGE plpgsql AS $$
-DECLARE o commerce.orders;
+RETURNS commerce.orders_row LANGUAGE plpgsql AS $$
+DECLARE o commerce.orders_row;
 BEGIN
     PERFORM commerce._require(p_tenant, 'p_tenant');
     PERFORM commerce._require(p_order, 'p_order');

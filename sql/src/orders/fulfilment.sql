@@ -17,8 +17,8 @@ $$;
 -- Ship a paid order: route the carrier, record the parcel, queue waybill and write-back.
 CREATE FUNCTION commerce.ship_order(p_tenant bigint, p_order bigint, p_request_id text,
                                     p_tracking_no text DEFAULT NULL, p_carrier text DEFAULT NULL)
-RETURNS commerce.shipment LANGUAGE plpgsql AS $$
-DECLARE o commerce.orders; ch commerce.channel; sh commerce.shipment; v_weight bigint;
+RETURNS commerce.shipment_row LANGUAGE plpgsql AS $$
+DECLARE o commerce.orders_row; ch commerce.channel; sh commerce.shipment_row; v_weight bigint;
 BEGIN
     PERFORM commerce._request_key(p_request_id, 'p_request_id');
     o := commerce._lock_order(p_tenant, p_order);

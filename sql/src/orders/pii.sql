@@ -37,7 +37,7 @@ CREATE FUNCTION commerce.order_contact(p_tenant bigint, p_order bigint)
 RETURNS TABLE (receiver_name text, receiver_phone text, receiver_region text, receiver_city text,
                receiver_address text, masked boolean)
 LANGUAGE plpgsql STABLE AS $$
-DECLARE o commerce.orders; v_full boolean := commerce.may_see_pii();
+DECLARE o commerce.orders_row; v_full boolean := commerce.may_see_pii();
 BEGIN
     PERFORM commerce._require(p_tenant, 'p_tenant');
     PERFORM commerce._require(p_order, 'p_order');

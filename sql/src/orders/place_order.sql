@@ -2,7 +2,7 @@
 -- and the unpaid-order pump.
 
 -- The result row of an order.
-CREATE FUNCTION commerce._order_result(o commerce.orders, p_outcome text)
+CREATE FUNCTION commerce._order_result(o commerce.orders_row, p_outcome text)
 RETURNS commerce.order_result LANGUAGE sql IMMUTABLE AS $$
     SELECT ROW(o.order_id, o.status::text, o.payable_fen, o.pay_deadline, p_outcome)::commerce.order_result;
 $$;
@@ -12,7 +12,7 @@ CREATE FUNCTION commerce.place_order(p_tenant bigint, p_request_id text, p_chann
                                      p_order jsonb, p_customer text DEFAULT NULL)
 RETURNS commerce.order_result LANGUAGE plpgsql AS $$
 DECLARE
-    o commerce.orders;
+    o commerce.orders_row;
     ch commerce.channel;
     v_customer bigint;
     v_tier text;
@@ -173,7 +173,7 @@ BEGIN
 END $$;
 
 -- Record a payment that cannot be accepted and ask the outside world to refund it.
-CREATE FUNCTION commerce._payment_exception(o commerce.orders, p_payment text, p_amount bigint,
+CREATE FUNCTION commerce._payment_exception(o commerce.orders_row, p_payment text, p_amount bigint,
                                             p_kind text) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -190,7 +190,7 @@ END $$;
 CREATE FUNCTION commerce.pay_order(p_tenant bigint, p_order bigint, p_payment_id text,
                                    p_amount_fen bigint)
 RETURNS commerce.order_result LANGUAGE plpgsql AS $$
-DECLARE o commerce.orders; ch commerce.channel;
+DECLARE o commerce.orders_row; ch commerce.channel;
 BEGIN
     PERFORM commerce._require(p_payment_id, 'p_payment_id');
     PERFORM commerce._require(p_amount_fen, 'p_amount_fen');
@@ -231,7 +231,7 @@ COMMENT ON FUNCTION commerce.pay_order(bigint, bigint, text, bigint) IS
   'Confirm the payment of a self-operated order: the amount must equal payable_fen (22023 otherwise, nothing changed); the stock hold becomes sold and the order paid. A payment after cancellation or the deadline, or a second payment, is recorded in payment_exception and refunded through the outbox (outcome refund_pending). Idempotent by payment_id.';
 
 -- Cancel a locked unpaid order: release its stock hold, status cancelled.
-CREATE FUNCTION commerce._cancel(o commerce.orders, p_reason text) RETURNS void
+CREATE FUNCTION commerce._cancel(o commerce.orders_row, p_reason text) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
     IF o.reservation_id IS NOT NULL AND EXISTS (
@@ -246,7 +246,7 @@ END $$;
 -- Cancel an unpaid order (buyer or operator).
 CREATE FUNCTION commerce.cancel_order(p_tenant bigint, p_order bigint, p_reason text DEFAULT NULL)
 RETURNS commerce.order_result LANGUAGE plpgsql AS $$
-DECLARE o commerce.orders;
+DECLARE o commerce.orders_row;
 BEGIN
     o := commerce._lock_order(p_tenant, p_order);
     IF (SELECT kind FROM commerce.channel WHERE tenant_id = p_tenant AND channel_id = o.channel_id) <> 'self_operated' THEN
@@ -270,7 +270,7 @@ END $$;
 -- One batch of the unpaid-order pump: cancel orders past their pay deadline.
 CREATE FUNCTION commerce.cancel_unpaid_orders(p_limit integer DEFAULT 1000)
 RETURNS integer LANGUAGE plpgsql AS $$
-DECLARE o commerce.orders; n integer := 0;
+DECLARE o commerce.orders_row; n integer := 0;
 BEGIN
     PERFORM commerce._require(p_limit, 'p_limit');
     IF p_limit NOT BETWEEN 1 AND 100000 THEN

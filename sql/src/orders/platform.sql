@@ -72,7 +72,7 @@ END $$;
 
 -- Take stock for an ingested platform order (reserve and sell at once);
 -- flag the order as an oversell exception when the pool cannot cover it.
-CREATE FUNCTION commerce._platform_take_stock(o commerce.orders, p_channel text) RETURNS commerce.orders
+CREATE FUNCTION commerce._platform_take_stock(o commerce.orders_row, p_channel text) RETURNS commerce.orders_row
 LANGUAGE plpgsql AS $$
 DECLARE v_res commerce.reservation_result; v_cart text;
 BEGIN
@@ -100,10 +100,10 @@ END $$;
 CREATE FUNCTION commerce.ingest_platform_order(p_tenant bigint, p_channel text, p_payload jsonb)
 RETURNS commerce.order_result LANGUAGE plpgsql AS $$
 DECLARE
-    t commerce.tenant;
+    t commerce.tenant_row;
     ch commerce.channel;
     pr commerce.platform_profile;
-    o commerce.orders;
+    o commerce.orders_row;
     v_ext text;
     v_status_word text;
     v_status commerce.order_status;

@@ -3,9 +3,9 @@
 
 -- Import a day's bill (replacing an earlier import) and reconcile it against our orders.
 CREATE FUNCTION commerce.reconcile_bill(p_tenant bigint, p_source text, p_date date, p_lines jsonb)
-RETURNS commerce.recon_run LANGUAGE plpgsql AS $$
+RETURNS commerce.recon_run_row LANGUAGE plpgsql AS $$
 DECLARE
-    t commerce.tenant; v_channel bigint; r commerce.recon_run; l jsonb; n integer := 0;
+    t commerce.tenant_row; v_channel bigint; r commerce.recon_run_row; l jsonb; n integer := 0;
 BEGIN
     t := commerce._tenant(p_tenant);
     PERFORM commerce._require(p_source, 'p_source');

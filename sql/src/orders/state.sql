@@ -9,8 +9,8 @@ CREATE TRIGGER before_20_state_guard BEFORE INSERT OR UPDATE ON commerce.orders
 
 -- Lock an order of a tenant; PT404 if there is none.
 CREATE FUNCTION commerce._lock_order(p_tenant bigint, p_order bigint)
-RETURNS commerce.orders LANGUAGE plpgsql AS $$
-DECLARE o commerce.orders;
+RETURNS commerce.orders_row LANGUAGE plpgsql AS $$
+DECLARE o commerce.orders_row;
 BEGIN
     PERFORM commerce._require(p_tenant, 'p_tenant');
     PERFORM commerce._require(p_order, 'p_order');

@@ -57,6 +57,27 @@ CREATE TABLE commerce.orders (
     UNIQUE (tenant_id, request_id),
     CHECK (payable_fen = goods_fen - discount_fen + shipping_fen)
 );
+
+-- The row of commerce.orders as functions take and return it: a type of the
+-- extension, since the table is provisioned (test/lint/rows.sh checks it equals the table).
+CREATE TYPE commerce.orders_row AS (
+    tenant_id bigint, order_id bigint, channel_id bigint, external_order_id text, request_id text,
+    customer_id bigint, buyer_ref text, receiver_name text, receiver_phone text,
+    receiver_region text, receiver_city text, receiver_address text, goods_fen bigint,
+    discount_fen bigint, shipping_fen bigint, payable_fen bigint, paid_fen bigint,
+    refunded_fen bigint, status commerce.order_status,
+    status_before_after_sale commerce.order_status, reservation_id bigint,
+    pay_deadline timestamp with time zone, payment_id text, source_activity text,
+    source_instance_id bigint, koc_id bigint, koc_task_id bigint,
+    attributed_at timestamp with time zone, platform_status text,
+    platform_modified_at timestamp with time zone, payload jsonb, oversell boolean,
+    created_at timestamp with time zone, updated_at timestamp with time zone,
+    paid_at timestamp with time zone, shipped_at timestamp with time zone,
+    completed_at timestamp with time zone, cancelled_at timestamp with time zone,
+    after_sale_at timestamp with time zone, refunded_at timestamp with time zone, click_id bigint,
+    status_reason text
+);
+COMMENT ON TYPE commerce.orders_row IS 'A row of commerce.orders (same columns, same order), as functions take and return it.';
 COMMENT ON TABLE commerce.orders IS
   'Orders from every channel in one model: self-operated orders placed with commerce.place_order, platform orders ingested from their payloads. One state machine (C trigger): pending_payment -> paid -> shipped -> completed, pending_payment -> cancelled, paid/shipped/completed -> after_sale -> refunded or back. Amounts in fen; payable = goods - discount + shipping. koc_* fields are filled by the KOC module.';
 COMMENT ON COLUMN commerce.orders.status_reason IS
@@ -243,6 +264,14 @@ CREATE TABLE commerce.shipment (
     UNIQUE (tenant_id, request_id),
     FOREIGN KEY (tenant_id, order_id) REFERENCES commerce.orders
 );
+
+-- The row of commerce.shipment as functions take and return it: a type of the
+-- extension, since the table is provisioned (test/lint/rows.sh checks it equals the table).
+CREATE TYPE commerce.shipment_row AS (
+    tenant_id bigint, shipment_id bigint, order_id bigint, request_id text, carrier text,
+    tracking_no text, weight_g bigint, shipped_at timestamp with time zone
+);
+COMMENT ON TYPE commerce.shipment_row IS 'A row of commerce.shipment (same columns, same order), as functions take and return it.';
 COMMENT ON TABLE commerce.shipment IS
   'A parcel of an order: carrier (routed or chosen), tracking number, weight. Creating one ships the order, queues its waybill print job and, for platform orders, the write-back of the tracking number.';
 
@@ -267,6 +296,16 @@ CREATE TABLE commerce.after_sale (
     FOREIGN KEY (tenant_id, order_id) REFERENCES commerce.orders,
     CHECK (status IN ('requested', 'approved', 'rejected', 'goods_returned', 'refunded', 'exchanged'))
 );
+
+-- The row of commerce.after_sale as functions take and return it: a type of the
+-- extension, since the table is provisioned (test/lint/rows.sh checks it equals the table).
+CREATE TYPE commerce.after_sale_row AS (
+    tenant_id bigint, after_sale_id bigint, order_id bigint, request_id text,
+    kind commerce.after_sale_kind, status text, reason text, refund_fen bigint, lines jsonb,
+    decision_note text, created_at timestamp with time zone, decided_at timestamp with time zone,
+    completed_at timestamp with time zone
+);
+COMMENT ON TYPE commerce.after_sale_row IS 'A row of commerce.after_sale (same columns, same order), as functions take and return it.';
 COMMENT ON TABLE commerce.after_sale IS
   'After-sale requests: refund only, return and refund, exchange. requested -> approved | rejected; approved -> refunded (refund only) or goods_returned -> refunded | exchanged. One open request per order. The order is after_sale while one is open.';
 
@@ -338,4 +377,13 @@ CREATE TABLE commerce.recon_run (
     differences  integer NOT NULL,
     PRIMARY KEY (tenant_id, source, bill_date)
 );
+
+-- The row of commerce.recon_run as functions take and return it: a type of the
+-- extension, since the table is provisioned (test/lint/rows.sh checks it equals the table).
+CREATE TYPE commerce.recon_run_row AS (
+    tenant_id bigint, source text, bill_date date, run_at timestamp with time zone,
+    our_orders integer, bill_orders integer, our_fen bigint, bill_fen bigint, our_refund bigint,
+    bill_refund bigint, differences integer
+);
+COMMENT ON TYPE commerce.recon_run_row IS 'A row of commerce.recon_run (same columns, same order), as functions take and return it.';
 COMMENT ON TABLE commerce.recon_run IS 'The last reconciliation of each source and day: counts, amounts, refunds on both sides, and the number of differences.';

@@ -32,7 +32,7 @@ COMMENT ON FUNCTION commerce.enqueue(bigint, text, jsonb, text) IS 'Enqueue an o
 CREATE FUNCTION commerce.claim(p_topic text, p_worker text, p_limit integer DEFAULT 10,
                                p_lease interval DEFAULT '5 minutes',
                                p_tenant bigint DEFAULT NULL)
-RETURNS SETOF commerce.outbox LANGUAGE plpgsql AS $$
+RETURNS SETOF commerce.outbox_row LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM commerce._require(p_topic, 'p_topic');
     PERFORM commerce._require(p_worker, 'p_worker');
@@ -69,8 +69,8 @@ COMMENT ON FUNCTION commerce.claim(text, text, integer, interval, bigint) IS 'Cl
 
 -- Lock a claimed message of p_worker for ack/fail; PT404/PT412 otherwise.
 CREATE FUNCTION commerce._claimed(p_tenant bigint, p_message bigint, p_worker text)
-RETURNS commerce.outbox LANGUAGE plpgsql AS $$
-DECLARE m commerce.outbox;
+RETURNS commerce.outbox_row LANGUAGE plpgsql AS $$
+DECLARE m commerce.outbox_row;
 BEGIN
     PERFORM commerce._require(p_tenant, 'p_tenant');
     PERFORM commerce._require(p_message, 'p_message');
@@ -108,7 +108,7 @@ COMMENT ON FUNCTION commerce.ack(bigint, bigint, text) IS 'Mark a claimed messag
 -- Report a failed delivery: retry now, in 1 minute, in 1 hour, then dead letter.
 CREATE FUNCTION commerce.fail(p_tenant bigint, p_message bigint, p_worker text, p_error text)
 RETURNS text LANGUAGE plpgsql AS $$
-DECLARE m commerce.outbox; v_status text;
+DECLARE m commerce.outbox_row; v_status text;
 BEGIN
     m := commerce._claimed(p_tenant, p_message, p_worker);
     IF m.attempts >= 4 THEN
@@ -138,7 +138,7 @@ COMMENT ON FUNCTION commerce.fail(bigint, bigint, text, text) IS 'Mark a claimed
 -- Put a dead letter back in the queue (after the cause was fixed).
 CREATE FUNCTION commerce.requeue(p_tenant bigint, p_message bigint)
 RETURNS void LANGUAGE plpgsql AS $$
-DECLARE m commerce.outbox;
+DECLARE m commerce.outbox_row;
 BEGIN
     PERFORM commerce._require(p_tenant, 'p_tenant');
     PERFORM commerce._require(p_message, 'p_message');

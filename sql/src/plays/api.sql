@@ -1,7 +1,7 @@
 -- sql/src/plays/api.sql: the plays for HTTP clients.
 
 CREATE FUNCTION commerce_api.visible_plays(city text DEFAULT NULL, store text DEFAULT NULL)
-RETURNS SETOF commerce.play_display LANGUAGE sql STABLE SECURITY DEFINER
+RETURNS SETOF commerce.play_display_row LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
     SELECT * FROM commerce.visible_plays(commerce.current_tenant(), city, store);
 $$;
@@ -60,14 +60,14 @@ REVOKE ALL ON FUNCTION commerce_api.buy_bargain(text, bigint, text, text, text, 
 
 CREATE FUNCTION commerce_api.invite(request_id text, play text, inviter text, invitee text, ip text DEFAULT NULL,
                                     device text DEFAULT NULL)
-RETURNS commerce.play_invite LANGUAGE sql VOLATILE SECURITY DEFINER
+RETURNS commerce.play_invite_row LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
     SELECT * FROM commerce.invite(commerce.current_tenant(), request_id, play, inviter, invitee, ip, device);
 $$;
 REVOKE ALL ON FUNCTION commerce_api.invite(text, text, text, text, text, text) FROM PUBLIC;
 
 CREATE FUNCTION commerce_api.consume_asset(request_id text, asset bigint, amount bigint, store text, operator text)
-RETURNS commerce.user_asset LANGUAGE sql VOLATILE SECURITY DEFINER
+RETURNS commerce.user_asset_row LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
     SELECT * FROM commerce.consume_asset(commerce.current_tenant(), request_id, asset, amount, store, operator);
 $$;
@@ -81,7 +81,7 @@ $$;
 REVOKE ALL ON FUNCTION commerce_api.play_dashboard(text) FROM PUBLIC;
 
 CREATE FUNCTION commerce_api.apply_play_settlement(request_id text, play text)
-RETURNS commerce.play_settlement LANGUAGE sql VOLATILE SECURITY DEFINER
+RETURNS commerce.play_settlement_row LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
     SELECT * FROM commerce.apply_play_settlement(commerce.current_tenant(), request_id, play);
 $$;

@@ -4,8 +4,8 @@
 -- Consume (核销) part of an asset at a store.
 CREATE FUNCTION commerce.consume_asset(p_tenant bigint, p_request_id text, p_asset bigint, p_amount bigint,
                                        p_store text, p_operator text)
-RETURNS commerce.user_asset LANGUAGE plpgsql AS $$
-DECLARE a commerce.user_asset; st commerce.store; l commerce.consumption_log; o commerce.orders;
+RETURNS commerce.user_asset_row LANGUAGE plpgsql AS $$
+DECLARE a commerce.user_asset_row; st commerce.store; l commerce.consumption_log; o commerce.orders_row;
 BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._require(p_request_id, 'p_request_id');

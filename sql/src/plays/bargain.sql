@@ -1,7 +1,7 @@
 -- sql/src/plays/bargain.sql: bargains: start, help, buy.
 
 -- The result row of a bargain.
-CREATE FUNCTION commerce._bargain_result(i commerce.play_instance, p_outcome text) RETURNS commerce.bargain_result
+CREATE FUNCTION commerce._bargain_result(i commerce.play_instance_row, p_outcome text) RETURNS commerce.bargain_result
 LANGUAGE sql STABLE AS $$
     SELECT ROW(i.instance_id, i.status, i.current, i.target, i.price_fen,
                (SELECT (c.rules ->> 'floor_fen')::bigint FROM commerce.play_config c
@@ -13,7 +13,7 @@ $$;
 CREATE FUNCTION commerce.start_bargain(p_tenant bigint, p_request_id text, p_config text, p_customer text,
                                        p_ip text DEFAULT NULL, p_device text DEFAULT NULL)
 RETURNS commerce.bargain_result LANGUAGE plpgsql AS $$
-DECLARE c commerce.play_config; cu commerce.customer; i commerce.play_instance;
+DECLARE c commerce.play_config_row; cu commerce.customer; i commerce.play_instance_row;
         v_now timestamptz := commerce.now(); v_floor bigint; v_cut bigint;
 BEGIN
     PERFORM commerce._tenant(p_tenant);
@@ -59,7 +59,7 @@ COMMENT ON FUNCTION commerce.start_bargain(bigint, text, text, text, text, text)
 CREATE FUNCTION commerce.help_bargain(p_tenant bigint, p_request_id text, p_instance bigint, p_helper text,
                                       p_ip text DEFAULT NULL, p_device text DEFAULT NULL)
 RETURNS commerce.bargain_result LANGUAGE plpgsql AS $$
-DECLARE i commerce.play_instance; c commerce.play_config; cu commerce.customer; h commerce.play_help;
+DECLARE i commerce.play_instance_row; c commerce.play_config_row; cu commerce.customer; h commerce.play_help;
         v_now timestamptz := commerce.now(); v_cut bigint; v_floor bigint;
 BEGIN
     PERFORM commerce._tenant(p_tenant);
@@ -134,7 +134,7 @@ CREATE FUNCTION commerce.buy_bargain(p_tenant bigint, p_request_id text, p_insta
                                      p_channel text DEFAULT 'wechat_mp', p_ip text DEFAULT NULL,
                                      p_device text DEFAULT NULL, p_receiver jsonb DEFAULT NULL)
 RETURNS commerce.order_result LANGUAGE plpgsql AS $$
-DECLARE i commerce.play_instance; c commerce.play_config; cu commerce.customer; sk commerce.sku; o commerce.orders;
+DECLARE i commerce.play_instance_row; c commerce.play_config_row; cu commerce.customer; sk commerce.sku; o commerce.orders_row;
         v_list bigint; v_doc jsonb; r commerce.order_result; v_now timestamptz := commerce.now();
 BEGIN
     PERFORM commerce._tenant(p_tenant);

@@ -12,8 +12,8 @@ CREATE FUNCTION commerce.configure_play(p_tenant bigint, p_request_id text, p_co
                                         p_mutex_group text DEFAULT NULL,
                                         p_asset_type text DEFAULT NULL,
                                         p_units_per_sale bigint DEFAULT 1)
-RETURNS commerce.play_config LANGUAGE plpgsql AS $$
-DECLARE tp commerce.play_template; st commerce.store; sk commerce.sku; c commerce.play_config; v_rules jsonb;
+RETURNS commerce.play_config_row LANGUAGE plpgsql AS $$
+DECLARE tp commerce.play_template_row; st commerce.store; sk commerce.sku; c commerce.play_config_row; v_rules jsonb;
 BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._require(p_request_id, 'p_request_id');
@@ -113,8 +113,8 @@ COMMENT ON FUNCTION commerce.configure_play(bigint, text, text, text, text, text
 
 -- Close a config early: its unsold stock goes back to the shared pool.
 CREATE FUNCTION commerce.close_play(p_tenant bigint, p_code text, p_request_id text)
-RETURNS commerce.play_config LANGUAGE plpgsql AS $$
-DECLARE c commerce.play_config;
+RETURNS commerce.play_config_row LANGUAGE plpgsql AS $$
+DECLARE c commerce.play_config_row;
 BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._require(p_code, 'p_code');
@@ -162,8 +162,8 @@ CREATE TRIGGER before_20_terms BEFORE INSERT ON commerce.play_config
 
 -- The play config of that code, which must be of one of the kinds (PT404, 22023 otherwise).
 CREATE FUNCTION commerce._play_of_kind(p_tenant bigint, p_config text, p_kinds text[], p_hint text)
-RETURNS commerce.play_config LANGUAGE plpgsql STABLE AS $$
-DECLARE c commerce.play_config; v_kind text;
+RETURNS commerce.play_config_row LANGUAGE plpgsql STABLE AS $$
+DECLARE c commerce.play_config_row; v_kind text;
 BEGIN
     SELECT * INTO c FROM commerce.play_config WHERE tenant_id = p_tenant AND code = p_config;
     IF NOT FOUND THEN
@@ -177,7 +177,7 @@ BEGIN
 END $$;
 
 -- Refuse a join when the group is not active, past its deadline or full (PT412, PT410, PT409).
-CREATE FUNCTION commerce._refuse_join(i commerce.play_instance, p_now timestamptz) RETURNS void
+CREATE FUNCTION commerce._refuse_join(i commerce.play_instance_row, p_now timestamptz) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
     IF i.status <> 'active' THEN
@@ -200,7 +200,7 @@ BEGIN
 END $$;
 
 -- A play takes actions only while it is active and inside its window (PT412 otherwise).
-CREATE FUNCTION commerce._require_play_open(c commerce.play_config, p_now timestamptz, p_hint text) RETURNS void
+CREATE FUNCTION commerce._require_play_open(c commerce.play_config_row, p_now timestamptz, p_hint text) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
     IF c.status <> 'active' OR p_now < c.starts_at OR p_now >= c.ends_at THEN

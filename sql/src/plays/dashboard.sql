@@ -3,7 +3,7 @@
 -- The standard cards of one activity.
 CREATE FUNCTION commerce.play_dashboard(p_tenant bigint, p_config text) RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$
-DECLARE c commerce.play_config; tp commerce.play_template; f record; r record; u record; k jsonb; g record;
+DECLARE c commerce.play_config_row; tp commerce.play_template_row; f record; r record; u record; k jsonb; g record;
         v_stock record;
 BEGIN
     PERFORM commerce._tenant(p_tenant);

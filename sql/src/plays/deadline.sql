@@ -4,8 +4,8 @@
 -- End the groups and bargains past their deadline.
 CREATE FUNCTION commerce.end_expired_groups(p_limit integer DEFAULT 100) RETURNS integer
 LANGUAGE plpgsql AS $$
-DECLARE i commerce.play_instance; c commerce.play_config; p record; n integer := 0; a commerce.after_sale;
-        o commerce.orders; v_now timestamptz := commerce.now(); v_kind text;
+DECLARE i commerce.play_instance_row; c commerce.play_config_row; p record; n integer := 0; a commerce.after_sale_row;
+        o commerce.orders_row; v_now timestamptz := commerce.now(); v_kind text;
 BEGIN
     PERFORM commerce._require(p_limit, 'p_limit');
     IF p_limit NOT BETWEEN 1 AND 100000 THEN

@@ -10,8 +10,8 @@ COMMENT ON FUNCTION commerce._play_admit(bigint, bigint, bigint, text, text, tex
 -- Put a customer, an IP or a device on the tenant's play blacklist (or change the entry).
 CREATE FUNCTION commerce.blacklist(p_tenant bigint, p_kind text, p_value text, p_reason text,
                                    p_expires_at timestamptz DEFAULT NULL)
-RETURNS commerce.play_blacklist LANGUAGE plpgsql AS $$
-DECLARE b commerce.play_blacklist;
+RETURNS commerce.play_blacklist_row LANGUAGE plpgsql AS $$
+DECLARE b commerce.play_blacklist_row;
 BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._require(p_kind, 'p_kind');
@@ -62,8 +62,8 @@ COMMENT ON FUNCTION commerce.unblacklist(bigint, text, text) IS
 -- The rate limits of a play (operational knobs: they may change while it runs).
 CREATE FUNCTION commerce.set_play_limits(p_tenant bigint, p_code text, p_user_per_minute integer,
                                          p_ip_per_minute integer)
-RETURNS commerce.play_config LANGUAGE plpgsql AS $$
-DECLARE c commerce.play_config;
+RETURNS commerce.play_config_row LANGUAGE plpgsql AS $$
+DECLARE c commerce.play_config_row;
 BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._require(p_code, 'p_code');

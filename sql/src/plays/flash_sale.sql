@@ -1,7 +1,7 @@
 -- sql/src/plays/flash_sale.sql: flash sales and first-order offers (buy_play).
 
 -- Units left in a play's own pool.
-CREATE FUNCTION commerce._play_available(c commerce.play_config) RETURNS bigint
+CREATE FUNCTION commerce._play_available(c commerce.play_config_row) RETURNS bigint
 LANGUAGE sql STABLE AS $$
     SELECT coalesce(sum(commerce._pool_available(sp.tenant_id, sp.pool_id)), 0)::bigint
       FROM commerce.stock_pool sp
@@ -13,7 +13,7 @@ CREATE FUNCTION commerce.buy_play(p_tenant bigint, p_request_id text, p_config t
                                   p_qty integer DEFAULT 1, p_channel text DEFAULT 'wechat_mp',
                                   p_ip text DEFAULT NULL, p_device text DEFAULT NULL, p_receiver jsonb DEFAULT NULL)
 RETURNS commerce.order_result LANGUAGE plpgsql AS $$
-DECLARE c commerce.play_config; cu commerce.customer; sk commerce.sku; o commerce.orders;
+DECLARE c commerce.play_config_row; cu commerce.customer; sk commerce.sku; o commerce.orders_row;
         v_list bigint; v_limit integer; v_left bigint; v_now timestamptz := commerce.now(); v_doc jsonb;
 BEGIN
     PERFORM commerce._tenant(p_tenant);

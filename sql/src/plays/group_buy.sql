@@ -27,7 +27,7 @@ CREATE FUNCTION commerce.join_group(p_tenant bigint, p_request_id text, p_config
                                     p_device text DEFAULT NULL)
 RETURNS commerce.join_result LANGUAGE plpgsql AS $$
 DECLARE
-    c commerce.play_config; cu commerce.customer; i commerce.play_instance;
+    c commerce.play_config_row; cu commerce.customer; i commerce.play_instance_row;
     p commerce.play_participant; sk commerce.sku; v_list bigint; v_order commerce.order_result; v_now timestamptz := commerce.now();
     v_outcome text := 'joined';
 BEGIN

@@ -4,9 +4,9 @@
 -- An inviter brings a new customer.
 CREATE FUNCTION commerce.invite(p_tenant bigint, p_request_id text, p_config text, p_inviter text, p_invitee text,
                                 p_ip text DEFAULT NULL, p_device text DEFAULT NULL)
-RETURNS commerce.play_invite LANGUAGE plpgsql AS $$
-DECLARE c commerce.play_config; ir commerce.customer; ie commerce.customer;
-        v commerce.play_invite; v_now timestamptz := commerce.now();
+RETURNS commerce.play_invite_row LANGUAGE plpgsql AS $$
+DECLARE c commerce.play_config_row; ir commerce.customer; ie commerce.customer;
+        v commerce.play_invite_row; v_now timestamptz := commerce.now();
 BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._require(p_request_id, 'p_request_id');
@@ -58,9 +58,9 @@ COMMENT ON FUNCTION commerce.invite(bigint, text, text, text, text, text, text) 
   'Invite-reward (老带新): the inviter brings a customer who has never paid (PT403 otherwise); a customer is invited once (PT412, the first invitation counts). The reward follows the invitee''s first paid order, exactly once. The inviter passes the eligibility rules. Idempotent by request_id.';
 
 -- The invitee's first paid order ends the invite: rewarded, capped or lapsed, exactly once.
-CREATE FUNCTION commerce._reward_invite(o commerce.orders) RETURNS void
+CREATE FUNCTION commerce._reward_invite(o commerce.orders_row) RETURNS void
 LANGUAGE plpgsql AS $$
-DECLARE v commerce.play_invite; c commerce.play_config; v_now timestamptz := commerce.now(); v_n bigint;
+DECLARE v commerce.play_invite_row; c commerce.play_config_row; v_now timestamptz := commerce.now(); v_n bigint;
         v_status text;
 BEGIN
     SELECT * INTO v FROM commerce.play_invite WHERE tenant_id = o.tenant_id AND invitee_id = o.customer_id

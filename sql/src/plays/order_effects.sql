@@ -2,7 +2,7 @@
 -- assets, invite rewards, participants.
 
 -- Issue the asset of a paid flash-sale, bargain or invite-reward order (group buys issue at success).
-CREATE FUNCTION commerce._issue_order_asset(o commerce.orders) RETURNS void
+CREATE FUNCTION commerce._issue_order_asset(o commerce.orders_row) RETURNS void
 LANGUAGE sql AS $$
     INSERT INTO commerce.user_asset (tenant_id, customer_id, asset_type, unit_name, total, remaining,
                                      source_activity, source_instance_id, order_id, created_at)
@@ -19,16 +19,18 @@ $$;
 
 -- Orders trigger: a payment issues play assets and ends invites; a full refund voids the asset.
 CREATE FUNCTION commerce._play_order_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE o commerce.orders_row;
 BEGIN
     IF TG_WHEN <> 'AFTER' OR TG_LEVEL <> 'ROW' THEN
         RAISE EXCEPTION 'commerce._play_order_changed must fire AFTER ... FOR EACH ROW';
     END IF;
     IF NEW.paid_at IS NOT NULL AND (TG_OP = 'INSERT' OR OLD.paid_at IS NULL) THEN
+        o := NEW;  -- the order as the row type the helpers take
         IF NEW.customer_id IS NOT NULL THEN
-            PERFORM commerce._reward_invite(NEW);
+            PERFORM commerce._reward_invite(o);
         END IF;
         IF NEW.source_activity LIKE 'play:%' THEN
-            PERFORM commerce._issue_order_asset(NEW);
+            PERFORM commerce._issue_order_asset(o);
         END IF;
     END IF;
     IF TG_OP = 'UPDATE' AND NEW.status = 'refunded' AND OLD.status <> 'refunded' THEN

@@ -3,8 +3,8 @@
 
 -- Set the store's share of a template's income (NULL template: the tenant's default).
 CREATE FUNCTION commerce.set_split_rule(p_tenant bigint, p_template text, p_store_share_bp integer)
-RETURNS commerce.play_split_rule LANGUAGE plpgsql AS $$
-DECLARE r commerce.play_split_rule;
+RETURNS commerce.play_split_rule_row LANGUAGE plpgsql AS $$
+DECLARE r commerce.play_split_rule_row;
 BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._require(p_store_share_bp, 'p_store_share_bp');
@@ -28,8 +28,8 @@ COMMENT ON FUNCTION commerce.set_split_rule(bigint, text, integer) IS
 
 -- A store applies for settlement of a play's completed income.
 CREATE FUNCTION commerce.apply_play_settlement(p_tenant bigint, p_request_id text, p_config text)
-RETURNS commerce.play_settlement LANGUAGE plpgsql AS $$
-DECLARE c commerce.play_config; s commerce.play_settlement; v_bp integer;
+RETURNS commerce.play_settlement_row LANGUAGE plpgsql AS $$
+DECLARE c commerce.play_config_row; s commerce.play_settlement_row; v_bp integer;
 BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._require(p_request_id, 'p_request_id');
@@ -94,8 +94,8 @@ COMMENT ON FUNCTION commerce.apply_play_settlement(bigint, text, text) IS
 -- HQ finance approves (the store's part is paid out through the outbox) or rejects an application.
 CREATE FUNCTION commerce.decide_play_settlement(p_tenant bigint, p_settlement bigint, p_approve boolean,
                                                 p_decided_by text, p_reason text DEFAULT NULL)
-RETURNS commerce.play_settlement LANGUAGE plpgsql AS $$
-DECLARE s commerce.play_settlement;
+RETURNS commerce.play_settlement_row LANGUAGE plpgsql AS $$
+DECLARE s commerce.play_settlement_row;
 BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._require(p_settlement, 'p_settlement');
@@ -148,8 +148,8 @@ COMMENT ON FUNCTION commerce.decide_play_settlement(bigint, bigint, boolean, tex
 -- The payment provider's answer for a store payout.
 CREATE FUNCTION commerce.record_settlement_payout(p_tenant bigint, p_settlement bigint, p_paid boolean,
                                                   p_provider_ref text DEFAULT NULL, p_reason text DEFAULT NULL)
-RETURNS commerce.play_settlement LANGUAGE plpgsql AS $$
-DECLARE s commerce.play_settlement;
+RETURNS commerce.play_settlement_row LANGUAGE plpgsql AS $$
+DECLARE s commerce.play_settlement_row;
 BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._require(p_settlement, 'p_settlement');

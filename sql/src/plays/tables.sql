@@ -13,6 +13,14 @@ CREATE TABLE commerce.play_template (
     updated_at  timestamptz NOT NULL,
     PRIMARY KEY (tenant_id, code)
 );
+
+-- The row of commerce.play_template as functions take and return it: a type of the
+-- extension, since the table is provisioned (test/lint/rows.sh checks it equals the table).
+CREATE TYPE commerce.play_template_row AS (
+    tenant_id bigint, code text, kind text, name text, unit_name text, rule_schema jsonb,
+    created_at timestamp with time zone, updated_at timestamp with time zone
+);
+COMMENT ON TYPE commerce.play_template_row IS 'A row of commerce.play_template (same columns, same order), as functions take and return it.';
 COMMENT ON TABLE commerce.play_template IS
   'A play HQ offers its stores (M1.2): GROUP_BUY, FLASH_SALE, BARGAIN, INVITE_REWARD or any code of one of those kinds, the schema its store rules must follow, and the unit what it sells is counted in (lessons, hours, bags).';
 
@@ -50,6 +58,18 @@ CREATE TABLE commerce.play_config (
     CHECK (starts_at < ends_at),
     CHECK ((status = 'closed') = (closed_at IS NOT NULL))
 );
+
+-- The row of commerce.play_config as functions take and return it: a type of the
+-- extension, since the table is provisioned (test/lint/rows.sh checks it equals the table).
+CREATE TYPE commerce.play_config_row AS (
+    tenant_id bigint, config_id bigint, code text, request_id text, template_code text,
+    store_id bigint, sku_id bigint, title text, price_fen bigint, stock bigint, activity text,
+    starts_at timestamp with time zone, ends_at timestamp with time zone, cities text[],
+    new_users_only boolean, per_user_limit integer, mutex_group text, asset_type text,
+    units_per_sale bigint, rules jsonb, status text, created_at timestamp with time zone,
+    closed_at timestamp with time zone, user_rate_per_minute integer, ip_rate_per_minute integer
+);
+COMMENT ON TYPE commerce.play_config_row IS 'A row of commerce.play_config (same columns, same order), as functions take and return it.';
 COMMENT ON TABLE commerce.play_config IS
   'A store applies a template to one of its SKUs or services (M2.1): the play price, the stock pre-allocated from the shared pool to the activity play:<code>, the window, where it is seen (cities; NULL: everywhere), who may join (new users only, a per-user limit, a mutex group) and the rules, checked against the template''s schema with its defaults filled in. What is sold becomes units_per_sale units of an asset of asset_type. The terms never change after creation; a config is closed and a new one made.';
 COMMENT ON COLUMN commerce.play_config.user_rate_per_minute IS
@@ -81,6 +101,16 @@ CREATE TABLE commerce.play_instance (
     CHECK (status <> 'success' OR current = target),
     CONSTRAINT play_instance_request_id_key UNIQUE (tenant_id, request_id)
 );
+
+-- The row of commerce.play_instance as functions take and return it: a type of the
+-- extension, since the table is provisioned (test/lint/rows.sh checks it equals the table).
+CREATE TYPE commerce.play_instance_row AS (
+    tenant_id bigint, instance_id bigint, config_id bigint, leader_customer_id bigint, status text,
+    current integer, target integer, deadline timestamp with time zone,
+    created_at timestamp with time zone, ended_at timestamp with time zone, request_id text,
+    price_fen bigint
+);
+COMMENT ON TYPE commerce.play_instance_row IS 'A row of commerce.play_instance (same columns, same order), as functions take and return it.';
 COMMENT ON TABLE commerce.play_instance IS
   'One run of a play (M2.1): a group or a bargain being filled. status is the single truth: pending -> active -> success | failed (C trigger); progress is current of target, and current never exceeds target (CHECK, under the instance row lock).';
 COMMENT ON COLUMN commerce.play_instance.price_fen IS
@@ -128,6 +158,15 @@ CREATE TABLE commerce.user_asset (
     UNIQUE (tenant_id, order_id),
     CHECK (remaining BETWEEN 0 AND total)
 );
+
+-- The row of commerce.user_asset as functions take and return it: a type of the
+-- extension, since the table is provisioned (test/lint/rows.sh checks it equals the table).
+CREATE TYPE commerce.user_asset_row AS (
+    tenant_id bigint, asset_id bigint, customer_id bigint, asset_type text, unit_name text,
+    total bigint, remaining bigint, source_activity text, source_instance_id bigint,
+    order_id bigint, created_at timestamp with time zone, voided_at timestamp with time zone
+);
+COMMENT ON TYPE commerce.user_asset_row IS 'A row of commerce.user_asset (same columns, same order), as functions take and return it.';
 COMMENT ON TABLE commerce.user_asset IS
   'What a customer bought and consumes over time (M2.2): 10 lessons, 150 hours, 200 bags; remaining never goes below zero (CHECK, under the asset row lock). One asset per order, with the activity and instance it came from.';
 COMMENT ON COLUMN commerce.user_asset.voided_at IS
@@ -167,6 +206,14 @@ CREATE TABLE commerce.play_blacklist (
     expires_at timestamptz,
     PRIMARY KEY (tenant_id, kind, value)
 );
+
+-- The row of commerce.play_blacklist as functions take and return it: a type of the
+-- extension, since the table is provisioned (test/lint/rows.sh checks it equals the table).
+CREATE TYPE commerce.play_blacklist_row AS (
+    tenant_id bigint, kind text, value text, reason text, created_at timestamp with time zone,
+    expires_at timestamp with time zone
+);
+COMMENT ON TYPE commerce.play_blacklist_row IS 'A row of commerce.play_blacklist (same columns, same order), as functions take and return it.';
 COMMENT ON TABLE commerce.play_blacklist IS
   'Who may not take part in any play of the tenant (M3, eligibility): a customer (kind user, by customer code), an IP or a device id, with a reason and an optional end. Checked in C by every play entry point (PT451).';
 
@@ -229,6 +276,15 @@ CREATE TABLE commerce.play_invite (
     CHECK ((status = 'invited') = (order_id IS NULL)),
     CHECK ((status = 'rewarded') = (rewarded_at IS NOT NULL AND reward_fen IS NOT NULL))
 );
+
+-- The row of commerce.play_invite as functions take and return it: a type of the
+-- extension, since the table is provisioned (test/lint/rows.sh checks it equals the table).
+CREATE TYPE commerce.play_invite_row AS (
+    tenant_id bigint, invite_id bigint, config_id bigint, request_id text, inviter_id bigint,
+    invitee_id bigint, status text, invited_at timestamp with time zone, order_id bigint,
+    rewarded_at timestamp with time zone, reward_fen bigint, invitee_reward_fen bigint
+);
+COMMENT ON TYPE commerce.play_invite_row IS 'A row of commerce.play_invite (same columns, same order), as functions take and return it.';
 COMMENT ON TABLE commerce.play_invite IS
   'Invite-reward (老带新, M3): who brought which new customer. A customer is invited once per tenant (the first invitation counts). On the invitee''s first paid order the invite ends exactly once: rewarded (the inviter''s reward_fen and the invitee''s invitee_reward_fen go out through the outbox), capped (the inviter already had max_rewards) or lapsed (the play was no longer running).';
 
@@ -245,6 +301,14 @@ CREATE TABLE commerce.play_split_rule (
     updated_at     timestamptz NOT NULL,
     PRIMARY KEY (tenant_id, template_code)
 );
+
+-- The row of commerce.play_split_rule as functions take and return it: a type of the
+-- extension, since the table is provisioned (test/lint/rows.sh checks it equals the table).
+CREATE TYPE commerce.play_split_rule_row AS (
+    tenant_id bigint, template_code text, store_share_bp integer,
+    updated_at timestamp with time zone
+);
+COMMENT ON TYPE commerce.play_split_rule_row IS 'A row of commerce.play_split_rule (same columns, same order), as functions take and return it.';
 COMMENT ON TABLE commerce.play_split_rule IS
   'How a store''s activity income is split with HQ: the store''s share in basis points, per template (template_code * for the tenant''s default). The rule in force at application is copied onto the settlement.';
 
@@ -274,6 +338,17 @@ CREATE TABLE commerce.play_settlement (
     CHECK ((status = 'applied') = (decided_at IS NULL)),
     CHECK ((status = 'paid') = (paid_at IS NOT NULL))
 );
+
+-- The row of commerce.play_settlement as functions take and return it: a type of the
+-- extension, since the table is provisioned (test/lint/rows.sh checks it equals the table).
+CREATE TYPE commerce.play_settlement_row AS (
+    tenant_id bigint, settlement_id bigint, request_id text, config_id bigint, store_id bigint,
+    status text, orders integer, income_fen bigint, store_share_bp integer, store_fen bigint,
+    hq_fen bigint, applied_at timestamp with time zone, decided_at timestamp with time zone,
+    decided_by text, reason text, payout_attempt integer, paid_at timestamp with time zone,
+    provider_ref text
+);
+COMMENT ON TYPE commerce.play_settlement_row IS 'A row of commerce.play_settlement (same columns, same order), as functions take and return it.';
 COMMENT ON TABLE commerce.play_settlement IS
   'A store''s settlement of a play''s income (M7): the completed orders not settled before, their income (paid less refunded), split into the store''s and HQ''s parts by the split rule (they add up exactly: CHECK). applied -> approved (payout to the store through the outbox) -> paid | failed (approved again to retry); applied -> rejected releases the orders.';
 

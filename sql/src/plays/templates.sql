@@ -24,8 +24,8 @@ COMMENT ON FUNCTION commerce.apply_play_schema(text, text) IS
 -- Create or update a template; a new schema must still accept every config built on the template.
 CREATE FUNCTION commerce.upsert_play_template(p_tenant bigint, p_code text, p_kind text, p_name text,
                                               p_unit_name text, p_rule_schema text)
-RETURNS commerce.play_template LANGUAGE plpgsql AS $$
-DECLARE v_schema jsonb; tp commerce.play_template; c record;
+RETURNS commerce.play_template_row LANGUAGE plpgsql AS $$
+DECLARE v_schema jsonb; tp commerce.play_template_row; c record;
 BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._require(p_code, 'p_code');

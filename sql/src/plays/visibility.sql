@@ -1,6 +1,16 @@
 -- sql/src/plays/visibility.sql: rule layers 1 and 2: which plays a customer
 -- sees (query time) and their display state.
 
+-- The row of commerce.play_display as functions take and return it: a type of the
+-- extension, since the table is provisioned (test/lint/rows.sh checks it equals the table).
+CREATE TYPE commerce.play_display_row AS (
+    tenant_id bigint, config_id bigint, code text, title text, kind text, unit_name text,
+    store text, store_city text, price_fen bigint, msrp_fen bigint,
+    starts_at timestamp with time zone, ends_at timestamp with time zone, cities text[],
+    status text, available bigint, display_state text
+);
+COMMENT ON TYPE commerce.play_display_row IS 'A row of commerce.play_display (same columns, same order), as functions take and return it.';
+
 CREATE VIEW commerce.play_display AS
 SELECT c.tenant_id, c.config_id, c.code, c.title, t.kind, t.unit_name, s.code AS store, s.city AS store_city,
        c.price_fen, sk.msrp_fen, c.starts_at, c.ends_at, c.cities, c.status,
@@ -24,7 +34,7 @@ COMMENT ON VIEW commerce.play_display IS
 -- Rule layer 1 (query time): the plays a customer may see in a city (and at a store) now.
 CREATE FUNCTION commerce.visible_plays(p_tenant bigint, p_city text DEFAULT NULL, p_store text DEFAULT NULL,
                                        p_at timestamptz DEFAULT NULL)
-RETURNS SETOF commerce.play_display LANGUAGE plpgsql STABLE AS $$
+RETURNS SETOF commerce.play_display_row LANGUAGE plpgsql STABLE AS $$
 DECLARE v_at timestamptz := coalesce(p_at, commerce.now());
 BEGIN
     PERFORM commerce._tenant(p_tenant);

@@ -1,5 +1,6 @@
 -- test/upgrade/fingerprint.sql: an OID-free description of everything the
--- commerce extension owns, one sorted line per fact. Two databases whose
+-- commerce extension owns and provisions (the relations of schemas commerce
+-- and commerce_api, members or not), one sorted line per fact. Two databases whose
 -- fingerprints are equal have the same schema: function definitions, ACLs and
 -- comments, columns in attnum order with types and defaults, constraints,
 -- indexes, triggers, enum labels in order, views, sequences, and the rows the
@@ -19,7 +20,9 @@ WITH ext AS (
     WHERE d.refclassid = 'pg_extension'::regclass AND d.refobjid = ext.oid AND d.deptype = 'e'
 ), rel AS (
     SELECT c.oid, c.oid::regclass::text AS name, c.relkind
-    FROM pg_class c JOIN member m ON m.classid = 'pg_class'::regclass AND m.objid = c.oid
+    FROM pg_class c
+    WHERE c.oid IN (SELECT m.objid FROM member m WHERE m.classid = 'pg_class'::regclass)
+       OR (c.relnamespace IN ('commerce'::regnamespace, 'commerce_api'::regnamespace) AND c.relkind <> 'i')
 ), fn AS (
     SELECT p.oid, p.oid::regprocedure::text AS sig
     FROM pg_proc p JOIN member m ON m.classid = 'pg_proc'::regclass AND m.objid = p.oid
@@ -111,15 +114,13 @@ WITH ext AS (
 )
 SELECT line FROM facts ORDER BY line COLLATE "C";
 
--- the rows an install seeds: count and checksum per table, in a stable order
+-- the rows an install (or provision) seeds: count and checksum per table, in a stable order
 SELECT string_agg(q, E'\nUNION ALL\n') AS rowsql
 FROM (
     SELECT format('SELECT %L || count(*) || %L || coalesce(md5(string_agg(t::text, %L ORDER BY t::text COLLATE "C")), %L) FROM %s t',
                   'rows ' || c.oid::regclass::text || ' ', ' ', E'\n', '', c.oid::regclass::text) AS q
     FROM pg_class c
-    JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e'
-    JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'commerce'
-    WHERE c.relkind IN ('r', 'p')
+    WHERE c.relkind IN ('r', 'p') AND c.relnamespace = 'commerce'::regnamespace
     ORDER BY c.oid::regclass::text COLLATE "C"
 ) s \gset
 SELECT r.line FROM (:rowsql) r(line) ORDER BY r.line COLLATE "C";
