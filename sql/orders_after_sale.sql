@@ -77,9 +77,12 @@ CREATE ROLE commerce_test_clerk;
 GRANT USAGE ON SCHEMA commerce TO commerce_test_clerk;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA commerce TO commerce_test_clerk;
 GRANT SELECT ON commerce.orders TO commerce_test_clerk;
+-- row level security shows the clerk its verified tenant's rows (in this superuser session: the setting)
+SET commerce.tenant_id = :t;
 SET ROLE commerce_test_clerk;
 SELECT * FROM commerce.order_contact(:t, :o1);
 RESET ROLE;
+RESET commerce.tenant_id;
 SELECT * FROM commerce.order_contact(:t, :o1);
 REVOKE ALL ON commerce.orders FROM commerce_test_clerk;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA commerce FROM commerce_test_clerk;

@@ -51,11 +51,11 @@ _PG_init(void)
 							   0,
 							   NULL, NULL, NULL);
 	DefineCustomStringVariable("commerce.tenant_id",
-							   "Tenant of the caller for commerce_api functions when no JWT claims are set.",
-							   "SQL backends serving one tenant per request set it per transaction (SET LOCAL).",
+							   "Tenant of a superuser's commerce_api calls when no claims are set (tests, psql).",
+							   "Only superusers can set it: other roles act through a gateway's claims or a role binding (commerce.bind_role).",
 							   &commerce_tenant_setting,
 							   "",
-							   PGC_USERSET,
+							   PGC_SUSET,
 							   0,
 							   NULL, NULL, NULL);
 	DefineCustomStringVariable("commerce.reason",

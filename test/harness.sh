@@ -6,10 +6,12 @@
 #   bash test/harness.sh test    every suite: pg_regress (sql/, expected/),
 #                                isolation (test/isolation/specs), pgTAP
 #                                (test/pgtap/*.sql), lint (test/lint/*.sh:
-#                                layout rules, plpgsql_check), upgrade
-#                                (test/upgrade/*.sh), scripts (test/stress/);
-#                                ONLY=regress|isolation|pgtap|lint|upgrade|
-#                                stress runs one.
+#                                layout rules, plpgsql_check), security
+#                                (test/security/*.sh: roles that log in
+#                                themselves), upgrade (test/upgrade/*.sh),
+#                                scripts (test/stress/);
+#                                ONLY=regress|isolation|pgtap|lint|security|
+#                                upgrade|stress runs one.
 #                                The last line of output is "N passed, N failed".
 #   bash test/harness.sh demo    runs test/demo/demo.sh   (database commerce_demo)
 #   bash test/harness.sh bench   runs test/bench/bench.sh (database commerce_bench)
@@ -45,9 +47,9 @@ say() { printf '== [%s] %s\n' "$(ts)" "$*"; }
 
 ONLY="${ONLY:-}"
 case "$ONLY" in
-    "" | regress | isolation | pgtap | lint | upgrade | stress) ;;
+    "" | regress | isolation | pgtap | lint | security | upgrade | stress) ;;
     *)
-        echo "harness: ONLY must be one of regress, isolation, pgtap, lint, upgrade, stress (got '$ONLY')" >&2
+        echo "harness: ONLY must be one of regress, isolation, pgtap, lint, security, upgrade, stress (got '$ONLY')" >&2
         exit 2
         ;;
 esac
@@ -417,6 +419,7 @@ tap_suite() { # tap_suite NAME DIR
     fi
 }
 tap_suite lint test/lint
+tap_suite security test/security
 tap_suite upgrade test/upgrade
 
 # e. script suites in test/stress/: executable files and *.sh

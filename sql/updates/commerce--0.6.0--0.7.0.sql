@@ -617,6 +617,51 @@ END $$;
 
 
 -- ===========================================================================
+-- actors (issue 11): staff and role bindings, the identity and actor types
+-- (the tables are released from the extension with the others below)
+-- ===========================================================================
+
+CREATE TYPE commerce.identity AS (tenant_id bigint, kind text, subject text, source text);
+COMMENT ON TYPE commerce.identity IS
+  'The verified identity of a call: tenant, kind of actor (anonymous, customer, koc, store, operator, finance, service), subject (a customer, KOC or staff code, a service name) and its source (binding, postgrest, postgraphile, hasura, setting).';
+
+CREATE TYPE commerce.actor AS (tenant_id bigint, kind text, subject text, staff_id bigint, stores text[],
+                               channels text[]);
+COMMENT ON TYPE commerce.actor IS
+  'The actor of a commerce_api call: its identity, and for staff the staff row''s id, stores and channels (NULL: all).';
+
+CREATE TABLE commerce.staff (
+    tenant_id  bigint NOT NULL REFERENCES commerce.tenant,
+    staff_id   bigint GENERATED ALWAYS AS IDENTITY,
+    code       text NOT NULL CHECK (code ~ '^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$'),
+    name       text NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
+    kind       text NOT NULL CHECK (kind IN ('store', 'operator', 'finance')),
+    stores     text[],
+    channels   text[],
+    active     boolean NOT NULL DEFAULT true,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, staff_id),
+    UNIQUE (tenant_id, code),
+    CHECK (kind <> 'store' OR stores IS NOT NULL),
+    CHECK (cardinality(stores) <= 1000 AND cardinality(channels) <= 100)
+);
+COMMENT ON TABLE commerce.staff IS
+  'The people who act for a tenant through the API: store staff (kind store, limited to their stores), HQ operators and finance. stores and channels list the codes they may act on (NULL: all). A verified identity whose subject is a staff code acts as that staff member.';
+
+CREATE TABLE commerce.role_binding (
+    tenant_id  bigint NOT NULL REFERENCES commerce.tenant,
+    role_name  name NOT NULL UNIQUE,
+    kind       text NOT NULL CHECK (kind IN ('customer', 'koc', 'store', 'operator', 'finance', 'service')),
+    subject    text CHECK (length(subject) BETWEEN 1 AND 64),
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, role_name),
+    CHECK (kind = 'service' OR subject IS NOT NULL)
+);
+COMMENT ON TABLE commerce.role_binding IS
+  'Database login roles bound to one tenant and one actor (commerce.bind_role), for backends that call commerce_api over plain SQL: a session of such a role acts as the binding says, and no setting or claim can change it.';
+
+-- ===========================================================================
 -- provisioning (generated part): the tables of tenant data leave the
 -- extension (pg_dump then dumps their rows, docs/scale-out.md); functions
 -- that took or returned a table's row type take the extension's <table>_row
@@ -4480,6 +4525,37 @@ INSERT INTO commerce.job (job_name, schedule, command) VALUES
 INSERT INTO commerce.job (job_name, schedule, command) VALUES
   ('commerce-end-expired-groups', '* * * * *', 'CALL commerce.play_pump()');
 
+CREATE TABLE commerce.staff (
+    tenant_id  bigint NOT NULL REFERENCES commerce.tenant,
+    staff_id   bigint GENERATED ALWAYS AS IDENTITY,
+    code       text NOT NULL CHECK (code ~ '^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$'),
+    name       text NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
+    kind       text NOT NULL CHECK (kind IN ('store', 'operator', 'finance')),
+    stores     text[],
+    channels   text[],
+    active     boolean NOT NULL DEFAULT true,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, staff_id),
+    UNIQUE (tenant_id, code),
+    CHECK (kind <> 'store' OR stores IS NOT NULL),
+    CHECK (cardinality(stores) <= 1000 AND cardinality(channels) <= 100)
+);
+COMMENT ON TABLE commerce.staff IS
+  'The people who act for a tenant through the API: store staff (kind store, limited to their stores), HQ operators and finance. stores and channels list the codes they may act on (NULL: all). A verified identity whose subject is a staff code acts as that staff member.';
+
+CREATE TABLE commerce.role_binding (
+    tenant_id  bigint NOT NULL REFERENCES commerce.tenant,
+    role_name  name NOT NULL UNIQUE,
+    kind       text NOT NULL CHECK (kind IN ('customer', 'koc', 'store', 'operator', 'finance', 'service')),
+    subject    text CHECK (length(subject) BETWEEN 1 AND 64),
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, role_name),
+    CHECK (kind = 'service' OR subject IS NOT NULL)
+);
+COMMENT ON TABLE commerce.role_binding IS
+  'Database login roles bound to one tenant and one actor (commerce.bind_role), for backends that call commerce_api over plain SQL: a session of such a role acts as the binding says, and no setting or claim can change it.';
+
 -- ==== sql/src/catalog/tables.sql
 -- sql/src/catalog/tables.sql: channels, member tiers, products, SKUs (physical
 -- and virtual) and prices.
@@ -5846,6 +5922,10 @@ CREATE TRIGGER after_21_play_paid_insert AFTER INSERT ON commerce.orders
 CREATE TRIGGER after_30_play_refunded AFTER UPDATE ON commerce.orders
     FOR EACH ROW WHEN (NEW.status = 'refunded' AND OLD.status <> 'refunded')
     EXECUTE FUNCTION commerce._play_order_changed();
+
+-- ==== sql/src/core/privileges.sql
+
+SELECT commerce._isolate_tenants();
 $ddl$::text $commerce_schema$;
 COMMENT ON FUNCTION commerce._schema_ddl() IS
   'The provisioned schema of this version: the tables, indexes, triggers and views CALL commerce.provision() creates.';
@@ -5889,6 +5969,795 @@ BEGIN
 END $$;
 COMMENT ON PROCEDURE commerce.provision() IS
   'Create the tables, indexes, triggers and views of commerce in this database (run once after CREATE EXTENSION, as the extension owner; a second call does nothing). A restored dump already has them.';
+
+-- ===========================================================================
+-- actors (issue 11): every commerce_api function takes its actor from the
+-- verified identity; commerce.grant_api grants by the matrix the functions
+-- declare; row level security on every table of tenant data
+-- ===========================================================================
+
+
+-- The kinds of actor, each with its NOLOGIN role commerce_<kind>.
+CREATE FUNCTION commerce.actor_kinds() RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT ARRAY['anonymous', 'customer', 'koc', 'store', 'operator', 'finance', 'service']::text[];
+$$;
+COMMENT ON FUNCTION commerce.actor_kinds() IS
+  'The kinds of actor: anonymous (no token), customer (a mini-program or H5 user), koc, store (store staff), operator (HQ), finance, service (payment, payout and platform callbacks, workers). Each acts through the NOLOGIN role commerce_<kind>.';
+
+-- Raise 42501 for a call without a usable identity.
+CREATE FUNCTION commerce._no_identity(p_message text, p_detail text, p_hint text) RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = left(p_message, 300), DETAIL = left(p_detail, 300),
+                          HINT = left(p_hint, 300);
+END $$;
+
+-- The verified identity of this session (binding, else a trusted gateway's claims); 42501 without one.
+CREATE FUNCTION commerce._identity() RETURNS commerce.identity
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    b record; c jsonb; v_src text; v_tenant text; v_sub text; v_kind text; v_claim_role text;
+    v_role text := current_setting('role'); v_super boolean;
+BEGIN
+    -- 1. a login role bound to a tenant: the binding, whatever is set or claimed
+    SELECT rb.tenant_id, rb.kind, rb.subject INTO b FROM commerce.role_binding rb WHERE rb.role_name = session_user;
+    IF FOUND THEN
+        RETURN ROW(b.tenant_id, b.kind, b.subject, 'binding')::commerce.identity;
+    END IF;
+    -- 2. claims, trusted only in a session of a gateway's login role (or of a superuser)
+    SELECT r.rolsuper INTO v_super FROM pg_roles r WHERE r.rolname = session_user;
+    IF NOT coalesce(v_super, false)
+       AND NOT (EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'commerce_authenticator')
+                AND pg_has_role(session_user, 'commerce_authenticator', 'MEMBER')) THEN
+        PERFORM commerce._no_identity(format('no verified identity for role %s', left(session_user::text, 64)),
+            'Claims and settings are trusted only in sessions of a gateway''s login role (a member of commerce_authenticator); this role is not one, and it is not bound to a tenant.',
+            'Call through PostgREST, PostGraphile or Hasura connected as the login role given to commerce.grant_api(), or bind this login role with commerce.bind_role(role, tenant, kind, subject).');
+    END IF;
+    -- the first source present is the only one read: a claim without a tenant does not fall through
+    c := nullif(current_setting('request.jwt.claims', true), '')::jsonb;                    -- PostgREST
+    IF c IS NOT NULL AND c <> '{}' THEN
+        v_src := 'postgrest';
+        v_tenant := c ->> 'tenant_id'; v_sub := c ->> 'sub'; v_claim_role := c ->> 'role';
+    ELSIF coalesce(nullif(current_setting('jwt.claims.tenant_id', true), ''),
+                   nullif(current_setting('jwt.claims.sub', true), '')) IS NOT NULL THEN   -- PostGraphile
+        v_src := 'postgraphile';
+        v_tenant := nullif(current_setting('jwt.claims.tenant_id', true), '');
+        v_sub := nullif(current_setting('jwt.claims.sub', true), '');
+        v_claim_role := nullif(current_setting('jwt.claims.role', true), '');
+    ELSE
+        c := nullif(current_setting('hasura.user', true), '')::jsonb;                       -- Hasura
+        IF c IS NOT NULL AND c <> '{}' THEN
+            v_src := 'hasura';
+            v_tenant := c ->> 'x-hasura-tenant-id'; v_sub := c ->> 'x-hasura-user-id';
+            v_claim_role := c ->> 'x-hasura-role';
+        ELSIF coalesce(v_super, false) AND nullif(current_setting('commerce.tenant_id', true), '') IS NOT NULL THEN
+            v_src := 'setting';                                                             -- superusers only
+            v_tenant := current_setting('commerce.tenant_id', true);
+        END IF;
+    END IF;
+    -- the kind: the actor role the gateway switched to (SET ROLE); for a superuser the role claim
+    -- when it names a kind, else service; Hasura's role claim (Hasura does not switch roles)
+    IF v_role LIKE 'commerce\_%' AND substr(v_role, 10) = ANY (commerce.actor_kinds()) THEN
+        v_kind := substr(v_role, 10);
+    ELSIF coalesce(v_super, false) THEN
+        v_kind := CASE WHEN v_claim_role LIKE 'commerce\_%' THEN substr(v_claim_role, 10) ELSE v_claim_role END;
+        IF v_kind IS NULL OR NOT v_kind = ANY (commerce.actor_kinds()) THEN
+            v_kind := 'service';
+        END IF;
+    ELSIF v_role = 'none' AND v_src = 'hasura' THEN
+        v_kind := v_claim_role;
+    END IF;
+    IF v_kind IS NULL OR NOT v_kind = ANY (commerce.actor_kinds()) THEN
+        PERFORM commerce._no_identity(format('role %s is not an actor role',
+                                             left(coalesce(nullif(v_role, 'none'), session_user::text), 64)),
+            format('A gateway must switch to one of the roles commerce_%s.', array_to_string(commerce.actor_kinds(), ', commerce_')),
+            'Give the token a role claim naming one of them (PostgREST, PostGraphile: role; Hasura: x-hasura-role with the kind).');
+    END IF;
+    -- anonymous callers name the shop they browse by a request header
+    IF v_tenant IS NULL AND v_kind = 'anonymous' THEN
+        v_tenant := nullif(current_setting('request.headers', true), '')::jsonb ->> 'x-tenant-id';
+    END IF;
+    IF v_tenant IS NULL OR v_tenant !~ '^[0-9]{1,18}$' THEN
+        PERFORM commerce._no_identity('no tenant in the request', format('tenant claim: %s', coalesce(v_tenant, 'absent')),
+            'Put tenant_id in the JWT claims (PostgREST, PostGraphile), x-hasura-tenant-id in the Hasura session, or SET commerce.tenant_id.');
+    END IF;
+    IF v_kind NOT IN ('anonymous', 'service') AND (v_sub IS NULL OR length(v_sub) NOT BETWEEN 1 AND 64) THEN
+        PERFORM commerce._no_identity('the token has no usable subject',
+            format('A %s acts as the customer, KOC or staff member its token''s subject names (sub: %s).', v_kind,
+                   coalesce(left(v_sub, 64), 'absent')),
+            'Issue tokens with sub set to the code of the customer, KOC or staff member (1 to 64 characters).');
+    END IF;
+    RETURN ROW(v_tenant::bigint, v_kind, v_sub, coalesce(v_src, 'none'))::commerce.identity;
+END $$;
+COMMENT ON FUNCTION commerce._identity() IS
+  'The verified identity of this session: the binding of a login role (commerce.bind_role) whatever is set; else, in a session of a gateway''s login role (a member of commerce_authenticator) or of a superuser, the first claims source present (PostgREST request.jwt.claims, PostGraphile jwt.claims.*, Hasura hasura.user; commerce.tenant_id for superusers), with the kind from the actor role switched to. 42501 otherwise.';
+
+-- The tenant row level security shows this session: its binding's, else (trusted sessions) the claims'; else NULL.
+CREATE FUNCTION commerce._rls_tenant() RETURNS bigint
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE v_tenant bigint; v_claim text; c jsonb;
+BEGIN
+    SELECT rb.tenant_id INTO v_tenant FROM commerce.role_binding rb WHERE rb.role_name = session_user;
+    IF FOUND THEN
+        RETURN v_tenant;
+    END IF;
+    IF NOT (coalesce((SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = session_user), false)
+            OR (EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'commerce_authenticator')
+                AND pg_has_role(session_user, 'commerce_authenticator', 'MEMBER'))) THEN
+        RETURN NULL;
+    END IF;
+    c := nullif(current_setting('request.jwt.claims', true), '')::jsonb;
+    IF c IS NOT NULL AND c <> '{}' THEN
+        v_claim := c ->> 'tenant_id';
+    ELSIF coalesce(nullif(current_setting('jwt.claims.tenant_id', true), ''),
+                   nullif(current_setting('jwt.claims.sub', true), '')) IS NOT NULL THEN
+        v_claim := nullif(current_setting('jwt.claims.tenant_id', true), '');
+    ELSE
+        c := nullif(current_setting('hasura.user', true), '')::jsonb;
+        v_claim := CASE WHEN c IS NOT NULL AND c <> '{}' THEN c ->> 'x-hasura-tenant-id'
+                        ELSE nullif(current_setting('commerce.tenant_id', true), '') END;
+    END IF;
+    RETURN CASE WHEN v_claim ~ '^[0-9]{1,18}$' THEN v_claim::bigint END;
+END $$;
+COMMENT ON FUNCTION commerce._rls_tenant() IS
+  'The tenant whose rows row level security shows this session: a bound login role''s tenant, whatever is set; in a trusted session (a gateway''s login role, a superuser) the tenant of the first claims source present; otherwise NULL, which shows nothing.';
+
+-- The caller's tenant (the verified identity's).
+CREATE OR REPLACE FUNCTION commerce.current_tenant() RETURNS bigint
+LANGUAGE sql STABLE AS $$
+    SELECT (commerce._identity()).tenant_id;
+$$;
+COMMENT ON FUNCTION commerce.current_tenant() IS
+  'The tenant of the verified identity of this session (commerce._identity()); 42501 without one.';
+
+-- The actor of a commerce_api function open to p_kinds; 42501 for any other kind or an unknown staff member.
+CREATE FUNCTION commerce._api_actor(p_function text, p_kinds text[]) RETURNS commerce.actor
+LANGUAGE plpgsql STABLE AS $$
+DECLARE i commerce.identity := commerce._identity(); s record;
+BEGIN
+    IF NOT i.kind = ANY (p_kinds) THEN
+        PERFORM commerce._no_identity(format('%s is not open to %s callers', p_function, i.kind),
+            format('It is open to: %s.', array_to_string(p_kinds, ', ')),
+            'Call it with a token of one of those kinds of actor (docs/operations.md, the API matrix).');
+    END IF;
+    IF i.kind IN ('store', 'operator', 'finance') THEN
+        SELECT st.staff_id, st.stores, st.channels INTO s FROM commerce.staff st
+         WHERE st.tenant_id = i.tenant_id AND st.code = i.subject AND st.kind = i.kind AND st.active;
+        IF NOT FOUND THEN
+            PERFORM commerce._no_identity(format('"%s" is not active %s staff of tenant %s', left(i.subject, 64), i.kind,
+                                                 i.tenant_id),
+                'The token''s subject must be the code of an active staff member of that kind.',
+                'Add the staff member with commerce.upsert_staff(tenant, code, name, kind, stores, channels).');
+        END IF;
+        RETURN ROW(i.tenant_id, i.kind, i.subject, s.staff_id, s.stores, s.channels)::commerce.actor;
+    END IF;
+    RETURN ROW(i.tenant_id, i.kind, i.subject, NULL, NULL, NULL)::commerce.actor;
+END $$;
+COMMENT ON FUNCTION commerce._api_actor(text, text[]) IS
+  'The actor of a commerce_api function open to the kinds p_kinds (its first statement names them; commerce.grant_api grants by it): the verified identity, with the staff row for store, operator and finance. 42501 for another kind or an unknown or inactive staff member.';
+
+-- Who a person calling acts as: itself (p_given NULL or its own subject); a service names it.
+CREATE FUNCTION commerce._actor_subject(a commerce.actor, p_given text, p_name text) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF a.kind = 'service' THEN
+        RETURN p_given;
+    END IF;
+    IF p_given IS NOT NULL AND p_given IS DISTINCT FROM a.subject THEN
+        PERFORM commerce._no_identity(format('a %s acts only as itself', a.kind),
+            format('%s "%s" was given; the token''s subject is "%s".', p_name, left(p_given, 64), left(a.subject, 64)),
+            format('Leave %s out (or NULL): it is taken from the token.', p_name));
+    END IF;
+    RETURN a.subject;
+END $$;
+COMMENT ON FUNCTION commerce._actor_subject(commerce.actor, text, text) IS
+  'The customer, KOC or staff member a call acts as (the argument p_name): a person calling acts as its own subject, and naming another is refused with 42501; a service caller names it.';
+
+-- Refuse a store or channel outside a staff member's scope (42501).
+CREATE FUNCTION commerce._actor_scope(a commerce.actor, p_store text, p_channel text) RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF a.kind IN ('store', 'operator', 'finance') THEN
+        IF a.stores IS NOT NULL AND (p_store IS NULL OR NOT p_store = ANY (a.stores)) THEN
+            PERFORM commerce._no_identity(format('store %s is outside the scope of %s', coalesce(left(p_store, 64), '(none)'),
+                                                 left(a.subject, 64)),
+                format('%s may act for stores %s.', left(a.subject, 64), left(array_to_string(a.stores, ', '), 200)),
+                'Act only on your own stores; HQ staff have no store list.');
+        END IF;
+        IF a.channels IS NOT NULL AND p_channel IS NOT NULL AND NOT p_channel = ANY (a.channels) THEN
+            PERFORM commerce._no_identity(format('channel %s is outside the scope of %s', left(p_channel, 64), left(a.subject, 64)),
+                format('%s may act on channels %s.', left(a.subject, 64), left(array_to_string(a.channels, ', '), 200)),
+                'Act only on the channels you are authorised for.');
+        END IF;
+    END IF;
+END $$;
+COMMENT ON FUNCTION commerce._actor_scope(commerce.actor, text, text) IS
+  'For staff callers: refuse (42501) a store not in the staff member''s stores and a channel not in its channels (NULL lists: all). Other kinds pass.';
+
+-- Add or change a staff member (store staff, HQ operator, finance) with its stores and channels.
+CREATE FUNCTION commerce.upsert_staff(p_tenant bigint, p_code text, p_name text, p_kind text,
+                                      p_stores text[] DEFAULT NULL, p_channels text[] DEFAULT NULL,
+                                      p_active boolean DEFAULT true)
+RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE v_id bigint; v_bad text;
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_code, 'p_code');
+    PERFORM commerce._require(p_name, 'p_name');
+    PERFORM commerce._require(p_kind, 'p_kind');
+    PERFORM commerce._require(p_active, 'p_active');
+    IF p_kind NOT IN ('store', 'operator', 'finance') THEN
+        PERFORM commerce._invalid('p_kind', format('"%s"', left(p_kind, 64)), 'A staff member is store, operator or finance.');
+    END IF;
+    IF p_kind = 'store' AND p_stores IS NULL THEN
+        PERFORM commerce._invalid('p_stores', 'NULL', 'Store staff list the stores they act for.');
+    END IF;
+    SELECT string_agg(x, ', ') INTO v_bad FROM unnest(p_stores) x
+     WHERE NOT EXISTS (SELECT 1 FROM commerce.store s WHERE s.tenant_id = p_tenant AND s.code = x);
+    IF v_bad IS NOT NULL THEN
+        PERFORM commerce._not_found('store', v_bad, p_tenant);
+    END IF;
+    SELECT string_agg(x, ', ') INTO v_bad FROM unnest(p_channels) x
+     WHERE NOT EXISTS (SELECT 1 FROM commerce.channel ch WHERE ch.tenant_id = p_tenant AND ch.code = x);
+    IF v_bad IS NOT NULL THEN
+        PERFORM commerce._not_found('channel', v_bad, p_tenant);
+    END IF;
+    INSERT INTO commerce.staff AS st (tenant_id, code, name, kind, stores, channels, active)
+    VALUES (p_tenant, p_code, p_name, p_kind, p_stores, p_channels, p_active)
+    ON CONFLICT (tenant_id, code) DO UPDATE
+       SET name = EXCLUDED.name, kind = EXCLUDED.kind, stores = EXCLUDED.stores, channels = EXCLUDED.channels,
+           active = EXCLUDED.active, updated_at = now()
+    RETURNING st.staff_id INTO v_id;
+    RETURN v_id;
+END $$;
+COMMENT ON FUNCTION commerce.upsert_staff(bigint, text, text, text, text[], text[], boolean) IS
+  'Add or change a staff member: kind store (store staff, limited to p_stores), operator (HQ) or finance; p_channels limits the channels (NULL: all). A token whose subject is the code acts as this staff member; p_active false stops it at once.';
+
+-- Bind a login role to one tenant and actor, for a backend that calls commerce_api over plain SQL.
+CREATE FUNCTION commerce.bind_role(p_role name, p_tenant bigint, p_kind text, p_subject text DEFAULT NULL)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_role, 'p_role');
+    PERFORM commerce._require(p_kind, 'p_kind');
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = p_role) THEN
+        PERFORM commerce._not_found('role', p_role::text, p_tenant);
+    END IF;
+    IF p_kind NOT IN ('customer', 'koc', 'store', 'operator', 'finance', 'service') THEN
+        PERFORM commerce._invalid('p_kind', format('"%s"', left(p_kind, 64)),
+                                  'A bound role acts as a customer, koc, store, operator, finance or service.');
+    END IF;
+    IF (SELECT rolsuper FROM pg_roles WHERE rolname = p_role) THEN
+        PERFORM commerce._invalid('p_role', format('%s is a superuser', p_role),
+                                  'Bind an ordinary login role; superusers are never limited.');
+    END IF;
+    INSERT INTO commerce.role_binding (tenant_id, role_name, kind, subject)
+    VALUES (p_tenant, p_role, p_kind, p_subject)
+    ON CONFLICT (role_name) DO UPDATE SET tenant_id = EXCLUDED.tenant_id, kind = EXCLUDED.kind,
+                                          subject = EXCLUDED.subject;
+    EXECUTE format('GRANT %I TO %I', 'commerce_' || p_kind, p_role);
+    EXECUTE format('GRANT USAGE ON SCHEMA commerce TO %I', p_role);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION commerce._rls_tenant() TO %I', p_role);
+END $$;
+COMMENT ON FUNCTION commerce.bind_role(name, bigint, text, text) IS
+  'Bind a login role to one tenant and actor (kind and subject) and grant it the actor role commerce_<kind> (run commerce.grant_api() first): its sessions act so whatever they set or claim, and row level security shows them that tenant only. For backends that call commerce_api over plain SQL.';
+
+-- The actor kinds each commerce_api function is open to, read from its _api_actor call.
+CREATE FUNCTION commerce.api_matrix()
+RETURNS TABLE (function regprocedure, kinds text[])
+LANGUAGE sql STABLE AS $$
+    SELECT p.oid::regprocedure,
+           string_to_array((regexp_match(p.prosrc, '_api_actor\(''[^'']+'', ''\{([a-z,]+)\}''\)'))[1], ',')
+      FROM pg_proc p
+     WHERE p.pronamespace = 'commerce_api'::regnamespace
+     ORDER BY 1::text;
+$$;
+COMMENT ON FUNCTION commerce.api_matrix() IS
+  'Every commerce_api function with the kinds of actor it is open to, as its own commerce._api_actor call names them (NULL: none, it is granted to no actor role). commerce.grant_api grants by it.';
+
+-- Create the actor roles and grant them the API by the matrix; give them to a gateway's login role.
+CREATE FUNCTION commerce.grant_api(p_authenticator name DEFAULT NULL)
+RETURNS TABLE (role name, functions integer)
+LANGUAGE plpgsql AS $$
+DECLARE k text; r name; m record; n integer;
+BEGIN
+    IF p_authenticator IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = p_authenticator) THEN
+        PERFORM commerce._not_found('role', p_authenticator::text, NULL);
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'commerce_authenticator') THEN
+        CREATE ROLE commerce_authenticator NOLOGIN;
+    END IF;
+    FOREACH k IN ARRAY commerce.actor_kinds() LOOP
+        r := 'commerce_' || k;
+        IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN
+            EXECUTE format('CREATE ROLE %I NOLOGIN', r);
+        END IF;
+        EXECUTE format('GRANT USAGE ON SCHEMA commerce_api, commerce TO %I', r);
+        EXECUTE format('GRANT EXECUTE ON FUNCTION commerce._rls_tenant() TO %I', r);   -- the policies call it
+        n := 0;
+        FOR m IN SELECT * FROM commerce.api_matrix() LOOP
+            IF k = ANY (m.kinds) THEN
+                EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %I', m.function, r);
+                n := n + 1;
+            ELSE
+                EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM %I', m.function, r);
+            END IF;
+        END LOOP;
+        IF p_authenticator IS NOT NULL THEN
+            EXECUTE format('GRANT %I TO %I', r, p_authenticator);
+        END IF;
+        role := r; functions := n;
+        RETURN NEXT;
+    END LOOP;
+    IF p_authenticator IS NOT NULL THEN
+        EXECUTE format('GRANT commerce_authenticator TO %I', p_authenticator);
+    END IF;
+END $$;
+COMMENT ON FUNCTION commerce.grant_api(name) IS
+  'Create the NOLOGIN actor roles (commerce_anonymous, _customer, _koc, _store, _operator, _finance, _service and commerce_authenticator) if missing, grant each exactly the commerce_api functions open to it (commerce.api_matrix()) and revoke the rest; with p_authenticator, make that login role a trusted gateway that may switch to every actor role. Idempotent: rerun after every ALTER EXTENSION UPDATE.';
+
+-- ==== sql/src/customers/api.sql
+
+-- sql/src/customers/api.sql: prices for HTTP clients; a customer sees the
+-- price of its own member tier.
+
+CREATE OR REPLACE FUNCTION commerce_api.price(sku text, channel text, member_tier text DEFAULT NULL)
+RETURNS commerce.resolved_price LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.price', '{anonymous,customer,koc,store,operator,finance,service}');
+        v_tier text := member_tier;
+BEGIN
+    IF a.kind = 'customer' THEN
+        SELECT cu.member_tier INTO v_tier FROM commerce.customer cu
+         WHERE cu.tenant_id = a.tenant_id AND cu.code = a.subject;
+        IF member_tier IS NOT NULL AND member_tier IS DISTINCT FROM v_tier THEN
+            PERFORM commerce._no_identity('a customer sees the price of its own member tier',
+                format('member_tier "%s" was given; the customer''s tier is %s.', left(member_tier, 64),
+                       coalesce('"' || v_tier || '"', 'none')),
+                'Leave member_tier out: it is taken from the customer.');
+        END IF;
+    END IF;
+    RETURN commerce.resolve_price(a.tenant_id, sku, channel, v_tier, NULL);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.price(text, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.price(text, text, text) IS
+  'The price of a SKU on a channel now (channel, member and flash prices resolved). Open to every caller; a signed-in customer gets its own member tier''s price (member_tier left out or its own); other callers may show any tier''s price (what an order pays is resolved from the customer when it is placed).';
+
+-- ==== sql/src/inventory/api.sql
+
+-- sql/src/inventory/api.sql: reservations and stock for HTTP clients. A
+-- customer holds stock for itself only, for at most 30 minutes, at most 20
+-- units a line and 5 reservations at once; confirming a reservation is the
+-- payment service's.
+
+CREATE OR REPLACE FUNCTION commerce_api.reserve(cart text, request_id text, holder text DEFAULT NULL,
+                                     ttl interval DEFAULT NULL, activity text DEFAULT NULL)
+RETURNS commerce.reservation_result LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.reserve', '{customer,service}');
+        v_holder text := commerce._actor_subject(a, holder, 'holder'); v_big text; v_n bigint;
+BEGIN
+    IF a.kind = 'customer' THEN
+        IF ttl > interval '30 minutes' THEN
+            PERFORM commerce._invalid('ttl', format('%s', ttl), 'A customer holds stock for at most 30 minutes.');
+        END IF;
+        SELECT string_agg(format('%s x %s', l.sku, l.qty), ', ') INTO v_big
+          FROM commerce._cart_lines(cart) l WHERE l.qty > 20;
+        IF v_big IS NOT NULL THEN
+            PERFORM commerce._invalid('cart', left(v_big, 200), 'A customer holds at most 20 units of a SKU.');
+        END IF;
+        SELECT count(*) INTO v_n FROM commerce.reservation r
+         WHERE r.tenant_id = a.tenant_id AND r.holder = v_holder AND r.status = 'active'
+           AND r.request_id IS DISTINCT FROM reserve.request_id;
+        IF v_n >= 5 THEN
+            RAISE EXCEPTION USING ERRCODE = 'PT429',
+                MESSAGE = format('customer "%s" already holds %s reservations', left(v_holder, 64), v_n),
+                DETAIL  = 'A customer holds at most 5 reservations at once.',
+                HINT    = 'Release or buy one first; unpaid holds expire.';
+        END IF;
+    END IF;
+    RETURN commerce.reserve(a.tenant_id, request_id, v_holder, cart, ttl, activity);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.reserve(text, text, text, interval, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.reserve(text, text, text, interval, text) IS
+  'Hold the stock of a cart ({"lines":[{"sku":"A1","qty":2}]}) all or nothing. A customer holds it for itself (holder is its own code), for at most 30 minutes (22023), at most 20 units a line (22023) and 5 active reservations (PT429); a service names the holder. Idempotent by request_id; PT409 when stock is short.';
+
+-- The reservation as a customer caller may see it: its own (else PT404, as if it did not exist).
+CREATE FUNCTION commerce._api_own_reservation(a commerce.actor, p_reservation bigint) RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF a.kind = 'customer' AND NOT EXISTS (SELECT 1 FROM commerce.reservation r
+                                            WHERE r.tenant_id = a.tenant_id AND r.reservation_id = p_reservation
+                                              AND r.holder = a.subject) THEN
+        -- the same error as a reservation that does not exist (src/inventory_end.c)
+        RAISE EXCEPTION USING ERRCODE = 'PT404',
+            MESSAGE = format('reservation %s not found', p_reservation),
+            DETAIL  = format('No reservation with that id exists in tenant %s.', a.tenant_id),
+            HINT    = 'Check the id and the tenant; rows of other tenants are never visible.';
+    END IF;
+END $$;
+
+CREATE OR REPLACE FUNCTION commerce_api.confirm_reservation(reservation_id bigint, request_id text)
+RETURNS commerce.reservation_result LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+    SELECT r.* FROM commerce._api_actor('commerce_api.confirm_reservation', '{service}') a,
+           LATERAL commerce.confirm_reservation(a.tenant_id, reservation_id, request_id) r;
+$$;
+REVOKE ALL ON FUNCTION commerce_api.confirm_reservation(bigint, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.confirm_reservation(bigint, text) IS
+  'Confirm (sell) a reservation: the payment service''s call once a payment has succeeded. Idempotent by request_id; PT410 when it expired, PT412 when it ended otherwise.';
+
+CREATE OR REPLACE FUNCTION commerce_api.release_reservation(reservation_id bigint, request_id text)
+RETURNS commerce.reservation_result LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.release_reservation', '{customer,service}');
+BEGIN
+    PERFORM commerce._api_own_reservation(a, reservation_id);
+    RETURN commerce.release_reservation(a.tenant_id, reservation_id, request_id);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.release_reservation(bigint, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.release_reservation(bigint, text) IS
+  'Give a reservation''s stock back. A customer releases its own reservations only (another''s is PT404); a service any. Idempotent by request_id.';
+
+CREATE OR REPLACE FUNCTION commerce_api.extend_reservation(reservation_id bigint, request_id text, by interval)
+RETURNS commerce.reservation_result LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.extend_reservation', '{customer,service}');
+        v_until timestamptz;
+BEGIN
+    PERFORM commerce._api_own_reservation(a, reservation_id);
+    IF a.kind = 'customer' THEN
+        SELECT r.expires_at + $3 INTO v_until FROM commerce.reservation r
+         WHERE r.tenant_id = a.tenant_id AND r.reservation_id = extend_reservation.reservation_id;
+        IF v_until > commerce.now() + interval '30 minutes' THEN
+            PERFORM commerce._invalid('by', format('%s (until %s)', $3, v_until),
+                                      'A customer holds stock for at most 30 minutes from now.');
+        END IF;
+    END IF;
+    RETURN commerce.extend_reservation(a.tenant_id, $1, $2, $3);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.extend_reservation(bigint, text, interval) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.extend_reservation(bigint, text, interval) IS
+  'Extend an active reservation by an interval. A customer extends its own only (another''s is PT404), to at most 30 minutes from now (22023); a service any. Idempotent by request_id.';
+
+CREATE OR REPLACE FUNCTION commerce_api.stock(sku text)
+RETURNS TABLE (warehouse text, activity text, available bigint) LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+    SELECT s.warehouse, s.activity, s.available
+      FROM commerce._api_actor('commerce_api.stock', '{anonymous,customer,koc,store,operator,finance,service}') a
+      JOIN commerce.stock s ON s.tenant_id = a.tenant_id
+     WHERE s.sku = $1 AND s.status = 'open'
+     ORDER BY s.warehouse, s.activity NULLS FIRST;
+$$;
+REVOKE ALL ON FUNCTION commerce_api.stock(text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.stock(text) IS
+  'The available units of a SKU per warehouse and activity pool (open pools only). Open to every caller.';
+
+-- ==== sql/src/orders/api.sql
+
+-- sql/src/orders/api.sql: an order's contact (masked unless allowed), and the
+-- payment and platform callbacks, for HTTP clients.
+
+CREATE OR REPLACE FUNCTION commerce_api.order_contact(order_id bigint)
+RETURNS TABLE (receiver_name text, receiver_phone text, receiver_region text, receiver_city text,
+               receiver_address text, masked boolean)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.order_contact', '{customer,operator,service}');
+        v_customer text; v_channel text; v_found boolean;
+BEGIN
+    SELECT true, cu.code, ch.code INTO v_found, v_customer, v_channel
+      FROM commerce.orders o
+      JOIN commerce.channel ch ON ch.tenant_id = o.tenant_id AND ch.channel_id = o.channel_id
+      LEFT JOIN commerce.customer cu ON cu.tenant_id = o.tenant_id AND cu.customer_id = o.customer_id
+     WHERE o.tenant_id = a.tenant_id AND o.order_id = order_contact.order_id;
+    IF v_found AND a.kind = 'customer' AND v_customer IS DISTINCT FROM a.subject THEN
+        PERFORM commerce._not_found('order', order_contact.order_id::text, a.tenant_id);   -- not its order
+    END IF;
+    IF v_found THEN
+        PERFORM commerce._actor_scope(a, NULL, v_channel);
+    END IF;
+    RETURN QUERY SELECT * FROM commerce.order_contact(a.tenant_id, order_contact.order_id);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.order_contact(bigint) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.order_contact(bigint) IS
+  'The receiver of an order, masked (138****1234) unless the caller may see personal data. A customer reads its own orders only (another''s is PT404); an operator those of its channels (42501 otherwise); a service any.';
+
+CREATE FUNCTION commerce_api.record_payment(order_id bigint, payment_id text, amount_fen bigint)
+RETURNS commerce.order_result LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+    SELECT r.* FROM commerce._api_actor('commerce_api.record_payment', '{service}') a,
+           LATERAL commerce.pay_order(a.tenant_id, order_id, payment_id, amount_fen) r;
+$$;
+REVOKE ALL ON FUNCTION commerce_api.record_payment(bigint, text, bigint) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.record_payment(bigint, text, bigint) IS
+  'The payment provider''s callback (service only): an order was paid with payment_id for amount_fen. Marks it paid and sells its reservation; a payment that does not match (amount, a cancelled order) becomes a payment exception for refund. Idempotent by payment_id.';
+
+CREATE FUNCTION commerce_api.ingest_platform_order(channel text, payload jsonb)
+RETURNS commerce.order_result LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+    SELECT r.* FROM commerce._api_actor('commerce_api.ingest_platform_order', '{service}') a,
+           LATERAL commerce.ingest_platform_order(a.tenant_id, channel, payload) r;
+$$;
+REVOKE ALL ON FUNCTION commerce_api.ingest_platform_order(text, jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.ingest_platform_order(text, jsonb) IS
+  'The platform adapter''s call (service only): an order of a platform (Taobao, Douyin, ...) as the platform sent it; created or updated once per platform order and modification time.';
+
+-- ==== sql/src/koc/api.sql
+
+-- sql/src/koc/api.sql: clicks, withdrawals, payout results, stats and the
+-- leaderboard for HTTP clients. A KOC withdraws and reads its own figures
+-- only; payout results are the payout service's.
+
+CREATE OR REPLACE FUNCTION commerce_api.record_click(code text, visitor text, ip inet DEFAULT NULL,
+                                          user_agent text DEFAULT NULL)
+RETURNS commerce.click_result LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+    SELECT r.* FROM commerce._api_actor('commerce_api.record_click', '{anonymous,customer,service}') a,
+           LATERAL commerce.record_click(a.tenant_id, code,
+                                         CASE WHEN a.kind = 'customer' THEN commerce._actor_subject(a, visitor, 'visitor')
+                                              ELSE visitor END,
+                                         ip, user_agent) r;
+$$;
+REVOKE ALL ON FUNCTION commerce_api.record_click(text, text, inet, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.record_click(text, text, inet, text) IS
+  'Record a click on a KOC''s tracking link (the signed code) by a visitor: an anonymous visitor by its cookie id, a signed-in customer as itself, the link redirector (service) for anyone. Counted once per visitor and window.';
+
+CREATE OR REPLACE FUNCTION commerce_api.request_withdrawal(request_id text, koc text, amount_fen bigint, method text,
+                                                payee jsonb)
+RETURNS commerce.withdrawal_row LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+    SELECT w.* FROM commerce._api_actor('commerce_api.request_withdrawal', '{koc,service}') a,
+           LATERAL commerce.request_withdrawal(a.tenant_id, request_id, commerce._actor_subject(a, koc, 'koc'),
+                                               amount_fen, method, payee) w;
+$$;
+REVOKE ALL ON FUNCTION commerce_api.request_withdrawal(text, text, bigint, text, jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.request_withdrawal(text, text, bigint, text, jsonb) IS
+  'A KOC asks to withdraw from its own balance (koc NULL or its own code; another is 42501); a service (the KOC workbench''s backend) names the KOC. PT409 when the balance is short. Idempotent by request_id.';
+
+CREATE OR REPLACE FUNCTION commerce_api.record_payout(payout_ref text, status text, provider_ref text DEFAULT NULL,
+                                           reason text DEFAULT NULL)
+RETURNS text LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+    SELECT commerce.record_payout(a.tenant_id, payout_ref, status, provider_ref, reason)
+      FROM commerce._api_actor('commerce_api.record_payout', '{service}') a;
+$$;
+REVOKE ALL ON FUNCTION commerce_api.record_payout(text, text, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.record_payout(text, text, text, text) IS
+  'The payout provider''s callback (service only): the result of a payout batch or withdrawal (paid or failed, with the provider''s reference).';
+
+CREATE OR REPLACE FUNCTION commerce_api.koc_stats("kocId" bigint, "startDate" date, "endDate" date)
+RETURNS jsonb LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.koc_stats', '{koc,operator,finance,service}'); v_code text;
+BEGIN
+    SELECT k.code INTO v_code FROM commerce.koc k WHERE k.tenant_id = a.tenant_id AND k.koc_id = "kocId";
+    IF a.kind = 'koc' AND v_code IS DISTINCT FROM a.subject THEN
+        PERFORM commerce._not_found('KOC', '#' || "kocId", a.tenant_id);    -- another KOC's figures do not exist for it
+    END IF;
+    RETURN commerce.koc_stats(a.tenant_id, coalesce(v_code, '#' || "kocId"), "startDate", "endDate");
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.koc_stats(bigint, date, date) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.koc_stats(bigint, date, date) IS
+  'GET /rpc/koc_stats?kocId=&startDate=&endDate= (PostgREST): a KOC''s clicks, redemptions, GMV and commission for a period. A KOC reads its own only (another is PT404); operators, finance and services any.';
+
+CREATE OR REPLACE FUNCTION commerce_api.koc_rank(start_date date, end_date date, region text DEFAULT NULL,
+                                      metric text DEFAULT 'gmv', "limit" integer DEFAULT 100)
+RETURNS TABLE (rank bigint, koc text, name text, region text, level text, clicks bigint, redemptions bigint,
+               gmv_fen bigint, commission_fen bigint)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+    SELECT r.* FROM commerce._api_actor('commerce_api.koc_rank', '{koc,store,operator,finance,service}') a,
+           LATERAL commerce.koc_rank(a.tenant_id, start_date, end_date, region, metric, "limit") r;
+$$;
+REVOKE ALL ON FUNCTION commerce_api.koc_rank(date, date, text, text, integer) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.koc_rank(date, date, text, text, integer) IS
+  'GET /rpc/koc_rank (PostgREST): the KOC leaderboard of a period by gmv, redemptions or commission, optionally for one region. Open to KOCs, staff and services.';
+
+-- ==== sql/src/plays/api.sql
+
+-- sql/src/plays/api.sql: the plays for HTTP clients. A customer joins, buys,
+-- bargains and invites as itself; store staff act for their own stores;
+-- joining a group (paid at once) is the payment service's.
+
+CREATE OR REPLACE FUNCTION commerce_api.visible_plays(city text DEFAULT NULL, store text DEFAULT NULL)
+RETURNS SETOF commerce.play_display_row LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+    SELECT v.* FROM commerce._api_actor('commerce_api.visible_plays', '{anonymous,customer,koc,store,operator,service}') a,
+           LATERAL commerce.visible_plays(a.tenant_id, city, store) v;
+$$;
+REVOKE ALL ON FUNCTION commerce_api.visible_plays(text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.visible_plays(text, text) IS
+  'The plays running now that a shopper may see, optionally of one city or store. Open to every caller but finance.';
+
+CREATE OR REPLACE FUNCTION commerce_api.record_play_view(play text, customer text DEFAULT NULL, ip text DEFAULT NULL,
+                                              device text DEFAULT NULL)
+RETURNS bigint LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+    SELECT commerce.record_play_view(a.tenant_id, play, commerce._actor_subject(a, customer, 'customer'), ip, device)
+      FROM commerce._api_actor('commerce_api.record_play_view', '{anonymous,customer,service}') a;
+$$;
+REVOKE ALL ON FUNCTION commerce_api.record_play_view(text, text, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.record_play_view(text, text, text, text) IS
+  'Count a view of a play for its funnel: an anonymous visitor (no customer), a signed-in customer as itself, a service for anyone.';
+
+CREATE OR REPLACE FUNCTION commerce_api.join_group(request_id text, play text, customer text, payment_id text,
+                                        instance bigint DEFAULT NULL, ip text DEFAULT NULL, device text DEFAULT NULL)
+RETURNS commerce.join_result LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+    SELECT r.* FROM commerce._api_actor('commerce_api.join_group', '{service}') a,
+           LATERAL commerce.join_group(a.tenant_id, request_id, play, customer, payment_id, instance,
+                                       'wechat_mp', ip, device) r;
+$$;
+REVOKE ALL ON FUNCTION commerce_api.join_group(text, text, text, text, bigint, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.join_group(text, text, text, text, bigint, text, text) IS
+  'Open or join a group buy for a customer, paid at once: the payment service''s call once the provider confirmed payment_id (service only; a customer never names a payment). Idempotent by request_id.';
+
+CREATE OR REPLACE FUNCTION commerce_api.buy_play(request_id text, play text, customer text DEFAULT NULL, qty integer DEFAULT 1,
+                                      ip text DEFAULT NULL, device text DEFAULT NULL, receiver jsonb DEFAULT NULL)
+RETURNS commerce.order_result LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+    SELECT r.* FROM commerce._api_actor('commerce_api.buy_play', '{customer,service}') a,
+           LATERAL commerce.buy_play(a.tenant_id, request_id, play, commerce._actor_subject(a, customer, 'customer'),
+                                     qty, 'wechat_mp', ip, device, receiver) r;
+$$;
+REVOKE ALL ON FUNCTION commerce_api.buy_play(text, text, text, integer, text, text, jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.buy_play(text, text, text, integer, text, text, jsonb) IS
+  'Buy a flash-sale (or other priced) play: a customer for itself; creates the order awaiting payment (commerce_api.record_payment is the provider''s callback). Idempotent by request_id.';
+
+CREATE OR REPLACE FUNCTION commerce_api.start_bargain(request_id text, play text, customer text DEFAULT NULL,
+                                           ip text DEFAULT NULL, device text DEFAULT NULL)
+RETURNS commerce.bargain_result LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+    SELECT r.* FROM commerce._api_actor('commerce_api.start_bargain', '{customer,service}') a,
+           LATERAL commerce.start_bargain(a.tenant_id, request_id, play,
+                                          commerce._actor_subject(a, customer, 'customer'), ip, device) r;
+$$;
+REVOKE ALL ON FUNCTION commerce_api.start_bargain(text, text, text, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.start_bargain(text, text, text, text, text) IS
+  'Start a bargain on a play: a customer for itself. Idempotent by request_id.';
+
+CREATE OR REPLACE FUNCTION commerce_api.help_bargain(request_id text, bargain bigint, helper text DEFAULT NULL,
+                                          ip text DEFAULT NULL, device text DEFAULT NULL)
+RETURNS commerce.bargain_result LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+    SELECT r.* FROM commerce._api_actor('commerce_api.help_bargain', '{customer,service}') a,
+           LATERAL commerce.help_bargain(a.tenant_id, request_id, bargain,
+                                         commerce._actor_subject(a, helper, 'helper'), ip, device) r;
+$$;
+REVOKE ALL ON FUNCTION commerce_api.help_bargain(text, bigint, text, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.help_bargain(text, bigint, text, text, text) IS
+  'Cut the price of another customer''s bargain: the helper is the calling customer. Once per helper and bargain; idempotent by request_id.';
+
+CREATE OR REPLACE FUNCTION commerce_api.buy_bargain(request_id text, bargain bigint, customer text DEFAULT NULL,
+                                         ip text DEFAULT NULL, device text DEFAULT NULL, receiver jsonb DEFAULT NULL)
+RETURNS commerce.order_result LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+    SELECT r.* FROM commerce._api_actor('commerce_api.buy_bargain', '{customer,service}') a,
+           LATERAL commerce.buy_bargain(a.tenant_id, request_id, bargain,
+                                        commerce._actor_subject(a, customer, 'customer'), 'wechat_mp',
+                                        ip, device, receiver) r;
+$$;
+REVOKE ALL ON FUNCTION commerce_api.buy_bargain(text, bigint, text, text, text, jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.buy_bargain(text, bigint, text, text, text, jsonb) IS
+  'Buy one''s own bargain at the price reached: a customer for itself; creates the order awaiting payment. Idempotent by request_id.';
+
+CREATE OR REPLACE FUNCTION commerce_api.invite(request_id text, play text, inviter text, invitee text, ip text DEFAULT NULL,
+                                    device text DEFAULT NULL)
+RETURNS commerce.play_invite_row LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+    SELECT r.* FROM commerce._api_actor('commerce_api.invite', '{customer,service}') a,
+           LATERAL commerce.invite(a.tenant_id, request_id, play, commerce._actor_subject(a, inviter, 'inviter'),
+                                   invitee, ip, device) r;
+$$;
+REVOKE ALL ON FUNCTION commerce_api.invite(text, text, text, text, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.invite(text, text, text, text, text, text) IS
+  'Record that the inviter (the calling customer) invited a new customer to a play; rewarded once when the invitee pays. Idempotent by request_id.';
+
+-- For store staff: the play's store must be one of theirs (42501); others pass.
+CREATE FUNCTION commerce._api_play_scope(a commerce.actor, p_play text) RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+DECLARE v_store text;
+BEGIN
+    IF a.kind IN ('store', 'operator', 'finance') THEN
+        SELECT s.code INTO v_store FROM commerce.play_config c
+          JOIN commerce.store s ON s.tenant_id = c.tenant_id AND s.store_id = c.store_id
+         WHERE c.tenant_id = a.tenant_id AND c.code = p_play;
+        IF FOUND THEN
+            PERFORM commerce._actor_scope(a, v_store, NULL);
+        END IF;
+    END IF;
+END $$;
+
+CREATE OR REPLACE FUNCTION commerce_api.consume_asset(request_id text, asset bigint, amount bigint, store text, operator text)
+RETURNS commerce.user_asset_row LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.consume_asset', '{store,operator,service}');
+BEGIN
+    PERFORM commerce._actor_scope(a, store, NULL);
+    RETURN commerce.consume_asset(a.tenant_id, request_id, asset, amount, store,
+                                  commerce._actor_subject(a, operator, 'operator'));
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.consume_asset(text, bigint, bigint, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.consume_asset(text, bigint, bigint, text, text) IS
+  'Consume units of a customer''s asset (a lesson, a visit) at a store: store staff at their own stores, with themselves as the operator (42501 otherwise); HQ operators anywhere as themselves; a service names the operator. Idempotent by request_id.';
+
+CREATE OR REPLACE FUNCTION commerce_api.play_dashboard(play text)
+RETURNS jsonb LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.play_dashboard', '{store,operator,finance,service}');
+BEGIN
+    PERFORM commerce._api_play_scope(a, play);
+    RETURN commerce.play_dashboard(a.tenant_id, play);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.play_dashboard(text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.play_dashboard(text) IS
+  'The activity dashboard of a play (funnel, sales, groups, assets): store staff for their own stores'' plays (42501 otherwise), operators, finance and services any.';
+
+CREATE OR REPLACE FUNCTION commerce_api.apply_play_settlement(request_id text, play text)
+RETURNS commerce.play_settlement_row LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.apply_play_settlement', '{store,operator,service}');
+BEGIN
+    PERFORM commerce._api_play_scope(a, play);
+    RETURN commerce.apply_play_settlement(a.tenant_id, request_id, play);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.apply_play_settlement(text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.apply_play_settlement(text, text) IS
+  'A store applies for the settlement of an ended play: store staff for their own stores'' plays (42501 otherwise), operators and services any. Idempotent by request_id.';
+
+-- ==== sql/src/core/privileges.sql
+
+-- sql/src/core/privileges.sql: what other roles may see and run, last in the
+-- manifest. Row level security on every table of tenant data: a role that
+-- reads a table directly (a bound login role, a gateway's session, a role an
+-- operator granted SELECT) sees the rows of its verified tenant only, and the
+-- install's defaults (tenant 0). The functions run as their owner and are
+-- not limited by it. Nothing of schema commerce is executable by PUBLIC:
+-- every function and procedure the modules above created is closed here; a
+-- role is granted what it needs (commerce.grant_api, commerce.bind_role).
+-- Every upgrade script ends with the same REVOKE, so the functions it adds
+-- are closed too.
+
+-- Row level security on every table of schema commerce with a tenant_id column (idempotent).
+CREATE FUNCTION commerce._isolate_tenants() RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE r record; n integer := 0;
+BEGIN
+    FOR r IN
+        SELECT c.oid::regclass AS t, (ad.adbin IS NOT NULL AND pg_get_expr(ad.adbin, ad.adrelid) = '0') AS defaults
+          FROM pg_class c
+          JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped
+          LEFT JOIN pg_attrdef ad ON ad.adrelid = c.oid AND ad.adnum = a.attnum
+         WHERE c.relnamespace = 'commerce'::regnamespace AND c.relkind IN ('r', 'p')
+         ORDER BY 1::text
+    LOOP
+        EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', r.t);
+        IF NOT EXISTS (SELECT 1 FROM pg_policy WHERE polrelid = r.t AND polname = 'tenant_isolation') THEN
+            EXECUTE format('CREATE POLICY tenant_isolation ON %s USING (tenant_id = (SELECT commerce._rls_tenant()))', r.t);
+        END IF;
+        IF r.defaults AND NOT EXISTS (SELECT 1 FROM pg_policy WHERE polrelid = r.t AND polname = 'tenant_defaults') THEN
+            EXECUTE format('CREATE POLICY tenant_defaults ON %s FOR SELECT USING (tenant_id = 0)', r.t);
+        END IF;
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END $$;
+COMMENT ON FUNCTION commerce._isolate_tenants() IS
+  'Enable row level security on every table of schema commerce that has a tenant_id column, with policy tenant_isolation (rows of the session''s verified tenant, commerce._rls_tenant()) and, where tenant_id defaults to 0, tenant_defaults (the install''s defaults, read only). Idempotent; returns the number of tables.';
+
+COMMENT ON SCHEMA commerce_api IS
+  'The HTTP/GraphQL face of commerce: functions that take their actor (tenant, customer, KOC, staff member or service) from the verified identity. commerce.grant_api() grants each to the actor roles it is open to.';
+
+SELECT commerce._isolate_tenants();
+
+-- the actor roles of a database upgraded after commerce.grant_api() ran get the new matrix
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'commerce_service') THEN
+        PERFORM commerce.grant_api();
+    END IF;
+END $$;
 
 -- ===========================================================================
 -- nothing of schema commerce executable by PUBLIC (issue 11, finding 4):

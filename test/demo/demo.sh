@@ -111,15 +111,19 @@ SELECT o.external_order_id, s.carrier, s.tracking_no, s.weight_g
  WHERE o.tenant_id = commerce.tenant_id('up') AND o.external_order_id IN ('mp-1001', '2983749283749001')
  ORDER BY o.order_id;
 SELECT topic, count(*) FROM commerce.outbox WHERE topic IN ('waybill.print', 'platform.writeback') GROUP BY topic ORDER BY topic;
--- a customer-service clerk sees the receiver masked; the operator (superuser) in full
-CREATE ROLE demo_clerk;
-GRANT USAGE ON SCHEMA commerce TO demo_clerk;
-GRANT SELECT ON commerce.orders, commerce.tenant TO demo_clerk;
-GRANT EXECUTE ON FUNCTION commerce.tenant_id(text), commerce.order_contact(bigint, bigint), commerce.may_see_pii(), commerce.mask_phone(text), commerce.mask_address(text), commerce._require(anyelement, text), commerce._not_found(text, text, bigint) TO demo_clerk;
-SET ROLE demo_clerk;
-SELECT 'clerk' AS seen_by, * FROM commerce.order_contact(commerce.tenant_id('up'), :mp_order);
+-- a customer-service clerk of HQ reads the receiver through the API, as a gateway would call it:
+-- the actor roles exist (grant_api), the clerk is staff, and its verified token names it; the
+-- receiver is masked. The DBA (superuser) sees it in full.
+SELECT count(*) AS actor_roles FROM commerce.grant_api();
+SELECT commerce.upsert_staff(commerce.tenant_id('up'), 'cs-wang', 'Wang (customer service)', 'operator') > 0 AS clerk;
+SELECT set_config('request.jwt.claims',
+                  json_build_object('role', 'commerce_operator', 'sub', 'cs-wang', 'tenant_id', commerce.tenant_id('up'))::text,
+                  false) IS NOT NULL AS token_verified;
+SET ROLE commerce_operator;
+SELECT 'clerk' AS seen_by, * FROM commerce_api.order_contact(:mp_order);
 RESET ROLE;
-SELECT 'operator' AS seen_by, * FROM commerce.order_contact(commerce.tenant_id('up'), :mp_order);
+SELECT set_config('request.jwt.claims', '', false) = '' AS token_gone;
+SELECT 'DBA' AS seen_by, * FROM commerce.order_contact(commerce.tenant_id('up'), :mp_order);
 -- the Taobao bill of the day: the order matches, one line we do not know
 SELECT our_orders, bill_orders, our_fen, bill_fen, differences
   FROM commerce.reconcile_bill(commerce.tenant_id('up'), 'taobao',

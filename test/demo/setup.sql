@@ -3,12 +3,7 @@
 -- products, prices, and the buyer function the flash sale runs.
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS commerce;
--- the tables (test/upgrade/data.sh also runs this demo on the previous
--- release, which made its tables in CREATE EXTENSION and has no provision)
-SELECT to_regprocedure('commerce.provision()') IS NOT NULL AS provisions \gset
-\if :provisions
 CALL commerce.provision();
-\endif
 SELECT commerce.create_tenant('up', 'Up主 official shop') AS t \gset
 SELECT commerce.upsert_store(:t, 'SH-01', 'Shanghai pop-up', 'East', 'Shanghai') > 0 AS store_sh,
        commerce.upsert_store(:t, 'BJ-01', 'Beijing pop-up', 'North', 'Beijing') > 0 AS store_bj,

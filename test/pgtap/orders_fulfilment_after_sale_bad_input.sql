@@ -689,13 +689,13 @@ GRANT USAGE ON SCHEMA commerce, commerce_api TO fas_tap_clerk;
 GRANT SELECT ON commerce.orders TO fas_tap_clerk;
 GRANT EXECUTE ON FUNCTION commerce_api.order_contact(bigint) TO fas_tap_clerk;
 -- since 0.7.0 nothing of commerce is executable by PUBLIC: the clerk is granted what it reads with
-GRANT EXECUTE ON FUNCTION commerce.order_contact(bigint, bigint), commerce.may_see_pii(), commerce.mask_phone(text), commerce.mask_address(text), commerce._require(anyelement, text), commerce._not_found(text, text, bigint) TO fas_tap_clerk;
+GRANT EXECUTE ON FUNCTION commerce.order_contact(bigint, bigint), commerce.may_see_pii(), commerce.mask_phone(text), commerce.mask_address(text), commerce._require(anyelement, text), commerce._not_found(text, text, bigint), commerce._rls_tenant() TO fas_tap_clerk;
+-- row level security shows the clerk the verified tenant's rows only (here: a superuser session's setting)
+SET LOCAL commerce.tenant_id = :'t';
 SET LOCAL ROLE fas_tap_clerk;
 SELECT format('%s|%s|%s|%s|%s|%s', receiver_name, receiver_phone, receiver_region, receiver_city,
               receiver_address, masked) AS clerk_view FROM commerce.order_contact(:t, :o_ship) \gset
-SET LOCAL commerce.tenant_id = :'t';
 SELECT format('%s|%s|%s', receiver_name, receiver_phone, masked) AS clerk_api_view FROM commerce_api.order_contact(:o_ship) \gset
-SET LOCAL commerce.tenant_id = '';
 RESET ROLE;
 SELECT is(:'clerk_view'::text, '张**|138****1234|浙江省|杭州市|西湖区文三路****|t',
     'order_contact: a role without commerce_pii_reader sees the contact masked');

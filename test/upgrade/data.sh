@@ -6,9 +6,9 @@
 # returns nothing, every function keeps its grants, and a short flow through
 # every module of the current version (lib/smoke.sql) passes.
 #
-# The writer is the demo as of the previous release. When the demo starts to
-# use what only the current version has, keep a copy of the previous one for
-# this test (the release notes in CHANGELOG.md say which).
+# The writer is the demo of the previous release, kept as it was released in
+# lib/demo-<previous>/ (git show v<previous>:test/demo/...): the current demo
+# uses what only the current version has.
 source "$(dirname "$0")/../lib/tap.sh"
 V="$(current_version)"
 PREV="$(cd "$ROOT/sql/updates" && ls commerce--*--"$V".sql | sed -E 's/commerce--(.*)--.*\.sql/\1/')"
@@ -32,7 +32,7 @@ granted_before="$(q -c "SELECT p.oid::regprocedure FROM pg_proc p JOIN pg_namesp
 # the demo creates a role of its own (a customer-service clerk)
 q -c "DROP ROLE IF EXISTS demo_clerk"
 log="$(mktemp /tmp/commerce-upgrade-demo.XXXXXX)"
-if (cd "$ROOT/test/demo" && bash demo.sh) >"$log" 2>&1; then rc=0; else rc=$?; fi
+if (cd "$UPG/lib/demo-$PREV" && bash demo.sh) >"$log" 2>&1; then rc=0; else rc=$?; fi
 ok "$rc" "the $PREV demo wrote its story (orders, KOC money, plays)" "$(tail -n 20 "$log")"
 rm -f "$log"
 rows="$(q -c "SELECT (SELECT count(*) FROM commerce.orders) || ' orders, ' ||

@@ -117,3 +117,34 @@ INSERT INTO commerce.job (job_name, schedule, command) VALUES
   ('commerce-koc-risk', '*/10 * * * *', 'CALL commerce.risk_pump()');
 INSERT INTO commerce.job (job_name, schedule, command) VALUES
   ('commerce-end-expired-groups', '* * * * *', 'CALL commerce.play_pump()');
+
+CREATE TABLE commerce.staff (
+    tenant_id  bigint NOT NULL REFERENCES commerce.tenant,
+    staff_id   bigint GENERATED ALWAYS AS IDENTITY,
+    code       text NOT NULL CHECK (code ~ '^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$'),
+    name       text NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
+    kind       text NOT NULL CHECK (kind IN ('store', 'operator', 'finance')),
+    stores     text[],
+    channels   text[],
+    active     boolean NOT NULL DEFAULT true,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, staff_id),
+    UNIQUE (tenant_id, code),
+    CHECK (kind <> 'store' OR stores IS NOT NULL),
+    CHECK (cardinality(stores) <= 1000 AND cardinality(channels) <= 100)
+);
+COMMENT ON TABLE commerce.staff IS
+  'The people who act for a tenant through the API: store staff (kind store, limited to their stores), HQ operators and finance. stores and channels list the codes they may act on (NULL: all). A verified identity whose subject is a staff code acts as that staff member.';
+
+CREATE TABLE commerce.role_binding (
+    tenant_id  bigint NOT NULL REFERENCES commerce.tenant,
+    role_name  name NOT NULL UNIQUE,
+    kind       text NOT NULL CHECK (kind IN ('customer', 'koc', 'store', 'operator', 'finance', 'service')),
+    subject    text CHECK (length(subject) BETWEEN 1 AND 64),
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, role_name),
+    CHECK (kind = 'service' OR subject IS NOT NULL)
+);
+COMMENT ON TABLE commerce.role_binding IS
+  'Database login roles bound to one tenant and one actor (commerce.bind_role), for backends that call commerce_api over plain SQL: a session of such a role acts as the binding says, and no setting or claim can change it.';

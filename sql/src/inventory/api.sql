@@ -1,39 +1,107 @@
--- sql/src/inventory/api.sql: reservations and stock for HTTP clients.
+-- sql/src/inventory/api.sql: reservations and stock for HTTP clients. A
+-- customer holds stock for itself only, for at most 30 minutes, at most 20
+-- units a line and 5 reservations at once; confirming a reservation is the
+-- payment service's.
 
-CREATE FUNCTION commerce_api.reserve(cart text, request_id text, holder text,
+CREATE FUNCTION commerce_api.reserve(cart text, request_id text, holder text DEFAULT NULL,
                                      ttl interval DEFAULT NULL, activity text DEFAULT NULL)
-RETURNS commerce.reservation_result LANGUAGE sql VOLATILE SECURITY DEFINER
+RETURNS commerce.reservation_result LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
-    SELECT * FROM commerce.reserve(commerce.current_tenant(), request_id, holder, cart, ttl, activity);
-$$;
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.reserve', '{customer,service}');
+        v_holder text := commerce._actor_subject(a, holder, 'holder'); v_big text; v_n bigint;
+BEGIN
+    IF a.kind = 'customer' THEN
+        IF ttl > interval '30 minutes' THEN
+            PERFORM commerce._invalid('ttl', format('%s', ttl), 'A customer holds stock for at most 30 minutes.');
+        END IF;
+        SELECT string_agg(format('%s x %s', l.sku, l.qty), ', ') INTO v_big
+          FROM commerce._cart_lines(cart) l WHERE l.qty > 20;
+        IF v_big IS NOT NULL THEN
+            PERFORM commerce._invalid('cart', left(v_big, 200), 'A customer holds at most 20 units of a SKU.');
+        END IF;
+        SELECT count(*) INTO v_n FROM commerce.reservation r
+         WHERE r.tenant_id = a.tenant_id AND r.holder = v_holder AND r.status = 'active'
+           AND r.request_id IS DISTINCT FROM reserve.request_id;
+        IF v_n >= 5 THEN
+            RAISE EXCEPTION USING ERRCODE = 'PT429',
+                MESSAGE = format('customer "%s" already holds %s reservations', left(v_holder, 64), v_n),
+                DETAIL  = 'A customer holds at most 5 reservations at once.',
+                HINT    = 'Release or buy one first; unpaid holds expire.';
+        END IF;
+    END IF;
+    RETURN commerce.reserve(a.tenant_id, request_id, v_holder, cart, ttl, activity);
+END $$;
 REVOKE ALL ON FUNCTION commerce_api.reserve(text, text, text, interval, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.reserve(text, text, text, interval, text) IS
+  'Hold the stock of a cart ({"lines":[{"sku":"A1","qty":2}]}) all or nothing. A customer holds it for itself (holder is its own code), for at most 30 minutes (22023), at most 20 units a line (22023) and 5 active reservations (PT429); a service names the holder. Idempotent by request_id; PT409 when stock is short.';
+
+-- The reservation as a customer caller may see it: its own (else PT404, as if it did not exist).
+CREATE FUNCTION commerce._api_own_reservation(a commerce.actor, p_reservation bigint) RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF a.kind = 'customer' AND NOT EXISTS (SELECT 1 FROM commerce.reservation r
+                                            WHERE r.tenant_id = a.tenant_id AND r.reservation_id = p_reservation
+                                              AND r.holder = a.subject) THEN
+        -- the same error as a reservation that does not exist (src/inventory_end.c)
+        RAISE EXCEPTION USING ERRCODE = 'PT404',
+            MESSAGE = format('reservation %s not found', p_reservation),
+            DETAIL  = format('No reservation with that id exists in tenant %s.', a.tenant_id),
+            HINT    = 'Check the id and the tenant; rows of other tenants are never visible.';
+    END IF;
+END $$;
 
 CREATE FUNCTION commerce_api.confirm_reservation(reservation_id bigint, request_id text)
 RETURNS commerce.reservation_result LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
-    SELECT * FROM commerce.confirm_reservation(commerce.current_tenant(), reservation_id, request_id);
+    SELECT r.* FROM commerce._api_actor('commerce_api.confirm_reservation', '{service}') a,
+           LATERAL commerce.confirm_reservation(a.tenant_id, reservation_id, request_id) r;
 $$;
 REVOKE ALL ON FUNCTION commerce_api.confirm_reservation(bigint, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.confirm_reservation(bigint, text) IS
+  'Confirm (sell) a reservation: the payment service''s call once a payment has succeeded. Idempotent by request_id; PT410 when it expired, PT412 when it ended otherwise.';
 
 CREATE FUNCTION commerce_api.release_reservation(reservation_id bigint, request_id text)
-RETURNS commerce.reservation_result LANGUAGE sql VOLATILE SECURITY DEFINER
+RETURNS commerce.reservation_result LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
-    SELECT * FROM commerce.release_reservation(commerce.current_tenant(), reservation_id, request_id);
-$$;
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.release_reservation', '{customer,service}');
+BEGIN
+    PERFORM commerce._api_own_reservation(a, reservation_id);
+    RETURN commerce.release_reservation(a.tenant_id, reservation_id, request_id);
+END $$;
 REVOKE ALL ON FUNCTION commerce_api.release_reservation(bigint, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.release_reservation(bigint, text) IS
+  'Give a reservation''s stock back. A customer releases its own reservations only (another''s is PT404); a service any. Idempotent by request_id.';
 
 CREATE FUNCTION commerce_api.extend_reservation(reservation_id bigint, request_id text, by interval)
-RETURNS commerce.reservation_result LANGUAGE sql VOLATILE SECURITY DEFINER
+RETURNS commerce.reservation_result LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
-    SELECT * FROM commerce.extend_reservation(commerce.current_tenant(), reservation_id, request_id, by);
-$$;
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.extend_reservation', '{customer,service}');
+        v_until timestamptz;
+BEGIN
+    PERFORM commerce._api_own_reservation(a, reservation_id);
+    IF a.kind = 'customer' THEN
+        SELECT r.expires_at + $3 INTO v_until FROM commerce.reservation r
+         WHERE r.tenant_id = a.tenant_id AND r.reservation_id = extend_reservation.reservation_id;
+        IF v_until > commerce.now() + interval '30 minutes' THEN
+            PERFORM commerce._invalid('by', format('%s (until %s)', $3, v_until),
+                                      'A customer holds stock for at most 30 minutes from now.');
+        END IF;
+    END IF;
+    RETURN commerce.extend_reservation(a.tenant_id, $1, $2, $3);
+END $$;
 REVOKE ALL ON FUNCTION commerce_api.extend_reservation(bigint, text, interval) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.extend_reservation(bigint, text, interval) IS
+  'Extend an active reservation by an interval. A customer extends its own only (another''s is PT404), to at most 30 minutes from now (22023); a service any. Idempotent by request_id.';
 
 CREATE FUNCTION commerce_api.stock(sku text)
 RETURNS TABLE (warehouse text, activity text, available bigint) LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
-    SELECT warehouse, activity, available FROM commerce.stock
-     WHERE tenant_id = commerce.current_tenant() AND stock.sku = $1 AND status = 'open'
-     ORDER BY warehouse, activity NULLS FIRST;
+    SELECT s.warehouse, s.activity, s.available
+      FROM commerce._api_actor('commerce_api.stock', '{anonymous,customer,koc,store,operator,finance,service}') a
+      JOIN commerce.stock s ON s.tenant_id = a.tenant_id
+     WHERE s.sku = $1 AND s.status = 'open'
+     ORDER BY s.warehouse, s.activity NULLS FIRST;
 $$;
 REVOKE ALL ON FUNCTION commerce_api.stock(text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.stock(text) IS
+  'The available units of a SKU per warehouse and activity pool (open pools only). Open to every caller.';

@@ -1,0 +1,279 @@
+-- core_actors.sql: every commerce_api function takes its actor from the
+-- verified identity (issue 11, finding 3). Calls are made as a gateway makes
+-- them: claims with role, sub and tenant_id, and SET ROLE to the actor role.
+-- 1. The actor matrix, three ways against one expected table written here:
+--    what each function declares (commerce.api_matrix), what grant_api
+--    granted (has_function_privilege), and what a call as each kind does.
+-- 2. Own and other: a customer, KOC or staff member acting for someone else,
+--    on another's reservation, order, store or channel, is refused and
+--    nothing changes; the attacks of finding 3 are replayed.
+-- 3. The privilege matrix: actor roles hold no table and no internal function.
+\set ON_ERROR_STOP 1
+\set QUIET 1
+SET client_min_messages = warning;
+BEGIN;
+CREATE EXTENSION IF NOT EXISTS commerce;
+CALL commerce.provision();
+SELECT plan(135);
+\ir lib/fingerprint.psql
+\o /dev/null
+
+SET LOCAL commerce.now = '2030-01-10 10:00:00+08';
+SELECT commerce.grant_api();
+SELECT commerce.create_tenant('act', 'Actors') AS t \gset
+SELECT commerce.create_tenant('act2', 'Actors two') AS t2 \gset
+SELECT commerce.upsert_store(:t, 'S1', 'Store one', 'Zhejiang', 'Hangzhou');
+SELECT commerce.upsert_store(:t, 'S2', 'Store two', 'Zhejiang', 'Ningbo');
+SELECT commerce.upsert_product(:t, 'P', 'Course', 'virtual', 'course');
+SELECT commerce.upsert_sku(:t, 'P', 'C10', '10 lessons', 10000);
+SELECT commerce.receive_stock(:t, 'r', 'C10', 100);
+SELECT commerce.ensure_play_templates(:t);
+SELECT commerce.upsert_customer(:t, c) FROM unnest(ARRAY['a', 'b', 'c', 'ka', 'kb']) c;
+SELECT commerce.configure_play(:t, 'cfg-g', 'G', 'GROUP_BUY', 'S1', 'C10', 'Group', 8000, 4, '2030-01-01', '2030-02-01', '{"target_size":2}', p_asset_type => 'COURSE');
+SELECT commerce.configure_play(:t, 'cfg-g2', 'G2', 'GROUP_BUY', 'S2', 'C10', 'Group two', 8000, 4, '2030-01-01', '2030-02-01', '{"target_size":2}', p_asset_type => 'COURSE');
+SELECT commerce.configure_play(:t, 'cfg-f', 'F', 'FLASH_SALE', 'S1', 'C10', 'Flash', 5000, 2, '2030-01-01', '2030-02-01', '{}');
+SELECT commerce.configure_play(:t, 'cfg-b', 'B', 'BARGAIN', 'S1', 'C10', 'Bargain', 9000, 2, '2030-01-01', '2030-02-01', '{"floor_fen":7000,"cut_fen":2000}');
+SELECT commerce.configure_play(:t, 'cfg-i', 'I', 'INVITE_REWARD', 'S1', 'C10', 'Invite', 9000, 2, '2030-01-01', '2030-02-01', '{"reward_fen":500}');
+SELECT commerce.upsert_staff(:t, 'st1', 'Store one staff', 'store', ARRAY['S1']);
+SELECT commerce.upsert_staff(:t, 'op1', 'HQ operator', 'operator');
+SELECT commerce.upsert_staff(:t, 'op-tb', 'Taobao operator', 'operator', NULL, ARRAY['taobao']);
+SELECT commerce.upsert_staff(:t, 'fin1', 'Finance', 'finance');
+SELECT commerce.upsert_staff(:t, 'gone', 'Former staff', 'operator', p_active => false);
+-- two KOCs with a balance each
+SELECT commerce.publish_agreement(:t, 'v1', 'terms') AS v \gset
+SELECT commerce.review_koc_application(:t, a.application_id, true, 'op', NULL, k.code)
+  FROM (VALUES ('ka', 'KA'), ('kb', 'KB')) k(customer, code),
+       LATERAL commerce.apply_koc(:t, 'apply-' || k.code, k.customer, '[{"platform":"wechat","handle":"h","followers":10}]') a;
+SELECT commerce.sign_agreement(:t, k, :v, encode(sha256(convert_to('terms', 'UTF8')), 'hex'), k, '10.0.0.1')
+  FROM unnest(ARRAY['KA', 'KB']) k;
+SELECT koc_id AS kb_id FROM commerce.koc WHERE tenant_id = :t AND code = 'KB' \gset
+-- an order of customer b on the mini-program, one of b on Taobao's channel
+SELECT order_id AS o_b FROM commerce.place_order(:t, 'ob', 'wechat_mp', '{"lines":[{"sku":"C10","qty":1}],"receiver":{"name":"B","phone":"13900001111","region":"Zhejiang","city":"Hangzhou","address":"Road 1"}}', 'b') \gset
+-- a reservation of customer b
+SELECT reservation_id AS r_b FROM commerce.reserve(:t, 'rb', 'b', '{"lines":[{"sku":"C10","qty":1}]}') \gset
+
+-- call_as(kind, subject, sql): the SQL as a gateway runs it for a verified token of that kind and
+-- subject in tenant :t; 'ok' or 'SQLSTATE: message'
+CREATE FUNCTION pg_temp.call_as(p_kind text, p_sub text, p_sql text, p_tenant bigint DEFAULT NULL) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE v text := 'ok';
+BEGIN
+    PERFORM set_config('request.jwt.claims',
+        json_strip_nulls(json_build_object('role', 'commerce_' || p_kind, 'sub', p_sub,
+                                           'tenant_id', coalesce(p_tenant, current_setting('act.t')::bigint)::text))::text, true);
+    EXECUTE format('SET LOCAL ROLE %I', 'commerce_' || p_kind);
+    BEGIN
+        EXECUTE p_sql;
+    EXCEPTION WHEN OTHERS THEN
+        v := SQLSTATE || ': ' || SQLERRM;
+    END;
+    RESET ROLE;
+    PERFORM set_config('request.jwt.claims', '', true);
+    RETURN v;
+END $$;
+SELECT set_config('act.t', :'t', true);
+-- the subject of each kind in the matrix
+CREATE TEMP TABLE actor(kind text PRIMARY KEY, sub text);
+INSERT INTO actor VALUES ('anonymous', NULL), ('customer', 'a'), ('koc', 'KA'), ('store', 'st1'),
+                         ('operator', 'op1'), ('finance', 'fin1'), ('service', 'payments');
+-- the expected matrix: the oracle, written here independently of the functions
+CREATE TEMP TABLE expected(fn text PRIMARY KEY, kinds text[], call text);
+INSERT INTO expected VALUES
+  ('price', '{anonymous,customer,koc,store,operator,finance,service}', $$SELECT commerce_api.price('C10', 'wechat_mp')$$),
+  ('stock', '{anonymous,customer,koc,store,operator,finance,service}', $$SELECT * FROM commerce_api.stock('C10')$$),
+  ('reserve', '{customer,service}', $$SELECT commerce_api.reserve('{"lines":[{"sku":"C10","qty":0}]}', 'm-res', NULL)$$),
+  ('confirm_reservation', '{service}', $$SELECT commerce_api.confirm_reservation(0, 'm')$$),
+  ('release_reservation', '{customer,service}', $$SELECT commerce_api.release_reservation(0, 'm')$$),
+  ('extend_reservation', '{customer,service}', $$SELECT commerce_api.extend_reservation(0, 'm', '1 minute')$$),
+  ('record_click', '{anonymous,customer,service}', $$SELECT commerce_api.record_click('bad', NULL)$$),
+  ('request_withdrawal', '{koc,service}', $$SELECT commerce_api.request_withdrawal('m', NULL, 0, 'wechat', '{}')$$),
+  ('record_payout', '{service}', $$SELECT commerce_api.record_payout('batch:0', 'paid')$$),
+  ('koc_stats', '{koc,operator,finance,service}', $$SELECT commerce_api.koc_stats(0, '2030-01-01', '2030-01-31')$$),
+  ('koc_rank', '{koc,store,operator,finance,service}', $$SELECT * FROM commerce_api.koc_rank('2030-01-01', '2030-01-31')$$),
+  ('order_contact', '{customer,operator,service}', $$SELECT * FROM commerce_api.order_contact(0)$$),
+  ('record_payment', '{service}', $$SELECT commerce_api.record_payment(0, 'p', 1)$$),
+  ('ingest_platform_order', '{service}', $$SELECT commerce_api.ingest_platform_order('taobao', '{}')$$),
+  ('visible_plays', '{anonymous,customer,koc,store,operator,service}', $$SELECT * FROM commerce_api.visible_plays()$$),
+  ('record_play_view', '{anonymous,customer,service}', $$SELECT commerce_api.record_play_view('nope')$$),
+  ('join_group', '{service}', $$SELECT commerce_api.join_group('m', 'nope', 'a', 'p')$$),
+  ('buy_play', '{customer,service}', $$SELECT commerce_api.buy_play('m', 'nope')$$),
+  ('start_bargain', '{customer,service}', $$SELECT commerce_api.start_bargain('m', 'nope')$$),
+  ('help_bargain', '{customer,service}', $$SELECT commerce_api.help_bargain('m', 0)$$),
+  ('buy_bargain', '{customer,service}', $$SELECT commerce_api.buy_bargain('m', 0)$$),
+  ('invite', '{customer,service}', $$SELECT commerce_api.invite('m', 'nope', NULL, 'c')$$),
+  ('consume_asset', '{store,operator,service}', $$SELECT commerce_api.consume_asset('m', 0, 1, 'S1', NULL)$$),
+  ('play_dashboard', '{store,operator,finance,service}', $$SELECT commerce_api.play_dashboard('nope')$$),
+  ('apply_play_settlement', '{store,operator,service}', $$SELECT commerce_api.apply_play_settlement('m', 'nope')$$);
+SELECT pg_temp.fingerprint() AS fp0 \gset
+\o
+
+-- 1. the actor matrix ---------------------------------------------------------------------------
+SELECT is((SELECT count(*) FROM commerce.api_matrix()), (SELECT count(*) FROM expected),
+          'every commerce_api function is in the expected matrix (and no other)');
+SELECT is((SELECT m.kinds FROM commerce.api_matrix() m WHERE m.function::text LIKE 'commerce_api.' || e.fn || '(%'),
+          e.kinds, e.fn || ': declares the expected kinds')
+  FROM expected e ORDER BY e.fn;
+SELECT is(ARRAY(SELECT a.kind FROM actor a
+                 WHERE has_function_privilege('commerce_' || a.kind,
+                        (SELECT m.function FROM commerce.api_matrix() m WHERE m.function::text LIKE 'commerce_api.' || e.fn || '(%'),
+                        'EXECUTE')
+                 ORDER BY array_position(commerce.actor_kinds(), a.kind)),
+          e.kinds, e.fn || ': granted to exactly those actor roles')
+  FROM expected e ORDER BY e.fn;
+-- as each kind: refused by the matrix (42501 "is not open to") exactly when not expected
+CREATE TEMP TABLE outcome AS
+SELECT e.fn, a.kind, pg_temp.call_as(a.kind, a.sub, e.call) AS result FROM expected e, actor a;
+SELECT is(ARRAY(SELECT o.kind FROM outcome o
+                 WHERE o.fn = e.fn AND o.result NOT LIKE '42501: % is not open to %'
+                   AND o.result NOT LIKE '42501: permission denied%'
+                 ORDER BY array_position(commerce.actor_kinds(), o.kind)),
+          e.kinds, e.fn || ': a call passes the actor check for exactly those kinds')
+  FROM expected e ORDER BY e.fn;
+SELECT is(pg_temp.fingerprint(), :'fp0', 'the matrix calls changed nothing (each failed after the actor check)');
+
+-- 2. own and other ------------------------------------------------------------------------------
+-- finding 3: one fan's token (the grants refuse first; the functions' own checks refuse the same
+-- calls where a gateway does not switch roles, test/security/core_direct_roles.sh)
+SELECT is(pg_temp.call_as('customer', 'a', $$SELECT commerce_api.record_payout('batch:1', 'failed', NULL, 'x')$$),
+          '42501: permission denied for function record_payout', 'a fan cannot mark a payout failed');
+SELECT is(pg_temp.call_as('customer', 'a', format($$SELECT commerce_api.request_withdrawal('w', 'KB', 100, 'wechat', '{"openid":"mine"}')$$)),
+          '42501: permission denied for function request_withdrawal', 'a fan cannot withdraw a KOC''s balance');
+SELECT is(pg_temp.call_as('customer', 'a', $$SELECT commerce_api.join_group('j', 'G', 'a', 'made-up-payment')$$),
+          '42501: permission denied for function join_group', 'a fan cannot mark a group order paid with a made-up payment');
+SELECT is(pg_temp.call_as('customer', 'a', $$SELECT commerce_api.consume_asset('c', 1, 1, 'S1', 'st1')$$),
+          '42501: permission denied for function consume_asset', 'a fan cannot consume an asset (another''s lesson)');
+SELECT is(pg_temp.call_as('anonymous', NULL, $$SELECT commerce_api.reserve('{"lines":[{"sku":"C10","qty":100}]}', 'anon', 'x', '24 hours')$$),
+          '42501: permission denied for function reserve', 'an anonymous call cannot hold stock');
+-- a customer holds stock for itself, briefly, a little at a time
+SELECT is(pg_temp.call_as('customer', 'a', $$SELECT commerce_api.reserve('{"lines":[{"sku":"C10","qty":1}]}', 'ra', 'b')$$),
+          '42501: a customer acts only as itself', 'a customer cannot hold stock as another holder');
+SELECT is(pg_temp.call_as('customer', 'a', $$SELECT commerce_api.reserve('{"lines":[{"sku":"C10","qty":100}]}', 'ra', NULL, '24 hours')$$),
+          '22023: invalid value for ttl', 'a customer holds stock for at most 30 minutes');
+SELECT is(pg_temp.call_as('customer', 'a', $$SELECT commerce_api.reserve('{"lines":[{"sku":"C10","qty":21}]}', 'ra', NULL)$$),
+          '22023: invalid value for cart', 'a customer holds at most 20 units of a SKU');
+SELECT is(pg_temp.fingerprint(), :'fp0', 'the refused calls changed nothing');
+SELECT is(pg_temp.call_as('customer', 'a', format($$SELECT commerce_api.reserve('{"lines":[{"sku":"C10","qty":1}]}', 'ra-%s', NULL)$$, n)),
+          'ok', format('a customer''s hold %s of 5', n))
+  FROM generate_series(1, 5) n;
+SELECT is(pg_temp.call_as('customer', 'a', $$SELECT commerce_api.reserve('{"lines":[{"sku":"C10","qty":1}]}', 'ra-6', NULL)$$),
+          'PT429: customer "a" already holds 5 reservations', 'a customer''s sixth hold at once is refused');
+SELECT is((SELECT string_agg(DISTINCT holder, ',') FROM commerce.reservation WHERE tenant_id = :t AND request_id LIKE 'ra-%'),
+          'a', 'the holds are the customer''s own');
+SELECT is(pg_temp.call_as('customer', 'a', format($$SELECT commerce_api.release_reservation(%s, 'rel')$$, :r_b)),
+          format('PT404: reservation %s not found', :r_b), 'a customer cannot release another''s reservation (it does not exist for it)');
+SELECT is(pg_temp.call_as('customer', 'a', format($$SELECT commerce_api.extend_reservation(%s, 'ext', '5 minutes')$$, :r_b)),
+          format('PT404: reservation %s not found', :r_b), 'a customer cannot extend another''s reservation');
+SELECT is(pg_temp.call_as('customer', 'a', format($$SELECT commerce_api.extend_reservation(r.reservation_id, 'ext', '1 hour') FROM commerce.reservation r WHERE r.tenant_id = %s AND r.request_id = 'ra-1'$$, :t)),
+          '42501: permission denied for table reservation', 'a customer role reads no table directly');
+SELECT is(pg_temp.call_as('customer', 'a', format($$SELECT commerce_api.extend_reservation(%s, 'ext', '1 hour')$$,
+                                                  (SELECT reservation_id FROM commerce.reservation WHERE tenant_id = :t AND request_id = 'ra-1'))),
+          '22023: invalid value for by', 'a customer extends its hold to at most 30 minutes from now');
+SELECT is(pg_temp.call_as('customer', 'a', format($$SELECT commerce_api.release_reservation(%s, 'rel-1')$$,
+                                                  (SELECT reservation_id FROM commerce.reservation WHERE tenant_id = :t AND request_id = 'ra-1'))),
+          'ok', 'a customer releases its own hold');
+SELECT is(pg_temp.call_as('customer', 'a', 'SELECT commerce_api.confirm_reservation(1, ''c'')'),
+          '42501: permission denied for function confirm_reservation', 'a customer cannot confirm (sell) a hold: that is the payment''s');
+-- orders: a customer's own, an operator's channels
+SELECT is(pg_temp.call_as('customer', 'a', format('SELECT * FROM commerce_api.order_contact(%s)', :o_b)),
+          format('PT404: order "%s" not found', :o_b), 'a customer cannot read another customer''s order contact');
+SELECT is(pg_temp.call_as('customer', 'b', format('SELECT * FROM commerce_api.order_contact(%s)', :o_b)),
+          'ok', 'the customer reads its own order contact');
+SELECT is(pg_temp.call_as('operator', 'op-tb', format('SELECT * FROM commerce_api.order_contact(%s)', :o_b)),
+          '42501: channel wechat_mp is outside the scope of op-tb', 'an operator of Taobao cannot read a mini-program order');
+SELECT is(pg_temp.call_as('operator', 'op1', format('SELECT * FROM commerce_api.order_contact(%s)', :o_b)),
+          'ok', 'an operator of every channel reads it');
+SELECT is(pg_temp.call_as('operator', 'gone', format('SELECT * FROM commerce_api.order_contact(%s)', :o_b)),
+          '42501: "gone" is not active operator staff of tenant ' || :t, 'inactive staff cannot act');
+SELECT is(pg_temp.call_as('operator', 'st1', format('SELECT * FROM commerce_api.order_contact(%s)', :o_b)),
+          '42501: "st1" is not active operator staff of tenant ' || :t, 'store staff cannot act as an operator');
+SELECT is(pg_temp.call_as('customer', NULL, 'SELECT commerce_api.price(''C10'', ''wechat_mp'')'),
+          '42501: the token has no usable subject', 'a customer token without a subject is refused');
+-- payments are the service's, and a customer's purchase waits for it
+SELECT is(pg_temp.call_as('customer', 'a', $$SELECT commerce_api.buy_play('bp-a', 'F')$$), 'ok', 'a customer buys a flash sale for itself');
+SELECT is((SELECT cu.code || ' ' || o.status FROM commerce.orders o JOIN commerce.customer cu USING (tenant_id, customer_id)
+            WHERE o.tenant_id = :t AND o.request_id = 'play:bp-a'), 'a pending_payment', 'the order is the customer''s own, awaiting payment');
+SELECT is(pg_temp.call_as('customer', 'a', format($$SELECT commerce_api.record_payment(%s, 'fake', 5000)$$,
+                                                  (SELECT order_id FROM commerce.orders WHERE tenant_id = :t AND request_id = 'play:bp-a'))),
+          '42501: permission denied for function record_payment', 'a customer cannot pay its order with a made-up payment');
+SELECT is(pg_temp.call_as('service', 'payments', format($$SELECT commerce_api.record_payment(%s, 'wx-1', 5000)$$,
+                                                  (SELECT order_id FROM commerce.orders WHERE tenant_id = :t AND request_id = 'play:bp-a'))),
+          'ok', 'the payment service''s callback pays it');
+SELECT is((SELECT status::text FROM commerce.orders WHERE tenant_id = :t AND request_id = 'play:bp-a'), 'paid', 'the order is paid');
+SELECT is(pg_temp.call_as('customer', 'a', $$SELECT commerce_api.buy_play('bp-b', 'F', 'b')$$),
+          '42501: a customer acts only as itself', 'a customer cannot buy for another customer');
+SELECT is(pg_temp.call_as('customer', 'a', $$SELECT commerce_api.start_bargain('sb-b', 'B', 'b')$$),
+          '42501: a customer acts only as itself', 'a customer cannot start a bargain for another');
+SELECT is(pg_temp.call_as('customer', 'a', $$SELECT commerce_api.invite('iv', 'I', 'b', 'c')$$),
+          '42501: a customer acts only as itself', 'a customer cannot invite in another''s name');
+SELECT is(pg_temp.call_as('customer', 'a', $$SELECT commerce_api.record_play_view('G', 'b')$$),
+          '42501: a customer acts only as itself', 'a customer cannot record views as another');
+SELECT is(pg_temp.call_as('anonymous', NULL, $$SELECT commerce_api.record_play_view('G', 'b')$$),
+          '42501: a anonymous acts only as itself', 'an anonymous caller cannot record views as a customer');
+-- KOCs: their own balance and figures
+SELECT is(pg_temp.call_as('koc', 'KA', $$SELECT commerce_api.request_withdrawal('w-ka', 'KB', 100, 'wechat', '{"openid":"x"}')$$),
+          '42501: a koc acts only as itself', 'a KOC cannot withdraw another KOC''s balance');
+SELECT is(pg_temp.call_as('koc', 'KA', format($$SELECT commerce_api.koc_stats(%s, '2030-01-01', '2030-01-31')$$, :kb_id)),
+          format('PT404: KOC "#%s" not found', :kb_id), 'a KOC cannot read another KOC''s figures');
+SELECT is(pg_temp.call_as('operator', 'op1', format($$SELECT commerce_api.koc_stats(%s, '2030-01-01', '2030-01-31')$$, :kb_id)),
+          'ok', 'an operator reads any KOC''s figures');
+-- store staff: their own stores, as themselves
+SELECT is(pg_temp.call_as('store', 'st1', $$SELECT commerce_api.consume_asset('ca', 0, 1, 'S2', NULL)$$),
+          '42501: store S2 is outside the scope of st1', 'store staff cannot consume at another store');
+SELECT is(pg_temp.call_as('store', 'st1', $$SELECT commerce_api.consume_asset('ca', 0, 1, 'S1', 'op1')$$),
+          '42501: a store acts only as itself', 'store staff cannot consume in another operator''s name');
+SELECT is(pg_temp.call_as('store', 'st1', $$SELECT commerce_api.play_dashboard('G2')$$),
+          '42501: store S2 is outside the scope of st1', 'store staff cannot read another store''s play dashboard');
+SELECT is(pg_temp.call_as('store', 'st1', $$SELECT commerce_api.apply_play_settlement('ap', 'G2')$$),
+          '42501: store S2 is outside the scope of st1', 'store staff cannot apply for another store''s settlement');
+SELECT is(pg_temp.call_as('store', 'st1', $$SELECT commerce_api.play_dashboard('G')$$), 'ok', 'store staff read their own store''s dashboard');
+-- tenants: a token of tenant t2 does not reach t's rows
+SELECT is(pg_temp.call_as('service', 'payments', format('SELECT * FROM commerce_api.order_contact(%s)', :o_b), :t2),
+          format('PT404: order "%s" not found', :o_b), 'another tenant''s service token does not reach the order');
+SELECT is(pg_temp.call_as('operator', 'op1', $$SELECT commerce_api.play_dashboard('G')$$, :t2),
+          '42501: "op1" is not active operator staff of tenant ' || :t2, 'staff of one tenant are nobody in another');
+
+-- claims: the first source present decides; Hasura's role claim
+SELECT set_config('request.jwt.claims', '{"role":"commerce_customer","sub":"a"}', true) IS NOT NULL AS c \gset
+SELECT set_config('commerce.tenant_id', :'t', true) IS NOT NULL AS s \gset
+SET LOCAL ROLE commerce_customer;
+SELECT throws_ok($$SELECT commerce_api.price('C10', 'wechat_mp')$$, '42501', 'no tenant in the request',
+    'claims without a tenant do not fall through to commerce.tenant_id');
+RESET ROLE;
+SELECT set_config('request.jwt.claims', '', true) IS NOT NULL AS c \gset
+SELECT set_config('commerce.tenant_id', '', true) IS NOT NULL AS s \gset
+SELECT set_config('hasura.user', json_build_object('x-hasura-role', 'customer', 'x-hasura-user-id', 'a',
+                                                   'x-hasura-tenant-id', :'t')::text, true) IS NOT NULL AS h \gset
+SELECT is((commerce._identity()).kind || ' ' || (commerce._identity()).subject || ' ' || (commerce._identity()).source,
+          'customer a hasura', 'a Hasura session (no SET ROLE): the kind is x-hasura-role''s, the subject x-hasura-user-id');
+SELECT set_config('hasura.user', '', true) IS NOT NULL AS h \gset
+
+-- 3. the privilege matrix -----------------------------------------------------------------------
+SELECT is((SELECT coalesce(string_agg(format('%s on %s', r, c.oid::regclass), ', '), '')
+             FROM unnest(ARRAY['commerce_anonymous', 'commerce_customer', 'commerce_koc', 'commerce_store',
+                               'commerce_operator', 'commerce_finance', 'commerce_service']) r,
+                  pg_class c
+            WHERE c.relnamespace = 'commerce'::regnamespace AND c.relkind IN ('r', 'v', 'p')
+              AND has_table_privilege(r, c.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE')), '',
+          'no actor role holds any privilege on any table or view');
+SELECT is((SELECT coalesce(string_agg(DISTINCT p.oid::regprocedure::text, ', '), '')
+             FROM unnest(ARRAY['commerce_anonymous', 'commerce_customer', 'commerce_koc', 'commerce_store',
+                               'commerce_operator', 'commerce_finance', 'commerce_service']) r,
+                  pg_proc p
+            WHERE p.pronamespace = 'commerce'::regnamespace AND has_function_privilege(r, p.oid, 'EXECUTE')),
+          'commerce._rls_tenant()', 'actor roles execute no function of schema commerce but the one row level security calls');
+SELECT is((SELECT count(*) FROM pg_proc p WHERE p.pronamespace IN ('commerce'::regnamespace, 'commerce_api'::regnamespace)
+             AND has_function_privilege('public', p.oid, 'EXECUTE')), 0::bigint, 'PUBLIC executes nothing of commerce');
+SELECT is((SELECT count(*) FROM pg_class c WHERE c.relnamespace = 'commerce'::regnamespace AND c.relkind IN ('r', 'v', 'p')
+             AND has_table_privilege('public', c.oid, 'SELECT')), 0::bigint, 'PUBLIC reads no table of commerce');
+SELECT is((SELECT count(*) FROM pg_class c WHERE c.relnamespace = 'commerce'::regnamespace AND c.relkind IN ('r', 'p')
+             AND NOT c.relrowsecurity), 0::bigint, 'every table has row level security');
+-- grant_api is idempotent and revokes what the matrix no longer gives
+GRANT EXECUTE ON FUNCTION commerce_api.record_payout(text, text, text, text) TO commerce_customer;
+SELECT is((SELECT string_agg(role || '=' || functions, ' ') FROM commerce.grant_api()),
+          'commerce_anonymous=5 commerce_customer=14 commerce_koc=6 commerce_store=7 commerce_operator=9 commerce_finance=5 commerce_service=25',
+          'grant_api again: the same counts');
+SELECT ok(NOT has_function_privilege('commerce_customer', 'commerce_api.record_payout(text, text, text, text)', 'EXECUTE'),
+          'grant_api revokes a grant the matrix does not give');
+
+SELECT * FROM finish();
+ROLLBACK;

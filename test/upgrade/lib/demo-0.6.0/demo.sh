@@ -1,0 +1,319 @@
+#!/usr/bin/env bash
+# make demo: a creator's shop sells one stock pool on every channel, then runs
+# a live-stream flash sale on one hot SKU: 60 concurrent buyers try 1,200
+# times for 300 units set aside for the sale; 70% pay at once, the rest
+# abandon their carts, which expire. Prints sold / reserved / expired /
+# rejected and the invariant check. Then the KOC story (sections 9-14) and the
+# plays story (15-16: HQ template, store group buy, a group that fills, one
+# that fails and is refunded, lessons consumed, the activity dashboard and
+# the store's settlement). Runs on the cluster test/harness.sh starts.
+set -euo pipefail
+cd "$(dirname "$0")"
+WORK="$(mktemp -d /tmp/commerce-demo.XXXXXX)"
+trap 'rm -rf "$WORK"' EXIT
+p() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
+say() { printf '\n== %s\n' "$*"; }
+
+say "1. A creator's shop: stores, warehouses, channels, products and SKUs"
+p -f setup.sql
+
+say "2. One SKU, one price per channel, member tier and moment (seed 003 3.1.2)"
+p <<'SQL'
+SELECT c AS channel, coalesce(t, '-') AS member_tier, to_char(at, 'HH24:MI') AS at,
+       (r).price_fen AS price_fen, (r).source
+  FROM unnest(ARRAY['wechat_mp', 'taobao', 'douyin']) c,
+       unnest(ARRAY[NULL, 'annual']) t,
+       unnest(ARRAY[date_trunc('day', now()) + interval '12 hours',
+                    date_trunc('day', now()) + interval '20 hours 30 minutes']) at,
+       LATERAL (SELECT commerce.resolve_price(commerce.tenant_id('up'), 'HOODIE-L', c, t, at) AS r) x
+ ORDER BY 1, 2, 3;
+SQL
+
+say "3. Stock: 500 hoodies received, 300 set aside for tonight's live-stream flash sale"
+p <<'SQL'
+SELECT commerce.receive_stock(commerce.tenant_id('up'), 'grn-001', 'HOODIE-L', 500) > 0 AS received;
+SELECT commerce.allocate_stock(commerce.tenant_id('up'), 'alloc-live-1111', 'live-1111', 'flash_sale',
+                               'HOODIE-L', 300, p_slots => 32) > 0 AS allocated;
+SELECT low_stock_threshold FROM commerce.set_stock_policy(commerce.tenant_id('up'), 'HOODIE-L', p_low_stock_threshold => 150);
+SELECT coalesce(activity, '(all channels)') AS pool, on_hand, reserved, sold, available
+  FROM commerce.stock WHERE sku = 'HOODIE-L' ORDER BY pool_id;
+SQL
+
+say "4. The flash sale: 60 buyers, 1,200 tries, 300 units (pgbench)"
+cat > "$WORK/buy.sql" <<'SQL'
+SELECT public.demo_buy(:client_id);
+SQL
+start=$(date +%s%N)
+pgbench -n -c 60 -j 2 -t 20 -f "$WORK/buy.sql" > "$WORK/pgbench.out" 2>&1 || { cat "$WORK/pgbench.out"; exit 1; }
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+printf '1200 tries in %d ms (%s)\n' "$ms" "$(sed -n 's/^tps = \([0-9.]*\) .*/\1 tries\/s/p' "$WORK/pgbench.out")"
+p <<'SQL'
+SELECT count(*) FILTER (WHERE outcome = 'paid')      AS paid,
+       count(*) FILTER (WHERE outcome = 'abandoned') AS abandoned_carts,
+       count(*) FILTER (WHERE outcome = 'rejected')  AS rejected_sold_out
+  FROM public.demo_try;
+SQL
+
+say "5. Ten minutes later: the expiry job releases the abandoned carts"
+p -c "SET commerce.now = '$(date -u -d '+10 minutes' '+%Y-%m-%d %H:%M:%S+00')'" -c "CALL commerce.expire_pump()"
+p -c "SELECT status, count(*) AS reservations, sum(l.qty) AS units FROM commerce.reservation r JOIN commerce.reservation_line l USING (tenant_id, reservation_id) GROUP BY status ORDER BY status"
+
+say "6. The sale ends: what is left goes back to the pool every channel sells from"
+p <<'SQL'
+SELECT commerce.end_allocation(commerce.tenant_id('up'), 'end-live-1111', 'live-1111') AS units_returned;
+SELECT coalesce(activity, '(all channels)') AS pool, status, on_hand, reserved, sold, available
+  FROM commerce.stock WHERE sku = 'HOODIE-L' ORDER BY pool_id;
+SQL
+
+say "7. Orders from Taobao, Douyin and the mini-program keep selling from the same pool; one low-stock alert"
+p <<'SQL'
+SELECT r.reservation_id IS NOT NULL AS reserved, c.status AS paid
+  FROM (VALUES ('tb-9001', '[{"sku":"HOODIE-L","qty":60}]'),
+               ('dy-9002', '[{"sku":"HOODIE-L","qty":50}]'),
+               ('mp-9003', '[{"sku":"HOODIE-L","qty":40}]')) o(order_no, cart),
+       LATERAL commerce.reserve(commerce.tenant_id('up'), 'res-' || o.order_no, 'order:' || o.order_no,
+                                o.cart) r,
+       LATERAL commerce.confirm_reservation(commerce.tenant_id('up'), r.reservation_id, 'pay-' || o.order_no) c;
+SELECT coalesce(activity, '(all channels)') AS pool, on_hand, reserved, sold, available, low_stock_threshold
+  FROM commerce.stock WHERE sku = 'HOODIE-L' AND activity IS NULL;
+SELECT topic, payload ->> 'sku' AS sku, payload ->> 'available' AS available,
+       payload ->> 'threshold' AS threshold, status
+  FROM commerce.outbox ORDER BY message_id;
+SQL
+
+say "8. Orders from three channels: paid, cancelled, ingested, shipped, reconciled"
+p <<'SQL'
+SELECT commerce.upsert_customer(commerce.tenant_id('up'), 'wx-fan-1', 'A fan', '13800001234', 'annual') > 0 AS customer;
+SELECT order_id AS mp_order, payable_fen FROM commerce.place_order(commerce.tenant_id('up'), 'mp-1001', 'wechat_mp',
+  '{"lines":[{"sku":"HOODIE-L","qty":1}],"shipping_fen":1000,
+    "receiver":{"name":"张三","phone":"13800001234","region":"浙江省","city":"杭州市","address":"文三路1号"}}', 'wx-fan-1') \gset
+SELECT status, outcome FROM commerce.pay_order(commerce.tenant_id('up'), :mp_order, 'wxpay-1001', :payable_fen);
+SELECT order_id AS h5_order FROM commerce.place_order(commerce.tenant_id('up'), 'h5-2001', 'h5',
+  '{"lines":[{"sku":"HOODIE-L","qty":2}]}') \gset
+SELECT status, outcome FROM commerce.cancel_order(commerce.tenant_id('up'), :h5_order, 'buyer changed mind');
+\set taobao `cat ../fixtures/platform/taobao.json`
+\set douyin `cat ../fixtures/platform/douyin.json`
+SELECT 'taobao' AS platform, status, payable_fen, outcome FROM commerce.ingest_platform_order(commerce.tenant_id('up'), 'taobao', :'taobao')
+UNION ALL
+SELECT 'douyin', status, payable_fen, outcome FROM commerce.ingest_platform_order(commerce.tenant_id('up'), 'douyin', :'douyin');
+SELECT channel, external_order_id, status, payable_fen FROM commerce.order_overview
+ WHERE tenant_id = commerce.tenant_id('up') ORDER BY order_id;
+SELECT o.external_order_id, h.from_status, h.to_status, h.reason
+  FROM commerce.order_status_history h JOIN commerce.orders o USING (tenant_id, order_id)
+ ORDER BY h.history_id;
+SELECT * FROM commerce.missing_platform_orders(commerce.tenant_id('up'), 'taobao',
+                                               ARRAY['2983749283749001', '2983749283749777']) AS missing_taobao_order;
+-- ship the mini-program and the Taobao order: routed carrier, waybill job, Taobao write-back
+SELECT o.external_order_id, s.carrier, s.tracking_no, s.weight_g
+  FROM commerce.orders o,
+       LATERAL commerce.ship_order(o.tenant_id, o.order_id, 'ship-' || o.external_order_id,
+                                   'ZT' || o.order_id) s
+ WHERE o.tenant_id = commerce.tenant_id('up') AND o.external_order_id IN ('mp-1001', '2983749283749001')
+ ORDER BY o.order_id;
+SELECT topic, count(*) FROM commerce.outbox WHERE topic IN ('waybill.print', 'platform.writeback') GROUP BY topic ORDER BY topic;
+-- a customer-service clerk sees the receiver masked; the operator (superuser) in full
+CREATE ROLE demo_clerk;
+GRANT USAGE ON SCHEMA commerce TO demo_clerk;
+GRANT SELECT ON commerce.orders, commerce.tenant TO demo_clerk;
+SET ROLE demo_clerk;
+SELECT 'clerk' AS seen_by, * FROM commerce.order_contact(commerce.tenant_id('up'), :mp_order);
+RESET ROLE;
+SELECT 'operator' AS seen_by, * FROM commerce.order_contact(commerce.tenant_id('up'), :mp_order);
+-- the Taobao bill of the day: the order matches, one line we do not know
+SELECT our_orders, bill_orders, our_fen, bill_fen, differences
+  FROM commerce.reconcile_bill(commerce.tenant_id('up'), 'taobao',
+       (SELECT (paid_at AT TIME ZONE 'Asia/Shanghai')::date FROM commerce.orders WHERE external_order_id = '2983749283749001'),
+       '[{"order_id":"2983749283749001","amount_fen":21900},{"order_id":"2983749283749888","amount_fen":9900}]');
+SELECT external_order_id, kind, our_fen, bill_fen FROM commerce.recon_difference;
+SQL
+
+say "9. A fan becomes a KOC: applies, is approved, signs the agreement (K03, K04)"
+p <<'SQL'
+SELECT commerce.upsert_customer(commerce.tenant_id('up'), 'wx-koc-1', 'Xiao Li', '13700001111') > 0 AS koc_customer;
+SELECT application_id AS app, status FROM commerce.apply_koc(commerce.tenant_id('up'), 'apply-li', 'wx-koc-1',
+  '[{"platform":"wechat","handle":"xiaoli","followers":3200},{"platform":"xiaohongshu","handle":"li_wears","followers":12800}]') \gset
+SELECT status, koc_id IS NOT NULL AS koc_created
+  FROM commerce.review_koc_application(commerce.tenant_id('up'), :app, true, 'store-manager-hz', NULL, 'KOC-LI');
+UPDATE commerce.koc SET region = 'Hangzhou' WHERE code = 'KOC-LI';
+SELECT commerce.publish_agreement(commerce.tenant_id('up'), 'KOC agreement v1',
+  'Commission: the task rate plus the level bonus, settled T+0.5. No fake orders.') AS v \gset
+SELECT version, signer_name, text_sha256 = encode(sha256(convert_to('Commission: the task rate plus the level bonus, settled T+0.5. No fake orders.', 'UTF8')), 'hex') AS hash_of_the_text
+  FROM commerce.sign_agreement(commerce.tenant_id('up'), 'KOC-LI', :v,
+       encode(sha256(convert_to('Commission: the task rate plus the level bonus, settled T+0.5. No fake orders.', 'UTF8')), 'hex'),
+       'Li Xiao', '10.9.8.7');
+SELECT code, level_code, status FROM commerce.koc WHERE code = 'KOC-LI';
+SQL
+
+say "10. She shares a signed link; fans click (a repeat counts once) and buy; a forged code is refused (K12)"
+p <<'SQL'
+SELECT commerce.upsert_koc_task(commerce.tenant_id('up'), 'HOODIE-PUSH', 'Push the hoodie', now() - interval '1 day',
+                                now() + interval '60 days', 500, p_goal => 3) > 0 AS task_5_percent;
+SELECT commerce.tracking_link(commerce.tenant_id('up'), 'KOC-LI', 'HOODIE-PUSH', 'wechat_mp') AS code \gset
+SELECT :'code' AS tracking_code;
+SELECT fan, counted FROM unnest(ARRAY['wx-fan-2', 'wx-fan-2', 'wx-fan-3', 'wx-fan-4', 'wx-fan-5']) fan,
+       commerce.record_click(commerce.tenant_id('up'), :'code', fan, '10.1.2.3', 'WeChat/8.0');
+SELECT count(*) AS fans FROM (SELECT commerce.upsert_customer(commerce.tenant_id('up'), f, 'Fan ' || f)
+                                FROM unnest(ARRAY['wx-fan-2', 'wx-fan-3', 'wx-fan-4', 'wx-fan-5']) f) x;
+SELECT f AS fan, r.status FROM unnest(ARRAY['wx-fan-2', 'wx-fan-3', 'wx-fan-4']) f,
+       LATERAL commerce.place_order(commerce.tenant_id('up'), 'koc-' || f, 'wechat_mp',
+                                    '{"lines":[{"sku":"HOODIE-L","qty":1}]}', f) r;
+SELECT o.external_order_id, (commerce.pay_order(o.tenant_id, o.order_id, 'pay-' || o.external_order_id, o.payable_fen)).status
+  FROM commerce.orders o WHERE o.external_order_id LIKE 'koc-%' ORDER BY o.order_id;
+SELECT o.external_order_id, k.code AS koc, t.code AS task, o.payable_fen, o.status
+  FROM commerce.orders o JOIN commerce.koc k USING (tenant_id, koc_id)
+  JOIN commerce.koc_task t ON t.tenant_id = o.tenant_id AND t.task_id = o.koc_task_id
+ ORDER BY o.order_id;
+-- a forged code is refused (this error is expected)
+\set ON_ERROR_STOP off
+SELECT * FROM commerce.record_click(commerce.tenant_id('up'), regexp_replace(:'code', '\.[^.]+$', '.aaaaaaaaaaaaa'), 'wx-fan-9');
+\set ON_ERROR_STOP on
+SQL
+
+say "11. Redemptions earn commission (5%, rounded down to the fen); one fan returns the hoodie (K13, K15)"
+p <<'SQL'
+SELECT o.external_order_id, c.status FROM commerce.orders o,
+       LATERAL commerce.complete_order(o.tenant_id, o.order_id) c
+ WHERE o.external_order_id LIKE 'koc-%' ORDER BY o.order_id;
+SELECT after_sale_id AS a FROM commerce.orders o,
+       LATERAL commerce.request_after_sale(o.tenant_id, 'return-fan-4', o.order_id, 'refund_only', o.paid_fen, 'too big')
+ WHERE o.external_order_id = 'koc-wx-fan-4' \gset
+SELECT status FROM commerce.decide_after_sale(commerce.tenant_id('up'), :a, true);
+SELECT status FROM commerce.complete_refund(commerce.tenant_id('up'), :a);
+SELECT l.seq, l.kind, l.base_fen, l.rate_bp, l.level_code, l.amount_fen, l.new_customer,
+       to_char(l.payable_at - l.occurred_at, 'HH24"h"') AS payable_after
+  FROM commerce.commission_line l ORDER BY l.seq;
+SELECT * FROM commerce.koc_task_progress(commerce.tenant_id('up'), 'KOC-LI', 'HOODIE-PUSH');
+SQL
+
+say "12. T+0.5: nothing is payable 11 hours later; at 13 hours one batch, netted, goes to the payment provider (K14)"
+p <<'SQL'
+SELECT set_config('commerce.now', (now() + interval '11 hours')::text, false) IS NOT NULL AS eleven_hours_later;
+SELECT commerce.settle_commissions(100) AS kocs_looked_at, (SELECT count(*) FROM commerce.settle_batch) AS batches;
+SELECT set_config('commerce.now', (now() + interval '13 hours')::text, false) IS NOT NULL AS thirteen_hours_later;
+CALL commerce.settle_pump();
+SELECT from_seq, to_seq, line_count, amount_fen, status FROM commerce.settle_batch;
+SELECT payload - 'lines' AS payout_request FROM commerce.outbox WHERE topic = 'koc.payout';
+SELECT commerce.record_payout(commerce.tenant_id('up'), payload ->> 'payout_ref', 'paid', 'wxpay-4200001')
+  FROM commerce.outbox WHERE topic = 'koc.payout';
+SELECT settled_fen, balance_fen, in_flight_fen, paid_fen FROM commerce.koc_account;
+SQL
+
+say "13. Month close: her month meets silver's rule; the promotion is recorded with its figures (K06, K07)"
+p <<'SQL'
+SELECT commerce.set_level_rule(commerce.tenant_id('up'), 'silver',
+  '{"all":[{"metric":"redemptions","op":">=","value":3},{"metric":"new_customers","op":">=","value":2}]}') AS silver_rule;
+SELECT set_config('commerce.now', ((date_trunc('month', now() AT TIME ZONE 'Asia/Shanghai') + interval '1 month 5 minutes')
+                                   AT TIME ZONE 'Asia/Shanghai')::text, false) IS NOT NULL AS month_closed;
+SELECT month, koc_count, promoted, demoted FROM commerce.recalculate_due_levels(commerce.tenant_id('up'));
+SELECT k.code, c.from_level, c.to_level, c.figures FROM commerce.koc_level_change c JOIN commerce.koc k USING (tenant_id, koc_id);
+SELECT payload ->> 'koc' AS koc, payload ->> 'to' AS new_level FROM commerce.outbox WHERE topic = 'koc.level_changed';
+SQL
+
+say "14. The KOC's dashboard (GET /api/koc/stats) and the leaderboard (K13, K18)"
+p <<'SQL'
+SELECT jsonb_pretty(commerce.koc_stats(commerce.tenant_id('up'), 'KOC-LI', (now() AT TIME ZONE 'Asia/Shanghai')::date - 1,
+                                       (now() AT TIME ZONE 'Asia/Shanghai')::date + 1) - 'channels') AS stats;
+SELECT rank, koc, region, level, redemptions, gmv_fen, commission_fen
+  FROM commerce.koc_rank(commerce.tenant_id('up'), (now() AT TIME ZONE 'Asia/Shanghai')::date - 1,
+                         (now() AT TIME ZONE 'Asia/Shanghai')::date + 1);
+SQL
+
+say "15. Plays as products (seed 004): HQ's template, a store's group buy, one group fills, one fails and is refunded"
+p <<'SQL'
+\set SHOW_CONTEXT never
+SET commerce.now = '2026-12-01 10:00:00+08';
+SELECT commerce.create_tenant('dance', 'Dance HQ') AS dance_tenant;
+SELECT commerce.upsert_store(commerce.tenant_id('dance'), 'HZ-1', 'Hangzhou West Lake studio', 'Zhejiang', 'Hangzhou') > 0 AS store;
+SELECT commerce.upsert_product(commerce.tenant_id('dance'), 'JAZZ', 'Jazz dance course', 'virtual', 'course') > 0 AS product;
+SELECT commerce.upsert_sku(commerce.tenant_id('dance'), 'JAZZ', 'JAZZ-10', '10 jazz lessons', 99900, p_floor_fen => 40000) > 0 AS sku;
+SELECT commerce.receive_stock(commerce.tenant_id('dance'), 'jazz-in', 'JAZZ-10', 100) > 0 AS received;
+-- HQ: a group-buy template counted in lessons, groups of 2 to 6 dancers
+SELECT code, kind, unit_name, rule_schema -> 'required' AS required
+  FROM commerce.upsert_play_template(commerce.tenant_id('dance'), 'DANCE_GROUP', 'group_buy', 'Dance together', 'lessons',
+       '{"type":"object","additionalProperties":false,"required":["target_size"],"properties":{
+          "target_size":{"type":"integer","minimum":2,"maximum":6},
+          "hours":{"type":"integer","minimum":1,"maximum":72,"default":24}}}');
+-- the store: 3 dancers, 599 yuan instead of 999, 30 places from the shared stock; a bad rule first
+\set ON_ERROR_STOP 0
+SELECT commerce.configure_play(commerce.tenant_id('dance'), 'cfg-bad', 'JAZZ3', 'DANCE_GROUP', 'HZ-1', 'JAZZ-10',
+       'Jazz for three', 59900, 30, '2026-12-01 00:00+08', '2026-12-31 00:00+08', '{"target_size":8}');
+\set ON_ERROR_STOP 1
+SELECT code, price_fen, stock, rules, asset_type, units_per_sale
+  FROM commerce.configure_play(commerce.tenant_id('dance'), 'cfg-jazz', 'JAZZ3', 'DANCE_GROUP', 'HZ-1', 'JAZZ-10',
+       'Jazz for three', 59900, 30, '2026-12-01 00:00+08', '2026-12-31 00:00+08', '{"target_size":3}',
+       p_per_user_limit => 1, p_asset_type => 'COURSE', p_units_per_sale => 10);
+SELECT count(commerce.upsert_customer(commerce.tenant_id('dance'), c)) AS dancers
+  FROM unnest(ARRAY['ann', 'bo', 'cy', 'di', 'ed', 'fe']) c;
+SELECT count(commerce.record_play_view(commerce.tenant_id('dance'), 'JAZZ3', c)) AS views
+  FROM unnest(ARRAY['ann', 'bo', 'cy', 'di', 'ed', 'fe', 'ann', 'bo', 'fe']) c;
+SELECT code, display_state, available FROM commerce.visible_plays(commerce.tenant_id('dance'), 'Hangzhou');
+-- ann opens a group, bo and cy join: the third completes it and every member gets 10 lessons
+SELECT outcome, status, current, target FROM commerce.join_group(commerce.tenant_id('dance'), 'j-ann', 'JAZZ3', 'ann', 'wx-ann');
+SELECT outcome, status, current, target FROM commerce.join_group(commerce.tenant_id('dance'), 'j-bo', 'JAZZ3', 'bo', 'wx-bo',
+       (SELECT min(instance_id) FROM commerce.play_instance));
+SELECT outcome, status, current, target FROM commerce.join_group(commerce.tenant_id('dance'), 'j-cy', 'JAZZ3', 'cy', 'wx-cy',
+       (SELECT min(instance_id) FROM commerce.play_instance));
+-- ann tries a second place (the per-customer limit), then di opens a group only ed joins
+\set ON_ERROR_STOP 0
+SELECT commerce.join_group(commerce.tenant_id('dance'), 'j-ann-2', 'JAZZ3', 'ann', 'wx-ann-2');
+\set ON_ERROR_STOP 1
+SELECT outcome, current, target FROM commerce.join_group(commerce.tenant_id('dance'), 'j-di', 'JAZZ3', 'di', 'wx-di');
+SELECT outcome, current, target FROM commerce.join_group(commerce.tenant_id('dance'), 'j-ed', 'JAZZ3', 'ed', 'wx-ed',
+       (SELECT max(instance_id) FROM commerce.play_instance));
+SQL
+p <<'SQL'
+SET commerce.now = '2026-12-02 10:00:01+08';
+-- a day later the deadline job ends the second group: FAILED, both members refunded through the outbox
+CALL commerce.play_pump();
+SELECT instance_id, status, current, target FROM commerce.play_instance ORDER BY instance_id;
+SELECT topic, payload ->> 'payment_id' AS payment, payload ->> 'amount_fen' AS amount_fen FROM commerce.outbox
+ WHERE tenant_id = commerce.tenant_id('dance') AND topic IN ('payment.refund', 'play.group_failed', 'play.group_succeeded')
+ ORDER BY message_id;
+-- the refund worker: the payment provider confirms both refunds
+SELECT count(commerce.complete_refund(commerce.tenant_id('dance'), (payload ->> 'after_sale_id')::bigint)) AS refunds_confirmed
+  FROM commerce.outbox WHERE tenant_id = commerce.tenant_id('dance') AND topic = 'payment.refund';
+SELECT c.code, p.role, p.status, o.status AS order_status FROM commerce.play_participant p
+  JOIN commerce.customer c USING (tenant_id, customer_id) JOIN commerce.orders o ON o.tenant_id = p.tenant_id AND o.order_id = p.order_id
+ ORDER BY p.instance_id, c.code;
+-- lessons consumed at the studio: ann 3, bo all 10, cy 2 (the first consumption completes each order)
+SELECT c.code, x.remaining FROM (VALUES ('ann', 3), ('bo', 10), ('cy', 2)) v(who, n)
+  JOIN commerce.customer c ON c.tenant_id = commerce.tenant_id('dance') AND c.code = v.who
+  JOIN commerce.user_asset a ON a.tenant_id = c.tenant_id AND a.customer_id = c.customer_id
+  CROSS JOIN LATERAL commerce.consume_asset(c.tenant_id, 'use-' || v.who, a.asset_id, v.n, 'HZ-1', 'coach-lin') x
+ ORDER BY c.code;
+SQL
+
+say "16. The activity dashboard and the store's settlement (seed 004 sections 4 and 7)"
+p <<'SQL'
+SET commerce.now = '2026-12-02 12:00:00+08';
+SELECT jsonb_pretty(commerce.play_dashboard(commerce.tenant_id('dance'), 'JAZZ3') - 'window' - 'title') AS dashboard;
+SELECT commerce.play_dashboard(commerce.tenant_id('dance'), 'JAZZ3') #>> '{fulfilment,text}' AS fulfilment;
+-- HQ's rule: 70% to the store; the store applies, HQ finance approves, the payout goes out through the outbox
+SELECT template_code, store_share_bp FROM commerce.set_split_rule(commerce.tenant_id('dance'), NULL, 7000);
+SELECT settlement_id, status, orders, income_fen, store_fen, hq_fen
+  FROM commerce.apply_play_settlement(commerce.tenant_id('dance'), 'settle-jazz-1', 'JAZZ3');
+SELECT status, decided_by FROM commerce.decide_play_settlement(commerce.tenant_id('dance'),
+       (SELECT max(settlement_id) FROM commerce.play_settlement), true, 'finance-zhao');
+SELECT topic, payload - 'settlement_id' AS payload FROM commerce.outbox WHERE topic = 'store.settlement_payout';
+SQL
+
+say "17. Result"
+p <<'SQL'
+SELECT (SELECT count(*) FROM public.demo_try)                                   AS flash_sale_tries,
+       (SELECT count(*) FROM commerce.reservation WHERE status = 'confirmed'
+           AND holder LIKE 'fan-%')                                             AS sold,
+       (SELECT count(*) FROM commerce.reservation WHERE status = 'active')      AS reserved,
+       (SELECT count(*) FROM commerce.reservation WHERE status = 'expired')     AS expired,
+       (SELECT count(*) FROM public.demo_try WHERE outcome = 'rejected')        AS rejected;
+SELECT CASE WHEN count(*) = 0 THEN 'all invariants hold: no oversell, nothing negative, ledger = pool, every reservation ended once'
+            ELSE 'INVARIANT VIOLATIONS: ' || string_agg(check_name || ' ' || detail, '; ') END AS invariant_check
+  FROM commerce.check_stock_invariants();
+SELECT CASE WHEN count(*) = 0 THEN 'the plays hold: groups never above target, failed groups refunded, assets = total - consumed, splits add up'
+            ELSE 'PLAY INVARIANT VIOLATIONS: ' || string_agg(invariant || ' ' || detail, '; ') END AS play_check
+  FROM commerce.check_play_invariants();
+SELECT CASE WHEN count(*) = 0 THEN 'the KOC books balance: ledger = account, settled lines = batches, one line per redemption'
+            ELSE 'MONEY INVARIANT VIOLATIONS: ' || string_agg(problem, '; ') END AS money_check
+  FROM commerce.check_koc_invariants();
+SQL
+n=$(psql -X -At -c "SELECT (SELECT count(*) FROM commerce.check_stock_invariants()) + (SELECT count(*) FROM commerce.check_koc_invariants()) + (SELECT count(*) FROM commerce.check_play_invariants())")
+[ "$n" = "0" ]
