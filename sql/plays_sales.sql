@@ -136,8 +136,8 @@ SELECT c.code AS invitee, v.status, v.reward_fen, v.invitee_reward_fen
 SELECT payload - 'invite_id' - 'order_id' AS reward FROM commerce.outbox WHERE topic = 'play.invite_reward' ORDER BY message_id;
 
 -- hu's order is refunded in full: his 10 lessons are void
-SELECT commerce.complete_refund(:t, (commerce.decide_after_sale(:t, (commerce.request_after_sale(:t, 'rf-hu', o.order_id,
-         'refund_only', o.paid_fen, 'moved away')).after_sale_id, true, 'ok')).after_sale_id) IS NOT NULL AS refunded
+SELECT (commerce.complete_refund(:t, (commerce.decide_after_sale(:t, (commerce.request_after_sale(:t, 'rf-hu', o.order_id,
+         'refund_only', o.paid_fen, 'moved away')).after_sale_id, true, 'ok')).after_sale_id)).status = 'refunded' AS refunded
   FROM commerce.orders o WHERE o.request_id = 'play:o-hu';
 SELECT c.code, a.total, a.remaining, a.voided_at IS NOT NULL AS voided FROM commerce.user_asset a
   JOIN commerce.customer c USING (tenant_id, customer_id) WHERE a.source_activity = 'play:BRING' ORDER BY c.code;

@@ -27,7 +27,7 @@ die "usage: assemble.pl MANIFEST VERSION\n" unless defined $version;
 my $SCHEMA = qr/^(?:CREATE\s+(?:UNIQUE\s+)?INDEX|CREATE\s+TABLE|CREATE\s+TRIGGER
                  |CREATE\s+(?:OR\s+REPLACE\s+)?VIEW|CREATE\s+SEQUENCE|CREATE\s+POLICY|ALTER\s+TABLE
                  |INSERT\s+INTO|COMMENT\s+ON\s+(?:TABLE|COLUMN|VIEW|TRIGGER|INDEX|POLICY|CONSTRAINT|SEQUENCE)\b
-                 |SELECT\s+commerce\._(?:declare_append_only|isolate_tenants)\b
+                 |SELECT\s+commerce\._(?:declare_append_only|declare_audited|isolate_tenants)\b
                  |(?:GRANT|REVOKE)\s[^;]*?\sON\s+(?:TABLE\s+)?commerce\.\w+\s+(?:TO|FROM)\b)/xs;
 
 # Split SQL text into statements, each carrying the comments and blank lines

@@ -617,8 +617,9 @@ END $$;
 
 
 -- ===========================================================================
--- actors (issue 11): staff and role bindings, the identity and actor types
--- (the tables are released from the extension with the others below)
+-- actors (issue 11): staff and role bindings, the identity and actor types;
+-- retention settings and the purge job (the tables are released from the
+-- extension with the others below)
 -- ===========================================================================
 
 CREATE TYPE commerce.identity AS (tenant_id bigint, kind text, subject text, source text);
@@ -660,6 +661,41 @@ CREATE TABLE commerce.role_binding (
 );
 COMMENT ON TABLE commerce.role_binding IS
   'Database login roles bound to one tenant and one actor (commerce.bind_role), for backends that call commerce_api over plain SQL: a session of such a role acts as the binding says, and no setting or claim can change it.';
+
+CREATE TABLE commerce.retention (
+    tenant_id  bigint NOT NULL DEFAULT 0,
+    what       text NOT NULL CHECK (what IN ('request_log', 'outbox.done', 'outbox.dead', 'play_event', 'click',
+                                             'cron.job_run_details')),
+    keep       interval NOT NULL CHECK (keep >= interval '1 day' AND keep <= interval '20 years'),
+    PRIMARY KEY (tenant_id, what)
+);
+COMMENT ON TABLE commerce.retention IS
+  'How long the purge job (commerce.purge_batch, job commerce-purge) keeps rows that only serve operations: idempotency keys, delivered and dead outbox messages, play funnel events, link clicks, and pg_cron''s run details of the commerce jobs. tenant_id 0 holds the defaults; a tenant row overrides one. Ledgers, orders and money are never purged.';
+INSERT INTO commerce.retention (what, keep) VALUES
+  ('request_log', '30 days'), ('outbox.done', '14 days'), ('outbox.dead', '90 days'),
+  ('play_event', '180 days'), ('click', '400 days'), ('cron.job_run_details', '14 days');
+INSERT INTO commerce.job (job_name, schedule, command) VALUES
+  ('commerce-purge', '17 19 * * *', 'CALL commerce.purge_pump()');
+
+CREATE TABLE commerce.audit_log (
+    tenant_id      bigint NOT NULL,
+    audit_id       bigint GENERATED ALWAYS AS IDENTITY,
+    at             timestamptz NOT NULL DEFAULT clock_timestamp(),
+    operation      text NOT NULL CHECK (length(operation) BETWEEN 1 AND 64),
+    object_key     text CHECK (length(object_key) <= 200),
+    actor_kind     text,
+    actor_subject  text,
+    db_role        name NOT NULL DEFAULT session_user,
+    acting_role    name NOT NULL DEFAULT current_user,
+    client_addr    inet DEFAULT inet_client_addr(),
+    forwarded_for  text CHECK (length(forwarded_for) <= 200),
+    params         jsonb NOT NULL DEFAULT '{}',
+    outcome        text CHECK (length(outcome) <= 200),
+    PRIMARY KEY (tenant_id, audit_id)
+);
+COMMENT ON TABLE commerce.audit_log IS
+  'Append-only log of sensitive operations (H4.3): refund decisions, withdrawal decisions, payouts and settlement batches, price changes, risk decisions, play settlement approvals and payouts, unmasked personal data reads and exports, staff, role bindings, retention and role grants. Who (verified actor, database role), when, from where (client address, X-Forwarded-For), what (operation, object, changed fields) and the outcome. tenant_id 0: cluster-level operations (grant_api, grant_jobs). Never purged.';
+SELECT commerce._declare_append_only('commerce.audit_log');
 
 -- ===========================================================================
 -- provisioning (generated part): the tables of tenant data leave the
@@ -4447,7 +4483,8 @@ CREATE TABLE commerce.tenant (
     level_demotion text NOT NULL DEFAULT 'one_step' CHECK (level_demotion IN ('none', 'one_step', 'to_met')),
     risk_burst_clicks integer NOT NULL DEFAULT 30 CHECK (risk_burst_clicks >= 2),
     risk_max_conversion_bp integer NOT NULL DEFAULT 5000 CHECK (risk_max_conversion_bp > 0),
-    risk_min_redemptions integer NOT NULL DEFAULT 20 CHECK (risk_min_redemptions > 0)
+    risk_min_redemptions integer NOT NULL DEFAULT 20 CHECK (risk_min_redemptions > 0),
+    refund_second_approval_fen bigint NOT NULL DEFAULT 0 CHECK (refund_second_approval_fen >= 0)
 );
 COMMENT ON TABLE commerce.tenant IS
   'A brand HQ or a creator''s business: the unit of isolation. Holds the tenant''s time zone and stock holding defaults (order_hold 15 min, flash_hold 5 min, max_hold cap, slots per new pool). The tenant code is globally unique (a reference table under Citus).';
@@ -4543,6 +4580,7 @@ CREATE TABLE commerce.staff (
 );
 COMMENT ON TABLE commerce.staff IS
   'The people who act for a tenant through the API: store staff (kind store, limited to their stores), HQ operators and finance. stores and channels list the codes they may act on (NULL: all). A verified identity whose subject is a staff code acts as that staff member.';
+SELECT commerce._declare_audited('commerce.staff', 'code', ARRAY['name', 'kind', 'stores', 'channels', 'active']);
 
 CREATE TABLE commerce.role_binding (
     tenant_id  bigint NOT NULL REFERENCES commerce.tenant,
@@ -4555,6 +4593,43 @@ CREATE TABLE commerce.role_binding (
 );
 COMMENT ON TABLE commerce.role_binding IS
   'Database login roles bound to one tenant and one actor (commerce.bind_role), for backends that call commerce_api over plain SQL: a session of such a role acts as the binding says, and no setting or claim can change it.';
+SELECT commerce._declare_audited('commerce.role_binding', 'role_name', ARRAY['tenant_id', 'kind', 'subject']);
+
+CREATE TABLE commerce.retention (
+    tenant_id  bigint NOT NULL DEFAULT 0,
+    what       text NOT NULL CHECK (what IN ('request_log', 'outbox.done', 'outbox.dead', 'play_event', 'click',
+                                             'cron.job_run_details')),
+    keep       interval NOT NULL CHECK (keep >= interval '1 day' AND keep <= interval '20 years'),
+    PRIMARY KEY (tenant_id, what)
+);
+COMMENT ON TABLE commerce.retention IS
+  'How long the purge job (commerce.purge_batch, job commerce-purge) keeps rows that only serve operations: idempotency keys, delivered and dead outbox messages, play funnel events, link clicks, and pg_cron''s run details of the commerce jobs. tenant_id 0 holds the defaults; a tenant row overrides one. Ledgers, orders and money are never purged.';
+INSERT INTO commerce.retention (what, keep) VALUES
+  ('request_log', '30 days'), ('outbox.done', '14 days'), ('outbox.dead', '90 days'),
+  ('play_event', '180 days'), ('click', '400 days'), ('cron.job_run_details', '14 days');
+INSERT INTO commerce.job (job_name, schedule, command) VALUES
+  ('commerce-purge', '17 19 * * *', 'CALL commerce.purge_pump()');
+SELECT commerce._declare_audited('commerce.retention', 'what', ARRAY['keep']);
+
+CREATE TABLE commerce.audit_log (
+    tenant_id      bigint NOT NULL,
+    audit_id       bigint GENERATED ALWAYS AS IDENTITY,
+    at             timestamptz NOT NULL DEFAULT clock_timestamp(),
+    operation      text NOT NULL CHECK (length(operation) BETWEEN 1 AND 64),
+    object_key     text CHECK (length(object_key) <= 200),
+    actor_kind     text,
+    actor_subject  text,
+    db_role        name NOT NULL DEFAULT session_user,
+    acting_role    name NOT NULL DEFAULT current_user,
+    client_addr    inet DEFAULT inet_client_addr(),
+    forwarded_for  text CHECK (length(forwarded_for) <= 200),
+    params         jsonb NOT NULL DEFAULT '{}',
+    outcome        text CHECK (length(outcome) <= 200),
+    PRIMARY KEY (tenant_id, audit_id)
+);
+COMMENT ON TABLE commerce.audit_log IS
+  'Append-only log of sensitive operations (H4.3): refund decisions, withdrawal decisions, payouts and settlement batches, price changes, risk decisions, play settlement approvals and payouts, unmasked personal data reads and exports, staff, role bindings, retention and role grants. Who (verified actor, database role), when, from where (client address, X-Forwarded-For), what (operation, object, changed fields) and the outcome. tenant_id 0: cluster-level operations (grant_api, grant_jobs). Never purged.';
+SELECT commerce._declare_append_only('commerce.audit_log');
 
 -- ==== sql/src/catalog/tables.sql
 -- sql/src/catalog/tables.sql: channels, member tiers, products, SKUs (physical
@@ -4648,6 +4723,7 @@ CREATE TABLE commerce.price (
 );
 COMMENT ON TABLE commerce.price IS
   'Price list entries besides the MSRP: per-channel prices, member prices (per tier, optionally per channel) and time-boxed flash prices. A C trigger refuses any price below the SKU floor when it is set (23514).';
+SELECT commerce._declare_audited('commerce.price', 'price_id', ARRAY['kind', 'channel_id', 'member_tier', 'price_fen', 'valid_from', 'valid_to']);
 
 CREATE UNIQUE INDEX price_natural_key ON commerce.price
     (tenant_id, sku_id, kind, coalesce(channel_id, 0), coalesce(member_tier, ''),
@@ -5096,13 +5172,17 @@ CREATE TABLE commerce.after_sale (
     created_at    timestamptz NOT NULL DEFAULT now(),
     decided_at    timestamptz,
     completed_at  timestamptz,
+    first_approver text CHECK (length(first_approver) BETWEEN 1 AND 64),
+    first_approved_at timestamptz,
     PRIMARY KEY (tenant_id, after_sale_id),
     UNIQUE (tenant_id, request_id),
     FOREIGN KEY (tenant_id, order_id) REFERENCES commerce.orders,
     CHECK (status IN ('requested', 'approved', 'rejected', 'goods_returned', 'refunded', 'exchanged'))
 );
 COMMENT ON TABLE commerce.after_sale IS
-  'After-sale requests: refund only, return and refund, exchange. requested -> approved | rejected; approved -> refunded (refund only) or goods_returned -> refunded | exchanged. One open request per order. The order is after_sale while one is open.';
+  'After-sale requests: refund only, return and refund, exchange. requested -> approved | rejected; approved -> refunded (refund only) or goods_returned -> refunded | exchanged. One open request per order. The order is after_sale while one is open. A refund of at least the tenant''s refund_second_approval_fen needs two different approvers: the first is recorded (first_approver), the second approves.';
+SELECT commerce._declare_audited('commerce.after_sale', 'after_sale_id', ARRAY['status', 'refund_fen', 'decision_note',
+                                                                               'first_approver']);
 
 CREATE UNIQUE INDEX after_sale_one_open ON commerce.after_sale (tenant_id, order_id)
     WHERE status IN ('requested', 'approved', 'goods_returned');
@@ -5429,6 +5509,9 @@ CREATE TABLE commerce.settle_batch (
 );
 COMMENT ON TABLE commerce.settle_batch IS
   'A settlement of a KOC''s payable lines from_seq..to_seq netted into one amount. Positive: paying -> paid | failed (failed money goes to the balance). Zero or negative: netted at once (a negative amount is taken from the balance). Ends exactly once.';
+-- (a batch is written by the settlement job from the ledger; what is audited is its payout result)
+SELECT commerce._declare_audited('commerce.settle_batch', 'batch_id', ARRAY['status', 'amount_fen', 'provider_ref', 'failure_reason'],
+                                 p_inserts => false);
 
 CREATE TRIGGER before_10_state_guard BEFORE INSERT OR UPDATE ON commerce.settle_batch
     FOR EACH ROW EXECUTE FUNCTION commerce.state_guard('status', 'paying,netted',
@@ -5459,6 +5542,7 @@ CREATE TABLE commerce.withdrawal (
 );
 COMMENT ON TABLE commerce.withdrawal IS
   'A KOC takes money out of the balance to WeChat, Alipay or a bank card (K14): requested (the amount leaves the balance) -> approved (payout request in the outbox) -> paid | failed, or requested -> rejected; rejected and failed money goes back to the balance. The fee is kept from the amount paid.';
+SELECT commerce._declare_audited('commerce.withdrawal', 'withdrawal_id', ARRAY['status', 'amount_fen', 'reviewer', 'reason', 'provider_ref']);
 
 CREATE TRIGGER before_10_state_guard BEFORE INSERT OR UPDATE ON commerce.withdrawal
     FOR EACH ROW EXECUTE FUNCTION commerce.state_guard('status', 'requested',
@@ -5543,6 +5627,7 @@ CREATE TABLE commerce.koc_risk_flag (
 );
 COMMENT ON TABLE commerce.koc_risk_flag IS
   'A risk rule''s finding about a KOC with its evidence (K22): open (the KOC is frozen, its commission held) -> cleared (false alarm, the KOC is active again) | confirmed (fraud: the KOC is suspended and its unsettled commission voided). One open flag per KOC and rule.';
+SELECT commerce._declare_audited('commerce.koc_risk_flag', 'flag_id', ARRAY['status', 'reviewer', 'reason']);
 
 CREATE UNIQUE INDEX koc_risk_flag_open ON commerce.koc_risk_flag (tenant_id, koc_id, rule) WHERE status = 'open';
 
@@ -5863,6 +5948,7 @@ CREATE TABLE commerce.play_settlement (
 );
 COMMENT ON TABLE commerce.play_settlement IS
   'A store''s settlement of a play''s income (M7): the completed orders not settled before, their income (paid less refunded), split into the store''s and HQ''s parts by the split rule (they add up exactly: CHECK). applied -> approved (payout to the store through the outbox) -> paid | failed (approved again to retry); applied -> rejected releases the orders.';
+SELECT commerce._declare_audited('commerce.play_settlement', 'settlement_id', ARRAY['status', 'store_fen', 'hq_fen', 'decided_by', 'reason', 'provider_ref']);
 
 CREATE TRIGGER before_10_state_guard BEFORE INSERT OR UPDATE ON commerce.play_settlement
     FOR EACH ROW EXECUTE FUNCTION commerce.state_guard('status', 'applied',
@@ -5976,6 +6062,102 @@ COMMENT ON PROCEDURE commerce.provision() IS
 -- declare; row level security on every table of tenant data
 -- ===========================================================================
 
+-- schedule_jobs takes the role the jobs run as
+DROP FUNCTION IF EXISTS commerce.schedule_jobs();
+
+-- refunds above a tenant's threshold need a second, different approver
+ALTER TABLE commerce.tenant ADD COLUMN refund_second_approval_fen bigint NOT NULL DEFAULT 0 CHECK (refund_second_approval_fen >= 0);
+ALTER TYPE commerce.tenant_row ADD ATTRIBUTE refund_second_approval_fen bigint;
+ALTER TABLE commerce.after_sale ADD COLUMN first_approver text CHECK (length(first_approver) BETWEEN 1 AND 64),
+                                ADD COLUMN first_approved_at timestamptz;
+ALTER TYPE commerce.after_sale_row ADD ATTRIBUTE first_approver text, ADD ATTRIBUTE first_approved_at timestamptz;
+DROP FUNCTION commerce.decide_after_sale(bigint, bigint, boolean, text);
+COMMENT ON TABLE commerce.after_sale IS
+  'After-sale requests: refund only, return and refund, exchange. requested -> approved | rejected; approved -> refunded (refund only) or goods_returned -> refunded | exchanged. One open request per order. The order is after_sale while one is open. A refund of at least the tenant''s refund_second_approval_fen needs two different approvers: the first is recorded (first_approver), the second approves.';
+
+
+-- ==== sql/src/core/jobs.sql
+
+-- sql/src/core/jobs.sql: the job list pg_cron runs (commerce.job),
+-- schedule_jobs/unschedule_jobs, and the pump runner.
+
+-- Register every commerce job with pg_cron (idempotent), run by p_username (default: the caller).
+CREATE OR REPLACE FUNCTION commerce.schedule_jobs(p_username name DEFAULT NULL) RETURNS SETOF text
+LANGUAGE plpgsql AS $$
+DECLARE j record;
+BEGIN
+    IF to_regclass('cron.job') IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '0A000',
+            MESSAGE = 'pg_cron is not installed in this database',
+            DETAIL  = 'commerce.schedule_jobs() registers its jobs with pg_cron.',
+            HINT    = 'Add pg_cron to shared_preload_libraries, set cron.database_name to this database, restart, then CREATE EXTENSION pg_cron; or, with pg_cron in another database, run there the statements of commerce.cron_commands().';
+    END IF;
+    IF p_username IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = p_username AND rolcanlogin) THEN
+        PERFORM commerce._invalid('p_username', format('%s', p_username),
+            'Run the jobs as a login role (commerce.grant_jobs() creates commerce_jobs).');
+    END IF;
+    FOR j IN SELECT job_name, schedule, command FROM commerce.job ORDER BY job_name LOOP
+        -- a job of the same name is replaced, whoever it ran as before
+        EXECUTE 'SELECT cron.unschedule(c.jobid) FROM cron.job c
+                  WHERE c.jobname = $1 AND c.database = current_database() AND c.username <> $2'
+          USING j.job_name, coalesce(p_username, current_user);
+        EXECUTE 'SELECT cron.schedule_in_database($1, $2, $3, current_database(), $4)'
+          USING j.job_name, j.schedule, j.command, coalesce(p_username, current_user);
+        RETURN NEXT j.job_name;
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION commerce.schedule_jobs(name) IS
+  'Registers the commerce jobs (commerce.job) with pg_cron in this database, replacing same-named ones, to run as p_username (default: the caller; commerce.grant_jobs() makes the dedicated role commerce_jobs). Raises 0A000 with a hint when pg_cron is not in this database (see commerce.cron_commands()).';
+
+-- The statements that schedule the commerce jobs from the database pg_cron runs in (cron.database_name).
+CREATE FUNCTION commerce.cron_commands(p_username name DEFAULT NULL) RETURNS SETOF text
+LANGUAGE sql STABLE AS $$
+    SELECT format('SELECT cron.schedule_in_database(%L, %L, %L, %L, %L);', j.job_name, j.schedule, j.command,
+                  current_database(), coalesce(p_username, current_user))
+      FROM commerce.job j ORDER BY j.job_name;
+$$;
+COMMENT ON FUNCTION commerce.cron_commands(name) IS
+  'For pg_cron in another database (cron.database_name): the cron.schedule_in_database statements that run the commerce jobs in this database as p_username; run them there (psql: \gexec). cron.unschedule(<job name>) removes one.';
+
+-- Create (if missing) and entitle the login role the jobs run as: no superuser, what the pumps need.
+CREATE FUNCTION commerce.grant_jobs(p_role name DEFAULT 'commerce_jobs') RETURNS name
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM commerce._require(p_role, 'p_role');
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = p_role) THEN
+        EXECUTE format('CREATE ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE BYPASSRLS', p_role);
+    ELSIF (SELECT rolsuper FROM pg_roles WHERE rolname = p_role) THEN
+        PERFORM commerce._invalid('p_role', format('%s is a superuser', p_role),
+                                  'Jobs run as an ordinary role; commerce.grant_jobs() creates commerce_jobs.');
+    ELSE
+        EXECUTE format('ALTER ROLE %I LOGIN BYPASSRLS', p_role);
+    END IF;
+    EXECUTE format('GRANT USAGE ON SCHEMA commerce TO %I', p_role);
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA commerce TO %I', p_role);
+    EXECUTE format('GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA commerce TO %I', p_role);
+    EXECUTE format('GRANT EXECUTE ON ALL ROUTINES IN SCHEMA commerce TO %I', p_role);
+    PERFORM commerce._audit(0, 'grant_jobs', p_role, jsonb_build_object('role', p_role), 'granted');
+    RETURN p_role;
+END $$;
+COMMENT ON FUNCTION commerce.grant_jobs(name) IS
+  'Create the login role the jobs run as (default commerce_jobs: not a superuser, BYPASSRLS since the pumps work across tenants) or update it, and grant it what the pumps use: the tables and sequences of schema commerce and its routines. Idempotent: rerun after an upgrade that adds tables. Then commerce.schedule_jobs(''commerce_jobs'').';
+
+-- Remove every commerce job from pg_cron (idempotent).
+CREATE OR REPLACE FUNCTION commerce.unschedule_jobs() RETURNS SETOF text
+LANGUAGE plpgsql AS $$
+DECLARE j record;
+BEGIN
+    IF to_regnamespace('cron') IS NULL OR to_regclass('cron.job') IS NULL THEN
+        RETURN;
+    END IF;
+    -- by id: a job scheduled to run as another role (commerce_jobs) is not found by name
+    FOR j IN EXECUTE 'SELECT jobid, jobname FROM cron.job WHERE jobname IN (SELECT job_name FROM commerce.job)
+                        AND database = current_database() ORDER BY jobname, jobid' LOOP
+        EXECUTE 'SELECT cron.unschedule($1)' USING j.jobid;
+        RETURN NEXT j.jobname;
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION commerce.unschedule_jobs() IS 'Removes the commerce jobs of this database from pg_cron, whichever role they run as; a no-op when none are scheduled or pg_cron is absent.';
 
 -- The kinds of actor, each with its NOLOGIN role commerce_<kind>.
 CREATE FUNCTION commerce.actor_kinds() RETURNS text[]
@@ -6293,9 +6475,88 @@ BEGIN
     IF p_authenticator IS NOT NULL THEN
         EXECUTE format('GRANT commerce_authenticator TO %I', p_authenticator);
     END IF;
+    PERFORM commerce._audit(0, 'grant_api', p_authenticator, jsonb_build_object('authenticator', p_authenticator), 'granted');
 END $$;
 COMMENT ON FUNCTION commerce.grant_api(name) IS
-  'Create the NOLOGIN actor roles (commerce_anonymous, _customer, _koc, _store, _operator, _finance, _service and commerce_authenticator) if missing, grant each exactly the commerce_api functions open to it (commerce.api_matrix()) and revoke the rest; with p_authenticator, make that login role a trusted gateway that may switch to every actor role. Idempotent: rerun after every ALTER EXTENSION UPDATE.';
+  'Create the NOLOGIN actor roles (commerce_anonymous, _customer, _koc, _store, _operator, _finance, _service and commerce_authenticator) if missing, grant each exactly the commerce_api functions open to it (commerce.api_matrix()) and revoke the rest; with p_authenticator, make that login role a trusted gateway that may switch to every actor role. Audited. Idempotent: rerun after every ALTER EXTENSION UPDATE.';
+
+-- ==== sql/src/core/audit.sql
+
+-- sql/src/core/audit.sql: the audit log of sensitive operations. Tables
+-- whose changes are sensitive are declared audited (commerce._declare_audited):
+-- an AFTER trigger writes who changed which of the named columns, so every
+-- writer is covered, the API, SQL backends and DBAs alike. Operations with
+-- no row of their own (role grants, reads of personal data, exports) call
+-- commerce._audit directly.
+
+-- The identity of the session when it has one; NULLs otherwise (audit rows are written for every writer).
+CREATE FUNCTION commerce._audit_identity() RETURNS commerce.identity
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN commerce._identity();
+EXCEPTION WHEN insufficient_privilege OR invalid_text_representation THEN
+    RETURN NULL;
+END $$;
+
+-- Write one audit row (tenant 0: cluster level).
+CREATE FUNCTION commerce._audit(p_tenant bigint, p_operation text, p_object text, p_params jsonb, p_outcome text)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE i commerce.identity := commerce._audit_identity();
+BEGIN
+    INSERT INTO commerce.audit_log (tenant_id, operation, object_key, actor_kind, actor_subject, acting_role,
+                                    forwarded_for, params, outcome)
+    VALUES (coalesce(p_tenant, 0), left(p_operation, 64), left(p_object, 200), i.kind, left(i.subject, 64),
+            coalesce(nullif(current_setting('role'), 'none'), session_user::text),
+            left(nullif(current_setting('request.headers', true), '')::jsonb ->> 'x-forwarded-for', 200),
+            coalesce(p_params, '{}'), left(p_outcome, 200));
+END $$;
+COMMENT ON FUNCTION commerce._audit(bigint, text, text, jsonb, text) IS
+  'Append one row to commerce.audit_log: the operation, its object and parameters, the outcome, with the verified actor (when the session has one), the database and acting roles, the client address and X-Forwarded-For. Runs as the owner, so any writer is logged; the caller needs EXECUTE.';
+
+-- The audit trigger: a row inserted, deleted, or changed in one of the columns named in TG_ARGV.
+CREATE FUNCTION commerce.audit_trigger() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE v_old jsonb; v_new jsonb; v_changed jsonb := '{}'::jsonb; c text; v_key text; v_row jsonb;
+BEGIN
+    IF TG_WHEN <> 'AFTER' OR TG_LEVEL <> 'ROW' OR TG_NARGS < 2 THEN
+        RAISE EXCEPTION USING ERRCODE = '39P01',
+            MESSAGE = 'commerce.audit_trigger must fire AFTER ... FOR EACH ROW with a key column and audited columns';
+    END IF;
+    v_old := CASE WHEN TG_OP <> 'INSERT' THEN to_jsonb(OLD) END;
+    v_new := CASE WHEN TG_OP <> 'DELETE' THEN to_jsonb(NEW) END;
+    v_row := coalesce(v_new, v_old);
+    FOREACH c IN ARRAY TG_ARGV[1:] LOOP
+        IF v_old -> c IS DISTINCT FROM v_new -> c THEN
+            v_changed := v_changed || jsonb_build_object(c, jsonb_build_object('old', v_old -> c, 'new', v_new -> c));
+        END IF;
+    END LOOP;
+    IF TG_OP = 'UPDATE' AND v_changed = '{}'::jsonb THEN
+        RETURN NULL;
+    END IF;
+    v_key := v_row ->> TG_ARGV[0];
+    PERFORM commerce._audit((v_row ->> 'tenant_id')::bigint, TG_TABLE_NAME || '.' || lower(TG_OP), v_key, v_changed,
+                            coalesce(v_row ->> 'status', CASE WHEN TG_OP = 'DELETE' THEN 'deleted' END));
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION commerce.audit_trigger() IS
+  'AFTER row trigger of audited tables (commerce._declare_audited): writes an audit row for an insert, a delete, or an update of one of the audited columns (TG_ARGV[1:], TG_ARGV[0] is the key column), with the old and new values and the row''s status as the outcome.';
+
+-- Declare a table audited: trigger after_90_audit logs changes of the named columns.
+CREATE FUNCTION commerce._declare_audited(p_table regclass, p_key text, p_columns text[],
+                                          p_inserts boolean DEFAULT true) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM commerce._require(p_table, 'p_table');
+    PERFORM commerce._require(p_key, 'p_key');
+    PERFORM commerce._require(p_columns, 'p_columns');
+    PERFORM commerce._require(p_inserts, 'p_inserts');
+    EXECUTE format('CREATE OR REPLACE TRIGGER after_90_audit AFTER %s ON %s '
+                   'FOR EACH ROW EXECUTE FUNCTION commerce.audit_trigger(%s)',
+                   CASE WHEN p_inserts THEN 'INSERT OR UPDATE OR DELETE' ELSE 'UPDATE OR DELETE' END, p_table,
+                   (SELECT string_agg(quote_literal(x), ', ') FROM unnest(p_key || p_columns) x));
+END $$;
+COMMENT ON FUNCTION commerce._declare_audited(regclass, text, text[], boolean) IS
+  'Make a table audited: trigger after_90_audit (commerce.audit_trigger) logs every delete, every update of one of p_columns and (p_inserts) every insert to commerce.audit_log, keyed by p_key. Idempotent.';
 
 -- ==== sql/src/customers/api.sql
 
@@ -6434,6 +6695,158 @@ REVOKE ALL ON FUNCTION commerce_api.stock(text) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.stock(text) IS
   'The available units of a SKU per warehouse and activity pool (open pools only). Open to every caller.';
 
+-- Approve or reject an after-sale request; a large refund needs a second, different approver.
+CREATE OR REPLACE FUNCTION commerce.decide_after_sale(p_tenant bigint, p_after_sale bigint, p_approve boolean,
+                                           p_note text DEFAULT NULL, p_approver text DEFAULT NULL)
+RETURNS commerce.after_sale_row LANGUAGE plpgsql AS $$
+DECLARE a commerce.after_sale_row; o commerce.orders_row; v_target text; v_threshold bigint;
+        v_approver text := coalesce(p_approver, (commerce._audit_identity()).subject, session_user::text);
+BEGIN
+    PERFORM commerce._require(p_approve, 'p_approve');
+    IF length(v_approver) NOT BETWEEN 1 AND 64 THEN
+        PERFORM commerce._invalid('p_approver', format('%s characters', length(v_approver)), 'An approver is named in 1 to 64 characters.');
+    END IF;
+    v_target := CASE WHEN p_approve THEN 'approved' ELSE 'rejected' END;
+    a := commerce._lock_after_sale(p_tenant, p_after_sale);
+    IF a.status = v_target THEN
+        RETURN a;
+    END IF;
+    -- a refund at or above the tenant's threshold: the first approval is recorded, a second,
+    -- different approver approves it
+    SELECT t.refund_second_approval_fen INTO v_threshold FROM commerce.tenant t WHERE t.tenant_id = p_tenant;
+    IF p_approve AND a.status = 'requested' AND v_threshold > 0 AND a.refund_fen >= v_threshold THEN
+        IF a.first_approver IS NULL THEN
+            UPDATE commerce.after_sale SET first_approver = v_approver, first_approved_at = commerce.now(),
+                   decision_note = p_note
+             WHERE tenant_id = p_tenant AND after_sale_id = p_after_sale
+            RETURNING * INTO a;
+            RETURN a;
+        ELSIF a.first_approver = v_approver THEN
+            RAISE EXCEPTION USING ERRCODE = '42501',
+                MESSAGE = format('refund %s needs a second, different approver', p_after_sale),
+                DETAIL  = format('%s fen is at or above the tenant''s %s fen; %s approved it first.', a.refund_fen,
+                                 v_threshold, left(a.first_approver, 64)),
+                HINT    = 'Another approver approves it (or anyone rejects it).';
+        END IF;
+    END IF;
+    o := commerce._lock_order(p_tenant, a.order_id);
+    UPDATE commerce.after_sale
+       SET status = v_target,
+           decision_note = p_note, decided_at = commerce.now()
+     WHERE tenant_id = p_tenant AND after_sale_id = p_after_sale
+    RETURNING * INTO a;
+    IF NOT p_approve THEN
+        UPDATE commerce.orders SET status = o.status_before_after_sale,
+               status_reason = 'after-sale ' || p_after_sale || ' rejected'
+         WHERE tenant_id = p_tenant AND order_id = a.order_id;
+    ELSIF a.kind = 'refund_only' THEN
+        PERFORM commerce._request_refund(a);
+    END IF;
+    RETURN a;
+END $$;
+
+COMMENT ON FUNCTION commerce.decide_after_sale(bigint, bigint, boolean, text, text) IS
+  'Approve or reject an after-sale request (approving a refund-only request asks the payment provider for the refund). The approver is p_approver, else the verified actor, else the database role. A refund of at least the tenant''s refund_second_approval_fen needs two: the first approval is recorded (first_approver, status stays requested) and a second, different approver approves (the same one again: 42501). Audited. Idempotent.';
+
+-- Set the refund amount from which a refund needs a second, different approver (0 or NULL: never).
+CREATE FUNCTION commerce.set_refund_approval(p_tenant bigint, p_threshold_fen bigint) RETURNS bigint
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    IF p_threshold_fen < 0 OR p_threshold_fen > commerce._limit('max_fen') THEN
+        PERFORM commerce._invalid('p_threshold_fen', format('%s fen', p_threshold_fen),
+                                  'A threshold is an amount in fen (0 or NULL: no second approval).');
+    END IF;
+    UPDATE commerce.tenant SET refund_second_approval_fen = coalesce(p_threshold_fen, 0) WHERE tenant_id = p_tenant;
+    PERFORM commerce._audit(p_tenant, 'refund_approval.set', p_tenant::text,
+                            jsonb_build_object('threshold_fen', p_threshold_fen), 'set');
+    RETURN p_threshold_fen;
+END $$;
+COMMENT ON FUNCTION commerce.set_refund_approval(bigint, bigint) IS
+  'Refunds of at least p_threshold_fen need a second, different approver (commerce.decide_after_sale); 0 or NULL turns it off. Audited.';
+
+-- The receiver of an order as the caller may see it.
+CREATE OR REPLACE FUNCTION commerce.order_contact(p_tenant bigint, p_order bigint)
+RETURNS TABLE (receiver_name text, receiver_phone text, receiver_region text, receiver_city text,
+               receiver_address text, masked boolean)
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE o commerce.orders_row; v_full boolean := commerce.may_see_pii();
+BEGIN
+    PERFORM commerce._require(p_tenant, 'p_tenant');
+    PERFORM commerce._require(p_order, 'p_order');
+    SELECT * INTO o FROM commerce.orders WHERE tenant_id = p_tenant AND order_id = p_order;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('order', p_order::text, p_tenant);
+    END IF;
+    IF v_full THEN   -- an unmasked read of personal data is a sensitive operation
+        PERFORM commerce._audit(p_tenant, 'pii.read', p_order::text, jsonb_build_object('order_id', p_order), 'unmasked');
+    END IF;
+    RETURN QUERY SELECT
+        CASE WHEN v_full THEN o.receiver_name ELSE left(o.receiver_name, 1) || '**' END,
+        CASE WHEN v_full THEN o.receiver_phone ELSE commerce.mask_phone(o.receiver_phone) END,
+        o.receiver_region, o.receiver_city,
+        CASE WHEN v_full THEN o.receiver_address ELSE commerce.mask_address(o.receiver_address) END,
+        NOT v_full;
+END $$;
+COMMENT ON FUNCTION commerce.order_contact(bigint, bigint) IS
+  'The receiver of an order: phone as 138****1234, name and address masked, unless commerce.may_see_pii(); an unmasked read is written to the audit log (so the function is VOLATILE: call it with POST).';
+
+-- AES-256 (pgcrypto's pgp_sym_encrypt, in the schema pgcrypto was installed in) of one value.
+CREATE FUNCTION commerce._encrypt(p_crypto_schema text, p_value text, p_key text) RETURNS bytea
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE v bytea;
+BEGIN
+    IF p_value IS NULL THEN
+        RETURN NULL;
+    END IF;
+    EXECUTE format('SELECT %I.pgp_sym_encrypt($1, $2, ''cipher-algo=aes256'')', p_crypto_schema) INTO v USING p_value, p_key;
+    RETURN v;
+END $$;
+
+-- The orders of a period for export, the receiver's name, phone and address encrypted under the caller's key.
+CREATE FUNCTION commerce.export_orders(p_tenant bigint, p_from date, p_to date, p_key text,
+                                       p_channels text[] DEFAULT NULL)
+RETURNS TABLE (order_id bigint, channel text, external_order_id text, status text, payable_fen bigint,
+               created_at timestamptz, receiver_region text, receiver_city text, receiver_name bytea,
+               receiver_phone bytea, receiver_address bytea)
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE t commerce.tenant_row := commerce._tenant(p_tenant); v_crypto text; n bigint;
+BEGIN
+    PERFORM commerce._require(p_from, 'p_from');
+    PERFORM commerce._require(p_to, 'p_to');
+    PERFORM commerce._require(p_key, 'p_key');
+    IF NOT isfinite(p_from) OR NOT isfinite(p_to) OR p_to < p_from OR p_to - p_from > 366 THEN
+        PERFORM commerce._invalid('p_to', format('%s to %s', p_from, p_to), 'Export 1 to 367 days, from a date to a date on or after it.');
+    END IF;
+    IF length(p_key) NOT BETWEEN 16 AND 1000 THEN
+        PERFORM commerce._invalid('p_key', format('%s characters', length(p_key)),
+                                  'Use a key of 16 to 1000 characters, kept outside the database.');
+    END IF;
+    SELECT ns.nspname INTO v_crypto FROM pg_extension e JOIN pg_namespace ns ON ns.oid = e.extnamespace
+     WHERE e.extname = 'pgcrypto';
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = '0A000',
+            MESSAGE = 'pgcrypto is not installed in this database',
+            DETAIL  = 'Exports encrypt the receiver''s name, phone and address with pgcrypto (AES-256).',
+            HINT    = 'CREATE EXTENSION pgcrypto (PostgreSQL contrib).';
+    END IF;
+    RETURN QUERY
+    SELECT o.order_id, ch.code, o.external_order_id, o.status::text, o.payable_fen, o.created_at,
+           o.receiver_region, o.receiver_city, commerce._encrypt(v_crypto, o.receiver_name, p_key),
+           commerce._encrypt(v_crypto, o.receiver_phone, p_key), commerce._encrypt(v_crypto, o.receiver_address, p_key)
+      FROM commerce.orders o JOIN commerce.channel ch ON ch.tenant_id = o.tenant_id AND ch.channel_id = o.channel_id
+     WHERE o.tenant_id = p_tenant
+       AND o.created_at >= p_from::timestamp AT TIME ZONE t.time_zone
+       AND o.created_at < (p_to + 1)::timestamp AT TIME ZONE t.time_zone
+       AND (p_channels IS NULL OR ch.code = ANY (p_channels))
+     ORDER BY o.order_id;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    PERFORM commerce._audit(p_tenant, 'pii.export', format('%s..%s', p_from, p_to),
+                            jsonb_build_object('from', p_from, 'to', p_to, 'channels', p_channels, 'rows', n), 'encrypted');
+END $$;
+COMMENT ON FUNCTION commerce.export_orders(bigint, date, date, text, text[]) IS
+  'The orders placed in a period (the tenant''s local dates, at most 367 days; optionally of some channels) for export, the receiver''s name, phone and address encrypted with pgcrypto (pgp_sym_encrypt, AES-256) under p_key, which the operator supplies and keeps (16 to 1000 characters); decrypt with pgp_sym_decrypt(value, key). Audited (pii.export). 0A000 without pgcrypto.';
+
 -- ==== sql/src/orders/api.sql
 
 -- sql/src/orders/api.sql: an order's contact (masked unless allowed), and the
@@ -6442,7 +6855,7 @@ COMMENT ON FUNCTION commerce_api.stock(text) IS
 CREATE OR REPLACE FUNCTION commerce_api.order_contact(order_id bigint)
 RETURNS TABLE (receiver_name text, receiver_phone text, receiver_region text, receiver_city text,
                receiver_address text, masked boolean)
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, commerce, pg_temp AS $$
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, commerce, pg_temp AS $$
 DECLARE a commerce.actor := commerce._api_actor('commerce_api.order_contact', '{customer,operator,service}');
         v_customer text; v_channel text; v_found boolean;
 BEGIN
@@ -6461,7 +6874,7 @@ BEGIN
 END $$;
 REVOKE ALL ON FUNCTION commerce_api.order_contact(bigint) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.order_contact(bigint) IS
-  'The receiver of an order, masked (138****1234) unless the caller may see personal data. A customer reads its own orders only (another''s is PT404); an operator those of its channels (42501 otherwise); a service any.';
+  'The receiver of an order, masked (138****1234) unless the caller may see personal data. A customer reads its own orders only (another''s is PT404); an operator those of its channels (42501 otherwise); a service any. An unmasked read is audited (POST /rpc/order_contact).';
 
 CREATE FUNCTION commerce_api.record_payment(order_id bigint, payment_id text, amount_fen bigint)
 RETURNS commerce.order_result LANGUAGE sql VOLATILE SECURITY DEFINER
@@ -6482,6 +6895,19 @@ $$;
 REVOKE ALL ON FUNCTION commerce_api.ingest_platform_order(text, jsonb) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.ingest_platform_order(text, jsonb) IS
   'The platform adapter''s call (service only): an order of a platform (Taobao, Douyin, ...) as the platform sent it; created or updated once per platform order and modification time.';
+
+CREATE FUNCTION commerce_api.export_orders(from_date date, to_date date, key text)
+RETURNS TABLE (order_id bigint, channel text, external_order_id text, status text, payable_fen bigint,
+               created_at timestamptz, receiver_region text, receiver_city text, receiver_name bytea,
+               receiver_phone bytea, receiver_address bytea)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.export_orders', '{operator,finance,service}');
+BEGIN
+    RETURN QUERY SELECT * FROM commerce.export_orders(a.tenant_id, from_date, to_date, key, a.channels);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.export_orders(date, date, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.export_orders(date, date, text) IS
+  'POST /rpc/export_orders: the orders of a period with the receiver''s name, phone and address encrypted (AES-256, pgcrypto) under the key the caller supplies; an operator gets the orders of its channels only. Open to operators, finance and services; audited.';
 
 -- ==== sql/src/koc/api.sql
 
@@ -6706,6 +7132,162 @@ REVOKE ALL ON FUNCTION commerce_api.apply_play_settlement(text, text) FROM PUBLI
 COMMENT ON FUNCTION commerce_api.apply_play_settlement(text, text) IS
   'A store applies for the settlement of an ended play: store staff for their own stores'' plays (42501 otherwise), operators and services any. Idempotent by request_id.';
 
+-- ==== sql/src/core/retention.sql
+
+-- sql/src/core/retention.sql: the purge job. Rows that only serve
+-- operations (idempotency keys, delivered outbox messages, funnel events,
+-- clicks, pg_cron's run details) are deleted once older than
+-- commerce.retention says, in bounded batches; ledgers, orders and money are
+-- never touched. Late in the manifest: it purges tables of later modules.
+
+-- Delete up to p_limit rows past their retention, oldest first per tenant and kind; returns how many.
+CREATE FUNCTION commerce.purge_batch(p_limit integer) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE r record; v_left integer := p_limit; v_cut timestamptz; n integer; v_total integer := 0;
+BEGIN
+    PERFORM commerce._require(p_limit, 'p_limit');
+    IF p_limit NOT BETWEEN 1 AND 100000 THEN
+        PERFORM commerce._invalid('p_limit', format('%s', p_limit), 'Purge 1 to 100000 rows per batch.');
+    END IF;
+    FOR r IN
+        SELECT t.tenant_id, d.what, coalesce(o.keep, d.keep) AS keep
+          FROM commerce.tenant t
+         CROSS JOIN commerce.retention d
+          LEFT JOIN commerce.retention o ON o.tenant_id = t.tenant_id AND o.what = d.what
+         WHERE d.tenant_id = 0 AND d.what <> 'cron.job_run_details'
+         ORDER BY t.tenant_id, d.what
+    LOOP
+        EXIT WHEN v_left <= 0;
+        v_cut := commerce.now() - r.keep;
+        n := 0;
+        CASE r.what
+        WHEN 'request_log' THEN
+            DELETE FROM commerce.request_log l
+             WHERE l.ctid = ANY (ARRAY(SELECT x.ctid FROM commerce.request_log x
+                                        WHERE x.tenant_id = r.tenant_id AND x.created_at < v_cut LIMIT v_left));
+        WHEN 'outbox.done' THEN
+            DELETE FROM commerce.outbox m
+             WHERE m.tenant_id = r.tenant_id
+               AND m.message_id IN (SELECT x.message_id FROM commerce.outbox x
+                                     WHERE x.tenant_id = r.tenant_id AND x.status = 'done' AND x.done_at < v_cut
+                                     ORDER BY x.message_id LIMIT v_left);
+        WHEN 'outbox.dead' THEN
+            DELETE FROM commerce.outbox m
+             WHERE m.tenant_id = r.tenant_id
+               AND m.message_id IN (SELECT x.message_id FROM commerce.outbox x
+                                     WHERE x.tenant_id = r.tenant_id AND x.status = 'dead'
+                                       AND coalesce(x.done_at, x.created_at) < v_cut
+                                     ORDER BY x.message_id LIMIT v_left);
+        WHEN 'play_event' THEN
+            DELETE FROM commerce.play_event e
+             WHERE e.tenant_id = r.tenant_id
+               AND e.event_id IN (SELECT x.event_id FROM commerce.play_event x
+                                   WHERE x.tenant_id = r.tenant_id AND x.at < v_cut
+                                   ORDER BY x.event_id LIMIT v_left);
+        WHEN 'click' THEN
+            DELETE FROM commerce.click c
+             WHERE c.tenant_id = r.tenant_id
+               AND c.click_id IN (SELECT x.click_id FROM commerce.click x
+                                   WHERE x.tenant_id = r.tenant_id AND x.clicked_at < v_cut
+                                   ORDER BY x.click_id LIMIT v_left);
+        END CASE;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        v_left := v_left - n;
+        v_total := v_total + n;
+    END LOOP;
+    -- pg_cron's run details of the commerce jobs, when pg_cron is in this database and may be written
+    IF v_left > 0 AND to_regclass('cron.job_run_details') IS NOT NULL THEN
+        BEGIN
+            EXECUTE 'DELETE FROM cron.job_run_details d WHERE d.runid IN (
+                         SELECT x.runid FROM cron.job_run_details x JOIN cron.job j ON j.jobid = x.jobid
+                          WHERE j.jobname IN (SELECT job_name FROM commerce.job) AND x.end_time < $1
+                          ORDER BY x.runid LIMIT $2)'
+              USING commerce.now() - (SELECT keep FROM commerce.retention
+                                       WHERE tenant_id = 0 AND what = 'cron.job_run_details'), v_left;
+            GET DIAGNOSTICS n = ROW_COUNT;
+            v_total := v_total + n;
+        EXCEPTION WHEN insufficient_privilege THEN
+            NULL;   -- the job role may not write pg_cron's tables: left to the DBA
+        END;
+    END IF;
+    RETURN v_total;
+END $$;
+COMMENT ON FUNCTION commerce.purge_batch(integer) IS
+  'Delete up to p_limit rows older than their retention (commerce.retention: tenant row, else the tenant-0 default): idempotency keys (request_log), delivered and dead outbox messages, play funnel events, clicks, and pg_cron''s run details of the commerce jobs. Never a ledger, an order or money. Returns the rows deleted.';
+
+-- The purge job (pg_cron, daily): purge in committed batches until nothing is due.
+CREATE PROCEDURE commerce.purge_pump(p_batch integer DEFAULT 10000, p_max_batches integer DEFAULT 1000)
+LANGUAGE plpgsql AS $$
+BEGIN
+    CALL commerce.run_pump('commerce.purge_batch', p_batch, p_max_batches);
+END $$;
+COMMENT ON PROCEDURE commerce.purge_pump(integer, integer) IS
+  'The purge job (pg_cron, daily at 03:17 Beijing time): deletes everything past its retention in committed batches of 10000.';
+
+-- What the purge job would delete now, per kind (a DBA's preview; nothing is deleted).
+CREATE FUNCTION commerce.retention_report()
+RETURNS TABLE (what text, keep interval, overridden_by integer, rows_due bigint)
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN QUERY
+    SELECT d.what, d.keep, (SELECT count(*)::integer FROM commerce.retention o WHERE o.what = d.what AND o.tenant_id <> 0),
+           CASE d.what
+           WHEN 'request_log' THEN (SELECT count(*) FROM commerce.request_log x
+                                     WHERE x.created_at < commerce.now() - commerce._retention(x.tenant_id, d.what))
+           WHEN 'outbox.done' THEN (SELECT count(*) FROM commerce.outbox x WHERE x.status = 'done'
+                                       AND x.done_at < commerce.now() - commerce._retention(x.tenant_id, d.what))
+           WHEN 'outbox.dead' THEN (SELECT count(*) FROM commerce.outbox x WHERE x.status = 'dead'
+                                       AND coalesce(x.done_at, x.created_at) < commerce.now() - commerce._retention(x.tenant_id, d.what))
+           WHEN 'play_event' THEN (SELECT count(*) FROM commerce.play_event x
+                                    WHERE x.at < commerce.now() - commerce._retention(x.tenant_id, d.what))
+           WHEN 'click' THEN (SELECT count(*) FROM commerce.click x
+                               WHERE x.clicked_at < commerce.now() - commerce._retention(x.tenant_id, d.what))
+           END
+      FROM commerce.retention d WHERE d.tenant_id = 0 ORDER BY d.what;
+END $$;
+COMMENT ON FUNCTION commerce.retention_report() IS
+  'Per kind of purged row: the default retention, how many tenants override it, and how many rows are due now (cron.job_run_details: not counted). Nothing is deleted.';
+
+-- A tenant's retention of one kind (its own row, else the default).
+CREATE FUNCTION commerce._retention(p_tenant bigint, p_what text) RETURNS interval
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce((SELECT keep FROM commerce.retention WHERE tenant_id = p_tenant AND what = p_what),
+                    (SELECT keep FROM commerce.retention WHERE tenant_id = 0 AND what = p_what));
+$$;
+
+-- Set (or with p_keep NULL, remove) a tenant's retention of one kind; tenant 0 changes the default.
+CREATE FUNCTION commerce.set_retention(p_tenant bigint, p_what text, p_keep interval) RETURNS interval
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM commerce._require(p_tenant, 'p_tenant');
+    PERFORM commerce._require(p_what, 'p_what');
+    IF p_tenant <> 0 THEN
+        PERFORM commerce._tenant(p_tenant);
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM commerce.retention WHERE tenant_id = 0 AND what = p_what) THEN
+        PERFORM commerce._invalid('p_what', format('"%s"', left(p_what, 64)),
+            'One of: request_log, outbox.done, outbox.dead, play_event, click, cron.job_run_details.');
+    END IF;
+    IF p_keep IS NULL THEN
+        IF p_tenant = 0 THEN
+            PERFORM commerce._require(p_keep, 'p_keep');
+        END IF;
+        DELETE FROM commerce.retention WHERE tenant_id = p_tenant AND what = p_what;
+        RETURN commerce._retention(p_tenant, p_what);
+    END IF;
+    IF p_keep < interval '1 day' OR p_keep > interval '20 years' THEN
+        PERFORM commerce._invalid('p_keep', format('%s', p_keep), 'Keep rows 1 day to 20 years.');
+    END IF;
+    IF p_what = 'cron.job_run_details' AND p_tenant <> 0 THEN
+        PERFORM commerce._invalid('p_tenant', format('%s', p_tenant), 'pg_cron''s run details have one retention (tenant 0).');
+    END IF;
+    INSERT INTO commerce.retention (tenant_id, what, keep) VALUES (p_tenant, p_what, p_keep)
+    ON CONFLICT (tenant_id, what) DO UPDATE SET keep = EXCLUDED.keep;
+    RETURN p_keep;
+END $$;
+COMMENT ON FUNCTION commerce.set_retention(bigint, text, interval) IS
+  'Set how long the purge job keeps one kind of row for a tenant (1 day to 20 years; tenant 0: the default); p_keep NULL removes the tenant''s own setting. Returns the retention now in force.';
+
 -- ==== sql/src/core/privileges.sql
 
 -- sql/src/core/privileges.sql: what other roles may see and run, last in the
@@ -6748,6 +7330,19 @@ COMMENT ON FUNCTION commerce._isolate_tenants() IS
 
 COMMENT ON SCHEMA commerce_api IS
   'The HTTP/GraphQL face of commerce: functions that take their actor (tenant, customer, KOC, staff member or service) from the verified identity. commerce.grant_api() grants each to the actor roles it is open to.';
+
+-- the audited tables
+SELECT commerce._declare_audited('commerce.staff', 'code', ARRAY['name', 'kind', 'stores', 'channels', 'active']);
+SELECT commerce._declare_audited('commerce.role_binding', 'role_name', ARRAY['tenant_id', 'kind', 'subject']);
+SELECT commerce._declare_audited('commerce.retention', 'what', ARRAY['keep']);
+SELECT commerce._declare_audited('commerce.price', 'price_id', ARRAY['kind', 'channel_id', 'member_tier', 'price_fen', 'valid_from', 'valid_to']);
+SELECT commerce._declare_audited('commerce.after_sale', 'after_sale_id', ARRAY['status', 'refund_fen', 'decision_note',
+                                                                               'first_approver']);
+SELECT commerce._declare_audited('commerce.settle_batch', 'batch_id', ARRAY['status', 'amount_fen', 'provider_ref', 'failure_reason'],
+                                 p_inserts => false);
+SELECT commerce._declare_audited('commerce.withdrawal', 'withdrawal_id', ARRAY['status', 'amount_fen', 'reviewer', 'reason', 'provider_ref']);
+SELECT commerce._declare_audited('commerce.koc_risk_flag', 'flag_id', ARRAY['status', 'reviewer', 'reason']);
+SELECT commerce._declare_audited('commerce.play_settlement', 'settlement_id', ARRAY['status', 'store_fen', 'hq_fen', 'decided_by', 'reason', 'provider_ref']);
 
 SELECT commerce._isolate_tenants();
 

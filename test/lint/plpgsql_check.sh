@@ -27,7 +27,7 @@ SELECT p.oid::regprocedure || ' | ' || r.level || ' | ' || coalesce(r.sqlstate, 
  CROSS JOIN LATERAL plpgsql_check_function_tb(p.oid,
         coalesce((SELECT t.tgrelid FROM pg_trigger t WHERE t.tgfoid = p.oid ORDER BY t.tgrelid LIMIT 1), 0),
         performance_warnings => true, extra_warnings => true) r
- WHERE $has_cron > 0 OR p.proname NOT IN ('schedule_jobs', 'unschedule_jobs')
+ WHERE $has_cron > 0 OR p.proname NOT IN ('schedule_jobs', 'unschedule_jobs', 'purge_batch')   -- they name pg_cron's tables
  ORDER BY 1")"
 n="$(q -c "SELECT count(*) FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang AND l.lanname = 'plpgsql'
             JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'

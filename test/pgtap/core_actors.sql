@@ -14,7 +14,7 @@ SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
 CALL commerce.provision();
-SELECT plan(135);
+SELECT plan(138);
 \ir lib/fingerprint.psql
 \o /dev/null
 
@@ -103,7 +103,8 @@ INSERT INTO expected VALUES
   ('invite', '{customer,service}', $$SELECT commerce_api.invite('m', 'nope', NULL, 'c')$$),
   ('consume_asset', '{store,operator,service}', $$SELECT commerce_api.consume_asset('m', 0, 1, 'S1', NULL)$$),
   ('play_dashboard', '{store,operator,finance,service}', $$SELECT commerce_api.play_dashboard('nope')$$),
-  ('apply_play_settlement', '{store,operator,service}', $$SELECT commerce_api.apply_play_settlement('m', 'nope')$$);
+  ('apply_play_settlement', '{store,operator,service}', $$SELECT commerce_api.apply_play_settlement('m', 'nope')$$),
+  ('export_orders', '{operator,finance,service}', $$SELECT * FROM commerce_api.export_orders('2030-01-31', '2030-01-01', 'short')$$);
 SELECT pg_temp.fingerprint() AS fp0 \gset
 \o
 
@@ -270,7 +271,7 @@ SELECT is((SELECT count(*) FROM pg_class c WHERE c.relnamespace = 'commerce'::re
 -- grant_api is idempotent and revokes what the matrix no longer gives
 GRANT EXECUTE ON FUNCTION commerce_api.record_payout(text, text, text, text) TO commerce_customer;
 SELECT is((SELECT string_agg(role || '=' || functions, ' ') FROM commerce.grant_api()),
-          'commerce_anonymous=5 commerce_customer=14 commerce_koc=6 commerce_store=7 commerce_operator=9 commerce_finance=5 commerce_service=25',
+          'commerce_anonymous=5 commerce_customer=14 commerce_koc=6 commerce_store=7 commerce_operator=10 commerce_finance=6 commerce_service=26',
           'grant_api again: the same counts');
 SELECT ok(NOT has_function_privilege('commerce_customer', 'commerce_api.record_payout(text, text, text, text)', 'EXECUTE'),
           'grant_api revokes a grant the matrix does not give');

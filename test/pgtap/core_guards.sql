@@ -15,22 +15,22 @@ SELECT is(
     (SELECT array_agg(c.relname::text ORDER BY c.relname)
        FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
       WHERE t.tgname = 'before_10_append_only' AND c.relnamespace = 'commerce'::regnamespace),
-    ARRAY['agreement', 'agreement_signature', 'commission_line', 'consumption_log', 'koc_audit',
+    ARRAY['agreement', 'agreement_signature', 'audit_log', 'commission_line', 'consumption_log', 'koc_audit',
           'koc_ledger', 'koc_level_change', 'order_event', 'order_status_history', 'play_help',
           'stock_movement'],
-    'the eleven append-only tables are declared append-only');
+    'the twelve append-only tables are declared append-only');
 SELECT is(
     (SELECT count(*)::int FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
       WHERE t.tgname = 'before_10_append_only_truncate' AND c.relnamespace = 'commerce'::regnamespace
         AND t.tgfoid = 'commerce.append_only_guard'::regproc
         AND t.tgtype & 32 = 32),   -- TRIGGER_TYPE_TRUNCATE
-    11, 'every append-only table has its TRUNCATE guard');
+    12, 'every append-only table has its TRUNCATE guard');
 SELECT is(
     (SELECT count(*)::int FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
       WHERE t.tgname = 'before_10_append_only' AND c.relnamespace = 'commerce'::regnamespace
         AND t.tgfoid = 'commerce.append_only_guard'::regproc
         AND t.tgtype & (8 | 16) = (8 | 16) AND t.tgtype & 1 = 1),   -- DELETE | UPDATE, FOR EACH ROW
-    11, 'every append-only table has its row guard for UPDATE and DELETE');
+    12, 'every append-only table has its row guard for UPDATE and DELETE');
 -- no other trigger runs the append-only guard (one declaration, not copies)
 SELECT is(
     (SELECT count(*)::int FROM pg_trigger t

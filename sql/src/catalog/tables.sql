@@ -89,6 +89,7 @@ CREATE TABLE commerce.price (
 );
 COMMENT ON TABLE commerce.price IS
   'Price list entries besides the MSRP: per-channel prices, member prices (per tier, optionally per channel) and time-boxed flash prices. A C trigger refuses any price below the SKU floor when it is set (23514).';
+SELECT commerce._declare_audited('commerce.price', 'price_id', ARRAY['kind', 'channel_id', 'member_tier', 'price_fen', 'valid_from', 'valid_to']);
 
 CREATE UNIQUE INDEX price_natural_key ON commerce.price
     (tenant_id, sku_id, kind, coalesce(channel_id, 0), coalesce(member_tier, ''),

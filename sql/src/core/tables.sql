@@ -28,7 +28,8 @@ CREATE TABLE commerce.tenant (
     level_demotion text NOT NULL DEFAULT 'one_step' CHECK (level_demotion IN ('none', 'one_step', 'to_met')),
     risk_burst_clicks integer NOT NULL DEFAULT 30 CHECK (risk_burst_clicks >= 2),
     risk_max_conversion_bp integer NOT NULL DEFAULT 5000 CHECK (risk_max_conversion_bp > 0),
-    risk_min_redemptions integer NOT NULL DEFAULT 20 CHECK (risk_min_redemptions > 0)
+    risk_min_redemptions integer NOT NULL DEFAULT 20 CHECK (risk_min_redemptions > 0),
+    refund_second_approval_fen bigint NOT NULL DEFAULT 0 CHECK (refund_second_approval_fen >= 0)
 );
 
 -- The row of commerce.tenant as functions take and return it: a type of the
@@ -39,7 +40,8 @@ CREATE TYPE commerce.tenant_row AS (
     created_at timestamp with time zone, attribution_window interval, click_dedupe interval,
     self_referral text, koc_rate_bp integer, settle_hold interval, withdraw_min_fen bigint,
     withdraw_fee_bp integer, withdraw_fee_min_fen bigint, level_demotion text,
-    risk_burst_clicks integer, risk_max_conversion_bp integer, risk_min_redemptions integer
+    risk_burst_clicks integer, risk_max_conversion_bp integer, risk_min_redemptions integer,
+    refund_second_approval_fen bigint
 );
 COMMENT ON TYPE commerce.tenant_row IS 'A row of commerce.tenant (same columns, same order), as functions take and return it.';
 COMMENT ON TABLE commerce.tenant IS
@@ -136,6 +138,7 @@ CREATE TABLE commerce.staff (
 );
 COMMENT ON TABLE commerce.staff IS
   'The people who act for a tenant through the API: store staff (kind store, limited to their stores), HQ operators and finance. stores and channels list the codes they may act on (NULL: all). A verified identity whose subject is a staff code acts as that staff member.';
+SELECT commerce._declare_audited('commerce.staff', 'code', ARRAY['name', 'kind', 'stores', 'channels', 'active']);
 
 CREATE TABLE commerce.role_binding (
     tenant_id  bigint NOT NULL REFERENCES commerce.tenant,
@@ -148,3 +151,40 @@ CREATE TABLE commerce.role_binding (
 );
 COMMENT ON TABLE commerce.role_binding IS
   'Database login roles bound to one tenant and one actor (commerce.bind_role), for backends that call commerce_api over plain SQL: a session of such a role acts as the binding says, and no setting or claim can change it.';
+SELECT commerce._declare_audited('commerce.role_binding', 'role_name', ARRAY['tenant_id', 'kind', 'subject']);
+
+CREATE TABLE commerce.retention (
+    tenant_id  bigint NOT NULL DEFAULT 0,
+    what       text NOT NULL CHECK (what IN ('request_log', 'outbox.done', 'outbox.dead', 'play_event', 'click',
+                                             'cron.job_run_details')),
+    keep       interval NOT NULL CHECK (keep >= interval '1 day' AND keep <= interval '20 years'),
+    PRIMARY KEY (tenant_id, what)
+);
+COMMENT ON TABLE commerce.retention IS
+  'How long the purge job (commerce.purge_batch, job commerce-purge) keeps rows that only serve operations: idempotency keys, delivered and dead outbox messages, play funnel events, link clicks, and pg_cron''s run details of the commerce jobs. tenant_id 0 holds the defaults; a tenant row overrides one. Ledgers, orders and money are never purged.';
+INSERT INTO commerce.retention (what, keep) VALUES
+  ('request_log', '30 days'), ('outbox.done', '14 days'), ('outbox.dead', '90 days'),
+  ('play_event', '180 days'), ('click', '400 days'), ('cron.job_run_details', '14 days');
+INSERT INTO commerce.job (job_name, schedule, command) VALUES
+  ('commerce-purge', '17 19 * * *', 'CALL commerce.purge_pump()');
+SELECT commerce._declare_audited('commerce.retention', 'what', ARRAY['keep']);
+
+CREATE TABLE commerce.audit_log (
+    tenant_id      bigint NOT NULL,
+    audit_id       bigint GENERATED ALWAYS AS IDENTITY,
+    at             timestamptz NOT NULL DEFAULT clock_timestamp(),
+    operation      text NOT NULL CHECK (length(operation) BETWEEN 1 AND 64),
+    object_key     text CHECK (length(object_key) <= 200),
+    actor_kind     text,
+    actor_subject  text,
+    db_role        name NOT NULL DEFAULT session_user,
+    acting_role    name NOT NULL DEFAULT current_user,
+    client_addr    inet DEFAULT inet_client_addr(),
+    forwarded_for  text CHECK (length(forwarded_for) <= 200),
+    params         jsonb NOT NULL DEFAULT '{}',
+    outcome        text CHECK (length(outcome) <= 200),
+    PRIMARY KEY (tenant_id, audit_id)
+);
+COMMENT ON TABLE commerce.audit_log IS
+  'Append-only log of sensitive operations (H4.3): refund decisions, withdrawal decisions, payouts and settlement batches, price changes, risk decisions, play settlement approvals and payouts, unmasked personal data reads and exports, staff, role bindings, retention and role grants. Who (verified actor, database role), when, from where (client address, X-Forwarded-For), what (operation, object, changed fields) and the outcome. tenant_id 0: cluster-level operations (grant_api, grant_jobs). Never purged.';
+SELECT commerce._declare_append_only('commerce.audit_log');

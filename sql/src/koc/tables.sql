@@ -284,6 +284,9 @@ CREATE TABLE commerce.settle_batch (
 );
 COMMENT ON TABLE commerce.settle_batch IS
   'A settlement of a KOC''s payable lines from_seq..to_seq netted into one amount. Positive: paying -> paid | failed (failed money goes to the balance). Zero or negative: netted at once (a negative amount is taken from the balance). Ends exactly once.';
+-- (a batch is written by the settlement job from the ledger; what is audited is its payout result)
+SELECT commerce._declare_audited('commerce.settle_batch', 'batch_id', ARRAY['status', 'amount_fen', 'provider_ref', 'failure_reason'],
+                                 p_inserts => false);
 
 CREATE TRIGGER before_10_state_guard BEFORE INSERT OR UPDATE ON commerce.settle_batch
     FOR EACH ROW EXECUTE FUNCTION commerce.state_guard('status', 'paying,netted',
@@ -324,6 +327,7 @@ CREATE TYPE commerce.withdrawal_row AS (
 COMMENT ON TYPE commerce.withdrawal_row IS 'A row of commerce.withdrawal (same columns, same order), as functions take and return it.';
 COMMENT ON TABLE commerce.withdrawal IS
   'A KOC takes money out of the balance to WeChat, Alipay or a bank card (K14): requested (the amount leaves the balance) -> approved (payout request in the outbox) -> paid | failed, or requested -> rejected; rejected and failed money goes back to the balance. The fee is kept from the amount paid.';
+SELECT commerce._declare_audited('commerce.withdrawal', 'withdrawal_id', ARRAY['status', 'amount_fen', 'reviewer', 'reason', 'provider_ref']);
 
 CREATE TRIGGER before_10_state_guard BEFORE INSERT OR UPDATE ON commerce.withdrawal
     FOR EACH ROW EXECUTE FUNCTION commerce.state_guard('status', 'requested',
@@ -417,6 +421,7 @@ CREATE TYPE commerce.koc_risk_flag_row AS (
 COMMENT ON TYPE commerce.koc_risk_flag_row IS 'A row of commerce.koc_risk_flag (same columns, same order), as functions take and return it.';
 COMMENT ON TABLE commerce.koc_risk_flag IS
   'A risk rule''s finding about a KOC with its evidence (K22): open (the KOC is frozen, its commission held) -> cleared (false alarm, the KOC is active again) | confirmed (fraud: the KOC is suspended and its unsettled commission voided). One open flag per KOC and rule.';
+SELECT commerce._declare_audited('commerce.koc_risk_flag', 'flag_id', ARRAY['status', 'reviewer', 'reason']);
 
 CREATE UNIQUE INDEX koc_risk_flag_open ON commerce.koc_risk_flag (tenant_id, koc_id, rule) WHERE status = 'open';
 

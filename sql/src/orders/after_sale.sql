@@ -129,17 +129,39 @@ BEGIN
     END IF;
 END $$;
 
--- Approve or reject an after-sale request.
+-- Approve or reject an after-sale request; a large refund needs a second, different approver.
 CREATE FUNCTION commerce.decide_after_sale(p_tenant bigint, p_after_sale bigint, p_approve boolean,
-                                           p_note text DEFAULT NULL)
+                                           p_note text DEFAULT NULL, p_approver text DEFAULT NULL)
 RETURNS commerce.after_sale_row LANGUAGE plpgsql AS $$
-DECLARE a commerce.after_sale_row; o commerce.orders_row; v_target text;
+DECLARE a commerce.after_sale_row; o commerce.orders_row; v_target text; v_threshold bigint;
+        v_approver text := coalesce(p_approver, (commerce._audit_identity()).subject, session_user::text);
 BEGIN
     PERFORM commerce._require(p_approve, 'p_approve');
+    IF length(v_approver) NOT BETWEEN 1 AND 64 THEN
+        PERFORM commerce._invalid('p_approver', format('%s characters', length(v_approver)), 'An approver is named in 1 to 64 characters.');
+    END IF;
     v_target := CASE WHEN p_approve THEN 'approved' ELSE 'rejected' END;
     a := commerce._lock_after_sale(p_tenant, p_after_sale);
     IF a.status = v_target THEN
         RETURN a;
+    END IF;
+    -- a refund at or above the tenant's threshold: the first approval is recorded, a second,
+    -- different approver approves it
+    SELECT t.refund_second_approval_fen INTO v_threshold FROM commerce.tenant t WHERE t.tenant_id = p_tenant;
+    IF p_approve AND a.status = 'requested' AND v_threshold > 0 AND a.refund_fen >= v_threshold THEN
+        IF a.first_approver IS NULL THEN
+            UPDATE commerce.after_sale SET first_approver = v_approver, first_approved_at = commerce.now(),
+                   decision_note = p_note
+             WHERE tenant_id = p_tenant AND after_sale_id = p_after_sale
+            RETURNING * INTO a;
+            RETURN a;
+        ELSIF a.first_approver = v_approver THEN
+            RAISE EXCEPTION USING ERRCODE = '42501',
+                MESSAGE = format('refund %s needs a second, different approver', p_after_sale),
+                DETAIL  = format('%s fen is at or above the tenant''s %s fen; %s approved it first.', a.refund_fen,
+                                 v_threshold, left(a.first_approver, 64)),
+                HINT    = 'Another approver approves it (or anyone rejects it).';
+        END IF;
     END IF;
     o := commerce._lock_order(p_tenant, a.order_id);
     UPDATE commerce.after_sale
@@ -156,6 +178,26 @@ BEGIN
     END IF;
     RETURN a;
 END $$;
+
+COMMENT ON FUNCTION commerce.decide_after_sale(bigint, bigint, boolean, text, text) IS
+  'Approve or reject an after-sale request (approving a refund-only request asks the payment provider for the refund). The approver is p_approver, else the verified actor, else the database role. A refund of at least the tenant''s refund_second_approval_fen needs two: the first approval is recorded (first_approver, status stays requested) and a second, different approver approves (the same one again: 42501). Audited. Idempotent.';
+
+-- Set the refund amount from which a refund needs a second, different approver (0 or NULL: never).
+CREATE FUNCTION commerce.set_refund_approval(p_tenant bigint, p_threshold_fen bigint) RETURNS bigint
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    IF p_threshold_fen < 0 OR p_threshold_fen > commerce._limit('max_fen') THEN
+        PERFORM commerce._invalid('p_threshold_fen', format('%s fen', p_threshold_fen),
+                                  'A threshold is an amount in fen (0 or NULL: no second approval).');
+    END IF;
+    UPDATE commerce.tenant SET refund_second_approval_fen = coalesce(p_threshold_fen, 0) WHERE tenant_id = p_tenant;
+    PERFORM commerce._audit(p_tenant, 'refund_approval.set', p_tenant::text,
+                            jsonb_build_object('threshold_fen', p_threshold_fen), 'set');
+    RETURN p_threshold_fen;
+END $$;
+COMMENT ON FUNCTION commerce.set_refund_approval(bigint, bigint) IS
+  'Refunds of at least p_threshold_fen need a second, different approver (commerce.decide_after_sale); 0 or NULL turns it off. Audited.';
 
 -- The goods of a return or exchange came back: they are sellable again.
 CREATE FUNCTION commerce.receive_returned_goods(p_tenant bigint, p_after_sale bigint)

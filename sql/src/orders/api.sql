@@ -4,7 +4,7 @@
 CREATE FUNCTION commerce_api.order_contact(order_id bigint)
 RETURNS TABLE (receiver_name text, receiver_phone text, receiver_region text, receiver_city text,
                receiver_address text, masked boolean)
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, commerce, pg_temp AS $$
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, commerce, pg_temp AS $$
 DECLARE a commerce.actor := commerce._api_actor('commerce_api.order_contact', '{customer,operator,service}');
         v_customer text; v_channel text; v_found boolean;
 BEGIN
@@ -23,7 +23,7 @@ BEGIN
 END $$;
 REVOKE ALL ON FUNCTION commerce_api.order_contact(bigint) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.order_contact(bigint) IS
-  'The receiver of an order, masked (138****1234) unless the caller may see personal data. A customer reads its own orders only (another''s is PT404); an operator those of its channels (42501 otherwise); a service any.';
+  'The receiver of an order, masked (138****1234) unless the caller may see personal data. A customer reads its own orders only (another''s is PT404); an operator those of its channels (42501 otherwise); a service any. An unmasked read is audited (POST /rpc/order_contact).';
 
 CREATE FUNCTION commerce_api.record_payment(order_id bigint, payment_id text, amount_fen bigint)
 RETURNS commerce.order_result LANGUAGE sql VOLATILE SECURITY DEFINER
@@ -44,3 +44,16 @@ $$;
 REVOKE ALL ON FUNCTION commerce_api.ingest_platform_order(text, jsonb) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.ingest_platform_order(text, jsonb) IS
   'The platform adapter''s call (service only): an order of a platform (Taobao, Douyin, ...) as the platform sent it; created or updated once per platform order and modification time.';
+
+CREATE FUNCTION commerce_api.export_orders(from_date date, to_date date, key text)
+RETURNS TABLE (order_id bigint, channel text, external_order_id text, status text, payable_fen bigint,
+               created_at timestamptz, receiver_region text, receiver_city text, receiver_name bytea,
+               receiver_phone bytea, receiver_address bytea)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.export_orders', '{operator,finance,service}');
+BEGIN
+    RETURN QUERY SELECT * FROM commerce.export_orders(a.tenant_id, from_date, to_date, key, a.channels);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.export_orders(date, date, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.export_orders(date, date, text) IS
+  'POST /rpc/export_orders: the orders of a period with the receiver''s name, phone and address encrypted (AES-256, pgcrypto) under the key the caller supplies; an operator gets the orders of its channels only. Open to operators, finance and services; audited.';

@@ -291,6 +291,8 @@ CREATE TABLE commerce.after_sale (
     created_at    timestamptz NOT NULL DEFAULT now(),
     decided_at    timestamptz,
     completed_at  timestamptz,
+    first_approver text CHECK (length(first_approver) BETWEEN 1 AND 64),
+    first_approved_at timestamptz,
     PRIMARY KEY (tenant_id, after_sale_id),
     UNIQUE (tenant_id, request_id),
     FOREIGN KEY (tenant_id, order_id) REFERENCES commerce.orders,
@@ -303,11 +305,13 @@ CREATE TYPE commerce.after_sale_row AS (
     tenant_id bigint, after_sale_id bigint, order_id bigint, request_id text,
     kind commerce.after_sale_kind, status text, reason text, refund_fen bigint, lines jsonb,
     decision_note text, created_at timestamp with time zone, decided_at timestamp with time zone,
-    completed_at timestamp with time zone
+    completed_at timestamp with time zone, first_approver text, first_approved_at timestamp with time zone
 );
 COMMENT ON TYPE commerce.after_sale_row IS 'A row of commerce.after_sale (same columns, same order), as functions take and return it.';
 COMMENT ON TABLE commerce.after_sale IS
-  'After-sale requests: refund only, return and refund, exchange. requested -> approved | rejected; approved -> refunded (refund only) or goods_returned -> refunded | exchanged. One open request per order. The order is after_sale while one is open.';
+  'After-sale requests: refund only, return and refund, exchange. requested -> approved | rejected; approved -> refunded (refund only) or goods_returned -> refunded | exchanged. One open request per order. The order is after_sale while one is open. A refund of at least the tenant''s refund_second_approval_fen needs two different approvers: the first is recorded (first_approver), the second approves.';
+SELECT commerce._declare_audited('commerce.after_sale', 'after_sale_id', ARRAY['status', 'refund_fen', 'decision_note',
+                                                                               'first_approver']);
 
 CREATE UNIQUE INDEX after_sale_one_open ON commerce.after_sale (tenant_id, order_id)
     WHERE status IN ('requested', 'approved', 'goods_returned');

@@ -351,6 +351,7 @@ CREATE TYPE commerce.play_settlement_row AS (
 COMMENT ON TYPE commerce.play_settlement_row IS 'A row of commerce.play_settlement (same columns, same order), as functions take and return it.';
 COMMENT ON TABLE commerce.play_settlement IS
   'A store''s settlement of a play''s income (M7): the completed orders not settled before, their income (paid less refunded), split into the store''s and HQ''s parts by the split rule (they add up exactly: CHECK). applied -> approved (payout to the store through the outbox) -> paid | failed (approved again to retry); applied -> rejected releases the orders.';
+SELECT commerce._declare_audited('commerce.play_settlement', 'settlement_id', ARRAY['status', 'store_fen', 'hq_fen', 'decided_by', 'reason', 'provider_ref']);
 
 CREATE TRIGGER before_10_state_guard BEFORE INSERT OR UPDATE ON commerce.play_settlement
     FOR EACH ROW EXECUTE FUNCTION commerce.state_guard('status', 'applied',

@@ -121,6 +121,7 @@ FROM (
                   'rows ' || c.oid::regclass::text || ' ', ' ', E'\n', '', c.oid::regclass::text) AS q
     FROM pg_class c
     WHERE c.relkind IN ('r', 'p') AND c.relnamespace = 'commerce'::regnamespace
+      AND c.relname <> 'audit_log'   -- what was done, not what was installed
     ORDER BY c.oid::regclass::text COLLATE "C"
 ) s \gset
 SELECT r.line FROM (:rowsql) r(line) ORDER BY r.line COLLATE "C";
