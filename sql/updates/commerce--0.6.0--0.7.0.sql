@@ -6585,6 +6585,14 @@ REVOKE ALL ON FUNCTION commerce_api.price(text, text, text) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.price(text, text, text) IS
   'The price of a SKU on a channel now (channel, member and flash prices resolved). Open to every caller; a signed-in customer gets its own member tier''s price (member_tier left out or its own); other callers may show any tier''s price (what an order pays is resolved from the customer when it is placed).';
 
+-- Available units of a pool (committed figures, no lock).
+CREATE OR REPLACE FUNCTION commerce._pool_available(p_tenant bigint, p_pool bigint)
+RETURNS bigint LANGUAGE plpgsql STABLE AS $$   -- PL/pgSQL for a plan cached per session
+BEGIN
+    RETURN (SELECT coalesce(sum(s.on_hand - s.reserved - s.sold), 0)::bigint FROM commerce.stock_slot s
+             WHERE s.tenant_id = p_tenant AND s.pool_id = p_pool);
+END $$;
+
 -- ==== sql/src/inventory/api.sql
 
 -- sql/src/inventory/api.sql: reservations and stock for HTTP clients. A
@@ -6694,6 +6702,34 @@ $$;
 REVOKE ALL ON FUNCTION commerce_api.stock(text) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.stock(text) IS
   'The available units of a SKU per warehouse and activity pool (open pools only). Open to every caller.';
+
+-- ==== sql/src/orders/place_order.sql
+
+-- sql/src/orders/place_order.sql: self-operated orders: place, pay, cancel,
+-- and the unpaid-order pump.
+
+-- The result row of an order.
+CREATE OR REPLACE FUNCTION commerce._order_result(o commerce.orders_row, p_outcome text)
+RETURNS commerce.order_result LANGUAGE plpgsql IMMUTABLE AS $$   -- PL/pgSQL: no planning per call
+BEGIN
+    RETURN ROW(o.order_id, o.status::text, o.payable_fen, o.pay_deadline, p_outcome)::commerce.order_result;
+END $$;
+
+-- The warehouse a line should draw from when its SKU is stocked in several and the
+-- caller named none: the first (by code) whose committed available stock covers it,
+-- else the first; NULL when the SKU has at most one root pool.
+-- (PL/pgSQL, not SQL, so that its plan is cached per session instead of made per order)
+CREATE OR REPLACE FUNCTION commerce._pick_warehouse(p_tenant bigint, p_sku text, p_qty bigint) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT CASE WHEN count(*) OVER () > 1 THEN w.code END
+              FROM commerce.sku s
+              JOIN commerce.stock_pool p ON p.tenant_id = s.tenant_id AND p.sku_id = s.sku_id AND p.parent_pool_id IS NULL
+              JOIN commerce.warehouse w ON w.tenant_id = p.tenant_id AND w.warehouse_id = p.warehouse_id
+             WHERE s.tenant_id = p_tenant AND s.code = p_sku
+             ORDER BY commerce._pool_available(p.tenant_id, p.pool_id) < p_qty, w.code
+             LIMIT 1);
+END $$;
 
 -- Approve or reject an after-sale request; a large refund needs a second, different approver.
 CREATE OR REPLACE FUNCTION commerce.decide_after_sale(p_tenant bigint, p_after_sale bigint, p_approve boolean,
@@ -6979,6 +7015,69 @@ $$;
 REVOKE ALL ON FUNCTION commerce_api.koc_rank(date, date, text, text, integer) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.koc_rank(date, date, text, text, integer) IS
   'GET /rpc/koc_rank (PostgREST): the KOC leaderboard of a period by gmv, redemptions or commission, optionally for one region. Open to KOCs, staff and services.';
+
+-- ==== sql/src/plays/group_buy.sql
+
+-- sql/src/plays/group_buy.sql: group buys: joins under the instance lock,
+-- success with assets.
+
+-- Issue the assets of a successful group (members with orders), once per order.
+CREATE OR REPLACE FUNCTION commerce._issue_group_assets(p_tenant bigint, p_instance bigint) RETURNS integer
+LANGUAGE plpgsql AS $$   -- PL/pgSQL for a plan cached per session (an SQL function is planned per call)
+DECLARE n integer;
+BEGIN
+    WITH ins AS (
+        INSERT INTO commerce.user_asset (tenant_id, customer_id, asset_type, unit_name, total, remaining,
+                                         source_activity, source_instance_id, order_id, created_at)
+        SELECT p.tenant_id, p.customer_id, c.asset_type, t.unit_name, c.units_per_sale, c.units_per_sale,
+               c.activity, p.instance_id, p.order_id, commerce.now()
+          FROM commerce.play_participant p
+          JOIN commerce.play_instance i USING (tenant_id, instance_id)
+          JOIN commerce.play_config c ON c.tenant_id = i.tenant_id AND c.config_id = i.config_id
+          JOIN commerce.play_template t ON t.tenant_id = c.tenant_id AND t.code = c.template_code
+         WHERE p.tenant_id = p_tenant AND p.instance_id = p_instance AND p.order_id IS NOT NULL
+           AND c.asset_type IS NOT NULL
+        ON CONFLICT (tenant_id, order_id) DO NOTHING
+        RETURNING 1)
+    SELECT count(*)::integer INTO n FROM ins;
+    RETURN n;
+END $$;
+
+-- ==== sql/src/plays/flash_sale.sql
+
+-- sql/src/plays/flash_sale.sql: flash sales and first-order offers (buy_play).
+
+-- Units left in a play's own pool.
+CREATE OR REPLACE FUNCTION commerce._play_available(c commerce.play_config_row) RETURNS bigint
+LANGUAGE plpgsql STABLE AS $$   -- PL/pgSQL for a plan cached per session
+BEGIN
+    RETURN (SELECT coalesce(sum(commerce._pool_available(sp.tenant_id, sp.pool_id)), 0)::bigint
+              FROM commerce.stock_pool sp
+             WHERE sp.tenant_id = c.tenant_id AND sp.activity = c.activity AND sp.sku_id = c.sku_id
+               AND sp.status = 'open');
+END $$;
+
+-- ==== sql/src/plays/order_effects.sql
+
+-- sql/src/plays/order_effects.sql: what a paid or refunded play order does:
+-- assets, invite rewards, participants.
+
+-- Issue the asset of a paid flash-sale, bargain or invite-reward order (group buys issue at success).
+CREATE OR REPLACE FUNCTION commerce._issue_order_asset(o commerce.orders_row) RETURNS void
+LANGUAGE plpgsql AS $$   -- PL/pgSQL for a plan cached per session (an SQL function is planned per call)
+BEGIN
+    INSERT INTO commerce.user_asset (tenant_id, customer_id, asset_type, unit_name, total, remaining,
+                                     source_activity, source_instance_id, order_id, created_at)
+    SELECT o.tenant_id, o.customer_id, c.asset_type, t.unit_name, c.units_per_sale * q.qty,
+           c.units_per_sale * q.qty, c.activity, o.source_instance_id, o.order_id, commerce.now()
+      FROM commerce.play_config c
+      JOIN commerce.play_template t ON t.tenant_id = c.tenant_id AND t.code = c.template_code
+      CROSS JOIN LATERAL (SELECT sum(l.qty)::bigint AS qty FROM commerce.order_line l
+                           WHERE l.tenant_id = o.tenant_id AND l.order_id = o.order_id AND l.sku_id = c.sku_id) q
+     WHERE c.tenant_id = o.tenant_id AND c.activity = o.source_activity AND c.asset_type IS NOT NULL
+       AND t.kind <> 'group_buy' AND o.customer_id IS NOT NULL AND q.qty > 0
+    ON CONFLICT (tenant_id, order_id) DO NOTHING;
+END $$;
 
 -- ==== sql/src/plays/api.sql
 

@@ -111,10 +111,11 @@ END $$;
 
 -- Available units of a pool (committed figures, no lock).
 CREATE FUNCTION commerce._pool_available(p_tenant bigint, p_pool bigint)
-RETURNS bigint LANGUAGE sql STABLE AS $$
-    SELECT coalesce(sum(on_hand - reserved - sold), 0)::bigint FROM commerce.stock_slot
-     WHERE tenant_id = p_tenant AND pool_id = p_pool;
-$$;
+RETURNS bigint LANGUAGE plpgsql STABLE AS $$   -- PL/pgSQL for a plan cached per session
+BEGIN
+    RETURN (SELECT coalesce(sum(s.on_hand - s.reserved - s.sold), 0)::bigint FROM commerce.stock_slot s
+             WHERE s.tenant_id = p_tenant AND s.pool_id = p_pool);
+END $$;
 
 -- Re-arm the low-stock alert of a pool once it is back at or above its threshold.
 CREATE FUNCTION commerce._low_stock_rearm(p_tenant bigint, p_pool bigint)

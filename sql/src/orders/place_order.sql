@@ -3,9 +3,10 @@
 
 -- The result row of an order.
 CREATE FUNCTION commerce._order_result(o commerce.orders_row, p_outcome text)
-RETURNS commerce.order_result LANGUAGE sql IMMUTABLE AS $$
-    SELECT ROW(o.order_id, o.status::text, o.payable_fen, o.pay_deadline, p_outcome)::commerce.order_result;
-$$;
+RETURNS commerce.order_result LANGUAGE plpgsql IMMUTABLE AS $$   -- PL/pgSQL: no planning per call
+BEGIN
+    RETURN ROW(o.order_id, o.status::text, o.payable_fen, o.pay_deadline, p_outcome)::commerce.order_result;
+END $$;
 
 -- Place a self-operated order from a JSON document: prices, stock hold, order.
 CREATE FUNCTION commerce.place_order(p_tenant bigint, p_request_id text, p_channel text,
@@ -145,16 +146,18 @@ COMMENT ON FUNCTION commerce.place_order(bigint, text, text, jsonb, text) IS
 -- The warehouse a line should draw from when its SKU is stocked in several and the
 -- caller named none: the first (by code) whose committed available stock covers it,
 -- else the first; NULL when the SKU has at most one root pool.
+-- (PL/pgSQL, not SQL, so that its plan is cached per session instead of made per order)
 CREATE FUNCTION commerce._pick_warehouse(p_tenant bigint, p_sku text, p_qty bigint) RETURNS text
-LANGUAGE sql STABLE AS $$
-    SELECT CASE WHEN count(*) OVER () > 1 THEN w.code END
-      FROM commerce.sku s
-      JOIN commerce.stock_pool p ON p.tenant_id = s.tenant_id AND p.sku_id = s.sku_id AND p.parent_pool_id IS NULL
-      JOIN commerce.warehouse w ON w.tenant_id = p.tenant_id AND w.warehouse_id = p.warehouse_id
-     WHERE s.tenant_id = p_tenant AND s.code = p_sku
-     ORDER BY commerce._pool_available(p.tenant_id, p.pool_id) < p_qty, w.code
-     LIMIT 1;
-$$;
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT CASE WHEN count(*) OVER () > 1 THEN w.code END
+              FROM commerce.sku s
+              JOIN commerce.stock_pool p ON p.tenant_id = s.tenant_id AND p.sku_id = s.sku_id AND p.parent_pool_id IS NULL
+              JOIN commerce.warehouse w ON w.tenant_id = p.tenant_id AND w.warehouse_id = p.warehouse_id
+             WHERE s.tenant_id = p_tenant AND s.code = p_sku
+             ORDER BY commerce._pool_available(p.tenant_id, p.pool_id) < p_qty, w.code
+             LIMIT 1);
+END $$;
 
 -- An amount in fen from a JSON value (absent or null: 0); 22023 otherwise.
 CREATE FUNCTION commerce._fen(p_value jsonb, p_name text) RETURNS bigint

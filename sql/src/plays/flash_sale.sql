@@ -2,11 +2,13 @@
 
 -- Units left in a play's own pool.
 CREATE FUNCTION commerce._play_available(c commerce.play_config_row) RETURNS bigint
-LANGUAGE sql STABLE AS $$
-    SELECT coalesce(sum(commerce._pool_available(sp.tenant_id, sp.pool_id)), 0)::bigint
-      FROM commerce.stock_pool sp
-     WHERE sp.tenant_id = c.tenant_id AND sp.activity = c.activity AND sp.sku_id = c.sku_id AND sp.status = 'open';
-$$;
+LANGUAGE plpgsql STABLE AS $$   -- PL/pgSQL for a plan cached per session
+BEGIN
+    RETURN (SELECT coalesce(sum(commerce._pool_available(sp.tenant_id, sp.pool_id)), 0)::bigint
+              FROM commerce.stock_pool sp
+             WHERE sp.tenant_id = c.tenant_id AND sp.activity = c.activity AND sp.sku_id = c.sku_id
+               AND sp.status = 'open');
+END $$;
 
 -- Buy from a flash sale (or an invite-reward play's offer): the units are held for the play's hold time.
 CREATE FUNCTION commerce.buy_play(p_tenant bigint, p_request_id text, p_config text, p_customer text,

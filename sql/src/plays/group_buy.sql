@@ -3,7 +3,9 @@
 
 -- Issue the assets of a successful group (members with orders), once per order.
 CREATE FUNCTION commerce._issue_group_assets(p_tenant bigint, p_instance bigint) RETURNS integer
-LANGUAGE sql AS $$
+LANGUAGE plpgsql AS $$   -- PL/pgSQL for a plan cached per session (an SQL function is planned per call)
+DECLARE n integer;
+BEGIN
     WITH ins AS (
         INSERT INTO commerce.user_asset (tenant_id, customer_id, asset_type, unit_name, total, remaining,
                                          source_activity, source_instance_id, order_id, created_at)
@@ -17,8 +19,9 @@ LANGUAGE sql AS $$
            AND c.asset_type IS NOT NULL
         ON CONFLICT (tenant_id, order_id) DO NOTHING
         RETURNING 1)
-    SELECT count(*)::integer FROM ins;
-$$;
+    SELECT count(*)::integer INTO n FROM ins;
+    RETURN n;
+END $$;
 
 -- Open a group (p_instance NULL: the customer leads a new one) or join one, paying the play price.
 CREATE FUNCTION commerce.join_group(p_tenant bigint, p_request_id text, p_config text, p_customer text,

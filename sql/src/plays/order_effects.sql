@@ -3,7 +3,8 @@
 
 -- Issue the asset of a paid flash-sale, bargain or invite-reward order (group buys issue at success).
 CREATE FUNCTION commerce._issue_order_asset(o commerce.orders_row) RETURNS void
-LANGUAGE sql AS $$
+LANGUAGE plpgsql AS $$   -- PL/pgSQL for a plan cached per session (an SQL function is planned per call)
+BEGIN
     INSERT INTO commerce.user_asset (tenant_id, customer_id, asset_type, unit_name, total, remaining,
                                      source_activity, source_instance_id, order_id, created_at)
     SELECT o.tenant_id, o.customer_id, c.asset_type, t.unit_name, c.units_per_sale * q.qty,
@@ -15,7 +16,7 @@ LANGUAGE sql AS $$
      WHERE c.tenant_id = o.tenant_id AND c.activity = o.source_activity AND c.asset_type IS NOT NULL
        AND t.kind <> 'group_buy' AND o.customer_id IS NOT NULL AND q.qty > 0
     ON CONFLICT (tenant_id, order_id) DO NOTHING;
-$$;
+END $$;
 
 -- Orders trigger: a payment issues play assets and ends invites; a full refund voids the asset.
 CREATE FUNCTION commerce._play_order_changed() RETURNS trigger LANGUAGE plpgsql AS $$
