@@ -7430,6 +7430,28 @@ COMMENT ON FUNCTION commerce._isolate_tenants() IS
 COMMENT ON SCHEMA commerce_api IS
   'The HTTP/GraphQL face of commerce: functions that take their actor (tenant, customer, KOC, staff member or service) from the verified identity. commerce.grant_api() grants each to the actor roles it is open to.';
 
+-- the types the API returns and the enums, documented (docs/api.md)
+COMMENT ON TYPE commerce.resolved_price IS
+  'A price as resolved for a SKU, channel, member tier and moment: price_fen (integer fen), its source (flash, member, channel or msrp) and the price row it came from (price_id, NULL for the MSRP).';
+COMMENT ON TYPE commerce.reservation_status IS
+  'A reservation''s state: active (holding stock), then exactly once confirmed (sold), released or expired.';
+COMMENT ON TYPE commerce.stock_movement_kind IS
+  'What a stock movement records: receive, adjust, reserve, confirm, release, expire, return, allocate, deallocate.';
+COMMENT ON TYPE commerce.reservation_result IS
+  'The outcome of a reservation call: the reservation, its status (active, confirmed, released, expired) and until when it holds.';
+COMMENT ON TYPE commerce.order_status IS
+  'An order''s state: pending_payment, paid, shipped, completed, cancelled, after_sale, refunded.';
+COMMENT ON TYPE commerce.order_result IS
+  'The outcome of an order call: the order, its status, the payable amount in fen, the payment deadline and what the call did (outcome: placed, existing (a repeat), paid, already_paid, cancelled, already_cancelled, refund_pending).';
+COMMENT ON TYPE commerce.after_sale_kind IS
+  'An after-sale request''s kind: refund_only, return_refund, exchange.';
+COMMENT ON TYPE commerce.click_result IS
+  'The outcome of a click on a tracking link: the click, whether it counted (not a repeat within the dedupe window), the KOC and the task.';
+COMMENT ON TYPE commerce.join_result IS
+  'The outcome of joining a group buy: the group (instance), its status and progress (current of target, deadline), the member''s order and what happened (opened, joined, succeeded, repeated).';
+COMMENT ON TYPE commerce.bargain_result IS
+  'The outcome of a bargain call: the bargain (instance), its status, helps so far and needed, the price reached and its floor in fen, the deadline and what happened (started, cut, succeeded, repeated).';
+
 -- the audited tables
 SELECT commerce._declare_audited('commerce.staff', 'code', ARRAY['name', 'kind', 'stores', 'channels', 'active']);
 SELECT commerce._declare_audited('commerce.role_binding', 'role_name', ARRAY['tenant_id', 'kind', 'subject']);

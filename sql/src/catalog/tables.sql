@@ -100,3 +100,5 @@ CREATE TYPE commerce.resolved_price AS (
     source    text,
     price_id  bigint
 );
+COMMENT ON TYPE commerce.resolved_price IS
+  'A price as resolved for a SKU, channel, member tier and moment: price_fen (integer fen), its source (flash, member, channel or msrp) and the price row it came from (price_id, NULL for the MSRP).';

@@ -48,10 +48,14 @@ CREATE UNIQUE INDEX stock_pool_activity ON commerce.stock_pool (tenant_id, activ
 -- path cost about a third of the throughput. States and kinds are enums; the
 -- reservation trigger (C) checks the rest. The no-oversell CHECK stays.
 CREATE TYPE commerce.reservation_status AS ENUM ('active', 'confirmed', 'released', 'expired');
+COMMENT ON TYPE commerce.reservation_status IS
+  'A reservation''s state: active (holding stock), then exactly once confirmed (sold), released or expired.';
 
 CREATE TYPE commerce.stock_movement_kind AS ENUM
     ('receive', 'adjust', 'reserve', 'confirm', 'release', 'expire', 'return',
      'allocate', 'deallocate');
+COMMENT ON TYPE commerce.stock_movement_kind IS
+  'What a stock movement records: receive, adjust, reserve, confirm, release, expire, return, allocate, deallocate.';
 
 CREATE TABLE commerce.stock_slot (
     tenant_id bigint NOT NULL,
@@ -131,3 +135,5 @@ CREATE TYPE commerce.reservation_result AS (
     status         text,
     expires_at     timestamptz
 );
+COMMENT ON TYPE commerce.reservation_result IS
+  'The outcome of a reservation call: the reservation, its status (active, confirmed, released, expired) and until when it holds.';

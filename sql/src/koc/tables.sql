@@ -109,6 +109,8 @@ COMMENT ON TABLE commerce.click IS
   'Clicks on tracking links (K12): who followed which KOC''s link for which task and share channel, from where. Repeats within the tenant''s dedupe window are not stored again.';
 
 CREATE TYPE commerce.click_result AS (click_id bigint, counted boolean, koc_id bigint, task_id bigint);
+COMMENT ON TYPE commerce.click_result IS
+  'The outcome of a click on a tracking link: the click, whether it counted (not a repeat within the dedupe window), the KOC and the task.';
 
 CREATE TYPE commerce.attribution AS (koc_id bigint, task_id bigint, click_id bigint);
 

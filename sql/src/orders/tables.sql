@@ -3,6 +3,8 @@
 
 CREATE TYPE commerce.order_status AS ENUM
     ('pending_payment', 'paid', 'shipped', 'completed', 'cancelled', 'after_sale', 'refunded');
+COMMENT ON TYPE commerce.order_status IS
+  'An order''s state: pending_payment, paid, shipped, completed, cancelled, after_sale, refunded.';
 
 -- orders and order_line carry no foreign keys to tenant, channel, SKU or their
 -- order (as in inventory): an FK check takes FOR KEY SHARE on the parent row, so
@@ -137,6 +139,8 @@ CREATE TYPE commerce.order_result AS (
     pay_deadline timestamptz,
     outcome      text
 );
+COMMENT ON TYPE commerce.order_result IS
+  'The outcome of an order call: the order, its status, the payable amount in fen, the payment deadline and what the call did (outcome: placed, existing (a repeat), paid, already_paid, cancelled, already_cancelled, refund_pending).';
 
 CREATE TABLE commerce.platform_profile (
     tenant_id             bigint NOT NULL DEFAULT 0,
@@ -276,6 +280,8 @@ COMMENT ON TABLE commerce.shipment IS
   'A parcel of an order: carrier (routed or chosen), tracking number, weight. Creating one ships the order, queues its waybill print job and, for platform orders, the write-back of the tracking number.';
 
 CREATE TYPE commerce.after_sale_kind AS ENUM ('refund_only', 'return_refund', 'exchange');
+COMMENT ON TYPE commerce.after_sale_kind IS
+  'An after-sale request''s kind: refund_only, return_refund, exchange.';
 
 CREATE TABLE commerce.after_sale (
     tenant_id     bigint NOT NULL REFERENCES commerce.tenant,

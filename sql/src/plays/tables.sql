@@ -196,6 +196,8 @@ SELECT commerce._declare_append_only('commerce.consumption_log');
 
 CREATE TYPE commerce.join_result AS (instance_id bigint, status text, current integer, target integer,
                                      deadline timestamptz, order_id bigint, outcome text);
+COMMENT ON TYPE commerce.join_result IS
+  'The outcome of joining a group buy: the group (instance), its status and progress (current of target, deadline), the member''s order and what happened (opened, joined, succeeded, repeated).';
 
 CREATE TABLE commerce.play_blacklist (
     tenant_id  bigint NOT NULL REFERENCES commerce.tenant,
@@ -253,6 +255,8 @@ SELECT commerce._declare_append_only('commerce.play_help');
 
 CREATE TYPE commerce.bargain_result AS (instance_id bigint, status text, helps integer, helps_needed integer,
                                         price_fen bigint, floor_fen bigint, deadline timestamptz, outcome text);
+COMMENT ON TYPE commerce.bargain_result IS
+  'The outcome of a bargain call: the bargain (instance), its status, helps so far and needed, the price reached and its floor in fen, the deadline and what happened (started, cut, succeeded, repeated).';
 
 CREATE TABLE commerce.play_invite (
     tenant_id   bigint NOT NULL,
