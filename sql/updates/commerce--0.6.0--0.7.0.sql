@@ -6357,6 +6357,37 @@ END $$;
 COMMENT ON FUNCTION commerce._actor_scope(commerce.actor, text, text) IS
   'For staff callers: refuse (42501) a store not in the staff member''s stores and a channel not in its channels (NULL lists: all). Other kinds pass.';
 
+-- The client's address: from the gateway's request headers for end users, as given for a service.
+CREATE FUNCTION commerce._client_ip(a commerce.actor, p_given text) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+DECLARE h jsonb := nullif(current_setting('request.headers', true), '')::jsonb; v text;
+BEGIN
+    IF a.kind = 'service' AND p_given IS NOT NULL THEN
+        v := p_given;     -- a backend passes its end user's address
+    ELSE
+        v := btrim(coalesce(split_part(h ->> 'x-forwarded-for', ',', 1), h ->> 'x-real-ip'));
+    END IF;
+    IF v IS NULL OR v = '' OR length(v) > 45 THEN
+        RETURN NULL;
+    END IF;
+    BEGIN
+        RETURN host(v::inet);
+    EXCEPTION WHEN invalid_text_representation THEN
+        RETURN NULL;      -- not an address: none
+    END;
+END $$;
+COMMENT ON FUNCTION commerce._client_ip(commerce.actor, text) IS
+  'The client address a call is judged by (blacklists, per-IP rates, clicks): for customers, KOCs, staff and anonymous callers the first X-Forwarded-For hop (else X-Real-IP) of the gateway''s request.headers, whatever the body says; for a service the address it passes (a backend''s end user), else the headers. NULL when there is none or it is not an address.';
+
+-- The client's device id and user agent: from the request headers for end users, as given for a service.
+CREATE FUNCTION commerce._client_header(a commerce.actor, p_given text, p_header text) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT left(CASE WHEN a.kind = 'service' AND p_given IS NOT NULL THEN p_given
+                     ELSE nullif(current_setting('request.headers', true), '')::jsonb ->> p_header END, 512);
+$$;
+COMMENT ON FUNCTION commerce._client_header(commerce.actor, text, text) IS
+  'A client header a call is judged by (x-device-id for devices, user-agent for clicks): from the gateway''s request.headers for end users, whatever the body says; the value a service passes, else the header. At most 512 characters.';
+
 -- Add or change a staff member (store staff, HQ operator, finance) with its stores and channels.
 CREATE FUNCTION commerce.upsert_staff(p_tenant bigint, p_code text, p_name text, p_kind text,
                                       p_stores text[] DEFAULT NULL, p_channels text[] DEFAULT NULL,
@@ -6959,7 +6990,8 @@ SET search_path = pg_catalog, commerce, pg_temp AS $$
            LATERAL commerce.record_click(a.tenant_id, code,
                                          CASE WHEN a.kind = 'customer' THEN commerce._actor_subject(a, visitor, 'visitor')
                                               ELSE visitor END,
-                                         ip, user_agent) r;
+                                         commerce._client_ip(a, host(ip))::inet,
+                                         commerce._client_header(a, user_agent, 'user-agent')) r;
 $$;
 REVOKE ALL ON FUNCTION commerce_api.record_click(text, text, inet, text) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.record_click(text, text, inet, text) IS
@@ -7099,7 +7131,7 @@ CREATE OR REPLACE FUNCTION commerce_api.record_play_view(play text, customer tex
                                               device text DEFAULT NULL)
 RETURNS bigint LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
-    SELECT commerce.record_play_view(a.tenant_id, play, commerce._actor_subject(a, customer, 'customer'), ip, device)
+    SELECT commerce.record_play_view(a.tenant_id, play, commerce._actor_subject(a, customer, 'customer'), commerce._client_ip(a, ip), commerce._client_header(a, device, 'x-device-id'))
       FROM commerce._api_actor('commerce_api.record_play_view', '{anonymous,customer,service}') a;
 $$;
 REVOKE ALL ON FUNCTION commerce_api.record_play_view(text, text, text, text) FROM PUBLIC;
@@ -7112,7 +7144,7 @@ RETURNS commerce.join_result LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
     SELECT r.* FROM commerce._api_actor('commerce_api.join_group', '{service}') a,
            LATERAL commerce.join_group(a.tenant_id, request_id, play, customer, payment_id, instance,
-                                       'wechat_mp', ip, device) r;
+                                       'wechat_mp', commerce._client_ip(a, ip), commerce._client_header(a, device, 'x-device-id')) r;
 $$;
 REVOKE ALL ON FUNCTION commerce_api.join_group(text, text, text, text, bigint, text, text) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.join_group(text, text, text, text, bigint, text, text) IS
@@ -7124,7 +7156,7 @@ RETURNS commerce.order_result LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
     SELECT r.* FROM commerce._api_actor('commerce_api.buy_play', '{customer,service}') a,
            LATERAL commerce.buy_play(a.tenant_id, request_id, play, commerce._actor_subject(a, customer, 'customer'),
-                                     qty, 'wechat_mp', ip, device, receiver) r;
+                                     qty, 'wechat_mp', commerce._client_ip(a, ip), commerce._client_header(a, device, 'x-device-id'), receiver) r;
 $$;
 REVOKE ALL ON FUNCTION commerce_api.buy_play(text, text, text, integer, text, text, jsonb) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.buy_play(text, text, text, integer, text, text, jsonb) IS
@@ -7136,7 +7168,7 @@ RETURNS commerce.bargain_result LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
     SELECT r.* FROM commerce._api_actor('commerce_api.start_bargain', '{customer,service}') a,
            LATERAL commerce.start_bargain(a.tenant_id, request_id, play,
-                                          commerce._actor_subject(a, customer, 'customer'), ip, device) r;
+                                          commerce._actor_subject(a, customer, 'customer'), commerce._client_ip(a, ip), commerce._client_header(a, device, 'x-device-id')) r;
 $$;
 REVOKE ALL ON FUNCTION commerce_api.start_bargain(text, text, text, text, text) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.start_bargain(text, text, text, text, text) IS
@@ -7148,7 +7180,7 @@ RETURNS commerce.bargain_result LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
     SELECT r.* FROM commerce._api_actor('commerce_api.help_bargain', '{customer,service}') a,
            LATERAL commerce.help_bargain(a.tenant_id, request_id, bargain,
-                                         commerce._actor_subject(a, helper, 'helper'), ip, device) r;
+                                         commerce._actor_subject(a, helper, 'helper'), commerce._client_ip(a, ip), commerce._client_header(a, device, 'x-device-id')) r;
 $$;
 REVOKE ALL ON FUNCTION commerce_api.help_bargain(text, bigint, text, text, text) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.help_bargain(text, bigint, text, text, text) IS
@@ -7161,7 +7193,7 @@ SET search_path = pg_catalog, commerce, pg_temp AS $$
     SELECT r.* FROM commerce._api_actor('commerce_api.buy_bargain', '{customer,service}') a,
            LATERAL commerce.buy_bargain(a.tenant_id, request_id, bargain,
                                         commerce._actor_subject(a, customer, 'customer'), 'wechat_mp',
-                                        ip, device, receiver) r;
+                                        commerce._client_ip(a, ip), commerce._client_header(a, device, 'x-device-id'), receiver) r;
 $$;
 REVOKE ALL ON FUNCTION commerce_api.buy_bargain(text, bigint, text, text, text, jsonb) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.buy_bargain(text, bigint, text, text, text, jsonb) IS
@@ -7173,7 +7205,7 @@ RETURNS commerce.play_invite_row LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
     SELECT r.* FROM commerce._api_actor('commerce_api.invite', '{customer,service}') a,
            LATERAL commerce.invite(a.tenant_id, request_id, play, commerce._actor_subject(a, inviter, 'inviter'),
-                                   invitee, ip, device) r;
+                                   invitee, commerce._client_ip(a, ip), commerce._client_header(a, device, 'x-device-id')) r;
 $$;
 REVOKE ALL ON FUNCTION commerce_api.invite(text, text, text, text, text, text) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.invite(text, text, text, text, text, text) IS

@@ -14,7 +14,7 @@ SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
 CALL commerce.provision();
-SELECT plan(138);
+SELECT plan(144);
 \ir lib/fingerprint.psql
 \o /dev/null
 
@@ -210,6 +210,22 @@ SELECT is(pg_temp.call_as('customer', 'a', $$SELECT commerce_api.record_play_vie
           '42501: a customer acts only as itself', 'a customer cannot record views as another');
 SELECT is(pg_temp.call_as('anonymous', NULL, $$SELECT commerce_api.record_play_view('G', 'b')$$),
           '42501: a anonymous acts only as itself', 'an anonymous caller cannot record views as a customer');
+-- the client address and device of an end user come from the gateway's request headers, not the body
+SELECT set_config('request.headers', '{"x-forwarded-for":"203.0.113.9, 10.0.0.1","x-device-id":"dev-from-header"}', true) IS NOT NULL AS h \gset
+SELECT is(pg_temp.call_as('customer', 'a', $$SELECT commerce_api.record_play_view('G', NULL, '1.2.3.4', 'dev-from-body')$$), 'ok',
+          'a customer records a view with an address in the body');
+SELECT is((SELECT ip || ' ' || device FROM commerce.play_event WHERE tenant_id = :t ORDER BY event_id DESC LIMIT 1),
+          '203.0.113.9 dev-from-header', 'the address and device recorded are the headers'' (first X-Forwarded-For hop)');
+SELECT is(pg_temp.call_as('service', 'payments', $$SELECT commerce_api.record_play_view('G', 'b', '198.51.100.4', 'dev-b')$$), 'ok',
+          'a service records a view for its end user');
+SELECT is((SELECT ip || ' ' || device FROM commerce.play_event WHERE tenant_id = :t ORDER BY event_id DESC LIMIT 1),
+          '198.51.100.4 dev-b', 'a service''s given address and device are kept');
+SELECT set_config('request.headers', '{"x-forwarded-for":"not an address"}', true) IS NOT NULL AS h \gset
+SELECT is(pg_temp.call_as('customer', 'a', $$SELECT commerce_api.record_play_view('G', NULL, '1.2.3.4')$$), 'ok',
+          'a header that is not an address');
+SELECT is((SELECT coalesce(ip, 'none') FROM commerce.play_event WHERE tenant_id = :t ORDER BY event_id DESC LIMIT 1),
+          'none', 'records no address (the body''s is not used)');
+SELECT set_config('request.headers', '', true) IS NOT NULL AS h \gset
 -- KOCs: their own balance and figures
 SELECT is(pg_temp.call_as('koc', 'KA', $$SELECT commerce_api.request_withdrawal('w-ka', 'KB', 100, 'wechat', '{"openid":"x"}')$$),
           '42501: a koc acts only as itself', 'a KOC cannot withdraw another KOC''s balance');

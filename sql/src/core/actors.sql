@@ -213,6 +213,37 @@ END $$;
 COMMENT ON FUNCTION commerce._actor_scope(commerce.actor, text, text) IS
   'For staff callers: refuse (42501) a store not in the staff member''s stores and a channel not in its channels (NULL lists: all). Other kinds pass.';
 
+-- The client's address: from the gateway's request headers for end users, as given for a service.
+CREATE FUNCTION commerce._client_ip(a commerce.actor, p_given text) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+DECLARE h jsonb := nullif(current_setting('request.headers', true), '')::jsonb; v text;
+BEGIN
+    IF a.kind = 'service' AND p_given IS NOT NULL THEN
+        v := p_given;     -- a backend passes its end user's address
+    ELSE
+        v := btrim(coalesce(split_part(h ->> 'x-forwarded-for', ',', 1), h ->> 'x-real-ip'));
+    END IF;
+    IF v IS NULL OR v = '' OR length(v) > 45 THEN
+        RETURN NULL;
+    END IF;
+    BEGIN
+        RETURN host(v::inet);
+    EXCEPTION WHEN invalid_text_representation THEN
+        RETURN NULL;      -- not an address: none
+    END;
+END $$;
+COMMENT ON FUNCTION commerce._client_ip(commerce.actor, text) IS
+  'The client address a call is judged by (blacklists, per-IP rates, clicks): for customers, KOCs, staff and anonymous callers the first X-Forwarded-For hop (else X-Real-IP) of the gateway''s request.headers, whatever the body says; for a service the address it passes (a backend''s end user), else the headers. NULL when there is none or it is not an address.';
+
+-- The client's device id and user agent: from the request headers for end users, as given for a service.
+CREATE FUNCTION commerce._client_header(a commerce.actor, p_given text, p_header text) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT left(CASE WHEN a.kind = 'service' AND p_given IS NOT NULL THEN p_given
+                     ELSE nullif(current_setting('request.headers', true), '')::jsonb ->> p_header END, 512);
+$$;
+COMMENT ON FUNCTION commerce._client_header(commerce.actor, text, text) IS
+  'A client header a call is judged by (x-device-id for devices, user-agent for clicks): from the gateway''s request.headers for end users, whatever the body says; the value a service passes, else the header. At most 512 characters.';
+
 -- Add or change a staff member (store staff, HQ operator, finance) with its stores and channels.
 CREATE FUNCTION commerce.upsert_staff(p_tenant bigint, p_code text, p_name text, p_kind text,
                                       p_stores text[] DEFAULT NULL, p_channels text[] DEFAULT NULL,

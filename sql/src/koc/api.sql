@@ -10,7 +10,8 @@ SET search_path = pg_catalog, commerce, pg_temp AS $$
            LATERAL commerce.record_click(a.tenant_id, code,
                                          CASE WHEN a.kind = 'customer' THEN commerce._actor_subject(a, visitor, 'visitor')
                                               ELSE visitor END,
-                                         ip, user_agent) r;
+                                         commerce._client_ip(a, host(ip))::inet,
+                                         commerce._client_header(a, user_agent, 'user-agent')) r;
 $$;
 REVOKE ALL ON FUNCTION commerce_api.record_click(text, text, inet, text) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.record_click(text, text, inet, text) IS

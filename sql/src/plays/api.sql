@@ -16,7 +16,7 @@ CREATE FUNCTION commerce_api.record_play_view(play text, customer text DEFAULT N
                                               device text DEFAULT NULL)
 RETURNS bigint LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
-    SELECT commerce.record_play_view(a.tenant_id, play, commerce._actor_subject(a, customer, 'customer'), ip, device)
+    SELECT commerce.record_play_view(a.tenant_id, play, commerce._actor_subject(a, customer, 'customer'), commerce._client_ip(a, ip), commerce._client_header(a, device, 'x-device-id'))
       FROM commerce._api_actor('commerce_api.record_play_view', '{anonymous,customer,service}') a;
 $$;
 REVOKE ALL ON FUNCTION commerce_api.record_play_view(text, text, text, text) FROM PUBLIC;
@@ -29,7 +29,7 @@ RETURNS commerce.join_result LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
     SELECT r.* FROM commerce._api_actor('commerce_api.join_group', '{service}') a,
            LATERAL commerce.join_group(a.tenant_id, request_id, play, customer, payment_id, instance,
-                                       'wechat_mp', ip, device) r;
+                                       'wechat_mp', commerce._client_ip(a, ip), commerce._client_header(a, device, 'x-device-id')) r;
 $$;
 REVOKE ALL ON FUNCTION commerce_api.join_group(text, text, text, text, bigint, text, text) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.join_group(text, text, text, text, bigint, text, text) IS
@@ -41,7 +41,7 @@ RETURNS commerce.order_result LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
     SELECT r.* FROM commerce._api_actor('commerce_api.buy_play', '{customer,service}') a,
            LATERAL commerce.buy_play(a.tenant_id, request_id, play, commerce._actor_subject(a, customer, 'customer'),
-                                     qty, 'wechat_mp', ip, device, receiver) r;
+                                     qty, 'wechat_mp', commerce._client_ip(a, ip), commerce._client_header(a, device, 'x-device-id'), receiver) r;
 $$;
 REVOKE ALL ON FUNCTION commerce_api.buy_play(text, text, text, integer, text, text, jsonb) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.buy_play(text, text, text, integer, text, text, jsonb) IS
@@ -53,7 +53,7 @@ RETURNS commerce.bargain_result LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
     SELECT r.* FROM commerce._api_actor('commerce_api.start_bargain', '{customer,service}') a,
            LATERAL commerce.start_bargain(a.tenant_id, request_id, play,
-                                          commerce._actor_subject(a, customer, 'customer'), ip, device) r;
+                                          commerce._actor_subject(a, customer, 'customer'), commerce._client_ip(a, ip), commerce._client_header(a, device, 'x-device-id')) r;
 $$;
 REVOKE ALL ON FUNCTION commerce_api.start_bargain(text, text, text, text, text) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.start_bargain(text, text, text, text, text) IS
@@ -65,7 +65,7 @@ RETURNS commerce.bargain_result LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
     SELECT r.* FROM commerce._api_actor('commerce_api.help_bargain', '{customer,service}') a,
            LATERAL commerce.help_bargain(a.tenant_id, request_id, bargain,
-                                         commerce._actor_subject(a, helper, 'helper'), ip, device) r;
+                                         commerce._actor_subject(a, helper, 'helper'), commerce._client_ip(a, ip), commerce._client_header(a, device, 'x-device-id')) r;
 $$;
 REVOKE ALL ON FUNCTION commerce_api.help_bargain(text, bigint, text, text, text) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.help_bargain(text, bigint, text, text, text) IS
@@ -78,7 +78,7 @@ SET search_path = pg_catalog, commerce, pg_temp AS $$
     SELECT r.* FROM commerce._api_actor('commerce_api.buy_bargain', '{customer,service}') a,
            LATERAL commerce.buy_bargain(a.tenant_id, request_id, bargain,
                                         commerce._actor_subject(a, customer, 'customer'), 'wechat_mp',
-                                        ip, device, receiver) r;
+                                        commerce._client_ip(a, ip), commerce._client_header(a, device, 'x-device-id'), receiver) r;
 $$;
 REVOKE ALL ON FUNCTION commerce_api.buy_bargain(text, bigint, text, text, text, jsonb) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.buy_bargain(text, bigint, text, text, text, jsonb) IS
@@ -90,7 +90,7 @@ RETURNS commerce.play_invite_row LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
     SELECT r.* FROM commerce._api_actor('commerce_api.invite', '{customer,service}') a,
            LATERAL commerce.invite(a.tenant_id, request_id, play, commerce._actor_subject(a, inviter, 'inviter'),
-                                   invitee, ip, device) r;
+                                   invitee, commerce._client_ip(a, ip), commerce._client_header(a, device, 'x-device-id')) r;
 $$;
 REVOKE ALL ON FUNCTION commerce_api.invite(text, text, text, text, text, text) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.invite(text, text, text, text, text, text) IS
