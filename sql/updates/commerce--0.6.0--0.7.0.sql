@@ -6072,6 +6072,16 @@ ALTER TABLE commerce.after_sale ADD COLUMN first_approver text CHECK (length(fir
                                 ADD COLUMN first_approved_at timestamptz;
 ALTER TYPE commerce.after_sale_row ADD ATTRIBUTE first_approver text, ADD ATTRIBUTE first_approved_at timestamptz;
 DROP FUNCTION commerce.decide_after_sale(bigint, bigint, boolean, text);
+-- koc_rank's "limit" collided with PostgREST's reserved limit: it is top now (grants carried over)
+DO $$
+BEGIN
+    PERFORM set_config('commerce_upgrade.koc_rank_grants',
+        coalesce((SELECT string_agg(a.grantee::regrole::text, ',')
+                    FROM pg_proc p, aclexplode(p.proacl) a
+                   WHERE p.oid = 'commerce_api.koc_rank(date, date, text, text, integer)'::regprocedure
+                     AND a.privilege_type = 'EXECUTE' AND a.grantee NOT IN (0, p.proowner)), ''), true);
+    DROP FUNCTION commerce_api.koc_rank(date, date, text, text, integer);
+END $$;
 COMMENT ON TABLE commerce.after_sale IS
   'After-sale requests: refund only, return and refund, exchange. requested -> approved | rejected; approved -> refunded (refund only) or goods_returned -> refunded | exchanged. One open request per order. The order is after_sale while one is open. A refund of at least the tenant''s refund_second_approval_fen needs two different approvers: the first is recorded (first_approver), the second approves.';
 
@@ -7036,17 +7046,17 @@ COMMENT ON FUNCTION commerce_api.koc_stats(bigint, date, date) IS
   'GET /rpc/koc_stats?kocId=&startDate=&endDate= (PostgREST): a KOC''s clicks, redemptions, GMV and commission for a period. A KOC reads its own only (another is PT404); operators, finance and services any.';
 
 CREATE OR REPLACE FUNCTION commerce_api.koc_rank(start_date date, end_date date, region text DEFAULT NULL,
-                                      metric text DEFAULT 'gmv', "limit" integer DEFAULT 100)
+                                      metric text DEFAULT 'gmv', top integer DEFAULT 100)
 RETURNS TABLE (rank bigint, koc text, name text, region text, level text, clicks bigint, redemptions bigint,
                gmv_fen bigint, commission_fen bigint)
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
     SELECT r.* FROM commerce._api_actor('commerce_api.koc_rank', '{koc,store,operator,finance,service}') a,
-           LATERAL commerce.koc_rank(a.tenant_id, start_date, end_date, region, metric, "limit") r;
+           LATERAL commerce.koc_rank(a.tenant_id, start_date, end_date, region, metric, top) r;
 $$;
 REVOKE ALL ON FUNCTION commerce_api.koc_rank(date, date, text, text, integer) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.koc_rank(date, date, text, text, integer) IS
-  'GET /rpc/koc_rank (PostgREST): the KOC leaderboard of a period by gmv, redemptions or commission, optionally for one region. Open to KOCs, staff and services.';
+  'GET /rpc/koc_rank?start_date=&end_date=&top= (PostgREST): the KOC leaderboard of a period by gmv, redemptions or commission (metric), optionally for one region, the first top KOCs (default 100). Open to KOCs, staff and services.';
 
 -- ==== sql/src/plays/group_buy.sql
 
@@ -7496,6 +7506,15 @@ SELECT commerce._declare_audited('commerce.settle_batch', 'batch_id', ARRAY['sta
 SELECT commerce._declare_audited('commerce.withdrawal', 'withdrawal_id', ARRAY['status', 'amount_fen', 'reviewer', 'reason', 'provider_ref']);
 SELECT commerce._declare_audited('commerce.koc_risk_flag', 'flag_id', ARRAY['status', 'reviewer', 'reason']);
 SELECT commerce._declare_audited('commerce.play_settlement', 'settlement_id', ARRAY['status', 'store_fen', 'hq_fen', 'decided_by', 'reason', 'provider_ref']);
+
+DO $$
+DECLARE r text;
+BEGIN
+    FOREACH r IN ARRAY coalesce(string_to_array(nullif(current_setting('commerce_upgrade.koc_rank_grants'), ''), ','), '{}')
+    LOOP
+        EXECUTE format('GRANT EXECUTE ON FUNCTION commerce_api.koc_rank(date, date, text, text, integer) TO %s', r);
+    END LOOP;
+END $$;
 
 SELECT commerce._isolate_tenants();
 

@@ -56,14 +56,14 @@ COMMENT ON FUNCTION commerce_api.koc_stats(bigint, date, date) IS
   'GET /rpc/koc_stats?kocId=&startDate=&endDate= (PostgREST): a KOC''s clicks, redemptions, GMV and commission for a period. A KOC reads its own only (another is PT404); operators, finance and services any.';
 
 CREATE FUNCTION commerce_api.koc_rank(start_date date, end_date date, region text DEFAULT NULL,
-                                      metric text DEFAULT 'gmv', "limit" integer DEFAULT 100)
+                                      metric text DEFAULT 'gmv', top integer DEFAULT 100)
 RETURNS TABLE (rank bigint, koc text, name text, region text, level text, clicks bigint, redemptions bigint,
                gmv_fen bigint, commission_fen bigint)
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
     SELECT r.* FROM commerce._api_actor('commerce_api.koc_rank', '{koc,store,operator,finance,service}') a,
-           LATERAL commerce.koc_rank(a.tenant_id, start_date, end_date, region, metric, "limit") r;
+           LATERAL commerce.koc_rank(a.tenant_id, start_date, end_date, region, metric, top) r;
 $$;
 REVOKE ALL ON FUNCTION commerce_api.koc_rank(date, date, text, text, integer) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.koc_rank(date, date, text, text, integer) IS
-  'GET /rpc/koc_rank (PostgREST): the KOC leaderboard of a period by gmv, redemptions or commission, optionally for one region. Open to KOCs, staff and services.';
+  'GET /rpc/koc_rank?start_date=&end_date=&top= (PostgREST): the KOC leaderboard of a period by gmv, redemptions or commission (metric), optionally for one region, the first top KOCs (default 100). Open to KOCs, staff and services.';
