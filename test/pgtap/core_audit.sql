@@ -36,7 +36,7 @@ SELECT set_config('request.headers', '', true);
 \o
 
 SELECT is((SELECT string_agg(operation || ':' || coalesce(outcome, '-'), ' ' ORDER BY audit_id) FROM commerce.audit_log WHERE audit_id > :a0),
-          'after_sale.insert:requested after_sale.update:approved price.insert:-',
+          'after_sale.insert:requested after_sale.update:approved after_sale.decide:approved price.insert:-',
           'a refund request, its approval and a price change are audited, in order');
 SELECT is((SELECT actor_kind || ' ' || actor_subject || ' ' || db_role || ' ' || forwarded_for FROM commerce.audit_log
             WHERE operation = 'after_sale.update' AND audit_id > :a0),
@@ -96,10 +96,12 @@ SELECT throws_ok(format('SELECT commerce.decide_after_sale(%s, %s, true)', :t, :
 SELECT set_config('request.jwt.claims', json_build_object('role', 'commerce_operator', 'sub', 'op2', 'tenant_id', :'t')::text, true) IS NOT NULL AS c \gset
 SELECT is((SELECT status FROM commerce.decide_after_sale(:t, :big, true, 'second')), 'approved', 'a second, different approver approves it');
 SELECT set_config('request.jwt.claims', '', true) IS NOT NULL AS c \gset
-SELECT is((SELECT string_agg(operation || ':' || outcome, ' ' ORDER BY audit_id) FROM commerce.audit_log
-            WHERE (operation = 'after_sale.update' AND object_key = :'big')
+SELECT is((SELECT string_agg(operation || ':' || outcome || coalesce(':' || (params ->> 'approver'), ''), ' ' ORDER BY audit_id)
+             FROM commerce.audit_log
+            WHERE (operation IN ('after_sale.update', 'after_sale.decide') AND object_key = :'big')
                OR (operation = 'refund_approval.set' AND object_key = :'t')),
-          'refund_approval.set:set after_sale.update:requested after_sale.update:approved', 'both approvals and the threshold are audited');
+          'refund_approval.set:set after_sale.update:requested after_sale.decide:first_approval:op1 after_sale.update:approved after_sale.decide:approved:op2',
+          'both approvals, by name, and the threshold are audited');
 -- exports
 SELECT throws_ok(format($$SELECT * FROM commerce.export_orders(%s, '2030-01-01', '2030-01-31', 'a key of sixteen+')$$, :t),
                  '0A000', 'pgcrypto is not installed in this database', 'export without pgcrypto -> 0A000');

@@ -154,6 +154,8 @@ BEGIN
                    decision_note = p_note
              WHERE tenant_id = p_tenant AND after_sale_id = p_after_sale
             RETURNING * INTO a;
+            PERFORM commerce._audit(p_tenant, 'after_sale.decide', p_after_sale::text,
+                                    jsonb_build_object('approver', v_approver, 'approve', true), 'first_approval');
             RETURN a;
         ELSIF a.first_approver = v_approver THEN
             RAISE EXCEPTION USING ERRCODE = '42501',
@@ -176,6 +178,9 @@ BEGIN
     ELSIF a.kind = 'refund_only' THEN
         PERFORM commerce._request_refund(a);
     END IF;
+    -- who decided, by name (the row trigger records the change and the session's actor)
+    PERFORM commerce._audit(p_tenant, 'after_sale.decide', p_after_sale::text,
+                            jsonb_build_object('approver', v_approver, 'approve', p_approve), a.status);
     RETURN a;
 END $$;
 
