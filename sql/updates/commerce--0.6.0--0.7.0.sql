@@ -6599,6 +6599,17 @@ END $$;
 COMMENT ON FUNCTION commerce._declare_audited(regclass, text, text[], boolean) IS
   'Make a table audited: trigger after_90_audit (commerce.audit_trigger) logs every delete, every update of one of p_columns and (p_inserts) every insert to commerce.audit_log, keyed by p_key. Idempotent.';
 
+-- PostgREST's pre-request hook: refuse a request without a usable identity before any function runs.
+CREATE FUNCTION commerce_api.pre_request() RETURNS void
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.pre_request', '{anonymous,customer,koc,store,operator,finance,service}');
+BEGIN
+    PERFORM a;   -- the identity is checked; staff must be active
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.pre_request() FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.pre_request() IS
+  'PostgREST''s db-pre-request hook (db-pre-request = "commerce_api.pre_request"): checks the verified identity of every request once, before the function it calls, so a token without a tenant, a usable subject or an active staff member is refused with 42501 whatever it calls. Returns nothing.';
+
 -- ==== sql/src/customers/api.sql
 
 -- sql/src/customers/api.sql: prices for HTTP clients; a customer sees the

@@ -14,7 +14,7 @@ SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
 CALL commerce.provision();
-SELECT plan(144);
+SELECT plan(149);
 \ir lib/fingerprint.psql
 \o /dev/null
 
@@ -104,7 +104,8 @@ INSERT INTO expected VALUES
   ('consume_asset', '{store,operator,service}', $$SELECT commerce_api.consume_asset('m', 0, 1, 'S1', NULL)$$),
   ('play_dashboard', '{store,operator,finance,service}', $$SELECT commerce_api.play_dashboard('nope')$$),
   ('apply_play_settlement', '{store,operator,service}', $$SELECT commerce_api.apply_play_settlement('m', 'nope')$$),
-  ('export_orders', '{operator,finance,service}', $$SELECT * FROM commerce_api.export_orders('2030-01-31', '2030-01-01', 'short')$$);
+  ('export_orders', '{operator,finance,service}', $$SELECT * FROM commerce_api.export_orders('2030-01-31', '2030-01-01', 'short')$$),
+  ('pre_request', '{anonymous,customer,koc,store,operator,finance,service}', $$SELECT commerce_api.pre_request()$$);
 SELECT pg_temp.fingerprint() AS fp0 \gset
 \o
 
@@ -189,6 +190,9 @@ SELECT is(pg_temp.call_as('operator', 'st1', format('SELECT * FROM commerce_api.
           '42501: "st1" is not active operator staff of tenant ' || :t, 'store staff cannot act as an operator');
 SELECT is(pg_temp.call_as('customer', NULL, 'SELECT commerce_api.price(''C10'', ''wechat_mp'')'),
           '42501: the token has no usable subject', 'a customer token without a subject is refused');
+SELECT is(pg_temp.call_as('operator', 'gone', 'SELECT commerce_api.pre_request()'),
+          '42501: "gone" is not active operator staff of tenant ' || :t, 'the pre-request hook refuses an inactive staff member''s token');
+SELECT is(pg_temp.call_as('customer', 'a', 'SELECT commerce_api.pre_request()'), 'ok', 'and passes a customer''s');
 -- payments are the service's, and a customer's purchase waits for it
 SELECT is(pg_temp.call_as('customer', 'a', $$SELECT commerce_api.buy_play('bp-a', 'F')$$), 'ok', 'a customer buys a flash sale for itself');
 SELECT is((SELECT cu.code || ' ' || o.status FROM commerce.orders o JOIN commerce.customer cu USING (tenant_id, customer_id)
@@ -287,7 +291,7 @@ SELECT is((SELECT count(*) FROM pg_class c WHERE c.relnamespace = 'commerce'::re
 -- grant_api is idempotent and revokes what the matrix no longer gives
 GRANT EXECUTE ON FUNCTION commerce_api.record_payout(text, text, text, text) TO commerce_customer;
 SELECT is((SELECT string_agg(role || '=' || functions, ' ') FROM commerce.grant_api()),
-          'commerce_anonymous=5 commerce_customer=14 commerce_koc=6 commerce_store=7 commerce_operator=10 commerce_finance=6 commerce_service=26',
+          'commerce_anonymous=6 commerce_customer=15 commerce_koc=7 commerce_store=8 commerce_operator=11 commerce_finance=7 commerce_service=27',
           'grant_api again: the same counts');
 SELECT ok(NOT has_function_privilege('commerce_customer', 'commerce_api.record_payout(text, text, text, text)', 'EXECUTE'),
           'grant_api revokes a grant the matrix does not give');

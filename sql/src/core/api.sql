@@ -4,3 +4,14 @@
 CREATE SCHEMA commerce_api;
 COMMENT ON SCHEMA commerce_api IS
   'The HTTP/GraphQL face of commerce: functions that take their actor (tenant, customer, KOC, staff member or service) from the verified identity. commerce.grant_api() grants each to the actor roles it is open to.';
+
+-- PostgREST's pre-request hook: refuse a request without a usable identity before any function runs.
+CREATE FUNCTION commerce_api.pre_request() RETURNS void
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.pre_request', '{anonymous,customer,koc,store,operator,finance,service}');
+BEGIN
+    PERFORM a;   -- the identity is checked; staff must be active
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.pre_request() FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.pre_request() IS
+  'PostgREST''s db-pre-request hook (db-pre-request = "commerce_api.pre_request"): checks the verified identity of every request once, before the function it calls, so a token without a tenant, a usable subject or an active staff member is refused with 42501 whatever it calls. Returns nothing.';
