@@ -631,6 +631,10 @@ CREATE TYPE commerce.actor AS (tenant_id bigint, kind text, subject text, staff_
 COMMENT ON TYPE commerce.actor IS
   'The actor of a commerce_api call: its identity, and for staff the staff row''s id, stores and channels (NULL: all).';
 
+CREATE TYPE commerce.claims AS (source text, tenant text, subject text, role text);
+COMMENT ON TYPE commerce.claims IS
+  'The claims of a request, unverified by themselves: their source (postgrest, postgraphile, hasura, setting), the tenant, the subject and the role claimed. commerce._identity() believes them only in a trusted session.';
+
 CREATE TABLE commerce.staff (
     tenant_id  bigint NOT NULL REFERENCES commerce.tenant,
     staff_id   bigint GENERATED ALWAYS AS IDENTITY,
@@ -6185,11 +6189,50 @@ BEGIN
                           HINT = left(p_hint, 300);
 END $$;
 
+-- Whether this session's claims may be believed: a superuser's, or a gateway's login role's.
+CREATE FUNCTION commerce._session_trusted() RETURNS boolean
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF coalesce((SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = session_user), false) THEN
+        RETURN true;
+    END IF;
+    RETURN EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'commerce_authenticator')
+           AND pg_has_role(session_user, 'commerce_authenticator', 'MEMBER');
+END $$;
+
+-- The claims of this request: the first source present is the only one read (a claim without a
+-- tenant does not fall through); commerce.tenant_id only for a superuser (p_super).
+CREATE FUNCTION commerce._claims(p_super boolean) RETURNS commerce.claims
+LANGUAGE plpgsql STABLE AS $$
+DECLARE c jsonb;
+BEGIN
+    c := nullif(current_setting('request.jwt.claims', true), '')::jsonb;                    -- PostgREST
+    IF c IS NOT NULL AND c <> '{}' THEN
+        RETURN ROW('postgrest', c ->> 'tenant_id', c ->> 'sub', c ->> 'role')::commerce.claims;
+    END IF;
+    IF coalesce(nullif(current_setting('jwt.claims.tenant_id', true), ''),
+                nullif(current_setting('jwt.claims.sub', true), '')) IS NOT NULL THEN      -- PostGraphile
+        RETURN ROW('postgraphile', nullif(current_setting('jwt.claims.tenant_id', true), ''),
+                   nullif(current_setting('jwt.claims.sub', true), ''),
+                   nullif(current_setting('jwt.claims.role', true), ''))::commerce.claims;
+    END IF;
+    c := nullif(current_setting('hasura.user', true), '')::jsonb;                           -- Hasura
+    IF c IS NOT NULL AND c <> '{}' THEN
+        RETURN ROW('hasura', c ->> 'x-hasura-tenant-id', c ->> 'x-hasura-user-id', c ->> 'x-hasura-role')::commerce.claims;
+    END IF;
+    IF p_super AND nullif(current_setting('commerce.tenant_id', true), '') IS NOT NULL THEN   -- superusers only
+        RETURN ROW('setting', current_setting('commerce.tenant_id', true), NULL, NULL)::commerce.claims;
+    END IF;
+    RETURN ROW(NULL, NULL, NULL, NULL)::commerce.claims;
+END $$;
+COMMENT ON FUNCTION commerce._claims(boolean) IS
+  'The claims of this request, from the first source present only: PostgREST request.jwt.claims, PostGraphile jwt.claims.*, Hasura hasura.user, and for a superuser (p_super) the commerce.tenant_id setting. Not verified: commerce._identity() and commerce._rls_tenant() believe them only in a trusted session.';
+
 -- The verified identity of this session (binding, else a trusted gateway's claims); 42501 without one.
 CREATE FUNCTION commerce._identity() RETURNS commerce.identity
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
-    b record; c jsonb; v_src text; v_tenant text; v_sub text; v_kind text; v_claim_role text;
+    b record; cl commerce.claims; v_src text; v_tenant text; v_sub text; v_kind text; v_claim_role text;
     v_role text := current_setting('role'); v_super boolean;
 BEGIN
     -- 1. a login role bound to a tenant: the binding, whatever is set or claimed
@@ -6198,36 +6241,14 @@ BEGIN
         RETURN ROW(b.tenant_id, b.kind, b.subject, 'binding')::commerce.identity;
     END IF;
     -- 2. claims, trusted only in a session of a gateway's login role (or of a superuser)
-    SELECT r.rolsuper INTO v_super FROM pg_roles r WHERE r.rolname = session_user;
-    IF NOT coalesce(v_super, false)
-       AND NOT (EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'commerce_authenticator')
-                AND pg_has_role(session_user, 'commerce_authenticator', 'MEMBER')) THEN
+    IF NOT commerce._session_trusted() THEN
         PERFORM commerce._no_identity(format('no verified identity for role %s', left(session_user::text, 64)),
             'Claims and settings are trusted only in sessions of a gateway''s login role (a member of commerce_authenticator); this role is not one, and it is not bound to a tenant.',
             'Call through PostgREST, PostGraphile or Hasura connected as the login role given to commerce.grant_api(), or bind this login role with commerce.bind_role(role, tenant, kind, subject).');
     END IF;
-    -- the first source present is the only one read: a claim without a tenant does not fall through
-    c := nullif(current_setting('request.jwt.claims', true), '')::jsonb;                    -- PostgREST
-    IF c IS NOT NULL AND c <> '{}' THEN
-        v_src := 'postgrest';
-        v_tenant := c ->> 'tenant_id'; v_sub := c ->> 'sub'; v_claim_role := c ->> 'role';
-    ELSIF coalesce(nullif(current_setting('jwt.claims.tenant_id', true), ''),
-                   nullif(current_setting('jwt.claims.sub', true), '')) IS NOT NULL THEN   -- PostGraphile
-        v_src := 'postgraphile';
-        v_tenant := nullif(current_setting('jwt.claims.tenant_id', true), '');
-        v_sub := nullif(current_setting('jwt.claims.sub', true), '');
-        v_claim_role := nullif(current_setting('jwt.claims.role', true), '');
-    ELSE
-        c := nullif(current_setting('hasura.user', true), '')::jsonb;                       -- Hasura
-        IF c IS NOT NULL AND c <> '{}' THEN
-            v_src := 'hasura';
-            v_tenant := c ->> 'x-hasura-tenant-id'; v_sub := c ->> 'x-hasura-user-id';
-            v_claim_role := c ->> 'x-hasura-role';
-        ELSIF coalesce(v_super, false) AND nullif(current_setting('commerce.tenant_id', true), '') IS NOT NULL THEN
-            v_src := 'setting';                                                             -- superusers only
-            v_tenant := current_setting('commerce.tenant_id', true);
-        END IF;
-    END IF;
+    SELECT r.rolsuper INTO v_super FROM pg_roles r WHERE r.rolname = session_user;
+    cl := commerce._claims(coalesce(v_super, false));
+    v_src := cl.source; v_tenant := cl.tenant; v_sub := cl.subject; v_claim_role := cl.role;
     -- the kind: the actor role the gateway switched to (SET ROLE); for a superuser the role claim
     -- when it names a kind, else service; Hasura's role claim (Hasura does not switch roles)
     IF v_role LIKE 'commerce\_%' AND substr(v_role, 10) = ANY (commerce.actor_kinds()) THEN
@@ -6268,28 +6289,16 @@ COMMENT ON FUNCTION commerce._identity() IS
 -- The tenant row level security shows this session: its binding's, else (trusted sessions) the claims'; else NULL.
 CREATE FUNCTION commerce._rls_tenant() RETURNS bigint
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, commerce, pg_temp AS $$
-DECLARE v_tenant bigint; v_claim text; c jsonb;
+DECLARE v_tenant bigint; v_claim text;
 BEGIN
     SELECT rb.tenant_id INTO v_tenant FROM commerce.role_binding rb WHERE rb.role_name = session_user;
     IF FOUND THEN
         RETURN v_tenant;
     END IF;
-    IF NOT (coalesce((SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = session_user), false)
-            OR (EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'commerce_authenticator')
-                AND pg_has_role(session_user, 'commerce_authenticator', 'MEMBER'))) THEN
+    IF NOT commerce._session_trusted() THEN
         RETURN NULL;
     END IF;
-    c := nullif(current_setting('request.jwt.claims', true), '')::jsonb;
-    IF c IS NOT NULL AND c <> '{}' THEN
-        v_claim := c ->> 'tenant_id';
-    ELSIF coalesce(nullif(current_setting('jwt.claims.tenant_id', true), ''),
-                   nullif(current_setting('jwt.claims.sub', true), '')) IS NOT NULL THEN
-        v_claim := nullif(current_setting('jwt.claims.tenant_id', true), '');
-    ELSE
-        c := nullif(current_setting('hasura.user', true), '')::jsonb;
-        v_claim := CASE WHEN c IS NOT NULL AND c <> '{}' THEN c ->> 'x-hasura-tenant-id'
-                        ELSE nullif(current_setting('commerce.tenant_id', true), '') END;
-    END IF;
+    v_claim := (commerce._claims(coalesce((SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = session_user), false))).tenant;
     RETURN CASE WHEN v_claim ~ '^[0-9]{1,18}$' THEN v_claim::bigint END;
 END $$;
 COMMENT ON FUNCTION commerce._rls_tenant() IS
