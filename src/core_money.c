@@ -23,12 +23,14 @@
  * amounts above 10^15 fen, its domain since 0.6.0).
  *
  * The SQL functions commerce.rate_fen, commerce.fee_fen and commerce.split_fen
- * expose the same arithmetic to SQL and PL/pgSQL callers.
+ * expose the same arithmetic to SQL and PL/pgSQL callers; commerce.yuan writes
+ * an amount in fen as the exact yuan figure a display shows ("149.00").
  */
 #include "commerce.h"
 
 #include "access/htup_details.h"
 #include "funcapi.h"
+#include "utils/builtins.h"
 
 static void money_check(int64 amount_fen, int64 max_fen, int64 rate_bp, const char *amount_name,
 						const char *rate_name);
@@ -154,4 +156,21 @@ commerce_split_fen(PG_FUNCTION_ARGS)
 	values[0] = Int64GetDatum(share);
 	values[1] = Int64GetDatum(rest);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+}
+
+PG_FUNCTION_INFO_V1(commerce_yuan);
+
+/* SQL: commerce.yuan(p_fen bigint) -> the exact yuan figure as text ("-1234.05"); NULL for NULL. */
+Datum
+commerce_yuan(PG_FUNCTION_ARGS)
+{
+	int64		fen = PG_GETARG_INT64(0);
+	uint64		mag;
+	char		buf[32];
+
+	/* the magnitude as unsigned, so that INT64_MIN has one too */
+	mag = fen < 0 ? (uint64) 0 - (uint64) fen : (uint64) fen;
+	snprintf(buf, sizeof(buf), "%s" UINT64_FORMAT ".%02u", fen < 0 ? "-" : "",
+			 mag / 100, (unsigned) (mag % 100));
+	PG_RETURN_TEXT_P(cstring_to_text(buf));
 }

@@ -8,10 +8,12 @@
 #                                (test/pgtap/*.sql), lint (test/lint/*.sh:
 #                                layout rules, plpgsql_check), security
 #                                (test/security/*.sh: roles that log in
-#                                themselves), upgrade (test/upgrade/*.sh),
+#                                themselves), upgrade (test/upgrade/*.sh), gateway
+#                                (test/gateway/*.sh: PostGraphile 4 from npm
+#                                and the four actors' flows through it),
 #                                scripts (test/stress/);
 #                                ONLY=regress|isolation|pgtap|lint|security|
-#                                upgrade|stress runs one.
+#                                upgrade|gateway|stress runs one.
 #                                The last line of output is "N passed, N failed".
 #   bash test/harness.sh demo    runs test/demo/demo.sh   (database commerce_demo)
 #   bash test/harness.sh bench   runs test/bench/bench.sh (database commerce_bench)
@@ -47,9 +49,9 @@ say() { printf '== [%s] %s\n' "$(ts)" "$*"; }
 
 ONLY="${ONLY:-}"
 case "$ONLY" in
-    "" | regress | isolation | pgtap | lint | security | upgrade | stress) ;;
+    "" | regress | isolation | pgtap | lint | security | upgrade | gateway | stress) ;;
     *)
-        echo "harness: ONLY must be one of regress, isolation, pgtap, lint, security, upgrade, stress (got '$ONLY')" >&2
+        echo "harness: ONLY must be one of regress, isolation, pgtap, lint, security, upgrade, gateway, stress (got '$ONLY')" >&2
         exit 2
         ;;
 esac
@@ -421,6 +423,7 @@ tap_suite() { # tap_suite NAME DIR
 tap_suite lint test/lint
 tap_suite security test/security
 tap_suite upgrade test/upgrade
+tap_suite gateway test/gateway
 
 # e. script suites in test/stress/: executable files and *.sh
 STRESS=()

@@ -23,10 +23,13 @@ my ($manifest, $version) = @ARGV;
 die "usage: assemble.pl MANIFEST VERSION\n" unless defined $version;
 (my $srcdir = $manifest) =~ s{/[^/]*$}{};
 
-# A statement of the provisioned schema, by its first words.
+# A statement of the provisioned schema, by its first words. The views of
+# commerce_api are not: they are the extension's API shapes (the row types its
+# list functions return, selecting nothing themselves).
 my $SCHEMA = qr/^(?:CREATE\s+(?:UNIQUE\s+)?INDEX|CREATE\s+TABLE|CREATE\s+TRIGGER
-                 |CREATE\s+(?:OR\s+REPLACE\s+)?VIEW|CREATE\s+SEQUENCE|CREATE\s+POLICY|ALTER\s+TABLE
-                 |INSERT\s+INTO|COMMENT\s+ON\s+(?:TABLE|COLUMN|VIEW|TRIGGER|INDEX|POLICY|CONSTRAINT|SEQUENCE)\b
+                 |CREATE\s+(?:OR\s+REPLACE\s+)?VIEW\s+(?!commerce_api\.)|CREATE\s+SEQUENCE|CREATE\s+POLICY
+                 |ALTER\s+TABLE|INSERT\s+INTO
+                 |COMMENT\s+ON\s+(?:TABLE|COLUMN|VIEW\s+(?!commerce_api\.)|TRIGGER|INDEX|POLICY|CONSTRAINT|SEQUENCE)\b
                  |SELECT\s+commerce\._(?:declare_append_only|declare_audited|isolate_tenants)\b
                  |(?:GRANT|REVOKE)\s[^;]*?\sON\s+(?:TABLE\s+)?commerce\.\w+\s+(?:TO|FROM)\b)/xs;
 

@@ -5786,12 +5786,12 @@ CREATE TABLE commerce.play_participant (
     PRIMARY KEY (tenant_id, instance_id, customer_id),
     UNIQUE (tenant_id, request_id),
     CHECK ((role = 'virtual') = (order_id IS NULL)),
-    CONSTRAINT play_participant_status_check CHECK (status IN ('joined', 'refunding', 'refunded'))
+    CONSTRAINT play_participant_status_check CHECK (status IN ('held', 'joined', 'refunding', 'refunded'))
 );
 COMMENT ON TABLE commerce.play_participant IS
-  'The members of a group with their paid orders; virtual members fill a group at its deadline when the rules allow it (no order). A member of a failed group is refunding until the payment provider confirms the refund (commerce.complete_refund).';
+  'The members of a group with their orders; virtual members fill a group at its deadline when the rules allow it (no order). A customer who joins before paying holds a place (held) until its order is paid (joined) or cancelled (the place is given back). A member of a failed group is refunding until the payment provider confirms the refund (commerce.complete_refund).';
 COMMENT ON COLUMN commerce.play_participant.status IS
-  'joined; refunding when the group failed and the refund is under way; refunded once the payment provider confirmed it (commerce.complete_refund).';
+  'held while the member''s order awaits payment (the place counts in current; the group cannot succeed until it is paid); joined once paid; refunding when the group failed and the refund is under way; refunded once the payment provider confirmed it (commerce.complete_refund).';
 
 CREATE TABLE commerce.user_asset (
     tenant_id          bigint NOT NULL,
@@ -6011,6 +6011,10 @@ CREATE TRIGGER after_21_play_paid_insert AFTER INSERT ON commerce.orders
 
 CREATE TRIGGER after_30_play_refunded AFTER UPDATE ON commerce.orders
     FOR EACH ROW WHEN (NEW.status = 'refunded' AND OLD.status <> 'refunded')
+    EXECUTE FUNCTION commerce._play_order_changed();
+
+CREATE TRIGGER after_31_play_cancelled AFTER UPDATE ON commerce.orders
+    FOR EACH ROW WHEN (NEW.status = 'cancelled' AND OLD.status <> 'cancelled' AND NEW.source_instance_id IS NOT NULL)
     EXECUTE FUNCTION commerce._play_order_changed();
 
 -- ==== sql/src/core/privileges.sql
@@ -7542,6 +7546,893 @@ BEGIN
 END $$;
 
 SELECT commerce._isolate_tenants();
+
+-- ===========================================================================
+-- the API face (issue 12): the storefront, the KOC's link and account, the
+-- store counter's lookups, HQ finance's settlement decision; a group place
+-- held until its order is paid; the API shapes (views of commerce_api)
+-- ===========================================================================
+
+-- a group place may be held until its order is paid (commerce.join_group without a payment)
+ALTER TABLE commerce.play_participant DROP CONSTRAINT play_participant_status_check;
+ALTER TABLE commerce.play_participant ADD CONSTRAINT play_participant_status_check
+    CHECK (status IN ('held', 'joined', 'refunding', 'refunded'));
+COMMENT ON TABLE commerce.play_participant IS
+  'The members of a group with their orders; virtual members fill a group at its deadline when the rules allow it (no order). A customer who joins before paying holds a place (held) until its order is paid (joined) or cancelled (the place is given back). A member of a failed group is refunding until the payment provider confirms the refund (commerce.complete_refund).';
+COMMENT ON COLUMN commerce.play_participant.status IS
+  'held while the member''s order awaits payment (the place counts in current; the group cannot succeed until it is paid); joined once paid; refunding when the group failed and the refund is under way; refunded once the payment provider confirmed it (commerce.complete_refund).';
+
+-- the customer's group join, flash-sale and bargain purchases take the channel ordered on: the
+-- three are dropped and created with the new argument; their grants are kept and given back below
+DO $$
+DECLARE f text; v_grants jsonb := '[]';
+BEGIN
+    FOREACH f IN ARRAY ARRAY['commerce_api.join_group(text, text, text, text, bigint, text, text)',
+                             'commerce_api.buy_play(text, text, text, integer, text, text, jsonb)',
+                             'commerce_api.buy_bargain(text, bigint, text, text, text, jsonb)'] LOOP
+        v_grants := v_grants || coalesce((
+            SELECT jsonb_agg(jsonb_build_object('name', p.oid::regproc::text, 'grantee', a.grantee::regrole::text))
+              FROM pg_proc p, aclexplode(p.proacl) a
+             WHERE p.oid = f::regprocedure AND a.privilege_type = 'EXECUTE' AND a.grantee NOT IN (0, p.proowner)), '[]');
+        EXECUTE format('DROP FUNCTION %s', f);
+    END LOOP;
+    PERFORM set_config('commerce_upgrade.channel_grants', v_grants::text, true);
+END $$;
+
+CREATE FUNCTION commerce.yuan(p_fen bigint) RETURNS text
+    AS 'MODULE_PATHNAME', 'commerce_yuan' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION commerce.yuan(bigint) IS
+  'An amount in fen written as the exact yuan figure a display shows: 14900 -> "149.00", -5 -> "-0.05" (no rounding, no float; NULL for NULL). The *_yuan fields of the API are made with it.';
+CREATE FUNCTION commerce._api_page(p_page_size integer) RETURNS void
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    PERFORM commerce._require(p_page_size, 'page_size');
+    IF p_page_size NOT BETWEEN 1 AND 100 THEN
+        PERFORM commerce._invalid('page_size', format('%s rows', p_page_size),
+                                  'Ask for 1 to 100 rows a page; page on with the cursor argument (after_sku, before_id).');
+    END IF;
+END $$;
+CREATE VIEW commerce_api.customer_profile AS
+SELECT NULL::text AS customer, NULL::text AS name, NULL::text AS phone_masked, NULL::text AS member_tier,
+       NULL::text AS member_tier_name, NULL::timestamptz AS registered_at
+ WHERE false;
+COMMENT ON VIEW commerce_api.customer_profile IS
+  E'@omit all\nA customer''s own profile: its code (the token''s subject), name, phone masked (138****1234), paid membership tier (code and name; NULL without one) and when it signed up. Returned by sign_up and me.';
+CREATE FUNCTION commerce_api.sign_up(name text DEFAULT NULL, phone text DEFAULT NULL)
+RETURNS SETOF commerce_api.customer_profile LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.sign_up', '{customer}');
+BEGIN
+    IF length(sign_up.name) NOT BETWEEN 1 AND 64 THEN
+        PERFORM commerce._invalid('name', format('%s characters', length(sign_up.name)), 'A name is 1 to 64 characters.');
+    END IF;
+    IF sign_up.phone !~ '^\+?[0-9]{6,15}$' THEN
+        PERFORM commerce._invalid('phone', format('"%s"', left(sign_up.phone, 32)),
+                                  'A phone number is 6 to 15 digits, optionally after +.');
+    END IF;
+    INSERT INTO commerce.customer AS cu (tenant_id, code, name, phone)
+    VALUES (a.tenant_id, a.subject, sign_up.name, sign_up.phone)
+    ON CONFLICT (tenant_id, code) DO UPDATE
+       SET name = coalesce(EXCLUDED.name, cu.name), phone = coalesce(EXCLUDED.phone, cu.phone);
+    RETURN QUERY SELECT * FROM commerce._customer_profile(a);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.sign_up(text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.sign_up(text, text) IS
+  'Sign up as the customer the token names (its subject, e.g. the mini-program user id), or change one''s name (1 to 64 characters) and phone (6 to 15 digits); an argument left out keeps what is there. The membership tier is never set here. Customers only. Returns the profile (customer_profile).';
+CREATE FUNCTION commerce._customer_profile(a commerce.actor) RETURNS SETOF commerce_api.customer_profile
+LANGUAGE sql STABLE AS $$
+    SELECT cu.code, cu.name, commerce.mask_phone(cu.phone), cu.member_tier, t.name, cu.created_at
+      FROM commerce.customer cu
+      LEFT JOIN commerce.member_tier t ON t.tenant_id = cu.tenant_id AND t.code = cu.member_tier
+     WHERE cu.tenant_id = a.tenant_id AND cu.code = a.subject;
+$$;
+CREATE FUNCTION commerce_api.me()
+RETURNS SETOF commerce_api.customer_profile LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.me', '{customer}');
+BEGIN
+    RETURN QUERY SELECT * FROM commerce._customer_profile(a);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.me() FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.me() IS
+  'The calling customer''s profile (customer_profile); no row before sign_up. Customers only.';
+CREATE VIEW commerce_api.catalog_item AS
+SELECT NULL::text AS sku, NULL::text AS product, NULL::text AS name, NULL::text AS product_name,
+       NULL::text AS kind, NULL::text AS virtual_kind, NULL::text AS brand, NULL::text AS category,
+       NULL::jsonb AS spec, NULL::bigint AS msrp_fen, NULL::bigint AS price_fen, NULL::text AS price_yuan,
+       NULL::text AS price_source, NULL::bigint AS available, NULL::boolean AS presale
+ WHERE false;
+COMMENT ON VIEW commerce_api.catalog_item IS
+  E'@omit all\nA SKU as a shop shows it: codes and names, product kind (physical or virtual and which), brand, category, spec (size, colour, ...), the list price (msrp_fen) and the price now for the caller on the channel (price_fen, price_yuan as an exact string; price_source msrp, channel, member or flash), the units available to order from the shared stock (activities'' own stock not included), and whether it is sold before stock arrives (presale).';
+CREATE FUNCTION commerce_api.catalog(channel text, search text DEFAULT NULL, category text DEFAULT NULL,
+                                     after_sku text DEFAULT NULL, page_size integer DEFAULT 20)
+RETURNS SETOF commerce_api.catalog_item LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.catalog', '{anonymous,customer,koc,store,operator,finance,service}');
+        v_tier text;
+BEGIN
+    PERFORM commerce._require(catalog.channel, 'channel');
+    PERFORM commerce._api_page(catalog.page_size);
+    IF NOT EXISTS (SELECT 1 FROM commerce.channel ch WHERE ch.tenant_id = a.tenant_id AND ch.code = catalog.channel) THEN
+        PERFORM commerce._not_found('channel', catalog.channel, a.tenant_id);
+    END IF;
+    IF a.kind = 'customer' THEN
+        SELECT cu.member_tier INTO v_tier FROM commerce.customer cu WHERE cu.tenant_id = a.tenant_id AND cu.code = a.subject;
+    END IF;
+    RETURN QUERY
+    SELECT s.code, p.code, s.name, p.name, p.kind, p.virtual_kind, p.brand, p.category, s.spec, s.msrp_fen,
+           r.price_fen, commerce.yuan(r.price_fen), r.source,
+           (SELECT coalesce(sum(st.available), 0)::bigint FROM commerce.stock st
+             WHERE st.tenant_id = s.tenant_id AND st.sku = s.code AND st.activity IS NULL AND st.status = 'open'),
+           s.presale
+      FROM commerce.sku s
+      JOIN commerce.product p ON p.tenant_id = s.tenant_id AND p.product_id = s.product_id
+      CROSS JOIN LATERAL commerce.resolve_price(s.tenant_id, s.code, catalog.channel, v_tier) r
+     WHERE s.tenant_id = a.tenant_id AND s.active
+       AND (catalog.after_sku IS NULL OR s.code > catalog.after_sku)
+       AND (catalog.category IS NULL OR p.category = catalog.category)
+       AND (catalog.search IS NULL OR strpos(lower(s.name || ' ' || p.name), lower(left(catalog.search, 64))) > 0)
+     ORDER BY s.code
+     LIMIT catalog.page_size;
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.catalog(text, text, text, text, integer) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.catalog(text, text, text, text, integer) IS
+  'The active SKUs of the shop on a channel (catalog_item), by SKU code: search matches the SKU or product name, category the product''s; paged by cursor (after_sku: the last sku of the previous page; page_size: 1 to 100, default 20). A signed-in customer sees its own member tier''s price; flash prices apply in their window. Open to every caller.';
+CREATE VIEW commerce_api.order_summary AS
+SELECT NULL::bigint AS order_id, NULL::text AS channel, NULL::text AS external_order_id, NULL::text AS customer,
+       NULL::commerce.order_status AS status, NULL::bigint AS goods_fen, NULL::bigint AS discount_fen,
+       NULL::bigint AS shipping_fen, NULL::bigint AS payable_fen, NULL::text AS payable_yuan, NULL::bigint AS paid_fen,
+       NULL::bigint AS refunded_fen, NULL::timestamptz AS pay_deadline, NULL::text AS activity, NULL::bigint AS group_id,
+       NULL::jsonb AS lines, NULL::timestamptz AS created_at, NULL::timestamptz AS paid_at,
+       NULL::timestamptz AS shipped_at, NULL::timestamptz AS completed_at, NULL::timestamptz AS cancelled_at
+ WHERE false;
+COMMENT ON VIEW commerce_api.order_summary IS
+  E'@omit all\nAn order as the API shows it: id, channel, the platform''s order number, the customer''s code, status (order_status: pending_payment, paid, shipped, completed, cancelled, after_sale, refunded), amounts in fen (payable_yuan the exact yuan string), the pay deadline of an unpaid order, the play activity and group it came from, its lines ([{sku, name, qty, unit_price_fen, amount_fen}]) and when it was placed, paid, shipped, completed or cancelled. The receiver is read with order_contact.';
+CREATE FUNCTION commerce._order_summary(p_tenant bigint, p_orders bigint[]) RETURNS SETOF commerce_api.order_summary
+LANGUAGE sql STABLE AS $$
+    SELECT o.order_id, ch.code, o.external_order_id, cu.code, o.status, o.goods_fen, o.discount_fen, o.shipping_fen,
+           o.payable_fen, commerce.yuan(o.payable_fen), o.paid_fen, o.refunded_fen,
+           CASE WHEN o.status = 'pending_payment' THEN o.pay_deadline END, o.source_activity, o.source_instance_id,
+           (SELECT jsonb_agg(jsonb_build_object('sku', s.code, 'name', s.name, 'qty', l.qty,
+                                                'unit_price_fen', l.unit_price_fen, 'amount_fen', l.amount_fen)
+                             ORDER BY l.line_no)
+              FROM commerce.order_line l JOIN commerce.sku s ON s.tenant_id = l.tenant_id AND s.sku_id = l.sku_id
+             WHERE l.tenant_id = o.tenant_id AND l.order_id = o.order_id),
+           o.created_at, o.paid_at, o.shipped_at, o.completed_at, o.cancelled_at
+      FROM commerce.orders o
+      JOIN commerce.channel ch ON ch.tenant_id = o.tenant_id AND ch.channel_id = o.channel_id
+      LEFT JOIN commerce.customer cu ON cu.tenant_id = o.tenant_id AND cu.customer_id = o.customer_id
+     WHERE o.tenant_id = p_tenant AND o.order_id = ANY (p_orders)
+     ORDER BY o.order_id DESC;
+$$;
+CREATE FUNCTION commerce._api_order(a commerce.actor, p_order bigint) RETURNS commerce.orders_row
+LANGUAGE plpgsql STABLE AS $$
+DECLARE o commerce.orders_row; v_customer text; v_channel text;
+BEGIN
+    PERFORM commerce._require(p_order, 'order_id');
+    SELECT * INTO o FROM commerce.orders WHERE tenant_id = a.tenant_id AND order_id = p_order;
+    IF FOUND THEN
+        SELECT cu.code INTO v_customer FROM commerce.customer cu WHERE cu.tenant_id = o.tenant_id AND cu.customer_id = o.customer_id;
+        SELECT ch.code INTO v_channel FROM commerce.channel ch WHERE ch.tenant_id = o.tenant_id AND ch.channel_id = o.channel_id;
+    END IF;
+    IF NOT FOUND OR (a.kind = 'customer' AND v_customer IS DISTINCT FROM a.subject) THEN
+        PERFORM commerce._not_found('order', p_order::text, a.tenant_id);   -- another's order does not exist for it
+    END IF;
+    PERFORM commerce._actor_scope(a, NULL, v_channel);
+    RETURN o;
+END $$;
+CREATE FUNCTION commerce_api.place_order(request_id text, channel text, lines jsonb, receiver jsonb DEFAULT NULL,
+                                         customer text DEFAULT NULL)
+RETURNS SETOF commerce_api.order_summary LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.place_order', '{customer,service}');
+        r commerce.order_result;
+BEGIN
+    r := commerce.place_order(a.tenant_id, place_order.request_id, place_order.channel,
+                              jsonb_strip_nulls(jsonb_build_object('lines', place_order.lines, 'receiver', place_order.receiver)),
+                              commerce._actor_subject(a, place_order.customer, 'customer'));
+    RETURN QUERY SELECT * FROM commerce._order_summary(a.tenant_id, ARRAY[r.order_id]);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.place_order(text, text, jsonb, jsonb, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.place_order(text, text, jsonb, jsonb, text) IS
+  'Place an order on a self-operated channel (wechat_mp, alipay_mp, h5): lines [{"sku":"HOODIE-L","qty":1}], receiver {"name","phone","region","city","address"}. Prices are resolved for the customer (its member tier, flash prices now); the stock is held until the pay deadline (15 minutes) and the order awaits payment (pay with pay_intent; the provider''s callback is record_payment). A customer orders as itself (customer left out); a service names the customer. No discount or shipping fee can be set here. Idempotent by request_id. Returns the order (order_summary).';
+CREATE VIEW commerce_api.payment_intent AS
+SELECT NULL::bigint AS order_id, NULL::text AS channel, NULL::bigint AS amount_fen, NULL::text AS amount_yuan,
+       NULL::timestamptz AS pay_deadline, NULL::bigint AS message_id, NULL::text AS outcome
+ WHERE false;
+COMMENT ON VIEW commerce_api.payment_intent IS
+  E'@omit all\nA request to the payment provider to collect an order''s payable amount (amount_fen, amount_yuan the exact string) before its pay deadline, queued in the outbox as payment.intent (message_id; the provider adapter creates the provider''s prepay order and answers the client). outcome: queued, or repeated when it was already asked for.';
+CREATE FUNCTION commerce_api.pay_intent(order_id bigint)
+RETURNS SETOF commerce_api.payment_intent LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.pay_intent', '{customer,service}');
+        o commerce.orders_row := commerce._api_order(a, pay_intent.order_id); v_channel text; v_msg bigint; v_outcome text;
+BEGIN
+    SELECT ch.code INTO v_channel FROM commerce.channel ch WHERE ch.tenant_id = o.tenant_id AND ch.channel_id = o.channel_id;
+    IF o.status <> 'pending_payment' OR o.pay_deadline <= commerce.now() THEN
+        RAISE EXCEPTION USING ERRCODE = CASE WHEN o.status = 'pending_payment' THEN 'PT410' ELSE 'PT412' END,
+            MESSAGE = format('order %s cannot be paid: it is %s', o.order_id,
+                             CASE WHEN o.status = 'pending_payment' THEN 'past its pay deadline' ELSE o.status::text END),
+            DETAIL  = format('Pay deadline %s.', coalesce(o.pay_deadline::text, 'none')),
+            HINT    = 'Only an order awaiting payment before its deadline is paid; place a new order.';
+    END IF;
+    SELECT m.message_id INTO v_msg FROM commerce.outbox m
+     WHERE m.tenant_id = o.tenant_id AND m.topic = 'payment.intent' AND m.dedupe_key = 'pay-intent:' || o.order_id;
+    v_outcome := CASE WHEN FOUND THEN 'repeated' ELSE 'queued' END;
+    IF v_msg IS NULL THEN
+        v_msg := commerce.enqueue(o.tenant_id, 'payment.intent',
+            jsonb_build_object('order_id', o.order_id, 'channel', v_channel, 'amount_fen', o.payable_fen,
+                               'pay_deadline', o.pay_deadline,
+                               'customer', (SELECT cu.code FROM commerce.customer cu
+                                             WHERE cu.tenant_id = o.tenant_id AND cu.customer_id = o.customer_id)),
+            'pay-intent:' || o.order_id);
+    END IF;
+    RETURN QUERY SELECT o.order_id, v_channel, o.payable_fen, commerce.yuan(o.payable_fen), o.pay_deadline, v_msg, v_outcome;
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.pay_intent(bigint) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.pay_intent(bigint) IS
+  'Ask the payment provider to collect an unpaid order (payment_intent): queued once per order in the outbox (payment.intent); asking again returns the same intent. PT412 when the order is not awaiting payment, PT410 past its pay deadline. A customer for its own orders (another''s is PT404); a service for any.';
+CREATE FUNCTION commerce_api.cancel_order(order_id bigint, reason text DEFAULT NULL)
+RETURNS SETOF commerce_api.order_summary LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.cancel_order', '{customer,operator,service}');
+        o commerce.orders_row := commerce._api_order(a, cancel_order.order_id);
+BEGIN
+    PERFORM commerce.cancel_order(a.tenant_id, o.order_id,
+                                  left(coalesce(cancel_order.reason, 'cancelled by ' || a.kind), 200));
+    RETURN QUERY SELECT * FROM commerce._order_summary(a.tenant_id, ARRAY[o.order_id]);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.cancel_order(bigint, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.cancel_order(bigint, text) IS
+  'Cancel an unpaid order (its stock goes back; a group place it held is given back): a customer its own (another''s is PT404), an operator those of its channels, a service any. A paid order is PT412 (open an after-sale request instead); cancelling again is a no-op. Returns the order (order_summary).';
+CREATE FUNCTION commerce_api.orders(status commerce.order_status DEFAULT NULL, customer text DEFAULT NULL,
+                                    before_id bigint DEFAULT NULL, page_size integer DEFAULT 20)
+RETURNS SETOF commerce_api.order_summary LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.orders', '{customer,operator,finance,service}');
+        v_customer text := commerce._actor_subject(a, orders.customer, 'customer');
+        v_ids bigint[];
+BEGIN
+    PERFORM commerce._api_page(orders.page_size);
+    IF a.kind IN ('operator', 'finance') THEN
+        v_customer := orders.customer;          -- staff may look up one customer or list all
+    END IF;
+    SELECT array_agg(x.order_id) INTO v_ids FROM (
+        SELECT o.order_id FROM commerce.orders o
+          LEFT JOIN commerce.customer cu ON cu.tenant_id = o.tenant_id AND cu.customer_id = o.customer_id
+          JOIN commerce.channel ch ON ch.tenant_id = o.tenant_id AND ch.channel_id = o.channel_id
+         WHERE o.tenant_id = a.tenant_id
+           AND (v_customer IS NULL OR cu.code = v_customer)
+           AND (orders.status IS NULL OR o.status = orders.status)
+           AND (orders.before_id IS NULL OR o.order_id < orders.before_id)
+           AND (a.channels IS NULL OR ch.code = ANY (a.channels))
+         ORDER BY o.order_id DESC LIMIT orders.page_size) x;
+    RETURN QUERY SELECT * FROM commerce._order_summary(a.tenant_id, coalesce(v_ids, '{}'));
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.orders(commerce.order_status, text, bigint, integer) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.orders(commerce.order_status, text, bigint, integer) IS
+  'Orders newest first (order_summary), optionally of one status: a customer its own (customer left out or its own); operators and finance any customer''s (customer filters; operators limited to their channels); services any. Paged by cursor: before_id is the last order_id of the previous page, page_size 1 to 100 (default 20).';
+CREATE VIEW commerce_api.order_status_change AS
+SELECT NULL::bigint AS order_id, NULL::commerce.order_status AS from_status, NULL::commerce.order_status AS to_status,
+       NULL::timestamptz AS changed_at, NULL::text AS reason
+ WHERE false;
+COMMENT ON VIEW commerce_api.order_status_change IS
+  E'@omit all\nOne status an order took: from and to (order_status), when, and why (placed, paid, unpaid at the deadline, an after-sale decision, ...).';
+CREATE FUNCTION commerce_api.order_history(order_id bigint)
+RETURNS SETOF commerce_api.order_status_change LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.order_history', '{customer,operator,finance,service}');
+        o commerce.orders_row := commerce._api_order(a, order_history.order_id);
+BEGIN
+    RETURN QUERY SELECT h.order_id, h.from_status, h.to_status, h.changed_at, h.reason
+                   FROM commerce.order_status_history h
+                  WHERE h.tenant_id = o.tenant_id AND h.order_id = o.order_id
+                  ORDER BY h.history_id;
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.order_history(bigint) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.order_history(bigint) IS
+  'Every status an order took, oldest first (order_status_change): a customer for its own orders (another''s is PT404), staff of their channels, services any.';
+CREATE VIEW commerce_api.order_shipment AS
+SELECT NULL::bigint AS order_id, NULL::bigint AS shipment_id, NULL::text AS carrier, NULL::text AS tracking_no,
+       NULL::timestamptz AS shipped_at
+ WHERE false;
+COMMENT ON VIEW commerce_api.order_shipment IS
+  E'@omit all\nA parcel of an order: carrier, tracking number and when it was shipped.';
+CREATE FUNCTION commerce_api.order_shipments(order_id bigint)
+RETURNS SETOF commerce_api.order_shipment LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.order_shipments', '{customer,operator,finance,service}');
+        o commerce.orders_row := commerce._api_order(a, order_shipments.order_id);
+BEGIN
+    RETURN QUERY SELECT s.order_id, s.shipment_id, s.carrier, s.tracking_no, s.shipped_at
+                   FROM commerce.shipment s
+                  WHERE s.tenant_id = o.tenant_id AND s.order_id = o.order_id
+                  ORDER BY s.shipment_id;
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.order_shipments(bigint) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.order_shipments(bigint) IS
+  'The parcels of an order (order_shipment): a customer for its own orders (another''s is PT404), staff of their channels, services any.';
+CREATE VIEW commerce_api.after_sale_request AS
+SELECT NULL::bigint AS after_sale_id, NULL::bigint AS order_id, NULL::commerce.after_sale_kind AS kind,
+       NULL::text AS status, NULL::bigint AS refund_fen, NULL::text AS refund_yuan, NULL::text AS reason,
+       NULL::text AS decision_note, NULL::timestamptz AS created_at, NULL::timestamptz AS decided_at,
+       NULL::timestamptz AS completed_at
+ WHERE false;
+COMMENT ON VIEW commerce_api.after_sale_request IS
+  E'@omit all\nAn after-sale request: kind (refund_only, return_refund, exchange), status (requested, approved, rejected, goods_returned, refunded, exchanged), the refund in fen (refund_yuan the exact string), the customer''s reason, the decision note and when it was made, decided and completed.';
+CREATE FUNCTION commerce_api.request_after_sale(request_id text, order_id bigint, kind commerce.after_sale_kind,
+                                                refund_fen bigint DEFAULT 0, reason text DEFAULT NULL)
+RETURNS SETOF commerce_api.after_sale_request LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.request_after_sale', '{customer,service}');
+        o commerce.orders_row := commerce._api_order(a, request_after_sale.order_id);
+        r commerce.after_sale_row;
+BEGIN
+    PERFORM commerce._require(request_after_sale.kind, 'kind');
+    r := commerce.request_after_sale(a.tenant_id, request_after_sale.request_id, o.order_id, request_after_sale.kind::text,
+                                     request_after_sale.refund_fen, left(request_after_sale.reason, 500));
+    RETURN QUERY SELECT r.after_sale_id, r.order_id, r.kind, r.status, r.refund_fen, commerce.yuan(r.refund_fen), r.reason,
+                        r.decision_note, r.created_at, r.decided_at, r.completed_at;
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.request_after_sale(text, bigint, commerce.after_sale_kind, bigint, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.request_after_sale(text, bigint, commerce.after_sale_kind, bigint, text) IS
+  'Open an after-sale request on a paid, shipped or completed order: refund_only, return_refund or exchange, with the refund asked in fen (at most what was paid) and a reason (up to 500 characters). A customer for its own orders (another''s is PT404); a service for any. One open request per order; idempotent by request_id. Returns the request (after_sale_request).';
+CREATE VIEW commerce_api.koc_account AS
+SELECT NULL::text AS koc, NULL::text AS name, NULL::text AS level, NULL::text AS status,
+       NULL::bigint AS unsettled_fen, NULL::bigint AS settled_fen, NULL::bigint AS balance_fen,
+       NULL::text AS balance_yuan, NULL::bigint AS in_flight_fen, NULL::bigint AS paid_fen, NULL::bigint AS fee_fen,
+       NULL::timestamptz AS next_settlement_at
+ WHERE false;
+COMMENT ON VIEW commerce_api.koc_account IS
+  E'@omit all\nA KOC''s money: commission earned but not yet settled (unsettled_fen: T+0.5), settled in all (settled_fen = balance + in flight + paid + fees), the balance it may withdraw (balance_yuan the exact string), what is on its way to it (in_flight_fen), paid out and paid in fees, and when its next settlement is due; with its level and status.';
+CREATE FUNCTION commerce_api.koc_account(koc text DEFAULT NULL)
+RETURNS SETOF commerce_api.koc_account LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.koc_account', '{koc,operator,finance,service}');
+        v_koc text := koc_account.koc;
+BEGIN
+    IF a.kind = 'koc' THEN
+        v_koc := commerce._actor_subject(a, koc_account.koc, 'koc');
+    END IF;
+    PERFORM commerce._require(v_koc, 'koc');
+    RETURN QUERY
+    SELECT k.code, k.name, k.level_code, k.status, coalesce(ac.unsettled_fen, 0), coalesce(ac.settled_fen, 0),
+           coalesce(ac.balance_fen, 0), commerce.yuan(coalesce(ac.balance_fen, 0)), coalesce(ac.in_flight_fen, 0),
+           coalesce(ac.paid_fen, 0), coalesce(ac.fee_fen, 0), ac.due_at
+      FROM commerce.koc k
+      LEFT JOIN commerce.koc_account ac ON ac.tenant_id = k.tenant_id AND ac.koc_id = k.koc_id
+     WHERE k.tenant_id = a.tenant_id AND k.code = v_koc;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('KOC', v_koc, a.tenant_id);
+    END IF;
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.koc_account(text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.koc_account(text) IS
+  'A KOC''s account (koc_account): a KOC its own (koc left out or its own; another is 42501); operators, finance and services any KOC''s (koc required).';
+CREATE VIEW commerce_api.tracking_link AS
+SELECT NULL::text AS koc, NULL::text AS task, NULL::text AS channel, NULL::text AS code WHERE false;
+COMMENT ON VIEW commerce_api.tracking_link IS
+  E'@omit all\nA KOC''s signed tracking code for a task and share channel: put code in the shared URL; a click on it is recorded with record_click and attributes the visitor''s orders to the KOC within the attribution window.';
+CREATE FUNCTION commerce_api.tracking_link(task text DEFAULT NULL, channel text DEFAULT NULL, koc text DEFAULT NULL)
+RETURNS SETOF commerce_api.tracking_link LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.tracking_link', '{koc,service}');
+        v_koc text := commerce._actor_subject(a, tracking_link.koc, 'koc');
+BEGIN
+    PERFORM commerce._require(v_koc, 'koc');
+    RETURN QUERY SELECT v_koc, tracking_link.task, tracking_link.channel,
+                        commerce.tracking_link(a.tenant_id, v_koc, tracking_link.task, tracking_link.channel);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.tracking_link(text, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.tracking_link(text, text, text) IS
+  'A signed tracking code (tracking_link) for the calling KOC, optionally for a task and a share channel (wechat, douyin, xiaohongshu, ...): a KOC for itself (koc left out); a service names the KOC. The same arguments always give the same code.';
+CREATE FUNCTION commerce_api.koc_overview(start_date date, end_date date)
+RETURNS jsonb LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+    SELECT commerce.koc_overview(a.tenant_id, start_date, end_date)
+      FROM commerce._api_actor('commerce_api.koc_overview', '{operator,finance,service}') a;
+$$;
+REVOKE ALL ON FUNCTION commerce_api.koc_overview(date, date) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.koc_overview(date, date) IS
+  'The KOC programme overview of a period (K19, HQ dashboard): KOCs, active KOCs, clicks, redemptions, revenue and commission (fen and yuan), ROI, and the trend per day ({"trend":[{"day","clicks","redemptions","gmvFen","commissionFen"}, ...]}). Operators, finance and services.';
+CREATE OR REPLACE FUNCTION commerce.join_group(p_tenant bigint, p_request_id text, p_config text, p_customer text,
+                                    p_payment_id text, p_instance bigint DEFAULT NULL,
+                                    p_channel text DEFAULT 'wechat_mp', p_ip text DEFAULT NULL,
+                                    p_device text DEFAULT NULL)
+RETURNS commerce.join_result LANGUAGE plpgsql AS $$
+DECLARE
+    c commerce.play_config_row; cu commerce.customer; i commerce.play_instance_row;
+    p commerce.play_participant; sk commerce.sku; v_list bigint; v_order commerce.order_result; v_now timestamptz := commerce.now();
+    v_outcome text := 'joined';
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_request_id, 'p_request_id');
+    PERFORM commerce._require(p_config, 'p_config');
+    PERFORM commerce._require(p_customer, 'p_customer');
+    PERFORM commerce._require(p_channel, 'p_channel');
+    PERFORM commerce._request_key(p_request_id, 'p_request_id');
+    -- a retry returns the first result
+    SELECT * INTO p FROM commerce.play_participant WHERE tenant_id = p_tenant AND request_id = p_request_id;
+    IF FOUND THEN
+        SELECT * INTO i FROM commerce.play_instance WHERE tenant_id = p_tenant AND instance_id = p.instance_id;
+        RETURN ROW(i.instance_id, i.status, i.current, i.target, i.deadline, p.order_id, 'repeated')::commerce.join_result;
+    END IF;
+    c := commerce._play_of_kind(p_tenant, p_config, ARRAY['group_buy'], 'Join group-buy plays only.');
+    SELECT * INTO cu FROM commerce.customer WHERE tenant_id = p_tenant AND code = p_customer;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('customer', p_customer, p_tenant);
+    END IF;
+    PERFORM commerce._require_play_open(c, v_now, 'Join a play that is open now.');
+    -- a second place in the same group is named as such (a concurrent one is caught by the insert below)
+    IF p_instance IS NOT NULL AND EXISTS (SELECT 1 FROM commerce.play_participant
+                                           WHERE tenant_id = p_tenant AND instance_id = p_instance
+                                             AND customer_id = cu.customer_id) THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT412',
+            MESSAGE = format('customer "%s" is already in group %s', p_customer, p_instance),
+            HINT    = 'One place per customer and group.';
+    END IF;
+    -- eligibility (transaction time, in C), each refusal with its own SQLSTATE; the action is recorded.
+    -- It and the price are read first (lock order: eligibility's advisory locks, the group's row in
+    -- KEY SHARE, the stock slots, the group's row for the place).
+    PERFORM commerce._play_admit(p_tenant, c.config_id, cu.customer_id,
+                                 CASE WHEN p_instance IS NULL THEN 'start' ELSE 'join' END, p_ip, p_device);
+    SELECT * INTO sk FROM commerce.sku WHERE tenant_id = p_tenant AND sku_id = c.sku_id;
+    v_list := (commerce.resolve_price(p_tenant, sk.code, p_channel, cu.member_tier)).price_fen;
+    -- the group: a new one led by the customer, or the one named. Joiners take a KEY SHARE lock on it:
+    -- they do not block each other, and the deadline job (FOR UPDATE SKIP LOCKED) leaves a group alone
+    -- while anyone is joining it. The place itself is taken at the end, by a conditional update.
+    IF p_instance IS NULL THEN
+        INSERT INTO commerce.play_instance (tenant_id, config_id, leader_customer_id, status, current, target,
+                                            deadline, created_at)
+        VALUES (p_tenant, c.config_id, cu.customer_id, 'active', 0, (c.rules ->> 'target_size')::integer,
+                least(v_now + make_interval(hours => coalesce((c.rules ->> 'hours')::integer, 24)), c.ends_at), v_now)
+        RETURNING * INTO i;
+        v_outcome := 'opened';
+    ELSE
+        SELECT * INTO i FROM commerce.play_instance
+         WHERE tenant_id = p_tenant AND instance_id = p_instance AND config_id = c.config_id FOR KEY SHARE;
+        IF NOT FOUND THEN
+            PERFORM commerce._not_found('group', p_instance::text, p_tenant);
+        END IF;
+        PERFORM commerce._refuse_join(i, v_now);
+    END IF;
+    -- the order at the play price from the play's stock: paid at once (p_payment_id), or awaiting
+    -- payment with the place held until the group's deadline at the latest
+    v_order := commerce.place_order(p_tenant, 'play:' || p_request_id, p_channel,
+                   jsonb_build_object('lines', jsonb_build_array(jsonb_build_object('sku', sk.code, 'qty', 1)),
+                                      'activity', c.activity, 'source_instance_id', i.instance_id,
+                                      'discount_fen', greatest(v_list - c.price_fen, 0)),
+                   p_customer);
+    IF p_payment_id IS NOT NULL THEN
+        PERFORM commerce.pay_order(p_tenant, v_order.order_id, p_payment_id, least(v_list, c.price_fen));
+    ELSE
+        UPDATE commerce.orders SET pay_deadline = least(pay_deadline, i.deadline)
+         WHERE tenant_id = p_tenant AND order_id = v_order.order_id AND pay_deadline > i.deadline;
+        v_order.pay_deadline := least(v_order.pay_deadline, i.deadline);
+    END IF;
+    INSERT INTO commerce.play_participant (tenant_id, instance_id, customer_id, request_id, role, order_id, status,
+                                           joined_at)
+    VALUES (p_tenant, i.instance_id, cu.customer_id, p_request_id,
+            CASE WHEN v_outcome = 'opened' THEN 'leader' ELSE 'member' END, v_order.order_id,
+            CASE WHEN p_payment_id IS NULL THEN 'held' ELSE 'joined' END, v_now)
+    ON CONFLICT DO NOTHING;
+    IF NOT FOUND THEN   -- the same customer (or request) joined this group in a concurrent transaction
+        RAISE EXCEPTION USING ERRCODE = 'PT412',
+            MESSAGE = format('customer "%s" is already in group %s', p_customer, i.instance_id),
+            HINT    = 'One place per customer and group.';
+    END IF;
+    -- the place: joins of one group queue here only, for the rest of their transaction; a group that
+    -- filled, ended or failed meanwhile refuses the join and everything above rolls back
+    UPDATE commerce.play_instance SET current = current + 1
+     WHERE tenant_id = p_tenant AND instance_id = i.instance_id
+       AND status = 'active' AND current < target AND deadline > v_now
+    RETURNING * INTO i;
+    IF NOT FOUND THEN
+        SELECT * INTO i FROM commerce.play_instance WHERE tenant_id = p_tenant AND instance_id = p_instance;
+        PERFORM commerce._refuse_join(i, v_now);
+        RAISE EXCEPTION 'commerce.join_group: group % refused a place for no known reason', p_instance;
+    END IF;
+    IF commerce._group_complete(i, c.code) THEN
+        SELECT * INTO i FROM commerce.play_instance WHERE tenant_id = p_tenant AND instance_id = i.instance_id;
+        v_outcome := 'succeeded';
+    ELSIF p_payment_id IS NULL THEN
+        v_outcome := CASE WHEN v_outcome = 'opened' THEN 'opened_held' ELSE 'held' END;
+    END IF;
+    RETURN ROW(i.instance_id, i.status, i.current, i.target, i.deadline, v_order.order_id, v_outcome)::commerce.join_result;
+END $$;
+CREATE FUNCTION commerce._group_complete(i commerce.play_instance_row, p_play text) RETURNS boolean
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF i.status <> 'active' OR i.current <> i.target
+       OR EXISTS (SELECT 1 FROM commerce.play_participant p
+                   WHERE p.tenant_id = i.tenant_id AND p.instance_id = i.instance_id AND p.status = 'held') THEN
+        RETURN false;
+    END IF;
+    UPDATE commerce.play_instance SET status = 'success', ended_at = commerce.now()
+     WHERE tenant_id = i.tenant_id AND instance_id = i.instance_id;
+    PERFORM commerce._issue_group_assets(i.tenant_id, i.instance_id);
+    PERFORM commerce.enqueue(i.tenant_id, 'play.group_succeeded',
+        jsonb_build_object('instance_id', i.instance_id, 'play', p_play, 'members', i.current),
+        'group:' || i.instance_id);
+    RETURN true;
+END $$;
+CREATE FUNCTION commerce._group_place_paid(o commerce.orders_row) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE i commerce.play_instance_row; v_play text;
+BEGIN
+    UPDATE commerce.play_participant SET status = 'joined'
+     WHERE tenant_id = o.tenant_id AND instance_id = o.source_instance_id AND order_id = o.order_id
+       AND status = 'held';
+    IF NOT FOUND THEN
+        RETURN;      -- not a held place (paid at once, a flash sale, a bargain)
+    END IF;
+    -- NO KEY UPDATE: queues with joiners' conditional updates only, not their KEY SHARE
+    SELECT * INTO i FROM commerce.play_instance
+     WHERE tenant_id = o.tenant_id AND instance_id = o.source_instance_id FOR NO KEY UPDATE;
+    SELECT c.code INTO v_play FROM commerce.play_config c WHERE c.tenant_id = i.tenant_id AND c.config_id = i.config_id;
+    PERFORM commerce._group_complete(i, v_play);
+END $$;
+CREATE FUNCTION commerce._group_place_lapsed(o commerce.orders_row) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM commerce.play_participant
+     WHERE tenant_id = o.tenant_id AND instance_id = o.source_instance_id AND order_id = o.order_id
+       AND status = 'held';
+    IF FOUND THEN
+        UPDATE commerce.play_instance SET current = current - 1
+         WHERE tenant_id = o.tenant_id AND instance_id = o.source_instance_id AND status = 'active';
+    END IF;
+END $$;
+COMMENT ON FUNCTION commerce.join_group(bigint, text, text, text, text, bigint, text, text, text) IS
+  'Group buy (M3): open a group (no instance: the customer leads it) or join one at the play price, paid at once (p_payment_id) or held until its order is paid (no p_payment_id: outcome held or opened_held; the order''s pay deadline is the group''s deadline at the latest, a held place counts toward the target, the group succeeds only when every place is paid, and an order cancelled unpaid gives its place back); the order takes a unit of the play''s stock and carries the instance. Joiners of one group share its row (KEY SHARE) while they order and pay, and take their place at the end by a conditional update (status active, current below target, before the deadline), so a group never has more than its target and a join that loses the race rolls back whole; the member that completes it makes it a success and issues every member''s asset. Refused: a closed or not running play (PT412), a group that is not active (PT412), past its deadline (PT410), full (PT409), a second place (PT412), and the eligibility rules checked in C (PT451 blacklist, PT403, PT429, PT423, PT425, PT420). IP and device feed the blacklist and the per-IP rate. Idempotent by request_id.';
+CREATE OR REPLACE FUNCTION commerce.end_expired_groups(p_limit integer DEFAULT 100) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE i commerce.play_instance_row; c commerce.play_config_row; p record; n integer := 0; a commerce.after_sale_row;
+        o commerce.orders_row; v_now timestamptz := commerce.now(); v_kind text;
+BEGIN
+    PERFORM commerce._require(p_limit, 'p_limit');
+    IF p_limit NOT BETWEEN 1 AND 100000 THEN
+        PERFORM commerce._invalid('p_limit', format('%s', p_limit), 'End 1 to 100000 groups per run.');
+    END IF;
+    FOR i IN SELECT * FROM commerce.play_instance
+              WHERE status IN ('pending', 'active') AND deadline <= v_now
+              ORDER BY deadline, tenant_id, instance_id
+              LIMIT p_limit FOR UPDATE SKIP LOCKED LOOP
+        SELECT * INTO c FROM commerce.play_config WHERE tenant_id = i.tenant_id AND config_id = i.config_id;
+        SELECT kind INTO v_kind FROM commerce.play_template WHERE tenant_id = c.tenant_id AND code = c.template_code;
+        -- a group with places still awaiting payment waits: their orders' pay deadline is the group's,
+        -- so the unpaid-order job cancels them (giving the places back) or they are paid first
+        IF v_kind = 'group_buy' AND EXISTS (SELECT 1 FROM commerce.play_participant x
+                                             WHERE x.tenant_id = i.tenant_id AND x.instance_id = i.instance_id
+                                               AND x.status = 'held') THEN
+            CONTINUE;
+        END IF;
+        n := n + 1;
+        IF v_kind = 'bargain' THEN
+            -- a bargain that did not reach its floor in time: nothing was sold, nothing to refund
+            UPDATE commerce.play_instance SET status = 'failed', ended_at = v_now
+             WHERE tenant_id = i.tenant_id AND instance_id = i.instance_id;
+            PERFORM commerce.enqueue(i.tenant_id, 'play.bargain_failed',
+                jsonb_build_object('instance_id', i.instance_id, 'play', c.code, 'helps', i.current,
+                                   'helps_needed', i.target, 'price_fen', i.price_fen), 'bargain:' || i.instance_id);
+            CONTINUE;
+        END IF;
+        IF i.status = 'active' AND coalesce((c.rules ->> 'virtual_fill')::boolean, false) THEN
+            INSERT INTO commerce.play_participant (tenant_id, instance_id, customer_id, request_id, role, joined_at)
+            SELECT i.tenant_id, i.instance_id, -k, 'virtual:' || i.instance_id || ':' || k, 'virtual', v_now
+              FROM generate_series(1, i.target - i.current) k;
+            UPDATE commerce.play_instance SET current = target, status = 'success', ended_at = v_now
+             WHERE tenant_id = i.tenant_id AND instance_id = i.instance_id;
+            PERFORM commerce._issue_group_assets(i.tenant_id, i.instance_id);
+            PERFORM commerce.enqueue(i.tenant_id, 'play.group_succeeded',
+                jsonb_build_object('instance_id', i.instance_id, 'play', c.code, 'members', i.current,
+                                   'virtual', i.target - i.current), 'group:' || i.instance_id);
+            CONTINUE;
+        END IF;
+        UPDATE commerce.play_instance SET status = 'failed', ended_at = v_now
+         WHERE tenant_id = i.tenant_id AND instance_id = i.instance_id;
+        -- every paying member: the unit goes back to the play's stock, and an approved refund-only
+        -- request sends the payment back through the outbox (payment.refund: retried now, in 1 minute,
+        -- in 1 hour, then a dead letter and an alert)
+        FOR p IN SELECT * FROM commerce.play_participant
+                  WHERE tenant_id = i.tenant_id AND instance_id = i.instance_id AND order_id IS NOT NULL
+                  ORDER BY customer_id LOOP
+            SELECT * INTO o FROM commerce.orders WHERE tenant_id = i.tenant_id AND order_id = p.order_id;
+            a := commerce.request_after_sale(i.tenant_id, 'group-failed:' || i.instance_id || ':' || p.customer_id,
+                                             p.order_id, 'refund_only', o.paid_fen, 'group failed');
+            a := commerce.decide_after_sale(i.tenant_id, a.after_sale_id, true, 'group failed');
+            PERFORM commerce.return_stock(i.tenant_id, 'group-failed:' || i.instance_id || ':' || p.customer_id,
+                                          o.reservation_id, (SELECT code FROM commerce.sku WHERE tenant_id = i.tenant_id
+                                                                                            AND sku_id = c.sku_id), 1);
+            UPDATE commerce.play_participant SET status = 'refunding'
+             WHERE tenant_id = i.tenant_id AND instance_id = i.instance_id AND customer_id = p.customer_id;
+        END LOOP;
+        PERFORM commerce.enqueue(i.tenant_id, 'play.group_failed',
+            jsonb_build_object('instance_id', i.instance_id, 'play', c.code, 'members', i.current, 'target', i.target),
+            'group:' || i.instance_id);
+    END LOOP;
+    RETURN n;
+END $$;
+COMMENT ON FUNCTION commerce.end_expired_groups(integer) IS
+  'The play deadline job (one batch, SKIP LOCKED). A group past its deadline is completed with virtual members when its rules say virtual_fill, else failed (a group with a place still awaiting payment waits until the unpaid-order job has cancelled it, at most a minute later); in a failed group each paying member''s unit goes back to the play''s stock and the payment is refunded through the outbox (payment.refund, retried now, after 1 minute and 1 hour, then a dead letter and an outbox.dead alert; the provider confirms with commerce.complete_refund, and the member becomes refunded). A bargain past its deadline that did not reach its floor is failed (play.bargain_failed). Returns the number of instances ended.';
+CREATE OR REPLACE FUNCTION commerce._play_order_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE o commerce.orders_row;
+BEGIN
+    IF TG_WHEN <> 'AFTER' OR TG_LEVEL <> 'ROW' THEN
+        RAISE EXCEPTION 'commerce._play_order_changed must fire AFTER ... FOR EACH ROW';
+    END IF;
+    IF NEW.paid_at IS NOT NULL AND (TG_OP = 'INSERT' OR OLD.paid_at IS NULL) THEN
+        o := NEW;  -- the order as the row type the helpers take
+        IF NEW.customer_id IS NOT NULL THEN
+            PERFORM commerce._reward_invite(o);
+        END IF;
+        IF NEW.source_activity LIKE 'play:%' THEN
+            PERFORM commerce._issue_order_asset(o);
+        END IF;
+        IF NEW.source_instance_id IS NOT NULL THEN
+            PERFORM commerce._group_place_paid(o);
+        END IF;
+    END IF;
+    IF TG_OP = 'UPDATE' AND NEW.status = 'cancelled' AND OLD.status <> 'cancelled' AND NEW.source_instance_id IS NOT NULL THEN
+        o := NEW;
+        PERFORM commerce._group_place_lapsed(o);
+    END IF;
+    IF TG_OP = 'UPDATE' AND NEW.status = 'refunded' AND OLD.status <> 'refunded' THEN
+        UPDATE commerce.user_asset SET remaining = 0, voided_at = commerce.now()
+         WHERE tenant_id = NEW.tenant_id AND order_id = NEW.order_id AND voided_at IS NULL;
+        IF NEW.source_instance_id IS NOT NULL THEN
+            UPDATE commerce.play_participant SET status = 'refunded'
+             WHERE tenant_id = NEW.tenant_id AND instance_id = NEW.source_instance_id AND order_id = NEW.order_id;
+        END IF;
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE OR REPLACE FUNCTION commerce.check_play_invariants(p_tenant bigint DEFAULT NULL)
+RETURNS TABLE (invariant text, detail text) LANGUAGE sql STABLE AS $$
+    -- a group's progress is its members; a successful group has exactly its target
+    SELECT 'group members = progress', format('instance %s: current %s, members %s, target %s, %s',
+                                             i.instance_id, i.current, count(p.customer_id), i.target, i.status)
+      FROM commerce.play_instance i
+      LEFT JOIN commerce.play_participant p USING (tenant_id, instance_id)
+     WHERE (p_tenant IS NULL OR i.tenant_id = p_tenant) AND i.price_fen IS NULL
+     GROUP BY i.tenant_id, i.instance_id
+    HAVING count(p.customer_id) <> i.current OR count(p.customer_id) > i.target
+        OR (i.status = 'success' AND count(p.customer_id) <> i.target)
+    UNION ALL
+    -- a failed group's paying members are all refunding or refunded
+    SELECT 'failed group refunded', format('instance %s: member %s is %s', i.instance_id, p.customer_id, p.status)
+      FROM commerce.play_instance i JOIN commerce.play_participant p USING (tenant_id, instance_id)
+     WHERE (p_tenant IS NULL OR i.tenant_id = p_tenant) AND i.status = 'failed' AND i.price_fen IS NULL
+       AND p.order_id IS NOT NULL AND p.status = 'joined'
+    UNION ALL
+    -- a held place awaits its order's payment in an active group; a joined member's order is paid
+    SELECT 'held place = unpaid order', format('instance %s (%s): member %s is %s, order %s is %s',
+                                              i.instance_id, i.status, p.customer_id, p.status, o.order_id, o.status)
+      FROM commerce.play_instance i JOIN commerce.play_participant p USING (tenant_id, instance_id)
+      JOIN commerce.orders o ON o.tenant_id = p.tenant_id AND o.order_id = p.order_id
+     WHERE (p_tenant IS NULL OR i.tenant_id = p_tenant) AND i.price_fen IS NULL
+       AND ((p.status = 'held') <> (o.paid_at IS NULL) OR (p.status = 'held' AND (i.status <> 'active' OR o.status <> 'pending_payment')))
+    UNION ALL
+    -- a bargain's price is the play price less its cuts, never below the floor
+    SELECT 'bargain price = price - cuts', format('instance %s: price %s, cuts %s, helps %s/%s',
+                                                  i.instance_id, i.price_fen, coalesce(h.cuts, 0), coalesce(h.n, 0), i.current)
+      FROM commerce.play_instance i
+      JOIN commerce.play_config c ON c.tenant_id = i.tenant_id AND c.config_id = i.config_id
+      LEFT JOIN LATERAL (SELECT sum(cut_fen) AS cuts, count(*) AS n FROM commerce.play_help x
+                          WHERE x.tenant_id = i.tenant_id AND x.instance_id = i.instance_id) h ON true
+     WHERE (p_tenant IS NULL OR i.tenant_id = p_tenant) AND i.price_fen IS NOT NULL
+       AND (i.price_fen <> c.price_fen - coalesce(h.cuts, 0) OR coalesce(h.n, 0) <> i.current
+            OR i.price_fen < (c.rules ->> 'floor_fen')::bigint
+            OR (i.status = 'success') <> (i.price_fen = (c.rules ->> 'floor_fen')::bigint AND i.status <> 'failed'))
+    UNION ALL
+    -- an asset's remaining is its total less its consumption (unless voided by a refund)
+    SELECT 'asset remaining = total - consumed', format('asset %s: total %s, remaining %s, consumed %s',
+                                                         a.asset_id, a.total, a.remaining, coalesce(l.consumed, 0))
+      FROM commerce.user_asset a
+      LEFT JOIN LATERAL (SELECT sum(amount) AS consumed FROM commerce.consumption_log x
+                          WHERE x.tenant_id = a.tenant_id AND x.asset_id = a.asset_id) l ON true
+     WHERE (p_tenant IS NULL OR a.tenant_id = p_tenant) AND a.voided_at IS NULL
+       AND a.remaining <> a.total - coalesce(l.consumed, 0)
+    UNION ALL
+    -- an inviter is rewarded at most max_rewards times
+    SELECT 'rewards per inviter <= max_rewards', format('play %s, inviter %s: %s rewards, max %s',
+                                                        c.code, v.inviter_id, count(*), c.rules ->> 'max_rewards')
+      FROM commerce.play_invite v JOIN commerce.play_config c ON c.tenant_id = v.tenant_id AND c.config_id = v.config_id
+     WHERE (p_tenant IS NULL OR v.tenant_id = p_tenant) AND v.status = 'rewarded'
+     GROUP BY c.tenant_id, c.code, c.rules, v.inviter_id
+    HAVING count(*) > (c.rules ->> 'max_rewards')::bigint
+    UNION ALL
+    -- a reward went out for every rewarded invite
+    SELECT 'reward queued', format('invite %s', v.invite_id)
+      FROM commerce.play_invite v
+     WHERE (p_tenant IS NULL OR v.tenant_id = p_tenant) AND v.status = 'rewarded'
+       AND NOT EXISTS (SELECT 1 FROM commerce.outbox m WHERE m.tenant_id = v.tenant_id
+                          AND m.topic = 'play.invite_reward' AND m.dedupe_key = 'invite:' || v.invite_id)
+    UNION ALL
+    -- a settlement's orders add up to its income, and its parts to the income
+    SELECT 'settlement = its orders', format('settlement %s: income %s, orders %s fen in %s',
+                                             s.settlement_id, s.income_fen, coalesce(sum(so.amount_fen), 0), count(so.order_id))
+      FROM commerce.play_settlement s
+      LEFT JOIN commerce.play_settlement_order so USING (tenant_id, settlement_id)
+     WHERE (p_tenant IS NULL OR s.tenant_id = p_tenant)
+     GROUP BY s.tenant_id, s.settlement_id
+    HAVING coalesce(sum(so.amount_fen), 0) <> s.income_fen OR count(so.order_id) <> s.orders
+        OR s.store_fen + s.hq_fen <> s.income_fen
+        OR bool_or(so.released) <> (s.status = 'rejected')
+$$;
+CREATE FUNCTION commerce_api.join_group(request_id text, play text, customer text DEFAULT NULL,
+                                        payment_id text DEFAULT NULL, instance bigint DEFAULT NULL,
+                                        ip text DEFAULT NULL, device text DEFAULT NULL,
+                                        channel text DEFAULT 'wechat_mp')
+RETURNS commerce.join_result LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.join_group', '{customer,service}');
+BEGIN
+    IF a.kind = 'customer' AND join_group.payment_id IS NOT NULL THEN
+        PERFORM commerce._no_identity('a customer never names a payment',
+            format('payment_id "%s" was given.', left(join_group.payment_id, 64)),
+            'Leave payment_id out: the place is held and the order paid through pay_intent; the provider''s callback (record_payment) completes it.');
+    END IF;
+    RETURN commerce.join_group(a.tenant_id, join_group.request_id, join_group.play,
+                               commerce._actor_subject(a, join_group.customer, 'customer'), join_group.payment_id,
+                               join_group.instance, join_group.channel, commerce._client_ip(a, join_group.ip),
+                               commerce._client_header(a, join_group.device, 'x-device-id'));
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.join_group(text, text, text, text, bigint, text, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.join_group(text, text, text, text, bigint, text, text, text) IS
+  'Open a group buy (instance left out: the customer leads it) or join one (instance): a customer as itself, holding its place with an order awaiting payment (outcome opened_held or held; pay it with pay_intent, the provider''s record_payment callback makes it joined, and the group succeeds when every place is paid; unpaid by the pay deadline, at the latest the group''s, the place is given back). A service names the customer and may pass payment_id for a place paid at once. channel: the self-operated channel ordered on (default wechat_mp). Idempotent by request_id.';
+CREATE FUNCTION commerce_api.buy_play(request_id text, play text, customer text DEFAULT NULL, qty integer DEFAULT 1,
+                                      ip text DEFAULT NULL, device text DEFAULT NULL, receiver jsonb DEFAULT NULL,
+                                      channel text DEFAULT 'wechat_mp')
+RETURNS commerce.order_result LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+    SELECT r.* FROM commerce._api_actor('commerce_api.buy_play', '{customer,service}') a,
+           LATERAL commerce.buy_play(a.tenant_id, request_id, play, commerce._actor_subject(a, customer, 'customer'),
+                                     qty, channel, commerce._client_ip(a, ip), commerce._client_header(a, device, 'x-device-id'), receiver) r;
+$$;
+REVOKE ALL ON FUNCTION commerce_api.buy_play(text, text, text, integer, text, text, jsonb, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.buy_play(text, text, text, integer, text, text, jsonb, text) IS
+  'Buy a flash-sale (or other priced) play: a customer for itself, on a self-operated channel (default wechat_mp); creates the order awaiting payment (pay it with pay_intent; commerce_api.record_payment is the provider''s callback). Idempotent by request_id.';
+CREATE FUNCTION commerce_api.buy_bargain(request_id text, bargain bigint, customer text DEFAULT NULL,
+                                         ip text DEFAULT NULL, device text DEFAULT NULL, receiver jsonb DEFAULT NULL,
+                                         channel text DEFAULT 'wechat_mp')
+RETURNS commerce.order_result LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+    SELECT r.* FROM commerce._api_actor('commerce_api.buy_bargain', '{customer,service}') a,
+           LATERAL commerce.buy_bargain(a.tenant_id, request_id, bargain,
+                                        commerce._actor_subject(a, customer, 'customer'), channel,
+                                        commerce._client_ip(a, ip), commerce._client_header(a, device, 'x-device-id'), receiver) r;
+$$;
+REVOKE ALL ON FUNCTION commerce_api.buy_bargain(text, bigint, text, text, text, jsonb, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.buy_bargain(text, bigint, text, text, text, jsonb, text) IS
+  'Buy one''s own bargain at the price reached: a customer for itself, on a self-operated channel (default wechat_mp); creates the order awaiting payment (pay it with pay_intent). Idempotent by request_id.';
+CREATE VIEW commerce_api.customer_asset AS
+SELECT NULL::bigint AS asset_id, NULL::text AS customer, NULL::text AS asset_type, NULL::text AS unit_name,
+       NULL::bigint AS total, NULL::bigint AS remaining, NULL::bigint AS consumed, NULL::text AS play,
+       NULL::text AS play_title, NULL::text AS store, NULL::bigint AS group_id, NULL::bigint AS order_id,
+       NULL::timestamptz AS created_at, NULL::timestamptz AS voided_at
+ WHERE false;
+COMMENT ON VIEW commerce_api.customer_asset IS
+  E'@omit all\nWhat a customer bought and consumes over time: asset_type (COURSE, SERVICE, GOODS) counted in unit_name (lessons, hours, bags), total, remaining and consumed, the play (code and title) and store it came from, the group and the order; voided_at when a full refund voided what was left.';
+CREATE FUNCTION commerce._customer_assets(p_tenant bigint, p_customer text, p_asset bigint, p_after bigint,
+                                          p_first integer)
+RETURNS SETOF commerce_api.customer_asset LANGUAGE sql STABLE AS $$
+    SELECT ua.asset_id, cu.code, ua.asset_type, ua.unit_name, ua.total, ua.remaining,
+           CASE WHEN ua.voided_at IS NULL THEN ua.total - ua.remaining END, c.code, c.title, st.code,
+           ua.source_instance_id, ua.order_id, ua.created_at, ua.voided_at
+      FROM commerce.user_asset ua
+      JOIN commerce.customer cu ON cu.tenant_id = ua.tenant_id AND cu.customer_id = ua.customer_id
+      LEFT JOIN commerce.play_config c ON c.tenant_id = ua.tenant_id AND c.activity = ua.source_activity
+      LEFT JOIN commerce.store st ON st.tenant_id = c.tenant_id AND st.store_id = c.store_id
+     WHERE ua.tenant_id = p_tenant AND (p_customer IS NULL OR cu.code = p_customer)
+       AND (p_asset IS NULL OR ua.asset_id = p_asset) AND (p_after IS NULL OR ua.asset_id < p_after)
+     ORDER BY ua.asset_id DESC
+     LIMIT p_first;
+$$;
+CREATE FUNCTION commerce_api.assets(customer text DEFAULT NULL, before_id bigint DEFAULT NULL, page_size integer DEFAULT 20)
+RETURNS SETOF commerce_api.customer_asset LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.assets', '{customer,store,operator,service}');
+        v_customer text := assets.customer;
+BEGIN
+    PERFORM commerce._api_page(assets.page_size);
+    IF a.kind = 'customer' THEN
+        v_customer := commerce._actor_subject(a, assets.customer, 'customer');
+    ELSIF a.kind = 'store' THEN
+        PERFORM commerce._require(assets.customer, 'customer');   -- the clerk looks up the customer at the counter
+    END IF;
+    RETURN QUERY SELECT * FROM commerce._customer_assets(a.tenant_id, v_customer, NULL, assets.before_id, assets.page_size);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.assets(text, bigint, integer) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.assets(text, bigint, integer) IS
+  'Assets newest first (customer_asset): a customer its own (customer left out or its own); store staff look up the customer at the counter (customer required), operators and services any (customer filters). Paged by cursor: before_id is the last asset_id of the previous page, page_size 1 to 100 (default 20).';
+CREATE VIEW commerce_api.asset_consumption AS
+SELECT NULL::bigint AS consumption_id, NULL::bigint AS asset_id, NULL::bigint AS amount, NULL::text AS store,
+       NULL::text AS operator, NULL::timestamptz AS consumed_at
+ WHERE false;
+COMMENT ON VIEW commerce_api.asset_consumption IS
+  E'@omit all\nOne consumption (核销) of an asset: how many units, at which store, by which operator, when.';
+CREATE FUNCTION commerce_api.asset_consumptions(asset bigint)
+RETURNS SETOF commerce_api.asset_consumption LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.asset_consumptions', '{customer,store,operator,service}');
+        v commerce_api.customer_asset;
+BEGIN
+    PERFORM commerce._require(asset_consumptions.asset, 'asset');
+    SELECT * INTO v FROM commerce._customer_assets(a.tenant_id, NULL, asset_consumptions.asset, NULL, 1);
+    IF NOT FOUND OR (a.kind = 'customer' AND v.customer IS DISTINCT FROM a.subject) THEN
+        PERFORM commerce._not_found('asset', asset_consumptions.asset::text, a.tenant_id);   -- another's does not exist for it
+    END IF;
+    RETURN QUERY SELECT l.consumption_id, l.asset_id, l.amount, st.code, l.operator, l.consumed_at
+                   FROM commerce.consumption_log l
+                   JOIN commerce.store st ON st.tenant_id = l.tenant_id AND st.store_id = l.store_id
+                  WHERE l.tenant_id = a.tenant_id AND l.asset_id = v.asset_id
+                  ORDER BY l.consumption_id;
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.asset_consumptions(bigint) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.asset_consumptions(bigint) IS
+  'The consumption log of an asset, oldest first (asset_consumption): a customer of its own assets (another''s is PT404); store staff, operators and services any.';
+CREATE VIEW commerce_api.group_progress AS
+SELECT NULL::bigint AS group_id, NULL::text AS play, NULL::text AS play_title, NULL::text AS status,
+       NULL::integer AS current, NULL::integer AS target, NULL::integer AS paid, NULL::integer AS held,
+       NULL::timestamptz AS deadline, NULL::bigint AS price_fen, NULL::text AS price_yuan, NULL::boolean AS mine
+ WHERE false;
+COMMENT ON VIEW commerce_api.group_progress IS
+  E'@omit all\nA group buy''s progress as a share page shows it: the play, status (active, success, failed), current of target places (paid and held: held places await payment), the deadline, the play price (price_yuan the exact string), and whether the calling customer is in it (mine). Members are not named.';
+CREATE FUNCTION commerce_api.group_buy(group_id bigint)
+RETURNS SETOF commerce_api.group_progress LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.group_buy', '{anonymous,customer,koc,store,operator,service}');
+BEGIN
+    PERFORM commerce._require(group_buy.group_id, 'group_id');
+    RETURN QUERY
+    SELECT i.instance_id, c.code, c.title, i.status, i.current, i.target,
+           (SELECT count(*)::integer FROM commerce.play_participant p
+             WHERE p.tenant_id = i.tenant_id AND p.instance_id = i.instance_id AND p.status <> 'held'),
+           (SELECT count(*)::integer FROM commerce.play_participant p
+             WHERE p.tenant_id = i.tenant_id AND p.instance_id = i.instance_id AND p.status = 'held'),
+           i.deadline, c.price_fen, commerce.yuan(c.price_fen),
+           a.kind = 'customer' AND EXISTS (SELECT 1 FROM commerce.play_participant p
+                                             JOIN commerce.customer cu ON cu.tenant_id = p.tenant_id AND cu.customer_id = p.customer_id
+                                            WHERE p.tenant_id = i.tenant_id AND p.instance_id = i.instance_id AND cu.code = a.subject)
+      FROM commerce.play_instance i
+      JOIN commerce.play_config c ON c.tenant_id = i.tenant_id AND c.config_id = i.config_id
+      JOIN commerce.play_template t ON t.tenant_id = c.tenant_id AND t.code = c.template_code
+     WHERE i.tenant_id = a.tenant_id AND i.instance_id = group_buy.group_id AND t.kind = 'group_buy';
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('group', group_buy.group_id::text, a.tenant_id);
+    END IF;
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.group_buy(bigint) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.group_buy(bigint) IS
+  'A group buy''s progress (group_progress), for its share page: open to every caller but finance; members are not named. PT404 for an unknown group.';
+CREATE FUNCTION commerce_api.decide_play_settlement(settlement bigint, approve boolean, reason text DEFAULT NULL)
+RETURNS commerce.play_settlement_row LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.decide_play_settlement', '{finance}');
+BEGIN
+    RETURN commerce.decide_play_settlement(a.tenant_id, settlement, approve, a.subject, left(reason, 500));
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.decide_play_settlement(bigint, boolean, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.decide_play_settlement(bigint, boolean, text) IS
+  'HQ finance approves (the store''s share is paid out through the outbox, store.settlement_payout) or rejects (reason required) a store''s settlement of an ended play; the decision is recorded under the finance member''s name. Finance only.';
+
+-- the kept grants of join_group, buy_play and buy_bargain, on their new signatures
+DO $$
+DECLARE g jsonb; v_oid oid;
+BEGIN
+    FOR g IN SELECT * FROM jsonb_array_elements(current_setting('commerce_upgrade.channel_grants')::jsonb) LOOP
+        SELECT p.oid INTO STRICT v_oid FROM pg_proc p
+         WHERE p.pronamespace = 'commerce_api'::regnamespace AND format('commerce_api.%I', p.proname) = g->>'name';
+        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %I', v_oid::regprocedure, g->>'grantee');
+    END LOOP;
+END $$;
+
+-- an unpaid cancellation gives a held place back
+CREATE TRIGGER after_31_play_cancelled AFTER UPDATE ON commerce.orders
+    FOR EACH ROW WHEN (NEW.status = 'cancelled' AND OLD.status <> 'cancelled' AND NEW.source_instance_id IS NOT NULL)
+    EXECUTE FUNCTION commerce._play_order_changed();
+
 
 -- the actor roles of a database upgraded after commerce.grant_api() ran get the new matrix
 DO $$

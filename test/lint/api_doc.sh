@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test/lint/api_doc.sh: the API is documented where clients read it. Every
-# commerce_api function, every type one returns and every enum of commerce
+# commerce_api function, every type and API shape (view) one returns and
+# every enum of commerce
 # has a COMMENT (it becomes the GraphQL and OpenAPI documentation), and
 # docs/api.md carries the table of every function (arguments, result, the
 # kinds of actor it is open to, its comment) exactly as the catalog gives it
@@ -17,6 +18,9 @@ is "$(q -c "$nocomment")" "" "every one of the $nfn commerce_api functions has a
 is "$(q -c "SELECT coalesce(string_agg(DISTINCT t.oid::regtype::text, ' '), '') FROM pg_proc p JOIN pg_type t ON t.oid = p.prorettype
              WHERE p.pronamespace = 'commerce_api'::regnamespace AND t.typnamespace = 'commerce'::regnamespace
                AND obj_description(t.oid, 'pg_type') IS NULL")" "" "every type a commerce_api function returns has a COMMENT"
+is "$(q -c "SELECT coalesce(string_agg(c.oid::regclass::text, ' '), '') FROM pg_class c
+             WHERE c.relnamespace = 'commerce_api'::regnamespace AND obj_description(c.oid, 'pg_class') IS NULL")" "" \
+    "every API shape (view of commerce_api) a function returns has a COMMENT"
 is "$(q -c "SELECT coalesce(string_agg(t.oid::regtype::text, ' '), '') FROM pg_type t
              WHERE t.typnamespace = 'commerce'::regnamespace AND t.typtype = 'e' AND obj_description(t.oid, 'pg_type') IS NULL")" \
     "" "every enum of commerce has a COMMENT"

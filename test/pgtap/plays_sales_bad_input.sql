@@ -59,7 +59,7 @@ SELECT pg_temp.fingerprint() AS fp0 \gset
 
 -- join_group
 SELECT throws_ok(format($$SELECT commerce.join_group(%s, NULL, 'G', 'd', 'p')$$, :t), '22004', 'argument p_request_id must not be null', 'join: NULL request_id -> 22004');
-SELECT throws_ok(format($$SELECT commerce.join_group(%s, 'x', 'G', 'd', NULL)$$, :t), '22004', 'argument p_payment_id must not be null', 'join: NULL payment -> 22004');
+SELECT throws_ok(format($$SELECT commerce.join_group(%s, 'x', 'G', NULL, 'p')$$, :t), '22004', 'argument p_customer must not be null', 'join: NULL customer -> 22004');
 SELECT throws_ok(format($$SELECT commerce.join_group(%s, repeat('x', 201), 'G', 'd', 'p')$$, :t), '22023', 'invalid value for p_request_id', 'join: request_id too long -> 22023');
 SELECT throws_ok($$SELECT commerce.join_group(999999, 'x', 'G', 'd', 'p')$$, 'PT404', 'tenant "999999" not found', 'join: unknown tenant -> PT404');
 SELECT throws_ok(format($$SELECT commerce.join_group(%s, 'x', 'NOPE', 'd', 'p')$$, :t), 'PT404', 'play config "NOPE" not found', 'join: unknown play -> PT404');

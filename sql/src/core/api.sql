@@ -15,3 +15,14 @@ END $$;
 REVOKE ALL ON FUNCTION commerce_api.pre_request() FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.pre_request() IS
   'PostgREST''s db-pre-request hook (db-pre-request = "commerce_api.pre_request"): checks the verified identity of every request once, before the function it calls, so a token without a tenant, a usable subject or an active staff member is refused with 42501 whatever it calls. Returns nothing.';
+
+-- Check a page size of a list function: 1 to 100 (22004, 22023).
+CREATE FUNCTION commerce._api_page(p_page_size integer) RETURNS void
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    PERFORM commerce._require(p_page_size, 'page_size');
+    IF p_page_size NOT BETWEEN 1 AND 100 THEN
+        PERFORM commerce._invalid('page_size', format('%s rows', p_page_size),
+                                  'Ask for 1 to 100 rows a page; page on with the cursor argument (after_sku, before_id).');
+    END IF;
+END $$;

@@ -19,3 +19,9 @@ CREATE FUNCTION commerce.split_fen(p_amount bigint, p_share_bp integer, OUT shar
     AS 'MODULE_PATHNAME', 'commerce_split_fen' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION commerce.split_fen(bigint, integer) IS
   'Split p_amount fen (0 to 10^15) into share (p_share_bp basis points) and rest by the largest remainder method: share_fen + rest_fen = p_amount always; the fen the floors leave goes to the part with the larger remainder (the rest on a tie).';
+
+-- An amount in fen as the exact yuan figure a display shows.
+CREATE FUNCTION commerce.yuan(p_fen bigint) RETURNS text
+    AS 'MODULE_PATHNAME', 'commerce_yuan' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION commerce.yuan(bigint) IS
+  'An amount in fen written as the exact yuan figure a display shows: 14900 -> "149.00", -5 -> "-0.05" (no rounding, no float; NULL for NULL). The *_yuan fields of the API are made with it.';

@@ -22,3 +22,99 @@ END $$;
 REVOKE ALL ON FUNCTION commerce_api.price(text, text, text) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.price(text, text, text) IS
   'The price of a SKU on a channel now (channel, member and flash prices resolved). Open to every caller; a signed-in customer gets its own member tier''s price (member_tier left out or its own); other callers may show any tier''s price (what an order pays is resolved from the customer when it is placed).';
+
+-- The shape of a customer's own profile (an API row type: selects nothing itself).
+CREATE VIEW commerce_api.customer_profile AS
+SELECT NULL::text AS customer, NULL::text AS name, NULL::text AS phone_masked, NULL::text AS member_tier,
+       NULL::text AS member_tier_name, NULL::timestamptz AS registered_at
+ WHERE false;
+COMMENT ON VIEW commerce_api.customer_profile IS
+  E'@omit all\nA customer''s own profile: its code (the token''s subject), name, phone masked (138****1234), paid membership tier (code and name; NULL without one) and when it signed up. Returned by sign_up and me.';
+
+-- Sign up (or update one's name and phone): the customer is the token's subject.
+CREATE FUNCTION commerce_api.sign_up(name text DEFAULT NULL, phone text DEFAULT NULL)
+RETURNS SETOF commerce_api.customer_profile LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.sign_up', '{customer}');
+BEGIN
+    IF length(sign_up.name) NOT BETWEEN 1 AND 64 THEN
+        PERFORM commerce._invalid('name', format('%s characters', length(sign_up.name)), 'A name is 1 to 64 characters.');
+    END IF;
+    IF sign_up.phone !~ '^\+?[0-9]{6,15}$' THEN
+        PERFORM commerce._invalid('phone', format('"%s"', left(sign_up.phone, 32)),
+                                  'A phone number is 6 to 15 digits, optionally after +.');
+    END IF;
+    INSERT INTO commerce.customer AS cu (tenant_id, code, name, phone)
+    VALUES (a.tenant_id, a.subject, sign_up.name, sign_up.phone)
+    ON CONFLICT (tenant_id, code) DO UPDATE
+       SET name = coalesce(EXCLUDED.name, cu.name), phone = coalesce(EXCLUDED.phone, cu.phone);
+    RETURN QUERY SELECT * FROM commerce._customer_profile(a);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.sign_up(text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.sign_up(text, text) IS
+  'Sign up as the customer the token names (its subject, e.g. the mini-program user id), or change one''s name (1 to 64 characters) and phone (6 to 15 digits); an argument left out keeps what is there. The membership tier is never set here. Customers only. Returns the profile (customer_profile).';
+
+-- A customer's profile row.
+CREATE FUNCTION commerce._customer_profile(a commerce.actor) RETURNS SETOF commerce_api.customer_profile
+LANGUAGE sql STABLE AS $$
+    SELECT cu.code, cu.name, commerce.mask_phone(cu.phone), cu.member_tier, t.name, cu.created_at
+      FROM commerce.customer cu
+      LEFT JOIN commerce.member_tier t ON t.tenant_id = cu.tenant_id AND t.code = cu.member_tier
+     WHERE cu.tenant_id = a.tenant_id AND cu.code = a.subject;
+$$;
+
+CREATE FUNCTION commerce_api.me()
+RETURNS SETOF commerce_api.customer_profile LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.me', '{customer}');
+BEGIN
+    RETURN QUERY SELECT * FROM commerce._customer_profile(a);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.me() FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.me() IS
+  'The calling customer''s profile (customer_profile); no row before sign_up. Customers only.';
+
+-- The shape of a catalog entry (an API row type).
+CREATE VIEW commerce_api.catalog_item AS
+SELECT NULL::text AS sku, NULL::text AS product, NULL::text AS name, NULL::text AS product_name,
+       NULL::text AS kind, NULL::text AS virtual_kind, NULL::text AS brand, NULL::text AS category,
+       NULL::jsonb AS spec, NULL::bigint AS msrp_fen, NULL::bigint AS price_fen, NULL::text AS price_yuan,
+       NULL::text AS price_source, NULL::bigint AS available, NULL::boolean AS presale
+ WHERE false;
+COMMENT ON VIEW commerce_api.catalog_item IS
+  E'@omit all\nA SKU as a shop shows it: codes and names, product kind (physical or virtual and which), brand, category, spec (size, colour, ...), the list price (msrp_fen) and the price now for the caller on the channel (price_fen, price_yuan as an exact string; price_source msrp, channel, member or flash), the units available to order from the shared stock (activities'' own stock not included), and whether it is sold before stock arrives (presale).';
+
+CREATE FUNCTION commerce_api.catalog(channel text, search text DEFAULT NULL, category text DEFAULT NULL,
+                                     after_sku text DEFAULT NULL, page_size integer DEFAULT 20)
+RETURNS SETOF commerce_api.catalog_item LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.catalog', '{anonymous,customer,koc,store,operator,finance,service}');
+        v_tier text;
+BEGIN
+    PERFORM commerce._require(catalog.channel, 'channel');
+    PERFORM commerce._api_page(catalog.page_size);
+    IF NOT EXISTS (SELECT 1 FROM commerce.channel ch WHERE ch.tenant_id = a.tenant_id AND ch.code = catalog.channel) THEN
+        PERFORM commerce._not_found('channel', catalog.channel, a.tenant_id);
+    END IF;
+    IF a.kind = 'customer' THEN
+        SELECT cu.member_tier INTO v_tier FROM commerce.customer cu WHERE cu.tenant_id = a.tenant_id AND cu.code = a.subject;
+    END IF;
+    RETURN QUERY
+    SELECT s.code, p.code, s.name, p.name, p.kind, p.virtual_kind, p.brand, p.category, s.spec, s.msrp_fen,
+           r.price_fen, commerce.yuan(r.price_fen), r.source,
+           (SELECT coalesce(sum(st.available), 0)::bigint FROM commerce.stock st
+             WHERE st.tenant_id = s.tenant_id AND st.sku = s.code AND st.activity IS NULL AND st.status = 'open'),
+           s.presale
+      FROM commerce.sku s
+      JOIN commerce.product p ON p.tenant_id = s.tenant_id AND p.product_id = s.product_id
+      CROSS JOIN LATERAL commerce.resolve_price(s.tenant_id, s.code, catalog.channel, v_tier) r
+     WHERE s.tenant_id = a.tenant_id AND s.active
+       AND (catalog.after_sku IS NULL OR s.code > catalog.after_sku)
+       AND (catalog.category IS NULL OR p.category = catalog.category)
+       AND (catalog.search IS NULL OR strpos(lower(s.name || ' ' || p.name), lower(left(catalog.search, 64))) > 0)
+     ORDER BY s.code
+     LIMIT catalog.page_size;
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.catalog(text, text, text, text, integer) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.catalog(text, text, text, text, integer) IS
+  'The active SKUs of the shop on a channel (catalog_item), by SKU code: search matches the SKU or product name, category the product''s; paged by cursor (after_sku: the last sku of the previous page; page_size: 1 to 100, default 20). A signed-in customer sees its own member tier''s price; flash prices apply in their window. Open to every caller.';

@@ -67,3 +67,68 @@ $$;
 REVOKE ALL ON FUNCTION commerce_api.koc_rank(date, date, text, text, integer) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.koc_rank(date, date, text, text, integer) IS
   'GET /rpc/koc_rank?start_date=&end_date=&top= (PostgREST): the KOC leaderboard of a period by gmv, redemptions or commission (metric), optionally for one region, the first top KOCs (default 100). Open to KOCs, staff and services.';
+
+-- The shape of a KOC's account (an API row type: selects nothing itself).
+CREATE VIEW commerce_api.koc_account AS
+SELECT NULL::text AS koc, NULL::text AS name, NULL::text AS level, NULL::text AS status,
+       NULL::bigint AS unsettled_fen, NULL::bigint AS settled_fen, NULL::bigint AS balance_fen,
+       NULL::text AS balance_yuan, NULL::bigint AS in_flight_fen, NULL::bigint AS paid_fen, NULL::bigint AS fee_fen,
+       NULL::timestamptz AS next_settlement_at
+ WHERE false;
+COMMENT ON VIEW commerce_api.koc_account IS
+  E'@omit all\nA KOC''s money: commission earned but not yet settled (unsettled_fen: T+0.5), settled in all (settled_fen = balance + in flight + paid + fees), the balance it may withdraw (balance_yuan the exact string), what is on its way to it (in_flight_fen), paid out and paid in fees, and when its next settlement is due; with its level and status.';
+
+CREATE FUNCTION commerce_api.koc_account(koc text DEFAULT NULL)
+RETURNS SETOF commerce_api.koc_account LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.koc_account', '{koc,operator,finance,service}');
+        v_koc text := koc_account.koc;
+BEGIN
+    IF a.kind = 'koc' THEN
+        v_koc := commerce._actor_subject(a, koc_account.koc, 'koc');
+    END IF;
+    PERFORM commerce._require(v_koc, 'koc');
+    RETURN QUERY
+    SELECT k.code, k.name, k.level_code, k.status, coalesce(ac.unsettled_fen, 0), coalesce(ac.settled_fen, 0),
+           coalesce(ac.balance_fen, 0), commerce.yuan(coalesce(ac.balance_fen, 0)), coalesce(ac.in_flight_fen, 0),
+           coalesce(ac.paid_fen, 0), coalesce(ac.fee_fen, 0), ac.due_at
+      FROM commerce.koc k
+      LEFT JOIN commerce.koc_account ac ON ac.tenant_id = k.tenant_id AND ac.koc_id = k.koc_id
+     WHERE k.tenant_id = a.tenant_id AND k.code = v_koc;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('KOC', v_koc, a.tenant_id);
+    END IF;
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.koc_account(text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.koc_account(text) IS
+  'A KOC''s account (koc_account): a KOC its own (koc left out or its own; another is 42501); operators, finance and services any KOC''s (koc required).';
+
+-- The shape of a tracking link.
+CREATE VIEW commerce_api.tracking_link AS
+SELECT NULL::text AS koc, NULL::text AS task, NULL::text AS channel, NULL::text AS code WHERE false;
+COMMENT ON VIEW commerce_api.tracking_link IS
+  E'@omit all\nA KOC''s signed tracking code for a task and share channel: put code in the shared URL; a click on it is recorded with record_click and attributes the visitor''s orders to the KOC within the attribution window.';
+
+CREATE FUNCTION commerce_api.tracking_link(task text DEFAULT NULL, channel text DEFAULT NULL, koc text DEFAULT NULL)
+RETURNS SETOF commerce_api.tracking_link LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.tracking_link', '{koc,service}');
+        v_koc text := commerce._actor_subject(a, tracking_link.koc, 'koc');
+BEGIN
+    PERFORM commerce._require(v_koc, 'koc');
+    RETURN QUERY SELECT v_koc, tracking_link.task, tracking_link.channel,
+                        commerce.tracking_link(a.tenant_id, v_koc, tracking_link.task, tracking_link.channel);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.tracking_link(text, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.tracking_link(text, text, text) IS
+  'A signed tracking code (tracking_link) for the calling KOC, optionally for a task and a share channel (wechat, douyin, xiaohongshu, ...): a KOC for itself (koc left out); a service names the KOC. The same arguments always give the same code.';
+
+CREATE FUNCTION commerce_api.koc_overview(start_date date, end_date date)
+RETURNS jsonb LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+    SELECT commerce.koc_overview(a.tenant_id, start_date, end_date)
+      FROM commerce._api_actor('commerce_api.koc_overview', '{operator,finance,service}') a;
+$$;
+REVOKE ALL ON FUNCTION commerce_api.koc_overview(date, date) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.koc_overview(date, date) IS
+  'The KOC programme overview of a period (K19, HQ dashboard): KOCs, active KOCs, clicks, redemptions, revenue and commission (fen and yuan), ROI, and the trend per day ({"trend":[{"day","clicks","redemptions","gmvFen","commissionFen"}, ...]}). Operators, finance and services.';

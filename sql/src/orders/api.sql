@@ -57,3 +57,223 @@ END $$;
 REVOKE ALL ON FUNCTION commerce_api.export_orders(date, date, text) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.export_orders(date, date, text) IS
   'POST /rpc/export_orders: the orders of a period with the receiver''s name, phone and address encrypted (AES-256, pgcrypto) under the key the caller supplies; an operator gets the orders of its channels only. Open to operators, finance and services; audited.';
+
+-- The shape of an order as the API lists it (an API row type: selects nothing itself).
+CREATE VIEW commerce_api.order_summary AS
+SELECT NULL::bigint AS order_id, NULL::text AS channel, NULL::text AS external_order_id, NULL::text AS customer,
+       NULL::commerce.order_status AS status, NULL::bigint AS goods_fen, NULL::bigint AS discount_fen,
+       NULL::bigint AS shipping_fen, NULL::bigint AS payable_fen, NULL::text AS payable_yuan, NULL::bigint AS paid_fen,
+       NULL::bigint AS refunded_fen, NULL::timestamptz AS pay_deadline, NULL::text AS activity, NULL::bigint AS group_id,
+       NULL::jsonb AS lines, NULL::timestamptz AS created_at, NULL::timestamptz AS paid_at,
+       NULL::timestamptz AS shipped_at, NULL::timestamptz AS completed_at, NULL::timestamptz AS cancelled_at
+ WHERE false;
+COMMENT ON VIEW commerce_api.order_summary IS
+  E'@omit all\nAn order as the API shows it: id, channel, the platform''s order number, the customer''s code, status (order_status: pending_payment, paid, shipped, completed, cancelled, after_sale, refunded), amounts in fen (payable_yuan the exact yuan string), the pay deadline of an unpaid order, the play activity and group it came from, its lines ([{sku, name, qty, unit_price_fen, amount_fen}]) and when it was placed, paid, shipped, completed or cancelled. The receiver is read with order_contact.';
+
+-- The orders of a tenant as order_summary rows (the API's one projection of an order).
+CREATE FUNCTION commerce._order_summary(p_tenant bigint, p_orders bigint[]) RETURNS SETOF commerce_api.order_summary
+LANGUAGE sql STABLE AS $$
+    SELECT o.order_id, ch.code, o.external_order_id, cu.code, o.status, o.goods_fen, o.discount_fen, o.shipping_fen,
+           o.payable_fen, commerce.yuan(o.payable_fen), o.paid_fen, o.refunded_fen,
+           CASE WHEN o.status = 'pending_payment' THEN o.pay_deadline END, o.source_activity, o.source_instance_id,
+           (SELECT jsonb_agg(jsonb_build_object('sku', s.code, 'name', s.name, 'qty', l.qty,
+                                                'unit_price_fen', l.unit_price_fen, 'amount_fen', l.amount_fen)
+                             ORDER BY l.line_no)
+              FROM commerce.order_line l JOIN commerce.sku s ON s.tenant_id = l.tenant_id AND s.sku_id = l.sku_id
+             WHERE l.tenant_id = o.tenant_id AND l.order_id = o.order_id),
+           o.created_at, o.paid_at, o.shipped_at, o.completed_at, o.cancelled_at
+      FROM commerce.orders o
+      JOIN commerce.channel ch ON ch.tenant_id = o.tenant_id AND ch.channel_id = o.channel_id
+      LEFT JOIN commerce.customer cu ON cu.tenant_id = o.tenant_id AND cu.customer_id = o.customer_id
+     WHERE o.tenant_id = p_tenant AND o.order_id = ANY (p_orders)
+     ORDER BY o.order_id DESC;
+$$;
+
+-- An order the actor may see: a customer its own (another's is PT404), staff of their channels (42501).
+CREATE FUNCTION commerce._api_order(a commerce.actor, p_order bigint) RETURNS commerce.orders_row
+LANGUAGE plpgsql STABLE AS $$
+DECLARE o commerce.orders_row; v_customer text; v_channel text;
+BEGIN
+    PERFORM commerce._require(p_order, 'order_id');
+    SELECT * INTO o FROM commerce.orders WHERE tenant_id = a.tenant_id AND order_id = p_order;
+    IF FOUND THEN
+        SELECT cu.code INTO v_customer FROM commerce.customer cu WHERE cu.tenant_id = o.tenant_id AND cu.customer_id = o.customer_id;
+        SELECT ch.code INTO v_channel FROM commerce.channel ch WHERE ch.tenant_id = o.tenant_id AND ch.channel_id = o.channel_id;
+    END IF;
+    IF NOT FOUND OR (a.kind = 'customer' AND v_customer IS DISTINCT FROM a.subject) THEN
+        PERFORM commerce._not_found('order', p_order::text, a.tenant_id);   -- another's order does not exist for it
+    END IF;
+    PERFORM commerce._actor_scope(a, NULL, v_channel);
+    RETURN o;
+END $$;
+
+CREATE FUNCTION commerce_api.place_order(request_id text, channel text, lines jsonb, receiver jsonb DEFAULT NULL,
+                                         customer text DEFAULT NULL)
+RETURNS SETOF commerce_api.order_summary LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.place_order', '{customer,service}');
+        r commerce.order_result;
+BEGIN
+    r := commerce.place_order(a.tenant_id, place_order.request_id, place_order.channel,
+                              jsonb_strip_nulls(jsonb_build_object('lines', place_order.lines, 'receiver', place_order.receiver)),
+                              commerce._actor_subject(a, place_order.customer, 'customer'));
+    RETURN QUERY SELECT * FROM commerce._order_summary(a.tenant_id, ARRAY[r.order_id]);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.place_order(text, text, jsonb, jsonb, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.place_order(text, text, jsonb, jsonb, text) IS
+  'Place an order on a self-operated channel (wechat_mp, alipay_mp, h5): lines [{"sku":"HOODIE-L","qty":1}], receiver {"name","phone","region","city","address"}. Prices are resolved for the customer (its member tier, flash prices now); the stock is held until the pay deadline (15 minutes) and the order awaits payment (pay with pay_intent; the provider''s callback is record_payment). A customer orders as itself (customer left out); a service names the customer. No discount or shipping fee can be set here. Idempotent by request_id. Returns the order (order_summary).';
+
+-- The shape of a payment intent.
+CREATE VIEW commerce_api.payment_intent AS
+SELECT NULL::bigint AS order_id, NULL::text AS channel, NULL::bigint AS amount_fen, NULL::text AS amount_yuan,
+       NULL::timestamptz AS pay_deadline, NULL::bigint AS message_id, NULL::text AS outcome
+ WHERE false;
+COMMENT ON VIEW commerce_api.payment_intent IS
+  E'@omit all\nA request to the payment provider to collect an order''s payable amount (amount_fen, amount_yuan the exact string) before its pay deadline, queued in the outbox as payment.intent (message_id; the provider adapter creates the provider''s prepay order and answers the client). outcome: queued, or repeated when it was already asked for.';
+
+CREATE FUNCTION commerce_api.pay_intent(order_id bigint)
+RETURNS SETOF commerce_api.payment_intent LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.pay_intent', '{customer,service}');
+        o commerce.orders_row := commerce._api_order(a, pay_intent.order_id); v_channel text; v_msg bigint; v_outcome text;
+BEGIN
+    SELECT ch.code INTO v_channel FROM commerce.channel ch WHERE ch.tenant_id = o.tenant_id AND ch.channel_id = o.channel_id;
+    IF o.status <> 'pending_payment' OR o.pay_deadline <= commerce.now() THEN
+        RAISE EXCEPTION USING ERRCODE = CASE WHEN o.status = 'pending_payment' THEN 'PT410' ELSE 'PT412' END,
+            MESSAGE = format('order %s cannot be paid: it is %s', o.order_id,
+                             CASE WHEN o.status = 'pending_payment' THEN 'past its pay deadline' ELSE o.status::text END),
+            DETAIL  = format('Pay deadline %s.', coalesce(o.pay_deadline::text, 'none')),
+            HINT    = 'Only an order awaiting payment before its deadline is paid; place a new order.';
+    END IF;
+    SELECT m.message_id INTO v_msg FROM commerce.outbox m
+     WHERE m.tenant_id = o.tenant_id AND m.topic = 'payment.intent' AND m.dedupe_key = 'pay-intent:' || o.order_id;
+    v_outcome := CASE WHEN FOUND THEN 'repeated' ELSE 'queued' END;
+    IF v_msg IS NULL THEN
+        v_msg := commerce.enqueue(o.tenant_id, 'payment.intent',
+            jsonb_build_object('order_id', o.order_id, 'channel', v_channel, 'amount_fen', o.payable_fen,
+                               'pay_deadline', o.pay_deadline,
+                               'customer', (SELECT cu.code FROM commerce.customer cu
+                                             WHERE cu.tenant_id = o.tenant_id AND cu.customer_id = o.customer_id)),
+            'pay-intent:' || o.order_id);
+    END IF;
+    RETURN QUERY SELECT o.order_id, v_channel, o.payable_fen, commerce.yuan(o.payable_fen), o.pay_deadline, v_msg, v_outcome;
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.pay_intent(bigint) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.pay_intent(bigint) IS
+  'Ask the payment provider to collect an unpaid order (payment_intent): queued once per order in the outbox (payment.intent); asking again returns the same intent. PT412 when the order is not awaiting payment, PT410 past its pay deadline. A customer for its own orders (another''s is PT404); a service for any.';
+
+CREATE FUNCTION commerce_api.cancel_order(order_id bigint, reason text DEFAULT NULL)
+RETURNS SETOF commerce_api.order_summary LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.cancel_order', '{customer,operator,service}');
+        o commerce.orders_row := commerce._api_order(a, cancel_order.order_id);
+BEGIN
+    PERFORM commerce.cancel_order(a.tenant_id, o.order_id,
+                                  left(coalesce(cancel_order.reason, 'cancelled by ' || a.kind), 200));
+    RETURN QUERY SELECT * FROM commerce._order_summary(a.tenant_id, ARRAY[o.order_id]);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.cancel_order(bigint, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.cancel_order(bigint, text) IS
+  'Cancel an unpaid order (its stock goes back; a group place it held is given back): a customer its own (another''s is PT404), an operator those of its channels, a service any. A paid order is PT412 (open an after-sale request instead); cancelling again is a no-op. Returns the order (order_summary).';
+
+CREATE FUNCTION commerce_api.orders(status commerce.order_status DEFAULT NULL, customer text DEFAULT NULL,
+                                    before_id bigint DEFAULT NULL, page_size integer DEFAULT 20)
+RETURNS SETOF commerce_api.order_summary LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.orders', '{customer,operator,finance,service}');
+        v_customer text := commerce._actor_subject(a, orders.customer, 'customer');
+        v_ids bigint[];
+BEGIN
+    PERFORM commerce._api_page(orders.page_size);
+    IF a.kind IN ('operator', 'finance') THEN
+        v_customer := orders.customer;          -- staff may look up one customer or list all
+    END IF;
+    SELECT array_agg(x.order_id) INTO v_ids FROM (
+        SELECT o.order_id FROM commerce.orders o
+          LEFT JOIN commerce.customer cu ON cu.tenant_id = o.tenant_id AND cu.customer_id = o.customer_id
+          JOIN commerce.channel ch ON ch.tenant_id = o.tenant_id AND ch.channel_id = o.channel_id
+         WHERE o.tenant_id = a.tenant_id
+           AND (v_customer IS NULL OR cu.code = v_customer)
+           AND (orders.status IS NULL OR o.status = orders.status)
+           AND (orders.before_id IS NULL OR o.order_id < orders.before_id)
+           AND (a.channels IS NULL OR ch.code = ANY (a.channels))
+         ORDER BY o.order_id DESC LIMIT orders.page_size) x;
+    RETURN QUERY SELECT * FROM commerce._order_summary(a.tenant_id, coalesce(v_ids, '{}'));
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.orders(commerce.order_status, text, bigint, integer) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.orders(commerce.order_status, text, bigint, integer) IS
+  'Orders newest first (order_summary), optionally of one status: a customer its own (customer left out or its own); operators and finance any customer''s (customer filters; operators limited to their channels); services any. Paged by cursor: before_id is the last order_id of the previous page, page_size 1 to 100 (default 20).';
+
+-- The shape of one change of an order's status.
+CREATE VIEW commerce_api.order_status_change AS
+SELECT NULL::bigint AS order_id, NULL::commerce.order_status AS from_status, NULL::commerce.order_status AS to_status,
+       NULL::timestamptz AS changed_at, NULL::text AS reason
+ WHERE false;
+COMMENT ON VIEW commerce_api.order_status_change IS
+  E'@omit all\nOne status an order took: from and to (order_status), when, and why (placed, paid, unpaid at the deadline, an after-sale decision, ...).';
+
+CREATE FUNCTION commerce_api.order_history(order_id bigint)
+RETURNS SETOF commerce_api.order_status_change LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.order_history', '{customer,operator,finance,service}');
+        o commerce.orders_row := commerce._api_order(a, order_history.order_id);
+BEGIN
+    RETURN QUERY SELECT h.order_id, h.from_status, h.to_status, h.changed_at, h.reason
+                   FROM commerce.order_status_history h
+                  WHERE h.tenant_id = o.tenant_id AND h.order_id = o.order_id
+                  ORDER BY h.history_id;
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.order_history(bigint) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.order_history(bigint) IS
+  'Every status an order took, oldest first (order_status_change): a customer for its own orders (another''s is PT404), staff of their channels, services any.';
+
+-- The shape of a parcel.
+CREATE VIEW commerce_api.order_shipment AS
+SELECT NULL::bigint AS order_id, NULL::bigint AS shipment_id, NULL::text AS carrier, NULL::text AS tracking_no,
+       NULL::timestamptz AS shipped_at
+ WHERE false;
+COMMENT ON VIEW commerce_api.order_shipment IS
+  E'@omit all\nA parcel of an order: carrier, tracking number and when it was shipped.';
+
+CREATE FUNCTION commerce_api.order_shipments(order_id bigint)
+RETURNS SETOF commerce_api.order_shipment LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.order_shipments', '{customer,operator,finance,service}');
+        o commerce.orders_row := commerce._api_order(a, order_shipments.order_id);
+BEGIN
+    RETURN QUERY SELECT s.order_id, s.shipment_id, s.carrier, s.tracking_no, s.shipped_at
+                   FROM commerce.shipment s
+                  WHERE s.tenant_id = o.tenant_id AND s.order_id = o.order_id
+                  ORDER BY s.shipment_id;
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.order_shipments(bigint) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.order_shipments(bigint) IS
+  'The parcels of an order (order_shipment): a customer for its own orders (another''s is PT404), staff of their channels, services any.';
+
+-- The shape of an after-sale request.
+CREATE VIEW commerce_api.after_sale_request AS
+SELECT NULL::bigint AS after_sale_id, NULL::bigint AS order_id, NULL::commerce.after_sale_kind AS kind,
+       NULL::text AS status, NULL::bigint AS refund_fen, NULL::text AS refund_yuan, NULL::text AS reason,
+       NULL::text AS decision_note, NULL::timestamptz AS created_at, NULL::timestamptz AS decided_at,
+       NULL::timestamptz AS completed_at
+ WHERE false;
+COMMENT ON VIEW commerce_api.after_sale_request IS
+  E'@omit all\nAn after-sale request: kind (refund_only, return_refund, exchange), status (requested, approved, rejected, goods_returned, refunded, exchanged), the refund in fen (refund_yuan the exact string), the customer''s reason, the decision note and when it was made, decided and completed.';
+
+CREATE FUNCTION commerce_api.request_after_sale(request_id text, order_id bigint, kind commerce.after_sale_kind,
+                                                refund_fen bigint DEFAULT 0, reason text DEFAULT NULL)
+RETURNS SETOF commerce_api.after_sale_request LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.request_after_sale', '{customer,service}');
+        o commerce.orders_row := commerce._api_order(a, request_after_sale.order_id);
+        r commerce.after_sale_row;
+BEGIN
+    PERFORM commerce._require(request_after_sale.kind, 'kind');
+    r := commerce.request_after_sale(a.tenant_id, request_after_sale.request_id, o.order_id, request_after_sale.kind::text,
+                                     request_after_sale.refund_fen, left(request_after_sale.reason, 500));
+    RETURN QUERY SELECT r.after_sale_id, r.order_id, r.kind, r.status, r.refund_fen, commerce.yuan(r.refund_fen), r.reason,
+                        r.decision_note, r.created_at, r.decided_at, r.completed_at;
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.request_after_sale(text, bigint, commerce.after_sale_kind, bigint, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.request_after_sale(text, bigint, commerce.after_sale_kind, bigint, text) IS
+  'Open an after-sale request on a paid, shipped or completed order: refund_only, return_refund or exchange, with the refund asked in fen (at most what was paid) and a reason (up to 500 characters). A customer for its own orders (another''s is PT404); a service for any. One open request per order; idempotent by request_id. Returns the request (after_sale_request).';

@@ -1,21 +1,5 @@
--- sql/src/orders/pii.sql: masked phone numbers and addresses unless the caller
--- may see them.
-
--- 138****1234: the first 3 and last 4 digits of a phone number.
-CREATE FUNCTION commerce.mask_phone(p_phone text) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT CASE WHEN p_phone IS NULL THEN NULL
-                WHEN length(p_phone) <= 7 THEN repeat('*', length(p_phone))
-                ELSE left(p_phone, 3) || repeat('*', length(p_phone) - 7) || right(p_phone, 4) END;
-$$;
-
--- An address shown up to its first 6 characters, the rest masked.
-CREATE FUNCTION commerce.mask_address(p_address text) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT CASE WHEN p_address IS NULL THEN NULL
-                WHEN length(p_address) <= 6 THEN repeat('*', length(p_address))
-                ELSE left(p_address, 6) || '****' END;
-$$;
+-- sql/src/orders/pii.sql: an order's receiver masked unless the caller may see
+-- it (the masks are sql/src/customers/masking.sql), and encrypted exports.
 
 -- True when the caller may see full phone numbers and addresses. The caller is the
 -- role set with SET ROLE (PostgREST switches to the API role that way; SECURITY

@@ -1,6 +1,6 @@
 -- sql/src/plays/api.sql: the plays for HTTP clients. A customer joins, buys,
--- bargains and invites as itself; store staff act for their own stores;
--- joining a group (paid at once) is the payment service's.
+-- bargains and invites as itself (paying through pay_intent and the
+-- provider's callback); store staff act for their own stores.
 
 CREATE FUNCTION commerce_api.visible_plays(city text DEFAULT NULL, store text DEFAULT NULL)
 RETURNS SETOF commerce.play_display_row LANGUAGE sql STABLE SECURITY DEFINER
@@ -23,29 +23,40 @@ REVOKE ALL ON FUNCTION commerce_api.record_play_view(text, text, text, text) FRO
 COMMENT ON FUNCTION commerce_api.record_play_view(text, text, text, text) IS
   'Count a view of a play for its funnel: an anonymous visitor (no customer), a signed-in customer as itself, a service for anyone.';
 
-CREATE FUNCTION commerce_api.join_group(request_id text, play text, customer text, payment_id text,
-                                        instance bigint DEFAULT NULL, ip text DEFAULT NULL, device text DEFAULT NULL)
-RETURNS commerce.join_result LANGUAGE sql VOLATILE SECURITY DEFINER
+CREATE FUNCTION commerce_api.join_group(request_id text, play text, customer text DEFAULT NULL,
+                                        payment_id text DEFAULT NULL, instance bigint DEFAULT NULL,
+                                        ip text DEFAULT NULL, device text DEFAULT NULL,
+                                        channel text DEFAULT 'wechat_mp')
+RETURNS commerce.join_result LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
-    SELECT r.* FROM commerce._api_actor('commerce_api.join_group', '{service}') a,
-           LATERAL commerce.join_group(a.tenant_id, request_id, play, customer, payment_id, instance,
-                                       'wechat_mp', commerce._client_ip(a, ip), commerce._client_header(a, device, 'x-device-id')) r;
-$$;
-REVOKE ALL ON FUNCTION commerce_api.join_group(text, text, text, text, bigint, text, text) FROM PUBLIC;
-COMMENT ON FUNCTION commerce_api.join_group(text, text, text, text, bigint, text, text) IS
-  'Open or join a group buy for a customer, paid at once: the payment service''s call once the provider confirmed payment_id (service only; a customer never names a payment). Idempotent by request_id.';
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.join_group', '{customer,service}');
+BEGIN
+    IF a.kind = 'customer' AND join_group.payment_id IS NOT NULL THEN
+        PERFORM commerce._no_identity('a customer never names a payment',
+            format('payment_id "%s" was given.', left(join_group.payment_id, 64)),
+            'Leave payment_id out: the place is held and the order paid through pay_intent; the provider''s callback (record_payment) completes it.');
+    END IF;
+    RETURN commerce.join_group(a.tenant_id, join_group.request_id, join_group.play,
+                               commerce._actor_subject(a, join_group.customer, 'customer'), join_group.payment_id,
+                               join_group.instance, join_group.channel, commerce._client_ip(a, join_group.ip),
+                               commerce._client_header(a, join_group.device, 'x-device-id'));
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.join_group(text, text, text, text, bigint, text, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.join_group(text, text, text, text, bigint, text, text, text) IS
+  'Open a group buy (instance left out: the customer leads it) or join one (instance): a customer as itself, holding its place with an order awaiting payment (outcome opened_held or held; pay it with pay_intent, the provider''s record_payment callback makes it joined, and the group succeeds when every place is paid; unpaid by the pay deadline, at the latest the group''s, the place is given back). A service names the customer and may pass payment_id for a place paid at once. channel: the self-operated channel ordered on (default wechat_mp). Idempotent by request_id.';
 
 CREATE FUNCTION commerce_api.buy_play(request_id text, play text, customer text DEFAULT NULL, qty integer DEFAULT 1,
-                                      ip text DEFAULT NULL, device text DEFAULT NULL, receiver jsonb DEFAULT NULL)
+                                      ip text DEFAULT NULL, device text DEFAULT NULL, receiver jsonb DEFAULT NULL,
+                                      channel text DEFAULT 'wechat_mp')
 RETURNS commerce.order_result LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
     SELECT r.* FROM commerce._api_actor('commerce_api.buy_play', '{customer,service}') a,
            LATERAL commerce.buy_play(a.tenant_id, request_id, play, commerce._actor_subject(a, customer, 'customer'),
-                                     qty, 'wechat_mp', commerce._client_ip(a, ip), commerce._client_header(a, device, 'x-device-id'), receiver) r;
+                                     qty, channel, commerce._client_ip(a, ip), commerce._client_header(a, device, 'x-device-id'), receiver) r;
 $$;
-REVOKE ALL ON FUNCTION commerce_api.buy_play(text, text, text, integer, text, text, jsonb) FROM PUBLIC;
-COMMENT ON FUNCTION commerce_api.buy_play(text, text, text, integer, text, text, jsonb) IS
-  'Buy a flash-sale (or other priced) play: a customer for itself; creates the order awaiting payment (commerce_api.record_payment is the provider''s callback). Idempotent by request_id.';
+REVOKE ALL ON FUNCTION commerce_api.buy_play(text, text, text, integer, text, text, jsonb, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.buy_play(text, text, text, integer, text, text, jsonb, text) IS
+  'Buy a flash-sale (or other priced) play: a customer for itself, on a self-operated channel (default wechat_mp); creates the order awaiting payment (pay it with pay_intent; commerce_api.record_payment is the provider''s callback). Idempotent by request_id.';
 
 CREATE FUNCTION commerce_api.start_bargain(request_id text, play text, customer text DEFAULT NULL,
                                            ip text DEFAULT NULL, device text DEFAULT NULL)
@@ -72,17 +83,18 @@ COMMENT ON FUNCTION commerce_api.help_bargain(text, bigint, text, text, text) IS
   'Cut the price of another customer''s bargain: the helper is the calling customer. Once per helper and bargain; idempotent by request_id.';
 
 CREATE FUNCTION commerce_api.buy_bargain(request_id text, bargain bigint, customer text DEFAULT NULL,
-                                         ip text DEFAULT NULL, device text DEFAULT NULL, receiver jsonb DEFAULT NULL)
+                                         ip text DEFAULT NULL, device text DEFAULT NULL, receiver jsonb DEFAULT NULL,
+                                         channel text DEFAULT 'wechat_mp')
 RETURNS commerce.order_result LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
     SELECT r.* FROM commerce._api_actor('commerce_api.buy_bargain', '{customer,service}') a,
            LATERAL commerce.buy_bargain(a.tenant_id, request_id, bargain,
-                                        commerce._actor_subject(a, customer, 'customer'), 'wechat_mp',
+                                        commerce._actor_subject(a, customer, 'customer'), channel,
                                         commerce._client_ip(a, ip), commerce._client_header(a, device, 'x-device-id'), receiver) r;
 $$;
-REVOKE ALL ON FUNCTION commerce_api.buy_bargain(text, bigint, text, text, text, jsonb) FROM PUBLIC;
-COMMENT ON FUNCTION commerce_api.buy_bargain(text, bigint, text, text, text, jsonb) IS
-  'Buy one''s own bargain at the price reached: a customer for itself; creates the order awaiting payment. Idempotent by request_id.';
+REVOKE ALL ON FUNCTION commerce_api.buy_bargain(text, bigint, text, text, text, jsonb, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.buy_bargain(text, bigint, text, text, text, jsonb, text) IS
+  'Buy one''s own bargain at the price reached: a customer for itself, on a self-operated channel (default wechat_mp); creates the order awaiting payment (pay it with pay_intent). Idempotent by request_id.';
 
 CREATE FUNCTION commerce_api.invite(request_id text, play text, inviter text, invitee text, ip text DEFAULT NULL,
                                     device text DEFAULT NULL)
@@ -147,3 +159,125 @@ END $$;
 REVOKE ALL ON FUNCTION commerce_api.apply_play_settlement(text, text) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.apply_play_settlement(text, text) IS
   'A store applies for the settlement of an ended play: store staff for their own stores'' plays (42501 otherwise), operators and services any. Idempotent by request_id.';
+
+-- The shape of a customer's asset (an API row type: selects nothing itself).
+CREATE VIEW commerce_api.customer_asset AS
+SELECT NULL::bigint AS asset_id, NULL::text AS customer, NULL::text AS asset_type, NULL::text AS unit_name,
+       NULL::bigint AS total, NULL::bigint AS remaining, NULL::bigint AS consumed, NULL::text AS play,
+       NULL::text AS play_title, NULL::text AS store, NULL::bigint AS group_id, NULL::bigint AS order_id,
+       NULL::timestamptz AS created_at, NULL::timestamptz AS voided_at
+ WHERE false;
+COMMENT ON VIEW commerce_api.customer_asset IS
+  E'@omit all\nWhat a customer bought and consumes over time: asset_type (COURSE, SERVICE, GOODS) counted in unit_name (lessons, hours, bags), total, remaining and consumed, the play (code and title) and store it came from, the group and the order; voided_at when a full refund voided what was left.';
+
+-- The assets of a tenant as customer_asset rows.
+CREATE FUNCTION commerce._customer_assets(p_tenant bigint, p_customer text, p_asset bigint, p_after bigint,
+                                          p_first integer)
+RETURNS SETOF commerce_api.customer_asset LANGUAGE sql STABLE AS $$
+    SELECT ua.asset_id, cu.code, ua.asset_type, ua.unit_name, ua.total, ua.remaining,
+           CASE WHEN ua.voided_at IS NULL THEN ua.total - ua.remaining END, c.code, c.title, st.code,
+           ua.source_instance_id, ua.order_id, ua.created_at, ua.voided_at
+      FROM commerce.user_asset ua
+      JOIN commerce.customer cu ON cu.tenant_id = ua.tenant_id AND cu.customer_id = ua.customer_id
+      LEFT JOIN commerce.play_config c ON c.tenant_id = ua.tenant_id AND c.activity = ua.source_activity
+      LEFT JOIN commerce.store st ON st.tenant_id = c.tenant_id AND st.store_id = c.store_id
+     WHERE ua.tenant_id = p_tenant AND (p_customer IS NULL OR cu.code = p_customer)
+       AND (p_asset IS NULL OR ua.asset_id = p_asset) AND (p_after IS NULL OR ua.asset_id < p_after)
+     ORDER BY ua.asset_id DESC
+     LIMIT p_first;
+$$;
+
+CREATE FUNCTION commerce_api.assets(customer text DEFAULT NULL, before_id bigint DEFAULT NULL, page_size integer DEFAULT 20)
+RETURNS SETOF commerce_api.customer_asset LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.assets', '{customer,store,operator,service}');
+        v_customer text := assets.customer;
+BEGIN
+    PERFORM commerce._api_page(assets.page_size);
+    IF a.kind = 'customer' THEN
+        v_customer := commerce._actor_subject(a, assets.customer, 'customer');
+    ELSIF a.kind = 'store' THEN
+        PERFORM commerce._require(assets.customer, 'customer');   -- the clerk looks up the customer at the counter
+    END IF;
+    RETURN QUERY SELECT * FROM commerce._customer_assets(a.tenant_id, v_customer, NULL, assets.before_id, assets.page_size);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.assets(text, bigint, integer) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.assets(text, bigint, integer) IS
+  'Assets newest first (customer_asset): a customer its own (customer left out or its own); store staff look up the customer at the counter (customer required), operators and services any (customer filters). Paged by cursor: before_id is the last asset_id of the previous page, page_size 1 to 100 (default 20).';
+
+-- The shape of a consumption.
+CREATE VIEW commerce_api.asset_consumption AS
+SELECT NULL::bigint AS consumption_id, NULL::bigint AS asset_id, NULL::bigint AS amount, NULL::text AS store,
+       NULL::text AS operator, NULL::timestamptz AS consumed_at
+ WHERE false;
+COMMENT ON VIEW commerce_api.asset_consumption IS
+  E'@omit all\nOne consumption (核销) of an asset: how many units, at which store, by which operator, when.';
+
+CREATE FUNCTION commerce_api.asset_consumptions(asset bigint)
+RETURNS SETOF commerce_api.asset_consumption LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.asset_consumptions', '{customer,store,operator,service}');
+        v commerce_api.customer_asset;
+BEGIN
+    PERFORM commerce._require(asset_consumptions.asset, 'asset');
+    SELECT * INTO v FROM commerce._customer_assets(a.tenant_id, NULL, asset_consumptions.asset, NULL, 1);
+    IF NOT FOUND OR (a.kind = 'customer' AND v.customer IS DISTINCT FROM a.subject) THEN
+        PERFORM commerce._not_found('asset', asset_consumptions.asset::text, a.tenant_id);   -- another's does not exist for it
+    END IF;
+    RETURN QUERY SELECT l.consumption_id, l.asset_id, l.amount, st.code, l.operator, l.consumed_at
+                   FROM commerce.consumption_log l
+                   JOIN commerce.store st ON st.tenant_id = l.tenant_id AND st.store_id = l.store_id
+                  WHERE l.tenant_id = a.tenant_id AND l.asset_id = v.asset_id
+                  ORDER BY l.consumption_id;
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.asset_consumptions(bigint) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.asset_consumptions(bigint) IS
+  'The consumption log of an asset, oldest first (asset_consumption): a customer of its own assets (another''s is PT404); store staff, operators and services any.';
+
+-- The shape of a group's progress.
+CREATE VIEW commerce_api.group_progress AS
+SELECT NULL::bigint AS group_id, NULL::text AS play, NULL::text AS play_title, NULL::text AS status,
+       NULL::integer AS current, NULL::integer AS target, NULL::integer AS paid, NULL::integer AS held,
+       NULL::timestamptz AS deadline, NULL::bigint AS price_fen, NULL::text AS price_yuan, NULL::boolean AS mine
+ WHERE false;
+COMMENT ON VIEW commerce_api.group_progress IS
+  E'@omit all\nA group buy''s progress as a share page shows it: the play, status (active, success, failed), current of target places (paid and held: held places await payment), the deadline, the play price (price_yuan the exact string), and whether the calling customer is in it (mine). Members are not named.';
+
+CREATE FUNCTION commerce_api.group_buy(group_id bigint)
+RETURNS SETOF commerce_api.group_progress LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.group_buy', '{anonymous,customer,koc,store,operator,service}');
+BEGIN
+    PERFORM commerce._require(group_buy.group_id, 'group_id');
+    RETURN QUERY
+    SELECT i.instance_id, c.code, c.title, i.status, i.current, i.target,
+           (SELECT count(*)::integer FROM commerce.play_participant p
+             WHERE p.tenant_id = i.tenant_id AND p.instance_id = i.instance_id AND p.status <> 'held'),
+           (SELECT count(*)::integer FROM commerce.play_participant p
+             WHERE p.tenant_id = i.tenant_id AND p.instance_id = i.instance_id AND p.status = 'held'),
+           i.deadline, c.price_fen, commerce.yuan(c.price_fen),
+           a.kind = 'customer' AND EXISTS (SELECT 1 FROM commerce.play_participant p
+                                             JOIN commerce.customer cu ON cu.tenant_id = p.tenant_id AND cu.customer_id = p.customer_id
+                                            WHERE p.tenant_id = i.tenant_id AND p.instance_id = i.instance_id AND cu.code = a.subject)
+      FROM commerce.play_instance i
+      JOIN commerce.play_config c ON c.tenant_id = i.tenant_id AND c.config_id = i.config_id
+      JOIN commerce.play_template t ON t.tenant_id = c.tenant_id AND t.code = c.template_code
+     WHERE i.tenant_id = a.tenant_id AND i.instance_id = group_buy.group_id AND t.kind = 'group_buy';
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('group', group_buy.group_id::text, a.tenant_id);
+    END IF;
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.group_buy(bigint) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.group_buy(bigint) IS
+  'A group buy''s progress (group_progress), for its share page: open to every caller but finance; members are not named. PT404 for an unknown group.';
+
+CREATE FUNCTION commerce_api.decide_play_settlement(settlement bigint, approve boolean, reason text DEFAULT NULL)
+RETURNS commerce.play_settlement_row LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.decide_play_settlement', '{finance}');
+BEGIN
+    RETURN commerce.decide_play_settlement(a.tenant_id, settlement, approve, a.subject, left(reason, 500));
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.decide_play_settlement(bigint, boolean, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.decide_play_settlement(bigint, boolean, text) IS
+  'HQ finance approves (the store''s share is paid out through the outbox, store.settlement_payout) or rejects (reason required) a store''s settlement of an ended play; the decision is recorded under the finance member''s name. Finance only.';

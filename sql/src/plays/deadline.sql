@@ -17,6 +17,13 @@ BEGIN
               LIMIT p_limit FOR UPDATE SKIP LOCKED LOOP
         SELECT * INTO c FROM commerce.play_config WHERE tenant_id = i.tenant_id AND config_id = i.config_id;
         SELECT kind INTO v_kind FROM commerce.play_template WHERE tenant_id = c.tenant_id AND code = c.template_code;
+        -- a group with places still awaiting payment waits: their orders' pay deadline is the group's,
+        -- so the unpaid-order job cancels them (giving the places back) or they are paid first
+        IF v_kind = 'group_buy' AND EXISTS (SELECT 1 FROM commerce.play_participant x
+                                             WHERE x.tenant_id = i.tenant_id AND x.instance_id = i.instance_id
+                                               AND x.status = 'held') THEN
+            CONTINUE;
+        END IF;
         n := n + 1;
         IF v_kind = 'bargain' THEN
             -- a bargain that did not reach its floor in time: nothing was sold, nothing to refund
@@ -64,7 +71,7 @@ BEGIN
     RETURN n;
 END $$;
 COMMENT ON FUNCTION commerce.end_expired_groups(integer) IS
-  'The play deadline job (one batch, SKIP LOCKED). A group past its deadline is completed with virtual members when its rules say virtual_fill, else failed: each paying member''s unit goes back to the play''s stock and the payment is refunded through the outbox (payment.refund, retried now, after 1 minute and 1 hour, then a dead letter and an outbox.dead alert; the provider confirms with commerce.complete_refund, and the member becomes refunded). A bargain past its deadline that did not reach its floor is failed (play.bargain_failed). Returns the number of instances ended.';
+  'The play deadline job (one batch, SKIP LOCKED). A group past its deadline is completed with virtual members when its rules say virtual_fill, else failed (a group with a place still awaiting payment waits until the unpaid-order job has cancelled it, at most a minute later); in a failed group each paying member''s unit goes back to the play''s stock and the payment is refunded through the outbox (payment.refund, retried now, after 1 minute and 1 hour, then a dead letter and an outbox.dead alert; the provider confirms with commerce.complete_refund, and the member becomes refunded). A bargain past its deadline that did not reach its floor is failed (play.bargain_failed). Returns the number of instances ended.';
 
 CREATE PROCEDURE commerce.play_pump(p_batch integer DEFAULT 100, p_max_batches integer DEFAULT 1000)
 LANGUAGE plpgsql AS $$

@@ -38,7 +38,6 @@ BEGIN
     PERFORM commerce._require(p_request_id, 'p_request_id');
     PERFORM commerce._require(p_config, 'p_config');
     PERFORM commerce._require(p_customer, 'p_customer');
-    PERFORM commerce._require(p_payment_id, 'p_payment_id');
     PERFORM commerce._require(p_channel, 'p_channel');
     PERFORM commerce._request_key(p_request_id, 'p_request_id');
     -- a retry returns the first result
@@ -86,16 +85,25 @@ BEGIN
         END IF;
         PERFORM commerce._refuse_join(i, v_now);
     END IF;
-    -- the order at the play price from the play's stock, paid at once
+    -- the order at the play price from the play's stock: paid at once (p_payment_id), or awaiting
+    -- payment with the place held until the group's deadline at the latest
     v_order := commerce.place_order(p_tenant, 'play:' || p_request_id, p_channel,
                    jsonb_build_object('lines', jsonb_build_array(jsonb_build_object('sku', sk.code, 'qty', 1)),
                                       'activity', c.activity, 'source_instance_id', i.instance_id,
                                       'discount_fen', greatest(v_list - c.price_fen, 0)),
                    p_customer);
-    PERFORM commerce.pay_order(p_tenant, v_order.order_id, p_payment_id, least(v_list, c.price_fen));
-    INSERT INTO commerce.play_participant (tenant_id, instance_id, customer_id, request_id, role, order_id, joined_at)
+    IF p_payment_id IS NOT NULL THEN
+        PERFORM commerce.pay_order(p_tenant, v_order.order_id, p_payment_id, least(v_list, c.price_fen));
+    ELSE
+        UPDATE commerce.orders SET pay_deadline = least(pay_deadline, i.deadline)
+         WHERE tenant_id = p_tenant AND order_id = v_order.order_id AND pay_deadline > i.deadline;
+        v_order.pay_deadline := least(v_order.pay_deadline, i.deadline);
+    END IF;
+    INSERT INTO commerce.play_participant (tenant_id, instance_id, customer_id, request_id, role, order_id, status,
+                                           joined_at)
     VALUES (p_tenant, i.instance_id, cu.customer_id, p_request_id,
-            CASE WHEN v_outcome = 'opened' THEN 'leader' ELSE 'member' END, v_order.order_id, v_now)
+            CASE WHEN v_outcome = 'opened' THEN 'leader' ELSE 'member' END, v_order.order_id,
+            CASE WHEN p_payment_id IS NULL THEN 'held' ELSE 'joined' END, v_now)
     ON CONFLICT DO NOTHING;
     IF NOT FOUND THEN   -- the same customer (or request) joined this group in a concurrent transaction
         RAISE EXCEPTION USING ERRCODE = 'PT412',
@@ -113,16 +121,63 @@ BEGIN
         PERFORM commerce._refuse_join(i, v_now);
         RAISE EXCEPTION 'commerce.join_group: group % refused a place for no known reason', p_instance;
     END IF;
-    IF i.current = i.target THEN
-        UPDATE commerce.play_instance SET status = 'success', ended_at = v_now
-         WHERE tenant_id = p_tenant AND instance_id = i.instance_id RETURNING * INTO i;
-        PERFORM commerce._issue_group_assets(p_tenant, i.instance_id);
-        PERFORM commerce.enqueue(p_tenant, 'play.group_succeeded',
-            jsonb_build_object('instance_id', i.instance_id, 'play', c.code, 'members', i.current),
-            'group:' || i.instance_id);
+    IF commerce._group_complete(i, c.code) THEN
+        SELECT * INTO i FROM commerce.play_instance WHERE tenant_id = p_tenant AND instance_id = i.instance_id;
         v_outcome := 'succeeded';
+    ELSIF p_payment_id IS NULL THEN
+        v_outcome := CASE WHEN v_outcome = 'opened' THEN 'opened_held' ELSE 'held' END;
     END IF;
     RETURN ROW(i.instance_id, i.status, i.current, i.target, i.deadline, v_order.order_id, v_outcome)::commerce.join_result;
 END $$;
+
+-- Make a full group whose every place is paid a success (assets, outbox); false when not yet.
+-- The caller holds the group's row (its conditional update, or FOR NO KEY UPDATE).
+CREATE FUNCTION commerce._group_complete(i commerce.play_instance_row, p_play text) RETURNS boolean
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF i.status <> 'active' OR i.current <> i.target
+       OR EXISTS (SELECT 1 FROM commerce.play_participant p
+                   WHERE p.tenant_id = i.tenant_id AND p.instance_id = i.instance_id AND p.status = 'held') THEN
+        RETURN false;
+    END IF;
+    UPDATE commerce.play_instance SET status = 'success', ended_at = commerce.now()
+     WHERE tenant_id = i.tenant_id AND instance_id = i.instance_id;
+    PERFORM commerce._issue_group_assets(i.tenant_id, i.instance_id);
+    PERFORM commerce.enqueue(i.tenant_id, 'play.group_succeeded',
+        jsonb_build_object('instance_id', i.instance_id, 'play', p_play, 'members', i.current),
+        'group:' || i.instance_id);
+    RETURN true;
+END $$;
+
+-- A held place's order was paid (orders trigger): the member joins, and the group may be complete.
+CREATE FUNCTION commerce._group_place_paid(o commerce.orders_row) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE i commerce.play_instance_row; v_play text;
+BEGIN
+    UPDATE commerce.play_participant SET status = 'joined'
+     WHERE tenant_id = o.tenant_id AND instance_id = o.source_instance_id AND order_id = o.order_id
+       AND status = 'held';
+    IF NOT FOUND THEN
+        RETURN;      -- not a held place (paid at once, a flash sale, a bargain)
+    END IF;
+    -- NO KEY UPDATE: queues with joiners' conditional updates only, not their KEY SHARE
+    SELECT * INTO i FROM commerce.play_instance
+     WHERE tenant_id = o.tenant_id AND instance_id = o.source_instance_id FOR NO KEY UPDATE;
+    SELECT c.code INTO v_play FROM commerce.play_config c WHERE c.tenant_id = i.tenant_id AND c.config_id = i.config_id;
+    PERFORM commerce._group_complete(i, v_play);
+END $$;
+
+-- A held place's order was cancelled unpaid (orders trigger): the place is given back.
+CREATE FUNCTION commerce._group_place_lapsed(o commerce.orders_row) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM commerce.play_participant
+     WHERE tenant_id = o.tenant_id AND instance_id = o.source_instance_id AND order_id = o.order_id
+       AND status = 'held';
+    IF FOUND THEN
+        UPDATE commerce.play_instance SET current = current - 1
+         WHERE tenant_id = o.tenant_id AND instance_id = o.source_instance_id AND status = 'active';
+    END IF;
+END $$;
 COMMENT ON FUNCTION commerce.join_group(bigint, text, text, text, text, bigint, text, text, text) IS
-  'Group buy (M3): open a group (no instance: the customer leads it) or join one, paying the play price; the order takes a unit of the play''s stock and carries the instance. Joiners of one group share its row (KEY SHARE) while they order and pay, and take their place at the end by a conditional update (status active, current below target, before the deadline), so a group never has more than its target and a join that loses the race rolls back whole; the member that completes it makes it a success and issues every member''s asset. Refused: a closed or not running play (PT412), a group that is not active (PT412), past its deadline (PT410), full (PT409), a second place (PT412), and the eligibility rules checked in C (PT451 blacklist, PT403, PT429, PT423, PT425, PT420). IP and device feed the blacklist and the per-IP rate. Idempotent by request_id.';
+  'Group buy (M3): open a group (no instance: the customer leads it) or join one at the play price, paid at once (p_payment_id) or held until its order is paid (no p_payment_id: outcome held or opened_held; the order''s pay deadline is the group''s deadline at the latest, a held place counts toward the target, the group succeeds only when every place is paid, and an order cancelled unpaid gives its place back); the order takes a unit of the play''s stock and carries the instance. Joiners of one group share its row (KEY SHARE) while they order and pay, and take their place at the end by a conditional update (status active, current below target, before the deadline), so a group never has more than its target and a join that loses the race rolls back whole; the member that completes it makes it a success and issues every member''s asset. Refused: a closed or not running play (PT412), a group that is not active (PT412), past its deadline (PT410), full (PT409), a second place (PT412), and the eligibility rules checked in C (PT451 blacklist, PT403, PT429, PT423, PT425, PT420). IP and device feed the blacklist and the per-IP rate. Idempotent by request_id.';

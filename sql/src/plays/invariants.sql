@@ -19,6 +19,14 @@ RETURNS TABLE (invariant text, detail text) LANGUAGE sql STABLE AS $$
      WHERE (p_tenant IS NULL OR i.tenant_id = p_tenant) AND i.status = 'failed' AND i.price_fen IS NULL
        AND p.order_id IS NOT NULL AND p.status = 'joined'
     UNION ALL
+    -- a held place awaits its order's payment in an active group; a joined member's order is paid
+    SELECT 'held place = unpaid order', format('instance %s (%s): member %s is %s, order %s is %s',
+                                              i.instance_id, i.status, p.customer_id, p.status, o.order_id, o.status)
+      FROM commerce.play_instance i JOIN commerce.play_participant p USING (tenant_id, instance_id)
+      JOIN commerce.orders o ON o.tenant_id = p.tenant_id AND o.order_id = p.order_id
+     WHERE (p_tenant IS NULL OR i.tenant_id = p_tenant) AND i.price_fen IS NULL
+       AND ((p.status = 'held') <> (o.paid_at IS NULL) OR (p.status = 'held' AND (i.status <> 'active' OR o.status <> 'pending_payment')))
+    UNION ALL
     -- a bargain's price is the play price less its cuts, never below the floor
     SELECT 'bargain price = price - cuts', format('instance %s: price %s, cuts %s, helps %s/%s',
                                                   i.instance_id, i.price_fen, coalesce(h.cuts, 0), coalesce(h.n, 0), i.current)

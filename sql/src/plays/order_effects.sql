@@ -18,7 +18,8 @@ BEGIN
     ON CONFLICT (tenant_id, order_id) DO NOTHING;
 END $$;
 
--- Orders trigger: a payment issues play assets and ends invites; a full refund voids the asset.
+-- Orders trigger: a payment issues play assets, ends invites and fills a held group place; an unpaid
+-- cancellation gives a held place back; a full refund voids the asset.
 CREATE FUNCTION commerce._play_order_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE o commerce.orders_row;
 BEGIN
@@ -33,6 +34,13 @@ BEGIN
         IF NEW.source_activity LIKE 'play:%' THEN
             PERFORM commerce._issue_order_asset(o);
         END IF;
+        IF NEW.source_instance_id IS NOT NULL THEN
+            PERFORM commerce._group_place_paid(o);
+        END IF;
+    END IF;
+    IF TG_OP = 'UPDATE' AND NEW.status = 'cancelled' AND OLD.status <> 'cancelled' AND NEW.source_instance_id IS NOT NULL THEN
+        o := NEW;
+        PERFORM commerce._group_place_lapsed(o);
     END IF;
     IF TG_OP = 'UPDATE' AND NEW.status = 'refunded' AND OLD.status <> 'refunded' THEN
         UPDATE commerce.user_asset SET remaining = 0, voided_at = commerce.now()
@@ -55,4 +63,8 @@ CREATE TRIGGER after_21_play_paid_insert AFTER INSERT ON commerce.orders
 
 CREATE TRIGGER after_30_play_refunded AFTER UPDATE ON commerce.orders
     FOR EACH ROW WHEN (NEW.status = 'refunded' AND OLD.status <> 'refunded')
+    EXECUTE FUNCTION commerce._play_order_changed();
+
+CREATE TRIGGER after_31_play_cancelled AFTER UPDATE ON commerce.orders
+    FOR EACH ROW WHEN (NEW.status = 'cancelled' AND OLD.status <> 'cancelled' AND NEW.source_instance_id IS NOT NULL)
     EXECUTE FUNCTION commerce._play_order_changed();

@@ -134,12 +134,12 @@ CREATE TABLE commerce.play_participant (
     PRIMARY KEY (tenant_id, instance_id, customer_id),
     UNIQUE (tenant_id, request_id),
     CHECK ((role = 'virtual') = (order_id IS NULL)),
-    CONSTRAINT play_participant_status_check CHECK (status IN ('joined', 'refunding', 'refunded'))
+    CONSTRAINT play_participant_status_check CHECK (status IN ('held', 'joined', 'refunding', 'refunded'))
 );
 COMMENT ON TABLE commerce.play_participant IS
-  'The members of a group with their paid orders; virtual members fill a group at its deadline when the rules allow it (no order). A member of a failed group is refunding until the payment provider confirms the refund (commerce.complete_refund).';
+  'The members of a group with their orders; virtual members fill a group at its deadline when the rules allow it (no order). A customer who joins before paying holds a place (held) until its order is paid (joined) or cancelled (the place is given back). A member of a failed group is refunding until the payment provider confirms the refund (commerce.complete_refund).';
 COMMENT ON COLUMN commerce.play_participant.status IS
-  'joined; refunding when the group failed and the refund is under way; refunded once the payment provider confirmed it (commerce.complete_refund).';
+  'held while the member''s order awaits payment (the place counts in current; the group cannot succeed until it is paid); joined once paid; refunding when the group failed and the refund is under way; refunded once the payment provider confirmed it (commerce.complete_refund).';
 
 CREATE TABLE commerce.user_asset (
     tenant_id          bigint NOT NULL,
