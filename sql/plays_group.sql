@@ -37,7 +37,7 @@ SELECT activity, sold, available FROM commerce.stock WHERE activity IS NOT NULL;
 -- the group is over: no fourth member
 SELECT * FROM commerce.join_group(:t, 'j-di-late', 'DANCE3', 'di', 'pay-x', :g1);
 
--- eligibility: one per customer (PT429), the mutex group (PT423), new customers only (PT403)
+-- eligibility: one per customer (PT409), the mutex group (PT409), new customers only (PT403)
 SELECT * FROM commerce.join_group(:t, 'j-ann-2', 'DANCE3', 'ann', 'pay-ann-2');
 SELECT code FROM commerce.configure_play(:t, 'cfg-2', 'YOGA3', 'GROUP_BUY', 'HZ-1', 'DANCE-10', 'Yoga together',
                                          59900, 3, '2026-11-20 00:00+08', '2026-12-20 00:00+08', '{"target_size":3}',

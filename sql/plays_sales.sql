@@ -49,7 +49,7 @@ SELECT commerce.cancel_unpaid_orders() AS cancelled;
 SELECT status FROM commerce.orders WHERE request_id = 'play:f-bo';
 SELECT display_state, available FROM commerce.play_display WHERE code = 'FLASH';
 
--- ===== eligibility: blacklist (PT451), rates (PT425 customer, PT420 IP) =====
+-- ===== eligibility: blacklist (PT403), rates (PT429 customer, PT429 IP) =====
 SELECT kind, value, reason FROM commerce.blacklist(:t, 'user', 'bot', 'scripted orders');
 SELECT kind, value FROM commerce.blacklist(:t, 'device', 'dev-bad', 'emulator farm');
 SELECT * FROM commerce.buy_play(:t, 'f-bot', 'FLASH', 'bot', 1);

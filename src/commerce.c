@@ -582,3 +582,17 @@ commerce_limit(PG_FUNCTION_ARGS)
 			 errhint("The limits are key_len, max_qty, max_lines, code_len, bp_scale, max_fen and max_batch.")));
 	PG_RETURN_NULL();
 }
+
+PG_FUNCTION_INFO_V1(commerce_too_many_sql);
+
+/* SQL: commerce._too_many(p_message, p_detail, p_hint, p_retry_after): raise PT429 (core_json.c: commerce_too_many). */
+Datum
+commerce_too_many_sql(PG_FUNCTION_ARGS)
+{
+	static const char *const names[] = {"p_message", "p_detail", "p_hint", "p_retry_after"};
+
+	commerce_require_args(fcinfo, lengthof(names), names);
+	commerce_too_many(text_to_cstring(PG_GETARG_TEXT_PP(0)), text_to_cstring(PG_GETARG_TEXT_PP(1)),
+					  text_to_cstring(PG_GETARG_TEXT_PP(2)), PG_GETARG_INT32(3));
+	PG_RETURN_VOID();
+}

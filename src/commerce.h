@@ -116,6 +116,8 @@ typedef struct CommerceCartLine
 
 extern void commerce_json_init(void);
 extern void commerce_json_reset(void);
+extern void commerce_too_many(const char *message, const char *detail, const char *hint,
+							  int retry_after) pg_attribute_noreturn();
 extern int	commerce_parse_cart(const char *json, size_t len,
 								CommerceCartLine **lines);
 

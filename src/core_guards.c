@@ -180,7 +180,7 @@ PG_FUNCTION_INFO_V1(commerce_state_guard);
  * the initial states; a change of the column must be one of the listed
  * transitions.  A transition prefixed with "<value>:" applies only to rows
  * whose qualifier column has that value (e.g. a refund without goods may go
- * from approved to refunded, a return may not).  Anything else raises PT412
+ * from approved to refunded, a return may not).  Anything else raises PT409
  * and changes nothing.
  */
 Datum

@@ -6,6 +6,10 @@
  *		lines of an order through commerce._cart_lines (core_cart.c), which
  *		calls it too.
  *
+ * It also writes the one error that carries an HTTP header: too many
+ * requests (PT429), which PostgREST answers with status 429 and Retry-After
+ * when it comes in PostgREST's own error form (commerce_too_many).
+ *
  * jansson allocates through the functions set once in _PG_init.  No json_t
  * outlives the call that parsed it, so each parse starts by resetting the
  * context; whatever an error (longjmp) left behind is reclaimed there.
@@ -16,6 +20,8 @@
 
 #include <math.h>
 
+#include "mb/pg_wchar.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 
 static MemoryContext CommerceJsonContext = NULL;
@@ -50,6 +56,53 @@ void
 commerce_json_reset(void)
 {
 	MemoryContextReset(CommerceJsonContext);
+}
+
+/*
+ * Refuse a request made too often: PT429 with the message, detail and hint,
+ * and when to retry.  Called through PostgREST (it sets request.method for
+ * every request) the error is PostgREST's custom form, SQLSTATE PGRST with
+ * the body as JSON in the message and the status and headers in the detail,
+ * so the client gets HTTP 429 with Retry-After and code PT429 in the body;
+ * every other caller gets PT429 itself, the delay in the hint.
+ */
+void
+commerce_too_many(const char *message, const char *detail, const char *hint, int retry_after)
+{
+	const char *method = GetConfigOption("request.method", true, false);
+
+	/* a caller's text is cut to 300 bytes (whole characters), as every refusal does */
+	message = pnstrdup(message, pg_mbcliplen(message, strlen(message), 300));
+	detail = pnstrdup(detail, pg_mbcliplen(detail, strlen(detail), 300));
+	hint = pnstrdup(hint, pg_mbcliplen(hint, strlen(hint), 300));
+	if (retry_after < 1)
+		retry_after = 1;
+	if (method != NULL && method[0] != '\0')
+	{
+		json_t	   *body;
+		json_t	   *status;
+		char	   *body_text;
+		char	   *status_text;
+
+		commerce_json_reset();
+		body = json_pack("{s:s, s:s, s:s, s:s}", "code", "PT429", "message", message,
+						 "details", detail, "hint", psprintf("%s Retry after %d seconds.", hint, retry_after));
+		status = json_pack("{s:i, s:{s:s}}", "status", 429, "headers", "Retry-After",
+						   psprintf("%d", retry_after));
+		body_text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+		status_text = status ? json_dumps(status, JSON_COMPACT) : NULL;
+		if (body_text != NULL && status_text != NULL)
+			ereport(ERROR,
+					(errcode(MAKE_SQLSTATE('P', 'G', 'R', 'S', 'T')),
+					 errmsg_internal("%s", body_text),
+					 errdetail_internal("%s", status_text)));
+	}
+	ereport(ERROR,
+			(errcode(COMMERCE_PT429),
+			 errmsg("%s", message),
+			 errdetail("%s", detail),
+			 errhint("%s Retry after %d seconds.", hint, retry_after)));
+	pg_unreachable();
 }
 
 static void cart_error(const char *path, const char *problem, const char *hint) pg_attribute_noreturn();

@@ -183,7 +183,7 @@ lock_reservation(int64 tenant_id, int64 id, LockedReservation *r)
 
 static void not_active(int64 id, LockedReservation *r, const char *verb) pg_attribute_noreturn();
 
-/* Raise PT410 (expired) or PT412 (already ended) for a reservation that is not active. */
+/* Raise PT410 (expired) or PT409 (already ended) for a reservation that is not active. */
 static void
 not_active(int64 id, LockedReservation *r, const char *verb)
 {

@@ -5,12 +5,12 @@
  *		starts or helps a bargain or accepts an invitation.
  *
  * In order, each refusal with its own SQLSTATE (docs/errors.md):
- *     blacklist (user, IP, device)          PT451
+ *     blacklist (user, IP, device)          PT403
  *     new customers only                    PT403
- *     per-customer limit of the play        PT429
- *     mutex group overlapping in time       PT423
- *     per-customer rate (actions a minute)  PT425
- *     per-IP rate (actions a minute)        PT420
+ *     per-customer limit of the play        PT409
+ *     mutex group overlapping in time       PT409
+ *     per-customer rate (actions a minute)  PT429
+ *     per-IP rate (actions a minute)        PT429
  * An admitted action is recorded as a play_event, which is what the rate
  * limits count (and the dashboard's funnel shows).
  *
@@ -293,13 +293,11 @@ commerce_play_admit(PG_FUNCTION_ARGS)
 		int64		n = admitted_last_minute(&plan_user_rate, tenant_id, config_id,
 											 Int64GetDatum(customer_id), now);
 
-		if (n >= user_rate)
-			ereport(ERROR,
-					(errcode(ERRCODE_COMMERCE_CUSTOMER_RATE),
-					 errmsg("customer \"%s\" is acting too fast on play \"%s\"", customer, code),
-					 errdetail("Admitted actions in the last minute: %lld; the play allows %lld.",
-							   (long long) n, (long long) user_rate),
-					 errhint("Retry in a minute.")));
+		if (n >= user_rate)		/* PT429, HTTP 429 with Retry-After through PostgREST */
+			commerce_too_many(psprintf("customer \"%s\" is acting too fast on play \"%s\"", customer, code),
+							  psprintf("Admitted actions in the last minute: %lld; the play allows %lld.",
+									   (long long) n, (long long) user_rate),
+							  "The play allows so many actions a minute per customer.", 60);
 	}
 
 	if (has_ip_rate && ip != NULL)
@@ -309,12 +307,10 @@ commerce_play_admit(PG_FUNCTION_ARGS)
 		lock_pair((uint32) config_id, key_hash(ip));
 		n = admitted_last_minute(&plan_ip_rate, tenant_id, config_id, CStringGetTextDatum(ip), now);
 		if (n >= ip_rate)
-			ereport(ERROR,
-					(errcode(ERRCODE_COMMERCE_IP_RATE),
-					 errmsg("too many actions from IP %s on play \"%s\"", ip, code),
-					 errdetail("Admitted actions from this IP in the last minute: %lld; the play allows %lld.",
-							   (long long) n, (long long) ip_rate),
-					 errhint("Retry in a minute.")));
+			commerce_too_many(psprintf("too many actions from IP %s on play \"%s\"", ip, code),
+							  psprintf("Admitted actions from this IP in the last minute: %lld; the play allows %lld.",
+									   (long long) n, (long long) ip_rate),
+							  "The play allows so many actions a minute per IP.", 60);
 	}
 
 	/* admitted: the event the rate limits and the dashboard count */

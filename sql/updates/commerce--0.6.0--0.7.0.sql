@@ -40,7 +40,7 @@ BEGIN
                    'FOR EACH STATEMENT EXECUTE FUNCTION commerce.append_only_guard()', p_table);
 END $$;
 COMMENT ON FUNCTION commerce._declare_append_only(regclass) IS
-  'Make a table append-only: triggers before_10_append_only (UPDATE, DELETE) and before_10_append_only_truncate (TRUNCATE) with commerce.append_only_guard (PT405). Idempotent.';
+  'Make a table append-only: triggers before_10_append_only (UPDATE, DELETE) and before_10_append_only_truncate (TRUNCATE) with commerce.append_only_guard (PT403). Idempotent.';
 REVOKE ALL ON FUNCTION commerce._declare_append_only(regclass) FROM PUBLIC;
 
 ALTER TRIGGER price_floor_guard ON commerce.price RENAME TO before_10_floor_guard;
@@ -160,7 +160,7 @@ COMMENT ON TABLE commerce.play_instance IS
   'One run of a play (M2.1): a group or a bargain being filled. status is the single truth: pending -> active -> success | failed (C trigger); progress is current of target, and current never exceeds target (CHECK, under the instance row lock).';
 
 COMMENT ON FUNCTION commerce.help_bargain(bigint, text, bigint, text, text, text) IS
-  'A helper cuts a bargain''s price by the rule''s cut_fen (the last cut stops at floor_fen); the cut that reaches the floor makes the bargain a success. Helps of one bargain are serialized on its row. Refused: not running (PT412), past its deadline (PT410), the owner helping (PT412), a second help (PT412), the eligibility rules (PT451, PT425, PT420, ...). Idempotent by request_id.';
+  'A helper cuts a bargain''s price by the rule''s cut_fen (the last cut stops at floor_fen); the cut that reaches the floor makes the bargain a success. Helps of one bargain are serialized on its row. Refused: not running (PT409), past its deadline (PT410), the owner helping (PT409), a second help (PT409), the eligibility rules (PT403, PT429, PT429, ...). Idempotent by request_id.';
 
 
 
@@ -169,7 +169,7 @@ COMMENT ON FUNCTION commerce.end_expired_groups(integer) IS
   'The play deadline job (one batch, SKIP LOCKED). A group past its deadline is completed with virtual members when its rules say virtual_fill, else failed: each paying member''s unit goes back to the play''s stock and the payment is refunded through the outbox (payment.refund, retried now, after 1 minute and 1 hour, then a dead letter and an outbox.dead alert; the provider confirms with commerce.complete_refund, and the member becomes refunded). A bargain past its deadline that did not reach its floor is failed (play.bargain_failed). Returns the number of instances ended.';
 
 COMMENT ON FUNCTION commerce.join_group(bigint, text, text, text, text, bigint, text, text, text) IS
-  'Group buy (M3): open a group (no instance: the customer leads it) or join one, paying the play price; the order takes a unit of the play''s stock and carries the instance. Joiners of one group share its row (KEY SHARE) while they order and pay, and take their place at the end by a conditional update (status active, current below target, before the deadline), so a group never has more than its target and a join that loses the race rolls back whole; the member that completes it makes it a success and issues every member''s asset. Refused: a closed or not running play (PT412), a group that is not active (PT412), past its deadline (PT410), full (PT409), a second place (PT412), and the eligibility rules checked in C (PT451 blacklist, PT403, PT429, PT423, PT425, PT420). IP and device feed the blacklist and the per-IP rate. Idempotent by request_id.';
+  'Group buy (M3): open a group (no instance: the customer leads it) or join one, paying the play price; the order takes a unit of the play''s stock and carries the instance. Joiners of one group share its row (KEY SHARE) while they order and pay, and take their place at the end by a conditional update (status active, current below target, before the deadline), so a group never has more than its target and a join that loses the race rolls back whole; the member that completes it makes it a success and issues every member''s asset. Refused: a closed or not running play (PT409), a group that is not active (PT409), past its deadline (PT410), full (PT409), a second place (PT409), and the eligibility rules checked in C (PT403 blacklist, PT403, PT409, PT409, PT429, PT429). IP and device feed the blacklist and the per-IP rate. Idempotent by request_id.';
 
 CREATE OR REPLACE FUNCTION commerce.check_play_invariants(p_tenant bigint DEFAULT NULL)
 RETURNS TABLE (invariant text, detail text) LANGUAGE sql STABLE AS $$
@@ -262,13 +262,13 @@ COMMENT ON TABLE commerce.recon_difference IS
   'Differences between a day''s bill and commerce''s orders (marked red for an operator, H3.7.1): an order missing on either side, a paid amount or a refund that differs.';
 
 COMMENT ON FUNCTION commerce.start_bargain(bigint, text, text, text, text, text) IS
-  'Bargain (M3): the customer starts a bargain at the play price; helpers cut it by the rule''s cut_fen until floor_fen, within the rule''s hours (and the play''s window). helps_needed = ceil((price - floor) / cut). One running bargain per customer and play (PT412); the eligibility rules apply. Idempotent by request_id.';
+  'Bargain (M3): the customer starts a bargain at the play price; helpers cut it by the rule''s cut_fen until floor_fen, within the rule''s hours (and the play''s window). helps_needed = ceil((price - floor) / cut). One running bargain per customer and play (PT409); the eligibility rules apply. Idempotent by request_id.';
 
 COMMENT ON FUNCTION commerce.play_dashboard(bigint, text) IS
   'The activity dashboard (M4), one JSON document for any play: funnel (views and distinct viewers -> joins/starts/purchases -> paid orders and payers, viewToPaidBp), revenue (gmvFen, orders, refundedFen, netFen), fulfilment (TotalAssetPool = units sold x units per sale of live assets, ConsumedAsset, the template''s unit name, "90 hours of 150 hours") and the kind''s card: group_buy (groups, succeeded, failed, successRateBp, virtual members), bargain (started, succeeded, helps), invite_reward (inviters, invitees, rewarded, fissionCoefficient = converted invitees per inviter), flash_sale (allocated, available, sellThroughBp).';
 
 COMMENT ON FUNCTION commerce.buy_play(bigint, text, text, text, integer, text, text, text, jsonb) IS
-  'Flash sale (M3), or the first-order offer of an invite-reward play: an order at the play price from the play''s own stock, held for the play''s hold time (hold_minutes, 5 by default) and cancelled unless paid by then (commerce.pay_order). Sold out is refused before any lock or write (PT409); the per-order limit (22023); the eligibility rules (PT451, PT403, PT429, PT423, PT425, PT420). The asset is issued when the order is paid. Idempotent by request_id (outcome existing).';
+  'Flash sale (M3), or the first-order offer of an invite-reward play: an order at the play price from the play''s own stock, held for the play''s hold time (hold_minutes, 5 by default) and cancelled unless paid by then (commerce.pay_order). Sold out is refused before any lock or write (PT409); the per-order limit (22023); the eligibility rules (PT403, PT403, PT409, PT409, PT429, PT429). The asset is issued when the order is paid. Idempotent by request_id (outcome existing).';
 
 COMMENT ON TABLE commerce.play_template IS
   'A play HQ offers its stores (M1.2): GROUP_BUY, FLASH_SALE, BARGAIN, INVITE_REWARD or any code of one of those kinds, the schema its store rules must follow, and the unit what it sells is counted in (lessons, hours, bags).';
@@ -280,7 +280,7 @@ COMMENT ON TABLE commerce.user_asset IS
   'What a customer bought and consumes over time (M2.2): 10 lessons, 150 hours, 200 bags; remaining never goes below zero (CHECK, under the asset row lock). One asset per order, with the activity and instance it came from.';
 
 COMMENT ON TABLE commerce.play_blacklist IS
-  'Who may not take part in any play of the tenant (M3, eligibility): a customer (kind user, by customer code), an IP or a device id, with a reason and an optional end. Checked in C by every play entry point (PT451).';
+  'Who may not take part in any play of the tenant (M3, eligibility): a customer (kind user, by customer code), an IP or a device id, with a reason and an optional end. Checked in C by every play entry point (PT403).';
 
 COMMENT ON TABLE commerce.play_invite IS
   'Invite-reward (老带新, M3): who brought which new customer. A customer is invited once per tenant (the first invitation counts). On the invitee''s first paid order the invite ends exactly once: rewarded (the inviter''s reward_fen and the invitee''s invitee_reward_fen go out through the outbox), capped (the inviter already had max_rewards) or lapsed (the play was no longer running).';
@@ -1045,7 +1045,7 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION commerce.claim(text, text, integer, interval, bigint) IS 'Claim ready messages of a topic with a lease (SKIP LOCKED); expired leases are reclaimed.';
 
--- Lock a claimed message of p_worker for ack/fail; PT404/PT412 otherwise.
+-- Lock a claimed message of p_worker for ack/fail; PT404/PT409 otherwise.
 CREATE FUNCTION commerce._claimed(p_tenant bigint, p_message bigint, p_worker text)
 RETURNS commerce.outbox_row LANGUAGE plpgsql AS $$
 DECLARE m commerce.outbox_row;
@@ -1059,7 +1059,7 @@ BEGIN
         PERFORM commerce._not_found('outbox message', p_message::text, p_tenant);
     END IF;
     IF m.status <> 'claimed' OR m.claimed_by IS DISTINCT FROM p_worker THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('outbox message %s is not claimed by worker "%s"', p_message, p_worker),
             DETAIL  = format('Status %s, claimed by %s.', m.status, coalesce(m.claimed_by, 'nobody')),
             HINT    = 'The lease may have run out and another worker claimed it; claim again.';
@@ -1109,7 +1109,7 @@ BEGIN
         PERFORM commerce._not_found('outbox message', p_message::text, p_tenant);
     END IF;
     IF m.status <> 'dead' THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('outbox message %s is not a dead letter', p_message),
             DETAIL  = format('Its status is %s.', m.status),
             HINT    = 'Only dead letters can be requeued; look them up with status = ''dead''.';
@@ -1374,7 +1374,7 @@ BEGIN
     SELECT * INTO child FROM commerce.stock_pool
      WHERE tenant_id = p_tenant AND activity = p_activity AND sku_id = root.sku_id;
     IF FOUND AND (child.status <> 'open' OR child.parent_pool_id <> root.pool_id) THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('activity "%s" already has a pool for SKU "%s" (status %s)', p_activity,
                              p_sku, child.status),
             DETAIL  = format('Pool %s, parent %s.', child.pool_id, child.parent_pool_id),
@@ -1388,7 +1388,7 @@ BEGIN
         ON CONFLICT DO NOTHING
         RETURNING * INTO child;
         IF child.pool_id IS NULL THEN
-            RAISE EXCEPTION USING ERRCODE = 'PT412',
+            RAISE EXCEPTION USING ERRCODE = 'PT409',
                 MESSAGE = format('activity "%s" is being given stock of SKU "%s" by another call',
                                  p_activity, p_sku),
                 HINT    = 'Retry: the other allocation has created the activity pool.';
@@ -1676,7 +1676,7 @@ BEGIN
         RETURN commerce._order_result(o, 'already_cancelled');
     END IF;
     IF o.status <> 'pending_payment' THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('order %s cannot be cancelled: it is %s', p_order, o.status),
             DETAIL  = 'Only unpaid orders are cancelled; a paid order goes through after-sale.',
             HINT    = 'Open an after-sale request (refund) instead.';
@@ -1892,14 +1892,14 @@ BEGIN
         RETURN sh;
     END IF;
     IF o.status <> 'paid' THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('order %s cannot be shipped: it is %s', p_order, o.status),
             DETAIL  = 'Only paid orders are shipped.',
             HINT    = CASE WHEN o.oversell THEN 'This order is an oversell exception: restock or refund it first.'
                            ELSE 'Wait for the payment, or look the order up.' END;
     END IF;
     IF o.oversell THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('order %s cannot be shipped: it is an oversell exception', p_order),
             DETAIL  = 'No stock was taken for it.',
             HINT    = 'Restock and take its stock, or refund it.';
@@ -1980,7 +1980,7 @@ BEGIN
     END IF;
     v_kind := p_kind::commerce.after_sale_kind;
     IF o.status NOT IN ('paid', 'shipped', 'completed') THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('order %s cannot take an after-sale request: it is %s', p_order, o.status),
             DETAIL  = 'After-sale requests are for paid, shipped or completed orders, one at a time.',
             HINT    = CASE o.status WHEN 'after_sale' THEN 'Finish the open request first.'
@@ -2306,7 +2306,7 @@ BEGIN
         RETURN o;
     END IF;
     IF o.status NOT IN ('paid', 'shipped') THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('order %s cannot be completed from %s', p_order, o.status),
             DETAIL  = 'Only a paid or shipped order is redeemed.',
             HINT    = 'Wait for payment; a cancelled or refunded order stays so.';
@@ -2356,13 +2356,13 @@ BEGIN
             'Pass [{"platform":"wechat|douyin|xiaohongshu|bilibili|weibo|kuaishou|taobao","handle":"...","followers":<n>}, ...].');
     END IF;
     IF EXISTS (SELECT 1 FROM commerce.koc WHERE tenant_id = p_tenant AND customer_id = v_customer) THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('customer "%s" is already a KOC', p_customer),
             HINT = 'Look the KOC up instead of applying again.';
     END IF;
     IF EXISTS (SELECT 1 FROM commerce.koc_application
                 WHERE tenant_id = p_tenant AND customer_id = v_customer AND status = 'submitted') THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('customer "%s" already has an application under review', p_customer),
             HINT = 'Wait for the review of the open application.';
     END IF;
@@ -2410,7 +2410,7 @@ BEGIN
     RETURN a;
 END $$;
 COMMENT ON FUNCTION commerce.review_koc_application(bigint, bigint, boolean, text, text, text) IS
-  'A reviewer approves an application (the KOC is created at the lowest level, code KOC-<application> unless given) or rejects it with a reason. Deciding the same way again is a no-op; the other way is refused (PT412).';
+  'A reviewer approves an application (the KOC is created at the lowest level, code KOC-<application> unless given) or rejects it with a reason. Deciding the same way again is a no-op; the other way is refused (PT409).';
 
 -- A KOC signs an agreement version: the hash of the text they were shown must be that version's.
 CREATE FUNCTION commerce.sign_agreement(p_tenant bigint, p_koc text, p_version integer,
@@ -2432,7 +2432,7 @@ BEGIN
         PERFORM commerce._not_found('agreement version', p_version::text, p_tenant);
     END IF;
     IF p_version <> (SELECT max(version) FROM commerce.agreement WHERE tenant_id = p_tenant) THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('agreement version %s is not the current one', p_version),
             HINT = 'Show and sign the current version.';
     END IF;
@@ -2570,7 +2570,7 @@ BEGIN
     END IF;
     PERFORM commerce._payout_reason(p_status, p_reason);
     IF w.status = 'requested' THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('withdrawal %s has not been approved', v_id),
             DETAIL  = 'Only an approved withdrawal is sent to the provider.',
             HINT    = 'Review it with commerce.review_withdrawal first.';
@@ -2640,7 +2640,7 @@ BEGIN
                                   'Withdraw more than the fee.');
     END IF;
     IF k.status <> 'active' THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('KOC "%s" is %s', p_koc, k.status),
             DETAIL  = 'A frozen or suspended KOC cannot withdraw.',
             HINT    = 'A reviewer must clear the KOC first.';
@@ -2682,13 +2682,13 @@ BEGIN
     IF w.status = v_target OR (p_approve AND w.status IN ('paid', 'failed')) THEN
         RETURN w;
     END IF;
-    -- (a decision the state machine refuses gets PT412 from its trigger, whatever the reason)
+    -- (a decision the state machine refuses gets PT409 from its trigger, whatever the reason)
     IF NOT p_approve AND w.status = 'requested' AND coalesce(length(trim(p_reason)), 0) = 0 THEN
         PERFORM commerce._invalid('p_reason', 'A rejection gives a reason.', 'Tell the KOC why.');
     END IF;
     SELECT * INTO k FROM commerce.koc WHERE tenant_id = p_tenant AND koc_id = w.koc_id;
     IF p_approve AND k.status <> 'active' THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('KOC "%s" is %s', k.code, k.status),
             DETAIL  = 'A withdrawal of a frozen or suspended KOC is not paid.',
             HINT    = 'Clear the KOC first, or reject the withdrawal.';
@@ -2710,7 +2710,7 @@ BEGIN
     RETURN w;
 END $$;
 COMMENT ON FUNCTION commerce.review_withdrawal(bigint, bigint, boolean, text, text) IS
-  'Approve a withdrawal (a koc.payout message goes to the payment provider) or reject it with a reason (the money goes back to the balance). The same decision again is a no-op; the other one is refused (PT412).';
+  'Approve a withdrawal (a koc.payout message goes to the payment provider) or reject it with a reason (the money goes back to the balance). The same decision again is a no-op; the other one is refused (PT409).';
 
 -- ==== sql/src/koc/reports.sql
 
@@ -2880,7 +2880,7 @@ BEGIN
     END IF;
     IF p_status = 'active' AND EXISTS (SELECT 1 FROM commerce.koc_risk_flag f
                                         WHERE f.tenant_id = p_tenant AND f.koc_id = k.koc_id AND f.status = 'open') THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('KOC "%s" has open risk flags', p_koc),
             DETAIL  = 'A flagged KOC stays frozen until its flags are reviewed.',
             HINT    = 'Clear or confirm the flags with commerce.review_risk_flag.';
@@ -2891,7 +2891,7 @@ BEGIN
     RETURN k;
 END $$;
 COMMENT ON FUNCTION commerce.set_koc_status(bigint, text, text, text, text) IS
-  'Freeze, suspend or reactivate a KOC by hand, with the actor and reason audited. A KOC with open risk flags cannot be reactivated (PT412): review the flags.';
+  'Freeze, suspend or reactivate a KOC by hand, with the actor and reason audited. A KOC with open risk flags cannot be reactivated (PT409): review the flags.';
 
 -- Run the risk rules (for every tenant, or one) at the commerce clock; returns the new flags.
 CREATE OR REPLACE FUNCTION commerce.run_risk_rules(p_tenant bigint DEFAULT NULL)
@@ -3051,7 +3051,7 @@ BEGIN
     RETURN f;
 END $$;
 COMMENT ON FUNCTION commerce.review_risk_flag(bigint, bigint, boolean, text, text) IS
-  'K22: a reviewer clears a flag (when no other flag is open the KOC is active again and its held commission is settled) or confirms it (the KOC is suspended and the commission of its orders not settled yet voided by a reversing line per order), with a reason; both audited and sent to the outbox. The same decision again is a no-op; the other one is refused (PT412).';
+  'K22: a reviewer clears a flag (when no other flag is open the KOC is active again and its held commission is settled) or confirms it (the KOC is suspended and the commission of its orders not settled yet voided by a reversing line per order), with a reason; both audited and sent to the outbox. The same decision again is a no-op; the other one is refused (PT409).';
 
 -- ==== sql/src/koc/benefits.sql
 
@@ -3168,14 +3168,14 @@ BEGIN
         BEGIN
             PERFORM commerce.apply_play_schema(v_schema::text, c.rules::text);
         EXCEPTION WHEN invalid_parameter_value THEN
-            RAISE EXCEPTION USING ERRCODE = 'PT412',
+            RAISE EXCEPTION USING ERRCODE = 'PT409',
                 MESSAGE = format('template %s: the new schema does not accept config "%s"', p_code, c.code),
                 DETAIL  = SQLERRM,
                 HINT    = 'Keep the schema compatible with the configs built on it, or create a new template.';
         END;
     END LOOP;
     IF EXISTS (SELECT 1 FROM commerce.play_template WHERE tenant_id = p_tenant AND code = p_code AND kind <> p_kind) THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('template %s is of another kind', p_code),
             HINT    = 'The kind of a template never changes; create a new template.';
     END IF;
@@ -3188,7 +3188,7 @@ BEGIN
     RETURN tp;
 END $$;
 COMMENT ON FUNCTION commerce.upsert_play_template(bigint, text, text, text, text, text) IS
-  'HQ creates or updates a play template: code, kind (group_buy, flash_sale, bargain, invite_reward), name, unit name and rule schema (checked, 22023 naming the bad keyword). A new schema must accept the rules of every config built on the template (PT412 otherwise); the kind never changes.';
+  'HQ creates or updates a play template: code, kind (group_buy, flash_sale, bargain, invite_reward), name, unit name and rule schema (checked, 22023 naming the bad keyword). A new schema must accept the rules of every config built on the template (PT409 otherwise); the kind never changes.';
 
 -- ==== sql/src/plays/configs.sql
 
@@ -3344,12 +3344,12 @@ BEGIN
     RETURN c;
 END $$;
 
--- Refuse a join when the group is not active, past its deadline or full (PT412, PT410, PT409).
+-- Refuse a join when the group is not active, past its deadline or full (PT409, PT410, PT409).
 CREATE FUNCTION commerce._refuse_join(i commerce.play_instance_row, p_now timestamptz) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
     IF i.status <> 'active' THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('group %s is %s', i.instance_id, lower(i.status)),
             HINT    = 'Open a new group or join another one.';
     END IF;
@@ -3367,12 +3367,12 @@ BEGIN
     END IF;
 END $$;
 
--- A play takes actions only while it is active and inside its window (PT412 otherwise).
+-- A play takes actions only while it is active and inside its window (PT409 otherwise).
 CREATE FUNCTION commerce._require_play_open(c commerce.play_config_row, p_now timestamptz, p_hint text) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
     IF c.status <> 'active' OR p_now < c.starts_at OR p_now >= c.ends_at THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('play "%s" is not open', c.code),
             DETAIL  = format('It runs from %s to %s and is %s.', c.starts_at, c.ends_at, c.status),
             HINT    = p_hint;
@@ -3437,7 +3437,7 @@ BEGIN
     IF p_instance IS NOT NULL AND EXISTS (SELECT 1 FROM commerce.play_participant
                                            WHERE tenant_id = p_tenant AND instance_id = p_instance
                                              AND customer_id = cu.customer_id) THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('customer "%s" is already in group %s', p_customer, p_instance),
             HINT    = 'One place per customer and group.';
     END IF;
@@ -3478,7 +3478,7 @@ BEGIN
             CASE WHEN v_outcome = 'opened' THEN 'leader' ELSE 'member' END, v_order.order_id, v_now)
     ON CONFLICT DO NOTHING;
     IF NOT FOUND THEN   -- the same customer (or request) joined this group in a concurrent transaction
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('customer "%s" is already in group %s', p_customer, i.instance_id),
             HINT    = 'One place per customer and group.';
     END IF;
@@ -3667,7 +3667,7 @@ BEGIN
     RETURN b;
 END $$;
 COMMENT ON FUNCTION commerce.blacklist(bigint, text, text, text, timestamptz) IS
-  'Bar a customer (kind user, by code), an IP or a device from every play of the tenant, with a reason and an optional end; a second call changes the entry. Plays refuse them with PT451.';
+  'Bar a customer (kind user, by code), an IP or a device from every play of the tenant, with a reason and an optional end; a second call changes the entry. Plays refuse them with PT403.';
 
 -- The rate limits of a play (operational knobs: they may change while it runs).
 CREATE FUNCTION commerce.set_play_limits(p_tenant bigint, p_code text, p_user_per_minute integer,
@@ -3691,7 +3691,7 @@ BEGIN
     RETURN c;
 END $$;
 COMMENT ON FUNCTION commerce.set_play_limits(bigint, text, integer, integer) IS
-  'Set the rate limits of a play: admitted actions per customer and per IP in a minute (NULL: none). Refusals: PT425 (customer), PT420 (IP).';
+  'Set the rate limits of a play: admitted actions per customer and per IP in a minute (NULL: none). Refusals: PT429 (customer), PT429 (IP).';
 
 -- ==== sql/src/plays/flash_sale.sql
 
@@ -3799,7 +3799,7 @@ BEGIN
     IF EXISTS (SELECT 1 FROM commerce.play_instance
                 WHERE tenant_id = p_tenant AND config_id = c.config_id AND leader_customer_id = cu.customer_id
                   AND status IN ('pending', 'active')) THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('customer "%s" already has a running bargain on play "%s"', p_customer, p_config),
             HINT    = 'Share the running bargain, or wait until it ends.';
     END IF;
@@ -3846,7 +3846,7 @@ BEGIN
         RETURN commerce._bargain_result(i, 'repeated');
     END IF;
     IF i.status <> 'active' THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('bargain %s is %s', p_instance,
                              CASE i.status WHEN 'success' THEN 'already at its floor' ELSE i.status END),
             HINT    = 'Help a bargain that is still running.';
@@ -3858,13 +3858,13 @@ BEGIN
             HINT    = 'Help a bargain that is still running.';
     END IF;
     IF cu.customer_id = i.leader_customer_id THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('customer "%s" cannot help their own bargain', p_helper),
             HINT    = 'Ask friends to help.';
     END IF;
     IF EXISTS (SELECT 1 FROM commerce.play_help
                 WHERE tenant_id = p_tenant AND instance_id = p_instance AND helper_id = cu.customer_id) THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('customer "%s" has already helped bargain %s', p_helper, p_instance),
             HINT    = 'One cut per helper and bargain.';
     END IF;
@@ -3914,12 +3914,12 @@ BEGIN
         PERFORM commerce._not_found('bargain', p_instance::text, p_tenant);
     END IF;
     IF i.leader_customer_id <> cu.customer_id THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('bargain %s is not customer "%s"''s', p_instance, p_customer),
             HINT    = 'Only the customer who started a bargain buys it.';
     END IF;
     IF EXISTS (SELECT 1 FROM commerce.play_participant WHERE tenant_id = p_tenant AND instance_id = p_instance) THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('bargain %s was already bought', p_instance),
             HINT    = 'A bargain is bought once.';
     END IF;
@@ -3930,7 +3930,7 @@ BEGIN
             HINT    = 'Start a new bargain.';
     END IF;
     IF i.status <> 'success' THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('bargain %s has not reached its floor', p_instance),
             DETAIL  = format('%s of %s helps; the price is %s fen.', i.current, i.target, i.price_fen),
             HINT    = 'Ask more friends to help before the deadline.';
@@ -3999,7 +3999,7 @@ BEGIN
     ON CONFLICT (tenant_id, invitee_id) DO NOTHING
     RETURNING * INTO v;
     IF v.invite_id IS NULL THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('customer "%s" was already invited', p_invitee),
             DETAIL  = format('By customer %s.', (SELECT cu.code FROM commerce.play_invite x
                                                    JOIN commerce.customer cu ON cu.tenant_id = x.tenant_id
@@ -4010,7 +4010,7 @@ BEGIN
     RETURN v;
 END $$;
 COMMENT ON FUNCTION commerce.invite(bigint, text, text, text, text, text, text) IS
-  'Invite-reward (老带新): the inviter brings a customer who has never paid (PT403 otherwise); a customer is invited once (PT412, the first invitation counts). The reward follows the invitee''s first paid order, exactly once. The inviter passes the eligibility rules. Idempotent by request_id.';
+  'Invite-reward (老带新): the inviter brings a customer who has never paid (PT403 otherwise); a customer is invited once (PT409, the first invitation counts). The reward follows the invitee''s first paid order, exactly once. The inviter passes the eligibility rules. Idempotent by request_id.';
 
 -- The invitee's first paid order ends the invite: rewarded, capped or lapsed, exactly once.
 CREATE FUNCTION commerce._reward_invite(o commerce.orders_row) RETURNS void
@@ -4254,7 +4254,7 @@ BEGIN
      WHERE tenant_id = p_tenant AND template_code IN (c.template_code, '*')
      ORDER BY template_code = '*' LIMIT 1;
     IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('no split rule for play "%s"', p_config),
             DETAIL  = format('Neither template %s nor the tenant has a split rule.', c.template_code),
             HINT    = 'HQ sets one with commerce.set_split_rule.';
@@ -4282,7 +4282,7 @@ BEGIN
         SELECT p_tenant, st.settlement_id, due.order_id, due.amount_fen FROM st CROSS JOIN due)
     SELECT * INTO s FROM st;
     IF s.settlement_id IS NULL THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('play "%s" has no income to settle', p_config),
             DETAIL  = 'Every completed order of the play is settled or under review.',
             HINT    = 'Orders count once they are completed (the first consumption of their asset).';
@@ -4290,7 +4290,7 @@ BEGIN
     RETURN s;
 END $$;
 COMMENT ON FUNCTION commerce.apply_play_settlement(bigint, text, text) IS
-  'A store applies for settlement of a play (M7): every completed order of the play not yet in a settlement (paid less refunded), split by the split rule of the template (or the default) into store_fen and hq_fen, which add up exactly (largest remainder). PT412 without a rule or without income to settle. Idempotent by request_id; applications of one play are serialized.';
+  'A store applies for settlement of a play (M7): every completed order of the play not yet in a settlement (paid less refunded), split by the split rule of the template (or the default) into store_fen and hq_fen, which add up exactly (largest remainder). PT409 without a rule or without income to settle. Idempotent by request_id; applications of one play are serialized.';
 
 -- HQ finance approves (the store's part is paid out through the outbox) or rejects an application.
 CREATE FUNCTION commerce.decide_play_settlement(p_tenant bigint, p_settlement bigint, p_approve boolean,
@@ -4314,7 +4314,7 @@ BEGIN
         PERFORM commerce._invalid('p_reason', 'A rejection needs a reason of 1 to 500 characters.', 'Tell the store why.');
     END IF;
     IF s.status NOT IN ('applied', 'failed') OR (NOT p_approve AND s.status <> 'applied') THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('settlement %s is %s', p_settlement, s.status),
             HINT    = 'Approve or reject an application; approve a failed payout again to retry it.';
     END IF;
@@ -4344,7 +4344,7 @@ BEGIN
     RETURN s;
 END $$;
 COMMENT ON FUNCTION commerce.decide_play_settlement(bigint, bigint, boolean, text, text) IS
-  'HQ finance decides a settlement: approve (the store''s part goes out as a store.settlement_payout outbox message; a zero part is paid at once) or reject with a reason (its orders are released for a new application). Approving a failed payout again retries it; the same decision twice is a no-op; anything else is PT412.';
+  'HQ finance decides a settlement: approve (the store''s part goes out as a store.settlement_payout outbox message; a zero part is paid at once) or reject with a reason (its orders are released for a new application). Approving a failed payout again retries it; the same decision twice is a no-op; anything else is PT409.';
 
 -- The payment provider's answer for a store payout.
 CREATE FUNCTION commerce.record_settlement_payout(p_tenant bigint, p_settlement bigint, p_paid boolean,
@@ -4363,7 +4363,7 @@ BEGIN
         RETURN s;
     END IF;
     IF s.status <> 'approved' THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('settlement %s is %s, not waiting for a payout', p_settlement, s.status),
             HINT    = 'Record the result of an approved settlement''s payout.';
     END IF;
@@ -4376,7 +4376,7 @@ BEGIN
     RETURN s;
 END $$;
 COMMENT ON FUNCTION commerce.record_settlement_payout(bigint, bigint, boolean, text, text) IS
-  'Record the payment provider''s answer for an approved settlement: paid, or failed (HQ approves it again to retry). The same answer twice is a no-op; a settlement not waiting for a payout is PT412.';
+  'Record the payment provider''s answer for an approved settlement: paid, or failed (HQ approves it again to retry). The same answer twice is a no-op; a settlement not waiting for a payout is PT409.';
 
 -- ==== sql/src/plays/api.sql
 
@@ -5847,7 +5847,7 @@ CREATE TABLE commerce.play_blacklist (
     PRIMARY KEY (tenant_id, kind, value)
 );
 COMMENT ON TABLE commerce.play_blacklist IS
-  'Who may not take part in any play of the tenant (M3, eligibility): a customer (kind user, by customer code), an IP or a device id, with a reason and an optional end. Checked in C by every play entry point (PT451).';
+  'Who may not take part in any play of the tenant (M3, eligibility): a customer (kind user, by customer code), an IP or a device id, with a reason and an optional end. Checked in C by every play entry point (PT403).';
 
 CREATE TABLE commerce.play_event (
     tenant_id   bigint NOT NULL,
@@ -6720,7 +6720,7 @@ SET search_path = pg_catalog, commerce, pg_temp AS $$
 $$;
 REVOKE ALL ON FUNCTION commerce_api.confirm_reservation(bigint, text) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.confirm_reservation(bigint, text) IS
-  'Confirm (sell) a reservation: the payment service''s call once a payment has succeeded. Idempotent by request_id; PT410 when it expired, PT412 when it ended otherwise.';
+  'Confirm (sell) a reservation: the payment service''s call once a payment has succeeded. Idempotent by request_id; PT410 when it expired, PT409 when it ended otherwise.';
 
 CREATE OR REPLACE FUNCTION commerce_api.release_reservation(reservation_id bigint, request_id text)
 RETURNS commerce.reservation_result LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -7750,7 +7750,7 @@ DECLARE a commerce.actor := commerce._api_actor('commerce_api.pay_intent', '{cus
 BEGIN
     SELECT ch.code INTO v_channel FROM commerce.channel ch WHERE ch.tenant_id = o.tenant_id AND ch.channel_id = o.channel_id;
     IF o.status <> 'pending_payment' OR o.pay_deadline <= commerce.now() THEN
-        RAISE EXCEPTION USING ERRCODE = CASE WHEN o.status = 'pending_payment' THEN 'PT410' ELSE 'PT412' END,
+        RAISE EXCEPTION USING ERRCODE = CASE WHEN o.status = 'pending_payment' THEN 'PT410' ELSE 'PT409' END,
             MESSAGE = format('order %s cannot be paid: it is %s', o.order_id,
                              CASE WHEN o.status = 'pending_payment' THEN 'past its pay deadline' ELSE o.status::text END),
             DETAIL  = format('Pay deadline %s.', coalesce(o.pay_deadline::text, 'none')),
@@ -7771,7 +7771,7 @@ BEGIN
 END $$;
 REVOKE ALL ON FUNCTION commerce_api.pay_intent(bigint) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.pay_intent(bigint) IS
-  'Ask the payment provider to collect an unpaid order (payment_intent): queued once per order in the outbox (payment.intent); asking again returns the same intent. PT412 when the order is not awaiting payment, PT410 past its pay deadline. A customer for its own orders (another''s is PT404); a service for any.';
+  'Ask the payment provider to collect an unpaid order (payment_intent): queued once per order in the outbox (payment.intent); asking again returns the same intent. PT409 when the order is not awaiting payment, PT410 past its pay deadline. A customer for its own orders (another''s is PT404); a service for any.';
 CREATE FUNCTION commerce_api.cancel_order(order_id bigint, reason text DEFAULT NULL)
 RETURNS SETOF commerce_api.order_summary LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
@@ -7784,7 +7784,7 @@ BEGIN
 END $$;
 REVOKE ALL ON FUNCTION commerce_api.cancel_order(bigint, text) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.cancel_order(bigint, text) IS
-  'Cancel an unpaid order (its stock goes back; a group place it held is given back): a customer its own (another''s is PT404), an operator those of its channels, a service any. A paid order is PT412 (open an after-sale request instead); cancelling again is a no-op. Returns the order (order_summary).';
+  'Cancel an unpaid order (its stock goes back; a group place it held is given back): a customer its own (another''s is PT404), an operator those of its channels, a service any. A paid order is PT409 (open an after-sale request instead); cancelling again is a no-op. Returns the order (order_summary).';
 CREATE FUNCTION commerce_api.orders(status commerce.order_status DEFAULT NULL, customer text DEFAULT NULL,
                                     before_id bigint DEFAULT NULL, page_size integer DEFAULT 20)
 RETURNS SETOF commerce_api.order_summary LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -7967,7 +7967,7 @@ BEGIN
     IF p_instance IS NOT NULL AND EXISTS (SELECT 1 FROM commerce.play_participant
                                            WHERE tenant_id = p_tenant AND instance_id = p_instance
                                              AND customer_id = cu.customer_id) THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('customer "%s" is already in group %s', p_customer, p_instance),
             HINT    = 'One place per customer and group.';
     END IF;
@@ -8017,7 +8017,7 @@ BEGIN
             CASE WHEN p_payment_id IS NULL THEN 'held' ELSE 'joined' END, v_now)
     ON CONFLICT DO NOTHING;
     IF NOT FOUND THEN   -- the same customer (or request) joined this group in a concurrent transaction
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('customer "%s" is already in group %s', p_customer, i.instance_id),
             HINT    = 'One place per customer and group.';
     END IF;
@@ -8084,7 +8084,7 @@ BEGIN
     END IF;
 END $$;
 COMMENT ON FUNCTION commerce.join_group(bigint, text, text, text, text, bigint, text, text, text) IS
-  'Group buy (M3): open a group (no instance: the customer leads it) or join one at the play price, paid at once (p_payment_id) or held until its order is paid (no p_payment_id: outcome held or opened_held; the order''s pay deadline is the group''s deadline at the latest, a held place counts toward the target, the group succeeds only when every place is paid, and an order cancelled unpaid gives its place back); the order takes a unit of the play''s stock and carries the instance. Joiners of one group share its row (KEY SHARE) while they order and pay, and take their place at the end by a conditional update (status active, current below target, before the deadline), so a group never has more than its target and a join that loses the race rolls back whole; the member that completes it makes it a success and issues every member''s asset. Refused: a closed or not running play (PT412), a group that is not active (PT412), past its deadline (PT410), full (PT409), a second place (PT412), and the eligibility rules checked in C (PT451 blacklist, PT403, PT429, PT423, PT425, PT420). IP and device feed the blacklist and the per-IP rate. Idempotent by request_id.';
+  'Group buy (M3): open a group (no instance: the customer leads it) or join one at the play price, paid at once (p_payment_id) or held until its order is paid (no p_payment_id: outcome held or opened_held; the order''s pay deadline is the group''s deadline at the latest, a held place counts toward the target, the group succeeds only when every place is paid, and an order cancelled unpaid gives its place back); the order takes a unit of the play''s stock and carries the instance. Joiners of one group share its row (KEY SHARE) while they order and pay, and take their place at the end by a conditional update (status active, current below target, before the deadline), so a group never has more than its target and a join that loses the race rolls back whole; the member that completes it makes it a success and issues every member''s asset. Refused: a closed or not running play (PT409), a group that is not active (PT409), past its deadline (PT410), full (PT409), a second place (PT409), and the eligibility rules checked in C (PT403 blacklist, PT403, PT409, PT409, PT429, PT429). IP and device feed the blacklist and the per-IP rate. Idempotent by request_id.';
 CREATE OR REPLACE FUNCTION commerce.end_expired_groups(p_limit integer DEFAULT 100) RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE i commerce.play_instance_row; c commerce.play_config_row; p record; n integer := 0; a commerce.after_sale_row;
@@ -8433,6 +8433,528 @@ CREATE TRIGGER after_31_play_cancelled AFTER UPDATE ON commerce.orders
     FOR EACH ROW WHEN (NEW.status = 'cancelled' AND OLD.status <> 'cancelled' AND NEW.source_instance_id IS NOT NULL)
     EXECUTE FUNCTION commerce._play_order_changed();
 
+
+
+-- ===========================================================================
+-- HTTP semantics (issue 12): each business SQLSTATE is the HTTP status that
+-- means it (PT412, PT423 and a play's limit -> PT409; PT451, PT405 -> PT403;
+-- PT420, PT425 -> PT429), and too many requests carry Retry-After through
+-- PostgREST (commerce._too_many)
+-- ===========================================================================
+
+CREATE FUNCTION commerce._too_many(p_message text, p_detail text, p_hint text, p_retry_after integer)
+RETURNS void AS 'MODULE_PATHNAME', 'commerce_too_many_sql' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION commerce._too_many(text, text, text, integer) IS
+  'Refuse a request made too often: PT429 with the message, detail and a hint saying when to retry (p_retry_after seconds). Through PostgREST (request.method is set) it raises PostgREST''s own error form (SQLSTATE PGRST: the body {"code":"PT429","message","details","hint"} and {"status":429,"headers":{"Retry-After":"<seconds>"}}), so the client gets HTTP 429 with a Retry-After header.';
+COMMENT ON FUNCTION commerce.state_guard() IS
+  'Generic state-machine trigger: state_guard(''<column>'', ''<initial,states>'', [''qualifier=<column>'',] ''[<value>:]from>to'', ...). New rows start in an initial state; a change of the column must be a listed transition (PT409 otherwise); a transition prefixed with a value applies only to rows whose qualifier column has that value.';
+CREATE OR REPLACE FUNCTION commerce.requeue(p_tenant bigint, p_message bigint)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE m commerce.outbox_row;
+BEGIN
+    PERFORM commerce._require(p_tenant, 'p_tenant');
+    PERFORM commerce._require(p_message, 'p_message');
+    SELECT * INTO m FROM commerce.outbox
+     WHERE tenant_id = p_tenant AND message_id = p_message FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('outbox message', p_message::text, p_tenant);
+    END IF;
+    IF m.status <> 'dead' THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
+            MESSAGE = format('outbox message %s is not a dead letter', p_message),
+            DETAIL  = format('Its status is %s.', m.status),
+            HINT    = 'Only dead letters can be requeued; look them up with status = ''dead''.';
+    END IF;
+    UPDATE commerce.outbox
+       SET status = 'pending', attempts = 0, available_at = commerce.now(), done_at = NULL,
+           claimed_by = NULL
+     WHERE tenant_id = p_tenant AND message_id = p_message;
+END $$;
+COMMENT ON FUNCTION commerce.confirm_reservation(bigint, bigint, text) IS
+  'Turn an active, unexpired reservation into sold stock. PT410 if it expired, PT409 if it already ended.';
+COMMENT ON FUNCTION commerce.release_reservation(bigint, bigint, text) IS
+  'Give an active reservation''s stock back. PT410 if it expired, PT409 if it already ended.';
+CREATE OR REPLACE FUNCTION commerce.allocate_stock(p_tenant bigint, p_request_id text, p_activity text,
+                                        p_activity_kind text, p_sku text, p_qty bigint,
+                                        p_warehouse text DEFAULT NULL,
+                                        p_hold interval DEFAULT NULL,
+                                        p_slots integer DEFAULT NULL)
+RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    t commerce.tenant_row; root commerce.stock_pool_row; child commerce.stock_pool_row; v_seen jsonb;
+BEGIN
+    t := commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_activity, 'p_activity');
+    PERFORM commerce._require(p_activity_kind, 'p_activity_kind');
+    PERFORM commerce._require(p_qty, 'p_qty');
+    IF p_activity_kind NOT IN ('flash_sale', 'live_room', 'play') THEN
+        PERFORM commerce._invalid('p_activity_kind', format('"%s"', p_activity_kind),
+                                  'Use flash_sale, live_room or play.');
+    END IF;
+    IF p_qty <= 0 OR p_qty > 1000000000 THEN
+        PERFORM commerce._invalid('p_qty', format('%s units', p_qty),
+                                  'Allocate between 1 and 1000000000 units.');
+    END IF;
+    IF p_hold <= '0'::interval OR p_hold > t.max_hold THEN
+        PERFORM commerce._invalid('p_hold', format('hold %s', p_hold),
+                                  format('A hold is positive and at most the tenant''s max_hold (%s).', t.max_hold));
+    END IF;
+    IF p_slots NOT BETWEEN 1 AND 256 THEN
+        PERFORM commerce._invalid('p_slots', format('%s slots', p_slots), 'Use 1 to 256 slots.');
+    END IF;
+    v_seen := commerce._request_seen(p_tenant, 'allocate_stock', p_request_id,
+        jsonb_build_object('activity', p_activity, 'kind', p_activity_kind, 'sku', p_sku,
+                           'qty', p_qty, 'warehouse', p_warehouse));
+    IF v_seen IS NOT NULL THEN
+        RETURN (v_seen ->> 'pool_id')::bigint;
+    END IF;
+    root := commerce._root_pool(p_tenant, p_sku, p_warehouse, false);
+    -- lock order: root pool slots, then the activity pool's (created after the root)
+    PERFORM commerce._slots_take(p_tenant, root.pool_id, p_qty, 'allocate');
+    SELECT * INTO child FROM commerce.stock_pool
+     WHERE tenant_id = p_tenant AND activity = p_activity AND sku_id = root.sku_id;
+    IF FOUND AND (child.status <> 'open' OR child.parent_pool_id <> root.pool_id) THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
+            MESSAGE = format('activity "%s" already has a pool for SKU "%s" (status %s)', p_activity,
+                             p_sku, child.status),
+            DETAIL  = format('Pool %s, parent %s.', child.pool_id, child.parent_pool_id),
+            HINT    = 'Use a new activity name; a closed activity pool is not reopened.';
+    ELSIF NOT FOUND THEN
+        INSERT INTO commerce.stock_pool (tenant_id, sku_id, warehouse_id, parent_pool_id, activity,
+                                         activity_kind, hold, slot_count, created_at)
+        VALUES (p_tenant, root.sku_id, root.warehouse_id, root.pool_id, p_activity, p_activity_kind,
+                coalesce(p_hold, CASE p_activity_kind WHEN 'flash_sale' THEN t.flash_hold END),
+                coalesce(p_slots, greatest(t.default_slots, 16)), commerce.now())
+        ON CONFLICT DO NOTHING
+        RETURNING * INTO child;
+        IF child.pool_id IS NULL THEN
+            RAISE EXCEPTION USING ERRCODE = 'PT409',
+                MESSAGE = format('activity "%s" is being given stock of SKU "%s" by another call',
+                                 p_activity, p_sku),
+                HINT    = 'Retry: the other allocation has created the activity pool.';
+        END IF;
+        INSERT INTO commerce.stock_slot (tenant_id, pool_id, slot_no)
+        SELECT p_tenant, child.pool_id, g FROM generate_series(0, child.slot_count - 1) g;
+    END IF;
+    PERFORM commerce._slots_add(p_tenant, child.pool_id, p_qty);
+    INSERT INTO commerce.stock_movement (tenant_id, pool_id, kind, d_on_hand, request_id, note, created_at)
+    VALUES (p_tenant, root.pool_id, 'allocate', -p_qty, p_request_id, p_activity, commerce.now()),
+           (p_tenant, child.pool_id, 'allocate', p_qty, p_request_id, p_activity, commerce.now());
+    PERFORM commerce._request_done(p_tenant, 'allocate_stock', p_request_id,
+                                   jsonb_build_object('pool_id', child.pool_id));
+    RETURN child.pool_id;
+END $$;
+CREATE OR REPLACE FUNCTION commerce_api.reserve(cart text, request_id text, holder text DEFAULT NULL,
+                                     ttl interval DEFAULT NULL, activity text DEFAULT NULL)
+RETURNS commerce.reservation_result LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.reserve', '{customer,service}');
+        v_holder text := commerce._actor_subject(a, holder, 'holder'); v_big text; v_n bigint;
+BEGIN
+    IF a.kind = 'customer' THEN
+        IF ttl > interval '30 minutes' THEN
+            PERFORM commerce._invalid('ttl', format('%s', ttl), 'A customer holds stock for at most 30 minutes.');
+        END IF;
+        SELECT string_agg(format('%s x %s', l.sku, l.qty), ', ') INTO v_big
+          FROM commerce._cart_lines(cart) l WHERE l.qty > 20;
+        IF v_big IS NOT NULL THEN
+            PERFORM commerce._invalid('cart', left(v_big, 200), 'A customer holds at most 20 units of a SKU.');
+        END IF;
+        SELECT count(*) INTO v_n FROM commerce.reservation r
+         WHERE r.tenant_id = a.tenant_id AND r.holder = v_holder AND r.status = 'active'
+           AND r.request_id IS DISTINCT FROM reserve.request_id;
+        IF v_n >= 5 THEN   -- too many at once: retry when the first hold ends (HTTP 429 with Retry-After)
+            PERFORM commerce._too_many(format('customer "%s" already holds %s reservations', left(v_holder, 64), v_n),
+                'A customer holds at most 5 reservations at once.',
+                'Release or buy one first; unpaid holds expire.',
+                (SELECT ceil(extract(epoch FROM min(r.expires_at) - commerce.now()))::integer
+                   FROM commerce.reservation r
+                  WHERE r.tenant_id = a.tenant_id AND r.holder = v_holder AND r.status = 'active'));
+        END IF;
+    END IF;
+    RETURN commerce.reserve(a.tenant_id, request_id, v_holder, cart, ttl, activity);
+END $$;
+CREATE OR REPLACE FUNCTION commerce.cancel_order(p_tenant bigint, p_order bigint, p_reason text DEFAULT NULL)
+RETURNS commerce.order_result LANGUAGE plpgsql AS $$
+DECLARE o commerce.orders_row;
+BEGIN
+    o := commerce._lock_order(p_tenant, p_order);
+    IF (SELECT kind FROM commerce.channel WHERE tenant_id = p_tenant AND channel_id = o.channel_id) <> 'self_operated' THEN
+        PERFORM commerce._invalid('p_order', format('Order %s is a platform order.', p_order),
+                                  'Platform orders are cancelled on the platform; ingest its payload instead.');
+    END IF;
+    IF o.status = 'cancelled' THEN
+        RETURN commerce._order_result(o, 'already_cancelled');
+    END IF;
+    IF o.status <> 'pending_payment' THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
+            MESSAGE = format('order %s cannot be cancelled: it is %s', p_order, o.status),
+            DETAIL  = 'Only unpaid orders are cancelled; a paid order goes through after-sale.',
+            HINT    = 'Open an after-sale request (refund) instead.';
+    END IF;
+    PERFORM commerce._cancel(o, coalesce(p_reason, 'cancelled'));
+    SELECT * INTO o FROM commerce.orders WHERE tenant_id = p_tenant AND order_id = p_order;
+    RETURN commerce._order_result(o, 'cancelled');
+END $$;
+CREATE OR REPLACE FUNCTION commerce.record_payout(p_tenant bigint, p_payout_ref text, p_status text,
+                                       p_provider_ref text DEFAULT NULL, p_reason text DEFAULT NULL)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE b commerce.settle_batch; w commerce.withdrawal_row; v_kind text; v_id bigint;
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_payout_ref, 'p_payout_ref');
+    PERFORM commerce._require(p_status, 'p_status');
+    IF p_status NOT IN ('paid', 'failed') THEN
+        PERFORM commerce._invalid('p_status', format('"%s"', p_status), 'A payout is paid or failed.');
+    END IF;
+    IF p_payout_ref !~ '^(batch|withdrawal):[0-9]{1,18}$' THEN
+        PERFORM commerce._invalid('p_payout_ref', format('"%s"', p_payout_ref),
+                                  'Pass the payout_ref of the koc.payout message: batch:<id> or withdrawal:<id>.');
+    END IF;
+    v_kind := split_part(p_payout_ref, ':', 1);
+    v_id := split_part(p_payout_ref, ':', 2)::bigint;
+    IF v_kind = 'batch' THEN
+        SELECT * INTO b FROM commerce.settle_batch WHERE tenant_id = p_tenant AND batch_id = v_id;
+        IF NOT FOUND THEN
+            PERFORM commerce._not_found('settlement batch', v_id::text, p_tenant);
+        END IF;
+        PERFORM commerce._lock_koc_account(p_tenant, b.koc_id);
+        SELECT * INTO b FROM commerce.settle_batch WHERE tenant_id = p_tenant AND batch_id = v_id FOR UPDATE;
+        IF b.status = p_status THEN
+            RETURN b.status;
+        END IF;
+        PERFORM commerce._payout_reason(p_status, p_reason);
+        UPDATE commerce.settle_batch
+           SET status = p_status, provider_ref = p_provider_ref, failure_reason = p_reason,
+               finished_at = commerce.now()
+         WHERE tenant_id = p_tenant AND batch_id = v_id;
+        IF p_status = 'paid' THEN
+            PERFORM commerce._koc_post(p_tenant, b.koc_id, 'payout_paid', v_id, NULL, 0, 0, -b.amount_fen, b.amount_fen, 0);
+        ELSE
+            PERFORM commerce._koc_post(p_tenant, b.koc_id, 'payout_failed', v_id, NULL, 0, b.amount_fen, -b.amount_fen, 0, 0);
+        END IF;
+        RETURN p_status;
+    END IF;
+    SELECT * INTO w FROM commerce.withdrawal WHERE tenant_id = p_tenant AND withdrawal_id = v_id;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('withdrawal', v_id::text, p_tenant);
+    END IF;
+    PERFORM commerce._lock_koc_account(p_tenant, w.koc_id);
+    SELECT * INTO w FROM commerce.withdrawal WHERE tenant_id = p_tenant AND withdrawal_id = v_id FOR UPDATE;
+    IF w.status = p_status THEN
+        RETURN w.status;
+    END IF;
+    PERFORM commerce._payout_reason(p_status, p_reason);
+    IF w.status = 'requested' THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
+            MESSAGE = format('withdrawal %s has not been approved', v_id),
+            DETAIL  = 'Only an approved withdrawal is sent to the provider.',
+            HINT    = 'Review it with commerce.review_withdrawal first.';
+    END IF;
+    UPDATE commerce.withdrawal
+       SET status = p_status, provider_ref = p_provider_ref, reason = coalesce(p_reason, reason),
+           finished_at = commerce.now()
+     WHERE tenant_id = p_tenant AND withdrawal_id = v_id;
+    IF p_status = 'paid' THEN
+        PERFORM commerce._koc_post(p_tenant, w.koc_id, 'withdraw_paid', NULL, v_id, 0, 0, -w.amount_fen,
+                                   w.amount_fen - w.fee_fen, w.fee_fen);
+    ELSE
+        PERFORM commerce._koc_post(p_tenant, w.koc_id, 'withdraw_returned', NULL, v_id, 0, w.amount_fen,
+                                   -w.amount_fen, 0, 0);
+    END IF;
+    RETURN p_status;
+END $$;
+COMMENT ON FUNCTION commerce.record_payout(bigint, text, text, text, text) IS
+  'The payment provider''s answer to a koc.payout message (payout_ref batch:<id> or withdrawal:<id>): paid, or failed with a reason (the money goes back to the KOC''s balance). The same answer again is a no-op; the other answer after a final one is refused (PT409).';
+CREATE OR REPLACE FUNCTION commerce.join_group(p_tenant bigint, p_request_id text, p_config text, p_customer text,
+                                    p_payment_id text, p_instance bigint DEFAULT NULL,
+                                    p_channel text DEFAULT 'wechat_mp', p_ip text DEFAULT NULL,
+                                    p_device text DEFAULT NULL)
+RETURNS commerce.join_result LANGUAGE plpgsql AS $$
+DECLARE
+    c commerce.play_config_row; cu commerce.customer; i commerce.play_instance_row;
+    p commerce.play_participant; sk commerce.sku; v_list bigint; v_order commerce.order_result; v_now timestamptz := commerce.now();
+    v_outcome text := 'joined';
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_request_id, 'p_request_id');
+    PERFORM commerce._require(p_config, 'p_config');
+    PERFORM commerce._require(p_customer, 'p_customer');
+    PERFORM commerce._require(p_channel, 'p_channel');
+    PERFORM commerce._request_key(p_request_id, 'p_request_id');
+    -- a retry returns the first result
+    SELECT * INTO p FROM commerce.play_participant WHERE tenant_id = p_tenant AND request_id = p_request_id;
+    IF FOUND THEN
+        SELECT * INTO i FROM commerce.play_instance WHERE tenant_id = p_tenant AND instance_id = p.instance_id;
+        RETURN ROW(i.instance_id, i.status, i.current, i.target, i.deadline, p.order_id, 'repeated')::commerce.join_result;
+    END IF;
+    c := commerce._play_of_kind(p_tenant, p_config, ARRAY['group_buy'], 'Join group-buy plays only.');
+    SELECT * INTO cu FROM commerce.customer WHERE tenant_id = p_tenant AND code = p_customer;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('customer', p_customer, p_tenant);
+    END IF;
+    PERFORM commerce._require_play_open(c, v_now, 'Join a play that is open now.');
+    -- a second place in the same group is named as such (a concurrent one is caught by the insert below)
+    IF p_instance IS NOT NULL AND EXISTS (SELECT 1 FROM commerce.play_participant
+                                           WHERE tenant_id = p_tenant AND instance_id = p_instance
+                                             AND customer_id = cu.customer_id) THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
+            MESSAGE = format('customer "%s" is already in group %s', p_customer, p_instance),
+            HINT    = 'One place per customer and group.';
+    END IF;
+    -- eligibility (transaction time, in C), each refusal with its own SQLSTATE; the action is recorded.
+    -- It and the price are read first (lock order: eligibility's advisory locks, the group's row in
+    -- KEY SHARE, the stock slots, the group's row for the place).
+    PERFORM commerce._play_admit(p_tenant, c.config_id, cu.customer_id,
+                                 CASE WHEN p_instance IS NULL THEN 'start' ELSE 'join' END, p_ip, p_device);
+    SELECT * INTO sk FROM commerce.sku WHERE tenant_id = p_tenant AND sku_id = c.sku_id;
+    v_list := (commerce.resolve_price(p_tenant, sk.code, p_channel, cu.member_tier)).price_fen;
+    -- the group: a new one led by the customer, or the one named. Joiners take a KEY SHARE lock on it:
+    -- they do not block each other, and the deadline job (FOR UPDATE SKIP LOCKED) leaves a group alone
+    -- while anyone is joining it. The place itself is taken at the end, by a conditional update.
+    IF p_instance IS NULL THEN
+        INSERT INTO commerce.play_instance (tenant_id, config_id, leader_customer_id, status, current, target,
+                                            deadline, created_at)
+        VALUES (p_tenant, c.config_id, cu.customer_id, 'active', 0, (c.rules ->> 'target_size')::integer,
+                least(v_now + make_interval(hours => coalesce((c.rules ->> 'hours')::integer, 24)), c.ends_at), v_now)
+        RETURNING * INTO i;
+        v_outcome := 'opened';
+    ELSE
+        SELECT * INTO i FROM commerce.play_instance
+         WHERE tenant_id = p_tenant AND instance_id = p_instance AND config_id = c.config_id FOR KEY SHARE;
+        IF NOT FOUND THEN
+            PERFORM commerce._not_found('group', p_instance::text, p_tenant);
+        END IF;
+        PERFORM commerce._refuse_join(i, v_now);
+    END IF;
+    -- the order at the play price from the play's stock: paid at once (p_payment_id), or awaiting
+    -- payment with the place held until the group's deadline at the latest
+    v_order := commerce.place_order(p_tenant, 'play:' || p_request_id, p_channel,
+                   jsonb_build_object('lines', jsonb_build_array(jsonb_build_object('sku', sk.code, 'qty', 1)),
+                                      'activity', c.activity, 'source_instance_id', i.instance_id,
+                                      'discount_fen', greatest(v_list - c.price_fen, 0)),
+                   p_customer);
+    IF p_payment_id IS NOT NULL THEN
+        PERFORM commerce.pay_order(p_tenant, v_order.order_id, p_payment_id, least(v_list, c.price_fen));
+    ELSE
+        UPDATE commerce.orders SET pay_deadline = least(pay_deadline, i.deadline)
+         WHERE tenant_id = p_tenant AND order_id = v_order.order_id AND pay_deadline > i.deadline;
+        v_order.pay_deadline := least(v_order.pay_deadline, i.deadline);
+    END IF;
+    INSERT INTO commerce.play_participant (tenant_id, instance_id, customer_id, request_id, role, order_id, status,
+                                           joined_at)
+    VALUES (p_tenant, i.instance_id, cu.customer_id, p_request_id,
+            CASE WHEN v_outcome = 'opened' THEN 'leader' ELSE 'member' END, v_order.order_id,
+            CASE WHEN p_payment_id IS NULL THEN 'held' ELSE 'joined' END, v_now)
+    ON CONFLICT DO NOTHING;
+    IF NOT FOUND THEN   -- the same customer (or request) joined this group in a concurrent transaction
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
+            MESSAGE = format('customer "%s" is already in group %s', p_customer, i.instance_id),
+            HINT    = 'One place per customer and group.';
+    END IF;
+    -- the place: joins of one group queue here only, for the rest of their transaction; a group that
+    -- filled, ended or failed meanwhile refuses the join and everything above rolls back
+    UPDATE commerce.play_instance SET current = current + 1
+     WHERE tenant_id = p_tenant AND instance_id = i.instance_id
+       AND status = 'active' AND current < target AND deadline > v_now
+    RETURNING * INTO i;
+    IF NOT FOUND THEN
+        SELECT * INTO i FROM commerce.play_instance WHERE tenant_id = p_tenant AND instance_id = p_instance;
+        PERFORM commerce._refuse_join(i, v_now);
+        RAISE EXCEPTION 'commerce.join_group: group % refused a place for no known reason', p_instance;
+    END IF;
+    IF commerce._group_complete(i, c.code) THEN
+        SELECT * INTO i FROM commerce.play_instance WHERE tenant_id = p_tenant AND instance_id = i.instance_id;
+        v_outcome := 'succeeded';
+    ELSIF p_payment_id IS NULL THEN
+        v_outcome := CASE WHEN v_outcome = 'opened' THEN 'opened_held' ELSE 'held' END;
+    END IF;
+    RETURN ROW(i.instance_id, i.status, i.current, i.target, i.deadline, v_order.order_id, v_outcome)::commerce.join_result;
+END $$;
+COMMENT ON FUNCTION commerce.join_group(bigint, text, text, text, text, bigint, text, text, text) IS
+  'Group buy (M3): open a group (no instance: the customer leads it) or join one at the play price, paid at once (p_payment_id) or held until its order is paid (no p_payment_id: outcome held or opened_held; the order''s pay deadline is the group''s deadline at the latest, a held place counts toward the target, the group succeeds only when every place is paid, and an order cancelled unpaid gives its place back); the order takes a unit of the play''s stock and carries the instance. Joiners of one group share its row (KEY SHARE) while they order and pay, and take their place at the end by a conditional update (status active, current below target, before the deadline), so a group never has more than its target and a join that loses the race rolls back whole; the member that completes it makes it a success and issues every member''s asset. Refused: a closed or not running play (PT409), a group that is not active (PT409), past its deadline (PT410), full (PT409), a second place (PT409), and the eligibility rules checked in C (PT403 blacklist or new customers only, PT409 limit or mutex, PT429 rates). IP and device feed the blacklist and the per-IP rate. Idempotent by request_id.';
+COMMENT ON FUNCTION commerce._play_admit(bigint, bigint, bigint, text, text, text) IS
+  'Internal: eligibility at transaction time, in C (src/plays_eligibility.c): blacklist (PT403), new customers only (PT403), the per-customer limit (PT409), the mutex group (PT409), the per-customer rate (PT429) and the per-IP rate (PT429); an admitted action is recorded as a play_event.';
+COMMENT ON FUNCTION commerce.buy_play(bigint, text, text, text, integer, text, text, text, jsonb) IS
+  'Flash sale (M3), or the first-order offer of an invite-reward play: an order at the play price from the play''s own stock, held for the play''s hold time (hold_minutes, 5 by default) and cancelled unless paid by then (commerce.pay_order). Sold out is refused before any lock or write (PT409); the per-order limit (22023); the eligibility rules (PT403 blacklist or new customers only, PT409 limit or mutex, PT429 rates). The asset is issued when the order is paid. Idempotent by request_id (outcome existing).';
+CREATE OR REPLACE FUNCTION commerce.start_bargain(p_tenant bigint, p_request_id text, p_config text, p_customer text,
+                                       p_ip text DEFAULT NULL, p_device text DEFAULT NULL)
+RETURNS commerce.bargain_result LANGUAGE plpgsql AS $$
+DECLARE c commerce.play_config_row; cu commerce.customer; i commerce.play_instance_row;
+        v_now timestamptz := commerce.now(); v_floor bigint; v_cut bigint;
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_request_id, 'p_request_id');
+    PERFORM commerce._require(p_config, 'p_config');
+    PERFORM commerce._require(p_customer, 'p_customer');
+    PERFORM commerce._request_key(p_request_id, 'p_request_id');
+    SELECT * INTO i FROM commerce.play_instance WHERE tenant_id = p_tenant AND request_id = p_request_id;
+    IF FOUND THEN
+        RETURN commerce._bargain_result(i, 'repeated');
+    END IF;
+    c := commerce._play_of_kind(p_tenant, p_config, ARRAY['bargain'], 'Start bargains on bargain plays only.');
+    SELECT * INTO cu FROM commerce.customer WHERE tenant_id = p_tenant AND code = p_customer;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('customer', p_customer, p_tenant);
+    END IF;
+    PERFORM commerce._require_play_open(c, v_now, 'Start a bargain on a play that is open now.');
+    PERFORM commerce._play_admit(p_tenant, c.config_id, cu.customer_id, 'start', p_ip, p_device);
+    -- one running bargain per customer and play (checked under the customer's lock taken by _play_admit
+    -- when the play has limits; the unique request_id covers retries)
+    IF EXISTS (SELECT 1 FROM commerce.play_instance
+                WHERE tenant_id = p_tenant AND config_id = c.config_id AND leader_customer_id = cu.customer_id
+                  AND status IN ('pending', 'active')) THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
+            MESSAGE = format('customer "%s" already has a running bargain on play "%s"', p_customer, p_config),
+            HINT    = 'Share the running bargain, or wait until it ends.';
+    END IF;
+    v_floor := (c.rules ->> 'floor_fen')::bigint;
+    v_cut := (c.rules ->> 'cut_fen')::bigint;
+    INSERT INTO commerce.play_instance (tenant_id, config_id, leader_customer_id, status, current, target, deadline,
+                                        created_at, request_id, price_fen)
+    VALUES (p_tenant, c.config_id, cu.customer_id, 'active', 0,
+            ((c.price_fen - v_floor) + v_cut - 1) / v_cut,
+            least(v_now + make_interval(hours => coalesce((c.rules ->> 'hours')::integer, 24)), c.ends_at),
+            v_now, p_request_id, c.price_fen)
+    RETURNING * INTO i;
+    RETURN commerce._bargain_result(i, 'started');
+END $$;
+CREATE OR REPLACE FUNCTION commerce.help_bargain(p_tenant bigint, p_request_id text, p_instance bigint, p_helper text,
+                                      p_ip text DEFAULT NULL, p_device text DEFAULT NULL)
+RETURNS commerce.bargain_result LANGUAGE plpgsql AS $$
+DECLARE i commerce.play_instance_row; c commerce.play_config_row; cu commerce.customer; h commerce.play_help;
+        v_now timestamptz := commerce.now(); v_cut bigint; v_floor bigint;
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_request_id, 'p_request_id');
+    PERFORM commerce._require(p_instance, 'p_instance');
+    PERFORM commerce._require(p_helper, 'p_helper');
+    PERFORM commerce._request_key(p_request_id, 'p_request_id');
+    SELECT * INTO cu FROM commerce.customer WHERE tenant_id = p_tenant AND code = p_helper;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('customer', p_helper, p_tenant);
+    END IF;
+    -- the bargain's row orders its helpers
+    SELECT * INTO i FROM commerce.play_instance WHERE tenant_id = p_tenant AND instance_id = p_instance FOR UPDATE;
+    IF NOT FOUND OR i.price_fen IS NULL THEN
+        PERFORM commerce._not_found('bargain', p_instance::text, p_tenant);
+    END IF;
+    SELECT * INTO h FROM commerce.play_help WHERE tenant_id = p_tenant AND request_id = p_request_id;
+    IF FOUND THEN
+        IF h.instance_id <> p_instance OR h.helper_id <> cu.customer_id THEN
+            RAISE EXCEPTION USING ERRCODE = '23505',
+                MESSAGE = format('request_id "%s" was already used for another help', p_request_id),
+                HINT = 'Use a new request_id for a new help.';
+        END IF;
+        RETURN commerce._bargain_result(i, 'repeated');
+    END IF;
+    IF i.status <> 'active' THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
+            MESSAGE = format('bargain %s is %s', p_instance,
+                             CASE i.status WHEN 'success' THEN 'already at its floor' ELSE i.status END),
+            HINT    = 'Help a bargain that is still running.';
+    END IF;
+    IF v_now >= i.deadline THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT410',
+            MESSAGE = format('bargain %s has expired', p_instance),
+            DETAIL  = format('Its deadline was %s.', i.deadline),
+            HINT    = 'Help a bargain that is still running.';
+    END IF;
+    IF cu.customer_id = i.leader_customer_id THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
+            MESSAGE = format('customer "%s" cannot help their own bargain', p_helper),
+            HINT    = 'Ask friends to help.';
+    END IF;
+    IF EXISTS (SELECT 1 FROM commerce.play_help
+                WHERE tenant_id = p_tenant AND instance_id = p_instance AND helper_id = cu.customer_id) THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
+            MESSAGE = format('customer "%s" has already helped bargain %s', p_helper, p_instance),
+            HINT    = 'One cut per helper and bargain.';
+    END IF;
+    SELECT * INTO c FROM commerce.play_config WHERE tenant_id = p_tenant AND config_id = i.config_id;
+    PERFORM commerce._play_admit(p_tenant, c.config_id, cu.customer_id, 'help', p_ip, p_device);
+    v_floor := (c.rules ->> 'floor_fen')::bigint;
+    v_cut := least((c.rules ->> 'cut_fen')::bigint, i.price_fen - v_floor);
+    INSERT INTO commerce.play_help (tenant_id, instance_id, helper_id, request_id, cut_fen, price_after, helped_at)
+    VALUES (p_tenant, p_instance, cu.customer_id, p_request_id, v_cut, i.price_fen - v_cut, v_now);
+    UPDATE commerce.play_instance SET current = current + 1, price_fen = price_fen - v_cut
+     WHERE tenant_id = p_tenant AND instance_id = p_instance RETURNING * INTO i;
+    IF i.price_fen = v_floor THEN
+        UPDATE commerce.play_instance SET status = 'success', ended_at = v_now
+         WHERE tenant_id = p_tenant AND instance_id = p_instance RETURNING * INTO i;
+        PERFORM commerce.enqueue(p_tenant, 'play.bargain_succeeded',
+            jsonb_build_object('instance_id', i.instance_id, 'play', c.code, 'price_fen', i.price_fen,
+                               'helps', i.current), 'bargain:' || i.instance_id);
+        RETURN commerce._bargain_result(i, 'succeeded');
+    END IF;
+    RETURN commerce._bargain_result(i, 'cut');
+END $$;
+COMMENT ON FUNCTION commerce.help_bargain(bigint, text, bigint, text, text, text) IS
+  'A helper cuts a bargain''s price by the rule''s cut_fen (the last cut stops at floor_fen); the cut that reaches the floor makes the bargain a success. Helps of one bargain are serialized on its row. Refused: not running (PT409), past its deadline (PT410), the owner helping (PT409), a second help (PT409), the eligibility rules (PT403, PT429, ...). Idempotent by request_id.';
+CREATE OR REPLACE FUNCTION commerce.buy_bargain(p_tenant bigint, p_request_id text, p_instance bigint, p_customer text,
+                                     p_channel text DEFAULT 'wechat_mp', p_ip text DEFAULT NULL,
+                                     p_device text DEFAULT NULL, p_receiver jsonb DEFAULT NULL)
+RETURNS commerce.order_result LANGUAGE plpgsql AS $$
+DECLARE i commerce.play_instance_row; c commerce.play_config_row; cu commerce.customer; sk commerce.sku; o commerce.orders_row;
+        v_list bigint; v_doc jsonb; r commerce.order_result; v_now timestamptz := commerce.now();
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_request_id, 'p_request_id');
+    PERFORM commerce._require(p_instance, 'p_instance');
+    PERFORM commerce._require(p_customer, 'p_customer');
+    PERFORM commerce._require(p_channel, 'p_channel');
+    PERFORM commerce._request_key(p_request_id, 'p_request_id');
+    SELECT * INTO o FROM commerce.orders WHERE tenant_id = p_tenant AND request_id = 'play:' || p_request_id;
+    IF FOUND THEN
+        RETURN commerce._order_result(o, 'existing');
+    END IF;
+    SELECT * INTO cu FROM commerce.customer WHERE tenant_id = p_tenant AND code = p_customer;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('customer', p_customer, p_tenant);
+    END IF;
+    SELECT * INTO i FROM commerce.play_instance WHERE tenant_id = p_tenant AND instance_id = p_instance FOR UPDATE;
+    IF NOT FOUND OR i.price_fen IS NULL THEN
+        PERFORM commerce._not_found('bargain', p_instance::text, p_tenant);
+    END IF;
+    IF i.leader_customer_id <> cu.customer_id THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
+            MESSAGE = format('bargain %s is not customer "%s"''s', p_instance, p_customer),
+            HINT    = 'Only the customer who started a bargain buys it.';
+    END IF;
+    IF EXISTS (SELECT 1 FROM commerce.play_participant WHERE tenant_id = p_tenant AND instance_id = p_instance) THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
+            MESSAGE = format('bargain %s was already bought', p_instance),
+            HINT    = 'A bargain is bought once.';
+    END IF;
+    IF i.status = 'failed' OR v_now >= i.deadline THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT410',
+            MESSAGE = format('bargain %s has expired', p_instance),
+            DETAIL  = format('Its deadline was %s.', i.deadline),
+            HINT    = 'Start a new bargain.';
+    END IF;
+    IF i.status <> 'success' THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
+            MESSAGE = format('bargain %s has not reached its floor', p_instance),
+            DETAIL  = format('%s of %s helps; the price is %s fen.', i.current, i.target, i.price_fen),
+            HINT    = 'Ask more friends to help before the deadline.';
+    END IF;
+    SELECT * INTO c FROM commerce.play_config WHERE tenant_id = p_tenant AND config_id = i.config_id;
+    PERFORM commerce._play_admit(p_tenant, c.config_id, cu.customer_id, 'buy', p_ip, p_device);
+    SELECT * INTO sk FROM commerce.sku WHERE tenant_id = p_tenant AND sku_id = c.sku_id;
+    v_list := (commerce.resolve_price(p_tenant, sk.code, p_channel, cu.member_tier)).price_fen;
+    v_doc := jsonb_build_object('lines', jsonb_build_array(jsonb_build_object('sku', sk.code, 'qty', 1)),
+                                'activity', c.activity, 'source_instance_id', i.instance_id,
+                                'discount_fen', greatest(v_list - i.price_fen, 0));
+    IF p_receiver IS NOT NULL THEN
+        v_doc := v_doc || jsonb_build_object('receiver', p_receiver);
+    END IF;
+    r := commerce.place_order(p_tenant, 'play:' || p_request_id, p_channel, v_doc, p_customer);
+    INSERT INTO commerce.play_participant (tenant_id, instance_id, customer_id, request_id, role, order_id, joined_at)
+    VALUES (p_tenant, i.instance_id, cu.customer_id, p_request_id, 'leader', r.order_id, v_now);
+    RETURN r;
+END $$;
+COMMENT ON FUNCTION commerce.buy_bargain(bigint, text, bigint, text, text, text, text, jsonb) IS
+  'The customer who started a bargain buys it at its floor price once it succeeded and before its deadline: an order from the play''s stock, held for the pool''s hold time, paid with commerce.pay_order (the asset is issued then). Refused: not the owner or bought already or not at the floor (PT409), failed or past the deadline (PT410), sold out (PT409). Idempotent by request_id.';
 
 -- the actor roles of a database upgraded after commerce.grant_api() ran get the new matrix
 DO $$

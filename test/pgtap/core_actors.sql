@@ -14,7 +14,7 @@ SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
 CALL commerce.provision();
-SELECT plan(200);
+SELECT plan(201);
 \ir lib/fingerprint.psql
 \o /dev/null
 
@@ -176,6 +176,27 @@ SELECT is(pg_temp.call_as('customer', 'a', format($$SELECT commerce_api.reserve(
   FROM generate_series(1, 5) n;
 SELECT is(pg_temp.call_as('customer', 'a', $$SELECT commerce_api.reserve('{"lines":[{"sku":"C10","qty":1}]}', 'ra-6', NULL)$$),
           'PT429: customer "a" already holds 5 reservations', 'a customer''s sixth hold at once is refused');
+-- through PostgREST (request.method set) the same refusal is PostgREST's own error form: HTTP 429 with Retry-After
+CREATE FUNCTION pg_temp.pgrst_error(p_sql text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE v_state text; v_msg text; v_detail text;
+BEGIN
+    PERFORM set_config('request.method', 'POST', true);
+    PERFORM set_config('request.jwt.claims', json_build_object('role', 'commerce_customer', 'sub', 'a',
+                                                               'tenant_id', current_setting('act.t'))::text, true);
+    SET LOCAL ROLE commerce_customer;
+    BEGIN
+        EXECUTE p_sql;
+    EXCEPTION WHEN OTHERS THEN
+        GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_msg = MESSAGE_TEXT, v_detail = PG_EXCEPTION_DETAIL;
+    END;
+    RESET ROLE;
+    PERFORM set_config('request.method', '', true);
+    PERFORM set_config('request.jwt.claims', '', true);
+    RETURN v_state || ' ' || (v_msg::jsonb ->> 'code') || ' ' || (v_detail::jsonb ->> 'status')
+        || ' retry-after ' || CASE WHEN (v_detail::jsonb #>> '{headers,Retry-After}')::int BETWEEN 1 AND 900 THEN 'ok' ELSE 'bad' END;
+END $$;
+SELECT is(pg_temp.pgrst_error($$SELECT commerce_api.reserve('{"lines":[{"sku":"C10","qty":1}]}', 'ra-6', NULL)$$),
+          'PGRST PT429 429 retry-after ok', 'through PostgREST the sixth hold is HTTP 429 with Retry-After (until the first hold ends)');
 SELECT is((SELECT string_agg(DISTINCT holder, ',') FROM commerce.reservation WHERE tenant_id = :t AND request_id LIKE 'ra-%'),
           'a', 'the holds are the customer''s own');
 SELECT is(pg_temp.call_as('customer', 'a', format($$SELECT commerce_api.release_reservation(%s, 'rel')$$, :r_b)),

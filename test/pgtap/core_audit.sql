@@ -77,8 +77,8 @@ RESET ROLE;
 SELECT set_config('request.jwt.claims', '', true) IS NOT NULL AS c \gset
 SELECT is((SELECT count(*) FROM commerce.audit_log WHERE audit_id > :a4), 0::bigint, 'a masked read leaves no audit row');
 -- the log is append-only
-SELECT throws_ok('UPDATE commerce.audit_log SET outcome = ''x''', 'PT405', NULL, 'the audit log cannot be changed');
-SELECT throws_ok('DELETE FROM commerce.audit_log', 'PT405', NULL, 'nor deleted from');
+SELECT throws_ok('UPDATE commerce.audit_log SET outcome = ''x''', 'PT403', NULL, 'the audit log cannot be changed');
+SELECT throws_ok('DELETE FROM commerce.audit_log', 'PT403', NULL, 'nor deleted from');
 SELECT is((SELECT string_agg(c.relname, ' ' ORDER BY c.relname) FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid
             WHERE g.tgname = 'after_90_audit'),
           'after_sale koc_risk_flag play_settlement price retention role_binding settle_batch staff withdrawal',

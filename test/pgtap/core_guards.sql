@@ -1,6 +1,6 @@
 -- core_guards.sql: the cross-cutting declarations. Every append-only table is
 -- declared by commerce._declare_append_only, so each refuses UPDATE, DELETE
--- and TRUNCATE (PT405); every trigger's name states when it fires
+-- and TRUNCATE (PT403); every trigger's name states when it fires
 -- (before_NN_ / after_NN_: PostgreSQL fires same-kind triggers in name order).
 \set ON_ERROR_STOP 1
 \set QUIET 1
@@ -40,8 +40,8 @@ SELECT is(
 
 -- TRUNCATE of each is refused (CASCADE: some are referenced by others), including
 -- agreement, agreement_signature, koc_level_change and play_help, which 0.6.0 let through
-SELECT throws_ok(format('TRUNCATE commerce.%I CASCADE', t), 'PT405', NULL,
-                 format('TRUNCATE %s -> PT405', t))
+SELECT throws_ok(format('TRUNCATE commerce.%I CASCADE', t), 'PT403', NULL,
+                 format('TRUNCATE %s -> PT403', t))
   FROM unnest(ARRAY['agreement', 'agreement_signature', 'commission_line', 'consumption_log', 'koc_audit',
                     'koc_ledger', 'koc_level_change', 'order_event', 'order_status_history', 'play_help',
                     'stock_movement']) t;
@@ -49,10 +49,10 @@ SELECT throws_ok(format('TRUNCATE commerce.%I CASCADE', t), 'PT405', NULL,
 -- UPDATE and DELETE of a row are refused too
 SELECT commerce.create_tenant('g1', 'Guards') AS t \gset
 SELECT commerce.publish_agreement(:t, 'A', 'text') AS v \gset
-SELECT throws_ok($$UPDATE commerce.agreement SET title = 'B'$$, 'PT405', 'agreement is append-only',
-                 'UPDATE of an agreement -> PT405');
-SELECT throws_ok($$DELETE FROM commerce.agreement$$, 'PT405', 'agreement is append-only',
-                 'DELETE of an agreement -> PT405');
+SELECT throws_ok($$UPDATE commerce.agreement SET title = 'B'$$, 'PT403', 'agreement is append-only',
+                 'UPDATE of an agreement -> PT403');
+SELECT throws_ok($$DELETE FROM commerce.agreement$$, 'PT403', 'agreement is append-only',
+                 'DELETE of an agreement -> PT403');
 SELECT is((SELECT count(*)::int FROM commerce.agreement WHERE tenant_id = :t), 1, 'the agreement is still there');
 
 -- the helper is idempotent and refuses what is not a table

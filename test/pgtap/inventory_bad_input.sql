@@ -183,9 +183,9 @@ SELECT throws_ok($$SELECT commerce.end_allocation(999999, 'end-x', 'fs1')$$,
 
 -- the append-only ledger and the slot CHECK ------------------------------
 SELECT throws_ok(format($$UPDATE commerce.stock_movement SET d_on_hand = 1000 WHERE tenant_id = %s$$, :t),
-    'PT405', 'stock_movement is append-only', 'direct UPDATE of stock_movement -> PT405');
+    'PT403', 'stock_movement is append-only', 'direct UPDATE of stock_movement -> PT403');
 SELECT throws_ok(format($$DELETE FROM commerce.stock_movement WHERE tenant_id = %s$$, :t),
-    'PT405', 'stock_movement is append-only', 'direct DELETE from stock_movement -> PT405');
+    'PT403', 'stock_movement is append-only', 'direct DELETE from stock_movement -> PT403');
 SELECT throws_ok(format($$UPDATE commerce.stock_slot SET reserved = on_hand + 1 WHERE tenant_id = %s AND pool_id = %s AND slot_no = 0$$, :t, :pool_a1),
     '23514', 'new row for relation "stock_slot" violates check constraint "stock_slot_no_oversell"',
     'direct UPDATE of a slot into oversell -> 23514');
@@ -215,8 +215,8 @@ SELECT throws_ok(format($$SELECT commerce.end_allocation(%s, 'end-1', 'fs2')$$, 
     '23505', 'request_id "end-1" was already used for a different end_allocation',
     'end_allocation: request_id reused for another activity -> 23505');
 SELECT throws_ok(format($$SELECT commerce.allocate_stock(%s, 'alloc-2', 'fs1', 'flash_sale', 'A1', 5)$$, :t),
-    'PT412', 'activity "fs1" already has a pool for SKU "A1" (status closed)',
-    'allocate_stock: allocating to an ended activity -> PT412');
+    'PT409', 'activity "fs1" already has a pool for SKU "A1" (status closed)',
+    'allocate_stock: allocating to an ended activity -> PT409');
 SELECT is(commerce.adjust_stock(:t, 'adj-1', 'A1', 5), 105::bigint, 'adjust_stock: same request_id, same delta -> first result');
 -- once a SKU is stocked in two warehouses, calls must name one
 SELECT commerce.receive_stock(:t, 'rcv-east', 'A1', 7, 'east') AS pool_a1_east \gset

@@ -34,8 +34,8 @@ SELECT is((SELECT sum(reserved) FROM commerce.stock WHERE tenant_id = :t), 3::nu
 SELECT throws_ok(format($$SELECT commerce.reserve(%s, 'two-wh', 'h', '[{"sku":"A1","qty":4}]')$$, :t),
     '23505', NULL, 'the request_id with other lines -> 23505');
 
-SELECT throws_ok($$TRUNCATE commerce.stock_movement$$, 'PT405', 'stock_movement is append-only',
-    'TRUNCATE of the stock ledger -> PT405');
+SELECT throws_ok($$TRUNCATE commerce.stock_movement$$, 'PT403', 'stock_movement is append-only',
+    'TRUNCATE of the stock ledger -> PT403');
 SELECT is((SELECT count(*) FROM commerce.stock_movement WHERE tenant_id = :t), 4::bigint,
     'the ledger is intact (2 receipts, 2 reservation lines)');
 

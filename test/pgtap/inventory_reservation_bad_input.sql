@@ -197,7 +197,7 @@ SELECT throws_ok(format($$SELECT commerce.reserve_sku(%s, 'rx', 'h', 'A1', 1, NU
 SELECT throws_ok(format($$SELECT commerce.reserve_sku(%s, 'rx', 'h', 'A3', 1, NULL, 'live1')$$, :t),
     'PT404', 'activity "live1" has no stock of SKU "A3"', 'reserve_sku: activity without that SKU -> PT404');
 SELECT throws_ok(format($$SELECT commerce.reserve(%s, 'rx', 'h', '{"lines":[{"sku":"A1","qty":1}]}', NULL, 'old')$$, :t),
-    'PT412', 'activity "old" has ended', 'reserve: closed activity -> PT412');
+    'PT409', 'activity "old" has ended', 'reserve: closed activity -> PT409');
 SELECT throws_ok(format($$SELECT commerce.reserve_sku(%s, 'rx', 'h', 'A1', 11, NULL, 'live1')$$, :t),
     'PT409', 'insufficient stock for SKU "A1"', 'reserve_sku: more than the activity holds (10) -> PT409');
 -- request_id reuse
@@ -269,17 +269,17 @@ SELECT throws_ok(format($$SELECT commerce.extend_reservation(%s, %s, 'ext-x', '0
 SELECT throws_ok(format($$SELECT commerce.extend_reservation(%s, %s, 'ext-x', '1 day')$$, :t, :r1),
     '22023', 'invalid value for p_by', 'extend_reservation: past max_hold (1 day after creation) -> 22023');
 SELECT throws_ok(format($$SELECT commerce.confirm_reservation(%s, %s, 'conf-2b')$$, :t, :r2),
-    'PT412', format('cannot confirm reservation %s: it is already confirmed', :r2),
-    'confirm_reservation: confirming again with another request_id -> PT412');
+    'PT409', format('cannot confirm reservation %s: it is already confirmed', :r2),
+    'confirm_reservation: confirming again with another request_id -> PT409');
 SELECT throws_ok(format($$SELECT commerce.release_reservation(%s, %s, 'rel-2')$$, :t, :r2),
-    'PT412', format('cannot release reservation %s: it is already confirmed', :r2),
-    'release_reservation: release after confirm -> PT412');
+    'PT409', format('cannot release reservation %s: it is already confirmed', :r2),
+    'release_reservation: release after confirm -> PT409');
 SELECT throws_ok(format($$SELECT commerce.release_reservation(%s, %s, 'conf-2')$$, :t, :r2),
-    'PT412', format('cannot release reservation %s: it is already confirmed', :r2),
-    'release_reservation: release after confirm, with the confirm''s request_id -> PT412');
+    'PT409', format('cannot release reservation %s: it is already confirmed', :r2),
+    'release_reservation: release after confirm, with the confirm''s request_id -> PT409');
 SELECT throws_ok(format($$SELECT commerce.extend_reservation(%s, %s, 'ext-2', '5 minutes')$$, :t, :r2),
-    'PT412', format('cannot extend reservation %s: it is already confirmed', :r2),
-    'extend_reservation: extending a confirmed reservation -> PT412');
+    'PT409', format('cannot extend reservation %s: it is already confirmed', :r2),
+    'extend_reservation: extending a confirmed reservation -> PT409');
 SELECT is((commerce.confirm_reservation(:t, :r2, 'conf-2')).status, 'confirmed',
     'confirm_reservation: a retry of the confirming call returns confirmed');
 SELECT is(pg_temp.reservations(), :'rs0', 'confirm/release/extend: reservation states and deadlines unchanged');
@@ -336,11 +336,11 @@ SELECT throws_ok(format($$SELECT commerce.return_stock(%s, 'ret-x', 999999, 'A1'
 SELECT throws_ok(format($$SELECT commerce.return_stock(%s, 'ret-x', %s, 'A1', 1)$$, :t2, :r2),
     'PT404', format('reservation %s not found', :r2), 'return_stock: other tenant''s reservation -> PT404');
 SELECT throws_ok(format($$SELECT commerce.return_stock(%s, 'ret-x', %s, 'A1', 1)$$, :t, :r1),
-    'PT412', format('cannot return goods of reservation %s: it is active', :r1),
-    'return_stock: reservation not confirmed (active) -> PT412');
+    'PT409', format('cannot return goods of reservation %s: it is active', :r1),
+    'return_stock: reservation not confirmed (active) -> PT409');
 SELECT throws_ok(format($$SELECT commerce.return_stock(%s, 'ret-x', %s, 'A3', 1)$$, :t, :r3),
-    'PT412', format('cannot return goods of reservation %s: it is expired', :r3),
-    'return_stock: reservation not confirmed (expired) -> PT412');
+    'PT409', format('cannot return goods of reservation %s: it is expired', :r3),
+    'return_stock: reservation not confirmed (expired) -> PT409');
 SELECT throws_ok(format($$SELECT commerce.return_stock(%s, 'ret-x', %s, 'A3', 1)$$, :t, :r2),
     'PT404', format('reservation %s has no line for SKU "A3"', :r2), 'return_stock: SKU not in the reservation -> PT404');
 SELECT throws_ok(format($$SELECT commerce.return_stock(%s, 'ret-x', %s, 'A1', 4)$$, :t, :r2),
@@ -360,23 +360,23 @@ SELECT is(pg_temp.fingerprint(), :'fp2', 'return_stock: refused calls and the re
 
 -- the state machine trigger on direct writes --------------------------------
 SELECT throws_ok(format($$UPDATE commerce.reservation SET status = 'active', ended_at = NULL WHERE tenant_id = %s AND reservation_id = %s$$, :t, :r2),
-    'PT412', format('reservation %s is already confirmed', :r2),
-    'direct UPDATE of a confirmed reservation back to active -> PT412');
+    'PT409', format('reservation %s is already confirmed', :r2),
+    'direct UPDATE of a confirmed reservation back to active -> PT409');
 SELECT throws_ok(format($$UPDATE commerce.reservation SET status = 'active' WHERE tenant_id = %s AND reservation_id = %s$$, :t, :r2),
-    'PT412', format('reservation %s is already confirmed', :r2),
-    'direct UPDATE of a confirmed reservation''s status only -> PT412');
+    'PT409', format('reservation %s is already confirmed', :r2),
+    'direct UPDATE of a confirmed reservation''s status only -> PT409');
 SELECT throws_ok(format($$UPDATE commerce.reservation SET status = 'released' WHERE tenant_id = %s AND reservation_id = %s$$, :t, :r3),
-    'PT412', format('reservation %s is already expired', :r3),
-    'direct UPDATE of an expired reservation to released -> PT412');
+    'PT409', format('reservation %s is already expired', :r3),
+    'direct UPDATE of an expired reservation to released -> PT409');
 SELECT throws_ok(format($$UPDATE commerce.reservation SET expires_at = expires_at - interval '1 minute' WHERE tenant_id = %s AND reservation_id = %s$$, :t, :r1),
-    'PT412', 'the deadline of an active reservation can only move later',
-    'direct UPDATE moving an active deadline earlier -> PT412');
+    'PT409', 'the deadline of an active reservation can only move later',
+    'direct UPDATE moving an active deadline earlier -> PT409');
 SELECT throws_ok(format($$UPDATE commerce.reservation SET holder = 'someone-else' WHERE tenant_id = %s AND reservation_id = %s$$, :t, :r1),
-    'PT412', 'column holder of a reservation cannot change', 'direct UPDATE of a reservation''s holder -> PT412');
+    'PT409', 'column holder of a reservation cannot change', 'direct UPDATE of a reservation''s holder -> PT409');
 SELECT throws_ok(format($$INSERT INTO commerce.reservation (tenant_id, request_id, holder, status, expires_at, ended_at) VALUES (%s, 'ins-1', 'h', 'confirmed', '2030-01-02', '2030-01-01')$$, :t),
-    'PT412', 'a reservation starts active and not ended', 'direct INSERT of a confirmed reservation -> PT412');
+    'PT409', 'a reservation starts active and not ended', 'direct INSERT of a confirmed reservation -> PT409');
 SELECT throws_ok(format($$INSERT INTO commerce.reservation (tenant_id, request_id, holder, status, expires_at, ended_at) VALUES (%s, 'ins-2', 'h', 'expired', '2030-01-02', '2030-01-01')$$, :t),
-    'PT412', 'a reservation starts active and not ended', 'direct INSERT of an expired reservation -> PT412');
+    'PT409', 'a reservation starts active and not ended', 'direct INSERT of an expired reservation -> PT409');
 SELECT is(pg_temp.fingerprint(), :'fp2', 'state machine: no commerce table changed');
 SELECT is((SELECT count(*) FROM commerce.check_stock_invariants()), 0::bigint, 'state machine: stock invariants hold');
 

@@ -280,12 +280,12 @@ SELECT throws_ok(format($$SELECT commerce.tracking_link(%s, 'KX')$$, :t),
 SELECT throws_ok(format($$SELECT commerce.tracking_link(%s, 'K1')$$, :t2),
     'PT404', 'KOC "K1" not found', 'tracking_link: a KOC asked for in another tenant -> PT404');
 SELECT throws_ok(format($$SELECT commerce.tracking_link(%s, 'KF')$$, :t),
-    'PT412', 'KOC "KF" is frozen', 'tracking_link: frozen KOC -> PT412');
+    'PT409', 'KOC "KF" is frozen', 'tracking_link: frozen KOC -> PT409');
 SELECT throws_ok(format($$SELECT commerce.tracking_link(%s, 'KF', 'T1', 'h5')$$, :t),
-    'PT412', 'KOC "KF" is frozen', 'tracking_link: frozen KOC with task and channel -> PT412');
+    'PT409', 'KOC "KF" is frozen', 'tracking_link: frozen KOC with task and channel -> PT409');
 UPDATE commerce.koc SET status = 'suspended' WHERE tenant_id = :t AND code = 'K2';
 SELECT throws_ok(format($$SELECT commerce.tracking_link(%s, 'K2', 'T2', 'h5')$$, :t),
-    'PT412', 'KOC "K2" is suspended', 'tracking_link: suspended KOC -> PT412');
+    'PT409', 'KOC "K2" is suspended', 'tracking_link: suspended KOC -> PT409');
 UPDATE commerce.koc SET status = 'active' WHERE tenant_id = :t AND code = 'K2';
 SELECT throws_ok(format($$SELECT commerce.tracking_link(%s, 'KZ', 'T9')$$, :t3),
     'PT404', 'task "T9" not found', 'tracking_link: unknown task in a tenant without a secret -> PT404 (no secret made)');
@@ -537,7 +537,7 @@ INSERT INTO bad_update (order_id, set_clause, what) VALUES
     (:o_direct, format('click_id = %s', :cb), 'a platform-channel order: click_id set');
 SELECT throws_ok(format($$SELECT pg_temp.or_undo(%L)$$,
         format('UPDATE commerce.orders SET %s WHERE tenant_id = %s AND order_id = %s', set_clause, :t, order_id)),
-    'PT412', format('the attribution of order %s cannot change', order_id), format('order_attribution: %s -> PT412', what))
+    'PT409', format('the attribution of order %s cannot change', order_id), format('order_attribution: %s -> PT409', what))
   FROM bad_update ORDER BY n;
 SELECT is(pg_temp.counts(), :'ct', 'order_attribution: counts unchanged');
 SELECT is(pg_temp.fingerprint(), :'fp', 'order_attribution: no commerce table changed by refused updates');

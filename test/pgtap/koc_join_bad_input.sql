@@ -34,7 +34,7 @@ SELECT throws_ok(format($$SELECT commerce.apply_koc(%s, 'r', 'u-2', '[{"platform
 SELECT throws_ok(format($$SELECT commerce.apply_koc(%s, 'r', 'u-2', '[{"platform":"douyin"}]')$$, :t), '22023', 'invalid value for p_social_accounts', 'apply: no handle -> 22023');
 SELECT throws_ok(format($$SELECT commerce.apply_koc(%s, 'r', 'u-2', '[{"platform":"douyin","handle":"h","followers":-5}]')$$, :t), '22023', 'invalid value for p_social_accounts', 'apply: negative followers -> 22023');
 SELECT throws_ok(format($$SELECT commerce.apply_koc(%s, 'r', 'u-2', '[{"platform":"douyin","handle":"h","followers":"many"}]')$$, :t), '22023', 'invalid value for p_social_accounts', 'apply: followers not a number -> 22023');
-SELECT throws_ok(format($$SELECT commerce.apply_koc(%s, 'r', 'u-1', '[{"platform":"douyin","handle":"h"}]')$$, :t), 'PT412', 'customer "u-1" already has an application under review', 'apply: second open application -> PT412');
+SELECT throws_ok(format($$SELECT commerce.apply_koc(%s, 'r', 'u-1', '[{"platform":"douyin","handle":"h"}]')$$, :t), 'PT409', 'customer "u-1" already has an application under review', 'apply: second open application -> PT409');
 SELECT throws_ok(format($$SELECT commerce.apply_koc(%s, 'app-1', 'u-2', '[{"platform":"douyin","handle":"h"}]')$$, :t), '23505', 'request_id "app-1" was already used for another application', 'apply: request_id of another customer -> 23505');
 SELECT is(pg_temp.fingerprint(), :'fp0', 'apply: nothing changed');
 
@@ -48,7 +48,7 @@ SELECT throws_ok(format($$SELECT commerce.review_koc_application(%s, %s, false, 
 SELECT is(pg_temp.fingerprint(), :'fp0', 'review: nothing changed');
 SELECT is((SELECT status FROM commerce.review_koc_application(:t, :a1, true, 'store')), 'approved', 'review: approval');
 SELECT is((SELECT status FROM commerce.review_koc_application(:t, :a1, true, 'store')), 'approved', 'review: approving again is a no-op');
-SELECT throws_ok(format($$SELECT commerce.review_koc_application(%s, %s, false, 'hq', 'no')$$, :t, :a1), 'PT412', 'koc_application cannot go from approved to rejected', 'review: reversing a decision -> PT412');
+SELECT throws_ok(format($$SELECT commerce.review_koc_application(%s, %s, false, 'hq', 'no')$$, :t, :a1), 'PT409', 'koc_application cannot go from approved to rejected', 'review: reversing a decision -> PT409');
 SELECT is((SELECT count(*) FROM commerce.koc WHERE tenant_id = :t), 1::bigint, 'review: one KOC created');
 SELECT pg_temp.fingerprint() AS fp1 \gset
 

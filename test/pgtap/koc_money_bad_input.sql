@@ -61,8 +61,8 @@ SELECT throws_ok(format($$SELECT commerce.complete_order(NULL, %s)$$, :o1), '220
 SELECT throws_ok(format($$SELECT commerce.complete_order(%s, NULL)$$, :t), '22004', 'argument p_order must not be null', 'complete: NULL order -> 22004');
 SELECT throws_ok(format($$SELECT commerce.complete_order(%s, 999999)$$, :t), 'PT404', 'order "999999" not found', 'complete: unknown order -> PT404');
 SELECT throws_ok(format($$SELECT commerce.complete_order(%s, %s)$$, :t2, :o1), 'PT404', format('order "%s" not found', :o1), 'complete: another tenant''s order -> PT404');
-SELECT throws_ok(format($$SELECT commerce.complete_order(%s, %s)$$, :t, :o_unpaid), 'PT412', format('order %s cannot be completed from pending_payment', :o_unpaid), 'complete: unpaid order -> PT412');
-SELECT throws_ok(format($$SELECT commerce.complete_order(%s, %s)$$, :t, :o_cancelled), 'PT412', format('order %s cannot be completed from cancelled', :o_cancelled), 'complete: cancelled order -> PT412');
+SELECT throws_ok(format($$SELECT commerce.complete_order(%s, %s)$$, :t, :o_unpaid), 'PT409', format('order %s cannot be completed from pending_payment', :o_unpaid), 'complete: unpaid order -> PT409');
+SELECT throws_ok(format($$SELECT commerce.complete_order(%s, %s)$$, :t, :o_cancelled), 'PT409', format('order %s cannot be completed from cancelled', :o_cancelled), 'complete: cancelled order -> PT409');
 SELECT is(pg_temp.fingerprint(), :'fp0', 'complete: nothing changed');
 
 -- set_koc_settings
@@ -99,9 +99,9 @@ SELECT throws_ok(format($$SELECT commerce.record_payout(%s, 'refund:1', 'paid')$
 SELECT throws_ok(format($$SELECT commerce.record_payout(%s, 'batch:999999', 'paid')$$, :t), 'PT404', 'settlement batch "999999" not found', 'payout: unknown batch -> PT404');
 SELECT throws_ok(format($$SELECT commerce.record_payout(%s, 'batch:%s', 'paid')$$, :t2, :b1), 'PT404', format('settlement batch "%s" not found', :b1), 'payout: another tenant''s batch -> PT404');
 SELECT throws_ok(format($$SELECT commerce.record_payout(%s, 'withdrawal:999999', 'paid')$$, :t), 'PT404', 'withdrawal "999999" not found', 'payout: unknown withdrawal -> PT404');
-SELECT throws_ok(format($$SELECT commerce.record_payout(%s, 'batch:%s', 'paid')$$, :t, :b1), 'PT412', 'settle_batch cannot go from failed to paid', 'payout: failed batch reported paid -> PT412');
-SELECT throws_ok(format($$SELECT commerce.record_payout(%s, 'batch:%s', 'failed', NULL, 'late')$$, :t, :b2), 'PT412', 'settle_batch cannot go from paid to failed', 'payout: paid batch reported failed -> PT412');
-SELECT throws_ok(format($$SELECT commerce.record_payout(%s, 'withdrawal:%s', 'paid')$$, :t, :w1), 'PT412', format('withdrawal %s has not been approved', :w1), 'payout: unreviewed withdrawal -> PT412');
+SELECT throws_ok(format($$SELECT commerce.record_payout(%s, 'batch:%s', 'paid')$$, :t, :b1), 'PT409', 'settle_batch cannot go from failed to paid', 'payout: failed batch reported paid -> PT409');
+SELECT throws_ok(format($$SELECT commerce.record_payout(%s, 'batch:%s', 'failed', NULL, 'late')$$, :t, :b2), 'PT409', 'settle_batch cannot go from paid to failed', 'payout: paid batch reported failed -> PT409');
+SELECT throws_ok(format($$SELECT commerce.record_payout(%s, 'withdrawal:%s', 'paid')$$, :t, :w1), 'PT409', format('withdrawal %s has not been approved', :w1), 'payout: unreviewed withdrawal -> PT409');
 SELECT is(pg_temp.fingerprint(), :'fp0', 'payout: nothing changed');
 
 -- request_withdrawal
@@ -132,10 +132,10 @@ UPDATE commerce.tenant SET withdraw_fee_min_fen = 500 WHERE tenant_id = :t;
 SELECT throws_ok(format($$SELECT commerce.request_withdrawal(%s, 'w', 'K', 500, 'wechat', '{"openid":"o"}')$$, :t), '22023', 'invalid value for p_amount_fen', 'withdraw: fee >= amount -> 22023');
 UPDATE commerce.tenant SET withdraw_fee_min_fen = 0 WHERE tenant_id = :t;
 UPDATE commerce.koc SET status = 'frozen' WHERE tenant_id = :t AND code = 'K';
-SELECT throws_ok(format($$SELECT commerce.request_withdrawal(%s, 'w', 'K', 500, 'wechat', '{"openid":"o"}')$$, :t), 'PT412', 'KOC "K" is frozen', 'withdraw: frozen KOC -> PT412');
+SELECT throws_ok(format($$SELECT commerce.request_withdrawal(%s, 'w', 'K', 500, 'wechat', '{"openid":"o"}')$$, :t), 'PT409', 'KOC "K" is frozen', 'withdraw: frozen KOC -> PT409');
 
 -- review_withdrawal
-SELECT throws_ok(format($$SELECT commerce.review_withdrawal(%s, %s, true, 'f')$$, :t, :w1), 'PT412', 'KOC "K" is frozen', 'review: approving a frozen KOC''s withdrawal -> PT412');
+SELECT throws_ok(format($$SELECT commerce.review_withdrawal(%s, %s, true, 'f')$$, :t, :w1), 'PT409', 'KOC "K" is frozen', 'review: approving a frozen KOC''s withdrawal -> PT409');
 UPDATE commerce.koc SET status = 'active' WHERE tenant_id = :t AND code = 'K';
 SELECT is(pg_temp.fingerprint(), :'fp0', 'withdraw and review of a frozen KOC: nothing changed');
 SELECT throws_ok(format($$SELECT commerce.review_withdrawal(NULL, %s, true, 'f')$$, :w1), '22004', 'argument p_tenant must not be null', 'review: NULL tenant -> 22004');
@@ -146,21 +146,21 @@ SELECT throws_ok(format($$SELECT commerce.review_withdrawal(%s, 999999, true, 'f
 SELECT throws_ok(format($$SELECT commerce.review_withdrawal(%s, %s, false, 'f', ' ')$$, :t, :w1), '22023', 'invalid value for p_reason', 'review: rejection without a reason -> 22023');
 SELECT is(pg_temp.fingerprint(), :'fp0', 'review: nothing changed');
 SELECT is((commerce.review_withdrawal(:t, :w1, false, 'f', 'no')).status, 'rejected', 'review: rejected');
-SELECT throws_ok(format($$SELECT commerce.review_withdrawal(%s, %s, true, 'f')$$, :t, :w1), 'PT412', 'withdrawal cannot go from rejected to approved', 'review: approving a rejected withdrawal -> PT412');
+SELECT throws_ok(format($$SELECT commerce.review_withdrawal(%s, %s, true, 'f')$$, :t, :w1), 'PT409', 'withdrawal cannot go from rejected to approved', 'review: approving a rejected withdrawal -> PT409');
 SELECT pg_temp.fingerprint() AS fp1 \gset
 
 -- recalculate_levels
 SELECT throws_ok($$SELECT commerce.recalculate_levels(NULL, '2030-01-01')$$, '22004', 'argument p_tenant must not be null', 'levels: NULL tenant -> 22004');
 SELECT throws_ok(format($$SELECT commerce.recalculate_levels(%s, NULL)$$, :t), '22004', 'argument p_month must not be null', 'levels: NULL month -> 22004');
 SELECT throws_ok($$SELECT commerce.recalculate_levels(999999, '2029-12-01')$$, 'PT404', 'tenant "999999" not found', 'levels: unknown tenant -> PT404');
-SELECT throws_ok(format($$SELECT commerce.recalculate_levels(%s, '2030-01-01')$$, :t), 'PT412', NULL, 'levels: month not closed -> PT412');
+SELECT throws_ok(format($$SELECT commerce.recalculate_levels(%s, '2030-01-01')$$, :t), 'PT409', NULL, 'levels: month not closed -> PT409');
 SELECT is(pg_temp.fingerprint(), :'fp1', 'levels: nothing changed');
 
 -- the ledgers refuse direct writes
-SELECT throws_ok($$SELECT pg_temp.or_undo('UPDATE commerce.commission_line SET amount_fen = amount_fen + 1')$$, 'PT405', 'commission_line is append-only', 'ledger: commission line update -> PT405');
-SELECT throws_ok($$SELECT pg_temp.or_undo('DELETE FROM commerce.koc_ledger')$$, 'PT405', 'koc_ledger is append-only', 'ledger: ledger delete -> PT405');
-SELECT throws_ok($$SELECT pg_temp.or_undo('TRUNCATE commerce.commission_line CASCADE')$$, 'PT405', 'commission_line is append-only', 'ledger: truncate -> PT405');
-SELECT throws_ok(format($$SELECT pg_temp.or_undo('UPDATE commerce.settle_batch SET status = ''netted'' WHERE batch_id = %s')$$, :b2), 'PT412', 'settle_batch cannot go from paid to netted', 'batch: illegal state change -> PT412');
+SELECT throws_ok($$SELECT pg_temp.or_undo('UPDATE commerce.commission_line SET amount_fen = amount_fen + 1')$$, 'PT403', 'commission_line is append-only', 'ledger: commission line update -> PT403');
+SELECT throws_ok($$SELECT pg_temp.or_undo('DELETE FROM commerce.koc_ledger')$$, 'PT403', 'koc_ledger is append-only', 'ledger: ledger delete -> PT403');
+SELECT throws_ok($$SELECT pg_temp.or_undo('TRUNCATE commerce.commission_line CASCADE')$$, 'PT403', 'commission_line is append-only', 'ledger: truncate -> PT403');
+SELECT throws_ok(format($$SELECT pg_temp.or_undo('UPDATE commerce.settle_batch SET status = ''netted'' WHERE batch_id = %s')$$, :b2), 'PT409', 'settle_batch cannot go from paid to netted', 'batch: illegal state change -> PT409');
 
 -- the API takes the tenant from the request
 SELECT throws_ok($$SELECT commerce_api.request_withdrawal('w', 'K', 500, 'wechat', '{"openid":"o"}')$$, '42501', 'no tenant in the request', 'api: withdrawal without a tenant claim -> 42501');

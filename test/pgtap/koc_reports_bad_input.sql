@@ -79,7 +79,7 @@ SELECT throws_ok(format($$SELECT commerce.set_koc_status(%s, 'K', 'banned', 'ops
 SELECT throws_ok(format($$SELECT commerce.set_koc_status(%s, 'K', 'frozen', 'ops', ' ')$$, :t), '22023', 'invalid value for p_reason', 'status: no reason -> 22023');
 SELECT throws_ok(format($$SELECT commerce.set_koc_status(%s, 'X', 'frozen', 'ops', 'r')$$, :t), 'PT404', 'KOC "X" not found', 'status: another tenant''s KOC -> PT404');
 UPDATE commerce.koc SET status = 'frozen' WHERE code = 'K';
-SELECT throws_ok(format($$SELECT commerce.set_koc_status(%s, 'K', 'active', 'ops', 'r')$$, :t), 'PT412', 'KOC "K" has open risk flags', 'status: reactivating a flagged KOC -> PT412');
+SELECT throws_ok(format($$SELECT commerce.set_koc_status(%s, 'K', 'active', 'ops', 'r')$$, :t), 'PT409', 'KOC "K" has open risk flags', 'status: reactivating a flagged KOC -> PT409');
 UPDATE commerce.koc SET status = 'active' WHERE code = 'K';
 
 -- review_risk_flag
@@ -107,13 +107,13 @@ SELECT throws_ok(format($$SELECT commerce.upsert_koc_task(%s, 'T2', 'T2', '2030-
 SELECT throws_ok(format($$SELECT commerce.koc_open_tasks(%s, 'X')$$, :t), 'PT404', 'KOC "X" not found', 'open tasks: another tenant''s KOC -> PT404');
 SELECT is(pg_temp.fingerprint(), :'fp0', 'benefits, tags and tasks: nothing changed');
 UPDATE commerce.koc_task SET target_levels = ARRAY['gold'] WHERE code = 'T';
-SELECT throws_ok(format($$SELECT commerce.tracking_link(%s, 'K', 'T')$$, :t), 'PT412', 'task "T" is not open to KOC "K"', 'link: a task for other levels -> PT412');
+SELECT throws_ok(format($$SELECT commerce.tracking_link(%s, 'K', 'T')$$, :t), 'PT409', 'task "T" is not open to KOC "K"', 'link: a task for other levels -> PT409');
 UPDATE commerce.koc_task SET target_levels = NULL, target_tags = ARRAY['mom'] WHERE code = 'T';
-SELECT throws_ok(format($$SELECT commerce.tracking_link(%s, 'K', 'T')$$, :t), 'PT412', 'task "T" is not open to KOC "K"', 'link: a task for other tags -> PT412');
+SELECT throws_ok(format($$SELECT commerce.tracking_link(%s, 'K', 'T')$$, :t), 'PT409', 'task "T" is not open to KOC "K"', 'link: a task for other tags -> PT409');
 UPDATE commerce.koc_task SET target_tags = NULL, starts_at = '2030-02-01', ends_at = '2030-03-01' WHERE code = 'T';
-SELECT throws_ok(format($$SELECT commerce.tracking_link(%s, 'K', 'T')$$, :t), 'PT412', 'task "T" is not running', 'link: a task not started -> PT412');
+SELECT throws_ok(format($$SELECT commerce.tracking_link(%s, 'K', 'T')$$, :t), 'PT409', 'task "T" is not running', 'link: a task not started -> PT409');
 UPDATE commerce.koc_task SET starts_at = '2029-01-01', ends_at = '2030-01-01' WHERE code = 'T';
-SELECT throws_ok(format($$SELECT commerce.tracking_link(%s, 'K', 'T')$$, :t), 'PT412', 'task "T" is not running', 'link: an ended task -> PT412');
+SELECT throws_ok(format($$SELECT commerce.tracking_link(%s, 'K', 'T')$$, :t), 'PT409', 'task "T" is not running', 'link: an ended task -> PT409');
 
 -- the API
 SELECT throws_ok($$SELECT commerce_api.koc_stats(1, '2030-01-01', '2030-01-31')$$, '42501', 'no tenant in the request', 'api: stats without a tenant claim -> 42501');

@@ -300,11 +300,11 @@ SELECT throws_ok(format($$SELECT commerce.cancel_order(%s, 999999)$$, :t),
 SELECT throws_ok(format($$SELECT commerce.cancel_order(%s, %s)$$, :t, :o_t2),
     'PT404', format('order "%s" not found', :o_t2), 'cancel_order: another tenant''s order -> PT404');
 SELECT throws_ok(format($$SELECT commerce.cancel_order(%s, %s)$$, :t, :o_paid),
-    'PT412', format('order %s cannot be cancelled: it is paid', :o_paid), 'cancel_order: a paid order -> PT412');
+    'PT409', format('order %s cannot be cancelled: it is paid', :o_paid), 'cancel_order: a paid order -> PT409');
 SELECT throws_ok(format($$SELECT commerce.cancel_order(%s, %s)$$, :t, :o_done),
-    'PT412', format('order %s cannot be cancelled: it is completed', :o_done), 'cancel_order: a completed order -> PT412');
+    'PT409', format('order %s cannot be cancelled: it is completed', :o_done), 'cancel_order: a completed order -> PT409');
 SELECT throws_ok(format($$SELECT commerce.cancel_order(%s, %s)$$, :t, :o_as),
-    'PT412', format('order %s cannot be cancelled: it is after_sale', :o_as), 'cancel_order: an after_sale order -> PT412');
+    'PT409', format('order %s cannot be cancelled: it is after_sale', :o_as), 'cancel_order: an after_sale order -> PT409');
 SELECT throws_ok(format($$SELECT commerce.cancel_order(%s, %s)$$, :t, :o_tb),
     '22023', 'invalid value for p_order', 'cancel_order: a (paid) Taobao order -> 22023, platform orders are cancelled on the platform');
 -- an unpaid platform order is cancelled on the platform, like it is paid there (pay_order
@@ -346,37 +346,37 @@ SELECT pg_temp.fingerprint() AS fp \gset
 SELECT pg_temp.stock() AS st \gset
 SELECT pg_temp.counts() AS ct \gset
 SELECT throws_ok(format($$UPDATE commerce.orders SET status = 'pending_payment' WHERE tenant_id = %s AND order_id = %s$$, :t, :o_paid),
-    'PT412', format('order %s cannot go from paid to pending_payment', :o_paid), 'direct UPDATE paid -> pending_payment -> PT412');
+    'PT409', format('order %s cannot go from paid to pending_payment', :o_paid), 'direct UPDATE paid -> pending_payment -> PT409');
 SELECT throws_ok(format($$UPDATE commerce.orders SET status = 'paid' WHERE tenant_id = %s AND order_id = %s$$, :t, :o_cancel),
-    'PT412', format('order %s cannot go from cancelled to paid', :o_cancel), 'direct UPDATE cancelled -> paid -> PT412');
+    'PT409', format('order %s cannot go from cancelled to paid', :o_cancel), 'direct UPDATE cancelled -> paid -> PT409');
 SELECT throws_ok(format($$UPDATE commerce.orders SET status = 'pending_payment' WHERE tenant_id = %s AND order_id = %s$$, :t, :o_cancel),
-    'PT412', format('order %s cannot go from cancelled to pending_payment', :o_cancel), 'direct UPDATE cancelled -> pending_payment -> PT412');
+    'PT409', format('order %s cannot go from cancelled to pending_payment', :o_cancel), 'direct UPDATE cancelled -> pending_payment -> PT409');
 SELECT throws_ok(format($$UPDATE commerce.orders SET status = 'paid' WHERE tenant_id = %s AND order_id = %s$$, :t, :o_done),
-    'PT412', format('order %s cannot go from completed to paid', :o_done), 'direct UPDATE completed -> paid -> PT412');
+    'PT409', format('order %s cannot go from completed to paid', :o_done), 'direct UPDATE completed -> paid -> PT409');
 SELECT throws_ok(format($$UPDATE commerce.orders SET status = 'cancelled' WHERE tenant_id = %s AND order_id = %s$$, :t, :o_done),
-    'PT412', format('order %s cannot go from completed to cancelled', :o_done), 'direct UPDATE completed -> cancelled -> PT412');
+    'PT409', format('order %s cannot go from completed to cancelled', :o_done), 'direct UPDATE completed -> cancelled -> PT409');
 SELECT throws_ok(format($$UPDATE commerce.orders SET status = 'after_sale' WHERE tenant_id = %s AND order_id = %s$$, :t, :o_refund),
-    'PT412', format('order %s cannot go from refunded to after_sale', :o_refund), 'direct UPDATE refunded -> after_sale -> PT412');
+    'PT409', format('order %s cannot go from refunded to after_sale', :o_refund), 'direct UPDATE refunded -> after_sale -> PT409');
 SELECT throws_ok(format($$UPDATE commerce.orders SET status = 'paid' WHERE tenant_id = %s AND order_id = %s$$, :t, :o_refund),
-    'PT412', format('order %s cannot go from refunded to paid', :o_refund), 'direct UPDATE refunded -> paid -> PT412');
+    'PT409', format('order %s cannot go from refunded to paid', :o_refund), 'direct UPDATE refunded -> paid -> PT409');
 SELECT throws_ok(format($$UPDATE commerce.orders SET status = 'after_sale' WHERE tenant_id = %s AND order_id = %s$$, :t, :o_pending),
-    'PT412', format('order %s cannot go from pending_payment to after_sale', :o_pending), 'direct UPDATE pending_payment -> after_sale -> PT412');
+    'PT409', format('order %s cannot go from pending_payment to after_sale', :o_pending), 'direct UPDATE pending_payment -> after_sale -> PT409');
 SELECT throws_ok(format($$UPDATE commerce.orders SET status = 'refunded' WHERE tenant_id = %s AND order_id = %s$$, :t, :o_pending),
-    'PT412', format('order %s cannot go from pending_payment to refunded', :o_pending), 'direct UPDATE pending_payment -> refunded -> PT412');
+    'PT409', format('order %s cannot go from pending_payment to refunded', :o_pending), 'direct UPDATE pending_payment -> refunded -> PT409');
 SELECT throws_ok(format($$UPDATE commerce.orders SET status = 'cancelled' WHERE tenant_id = %s AND order_id = %s$$, :t, :o_paid),
-    'PT412', format('order %s cannot go from paid to cancelled', :o_paid), 'direct UPDATE paid -> cancelled -> PT412');
+    'PT409', format('order %s cannot go from paid to cancelled', :o_paid), 'direct UPDATE paid -> cancelled -> PT409');
 -- o_as came to after_sale from shipped: only shipped or refunded are open to it
 SELECT throws_ok(format($$UPDATE commerce.orders SET status = 'paid' WHERE tenant_id = %s AND order_id = %s$$, :t, :o_as),
-    'PT412', format('order %s cannot go from after_sale to paid', :o_as), 'direct UPDATE after_sale (from shipped) -> paid -> PT412');
+    'PT409', format('order %s cannot go from after_sale to paid', :o_as), 'direct UPDATE after_sale (from shipped) -> paid -> PT409');
 SELECT throws_ok(format($$UPDATE commerce.orders SET status = 'completed' WHERE tenant_id = %s AND order_id = %s$$, :t, :o_as),
-    'PT412', format('order %s cannot go from after_sale to completed', :o_as), 'direct UPDATE after_sale (from shipped) -> completed -> PT412');
+    'PT409', format('order %s cannot go from after_sale to completed', :o_as), 'direct UPDATE after_sale (from shipped) -> completed -> PT409');
 SELECT throws_ok(format($$UPDATE commerce.orders SET status = 'pending_payment' WHERE tenant_id = %s AND order_id = %s$$, :t, :o_as),
-    'PT412', format('order %s cannot go from after_sale to pending_payment', :o_as), 'direct UPDATE after_sale -> pending_payment -> PT412');
+    'PT409', format('order %s cannot go from after_sale to pending_payment', :o_as), 'direct UPDATE after_sale -> pending_payment -> PT409');
 SELECT throws_ok(format($$UPDATE commerce.orders SET status = 'cancelled' WHERE tenant_id = %s AND order_id = %s$$, :t, :o_as),
-    'PT412', format('order %s cannot go from after_sale to cancelled', :o_as), 'direct UPDATE after_sale -> cancelled -> PT412');
+    'PT409', format('order %s cannot go from after_sale to cancelled', :o_as), 'direct UPDATE after_sale -> cancelled -> PT409');
 SELECT throws_ok(format($$UPDATE commerce.orders SET status = 'paid', status_before_after_sale = 'paid' WHERE tenant_id = %s AND order_id = %s$$, :t, :o_as),
-    'PT412', format('status_before_after_sale of order %s cannot be changed', :o_as),
-    'direct UPDATE after_sale -> paid, rewriting status_before_after_sale in the same statement -> PT412');
+    'PT409', format('status_before_after_sale of order %s cannot be changed', :o_as),
+    'direct UPDATE after_sale -> paid, rewriting status_before_after_sale in the same statement -> PT409');
 -- rewriting where after_sale came from first, then going there, must not open a way back to unpaid
 -- (the block ends with an error of its own if both writes went through, so nothing stays changed)
 SELECT throws_ok(format($f$DO $do$ BEGIN
@@ -384,13 +384,13 @@ SELECT throws_ok(format($f$DO $do$ BEGIN
         UPDATE commerce.orders SET status = 'pending_payment' WHERE tenant_id = %1$s AND order_id = %2$s;
         RAISE EXCEPTION USING ERRCODE = 'XX001', MESSAGE = 'after_sale went back to pending_payment';
     END $do$$f$, :t, :o_as),
-    'PT412', NULL, 'direct UPDATE of status_before_after_sale, then after_sale -> pending_payment -> PT412');
+    'PT409', NULL, 'direct UPDATE of status_before_after_sale, then after_sale -> pending_payment -> PT409');
 SELECT throws_ok(format($$UPDATE commerce.order_status_history SET reason = 'rewritten' WHERE tenant_id = %s$$, :t),
-    'PT405', 'order_status_history is append-only', 'direct UPDATE of order_status_history -> PT405');
+    'PT403', 'order_status_history is append-only', 'direct UPDATE of order_status_history -> PT403');
 SELECT throws_ok(format($$DELETE FROM commerce.order_status_history WHERE tenant_id = %s$$, :t),
-    'PT405', 'order_status_history is append-only', 'direct DELETE from order_status_history -> PT405');
+    'PT403', 'order_status_history is append-only', 'direct DELETE from order_status_history -> PT403');
 SELECT throws_ok($$TRUNCATE commerce.order_status_history$$,
-    'PT405', 'order_status_history is append-only', 'TRUNCATE order_status_history -> PT405');
+    'PT403', 'order_status_history is append-only', 'TRUNCATE order_status_history -> PT403');
 SELECT is(pg_temp.stock(), :'st', 'state machine: stock figures unchanged');
 SELECT is(pg_temp.counts(), :'ct', 'state machine: counts unchanged');
 SELECT is(pg_temp.fingerprint(), :'fp', 'state machine: no commerce table changed by refused writes');
@@ -491,7 +491,7 @@ SELECT throws_ok(format($$SELECT commerce.ingest_platform_order(%s, 'taobao', %L
 SELECT throws_ok(format($$SELECT commerce.ingest_platform_order(%s, 'taobao', %L)$$, :t, pg_temp.tb('{"status":"WAIT_BUYER_CONFIRM_GOODS","modified":"yesterday-ish"}')),
     '22023', 'invalid value for p_payload', 'ingest_platform_order: TB1001 with a bad modification time -> 22023');
 SELECT throws_ok(format($$SELECT commerce.ingest_platform_order(%s, 'taobao', %L)$$, :t, pg_temp.tb('{"status":"WAIT_BUYER_PAY","modified":"2030-01-01 07:00:00"}')),
-    'PT412', format('order %s cannot go from paid to pending_payment', :o_tb), 'ingest_platform_order: TB1001 newer payload going back to unpaid -> PT412');
+    'PT409', format('order %s cannot go from paid to pending_payment', :o_tb), 'ingest_platform_order: TB1001 newer payload going back to unpaid -> PT409');
 -- valid repeats are not errors
 SELECT is((commerce.ingest_platform_order(:t, 'taobao', pg_temp.tb())).outcome, 'unchanged',
     'ingest_platform_order: the same payload again -> unchanged');

@@ -196,17 +196,17 @@ SELECT throws_ok(format($$SELECT commerce.ship_order(%s, %s, 'ship-x')$$, :t, :o
 SELECT throws_ok(format($$SELECT commerce.ship_order(%s, %s, 'ship-x')$$, :t2, :o_ship),
     'PT404', format('order "%s" not found', :o_ship), 'ship_order: an order through another tenant -> PT404');
 SELECT throws_ok(format($$SELECT commerce.ship_order(%s, %s, 'ship-x')$$, :t, :o_unpaid),
-    'PT412', format('order %s cannot be shipped: it is pending_payment', :o_unpaid), 'ship_order: unpaid order -> PT412');
+    'PT409', format('order %s cannot be shipped: it is pending_payment', :o_unpaid), 'ship_order: unpaid order -> PT409');
 SELECT throws_ok(format($$SELECT commerce.ship_order(%s, %s, 'ship-x')$$, :t, :o_cancel),
-    'PT412', format('order %s cannot be shipped: it is cancelled', :o_cancel), 'ship_order: cancelled order -> PT412');
+    'PT409', format('order %s cannot be shipped: it is cancelled', :o_cancel), 'ship_order: cancelled order -> PT409');
 -- a request_id is 1 to 200 characters, as for every other idempotency key (place_order, reserve)
 SELECT throws_ok(format($$SELECT pg_temp.or_undo(%L)$$, format($$SELECT commerce.ship_order(%s, %s, '')$$, :t, :o_ship)),
     '22023', 'invalid value for p_request_id', 'ship_order: empty request_id -> 22023');
 SELECT throws_ok(format($$SELECT pg_temp.or_undo(%L)$$, format($$SELECT commerce.ship_order(%s, %s, repeat('r', 201))$$, :t, :o_ship)),
     '22023', 'invalid value for p_request_id', 'ship_order: 201-character request_id -> 22023');
 SELECT throws_ok(format($$SELECT commerce.ship_order(%s, %s, 'ship-x')$$, :t, :o_over),
-    'PT412', format('order %s cannot be shipped: it is an oversell exception', :o_over),
-    'ship_order: a paid platform order flagged oversell -> PT412');
+    'PT409', format('order %s cannot be shipped: it is an oversell exception', :o_over),
+    'ship_order: a paid platform order flagged oversell -> PT409');
 SELECT is(pg_temp.hint_of(format($$SELECT commerce.ship_order(%s, %s, 'ship-x')$$, :t, :o_over)),
     'Restock and take its stock, or refund it.', 'ship_order: the oversell refusal says how to resolve it');
 SELECT is(pg_temp.counts(), :'ct', 'ship_order: counts unchanged by refused calls');
@@ -228,8 +228,8 @@ SELECT is((SELECT string_agg(format('%s:%s', order_id, status), ' ' ORDER BY ord
 SELECT pg_temp.fingerprint() AS fp \gset
 SELECT pg_temp.counts() AS ct \gset
 SELECT throws_ok(format($$SELECT commerce.ship_order(%s, %s, 'ship-1b')$$, :t, :o_ship),
-    'PT412', format('order %s cannot be shipped: it is shipped', :o_ship),
-    'ship_order: an order already shipped, with a new request_id -> PT412');
+    'PT409', format('order %s cannot be shipped: it is shipped', :o_ship),
+    'ship_order: an order already shipped, with a new request_id -> PT409');
 SELECT throws_ok(format($$SELECT commerce.ship_order(%s, %s, 'ship-1')$$, :t, :o_a),
     '23505', format('request_id "ship-1" was already used to ship order %s', :o_ship),
     'ship_order: a request_id reused for another order -> 23505');
@@ -296,11 +296,11 @@ SELECT throws_ok(format($$SELECT commerce.request_after_sale(999999, 'as-x', %s,
 SELECT throws_ok(format($$SELECT commerce.request_after_sale(%s, 'as-x', %s, 'refund_only', 100)$$, :t, :o_t2),
     'PT404', format('order "%s" not found', :o_t2), 'request_after_sale: another tenant''s order -> PT404');
 SELECT throws_ok(format($$SELECT commerce.request_after_sale(%s, 'as-x', %s, 'refund_only', 100)$$, :t, :o_unpaid),
-    'PT412', format('order %s cannot take an after-sale request: it is pending_payment', :o_unpaid),
-    'request_after_sale: unpaid order -> PT412');
+    'PT409', format('order %s cannot take an after-sale request: it is pending_payment', :o_unpaid),
+    'request_after_sale: unpaid order -> PT409');
 SELECT throws_ok(format($$SELECT commerce.request_after_sale(%s, 'as-x', %s, 'refund_only', 100)$$, :t, :o_cancel),
-    'PT412', format('order %s cannot take an after-sale request: it is cancelled', :o_cancel),
-    'request_after_sale: cancelled order -> PT412');
+    'PT409', format('order %s cannot take an after-sale request: it is cancelled', :o_cancel),
+    'request_after_sale: cancelled order -> PT409');
 SELECT throws_ok(format($$SELECT commerce.request_after_sale(%s, 'as-x', %s, 'swap', 100)$$, :t, :o_a),
     '22023', 'invalid value for p_kind', 'request_after_sale: unknown kind "swap" -> 22023');
 SELECT throws_ok(format($$SELECT commerce.request_after_sale(%s, 'as-x', %s, 'REFUND_ONLY', 100)$$, :t, :o_a),
@@ -384,17 +384,17 @@ SELECT is((commerce.request_after_sale(:t, 'as-ro', :o_a, 'refund_only', 1000, '
 SELECT is((commerce.request_after_sale(:t, 'as-ret', :o_d, 'return_refund', 2000, 'too big', '[{"sku":"TEE","qty":2}]')).after_sale_id, :a_ret::bigint,
     'request_after_sale: the same return again -> the same request');
 SELECT throws_ok(format($$SELECT commerce.request_after_sale(%s, 'as-ro2', %s, 'refund_only', 100)$$, :t, :o_a),
-    'PT412', format('order %s cannot take an after-sale request: it is after_sale', :o_a),
-    'request_after_sale: a second request while one is open -> PT412');
+    'PT409', format('order %s cannot take an after-sale request: it is after_sale', :o_a),
+    'request_after_sale: a second request while one is open -> PT409');
 SELECT throws_ok(format($$SELECT commerce.request_after_sale(%s, 'as-ro2', %s, 'return_refund', 100, NULL, '[{"sku":"TEE","qty":1}]')$$, :t, :o_c),
-    'PT412', format('order %s cannot take an after-sale request: it is after_sale', :o_c),
-    'request_after_sale: a second request (a return) while one is open -> PT412');
+    'PT409', format('order %s cannot take an after-sale request: it is after_sale', :o_c),
+    'request_after_sale: a second request (a return) while one is open -> PT409');
 -- a request_id names one request: reusing it for another order is 23505, as in ship_order
 SELECT throws_ok(format($$SELECT pg_temp.or_undo(%L)$$,
         format($$SELECT commerce.request_after_sale(%s, 'as-ro', %s, 'refund_only', 100)$$, :t, :o_g)),
     '23505', NULL, 'request_after_sale: a request_id reused for another order -> 23505');
 SELECT throws_ok(format($$SELECT commerce.ship_order(%s, %s, 'ship-as')$$, :t, :o_a),
-    'PT412', format('order %s cannot be shipped: it is after_sale', :o_a), 'ship_order: an order in after_sale -> PT412');
+    'PT409', format('order %s cannot be shipped: it is after_sale', :o_a), 'ship_order: an order in after_sale -> PT409');
 SELECT is(pg_temp.counts(), :'ct', 'request_after_sale: the repeats and refusals created nothing');
 SELECT is(pg_temp.fingerprint(), :'fp', 'request_after_sale: no commerce table changed by the repeats and refusals');
 
@@ -423,14 +423,14 @@ SELECT pg_temp.counts() AS ct \gset
 SELECT is((commerce.decide_after_sale(:t, :a_ro, true, 'ok')).status, 'approved', 'decide_after_sale: approving again -> approved');
 SELECT is(pg_temp.fingerprint(), :'fp', 'decide_after_sale: approving again changed nothing (no second refund asked for)');
 SELECT throws_ok(format($$SELECT commerce.decide_after_sale(%s, %s, false)$$, :t, :a_ro),
-    'PT412', 'after_sale cannot go from approved to rejected', 'decide_after_sale: rejecting an approved request -> PT412');
+    'PT409', 'after_sale cannot go from approved to rejected', 'decide_after_sale: rejecting an approved request -> PT409');
 SELECT is((commerce.decide_after_sale(:t, :a_rej, false, 'used')).status, 'rejected', 'decide_after_sale: reject a request');
 SELECT is((SELECT status::text FROM commerce.orders WHERE tenant_id = :t AND order_id = :o_b), 'paid',
     'decide_after_sale: a rejected request puts the order back to paid');
 SELECT pg_temp.fingerprint() AS fp \gset
 SELECT is((commerce.decide_after_sale(:t, :a_rej, false, 'used')).status, 'rejected', 'decide_after_sale: rejecting again -> rejected');
 SELECT throws_ok(format($$SELECT commerce.decide_after_sale(%s, %s, true)$$, :t, :a_rej),
-    'PT412', 'after_sale cannot go from rejected to approved', 'decide_after_sale: approving a rejected request -> PT412');
+    'PT409', 'after_sale cannot go from rejected to approved', 'decide_after_sale: approving a rejected request -> PT409');
 SELECT is(pg_temp.fingerprint(), :'fp', 'decide_after_sale: the repeat and the refusal changed nothing');
 SELECT is(format('%s %s %s', (commerce.decide_after_sale(:t, :a_ret, true)).status,
                  (commerce.decide_after_sale(:t, :a_ex, true)).status, (commerce.decide_after_sale(:t, :a_f, true)).status),
@@ -456,8 +456,8 @@ SELECT throws_ok(format($$SELECT commerce.receive_returned_goods(%s, %s)$$, :t, 
 SELECT throws_ok(format($$SELECT commerce.receive_returned_goods(%s, %s)$$, :t, :a_rej),
     '22023', 'invalid value for p_after_sale', 'receive_returned_goods: a refund only (rejected) -> 22023');
 SELECT throws_ok(format($$SELECT commerce.receive_returned_goods(%s, %s)$$, :t, :a_req),
-    'PT412', 'after_sale cannot go from requested to goods_returned',
-    'receive_returned_goods: a return not yet approved -> PT412 (state trigger)');
+    'PT409', 'after_sale cannot go from requested to goods_returned',
+    'receive_returned_goods: a return not yet approved -> PT409 (state trigger)');
 SELECT is(pg_temp.stock(), :'st', 'receive_returned_goods: no stock came back for refused calls');
 SELECT is(pg_temp.counts(), :'ct', 'receive_returned_goods: counts unchanged by refused calls');
 SELECT is(pg_temp.fingerprint(), :'fp', 'receive_returned_goods: no commerce table changed by refused calls');
@@ -488,13 +488,13 @@ SELECT throws_ok(format($$SELECT commerce.complete_refund(%s, %s)$$, :t2, :a_ro)
 SELECT throws_ok(format($$SELECT commerce.complete_refund(%s, %s)$$, :t, :a_ex),
     '22023', 'invalid value for p_after_sale', 'complete_refund: an exchange -> 22023');
 SELECT throws_ok(format($$SELECT commerce.complete_refund(%s, %s)$$, :t, :a_rej),
-    'PT412', 'after_sale cannot go from rejected to refunded', 'complete_refund: a rejected request -> PT412');
+    'PT409', 'after_sale cannot go from rejected to refunded', 'complete_refund: a rejected request -> PT409');
 SELECT throws_ok(format($$SELECT commerce.complete_refund(%s, %s)$$, :t, :a_req),
-    'PT412', 'after_sale cannot go from requested to refunded', 'complete_refund: a request not yet approved -> PT412');
+    'PT409', 'after_sale cannot go from requested to refunded', 'complete_refund: a request not yet approved -> PT409');
 -- approved -> refunded is for refunds only (table comment); a return is refunded once its goods are back
 SELECT throws_ok(format($$SELECT pg_temp.or_undo(%L)$$, format($$SELECT commerce.complete_refund(%s, %s)$$, :t, :a_f)),
-    'PT412', 'after_sale cannot go from approved to refunded',
-    'complete_refund: an approved return whose goods have not come back -> PT412');
+    'PT409', 'after_sale cannot go from approved to refunded',
+    'complete_refund: an approved return whose goods have not come back -> PT409');
 SELECT is((SELECT format('%s/%s', paid_fen, refunded_fen) FROM commerce.orders WHERE tenant_id = :t AND order_id = :o_f), '1000/0',
     'complete_refund: nothing refunded on the return whose goods are still out');
 SELECT is(pg_temp.stock(), :'st', 'complete_refund: stock unchanged by refused calls');
@@ -544,7 +544,7 @@ SELECT throws_ok(format($$SELECT commerce.complete_exchange(%s, %s)$$, :t, :a_ro
 SELECT throws_ok(format($$SELECT commerce.complete_exchange(%s, %s)$$, :t, :a_req),
     '22023', 'invalid value for p_after_sale', 'complete_exchange: a return -> 22023');
 SELECT throws_ok(format($$SELECT commerce.complete_exchange(%s, %s)$$, :t, :a_ex),
-    'PT412', 'after_sale cannot go from approved to exchanged', 'complete_exchange: goods not yet returned -> PT412');
+    'PT409', 'after_sale cannot go from approved to exchanged', 'complete_exchange: goods not yet returned -> PT409');
 SELECT is(pg_temp.stock(), :'st', 'complete_exchange: stock unchanged by refused calls');
 SELECT is(pg_temp.counts(), :'ct', 'complete_exchange: counts unchanged by refused calls');
 SELECT is(pg_temp.fingerprint(), :'fp', 'complete_exchange: no commerce table changed by refused calls');
@@ -575,30 +575,30 @@ SELECT is((SELECT status::text FROM commerce.orders WHERE tenant_id = :t AND ord
 -- direct writes: order_event is append-only, after_sale follows its state machine ---------------
 SELECT pg_temp.fingerprint() AS fp \gset
 SELECT throws_ok(format($$SELECT pg_temp.or_undo(%L)$$, 'UPDATE commerce.order_event SET amount_fen = 0'),
-    'PT405', 'order_event is append-only', 'order_event: UPDATE -> PT405');
+    'PT403', 'order_event is append-only', 'order_event: UPDATE -> PT403');
 SELECT throws_ok(format($$SELECT pg_temp.or_undo(%L)$$, 'DELETE FROM commerce.order_event'),
-    'PT405', 'order_event is append-only', 'order_event: DELETE -> PT405');
+    'PT403', 'order_event is append-only', 'order_event: DELETE -> PT403');
 -- like stock_movement and order_status_history, the ledger cannot be truncated either
 SELECT throws_ok(format($$SELECT pg_temp.or_undo(%L)$$, 'TRUNCATE commerce.order_event'),
-    'PT405', 'order_event is append-only', 'order_event: TRUNCATE -> PT405');
+    'PT403', 'order_event is append-only', 'order_event: TRUNCATE -> PT403');
 SELECT throws_ok(format($$SELECT pg_temp.or_undo(%L)$$,
         format($$INSERT INTO commerce.after_sale (tenant_id, order_id, request_id, kind, status, refund_fen) VALUES (%s, %s, 'as-direct', 'refund_only', 'approved', 100)$$, :t, :o_g)),
-    'PT412', 'a new after_sale row cannot start as approved', 'after_sale: INSERT of an approved row -> PT412');
+    'PT409', 'a new after_sale row cannot start as approved', 'after_sale: INSERT of an approved row -> PT409');
 SELECT throws_ok(format($$SELECT pg_temp.or_undo(%L)$$,
         format($$INSERT INTO commerce.after_sale (tenant_id, order_id, request_id, kind, status, refund_fen) VALUES (%s, %s, 'as-direct', 'refund_only', 'refunded', 100)$$, :t, :o_g)),
-    'PT412', 'a new after_sale row cannot start as refunded', 'after_sale: INSERT of a refunded row -> PT412');
+    'PT409', 'a new after_sale row cannot start as refunded', 'after_sale: INSERT of a refunded row -> PT409');
 SELECT throws_ok(format($$SELECT pg_temp.or_undo(%L)$$,
         format($$UPDATE commerce.after_sale SET status = 'requested' WHERE tenant_id = %s AND after_sale_id = %s$$, :t, :a_ro)),
-    'PT412', 'after_sale cannot go from refunded to requested', 'after_sale: UPDATE refunded -> requested -> PT412');
+    'PT409', 'after_sale cannot go from refunded to requested', 'after_sale: UPDATE refunded -> requested -> PT409');
 SELECT throws_ok(format($$SELECT pg_temp.or_undo(%L)$$,
         format($$UPDATE commerce.after_sale SET status = 'goods_returned' WHERE tenant_id = %s AND after_sale_id = %s$$, :t, :a_ex)),
-    'PT412', 'after_sale cannot go from exchanged to goods_returned', 'after_sale: UPDATE exchanged -> goods_returned -> PT412');
+    'PT409', 'after_sale cannot go from exchanged to goods_returned', 'after_sale: UPDATE exchanged -> goods_returned -> PT409');
 SELECT throws_ok(format($$SELECT pg_temp.or_undo(%L)$$,
         format($$UPDATE commerce.after_sale SET status = 'approved' WHERE tenant_id = %s AND after_sale_id = %s$$, :t, :a_rej)),
-    'PT412', 'after_sale cannot go from rejected to approved', 'after_sale: UPDATE rejected -> approved -> PT412');
+    'PT409', 'after_sale cannot go from rejected to approved', 'after_sale: UPDATE rejected -> approved -> PT409');
 SELECT throws_ok(format($$SELECT pg_temp.or_undo(%L)$$,
         format($$UPDATE commerce.after_sale SET status = 'refunded' WHERE tenant_id = %s AND after_sale_id = %s$$, :t, :a_req)),
-    'PT412', 'after_sale cannot go from requested to refunded', 'after_sale: UPDATE requested -> refunded -> PT412');
+    'PT409', 'after_sale cannot go from requested to refunded', 'after_sale: UPDATE requested -> refunded -> PT409');
 SELECT is(pg_temp.fingerprint(), :'fp', 'direct writes: no commerce table changed');
 
 -- reconcile_bill ----------------------------------------------------------------------------

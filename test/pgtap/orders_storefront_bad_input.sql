@@ -56,8 +56,8 @@ SELECT throws_ok($$SELECT * FROM commerce_api.place_order('o-x', 'taobao', '[{"s
                  '22023', 'invalid value for p_channel', 'place_order: on a platform channel -> 22023');
 SELECT throws_ok($$SELECT * FROM commerce_api.place_order('o-x', 'wechat_mp', '[{"sku":"TEE","qty":100}]')$$,
                  'PT409', NULL, 'place_order: more than the stock -> PT409');
-SELECT throws_ok(format($$SELECT * FROM commerce_api.pay_intent(%s)$$, :paid), 'PT412', NULL, 'pay_intent: a paid order -> PT412');
-SELECT throws_ok(format($$SELECT * FROM commerce_api.cancel_order(%s)$$, :paid), 'PT412', NULL, 'cancel_order: a paid order -> PT412');
+SELECT throws_ok(format($$SELECT * FROM commerce_api.pay_intent(%s)$$, :paid), 'PT409', NULL, 'pay_intent: a paid order -> PT409');
+SELECT throws_ok(format($$SELECT * FROM commerce_api.cancel_order(%s)$$, :paid), 'PT409', NULL, 'cancel_order: a paid order -> PT409');
 SELECT throws_ok($$SELECT * FROM commerce_api.orders(page_size => 0)$$, '22023', 'invalid value for page_size', 'orders: page_size 0 -> 22023');
 SELECT throws_ok($$SELECT * FROM commerce_api.order_history(NULL)$$, '22004', 'argument order_id must not be null', 'order_history: no order -> 22004');
 SELECT throws_ok($$SELECT * FROM commerce_api.request_after_sale('as-1', (SELECT max(order_id) FROM commerce.orders), NULL)$$,

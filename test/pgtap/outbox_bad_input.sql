@@ -100,15 +100,15 @@ SELECT throws_ok(format($$SELECT commerce.ack(%s, 999999, 'w1')$$, :t),
 SELECT throws_ok(format($$SELECT commerce.ack(%s, %s, 'w1')$$, :t2, :m2),
     'PT404', format('outbox message "%s" not found', :m2), 'ack: other tenant''s message -> PT404');
 SELECT throws_ok(format($$SELECT commerce.ack(%s, %s, 'w1')$$, :t, :m1),
-    'PT412', format('outbox message %s is not claimed by worker "w1"', :m1), 'ack: unclaimed (pending) message -> PT412');
+    'PT409', format('outbox message %s is not claimed by worker "w1"', :m1), 'ack: unclaimed (pending) message -> PT409');
 SELECT throws_ok(format($$SELECT commerce.ack(%s, %s, 'w2')$$, :t, :m2),
-    'PT412', format('outbox message %s is not claimed by worker "w2"', :m2), 'ack: message claimed by another worker -> PT412');
+    'PT409', format('outbox message %s is not claimed by worker "w2"', :m2), 'ack: message claimed by another worker -> PT409');
 SELECT lives_ok(format($$SELECT commerce.ack(%s, %s, 'w1')$$, :t, :m4),
     'ack: a retried ack of a done message by the same worker is a no-op');
 SELECT throws_ok(format($$SELECT commerce.ack(%s, %s, 'w2')$$, :t, :m4),
-    'PT412', format('outbox message %s is not claimed by worker "w2"', :m4), 'ack: a done message by another worker -> PT412');
+    'PT409', format('outbox message %s is not claimed by worker "w2"', :m4), 'ack: a done message by another worker -> PT409');
 SELECT throws_ok(format($$SELECT commerce.ack(%s, %s, 'w1')$$, :t, :m3),
-    'PT412', format('outbox message %s is not claimed by worker "w1"', :m3), 'ack: dead letter -> PT412');
+    'PT409', format('outbox message %s is not claimed by worker "w1"', :m3), 'ack: dead letter -> PT409');
 
 -- fail ---------------------------------------------------------------------
 SELECT throws_ok(format($$SELECT commerce.fail(NULL, %s, 'w1', 'e')$$, :m2),
@@ -122,19 +122,19 @@ SELECT throws_ok(format($$SELECT commerce.fail(%s, 999999, 'w1', 'e')$$, :t),
 SELECT throws_ok(format($$SELECT commerce.fail(%s, %s, 'w1', 'e')$$, :t2, :m2),
     'PT404', format('outbox message "%s" not found', :m2), 'fail: other tenant''s message -> PT404');
 SELECT throws_ok(format($$SELECT commerce.fail(%s, %s, 'w1', 'e')$$, :t, :m1),
-    'PT412', format('outbox message %s is not claimed by worker "w1"', :m1), 'fail: unclaimed (pending) message -> PT412');
+    'PT409', format('outbox message %s is not claimed by worker "w1"', :m1), 'fail: unclaimed (pending) message -> PT409');
 SELECT throws_ok(format($$SELECT commerce.fail(%s, %s, 'w2', 'e')$$, :t, :m2),
-    'PT412', format('outbox message %s is not claimed by worker "w2"', :m2), 'fail: message claimed by another worker -> PT412');
+    'PT409', format('outbox message %s is not claimed by worker "w2"', :m2), 'fail: message claimed by another worker -> PT409');
 SELECT throws_ok(format($$SELECT commerce.fail(%s, %s, 'w1', 'e')$$, :t, :m3),
-    'PT412', format('outbox message %s is not claimed by worker "w1"', :m3), 'fail: dead letter -> PT412');
+    'PT409', format('outbox message %s is not claimed by worker "w1"', :m3), 'fail: dead letter -> PT409');
 
 -- requeue ------------------------------------------------------------------
 SELECT throws_ok(format($$SELECT commerce.requeue(%s, %s)$$, :t, :m1),
-    'PT412', format('outbox message %s is not a dead letter', :m1), 'requeue: pending message -> PT412');
+    'PT409', format('outbox message %s is not a dead letter', :m1), 'requeue: pending message -> PT409');
 SELECT throws_ok(format($$SELECT commerce.requeue(%s, %s)$$, :t, :m2),
-    'PT412', format('outbox message %s is not a dead letter', :m2), 'requeue: claimed message -> PT412');
+    'PT409', format('outbox message %s is not a dead letter', :m2), 'requeue: claimed message -> PT409');
 SELECT throws_ok(format($$SELECT commerce.requeue(%s, %s)$$, :t, :m4),
-    'PT412', format('outbox message %s is not a dead letter', :m4), 'requeue: done message -> PT412');
+    'PT409', format('outbox message %s is not a dead letter', :m4), 'requeue: done message -> PT409');
 SELECT throws_ok(format($$SELECT commerce.requeue(%s, 999999)$$, :t),
     'PT404', 'outbox message "999999" not found', 'requeue: unknown message -> PT404');
 SELECT throws_ok(format($$SELECT commerce.requeue(%s, %s)$$, :t2, :m3),

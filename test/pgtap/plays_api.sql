@@ -51,7 +51,7 @@ SELECT is((SELECT array_agg(code ORDER BY code) FROM commerce_api.visible_plays(
 SELECT ok(commerce_api.record_play_view('G', 'a', '10.0.0.1') > 0, 'record_play_view: recorded');
 SELECT is((commerce_api.join_group('j-a', 'G', 'a', 'pay-a')).outcome, 'opened', 'join_group: opened');
 SELECT is((commerce_api.join_group('j-b', 'G', 'b', 'pay-b', (SELECT max(instance_id) FROM commerce.play_instance))).outcome, 'succeeded', 'join_group: the second member completes the group');
-SELECT throws_ok($$SELECT commerce_api.join_group('j-c', 'G', 'c', 'pay-c', (SELECT max(instance_id) FROM commerce.play_instance))$$, 'PT412', NULL, 'join_group: a finished group -> PT412');
+SELECT throws_ok($$SELECT commerce_api.join_group('j-c', 'G', 'c', 'pay-c', (SELECT max(instance_id) FROM commerce.play_instance))$$, 'PT409', NULL, 'join_group: a finished group -> PT409');
 SELECT is((commerce_api.buy_play('f-a', 'F', 'a')).status, 'pending_payment', 'buy_play: an order held for payment');
 SELECT throws_ok($$SELECT commerce_api.buy_play('f-b', 'F', 'b', 2)$$, '22023', 'invalid value for p_qty', 'buy_play: above the per-order limit -> 22023');
 SELECT is((commerce_api.start_bargain('b-a', 'B', 'a')).helps_needed, 1, 'start_bargain: one help needed');
@@ -60,7 +60,7 @@ SELECT is((commerce_api.buy_bargain('bb-a', (SELECT max(instance_id) FROM commer
 SELECT is((commerce_api.invite('i-1', 'I', 'a', 'c')).status, 'invited', 'invite: recorded');
 SELECT is((commerce_api.consume_asset('u-1', (SELECT min(asset_id) FROM commerce.user_asset), 1, 'S1', 'coach')).remaining, 0::bigint, 'consume_asset: consumed');
 SELECT is(commerce_api.play_dashboard('G') #>> '{group_buy,succeeded}', '1', 'play_dashboard: one group succeeded');
-SELECT throws_ok($$SELECT commerce_api.apply_play_settlement('st-1', 'G')$$, 'PT412', 'no split rule for play "G"', 'apply_play_settlement: no split rule -> PT412');
+SELECT throws_ok($$SELECT commerce_api.apply_play_settlement('st-1', 'G')$$, 'PT409', 'no split rule for play "G"', 'apply_play_settlement: no split rule -> PT409');
 
 -- privileges
 CREATE ROLE commerce_test_api_anon NOLOGIN;

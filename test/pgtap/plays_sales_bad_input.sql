@@ -65,16 +65,16 @@ SELECT throws_ok($$SELECT commerce.join_group(999999, 'x', 'G', 'd', 'p')$$, 'PT
 SELECT throws_ok(format($$SELECT commerce.join_group(%s, 'x', 'NOPE', 'd', 'p')$$, :t), 'PT404', 'play config "NOPE" not found', 'join: unknown play -> PT404');
 SELECT throws_ok(format($$SELECT commerce.join_group(%s, 'x', 'F', 'd', 'p')$$, :t), '22023', 'invalid value for p_config', 'join: a flash sale -> 22023');
 SELECT throws_ok(format($$SELECT commerce.join_group(%s, 'x', 'G', 'other', 'p')$$, :t), 'PT404', 'customer "other" not found', 'join: another tenant''s customer -> PT404');
-SELECT throws_ok(format($$SELECT commerce.join_group(%s, 'x', 'LATE', 'd', 'p')$$, :t), 'PT412', 'play "LATE" is not open', 'join: play not started -> PT412');
-SELECT throws_ok(format($$SELECT commerce.join_group(%s, 'x', 'G', 'd', 'p', %s)$$, :t, :full_g), 'PT412', format('group %s is success', :full_g), 'join: a finished group -> PT412');
+SELECT throws_ok(format($$SELECT commerce.join_group(%s, 'x', 'LATE', 'd', 'p')$$, :t), 'PT409', 'play "LATE" is not open', 'join: play not started -> PT409');
+SELECT throws_ok(format($$SELECT commerce.join_group(%s, 'x', 'G', 'd', 'p', %s)$$, :t, :full_g), 'PT409', format('group %s is success', :full_g), 'join: a finished group -> PT409');
 SELECT throws_ok(format($$SELECT commerce.join_group(%s, 'x', 'G', 'd', 'p', 999999)$$, :t), 'PT404', 'group "999999" not found', 'join: unknown group -> PT404');
-SELECT throws_ok(format($$SELECT commerce.join_group(%s, 'x', 'G', 'c', 'p', %s)$$, :t, :open_g), 'PT412', format('customer "c" is already in group %s', :open_g), 'join: a second place -> PT412');
-SELECT throws_ok(format($$SELECT commerce.join_group(%s, 'x', 'G', 'a', 'p', %s)$$, :t, :open_g), 'PT429', 'customer "a" has reached the limit of play "G"', 'join: per-customer limit -> PT429');
-SELECT throws_ok(format($$SELECT commerce.join_group(%s, 'x', 'G2', 'a', 'p')$$, :t), 'PT423', 'play "G2" excludes play "G" the customer is in', 'join: mutex group -> PT423');
+SELECT throws_ok(format($$SELECT commerce.join_group(%s, 'x', 'G', 'c', 'p', %s)$$, :t, :open_g), 'PT409', format('customer "c" is already in group %s', :open_g), 'join: a second place -> PT409');
+SELECT throws_ok(format($$SELECT commerce.join_group(%s, 'x', 'G', 'a', 'p', %s)$$, :t, :open_g), 'PT409', 'customer "a" has reached the limit of play "G"', 'join: per-customer limit -> PT409');
+SELECT throws_ok(format($$SELECT commerce.join_group(%s, 'x', 'G2', 'a', 'p')$$, :t), 'PT409', 'play "G2" excludes play "G" the customer is in', 'join: mutex group -> PT409');
 SELECT throws_ok(format($$SELECT commerce.join_group(%s, 'x', 'NEWG', 'old', 'p')$$, :t), 'PT403', 'play "NEWG" is for new customers only', 'join: new customers only -> PT403');
-SELECT throws_ok(format($$SELECT commerce.join_group(%s, 'x', 'G', 'bad', 'p', %s)$$, :t, :open_g), 'PT451', 'customer "bad" may not take part in play "G"', 'join: blacklisted customer -> PT451');
-SELECT throws_ok(format($$SELECT commerce.join_group(%s, 'x', 'G', 'd', 'p', %s, p_ip => '6.6.6.6')$$, :t, :open_g), 'PT451', 'customer "d" may not take part in play "G"', 'join: blacklisted IP -> PT451');
-SELECT throws_ok(format($$SELECT commerce.join_group(%s, 'x', 'G', 'd', 'p', %s, p_device => 'emu-1')$$, :t, :open_g), 'PT451', 'customer "d" may not take part in play "G"', 'join: blacklisted device -> PT451');
+SELECT throws_ok(format($$SELECT commerce.join_group(%s, 'x', 'G', 'bad', 'p', %s)$$, :t, :open_g), 'PT403', 'customer "bad" may not take part in play "G"', 'join: blacklisted customer -> PT403');
+SELECT throws_ok(format($$SELECT commerce.join_group(%s, 'x', 'G', 'd', 'p', %s, p_ip => '6.6.6.6')$$, :t, :open_g), 'PT403', 'customer "d" may not take part in play "G"', 'join: blacklisted IP -> PT403');
+SELECT throws_ok(format($$SELECT commerce.join_group(%s, 'x', 'G', 'd', 'p', %s, p_device => 'emu-1')$$, :t, :open_g), 'PT403', 'customer "d" may not take part in play "G"', 'join: blacklisted device -> PT403');
 SELECT throws_ok(format($$SET LOCAL commerce.now = '2030-01-10 12:00:00+08'; SELECT commerce.join_group(%s, 'x', 'G', 'd', 'p', %s)$$, :t, :open_g), 'PT410', format('group %s has expired', :open_g), 'join: past the deadline -> PT410');
 SET LOCAL commerce.now = '2030-01-10 10:00:00+08';
 SELECT is(pg_temp.fingerprint(), :'fp0', 'join_group: nothing changed');
@@ -89,10 +89,10 @@ SELECT throws_ok(format($$SELECT commerce.buy_play(%s, 'x', 'F', 'nobody')$$, :t
 SELECT throws_ok(format($$SELECT commerce.buy_play(%s, 'x', 'F', 'd', 2)$$, :t), '22023', 'invalid value for p_qty', 'buy: above the per-order limit -> 22023');
 SELECT throws_ok(format($$SELECT commerce.buy_play(%s, 'x', 'F', 'd', 0)$$, :t), '22023', 'invalid value for p_qty', 'buy: zero units -> 22023');
 SELECT throws_ok(format($$SELECT commerce.buy_play(%s, 'x', 'F1', 'd')$$, :t), 'PT409', 'play "F1" is sold out', 'buy: sold out -> PT409');
-SELECT throws_ok(format($$SELECT commerce.buy_play(%s, 'x', 'F', 'r1')$$, :t), 'PT425', 'customer "r1" is acting too fast on play "F"', 'buy: per-customer rate -> PT425');
-SELECT throws_ok(format($$SELECT commerce.buy_play(%s, 'x', 'F', 'r2', p_ip => '1.1.1.1')$$, :t), 'PT420', 'too many actions from IP 1.1.1.1 on play "F"', 'buy: per-IP rate -> PT420');
-SELECT throws_ok(format($$SELECT commerce.buy_play(%s, 'x', 'F', 'bad')$$, :t), 'PT451', 'customer "bad" may not take part in play "F"', 'buy: blacklisted -> PT451');
-SELECT throws_ok(format($$SET LOCAL commerce.now = '2030-02-02 00:00:00+08'; SELECT commerce.buy_play(%s, 'x', 'F', 'd')$$, :t), 'PT412', 'play "F" is not open', 'buy: after the window -> PT412');
+SELECT throws_ok(format($$SELECT commerce.buy_play(%s, 'x', 'F', 'r1')$$, :t), 'PT429', 'customer "r1" is acting too fast on play "F"', 'buy: per-customer rate -> PT429');
+SELECT throws_ok(format($$SELECT commerce.buy_play(%s, 'x', 'F', 'r2', p_ip => '1.1.1.1')$$, :t), 'PT429', 'too many actions from IP 1.1.1.1 on play "F"', 'buy: per-IP rate -> PT429');
+SELECT throws_ok(format($$SELECT commerce.buy_play(%s, 'x', 'F', 'bad')$$, :t), 'PT403', 'customer "bad" may not take part in play "F"', 'buy: blacklisted -> PT403');
+SELECT throws_ok(format($$SET LOCAL commerce.now = '2030-02-02 00:00:00+08'; SELECT commerce.buy_play(%s, 'x', 'F', 'd')$$, :t), 'PT409', 'play "F" is not open', 'buy: after the window -> PT409');
 SET LOCAL commerce.now = '2030-01-10 10:00:00+08';
 SELECT is(pg_temp.fingerprint(), :'fp0', 'buy_play: nothing changed');
 
@@ -101,20 +101,20 @@ SELECT throws_ok(format($$SELECT commerce.start_bargain(%s, NULL, 'B', 'd')$$, :
 SELECT throws_ok(format($$SELECT commerce.start_bargain(%s, 'x', 'G', 'd')$$, :t), '22023', 'invalid value for p_config', 'start: a group buy -> 22023');
 SELECT throws_ok(format($$SELECT commerce.start_bargain(%s, 'x', 'NOPE', 'd')$$, :t), 'PT404', 'play config "NOPE" not found', 'start: unknown play -> PT404');
 SELECT throws_ok(format($$SELECT commerce.start_bargain(%s, 'x', 'B', 'nobody')$$, :t), 'PT404', 'customer "nobody" not found', 'start: unknown customer -> PT404');
-SELECT throws_ok(format($$SELECT commerce.start_bargain(%s, 'x', 'B', 'a')$$, :t), 'PT412', 'customer "a" already has a running bargain on play "B"', 'start: a second running bargain -> PT412');
-SELECT throws_ok(format($$SELECT commerce.start_bargain(%s, 'x', 'B', 'bad')$$, :t), 'PT451', 'customer "bad" may not take part in play "B"', 'start: blacklisted -> PT451');
+SELECT throws_ok(format($$SELECT commerce.start_bargain(%s, 'x', 'B', 'a')$$, :t), 'PT409', 'customer "a" already has a running bargain on play "B"', 'start: a second running bargain -> PT409');
+SELECT throws_ok(format($$SELECT commerce.start_bargain(%s, 'x', 'B', 'bad')$$, :t), 'PT403', 'customer "bad" may not take part in play "B"', 'start: blacklisted -> PT403');
 SELECT throws_ok(format($$SELECT commerce.help_bargain(%s, 'x', NULL, 'c')$$, :t), '22004', 'argument p_instance must not be null', 'help: NULL bargain -> 22004');
 SELECT throws_ok(format($$SELECT commerce.help_bargain(%s, 'x', 999999, 'c')$$, :t), 'PT404', 'bargain "999999" not found', 'help: unknown bargain -> PT404');
 SELECT throws_ok(format($$SELECT commerce.help_bargain(%s, 'x', %s, 'c')$$, :t, :full_g), 'PT404', format('bargain "%s" not found', :full_g), 'help: a group is not a bargain -> PT404');
-SELECT throws_ok(format($$SELECT commerce.help_bargain(%s, 'x', %s, 'a')$$, :t, :bar), 'PT412', 'customer "a" cannot help their own bargain', 'help: the owner -> PT412');
-SELECT throws_ok(format($$SELECT commerce.help_bargain(%s, 'x', %s, 'b')$$, :t, :bar), 'PT412', format('customer "b" has already helped bargain %s', :bar), 'help: a second help -> PT412');
+SELECT throws_ok(format($$SELECT commerce.help_bargain(%s, 'x', %s, 'a')$$, :t, :bar), 'PT409', 'customer "a" cannot help their own bargain', 'help: the owner -> PT409');
+SELECT throws_ok(format($$SELECT commerce.help_bargain(%s, 'x', %s, 'b')$$, :t, :bar), 'PT409', format('customer "b" has already helped bargain %s', :bar), 'help: a second help -> PT409');
 SELECT throws_ok(format($$SELECT commerce.help_bargain(%s, 'h-b', %s, 'c')$$, :t, :bar), '23505', 'request_id "h-b" was already used for another help', 'help: request_id reused -> 23505');
-SELECT throws_ok(format($$SELECT commerce.help_bargain(%s, 'x', %s, 'bad')$$, :t, :bar), 'PT451', 'customer "bad" may not take part in play "B"', 'help: blacklisted -> PT451');
+SELECT throws_ok(format($$SELECT commerce.help_bargain(%s, 'x', %s, 'bad')$$, :t, :bar), 'PT403', 'customer "bad" may not take part in play "B"', 'help: blacklisted -> PT403');
 SELECT throws_ok(format($$SELECT commerce.help_bargain(%s, 'x', %s, 'nobody')$$, :t, :bar), 'PT404', 'customer "nobody" not found', 'help: unknown helper -> PT404');
 SELECT throws_ok(format($$SET LOCAL commerce.now = '2030-01-11 10:00:00+08'; SELECT commerce.help_bargain(%s, 'x', %s, 'c')$$, :t, :bar), 'PT410', format('bargain %s has expired', :bar), 'help: past the deadline -> PT410');
 SET LOCAL commerce.now = '2030-01-10 10:00:00+08';
-SELECT throws_ok(format($$SELECT commerce.buy_bargain(%s, 'x', %s, 'a')$$, :t, :bar), 'PT412', format('bargain %s has not reached its floor', :bar), 'buy bargain: not at the floor -> PT412');
-SELECT throws_ok(format($$SELECT commerce.buy_bargain(%s, 'x', %s, 'b')$$, :t, :bar), 'PT412', format('bargain %s is not customer "b"''s', :bar), 'buy bargain: not the owner -> PT412');
+SELECT throws_ok(format($$SELECT commerce.buy_bargain(%s, 'x', %s, 'a')$$, :t, :bar), 'PT409', format('bargain %s has not reached its floor', :bar), 'buy bargain: not at the floor -> PT409');
+SELECT throws_ok(format($$SELECT commerce.buy_bargain(%s, 'x', %s, 'b')$$, :t, :bar), 'PT409', format('bargain %s is not customer "b"''s', :bar), 'buy bargain: not the owner -> PT409');
 SELECT throws_ok(format($$SELECT commerce.buy_bargain(%s, 'x', 999999, 'a')$$, :t), 'PT404', 'bargain "999999" not found', 'buy bargain: unknown -> PT404');
 SELECT throws_ok(format($$SELECT commerce.buy_bargain(%s, 'x', %s, NULL)$$, :t, :bar), '22004', 'argument p_customer must not be null', 'buy bargain: NULL customer -> 22004');
 SELECT throws_ok(format($$SET LOCAL commerce.now = '2030-01-11 10:00:00+08'; SELECT commerce.buy_bargain(%s, 'x', %s, 'a')$$, :t, :bar), 'PT410', format('bargain %s has expired', :bar), 'buy bargain: past the deadline -> PT410');
@@ -126,10 +126,10 @@ SELECT throws_ok(format($$SELECT commerce.invite(%s, 'x', 'I', NULL, 'd')$$, :t)
 SELECT throws_ok(format($$SELECT commerce.invite(%s, 'x', 'G', 'a', 'd')$$, :t), '22023', 'invalid value for p_config', 'invite: a group buy -> 22023');
 SELECT throws_ok(format($$SELECT commerce.invite(%s, 'x', 'I', 'a', 'a')$$, :t), '22023', 'invalid value for p_invitee', 'invite: oneself -> 22023');
 SELECT throws_ok(format($$SELECT commerce.invite(%s, 'x', 'I', 'a', 'old')$$, :t), 'PT403', 'customer "old" is not a new customer', 'invite: a customer who paid -> PT403');
-SELECT throws_ok(format($$SELECT commerce.invite(%s, 'x', 'I', 'b', 'new')$$, :t), 'PT412', 'customer "new" was already invited', 'invite: invited twice -> PT412');
-SELECT throws_ok(format($$SELECT commerce.invite(%s, 'x', 'I', 'bad', 'd')$$, :t), 'PT451', 'customer "bad" may not take part in play "I"', 'invite: blacklisted inviter -> PT451');
+SELECT throws_ok(format($$SELECT commerce.invite(%s, 'x', 'I', 'b', 'new')$$, :t), 'PT409', 'customer "new" was already invited', 'invite: invited twice -> PT409');
+SELECT throws_ok(format($$SELECT commerce.invite(%s, 'x', 'I', 'bad', 'd')$$, :t), 'PT403', 'customer "bad" may not take part in play "I"', 'invite: blacklisted inviter -> PT403');
 SELECT throws_ok(format($$SELECT commerce.invite(%s, 'x', 'I', 'a', 'nobody')$$, :t), 'PT404', 'customer "nobody" not found', 'invite: unknown invitee -> PT404');
-SELECT throws_ok(format($$SET LOCAL commerce.now = '2030-02-02 00:00:00+08'; SELECT commerce.invite(%s, 'x', 'I', 'a', 'd')$$, :t), 'PT412', 'play "I" is not open', 'invite: after the window -> PT412');
+SELECT throws_ok(format($$SET LOCAL commerce.now = '2030-02-02 00:00:00+08'; SELECT commerce.invite(%s, 'x', 'I', 'a', 'd')$$, :t), 'PT409', 'play "I" is not open', 'invite: after the window -> PT409');
 SET LOCAL commerce.now = '2030-01-10 10:00:00+08';
 SELECT is(pg_temp.fingerprint(), :'fp0', 'invites: nothing changed');
 
@@ -167,7 +167,7 @@ SELECT throws_ok($$SELECT commerce.split_fen(NULL, 5000)$$, '22004', 'argument p
 SELECT throws_ok(format($$SELECT commerce.set_split_rule(%s, 'NOPE', 5000)$$, :t), 'PT404', 'play template "NOPE" not found', 'split rule: unknown template -> PT404');
 SELECT throws_ok(format($$SELECT commerce.set_split_rule(%s, NULL, 10001)$$, :t), '22023', 'invalid value for p_store_share_bp', 'split rule: above 10000 bp -> 22023');
 SELECT throws_ok(format($$SELECT commerce.set_split_rule(%s, NULL, NULL)$$, :t), '22004', 'argument p_store_share_bp must not be null', 'split rule: NULL share -> 22004');
-SELECT throws_ok(format($$SELECT commerce.apply_play_settlement(%s, 'st', 'G')$$, :t), 'PT412', 'play "G" has no income to settle', 'settle: nothing completed -> PT412');
+SELECT throws_ok(format($$SELECT commerce.apply_play_settlement(%s, 'st', 'G')$$, :t), 'PT409', 'play "G" has no income to settle', 'settle: nothing completed -> PT409');
 SELECT throws_ok(format($$SELECT commerce.apply_play_settlement(%s, 'st', 'G')$$, :t2), 'PT404', 'play config "G" not found', 'settle: another tenant''s play -> PT404');
 SELECT throws_ok(format($$SELECT commerce.apply_play_settlement(%s, NULL, 'G')$$, :t), '22004', 'argument p_request_id must not be null', 'settle: NULL request_id -> 22004');
 SELECT throws_ok(format($$SELECT commerce.decide_play_settlement(%s, 999999, true, 'fin')$$, :t), 'PT404', 'settlement "999999" not found', 'decide: unknown settlement -> PT404');
@@ -183,7 +183,7 @@ SELECT settlement_id AS st FROM commerce.apply_play_settlement(:t, 'st-ok', 'G')
 SELECT pg_temp.fingerprint() AS fp1 \gset
 \o
 SELECT throws_ok(format($$SELECT commerce.decide_play_settlement(%s, %s, false, 'fin')$$, :t, :st), '22023', 'invalid value for p_reason', 'decide: a rejection without reason -> 22023');
-SELECT throws_ok(format($$SELECT commerce.record_settlement_payout(%s, %s, true)$$, :t, :st), 'PT412', format('settlement %s is applied, not waiting for a payout', :st), 'payout: before approval -> PT412');
+SELECT throws_ok(format($$SELECT commerce.record_settlement_payout(%s, %s, true)$$, :t, :st), 'PT409', format('settlement %s is applied, not waiting for a payout', :st), 'payout: before approval -> PT409');
 SELECT throws_ok(format($$SELECT commerce.apply_play_settlement(%s, 'st-ok', 'F')$$, :t), '23505', 'request_id "st-ok" was already used for another settlement', 'settle: request_id reused -> 23505');
 SELECT is(pg_temp.fingerprint(), :'fp1', 'settlement decisions: nothing changed');
 

@@ -38,7 +38,7 @@ BEGIN
      OFFSET floor(random() * 250)::int LIMIT 1;
     PERFORM commerce.join_group(commerce.tenant_id('g'), 'join-' || p_customer, 'G5', 'c' || p_customer,
                                 'pay-' || p_customer, v_group);
-EXCEPTION WHEN SQLSTATE 'PT412' OR SQLSTATE 'PT409' THEN
+EXCEPTION WHEN SQLSTATE 'PT409' OR SQLSTATE 'PT409' THEN
     INSERT INTO public.refusal VALUES (p_customer, SQLSTATE);
 END $$;
 CREATE SEQUENCE public.next_customer;
@@ -59,7 +59,7 @@ check "groups above their target" "$(q -c "SELECT count(*) FROM commerce.play_in
 check "members = current in every group" "$(q -c "SELECT count(*) FROM commerce.play_instance i WHERE current <> (SELECT count(*) FROM commerce.play_participant p WHERE p.tenant_id = i.tenant_id AND p.instance_id = i.instance_id)")" "0"
 check "successful groups with exactly 5 members" "$(q -c "SELECT count(*) FROM commerce.play_instance i WHERE status = 'success' AND (SELECT count(*) FROM commerce.play_participant p WHERE p.tenant_id = i.tenant_id AND p.instance_id = i.instance_id) = 5")" "$succeeded"
 check "assets = members of successful groups" "$(q -c "SELECT count(*) FROM commerce.user_asset")" "$(( succeeded * 5 ))"
-check "refusals only of full or ended groups" "$(q -c "SELECT count(*) FROM public.refusal WHERE sqlstate NOT IN ('PT412', 'PT409')")" "0"
+check "refusals only of full or ended groups" "$(q -c "SELECT count(*) FROM public.refusal WHERE sqlstate NOT IN ('PT409', 'PT409')")" "0"
 check "units sold = members" "$(q -c "SELECT sold FROM commerce.stock WHERE activity = 'play:G5'")" "$(q -c "SELECT count(*) FROM commerce.play_participant")"
 
 # the deadline passes: every unfilled group fails and each of its members is refunded once

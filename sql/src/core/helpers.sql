@@ -62,3 +62,9 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION commerce._request_key(text, text) IS
   'Refuse a missing (22004) or badly sized (22023) idempotency key; every entry point that takes a request_id checks it here.';
+
+-- Raise PT429 (too many requests), with when to retry: HTTP 429 with Retry-After through PostgREST.
+CREATE FUNCTION commerce._too_many(p_message text, p_detail text, p_hint text, p_retry_after integer)
+RETURNS void AS 'MODULE_PATHNAME', 'commerce_too_many_sql' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION commerce._too_many(text, text, text, integer) IS
+  'Refuse a request made too often: PT429 with the message, detail and a hint saying when to retry (p_retry_after seconds). Through PostgREST (request.method is set) it raises PostgREST''s own error form (SQLSTATE PGRST: the body {"code":"PT429","message","details","hint"} and {"status":429,"headers":{"Retry-After":"<seconds>"}}), so the client gets HTTP 429 with a Retry-After header.';

@@ -42,7 +42,7 @@ BEGIN
     SELECT * INTO child FROM commerce.stock_pool
      WHERE tenant_id = p_tenant AND activity = p_activity AND sku_id = root.sku_id;
     IF FOUND AND (child.status <> 'open' OR child.parent_pool_id <> root.pool_id) THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('activity "%s" already has a pool for SKU "%s" (status %s)', p_activity,
                              p_sku, child.status),
             DETAIL  = format('Pool %s, parent %s.', child.pool_id, child.parent_pool_id),
@@ -56,7 +56,7 @@ BEGIN
         ON CONFLICT DO NOTHING
         RETURNING * INTO child;
         IF child.pool_id IS NULL THEN
-            RAISE EXCEPTION USING ERRCODE = 'PT412',
+            RAISE EXCEPTION USING ERRCODE = 'PT409',
                 MESSAGE = format('activity "%s" is being given stock of SKU "%s" by another call',
                                  p_activity, p_sku),
                 HINT    = 'Retry: the other allocation has created the activity pool.';

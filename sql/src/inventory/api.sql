@@ -22,11 +22,13 @@ BEGIN
         SELECT count(*) INTO v_n FROM commerce.reservation r
          WHERE r.tenant_id = a.tenant_id AND r.holder = v_holder AND r.status = 'active'
            AND r.request_id IS DISTINCT FROM reserve.request_id;
-        IF v_n >= 5 THEN
-            RAISE EXCEPTION USING ERRCODE = 'PT429',
-                MESSAGE = format('customer "%s" already holds %s reservations', left(v_holder, 64), v_n),
-                DETAIL  = 'A customer holds at most 5 reservations at once.',
-                HINT    = 'Release or buy one first; unpaid holds expire.';
+        IF v_n >= 5 THEN   -- too many at once: retry when the first hold ends (HTTP 429 with Retry-After)
+            PERFORM commerce._too_many(format('customer "%s" already holds %s reservations', left(v_holder, 64), v_n),
+                'A customer holds at most 5 reservations at once.',
+                'Release or buy one first; unpaid holds expire.',
+                (SELECT ceil(extract(epoch FROM min(r.expires_at) - commerce.now()))::integer
+                   FROM commerce.reservation r
+                  WHERE r.tenant_id = a.tenant_id AND r.holder = v_holder AND r.status = 'active'));
         END IF;
     END IF;
     RETURN commerce.reserve(a.tenant_id, request_id, v_holder, cart, ttl, activity);
@@ -58,7 +60,7 @@ SET search_path = pg_catalog, commerce, pg_temp AS $$
 $$;
 REVOKE ALL ON FUNCTION commerce_api.confirm_reservation(bigint, text) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.confirm_reservation(bigint, text) IS
-  'Confirm (sell) a reservation: the payment service''s call once a payment has succeeded. Idempotent by request_id; PT410 when it expired, PT412 when it ended otherwise.';
+  'Confirm (sell) a reservation: the payment service''s call once a payment has succeeded. Idempotent by request_id; PT410 when it expired, PT409 when it ended otherwise.';
 
 CREATE FUNCTION commerce_api.release_reservation(reservation_id bigint, request_id text)
 RETURNS commerce.reservation_result LANGUAGE plpgsql VOLATILE SECURITY DEFINER

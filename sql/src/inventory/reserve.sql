@@ -31,14 +31,14 @@ CREATE FUNCTION commerce.confirm_reservation(p_tenant bigint, p_reservation bigi
 RETURNS commerce.reservation_result
     AS 'MODULE_PATHNAME', 'commerce_confirm_reservation' LANGUAGE C;
 COMMENT ON FUNCTION commerce.confirm_reservation(bigint, bigint, text) IS
-  'Turn an active, unexpired reservation into sold stock. PT410 if it expired, PT412 if it already ended.';
+  'Turn an active, unexpired reservation into sold stock. PT410 if it expired, PT409 if it already ended.';
 
 CREATE FUNCTION commerce.release_reservation(p_tenant bigint, p_reservation bigint,
                                              p_request_id text)
 RETURNS commerce.reservation_result
     AS 'MODULE_PATHNAME', 'commerce_release_reservation' LANGUAGE C;
 COMMENT ON FUNCTION commerce.release_reservation(bigint, bigint, text) IS
-  'Give an active reservation''s stock back. PT410 if it expired, PT412 if it already ended.';
+  'Give an active reservation''s stock back. PT410 if it expired, PT409 if it already ended.';
 
 CREATE FUNCTION commerce.extend_reservation(p_tenant bigint, p_reservation bigint,
                                             p_request_id text, p_by interval)

@@ -38,7 +38,7 @@ BEGIN
         PERFORM commerce._not_found('agreement version', p_version::text, p_tenant);
     END IF;
     IF p_version <> (SELECT max(version) FROM commerce.agreement WHERE tenant_id = p_tenant) THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('agreement version %s is not the current one', p_version),
             HINT = 'Show and sign the current version.';
     END IF;

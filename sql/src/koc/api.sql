@@ -131,4 +131,4 @@ SET search_path = pg_catalog, commerce, pg_temp AS $$
 $$;
 REVOKE ALL ON FUNCTION commerce_api.koc_overview(date, date) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.koc_overview(date, date) IS
-  'The KOC programme overview of a period (K19, HQ dashboard): KOCs, active KOCs, clicks, redemptions, revenue and commission (fen and yuan), ROI, and the trend per day ({"trend":[{"day","clicks","redemptions","gmvFen","commissionFen"}, ...]}). Operators, finance and services.';
+  'The KOC programme overview of a period (K19, HQ dashboard): KOCs, active KOCs, clicks, redemptions, revenue and commission (fen and yuan), ROI, and the trend per day ({"trend":[{"date","clicks","redemptions","revenueFen"}, ...]}). Operators, finance and services.';

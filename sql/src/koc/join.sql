@@ -78,13 +78,13 @@ BEGIN
             'Pass [{"platform":"wechat|douyin|xiaohongshu|bilibili|weibo|kuaishou|taobao","handle":"...","followers":<n>}, ...].');
     END IF;
     IF EXISTS (SELECT 1 FROM commerce.koc WHERE tenant_id = p_tenant AND customer_id = v_customer) THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('customer "%s" is already a KOC', p_customer),
             HINT = 'Look the KOC up instead of applying again.';
     END IF;
     IF EXISTS (SELECT 1 FROM commerce.koc_application
                 WHERE tenant_id = p_tenant AND customer_id = v_customer AND status = 'submitted') THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('customer "%s" already has an application under review', p_customer),
             HINT = 'Wait for the review of the open application.';
     END IF;
@@ -132,4 +132,4 @@ BEGIN
     RETURN a;
 END $$;
 COMMENT ON FUNCTION commerce.review_koc_application(bigint, bigint, boolean, text, text, text) IS
-  'A reviewer approves an application (the KOC is created at the lowest level, code KOC-<application> unless given) or rejects it with a reason. Deciding the same way again is a no-op; the other way is refused (PT412).';
+  'A reviewer approves an application (the KOC is created at the lowest level, code KOC-<application> unless given) or rejects it with a reason. Deciding the same way again is a no-op; the other way is refused (PT409).';

@@ -27,7 +27,7 @@ BEGIN
     END IF;
     IF p_status = 'active' AND EXISTS (SELECT 1 FROM commerce.koc_risk_flag f
                                         WHERE f.tenant_id = p_tenant AND f.koc_id = k.koc_id AND f.status = 'open') THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('KOC "%s" has open risk flags', p_koc),
             DETAIL  = 'A flagged KOC stays frozen until its flags are reviewed.',
             HINT    = 'Clear or confirm the flags with commerce.review_risk_flag.';
@@ -38,7 +38,7 @@ BEGIN
     RETURN k;
 END $$;
 COMMENT ON FUNCTION commerce.set_koc_status(bigint, text, text, text, text) IS
-  'Freeze, suspend or reactivate a KOC by hand, with the actor and reason audited. A KOC with open risk flags cannot be reactivated (PT412): review the flags.';
+  'Freeze, suspend or reactivate a KOC by hand, with the actor and reason audited. A KOC with open risk flags cannot be reactivated (PT409): review the flags.';
 
 -- Run the risk rules (for every tenant, or one) at the commerce clock; returns the new flags.
 CREATE FUNCTION commerce.run_risk_rules(p_tenant bigint DEFAULT NULL)
@@ -206,4 +206,4 @@ BEGIN
     RETURN f;
 END $$;
 COMMENT ON FUNCTION commerce.review_risk_flag(bigint, bigint, boolean, text, text) IS
-  'K22: a reviewer clears a flag (when no other flag is open the KOC is active again and its held commission is settled) or confirms it (the KOC is suspended and the commission of its orders not settled yet voided by a reversing line per order), with a reason; both audited and sent to the outbox. The same decision again is a no-op; the other one is refused (PT412).';
+  'K22: a reviewer clears a flag (when no other flag is open the KOC is active again and its held commission is settled) or confirms it (the KOC is suspended and the commission of its orders not settled yet voided by a reversing line per order), with a reason; both audited and sent to the outbox. The same decision again is a no-op; the other one is refused (PT409).';

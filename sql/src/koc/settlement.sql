@@ -103,7 +103,7 @@ BEGIN
     END IF;
     PERFORM commerce._payout_reason(p_status, p_reason);
     IF w.status = 'requested' THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('withdrawal %s has not been approved', v_id),
             DETAIL  = 'Only an approved withdrawal is sent to the provider.',
             HINT    = 'Review it with commerce.review_withdrawal first.';
@@ -122,4 +122,4 @@ BEGIN
     RETURN p_status;
 END $$;
 COMMENT ON FUNCTION commerce.record_payout(bigint, text, text, text, text) IS
-  'The payment provider''s answer to a koc.payout message (payout_ref batch:<id> or withdrawal:<id>): paid, or failed with a reason (the money goes back to the KOC''s balance). The same answer again is a no-op; the other answer after a final one is refused (PT412).';
+  'The payment provider''s answer to a koc.payout message (payout_ref batch:<id> or withdrawal:<id>): paid, or failed with a reason (the money goes back to the KOC''s balance). The same answer again is a no-op; the other answer after a final one is refused (PT409).';

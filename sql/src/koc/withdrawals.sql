@@ -60,7 +60,7 @@ BEGIN
                                   'Withdraw more than the fee.');
     END IF;
     IF k.status <> 'active' THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('KOC "%s" is %s', p_koc, k.status),
             DETAIL  = 'A frozen or suspended KOC cannot withdraw.',
             HINT    = 'A reviewer must clear the KOC first.';
@@ -102,13 +102,13 @@ BEGIN
     IF w.status = v_target OR (p_approve AND w.status IN ('paid', 'failed')) THEN
         RETURN w;
     END IF;
-    -- (a decision the state machine refuses gets PT412 from its trigger, whatever the reason)
+    -- (a decision the state machine refuses gets PT409 from its trigger, whatever the reason)
     IF NOT p_approve AND w.status = 'requested' AND coalesce(length(trim(p_reason)), 0) = 0 THEN
         PERFORM commerce._invalid('p_reason', 'A rejection gives a reason.', 'Tell the KOC why.');
     END IF;
     SELECT * INTO k FROM commerce.koc WHERE tenant_id = p_tenant AND koc_id = w.koc_id;
     IF p_approve AND k.status <> 'active' THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('KOC "%s" is %s', k.code, k.status),
             DETAIL  = 'A withdrawal of a frozen or suspended KOC is not paid.',
             HINT    = 'Clear the KOC first, or reject the withdrawal.';
@@ -130,4 +130,4 @@ BEGIN
     RETURN w;
 END $$;
 COMMENT ON FUNCTION commerce.review_withdrawal(bigint, bigint, boolean, text, text) IS
-  'Approve a withdrawal (a koc.payout message goes to the payment provider) or reject it with a reason (the money goes back to the balance). The same decision again is a no-op; the other one is refused (PT412).';
+  'Approve a withdrawal (a koc.payout message goes to the payment provider) or reject it with a reason (the money goes back to the balance). The same decision again is a no-op; the other one is refused (PT409).';

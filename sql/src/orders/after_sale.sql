@@ -44,7 +44,7 @@ BEGIN
     END IF;
     v_kind := p_kind::commerce.after_sale_kind;
     IF o.status NOT IN ('paid', 'shipped', 'completed') THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('order %s cannot take an after-sale request: it is %s', p_order, o.status),
             DETAIL  = 'After-sale requests are for paid, shipped or completed orders, one at a time.',
             HINT    = CASE o.status WHEN 'after_sale' THEN 'Finish the open request first.'

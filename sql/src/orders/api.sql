@@ -139,7 +139,7 @@ DECLARE a commerce.actor := commerce._api_actor('commerce_api.pay_intent', '{cus
 BEGIN
     SELECT ch.code INTO v_channel FROM commerce.channel ch WHERE ch.tenant_id = o.tenant_id AND ch.channel_id = o.channel_id;
     IF o.status <> 'pending_payment' OR o.pay_deadline <= commerce.now() THEN
-        RAISE EXCEPTION USING ERRCODE = CASE WHEN o.status = 'pending_payment' THEN 'PT410' ELSE 'PT412' END,
+        RAISE EXCEPTION USING ERRCODE = CASE WHEN o.status = 'pending_payment' THEN 'PT410' ELSE 'PT409' END,
             MESSAGE = format('order %s cannot be paid: it is %s', o.order_id,
                              CASE WHEN o.status = 'pending_payment' THEN 'past its pay deadline' ELSE o.status::text END),
             DETAIL  = format('Pay deadline %s.', coalesce(o.pay_deadline::text, 'none')),
@@ -160,7 +160,7 @@ BEGIN
 END $$;
 REVOKE ALL ON FUNCTION commerce_api.pay_intent(bigint) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.pay_intent(bigint) IS
-  'Ask the payment provider to collect an unpaid order (payment_intent): queued once per order in the outbox (payment.intent); asking again returns the same intent. PT412 when the order is not awaiting payment, PT410 past its pay deadline. A customer for its own orders (another''s is PT404); a service for any.';
+  'Ask the payment provider to collect an unpaid order (payment_intent): queued once per order in the outbox (payment.intent); asking again returns the same intent. PT409 when the order is not awaiting payment, PT410 past its pay deadline. A customer for its own orders (another''s is PT404); a service for any.';
 
 CREATE FUNCTION commerce_api.cancel_order(order_id bigint, reason text DEFAULT NULL)
 RETURNS SETOF commerce_api.order_summary LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -174,7 +174,7 @@ BEGIN
 END $$;
 REVOKE ALL ON FUNCTION commerce_api.cancel_order(bigint, text) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.cancel_order(bigint, text) IS
-  'Cancel an unpaid order (its stock goes back; a group place it held is given back): a customer its own (another''s is PT404), an operator those of its channels, a service any. A paid order is PT412 (open an after-sale request instead); cancelling again is a no-op. Returns the order (order_summary).';
+  'Cancel an unpaid order (its stock goes back; a group place it held is given back): a customer its own (another''s is PT404), an operator those of its channels, a service any. A paid order is PT409 (open an after-sale request instead); cancelling again is a no-op. Returns the order (order_summary).';
 
 CREATE FUNCTION commerce_api.orders(status commerce.order_status DEFAULT NULL, customer text DEFAULT NULL,
                                     before_id bigint DEFAULT NULL, page_size integer DEFAULT 20)

@@ -13,7 +13,7 @@ BEGIN
         RETURN o;
     END IF;
     IF o.status NOT IN ('paid', 'shipped') THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('order %s cannot be completed from %s', p_order, o.status),
             DETAIL  = 'Only a paid or shipped order is redeemed.',
             HINT    = 'Wait for payment; a cancelled or refunded order stays so.';

@@ -32,14 +32,14 @@ BEGIN
         RETURN sh;
     END IF;
     IF o.status <> 'paid' THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('order %s cannot be shipped: it is %s', p_order, o.status),
             DETAIL  = 'Only paid orders are shipped.',
             HINT    = CASE WHEN o.oversell THEN 'This order is an oversell exception: restock or refund it first.'
                            ELSE 'Wait for the payment, or look the order up.' END;
     END IF;
     IF o.oversell THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('order %s cannot be shipped: it is an oversell exception', p_order),
             DETAIL  = 'No stock was taken for it.',
             HINT    = 'Restock and take its stock, or refund it.';

@@ -260,7 +260,7 @@ BEGIN
         RETURN commerce._order_result(o, 'already_cancelled');
     END IF;
     IF o.status <> 'pending_payment' THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('order %s cannot be cancelled: it is %s', p_order, o.status),
             DETAIL  = 'Only unpaid orders are cancelled; a paid order goes through after-sale.',
             HINT    = 'Open an after-sale request (refund) instead.';

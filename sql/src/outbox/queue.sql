@@ -67,7 +67,7 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION commerce.claim(text, text, integer, interval, bigint) IS 'Claim ready messages of a topic with a lease (SKIP LOCKED); expired leases are reclaimed.';
 
--- Lock a claimed message of p_worker for ack/fail; PT404/PT412 otherwise.
+-- Lock a claimed message of p_worker for ack/fail; PT404/PT409 otherwise.
 CREATE FUNCTION commerce._claimed(p_tenant bigint, p_message bigint, p_worker text)
 RETURNS commerce.outbox_row LANGUAGE plpgsql AS $$
 DECLARE m commerce.outbox_row;
@@ -81,7 +81,7 @@ BEGIN
         PERFORM commerce._not_found('outbox message', p_message::text, p_tenant);
     END IF;
     IF m.status <> 'claimed' OR m.claimed_by IS DISTINCT FROM p_worker THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('outbox message %s is not claimed by worker "%s"', p_message, p_worker),
             DETAIL  = format('Status %s, claimed by %s.', m.status, coalesce(m.claimed_by, 'nobody')),
             HINT    = 'The lease may have run out and another worker claimed it; claim again.';
@@ -148,7 +148,7 @@ BEGIN
         PERFORM commerce._not_found('outbox message', p_message::text, p_tenant);
     END IF;
     IF m.status <> 'dead' THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('outbox message %s is not a dead letter', p_message),
             DETAIL  = format('Its status is %s.', m.status),
             HINT    = 'Only dead letters can be requeued; look them up with status = ''dead''.';

@@ -37,7 +37,7 @@ BEGIN
     IF EXISTS (SELECT 1 FROM commerce.play_instance
                 WHERE tenant_id = p_tenant AND config_id = c.config_id AND leader_customer_id = cu.customer_id
                   AND status IN ('pending', 'active')) THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('customer "%s" already has a running bargain on play "%s"', p_customer, p_config),
             HINT    = 'Share the running bargain, or wait until it ends.';
     END IF;
@@ -53,7 +53,7 @@ BEGIN
     RETURN commerce._bargain_result(i, 'started');
 END $$;
 COMMENT ON FUNCTION commerce.start_bargain(bigint, text, text, text, text, text) IS
-  'Bargain (M3): the customer starts a bargain at the play price; helpers cut it by the rule''s cut_fen until floor_fen, within the rule''s hours (and the play''s window). helps_needed = ceil((price - floor) / cut). One running bargain per customer and play (PT412); the eligibility rules apply. Idempotent by request_id.';
+  'Bargain (M3): the customer starts a bargain at the play price; helpers cut it by the rule''s cut_fen until floor_fen, within the rule''s hours (and the play''s window). helps_needed = ceil((price - floor) / cut). One running bargain per customer and play (PT409); the eligibility rules apply. Idempotent by request_id.';
 
 -- A helper cuts a bargain's price by one step.
 CREATE FUNCTION commerce.help_bargain(p_tenant bigint, p_request_id text, p_instance bigint, p_helper text,
@@ -86,7 +86,7 @@ BEGIN
         RETURN commerce._bargain_result(i, 'repeated');
     END IF;
     IF i.status <> 'active' THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('bargain %s is %s', p_instance,
                              CASE i.status WHEN 'success' THEN 'already at its floor' ELSE i.status END),
             HINT    = 'Help a bargain that is still running.';
@@ -98,13 +98,13 @@ BEGIN
             HINT    = 'Help a bargain that is still running.';
     END IF;
     IF cu.customer_id = i.leader_customer_id THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('customer "%s" cannot help their own bargain', p_helper),
             HINT    = 'Ask friends to help.';
     END IF;
     IF EXISTS (SELECT 1 FROM commerce.play_help
                 WHERE tenant_id = p_tenant AND instance_id = p_instance AND helper_id = cu.customer_id) THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('customer "%s" has already helped bargain %s', p_helper, p_instance),
             HINT    = 'One cut per helper and bargain.';
     END IF;
@@ -127,7 +127,7 @@ BEGIN
     RETURN commerce._bargain_result(i, 'cut');
 END $$;
 COMMENT ON FUNCTION commerce.help_bargain(bigint, text, bigint, text, text, text) IS
-  'A helper cuts a bargain''s price by the rule''s cut_fen (the last cut stops at floor_fen); the cut that reaches the floor makes the bargain a success. Helps of one bargain are serialized on its row. Refused: not running (PT412), past its deadline (PT410), the owner helping (PT412), a second help (PT412), the eligibility rules (PT451, PT425, PT420, ...). Idempotent by request_id.';
+  'A helper cuts a bargain''s price by the rule''s cut_fen (the last cut stops at floor_fen); the cut that reaches the floor makes the bargain a success. Helps of one bargain are serialized on its row. Refused: not running (PT409), past its deadline (PT410), the owner helping (PT409), a second help (PT409), the eligibility rules (PT403, PT429, ...). Idempotent by request_id.';
 
 -- The owner of a successful bargain buys at the floor price.
 CREATE FUNCTION commerce.buy_bargain(p_tenant bigint, p_request_id text, p_instance bigint, p_customer text,
@@ -156,12 +156,12 @@ BEGIN
         PERFORM commerce._not_found('bargain', p_instance::text, p_tenant);
     END IF;
     IF i.leader_customer_id <> cu.customer_id THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('bargain %s is not customer "%s"''s', p_instance, p_customer),
             HINT    = 'Only the customer who started a bargain buys it.';
     END IF;
     IF EXISTS (SELECT 1 FROM commerce.play_participant WHERE tenant_id = p_tenant AND instance_id = p_instance) THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('bargain %s was already bought', p_instance),
             HINT    = 'A bargain is bought once.';
     END IF;
@@ -172,7 +172,7 @@ BEGIN
             HINT    = 'Start a new bargain.';
     END IF;
     IF i.status <> 'success' THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('bargain %s has not reached its floor', p_instance),
             DETAIL  = format('%s of %s helps; the price is %s fen.', i.current, i.target, i.price_fen),
             HINT    = 'Ask more friends to help before the deadline.';
@@ -193,4 +193,4 @@ BEGIN
     RETURN r;
 END $$;
 COMMENT ON FUNCTION commerce.buy_bargain(bigint, text, bigint, text, text, text, text, jsonb) IS
-  'The customer who started a bargain buys it at its floor price once it succeeded and before its deadline: an order from the play''s stock, held for the pool''s hold time, paid with commerce.pay_order (the asset is issued then). Refused: not the owner or bought already or not at the floor (PT412), failed or past the deadline (PT410), sold out (PT409). Idempotent by request_id.';
+  'The customer who started a bargain buys it at its floor price once it succeeded and before its deadline: an order from the play''s stock, held for the pool''s hold time, paid with commerce.pay_order (the asset is issued then). Refused: not the owner or bought already or not at the floor (PT409), failed or past the deadline (PT410), sold out (PT409). Idempotent by request_id.';

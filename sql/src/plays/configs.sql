@@ -176,12 +176,12 @@ BEGIN
     RETURN c;
 END $$;
 
--- Refuse a join when the group is not active, past its deadline or full (PT412, PT410, PT409).
+-- Refuse a join when the group is not active, past its deadline or full (PT409, PT410, PT409).
 CREATE FUNCTION commerce._refuse_join(i commerce.play_instance_row, p_now timestamptz) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
     IF i.status <> 'active' THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('group %s is %s', i.instance_id, lower(i.status)),
             HINT    = 'Open a new group or join another one.';
     END IF;
@@ -199,12 +199,12 @@ BEGIN
     END IF;
 END $$;
 
--- A play takes actions only while it is active and inside its window (PT412 otherwise).
+-- A play takes actions only while it is active and inside its window (PT409 otherwise).
 CREATE FUNCTION commerce._require_play_open(c commerce.play_config_row, p_now timestamptz, p_hint text) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
     IF c.status <> 'active' OR p_now < c.starts_at OR p_now >= c.ends_at THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('play "%s" is not open', c.code),
             DETAIL  = format('It runs from %s to %s and is %s.', c.starts_at, c.ends_at, c.status),
             HINT    = p_hint;

@@ -5,7 +5,7 @@ CREATE FUNCTION commerce._play_admit(p_tenant bigint, p_config_id bigint, p_cust
                                      p_ip text DEFAULT NULL, p_device text DEFAULT NULL) RETURNS void
     AS 'MODULE_PATHNAME', 'commerce_play_admit' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION commerce._play_admit(bigint, bigint, bigint, text, text, text) IS
-  'Internal: eligibility at transaction time, in C (src/plays_eligibility.c): blacklist (PT451), new customers only (PT403), the per-customer limit (PT429), the mutex group (PT423), the per-customer rate (PT425) and the per-IP rate (PT420); an admitted action is recorded as a play_event.';
+  'Internal: eligibility at transaction time, in C (src/plays_eligibility.c): blacklist (PT403), new customers only (PT403), the per-customer limit (PT409), the mutex group (PT409), the per-customer rate (PT429) and the per-IP rate (PT429); an admitted action is recorded as a play_event.';
 
 -- Put a customer, an IP or a device on the tenant's play blacklist (or change the entry).
 CREATE FUNCTION commerce.blacklist(p_tenant bigint, p_kind text, p_value text, p_reason text,
@@ -41,7 +41,7 @@ BEGIN
     RETURN b;
 END $$;
 COMMENT ON FUNCTION commerce.blacklist(bigint, text, text, text, timestamptz) IS
-  'Bar a customer (kind user, by code), an IP or a device from every play of the tenant, with a reason and an optional end; a second call changes the entry. Plays refuse them with PT451.';
+  'Bar a customer (kind user, by code), an IP or a device from every play of the tenant, with a reason and an optional end; a second call changes the entry. Plays refuse them with PT403.';
 
 -- Take an entry off the blacklist; returns whether there was one.
 CREATE FUNCTION commerce.unblacklist(p_tenant bigint, p_kind text, p_value text) RETURNS boolean
@@ -81,7 +81,7 @@ BEGIN
     RETURN c;
 END $$;
 COMMENT ON FUNCTION commerce.set_play_limits(bigint, text, integer, integer) IS
-  'Set the rate limits of a play: admitted actions per customer and per IP in a minute (NULL: none). Refusals: PT425 (customer), PT420 (IP).';
+  'Set the rate limits of a play: admitted actions per customer and per IP in a minute (NULL: none). Refusals: PT429 (customer), PT429 (IP).';
 
 -- Record that a customer (or an anonymous visitor) saw a play.
 CREATE FUNCTION commerce.record_play_view(p_tenant bigint, p_config text, p_customer text DEFAULT NULL,

@@ -56,7 +56,7 @@ BEGIN
     IF p_instance IS NOT NULL AND EXISTS (SELECT 1 FROM commerce.play_participant
                                            WHERE tenant_id = p_tenant AND instance_id = p_instance
                                              AND customer_id = cu.customer_id) THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('customer "%s" is already in group %s', p_customer, p_instance),
             HINT    = 'One place per customer and group.';
     END IF;
@@ -106,7 +106,7 @@ BEGIN
             CASE WHEN p_payment_id IS NULL THEN 'held' ELSE 'joined' END, v_now)
     ON CONFLICT DO NOTHING;
     IF NOT FOUND THEN   -- the same customer (or request) joined this group in a concurrent transaction
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('customer "%s" is already in group %s', p_customer, i.instance_id),
             HINT    = 'One place per customer and group.';
     END IF;
@@ -180,4 +180,4 @@ BEGIN
     END IF;
 END $$;
 COMMENT ON FUNCTION commerce.join_group(bigint, text, text, text, text, bigint, text, text, text) IS
-  'Group buy (M3): open a group (no instance: the customer leads it) or join one at the play price, paid at once (p_payment_id) or held until its order is paid (no p_payment_id: outcome held or opened_held; the order''s pay deadline is the group''s deadline at the latest, a held place counts toward the target, the group succeeds only when every place is paid, and an order cancelled unpaid gives its place back); the order takes a unit of the play''s stock and carries the instance. Joiners of one group share its row (KEY SHARE) while they order and pay, and take their place at the end by a conditional update (status active, current below target, before the deadline), so a group never has more than its target and a join that loses the race rolls back whole; the member that completes it makes it a success and issues every member''s asset. Refused: a closed or not running play (PT412), a group that is not active (PT412), past its deadline (PT410), full (PT409), a second place (PT412), and the eligibility rules checked in C (PT451 blacklist, PT403, PT429, PT423, PT425, PT420). IP and device feed the blacklist and the per-IP rate. Idempotent by request_id.';
+  'Group buy (M3): open a group (no instance: the customer leads it) or join one at the play price, paid at once (p_payment_id) or held until its order is paid (no p_payment_id: outcome held or opened_held; the order''s pay deadline is the group''s deadline at the latest, a held place counts toward the target, the group succeeds only when every place is paid, and an order cancelled unpaid gives its place back); the order takes a unit of the play''s stock and carries the instance. Joiners of one group share its row (KEY SHARE) while they order and pay, and take their place at the end by a conditional update (status active, current below target, before the deadline), so a group never has more than its target and a join that loses the race rolls back whole; the member that completes it makes it a success and issues every member''s asset. Refused: a closed or not running play (PT409), a group that is not active (PT409), past its deadline (PT410), full (PT409), a second place (PT409), and the eligibility rules checked in C (PT403 blacklist or new customers only, PT409 limit or mutex, PT429 rates). IP and device feed the blacklist and the per-IP rate. Idempotent by request_id.';

@@ -44,7 +44,7 @@ BEGIN
     ON CONFLICT (tenant_id, invitee_id) DO NOTHING
     RETURNING * INTO v;
     IF v.invite_id IS NULL THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('customer "%s" was already invited', p_invitee),
             DETAIL  = format('By customer %s.', (SELECT cu.code FROM commerce.play_invite x
                                                    JOIN commerce.customer cu ON cu.tenant_id = x.tenant_id
@@ -55,7 +55,7 @@ BEGIN
     RETURN v;
 END $$;
 COMMENT ON FUNCTION commerce.invite(bigint, text, text, text, text, text, text) IS
-  'Invite-reward (老带新): the inviter brings a customer who has never paid (PT403 otherwise); a customer is invited once (PT412, the first invitation counts). The reward follows the invitee''s first paid order, exactly once. The inviter passes the eligibility rules. Idempotent by request_id.';
+  'Invite-reward (老带新): the inviter brings a customer who has never paid (PT403 otherwise); a customer is invited once (PT409, the first invitation counts). The reward follows the invitee''s first paid order, exactly once. The inviter passes the eligibility rules. Idempotent by request_id.';
 
 -- The invitee's first paid order ends the invite: rewarded, capped or lapsed, exactly once.
 CREATE FUNCTION commerce._reward_invite(o commerce.orders_row) RETURNS void

@@ -53,7 +53,7 @@ BEGIN
      WHERE tenant_id = p_tenant AND template_code IN (c.template_code, '*')
      ORDER BY template_code = '*' LIMIT 1;
     IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('no split rule for play "%s"', p_config),
             DETAIL  = format('Neither template %s nor the tenant has a split rule.', c.template_code),
             HINT    = 'HQ sets one with commerce.set_split_rule.';
@@ -81,7 +81,7 @@ BEGIN
         SELECT p_tenant, st.settlement_id, due.order_id, due.amount_fen FROM st CROSS JOIN due)
     SELECT * INTO s FROM st;
     IF s.settlement_id IS NULL THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('play "%s" has no income to settle', p_config),
             DETAIL  = 'Every completed order of the play is settled or under review.',
             HINT    = 'Orders count once they are completed (the first consumption of their asset).';
@@ -89,7 +89,7 @@ BEGIN
     RETURN s;
 END $$;
 COMMENT ON FUNCTION commerce.apply_play_settlement(bigint, text, text) IS
-  'A store applies for settlement of a play (M7): every completed order of the play not yet in a settlement (paid less refunded), split by the split rule of the template (or the default) into store_fen and hq_fen, which add up exactly (largest remainder). PT412 without a rule or without income to settle. Idempotent by request_id; applications of one play are serialized.';
+  'A store applies for settlement of a play (M7): every completed order of the play not yet in a settlement (paid less refunded), split by the split rule of the template (or the default) into store_fen and hq_fen, which add up exactly (largest remainder). PT409 without a rule or without income to settle. Idempotent by request_id; applications of one play are serialized.';
 
 -- HQ finance approves (the store's part is paid out through the outbox) or rejects an application.
 CREATE FUNCTION commerce.decide_play_settlement(p_tenant bigint, p_settlement bigint, p_approve boolean,
@@ -113,7 +113,7 @@ BEGIN
         PERFORM commerce._invalid('p_reason', 'A rejection needs a reason of 1 to 500 characters.', 'Tell the store why.');
     END IF;
     IF s.status NOT IN ('applied', 'failed') OR (NOT p_approve AND s.status <> 'applied') THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('settlement %s is %s', p_settlement, s.status),
             HINT    = 'Approve or reject an application; approve a failed payout again to retry it.';
     END IF;
@@ -143,7 +143,7 @@ BEGIN
     RETURN s;
 END $$;
 COMMENT ON FUNCTION commerce.decide_play_settlement(bigint, bigint, boolean, text, text) IS
-  'HQ finance decides a settlement: approve (the store''s part goes out as a store.settlement_payout outbox message; a zero part is paid at once) or reject with a reason (its orders are released for a new application). Approving a failed payout again retries it; the same decision twice is a no-op; anything else is PT412.';
+  'HQ finance decides a settlement: approve (the store''s part goes out as a store.settlement_payout outbox message; a zero part is paid at once) or reject with a reason (its orders are released for a new application). Approving a failed payout again retries it; the same decision twice is a no-op; anything else is PT409.';
 
 -- The payment provider's answer for a store payout.
 CREATE FUNCTION commerce.record_settlement_payout(p_tenant bigint, p_settlement bigint, p_paid boolean,
@@ -162,7 +162,7 @@ BEGIN
         RETURN s;
     END IF;
     IF s.status <> 'approved' THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('settlement %s is %s, not waiting for a payout', p_settlement, s.status),
             HINT    = 'Record the result of an approved settlement''s payout.';
     END IF;
@@ -175,4 +175,4 @@ BEGIN
     RETURN s;
 END $$;
 COMMENT ON FUNCTION commerce.record_settlement_payout(bigint, bigint, boolean, text, text) IS
-  'Record the payment provider''s answer for an approved settlement: paid, or failed (HQ approves it again to retry). The same answer twice is a no-op; a settlement not waiting for a payout is PT412.';
+  'Record the payment provider''s answer for an approved settlement: paid, or failed (HQ approves it again to retry). The same answer twice is a no-op; a settlement not waiting for a payout is PT409.';

@@ -217,7 +217,7 @@ CREATE TYPE commerce.play_blacklist_row AS (
 );
 COMMENT ON TYPE commerce.play_blacklist_row IS 'A row of commerce.play_blacklist (same columns, same order), as functions take and return it.';
 COMMENT ON TABLE commerce.play_blacklist IS
-  'Who may not take part in any play of the tenant (M3, eligibility): a customer (kind user, by customer code), an IP or a device id, with a reason and an optional end. Checked in C by every play entry point (PT451).';
+  'Who may not take part in any play of the tenant (M3, eligibility): a customer (kind user, by customer code), an IP or a device id, with a reason and an optional end. Checked in C by every play entry point (PT403).';
 
 CREATE TABLE commerce.play_event (
     tenant_id   bigint NOT NULL,

@@ -50,14 +50,14 @@ BEGIN
         BEGIN
             PERFORM commerce.apply_play_schema(v_schema::text, c.rules::text);
         EXCEPTION WHEN invalid_parameter_value THEN
-            RAISE EXCEPTION USING ERRCODE = 'PT412',
+            RAISE EXCEPTION USING ERRCODE = 'PT409',
                 MESSAGE = format('template %s: the new schema does not accept config "%s"', p_code, c.code),
                 DETAIL  = SQLERRM,
                 HINT    = 'Keep the schema compatible with the configs built on it, or create a new template.';
         END;
     END LOOP;
     IF EXISTS (SELECT 1 FROM commerce.play_template WHERE tenant_id = p_tenant AND code = p_code AND kind <> p_kind) THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT412',
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('template %s is of another kind', p_code),
             HINT    = 'The kind of a template never changes; create a new template.';
     END IF;
@@ -70,7 +70,7 @@ BEGIN
     RETURN tp;
 END $$;
 COMMENT ON FUNCTION commerce.upsert_play_template(bigint, text, text, text, text, text) IS
-  'HQ creates or updates a play template: code, kind (group_buy, flash_sale, bargain, invite_reward), name, unit name and rule schema (checked, 22023 naming the bad keyword). A new schema must accept the rules of every config built on the template (PT412 otherwise); the kind never changes.';
+  'HQ creates or updates a play template: code, kind (group_buy, flash_sale, bargain, invite_reward), name, unit name and rule schema (checked, 22023 naming the bad keyword). A new schema must accept the rules of every config built on the template (PT409 otherwise); the kind never changes.';
 
 -- The four standard templates, for a tenant that has none of them.
 CREATE FUNCTION commerce.ensure_play_templates(p_tenant bigint) RETURNS integer
