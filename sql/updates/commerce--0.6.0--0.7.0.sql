@@ -8956,6 +8956,179 @@ END $$;
 COMMENT ON FUNCTION commerce.buy_bargain(bigint, text, bigint, text, text, text, text, jsonb) IS
   'The customer who started a bargain buys it at its floor price once it succeeded and before its deadline: an order from the play''s stock, held for the pool''s hold time, paid with commerce.pay_order (the asset is issued then). Refused: not the owner or bought already or not at the floor (PT409), failed or past the deadline (PT410), sold out (PT409). Idempotent by request_id.';
 
+
+-- ===========================================================================
+-- Hasura's reads (issue 12): commerce_hasura, each read of commerce_api with
+-- the session as its hasura_session argument; grant_api grants them to
+-- commerce_authenticator
+-- ===========================================================================
+
+CREATE OR REPLACE FUNCTION commerce.grant_api(p_authenticator name DEFAULT NULL)
+RETURNS TABLE (role name, functions integer)
+LANGUAGE plpgsql AS $$
+DECLARE k text; r name; m record; n integer;
+BEGIN
+    IF p_authenticator IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = p_authenticator) THEN
+        PERFORM commerce._not_found('role', p_authenticator::text, NULL);
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'commerce_authenticator') THEN
+        CREATE ROLE commerce_authenticator NOLOGIN;
+    END IF;
+    FOREACH k IN ARRAY commerce.actor_kinds() LOOP
+        r := 'commerce_' || k;
+        IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN
+            EXECUTE format('CREATE ROLE %I NOLOGIN', r);
+        END IF;
+        EXECUTE format('GRANT USAGE ON SCHEMA commerce_api, commerce TO %I', r);
+        EXECUTE format('GRANT EXECUTE ON FUNCTION commerce._rls_tenant() TO %I', r);   -- the policies call it
+        n := 0;
+        FOR m IN SELECT * FROM commerce.api_matrix() LOOP
+            IF k = ANY (m.kinds) THEN
+                EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %I', m.function, r);
+                n := n + 1;
+            ELSE
+                EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM %I', m.function, r);
+            END IF;
+        END LOOP;
+        IF p_authenticator IS NOT NULL THEN
+            EXECUTE format('GRANT %I TO %I', r, p_authenticator);
+        END IF;
+        role := r; functions := n;
+        RETURN NEXT;
+    END LOOP;
+    -- Hasura's read variants: for the gateways' login roles, not for the actor roles
+    GRANT USAGE ON SCHEMA commerce_hasura TO commerce_authenticator;
+    GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA commerce_hasura TO commerce_authenticator;
+    IF p_authenticator IS NOT NULL THEN
+        EXECUTE format('GRANT commerce_authenticator TO %I', p_authenticator);
+    END IF;
+    PERFORM commerce._audit(0, 'grant_api', p_authenticator, jsonb_build_object('authenticator', p_authenticator), 'granted');
+END $$;
+COMMENT ON FUNCTION commerce.grant_api(name) IS
+  'Create the NOLOGIN actor roles (commerce_anonymous, _customer, _koc, _store, _operator, _finance, _service and commerce_authenticator) if missing, grant each exactly the commerce_api functions open to it (commerce.api_matrix()) and revoke the rest, and commerce_authenticator Hasura''s read variants (commerce_hasura); with p_authenticator, make that login role a trusted gateway that may switch to every actor role. Audited. Idempotent: rerun after every ALTER EXTENSION UPDATE.';
+CREATE SCHEMA commerce_hasura;
+COMMENT ON SCHEMA commerce_hasura IS
+  'Hasura''s variants of the commerce_api reads: each takes the session variables as its first argument hasura_session (track it with session_argument: hasura_session) and returns what the commerce_api function of the same name returns, for the actor of those variables. Executable by the gateways'' login roles only (commerce.grant_api grants them to commerce_authenticator), never by the actor roles PostgREST and PostGraphile switch to.';
+CREATE FUNCTION commerce._hasura_session(p_session json) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF current_setting('role') <> 'none' OR NOT commerce._session_trusted()
+       OR EXISTS (SELECT 1 FROM commerce.role_binding rb WHERE rb.role_name = session_user) THEN
+        PERFORM commerce._no_identity('hasura_session is for Hasura''s own database user',
+            format('The session is %s, role %s.', left(session_user::text, 64), left(current_setting('role'), 64)),
+            'Call commerce_hasura functions through Hasura connected as the role given to commerce.grant_api(); others call commerce_api.');
+    END IF;
+    IF p_session IS NULL OR json_typeof(p_session) <> 'object' THEN
+        PERFORM commerce._no_identity('no Hasura session', format('hasura_session: %s', coalesce(left(p_session::text, 100), 'NULL')),
+            'Track the function with session_argument: hasura_session.');
+    END IF;
+    PERFORM set_config('hasura.user', p_session::text, true);
+END $$;
+COMMENT ON FUNCTION commerce._hasura_session(json) IS
+  'The first statement of every commerce_hasura function: in a session of Hasura''s database user (trusted, a member of commerce_authenticator, no role switched, not bound) the session variables Hasura passes (x-hasura-role, x-hasura-user-id, x-hasura-tenant-id) become this transaction''s hasura.user, which commerce._identity() reads as Hasura''s claims; anywhere else 42501.';
+CREATE FUNCTION commerce_hasura.me(hasura_session json)
+RETURNS SETOF commerce_api.customer_profile LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+BEGIN
+    PERFORM commerce._hasura_session(hasura_session);
+    RETURN QUERY SELECT * FROM commerce_api.me();
+END $$;
+REVOKE ALL ON FUNCTION commerce_hasura.me(json) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_hasura.me(json) IS
+  'Hasura: commerce_api.me for the actor of the session variables hasura_session (x-hasura-role, x-hasura-user-id, x-hasura-tenant-id); track it with session_argument: hasura_session.';
+CREATE FUNCTION commerce_hasura.catalog(hasura_session json, channel text, search text DEFAULT NULL, category text DEFAULT NULL, after_sku text DEFAULT NULL, page_size integer DEFAULT 20)
+RETURNS SETOF commerce_api.catalog_item LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+BEGIN
+    PERFORM commerce._hasura_session(hasura_session);
+    RETURN QUERY SELECT * FROM commerce_api.catalog(catalog.channel, catalog.search, catalog.category, catalog.after_sku, catalog.page_size);
+END $$;
+REVOKE ALL ON FUNCTION commerce_hasura.catalog(json, text, text, text, text, integer) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_hasura.catalog(json, text, text, text, text, integer) IS
+  'Hasura: commerce_api.catalog for the actor of the session variables hasura_session (x-hasura-role, x-hasura-user-id, x-hasura-tenant-id); track it with session_argument: hasura_session.';
+CREATE FUNCTION commerce_hasura.orders(hasura_session json, status commerce.order_status DEFAULT NULL, customer text DEFAULT NULL, before_id bigint DEFAULT NULL, page_size integer DEFAULT 20)
+RETURNS SETOF commerce_api.order_summary LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+BEGIN
+    PERFORM commerce._hasura_session(hasura_session);
+    RETURN QUERY SELECT * FROM commerce_api.orders(orders.status, orders.customer, orders.before_id, orders.page_size);
+END $$;
+REVOKE ALL ON FUNCTION commerce_hasura.orders(json, commerce.order_status, text, bigint, integer) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_hasura.orders(json, commerce.order_status, text, bigint, integer) IS
+  'Hasura: commerce_api.orders for the actor of the session variables hasura_session (x-hasura-role, x-hasura-user-id, x-hasura-tenant-id); track it with session_argument: hasura_session.';
+CREATE FUNCTION commerce_hasura.order_history(hasura_session json, order_id bigint)
+RETURNS SETOF commerce_api.order_status_change LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+BEGIN
+    PERFORM commerce._hasura_session(hasura_session);
+    RETURN QUERY SELECT * FROM commerce_api.order_history(order_history.order_id);
+END $$;
+REVOKE ALL ON FUNCTION commerce_hasura.order_history(json, bigint) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_hasura.order_history(json, bigint) IS
+  'Hasura: commerce_api.order_history for the actor of the session variables hasura_session (x-hasura-role, x-hasura-user-id, x-hasura-tenant-id); track it with session_argument: hasura_session.';
+CREATE FUNCTION commerce_hasura.order_shipments(hasura_session json, order_id bigint)
+RETURNS SETOF commerce_api.order_shipment LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+BEGIN
+    PERFORM commerce._hasura_session(hasura_session);
+    RETURN QUERY SELECT * FROM commerce_api.order_shipments(order_shipments.order_id);
+END $$;
+REVOKE ALL ON FUNCTION commerce_hasura.order_shipments(json, bigint) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_hasura.order_shipments(json, bigint) IS
+  'Hasura: commerce_api.order_shipments for the actor of the session variables hasura_session (x-hasura-role, x-hasura-user-id, x-hasura-tenant-id); track it with session_argument: hasura_session.';
+CREATE FUNCTION commerce_hasura.koc_account(hasura_session json, koc text DEFAULT NULL)
+RETURNS SETOF commerce_api.koc_account LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+BEGIN
+    PERFORM commerce._hasura_session(hasura_session);
+    RETURN QUERY SELECT * FROM commerce_api.koc_account(koc_account.koc);
+END $$;
+REVOKE ALL ON FUNCTION commerce_hasura.koc_account(json, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_hasura.koc_account(json, text) IS
+  'Hasura: commerce_api.koc_account for the actor of the session variables hasura_session (x-hasura-role, x-hasura-user-id, x-hasura-tenant-id); track it with session_argument: hasura_session.';
+CREATE FUNCTION commerce_hasura.tracking_link(hasura_session json, task text DEFAULT NULL, channel text DEFAULT NULL, koc text DEFAULT NULL)
+RETURNS SETOF commerce_api.tracking_link LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+BEGIN
+    PERFORM commerce._hasura_session(hasura_session);
+    RETURN QUERY SELECT * FROM commerce_api.tracking_link(tracking_link.task, tracking_link.channel, tracking_link.koc);
+END $$;
+REVOKE ALL ON FUNCTION commerce_hasura.tracking_link(json, text, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_hasura.tracking_link(json, text, text, text) IS
+  'Hasura: commerce_api.tracking_link for the actor of the session variables hasura_session (x-hasura-role, x-hasura-user-id, x-hasura-tenant-id); track it with session_argument: hasura_session.';
+CREATE FUNCTION commerce_hasura.assets(hasura_session json, customer text DEFAULT NULL, before_id bigint DEFAULT NULL, page_size integer DEFAULT 20)
+RETURNS SETOF commerce_api.customer_asset LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+BEGIN
+    PERFORM commerce._hasura_session(hasura_session);
+    RETURN QUERY SELECT * FROM commerce_api.assets(assets.customer, assets.before_id, assets.page_size);
+END $$;
+REVOKE ALL ON FUNCTION commerce_hasura.assets(json, text, bigint, integer) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_hasura.assets(json, text, bigint, integer) IS
+  'Hasura: commerce_api.assets for the actor of the session variables hasura_session (x-hasura-role, x-hasura-user-id, x-hasura-tenant-id); track it with session_argument: hasura_session.';
+CREATE FUNCTION commerce_hasura.asset_consumptions(hasura_session json, asset bigint)
+RETURNS SETOF commerce_api.asset_consumption LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+BEGIN
+    PERFORM commerce._hasura_session(hasura_session);
+    RETURN QUERY SELECT * FROM commerce_api.asset_consumptions(asset_consumptions.asset);
+END $$;
+REVOKE ALL ON FUNCTION commerce_hasura.asset_consumptions(json, bigint) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_hasura.asset_consumptions(json, bigint) IS
+  'Hasura: commerce_api.asset_consumptions for the actor of the session variables hasura_session (x-hasura-role, x-hasura-user-id, x-hasura-tenant-id); track it with session_argument: hasura_session.';
+CREATE FUNCTION commerce_hasura.group_buy(hasura_session json, group_id bigint)
+RETURNS SETOF commerce_api.group_progress LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+BEGIN
+    PERFORM commerce._hasura_session(hasura_session);
+    RETURN QUERY SELECT * FROM commerce_api.group_buy(group_buy.group_id);
+END $$;
+REVOKE ALL ON FUNCTION commerce_hasura.group_buy(json, bigint) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_hasura.group_buy(json, bigint) IS
+  'Hasura: commerce_api.group_buy for the actor of the session variables hasura_session (x-hasura-role, x-hasura-user-id, x-hasura-tenant-id); track it with session_argument: hasura_session.';
+COMMENT ON FUNCTION commerce_api.koc_overview(date, date) IS
+  'The KOC programme overview of a period (K19, HQ dashboard): KOCs, active KOCs, clicks, redemptions, revenue and commission (fen and yuan), ROI, and the trend per day ({"trend":[{"date","clicks","redemptions","revenueFen"}, ...]}). Operators, finance and services.';
+
 -- the actor roles of a database upgraded after commerce.grant_api() ran get the new matrix
 DO $$
 BEGIN

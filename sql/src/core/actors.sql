@@ -369,10 +369,13 @@ BEGIN
         role := r; functions := n;
         RETURN NEXT;
     END LOOP;
+    -- Hasura's read variants: for the gateways' login roles, not for the actor roles
+    GRANT USAGE ON SCHEMA commerce_hasura TO commerce_authenticator;
+    GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA commerce_hasura TO commerce_authenticator;
     IF p_authenticator IS NOT NULL THEN
         EXECUTE format('GRANT commerce_authenticator TO %I', p_authenticator);
     END IF;
     PERFORM commerce._audit(0, 'grant_api', p_authenticator, jsonb_build_object('authenticator', p_authenticator), 'granted');
 END $$;
 COMMENT ON FUNCTION commerce.grant_api(name) IS
-  'Create the NOLOGIN actor roles (commerce_anonymous, _customer, _koc, _store, _operator, _finance, _service and commerce_authenticator) if missing, grant each exactly the commerce_api functions open to it (commerce.api_matrix()) and revoke the rest; with p_authenticator, make that login role a trusted gateway that may switch to every actor role. Audited. Idempotent: rerun after every ALTER EXTENSION UPDATE.';
+  'Create the NOLOGIN actor roles (commerce_anonymous, _customer, _koc, _store, _operator, _finance, _service and commerce_authenticator) if missing, grant each exactly the commerce_api functions open to it (commerce.api_matrix()) and revoke the rest, and commerce_authenticator Hasura''s read variants (commerce_hasura); with p_authenticator, make that login role a trusted gateway that may switch to every actor role. Audited. Idempotent: rerun after every ALTER EXTENSION UPDATE.';

@@ -118,3 +118,27 @@ END $$;
 REVOKE ALL ON FUNCTION commerce_api.catalog(text, text, text, text, integer) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.catalog(text, text, text, text, integer) IS
   'The active SKUs of the shop on a channel (catalog_item), by SKU code: search matches the SKU or product name, category the product''s; paged by cursor (after_sku: the last sku of the previous page; page_size: 1 to 100, default 20). A signed-in customer sees its own member tier''s price; flash prices apply in their window. Open to every caller.';
+
+-- Hasura's variants of the reads above (commerce_hasura: the session passed as hasura_session).
+
+CREATE FUNCTION commerce_hasura.me(hasura_session json)
+RETURNS SETOF commerce_api.customer_profile LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+BEGIN
+    PERFORM commerce._hasura_session(hasura_session);
+    RETURN QUERY SELECT * FROM commerce_api.me();
+END $$;
+REVOKE ALL ON FUNCTION commerce_hasura.me(json) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_hasura.me(json) IS
+  'Hasura: commerce_api.me for the actor of the session variables hasura_session (x-hasura-role, x-hasura-user-id, x-hasura-tenant-id); track it with session_argument: hasura_session.';
+
+CREATE FUNCTION commerce_hasura.catalog(hasura_session json, channel text, search text DEFAULT NULL, category text DEFAULT NULL, after_sku text DEFAULT NULL, page_size integer DEFAULT 20)
+RETURNS SETOF commerce_api.catalog_item LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+BEGIN
+    PERFORM commerce._hasura_session(hasura_session);
+    RETURN QUERY SELECT * FROM commerce_api.catalog(catalog.channel, catalog.search, catalog.category, catalog.after_sku, catalog.page_size);
+END $$;
+REVOKE ALL ON FUNCTION commerce_hasura.catalog(json, text, text, text, text, integer) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_hasura.catalog(json, text, text, text, text, integer) IS
+  'Hasura: commerce_api.catalog for the actor of the session variables hasura_session (x-hasura-role, x-hasura-user-id, x-hasura-tenant-id); track it with session_argument: hasura_session.';

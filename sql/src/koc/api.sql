@@ -132,3 +132,27 @@ $$;
 REVOKE ALL ON FUNCTION commerce_api.koc_overview(date, date) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.koc_overview(date, date) IS
   'The KOC programme overview of a period (K19, HQ dashboard): KOCs, active KOCs, clicks, redemptions, revenue and commission (fen and yuan), ROI, and the trend per day ({"trend":[{"date","clicks","redemptions","revenueFen"}, ...]}). Operators, finance and services.';
+
+-- Hasura's variants of the reads above (commerce_hasura: the session passed as hasura_session).
+
+CREATE FUNCTION commerce_hasura.koc_account(hasura_session json, koc text DEFAULT NULL)
+RETURNS SETOF commerce_api.koc_account LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+BEGIN
+    PERFORM commerce._hasura_session(hasura_session);
+    RETURN QUERY SELECT * FROM commerce_api.koc_account(koc_account.koc);
+END $$;
+REVOKE ALL ON FUNCTION commerce_hasura.koc_account(json, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_hasura.koc_account(json, text) IS
+  'Hasura: commerce_api.koc_account for the actor of the session variables hasura_session (x-hasura-role, x-hasura-user-id, x-hasura-tenant-id); track it with session_argument: hasura_session.';
+
+CREATE FUNCTION commerce_hasura.tracking_link(hasura_session json, task text DEFAULT NULL, channel text DEFAULT NULL, koc text DEFAULT NULL)
+RETURNS SETOF commerce_api.tracking_link LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+BEGIN
+    PERFORM commerce._hasura_session(hasura_session);
+    RETURN QUERY SELECT * FROM commerce_api.tracking_link(tracking_link.task, tracking_link.channel, tracking_link.koc);
+END $$;
+REVOKE ALL ON FUNCTION commerce_hasura.tracking_link(json, text, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_hasura.tracking_link(json, text, text, text) IS
+  'Hasura: commerce_api.tracking_link for the actor of the session variables hasura_session (x-hasura-role, x-hasura-user-id, x-hasura-tenant-id); track it with session_argument: hasura_session.';

@@ -277,3 +277,38 @@ END $$;
 REVOKE ALL ON FUNCTION commerce_api.request_after_sale(text, bigint, commerce.after_sale_kind, bigint, text) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.request_after_sale(text, bigint, commerce.after_sale_kind, bigint, text) IS
   'Open an after-sale request on a paid, shipped or completed order: refund_only, return_refund or exchange, with the refund asked in fen (at most what was paid) and a reason (up to 500 characters). A customer for its own orders (another''s is PT404); a service for any. One open request per order; idempotent by request_id. Returns the request (after_sale_request).';
+
+-- Hasura's variants of the reads above (commerce_hasura: the session passed as hasura_session).
+
+CREATE FUNCTION commerce_hasura.orders(hasura_session json, status commerce.order_status DEFAULT NULL, customer text DEFAULT NULL, before_id bigint DEFAULT NULL, page_size integer DEFAULT 20)
+RETURNS SETOF commerce_api.order_summary LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+BEGIN
+    PERFORM commerce._hasura_session(hasura_session);
+    RETURN QUERY SELECT * FROM commerce_api.orders(orders.status, orders.customer, orders.before_id, orders.page_size);
+END $$;
+REVOKE ALL ON FUNCTION commerce_hasura.orders(json, commerce.order_status, text, bigint, integer) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_hasura.orders(json, commerce.order_status, text, bigint, integer) IS
+  'Hasura: commerce_api.orders for the actor of the session variables hasura_session (x-hasura-role, x-hasura-user-id, x-hasura-tenant-id); track it with session_argument: hasura_session.';
+
+CREATE FUNCTION commerce_hasura.order_history(hasura_session json, order_id bigint)
+RETURNS SETOF commerce_api.order_status_change LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+BEGIN
+    PERFORM commerce._hasura_session(hasura_session);
+    RETURN QUERY SELECT * FROM commerce_api.order_history(order_history.order_id);
+END $$;
+REVOKE ALL ON FUNCTION commerce_hasura.order_history(json, bigint) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_hasura.order_history(json, bigint) IS
+  'Hasura: commerce_api.order_history for the actor of the session variables hasura_session (x-hasura-role, x-hasura-user-id, x-hasura-tenant-id); track it with session_argument: hasura_session.';
+
+CREATE FUNCTION commerce_hasura.order_shipments(hasura_session json, order_id bigint)
+RETURNS SETOF commerce_api.order_shipment LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+BEGIN
+    PERFORM commerce._hasura_session(hasura_session);
+    RETURN QUERY SELECT * FROM commerce_api.order_shipments(order_shipments.order_id);
+END $$;
+REVOKE ALL ON FUNCTION commerce_hasura.order_shipments(json, bigint) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_hasura.order_shipments(json, bigint) IS
+  'Hasura: commerce_api.order_shipments for the actor of the session variables hasura_session (x-hasura-role, x-hasura-user-id, x-hasura-tenant-id); track it with session_argument: hasura_session.';

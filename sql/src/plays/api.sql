@@ -281,3 +281,38 @@ END $$;
 REVOKE ALL ON FUNCTION commerce_api.decide_play_settlement(bigint, boolean, text) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.decide_play_settlement(bigint, boolean, text) IS
   'HQ finance approves (the store''s share is paid out through the outbox, store.settlement_payout) or rejects (reason required) a store''s settlement of an ended play; the decision is recorded under the finance member''s name. Finance only.';
+
+-- Hasura's variants of the reads above (commerce_hasura: the session passed as hasura_session).
+
+CREATE FUNCTION commerce_hasura.assets(hasura_session json, customer text DEFAULT NULL, before_id bigint DEFAULT NULL, page_size integer DEFAULT 20)
+RETURNS SETOF commerce_api.customer_asset LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+BEGIN
+    PERFORM commerce._hasura_session(hasura_session);
+    RETURN QUERY SELECT * FROM commerce_api.assets(assets.customer, assets.before_id, assets.page_size);
+END $$;
+REVOKE ALL ON FUNCTION commerce_hasura.assets(json, text, bigint, integer) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_hasura.assets(json, text, bigint, integer) IS
+  'Hasura: commerce_api.assets for the actor of the session variables hasura_session (x-hasura-role, x-hasura-user-id, x-hasura-tenant-id); track it with session_argument: hasura_session.';
+
+CREATE FUNCTION commerce_hasura.asset_consumptions(hasura_session json, asset bigint)
+RETURNS SETOF commerce_api.asset_consumption LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+BEGIN
+    PERFORM commerce._hasura_session(hasura_session);
+    RETURN QUERY SELECT * FROM commerce_api.asset_consumptions(asset_consumptions.asset);
+END $$;
+REVOKE ALL ON FUNCTION commerce_hasura.asset_consumptions(json, bigint) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_hasura.asset_consumptions(json, bigint) IS
+  'Hasura: commerce_api.asset_consumptions for the actor of the session variables hasura_session (x-hasura-role, x-hasura-user-id, x-hasura-tenant-id); track it with session_argument: hasura_session.';
+
+CREATE FUNCTION commerce_hasura.group_buy(hasura_session json, group_id bigint)
+RETURNS SETOF commerce_api.group_progress LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+BEGIN
+    PERFORM commerce._hasura_session(hasura_session);
+    RETURN QUERY SELECT * FROM commerce_api.group_buy(group_buy.group_id);
+END $$;
+REVOKE ALL ON FUNCTION commerce_hasura.group_buy(json, bigint) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_hasura.group_buy(json, bigint) IS
+  'Hasura: commerce_api.group_buy for the actor of the session variables hasura_session (x-hasura-role, x-hasura-user-id, x-hasura-tenant-id); track it with session_argument: hasura_session.';
