@@ -9129,6 +9129,539 @@ COMMENT ON FUNCTION commerce_hasura.group_buy(json, bigint) IS
 COMMENT ON FUNCTION commerce_api.koc_overview(date, date) IS
   'The KOC programme overview of a period (K19, HQ dashboard): KOCs, active KOCs, clicks, redemptions, revenue and commission (fen and yuan), ROI, and the trend per day ({"trend":[{"date","clicks","redemptions","revenueFen"}, ...]}). Operators, finance and services.';
 
+
+-- ===========================================================================
+-- the KOC workbench, the store counter and HQ's catalog, stock, plays and
+-- reviews through commerce_api (issue 12)
+-- ===========================================================================
+
+CREATE FUNCTION commerce_api.upsert_product(code text, name text, kind text DEFAULT 'physical',
+                                            virtual_kind text DEFAULT NULL, brand text DEFAULT NULL,
+                                            category text DEFAULT NULL)
+RETURNS bigint LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.upsert_product', '{operator,service}');
+BEGIN
+    RETURN commerce.upsert_product(a.tenant_id, upsert_product.code, left(upsert_product.name, 200), upsert_product.kind,
+                                   upsert_product.virtual_kind, left(upsert_product.brand, 100),
+                                   left(upsert_product.category, 100));
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.upsert_product(text, text, text, text, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.upsert_product(text, text, text, text, text, text) IS
+  'HQ creates or changes a product by code: name, kind (physical, virtual), virtual_kind (course, activation_code, membership_card, live_ticket), brand, category. HQ operators and services. Returns the product id.';
+CREATE FUNCTION commerce_api.upsert_sku(product text, code text, name text, msrp_fen bigint, floor_fen bigint DEFAULT 0,
+                                        cost_fen bigint DEFAULT NULL, weight_g integer DEFAULT NULL,
+                                        volume_cm3 integer DEFAULT NULL, spec jsonb DEFAULT '{}')
+RETURNS bigint LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.upsert_sku', '{operator,service}');
+BEGIN
+    RETURN commerce.upsert_sku(a.tenant_id, upsert_sku.product, upsert_sku.code, left(upsert_sku.name, 200),
+                               upsert_sku.msrp_fen, upsert_sku.floor_fen, upsert_sku.cost_fen, upsert_sku.weight_g,
+                               upsert_sku.volume_cm3, upsert_sku.spec);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.upsert_sku(text, text, text, bigint, bigint, bigint, integer, integer, jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.upsert_sku(text, text, text, bigint, bigint, bigint, integer, integer, jsonb) IS
+  'HQ creates or changes a SKU of a product: name, list price (msrp_fen), the floor no price may go below (floor_fen; 23514 otherwise), cost, weight, volume and spec ({"size":"L"}). HQ operators and services. Returns the SKU id.';
+CREATE FUNCTION commerce_api.set_price(sku text, kind text, price_fen bigint, channel text DEFAULT NULL,
+                                       member_tier text DEFAULT NULL, valid_from timestamptz DEFAULT '-infinity',
+                                       valid_to timestamptz DEFAULT 'infinity')
+RETURNS bigint LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.set_price', '{operator,service}');
+BEGIN
+    PERFORM commerce._actor_scope(a, NULL, set_price.channel);
+    RETURN commerce.set_price(a.tenant_id, set_price.sku, set_price.kind, set_price.price_fen, set_price.channel,
+                              set_price.member_tier, set_price.valid_from, set_price.valid_to);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.set_price(text, text, bigint, text, text, timestamptz, timestamptz) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.set_price(text, text, bigint, text, text, timestamptz, timestamptz) IS
+  'HQ sets a price of a SKU (H3.1.2): kind channel (with channel), member (with member_tier) or flash (with its window), in fen, never below the SKU''s floor (23514). An operator limited to some channels sets prices of those only (42501). Audited. HQ operators and services. Returns the price id.';
+CREATE VIEW commerce_api.stock_level AS
+SELECT NULL::text AS sku, NULL::text AS warehouse, NULL::text AS activity, NULL::text AS status, NULL::bigint AS on_hand,
+       NULL::bigint AS reserved, NULL::bigint AS sold, NULL::bigint AS available, NULL::bigint AS low_stock_threshold
+ WHERE false;
+COMMENT ON VIEW commerce_api.stock_level IS
+  E'@omit all\nThe figures of a stock pool (H3.1.3): SKU, warehouse, the activity it is allocated to (NULL: the shared pool every channel sells from), status (open, closed), on hand, reserved, sold, available (on hand - reserved - sold) and the low-stock threshold.';
+CREATE FUNCTION commerce_api.stock_levels(sku text DEFAULT NULL)
+RETURNS SETOF commerce_api.stock_level LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.stock_levels', '{store,operator,finance,service}');
+BEGIN
+    RETURN QUERY SELECT s.sku, s.warehouse, s.activity, s.status, s.on_hand, s.reserved, s.sold, s.available,
+                        s.low_stock_threshold
+                   FROM commerce.stock s
+                  WHERE s.tenant_id = a.tenant_id AND (stock_levels.sku IS NULL OR s.sku = stock_levels.sku)
+                  ORDER BY s.sku, s.warehouse, s.activity NULLS FIRST;
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.stock_levels(text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.stock_levels(text) IS
+  'Every stock pool of the tenant, or of one SKU, with on hand, reserved, sold and available (stock_level). Staff and services.';
+CREATE FUNCTION commerce_api.receive_stock(request_id text, sku text, qty bigint, warehouse text DEFAULT NULL,
+                                           note text DEFAULT NULL)
+RETURNS SETOF commerce_api.stock_level LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.receive_stock', '{operator,service}');
+BEGIN
+    PERFORM commerce.receive_stock(a.tenant_id, receive_stock.request_id, receive_stock.sku, receive_stock.qty,
+                                   receive_stock.warehouse, left(coalesce(receive_stock.note, 'received by ' || a.subject), 200));
+    RETURN QUERY SELECT * FROM commerce_api.stock_levels(receive_stock.sku);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.receive_stock(text, text, bigint, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.receive_stock(text, text, bigint, text, text) IS
+  'HQ receives stock of a SKU into its shared pool at a warehouse (the only one when left out): qty units, with a note (default: who received it). HQ operators and services. Idempotent by request_id. Returns the SKU''s pools (stock_level).';
+CREATE FUNCTION commerce_api.adjust_stock(request_id text, sku text, delta bigint, note text, warehouse text DEFAULT NULL)
+RETURNS SETOF commerce_api.stock_level LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.adjust_stock', '{operator,service}');
+BEGIN
+    PERFORM commerce._require(adjust_stock.note, 'note');
+    PERFORM commerce.adjust_stock(a.tenant_id, adjust_stock.request_id, adjust_stock.sku, adjust_stock.delta,
+                                  adjust_stock.warehouse, left(adjust_stock.note || ' (' || coalesce(a.subject, a.kind) || ')', 200));
+    RETURN QUERY SELECT * FROM commerce_api.stock_levels(adjust_stock.sku);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.adjust_stock(text, text, bigint, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.adjust_stock(text, text, bigint, text, text) IS
+  'HQ corrects the stock on hand of a SKU (a count, damage, loss) by delta units, with the reason (note, required; the operator''s code is added). Never below what is reserved and sold (PT409). HQ operators and services. Idempotent by request_id. Returns the SKU''s pools (stock_level).';
+CREATE VIEW commerce_api.koc_application AS
+SELECT NULL::bigint AS application_id, NULL::text AS customer, NULL::text AS status, NULL::jsonb AS social_accounts,
+       NULL::text AS note, NULL::text AS reviewer, NULL::text AS decision_reason, NULL::text AS koc,
+       NULL::timestamptz AS created_at, NULL::timestamptz AS reviewed_at
+ WHERE false;
+COMMENT ON VIEW commerce_api.koc_application IS
+  E'@omit all\nAn application to become a KOC (K03): the applying customer, status (submitted, approved, rejected), the social accounts and note it gave, who reviewed it and why, and the KOC code an approval created.';
+CREATE FUNCTION commerce._koc_applications(p_tenant bigint, p_customer text, p_application bigint, p_status text,
+                                           p_before bigint, p_page integer)
+RETURNS SETOF commerce_api.koc_application LANGUAGE sql STABLE AS $$
+    SELECT ap.application_id, cu.code, ap.status, ap.social_accounts, ap.note, ap.reviewer, ap.decision_reason, k.code,
+           ap.created_at, ap.reviewed_at
+      FROM commerce.koc_application ap
+      JOIN commerce.customer cu ON cu.tenant_id = ap.tenant_id AND cu.customer_id = ap.customer_id
+      LEFT JOIN commerce.koc k ON k.tenant_id = ap.tenant_id AND k.koc_id = ap.koc_id
+     WHERE ap.tenant_id = p_tenant AND (p_customer IS NULL OR cu.code = p_customer)
+       AND (p_application IS NULL OR ap.application_id = p_application)
+       AND (p_status IS NULL OR ap.status = p_status) AND (p_before IS NULL OR ap.application_id < p_before)
+     ORDER BY ap.application_id DESC
+     LIMIT p_page;
+$$;
+CREATE FUNCTION commerce_api.apply_koc(request_id text, social_accounts jsonb, note text DEFAULT NULL,
+                                       customer text DEFAULT NULL)
+RETURNS SETOF commerce_api.koc_application LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.apply_koc', '{customer,service}');
+        r commerce.koc_application_row;
+BEGIN
+    r := commerce.apply_koc(a.tenant_id, apply_koc.request_id, commerce._actor_subject(a, apply_koc.customer, 'customer'),
+                            apply_koc.social_accounts, left(apply_koc.note, 1000));
+    RETURN QUERY SELECT * FROM commerce._koc_applications(a.tenant_id, NULL, r.application_id, NULL, NULL, 1);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.apply_koc(text, jsonb, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.apply_koc(text, jsonb, text, text) IS
+  'Apply to become a KOC (K03) with one''s social accounts ({"douyin":"@name","xiaohongshu":"..."}) and a note: a customer for itself; a service names the customer. One open application per customer; idempotent by request_id. Returns the application (koc_application); HQ reviews it (review_koc_application).';
+CREATE FUNCTION commerce_api.koc_applications(status text DEFAULT NULL, before_id bigint DEFAULT NULL,
+                                              page_size integer DEFAULT 20)
+RETURNS SETOF commerce_api.koc_application LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.koc_applications', '{customer,operator,service}');
+BEGIN
+    PERFORM commerce._api_page(koc_applications.page_size);
+    RETURN QUERY SELECT * FROM commerce._koc_applications(a.tenant_id, CASE WHEN a.kind = 'customer' THEN a.subject END,
+                                                           NULL, koc_applications.status, koc_applications.before_id,
+                                                           koc_applications.page_size);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.koc_applications(text, bigint, integer) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.koc_applications(text, bigint, integer) IS
+  'KOC applications newest first (koc_application), optionally of one status (submitted, approved, rejected): a customer its own; HQ operators and services all. Paged by cursor: before_id is the last application_id of the previous page, page_size 1 to 100 (default 20).';
+CREATE FUNCTION commerce_api.review_koc_application(application bigint, approve boolean, reason text DEFAULT NULL,
+                                                    koc_code text DEFAULT NULL)
+RETURNS SETOF commerce_api.koc_application LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.review_koc_application', '{operator}');
+        r commerce.koc_application_row;
+BEGIN
+    r := commerce.review_koc_application(a.tenant_id, review_koc_application.application, review_koc_application.approve,
+                                         a.subject, left(review_koc_application.reason, 500), review_koc_application.koc_code);
+    RETURN QUERY SELECT * FROM commerce._koc_applications(a.tenant_id, NULL, r.application_id, NULL, NULL, 1);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.review_koc_application(bigint, boolean, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.review_koc_application(bigint, boolean, text, text) IS
+  'HQ approves (the customer becomes a KOC, koc_code or one made from the application) or rejects (reason required) a KOC application, as the calling operator. HQ operators only. Returns the application (koc_application).';
+CREATE VIEW commerce_api.koc_agreement AS
+SELECT NULL::integer AS version, NULL::text AS title, NULL::text AS body, NULL::text AS body_sha256,
+       NULL::timestamptz AS published_at, NULL::timestamptz AS signed_at
+ WHERE false;
+COMMENT ON VIEW commerce_api.koc_agreement IS
+  E'@omit all\nThe current KOC agreement (K04): version, title, body and its SHA-256 (what sign_agreement confirms), when it was published, and when the calling KOC signed it (NULL: not yet).';
+CREATE FUNCTION commerce_api.koc_agreement()
+RETURNS SETOF commerce_api.koc_agreement LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.koc_agreement', '{customer,koc,operator,service}');
+BEGIN
+    RETURN QUERY
+    SELECT g.version, g.title, g.body, g.body_sha256, g.published_at,
+           (SELECT sg.signed_at FROM commerce.agreement_signature sg JOIN commerce.koc k USING (tenant_id, koc_id)
+             WHERE sg.tenant_id = g.tenant_id AND sg.version = g.version AND a.kind = 'koc' AND k.code = a.subject)
+      FROM commerce.agreement g
+     WHERE g.tenant_id = a.tenant_id
+     ORDER BY g.version DESC LIMIT 1;
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.koc_agreement() FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.koc_agreement() IS
+  'The current KOC agreement to read before signing (koc_agreement), with when the calling KOC signed it. Open to customers (applicants), KOCs, operators and services; no row before HQ publishes one.';
+CREATE FUNCTION commerce_api.sign_agreement(version integer, text_sha256 text, signer_name text)
+RETURNS SETOF commerce_api.koc_agreement LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.sign_agreement', '{koc}');
+BEGIN
+    PERFORM commerce.sign_agreement(a.tenant_id, a.subject, sign_agreement.version, sign_agreement.text_sha256,
+                                    left(sign_agreement.signer_name, 100), commerce._client_ip(a, NULL)::inet);
+    RETURN QUERY SELECT g.version, g.title, g.body, g.body_sha256, g.published_at, sg.signed_at
+                   FROM commerce.agreement g
+                   JOIN commerce.koc k ON k.tenant_id = g.tenant_id AND k.code = a.subject
+                   JOIN commerce.agreement_signature sg ON sg.tenant_id = g.tenant_id AND sg.koc_id = k.koc_id
+                                                       AND sg.version = g.version
+                  WHERE g.tenant_id = a.tenant_id AND g.version = sign_agreement.version;
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.sign_agreement(integer, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.sign_agreement(integer, text, text) IS
+  'The calling KOC signs an agreement version (K04), confirming the SHA-256 of the text it was shown, under the name it types; the client address comes from the request headers, as evidence. KOCs only. Returns the agreement with when it was signed (koc_agreement).';
+CREATE VIEW commerce_api.koc_task AS
+SELECT NULL::text AS task, NULL::text AS title, NULL::timestamptz AS starts_at, NULL::timestamptz AS ends_at,
+       NULL::integer AS rate_bp, NULL::integer AS level_bonus_bp, NULL::bigint AS bounty_fen, NULL::integer AS goal,
+       NULL::text[] AS materials
+ WHERE false;
+COMMENT ON VIEW commerce_api.koc_task IS
+  E'@omit all\nA promotion task open to the KOC (K06): code and title, its window, the commission rate and the KOC level''s bonus in basis points, the bounty per redemption in fen, the goal, and the materials to share (URLs).';
+CREATE FUNCTION commerce_api.koc_tasks()
+RETURNS SETOF commerce_api.koc_task LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.koc_tasks', '{koc}');
+BEGIN
+    RETURN QUERY SELECT * FROM commerce.koc_open_tasks(a.tenant_id, a.subject);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.koc_tasks() FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.koc_tasks() IS
+  'The tasks open to the calling KOC now (koc_task), with its level''s bonus and the materials to share. KOCs only.';
+CREATE VIEW commerce_api.koc_task_progress AS
+SELECT NULL::text AS koc, NULL::text AS task, NULL::bigint AS clicks, NULL::bigint AS visitors,
+       NULL::bigint AS new_customers, NULL::bigint AS pending_redemptions, NULL::bigint AS done_redemptions,
+       NULL::integer AS goal, NULL::boolean AS goal_reached
+ WHERE false;
+COMMENT ON VIEW commerce_api.koc_task_progress IS
+  E'@omit all\nA KOC''s progress on a task (K07): clicks and distinct visitors on its links, new customers, redemptions pending and done, the goal and whether it is reached.';
+CREATE FUNCTION commerce_api.koc_task_progress(task text, koc text DEFAULT NULL)
+RETURNS SETOF commerce_api.koc_task_progress LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.koc_task_progress', '{koc,operator,service}');
+        v_koc text := koc_task_progress.koc;
+BEGIN
+    IF a.kind = 'koc' THEN
+        v_koc := commerce._actor_subject(a, koc_task_progress.koc, 'koc');
+    END IF;
+    PERFORM commerce._require(v_koc, 'koc');
+    RETURN QUERY SELECT * FROM commerce.koc_task_progress(a.tenant_id, v_koc, koc_task_progress.task);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.koc_task_progress(text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.koc_task_progress(text, text) IS
+  'A KOC''s progress on a task (koc_task_progress): a KOC its own (koc left out); HQ operators and services name the KOC.';
+CREATE VIEW commerce_api.koc_withdrawal AS
+SELECT NULL::bigint AS withdrawal_id, NULL::text AS koc, NULL::bigint AS amount_fen, NULL::text AS amount_yuan,
+       NULL::bigint AS fee_fen, NULL::text AS method, NULL::text AS status, NULL::text AS reviewer, NULL::text AS reason,
+       NULL::timestamptz AS requested_at, NULL::timestamptz AS reviewed_at, NULL::timestamptz AS finished_at
+ WHERE false;
+COMMENT ON VIEW commerce_api.koc_withdrawal IS
+  E'@omit all\nA KOC''s withdrawal (K14): amount and fee in fen (amount_yuan the exact string), method (wechat, alipay, bank_card), status (requested, approved, rejected, paid, failed), who reviewed it and why, and when it was requested, reviewed and finished. The payee details are not shown.';
+CREATE FUNCTION commerce._koc_withdrawals(p_tenant bigint, p_koc text, p_withdrawal bigint, p_status text,
+                                          p_before bigint, p_page integer)
+RETURNS SETOF commerce_api.koc_withdrawal LANGUAGE sql STABLE AS $$
+    SELECT w.withdrawal_id, k.code, w.amount_fen, commerce.yuan(w.amount_fen), w.fee_fen, w.method, w.status, w.reviewer,
+           w.reason, w.requested_at, w.reviewed_at, w.finished_at
+      FROM commerce.withdrawal w JOIN commerce.koc k ON k.tenant_id = w.tenant_id AND k.koc_id = w.koc_id
+     WHERE w.tenant_id = p_tenant AND (p_koc IS NULL OR k.code = p_koc) AND (p_withdrawal IS NULL OR w.withdrawal_id = p_withdrawal)
+       AND (p_status IS NULL OR w.status = p_status) AND (p_before IS NULL OR w.withdrawal_id < p_before)
+     ORDER BY w.withdrawal_id DESC
+     LIMIT p_page;
+$$;
+CREATE FUNCTION commerce_api.withdrawals(status text DEFAULT NULL, koc text DEFAULT NULL, before_id bigint DEFAULT NULL,
+                                         page_size integer DEFAULT 20)
+RETURNS SETOF commerce_api.koc_withdrawal LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.withdrawals', '{koc,finance,service}');
+        v_koc text := withdrawals.koc;
+BEGIN
+    PERFORM commerce._api_page(withdrawals.page_size);
+    IF a.kind = 'koc' THEN
+        v_koc := commerce._actor_subject(a, withdrawals.koc, 'koc');
+    END IF;
+    RETURN QUERY SELECT * FROM commerce._koc_withdrawals(a.tenant_id, v_koc, NULL, withdrawals.status,
+                                                          withdrawals.before_id, withdrawals.page_size);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.withdrawals(text, text, bigint, integer) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.withdrawals(text, text, bigint, integer) IS
+  'Withdrawals newest first (koc_withdrawal), optionally of one status or KOC: a KOC its own; finance and services any. Paged by cursor: before_id is the last withdrawal_id of the previous page, page_size 1 to 100 (default 20).';
+CREATE FUNCTION commerce_api.review_withdrawal(withdrawal bigint, approve boolean, reason text DEFAULT NULL)
+RETURNS SETOF commerce_api.koc_withdrawal LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.review_withdrawal', '{finance}');
+        w commerce.withdrawal_row;
+BEGIN
+    w := commerce.review_withdrawal(a.tenant_id, review_withdrawal.withdrawal, review_withdrawal.approve, a.subject,
+                                    left(review_withdrawal.reason, 500));
+    RETURN QUERY SELECT * FROM commerce._koc_withdrawals(a.tenant_id, NULL, w.withdrawal_id, NULL, NULL, 1);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.review_withdrawal(bigint, boolean, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.review_withdrawal(bigint, boolean, text) IS
+  'HQ finance approves (the payout goes out through the outbox, koc.payout) or rejects (the amount goes back to the balance; reason required) a withdrawal, under its own name. Finance only. Returns the withdrawal (koc_withdrawal).';
+CREATE VIEW commerce_api.koc_risk_flag AS
+SELECT NULL::bigint AS flag_id, NULL::text AS koc, NULL::text AS rule, NULL::jsonb AS evidence, NULL::text AS status,
+       NULL::timestamptz AS raised_at, NULL::text AS reviewer, NULL::text AS reason, NULL::timestamptz AS decided_at
+ WHERE false;
+COMMENT ON VIEW commerce_api.koc_risk_flag IS
+  E'@omit all\nA risk flag on a KOC (K20): the rule that raised it (click_burst, conversion, referral_ring) with its evidence, status (open, cleared, confirmed: the KOC frozen and the flagged commission reversed), who decided and why.';
+CREATE FUNCTION commerce._koc_risk_flags(p_tenant bigint, p_flag bigint, p_status text, p_before bigint, p_page integer)
+RETURNS SETOF commerce_api.koc_risk_flag LANGUAGE sql STABLE AS $$
+    SELECT f.flag_id, k.code, f.rule, f.evidence, f.status, f.raised_at, f.reviewer, f.reason, f.decided_at
+      FROM commerce.koc_risk_flag f JOIN commerce.koc k ON k.tenant_id = f.tenant_id AND k.koc_id = f.koc_id
+     WHERE f.tenant_id = p_tenant AND (p_flag IS NULL OR f.flag_id = p_flag) AND (p_status IS NULL OR f.status = p_status)
+       AND (p_before IS NULL OR f.flag_id < p_before)
+     ORDER BY f.flag_id DESC
+     LIMIT p_page;
+$$;
+CREATE FUNCTION commerce_api.risk_flags(status text DEFAULT NULL, before_id bigint DEFAULT NULL, page_size integer DEFAULT 20)
+RETURNS SETOF commerce_api.koc_risk_flag LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.risk_flags', '{operator,finance,service}');
+BEGIN
+    PERFORM commerce._api_page(risk_flags.page_size);
+    RETURN QUERY SELECT * FROM commerce._koc_risk_flags(a.tenant_id, NULL, risk_flags.status, risk_flags.before_id,
+                                                         risk_flags.page_size);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.risk_flags(text, bigint, integer) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.risk_flags(text, bigint, integer) IS
+  'KOC risk flags newest first (koc_risk_flag), optionally of one status (open, cleared, confirmed), for HQ review. Operators, finance and services. Paged by cursor: before_id is the last flag_id of the previous page, page_size 1 to 100 (default 20).';
+CREATE FUNCTION commerce_api.review_risk_flag(flag bigint, confirm boolean, reason text)
+RETURNS SETOF commerce_api.koc_risk_flag LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.review_risk_flag', '{operator}');
+        f commerce.koc_risk_flag_row;
+BEGIN
+    f := commerce.review_risk_flag(a.tenant_id, review_risk_flag.flag, review_risk_flag.confirm, a.subject,
+                                   left(review_risk_flag.reason, 500));
+    RETURN QUERY SELECT * FROM commerce._koc_risk_flags(a.tenant_id, f.flag_id, NULL, NULL, 1);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.review_risk_flag(bigint, boolean, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.review_risk_flag(bigint, boolean, text) IS
+  'HQ confirms (the KOC is frozen and the flagged commission reversed) or clears a risk flag, with a reason, as the calling operator. Operators only. Returns the flag (koc_risk_flag).';
+CREATE FUNCTION commerce._api_counter_order(a commerce.actor, p_order bigint) RETURNS commerce.orders_row
+LANGUAGE plpgsql STABLE AS $$
+DECLARE o commerce.orders_row; v_store text;
+BEGIN
+    IF a.kind <> 'store' THEN
+        RETURN commerce._api_order(a, p_order);
+    END IF;
+    PERFORM commerce._require(p_order, 'order_id');
+    SELECT o2.* INTO o FROM commerce.orders o2 WHERE o2.tenant_id = a.tenant_id AND o2.order_id = p_order;
+    SELECT st.code INTO v_store FROM commerce.play_config c
+      JOIN commerce.store st ON st.tenant_id = c.tenant_id AND st.store_id = c.store_id
+     WHERE c.tenant_id = a.tenant_id AND c.activity = o.source_activity;
+    IF o.order_id IS NULL OR v_store IS NULL OR NOT v_store = ANY (a.stores) THEN
+        PERFORM commerce._not_found('order', p_order::text, a.tenant_id);   -- not of its stores: does not exist for it
+    END IF;
+    RETURN o;
+END $$;
+CREATE FUNCTION commerce_api.store_orders(status commerce.order_status DEFAULT NULL, play text DEFAULT NULL,
+                                          before_id bigint DEFAULT NULL, page_size integer DEFAULT 20)
+RETURNS SETOF commerce_api.order_summary LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.store_orders', '{store,operator,service}');
+        v_ids bigint[];
+BEGIN
+    PERFORM commerce._api_page(store_orders.page_size);
+    SELECT array_agg(x.order_id) INTO v_ids FROM (
+        SELECT o.order_id FROM commerce.orders o
+          JOIN commerce.play_config c ON c.tenant_id = o.tenant_id AND c.activity = o.source_activity
+          JOIN commerce.store st ON st.tenant_id = c.tenant_id AND st.store_id = c.store_id
+         WHERE o.tenant_id = a.tenant_id AND (a.stores IS NULL OR st.code = ANY (a.stores))
+           AND (store_orders.play IS NULL OR c.code = store_orders.play)
+           AND (store_orders.status IS NULL OR o.status = store_orders.status)
+           AND (store_orders.before_id IS NULL OR o.order_id < store_orders.before_id)
+         ORDER BY o.order_id DESC LIMIT store_orders.page_size) x;
+    RETURN QUERY SELECT * FROM commerce._order_summary(a.tenant_id, coalesce(v_ids, '{}'));
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.store_orders(commerce.order_status, text, bigint, integer) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.store_orders(commerce.order_status, text, bigint, integer) IS
+  'The orders of the plays of the caller''s stores, newest first (order_summary), optionally of one status or play: store staff their stores''; HQ operators and services every store''s. Paged by cursor: before_id is the last order_id of the previous page, page_size 1 to 100 (default 20).';
+CREATE VIEW commerce_api.store_play AS
+SELECT NULL::text AS play, NULL::text AS title, NULL::text AS template, NULL::text AS kind, NULL::text AS store,
+       NULL::text AS sku, NULL::text AS status, NULL::timestamptz AS starts_at, NULL::timestamptz AS ends_at,
+       NULL::bigint AS price_fen, NULL::text AS price_yuan, NULL::bigint AS stock, NULL::bigint AS available,
+       NULL::bigint AS paid_orders
+ WHERE false;
+COMMENT ON VIEW commerce_api.store_play IS
+  E'@omit all\nA play of a store: code, title, template and its kind (group_buy, flash_sale, bargain, invite_reward), store and SKU, status (active, closed) and window, the play price (price_yuan the exact string), the stock allocated to it and still available, and its paid orders.';
+CREATE FUNCTION commerce_api.store_plays(status text DEFAULT NULL)
+RETURNS SETOF commerce_api.store_play LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.store_plays', '{store,operator,finance,service}');
+BEGIN
+    RETURN QUERY
+    SELECT c.code, c.title, c.template_code, t.kind, st.code, sk.code, c.status, c.starts_at, c.ends_at, c.price_fen,
+           commerce.yuan(c.price_fen), c.stock, commerce._play_available(ROW(c.*)::commerce.play_config_row),
+           (SELECT count(*) FROM commerce.orders o WHERE o.tenant_id = c.tenant_id AND o.source_activity = c.activity
+               AND o.paid_at IS NOT NULL)
+      FROM commerce.play_config c
+      JOIN commerce.play_template t ON t.tenant_id = c.tenant_id AND t.code = c.template_code
+      JOIN commerce.store st ON st.tenant_id = c.tenant_id AND st.store_id = c.store_id
+      JOIN commerce.sku sk ON sk.tenant_id = c.tenant_id AND sk.sku_id = c.sku_id
+     WHERE c.tenant_id = a.tenant_id AND (a.stores IS NULL OR st.code = ANY (a.stores))
+       AND (store_plays.status IS NULL OR c.status = store_plays.status)
+     ORDER BY c.starts_at DESC, c.code;
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.store_plays(text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.store_plays(text) IS
+  'The plays of the caller''s stores, newest first (store_play), optionally of one status (active, closed): store staff their stores''; HQ staff and services all.';
+CREATE FUNCTION commerce_api.ship_order(request_id text, order_id bigint, tracking_no text DEFAULT NULL,
+                                        carrier text DEFAULT NULL)
+RETURNS SETOF commerce_api.order_shipment LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.ship_order', '{store,operator,service}');
+        o commerce.orders_row := commerce._api_counter_order(a, ship_order.order_id); sh commerce.shipment_row;
+BEGIN
+    sh := commerce.ship_order(a.tenant_id, o.order_id, ship_order.request_id, left(ship_order.tracking_no, 64),
+                              left(ship_order.carrier, 64));
+    RETURN QUERY SELECT sh.order_id, sh.shipment_id, sh.carrier, sh.tracking_no, sh.shipped_at;
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.ship_order(text, bigint, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.ship_order(text, bigint, text, text) IS
+  'Ship a paid order (the carrier routed unless given; the waybill job queued): store staff the orders of their stores'' plays (another''s is PT404), HQ operators those of their channels, services any. PT409 when the order is not paid. Idempotent by request_id. Returns the parcel (order_shipment).';
+CREATE FUNCTION commerce_api.after_sales(status text DEFAULT NULL, before_id bigint DEFAULT NULL,
+                                         page_size integer DEFAULT 20)
+RETURNS SETOF commerce_api.after_sale_request LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.after_sales', '{customer,store,operator,finance,service}');
+BEGIN
+    PERFORM commerce._api_page(after_sales.page_size);
+    RETURN QUERY
+    SELECT r.after_sale_id, r.order_id, r.kind, r.status, r.refund_fen, commerce.yuan(r.refund_fen), r.reason,
+           r.decision_note, r.created_at, r.decided_at, r.completed_at
+      FROM commerce.after_sale r
+      JOIN commerce.orders o ON o.tenant_id = r.tenant_id AND o.order_id = r.order_id
+      JOIN commerce.channel ch ON ch.tenant_id = o.tenant_id AND ch.channel_id = o.channel_id
+      LEFT JOIN commerce.customer cu ON cu.tenant_id = o.tenant_id AND cu.customer_id = o.customer_id
+      LEFT JOIN commerce.play_config c ON c.tenant_id = o.tenant_id AND c.activity = o.source_activity
+      LEFT JOIN commerce.store st ON st.tenant_id = c.tenant_id AND st.store_id = c.store_id
+     WHERE r.tenant_id = a.tenant_id
+       AND (a.kind <> 'customer' OR cu.code = a.subject)
+       AND (a.kind <> 'store' OR st.code = ANY (a.stores))
+       AND (a.channels IS NULL OR ch.code = ANY (a.channels))
+       AND (after_sales.status IS NULL OR r.status = after_sales.status)
+       AND (after_sales.before_id IS NULL OR r.after_sale_id < after_sales.before_id)
+     ORDER BY r.after_sale_id DESC
+     LIMIT after_sales.page_size;
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.after_sales(text, bigint, integer) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.after_sales(text, bigint, integer) IS
+  'After-sale requests newest first (after_sale_request), optionally of one status (requested, approved, rejected, goods_returned, refunded, exchanged): a customer its own; store staff those of their stores'' play orders; HQ staff those of their channels; services all. Paged by cursor: before_id is the last after_sale_id of the previous page, page_size 1 to 100 (default 20).';
+CREATE FUNCTION commerce_api.decide_after_sale(after_sale bigint, approve boolean, note text DEFAULT NULL)
+RETURNS SETOF commerce_api.after_sale_request LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.decide_after_sale', '{store,operator,finance}');
+        v_order bigint; r commerce.after_sale_row;
+BEGIN
+    PERFORM commerce._require(decide_after_sale.after_sale, 'after_sale');
+    SELECT x.order_id INTO v_order FROM commerce.after_sale x
+     WHERE x.tenant_id = a.tenant_id AND x.after_sale_id = decide_after_sale.after_sale;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('after-sale request', decide_after_sale.after_sale::text, a.tenant_id);
+    END IF;
+    PERFORM commerce._api_counter_order(a, v_order);    -- within the caller's stores or channels
+    r := commerce.decide_after_sale(a.tenant_id, decide_after_sale.after_sale, decide_after_sale.approve,
+                                    left(decide_after_sale.note, 500), a.subject);
+    RETURN QUERY SELECT r.after_sale_id, r.order_id, r.kind, r.status, r.refund_fen, commerce.yuan(r.refund_fen), r.reason,
+                        r.decision_note, r.created_at, r.decided_at, r.completed_at;
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.decide_after_sale(bigint, boolean, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.decide_after_sale(bigint, boolean, text) IS
+  'Approve or reject an after-sale request, under the caller''s name (a refund at or above the tenant''s second-approval threshold needs two different approvers): store staff for their stores'' play orders (another''s is PT404), HQ operators and finance for their channels. Returns the request (after_sale_request).';
+CREATE FUNCTION commerce_api.record_refund(after_sale bigint)
+RETURNS SETOF commerce_api.after_sale_request LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.record_refund', '{service}');
+        r commerce.after_sale_row;
+BEGIN
+    r := commerce.complete_refund(a.tenant_id, record_refund.after_sale);
+    RETURN QUERY SELECT r.after_sale_id, r.order_id, r.kind, r.status, r.refund_fen, commerce.yuan(r.refund_fen), r.reason,
+                        r.decision_note, r.created_at, r.decided_at, r.completed_at;
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.record_refund(bigint) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.record_refund(bigint) IS
+  'The payment provider''s refund callback (service only): the refund of an approved after-sale request went through (the payment.refund message''s after_sale_id); the order becomes refunded (or back to its state for a partial refund) and a group member refunded. Idempotent. Returns the request (after_sale_request).';
+CREATE VIEW commerce_api.play_settlement AS
+SELECT NULL::bigint AS settlement_id, NULL::text AS play, NULL::text AS store, NULL::text AS status,
+       NULL::integer AS orders, NULL::bigint AS income_fen, NULL::integer AS store_share_bp, NULL::bigint AS store_fen,
+       NULL::text AS store_yuan, NULL::bigint AS hq_fen, NULL::timestamptz AS applied_at, NULL::timestamptz AS decided_at,
+       NULL::text AS decided_by, NULL::text AS reason, NULL::timestamptz AS paid_at
+ WHERE false;
+COMMENT ON VIEW commerce_api.play_settlement IS
+  E'@omit all\nA store''s settlement of a play (M7): the completed orders and their income, the store''s share in basis points and fen (store_yuan the exact string) and HQ''s, status (applied, approved, rejected, paid, failed), who decided and why, when it was applied, decided and paid.';
+CREATE FUNCTION commerce_api.play_settlements(status text DEFAULT NULL, before_id bigint DEFAULT NULL,
+                                              page_size integer DEFAULT 20)
+RETURNS SETOF commerce_api.play_settlement LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.play_settlements', '{store,operator,finance,service}');
+BEGIN
+    PERFORM commerce._api_page(play_settlements.page_size);
+    RETURN QUERY
+    SELECT x.settlement_id, c.code, st.code, x.status, x.orders, x.income_fen, x.store_share_bp, x.store_fen,
+           commerce.yuan(x.store_fen), x.hq_fen, x.applied_at, x.decided_at, x.decided_by, x.reason, x.paid_at
+      FROM commerce.play_settlement x
+      JOIN commerce.play_config c ON c.tenant_id = x.tenant_id AND c.config_id = x.config_id
+      JOIN commerce.store st ON st.tenant_id = x.tenant_id AND st.store_id = x.store_id
+     WHERE x.tenant_id = a.tenant_id AND (a.stores IS NULL OR st.code = ANY (a.stores))
+       AND (play_settlements.status IS NULL OR x.status = play_settlements.status)
+       AND (play_settlements.before_id IS NULL OR x.settlement_id < play_settlements.before_id)
+     ORDER BY x.settlement_id DESC
+     LIMIT play_settlements.page_size;
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.play_settlements(text, bigint, integer) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.play_settlements(text, bigint, integer) IS
+  'Stores'' settlements of plays newest first (play_settlement), optionally of one status: store staff their stores''; HQ staff and services all (finance approves with decide_play_settlement). Paged by cursor: before_id is the last settlement_id of the previous page, page_size 1 to 100 (default 20).';
+CREATE FUNCTION commerce_api.configure_play(request_id text, code text, template text, store text, sku text, title text,
+                                            price_fen bigint, stock bigint, starts_at timestamptz, ends_at timestamptz,
+                                            rules jsonb DEFAULT '{}', cities text[] DEFAULT NULL,
+                                            new_users_only boolean DEFAULT false, per_user_limit integer DEFAULT NULL,
+                                            mutex_group text DEFAULT NULL, asset_type text DEFAULT NULL,
+                                            units_per_sale bigint DEFAULT 1)
+RETURNS SETOF commerce_api.store_play LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.configure_play', '{store,operator,service}');
+        c commerce.play_config_row;
+BEGIN
+    PERFORM commerce._actor_scope(a, configure_play.store, NULL);
+    c := commerce.configure_play(a.tenant_id, configure_play.request_id, configure_play.code, configure_play.template,
+                                 configure_play.store, configure_play.sku, configure_play.title, configure_play.price_fen,
+                                 configure_play.stock, configure_play.starts_at, configure_play.ends_at,
+                                 coalesce(configure_play.rules, '{}')::text, configure_play.cities,
+                                 configure_play.new_users_only, configure_play.per_user_limit, configure_play.mutex_group,
+                                 configure_play.asset_type, configure_play.units_per_sale);
+    RETURN QUERY SELECT * FROM commerce_api.store_plays() x WHERE x.play = c.code;
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.configure_play(text, text, text, text, text, text, bigint, bigint, timestamptz, timestamptz, jsonb, text[], boolean, integer, text, text, bigint) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.configure_play(text, text, text, text, text, text, bigint, bigint, timestamptz, timestamptz, jsonb, text[], boolean, integer, text, text, bigint) IS
+  'A store applies a template to one of its SKUs (M2.1): the play code and title, the play price, the stock allocated from the shared pool, the window, the rules (checked against the template''s schema, 22023 naming the bad keyword), the cities it is seen in, who may join (new users only, a per-user limit, a mutex group) and what a sale becomes (asset_type, units_per_sale). Store staff for their own stores (42501 otherwise), HQ operators and services any. Idempotent by request_id. Returns the play (store_play).';
+CREATE FUNCTION commerce_api.close_play(request_id text, play text)
+RETURNS SETOF commerce_api.store_play LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.close_play', '{store,operator,service}');
+BEGIN
+    PERFORM commerce._api_play_scope(a, close_play.play);
+    PERFORM commerce.close_play(a.tenant_id, close_play.play, close_play.request_id);
+    RETURN QUERY SELECT * FROM commerce_api.store_plays() x WHERE x.play = close_play.play;
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.close_play(text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.close_play(text, text) IS
+  'Close a play: its unsold stock goes back to the shared pool and nobody can join or buy any more. Store staff their own stores'' plays (42501 otherwise), HQ operators and services any. Closing again is a no-op. Returns the play (store_play).';
+
 -- the actor roles of a database upgraded after commerce.grant_api() ran get the new matrix
 DO $$
 BEGIN

@@ -149,6 +149,40 @@ is([r.data?.kocOverview?.clicks, r.data?.kocOverview?.redemptions], [1, 1], 'HQ:
 r = await q(fanA, `{ playDashboard(play: "DUO") }`);
 is(err(r).errcode, '42501', 'a customer cannot read a dashboard (42501)');
 
+// ---- 9. the KOC workbench: a fan applies, HQ approves, the new KOC signs and sees its tasks
+r = await q(fanB, `mutation { applyKoc(input: {requestId: "apply-b", socialAccounts: [{platform: "douyin", handle: "@fanb", followers: 1200}], note: "yoga every day"}) { kocApplications { applicationId status } } }`);
+const app = r.data?.applyKoc?.kocApplications?.[0];
+is(app?.status, 'submitted', 'customer: applies to become a KOC');
+r = await q(ops, `{ kocApplications(status: "submitted") { nodes { applicationId customer } } }`);
+is(r.data?.kocApplications?.nodes?.map((x) => x.customer), ['fan-b'], 'HQ: sees the submitted application');
+r = await q(ops, `mutation($a: BigInt!) { reviewKocApplication(input: {application: $a, approve: true, kocCode: "koc-b"}) { kocApplications { status reviewer koc } } }`, { a: app?.applicationId });
+is(r.data?.reviewKocApplication?.kocApplications?.[0], { status: 'approved', reviewer: 'ops-chen', koc: 'koc-b' }, 'HQ: approves it under its own name; fan B is KOC koc-b');
+const kocB = as('koc', 'koc-b');
+r = await q(kocB, `{ kocAgreement { nodes { version bodySha256 signedAt } } }`);
+const ag = r.data?.kocAgreement?.nodes?.[0];
+is(ag && [ag.version, ag.signedAt], [1, null], 'new KOC: reads the agreement it has not signed');
+r = await q(kocB, `mutation($v: Int!, $h: String!) { signAgreement(input: {version: $v, textSha256: $h, signerName: "Fan B"}) { kocAgreements { signedAt } } }`,
+            { v: ag?.version, h: ag?.bodySha256 }, { 'x-forwarded-for': '198.51.100.4' });
+ok(!!r.data?.signAgreement?.kocAgreements?.[0]?.signedAt, 'new KOC: signs it', r.errors);
+is(psql(`SELECT host(client_ip) FROM commerce.agreement_signature s JOIN commerce.koc k USING (tenant_id, koc_id) WHERE k.code = 'koc-b'`),
+   '198.51.100.4', 'the signature\'s evidence address is the request header\'s');
+r = await q(kocB, `{ kocTasks { nodes { task } } withdrawals { nodes { withdrawalId } } }`);
+ok(Array.isArray(r.data?.kocTasks?.nodes) && r.data?.withdrawals?.nodes?.length === 0, 'new KOC: its tasks and (no) withdrawals', r.errors);
+
+// ---- 10. HQ finance reviews the withdrawal; the store sees its orders and plays
+r = await q(fin, `{ withdrawals(status: "requested") { nodes { withdrawalId koc amountYuan } } }`);
+const wd = r.data?.withdrawals?.nodes?.[0];
+is(wd && [wd.koc, wd.amountYuan], ['koc-li', '39.90'], 'finance: sees the requested withdrawal');
+r = await q(fin, `mutation($w: BigInt!) { reviewWithdrawal(input: {withdrawal: $w, approve: true}) { kocWithdrawals { status reviewer } } }`, { w: wd?.withdrawalId });
+is(r.data?.reviewWithdrawal?.kocWithdrawals?.[0], { status: 'approved', reviewer: 'fin-zhao' }, 'finance: approves it under its own name');
+r = await q(koc, `{ withdrawals { nodes { status } } }`);
+is(r.data?.withdrawals?.nodes?.map((x) => x.status), ['approved'], 'KOC: sees its withdrawal approved');
+r = await q(clerk, `{ storePlays { nodes { play kind paidOrders } } storeOrders(status: COMPLETED) { nodes { activity } } }`);
+is(r.data?.storePlays?.nodes?.map((x) => [x.play, x.kind]).sort(), [['DUO', 'group_buy'], ['FLASH10', 'flash_sale']], 'clerk: the store\'s plays');
+is(r.data?.storeOrders?.nodes?.map((x) => x.activity), ['play:FLASH10'], 'clerk: the store\'s completed orders');
+r = await q(fanA, `{ storeOrders { nodes { orderId } } }`);
+is(err(r).errcode, '42501', 'a customer cannot list a store\'s orders (42501)');
+
 is(psql(`SELECT (SELECT count(*) FROM commerce.check_play_invariants()) + (SELECT count(*) FROM commerce.check_koc_invariants())
               + (SELECT count(*) FROM commerce.check_stock_invariants()) + (SELECT count(*) FROM commerce.check_order_invariants())`),
    '0', 'every invariant holds after the flows');

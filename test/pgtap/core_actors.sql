@@ -14,7 +14,7 @@ SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
 CALL commerce.provision();
-SELECT plan(201);
+SELECT plan(279);
 \ir lib/fingerprint.psql
 \o /dev/null
 
@@ -122,7 +122,33 @@ INSERT INTO expected VALUES
   ('assets', '{customer,store,operator,service}', $$SELECT * FROM commerce_api.assets(page_size => 0)$$),
   ('asset_consumptions', '{customer,store,operator,service}', $$SELECT * FROM commerce_api.asset_consumptions(0)$$),
   ('group_buy', '{anonymous,customer,koc,store,operator,service}', $$SELECT * FROM commerce_api.group_buy(0)$$),
-  ('decide_play_settlement', '{finance}', $$SELECT * FROM commerce_api.decide_play_settlement(0, true)$$);
+  ('decide_play_settlement', '{finance}', $$SELECT * FROM commerce_api.decide_play_settlement(0, true)$$),
+  ('apply_koc', '{customer,service}', $$SELECT * FROM commerce_api.apply_koc('m', '[]')$$),
+  ('koc_applications', '{customer,operator,service}', $$SELECT * FROM commerce_api.koc_applications(page_size => 0)$$),
+  ('review_koc_application', '{operator}', $$SELECT * FROM commerce_api.review_koc_application(0, true)$$),
+  ('koc_agreement', '{customer,koc,operator,service}', $$SELECT * FROM commerce_api.koc_agreement()$$),
+  ('sign_agreement', '{koc}', $$SELECT * FROM commerce_api.sign_agreement(999, 'x', 'n')$$),
+  ('koc_tasks', '{koc}', $$SELECT * FROM commerce_api.koc_tasks()$$),
+  ('koc_task_progress', '{koc,operator,service}', $$SELECT * FROM commerce_api.koc_task_progress('nope')$$),
+  ('withdrawals', '{koc,finance,service}', $$SELECT * FROM commerce_api.withdrawals(page_size => 0)$$),
+  ('review_withdrawal', '{finance}', $$SELECT * FROM commerce_api.review_withdrawal(0, true)$$),
+  ('risk_flags', '{operator,finance,service}', $$SELECT * FROM commerce_api.risk_flags(page_size => 0)$$),
+  ('review_risk_flag', '{operator}', $$SELECT * FROM commerce_api.review_risk_flag(0, true, 'x')$$),
+  ('store_orders', '{store,operator,service}', $$SELECT * FROM commerce_api.store_orders(page_size => 0)$$),
+  ('store_plays', '{store,operator,finance,service}', $$SELECT * FROM commerce_api.store_plays()$$),
+  ('ship_order', '{store,operator,service}', $$SELECT * FROM commerce_api.ship_order('m', 0)$$),
+  ('after_sales', '{customer,store,operator,finance,service}', $$SELECT * FROM commerce_api.after_sales(page_size => 0)$$),
+  ('decide_after_sale', '{store,operator,finance}', $$SELECT * FROM commerce_api.decide_after_sale(0, true)$$),
+  ('record_refund', '{service}', $$SELECT * FROM commerce_api.record_refund(0)$$),
+  ('play_settlements', '{store,operator,finance,service}', $$SELECT * FROM commerce_api.play_settlements(page_size => 0)$$),
+  ('upsert_product', '{operator,service}', $$SELECT commerce_api.upsert_product('bad code!', 'x')$$),
+  ('upsert_sku', '{operator,service}', $$SELECT commerce_api.upsert_sku('NOPE', 'X1', 'x', 1)$$),
+  ('set_price', '{operator,service}', $$SELECT commerce_api.set_price('NOPE', 'channel', 1, 'wechat_mp')$$),
+  ('stock_levels', '{store,operator,finance,service}', $$SELECT * FROM commerce_api.stock_levels()$$),
+  ('receive_stock', '{operator,service}', $$SELECT * FROM commerce_api.receive_stock('m', 'NOPE', 1)$$),
+  ('adjust_stock', '{operator,service}', $$SELECT * FROM commerce_api.adjust_stock('m', 'NOPE', 1, 'n')$$),
+  ('configure_play', '{store,operator,service}', $$SELECT * FROM commerce_api.configure_play('m', 'X', 'NOPE', 'S1', 'C10', 't', 1, 1, '2030-01-01', '2030-02-01')$$),
+  ('close_play', '{store,operator,service}', $$SELECT * FROM commerce_api.close_play('m', 'nope')$$);
 SELECT pg_temp.fingerprint() AS fp0 \gset
 \o
 
@@ -329,7 +355,7 @@ SELECT is((SELECT count(*) FROM pg_class c WHERE c.relnamespace = 'commerce'::re
 -- grant_api is idempotent and revokes what the matrix no longer gives
 GRANT EXECUTE ON FUNCTION commerce_api.record_payout(text, text, text, text) TO commerce_customer;
 SELECT is((SELECT string_agg(role || '=' || functions, ' ') FROM commerce.grant_api()),
-          'commerce_anonymous=8 commerce_customer=29 commerce_koc=11 commerce_store=12 commerce_operator=21 commerce_finance=14 commerce_service=41',
+          'commerce_anonymous=8 commerce_customer=33 commerce_koc=16 commerce_store=21 commerce_operator=41 commerce_finance=22 commerce_service=61',
           'grant_api again: the same counts');
 SELECT ok(NOT has_function_privilege('commerce_customer', 'commerce_api.record_payout(text, text, text, text)', 'EXECUTE'),
           'grant_api revokes a grant the matrix does not give');

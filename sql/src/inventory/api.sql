@@ -107,3 +107,54 @@ $$;
 REVOKE ALL ON FUNCTION commerce_api.stock(text) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.stock(text) IS
   'The available units of a SKU per warehouse and activity pool (open pools only). Open to every caller.';
+
+-- The shape of a pool's figures.
+CREATE VIEW commerce_api.stock_level AS
+SELECT NULL::text AS sku, NULL::text AS warehouse, NULL::text AS activity, NULL::text AS status, NULL::bigint AS on_hand,
+       NULL::bigint AS reserved, NULL::bigint AS sold, NULL::bigint AS available, NULL::bigint AS low_stock_threshold
+ WHERE false;
+COMMENT ON VIEW commerce_api.stock_level IS
+  E'@omit all\nThe figures of a stock pool (H3.1.3): SKU, warehouse, the activity it is allocated to (NULL: the shared pool every channel sells from), status (open, closed), on hand, reserved, sold, available (on hand - reserved - sold) and the low-stock threshold.';
+
+CREATE FUNCTION commerce_api.stock_levels(sku text DEFAULT NULL)
+RETURNS SETOF commerce_api.stock_level LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.stock_levels', '{store,operator,finance,service}');
+BEGIN
+    RETURN QUERY SELECT s.sku, s.warehouse, s.activity, s.status, s.on_hand, s.reserved, s.sold, s.available,
+                        s.low_stock_threshold
+                   FROM commerce.stock s
+                  WHERE s.tenant_id = a.tenant_id AND (stock_levels.sku IS NULL OR s.sku = stock_levels.sku)
+                  ORDER BY s.sku, s.warehouse, s.activity NULLS FIRST;
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.stock_levels(text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.stock_levels(text) IS
+  'Every stock pool of the tenant, or of one SKU, with on hand, reserved, sold and available (stock_level). Staff and services.';
+
+CREATE FUNCTION commerce_api.receive_stock(request_id text, sku text, qty bigint, warehouse text DEFAULT NULL,
+                                           note text DEFAULT NULL)
+RETURNS SETOF commerce_api.stock_level LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.receive_stock', '{operator,service}');
+BEGIN
+    PERFORM commerce.receive_stock(a.tenant_id, receive_stock.request_id, receive_stock.sku, receive_stock.qty,
+                                   receive_stock.warehouse, left(coalesce(receive_stock.note, 'received by ' || a.subject), 200));
+    RETURN QUERY SELECT * FROM commerce_api.stock_levels(receive_stock.sku);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.receive_stock(text, text, bigint, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.receive_stock(text, text, bigint, text, text) IS
+  'HQ receives stock of a SKU into its shared pool at a warehouse (the only one when left out): qty units, with a note (default: who received it). HQ operators and services. Idempotent by request_id. Returns the SKU''s pools (stock_level).';
+
+CREATE FUNCTION commerce_api.adjust_stock(request_id text, sku text, delta bigint, note text, warehouse text DEFAULT NULL)
+RETURNS SETOF commerce_api.stock_level LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.adjust_stock', '{operator,service}');
+BEGIN
+    PERFORM commerce._require(adjust_stock.note, 'note');
+    PERFORM commerce.adjust_stock(a.tenant_id, adjust_stock.request_id, adjust_stock.sku, adjust_stock.delta,
+                                  adjust_stock.warehouse, left(adjust_stock.note || ' (' || coalesce(a.subject, a.kind) || ')', 200));
+    RETURN QUERY SELECT * FROM commerce_api.stock_levels(adjust_stock.sku);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.adjust_stock(text, text, bigint, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.adjust_stock(text, text, bigint, text, text) IS
+  'HQ corrects the stock on hand of a SKU (a count, damage, loss) by delta units, with the reason (note, required; the operator''s code is added). Never below what is reserved and sold (PT409). HQ operators and services. Idempotent by request_id. Returns the SKU''s pools (stock_level).';

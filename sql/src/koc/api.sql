@@ -133,6 +133,264 @@ REVOKE ALL ON FUNCTION commerce_api.koc_overview(date, date) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.koc_overview(date, date) IS
   'The KOC programme overview of a period (K19, HQ dashboard): KOCs, active KOCs, clicks, redemptions, revenue and commission (fen and yuan), ROI, and the trend per day ({"trend":[{"date","clicks","redemptions","revenueFen"}, ...]}). Operators, finance and services.';
 
+-- The shape of a KOC application.
+CREATE VIEW commerce_api.koc_application AS
+SELECT NULL::bigint AS application_id, NULL::text AS customer, NULL::text AS status, NULL::jsonb AS social_accounts,
+       NULL::text AS note, NULL::text AS reviewer, NULL::text AS decision_reason, NULL::text AS koc,
+       NULL::timestamptz AS created_at, NULL::timestamptz AS reviewed_at
+ WHERE false;
+COMMENT ON VIEW commerce_api.koc_application IS
+  E'@omit all\nAn application to become a KOC (K03): the applying customer, status (submitted, approved, rejected), the social accounts and note it gave, who reviewed it and why, and the KOC code an approval created.';
+
+-- Applications as koc_application rows, newest first.
+CREATE FUNCTION commerce._koc_applications(p_tenant bigint, p_customer text, p_application bigint, p_status text,
+                                           p_before bigint, p_page integer)
+RETURNS SETOF commerce_api.koc_application LANGUAGE sql STABLE AS $$
+    SELECT ap.application_id, cu.code, ap.status, ap.social_accounts, ap.note, ap.reviewer, ap.decision_reason, k.code,
+           ap.created_at, ap.reviewed_at
+      FROM commerce.koc_application ap
+      JOIN commerce.customer cu ON cu.tenant_id = ap.tenant_id AND cu.customer_id = ap.customer_id
+      LEFT JOIN commerce.koc k ON k.tenant_id = ap.tenant_id AND k.koc_id = ap.koc_id
+     WHERE ap.tenant_id = p_tenant AND (p_customer IS NULL OR cu.code = p_customer)
+       AND (p_application IS NULL OR ap.application_id = p_application)
+       AND (p_status IS NULL OR ap.status = p_status) AND (p_before IS NULL OR ap.application_id < p_before)
+     ORDER BY ap.application_id DESC
+     LIMIT p_page;
+$$;
+
+CREATE FUNCTION commerce_api.apply_koc(request_id text, social_accounts jsonb, note text DEFAULT NULL,
+                                       customer text DEFAULT NULL)
+RETURNS SETOF commerce_api.koc_application LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.apply_koc', '{customer,service}');
+        r commerce.koc_application_row;
+BEGIN
+    r := commerce.apply_koc(a.tenant_id, apply_koc.request_id, commerce._actor_subject(a, apply_koc.customer, 'customer'),
+                            apply_koc.social_accounts, left(apply_koc.note, 1000));
+    RETURN QUERY SELECT * FROM commerce._koc_applications(a.tenant_id, NULL, r.application_id, NULL, NULL, 1);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.apply_koc(text, jsonb, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.apply_koc(text, jsonb, text, text) IS
+  'Apply to become a KOC (K03) with one''s social accounts ({"douyin":"@name","xiaohongshu":"..."}) and a note: a customer for itself; a service names the customer. One open application per customer; idempotent by request_id. Returns the application (koc_application); HQ reviews it (review_koc_application).';
+
+CREATE FUNCTION commerce_api.koc_applications(status text DEFAULT NULL, before_id bigint DEFAULT NULL,
+                                              page_size integer DEFAULT 20)
+RETURNS SETOF commerce_api.koc_application LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.koc_applications', '{customer,operator,service}');
+BEGIN
+    PERFORM commerce._api_page(koc_applications.page_size);
+    RETURN QUERY SELECT * FROM commerce._koc_applications(a.tenant_id, CASE WHEN a.kind = 'customer' THEN a.subject END,
+                                                           NULL, koc_applications.status, koc_applications.before_id,
+                                                           koc_applications.page_size);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.koc_applications(text, bigint, integer) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.koc_applications(text, bigint, integer) IS
+  'KOC applications newest first (koc_application), optionally of one status (submitted, approved, rejected): a customer its own; HQ operators and services all. Paged by cursor: before_id is the last application_id of the previous page, page_size 1 to 100 (default 20).';
+
+CREATE FUNCTION commerce_api.review_koc_application(application bigint, approve boolean, reason text DEFAULT NULL,
+                                                    koc_code text DEFAULT NULL)
+RETURNS SETOF commerce_api.koc_application LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.review_koc_application', '{operator}');
+        r commerce.koc_application_row;
+BEGIN
+    r := commerce.review_koc_application(a.tenant_id, review_koc_application.application, review_koc_application.approve,
+                                         a.subject, left(review_koc_application.reason, 500), review_koc_application.koc_code);
+    RETURN QUERY SELECT * FROM commerce._koc_applications(a.tenant_id, NULL, r.application_id, NULL, NULL, 1);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.review_koc_application(bigint, boolean, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.review_koc_application(bigint, boolean, text, text) IS
+  'HQ approves (the customer becomes a KOC, koc_code or one made from the application) or rejects (reason required) a KOC application, as the calling operator. HQ operators only. Returns the application (koc_application).';
+
+-- The shape of the agreement a KOC signs.
+CREATE VIEW commerce_api.koc_agreement AS
+SELECT NULL::integer AS version, NULL::text AS title, NULL::text AS body, NULL::text AS body_sha256,
+       NULL::timestamptz AS published_at, NULL::timestamptz AS signed_at
+ WHERE false;
+COMMENT ON VIEW commerce_api.koc_agreement IS
+  E'@omit all\nThe current KOC agreement (K04): version, title, body and its SHA-256 (what sign_agreement confirms), when it was published, and when the calling KOC signed it (NULL: not yet).';
+
+CREATE FUNCTION commerce_api.koc_agreement()
+RETURNS SETOF commerce_api.koc_agreement LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.koc_agreement', '{customer,koc,operator,service}');
+BEGIN
+    RETURN QUERY
+    SELECT g.version, g.title, g.body, g.body_sha256, g.published_at,
+           (SELECT sg.signed_at FROM commerce.agreement_signature sg JOIN commerce.koc k USING (tenant_id, koc_id)
+             WHERE sg.tenant_id = g.tenant_id AND sg.version = g.version AND a.kind = 'koc' AND k.code = a.subject)
+      FROM commerce.agreement g
+     WHERE g.tenant_id = a.tenant_id
+     ORDER BY g.version DESC LIMIT 1;
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.koc_agreement() FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.koc_agreement() IS
+  'The current KOC agreement to read before signing (koc_agreement), with when the calling KOC signed it. Open to customers (applicants), KOCs, operators and services; no row before HQ publishes one.';
+
+CREATE FUNCTION commerce_api.sign_agreement(version integer, text_sha256 text, signer_name text)
+RETURNS SETOF commerce_api.koc_agreement LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.sign_agreement', '{koc}');
+BEGIN
+    PERFORM commerce.sign_agreement(a.tenant_id, a.subject, sign_agreement.version, sign_agreement.text_sha256,
+                                    left(sign_agreement.signer_name, 100), commerce._client_ip(a, NULL)::inet);
+    RETURN QUERY SELECT g.version, g.title, g.body, g.body_sha256, g.published_at, sg.signed_at
+                   FROM commerce.agreement g
+                   JOIN commerce.koc k ON k.tenant_id = g.tenant_id AND k.code = a.subject
+                   JOIN commerce.agreement_signature sg ON sg.tenant_id = g.tenant_id AND sg.koc_id = k.koc_id
+                                                       AND sg.version = g.version
+                  WHERE g.tenant_id = a.tenant_id AND g.version = sign_agreement.version;
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.sign_agreement(integer, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.sign_agreement(integer, text, text) IS
+  'The calling KOC signs an agreement version (K04), confirming the SHA-256 of the text it was shown, under the name it types; the client address comes from the request headers, as evidence. KOCs only. Returns the agreement with when it was signed (koc_agreement).';
+
+-- The shape of a task open to a KOC.
+CREATE VIEW commerce_api.koc_task AS
+SELECT NULL::text AS task, NULL::text AS title, NULL::timestamptz AS starts_at, NULL::timestamptz AS ends_at,
+       NULL::integer AS rate_bp, NULL::integer AS level_bonus_bp, NULL::bigint AS bounty_fen, NULL::integer AS goal,
+       NULL::text[] AS materials
+ WHERE false;
+COMMENT ON VIEW commerce_api.koc_task IS
+  E'@omit all\nA promotion task open to the KOC (K06): code and title, its window, the commission rate and the KOC level''s bonus in basis points, the bounty per redemption in fen, the goal, and the materials to share (URLs).';
+
+CREATE FUNCTION commerce_api.koc_tasks()
+RETURNS SETOF commerce_api.koc_task LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.koc_tasks', '{koc}');
+BEGIN
+    RETURN QUERY SELECT * FROM commerce.koc_open_tasks(a.tenant_id, a.subject);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.koc_tasks() FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.koc_tasks() IS
+  'The tasks open to the calling KOC now (koc_task), with its level''s bonus and the materials to share. KOCs only.';
+
+-- The shape of a KOC's progress on a task.
+CREATE VIEW commerce_api.koc_task_progress AS
+SELECT NULL::text AS koc, NULL::text AS task, NULL::bigint AS clicks, NULL::bigint AS visitors,
+       NULL::bigint AS new_customers, NULL::bigint AS pending_redemptions, NULL::bigint AS done_redemptions,
+       NULL::integer AS goal, NULL::boolean AS goal_reached
+ WHERE false;
+COMMENT ON VIEW commerce_api.koc_task_progress IS
+  E'@omit all\nA KOC''s progress on a task (K07): clicks and distinct visitors on its links, new customers, redemptions pending and done, the goal and whether it is reached.';
+
+CREATE FUNCTION commerce_api.koc_task_progress(task text, koc text DEFAULT NULL)
+RETURNS SETOF commerce_api.koc_task_progress LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.koc_task_progress', '{koc,operator,service}');
+        v_koc text := koc_task_progress.koc;
+BEGIN
+    IF a.kind = 'koc' THEN
+        v_koc := commerce._actor_subject(a, koc_task_progress.koc, 'koc');
+    END IF;
+    PERFORM commerce._require(v_koc, 'koc');
+    RETURN QUERY SELECT * FROM commerce.koc_task_progress(a.tenant_id, v_koc, koc_task_progress.task);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.koc_task_progress(text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.koc_task_progress(text, text) IS
+  'A KOC''s progress on a task (koc_task_progress): a KOC its own (koc left out); HQ operators and services name the KOC.';
+
+-- The shape of a withdrawal.
+CREATE VIEW commerce_api.koc_withdrawal AS
+SELECT NULL::bigint AS withdrawal_id, NULL::text AS koc, NULL::bigint AS amount_fen, NULL::text AS amount_yuan,
+       NULL::bigint AS fee_fen, NULL::text AS method, NULL::text AS status, NULL::text AS reviewer, NULL::text AS reason,
+       NULL::timestamptz AS requested_at, NULL::timestamptz AS reviewed_at, NULL::timestamptz AS finished_at
+ WHERE false;
+COMMENT ON VIEW commerce_api.koc_withdrawal IS
+  E'@omit all\nA KOC''s withdrawal (K14): amount and fee in fen (amount_yuan the exact string), method (wechat, alipay, bank_card), status (requested, approved, rejected, paid, failed), who reviewed it and why, and when it was requested, reviewed and finished. The payee details are not shown.';
+
+-- Withdrawals as koc_withdrawal rows, newest first.
+CREATE FUNCTION commerce._koc_withdrawals(p_tenant bigint, p_koc text, p_withdrawal bigint, p_status text,
+                                          p_before bigint, p_page integer)
+RETURNS SETOF commerce_api.koc_withdrawal LANGUAGE sql STABLE AS $$
+    SELECT w.withdrawal_id, k.code, w.amount_fen, commerce.yuan(w.amount_fen), w.fee_fen, w.method, w.status, w.reviewer,
+           w.reason, w.requested_at, w.reviewed_at, w.finished_at
+      FROM commerce.withdrawal w JOIN commerce.koc k ON k.tenant_id = w.tenant_id AND k.koc_id = w.koc_id
+     WHERE w.tenant_id = p_tenant AND (p_koc IS NULL OR k.code = p_koc) AND (p_withdrawal IS NULL OR w.withdrawal_id = p_withdrawal)
+       AND (p_status IS NULL OR w.status = p_status) AND (p_before IS NULL OR w.withdrawal_id < p_before)
+     ORDER BY w.withdrawal_id DESC
+     LIMIT p_page;
+$$;
+
+CREATE FUNCTION commerce_api.withdrawals(status text DEFAULT NULL, koc text DEFAULT NULL, before_id bigint DEFAULT NULL,
+                                         page_size integer DEFAULT 20)
+RETURNS SETOF commerce_api.koc_withdrawal LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.withdrawals', '{koc,finance,service}');
+        v_koc text := withdrawals.koc;
+BEGIN
+    PERFORM commerce._api_page(withdrawals.page_size);
+    IF a.kind = 'koc' THEN
+        v_koc := commerce._actor_subject(a, withdrawals.koc, 'koc');
+    END IF;
+    RETURN QUERY SELECT * FROM commerce._koc_withdrawals(a.tenant_id, v_koc, NULL, withdrawals.status,
+                                                          withdrawals.before_id, withdrawals.page_size);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.withdrawals(text, text, bigint, integer) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.withdrawals(text, text, bigint, integer) IS
+  'Withdrawals newest first (koc_withdrawal), optionally of one status or KOC: a KOC its own; finance and services any. Paged by cursor: before_id is the last withdrawal_id of the previous page, page_size 1 to 100 (default 20).';
+
+CREATE FUNCTION commerce_api.review_withdrawal(withdrawal bigint, approve boolean, reason text DEFAULT NULL)
+RETURNS SETOF commerce_api.koc_withdrawal LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.review_withdrawal', '{finance}');
+        w commerce.withdrawal_row;
+BEGIN
+    w := commerce.review_withdrawal(a.tenant_id, review_withdrawal.withdrawal, review_withdrawal.approve, a.subject,
+                                    left(review_withdrawal.reason, 500));
+    RETURN QUERY SELECT * FROM commerce._koc_withdrawals(a.tenant_id, NULL, w.withdrawal_id, NULL, NULL, 1);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.review_withdrawal(bigint, boolean, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.review_withdrawal(bigint, boolean, text) IS
+  'HQ finance approves (the payout goes out through the outbox, koc.payout) or rejects (the amount goes back to the balance; reason required) a withdrawal, under its own name. Finance only. Returns the withdrawal (koc_withdrawal).';
+
+-- The shape of a risk flag.
+CREATE VIEW commerce_api.koc_risk_flag AS
+SELECT NULL::bigint AS flag_id, NULL::text AS koc, NULL::text AS rule, NULL::jsonb AS evidence, NULL::text AS status,
+       NULL::timestamptz AS raised_at, NULL::text AS reviewer, NULL::text AS reason, NULL::timestamptz AS decided_at
+ WHERE false;
+COMMENT ON VIEW commerce_api.koc_risk_flag IS
+  E'@omit all\nA risk flag on a KOC (K20): the rule that raised it (click_burst, conversion, referral_ring) with its evidence, status (open, cleared, confirmed: the KOC frozen and the flagged commission reversed), who decided and why.';
+
+-- Risk flags as koc_risk_flag rows, newest first.
+CREATE FUNCTION commerce._koc_risk_flags(p_tenant bigint, p_flag bigint, p_status text, p_before bigint, p_page integer)
+RETURNS SETOF commerce_api.koc_risk_flag LANGUAGE sql STABLE AS $$
+    SELECT f.flag_id, k.code, f.rule, f.evidence, f.status, f.raised_at, f.reviewer, f.reason, f.decided_at
+      FROM commerce.koc_risk_flag f JOIN commerce.koc k ON k.tenant_id = f.tenant_id AND k.koc_id = f.koc_id
+     WHERE f.tenant_id = p_tenant AND (p_flag IS NULL OR f.flag_id = p_flag) AND (p_status IS NULL OR f.status = p_status)
+       AND (p_before IS NULL OR f.flag_id < p_before)
+     ORDER BY f.flag_id DESC
+     LIMIT p_page;
+$$;
+
+CREATE FUNCTION commerce_api.risk_flags(status text DEFAULT NULL, before_id bigint DEFAULT NULL, page_size integer DEFAULT 20)
+RETURNS SETOF commerce_api.koc_risk_flag LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.risk_flags', '{operator,finance,service}');
+BEGIN
+    PERFORM commerce._api_page(risk_flags.page_size);
+    RETURN QUERY SELECT * FROM commerce._koc_risk_flags(a.tenant_id, NULL, risk_flags.status, risk_flags.before_id,
+                                                         risk_flags.page_size);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.risk_flags(text, bigint, integer) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.risk_flags(text, bigint, integer) IS
+  'KOC risk flags newest first (koc_risk_flag), optionally of one status (open, cleared, confirmed), for HQ review. Operators, finance and services. Paged by cursor: before_id is the last flag_id of the previous page, page_size 1 to 100 (default 20).';
+
+CREATE FUNCTION commerce_api.review_risk_flag(flag bigint, confirm boolean, reason text)
+RETURNS SETOF commerce_api.koc_risk_flag LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.review_risk_flag', '{operator}');
+        f commerce.koc_risk_flag_row;
+BEGIN
+    f := commerce.review_risk_flag(a.tenant_id, review_risk_flag.flag, review_risk_flag.confirm, a.subject,
+                                   left(review_risk_flag.reason, 500));
+    RETURN QUERY SELECT * FROM commerce._koc_risk_flags(a.tenant_id, f.flag_id, NULL, NULL, 1);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.review_risk_flag(bigint, boolean, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.review_risk_flag(bigint, boolean, text) IS
+  'HQ confirms (the KOC is frozen and the flagged commission reversed) or clears a risk flag, with a reason, as the calling operator. Operators only. Returns the flag (koc_risk_flag).';
+
 -- Hasura's variants of the reads above (commerce_hasura: the session passed as hasura_session).
 
 CREATE FUNCTION commerce_hasura.koc_account(hasura_session json, koc text DEFAULT NULL)

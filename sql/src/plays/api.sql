@@ -282,6 +282,234 @@ REVOKE ALL ON FUNCTION commerce_api.decide_play_settlement(bigint, boolean, text
 COMMENT ON FUNCTION commerce_api.decide_play_settlement(bigint, boolean, text) IS
   'HQ finance approves (the store''s share is paid out through the outbox, store.settlement_payout) or rejects (reason required) a store''s settlement of an ended play; the decision is recorded under the finance member''s name. Finance only.';
 
+-- ---------------------------------------------------------------- the store counter
+-- A store's orders are the orders of its plays. Store staff act on those of their
+-- own stores (another store's is PT404 for them); HQ staff by their channels.
+
+-- An order the actor may act on at the counter: store staff the orders of their stores' plays.
+CREATE FUNCTION commerce._api_counter_order(a commerce.actor, p_order bigint) RETURNS commerce.orders_row
+LANGUAGE plpgsql STABLE AS $$
+DECLARE o commerce.orders_row; v_store text;
+BEGIN
+    IF a.kind <> 'store' THEN
+        RETURN commerce._api_order(a, p_order);
+    END IF;
+    PERFORM commerce._require(p_order, 'order_id');
+    SELECT o2.* INTO o FROM commerce.orders o2 WHERE o2.tenant_id = a.tenant_id AND o2.order_id = p_order;
+    SELECT st.code INTO v_store FROM commerce.play_config c
+      JOIN commerce.store st ON st.tenant_id = c.tenant_id AND st.store_id = c.store_id
+     WHERE c.tenant_id = a.tenant_id AND c.activity = o.source_activity;
+    IF o.order_id IS NULL OR v_store IS NULL OR NOT v_store = ANY (a.stores) THEN
+        PERFORM commerce._not_found('order', p_order::text, a.tenant_id);   -- not of its stores: does not exist for it
+    END IF;
+    RETURN o;
+END $$;
+
+CREATE FUNCTION commerce_api.store_orders(status commerce.order_status DEFAULT NULL, play text DEFAULT NULL,
+                                          before_id bigint DEFAULT NULL, page_size integer DEFAULT 20)
+RETURNS SETOF commerce_api.order_summary LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.store_orders', '{store,operator,service}');
+        v_ids bigint[];
+BEGIN
+    PERFORM commerce._api_page(store_orders.page_size);
+    SELECT array_agg(x.order_id) INTO v_ids FROM (
+        SELECT o.order_id FROM commerce.orders o
+          JOIN commerce.play_config c ON c.tenant_id = o.tenant_id AND c.activity = o.source_activity
+          JOIN commerce.store st ON st.tenant_id = c.tenant_id AND st.store_id = c.store_id
+         WHERE o.tenant_id = a.tenant_id AND (a.stores IS NULL OR st.code = ANY (a.stores))
+           AND (store_orders.play IS NULL OR c.code = store_orders.play)
+           AND (store_orders.status IS NULL OR o.status = store_orders.status)
+           AND (store_orders.before_id IS NULL OR o.order_id < store_orders.before_id)
+         ORDER BY o.order_id DESC LIMIT store_orders.page_size) x;
+    RETURN QUERY SELECT * FROM commerce._order_summary(a.tenant_id, coalesce(v_ids, '{}'));
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.store_orders(commerce.order_status, text, bigint, integer) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.store_orders(commerce.order_status, text, bigint, integer) IS
+  'The orders of the plays of the caller''s stores, newest first (order_summary), optionally of one status or play: store staff their stores''; HQ operators and services every store''s. Paged by cursor: before_id is the last order_id of the previous page, page_size 1 to 100 (default 20).';
+
+-- The shape of a play as a store sees it.
+CREATE VIEW commerce_api.store_play AS
+SELECT NULL::text AS play, NULL::text AS title, NULL::text AS template, NULL::text AS kind, NULL::text AS store,
+       NULL::text AS sku, NULL::text AS status, NULL::timestamptz AS starts_at, NULL::timestamptz AS ends_at,
+       NULL::bigint AS price_fen, NULL::text AS price_yuan, NULL::bigint AS stock, NULL::bigint AS available,
+       NULL::bigint AS paid_orders
+ WHERE false;
+COMMENT ON VIEW commerce_api.store_play IS
+  E'@omit all\nA play of a store: code, title, template and its kind (group_buy, flash_sale, bargain, invite_reward), store and SKU, status (active, closed) and window, the play price (price_yuan the exact string), the stock allocated to it and still available, and its paid orders.';
+
+CREATE FUNCTION commerce_api.store_plays(status text DEFAULT NULL)
+RETURNS SETOF commerce_api.store_play LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.store_plays', '{store,operator,finance,service}');
+BEGIN
+    RETURN QUERY
+    SELECT c.code, c.title, c.template_code, t.kind, st.code, sk.code, c.status, c.starts_at, c.ends_at, c.price_fen,
+           commerce.yuan(c.price_fen), c.stock, commerce._play_available(ROW(c.*)::commerce.play_config_row),
+           (SELECT count(*) FROM commerce.orders o WHERE o.tenant_id = c.tenant_id AND o.source_activity = c.activity
+               AND o.paid_at IS NOT NULL)
+      FROM commerce.play_config c
+      JOIN commerce.play_template t ON t.tenant_id = c.tenant_id AND t.code = c.template_code
+      JOIN commerce.store st ON st.tenant_id = c.tenant_id AND st.store_id = c.store_id
+      JOIN commerce.sku sk ON sk.tenant_id = c.tenant_id AND sk.sku_id = c.sku_id
+     WHERE c.tenant_id = a.tenant_id AND (a.stores IS NULL OR st.code = ANY (a.stores))
+       AND (store_plays.status IS NULL OR c.status = store_plays.status)
+     ORDER BY c.starts_at DESC, c.code;
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.store_plays(text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.store_plays(text) IS
+  'The plays of the caller''s stores, newest first (store_play), optionally of one status (active, closed): store staff their stores''; HQ staff and services all.';
+
+CREATE FUNCTION commerce_api.ship_order(request_id text, order_id bigint, tracking_no text DEFAULT NULL,
+                                        carrier text DEFAULT NULL)
+RETURNS SETOF commerce_api.order_shipment LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.ship_order', '{store,operator,service}');
+        o commerce.orders_row := commerce._api_counter_order(a, ship_order.order_id); sh commerce.shipment_row;
+BEGIN
+    sh := commerce.ship_order(a.tenant_id, o.order_id, ship_order.request_id, left(ship_order.tracking_no, 64),
+                              left(ship_order.carrier, 64));
+    RETURN QUERY SELECT sh.order_id, sh.shipment_id, sh.carrier, sh.tracking_no, sh.shipped_at;
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.ship_order(text, bigint, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.ship_order(text, bigint, text, text) IS
+  'Ship a paid order (the carrier routed unless given; the waybill job queued): store staff the orders of their stores'' plays (another''s is PT404), HQ operators those of their channels, services any. PT409 when the order is not paid. Idempotent by request_id. Returns the parcel (order_shipment).';
+
+CREATE FUNCTION commerce_api.after_sales(status text DEFAULT NULL, before_id bigint DEFAULT NULL,
+                                         page_size integer DEFAULT 20)
+RETURNS SETOF commerce_api.after_sale_request LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.after_sales', '{customer,store,operator,finance,service}');
+BEGIN
+    PERFORM commerce._api_page(after_sales.page_size);
+    RETURN QUERY
+    SELECT r.after_sale_id, r.order_id, r.kind, r.status, r.refund_fen, commerce.yuan(r.refund_fen), r.reason,
+           r.decision_note, r.created_at, r.decided_at, r.completed_at
+      FROM commerce.after_sale r
+      JOIN commerce.orders o ON o.tenant_id = r.tenant_id AND o.order_id = r.order_id
+      JOIN commerce.channel ch ON ch.tenant_id = o.tenant_id AND ch.channel_id = o.channel_id
+      LEFT JOIN commerce.customer cu ON cu.tenant_id = o.tenant_id AND cu.customer_id = o.customer_id
+      LEFT JOIN commerce.play_config c ON c.tenant_id = o.tenant_id AND c.activity = o.source_activity
+      LEFT JOIN commerce.store st ON st.tenant_id = c.tenant_id AND st.store_id = c.store_id
+     WHERE r.tenant_id = a.tenant_id
+       AND (a.kind <> 'customer' OR cu.code = a.subject)
+       AND (a.kind <> 'store' OR st.code = ANY (a.stores))
+       AND (a.channels IS NULL OR ch.code = ANY (a.channels))
+       AND (after_sales.status IS NULL OR r.status = after_sales.status)
+       AND (after_sales.before_id IS NULL OR r.after_sale_id < after_sales.before_id)
+     ORDER BY r.after_sale_id DESC
+     LIMIT after_sales.page_size;
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.after_sales(text, bigint, integer) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.after_sales(text, bigint, integer) IS
+  'After-sale requests newest first (after_sale_request), optionally of one status (requested, approved, rejected, goods_returned, refunded, exchanged): a customer its own; store staff those of their stores'' play orders; HQ staff those of their channels; services all. Paged by cursor: before_id is the last after_sale_id of the previous page, page_size 1 to 100 (default 20).';
+
+CREATE FUNCTION commerce_api.decide_after_sale(after_sale bigint, approve boolean, note text DEFAULT NULL)
+RETURNS SETOF commerce_api.after_sale_request LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.decide_after_sale', '{store,operator,finance}');
+        v_order bigint; r commerce.after_sale_row;
+BEGIN
+    PERFORM commerce._require(decide_after_sale.after_sale, 'after_sale');
+    SELECT x.order_id INTO v_order FROM commerce.after_sale x
+     WHERE x.tenant_id = a.tenant_id AND x.after_sale_id = decide_after_sale.after_sale;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('after-sale request', decide_after_sale.after_sale::text, a.tenant_id);
+    END IF;
+    PERFORM commerce._api_counter_order(a, v_order);    -- within the caller's stores or channels
+    r := commerce.decide_after_sale(a.tenant_id, decide_after_sale.after_sale, decide_after_sale.approve,
+                                    left(decide_after_sale.note, 500), a.subject);
+    RETURN QUERY SELECT r.after_sale_id, r.order_id, r.kind, r.status, r.refund_fen, commerce.yuan(r.refund_fen), r.reason,
+                        r.decision_note, r.created_at, r.decided_at, r.completed_at;
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.decide_after_sale(bigint, boolean, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.decide_after_sale(bigint, boolean, text) IS
+  'Approve or reject an after-sale request, under the caller''s name (a refund at or above the tenant''s second-approval threshold needs two different approvers): store staff for their stores'' play orders (another''s is PT404), HQ operators and finance for their channels. Returns the request (after_sale_request).';
+
+CREATE FUNCTION commerce_api.record_refund(after_sale bigint)
+RETURNS SETOF commerce_api.after_sale_request LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.record_refund', '{service}');
+        r commerce.after_sale_row;
+BEGIN
+    r := commerce.complete_refund(a.tenant_id, record_refund.after_sale);
+    RETURN QUERY SELECT r.after_sale_id, r.order_id, r.kind, r.status, r.refund_fen, commerce.yuan(r.refund_fen), r.reason,
+                        r.decision_note, r.created_at, r.decided_at, r.completed_at;
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.record_refund(bigint) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.record_refund(bigint) IS
+  'The payment provider''s refund callback (service only): the refund of an approved after-sale request went through (the payment.refund message''s after_sale_id); the order becomes refunded (or back to its state for a partial refund) and a group member refunded. Idempotent. Returns the request (after_sale_request).';
+
+-- The shape of a store's settlement of a play.
+CREATE VIEW commerce_api.play_settlement AS
+SELECT NULL::bigint AS settlement_id, NULL::text AS play, NULL::text AS store, NULL::text AS status,
+       NULL::integer AS orders, NULL::bigint AS income_fen, NULL::integer AS store_share_bp, NULL::bigint AS store_fen,
+       NULL::text AS store_yuan, NULL::bigint AS hq_fen, NULL::timestamptz AS applied_at, NULL::timestamptz AS decided_at,
+       NULL::text AS decided_by, NULL::text AS reason, NULL::timestamptz AS paid_at
+ WHERE false;
+COMMENT ON VIEW commerce_api.play_settlement IS
+  E'@omit all\nA store''s settlement of a play (M7): the completed orders and their income, the store''s share in basis points and fen (store_yuan the exact string) and HQ''s, status (applied, approved, rejected, paid, failed), who decided and why, when it was applied, decided and paid.';
+
+CREATE FUNCTION commerce_api.play_settlements(status text DEFAULT NULL, before_id bigint DEFAULT NULL,
+                                              page_size integer DEFAULT 20)
+RETURNS SETOF commerce_api.play_settlement LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.play_settlements', '{store,operator,finance,service}');
+BEGIN
+    PERFORM commerce._api_page(play_settlements.page_size);
+    RETURN QUERY
+    SELECT x.settlement_id, c.code, st.code, x.status, x.orders, x.income_fen, x.store_share_bp, x.store_fen,
+           commerce.yuan(x.store_fen), x.hq_fen, x.applied_at, x.decided_at, x.decided_by, x.reason, x.paid_at
+      FROM commerce.play_settlement x
+      JOIN commerce.play_config c ON c.tenant_id = x.tenant_id AND c.config_id = x.config_id
+      JOIN commerce.store st ON st.tenant_id = x.tenant_id AND st.store_id = x.store_id
+     WHERE x.tenant_id = a.tenant_id AND (a.stores IS NULL OR st.code = ANY (a.stores))
+       AND (play_settlements.status IS NULL OR x.status = play_settlements.status)
+       AND (play_settlements.before_id IS NULL OR x.settlement_id < play_settlements.before_id)
+     ORDER BY x.settlement_id DESC
+     LIMIT play_settlements.page_size;
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.play_settlements(text, bigint, integer) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.play_settlements(text, bigint, integer) IS
+  'Stores'' settlements of plays newest first (play_settlement), optionally of one status: store staff their stores''; HQ staff and services all (finance approves with decide_play_settlement). Paged by cursor: before_id is the last settlement_id of the previous page, page_size 1 to 100 (default 20).';
+
+CREATE FUNCTION commerce_api.configure_play(request_id text, code text, template text, store text, sku text, title text,
+                                            price_fen bigint, stock bigint, starts_at timestamptz, ends_at timestamptz,
+                                            rules jsonb DEFAULT '{}', cities text[] DEFAULT NULL,
+                                            new_users_only boolean DEFAULT false, per_user_limit integer DEFAULT NULL,
+                                            mutex_group text DEFAULT NULL, asset_type text DEFAULT NULL,
+                                            units_per_sale bigint DEFAULT 1)
+RETURNS SETOF commerce_api.store_play LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.configure_play', '{store,operator,service}');
+        c commerce.play_config_row;
+BEGIN
+    PERFORM commerce._actor_scope(a, configure_play.store, NULL);
+    c := commerce.configure_play(a.tenant_id, configure_play.request_id, configure_play.code, configure_play.template,
+                                 configure_play.store, configure_play.sku, configure_play.title, configure_play.price_fen,
+                                 configure_play.stock, configure_play.starts_at, configure_play.ends_at,
+                                 coalesce(configure_play.rules, '{}')::text, configure_play.cities,
+                                 configure_play.new_users_only, configure_play.per_user_limit, configure_play.mutex_group,
+                                 configure_play.asset_type, configure_play.units_per_sale);
+    RETURN QUERY SELECT * FROM commerce_api.store_plays() x WHERE x.play = c.code;
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.configure_play(text, text, text, text, text, text, bigint, bigint, timestamptz, timestamptz, jsonb, text[], boolean, integer, text, text, bigint) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.configure_play(text, text, text, text, text, text, bigint, bigint, timestamptz, timestamptz, jsonb, text[], boolean, integer, text, text, bigint) IS
+  'A store applies a template to one of its SKUs (M2.1): the play code and title, the play price, the stock allocated from the shared pool, the window, the rules (checked against the template''s schema, 22023 naming the bad keyword), the cities it is seen in, who may join (new users only, a per-user limit, a mutex group) and what a sale becomes (asset_type, units_per_sale). Store staff for their own stores (42501 otherwise), HQ operators and services any. Idempotent by request_id. Returns the play (store_play).';
+
+CREATE FUNCTION commerce_api.close_play(request_id text, play text)
+RETURNS SETOF commerce_api.store_play LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.close_play', '{store,operator,service}');
+BEGIN
+    PERFORM commerce._api_play_scope(a, close_play.play);
+    PERFORM commerce.close_play(a.tenant_id, close_play.play, close_play.request_id);
+    RETURN QUERY SELECT * FROM commerce_api.store_plays() x WHERE x.play = close_play.play;
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.close_play(text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.close_play(text, text) IS
+  'Close a play: its unsold stock goes back to the shared pool and nobody can join or buy any more. Store staff their own stores'' plays (42501 otherwise), HQ operators and services any. Closing again is a no-op. Returns the play (store_play).';
+
 -- Hasura's variants of the reads above (commerce_hasura: the session passed as hasura_session).
 
 CREATE FUNCTION commerce_hasura.assets(hasura_session json, customer text DEFAULT NULL, before_id bigint DEFAULT NULL, page_size integer DEFAULT 20)
