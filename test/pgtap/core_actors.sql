@@ -52,25 +52,7 @@ SELECT order_id AS o_b FROM commerce.place_order(:t, 'ob', 'wechat_mp', '{"lines
 -- a reservation of customer b
 SELECT reservation_id AS r_b FROM commerce.reserve(:t, 'rb', 'b', '{"lines":[{"sku":"C10","qty":1}]}') \gset
 
--- call_as(kind, subject, sql): the SQL as a gateway runs it for a verified token of that kind and
--- subject in tenant :t; 'ok' or 'SQLSTATE: message'
-CREATE FUNCTION pg_temp.call_as(p_kind text, p_sub text, p_sql text, p_tenant bigint DEFAULT NULL) RETURNS text
-LANGUAGE plpgsql AS $$
-DECLARE v text := 'ok';
-BEGIN
-    PERFORM set_config('request.jwt.claims',
-        json_strip_nulls(json_build_object('role', 'commerce_' || p_kind, 'sub', p_sub,
-                                           'tenant_id', coalesce(p_tenant, current_setting('act.t')::bigint)::text))::text, true);
-    EXECUTE format('SET LOCAL ROLE %I', 'commerce_' || p_kind);
-    BEGIN
-        EXECUTE p_sql;
-    EXCEPTION WHEN OTHERS THEN
-        v := SQLSTATE || ': ' || SQLERRM;
-    END;
-    RESET ROLE;
-    PERFORM set_config('request.jwt.claims', '', true);
-    RETURN v;
-END $$;
+\ir lib/call_as.psql
 SELECT set_config('act.t', :'t', true);
 -- the subject of each kind in the matrix
 CREATE TEMP TABLE actor(kind text PRIMARY KEY, sub text);
