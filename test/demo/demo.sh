@@ -6,7 +6,9 @@
 # rejected and the invariant check. Then the KOC story (sections 9-14) and the
 # plays story (15-16: HQ template, store group buy, a group that fills, one
 # that fails and is refunded, lessons consumed, the activity dashboard and
-# the store's settlement). Runs on the cluster test/harness.sh starts.
+# the store's settlement). With CONSOLE=1 it then serves the HQ console over
+# the GraphQL API and prints its address. Runs on the cluster test/harness.sh
+# starts.
 set -euo pipefail
 cd "$(dirname "$0")"
 WORK="$(mktemp -d /tmp/commerce-demo.XXXXXX)"
@@ -322,3 +324,27 @@ SELECT CASE WHEN count(*) = 0 THEN 'the KOC books balance: ledger = account, set
 SQL
 n=$(psql -X -At -c "SELECT (SELECT count(*) FROM commerce.check_stock_invariants()) + (SELECT count(*) FROM commerce.check_koc_invariants()) + (SELECT count(*) FROM commerce.check_play_invariants())")
 [ "$n" = "0" ]
+
+say "18. The HQ console (src/console/) over the GraphQL API"
+if [ "${CONSOLE:-0}" != "1" ]; then
+    echo "Run CONSOLE=1 make demo to serve the HQ console on this data (PostGraphile 4 from npm, Node.js);"
+    echo "it prints the address to open and keeps serving until Ctrl-C."
+    exit 0
+fi
+source ../gateway/lib/serve.sh
+gateway_packages
+p <<'SQL'
+SELECT commerce.upsert_staff(commerce.tenant_id('dance'), 'hq-demo', 'HQ (demo)', 'operator') > 0 AS operator;
+DO $$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'gw_auth') THEN CREATE ROLE gw_auth LOGIN NOINHERIT; END IF;
+END $$;
+SELECT count(*) AS actor_roles FROM commerce.grant_api('gw_auth');
+SQL
+gateway_start "${PGDATABASE:-commerce_demo}"
+trap 'kill $SERVER 2>/dev/null || true; rm -rf "$WORK"' EXIT
+tok=$(cd ../gateway && node -e "import('./lib/gql.mjs').then((m) => console.log(m.token(process.argv[1], 'operator', process.argv[2], 'hq-demo')))" \
+    "$JWT_SECRET" "$(psql -X -At -c "SELECT commerce.tenant_id('dance')")")
+echo "The console, signed in as HQ operator hq-demo of the dance studio (token valid for an hour):"
+echo "  $BASE_URL/console/index.html#token=$tok&play=JAZZ3"
+echo "GraphQL: $GQL_URL (Authorization: Bearer <token>). Ctrl-C stops the server and the cluster."
+wait "$SERVER"

@@ -1,15 +1,15 @@
 # test/gateway/lib/serve.sh: what the gateway suites share (sourced): the
 # pinned npm packages, a database provisioned with the shop of fixture.sql,
 # and PostGraphile (server.mjs) logged in as the gateway role gw_auth.
-#   gateway_setup DB     installs packages, provisions DB; sets TENANT, OTHER
+#   gateway_packages     Node.js and npm (Debian, as root) and the pinned npm packages
+#   gateway_setup DB     gateway_packages, then provisions DB; sets TENANT, OTHER
 #   gateway_start DB     starts the server; sets GQL_URL, BASE_URL, JWT_SECRET
 # A failing step prints "not ok 1 - <step>" with its log and exits.
 DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning"
 bail() { echo "not ok 1 - $1"; [ -n "${2:-}" ] && sed 's/^/# /' "$2"; echo "1..1"; exit 1; }
 
-gateway_setup() {
-    local db="$1"
+gateway_packages() {
     if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
         if [ "$(id -u)" -eq 0 ]; then
             { apt-get update -q && apt-get install -y -q nodejs npm; } >/tmp/commerce-node-apt.log 2>&1 ||
@@ -21,6 +21,11 @@ gateway_setup() {
     if [ ! -f "$DIR/node_modules/.package-lock.json" ] || [ "$DIR/package-lock.json" -nt "$DIR/node_modules/.package-lock.json" ]; then
         (cd "$DIR" && npm ci --no-audit --no-fund --loglevel=error >"$DIR/npm.log" 2>&1) || bail "npm ci (test/gateway/package-lock.json)" "$DIR/npm.log"
     fi
+}
+
+gateway_setup() {
+    local db="$1"
+    gateway_packages
     dropdb --if-exists "$db" >/dev/null 2>&1 || true
     createdb "$db"
     export PGDATABASE="$db"
