@@ -7934,7 +7934,7 @@ SET search_path = pg_catalog, commerce, pg_temp AS $$
 $$;
 REVOKE ALL ON FUNCTION commerce_api.koc_overview(date, date) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.koc_overview(date, date) IS
-  'The KOC programme overview of a period (K19, HQ dashboard): KOCs, active KOCs, clicks, redemptions, revenue and commission (fen and yuan), ROI, and the trend per day ({"trend":[{"day","clicks","redemptions","gmvFen","commissionFen"}, ...]}). Operators, finance and services.';
+  'The KOC programme overview of a period (K19, HQ dashboard): KOCs, active KOCs, clicks, redemptions, revenue and commission (fen and yuan), ROI, and the trend per day ({"trend":[{"date","clicks","redemptions","revenueFen"}, ...]}). Operators, finance and services.';
 CREATE OR REPLACE FUNCTION commerce.join_group(p_tenant bigint, p_request_id text, p_config text, p_customer text,
                                     p_payment_id text, p_instance bigint DEFAULT NULL,
                                     p_channel text DEFAULT 'wechat_mp', p_ip text DEFAULT NULL,
@@ -8084,7 +8084,7 @@ BEGIN
     END IF;
 END $$;
 COMMENT ON FUNCTION commerce.join_group(bigint, text, text, text, text, bigint, text, text, text) IS
-  'Group buy (M3): open a group (no instance: the customer leads it) or join one at the play price, paid at once (p_payment_id) or held until its order is paid (no p_payment_id: outcome held or opened_held; the order''s pay deadline is the group''s deadline at the latest, a held place counts toward the target, the group succeeds only when every place is paid, and an order cancelled unpaid gives its place back); the order takes a unit of the play''s stock and carries the instance. Joiners of one group share its row (KEY SHARE) while they order and pay, and take their place at the end by a conditional update (status active, current below target, before the deadline), so a group never has more than its target and a join that loses the race rolls back whole; the member that completes it makes it a success and issues every member''s asset. Refused: a closed or not running play (PT409), a group that is not active (PT409), past its deadline (PT410), full (PT409), a second place (PT409), and the eligibility rules checked in C (PT403 blacklist, PT403, PT409, PT409, PT429, PT429). IP and device feed the blacklist and the per-IP rate. Idempotent by request_id.';
+  'Group buy (M3): open a group (no instance: the customer leads it) or join one at the play price, paid at once (p_payment_id) or held until its order is paid (no p_payment_id: outcome held or opened_held; the order''s pay deadline is the group''s deadline at the latest, a held place counts toward the target, the group succeeds only when every place is paid, and an order cancelled unpaid gives its place back); the order takes a unit of the play''s stock and carries the instance. Joiners of one group share its row (KEY SHARE) while they order and pay, and take their place at the end by a conditional update (status active, current below target, before the deadline), so a group never has more than its target and a join that loses the race rolls back whole; the member that completes it makes it a success and issues every member''s asset. Refused: a closed or not running play (PT409), a group that is not active (PT409), past its deadline (PT410), full (PT409), a second place (PT409), and the eligibility rules checked in C (PT403 blacklist or new customers only, PT409 limit or mutex, PT429 rates). IP and device feed the blacklist and the per-IP rate. Idempotent by request_id.';
 CREATE OR REPLACE FUNCTION commerce.end_expired_groups(p_limit integer DEFAULT 100) RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE i commerce.play_instance_row; c commerce.play_config_row; p record; n integer := 0; a commerce.after_sale_row;
@@ -8666,113 +8666,6 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION commerce.record_payout(bigint, text, text, text, text) IS
   'The payment provider''s answer to a koc.payout message (payout_ref batch:<id> or withdrawal:<id>): paid, or failed with a reason (the money goes back to the KOC''s balance). The same answer again is a no-op; the other answer after a final one is refused (PT409).';
-CREATE OR REPLACE FUNCTION commerce.join_group(p_tenant bigint, p_request_id text, p_config text, p_customer text,
-                                    p_payment_id text, p_instance bigint DEFAULT NULL,
-                                    p_channel text DEFAULT 'wechat_mp', p_ip text DEFAULT NULL,
-                                    p_device text DEFAULT NULL)
-RETURNS commerce.join_result LANGUAGE plpgsql AS $$
-DECLARE
-    c commerce.play_config_row; cu commerce.customer; i commerce.play_instance_row;
-    p commerce.play_participant; sk commerce.sku; v_list bigint; v_order commerce.order_result; v_now timestamptz := commerce.now();
-    v_outcome text := 'joined';
-BEGIN
-    PERFORM commerce._tenant(p_tenant);
-    PERFORM commerce._require(p_request_id, 'p_request_id');
-    PERFORM commerce._require(p_config, 'p_config');
-    PERFORM commerce._require(p_customer, 'p_customer');
-    PERFORM commerce._require(p_channel, 'p_channel');
-    PERFORM commerce._request_key(p_request_id, 'p_request_id');
-    -- a retry returns the first result
-    SELECT * INTO p FROM commerce.play_participant WHERE tenant_id = p_tenant AND request_id = p_request_id;
-    IF FOUND THEN
-        SELECT * INTO i FROM commerce.play_instance WHERE tenant_id = p_tenant AND instance_id = p.instance_id;
-        RETURN ROW(i.instance_id, i.status, i.current, i.target, i.deadline, p.order_id, 'repeated')::commerce.join_result;
-    END IF;
-    c := commerce._play_of_kind(p_tenant, p_config, ARRAY['group_buy'], 'Join group-buy plays only.');
-    SELECT * INTO cu FROM commerce.customer WHERE tenant_id = p_tenant AND code = p_customer;
-    IF NOT FOUND THEN
-        PERFORM commerce._not_found('customer', p_customer, p_tenant);
-    END IF;
-    PERFORM commerce._require_play_open(c, v_now, 'Join a play that is open now.');
-    -- a second place in the same group is named as such (a concurrent one is caught by the insert below)
-    IF p_instance IS NOT NULL AND EXISTS (SELECT 1 FROM commerce.play_participant
-                                           WHERE tenant_id = p_tenant AND instance_id = p_instance
-                                             AND customer_id = cu.customer_id) THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT409',
-            MESSAGE = format('customer "%s" is already in group %s', p_customer, p_instance),
-            HINT    = 'One place per customer and group.';
-    END IF;
-    -- eligibility (transaction time, in C), each refusal with its own SQLSTATE; the action is recorded.
-    -- It and the price are read first (lock order: eligibility's advisory locks, the group's row in
-    -- KEY SHARE, the stock slots, the group's row for the place).
-    PERFORM commerce._play_admit(p_tenant, c.config_id, cu.customer_id,
-                                 CASE WHEN p_instance IS NULL THEN 'start' ELSE 'join' END, p_ip, p_device);
-    SELECT * INTO sk FROM commerce.sku WHERE tenant_id = p_tenant AND sku_id = c.sku_id;
-    v_list := (commerce.resolve_price(p_tenant, sk.code, p_channel, cu.member_tier)).price_fen;
-    -- the group: a new one led by the customer, or the one named. Joiners take a KEY SHARE lock on it:
-    -- they do not block each other, and the deadline job (FOR UPDATE SKIP LOCKED) leaves a group alone
-    -- while anyone is joining it. The place itself is taken at the end, by a conditional update.
-    IF p_instance IS NULL THEN
-        INSERT INTO commerce.play_instance (tenant_id, config_id, leader_customer_id, status, current, target,
-                                            deadline, created_at)
-        VALUES (p_tenant, c.config_id, cu.customer_id, 'active', 0, (c.rules ->> 'target_size')::integer,
-                least(v_now + make_interval(hours => coalesce((c.rules ->> 'hours')::integer, 24)), c.ends_at), v_now)
-        RETURNING * INTO i;
-        v_outcome := 'opened';
-    ELSE
-        SELECT * INTO i FROM commerce.play_instance
-         WHERE tenant_id = p_tenant AND instance_id = p_instance AND config_id = c.config_id FOR KEY SHARE;
-        IF NOT FOUND THEN
-            PERFORM commerce._not_found('group', p_instance::text, p_tenant);
-        END IF;
-        PERFORM commerce._refuse_join(i, v_now);
-    END IF;
-    -- the order at the play price from the play's stock: paid at once (p_payment_id), or awaiting
-    -- payment with the place held until the group's deadline at the latest
-    v_order := commerce.place_order(p_tenant, 'play:' || p_request_id, p_channel,
-                   jsonb_build_object('lines', jsonb_build_array(jsonb_build_object('sku', sk.code, 'qty', 1)),
-                                      'activity', c.activity, 'source_instance_id', i.instance_id,
-                                      'discount_fen', greatest(v_list - c.price_fen, 0)),
-                   p_customer);
-    IF p_payment_id IS NOT NULL THEN
-        PERFORM commerce.pay_order(p_tenant, v_order.order_id, p_payment_id, least(v_list, c.price_fen));
-    ELSE
-        UPDATE commerce.orders SET pay_deadline = least(pay_deadline, i.deadline)
-         WHERE tenant_id = p_tenant AND order_id = v_order.order_id AND pay_deadline > i.deadline;
-        v_order.pay_deadline := least(v_order.pay_deadline, i.deadline);
-    END IF;
-    INSERT INTO commerce.play_participant (tenant_id, instance_id, customer_id, request_id, role, order_id, status,
-                                           joined_at)
-    VALUES (p_tenant, i.instance_id, cu.customer_id, p_request_id,
-            CASE WHEN v_outcome = 'opened' THEN 'leader' ELSE 'member' END, v_order.order_id,
-            CASE WHEN p_payment_id IS NULL THEN 'held' ELSE 'joined' END, v_now)
-    ON CONFLICT DO NOTHING;
-    IF NOT FOUND THEN   -- the same customer (or request) joined this group in a concurrent transaction
-        RAISE EXCEPTION USING ERRCODE = 'PT409',
-            MESSAGE = format('customer "%s" is already in group %s', p_customer, i.instance_id),
-            HINT    = 'One place per customer and group.';
-    END IF;
-    -- the place: joins of one group queue here only, for the rest of their transaction; a group that
-    -- filled, ended or failed meanwhile refuses the join and everything above rolls back
-    UPDATE commerce.play_instance SET current = current + 1
-     WHERE tenant_id = p_tenant AND instance_id = i.instance_id
-       AND status = 'active' AND current < target AND deadline > v_now
-    RETURNING * INTO i;
-    IF NOT FOUND THEN
-        SELECT * INTO i FROM commerce.play_instance WHERE tenant_id = p_tenant AND instance_id = p_instance;
-        PERFORM commerce._refuse_join(i, v_now);
-        RAISE EXCEPTION 'commerce.join_group: group % refused a place for no known reason', p_instance;
-    END IF;
-    IF commerce._group_complete(i, c.code) THEN
-        SELECT * INTO i FROM commerce.play_instance WHERE tenant_id = p_tenant AND instance_id = i.instance_id;
-        v_outcome := 'succeeded';
-    ELSIF p_payment_id IS NULL THEN
-        v_outcome := CASE WHEN v_outcome = 'opened' THEN 'opened_held' ELSE 'held' END;
-    END IF;
-    RETURN ROW(i.instance_id, i.status, i.current, i.target, i.deadline, v_order.order_id, v_outcome)::commerce.join_result;
-END $$;
-COMMENT ON FUNCTION commerce.join_group(bigint, text, text, text, text, bigint, text, text, text) IS
-  'Group buy (M3): open a group (no instance: the customer leads it) or join one at the play price, paid at once (p_payment_id) or held until its order is paid (no p_payment_id: outcome held or opened_held; the order''s pay deadline is the group''s deadline at the latest, a held place counts toward the target, the group succeeds only when every place is paid, and an order cancelled unpaid gives its place back); the order takes a unit of the play''s stock and carries the instance. Joiners of one group share its row (KEY SHARE) while they order and pay, and take their place at the end by a conditional update (status active, current below target, before the deadline), so a group never has more than its target and a join that loses the race rolls back whole; the member that completes it makes it a success and issues every member''s asset. Refused: a closed or not running play (PT409), a group that is not active (PT409), past its deadline (PT410), full (PT409), a second place (PT409), and the eligibility rules checked in C (PT403 blacklist or new customers only, PT409 limit or mutex, PT429 rates). IP and device feed the blacklist and the per-IP rate. Idempotent by request_id.';
 COMMENT ON FUNCTION commerce._play_admit(bigint, bigint, bigint, text, text, text) IS
   'Internal: eligibility at transaction time, in C (src/plays_eligibility.c): blacklist (PT403), new customers only (PT403), the per-customer limit (PT409), the mutex group (PT409), the per-customer rate (PT429) and the per-IP rate (PT429); an admitted action is recorded as a play_event.';
 COMMENT ON FUNCTION commerce.buy_play(bigint, text, text, text, integer, text, text, text, jsonb) IS
@@ -9126,8 +9019,6 @@ END $$;
 REVOKE ALL ON FUNCTION commerce_hasura.group_buy(json, bigint) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_hasura.group_buy(json, bigint) IS
   'Hasura: commerce_api.group_buy for the actor of the session variables hasura_session (x-hasura-role, x-hasura-user-id, x-hasura-tenant-id); track it with session_argument: hasura_session.';
-COMMENT ON FUNCTION commerce_api.koc_overview(date, date) IS
-  'The KOC programme overview of a period (K19, HQ dashboard): KOCs, active KOCs, clicks, redemptions, revenue and commission (fen and yuan), ROI, and the trend per day ({"trend":[{"date","clicks","redemptions","revenueFen"}, ...]}). Operators, finance and services.';
 
 
 -- ===========================================================================
@@ -9661,7 +9552,6 @@ END $$;
 REVOKE ALL ON FUNCTION commerce_api.close_play(text, text) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.close_play(text, text) IS
   'Close a play: its unsold stock goes back to the shared pool and nobody can join or buy any more. Store staff their own stores'' plays (42501 otherwise), HQ operators and services any. Closing again is a no-op. Returns the play (store_play).';
-
 -- the actor roles of a database upgraded after commerce.grant_api() ran get the new matrix
 DO $$
 BEGIN
