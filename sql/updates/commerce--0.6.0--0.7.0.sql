@@ -9552,6 +9552,101 @@ END $$;
 REVOKE ALL ON FUNCTION commerce_api.close_play(text, text) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.close_play(text, text) IS
   'Close a play: its unsold stock goes back to the shared pool and nobody can join or buy any more. Store staff their own stores'' plays (42501 otherwise), HQ operators and services any. Closing again is a no-op. Returns the play (store_play).';
+
+-- ===========================================================================
+-- the outbox for a tenant's workers, HQ's KOC list and play templates through
+-- commerce_api (issue 12)
+-- ===========================================================================
+
+CREATE VIEW commerce_api.outbox_message AS
+SELECT NULL::bigint AS message_id, NULL::text AS topic, NULL::jsonb AS payload, NULL::text AS status,
+       NULL::integer AS attempts, NULL::timestamptz AS lease_until, NULL::text AS last_error,
+       NULL::timestamptz AS created_at
+ WHERE false;
+COMMENT ON VIEW commerce_api.outbox_message IS
+  E'@omit all\nA message to the outside world (payment intent or refund, payout, WeCom, SMS, waybill, platform write-back) as a worker gets it: id, topic, payload, status (pending, claimed, done, dead), attempts so far, the lease of a claimed message, the last error, when it was queued.';
+CREATE FUNCTION commerce_api.claim_messages(topic text, worker text, max integer DEFAULT 10,
+                                            lease interval DEFAULT '5 minutes')
+RETURNS SETOF commerce_api.outbox_message LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.claim_messages', '{service}');
+BEGIN
+    RETURN QUERY SELECT m.message_id, m.topic, m.payload, m.status, m.attempts, m.lease_until, m.last_error, m.created_at
+                   FROM commerce.claim(claim_messages.topic, left(claim_messages.worker, 100), claim_messages.max,
+                                       claim_messages.lease, a.tenant_id) m;
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.claim_messages(text, text, integer, interval) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.claim_messages(text, text, integer, interval) IS
+  'A worker of the tenant (service only) claims up to max (1 to 10000) ready messages of a topic with a lease (default 5 minutes; SKIP LOCKED, so workers never share one); a message whose lease ran out is claimed again. Ack each when delivered, or fail it (retried with backoff, then a dead letter).';
+CREATE FUNCTION commerce_api.ack_message(message bigint, worker text)
+RETURNS SETOF commerce_api.outbox_message LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.ack_message', '{service}');
+BEGIN
+    PERFORM commerce.ack(a.tenant_id, ack_message.message, ack_message.worker);
+    RETURN QUERY SELECT m.message_id, m.topic, m.payload, m.status, m.attempts, m.lease_until, m.last_error, m.created_at
+                   FROM commerce.outbox m WHERE m.tenant_id = a.tenant_id AND m.message_id = ack_message.message;
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.ack_message(bigint, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.ack_message(bigint, text) IS
+  'The worker that holds a message''s lease marks it delivered (service only); PT409 when another worker holds it or it is no longer claimed. Returns the message (outbox_message).';
+CREATE FUNCTION commerce_api.fail_message(message bigint, worker text, error text)
+RETURNS SETOF commerce_api.outbox_message LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.fail_message', '{service}');
+BEGIN
+    PERFORM commerce.fail(a.tenant_id, fail_message.message, fail_message.worker, left(fail_message.error, 1000));
+    RETURN QUERY SELECT m.message_id, m.topic, m.payload, m.status, m.attempts, m.lease_until, m.last_error, m.created_at
+                   FROM commerce.outbox m WHERE m.tenant_id = a.tenant_id AND m.message_id = fail_message.message;
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.fail_message(bigint, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.fail_message(bigint, text, text) IS
+  'The worker that holds a message''s lease reports a failed delivery with the error (service only): retried later with backoff, or a dead letter with an outbox.dead alert after the last attempt. Returns the message (outbox_message).';
+CREATE VIEW commerce_api.koc_list_item AS
+SELECT NULL::text AS koc, NULL::text AS name, NULL::text AS region, NULL::text AS level, NULL::text AS status,
+       NULL::timestamptz AS joined_at, NULL::bigint AS clicks, NULL::bigint AS redemptions, NULL::bigint AS gmv_fen,
+       NULL::bigint AS commission_fen, NULL::bigint AS balance_fen, NULL::bigint AS paid_fen
+ WHERE false;
+COMMENT ON VIEW commerce_api.koc_list_item IS
+  E'@omit all\nA KOC in HQ''s list (K20): code, name, region, level, status (active, frozen, suspended), when it joined, and for the period its clicks, redemptions, GMV and commission, with its balance and what it was paid in all (fen).';
+CREATE FUNCTION commerce_api.koc_list(start_date date, end_date date, level text DEFAULT NULL, region text DEFAULT NULL,
+                                      status text DEFAULT NULL)
+RETURNS SETOF commerce_api.koc_list_item LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.koc_list', '{operator,finance,service}');
+BEGIN
+    RETURN QUERY SELECT * FROM commerce.koc_list(a.tenant_id, koc_list.start_date, koc_list.end_date, koc_list.level,
+                                                 koc_list.region, koc_list.status);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.koc_list(date, date, text, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.koc_list(date, date, text, text, text) IS
+  'Every KOC with its figures for a period (K20, koc_list_item), optionally of one level, region or status. HQ operators, finance and services. koc_list_csv exports the same rows.';
+CREATE FUNCTION commerce_api.koc_list_csv(start_date date, end_date date, level text DEFAULT NULL, region text DEFAULT NULL,
+                                          status text DEFAULT NULL)
+RETURNS text LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.koc_list_csv', '{operator,finance,service}');
+BEGIN
+    RETURN commerce.koc_list_csv(a.tenant_id, koc_list_csv.start_date, koc_list_csv.end_date, koc_list_csv.level,
+                                 koc_list_csv.region, koc_list_csv.status);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.koc_list_csv(date, date, text, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.koc_list_csv(date, date, text, text, text) IS
+  'The KOC list of a period as CSV (K20 export: a header line, then one line per KOC, CRLF), with the same filters as koc_list. HQ operators, finance and services.';
+CREATE FUNCTION commerce_api.upsert_play_template(code text, kind text, name text, unit_name text, rule_schema jsonb)
+RETURNS commerce.play_template_row LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.upsert_play_template', '{operator,service}');
+BEGIN
+    PERFORM commerce._require(upsert_play_template.rule_schema, 'rule_schema');
+    RETURN commerce.upsert_play_template(a.tenant_id, upsert_play_template.code, upsert_play_template.kind,
+                                         left(upsert_play_template.name, 200), left(upsert_play_template.unit_name, 32),
+                                         upsert_play_template.rule_schema::text);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.upsert_play_template(text, text, text, text, jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.upsert_play_template(text, text, text, text, jsonb) IS
+  'HQ creates or changes a play template (M2.1): code, kind (group_buy, flash_sale, bargain, invite_reward; never changed later), name, the unit its assets count in (lessons, hours) and the rule schema (the JSON Schema subset of docs/plays.md; 22023 naming the bad keyword; a new schema must accept the rules of every play built on it, PT409 otherwise). HQ operators and services.';
+
 -- the actor roles of a database upgraded after commerce.grant_api() ran get the new matrix
 DO $$
 BEGIN

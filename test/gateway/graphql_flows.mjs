@@ -121,10 +121,20 @@ is(r.data?.orders?.nodes?.map((x) => x.activity), ['play:FLASH10'], 'the first c
 r = await q(koc, `{ kocAccount { nodes { koc unsettledFen balanceFen } } }`);
 is(r.data?.kocAccount?.nodes?.[0], { koc: 'koc-li', unsettledFen: '3990', balanceFen: '0' }, 'KOC: sees 10% of 399.00 as unsettled commission');
 psql(`SET commerce.now = '${new Date(Date.now() + 2 * 86400e3).toISOString()}'; SELECT commerce.settle_commissions(100)`);
-const payoutRef = psql(`SELECT payload ->> 'payout_ref' FROM commerce.outbox WHERE topic = 'koc.payout' ORDER BY message_id DESC LIMIT 1`);
-ok(payoutRef.length > 0, 'the settlement job queued the payout (koc.payout)', payoutRef);
+// (the job ran two days ahead, so its message is due then; bring it to now for the worker below)
+psql(`UPDATE commerce.outbox SET available_at = now() WHERE topic = 'koc.payout' AND status = 'pending'`);
+// the payout worker claims the payout message through the API, as the tenant's service
+r = await q(svc, `mutation { claimMessages(input: {topic: "koc.payout", worker: "payout-1", max: 10}) { outboxMessages { messageId payload status } } }`);
+const claimed = r.data?.claimMessages?.outboxMessages || [];
+const payoutRef = claimed[0]?.payload?.payout_ref || '';
+ok(claimed.length === 1 && claimed[0].status === 'claimed' && payoutRef.length > 0,
+   'service: the payout worker claims the settlement job\'s koc.payout message', r.errors || claimed);
+r = await q(as('service', 'payments', OTHER), `mutation { claimMessages(input: {topic: "koc.payout", worker: "intruder"}) { outboxMessages { messageId } } }`);
+is(r.data?.claimMessages?.outboxMessages, [], 'another tenant\'s service claims none of this tenant\'s messages');
 r = await q(svc, `mutation($p: String!) { recordPayout(input: {payoutRef: $p, status: "failed", reason: "wallet not verified"}) { string } }`, { p: payoutRef });
 ok(!r.errors, 'service: the payout provider reports the payout failed', r.errors);
+r = await q(svc, `mutation($m: BigInt!) { ackMessage(input: {message: $m, worker: "payout-1"}) { outboxMessages { status } } }`, { m: claimed[0]?.messageId });
+is(r.data?.ackMessage?.outboxMessages?.[0]?.status, 'done', 'service: the worker acks the message it handled');
 r = await q(koc, `{ kocAccount { nodes { settledFen balanceFen balanceYuan inFlightFen } } }`);
 is(r.data?.kocAccount?.nodes?.[0], { settledFen: '3990', balanceFen: '3990', balanceYuan: '39.90', inFlightFen: '0' },
    'KOC: the failed payout is back in its balance');

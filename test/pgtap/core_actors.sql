@@ -14,7 +14,7 @@ SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
 CALL commerce.provision();
-SELECT plan(279);
+SELECT plan(297);
 \ir lib/fingerprint.psql
 \o /dev/null
 
@@ -130,7 +130,13 @@ INSERT INTO expected VALUES
   ('receive_stock', '{operator,service}', $$SELECT * FROM commerce_api.receive_stock('m', 'NOPE', 1)$$),
   ('adjust_stock', '{operator,service}', $$SELECT * FROM commerce_api.adjust_stock('m', 'NOPE', 1, 'n')$$),
   ('configure_play', '{store,operator,service}', $$SELECT * FROM commerce_api.configure_play('m', 'X', 'NOPE', 'S1', 'C10', 't', 1, 1, '2030-01-01', '2030-02-01')$$),
-  ('close_play', '{store,operator,service}', $$SELECT * FROM commerce_api.close_play('m', 'nope')$$);
+  ('close_play', '{store,operator,service}', $$SELECT * FROM commerce_api.close_play('m', 'nope')$$),
+  ('claim_messages', '{service}', $$SELECT * FROM commerce_api.claim_messages('nope', 'w', 0)$$),
+  ('ack_message', '{service}', $$SELECT * FROM commerce_api.ack_message(0, 'w')$$),
+  ('fail_message', '{service}', $$SELECT * FROM commerce_api.fail_message(0, 'w', 'e')$$),
+  ('koc_list', '{operator,finance,service}', $$SELECT * FROM commerce_api.koc_list('2030-01-31', '2030-01-01')$$),
+  ('koc_list_csv', '{operator,finance,service}', $$SELECT commerce_api.koc_list_csv('2030-01-31', '2030-01-01')$$),
+  ('upsert_play_template', '{operator,service}', $$SELECT commerce_api.upsert_play_template('X', 'nope', 'n', 'u', '{}')$$);
 SELECT pg_temp.fingerprint() AS fp0 \gset
 \o
 
@@ -337,7 +343,7 @@ SELECT is((SELECT count(*) FROM pg_class c WHERE c.relnamespace = 'commerce'::re
 -- grant_api is idempotent and revokes what the matrix no longer gives
 GRANT EXECUTE ON FUNCTION commerce_api.record_payout(text, text, text, text) TO commerce_customer;
 SELECT is((SELECT string_agg(role || '=' || functions, ' ') FROM commerce.grant_api()),
-          'commerce_anonymous=8 commerce_customer=33 commerce_koc=16 commerce_store=21 commerce_operator=41 commerce_finance=22 commerce_service=61',
+          'commerce_anonymous=8 commerce_customer=33 commerce_koc=16 commerce_store=21 commerce_operator=44 commerce_finance=24 commerce_service=67',
           'grant_api again: the same counts');
 SELECT ok(NOT has_function_privilege('commerce_customer', 'commerce_api.record_payout(text, text, text, text)', 'EXECUTE'),
           'grant_api revokes a grant the matrix does not give');

@@ -391,6 +391,41 @@ REVOKE ALL ON FUNCTION commerce_api.review_risk_flag(bigint, boolean, text) FROM
 COMMENT ON FUNCTION commerce_api.review_risk_flag(bigint, boolean, text) IS
   'HQ confirms (the KOC is frozen and the flagged commission reversed) or clears a risk flag, with a reason, as the calling operator. Operators only. Returns the flag (koc_risk_flag).';
 
+-- The shape of a KOC in HQ's list.
+CREATE VIEW commerce_api.koc_list_item AS
+SELECT NULL::text AS koc, NULL::text AS name, NULL::text AS region, NULL::text AS level, NULL::text AS status,
+       NULL::timestamptz AS joined_at, NULL::bigint AS clicks, NULL::bigint AS redemptions, NULL::bigint AS gmv_fen,
+       NULL::bigint AS commission_fen, NULL::bigint AS balance_fen, NULL::bigint AS paid_fen
+ WHERE false;
+COMMENT ON VIEW commerce_api.koc_list_item IS
+  E'@omit all\nA KOC in HQ''s list (K20): code, name, region, level, status (active, frozen, suspended), when it joined, and for the period its clicks, redemptions, GMV and commission, with its balance and what it was paid in all (fen).';
+
+CREATE FUNCTION commerce_api.koc_list(start_date date, end_date date, level text DEFAULT NULL, region text DEFAULT NULL,
+                                      status text DEFAULT NULL)
+RETURNS SETOF commerce_api.koc_list_item LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.koc_list', '{operator,finance,service}');
+BEGIN
+    RETURN QUERY SELECT * FROM commerce.koc_list(a.tenant_id, koc_list.start_date, koc_list.end_date, koc_list.level,
+                                                 koc_list.region, koc_list.status);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.koc_list(date, date, text, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.koc_list(date, date, text, text, text) IS
+  'Every KOC with its figures for a period (K20, koc_list_item), optionally of one level, region or status. HQ operators, finance and services. koc_list_csv exports the same rows.';
+
+CREATE FUNCTION commerce_api.koc_list_csv(start_date date, end_date date, level text DEFAULT NULL, region text DEFAULT NULL,
+                                          status text DEFAULT NULL)
+RETURNS text LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.koc_list_csv', '{operator,finance,service}');
+BEGIN
+    RETURN commerce.koc_list_csv(a.tenant_id, koc_list_csv.start_date, koc_list_csv.end_date, koc_list_csv.level,
+                                 koc_list_csv.region, koc_list_csv.status);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.koc_list_csv(date, date, text, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.koc_list_csv(date, date, text, text, text) IS
+  'The KOC list of a period as CSV (K20 export: a header line, then one line per KOC, CRLF), with the same filters as koc_list. HQ operators, finance and services.';
+
 -- Hasura's variants of the reads above (commerce_hasura: the session passed as hasura_session).
 
 CREATE FUNCTION commerce_hasura.koc_account(hasura_session json, koc text DEFAULT NULL)

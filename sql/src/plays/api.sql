@@ -510,6 +510,20 @@ REVOKE ALL ON FUNCTION commerce_api.close_play(text, text) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.close_play(text, text) IS
   'Close a play: its unsold stock goes back to the shared pool and nobody can join or buy any more. Store staff their own stores'' plays (42501 otherwise), HQ operators and services any. Closing again is a no-op. Returns the play (store_play).';
 
+CREATE FUNCTION commerce_api.upsert_play_template(code text, kind text, name text, unit_name text, rule_schema jsonb)
+RETURNS commerce.play_template_row LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.upsert_play_template', '{operator,service}');
+BEGIN
+    PERFORM commerce._require(upsert_play_template.rule_schema, 'rule_schema');
+    RETURN commerce.upsert_play_template(a.tenant_id, upsert_play_template.code, upsert_play_template.kind,
+                                         left(upsert_play_template.name, 200), left(upsert_play_template.unit_name, 32),
+                                         upsert_play_template.rule_schema::text);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.upsert_play_template(text, text, text, text, jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.upsert_play_template(text, text, text, text, jsonb) IS
+  'HQ creates or changes a play template (M2.1): code, kind (group_buy, flash_sale, bargain, invite_reward; never changed later), name, the unit its assets count in (lessons, hours) and the rule schema (the JSON Schema subset of docs/plays.md; 22023 naming the bad keyword; a new schema must accept the rules of every play built on it, PT409 otherwise). HQ operators and services.';
+
 -- Hasura's variants of the reads above (commerce_hasura: the session passed as hasura_session).
 
 CREATE FUNCTION commerce_hasura.assets(hasura_session json, customer text DEFAULT NULL, before_id bigint DEFAULT NULL, page_size integer DEFAULT 20)
