@@ -9647,6 +9647,482 @@ REVOKE ALL ON FUNCTION commerce_api.upsert_play_template(text, text, text, text,
 COMMENT ON FUNCTION commerce_api.upsert_play_template(text, text, text, text, jsonb) IS
   'HQ creates or changes a play template (M2.1): code, kind (group_buy, flash_sale, bargain, invite_reward; never changed later), name, the unit its assets count in (lessons, hours) and the rule schema (the JSON Schema subset of docs/plays.md; 22023 naming the bad keyword; a new schema must accept the rules of every play built on it, PT409 otherwise). HQ operators and services.';
 
+
+-- ===========================================================================
+-- every commerce_api call that returned a composite type returns SETOF an API
+-- shape (issue 12: Hasura tracks functions returning a table or view): the 24
+-- are dropped and created again with the same arguments, their grants kept
+-- ===========================================================================
+
+DO $$
+DECLARE r record; v_grants jsonb := '[]';
+BEGIN
+    FOR r IN SELECT p.oid, p.oid::regprocedure AS f FROM pg_proc p
+              WHERE p.pronamespace = 'commerce_api'::regnamespace
+                AND p.proname = ANY (ARRAY['price', 'reserve', 'confirm_reservation', 'release_reservation', 'extend_reservation', 'stock', 'order_contact', 'record_payment', 'ingest_platform_order', 'export_orders', 'record_click', 'request_withdrawal', 'koc_rank', 'visible_plays', 'join_group', 'buy_play', 'start_bargain', 'help_bargain', 'buy_bargain', 'invite', 'consume_asset', 'apply_play_settlement', 'decide_play_settlement', 'upsert_play_template'])
+              ORDER BY 2::text LOOP
+        v_grants := v_grants || coalesce((
+            SELECT jsonb_agg(jsonb_build_object('function', r.f::text, 'grantee', a.grantee::regrole::text))
+              FROM pg_proc p, aclexplode(p.proacl) a
+             WHERE p.oid = r.oid AND a.privilege_type = 'EXECUTE' AND a.grantee NOT IN (0, p.proowner)), '[]');
+        EXECUTE format('DROP FUNCTION %s', r.f);
+    END LOOP;
+    PERFORM set_config('commerce_upgrade.shape_grants', v_grants::text, true);
+END $$;
+
+CREATE VIEW commerce_api.price_quote AS
+SELECT NULL::bigint AS price_fen, NULL::text AS source, NULL::bigint AS price_id WHERE false;
+COMMENT ON VIEW commerce_api.price_quote IS
+  E'@omit all\nThe price of a SKU on a channel now: in fen, where it came from (flash, member, channel or msrp) and the price row (NULL for the list price).';
+CREATE FUNCTION commerce_api.price(sku text, channel text, member_tier text DEFAULT NULL)
+RETURNS SETOF commerce_api.price_quote LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.price', '{anonymous,customer,koc,store,operator,finance,service}');
+        v_tier text := member_tier;
+BEGIN
+    IF a.kind = 'customer' THEN
+        SELECT cu.member_tier INTO v_tier FROM commerce.customer cu
+         WHERE cu.tenant_id = a.tenant_id AND cu.code = a.subject;
+        IF member_tier IS NOT NULL AND member_tier IS DISTINCT FROM v_tier THEN
+            PERFORM commerce._no_identity('a customer sees the price of its own member tier',
+                format('member_tier "%s" was given; the customer''s tier is %s.', left(member_tier, 64),
+                       coalesce('"' || v_tier || '"', 'none')),
+                'Leave member_tier out: it is taken from the customer.');
+        END IF;
+    END IF;
+    RETURN QUERY SELECT * FROM commerce.resolve_price(a.tenant_id, sku, channel, v_tier, NULL);
+END $$;
+CREATE VIEW commerce_api.reservation AS
+SELECT NULL::bigint AS reservation_id, NULL::text AS status, NULL::timestamptz AS expires_at WHERE false;
+COMMENT ON VIEW commerce_api.reservation IS
+  E'@omit all\nA reservation as a call leaves it: its id, status (active: holding the stock; confirmed: sold; released; expired) and until when it holds.';
+CREATE FUNCTION commerce_api.reserve(cart text, request_id text, holder text DEFAULT NULL,
+                                     ttl interval DEFAULT NULL, activity text DEFAULT NULL)
+RETURNS SETOF commerce_api.reservation LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.reserve', '{customer,service}');
+        v_holder text := commerce._actor_subject(a, holder, 'holder'); v_big text; v_n bigint;
+BEGIN
+    IF a.kind = 'customer' THEN
+        IF ttl > interval '30 minutes' THEN
+            PERFORM commerce._invalid('ttl', format('%s', ttl), 'A customer holds stock for at most 30 minutes.');
+        END IF;
+        SELECT string_agg(format('%s x %s', l.sku, l.qty), ', ') INTO v_big
+          FROM commerce._cart_lines(cart) l WHERE l.qty > 20;
+        IF v_big IS NOT NULL THEN
+            PERFORM commerce._invalid('cart', left(v_big, 200), 'A customer holds at most 20 units of a SKU.');
+        END IF;
+        SELECT count(*) INTO v_n FROM commerce.reservation r
+         WHERE r.tenant_id = a.tenant_id AND r.holder = v_holder AND r.status = 'active'
+           AND r.request_id IS DISTINCT FROM reserve.request_id;
+        IF v_n >= 5 THEN   -- too many at once: retry when the first hold ends (HTTP 429 with Retry-After)
+            PERFORM commerce._too_many(format('customer "%s" already holds %s reservations', left(v_holder, 64), v_n),
+                'A customer holds at most 5 reservations at once.',
+                'Release or buy one first; unpaid holds expire.',
+                (SELECT ceil(extract(epoch FROM min(r.expires_at) - commerce.now()))::integer
+                   FROM commerce.reservation r
+                  WHERE r.tenant_id = a.tenant_id AND r.holder = v_holder AND r.status = 'active'));
+        END IF;
+    END IF;
+    RETURN QUERY SELECT * FROM commerce.reserve(a.tenant_id, request_id, v_holder, cart, ttl, activity);
+END $$;
+CREATE FUNCTION commerce_api.confirm_reservation(reservation_id bigint, request_id text)
+RETURNS SETOF commerce_api.reservation LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+    SELECT r.* FROM commerce._api_actor('commerce_api.confirm_reservation', '{service}') a,
+           LATERAL commerce.confirm_reservation(a.tenant_id, reservation_id, request_id) r;
+$$;
+CREATE FUNCTION commerce_api.release_reservation(reservation_id bigint, request_id text)
+RETURNS SETOF commerce_api.reservation LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.release_reservation', '{customer,service}');
+BEGIN
+    PERFORM commerce._api_own_reservation(a, reservation_id);
+    RETURN QUERY SELECT * FROM commerce.release_reservation(a.tenant_id, reservation_id, request_id);
+END $$;
+CREATE FUNCTION commerce_api.extend_reservation(reservation_id bigint, request_id text, by interval)
+RETURNS SETOF commerce_api.reservation LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.extend_reservation', '{customer,service}');
+        v_until timestamptz;
+BEGIN
+    PERFORM commerce._api_own_reservation(a, reservation_id);
+    IF a.kind = 'customer' THEN
+        SELECT r.expires_at + $3 INTO v_until FROM commerce.reservation r
+         WHERE r.tenant_id = a.tenant_id AND r.reservation_id = extend_reservation.reservation_id;
+        IF v_until > commerce.now() + interval '30 minutes' THEN
+            PERFORM commerce._invalid('by', format('%s (until %s)', $3, v_until),
+                                      'A customer holds stock for at most 30 minutes from now.');
+        END IF;
+    END IF;
+    RETURN QUERY SELECT * FROM commerce.extend_reservation(a.tenant_id, $1, $2, $3);
+END $$;
+CREATE VIEW commerce_api.stock_available AS
+SELECT NULL::text AS warehouse, NULL::text AS activity, NULL::bigint AS available WHERE false;
+COMMENT ON VIEW commerce_api.stock_available IS
+  E'@omit all\nThe units of a SKU available to order in one open pool: its warehouse and the activity the pool is allocated to (NULL: the shared pool every channel sells from).';
+CREATE FUNCTION commerce_api.stock(sku text)
+RETURNS SETOF commerce_api.stock_available LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+    SELECT s.warehouse, s.activity, s.available
+      FROM commerce._api_actor('commerce_api.stock', '{anonymous,customer,koc,store,operator,finance,service}') a
+      JOIN commerce.stock s ON s.tenant_id = a.tenant_id
+     WHERE s.sku = $1 AND s.status = 'open'
+     ORDER BY s.warehouse, s.activity NULLS FIRST;
+$$;
+CREATE VIEW commerce_api.order_receiver AS
+SELECT NULL::text AS receiver_name, NULL::text AS receiver_phone, NULL::text AS receiver_region,
+       NULL::text AS receiver_city, NULL::text AS receiver_address, NULL::boolean AS masked
+ WHERE false;
+COMMENT ON VIEW commerce_api.order_receiver IS
+  E'@omit all\nThe receiver of an order: name, phone, region, city and address, masked (138****1234) unless the caller may see personal data (masked says which).';
+CREATE FUNCTION commerce_api.order_contact(order_id bigint)
+RETURNS SETOF commerce_api.order_receiver
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.order_contact', '{customer,operator,service}');
+        v_customer text; v_channel text; v_found boolean;
+BEGIN
+    SELECT true, cu.code, ch.code INTO v_found, v_customer, v_channel
+      FROM commerce.orders o
+      JOIN commerce.channel ch ON ch.tenant_id = o.tenant_id AND ch.channel_id = o.channel_id
+      LEFT JOIN commerce.customer cu ON cu.tenant_id = o.tenant_id AND cu.customer_id = o.customer_id
+     WHERE o.tenant_id = a.tenant_id AND o.order_id = order_contact.order_id;
+    IF v_found AND a.kind = 'customer' AND v_customer IS DISTINCT FROM a.subject THEN
+        PERFORM commerce._not_found('order', order_contact.order_id::text, a.tenant_id);   -- not its order
+    END IF;
+    IF v_found THEN
+        PERFORM commerce._actor_scope(a, NULL, v_channel);
+    END IF;
+    RETURN QUERY SELECT * FROM commerce.order_contact(a.tenant_id, order_contact.order_id);
+END $$;
+CREATE VIEW commerce_api.order_outcome AS
+SELECT NULL::bigint AS order_id, NULL::text AS status, NULL::bigint AS payable_fen, NULL::timestamptz AS pay_deadline,
+       NULL::text AS outcome
+ WHERE false;
+COMMENT ON VIEW commerce_api.order_outcome IS
+  E'@omit all\nThe outcome of a call that places, pays or ingests an order: the order, its status (pending_payment, paid, ...), the payable amount in fen, the pay deadline of an unpaid order, and what the call did (placed, existing (a repeat), paid, already_paid, exception, created, updated, ...). The whole order is read with orders.';
+CREATE FUNCTION commerce_api.record_payment(order_id bigint, payment_id text, amount_fen bigint)
+RETURNS SETOF commerce_api.order_outcome LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+    SELECT r.* FROM commerce._api_actor('commerce_api.record_payment', '{service}') a,
+           LATERAL commerce.pay_order(a.tenant_id, order_id, payment_id, amount_fen) r;
+$$;
+CREATE FUNCTION commerce_api.ingest_platform_order(channel text, payload jsonb)
+RETURNS SETOF commerce_api.order_outcome LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+    SELECT r.* FROM commerce._api_actor('commerce_api.ingest_platform_order', '{service}') a,
+           LATERAL commerce.ingest_platform_order(a.tenant_id, channel, payload) r;
+$$;
+CREATE VIEW commerce_api.order_export AS
+SELECT NULL::bigint AS order_id, NULL::text AS channel, NULL::text AS external_order_id, NULL::text AS status,
+       NULL::bigint AS payable_fen, NULL::timestamptz AS created_at, NULL::text AS receiver_region,
+       NULL::text AS receiver_city, NULL::bytea AS receiver_name, NULL::bytea AS receiver_phone,
+       NULL::bytea AS receiver_address
+ WHERE false;
+COMMENT ON VIEW commerce_api.order_export IS
+  E'@omit all\nAn order as exported: id, channel, the platform''s order number, status, payable fen, when it was placed, the receiver''s region and city in clear and name, phone and address encrypted (pgcrypto pgp_sym_encrypt, AES-256) under the caller''s key.';
+CREATE FUNCTION commerce_api.export_orders(from_date date, to_date date, key text)
+RETURNS SETOF commerce_api.order_export
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.export_orders', '{operator,finance,service}');
+BEGIN
+    RETURN QUERY SELECT * FROM commerce.export_orders(a.tenant_id, from_date, to_date, key, a.channels);
+END $$;
+CREATE VIEW commerce_api.click_outcome AS
+SELECT NULL::bigint AS click_id, NULL::boolean AS counted, NULL::bigint AS koc_id, NULL::bigint AS task_id WHERE false;
+COMMENT ON VIEW commerce_api.click_outcome IS
+  E'@omit all\nThe outcome of a click on a tracking link: the click, whether it counted (not a repeat within the dedupe window), the KOC and the task it attributes to.';
+CREATE FUNCTION commerce_api.record_click(code text, visitor text, ip inet DEFAULT NULL,
+                                          user_agent text DEFAULT NULL)
+RETURNS SETOF commerce_api.click_outcome LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+    SELECT r.* FROM commerce._api_actor('commerce_api.record_click', '{anonymous,customer,service}') a,
+           LATERAL commerce.record_click(a.tenant_id, code,
+                                         CASE WHEN a.kind = 'customer' THEN commerce._actor_subject(a, visitor, 'visitor')
+                                              ELSE visitor END,
+                                         commerce._client_ip(a, host(ip))::inet,
+                                         commerce._client_header(a, user_agent, 'user-agent')) r;
+$$;
+CREATE FUNCTION commerce_api.request_withdrawal(request_id text, koc text, amount_fen bigint, method text,
+                                                payee jsonb)
+RETURNS SETOF commerce_api.koc_withdrawal LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.request_withdrawal', '{koc,service}');
+        w commerce.withdrawal_row;
+BEGIN
+    w := commerce.request_withdrawal(a.tenant_id, request_withdrawal.request_id,
+                                     commerce._actor_subject(a, request_withdrawal.koc, 'koc'),
+                                     request_withdrawal.amount_fen, request_withdrawal.method, request_withdrawal.payee);
+    -- a statement of its own: its snapshot sees the withdrawal just made
+    RETURN QUERY SELECT * FROM commerce._koc_withdrawals(a.tenant_id, NULL, w.withdrawal_id, NULL, NULL, 1);
+END $$;
+COMMENT ON FUNCTION commerce_api.request_withdrawal(text, text, bigint, text, jsonb) IS
+  'A KOC asks to withdraw from its own balance (koc NULL or its own code; another is 42501); a service (the KOC workbench''s backend) names the KOC. PT409 when the balance is short. Idempotent by request_id. Returns the withdrawal (koc_withdrawal); HQ finance reviews it (review_withdrawal).';
+CREATE VIEW commerce_api.koc_rank_item AS
+SELECT NULL::bigint AS rank, NULL::text AS koc, NULL::text AS name, NULL::text AS region, NULL::text AS level,
+       NULL::bigint AS clicks, NULL::bigint AS redemptions, NULL::bigint AS gmv_fen, NULL::bigint AS commission_fen
+ WHERE false;
+COMMENT ON VIEW commerce_api.koc_rank_item IS
+  E'@omit all\nA place on the KOC leaderboard (K18): rank, the KOC (code, name, region, level) and its clicks, redemptions, GMV and commission in fen for the period.';
+CREATE FUNCTION commerce_api.koc_rank(start_date date, end_date date, region text DEFAULT NULL,
+                                      metric text DEFAULT 'gmv', top integer DEFAULT 100)
+RETURNS SETOF commerce_api.koc_rank_item
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+    SELECT r.* FROM commerce._api_actor('commerce_api.koc_rank', '{koc,store,operator,finance,service}') a,
+           LATERAL commerce.koc_rank(a.tenant_id, start_date, end_date, region, metric, top) r;
+$$;
+CREATE VIEW commerce_api.visible_play AS
+SELECT NULL::bigint AS tenant_id, NULL::bigint AS config_id, NULL::text AS code, NULL::text AS title, NULL::text AS kind,
+       NULL::text AS unit_name, NULL::text AS store, NULL::text AS store_city, NULL::bigint AS price_fen,
+       NULL::bigint AS msrp_fen, NULL::timestamptz AS starts_at, NULL::timestamptz AS ends_at, NULL::text[] AS cities,
+       NULL::text AS status, NULL::bigint AS available, NULL::text AS display_state
+ WHERE false;
+COMMENT ON VIEW commerce_api.visible_play IS
+  E'@omit all\nA play a shopper may see now (M3): code, title, kind, the unit it sells in, store and city, the play price and the list price in fen, its window and cities, status, the units still available and its display state (not_started, active, sold_out, ended).';
+CREATE VIEW commerce_api.join_outcome AS
+SELECT NULL::bigint AS instance_id, NULL::text AS status, NULL::integer AS current, NULL::integer AS target,
+       NULL::timestamptz AS deadline, NULL::bigint AS order_id, NULL::text AS outcome
+ WHERE false;
+COMMENT ON VIEW commerce_api.join_outcome IS
+  E'@omit all\nThe outcome of joining a group buy: the group (instance_id), its status and progress (current of target places, deadline), the member''s order and what happened (opened, joined, opened_held, held: the place waits for the order''s payment; succeeded, repeated).';
+CREATE VIEW commerce_api.bargain_outcome AS
+SELECT NULL::bigint AS instance_id, NULL::text AS status, NULL::integer AS helps, NULL::integer AS helps_needed,
+       NULL::bigint AS price_fen, NULL::bigint AS floor_fen, NULL::timestamptz AS deadline, NULL::text AS outcome
+ WHERE false;
+COMMENT ON VIEW commerce_api.bargain_outcome IS
+  E'@omit all\nThe outcome of a bargain call: the bargain (instance_id), its status, helps so far and needed, the price reached and its floor in fen, the deadline and what happened (started, cut, succeeded, repeated).';
+CREATE VIEW commerce_api.play_invite AS
+SELECT NULL::bigint AS tenant_id, NULL::bigint AS invite_id, NULL::bigint AS config_id, NULL::text AS request_id,
+       NULL::bigint AS inviter_id, NULL::bigint AS invitee_id, NULL::text AS status, NULL::timestamptz AS invited_at,
+       NULL::bigint AS order_id, NULL::timestamptz AS rewarded_at, NULL::bigint AS reward_fen,
+       NULL::bigint AS invitee_reward_fen
+ WHERE false;
+COMMENT ON VIEW commerce_api.play_invite IS
+  E'@omit all\nAn invitation of an invite-reward play: inviter and invitee, status (invited, rewarded, ...), the invitee''s first order and when the inviter was rewarded, with both rewards in fen.';
+CREATE VIEW commerce_api.play_template AS
+SELECT NULL::bigint AS tenant_id, NULL::text AS code, NULL::text AS kind, NULL::text AS name, NULL::text AS unit_name,
+       NULL::jsonb AS rule_schema, NULL::timestamptz AS created_at, NULL::timestamptz AS updated_at
+ WHERE false;
+COMMENT ON VIEW commerce_api.play_template IS
+  E'@omit all\nA play template HQ offers its stores (M1.2): code, kind (group_buy, flash_sale, bargain, invite_reward), name, the unit what it sells counts in, and the rule schema stores'' rules follow.';
+CREATE FUNCTION commerce_api.visible_plays(city text DEFAULT NULL, store text DEFAULT NULL)
+RETURNS SETOF commerce_api.visible_play LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+    SELECT v.* FROM commerce._api_actor('commerce_api.visible_plays', '{anonymous,customer,koc,store,operator,service}') a,
+           LATERAL commerce.visible_plays(a.tenant_id, city, store) v;
+$$;
+CREATE FUNCTION commerce_api.join_group(request_id text, play text, customer text DEFAULT NULL,
+                                        payment_id text DEFAULT NULL, instance bigint DEFAULT NULL,
+                                        ip text DEFAULT NULL, device text DEFAULT NULL,
+                                        channel text DEFAULT 'wechat_mp')
+RETURNS SETOF commerce_api.join_outcome LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.join_group', '{customer,service}');
+BEGIN
+    IF a.kind = 'customer' AND join_group.payment_id IS NOT NULL THEN
+        PERFORM commerce._no_identity('a customer never names a payment',
+            format('payment_id "%s" was given.', left(join_group.payment_id, 64)),
+            'Leave payment_id out: the place is held and the order paid through pay_intent; the provider''s callback (record_payment) completes it.');
+    END IF;
+    RETURN QUERY SELECT * FROM commerce.join_group(a.tenant_id, join_group.request_id, join_group.play,
+                               commerce._actor_subject(a, join_group.customer, 'customer'), join_group.payment_id,
+                               join_group.instance, join_group.channel, commerce._client_ip(a, join_group.ip),
+                               commerce._client_header(a, join_group.device, 'x-device-id'));
+END $$;
+CREATE FUNCTION commerce_api.buy_play(request_id text, play text, customer text DEFAULT NULL, qty integer DEFAULT 1,
+                                      ip text DEFAULT NULL, device text DEFAULT NULL, receiver jsonb DEFAULT NULL,
+                                      channel text DEFAULT 'wechat_mp')
+RETURNS SETOF commerce_api.order_outcome LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+    SELECT r.* FROM commerce._api_actor('commerce_api.buy_play', '{customer,service}') a,
+           LATERAL commerce.buy_play(a.tenant_id, request_id, play, commerce._actor_subject(a, customer, 'customer'),
+                                     qty, channel, commerce._client_ip(a, ip), commerce._client_header(a, device, 'x-device-id'), receiver) r;
+$$;
+CREATE FUNCTION commerce_api.start_bargain(request_id text, play text, customer text DEFAULT NULL,
+                                           ip text DEFAULT NULL, device text DEFAULT NULL)
+RETURNS SETOF commerce_api.bargain_outcome LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+    SELECT r.* FROM commerce._api_actor('commerce_api.start_bargain', '{customer,service}') a,
+           LATERAL commerce.start_bargain(a.tenant_id, request_id, play,
+                                          commerce._actor_subject(a, customer, 'customer'), commerce._client_ip(a, ip), commerce._client_header(a, device, 'x-device-id')) r;
+$$;
+CREATE FUNCTION commerce_api.help_bargain(request_id text, bargain bigint, helper text DEFAULT NULL,
+                                          ip text DEFAULT NULL, device text DEFAULT NULL)
+RETURNS SETOF commerce_api.bargain_outcome LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+    SELECT r.* FROM commerce._api_actor('commerce_api.help_bargain', '{customer,service}') a,
+           LATERAL commerce.help_bargain(a.tenant_id, request_id, bargain,
+                                         commerce._actor_subject(a, helper, 'helper'), commerce._client_ip(a, ip), commerce._client_header(a, device, 'x-device-id')) r;
+$$;
+CREATE FUNCTION commerce_api.buy_bargain(request_id text, bargain bigint, customer text DEFAULT NULL,
+                                         ip text DEFAULT NULL, device text DEFAULT NULL, receiver jsonb DEFAULT NULL,
+                                         channel text DEFAULT 'wechat_mp')
+RETURNS SETOF commerce_api.order_outcome LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+    SELECT r.* FROM commerce._api_actor('commerce_api.buy_bargain', '{customer,service}') a,
+           LATERAL commerce.buy_bargain(a.tenant_id, request_id, bargain,
+                                        commerce._actor_subject(a, customer, 'customer'), channel,
+                                        commerce._client_ip(a, ip), commerce._client_header(a, device, 'x-device-id'), receiver) r;
+$$;
+CREATE FUNCTION commerce_api.invite(request_id text, play text, inviter text, invitee text, ip text DEFAULT NULL,
+                                    device text DEFAULT NULL)
+RETURNS SETOF commerce_api.play_invite LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+    SELECT r.* FROM commerce._api_actor('commerce_api.invite', '{customer,service}') a,
+           LATERAL commerce.invite(a.tenant_id, request_id, play, commerce._actor_subject(a, inviter, 'inviter'),
+                                   invitee, commerce._client_ip(a, ip), commerce._client_header(a, device, 'x-device-id')) r;
+$$;
+CREATE FUNCTION commerce_api.consume_asset(request_id text, asset bigint, amount bigint, store text, operator text)
+RETURNS SETOF commerce_api.customer_asset LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.consume_asset', '{store,operator,service}');
+        u commerce.user_asset_row;
+BEGIN
+    PERFORM commerce._actor_scope(a, store, NULL);
+    u := commerce.consume_asset(a.tenant_id, request_id, asset, amount, store,
+                                commerce._actor_subject(a, operator, 'operator'));
+    RETURN QUERY SELECT * FROM commerce._customer_assets(a.tenant_id, NULL, u.asset_id, NULL, 1);
+END $$;
+COMMENT ON FUNCTION commerce_api.consume_asset(text, bigint, bigint, text, text) IS
+  'Consume units of a customer''s asset (a lesson, a visit) at a store: store staff at their own stores, with themselves as the operator (42501 otherwise); HQ operators anywhere as themselves; a service names the operator. Idempotent by request_id. Returns the asset (customer_asset).';
+CREATE FUNCTION commerce._play_settlements(p_tenant bigint, p_settlement bigint, p_status text, p_stores text[],
+                                           p_before bigint, p_page integer)
+RETURNS SETOF commerce_api.play_settlement LANGUAGE sql STABLE AS $$
+    SELECT x.settlement_id, c.code, st.code, x.status, x.orders, x.income_fen, x.store_share_bp, x.store_fen,
+           commerce.yuan(x.store_fen), x.hq_fen, x.applied_at, x.decided_at, x.decided_by, x.reason, x.paid_at
+      FROM commerce.play_settlement x
+      JOIN commerce.play_config c ON c.tenant_id = x.tenant_id AND c.config_id = x.config_id
+      JOIN commerce.store st ON st.tenant_id = x.tenant_id AND st.store_id = x.store_id
+     WHERE x.tenant_id = p_tenant AND (p_settlement IS NULL OR x.settlement_id = p_settlement)
+       AND (p_stores IS NULL OR st.code = ANY (p_stores)) AND (p_status IS NULL OR x.status = p_status)
+       AND (p_before IS NULL OR x.settlement_id < p_before)
+     ORDER BY x.settlement_id DESC
+     LIMIT p_page;
+$$;
+CREATE FUNCTION commerce_api.apply_play_settlement(request_id text, play text)
+RETURNS SETOF commerce_api.play_settlement LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.apply_play_settlement', '{store,operator,service}');
+        x commerce.play_settlement_row;
+BEGIN
+    PERFORM commerce._api_play_scope(a, play);
+    x := commerce.apply_play_settlement(a.tenant_id, request_id, play);
+    RETURN QUERY SELECT * FROM commerce._play_settlements(a.tenant_id, x.settlement_id, NULL, NULL, NULL, 1);
+END $$;
+CREATE FUNCTION commerce_api.decide_play_settlement(settlement bigint, approve boolean, reason text DEFAULT NULL)
+RETURNS SETOF commerce_api.play_settlement LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.decide_play_settlement', '{finance}');
+        x commerce.play_settlement_row;
+BEGIN
+    x := commerce.decide_play_settlement(a.tenant_id, settlement, approve, a.subject, left(reason, 500));
+    RETURN QUERY SELECT * FROM commerce._play_settlements(a.tenant_id, x.settlement_id, NULL, NULL, NULL, 1);
+END $$;
+CREATE OR REPLACE FUNCTION commerce_api.play_settlements(status text DEFAULT NULL, before_id bigint DEFAULT NULL,
+                                              page_size integer DEFAULT 20)
+RETURNS SETOF commerce_api.play_settlement LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.play_settlements', '{store,operator,finance,service}');
+BEGIN
+    PERFORM commerce._api_page(play_settlements.page_size);
+    RETURN QUERY SELECT * FROM commerce._play_settlements(a.tenant_id, NULL, play_settlements.status, a.stores,
+                                                           play_settlements.before_id, play_settlements.page_size);
+END $$;
+CREATE FUNCTION commerce_api.upsert_play_template(code text, kind text, name text, unit_name text, rule_schema jsonb)
+RETURNS SETOF commerce_api.play_template LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.upsert_play_template', '{operator,service}');
+BEGIN
+    PERFORM commerce._require(upsert_play_template.rule_schema, 'rule_schema');
+    RETURN QUERY SELECT * FROM commerce.upsert_play_template(a.tenant_id, upsert_play_template.code, upsert_play_template.kind,
+                                         left(upsert_play_template.name, 200), left(upsert_play_template.unit_name, 32),
+                                         upsert_play_template.rule_schema::text);
+END $$;
+
+-- their privileges and comments
+REVOKE ALL ON FUNCTION commerce_api.price(text, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.price(text, text, text) IS
+  'The price of a SKU on a channel now (channel, member and flash prices resolved). Open to every caller; a signed-in customer gets its own member tier''s price (member_tier left out or its own); other callers may show any tier''s price (what an order pays is resolved from the customer when it is placed).';
+REVOKE ALL ON FUNCTION commerce_api.reserve(text, text, text, interval, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.reserve(text, text, text, interval, text) IS
+  'Hold the stock of a cart ({"lines":[{"sku":"A1","qty":2}]}) all or nothing. A customer holds it for itself (holder is its own code), for at most 30 minutes (22023), at most 20 units a line (22023) and 5 active reservations (PT429); a service names the holder. Idempotent by request_id; PT409 when stock is short.';
+REVOKE ALL ON FUNCTION commerce_api.confirm_reservation(bigint, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.confirm_reservation(bigint, text) IS
+  'Confirm (sell) a reservation: the payment service''s call once a payment has succeeded. Idempotent by request_id; PT410 when it expired, PT409 when it ended otherwise.';
+REVOKE ALL ON FUNCTION commerce_api.release_reservation(bigint, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.release_reservation(bigint, text) IS
+  'Give a reservation''s stock back. A customer releases its own reservations only (another''s is PT404); a service any. Idempotent by request_id.';
+REVOKE ALL ON FUNCTION commerce_api.extend_reservation(bigint, text, interval) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.extend_reservation(bigint, text, interval) IS
+  'Extend an active reservation by an interval. A customer extends its own only (another''s is PT404), to at most 30 minutes from now (22023); a service any. Idempotent by request_id.';
+REVOKE ALL ON FUNCTION commerce_api.stock(text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.stock(text) IS
+  'The available units of a SKU per warehouse and activity pool (open pools only). Open to every caller.';
+REVOKE ALL ON FUNCTION commerce_api.order_contact(bigint) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.order_contact(bigint) IS
+  'The receiver of an order, masked (138****1234) unless the caller may see personal data. A customer reads its own orders only (another''s is PT404); an operator those of its channels (42501 otherwise); a service any. An unmasked read is audited (POST /rpc/order_contact).';
+REVOKE ALL ON FUNCTION commerce_api.record_payment(bigint, text, bigint) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.record_payment(bigint, text, bigint) IS
+  'The payment provider''s callback (service only): an order was paid with payment_id for amount_fen. Marks it paid and sells its reservation; a payment that does not match (amount, a cancelled order) becomes a payment exception for refund. Idempotent by payment_id.';
+REVOKE ALL ON FUNCTION commerce_api.ingest_platform_order(text, jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.ingest_platform_order(text, jsonb) IS
+  'The platform adapter''s call (service only): an order of a platform (Taobao, Douyin, ...) as the platform sent it; created or updated once per platform order and modification time.';
+REVOKE ALL ON FUNCTION commerce_api.export_orders(date, date, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.export_orders(date, date, text) IS
+  'POST /rpc/export_orders: the orders of a period with the receiver''s name, phone and address encrypted (AES-256, pgcrypto) under the key the caller supplies; an operator gets the orders of its channels only. Open to operators, finance and services; audited.';
+REVOKE ALL ON FUNCTION commerce_api.record_click(text, text, inet, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.record_click(text, text, inet, text) IS
+  'Record a click on a KOC''s tracking link (the signed code) by a visitor: an anonymous visitor by its cookie id, a signed-in customer as itself, the link redirector (service) for anyone. Counted once per visitor and window.';
+REVOKE ALL ON FUNCTION commerce_api.request_withdrawal(text, text, bigint, text, jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.request_withdrawal(text, text, bigint, text, jsonb) IS
+  'A KOC asks to withdraw from its own balance (koc NULL or its own code; another is 42501); a service (the KOC workbench''s backend) names the KOC. PT409 when the balance is short. Idempotent by request_id. Returns the withdrawal (koc_withdrawal); HQ finance reviews it (review_withdrawal).';
+REVOKE ALL ON FUNCTION commerce_api.koc_rank(date, date, text, text, integer) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.koc_rank(date, date, text, text, integer) IS
+  'GET /rpc/koc_rank?start_date=&end_date=&top= (PostgREST): the KOC leaderboard of a period by gmv, redemptions or commission (metric), optionally for one region, the first top KOCs (default 100). Open to KOCs, staff and services.';
+REVOKE ALL ON FUNCTION commerce_api.visible_plays(text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.visible_plays(text, text) IS
+  'The plays running now that a shopper may see, optionally of one city or store. Open to every caller but finance.';
+REVOKE ALL ON FUNCTION commerce_api.join_group(text, text, text, text, bigint, text, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.join_group(text, text, text, text, bigint, text, text, text) IS
+  'Open a group buy (instance left out: the customer leads it) or join one (instance): a customer as itself, holding its place with an order awaiting payment (outcome opened_held or held; pay it with pay_intent, the provider''s record_payment callback makes it joined, and the group succeeds when every place is paid; unpaid by the pay deadline, at the latest the group''s, the place is given back). A service names the customer and may pass payment_id for a place paid at once. channel: the self-operated channel ordered on (default wechat_mp). Idempotent by request_id.';
+REVOKE ALL ON FUNCTION commerce_api.buy_play(text, text, text, integer, text, text, jsonb, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.buy_play(text, text, text, integer, text, text, jsonb, text) IS
+  'Buy a flash-sale (or other priced) play: a customer for itself, on a self-operated channel (default wechat_mp); creates the order awaiting payment (pay it with pay_intent; commerce_api.record_payment is the provider''s callback). Idempotent by request_id.';
+REVOKE ALL ON FUNCTION commerce_api.start_bargain(text, text, text, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.start_bargain(text, text, text, text, text) IS
+  'Start a bargain on a play: a customer for itself. Idempotent by request_id.';
+REVOKE ALL ON FUNCTION commerce_api.help_bargain(text, bigint, text, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.help_bargain(text, bigint, text, text, text) IS
+  'Cut the price of another customer''s bargain: the helper is the calling customer. Once per helper and bargain; idempotent by request_id.';
+REVOKE ALL ON FUNCTION commerce_api.buy_bargain(text, bigint, text, text, text, jsonb, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.buy_bargain(text, bigint, text, text, text, jsonb, text) IS
+  'Buy one''s own bargain at the price reached: a customer for itself, on a self-operated channel (default wechat_mp); creates the order awaiting payment (pay it with pay_intent). Idempotent by request_id.';
+REVOKE ALL ON FUNCTION commerce_api.invite(text, text, text, text, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.invite(text, text, text, text, text, text) IS
+  'Record that the inviter (the calling customer) invited a new customer to a play; rewarded once when the invitee pays. Idempotent by request_id.';
+REVOKE ALL ON FUNCTION commerce_api.consume_asset(text, bigint, bigint, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.consume_asset(text, bigint, bigint, text, text) IS
+  'Consume units of a customer''s asset (a lesson, a visit) at a store: store staff at their own stores, with themselves as the operator (42501 otherwise); HQ operators anywhere as themselves; a service names the operator. Idempotent by request_id. Returns the asset (customer_asset).';
+REVOKE ALL ON FUNCTION commerce_api.apply_play_settlement(text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.apply_play_settlement(text, text) IS
+  'A store applies for the settlement of an ended play: store staff for their own stores'' plays (42501 otherwise), operators and services any. Idempotent by request_id.';
+REVOKE ALL ON FUNCTION commerce_api.decide_play_settlement(bigint, boolean, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.decide_play_settlement(bigint, boolean, text) IS
+  'HQ finance approves (the store''s share is paid out through the outbox, store.settlement_payout) or rejects (reason required) a store''s settlement of an ended play; the decision is recorded under the finance member''s name. Finance only.';
+REVOKE ALL ON FUNCTION commerce_api.upsert_play_template(text, text, text, text, jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.upsert_play_template(text, text, text, text, jsonb) IS
+  'HQ creates or changes a play template (M2.1): code, kind (group_buy, flash_sale, bargain, invite_reward; never changed later), name, the unit its assets count in (lessons, hours) and the rule schema (the JSON Schema subset of docs/plays.md; 22023 naming the bad keyword; a new schema must accept the rules of every play built on it, PT409 otherwise). HQ operators and services.';
+
+-- the kept grants, on the same signatures
+DO $$
+DECLARE g jsonb;
+BEGIN
+    FOR g IN SELECT * FROM jsonb_array_elements(current_setting('commerce_upgrade.shape_grants')::jsonb) LOOP
+        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %I', g->>'function', g->>'grantee');
+    END LOOP;
+END $$;
+
 -- the actor roles of a database upgraded after commerce.grant_api() ran get the new matrix
 DO $$
 BEGIN

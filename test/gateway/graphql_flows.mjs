@@ -21,7 +21,7 @@ let payN = 0;
 async function pay(orderId, amount) {
   payN += 1;
   return q(svc, `mutation($o: BigInt!, $p: String!, $a: BigInt!) {
-    recordPayment(input: {orderId: $o, paymentId: $p, amountFen: $a}) { orderResult { status outcome } } }`,
+    recordPayment(input: {orderId: $o, paymentId: $p, amountFen: $a}) { orderOutcomes { status outcome } } }`,
     { o: orderId, p: `wxpay-${payN}`, a: amount });
 }
 
@@ -33,9 +33,9 @@ r = await q(fanA, `mutation { signUp(input: {name: "Fan A", phone: "13800001111"
 is(r.data?.signUp?.customerProfiles?.[0], { customer: 'fan-a', name: 'Fan A', phoneMasked: '138****1111' },
    'customer: signUp makes the token\'s subject a customer, phone masked');
 await q(fanB, `mutation { signUp(input: {name: "Fan B"}) { clientMutationId } }`);
-r = await q(fanA, `mutation($c: String!) { recordClick(input: {code: $c, visitor: null}) { clickResult { counted } } }`, { c: code },
+r = await q(fanA, `mutation($c: String!) { recordClick(input: {code: $c, visitor: null}) { clickOutcomes { counted } } }`, { c: code },
             { 'x-forwarded-for': '203.0.113.7', 'user-agent': 'MiniProgram' });
-is(r.data?.recordClick?.clickResult?.counted, true, 'customer: the click on the KOC\'s link is counted');
+is(r.data?.recordClick?.clickOutcomes?.[0]?.counted, true, 'customer: the click on the KOC\'s link is counted');
 is(psql(`SELECT host(ip) || ' ' || user_agent FROM commerce.click ORDER BY click_id DESC LIMIT 1`), '203.0.113.7 MiniProgram',
    'the click\'s address and user agent come from the request headers');
 
@@ -47,8 +47,8 @@ r = await q(guest, `{ visiblePlays { nodes { code } } }`);
 is(r.data?.visiblePlays?.nodes?.map((x) => x.code).sort(), ['DUO', 'FLASH10'], 'guest: the running plays are visible');
 
 // ---- 3. flash sale: buy, pay intent, the provider's callback, the asset
-r = await q(fanA, `mutation { buyPlay(input: {requestId: "flash-a", play: "FLASH10"}) { orderResult { orderId status payableFen } } }`);
-const flashOrder = r.data?.buyPlay?.orderResult;
+r = await q(fanA, `mutation { buyPlay(input: {requestId: "flash-a", play: "FLASH10"}) { orderOutcomes { orderId status payableFen } } }`);
+const flashOrder = r.data?.buyPlay?.orderOutcomes?.[0];
 is(flashOrder && [flashOrder.status, flashOrder.payableFen], ['pending_payment', '39900'], 'customer: buyPlay creates the flash-sale order awaiting payment');
 r = await q(fanA, `mutation($o: BigInt!) { payIntent(input: {orderId: $o}) { paymentIntents { amountYuan outcome } } }`, { o: flashOrder?.orderId });
 is(r.data?.payIntent?.paymentIntents?.[0], { amountYuan: '399.00', outcome: 'queued' }, 'customer: payIntent queues the payment request once');
@@ -57,7 +57,7 @@ is(r.data?.payIntent?.paymentIntents?.[0]?.outcome, 'repeated', 'customer: askin
 r = await q(fanA, `mutation($o: BigInt!) { recordPayment(input: {orderId: $o, paymentId: "forged", amountFen: "39900"}) { clientMutationId } }`, { o: flashOrder?.orderId });
 is(err(r).errcode, '42501', 'customer: cannot report its own payment (42501)');
 r = await pay(flashOrder?.orderId, 39900);
-is(r.data?.recordPayment?.orderResult?.status, 'paid', 'service: the payment callback marks the order paid');
+is(r.data?.recordPayment?.orderOutcomes?.[0]?.status, 'paid', 'service: the payment callback marks the order paid');
 r = await q(fanA, `{ orders { nodes { orderId status payableYuan activity lines } } }`);
 is(r.data?.orders?.nodes?.map((x) => [x.status, x.payableYuan, x.activity]), [['PAID', '399.00', 'play:FLASH10']],
    'customer: orders lists its own orders');
@@ -82,8 +82,8 @@ r = await q(as('customer', 'fan-a', OTHER), `{ orders { nodes { orderId } } }`);
 is(r.data?.orders?.nodes?.length, 0, 'the same subject in another tenant sees none of this tenant\'s orders');
 
 // ---- 5. group buy: hold a place, pay through the callback, the group fills
-r = await q(fanA, `mutation { joinGroup(input: {requestId: "g-a", play: "DUO"}) { joinResult { instanceId outcome current target orderId } } }`);
-const ja = r.data?.joinGroup?.joinResult;
+r = await q(fanA, `mutation { joinGroup(input: {requestId: "g-a", play: "DUO"}) { joinOutcomes { instanceId outcome current target orderId } } }`);
+const ja = r.data?.joinGroup?.joinOutcomes?.[0];
 is(ja && [ja.outcome, ja.current, ja.target], ['opened_held', 1, 2], 'customer: joinGroup opens a group holding the place until payment');
 r = await q(fanA, `mutation { joinGroup(input: {requestId: "g-a2", play: "DUO", paymentId: "made-up"}) { clientMutationId } }`);
 is([err(r).errcode, err(r).message], ['42501', 'a customer never names a payment'], 'customer: naming a payment is refused (42501)');
@@ -91,13 +91,13 @@ r = await q(null, `query($g: BigInt!) { groupBuy(groupId: $g) { nodes { status c
 // (a share page without a token names its shop with x-tenant-id, passed on in request.headers)
 is(r.data?.groupBuy?.nodes?.[0], { status: 'active', current: 1, target: 2, paid: 0, held: 1 }, 'share page: the group shows one place held, none paid');
 await pay(ja?.orderId, 59900);
-r = await q(fanB, `mutation($g: BigInt!) { joinGroup(input: {requestId: "g-b", play: "DUO", instance: $g}) { joinResult { outcome current orderId } } }`, { g: ja?.instanceId });
-const jb = r.data?.joinGroup?.joinResult;
+r = await q(fanB, `mutation($g: BigInt!) { joinGroup(input: {requestId: "g-b", play: "DUO", instance: $g}) { joinOutcomes { outcome current orderId } } }`, { g: ja?.instanceId });
+const jb = r.data?.joinGroup?.joinOutcomes?.[0];
 is(jb && [jb.outcome, jb.current], ['held', 2], 'customer B: joins the group, holding the last place');
 r = await q(fanB, `query($g: BigInt!) { groupBuy(groupId: $g) { nodes { status paid held mine } } }`, { g: ja?.instanceId });
 is(r.data?.groupBuy?.nodes?.[0], { status: 'active', paid: 1, held: 1, mine: true }, 'the group is full but waits for B\'s payment');
 r = await pay(jb?.orderId, 59900);
-is(r.data?.recordPayment?.orderResult?.status, 'paid', 'service: B\'s payment arrives');
+is(r.data?.recordPayment?.orderOutcomes?.[0]?.status, 'paid', 'service: B\'s payment arrives');
 r = await q(fanB, `query($g: BigInt!) { groupBuy(groupId: $g) { nodes { status paid held } } }`, { g: ja?.instanceId });
 is(r.data?.groupBuy?.nodes?.[0], { status: 'success', paid: 2, held: 0 }, 'the last payment makes the group a success');
 r = await q(fanB, `{ assets { nodes { play total } } }`);
@@ -106,9 +106,9 @@ is(r.data?.assets?.nodes, [{ play: 'DUO', total: '10' }], 'customer B: the group
 // ---- 6. the store counter: the clerk looks the fan up and consumes a lesson
 r = await q(clerk, `{ assets(customer: "fan-a") { nodes { assetId play remaining } } }`);
 is(r.data?.assets?.nodes?.map((x) => x.play).sort(), ['DUO', 'FLASH10'], 'clerk: finds the fan\'s assets at the counter');
-r = await q(clerk, `mutation($a: BigInt!) { consumeAsset(input: {requestId: "use-1", asset: $a, amount: "1", store: "SH-01", operator: null}) { userAssetRow { remaining } } }`,
+r = await q(clerk, `mutation($a: BigInt!) { consumeAsset(input: {requestId: "use-1", asset: $a, amount: "1", store: "SH-01", operator: null}) { customerAssets { remaining } } }`,
             { a: flashAsset?.assetId });
-is(r.data?.consumeAsset?.userAssetRow?.remaining, '9', 'clerk: consumes one lesson of the flash-sale course');
+is(r.data?.consumeAsset?.customerAssets?.[0]?.remaining, '9', 'clerk: consumes one lesson of the flash-sale course');
 r = await q(clerk, `mutation($a: BigInt!) { consumeAsset(input: {requestId: "use-2", asset: $a, amount: "1", store: "SH-01", operator: "someone-else"}) { clientMutationId } }`,
             { a: flashAsset?.assetId });
 is(err(r).errcode, '42501', 'clerk: cannot consume in another operator\'s name (42501)');
@@ -138,19 +138,19 @@ is(r.data?.ackMessage?.outboxMessages?.[0]?.status, 'done', 'service: the worker
 r = await q(koc, `{ kocAccount { nodes { settledFen balanceFen balanceYuan inFlightFen } } }`);
 is(r.data?.kocAccount?.nodes?.[0], { settledFen: '3990', balanceFen: '3990', balanceYuan: '39.90', inFlightFen: '0' },
    'KOC: the failed payout is back in its balance');
-r = await q(koc, `mutation { requestWithdrawal(input: {requestId: "wd-1", koc: null, amountFen: "3990", method: "bank_card", payee: {bank: "ICBC", card_no: "6222000011112222", holder: "Li"}}) { withdrawalRow { status amountFen } } }`);
-is(r.data?.requestWithdrawal?.withdrawalRow?.amountFen, '3990', 'KOC: withdraws its balance');
+r = await q(koc, `mutation { requestWithdrawal(input: {requestId: "wd-1", koc: null, amountFen: "3990", method: "bank_card", payee: {bank: "ICBC", card_no: "6222000011112222", holder: "Li"}}) { kocWithdrawals { status amountFen } } }`);
+is(r.data?.requestWithdrawal?.kocWithdrawals?.[0]?.amountFen, '3990', 'KOC: withdraws its balance');
 r = await q(koc, `mutation { requestWithdrawal(input: {requestId: "wd-2", koc: "koc-other", amountFen: "100", method: "bank", payee: {account: "x"}}) { clientMutationId } }`);
 is(err(r).errcode, '42501', 'KOC: cannot withdraw another KOC\'s balance (42501)');
 
 // ---- 8. HQ: the store applies for its settlement, finance approves, the dashboards
-r = await q(clerk, `mutation { applyPlaySettlement(input: {requestId: "st-1", play: "FLASH10"}) { playSettlementRow { settlementId status incomeFen storeFen } } }`);
-const st = r.data?.applyPlaySettlement?.playSettlementRow;
+r = await q(clerk, `mutation { applyPlaySettlement(input: {requestId: "st-1", play: "FLASH10"}) { playSettlements { settlementId status incomeFen storeFen } } }`);
+const st = r.data?.applyPlaySettlement?.playSettlements?.[0];
 is(st && [st.status, st.incomeFen, st.storeFen], ['applied', '39900', '27930'], 'clerk: the store applies for 70% of the completed order');
 r = await q(ops, `mutation($s: BigInt!) { decidePlaySettlement(input: {settlement: $s, approve: true}) { clientMutationId } }`, { s: st?.settlementId });
 is(err(r).errcode, '42501', 'an operator cannot approve a settlement (finance only)');
-r = await q(fin, `mutation($s: BigInt!) { decidePlaySettlement(input: {settlement: $s, approve: true}) { playSettlementRow { status decidedBy } } }`, { s: st?.settlementId });
-is(r.data?.decidePlaySettlement?.playSettlementRow, { status: 'approved', decidedBy: 'fin-zhao' }, 'finance: approves under its own name');
+r = await q(fin, `mutation($s: BigInt!) { decidePlaySettlement(input: {settlement: $s, approve: true}) { playSettlements { status decidedBy } } }`, { s: st?.settlementId });
+is(r.data?.decidePlaySettlement?.playSettlements?.[0], { status: 'approved', decidedBy: 'fin-zhao' }, 'finance: approves under its own name');
 r = await q(ops, `{ playDashboard(play: "DUO") }`);
 is(r.data?.playDashboard?.group_buy?.succeeded, 1, 'HQ: the group-buy dashboard counts the successful group');
 const today = new Date().toISOString().slice(0, 10);

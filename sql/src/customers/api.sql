@@ -1,8 +1,14 @@
 -- sql/src/customers/api.sql: prices for HTTP clients; a customer sees the
 -- price of its own member tier.
 
+-- The shape of a resolved price (an API row type: selects nothing itself).
+CREATE VIEW commerce_api.price_quote AS
+SELECT NULL::bigint AS price_fen, NULL::text AS source, NULL::bigint AS price_id WHERE false;
+COMMENT ON VIEW commerce_api.price_quote IS
+  E'@omit all\nThe price of a SKU on a channel now: in fen, where it came from (flash, member, channel or msrp) and the price row (NULL for the list price).';
+
 CREATE FUNCTION commerce_api.price(sku text, channel text, member_tier text DEFAULT NULL)
-RETURNS commerce.resolved_price LANGUAGE plpgsql STABLE SECURITY DEFINER
+RETURNS SETOF commerce_api.price_quote LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
 DECLARE a commerce.actor := commerce._api_actor('commerce_api.price', '{anonymous,customer,koc,store,operator,finance,service}');
         v_tier text := member_tier;
@@ -17,7 +23,7 @@ BEGIN
                 'Leave member_tier out: it is taken from the customer.');
         END IF;
     END IF;
-    RETURN commerce.resolve_price(a.tenant_id, sku, channel, v_tier, NULL);
+    RETURN QUERY SELECT * FROM commerce.resolve_price(a.tenant_id, sku, channel, v_tier, NULL);
 END $$;
 REVOKE ALL ON FUNCTION commerce_api.price(text, text, text) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.price(text, text, text) IS

@@ -3,9 +3,15 @@
 -- units a line and 5 reservations at once; confirming a reservation is the
 -- payment service's.
 
+-- The shape of a reservation call's outcome (an API row type: selects nothing itself).
+CREATE VIEW commerce_api.reservation AS
+SELECT NULL::bigint AS reservation_id, NULL::text AS status, NULL::timestamptz AS expires_at WHERE false;
+COMMENT ON VIEW commerce_api.reservation IS
+  E'@omit all\nA reservation as a call leaves it: its id, status (active: holding the stock; confirmed: sold; released; expired) and until when it holds.';
+
 CREATE FUNCTION commerce_api.reserve(cart text, request_id text, holder text DEFAULT NULL,
                                      ttl interval DEFAULT NULL, activity text DEFAULT NULL)
-RETURNS commerce.reservation_result LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+RETURNS SETOF commerce_api.reservation LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
 DECLARE a commerce.actor := commerce._api_actor('commerce_api.reserve', '{customer,service}');
         v_holder text := commerce._actor_subject(a, holder, 'holder'); v_big text; v_n bigint;
@@ -31,7 +37,7 @@ BEGIN
                   WHERE r.tenant_id = a.tenant_id AND r.holder = v_holder AND r.status = 'active'));
         END IF;
     END IF;
-    RETURN commerce.reserve(a.tenant_id, request_id, v_holder, cart, ttl, activity);
+    RETURN QUERY SELECT * FROM commerce.reserve(a.tenant_id, request_id, v_holder, cart, ttl, activity);
 END $$;
 REVOKE ALL ON FUNCTION commerce_api.reserve(text, text, text, interval, text) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.reserve(text, text, text, interval, text) IS
@@ -53,7 +59,7 @@ BEGIN
 END $$;
 
 CREATE FUNCTION commerce_api.confirm_reservation(reservation_id bigint, request_id text)
-RETURNS commerce.reservation_result LANGUAGE sql VOLATILE SECURITY DEFINER
+RETURNS SETOF commerce_api.reservation LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
     SELECT r.* FROM commerce._api_actor('commerce_api.confirm_reservation', '{service}') a,
            LATERAL commerce.confirm_reservation(a.tenant_id, reservation_id, request_id) r;
@@ -63,19 +69,19 @@ COMMENT ON FUNCTION commerce_api.confirm_reservation(bigint, text) IS
   'Confirm (sell) a reservation: the payment service''s call once a payment has succeeded. Idempotent by request_id; PT410 when it expired, PT409 when it ended otherwise.';
 
 CREATE FUNCTION commerce_api.release_reservation(reservation_id bigint, request_id text)
-RETURNS commerce.reservation_result LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+RETURNS SETOF commerce_api.reservation LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
 DECLARE a commerce.actor := commerce._api_actor('commerce_api.release_reservation', '{customer,service}');
 BEGIN
     PERFORM commerce._api_own_reservation(a, reservation_id);
-    RETURN commerce.release_reservation(a.tenant_id, reservation_id, request_id);
+    RETURN QUERY SELECT * FROM commerce.release_reservation(a.tenant_id, reservation_id, request_id);
 END $$;
 REVOKE ALL ON FUNCTION commerce_api.release_reservation(bigint, text) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.release_reservation(bigint, text) IS
   'Give a reservation''s stock back. A customer releases its own reservations only (another''s is PT404); a service any. Idempotent by request_id.';
 
 CREATE FUNCTION commerce_api.extend_reservation(reservation_id bigint, request_id text, by interval)
-RETURNS commerce.reservation_result LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+RETURNS SETOF commerce_api.reservation LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
 DECLARE a commerce.actor := commerce._api_actor('commerce_api.extend_reservation', '{customer,service}');
         v_until timestamptz;
@@ -89,14 +95,20 @@ BEGIN
                                       'A customer holds stock for at most 30 minutes from now.');
         END IF;
     END IF;
-    RETURN commerce.extend_reservation(a.tenant_id, $1, $2, $3);
+    RETURN QUERY SELECT * FROM commerce.extend_reservation(a.tenant_id, $1, $2, $3);
 END $$;
 REVOKE ALL ON FUNCTION commerce_api.extend_reservation(bigint, text, interval) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.extend_reservation(bigint, text, interval) IS
   'Extend an active reservation by an interval. A customer extends its own only (another''s is PT404), to at most 30 minutes from now (22023); a service any. Idempotent by request_id.';
 
+-- The shape of what is available of a SKU in a pool.
+CREATE VIEW commerce_api.stock_available AS
+SELECT NULL::text AS warehouse, NULL::text AS activity, NULL::bigint AS available WHERE false;
+COMMENT ON VIEW commerce_api.stock_available IS
+  E'@omit all\nThe units of a SKU available to order in one open pool: its warehouse and the activity the pool is allocated to (NULL: the shared pool every channel sells from).';
+
 CREATE FUNCTION commerce_api.stock(sku text)
-RETURNS TABLE (warehouse text, activity text, available bigint) LANGUAGE sql STABLE SECURITY DEFINER
+RETURNS SETOF commerce_api.stock_available LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
     SELECT s.warehouse, s.activity, s.available
       FROM commerce._api_actor('commerce_api.stock', '{anonymous,customer,koc,store,operator,finance,service}') a

@@ -2,9 +2,15 @@
 -- leaderboard for HTTP clients. A KOC withdraws and reads its own figures
 -- only; payout results are the payout service's.
 
+-- The shape of a click's outcome (an API row type: selects nothing itself).
+CREATE VIEW commerce_api.click_outcome AS
+SELECT NULL::bigint AS click_id, NULL::boolean AS counted, NULL::bigint AS koc_id, NULL::bigint AS task_id WHERE false;
+COMMENT ON VIEW commerce_api.click_outcome IS
+  E'@omit all\nThe outcome of a click on a tracking link: the click, whether it counted (not a repeat within the dedupe window), the KOC and the task it attributes to.';
+
 CREATE FUNCTION commerce_api.record_click(code text, visitor text, ip inet DEFAULT NULL,
                                           user_agent text DEFAULT NULL)
-RETURNS commerce.click_result LANGUAGE sql VOLATILE SECURITY DEFINER
+RETURNS SETOF commerce_api.click_outcome LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
     SELECT r.* FROM commerce._api_actor('commerce_api.record_click', '{anonymous,customer,service}') a,
            LATERAL commerce.record_click(a.tenant_id, code,
@@ -17,17 +23,44 @@ REVOKE ALL ON FUNCTION commerce_api.record_click(text, text, inet, text) FROM PU
 COMMENT ON FUNCTION commerce_api.record_click(text, text, inet, text) IS
   'Record a click on a KOC''s tracking link (the signed code) by a visitor: an anonymous visitor by its cookie id, a signed-in customer as itself, the link redirector (service) for anyone. Counted once per visitor and window.';
 
+-- The shape of a withdrawal.
+CREATE VIEW commerce_api.koc_withdrawal AS
+SELECT NULL::bigint AS withdrawal_id, NULL::text AS koc, NULL::bigint AS amount_fen, NULL::text AS amount_yuan,
+       NULL::bigint AS fee_fen, NULL::text AS method, NULL::text AS status, NULL::text AS reviewer, NULL::text AS reason,
+       NULL::timestamptz AS requested_at, NULL::timestamptz AS reviewed_at, NULL::timestamptz AS finished_at
+ WHERE false;
+COMMENT ON VIEW commerce_api.koc_withdrawal IS
+  E'@omit all\nA KOC''s withdrawal (K14): amount and fee in fen (amount_yuan the exact string), method (wechat, alipay, bank_card), status (requested, approved, rejected, paid, failed), who reviewed it and why, and when it was requested, reviewed and finished. The payee details are not shown.';
+
+-- Withdrawals as koc_withdrawal rows, newest first.
+CREATE FUNCTION commerce._koc_withdrawals(p_tenant bigint, p_koc text, p_withdrawal bigint, p_status text,
+                                          p_before bigint, p_page integer)
+RETURNS SETOF commerce_api.koc_withdrawal LANGUAGE sql STABLE AS $$
+    SELECT w.withdrawal_id, k.code, w.amount_fen, commerce.yuan(w.amount_fen), w.fee_fen, w.method, w.status, w.reviewer,
+           w.reason, w.requested_at, w.reviewed_at, w.finished_at
+      FROM commerce.withdrawal w JOIN commerce.koc k ON k.tenant_id = w.tenant_id AND k.koc_id = w.koc_id
+     WHERE w.tenant_id = p_tenant AND (p_koc IS NULL OR k.code = p_koc) AND (p_withdrawal IS NULL OR w.withdrawal_id = p_withdrawal)
+       AND (p_status IS NULL OR w.status = p_status) AND (p_before IS NULL OR w.withdrawal_id < p_before)
+     ORDER BY w.withdrawal_id DESC
+     LIMIT p_page;
+$$;
+
 CREATE FUNCTION commerce_api.request_withdrawal(request_id text, koc text, amount_fen bigint, method text,
                                                 payee jsonb)
-RETURNS commerce.withdrawal_row LANGUAGE sql VOLATILE SECURITY DEFINER
+RETURNS SETOF commerce_api.koc_withdrawal LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
-    SELECT w.* FROM commerce._api_actor('commerce_api.request_withdrawal', '{koc,service}') a,
-           LATERAL commerce.request_withdrawal(a.tenant_id, request_id, commerce._actor_subject(a, koc, 'koc'),
-                                               amount_fen, method, payee) w;
-$$;
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.request_withdrawal', '{koc,service}');
+        w commerce.withdrawal_row;
+BEGIN
+    w := commerce.request_withdrawal(a.tenant_id, request_withdrawal.request_id,
+                                     commerce._actor_subject(a, request_withdrawal.koc, 'koc'),
+                                     request_withdrawal.amount_fen, request_withdrawal.method, request_withdrawal.payee);
+    -- a statement of its own: its snapshot sees the withdrawal just made
+    RETURN QUERY SELECT * FROM commerce._koc_withdrawals(a.tenant_id, NULL, w.withdrawal_id, NULL, NULL, 1);
+END $$;
 REVOKE ALL ON FUNCTION commerce_api.request_withdrawal(text, text, bigint, text, jsonb) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.request_withdrawal(text, text, bigint, text, jsonb) IS
-  'A KOC asks to withdraw from its own balance (koc NULL or its own code; another is 42501); a service (the KOC workbench''s backend) names the KOC. PT409 when the balance is short. Idempotent by request_id.';
+  'A KOC asks to withdraw from its own balance (koc NULL or its own code; another is 42501); a service (the KOC workbench''s backend) names the KOC. PT409 when the balance is short. Idempotent by request_id. Returns the withdrawal (koc_withdrawal); HQ finance reviews it (review_withdrawal).';
 
 CREATE FUNCTION commerce_api.record_payout(payout_ref text, status text, provider_ref text DEFAULT NULL,
                                            reason text DEFAULT NULL)
@@ -55,10 +88,17 @@ REVOKE ALL ON FUNCTION commerce_api.koc_stats(bigint, date, date) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.koc_stats(bigint, date, date) IS
   'GET /rpc/koc_stats?kocId=&startDate=&endDate= (PostgREST): a KOC''s clicks, redemptions, GMV and commission for a period. A KOC reads its own only (another is PT404); operators, finance and services any.';
 
+-- The shape of a place on the KOC leaderboard.
+CREATE VIEW commerce_api.koc_rank_item AS
+SELECT NULL::bigint AS rank, NULL::text AS koc, NULL::text AS name, NULL::text AS region, NULL::text AS level,
+       NULL::bigint AS clicks, NULL::bigint AS redemptions, NULL::bigint AS gmv_fen, NULL::bigint AS commission_fen
+ WHERE false;
+COMMENT ON VIEW commerce_api.koc_rank_item IS
+  E'@omit all\nA place on the KOC leaderboard (K18): rank, the KOC (code, name, region, level) and its clicks, redemptions, GMV and commission in fen for the period.';
+
 CREATE FUNCTION commerce_api.koc_rank(start_date date, end_date date, region text DEFAULT NULL,
                                       metric text DEFAULT 'gmv', top integer DEFAULT 100)
-RETURNS TABLE (rank bigint, koc text, name text, region text, level text, clicks bigint, redemptions bigint,
-               gmv_fen bigint, commission_fen bigint)
+RETURNS SETOF commerce_api.koc_rank_item
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
     SELECT r.* FROM commerce._api_actor('commerce_api.koc_rank', '{koc,store,operator,finance,service}') a,
@@ -290,28 +330,6 @@ END $$;
 REVOKE ALL ON FUNCTION commerce_api.koc_task_progress(text, text) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.koc_task_progress(text, text) IS
   'A KOC''s progress on a task (koc_task_progress): a KOC its own (koc left out); HQ operators and services name the KOC.';
-
--- The shape of a withdrawal.
-CREATE VIEW commerce_api.koc_withdrawal AS
-SELECT NULL::bigint AS withdrawal_id, NULL::text AS koc, NULL::bigint AS amount_fen, NULL::text AS amount_yuan,
-       NULL::bigint AS fee_fen, NULL::text AS method, NULL::text AS status, NULL::text AS reviewer, NULL::text AS reason,
-       NULL::timestamptz AS requested_at, NULL::timestamptz AS reviewed_at, NULL::timestamptz AS finished_at
- WHERE false;
-COMMENT ON VIEW commerce_api.koc_withdrawal IS
-  E'@omit all\nA KOC''s withdrawal (K14): amount and fee in fen (amount_yuan the exact string), method (wechat, alipay, bank_card), status (requested, approved, rejected, paid, failed), who reviewed it and why, and when it was requested, reviewed and finished. The payee details are not shown.';
-
--- Withdrawals as koc_withdrawal rows, newest first.
-CREATE FUNCTION commerce._koc_withdrawals(p_tenant bigint, p_koc text, p_withdrawal bigint, p_status text,
-                                          p_before bigint, p_page integer)
-RETURNS SETOF commerce_api.koc_withdrawal LANGUAGE sql STABLE AS $$
-    SELECT w.withdrawal_id, k.code, w.amount_fen, commerce.yuan(w.amount_fen), w.fee_fen, w.method, w.status, w.reviewer,
-           w.reason, w.requested_at, w.reviewed_at, w.finished_at
-      FROM commerce.withdrawal w JOIN commerce.koc k ON k.tenant_id = w.tenant_id AND k.koc_id = w.koc_id
-     WHERE w.tenant_id = p_tenant AND (p_koc IS NULL OR k.code = p_koc) AND (p_withdrawal IS NULL OR w.withdrawal_id = p_withdrawal)
-       AND (p_status IS NULL OR w.status = p_status) AND (p_before IS NULL OR w.withdrawal_id < p_before)
-     ORDER BY w.withdrawal_id DESC
-     LIMIT p_page;
-$$;
 
 CREATE FUNCTION commerce_api.withdrawals(status text DEFAULT NULL, koc text DEFAULT NULL, before_id bigint DEFAULT NULL,
                                          page_size integer DEFAULT 20)

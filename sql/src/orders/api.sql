@@ -1,9 +1,17 @@
--- sql/src/orders/api.sql: an order's contact (masked unless allowed), and the
--- payment and platform callbacks, for HTTP clients.
+-- sql/src/orders/api.sql: orders for HTTP clients: the storefront's orders,
+-- an order's contact (masked unless allowed), exports, and the payment and
+-- platform callbacks.
+
+-- The shape of an order's receiver (an API row type: selects nothing itself).
+CREATE VIEW commerce_api.order_receiver AS
+SELECT NULL::text AS receiver_name, NULL::text AS receiver_phone, NULL::text AS receiver_region,
+       NULL::text AS receiver_city, NULL::text AS receiver_address, NULL::boolean AS masked
+ WHERE false;
+COMMENT ON VIEW commerce_api.order_receiver IS
+  E'@omit all\nThe receiver of an order: name, phone, region, city and address, masked (138****1234) unless the caller may see personal data (masked says which).';
 
 CREATE FUNCTION commerce_api.order_contact(order_id bigint)
-RETURNS TABLE (receiver_name text, receiver_phone text, receiver_region text, receiver_city text,
-               receiver_address text, masked boolean)
+RETURNS SETOF commerce_api.order_receiver
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, commerce, pg_temp AS $$
 DECLARE a commerce.actor := commerce._api_actor('commerce_api.order_contact', '{customer,operator,service}');
         v_customer text; v_channel text; v_found boolean;
@@ -25,8 +33,16 @@ REVOKE ALL ON FUNCTION commerce_api.order_contact(bigint) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.order_contact(bigint) IS
   'The receiver of an order, masked (138****1234) unless the caller may see personal data. A customer reads its own orders only (another''s is PT404); an operator those of its channels (42501 otherwise); a service any. An unmasked read is audited (POST /rpc/order_contact).';
 
+-- The shape of an order call's outcome.
+CREATE VIEW commerce_api.order_outcome AS
+SELECT NULL::bigint AS order_id, NULL::text AS status, NULL::bigint AS payable_fen, NULL::timestamptz AS pay_deadline,
+       NULL::text AS outcome
+ WHERE false;
+COMMENT ON VIEW commerce_api.order_outcome IS
+  E'@omit all\nThe outcome of a call that places, pays or ingests an order: the order, its status (pending_payment, paid, ...), the payable amount in fen, the pay deadline of an unpaid order, and what the call did (placed, existing (a repeat), paid, already_paid, exception, created, updated, ...). The whole order is read with orders.';
+
 CREATE FUNCTION commerce_api.record_payment(order_id bigint, payment_id text, amount_fen bigint)
-RETURNS commerce.order_result LANGUAGE sql VOLATILE SECURITY DEFINER
+RETURNS SETOF commerce_api.order_outcome LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
     SELECT r.* FROM commerce._api_actor('commerce_api.record_payment', '{service}') a,
            LATERAL commerce.pay_order(a.tenant_id, order_id, payment_id, amount_fen) r;
@@ -36,7 +52,7 @@ COMMENT ON FUNCTION commerce_api.record_payment(bigint, text, bigint) IS
   'The payment provider''s callback (service only): an order was paid with payment_id for amount_fen. Marks it paid and sells its reservation; a payment that does not match (amount, a cancelled order) becomes a payment exception for refund. Idempotent by payment_id.';
 
 CREATE FUNCTION commerce_api.ingest_platform_order(channel text, payload jsonb)
-RETURNS commerce.order_result LANGUAGE sql VOLATILE SECURITY DEFINER
+RETURNS SETOF commerce_api.order_outcome LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
     SELECT r.* FROM commerce._api_actor('commerce_api.ingest_platform_order', '{service}') a,
            LATERAL commerce.ingest_platform_order(a.tenant_id, channel, payload) r;
@@ -45,10 +61,18 @@ REVOKE ALL ON FUNCTION commerce_api.ingest_platform_order(text, jsonb) FROM PUBL
 COMMENT ON FUNCTION commerce_api.ingest_platform_order(text, jsonb) IS
   'The platform adapter''s call (service only): an order of a platform (Taobao, Douyin, ...) as the platform sent it; created or updated once per platform order and modification time.';
 
+-- The shape of an exported order.
+CREATE VIEW commerce_api.order_export AS
+SELECT NULL::bigint AS order_id, NULL::text AS channel, NULL::text AS external_order_id, NULL::text AS status,
+       NULL::bigint AS payable_fen, NULL::timestamptz AS created_at, NULL::text AS receiver_region,
+       NULL::text AS receiver_city, NULL::bytea AS receiver_name, NULL::bytea AS receiver_phone,
+       NULL::bytea AS receiver_address
+ WHERE false;
+COMMENT ON VIEW commerce_api.order_export IS
+  E'@omit all\nAn order as exported: id, channel, the platform''s order number, status, payable fen, when it was placed, the receiver''s region and city in clear and name, phone and address encrypted (pgcrypto pgp_sym_encrypt, AES-256) under the caller''s key.';
+
 CREATE FUNCTION commerce_api.export_orders(from_date date, to_date date, key text)
-RETURNS TABLE (order_id bigint, channel text, external_order_id text, status text, payable_fen bigint,
-               created_at timestamptz, receiver_region text, receiver_city text, receiver_name bytea,
-               receiver_phone bytea, receiver_address bytea)
+RETURNS SETOF commerce_api.order_export
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, commerce, pg_temp AS $$
 DECLARE a commerce.actor := commerce._api_actor('commerce_api.export_orders', '{operator,finance,service}');
 BEGIN

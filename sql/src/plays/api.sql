@@ -2,8 +2,48 @@
 -- bargains and invites as itself (paying through pay_intent and the
 -- provider's callback); store staff act for their own stores.
 
+-- The shapes of the plays' calls (API row types: they select nothing themselves).
+CREATE VIEW commerce_api.visible_play AS
+SELECT NULL::bigint AS tenant_id, NULL::bigint AS config_id, NULL::text AS code, NULL::text AS title, NULL::text AS kind,
+       NULL::text AS unit_name, NULL::text AS store, NULL::text AS store_city, NULL::bigint AS price_fen,
+       NULL::bigint AS msrp_fen, NULL::timestamptz AS starts_at, NULL::timestamptz AS ends_at, NULL::text[] AS cities,
+       NULL::text AS status, NULL::bigint AS available, NULL::text AS display_state
+ WHERE false;
+COMMENT ON VIEW commerce_api.visible_play IS
+  E'@omit all\nA play a shopper may see now (M3): code, title, kind, the unit it sells in, store and city, the play price and the list price in fen, its window and cities, status, the units still available and its display state (not_started, active, sold_out, ended).';
+
+CREATE VIEW commerce_api.join_outcome AS
+SELECT NULL::bigint AS instance_id, NULL::text AS status, NULL::integer AS current, NULL::integer AS target,
+       NULL::timestamptz AS deadline, NULL::bigint AS order_id, NULL::text AS outcome
+ WHERE false;
+COMMENT ON VIEW commerce_api.join_outcome IS
+  E'@omit all\nThe outcome of joining a group buy: the group (instance_id), its status and progress (current of target places, deadline), the member''s order and what happened (opened, joined, opened_held, held: the place waits for the order''s payment; succeeded, repeated).';
+
+CREATE VIEW commerce_api.bargain_outcome AS
+SELECT NULL::bigint AS instance_id, NULL::text AS status, NULL::integer AS helps, NULL::integer AS helps_needed,
+       NULL::bigint AS price_fen, NULL::bigint AS floor_fen, NULL::timestamptz AS deadline, NULL::text AS outcome
+ WHERE false;
+COMMENT ON VIEW commerce_api.bargain_outcome IS
+  E'@omit all\nThe outcome of a bargain call: the bargain (instance_id), its status, helps so far and needed, the price reached and its floor in fen, the deadline and what happened (started, cut, succeeded, repeated).';
+
+CREATE VIEW commerce_api.play_invite AS
+SELECT NULL::bigint AS tenant_id, NULL::bigint AS invite_id, NULL::bigint AS config_id, NULL::text AS request_id,
+       NULL::bigint AS inviter_id, NULL::bigint AS invitee_id, NULL::text AS status, NULL::timestamptz AS invited_at,
+       NULL::bigint AS order_id, NULL::timestamptz AS rewarded_at, NULL::bigint AS reward_fen,
+       NULL::bigint AS invitee_reward_fen
+ WHERE false;
+COMMENT ON VIEW commerce_api.play_invite IS
+  E'@omit all\nAn invitation of an invite-reward play: inviter and invitee, status (invited, rewarded, ...), the invitee''s first order and when the inviter was rewarded, with both rewards in fen.';
+
+CREATE VIEW commerce_api.play_template AS
+SELECT NULL::bigint AS tenant_id, NULL::text AS code, NULL::text AS kind, NULL::text AS name, NULL::text AS unit_name,
+       NULL::jsonb AS rule_schema, NULL::timestamptz AS created_at, NULL::timestamptz AS updated_at
+ WHERE false;
+COMMENT ON VIEW commerce_api.play_template IS
+  E'@omit all\nA play template HQ offers its stores (M1.2): code, kind (group_buy, flash_sale, bargain, invite_reward), name, the unit what it sells counts in, and the rule schema stores'' rules follow.';
+
 CREATE FUNCTION commerce_api.visible_plays(city text DEFAULT NULL, store text DEFAULT NULL)
-RETURNS SETOF commerce.play_display_row LANGUAGE sql STABLE SECURITY DEFINER
+RETURNS SETOF commerce_api.visible_play LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
     SELECT v.* FROM commerce._api_actor('commerce_api.visible_plays', '{anonymous,customer,koc,store,operator,service}') a,
            LATERAL commerce.visible_plays(a.tenant_id, city, store) v;
@@ -27,7 +67,7 @@ CREATE FUNCTION commerce_api.join_group(request_id text, play text, customer tex
                                         payment_id text DEFAULT NULL, instance bigint DEFAULT NULL,
                                         ip text DEFAULT NULL, device text DEFAULT NULL,
                                         channel text DEFAULT 'wechat_mp')
-RETURNS commerce.join_result LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+RETURNS SETOF commerce_api.join_outcome LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
 DECLARE a commerce.actor := commerce._api_actor('commerce_api.join_group', '{customer,service}');
 BEGIN
@@ -36,7 +76,7 @@ BEGIN
             format('payment_id "%s" was given.', left(join_group.payment_id, 64)),
             'Leave payment_id out: the place is held and the order paid through pay_intent; the provider''s callback (record_payment) completes it.');
     END IF;
-    RETURN commerce.join_group(a.tenant_id, join_group.request_id, join_group.play,
+    RETURN QUERY SELECT * FROM commerce.join_group(a.tenant_id, join_group.request_id, join_group.play,
                                commerce._actor_subject(a, join_group.customer, 'customer'), join_group.payment_id,
                                join_group.instance, join_group.channel, commerce._client_ip(a, join_group.ip),
                                commerce._client_header(a, join_group.device, 'x-device-id'));
@@ -48,7 +88,7 @@ COMMENT ON FUNCTION commerce_api.join_group(text, text, text, text, bigint, text
 CREATE FUNCTION commerce_api.buy_play(request_id text, play text, customer text DEFAULT NULL, qty integer DEFAULT 1,
                                       ip text DEFAULT NULL, device text DEFAULT NULL, receiver jsonb DEFAULT NULL,
                                       channel text DEFAULT 'wechat_mp')
-RETURNS commerce.order_result LANGUAGE sql VOLATILE SECURITY DEFINER
+RETURNS SETOF commerce_api.order_outcome LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
     SELECT r.* FROM commerce._api_actor('commerce_api.buy_play', '{customer,service}') a,
            LATERAL commerce.buy_play(a.tenant_id, request_id, play, commerce._actor_subject(a, customer, 'customer'),
@@ -60,7 +100,7 @@ COMMENT ON FUNCTION commerce_api.buy_play(text, text, text, integer, text, text,
 
 CREATE FUNCTION commerce_api.start_bargain(request_id text, play text, customer text DEFAULT NULL,
                                            ip text DEFAULT NULL, device text DEFAULT NULL)
-RETURNS commerce.bargain_result LANGUAGE sql VOLATILE SECURITY DEFINER
+RETURNS SETOF commerce_api.bargain_outcome LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
     SELECT r.* FROM commerce._api_actor('commerce_api.start_bargain', '{customer,service}') a,
            LATERAL commerce.start_bargain(a.tenant_id, request_id, play,
@@ -72,7 +112,7 @@ COMMENT ON FUNCTION commerce_api.start_bargain(text, text, text, text, text) IS
 
 CREATE FUNCTION commerce_api.help_bargain(request_id text, bargain bigint, helper text DEFAULT NULL,
                                           ip text DEFAULT NULL, device text DEFAULT NULL)
-RETURNS commerce.bargain_result LANGUAGE sql VOLATILE SECURITY DEFINER
+RETURNS SETOF commerce_api.bargain_outcome LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
     SELECT r.* FROM commerce._api_actor('commerce_api.help_bargain', '{customer,service}') a,
            LATERAL commerce.help_bargain(a.tenant_id, request_id, bargain,
@@ -85,7 +125,7 @@ COMMENT ON FUNCTION commerce_api.help_bargain(text, bigint, text, text, text) IS
 CREATE FUNCTION commerce_api.buy_bargain(request_id text, bargain bigint, customer text DEFAULT NULL,
                                          ip text DEFAULT NULL, device text DEFAULT NULL, receiver jsonb DEFAULT NULL,
                                          channel text DEFAULT 'wechat_mp')
-RETURNS commerce.order_result LANGUAGE sql VOLATILE SECURITY DEFINER
+RETURNS SETOF commerce_api.order_outcome LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
     SELECT r.* FROM commerce._api_actor('commerce_api.buy_bargain', '{customer,service}') a,
            LATERAL commerce.buy_bargain(a.tenant_id, request_id, bargain,
@@ -98,7 +138,7 @@ COMMENT ON FUNCTION commerce_api.buy_bargain(text, bigint, text, text, text, jso
 
 CREATE FUNCTION commerce_api.invite(request_id text, play text, inviter text, invitee text, ip text DEFAULT NULL,
                                     device text DEFAULT NULL)
-RETURNS commerce.play_invite_row LANGUAGE sql VOLATILE SECURITY DEFINER
+RETURNS SETOF commerce_api.play_invite LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
     SELECT r.* FROM commerce._api_actor('commerce_api.invite', '{customer,service}') a,
            LATERAL commerce.invite(a.tenant_id, request_id, play, commerce._actor_subject(a, inviter, 'inviter'),
@@ -122,43 +162,6 @@ BEGIN
         END IF;
     END IF;
 END $$;
-
-CREATE FUNCTION commerce_api.consume_asset(request_id text, asset bigint, amount bigint, store text, operator text)
-RETURNS commerce.user_asset_row LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, commerce, pg_temp AS $$
-DECLARE a commerce.actor := commerce._api_actor('commerce_api.consume_asset', '{store,operator,service}');
-BEGIN
-    PERFORM commerce._actor_scope(a, store, NULL);
-    RETURN commerce.consume_asset(a.tenant_id, request_id, asset, amount, store,
-                                  commerce._actor_subject(a, operator, 'operator'));
-END $$;
-REVOKE ALL ON FUNCTION commerce_api.consume_asset(text, bigint, bigint, text, text) FROM PUBLIC;
-COMMENT ON FUNCTION commerce_api.consume_asset(text, bigint, bigint, text, text) IS
-  'Consume units of a customer''s asset (a lesson, a visit) at a store: store staff at their own stores, with themselves as the operator (42501 otherwise); HQ operators anywhere as themselves; a service names the operator. Idempotent by request_id.';
-
-CREATE FUNCTION commerce_api.play_dashboard(play text)
-RETURNS jsonb LANGUAGE plpgsql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, commerce, pg_temp AS $$
-DECLARE a commerce.actor := commerce._api_actor('commerce_api.play_dashboard', '{store,operator,finance,service}');
-BEGIN
-    PERFORM commerce._api_play_scope(a, play);
-    RETURN commerce.play_dashboard(a.tenant_id, play);
-END $$;
-REVOKE ALL ON FUNCTION commerce_api.play_dashboard(text) FROM PUBLIC;
-COMMENT ON FUNCTION commerce_api.play_dashboard(text) IS
-  'The activity dashboard of a play (funnel, sales, groups, assets): store staff for their own stores'' plays (42501 otherwise), operators, finance and services any.';
-
-CREATE FUNCTION commerce_api.apply_play_settlement(request_id text, play text)
-RETURNS commerce.play_settlement_row LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, commerce, pg_temp AS $$
-DECLARE a commerce.actor := commerce._api_actor('commerce_api.apply_play_settlement', '{store,operator,service}');
-BEGIN
-    PERFORM commerce._api_play_scope(a, play);
-    RETURN commerce.apply_play_settlement(a.tenant_id, request_id, play);
-END $$;
-REVOKE ALL ON FUNCTION commerce_api.apply_play_settlement(text, text) FROM PUBLIC;
-COMMENT ON FUNCTION commerce_api.apply_play_settlement(text, text) IS
-  'A store applies for the settlement of an ended play: store staff for their own stores'' plays (42501 otherwise), operators and services any. Idempotent by request_id.';
 
 -- The shape of a customer's asset (an API row type: selects nothing itself).
 CREATE VIEW commerce_api.customer_asset AS
@@ -186,6 +189,73 @@ RETURNS SETOF commerce_api.customer_asset LANGUAGE sql STABLE AS $$
      ORDER BY ua.asset_id DESC
      LIMIT p_first;
 $$;
+
+CREATE FUNCTION commerce_api.consume_asset(request_id text, asset bigint, amount bigint, store text, operator text)
+RETURNS SETOF commerce_api.customer_asset LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.consume_asset', '{store,operator,service}');
+        u commerce.user_asset_row;
+BEGIN
+    PERFORM commerce._actor_scope(a, store, NULL);
+    u := commerce.consume_asset(a.tenant_id, request_id, asset, amount, store,
+                                commerce._actor_subject(a, operator, 'operator'));
+    RETURN QUERY SELECT * FROM commerce._customer_assets(a.tenant_id, NULL, u.asset_id, NULL, 1);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.consume_asset(text, bigint, bigint, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.consume_asset(text, bigint, bigint, text, text) IS
+  'Consume units of a customer''s asset (a lesson, a visit) at a store: store staff at their own stores, with themselves as the operator (42501 otherwise); HQ operators anywhere as themselves; a service names the operator. Idempotent by request_id. Returns the asset (customer_asset).';
+
+CREATE FUNCTION commerce_api.play_dashboard(play text)
+RETURNS jsonb LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.play_dashboard', '{store,operator,finance,service}');
+BEGIN
+    PERFORM commerce._api_play_scope(a, play);
+    RETURN commerce.play_dashboard(a.tenant_id, play);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.play_dashboard(text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.play_dashboard(text) IS
+  'The activity dashboard of a play (funnel, sales, groups, assets): store staff for their own stores'' plays (42501 otherwise), operators, finance and services any.';
+
+-- The shape of a store's settlement of a play.
+CREATE VIEW commerce_api.play_settlement AS
+SELECT NULL::bigint AS settlement_id, NULL::text AS play, NULL::text AS store, NULL::text AS status,
+       NULL::integer AS orders, NULL::bigint AS income_fen, NULL::integer AS store_share_bp, NULL::bigint AS store_fen,
+       NULL::text AS store_yuan, NULL::bigint AS hq_fen, NULL::timestamptz AS applied_at, NULL::timestamptz AS decided_at,
+       NULL::text AS decided_by, NULL::text AS reason, NULL::timestamptz AS paid_at
+ WHERE false;
+COMMENT ON VIEW commerce_api.play_settlement IS
+  E'@omit all\nA store''s settlement of a play (M7): the completed orders and their income, the store''s share in basis points and fen (store_yuan the exact string) and HQ''s, status (applied, approved, rejected, paid, failed), who decided and why, when it was applied, decided and paid.';
+
+-- Settlements of plays as play_settlement rows, newest first (p_stores NULL: all stores).
+CREATE FUNCTION commerce._play_settlements(p_tenant bigint, p_settlement bigint, p_status text, p_stores text[],
+                                           p_before bigint, p_page integer)
+RETURNS SETOF commerce_api.play_settlement LANGUAGE sql STABLE AS $$
+    SELECT x.settlement_id, c.code, st.code, x.status, x.orders, x.income_fen, x.store_share_bp, x.store_fen,
+           commerce.yuan(x.store_fen), x.hq_fen, x.applied_at, x.decided_at, x.decided_by, x.reason, x.paid_at
+      FROM commerce.play_settlement x
+      JOIN commerce.play_config c ON c.tenant_id = x.tenant_id AND c.config_id = x.config_id
+      JOIN commerce.store st ON st.tenant_id = x.tenant_id AND st.store_id = x.store_id
+     WHERE x.tenant_id = p_tenant AND (p_settlement IS NULL OR x.settlement_id = p_settlement)
+       AND (p_stores IS NULL OR st.code = ANY (p_stores)) AND (p_status IS NULL OR x.status = p_status)
+       AND (p_before IS NULL OR x.settlement_id < p_before)
+     ORDER BY x.settlement_id DESC
+     LIMIT p_page;
+$$;
+
+CREATE FUNCTION commerce_api.apply_play_settlement(request_id text, play text)
+RETURNS SETOF commerce_api.play_settlement LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.apply_play_settlement', '{store,operator,service}');
+        x commerce.play_settlement_row;
+BEGIN
+    PERFORM commerce._api_play_scope(a, play);
+    x := commerce.apply_play_settlement(a.tenant_id, request_id, play);
+    RETURN QUERY SELECT * FROM commerce._play_settlements(a.tenant_id, x.settlement_id, NULL, NULL, NULL, 1);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.apply_play_settlement(text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.apply_play_settlement(text, text) IS
+  'A store applies for the settlement of an ended play: store staff for their own stores'' plays (42501 otherwise), operators and services any. Idempotent by request_id.';
 
 CREATE FUNCTION commerce_api.assets(customer text DEFAULT NULL, before_id bigint DEFAULT NULL, page_size integer DEFAULT 20)
 RETURNS SETOF commerce_api.customer_asset LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -272,11 +342,13 @@ COMMENT ON FUNCTION commerce_api.group_buy(bigint) IS
   'A group buy''s progress (group_progress), for its share page: open to every caller but finance; members are not named. PT404 for an unknown group.';
 
 CREATE FUNCTION commerce_api.decide_play_settlement(settlement bigint, approve boolean, reason text DEFAULT NULL)
-RETURNS commerce.play_settlement_row LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+RETURNS SETOF commerce_api.play_settlement LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
 DECLARE a commerce.actor := commerce._api_actor('commerce_api.decide_play_settlement', '{finance}');
+        x commerce.play_settlement_row;
 BEGIN
-    RETURN commerce.decide_play_settlement(a.tenant_id, settlement, approve, a.subject, left(reason, 500));
+    x := commerce.decide_play_settlement(a.tenant_id, settlement, approve, a.subject, left(reason, 500));
+    RETURN QUERY SELECT * FROM commerce._play_settlements(a.tenant_id, x.settlement_id, NULL, NULL, NULL, 1);
 END $$;
 REVOKE ALL ON FUNCTION commerce_api.decide_play_settlement(bigint, boolean, text) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.decide_play_settlement(bigint, boolean, text) IS
@@ -440,16 +512,6 @@ REVOKE ALL ON FUNCTION commerce_api.record_refund(bigint) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.record_refund(bigint) IS
   'The payment provider''s refund callback (service only): the refund of an approved after-sale request went through (the payment.refund message''s after_sale_id); the order becomes refunded (or back to its state for a partial refund) and a group member refunded. Idempotent. Returns the request (after_sale_request).';
 
--- The shape of a store's settlement of a play.
-CREATE VIEW commerce_api.play_settlement AS
-SELECT NULL::bigint AS settlement_id, NULL::text AS play, NULL::text AS store, NULL::text AS status,
-       NULL::integer AS orders, NULL::bigint AS income_fen, NULL::integer AS store_share_bp, NULL::bigint AS store_fen,
-       NULL::text AS store_yuan, NULL::bigint AS hq_fen, NULL::timestamptz AS applied_at, NULL::timestamptz AS decided_at,
-       NULL::text AS decided_by, NULL::text AS reason, NULL::timestamptz AS paid_at
- WHERE false;
-COMMENT ON VIEW commerce_api.play_settlement IS
-  E'@omit all\nA store''s settlement of a play (M7): the completed orders and their income, the store''s share in basis points and fen (store_yuan the exact string) and HQ''s, status (applied, approved, rejected, paid, failed), who decided and why, when it was applied, decided and paid.';
-
 CREATE FUNCTION commerce_api.play_settlements(status text DEFAULT NULL, before_id bigint DEFAULT NULL,
                                               page_size integer DEFAULT 20)
 RETURNS SETOF commerce_api.play_settlement LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -457,17 +519,8 @@ SET search_path = pg_catalog, commerce, pg_temp AS $$
 DECLARE a commerce.actor := commerce._api_actor('commerce_api.play_settlements', '{store,operator,finance,service}');
 BEGIN
     PERFORM commerce._api_page(play_settlements.page_size);
-    RETURN QUERY
-    SELECT x.settlement_id, c.code, st.code, x.status, x.orders, x.income_fen, x.store_share_bp, x.store_fen,
-           commerce.yuan(x.store_fen), x.hq_fen, x.applied_at, x.decided_at, x.decided_by, x.reason, x.paid_at
-      FROM commerce.play_settlement x
-      JOIN commerce.play_config c ON c.tenant_id = x.tenant_id AND c.config_id = x.config_id
-      JOIN commerce.store st ON st.tenant_id = x.tenant_id AND st.store_id = x.store_id
-     WHERE x.tenant_id = a.tenant_id AND (a.stores IS NULL OR st.code = ANY (a.stores))
-       AND (play_settlements.status IS NULL OR x.status = play_settlements.status)
-       AND (play_settlements.before_id IS NULL OR x.settlement_id < play_settlements.before_id)
-     ORDER BY x.settlement_id DESC
-     LIMIT play_settlements.page_size;
+    RETURN QUERY SELECT * FROM commerce._play_settlements(a.tenant_id, NULL, play_settlements.status, a.stores,
+                                                           play_settlements.before_id, play_settlements.page_size);
 END $$;
 REVOKE ALL ON FUNCTION commerce_api.play_settlements(text, bigint, integer) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.play_settlements(text, bigint, integer) IS
@@ -511,12 +564,12 @@ COMMENT ON FUNCTION commerce_api.close_play(text, text) IS
   'Close a play: its unsold stock goes back to the shared pool and nobody can join or buy any more. Store staff their own stores'' plays (42501 otherwise), HQ operators and services any. Closing again is a no-op. Returns the play (store_play).';
 
 CREATE FUNCTION commerce_api.upsert_play_template(code text, kind text, name text, unit_name text, rule_schema jsonb)
-RETURNS commerce.play_template_row LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+RETURNS SETOF commerce_api.play_template LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
 DECLARE a commerce.actor := commerce._api_actor('commerce_api.upsert_play_template', '{operator,service}');
 BEGIN
     PERFORM commerce._require(upsert_play_template.rule_schema, 'rule_schema');
-    RETURN commerce.upsert_play_template(a.tenant_id, upsert_play_template.code, upsert_play_template.kind,
+    RETURN QUERY SELECT * FROM commerce.upsert_play_template(a.tenant_id, upsert_play_template.code, upsert_play_template.kind,
                                          left(upsert_play_template.name, 200), left(upsert_play_template.unit_name, 32),
                                          upsert_play_template.rule_schema::text);
 END $$;
