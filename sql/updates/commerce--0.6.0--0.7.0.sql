@@ -10123,6 +10123,40 @@ BEGIN
     END LOOP;
 END $$;
 
+
+-- the T+0.5 settlement batches for KOCs and finance (issue 12)
+CREATE VIEW commerce_api.settle_batch AS
+SELECT NULL::bigint AS batch_id, NULL::text AS koc, NULL::integer AS line_count, NULL::bigint AS amount_fen,
+       NULL::text AS amount_yuan, NULL::text AS status, NULL::text AS provider_ref, NULL::text AS failure_reason,
+       NULL::timestamptz AS created_at, NULL::timestamptz AS finished_at
+ WHERE false;
+COMMENT ON VIEW commerce_api.settle_batch IS
+  E'@omit all\nA T+0.5 settlement batch of a KOC''s commission lines (K14): how many lines and their net amount in fen (amount_yuan the exact string), status (paying: the payout is out; paid; failed: back in the balance; netted: nothing to pay), the provider''s reference or the failure''s reason, when it was made and finished.';
+CREATE FUNCTION commerce_api.settle_batches(status text DEFAULT NULL, koc text DEFAULT NULL, before_id bigint DEFAULT NULL,
+                                            page_size integer DEFAULT 20)
+RETURNS SETOF commerce_api.settle_batch LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.settle_batches', '{koc,finance,service}');
+        v_koc text := settle_batches.koc;
+BEGIN
+    PERFORM commerce._api_page(settle_batches.page_size);
+    IF a.kind = 'koc' THEN
+        v_koc := commerce._actor_subject(a, settle_batches.koc, 'koc');
+    END IF;
+    RETURN QUERY
+    SELECT b.batch_id, k.code, b.line_count, b.amount_fen, commerce.yuan(b.amount_fen), b.status, b.provider_ref,
+           b.failure_reason, b.created_at, b.finished_at
+      FROM commerce.settle_batch b JOIN commerce.koc k ON k.tenant_id = b.tenant_id AND k.koc_id = b.koc_id
+     WHERE b.tenant_id = a.tenant_id AND (v_koc IS NULL OR k.code = v_koc)
+       AND (settle_batches.status IS NULL OR b.status = settle_batches.status)
+       AND (settle_batches.before_id IS NULL OR b.batch_id < settle_batches.before_id)
+     ORDER BY b.batch_id DESC
+     LIMIT settle_batches.page_size;
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.settle_batches(text, text, bigint, integer) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.settle_batches(text, text, bigint, integer) IS
+  'T+0.5 settlement batches newest first (settle_batch), optionally of one status or KOC: a KOC its own; finance and services any. Paged by cursor: before_id is the last batch_id of the previous page, page_size 1 to 100 (default 20).';
+
 -- the actor roles of a database upgraded after commerce.grant_api() ran get the new matrix
 DO $$
 BEGIN

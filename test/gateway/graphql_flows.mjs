@@ -135,6 +135,9 @@ r = await q(svc, `mutation($p: String!) { recordPayout(input: {payoutRef: $p, st
 ok(!r.errors, 'service: the payout provider reports the payout failed', r.errors);
 r = await q(svc, `mutation($m: BigInt!) { ackMessage(input: {message: $m, worker: "payout-1"}) { outboxMessages { status } } }`, { m: claimed[0]?.messageId });
 is(r.data?.ackMessage?.outboxMessages?.[0]?.status, 'done', 'service: the worker acks the message it handled');
+r = await q(fin, `{ settleBatches(koc: "koc-li") { nodes { status amountYuan failureReason } } }`);
+is(r.data?.settleBatches?.nodes, [{ status: 'failed', amountYuan: '39.90', failureReason: 'wallet not verified' }],
+   'finance: sees the KOC\'s settlement batch failed, with the provider\'s reason');
 r = await q(koc, `{ kocAccount { nodes { settledFen balanceFen balanceYuan inFlightFen } } }`);
 is(r.data?.kocAccount?.nodes?.[0], { settledFen: '3990', balanceFen: '3990', balanceYuan: '39.90', inFlightFen: '0' },
    'KOC: the failed payout is back in its balance');
