@@ -7918,12 +7918,12 @@ END $$;
 REVOKE ALL ON FUNCTION commerce_api.koc_account(text) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.koc_account(text) IS
   'A KOC''s account (koc_account): a KOC its own (koc left out or its own; another is 42501); operators, finance and services any KOC''s (koc required).';
-CREATE VIEW commerce_api.tracking_link AS
+CREATE VIEW commerce_api.koc_link AS
 SELECT NULL::text AS koc, NULL::text AS task, NULL::text AS channel, NULL::text AS code WHERE false;
-COMMENT ON VIEW commerce_api.tracking_link IS
+COMMENT ON VIEW commerce_api.koc_link IS
   E'@omit all\nA KOC''s signed tracking code for a task and share channel: put code in the shared URL; a click on it is recorded with record_click and attributes the visitor''s orders to the KOC within the attribution window.';
 CREATE FUNCTION commerce_api.tracking_link(task text DEFAULT NULL, channel text DEFAULT NULL, koc text DEFAULT NULL)
-RETURNS SETOF commerce_api.tracking_link LANGUAGE plpgsql STABLE SECURITY DEFINER
+RETURNS SETOF commerce_api.koc_link LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
 DECLARE a commerce.actor := commerce._api_actor('commerce_api.tracking_link', '{koc,service}');
         v_koc text := commerce._actor_subject(a, tracking_link.koc, 'koc');
@@ -7934,7 +7934,7 @@ BEGIN
 END $$;
 REVOKE ALL ON FUNCTION commerce_api.tracking_link(text, text, text) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.tracking_link(text, text, text) IS
-  'A signed tracking code (tracking_link) for the calling KOC, optionally for a task and a share channel (wechat, douyin, xiaohongshu, ...): a KOC for itself (koc left out); a service names the KOC. The same arguments always give the same code.';
+  'A signed tracking code (koc_link) for the calling KOC, optionally for a task and a share channel (a channel code: wechat_mp, douyin, ...): a KOC for itself (koc left out); a service names the KOC. The same arguments always give the same code. VOLATILE (POST): the tenant''s signing secret is made on the first call.';
 CREATE FUNCTION commerce_api.koc_overview(start_date date, end_date date)
 RETURNS jsonb LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
@@ -8989,7 +8989,7 @@ REVOKE ALL ON FUNCTION commerce_hasura.koc_account(json, text) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_hasura.koc_account(json, text) IS
   'Hasura: commerce_api.koc_account for the actor of the session variables hasura_session (x-hasura-role, x-hasura-user-id, x-hasura-tenant-id); track it with session_argument: hasura_session.';
 CREATE FUNCTION commerce_hasura.tracking_link(hasura_session json, task text DEFAULT NULL, channel text DEFAULT NULL, koc text DEFAULT NULL)
-RETURNS SETOF commerce_api.tracking_link LANGUAGE plpgsql STABLE SECURITY DEFINER
+RETURNS SETOF commerce_api.koc_link LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
 BEGIN
     PERFORM commerce._hasura_session(hasura_session);
@@ -10165,6 +10165,179 @@ END $$;
 REVOKE ALL ON FUNCTION commerce_api.settle_batches(text, text, bigint, integer) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.settle_batches(text, text, bigint, integer) IS
   'T+0.5 settlement batches newest first (settle_batch), optionally of one status or KOC: a KOC its own; finance and services any. Paged by cursor: before_id is the last batch_id of the previous page, page_size 1 to 100 (default 20).';
+
+
+-- Hasura's variants of the remaining reads (issue 12)
+CREATE FUNCTION commerce_hasura.price(hasura_session json, sku text, channel text, member_tier text DEFAULT NULL)
+RETURNS SETOF commerce_api.price_quote LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+BEGIN
+    PERFORM commerce._hasura_session(hasura_session);
+    RETURN QUERY SELECT * FROM commerce_api.price(price.sku, price.channel, price.member_tier);
+END $$;
+REVOKE ALL ON FUNCTION commerce_hasura.price(json, text, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_hasura.price(json, text, text, text) IS
+  'Hasura: commerce_api.price for the actor of the session variables hasura_session (x-hasura-role, x-hasura-user-id, x-hasura-tenant-id); track it with session_argument: hasura_session.';
+CREATE FUNCTION commerce_hasura.stock(hasura_session json, sku text)
+RETURNS SETOF commerce_api.stock_available LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+BEGIN
+    PERFORM commerce._hasura_session(hasura_session);
+    RETURN QUERY SELECT * FROM commerce_api.stock(stock.sku);
+END $$;
+REVOKE ALL ON FUNCTION commerce_hasura.stock(json, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_hasura.stock(json, text) IS
+  'Hasura: commerce_api.stock for the actor of the session variables hasura_session (x-hasura-role, x-hasura-user-id, x-hasura-tenant-id); track it with session_argument: hasura_session.';
+CREATE FUNCTION commerce_hasura.stock_levels(hasura_session json, sku text DEFAULT NULL)
+RETURNS SETOF commerce_api.stock_level LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+BEGIN
+    PERFORM commerce._hasura_session(hasura_session);
+    RETURN QUERY SELECT * FROM commerce_api.stock_levels(stock_levels.sku);
+END $$;
+REVOKE ALL ON FUNCTION commerce_hasura.stock_levels(json, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_hasura.stock_levels(json, text) IS
+  'Hasura: commerce_api.stock_levels for the actor of the session variables hasura_session (x-hasura-role, x-hasura-user-id, x-hasura-tenant-id); track it with session_argument: hasura_session.';
+CREATE FUNCTION commerce_hasura.koc_rank(hasura_session json, start_date date, end_date date, region text DEFAULT NULL, metric text DEFAULT 'gmv', top integer DEFAULT 100)
+RETURNS SETOF commerce_api.koc_rank_item LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+BEGIN
+    PERFORM commerce._hasura_session(hasura_session);
+    RETURN QUERY SELECT * FROM commerce_api.koc_rank(koc_rank.start_date, koc_rank.end_date, koc_rank.region, koc_rank.metric, koc_rank.top);
+END $$;
+REVOKE ALL ON FUNCTION commerce_hasura.koc_rank(json, date, date, text, text, integer) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_hasura.koc_rank(json, date, date, text, text, integer) IS
+  'Hasura: commerce_api.koc_rank for the actor of the session variables hasura_session (x-hasura-role, x-hasura-user-id, x-hasura-tenant-id); track it with session_argument: hasura_session.';
+CREATE FUNCTION commerce_hasura.koc_applications(hasura_session json, status text DEFAULT NULL, before_id bigint DEFAULT NULL, page_size integer DEFAULT 20)
+RETURNS SETOF commerce_api.koc_application LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+BEGIN
+    PERFORM commerce._hasura_session(hasura_session);
+    RETURN QUERY SELECT * FROM commerce_api.koc_applications(koc_applications.status, koc_applications.before_id, koc_applications.page_size);
+END $$;
+REVOKE ALL ON FUNCTION commerce_hasura.koc_applications(json, text, bigint, integer) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_hasura.koc_applications(json, text, bigint, integer) IS
+  'Hasura: commerce_api.koc_applications for the actor of the session variables hasura_session (x-hasura-role, x-hasura-user-id, x-hasura-tenant-id); track it with session_argument: hasura_session.';
+CREATE FUNCTION commerce_hasura.koc_agreement(hasura_session json)
+RETURNS SETOF commerce_api.koc_agreement LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+BEGIN
+    PERFORM commerce._hasura_session(hasura_session);
+    RETURN QUERY SELECT * FROM commerce_api.koc_agreement();
+END $$;
+REVOKE ALL ON FUNCTION commerce_hasura.koc_agreement(json) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_hasura.koc_agreement(json) IS
+  'Hasura: commerce_api.koc_agreement for the actor of the session variables hasura_session (x-hasura-role, x-hasura-user-id, x-hasura-tenant-id); track it with session_argument: hasura_session.';
+CREATE FUNCTION commerce_hasura.koc_tasks(hasura_session json)
+RETURNS SETOF commerce_api.koc_task LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+BEGIN
+    PERFORM commerce._hasura_session(hasura_session);
+    RETURN QUERY SELECT * FROM commerce_api.koc_tasks();
+END $$;
+REVOKE ALL ON FUNCTION commerce_hasura.koc_tasks(json) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_hasura.koc_tasks(json) IS
+  'Hasura: commerce_api.koc_tasks for the actor of the session variables hasura_session (x-hasura-role, x-hasura-user-id, x-hasura-tenant-id); track it with session_argument: hasura_session.';
+CREATE FUNCTION commerce_hasura.koc_task_progress(hasura_session json, task text, koc text DEFAULT NULL)
+RETURNS SETOF commerce_api.koc_task_progress LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+BEGIN
+    PERFORM commerce._hasura_session(hasura_session);
+    RETURN QUERY SELECT * FROM commerce_api.koc_task_progress(koc_task_progress.task, koc_task_progress.koc);
+END $$;
+REVOKE ALL ON FUNCTION commerce_hasura.koc_task_progress(json, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_hasura.koc_task_progress(json, text, text) IS
+  'Hasura: commerce_api.koc_task_progress for the actor of the session variables hasura_session (x-hasura-role, x-hasura-user-id, x-hasura-tenant-id); track it with session_argument: hasura_session.';
+CREATE FUNCTION commerce_hasura.withdrawals(hasura_session json, status text DEFAULT NULL, koc text DEFAULT NULL, before_id bigint DEFAULT NULL, page_size integer DEFAULT 20)
+RETURNS SETOF commerce_api.koc_withdrawal LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+BEGIN
+    PERFORM commerce._hasura_session(hasura_session);
+    RETURN QUERY SELECT * FROM commerce_api.withdrawals(withdrawals.status, withdrawals.koc, withdrawals.before_id, withdrawals.page_size);
+END $$;
+REVOKE ALL ON FUNCTION commerce_hasura.withdrawals(json, text, text, bigint, integer) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_hasura.withdrawals(json, text, text, bigint, integer) IS
+  'Hasura: commerce_api.withdrawals for the actor of the session variables hasura_session (x-hasura-role, x-hasura-user-id, x-hasura-tenant-id); track it with session_argument: hasura_session.';
+CREATE FUNCTION commerce_hasura.risk_flags(hasura_session json, status text DEFAULT NULL, before_id bigint DEFAULT NULL, page_size integer DEFAULT 20)
+RETURNS SETOF commerce_api.koc_risk_flag LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+BEGIN
+    PERFORM commerce._hasura_session(hasura_session);
+    RETURN QUERY SELECT * FROM commerce_api.risk_flags(risk_flags.status, risk_flags.before_id, risk_flags.page_size);
+END $$;
+REVOKE ALL ON FUNCTION commerce_hasura.risk_flags(json, text, bigint, integer) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_hasura.risk_flags(json, text, bigint, integer) IS
+  'Hasura: commerce_api.risk_flags for the actor of the session variables hasura_session (x-hasura-role, x-hasura-user-id, x-hasura-tenant-id); track it with session_argument: hasura_session.';
+CREATE FUNCTION commerce_hasura.koc_list(hasura_session json, start_date date, end_date date, level text DEFAULT NULL, region text DEFAULT NULL, status text DEFAULT NULL)
+RETURNS SETOF commerce_api.koc_list_item LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+BEGIN
+    PERFORM commerce._hasura_session(hasura_session);
+    RETURN QUERY SELECT * FROM commerce_api.koc_list(koc_list.start_date, koc_list.end_date, koc_list.level, koc_list.region, koc_list.status);
+END $$;
+REVOKE ALL ON FUNCTION commerce_hasura.koc_list(json, date, date, text, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_hasura.koc_list(json, date, date, text, text, text) IS
+  'Hasura: commerce_api.koc_list for the actor of the session variables hasura_session (x-hasura-role, x-hasura-user-id, x-hasura-tenant-id); track it with session_argument: hasura_session.';
+CREATE FUNCTION commerce_hasura.settle_batches(hasura_session json, status text DEFAULT NULL, koc text DEFAULT NULL, before_id bigint DEFAULT NULL, page_size integer DEFAULT 20)
+RETURNS SETOF commerce_api.settle_batch LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+BEGIN
+    PERFORM commerce._hasura_session(hasura_session);
+    RETURN QUERY SELECT * FROM commerce_api.settle_batches(settle_batches.status, settle_batches.koc, settle_batches.before_id, settle_batches.page_size);
+END $$;
+REVOKE ALL ON FUNCTION commerce_hasura.settle_batches(json, text, text, bigint, integer) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_hasura.settle_batches(json, text, text, bigint, integer) IS
+  'Hasura: commerce_api.settle_batches for the actor of the session variables hasura_session (x-hasura-role, x-hasura-user-id, x-hasura-tenant-id); track it with session_argument: hasura_session.';
+CREATE FUNCTION commerce_hasura.visible_plays(hasura_session json, city text DEFAULT NULL, store text DEFAULT NULL)
+RETURNS SETOF commerce_api.visible_play LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+BEGIN
+    PERFORM commerce._hasura_session(hasura_session);
+    RETURN QUERY SELECT * FROM commerce_api.visible_plays(visible_plays.city, visible_plays.store);
+END $$;
+REVOKE ALL ON FUNCTION commerce_hasura.visible_plays(json, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_hasura.visible_plays(json, text, text) IS
+  'Hasura: commerce_api.visible_plays for the actor of the session variables hasura_session (x-hasura-role, x-hasura-user-id, x-hasura-tenant-id); track it with session_argument: hasura_session.';
+CREATE FUNCTION commerce_hasura.store_orders(hasura_session json, status commerce.order_status DEFAULT NULL, play text DEFAULT NULL, before_id bigint DEFAULT NULL, page_size integer DEFAULT 20)
+RETURNS SETOF commerce_api.order_summary LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+BEGIN
+    PERFORM commerce._hasura_session(hasura_session);
+    RETURN QUERY SELECT * FROM commerce_api.store_orders(store_orders.status, store_orders.play, store_orders.before_id, store_orders.page_size);
+END $$;
+REVOKE ALL ON FUNCTION commerce_hasura.store_orders(json, commerce.order_status, text, bigint, integer) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_hasura.store_orders(json, commerce.order_status, text, bigint, integer) IS
+  'Hasura: commerce_api.store_orders for the actor of the session variables hasura_session (x-hasura-role, x-hasura-user-id, x-hasura-tenant-id); track it with session_argument: hasura_session.';
+CREATE FUNCTION commerce_hasura.store_plays(hasura_session json, status text DEFAULT NULL)
+RETURNS SETOF commerce_api.store_play LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+BEGIN
+    PERFORM commerce._hasura_session(hasura_session);
+    RETURN QUERY SELECT * FROM commerce_api.store_plays(store_plays.status);
+END $$;
+REVOKE ALL ON FUNCTION commerce_hasura.store_plays(json, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_hasura.store_plays(json, text) IS
+  'Hasura: commerce_api.store_plays for the actor of the session variables hasura_session (x-hasura-role, x-hasura-user-id, x-hasura-tenant-id); track it with session_argument: hasura_session.';
+CREATE FUNCTION commerce_hasura.after_sales(hasura_session json, status text DEFAULT NULL, before_id bigint DEFAULT NULL, page_size integer DEFAULT 20)
+RETURNS SETOF commerce_api.after_sale_request LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+BEGIN
+    PERFORM commerce._hasura_session(hasura_session);
+    RETURN QUERY SELECT * FROM commerce_api.after_sales(after_sales.status, after_sales.before_id, after_sales.page_size);
+END $$;
+REVOKE ALL ON FUNCTION commerce_hasura.after_sales(json, text, bigint, integer) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_hasura.after_sales(json, text, bigint, integer) IS
+  'Hasura: commerce_api.after_sales for the actor of the session variables hasura_session (x-hasura-role, x-hasura-user-id, x-hasura-tenant-id); track it with session_argument: hasura_session.';
+CREATE FUNCTION commerce_hasura.play_settlements(hasura_session json, status text DEFAULT NULL, before_id bigint DEFAULT NULL, page_size integer DEFAULT 20)
+RETURNS SETOF commerce_api.play_settlement LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+BEGIN
+    PERFORM commerce._hasura_session(hasura_session);
+    RETURN QUERY SELECT * FROM commerce_api.play_settlements(play_settlements.status, play_settlements.before_id, play_settlements.page_size);
+END $$;
+REVOKE ALL ON FUNCTION commerce_hasura.play_settlements(json, text, bigint, integer) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_hasura.play_settlements(json, text, bigint, integer) IS
+  'Hasura: commerce_api.play_settlements for the actor of the session variables hasura_session (x-hasura-role, x-hasura-user-id, x-hasura-tenant-id); track it with session_argument: hasura_session.';
 
 -- the actor roles of a database upgraded after commerce.grant_api() ran get the new matrix
 DO $$

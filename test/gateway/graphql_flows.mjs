@@ -6,6 +6,7 @@
 // clerk consumes a lesson; HQ finance approves a settlement and HQ reads the
 // dashboards. Errors reach the client with SQLSTATE, DETAIL and HINT.
 // Run by test/gateway/postgraphile.sh (URL, SECRET and TENANT from the env).
+import fs from 'node:fs';
 import { ok, is, done, token, gql, psql } from './lib/gql.mjs';
 
 const URL = process.env.GQL_URL, SECRET = process.env.JWT_SECRET, T = process.env.TENANT, OTHER = process.env.OTHER_TENANT;
@@ -25,9 +26,18 @@ async function pay(orderId, amount) {
     { o: orderId, p: `wxpay-${payN}`, a: amount });
 }
 
+// ---- 0. the schema PostGraphile built: every function exposed, no name given twice
+let r = await q(null, `{ __schema { queryType { fields { name } } mutationType { fields { name } } } }`);
+const exposed = [...(r.data?.__schema?.queryType?.fields || []), ...(r.data?.__schema?.mutationType?.fields || [])].map((f) => f.name);
+const wanted = Number(psql(`SELECT count(*) FROM pg_proc WHERE pronamespace = 'commerce_api'::regnamespace AND proname <> 'pre_request'`));
+is(exposed.filter((n) => !['query', 'nodeId', 'node', 'preRequest'].includes(n)).length, wanted,
+   'PostGraphile exposes every commerce_api function as a query or a mutation');
+const conflicts = fs.readFileSync(process.env.SERVER_LOG, 'utf8').split('\n').filter((l) => /conflict/i.test(l));
+is(conflicts, [], 'PostGraphile built the schema without a naming conflict');
+
 // ---- 1. the KOC shares a link; a fan signs up and clicks it
-let r = await q(koc, `{ trackingLink(channel: "wechat_mp") { nodes { koc code } } }`);
-const code = r.data?.trackingLink?.nodes?.[0]?.code;
+r = await q(koc, `mutation { trackingLink(input: {channel: "wechat_mp"}) { kocLinks { koc code } } }`);
+const code = r.data?.trackingLink?.kocLinks?.[0]?.code;
 ok(/^[0-9a-z]+(\.[0-9a-z]+){4}$/.test(code || ''), 'KOC: trackingLink gives a signed code for itself', r);
 r = await q(fanA, `mutation { signUp(input: {name: "Fan A", phone: "13800001111"}) { customerProfiles { customer name phoneMasked } } }`);
 is(r.data?.signUp?.customerProfiles?.[0], { customer: 'fan-a', name: 'Fan A', phoneMasked: '138****1111' },

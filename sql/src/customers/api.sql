@@ -148,3 +148,14 @@ END $$;
 REVOKE ALL ON FUNCTION commerce_hasura.catalog(json, text, text, text, text, integer) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_hasura.catalog(json, text, text, text, text, integer) IS
   'Hasura: commerce_api.catalog for the actor of the session variables hasura_session (x-hasura-role, x-hasura-user-id, x-hasura-tenant-id); track it with session_argument: hasura_session.';
+
+CREATE FUNCTION commerce_hasura.price(hasura_session json, sku text, channel text, member_tier text DEFAULT NULL)
+RETURNS SETOF commerce_api.price_quote LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+BEGIN
+    PERFORM commerce._hasura_session(hasura_session);
+    RETURN QUERY SELECT * FROM commerce_api.price(price.sku, price.channel, price.member_tier);
+END $$;
+REVOKE ALL ON FUNCTION commerce_hasura.price(json, text, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_hasura.price(json, text, text, text) IS
+  'Hasura: commerce_api.price for the actor of the session variables hasura_session (x-hasura-role, x-hasura-user-id, x-hasura-tenant-id); track it with session_argument: hasura_session.';

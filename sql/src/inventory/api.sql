@@ -170,3 +170,27 @@ END $$;
 REVOKE ALL ON FUNCTION commerce_api.adjust_stock(text, text, bigint, text, text) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.adjust_stock(text, text, bigint, text, text) IS
   'HQ corrects the stock on hand of a SKU (a count, damage, loss) by delta units, with the reason (note, required; the operator''s code is added). Never below what is reserved and sold (PT409). HQ operators and services. Idempotent by request_id. Returns the SKU''s pools (stock_level).';
+
+-- Hasura's variants of the reads above (commerce_hasura: the session passed as hasura_session).
+
+CREATE FUNCTION commerce_hasura.stock(hasura_session json, sku text)
+RETURNS SETOF commerce_api.stock_available LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+BEGIN
+    PERFORM commerce._hasura_session(hasura_session);
+    RETURN QUERY SELECT * FROM commerce_api.stock(stock.sku);
+END $$;
+REVOKE ALL ON FUNCTION commerce_hasura.stock(json, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_hasura.stock(json, text) IS
+  'Hasura: commerce_api.stock for the actor of the session variables hasura_session (x-hasura-role, x-hasura-user-id, x-hasura-tenant-id); track it with session_argument: hasura_session.';
+
+CREATE FUNCTION commerce_hasura.stock_levels(hasura_session json, sku text DEFAULT NULL)
+RETURNS SETOF commerce_api.stock_level LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+BEGIN
+    PERFORM commerce._hasura_session(hasura_session);
+    RETURN QUERY SELECT * FROM commerce_api.stock_levels(stock_levels.sku);
+END $$;
+REVOKE ALL ON FUNCTION commerce_hasura.stock_levels(json, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_hasura.stock_levels(json, text) IS
+  'Hasura: commerce_api.stock_levels for the actor of the session variables hasura_session (x-hasura-role, x-hasura-user-id, x-hasura-tenant-id); track it with session_argument: hasura_session.';

@@ -611,3 +611,58 @@ END $$;
 REVOKE ALL ON FUNCTION commerce_hasura.group_buy(json, bigint) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_hasura.group_buy(json, bigint) IS
   'Hasura: commerce_api.group_buy for the actor of the session variables hasura_session (x-hasura-role, x-hasura-user-id, x-hasura-tenant-id); track it with session_argument: hasura_session.';
+
+CREATE FUNCTION commerce_hasura.visible_plays(hasura_session json, city text DEFAULT NULL, store text DEFAULT NULL)
+RETURNS SETOF commerce_api.visible_play LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+BEGIN
+    PERFORM commerce._hasura_session(hasura_session);
+    RETURN QUERY SELECT * FROM commerce_api.visible_plays(visible_plays.city, visible_plays.store);
+END $$;
+REVOKE ALL ON FUNCTION commerce_hasura.visible_plays(json, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_hasura.visible_plays(json, text, text) IS
+  'Hasura: commerce_api.visible_plays for the actor of the session variables hasura_session (x-hasura-role, x-hasura-user-id, x-hasura-tenant-id); track it with session_argument: hasura_session.';
+
+CREATE FUNCTION commerce_hasura.store_orders(hasura_session json, status commerce.order_status DEFAULT NULL, play text DEFAULT NULL, before_id bigint DEFAULT NULL, page_size integer DEFAULT 20)
+RETURNS SETOF commerce_api.order_summary LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+BEGIN
+    PERFORM commerce._hasura_session(hasura_session);
+    RETURN QUERY SELECT * FROM commerce_api.store_orders(store_orders.status, store_orders.play, store_orders.before_id, store_orders.page_size);
+END $$;
+REVOKE ALL ON FUNCTION commerce_hasura.store_orders(json, commerce.order_status, text, bigint, integer) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_hasura.store_orders(json, commerce.order_status, text, bigint, integer) IS
+  'Hasura: commerce_api.store_orders for the actor of the session variables hasura_session (x-hasura-role, x-hasura-user-id, x-hasura-tenant-id); track it with session_argument: hasura_session.';
+
+CREATE FUNCTION commerce_hasura.store_plays(hasura_session json, status text DEFAULT NULL)
+RETURNS SETOF commerce_api.store_play LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+BEGIN
+    PERFORM commerce._hasura_session(hasura_session);
+    RETURN QUERY SELECT * FROM commerce_api.store_plays(store_plays.status);
+END $$;
+REVOKE ALL ON FUNCTION commerce_hasura.store_plays(json, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_hasura.store_plays(json, text) IS
+  'Hasura: commerce_api.store_plays for the actor of the session variables hasura_session (x-hasura-role, x-hasura-user-id, x-hasura-tenant-id); track it with session_argument: hasura_session.';
+
+CREATE FUNCTION commerce_hasura.after_sales(hasura_session json, status text DEFAULT NULL, before_id bigint DEFAULT NULL, page_size integer DEFAULT 20)
+RETURNS SETOF commerce_api.after_sale_request LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+BEGIN
+    PERFORM commerce._hasura_session(hasura_session);
+    RETURN QUERY SELECT * FROM commerce_api.after_sales(after_sales.status, after_sales.before_id, after_sales.page_size);
+END $$;
+REVOKE ALL ON FUNCTION commerce_hasura.after_sales(json, text, bigint, integer) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_hasura.after_sales(json, text, bigint, integer) IS
+  'Hasura: commerce_api.after_sales for the actor of the session variables hasura_session (x-hasura-role, x-hasura-user-id, x-hasura-tenant-id); track it with session_argument: hasura_session.';
+
+CREATE FUNCTION commerce_hasura.play_settlements(hasura_session json, status text DEFAULT NULL, before_id bigint DEFAULT NULL, page_size integer DEFAULT 20)
+RETURNS SETOF commerce_api.play_settlement LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+BEGIN
+    PERFORM commerce._hasura_session(hasura_session);
+    RETURN QUERY SELECT * FROM commerce_api.play_settlements(play_settlements.status, play_settlements.before_id, play_settlements.page_size);
+END $$;
+REVOKE ALL ON FUNCTION commerce_hasura.play_settlements(json, text, bigint, integer) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_hasura.play_settlements(json, text, bigint, integer) IS
+  'Hasura: commerce_api.play_settlements for the actor of the session variables hasura_session (x-hasura-role, x-hasura-user-id, x-hasura-tenant-id); track it with session_argument: hasura_session.';

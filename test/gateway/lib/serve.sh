@@ -3,7 +3,7 @@
 # and PostGraphile (server.mjs) logged in as the gateway role gw_auth.
 #   gateway_packages     Node.js and npm (Debian, as root) and the pinned npm packages
 #   gateway_setup DB     gateway_packages, then provisions DB; sets TENANT, OTHER
-#   gateway_start DB     starts the server; sets GQL_URL, BASE_URL, JWT_SECRET
+#   gateway_start DB     starts the server; sets GQL_URL, BASE_URL, JWT_SECRET, SERVER_LOG
 # A failing step prints "not ok 1 - <step>" with its log and exits.
 DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export PGOPTIONS="${PGOPTIONS:-} -c client_min_messages=warning"
@@ -52,5 +52,6 @@ gateway_start() {
     [ -n "$port" ] || bail "PostGraphile listening within 20 s" "$log"
     BASE_URL="http://127.0.0.1:$port"
     GQL_URL="$BASE_URL/graphql"
-    export JWT_SECRET BASE_URL GQL_URL
+    SERVER_LOG="$log"
+    export JWT_SECRET BASE_URL GQL_URL SERVER_LOG
 }
