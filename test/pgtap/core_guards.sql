@@ -17,20 +17,20 @@ SELECT is(
       WHERE t.tgname = 'before_10_append_only' AND c.relnamespace = 'commerce'::regnamespace),
     ARRAY['agreement', 'agreement_signature', 'audit_log', 'commission_line', 'consumption_log', 'koc_audit',
           'koc_ledger', 'koc_level_change', 'order_event', 'order_status_history', 'play_help',
-          'stock_movement'],
-    'the twelve append-only tables are declared append-only');
+          'points_ledger', 'stock_movement'],
+    'the thirteen append-only tables are declared append-only');
 SELECT is(
     (SELECT count(*)::int FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
       WHERE t.tgname = 'before_10_append_only_truncate' AND c.relnamespace = 'commerce'::regnamespace
         AND t.tgfoid = 'commerce.append_only_guard'::regproc
         AND t.tgtype & 32 = 32),   -- TRIGGER_TYPE_TRUNCATE
-    12, 'every append-only table has its TRUNCATE guard');
+    13, 'every append-only table has its TRUNCATE guard');
 SELECT is(
     (SELECT count(*)::int FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
       WHERE t.tgname = 'before_10_append_only' AND c.relnamespace = 'commerce'::regnamespace
         AND t.tgfoid = 'commerce.append_only_guard'::regproc
         AND t.tgtype & (8 | 16) = (8 | 16) AND t.tgtype & 1 = 1),   -- DELETE | UPDATE, FOR EACH ROW
-    12, 'every append-only table has its row guard for UPDATE and DELETE');
+    13, 'every append-only table has its row guard for UPDATE and DELETE');
 -- no other trigger runs the append-only guard (one declaration, not copies)
 SELECT is(
     (SELECT count(*)::int FROM pg_trigger t
@@ -80,8 +80,9 @@ SELECT is(
     (SELECT array_agg(tgname::text ORDER BY tgname) FROM pg_trigger
       WHERE tgrelid = 'commerce.orders'::regclass AND NOT tgisinternal),
     ARRAY['after_10_commission_on_redeem', 'after_20_play_paid', 'after_21_play_paid_insert',
-          'after_30_play_refunded', 'after_31_play_cancelled', 'before_10_attribution', 'before_20_state_guard'],
-    'orders: the seven triggers in their firing order');
+          'after_30_play_refunded', 'after_31_play_cancelled', 'after_40_points', 'after_41_points_insert',
+          'before_10_attribution', 'before_20_state_guard'],
+    'orders: the nine triggers in their firing order');
 SELECT is(
     (SELECT array_agg(tgname::text ORDER BY tgname) FROM pg_trigger
       WHERE tgrelid = 'commerce.play_config'::regclass AND NOT tgisinternal),

@@ -1,0 +1,414 @@
+-- sql/src/members/points.sql: earning, spending, releasing, expiring and
+-- reversing points. Every movement locks the customer's account row first,
+-- then its lots (the pumps skip a locked account and come back to it), so
+-- concurrent spends, refunds and pumps never deadlock and never take a
+-- point twice.
+
+-- Set how purchases on a channel earn points.
+CREATE FUNCTION commerce.set_points_rule(p_tenant bigint, p_channel text, p_points_per_yuan integer DEFAULT 1,
+                                         p_earn_on text DEFAULT 'paid', p_pending_days integer DEFAULT 7,
+                                         p_expire_days integer DEFAULT 365)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE v_channel bigint;
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_channel, 'p_channel');
+    PERFORM commerce._require(p_points_per_yuan, 'p_points_per_yuan');
+    PERFORM commerce._require(p_earn_on, 'p_earn_on');
+    PERFORM commerce._require(p_pending_days, 'p_pending_days');
+    PERFORM commerce._require(p_expire_days, 'p_expire_days');
+    SELECT channel_id INTO v_channel FROM commerce.channel WHERE tenant_id = p_tenant AND code = p_channel;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('channel', p_channel, p_tenant);
+    END IF;
+    IF p_points_per_yuan NOT BETWEEN 0 AND 1000 THEN
+        PERFORM commerce._invalid('p_points_per_yuan', format('%s', p_points_per_yuan), 'Earn 0 to 1000 points per yuan.');
+    END IF;
+    IF p_earn_on NOT IN ('paid', 'completed') THEN
+        PERFORM commerce._invalid('p_earn_on', format('"%s"', left(p_earn_on, 64)), 'Points are earned when the order is paid or completed.');
+    END IF;
+    IF p_pending_days NOT BETWEEN 0 AND 365 THEN
+        PERFORM commerce._invalid('p_pending_days', format('%s days', p_pending_days), 'The return window is 0 to 365 days.');
+    END IF;
+    IF p_expire_days NOT BETWEEN 1 AND 3650 THEN
+        PERFORM commerce._invalid('p_expire_days', format('%s days', p_expire_days), 'Points last 1 to 3650 days.');
+    END IF;
+    INSERT INTO commerce.points_rule AS r (tenant_id, channel_id, earn_on, points_per_yuan, pending_days, expire_days)
+    VALUES (p_tenant, v_channel, p_earn_on, p_points_per_yuan, p_pending_days, p_expire_days)
+    ON CONFLICT (tenant_id, channel_id) DO UPDATE
+       SET earn_on = EXCLUDED.earn_on, points_per_yuan = EXCLUDED.points_per_yuan,
+           pending_days = EXCLUDED.pending_days, expire_days = EXCLUDED.expire_days, updated_at = now();
+END $$;
+COMMENT ON FUNCTION commerce.set_points_rule(bigint, text, integer, text, integer, integer) IS
+  'How purchases on a channel earn points (PR10): p_points_per_yuan points per yuan paid (0 to 1000; floor), when the order is paid or completed (p_earn_on), pending for p_pending_days (the return window, 0 to 365) and available for p_expire_days after that (1 to 3650).';
+
+-- Lock a customer's points account (creating it): the row orders every movement of its points.
+CREATE FUNCTION commerce._lock_points_account(p_tenant bigint, p_customer bigint)
+RETURNS commerce.points_account_row LANGUAGE plpgsql AS $$
+DECLARE a commerce.points_account_row;
+BEGIN
+    INSERT INTO commerce.points_account (tenant_id, customer_id) VALUES (p_tenant, p_customer) ON CONFLICT DO NOTHING;
+    SELECT * INTO a FROM commerce.points_account WHERE tenant_id = p_tenant AND customer_id = p_customer FOR UPDATE;
+    RETURN a;
+END $$;
+
+-- Earn a lot of points once per source event (the account is locked by the caller or here).
+CREATE FUNCTION commerce._earn_points(p_tenant bigint, p_customer bigint, p_source text, p_source_key text,
+                                      p_points bigint, p_pending interval, p_lasts interval, p_order bigint,
+                                      p_earn_fen bigint, p_reason text)
+RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE v_now timestamptz := commerce.now(); v_lot bigint; v_pending boolean := p_pending > interval '0';
+BEGIN
+    PERFORM commerce._lock_points_account(p_tenant, p_customer);
+    INSERT INTO commerce.points_lot (tenant_id, customer_id, source, source_key, order_id, earn_fen, points, remaining,
+                                     status, available_at, expires_at, created_at)
+    VALUES (p_tenant, p_customer, p_source, p_source_key, p_order, p_earn_fen, p_points, p_points,
+            CASE WHEN v_pending THEN 'pending' ELSE 'available' END, v_now + p_pending, v_now + p_pending + p_lasts, v_now)
+    ON CONFLICT (tenant_id, source, source_key) DO NOTHING
+    RETURNING lot_id INTO v_lot;
+    IF v_lot IS NULL THEN   -- earned before: once per source event
+        SELECT lot_id INTO v_lot FROM commerce.points_lot
+         WHERE tenant_id = p_tenant AND source = p_source AND source_key = p_source_key;
+        RETURN v_lot;
+    END IF;
+    UPDATE commerce.points_account
+       SET earned = earned + p_points,
+           pending = pending + CASE WHEN v_pending THEN p_points ELSE 0 END,
+           available = available + CASE WHEN v_pending THEN 0 ELSE p_points END, updated_at = v_now
+     WHERE tenant_id = p_tenant AND customer_id = p_customer;
+    INSERT INTO commerce.points_ledger (tenant_id, customer_id, lot_id, kind, delta_available, delta_pending, reason, created_at)
+    VALUES (p_tenant, p_customer, v_lot, 'earn', CASE WHEN v_pending THEN 0 ELSE p_points END,
+            CASE WHEN v_pending THEN p_points ELSE 0 END, p_reason, v_now);
+    RETURN v_lot;
+END $$;
+
+-- Grant points once per source key (a check-in, a task, a goodwill grant).
+CREATE FUNCTION commerce.earn_points(p_tenant bigint, p_source text, p_source_key text, p_customer text,
+                                     p_points bigint, p_reason text, p_pending_days integer DEFAULT 0,
+                                     p_expire_days integer DEFAULT 365)
+RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE v_customer bigint;
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_source, 'p_source');
+    PERFORM commerce._request_key(p_source_key, 'p_source_key');
+    PERFORM commerce._require(p_customer, 'p_customer');
+    PERFORM commerce._require(p_points, 'p_points');
+    PERFORM commerce._require(p_reason, 'p_reason');
+    PERFORM commerce._require(p_pending_days, 'p_pending_days');
+    PERFORM commerce._require(p_expire_days, 'p_expire_days');
+    IF p_source NOT IN ('grant', 'interaction', 'checkin', 'task') THEN
+        PERFORM commerce._invalid('p_source', format('"%s"', left(p_source, 64)),
+            'Grant points for a grant, interaction, checkin or task; purchases earn by their channel''s rule.');
+    END IF;
+    IF p_points NOT BETWEEN 1 AND 100000000 THEN
+        PERFORM commerce._invalid('p_points', format('%s points', p_points), 'Grant 1 to 100000000 points at a time.');
+    END IF;
+    IF length(p_reason) NOT BETWEEN 1 AND 200 THEN
+        PERFORM commerce._invalid('p_reason', format('%s characters', length(p_reason)), 'Give a reason of 1 to 200 characters.');
+    END IF;
+    IF p_pending_days NOT BETWEEN 0 AND 365 OR p_expire_days NOT BETWEEN 1 AND 3650 THEN
+        PERFORM commerce._invalid('p_expire_days', format('pending %s days, lasting %s days', p_pending_days, p_expire_days),
+                                  'Pending 0 to 365 days; lasting 1 to 3650 days.');
+    END IF;
+    SELECT customer_id INTO v_customer FROM commerce.customer WHERE tenant_id = p_tenant AND code = p_customer;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('customer', p_customer, p_tenant);
+    END IF;
+    RETURN commerce._earn_points(p_tenant, v_customer, p_source, p_source_key, p_points,
+                                 make_interval(days => p_pending_days), make_interval(days => p_expire_days),
+                                 NULL, NULL, p_reason);
+END $$;
+COMMENT ON FUNCTION commerce.earn_points(bigint, text, text, text, bigint, text, integer, integer) IS
+  'Grant a customer points once per source event (K17, PR10): a grant, interaction, checkin or task with its key (a second call with the same source and key returns the first lot and grants nothing), pending for p_pending_days, then available for p_expire_days. Returns the lot.';
+
+-- Spend a customer's points, earliest expiry first, once per request_id.
+CREATE FUNCTION commerce.spend_points(p_tenant bigint, p_request_id text, p_customer text, p_points bigint,
+                                      p_reason text)
+RETURNS commerce.points_account_row LANGUAGE plpgsql AS $$
+DECLARE v_customer bigint; a commerce.points_account_row; s commerce.points_spend%ROWTYPE; l record;
+        v_left bigint := p_points; v_take bigint; v_now timestamptz := commerce.now(); v_spendable bigint;
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._request_key(p_request_id, 'p_request_id');
+    PERFORM commerce._require(p_customer, 'p_customer');
+    PERFORM commerce._require(p_points, 'p_points');
+    PERFORM commerce._require(p_reason, 'p_reason');
+    IF p_points NOT BETWEEN 1 AND 100000000 THEN
+        PERFORM commerce._invalid('p_points', format('%s points', p_points), 'Spend 1 to 100000000 points at a time.');
+    END IF;
+    IF length(p_reason) NOT BETWEEN 1 AND 200 THEN
+        PERFORM commerce._invalid('p_reason', format('%s characters', length(p_reason)), 'Give a reason of 1 to 200 characters.');
+    END IF;
+    SELECT customer_id INTO v_customer FROM commerce.customer WHERE tenant_id = p_tenant AND code = p_customer;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('customer', p_customer, p_tenant);
+    END IF;
+    a := commerce._lock_points_account(p_tenant, v_customer);
+    -- a repeat returns the account; the same request_id for another spend is refused
+    SELECT * INTO s FROM commerce.points_spend WHERE tenant_id = p_tenant AND request_id = p_request_id;
+    IF FOUND THEN
+        IF s.customer_id <> v_customer OR s.points <> p_points THEN
+            RAISE EXCEPTION USING ERRCODE = '23505',
+                MESSAGE = format('request_id "%s" was already used for a different spend', left(p_request_id, 64)),
+                DETAIL  = format('First: %s points of customer %s; now: %s points of "%s".', s.points, s.customer_id, p_points,
+                                 left(p_customer, 64)),
+                HINT    = 'Use a new request_id for a new spend.';
+        END IF;
+        RETURN a;
+    END IF;
+    -- what can be spent now: available lots not past their expiry (the pump may not have run yet)
+    SELECT coalesce(sum(remaining), 0) INTO v_spendable FROM commerce.points_lot
+     WHERE tenant_id = p_tenant AND customer_id = v_customer AND status = 'available' AND expires_at > v_now;
+    IF v_spendable < p_points THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
+            MESSAGE = format('customer "%s" has %s points to spend, not %s', left(p_customer, 64), v_spendable, p_points),
+            DETAIL  = format('Available %s, pending %s (in the return window).', v_spendable, a.pending),
+            HINT    = 'Spend at most the available points; pending points become available after the return window.';
+    END IF;
+    INSERT INTO commerce.points_spend (tenant_id, request_id, customer_id, points, reason, created_at)
+    VALUES (p_tenant, p_request_id, v_customer, p_points, p_reason, v_now);
+    FOR l IN SELECT lot_id, remaining FROM commerce.points_lot
+              WHERE tenant_id = p_tenant AND customer_id = v_customer AND status = 'available' AND expires_at > v_now
+              ORDER BY expires_at, lot_id FOR UPDATE LOOP
+        v_take := least(l.remaining, v_left);
+        UPDATE commerce.points_lot
+           SET remaining = remaining - v_take, status = CASE WHEN remaining = v_take THEN 'closed' ELSE status END
+         WHERE tenant_id = p_tenant AND lot_id = l.lot_id;
+        INSERT INTO commerce.points_ledger (tenant_id, customer_id, lot_id, kind, delta_available, delta_pending,
+                                            request_id, reason, created_at)
+        VALUES (p_tenant, v_customer, l.lot_id, 'spend', -v_take, 0, p_request_id, p_reason, v_now);
+        v_left := v_left - v_take;
+        EXIT WHEN v_left = 0;
+    END LOOP;
+    UPDATE commerce.points_account SET available = available - p_points, spent = spent + p_points, updated_at = v_now
+     WHERE tenant_id = p_tenant AND customer_id = v_customer RETURNING * INTO a;
+    RETURN a;
+END $$;
+COMMENT ON FUNCTION commerce.spend_points(bigint, text, text, bigint, text) IS
+  'Spend a customer''s points (a points-mall redemption, a deduction) under its account lock, earliest expiry first, never more than it has (PT409, nothing spent; pending and expired points do not count). Once per request_id: a repeat returns the account, the same request_id for another spend is 23505. Returns the account.';
+
+-- Take up to p_points from a customer's available lots, earliest expiry first (the account is locked).
+CREATE FUNCTION commerce._take_points(p_tenant bigint, p_customer bigint, p_points bigint, p_kind text,
+                                      p_request text, p_reason text)
+RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE l record; v_left bigint := p_points; v_take bigint; v_now timestamptz := commerce.now();
+BEGIN
+    FOR l IN SELECT lot_id, remaining FROM commerce.points_lot
+              WHERE tenant_id = p_tenant AND customer_id = p_customer AND status = 'available' AND expires_at > v_now
+              ORDER BY expires_at, lot_id FOR UPDATE LOOP
+        EXIT WHEN v_left = 0;
+        v_take := least(l.remaining, v_left);
+        UPDATE commerce.points_lot
+           SET remaining = remaining - v_take, status = CASE WHEN remaining = v_take THEN 'closed' ELSE status END
+         WHERE tenant_id = p_tenant AND lot_id = l.lot_id;
+        INSERT INTO commerce.points_ledger (tenant_id, customer_id, lot_id, kind, delta_available, delta_pending,
+                                            request_id, reason, created_at)
+        VALUES (p_tenant, p_customer, l.lot_id, p_kind, -v_take, 0, p_request, p_reason, v_now);
+        v_left := v_left - v_take;
+    END LOOP;
+    RETURN p_points - v_left;
+END $$;
+
+-- A refund of an order takes back the points it earned, in proportion (orders trigger; the order is locked).
+CREATE FUNCTION commerce._reverse_purchase_points(o commerce.orders_row) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE l commerce.points_lot%ROWTYPE; v_target bigint; v_delta bigint; v_from_lot bigint; v_other bigint := 0;
+        v_short bigint; v_now timestamptz := commerce.now(); v_refunded bigint; v_key text := o.order_id::text;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM commerce.points_lot WHERE tenant_id = o.tenant_id AND source = 'purchase' AND source_key = v_key) THEN
+        RETURN;
+    END IF;
+    PERFORM 1 FROM commerce.points_account a JOIN commerce.points_lot pl USING (tenant_id, customer_id)
+      WHERE pl.tenant_id = o.tenant_id AND pl.source = 'purchase' AND pl.source_key = v_key FOR UPDATE OF a;
+    SELECT * INTO l FROM commerce.points_lot WHERE tenant_id = o.tenant_id AND source = 'purchase' AND source_key = v_key FOR UPDATE;
+    -- refunded since the points were earned, as a share of what they were earned on
+    v_refunded := least(greatest(o.refunded_fen - (o.paid_fen - l.earn_fen), 0), l.earn_fen);
+    v_target := floor(l.points::numeric * v_refunded / l.earn_fen)::bigint;
+    v_delta := v_target - l.reversed;
+    IF v_delta <= 0 THEN
+        RETURN;
+    END IF;
+    v_from_lot := least(v_delta, l.remaining);
+    UPDATE commerce.points_lot
+       SET remaining = remaining - v_from_lot, reversed = reversed + v_delta,
+           status = CASE WHEN remaining = v_from_lot THEN 'closed' ELSE status END
+     WHERE tenant_id = l.tenant_id AND lot_id = l.lot_id;
+    IF v_from_lot > 0 THEN
+        INSERT INTO commerce.points_ledger (tenant_id, customer_id, lot_id, kind, delta_available, delta_pending, reason, created_at)
+        VALUES (l.tenant_id, l.customer_id, l.lot_id, 'reverse',
+                CASE WHEN l.status = 'available' THEN -v_from_lot ELSE 0 END,
+                CASE WHEN l.status = 'pending' THEN -v_from_lot ELSE 0 END, format('refund of order %s', o.order_id), v_now);
+    END IF;
+    -- what was already spent of it comes from the customer's other points; what is not there is recorded, not owed
+    IF v_delta > v_from_lot THEN
+        v_other := commerce._take_points(l.tenant_id, l.customer_id, v_delta - v_from_lot, 'reverse', NULL,
+                                         format('refund of order %s (spent points)', o.order_id));
+    END IF;
+    v_short := v_delta - v_from_lot - v_other;
+    IF v_short > 0 THEN
+        INSERT INTO commerce.points_ledger (tenant_id, customer_id, lot_id, kind, delta_available, delta_pending, reason, created_at)
+        VALUES (l.tenant_id, l.customer_id, l.lot_id, 'unrecovered', 0, 0,
+                format('refund of order %s: %s points already spent', o.order_id, v_short), v_now);
+    END IF;
+    UPDATE commerce.points_account
+       SET available = available - CASE WHEN l.status = 'available' THEN v_from_lot ELSE 0 END - v_other,
+           pending = pending - CASE WHEN l.status = 'pending' THEN v_from_lot ELSE 0 END,
+           reversed = reversed + v_from_lot + v_other, unrecovered = unrecovered + v_short, updated_at = v_now
+     WHERE tenant_id = l.tenant_id AND customer_id = l.customer_id;
+END $$;
+
+-- Orders trigger: a payment or completion earns purchase points by the channel's rule; a refund takes them back.
+CREATE FUNCTION commerce._points_on_order() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE o commerce.orders_row; r commerce.points_rule%ROWTYPE; v_base bigint; v_points bigint;
+BEGIN
+    IF TG_WHEN <> 'AFTER' OR TG_LEVEL <> 'ROW' THEN
+        RAISE EXCEPTION 'commerce._points_on_order must fire AFTER ... FOR EACH ROW';
+    END IF;
+    o := NEW;
+    IF o.customer_id IS NULL THEN
+        RETURN NULL;      -- a platform buyer not yet known as a customer earns nothing
+    END IF;
+    IF TG_OP = 'UPDATE' AND NEW.refunded_fen > OLD.refunded_fen THEN
+        PERFORM commerce._reverse_purchase_points(o);
+    END IF;
+    SELECT * INTO r FROM commerce.points_rule WHERE tenant_id = o.tenant_id AND channel_id = o.channel_id;
+    IF NOT FOUND OR r.points_per_yuan = 0 OR o.paid_at IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF (r.earn_on = 'paid' AND (TG_OP = 'INSERT' OR OLD.paid_at IS NULL))
+       OR (r.earn_on = 'completed' AND o.status = 'completed' AND (TG_OP = 'INSERT' OR OLD.status <> 'completed')) THEN
+        v_base := coalesce(o.paid_fen, 0) - o.refunded_fen;
+        v_points := v_base * r.points_per_yuan / 100;     -- floor: 1 point per whole yuan at 1 point a yuan
+        IF v_points > 0 THEN
+            PERFORM commerce._earn_points(o.tenant_id, o.customer_id, 'purchase', o.order_id::text, v_points,
+                                          make_interval(days => r.pending_days), make_interval(days => r.expire_days),
+                                          o.order_id, v_base, format('order %s', o.order_id));
+        END IF;
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER after_40_points AFTER UPDATE ON commerce.orders
+    FOR EACH ROW WHEN ((OLD.paid_at IS NULL AND NEW.paid_at IS NOT NULL)
+                       OR (NEW.status = 'completed' AND OLD.status <> 'completed')
+                       OR NEW.refunded_fen > OLD.refunded_fen)
+    EXECUTE FUNCTION commerce._points_on_order();
+
+CREATE TRIGGER after_41_points_insert AFTER INSERT ON commerce.orders
+    FOR EACH ROW WHEN (NEW.paid_at IS NOT NULL)
+    EXECUTE FUNCTION commerce._points_on_order();
+
+-- One batch of the points pump: pending lots past their return window become available.
+CREATE FUNCTION commerce.release_points(p_limit integer DEFAULT 1000) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE l record; n integer := 0; v bigint; v_now timestamptz := commerce.now();
+BEGIN
+    PERFORM commerce._require(p_limit, 'p_limit');
+    IF p_limit NOT BETWEEN 1 AND 100000 THEN
+        PERFORM commerce._invalid('p_limit', format('batch %s', p_limit), 'Use a batch of 1 to 100000.');
+    END IF;
+    FOR l IN SELECT tenant_id, lot_id, customer_id FROM commerce.points_lot
+              WHERE status = 'pending' AND available_at <= v_now ORDER BY available_at, tenant_id, lot_id LIMIT p_limit LOOP
+        -- the account first, as every movement locks it; a busy one is left for the next run
+        PERFORM 1 FROM commerce.points_account WHERE tenant_id = l.tenant_id AND customer_id = l.customer_id
+            FOR UPDATE SKIP LOCKED;
+        CONTINUE WHEN NOT FOUND;
+        UPDATE commerce.points_lot SET status = 'available'
+         WHERE tenant_id = l.tenant_id AND lot_id = l.lot_id AND status = 'pending' AND available_at <= v_now
+        RETURNING remaining INTO v;
+        CONTINUE WHEN NOT FOUND;
+        UPDATE commerce.points_account SET pending = pending - v, available = available + v, updated_at = v_now
+         WHERE tenant_id = l.tenant_id AND customer_id = l.customer_id;
+        INSERT INTO commerce.points_ledger (tenant_id, customer_id, lot_id, kind, delta_available, delta_pending, created_at)
+        VALUES (l.tenant_id, l.customer_id, l.lot_id, 'release', v, -v, v_now);
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END $$;
+COMMENT ON FUNCTION commerce.release_points(integer) IS
+  'One batch of the points pump: lots whose return window ended become available (the account is locked first; a busy account is left for the next run). Returns the lots released.';
+
+-- One batch of the points pump: available lots past their expiry expire.
+CREATE FUNCTION commerce.expire_points(p_limit integer DEFAULT 1000) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE l record; n integer := 0; v bigint; v_now timestamptz := commerce.now();
+BEGIN
+    PERFORM commerce._require(p_limit, 'p_limit');
+    IF p_limit NOT BETWEEN 1 AND 100000 THEN
+        PERFORM commerce._invalid('p_limit', format('batch %s', p_limit), 'Use a batch of 1 to 100000.');
+    END IF;
+    FOR l IN SELECT tenant_id, lot_id, customer_id FROM commerce.points_lot
+              WHERE status = 'available' AND expires_at <= v_now ORDER BY expires_at, tenant_id, lot_id LIMIT p_limit LOOP
+        PERFORM 1 FROM commerce.points_account WHERE tenant_id = l.tenant_id AND customer_id = l.customer_id
+            FOR UPDATE SKIP LOCKED;
+        CONTINUE WHEN NOT FOUND;
+        SELECT remaining INTO v FROM commerce.points_lot
+         WHERE tenant_id = l.tenant_id AND lot_id = l.lot_id AND status = 'available' AND expires_at <= v_now FOR UPDATE;
+        CONTINUE WHEN NOT FOUND;
+        UPDATE commerce.points_lot SET remaining = 0, status = 'closed' WHERE tenant_id = l.tenant_id AND lot_id = l.lot_id;
+        UPDATE commerce.points_account SET available = available - v, expired = expired + v, updated_at = v_now
+         WHERE tenant_id = l.tenant_id AND customer_id = l.customer_id;
+        INSERT INTO commerce.points_ledger (tenant_id, customer_id, lot_id, kind, delta_available, delta_pending, created_at)
+        VALUES (l.tenant_id, l.customer_id, l.lot_id, 'expire', -v, 0, v_now);
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END $$;
+COMMENT ON FUNCTION commerce.expire_points(integer) IS
+  'One batch of the points pump: what is left of lots past their expiry expires (the account is locked first; a busy account is left for the next run). Returns the lots expired.';
+
+CREATE PROCEDURE commerce.points_pump(p_batch integer DEFAULT 1000, p_max_batches integer DEFAULT 1000)
+LANGUAGE plpgsql AS $$
+BEGIN
+    CALL commerce.run_pump('commerce.release_points', p_batch, p_max_batches);
+    CALL commerce.run_pump('commerce.expire_points', p_batch, p_max_batches);
+END $$;
+COMMENT ON PROCEDURE commerce.points_pump(integer, integer) IS
+  'The points job: releases lots past their return window and expires lots past their expiry, committed per batch.';
+
+-- Every invariant of the points; no rows means all hold.
+CREATE FUNCTION commerce.check_points_invariants(p_tenant bigint DEFAULT NULL)
+RETURNS TABLE (invariant text, detail text) LANGUAGE sql STABLE AS $$
+    -- the account is the sum of its lots and of its ledger
+    SELECT 'account = lots = ledger', format('customer %s: available %s/%s/%s, pending %s/%s/%s', a.customer_id,
+                                              a.available, coalesce(l.avail, 0), coalesce(g.avail, 0),
+                                              a.pending, coalesce(l.pend, 0), coalesce(g.pend, 0))
+      FROM commerce.points_account a
+      LEFT JOIN LATERAL (SELECT sum(remaining) FILTER (WHERE status = 'available') AS avail,
+                                sum(remaining) FILTER (WHERE status = 'pending') AS pend
+                           FROM commerce.points_lot x WHERE x.tenant_id = a.tenant_id AND x.customer_id = a.customer_id) l ON true
+      LEFT JOIN LATERAL (SELECT sum(delta_available) AS avail, sum(delta_pending) AS pend
+                           FROM commerce.points_ledger x WHERE x.tenant_id = a.tenant_id AND x.customer_id = a.customer_id) g ON true
+     WHERE (p_tenant IS NULL OR a.tenant_id = p_tenant)
+       AND (a.available <> coalesce(l.avail, 0) OR a.available <> coalesce(g.avail, 0)
+            OR a.pending <> coalesce(l.pend, 0) OR a.pending <> coalesce(g.pend, 0))
+    UNION ALL
+    -- what was earned, spent, expired and reversed is what the ledger says
+    SELECT 'totals = ledger', format('customer %s: earned %s/%s spent %s/%s expired %s/%s reversed %s/%s', a.customer_id,
+                                      a.earned, g.earned, a.spent, g.spent, a.expired, g.expired, a.reversed, g.reversed)
+      FROM commerce.points_account a
+      CROSS JOIN LATERAL (SELECT coalesce(sum(delta_available + delta_pending) FILTER (WHERE kind = 'earn'), 0) AS earned,
+                                 coalesce(-sum(delta_available) FILTER (WHERE kind = 'spend'), 0) AS spent,
+                                 coalesce(-sum(delta_available) FILTER (WHERE kind = 'expire'), 0) AS expired,
+                                 coalesce(-sum(delta_available + delta_pending) FILTER (WHERE kind = 'reverse'), 0) AS reversed
+                            FROM commerce.points_ledger x WHERE x.tenant_id = a.tenant_id AND x.customer_id = a.customer_id) g
+     WHERE (p_tenant IS NULL OR a.tenant_id = p_tenant)
+       AND (a.earned, a.spent, a.expired, a.reversed) IS DISTINCT FROM (g.earned, g.spent, g.expired, g.reversed)
+    UNION ALL
+    -- a purchase lot's points are floor(points per yuan x what it was earned on), and refunds never take back more
+    SELECT 'purchase lot reversed <= refunded share', format('lot %s of order %s: reversed %s of %s', l.lot_id, l.order_id,
+                                                             l.reversed, l.points)
+      FROM commerce.points_lot l JOIN commerce.orders o ON o.tenant_id = l.tenant_id AND o.order_id = l.order_id
+     WHERE (p_tenant IS NULL OR l.tenant_id = p_tenant) AND l.source = 'purchase'
+       AND l.reversed > floor(l.points::numeric * least(greatest(o.refunded_fen - (o.paid_fen - l.earn_fen), 0), l.earn_fen) / l.earn_fen)
+    UNION ALL
+    -- one spend's ledger entries add up to the spend
+    SELECT 'spend = its entries', format('spend %s: %s points, entries %s', s.spend_id, s.points, coalesce(e.n, 0))
+      FROM commerce.points_spend s
+      LEFT JOIN LATERAL (SELECT -sum(delta_available) AS n FROM commerce.points_ledger x
+                          WHERE x.tenant_id = s.tenant_id AND x.request_id = s.request_id AND x.kind = 'spend') e ON true
+     WHERE (p_tenant IS NULL OR s.tenant_id = p_tenant) AND s.points <> coalesce(e.n, 0);
+$$;
+COMMENT ON FUNCTION commerce.check_points_invariants(bigint) IS
+  'Every invariant of the points (check after stress): per account, available and pending = its lots'' remaining = its ledger''s deltas; earned, spent, expired and reversed = the ledger''s; a purchase lot never reversed beyond the refunded share; each spend = its ledger entries. No rows means all hold.';
