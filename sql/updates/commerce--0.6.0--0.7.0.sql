@@ -10697,8 +10697,8 @@ COMMENT ON FUNCTION commerce.earn_points(bigint, text, text, text, bigint, text,
 CREATE FUNCTION commerce.spend_points(p_tenant bigint, p_request_id text, p_customer text, p_points bigint,
                                       p_reason text)
 RETURNS commerce.points_account_row LANGUAGE plpgsql AS $$
-DECLARE v_customer bigint; a commerce.points_account_row; s commerce.points_spend%ROWTYPE; l record;
-        v_left bigint := p_points; v_take bigint; v_now timestamptz := commerce.now(); v_spendable bigint;
+DECLARE v_customer bigint; a commerce.points_account_row; s commerce.points_spend%ROWTYPE;
+        v_now timestamptz := commerce.now(); v_spendable bigint;
 BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._request_key(p_request_id, 'p_request_id');
@@ -10739,19 +10739,9 @@ BEGIN
     END IF;
     INSERT INTO commerce.points_spend (tenant_id, request_id, customer_id, points, reason, created_at)
     VALUES (p_tenant, p_request_id, v_customer, p_points, p_reason, v_now);
-    FOR l IN SELECT lot_id, remaining FROM commerce.points_lot
-              WHERE tenant_id = p_tenant AND customer_id = v_customer AND status = 'available' AND expires_at > v_now
-              ORDER BY expires_at, lot_id FOR UPDATE LOOP
-        v_take := least(l.remaining, v_left);
-        UPDATE commerce.points_lot
-           SET remaining = remaining - v_take, status = CASE WHEN remaining = v_take THEN 'closed' ELSE status END
-         WHERE tenant_id = p_tenant AND lot_id = l.lot_id;
-        INSERT INTO commerce.points_ledger (tenant_id, customer_id, lot_id, kind, delta_available, delta_pending,
-                                            request_id, reason, created_at)
-        VALUES (p_tenant, v_customer, l.lot_id, 'spend', -v_take, 0, p_request_id, p_reason, v_now);
-        v_left := v_left - v_take;
-        EXIT WHEN v_left = 0;
-    END LOOP;
+    IF commerce._take_points(p_tenant, v_customer, p_points, 'spend', p_request_id, p_reason) <> p_points THEN
+        RAISE EXCEPTION 'commerce.spend_points: the lots of customer % did not hold the % points counted', v_customer, p_points;
+    END IF;
     UPDATE commerce.points_account SET available = available - p_points, spent = spent + p_points, updated_at = v_now
      WHERE tenant_id = p_tenant AND customer_id = v_customer RETURNING * INTO a;
     RETURN a;

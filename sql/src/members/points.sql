@@ -122,12 +122,34 @@ END $$;
 COMMENT ON FUNCTION commerce.earn_points(bigint, text, text, text, bigint, text, integer, integer) IS
   'Grant a customer points once per source event (K17, PR10): a grant, interaction, checkin or task with its key (a second call with the same source and key returns the first lot and grants nothing), pending for p_pending_days, then available for p_expire_days. Returns the lot.';
 
+-- Take up to p_points from a customer's available lots, earliest expiry first (the account is locked).
+CREATE FUNCTION commerce._take_points(p_tenant bigint, p_customer bigint, p_points bigint, p_kind text,
+                                      p_request text, p_reason text)
+RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE l record; v_left bigint := p_points; v_take bigint; v_now timestamptz := commerce.now();
+BEGIN
+    FOR l IN SELECT lot_id, remaining FROM commerce.points_lot
+              WHERE tenant_id = p_tenant AND customer_id = p_customer AND status = 'available' AND expires_at > v_now
+              ORDER BY expires_at, lot_id FOR UPDATE LOOP
+        EXIT WHEN v_left = 0;
+        v_take := least(l.remaining, v_left);
+        UPDATE commerce.points_lot
+           SET remaining = remaining - v_take, status = CASE WHEN remaining = v_take THEN 'closed' ELSE status END
+         WHERE tenant_id = p_tenant AND lot_id = l.lot_id;
+        INSERT INTO commerce.points_ledger (tenant_id, customer_id, lot_id, kind, delta_available, delta_pending,
+                                            request_id, reason, created_at)
+        VALUES (p_tenant, p_customer, l.lot_id, p_kind, -v_take, 0, p_request, p_reason, v_now);
+        v_left := v_left - v_take;
+    END LOOP;
+    RETURN p_points - v_left;
+END $$;
+
 -- Spend a customer's points, earliest expiry first, once per request_id.
 CREATE FUNCTION commerce.spend_points(p_tenant bigint, p_request_id text, p_customer text, p_points bigint,
                                       p_reason text)
 RETURNS commerce.points_account_row LANGUAGE plpgsql AS $$
-DECLARE v_customer bigint; a commerce.points_account_row; s commerce.points_spend%ROWTYPE; l record;
-        v_left bigint := p_points; v_take bigint; v_now timestamptz := commerce.now(); v_spendable bigint;
+DECLARE v_customer bigint; a commerce.points_account_row; s commerce.points_spend%ROWTYPE;
+        v_now timestamptz := commerce.now(); v_spendable bigint;
 BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._request_key(p_request_id, 'p_request_id');
@@ -168,47 +190,15 @@ BEGIN
     END IF;
     INSERT INTO commerce.points_spend (tenant_id, request_id, customer_id, points, reason, created_at)
     VALUES (p_tenant, p_request_id, v_customer, p_points, p_reason, v_now);
-    FOR l IN SELECT lot_id, remaining FROM commerce.points_lot
-              WHERE tenant_id = p_tenant AND customer_id = v_customer AND status = 'available' AND expires_at > v_now
-              ORDER BY expires_at, lot_id FOR UPDATE LOOP
-        v_take := least(l.remaining, v_left);
-        UPDATE commerce.points_lot
-           SET remaining = remaining - v_take, status = CASE WHEN remaining = v_take THEN 'closed' ELSE status END
-         WHERE tenant_id = p_tenant AND lot_id = l.lot_id;
-        INSERT INTO commerce.points_ledger (tenant_id, customer_id, lot_id, kind, delta_available, delta_pending,
-                                            request_id, reason, created_at)
-        VALUES (p_tenant, v_customer, l.lot_id, 'spend', -v_take, 0, p_request_id, p_reason, v_now);
-        v_left := v_left - v_take;
-        EXIT WHEN v_left = 0;
-    END LOOP;
+    IF commerce._take_points(p_tenant, v_customer, p_points, 'spend', p_request_id, p_reason) <> p_points THEN
+        RAISE EXCEPTION 'commerce.spend_points: the lots of customer % did not hold the % points counted', v_customer, p_points;
+    END IF;
     UPDATE commerce.points_account SET available = available - p_points, spent = spent + p_points, updated_at = v_now
      WHERE tenant_id = p_tenant AND customer_id = v_customer RETURNING * INTO a;
     RETURN a;
 END $$;
 COMMENT ON FUNCTION commerce.spend_points(bigint, text, text, bigint, text) IS
   'Spend a customer''s points (a points-mall redemption, a deduction) under its account lock, earliest expiry first, never more than it has (PT409, nothing spent; pending and expired points do not count). Once per request_id: a repeat returns the account, the same request_id for another spend is 23505. Returns the account.';
-
--- Take up to p_points from a customer's available lots, earliest expiry first (the account is locked).
-CREATE FUNCTION commerce._take_points(p_tenant bigint, p_customer bigint, p_points bigint, p_kind text,
-                                      p_request text, p_reason text)
-RETURNS bigint LANGUAGE plpgsql AS $$
-DECLARE l record; v_left bigint := p_points; v_take bigint; v_now timestamptz := commerce.now();
-BEGIN
-    FOR l IN SELECT lot_id, remaining FROM commerce.points_lot
-              WHERE tenant_id = p_tenant AND customer_id = p_customer AND status = 'available' AND expires_at > v_now
-              ORDER BY expires_at, lot_id FOR UPDATE LOOP
-        EXIT WHEN v_left = 0;
-        v_take := least(l.remaining, v_left);
-        UPDATE commerce.points_lot
-           SET remaining = remaining - v_take, status = CASE WHEN remaining = v_take THEN 'closed' ELSE status END
-         WHERE tenant_id = p_tenant AND lot_id = l.lot_id;
-        INSERT INTO commerce.points_ledger (tenant_id, customer_id, lot_id, kind, delta_available, delta_pending,
-                                            request_id, reason, created_at)
-        VALUES (p_tenant, p_customer, l.lot_id, p_kind, -v_take, 0, p_request, p_reason, v_now);
-        v_left := v_left - v_take;
-    END LOOP;
-    RETURN p_points - v_left;
-END $$;
 
 -- A refund of an order takes back the points it earned, in proportion (orders trigger; the order is locked).
 CREATE FUNCTION commerce._reverse_purchase_points(o commerce.orders_row) RETURNS void
