@@ -6137,6 +6137,9 @@ CREATE TRIGGER after_41_points_insert AFTER INSERT ON commerce.orders
     FOR EACH ROW WHEN (NEW.paid_at IS NOT NULL)
     EXECUTE FUNCTION commerce._points_on_order();
 
+INSERT INTO commerce.job (job_name, schedule, command) VALUES
+  ('commerce-points', '*/10 * * * *', 'CALL commerce.points_pump()');
+
 -- ==== sql/src/core/privileges.sql
 
 SELECT commerce._isolate_tenants();
@@ -10905,7 +10908,10 @@ BEGIN
     CALL commerce.run_pump('commerce.expire_points', p_batch, p_max_batches);
 END $$;
 COMMENT ON PROCEDURE commerce.points_pump(integer, integer) IS
-  'The points job: releases lots past their return window and expires lots past their expiry, committed per batch.';
+  'The points job (pg_cron, every 10 minutes: commerce-points): releases lots past their return window and expires lots past their expiry, committed per batch.';
+
+INSERT INTO commerce.job (job_name, schedule, command) VALUES
+  ('commerce-points', '*/10 * * * *', 'CALL commerce.points_pump()');
 CREATE FUNCTION commerce.check_points_invariants(p_tenant bigint DEFAULT NULL)
 RETURNS TABLE (invariant text, detail text) LANGUAGE sql STABLE AS $$
     -- the account is the sum of its lots and of its ledger

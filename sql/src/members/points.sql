@@ -355,7 +355,10 @@ BEGIN
     CALL commerce.run_pump('commerce.expire_points', p_batch, p_max_batches);
 END $$;
 COMMENT ON PROCEDURE commerce.points_pump(integer, integer) IS
-  'The points job: releases lots past their return window and expires lots past their expiry, committed per batch.';
+  'The points job (pg_cron, every 10 minutes: commerce-points): releases lots past their return window and expires lots past their expiry, committed per batch.';
+
+INSERT INTO commerce.job (job_name, schedule, command) VALUES
+  ('commerce-points', '*/10 * * * *', 'CALL commerce.points_pump()');
 
 -- Every invariant of the points; no rows means all hold.
 CREATE FUNCTION commerce.check_points_invariants(p_tenant bigint DEFAULT NULL)
