@@ -6125,6 +6125,30 @@ CREATE TABLE commerce.points_spend (
 COMMENT ON TABLE commerce.points_spend IS
   'A spend of points (a points-mall redemption, a manual deduction): once per request_id; the lots it took from are in the ledger under the same request_id.';
 
+CREATE TABLE commerce.points_checkin_rule (
+    tenant_id    bigint NOT NULL REFERENCES commerce.tenant,
+    points       integer NOT NULL DEFAULT 5 CHECK (points BETWEEN 1 AND 100000),
+    streak_days  integer NOT NULL DEFAULT 7 CHECK (streak_days BETWEEN 2 AND 365),
+    streak_bonus integer NOT NULL DEFAULT 0 CHECK (streak_bonus BETWEEN 0 AND 100000),
+    expire_days  integer NOT NULL DEFAULT 365 CHECK (expire_days BETWEEN 1 AND 3650),
+    PRIMARY KEY (tenant_id)
+);
+COMMENT ON TABLE commerce.points_checkin_rule IS
+  'The daily check-in of a tenant (PR10): points a check-in earns, and a bonus on every streak_days-th day in a row; points last expire_days. A tenant without a rule has no check-in.';
+
+CREATE TABLE commerce.points_checkin (
+    tenant_id   bigint NOT NULL,
+    customer_id bigint NOT NULL,
+    day         date NOT NULL,
+    streak      integer NOT NULL CHECK (streak >= 1),
+    points      bigint NOT NULL CHECK (points > 0),
+    lot_id      bigint NOT NULL,
+    created_at  timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, customer_id, day)
+);
+COMMENT ON TABLE commerce.points_checkin IS
+  'A customer''s check-in of one tenant-local day (once: the key), its streak (days in a row, this one included) and the points it earned (the lot).';
+
 -- ==== sql/src/members/points.sql
 
 CREATE TRIGGER after_40_points AFTER UPDATE ON commerce.orders
@@ -11085,6 +11109,127 @@ CREATE TRIGGER after_40_points AFTER UPDATE ON commerce.orders
 CREATE TRIGGER after_41_points_insert AFTER INSERT ON commerce.orders
     FOR EACH ROW WHEN (NEW.paid_at IS NOT NULL)
     EXECUTE FUNCTION commerce._points_on_order();
+
+
+-- the daily check-in (issue 13)
+CREATE TABLE commerce.points_checkin_rule (
+    tenant_id    bigint NOT NULL REFERENCES commerce.tenant,
+    points       integer NOT NULL DEFAULT 5 CHECK (points BETWEEN 1 AND 100000),
+    streak_days  integer NOT NULL DEFAULT 7 CHECK (streak_days BETWEEN 2 AND 365),
+    streak_bonus integer NOT NULL DEFAULT 0 CHECK (streak_bonus BETWEEN 0 AND 100000),
+    expire_days  integer NOT NULL DEFAULT 365 CHECK (expire_days BETWEEN 1 AND 3650),
+    PRIMARY KEY (tenant_id)
+);
+COMMENT ON TABLE commerce.points_checkin_rule IS
+  'The daily check-in of a tenant (PR10): points a check-in earns, and a bonus on every streak_days-th day in a row; points last expire_days. A tenant without a rule has no check-in.';
+
+CREATE TABLE commerce.points_checkin (
+    tenant_id   bigint NOT NULL,
+    customer_id bigint NOT NULL,
+    day         date NOT NULL,
+    streak      integer NOT NULL CHECK (streak >= 1),
+    points      bigint NOT NULL CHECK (points > 0),
+    lot_id      bigint NOT NULL,
+    created_at  timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, customer_id, day)
+);
+COMMENT ON TABLE commerce.points_checkin IS
+  'A customer''s check-in of one tenant-local day (once: the key), its streak (days in a row, this one included) and the points it earned (the lot).';
+DO $$
+DECLARE r record;
+BEGIN
+    FOR r IN
+        SELECT c.oid::regclass AS rel, CASE c.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END AS kind
+          FROM pg_depend d JOIN pg_class c ON c.oid = d.objid
+         WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_extension'::regclass
+           AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'commerce') AND d.deptype = 'e'
+           AND c.relkind IN ('r', 'p', 'S') AND c.relnamespace = 'commerce'::regnamespace
+         ORDER BY c.relkind DESC, 1
+    LOOP
+        EXECUTE format('ALTER EXTENSION commerce DROP %s %s', r.kind, r.rel);
+    END LOOP;
+END $$;
+SELECT commerce._isolate_tenants();
+
+CREATE FUNCTION commerce.set_checkin_rule(p_tenant bigint, p_points integer DEFAULT 5, p_streak_days integer DEFAULT 7,
+                                          p_streak_bonus integer DEFAULT 0, p_expire_days integer DEFAULT 365)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_points, 'p_points');
+    PERFORM commerce._require(p_streak_days, 'p_streak_days');
+    PERFORM commerce._require(p_streak_bonus, 'p_streak_bonus');
+    PERFORM commerce._require(p_expire_days, 'p_expire_days');
+    IF p_points NOT BETWEEN 1 AND 100000 OR p_streak_bonus NOT BETWEEN 0 AND 100000 THEN
+        PERFORM commerce._invalid('p_points', format('%s points, bonus %s', p_points, p_streak_bonus),
+                                  'A check-in earns 1 to 100000 points, a streak bonus 0 to 100000.');
+    END IF;
+    IF p_streak_days NOT BETWEEN 2 AND 365 THEN
+        PERFORM commerce._invalid('p_streak_days', format('%s days', p_streak_days), 'A streak is 2 to 365 days.');
+    END IF;
+    IF p_expire_days NOT BETWEEN 1 AND 3650 THEN
+        PERFORM commerce._invalid('p_expire_days', format('%s days', p_expire_days), 'Points last 1 to 3650 days.');
+    END IF;
+    INSERT INTO commerce.points_checkin_rule AS r (tenant_id, points, streak_days, streak_bonus, expire_days)
+    VALUES (p_tenant, p_points, p_streak_days, p_streak_bonus, p_expire_days)
+    ON CONFLICT (tenant_id) DO UPDATE SET points = EXCLUDED.points, streak_days = EXCLUDED.streak_days,
+                                          streak_bonus = EXCLUDED.streak_bonus, expire_days = EXCLUDED.expire_days;
+END $$;
+COMMENT ON FUNCTION commerce.set_checkin_rule(bigint, integer, integer, integer, integer) IS
+  'A tenant''s daily check-in (PR10): p_points a day (1 to 100000), plus p_streak_bonus on every p_streak_days-th day in a row (2 to 365), lasting p_expire_days (1 to 3650).';
+CREATE TYPE commerce.checkin_result AS (day date, streak integer, points bigint, outcome text);
+COMMENT ON TYPE commerce.checkin_result IS
+  'The outcome of a check-in: the tenant-local day, the streak (days in a row, this one included), the points it earned, and what happened (checked_in, or already: the day was checked in before, nothing earned).';
+CREATE FUNCTION commerce.check_in(p_tenant bigint, p_customer text) RETURNS commerce.checkin_result
+LANGUAGE plpgsql AS $$
+DECLARE t commerce.tenant_row := commerce._tenant(p_tenant); r commerce.points_checkin_rule%ROWTYPE; v_customer bigint;
+        v_day date; v_streak integer; v_points bigint; v_lot bigint; c commerce.points_checkin%ROWTYPE;
+BEGIN
+    PERFORM commerce._require(p_customer, 'p_customer');
+    SELECT * INTO r FROM commerce.points_checkin_rule WHERE tenant_id = p_tenant;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
+            MESSAGE = format('tenant %s has no daily check-in', p_tenant),
+            HINT    = 'HQ sets one with commerce.set_checkin_rule.';
+    END IF;
+    SELECT customer_id INTO v_customer FROM commerce.customer WHERE tenant_id = p_tenant AND code = p_customer;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('customer', p_customer, p_tenant);
+    END IF;
+    v_day := (commerce.now() AT TIME ZONE t.time_zone)::date;
+    -- the account orders a customer's check-ins: a second one of the same day waits and finds the first
+    PERFORM commerce._lock_points_account(p_tenant, v_customer);
+    SELECT * INTO c FROM commerce.points_checkin WHERE tenant_id = p_tenant AND customer_id = v_customer AND day = v_day;
+    IF FOUND THEN
+        RETURN ROW(c.day, c.streak, c.points, 'already')::commerce.checkin_result;
+    END IF;
+    SELECT coalesce((SELECT x.streak FROM commerce.points_checkin x
+                      WHERE x.tenant_id = p_tenant AND x.customer_id = v_customer AND x.day = v_day - 1), 0) + 1
+      INTO v_streak;
+    v_points := r.points + CASE WHEN v_streak % r.streak_days = 0 THEN r.streak_bonus ELSE 0 END;
+    v_lot := commerce._earn_points(p_tenant, v_customer, 'checkin', v_customer || ':' || v_day, v_points, interval '0',
+                                   make_interval(days => r.expire_days), NULL, NULL,
+                                   format('check-in %s, day %s in a row', v_day, v_streak));
+    INSERT INTO commerce.points_checkin (tenant_id, customer_id, day, streak, points, lot_id, created_at)
+    VALUES (p_tenant, v_customer, v_day, v_streak, v_points, v_lot, commerce.now());
+    RETURN ROW(v_day, v_streak, v_points, 'checked_in')::commerce.checkin_result;
+END $$;
+COMMENT ON FUNCTION commerce.check_in(bigint, text) IS
+  'The daily check-in (PR10): once per customer and tenant-local day (a second call that day returns the first, outcome already, and earns nothing), the streak counted from yesterday''s check-in, the points of the tenant''s rule plus the streak bonus on every streak_days-th day, available at once. PT409 when the tenant has no check-in.';
+CREATE VIEW commerce_api.checkin AS
+SELECT NULL::date AS day, NULL::integer AS streak, NULL::bigint AS points, NULL::text AS outcome WHERE false;
+COMMENT ON VIEW commerce_api.checkin IS
+  E'@omit all\nA daily check-in: the tenant-local day, the streak (days in a row, this one included), the points it earned and what happened (checked_in, or already: checked in before that day, nothing earned).';
+CREATE FUNCTION commerce_api.check_in(customer text DEFAULT NULL)
+RETURNS SETOF commerce_api.checkin LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.check_in', '{customer,service}');
+BEGIN
+    RETURN QUERY SELECT * FROM commerce.check_in(a.tenant_id, commerce._actor_subject(a, check_in.customer, 'customer'));
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.check_in(text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.check_in(text) IS
+  'The daily check-in (checkin): a customer for itself (a service names the customer), once a tenant-local day, with its streak and points. PT409 when the tenant has no check-in.';
 
 -- the actor roles of a database upgraded after commerce.grant_api() ran get the new matrix
 DO $$

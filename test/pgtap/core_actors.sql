@@ -14,7 +14,7 @@ SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
 CALL commerce.provision();
-SELECT plan(312);
+SELECT plan(315);
 \ir lib/fingerprint.psql
 \o /dev/null
 
@@ -141,7 +141,8 @@ INSERT INTO expected VALUES
   ('points', '{customer,store,operator,service}', $$SELECT * FROM commerce_api.points('nobody')$$),
   ('points_history', '{customer,operator,service}', $$SELECT * FROM commerce_api.points_history(page_size => 0)$$),
   ('grant_points', '{operator,service}', $$SELECT * FROM commerce_api.grant_points('m', 'nobody', 0, 'r')$$),
-  ('spend_points', '{service}', $$SELECT * FROM commerce_api.spend_points('m', 'nobody', 0, 'r')$$);
+  ('spend_points', '{service}', $$SELECT * FROM commerce_api.spend_points('m', 'nobody', 0, 'r')$$),
+  ('check_in', '{customer,service}', $$SELECT * FROM commerce_api.check_in('nobody')$$);
 SELECT pg_temp.fingerprint() AS fp0 \gset
 \o
 
@@ -348,7 +349,7 @@ SELECT is((SELECT count(*) FROM pg_class c WHERE c.relnamespace = 'commerce'::re
 -- grant_api is idempotent and revokes what the matrix no longer gives
 GRANT EXECUTE ON FUNCTION commerce_api.record_payout(text, text, text, text) TO commerce_customer;
 SELECT is((SELECT string_agg(role || '=' || functions, ' ') FROM commerce.grant_api()),
-          'commerce_anonymous=8 commerce_customer=35 commerce_koc=17 commerce_store=22 commerce_operator=47 commerce_finance=25 commerce_service=72',
+          'commerce_anonymous=8 commerce_customer=36 commerce_koc=17 commerce_store=22 commerce_operator=47 commerce_finance=25 commerce_service=73',
           'grant_api again: the same counts');
 SELECT ok(NOT has_function_privilege('commerce_customer', 'commerce_api.record_payout(text, text, text, text)', 'EXECUTE'),
           'grant_api revokes a grant the matrix does not give');

@@ -108,6 +108,23 @@ REVOKE ALL ON FUNCTION commerce_api.spend_points(text, text, bigint, text) FROM 
 COMMENT ON FUNCTION commerce_api.spend_points(text, text, bigint, text) IS
   'The points mall''s backend (service only) spends a customer''s points, earliest expiry first, never more than it has (PT409, nothing spent). Once per request_id. Returns the balance (points_balance).';
 
+-- The shape of a check-in.
+CREATE VIEW commerce_api.checkin AS
+SELECT NULL::date AS day, NULL::integer AS streak, NULL::bigint AS points, NULL::text AS outcome WHERE false;
+COMMENT ON VIEW commerce_api.checkin IS
+  E'@omit all\nA daily check-in: the tenant-local day, the streak (days in a row, this one included), the points it earned and what happened (checked_in, or already: checked in before that day, nothing earned).';
+
+CREATE FUNCTION commerce_api.check_in(customer text DEFAULT NULL)
+RETURNS SETOF commerce_api.checkin LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.check_in', '{customer,service}');
+BEGIN
+    RETURN QUERY SELECT * FROM commerce.check_in(a.tenant_id, commerce._actor_subject(a, check_in.customer, 'customer'));
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.check_in(text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.check_in(text) IS
+  'The daily check-in (checkin): a customer for itself (a service names the customer), once a tenant-local day, with its streak and points. PT409 when the tenant has no check-in.';
+
 -- Hasura's variants of the reads above (commerce_hasura: the session passed as hasura_session).
 
 CREATE FUNCTION commerce_hasura.points(hasura_session json, customer text DEFAULT NULL)

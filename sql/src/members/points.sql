@@ -289,6 +289,77 @@ CREATE TRIGGER after_41_points_insert AFTER INSERT ON commerce.orders
     FOR EACH ROW WHEN (NEW.paid_at IS NOT NULL)
     EXECUTE FUNCTION commerce._points_on_order();
 
+-- Set a tenant's daily check-in.
+CREATE FUNCTION commerce.set_checkin_rule(p_tenant bigint, p_points integer DEFAULT 5, p_streak_days integer DEFAULT 7,
+                                          p_streak_bonus integer DEFAULT 0, p_expire_days integer DEFAULT 365)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_points, 'p_points');
+    PERFORM commerce._require(p_streak_days, 'p_streak_days');
+    PERFORM commerce._require(p_streak_bonus, 'p_streak_bonus');
+    PERFORM commerce._require(p_expire_days, 'p_expire_days');
+    IF p_points NOT BETWEEN 1 AND 100000 OR p_streak_bonus NOT BETWEEN 0 AND 100000 THEN
+        PERFORM commerce._invalid('p_points', format('%s points, bonus %s', p_points, p_streak_bonus),
+                                  'A check-in earns 1 to 100000 points, a streak bonus 0 to 100000.');
+    END IF;
+    IF p_streak_days NOT BETWEEN 2 AND 365 THEN
+        PERFORM commerce._invalid('p_streak_days', format('%s days', p_streak_days), 'A streak is 2 to 365 days.');
+    END IF;
+    IF p_expire_days NOT BETWEEN 1 AND 3650 THEN
+        PERFORM commerce._invalid('p_expire_days', format('%s days', p_expire_days), 'Points last 1 to 3650 days.');
+    END IF;
+    INSERT INTO commerce.points_checkin_rule AS r (tenant_id, points, streak_days, streak_bonus, expire_days)
+    VALUES (p_tenant, p_points, p_streak_days, p_streak_bonus, p_expire_days)
+    ON CONFLICT (tenant_id) DO UPDATE SET points = EXCLUDED.points, streak_days = EXCLUDED.streak_days,
+                                          streak_bonus = EXCLUDED.streak_bonus, expire_days = EXCLUDED.expire_days;
+END $$;
+COMMENT ON FUNCTION commerce.set_checkin_rule(bigint, integer, integer, integer, integer) IS
+  'A tenant''s daily check-in (PR10): p_points a day (1 to 100000), plus p_streak_bonus on every p_streak_days-th day in a row (2 to 365), lasting p_expire_days (1 to 3650).';
+
+-- The outcome of a check-in.
+CREATE TYPE commerce.checkin_result AS (day date, streak integer, points bigint, outcome text);
+COMMENT ON TYPE commerce.checkin_result IS
+  'The outcome of a check-in: the tenant-local day, the streak (days in a row, this one included), the points it earned, and what happened (checked_in, or already: the day was checked in before, nothing earned).';
+
+-- Check a customer in for today (the tenant's local day), once a day, with its streak.
+CREATE FUNCTION commerce.check_in(p_tenant bigint, p_customer text) RETURNS commerce.checkin_result
+LANGUAGE plpgsql AS $$
+DECLARE t commerce.tenant_row := commerce._tenant(p_tenant); r commerce.points_checkin_rule%ROWTYPE; v_customer bigint;
+        v_day date; v_streak integer; v_points bigint; v_lot bigint; c commerce.points_checkin%ROWTYPE;
+BEGIN
+    PERFORM commerce._require(p_customer, 'p_customer');
+    SELECT * INTO r FROM commerce.points_checkin_rule WHERE tenant_id = p_tenant;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
+            MESSAGE = format('tenant %s has no daily check-in', p_tenant),
+            HINT    = 'HQ sets one with commerce.set_checkin_rule.';
+    END IF;
+    SELECT customer_id INTO v_customer FROM commerce.customer WHERE tenant_id = p_tenant AND code = p_customer;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('customer', p_customer, p_tenant);
+    END IF;
+    v_day := (commerce.now() AT TIME ZONE t.time_zone)::date;
+    -- the account orders a customer's check-ins: a second one of the same day waits and finds the first
+    PERFORM commerce._lock_points_account(p_tenant, v_customer);
+    SELECT * INTO c FROM commerce.points_checkin WHERE tenant_id = p_tenant AND customer_id = v_customer AND day = v_day;
+    IF FOUND THEN
+        RETURN ROW(c.day, c.streak, c.points, 'already')::commerce.checkin_result;
+    END IF;
+    SELECT coalesce((SELECT x.streak FROM commerce.points_checkin x
+                      WHERE x.tenant_id = p_tenant AND x.customer_id = v_customer AND x.day = v_day - 1), 0) + 1
+      INTO v_streak;
+    v_points := r.points + CASE WHEN v_streak % r.streak_days = 0 THEN r.streak_bonus ELSE 0 END;
+    v_lot := commerce._earn_points(p_tenant, v_customer, 'checkin', v_customer || ':' || v_day, v_points, interval '0',
+                                   make_interval(days => r.expire_days), NULL, NULL,
+                                   format('check-in %s, day %s in a row', v_day, v_streak));
+    INSERT INTO commerce.points_checkin (tenant_id, customer_id, day, streak, points, lot_id, created_at)
+    VALUES (p_tenant, v_customer, v_day, v_streak, v_points, v_lot, commerce.now());
+    RETURN ROW(v_day, v_streak, v_points, 'checked_in')::commerce.checkin_result;
+END $$;
+COMMENT ON FUNCTION commerce.check_in(bigint, text) IS
+  'The daily check-in (PR10): once per customer and tenant-local day (a second call that day returns the first, outcome already, and earns nothing), the streak counted from yesterday''s check-in, the points of the tenant''s rule plus the streak bonus on every streak_days-th day, available at once. PT409 when the tenant has no check-in.';
+
 -- One batch of the points pump: pending lots past their return window become available.
 CREATE FUNCTION commerce.release_points(p_limit integer DEFAULT 1000) RETURNS integer
 LANGUAGE plpgsql AS $$

@@ -107,3 +107,27 @@ CREATE TABLE commerce.points_spend (
 );
 COMMENT ON TABLE commerce.points_spend IS
   'A spend of points (a points-mall redemption, a manual deduction): once per request_id; the lots it took from are in the ledger under the same request_id.';
+
+CREATE TABLE commerce.points_checkin_rule (
+    tenant_id    bigint NOT NULL REFERENCES commerce.tenant,
+    points       integer NOT NULL DEFAULT 5 CHECK (points BETWEEN 1 AND 100000),
+    streak_days  integer NOT NULL DEFAULT 7 CHECK (streak_days BETWEEN 2 AND 365),
+    streak_bonus integer NOT NULL DEFAULT 0 CHECK (streak_bonus BETWEEN 0 AND 100000),
+    expire_days  integer NOT NULL DEFAULT 365 CHECK (expire_days BETWEEN 1 AND 3650),
+    PRIMARY KEY (tenant_id)
+);
+COMMENT ON TABLE commerce.points_checkin_rule IS
+  'The daily check-in of a tenant (PR10): points a check-in earns, and a bonus on every streak_days-th day in a row; points last expire_days. A tenant without a rule has no check-in.';
+
+CREATE TABLE commerce.points_checkin (
+    tenant_id   bigint NOT NULL,
+    customer_id bigint NOT NULL,
+    day         date NOT NULL,
+    streak      integer NOT NULL CHECK (streak >= 1),
+    points      bigint NOT NULL CHECK (points > 0),
+    lot_id      bigint NOT NULL,
+    created_at  timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, customer_id, day)
+);
+COMMENT ON TABLE commerce.points_checkin IS
+  'A customer''s check-in of one tenant-local day (once: the key), its streak (days in a row, this one included) and the points it earned (the lot).';
