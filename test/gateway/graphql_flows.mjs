@@ -166,8 +166,10 @@ r = await q(fin, `mutation($s: BigInt!) { decidePlaySettlement(input: {settlemen
 is(r.data?.decidePlaySettlement?.playSettlements?.[0], { status: 'approved', decidedBy: 'fin-zhao' }, 'finance: approves under its own name');
 r = await q(ops, `{ playDashboard(play: "DUO") }`);
 is(r.data?.playDashboard?.group_buy?.succeeded, 1, 'HQ: the group-buy dashboard counts the successful group');
-const today = new Date().toISOString().slice(0, 10);
-r = await q(ops, `query($d: Date!) { kocOverview(startDate: $d, endDate: $d) }`, { d: today });
+// yesterday to tomorrow (UTC dates): the tenant's local day of the click is in it whatever the hour
+const dayAt = (ms) => new Date(ms).toISOString().slice(0, 10);
+r = await q(ops, `query($a: Date!, $b: Date!) { kocOverview(startDate: $a, endDate: $b) }`,
+            { a: dayAt(Date.now() - 86400e3), b: dayAt(Date.now() + 86400e3) });
 is([r.data?.kocOverview?.clicks, r.data?.kocOverview?.redemptions], [1, 1], 'HQ: the KOC overview counts the click and the redemption');
 r = await q(fanA, `{ playDashboard(play: "DUO") }`);
 is(err(r).errcode, '42501', 'a customer cannot read a dashboard (42501)');
