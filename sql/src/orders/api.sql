@@ -2,6 +2,25 @@
 -- an order's contact (masked unless allowed), exports, and the payment and
 -- platform callbacks.
 
+-- An order the actor may see: a customer its own (another's is PT404), staff of their channels (42501).
+CREATE FUNCTION commerce._api_order(a commerce.actor, p_order bigint) RETURNS commerce.orders_row
+LANGUAGE plpgsql STABLE AS $$
+DECLARE o commerce.orders_row; r record;
+BEGIN
+    PERFORM commerce._require(p_order, 'order_id');
+    SELECT ROW(x.*)::commerce.orders_row AS ord, cu.code AS customer, ch.code AS channel INTO r
+      FROM commerce.orders x
+      JOIN commerce.channel ch ON ch.tenant_id = x.tenant_id AND ch.channel_id = x.channel_id
+      LEFT JOIN commerce.customer cu ON cu.tenant_id = x.tenant_id AND cu.customer_id = x.customer_id
+     WHERE x.tenant_id = a.tenant_id AND x.order_id = p_order;
+    IF NOT FOUND OR (a.kind = 'customer' AND r.customer IS DISTINCT FROM a.subject) THEN
+        PERFORM commerce._not_found('order', p_order::text, a.tenant_id);   -- another's order does not exist for it
+    END IF;
+    PERFORM commerce._actor_scope(a, NULL, r.channel);
+    o := r.ord;
+    RETURN o;
+END $$;
+
 -- The shape of an order's receiver (an API row type: selects nothing itself).
 CREATE VIEW commerce_api.order_receiver AS
 SELECT NULL::text AS receiver_name, NULL::text AS receiver_phone, NULL::text AS receiver_region,
@@ -14,20 +33,9 @@ CREATE FUNCTION commerce_api.order_contact(order_id bigint)
 RETURNS SETOF commerce_api.order_receiver
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, commerce, pg_temp AS $$
 DECLARE a commerce.actor := commerce._api_actor('commerce_api.order_contact', '{customer,operator,service}');
-        v_customer text; v_channel text; v_found boolean;
+        o commerce.orders_row := commerce._api_order(a, order_contact.order_id);   -- its own, its channels (PT404, 42501)
 BEGIN
-    SELECT true, cu.code, ch.code INTO v_found, v_customer, v_channel
-      FROM commerce.orders o
-      JOIN commerce.channel ch ON ch.tenant_id = o.tenant_id AND ch.channel_id = o.channel_id
-      LEFT JOIN commerce.customer cu ON cu.tenant_id = o.tenant_id AND cu.customer_id = o.customer_id
-     WHERE o.tenant_id = a.tenant_id AND o.order_id = order_contact.order_id;
-    IF v_found AND a.kind = 'customer' AND v_customer IS DISTINCT FROM a.subject THEN
-        PERFORM commerce._not_found('order', order_contact.order_id::text, a.tenant_id);   -- not its order
-    END IF;
-    IF v_found THEN
-        PERFORM commerce._actor_scope(a, NULL, v_channel);
-    END IF;
-    RETURN QUERY SELECT * FROM commerce.order_contact(a.tenant_id, order_contact.order_id);
+    RETURN QUERY SELECT * FROM commerce.order_contact(a.tenant_id, o.order_id);
 END $$;
 REVOKE ALL ON FUNCTION commerce_api.order_contact(bigint) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.order_contact(bigint) IS
@@ -112,24 +120,6 @@ LANGUAGE sql STABLE AS $$
      WHERE o.tenant_id = p_tenant AND o.order_id = ANY (p_orders)
      ORDER BY o.order_id DESC;
 $$;
-
--- An order the actor may see: a customer its own (another's is PT404), staff of their channels (42501).
-CREATE FUNCTION commerce._api_order(a commerce.actor, p_order bigint) RETURNS commerce.orders_row
-LANGUAGE plpgsql STABLE AS $$
-DECLARE o commerce.orders_row; v_customer text; v_channel text;
-BEGIN
-    PERFORM commerce._require(p_order, 'order_id');
-    SELECT * INTO o FROM commerce.orders WHERE tenant_id = a.tenant_id AND order_id = p_order;
-    IF FOUND THEN
-        SELECT cu.code INTO v_customer FROM commerce.customer cu WHERE cu.tenant_id = o.tenant_id AND cu.customer_id = o.customer_id;
-        SELECT ch.code INTO v_channel FROM commerce.channel ch WHERE ch.tenant_id = o.tenant_id AND ch.channel_id = o.channel_id;
-    END IF;
-    IF NOT FOUND OR (a.kind = 'customer' AND v_customer IS DISTINCT FROM a.subject) THEN
-        PERFORM commerce._not_found('order', p_order::text, a.tenant_id);   -- another's order does not exist for it
-    END IF;
-    PERFORM commerce._actor_scope(a, NULL, v_channel);
-    RETURN o;
-END $$;
 
 CREATE FUNCTION commerce_api.place_order(request_id text, channel text, lines jsonb, receiver jsonb DEFAULT NULL,
                                          customer text DEFAULT NULL)
