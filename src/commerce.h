@@ -139,5 +139,7 @@ extern void commerce_record_movement(int64 tenant_id, int64 pool_id, const char 
 extern int64 commerce_money_rate_floor(int64 amount_fen, int64 rate_bp);
 extern void commerce_money_split(int64 amount_fen, int64 share_bp, int64 *share_fen, int64 *rest_fen);
 extern int64 commerce_money_fee(int64 amount_fen, int64 fee_bp, int64 min_fee_fen);
+extern void commerce_money_allocate(int64 amount_fen, int n, const int64 *weights, const int64 *caps,
+									int64 *out);
 
 #endif							/* COMMERCE_H */

@@ -12,6 +12,10 @@
  *		                   a x (10000 - r) / 10000 (largest remainder), so
  *		                   the two parts always add up to a
  *		fee(a, r, m)     = max(rate_floor(a, r), m)
+ *		allocate(a, w, c) = a split over n parts in proportion to the weights
+ *		                   w by the largest remainder, no part above its cap
+ *		                   c (what a capped part cannot take goes to the
+ *		                   others, in proportion again): the parts add up to a
  *
  * a = q x 10000 + t with 0 <= t < 10000, so a x r = q x r x 10000 + t x r:
  * the quotient is q x r + (t x r) / 10000 and the remainder (t x r) % 10000,
@@ -29,8 +33,14 @@
 #include "commerce.h"
 
 #include "access/htup_details.h"
+#include "catalog/pg_type.h"
 #include "funcapi.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
+
+#ifndef HAVE_INT128
+#error "commerce needs a 128-bit integer type for commerce_money_allocate"
+#endif
 
 static void money_check(int64 amount_fen, int64 max_fen, int64 rate_bp, const char *amount_name,
 						const char *rate_name);
@@ -98,6 +108,93 @@ commerce_money_fee(int64 amount_fen, int64 fee_bp, int64 min_fee_fen)
 	return Max(fee, min_fee_fen);
 }
 
+/*
+ * Split amount_fen over n parts in proportion to weights, by the largest
+ * remainder (ties to the lower index), no part above its cap.  Rounds of
+ * water-filling: a part whose proportional share would pass its cap takes
+ * its cap and leaves the round; the rest is shared again among the others
+ * (by their caps when none of them has a weight).  The caller guarantees
+ * 0 <= amount <= sum of caps and non-negative weights and caps.
+ */
+void
+commerce_money_allocate(int64 amount_fen, int n, const int64 *weights, const int64 *caps, int64 *out)
+{
+	bool	   *done = palloc0(sizeof(bool) * Max(n, 1));
+	int128	   *rem = palloc(sizeof(int128) * Max(n, 1));
+	int64	   *share = palloc(sizeof(int64) * Max(n, 1));
+	int64		remaining = amount_fen;
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		out[i] = 0;
+		done[i] = caps[i] <= 0;
+	}
+	while (remaining > 0)
+	{
+		int128		w_total = 0;
+		bool		by_cap;
+		int64		placed = 0;
+		bool		capped = false;
+
+		for (i = 0; i < n; i++)
+			if (!done[i])
+				w_total += weights[i];
+		by_cap = (w_total == 0);
+		if (by_cap)
+			for (i = 0; i < n; i++)
+				if (!done[i])
+					w_total += caps[i];
+		if (w_total == 0)
+			elog(ERROR, "commerce: " INT64_FORMAT " fen to allocate beyond the caps", remaining);
+		for (i = 0; i < n; i++)
+		{
+			int128		num;
+
+			share[i] = 0;
+			rem[i] = -1;
+			if (done[i])
+				continue;
+			num = (int128) remaining * (by_cap ? caps[i] : weights[i]);
+			share[i] = (int64) (num / w_total);
+			rem[i] = num % w_total;
+			placed += share[i];
+		}
+		/* the floors leave fewer fen than parts: one each to the largest remainders */
+		while (placed < remaining)
+		{
+			int			best = -1;
+
+			for (i = 0; i < n; i++)
+				if (!done[i] && (by_cap ? caps[i] : weights[i]) > 0 &&
+					(best < 0 || rem[i] > rem[best]))
+					best = i;
+			if (best < 0)
+				elog(ERROR, "commerce: no part left for the remainder");
+			share[best] += 1;
+			rem[best] = -1;
+			placed += 1;
+		}
+		for (i = 0; i < n; i++)
+			if (!done[i] && out[i] + share[i] >= caps[i] && share[i] > 0)
+			{
+				remaining -= caps[i] - out[i];
+				out[i] = caps[i];
+				done[i] = true;
+				capped = true;
+			}
+		if (capped)
+			continue;			/* share what is left again among the others */
+		for (i = 0; i < n; i++)
+			if (!done[i])
+				out[i] += share[i];
+		remaining = 0;
+	}
+	pfree(done);
+	pfree(rem);
+	pfree(share);
+}
+
 PG_FUNCTION_INFO_V1(commerce_rate_fen);
 
 /* SQL: commerce.rate_fen(p_amount_fen bigint, p_rate_bp integer) -> floor(amount x rate / 10000). */
@@ -156,6 +253,80 @@ commerce_split_fen(PG_FUNCTION_ARGS)
 	values[0] = Int64GetDatum(share);
 	values[1] = Int64GetDatum(rest);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+}
+
+/* The elements of a bigint[] argument: no NULLs, each 0..10^15 (22004, 22023). */
+static int64 *
+money_array(ArrayType *arr, const char *name, int *n)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int64	   *v;
+	int			i;
+
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid value for %s", name),
+				 errdetail("The array has %d dimensions.", ARR_NDIM(arr)),
+				 errhint("Pass a one-dimensional array.")));
+	deconstruct_array(arr, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &elems, &nulls, n);
+	v = palloc(sizeof(int64) * Max(*n, 1));
+	for (i = 0; i < *n; i++)
+	{
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("argument %s must not contain nulls", name),
+					 errhint("Pass 0 for a part that takes nothing.")));
+		v[i] = DatumGetInt64(elems[i]);
+		money_check(v[i], COMMERCE_MAX_FEN, 0, name, name);
+	}
+	return v;
+}
+
+PG_FUNCTION_INFO_V1(commerce_allocate_fen);
+
+/* SQL: commerce.allocate_fen(p_amount bigint, p_weights bigint[], p_caps bigint[]) -> bigint[]. */
+Datum
+commerce_allocate_fen(PG_FUNCTION_ARGS)
+{
+	static const char *const names[] = {"p_amount", "p_weights", "p_caps"};
+	int64		amount;
+	int64	   *weights;
+	int64	   *caps;
+	int64	   *out;
+	Datum	   *d;
+	int			nw;
+	int			nc;
+	int			i;
+	int128		cap_total = 0;
+
+	commerce_require_args(fcinfo, lengthof(names), names);
+	amount = PG_GETARG_INT64(0);
+	money_check(amount, COMMERCE_MAX_FEN, 0, "p_amount", "p_amount");
+	weights = money_array(PG_GETARG_ARRAYTYPE_P(1), "p_weights", &nw);
+	caps = money_array(PG_GETARG_ARRAYTYPE_P(2), "p_caps", &nc);
+	if (nw != nc || nw > COMMERCE_MAX_BATCH)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid value for p_caps"),
+				 errdetail("%d weights and %d caps.", nw, nc),
+				 errhint("Pass one weight and one cap per part (at most %d parts).", COMMERCE_MAX_BATCH)));
+	for (i = 0; i < nc; i++)
+		cap_total += caps[i];
+	if ((int128) amount > cap_total)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid value for p_amount"),
+				 errdetail(INT64_FORMAT " fen is more than the parts can take together.", amount),
+				 errhint("Allocate at most the sum of the caps.")));
+	out = palloc(sizeof(int64) * Max(nw, 1));
+	commerce_money_allocate(amount, nw, weights, caps, out);
+	d = palloc(sizeof(Datum) * Max(nw, 1));
+	for (i = 0; i < nw; i++)
+		d[i] = Int64GetDatum(out[i]);
+	PG_RETURN_ARRAYTYPE_P(construct_array(d, nw, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }
 
 PG_FUNCTION_INFO_V1(commerce_yuan);

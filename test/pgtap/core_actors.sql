@@ -14,7 +14,7 @@ SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
 CALL commerce.provision();
-SELECT plan(315);
+SELECT plan(333);
 \ir lib/fingerprint.psql
 \o /dev/null
 
@@ -142,7 +142,13 @@ INSERT INTO expected VALUES
   ('points_history', '{customer,operator,service}', $$SELECT * FROM commerce_api.points_history(page_size => 0)$$),
   ('grant_points', '{operator,service}', $$SELECT * FROM commerce_api.grant_points('m', 'nobody', 0, 'r')$$),
   ('spend_points', '{service}', $$SELECT * FROM commerce_api.spend_points('m', 'nobody', 0, 'r')$$),
-  ('check_in', '{customer,service}', $$SELECT * FROM commerce_api.check_in('nobody')$$);
+  ('check_in', '{customer,service}', $$SELECT * FROM commerce_api.check_in('nobody')$$),
+  ('coupon_batches', '{anonymous,customer,operator,service}', $$SELECT * FROM commerce_api.coupon_batches(page_size => 0)$$),
+  ('my_coupons', '{customer,store,operator,service}', $$SELECT * FROM commerce_api.my_coupons(page_size => 0)$$),
+  ('claim_coupon', '{customer,service}', $$SELECT * FROM commerce_api.claim_coupon('m', 'NOPE')$$),
+  ('issue_coupon', '{operator,service}', $$SELECT * FROM commerce_api.issue_coupon('m', 'NOPE', 'nobody', 'r')$$),
+  ('create_coupon_template', '{operator,service}', $$SELECT commerce_api.create_coupon_template('bad code', '{}')$$),
+  ('create_coupon_batch', '{operator,service}', $$SELECT * FROM commerce_api.create_coupon_batch('X', 'NOPE', 1)$$);
 SELECT pg_temp.fingerprint() AS fp0 \gset
 \o
 
@@ -349,7 +355,7 @@ SELECT is((SELECT count(*) FROM pg_class c WHERE c.relnamespace = 'commerce'::re
 -- grant_api is idempotent and revokes what the matrix no longer gives
 GRANT EXECUTE ON FUNCTION commerce_api.record_payout(text, text, text, text) TO commerce_customer;
 SELECT is((SELECT string_agg(role || '=' || functions, ' ') FROM commerce.grant_api()),
-          'commerce_anonymous=8 commerce_customer=36 commerce_koc=17 commerce_store=22 commerce_operator=47 commerce_finance=25 commerce_service=73',
+          'commerce_anonymous=9 commerce_customer=39 commerce_koc=17 commerce_store=23 commerce_operator=52 commerce_finance=25 commerce_service=79',
           'grant_api again: the same counts');
 SELECT ok(NOT has_function_privilege('commerce_customer', 'commerce_api.record_payout(text, text, text, text)', 'EXECUTE'),
           'grant_api revokes a grant the matrix does not give');

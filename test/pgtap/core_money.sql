@@ -10,7 +10,7 @@ SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
 CALL commerce.provision();
-SELECT plan(34);
+SELECT plan(43);
 \ir lib/fingerprint.psql
 
 -- rate_fen = floor(a x r / 10000), exactly, for any amount
@@ -119,6 +119,18 @@ SELECT is(commerce.rate_fen(5, 10000), 5::bigint, 'rate_fen: 100% of 5 fen');
 SELECT is(commerce.rate_fen(9999, 1), 0::bigint, 'rate_fen: 0.01% of 99.99 yuan rounds down to 0');
 SELECT is(commerce.fee_fen(0, 10000, 0), 0::bigint, 'fee_fen: no amount, no minimum');
 SELECT is((SELECT share_fen || '/' || rest_fen FROM commerce.split_fen(999, 0)), '0/999', 'split_fen: 0 bp');
+
+-- allocate_fen: proportional by the largest remainder, capped, adding up exactly
+SELECT is(commerce.allocate_fen(100, '{1,1,1}', '{100,100,100}'), '{34,33,33}'::bigint[], 'allocate_fen: 100 over three equal parts, the fen left to the first');
+SELECT is(commerce.allocate_fen(2000, '{9900,3333}', '{4900,3333}'), '{1496,504}'::bigint[], 'allocate_fen: in proportion to the weights');
+SELECT is(commerce.allocate_fen(100, '{5,1,0}', '{10,100,100}'), '{10,90,0}'::bigint[], 'allocate_fen: a capped part gives the rest to the others, a weightless part takes none');
+SELECT is(commerce.allocate_fen(7, '{0,0}', '{3,4}'), '{3,4}'::bigint[], 'allocate_fen: without weights, by the caps');
+SELECT is(commerce.allocate_fen(0, '{1,2}', '{0,0}'), '{0,0}'::bigint[], 'allocate_fen: nothing to allocate');
+SELECT is((SELECT sum(x) FROM unnest(commerce.allocate_fen(999999999999999, '{3,7,11,13}', '{999999999999999,999999999999999,999999999999999,999999999999999}')) x),
+          999999999999999::numeric, 'allocate_fen: 10^15 - 1 fen over four parts adds up exactly');
+SELECT throws_ok($$SELECT commerce.allocate_fen(10, '{1,1}', '{4,5}')$$, '22023', 'invalid value for p_amount', 'allocate_fen: more than the caps -> 22023');
+SELECT throws_ok($$SELECT commerce.allocate_fen(10, '{1,1}', '{10}')$$, '22023', 'invalid value for p_caps', 'allocate_fen: a cap per weight -> 22023');
+SELECT throws_ok($$SELECT commerce.allocate_fen(10, '{1,NULL}', '{10,10}')$$, '22004', NULL, 'allocate_fen: a NULL weight -> 22004');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -1,5 +1,6 @@
 -- sql/src/core/money.sql: money arithmetic for SQL callers: a rate in basis
--- points applied to fen, a fee, a split by the largest remainder. The one
+-- points applied to fen, a fee, a split by the largest remainder, an amount
+-- allocated over capped parts (a coupon over order lines). The one
 -- implementation is src/core_money.c (commission lines call it directly).
 
 -- floor(amount x rate / 10000), exact.
@@ -25,3 +26,9 @@ CREATE FUNCTION commerce.yuan(p_fen bigint) RETURNS text
     AS 'MODULE_PATHNAME', 'commerce_yuan' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION commerce.yuan(bigint) IS
   'An amount in fen written as the exact yuan figure a display shows: 14900 -> "149.00", -5 -> "-0.05" (no rounding, no float; NULL for NULL). The *_yuan fields of the API are made with it.';
+
+-- Split an amount over parts in proportion to weights, each part capped, by the largest remainder.
+CREATE FUNCTION commerce.allocate_fen(p_amount bigint, p_weights bigint[], p_caps bigint[]) RETURNS bigint[]
+    AS 'MODULE_PATHNAME', 'commerce_allocate_fen' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION commerce.allocate_fen(bigint, bigint[], bigint[]) IS
+  'Split p_amount fen over the parts of p_weights (one weight and one cap per part, 0 to 10^15 each) in proportion to the weights by the largest remainder (ties to the earlier part), no part above its cap: what a capped part cannot take is shared among the others again (by their caps when none of them has a weight). The parts add up to p_amount exactly; 22023 when p_amount is more than the caps together. A coupon''s discount over the lines of an order is split this way.';

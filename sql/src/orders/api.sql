@@ -122,20 +122,21 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 CREATE FUNCTION commerce_api.place_order(request_id text, channel text, lines jsonb, receiver jsonb DEFAULT NULL,
-                                         customer text DEFAULT NULL)
+                                         customer text DEFAULT NULL, coupons bigint[] DEFAULT NULL)
 RETURNS SETOF commerce_api.order_summary LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
 DECLARE a commerce.actor := commerce._api_actor('commerce_api.place_order', '{customer,service}');
         r commerce.order_result;
 BEGIN
     r := commerce.place_order(a.tenant_id, place_order.request_id, place_order.channel,
-                              jsonb_strip_nulls(jsonb_build_object('lines', place_order.lines, 'receiver', place_order.receiver)),
+                              jsonb_strip_nulls(jsonb_build_object('lines', place_order.lines, 'receiver', place_order.receiver,
+                                                                   'coupons', to_jsonb(place_order.coupons))),
                               commerce._actor_subject(a, place_order.customer, 'customer'));
     RETURN QUERY SELECT * FROM commerce._order_summary(a.tenant_id, ARRAY[r.order_id]);
 END $$;
-REVOKE ALL ON FUNCTION commerce_api.place_order(text, text, jsonb, jsonb, text) FROM PUBLIC;
-COMMENT ON FUNCTION commerce_api.place_order(text, text, jsonb, jsonb, text) IS
-  'Place an order on a self-operated channel (wechat_mp, alipay_mp, h5): lines [{"sku":"HOODIE-L","qty":1}], receiver {"name","phone","region","city","address"}. Prices are resolved for the customer (its member tier, flash prices now); the stock is held until the pay deadline (15 minutes) and the order awaits payment (pay with pay_intent; the provider''s callback is record_payment). A customer orders as itself (customer left out); a service names the customer. No discount or shipping fee can be set here. Idempotent by request_id. Returns the order (order_summary).';
+REVOKE ALL ON FUNCTION commerce_api.place_order(text, text, jsonb, jsonb, text, bigint[]) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.place_order(text, text, jsonb, jsonb, text, bigint[]) IS
+  'Place an order on a self-operated channel (wechat_mp, alipay_mp, h5): lines [{"sku":"HOODIE-L","qty":1}], receiver {"name","phone","region","city","address"}. Prices are resolved for the customer (its member tier, flash prices now); the stock is held until the pay deadline (15 minutes) and the order awaits payment (pay with pay_intent; the provider''s callback is record_payment). A customer orders as itself (customer left out); a service names the customer. coupons: the ids of the customer''s coupons to use (my_coupons), each split over the lines it applies to, never taking a line below its floor price, and held by the order until it is paid (used) or cancelled (released); PT404 for a coupon that is not the customer''s, PT409 for one that cannot be used (locked by another order, expired, another channel, below its threshold, not combinable), and then nothing is held. No other discount or shipping fee can be set here. Idempotent by request_id. Returns the order (order_summary).';
 
 -- The shape of a payment intent.
 CREATE VIEW commerce_api.payment_intent AS

@@ -26,6 +26,9 @@ DECLARE
     v_res commerce.reservation_result;
     v_receiver jsonb;
     v_key text;
+    v_coupons bigint[];
+    v_alloc jsonb;
+    v_coupon_off bigint := 0;
 BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._require(p_request_id, 'p_request_id');
@@ -63,9 +66,9 @@ BEGIN
     END IF;
     FOR v_key IN SELECT jsonb_object_keys(p_order) LOOP
         IF v_key NOT IN ('lines', 'receiver', 'shipping_fen', 'discount_fen', 'activity',
-                         'source_instance_id') THEN
-            PERFORM commerce._invalid('p_order', format('Unknown key "%s".', v_key),
-                'An order has lines, receiver, shipping_fen, discount_fen, activity and source_instance_id.');
+                         'source_instance_id', 'coupons') THEN
+            PERFORM commerce._invalid('p_order', format('Unknown key "%s".', left(v_key, 64)),
+                'An order has lines, receiver, shipping_fen, discount_fen, activity, source_instance_id and coupons.');
         END IF;
     END LOOP;
     IF jsonb_typeof(p_order -> 'lines') IS DISTINCT FROM 'array' THEN
@@ -75,6 +78,7 @@ BEGIN
     v_shipping := commerce._fen(p_order -> 'shipping_fen', 'shipping_fen');
     v_discount := commerce._fen(p_order -> 'discount_fen', 'discount_fen');
     v_receiver := coalesce(p_order -> 'receiver', '{}');
+    v_coupons := commerce._coupon_list(p_order -> 'coupons');
     IF p_order ? 'source_instance_id' AND jsonb_typeof(p_order -> 'source_instance_id') <> 'null'
        AND (jsonb_typeof(p_order -> 'source_instance_id') <> 'number'
             OR (p_order ->> 'source_instance_id') !~ '^[0-9]{1,18}$') THEN
@@ -99,9 +103,22 @@ BEGIN
                                                  'warehouse', coalesce(v_cart.warehouse,
                                                      commerce._pick_warehouse(p_tenant, v_cart.sku, v_cart.qty)));
     END LOOP;
-    IF v_discount > v_goods THEN
+    -- the coupons: locked in id order (a concurrent repeat of this request waits here, then finds its order),
+    -- then what each takes off which line
+    IF v_coupons IS NOT NULL THEN
+        PERFORM commerce._lock_coupons(p_tenant, v_coupons);
+        SELECT * INTO o FROM commerce.orders WHERE tenant_id = p_tenant AND request_id = p_request_id;
+        IF FOUND THEN
+            RETURN commerce._order_result(o, 'existing');
+        END IF;
+        SELECT coalesce(jsonb_agg(jsonb_build_object('coupon_id', x.coupon_id, 'line_no', x.line_no, 'amount_fen', x.amount_fen)), '[]'),
+               coalesce(sum(x.amount_fen), 0)
+          INTO v_alloc, v_coupon_off
+          FROM commerce._order_coupons(p_tenant, v_customer, ch.channel_id, v_lines, v_coupons) x;
+    END IF;
+    IF v_discount + v_coupon_off > v_goods THEN
         PERFORM commerce._invalid('p_order',
-            format('discount_fen %s exceeds the goods total %s.', v_discount, v_goods),
+            format('discount_fen %s (and %s fen of coupons) exceeds the goods total %s.', v_discount, v_coupon_off, v_goods),
             'A discount cannot exceed the goods total.');
     END IF;
 
@@ -122,8 +139,8 @@ BEGIN
                                  source_instance_id, created_at, status_reason)
     VALUES (p_tenant, ch.channel_id, p_request_id, p_request_id, v_customer,
             v_receiver ->> 'name', v_receiver ->> 'phone', v_receiver ->> 'region',
-            v_receiver ->> 'city', v_receiver ->> 'address', v_goods, v_discount, v_shipping,
-            v_goods - v_discount + v_shipping, 'pending_payment', v_res.reservation_id,
+            v_receiver ->> 'city', v_receiver ->> 'address', v_goods, v_discount + v_coupon_off, v_shipping,
+            v_goods - v_discount - v_coupon_off + v_shipping, 'pending_payment', v_res.reservation_id,
             v_res.expires_at, p_order ->> 'activity', (p_order ->> 'source_instance_id')::bigint,
             commerce.now(), 'placed')
     ON CONFLICT DO NOTHING
@@ -138,10 +155,13 @@ BEGIN
            l ->> 'source', (l ->> 'price')::bigint * (l ->> 'qty')::bigint
       FROM jsonb_array_elements(v_lines) WITH ORDINALITY AS x(l, n)
       JOIN commerce.sku s ON s.tenant_id = p_tenant AND s.code = l ->> 'sku';
+    IF v_coupons IS NOT NULL THEN
+        PERFORM commerce._attach_coupons(p_tenant, o.order_id, v_alloc);
+    END IF;
     RETURN commerce._order_result(o, 'placed');
 END $$;
 COMMENT ON FUNCTION commerce.place_order(bigint, text, text, jsonb, text) IS
-  'Place a self-operated order: {"lines":[{"sku","qty"}], "receiver":{name,phone,region,city,address}, "shipping_fen", "discount_fen", "activity", "source_instance_id"}. Resolves prices (channel, member tier of the customer, flash), holds the stock (15 minutes by default) and creates the order in pending_payment. Idempotent by request_id.';
+  'Place a self-operated order: {"lines":[{"sku","qty"}], "receiver":{name,phone,region,city,address}, "shipping_fen", "discount_fen", "activity", "source_instance_id", "coupons":[coupon ids]}. Resolves prices (channel, member tier of the customer, flash), applies the customer''s coupons (each split over its eligible lines, never below a SKU''s floor, recorded in order_discount and locked to the order; PT404 for a coupon not the customer''s, PT409 for one not usable), holds the stock (15 minutes by default) and creates the order in pending_payment. Idempotent by request_id.';
 
 -- The warehouse a line should draw from when its SKU is stocked in several and the
 -- caller named none: the first (by code) whose committed available stock covers it,
