@@ -14,7 +14,7 @@ SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
 CALL commerce.provision();
-SELECT plan(333);
+SELECT plan(351);
 \ir lib/fingerprint.psql
 \o /dev/null
 
@@ -148,7 +148,13 @@ INSERT INTO expected VALUES
   ('claim_coupon', '{customer,service}', $$SELECT * FROM commerce_api.claim_coupon('m', 'NOPE')$$),
   ('issue_coupon', '{operator,service}', $$SELECT * FROM commerce_api.issue_coupon('m', 'NOPE', 'nobody', 'r')$$),
   ('create_coupon_template', '{operator,service}', $$SELECT commerce_api.create_coupon_template('bad code', '{}')$$),
-  ('create_coupon_batch', '{operator,service}', $$SELECT * FROM commerce_api.create_coupon_batch('X', 'NOPE', 1)$$);
+  ('create_coupon_batch', '{operator,service}', $$SELECT * FROM commerce_api.create_coupon_batch('X', 'NOPE', 1)$$),
+  ('membership_plans', '{anonymous,customer,store,operator,service}', $$SELECT count(*) FROM commerce_api.membership_plans()$$),
+  ('my_membership', '{customer,store,operator,service}', $$SELECT * FROM commerce_api.my_membership('nobody')$$),
+  ('buy_membership', '{customer,service}', $$SELECT * FROM commerce_api.buy_membership('m', 'NOPE', 'wechat_mp')$$),
+  ('cancel_membership', '{customer,service}', $$SELECT * FROM commerce_api.cancel_membership('nobody')$$),
+  ('upsert_membership_plan', '{operator,service}', $$SELECT commerce_api.upsert_membership_plan('bad code', 'n', 'NOPE', 1)$$),
+  ('set_birthday', '{customer,operator,service}', $$SELECT commerce_api.set_birthday('2999-01-01', 'nobody')$$);
 SELECT pg_temp.fingerprint() AS fp0 \gset
 \o
 
@@ -355,7 +361,7 @@ SELECT is((SELECT count(*) FROM pg_class c WHERE c.relnamespace = 'commerce'::re
 -- grant_api is idempotent and revokes what the matrix no longer gives
 GRANT EXECUTE ON FUNCTION commerce_api.record_payout(text, text, text, text) TO commerce_customer;
 SELECT is((SELECT string_agg(role || '=' || functions, ' ') FROM commerce.grant_api()),
-          'commerce_anonymous=9 commerce_customer=39 commerce_koc=17 commerce_store=23 commerce_operator=52 commerce_finance=25 commerce_service=79',
+          'commerce_anonymous=10 commerce_customer=44 commerce_koc=17 commerce_store=25 commerce_operator=56 commerce_finance=25 commerce_service=85',
           'grant_api again: the same counts');
 SELECT ok(NOT has_function_privilege('commerce_customer', 'commerce_api.record_payout(text, text, text, text)', 'EXECUTE'),
           'grant_api revokes a grant the matrix does not give');

@@ -39,7 +39,7 @@ check "abandoned cart still active before the job" "$(q -c "SELECT status FROM c
 check "grant_jobs makes the job role" "$(q -c "SELECT commerce.grant_jobs()")" "commerce_jobs"
 check "the job role is no superuser" "$(q -c "SELECT rolsuper || ' ' || rolbypassrls || ' ' || rolcanlogin FROM pg_roles WHERE rolname = 'commerce_jobs'")" "false true true"
 q -c "SELECT commerce.schedule_jobs('commerce_jobs')" > /dev/null
-JOBS="commerce-cancel-unpaid-orders,commerce-coupons,commerce-end-expired-groups,commerce-expire-reservations,commerce-koc-levels,commerce-koc-risk,commerce-points,commerce-purge,commerce-settle-commissions"
+JOBS="commerce-cancel-unpaid-orders,commerce-coupons,commerce-end-expired-groups,commerce-expire-reservations,commerce-koc-levels,commerce-koc-risk,commerce-memberships,commerce-points,commerce-purge,commerce-settle-commissions"
 check "schedule_jobs returns its jobs" "$(q -c "SELECT string_agg(j, ',') FROM commerce.schedule_jobs('commerce_jobs') j")" "$JOBS"
 check "each scheduled once (risk every 10 minutes, the purge daily)" "$(q -c "SELECT count(*) || ' ' || count(DISTINCT jobname) || ' ' || min(schedule) || ' ' || max(schedule) FROM cron.job WHERE jobname LIKE 'commerce-%'")" "8 8 * * * * * 17 19 * * *"
 check "every job runs as commerce_jobs" "$(q -c "SELECT string_agg(DISTINCT username, ',') FROM cron.job WHERE jobname LIKE 'commerce-%'")" "commerce_jobs"
@@ -61,6 +61,7 @@ check "no job run failed" "$(q -c "SELECT count(*) FROM cron.job_run_details WHE
 check "the job runs were commerce_jobs's" "$(q -c "SELECT string_agg(DISTINCT d.username, ',') FROM cron.job_run_details d JOIN cron.job j USING (jobid) WHERE j.jobname LIKE 'commerce-%'")" "commerce_jobs"
 check "the purge pump runs as the job role" "$(psql -X -q -At -U commerce_jobs -c "CALL commerce.purge_pump()" -c "SELECT 'done'" 2>&1 | tail -n 1)" "done"
 check "the points pump runs as the job role" "$(psql -X -q -At -U commerce_jobs -c "CALL commerce.points_pump()" -c "SELECT 'done'" 2>&1 | tail -n 1)" "done"
+check "the membership pump runs as the job role" "$(psql -X -q -At -U commerce_jobs -c "CALL commerce.membership_pump()" -c "SELECT 'done'" 2>&1 | tail -n 1)" "done"
 check "the coupons pump runs as the job role" "$(psql -X -q -At -U commerce_jobs -c "CALL commerce.coupons_pump()" -c "SELECT 'done'" 2>&1 | tail -n 1)" "done"
 check "stock returned" "$(q -c "SELECT reserved || '/' || available FROM commerce.stock WHERE sku = 'SKU'")" "0/10"
 check "unschedule_jobs removes them" "$(q -c "SELECT string_agg(j, ',') FROM commerce.unschedule_jobs() j")" "$JOBS"

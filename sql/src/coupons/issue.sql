@@ -237,9 +237,9 @@ CREATE FUNCTION commerce.issue_coupon(p_tenant bigint, p_source text, p_source_k
 RETURNS commerce.coupon_issue_result LANGUAGE plpgsql AS $$
 DECLARE b commerce.coupon_batch%ROWTYPE; t commerce.coupon_template%ROWTYPE; c commerce.coupon%ROWTYPE;
         v_customer bigint; v_now timestamptz := commerce.now(); v_issued bigint; v_slot integer; v_start integer;
-        v_from timestamptz; v_until timestamptz;
+        v_from timestamptz; v_until timestamptz; v_tz text;
 BEGIN
-    PERFORM commerce._tenant(p_tenant);
+    v_tz := (commerce._tenant(p_tenant)).time_zone;
     PERFORM commerce._require(p_source, 'p_source');
     PERFORM commerce._request_key(p_source_key, 'p_source_key');
     PERFORM commerce._require(p_batch, 'p_batch');
@@ -293,7 +293,8 @@ BEGIN
             HINT    = 'Claim while the batch is open.';
     END IF;
     v_from := greatest(v_now, coalesce(t.valid_from, v_now));
-    v_until := coalesce(t.valid_until, v_now + make_interval(days => t.valid_days));
+    -- days in the tenant's calendar, whatever the session's time zone
+    v_until := coalesce(t.valid_until, ((v_now AT TIME ZONE v_tz) + make_interval(days => t.valid_days)) AT TIME ZONE v_tz);
     IF v_until <= v_now THEN
         RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('coupons of template "%s" are no longer valid', t.code),

@@ -159,3 +159,24 @@ END $$;
 REVOKE ALL ON FUNCTION commerce_hasura.price(json, text, text, text) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_hasura.price(json, text, text, text) IS
   'Hasura: commerce_api.price for the actor of the session variables hasura_session (x-hasura-role, x-hasura-user-id, x-hasura-tenant-id); track it with session_argument: hasura_session.';
+
+CREATE FUNCTION commerce_api.set_birthday(birthday date, customer text DEFAULT NULL)
+RETURNS date LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.set_birthday', '{customer,operator,service}');
+        v_customer text := set_birthday.customer; v_date date;
+BEGIN
+    IF a.kind = 'customer' THEN
+        v_customer := commerce._actor_subject(a, set_birthday.customer, 'customer');
+    END IF;
+    PERFORM commerce._require(v_customer, 'customer');
+    -- HQ staff (customer service) correct a birthday; a customer and a service set it once
+    v_date := commerce.set_birthday(a.tenant_id, v_customer, set_birthday.birthday, a.kind = 'operator');
+    IF a.kind = 'operator' THEN
+        PERFORM commerce._audit(a.tenant_id, 'set_birthday', v_customer, jsonb_build_object('birthday', v_date), 'corrected');
+    END IF;
+    RETURN v_date;
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.set_birthday(date, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.set_birthday(date, text) IS
+  'A customer sets its birthday, once (another date later is PT409; a service names the customer); HQ operators correct it (audited). Birthday benefits (double points in the birthday month for members whose plan gives them) read it. Returns the birthday.';

@@ -150,3 +150,143 @@ END $$;
 REVOKE ALL ON FUNCTION commerce_hasura.points_history(json, text, bigint, integer) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_hasura.points_history(json, text, bigint, integer) IS
   'Hasura: commerce_api.points_history for the actor of the session variables hasura_session (x-hasura-role, x-hasura-user-id, x-hasura-tenant-id); track it with session_argument: hasura_session.';
+
+-- Paid membership for HTTP clients: anyone sees the plans; a customer buys, renews and
+-- cancels its own and reads it; HQ defines plans.
+
+-- The shape of a membership plan.
+CREATE VIEW commerce_api.membership_offer AS
+SELECT NULL::text AS plan, NULL::text AS name, NULL::text AS sku, NULL::bigint AS price_fen, NULL::text AS price_yuan,
+       NULL::integer AS months, NULL::integer AS discount_bp, NULL::boolean AS priority_shipping,
+       NULL::boolean AS birthday_double, NULL::boolean AS priority_service, NULL::text AS badge, NULL::text AS gift_batch
+ WHERE false;
+COMMENT ON VIEW commerce_api.membership_offer IS
+  E'@omit all\nA paid membership plan on sale: its SKU and list price (price_yuan the exact string), the months one payment buys, and its benefits: discount_bp off every price at checkout, priority shipping (24-hour ship-by), double points in the birthday month, priority customer service, a badge, a monthly gift (a coupon of gift_batch).';
+
+CREATE FUNCTION commerce_api.membership_plans()
+RETURNS SETOF commerce_api.membership_offer LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.membership_plans', '{anonymous,customer,store,operator,service}');
+BEGIN
+    RETURN QUERY
+    SELECT p.code, p.name, s.code, s.msrp_fen, commerce.yuan(s.msrp_fen), p.months, p.discount_bp, p.priority_shipping,
+           p.birthday_double, p.priority_service, p.badge, b.code
+      FROM commerce.membership_plan p
+      JOIN commerce.sku s ON s.tenant_id = p.tenant_id AND s.sku_id = p.sku_id
+      LEFT JOIN commerce.coupon_batch b ON b.tenant_id = p.tenant_id AND b.batch_id = p.gift_batch_id
+     WHERE p.tenant_id = a.tenant_id AND p.active
+     ORDER BY p.months, p.code;
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.membership_plans() FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.membership_plans() IS
+  'The paid membership plans on sale (membership_offer), shortest first. Open to every caller of the tenant.';
+
+-- The shape of a customer's membership.
+CREATE VIEW commerce_api.member_status AS
+SELECT NULL::text AS customer, NULL::text AS plan, NULL::text AS plan_name, NULL::text AS status,
+       NULL::timestamptz AS period_end, NULL::timestamptz AS started_at, NULL::timestamptz AS cancelled_at,
+       NULL::jsonb AS benefits, NULL::text AS badge
+ WHERE false;
+COMMENT ON VIEW commerce_api.member_status IS
+  E'@omit all\nA customer''s paid membership: plan, status (none, pending_payment, active, past_due, cancelled: not renewing, in force to period_end, expired), the end of the paid period, when it started and was cancelled, the benefits in force now ([{kind, rate_bp, until}]: member_discount, priority_shipping, birthday_double_points, priority_service, badge) and the badge.';
+
+-- A customer's membership as a member_status row (status none without one).
+CREATE FUNCTION commerce._member_status(p_tenant bigint, p_customer bigint) RETURNS SETOF commerce_api.member_status
+LANGUAGE sql STABLE AS $$
+    SELECT cu.code, p.code, p.name, coalesce(m.status, 'none'), m.period_end, m.started_at, m.cancelled_at,
+           coalesce((SELECT jsonb_agg(jsonb_build_object('kind', b.kind, 'rate_bp', b.rate_bp, 'until', b.valid_until)
+                                      ORDER BY b.kind)
+                       FROM commerce.customer_benefit b
+                      WHERE b.tenant_id = cu.tenant_id AND b.customer_id = cu.customer_id
+                        AND b.valid_from <= commerce.now() AND b.valid_until > commerce.now()), '[]'),
+           (SELECT b.label FROM commerce.customer_benefit b
+             WHERE b.tenant_id = cu.tenant_id AND b.customer_id = cu.customer_id AND b.kind = 'badge'
+               AND b.valid_from <= commerce.now() AND b.valid_until > commerce.now()
+             ORDER BY b.valid_until DESC LIMIT 1)
+      FROM commerce.customer cu
+      LEFT JOIN commerce.membership m ON m.tenant_id = cu.tenant_id AND m.customer_id = cu.customer_id
+      LEFT JOIN commerce.membership_plan p ON p.tenant_id = m.tenant_id AND p.plan_id = m.plan_id
+     WHERE cu.tenant_id = p_tenant AND cu.customer_id = p_customer;
+$$;
+
+CREATE FUNCTION commerce_api.my_membership(customer text DEFAULT NULL)
+RETURNS SETOF commerce_api.member_status LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.my_membership', '{customer,store,operator,service}');
+BEGIN
+    RETURN QUERY SELECT * FROM commerce._member_status(a.tenant_id, commerce._coupon_customer(a, my_membership.customer));
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.my_membership(text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.my_membership(text) IS
+  'A customer''s paid membership and the benefits in force now (member_status): a customer its own; store staff (priority service at the counter), operators and services name the customer.';
+
+CREATE FUNCTION commerce_api.buy_membership(request_id text, plan text, channel text, customer text DEFAULT NULL)
+RETURNS SETOF commerce_api.order_summary LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.buy_membership', '{customer,service}');
+        r commerce.order_result;
+BEGIN
+    r := commerce.buy_membership(a.tenant_id, buy_membership.request_id,
+                                 commerce._actor_subject(a, buy_membership.customer, 'customer'), buy_membership.plan,
+                                 buy_membership.channel);
+    RETURN QUERY SELECT * FROM commerce._order_summary(a.tenant_id, ARRAY[r.order_id]);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.buy_membership(text, text, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.buy_membership(text, text, text, text) IS
+  'A customer buys or renews a paid membership plan for itself (a service names the customer): an order of the plan''s SKU on a self-operated channel, paid like any order (pay_intent, then the provider''s record_payment); its payment extends the membership once by the plan''s months. Once per request_id. Returns the order (order_summary).';
+
+CREATE FUNCTION commerce_api.cancel_membership(customer text DEFAULT NULL)
+RETURNS SETOF commerce_api.member_status LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.cancel_membership', '{customer,service}');
+        m commerce.membership_row;
+BEGIN
+    m := commerce.cancel_membership(a.tenant_id, commerce._actor_subject(a, cancel_membership.customer, 'customer'));
+    RETURN QUERY SELECT * FROM commerce._member_status(a.tenant_id, m.customer_id);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.cancel_membership(text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.cancel_membership(text) IS
+  'A customer stops renewing its paid membership (a service names the customer): cancelled, in force to the end of the paid period, then expired. PT409 without a paid membership. Returns the membership (member_status).';
+
+CREATE FUNCTION commerce_api.upsert_membership_plan(code text, name text, sku text, months integer, discount_bp integer DEFAULT 0,
+                                                    benefits jsonb DEFAULT '{}')
+RETURNS bigint LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.upsert_membership_plan', '{operator,service}');
+        v_id bigint;
+BEGIN
+    PERFORM commerce._actor_scope(a, NULL, NULL);
+    v_id := commerce.upsert_membership_plan(a.tenant_id, upsert_membership_plan.code, upsert_membership_plan.name,
+                                            upsert_membership_plan.sku, upsert_membership_plan.months,
+                                            upsert_membership_plan.discount_bp, upsert_membership_plan.benefits);
+    PERFORM commerce._audit(a.tenant_id, 'upsert_membership_plan', upsert_membership_plan.code,
+                            jsonb_build_object('sku', upsert_membership_plan.sku, 'months', upsert_membership_plan.months,
+                                               'discount_bp', upsert_membership_plan.discount_bp,
+                                               'benefits', upsert_membership_plan.benefits), 'saved');
+    RETURN v_id;
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.upsert_membership_plan(text, text, text, integer, integer, jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.upsert_membership_plan(text, text, text, integer, integer, jsonb) IS
+  'HQ creates or changes a paid membership plan (audited): sold as sku (a virtual membership_card SKU), months per payment, discount_bp off every price (0 to 5000), benefits {"priority_shipping", "birthday_double", "priority_service", "badge", "gift_batch", "grace_days"}; changes apply from the next paid period. HQ operators and services. Returns the plan id.';
+
+CREATE FUNCTION commerce_hasura.membership_plans(hasura_session json)
+RETURNS SETOF commerce_api.membership_offer LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+BEGIN
+    PERFORM commerce._hasura_session(hasura_session);
+    RETURN QUERY SELECT * FROM commerce_api.membership_plans();
+END $$;
+REVOKE ALL ON FUNCTION commerce_hasura.membership_plans(json) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_hasura.membership_plans(json) IS
+  'Hasura: commerce_api.membership_plans for the actor of the session variables hasura_session (x-hasura-role, x-hasura-user-id, x-hasura-tenant-id); track it with session_argument: hasura_session.';
+
+CREATE FUNCTION commerce_hasura.my_membership(hasura_session json, customer text DEFAULT NULL)
+RETURNS SETOF commerce_api.member_status LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+BEGIN
+    PERFORM commerce._hasura_session(hasura_session);
+    RETURN QUERY SELECT * FROM commerce_api.my_membership(my_membership.customer);
+END $$;
+REVOKE ALL ON FUNCTION commerce_hasura.my_membership(json, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_hasura.my_membership(json, text) IS
+  'Hasura: commerce_api.my_membership for the actor of the session variables hasura_session (x-hasura-role, x-hasura-user-id, x-hasura-tenant-id); track it with session_argument: hasura_session.';

@@ -87,7 +87,8 @@ CREATE FUNCTION commerce.earn_points(p_tenant bigint, p_source text, p_source_ke
                                      p_points bigint, p_reason text, p_pending_days integer DEFAULT 0,
                                      p_expire_days integer DEFAULT 365)
 RETURNS bigint LANGUAGE plpgsql AS $$
-DECLARE v_customer bigint;
+DECLARE v_customer bigint; v_lot bigint; c commerce.points_cap%ROWTYPE; v_since timestamptz; v_so_far bigint;
+        v_points bigint := p_points;
 BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._require(p_source, 'p_source');
@@ -115,12 +116,56 @@ BEGIN
     IF NOT FOUND THEN
         PERFORM commerce._not_found('customer', p_customer, p_tenant);
     END IF;
-    RETURN commerce._earn_points(p_tenant, v_customer, p_source, p_source_key, p_points,
+    -- under the account lock: a repeat returns its lot; a capped source earns what is left of its period's cap
+    PERFORM commerce._lock_points_account(p_tenant, v_customer);
+    SELECT lot_id INTO v_lot FROM commerce.points_lot WHERE tenant_id = p_tenant AND source = p_source AND source_key = p_source_key;
+    IF FOUND THEN
+        RETURN v_lot;
+    END IF;
+    SELECT * INTO c FROM commerce.points_cap WHERE tenant_id = p_tenant AND source = p_source;
+    IF FOUND THEN
+        SELECT (date_trunc(c.period, commerce.now() AT TIME ZONE t.time_zone) AT TIME ZONE t.time_zone) INTO v_since
+          FROM commerce.tenant t WHERE t.tenant_id = p_tenant;
+        SELECT coalesce(sum(points), 0) INTO v_so_far FROM commerce.points_lot
+         WHERE tenant_id = p_tenant AND customer_id = v_customer AND source = p_source AND created_at >= v_since;
+        v_points := least(p_points, c.max_points - v_so_far);
+        IF v_points <= 0 THEN
+            RETURN NULL;   -- the cap of this period is reached: nothing earned
+        END IF;
+    END IF;
+    RETURN commerce._earn_points(p_tenant, v_customer, p_source, p_source_key, v_points,
                                  make_interval(days => p_pending_days), make_interval(days => p_expire_days),
                                  NULL, NULL, p_reason);
 END $$;
 COMMENT ON FUNCTION commerce.earn_points(bigint, text, text, text, bigint, text, integer, integer) IS
-  'Grant a customer points once per source event (K17, PR10): a grant, interaction, checkin or task with its key (a second call with the same source and key returns the first lot and grants nothing), pending for p_pending_days, then available for p_expire_days. Returns the lot.';
+  'Grant a customer points once per source event (K17, PR10): a grant, interaction, checkin or task with its key (a second call with the same source and key returns the first lot and grants nothing), pending for p_pending_days, then available for p_expire_days. Interactions and tasks earn at most their tenant''s cap per tenant-local day or month (commerce.set_points_cap): what is left of it, NULL (nothing earned) once it is reached. Returns the lot.';
+
+-- Cap what interactions or tasks earn a customer per tenant-local day or month.
+CREATE FUNCTION commerce.set_points_cap(p_tenant bigint, p_source text, p_period text, p_max_points bigint)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_source, 'p_source');
+    PERFORM commerce._require(p_period, 'p_period');
+    IF p_source NOT IN ('interaction', 'task') THEN
+        PERFORM commerce._invalid('p_source', format('"%s"', left(p_source, 64)),
+                                  'Caps apply to interaction and task points (check-ins are once a day, purchases by their rule).');
+    END IF;
+    IF p_period NOT IN ('day', 'month') THEN
+        PERFORM commerce._invalid('p_period', format('"%s"', left(p_period, 64)), 'A cap is per tenant-local day or month.');
+    END IF;
+    IF p_max_points IS NULL THEN
+        DELETE FROM commerce.points_cap WHERE tenant_id = p_tenant AND source = p_source;
+        RETURN;
+    END IF;
+    IF p_max_points NOT BETWEEN 1 AND 100000000 THEN
+        PERFORM commerce._invalid('p_max_points', format('%s points', p_max_points), 'A cap is 1 to 100000000 points, or NULL for none.');
+    END IF;
+    INSERT INTO commerce.points_cap (tenant_id, source, period, max_points) VALUES (p_tenant, p_source, p_period, p_max_points)
+    ON CONFLICT (tenant_id, source) DO UPDATE SET period = EXCLUDED.period, max_points = EXCLUDED.max_points;
+END $$;
+COMMENT ON FUNCTION commerce.set_points_cap(bigint, text, text, bigint) IS
+  'Cap the points interactions or tasks earn one customer per tenant-local day or month (p_max_points 1 to 10^8; NULL removes the cap): an earn past the cap earns what is left of it, then nothing (the unlimited-points exploit closed).';
 
 -- Take up to p_points from a customer's available lots, earliest expiry first (the account is locked).
 CREATE FUNCTION commerce._take_points(p_tenant bigint, p_customer bigint, p_points bigint, p_kind text,
@@ -270,6 +315,13 @@ BEGIN
        OR (r.earn_on = 'completed' AND o.status = 'completed' AND (TG_OP = 'INSERT' OR OLD.status <> 'completed')) THEN
         v_base := coalesce(o.paid_fen, 0) - o.refunded_fen;
         v_points := v_base * r.points_per_yuan / 100;     -- floor: 1 point per whole yuan at 1 point a yuan
+        -- a member with birthday double points earns double in its (tenant-local) birthday month
+        IF commerce._has_benefit(o.tenant_id, o.customer_id, 'birthday_double_points', commerce.now())
+           AND EXISTS (SELECT 1 FROM commerce.customer cu JOIN commerce.tenant t ON t.tenant_id = cu.tenant_id
+                        WHERE cu.tenant_id = o.tenant_id AND cu.customer_id = o.customer_id
+                          AND extract(month FROM cu.birthday) = extract(month FROM commerce.now() AT TIME ZONE t.time_zone)) THEN
+            v_points := v_points * 2;
+        END IF;
         IF v_points > 0 THEN
             PERFORM commerce._earn_points(o.tenant_id, o.customer_id, 'purchase', o.order_id::text, v_points,
                                           make_interval(days => r.pending_days), make_interval(days => r.expire_days),

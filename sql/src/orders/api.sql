@@ -97,10 +97,11 @@ SELECT NULL::bigint AS order_id, NULL::text AS channel, NULL::text AS external_o
        NULL::bigint AS shipping_fen, NULL::bigint AS payable_fen, NULL::text AS payable_yuan, NULL::bigint AS paid_fen,
        NULL::bigint AS refunded_fen, NULL::timestamptz AS pay_deadline, NULL::text AS activity, NULL::bigint AS group_id,
        NULL::jsonb AS lines, NULL::timestamptz AS created_at, NULL::timestamptz AS paid_at,
-       NULL::timestamptz AS shipped_at, NULL::timestamptz AS completed_at, NULL::timestamptz AS cancelled_at
+       NULL::timestamptz AS shipped_at, NULL::timestamptz AS completed_at, NULL::timestamptz AS cancelled_at,
+       NULL::timestamptz AS ship_by
  WHERE false;
 COMMENT ON VIEW commerce_api.order_summary IS
-  E'@omit all\nAn order as the API shows it: id, channel, the platform''s order number, the customer''s code, status (order_status: pending_payment, paid, shipped, completed, cancelled, after_sale, refunded), amounts in fen (payable_yuan the exact yuan string), the pay deadline of an unpaid order, the play activity and group it came from, its lines ([{sku, name, qty, unit_price_fen, amount_fen}]) and when it was placed, paid, shipped, completed or cancelled. The receiver is read with order_contact.';
+  E'@omit all\nAn order as the API shows it: id, channel, the platform''s order number, the customer''s code, status (order_status: pending_payment, paid, shipped, completed, cancelled, after_sale, refunded), amounts in fen (payable_yuan the exact yuan string), the pay deadline of an unpaid order, the play activity and group it came from, its lines ([{sku, name, qty, unit_price_fen, price_source, amount_fen, coupon_fen}]: coupon_fen is what its coupons took off the line) and when it was placed, paid, shipped, completed or cancelled; ship_by, for a paid member''s priority shipping, when it must be shipped. The receiver is read with order_contact.';
 
 -- The orders of a tenant as order_summary rows (the API's one projection of an order).
 CREATE FUNCTION commerce._order_summary(p_tenant bigint, p_orders bigint[]) RETURNS SETOF commerce_api.order_summary
@@ -109,11 +110,15 @@ LANGUAGE sql STABLE AS $$
            o.payable_fen, commerce.yuan(o.payable_fen), o.paid_fen, o.refunded_fen,
            CASE WHEN o.status = 'pending_payment' THEN o.pay_deadline END, o.source_activity, o.source_instance_id,
            (SELECT jsonb_agg(jsonb_build_object('sku', s.code, 'name', s.name, 'qty', l.qty,
-                                                'unit_price_fen', l.unit_price_fen, 'amount_fen', l.amount_fen)
+                                                'unit_price_fen', l.unit_price_fen, 'price_source', l.price_source,
+                                                'amount_fen', l.amount_fen,
+                                                'coupon_fen', (SELECT coalesce(sum(d.amount_fen), 0) FROM commerce.order_discount d
+                                                                WHERE d.tenant_id = l.tenant_id AND d.order_id = l.order_id
+                                                                  AND d.line_no = l.line_no))
                              ORDER BY l.line_no)
               FROM commerce.order_line l JOIN commerce.sku s ON s.tenant_id = l.tenant_id AND s.sku_id = l.sku_id
              WHERE l.tenant_id = o.tenant_id AND l.order_id = o.order_id),
-           o.created_at, o.paid_at, o.shipped_at, o.completed_at, o.cancelled_at
+           o.created_at, o.paid_at, o.shipped_at, o.completed_at, o.cancelled_at, o.ship_by
       FROM commerce.orders o
       JOIN commerce.channel ch ON ch.tenant_id = o.tenant_id AND ch.channel_id = o.channel_id
       LEFT JOIN commerce.customer cu ON cu.tenant_id = o.tenant_id AND cu.customer_id = o.customer_id

@@ -29,6 +29,8 @@ DECLARE
     v_coupons bigint[];
     v_alloc jsonb;
     v_coupon_off bigint := 0;
+    v_member_bp integer := 0;
+    v_sku record;
 BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._require(p_request_id, 'p_request_id');
@@ -94,9 +96,26 @@ BEGIN
     END IF;
 
     -- the lines, read by the one cart parser (commerce._cart_lines); prices for the
-    -- customer's tier on this channel, now
+    -- customer's tier on this channel, now, less a paid member's discount (never below the floor)
+    IF v_customer IS NOT NULL THEN
+        v_member_bp := commerce._benefit_bp(p_tenant, v_customer, 'member_discount', commerce.now());
+    END IF;
     FOR v_cart IN SELECT * FROM commerce._cart_lines((p_order -> 'lines')::text) LOOP
         v_price := commerce.resolve_price(p_tenant, v_cart.sku, p_channel, v_tier);
+        IF v_member_bp > 0 THEN
+            SELECT s.floor_fen, p.virtual_kind INTO v_sku
+              FROM commerce.sku s JOIN commerce.product p ON p.tenant_id = s.tenant_id AND p.product_id = s.product_id
+             WHERE s.tenant_id = p_tenant AND s.code = v_cart.sku;
+            -- a membership card is not discounted by the membership it buys
+            IF v_sku.virtual_kind IS DISTINCT FROM 'membership_card'
+               AND v_price.price_fen - commerce.rate_fen(v_price.price_fen, v_member_bp) >= v_sku.floor_fen THEN
+                v_price.price_fen := v_price.price_fen - commerce.rate_fen(v_price.price_fen, v_member_bp);
+                v_price.source := 'paid_member';
+            ELSIF v_sku.virtual_kind IS DISTINCT FROM 'membership_card' AND v_price.price_fen > v_sku.floor_fen THEN
+                v_price.price_fen := v_sku.floor_fen;
+                v_price.source := 'paid_member';
+            END IF;
+        END IF;
         v_goods := v_goods + v_price.price_fen * v_cart.qty;
         v_lines := v_lines || jsonb_build_object('sku', v_cart.sku, 'qty', v_cart.qty,
                                                  'price', v_price.price_fen, 'source', v_price.source,
@@ -161,7 +180,7 @@ BEGIN
     RETURN commerce._order_result(o, 'placed');
 END $$;
 COMMENT ON FUNCTION commerce.place_order(bigint, text, text, jsonb, text) IS
-  'Place a self-operated order: {"lines":[{"sku","qty"}], "receiver":{name,phone,region,city,address}, "shipping_fen", "discount_fen", "activity", "source_instance_id", "coupons":[coupon ids]}. Resolves prices (channel, member tier of the customer, flash), applies the customer''s coupons (each split over its eligible lines, never below a SKU''s floor, recorded in order_discount and locked to the order; PT404 for a coupon not the customer''s, PT409 for one not usable), holds the stock (15 minutes by default) and creates the order in pending_payment. Idempotent by request_id.';
+  'Place a self-operated order: {"lines":[{"sku","qty"}], "receiver":{name,phone,region,city,address}, "shipping_fen", "discount_fen", "activity", "source_instance_id", "coupons":[coupon ids]}. Resolves prices (channel, member tier of the customer, flash; then a paid member''s discount, never below the SKU''s floor and not on membership cards), applies the customer''s coupons (each split over its eligible lines, never below a SKU''s floor, recorded in order_discount and locked to the order; PT404 for a coupon not the customer''s, PT409 for one not usable), holds the stock (15 minutes by default) and creates the order in pending_payment. Idempotent by request_id.';
 
 -- The warehouse a line should draw from when its SKU is stocked in several and the
 -- caller named none: the first (by code) whose committed available stock covers it,
@@ -236,7 +255,10 @@ BEGIN
     IF o.status = 'pending_payment' AND o.pay_deadline > commerce.now() THEN
         PERFORM commerce.confirm_reservation(p_tenant, o.reservation_id, 'pay:' || p_payment_id);
         UPDATE commerce.orders SET status = 'paid', payment_id = p_payment_id, paid_fen = p_amount_fen,
-               status_reason = 'paid: ' || p_payment_id
+               status_reason = 'paid: ' || p_payment_id,
+               ship_by = CASE WHEN o.customer_id IS NOT NULL
+                               AND commerce._has_benefit(p_tenant, o.customer_id, 'priority_shipping', commerce.now())
+                              THEN commerce.now() + interval '24 hours' END
          WHERE tenant_id = p_tenant AND order_id = p_order
         RETURNING * INTO o;
         RETURN commerce._order_result(o, 'paid');

@@ -54,6 +54,7 @@ CREATE TABLE commerce.orders (
     refunded_at              timestamptz,
     click_id                 bigint,
     status_reason            text,
+    ship_by                  timestamptz,
     PRIMARY KEY (tenant_id, order_id),
     UNIQUE (tenant_id, channel_id, external_order_id),
     UNIQUE (tenant_id, request_id),
@@ -77,13 +78,14 @@ CREATE TYPE commerce.orders_row AS (
     paid_at timestamp with time zone, shipped_at timestamp with time zone,
     completed_at timestamp with time zone, cancelled_at timestamp with time zone,
     after_sale_at timestamp with time zone, refunded_at timestamp with time zone, click_id bigint,
-    status_reason text
+    status_reason text, ship_by timestamp with time zone
 );
 COMMENT ON TYPE commerce.orders_row IS 'A row of commerce.orders (same columns, same order), as functions take and return it.';
 COMMENT ON TABLE commerce.orders IS
   'Orders from every channel in one model: self-operated orders placed with commerce.place_order, platform orders ingested from their payloads. One state machine (C trigger): pending_payment -> paid -> shipped -> completed, pending_payment -> cancelled, paid/shipped/completed -> after_sale -> refunded or back. Amounts in fen; payable = goods - discount + shipping. koc_* fields are filled by the KOC module.';
 COMMENT ON COLUMN commerce.orders.status_reason IS
   'Why this statement changes the order''s status: set it in the UPDATE (or INSERT) that changes status; the state machine writes it to order_status_history and clears it, so it is NULL at rest and never carried over to a later change.';
+COMMENT ON COLUMN commerce.orders.ship_by IS 'When a paid order must be shipped by: 24 hours after payment for a customer with priority shipping (a paid membership benefit), else NULL. Fulfilment ships the earliest first.';
 COMMENT ON COLUMN commerce.orders.koc_id IS 'The KOC the order is attributed to (last click within the window), set at placement and frozen.';
 
 CREATE INDEX orders_unpaid_due ON commerce.orders (pay_deadline)
