@@ -14,7 +14,7 @@ SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
 CALL commerce.provision();
-SELECT plan(351);
+SELECT plan(369);
 \ir lib/fingerprint.psql
 \o /dev/null
 
@@ -154,7 +154,13 @@ INSERT INTO expected VALUES
   ('buy_membership', '{customer,service}', $$SELECT * FROM commerce_api.buy_membership('m', 'NOPE', 'wechat_mp')$$),
   ('cancel_membership', '{customer,service}', $$SELECT * FROM commerce_api.cancel_membership('nobody')$$),
   ('upsert_membership_plan', '{operator,service}', $$SELECT commerce_api.upsert_membership_plan('bad code', 'n', 'NOPE', 1)$$),
-  ('set_birthday', '{customer,operator,service}', $$SELECT commerce_api.set_birthday('2999-01-01', 'nobody')$$);
+  ('set_birthday', '{customer,operator,service}', $$SELECT commerce_api.set_birthday('2999-01-01', 'nobody')$$),
+  ('mall_items', '{anonymous,customer,operator,service}', $$SELECT count(*) FROM commerce_api.mall_items()$$),
+  ('redeem_points', '{customer,service}', $$SELECT * FROM commerce_api.redeem_points('m', 'NOPE')$$),
+  ('reverse_redemption', '{operator,service}', $$SELECT * FROM commerce_api.reverse_redemption('nope', 'r')$$),
+  ('upsert_mall_item', '{operator,service}', $$SELECT commerce_api.upsert_mall_item('bad code', 'n', 'goods', 1, 'X')$$),
+  ('grant_reward', '{operator,service}', $$SELECT * FROM commerce_api.grant_reward('m', 'nobody', '{"points":1}', 'r')$$),
+  ('blind_box_odds', '{anonymous,customer,operator,service}', $$SELECT * FROM commerce_api.blind_box_odds('NOPE')$$);
 SELECT pg_temp.fingerprint() AS fp0 \gset
 \o
 
@@ -361,7 +367,7 @@ SELECT is((SELECT count(*) FROM pg_class c WHERE c.relnamespace = 'commerce'::re
 -- grant_api is idempotent and revokes what the matrix no longer gives
 GRANT EXECUTE ON FUNCTION commerce_api.record_payout(text, text, text, text) TO commerce_customer;
 SELECT is((SELECT string_agg(role || '=' || functions, ' ') FROM commerce.grant_api()),
-          'commerce_anonymous=10 commerce_customer=44 commerce_koc=17 commerce_store=25 commerce_operator=56 commerce_finance=25 commerce_service=85',
+          'commerce_anonymous=12 commerce_customer=47 commerce_koc=17 commerce_store=25 commerce_operator=61 commerce_finance=25 commerce_service=91',
           'grant_api again: the same counts');
 SELECT ok(NOT has_function_privilege('commerce_customer', 'commerce_api.record_payout(text, text, text, text)', 'EXECUTE'),
           'grant_api revokes a grant the matrix does not give');

@@ -48,16 +48,16 @@ BEGIN
     RETURN (p_value #>> '{}')::timestamptz;
 END $$;
 
--- An integer from a JSON number in a range (absent or null: NULL); 22023 otherwise.
-CREATE FUNCTION commerce._json_int(p_value jsonb, p_name text, p_min bigint, p_max bigint) RETURNS bigint
-LANGUAGE plpgsql IMMUTABLE AS $$
+-- An integer from a JSON number in a range (absent or null: NULL); 22023 (for argument p_arg) otherwise.
+CREATE FUNCTION commerce._json_int(p_value jsonb, p_name text, p_min bigint, p_max bigint, p_arg text DEFAULT 'p_spec')
+RETURNS bigint LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN
     IF p_value IS NULL OR jsonb_typeof(p_value) = 'null' THEN
         RETURN NULL;
     END IF;
     IF jsonb_typeof(p_value) <> 'number' OR (p_value #>> '{}')::numeric <> trunc((p_value #>> '{}')::numeric)
        OR (p_value #>> '{}')::numeric NOT BETWEEN p_min AND p_max THEN
-        PERFORM commerce._invalid('p_spec', format('%s is %s.', p_name, left(p_value::text, 64)),
+        PERFORM commerce._invalid(p_arg, format('%s is %s.', p_name, left(p_value::text, 64)),
                                   format('%s is an integer from %s to %s.', p_name, p_min, p_max));
     END IF;
     RETURN (p_value #>> '{}')::bigint;

@@ -3,7 +3,7 @@
 -- hold), batches (claimable stock split into slots so no claim ever passes
 -- the batch), the per-customer counters, and the coupons themselves with
 -- their guarded life: issued -> locked (by an order) -> used, or released
--- back to issued, or expired.
+-- back to issued, or expired, or revoked.
 
 CREATE TABLE commerce.coupon_template (
     tenant_id          bigint NOT NULL REFERENCES commerce.tenant,
@@ -92,7 +92,7 @@ CREATE TABLE commerce.coupon (
     customer_id  bigint NOT NULL,
     source       text NOT NULL CHECK (source IN ('claim', 'issue', 'reward', 'redeem', 'flow')),
     source_key   text NOT NULL CHECK (length(source_key) BETWEEN 1 AND 200),
-    status       text NOT NULL CHECK (status IN ('issued', 'locked', 'used', 'expired')),
+    status       text NOT NULL CHECK (status IN ('issued', 'locked', 'used', 'expired', 'revoked')),
     valid_from   timestamptz NOT NULL,
     valid_until  timestamptz NOT NULL,
     order_id     bigint,
@@ -107,14 +107,14 @@ CREATE TABLE commerce.coupon (
     FOREIGN KEY (tenant_id, customer_id) REFERENCES commerce.customer,
     CHECK (valid_from < valid_until),
     CHECK ((status IN ('locked', 'used')) = (order_id IS NOT NULL)),
-    CHECK ((status IN ('used', 'expired')) = (ended_at IS NOT NULL))
+    CHECK ((status IN ('used', 'expired', 'revoked')) = (ended_at IS NOT NULL))
 );
 COMMENT ON TABLE commerce.coupon IS
-  'A coupon held by a customer, issued exactly once per source event (unique per source and key: a claim''s request_id, a reward, a flow step, a redemption): issued -> locked by an order (order_id) -> used when the order is paid; released back to issued when the order is cancelled or its payment times out (releases counts how often); issued -> expired after valid_until (the coupons pump). Used and expired coupons are ended (ended_at).';
+  'A coupon held by a customer, issued exactly once per source event (unique per source and key: a claim''s request_id, a reward, a flow step, a redemption): issued -> locked by an order (order_id) -> used when the order is paid; released back to issued when the order is cancelled or its payment times out (releases counts how often); issued -> expired after valid_until (the coupons pump); issued -> revoked when what issued it is reversed (a points-mall redemption). Used, expired and revoked coupons are ended (ended_at).';
 
 CREATE TRIGGER before_10_state_guard BEFORE INSERT OR UPDATE ON commerce.coupon
     FOR EACH ROW EXECUTE FUNCTION commerce.state_guard('status', 'issued',
-        'issued>locked', 'locked>issued', 'locked>used', 'issued>expired');
+        'issued>locked', 'locked>issued', 'locked>used', 'issued>expired', 'issued>revoked');
 
 CREATE INDEX coupon_customer ON commerce.coupon (tenant_id, customer_id, status, valid_until);
 CREATE INDEX coupon_order ON commerce.coupon (tenant_id, order_id) WHERE order_id IS NOT NULL;

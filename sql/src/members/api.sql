@@ -290,3 +290,164 @@ END $$;
 REVOKE ALL ON FUNCTION commerce_hasura.my_membership(json, text) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_hasura.my_membership(json, text) IS
   'Hasura: commerce_api.my_membership for the actor of the session variables hasura_session (x-hasura-role, x-hasura-user-id, x-hasura-tenant-id); track it with session_argument: hasura_session.';
+
+-- The points mall and rewards for HTTP clients.
+
+-- The shape of an item of the points mall.
+CREATE VIEW commerce_api.mall_item AS
+SELECT NULL::text AS item, NULL::text AS name, NULL::text AS kind, NULL::bigint AS points, NULL::text AS target,
+       NULL::integer AS per_customer_limit, NULL::bigint AS available
+ WHERE false;
+COMMENT ON VIEW commerce_api.mall_item IS
+  E'@omit all\nAn item of the points mall: what it is (goods: a SKU; coupon: a batch; membership: a plan: target names it), its price in points, how often one customer may redeem it, and how many are left (goods: units in the stock pool; coupons: left in the batch; NULL: no limit).';
+
+CREATE FUNCTION commerce_api.mall_items()
+RETURNS SETOF commerce_api.mall_item LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.mall_items', '{anonymous,customer,operator,service}');
+BEGIN
+    RETURN QUERY
+    SELECT i.code, i.name, i.kind, i.points, coalesce(s.code, b.code, p.code), i.per_customer_limit,
+           CASE i.kind WHEN 'goods' THEN (SELECT sum(commerce._pool_available(sp.tenant_id, sp.pool_id))::bigint
+                                            FROM commerce.stock_pool sp
+                                           WHERE sp.tenant_id = i.tenant_id AND sp.sku_id = i.sku_id AND sp.parent_pool_id IS NULL)
+                       WHEN 'coupon' THEN (SELECT b.quota - sum(x.issued)::bigint FROM commerce.coupon_slot x
+                                            WHERE x.tenant_id = b.tenant_id AND x.batch_id = b.batch_id) END
+      FROM commerce.points_mall_item i
+      LEFT JOIN commerce.sku s ON s.tenant_id = i.tenant_id AND s.sku_id = i.sku_id
+      LEFT JOIN commerce.coupon_batch b ON b.tenant_id = i.tenant_id AND b.batch_id = i.batch_id
+      LEFT JOIN commerce.membership_plan p ON p.tenant_id = i.tenant_id AND p.plan_id = i.plan_id
+     WHERE i.tenant_id = a.tenant_id AND i.active
+     ORDER BY i.points, i.code;
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.mall_items() FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.mall_items() IS
+  'The items of the points mall on sale (mall_item), cheapest first. Open to visitors, customers, operators and services.';
+
+-- The shape of a redemption.
+CREATE VIEW commerce_api.redemption AS
+SELECT NULL::bigint AS redemption_id, NULL::text AS item, NULL::text AS kind, NULL::integer AS qty, NULL::bigint AS points,
+       NULL::bigint AS order_id, NULL::bigint AS coupon_id, NULL::text AS status, NULL::bigint AS available,
+       NULL::text AS outcome
+ WHERE false;
+COMMENT ON VIEW commerce_api.redemption IS
+  E'@omit all\nA points-mall redemption: the item, its kind, units, the points spent, the order (goods, a membership card; paid with points) or the coupon it gave, its status (redeemed, reversed), the points available after it, and what happened (redeemed, existing: that request had redeemed before, reversed).';
+
+CREATE FUNCTION commerce_api.redeem_points(request_id text, item text, qty integer DEFAULT 1, channel text DEFAULT 'wechat_mp',
+                                           receiver jsonb DEFAULT NULL, customer text DEFAULT NULL)
+RETURNS SETOF commerce_api.redemption LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.redeem_points', '{customer,service}');
+BEGIN
+    RETURN QUERY SELECT * FROM commerce.redeem_points(a.tenant_id, redeem_points.request_id,
+                                                      commerce._actor_subject(a, redeem_points.customer, 'customer'),
+                                                      redeem_points.item, redeem_points.qty, redeem_points.channel,
+                                                      redeem_points.receiver);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.redeem_points(text, text, integer, text, jsonb, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.redeem_points(text, text, integer, text, jsonb, text) IS
+  'A customer redeems its points for an item of the mall (a service names the customer), once per request_id: the points are spent (PT409 when too few), and goods are shipped to receiver as an order paid with points on channel, a coupon is issued, or the membership extended; any refusal (stock, coupons all claimed, the per-customer limit: PT409) undoes it all. Returns the redemption.';
+
+CREATE FUNCTION commerce_api.reverse_redemption(request_id text, reason text)
+RETURNS SETOF commerce_api.redemption LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.reverse_redemption', '{operator,service}');
+        r commerce.redemption_result;
+BEGIN
+    r := commerce.reverse_redemption(a.tenant_id, reverse_redemption.request_id, reverse_redemption.reason);
+    IF r.outcome = 'reversed' THEN
+        PERFORM commerce._audit(a.tenant_id, 'reverse_redemption', reverse_redemption.request_id,
+                                jsonb_build_object('reason', left(reverse_redemption.reason, 200), 'points', r.points), 'reversed');
+    END IF;
+    RETURN NEXT r;
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.reverse_redemption(text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.reverse_redemption(text, text) IS
+  'Customer service reverses a coupon redemption while the coupon is unused: revoked, the points given back (audited). HQ operators and services. Returns the redemption.';
+
+CREATE FUNCTION commerce_api.upsert_mall_item(code text, name text, kind text, points bigint, target text,
+                                              per_customer_limit integer DEFAULT NULL)
+RETURNS bigint LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.upsert_mall_item', '{operator,service}');
+        v_id bigint;
+BEGIN
+    PERFORM commerce._actor_scope(a, NULL, NULL);
+    v_id := commerce.upsert_mall_item(a.tenant_id, upsert_mall_item.code, upsert_mall_item.name, upsert_mall_item.kind,
+                                      upsert_mall_item.points, upsert_mall_item.target, upsert_mall_item.per_customer_limit);
+    PERFORM commerce._audit(a.tenant_id, 'upsert_mall_item', upsert_mall_item.code,
+                            jsonb_build_object('kind', upsert_mall_item.kind, 'points', upsert_mall_item.points,
+                                               'target', upsert_mall_item.target), 'saved');
+    RETURN v_id;
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.upsert_mall_item(text, text, text, bigint, text, integer) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.upsert_mall_item(text, text, text, bigint, text, integer) IS
+  'HQ puts an item in the points mall or changes it (audited): kind goods (target a SKU), coupon (a batch) or membership (a plan), its price in points, a per-customer limit. HQ operators and services. Returns the item id.';
+
+-- The shape of a granted reward.
+CREATE VIEW commerce_api.reward AS
+SELECT NULL::bigint AS grant_id, NULL::text AS kind, NULL::bigint AS points, NULL::bigint AS coupon_id, NULL::text AS prize,
+       NULL::text AS outcome
+ WHERE false;
+COMMENT ON VIEW commerce_api.reward IS
+  E'@omit all\nA reward granted: its kind (points, coupon, blind_box), the points or coupon it gave, the blind box prize drawn, and what happened (granted, or existing: that source had been rewarded before).';
+
+CREATE FUNCTION commerce_api.grant_reward(request_id text, customer text, reward jsonb, reason text)
+RETURNS SETOF commerce_api.reward LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.grant_reward', '{operator,service}');
+        r commerce.reward_result;
+BEGIN
+    PERFORM commerce._require(grant_reward.reason, 'reason');
+    r := commerce.grant_reward(a.tenant_id, grant_reward.request_id, grant_reward.customer, grant_reward.reward);
+    IF r.outcome = 'granted' THEN
+        PERFORM commerce._audit(a.tenant_id, 'grant_reward', grant_reward.request_id,
+                                jsonb_build_object('customer', grant_reward.customer, 'reward', grant_reward.reward,
+                                                   'reason', left(grant_reward.reason, 200)), 'granted');
+    END IF;
+    RETURN NEXT r;
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.grant_reward(text, text, jsonb, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.grant_reward(text, text, jsonb, text) IS
+  'HQ or a campaign backend rewards a customer once per request_id (audited): reward {"points":n}, {"coupon":"<batch>"} or {"blind_box":"<box>"} (one prize drawn by its odds among those in stock; PT409 when none is left). HQ operators and services. Returns the reward.';
+
+-- The shape of a blind box prize and its odds.
+CREATE VIEW commerce_api.blind_box_prize AS
+SELECT NULL::text AS box, NULL::integer AS prize_no, NULL::text AS name, NULL::text AS kind, NULL::integer AS weight,
+       NULL::numeric AS odds, NULL::bigint AS remaining
+ WHERE false;
+COMMENT ON VIEW commerce_api.blind_box_prize IS
+  E'@omit all\nA prize of a blind box with its odds now: weight / the weights of the prizes still in stock (0 for one out of stock), and how many are left (NULL: no limit).';
+
+CREATE FUNCTION commerce_api.blind_box_odds(box text)
+RETURNS SETOF commerce_api.blind_box_prize LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.blind_box_odds', '{anonymous,customer,operator,service}');
+BEGIN
+    RETURN QUERY
+    SELECT b.code, p.prize_no, p.name, p.kind, p.weight,
+           CASE WHEN p.quota IS NULL OR p.issued < p.quota
+                THEN round(p.weight::numeric / sum(p.weight) FILTER (WHERE p.quota IS NULL OR p.issued < p.quota) OVER (), 6)
+                ELSE 0 END,
+           p.quota - p.issued
+      FROM commerce.blind_box b JOIN commerce.blind_box_prize p ON p.tenant_id = b.tenant_id AND p.box_id = b.box_id
+     WHERE b.tenant_id = a.tenant_id AND b.code = blind_box_odds.box
+     ORDER BY p.prize_no;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('blind box', blind_box_odds.box, a.tenant_id);
+    END IF;
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.blind_box_odds(text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.blind_box_odds(text) IS
+  'The prizes of a blind box and their odds now (blind_box_prize), as the PRD requires them shown before a draw. Open to visitors, customers, operators and services.';
+
+CREATE FUNCTION commerce_hasura.mall_items(hasura_session json)
+RETURNS SETOF commerce_api.mall_item LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+BEGIN
+    PERFORM commerce._hasura_session(hasura_session);
+    RETURN QUERY SELECT * FROM commerce_api.mall_items();
+END $$;
+REVOKE ALL ON FUNCTION commerce_hasura.mall_items(json) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_hasura.mall_items(json) IS
+  'Hasura: commerce_api.mall_items for the actor of the session variables hasura_session (x-hasura-role, x-hasura-user-id, x-hasura-tenant-id); track it with session_argument: hasura_session.';

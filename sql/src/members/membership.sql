@@ -59,7 +59,7 @@ BEGIN
         PERFORM commerce._invalid('p_benefits', 'priority_shipping, birthday_double and priority_service are true or false; badge a name of 1 to 100 characters.',
                                   'Fix the benefit values.');
     END IF;
-    v_grace := coalesce(commerce._json_int(p_benefits -> 'grace_days', 'grace_days', 0, 30), 3);
+    v_grace := coalesce(commerce._json_int(p_benefits -> 'grace_days', 'grace_days', 0, 30, 'p_benefits'), 3);
     IF p_benefits ? 'gift_batch' THEN
         SELECT batch_id INTO v_gift FROM commerce.coupon_batch WHERE tenant_id = p_tenant AND code = p_benefits ->> 'gift_batch';
         IF NOT FOUND THEN

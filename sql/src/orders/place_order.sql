@@ -68,9 +68,9 @@ BEGIN
     END IF;
     FOR v_key IN SELECT jsonb_object_keys(p_order) LOOP
         IF v_key NOT IN ('lines', 'receiver', 'shipping_fen', 'discount_fen', 'activity',
-                         'source_instance_id', 'coupons') THEN
+                         'source_instance_id', 'coupons', 'paid_by') THEN
             PERFORM commerce._invalid('p_order', format('Unknown key "%s".', left(v_key, 64)),
-                'An order has lines, receiver, shipping_fen, discount_fen, activity, source_instance_id and coupons.');
+                'An order has lines, receiver, shipping_fen, discount_fen, activity, source_instance_id, coupons and paid_by.');
         END IF;
     END LOOP;
     IF jsonb_typeof(p_order -> 'lines') IS DISTINCT FROM 'array' THEN
@@ -81,6 +81,10 @@ BEGIN
     v_discount := commerce._fen(p_order -> 'discount_fen', 'discount_fen');
     v_receiver := coalesce(p_order -> 'receiver', '{}');
     v_coupons := commerce._coupon_list(p_order -> 'coupons');
+    IF p_order ? 'paid_by' AND (p_order ->> 'paid_by' IS DISTINCT FROM 'points' OR v_coupons IS NOT NULL OR v_discount > 0) THEN
+        PERFORM commerce._invalid('p_order', format('paid_by is %s.', left(p_order ->> 'paid_by', 64)),
+            'Only a points-mall redemption sets "paid_by":"points" (the goods are paid with points), without coupons or a discount.');
+    END IF;
     IF p_order ? 'source_instance_id' AND jsonb_typeof(p_order -> 'source_instance_id') <> 'null'
        AND (jsonb_typeof(p_order -> 'source_instance_id') <> 'number'
             OR (p_order ->> 'source_instance_id') !~ '^[0-9]{1,18}$') THEN
@@ -135,6 +139,9 @@ BEGIN
           INTO v_alloc, v_coupon_off
           FROM commerce._order_coupons(p_tenant, v_customer, ch.channel_id, v_lines, v_coupons) x;
     END IF;
+    IF p_order ->> 'paid_by' = 'points' THEN
+        v_discount := v_goods;     -- the goods are paid with points: nothing is payable for them
+    END IF;
     IF v_discount + v_coupon_off > v_goods THEN
         PERFORM commerce._invalid('p_order',
             format('discount_fen %s (and %s fen of coupons) exceeds the goods total %s.', v_discount, v_coupon_off, v_goods),
@@ -180,7 +187,7 @@ BEGIN
     RETURN commerce._order_result(o, 'placed');
 END $$;
 COMMENT ON FUNCTION commerce.place_order(bigint, text, text, jsonb, text) IS
-  'Place a self-operated order: {"lines":[{"sku","qty"}], "receiver":{name,phone,region,city,address}, "shipping_fen", "discount_fen", "activity", "source_instance_id", "coupons":[coupon ids]}. Resolves prices (channel, member tier of the customer, flash; then a paid member''s discount, never below the SKU''s floor and not on membership cards), applies the customer''s coupons (each split over its eligible lines, never below a SKU''s floor, recorded in order_discount and locked to the order; PT404 for a coupon not the customer''s, PT409 for one not usable), holds the stock (15 minutes by default) and creates the order in pending_payment. Idempotent by request_id.';
+  'Place a self-operated order: {"lines":[{"sku","qty"}], "receiver":{name,phone,region,city,address}, "shipping_fen", "discount_fen", "activity", "source_instance_id", "coupons":[coupon ids], "paid_by":"points"}. Resolves prices (channel, member tier of the customer, flash; then a paid member''s discount, never below the SKU''s floor and not on membership cards), applies the customer''s coupons (each split over its eligible lines, never below a SKU''s floor, recorded in order_discount and locked to the order; PT404 for a coupon not the customer''s, PT409 for one not usable), holds the stock (15 minutes by default) and creates the order in pending_payment. "paid_by":"points" (the points mall) takes the whole goods amount off, leaving only shipping payable. Idempotent by request_id.';
 
 -- The warehouse a line should draw from when its SKU is stocked in several and the
 -- caller named none: the first (by code) whose committed available stock covers it,
