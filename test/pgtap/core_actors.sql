@@ -14,7 +14,7 @@ SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
 CALL commerce.provision();
-SELECT plan(369);
+SELECT plan(387);
 \ir lib/fingerprint.psql
 \o /dev/null
 
@@ -160,7 +160,13 @@ INSERT INTO expected VALUES
   ('reverse_redemption', '{operator,service}', $$SELECT * FROM commerce_api.reverse_redemption('nope', 'r')$$),
   ('upsert_mall_item', '{operator,service}', $$SELECT commerce_api.upsert_mall_item('bad code', 'n', 'goods', 1, 'X')$$),
   ('grant_reward', '{operator,service}', $$SELECT * FROM commerce_api.grant_reward('m', 'nobody', '{"points":1}', 'r')$$),
-  ('blind_box_odds', '{anonymous,customer,operator,service}', $$SELECT * FROM commerce_api.blind_box_odds('NOPE')$$);
+  ('blind_box_odds', '{anonymous,customer,operator,service}', $$SELECT * FROM commerce_api.blind_box_odds('NOPE')$$),
+  ('mini_program_login', '{service}', $$SELECT * FROM commerce_api.mini_program_login('douyin_mp', 'o')$$),
+  ('observe_identities', '{service}', $$SELECT * FROM commerce_api.observe_identities('[]', 'x')$$),
+  ('my_person', '{customer,store,operator,service}', $$SELECT * FROM commerce_api.my_person('nobody')$$),
+  ('merge_suggestions', '{operator,service}', $$SELECT * FROM commerce_api.merge_suggestions(page_size => 0)$$),
+  ('merge_persons', '{operator,service}', $$SELECT * FROM commerce_api.merge_persons(0, 0, 'r')$$),
+  ('unmerge_persons', '{operator,service}', $$SELECT * FROM commerce_api.unmerge_persons(0, 'r')$$);
 SELECT pg_temp.fingerprint() AS fp0 \gset
 \o
 
@@ -367,7 +373,7 @@ SELECT is((SELECT count(*) FROM pg_class c WHERE c.relnamespace = 'commerce'::re
 -- grant_api is idempotent and revokes what the matrix no longer gives
 GRANT EXECUTE ON FUNCTION commerce_api.record_payout(text, text, text, text) TO commerce_customer;
 SELECT is((SELECT string_agg(role || '=' || functions, ' ') FROM commerce.grant_api()),
-          'commerce_anonymous=12 commerce_customer=47 commerce_koc=17 commerce_store=25 commerce_operator=61 commerce_finance=25 commerce_service=91',
+          'commerce_anonymous=12 commerce_customer=48 commerce_koc=17 commerce_store=26 commerce_operator=65 commerce_finance=25 commerce_service=97',
           'grant_api again: the same counts');
 SELECT ok(NOT has_function_privilege('commerce_customer', 'commerce_api.record_payout(text, text, text, text)', 'EXECUTE'),
           'grant_api revokes a grant the matrix does not give');

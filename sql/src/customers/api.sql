@@ -180,3 +180,71 @@ END $$;
 REVOKE ALL ON FUNCTION commerce_api.set_birthday(date, text) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.set_birthday(date, text) IS
   'A customer sets its birthday, once (another date later is PT409; a service names the customer); HQ operators correct it (audited). Birthday benefits (double points in the birthday month for members whose plan gives them) read it. Returns the birthday.';
+
+-- Identity fusion for HTTP clients: the mini-program backend logs customers in and platform
+-- adapters report buyers (services); a customer reads its own person; HQ reviews suggestions
+-- and merges or unmerges (audited).
+
+-- The shape of an observation's outcome.
+CREATE VIEW commerce_api.person_resolution AS
+SELECT NULL::bigint AS person_id, NULL::text AS customer, NULL::integer AS merged, NULL::integer AS suggested,
+       NULL::integer AS conflicts, NULL::text AS outcome
+ WHERE false;
+COMMENT ON VIEW commerce_api.person_resolution IS
+  E'@omit all\nWhat identity resolution made of an observation: the person, the customer account it came with, how many persons it merged into that one, how many merges it suggested and how many a conflict blocked (two UnionIDs), and what happened (new, resolved, merged).';
+
+CREATE FUNCTION commerce_api.mini_program_login(app text, openid text, unionid text DEFAULT NULL, phone text DEFAULT NULL,
+                                                nickname text DEFAULT NULL)
+RETURNS SETOF commerce_api.person_resolution LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.mini_program_login', '{service}');
+        r commerce.identity_result;
+BEGIN
+    r := commerce.mini_program_login(a.tenant_id, mini_program_login.app, mini_program_login.openid, mini_program_login.unionid,
+                                     mini_program_login.phone, mini_program_login.nickname);
+    RETURN QUERY SELECT r.person_id, cu.code, r.merged, r.suggested, r.conflicts, r.outcome
+                   FROM commerce.customer cu WHERE cu.tenant_id = a.tenant_id AND cu.customer_id = r.customer_id;
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.mini_program_login(text, text, text, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.mini_program_login(text, text, text, text, text) IS
+  'The mini-program backend (a service), after the platform''s code exchange: one-tap login of WeChat (app wechat_mp: OpenID, UnionID) or Alipay (alipay_mp: user id) with the phone the platform verified; the account <app>:<openid> is created or found, its identities resolved, the person returned (person_resolution). The token it then issues names the account as its subject.';
+
+CREATE FUNCTION commerce_api.observe_identities(identities jsonb, source text, customer text DEFAULT NULL)
+RETURNS SETOF commerce_api.person_resolution LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.observe_identities', '{service}');
+        r commerce.identity_result;
+BEGIN
+    r := commerce.observe_identities(a.tenant_id, observe_identities.customer, observe_identities.identities, observe_identities.source);
+    RETURN QUERY SELECT r.person_id, observe_identities.customer, r.merged, r.suggested, r.conflicts, r.outcome;
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.observe_identities(jsonb, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.observe_identities(jsonb, text, text) IS
+  'A platform adapter or backend (a service) reports identities seen together: [{"type","value","verified"}] from source (taobao, douyin, h5, wecom, ...), with the customer account if there is one. Resolved by the tenant''s rules (merge, suggest, never; masked, virtual and blocklisted values never link; two UnionIDs block a merge). Returns the person (person_resolution).';
+
+-- The shape of a merge suggestion.
+CREATE VIEW commerce_api.merge_review AS
+SELECT NULL::bigint AS suggestion_id, NULL::bigint AS person_a, NULL::bigint AS person_b, NULL::text AS kind, NULL::text AS reason,
+       NULL::text AS status, NULL::timestamptz AS created_at, NULL::text[] AS accounts_a, NULL::text[] AS accounts_b
+ WHERE false;
+COMMENT ON VIEW commerce_api.merge_review IS
+  E'@omit all\nTwo persons that may be one, for review: kind suggest (an unverified phone tied them) or conflict (a strong identity tied them but each has its own UnionID), why, status (open, merged, dismissed) and the customer accounts of each.';
+
+CREATE FUNCTION commerce_api.merge_suggestions(status text DEFAULT 'open', before_id bigint DEFAULT NULL, page_size integer DEFAULT 20)
+RETURNS SETOF commerce_api.merge_review LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.merge_suggestions', '{operator,service}');
+BEGIN
+    PERFORM commerce._api_page(merge_suggestions.page_size);
+    RETURN QUERY
+    SELECT s.suggestion_id, s.person_a, s.person_b, s.kind, s.reason, s.status, s.created_at,
+           ARRAY(SELECT cu.code FROM commerce.customer cu WHERE cu.tenant_id = s.tenant_id AND cu.person_id = s.person_a ORDER BY 1),
+           ARRAY(SELECT cu.code FROM commerce.customer cu WHERE cu.tenant_id = s.tenant_id AND cu.person_id = s.person_b ORDER BY 1)
+      FROM commerce.merge_suggestion s
+     WHERE s.tenant_id = a.tenant_id AND (merge_suggestions.status IS NULL OR s.status = merge_suggestions.status)
+       AND (merge_suggestions.before_id IS NULL OR s.suggestion_id < merge_suggestions.before_id)
+     ORDER BY s.suggestion_id DESC LIMIT merge_suggestions.page_size;
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.merge_suggestions(text, bigint, integer) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.merge_suggestions(text, bigint, integer) IS
+  'Merge suggestions and conflicts newest first (merge_review), by status (open by default; NULL: all). HQ operators and services. Paged by cursor: before_id, page_size 1 to 100.';

@@ -2,21 +2,24 @@
 -- membership grants them; checkout, payment and points read them at the
 -- moment of use) and the birthday a customer sets once.
 
--- The largest rate of a customer's benefits of one kind in force at a moment (0 when none).
+-- The largest rate of a customer's benefits of one kind in force at a moment (0 when none), read
+-- through its person: a membership bought in the mini-program counts on the H5 site too.
 CREATE FUNCTION commerce._benefit_bp(p_tenant bigint, p_customer bigint, p_kind text, p_at timestamptz)
 RETURNS integer LANGUAGE plpgsql STABLE AS $$
 BEGIN
     RETURN coalesce((SELECT max(b.rate_bp) FROM commerce.customer_benefit b
-                      WHERE b.tenant_id = p_tenant AND b.customer_id = p_customer AND b.kind = p_kind
+                      WHERE b.tenant_id = p_tenant AND b.customer_id = ANY (commerce._person_customers(p_tenant, p_customer))
+                        AND b.kind = p_kind
                         AND b.valid_until > p_at AND b.valid_from <= p_at), 0);
 END $$;
 
--- True when a customer has a benefit of that kind at a moment.
+-- True when a customer (through its person) has a benefit of that kind at a moment.
 CREATE FUNCTION commerce._has_benefit(p_tenant bigint, p_customer bigint, p_kind text, p_at timestamptz)
 RETURNS boolean LANGUAGE plpgsql STABLE AS $$
 BEGIN
     RETURN EXISTS (SELECT 1 FROM commerce.customer_benefit b
-                    WHERE b.tenant_id = p_tenant AND b.customer_id = p_customer AND b.kind = p_kind
+                    WHERE b.tenant_id = p_tenant AND b.customer_id = ANY (commerce._person_customers(p_tenant, p_customer))
+                      AND b.kind = p_kind
                       AND b.valid_until > p_at AND b.valid_from <= p_at);
 END $$;
 

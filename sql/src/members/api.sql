@@ -451,3 +451,80 @@ END $$;
 REVOKE ALL ON FUNCTION commerce_hasura.mall_items(json) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_hasura.mall_items(json) IS
   'Hasura: commerce_api.mall_items for the actor of the session variables hasura_session (x-hasura-role, x-hasura-user-id, x-hasura-tenant-id); track it with session_argument: hasura_session.';
+
+-- A person across channels, read through its accounts (identity fusion, customers module).
+
+-- The shape of a person as one customer sees itself.
+CREATE VIEW commerce_api.person_view AS
+SELECT NULL::bigint AS person_id, NULL::text[] AS accounts, NULL::jsonb AS identities, NULL::bigint AS points_available,
+       NULL::bigint AS points_pending, NULL::text AS membership, NULL::timestamptz AS member_until
+ WHERE false;
+COMMENT ON VIEW commerce_api.person_view IS
+  E'@omit all\nOne person across channels: its customer accounts, its identities ([{type, value, verified, source, last_seen}], phones masked), its points on all accounts together (available, pending), and its paid membership in force (plan code) and until when.';
+
+CREATE FUNCTION commerce._person_view(p_tenant bigint, p_person bigint) RETURNS SETOF commerce_api.person_view
+LANGUAGE sql STABLE AS $$
+    SELECT p_person,
+           ARRAY(SELECT cu.code FROM commerce.customer cu WHERE cu.tenant_id = p_tenant AND cu.person_id = p_person ORDER BY cu.code),
+           coalesce((SELECT jsonb_agg(jsonb_build_object('type', i.type,
+                                                         'value', CASE WHEN i.type = 'phone' THEN commerce.mask_phone(i.value) ELSE i.value END,
+                                                         'verified', i.verified, 'source', i.source, 'last_seen', i.last_seen)
+                                      ORDER BY i.type, i.value)
+                       FROM commerce.person_identity i WHERE i.tenant_id = p_tenant AND i.person_id = p_person), '[]'),
+           (SELECT coalesce(sum(a.available), 0)::bigint FROM commerce.points_account a JOIN commerce.customer cu USING (tenant_id, customer_id)
+             WHERE cu.tenant_id = p_tenant AND cu.person_id = p_person),
+           (SELECT coalesce(sum(a.pending), 0)::bigint FROM commerce.points_account a JOIN commerce.customer cu USING (tenant_id, customer_id)
+             WHERE cu.tenant_id = p_tenant AND cu.person_id = p_person),
+           (SELECT pl.code FROM commerce.membership m JOIN commerce.customer cu USING (tenant_id, customer_id)
+              JOIN commerce.membership_plan pl ON pl.tenant_id = m.tenant_id AND pl.plan_id = m.plan_id
+             WHERE cu.tenant_id = p_tenant AND cu.person_id = p_person AND m.status IN ('active', 'cancelled') AND m.period_end > commerce.now()
+             ORDER BY m.period_end DESC LIMIT 1),
+           (SELECT max(m.period_end) FROM commerce.membership m JOIN commerce.customer cu USING (tenant_id, customer_id)
+             WHERE cu.tenant_id = p_tenant AND cu.person_id = p_person AND m.status IN ('active', 'cancelled') AND m.period_end > commerce.now());
+$$;
+
+CREATE FUNCTION commerce_api.my_person(customer text DEFAULT NULL)
+RETURNS SETOF commerce_api.person_view LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.my_person', '{customer,store,operator,service}');
+        v_customer bigint; v_person bigint;
+BEGIN
+    v_customer := commerce._coupon_customer(a, my_person.customer);
+    SELECT person_id INTO v_person FROM commerce.customer WHERE tenant_id = a.tenant_id AND customer_id = v_customer;
+    RETURN QUERY SELECT * FROM commerce._person_view(a.tenant_id, v_person);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.my_person(text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.my_person(text) IS
+  'The person a customer account belongs to across channels (person_view): a customer its own; store staff, operators and services name the account.';
+
+CREATE FUNCTION commerce_api.merge_persons(person_a bigint, person_b bigint, reason text)
+RETURNS SETOF commerce_api.person_view LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.merge_persons', '{operator,service}');
+        v_survivor bigint;
+BEGIN
+    v_survivor := commerce.merge_persons(a.tenant_id, merge_persons.person_a, merge_persons.person_b, left(merge_persons.reason, 150));
+    PERFORM commerce._audit(a.tenant_id, 'merge_persons', v_survivor::text,
+                            jsonb_build_object('person_a', merge_persons.person_a, 'person_b', merge_persons.person_b,
+                                               'reason', left(merge_persons.reason, 200)), 'merged');
+    RETURN QUERY SELECT * FROM commerce._person_view(a.tenant_id, v_survivor);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.merge_persons(bigint, bigint, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.merge_persons(bigint, bigint, text) IS
+  'HQ merges two persons after review (audited): the older survives and gets the other''s accounts and identities; recorded for an unmerge. HQ operators and services. Returns the survivor (person_view).';
+
+CREATE FUNCTION commerce_api.unmerge_persons(merge_id bigint, reason text)
+RETURNS SETOF commerce_api.person_view LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.unmerge_persons', '{operator,service}');
+        v_person bigint;
+BEGIN
+    PERFORM commerce._require(unmerge_persons.reason, 'reason');
+    v_person := commerce.unmerge_persons(a.tenant_id, unmerge_persons.merge_id);
+    PERFORM commerce._audit(a.tenant_id, 'unmerge_persons', unmerge_persons.merge_id::text,
+                            jsonb_build_object('reason', left(unmerge_persons.reason, 200)), 'unmerged');
+    RETURN QUERY SELECT * FROM commerce._person_view(a.tenant_id, v_person);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.unmerge_persons(bigint, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.unmerge_persons(bigint, text) IS
+  'HQ undoes a merge exactly (audited): the accounts and identities it moved go back. HQ operators and services. Returns the restored person (person_view).';
