@@ -14,7 +14,7 @@ SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
 CALL commerce.provision();
-SELECT plan(387);
+SELECT plan(396);
 \ir lib/fingerprint.psql
 \o /dev/null
 
@@ -166,7 +166,10 @@ INSERT INTO expected VALUES
   ('my_person', '{customer,store,operator,service}', $$SELECT * FROM commerce_api.my_person('nobody')$$),
   ('merge_suggestions', '{operator,service}', $$SELECT * FROM commerce_api.merge_suggestions(page_size => 0)$$),
   ('merge_persons', '{operator,service}', $$SELECT * FROM commerce_api.merge_persons(0, 0, 'r')$$),
-  ('unmerge_persons', '{operator,service}', $$SELECT * FROM commerce_api.unmerge_persons(0, 'r')$$);
+  ('unmerge_persons', '{operator,service}', $$SELECT * FROM commerce_api.unmerge_persons(0, 'r')$$),
+  ('accept_subscription', '{customer,service}', $$SELECT commerce_api.accept_subscription('marketing')$$),
+  ('set_profile', '{customer,operator,service}', $$SELECT commerce_api.set_profile('{"x":1}', 'nobody')$$),
+  ('profile', '{customer,store,operator,service}', $$SELECT commerce_api.profile('nobody')$$);
 SELECT pg_temp.fingerprint() AS fp0 \gset
 \o
 
@@ -373,7 +376,7 @@ SELECT is((SELECT count(*) FROM pg_class c WHERE c.relnamespace = 'commerce'::re
 -- grant_api is idempotent and revokes what the matrix no longer gives
 GRANT EXECUTE ON FUNCTION commerce_api.record_payout(text, text, text, text) TO commerce_customer;
 SELECT is((SELECT string_agg(role || '=' || functions, ' ') FROM commerce.grant_api()),
-          'commerce_anonymous=12 commerce_customer=48 commerce_koc=17 commerce_store=26 commerce_operator=65 commerce_finance=25 commerce_service=97',
+          'commerce_anonymous=12 commerce_customer=51 commerce_koc=17 commerce_store=27 commerce_operator=67 commerce_finance=25 commerce_service=100',
           'grant_api again: the same counts');
 SELECT ok(NOT has_function_privilege('commerce_customer', 'commerce_api.record_payout(text, text, text, text)', 'EXECUTE'),
           'grant_api revokes a grant the matrix does not give');

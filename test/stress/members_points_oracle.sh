@@ -8,7 +8,10 @@
 # rules, the driver's log) must agree per customer, to the point, with
 # every account: earned, spent, reversed + unrecovered, expired, and what is
 # left; the invariants hold; nobody's balance is ever below zero. Then one
-# customer buys, earns and is refunded 100 times: net points 0.
+# customer buys, earns and is refunded 100 times: net points 0. Then 150
+# random merges of persons and unmerges of every third: the persons equal the
+# script's own partition and each person's points are the oracle's sum over
+# its customers.
 . "$(dirname "$0")/lib/common.sh"
 fresh_db points_oracle
 start=$(date +%s)
@@ -143,5 +146,60 @@ END $$;
 SQL
 check "buy, earn, refund 100 times: points left" \
     "$(q -c "SELECT a.earned > 0, a.available + a.pending FROM commerce.points_account a JOIN commerce.customer cu USING (tenant_id, customer_id) WHERE cu.code = 'loop'" | tr '|' ' ')" "t 0"
+# merges and unmerges of persons: 150 random pairs merged, every third unmerged (newest first); the
+# oracle keeps its own partition (a plain table of who is with whom) and each person's points must
+# be the sum of its customers' points by the independent computation above
+q >/dev/null <<'SQL'
+SET commerce.now = '2030-06-02 10:00:00+08';
+CREATE TABLE public.oracle_person AS SELECT cu.customer_id, cu.customer_id AS root FROM commerce.customer cu
+ WHERE cu.tenant_id = commerce.tenant_id('pts') AND cu.code LIKE 'c%';
+CREATE TABLE public.merge_log (n int, merge_id bigint, moved bigint[]);
+DO $$
+DECLARE a bigint; b bigint; pa bigint; pb bigint; ra bigint; rb bigint; v_moved bigint[]; v_merge bigint;
+BEGIN
+    PERFORM setseed(0.57);
+    FOR i IN 1..150 LOOP
+        SELECT customer_id INTO a FROM public.oracle_person ORDER BY random() LIMIT 1;
+        SELECT customer_id INTO b FROM public.oracle_person ORDER BY random() LIMIT 1;
+        SELECT root INTO ra FROM public.oracle_person WHERE customer_id = a;
+        SELECT root INTO rb FROM public.oracle_person WHERE customer_id = b;
+        CONTINUE WHEN ra = rb;
+        SELECT person_id INTO pa FROM commerce.customer WHERE tenant_id = commerce.tenant_id('pts') AND customer_id = a;
+        SELECT person_id INTO pb FROM commerce.customer WHERE tenant_id = commerce.tenant_id('pts') AND customer_id = b;
+        PERFORM commerce.merge_persons(commerce.tenant_id('pts'), pa, pb, 'oracle ' || i);
+        SELECT max(merge_id) INTO v_merge FROM commerce.person_merge WHERE tenant_id = commerce.tenant_id('pts');
+        -- the oracle: the group with the larger root joins the smaller
+        SELECT array_agg(customer_id) INTO v_moved FROM public.oracle_person WHERE root = greatest(ra, rb);
+        UPDATE public.oracle_person SET root = least(ra, rb) WHERE root = greatest(ra, rb);
+        INSERT INTO public.merge_log VALUES (i, v_merge, v_moved);
+    END LOOP;
+    -- unmerge every third, newest first (a merge's later merges of the same person go first)
+    FOR v_merge IN SELECT merge_id FROM public.merge_log ORDER BY merge_id DESC LOOP
+        CONTINUE WHEN v_merge % 3 <> 0;
+        BEGIN
+            PERFORM commerce.unmerge_persons(commerce.tenant_id('pts'), v_merge);
+            UPDATE public.oracle_person o SET root = (SELECT min(x) FROM unnest(l.moved) x)
+              FROM public.merge_log l WHERE l.merge_id = v_merge AND o.customer_id = ANY (l.moved);
+        EXCEPTION WHEN SQLSTATE 'PT409' THEN
+            NULL;   -- later merges of that person stand: it stays merged, and so does the oracle
+        END;
+    END LOOP;
+END $$;
+SQL
+check "merges in force and undone (both > 20)" "$(q -c "SELECT count(*) FILTER (WHERE unmerged_at IS NULL) > 20 AND count(*) FILTER (WHERE unmerged_at IS NOT NULL) > 20 FROM commerce.person_merge")" "t"
+check "persons = the oracle's partition" "$(q -c "
+  SELECT count(*) FROM public.oracle_person a JOIN public.oracle_person b ON a.customer_id < b.customer_id
+    JOIN commerce.customer ca ON ca.tenant_id = commerce.tenant_id('pts') AND ca.customer_id = a.customer_id
+    JOIN commerce.customer cb ON cb.tenant_id = commerce.tenant_id('pts') AND cb.customer_id = b.customer_id
+   WHERE (a.root = b.root) <> (ca.person_id = cb.person_id)")" "0"
+check "persons whose points differ from the oracle's sum" "$(q -c "
+  SELECT count(*) FROM (SELECT o.root, min(cu.person_id) AS person,
+                               sum(x.earned - x.taken_back - x.spent + coalesce(a.unrecovered, 0) - coalesce(a.expired, 0)) AS want
+                          FROM public.oracle_person o JOIN commerce.customer cu ON cu.tenant_id = commerce.tenant_id('pts') AND cu.customer_id = o.customer_id
+                          JOIN public.oracle x ON x.customer = cu.code
+                          LEFT JOIN commerce.points_account a ON a.tenant_id = cu.tenant_id AND a.customer_id = cu.customer_id
+                         GROUP BY o.root) w
+   WHERE w.want <> (SELECT points_available + points_pending FROM commerce._person_view(commerce.tenant_id('pts'), w.person))")" "0"
+check "identity invariant violations after merges and unmerges" "$(q -c "SELECT count(*) FROM commerce.check_identity_invariants()")" "0"
 echo "  points oracle: $(( $(date +%s) - start )) s"
 exit $FAILED

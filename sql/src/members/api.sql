@@ -528,3 +528,47 @@ END $$;
 REVOKE ALL ON FUNCTION commerce_api.unmerge_persons(bigint, text) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.unmerge_persons(bigint, text) IS
   'HQ undoes a merge exactly (audited): the accounts and identities it moved go back. HQ operators and services. Returns the restored person (person_view).';
+
+-- Subscriptions and the profile for HTTP clients.
+
+CREATE FUNCTION commerce_api.accept_subscription(template text, count integer DEFAULT 1, customer text DEFAULT NULL)
+RETURNS integer LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.accept_subscription', '{customer,service}');
+BEGIN
+    RETURN commerce.grant_subscription(a.tenant_id, commerce._actor_subject(a, accept_subscription.customer, 'customer'),
+                                       accept_subscription.template, accept_subscription.count);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.accept_subscription(text, integer, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.accept_subscription(text, integer, text) IS
+  'The mini-program reports that a customer accepted a one-time subscription (wx.requestSubscribeMessage) of template (coupon_arrived, shipped, live_start) count times: that many messages of it may be sent (a customer for itself; a service names it). Returns the credits held.';
+
+CREATE FUNCTION commerce_api.set_profile(profile jsonb, customer text DEFAULT NULL)
+RETURNS jsonb LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.set_profile', '{customer,operator,service}');
+        v_customer text := set_profile.customer;
+BEGIN
+    IF a.kind = 'customer' THEN
+        v_customer := commerce._actor_subject(a, set_profile.customer, 'customer');
+    END IF;
+    PERFORM commerce._require(v_customer, 'customer');
+    RETURN commerce.set_person_profile(a.tenant_id, v_customer, set_profile.profile);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.set_profile(jsonb, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.set_profile(jsonb, text) IS
+  'A customer sets its basic information {"nickname", "gender", "age_band", "region"} (operators and services name the customer). Returns the profile with its derived preferences and tags.';
+
+CREATE FUNCTION commerce_api.profile(customer text DEFAULT NULL)
+RETURNS jsonb LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.profile', '{customer,store,operator,service}');
+        v_person bigint;
+BEGIN
+    SELECT person_id INTO v_person FROM commerce.customer
+     WHERE tenant_id = a.tenant_id AND customer_id = commerce._coupon_customer(a, profile.customer);
+    RETURN commerce.person_profile(a.tenant_id, v_person);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.profile(text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.profile(text) IS
+  'The profile of the person a customer account belongs to (3.6.1): basic information, the top categories, orders, spending and average order across all its accounts, and its behaviour tags (fan_of_<channel>, price_sensitive, quality_seeking). A customer its own; store staff, operators and services name the account.';

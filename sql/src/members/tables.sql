@@ -375,3 +375,48 @@ COMMENT ON TABLE commerce.points_redemption IS
 
 CREATE TRIGGER before_10_state_guard BEFORE INSERT OR UPDATE ON commerce.points_redemption
     FOR EACH ROW EXECUTE FUNCTION commerce.state_guard('status', 'redeemed', 'redeemed>reversed');
+
+-- Private-traffic nudges (3.6.4) and one-time subscription credits.
+
+CREATE TABLE commerce.nudge_rule (
+    tenant_id  bigint NOT NULL,
+    channel_id bigint NOT NULL,
+    kind       text NOT NULL CHECK (kind IN ('package_card', 'sms')),
+    message    text NOT NULL CHECK (length(message) BETWEEN 1 AND 500),
+    batch_id   bigint,
+    active     boolean NOT NULL DEFAULT true,
+    PRIMARY KEY (tenant_id, channel_id, kind),
+    FOREIGN KEY (tenant_id, channel_id) REFERENCES commerce.channel,
+    FOREIGN KEY (tenant_id, batch_id) REFERENCES commerce.coupon_batch
+);
+COMMENT ON TABLE commerce.nudge_rule IS
+  'Private-traffic nudges (3.6.4): when an order of a platform channel ships, queue a package card or an SMS ("add our WeCom for a 5 yuan coupon": the message, and the coupon batch the new contact will get) through the outbox, once per order and kind.';
+
+CREATE TABLE commerce.subscription_credit (
+    tenant_id   bigint NOT NULL,
+    customer_id bigint NOT NULL,
+    template    text NOT NULL CHECK (template IN ('coupon_arrived', 'shipped', 'live_start')),
+    credits     integer NOT NULL DEFAULT 0 CHECK (credits BETWEEN 0 AND 1000),
+    granted     bigint NOT NULL DEFAULT 0,
+    used        bigint NOT NULL DEFAULT 0,
+    updated_at  timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, customer_id, template),
+    FOREIGN KEY (tenant_id, customer_id) REFERENCES commerce.customer,
+    CHECK (credits = granted - used)
+);
+COMMENT ON TABLE commerce.subscription_credit IS
+  'One-time subscription credits (WeChat 一次性订阅): each time a customer accepts a template, one message of it may be sent; a message with no credit is not sent (credits = granted - used, a CHECK).';
+
+CREATE TABLE commerce.person_profile (
+    tenant_id  bigint NOT NULL,
+    person_id  bigint NOT NULL,
+    nickname   text CHECK (length(nickname) <= 64),
+    gender     text CHECK (gender IN ('female', 'male', 'other')),
+    age_band   text CHECK (age_band IN ('under_18', '18_24', '25_34', '35_44', '45_54', '55_plus')),
+    region     text CHECK (length(region) <= 64),
+    updated_at timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, person_id),
+    FOREIGN KEY (tenant_id, person_id) REFERENCES commerce.person
+);
+COMMENT ON TABLE commerce.person_profile IS
+  'A person''s basic information (3.6.1): nickname, gender, age band, region (the birthday is on the customer account, set once). Derived preferences and behaviour tags are computed from the person''s orders when read (commerce.person_profile).';
