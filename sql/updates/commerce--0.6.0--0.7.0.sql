@@ -16040,6 +16040,134 @@ CREATE TRIGGER after_52_notify_shipped AFTER UPDATE OF status ON commerce.orders
     FOR EACH ROW WHEN (NEW.status = 'shipped' AND OLD.status IS DISTINCT FROM 'shipped' AND NEW.customer_id IS NOT NULL)
     EXECUTE FUNCTION commerce._notify_shipped();
 
+-- ===========================================================================
+-- the points pump set-based, the earn trigger's birthday check first (issue 13)
+-- ===========================================================================
+CREATE OR REPLACE FUNCTION commerce._lock_points_account(p_tenant bigint, p_customer bigint)
+RETURNS commerce.points_account_row LANGUAGE plpgsql AS $$
+DECLARE a commerce.points_account_row;
+BEGIN
+    SELECT * INTO a FROM commerce.points_account WHERE tenant_id = p_tenant AND customer_id = p_customer FOR UPDATE;
+    IF FOUND THEN
+        RETURN a;
+    END IF;
+    INSERT INTO commerce.points_account (tenant_id, customer_id) VALUES (p_tenant, p_customer) ON CONFLICT DO NOTHING;
+    SELECT * INTO a FROM commerce.points_account WHERE tenant_id = p_tenant AND customer_id = p_customer FOR UPDATE;
+    RETURN a;
+END $$;
+CREATE OR REPLACE FUNCTION commerce._points_on_order() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE o commerce.orders_row; r commerce.points_rule%ROWTYPE; v_base bigint; v_points bigint;
+BEGIN
+    IF TG_WHEN <> 'AFTER' OR TG_LEVEL <> 'ROW' THEN
+        RAISE EXCEPTION 'commerce._points_on_order must fire AFTER ... FOR EACH ROW';
+    END IF;
+    o := NEW;
+    IF o.customer_id IS NULL THEN
+        RETURN NULL;      -- a platform buyer not yet known as a customer earns nothing
+    END IF;
+    IF TG_OP = 'UPDATE' AND NEW.refunded_fen > OLD.refunded_fen THEN
+        PERFORM commerce._reverse_purchase_points(o);
+    END IF;
+    SELECT * INTO r FROM commerce.points_rule WHERE tenant_id = o.tenant_id AND channel_id = o.channel_id;
+    IF NOT FOUND OR r.points_per_yuan = 0 OR o.paid_at IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF (r.earn_on = 'paid' AND (TG_OP = 'INSERT' OR OLD.paid_at IS NULL))
+       OR (r.earn_on = 'completed' AND o.status = 'completed' AND (TG_OP = 'INSERT' OR OLD.status <> 'completed')) THEN
+        v_base := coalesce(o.paid_fen, 0) - o.refunded_fen;
+        v_points := v_base * r.points_per_yuan / 100;     -- floor: 1 point per whole yuan at 1 point a yuan
+        -- a member with birthday double points earns double in its (tenant-local) birthday month
+        -- (the birthday month first: most customers have none set, and the benefit lookup reads the person)
+        IF EXISTS (SELECT 1 FROM commerce.customer cu JOIN commerce.tenant t ON t.tenant_id = cu.tenant_id
+                    WHERE cu.tenant_id = o.tenant_id AND cu.customer_id = o.customer_id
+                      AND extract(month FROM cu.birthday) = extract(month FROM commerce.now() AT TIME ZONE t.time_zone))
+           AND commerce._has_benefit(o.tenant_id, o.customer_id, 'birthday_double_points', commerce.now()) THEN
+            v_points := v_points * 2;
+        END IF;
+        IF v_points > 0 THEN
+            PERFORM commerce._earn_points(o.tenant_id, o.customer_id, 'purchase', o.order_id::text, v_points,
+                                          make_interval(days => r.pending_days), make_interval(days => r.expire_days),
+                                          o.order_id, v_base, format('order %s', o.order_id));
+        END IF;
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE OR REPLACE FUNCTION commerce.release_points(p_limit integer DEFAULT 1000) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE n integer; v_now timestamptz := commerce.now();
+BEGIN
+    PERFORM commerce._require(p_limit, 'p_limit');
+    IF p_limit NOT BETWEEN 1 AND 100000 THEN
+        PERFORM commerce._invalid('p_limit', format('batch %s', p_limit), 'Use a batch of 1 to 100000.');
+    END IF;
+    -- set-based: the batch's accounts first (in key order; a busy one is left for the next run), then
+    -- their lots, one ledger entry per lot, one update per account
+    WITH due AS (
+        SELECT tenant_id, lot_id, customer_id FROM commerce.points_lot
+         WHERE status = 'pending' AND available_at <= v_now ORDER BY available_at, tenant_id, lot_id LIMIT p_limit),
+    acc AS (
+        SELECT a.tenant_id, a.customer_id FROM commerce.points_account a
+         WHERE (a.tenant_id, a.customer_id) IN (SELECT tenant_id, customer_id FROM due)
+         ORDER BY a.tenant_id, a.customer_id FOR UPDATE SKIP LOCKED),
+    lots AS (
+        SELECT l.tenant_id, l.lot_id, l.customer_id, l.remaining FROM commerce.points_lot l
+          JOIN due USING (tenant_id, lot_id) JOIN acc ON acc.tenant_id = l.tenant_id AND acc.customer_id = l.customer_id
+         WHERE l.status = 'pending' AND l.available_at <= v_now
+         FOR UPDATE OF l),
+    upd AS (
+        UPDATE commerce.points_lot l SET status = 'available' FROM lots
+         WHERE l.tenant_id = lots.tenant_id AND l.lot_id = lots.lot_id
+        RETURNING lots.tenant_id, lots.customer_id, lots.lot_id, lots.remaining),
+    led AS (
+        INSERT INTO commerce.points_ledger (tenant_id, customer_id, lot_id, kind, delta_available, delta_pending, created_at)
+        SELECT tenant_id, customer_id, lot_id, 'release', remaining, -remaining, v_now FROM upd),
+    sums AS (SELECT tenant_id, customer_id, sum(remaining) AS v FROM upd GROUP BY 1, 2),
+    accu AS (
+        UPDATE commerce.points_account a SET pending = a.pending - sums.v, available = a.available + sums.v, updated_at = v_now
+          FROM sums WHERE a.tenant_id = sums.tenant_id AND a.customer_id = sums.customer_id)
+    SELECT count(*) INTO n FROM upd;
+    RETURN n;
+END $$;
+COMMENT ON FUNCTION commerce.release_points(integer) IS
+  'One batch of the points pump: lots whose return window ended become available, set-based (the batch''s accounts are locked first, in key order; a busy account is left for the next run; one ledger entry per lot, one update per account). Returns the lots released.';
+CREATE OR REPLACE FUNCTION commerce.expire_points(p_limit integer DEFAULT 1000) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE n integer; v_now timestamptz := commerce.now();
+BEGIN
+    PERFORM commerce._require(p_limit, 'p_limit');
+    IF p_limit NOT BETWEEN 1 AND 100000 THEN
+        PERFORM commerce._invalid('p_limit', format('batch %s', p_limit), 'Use a batch of 1 to 100000.');
+    END IF;
+    -- set-based, as release_points: accounts (busy ones skipped), lots, ledger, accounts
+    WITH due AS (
+        SELECT tenant_id, lot_id, customer_id FROM commerce.points_lot
+         WHERE status = 'available' AND expires_at <= v_now ORDER BY expires_at, tenant_id, lot_id LIMIT p_limit),
+    acc AS (
+        SELECT a.tenant_id, a.customer_id FROM commerce.points_account a
+         WHERE (a.tenant_id, a.customer_id) IN (SELECT tenant_id, customer_id FROM due)
+         ORDER BY a.tenant_id, a.customer_id FOR UPDATE SKIP LOCKED),
+    lots AS (
+        SELECT l.tenant_id, l.lot_id, l.customer_id, l.remaining FROM commerce.points_lot l
+          JOIN due USING (tenant_id, lot_id) JOIN acc ON acc.tenant_id = l.tenant_id AND acc.customer_id = l.customer_id
+         WHERE l.status = 'available' AND l.expires_at <= v_now
+         FOR UPDATE OF l),
+    upd AS (
+        UPDATE commerce.points_lot l SET remaining = 0, status = 'closed' FROM lots
+         WHERE l.tenant_id = lots.tenant_id AND l.lot_id = lots.lot_id
+        RETURNING lots.tenant_id, lots.customer_id, lots.lot_id, lots.remaining),
+    led AS (
+        INSERT INTO commerce.points_ledger (tenant_id, customer_id, lot_id, kind, delta_available, delta_pending, created_at)
+        SELECT tenant_id, customer_id, lot_id, 'expire', -remaining, 0, v_now FROM upd),
+    sums AS (SELECT tenant_id, customer_id, sum(remaining) AS v FROM upd GROUP BY 1, 2),
+    accu AS (
+        UPDATE commerce.points_account a SET available = a.available - sums.v, expired = a.expired + sums.v, updated_at = v_now
+          FROM sums WHERE a.tenant_id = sums.tenant_id AND a.customer_id = sums.customer_id)
+    SELECT count(*) INTO n FROM upd;
+    RETURN n;
+END $$;
+COMMENT ON FUNCTION commerce.expire_points(integer) IS
+  'One batch of the points pump: what is left of lots past their expiry expires, set-based (the batch''s accounts locked first, a busy one left for the next run; one ledger entry per lot, one update per account). Returns the lots expired.';
+
 -- the actor roles of a database upgraded after commerce.grant_api() ran get the new matrix
 DO $$
 BEGIN

@@ -16,6 +16,9 @@
 #             vs a plain INSERT of the same row into a table of the same shape
 #   koc_batch.sh   T+0.5 settlement of 1M commission lines and the month close of
 #             100k KOCs, each against one scan-and-aggregate pass over the rows
+#   members_bench.sh   order and payment with and without earning points
+#             (earn_vs_order), the entitlement lookup and identity resolution per
+#             call, the expiry of 1M points lots
 # Environment: CLIENTS (16), BENCH_SECONDS (20 per scenario), JOBS (2).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -76,6 +79,11 @@ PRINT_TPS=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p
 printf '%-8s %10.1f claims/s of 50 jobs\n' print "$PRINT_TPS" >&2
 PRINTED=$(psql -X -At -c "SELECT count(*) FROM commerce.outbox WHERE topic = 'waybill.print' AND status = 'done'")
 
+# members: earn on payment, entitlement lookup, identity resolution, expiry of 1M lots
+export TENANT CLIENTS SECONDS_PER JOBS RUN_DB TEMPLATE
+export -f fresh
+MEMBERS=$(bash members_bench.sh) || { echo "$MEMBERS"; echo "members bench failed" >&2; exit 1; }
+
 # KOC batch jobs against a scan of the same rows (their own database)
 KOC_BATCH=$(bash koc_batch.sh) || { echo "$KOC_BATCH"; echo "koc batch bench failed" >&2; exit 1; }
 
@@ -105,6 +113,7 @@ printf 'clicks_per_s: %.0f\n' "$CLICK"
 printf 'click_insert_ceiling_per_s: %.0f\n' "$CLICK_CEIL"
 awk -v h="$CLICK" -v c="$CLICK_CEIL" 'BEGIN { printf "click_vs_ceiling: %.2f\n", h / c }'
 echo "$KOC_BATCH"
+echo "$MEMBERS"
 echo "print_jobs_done: $PRINTED"
 echo "invariant_violations: $INV"
 [ "$INV" = "0" ]

@@ -6,7 +6,9 @@
 # rejected and the invariant check. Then the KOC story (sections 9-14) and the
 # plays story (15-16: HQ template, store group buy, a group that fills, one
 # that fails and is refunded, lessons consumed, the activity dashboard and
-# the store's settlement). With CONSOLE=1 it then serves the HQ console over
+# the store's settlement), and the members story (17: one person on three
+# channels, points, the points mall, a yearly card, its discount, priority
+# shipping and monthly gift). With CONSOLE=1 it then serves the HQ console over
 # the GraphQL API and prints its address. Runs on the cluster test/harness.sh
 # starts.
 set -euo pipefail
@@ -304,7 +306,66 @@ SELECT status, decided_by FROM commerce.decide_play_settlement(commerce.tenant_i
 SELECT topic, payload - 'settlement_id' AS payload FROM commerce.outbox WHERE topic = 'store.settlement_payout';
 SQL
 
-say "17. Result"
+say "17. Members (issue 13): a fan on three channels becomes one person, earns, redeems, buys a yearly card, gets the discount and the monthly gift"
+p <<'SQL'
+SET commerce.now = '2026-12-03 10:00:00+08';
+SELECT commerce.tenant_id('up') AS t \gset
+-- the shop's rules: 1 point a yuan on the mini-program, a 10-yuan coupon for 500 points, a yearly card
+SELECT true AS points_rule FROM commerce.set_points_rule(:t, 'wechat_mp', 1, 'paid', 0, 365);
+SELECT commerce.create_coupon_template(:t, 'OFF10', '{"name":"10 yuan off from 100","kind":"amount","amount_fen":1000,"threshold_fen":10000,"valid_days":30,"stacking":"stackable"}') > 0 AS coupon_template,
+       commerce.create_coupon_batch(:t, 'OFF10', 'MALL-OFF10', 1000, false) > 0 AS mall_batch,
+       commerce.create_coupon_template(:t, 'GIFT5', '{"name":"Member gift: 5 yuan off","kind":"amount","amount_fen":500,"valid_days":30,"stacking":"stackable"}') > 0 AS gift_template,
+       commerce.create_coupon_batch(:t, 'GIFT5', 'MEMBER-GIFTS', NULL, false) > 0 AS gift_batch;
+SELECT commerce.upsert_product(:t, 'VIP', 'Fan club card', 'virtual', 'membership_card') > 0 AS card_product,
+       commerce.upsert_sku(:t, 'VIP', 'VIP-YEAR', 'Fan club, one year', 9900) > 0 AS card_sku,
+       commerce.receive_stock(:t, 'vip-cards', 'VIP-YEAR', 10000) IS NOT NULL AS cards,
+       commerce.receive_stock(:t, 'xl-members', 'HOODIE-XL', 20) IS NOT NULL AS hoodies;
+SELECT commerce.upsert_membership_plan(:t, 'YEAR', 'Fan club (yearly)', 'VIP-YEAR', 12, 1000,
+         '{"priority_shipping":true,"birthday_double":true,"badge":"Fan club","gift_batch":"MEMBER-GIFTS"}') > 0 AS yearly_plan;
+SELECT commerce.upsert_mall_item(:t, 'OFF10', '10 yuan off', 'coupon', 500, 'MALL-OFF10') > 0 AS mall_item;
+-- Mei logs into the mini-program (one tap: OpenID, UnionID, the phone WeChat verified)
+SELECT outcome, merged FROM commerce.mini_program_login(:t, 'wechat_mp', 'oMei', 'uMei', '13912345678', 'Mei');
+-- her Taobao order carries the same phone, unverified: only a suggestion
+SELECT outcome, suggested FROM commerce.observe_identities(:t, NULL,
+       '[{"type":"taobao_buyer","value":"tb-mei"},{"type":"phone","value":"139 1234 5678"}]', 'taobao');
+-- she signs up on the H5 site by SMS code: the verified phone makes it her
+SELECT commerce.upsert_customer(:t, 'h5:mei', 'Mei') > 0 AS h5_account;
+SELECT outcome, merged FROM commerce.observe_identities(:t, 'h5:mei',
+       '[{"type":"h5_uid","value":"h5-mei","verified":true},{"type":"phone","value":"+86 139 1234 5678","verified":true}]', 'h5');
+SELECT accounts, jsonb_array_length(identities) AS identities FROM commerce._person_view(:t,
+       (SELECT person_id FROM commerce.customer WHERE tenant_id = :t AND code = 'wechat_mp:oMei'));
+-- a welcome gift, a hoodie bought in the mini-program: points
+SELECT commerce.earn_points(:t, 'grant', 'welcome-mei', 'h5:mei', 500, 'welcome to the shop') > 0 AS welcome_points;
+SELECT commerce.pay_order(:t, o.order_id, 'pay-mei-1', o.payable_fen) IS NOT NULL AS hoodie_paid
+  FROM commerce.place_order(:t, 'mei-1', 'wechat_mp', '{"lines":[{"sku":"HOODIE-XL","qty":1}]}', 'wechat_mp:oMei') o;
+SELECT points_available AS points_of_mei_on_both_accounts FROM commerce._person_view(:t,
+       (SELECT person_id FROM commerce.customer WHERE tenant_id = :t AND code = 'h5:mei'));
+-- the points mall: 500 points for a coupon (spent from the H5 account's welcome lot)
+SELECT item, points, available AS points_left, outcome FROM commerce.redeem_points(:t, 'mall-mei-1', 'h5:mei', 'OFF10');
+-- the yearly card, paid once (the provider's callback arrives twice)
+SELECT commerce.pay_order(:t, o.order_id, 'pay-mei-card', o.payable_fen) IS NOT NULL AS card_paid,
+       (commerce.pay_order(:t, o.order_id, 'pay-mei-card', o.payable_fen)).outcome AS second_callback
+  FROM commerce.buy_membership(:t, 'card-mei', 'wechat_mp:oMei', 'YEAR', 'wechat_mp') o;
+SELECT status, period_end, (SELECT count(*) FROM commerce.membership_period p WHERE p.membership_id = m.membership_id) AS periods
+  FROM commerce.membership m WHERE tenant_id = :t;
+-- her next hoodie, on the H5 account: 10% member price (never below the floor) and the coupon, split by line
+SELECT order_id AS mei2 FROM commerce.place_order(:t, 'mei-2', 'h5', jsonb_build_object('lines', '[{"sku":"HOODIE-XL","qty":1}]'::jsonb,
+       'coupons', (SELECT jsonb_agg(coupon_id) FROM commerce.coupon WHERE tenant_id = :t AND source = 'redeem')), 'h5:mei') \gset
+SELECT o.goods_fen, o.discount_fen AS coupon_fen, o.payable_fen, l.unit_price_fen, l.price_source,
+       (SELECT amount_fen FROM commerce.order_discount d WHERE d.tenant_id = o.tenant_id AND d.order_id = o.order_id) AS coupon_on_the_line
+  FROM commerce.orders o JOIN commerce.order_line l ON l.tenant_id = o.tenant_id AND l.order_id = o.order_id
+ WHERE o.tenant_id = :t AND o.order_id = :mei2;
+SELECT (commerce.pay_order(:t, order_id, 'pay-mei-2', payable_fen)).status AS paid
+  FROM commerce.orders WHERE tenant_id = :t AND request_id = 'mei-2';
+SELECT ship_by - paid_at AS priority_shipping_within FROM commerce.orders WHERE tenant_id = :t AND request_id = 'mei-2';
+-- the membership job: this month's gift, once
+SELECT commerce.grant_member_gifts(100) AS gifts_granted, commerce.grant_member_gifts(100) AS granted_again;
+SELECT (SELECT count(*) FROM commerce.check_points_invariants()) + (SELECT count(*) FROM commerce.check_coupon_invariants())
+       + (SELECT count(*) FROM commerce.check_membership_invariants()) + (SELECT count(*) FROM commerce.check_identity_invariants())
+       + (SELECT count(*) FROM commerce.check_mall_invariants()) AS member_invariant_violations;
+SQL
+
+say "18. Result"
 p <<'SQL'
 SELECT (SELECT count(*) FROM public.demo_try)                                   AS flash_sale_tries,
        (SELECT count(*) FROM commerce.reservation WHERE status = 'confirmed'
@@ -325,7 +386,7 @@ SQL
 n=$(psql -X -At -c "SELECT (SELECT count(*) FROM commerce.check_stock_invariants()) + (SELECT count(*) FROM commerce.check_koc_invariants()) + (SELECT count(*) FROM commerce.check_play_invariants())")
 [ "$n" = "0" ]
 
-say "18. The HQ console (src/console/) over the GraphQL API"
+say "19. The HQ console (src/console/) over the GraphQL API"
 if [ "${CONSOLE:-0}" != "1" ]; then
     echo "Run CONSOLE=1 make demo to serve the HQ console on this data (PostGraphile 4 from npm, Node.js);"
     echo "it prints the address to open and keeps serving until Ctrl-C."

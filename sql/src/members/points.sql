@@ -47,6 +47,10 @@ CREATE FUNCTION commerce._lock_points_account(p_tenant bigint, p_customer bigint
 RETURNS commerce.points_account_row LANGUAGE plpgsql AS $$
 DECLARE a commerce.points_account_row;
 BEGIN
+    SELECT * INTO a FROM commerce.points_account WHERE tenant_id = p_tenant AND customer_id = p_customer FOR UPDATE;
+    IF FOUND THEN
+        RETURN a;
+    END IF;
     INSERT INTO commerce.points_account (tenant_id, customer_id) VALUES (p_tenant, p_customer) ON CONFLICT DO NOTHING;
     SELECT * INTO a FROM commerce.points_account WHERE tenant_id = p_tenant AND customer_id = p_customer FOR UPDATE;
     RETURN a;
@@ -316,10 +320,11 @@ BEGIN
         v_base := coalesce(o.paid_fen, 0) - o.refunded_fen;
         v_points := v_base * r.points_per_yuan / 100;     -- floor: 1 point per whole yuan at 1 point a yuan
         -- a member with birthday double points earns double in its (tenant-local) birthday month
-        IF commerce._has_benefit(o.tenant_id, o.customer_id, 'birthday_double_points', commerce.now())
-           AND EXISTS (SELECT 1 FROM commerce.customer cu JOIN commerce.tenant t ON t.tenant_id = cu.tenant_id
-                        WHERE cu.tenant_id = o.tenant_id AND cu.customer_id = o.customer_id
-                          AND extract(month FROM cu.birthday) = extract(month FROM commerce.now() AT TIME ZONE t.time_zone)) THEN
+        -- (the birthday month first: most customers have none set, and the benefit lookup reads the person)
+        IF EXISTS (SELECT 1 FROM commerce.customer cu JOIN commerce.tenant t ON t.tenant_id = cu.tenant_id
+                    WHERE cu.tenant_id = o.tenant_id AND cu.customer_id = o.customer_id
+                      AND extract(month FROM cu.birthday) = extract(month FROM commerce.now() AT TIME ZONE t.time_zone))
+           AND commerce._has_benefit(o.tenant_id, o.customer_id, 'birthday_double_points', commerce.now()) THEN
             v_points := v_points * 2;
         END IF;
         IF v_points > 0 THEN
@@ -415,61 +420,81 @@ COMMENT ON FUNCTION commerce.check_in(bigint, text) IS
 -- One batch of the points pump: pending lots past their return window become available.
 CREATE FUNCTION commerce.release_points(p_limit integer DEFAULT 1000) RETURNS integer
 LANGUAGE plpgsql AS $$
-DECLARE l record; n integer := 0; v bigint; v_now timestamptz := commerce.now();
+DECLARE n integer; v_now timestamptz := commerce.now();
 BEGIN
     PERFORM commerce._require(p_limit, 'p_limit');
     IF p_limit NOT BETWEEN 1 AND 100000 THEN
         PERFORM commerce._invalid('p_limit', format('batch %s', p_limit), 'Use a batch of 1 to 100000.');
     END IF;
-    FOR l IN SELECT tenant_id, lot_id, customer_id FROM commerce.points_lot
-              WHERE status = 'pending' AND available_at <= v_now ORDER BY available_at, tenant_id, lot_id LIMIT p_limit LOOP
-        -- the account first, as every movement locks it; a busy one is left for the next run
-        PERFORM 1 FROM commerce.points_account WHERE tenant_id = l.tenant_id AND customer_id = l.customer_id
-            FOR UPDATE SKIP LOCKED;
-        CONTINUE WHEN NOT FOUND;
-        UPDATE commerce.points_lot SET status = 'available'
-         WHERE tenant_id = l.tenant_id AND lot_id = l.lot_id AND status = 'pending' AND available_at <= v_now
-        RETURNING remaining INTO v;
-        CONTINUE WHEN NOT FOUND;
-        UPDATE commerce.points_account SET pending = pending - v, available = available + v, updated_at = v_now
-         WHERE tenant_id = l.tenant_id AND customer_id = l.customer_id;
+    -- set-based: the batch's accounts first (in key order; a busy one is left for the next run), then
+    -- their lots, one ledger entry per lot, one update per account
+    WITH due AS (
+        SELECT tenant_id, lot_id, customer_id FROM commerce.points_lot
+         WHERE status = 'pending' AND available_at <= v_now ORDER BY available_at, tenant_id, lot_id LIMIT p_limit),
+    acc AS (
+        SELECT a.tenant_id, a.customer_id FROM commerce.points_account a
+         WHERE (a.tenant_id, a.customer_id) IN (SELECT tenant_id, customer_id FROM due)
+         ORDER BY a.tenant_id, a.customer_id FOR UPDATE SKIP LOCKED),
+    lots AS (
+        SELECT l.tenant_id, l.lot_id, l.customer_id, l.remaining FROM commerce.points_lot l
+          JOIN due USING (tenant_id, lot_id) JOIN acc ON acc.tenant_id = l.tenant_id AND acc.customer_id = l.customer_id
+         WHERE l.status = 'pending' AND l.available_at <= v_now
+         FOR UPDATE OF l),
+    upd AS (
+        UPDATE commerce.points_lot l SET status = 'available' FROM lots
+         WHERE l.tenant_id = lots.tenant_id AND l.lot_id = lots.lot_id
+        RETURNING lots.tenant_id, lots.customer_id, lots.lot_id, lots.remaining),
+    led AS (
         INSERT INTO commerce.points_ledger (tenant_id, customer_id, lot_id, kind, delta_available, delta_pending, created_at)
-        VALUES (l.tenant_id, l.customer_id, l.lot_id, 'release', v, -v, v_now);
-        n := n + 1;
-    END LOOP;
+        SELECT tenant_id, customer_id, lot_id, 'release', remaining, -remaining, v_now FROM upd),
+    sums AS (SELECT tenant_id, customer_id, sum(remaining) AS v FROM upd GROUP BY 1, 2),
+    accu AS (
+        UPDATE commerce.points_account a SET pending = a.pending - sums.v, available = a.available + sums.v, updated_at = v_now
+          FROM sums WHERE a.tenant_id = sums.tenant_id AND a.customer_id = sums.customer_id)
+    SELECT count(*) INTO n FROM upd;
     RETURN n;
 END $$;
 COMMENT ON FUNCTION commerce.release_points(integer) IS
-  'One batch of the points pump: lots whose return window ended become available (the account is locked first; a busy account is left for the next run). Returns the lots released.';
+  'One batch of the points pump: lots whose return window ended become available, set-based (the batch''s accounts are locked first, in key order; a busy account is left for the next run; one ledger entry per lot, one update per account). Returns the lots released.';
 
 -- One batch of the points pump: available lots past their expiry expire.
 CREATE FUNCTION commerce.expire_points(p_limit integer DEFAULT 1000) RETURNS integer
 LANGUAGE plpgsql AS $$
-DECLARE l record; n integer := 0; v bigint; v_now timestamptz := commerce.now();
+DECLARE n integer; v_now timestamptz := commerce.now();
 BEGIN
     PERFORM commerce._require(p_limit, 'p_limit');
     IF p_limit NOT BETWEEN 1 AND 100000 THEN
         PERFORM commerce._invalid('p_limit', format('batch %s', p_limit), 'Use a batch of 1 to 100000.');
     END IF;
-    FOR l IN SELECT tenant_id, lot_id, customer_id FROM commerce.points_lot
-              WHERE status = 'available' AND expires_at <= v_now ORDER BY expires_at, tenant_id, lot_id LIMIT p_limit LOOP
-        PERFORM 1 FROM commerce.points_account WHERE tenant_id = l.tenant_id AND customer_id = l.customer_id
-            FOR UPDATE SKIP LOCKED;
-        CONTINUE WHEN NOT FOUND;
-        SELECT remaining INTO v FROM commerce.points_lot
-         WHERE tenant_id = l.tenant_id AND lot_id = l.lot_id AND status = 'available' AND expires_at <= v_now FOR UPDATE;
-        CONTINUE WHEN NOT FOUND;
-        UPDATE commerce.points_lot SET remaining = 0, status = 'closed' WHERE tenant_id = l.tenant_id AND lot_id = l.lot_id;
-        UPDATE commerce.points_account SET available = available - v, expired = expired + v, updated_at = v_now
-         WHERE tenant_id = l.tenant_id AND customer_id = l.customer_id;
+    -- set-based, as release_points: accounts (busy ones skipped), lots, ledger, accounts
+    WITH due AS (
+        SELECT tenant_id, lot_id, customer_id FROM commerce.points_lot
+         WHERE status = 'available' AND expires_at <= v_now ORDER BY expires_at, tenant_id, lot_id LIMIT p_limit),
+    acc AS (
+        SELECT a.tenant_id, a.customer_id FROM commerce.points_account a
+         WHERE (a.tenant_id, a.customer_id) IN (SELECT tenant_id, customer_id FROM due)
+         ORDER BY a.tenant_id, a.customer_id FOR UPDATE SKIP LOCKED),
+    lots AS (
+        SELECT l.tenant_id, l.lot_id, l.customer_id, l.remaining FROM commerce.points_lot l
+          JOIN due USING (tenant_id, lot_id) JOIN acc ON acc.tenant_id = l.tenant_id AND acc.customer_id = l.customer_id
+         WHERE l.status = 'available' AND l.expires_at <= v_now
+         FOR UPDATE OF l),
+    upd AS (
+        UPDATE commerce.points_lot l SET remaining = 0, status = 'closed' FROM lots
+         WHERE l.tenant_id = lots.tenant_id AND l.lot_id = lots.lot_id
+        RETURNING lots.tenant_id, lots.customer_id, lots.lot_id, lots.remaining),
+    led AS (
         INSERT INTO commerce.points_ledger (tenant_id, customer_id, lot_id, kind, delta_available, delta_pending, created_at)
-        VALUES (l.tenant_id, l.customer_id, l.lot_id, 'expire', -v, 0, v_now);
-        n := n + 1;
-    END LOOP;
+        SELECT tenant_id, customer_id, lot_id, 'expire', -remaining, 0, v_now FROM upd),
+    sums AS (SELECT tenant_id, customer_id, sum(remaining) AS v FROM upd GROUP BY 1, 2),
+    accu AS (
+        UPDATE commerce.points_account a SET available = a.available - sums.v, expired = a.expired + sums.v, updated_at = v_now
+          FROM sums WHERE a.tenant_id = sums.tenant_id AND a.customer_id = sums.customer_id)
+    SELECT count(*) INTO n FROM upd;
     RETURN n;
 END $$;
 COMMENT ON FUNCTION commerce.expire_points(integer) IS
-  'One batch of the points pump: what is left of lots past their expiry expires (the account is locked first; a busy account is left for the next run). Returns the lots expired.';
+  'One batch of the points pump: what is left of lots past their expiry expires, set-based (the batch''s accounts locked first, a busy one left for the next run; one ledger entry per lot, one update per account). Returns the lots expired.';
 
 CREATE PROCEDURE commerce.points_pump(p_batch integer DEFAULT 1000, p_max_batches integer DEFAULT 1000)
 LANGUAGE plpgsql AS $$
