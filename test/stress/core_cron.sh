@@ -41,9 +41,9 @@ check "the job role is no superuser" "$(q -c "SELECT rolsuper || ' ' || rolbypas
 q -c "SELECT commerce.schedule_jobs('commerce_jobs')" > /dev/null
 JOBS="commerce-cancel-unpaid-orders,commerce-coupons,commerce-end-expired-groups,commerce-expire-reservations,commerce-koc-levels,commerce-koc-risk,commerce-memberships,commerce-points,commerce-purge,commerce-settle-commissions"
 check "schedule_jobs returns its jobs" "$(q -c "SELECT string_agg(j, ',') FROM commerce.schedule_jobs('commerce_jobs') j")" "$JOBS"
-check "each scheduled once (risk every 10 minutes, the purge daily)" "$(q -c "SELECT count(*) || ' ' || count(DISTINCT jobname) || ' ' || min(schedule) || ' ' || max(schedule) FROM cron.job WHERE jobname LIKE 'commerce-%'")" "8 8 * * * * * 17 19 * * *"
+check "each scheduled once (risk every 10 minutes, the purge daily)" "$(q -c "SELECT count(*) || ' ' || count(DISTINCT jobname) || ' ' || min(schedule) || ' ' || max(schedule) FROM cron.job WHERE jobname LIKE 'commerce-%'")" "10 10 * * * * * 17 19 * * *"
 check "every job runs as commerce_jobs" "$(q -c "SELECT string_agg(DISTINCT username, ',') FROM cron.job WHERE jobname LIKE 'commerce-%'")" "commerce_jobs"
-check "cron_commands gives the same for another database" "$(q -c "SELECT count(*) FROM commerce.cron_commands('commerce_jobs') c WHERE c LIKE 'SELECT cron.schedule_in_database(%, ''commerce_jobs'');'")" "8"
+check "cron_commands gives the same for another database" "$(q -c "SELECT count(*) FROM commerce.cron_commands('commerce_jobs') c WHERE c LIKE 'SELECT cron.schedule_in_database(%, ''commerce_jobs'');'")" "10"
 
 # wait for pg_cron's next minute (at most ~75 s)
 for _ in $(seq 1 90); do

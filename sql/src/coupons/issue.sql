@@ -237,7 +237,7 @@ CREATE FUNCTION commerce.issue_coupon(p_tenant bigint, p_source text, p_source_k
 RETURNS commerce.coupon_issue_result LANGUAGE plpgsql AS $$
 DECLARE b commerce.coupon_batch%ROWTYPE; t commerce.coupon_template%ROWTYPE; c commerce.coupon%ROWTYPE;
         v_customer bigint; v_now timestamptz := commerce.now(); v_issued bigint; v_slot integer; v_start integer;
-        v_from timestamptz; v_until timestamptz; v_tz text;
+        v_from timestamptz; v_until timestamptz; v_tz text; v_try integer;
 BEGIN
     v_tz := (commerce._tenant(p_tenant)).time_zone;
     PERFORM commerce._require(p_source, 'p_source');
@@ -308,16 +308,27 @@ BEGIN
             HINT    = 'Each customer may hold only that many of this coupon.';
     END IF;
 
-    -- a slot with coupons left that no other claim holds, from one chosen by the key; else wait for one
+    -- a slot with coupons left that no other claim holds, from one chosen by the key. A claim never
+    -- waits on a slot's row lock: a slot locked and then found full keeps its lock to the end of the
+    -- transaction, so waiting could close a cycle. When every slot with coupons left is held by
+    -- claims in flight, it tries again after 1 to 10 ms (about 2 s in all), and finds the batch all
+    -- claimed as soon as no slot has any left.
     v_start := abs(hashtext(p_source_key)) % b.slot_count;
-    SELECT slot_no INTO v_slot FROM commerce.coupon_slot
-     WHERE tenant_id = p_tenant AND batch_id = b.batch_id AND (quota IS NULL OR issued < quota)
-     ORDER BY (slot_no + b.slot_count - v_start) % b.slot_count
-     LIMIT 1 FOR UPDATE SKIP LOCKED;
-    IF v_slot IS NULL THEN
+    FOR v_try IN 1 .. 200 LOOP
         SELECT slot_no INTO v_slot FROM commerce.coupon_slot
          WHERE tenant_id = p_tenant AND batch_id = b.batch_id AND (quota IS NULL OR issued < quota)
-         ORDER BY slot_no LIMIT 1 FOR UPDATE;
+         ORDER BY (slot_no + b.slot_count - v_start) % b.slot_count
+         LIMIT 1 FOR UPDATE SKIP LOCKED;
+        EXIT WHEN v_slot IS NOT NULL
+               OR NOT EXISTS (SELECT 1 FROM commerce.coupon_slot
+                               WHERE tenant_id = p_tenant AND batch_id = b.batch_id AND (quota IS NULL OR issued < quota));
+        PERFORM pg_sleep(0.001 * least(v_try, 10));
+    END LOOP;
+    IF v_slot IS NULL AND EXISTS (SELECT 1 FROM commerce.coupon_slot
+                                   WHERE tenant_id = p_tenant AND batch_id = b.batch_id AND (quota IS NULL OR issued < quota)) THEN
+        PERFORM commerce._too_many(format('coupon batch "%s" is busy', p_batch),
+                                   'Every slot with coupons left stayed held by claims in flight for about 2 seconds.',
+                                   'Nothing was issued; retry with the same request_id.', 1);
     END IF;
     IF v_slot IS NULL THEN
         RAISE EXCEPTION USING ERRCODE = 'PT409',
@@ -337,7 +348,7 @@ BEGIN
     RETURN ROW(c.coupon_id, c.status, c.valid_from, c.valid_until, 'issued')::commerce.coupon_issue_result;
 END $$;
 COMMENT ON FUNCTION commerce.issue_coupon(bigint, text, text, text, text) IS
-  'Issue a coupon of batch p_batch to a customer, exactly once per source event (p_source claim, issue, reward, redeem or flow, and its key: a repeat returns the first coupon, outcome existing; the key of another issue is 23505). Never more than the batch''s quota under any concurrency (PT409 when all are issued, nothing changed), never more than the template''s per-customer limit (PT409); a claim needs a claimable batch (PT403) in its claim window (PT409). Valid from now (or the template''s valid_from) until the template''s valid_until or valid_days after the issue.';
+  'Issue a coupon of batch p_batch to a customer, exactly once per source event (p_source claim, issue, reward, redeem or flow, and its key: a repeat returns the first coupon, outcome existing; the key of another issue is 23505). Never more than the batch''s quota under any concurrency (PT409 when all are issued, nothing changed; PT429 when the last coupons stay held by claims in flight for about 2 s: retry), never more than the template''s per-customer limit (PT409); a claim needs a claimable batch (PT403) in its claim window (PT409). Valid from now (or the template''s valid_from) until the template''s valid_until or valid_days after the issue.';
 
 -- Close a batch: no more issues from it.
 CREATE FUNCTION commerce.close_coupon_batch(p_tenant bigint, p_batch text) RETURNS void
