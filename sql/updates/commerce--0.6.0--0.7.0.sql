@@ -16168,6 +16168,286 @@ END $$;
 COMMENT ON FUNCTION commerce.expire_points(integer) IS
   'One batch of the points pump: what is left of lots past their expiry expires, set-based (the batch''s accounts locked first, a busy one left for the next run; one ledger entry per lot, one update per account). Returns the lots expired.';
 
+-- ===========================================================================
+-- coupon claims never wait on a slot's lock; points spent across the
+-- person's accounts (issue 13)
+-- ===========================================================================
+CREATE OR REPLACE FUNCTION commerce.issue_coupon(p_tenant bigint, p_source text, p_source_key text, p_batch text, p_customer text)
+RETURNS commerce.coupon_issue_result LANGUAGE plpgsql AS $$
+DECLARE b commerce.coupon_batch%ROWTYPE; t commerce.coupon_template%ROWTYPE; c commerce.coupon%ROWTYPE;
+        v_customer bigint; v_now timestamptz := commerce.now(); v_issued bigint; v_slot integer; v_start integer;
+        v_from timestamptz; v_until timestamptz; v_tz text;
+BEGIN
+    v_tz := (commerce._tenant(p_tenant)).time_zone;
+    PERFORM commerce._require(p_source, 'p_source');
+    PERFORM commerce._request_key(p_source_key, 'p_source_key');
+    PERFORM commerce._require(p_batch, 'p_batch');
+    PERFORM commerce._require(p_customer, 'p_customer');
+    IF p_source NOT IN ('claim', 'issue', 'reward', 'redeem', 'flow') THEN
+        PERFORM commerce._invalid('p_source', format('"%s"', left(p_source, 64)),
+                                  'A coupon comes from a claim, an issue, a reward, a redemption or a flow.');
+    END IF;
+    SELECT * INTO b FROM commerce.coupon_batch WHERE tenant_id = p_tenant AND code = p_batch;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('coupon batch', p_batch, p_tenant);
+    END IF;
+    SELECT customer_id INTO v_customer FROM commerce.customer WHERE tenant_id = p_tenant AND code = p_customer;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('customer', p_customer, p_tenant);
+    END IF;
+    SELECT * INTO t FROM commerce.coupon_template WHERE tenant_id = p_tenant AND template_id = b.template_id;
+
+    -- the customer's holder row of the template orders its issues; then a repeat finds the first
+    INSERT INTO commerce.coupon_holder (tenant_id, template_id, customer_id) VALUES (p_tenant, t.template_id, v_customer)
+    ON CONFLICT DO NOTHING;
+    SELECT issued INTO v_issued FROM commerce.coupon_holder
+     WHERE tenant_id = p_tenant AND template_id = t.template_id AND customer_id = v_customer FOR UPDATE;
+    SELECT * INTO c FROM commerce.coupon WHERE tenant_id = p_tenant AND source = p_source AND source_key = p_source_key;
+    IF FOUND THEN
+        IF c.customer_id <> v_customer OR c.batch_id <> b.batch_id THEN
+            RAISE EXCEPTION USING ERRCODE = '23505',
+                MESSAGE = format('%s key "%s" already issued another coupon', p_source, left(p_source_key, 64)),
+                DETAIL  = format('It issued coupon %s of batch %s to customer %s.', c.coupon_id, c.batch_id, c.customer_id),
+                HINT    = 'Use a new key for a new issue.';
+        END IF;
+        RETURN ROW(c.coupon_id, c.status, c.valid_from, c.valid_until, 'existing')::commerce.coupon_issue_result;
+    END IF;
+
+    IF b.status <> 'open' OR NOT t.active THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
+            MESSAGE = format('coupon batch "%s" is closed', p_batch),
+            DETAIL  = CASE WHEN t.active THEN 'The batch was closed.' ELSE format('Template "%s" was deactivated.', t.code) END,
+            HINT    = 'Issue from an open batch.';
+    END IF;
+    IF p_source = 'claim' AND NOT b.claimable THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT403',
+            MESSAGE = format('coupon batch "%s" cannot be claimed', p_batch),
+            DETAIL  = 'Its coupons are only issued (rewards, flows, redemptions).',
+            HINT    = 'Claim from a claimable batch (commerce_api.coupon_batches lists them).';
+    END IF;
+    IF p_source = 'claim' AND (v_now < b.claim_from OR v_now >= b.claim_until) THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
+            MESSAGE = format('coupon batch "%s" is not open for claims', p_batch),
+            DETAIL  = format('Claims open %s and close %s.', coalesce(b.claim_from::text, 'at once'), coalesce(b.claim_until::text, 'never')),
+            HINT    = 'Claim while the batch is open.';
+    END IF;
+    v_from := greatest(v_now, coalesce(t.valid_from, v_now));
+    -- days in the tenant's calendar, whatever the session's time zone
+    v_until := coalesce(t.valid_until, ((v_now AT TIME ZONE v_tz) + make_interval(days => t.valid_days)) AT TIME ZONE v_tz);
+    IF v_until <= v_now THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
+            MESSAGE = format('coupons of template "%s" are no longer valid', t.code),
+            DETAIL  = format('They were valid until %s.', t.valid_until),
+            HINT    = 'Issue coupons of a template still valid.';
+    END IF;
+    IF t.per_customer_limit IS NOT NULL AND v_issued >= t.per_customer_limit THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
+            MESSAGE = format('customer "%s" already has %s coupons of "%s"', left(p_customer, 64), v_issued, t.code),
+            DETAIL  = format('At most %s per customer.', t.per_customer_limit),
+            HINT    = 'Each customer may hold only that many of this coupon.';
+    END IF;
+
+    -- a slot with coupons left that no other claim holds, from one chosen by the key. A claim never
+    -- waits on a slot's row lock: a slot locked and then found full keeps its lock to the end of the
+    -- transaction, so waiting could close a cycle. When every slot with coupons left is held by
+    -- claims in flight, it tries again after 1 to 10 ms (about 2 s in all), and finds the batch all
+    -- claimed as soon as no slot has any left.
+    v_start := abs(hashtext(p_source_key)) % b.slot_count;
+    FOR v_try IN 1 .. 200 LOOP
+        SELECT slot_no INTO v_slot FROM commerce.coupon_slot
+         WHERE tenant_id = p_tenant AND batch_id = b.batch_id AND (quota IS NULL OR issued < quota)
+         ORDER BY (slot_no + b.slot_count - v_start) % b.slot_count
+         LIMIT 1 FOR UPDATE SKIP LOCKED;
+        EXIT WHEN v_slot IS NOT NULL
+               OR NOT EXISTS (SELECT 1 FROM commerce.coupon_slot
+                               WHERE tenant_id = p_tenant AND batch_id = b.batch_id AND (quota IS NULL OR issued < quota));
+        PERFORM pg_sleep(0.001 * least(v_try, 10));
+    END LOOP;
+    IF v_slot IS NULL AND EXISTS (SELECT 1 FROM commerce.coupon_slot
+                                   WHERE tenant_id = p_tenant AND batch_id = b.batch_id AND (quota IS NULL OR issued < quota)) THEN
+        PERFORM commerce._too_many(format('coupon batch "%s" is busy', p_batch),
+                                   'Every slot with coupons left stayed held by claims in flight for about 2 seconds.',
+                                   'Nothing was issued; retry with the same request_id.', 1);
+    END IF;
+    IF v_slot IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
+            MESSAGE = format('coupon batch "%s" is all claimed', p_batch),
+            DETAIL  = format('All %s coupons were issued.', b.quota),
+            HINT    = 'Nothing was issued; try another batch.';
+    END IF;
+    UPDATE commerce.coupon_slot SET issued = issued + 1
+     WHERE tenant_id = p_tenant AND batch_id = b.batch_id AND slot_no = v_slot;
+    UPDATE commerce.coupon_holder SET issued = issued + 1
+     WHERE tenant_id = p_tenant AND template_id = t.template_id AND customer_id = v_customer;
+    INSERT INTO commerce.coupon (tenant_id, template_id, batch_id, slot_no, customer_id, source, source_key, status,
+                                 valid_from, valid_until, issued_at)
+    VALUES (p_tenant, t.template_id, b.batch_id, v_slot, v_customer, p_source, p_source_key, 'issued',
+            v_from, v_until, v_now)
+    RETURNING * INTO c;
+    RETURN ROW(c.coupon_id, c.status, c.valid_from, c.valid_until, 'issued')::commerce.coupon_issue_result;
+END $$;
+COMMENT ON FUNCTION commerce.issue_coupon(bigint, text, text, text, text) IS
+  'Issue a coupon of batch p_batch to a customer, exactly once per source event (p_source claim, issue, reward, redeem or flow, and its key: a repeat returns the first coupon, outcome existing; the key of another issue is 23505). Never more than the batch''s quota under any concurrency (PT409 when all are issued, nothing changed; PT429 when the last coupons stay held by claims in flight for about 2 s: retry), never more than the template''s per-customer limit (PT409); a claim needs a claimable batch (PT403) in its claim window (PT409). Valid from now (or the template''s valid_from) until the template''s valid_until or valid_days after the issue.';
+CREATE FUNCTION commerce._lock_person_accounts(p_tenant bigint, p_customer bigint) RETURNS bigint[]
+LANGUAGE plpgsql AS $$
+DECLARE v_accounts bigint[] := commerce._person_customers(p_tenant, p_customer);
+BEGIN
+    INSERT INTO commerce.points_account (tenant_id, customer_id) VALUES (p_tenant, p_customer) ON CONFLICT DO NOTHING;
+    PERFORM 1 FROM commerce.points_account WHERE tenant_id = p_tenant AND customer_id = ANY (v_accounts)
+      ORDER BY customer_id FOR UPDATE;
+    RETURN v_accounts;
+END $$;
+CREATE OR REPLACE FUNCTION commerce.spend_points(p_tenant bigint, p_request_id text, p_customer text, p_points bigint,
+                                      p_reason text)
+RETURNS commerce.points_account_row LANGUAGE plpgsql AS $$
+DECLARE v_customer bigint; a commerce.points_account_row; s commerce.points_spend%ROWTYPE;
+        v_now timestamptz := commerce.now(); v_spendable bigint; v_accounts bigint[]; l record;
+        v_left bigint := p_points; v_take bigint;
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._request_key(p_request_id, 'p_request_id');
+    PERFORM commerce._require(p_customer, 'p_customer');
+    PERFORM commerce._require(p_points, 'p_points');
+    PERFORM commerce._require(p_reason, 'p_reason');
+    IF p_points NOT BETWEEN 1 AND 100000000 THEN
+        PERFORM commerce._invalid('p_points', format('%s points', p_points), 'Spend 1 to 100000000 points at a time.');
+    END IF;
+    IF length(p_reason) NOT BETWEEN 1 AND 200 THEN
+        PERFORM commerce._invalid('p_reason', format('%s characters', length(p_reason)), 'Give a reason of 1 to 200 characters.');
+    END IF;
+    SELECT customer_id INTO v_customer FROM commerce.customer WHERE tenant_id = p_tenant AND code = p_customer;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('customer', p_customer, p_tenant);
+    END IF;
+    -- the points of the customer's person: every account of it, locked in customer order (the spender's
+    -- created if it has none), so a fan spends on the H5 site what it earned in the mini-program
+    v_accounts := commerce._lock_person_accounts(p_tenant, v_customer);
+    SELECT * INTO a FROM commerce.points_account WHERE tenant_id = p_tenant AND customer_id = v_customer;
+    -- a repeat returns the account; the same request_id for another spend is refused
+    SELECT * INTO s FROM commerce.points_spend WHERE tenant_id = p_tenant AND request_id = p_request_id;
+    IF FOUND THEN
+        IF s.customer_id <> v_customer OR s.points <> p_points THEN
+            RAISE EXCEPTION USING ERRCODE = '23505',
+                MESSAGE = format('request_id "%s" was already used for a different spend', left(p_request_id, 64)),
+                DETAIL  = format('First: %s points of customer %s; now: %s points of "%s".', s.points, s.customer_id, p_points,
+                                 left(p_customer, 64)),
+                HINT    = 'Use a new request_id for a new spend.';
+        END IF;
+        RETURN a;
+    END IF;
+    -- what can be spent now: available lots not past their expiry (the pump may not have run yet)
+    SELECT coalesce(sum(remaining), 0) INTO v_spendable FROM commerce.points_lot
+     WHERE tenant_id = p_tenant AND customer_id = ANY (v_accounts) AND status = 'available' AND expires_at > v_now;
+    IF v_spendable < p_points THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
+            MESSAGE = format('customer "%s" has %s points to spend, not %s', left(p_customer, 64), v_spendable, p_points),
+            DETAIL  = format('Available %s, pending %s (in the return window).', v_spendable, a.pending),
+            HINT    = 'Spend at most the available points; pending points become available after the return window.';
+    END IF;
+    INSERT INTO commerce.points_spend (tenant_id, request_id, customer_id, points, reason, created_at)
+    VALUES (p_tenant, p_request_id, v_customer, p_points, p_reason, v_now);
+    -- earliest expiry first across the person's accounts; each account gives what its lots gave
+    FOR l IN SELECT lot_id, customer_id, remaining FROM commerce.points_lot
+              WHERE tenant_id = p_tenant AND customer_id = ANY (v_accounts) AND status = 'available' AND expires_at > v_now
+              ORDER BY expires_at, lot_id FOR UPDATE LOOP
+        EXIT WHEN v_left = 0;
+        v_take := least(l.remaining, v_left);
+        UPDATE commerce.points_lot
+           SET remaining = remaining - v_take, status = CASE WHEN remaining = v_take THEN 'closed' ELSE status END
+         WHERE tenant_id = p_tenant AND lot_id = l.lot_id;
+        INSERT INTO commerce.points_ledger (tenant_id, customer_id, lot_id, kind, delta_available, delta_pending,
+                                            request_id, reason, created_at)
+        VALUES (p_tenant, l.customer_id, l.lot_id, 'spend', -v_take, 0, p_request_id, p_reason, v_now);
+        UPDATE commerce.points_account SET available = available - v_take, spent = spent + v_take, updated_at = v_now
+         WHERE tenant_id = p_tenant AND customer_id = l.customer_id;
+        v_left := v_left - v_take;
+    END LOOP;
+    IF v_left <> 0 THEN
+        RAISE EXCEPTION 'commerce.spend_points: the lots of customer % did not hold the % points counted', v_customer, p_points;
+    END IF;
+    SELECT * INTO a FROM commerce.points_account WHERE tenant_id = p_tenant AND customer_id = v_customer;
+    RETURN a;
+END $$;
+COMMENT ON FUNCTION commerce.spend_points(bigint, text, text, bigint, text) IS
+  'Spend a customer''s points (a points-mall redemption, a deduction): the points of its person, on all its accounts (locked in customer order), earliest expiry first, never more than there is (PT409, nothing spent; pending and expired points do not count). Once per request_id: a repeat returns the account, the same request_id for another spend is 23505. Returns the spender''s account.';
+CREATE OR REPLACE FUNCTION commerce.redeem_points(p_tenant bigint, p_request_id text, p_customer text, p_item text, p_qty integer DEFAULT 1,
+                                       p_channel text DEFAULT 'wechat_mp', p_receiver jsonb DEFAULT NULL)
+RETURNS commerce.redemption_result LANGUAGE plpgsql AS $$
+DECLARE i commerce.points_mall_item%ROWTYPE; v_customer bigint; v_n bigint; v_order bigint; v_coupon bigint;
+        v_sku text; r commerce.order_result; d commerce.points_redemption%ROWTYPE;
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._request_key(p_request_id, 'p_request_id');
+    PERFORM commerce._require(p_customer, 'p_customer');
+    PERFORM commerce._require(p_item, 'p_item');
+    PERFORM commerce._require(p_qty, 'p_qty');
+    SELECT * INTO i FROM commerce.points_mall_item WHERE tenant_id = p_tenant AND code = p_item;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('mall item', p_item, p_tenant);
+    END IF;
+    SELECT customer_id INTO v_customer FROM commerce.customer WHERE tenant_id = p_tenant AND code = p_customer;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('customer', p_customer, p_tenant);
+    END IF;
+    IF p_qty NOT BETWEEN 1 AND 100 OR (i.kind <> 'goods' AND p_qty <> 1) THEN
+        PERFORM commerce._invalid('p_qty', format('%s units of a %s item', p_qty, i.kind),
+                                  'Redeem 1 to 100 units of goods, one coupon or one membership at a time.');
+    END IF;
+    -- under the locks of its person's points accounts (in customer order, as spend_points takes them):
+    -- a repeat finds its redemption, the limit counts the others
+    PERFORM commerce._lock_person_accounts(p_tenant, v_customer);
+    SELECT * INTO d FROM commerce.points_redemption WHERE tenant_id = p_tenant AND request_id = p_request_id;
+    IF FOUND THEN
+        IF d.customer_id <> v_customer OR d.item_id <> i.item_id OR d.qty <> p_qty THEN
+            RAISE EXCEPTION USING ERRCODE = '23505',
+                MESSAGE = format('request_id "%s" was already used for another redemption', left(p_request_id, 64)),
+                DETAIL  = format('It redeemed %s x item %s for customer %s.', d.qty, d.item_id, d.customer_id),
+                HINT    = 'Use a new request_id for a new redemption.';
+        END IF;
+        RETURN commerce._redemption_result(p_tenant, p_request_id, 'existing');
+    END IF;
+    IF NOT i.active THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409', MESSAGE = format('mall item "%s" is not on sale', p_item),
+            HINT = 'Redeem an item on sale (commerce_api.mall_items).';
+    END IF;
+    IF i.per_customer_limit IS NOT NULL THEN
+        SELECT count(*) INTO v_n FROM commerce.points_redemption
+         WHERE tenant_id = p_tenant AND customer_id = v_customer AND item_id = i.item_id AND status = 'redeemed';
+        IF v_n >= i.per_customer_limit THEN
+            RAISE EXCEPTION USING ERRCODE = 'PT409',
+                MESSAGE = format('customer "%s" has redeemed "%s" %s times', left(p_customer, 64), p_item, v_n),
+                DETAIL  = format('At most %s per customer.', i.per_customer_limit),
+                HINT    = 'Nothing was spent.';
+        END IF;
+    END IF;
+    -- the points first (PT409 when too few: nothing happens), then what they buy
+    PERFORM commerce.spend_points(p_tenant, 'redeem:' || p_request_id, p_customer, i.points * p_qty,
+                                  left('points mall: ' || i.name, 200));
+    IF i.kind = 'coupon' THEN
+        v_coupon := (commerce.issue_coupon(p_tenant, 'redeem', p_request_id, (SELECT code FROM commerce.coupon_batch
+                                                                               WHERE tenant_id = p_tenant AND batch_id = i.batch_id),
+                                           p_customer)).coupon_id;
+    ELSE
+        SELECT code INTO v_sku FROM commerce.sku
+         WHERE tenant_id = p_tenant
+           AND sku_id = coalesce(i.sku_id, (SELECT sku_id FROM commerce.membership_plan WHERE tenant_id = p_tenant AND plan_id = i.plan_id));
+        r := commerce.place_order(p_tenant, 'redeem:' || p_request_id, p_channel,
+                                  jsonb_strip_nulls(jsonb_build_object(
+                                      'lines', jsonb_build_array(jsonb_build_object('sku', v_sku, 'qty', p_qty)),
+                                      'receiver', p_receiver, 'paid_by', 'points')),
+                                  p_customer);
+        v_order := r.order_id;
+        IF r.payable_fen <> 0 THEN
+            RAISE EXCEPTION 'commerce.redeem_points: the order % paid with points is payable %', v_order, r.payable_fen;
+        END IF;
+        PERFORM commerce.pay_order(p_tenant, v_order, 'points:' || p_request_id, 0);
+    END IF;
+    INSERT INTO commerce.points_redemption (tenant_id, request_id, customer_id, item_id, qty, points, order_id, coupon_id,
+                                            status, created_at)
+    VALUES (p_tenant, p_request_id, v_customer, i.item_id, p_qty, i.points * p_qty, v_order, v_coupon, 'redeemed', commerce.now());
+    RETURN commerce._redemption_result(p_tenant, p_request_id, 'redeemed');
+END $$;
+
 -- the actor roles of a database upgraded after commerce.grant_api() ran get the new matrix
 DO $$
 BEGIN

@@ -10,7 +10,7 @@ SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
 CALL commerce.provision();
-SELECT plan(36);
+SELECT plan(39);
 \ir lib/fingerprint.psql
 \ir lib/call_as.psql
 \o /dev/null
@@ -91,6 +91,13 @@ SELECT is((commerce.observe_identities(:t, 'h5:ann', '[{"type":"phone","value":"
 -- staff merge after review
 SELECT is(commerce.merge_persons(:t, :pa, (SELECT person_id FROM commerce.customer WHERE tenant_id = :t AND code = 'h5:ann'), 'same person, checked'),
           :pa::bigint, 'staff merge them back');
+
+-- points of both accounts spent together, earliest expiry first
+SELECT commerce.earn_points(:t, 'grant', 'g2', 'wechat_mp:oA', 50, 'mini-program welcome', 0, 30) \gset
+SELECT is((commerce.spend_points(:t, 's1', 'wechat_mp:oA', 120, 'mall')).available, 0::bigint,
+          'Ann spends 120 in the mini-program: its 50 (expiring first) and 70 of her H5 points');
+SELECT is((SELECT points_available FROM commerce._person_view(:t, :pa)), 30::bigint, '30 left on her person');
+SELECT is((SELECT count(*) FROM commerce.check_points_invariants()), 0::bigint, 'the points invariants hold per account');
 
 -- bad input
 SELECT pg_temp.fingerprint() AS fp0 \gset

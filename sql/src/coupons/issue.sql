@@ -237,7 +237,7 @@ CREATE FUNCTION commerce.issue_coupon(p_tenant bigint, p_source text, p_source_k
 RETURNS commerce.coupon_issue_result LANGUAGE plpgsql AS $$
 DECLARE b commerce.coupon_batch%ROWTYPE; t commerce.coupon_template%ROWTYPE; c commerce.coupon%ROWTYPE;
         v_customer bigint; v_now timestamptz := commerce.now(); v_issued bigint; v_slot integer; v_start integer;
-        v_from timestamptz; v_until timestamptz; v_tz text; v_try integer;
+        v_from timestamptz; v_until timestamptz; v_tz text;
 BEGIN
     v_tz := (commerce._tenant(p_tenant)).time_zone;
     PERFORM commerce._require(p_source, 'p_source');

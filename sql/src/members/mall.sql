@@ -99,8 +99,9 @@ BEGIN
         PERFORM commerce._invalid('p_qty', format('%s units of a %s item', p_qty, i.kind),
                                   'Redeem 1 to 100 units of goods, one coupon or one membership at a time.');
     END IF;
-    -- under the customer's points account lock: a repeat finds its redemption, the limit counts the others
-    PERFORM commerce._lock_points_account(p_tenant, v_customer);
+    -- under the locks of its person's points accounts (in customer order, as spend_points takes them):
+    -- a repeat finds its redemption, the limit counts the others
+    PERFORM commerce._lock_person_accounts(p_tenant, v_customer);
     SELECT * INTO d FROM commerce.points_redemption WHERE tenant_id = p_tenant AND request_id = p_request_id;
     IF FOUND THEN
         IF d.customer_id <> v_customer OR d.item_id <> i.item_id OR d.qty <> p_qty THEN

@@ -56,6 +56,17 @@ BEGIN
     RETURN a;
 END $$;
 
+-- Lock the points accounts of a customer's person in customer order (its own created if missing); returns them.
+CREATE FUNCTION commerce._lock_person_accounts(p_tenant bigint, p_customer bigint) RETURNS bigint[]
+LANGUAGE plpgsql AS $$
+DECLARE v_accounts bigint[] := commerce._person_customers(p_tenant, p_customer);
+BEGIN
+    INSERT INTO commerce.points_account (tenant_id, customer_id) VALUES (p_tenant, p_customer) ON CONFLICT DO NOTHING;
+    PERFORM 1 FROM commerce.points_account WHERE tenant_id = p_tenant AND customer_id = ANY (v_accounts)
+      ORDER BY customer_id FOR UPDATE;
+    RETURN v_accounts;
+END $$;
+
 -- Earn a lot of points once per source event (the account is locked by the caller or here).
 CREATE FUNCTION commerce._earn_points(p_tenant bigint, p_customer bigint, p_source text, p_source_key text,
                                       p_points bigint, p_pending interval, p_lasts interval, p_order bigint,
@@ -198,7 +209,8 @@ CREATE FUNCTION commerce.spend_points(p_tenant bigint, p_request_id text, p_cust
                                       p_reason text)
 RETURNS commerce.points_account_row LANGUAGE plpgsql AS $$
 DECLARE v_customer bigint; a commerce.points_account_row; s commerce.points_spend%ROWTYPE;
-        v_now timestamptz := commerce.now(); v_spendable bigint;
+        v_now timestamptz := commerce.now(); v_spendable bigint; v_accounts bigint[]; l record;
+        v_left bigint := p_points; v_take bigint;
 BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._request_key(p_request_id, 'p_request_id');
@@ -215,7 +227,10 @@ BEGIN
     IF NOT FOUND THEN
         PERFORM commerce._not_found('customer', p_customer, p_tenant);
     END IF;
-    a := commerce._lock_points_account(p_tenant, v_customer);
+    -- the points of the customer's person: every account of it, locked in customer order (the spender's
+    -- created if it has none), so a fan spends on the H5 site what it earned in the mini-program
+    v_accounts := commerce._lock_person_accounts(p_tenant, v_customer);
+    SELECT * INTO a FROM commerce.points_account WHERE tenant_id = p_tenant AND customer_id = v_customer;
     -- a repeat returns the account; the same request_id for another spend is refused
     SELECT * INTO s FROM commerce.points_spend WHERE tenant_id = p_tenant AND request_id = p_request_id;
     IF FOUND THEN
@@ -230,7 +245,7 @@ BEGIN
     END IF;
     -- what can be spent now: available lots not past their expiry (the pump may not have run yet)
     SELECT coalesce(sum(remaining), 0) INTO v_spendable FROM commerce.points_lot
-     WHERE tenant_id = p_tenant AND customer_id = v_customer AND status = 'available' AND expires_at > v_now;
+     WHERE tenant_id = p_tenant AND customer_id = ANY (v_accounts) AND status = 'available' AND expires_at > v_now;
     IF v_spendable < p_points THEN
         RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('customer "%s" has %s points to spend, not %s', left(p_customer, 64), v_spendable, p_points),
@@ -239,15 +254,30 @@ BEGIN
     END IF;
     INSERT INTO commerce.points_spend (tenant_id, request_id, customer_id, points, reason, created_at)
     VALUES (p_tenant, p_request_id, v_customer, p_points, p_reason, v_now);
-    IF commerce._take_points(p_tenant, v_customer, p_points, 'spend', p_request_id, p_reason) <> p_points THEN
+    -- earliest expiry first across the person's accounts; each account gives what its lots gave
+    FOR l IN SELECT lot_id, customer_id, remaining FROM commerce.points_lot
+              WHERE tenant_id = p_tenant AND customer_id = ANY (v_accounts) AND status = 'available' AND expires_at > v_now
+              ORDER BY expires_at, lot_id FOR UPDATE LOOP
+        EXIT WHEN v_left = 0;
+        v_take := least(l.remaining, v_left);
+        UPDATE commerce.points_lot
+           SET remaining = remaining - v_take, status = CASE WHEN remaining = v_take THEN 'closed' ELSE status END
+         WHERE tenant_id = p_tenant AND lot_id = l.lot_id;
+        INSERT INTO commerce.points_ledger (tenant_id, customer_id, lot_id, kind, delta_available, delta_pending,
+                                            request_id, reason, created_at)
+        VALUES (p_tenant, l.customer_id, l.lot_id, 'spend', -v_take, 0, p_request_id, p_reason, v_now);
+        UPDATE commerce.points_account SET available = available - v_take, spent = spent + v_take, updated_at = v_now
+         WHERE tenant_id = p_tenant AND customer_id = l.customer_id;
+        v_left := v_left - v_take;
+    END LOOP;
+    IF v_left <> 0 THEN
         RAISE EXCEPTION 'commerce.spend_points: the lots of customer % did not hold the % points counted', v_customer, p_points;
     END IF;
-    UPDATE commerce.points_account SET available = available - p_points, spent = spent + p_points, updated_at = v_now
-     WHERE tenant_id = p_tenant AND customer_id = v_customer RETURNING * INTO a;
+    SELECT * INTO a FROM commerce.points_account WHERE tenant_id = p_tenant AND customer_id = v_customer;
     RETURN a;
 END $$;
 COMMENT ON FUNCTION commerce.spend_points(bigint, text, text, bigint, text) IS
-  'Spend a customer''s points (a points-mall redemption, a deduction) under its account lock, earliest expiry first, never more than it has (PT409, nothing spent; pending and expired points do not count). Once per request_id: a repeat returns the account, the same request_id for another spend is 23505. Returns the account.';
+  'Spend a customer''s points (a points-mall redemption, a deduction): the points of its person, on all its accounts (locked in customer order), earliest expiry first, never more than there is (PT409, nothing spent; pending and expired points do not count). Once per request_id: a repeat returns the account, the same request_id for another spend is 23505. Returns the spender''s account.';
 
 -- A refund of an order takes back the points it earned, in proportion (orders trigger; the order is locked).
 CREATE FUNCTION commerce._reverse_purchase_points(o commerce.orders_row) RETURNS void
