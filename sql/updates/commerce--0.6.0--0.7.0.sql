@@ -6737,6 +6737,12 @@ CREATE TRIGGER after_10_invite_rewards AFTER UPDATE OF status ON commerce.play_i
     FOR EACH ROW WHEN (NEW.status = 'rewarded' AND OLD.status IS DISTINCT FROM 'rewarded')
     EXECUTE FUNCTION commerce._invite_rewards();
 
+-- ==== sql/src/members/mall.sql
+
+CREATE TRIGGER after_53_redemption_returned AFTER UPDATE OF status ON commerce.orders
+    FOR EACH ROW WHEN (NEW.status = 'refunded' AND OLD.status IS DISTINCT FROM 'refunded' AND NEW.paid_fen = 0)
+    EXECUTE FUNCTION commerce._redemption_returned();
+
 -- ==== sql/src/members/nudges.sql
 
 CREATE TRIGGER after_50_nudge AFTER UPDATE OF status ON commerce.orders
@@ -16447,6 +16453,207 @@ BEGIN
     VALUES (p_tenant, p_request_id, v_customer, i.item_id, p_qty, i.points * p_qty, v_order, v_coupon, 'redeemed', commerce.now());
     RETURN commerce._redemption_result(p_tenant, p_request_id, 'redeemed');
 END $$;
+
+-- ===========================================================================
+-- goods redeemed with points come back through a 0-fen after-sale return,
+-- which gives the points back (issue 13)
+-- ===========================================================================
+CREATE OR REPLACE FUNCTION commerce.request_after_sale(p_tenant bigint, p_request_id text, p_order bigint,
+                                            p_kind text, p_refund_fen bigint DEFAULT 0,
+                                            p_reason text DEFAULT NULL, p_lines jsonb DEFAULT NULL)
+RETURNS commerce.after_sale_row LANGUAGE plpgsql AS $$
+DECLARE
+    o commerce.orders_row; a commerce.after_sale_row; v_kind commerce.after_sale_kind; l record;
+    v_lines jsonb;
+    v_problem text;
+BEGIN
+    PERFORM commerce._require(p_request_id, 'p_request_id');
+    PERFORM commerce._require(p_kind, 'p_kind');
+    PERFORM commerce._require(p_refund_fen, 'p_refund_fen');
+    o := commerce._lock_order(p_tenant, p_order);
+    SELECT * INTO a FROM commerce.after_sale WHERE tenant_id = p_tenant AND request_id = p_request_id;
+    IF FOUND THEN
+        IF a.order_id <> p_order THEN
+            RAISE EXCEPTION USING ERRCODE = '23505',
+                MESSAGE = format('request_id "%s" was already used for an after-sale request of order %s',
+                                 p_request_id, a.order_id),
+                HINT = 'Use a new request_id for a new request.';
+        END IF;
+        RETURN a;
+    END IF;
+    IF p_kind NOT IN ('refund_only', 'return_refund', 'exchange') THEN
+        PERFORM commerce._invalid('p_kind', format('"%s"', p_kind), 'Use refund_only, return_refund or exchange.');
+    END IF;
+    v_kind := p_kind::commerce.after_sale_kind;
+    IF o.status NOT IN ('paid', 'shipped', 'completed') THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
+            MESSAGE = format('order %s cannot take an after-sale request: it is %s', p_order, o.status),
+            DETAIL  = 'After-sale requests are for paid, shipped or completed orders, one at a time.',
+            HINT    = CASE o.status WHEN 'after_sale' THEN 'Finish the open request first.'
+                                    WHEN 'pending_payment' THEN 'Cancel the unpaid order instead.'
+                                    ELSE 'Look the order up.' END;
+    END IF;
+    IF p_refund_fen < 0 OR p_refund_fen > coalesce(o.paid_fen, 0) - o.refunded_fen
+       OR (v_kind = 'exchange' AND p_refund_fen <> 0)
+       OR (v_kind <> 'exchange' AND p_refund_fen = 0 AND coalesce(o.paid_fen, 0) > 0) THEN
+        PERFORM commerce._invalid('p_refund_fen',
+            format('Refund %s fen; the order has %s fen paid and not refunded.', p_refund_fen,
+                   coalesce(o.paid_fen, 0) - o.refunded_fen),
+            'A refund is more than 0 and at most what was paid and not yet refunded (0 only for an order paid with points); an exchange refunds nothing.');
+    END IF;
+    IF v_kind <> 'refund_only' AND (p_lines IS NULL OR jsonb_typeof(p_lines) <> 'array'
+                                    OR jsonb_array_length(p_lines) = 0) THEN
+        PERFORM commerce._invalid('p_lines', 'Returns and exchanges name the goods.',
+                                  'Pass [{"sku":"<code>","qty":<n>}, ...].');
+    END IF;
+    IF p_lines IS NOT NULL THEN
+        IF jsonb_typeof(p_lines) <> 'array' THEN
+            PERFORM commerce._invalid('p_lines', format('%s is not a list of {"sku","qty"} lines.', p_lines),
+                                      'Pass [{"sku":"<code>","qty":<n>}, ...] with whole quantities.');
+        END IF;
+        -- the goods, read by the one cart parser (commerce._cart_lines), summed per SKU;
+        -- a refund only may name none ([])
+        IF jsonb_array_length(p_lines) > 0 THEN
+            BEGIN
+                SELECT jsonb_agg(jsonb_build_object('sku', sku, 'qty', qty) ORDER BY sku) INTO v_lines
+                  FROM (SELECT c.sku, sum(c.qty)::bigint AS qty FROM commerce._cart_lines(p_lines::text) c
+                         GROUP BY 1) y;
+            EXCEPTION WHEN invalid_parameter_value THEN
+                GET STACKED DIAGNOSTICS v_problem = MESSAGE_TEXT;
+                PERFORM commerce._invalid('p_lines',
+                    format('%s is not a list of {"sku","qty"} lines (%s).', p_lines, v_problem),
+                    'Pass [{"sku":"<code>","qty":<n>}, ...] with whole quantities.');
+            END;
+        END IF;
+        -- per SKU: at most what was bought and not returned by earlier requests
+        FOR l IN
+            WITH asked AS (SELECT x ->> 'sku' AS sku, (x ->> 'qty')::bigint AS qty
+                             FROM jsonb_array_elements(v_lines) x),
+            bought AS (SELECT s.code AS sku, sum(ol.qty) AS qty
+                         FROM commerce.order_line ol JOIN commerce.sku s USING (tenant_id, sku_id)
+                        WHERE ol.tenant_id = p_tenant AND ol.order_id = p_order GROUP BY 1),
+            returned AS (SELECT x ->> 'sku' AS sku, sum((x ->> 'qty')::bigint) AS qty
+                           FROM commerce.after_sale r, jsonb_array_elements(r.lines) x
+                          WHERE r.tenant_id = p_tenant AND r.order_id = p_order AND r.kind = 'return_refund'
+                            AND r.status IN ('goods_returned', 'refunded') GROUP BY 1)
+            SELECT a2.sku, a2.qty, coalesce(b.qty, 0) - coalesce(r.qty, 0) AS returnable
+              FROM asked a2 LEFT JOIN bought b USING (sku) LEFT JOIN returned r USING (sku)
+             WHERE a2.qty > coalesce(b.qty, 0) - coalesce(r.qty, 0) LOOP
+            PERFORM commerce._invalid('p_lines',
+                format('%s units of SKU "%s" asked; order %s has %s that can still come back.',
+                       l.qty, l.sku, p_order, l.returnable),
+                'Name SKUs of the order with at most what was bought and not returned yet.');
+        END LOOP;
+    END IF;
+    INSERT INTO commerce.after_sale (tenant_id, order_id, request_id, kind, reason, refund_fen, lines, created_at)
+    VALUES (p_tenant, p_order, p_request_id, v_kind, p_reason, p_refund_fen, coalesce(v_lines, '[]'),
+            commerce.now())
+    RETURNING * INTO a;
+    UPDATE commerce.orders SET status = 'after_sale', status_reason = 'after-sale ' || a.after_sale_id || ': ' || p_kind
+     WHERE tenant_id = p_tenant AND order_id = p_order;
+    RETURN a;
+END $$;
+COMMENT ON FUNCTION commerce.request_after_sale(bigint, text, bigint, text, bigint, text, jsonb) IS
+  'Open an after-sale request (refund_only, return_refund, exchange) on a paid, shipped or completed order; the order becomes after_sale. A return of an order paid with points (the points mall) refunds 0 fen: its points come back when the refund completes. Idempotent by request_id.';
+CREATE OR REPLACE FUNCTION commerce._request_refund(a commerce.after_sale_row) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE o commerce.orders_row; ch commerce.channel;
+BEGIN
+    SELECT * INTO o FROM commerce.orders WHERE tenant_id = a.tenant_id AND order_id = a.order_id;
+    SELECT * INTO ch FROM commerce.channel WHERE tenant_id = a.tenant_id AND channel_id = o.channel_id;
+    IF ch.kind = 'self_operated' AND a.refund_fen > 0 THEN   -- an order paid with points has no money to send back
+        PERFORM commerce.enqueue(a.tenant_id, 'payment.refund',
+            jsonb_build_object('payment_id', o.payment_id, 'order_id', o.order_id,
+                               'amount_fen', a.refund_fen, 'reason', 'after_sale',
+                               'after_sale_id', a.after_sale_id),
+            'after-sale-refund:' || a.after_sale_id);
+    END IF;
+END $$;
+CREATE OR REPLACE FUNCTION commerce.reverse_redemption(p_tenant bigint, p_request_id text, p_reason text)
+RETURNS commerce.redemption_result LANGUAGE plpgsql AS $$
+DECLARE d commerce.points_redemption%ROWTYPE; i commerce.points_mall_item%ROWTYPE; v_status text;
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_request_id, 'p_request_id');
+    PERFORM commerce._require(p_reason, 'p_reason');
+    SELECT * INTO d FROM commerce.points_redemption WHERE tenant_id = p_tenant AND request_id = p_request_id;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('redemption', p_request_id, p_tenant);
+    END IF;
+    PERFORM commerce._lock_points_account(p_tenant, d.customer_id);
+    SELECT * INTO d FROM commerce.points_redemption WHERE tenant_id = p_tenant AND redemption_id = d.redemption_id FOR UPDATE;
+    IF d.status = 'reversed' THEN
+        RETURN commerce._redemption_result(p_tenant, p_request_id, 'existing');
+    END IF;
+    SELECT * INTO i FROM commerce.points_mall_item WHERE tenant_id = p_tenant AND item_id = d.item_id;
+    IF i.kind = 'coupon' THEN
+        UPDATE commerce.coupon SET status = 'revoked', ended_at = commerce.now()
+         WHERE tenant_id = p_tenant AND coupon_id = d.coupon_id AND status = 'issued';
+        IF NOT FOUND THEN
+            SELECT status INTO v_status FROM commerce.coupon WHERE tenant_id = p_tenant AND coupon_id = d.coupon_id;
+            RAISE EXCEPTION USING ERRCODE = 'PT409',
+                MESSAGE = format('redemption "%s" cannot be reversed: its coupon is %s', left(p_request_id, 64), v_status),
+                HINT    = 'A redemption is reversed only while its coupon is unused.';
+        END IF;
+    ELSIF i.kind = 'membership' THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
+            MESSAGE = format('redemption "%s" cannot be reversed: it gave a membership period', left(p_request_id, 64)),
+            DETAIL  = format('Order %s bought a period that is in force.', d.order_id),
+            HINT    = 'A membership period is not taken back; customer service may grant points as goodwill.';
+    ELSIF NOT EXISTS (SELECT 1 FROM commerce.orders WHERE tenant_id = p_tenant AND order_id = d.order_id AND status = 'refunded') THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
+            MESSAGE = format('redemption "%s" cannot be reversed yet: it gave %s', left(p_request_id, 64), i.kind),
+            DETAIL  = format('Order %s was paid with points and has not come back.', d.order_id),
+            HINT    = 'Goods come back through an after-sale return of 0 fen (commerce.request_after_sale): its completed refund gives the points back.';
+    END IF;
+    PERFORM commerce._earn_points(p_tenant, d.customer_id, 'refund', 'redeem:' || p_request_id, d.points, interval '0',
+                                  interval '365 days', NULL, NULL, left('reversed: ' || p_reason, 200));
+    UPDATE commerce.points_redemption SET status = 'reversed', reversed_at = commerce.now(), reverse_reason = left(p_reason, 200)
+     WHERE tenant_id = p_tenant AND redemption_id = d.redemption_id;
+    RETURN commerce._redemption_result(p_tenant, p_request_id, 'reversed');
+END $$;
+COMMENT ON FUNCTION commerce.reverse_redemption(bigint, text, text) IS
+  'Reverse a points-mall redemption: a coupon while it is unused (revoked), goods once their order came back through an after-sale return of 0 fen (done by the refund''s completion itself; a membership period is not reversed); the points come back as a lot available at once for 365 days (source refund), once (a repeat returns it). PT409 otherwise (a used coupon, goods not returned). Returns the redemption.';
+CREATE FUNCTION commerce._redemption_returned() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE v_request text;
+BEGIN
+    IF TG_WHEN <> 'AFTER' OR TG_LEVEL <> 'ROW' OR TG_OP <> 'UPDATE' THEN
+        RAISE EXCEPTION 'commerce._redemption_returned must fire AFTER UPDATE ... FOR EACH ROW';
+    END IF;
+    SELECT d.request_id INTO v_request FROM commerce.points_redemption d
+      JOIN commerce.points_mall_item i ON i.tenant_id = d.tenant_id AND i.item_id = d.item_id
+     WHERE d.tenant_id = NEW.tenant_id AND d.order_id = NEW.order_id AND d.status = 'redeemed' AND i.kind = 'goods';
+    IF FOUND THEN
+        PERFORM commerce.reverse_redemption(NEW.tenant_id, v_request, 'goods returned (order ' || NEW.order_id || ')');
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE OR REPLACE FUNCTION commerce.check_mall_invariants(p_tenant bigint DEFAULT NULL)
+RETURNS TABLE (invariant text, detail text) LANGUAGE sql STABLE AS $$
+    -- a redemption spent exactly its points, and a reversed one got them back once
+    SELECT 'redemption = its spend (and refund)', format('redemption %s: %s points, spent %s, refunded %s', d.redemption_id, d.points,
+                                                         coalesce(s.points, 0), coalesce(l.points, 0))
+      FROM commerce.points_redemption d
+      LEFT JOIN commerce.points_spend s ON s.tenant_id = d.tenant_id AND s.request_id = 'redeem:' || d.request_id
+      LEFT JOIN commerce.points_lot l ON l.tenant_id = d.tenant_id AND l.source = 'refund' AND l.source_key = 'redeem:' || d.request_id
+     WHERE (p_tenant IS NULL OR d.tenant_id = p_tenant)
+       AND (coalesce(s.points, 0) <> d.points OR coalesce(l.points, 0) <> CASE WHEN d.status = 'reversed' THEN d.points ELSE 0 END)
+    UNION ALL
+    -- what it gave: a paid order with nothing payable for its goods, or a coupon (revoked when reversed)
+    SELECT 'redemption = what it gave', format('redemption %s (%s)', d.redemption_id, d.status)
+      FROM commerce.points_redemption d
+      LEFT JOIN commerce.orders o ON o.tenant_id = d.tenant_id AND o.order_id = d.order_id
+      LEFT JOIN commerce.coupon c ON c.tenant_id = d.tenant_id AND c.coupon_id = d.coupon_id
+     WHERE (p_tenant IS NULL OR d.tenant_id = p_tenant)
+       AND ((d.order_id IS NULL) = (d.coupon_id IS NULL)
+            OR (d.order_id IS NOT NULL AND (o.paid_at IS NULL OR o.discount_fen <> o.goods_fen))
+            OR (d.coupon_id IS NOT NULL AND (c.status = 'revoked') <> (d.status = 'reversed'))
+            OR (d.order_id IS NOT NULL AND d.status = 'reversed' AND o.status <> 'refunded'));
+$$;
+CREATE TRIGGER after_53_redemption_returned AFTER UPDATE OF status ON commerce.orders
+    FOR EACH ROW WHEN (NEW.status = 'refunded' AND OLD.status IS DISTINCT FROM 'refunded' AND NEW.paid_fen = 0)
+    EXECUTE FUNCTION commerce._redemption_returned();
 
 -- the actor roles of a database upgraded after commerce.grant_api() ran get the new matrix
 DO $$

@@ -81,9 +81,9 @@ SELECT is(
       WHERE tgrelid = 'commerce.orders'::regclass AND NOT tgisinternal),
     ARRAY['after_05_coupons', 'after_10_commission_on_redeem', 'after_20_play_paid', 'after_21_play_paid_insert',
           'after_30_play_refunded', 'after_31_play_cancelled', 'after_40_points', 'after_41_points_insert', 'after_42_membership',
-          'after_50_nudge', 'after_51_nudge_insert', 'after_52_notify_shipped',
+          'after_50_nudge', 'after_51_nudge_insert', 'after_52_notify_shipped', 'after_53_redemption_returned',
           'before_10_attribution', 'before_20_state_guard'],
-    'orders: the fourteen triggers in their firing order');
+    'orders: the fifteen triggers in their firing order');
 SELECT is(
     (SELECT array_agg(tgname::text ORDER BY tgname) FROM pg_trigger
       WHERE tgrelid = 'commerce.play_config'::regclass AND NOT tgisinternal),

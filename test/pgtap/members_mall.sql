@@ -9,7 +9,7 @@ SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
 CALL commerce.provision();
-SELECT plan(24);
+SELECT plan(30);
 \ir lib/fingerprint.psql
 \ir lib/call_as.psql
 \o /dev/null
@@ -71,7 +71,17 @@ SELECT is((SELECT status FROM commerce.coupon WHERE tenant_id = :t AND source = 
 SELECT is((SELECT available FROM commerce.points_account a JOIN commerce.customer cu USING (tenant_id, customer_id) WHERE cu.code = 'a'),
           18000::bigint, 'the 500 points came back');
 SELECT throws_ok(format($$SELECT commerce.reverse_redemption(%s, 'rd-1', 'x')$$, :t), 'PT409', NULL,
-                 'goods are reversed through after-sale, not here -> PT409');
+                 'goods not returned yet cannot be reversed -> PT409');
+-- the mugs come back: a return of 0 fen; its completed refund gives the 2000 points back
+SELECT after_sale_id AS as1 FROM commerce.request_after_sale(:t, 'as-rd-1', (SELECT order_id FROM commerce.points_redemption WHERE tenant_id = :t AND request_id = 'rd-1'),
+       'return_refund', 0, 'changed mind', '[{"sku":"MUG","qty":2}]') \gset
+SELECT is((commerce.decide_after_sale(:t, :as1, true)).status, 'approved', 'the return is approved');
+SELECT is((commerce.receive_returned_goods(:t, :as1)).status, 'goods_returned', 'the mugs are back in stock');
+SELECT is((commerce.complete_refund(:t, :as1)).status, 'refunded', 'the 0-fen refund completes');
+SELECT is((SELECT status FROM commerce.points_redemption WHERE tenant_id = :t AND request_id = 'rd-1'), 'reversed', 'the redemption is reversed');
+SELECT is((SELECT available FROM commerce.points_account a JOIN commerce.customer cu USING (tenant_id, customer_id) WHERE cu.code = 'a'),
+          20000::bigint, 'and a has its 2000 points back');
+SELECT is((SELECT count(*) FROM commerce.outbox WHERE tenant_id = :t AND topic = 'payment.refund'), 0::bigint, 'no money refund is asked for');
 
 -- a membership for 5000 points, once per customer
 SELECT is((commerce.redeem_points(:t, 'rd-7', 'a', 'CARD')).outcome, 'redeemed', 'a redeems a monthly card');

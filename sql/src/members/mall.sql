@@ -183,11 +183,16 @@ BEGIN
                 MESSAGE = format('redemption "%s" cannot be reversed: its coupon is %s', left(p_request_id, 64), v_status),
                 HINT    = 'A redemption is reversed only while its coupon is unused.';
         END IF;
-    ELSE
+    ELSIF i.kind = 'membership' THEN
         RAISE EXCEPTION USING ERRCODE = 'PT409',
-            MESSAGE = format('redemption "%s" cannot be reversed here: it gave %s', left(p_request_id, 64), i.kind),
-            DETAIL  = format('Order %s was paid with points.', d.order_id),
-            HINT    = 'Goods and memberships come back through after-sale; their points are then given back by customer service (commerce_api.grant_points).';
+            MESSAGE = format('redemption "%s" cannot be reversed: it gave a membership period', left(p_request_id, 64)),
+            DETAIL  = format('Order %s bought a period that is in force.', d.order_id),
+            HINT    = 'A membership period is not taken back; customer service may grant points as goodwill.';
+    ELSIF NOT EXISTS (SELECT 1 FROM commerce.orders WHERE tenant_id = p_tenant AND order_id = d.order_id AND status = 'refunded') THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
+            MESSAGE = format('redemption "%s" cannot be reversed yet: it gave %s', left(p_request_id, 64), i.kind),
+            DETAIL  = format('Order %s was paid with points and has not come back.', d.order_id),
+            HINT    = 'Goods come back through an after-sale return of 0 fen (commerce.request_after_sale): its completed refund gives the points back.';
     END IF;
     PERFORM commerce._earn_points(p_tenant, d.customer_id, 'refund', 'redeem:' || p_request_id, d.points, interval '0',
                                   interval '365 days', NULL, NULL, left('reversed: ' || p_reason, 200));
@@ -196,7 +201,28 @@ BEGIN
     RETURN commerce._redemption_result(p_tenant, p_request_id, 'reversed');
 END $$;
 COMMENT ON FUNCTION commerce.reverse_redemption(bigint, text, text) IS
-  'Reverse a points-mall redemption of a coupon while the coupon is unused: the coupon is revoked and the points come back as a lot available at once for 365 days (source refund), once (a repeat returns it). Goods and memberships are reversed through after-sale (PT409 here). Returns the redemption.';
+  'Reverse a points-mall redemption: a coupon while it is unused (revoked), goods once their order came back through an after-sale return of 0 fen (done by the refund''s completion itself; a membership period is not reversed); the points come back as a lot available at once for 365 days (source refund), once (a repeat returns it). PT409 otherwise (a used coupon, goods not returned). Returns the redemption.';
+
+-- Orders trigger: an order paid with points that is refunded (its goods returned) reverses its redemption.
+CREATE FUNCTION commerce._redemption_returned() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE v_request text;
+BEGIN
+    IF TG_WHEN <> 'AFTER' OR TG_LEVEL <> 'ROW' OR TG_OP <> 'UPDATE' THEN
+        RAISE EXCEPTION 'commerce._redemption_returned must fire AFTER UPDATE ... FOR EACH ROW';
+    END IF;
+    SELECT d.request_id INTO v_request FROM commerce.points_redemption d
+      JOIN commerce.points_mall_item i ON i.tenant_id = d.tenant_id AND i.item_id = d.item_id
+     WHERE d.tenant_id = NEW.tenant_id AND d.order_id = NEW.order_id AND d.status = 'redeemed' AND i.kind = 'goods';
+    IF FOUND THEN
+        PERFORM commerce.reverse_redemption(NEW.tenant_id, v_request, 'goods returned (order ' || NEW.order_id || ')');
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER after_53_redemption_returned AFTER UPDATE OF status ON commerce.orders
+    FOR EACH ROW WHEN (NEW.status = 'refunded' AND OLD.status IS DISTINCT FROM 'refunded' AND NEW.paid_fen = 0)
+    EXECUTE FUNCTION commerce._redemption_returned();
 
 -- Every invariant of the points mall; no rows means all hold.
 CREATE FUNCTION commerce.check_mall_invariants(p_tenant bigint DEFAULT NULL)
@@ -218,7 +244,8 @@ RETURNS TABLE (invariant text, detail text) LANGUAGE sql STABLE AS $$
      WHERE (p_tenant IS NULL OR d.tenant_id = p_tenant)
        AND ((d.order_id IS NULL) = (d.coupon_id IS NULL)
             OR (d.order_id IS NOT NULL AND (o.paid_at IS NULL OR o.discount_fen <> o.goods_fen))
-            OR (d.coupon_id IS NOT NULL AND (c.status = 'revoked') <> (d.status = 'reversed')));
+            OR (d.coupon_id IS NOT NULL AND (c.status = 'revoked') <> (d.status = 'reversed'))
+            OR (d.order_id IS NOT NULL AND d.status = 'reversed' AND o.status <> 'refunded'));
 $$;
 COMMENT ON FUNCTION commerce.check_mall_invariants(bigint) IS
   'Every invariant of the points mall (check after stress): each redemption spent exactly its points (a reversed one got exactly them back, once), and gave exactly one thing: a paid order whose goods were all paid with points, or a coupon, revoked exactly when the redemption was reversed. No rows means all hold.';

@@ -52,11 +52,12 @@ BEGIN
                                     ELSE 'Look the order up.' END;
     END IF;
     IF p_refund_fen < 0 OR p_refund_fen > coalesce(o.paid_fen, 0) - o.refunded_fen
-       OR (v_kind = 'exchange' AND p_refund_fen <> 0) OR (v_kind <> 'exchange' AND p_refund_fen = 0) THEN
+       OR (v_kind = 'exchange' AND p_refund_fen <> 0)
+       OR (v_kind <> 'exchange' AND p_refund_fen = 0 AND coalesce(o.paid_fen, 0) > 0) THEN
         PERFORM commerce._invalid('p_refund_fen',
             format('Refund %s fen; the order has %s fen paid and not refunded.', p_refund_fen,
                    coalesce(o.paid_fen, 0) - o.refunded_fen),
-            'A refund is more than 0 and at most what was paid and not yet refunded; an exchange refunds nothing.');
+            'A refund is more than 0 and at most what was paid and not yet refunded (0 only for an order paid with points); an exchange refunds nothing.');
     END IF;
     IF v_kind <> 'refund_only' AND (p_lines IS NULL OR jsonb_typeof(p_lines) <> 'array'
                                     OR jsonb_array_length(p_lines) = 0) THEN
@@ -111,7 +112,7 @@ BEGIN
     RETURN a;
 END $$;
 COMMENT ON FUNCTION commerce.request_after_sale(bigint, text, bigint, text, bigint, text, jsonb) IS
-  'Open an after-sale request (refund_only, return_refund, exchange) on a paid, shipped or completed order; the order becomes after_sale. Idempotent by request_id.';
+  'Open an after-sale request (refund_only, return_refund, exchange) on a paid, shipped or completed order; the order becomes after_sale. A return of an order paid with points (the points mall) refunds 0 fen: its points come back when the refund completes. Idempotent by request_id.';
 
 -- Ask the payment gateway (self-operated orders) to refund an approved request.
 CREATE FUNCTION commerce._request_refund(a commerce.after_sale_row) RETURNS void
@@ -120,7 +121,7 @@ DECLARE o commerce.orders_row; ch commerce.channel;
 BEGIN
     SELECT * INTO o FROM commerce.orders WHERE tenant_id = a.tenant_id AND order_id = a.order_id;
     SELECT * INTO ch FROM commerce.channel WHERE tenant_id = a.tenant_id AND channel_id = o.channel_id;
-    IF ch.kind = 'self_operated' THEN
+    IF ch.kind = 'self_operated' AND a.refund_fen > 0 THEN   -- an order paid with points has no money to send back
         PERFORM commerce.enqueue(a.tenant_id, 'payment.refund',
             jsonb_build_object('payment_id', o.payment_id, 'order_id', o.order_id,
                                'amount_fen', a.refund_fen, 'reason', 'after_sale',
