@@ -6706,6 +6706,21 @@ CREATE TABLE commerce.person_profile (
 COMMENT ON TABLE commerce.person_profile IS
   'A person''s basic information (3.6.1): nickname, gender, age band, region (the birthday is on the customer account, set once). Derived preferences and behaviour tags are computed from the person''s orders when read (commerce.person_profile).';
 
+CREATE TABLE commerce.membership_refund (
+    tenant_id     bigint NOT NULL,
+    order_id      bigint NOT NULL,
+    membership_id bigint NOT NULL,
+    length        interval NOT NULL,
+    refunded_at   timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, order_id),
+    FOREIGN KEY (tenant_id, membership_id) REFERENCES commerce.membership,
+    FOREIGN KEY (tenant_id, order_id) REFERENCES commerce.membership_period
+);
+COMMENT ON TABLE commerce.membership_refund IS
+  'A paid period taken back because its order was refunded in full (append-only, once per order): the membership''s end moved earlier by its length, and its benefits with it.';
+
+SELECT commerce._declare_append_only('commerce.membership_refund');
+
 -- ==== sql/src/members/points.sql
 
 CREATE TRIGGER after_40_points AFTER UPDATE ON commerce.orders
@@ -6727,6 +6742,10 @@ CREATE TRIGGER after_42_membership AFTER UPDATE ON commerce.orders
     FOR EACH ROW WHEN ((OLD.paid_at IS NULL AND NEW.paid_at IS NOT NULL)
                        OR (NEW.status = 'cancelled' AND OLD.status = 'pending_payment' AND NEW.customer_id IS NOT NULL))
     EXECUTE FUNCTION commerce._membership_on_order();
+
+CREATE TRIGGER after_43_membership_refunded AFTER UPDATE OF status ON commerce.orders
+    FOR EACH ROW WHEN (NEW.status = 'refunded' AND OLD.status IS DISTINCT FROM 'refunded')
+    EXECUTE FUNCTION commerce._membership_refunded();
 
 INSERT INTO commerce.job (job_name, schedule, command) VALUES
   ('commerce-memberships', '*/10 * * * *', 'CALL commerce.membership_pump()');
@@ -16654,6 +16673,107 @@ $$;
 CREATE TRIGGER after_53_redemption_returned AFTER UPDATE OF status ON commerce.orders
     FOR EACH ROW WHEN (NEW.status = 'refunded' AND OLD.status IS DISTINCT FROM 'refunded' AND NEW.paid_fen = 0)
     EXECUTE FUNCTION commerce._redemption_returned();
+
+-- ===========================================================================
+-- a membership order refunded in full takes its period back (issue 13)
+-- ===========================================================================
+CREATE TABLE commerce.membership_refund (
+    tenant_id     bigint NOT NULL,
+    order_id      bigint NOT NULL,
+    membership_id bigint NOT NULL,
+    length        interval NOT NULL,
+    refunded_at   timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, order_id),
+    FOREIGN KEY (tenant_id, membership_id) REFERENCES commerce.membership,
+    FOREIGN KEY (tenant_id, order_id) REFERENCES commerce.membership_period
+);
+COMMENT ON TABLE commerce.membership_refund IS
+  'A paid period taken back because its order was refunded in full (append-only, once per order): the membership''s end moved earlier by its length, and its benefits with it.';
+SELECT commerce._declare_append_only('commerce.membership_refund');
+DO $$
+DECLARE r record;
+BEGIN
+    FOR r IN
+        SELECT c.oid::regclass AS rel, CASE c.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END AS kind
+          FROM pg_depend d JOIN pg_class c ON c.oid = d.objid
+         WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_extension'::regclass
+           AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'commerce') AND d.deptype = 'e'
+           AND c.relkind IN ('r', 'p', 'S') AND c.relnamespace = 'commerce'::regnamespace
+         ORDER BY c.relkind DESC, 1
+    LOOP
+        EXECUTE format('ALTER EXTENSION commerce DROP %s %s', r.kind, r.rel);
+    END LOOP;
+END $$;
+SELECT commerce._isolate_tenants();
+CREATE FUNCTION commerce._membership_refunded() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE p commerce.membership_period%ROWTYPE; m commerce.membership_row; v_end timestamptz; v_now timestamptz := commerce.now();
+BEGIN
+    IF TG_WHEN <> 'AFTER' OR TG_LEVEL <> 'ROW' OR TG_OP <> 'UPDATE' THEN
+        RAISE EXCEPTION 'commerce._membership_refunded must fire AFTER UPDATE ... FOR EACH ROW';
+    END IF;
+    SELECT * INTO p FROM commerce.membership_period WHERE tenant_id = NEW.tenant_id AND order_id = NEW.order_id;
+    IF NOT FOUND OR EXISTS (SELECT 1 FROM commerce.membership_refund WHERE tenant_id = NEW.tenant_id AND order_id = NEW.order_id) THEN
+        RETURN NULL;
+    END IF;
+    SELECT * INTO m FROM commerce.membership WHERE tenant_id = NEW.tenant_id AND membership_id = p.membership_id FOR UPDATE;
+    v_end := m.period_end - (p.ends_at - p.starts_at);
+    INSERT INTO commerce.membership_refund (tenant_id, order_id, membership_id, length, refunded_at)
+    VALUES (NEW.tenant_id, NEW.order_id, m.membership_id, p.ends_at - p.starts_at, v_now);
+    UPDATE commerce.membership
+       SET period_end = v_end,
+           status = CASE WHEN v_end <= v_now AND status IN ('active', 'past_due', 'cancelled') THEN 'expired' ELSE status END,
+           ended_at = CASE WHEN v_end <= v_now AND status IN ('active', 'past_due', 'cancelled') THEN v_now ELSE ended_at END,
+           updated_at = v_now
+     WHERE tenant_id = NEW.tenant_id AND membership_id = m.membership_id;
+    UPDATE commerce.customer_benefit SET valid_until = greatest(valid_from, least(valid_until, v_end))
+     WHERE tenant_id = NEW.tenant_id AND source = 'membership:' || m.membership_id;
+    RETURN NULL;
+END $$;
+CREATE OR REPLACE FUNCTION commerce.check_membership_invariants(p_tenant bigint DEFAULT NULL)
+RETURNS TABLE (invariant text, detail text) LANGUAGE sql STABLE AS $$
+    -- each paid order of a plan's SKU bought exactly one period
+    SELECT 'paid plan order = one period', format('order %s: %s periods', o.order_id, count(mp.order_id))
+      FROM commerce.orders o
+      JOIN commerce.order_line l ON l.tenant_id = o.tenant_id AND l.order_id = o.order_id
+      JOIN commerce.membership_plan p ON p.tenant_id = l.tenant_id AND p.sku_id = l.sku_id
+      LEFT JOIN commerce.membership_period mp ON mp.tenant_id = o.tenant_id AND mp.order_id = o.order_id
+     WHERE (p_tenant IS NULL OR o.tenant_id = p_tenant) AND o.customer_id IS NOT NULL
+     GROUP BY o.order_id, o.paid_at
+    HAVING count(mp.order_id) <> CASE WHEN o.paid_at IS NULL THEN 0 ELSE 1 END
+    UNION ALL
+    -- the periods of a membership follow each other without overlap, and the last ends at its end
+    SELECT 'periods never overlap', format('membership %s: period from %s starts before the previous end %s', x.membership_id,
+                                           x.starts_at, x.prev_end)
+      FROM (SELECT mp.membership_id, mp.starts_at,
+                   lag(mp.ends_at) OVER (PARTITION BY mp.tenant_id, mp.membership_id ORDER BY mp.starts_at, mp.order_id) AS prev_end
+              FROM commerce.membership_period mp WHERE p_tenant IS NULL OR mp.tenant_id = p_tenant) x
+     WHERE x.starts_at < x.prev_end
+    UNION ALL
+    SELECT 'membership end = its last period', format('membership %s (%s): end %s, last period ends %s', m.membership_id,
+                                                      m.status, m.period_end, e.last_end)
+      FROM commerce.membership m
+      LEFT JOIN LATERAL (SELECT max(ends_at) AS last_end FROM commerce.membership_period mp
+                          WHERE mp.tenant_id = m.tenant_id AND mp.membership_id = m.membership_id) e ON true
+     WHERE (p_tenant IS NULL OR m.tenant_id = p_tenant) AND m.status <> 'pending_payment'
+       AND m.status <> 'expired'
+       AND (m.period_end > e.last_end
+            OR (m.period_end IS DISTINCT FROM e.last_end
+                AND NOT EXISTS (SELECT 1 FROM commerce.membership_refund r
+                                 WHERE r.tenant_id = m.tenant_id AND r.membership_id = m.membership_id)))
+    UNION ALL
+    -- benefits never outlast the paid period
+    SELECT 'benefits end with the membership', format('benefit %s (%s) of membership %s: until %s, paid to %s', b.benefit_id,
+                                                      b.kind, m.membership_id, b.valid_until, m.period_end)
+      FROM commerce.customer_benefit b
+      JOIN commerce.membership m ON m.tenant_id = b.tenant_id AND b.source = 'membership:' || m.membership_id
+     WHERE (p_tenant IS NULL OR b.tenant_id = p_tenant) AND b.valid_until > coalesce(m.period_end, b.valid_from);
+$$;
+COMMENT ON FUNCTION commerce.check_membership_invariants(bigint) IS
+  'Every invariant of paid membership (check after stress): each paid order of a plan''s SKU bought exactly one period (an unpaid one none), periods never overlap, a membership in force ends with its last period (earlier by the periods refunded, never later), no benefit outlasts the paid period. No rows means all hold.';
+CREATE TRIGGER after_43_membership_refunded AFTER UPDATE OF status ON commerce.orders
+    FOR EACH ROW WHEN (NEW.status = 'refunded' AND OLD.status IS DISTINCT FROM 'refunded')
+    EXECUTE FUNCTION commerce._membership_refunded();
 
 -- the actor roles of a database upgraded after commerce.grant_api() ran get the new matrix
 DO $$

@@ -16,21 +16,21 @@ SELECT is(
        FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
       WHERE t.tgname = 'before_10_append_only' AND c.relnamespace = 'commerce'::regnamespace),
     ARRAY['agreement', 'agreement_signature', 'audit_log', 'commission_line', 'consumption_log', 'koc_audit',
-          'koc_ledger', 'koc_level_change', 'membership_period', 'order_event', 'order_status_history', 'play_help',
+          'koc_ledger', 'koc_level_change', 'membership_period', 'membership_refund', 'order_event', 'order_status_history', 'play_help',
           'points_ledger', 'stock_movement'],
-    'the fourteen append-only tables are declared append-only');
+    'the fifteen append-only tables are declared append-only');
 SELECT is(
     (SELECT count(*)::int FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
       WHERE t.tgname = 'before_10_append_only_truncate' AND c.relnamespace = 'commerce'::regnamespace
         AND t.tgfoid = 'commerce.append_only_guard'::regproc
         AND t.tgtype & 32 = 32),   -- TRIGGER_TYPE_TRUNCATE
-    14, 'every append-only table has its TRUNCATE guard');
+    15, 'every append-only table has its TRUNCATE guard');
 SELECT is(
     (SELECT count(*)::int FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
       WHERE t.tgname = 'before_10_append_only' AND c.relnamespace = 'commerce'::regnamespace
         AND t.tgfoid = 'commerce.append_only_guard'::regproc
         AND t.tgtype & (8 | 16) = (8 | 16) AND t.tgtype & 1 = 1),   -- DELETE | UPDATE, FOR EACH ROW
-    14, 'every append-only table has its row guard for UPDATE and DELETE');
+    15, 'every append-only table has its row guard for UPDATE and DELETE');
 -- no other trigger runs the append-only guard (one declaration, not copies)
 SELECT is(
     (SELECT count(*)::int FROM pg_trigger t
@@ -80,10 +80,10 @@ SELECT is(
     (SELECT array_agg(tgname::text ORDER BY tgname) FROM pg_trigger
       WHERE tgrelid = 'commerce.orders'::regclass AND NOT tgisinternal),
     ARRAY['after_05_coupons', 'after_10_commission_on_redeem', 'after_20_play_paid', 'after_21_play_paid_insert',
-          'after_30_play_refunded', 'after_31_play_cancelled', 'after_40_points', 'after_41_points_insert', 'after_42_membership',
+          'after_30_play_refunded', 'after_31_play_cancelled', 'after_40_points', 'after_41_points_insert', 'after_42_membership', 'after_43_membership_refunded',
           'after_50_nudge', 'after_51_nudge_insert', 'after_52_notify_shipped', 'after_53_redemption_returned',
           'before_10_attribution', 'before_20_state_guard'],
-    'orders: the fifteen triggers in their firing order');
+    'orders: the sixteen triggers in their firing order');
 SELECT is(
     (SELECT array_agg(tgname::text ORDER BY tgname) FROM pg_trigger
       WHERE tgrelid = 'commerce.play_config'::regclass AND NOT tgisinternal),

@@ -239,6 +239,37 @@ CREATE TRIGGER after_42_membership AFTER UPDATE ON commerce.orders
                        OR (NEW.status = 'cancelled' AND OLD.status = 'pending_payment' AND NEW.customer_id IS NOT NULL))
     EXECUTE FUNCTION commerce._membership_on_order();
 
+-- Orders trigger: a plan's order refunded in full takes its period back, once.
+CREATE FUNCTION commerce._membership_refunded() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE p commerce.membership_period%ROWTYPE; m commerce.membership_row; v_end timestamptz; v_now timestamptz := commerce.now();
+BEGIN
+    IF TG_WHEN <> 'AFTER' OR TG_LEVEL <> 'ROW' OR TG_OP <> 'UPDATE' THEN
+        RAISE EXCEPTION 'commerce._membership_refunded must fire AFTER UPDATE ... FOR EACH ROW';
+    END IF;
+    SELECT * INTO p FROM commerce.membership_period WHERE tenant_id = NEW.tenant_id AND order_id = NEW.order_id;
+    IF NOT FOUND OR EXISTS (SELECT 1 FROM commerce.membership_refund WHERE tenant_id = NEW.tenant_id AND order_id = NEW.order_id) THEN
+        RETURN NULL;
+    END IF;
+    SELECT * INTO m FROM commerce.membership WHERE tenant_id = NEW.tenant_id AND membership_id = p.membership_id FOR UPDATE;
+    v_end := m.period_end - (p.ends_at - p.starts_at);
+    INSERT INTO commerce.membership_refund (tenant_id, order_id, membership_id, length, refunded_at)
+    VALUES (NEW.tenant_id, NEW.order_id, m.membership_id, p.ends_at - p.starts_at, v_now);
+    UPDATE commerce.membership
+       SET period_end = v_end,
+           status = CASE WHEN v_end <= v_now AND status IN ('active', 'past_due', 'cancelled') THEN 'expired' ELSE status END,
+           ended_at = CASE WHEN v_end <= v_now AND status IN ('active', 'past_due', 'cancelled') THEN v_now ELSE ended_at END,
+           updated_at = v_now
+     WHERE tenant_id = NEW.tenant_id AND membership_id = m.membership_id;
+    UPDATE commerce.customer_benefit SET valid_until = greatest(valid_from, least(valid_until, v_end))
+     WHERE tenant_id = NEW.tenant_id AND source = 'membership:' || m.membership_id;
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER after_43_membership_refunded AFTER UPDATE OF status ON commerce.orders
+    FOR EACH ROW WHEN (NEW.status = 'refunded' AND OLD.status IS DISTINCT FROM 'refunded')
+    EXECUTE FUNCTION commerce._membership_refunded();
+
 -- A customer stops renewing: the membership lasts to its end, then expires.
 CREATE FUNCTION commerce.cancel_membership(p_tenant bigint, p_customer text) RETURNS commerce.membership_row
 LANGUAGE plpgsql AS $$
@@ -374,7 +405,11 @@ RETURNS TABLE (invariant text, detail text) LANGUAGE sql STABLE AS $$
       LEFT JOIN LATERAL (SELECT max(ends_at) AS last_end FROM commerce.membership_period mp
                           WHERE mp.tenant_id = m.tenant_id AND mp.membership_id = m.membership_id) e ON true
      WHERE (p_tenant IS NULL OR m.tenant_id = p_tenant) AND m.status <> 'pending_payment'
-       AND m.status <> 'expired' AND m.period_end IS DISTINCT FROM e.last_end
+       AND m.status <> 'expired'
+       AND (m.period_end > e.last_end
+            OR (m.period_end IS DISTINCT FROM e.last_end
+                AND NOT EXISTS (SELECT 1 FROM commerce.membership_refund r
+                                 WHERE r.tenant_id = m.tenant_id AND r.membership_id = m.membership_id)))
     UNION ALL
     -- benefits never outlast the paid period
     SELECT 'benefits end with the membership', format('benefit %s (%s) of membership %s: until %s, paid to %s', b.benefit_id,
@@ -384,4 +419,4 @@ RETURNS TABLE (invariant text, detail text) LANGUAGE sql STABLE AS $$
      WHERE (p_tenant IS NULL OR b.tenant_id = p_tenant) AND b.valid_until > coalesce(m.period_end, b.valid_from);
 $$;
 COMMENT ON FUNCTION commerce.check_membership_invariants(bigint) IS
-  'Every invariant of paid membership (check after stress): each paid order of a plan''s SKU bought exactly one period (an unpaid one none), periods never overlap, a membership in force ends with its last period, no benefit outlasts the paid period. No rows means all hold.';
+  'Every invariant of paid membership (check after stress): each paid order of a plan''s SKU bought exactly one period (an unpaid one none), periods never overlap, a membership in force ends with its last period (earlier by the periods refunded, never later), no benefit outlasts the paid period. No rows means all hold.';

@@ -420,3 +420,18 @@ CREATE TABLE commerce.person_profile (
 );
 COMMENT ON TABLE commerce.person_profile IS
   'A person''s basic information (3.6.1): nickname, gender, age band, region (the birthday is on the customer account, set once). Derived preferences and behaviour tags are computed from the person''s orders when read (commerce.person_profile).';
+
+CREATE TABLE commerce.membership_refund (
+    tenant_id     bigint NOT NULL,
+    order_id      bigint NOT NULL,
+    membership_id bigint NOT NULL,
+    length        interval NOT NULL,
+    refunded_at   timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, order_id),
+    FOREIGN KEY (tenant_id, membership_id) REFERENCES commerce.membership,
+    FOREIGN KEY (tenant_id, order_id) REFERENCES commerce.membership_period
+);
+COMMENT ON TABLE commerce.membership_refund IS
+  'A paid period taken back because its order was refunded in full (append-only, once per order): the membership''s end moved earlier by its length, and its benefits with it.';
+
+SELECT commerce._declare_append_only('commerce.membership_refund');
