@@ -5154,21 +5154,24 @@ CREATE TABLE commerce.coupon (
     locked_at    timestamptz,
     ended_at     timestamptz,
     releases     integer NOT NULL DEFAULT 0 CHECK (releases >= 0),
+    store_id     bigint,
     PRIMARY KEY (tenant_id, coupon_id),
     UNIQUE (tenant_id, source, source_key),
     FOREIGN KEY (tenant_id, template_id) REFERENCES commerce.coupon_template,
     FOREIGN KEY (tenant_id, batch_id) REFERENCES commerce.coupon_batch,
     FOREIGN KEY (tenant_id, customer_id) REFERENCES commerce.customer,
     CHECK (valid_from < valid_until),
-    CHECK ((status IN ('locked', 'used')) = (order_id IS NOT NULL)),
+    CHECK (CASE status WHEN 'locked' THEN order_id IS NOT NULL AND store_id IS NULL
+                       WHEN 'used' THEN (order_id IS NULL) <> (store_id IS NULL)
+                       ELSE order_id IS NULL AND store_id IS NULL END),
     CHECK ((status IN ('used', 'expired', 'revoked')) = (ended_at IS NOT NULL))
 );
 COMMENT ON TABLE commerce.coupon IS
-  'A coupon held by a customer, issued exactly once per source event (unique per source and key: a claim''s request_id, a reward, a flow step, a redemption): issued -> locked by an order (order_id) -> used when the order is paid; released back to issued when the order is cancelled or its payment times out (releases counts how often); issued -> expired after valid_until (the coupons pump); issued -> revoked when what issued it is reversed (a points-mall redemption). Used, expired and revoked coupons are ended (ended_at).';
+  'A coupon held by a customer, issued exactly once per source event (unique per source and key: a claim''s request_id, a reward, a flow step, a redemption): issued -> locked by an order (order_id) -> used when the order is paid, or used at a store''s counter (store_id: a store-scoped coupon redeemed by the store''s staff); released back to issued when the order is cancelled or its payment times out (releases counts how often); issued -> expired after valid_until (the coupons pump); issued -> revoked when what issued it is reversed (a points-mall redemption). Used, expired and revoked coupons are ended (ended_at).';
 
 CREATE TRIGGER before_10_state_guard BEFORE INSERT OR UPDATE ON commerce.coupon
     FOR EACH ROW EXECUTE FUNCTION commerce.state_guard('status', 'issued',
-        'issued>locked', 'locked>issued', 'locked>used', 'issued>expired', 'issued>revoked');
+        'issued>locked', 'locked>issued', 'locked>used', 'issued>expired', 'issued>revoked', 'issued>used');
 
 CREATE INDEX coupon_customer ON commerce.coupon (tenant_id, customer_id, status, valid_until);
 CREATE INDEX coupon_order ON commerce.coupon (tenant_id, order_id) WHERE order_id IS NOT NULL;
@@ -11933,20 +11936,23 @@ CREATE TABLE commerce.coupon (
     locked_at    timestamptz,
     ended_at     timestamptz,
     releases     integer NOT NULL DEFAULT 0 CHECK (releases >= 0),
+    store_id     bigint,
     PRIMARY KEY (tenant_id, coupon_id),
     UNIQUE (tenant_id, source, source_key),
     FOREIGN KEY (tenant_id, template_id) REFERENCES commerce.coupon_template,
     FOREIGN KEY (tenant_id, batch_id) REFERENCES commerce.coupon_batch,
     FOREIGN KEY (tenant_id, customer_id) REFERENCES commerce.customer,
     CHECK (valid_from < valid_until),
-    CHECK ((status IN ('locked', 'used')) = (order_id IS NOT NULL)),
+    CHECK (CASE status WHEN 'locked' THEN order_id IS NOT NULL AND store_id IS NULL
+                       WHEN 'used' THEN (order_id IS NULL) <> (store_id IS NULL)
+                       ELSE order_id IS NULL AND store_id IS NULL END),
     CHECK ((status IN ('used', 'expired', 'revoked')) = (ended_at IS NOT NULL))
 );
 COMMENT ON TABLE commerce.coupon IS
-  'A coupon held by a customer, issued exactly once per source event (unique per source and key: a claim''s request_id, a reward, a flow step, a redemption): issued -> locked by an order (order_id) -> used when the order is paid; released back to issued when the order is cancelled or its payment times out (releases counts how often); issued -> expired after valid_until (the coupons pump); issued -> revoked when what issued it is reversed (a points-mall redemption). Used, expired and revoked coupons are ended (ended_at).';
+  'A coupon held by a customer, issued exactly once per source event (unique per source and key: a claim''s request_id, a reward, a flow step, a redemption): issued -> locked by an order (order_id) -> used when the order is paid, or used at a store''s counter (store_id: a store-scoped coupon redeemed by the store''s staff); released back to issued when the order is cancelled or its payment times out (releases counts how often); issued -> expired after valid_until (the coupons pump); issued -> revoked when what issued it is reversed (a points-mall redemption). Used, expired and revoked coupons are ended (ended_at).';
 CREATE TRIGGER before_10_state_guard BEFORE INSERT OR UPDATE ON commerce.coupon
     FOR EACH ROW EXECUTE FUNCTION commerce.state_guard('status', 'issued',
-        'issued>locked', 'locked>issued', 'locked>used', 'issued>expired', 'issued>revoked');
+        'issued>locked', 'locked>issued', 'locked>used', 'issued>expired', 'issued>revoked', 'issued>used');
 CREATE INDEX coupon_customer ON commerce.coupon (tenant_id, customer_id, status, valid_until);
 CREATE INDEX coupon_order ON commerce.coupon (tenant_id, order_id) WHERE order_id IS NOT NULL;
 CREATE INDEX coupon_expiring ON commerce.coupon (valid_until) WHERE status = 'issued';
@@ -16774,6 +16780,130 @@ COMMENT ON FUNCTION commerce.check_membership_invariants(bigint) IS
 CREATE TRIGGER after_43_membership_refunded AFTER UPDATE OF status ON commerce.orders
     FOR EACH ROW WHEN (NEW.status = 'refunded' AND OLD.status IS DISTINCT FROM 'refunded')
     EXECUTE FUNCTION commerce._membership_refunded();
+
+-- ===========================================================================
+-- store-scoped coupons redeemed at the store's counter (issue 13)
+-- ===========================================================================
+CREATE FUNCTION commerce.redeem_store_coupon(p_tenant bigint, p_coupon bigint, p_store text, p_customer text)
+RETURNS commerce.coupon_issue_result LANGUAGE plpgsql AS $$
+DECLARE c commerce.coupon%ROWTYPE; t commerce.coupon_template%ROWTYPE; v_store bigint; v_customer bigint;
+        v_now timestamptz := commerce.now();
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_coupon, 'p_coupon');
+    PERFORM commerce._require(p_store, 'p_store');
+    PERFORM commerce._require(p_customer, 'p_customer');
+    SELECT store_id INTO v_store FROM commerce.store WHERE tenant_id = p_tenant AND code = p_store;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('store', p_store, p_tenant);
+    END IF;
+    SELECT customer_id INTO v_customer FROM commerce.customer WHERE tenant_id = p_tenant AND code = p_customer;
+    SELECT * INTO c FROM commerce.coupon WHERE tenant_id = p_tenant AND coupon_id = p_coupon AND customer_id = v_customer FOR UPDATE;
+    IF NOT FOUND THEN   -- the customer presenting it must hold it
+        PERFORM commerce._not_found('coupon', p_coupon::text, p_tenant);
+    END IF;
+    IF c.status = 'used' AND c.store_id = v_store THEN
+        RETURN ROW(c.coupon_id, c.status, c.valid_from, c.valid_until, 'existing')::commerce.coupon_issue_result;
+    END IF;
+    SELECT * INTO t FROM commerce.coupon_template WHERE tenant_id = p_tenant AND template_id = c.template_id;
+    IF t.store_ids IS NULL OR NOT v_store = ANY (t.store_ids) THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
+            MESSAGE = format('coupon %s is not valid at store "%s"', p_coupon, left(p_store, 64)),
+            DETAIL  = CASE WHEN t.store_ids IS NULL THEN format('"%s" is used in orders, not at a counter.', t.name)
+                           ELSE format('"%s" is valid at other stores.', t.name) END,
+            HINT    = 'Redeem at a counter only the coupons of that store.';
+    END IF;
+    IF c.status <> 'issued' OR v_now < c.valid_from OR v_now >= c.valid_until THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
+            MESSAGE = format('coupon %s cannot be used: %s', p_coupon,
+                             CASE WHEN c.status <> 'issued' THEN c.status WHEN v_now < c.valid_from THEN 'not yet valid'
+                                  ELSE 'past its validity' END),
+            DETAIL  = format('Valid %s to %s.', c.valid_from, c.valid_until),
+            HINT    = 'Only an issued coupon in its validity is redeemed.';
+    END IF;
+    UPDATE commerce.coupon SET status = 'used', store_id = v_store, ended_at = v_now
+     WHERE tenant_id = p_tenant AND coupon_id = p_coupon;
+    RETURN ROW(c.coupon_id, 'used', c.valid_from, c.valid_until, 'redeemed')::commerce.coupon_issue_result;
+END $$;
+COMMENT ON FUNCTION commerce.redeem_store_coupon(bigint, bigint, text, text) IS
+  'A store''s staff redeem a store-scoped coupon the customer presents at the counter: the customer''s own (PT404 otherwise), valid at that store (PT409), issued and in its validity (PT409); it becomes used at that store, once (a repeat at the same store returns it, outcome existing).';
+CREATE FUNCTION commerce_api.redeem_store_coupon(coupon_id bigint, store text, customer text)
+RETURNS SETOF commerce_api.my_coupon LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.redeem_store_coupon', '{store,service}');
+        r commerce.coupon_issue_result;
+BEGIN
+    PERFORM commerce._actor_scope(a, redeem_store_coupon.store, NULL);
+    r := commerce.redeem_store_coupon(a.tenant_id, redeem_store_coupon.coupon_id, redeem_store_coupon.store,
+                                      redeem_store_coupon.customer);
+    RETURN QUERY SELECT * FROM commerce._my_coupons(a.tenant_id, commerce._coupon_customer(a, redeem_store_coupon.customer),
+                                                    NULL, NULL, 1, r.coupon_id, r.outcome);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.redeem_store_coupon(bigint, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.redeem_store_coupon(bigint, text, text) IS
+  'Store staff redeem at their store''s counter a store-scoped coupon the customer presents (its coupon id, from the customer''s my_coupons QR code): the customer''s own, valid at that store, issued and in its validity; once. Store staff of that store (42501 for another) and services. Returns the coupon (my_coupon).';
+CREATE OR REPLACE FUNCTION commerce.check_coupon_invariants(p_tenant bigint DEFAULT NULL)
+RETURNS TABLE (invariant text, detail text) LANGUAGE sql STABLE AS $$
+    -- a slot issued exactly the coupons that name it, never more than its quota
+    SELECT 'slot issued = its coupons <= quota', format('batch %s slot %s: issued %s, coupons %s, quota %s', s.batch_id,
+                                                        s.slot_no, s.issued, coalesce(n.n, 0), coalesce(s.quota::text, '-'))
+      FROM commerce.coupon_slot s
+      LEFT JOIN LATERAL (SELECT count(*) AS n FROM commerce.coupon c
+                          WHERE c.tenant_id = s.tenant_id AND c.batch_id = s.batch_id AND c.slot_no = s.slot_no) n ON true
+     WHERE (p_tenant IS NULL OR s.tenant_id = p_tenant)
+       AND (s.issued <> coalesce(n.n, 0) OR s.issued > s.quota)
+    UNION ALL
+    -- a batch's slots hold its quota
+    SELECT 'batch quota = slots', format('batch %s: quota %s, slots %s', b.batch_id, b.quota, q.q)
+      FROM commerce.coupon_batch b
+      CROSS JOIN LATERAL (SELECT sum(quota) AS q FROM commerce.coupon_slot s
+                           WHERE s.tenant_id = b.tenant_id AND s.batch_id = b.batch_id) q
+     WHERE (p_tenant IS NULL OR b.tenant_id = p_tenant) AND b.quota IS DISTINCT FROM q.q::bigint
+    UNION ALL
+    -- a customer holds what its counter says, never more than the limit
+    SELECT 'holder = its coupons <= limit', format('template %s customer %s: counted %s, coupons %s, limit %s', h.template_id,
+                                                   h.customer_id, h.issued, coalesce(n.n, 0), coalesce(t.per_customer_limit::text, '-'))
+      FROM commerce.coupon_holder h
+      JOIN commerce.coupon_template t ON t.tenant_id = h.tenant_id AND t.template_id = h.template_id
+      LEFT JOIN LATERAL (SELECT count(*) AS n FROM commerce.coupon c
+                          WHERE c.tenant_id = h.tenant_id AND c.template_id = h.template_id AND c.customer_id = h.customer_id) n ON true
+     WHERE (p_tenant IS NULL OR h.tenant_id = p_tenant)
+       AND (h.issued <> coalesce(n.n, 0) OR h.issued > t.per_customer_limit)
+    UNION ALL
+    -- a locked coupon's order awaits payment, a used coupon's order was paid, and both recorded what it took off
+    SELECT 'coupon state = its order', format('coupon %s %s, order %s %s', c.coupon_id, c.status, c.order_id, o.status)
+      FROM commerce.coupon c
+      LEFT JOIN commerce.orders o ON o.tenant_id = c.tenant_id AND o.order_id = c.order_id
+     WHERE (p_tenant IS NULL OR c.tenant_id = p_tenant) AND c.status IN ('locked', 'used') AND c.store_id IS NULL
+       AND (o.order_id IS NULL OR (c.status = 'locked') <> (o.status = 'pending_payment')
+            OR o.status = 'cancelled'
+            OR NOT EXISTS (SELECT 1 FROM commerce.order_discount d
+                            WHERE d.tenant_id = c.tenant_id AND d.order_id = c.order_id AND d.coupon_id = c.coupon_id))
+    UNION ALL
+    -- a coupon discount never takes a line below its floor, nor an order's discount below its coupons'
+    SELECT 'line discount <= line above floor', format('order %s line %s: %s off, %s above the floor', l.order_id, l.line_no,
+                                                       d.off, l.amount_fen - s.floor_fen * l.qty)
+      FROM commerce.order_line l
+      JOIN (SELECT tenant_id, order_id, line_no, sum(amount_fen) AS off FROM commerce.order_discount
+             WHERE p_tenant IS NULL OR tenant_id = p_tenant GROUP BY 1, 2, 3) d
+        ON d.tenant_id = l.tenant_id AND d.order_id = l.order_id AND d.line_no = l.line_no
+      JOIN commerce.sku s ON s.tenant_id = l.tenant_id AND s.sku_id = l.sku_id
+     WHERE d.off > l.amount_fen - s.floor_fen * l.qty
+    UNION ALL
+    SELECT 'order discount >= its coupons', format('order %s: discount %s, coupons %s', o.order_id, o.discount_fen, d.off)
+      FROM commerce.orders o
+      JOIN (SELECT tenant_id, order_id, sum(amount_fen) AS off FROM commerce.order_discount
+             WHERE p_tenant IS NULL OR tenant_id = p_tenant GROUP BY 1, 2) d
+        ON d.tenant_id = o.tenant_id AND d.order_id = o.order_id
+     WHERE o.discount_fen < d.off
+    UNION ALL
+    -- a paid order used each of its coupons once: no coupon discounts two orders that were paid
+    SELECT 'coupon used once', format('coupon %s discounts %s paid orders', d.coupon_id, count(DISTINCT d.order_id))
+      FROM commerce.order_discount d
+      JOIN commerce.orders o ON o.tenant_id = d.tenant_id AND o.order_id = d.order_id AND o.paid_at IS NOT NULL
+     WHERE p_tenant IS NULL OR d.tenant_id = p_tenant
+     GROUP BY d.tenant_id, d.coupon_id HAVING count(DISTINCT d.order_id) > 1;
+$$;
 
 -- the actor roles of a database upgraded after commerce.grant_api() ran get the new matrix
 DO $$

@@ -14,7 +14,7 @@ SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
 CALL commerce.provision();
-SELECT plan(396);
+SELECT plan(399);
 \ir lib/fingerprint.psql
 \o /dev/null
 
@@ -169,7 +169,8 @@ INSERT INTO expected VALUES
   ('unmerge_persons', '{operator,service}', $$SELECT * FROM commerce_api.unmerge_persons(0, 'r')$$),
   ('accept_subscription', '{customer,service}', $$SELECT commerce_api.accept_subscription('marketing')$$),
   ('set_profile', '{customer,operator,service}', $$SELECT commerce_api.set_profile('{"x":1}', 'nobody')$$),
-  ('profile', '{customer,store,operator,service}', $$SELECT commerce_api.profile('nobody')$$);
+  ('profile', '{customer,store,operator,service}', $$SELECT commerce_api.profile('nobody')$$),
+  ('redeem_store_coupon', '{store,service}', $$SELECT * FROM commerce_api.redeem_store_coupon(0, 'NOPE', 'nobody')$$);
 SELECT pg_temp.fingerprint() AS fp0 \gset
 \o
 
@@ -376,7 +377,7 @@ SELECT is((SELECT count(*) FROM pg_class c WHERE c.relnamespace = 'commerce'::re
 -- grant_api is idempotent and revokes what the matrix no longer gives
 GRANT EXECUTE ON FUNCTION commerce_api.record_payout(text, text, text, text) TO commerce_customer;
 SELECT is((SELECT string_agg(role || '=' || functions, ' ') FROM commerce.grant_api()),
-          'commerce_anonymous=12 commerce_customer=51 commerce_koc=17 commerce_store=27 commerce_operator=67 commerce_finance=25 commerce_service=100',
+          'commerce_anonymous=12 commerce_customer=51 commerce_koc=17 commerce_store=28 commerce_operator=67 commerce_finance=25 commerce_service=101',
           'grant_api again: the same counts');
 SELECT ok(NOT has_function_privilege('commerce_customer', 'commerce_api.record_payout(text, text, text, text)', 'EXECUTE'),
           'grant_api revokes a grant the matrix does not give');

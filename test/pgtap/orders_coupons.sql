@@ -9,7 +9,7 @@ SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
 CALL commerce.provision();
-SELECT plan(34);
+SELECT plan(39);
 \ir lib/fingerprint.psql
 \ir lib/call_as.psql
 \o /dev/null
@@ -114,6 +114,18 @@ SELECT is(pg_temp.call_as('customer', 'a', $$SELECT 1/(count(*) = 1)::int FROM c
           'a sees its locked coupon');
 SELECT is(pg_temp.call_as('customer', 'b', $$SELECT 1/(count(*) = 1)::int FROM commerce_api.my_coupons()$$), 'ok',
           'b sees only its own coupon');
+
+-- a store coupon at its store's counter, once; not online, not another's, not at the counter if not a store coupon
+SELECT commerce.upsert_staff(:t, 'st1', 'Counter', 'store', ARRAY['S1']) \gset
+SELECT is(pg_temp.call_as('store', 'st1', $$SELECT * FROM commerce_api.redeem_store_coupon(6, 'S1', 'a')$$), 'ok',
+          'the store''s staff redeem a''s store coupon at the counter');
+SELECT is((SELECT status || ':' || (store_id IS NOT NULL) FROM commerce.coupon WHERE tenant_id = :t AND coupon_id = 6), 'used:true',
+          'it is used at the store');
+SELECT is((commerce.redeem_store_coupon(:t, 6, 'S1', 'a')).outcome, 'existing', 'the same redemption again');
+SELECT throws_ok(format($$SELECT commerce.redeem_store_coupon(%s, 3, 'S1', 'a')$$, :t), 'PT409', 'coupon 3 is not valid at store "S1"',
+                 'an online coupon at the counter -> PT409');
+SELECT throws_ok(format($$SELECT commerce.redeem_store_coupon(%s, 10, 'S1', 'a')$$, :t), 'PT404', 'coupon "10" not found',
+                 'another customer''s coupon -> PT404');
 
 -- the KOC commission and points use the discounted amount: the order's payable is what was paid
 SELECT is((SELECT paid_fen FROM commerce.orders WHERE order_id = :o1), 10951::bigint, 'the paid amount is the discounted one');

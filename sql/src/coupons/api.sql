@@ -189,6 +189,22 @@ REVOKE ALL ON FUNCTION commerce_api.create_coupon_batch(text, text, bigint, bool
 COMMENT ON FUNCTION commerce_api.create_coupon_batch(text, text, bigint, boolean, timestamptz, timestamptz) IS
   'HQ creates a batch of a template (audited): quota coupons (NULL: no limit), claimable by customers between claim_from and claim_until, or issued only (claimable false). The same terms again return the batch; other terms PT409. HQ operators and services. Returns the batch (coupon_offer).';
 
+CREATE FUNCTION commerce_api.redeem_store_coupon(coupon_id bigint, store text, customer text)
+RETURNS SETOF commerce_api.my_coupon LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.redeem_store_coupon', '{store,service}');
+        r commerce.coupon_issue_result;
+BEGIN
+    PERFORM commerce._actor_scope(a, redeem_store_coupon.store, NULL);
+    r := commerce.redeem_store_coupon(a.tenant_id, redeem_store_coupon.coupon_id, redeem_store_coupon.store,
+                                      redeem_store_coupon.customer);
+    RETURN QUERY SELECT * FROM commerce._my_coupons(a.tenant_id, commerce._coupon_customer(a, redeem_store_coupon.customer),
+                                                    NULL, NULL, 1, r.coupon_id, r.outcome);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.redeem_store_coupon(bigint, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.redeem_store_coupon(bigint, text, text) IS
+  'Store staff redeem at their store''s counter a store-scoped coupon the customer presents (its coupon id, from the customer''s my_coupons QR code): the customer''s own, valid at that store, issued and in its validity; once. Store staff of that store (42501 for another) and services. Returns the coupon (my_coupon).';
+
 -- Hasura's variants of the reads above (commerce_hasura: the session passed as hasura_session).
 
 CREATE FUNCTION commerce_hasura.coupon_batches(hasura_session json, after_batch text DEFAULT NULL, page_size integer DEFAULT 20)

@@ -350,6 +350,51 @@ END $$;
 COMMENT ON FUNCTION commerce.issue_coupon(bigint, text, text, text, text) IS
   'Issue a coupon of batch p_batch to a customer, exactly once per source event (p_source claim, issue, reward, redeem or flow, and its key: a repeat returns the first coupon, outcome existing; the key of another issue is 23505). Never more than the batch''s quota under any concurrency (PT409 when all are issued, nothing changed; PT429 when the last coupons stay held by claims in flight for about 2 s: retry), never more than the template''s per-customer limit (PT409); a claim needs a claimable batch (PT403) in its claim window (PT409). Valid from now (or the template''s valid_from) until the template''s valid_until or valid_days after the issue.';
 
+-- A store's staff redeem a store-scoped coupon at the counter.
+CREATE FUNCTION commerce.redeem_store_coupon(p_tenant bigint, p_coupon bigint, p_store text, p_customer text)
+RETURNS commerce.coupon_issue_result LANGUAGE plpgsql AS $$
+DECLARE c commerce.coupon%ROWTYPE; t commerce.coupon_template%ROWTYPE; v_store bigint; v_customer bigint;
+        v_now timestamptz := commerce.now();
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_coupon, 'p_coupon');
+    PERFORM commerce._require(p_store, 'p_store');
+    PERFORM commerce._require(p_customer, 'p_customer');
+    SELECT store_id INTO v_store FROM commerce.store WHERE tenant_id = p_tenant AND code = p_store;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('store', p_store, p_tenant);
+    END IF;
+    SELECT customer_id INTO v_customer FROM commerce.customer WHERE tenant_id = p_tenant AND code = p_customer;
+    SELECT * INTO c FROM commerce.coupon WHERE tenant_id = p_tenant AND coupon_id = p_coupon AND customer_id = v_customer FOR UPDATE;
+    IF NOT FOUND THEN   -- the customer presenting it must hold it
+        PERFORM commerce._not_found('coupon', p_coupon::text, p_tenant);
+    END IF;
+    IF c.status = 'used' AND c.store_id = v_store THEN
+        RETURN ROW(c.coupon_id, c.status, c.valid_from, c.valid_until, 'existing')::commerce.coupon_issue_result;
+    END IF;
+    SELECT * INTO t FROM commerce.coupon_template WHERE tenant_id = p_tenant AND template_id = c.template_id;
+    IF t.store_ids IS NULL OR NOT v_store = ANY (t.store_ids) THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
+            MESSAGE = format('coupon %s is not valid at store "%s"', p_coupon, left(p_store, 64)),
+            DETAIL  = CASE WHEN t.store_ids IS NULL THEN format('"%s" is used in orders, not at a counter.', t.name)
+                           ELSE format('"%s" is valid at other stores.', t.name) END,
+            HINT    = 'Redeem at a counter only the coupons of that store.';
+    END IF;
+    IF c.status <> 'issued' OR v_now < c.valid_from OR v_now >= c.valid_until THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
+            MESSAGE = format('coupon %s cannot be used: %s', p_coupon,
+                             CASE WHEN c.status <> 'issued' THEN c.status WHEN v_now < c.valid_from THEN 'not yet valid'
+                                  ELSE 'past its validity' END),
+            DETAIL  = format('Valid %s to %s.', c.valid_from, c.valid_until),
+            HINT    = 'Only an issued coupon in its validity is redeemed.';
+    END IF;
+    UPDATE commerce.coupon SET status = 'used', store_id = v_store, ended_at = v_now
+     WHERE tenant_id = p_tenant AND coupon_id = p_coupon;
+    RETURN ROW(c.coupon_id, 'used', c.valid_from, c.valid_until, 'redeemed')::commerce.coupon_issue_result;
+END $$;
+COMMENT ON FUNCTION commerce.redeem_store_coupon(bigint, bigint, text, text) IS
+  'A store''s staff redeem a store-scoped coupon the customer presents at the counter: the customer''s own (PT404 otherwise), valid at that store (PT409), issued and in its validity (PT409); it becomes used at that store, once (a repeat at the same store returns it, outcome existing).';
+
 -- Close a batch: no more issues from it.
 CREATE FUNCTION commerce.close_coupon_batch(p_tenant bigint, p_batch text) RETURNS void
 LANGUAGE plpgsql AS $$

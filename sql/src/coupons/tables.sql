@@ -100,21 +100,24 @@ CREATE TABLE commerce.coupon (
     locked_at    timestamptz,
     ended_at     timestamptz,
     releases     integer NOT NULL DEFAULT 0 CHECK (releases >= 0),
+    store_id     bigint,
     PRIMARY KEY (tenant_id, coupon_id),
     UNIQUE (tenant_id, source, source_key),
     FOREIGN KEY (tenant_id, template_id) REFERENCES commerce.coupon_template,
     FOREIGN KEY (tenant_id, batch_id) REFERENCES commerce.coupon_batch,
     FOREIGN KEY (tenant_id, customer_id) REFERENCES commerce.customer,
     CHECK (valid_from < valid_until),
-    CHECK ((status IN ('locked', 'used')) = (order_id IS NOT NULL)),
+    CHECK (CASE status WHEN 'locked' THEN order_id IS NOT NULL AND store_id IS NULL
+                       WHEN 'used' THEN (order_id IS NULL) <> (store_id IS NULL)
+                       ELSE order_id IS NULL AND store_id IS NULL END),
     CHECK ((status IN ('used', 'expired', 'revoked')) = (ended_at IS NOT NULL))
 );
 COMMENT ON TABLE commerce.coupon IS
-  'A coupon held by a customer, issued exactly once per source event (unique per source and key: a claim''s request_id, a reward, a flow step, a redemption): issued -> locked by an order (order_id) -> used when the order is paid; released back to issued when the order is cancelled or its payment times out (releases counts how often); issued -> expired after valid_until (the coupons pump); issued -> revoked when what issued it is reversed (a points-mall redemption). Used, expired and revoked coupons are ended (ended_at).';
+  'A coupon held by a customer, issued exactly once per source event (unique per source and key: a claim''s request_id, a reward, a flow step, a redemption): issued -> locked by an order (order_id) -> used when the order is paid, or used at a store''s counter (store_id: a store-scoped coupon redeemed by the store''s staff); released back to issued when the order is cancelled or its payment times out (releases counts how often); issued -> expired after valid_until (the coupons pump); issued -> revoked when what issued it is reversed (a points-mall redemption). Used, expired and revoked coupons are ended (ended_at).';
 
 CREATE TRIGGER before_10_state_guard BEFORE INSERT OR UPDATE ON commerce.coupon
     FOR EACH ROW EXECUTE FUNCTION commerce.state_guard('status', 'issued',
-        'issued>locked', 'locked>issued', 'locked>used', 'issued>expired', 'issued>revoked');
+        'issued>locked', 'locked>issued', 'locked>used', 'issued>expired', 'issued>revoked', 'issued>used');
 
 CREATE INDEX coupon_customer ON commerce.coupon (tenant_id, customer_id, status, valid_until);
 CREATE INDEX coupon_order ON commerce.coupon (tenant_id, order_id) WHERE order_id IS NOT NULL;

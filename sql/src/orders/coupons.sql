@@ -196,7 +196,7 @@ RETURNS TABLE (invariant text, detail text) LANGUAGE sql STABLE AS $$
     SELECT 'coupon state = its order', format('coupon %s %s, order %s %s', c.coupon_id, c.status, c.order_id, o.status)
       FROM commerce.coupon c
       LEFT JOIN commerce.orders o ON o.tenant_id = c.tenant_id AND o.order_id = c.order_id
-     WHERE (p_tenant IS NULL OR c.tenant_id = p_tenant) AND c.status IN ('locked', 'used')
+     WHERE (p_tenant IS NULL OR c.tenant_id = p_tenant) AND c.status IN ('locked', 'used') AND c.store_id IS NULL
        AND (o.order_id IS NULL OR (c.status = 'locked') <> (o.status = 'pending_payment')
             OR o.status = 'cancelled'
             OR NOT EXISTS (SELECT 1 FROM commerce.order_discount d
