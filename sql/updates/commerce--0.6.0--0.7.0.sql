@@ -12410,7 +12410,7 @@ RETURNS SETOF commerce_api.my_coupon LANGUAGE sql STABLE AS $$
      ORDER BY c.coupon_id DESC
      LIMIT p_limit;
 $$;
-CREATE FUNCTION commerce._coupon_customer(a commerce.actor, p_customer text) RETURNS bigint
+CREATE FUNCTION commerce._api_customer(a commerce.actor, p_customer text) RETURNS bigint
 LANGUAGE plpgsql STABLE AS $$
 DECLARE v_code text := p_customer; v_id bigint;
 BEGIN
@@ -12436,7 +12436,7 @@ BEGIN
         PERFORM commerce._invalid('status', format('"%s"', left(my_coupons.status, 64)),
                                   'A coupon is issued, locked, used or expired; leave status out for all.');
     END IF;
-    v_customer := commerce._coupon_customer(a, my_coupons.customer);
+    v_customer := commerce._api_customer(a, my_coupons.customer);
     RETURN QUERY SELECT * FROM commerce._my_coupons(a.tenant_id, v_customer, my_coupons.status, my_coupons.before_id,
                                                     my_coupons.page_size, NULL, NULL);
 END $$;
@@ -12451,7 +12451,7 @@ DECLARE a commerce.actor := commerce._api_actor('commerce_api.claim_coupon', '{c
 BEGIN
     PERFORM commerce._require(v_code, 'customer');
     r := commerce.issue_coupon(a.tenant_id, 'claim', claim_coupon.request_id, claim_coupon.batch, v_code);
-    RETURN QUERY SELECT * FROM commerce._my_coupons(a.tenant_id, commerce._coupon_customer(a, v_code), NULL, NULL, 1,
+    RETURN QUERY SELECT * FROM commerce._my_coupons(a.tenant_id, commerce._api_customer(a, v_code), NULL, NULL, 1,
                                                     r.coupon_id, r.outcome);
 END $$;
 REVOKE ALL ON FUNCTION commerce_api.claim_coupon(text, text, text) FROM PUBLIC;
@@ -12470,7 +12470,7 @@ BEGIN
                                 jsonb_build_object('batch', issue_coupon.batch, 'customer', issue_coupon.customer,
                                                    'reason', left(issue_coupon.reason, 200)), 'issued');
     END IF;
-    RETURN QUERY SELECT * FROM commerce._my_coupons(a.tenant_id, commerce._coupon_customer(a, issue_coupon.customer), NULL,
+    RETURN QUERY SELECT * FROM commerce._my_coupons(a.tenant_id, commerce._api_customer(a, issue_coupon.customer), NULL,
                                                     NULL, 1, r.coupon_id, r.outcome);
 END $$;
 REVOKE ALL ON FUNCTION commerce_api.issue_coupon(text, text, text, text) FROM PUBLIC;
@@ -14010,7 +14010,7 @@ RETURNS SETOF commerce_api.member_status LANGUAGE plpgsql STABLE SECURITY DEFINE
 SET search_path = pg_catalog, commerce, pg_temp AS $$
 DECLARE a commerce.actor := commerce._api_actor('commerce_api.my_membership', '{customer,store,operator,service}');
 BEGIN
-    RETURN QUERY SELECT * FROM commerce._member_status(a.tenant_id, commerce._coupon_customer(a, my_membership.customer));
+    RETURN QUERY SELECT * FROM commerce._member_status(a.tenant_id, commerce._api_customer(a, my_membership.customer));
 END $$;
 REVOKE ALL ON FUNCTION commerce_api.my_membership(text) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.my_membership(text) IS
@@ -15717,7 +15717,7 @@ SET search_path = pg_catalog, commerce, pg_temp AS $$
 DECLARE a commerce.actor := commerce._api_actor('commerce_api.my_person', '{customer,store,operator,service}');
         v_customer bigint; v_person bigint;
 BEGIN
-    v_customer := commerce._coupon_customer(a, my_person.customer);
+    v_customer := commerce._api_customer(a, my_person.customer);
     SELECT person_id INTO v_person FROM commerce.customer WHERE tenant_id = a.tenant_id AND customer_id = v_customer;
     RETURN QUERY SELECT * FROM commerce._person_view(a.tenant_id, v_person);
 END $$;
@@ -16053,7 +16053,7 @@ DECLARE a commerce.actor := commerce._api_actor('commerce_api.profile', '{custom
         v_person bigint;
 BEGIN
     SELECT person_id INTO v_person FROM commerce.customer
-     WHERE tenant_id = a.tenant_id AND customer_id = commerce._coupon_customer(a, profile.customer);
+     WHERE tenant_id = a.tenant_id AND customer_id = commerce._api_customer(a, profile.customer);
     RETURN commerce.person_profile(a.tenant_id, v_person);
 END $$;
 REVOKE ALL ON FUNCTION commerce_api.profile(text) FROM PUBLIC;
@@ -16836,7 +16836,7 @@ BEGIN
     PERFORM commerce._actor_scope(a, redeem_store_coupon.store, NULL);
     r := commerce.redeem_store_coupon(a.tenant_id, redeem_store_coupon.coupon_id, redeem_store_coupon.store,
                                       redeem_store_coupon.customer);
-    RETURN QUERY SELECT * FROM commerce._my_coupons(a.tenant_id, commerce._coupon_customer(a, redeem_store_coupon.customer),
+    RETURN QUERY SELECT * FROM commerce._my_coupons(a.tenant_id, commerce._api_customer(a, redeem_store_coupon.customer),
                                                     NULL, NULL, 1, r.coupon_id, r.outcome);
 END $$;
 REVOKE ALL ON FUNCTION commerce_api.redeem_store_coupon(bigint, text, text) FROM PUBLIC;
@@ -16904,6 +16904,140 @@ RETURNS TABLE (invariant text, detail text) LANGUAGE sql STABLE AS $$
      WHERE p_tenant IS NULL OR d.tenant_id = p_tenant
      GROUP BY d.tenant_id, d.coupon_id HAVING count(DISTINCT d.order_id) > 1;
 $$;
+
+-- ===========================================================================
+-- one _take_points for spends (across the person's accounts) and refunds
+-- ===========================================================================
+DROP FUNCTION commerce._take_points(bigint, bigint, bigint, text, text, text);
+CREATE FUNCTION commerce._take_points(p_tenant bigint, p_customers bigint[], p_points bigint, p_kind text,
+                                      p_request text, p_reason text)
+RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE l record; v_left bigint := p_points; v_take bigint; v_now timestamptz := commerce.now();
+BEGIN
+    IF p_kind NOT IN ('spend', 'reverse') THEN
+        RAISE EXCEPTION 'commerce._take_points: kind % is neither spend nor reverse', p_kind;
+    END IF;
+    FOR l IN SELECT lot_id, customer_id, remaining FROM commerce.points_lot
+              WHERE tenant_id = p_tenant AND customer_id = ANY (p_customers) AND status = 'available' AND expires_at > v_now
+              ORDER BY expires_at, lot_id FOR UPDATE LOOP
+        EXIT WHEN v_left = 0;
+        v_take := least(l.remaining, v_left);
+        UPDATE commerce.points_lot
+           SET remaining = remaining - v_take, status = CASE WHEN remaining = v_take THEN 'closed' ELSE status END
+         WHERE tenant_id = p_tenant AND lot_id = l.lot_id;
+        INSERT INTO commerce.points_ledger (tenant_id, customer_id, lot_id, kind, delta_available, delta_pending,
+                                            request_id, reason, created_at)
+        VALUES (p_tenant, l.customer_id, l.lot_id, p_kind, -v_take, 0, p_request, p_reason, v_now);
+        UPDATE commerce.points_account
+           SET available = available - v_take,
+               spent = spent + CASE WHEN p_kind = 'spend' THEN v_take ELSE 0 END,
+               reversed = reversed + CASE WHEN p_kind = 'reverse' THEN v_take ELSE 0 END, updated_at = v_now
+         WHERE tenant_id = p_tenant AND customer_id = l.customer_id;
+        v_left := v_left - v_take;
+    END LOOP;
+    RETURN p_points - v_left;
+END $$;
+CREATE OR REPLACE FUNCTION commerce.spend_points(p_tenant bigint, p_request_id text, p_customer text, p_points bigint,
+                                      p_reason text)
+RETURNS commerce.points_account_row LANGUAGE plpgsql AS $$
+DECLARE v_customer bigint; a commerce.points_account_row; s commerce.points_spend%ROWTYPE;
+        v_now timestamptz := commerce.now(); v_spendable bigint; v_accounts bigint[];
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._request_key(p_request_id, 'p_request_id');
+    PERFORM commerce._require(p_customer, 'p_customer');
+    PERFORM commerce._require(p_points, 'p_points');
+    PERFORM commerce._require(p_reason, 'p_reason');
+    IF p_points NOT BETWEEN 1 AND 100000000 THEN
+        PERFORM commerce._invalid('p_points', format('%s points', p_points), 'Spend 1 to 100000000 points at a time.');
+    END IF;
+    IF length(p_reason) NOT BETWEEN 1 AND 200 THEN
+        PERFORM commerce._invalid('p_reason', format('%s characters', length(p_reason)), 'Give a reason of 1 to 200 characters.');
+    END IF;
+    SELECT customer_id INTO v_customer FROM commerce.customer WHERE tenant_id = p_tenant AND code = p_customer;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('customer', p_customer, p_tenant);
+    END IF;
+    -- the points of the customer's person: every account of it, locked in customer order (the spender's
+    -- created if it has none), so a fan spends on the H5 site what it earned in the mini-program
+    v_accounts := commerce._lock_person_accounts(p_tenant, v_customer);
+    SELECT * INTO a FROM commerce.points_account WHERE tenant_id = p_tenant AND customer_id = v_customer;
+    -- a repeat returns the account; the same request_id for another spend is refused
+    SELECT * INTO s FROM commerce.points_spend WHERE tenant_id = p_tenant AND request_id = p_request_id;
+    IF FOUND THEN
+        IF s.customer_id <> v_customer OR s.points <> p_points THEN
+            RAISE EXCEPTION USING ERRCODE = '23505',
+                MESSAGE = format('request_id "%s" was already used for a different spend', left(p_request_id, 64)),
+                DETAIL  = format('First: %s points of customer %s; now: %s points of "%s".', s.points, s.customer_id, p_points,
+                                 left(p_customer, 64)),
+                HINT    = 'Use a new request_id for a new spend.';
+        END IF;
+        RETURN a;
+    END IF;
+    -- what can be spent now: available lots not past their expiry (the pump may not have run yet)
+    SELECT coalesce(sum(remaining), 0) INTO v_spendable FROM commerce.points_lot
+     WHERE tenant_id = p_tenant AND customer_id = ANY (v_accounts) AND status = 'available' AND expires_at > v_now;
+    IF v_spendable < p_points THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
+            MESSAGE = format('customer "%s" has %s points to spend, not %s', left(p_customer, 64), v_spendable, p_points),
+            DETAIL  = format('Available %s, pending %s (in the return window).', v_spendable, a.pending),
+            HINT    = 'Spend at most the available points; pending points become available after the return window.';
+    END IF;
+    INSERT INTO commerce.points_spend (tenant_id, request_id, customer_id, points, reason, created_at)
+    VALUES (p_tenant, p_request_id, v_customer, p_points, p_reason, v_now);
+    -- earliest expiry first across the person's accounts; each account gives what its lots gave
+    IF commerce._take_points(p_tenant, v_accounts, p_points, 'spend', p_request_id, p_reason) <> p_points THEN
+        RAISE EXCEPTION 'commerce.spend_points: the lots of customer % did not hold the % points counted', v_customer, p_points;
+    END IF;
+    SELECT * INTO a FROM commerce.points_account WHERE tenant_id = p_tenant AND customer_id = v_customer;
+    RETURN a;
+END $$;
+CREATE OR REPLACE FUNCTION commerce._reverse_purchase_points(o commerce.orders_row) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE l commerce.points_lot%ROWTYPE; v_target bigint; v_delta bigint; v_from_lot bigint; v_other bigint := 0;
+        v_short bigint; v_now timestamptz := commerce.now(); v_refunded bigint; v_key text := o.order_id::text;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM commerce.points_lot WHERE tenant_id = o.tenant_id AND source = 'purchase' AND source_key = v_key) THEN
+        RETURN;
+    END IF;
+    PERFORM 1 FROM commerce.points_account a JOIN commerce.points_lot pl USING (tenant_id, customer_id)
+      WHERE pl.tenant_id = o.tenant_id AND pl.source = 'purchase' AND pl.source_key = v_key FOR UPDATE OF a;
+    SELECT * INTO l FROM commerce.points_lot WHERE tenant_id = o.tenant_id AND source = 'purchase' AND source_key = v_key FOR UPDATE;
+    -- refunded since the points were earned, as a share of what they were earned on
+    v_refunded := least(greatest(o.refunded_fen - (o.paid_fen - l.earn_fen), 0), l.earn_fen);
+    v_target := floor(l.points::numeric * v_refunded / l.earn_fen)::bigint;
+    v_delta := v_target - l.reversed;
+    IF v_delta <= 0 THEN
+        RETURN;
+    END IF;
+    v_from_lot := least(v_delta, l.remaining);
+    UPDATE commerce.points_lot
+       SET remaining = remaining - v_from_lot, reversed = reversed + v_delta,
+           status = CASE WHEN remaining = v_from_lot THEN 'closed' ELSE status END
+     WHERE tenant_id = l.tenant_id AND lot_id = l.lot_id;
+    IF v_from_lot > 0 THEN
+        INSERT INTO commerce.points_ledger (tenant_id, customer_id, lot_id, kind, delta_available, delta_pending, reason, created_at)
+        VALUES (l.tenant_id, l.customer_id, l.lot_id, 'reverse',
+                CASE WHEN l.status = 'available' THEN -v_from_lot ELSE 0 END,
+                CASE WHEN l.status = 'pending' THEN -v_from_lot ELSE 0 END, format('refund of order %s', o.order_id), v_now);
+    END IF;
+    -- what was already spent of it comes from the customer's other points; what is not there is recorded, not owed
+    IF v_delta > v_from_lot THEN
+        v_other := commerce._take_points(l.tenant_id, ARRAY[l.customer_id], v_delta - v_from_lot, 'reverse', NULL,
+                                         format('refund of order %s (spent points)', o.order_id));
+    END IF;
+    v_short := v_delta - v_from_lot - v_other;
+    IF v_short > 0 THEN
+        INSERT INTO commerce.points_ledger (tenant_id, customer_id, lot_id, kind, delta_available, delta_pending, reason, created_at)
+        VALUES (l.tenant_id, l.customer_id, l.lot_id, 'unrecovered', 0, 0,
+                format('refund of order %s: %s points already spent', o.order_id, v_short), v_now);
+    END IF;
+    UPDATE commerce.points_account
+       SET available = available - CASE WHEN l.status = 'available' THEN v_from_lot ELSE 0 END,
+           pending = pending - CASE WHEN l.status = 'pending' THEN v_from_lot ELSE 0 END,
+           reversed = reversed + v_from_lot, unrecovered = unrecovered + v_short, updated_at = v_now
+     WHERE tenant_id = l.tenant_id AND customer_id = l.customer_id;
+END $$;
 
 -- the actor roles of a database upgraded after commerce.grant_api() ran get the new matrix
 DO $$

@@ -76,8 +76,8 @@ RETURNS SETOF commerce_api.my_coupon LANGUAGE sql STABLE AS $$
      LIMIT p_limit;
 $$;
 
--- The customer a coupon call is for: a customer itself, others name it (PT404 when unknown).
-CREATE FUNCTION commerce._coupon_customer(a commerce.actor, p_customer text) RETURNS bigint
+-- The customer an API call is for: a customer itself, other actors name it (PT404 when unknown; 42501 for a customer naming another).
+CREATE FUNCTION commerce._api_customer(a commerce.actor, p_customer text) RETURNS bigint
 LANGUAGE plpgsql STABLE AS $$
 DECLARE v_code text := p_customer; v_id bigint;
 BEGIN
@@ -104,7 +104,7 @@ BEGIN
         PERFORM commerce._invalid('status', format('"%s"', left(my_coupons.status, 64)),
                                   'A coupon is issued, locked, used or expired; leave status out for all.');
     END IF;
-    v_customer := commerce._coupon_customer(a, my_coupons.customer);
+    v_customer := commerce._api_customer(a, my_coupons.customer);
     RETURN QUERY SELECT * FROM commerce._my_coupons(a.tenant_id, v_customer, my_coupons.status, my_coupons.before_id,
                                                     my_coupons.page_size, NULL, NULL);
 END $$;
@@ -120,7 +120,7 @@ DECLARE a commerce.actor := commerce._api_actor('commerce_api.claim_coupon', '{c
 BEGIN
     PERFORM commerce._require(v_code, 'customer');
     r := commerce.issue_coupon(a.tenant_id, 'claim', claim_coupon.request_id, claim_coupon.batch, v_code);
-    RETURN QUERY SELECT * FROM commerce._my_coupons(a.tenant_id, commerce._coupon_customer(a, v_code), NULL, NULL, 1,
+    RETURN QUERY SELECT * FROM commerce._my_coupons(a.tenant_id, commerce._api_customer(a, v_code), NULL, NULL, 1,
                                                     r.coupon_id, r.outcome);
 END $$;
 REVOKE ALL ON FUNCTION commerce_api.claim_coupon(text, text, text) FROM PUBLIC;
@@ -140,7 +140,7 @@ BEGIN
                                 jsonb_build_object('batch', issue_coupon.batch, 'customer', issue_coupon.customer,
                                                    'reason', left(issue_coupon.reason, 200)), 'issued');
     END IF;
-    RETURN QUERY SELECT * FROM commerce._my_coupons(a.tenant_id, commerce._coupon_customer(a, issue_coupon.customer), NULL,
+    RETURN QUERY SELECT * FROM commerce._my_coupons(a.tenant_id, commerce._api_customer(a, issue_coupon.customer), NULL,
                                                     NULL, 1, r.coupon_id, r.outcome);
 END $$;
 REVOKE ALL ON FUNCTION commerce_api.issue_coupon(text, text, text, text) FROM PUBLIC;
@@ -198,7 +198,7 @@ BEGIN
     PERFORM commerce._actor_scope(a, redeem_store_coupon.store, NULL);
     r := commerce.redeem_store_coupon(a.tenant_id, redeem_store_coupon.coupon_id, redeem_store_coupon.store,
                                       redeem_store_coupon.customer);
-    RETURN QUERY SELECT * FROM commerce._my_coupons(a.tenant_id, commerce._coupon_customer(a, redeem_store_coupon.customer),
+    RETURN QUERY SELECT * FROM commerce._my_coupons(a.tenant_id, commerce._api_customer(a, redeem_store_coupon.customer),
                                                     NULL, NULL, 1, r.coupon_id, r.outcome);
 END $$;
 REVOKE ALL ON FUNCTION commerce_api.redeem_store_coupon(bigint, text, text) FROM PUBLIC;

@@ -214,7 +214,7 @@ RETURNS SETOF commerce_api.member_status LANGUAGE plpgsql STABLE SECURITY DEFINE
 SET search_path = pg_catalog, commerce, pg_temp AS $$
 DECLARE a commerce.actor := commerce._api_actor('commerce_api.my_membership', '{customer,store,operator,service}');
 BEGIN
-    RETURN QUERY SELECT * FROM commerce._member_status(a.tenant_id, commerce._coupon_customer(a, my_membership.customer));
+    RETURN QUERY SELECT * FROM commerce._member_status(a.tenant_id, commerce._api_customer(a, my_membership.customer));
 END $$;
 REVOKE ALL ON FUNCTION commerce_api.my_membership(text) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.my_membership(text) IS
@@ -489,7 +489,7 @@ SET search_path = pg_catalog, commerce, pg_temp AS $$
 DECLARE a commerce.actor := commerce._api_actor('commerce_api.my_person', '{customer,store,operator,service}');
         v_customer bigint; v_person bigint;
 BEGIN
-    v_customer := commerce._coupon_customer(a, my_person.customer);
+    v_customer := commerce._api_customer(a, my_person.customer);
     SELECT person_id INTO v_person FROM commerce.customer WHERE tenant_id = a.tenant_id AND customer_id = v_customer;
     RETURN QUERY SELECT * FROM commerce._person_view(a.tenant_id, v_person);
 END $$;
@@ -566,7 +566,7 @@ DECLARE a commerce.actor := commerce._api_actor('commerce_api.profile', '{custom
         v_person bigint;
 BEGIN
     SELECT person_id INTO v_person FROM commerce.customer
-     WHERE tenant_id = a.tenant_id AND customer_id = commerce._coupon_customer(a, profile.customer);
+     WHERE tenant_id = a.tenant_id AND customer_id = commerce._api_customer(a, profile.customer);
     RETURN commerce.person_profile(a.tenant_id, v_person);
 END $$;
 REVOKE ALL ON FUNCTION commerce_api.profile(text) FROM PUBLIC;

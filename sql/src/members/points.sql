@@ -182,14 +182,18 @@ END $$;
 COMMENT ON FUNCTION commerce.set_points_cap(bigint, text, text, bigint) IS
   'Cap the points interactions or tasks earn one customer per tenant-local day or month (p_max_points 1 to 10^8; NULL removes the cap): an earn past the cap earns what is left of it, then nothing (the unlimited-points exploit closed).';
 
--- Take up to p_points from a customer's available lots, earliest expiry first (the account is locked).
-CREATE FUNCTION commerce._take_points(p_tenant bigint, p_customer bigint, p_points bigint, p_kind text,
+-- Take up to p_points from the available lots of some customers (their accounts locked by the caller),
+-- earliest expiry first: each lot's ledger entry, and each account's available less and spent or reversed more.
+CREATE FUNCTION commerce._take_points(p_tenant bigint, p_customers bigint[], p_points bigint, p_kind text,
                                       p_request text, p_reason text)
 RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE l record; v_left bigint := p_points; v_take bigint; v_now timestamptz := commerce.now();
 BEGIN
-    FOR l IN SELECT lot_id, remaining FROM commerce.points_lot
-              WHERE tenant_id = p_tenant AND customer_id = p_customer AND status = 'available' AND expires_at > v_now
+    IF p_kind NOT IN ('spend', 'reverse') THEN
+        RAISE EXCEPTION 'commerce._take_points: kind % is neither spend nor reverse', p_kind;
+    END IF;
+    FOR l IN SELECT lot_id, customer_id, remaining FROM commerce.points_lot
+              WHERE tenant_id = p_tenant AND customer_id = ANY (p_customers) AND status = 'available' AND expires_at > v_now
               ORDER BY expires_at, lot_id FOR UPDATE LOOP
         EXIT WHEN v_left = 0;
         v_take := least(l.remaining, v_left);
@@ -198,7 +202,12 @@ BEGIN
          WHERE tenant_id = p_tenant AND lot_id = l.lot_id;
         INSERT INTO commerce.points_ledger (tenant_id, customer_id, lot_id, kind, delta_available, delta_pending,
                                             request_id, reason, created_at)
-        VALUES (p_tenant, p_customer, l.lot_id, p_kind, -v_take, 0, p_request, p_reason, v_now);
+        VALUES (p_tenant, l.customer_id, l.lot_id, p_kind, -v_take, 0, p_request, p_reason, v_now);
+        UPDATE commerce.points_account
+           SET available = available - v_take,
+               spent = spent + CASE WHEN p_kind = 'spend' THEN v_take ELSE 0 END,
+               reversed = reversed + CASE WHEN p_kind = 'reverse' THEN v_take ELSE 0 END, updated_at = v_now
+         WHERE tenant_id = p_tenant AND customer_id = l.customer_id;
         v_left := v_left - v_take;
     END LOOP;
     RETURN p_points - v_left;
@@ -209,8 +218,7 @@ CREATE FUNCTION commerce.spend_points(p_tenant bigint, p_request_id text, p_cust
                                       p_reason text)
 RETURNS commerce.points_account_row LANGUAGE plpgsql AS $$
 DECLARE v_customer bigint; a commerce.points_account_row; s commerce.points_spend%ROWTYPE;
-        v_now timestamptz := commerce.now(); v_spendable bigint; v_accounts bigint[]; l record;
-        v_left bigint := p_points; v_take bigint;
+        v_now timestamptz := commerce.now(); v_spendable bigint; v_accounts bigint[];
 BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._request_key(p_request_id, 'p_request_id');
@@ -255,22 +263,7 @@ BEGIN
     INSERT INTO commerce.points_spend (tenant_id, request_id, customer_id, points, reason, created_at)
     VALUES (p_tenant, p_request_id, v_customer, p_points, p_reason, v_now);
     -- earliest expiry first across the person's accounts; each account gives what its lots gave
-    FOR l IN SELECT lot_id, customer_id, remaining FROM commerce.points_lot
-              WHERE tenant_id = p_tenant AND customer_id = ANY (v_accounts) AND status = 'available' AND expires_at > v_now
-              ORDER BY expires_at, lot_id FOR UPDATE LOOP
-        EXIT WHEN v_left = 0;
-        v_take := least(l.remaining, v_left);
-        UPDATE commerce.points_lot
-           SET remaining = remaining - v_take, status = CASE WHEN remaining = v_take THEN 'closed' ELSE status END
-         WHERE tenant_id = p_tenant AND lot_id = l.lot_id;
-        INSERT INTO commerce.points_ledger (tenant_id, customer_id, lot_id, kind, delta_available, delta_pending,
-                                            request_id, reason, created_at)
-        VALUES (p_tenant, l.customer_id, l.lot_id, 'spend', -v_take, 0, p_request_id, p_reason, v_now);
-        UPDATE commerce.points_account SET available = available - v_take, spent = spent + v_take, updated_at = v_now
-         WHERE tenant_id = p_tenant AND customer_id = l.customer_id;
-        v_left := v_left - v_take;
-    END LOOP;
-    IF v_left <> 0 THEN
+    IF commerce._take_points(p_tenant, v_accounts, p_points, 'spend', p_request_id, p_reason) <> p_points THEN
         RAISE EXCEPTION 'commerce.spend_points: the lots of customer % did not hold the % points counted', v_customer, p_points;
     END IF;
     SELECT * INTO a FROM commerce.points_account WHERE tenant_id = p_tenant AND customer_id = v_customer;
@@ -311,7 +304,7 @@ BEGIN
     END IF;
     -- what was already spent of it comes from the customer's other points; what is not there is recorded, not owed
     IF v_delta > v_from_lot THEN
-        v_other := commerce._take_points(l.tenant_id, l.customer_id, v_delta - v_from_lot, 'reverse', NULL,
+        v_other := commerce._take_points(l.tenant_id, ARRAY[l.customer_id], v_delta - v_from_lot, 'reverse', NULL,
                                          format('refund of order %s (spent points)', o.order_id));
     END IF;
     v_short := v_delta - v_from_lot - v_other;
@@ -321,9 +314,9 @@ BEGIN
                 format('refund of order %s: %s points already spent', o.order_id, v_short), v_now);
     END IF;
     UPDATE commerce.points_account
-       SET available = available - CASE WHEN l.status = 'available' THEN v_from_lot ELSE 0 END - v_other,
+       SET available = available - CASE WHEN l.status = 'available' THEN v_from_lot ELSE 0 END,
            pending = pending - CASE WHEN l.status = 'pending' THEN v_from_lot ELSE 0 END,
-           reversed = reversed + v_from_lot + v_other, unrecovered = unrecovered + v_short, updated_at = v_now
+           reversed = reversed + v_from_lot, unrecovered = unrecovered + v_short, updated_at = v_now
      WHERE tenant_id = l.tenant_id AND customer_id = l.customer_id;
 END $$;
 
