@@ -60,16 +60,16 @@ REVOKE ALL ON FUNCTION commerce_api.customer_tags(text) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.customer_tags(text) IS
   'The tags of a customer''s person (tag_view). Store staff, HQ operators and services.';
 
-CREATE FUNCTION commerce_api.set_tag(customer text, tag text, "on" boolean DEFAULT true)
+CREATE FUNCTION commerce_api.set_tag(customer text, tag text, tagged boolean DEFAULT true)
 RETURNS boolean LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
 DECLARE a commerce.actor := commerce._api_actor('commerce_api.set_tag', '{store,operator,service}');
 BEGIN
-    RETURN commerce.set_person_tag(a.tenant_id, set_tag.customer, set_tag.tag, set_tag."on", commerce._api_by(a));
+    RETURN commerce.set_person_tag(a.tenant_id, set_tag.customer, set_tag.tag, set_tag.tagged, commerce._api_by(a));
 END $$;
 REVOKE ALL ON FUNCTION commerce_api.set_tag(text, text, boolean) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.set_tag(text, text, boolean) IS
-  'Set (on, the default) or clear a manual tag on a customer''s person (CRM06), recorded with the caller''s kind and code; true when something changed. Rule and model tags are refused (PT409). Store staff, HQ operators and services.';
+  'Set (tagged true, the default) or clear (false) a manual tag on a customer''s person (CRM06), recorded with the caller''s kind and code; true when something changed. Rule and model tags are refused (PT409). Store staff, HQ operators and services.';
 
 CREATE FUNCTION commerce_api.upsert_tag_category(code text, name text, kind text)
 RETURNS void LANGUAGE plpgsql VOLATILE SECURITY DEFINER

@@ -42,8 +42,8 @@ BEGIN
       FROM commerce.orders ord JOIN commerce.customer c ON c.tenant_id = ord.tenant_id AND c.customer_id = ord.customer_id
      WHERE ord.tenant_id = p_tenant AND c.person_id = p_person AND ord.paid_at IS NOT NULL
      GROUP BY 3;
-    SELECT count(*) AS n, coalesce(sum(ord.paid_fen - ord.refunded_fen), 0) AS spent,
-           coalesce(sum(ord.refunded_fen), 0) AS refunded, min(ord.paid_at) AS first_at, max(ord.paid_at) AS last_at
+    SELECT count(*) AS n, coalesce(sum(ord.paid_fen - ord.refunded_fen), 0)::bigint AS spent,
+           coalesce(sum(ord.refunded_fen), 0)::bigint AS refunded, min(ord.paid_at) AS first_at, max(ord.paid_at) AS last_at
       INTO o
       FROM commerce.orders ord JOIN commerce.customer c ON c.tenant_id = ord.tenant_id AND c.customer_id = ord.customer_id
      WHERE ord.tenant_id = p_tenant AND c.person_id = p_person AND ord.paid_at IS NOT NULL;
@@ -195,50 +195,49 @@ CREATE TRIGGER after_61_crm_insert AFTER INSERT ON commerce.orders
     FOR EACH ROW WHEN (NEW.paid_at IS NOT NULL AND NEW.customer_id IS NOT NULL)
     EXECUTE FUNCTION commerce._crm_on_order();
 
--- AFTER a change a segment may read: queue the person for the CRM pump.
-CREATE FUNCTION commerce._crm_mark_dirty() RETURNS trigger
+-- AFTER a change a segment may read, of a row with a person_id: queue the person for the CRM pump.
+CREATE FUNCTION commerce._crm_dirty_person() RETURNS trigger
 LANGUAGE plpgsql AS $$
-DECLARE v_tenant bigint; v_person bigint; v_customer bigint;
 BEGIN
-    IF TG_ARGV[0] = 'person' THEN
-        IF TG_OP = 'DELETE' THEN
-            v_tenant := OLD.tenant_id; v_person := OLD.person_id;
-        ELSE
-            v_tenant := NEW.tenant_id; v_person := NEW.person_id;
-        END IF;
+    IF TG_OP = 'DELETE' THEN
+        INSERT INTO commerce.crm_dirty (tenant_id, person_id, at) VALUES (OLD.tenant_id, OLD.person_id, commerce.now());
     ELSE
-        IF TG_OP = 'DELETE' THEN
-            v_tenant := OLD.tenant_id; v_customer := OLD.customer_id;
-        ELSE
-            v_tenant := NEW.tenant_id; v_customer := NEW.customer_id;
-        END IF;
-        SELECT c.person_id INTO v_person FROM commerce.customer c WHERE c.tenant_id = v_tenant AND c.customer_id = v_customer;
-    END IF;
-    IF v_person IS NOT NULL THEN
-        INSERT INTO commerce.crm_dirty (tenant_id, person_id, at) VALUES (v_tenant, v_person, commerce.now());
+        INSERT INTO commerce.crm_dirty (tenant_id, person_id, at) VALUES (NEW.tenant_id, NEW.person_id, commerce.now());
     END IF;
     RETURN NULL;
 END $$;
-COMMENT ON FUNCTION commerce._crm_mark_dirty() IS
-  'Trigger (after_62_crm_dirty on crm_feature, person_tag, person_group, crm_event, membership, koc, points_account): queue the person of the row (TG_ARGV[0]: its person_id column, or customer: through its customer_id) in crm_dirty, in the transaction of the change, for the CRM pump to re-evaluate its segments.';
+COMMENT ON FUNCTION commerce._crm_dirty_person() IS
+  'Trigger (after_62_crm_dirty on crm_feature, person_tag, person_group, crm_event): queue the row''s person in crm_dirty, in the transaction of the change, for the CRM pump to re-evaluate its segments.';
+
+-- AFTER a change a segment may read, of a row with a customer_id: queue its person for the CRM pump.
+CREATE FUNCTION commerce._crm_dirty_customer() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO commerce.crm_dirty (tenant_id, person_id, at)
+    SELECT c.tenant_id, c.person_id, commerce.now() FROM commerce.customer c
+     WHERE c.tenant_id = NEW.tenant_id AND c.customer_id = NEW.customer_id;
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION commerce._crm_dirty_customer() IS
+  'Trigger (after_62_crm_dirty on membership, koc, points_account): queue the person of the row''s customer in crm_dirty, in the transaction of the change, for the CRM pump to re-evaluate its segments.';
 
 CREATE TRIGGER after_62_crm_dirty AFTER INSERT OR UPDATE ON commerce.crm_feature
-    FOR EACH ROW EXECUTE FUNCTION commerce._crm_mark_dirty('person');
+    FOR EACH ROW EXECUTE FUNCTION commerce._crm_dirty_person();
 -- tags set by rules follow segments the pump has just evaluated: no second round
 CREATE TRIGGER after_62_crm_dirty AFTER INSERT ON commerce.person_tag
-    FOR EACH ROW WHEN (NEW.tagged_by NOT LIKE 'rule:%') EXECUTE FUNCTION commerce._crm_mark_dirty('person');
+    FOR EACH ROW WHEN (NEW.tagged_by NOT LIKE 'rule:%') EXECUTE FUNCTION commerce._crm_dirty_person();
 CREATE TRIGGER after_63_crm_dirty_delete AFTER DELETE ON commerce.person_tag
-    FOR EACH ROW WHEN (OLD.tagged_by NOT LIKE 'rule:%') EXECUTE FUNCTION commerce._crm_mark_dirty('person');
+    FOR EACH ROW WHEN (OLD.tagged_by NOT LIKE 'rule:%') EXECUTE FUNCTION commerce._crm_dirty_person();
 CREATE TRIGGER after_62_crm_dirty AFTER INSERT OR DELETE ON commerce.person_group
-    FOR EACH ROW EXECUTE FUNCTION commerce._crm_mark_dirty('person');
+    FOR EACH ROW EXECUTE FUNCTION commerce._crm_dirty_person();
 CREATE TRIGGER after_62_crm_dirty AFTER INSERT ON commerce.crm_event
-    FOR EACH ROW EXECUTE FUNCTION commerce._crm_mark_dirty('person');
+    FOR EACH ROW EXECUTE FUNCTION commerce._crm_dirty_person();
 CREATE TRIGGER after_62_crm_dirty AFTER INSERT OR UPDATE OF status, plan_id ON commerce.membership
-    FOR EACH ROW EXECUTE FUNCTION commerce._crm_mark_dirty('customer');
+    FOR EACH ROW EXECUTE FUNCTION commerce._crm_dirty_customer();
 CREATE TRIGGER after_62_crm_dirty AFTER INSERT OR UPDATE OF level_code, status, customer_id ON commerce.koc
-    FOR EACH ROW EXECUTE FUNCTION commerce._crm_mark_dirty('customer');
+    FOR EACH ROW EXECUTE FUNCTION commerce._crm_dirty_customer();
 CREATE TRIGGER after_62_crm_dirty AFTER INSERT OR UPDATE OF available ON commerce.points_account
-    FOR EACH ROW EXECUTE FUNCTION commerce._crm_mark_dirty('customer');
+    FOR EACH ROW EXECUTE FUNCTION commerce._crm_dirty_customer();
 
 -- Set a tenant's growth levels (replacing them); every person's level follows.
 CREATE FUNCTION commerce.set_growth_levels(p_tenant bigint, p_levels jsonb) RETURNS integer
