@@ -14,7 +14,7 @@ SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
 CALL commerce.provision();
-SELECT plan(399);
+SELECT plan(456);
 \ir lib/fingerprint.psql
 \o /dev/null
 
@@ -170,7 +170,26 @@ INSERT INTO expected VALUES
   ('accept_subscription', '{customer,service}', $$SELECT commerce_api.accept_subscription('marketing')$$),
   ('set_profile', '{customer,operator,service}', $$SELECT commerce_api.set_profile('{"x":1}', 'nobody')$$),
   ('profile', '{customer,store,operator,service}', $$SELECT commerce_api.profile('nobody')$$),
-  ('redeem_store_coupon', '{store,service}', $$SELECT * FROM commerce_api.redeem_store_coupon(0, 'NOPE', 'nobody')$$);
+  ('redeem_store_coupon', '{store,service}', $$SELECT * FROM commerce_api.redeem_store_coupon(0, 'NOPE', 'nobody')$$),
+  ('customer_360', '{store,operator,service}', $$SELECT commerce_api.customer_360('nobody')$$),
+  ('record_event', '{service}', $$SELECT commerce_api.record_event('r', 'nobody', 'browse')$$),
+  ('customer_tags', '{store,operator,service}', $$SELECT * FROM commerce_api.customer_tags('nobody')$$),
+  ('set_tag', '{store,operator,service}', $$SELECT commerce_api.set_tag('nobody', 'nope')$$),
+  ('upsert_tag_category', '{operator}', $$SELECT commerce_api.upsert_tag_category('Bad Code', 'n', 'custom')$$),
+  ('create_tag', '{operator}', $$SELECT commerce_api.create_tag('Bad Code', 'n', 'x')$$),
+  ('segments', '{operator,service}', $$SELECT * FROM commerce_api.segments('nope')$$),
+  ('define_segment', '{operator}', $$SELECT * FROM commerce_api.define_segment('s', 'S', '{"nope":1}')$$),
+  ('rebuild_segment', '{operator}', $$SELECT * FROM commerce_api.rebuild_segment('nope')$$),
+  ('override_segment', '{operator}', $$SELECT commerce_api.override_segment('nope', 'nobody', 'include')$$),
+  ('export_segment', '{operator}', $$SELECT * FROM commerce_api.export_segment('nope')$$),
+  ('set_growth_levels', '{operator}', $$SELECT commerce_api.set_growth_levels('"x"')$$),
+  ('open_ticket', '{customer,store,operator,service}', $$SELECT * FROM commerce_api.open_ticket('r', 'praise', 's')$$),
+  ('tickets', '{customer,store,operator,service}', $$SELECT * FROM commerce_api.tickets(page_size => 0)$$),
+  ('ticket_history', '{customer,store,operator,service}', $$SELECT * FROM commerce_api.ticket_history(0)$$),
+  ('move_ticket', '{customer,store,operator,service}', $$SELECT * FROM commerce_api.move_ticket(0, 'done')$$),
+  ('assign_ticket', '{store,operator,service}', $$SELECT * FROM commerce_api.assign_ticket(0, 'staff', 'x')$$),
+  ('comment_ticket', '{customer,store,operator,service}', $$SELECT commerce_api.comment_ticket(0, 'x')$$),
+  ('set_ticket_sla', '{operator}', $$SELECT commerce_api.set_ticket_sla('nope', 'normal', 1, 1)$$);
 SELECT pg_temp.fingerprint() AS fp0 \gset
 \o
 
@@ -377,7 +396,7 @@ SELECT is((SELECT count(*) FROM pg_class c WHERE c.relnamespace = 'commerce'::re
 -- grant_api is idempotent and revokes what the matrix no longer gives
 GRANT EXECUTE ON FUNCTION commerce_api.record_payout(text, text, text, text) TO commerce_customer;
 SELECT is((SELECT string_agg(role || '=' || functions, ' ') FROM commerce.grant_api()),
-          'commerce_anonymous=12 commerce_customer=51 commerce_koc=17 commerce_store=28 commerce_operator=67 commerce_finance=25 commerce_service=101',
+          'commerce_anonymous=12 commerce_customer=56 commerce_koc=17 commerce_store=37 commerce_operator=85 commerce_finance=25 commerce_service=112',
           'grant_api again: the same counts');
 SELECT ok(NOT has_function_privilege('commerce_customer', 'commerce_api.record_payout(text, text, text, text)', 'EXECUTE'),
           'grant_api revokes a grant the matrix does not give');

@@ -8,29 +8,29 @@ SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
 CALL commerce.provision();
-SELECT plan(25);
+SELECT plan(29);
 
 -- the append-only tables, as the design names them
 SELECT is(
     (SELECT array_agg(c.relname::text ORDER BY c.relname)
        FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
       WHERE t.tgname = 'before_10_append_only' AND c.relnamespace = 'commerce'::regnamespace),
-    ARRAY['agreement', 'agreement_signature', 'audit_log', 'commission_line', 'consumption_log', 'koc_audit',
+    ARRAY['agreement', 'agreement_signature', 'audit_log', 'commission_line', 'consumption_log', 'crm_event', 'koc_audit',
           'koc_ledger', 'koc_level_change', 'membership_period', 'membership_refund', 'order_event', 'order_status_history', 'play_help',
-          'points_ledger', 'stock_movement'],
-    'the fifteen append-only tables are declared append-only');
+          'points_ledger', 'segment_run', 'stock_movement', 'tag_change', 'ticket_event'],
+    'the nineteen append-only tables are declared append-only');
 SELECT is(
     (SELECT count(*)::int FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
       WHERE t.tgname = 'before_10_append_only_truncate' AND c.relnamespace = 'commerce'::regnamespace
         AND t.tgfoid = 'commerce.append_only_guard'::regproc
         AND t.tgtype & 32 = 32),   -- TRIGGER_TYPE_TRUNCATE
-    15, 'every append-only table has its TRUNCATE guard');
+    19, 'every append-only table has its TRUNCATE guard');
 SELECT is(
     (SELECT count(*)::int FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
       WHERE t.tgname = 'before_10_append_only' AND c.relnamespace = 'commerce'::regnamespace
         AND t.tgfoid = 'commerce.append_only_guard'::regproc
         AND t.tgtype & (8 | 16) = (8 | 16) AND t.tgtype & 1 = 1),   -- DELETE | UPDATE, FOR EACH ROW
-    15, 'every append-only table has its row guard for UPDATE and DELETE');
+    19, 'every append-only table has its row guard for UPDATE and DELETE');
 -- no other trigger runs the append-only guard (one declaration, not copies)
 SELECT is(
     (SELECT count(*)::int FROM pg_trigger t
@@ -44,7 +44,7 @@ SELECT throws_ok(format('TRUNCATE commerce.%I CASCADE', t), 'PT403', NULL,
                  format('TRUNCATE %s -> PT403', t))
   FROM unnest(ARRAY['agreement', 'agreement_signature', 'commission_line', 'consumption_log', 'koc_audit',
                     'koc_ledger', 'koc_level_change', 'order_event', 'order_status_history', 'play_help',
-                    'stock_movement']) t;
+                    'stock_movement', 'crm_event', 'segment_run', 'tag_change', 'ticket_event']) t;
 
 -- UPDATE and DELETE of a row are refused too
 SELECT commerce.create_tenant('g1', 'Guards') AS t \gset
@@ -82,8 +82,8 @@ SELECT is(
     ARRAY['after_05_coupons', 'after_10_commission_on_redeem', 'after_20_play_paid', 'after_21_play_paid_insert',
           'after_30_play_refunded', 'after_31_play_cancelled', 'after_40_points', 'after_41_points_insert', 'after_42_membership', 'after_43_membership_refunded',
           'after_50_nudge', 'after_51_nudge_insert', 'after_52_notify_shipped', 'after_53_redemption_returned',
-          'before_10_attribution', 'before_20_state_guard'],
-    'orders: the sixteen triggers in their firing order');
+          'after_60_crm', 'after_61_crm_insert', 'before_10_attribution', 'before_20_state_guard'],
+    'orders: the eighteen triggers in their firing order');
 SELECT is(
     (SELECT array_agg(tgname::text ORDER BY tgname) FROM pg_trigger
       WHERE tgrelid = 'commerce.play_config'::regclass AND NOT tgisinternal),

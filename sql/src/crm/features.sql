@@ -207,7 +207,7 @@ BEGIN
     RETURN NULL;
 END $$;
 COMMENT ON FUNCTION commerce._crm_dirty_person() IS
-  'Trigger (after_62_crm_dirty on crm_feature, person_tag, person_group, crm_event): queue the row''s person in crm_dirty, in the transaction of the change, for the CRM pump to re-evaluate its segments.';
+  'Trigger (after_62_crm_dirty and after_63_* on crm_feature, person_tag, person_group, crm_event): queue the row''s person in crm_dirty, in the transaction of the change, for the CRM pump to re-evaluate its segments.';
 
 -- AFTER a change a segment may read, of a row with a customer_id: queue its person for the CRM pump.
 CREATE FUNCTION commerce._crm_dirty_customer() RETURNS trigger
@@ -219,10 +219,18 @@ BEGIN
     RETURN NULL;
 END $$;
 COMMENT ON FUNCTION commerce._crm_dirty_customer() IS
-  'Trigger (after_62_crm_dirty on membership, koc, points_account): queue the person of the row''s customer in crm_dirty, in the transaction of the change, for the CRM pump to re-evaluate its segments.';
+  'Trigger (after_62_crm_dirty and after_63_crm_dirty_update on membership, koc, points_account; updates only when what segments read changed): queue the person of the row''s customer in crm_dirty, in the transaction of the change, for the CRM pump to re-evaluate its segments.';
 
-CREATE TRIGGER after_62_crm_dirty AFTER INSERT OR UPDATE ON commerce.crm_feature
+-- (an UPDATE that leaves what segments read as it was queues nothing)
+CREATE TRIGGER after_62_crm_dirty AFTER INSERT ON commerce.crm_feature
     FOR EACH ROW EXECUTE FUNCTION commerce._crm_dirty_person();
+CREATE TRIGGER after_63_crm_dirty_update AFTER UPDATE ON commerce.crm_feature
+    FOR EACH ROW WHEN ((OLD.level, OLD.growth, OLD.orders_count, OLD.spent_fen, OLD.refunded_fen, OLD.last_order_day,
+                        OLD.registered_day, OLD.source, OLD.birthday_month, OLD.rfm_tier, OLD.churn_risk_bp)
+                       IS DISTINCT FROM
+                       (NEW.level, NEW.growth, NEW.orders_count, NEW.spent_fen, NEW.refunded_fen, NEW.last_order_day,
+                        NEW.registered_day, NEW.source, NEW.birthday_month, NEW.rfm_tier, NEW.churn_risk_bp))
+    EXECUTE FUNCTION commerce._crm_dirty_person();
 -- tags set by rules follow segments the pump has just evaluated: no second round
 CREATE TRIGGER after_62_crm_dirty AFTER INSERT ON commerce.person_tag
     FOR EACH ROW WHEN (NEW.tagged_by NOT LIKE 'rule:%') EXECUTE FUNCTION commerce._crm_dirty_person();
@@ -232,12 +240,20 @@ CREATE TRIGGER after_62_crm_dirty AFTER INSERT OR DELETE ON commerce.person_grou
     FOR EACH ROW EXECUTE FUNCTION commerce._crm_dirty_person();
 CREATE TRIGGER after_62_crm_dirty AFTER INSERT ON commerce.crm_event
     FOR EACH ROW EXECUTE FUNCTION commerce._crm_dirty_person();
-CREATE TRIGGER after_62_crm_dirty AFTER INSERT OR UPDATE OF status, plan_id ON commerce.membership
+CREATE TRIGGER after_62_crm_dirty AFTER INSERT ON commerce.membership
     FOR EACH ROW EXECUTE FUNCTION commerce._crm_dirty_customer();
-CREATE TRIGGER after_62_crm_dirty AFTER INSERT OR UPDATE OF level_code, status, customer_id ON commerce.koc
-    FOR EACH ROW EXECUTE FUNCTION commerce._crm_dirty_customer();
-CREATE TRIGGER after_62_crm_dirty AFTER INSERT OR UPDATE OF available ON commerce.points_account
-    FOR EACH ROW EXECUTE FUNCTION commerce._crm_dirty_customer();
+CREATE TRIGGER after_63_crm_dirty_update AFTER UPDATE ON commerce.membership
+    FOR EACH ROW WHEN ((OLD.status, OLD.plan_id) IS DISTINCT FROM (NEW.status, NEW.plan_id))
+    EXECUTE FUNCTION commerce._crm_dirty_customer();
+CREATE TRIGGER after_62_crm_dirty AFTER INSERT ON commerce.koc
+    FOR EACH ROW WHEN (NEW.customer_id IS NOT NULL) EXECUTE FUNCTION commerce._crm_dirty_customer();
+CREATE TRIGGER after_63_crm_dirty_update AFTER UPDATE ON commerce.koc
+    FOR EACH ROW WHEN ((OLD.level_code, OLD.status, OLD.customer_id) IS DISTINCT FROM (NEW.level_code, NEW.status, NEW.customer_id))
+    EXECUTE FUNCTION commerce._crm_dirty_customer();
+CREATE TRIGGER after_62_crm_dirty AFTER INSERT ON commerce.points_account
+    FOR EACH ROW WHEN (NEW.available <> 0) EXECUTE FUNCTION commerce._crm_dirty_customer();
+CREATE TRIGGER after_63_crm_dirty_update AFTER UPDATE ON commerce.points_account
+    FOR EACH ROW WHEN (OLD.available IS DISTINCT FROM NEW.available) EXECUTE FUNCTION commerce._crm_dirty_customer();
 
 -- Set a tenant's growth levels (replacing them); every person's level follows.
 CREATE FUNCTION commerce.set_growth_levels(p_tenant bigint, p_levels jsonb) RETURNS integer
