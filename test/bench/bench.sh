@@ -16,6 +16,9 @@
 #             vs a plain INSERT of the same row into a table of the same shape
 #   koc_batch.sh   T+0.5 settlement of 1M commission lines and the month close of
 #             100k KOCs, each against one scan-and-aggregate pass over the rows
+#   crm_bench.sh   the customer 360 at 1M people and 10M orders (p95), a
+#             10-condition segment against one scan of the same rows, the CRM
+#             pump, the export of a 1M-member segment
 #   members_bench.sh   order and payment with and without earning points
 #             (earn_vs_order), the entitlement lookup and identity resolution per
 #             call, the expiry of 1M points lots
@@ -84,6 +87,9 @@ export TENANT CLIENTS SECONDS_PER JOBS RUN_DB TEMPLATE
 export -f fresh
 MEMBERS=$(bash members_bench.sh) || { echo "$MEMBERS"; echo "members bench failed" >&2; exit 1; }
 
+# CRM: the customer 360 at 1M people and 10M orders, a segment against a scan, the pump, export
+CRM=$(bash crm_bench.sh) || { echo "$CRM"; echo "crm bench failed" >&2; exit 1; }
+
 # KOC batch jobs against a scan of the same rows (their own database)
 KOC_BATCH=$(bash koc_batch.sh) || { echo "$KOC_BATCH"; echo "koc batch bench failed" >&2; exit 1; }
 
@@ -114,6 +120,7 @@ printf 'click_insert_ceiling_per_s: %.0f\n' "$CLICK_CEIL"
 awk -v h="$CLICK" -v c="$CLICK_CEIL" 'BEGIN { printf "click_vs_ceiling: %.2f\n", h / c }'
 echo "$KOC_BATCH"
 echo "$MEMBERS"
+echo "$CRM"
 echo "print_jobs_done: $PRINTED"
 echo "invariant_violations: $INV"
 [ "$INV" = "0" ]

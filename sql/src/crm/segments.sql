@@ -83,16 +83,21 @@ BEGIN
             UNION
             SELECT o.person_id FROM commerce.segment_override o
              WHERE o.tenant_id = $1 AND o.segment_id = $7 AND o.mode = 'include' AND ($6 IS NULL OR o.person_id = ANY ($6))),
+        -- a full join is a hash or merge join whatever the estimates: the difference costs one pass
+        diff AS MATERIALIZED (
+            SELECT coalesce(w.person_id, m.person_id) AS person_id, w.person_id IS NOT NULL AS wanted
+              FROM want w
+              FULL JOIN (SELECT x.person_id FROM commerce.segment_member x
+                          WHERE x.tenant_id = $1 AND x.segment_id = $7 AND ($6 IS NULL OR x.person_id = ANY ($6))) m
+                ON m.person_id = w.person_id
+             WHERE w.person_id IS NULL OR m.person_id IS NULL),
         gone AS (
-            DELETE FROM commerce.segment_member m
-             WHERE m.tenant_id = $1 AND m.segment_id = $7 AND ($6 IS NULL OR m.person_id = ANY ($6))
-               AND NOT EXISTS (SELECT 1 FROM want w WHERE w.person_id = m.person_id)
+            DELETE FROM commerce.segment_member m USING diff d
+             WHERE m.tenant_id = $1 AND m.segment_id = $7 AND m.person_id = d.person_id AND NOT d.wanted
             RETURNING m.person_id),
         came AS (
             INSERT INTO commerce.segment_member (tenant_id, segment_id, person_id, since)
-            SELECT $1, $7, w.person_id, $3 FROM want w
-             WHERE NOT EXISTS (SELECT 1 FROM commerce.segment_member m
-                                WHERE m.tenant_id = $1 AND m.segment_id = $7 AND m.person_id = w.person_id)
+            SELECT $1, $7, d.person_id, $3 FROM diff d WHERE d.wanted
             RETURNING person_id)
         SELECT (SELECT count(*) FROM want), (SELECT count(*) FROM came), (SELECT count(*) FROM gone)$q$,
         CASE WHEN p_persons IS NULL THEN s.select_all ELSE s.select_some END)
@@ -230,7 +235,7 @@ COMMENT ON FUNCTION commerce.override_segment(bigint, text, text, text, text) IS
 -- One batch of the CRM pump: re-evaluate the segments of persons whose features changed.
 CREATE FUNCTION commerce.crm_evaluate(p_limit integer DEFAULT 1000) RETURNS integer
 LANGUAGE plpgsql AS $$
-DECLARE n integer := 0; b record; s record; p bigint;
+DECLARE n integer := 0; b record; s record;
 BEGIN
     PERFORM commerce._require(p_limit, 'p_limit');
     IF p_limit NOT BETWEEN 1 AND 100000 THEN
@@ -246,10 +251,11 @@ BEGIN
           FROM taken t GROUP BY t.tenant_id ORDER BY t.tenant_id
     LOOP
         n := n + b.rows;
-        -- persons in id order: a later pump taking the same person evaluates after this one commits
-        FOREACH p IN ARRAY b.persons LOOP
-            PERFORM pg_advisory_xact_lock(hashtextextended('commerce.crm_person:' || b.tenant_id || ':' || p, 0));
-        END LOOP;
+        -- the persons' rows locked in id order (row locks: no limit on a batch's size; orders, tags
+        -- and events referencing them take key-share locks and never wait): a later pump taking the
+        -- same person evaluates after this one commits
+        PERFORM 1 FROM commerce.person p WHERE p.tenant_id = b.tenant_id AND p.person_id = ANY (b.persons)
+         ORDER BY p.person_id FOR NO KEY UPDATE;
         -- rule tags first: segments that read them see them current
         FOR s IN SELECT g.segment_id FROM commerce.segment g WHERE g.tenant_id = b.tenant_id AND g.active
                   ORDER BY g.kind = 'tag' DESC, g.segment_id LOOP
@@ -260,7 +266,7 @@ BEGIN
     RETURN n;
 END $$;
 COMMENT ON FUNCTION commerce.crm_evaluate(integer) IS
-  'One batch of the CRM pump: take up to p_limit queued changes (crm_dirty), and re-evaluate every active segment and rule tag of their persons (rule tags first), applying only the difference. Persons are locked in id order, so two pumps never apply an older evaluation over a newer one. Returns the queued changes taken.';
+  'One batch of the CRM pump: take up to p_limit queued changes (crm_dirty), and re-evaluate every active segment and rule tag of their persons (rule tags first), applying only the difference. Their person rows are locked in id order, so two pumps never apply an older evaluation over a newer one. Returns the queued changes taken.';
 
 -- Rebuild every active segment and rule tag (the nightly job: windows and "days since" move with the date).
 CREATE PROCEDURE commerce.crm_nightly()

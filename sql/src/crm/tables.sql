@@ -178,12 +178,10 @@ CREATE TABLE commerce.segment_member (
     segment_id bigint NOT NULL,
     person_id  bigint NOT NULL,
     since      timestamptz NOT NULL,
-    PRIMARY KEY (tenant_id, segment_id, person_id),
-    FOREIGN KEY (tenant_id, segment_id) REFERENCES commerce.segment,
-    FOREIGN KEY (tenant_id, person_id) REFERENCES commerce.person
+    PRIMARY KEY (tenant_id, segment_id, person_id)
 );
 COMMENT ON TABLE commerce.segment_member IS
-  'The persons in a segment now (those its tree matches, plus those included by hand, less those excluded) and since when.';
+  'The persons in a segment now (those its tree matches, plus those included by hand, less those excluded) and since when. Written only by the set-based difference of a rebuild or the pump (a first build of a million members inserts a million rows), so it carries no foreign keys: segments and persons are never deleted, and check_crm_invariants compares it with a full evaluation.';
 
 CREATE INDEX segment_member_person ON commerce.segment_member (tenant_id, person_id);
 

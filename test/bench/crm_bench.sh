@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# make bench, CRM (issue 14), in the run's database copies (bench.sh passes
+# TENANT and the fresh() copy). At CRM_PEOPLE people (1,000,000) with
+# CRM_ORDERS paid orders (10,000,000), loaded in bulk with triggers off and
+# their features and daily rollups then computed in one set-based pass (what
+# the triggers keep them equal to; a sample is checked against
+# refresh_crm_person):
+#   customer360_p95_ms   commerce_api.customer_360 as store staff (masked), a
+#            random person by customer code, 2,000 calls in one session; also
+#            by phone (the WeCom sidebar's lookup)
+#   segment_vs_scan      rebuild of a 10-condition segment (compiled tree,
+#            daily-rollup window, events, tags; diffed against its stored
+#            membership) over every person / one hand-written
+#            scan-and-aggregate pass of the same rows with the same
+#            conditions; segment_build_vs_scan for its first build (every
+#            member inserted)
+#   pump_people_per_s    the CRM pump re-evaluating 20,000 changed people
+#            against 10 segments
+#   export_1m_s          export_segment of a 1M-member segment (masked, and
+#            sha256) through COPY
+# Prints those lines on stdout.
+set -euo pipefail
+cd "$(dirname "$0")"
+: "${TENANT:?}"
+PEOPLE="${CRM_PEOPLE:-1000000}"
+ORDERS="${CRM_ORDERS:-10000000}"
+q() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
+ms() { local t0 t1; t0=$(date +%s%N); q -c "$1" >/dev/null; t1=$(date +%s%N); echo $(( (t1 - t0) / 1000000 )); }
+export PGOPTIONS="-c commerce.now=2030-06-15T12:00:00+08"
+
+fresh
+# ids after the fixtures' own
+B=$(q -c "SELECT greatest((SELECT coalesce(max(person_id), 0) FROM commerce.person), (SELECT coalesce(max(customer_id), 0) FROM commerce.customer))")
+OB=$(q -c "SELECT coalesce(max(order_id), 0) FROM commerce.orders")
+q >/dev/null <<SQL
+SET client_min_messages = warning;
+SELECT commerce.grant_api();
+SELECT commerce.upsert_store($TENANT, 'S1', 'Store one', 'Zhejiang', 'Hangzhou');
+SELECT commerce.upsert_staff($TENANT, 'st1', 'Store', 'store', ARRAY['S1']);
+SELECT commerce.set_growth_levels($TENANT, '[{"level":1,"name":"Silver","min_growth":100},{"level":2,"name":"Gold","min_growth":1000},{"level":3,"name":"Platinum","min_growth":5000},{"level":4,"name":"Diamond","min_growth":10000}]');
+SELECT commerce.upsert_tag_category($TENANT, 'beh', 'Behaviour', 'behaviour');
+SELECT commerce.create_tag($TENANT, 'vip', 'VIP', 'beh');
+SELECT setseed(0.14);
+-- bulk load: triggers and foreign-key checks off (features computed below in one pass)
+SET session_replication_role = replica;
+INSERT INTO commerce.person (tenant_id, person_id, created_at) SELECT $TENANT, $B + g, '2029-01-01' FROM generate_series(1, $PEOPLE) g;
+INSERT INTO commerce.customer (tenant_id, customer_id, code, name, phone, created_at, birthday, person_id)
+SELECT $TENANT, $B + g, 'crm' || g, 'Name ' || g, (13000000000 + g)::text, commerce.now() - (g % 700) * interval '1 day',
+       CASE WHEN g % 3 > 0 THEN date '1970-01-01' + (g % 15000) END, $B + g
+  FROM generate_series(1, $PEOPLE) g;
+INSERT INTO commerce.person_identity (tenant_id, type, value, person_id, customer_id, source, verified, first_seen, last_seen)
+SELECT $TENANT, 'phone', '+86' || (13000000000 + g)::text, $B + g, $B + g, 'bench', true, '2029-01-01', '2029-01-01'
+  FROM generate_series(1, $PEOPLE) g;
+INSERT INTO commerce.orders (tenant_id, order_id, channel_id, external_order_id, customer_id, goods_fen, payable_fen, paid_fen,
+                             status, created_at, paid_at, payment_id)
+SELECT $TENANT, $OB + g, ch.channel_id, 'b' || g, $B + 1 + (g * 7919) % $PEOPLE, f.fen, f.fen, f.fen, 'paid', f.at, f.at, 'pay-' || g
+  FROM generate_series(1::bigint, $ORDERS) g
+  CROSS JOIN LATERAL (SELECT 1000 + (g * 104729) % 50000 AS fen,
+                             commerce.now() - ((g * 31) % 365) * interval '1 day' - (g % 86400) * interval '1 second' AS at) f
+  JOIN commerce.channel ch ON ch.tenant_id = $TENANT AND ch.code = CASE WHEN g % 10 < 7 THEN 'wechat_mp' ELSE 'h5' END;
+INSERT INTO commerce.order_line (tenant_id, order_id, line_no, sku_id, qty, unit_price_fen, amount_fen)
+SELECT o.tenant_id, o.order_id, 1, s.sku_id, 1, o.goods_fen, o.goods_fen
+  FROM commerce.orders o, (SELECT sku_id FROM commerce.sku WHERE tenant_id = $TENANT ORDER BY sku_id LIMIT 1) s
+ WHERE o.tenant_id = $TENANT AND o.order_id > $OB;
+INSERT INTO commerce.person_tag (tenant_id, tag_id, person_id, tagged_by, tagged_at)
+SELECT $TENANT, t.tag_id, $B + g, 'bench', commerce.now() FROM generate_series(1, $PEOPLE, 10) g, commerce.tag t
+ WHERE t.tenant_id = $TENANT AND t.code = 'vip';
+INSERT INTO commerce.crm_event (tenant_id, person_id, kind, ref, source, request_id, at)
+SELECT $TENANT, $B + 1 + (g * 7) % $PEOPLE, 'browse', 'SKU' || (g % 50), 'bench', 'e' || g, commerce.now() - (g % 30) * interval '1 day'
+  FROM generate_series(1::bigint, $PEOPLE * 2) g;
+SET session_replication_role = origin;
+-- features and daily rollups in one pass, as the triggers would have kept them
+INSERT INTO commerce.crm_day (tenant_id, person_id, day, orders, spent_fen)
+SELECT o.tenant_id, o.customer_id, (o.paid_at AT TIME ZONE 'Asia/Shanghai')::date, count(*), sum(o.paid_fen - o.refunded_fen)
+  FROM commerce.orders o WHERE o.tenant_id = $TENANT AND o.order_id > $OB GROUP BY 1, 2, 3;
+INSERT INTO commerce.crm_feature (tenant_id, person_id, registered_at, registered_day, source, birthday_month, orders_count,
+                                  spent_fen, refunded_fen, first_order_at, last_order_at, last_order_day, growth, level, updated_at)
+SELECT c.tenant_id, c.person_id, c.created_at, (c.created_at AT TIME ZONE 'Asia/Shanghai')::date, 'wechat_mp',
+       extract(month FROM c.birthday)::integer, coalesce(a.n, 0), coalesce(a.spent, 0), 0, a.first_at, a.last_at,
+       (a.last_at AT TIME ZONE 'Asia/Shanghai')::date, coalesce(a.spent, 0) / 100, commerce._growth_level($TENANT, coalesce(a.spent, 0) / 100),
+       commerce.now()
+  FROM commerce.customer c
+  LEFT JOIN (SELECT o.customer_id, count(*) AS n, sum(o.paid_fen - o.refunded_fen)::bigint AS spent, min(o.paid_at) AS first_at,
+                    max(o.paid_at) AS last_at
+               FROM commerce.orders o WHERE o.tenant_id = $TENANT AND o.order_id > $OB GROUP BY 1) a ON a.customer_id = c.customer_id
+ WHERE c.tenant_id = $TENANT AND c.customer_id > $B
+ON CONFLICT (tenant_id, person_id) DO NOTHING;
+DELETE FROM commerce.crm_dirty;
+SELECT setval(pg_get_serial_sequence('commerce.orders', 'order_id'), $OB + $ORDERS);
+SELECT setval(pg_get_serial_sequence('commerce.customer', 'customer_id'), $B + $PEOPLE);
+SELECT setval(pg_get_serial_sequence('commerce.person', 'person_id'), $B + $PEOPLE);
+VACUUM ANALYZE;
+SQL
+# the bulk-computed features of a sample equal what refresh_crm_person computes
+SAMPLE_DIFF=$(q -c "
+  CREATE TEMP TABLE before AS SELECT * FROM commerce.crm_feature WHERE tenant_id = $TENANT AND person_id > $B AND person_id % 10007 = 1;
+  SELECT count(commerce.refresh_crm_person($TENANT, person_id)) FROM before;
+  SELECT count(*) FROM before b JOIN commerce.crm_feature f USING (tenant_id, person_id)
+   WHERE (b.orders_count, b.spent_fen, b.last_order_at, b.level) IS DISTINCT FROM (f.orders_count, f.spent_fen, f.last_order_at, f.level);" | tail -1)
+echo "crm_people: $PEOPLE, crm_orders: $ORDERS (bulk features differing from refresh_crm_person in a sample: $SAMPLE_DIFF)"
+
+# the customer 360, as store staff from the WeCom sidebar (masked), one session
+p95() {
+    q -c "SELECT set_config('request.jwt.claims', '{\"role\":\"commerce_store\",\"sub\":\"st1\",\"tenant_id\":\"$TENANT\"}', false);
+          SET ROLE commerce_store;
+          DO \$\$ DECLARE t0 timestamptz; l double precision[] := '{}'; r bigint; BEGIN
+            FOR i IN 1..2000 LOOP
+              r := 1 + (i * 48271) % $PEOPLE;
+              t0 := clock_timestamp();
+              PERFORM commerce_api.customer_360($1);
+              l := l || extract(epoch FROM clock_timestamp() - t0) * 1000;
+            END LOOP;
+            PERFORM set_config('bench.p', (SELECT percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY x)::text FROM unnest(l) x), false);
+          END \$\$;
+          SELECT current_setting('bench.p');" | tail -1
+}
+BY_CODE=$(p95 "customer => 'crm' || r")
+BY_PHONE=$(p95 "phone => (13000000000 + r)::text")
+echo "$BY_CODE" | awk -F'[{},]' '{ printf "customer360_p95_ms: %.2f (p50 %.2f, p99 %.2f; by customer code, 2000 random people, masked)\n", $3, $2, $4 }'
+echo "$BY_PHONE" | awk -F'[{},]' '{ printf "customer360_by_phone_p95_ms: %.2f (p50 %.2f, p99 %.2f)\n", $3, $2, $4 }'
+
+# a 10-condition segment over every person vs one scan-and-aggregate pass of the same rows
+TREE='{"and":[{"field":"level","op":">=","value":2},{"field":"spent","days":30,"op":">","value":20000},{"field":"orders","days":90,"op":">=","value":2},{"field":"days_since_order","op":"<","value":60},{"field":"days_since_registered","op":">","value":30},{"not":{"field":"birthday_month","op":"in","value":[1,2]}},{"field":"source","op":"=","value":"wechat_mp"},{"or":[{"tag":"vip"},{"event":"browse","days":14,"op":">=","value":1}]},{"field":"growth","op":"<","value":50000}]}'
+SCAN="SELECT count(*) FROM commerce.crm_feature f
+  LEFT JOIN (SELECT d.person_id, sum(d.spent_fen) FILTER (WHERE d.day > DATE '2030-06-15' - 30) AS s30,
+                    sum(d.orders) FILTER (WHERE d.day > DATE '2030-06-15' - 90) AS o90
+               FROM commerce.crm_day d WHERE d.tenant_id = $TENANT AND d.day > DATE '2030-06-15' - 90 GROUP BY d.person_id) w
+         ON w.person_id = f.person_id
+  LEFT JOIN (SELECT e.person_id, count(*) AS b14 FROM commerce.crm_event e
+              WHERE e.tenant_id = $TENANT AND e.at > commerce.now() - interval '14 days' AND e.kind = 'browse' GROUP BY e.person_id) e
+         ON e.person_id = f.person_id
+ WHERE f.tenant_id = $TENANT AND f.level >= 2 AND coalesce(w.s30, 0) > 20000 AND coalesce(w.o90, 0) >= 2
+   AND DATE '2030-06-15' - f.last_order_day < 60 AND DATE '2030-06-15' - f.registered_day > 30
+   AND NOT coalesce(f.birthday_month IN (1, 2), false) AND f.source = 'wechat_mp'
+   AND (EXISTS (SELECT 1 FROM commerce.person_tag pt JOIN commerce.tag t USING (tenant_id, tag_id)
+                 WHERE pt.tenant_id = $TENANT AND pt.person_id = f.person_id AND t.code = 'vip')
+        OR coalesce(e.b14, 0) >= 1)
+   AND f.growth < 50000"
+q -c "$SCAN" >/dev/null   # warm
+SCAN_MS=$(ms "$SCAN")
+BUILD_MS=$(ms "SELECT commerce.define_segment($TENANT, 'ten', 'Ten conditions', '$TREE')")
+REBUILD_MS=$(ms "SELECT commerce.rebuild_segment($TENANT, 'ten')")
+SCAN_MS2=$(ms "$SCAN")
+MEMBERS=$(q -c "SELECT count(*) FROM commerce.segment_member m JOIN commerce.segment g USING (tenant_id, segment_id) WHERE g.code = 'ten'")
+SCANNED=$(q -c "$SCAN")
+SCAN_BEST=$(( SCAN_MS < SCAN_MS2 ? SCAN_MS : SCAN_MS2 ))
+awk -v r="$REBUILD_MS" -v s="$SCAN_BEST" -v b="$BUILD_MS" -v m="$MEMBERS" -v n="$SCANNED" 'BEGIN {
+  printf "segment_vs_scan: %.2f (rebuild %d ms, scan %d ms, %d members; the scan counts %d)\n", r / s, r, s, m, n;
+  printf "segment_build_vs_scan: %.2f (first build %d ms, every member inserted)\n", b / s, b }'
+
+# the pump: 20,000 changed people against 10 segments
+for i in 1 2 3 4 5 6 7 8 9; do
+    q -c "SELECT commerce.define_segment($TENANT, 'seg$i', 'Segment $i', '{\"and\":[{\"field\":\"spent\",\"days\":$((i * 10)),\"op\":\">\",\"value\":$((i * 10000))},{\"field\":\"level\",\"op\":\">=\",\"value\":$((i % 4))}]}')" >/dev/null
+done
+q -c "INSERT INTO commerce.crm_dirty (tenant_id, person_id) SELECT $TENANT, $B + 1 + (g * 15485863) % $PEOPLE FROM generate_series(1::bigint, 20000) g" >/dev/null
+PUMP_MS=$(ms "CALL commerce.crm_pump(1000)")
+awk -v t="$PUMP_MS" 'BEGIN { printf "pump_people_per_s: %.0f (20000 people x 10 segments in %d ms)\n", 20000 * 1000 / t, t }'
+
+# export of a 1M-member segment
+q -c "SELECT commerce.define_segment($TENANT, 'everyone', 'Everyone', '{\"field\":\"orders\",\"op\":\">=\",\"value\":0}')" >/dev/null
+T0=$(date +%s%N); q -c "COPY (SELECT * FROM commerce.export_segment($TENANT, 'everyone')) TO STDOUT" | wc -l > /tmp/crm_export_rows; T1=$(date +%s%N)
+T2=$(date +%s%N); q -c "COPY (SELECT * FROM commerce.export_segment($TENANT, 'everyone', 'sha256')) TO STDOUT" > /dev/null; T3=$(date +%s%N)
+awk -v a="$(( (T1 - T0) / 1000000 ))" -v b="$(( (T3 - T2) / 1000000 ))" -v n="$(cat /tmp/crm_export_rows)" 'BEGIN {
+  printf "export_1m_s: %.1f (%d rows masked); sha256 %.1f s\n", a / 1000, n, b / 1000 }'
+rm -f /tmp/crm_export_rows
