@@ -72,7 +72,7 @@ static const SegField seg_fields[] = {
 	{"churn_risk_bp", SEG_INT, "f.churn_risk_bp", false, 0},
 	{"member", SEG_BOOL, NULL, false, 0},
 	{"membership_plan", SEG_TEXT, NULL, false, 0},
-	{"koc", SEG_BOOL, "(k.person_id IS NOT NULL)", false, SEG_JOIN_KOC},
+	{"koc", SEG_BOOL, "(k.rank IS NOT NULL)", false, SEG_JOIN_KOC},
 	{"koc_level", SEG_RANK, "k.rank", false, SEG_JOIN_KOC},
 };
 
@@ -493,27 +493,29 @@ seg_node(SegCompiler *c, json_t *node, const char *path, int depth)
 	seg_error(path, "not a condition", node_hint);
 }
 
-/* The SELECT of the persons matching: all of the tenant's, or those in $6. */
+/*
+ * The SELECT of the persons matching: all of the tenant's (each source
+ * aggregated once over its widest window, joined by hash), or those in $6
+ * (each source read per person through its index, LATERAL).
+ */
 static char *
 seg_select(SegCompiler *c, bool some, int day_max, int event_max, int kinds_lo, int kinds_hi)
 {
 	StringInfoData s;
-	const char *only_d = some ? " AND d.person_id = ANY ($6)" : "";
-	const char *only_e = some ? " AND e.person_id = ANY ($6)" : "";
-	const char *only_c = some ? " AND c.person_id = ANY ($6)" : "";
 	bool		first;
 
 	initStringInfo(&s);
 	appendStringInfoString(&s, "SELECT f.person_id FROM commerce.crm_feature f");
 	if (c->joins & SEG_JOIN_DAY)
 	{
-		appendStringInfoString(&s, " LEFT JOIN (SELECT d.person_id");
+		appendStringInfoString(&s, some ? " LEFT JOIN LATERAL (SELECT 1 AS one" : " LEFT JOIN (SELECT d.person_id");
 		for (int i = 0; i < c->nwindows; i++)
 			if (c->windows[i].metric < 2)
 				appendStringInfo(&s, ", sum(d.%s) FILTER (WHERE d.day > $2 - ($4[%d])::integer) AS w%d",
 								 c->windows[i].metric == 0 ? "orders" : "spent_fen", c->windows[i].days_num, i);
-		appendStringInfo(&s, " FROM commerce.crm_day d WHERE d.tenant_id = $1 AND d.day > $2 - ($4[%d])::integer%s"
-						 " GROUP BY d.person_id) w ON w.person_id = f.person_id", day_max, only_d);
+		appendStringInfo(&s, " FROM commerce.crm_day d WHERE d.tenant_id = $1 AND d.day > $2 - ($4[%d])::integer", day_max);
+		appendStringInfoString(&s, some ? " AND d.person_id = f.person_id) w ON true"
+							   : " GROUP BY d.person_id) w ON w.person_id = f.person_id");
 	}
 	first = true;
 	for (int i = 0; i < c->nwindows; i++)
@@ -523,7 +525,7 @@ seg_select(SegCompiler *c, bool some, int day_max, int event_max, int kinds_lo, 
 		if (w->metric != 2)
 			continue;
 		if (first)
-			appendStringInfoString(&s, " LEFT JOIN (SELECT e.person_id");
+			appendStringInfoString(&s, some ? " LEFT JOIN LATERAL (SELECT 1 AS one" : " LEFT JOIN (SELECT e.person_id");
 		first = false;
 		appendStringInfo(&s, ", count(*) FILTER (WHERE e.kind = $5[%d] AND e.at > $3 - make_interval(days => ($4[%d])::integer)",
 						 w->kind_str, w->days_num);
@@ -532,18 +534,27 @@ seg_select(SegCompiler *c, bool some, int day_max, int event_max, int kinds_lo, 
 		appendStringInfo(&s, ") AS w%d", i);
 	}
 	if (!first)
+	{
 		appendStringInfo(&s, " FROM commerce.crm_event e WHERE e.tenant_id = $1 AND e.at > $3 - make_interval(days => ($4[%d])::integer)"
-						 " AND e.kind = ANY ($5[%d:%d])%s GROUP BY e.person_id) e ON e.person_id = f.person_id",
-						 event_max, kinds_lo, kinds_hi, only_e);
+						 " AND e.kind = ANY ($5[%d:%d])", event_max, kinds_lo, kinds_hi);
+		appendStringInfoString(&s, some ? " AND e.person_id = f.person_id) e ON true"
+							   : " GROUP BY e.person_id) e ON e.person_id = f.person_id");
+	}
 	if (c->joins & SEG_JOIN_POINTS)
-		appendStringInfo(&s, " LEFT JOIN (SELECT c.person_id, sum(a.available) AS available FROM commerce.points_account a"
+		appendStringInfo(&s, " LEFT JOIN %s(SELECT %ssum(a.available) AS available FROM commerce.points_account a"
 						 " JOIN commerce.customer c ON c.tenant_id = a.tenant_id AND c.customer_id = a.customer_id"
-						 " WHERE a.tenant_id = $1%s GROUP BY c.person_id) p ON p.person_id = f.person_id", only_c);
+						 " WHERE a.tenant_id = $1%s) p ON %s",
+						 some ? "LATERAL " : "", some ? "" : "c.person_id, ",
+						 some ? " AND c.person_id = f.person_id" : " GROUP BY c.person_id",
+						 some ? "true" : "p.person_id = f.person_id");
 	if (c->joins & SEG_JOIN_KOC)
-		appendStringInfo(&s, " LEFT JOIN (SELECT c.person_id, max(l.rank) AS rank FROM commerce.koc k"
+		appendStringInfo(&s, " LEFT JOIN %s(SELECT %smax(l.rank) AS rank FROM commerce.koc k"
 						 " JOIN commerce.customer c ON c.tenant_id = k.tenant_id AND c.customer_id = k.customer_id"
 						 " JOIN commerce.koc_level l ON l.tenant_id = k.tenant_id AND l.code = k.level_code"
-						 " WHERE k.tenant_id = $1 AND k.status = 'active'%s GROUP BY c.person_id) k ON k.person_id = f.person_id", only_c);
+						 " WHERE k.tenant_id = $1 AND k.status = 'active'%s) k ON %s",
+						 some ? "LATERAL " : "", some ? "" : "c.person_id, ",
+						 some ? " AND c.person_id = f.person_id" : " GROUP BY c.person_id",
+						 some ? "true" : "k.person_id = f.person_id");
 	appendStringInfo(&s, " WHERE f.tenant_id = $1%s AND %s", some ? " AND f.person_id = ANY ($6)" : "", c->expr.data);
 	return s.data;
 }

@@ -8,7 +8,9 @@
 # that fails and is refunded, lessons consumed, the activity dashboard and
 # the store's settlement), and the members story (17: one person on three
 # channels, points, the points mall, a yearly card, its discount, priority
-# shipping and monthly gift). With CONSOLE=1 it then serves the HQ console over
+# shipping and monthly gift), and the CRM story (18: levels, a rule tag and a
+# segment kept current by the pump, an export, a complaint from opened to
+# closed, the customer 360 in the WeCom sidebar). With CONSOLE=1 it then serves the HQ console over
 # the GraphQL API and prints its address. Runs on the cluster test/harness.sh
 # starts.
 set -euo pipefail
@@ -365,7 +367,73 @@ SELECT (SELECT count(*) FROM commerce.check_points_invariants()) + (SELECT count
        + (SELECT count(*) FROM commerce.check_mall_invariants()) AS member_invariant_violations;
 SQL
 
-say "18. Result"
+say "18. CRM (issue 14): growth levels, a rule tag and a segment kept current, a complaint from opened to closed, the customer 360 in the WeCom sidebar"
+p <<'SQL'
+SET commerce.now = '2026-12-03 11:00:00+08';
+SELECT commerce.tenant_id('up') AS t \gset
+-- HQ: levels by growth (net yuan spent), a rule tag, and a segment of nested conditions
+SELECT commerce.set_growth_levels(:t, '[{"level":1,"name":"Fan","min_growth":100},{"level":2,"name":"Super fan","min_growth":300}]') AS people_changed_level;
+SELECT true AS tag_category FROM commerce.upsert_tag_category(:t, 'value', 'Value', 'value');
+SELECT commerce.create_tag(:t, 'recent-buyer', 'Bought in the last 30 days', 'value', 'rule',
+                           '{"field":"orders","days":30,"op":">=","value":1}') > 0 AS rule_tag;
+SELECT commerce.define_segment(:t, 'fans-active', 'Fans who bought lately or browse a lot',
+    '{"and":[{"field":"level","op":">=","value":1},{"or":[{"tag":"recent-buyer"},{"event":"browse","days":7,"op":">=","value":3}]}]}') > 0 AS segment;
+-- a typo in a tree is refused, naming the node
+DO $$ BEGIN
+    PERFORM commerce.compile_segment('{"and":[{"field":"level","op":">=","value":1},{"or":[{"field":"levle","op":">","value":1}]}]}');
+EXCEPTION WHEN invalid_parameter_value THEN RAISE NOTICE 'refused: %', SQLERRM;
+END $$;
+SELECT g.code, g.version, count(m.person_id) AS members, (SELECT count(*) FROM commerce.segment_run r WHERE r.segment_id = g.segment_id) AS builds
+  FROM commerce.segment g LEFT JOIN commerce.segment_member m USING (tenant_id, segment_id)
+ WHERE g.tenant_id = :t GROUP BY g.segment_id, g.code, g.version ORDER BY g.code;
+-- a fan who never bought browses the hoodie four times: the pump puts her in (only she is re-evaluated)
+SELECT commerce.upsert_customer(:t, 'wechat_mp:oLan', 'Lan') > 0 AS new_fan;
+SELECT count(commerce.record_crm_event(:t, 'wechat_mp:oLan', 'browse', 'lan-view-' || i, 'HOODIE-XL')) AS views
+  FROM generate_series(1, 4) i;
+SELECT commerce.pay_order(:t, o.order_id, 'pay-lan-1', o.payable_fen) IS NOT NULL AS lan_buys_a_hoodie
+  FROM commerce.place_order(:t, 'lan-1', 'wechat_mp', '{"lines":[{"sku":"HOODIE-XL","qty":1}]}', 'wechat_mp:oLan') o;
+SELECT commerce.crm_evaluate(1000) AS changes_taken;
+SELECT (SELECT count(*) FROM commerce.segment_member m JOIN commerce.segment g USING (tenant_id, segment_id)
+         JOIN commerce.customer c ON c.tenant_id = m.tenant_id AND c.person_id = m.person_id
+        WHERE g.code = 'fans-active' AND c.code = 'wechat_mp:oLan') AS lan_in_segment,
+       (SELECT string_agg(tc.op || ' by ' || tc.by_whom, ', ') FROM commerce.tag_change tc
+         JOIN commerce.customer c ON c.tenant_id = tc.tenant_id AND c.person_id = tc.person_id WHERE c.code = 'wechat_mp:oLan') AS lan_tag_history;
+-- the export for an ad platform: member id and SHA-256 of the phone
+SELECT member, left(phone, 16) || '...' AS phone_sha256 FROM commerce.export_segment(:t, 'fans-active', 'sha256') ORDER BY member LIMIT 3;
+-- Mei complains about her second hoodie: a ticket from complaint to closed
+SELECT commerce.open_ticket(:t, 'tk-mei-1', 'h5:mei', 'complaint', 'The hoodie''s seam is torn', NULL,
+                            (SELECT order_id FROM commerce.orders WHERE tenant_id = :t AND request_id = 'mei-2')) AS ticket \gset
+SELECT priority, respond_by - created_at AS answer_within, due_at - created_at AS resolve_within
+  FROM commerce.ticket WHERE tenant_id = :t AND ticket_id = :ticket;
+SELECT commerce.upsert_staff(:t, 'cs-li', 'Li (service)', 'operator') > 0 AS service_agent;
+SELECT commerce.assign_ticket(:t, :ticket, 'supply_chain', 'factory-hz', 'operator:cs-li') AS step_assigned,
+       commerce.move_ticket(:t, :ticket, 'processing', 'Replacement on its way', 'operator:cs-li') AS step_processing,
+       commerce.move_ticket(:t, :ticket, 'done', 'Replacement delivered', 'operator:cs-li') AS step_done,
+       commerce.move_ticket(:t, :ticket, 'closed', 'Thanks!', 'customer:h5:mei') AS step_closed;
+DO $$ BEGIN
+    PERFORM commerce.move_ticket(commerce.tenant_id('up'), (SELECT max(ticket_id) FROM commerce.ticket), 'processing', NULL, 'operator:cs-li');
+EXCEPTION WHEN SQLSTATE 'PT409' THEN RAISE NOTICE 'refused: %', SQLERRM;
+END $$;
+SELECT seq, kind, coalesce(from_status || ' > ' || to_status, note) AS step, actor FROM commerce.ticket_event
+ WHERE tenant_id = :t AND ticket_id = :ticket ORDER BY seq;
+SELECT count(*) AS notices_to_mei FROM commerce.outbox WHERE tenant_id = :t AND topic = 'ticket.updated' AND payload ->> 'ticket_id' = :'ticket';
+-- the store's WeCom sidebar opens Mei by her phone: one call (masked: store staff do not read PII)
+SELECT set_config('request.jwt.claims', json_build_object('role', 'commerce_store', 'sub', 'st-demo', 'tenant_id', :t)::text, false) IS NOT NULL AS sidebar_token
+  FROM commerce.upsert_store(:t, 'SIDEBAR', 'Sidebar store', 'Zhejiang', 'Hangzhou') x,
+       commerce.upsert_staff(:t, 'st-demo', 'Store staff', 'store', ARRAY['SIDEBAR']) y;
+SET ROLE commerce_store;
+SELECT commerce_api.customer_360(phone => '139 1234 5678') AS doc \gset
+RESET ROLE;
+SELECT set_config('request.jwt.claims', '', false) IS NOT NULL AS token_dropped;
+SELECT :'doc'::jsonb #>> '{profile,phone}' AS phone, :'doc'::jsonb #>> '{profile,level_name}' AS level,
+       :'doc'::jsonb #>> '{profile,orders}' AS orders, :'doc'::jsonb #>> '{profile,spent_fen}' AS spent_fen,
+       :'doc'::jsonb #>> '{profile,points}' AS points, :'doc'::jsonb #>> '{profile,membership,plan}' AS card,
+       :'doc'::jsonb #> '{profile,customers}' AS accounts, jsonb_array_length(:'doc'::jsonb #> '{orders,items}') AS orders_listed,
+       :'doc'::jsonb #>> '{tickets,0,status}' AS last_ticket;
+SELECT count(*) AS crm_invariant_violations FROM commerce.check_crm_invariants(:t);
+SQL
+
+say "19. Result"
 p <<'SQL'
 SELECT (SELECT count(*) FROM public.demo_try)                                   AS flash_sale_tries,
        (SELECT count(*) FROM commerce.reservation WHERE status = 'confirmed'
@@ -383,10 +451,10 @@ SELECT CASE WHEN count(*) = 0 THEN 'the KOC books balance: ledger = account, set
             ELSE 'MONEY INVARIANT VIOLATIONS: ' || string_agg(problem, '; ') END AS money_check
   FROM commerce.check_koc_invariants();
 SQL
-n=$(psql -X -At -c "SELECT (SELECT count(*) FROM commerce.check_stock_invariants()) + (SELECT count(*) FROM commerce.check_koc_invariants()) + (SELECT count(*) FROM commerce.check_play_invariants())")
+n=$(psql -X -At -c "SELECT (SELECT count(*) FROM commerce.check_stock_invariants()) + (SELECT count(*) FROM commerce.check_koc_invariants()) + (SELECT count(*) FROM commerce.check_play_invariants()) + (SELECT count(*) FROM commerce.check_crm_invariants())")
 [ "$n" = "0" ]
 
-say "19. The HQ console (src/console/) over the GraphQL API"
+say "20. The HQ console (src/console/) over the GraphQL API"
 if [ "${CONSOLE:-0}" != "1" ]; then
     echo "Run CONSOLE=1 make demo to serve the HQ console on this data (PostGraphile 4 from npm, Node.js);"
     echo "it prints the address to open and keeps serving until Ctrl-C."

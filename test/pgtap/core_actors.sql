@@ -14,7 +14,7 @@ SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
 CALL commerce.provision();
-SELECT plan(456);
+SELECT plan(474);
 \ir lib/fingerprint.psql
 \o /dev/null
 
@@ -189,7 +189,13 @@ INSERT INTO expected VALUES
   ('move_ticket', '{customer,store,operator,service}', $$SELECT * FROM commerce_api.move_ticket(0, 'done')$$),
   ('assign_ticket', '{store,operator,service}', $$SELECT * FROM commerce_api.assign_ticket(0, 'staff', 'x')$$),
   ('comment_ticket', '{customer,store,operator,service}', $$SELECT commerce_api.comment_ticket(0, 'x')$$),
-  ('set_ticket_sla', '{operator}', $$SELECT commerce_api.set_ticket_sla('nope', 'normal', 1, 1)$$);
+  ('set_ticket_sla', '{operator}', $$SELECT commerce_api.set_ticket_sla('nope', 'normal', 1, 1)$$),
+  ('define_flow', '{operator}', $$SELECT commerce_api.define_flow('x', 'X', '{}')$$),
+  ('set_flow_status', '{operator}', $$SELECT commerce_api.set_flow_status('nope', 'paused')$$),
+  ('flow_stats', '{operator,service}', $$SELECT * FROM commerce_api.flow_stats('nope')$$),
+  ('flow_history', '{operator,service}', $$SELECT * FROM commerce_api.flow_history('nobody')$$),
+  ('set_contact_cap', '{operator}', $$SELECT commerce_api.set_contact_cap('fax', 1)$$),
+  ('opt_out', '{customer,service}', $$SELECT commerce_api.opt_out('fax')$$);
 SELECT pg_temp.fingerprint() AS fp0 \gset
 \o
 
@@ -396,7 +402,7 @@ SELECT is((SELECT count(*) FROM pg_class c WHERE c.relnamespace = 'commerce'::re
 -- grant_api is idempotent and revokes what the matrix no longer gives
 GRANT EXECUTE ON FUNCTION commerce_api.record_payout(text, text, text, text) TO commerce_customer;
 SELECT is((SELECT string_agg(role || '=' || functions, ' ') FROM commerce.grant_api()),
-          'commerce_anonymous=12 commerce_customer=56 commerce_koc=17 commerce_store=37 commerce_operator=85 commerce_finance=25 commerce_service=112',
+          'commerce_anonymous=12 commerce_customer=57 commerce_koc=17 commerce_store=37 commerce_operator=90 commerce_finance=25 commerce_service=115',
           'grant_api again: the same counts');
 SELECT ok(NOT has_function_privilege('commerce_customer', 'commerce_api.record_payout(text, text, text, text)', 'EXECUTE'),
           'grant_api revokes a grant the matrix does not give');

@@ -8,29 +8,29 @@ SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
 CALL commerce.provision();
-SELECT plan(29);
+SELECT plan(31);
 
 -- the append-only tables, as the design names them
 SELECT is(
     (SELECT array_agg(c.relname::text ORDER BY c.relname)
        FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
       WHERE t.tgname = 'before_10_append_only' AND c.relnamespace = 'commerce'::regnamespace),
-    ARRAY['agreement', 'agreement_signature', 'audit_log', 'commission_line', 'consumption_log', 'crm_event', 'koc_audit',
-          'koc_ledger', 'koc_level_change', 'membership_period', 'membership_refund', 'order_event', 'order_status_history', 'play_help',
-          'points_ledger', 'segment_run', 'stock_movement', 'tag_change', 'ticket_event'],
-    'the nineteen append-only tables are declared append-only');
+    ARRAY['agreement', 'agreement_signature', 'audit_log', 'commission_line', 'consumption_log', 'crm_event', 'flow_step_run',
+          'flow_version', 'koc_audit', 'koc_ledger', 'koc_level_change', 'membership_period', 'membership_refund', 'order_event',
+          'order_status_history', 'play_help', 'points_ledger', 'segment_run', 'stock_movement', 'tag_change', 'ticket_event'],
+    'the twenty-one append-only tables are declared append-only');
 SELECT is(
     (SELECT count(*)::int FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
       WHERE t.tgname = 'before_10_append_only_truncate' AND c.relnamespace = 'commerce'::regnamespace
         AND t.tgfoid = 'commerce.append_only_guard'::regproc
         AND t.tgtype & 32 = 32),   -- TRIGGER_TYPE_TRUNCATE
-    19, 'every append-only table has its TRUNCATE guard');
+    21, 'every append-only table has its TRUNCATE guard');
 SELECT is(
     (SELECT count(*)::int FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
       WHERE t.tgname = 'before_10_append_only' AND c.relnamespace = 'commerce'::regnamespace
         AND t.tgfoid = 'commerce.append_only_guard'::regproc
         AND t.tgtype & (8 | 16) = (8 | 16) AND t.tgtype & 1 = 1),   -- DELETE | UPDATE, FOR EACH ROW
-    19, 'every append-only table has its row guard for UPDATE and DELETE');
+    21, 'every append-only table has its row guard for UPDATE and DELETE');
 -- no other trigger runs the append-only guard (one declaration, not copies)
 SELECT is(
     (SELECT count(*)::int FROM pg_trigger t
@@ -44,7 +44,7 @@ SELECT throws_ok(format('TRUNCATE commerce.%I CASCADE', t), 'PT403', NULL,
                  format('TRUNCATE %s -> PT403', t))
   FROM unnest(ARRAY['agreement', 'agreement_signature', 'commission_line', 'consumption_log', 'koc_audit',
                     'koc_ledger', 'koc_level_change', 'order_event', 'order_status_history', 'play_help',
-                    'stock_movement', 'crm_event', 'segment_run', 'tag_change', 'ticket_event']) t;
+                    'stock_movement', 'crm_event', 'segment_run', 'tag_change', 'ticket_event', 'flow_version', 'flow_step_run']) t;
 
 -- UPDATE and DELETE of a row are refused too
 SELECT commerce.create_tenant('g1', 'Guards') AS t \gset

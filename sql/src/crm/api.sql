@@ -357,3 +357,102 @@ END $$;
 REVOKE ALL ON FUNCTION commerce_api.set_ticket_sla(text, text, integer, integer) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.set_ticket_sla(text, text, integer, integer) IS
   'HQ sets the minutes a ticket of a type and priority has to be answered and resolved (tickets opened afterwards).';
+
+-- Automation for HTTP clients: HQ defines flows and caps and reads their figures; a customer opts out.
+
+CREATE FUNCTION commerce_api.define_flow(code text, name text, definition jsonb)
+RETURNS integer LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.define_flow', '{operator}');
+        v integer;
+BEGIN
+    v := commerce.define_flow(a.tenant_id, define_flow.code, define_flow.name, define_flow.definition);
+    PERFORM commerce._audit(a.tenant_id, 'define_flow', define_flow.code, jsonb_build_object('version', v), 'defined');
+    RETURN v;
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.define_flow(text, text, jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.define_flow(text, text, jsonb) IS
+  'HQ defines an automated flow (CRM10-CRM12) or a new version of it (docs/crm.md: a trigger, waits, conditions, splits, actions, exits; 22023 names the JSON path of a bad part). Audited. Returns the version new runs start on.';
+
+CREATE FUNCTION commerce_api.set_flow_status(code text, status text)
+RETURNS integer LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.set_flow_status', '{operator}');
+        n integer;
+BEGIN
+    n := commerce.set_flow_status(a.tenant_id, set_flow_status.code, set_flow_status.status);
+    PERFORM commerce._audit(a.tenant_id, 'set_flow_status', set_flow_status.code,
+                            jsonb_build_object('status', set_flow_status.status, 'runs_exited', n), 'set');
+    RETURN n;
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.set_flow_status(text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.set_flow_status(text, text) IS
+  'HQ pauses (paused), resumes (active) or archives (archived: its runs under way exit) a flow. Audited. Returns the runs exited.';
+
+-- The shape of a flow's figures per action type.
+CREATE VIEW commerce_api.flow_action_stats AS
+SELECT NULL::text AS action, NULL::bigint AS attempted, NULL::bigint AS delivered, NULL::bigint AS pending, NULL::bigint AS capped,
+       NULL::bigint AS ineligible, NULL::bigint AS failed, NULL::integer AS execution_rate_bp
+ WHERE false;
+COMMENT ON VIEW commerce_api.flow_action_stats IS
+  E'@omit all\nA flow''s actions of one type (coupon, points, message, tag): attempted, delivered, pending (messages not yet acknowledged by the sender), capped, permanently ineligible (opted out, no address), failed, and the execution rate delivered / (attempted - ineligible) in basis points.';
+
+CREATE FUNCTION commerce_api.flow_stats(code text)
+RETURNS SETOF commerce_api.flow_action_stats LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.flow_stats', '{operator,service}');
+BEGIN
+    RETURN QUERY SELECT * FROM commerce.flow_stats(a.tenant_id, flow_stats.code);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.flow_stats(text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.flow_stats(text) IS
+  'A flow''s actions per type with their execution rate (flow_action_stats, CRM12). HQ operators and services.';
+
+-- The shape of a step a flow took for a person.
+CREATE VIEW commerce_api.flow_step AS
+SELECT NULL::text AS flow, NULL::integer AS version, NULL::integer AS run_no, NULL::text AS run_status, NULL::integer AS seq,
+       NULL::text AS step, NULL::text AS kind, NULL::text AS outcome, NULL::text AS detail, NULL::timestamptz AS at
+ WHERE false;
+COMMENT ON VIEW commerce_api.flow_step IS
+  E'@omit all\nA step a flow took for a person: the flow, the version and run (run_no) and its state, the step''s seq, id, kind and outcome, the detail (a wait''s end, a coupon, a split''s bucket, why it failed), when.';
+
+CREATE FUNCTION commerce_api.flow_history(customer text, flow text DEFAULT NULL)
+RETURNS SETOF commerce_api.flow_step LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.flow_history', '{operator,service}');
+        v_person bigint := commerce.find_person(a.tenant_id, flow_history.customer);
+BEGIN
+    RETURN QUERY
+    SELECT f.code, r.version, r.run_no, r.status, s.seq, s.step_id, s.kind, s.outcome, s.detail, s.at
+      FROM commerce.flow_run r
+      JOIN commerce.flow f ON f.tenant_id = r.tenant_id AND f.flow_id = r.flow_id
+      JOIN commerce.flow_step_run s ON s.tenant_id = r.tenant_id AND s.run_id = r.run_id
+     WHERE r.tenant_id = a.tenant_id AND r.person_id = v_person AND (flow_history.flow IS NULL OR f.code = flow_history.flow)
+     ORDER BY f.code, r.run_no, s.seq;
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.flow_history(text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.flow_history(text, text) IS
+  'The execution history of a customer''s person in every flow, or one (flow_step, CRM12): each run and every step it took. HQ operators and services.';
+
+CREATE FUNCTION commerce_api.set_contact_cap(channel text, per_day integer)
+RETURNS void LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.set_contact_cap', '{operator}');
+BEGIN
+    PERFORM commerce.set_contact_cap(a.tenant_id, set_contact_cap.channel, set_contact_cap.per_day);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.set_contact_cap(text, integer) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.set_contact_cap(text, integer) IS
+  'HQ caps the marketing messages a person gets on a channel (sms, mini_program, email, wecom) per day (0: none; NULL: no cap).';
+
+CREATE FUNCTION commerce_api.opt_out(channel text DEFAULT 'all', opted_out boolean DEFAULT true, customer text DEFAULT NULL)
+RETURNS boolean LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.opt_out', '{customer,service}');
+BEGIN
+    RETURN commerce.set_contact_optout(a.tenant_id, commerce._actor_subject(a, opt_out.customer, 'customer'), opt_out.channel,
+                                       opt_out.opted_out, commerce._api_by(a));
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.opt_out(text, boolean, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.opt_out(text, boolean, text) IS
+  'A customer opts out of marketing messages on a channel (sms, mini_program, email, wecom) or all, or back in (opted_out false); a service records it for a named customer (an SMS "TD" reply). True when something changed.';

@@ -108,10 +108,11 @@ BEGIN
        SET registered_at = least(f.registered_at, EXCLUDED.registered_at),
            registered_day = least(f.registered_day, EXCLUDED.registered_day),
            birthday_month = coalesce(f.birthday_month, EXCLUDED.birthday_month), updated_at = EXCLUDED.updated_at;
+    PERFORM commerce._flow_trigger(NEW.tenant_id, NEW.person_id, 'registered', NULL, 'registered:' || NEW.person_id);
     RETURN NULL;
 END $$;
 COMMENT ON FUNCTION commerce._crm_on_customer() IS
-  'Trigger on commerce.customer (after_60_crm, after_61_crm_person): a new account gives its person a feature row (registered, birthday month); a birthday set updates it; an account moved to another person (merge, unmerge) recomputes both persons, and a person left with no accounts hands its manual and model tags to the one it joined.';
+  'Trigger on commerce.customer (after_60_crm, after_61_crm_person): a new account gives its person a feature row (registered, birthday month) and a registered trigger for flows; a birthday set updates it; an account moved to another person (merge, unmerge) recomputes both persons, and a person left with no accounts hands its manual and model tags to the one it joined.';
 
 CREATE TRIGGER after_60_crm AFTER INSERT ON commerce.customer
     FOR EACH ROW EXECUTE FUNCTION commerce._crm_on_customer();
@@ -173,18 +174,21 @@ BEGIN
            updated_at = commerce.now()
      WHERE f.tenant_id = NEW.tenant_id AND f.person_id = v_person
     RETURNING f.orders_count = 1 AND v_n = 1 AND f.first_order_at = NEW.paid_at INTO v_first;
+    IF v_n = 1 THEN     -- a newly paid order may trigger flows (ref: its channel)
+        SELECT ch.code INTO v_source FROM commerce.channel ch WHERE ch.tenant_id = NEW.tenant_id AND ch.channel_id = NEW.channel_id;
+        PERFORM commerce._flow_trigger(NEW.tenant_id, v_person, 'purchase', v_source, 'purchase:' || NEW.order_id);
+    END IF;
     IF v_first IS NULL THEN
         PERFORM commerce.refresh_crm_person(NEW.tenant_id, v_person);   -- no feature row yet (an older account)
     ELSIF v_first THEN
-        -- the first paid order names the person's source channel
-        SELECT ch.code INTO v_source FROM commerce.channel ch WHERE ch.tenant_id = NEW.tenant_id AND ch.channel_id = NEW.channel_id;
+        -- the first paid order names the person's source channel (v_source: its code)
         UPDATE commerce.crm_feature f SET source = v_source
          WHERE f.tenant_id = NEW.tenant_id AND f.person_id = v_person AND f.source IS DISTINCT FROM v_source;
     END IF;
     RETURN NULL;
 END $$;
 COMMENT ON FUNCTION commerce._crm_on_order() IS
-  'Trigger on commerce.orders (after_60_crm, after_61_crm_insert): a paid order adds one order and its net amount to its person''s daily rollup (the tenant-local day it was paid) and features; a refund takes its amount back from the same day; an order moved to another customer or paid day recomputes the persons concerned.';
+  'Trigger on commerce.orders (after_60_crm, after_61_crm_insert): a paid order adds one order and its net amount to its person''s daily rollup (the tenant-local day it was paid) and features, and a purchase trigger for flows (ref: its channel); a refund takes its amount back from the same day; an order moved to another customer or paid day recomputes the persons concerned.';
 
 CREATE TRIGGER after_60_crm AFTER UPDATE ON commerce.orders
     FOR EACH ROW WHEN (NEW.paid_at IS NOT NULL

@@ -102,6 +102,28 @@ BEGIN
                           WHERE x.tenant_id = k.tenant_id AND x.ticket_id = k.ticket_id AND x.to_status IS NOT NULL
                           ORDER BY x.seq DESC LIMIT 1) e ON true
      WHERE (p_tenant IS NULL OR k.tenant_id = p_tenant) AND k.status <> coalesce(e.to_status, 'pending');
+    RETURN QUERY
+    SELECT 'a flow run records each step it took once, numbered 1 to seq'::text,
+           format('tenant %s run %s: seq %s, %s steps recorded up to %s', r.tenant_id, r.run_id, r.seq, coalesce(x.n, 0), x.top)
+      FROM commerce.flow_run r
+      LEFT JOIN LATERAL (SELECT count(*) AS n, max(sr.seq) AS top FROM commerce.flow_step_run sr
+                          WHERE sr.tenant_id = r.tenant_id AND sr.run_id = r.run_id) x ON true
+     WHERE (p_tenant IS NULL OR r.tenant_id = p_tenant) AND (coalesce(x.n, 0) <> r.seq OR coalesce(x.top, 0) <> r.seq);
+    RETURN QUERY
+    SELECT 'a flow without re-entry runs once per person'::text,
+           format('tenant %s flow %s person %s: %s runs', r.tenant_id, r.flow_id, r.person_id, count(*))
+      FROM commerce.flow_run r
+      JOIN commerce.flow_version v ON v.tenant_id = r.tenant_id AND v.flow_id = r.flow_id AND v.version = r.version
+     WHERE (p_tenant IS NULL OR r.tenant_id = p_tenant) AND v.reentry_after IS NULL
+       AND EXISTS (SELECT 1 FROM commerce.flow_run o WHERE o.tenant_id = r.tenant_id AND o.flow_id = r.flow_id
+                      AND o.person_id = r.person_id AND o.run_id <> r.run_id)
+     GROUP BY r.tenant_id, r.flow_id, r.person_id;
+    RETURN QUERY
+    SELECT 'no one gets more messages a day than the channel''s cap'::text,
+           format('tenant %s person %s %s on %s: %s sent, cap %s', k.tenant_id, k.person_id, k.channel, k.day, k.sent, c.per_day)
+      FROM commerce.contact_count k
+      JOIN commerce.contact_cap c ON c.tenant_id = k.tenant_id AND c.channel = k.channel
+     WHERE (p_tenant IS NULL OR k.tenant_id = p_tenant) AND k.sent > c.per_day;
 END $$;
 COMMENT ON FUNCTION commerce.check_crm_invariants(bigint) IS
-  'Every invariant of the CRM (one tenant, or all); no rows means all hold: each person with an account has features equal to its paid orders (count, net and refunded fen, last paid, growth, level) and daily rollups equal to the orders paid each tenant-local day; stored membership of every active segment and rule tag equals a full evaluation of its tree with its overrides (checked for tenants whose queued changes the pump has taken); rule tags are on exactly their segment''s members; every ticket''s history holds each step once and ends in the ticket''s state.';
+  'Every invariant of the CRM (one tenant, or all); no rows means all hold: each person with an account has features equal to its paid orders (count, net and refunded fen, last paid, growth, level) and daily rollups equal to the orders paid each tenant-local day; stored membership of every active segment and rule tag equals a full evaluation of its tree with its overrides (checked for tenants whose queued changes the pump has taken); rule tags are on exactly their segment''s members; every ticket''s history holds each step once and ends in the ticket''s state; every flow run recorded each step it took once; a flow without re-entry ran once per person; no daily message count passed its channel''s cap (today''s cap: a lowered cap shows earlier days over it).';

@@ -256,6 +256,14 @@ BEGIN
         -- same person evaluates after this one commits
         PERFORM 1 FROM commerce.person p WHERE p.tenant_id = b.tenant_id AND p.person_id = ANY (b.persons)
          ORDER BY p.person_id FOR NO KEY UPDATE;
+        -- their other queued changes are covered by this evaluation (they committed before it starts)
+        WITH more AS (
+            DELETE FROM commerce.crm_dirty d
+             WHERE (d.tenant_id, d.dirty_id) IN (SELECT x.tenant_id, x.dirty_id FROM commerce.crm_dirty x
+                                                  WHERE x.tenant_id = b.tenant_id AND x.person_id = ANY (b.persons)
+                                                  FOR UPDATE SKIP LOCKED)
+            RETURNING 1)
+        SELECT n + count(*) INTO n FROM more;
         -- rule tags first: segments that read them see them current
         FOR s IN SELECT g.segment_id FROM commerce.segment g WHERE g.tenant_id = b.tenant_id AND g.active
                   ORDER BY g.kind = 'tag' DESC, g.segment_id LOOP
@@ -266,7 +274,7 @@ BEGIN
     RETURN n;
 END $$;
 COMMENT ON FUNCTION commerce.crm_evaluate(integer) IS
-  'One batch of the CRM pump: take up to p_limit queued changes (crm_dirty), and re-evaluate every active segment and rule tag of their persons (rule tags first), applying only the difference. Their person rows are locked in id order, so two pumps never apply an older evaluation over a newer one. Returns the queued changes taken.';
+  'One batch of the CRM pump: take up to p_limit queued changes (crm_dirty) and the other queued changes of their persons, and re-evaluate every active segment and rule tag of their persons (rule tags first), applying only the difference. Their person rows are locked in id order, so two pumps never apply an older evaluation over a newer one. Returns the queued changes taken.';
 
 -- Rebuild every active segment and rule tag (the nightly job: windows and "days since" move with the date).
 CREATE PROCEDURE commerce.crm_nightly()

@@ -70,9 +70,9 @@ BEGIN
     PERFORM commerce._require(p_verified, 'p_verified');
     PERFORM commerce._require(p_action, 'p_action');
     IF p_type NOT IN ('phone', 'wechat_unionid', 'wechat_openid', 'alipay_uid', 'taobao_buyer', 'douyin_buyer', 'xhs_buyer',
-                      'pdd_buyer', 'wecom_external', 'h5_uid') THEN
+                      'pdd_buyer', 'wecom_external', 'h5_uid', 'email') THEN
         PERFORM commerce._invalid('p_type', format('"%s"', left(p_type, 64)),
-            'Identity types: phone, wechat_unionid, wechat_openid, alipay_uid, taobao_buyer, douyin_buyer, xhs_buyer, pdd_buyer, wecom_external, h5_uid.');
+            'Identity types: phone, wechat_unionid, wechat_openid, alipay_uid, taobao_buyer, douyin_buyer, xhs_buyer, pdd_buyer, wecom_external, h5_uid, email.');
     END IF;
     IF p_action NOT IN ('merge', 'suggest', 'never') THEN
         PERFORM commerce._invalid('p_action', format('"%s"', left(p_action, 64)), 'An identity merges, suggests or never links.');
@@ -178,11 +178,11 @@ BEGIN
         v_type := e ->> 'type';
         IF jsonb_typeof(e) <> 'object' OR v_type IS NULL
            OR v_type NOT IN ('phone', 'wechat_unionid', 'wechat_openid', 'alipay_uid', 'taobao_buyer', 'douyin_buyer', 'xhs_buyer',
-                             'pdd_buyer', 'wecom_external', 'h5_uid')
+                             'pdd_buyer', 'wecom_external', 'h5_uid', 'email')
            OR jsonb_typeof(e -> 'value') IS DISTINCT FROM 'string' OR length(e ->> 'value') NOT BETWEEN 1 AND 200
            OR (e ? 'verified' AND jsonb_typeof(e -> 'verified') <> 'boolean') THEN
             PERFORM commerce._invalid('p_identities', format('Identity %s.', left(e::text, 100)),
-                'An identity is {"type": phone | wechat_unionid | wechat_openid | alipay_uid | taobao_buyer | douyin_buyer | xhs_buyer | pdd_buyer | wecom_external | h5_uid, "value": "...", "verified": true|false}.');
+                'An identity is {"type": phone | wechat_unionid | wechat_openid | alipay_uid | taobao_buyer | douyin_buyer | xhs_buyer | pdd_buyer | wecom_external | h5_uid | email, "value": "...", "verified": true|false}.');
         END IF;
         v_value := e ->> 'value';
         v_verified := coalesce((e ->> 'verified')::boolean, false);
@@ -195,6 +195,12 @@ BEGIN
                 v_linkable := false; v_verified := false;      -- a virtual or privacy number: never linked
             ELSE
                 v_value := commerce.normalize_phone(v_value);
+            END IF;
+        ELSIF v_type = 'email' THEN
+            v_value := lower(btrim(v_value));
+            IF v_value !~ '^[^@\s]+@[^@\s]+\.[^@\s]+$' THEN
+                PERFORM commerce._invalid('p_identities', format('"%s" is not an e-mail address.', left(v_value, 64)),
+                                          'An e-mail identity is name@domain.');
             END IF;
         END IF;
         IF EXISTS (SELECT 1 FROM commerce.identity_blocklist b WHERE b.tenant_id = p_tenant AND b.type = v_type AND b.value = v_value) THEN
