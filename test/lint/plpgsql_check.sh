@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test/lint/plpgsql_check.sh: plpgsql_check over every PL/pgSQL function and
-# procedure of the extension (trigger functions against a table they guard):
+# procedure of the extension (trigger functions against a table they guard,
+# with its transition tables):
 # no error and no warning. Performance hints (hidden casts) are listed, not
 # counted. Runs in the database pg_cron serves, so that the job functions'
 # references to the cron schema resolve.
@@ -26,7 +27,9 @@ SELECT p.oid::regprocedure || ' | ' || r.level || ' | ' || coalesce(r.sqlstate, 
   JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'commerce'
  CROSS JOIN LATERAL plpgsql_check_function_tb(p.oid,
         coalesce((SELECT t.tgrelid FROM pg_trigger t WHERE t.tgfoid = p.oid ORDER BY t.tgrelid LIMIT 1), 0),
-        performance_warnings => true, extra_warnings => true) r
+        performance_warnings => true, extra_warnings => true,
+        oldtable => (SELECT t.tgoldtable FROM pg_trigger t WHERE t.tgfoid = p.oid ORDER BY t.tgrelid LIMIT 1),
+        newtable => (SELECT t.tgnewtable FROM pg_trigger t WHERE t.tgfoid = p.oid ORDER BY t.tgrelid LIMIT 1)) r
  WHERE $has_cron > 0 OR p.proname NOT IN ('schedule_jobs', 'unschedule_jobs', 'purge_batch')   -- they name pg_cron's tables
  ORDER BY 1")"
 n="$(q -c "SELECT count(*) FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang AND l.lanname = 'plpgsql'
