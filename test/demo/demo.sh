@@ -9,8 +9,9 @@
 # the store's settlement), and the members story (17: one person on three
 # channels, points, the points mall, a yearly card, its discount, priority
 # shipping and monthly gift), and the CRM story (18: levels, a rule tag and a
-# segment kept current by the pump, an export, a complaint from opened to
-# closed, the customer 360 in the WeCom sidebar). With CONSOLE=1 it then serves the HQ console over
+# segment kept current by the pump, a welcome flow that wakes a fan 7 days
+# later, an export, a complaint from opened to closed, the customer 360 in the
+# WeCom sidebar). With CONSOLE=1 it then serves the HQ console over
 # the GraphQL API and prints its address. Runs on the cluster test/harness.sh
 # starts.
 set -euo pipefail
@@ -367,7 +368,7 @@ SELECT (SELECT count(*) FROM commerce.check_points_invariants()) + (SELECT count
        + (SELECT count(*) FROM commerce.check_mall_invariants()) AS member_invariant_violations;
 SQL
 
-say "18. CRM (issue 14): growth levels, a rule tag and a segment kept current, a complaint from opened to closed, the customer 360 in the WeCom sidebar"
+say "18. CRM (issue 14): growth levels, a rule tag and a segment kept current, a welcome flow that wakes a fan 7 days later, a complaint from opened to closed, the customer 360 in the WeCom sidebar"
 p <<'SQL'
 SET commerce.now = '2026-12-03 11:00:00+08';
 SELECT commerce.tenant_id('up') AS t \gset
@@ -386,6 +387,15 @@ END $$;
 SELECT g.code, g.version, count(m.person_id) AS members, (SELECT count(*) FROM commerce.segment_run r WHERE r.segment_id = g.segment_id) AS builds
   FROM commerce.segment g LEFT JOIN commerce.segment_member m USING (tenant_id, segment_id)
  WHERE g.tenant_id = :t GROUP BY g.segment_id, g.code, g.version ORDER BY g.code;
+-- a welcome flow for new fans: a coupon, 7 days, and a wake-up SMS for those who have not bought
+SELECT commerce.create_coupon_template(:t, 'WELCOME5', '{"name":"Welcome: 5 yuan off","kind":"amount","amount_fen":500,"valid_days":30,"stacking":"stackable"}') > 0 AS welcome_template,
+       commerce.create_coupon_batch(:t, 'WELCOME5', 'WELCOME', NULL, false) > 0 AS welcome_batch;
+SELECT commerce.define_flow(:t, 'welcome', 'Welcome new fans', '{"trigger":{"on":"registered"},"steps":[
+  {"id":"coupon","action":{"coupon":"WELCOME"}},
+  {"id":"wait7","wait":{"days":7}},
+  {"id":"bought","if":{"field":"orders","op":">=","value":1},"then":"end","else":"wake"},
+  {"id":"wake","action":{"message":{"channel":"sms","template":"we-miss-you"}}}]}') AS welcome_flow_version;
+SELECT commerce.upsert_customer(:t, 'wechat_mp:oYun', 'Yun', '13700001111') > 0 AS a_fan_who_will_not_buy;
 -- a fan who never bought browses the hoodie four times: the pump puts her in (only she is re-evaluated)
 SELECT commerce.upsert_customer(:t, 'wechat_mp:oLan', 'Lan') > 0 AS new_fan;
 SELECT count(commerce.record_crm_event(:t, 'wechat_mp:oLan', 'browse', 'lan-view-' || i, 'HOODIE-XL')) AS views
@@ -398,6 +408,15 @@ SELECT (SELECT count(*) FROM commerce.segment_member m JOIN commerce.segment g U
         WHERE g.code = 'fans-active' AND c.code = 'wechat_mp:oLan') AS lan_in_segment,
        (SELECT string_agg(tc.op || ' by ' || tc.by_whom, ', ') FROM commerce.tag_change tc
          JOIN commerce.customer c ON c.tenant_id = tc.tenant_id AND c.person_id = tc.person_id WHERE c.code = 'wechat_mp:oLan') AS lan_tag_history;
+-- the flow job: both new fans get the welcome coupon and wait; 7 days later only Yun (no order) is woken
+SELECT commerce.flow_intake(1000) AS triggers_taken, commerce.flow_advance(1000) AS runs_advanced;
+SELECT set_config('commerce.now', '2026-12-10 11:00:00+08', false) IS NOT NULL AS seven_days_later;
+SELECT commerce.flow_advance(1000) AS runs_advanced;
+SELECT c.code, s.seq, s.step_id, s.outcome, s.detail FROM commerce.flow_step_run s
+  JOIN commerce.flow_run r USING (tenant_id, run_id) JOIN commerce.customer c ON c.tenant_id = r.tenant_id AND c.person_id = r.person_id
+ WHERE r.tenant_id = :t ORDER BY c.code, s.seq;
+SELECT action, attempted, delivered, pending, ineligible FROM commerce.flow_stats(:t, 'welcome');
+SELECT set_config('commerce.now', '2026-12-03 11:00:00+08', false) IS NOT NULL AS back_to_the_day;
 -- the export for an ad platform: member id and SHA-256 of the phone
 SELECT member, left(phone, 16) || '...' AS phone_sha256 FROM commerce.export_segment(:t, 'fans-active', 'sha256') ORDER BY member LIMIT 3;
 -- Mei complains about her second hoodie: a ticket from complaint to closed
