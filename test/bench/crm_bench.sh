@@ -19,6 +19,12 @@
 #            against 10 segments
 #   export_1m_s          export_segment of a 1M-member segment (masked, and
 #            sha256) through COPY
+#   flow_steps_per_s     the flow pump running 20,000 runs of a three-step flow
+#            (points, a tag, an SMS), and flow_vs_plain_inserts: the same rows
+#            by plain INSERTs into tables of the same shape / the pump's time
+#   crm_order_vs_without order and payment (order_pay.sql, CLIENTS clients,
+#            SECONDS_PER s) with the CRM's triggers on orders / with them
+#            disabled
 # Prints those lines on stdout.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -28,6 +34,25 @@ ORDERS="${CRM_ORDERS:-10000000}"
 q() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 ms() { local t0 t1; t0=$(date +%s%N); q -c "$1" >/dev/null; t1=$(date +%s%N); echo $(( (t1 - t0) / 1000000 )); }
 export PGOPTIONS="-c commerce.now=2030-06-15T12:00:00+08"
+
+CLIENTS="${CLIENTS:-16}"
+SECONDS_PER="${SECONDS_PER:-20}"
+JOBS="${JOBS:-2}"
+tps() { sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' "$1"; }
+out="$(mktemp -d /tmp/commerce-crm-bench.XXXXXX)"
+trap 'rm -rf "$out"' EXIT
+
+# what the CRM's triggers add to an order and its payment (features, the day's rollup, the pump's
+# queue, the flow check): the same pgbench run with them and with them disabled
+customers="SELECT count(commerce.upsert_customer($TENANT, 'b' || c)) FROM generate_series(1, $CLIENTS) c"
+fresh; q -c "$customers" >/dev/null
+pgbench -n -c "$CLIENTS" -j "$JOBS" -T "$SECONDS_PER" -M prepared -D tenant="$TENANT" -f order_pay.sql > "$out/a" 2>&1 || { cat "$out/a" >&2; exit 1; }
+fresh; q -c "$customers" >/dev/null
+q -c "ALTER TABLE commerce.orders DISABLE TRIGGER after_60_crm" -c "ALTER TABLE commerce.orders DISABLE TRIGGER after_61_crm_insert" >/dev/null
+pgbench -n -c "$CLIENTS" -j "$JOBS" -T "$SECONDS_PER" -M prepared -D tenant="$TENANT" -f order_pay.sql > "$out/b" 2>&1 || { cat "$out/b" >&2; exit 1; }
+A=$(tps "$out/a"); B=$(tps "$out/b")
+awk -v a="$A" -v b="$B" 'BEGIN { printf "crm_order_vs_without: %.2f (order and payment %.0f/s with the CRM triggers, %.0f/s without)\n", a / b, a, b }'
+
 
 fresh
 # ids after the fixtures' own
@@ -168,3 +193,37 @@ T2=$(date +%s%N); q -c "COPY (SELECT * FROM commerce.export_segment($TENANT, 'ev
 awk -v a="$(( (T1 - T0) / 1000000 ))" -v b="$(( (T3 - T2) / 1000000 ))" -v n="$(cat /tmp/crm_export_rows)" 'BEGIN {
   printf "export_1m_s: %.1f (%d rows masked); sha256 %.1f s\n", a / 1000, n, b / 1000 }'
 rm -f /tmp/crm_export_rows
+
+# flows: 20,000 runs of a three-step flow (points, a tag, an SMS under no cap) from queued triggers,
+# against the same rows written by plain INSERTs into tables of the same shape (indexes included)
+fresh
+q >/dev/null <<SQL
+SET client_min_messages = warning;
+SELECT commerce.upsert_tag_category($TENANT, 'beh', 'Behaviour', 'behaviour');
+SELECT commerce.create_tag($TENANT, 'go', 'Go', 'beh');
+SELECT commerce.define_flow($TENANT, 'go', 'Go', '{"trigger":{"on":"event","ref":"custom.go"},"steps":[
+  {"id":"p","action":{"points":5}},{"id":"t","action":{"tag":"go"}},{"id":"m","action":{"message":{"channel":"sms","template":"go"}}}]}');
+INSERT INTO commerce.customer (tenant_id, code, phone) SELECT $TENANT, 'fl' || g, (15000000000 + g)::text FROM generate_series(1, 20000) g;
+INSERT INTO commerce.flow_trigger (tenant_id, person_id, kind, ref, key, at)
+SELECT c.tenant_id, c.person_id, 'event', 'custom.go', 'go:' || c.person_id, commerce.now() FROM commerce.customer c
+ WHERE c.tenant_id = $TENANT AND c.code LIKE 'fl%';
+CREATE TABLE public.b_run (LIKE commerce.flow_run INCLUDING ALL);
+CREATE TABLE public.b_step (LIKE commerce.flow_step_run INCLUDING ALL);
+CREATE TABLE public.b_lot (LIKE commerce.points_lot INCLUDING ALL);
+CREATE TABLE public.b_tag (LIKE commerce.person_tag INCLUDING ALL);
+CREATE TABLE public.b_outbox (LIKE commerce.outbox INCLUDING ALL);
+SQL
+FLOW_MS=$(ms "CALL commerce.flow_pump(1000)")
+STEPS=$(q -c "SELECT count(*) FROM commerce.flow_step_run")
+PLAIN_MS=$(ms "BEGIN;
+INSERT INTO public.b_run (tenant_id, run_id, flow_id, version, person_id, run_no, trigger_key, status, step_no, seq, started_at, updated_at, ended_at)
+SELECT tenant_id, run_id + 1000000, flow_id, version, person_id, run_no, trigger_key || 'x', 'done', 1, 3, started_at, updated_at, ended_at FROM commerce.flow_run;
+INSERT INTO public.b_step SELECT tenant_id, run_id + 1000000, seq, step_id, kind, outcome, detail, message_id, at FROM commerce.flow_step_run;
+INSERT INTO public.b_lot (tenant_id, lot_id, customer_id, source, source_key, points, remaining, status, available_at, expires_at, created_at)
+SELECT tenant_id, lot_id + 1000000, customer_id, source, source_key || 'x', points, remaining, status, available_at, expires_at, created_at FROM commerce.points_lot;
+INSERT INTO public.b_tag SELECT tenant_id, tag_id, person_id, tagged_by, tagged_at FROM commerce.person_tag;
+INSERT INTO public.b_outbox SELECT * FROM commerce.outbox WHERE topic = 'crm.message';
+COMMIT;")
+awk -v f="$FLOW_MS" -v p="$PLAIN_MS" -v n="$STEPS" 'BEGIN {
+  printf "flow_steps_per_s: %.0f (%d steps of 20000 runs in %d ms)\n", n * 1000 / f, n, f;
+  printf "flow_vs_plain_inserts: %.2f (the same rows by plain INSERTs in %d ms)\n", p / f, p }'
