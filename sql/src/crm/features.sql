@@ -69,6 +69,7 @@ BEGIN
            first_order_at = EXCLUDED.first_order_at, last_order_at = EXCLUDED.last_order_at,
            last_order_day = EXCLUDED.last_order_day, growth = EXCLUDED.growth, level = EXCLUDED.level,
            updated_at = EXCLUDED.updated_at;
+    INSERT INTO commerce.crm_dirty (tenant_id, person_id) VALUES (p_tenant, p_person);
 END $$;
 COMMENT ON FUNCTION commerce.refresh_crm_person(bigint, bigint) IS
   'Recompute a person''s CRM features and daily rollups from its accounts and paid orders (after a merge or unmerge, or to repair); a person with no accounts left loses them. The triggers keep them current otherwise; check_crm_invariants compares the two.';
@@ -97,6 +98,9 @@ BEGIN
             UPDATE commerce.crm_feature f SET birthday_month = extract(month FROM NEW.birthday)::integer, updated_at = commerce.now()
              WHERE f.tenant_id = NEW.tenant_id AND f.person_id = NEW.person_id
                AND f.birthday_month IS DISTINCT FROM extract(month FROM NEW.birthday)::integer;
+            IF FOUND THEN
+                INSERT INTO commerce.crm_dirty (tenant_id, person_id, at) VALUES (NEW.tenant_id, NEW.person_id, commerce.now());
+            END IF;
         END IF;
         RETURN NULL;
     END IF;
@@ -123,7 +127,7 @@ CREATE TRIGGER after_61_crm_person AFTER UPDATE OF person_id, birthday ON commer
 CREATE FUNCTION commerce._crm_on_order() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE v_tz text; v_person bigint; v_old_person bigint; v_day date; v_n integer; v_spent bigint; v_refunded bigint;
-        v_first boolean; v_source text;
+        v_found boolean; v_source text;
 BEGIN
     IF TG_OP = 'UPDATE' AND OLD.customer_id IS NOT NULL AND OLD.paid_at IS NOT NULL THEN
         IF NEW.customer_id IS DISTINCT FROM OLD.customer_id OR NEW.paid_at IS DISTINCT FROM OLD.paid_at THEN
@@ -155,35 +159,40 @@ BEGIN
     IF v_n = 0 AND v_spent = 0 AND v_refunded = 0 THEN
         RETURN NULL;
     END IF;
-    SELECT c.person_id, t.time_zone INTO v_person, v_tz
+    -- one lookup: the person, the tenant's time zone, the channel's code
+    SELECT c.person_id, t.time_zone, ch.code INTO v_person, v_tz, v_source
       FROM commerce.customer c JOIN commerce.tenant t ON t.tenant_id = c.tenant_id
+      LEFT JOIN commerce.channel ch ON ch.tenant_id = c.tenant_id AND ch.channel_id = NEW.channel_id
      WHERE c.tenant_id = NEW.tenant_id AND c.customer_id = NEW.customer_id;
     v_day := (NEW.paid_at AT TIME ZONE v_tz)::date;
     INSERT INTO commerce.crm_day AS d (tenant_id, person_id, day, orders, spent_fen)
     VALUES (NEW.tenant_id, v_person, v_day, v_n, v_spent)
     ON CONFLICT (tenant_id, person_id, day) DO UPDATE
        SET orders = d.orders + EXCLUDED.orders, spent_fen = d.spent_fen + EXCLUDED.spent_fen;
+    -- the first paid order also names the person's source channel
     UPDATE commerce.crm_feature f
        SET orders_count = f.orders_count + v_n, spent_fen = f.spent_fen + v_spent,
            refunded_fen = f.refunded_fen + v_refunded,
            first_order_at = CASE WHEN v_n = 1 THEN least(f.first_order_at, NEW.paid_at) ELSE f.first_order_at END,
            last_order_at = CASE WHEN v_n = 1 THEN greatest(f.last_order_at, NEW.paid_at) ELSE f.last_order_at END,
            last_order_day = CASE WHEN v_n = 1 THEN greatest(f.last_order_day, v_day) ELSE f.last_order_day END,
+           source = CASE WHEN v_n = 1 AND f.orders_count = 0 THEN v_source ELSE f.source END,
            growth = greatest(f.spent_fen + v_spent, 0) / 100,
            level = commerce._growth_level(f.tenant_id, greatest(f.spent_fen + v_spent, 0) / 100),
            updated_at = commerce.now()
      WHERE f.tenant_id = NEW.tenant_id AND f.person_id = v_person
-    RETURNING f.orders_count = 1 AND v_n = 1 AND f.first_order_at = NEW.paid_at INTO v_first;
-    IF v_n = 1 THEN     -- a newly paid order may trigger flows (ref: its channel)
-        SELECT ch.code INTO v_source FROM commerce.channel ch WHERE ch.tenant_id = NEW.tenant_id AND ch.channel_id = NEW.channel_id;
-        PERFORM commerce._flow_trigger(NEW.tenant_id, v_person, 'purchase', v_source, 'purchase:' || NEW.order_id);
-    END IF;
-    IF v_first IS NULL THEN
+    RETURNING true INTO v_found;
+    IF v_found IS NULL THEN
         PERFORM commerce.refresh_crm_person(NEW.tenant_id, v_person);   -- no feature row yet (an older account)
-    ELSIF v_first THEN
-        -- the first paid order names the person's source channel (v_source: its code)
-        UPDATE commerce.crm_feature f SET source = v_source
-         WHERE f.tenant_id = NEW.tenant_id AND f.person_id = v_person AND f.source IS DISTINCT FROM v_source;
+    ELSE
+        INSERT INTO commerce.crm_dirty (tenant_id, person_id, at) VALUES (NEW.tenant_id, v_person, commerce.now());
+    END IF;
+    -- a newly paid order may trigger flows (ref: its channel)
+    IF v_n = 1 AND commerce._flow_listens(NEW.tenant_id, 'purchase', v_source) THEN
+        INSERT INTO commerce.flow_trigger (tenant_id, person_id, kind, ref, key, origin_flow, at)
+        VALUES (NEW.tenant_id, v_person, 'purchase', v_source, 'purchase:' || NEW.order_id,
+                nullif(current_setting('commerce_flow.origin', true), '')::bigint, commerce.now())
+        ON CONFLICT (tenant_id, key) DO NOTHING;
     END IF;
     RETURN NULL;
 END $$;
@@ -211,7 +220,7 @@ BEGIN
     RETURN NULL;
 END $$;
 COMMENT ON FUNCTION commerce._crm_dirty_person() IS
-  'Trigger (after_62_crm_dirty and after_63_* on crm_feature, person_tag, person_group, crm_event): queue the row''s person in crm_dirty, in the transaction of the change, for the CRM pump to re-evaluate its segments.';
+  'Trigger (after_62_crm_dirty and after_63_* on crm_feature (inserts), person_tag, person_group, crm_event): queue the row''s person in crm_dirty, in the transaction of the change, for the CRM pump to re-evaluate its segments.';
 
 -- AFTER a change a segment may read, of a row with a customer_id: queue its person for the CRM pump.
 CREATE FUNCTION commerce._crm_dirty_customer() RETURNS trigger
@@ -225,16 +234,11 @@ END $$;
 COMMENT ON FUNCTION commerce._crm_dirty_customer() IS
   'Trigger (after_62_crm_dirty and after_63_crm_dirty_update on membership, koc, points_account; updates only when what segments read changed): queue the person of the row''s customer in crm_dirty, in the transaction of the change, for the CRM pump to re-evaluate its segments.';
 
--- (an UPDATE that leaves what segments read as it was queues nothing)
+-- a new feature row queues its person; every UPDATE of crm_feature queues it itself, in the same
+-- function (the order trigger, refresh_crm_person, a birthday, set_growth_levels): one insert
+-- instead of a second trigger on every payment
 CREATE TRIGGER after_62_crm_dirty AFTER INSERT ON commerce.crm_feature
     FOR EACH ROW EXECUTE FUNCTION commerce._crm_dirty_person();
-CREATE TRIGGER after_63_crm_dirty_update AFTER UPDATE ON commerce.crm_feature
-    FOR EACH ROW WHEN ((OLD.level, OLD.growth, OLD.orders_count, OLD.spent_fen, OLD.refunded_fen, OLD.last_order_day,
-                        OLD.registered_day, OLD.source, OLD.birthday_month, OLD.rfm_tier, OLD.churn_risk_bp)
-                       IS DISTINCT FROM
-                       (NEW.level, NEW.growth, NEW.orders_count, NEW.spent_fen, NEW.refunded_fen, NEW.last_order_day,
-                        NEW.registered_day, NEW.source, NEW.birthday_month, NEW.rfm_tier, NEW.churn_risk_bp))
-    EXECUTE FUNCTION commerce._crm_dirty_person();
 -- tags set by rules follow segments the pump has just evaluated: no second round
 CREATE TRIGGER after_62_crm_dirty AFTER INSERT ON commerce.person_tag
     FOR EACH ROW WHEN (NEW.tagged_by NOT LIKE 'rule:%') EXECUTE FUNCTION commerce._crm_dirty_person();
@@ -292,8 +296,11 @@ BEGIN
         INSERT INTO commerce.growth_level (tenant_id, level, name, min_growth)
         VALUES (p_tenant, v_level, e ->> 'name', v_min);
     END LOOP;
-    UPDATE commerce.crm_feature f SET level = commerce._growth_level(p_tenant, f.growth), updated_at = commerce.now()
-     WHERE f.tenant_id = p_tenant AND f.level <> commerce._growth_level(p_tenant, f.growth);
+    WITH changed AS (
+        UPDATE commerce.crm_feature f SET level = commerce._growth_level(p_tenant, f.growth), updated_at = commerce.now()
+         WHERE f.tenant_id = p_tenant AND f.level <> commerce._growth_level(p_tenant, f.growth)
+        RETURNING f.person_id)
+    INSERT INTO commerce.crm_dirty (tenant_id, person_id, at) SELECT p_tenant, c.person_id, commerce.now() FROM changed c;
     GET DIAGNOSTICS n = ROW_COUNT;
     RETURN n;
 END $$;

@@ -38,7 +38,7 @@ CREATE TABLE commerce.crm_feature (
     CHECK ((last_order_at IS NULL) = (last_order_day IS NULL))
 );
 COMMENT ON TABLE commerce.crm_feature IS
-  'What segments and the customer 360 read of a person (CRM01, CRM08), kept exact by triggers on its orders and accounts: registered (its first account; the day in the tenant''s calendar), source (the channel of its first paid order, else where its first identity was seen), birthday month, paid orders, net spending (paid minus refunded, fen) and refunds, first and last paid order, growth (net spending in whole yuan) and level (growth_level); the RFM tier and churn risk of the latest scoring. One row per person with an account.';
+  'What segments and the customer 360 read of a person (CRM01, CRM08), kept exact by triggers on its orders and accounts: registered (its first account; the day in the tenant''s calendar), source (the channel of its first paid order, else where its first identity was seen), birthday month, paid orders, net spending (paid minus refunded, fen) and refunds, first and last paid order, growth (net spending in whole yuan) and level (growth_level); the RFM tier and churn risk of the latest scoring. One row per person with an account. Whatever updates a row queues the person in crm_dirty in the same transaction (a new row queues it by trigger).';
 
 CREATE TABLE commerce.crm_day (
     tenant_id bigint NOT NULL,
