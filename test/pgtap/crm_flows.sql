@@ -11,7 +11,7 @@ SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
 CALL commerce.provision();
-SELECT plan(46);
+SELECT plan(50);
 \ir lib/fingerprint.psql
 \ir lib/call_as.psql
 \o /dev/null
@@ -177,6 +177,26 @@ SELECT is((SELECT to_char(wake_at AT TIME ZONE 'Asia/Shanghai', 'MM-DD HH24:MI')
             WHERE f.code = 'loop'), '06-25 09:00', 'wait until 09:00 local: the next morning');
 SELECT is(commerce.set_flow_status(:t, 'loop', 'archived'), 1, 'archiving exits the run under way');
 SELECT throws_ok(format($$SELECT commerce.set_flow_status(%s, 'loop', 'active')$$, :t), 'PT409', 'flow loop is archived', 'an archived flow stays archived');
+
+-- birthdays: once a day per tenant, once per person and year; 29 February on the 28th
+\o /dev/null
+SELECT commerce.upsert_customer(:t, 'bd1', 'June');
+SELECT commerce.upsert_customer(:t, 'bd2', 'Leap');
+UPDATE commerce.customer SET birthday = '1990-06-24' WHERE tenant_id = :t AND code = 'bd1';
+UPDATE commerce.customer SET birthday = '1992-02-29' WHERE tenant_id = :t AND code = 'bd2';
+SELECT commerce.define_flow(:t, 'bday', 'Birthday', '{"trigger":{"on":"birthday"},"reentry":{"after_days":300},"steps":[{"id":"gift","action":{"points":88}}]}');
+\o
+SELECT pg_temp.pump() \gset
+SELECT is((SELECT string_agg(c.code, ',') FROM commerce.flow_run r JOIN commerce.flow f USING (tenant_id, flow_id)
+             JOIN commerce.customer c ON c.tenant_id = r.tenant_id AND c.person_id = r.person_id WHERE f.code = 'bday'), 'bd1',
+          'on 24 June (tenant-local) the June birthday starts the flow');
+SELECT is(commerce._flow_birthdays(), 0, 'the same day again queues nothing (once a day per tenant)');
+SET LOCAL commerce.now = '2031-02-28 09:00:00+08';
+SELECT pg_temp.pump() \gset
+SELECT is((SELECT string_agg(c.code, ',') FROM commerce.flow_run r JOIN commerce.flow f USING (tenant_id, flow_id)
+             JOIN commerce.customer c ON c.tenant_id = r.tenant_id AND c.person_id = r.person_id WHERE f.code = 'bday' AND r.trigger_key LIKE 'birthday:2031:%'), 'bd2',
+          'in 2031, a year without 29 February, the leap-day birthday comes on the 28th');
+SELECT is((SELECT queued FROM commerce.flow_birthday_run WHERE tenant_id = :t AND day = '2031-02-28'), 1, 'one birthday queued that day');
 
 -- bad definitions name the JSON path; nothing changes
 SELECT pg_temp.fingerprint() AS fp \gset

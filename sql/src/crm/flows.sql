@@ -335,28 +335,38 @@ COMMENT ON FUNCTION commerce._flow_on_segment() IS
 CREATE TRIGGER after_64_flow AFTER INSERT ON commerce.segment_member
     REFERENCING NEW TABLE AS entered FOR EACH STATEMENT EXECUTE FUNCTION commerce._flow_on_segment();
 
--- Queue today's birthday triggers of every tenant with an active birthday flow (once per person and year).
+-- Queue today's birthday triggers, once a day per tenant with an active birthday flow.
 CREATE FUNCTION commerce._flow_birthdays() RETURNS integer
 LANGUAGE plpgsql AS $$
-DECLARE n integer;
+DECLARE d record; n integer := 0; k integer;
 BEGIN
-    INSERT INTO commerce.flow_trigger (tenant_id, person_id, kind, ref, key, origin_flow, at)
-    SELECT DISTINCT ON (c.tenant_id, c.person_id) c.tenant_id, c.person_id, 'birthday', NULL,
-           format('birthday:%s:%s', extract(year FROM commerce.now() AT TIME ZONE t.time_zone), c.person_id), NULL, commerce.now()
-      FROM commerce.tenant t
-      JOIN commerce.customer c ON c.tenant_id = t.tenant_id
-     WHERE commerce._flow_listens(t.tenant_id, 'birthday', NULL)
-       AND to_char(c.birthday, 'MM-DD') = to_char(commerce.now() AT TIME ZONE t.time_zone, 'MM-DD')
-       -- a run that started before on this trigger is not started again (the key is taken when queued)
-       AND NOT EXISTS (SELECT 1 FROM commerce.flow_run r WHERE r.tenant_id = c.tenant_id AND r.person_id = c.person_id
-                          AND r.trigger_key = format('birthday:%s:%s', extract(year FROM commerce.now() AT TIME ZONE t.time_zone), c.person_id))
-    ORDER BY c.tenant_id, c.person_id
-    ON CONFLICT (tenant_id, key) DO NOTHING;
-    GET DIAGNOSTICS n = ROW_COUNT;
+    FOR d IN
+        INSERT INTO commerce.flow_birthday_run AS r (tenant_id, day, queued, at)
+        SELECT t.tenant_id, (commerce.now() AT TIME ZONE t.time_zone)::date, 0, commerce.now()
+          FROM commerce.tenant t
+         WHERE commerce._flow_listens(t.tenant_id, 'birthday', NULL)
+        ON CONFLICT (tenant_id, day) DO NOTHING
+        RETURNING r.tenant_id, r.day
+    LOOP
+        -- born on 29 February: the 28th in a year without one
+        INSERT INTO commerce.flow_trigger (tenant_id, person_id, kind, ref, key, origin_flow, at)
+        SELECT DISTINCT ON (c.person_id) c.tenant_id, c.person_id, 'birthday', NULL,
+               format('birthday:%s:%s', extract(year FROM d.day), c.person_id), NULL, commerce.now()
+          FROM commerce.customer c
+         WHERE c.tenant_id = d.tenant_id AND c.birthday IS NOT NULL
+           AND (to_char(c.birthday, 'MM-DD') = to_char(d.day, 'MM-DD')
+                OR (to_char(c.birthday, 'MM-DD') = '02-29' AND to_char(d.day, 'MM-DD') = '02-28'
+                    AND extract(day FROM (date_trunc('year', d.day) + interval '2 months' - interval '1 day')) = 28))
+         ORDER BY c.person_id
+        ON CONFLICT (tenant_id, key) DO NOTHING;
+        GET DIAGNOSTICS k = ROW_COUNT;
+        UPDATE commerce.flow_birthday_run r SET queued = k WHERE r.tenant_id = d.tenant_id AND r.day = d.day;
+        n := n + k;
+    END LOOP;
     RETURN n;
 END $$;
 COMMENT ON FUNCTION commerce._flow_birthdays() IS
-  'Queue a birthday trigger for every person whose birthday (month and day) is today in its tenant''s calendar, in tenants with an active birthday flow; keyed by year and person, so a person gets one per year however often the pump runs.';
+  'Queue a birthday trigger (keyed by year and person) for every person whose birthday is today in its tenant''s calendar (29 February: on the 28th in other years), once a day per tenant with an active birthday flow (flow_birthday_run); a birthday flow defined later that day starts with the next day''s birthdays.';
 
 -- One batch of the flow pump, part 1: queued triggers start runs.
 CREATE FUNCTION commerce.flow_intake(p_limit integer DEFAULT 1000) RETURNS integer
