@@ -18088,6 +18088,28 @@ SELECT commerce._isolate_tenants();
 -- created, merged or unmerged), growth levels, events reported by services,
 -- and the queue of persons whose segments the CRM pump re-evaluates.
 
+-- Refuse a CRM code (tag, category, segment, flow) that is not lower-case letters, digits, _ . - (22023).
+CREATE FUNCTION commerce._crm_code(p_code text) RETURNS void
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF p_code !~ '^[a-z0-9][a-z0-9_.-]{0,62}$' THEN
+        PERFORM commerce._invalid('p_code', format('"%s"', left(p_code, 64)), 'Codes are lower-case letters, digits, _ . - (at most 63).');
+    END IF;
+END $$;
+COMMENT ON FUNCTION commerce._crm_code(text) IS
+  'Refuse (22023 for p_code) a code of a tag, tag category, segment or flow that is not 1 to 63 lower-case letters, digits, _ . - starting with a letter or digit (the tables'' CHECK).';
+
+-- Refuse a CRM name outside 1 to 100 characters (22023).
+CREATE FUNCTION commerce._crm_name(p_name text) RETURNS void
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF length(p_name) NOT BETWEEN 1 AND 100 THEN
+        PERFORM commerce._invalid('p_name', format('%s characters', length(p_name)), 'A name is 1 to 100 characters.');
+    END IF;
+END $$;
+COMMENT ON FUNCTION commerce._crm_name(text) IS
+  'Refuse (22023 for p_name) a name of a tag, tag category, segment or flow outside 1 to 100 characters.';
+
 -- The tenant-local date of a moment.
 CREATE FUNCTION commerce._tenant_day(p_tenant bigint, p_at timestamptz) RETURNS date
 LANGUAGE sql STABLE AS $$
@@ -18555,12 +18577,8 @@ BEGIN
     PERFORM commerce._require(p_code, 'p_code');
     PERFORM commerce._require(p_name, 'p_name');
     PERFORM commerce._require(p_kind, 'p_kind');
-    IF p_code !~ '^[a-z0-9][a-z0-9_.-]{0,62}$' THEN
-        PERFORM commerce._invalid('p_code', format('"%s"', left(p_code, 64)), 'Codes are lower-case letters, digits, _ . - (at most 63).');
-    END IF;
-    IF length(p_name) NOT BETWEEN 1 AND 100 THEN
-        PERFORM commerce._invalid('p_name', format('%s characters', length(p_name)), 'A name is 1 to 100 characters.');
-    END IF;
+    PERFORM commerce._crm_code(p_code);
+    PERFORM commerce._crm_name(p_name);
     IF p_kind NOT IN ('segment', 'tag') THEN
         PERFORM commerce._invalid('p_kind', format('"%s"', left(p_kind, 64)), 'A definition is of a segment or of a rule tag (tag).');
     END IF;
@@ -18782,15 +18800,11 @@ BEGIN
     PERFORM commerce._require(p_code, 'p_code');
     PERFORM commerce._require(p_name, 'p_name');
     PERFORM commerce._require(p_kind, 'p_kind');
-    IF p_code !~ '^[a-z0-9][a-z0-9_.-]{0,62}$' THEN
-        PERFORM commerce._invalid('p_code', format('"%s"', left(p_code, 64)), 'Codes are lower-case letters, digits, _ . - (at most 63).');
-    END IF;
+    PERFORM commerce._crm_code(p_code);
     IF p_kind NOT IN ('demographic', 'behaviour', 'value', 'custom', 'model') THEN
         PERFORM commerce._invalid('p_kind', format('"%s"', left(p_kind, 64)), 'Kinds: demographic, behaviour, value, custom, model.');
     END IF;
-    IF length(p_name) NOT BETWEEN 1 AND 100 THEN
-        PERFORM commerce._invalid('p_name', format('%s characters', length(p_name)), 'A name is 1 to 100 characters.');
-    END IF;
+    PERFORM commerce._crm_name(p_name);
     INSERT INTO commerce.tag_category (tenant_id, code, name, kind) VALUES (p_tenant, p_code, p_name, p_kind)
     ON CONFLICT (tenant_id, code) DO UPDATE SET name = EXCLUDED.name, kind = EXCLUDED.kind;
 END $$;
@@ -18809,12 +18823,8 @@ BEGIN
     PERFORM commerce._require(p_name, 'p_name');
     PERFORM commerce._require(p_category, 'p_category');
     PERFORM commerce._require(p_source, 'p_source');
-    IF p_code !~ '^[a-z0-9][a-z0-9_.-]{0,62}$' THEN
-        PERFORM commerce._invalid('p_code', format('"%s"', left(p_code, 64)), 'Codes are lower-case letters, digits, _ . - (at most 63).');
-    END IF;
-    IF length(p_name) NOT BETWEEN 1 AND 100 THEN
-        PERFORM commerce._invalid('p_name', format('%s characters', length(p_name)), 'A name is 1 to 100 characters.');
-    END IF;
+    PERFORM commerce._crm_code(p_code);
+    PERFORM commerce._crm_name(p_name);
     IF p_source NOT IN ('manual', 'rule', 'model') THEN
         PERFORM commerce._invalid('p_source', format('"%s"', left(p_source, 64)), 'A tag is manual, rule (with p_rule) or model.');
     END IF;
@@ -19449,12 +19459,8 @@ BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._require(p_code, 'p_code');
     PERFORM commerce._require(p_name, 'p_name');
-    IF p_code !~ '^[a-z0-9][a-z0-9_.-]{0,62}$' THEN
-        PERFORM commerce._invalid('p_code', format('"%s"', left(p_code, 64)), 'Codes are lower-case letters, digits, _ . - (at most 63).');
-    END IF;
-    IF length(p_name) NOT BETWEEN 1 AND 100 THEN
-        PERFORM commerce._invalid('p_name', format('%s characters', length(p_name)), 'A name is 1 to 100 characters.');
-    END IF;
+    PERFORM commerce._crm_code(p_code);
+    PERFORM commerce._crm_name(p_name);
     SELECT * INTO c FROM commerce._flow_compile(p_tenant, p_definition);
     SELECT * INTO f FROM commerce.flow x WHERE x.tenant_id = p_tenant AND x.code = p_code FOR UPDATE;
     IF NOT FOUND THEN

@@ -3,6 +3,28 @@
 -- created, merged or unmerged), growth levels, events reported by services,
 -- and the queue of persons whose segments the CRM pump re-evaluates.
 
+-- Refuse a CRM code (tag, category, segment, flow) that is not lower-case letters, digits, _ . - (22023).
+CREATE FUNCTION commerce._crm_code(p_code text) RETURNS void
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF p_code !~ '^[a-z0-9][a-z0-9_.-]{0,62}$' THEN
+        PERFORM commerce._invalid('p_code', format('"%s"', left(p_code, 64)), 'Codes are lower-case letters, digits, _ . - (at most 63).');
+    END IF;
+END $$;
+COMMENT ON FUNCTION commerce._crm_code(text) IS
+  'Refuse (22023 for p_code) a code of a tag, tag category, segment or flow that is not 1 to 63 lower-case letters, digits, _ . - starting with a letter or digit (the tables'' CHECK).';
+
+-- Refuse a CRM name outside 1 to 100 characters (22023).
+CREATE FUNCTION commerce._crm_name(p_name text) RETURNS void
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF length(p_name) NOT BETWEEN 1 AND 100 THEN
+        PERFORM commerce._invalid('p_name', format('%s characters', length(p_name)), 'A name is 1 to 100 characters.');
+    END IF;
+END $$;
+COMMENT ON FUNCTION commerce._crm_name(text) IS
+  'Refuse (22023 for p_name) a name of a tag, tag category, segment or flow outside 1 to 100 characters.';
+
 -- The tenant-local date of a moment.
 CREATE FUNCTION commerce._tenant_day(p_tenant bigint, p_at timestamptz) RETURNS date
 LANGUAGE sql STABLE AS $$

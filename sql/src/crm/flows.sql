@@ -211,12 +211,8 @@ BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._require(p_code, 'p_code');
     PERFORM commerce._require(p_name, 'p_name');
-    IF p_code !~ '^[a-z0-9][a-z0-9_.-]{0,62}$' THEN
-        PERFORM commerce._invalid('p_code', format('"%s"', left(p_code, 64)), 'Codes are lower-case letters, digits, _ . - (at most 63).');
-    END IF;
-    IF length(p_name) NOT BETWEEN 1 AND 100 THEN
-        PERFORM commerce._invalid('p_name', format('%s characters', length(p_name)), 'A name is 1 to 100 characters.');
-    END IF;
+    PERFORM commerce._crm_code(p_code);
+    PERFORM commerce._crm_name(p_name);
     SELECT * INTO c FROM commerce._flow_compile(p_tenant, p_definition);
     SELECT * INTO f FROM commerce.flow x WHERE x.tenant_id = p_tenant AND x.code = p_code FOR UPDATE;
     IF NOT FOUND THEN

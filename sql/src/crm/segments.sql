@@ -150,12 +150,8 @@ BEGIN
     PERFORM commerce._require(p_code, 'p_code');
     PERFORM commerce._require(p_name, 'p_name');
     PERFORM commerce._require(p_kind, 'p_kind');
-    IF p_code !~ '^[a-z0-9][a-z0-9_.-]{0,62}$' THEN
-        PERFORM commerce._invalid('p_code', format('"%s"', left(p_code, 64)), 'Codes are lower-case letters, digits, _ . - (at most 63).');
-    END IF;
-    IF length(p_name) NOT BETWEEN 1 AND 100 THEN
-        PERFORM commerce._invalid('p_name', format('%s characters', length(p_name)), 'A name is 1 to 100 characters.');
-    END IF;
+    PERFORM commerce._crm_code(p_code);
+    PERFORM commerce._crm_name(p_name);
     IF p_kind NOT IN ('segment', 'tag') THEN
         PERFORM commerce._invalid('p_kind', format('"%s"', left(p_kind, 64)), 'A definition is of a segment or of a rule tag (tag).');
     END IF;

@@ -10,15 +10,11 @@ BEGIN
     PERFORM commerce._require(p_code, 'p_code');
     PERFORM commerce._require(p_name, 'p_name');
     PERFORM commerce._require(p_kind, 'p_kind');
-    IF p_code !~ '^[a-z0-9][a-z0-9_.-]{0,62}$' THEN
-        PERFORM commerce._invalid('p_code', format('"%s"', left(p_code, 64)), 'Codes are lower-case letters, digits, _ . - (at most 63).');
-    END IF;
+    PERFORM commerce._crm_code(p_code);
     IF p_kind NOT IN ('demographic', 'behaviour', 'value', 'custom', 'model') THEN
         PERFORM commerce._invalid('p_kind', format('"%s"', left(p_kind, 64)), 'Kinds: demographic, behaviour, value, custom, model.');
     END IF;
-    IF length(p_name) NOT BETWEEN 1 AND 100 THEN
-        PERFORM commerce._invalid('p_name', format('%s characters', length(p_name)), 'A name is 1 to 100 characters.');
-    END IF;
+    PERFORM commerce._crm_name(p_name);
     INSERT INTO commerce.tag_category (tenant_id, code, name, kind) VALUES (p_tenant, p_code, p_name, p_kind)
     ON CONFLICT (tenant_id, code) DO UPDATE SET name = EXCLUDED.name, kind = EXCLUDED.kind;
 END $$;
@@ -37,12 +33,8 @@ BEGIN
     PERFORM commerce._require(p_name, 'p_name');
     PERFORM commerce._require(p_category, 'p_category');
     PERFORM commerce._require(p_source, 'p_source');
-    IF p_code !~ '^[a-z0-9][a-z0-9_.-]{0,62}$' THEN
-        PERFORM commerce._invalid('p_code', format('"%s"', left(p_code, 64)), 'Codes are lower-case letters, digits, _ . - (at most 63).');
-    END IF;
-    IF length(p_name) NOT BETWEEN 1 AND 100 THEN
-        PERFORM commerce._invalid('p_name', format('%s characters', length(p_name)), 'A name is 1 to 100 characters.');
-    END IF;
+    PERFORM commerce._crm_code(p_code);
+    PERFORM commerce._crm_name(p_name);
     IF p_source NOT IN ('manual', 'rule', 'model') THEN
         PERFORM commerce._invalid('p_source', format('"%s"', left(p_source, 64)), 'A tag is manual, rule (with p_rule) or model.');
     END IF;
