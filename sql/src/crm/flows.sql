@@ -46,10 +46,10 @@ BEGIN
     END IF;
     -- the trigger
     IF jsonb_typeof(v_tr) <> 'object' OR NOT v_tr ? 'on'
-       OR v_tr ->> 'on' NOT IN ('registered', 'birthday', 'purchase', 'event', 'entered_segment')
+       OR v_tr ->> 'on' NOT IN ('registered', 'birthday', 'purchase', 'event', 'entered_segment', 'recall')
        OR EXISTS (SELECT 1 FROM jsonb_object_keys(v_tr) x WHERE x NOT IN ('on', 'ref')) THEN
         PERFORM commerce._invalid('p_definition', format('$.trigger is %s.', left(v_tr::text, 100)),
-            'A trigger is {"on": registered | birthday | purchase | event | entered_segment[, "ref"]}.');
+            'A trigger is {"on": registered | birthday | purchase | event | entered_segment | recall[, "ref"]}.');
     END IF;
     trigger_on := v_tr ->> 'on';
     trigger_ref := v_tr ->> 'ref';
@@ -65,7 +65,7 @@ BEGIN
        AND NOT EXISTS (SELECT 1 FROM commerce.segment g WHERE g.tenant_id = p_tenant AND g.kind = 'segment' AND g.code = trigger_ref) THEN
         PERFORM commerce._not_found('segment', trigger_ref, p_tenant);
     END IF;
-    IF trigger_on IN ('registered', 'birthday') AND trigger_ref IS NOT NULL THEN
+    IF trigger_on IN ('registered', 'birthday', 'recall') AND trigger_ref IS NOT NULL THEN
         PERFORM commerce._invalid('p_definition', '$.trigger.ref is given for a trigger without one.', 'Leave ref out.');
     END IF;
     -- re-entry: false (once per person) or {"after_days": n}
@@ -388,6 +388,7 @@ BEGIN
                    JOIN commerce.flow_version v ON v.tenant_id = fl.tenant_id AND v.flow_id = fl.flow_id AND v.version = fl.version
                   WHERE fl.tenant_id = t.tenant_id AND fl.status = 'active' AND v.trigger_on = t.kind
                     AND (v.trigger_ref IS NULL OR v.trigger_ref = t.ref) AND fl.flow_id IS DISTINCT FROM t.origin_flow
+                    AND (t.kind <> 'recall' OR fl.code = t.ref)     -- a recall names its flow
                   ORDER BY fl.flow_id LOOP
             -- one live run per flow and person; once ever, or again only reentry_after after the last ended
             CONTINUE WHEN EXISTS (SELECT 1 FROM commerce.flow_run r
