@@ -91,6 +91,11 @@ check "likely_to_churn = the buyers at or above 7000 bp" "$(q -c "
     UNION ALL
     (SELECT pt.person_id FROM commerce.person_tag pt JOIN commerce.tag t USING (tenant_id, tag_id) WHERE t.code = 'likely_to_churn'
      EXCEPT SELECT f.person_id FROM commerce.crm_feature f WHERE f.tenant_id = commerce.tenant_id('churn') AND f.churn_risk_bp >= 7000)) x")" "0"
+q -c "CALL commerce.crm_insight_nightly()" >/dev/null
+check "the nightly job: yesterday's dashboard, an RFM run, a churn run, no retraining" "$(q -c "
+  SELECT (SELECT count(*) FROM commerce.crm_health_day WHERE day = '2030-06-14' AND store_id = 0) || ' ' ||
+         (SELECT count(*) FROM commerce.crm_rfm_run) || ' ' || (SELECT count(*) FROM commerce.crm_churn_run) || ' ' ||
+         (SELECT count(*) FROM commerce.crm_model)")" "1 1 1 1"
 check "CRM invariant violations" "$(q -c "SELECT count(*) FROM commerce.check_crm_invariants()")" "0"
 echo "  churn oracle: $(( $(date +%s) - start )) s"
 exit $FAILED

@@ -456,3 +456,222 @@ END $$;
 REVOKE ALL ON FUNCTION commerce_api.opt_out(text, boolean, text) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.opt_out(text, boolean, text) IS
   'A customer opts out of marketing messages on a channel (sms, mini_program, email, wecom) or all, or back in (opted_out false); a service records it for a named customer (an SMS "TD" reply). True when something changed.';
+
+-- Insight (CRM07, CRM13-CRM15).
+
+-- A store staff member may see and set only its own stores.
+CREATE FUNCTION commerce._api_store_scope(a commerce.actor, p_store text) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF a.kind <> 'store' OR a.stores IS NULL THEN
+        RETURN p_store;
+    END IF;
+    IF p_store IS NULL AND cardinality(a.stores) = 1 THEN
+        RETURN a.stores[1];
+    END IF;
+    IF p_store IS NULL OR NOT p_store = ANY (a.stores) THEN
+        RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = format('store staff see only their own stores (%s)', array_to_string(a.stores, ', ')),
+            DETAIL = CASE WHEN p_store IS NULL THEN 'The whole tenant was asked for.' ELSE format('Store "%s" was asked for.', left(p_store, 64)) END,
+            HINT = 'Name one of your stores.';
+    END IF;
+    RETURN p_store;
+END $$;
+COMMENT ON FUNCTION commerce._api_store_scope(commerce.actor, text) IS
+  'The store an API call may act on: any (or the whole tenant, NULL) for HQ and services; for store staff one of their stores (their only store when none is named), 42501 otherwise.';
+
+-- The shape of a day of the health dashboard.
+CREATE VIEW commerce_api.health_day AS
+SELECT NULL::date AS day, NULL::bigint AS members, NULL::bigint AS new_members, NULL::bigint AS buyers, NULL::bigint AS active,
+       NULL::bigint AS dormant, NULL::bigint AS churned, NULL::bigint AS repeat_buyers, NULL::bigint AS orders,
+       NULL::bigint AS spent_fen, NULL::integer AS churn_rate_bp, NULL::integer AS repurchase_rate_bp
+ WHERE false;
+COMMENT ON VIEW commerce_api.health_day IS
+  E'@omit all\nA day of the CRM health dashboard: members by then and new that day, buyers split into active, dormant and churned, repeat buyers, the day''s paid orders and net spending (fen), churn and repurchase rates (bp).';
+
+CREATE FUNCTION commerce_api.crm_health(from_day date, to_day date, store text DEFAULT NULL)
+RETURNS SETOF commerce_api.health_day LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.crm_health', '{store,operator}');
+BEGIN
+    RETURN QUERY SELECT h.day, h.members, h.new_members, h.buyers, h.active, h.dormant, h.churned, h.repeat_buyers,
+                        h.orders, h.spent_fen, h.churn_rate_bp, h.repurchase_rate_bp
+                   FROM commerce.crm_health(a.tenant_id, commerce._api_store_scope(a, crm_health.store),
+                                            crm_health.from_day, crm_health.to_day) h;
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.crm_health(date, date, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.crm_health(date, date, text) IS
+  'The CRM health dashboard (CRM07) day by day, from_day to to_day (at most 367 days): of the whole tenant (store NULL, HQ) or of a home store (store staff: their own). Active, dormant and churned by the days since the last paid order (the tenant''s crm_policy, 90 and 180 days unless set).';
+
+CREATE FUNCTION commerce_api.set_home_store(customer text, store text)
+RETURNS void LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.set_home_store', '{store,operator}'); v_now text;
+BEGIN
+    IF a.kind = 'store' AND a.stores IS NOT NULL THEN
+        -- store staff home a customer in their own store, and only one that is nobody else's
+        SELECT s.code INTO v_now FROM commerce.crm_feature f JOIN commerce.store s ON s.tenant_id = f.tenant_id AND s.store_id = f.home_store_id
+         WHERE f.tenant_id = a.tenant_id AND f.person_id = commerce.find_person(a.tenant_id, set_home_store.customer);
+        IF set_home_store.store IS NULL OR (v_now IS NOT NULL AND NOT v_now = ANY (a.stores)) THEN
+            RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = 'store staff home customers in their own stores only',
+                DETAIL = CASE WHEN set_home_store.store IS NULL THEN 'Clearing a home store is for HQ.'
+                              ELSE 'The customer''s home store is another store.' END,
+                HINT = 'Ask HQ to move the customer.';
+        END IF;
+    END IF;
+    PERFORM commerce.set_home_store(a.tenant_id, set_home_store.customer,
+                                    CASE WHEN set_home_store.store IS NULL THEN NULL
+                                         ELSE commerce._api_store_scope(a, set_home_store.store) END);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.set_home_store(text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.set_home_store(text, text) IS
+  'Make a store the home store of a customer (the store whose health dashboard counts the person): store staff their own stores, HQ any store, or none (store NULL).';
+
+CREATE FUNCTION commerce_api.set_crm_policy(active_days integer, churn_days integer, horizon_days integer DEFAULT 90,
+                                            churn_tag_bp integer DEFAULT 7000, high_spender_bp integer DEFAULT 1000)
+RETURNS void LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.set_crm_policy', '{operator}');
+BEGIN
+    PERFORM commerce.set_crm_policy(a.tenant_id, set_crm_policy.active_days, set_crm_policy.churn_days,
+                                    set_crm_policy.horizon_days, set_crm_policy.churn_tag_bp, set_crm_policy.high_spender_bp);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.set_crm_policy(integer, integer, integer, integer, integer) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.set_crm_policy(integer, integer, integer, integer, integer) IS
+  'HQ sets the insight settings: a buyer is active with a paid order in active_days, churned with none in churn_days; the churn model predicts no paid order in horizon_days; likely_to_churn at churn_tag_bp and above, high_spender the top high_spender_bp of the others by net spending.';
+
+-- The shape of a model.
+CREATE VIEW commerce_api.crm_model_view AS
+SELECT NULL::text AS version, NULL::text AS kind, NULL::date AS trained_until, NULL::date AS evaluated_to,
+       NULL::integer AS horizon_days, NULL::bigint AS persons, NULL::jsonb AS params, NULL::jsonb AS metrics,
+       NULL::text AS created_by, NULL::timestamptz AS created_at
+ WHERE false;
+COMMENT ON VIEW commerce_api.crm_model_view IS
+  E'@omit all\nA fitted churn model: its version (as recorded on the model tags it set), the day its fit stops and the day its holdout ends, its parameters and holdout metrics (AUC, top-decile lift, calibration error, Brier score, accuracy beside the base rate).';
+
+CREATE FUNCTION commerce_api.crm_models()
+RETURNS SETOF commerce_api.crm_model_view LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.crm_models', '{operator}');
+BEGIN
+    RETURN QUERY SELECT m.version, m.kind, m.trained_until, m.evaluated_to, m.horizon_days, m.persons,
+                        jsonb_build_object('r', m.params[1], 'alpha', m.params[2], 'a', m.params[3], 'b', m.params[4],
+                                           'log_likelihood', m.params[5]),
+                        m.metrics, m.created_by, m.created_at
+                   FROM commerce.crm_model m WHERE m.tenant_id = a.tenant_id ORDER BY m.model_id DESC;
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.crm_models() FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.crm_models() IS
+  'HQ lists the tenant''s churn models (CRM14), newest first, with parameters and holdout metrics.';
+
+CREATE FUNCTION commerce_api.train_churn_model()
+RETURNS text LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.train_churn_model', '{operator}'); v_id bigint;
+BEGIN
+    v_id := commerce.crm_train_churn(a.tenant_id, commerce._api_by(a));
+    PERFORM commerce.crm_score_churn(a.tenant_id);
+    RETURN (SELECT m.version FROM commerce.crm_model m WHERE m.tenant_id = a.tenant_id AND m.model_id = v_id);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.train_churn_model() FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.train_churn_model() IS
+  'HQ retrains the churn model now (the nightly job retrains it every 28 days) and rescores every buyer; returns the new version. PT409 with too little history.';
+
+CREATE FUNCTION commerce_api.recall(flow text, min_risk_bp integer DEFAULT NULL)
+RETURNS jsonb LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.recall', '{operator}'); r record;
+BEGIN
+    SELECT * INTO r FROM commerce.crm_recall(a.tenant_id, recall.flow, recall.min_risk_bp, commerce._api_by(a));
+    RETURN jsonb_build_object('recall_id', r.recall_id, 'persons', r.persons);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.recall(text, integer) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.recall(text, integer) IS
+  'One-click recall (CRM15): HQ sends every buyer whose churn risk is at or above min_risk_bp (default: the tenant''s churn_tag_bp) into an active flow triggered "on": "recall" (a broadcast is a flow of one message step). Returns {recall_id, persons}.';
+
+-- Third-party CRM sync (CRM16, CRM17).
+
+CREATE FUNCTION commerce_api.upsert_sync_system(code text, name text, field_map jsonb, enabled boolean DEFAULT true)
+RETURNS bigint LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.upsert_sync_system', '{operator}');
+BEGIN
+    RETURN commerce.upsert_sync_system(a.tenant_id, upsert_sync_system.code, upsert_sync_system.name,
+                                       upsert_sync_system.field_map, upsert_sync_system.enabled);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.upsert_sync_system(text, text, jsonb, boolean) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.upsert_sync_system(text, text, jsonb, boolean) IS
+  'HQ registers a third-party CRM (CRM16) or changes its field map ({"person": {"name": "FullName", ...}, "koc": {...}, "order": {...}}: our field names to the system''s) or switches it off. From then on every change of a mapped kind of object is an outbox message crm.sync.<code>. Returns the system id.';
+
+CREATE FUNCTION commerce_api.sync_result(message bigint, worker text, ok boolean, error text DEFAULT NULL,
+                                         external_id text DEFAULT NULL)
+RETURNS text LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.sync_result', '{service}');
+BEGIN
+    RETURN commerce.sync_result(a.tenant_id, sync_result.message, left(sync_result.worker, 100), sync_result.ok,
+                                sync_result.error, sync_result.external_id);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.sync_result(bigint, text, boolean, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.sync_result(bigint, text, boolean, text, text) IS
+  'A sync adapter (service) reports a crm.sync.<system> message it claimed: delivered (ok, with the system''s id of the object when it has one) or failed with the remote error (retried with backoff, then a dead letter). Report sync messages here, not with ack_message: the monitor follows from it. Returns the message''s status.';
+
+CREATE FUNCTION commerce_api.sync_inbound(system text, external_id text, fields jsonb)
+RETURNS jsonb LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.sync_inbound', '{service}');
+BEGIN
+    RETURN commerce.sync_inbound(a.tenant_id, sync_inbound.system, sync_inbound.external_id, sync_inbound.fields);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.sync_inbound(text, text, jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.sync_inbound(text, text, jsonb) IS
+  'A sync adapter (service) delivers a person record of a system (CRM16; a webhook, replayed or not): fields {"<their field>": {"value": ..., "version": n}}, matched by the system''s id alone, each field applied only when its version is newer (name, tags). Safe to deliver twice, out of order or concurrently. Returns {customer, created, applied, stale, ignored}.';
+
+-- The shape of the sync monitor.
+CREATE VIEW commerce_api.sync_status AS
+SELECT NULL::text AS object_type, NULL::bigint AS objects, NULL::bigint AS synced, NULL::bigint AS pending,
+       NULL::bigint AS failed, NULL::timestamptz AS last_synced_at, NULL::bigint AS acked, NULL::bigint AS failures,
+       NULL::bigint AS inbound, NULL::bigint AS stale_fields, NULL::numeric AS delay_p50_ms, NULL::numeric AS delay_p95_ms
+ WHERE false;
+COMMENT ON VIEW commerce_api.sync_status IS
+  E'@omit all\nThe sync monitor of a system for one kind of object (person, koc, order): objects sent, synced, pending and failed now, the last acknowledgement; over the period asked: acknowledgements, failures, inbound records, stale fields ignored, delay from change to acknowledgement (p50, p95, ms).';
+
+CREATE FUNCTION commerce_api.sync_monitor(system text, since interval DEFAULT '24 hours')
+RETURNS SETOF commerce_api.sync_status LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.sync_monitor', '{operator}');
+BEGIN
+    RETURN QUERY SELECT * FROM commerce.sync_monitor(a.tenant_id, sync_monitor.system, sync_monitor.since);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.sync_monitor(text, interval) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.sync_monitor(text, interval) IS
+  'HQ watches a sync (CRM17): per kind of object, status counts, last synced, failures, inbound records and stale fields over since (default 24 hours), and the delay from a local change to its acknowledgement (p50, p95).';
+
+-- The shape of a failed sync.
+CREATE VIEW commerce_api.sync_failure AS
+SELECT NULL::text AS object_type, NULL::bigint AS object_id, NULL::bigint AS version, NULL::bigint AS acked_version,
+       NULL::integer AS failures, NULL::text AS last_error, NULL::timestamptz AS changed_at, NULL::bigint AS message_id
+ WHERE false;
+COMMENT ON VIEW commerce_api.sync_failure IS
+  E'@omit all\nAn object whose latest delivery to a system failed: its kind and id, version and the last acknowledged, failures in a row, the remote error, when it changed, the outbox message.';
+
+CREATE FUNCTION commerce_api.sync_failures(system text, max integer DEFAULT 100)
+RETURNS SETOF commerce_api.sync_failure LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.sync_failures', '{operator}');
+BEGIN
+    RETURN QUERY SELECT * FROM commerce.sync_failures(a.tenant_id, sync_failures.system, sync_failures.max);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.sync_failures(text, integer) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.sync_failures(text, integer) IS
+  'HQ lists the objects whose latest delivery to a system failed (CRM17), with the remote error; retry one with sync_retry.';
+
+CREATE FUNCTION commerce_api.sync_retry(system text, object_type text, object_id bigint)
+RETURNS bigint LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.sync_retry', '{operator}');
+BEGIN
+    RETURN commerce.sync_retry(a.tenant_id, sync_retry.system, sync_retry.object_type, sync_retry.object_id, commerce._api_by(a));
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.sync_retry(text, text, bigint) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.sync_retry(text, text, bigint) IS
+  'HQ sends an object to a system again, as a new version of its current state (CRM17: the manual retry). Returns the version.';

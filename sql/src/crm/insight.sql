@@ -376,11 +376,11 @@ BEGIN
     SELECT commerce._binary_metrics(array_agg(commerce._bgnbd_p_zero(v_params, u.x, u.tx, u.t, pol.horizon_days)),
                                     array_agg(u.churned))
       INTO v_metrics FROM unnest(v_x, v_tx, v_t, v_churned) u(x, tx, t, churned);
-    INSERT INTO commerce.crm_model (tenant_id, kind, version, params, trained_until, evaluated_to, horizon_days, persons,
+    v_id := nextval(pg_get_serial_sequence('commerce.crm_model', 'model_id'));
+    INSERT INTO commerce.crm_model (tenant_id, model_id, kind, version, params, trained_until, evaluated_to, horizon_days, persons,
                                     metrics, created_by, created_at)
-    VALUES (p_tenant, 'churn_bgnbd', 'churn-bgnbd-' || to_char(v_today, 'YYYYMMDD') || '-' || txid_current(), v_params,
-            v_cut, v_today, pol.horizon_days, v_persons, v_metrics, left(p_by, 200), commerce.now())
-    RETURNING crm_model.model_id INTO v_id;
+    VALUES (p_tenant, v_id, 'churn_bgnbd', 'churn-bgnbd-' || to_char(v_today, 'YYYYMMDD') || '-' || v_id, v_params,
+            v_cut, v_today, pol.horizon_days, v_persons, v_metrics, left(p_by, 200), commerce.now());
     RETURN v_id;
 END $$;
 COMMENT ON FUNCTION commerce.crm_train_churn(bigint, text) IS
@@ -484,15 +484,15 @@ BEGIN
     END IF;
     WITH want AS (SELECT f.person_id, f.churn_model_id FROM commerce.crm_feature f
                    WHERE f.tenant_id = p_tenant AND f.churn_risk_bp >= v_min),
-    r AS (INSERT INTO commerce.crm_recall (tenant_id, flow_id, min_risk_bp, model_id, persons, by_whom, at)
+    r AS (INSERT INTO commerce.crm_recall AS cr (tenant_id, flow_id, min_risk_bp, model_id, persons, by_whom, at)
           SELECT p_tenant, fl.flow_id, v_min, (SELECT max(w.churn_model_id) FROM want w), (SELECT count(*) FROM want),
                  left(p_by, 200), v_now
-          RETURNING crm_recall.recall_id, crm_recall.persons),
+          RETURNING cr.recall_id AS rid, cr.persons AS n),
     t AS (INSERT INTO commerce.flow_trigger (tenant_id, person_id, kind, ref, key, origin_flow, at)
-          SELECT p_tenant, w.person_id, 'recall', p_flow, 'recall:' || r.recall_id || ':' || w.person_id, NULL, v_now
+          SELECT p_tenant, w.person_id, 'recall', p_flow, 'recall:' || r.rid || ':' || w.person_id, NULL, v_now
             FROM want w CROSS JOIN r
           ON CONFLICT (tenant_id, key) DO NOTHING)
-    SELECT r.recall_id, r.persons INTO recall_id, persons FROM r;
+    SELECT r.rid, r.n INTO recall_id, persons FROM r;
 END $$;
 COMMENT ON FUNCTION commerce.crm_recall(bigint, text, integer, text) IS
   'One-click recall (CRM15): send every buyer whose current churn risk is at or above p_min_risk_bp (default: the tenant''s churn_tag_bp) into an active flow whose trigger is "recall" (a broadcast is a flow of one message step); each person enters once per recall (the flow''s caps, opt-outs and re-entry rules apply), recorded in crm_recall. Returns the recall and how many were sent.';
