@@ -112,3 +112,5 @@ SELECT commerce.sync_result(:t, m.message_id, 'adapter', true, NULL, 'W-' || (m.
 SELECT version, acked_version, status FROM commerce.sync_object o JOIN commerce.sync_system s USING (tenant_id, system_id)
  WHERE s.code = 'wl' AND o.object_type = 'person' AND o.object_id = (SELECT person_id FROM commerce.customer WHERE code = 'bob');
 SELECT count(*) AS crm_invariant_violations FROM commerce.check_crm_invariants();
+SET client_min_messages = warning;
+DROP SCHEMA commerce CASCADE;

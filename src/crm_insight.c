@@ -683,7 +683,7 @@ cmp_scored_desc(const void *a, const void *b)
 
 PG_FUNCTION_INFO_V1(commerce_binary_metrics);
 
-/* commerce._binary_metrics(score, label): AUC, top-decile lift, calibration error, accuracy. */
+/* commerce._binary_metrics(score, label): AUC, top-decile lift, calibration error, accuracy, precision, recall. */
 Datum
 commerce_binary_metrics(PG_FUNCTION_ARGS)
 {
@@ -698,7 +698,9 @@ commerce_binary_metrics(PG_FUNCTION_ARGS)
 	int64		pos = 0,
 				top = 0,
 				top_pos = 0,
-				correct = 0;
+				correct = 0,
+				flagged = 0,
+				flagged_pos = 0;
 	double		rank_sum = 0,
 				auc,
 				base,
@@ -730,6 +732,8 @@ commerce_binary_metrics(PG_FUNCTION_ARGS)
 		s[i].label = DatumGetBool(ld[i]);
 		pos += s[i].label;
 		correct += (score[i] >= 0.5) == s[i].label;
+		flagged += score[i] >= 0.5;
+		flagged_pos += score[i] >= 0.5 && s[i].label;
 		brier += (score[i] - s[i].label) * (score[i] - s[i].label);
 		bin = Min((int) (score[i] * 10), 9);
 		bin_n[bin]++;
@@ -764,7 +768,8 @@ commerce_binary_metrics(PG_FUNCTION_ARGS)
 	appendStringInfo(&js,
 					 "{\"n\": %d, \"positives\": " INT64_FORMAT ", \"base_rate\": %.6f, \"auc\": %.6f,"
 					 " \"top_decile_lift\": %.4f, \"calibration_error\": %.6f, \"brier\": %.6f,"
-					 " \"accuracy\": %.6f, \"accuracy_of_base_rate\": %.6f}",
-					 n, pos, base, auc, lift, ece, brier / n, (double) correct / n, Max(base, 1 - base));
+					 " \"accuracy\": %.6f, \"accuracy_of_base_rate\": %.6f, \"precision\": %.6f, \"recall\": %.6f}",
+					 n, pos, base, auc, lift, ece, brier / n, (double) correct / n, Max(base, 1 - base),
+					 flagged == 0 ? 0.0 : (double) flagged_pos / flagged, pos == 0 ? 0.0 : (double) flagged_pos / pos);
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(js.data)));
 }

@@ -7372,7 +7372,7 @@ CREATE TABLE commerce.crm_health_day (
     CHECK (active + dormant + churned = buyers AND buyers <= members AND repeat_buyers <= buyers)
 );
 COMMENT ON TABLE commerce.crm_health_day IS
-  'The health dashboard of a tenant-local day (CRM07): store_id 0 is the whole tenant, any other the persons whose home store it is. Members registered by the end of the day, new that day; buyers (a paid order by then), split into active, dormant and churned by the days since their last paid order (crm_policy); repeat buyers (two or more paid orders); that day''s paid orders and net spending; churn rate = churned / buyers, repurchase rate = repeat buyers / buyers (bp). Written by the nightly job for the day before and by crm_health_backfill; computed from crm_day, so a day can be recomputed exactly.';
+  'The health dashboard of a tenant-local day (CRM13): store_id 0 is the whole tenant, any other the persons whose home store it is. Members registered by the end of the day, new that day; buyers (a paid order by then), split into active, dormant and churned by the days since their last paid order (crm_policy); repeat buyers (two or more paid orders); that day''s paid orders and net spending; churn rate = churned / buyers, repurchase rate = repeat buyers / buyers (bp). Written by the nightly job for the day before and by crm_health_backfill; computed from crm_day, so a day can be recomputed exactly.';
 
 CREATE TABLE commerce.crm_rfm_run (
     tenant_id bigint NOT NULL REFERENCES commerce.tenant,
@@ -7385,7 +7385,7 @@ CREATE TABLE commerce.crm_rfm_run (
     PRIMARY KEY (tenant_id, day)
 );
 COMMENT ON TABLE commerce.crm_rfm_run IS
-  'The RFM scoring of a tenant on a day (CRM13): buyers scored, rows changed, buyers per tier and how long it took (the latest run of the day).';
+  'The RFM scoring of a tenant on a day (CRM14): buyers scored, rows changed, buyers per tier and how long it took (the latest run of the day).';
 
 CREATE TABLE commerce.crm_rfm_change (
     tenant_id bigint NOT NULL REFERENCES commerce.tenant,
@@ -7399,7 +7399,7 @@ CREATE TABLE commerce.crm_rfm_change (
     PRIMARY KEY (tenant_id, change_id)
 );
 COMMENT ON TABLE commerce.crm_rfm_change IS
-  'The history of RFM tiers (CRM13): one row each time a person''s tier changes (NULL: none, a person without paid orders), with the day of the scoring and the new scores. Append-only.';
+  'The history of RFM tiers (CRM14): one row each time a person''s tier changes (NULL: none, a person without paid orders), with the day of the scoring and the new scores. Append-only.';
 
 CREATE INDEX crm_rfm_change_person ON commerce.crm_rfm_change (tenant_id, person_id, change_id);
 SELECT commerce._declare_append_only('commerce.crm_rfm_change');
@@ -7422,7 +7422,7 @@ CREATE TABLE commerce.crm_model (
     CHECK (evaluated_to > trained_until)
 );
 COMMENT ON TABLE commerce.crm_model IS
-  'A fitted model of a tenant (CRM14, CRM15): churn_bgnbd has params {r, alpha, a, b, log-likelihood, evaluations}, fitted on the paid-order days before trained_until only, and metrics of its predictions for the persons seen by then against what they did from trained_until to evaluated_to (horizon_days): AUC, top-decile lift, calibration error, Brier score, accuracy at 0.5 beside the accuracy of the base rate. Append-only: a retraining is a new version.';
+  'A fitted model of a tenant (CRM15, CRM07): churn_bgnbd has params {r, alpha, a, b, log-likelihood, evaluations}, fitted on the paid-order days before trained_until only, and metrics of its predictions for the persons seen by then against what they did from trained_until to evaluated_to (horizon_days): AUC, top-decile lift, calibration error, Brier score, accuracy at 0.5 beside the accuracy of the base rate. Append-only: a retraining is a new version.';
 
 SELECT commerce._declare_append_only('commerce.crm_model');
 
@@ -7439,7 +7439,7 @@ CREATE TABLE commerce.crm_churn_run (
     FOREIGN KEY (tenant_id, model_id) REFERENCES commerce.crm_model
 );
 COMMENT ON TABLE commerce.crm_churn_run IS
-  'The churn scoring of a tenant on a day (CRM14): the model used, buyers scored, scores changed and how many carry each model tag (the latest run of the day).';
+  'The churn scoring of a tenant on a day (CRM15, CRM07): the model used, buyers scored, scores changed and how many carry each model tag (the latest run of the day).';
 
 CREATE TABLE commerce.crm_recall (
     tenant_id   bigint NOT NULL REFERENCES commerce.tenant,
@@ -7460,6 +7460,135 @@ SELECT commerce._declare_append_only('commerce.crm_recall');
 
 INSERT INTO commerce.job (job_name, schedule, command) VALUES
   ('commerce-crm-insight', '0 2 * * *', 'CALL commerce.crm_insight_nightly()');
+
+-- ==== sql/src/crm/sync.sql
+-- sql/src/crm/sync.sql: two-way sync with third-party CRMs (CRM16, CRM17).
+-- Outbound: every change of a person, a KOC or an order becomes, in the
+-- transaction of the change, one outbox message per system that maps that
+-- kind of object (topic crm.sync.<system>), carrying the object's state in
+-- the system's own field names and a version that rises by one per
+-- committing transaction (the object's sync_object row orders them). The
+-- adapter reports each delivery with sync_result; the monitor shows per
+-- object status, last synced, failures with the remote error, the delay from
+-- change to acknowledgement, and retries by hand. Inbound: sync_inbound
+-- upserts a person keyed by the system's external id (never by a mutable
+-- field such as a phone or an email), applying each field only when its
+-- version is newer than the last one applied, so replayed, reordered and
+-- concurrent webhooks end with the newest value of every field. A change a
+-- system sent in is not sent back to it.
+
+CREATE TABLE commerce.sync_system (
+    tenant_id  bigint NOT NULL REFERENCES commerce.tenant,
+    system_id  bigint GENERATED BY DEFAULT AS IDENTITY,
+    code       text NOT NULL CHECK (code ~ '^[a-z0-9][a-z0-9_-]{0,40}$'),
+    name       text NOT NULL CHECK (length(name) BETWEEN 1 AND 100),
+    enabled    boolean NOT NULL DEFAULT true,
+    field_map  jsonb NOT NULL,
+    created_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, system_id),
+    UNIQUE (tenant_id, code)
+);
+COMMENT ON TABLE commerce.sync_system IS
+  'A third-party CRM a tenant syncs with (CRM16; e.g. a WeLink collaborative CRM): its field map, per kind of object (person, koc, order), from our field names to the system''s ({"person": {"name": "FullName", ...}}); only mapped kinds and fields are sent, only mapped person fields taken in. Disabled: nothing is sent or taken.';
+
+CREATE TABLE commerce.sync_object (
+    tenant_id     bigint NOT NULL,
+    system_id     bigint NOT NULL,
+    object_type   text NOT NULL CHECK (object_type IN ('person', 'koc', 'order')),
+    object_id     bigint NOT NULL,
+    version       bigint NOT NULL CHECK (version >= 1),
+    version_xid   xid8 NOT NULL,
+    changed_at    timestamptz NOT NULL,
+    acked_version bigint NOT NULL DEFAULT 0,
+    acked_at      timestamptz,
+    status        text NOT NULL CHECK (status IN ('pending', 'synced', 'failed')),
+    failures      integer NOT NULL DEFAULT 0,
+    last_error    text,
+    message_id    bigint NOT NULL,
+    external_id   text,
+    PRIMARY KEY (tenant_id, system_id, object_type, object_id),
+    FOREIGN KEY (tenant_id, system_id) REFERENCES commerce.sync_system,
+    CHECK (acked_version <= version)
+);
+COMMENT ON TABLE commerce.sync_object IS
+  'The outbound state of an object towards a system (CRM17): its latest version (one per committing transaction that changed it; version_xid the transaction), when that version was made, the latest version the system acknowledged and when, pending / synced / failed with the failures in a row and the remote error, the outbox message of the latest version, and the system''s id for it when known.';
+
+CREATE INDEX sync_object_status ON commerce.sync_object (tenant_id, system_id, status);
+
+CREATE TABLE commerce.sync_link (
+    tenant_id   bigint NOT NULL,
+    system_id   bigint NOT NULL,
+    object_type text NOT NULL CHECK (object_type IN ('person', 'koc', 'order')),
+    external_id text NOT NULL CHECK (length(external_id) BETWEEN 1 AND 200),
+    local_id    bigint NOT NULL,
+    created_at  timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, system_id, object_type, external_id),
+    UNIQUE (tenant_id, system_id, object_type, local_id),
+    FOREIGN KEY (tenant_id, system_id) REFERENCES commerce.sync_system
+);
+COMMENT ON TABLE commerce.sync_link IS
+  'The external id map (CRM16): which of our objects a system''s id is, one to one. Inbound records are matched by it alone, never by a mutable field; it is made when a system first sends a record, or when it acknowledges one of ours with its id.';
+
+CREATE TABLE commerce.sync_field (
+    tenant_id   bigint NOT NULL,
+    system_id   bigint NOT NULL,
+    object_type text NOT NULL,
+    external_id text NOT NULL,
+    field       text NOT NULL,
+    version     bigint NOT NULL,
+    value       jsonb,
+    applied_at  timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, system_id, object_type, external_id, field),
+    FOREIGN KEY (tenant_id, system_id, object_type, external_id) REFERENCES commerce.sync_link
+);
+COMMENT ON TABLE commerce.sync_field IS
+  'The newest version of each field a system sent for a record, and its value (CRM16): a field arriving with a version not above this one is stale and ignored, so replays and reordering change nothing.';
+
+CREATE TABLE commerce.sync_log (
+    tenant_id   bigint NOT NULL,
+    log_id      bigint GENERATED BY DEFAULT AS IDENTITY,
+    system_id   bigint NOT NULL,
+    object_type text NOT NULL,
+    object_id   bigint,
+    external_id text,
+    kind        text NOT NULL CHECK (kind IN ('acked', 'failed', 'retried', 'inbound')),
+    version     bigint,
+    delay_ms    numeric,
+    applied     integer,
+    stale       integer,
+    error       text,
+    at          timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, log_id),
+    FOREIGN KEY (tenant_id, system_id) REFERENCES commerce.sync_system
+);
+COMMENT ON TABLE commerce.sync_log IS
+  'What happened in a sync (CRM17), append-only: an acknowledgement (with the delay from the local change to it), a failure (with the remote error), a manual retry, an inbound record (fields applied and stale). The monitor''s figures come from here.';
+
+CREATE INDEX sync_log_recent ON commerce.sync_log (tenant_id, system_id, at);
+SELECT commerce._declare_append_only('commerce.sync_log');
+
+CREATE TRIGGER after_70_sync AFTER INSERT ON commerce.crm_feature
+    FOR EACH ROW EXECUTE FUNCTION commerce._sync_on_change('person', 'person_id');
+CREATE TRIGGER after_71_sync_update AFTER UPDATE ON commerce.crm_feature
+    FOR EACH ROW WHEN ((OLD.orders_count, OLD.spent_fen, OLD.refunded_fen, OLD.level, OLD.growth, OLD.source, OLD.last_order_at,
+                        OLD.rfm_tier, OLD.churn_risk_bp, OLD.home_store_id, OLD.registered_at)
+                       IS DISTINCT FROM (NEW.orders_count, NEW.spent_fen, NEW.refunded_fen, NEW.level, NEW.growth, NEW.source,
+                                         NEW.last_order_at, NEW.rfm_tier, NEW.churn_risk_bp, NEW.home_store_id, NEW.registered_at))
+    EXECUTE FUNCTION commerce._sync_on_change('person', 'person_id');
+CREATE TRIGGER after_70_sync AFTER UPDATE OF name, phone, code ON commerce.customer
+    FOR EACH ROW WHEN ((OLD.name, OLD.phone, OLD.code) IS DISTINCT FROM (NEW.name, NEW.phone, NEW.code))
+    EXECUTE FUNCTION commerce._sync_on_change('person', 'person_id');
+CREATE TRIGGER after_70_sync AFTER INSERT OR DELETE ON commerce.person_tag
+    FOR EACH ROW EXECUTE FUNCTION commerce._sync_on_change('person', 'person_id');
+CREATE TRIGGER after_70_sync AFTER INSERT OR UPDATE ON commerce.koc
+    FOR EACH ROW EXECUTE FUNCTION commerce._sync_on_change('koc', 'koc_id');
+CREATE TRIGGER after_70_sync AFTER INSERT ON commerce.orders
+    FOR EACH ROW EXECUTE FUNCTION commerce._sync_on_change('order', 'order_id');
+CREATE TRIGGER after_71_sync_update AFTER UPDATE ON commerce.orders
+    FOR EACH ROW WHEN ((OLD.status, OLD.paid_fen, OLD.refunded_fen, OLD.paid_at, OLD.customer_id)
+                       IS DISTINCT FROM (NEW.status, NEW.paid_fen, NEW.refunded_fen, NEW.paid_at, NEW.customer_id))
+    EXECUTE FUNCTION commerce._sync_on_change('order', 'order_id');
 
 -- ==== sql/src/core/privileges.sql
 
@@ -18255,7 +18384,7 @@ CREATE TABLE commerce.crm_health_day (
     CHECK (active + dormant + churned = buyers AND buyers <= members AND repeat_buyers <= buyers)
 );
 COMMENT ON TABLE commerce.crm_health_day IS
-  'The health dashboard of a tenant-local day (CRM07): store_id 0 is the whole tenant, any other the persons whose home store it is. Members registered by the end of the day, new that day; buyers (a paid order by then), split into active, dormant and churned by the days since their last paid order (crm_policy); repeat buyers (two or more paid orders); that day''s paid orders and net spending; churn rate = churned / buyers, repurchase rate = repeat buyers / buyers (bp). Written by the nightly job for the day before and by crm_health_backfill; computed from crm_day, so a day can be recomputed exactly.';
+  'The health dashboard of a tenant-local day (CRM13): store_id 0 is the whole tenant, any other the persons whose home store it is. Members registered by the end of the day, new that day; buyers (a paid order by then), split into active, dormant and churned by the days since their last paid order (crm_policy); repeat buyers (two or more paid orders); that day''s paid orders and net spending; churn rate = churned / buyers, repurchase rate = repeat buyers / buyers (bp). Written by the nightly job for the day before and by crm_health_backfill; computed from crm_day, so a day can be recomputed exactly.';
 
 CREATE TABLE commerce.crm_rfm_run (
     tenant_id bigint NOT NULL REFERENCES commerce.tenant,
@@ -18268,7 +18397,7 @@ CREATE TABLE commerce.crm_rfm_run (
     PRIMARY KEY (tenant_id, day)
 );
 COMMENT ON TABLE commerce.crm_rfm_run IS
-  'The RFM scoring of a tenant on a day (CRM13): buyers scored, rows changed, buyers per tier and how long it took (the latest run of the day).';
+  'The RFM scoring of a tenant on a day (CRM14): buyers scored, rows changed, buyers per tier and how long it took (the latest run of the day).';
 
 CREATE TABLE commerce.crm_rfm_change (
     tenant_id bigint NOT NULL REFERENCES commerce.tenant,
@@ -18282,7 +18411,7 @@ CREATE TABLE commerce.crm_rfm_change (
     PRIMARY KEY (tenant_id, change_id)
 );
 COMMENT ON TABLE commerce.crm_rfm_change IS
-  'The history of RFM tiers (CRM13): one row each time a person''s tier changes (NULL: none, a person without paid orders), with the day of the scoring and the new scores. Append-only.';
+  'The history of RFM tiers (CRM14): one row each time a person''s tier changes (NULL: none, a person without paid orders), with the day of the scoring and the new scores. Append-only.';
 
 CREATE INDEX crm_rfm_change_person ON commerce.crm_rfm_change (tenant_id, person_id, change_id);
 SELECT commerce._declare_append_only('commerce.crm_rfm_change');
@@ -18305,7 +18434,7 @@ CREATE TABLE commerce.crm_model (
     CHECK (evaluated_to > trained_until)
 );
 COMMENT ON TABLE commerce.crm_model IS
-  'A fitted model of a tenant (CRM14, CRM15): churn_bgnbd has params {r, alpha, a, b, log-likelihood, evaluations}, fitted on the paid-order days before trained_until only, and metrics of its predictions for the persons seen by then against what they did from trained_until to evaluated_to (horizon_days): AUC, top-decile lift, calibration error, Brier score, accuracy at 0.5 beside the accuracy of the base rate. Append-only: a retraining is a new version.';
+  'A fitted model of a tenant (CRM15, CRM07): churn_bgnbd has params {r, alpha, a, b, log-likelihood, evaluations}, fitted on the paid-order days before trained_until only, and metrics of its predictions for the persons seen by then against what they did from trained_until to evaluated_to (horizon_days): AUC, top-decile lift, calibration error, Brier score, accuracy at 0.5 beside the accuracy of the base rate. Append-only: a retraining is a new version.';
 
 SELECT commerce._declare_append_only('commerce.crm_model');
 
@@ -18322,7 +18451,7 @@ CREATE TABLE commerce.crm_churn_run (
     FOREIGN KEY (tenant_id, model_id) REFERENCES commerce.crm_model
 );
 COMMENT ON TABLE commerce.crm_churn_run IS
-  'The churn scoring of a tenant on a day (CRM14): the model used, buyers scored, scores changed and how many carry each model tag (the latest run of the day).';
+  'The churn scoring of a tenant on a day (CRM15, CRM07): the model used, buyers scored, scores changed and how many carry each model tag (the latest run of the day).';
 
 CREATE TABLE commerce.crm_recall (
     tenant_id   bigint NOT NULL REFERENCES commerce.tenant,
@@ -18343,6 +18472,113 @@ SELECT commerce._declare_append_only('commerce.crm_recall');
 
 INSERT INTO commerce.job (job_name, schedule, command) VALUES
   ('commerce-crm-insight', '0 2 * * *', 'CALL commerce.crm_insight_nightly()');
+
+-- ==== sql/src/crm/sync.sql
+-- sql/src/crm/sync.sql: two-way sync with third-party CRMs (CRM16, CRM17).
+-- Outbound: every change of a person, a KOC or an order becomes, in the
+-- transaction of the change, one outbox message per system that maps that
+-- kind of object (topic crm.sync.<system>), carrying the object's state in
+-- the system's own field names and a version that rises by one per
+-- committing transaction (the object's sync_object row orders them). The
+-- adapter reports each delivery with sync_result; the monitor shows per
+-- object status, last synced, failures with the remote error, the delay from
+-- change to acknowledgement, and retries by hand. Inbound: sync_inbound
+-- upserts a person keyed by the system's external id (never by a mutable
+-- field such as a phone or an email), applying each field only when its
+-- version is newer than the last one applied, so replayed, reordered and
+-- concurrent webhooks end with the newest value of every field. A change a
+-- system sent in is not sent back to it.
+
+CREATE TABLE commerce.sync_system (
+    tenant_id  bigint NOT NULL REFERENCES commerce.tenant,
+    system_id  bigint GENERATED BY DEFAULT AS IDENTITY,
+    code       text NOT NULL CHECK (code ~ '^[a-z0-9][a-z0-9_-]{0,40}$'),
+    name       text NOT NULL CHECK (length(name) BETWEEN 1 AND 100),
+    enabled    boolean NOT NULL DEFAULT true,
+    field_map  jsonb NOT NULL,
+    created_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, system_id),
+    UNIQUE (tenant_id, code)
+);
+COMMENT ON TABLE commerce.sync_system IS
+  'A third-party CRM a tenant syncs with (CRM16; e.g. a WeLink collaborative CRM): its field map, per kind of object (person, koc, order), from our field names to the system''s ({"person": {"name": "FullName", ...}}); only mapped kinds and fields are sent, only mapped person fields taken in. Disabled: nothing is sent or taken.';
+
+CREATE TABLE commerce.sync_object (
+    tenant_id     bigint NOT NULL,
+    system_id     bigint NOT NULL,
+    object_type   text NOT NULL CHECK (object_type IN ('person', 'koc', 'order')),
+    object_id     bigint NOT NULL,
+    version       bigint NOT NULL CHECK (version >= 1),
+    version_xid   xid8 NOT NULL,
+    changed_at    timestamptz NOT NULL,
+    acked_version bigint NOT NULL DEFAULT 0,
+    acked_at      timestamptz,
+    status        text NOT NULL CHECK (status IN ('pending', 'synced', 'failed')),
+    failures      integer NOT NULL DEFAULT 0,
+    last_error    text,
+    message_id    bigint NOT NULL,
+    external_id   text,
+    PRIMARY KEY (tenant_id, system_id, object_type, object_id),
+    FOREIGN KEY (tenant_id, system_id) REFERENCES commerce.sync_system,
+    CHECK (acked_version <= version)
+);
+COMMENT ON TABLE commerce.sync_object IS
+  'The outbound state of an object towards a system (CRM17): its latest version (one per committing transaction that changed it; version_xid the transaction), when that version was made, the latest version the system acknowledged and when, pending / synced / failed with the failures in a row and the remote error, the outbox message of the latest version, and the system''s id for it when known.';
+
+CREATE INDEX sync_object_status ON commerce.sync_object (tenant_id, system_id, status);
+
+CREATE TABLE commerce.sync_link (
+    tenant_id   bigint NOT NULL,
+    system_id   bigint NOT NULL,
+    object_type text NOT NULL CHECK (object_type IN ('person', 'koc', 'order')),
+    external_id text NOT NULL CHECK (length(external_id) BETWEEN 1 AND 200),
+    local_id    bigint NOT NULL,
+    created_at  timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, system_id, object_type, external_id),
+    UNIQUE (tenant_id, system_id, object_type, local_id),
+    FOREIGN KEY (tenant_id, system_id) REFERENCES commerce.sync_system
+);
+COMMENT ON TABLE commerce.sync_link IS
+  'The external id map (CRM16): which of our objects a system''s id is, one to one. Inbound records are matched by it alone, never by a mutable field; it is made when a system first sends a record, or when it acknowledges one of ours with its id.';
+
+CREATE TABLE commerce.sync_field (
+    tenant_id   bigint NOT NULL,
+    system_id   bigint NOT NULL,
+    object_type text NOT NULL,
+    external_id text NOT NULL,
+    field       text NOT NULL,
+    version     bigint NOT NULL,
+    value       jsonb,
+    applied_at  timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, system_id, object_type, external_id, field),
+    FOREIGN KEY (tenant_id, system_id, object_type, external_id) REFERENCES commerce.sync_link
+);
+COMMENT ON TABLE commerce.sync_field IS
+  'The newest version of each field a system sent for a record, and its value (CRM16): a field arriving with a version not above this one is stale and ignored, so replays and reordering change nothing.';
+
+CREATE TABLE commerce.sync_log (
+    tenant_id   bigint NOT NULL,
+    log_id      bigint GENERATED BY DEFAULT AS IDENTITY,
+    system_id   bigint NOT NULL,
+    object_type text NOT NULL,
+    object_id   bigint,
+    external_id text,
+    kind        text NOT NULL CHECK (kind IN ('acked', 'failed', 'retried', 'inbound')),
+    version     bigint,
+    delay_ms    numeric,
+    applied     integer,
+    stale       integer,
+    error       text,
+    at          timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, log_id),
+    FOREIGN KEY (tenant_id, system_id) REFERENCES commerce.sync_system
+);
+COMMENT ON TABLE commerce.sync_log IS
+  'What happened in a sync (CRM17), append-only: an acknowledgement (with the delay from the local change to it), a failure (with the remote error), a manual retry, an inbound record (fields applied and stale). The monitor''s figures come from here.';
+
+CREATE INDEX sync_log_recent ON commerce.sync_log (tenant_id, system_id, at);
+SELECT commerce._declare_append_only('commerce.sync_log');
 DO $$
 DECLARE r record;
 BEGIN
@@ -20446,7 +20682,7 @@ BEGIN
     END IF;
 END $$;
 COMMENT ON FUNCTION commerce.set_home_store(bigint, text, text) IS
-  'Give a customer''s person a home store (NULL: none): the store whose health dashboard counts it (CRM07).';
+  'Give a customer''s person a home store (NULL: none): the store whose health dashboard counts it (CRM13).';
 
 -- The dashboard rows of a day, computed (store 0: the whole tenant).
 CREATE FUNCTION commerce._crm_health_rows(p_tenant bigint, p_day date)
@@ -20503,7 +20739,7 @@ BEGIN
     RETURN n;
 END $$;
 COMMENT ON FUNCTION commerce.crm_health_snapshot(bigint, date) IS
-  'Store the health dashboard of a day that has ended (CRM07), replacing what was stored for it; returns the rows written (the tenant and each home store).';
+  'Store the health dashboard of a day that has ended (CRM13), replacing what was stored for it; returns the rows written (the tenant and each home store).';
 
 -- Backfill the dashboard of a range of days.
 CREATE FUNCTION commerce.crm_health_backfill(p_tenant bigint, p_from date, p_to date) RETURNS integer
@@ -20556,7 +20792,7 @@ BEGIN
     END IF;
 END $$;
 COMMENT ON FUNCTION commerce.crm_health(bigint, text, date, date) IS
-  'The health dashboard trend (CRM07) of the tenant (p_store NULL) or of a home store, day by day from p_from to p_to: the stored days, and today as it stands.';
+  'The health dashboard trend (CRM13) of the tenant (p_store NULL) or of a home store, day by day from p_from to p_to: the stored days, and today as it stands.';
 
 -- The daily RFM scoring of a tenant (C: commerce._crm_rfm).
 CREATE FUNCTION commerce._crm_rfm(p_tenant bigint, p_day date, OUT persons bigint, OUT changed bigint, OUT tiers jsonb)
@@ -20579,7 +20815,7 @@ BEGIN
            took_ms = EXCLUDED.took_ms, ran_at = EXCLUDED.ran_at;
 END $$;
 COMMENT ON FUNCTION commerce.crm_score_rfm(bigint) IS
-  'The RFM scoring of a tenant for today (CRM13), recorded in crm_rfm_run (a second run the same day replaces the record and changes only what moved): buyers scored, rows changed, buyers per tier.';
+  'The RFM scoring of a tenant for today (CRM14), recorded in crm_rfm_run (a second run the same day replaces the record and changes only what moved): buyers scored, rows changed, buyers per tier.';
 
 -- BG/NBD (C): the fit, the probability of no purchase, the holdout metrics.
 CREATE FUNCTION commerce._bgnbd_fit(p_x integer[], p_tx double precision[], p_t double precision[],
@@ -20597,7 +20833,7 @@ COMMENT ON FUNCTION commerce._bgnbd_p_zero(double precision[], integer, double p
 CREATE FUNCTION commerce._binary_metrics(p_score double precision[], p_label boolean[]) RETURNS jsonb
 LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'commerce_binary_metrics';
 COMMENT ON FUNCTION commerce._binary_metrics(double precision[], boolean[]) IS
-  'How well probabilities p_score predict outcomes p_label: n, positives, base rate, AUC (ties at their mean rank), top-decile lift, calibration error (10 bins), Brier score, accuracy at 0.5 and the accuracy of always answering the majority outcome.';
+  'How well probabilities p_score predict outcomes p_label: n, positives, base rate, AUC (ties at their mean rank), top-decile lift, calibration error (10 bins), Brier score, accuracy at 0.5 and the accuracy of always answering the majority outcome, precision and recall at 0.5.';
 
 -- Fit the churn model of a tenant on a strict time split and record it with its holdout metrics.
 CREATE FUNCTION commerce.crm_train_churn(p_tenant bigint, p_by text DEFAULT 'operator') RETURNS bigint
@@ -20641,7 +20877,7 @@ BEGIN
     RETURN v_id;
 END $$;
 COMMENT ON FUNCTION commerce.crm_train_churn(bigint, text) IS
-  'Fit the churn model of a tenant (CRM14): BG/NBD by maximum likelihood on the paid-order days before today less the horizon (nothing after that date is read), then judged on what those buyers did in the horizon since: AUC, top-decile lift, calibration error, accuracy beside the base rate, recorded with the parameters in crm_model. PT409 with fewer than 100 buyers before the cut. Returns the model id.';
+  'Fit the churn model of a tenant (CRM15): BG/NBD by maximum likelihood on the paid-order days before today less the horizon (nothing after that date is read), then judged on what those buyers did in the horizon since: AUC, top-decile lift, calibration error, accuracy beside the base rate, recorded with the parameters in crm_model. PT409 with fewer than 100 buyers before the cut. Returns the model id.';
 
 -- Score every buyer with the tenant's latest churn model and set the model tags.
 CREATE FUNCTION commerce.crm_score_churn(p_tenant bigint, OUT model_id bigint, OUT persons bigint, OUT changed bigint,
@@ -20713,7 +20949,7 @@ BEGIN
            likely_churn = EXCLUDED.likely_churn, high_spenders = EXCLUDED.high_spenders, ran_at = EXCLUDED.ran_at;
 END $$;
 COMMENT ON FUNCTION commerce.crm_score_churn(bigint) IS
-  'Score every buyer of the tenant with its latest churn model (CRM14): the probability of no paid order in the next horizon, in bp, kept in crm_feature with the model; the model tags likely_to_churn (at or above churn_tag_bp) and high_spender (the top high_spender_bp of buyers by net spending among the rest), each change recorded as model:<version>. Recorded in crm_churn_run; PT404 before a model is trained.';
+  'Score every buyer of the tenant with its latest churn model (CRM15; the model tags: CRM07): the probability of no paid order in the next horizon, in bp, kept in crm_feature with the model; the model tags likely_to_churn (at or above churn_tag_bp) and high_spender (the top high_spender_bp of buyers by net spending among the rest), each change recorded as model:<version>. Recorded in crm_churn_run; PT404 before a model is trained.';
 
 -- Send the at-risk buyers into a flow (one-click recall).
 CREATE FUNCTION commerce.crm_recall(p_tenant bigint, p_flow text, p_min_risk_bp integer DEFAULT NULL, p_by text DEFAULT 'operator',
@@ -20786,6 +21022,442 @@ BEGIN
 END $$;
 COMMENT ON PROCEDURE commerce.crm_insight_nightly() IS
   'The nightly insight job (pg_cron 02:00: commerce-crm-insight, before the segments are rebuilt at 02:30): for each tenant with CRM persons, the health dashboard of yesterday, the RFM scoring, a churn model retrained when the latest is 28 days old, and the churn scores and model tags; committed per tenant and step, a failing tenant reported and skipped.';
+
+-- ==== sql/src/crm/sync.sql
+
+
+-- The fields each kind of object offers, and the person fields a system may send in.
+CREATE FUNCTION commerce._sync_fields(p_type text) RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE p_type
+        WHEN 'person' THEN ARRAY['code', 'name', 'phone', 'level', 'growth', 'orders_count', 'spent_fen', 'refunded_fen',
+                                 'registered_at', 'source', 'last_order_at', 'rfm_tier', 'churn_risk_bp', 'home_store', 'tags']
+        WHEN 'koc' THEN ARRAY['code', 'customer', 'name', 'region', 'level', 'status', 'joined_at', 'tags']
+        WHEN 'order' THEN ARRAY['order_id', 'external_order_id', 'customer', 'channel', 'status', 'payable_fen', 'paid_fen',
+                                'refunded_fen', 'paid_at', 'created_at']
+    END;
+$$;
+COMMENT ON FUNCTION commerce._sync_fields(text) IS
+  'The fields a field map may name for a kind of object (person, koc, order); of a person''s, a system may send in name and tags.';
+
+-- Create a system or give it a new field map.
+CREATE FUNCTION commerce.upsert_sync_system(p_tenant bigint, p_code text, p_name text, p_field_map jsonb,
+                                            p_enabled boolean DEFAULT true) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE k text; v jsonb; f text; v_id bigint; v_remote text[];
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_code, 'p_code');
+    PERFORM commerce._require(p_name, 'p_name');
+    PERFORM commerce._require(p_field_map, 'p_field_map');
+    PERFORM commerce._require(p_enabled, 'p_enabled');
+    IF p_code !~ '^[a-z0-9][a-z0-9_-]{0,40}$' THEN
+        PERFORM commerce._invalid('p_code', format('"%s"', left(p_code, 64)), 'A system code is 1 to 41 lower-case letters, digits, _ and -.');
+    END IF;
+    IF length(p_name) NOT BETWEEN 1 AND 100 THEN
+        PERFORM commerce._invalid('p_name', 'The name is empty or longer than 100 characters.', 'Name the system in 1 to 100 characters.');
+    END IF;
+    IF jsonb_typeof(p_field_map) <> 'object' OR p_field_map = '{}'::jsonb THEN
+        PERFORM commerce._invalid('p_field_map', 'The field map is not an object of kinds.',
+                                  'Send {"person": {"name": "FullName", ...}, "order": {...}}.');
+    END IF;
+    FOR k, v IN SELECT * FROM jsonb_each(p_field_map) LOOP
+        IF k NOT IN ('person', 'koc', 'order') THEN
+            PERFORM commerce._invalid('p_field_map', format('$.%s is not a kind of object.', left(k, 64)), 'Kinds: person, koc, order.');
+        END IF;
+        IF jsonb_typeof(v) <> 'object' OR v = '{}'::jsonb THEN
+            PERFORM commerce._invalid('p_field_map', format('$.%s is not an object of fields.', k), 'Map our field names to the system''s.');
+        END IF;
+        v_remote := ARRAY[]::text[];
+        FOR f IN SELECT jsonb_object_keys(v) LOOP
+            IF NOT f = ANY (commerce._sync_fields(k)) THEN
+                PERFORM commerce._invalid('p_field_map', format('$.%s.%s is not a field of a %s.', k, left(f, 64), k),
+                                          format('Fields of a %s: %s.', k, array_to_string(commerce._sync_fields(k), ', ')));
+            END IF;
+            IF jsonb_typeof(v -> f) <> 'string' OR length(v ->> f) NOT BETWEEN 1 AND 100 OR v ->> f = ANY (v_remote) THEN
+                PERFORM commerce._invalid('p_field_map', format('$.%s.%s does not name one remote field of its own.', k, f),
+                                          'Each of our fields maps to a distinct remote field name of 1 to 100 characters.');
+            END IF;
+            v_remote := v_remote || (v ->> f);
+        END LOOP;
+    END LOOP;
+    INSERT INTO commerce.sync_system AS s (tenant_id, code, name, enabled, field_map, created_at, updated_at)
+    VALUES (p_tenant, p_code, p_name, p_enabled, p_field_map, commerce.now(), commerce.now())
+    ON CONFLICT (tenant_id, code) DO UPDATE
+       SET name = EXCLUDED.name, enabled = EXCLUDED.enabled, field_map = EXCLUDED.field_map, updated_at = EXCLUDED.updated_at
+    RETURNING s.system_id INTO v_id;
+    RETURN v_id;
+END $$;
+COMMENT ON FUNCTION commerce.upsert_sync_system(bigint, text, text, jsonb, boolean) IS
+  'Register a third-party CRM (CRM16) or change its field map or switch it on and off: {"person": {our field: their field, ...}, "koc": {...}, "order": {...}}, every field one of _sync_fields(kind), every remote name distinct; 22023 naming the path otherwise. Returns the system id.';
+
+-- An object's state in our field names.
+CREATE FUNCTION commerce._sync_doc(p_tenant bigint, p_type text, p_id bigint) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT CASE p_type
+      WHEN 'person' THEN (
+        SELECT jsonb_build_object('code', c.code, 'name', c.name, 'phone', c.phone, 'level', f.level, 'growth', f.growth,
+                                  'orders_count', f.orders_count, 'spent_fen', f.spent_fen, 'refunded_fen', f.refunded_fen,
+                                  'registered_at', f.registered_at, 'source', f.source, 'last_order_at', f.last_order_at,
+                                  'rfm_tier', f.rfm_tier, 'churn_risk_bp', f.churn_risk_bp,
+                                  'home_store', (SELECT s.code FROM commerce.store s WHERE s.tenant_id = f.tenant_id AND s.store_id = f.home_store_id),
+                                  'tags', coalesce((SELECT jsonb_agg(t.code ORDER BY t.code) FROM commerce.person_tag pt
+                                                      JOIN commerce.tag t ON t.tenant_id = pt.tenant_id AND t.tag_id = pt.tag_id
+                                                     WHERE pt.tenant_id = f.tenant_id AND pt.person_id = f.person_id), '[]'::jsonb))
+          FROM commerce.crm_feature f
+          JOIN LATERAL (SELECT c.code, c.name, c.phone FROM commerce.customer c
+                         WHERE c.tenant_id = f.tenant_id AND c.person_id = f.person_id ORDER BY c.customer_id LIMIT 1) c ON true
+         WHERE f.tenant_id = p_tenant AND f.person_id = p_id)
+      WHEN 'koc' THEN (
+        SELECT jsonb_build_object('code', k.code, 'customer', c.code, 'name', k.name, 'region', k.region, 'level', k.level_code,
+                                  'status', k.status, 'joined_at', k.joined_at, 'tags', to_jsonb(k.tags))
+          FROM commerce.koc k LEFT JOIN commerce.customer c ON c.tenant_id = k.tenant_id AND c.customer_id = k.customer_id
+         WHERE k.tenant_id = p_tenant AND k.koc_id = p_id)
+      WHEN 'order' THEN (
+        SELECT jsonb_build_object('order_id', o.order_id, 'external_order_id', o.external_order_id, 'customer', c.code,
+                                  'channel', ch.code, 'status', o.status, 'payable_fen', o.payable_fen, 'paid_fen', o.paid_fen,
+                                  'refunded_fen', o.refunded_fen, 'paid_at', o.paid_at, 'created_at', o.created_at)
+          FROM commerce.orders o
+          LEFT JOIN commerce.customer c ON c.tenant_id = o.tenant_id AND c.customer_id = o.customer_id
+          LEFT JOIN commerce.channel ch ON ch.tenant_id = o.tenant_id AND ch.channel_id = o.channel_id
+         WHERE o.tenant_id = p_tenant AND o.order_id = p_id)
+    END;
+$$;
+COMMENT ON FUNCTION commerce._sync_doc(bigint, text, bigint) IS
+  'The state of a person (its first account''s code, name and phone, its CRM figures, home store and tags), a KOC or an order, in our field names; NULL when it no longer exists.';
+
+-- Queue an object's state for the systems that map its kind (one message per system and transaction).
+CREATE FUNCTION commerce._sync_queue(p_tenant bigint, p_type text, p_id bigint, p_only bigint DEFAULT NULL) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE s record; v_doc jsonb; v_data jsonb; o record; v_now timestamptz := commerce.now(); n integer := 0;
+        v_origin bigint := nullif(current_setting('commerce_sync.origin', true), '')::bigint; v_msg bigint;
+BEGIN
+    FOR s IN SELECT x.system_id, x.code, x.field_map -> p_type AS fmap FROM commerce.sync_system x
+              WHERE x.tenant_id = p_tenant AND x.enabled AND x.field_map ? p_type
+                AND (p_only IS NULL OR x.system_id = p_only) AND x.system_id IS DISTINCT FROM v_origin
+              ORDER BY x.system_id LOOP
+        IF v_doc IS NULL THEN
+            v_doc := commerce._sync_doc(p_tenant, p_type, p_id);
+            IF v_doc IS NULL THEN
+                RETURN 0;       -- gone (a person merged away): nothing to send
+            END IF;
+        END IF;
+        SELECT jsonb_object_agg(m.value #>> '{}', v_doc -> m.key) INTO v_data FROM jsonb_each(s.fmap) m;
+        -- a new version per committing transaction; the row lock orders two transactions on one object
+        INSERT INTO commerce.sync_object AS so (tenant_id, system_id, object_type, object_id, version, version_xid, changed_at,
+                                                status, message_id)
+        VALUES (p_tenant, s.system_id, p_type, p_id, 1, pg_current_xact_id(), v_now, 'pending', 0)
+        ON CONFLICT (tenant_id, system_id, object_type, object_id) DO UPDATE
+           SET version = so.version + CASE WHEN so.version_xid = pg_current_xact_id() THEN 0 ELSE 1 END,
+               changed_at = CASE WHEN so.version_xid = pg_current_xact_id() THEN so.changed_at ELSE EXCLUDED.changed_at END,
+               version_xid = EXCLUDED.version_xid,
+               status = CASE WHEN so.status = 'failed' THEN 'failed' ELSE 'pending' END
+        RETURNING so.version, so.changed_at, so.external_id INTO o;
+        INSERT INTO commerce.outbox AS ob (tenant_id, topic, dedupe_key, payload, available_at, created_at)
+        VALUES (p_tenant, 'crm.sync.' || s.code, p_type || ':' || p_id || ':' || o.version,
+                jsonb_build_object('system', s.code, 'object', p_type, 'id', p_id, 'external_id', o.external_id,
+                                   'version', o.version, 'changed_at', o.changed_at, 'data', v_data),
+                v_now, v_now)
+        ON CONFLICT (tenant_id, topic, dedupe_key) DO UPDATE SET payload = EXCLUDED.payload   -- the same transaction changed it again
+        RETURNING ob.message_id INTO v_msg;
+        UPDATE commerce.sync_object so SET message_id = v_msg
+         WHERE so.tenant_id = p_tenant AND so.system_id = s.system_id AND so.object_type = p_type AND so.object_id = p_id
+           AND so.message_id IS DISTINCT FROM v_msg;
+        PERFORM pg_notify('commerce_outbox', 'crm.sync.' || s.code);
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END $$;
+COMMENT ON FUNCTION commerce._sync_queue(bigint, text, bigint, bigint) IS
+  'Send an object''s current state to every enabled system that maps its kind (or only to p_only), in the system''s field names, as outbox message crm.sync.<system> keyed <kind>:<id>:<version>: the version rises once per transaction (a second change in the same transaction rewrites that transaction''s message). A system that sent the change in (commerce_sync.origin) is skipped. Returns the messages written.';
+
+-- AFTER a change of a person, a KOC or an order: queue it for the systems that map it.
+CREATE FUNCTION commerce._sync_on_change() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE v_tenant bigint; v_row jsonb;
+BEGIN
+    IF TG_OP = 'DELETE' THEN v_tenant := OLD.tenant_id; ELSE v_tenant := NEW.tenant_id; END IF;
+    IF NOT EXISTS (SELECT 1 FROM commerce.sync_system s WHERE s.tenant_id = v_tenant AND s.enabled) THEN
+        RETURN NULL;    -- the common case: no system to sync with
+    END IF;
+    IF TG_OP = 'DELETE' THEN v_row := to_jsonb(OLD); ELSE v_row := to_jsonb(NEW); END IF;
+    -- TG_ARGV: the kind of object, the column that holds its id
+    PERFORM commerce._sync_queue(v_tenant, TG_ARGV[0], (v_row ->> TG_ARGV[1])::bigint);
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION commerce._sync_on_change() IS
+  'Trigger (after_70_sync) on crm_feature, customer, person_tag (a person), koc (a KOC) and orders (an order): the object goes to the tenant''s sync systems in the same transaction; nothing happens for a tenant without an enabled system.';
+
+-- The adapter reports a delivery: acknowledged (with the system's id for the object) or failed.
+CREATE FUNCTION commerce.sync_result(p_tenant bigint, p_message bigint, p_worker text, p_ok boolean,
+                                     p_error text DEFAULT NULL, p_external_id text DEFAULT NULL) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE m commerce.outbox_row; v_sys record; v_type text; v_id bigint; v_version bigint; v_changed timestamptz;
+        v_now timestamptz := commerce.now(); v_status text; v_linked bigint;
+BEGIN
+    PERFORM commerce._require(p_ok, 'p_ok');
+    m := commerce._claimed(p_tenant, p_message, p_worker);
+    SELECT x.system_id, x.code INTO v_sys FROM commerce.sync_system x
+     WHERE x.tenant_id = p_tenant AND 'crm.sync.' || x.code = m.topic;
+    IF NOT FOUND THEN
+        PERFORM commerce._invalid('p_message', format('Message %s (%s) is not a sync message.', p_message, m.topic),
+                                  'Report sync messages (topic crm.sync.<system>) here; others with commerce.ack.');
+    END IF;
+    v_type := m.payload ->> 'object';
+    v_id := (m.payload ->> 'id')::bigint;
+    v_version := (m.payload ->> 'version')::bigint;
+    v_changed := (m.payload ->> 'changed_at')::timestamptz;
+    IF p_ok THEN
+        IF p_external_id IS NOT NULL THEN
+            IF length(p_external_id) NOT BETWEEN 1 AND 200 THEN
+                PERFORM commerce._invalid('p_external_id', 'The external id is empty or longer than 200 characters.', 'Send the system''s id of the object.');
+            END IF;
+            INSERT INTO commerce.sync_link (tenant_id, system_id, object_type, external_id, local_id, created_at)
+            VALUES (p_tenant, v_sys.system_id, v_type, p_external_id, v_id, v_now)
+            ON CONFLICT DO NOTHING;
+            SELECT l.local_id INTO v_linked FROM commerce.sync_link l
+             WHERE l.tenant_id = p_tenant AND l.system_id = v_sys.system_id AND l.object_type = v_type AND l.external_id = p_external_id;
+            IF v_linked IS DISTINCT FROM v_id OR NOT EXISTS (
+                   SELECT 1 FROM commerce.sync_link l WHERE l.tenant_id = p_tenant AND l.system_id = v_sys.system_id
+                      AND l.object_type = v_type AND l.local_id = v_id AND l.external_id = p_external_id) THEN
+                RAISE EXCEPTION USING ERRCODE = 'PT409',
+                    MESSAGE = format('%s id "%s" of %s is already another object''s', v_type, left(p_external_id, 64), v_sys.code),
+                    DETAIL = 'An external id names one object, and an object has one external id per system.',
+                    HINT = 'Report the system''s id for this object, or fix the duplicate in the system.';
+            END IF;
+        END IF;
+        PERFORM commerce.ack(p_tenant, p_message, p_worker);
+        UPDATE commerce.sync_object so
+           SET acked_version = greatest(so.acked_version, v_version), acked_at = v_now,
+               status = CASE WHEN greatest(so.acked_version, v_version) >= so.version THEN 'synced' ELSE 'pending' END,
+               failures = CASE WHEN v_version >= so.acked_version THEN 0 ELSE so.failures END,
+               last_error = CASE WHEN v_version >= so.acked_version THEN NULL ELSE so.last_error END,
+               external_id = coalesce(p_external_id, so.external_id)
+         WHERE so.tenant_id = p_tenant AND so.system_id = v_sys.system_id AND so.object_type = v_type AND so.object_id = v_id;
+        INSERT INTO commerce.sync_log (tenant_id, system_id, object_type, object_id, external_id, kind, version, delay_ms, at)
+        VALUES (p_tenant, v_sys.system_id, v_type, v_id, p_external_id, 'acked', v_version,
+                round(extract(epoch FROM clock_timestamp() - v_changed)::numeric * 1000, 1), v_now);
+        RETURN 'done';
+    END IF;
+    PERFORM commerce._require(p_error, 'p_error');
+    v_status := commerce.fail(p_tenant, p_message, p_worker, left(p_error, 1000));
+    UPDATE commerce.sync_object so
+       SET status = CASE WHEN so.acked_version >= so.version THEN 'synced' ELSE 'failed' END,
+           failures = so.failures + 1, last_error = left(p_error, 1000)
+     WHERE so.tenant_id = p_tenant AND so.system_id = v_sys.system_id AND so.object_type = v_type AND so.object_id = v_id;
+    INSERT INTO commerce.sync_log (tenant_id, system_id, object_type, object_id, kind, version, error, at)
+    VALUES (p_tenant, v_sys.system_id, v_type, v_id, 'failed', v_version, left(p_error, 1000), v_now);
+    RETURN v_status;
+END $$;
+COMMENT ON FUNCTION commerce.sync_result(bigint, bigint, text, boolean, text, text) IS
+  'The adapter of a system reports a claimed crm.sync.<system> message (CRM17): delivered (p_ok; with the system''s id of the object, linked once and for good: another object''s id is PT409) or failed with the remote error (retried by the outbox: now, in 1 minute, in 1 hour, then dead letter). The object''s status, failures and last error follow; the delay from the change to the acknowledgement is logged. Returns the message''s status.';
+
+-- Send an object again (after the cause of a failure was fixed).
+CREATE FUNCTION commerce.sync_retry(p_tenant bigint, p_system text, p_type text, p_id bigint, p_by text DEFAULT 'operator') RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE v_sys bigint; v_version bigint;
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_system, 'p_system');
+    PERFORM commerce._require(p_type, 'p_type');
+    PERFORM commerce._require(p_id, 'p_id');
+    SELECT x.system_id INTO v_sys FROM commerce.sync_system x WHERE x.tenant_id = p_tenant AND x.code = p_system;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('sync system', p_system, p_tenant);
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM commerce.sync_object so WHERE so.tenant_id = p_tenant AND so.system_id = v_sys
+                      AND so.object_type = p_type AND so.object_id = p_id) THEN
+        PERFORM commerce._not_found('synced ' || left(p_type, 20), p_id::text, p_tenant);
+    END IF;
+    IF commerce._sync_queue(p_tenant, p_type, p_id, v_sys) = 0 THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409', MESSAGE = format('%s %s cannot be sent to %s now', p_type, p_id, p_system),
+            DETAIL = 'The system is disabled, no longer maps this kind of object, or the object is gone.',
+            HINT = 'Enable the system or map the kind with upsert_sync_system.';
+    END IF;
+    SELECT so.version INTO v_version FROM commerce.sync_object so
+     WHERE so.tenant_id = p_tenant AND so.system_id = v_sys AND so.object_type = p_type AND so.object_id = p_id;
+    INSERT INTO commerce.sync_log (tenant_id, system_id, object_type, object_id, kind, version, error, at)
+    VALUES (p_tenant, v_sys, p_type, p_id, 'retried', v_version, 'by ' || left(p_by, 200), commerce.now());
+    RETURN v_version;
+END $$;
+COMMENT ON FUNCTION commerce.sync_retry(bigint, text, text, bigint, text) IS
+  'Send an object''s current state to a system again, as a new version (CRM17: the monitor''s manual retry, e.g. after a dead letter); logged with who asked. Returns the new version.';
+
+-- A system sends a person in: upsert by its external id, each field only when newer.
+CREATE FUNCTION commerce.sync_inbound(p_tenant bigint, p_system text, p_external_id text, p_fields jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE s record; v_inverse jsonb; v_person bigint; v_customer bigint; v_code text; k text; v jsonb; v_local text;
+        v_version bigint; v_old bigint; v_applied text[] := ARRAY[]::text[]; v_stale text[] := ARRAY[]::text[];
+        v_ignored text[] := ARRAY[]::text[]; v_now timestamptz := commerce.now(); v_created boolean := false;
+        v_origin text := current_setting('commerce_sync.origin', true); t record;
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_system, 'p_system');
+    PERFORM commerce._require(p_external_id, 'p_external_id');
+    PERFORM commerce._require(p_fields, 'p_fields');
+    SELECT x.system_id, x.code, x.enabled, x.field_map -> 'person' AS fmap INTO s FROM commerce.sync_system x
+     WHERE x.tenant_id = p_tenant AND x.code = p_system;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('sync system', p_system, p_tenant);
+    END IF;
+    IF NOT s.enabled OR s.fmap IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409', MESSAGE = format('%s does not sync persons now', p_system),
+            DETAIL = CASE WHEN NOT s.enabled THEN 'The system is disabled.' ELSE 'Its field map has no "person".' END,
+            HINT = 'Enable the system or map persons with upsert_sync_system.';
+    END IF;
+    IF length(p_external_id) NOT BETWEEN 1 AND 200 THEN
+        PERFORM commerce._invalid('p_external_id', 'The external id is empty or longer than 200 characters.', 'Send the system''s id of the person.');
+    END IF;
+    IF jsonb_typeof(p_fields) <> 'object' THEN
+        PERFORM commerce._invalid('p_fields', 'The fields are not an object.', 'Send {"FullName": {"value": "Ann", "version": 17}, ...} in the system''s field names.');
+    END IF;
+    FOR k, v IN SELECT * FROM jsonb_each(p_fields) LOOP
+        IF jsonb_typeof(v) <> 'object' OR NOT v ? 'version' OR jsonb_typeof(v -> 'version') <> 'number'
+           OR (v ->> 'version') !~ '^[0-9]{1,18}$' OR EXISTS (SELECT 1 FROM jsonb_object_keys(v) x WHERE x NOT IN ('value', 'version')) THEN
+            PERFORM commerce._invalid('p_fields', format('$.%s is not {"value", "version"}.', left(k, 64)),
+                                      'Each field is {"value": ..., "version": n}, n a whole number that rises with every change in the system.');
+        END IF;
+    END LOOP;
+    SELECT jsonb_object_agg(m.value #>> '{}', m.key) INTO v_inverse FROM jsonb_each(s.fmap) m;
+    -- one webhook at a time per record: replays and concurrent deliveries of it queue here
+    PERFORM pg_advisory_xact_lock(hashtextextended('commerce.sync:' || p_tenant || ':' || s.system_id || ':' || p_external_id, 0));
+    PERFORM set_config('commerce_sync.origin', s.system_id::text, true);    -- what it sends in is not sent back to it
+    SELECT l.local_id INTO v_person FROM commerce.sync_link l
+     WHERE l.tenant_id = p_tenant AND l.system_id = s.system_id AND l.object_type = 'person' AND l.external_id = p_external_id;
+    IF v_person IS NULL THEN
+        -- our own customer code, when the system carries it (sent by us), names the person; else a new customer
+        v_code := p_fields -> (s.fmap ->> 'code') ->> 'value';
+        IF v_code IS NOT NULL THEN
+            SELECT c.person_id INTO v_person FROM commerce.customer c WHERE c.tenant_id = p_tenant AND c.code = v_code;
+        END IF;
+        IF v_person IS NULL OR EXISTS (SELECT 1 FROM commerce.sync_link l WHERE l.tenant_id = p_tenant AND l.system_id = s.system_id
+                                          AND l.object_type = 'person' AND l.local_id = v_person) THEN
+            v_customer := commerce.upsert_customer(p_tenant, left(s.code || ':' || p_external_id, 200));
+            SELECT c.person_id INTO v_person FROM commerce.customer c WHERE c.tenant_id = p_tenant AND c.customer_id = v_customer;
+            v_created := true;
+        END IF;
+        INSERT INTO commerce.sync_link (tenant_id, system_id, object_type, external_id, local_id, created_at)
+        VALUES (p_tenant, s.system_id, 'person', p_external_id, v_person, v_now);
+    END IF;
+    FOR k, v IN SELECT * FROM jsonb_each(p_fields) ORDER BY 1 LOOP
+        v_local := v_inverse ->> k;
+        IF v_local IS NULL OR v_local NOT IN ('name', 'tags', 'code') THEN
+            v_ignored := v_ignored || k;        -- not mapped, or a field we keep ourselves
+            CONTINUE;
+        END IF;
+        v_version := (v ->> 'version')::bigint;
+        SELECT f.version INTO v_old FROM commerce.sync_field f
+         WHERE f.tenant_id = p_tenant AND f.system_id = s.system_id AND f.object_type = 'person'
+           AND f.external_id = p_external_id AND f.field = v_local;
+        IF v_old IS NOT NULL AND v_old >= v_version THEN
+            v_stale := v_stale || k;
+            CONTINUE;
+        END IF;
+        INSERT INTO commerce.sync_field AS f (tenant_id, system_id, object_type, external_id, field, version, value, applied_at)
+        VALUES (p_tenant, s.system_id, 'person', p_external_id, v_local, v_version, v -> 'value', v_now)
+        ON CONFLICT (tenant_id, system_id, object_type, external_id, field) DO UPDATE
+           SET version = EXCLUDED.version, value = EXCLUDED.value, applied_at = EXCLUDED.applied_at;
+        IF v_local = 'name' THEN
+            UPDATE commerce.customer c SET name = left(v ->> 'value', 200)
+             WHERE c.tenant_id = p_tenant
+               AND c.customer_id = (SELECT min(c2.customer_id) FROM commerce.customer c2 WHERE c2.tenant_id = p_tenant AND c2.person_id = v_person)
+               AND c.name IS DISTINCT FROM left(v ->> 'value', 200);
+        ELSIF v_local = 'tags' THEN
+            -- the manual tags this system gave: exactly the ones it lists (unknown codes are skipped)
+            IF jsonb_typeof(v -> 'value') <> 'array' THEN
+                PERFORM commerce._invalid('p_fields', format('$.%s.value is not an array of tag codes.', left(k, 64)), 'Send ["vip", ...].');
+            END IF;
+            FOR t IN SELECT g.tag_id, g.code, x.want FROM commerce.tag g
+                       CROSS JOIN LATERAL (SELECT (v -> 'value') ? g.code AS want) x
+                      WHERE g.tenant_id = p_tenant AND g.source = 'manual'
+                        AND (x.want OR EXISTS (SELECT 1 FROM commerce.person_tag pt WHERE pt.tenant_id = p_tenant AND pt.tag_id = g.tag_id
+                                                  AND pt.person_id = v_person AND pt.tagged_by = 'sync:' || s.code))
+                      ORDER BY g.tag_id LOOP
+                IF t.want THEN
+                    WITH i AS (INSERT INTO commerce.person_tag (tenant_id, tag_id, person_id, tagged_by, tagged_at)
+                               VALUES (p_tenant, t.tag_id, v_person, 'sync:' || s.code, v_now) ON CONFLICT DO NOTHING RETURNING 1)
+                    INSERT INTO commerce.tag_change (tenant_id, tag_id, person_id, op, by_whom, at)
+                    SELECT p_tenant, t.tag_id, v_person, 'add', 'sync:' || s.code, v_now FROM i;
+                ELSE
+                    WITH d AS (DELETE FROM commerce.person_tag pt WHERE pt.tenant_id = p_tenant AND pt.tag_id = t.tag_id
+                                  AND pt.person_id = v_person AND pt.tagged_by = 'sync:' || s.code RETURNING 1)
+                    INSERT INTO commerce.tag_change (tenant_id, tag_id, person_id, op, by_whom, at)
+                    SELECT p_tenant, t.tag_id, v_person, 'remove', 'sync:' || s.code, v_now FROM d;
+                END IF;
+            END LOOP;
+        END IF;
+        v_applied := v_applied || k;
+    END LOOP;
+    PERFORM set_config('commerce_sync.origin', coalesce(v_origin, ''), true);
+    INSERT INTO commerce.sync_log (tenant_id, system_id, object_type, object_id, external_id, kind, applied, stale, at)
+    VALUES (p_tenant, s.system_id, 'person', v_person, p_external_id, 'inbound', cardinality(v_applied), cardinality(v_stale), v_now);
+    RETURN jsonb_build_object('customer', (SELECT c.code FROM commerce.customer c WHERE c.tenant_id = p_tenant AND c.person_id = v_person
+                                            ORDER BY c.customer_id LIMIT 1),
+                              'created', v_created, 'applied', to_jsonb(v_applied), 'stale', to_jsonb(v_stale),
+                              'ignored', to_jsonb(v_ignored));
+END $$;
+COMMENT ON FUNCTION commerce.sync_inbound(bigint, text, text, jsonb) IS
+  'A system sends a person in (CRM16): matched by the system''s id alone (sync_link; the first time by our customer code if it carries one, else a new customer <system>:<id>), then each field {"value", "version"} in the system''s names is applied only if its version is above the last applied (name: the first account''s name; tags: the manual tags this system gave, exactly those listed; code: kept as the link), the rest reported stale or ignored. Deliveries of one record run one at a time, so replays, reordering and concurrency end with the newest value of each field. What it changes is not sent back to it. Returns {customer, created, applied, stale, ignored}.';
+
+-- The sync monitor: per kind of object, its status and the delay from change to acknowledgement.
+CREATE FUNCTION commerce.sync_monitor(p_tenant bigint, p_system text, p_since interval DEFAULT '24 hours')
+RETURNS TABLE (object_type text, objects bigint, synced bigint, pending bigint, failed bigint, last_synced_at timestamptz,
+               acked bigint, failures bigint, inbound bigint, stale_fields bigint, delay_p50_ms numeric, delay_p95_ms numeric)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE v_sys bigint;
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_system, 'p_system');
+    PERFORM commerce._require(p_since, 'p_since');
+    SELECT x.system_id INTO v_sys FROM commerce.sync_system x WHERE x.tenant_id = p_tenant AND x.code = p_system;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('sync system', p_system, p_tenant);
+    END IF;
+    RETURN QUERY
+    WITH k AS (SELECT unnest(ARRAY['person', 'koc', 'order']) AS object_type),
+    o AS (SELECT so.object_type, count(*) AS objects, count(*) FILTER (WHERE so.status = 'synced') AS synced,
+                 count(*) FILTER (WHERE so.status = 'pending') AS pending, count(*) FILTER (WHERE so.status = 'failed') AS failed,
+                 max(so.acked_at) AS last_synced_at
+            FROM commerce.sync_object so WHERE so.tenant_id = p_tenant AND so.system_id = v_sys GROUP BY so.object_type),
+    l AS (SELECT g.object_type, count(*) FILTER (WHERE g.kind = 'acked') AS acked, count(*) FILTER (WHERE g.kind = 'failed') AS failures,
+                 count(*) FILTER (WHERE g.kind = 'inbound') AS inbound, coalesce(sum(g.stale), 0)::bigint AS stale_fields,
+                 percentile_cont(0.5) WITHIN GROUP (ORDER BY g.delay_ms) FILTER (WHERE g.kind = 'acked') AS p50,
+                 percentile_cont(0.95) WITHIN GROUP (ORDER BY g.delay_ms) FILTER (WHERE g.kind = 'acked') AS p95
+            FROM commerce.sync_log g WHERE g.tenant_id = p_tenant AND g.system_id = v_sys AND g.at > commerce.now() - p_since
+           GROUP BY g.object_type)
+    SELECT k.object_type, coalesce(o.objects, 0), coalesce(o.synced, 0), coalesce(o.pending, 0), coalesce(o.failed, 0),
+           o.last_synced_at, coalesce(l.acked, 0), coalesce(l.failures, 0), coalesce(l.inbound, 0), coalesce(l.stale_fields, 0),
+           round(l.p50::numeric, 1), round(l.p95::numeric, 1)
+      FROM k LEFT JOIN o ON o.object_type = k.object_type LEFT JOIN l ON l.object_type = k.object_type
+     ORDER BY k.object_type;
+END $$;
+COMMENT ON FUNCTION commerce.sync_monitor(bigint, text, interval) IS
+  'The sync monitor of a system (CRM17), per kind of object: objects sent, synced, pending and failed now, when it last acknowledged one; and over p_since: acknowledgements, failures, inbound records, stale fields ignored, and the delay from the local change to the acknowledgement (p50, p95, ms).';
+
+-- The failed objects of a system, with the remote error.
+CREATE FUNCTION commerce.sync_failures(p_tenant bigint, p_system text, p_limit integer DEFAULT 100)
+RETURNS TABLE (object_type text, object_id bigint, version bigint, acked_version bigint, failures integer, last_error text,
+               changed_at timestamptz, message_id bigint)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE v_sys bigint;
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_system, 'p_system');
+    PERFORM commerce._require(p_limit, 'p_limit');
+    IF p_limit NOT BETWEEN 1 AND 10000 THEN
+        PERFORM commerce._invalid('p_limit', format('%s rows', p_limit), 'Ask for 1 to 10000 rows.');
+    END IF;
+    SELECT x.system_id INTO v_sys FROM commerce.sync_system x WHERE x.tenant_id = p_tenant AND x.code = p_system;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('sync system', p_system, p_tenant);
+    END IF;
+    RETURN QUERY SELECT so.object_type, so.object_id, so.version, so.acked_version, so.failures, so.last_error, so.changed_at, so.message_id
+                   FROM commerce.sync_object so
+                  WHERE so.tenant_id = p_tenant AND so.system_id = v_sys AND so.status = 'failed'
+                  ORDER BY so.changed_at, so.object_type, so.object_id LIMIT p_limit;
+END $$;
+COMMENT ON FUNCTION commerce.sync_failures(bigint, text, integer) IS
+  'The objects whose latest delivery to a system failed (CRM17), oldest change first: version, the last acknowledged, failures in a row, the remote error, the outbox message (requeue a dead letter with commerce.requeue, or send the current state again with sync_retry).';
 
 -- ==== sql/src/crm/invariants.sql
 
@@ -21423,7 +22095,7 @@ BEGIN
 END $$;
 REVOKE ALL ON FUNCTION commerce_api.crm_health(date, date, text) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.crm_health(date, date, text) IS
-  'The CRM health dashboard (CRM07) day by day, from_day to to_day (at most 367 days): of the whole tenant (store NULL, HQ) or of a home store (store staff: their own). Active, dormant and churned by the days since the last paid order (the tenant''s crm_policy, 90 and 180 days unless set).';
+  'The CRM health dashboard (CRM13) day by day, from_day to to_day (at most 367 days): of the whole tenant (store NULL, HQ) or of a home store (store staff: their own). Active, dormant and churned by the days since the last paid order (the tenant''s crm_policy, 90 and 180 days unless set).';
 
 CREATE FUNCTION commerce_api.set_home_store(customer text, store text)
 RETURNS void LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -21484,7 +22156,7 @@ BEGIN
 END $$;
 REVOKE ALL ON FUNCTION commerce_api.crm_models() FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.crm_models() IS
-  'HQ lists the tenant''s churn models (CRM14), newest first, with parameters and holdout metrics.';
+  'HQ lists the tenant''s churn models (CRM15), newest first, with parameters and holdout metrics.';
 
 CREATE FUNCTION commerce_api.train_churn_model()
 RETURNS text LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -21510,6 +22182,94 @@ END $$;
 REVOKE ALL ON FUNCTION commerce_api.recall(text, integer) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.recall(text, integer) IS
   'One-click recall (CRM15): HQ sends every buyer whose churn risk is at or above min_risk_bp (default: the tenant''s churn_tag_bp) into an active flow triggered "on": "recall" (a broadcast is a flow of one message step). Returns {recall_id, persons}.';
+
+-- Third-party CRM sync (CRM16, CRM17).
+
+CREATE FUNCTION commerce_api.upsert_sync_system(code text, name text, field_map jsonb, enabled boolean DEFAULT true)
+RETURNS bigint LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.upsert_sync_system', '{operator}');
+BEGIN
+    RETURN commerce.upsert_sync_system(a.tenant_id, upsert_sync_system.code, upsert_sync_system.name,
+                                       upsert_sync_system.field_map, upsert_sync_system.enabled);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.upsert_sync_system(text, text, jsonb, boolean) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.upsert_sync_system(text, text, jsonb, boolean) IS
+  'HQ registers a third-party CRM (CRM16) or changes its field map ({"person": {"name": "FullName", ...}, "koc": {...}, "order": {...}}: our field names to the system''s) or switches it off. From then on every change of a mapped kind of object is an outbox message crm.sync.<code>. Returns the system id.';
+
+CREATE FUNCTION commerce_api.sync_result(message bigint, worker text, ok boolean, error text DEFAULT NULL,
+                                         external_id text DEFAULT NULL)
+RETURNS text LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.sync_result', '{service}');
+BEGIN
+    RETURN commerce.sync_result(a.tenant_id, sync_result.message, left(sync_result.worker, 100), sync_result.ok,
+                                sync_result.error, sync_result.external_id);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.sync_result(bigint, text, boolean, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.sync_result(bigint, text, boolean, text, text) IS
+  'A sync adapter (service) reports a crm.sync.<system> message it claimed: delivered (ok, with the system''s id of the object when it has one) or failed with the remote error (retried with backoff, then a dead letter). Report sync messages here, not with ack_message: the monitor follows from it. Returns the message''s status.';
+
+CREATE FUNCTION commerce_api.sync_inbound(system text, external_id text, fields jsonb)
+RETURNS jsonb LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.sync_inbound', '{service}');
+BEGIN
+    RETURN commerce.sync_inbound(a.tenant_id, sync_inbound.system, sync_inbound.external_id, sync_inbound.fields);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.sync_inbound(text, text, jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.sync_inbound(text, text, jsonb) IS
+  'A sync adapter (service) delivers a person record of a system (CRM16; a webhook, replayed or not): fields {"<their field>": {"value": ..., "version": n}}, matched by the system''s id alone, each field applied only when its version is newer (name, tags). Safe to deliver twice, out of order or concurrently. Returns {customer, created, applied, stale, ignored}.';
+
+-- The shape of the sync monitor.
+CREATE VIEW commerce_api.sync_status AS
+SELECT NULL::text AS object_type, NULL::bigint AS objects, NULL::bigint AS synced, NULL::bigint AS pending,
+       NULL::bigint AS failed, NULL::timestamptz AS last_synced_at, NULL::bigint AS acked, NULL::bigint AS failures,
+       NULL::bigint AS inbound, NULL::bigint AS stale_fields, NULL::numeric AS delay_p50_ms, NULL::numeric AS delay_p95_ms
+ WHERE false;
+COMMENT ON VIEW commerce_api.sync_status IS
+  E'@omit all\nThe sync monitor of a system for one kind of object (person, koc, order): objects sent, synced, pending and failed now, the last acknowledgement; over the period asked: acknowledgements, failures, inbound records, stale fields ignored, delay from change to acknowledgement (p50, p95, ms).';
+
+CREATE FUNCTION commerce_api.sync_monitor(system text, since interval DEFAULT '24 hours')
+RETURNS SETOF commerce_api.sync_status LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.sync_monitor', '{operator}');
+BEGIN
+    RETURN QUERY SELECT * FROM commerce.sync_monitor(a.tenant_id, sync_monitor.system, sync_monitor.since);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.sync_monitor(text, interval) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.sync_monitor(text, interval) IS
+  'HQ watches a sync (CRM17): per kind of object, status counts, last synced, failures, inbound records and stale fields over since (default 24 hours), and the delay from a local change to its acknowledgement (p50, p95).';
+
+-- The shape of a failed sync.
+CREATE VIEW commerce_api.sync_failure AS
+SELECT NULL::text AS object_type, NULL::bigint AS object_id, NULL::bigint AS version, NULL::bigint AS acked_version,
+       NULL::integer AS failures, NULL::text AS last_error, NULL::timestamptz AS changed_at, NULL::bigint AS message_id
+ WHERE false;
+COMMENT ON VIEW commerce_api.sync_failure IS
+  E'@omit all\nAn object whose latest delivery to a system failed: its kind and id, version and the last acknowledged, failures in a row, the remote error, when it changed, the outbox message.';
+
+CREATE FUNCTION commerce_api.sync_failures(system text, max integer DEFAULT 100)
+RETURNS SETOF commerce_api.sync_failure LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.sync_failures', '{operator}');
+BEGIN
+    RETURN QUERY SELECT * FROM commerce.sync_failures(a.tenant_id, sync_failures.system, sync_failures.max);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.sync_failures(text, integer) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.sync_failures(text, integer) IS
+  'HQ lists the objects whose latest delivery to a system failed (CRM17), with the remote error; retry one with sync_retry.';
+
+CREATE FUNCTION commerce_api.sync_retry(system text, object_type text, object_id bigint)
+RETURNS bigint LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.sync_retry', '{operator}');
+BEGIN
+    RETURN commerce.sync_retry(a.tenant_id, sync_retry.system, sync_retry.object_type, sync_retry.object_id, commerce._api_by(a));
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.sync_retry(text, text, bigint) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.sync_retry(text, text, bigint) IS
+  'HQ sends an object to a system again, as a new version of its current state (CRM17: the manual retry). Returns the version.';
 
 -- ==== the provisioned schema (tables.sql and the triggers, indexes and views of every module)
 
@@ -21577,6 +22337,28 @@ CREATE TRIGGER after_64_flow AFTER INSERT ON commerce.crm_event
 
 CREATE TRIGGER after_64_flow AFTER INSERT ON commerce.segment_member
     REFERENCING NEW TABLE AS entered FOR EACH STATEMENT EXECUTE FUNCTION commerce._flow_on_segment();
+
+CREATE TRIGGER after_70_sync AFTER INSERT ON commerce.crm_feature
+    FOR EACH ROW EXECUTE FUNCTION commerce._sync_on_change('person', 'person_id');
+CREATE TRIGGER after_71_sync_update AFTER UPDATE ON commerce.crm_feature
+    FOR EACH ROW WHEN ((OLD.orders_count, OLD.spent_fen, OLD.refunded_fen, OLD.level, OLD.growth, OLD.source, OLD.last_order_at,
+                        OLD.rfm_tier, OLD.churn_risk_bp, OLD.home_store_id, OLD.registered_at)
+                       IS DISTINCT FROM (NEW.orders_count, NEW.spent_fen, NEW.refunded_fen, NEW.level, NEW.growth, NEW.source,
+                                         NEW.last_order_at, NEW.rfm_tier, NEW.churn_risk_bp, NEW.home_store_id, NEW.registered_at))
+    EXECUTE FUNCTION commerce._sync_on_change('person', 'person_id');
+CREATE TRIGGER after_70_sync AFTER UPDATE OF name, phone, code ON commerce.customer
+    FOR EACH ROW WHEN ((OLD.name, OLD.phone, OLD.code) IS DISTINCT FROM (NEW.name, NEW.phone, NEW.code))
+    EXECUTE FUNCTION commerce._sync_on_change('person', 'person_id');
+CREATE TRIGGER after_70_sync AFTER INSERT OR DELETE ON commerce.person_tag
+    FOR EACH ROW EXECUTE FUNCTION commerce._sync_on_change('person', 'person_id');
+CREATE TRIGGER after_70_sync AFTER INSERT OR UPDATE ON commerce.koc
+    FOR EACH ROW EXECUTE FUNCTION commerce._sync_on_change('koc', 'koc_id');
+CREATE TRIGGER after_70_sync AFTER INSERT ON commerce.orders
+    FOR EACH ROW EXECUTE FUNCTION commerce._sync_on_change('order', 'order_id');
+CREATE TRIGGER after_71_sync_update AFTER UPDATE ON commerce.orders
+    FOR EACH ROW WHEN ((OLD.status, OLD.paid_fen, OLD.refunded_fen, OLD.paid_at, OLD.customer_id)
+                       IS DISTINCT FROM (NEW.status, NEW.paid_fen, NEW.refunded_fen, NEW.paid_at, NEW.customer_id))
+    EXECUTE FUNCTION commerce._sync_on_change('order', 'order_id');
 -- a database upgraded with customers and orders: every person with an account gets its
 -- features and daily rollups from its orders (no segment exists yet: nothing to re-evaluate)
 SELECT count(commerce.refresh_crm_person(p.tenant_id, p.person_id))

@@ -14,7 +14,7 @@ SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
 CALL commerce.provision();
-SELECT plan(474);
+SELECT plan(510);
 \ir lib/fingerprint.psql
 \o /dev/null
 
@@ -195,7 +195,19 @@ INSERT INTO expected VALUES
   ('flow_stats', '{operator,service}', $$SELECT * FROM commerce_api.flow_stats('nope')$$),
   ('flow_history', '{operator,service}', $$SELECT * FROM commerce_api.flow_history('nobody')$$),
   ('set_contact_cap', '{operator}', $$SELECT commerce_api.set_contact_cap('fax', 1)$$),
-  ('opt_out', '{customer,service}', $$SELECT commerce_api.opt_out('fax')$$);
+  ('opt_out', '{customer,service}', $$SELECT commerce_api.opt_out('fax')$$),
+  ('crm_health', '{store,operator}', $$SELECT * FROM commerce_api.crm_health('2030-01-02', '2030-01-01')$$),
+  ('set_home_store', '{store,operator}', $$SELECT commerce_api.set_home_store('nobody', 'NOPE')$$),
+  ('set_crm_policy', '{operator}', $$SELECT commerce_api.set_crm_policy(90, 60)$$),
+  ('crm_models', '{operator}', $$SELECT * FROM commerce_api.crm_models()$$),
+  ('train_churn_model', '{operator}', $$SELECT commerce_api.train_churn_model()$$),
+  ('recall', '{operator}', $$SELECT commerce_api.recall('nope')$$),
+  ('upsert_sync_system', '{operator}', $$SELECT commerce_api.upsert_sync_system('Bad Code', 'n', '{}')$$),
+  ('sync_monitor', '{operator}', $$SELECT * FROM commerce_api.sync_monitor('nope')$$),
+  ('sync_failures', '{operator}', $$SELECT * FROM commerce_api.sync_failures('nope')$$),
+  ('sync_retry', '{operator}', $$SELECT commerce_api.sync_retry('nope', 'person', 0)$$),
+  ('sync_result', '{service}', $$SELECT commerce_api.sync_result(0, 'w', true)$$),
+  ('sync_inbound', '{service}', $$SELECT commerce_api.sync_inbound('nope', 'x', '{}')$$);
 SELECT pg_temp.fingerprint() AS fp0 \gset
 \o
 
@@ -402,7 +414,7 @@ SELECT is((SELECT count(*) FROM pg_class c WHERE c.relnamespace = 'commerce'::re
 -- grant_api is idempotent and revokes what the matrix no longer gives
 GRANT EXECUTE ON FUNCTION commerce_api.record_payout(text, text, text, text) TO commerce_customer;
 SELECT is((SELECT string_agg(role || '=' || functions, ' ') FROM commerce.grant_api()),
-          'commerce_anonymous=12 commerce_customer=57 commerce_koc=17 commerce_store=37 commerce_operator=90 commerce_finance=25 commerce_service=115',
+          'commerce_anonymous=12 commerce_customer=57 commerce_koc=17 commerce_store=39 commerce_operator=100 commerce_finance=25 commerce_service=117',
           'grant_api again: the same counts');
 SELECT ok(NOT has_function_privilege('commerce_customer', 'commerce_api.record_payout(text, text, text, text)', 'EXECUTE'),
           'grant_api revokes a grant the matrix does not give');

@@ -47,7 +47,7 @@ SELECT c.person_id, max((o.paid_at AT TIME ZONE 'Asia/Shanghai')::date) AS last_
 SELECT persons AS rfm_n, changed AS rfm_changed FROM commerce.crm_score_rfm(:t) \gset
 \o
 
--- RFM (CRM13)
+-- RFM (CRM14)
 SELECT is(:rfm_n::bigint, (SELECT count(*) FROM buyer), 'RFM scores every buyer');
 SELECT is(:rfm_changed::bigint, (SELECT count(*) FROM buyer), 'the first run writes every buyer');
 SELECT is((SELECT count(*) FROM (
@@ -90,7 +90,7 @@ SELECT is((SELECT count(*) FROM commerce.segment_member m JOIN commerce.segment 
             WHERE g.tenant_id = :t AND g.code = 'champions'),
           (SELECT count(*) FROM commerce.crm_feature WHERE tenant_id = :t AND rfm_tier = 'champion'), 'a segment reads the tiers');
 
--- the health dashboard (CRM07)
+-- the health dashboard (CRM13)
 SELECT is(commerce.crm_health_snapshot(:t, '2030-06-14'), 3, 'a snapshot writes the tenant and its two home stores');
 SELECT is((SELECT members || ' ' || buyers || ' ' || active || ' ' || dormant || ' ' || churned || ' ' || repeat_buyers
              FROM commerce.crm_health_day WHERE tenant_id = :t AND store_id = 0 AND day = '2030-06-14'),
@@ -151,7 +151,7 @@ SELECT is(round(commerce._bgnbd_p_zero(ARRAY[1, 1, 1, 1]::float8[], 1, 1, 2, 1):
 SELECT is(commerce._binary_metrics(ARRAY[0.9, 0.8, 0.3, 0.1], ARRAY[true, false, true, false]) ->> 'auc', '0.750000',
           'AUC: three of four pairs ordered right');
 
--- the churn model (CRM14): a strict time split
+-- the churn model (CRM15) and its tags (CRM07): a strict time split
 \o /dev/null
 SELECT commerce.crm_train_churn(:t, 'test') AS m1 \gset
 -- orders after the cut (yesterday) for 100 buyers: the labels change, the fit cannot

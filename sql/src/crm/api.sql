@@ -500,7 +500,7 @@ BEGIN
 END $$;
 REVOKE ALL ON FUNCTION commerce_api.crm_health(date, date, text) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.crm_health(date, date, text) IS
-  'The CRM health dashboard (CRM07) day by day, from_day to to_day (at most 367 days): of the whole tenant (store NULL, HQ) or of a home store (store staff: their own). Active, dormant and churned by the days since the last paid order (the tenant''s crm_policy, 90 and 180 days unless set).';
+  'The CRM health dashboard (CRM13) day by day, from_day to to_day (at most 367 days): of the whole tenant (store NULL, HQ) or of a home store (store staff: their own). Active, dormant and churned by the days since the last paid order (the tenant''s crm_policy, 90 and 180 days unless set).';
 
 CREATE FUNCTION commerce_api.set_home_store(customer text, store text)
 RETURNS void LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -561,7 +561,7 @@ BEGIN
 END $$;
 REVOKE ALL ON FUNCTION commerce_api.crm_models() FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.crm_models() IS
-  'HQ lists the tenant''s churn models (CRM14), newest first, with parameters and holdout metrics.';
+  'HQ lists the tenant''s churn models (CRM15), newest first, with parameters and holdout metrics.';
 
 CREATE FUNCTION commerce_api.train_churn_model()
 RETURNS text LANGUAGE plpgsql VOLATILE SECURITY DEFINER

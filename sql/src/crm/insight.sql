@@ -41,7 +41,7 @@ CREATE TABLE commerce.crm_health_day (
     CHECK (active + dormant + churned = buyers AND buyers <= members AND repeat_buyers <= buyers)
 );
 COMMENT ON TABLE commerce.crm_health_day IS
-  'The health dashboard of a tenant-local day (CRM07): store_id 0 is the whole tenant, any other the persons whose home store it is. Members registered by the end of the day, new that day; buyers (a paid order by then), split into active, dormant and churned by the days since their last paid order (crm_policy); repeat buyers (two or more paid orders); that day''s paid orders and net spending; churn rate = churned / buyers, repurchase rate = repeat buyers / buyers (bp). Written by the nightly job for the day before and by crm_health_backfill; computed from crm_day, so a day can be recomputed exactly.';
+  'The health dashboard of a tenant-local day (CRM13): store_id 0 is the whole tenant, any other the persons whose home store it is. Members registered by the end of the day, new that day; buyers (a paid order by then), split into active, dormant and churned by the days since their last paid order (crm_policy); repeat buyers (two or more paid orders); that day''s paid orders and net spending; churn rate = churned / buyers, repurchase rate = repeat buyers / buyers (bp). Written by the nightly job for the day before and by crm_health_backfill; computed from crm_day, so a day can be recomputed exactly.';
 
 CREATE TABLE commerce.crm_rfm_run (
     tenant_id bigint NOT NULL REFERENCES commerce.tenant,
@@ -54,7 +54,7 @@ CREATE TABLE commerce.crm_rfm_run (
     PRIMARY KEY (tenant_id, day)
 );
 COMMENT ON TABLE commerce.crm_rfm_run IS
-  'The RFM scoring of a tenant on a day (CRM13): buyers scored, rows changed, buyers per tier and how long it took (the latest run of the day).';
+  'The RFM scoring of a tenant on a day (CRM14): buyers scored, rows changed, buyers per tier and how long it took (the latest run of the day).';
 
 CREATE TABLE commerce.crm_rfm_change (
     tenant_id bigint NOT NULL REFERENCES commerce.tenant,
@@ -68,7 +68,7 @@ CREATE TABLE commerce.crm_rfm_change (
     PRIMARY KEY (tenant_id, change_id)
 );
 COMMENT ON TABLE commerce.crm_rfm_change IS
-  'The history of RFM tiers (CRM13): one row each time a person''s tier changes (NULL: none, a person without paid orders), with the day of the scoring and the new scores. Append-only.';
+  'The history of RFM tiers (CRM14): one row each time a person''s tier changes (NULL: none, a person without paid orders), with the day of the scoring and the new scores. Append-only.';
 
 CREATE INDEX crm_rfm_change_person ON commerce.crm_rfm_change (tenant_id, person_id, change_id);
 SELECT commerce._declare_append_only('commerce.crm_rfm_change');
@@ -91,7 +91,7 @@ CREATE TABLE commerce.crm_model (
     CHECK (evaluated_to > trained_until)
 );
 COMMENT ON TABLE commerce.crm_model IS
-  'A fitted model of a tenant (CRM14, CRM15): churn_bgnbd has params {r, alpha, a, b, log-likelihood, evaluations}, fitted on the paid-order days before trained_until only, and metrics of its predictions for the persons seen by then against what they did from trained_until to evaluated_to (horizon_days): AUC, top-decile lift, calibration error, Brier score, accuracy at 0.5 beside the accuracy of the base rate. Append-only: a retraining is a new version.';
+  'A fitted model of a tenant (CRM15, CRM07): churn_bgnbd has params {r, alpha, a, b, log-likelihood, evaluations}, fitted on the paid-order days before trained_until only, and metrics of its predictions for the persons seen by then against what they did from trained_until to evaluated_to (horizon_days): AUC, top-decile lift, calibration error, Brier score, accuracy at 0.5 beside the accuracy of the base rate. Append-only: a retraining is a new version.';
 
 SELECT commerce._declare_append_only('commerce.crm_model');
 
@@ -108,7 +108,7 @@ CREATE TABLE commerce.crm_churn_run (
     FOREIGN KEY (tenant_id, model_id) REFERENCES commerce.crm_model
 );
 COMMENT ON TABLE commerce.crm_churn_run IS
-  'The churn scoring of a tenant on a day (CRM14): the model used, buyers scored, scores changed and how many carry each model tag (the latest run of the day).';
+  'The churn scoring of a tenant on a day (CRM15, CRM07): the model used, buyers scored, scores changed and how many carry each model tag (the latest run of the day).';
 
 CREATE TABLE commerce.crm_recall (
     tenant_id   bigint NOT NULL REFERENCES commerce.tenant,
@@ -189,7 +189,7 @@ BEGIN
     END IF;
 END $$;
 COMMENT ON FUNCTION commerce.set_home_store(bigint, text, text) IS
-  'Give a customer''s person a home store (NULL: none): the store whose health dashboard counts it (CRM07).';
+  'Give a customer''s person a home store (NULL: none): the store whose health dashboard counts it (CRM13).';
 
 -- The dashboard rows of a day, computed (store 0: the whole tenant).
 CREATE FUNCTION commerce._crm_health_rows(p_tenant bigint, p_day date)
@@ -246,7 +246,7 @@ BEGIN
     RETURN n;
 END $$;
 COMMENT ON FUNCTION commerce.crm_health_snapshot(bigint, date) IS
-  'Store the health dashboard of a day that has ended (CRM07), replacing what was stored for it; returns the rows written (the tenant and each home store).';
+  'Store the health dashboard of a day that has ended (CRM13), replacing what was stored for it; returns the rows written (the tenant and each home store).';
 
 -- Backfill the dashboard of a range of days.
 CREATE FUNCTION commerce.crm_health_backfill(p_tenant bigint, p_from date, p_to date) RETURNS integer
@@ -299,7 +299,7 @@ BEGIN
     END IF;
 END $$;
 COMMENT ON FUNCTION commerce.crm_health(bigint, text, date, date) IS
-  'The health dashboard trend (CRM07) of the tenant (p_store NULL) or of a home store, day by day from p_from to p_to: the stored days, and today as it stands.';
+  'The health dashboard trend (CRM13) of the tenant (p_store NULL) or of a home store, day by day from p_from to p_to: the stored days, and today as it stands.';
 
 -- The daily RFM scoring of a tenant (C: commerce._crm_rfm).
 CREATE FUNCTION commerce._crm_rfm(p_tenant bigint, p_day date, OUT persons bigint, OUT changed bigint, OUT tiers jsonb)
@@ -322,7 +322,7 @@ BEGIN
            took_ms = EXCLUDED.took_ms, ran_at = EXCLUDED.ran_at;
 END $$;
 COMMENT ON FUNCTION commerce.crm_score_rfm(bigint) IS
-  'The RFM scoring of a tenant for today (CRM13), recorded in crm_rfm_run (a second run the same day replaces the record and changes only what moved): buyers scored, rows changed, buyers per tier.';
+  'The RFM scoring of a tenant for today (CRM14), recorded in crm_rfm_run (a second run the same day replaces the record and changes only what moved): buyers scored, rows changed, buyers per tier.';
 
 -- BG/NBD (C): the fit, the probability of no purchase, the holdout metrics.
 CREATE FUNCTION commerce._bgnbd_fit(p_x integer[], p_tx double precision[], p_t double precision[],
@@ -340,7 +340,7 @@ COMMENT ON FUNCTION commerce._bgnbd_p_zero(double precision[], integer, double p
 CREATE FUNCTION commerce._binary_metrics(p_score double precision[], p_label boolean[]) RETURNS jsonb
 LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'commerce_binary_metrics';
 COMMENT ON FUNCTION commerce._binary_metrics(double precision[], boolean[]) IS
-  'How well probabilities p_score predict outcomes p_label: n, positives, base rate, AUC (ties at their mean rank), top-decile lift, calibration error (10 bins), Brier score, accuracy at 0.5 and the accuracy of always answering the majority outcome.';
+  'How well probabilities p_score predict outcomes p_label: n, positives, base rate, AUC (ties at their mean rank), top-decile lift, calibration error (10 bins), Brier score, accuracy at 0.5 and the accuracy of always answering the majority outcome, precision and recall at 0.5.';
 
 -- Fit the churn model of a tenant on a strict time split and record it with its holdout metrics.
 CREATE FUNCTION commerce.crm_train_churn(p_tenant bigint, p_by text DEFAULT 'operator') RETURNS bigint
@@ -384,7 +384,7 @@ BEGIN
     RETURN v_id;
 END $$;
 COMMENT ON FUNCTION commerce.crm_train_churn(bigint, text) IS
-  'Fit the churn model of a tenant (CRM14): BG/NBD by maximum likelihood on the paid-order days before today less the horizon (nothing after that date is read), then judged on what those buyers did in the horizon since: AUC, top-decile lift, calibration error, accuracy beside the base rate, recorded with the parameters in crm_model. PT409 with fewer than 100 buyers before the cut. Returns the model id.';
+  'Fit the churn model of a tenant (CRM15): BG/NBD by maximum likelihood on the paid-order days before today less the horizon (nothing after that date is read), then judged on what those buyers did in the horizon since: AUC, top-decile lift, calibration error, accuracy beside the base rate, recorded with the parameters in crm_model. PT409 with fewer than 100 buyers before the cut. Returns the model id.';
 
 -- Score every buyer with the tenant's latest churn model and set the model tags.
 CREATE FUNCTION commerce.crm_score_churn(p_tenant bigint, OUT model_id bigint, OUT persons bigint, OUT changed bigint,
@@ -456,7 +456,7 @@ BEGIN
            likely_churn = EXCLUDED.likely_churn, high_spenders = EXCLUDED.high_spenders, ran_at = EXCLUDED.ran_at;
 END $$;
 COMMENT ON FUNCTION commerce.crm_score_churn(bigint) IS
-  'Score every buyer of the tenant with its latest churn model (CRM14): the probability of no paid order in the next horizon, in bp, kept in crm_feature with the model; the model tags likely_to_churn (at or above churn_tag_bp) and high_spender (the top high_spender_bp of buyers by net spending among the rest), each change recorded as model:<version>. Recorded in crm_churn_run; PT404 before a model is trained.';
+  'Score every buyer of the tenant with its latest churn model (CRM15; the model tags: CRM07): the probability of no paid order in the next horizon, in bp, kept in crm_feature with the model; the model tags likely_to_churn (at or above churn_tag_bp) and high_spender (the top high_spender_bp of buyers by net spending among the rest), each change recorded as model:<version>. Recorded in crm_churn_run; PT404 before a model is trained.';
 
 -- Send the at-risk buyers into a flow (one-click recall).
 CREATE FUNCTION commerce.crm_recall(p_tenant bigint, p_flow text, p_min_risk_bp integer DEFAULT NULL, p_by text DEFAULT 'operator',

@@ -252,46 +252,41 @@ COMMENT ON FUNCTION commerce._sync_queue(bigint, text, bigint, bigint) IS
 -- AFTER a change of a person, a KOC or an order: queue it for the systems that map it.
 CREATE FUNCTION commerce._sync_on_change() RETURNS trigger
 LANGUAGE plpgsql AS $$
-DECLARE r record; v_id bigint; v_person bigint;
+DECLARE v_tenant bigint; v_row jsonb;
 BEGIN
-    IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
-    IF NOT EXISTS (SELECT 1 FROM commerce.sync_system s WHERE s.tenant_id = r.tenant_id AND s.enabled) THEN
+    IF TG_OP = 'DELETE' THEN v_tenant := OLD.tenant_id; ELSE v_tenant := NEW.tenant_id; END IF;
+    IF NOT EXISTS (SELECT 1 FROM commerce.sync_system s WHERE s.tenant_id = v_tenant AND s.enabled) THEN
         RETURN NULL;    -- the common case: no system to sync with
     END IF;
-    CASE TG_TABLE_NAME
-        WHEN 'crm_feature' THEN v_id := NEW.person_id;
-        WHEN 'customer' THEN v_id := NEW.person_id;
-        WHEN 'person_tag' THEN v_id := r.person_id;
-        WHEN 'koc' THEN v_id := NEW.koc_id;
-        WHEN 'orders' THEN v_id := NEW.order_id;
-    END CASE;
-    PERFORM commerce._sync_queue(r.tenant_id, TG_ARGV[0], v_id);
+    IF TG_OP = 'DELETE' THEN v_row := to_jsonb(OLD); ELSE v_row := to_jsonb(NEW); END IF;
+    -- TG_ARGV: the kind of object, the column that holds its id
+    PERFORM commerce._sync_queue(v_tenant, TG_ARGV[0], (v_row ->> TG_ARGV[1])::bigint);
     RETURN NULL;
 END $$;
 COMMENT ON FUNCTION commerce._sync_on_change() IS
   'Trigger (after_70_sync) on crm_feature, customer, person_tag (a person), koc (a KOC) and orders (an order): the object goes to the tenant''s sync systems in the same transaction; nothing happens for a tenant without an enabled system.';
 
 CREATE TRIGGER after_70_sync AFTER INSERT ON commerce.crm_feature
-    FOR EACH ROW EXECUTE FUNCTION commerce._sync_on_change('person');
+    FOR EACH ROW EXECUTE FUNCTION commerce._sync_on_change('person', 'person_id');
 CREATE TRIGGER after_71_sync_update AFTER UPDATE ON commerce.crm_feature
     FOR EACH ROW WHEN ((OLD.orders_count, OLD.spent_fen, OLD.refunded_fen, OLD.level, OLD.growth, OLD.source, OLD.last_order_at,
                         OLD.rfm_tier, OLD.churn_risk_bp, OLD.home_store_id, OLD.registered_at)
                        IS DISTINCT FROM (NEW.orders_count, NEW.spent_fen, NEW.refunded_fen, NEW.level, NEW.growth, NEW.source,
                                          NEW.last_order_at, NEW.rfm_tier, NEW.churn_risk_bp, NEW.home_store_id, NEW.registered_at))
-    EXECUTE FUNCTION commerce._sync_on_change('person');
+    EXECUTE FUNCTION commerce._sync_on_change('person', 'person_id');
 CREATE TRIGGER after_70_sync AFTER UPDATE OF name, phone, code ON commerce.customer
     FOR EACH ROW WHEN ((OLD.name, OLD.phone, OLD.code) IS DISTINCT FROM (NEW.name, NEW.phone, NEW.code))
-    EXECUTE FUNCTION commerce._sync_on_change('person');
+    EXECUTE FUNCTION commerce._sync_on_change('person', 'person_id');
 CREATE TRIGGER after_70_sync AFTER INSERT OR DELETE ON commerce.person_tag
-    FOR EACH ROW EXECUTE FUNCTION commerce._sync_on_change('person');
+    FOR EACH ROW EXECUTE FUNCTION commerce._sync_on_change('person', 'person_id');
 CREATE TRIGGER after_70_sync AFTER INSERT OR UPDATE ON commerce.koc
-    FOR EACH ROW EXECUTE FUNCTION commerce._sync_on_change('koc');
+    FOR EACH ROW EXECUTE FUNCTION commerce._sync_on_change('koc', 'koc_id');
 CREATE TRIGGER after_70_sync AFTER INSERT ON commerce.orders
-    FOR EACH ROW EXECUTE FUNCTION commerce._sync_on_change('order');
+    FOR EACH ROW EXECUTE FUNCTION commerce._sync_on_change('order', 'order_id');
 CREATE TRIGGER after_71_sync_update AFTER UPDATE ON commerce.orders
     FOR EACH ROW WHEN ((OLD.status, OLD.paid_fen, OLD.refunded_fen, OLD.paid_at, OLD.customer_id)
                        IS DISTINCT FROM (NEW.status, NEW.paid_fen, NEW.refunded_fen, NEW.paid_at, NEW.customer_id))
-    EXECUTE FUNCTION commerce._sync_on_change('order');
+    EXECUTE FUNCTION commerce._sync_on_change('order', 'order_id');
 
 -- The adapter reports a delivery: acknowledged (with the system's id for the object) or failed.
 CREATE FUNCTION commerce.sync_result(p_tenant bigint, p_message bigint, p_worker text, p_ok boolean,
