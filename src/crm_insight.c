@@ -253,7 +253,7 @@ commerce_crm_rfm(PG_FUNCTION_ARGS)
 
 			r->person = DatumGetInt64(commerce_get_datum(i, 1, &isnull));
 			d = commerce_get_datum(i, 2, &isnull);
-			r->recency = isnull ? -1 : DatumGetInt32(d);
+			r->recency = isnull ? -1 : Max(DatumGetInt32(d), 0);	/* an order after p_day: today */
 			r->freq = commerce_get_int64(i, 3, &isnull);
 			r->money = commerce_get_int64(i, 4, &isnull);
 			tier = commerce_get_text(i, 5);
@@ -331,12 +331,14 @@ commerce_crm_rfm(PG_FUNCTION_ARGS)
 	changed += rfm_write(tenant_id, day, now, b_person, b_tier, b_tier_null, b_score, b_score_null,
 						 b_from, b_from_null, nb);
 
+	commerce_spi_finish();
+
+	/* the result, in the caller's memory (SPI's is gone) */
 	initStringInfo(&tiers);
 	appendStringInfoChar(&tiers, '{');
 	for (int t = 0; t < (int) RFM_NTIERS; t++)
 		appendStringInfo(&tiers, "%s\"%s\": " INT64_FORMAT, t ? ", " : "", rfm_tiers[t], tier_count[t]);
 	appendStringInfoChar(&tiers, '}');
-	commerce_spi_finish();
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "commerce._crm_rfm: return type must be a row type");

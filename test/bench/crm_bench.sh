@@ -25,6 +25,18 @@
 #   crm_order_vs_without order and payment (order_pay.sql, CLIENTS clients,
 #            SECONDS_PER s) with the CRM's triggers on orders / with them
 #            disabled
+#   rfm_vs_scan          the daily RFM scoring of every buyer (nothing moved;
+#            rfm_first_vs_scan: the first run, every buyer written) / one pass
+#            computing the same scores and tiers with rank windows
+#   churn_train_vs_scan  the churn model's fit and holdout (and
+#            churn_score_vs_scan: scoring and tagging every buyer) / one pass
+#            grouping the daily rollups per person
+#   sync_order_vs_without order and payment with a sync system mapping
+#            persons and orders / crm_order_vs_without's run with none;
+#            sync_delay_p95_ms from a change to its acknowledgement by an
+#            adapter polling every 200 ms
+#   churn_auc_vs_oracle  the model's holdout AUC / the true model's, on a
+#            generated BG/NBD history of 20,000 people
 # Prints those lines on stdout.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -194,6 +206,31 @@ awk -v a="$(( (T1 - T0) / 1000000 ))" -v b="$(( (T3 - T2) / 1000000 ))" -v n="$(
   printf "export_1m_s: %.1f (%d rows masked); sha256 %.1f s\n", a / 1000, n, b / 1000 }'
 rm -f /tmp/crm_export_rows
 
+# RFM of every buyer (C): the first run (every buyer written), the next day's (nothing moved), against
+# one scan-and-aggregate pass of the same rows computing the same scores and tiers (rank windows)
+RFM_FIRST=$(ms "SELECT commerce.crm_score_rfm($TENANT)")
+RFM_DAILY=$(ms "SELECT commerce.crm_score_rfm($TENANT)")
+RFM_SCAN=$(ms "SELECT count(*), count(DISTINCT tier) FROM (
+  SELECT CASE WHEN r >= 4 AND f >= 4 AND m >= 4 THEN 'champion' WHEN r >= 3 AND f >= 3 THEN 'loyal' WHEN r >= 4 THEN 'new'
+              WHEN r = 3 THEN 'promising' WHEN f >= 3 THEN 'at_risk' WHEN r = 2 THEN 'hibernating' ELSE 'lost' END AS tier
+    FROM (SELECT 1 + 5 * (rank() OVER (ORDER BY date '2030-06-15' - last_order_day DESC) - 1) / count(*) OVER () AS r,
+                 1 + 5 * (rank() OVER (ORDER BY orders_count) - 1) / count(*) OVER () AS f,
+                 1 + 5 * (rank() OVER (ORDER BY spent_fen) - 1) / count(*) OVER () AS m
+            FROM commerce.crm_feature WHERE tenant_id = $TENANT AND orders_count > 0) x) y")
+RFM_N=$(q -c "SELECT persons FROM commerce.crm_rfm_run WHERE tenant_id = $TENANT")
+awk -v d="$RFM_DAILY" -v f="$RFM_FIRST" -v s="$RFM_SCAN" -v n="$RFM_N" 'BEGIN {
+  printf "rfm_vs_scan: %.2f (the daily run %d ms over %d buyers; the scan %d ms)\n", d / s, d, n, s;
+  printf "rfm_first_vs_scan: %.2f (the first run %d ms, every buyer written)\n", f / s, f }'
+# the churn model on the same history (10M orders' daily rollups): fit on a strict time split, then
+# every buyer scored and tagged; against one pass grouping the daily rollups per person
+TRAIN_MS=$(ms "SELECT commerce.crm_train_churn($TENANT, 'bench')")
+SCORE_MS=$(ms "SELECT commerce.crm_score_churn($TENANT)")
+HIST_MS=$(ms "SELECT count(*) FROM (SELECT person_id, count(*), max(day) - min(day) FROM commerce.crm_day
+                                     WHERE tenant_id = $TENANT AND orders > 0 GROUP BY person_id) h")
+awk -v t="$TRAIN_MS" -v c="$SCORE_MS" -v h="$HIST_MS" 'BEGIN {
+  printf "churn_train_vs_scan: %.2f (fit and holdout %d ms; the grouping pass %d ms)\n", t / h, t, h;
+  printf "churn_score_vs_scan: %.2f (every buyer scored and tagged in %d ms)\n", c / h, c }'
+
 # flows: 20,000 runs of a three-step flow (points, a tag, an SMS under no cap) from queued triggers,
 # against the same rows written by plain INSERTs into tables of the same shape (indexes included)
 fresh
@@ -227,3 +264,28 @@ COMMIT;")
 awk -v f="$FLOW_MS" -v p="$PLAIN_MS" -v n="$STEPS" 'BEGIN {
   printf "flow_steps_per_s: %.0f (%d steps of 20000 runs in %d ms)\n", n * 1000 / f, n, f;
   printf "flow_vs_plain_inserts: %.2f (the same rows by plain INSERTs in %d ms)\n", p / f, p }'
+
+# the sync: order and payment with a third-party CRM mapped (persons and orders: a message each per
+# payment) against none, while an adapter claims and acknowledges every 200 ms; the monitor's delay
+# from a change to its acknowledgement (wall clock)
+fresh; q -c "$customers" >/dev/null
+q -c "SELECT commerce.upsert_sync_system($TENANT, 'wl', 'WeLink', '{\"person\": {\"code\": \"LocalCode\", \"spent_fen\": \"Spent\", \"level\": \"Level\"}, \"order\": {\"order_id\": \"Ref\", \"status\": \"State\", \"paid_fen\": \"Paid\"}}')" >/dev/null
+adapter() {
+    local end=$((SECONDS + SECONDS_PER + 3))
+    while [ $SECONDS -lt $end ]; do
+        q -c "WITH c AS MATERIALIZED (SELECT message_id FROM commerce.claim('crm.sync.wl', 'bench', 5000, '5 minutes', $TENANT))
+                           SELECT count(commerce.sync_result($TENANT, c.message_id, 'bench', true)) FROM c" >/dev/null
+        sleep 0.2
+    done
+}
+adapter & APID=$!
+pgbench -n -c "$CLIENTS" -j "$JOBS" -T "$SECONDS_PER" -M prepared -D tenant="$TENANT" -f order_pay.sql > "$out/c" 2>&1 || { cat "$out/c" >&2; exit 1; }
+wait "$APID"
+C=$(tps "$out/c")
+MON=$(q -c "SELECT sum(acked) || ' ' || coalesce(max(delay_p50_ms) FILTER (WHERE object_type = 'order'), -1) || ' ' || coalesce(max(delay_p95_ms) FILTER (WHERE object_type = 'order'), -1) || ' ' || sum(pending + failed)
+                          FROM commerce.sync_monitor($TENANT, 'wl', '1 day')")
+awk -v c="$C" -v a="$A" -v m="$MON" 'BEGIN { split(m, x, " ");
+  printf "sync_order_vs_without: %.2f (order and payment %.0f/s with a system mapping persons and orders, %.0f/s without)\n", c / a, c, a;
+  printf "sync_delay_p95_ms: %.0f (p50 %.0f; %d messages acknowledged by an adapter polling every 200 ms, %d left unacknowledged)\n", x[3], x[2], x[1], x[4] }'
+# the churn model against the oracle, on a generated BG/NBD history (the stress script at 20,000 people)
+CHURN_PEOPLE=20000 bash ../stress/crm_churn_oracle.sh | sed -n 's/^  \(churn_auc_vs_oracle: .*\)$/\1 (20,000 generated people; test\/stress\/crm_churn_oracle.sh)/p'

@@ -368,7 +368,7 @@ SELECT (SELECT count(*) FROM commerce.check_points_invariants()) + (SELECT count
        + (SELECT count(*) FROM commerce.check_mall_invariants()) AS member_invariant_violations;
 SQL
 
-say "18. CRM (issue 14): growth levels, a rule tag and a segment kept current, a welcome flow that wakes a fan 7 days later, a complaint from opened to closed, the customer 360 in the WeCom sidebar"
+say "18. CRM (issue 14): growth levels, a rule tag and a segment kept current, a welcome flow that wakes a fan 7 days later, a complaint from opened to closed, the customer 360 in the WeCom sidebar, the health dashboard and RFM, a sync round trip"
 p <<'SQL'
 SET commerce.now = '2026-12-03 11:00:00+08';
 SELECT commerce.tenant_id('up') AS t \gset
@@ -449,6 +449,37 @@ SELECT :'doc'::jsonb #>> '{profile,phone}' AS phone, :'doc'::jsonb #>> '{profile
        :'doc'::jsonb #>> '{profile,points}' AS points, :'doc'::jsonb #>> '{profile,membership,plan}' AS card,
        :'doc'::jsonb #> '{profile,customers}' AS accounts, jsonb_array_length(:'doc'::jsonb #> '{orders,items}') AS orders_listed,
        :'doc'::jsonb #>> '{tickets,0,status}' AS last_ticket;
+-- insight: the health dashboard (yesterday stored by the nightly job, today as it stands) and RFM tiers
+SELECT commerce.crm_health_snapshot(:t, '2026-12-02') AS dashboard_rows_stored;
+SELECT day, members, buyers, active, dormant, churned, churn_rate_bp, repurchase_rate_bp
+  FROM commerce.crm_health(:t, NULL, '2026-12-02', '2026-12-03');
+SELECT persons AS buyers_scored, tiers FROM commerce.crm_score_rfm(:t);
+SELECT (SELECT c.code FROM commerce.customer c WHERE c.tenant_id = f.tenant_id AND c.person_id = f.person_id
+         ORDER BY c.customer_id LIMIT 1) AS person, f.orders_count, f.spent_fen, f.rfm_tier, f.rfm_score
+  FROM commerce.crm_feature f WHERE f.tenant_id = :t AND f.rfm_tier IS NOT NULL ORDER BY f.rfm_score DESC, 1 LIMIT 3;
+-- the churn model is fitted only on history before today less 90 days: this shop is too young
+DO $$ BEGIN
+    PERFORM commerce.crm_train_churn(commerce.tenant_id('up'), 'demo');
+EXCEPTION WHEN SQLSTATE 'PT409' THEN RAISE NOTICE 'the churn model waits: %', SQLERRM;
+END $$;
+-- a sync round trip with a third-party CRM: Mei's change goes out, WeLink answers with its id,
+-- then sends her back with a newer tag list; a replayed older name is ignored and nothing echoes
+SELECT commerce.upsert_sync_system(:t, 'welink', 'WeLink CRM',
+    '{"person": {"code": "LocalCode", "name": "FullName", "level": "Level", "tags": "Tags"}}') > 0 AS sync_system;
+SELECT true AS manual_tag FROM commerce.create_tag(:t, 'welink-vip', 'VIP in WeLink', 'value');
+UPDATE commerce.customer SET name = 'Mei C.' WHERE tenant_id = :t AND code = 'wechat_mp:oMei';
+SELECT m.topic, m.dedupe_key, m.payload -> 'data' AS data FROM commerce.outbox m WHERE m.tenant_id = :t AND m.topic = 'crm.sync.welink';
+SELECT commerce.sync_result(:t, c.message_id, 'welink-adapter', true, NULL, 'WL-9001') AS delivered
+  FROM commerce.claim('crm.sync.welink', 'welink-adapter', 10, '5 minutes', :t) c;
+SELECT commerce.sync_inbound(:t, 'welink', 'WL-9001', '{"FullName": {"value": "Mei Chen", "version": 3}, "Tags": {"value": ["welink-vip"], "version": 3}}') AS inbound;
+SELECT commerce.sync_inbound(:t, 'welink', 'WL-9001', '{"FullName": {"value": "Mei", "version": 2}}') AS replayed_older;
+SELECT c.name, string_agg(t.code || ' (' || pt.tagged_by || ')', ', ') AS tags,
+       (SELECT count(*) FROM commerce.outbox m WHERE m.tenant_id = :t AND m.topic = 'crm.sync.welink') AS messages_to_welink
+  FROM commerce.customer c JOIN commerce.person_tag pt ON pt.tenant_id = c.tenant_id AND pt.person_id = c.person_id
+  JOIN commerce.tag t ON t.tenant_id = pt.tenant_id AND t.tag_id = pt.tag_id
+ WHERE c.tenant_id = :t AND c.code = 'wechat_mp:oMei' GROUP BY c.name;
+SELECT object_type, objects, synced, pending, failed, acked, inbound, stale_fields FROM commerce.sync_monitor(:t, 'welink')
+ WHERE object_type = 'person';
 SELECT count(*) AS crm_invariant_violations FROM commerce.check_crm_invariants(:t);
 SQL
 
