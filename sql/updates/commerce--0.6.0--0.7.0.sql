@@ -21156,7 +21156,7 @@ BEGIN
         INSERT INTO commerce.outbox AS ob (tenant_id, topic, dedupe_key, payload, available_at, created_at)
         VALUES (p_tenant, 'crm.sync.' || s.code, p_type || ':' || p_id || ':' || o.version,
                 jsonb_build_object('system', s.code, 'object', p_type, 'id', p_id, 'external_id', o.external_id,
-                                   'version', o.version, 'changed_at', o.changed_at, 'data', v_data),
+                                   'version', o.version, 'changed_at', o.changed_at, 'queued_at', clock_timestamp(), 'data', v_data),
                 v_now, v_now)
         ON CONFLICT (tenant_id, topic, dedupe_key) DO UPDATE SET payload = EXCLUDED.payload   -- the same transaction changed it again
         RETURNING ob.message_id INTO v_msg;
@@ -21206,7 +21206,7 @@ BEGIN
     v_type := m.payload ->> 'object';
     v_id := (m.payload ->> 'id')::bigint;
     v_version := (m.payload ->> 'version')::bigint;
-    v_changed := (m.payload ->> 'changed_at')::timestamptz;
+    v_changed := (m.payload ->> 'queued_at')::timestamptz;     -- wall-clock time of the change (delay)
     IF p_ok THEN
         IF p_external_id IS NOT NULL THEN
             IF length(p_external_id) NOT BETWEEN 1 AND 200 THEN
