@@ -51,7 +51,8 @@ static const char *const rfm_tiers[] = {
 static CommercePlan plan_rfm_read = {
 	"SELECT person_id, ($2 - last_order_day)::int4, orders_count, spent_fen, rfm_tier, rfm_score"
 	"  FROM commerce.crm_feature"
-	" WHERE tenant_id = $1 AND (orders_count > 0 OR rfm_tier IS NOT NULL)",
+	" WHERE tenant_id = $1 AND (orders_count > 0 OR rfm_tier IS NOT NULL)"
+	" ORDER BY person_id",		/* batches then lock in key order across the whole run */
 	2, {INT8OID, DATEOID}, NULL
 };
 
@@ -162,15 +163,18 @@ rfm_tier_of(int r, int f, int m)
 
 /* Write one batch of changed persons: lock their rows in key order, update, record. */
 static int64
-rfm_write(int64 tenant_id, DateADT day, TimestampTz now, Datum *persons, Datum *tiers, bool *tier_nulls,
-		  Datum *scores, bool *score_nulls, Datum *from, bool *from_nulls, int n)
+rfm_write(MemoryContext batch_cxt, int64 tenant_id, DateADT day, TimestampTz now, Datum *persons, Datum *tiers,
+		  bool *tier_nulls, Datum *scores, bool *score_nulls, Datum *from, bool *from_nulls, int n)
 {
 	Datum		v[7];
 	Datum		ids;
 	bool		isnull;
+	int64		changed;
+	MemoryContext old;
 
 	if (n == 0)
 		return 0;
+	old = MemoryContextSwitchTo(batch_cxt);		/* the batch's arrays, freed after it */
 	ids = commerce_make_array(persons, NULL, n, INT8OID);
 	v[0] = Int64GetDatum(tenant_id);
 	v[1] = ids;
@@ -182,7 +186,11 @@ rfm_write(int64 tenant_id, DateADT day, TimestampTz now, Datum *persons, Datum *
 	v[6] = DateADTGetDatum(day);
 	if (commerce_exec(&plan_rfm_write, v, NULL, 1) != 1)
 		elog(ERROR, "commerce._crm_rfm: the write returned no count");
-	return commerce_get_int64(0, 1, &isnull);
+	changed = commerce_get_int64(0, 1, &isnull);
+	SPI_freetuptable(SPI_tuptable);
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(batch_cxt);
+	return changed;
 }
 
 PG_FUNCTION_INFO_V1(commerce_crm_rfm);
@@ -214,6 +222,8 @@ commerce_crm_rfm(PG_FUNCTION_ARGS)
 			   *b_score_null,
 			   *b_from_null;
 	int			nb = 0;
+	Datum		tier_text[RFM_NTIERS];
+	MemoryContext batch_cxt;
 	StringInfoData tiers;
 	TupleDesc	desc;
 	Datum		out[3];
@@ -258,6 +268,8 @@ commerce_crm_rfm(PG_FUNCTION_ARGS)
 			r->money = commerce_get_int64(i, 4, &isnull);
 			tier = commerce_get_text(i, 5);
 			r->old_tier = tier == NULL ? -1 : commerce_word_index(tier, rfm_tiers, RFM_NTIERS);
+			if (tier != NULL)
+				pfree(tier);
 			d = commerce_get_datum(i, 6, &isnull);
 			r->old_score = isnull ? -1 : DatumGetInt32(d);
 			if (r->recency >= 0 && r->freq > 0)
@@ -289,6 +301,9 @@ commerce_crm_rfm(PG_FUNCTION_ARGS)
 	qsort(s_freq, nbuyers, sizeof(int64), cmp_int64);
 	qsort(s_money, nbuyers, sizeof(int64), cmp_int64);
 
+	for (int t = 0; t < (int) RFM_NTIERS; t++)
+		tier_text[t] = CStringGetTextDatum(rfm_tiers[t]);
+	batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "commerce rfm batch", ALLOCSET_DEFAULT_SIZES);
 	b_person = palloc(RFM_WRITE_BATCH * sizeof(Datum));
 	b_tier = palloc(RFM_WRITE_BATCH * sizeof(Datum));
 	b_score = palloc(RFM_WRITE_BATCH * sizeof(Datum));
@@ -316,19 +331,19 @@ commerce_crm_rfm(PG_FUNCTION_ARGS)
 			continue;
 		b_person[nb] = Int64GetDatum(r->person);
 		b_tier_null[nb] = tier < 0;
-		b_tier[nb] = tier < 0 ? (Datum) 0 : CStringGetTextDatum(rfm_tiers[tier]);
+		b_tier[nb] = tier < 0 ? (Datum) 0 : tier_text[tier];
 		b_score_null[nb] = score < 0;
 		b_score[nb] = Int32GetDatum(score);
 		b_from_null[nb] = r->old_tier < 0;
-		b_from[nb] = r->old_tier < 0 ? (Datum) 0 : CStringGetTextDatum(rfm_tiers[r->old_tier]);
+		b_from[nb] = r->old_tier < 0 ? (Datum) 0 : tier_text[r->old_tier];
 		if (++nb == RFM_WRITE_BATCH)
 		{
-			changed += rfm_write(tenant_id, day, now, b_person, b_tier, b_tier_null, b_score, b_score_null,
-								 b_from, b_from_null, nb);
+			changed += rfm_write(batch_cxt, tenant_id, day, now, b_person, b_tier, b_tier_null, b_score,
+								 b_score_null, b_from, b_from_null, nb);
 			nb = 0;
 		}
 	}
-	changed += rfm_write(tenant_id, day, now, b_person, b_tier, b_tier_null, b_score, b_score_null,
+	changed += rfm_write(batch_cxt, tenant_id, day, now, b_person, b_tier, b_tier_null, b_score, b_score_null,
 						 b_from, b_from_null, nb);
 
 	commerce_spi_finish();
@@ -586,7 +601,8 @@ commerce_bgnbd_fit(PG_FUNCTION_ARGS)
 	{
 		if (xd[i] < 0 || xd[i] > 100000 || xd[i] != floor(xd[i]) || data.tx[i] < 0
 			|| data.t[i] <= 0 || data.tx[i] > data.t[i] || data.w[i] <= 0
-			|| (xd[i] == 0 && data.tx[i] != 0) || !isfinite(data.t[i]) || !isfinite(data.w[i]))
+			|| (xd[i] == 0 && data.tx[i] != 0) || !isfinite(data.t[i]) || !isfinite(data.w[i])
+			|| !isfinite(data.tx[i]))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("customer group %d is not a purchase history (x %g, t_x %g, T %g, weight %g)",
@@ -607,6 +623,12 @@ commerce_bgnbd_fit(PG_FUNCTION_ARGS)
 	theta[3] = 0;
 	evals = nelder_mead(theta, &data, &fbest);
 	evals += nelder_mead(theta, &data, &fbest);		/* a restart, against a collapsed simplex */
+	if (!isfinite(fbest) || fbest >= DBL_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the BG/NBD model cannot be fitted to these histories"),
+				 errdetail("The likelihood is not finite anywhere the search went."),
+				 errhint("Check the histories: days since the first purchase, in a plausible range.")));
 	for (int j = 0; j < 4; j++)
 		out[j] = Float8GetDatum(exp(theta[j]));
 	out[4] = Float8GetDatum(-fbest);
@@ -652,7 +674,7 @@ commerce_bgnbd_p_zero(PG_FUNCTION_ARGS)
 				stay;
 
 	bgnbd_params(PG_GETARG_ARRAYTYPE_P(0), &r, &alpha, &a, &b);
-	if (x < 0 || tx < 0 || t < tx || h < 0 || (x == 0 && tx != 0))
+	if (x < 0 || !isfinite(tx) || !isfinite(t) || !isfinite(h) || tx < 0 || t < tx || h < 0 || (x == 0 && tx != 0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("not a purchase history (x %d, t_x %g, T %g, h %g)", x, tx, t, h),
@@ -699,7 +721,6 @@ commerce_binary_metrics(PG_FUNCTION_ARGS)
 	Scored	   *s;
 	int64		pos = 0,
 				top = 0,
-				top_pos = 0,
 				correct = 0,
 				flagged = 0,
 				flagged_pos = 0;
@@ -757,11 +778,27 @@ commerce_binary_metrics(PG_FUNCTION_ARGS)
 	}
 	auc = (pos == 0 || pos == n) ? 0.5
 		: (rank_sum - (double) pos * (pos + 1) / 2.0) / ((double) pos * (double) (n - pos));
+	/* the top tenth; a group of equal scores across its boundary counts pro rata (order-free) */
 	top = (n + 9) / 10;
-	for (int i = 0; i < top; i++)
-		top_pos += s[i].label;
-	base = (double) pos / n;
-	lift = pos == 0 ? 0 : ((double) top_pos / top) / base;
+	{
+		double		top_posf = 0;
+
+		for (int i = 0; i < top;)
+		{
+			int			j = i;
+			int64		tie_pos = 0;
+
+			while (j < n && s[j].score == s[i].score)
+				tie_pos += s[j++].label;
+			if (j <= top)
+				top_posf += tie_pos;
+			else
+				top_posf += (double) tie_pos * (top - i) / (j - i);
+			i = j;
+		}
+		base = (double) pos / n;
+		lift = pos == 0 ? 0 : (top_posf / top) / base;
+	}
 	for (int b = 0; b < 10; b++)
 		if (bin_n[b] > 0)
 			ece += fabs(bin_p[b] / bin_n[b] - bin_y[b] / bin_n[b]) * bin_n[b] / n;

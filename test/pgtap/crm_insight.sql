@@ -13,7 +13,7 @@ SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
 CALL commerce.provision();
-SELECT plan(56);
+SELECT plan(57);
 \ir lib/fingerprint.psql
 \ir lib/call_as.psql
 \o /dev/null
@@ -27,6 +27,7 @@ SELECT commerce.upsert_staff(:t, 'op1', 'HQ', 'operator');
 SELECT commerce.upsert_store(:t, 'S1', 'Store one', 'Zhejiang', 'Hangzhou');
 SELECT commerce.upsert_store(:t, 'S2', 'Store two', 'Zhejiang', 'Ningbo');
 SELECT commerce.upsert_staff(:t, 'st1', 'Store', 'store', ARRAY['S1']);
+SELECT commerce.upsert_staff(:t, 'op-s1', 'HQ for S1', 'operator', ARRAY['S1']);
 SELECT setseed(0.7);
 -- 1,500 customers registered over two years; 0 to 8 paid orders each over the last 700 days
 INSERT INTO commerce.customer (tenant_id, code, created_at)
@@ -117,7 +118,9 @@ SELECT is((SELECT count(*) FROM commerce.crm_health(:t, 'S1', '2030-06-10', '203
 SELECT is(pg_temp.call_as('store', 'st1', $$SELECT count(*) FROM commerce_api.crm_health('2030-06-10', '2030-06-15')$$), 'ok',
           'store staff see their own store''s dashboard');
 SELECT matches(pg_temp.call_as('store', 'st1', $$SELECT count(*) FROM commerce_api.crm_health('2030-06-10', '2030-06-15', 'S2')$$),
-               '^42501: store staff see only their own stores', 'but not another store''s');
+               '^42501: staff limited to stores see only their own', 'but not another store''s');
+SELECT matches(pg_temp.call_as('operator', 'op-s1', $$SELECT count(*) FROM commerce_api.crm_health('2030-06-10', '2030-06-15', 'S2')$$),
+               '^42501: staff limited to stores see only their own', 'HQ staff limited to a store do not see another store''s');
 SELECT matches(pg_temp.call_as('customer', 'c1', $$SELECT count(*) FROM commerce_api.crm_health('2030-06-10', '2030-06-15')$$),
                '^42501:', 'customers see no dashboard');
 SELECT is(pg_temp.call_as('store', 'st1', $$SELECT commerce_api.set_home_store('c2', 'S1')$$), '42501: store staff home customers in their own stores only',

@@ -463,21 +463,21 @@ COMMENT ON FUNCTION commerce_api.opt_out(text, boolean, text) IS
 CREATE FUNCTION commerce._api_store_scope(a commerce.actor, p_store text) RETURNS text
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
-    IF a.kind <> 'store' OR a.stores IS NULL THEN
-        RETURN p_store;
+    IF a.stores IS NULL OR a.kind NOT IN ('store', 'operator', 'finance') THEN
+        RETURN p_store;     -- services, and staff of every store
     END IF;
     IF p_store IS NULL AND cardinality(a.stores) = 1 THEN
         RETURN a.stores[1];
     END IF;
     IF p_store IS NULL OR NOT p_store = ANY (a.stores) THEN
-        RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = format('store staff see only their own stores (%s)', array_to_string(a.stores, ', ')),
+        RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = format('staff limited to stores see only their own (%s)', array_to_string(a.stores, ', ')),
             DETAIL = CASE WHEN p_store IS NULL THEN 'The whole tenant was asked for.' ELSE format('Store "%s" was asked for.', left(p_store, 64)) END,
             HINT = 'Name one of your stores.';
     END IF;
     RETURN p_store;
 END $$;
 COMMENT ON FUNCTION commerce._api_store_scope(commerce.actor, text) IS
-  'The store an API call may act on: any (or the whole tenant, NULL) for HQ and services; for store staff one of their stores (their only store when none is named), 42501 otherwise.';
+  'The store an API call may act on: any (or the whole tenant, NULL) for services and staff of every store; for staff limited to stores (store staff, and HQ staff given a store list) one of theirs (their only store when none is named), 42501 otherwise.';
 
 -- The shape of a day of the health dashboard.
 CREATE VIEW commerce_api.health_day AS
@@ -507,8 +507,8 @@ RETURNS void LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
 DECLARE a commerce.actor := commerce._api_actor('commerce_api.set_home_store', '{store,operator}'); v_now text;
 BEGIN
-    IF a.kind = 'store' AND a.stores IS NOT NULL THEN
-        -- store staff home a customer in their own store, and only one that is nobody else's
+    IF a.stores IS NOT NULL THEN
+        -- staff limited to stores home a customer in their own store, and only one that is nobody else's
         SELECT s.code INTO v_now FROM commerce.crm_feature f JOIN commerce.store s ON s.tenant_id = f.tenant_id AND s.store_id = f.home_store_id
          WHERE f.tenant_id = a.tenant_id AND f.person_id = commerce.find_person(a.tenant_id, set_home_store.customer);
         IF set_home_store.store IS NULL OR (v_now IS NOT NULL AND NOT v_now = ANY (a.stores)) THEN

@@ -240,9 +240,20 @@ BEGIN
     IF p_day >= commerce._tenant_day(p_tenant, commerce.now()) THEN
         PERFORM commerce._invalid('p_day', format('%s has not ended yet', p_day), 'Snapshot days that have ended, in the tenant''s calendar.');
     END IF;
-    DELETE FROM commerce.crm_health_day h WHERE h.tenant_id = p_tenant AND h.day = p_day;
-    INSERT INTO commerce.crm_health_day SELECT * FROM commerce._crm_health_rows(p_tenant, p_day);
+    -- an upsert: a backfill and the nightly job on the same day both end with the day's rows
+    INSERT INTO commerce.crm_health_day AS h SELECT * FROM commerce._crm_health_rows(p_tenant, p_day)
+    ON CONFLICT (tenant_id, store_id, day) DO UPDATE
+       SET members = EXCLUDED.members, new_members = EXCLUDED.new_members, buyers = EXCLUDED.buyers,
+           active = EXCLUDED.active, dormant = EXCLUDED.dormant, churned = EXCLUDED.churned,
+           repeat_buyers = EXCLUDED.repeat_buyers, orders = EXCLUDED.orders, spent_fen = EXCLUDED.spent_fen,
+           churn_rate_bp = EXCLUDED.churn_rate_bp, repurchase_rate_bp = EXCLUDED.repurchase_rate_bp,
+           computed_at = EXCLUDED.computed_at;
     GET DIAGNOSTICS n = ROW_COUNT;
+    -- a store no longer anyone's home keeps no row for the day
+    DELETE FROM commerce.crm_health_day h
+     WHERE h.tenant_id = p_tenant AND h.day = p_day AND h.store_id <> 0
+       AND NOT EXISTS (SELECT 1 FROM commerce.crm_feature f WHERE f.tenant_id = p_tenant AND f.home_store_id = h.store_id
+                                                              AND f.registered_day <= p_day);
     RETURN n;
 END $$;
 COMMENT ON FUNCTION commerce.crm_health_snapshot(bigint, date) IS
@@ -518,13 +529,20 @@ BEGIN
                               AND m.created_at > commerce.now() - interval '28 days') THEN
                 PERFORM commerce.crm_train_churn(t.tenant_id, 'job:commerce-crm-insight');
             END IF;
-            PERFORM commerce.crm_score_churn(t.tenant_id);
         EXCEPTION WHEN SQLSTATE 'PT409' THEN
-            NULL;   -- too little history for a model yet
+            NULL;   -- too little history for a (new) model yet: the latest one, if any, still scores
         WHEN OTHERS THEN
-            RAISE WARNING 'commerce-crm-insight: tenant %: churn scoring failed: %', t.tenant_id, SQLERRM;
+            RAISE WARNING 'commerce-crm-insight: tenant %: churn training failed: %', t.tenant_id, SQLERRM;
         END;
         COMMIT;
+        IF EXISTS (SELECT 1 FROM commerce.crm_model m WHERE m.tenant_id = t.tenant_id AND m.kind = 'churn_bgnbd') THEN
+            BEGIN
+                PERFORM commerce.crm_score_churn(t.tenant_id);
+            EXCEPTION WHEN OTHERS THEN
+                RAISE WARNING 'commerce-crm-insight: tenant %: churn scoring failed: %', t.tenant_id, SQLERRM;
+            END;
+            COMMIT;
+        END IF;
     END LOOP;
 END $$;
 COMMENT ON PROCEDURE commerce.crm_insight_nightly() IS

@@ -43,12 +43,13 @@ CREATE TABLE commerce.sync_object (
     last_error    text,
     message_id    bigint NOT NULL,
     external_id   text,
+    data_md5      text NOT NULL,
     PRIMARY KEY (tenant_id, system_id, object_type, object_id),
     FOREIGN KEY (tenant_id, system_id) REFERENCES commerce.sync_system,
     CHECK (acked_version <= version)
 );
 COMMENT ON TABLE commerce.sync_object IS
-  'The outbound state of an object towards a system (CRM17): its latest version (one per committing transaction that changed it; version_xid the transaction), when that version was made, the latest version the system acknowledged and when, pending / synced / failed with the failures in a row and the remote error, the outbox message of the latest version, and the system''s id for it when known.';
+  'The outbound state of an object towards a system (CRM17): its latest version (one per committing transaction that changed it; version_xid the transaction), when that version was made, the latest version the system acknowledged and when, pending / synced / failed with the failures in a row and the remote error, the outbox message of the latest version, the system''s id for it when known, and an MD5 of the fields sent (a change of nothing it maps sends no new version).';
 
 CREATE INDEX sync_object_status ON commerce.sync_object (tenant_id, system_id, status);
 
@@ -205,30 +206,35 @@ COMMENT ON FUNCTION commerce._sync_doc(bigint, text, bigint) IS
   'The state of a person (its first account''s code, name and phone, its CRM figures, home store and tags), a KOC or an order, in our field names; NULL when it no longer exists.';
 
 -- Queue an object's state for the systems that map its kind (one message per system and transaction).
-CREATE FUNCTION commerce._sync_queue(p_tenant bigint, p_type text, p_id bigint, p_only bigint DEFAULT NULL) RETURNS integer
+CREATE FUNCTION commerce._sync_queue(p_tenant bigint, p_type text, p_id bigint, p_only bigint DEFAULT NULL,
+                                     p_force boolean DEFAULT false) RETURNS integer
 LANGUAGE plpgsql AS $$
-DECLARE s record; v_doc jsonb; v_data jsonb; o record; v_now timestamptz := commerce.now(); n integer := 0;
-        v_origin bigint := nullif(current_setting('commerce_sync.origin', true), '')::bigint; v_msg bigint;
+DECLARE s record; v_doc jsonb; v_data jsonb; v_md5 text; cur record; o record; v_now timestamptz := commerce.now();
+        n integer := 0; v_origin bigint := nullif(current_setting('commerce_sync.origin', true), '')::bigint; v_msg bigint;
 BEGIN
     FOR s IN SELECT x.system_id, x.code, x.field_map -> p_type AS fmap FROM commerce.sync_system x
               WHERE x.tenant_id = p_tenant AND x.enabled AND x.field_map ? p_type
                 AND (p_only IS NULL OR x.system_id = p_only) AND x.system_id IS DISTINCT FROM v_origin
               ORDER BY x.system_id LOOP
-        IF v_doc IS NULL THEN
-            v_doc := commerce._sync_doc(p_tenant, p_type, p_id);
-            IF v_doc IS NULL THEN
-                RETURN 0;       -- gone (a person merged away): nothing to send
-            END IF;
-        END IF;
+        -- the object's row first: the state read after the lock is at least as new as any version before it
+        SELECT so.version, so.version_xid = pg_current_xact_id() AS same_tx, so.data_md5 INTO cur
+          FROM commerce.sync_object so
+         WHERE so.tenant_id = p_tenant AND so.system_id = s.system_id AND so.object_type = p_type AND so.object_id = p_id
+           FOR UPDATE;
+        v_doc := commerce._sync_doc(p_tenant, p_type, p_id);
+        CONTINUE WHEN v_doc IS NULL;        -- gone (a person merged away): nothing to send
         SELECT jsonb_object_agg(m.value #>> '{}', v_doc -> m.key) INTO v_data FROM jsonb_each(s.fmap) m;
+        v_md5 := md5(v_data::text);
+        -- nothing this system maps changed since the version it has: no new version
+        CONTINUE WHEN cur.version IS NOT NULL AND NOT cur.same_tx AND NOT p_force AND cur.data_md5 = v_md5;
         -- a new version per committing transaction; the row lock orders two transactions on one object
         INSERT INTO commerce.sync_object AS so (tenant_id, system_id, object_type, object_id, version, version_xid, changed_at,
-                                                status, message_id)
-        VALUES (p_tenant, s.system_id, p_type, p_id, 1, pg_current_xact_id(), v_now, 'pending', 0)
+                                                status, message_id, data_md5)
+        VALUES (p_tenant, s.system_id, p_type, p_id, 1, pg_current_xact_id(), v_now, 'pending', 0, v_md5)
         ON CONFLICT (tenant_id, system_id, object_type, object_id) DO UPDATE
            SET version = so.version + CASE WHEN so.version_xid = pg_current_xact_id() THEN 0 ELSE 1 END,
                changed_at = CASE WHEN so.version_xid = pg_current_xact_id() THEN so.changed_at ELSE EXCLUDED.changed_at END,
-               version_xid = EXCLUDED.version_xid,
+               version_xid = EXCLUDED.version_xid, data_md5 = EXCLUDED.data_md5,
                status = CASE WHEN so.status = 'failed' THEN 'failed' ELSE 'pending' END
         RETURNING so.version, so.changed_at, so.external_id INTO o;
         INSERT INTO commerce.outbox AS ob (tenant_id, topic, dedupe_key, payload, available_at, created_at)
@@ -246,8 +252,8 @@ BEGIN
     END LOOP;
     RETURN n;
 END $$;
-COMMENT ON FUNCTION commerce._sync_queue(bigint, text, bigint, bigint) IS
-  'Send an object''s current state to every enabled system that maps its kind (or only to p_only), in the system''s field names, as outbox message crm.sync.<system> keyed <kind>:<id>:<version>: the version rises once per transaction (a second change in the same transaction rewrites that transaction''s message). A system that sent the change in (commerce_sync.origin) is skipped. Returns the messages written.';
+COMMENT ON FUNCTION commerce._sync_queue(bigint, text, bigint, bigint, boolean) IS
+  'Send an object''s current state to every enabled system that maps its kind (or only to p_only), in the system''s field names, as outbox message crm.sync.<system> keyed <kind>:<id>:<version>: the object''s sync row is locked before its state is read; the version rises once per transaction (a second change in the same transaction rewrites that transaction''s message); a change that leaves every field the system maps as it was sends nothing (unless p_force: a manual retry). A system that sent the change in (commerce_sync.origin) is skipped. Returns the messages written.';
 
 -- AFTER a change of a person, a KOC or an order: queue it for the systems that map it.
 CREATE FUNCTION commerce._sync_on_change() RETURNS trigger
@@ -296,6 +302,10 @@ DECLARE m commerce.outbox_row; v_sys record; v_type text; v_id bigint; v_version
         v_now timestamptz := commerce.now(); v_status text; v_linked bigint;
 BEGIN
     PERFORM commerce._require(p_ok, 'p_ok');
+    IF p_ok AND EXISTS (SELECT 1 FROM commerce.outbox x WHERE x.tenant_id = p_tenant AND x.message_id = p_message
+                           AND x.status = 'done' AND x.claimed_by = p_worker) THEN
+        RETURN 'done';      -- a repeat of a report that went through (its answer was lost)
+    END IF;
     m := commerce._claimed(p_tenant, p_message, p_worker);
     SELECT x.system_id, x.code INTO v_sys FROM commerce.sync_system x
      WHERE x.tenant_id = p_tenant AND 'crm.sync.' || x.code = m.topic;
@@ -312,6 +322,8 @@ BEGIN
             IF length(p_external_id) NOT BETWEEN 1 AND 200 THEN
                 PERFORM commerce._invalid('p_external_id', 'The external id is empty or longer than 200 characters.', 'Send the system''s id of the object.');
             END IF;
+            -- the record's lock, as sync_inbound takes it: a webhook for the same id waits for this link
+            PERFORM pg_advisory_xact_lock(hashtextextended('commerce.sync:' || p_tenant || ':' || v_sys.system_id || ':' || p_external_id, 0));
             INSERT INTO commerce.sync_link (tenant_id, system_id, object_type, external_id, local_id, created_at)
             VALUES (p_tenant, v_sys.system_id, v_type, p_external_id, v_id, v_now)
             ON CONFLICT DO NOTHING;
@@ -341,10 +353,12 @@ BEGIN
     END IF;
     PERFORM commerce._require(p_error, 'p_error');
     v_status := commerce.fail(p_tenant, p_message, p_worker, left(p_error, 1000));
+    -- a superseded version's failure is only logged: its object waits on the newer version
     UPDATE commerce.sync_object so
        SET status = CASE WHEN so.acked_version >= so.version THEN 'synced' ELSE 'failed' END,
            failures = so.failures + 1, last_error = left(p_error, 1000)
-     WHERE so.tenant_id = p_tenant AND so.system_id = v_sys.system_id AND so.object_type = v_type AND so.object_id = v_id;
+     WHERE so.tenant_id = p_tenant AND so.system_id = v_sys.system_id AND so.object_type = v_type AND so.object_id = v_id
+       AND so.version = v_version;
     INSERT INTO commerce.sync_log (tenant_id, system_id, object_type, object_id, kind, version, error, at)
     VALUES (p_tenant, v_sys.system_id, v_type, v_id, 'failed', v_version, left(p_error, 1000), v_now);
     RETURN v_status;
@@ -369,7 +383,7 @@ BEGIN
                       AND so.object_type = p_type AND so.object_id = p_id) THEN
         PERFORM commerce._not_found('synced ' || left(p_type, 20), p_id::text, p_tenant);
     END IF;
-    IF commerce._sync_queue(p_tenant, p_type, p_id, v_sys) = 0 THEN
+    IF commerce._sync_queue(p_tenant, p_type, p_id, v_sys, true) = 0 THEN
         RAISE EXCEPTION USING ERRCODE = 'PT409', MESSAGE = format('%s %s cannot be sent to %s now', p_type, p_id, p_system),
             DETAIL = 'The system is disabled, no longer maps this kind of object, or the object is gone.',
             HINT = 'Enable the system or map the kind with upsert_sync_system.';
@@ -467,13 +481,15 @@ BEGIN
             IF jsonb_typeof(v -> 'value') <> 'array' THEN
                 PERFORM commerce._invalid('p_fields', format('$.%s.value is not an array of tag codes.', left(k, 64)), 'Send ["vip", ...].');
             END IF;
-            FOR t IN SELECT g.tag_id, g.code, x.want FROM commerce.tag g
+            FOR t IN SELECT g.tag_id, g.code, x.want, g.active FROM commerce.tag g
                        CROSS JOIN LATERAL (SELECT (v -> 'value') ? g.code AS want) x
                       WHERE g.tenant_id = p_tenant AND g.source = 'manual'
                         AND (x.want OR EXISTS (SELECT 1 FROM commerce.person_tag pt WHERE pt.tenant_id = p_tenant AND pt.tag_id = g.tag_id
                                                   AND pt.person_id = v_person AND pt.tagged_by = 'sync:' || s.code))
                       ORDER BY g.tag_id LOOP
-                IF t.want THEN
+                IF t.want AND NOT t.active THEN
+                    NULL;                           -- a tag switched off here is neither given nor taken
+                ELSIF t.want THEN
                     WITH i AS (INSERT INTO commerce.person_tag (tenant_id, tag_id, person_id, tagged_by, tagged_at)
                                VALUES (p_tenant, t.tag_id, v_person, 'sync:' || s.code, v_now) ON CONFLICT DO NOTHING RETURNING 1)
                     INSERT INTO commerce.tag_change (tenant_id, tag_id, person_id, op, by_whom, at)
