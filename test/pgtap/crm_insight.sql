@@ -13,7 +13,7 @@ SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
 CALL commerce.provision();
-SELECT plan(57);
+SELECT plan(63);
 \ir lib/fingerprint.psql
 \ir lib/call_as.psql
 \o /dev/null
@@ -225,6 +225,23 @@ SELECT throws_ok(format($f$SELECT commerce.crm_recall(%1$s, 'hello')$f$, :t, :t2
 SELECT throws_ok(format($f$SELECT commerce.crm_recall(%1$s, 'nope')$f$, :t, :t2), 'PT404', NULL, 'an unknown flow');
 SELECT is(pg_temp.call_as('operator', 'op1', $$SELECT commerce_api.recall('winback', 9999)$$), 'ok', 'HQ recalls through the API');
 SELECT matches(pg_temp.call_as('store', 'st1', $$SELECT commerce_api.recall('winback')$$), '^42501:', 'store staff do not');
+
+-- the sync: bad input changes nothing; another tenant's service cannot reach a system
+\o /dev/null
+SELECT commerce.upsert_sync_system(:t, 'wl', 'WeLink', '{"person": {"name": "FullName"}}');
+SELECT commerce.upsert_staff(:t2, 'op2', 'HQ 2', 'operator');
+\o
+SELECT pg_temp.fingerprint() AS fp2 \gset
+SELECT throws_ok(format($f$SELECT commerce.upsert_sync_system(%s, 'wl', 'WeLink', '{"person": {"nmae": "FullName"}}')$f$, :t),
+                 '22023', NULL, 'a field map naming an unknown field');
+SELECT throws_ok(format($f$SELECT commerce.sync_inbound(%s, 'wl', 'R1', '{"FullName": {"value": "A", "version": "x"}}')$f$, :t),
+                 '22023', NULL, 'an inbound field without a whole version');
+SELECT throws_ok(format($f$SELECT commerce.sync_retry(%s, 'wl', 'person', 0)$f$, :t), 'PT404', NULL, 'a retry of an object never sent');
+SELECT is(pg_temp.fingerprint(), :'fp2', 'bad sync input changed nothing');
+SELECT matches(pg_temp.call_as('service', 'adapter', $$SELECT commerce_api.sync_inbound('wl', 'R1', '{}')$$, :t2), '^PT404:',
+               'another tenant''s service does not find the system');
+SELECT matches(pg_temp.call_as('operator', 'op2', $$SELECT * FROM commerce_api.sync_monitor('wl')$$, :t2), '^PT404:',
+               'nor does another tenant''s HQ');
 
 SELECT * FROM finish();
 ROLLBACK;
