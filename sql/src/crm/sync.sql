@@ -119,6 +119,27 @@ $$;
 COMMENT ON FUNCTION commerce._sync_fields(text) IS
   'The fields a field map may name for a kind of object (person, koc, order); of a person''s, a system may send in name and tags.';
 
+-- A system's id by its code (PT404 when the tenant has none of that code).
+CREATE FUNCTION commerce._sync_system_id(p_tenant bigint, p_code text) RETURNS bigint
+LANGUAGE plpgsql STABLE AS $$
+DECLARE v_id bigint;
+BEGIN
+    SELECT x.system_id INTO v_id FROM commerce.sync_system x WHERE x.tenant_id = p_tenant AND x.code = p_code;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('sync system', p_code, p_tenant);
+    END IF;
+    RETURN v_id;
+END $$;
+COMMENT ON FUNCTION commerce._sync_system_id(bigint, text) IS 'The id of a tenant''s sync system by its code; PT404 when there is none.';
+
+-- The transaction lock of one remote record: its webhooks and the link made by an acknowledgement queue here.
+CREATE FUNCTION commerce._sync_record_lock(p_tenant bigint, p_system bigint, p_external_id text) RETURNS void
+LANGUAGE sql AS $$
+    SELECT pg_advisory_xact_lock(hashtextextended('commerce.sync:' || p_tenant || ':' || p_system || ':' || p_external_id, 0));
+$$;
+COMMENT ON FUNCTION commerce._sync_record_lock(bigint, bigint, text) IS
+  'Take the transaction lock of a system''s record (sync_inbound and the link of sync_result), so that deliveries of one record run one at a time.';
+
 -- Create a system or give it a new field map.
 CREATE FUNCTION commerce.upsert_sync_system(p_tenant bigint, p_code text, p_name text, p_field_map jsonb,
                                             p_enabled boolean DEFAULT true) RETURNS bigint
@@ -323,7 +344,7 @@ BEGIN
                 PERFORM commerce._invalid('p_external_id', 'The external id is empty or longer than 200 characters.', 'Send the system''s id of the object.');
             END IF;
             -- the record's lock, as sync_inbound takes it: a webhook for the same id waits for this link
-            PERFORM pg_advisory_xact_lock(hashtextextended('commerce.sync:' || p_tenant || ':' || v_sys.system_id || ':' || p_external_id, 0));
+            PERFORM commerce._sync_record_lock(p_tenant, v_sys.system_id, p_external_id);
             INSERT INTO commerce.sync_link (tenant_id, system_id, object_type, external_id, local_id, created_at)
             VALUES (p_tenant, v_sys.system_id, v_type, p_external_id, v_id, v_now)
             ON CONFLICT DO NOTHING;
@@ -375,10 +396,7 @@ BEGIN
     PERFORM commerce._require(p_system, 'p_system');
     PERFORM commerce._require(p_type, 'p_type');
     PERFORM commerce._require(p_id, 'p_id');
-    SELECT x.system_id INTO v_sys FROM commerce.sync_system x WHERE x.tenant_id = p_tenant AND x.code = p_system;
-    IF NOT FOUND THEN
-        PERFORM commerce._not_found('sync system', p_system, p_tenant);
-    END IF;
+    v_sys := commerce._sync_system_id(p_tenant, p_system);
     IF NOT EXISTS (SELECT 1 FROM commerce.sync_object so WHERE so.tenant_id = p_tenant AND so.system_id = v_sys
                       AND so.object_type = p_type AND so.object_id = p_id) THEN
         PERFORM commerce._not_found('synced ' || left(p_type, 20), p_id::text, p_tenant);
@@ -434,7 +452,7 @@ BEGIN
     END LOOP;
     SELECT jsonb_object_agg(m.value #>> '{}', m.key) INTO v_inverse FROM jsonb_each(s.fmap) m;
     -- one webhook at a time per record: replays and concurrent deliveries of it queue here
-    PERFORM pg_advisory_xact_lock(hashtextextended('commerce.sync:' || p_tenant || ':' || s.system_id || ':' || p_external_id, 0));
+    PERFORM commerce._sync_record_lock(p_tenant, s.system_id, p_external_id);
     PERFORM set_config('commerce_sync.origin', s.system_id::text, true);    -- what it sends in is not sent back to it
     SELECT l.local_id INTO v_person FROM commerce.sync_link l
      WHERE l.tenant_id = p_tenant AND l.system_id = s.system_id AND l.object_type = 'person' AND l.external_id = p_external_id;
@@ -507,8 +525,7 @@ BEGIN
     PERFORM set_config('commerce_sync.origin', coalesce(v_origin, ''), true);
     INSERT INTO commerce.sync_log (tenant_id, system_id, object_type, object_id, external_id, kind, applied, stale, at)
     VALUES (p_tenant, s.system_id, 'person', v_person, p_external_id, 'inbound', cardinality(v_applied), cardinality(v_stale), v_now);
-    RETURN jsonb_build_object('customer', (SELECT c.code FROM commerce.customer c WHERE c.tenant_id = p_tenant AND c.person_id = v_person
-                                            ORDER BY c.customer_id LIMIT 1),
+    RETURN jsonb_build_object('customer', commerce._person_account(p_tenant, v_person),
                               'created', v_created, 'applied', to_jsonb(v_applied), 'stale', to_jsonb(v_stale),
                               'ignored', to_jsonb(v_ignored));
 END $$;
@@ -525,10 +542,7 @@ BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._require(p_system, 'p_system');
     PERFORM commerce._require(p_since, 'p_since');
-    SELECT x.system_id INTO v_sys FROM commerce.sync_system x WHERE x.tenant_id = p_tenant AND x.code = p_system;
-    IF NOT FOUND THEN
-        PERFORM commerce._not_found('sync system', p_system, p_tenant);
-    END IF;
+    v_sys := commerce._sync_system_id(p_tenant, p_system);
     RETURN QUERY
     WITH k AS (SELECT unnest(ARRAY['person', 'koc', 'order']) AS object_type),
     o AS (SELECT so.object_type, count(*) AS objects, count(*) FILTER (WHERE so.status = 'synced') AS synced,
@@ -563,10 +577,7 @@ BEGIN
     IF p_limit NOT BETWEEN 1 AND 10000 THEN
         PERFORM commerce._invalid('p_limit', format('%s rows', p_limit), 'Ask for 1 to 10000 rows.');
     END IF;
-    SELECT x.system_id INTO v_sys FROM commerce.sync_system x WHERE x.tenant_id = p_tenant AND x.code = p_system;
-    IF NOT FOUND THEN
-        PERFORM commerce._not_found('sync system', p_system, p_tenant);
-    END IF;
+    v_sys := commerce._sync_system_id(p_tenant, p_system);
     RETURN QUERY SELECT so.object_type, so.object_id, so.version, so.acked_version, so.failures, so.last_error, so.changed_at, so.message_id
                    FROM commerce.sync_object so
                   WHERE so.tenant_id = p_tenant AND so.system_id = v_sys AND so.status = 'failed'
