@@ -14,7 +14,7 @@ SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
 CALL commerce.provision();
-SELECT plan(510);
+SELECT plan(555);
 \ir lib/fingerprint.psql
 \o /dev/null
 
@@ -207,7 +207,22 @@ INSERT INTO expected VALUES
   ('sync_failures', '{operator}', $$SELECT * FROM commerce_api.sync_failures('nope')$$),
   ('sync_retry', '{operator}', $$SELECT commerce_api.sync_retry('nope', 'person', 0)$$),
   ('sync_result', '{service}', $$SELECT commerce_api.sync_result(0, 'w', true)$$),
-  ('sync_inbound', '{service}', $$SELECT commerce_api.sync_inbound('nope', 'x', '{}')$$);
+  ('sync_inbound', '{service}', $$SELECT commerce_api.sync_inbound('nope', 'x', '{}')$$),
+  ('community_event', '{service}', $$SELECT commerce_api.community_event('[]')$$),
+  ('bind_wecom_department', '{operator}', $$SELECT commerce_api.bind_wecom_department(0, NULL)$$),
+  ('link_wecom_user', '{operator}', $$SELECT commerce_api.link_wecom_user('nobody', NULL)$$),
+  ('set_welcome_template', '{operator}', $$SELECT commerce_api.set_welcome_template('bad code', 'x')$$),
+  ('register_group', '{koc,store,operator,service}', $$SELECT commerce_api.register_group('wecom', 'c', 'n', 'g')$$),
+  ('update_group', '{store,operator}', $$SELECT commerce_api.update_group('nope')$$),
+  ('create_join_way', '{koc,store,operator}', $$SELECT commerce_api.create_join_way('bad code', 'group', 't')$$),
+  ('join_way_ready', '{service}', $$SELECT commerce_api.join_way_ready('nope', 'https://x', 'c')$$),
+  ('set_join_way_active', '{koc,store,operator}', $$SELECT commerce_api.set_join_way_active('nope', false)$$),
+  ('join_ways', '{koc,store,operator}', $$SELECT * FROM commerce_api.join_ways(NULL, 0)$$),
+  ('community_groups', '{koc,store,operator}', $$SELECT * FROM commerce_api.community_groups(NULL, 'bad')$$),
+  ('start_group_checkin', '{koc,store,operator}', $$SELECT commerce_api.start_group_checkin('nope', 't')$$),
+  ('close_group_checkin', '{koc,store,operator}', $$SELECT commerce_api.close_group_checkin(0)$$),
+  ('group_check_in', '{customer,service}', $$SELECT commerce_api.group_check_in('nope')$$),
+  ('checkin_board', '{customer,koc,store,operator,service}', $$SELECT commerce_api.checkin_board(0)$$);
 SELECT pg_temp.fingerprint() AS fp0 \gset
 \o
 
@@ -414,7 +429,7 @@ SELECT is((SELECT count(*) FROM pg_class c WHERE c.relnamespace = 'commerce'::re
 -- grant_api is idempotent and revokes what the matrix no longer gives
 GRANT EXECUTE ON FUNCTION commerce_api.record_payout(text, text, text, text) TO commerce_customer;
 SELECT is((SELECT string_agg(role || '=' || functions, ' ') FROM commerce.grant_api()),
-          'commerce_anonymous=12 commerce_customer=57 commerce_koc=17 commerce_store=39 commerce_operator=100 commerce_finance=25 commerce_service=117',
+          'commerce_anonymous=12 commerce_customer=59 commerce_koc=25 commerce_store=48 commerce_operator=112 commerce_finance=25 commerce_service=122',
           'grant_api again: the same counts');
 SELECT ok(NOT has_function_privilege('commerce_customer', 'commerce_api.record_payout(text, text, text, text)', 'EXECUTE'),
           'grant_api revokes a grant the matrix does not give');

@@ -329,6 +329,31 @@ END $$;
 COMMENT ON FUNCTION commerce.set_growth_levels(bigint, jsonb) IS
   'Replace a tenant''s growth levels (CRM01): a list of {level, name, min_growth}, levels numbered 1, 2, 3, ... with rising min_growth (whole yuan of net spending). Every person''s level follows at once; returns how many changed level (their segments are re-evaluated by the CRM pump).';
 
+-- Record an interaction of a person (checked by the caller), once per request_id; group events keep person_group.
+CREATE FUNCTION commerce._person_event(p_tenant bigint, p_person bigint, p_kind text, p_request_id text, p_ref text,
+                                       p_note text, p_source text, p_at timestamptz)
+RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE v_id bigint;
+BEGIN
+    INSERT INTO commerce.crm_event (tenant_id, person_id, kind, ref, note, source, request_id, at)
+    VALUES (p_tenant, p_person, p_kind, p_ref, p_note, p_source, p_request_id, p_at)
+    ON CONFLICT (tenant_id, request_id) DO NOTHING
+    RETURNING event_id INTO v_id;
+    IF v_id IS NULL THEN
+        SELECT e.event_id INTO v_id FROM commerce.crm_event e WHERE e.tenant_id = p_tenant AND e.request_id = p_request_id;
+        RETURN v_id;
+    END IF;
+    IF p_kind = 'joined_group' THEN
+        INSERT INTO commerce.person_group (tenant_id, group_code, person_id, joined_at)
+        VALUES (p_tenant, p_ref, p_person, p_at) ON CONFLICT DO NOTHING;
+    ELSIF p_kind = 'left_group' THEN
+        DELETE FROM commerce.person_group g WHERE g.tenant_id = p_tenant AND g.group_code = p_ref AND g.person_id = p_person;
+    END IF;
+    RETURN v_id;
+END $$;
+COMMENT ON FUNCTION commerce._person_event(bigint, bigint, text, text, text, text, text, timestamptz) IS
+  'The crm_event of a person (the caller checked the kind, key and sizes), once per request_id (a repeat returns the first event''s id); joined_group and left_group keep person_group.';
+
 -- Record an interaction of a person, once per request_id.
 CREATE FUNCTION commerce.record_crm_event(p_tenant bigint, p_customer text, p_kind text, p_request_id text,
                                           p_ref text DEFAULT NULL, p_note text DEFAULT NULL,
@@ -362,21 +387,7 @@ BEGIN
     IF NOT FOUND THEN
         PERFORM commerce._not_found('customer', p_customer, p_tenant);
     END IF;
-    INSERT INTO commerce.crm_event (tenant_id, person_id, kind, ref, note, source, request_id, at)
-    VALUES (p_tenant, v_person, p_kind, p_ref, p_note, p_source, p_request_id, v_at)
-    ON CONFLICT (tenant_id, request_id) DO NOTHING
-    RETURNING event_id INTO v_id;
-    IF v_id IS NULL THEN
-        SELECT e.event_id INTO v_id FROM commerce.crm_event e WHERE e.tenant_id = p_tenant AND e.request_id = p_request_id;
-        RETURN v_id;
-    END IF;
-    IF p_kind = 'joined_group' THEN
-        INSERT INTO commerce.person_group (tenant_id, group_code, person_id, joined_at)
-        VALUES (p_tenant, p_ref, v_person, v_at) ON CONFLICT DO NOTHING;
-    ELSIF p_kind = 'left_group' THEN
-        DELETE FROM commerce.person_group g WHERE g.tenant_id = p_tenant AND g.group_code = p_ref AND g.person_id = v_person;
-    END IF;
-    RETURN v_id;
+    RETURN commerce._person_event(p_tenant, v_person, p_kind, p_request_id, p_ref, p_note, p_source, v_at);
 END $$;
 COMMENT ON FUNCTION commerce.record_crm_event(bigint, text, text, text, text, text, text, timestamptz) IS
   'Record an interaction of a customer''s person once per request_id (a retry returns the first event''s id): browse, consultation, complaint, praise, activity, koc_promotion, joined_group / left_group (ref: the group; keeps person_group), or custom.<name>; at defaults to now and is never in the future. Segments count events over windows; the customer 360 lists them.';

@@ -1,0 +1,307 @@
+-- sql/src/community/api.sql: the community's API (commerce_api): callbacks from
+-- the WeCom adapter and platform services, the organisation's bindings,
+-- welcome templates, groups, join ways and check-ins, each taking its actor
+-- from the verified identity.
+
+-- The KOC a KOC caller is (PT404 when its code names none).
+CREATE FUNCTION commerce._api_koc_id(a commerce.actor) RETURNS bigint
+LANGUAGE plpgsql STABLE AS $$
+DECLARE v bigint;
+BEGIN
+    SELECT koc_id INTO v FROM commerce.koc WHERE tenant_id = a.tenant_id AND code = a.subject;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('KOC', a.subject, a.tenant_id);
+    END IF;
+    RETURN v;
+END $$;
+COMMENT ON FUNCTION commerce._api_koc_id(commerce.actor) IS 'The id of the KOC a KOC caller is (its token''s subject).';
+
+-- A group the caller may manage: a KOC its own, staff limited to stores their stores', HQ and services any (42501 else).
+CREATE FUNCTION commerce._api_group(a commerce.actor, p_group text) RETURNS commerce.community_group_row
+LANGUAGE plpgsql STABLE AS $$
+DECLARE g commerce.community_group_row; v_store text;
+BEGIN
+    PERFORM commerce._require(p_group, 'group');
+    SELECT * INTO g FROM commerce.community_group WHERE tenant_id = a.tenant_id AND code = p_group;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('group', p_group, a.tenant_id);
+    END IF;
+    IF a.kind = 'koc' AND g.koc_id IS DISTINCT FROM commerce._api_koc_id(a) THEN
+        PERFORM commerce._no_identity(format('group "%s" is not run by KOC %s', left(p_group, 64), left(a.subject, 64)),
+                                      'A KOC manages only the groups it runs.', 'Name one of your own groups.');
+    END IF;
+    IF a.kind IN ('store', 'operator', 'finance') AND a.stores IS NOT NULL THEN
+        SELECT s.code INTO v_store FROM commerce.store s WHERE s.tenant_id = a.tenant_id AND s.store_id = g.store_id;
+        PERFORM commerce._actor_scope(a, v_store, NULL);
+    END IF;
+    RETURN g;
+END $$;
+COMMENT ON FUNCTION commerce._api_group(commerce.actor, text) IS
+  'The group a caller names, if it may manage it: a KOC only the groups it runs, staff limited to stores only their stores'' groups (a group without a store is HQ''s), HQ staff and services any. PT404 for an unknown group, 42501 for another''s.';
+
+CREATE FUNCTION commerce_api.community_event(event jsonb)
+RETURNS jsonb LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.community_event', '{service}');
+BEGIN
+    RETURN commerce.community_ingest(a.tenant_id, community_event.event);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.community_event(jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.community_event(jsonb) IS
+  'The WeCom adapter or a platform service delivers one callback (PR01-PR05, K16): {"type": change_contact | change_external_contact | change_external_chat | group_event, "change", "at", ...} (docs/community.md). Applied once per composite event key: a retry, even concurrent, returns the first outcome with replayed true. Adds and joins queue their welcome (outbox wecom.welcome, community.welcome) in the same transaction.';
+
+CREATE FUNCTION commerce_api.bind_wecom_department(department bigint, store text)
+RETURNS void LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.bind_wecom_department', '{operator}');
+BEGIN
+    PERFORM commerce._actor_scope(a, bind_wecom_department.store, NULL);
+    PERFORM commerce.bind_wecom_department(a.tenant_id, bind_wecom_department.department, bind_wecom_department.store);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.bind_wecom_department(bigint, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.bind_wecom_department(bigint, text) IS
+  'HQ binds a WeCom department to a store (PR01), or unbinds it with store NULL: its staff''s groups belong to that store.';
+
+CREATE FUNCTION commerce_api.link_wecom_user(userid text, staff text)
+RETURNS void LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.link_wecom_user', '{operator}');
+BEGIN
+    PERFORM commerce._actor_scope(a, NULL, NULL);
+    PERFORM commerce.link_wecom_user(a.tenant_id, link_wecom_user.userid, link_wecom_user.staff);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.link_wecom_user(text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.link_wecom_user(text, text) IS
+  'HQ links a WeCom staff account to a commerce staff member whose code differs from the userid (PR01), or unlinks it with staff NULL.';
+
+CREATE FUNCTION commerce_api.set_welcome_template(code text, body text, link text DEFAULT NULL, attachment jsonb DEFAULT NULL,
+                                                  active boolean DEFAULT true)
+RETURNS void LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.set_welcome_template', '{operator}');
+BEGIN
+    PERFORM commerce._actor_scope(a, NULL, NULL);
+    PERFORM commerce.set_welcome_template(a.tenant_id, set_welcome_template.code, set_welcome_template.body, set_welcome_template.link,
+                                          set_welcome_template.attachment, set_welcome_template.active);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.set_welcome_template(text, text, text, jsonb, boolean) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.set_welcome_template(text, text, text, jsonb, boolean) IS
+  'HQ adds or changes a welcome template (PR05): text with {nickname} and {link}, the activity link, a WeCom attachment (image, link, miniprogram, video, file). The template default greets every add and join whose join way and group name none.';
+
+CREATE FUNCTION commerce_api.register_group(platform text, chat_id text, name text, code text, store text DEFAULT NULL,
+                                            koc text DEFAULT NULL, welcome text DEFAULT NULL)
+RETURNS bigint LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.register_group', '{koc,store,operator,service}');
+        v_koc text := register_group.koc;
+BEGIN
+    IF a.kind = 'koc' THEN
+        v_koc := commerce._actor_subject(a, register_group.koc, 'koc');
+    END IF;
+    PERFORM commerce._actor_scope(a, register_group.store, NULL);
+    RETURN commerce.register_group(a.tenant_id, register_group.platform, register_group.chat_id, register_group.name,
+                                   register_group.code, v_koc, register_group.store, register_group.welcome);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.register_group(text, text, text, text, text, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.register_group(text, text, text, text, text, text, text) IS
+  'Register a group of another platform (K16: wechat, discord, other) by its chat id and a code: a KOC registers its own (the KOC is the caller), store staff one of their stores'', HQ and services any. Its joins and quits then come as group_event callbacks. Returns the group id.';
+
+CREATE FUNCTION commerce_api.update_group(group_code text, koc text DEFAULT NULL, store text DEFAULT NULL, welcome text DEFAULT NULL)
+RETURNS void LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.update_group', '{store,operator}');
+        g commerce.community_group_row := commerce._api_group(a, update_group.group_code);
+BEGIN
+    PERFORM commerce._actor_scope(a, update_group.store, NULL);
+    PERFORM commerce.update_group(a.tenant_id, g.code, update_group.koc, update_group.store, update_group.welcome);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.update_group(text, text, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.update_group(text, text, text, text) IS
+  'Staff set who runs a group (K16: the KOC of a WeCom group), its store and its welcome template (NULL clears each); store staff only for groups of their stores, and only to their stores.';
+
+CREATE FUNCTION commerce_api.create_join_way(code text, kind text, title text, userids text[] DEFAULT NULL,
+                                             groups text[] DEFAULT NULL, store text DEFAULT NULL, task text DEFAULT NULL,
+                                             campaign text DEFAULT NULL, welcome text DEFAULT NULL, koc text DEFAULT NULL)
+RETURNS commerce_api.join_way LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.create_join_way', '{koc,store,operator}');
+        v_koc text := create_join_way.koc; v_group text;
+BEGIN
+    IF a.kind = 'koc' THEN
+        v_koc := commerce._actor_subject(a, create_join_way.koc, 'koc');
+        IF create_join_way.kind IS DISTINCT FROM 'group' OR create_join_way.store IS NOT NULL THEN
+            PERFORM commerce._no_identity('a KOC makes join ways to its own groups only',
+                                          'A contact way leads to staff accounts, and stores are for staff.',
+                                          'Use kind group with your groups.');
+        END IF;
+    END IF;
+    PERFORM commerce._actor_scope(a, create_join_way.store, NULL);
+    FOREACH v_group IN ARRAY coalesce(create_join_way.groups, '{}') LOOP
+        PERFORM commerce._api_group(a, v_group);
+    END LOOP;
+    RETURN commerce.create_join_way(a.tenant_id, create_join_way.code, create_join_way.kind, create_join_way.title,
+                                    create_join_way.userids, create_join_way.groups, create_join_way.store, v_koc,
+                                    create_join_way.task, create_join_way.campaign, create_join_way.welcome, commerce._api_by(a));
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.create_join_way(text, text, text, text[], text[], text, text, text, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.create_join_way(text, text, text, text[], text[], text, text, text, text, text) IS
+  'Create a join way (a live code, PR05, K16) whose state attributes every add or join made through it: kind contact (userids: WeCom staff accounts) or group (groups: 1 to 5 group codes), with the store, KOC task, campaign and welcome template it stands for. A KOC makes group ways to its own groups (attributed to itself); store staff for their stores'' groups, with their store. The WeCom adapter creates the code (outbox wecom.join_way) and reports its QR code.';
+
+CREATE FUNCTION commerce_api.join_way_ready(code text, qr_url text, config_id text)
+RETURNS void LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.join_way_ready', '{service}');
+BEGIN
+    PERFORM commerce.join_way_ready(a.tenant_id, join_way_ready.code, join_way_ready.qr_url, join_way_ready.config_id);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.join_way_ready(text, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.join_way_ready(text, text, text) IS
+  'The WeCom adapter reports the live code it created for a join way (its QR code URL and config_id).';
+
+CREATE FUNCTION commerce_api.set_join_way_active(code text, active boolean)
+RETURNS void LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.set_join_way_active', '{koc,store,operator}');
+        w commerce_api.join_way;
+BEGIN
+    SELECT * INTO w FROM commerce._join_ways(a.tenant_id, set_join_way_active.code, NULL, NULL, 1);
+    IF w.code IS NULL THEN
+        PERFORM commerce._not_found('join way', set_join_way_active.code, a.tenant_id);
+    END IF;
+    IF a.kind = 'koc' AND w.koc IS DISTINCT FROM a.subject THEN
+        PERFORM commerce._no_identity(format('join way "%s" is not KOC %s''s', left(w.code, 64), left(a.subject, 64)),
+                                      'A KOC changes only its own join ways.', 'Name one of your join ways.');
+    END IF;
+    IF a.kind <> 'koc' THEN
+        PERFORM commerce._actor_scope(a, w.store, NULL);
+    END IF;
+    PERFORM commerce.set_join_way_active(a.tenant_id, w.code, set_join_way_active.active);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.set_join_way_active(text, boolean) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.set_join_way_active(text, boolean) IS
+  'Deactivate or reactivate a join way: a KOC its own, store staff their stores'', HQ any.';
+
+CREATE FUNCTION commerce_api.join_ways(code text DEFAULT NULL, page_size integer DEFAULT 50)
+RETURNS SETOF commerce_api.join_way LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.join_ways', '{koc,store,operator}');
+BEGIN
+    PERFORM commerce._require(join_ways.page_size, 'page_size');
+    IF join_ways.page_size NOT BETWEEN 1 AND 500 THEN
+        PERFORM commerce._invalid('page_size', format('%s join ways', join_ways.page_size), 'A page holds 1 to 500.');
+    END IF;
+    RETURN QUERY SELECT * FROM commerce._join_ways(a.tenant_id, join_ways.code,
+                                                   CASE WHEN a.kind = 'koc' THEN commerce._api_koc_id(a) END,
+                                                   CASE WHEN a.kind <> 'koc' THEN a.stores END, join_ways.page_size);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.join_ways(text, integer) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.join_ways(text, integer) IS
+  'Join ways, newest first, with the contacts and joins each brought (PR05, K16): a KOC sees its own, store staff their stores'', HQ all.';
+
+CREATE FUNCTION commerce_api.community_groups(store text DEFAULT NULL, status text DEFAULT NULL, before bigint DEFAULT NULL,
+                                              page_size integer DEFAULT 50)
+RETURNS SETOF commerce_api.community_group LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.community_groups', '{koc,store,operator}');
+        v_stores text[];
+BEGIN
+    IF a.kind <> 'koc' THEN
+        IF community_groups.store IS NOT NULL THEN
+            PERFORM commerce._actor_scope(a, community_groups.store, NULL);
+            v_stores := ARRAY[community_groups.store];
+        ELSE
+            v_stores := a.stores;
+        END IF;
+    END IF;
+    RETURN QUERY SELECT * FROM commerce.community_groups(a.tenant_id, v_stores,
+                                                         CASE WHEN a.kind = 'koc' THEN commerce._api_koc_id(a) END,
+                                                         community_groups.status, community_groups.before, community_groups.page_size);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.community_groups(text, text, bigint, integer) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.community_groups(text, text, bigint, integer) IS
+  'The group list (PR04): name, owner, store, KOC, members and customers, joins and quits in 7 days, today''s check-ins; newest first, page_size (1 to 500) before a group id. A KOC sees the groups it runs, store staff their stores'', HQ all (or one store).';
+
+CREATE FUNCTION commerce_api.start_group_checkin(group_code text, title text, days integer DEFAULT 7, points integer DEFAULT 5,
+                                                 streak_days integer DEFAULT 7, streak_bonus integer DEFAULT 0,
+                                                 starts_on date DEFAULT NULL)
+RETURNS bigint LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.start_group_checkin', '{koc,store,operator}');
+        g commerce.community_group_row := commerce._api_group(a, start_group_checkin.group_code);
+BEGIN
+    RETURN commerce.start_group_checkin(a.tenant_id, g.code, start_group_checkin.title, start_group_checkin.days,
+                                        start_group_checkin.points, start_group_checkin.streak_days, start_group_checkin.streak_bonus,
+                                        start_group_checkin.starts_on, commerce._api_by(a),
+                                        CASE WHEN a.kind = 'koc' THEN a.subject END);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.start_group_checkin(text, text, integer, integer, integer, integer, date) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.start_group_checkin(text, text, integer, integer, integer, integer, date) IS
+  'Start a check-in round in a group (PR10, K17): the KOC who runs it, or staff of its store, or HQ. days from starts_on (today by default), points per check-in, a bonus on every streak_days-th day in a row. One open round per group. Returns the round.';
+
+CREATE FUNCTION commerce_api.close_group_checkin(round bigint)
+RETURNS void LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.close_group_checkin', '{koc,store,operator}');
+        v_group text;
+BEGIN
+    PERFORM commerce._require(close_group_checkin.round, 'round');
+    SELECT g.code INTO v_group FROM commerce.group_checkin_round r
+      JOIN commerce.community_group g ON g.tenant_id = r.tenant_id AND g.group_id = r.group_id
+     WHERE r.tenant_id = a.tenant_id AND r.round_id = close_group_checkin.round;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('check-in round', close_group_checkin.round::text, a.tenant_id);
+    END IF;
+    PERFORM commerce._api_group(a, v_group);
+    PERFORM commerce.close_group_checkin(a.tenant_id, close_group_checkin.round);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.close_group_checkin(bigint) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.close_group_checkin(bigint) IS
+  'Close a check-in round early: whoever may start one in its group.';
+
+CREATE FUNCTION commerce_api.group_check_in(group_code text, customer text DEFAULT NULL, member text DEFAULT NULL)
+RETURNS commerce.group_checkin_result LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.group_check_in', '{customer,service}');
+BEGIN
+    IF a.kind = 'customer' THEN
+        IF group_check_in.member IS NOT NULL THEN
+            PERFORM commerce._no_identity('a customer checks in as itself', 'member was given.', 'Leave member out.');
+        END IF;
+        RETURN commerce.group_check_in(a.tenant_id, group_check_in.group_code, commerce._actor_subject(a, group_check_in.customer, 'customer'),
+                                       NULL, 'mini_program');
+    END IF;
+    RETURN commerce.group_check_in(a.tenant_id, group_check_in.group_code, group_check_in.customer, group_check_in.member,
+                                   CASE WHEN group_check_in.member IS NOT NULL THEN 'group_message' ELSE 'service' END);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.group_check_in(text, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.group_check_in(text, text, text) IS
+  'Check in to a group''s round of today (PR10, K17): a customer for itself in the mini-program (it must be in the group); the bot (a service) names the member by its id in the group when it sees a check-in message, or a service names the customer. Once per person and tenant-local day; points granted once. Returns the day, streak, points and outcome.';
+
+CREATE FUNCTION commerce_api.checkin_board(round bigint)
+RETURNS jsonb LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.checkin_board', '{customer,koc,store,operator,service}');
+        v_group bigint; v_code text;
+BEGIN
+    PERFORM commerce._require(checkin_board.round, 'round');
+    SELECT g.group_id, g.code INTO v_group, v_code FROM commerce.group_checkin_round r
+      JOIN commerce.community_group g ON g.tenant_id = r.tenant_id AND g.group_id = r.group_id
+     WHERE r.tenant_id = a.tenant_id AND r.round_id = checkin_board.round;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('check-in round', checkin_board.round::text, a.tenant_id);
+    END IF;
+    IF a.kind = 'customer' THEN
+        IF NOT EXISTS (SELECT 1 FROM commerce.group_member m JOIN commerce.customer c
+                           ON c.tenant_id = m.tenant_id AND c.person_id = m.person_id AND c.code = a.subject
+                        WHERE m.tenant_id = a.tenant_id AND m.group_id = v_group AND m.active) THEN
+            PERFORM commerce._no_identity('a customer sees the check-ins of its own groups', format('Round %s is of another group.', checkin_board.round),
+                                          'Join the group first.');
+        END IF;
+    ELSIF a.kind <> 'service' THEN
+        PERFORM commerce._api_group(a, v_code);
+    END IF;
+    RETURN commerce.checkin_board(a.tenant_id, checkin_board.round);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.checkin_board(bigint) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.checkin_board(bigint) IS
+  'The live board of a check-in round (PR10, K17): today''s check-ins, participants, points, check-ins per day and the longest running streaks. Members of the group, its KOC, staff of its store, HQ and services.';
