@@ -156,7 +156,8 @@ tenant_secret(int64 tenant_id, bool create)
 	bool		isnull;
 
 	v[0] = Int64GetDatum(tenant_id);
-	if (commerce_exec(&plan_secret, v, NULL, 1) == 0)
+	/* read-only for callers that never create it (STABLE functions) */
+	if ((create ? commerce_exec(&plan_secret, v, NULL, 1) : commerce_exec_ro(&plan_secret, v, NULL, 1)) == 0)
 	{
 		bytea	   *secret;
 
@@ -174,9 +175,9 @@ tenant_secret(int64 tenant_id, bool create)
 	return DatumGetByteaPCopy(commerce_get_datum(0, 1, &isnull));
 }
 
-/* The 13-character signature of the fields of a code under a secret. */
+/* The 13-character signature of the fields of a code of a purpose under a secret. */
 static void
-sign(bytea *secret, const char *fields, char *out)
+sign_for(bytea *secret, const char *purpose, const char *fields, char *out)
 {
 	pg_hmac_ctx *ctx = pg_hmac_create(PG_SHA256);
 	uint8		digest[32];
@@ -184,7 +185,9 @@ sign(bytea *secret, const char *fields, char *out)
 
 	if (ctx == NULL ||
 		pg_hmac_init(ctx, (uint8 *) VARDATA_ANY(secret), VARSIZE_ANY_EXHDR(secret)) < 0 ||
-		pg_hmac_update(ctx, (const uint8 *) "commerce-link:", 14) < 0 ||
+		pg_hmac_update(ctx, (const uint8 *) "commerce-", 9) < 0 ||
+		pg_hmac_update(ctx, (const uint8 *) purpose, strlen(purpose)) < 0 ||
+		pg_hmac_update(ctx, (const uint8 *) ":", 1) < 0 ||
 		pg_hmac_update(ctx, (const uint8 *) fields, strlen(fields)) < 0 ||
 		pg_hmac_final(ctx, digest, sizeof(digest)) < 0)
 		elog(ERROR, "commerce: HMAC-SHA256 failed");
@@ -197,6 +200,13 @@ sign(bytea *secret, const char *fields, char *out)
 		bits >>= 5;
 	}
 	out[COMMERCE_LINK_SIG_LEN] = '\0';
+}
+
+/* The signature of a tracking code's fields (purpose "link"). */
+static void
+sign(bytea *secret, const char *fields, char *out)
+{
+	sign_for(secret, "link", fields, out);
 }
 
 /* Constant-time comparison of two 13-character signatures. */
@@ -655,4 +665,78 @@ commerce_attribution_for(PG_FUNCTION_ARGS)
 	nulls[1] = (task_id == 0);
 	values[2] = Int64GetDatum(click_id);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+static const char *const sign_args[] = {"p_tenant", "p_purpose", "p_fields"};
+
+PG_FUNCTION_INFO_V1(commerce_sign_fields);
+
+/*
+ * commerce._sign_fields(tenant, purpose, fields): the 13-character signature
+ * of fields for a purpose under the tenant's secret (made on first use), for
+ * codes other modules build (fission posters: purpose "fission").
+ */
+Datum
+commerce_sign_fields(PG_FUNCTION_ARGS)
+{
+	int64		tenant_id;
+	char	   *purpose;
+	char	   *fields;
+	bytea	   *secret;
+	char		sig[COMMERCE_LINK_SIG_LEN + 1];
+
+	commerce_require_args(fcinfo, 3, sign_args);
+	tenant_id = PG_GETARG_INT64(0);
+	purpose = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	fields = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	if (strcmp(purpose, "link") == 0 || strlen(purpose) == 0 || strlen(purpose) > 32)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid value for p_purpose"),
+				 errdetail("Purpose \"%s\".", commerce_quote(purpose)),
+				 errhint("Name the kind of code in 1 to 32 characters; \"link\" is the tracking codes'.")));
+	commerce_spi_connect();
+	secret = tenant_secret(tenant_id, true);
+	sign_for(secret, purpose, fields, sig);
+	commerce_spi_finish();
+	PG_RETURN_TEXT_P(cstring_to_text(sig));
+}
+
+static const char *const signed_args[] = {"p_tenant", "p_purpose", "p_fields", "p_signature"};
+
+PG_FUNCTION_INFO_V1(commerce_fields_signed);
+
+/*
+ * commerce._fields_signed(tenant, purpose, fields, signature): whether the
+ * signature is the tenant's for those fields (constant-time comparison; false
+ * when the tenant has no secret yet).
+ */
+Datum
+commerce_fields_signed(PG_FUNCTION_ARGS)
+{
+	int64		tenant_id;
+	char	   *purpose;
+	char	   *fields;
+	char	   *given;
+	bytea	   *secret;
+	char		sig[COMMERCE_LINK_SIG_LEN + 1];
+	bool		ok;
+
+	commerce_require_args(fcinfo, 4, signed_args);
+	tenant_id = PG_GETARG_INT64(0);
+	purpose = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	fields = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	given = text_to_cstring(PG_GETARG_TEXT_PP(3));
+	if (strlen(given) != COMMERCE_LINK_SIG_LEN || strcmp(purpose, "link") == 0)
+		PG_RETURN_BOOL(false);
+	commerce_spi_connect();
+	secret = tenant_secret(tenant_id, false);
+	ok = secret != NULL;
+	if (ok)
+	{
+		sign_for(secret, purpose, fields, sig);
+		ok = same_signature(sig, given);
+	}
+	commerce_spi_finish();
+	PG_RETURN_BOOL(ok);
 }

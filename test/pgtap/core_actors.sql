@@ -14,7 +14,7 @@ SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
 CALL commerce.provision();
-SELECT plan(555);
+SELECT plan(567);
 \ir lib/fingerprint.psql
 \o /dev/null
 
@@ -222,7 +222,11 @@ INSERT INTO expected VALUES
   ('start_group_checkin', '{koc,store,operator}', $$SELECT commerce_api.start_group_checkin('nope', 't')$$),
   ('close_group_checkin', '{koc,store,operator}', $$SELECT commerce_api.close_group_checkin(0)$$),
   ('group_check_in', '{customer,service}', $$SELECT commerce_api.group_check_in('nope')$$),
-  ('checkin_board', '{customer,koc,store,operator,service}', $$SELECT commerce_api.checkin_board(0)$$);
+  ('checkin_board', '{customer,koc,store,operator,service}', $$SELECT commerce_api.checkin_board(0)$$),
+  ('create_fission_campaign', '{store,operator}', $$SELECT commerce_api.create_fission_campaign('bad code', 'x', 't', 'contact', now(), now(), '[]')$$),
+  ('fission_progress', '{customer,service}', $$SELECT commerce_api.fission_progress('nope', 'a')$$),
+  ('fission_accept', '{customer,service}', $$SELECT commerce_api.fission_accept('nope', 'a')$$),
+  ('fission_stats', '{koc,store,operator}', $$SELECT commerce_api.fission_stats('nope')$$);
 SELECT pg_temp.fingerprint() AS fp0 \gset
 \o
 
@@ -429,7 +433,7 @@ SELECT is((SELECT count(*) FROM pg_class c WHERE c.relnamespace = 'commerce'::re
 -- grant_api is idempotent and revokes what the matrix no longer gives
 GRANT EXECUTE ON FUNCTION commerce_api.record_payout(text, text, text, text) TO commerce_customer;
 SELECT is((SELECT string_agg(role || '=' || functions, ' ') FROM commerce.grant_api()),
-          'commerce_anonymous=12 commerce_customer=59 commerce_koc=25 commerce_store=48 commerce_operator=112 commerce_finance=25 commerce_service=122',
+          'commerce_anonymous=12 commerce_customer=61 commerce_koc=26 commerce_store=50 commerce_operator=114 commerce_finance=25 commerce_service=124',
           'grant_api again: the same counts');
 SELECT ok(NOT has_function_privilege('commerce_customer', 'commerce_api.record_payout(text, text, text, text)', 'EXECUTE'),
           'grant_api revokes a grant the matrix does not give');

@@ -305,3 +305,82 @@ END $$;
 REVOKE ALL ON FUNCTION commerce_api.checkin_board(bigint) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.checkin_board(bigint) IS
   'The live board of a check-in round (PR10, K17): today''s check-ins, participants, points, check-ins per day and the longest running streaks. Members of the group, its KOC, staff of its store, HQ and services.';
+
+CREATE FUNCTION commerce_api.create_fission_campaign(code text, kind text, title text, counts text, starts_at timestamptz,
+                                                     ends_at timestamptz, stages jsonb, new_only boolean DEFAULT true,
+                                                     hold_hours integer DEFAULT 0, max_depth integer DEFAULT 10,
+                                                     userids text[] DEFAULT NULL, groups text[] DEFAULT NULL,
+                                                     store text DEFAULT NULL, koc text DEFAULT NULL)
+RETURNS bigint LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.create_fission_campaign', '{store,operator}');
+        v_group text;
+BEGIN
+    PERFORM commerce._actor_scope(a, create_fission_campaign.store, NULL);
+    FOREACH v_group IN ARRAY coalesce(create_fission_campaign.groups, '{}') LOOP
+        PERFORM commerce._api_group(a, v_group);
+    END LOOP;
+    RETURN commerce.create_fission_campaign(a.tenant_id, create_fission_campaign.code, create_fission_campaign.kind,
+        create_fission_campaign.title, create_fission_campaign.counts, create_fission_campaign.starts_at,
+        create_fission_campaign.ends_at, create_fission_campaign.stages, create_fission_campaign.new_only,
+        create_fission_campaign.hold_hours, create_fission_campaign.max_depth, create_fission_campaign.userids,
+        create_fission_campaign.groups, create_fission_campaign.koc, create_fission_campaign.store, commerce._api_by(a));
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.create_fission_campaign(text, text, text, text, timestamptz, timestamptz, jsonb, boolean, integer, integer, text[], text[], text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.create_fission_campaign(text, text, text, text, timestamptz, timestamptz, jsonb, boolean, integer, integer, text[], text[], text, text) IS
+  'Create a fission campaign (PR11, PR13): kind (invite_reward, group_forming, distribution), what counts (contact, group, register), the window, stages [{"threshold", "reward": {"points"|"coupon"|"blind_box"}}], new friends only, the hours a reward waits (an invitee leaving meanwhile takes it back), the depth followed, and optionally the staff accounts or groups that count, its store and KOC. Store staff for their store and its groups; HQ any. Returns the campaign id.';
+
+CREATE FUNCTION commerce_api.fission_progress(campaign text, customer text DEFAULT NULL)
+RETURNS jsonb LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.fission_progress', '{customer,service}');
+        v_code text := commerce._actor_subject(a, fission_progress.customer, 'customer'); v_person bigint;
+BEGIN
+    PERFORM commerce._require(v_code, 'customer');
+    SELECT person_id INTO v_person FROM commerce.customer WHERE tenant_id = a.tenant_id AND code = v_code;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('customer', v_code, a.tenant_id);
+    END IF;
+    RETURN commerce.fission_progress(a.tenant_id, fission_progress.campaign, v_person);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.fission_progress(text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.fission_progress(text, text) IS
+  'A customer''s fission poster and progress (PR11, PR12): its signed code (put it on the poster, in the link, or as the state of a live code), depth, valid invites now and ever, and each stage with its reward''s status and the invites still to go. The first call joins the campaign. A customer for itself; a service names it.';
+
+CREATE FUNCTION commerce_api.fission_accept(code text, customer text DEFAULT NULL)
+RETURNS text LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.fission_accept', '{customer,service}');
+BEGIN
+    RETURN commerce.fission_accept(a.tenant_id, fission_accept.code, commerce._actor_subject(a, fission_accept.customer, 'customer'));
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.fission_accept(text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.fission_accept(text, text) IS
+  'A customer registered through a fission link (campaigns that count registrations, PR11): counted once per campaign and invitee. Returns invited, or why it does not count (self, closed, not_new, already_invited, already_participant, too_deep, not_counted).';
+
+CREATE FUNCTION commerce_api.fission_stats(campaign text)
+RETURNS jsonb LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.fission_stats', '{koc,store,operator}');
+        v_koc text; v_store text;
+BEGIN
+    PERFORM commerce._require(fission_stats.campaign, 'campaign');
+    SELECT k.code, s.code INTO v_koc, v_store FROM commerce.fission_campaign c
+      LEFT JOIN commerce.koc k ON k.tenant_id = c.tenant_id AND k.koc_id = c.koc_id
+      LEFT JOIN commerce.store s ON s.tenant_id = c.tenant_id AND s.store_id = c.store_id
+     WHERE c.tenant_id = a.tenant_id AND c.code = fission_stats.campaign;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('fission campaign', fission_stats.campaign, a.tenant_id);
+    END IF;
+    IF a.kind = 'koc' AND v_koc IS DISTINCT FROM a.subject THEN
+        PERFORM commerce._no_identity(format('campaign "%s" is not KOC %s''s', left(fission_stats.campaign, 64), left(a.subject, 64)),
+                                      'A KOC sees the campaigns run for it.', 'Name one of your campaigns.');
+    END IF;
+    IF a.kind <> 'koc' THEN
+        PERFORM commerce._actor_scope(a, v_store, NULL);
+    END IF;
+    RETURN commerce.fission_stats(a.tenant_id, fission_stats.campaign);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.fission_stats(text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.fission_stats(text) IS
+  'A fission campaign''s tracking (PR12): participants, invitees, the tree per level with conversion, per channel, the fission coefficient, and rewards per stage. The campaign''s KOC, staff of its store, HQ.';

@@ -195,7 +195,7 @@ CREATE FUNCTION commerce._ingest_contact(p_tenant bigint, e jsonb, p_at timestam
 LANGUAGE plpgsql AS $$
 DECLARE v_change text := e ->> 'change'; v_user text; v_ext text; v_state text; v_code text; v_unionid text; v_nick text;
         c commerce.wecom_contact%ROWTYPE; w commerce.join_way%ROWTYPE; v_person bigint; v_welcome bigint; v_outcome text;
-        v_tags text[];
+        v_tags text[]; v_fission text;
 BEGIN
     v_user := commerce._community_text(e, 'user_id', 64, true);
     v_ext := commerce._community_text(e, 'external_user_id', 64, true);
@@ -219,7 +219,8 @@ BEGIN
         UPDATE commerce.wecom_contact
            SET deleted_at = p_at, deleted_by = CASE v_change WHEN 'del_external_contact' THEN 'staff' ELSE 'customer' END, changed_at = p_at
          WHERE tenant_id = p_tenant AND contact_id = c.contact_id;
-        RETURN jsonb_build_object('contact', c.contact_id, 'person', c.person_id, 'outcome', 'deleted');
+        RETURN jsonb_build_object('contact', c.contact_id, 'person', c.person_id, 'outcome', 'deleted',
+                                  'fission_left', commerce._fission_left(p_tenant, c.person_id, 'contact:' || c.contact_id, p_at));
     END IF;
     IF v_change = 'edit_external_contact' THEN
         IF c.contact_id IS NULL THEN
@@ -264,13 +265,20 @@ BEGIN
         RETURNING * INTO c;
         v_outcome := 're_added';
     END IF;
+    -- fission: a re-added invitee counts again (its one row); a poster code in the state counts a new invite
+    IF v_outcome = 're_added' THEN
+        PERFORM commerce._fission_back(p_tenant, c.person_id, 'contact:' || c.contact_id, p_at);
+    END IF;
+    IF v_state ~ '^f[0-9a-z]{1,8}\.' THEN
+        v_fission := commerce._fission_invited(p_tenant, v_state, c.person_id, 'wecom_contact', 'contact:' || c.contact_id, v_user, p_at);
+    END IF;
     v_welcome := commerce._queue_welcome(p_tenant, 'wecom.welcome', ARRAY[w.welcome, 'default'],
         format('contact:%s:%s', c.contact_id, c.adds), v_nick,
         jsonb_build_object('kind', 'contact', 'platform', 'wecom', 'user_id', v_user, 'external_user_id', v_ext,
                            'welcome_code', v_code, 'join_way', w.code, 'state', v_state, 'event_key', p_key,
                            'callback_at', p_at));
     RETURN jsonb_build_object('contact', c.contact_id, 'person', c.person_id, 'outcome', v_outcome, 'adds', c.adds,
-                              'join_way', w.code, 'welcome', v_welcome);
+                              'join_way', w.code, 'welcome', v_welcome, 'fission', v_fission);
 END $$;
 COMMENT ON FUNCTION commerce._ingest_contact(bigint, jsonb, timestamptz, text) IS
   'Apply a WeCom change_external_contact callback (PR01, PR05): add_external_contact / add_half_external_contact {user_id, external_user_id, state, welcome_code, name, unionid} resolves the contact to a person, attributes it to the join way of its state and queues its one welcome (wecom.welcome, key contact:<id>:<adds>); a delete and re-add is the same contact added again (adds + 1, first_added_at kept); edit_external_contact {tags}; del_external_contact (by the staff) and del_follow_user (by the customer). A callback older than the contact''s last change changes nothing.';
@@ -351,6 +359,13 @@ BEGIN
     UPDATE commerce.community_group SET joins = joins + 1, members = members + 1, last_join_at = greatest(last_join_at, p_at)
      WHERE tenant_id = p_tenant AND group_id = g.group_id;
     IF x.person_id IS NOT NULL THEN
+        -- fission: a rejoining invitee counts again (its one row); a poster code in the state counts a new invite
+        IF x.joins > 1 THEN
+            PERFORM commerce._fission_back(p_tenant, x.person_id, 'group:' || g.group_id, p_at);
+        END IF;
+        IF m ->> 'state' ~ '^f[0-9a-z]{1,8}\.' THEN
+            PERFORM commerce._fission_invited(p_tenant, m ->> 'state', x.person_id, 'group', 'group:' || g.group_id, g.group_id::text, p_at);
+        END IF;
         PERFORM commerce._person_event(p_tenant, x.person_id, 'joined_group', format('group:%s:%s:%s', g.group_id, v_key, x.joins),
                                        g.code, w.code, 'community', p_at);
     END IF;
@@ -391,6 +406,9 @@ BEGIN
     INSERT INTO commerce.group_member_event (tenant_id, group_id, member_key, kind, person_id, join_way_id, scene, at, event_key)
     VALUES (p_tenant, g.group_id, v_key, 'quit', x.person_id, x.join_way_id, p_scene, p_at, p_key);
     UPDATE commerce.community_group SET quits = quits + 1, members = members - 1 WHERE tenant_id = p_tenant AND group_id = g.group_id;
+    IF x.person_id IS NOT NULL THEN
+        PERFORM commerce._fission_left(p_tenant, x.person_id, 'group:' || g.group_id, p_at);
+    END IF;
     IF x.person_id IS NOT NULL AND NOT EXISTS (
            SELECT 1 FROM commerce.group_member o
             WHERE o.tenant_id = p_tenant AND o.group_id = g.group_id AND o.person_id = x.person_id AND o.active) THEN

@@ -24,3 +24,16 @@ CREATE FUNCTION commerce.order_attribution() RETURNS trigger
 
 CREATE TRIGGER before_10_attribution BEFORE INSERT OR UPDATE OF koc_id, koc_task_id, attributed_at, click_id
     ON commerce.orders FOR EACH ROW EXECUTE FUNCTION commerce.order_attribution();
+
+-- Sign the fields of another module's code with the tenant's secret (its purpose keeps the kinds apart).
+CREATE FUNCTION commerce._sign_fields(p_tenant bigint, p_purpose text, p_fields text) RETURNS text
+AS 'MODULE_PATHNAME', 'commerce_sign_fields' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION commerce._sign_fields(bigint, text, text) IS
+  'The 13-character HMAC-SHA256 signature of p_fields for p_purpose (e.g. fission) under the tenant''s link secret, made on first use; link is the tracking codes'' purpose and refused here. For codes other modules build (src/koc_attribution.c).';
+
+-- Whether a signature is the tenant's for those fields and purpose (constant-time).
+CREATE FUNCTION commerce._fields_signed(p_tenant bigint, p_purpose text, p_fields text, p_signature text) RETURNS boolean
+AS 'MODULE_PATHNAME', 'commerce_fields_signed' LANGUAGE C STABLE;
+COMMENT ON FUNCTION commerce._fields_signed(bigint, text, text, text) IS
+  'Whether p_signature is the tenant''s signature of p_fields for p_purpose (compared in constant time; false without a secret, for purpose link, or for a signature of the wrong length).';
+-- end of the signed fields
