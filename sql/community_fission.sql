@@ -91,7 +91,7 @@ SELECT commerce.fission_progress(:t, 'dist', (SELECT person_id FROM commerce.cus
 SELECT commerce.upsert_customer(:t, 'h5:hal', 'Hal') IS NOT NULL AS hal;
 SELECT commerce.fission_accept(:t, :'eve_code', 'h5:hal') AS hal_registers;
 SELECT commerce.fission_accept(:t, :'eve_code', 'h5:hal') AS hal_again;
-SELECT commerce.fission_accept(:t, left(:'eve_code', -1) || 'z', 'h5:hal');
+SELECT commerce.fission_accept(:t, 'f3.4.aaaaaaaaaaaaa', 'h5:hal');
 
 -- tracking and the invariants
 SELECT commerce.fission_stats(:t, 'summer') - 'starts_at' - 'ends_at' AS summer_stats;

@@ -95,9 +95,39 @@ SELECT * FROM commerce.group_check_in(:t, 'wecom-wr-g1', 'wechat_mp:o-ann', NULL
 SELECT source, points, status FROM commerce.points_lot WHERE source = 'checkin' ORDER BY lot_id;
 SELECT commerce.checkin_board(:t, :round) - 'round';
 
+-- late callbacks after a repeat: Gil re-adds with a new welcome code (the delete between was never
+-- reported), then that delete arrives: stale, Gil stays a contact, welcomed twice
+SELECT commerce.community_ingest(:t, '{"type":"change_external_contact","change":"add_external_contact","at":1907719200,"user_id":"lily","external_user_id":"wm-gil","welcome_code":"wc-g1"}') ->> 'outcome' AS gil_added;
+SELECT commerce.community_ingest(:t, '{"type":"change_external_contact","change":"add_external_contact","at":1907719400,"user_id":"lily","external_user_id":"wm-gil","welcome_code":"wc-g2"}') ->> 'outcome' AS gil_readded;
+SELECT commerce.community_ingest(:t, '{"type":"change_external_contact","change":"del_follow_user","at":1907719300,"user_id":"lily","external_user_id":"wm-gil"}') ->> 'outcome' AS gil_late_delete;
+SELECT adds, deleted_at IS NULL AS in_contacts, (SELECT count(*) FROM commerce.outbox o WHERE o.payload ->> 'external_user_id' = 'wm-gil') AS welcomes
+  FROM commerce.wecom_contact WHERE external_userid = 'wm-gil';
+-- Hal's delete arrives before his add: the add is stale, never counted or welcomed
+SELECT commerce.community_ingest(:t, '{"type":"change_external_contact","change":"del_external_contact","at":1907719500,"user_id":"lily","external_user_id":"wm-hal"}') ->> 'outcome' AS hal_delete;
+SELECT commerce.community_ingest(:t, '{"type":"change_external_contact","change":"add_external_contact","at":1907719450,"user_id":"lily","external_user_id":"wm-hal","welcome_code":"wc-h"}') ->> 'outcome' AS hal_late_add;
+SELECT adds, deleted_by FROM commerce.wecom_contact WHERE external_userid = 'wm-hal';
+-- a different callback in the same second is not a replay (another name)
+SELECT commerce.community_ingest(:t, '{"type":"change_contact","change":"update_user","at":1907719600,"user_id":"lily","name":"Lily Chen"}') ->> 'replayed' AS first;
+SELECT commerce.community_ingest(:t, '{"type":"change_contact","change":"update_user","at":"2030-06-15T10:06:40+08:00","user_id":"lily","name":"Lily Wang"}') ->> 'replayed' AS other_name;
+SELECT commerce.community_ingest(:t, '{"type":"change_contact","change":"update_user","at":"2030-06-15T10:06:40+08:00","user_id":"lily","name":"Lily Wang"}') ->> 'replayed' AS same_again;
+SELECT name FROM commerce.wecom_user WHERE userid = 'lily';
+
+-- closing the round and starting another the same day earns nothing more
+SELECT commerce.close_group_checkin(:t, :round);
+SELECT commerce.start_group_checkin(:t, 'wecom-wr-g1', 'Second round', 7, 100, 3, 10, NULL, 'operator:hq') AS round2 \gset
+SELECT round_id = :round AS first_round, points, outcome FROM commerce.group_check_in(:t, 'wecom-wr-g1', 'wechat_mp:o-ann', NULL, 'mini_program');
+
+-- the group is dismissed: everyone out (the CRM told), the round closed, no more check-ins
+SELECT commerce.community_ingest(:t, '{"type":"change_external_chat","change":"dismiss","at":1907800000,"chat_id":"wr-g1"}') -> 'members' AS dismissed;
+SELECT status, members, joins - quits AS net FROM commerce.community_group WHERE code = 'wecom-wr-g1';
+SELECT count(*) AS still_in_crm_group FROM commerce.person_group WHERE group_code = 'wecom-wr-g1';
+SELECT closed_at IS NOT NULL AS round_closed FROM commerce.group_checkin_round WHERE round_id = :round2;
+SELECT * FROM commerce.group_check_in(:t, 'wecom-wr-g1', 'wechat_mp:o-ann', NULL, 'mini_program');
+
 -- refusals: a second open round, a non-member, a bad callback (nothing recorded)
-SELECT commerce.start_group_checkin(:t, 'wecom-wr-g1', 'Again', 7, 5, 3, 10, NULL, 'koc:kay', 'kay');
-SELECT * FROM commerce.group_check_in(:t, 'wecom-wr-g1', NULL, 'wm-zed', 'group_message');
+SELECT commerce.start_group_checkin(:t, 'kay-circle', 'Circle week', 7, 5, 3, 10, NULL, 'koc:kay', 'kay') IS NOT NULL AS circle_round;
+SELECT commerce.start_group_checkin(:t, 'kay-circle', 'Again', 7, 5, 3, 10, NULL, 'koc:kay', 'kay');
+SELECT * FROM commerce.group_check_in(:t, 'kay-circle', NULL, 'wm-zed', 'group_message');
 SELECT count(*) AS events_before FROM commerce.community_event \gset
 SELECT commerce.community_ingest(:t, '{"type":"change_external_chat","change":"update","update_detail":"add_member","at":"yesterday","chat_id":"wr-g1","members":["wm-x"]}');
 SELECT commerce.community_ingest(:t, '{"type":"change_external_chat","change":"update","update_detail":"add_member","at":1907716800,"chat_id":"wr-g1","members":[{"id":"wm-x","type":"robot"}]}');

@@ -7701,9 +7701,10 @@ CREATE TABLE commerce.wecom_contact (
     person_id        bigint NOT NULL,
     join_way_id      bigint,
     state            text,
-    first_added_at   timestamptz NOT NULL,
-    added_at         timestamptz NOT NULL,
-    adds             integer NOT NULL DEFAULT 1 CHECK (adds >= 1),
+    welcome_code     text,
+    first_added_at   timestamptz,
+    added_at         timestamptz,
+    adds             integer NOT NULL DEFAULT 1 CHECK (adds >= 0),
     deleted_at       timestamptz,
     deleted_by       text CHECK (deleted_by IN ('staff', 'customer')),
     changed_at       timestamptz NOT NULL,
@@ -7714,10 +7715,12 @@ CREATE TABLE commerce.wecom_contact (
     FOREIGN KEY (tenant_id, person_id) REFERENCES commerce.person,
     FOREIGN KEY (tenant_id, join_way_id) REFERENCES commerce.join_way,
     CHECK ((deleted_at IS NULL) = (deleted_by IS NULL)),
+    CHECK ((adds = 0) = (added_at IS NULL) AND (added_at IS NULL) = (first_added_at IS NULL)),
+    CHECK (adds > 0 OR deleted_at IS NOT NULL),
     CHECK (cardinality(tags) <= 100)
 );
 COMMENT ON TABLE commerce.wecom_contact IS
-  'An external contact of a staff account (PR01, PR02): the customer''s WeCom external userid, the person it resolved to through the identity graph, the join way whose state brought it (the first add''s), when it was first added and last added, how many times it was added (a delete and re-add is the same contact again, never a new one), who deleted it (the staff or the customer) while it is deleted, and the time of the callback that last changed it (an older callback arriving later changes nothing).';
+  'An external contact of a staff account (PR01, PR02): the customer''s WeCom external userid, the person it resolved to through the identity graph, the join way whose state brought it (the first add''s), when it was first added and last added, how many times it was added (a delete and re-add is the same contact again, never a new one), who deleted it (the staff or the customer) while it is deleted, the welcome code of its latest add, and the time of the callback that last changed it (an older callback arriving later changes nothing). A delete of a contact never seen added leaves a row with no adds, so an add reported late is not counted.';
 
 CREATE INDEX wecom_contact_person ON commerce.wecom_contact (tenant_id, person_id);
 CREATE INDEX wecom_contact_external ON commerce.wecom_contact (tenant_id, external_userid);
@@ -7830,6 +7833,7 @@ CREATE UNIQUE INDEX group_checkin_round_open ON commerce.group_checkin_round (te
 CREATE TABLE commerce.group_checkin (
     tenant_id   bigint NOT NULL,
     round_id    bigint NOT NULL,
+    group_id    bigint NOT NULL,
     person_id   bigint NOT NULL,
     day         date NOT NULL,
     streak      integer NOT NULL CHECK (streak >= 1),
@@ -7838,16 +7842,17 @@ CREATE TABLE commerce.group_checkin (
     lot_id      bigint,
     via         text NOT NULL CHECK (via IN ('mini_program', 'group_message', 'service')),
     at          timestamptz NOT NULL,
-    PRIMARY KEY (tenant_id, round_id, person_id, day),
+    PRIMARY KEY (tenant_id, group_id, person_id, day),
     FOREIGN KEY (tenant_id, round_id) REFERENCES commerce.group_checkin_round,
+    FOREIGN KEY (tenant_id, group_id) REFERENCES commerce.community_group,
     FOREIGN KEY (tenant_id, person_id) REFERENCES commerce.person,
     FOREIGN KEY (tenant_id, customer_id) REFERENCES commerce.customer,
     CHECK ((lot_id IS NULL) = (points = 0))
 );
 COMMENT ON TABLE commerce.group_checkin IS
-  'A member''s check-in of a round (PR10, K17): once per person and tenant-local day (two accounts or two WeCom ids of one person are one check-in), its streak (days in a row within the round, this one included), the points it earned through the members module (once: a checkin lot keyed group:<round>:<person>:<day>) and the account that got them (none when the person has no account: the check-in counts, no points), and how it came (the mini-program, a group message the bot saw, a service).';
+  'A member''s check-in in a group (PR10, K17): once per group, person and tenant-local day, whatever round (closing a round and starting another the same day earns nothing more; two accounts or two WeCom ids of one person are one check-in), its streak (days in a row within the round, this one included), the points it earned through the members module (once: a checkin lot keyed group:<group>:<person>:<day>) and the account that got them (none when the person has no account: the check-in counts, no points), and how it came (the mini-program, a group message the bot saw, a service).';
 SELECT commerce._declare_append_only('commerce.group_checkin');
-CREATE INDEX group_checkin_day ON commerce.group_checkin (tenant_id, round_id, day);
+CREATE INDEX group_checkin_round_day ON commerce.group_checkin (tenant_id, round_id, day);
 
 CREATE TABLE commerce.fission_campaign (
     tenant_id   bigint NOT NULL REFERENCES commerce.tenant,
@@ -7956,6 +7961,11 @@ COMMENT ON TABLE commerce.fission_reward IS
 CREATE TRIGGER before_10_state_guard BEFORE INSERT OR UPDATE ON commerce.fission_reward
     FOR EACH ROW EXECUTE FUNCTION commerce.state_guard('status', 'pending', 'pending>granted', 'pending>cancelled', 'cancelled>pending');
 CREATE INDEX fission_reward_due ON commerce.fission_reward (due_at) WHERE status = 'pending';
+
+-- ==== sql/src/community/groups.sql
+
+CREATE TRIGGER after_50_community AFTER INSERT ON commerce.person_merge
+    FOR EACH ROW EXECUTE FUNCTION commerce._community_on_merge();
 
 -- ==== sql/src/community/fission.sql
 
@@ -22908,9 +22918,10 @@ CREATE TABLE commerce.wecom_contact (
     person_id        bigint NOT NULL,
     join_way_id      bigint,
     state            text,
-    first_added_at   timestamptz NOT NULL,
-    added_at         timestamptz NOT NULL,
-    adds             integer NOT NULL DEFAULT 1 CHECK (adds >= 1),
+    welcome_code     text,
+    first_added_at   timestamptz,
+    added_at         timestamptz,
+    adds             integer NOT NULL DEFAULT 1 CHECK (adds >= 0),
     deleted_at       timestamptz,
     deleted_by       text CHECK (deleted_by IN ('staff', 'customer')),
     changed_at       timestamptz NOT NULL,
@@ -22921,10 +22932,12 @@ CREATE TABLE commerce.wecom_contact (
     FOREIGN KEY (tenant_id, person_id) REFERENCES commerce.person,
     FOREIGN KEY (tenant_id, join_way_id) REFERENCES commerce.join_way,
     CHECK ((deleted_at IS NULL) = (deleted_by IS NULL)),
+    CHECK ((adds = 0) = (added_at IS NULL) AND (added_at IS NULL) = (first_added_at IS NULL)),
+    CHECK (adds > 0 OR deleted_at IS NOT NULL),
     CHECK (cardinality(tags) <= 100)
 );
 COMMENT ON TABLE commerce.wecom_contact IS
-  'An external contact of a staff account (PR01, PR02): the customer''s WeCom external userid, the person it resolved to through the identity graph, the join way whose state brought it (the first add''s), when it was first added and last added, how many times it was added (a delete and re-add is the same contact again, never a new one), who deleted it (the staff or the customer) while it is deleted, and the time of the callback that last changed it (an older callback arriving later changes nothing).';
+  'An external contact of a staff account (PR01, PR02): the customer''s WeCom external userid, the person it resolved to through the identity graph, the join way whose state brought it (the first add''s), when it was first added and last added, how many times it was added (a delete and re-add is the same contact again, never a new one), who deleted it (the staff or the customer) while it is deleted, the welcome code of its latest add, and the time of the callback that last changed it (an older callback arriving later changes nothing). A delete of a contact never seen added leaves a row with no adds, so an add reported late is not counted.';
 
 CREATE INDEX wecom_contact_person ON commerce.wecom_contact (tenant_id, person_id);
 CREATE INDEX wecom_contact_external ON commerce.wecom_contact (tenant_id, external_userid);
@@ -23037,6 +23050,7 @@ CREATE UNIQUE INDEX group_checkin_round_open ON commerce.group_checkin_round (te
 CREATE TABLE commerce.group_checkin (
     tenant_id   bigint NOT NULL,
     round_id    bigint NOT NULL,
+    group_id    bigint NOT NULL,
     person_id   bigint NOT NULL,
     day         date NOT NULL,
     streak      integer NOT NULL CHECK (streak >= 1),
@@ -23045,16 +23059,17 @@ CREATE TABLE commerce.group_checkin (
     lot_id      bigint,
     via         text NOT NULL CHECK (via IN ('mini_program', 'group_message', 'service')),
     at          timestamptz NOT NULL,
-    PRIMARY KEY (tenant_id, round_id, person_id, day),
+    PRIMARY KEY (tenant_id, group_id, person_id, day),
     FOREIGN KEY (tenant_id, round_id) REFERENCES commerce.group_checkin_round,
+    FOREIGN KEY (tenant_id, group_id) REFERENCES commerce.community_group,
     FOREIGN KEY (tenant_id, person_id) REFERENCES commerce.person,
     FOREIGN KEY (tenant_id, customer_id) REFERENCES commerce.customer,
     CHECK ((lot_id IS NULL) = (points = 0))
 );
 COMMENT ON TABLE commerce.group_checkin IS
-  'A member''s check-in of a round (PR10, K17): once per person and tenant-local day (two accounts or two WeCom ids of one person are one check-in), its streak (days in a row within the round, this one included), the points it earned through the members module (once: a checkin lot keyed group:<round>:<person>:<day>) and the account that got them (none when the person has no account: the check-in counts, no points), and how it came (the mini-program, a group message the bot saw, a service).';
+  'A member''s check-in in a group (PR10, K17): once per group, person and tenant-local day, whatever round (closing a round and starting another the same day earns nothing more; two accounts or two WeCom ids of one person are one check-in), its streak (days in a row within the round, this one included), the points it earned through the members module (once: a checkin lot keyed group:<group>:<person>:<day>) and the account that got them (none when the person has no account: the check-in counts, no points), and how it came (the mini-program, a group message the bot saw, a service).';
 SELECT commerce._declare_append_only('commerce.group_checkin');
-CREATE INDEX group_checkin_day ON commerce.group_checkin (tenant_id, round_id, day);
+CREATE INDEX group_checkin_round_day ON commerce.group_checkin (tenant_id, round_id, day);
 
 CREATE TABLE commerce.fission_campaign (
     tenant_id   bigint NOT NULL REFERENCES commerce.tenant,
@@ -23160,9 +23175,10 @@ CREATE TABLE commerce.fission_reward (
 COMMENT ON TABLE commerce.fission_reward IS
   'A stage reward of an inviter (PR13), once per (campaign, inviter, stage): pending from when the stage was reached until due (the campaign''s hold), then granted through the members module (outcome: the reward_result; the grant''s source key is fission:<campaign>:<person>:<stage>) or cancelled (clawed back: the inviter''s valid invites fell below the threshold before it went out; reached again, it waits again). It is granted at most once, and granted rows never change.';
 
-CREATE TRIGGER before_10_state_guard BEFORE INSERT OR UPDATE ON commerce.fission_reward
-    FOR EACH ROW EXECUTE FUNCTION commerce.state_guard('status', 'pending', 'pending>granted', 'pending>cancelled', 'cancelled>pending');
 CREATE INDEX fission_reward_due ON commerce.fission_reward (due_at) WHERE status = 'pending';
+
+-- ==== sql/src/community/groups.sql
+
 
 -- ==== sql/src/community/fission.sql
 
@@ -23239,7 +23255,7 @@ COMMENT ON VIEW commerce_api.community_group IS
 
 -- A callback's time: epoch seconds (WeCom's CreateTime) or an ISO timestamp.
 CREATE FUNCTION commerce._community_time(p_value jsonb) RETURNS timestamptz
-LANGUAGE plpgsql IMMUTABLE AS $$
+LANGUAGE plpgsql STABLE AS $$
 BEGIN
     IF jsonb_typeof(p_value) = 'number' AND (p_value::text)::numeric BETWEEN 946684800 AND 4102444800 THEN
         RETURN to_timestamp((p_value::text)::numeric);
@@ -23256,19 +23272,21 @@ END $$;
 COMMENT ON FUNCTION commerce._community_time(jsonb) IS
   'The time of a community callback: epoch seconds (WeCom''s CreateTime, 2000 to 2100) or an ISO 8601 timestamp; NULL for anything else.';
 
--- The composite key of a callback: its type, change and time, and a digest of the ids it names.
-CREATE FUNCTION commerce._community_event_key(e jsonb) RETURNS text
+-- The composite key of a callback: its type, change and time, and a digest of the fields it carries.
+CREATE FUNCTION commerce._community_event_key(e jsonb, p_at timestamptz) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
-    SELECT left(e ->> 'type', 32) || ':' || left(e ->> 'change', 32) || ':' || (e ->> 'at') || ':'
-        || md5(jsonb_build_array(e -> 'id', e -> 'user_id', e -> 'external_user_id', e -> 'chat_id', e -> 'update_detail',
-                                 e -> 'platform', e -> 'event_id', e -> 'cur_mem_ver', e -> 'welcome_code',
-                                 (SELECT jsonb_agg(m ORDER BY m) FROM (
-                                      SELECT coalesce(x ->> 'id', x #>> '{}') AS m
-                                        FROM jsonb_array_elements(CASE WHEN jsonb_typeof(e -> 'members') = 'array'
-                                                                       THEN e -> 'members' ELSE '[]' END) x) y))::text);
+    SELECT left(e ->> 'type', 32) || ':' || left(e ->> 'change', 32) || ':' || extract(epoch FROM p_at)::bigint || ':'
+        || md5((SELECT coalesce(jsonb_object_agg(k, CASE WHEN jsonb_typeof(e -> k) IN ('array', 'object') THEN e -> k
+                                                        ELSE to_jsonb(e ->> k) END), '{}'::jsonb)
+                  FROM unnest(ARRAY['id', 'name', 'parent_id', 'user_id', 'new_user_id', 'department', 'main_department',
+                                    'external_user_id', 'state', 'welcome_code', 'unionid', 'tags', 'chat_id', 'update_detail',
+                                    'owner', 'join_scene', 'quit_scene', 'cur_mem_ver', 'platform', 'event_id', 'members']) k
+                 WHERE e ? k AND jsonb_typeof(e -> k) <> 'null'
+                   -- the members of a create are read from the group by the adapter, not carried by the callback
+                   AND NOT (k = 'members' AND e ->> 'change' = 'create'))::text);
 $$;
-COMMENT ON FUNCTION commerce._community_event_key(jsonb) IS
-  'The composite key a callback is applied once by: <type>:<change>:<at>:<md5 of the ids it names> (department or user id, external user id, chat id, update detail, platform, event id, member version, welcome code, the sorted member ids). A retried callback has the same key whatever else the adapter adds to it.';
+COMMENT ON FUNCTION commerce._community_event_key(jsonb, timestamptz) IS
+  'The composite key a callback is applied once by: <type>:<change>:<epoch>:<md5 of the fields it carries> (every field the callbacks define, numbers and strings alike as text; the members of a group''s create, which the adapter reads from WeCom, left out). A retried callback has the same key whatever the adapter adds to it or however it writes the time; two callbacks that differ in any field have two.';
 
 -- A text field of a callback: absent or a string of 1 to p_max characters.
 CREATE FUNCTION commerce._community_text(e jsonb, p_field text, p_max integer, p_required boolean) RETURNS text
@@ -23291,19 +23309,19 @@ COMMENT ON FUNCTION commerce._community_text(jsonb, text, integer, boolean) IS
   'A text field of a callback: NULL when absent (22023 when required), else a string (or number) of 1 to p_max characters, or 22023 naming the field.';
 
 -- The staff account of a userid, added (inactive until the organisation sync names it) when a callback names it first.
-CREATE FUNCTION commerce._wecom_user(p_tenant bigint, p_userid text, p_at timestamptz) RETURNS text
+CREATE FUNCTION commerce._wecom_user(p_tenant bigint, p_userid text) RETURNS text
 LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO commerce.wecom_user (tenant_id, userid, name, staff_id, active, updated_at)
     SELECT p_tenant, p_userid, p_userid,
            (SELECT s.staff_id FROM commerce.staff s WHERE s.tenant_id = p_tenant AND s.code = p_userid
                AND NOT EXISTS (SELECT 1 FROM commerce.wecom_user u WHERE u.tenant_id = p_tenant AND u.staff_id = s.staff_id)),
-           true, p_at
+           false, '-infinity'
     ON CONFLICT (tenant_id, userid) DO NOTHING;
     RETURN p_userid;
 END $$;
-COMMENT ON FUNCTION commerce._wecom_user(bigint, text, timestamptz) IS
-  'Make sure a WeCom userid a callback names has its wecom_user row (a contact or group callback may arrive before the organisation sync): named by its userid, linked to the staff member of that code. Never locks an existing row.';
+COMMENT ON FUNCTION commerce._wecom_user(bigint, text) IS
+  'Make sure a WeCom userid a callback names has its wecom_user row (a contact or group callback may arrive before the organisation sync): named by its userid, inactive and older than any organisation callback (so the sync''s create_user applies whenever it arrives), linked to the staff member of that code. Never locks an existing row.';
 
 -- The store of a staff account: its main department's.
 CREATE FUNCTION commerce._wecom_user_store(p_tenant bigint, p_userid text) RETURNS bigint
@@ -23357,7 +23375,7 @@ COMMENT ON FUNCTION commerce._queue_welcome(bigint, text, text[], text, text, js
 -- Apply an organisation callback (departments and staff accounts).
 CREATE FUNCTION commerce._ingest_org(p_tenant bigint, e jsonb, p_at timestamptz) RETURNS jsonb
 LANGUAGE plpgsql AS $$
-DECLARE v_change text := e ->> 'change'; v_id bigint; v_user text; v_deps bigint[]; v_main bigint; v_name text;
+DECLARE v_change text := e ->> 'change'; v_id bigint; v_user text; v_deps bigint[]; v_main bigint; v_name text; v_new text;
 BEGIN
     IF v_change IN ('create_party', 'update_party', 'delete_party') THEN
         IF jsonb_typeof(e -> 'id') IS DISTINCT FROM 'number' OR (e ->> 'id')::numeric NOT BETWEEN 1 AND 9007199254740991
@@ -23388,7 +23406,7 @@ BEGIN
     -- create_user, update_user, delete_user
     v_user := commerce._community_text(e, 'user_id', 64, true);
     IF v_change = 'delete_user' THEN
-        PERFORM commerce._wecom_user(p_tenant, v_user, p_at);
+        PERFORM commerce._wecom_user(p_tenant, v_user);
         UPDATE commerce.wecom_user SET active = false, updated_at = p_at
          WHERE tenant_id = p_tenant AND userid = v_user AND updated_at <= p_at;
         RETURN jsonb_build_object('user', v_user, 'active', false);
@@ -23410,7 +23428,26 @@ BEGIN
         v_main := (e ->> 'main_department')::bigint;
     END IF;
     v_name := commerce._community_text(e, 'name', 200, v_change = 'create_user');
-    PERFORM commerce._wecom_user(p_tenant, v_user, p_at);
+    v_new := commerce._community_text(e, 'new_user_id', 64, false);
+    PERFORM commerce._wecom_user(p_tenant, v_user);
+    IF v_change = 'update_user' AND v_new IS NOT NULL AND v_new <> v_user THEN
+        -- WeCom renamed the account: its contacts, groups and join ways follow it to the new userid
+        PERFORM commerce._wecom_user(p_tenant, v_new);
+        UPDATE commerce.wecom_user n SET name = o.name, departments = o.departments, main_department = o.main_department,
+                                         active = o.active, updated_at = o.updated_at
+          FROM commerce.wecom_user o
+         WHERE n.tenant_id = p_tenant AND n.userid = v_new AND o.tenant_id = p_tenant AND o.userid = v_user;
+        UPDATE commerce.wecom_user SET staff_id = NULL, active = false WHERE tenant_id = p_tenant AND userid = v_user;
+        UPDATE commerce.wecom_user n SET staff_id = coalesce(n.staff_id, (SELECT s.staff_id FROM commerce.staff s
+                                                                           WHERE s.tenant_id = p_tenant AND s.code = v_new))
+         WHERE n.tenant_id = p_tenant AND n.userid = v_new;
+        UPDATE commerce.wecom_contact SET userid = v_new WHERE tenant_id = p_tenant AND userid = v_user
+           AND NOT EXISTS (SELECT 1 FROM commerce.wecom_contact x WHERE x.tenant_id = p_tenant AND x.userid = v_new
+                              AND x.external_userid = wecom_contact.external_userid);
+        UPDATE commerce.community_group SET owner_userid = v_new WHERE tenant_id = p_tenant AND owner_userid = v_user;
+        UPDATE commerce.join_way SET userids = array_replace(userids, v_user, v_new) WHERE tenant_id = p_tenant AND v_user = ANY (userids);
+        v_user := v_new;
+    END IF;
     UPDATE commerce.wecom_user
        SET name = coalesce(v_name, name), departments = coalesce(v_deps, departments),
            main_department = coalesce(v_main, main_department, v_deps[1]), active = true, updated_at = p_at
@@ -23420,7 +23457,7 @@ BEGIN
                                 WHERE s.tenant_id = p_tenant AND s.store_id = commerce._wecom_user_store(p_tenant, v_user)));
 END $$;
 COMMENT ON FUNCTION commerce._ingest_org(bigint, jsonb, timestamptz) IS
-  'Apply a WeCom change_contact callback (PR01): create_party / update_party / delete_party {id, name, parent_id}, create_user / update_user / delete_user {user_id, name, department: [ids], main_department}. An update older than the row''s last one changes nothing; a deleted user stays, inactive.';
+  'Apply a WeCom change_contact callback (PR01): create_party / update_party / delete_party {id, name, parent_id}, create_user / update_user / delete_user {user_id, name, department: [ids], main_department, new_user_id}. An update older than the row''s last one changes nothing; a deleted user stays, inactive; a renamed one (new_user_id) takes its contacts, groups and join ways to the new userid.';
 
 -- Apply an external contact callback: an add (queuing its welcome), an edit of tags, a delete by either side.
 CREATE FUNCTION commerce._ingest_contact(p_tenant bigint, e jsonb, p_at timestamptz, p_key text) RETURNS jsonb
@@ -23439,14 +23476,24 @@ BEGIN
                         'del_external_contact', 'del_follow_user') THEN
         RETURN jsonb_build_object('ignored', v_change);      -- transfer results and the like: logged only
     END IF;
-    PERFORM commerce._wecom_user(p_tenant, v_user, p_at);
+    PERFORM commerce._wecom_user(p_tenant, v_user);
     SELECT * INTO c FROM commerce.wecom_contact WHERE tenant_id = p_tenant AND userid = v_user AND external_userid = v_ext FOR UPDATE;
     IF v_change IN ('del_external_contact', 'del_follow_user') THEN
         IF c.contact_id IS NULL THEN
+            -- never seen added: remember the delete, so an add reported late is not counted
+            INSERT INTO commerce.wecom_contact (tenant_id, userid, external_userid, person_id, adds, deleted_at, deleted_by, changed_at)
+            VALUES (p_tenant, v_user, v_ext, commerce._wecom_person(p_tenant, v_ext, v_unionid), 0, p_at,
+                    CASE v_change WHEN 'del_external_contact' THEN 'staff' ELSE 'customer' END, p_at)
+            ON CONFLICT DO NOTHING;
             RETURN jsonb_build_object('contact', NULL, 'outcome', 'unknown_contact');
         END IF;
-        IF c.changed_at > p_at OR c.deleted_at IS NOT NULL THEN
-            RETURN jsonb_build_object('contact', c.contact_id, 'outcome', CASE WHEN c.deleted_at IS NOT NULL THEN 'already_deleted' ELSE 'stale' END);
+        IF c.changed_at > p_at THEN
+            RETURN jsonb_build_object('contact', c.contact_id, 'outcome', 'stale');
+        END IF;
+        IF c.deleted_at IS NOT NULL THEN
+            -- deleted already (an add in between was not reported): older callbacks stay stale
+            UPDATE commerce.wecom_contact SET changed_at = p_at WHERE tenant_id = p_tenant AND contact_id = c.contact_id;
+            RETURN jsonb_build_object('contact', c.contact_id, 'outcome', 'already_deleted');
         END IF;
         UPDATE commerce.wecom_contact
            SET deleted_at = p_at, deleted_by = CASE v_change WHEN 'del_external_contact' THEN 'staff' ELSE 'customer' END, changed_at = p_at
@@ -23471,18 +23518,24 @@ BEGIN
         RETURN jsonb_build_object('contact', c.contact_id, 'outcome', 'edited');
     END IF;
     -- an add: a new contact, a re-add after a delete (the same contact again), or a repeat of an add
-    IF c.contact_id IS NOT NULL AND (c.changed_at > p_at OR c.deleted_at IS NULL) THEN
-        RETURN jsonb_build_object('contact', c.contact_id, 'person', c.person_id,
-                                  'outcome', CASE WHEN c.deleted_at IS NULL THEN 'already_added' ELSE 'stale' END);
+    IF c.contact_id IS NOT NULL AND c.changed_at > p_at THEN
+        RETURN jsonb_build_object('contact', c.contact_id, 'person', c.person_id, 'outcome', 'stale');
     END IF;
+    IF c.contact_id IS NOT NULL AND c.deleted_at IS NULL
+       AND NOT (p_at > c.changed_at AND v_code IS NOT NULL AND v_code IS DISTINCT FROM c.welcome_code) THEN
+        -- in the contacts already (the half-contact callback of the same add, or the same add again): older callbacks stay stale
+        UPDATE commerce.wecom_contact SET changed_at = p_at WHERE tenant_id = p_tenant AND contact_id = c.contact_id AND changed_at < p_at;
+        RETURN jsonb_build_object('contact', c.contact_id, 'person', c.person_id, 'outcome', 'already_added');
+    END IF;
+    -- (an add with a new welcome code while in the contacts: WeCom issues one per add, so a delete in between was not reported)
     IF v_state IS NOT NULL THEN
         SELECT * INTO w FROM commerce.join_way j WHERE j.tenant_id = p_tenant AND j.state = v_state;
     END IF;
     IF c.contact_id IS NULL THEN
         v_person := commerce._wecom_person(p_tenant, v_ext, v_unionid);
-        INSERT INTO commerce.wecom_contact (tenant_id, userid, external_userid, person_id, join_way_id, state, first_added_at,
-                                            added_at, changed_at)
-        VALUES (p_tenant, v_user, v_ext, v_person, w.join_way_id, v_state, p_at, p_at, p_at)
+        INSERT INTO commerce.wecom_contact (tenant_id, userid, external_userid, person_id, join_way_id, state, welcome_code,
+                                            first_added_at, added_at, changed_at)
+        VALUES (p_tenant, v_user, v_ext, v_person, w.join_way_id, v_state, v_code, p_at, p_at, p_at)
         ON CONFLICT (tenant_id, userid, external_userid) DO NOTHING
         RETURNING * INTO c;
         IF c.contact_id IS NULL THEN     -- another callback added it a moment ago: that add is this one's
@@ -23492,10 +23545,13 @@ BEGIN
         v_outcome := 'added';
     ELSE
         UPDATE commerce.wecom_contact
-           SET added_at = p_at, adds = adds + 1, deleted_at = NULL, deleted_by = NULL, changed_at = p_at
+           SET added_at = p_at, first_added_at = coalesce(first_added_at, p_at), adds = adds + 1, deleted_at = NULL,
+               deleted_by = NULL, changed_at = p_at, welcome_code = v_code,
+               join_way_id = CASE WHEN adds = 0 THEN w.join_way_id ELSE join_way_id END,
+               state = CASE WHEN adds = 0 THEN v_state ELSE state END
          WHERE tenant_id = p_tenant AND contact_id = c.contact_id
         RETURNING * INTO c;
-        v_outcome := 're_added';
+        v_outcome := CASE WHEN c.adds = 1 THEN 'added' ELSE 're_added' END;
     END IF;
     -- fission: a re-added invitee counts again (its one row); a poster code in the state counts a new invite
     IF v_outcome = 're_added' THEN
@@ -23564,6 +23620,9 @@ BEGIN
         RETURN 'stale';
     END IF;
     IF FOUND AND x.active THEN
+        -- in the group already: older callbacks stay stale
+        UPDATE commerce.group_member SET changed_at = p_at
+         WHERE tenant_id = p_tenant AND group_id = g.group_id AND member_key = v_key AND changed_at < p_at;
         RETURN 'already_in';
     END IF;
     IF m ->> 'state' IS NOT NULL THEN
@@ -23631,6 +23690,8 @@ BEGIN
         RETURN 'stale';
     END IF;
     IF NOT x.active THEN
+        -- out already (a join in between was not reported): older callbacks stay stale
+        UPDATE commerce.group_member SET changed_at = p_at WHERE tenant_id = p_tenant AND group_id = g.group_id AND member_key = v_key;
         RETURN 'already_out';
     END IF;
     UPDATE commerce.group_member SET active = false, quit_at = p_at, changed_at = p_at
@@ -23680,6 +23741,9 @@ BEGIN
         v_detail := CASE v_change WHEN 'join' THEN 'add_member' WHEN 'quit' THEN 'del_member' WHEN 'rename' THEN 'change_name' END;
     END IF;
     v_chat := commerce._community_text(e, 'chat_id', 128, true);
+    IF v_chat !~ '^[A-Za-z0-9_.:-]+$' THEN
+        PERFORM commerce._invalid('p_event', format('chat_id %s', left(v_chat, 64)), 'A chat id is letters, digits, _ . : -.');
+    END IF;
     v_name := commerce._community_text(e, 'name', 200, false);
     v_owner := commerce._community_text(e, 'owner', 64, false);
     v_scene := coalesce(commerce._community_text(e, 'join_scene', 32, false), commerce._community_text(e, 'quit_scene', 32, false));
@@ -23694,15 +23758,24 @@ BEGIN
     SELECT coalesce(jsonb_agg(commerce._group_member_arg(v_platform, y) ORDER BY coalesce(y ->> 'id', y #>> '{}')), '[]'::jsonb)
       INTO v_members FROM jsonb_array_elements(v_members) y;
     IF v_owner IS NOT NULL THEN
-        PERFORM commerce._wecom_user(p_tenant, v_owner, p_at);
+        PERFORM commerce._wecom_user(p_tenant, v_owner);
     END IF;
     g := commerce._lock_group(p_tenant, v_platform, v_chat, v_platform = 'wecom', p_at);
     IF g.status = 'dismissed' THEN
         RETURN jsonb_build_object('group', g.code, 'outcome', 'dismissed');
     END IF;
     IF v_change = 'dismiss' THEN
+        -- everyone is out (counted as quits, the CRM told), the open round closed, then the group
+        FOR x IN SELECT jsonb_build_object('id', m.member_key, 'type', m.member_type) FROM commerce.group_member m
+                  WHERE m.tenant_id = p_tenant AND m.group_id = g.group_id AND m.active ORDER BY m.member_key LOOP
+            v_o := commerce._group_quit(p_tenant, g, x, 'dismiss', greatest(p_at, (SELECT m.changed_at FROM commerce.group_member m
+                                         WHERE m.tenant_id = p_tenant AND m.group_id = g.group_id AND m.member_key = x ->> 'id')), p_key);
+            v_outcomes := jsonb_set(v_outcomes, ARRAY[v_o], to_jsonb(coalesce((v_outcomes ->> v_o)::integer, 0) + 1));
+        END LOOP;
+        UPDATE commerce.group_checkin_round SET closed_at = commerce.now()
+         WHERE tenant_id = p_tenant AND group_id = g.group_id AND closed_at IS NULL;
         UPDATE commerce.community_group SET status = 'dismissed', dismissed_at = p_at WHERE tenant_id = p_tenant AND group_id = g.group_id;
-        RETURN jsonb_build_object('group', g.code, 'outcome', 'dismissed');
+        RETURN jsonb_build_object('group', g.code, 'outcome', 'dismissed', 'members', v_outcomes);
     END IF;
     IF v_name IS NOT NULL OR v_owner IS NOT NULL THEN
         UPDATE commerce.community_group
@@ -23756,7 +23829,7 @@ BEGIN
     IF v_at > commerce.now() + interval '1 hour' THEN
         PERFORM commerce._invalid('p_event', format('at %s is in the future', v_at), 'at is when the platform sent the callback.');
     END IF;
-    v_key := commerce._community_event_key(p_event);
+    v_key := commerce._community_event_key(p_event, v_at);
     -- deliveries of one callback wait for each other here; the later one finds the first's outcome
     PERFORM pg_advisory_xact_lock(hashtextextended('community:' || p_tenant || ':' || v_key, 0));
     SELECT outcome INTO v_prior FROM commerce.community_event WHERE tenant_id = p_tenant AND event_key = v_key;
@@ -23920,7 +23993,12 @@ BEGIN
     END IF;
     INSERT INTO commerce.community_group (tenant_id, platform, chat_id, code, name, koc_id, store_id, welcome, created_at)
     VALUES (p_tenant, p_platform, p_chat_id, p_code, p_name, v_koc, v_store, p_welcome, commerce.now())
+    ON CONFLICT DO NOTHING
     RETURNING group_id INTO v_id;
+    IF v_id IS NULL THEN
+        -- registered a moment ago by a concurrent call: the same registration, or a conflict
+        RETURN commerce.register_group(p_tenant, p_platform, p_chat_id, p_name, p_code, p_koc, p_store, p_welcome);
+    END IF;
     RETURN v_id;
 END $$;
 COMMENT ON FUNCTION commerce.register_group(bigint, text, text, text, text, text, text, text) IS
@@ -23995,7 +24073,8 @@ BEGIN
           INTO v_groups, v_platforms, v_chats
           FROM unnest(p_groups) WITH ORDINALITY x(code, n)
           JOIN commerce.community_group g ON g.tenant_id = p_tenant AND g.code = x.code AND g.status = 'active';
-        IF cardinality(v_groups) IS DISTINCT FROM cardinality(p_groups) OR cardinality(v_platforms) > 1 THEN
+        IF cardinality(v_groups) IS DISTINCT FROM cardinality(p_groups) OR cardinality(v_platforms) > 1
+           OR (SELECT count(DISTINCT x) FROM unnest(p_groups) x) <> cardinality(p_groups) THEN
             PERFORM commerce._invalid('p_groups', format('groups %s', left(p_groups::text, 80)),
                                       'Name active groups of one platform, each once.');
         END IF;
@@ -24083,17 +24162,32 @@ BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._require(p_code, 'p_code');
     PERFORM commerce._require(p_active, 'p_active');
-    UPDATE commerce.join_way SET active = p_active WHERE tenant_id = p_tenant AND code = p_code RETURNING * INTO w;
+    SELECT * INTO w FROM commerce.join_way WHERE tenant_id = p_tenant AND code = p_code FOR UPDATE;
     IF NOT FOUND THEN
         PERFORM commerce._not_found('join way', p_code, p_tenant);
     END IF;
+    IF w.active = p_active THEN
+        RETURN;     -- nothing to do (a repeat queues nothing)
+    END IF;
+    UPDATE commerce.join_way SET active = p_active,
+           qr_url = CASE WHEN p_active THEN NULL ELSE qr_url END, config_id = CASE WHEN p_active THEN NULL ELSE config_id END
+     WHERE tenant_id = p_tenant AND join_way_id = w.join_way_id;
     IF NOT p_active AND w.config_id IS NOT NULL THEN
         PERFORM commerce.enqueue(p_tenant, 'wecom.join_way', jsonb_build_object('action', 'delete', 'code', w.code, 'config_id', w.config_id),
-                                 'join_way:' || w.join_way_id || ':delete:' || commerce.now());
+                                 'join_way:' || w.join_way_id || ':delete:' || w.config_id);
+    ELSIF p_active AND (w.kind = 'contact' OR EXISTS (SELECT 1 FROM commerce.community_group g
+                                                       WHERE g.tenant_id = p_tenant AND g.group_id = w.group_ids[1] AND g.platform = 'wecom')) THEN
+        -- a new live code at WeCom (the old one was deleted): the adapter reports it with join_way_ready
+        PERFORM commerce.enqueue(p_tenant, 'wecom.join_way',
+            jsonb_build_object('action', 'create', 'code', w.code, 'kind', w.kind, 'state', w.state, 'user_ids', to_jsonb(w.userids),
+                               'chat_ids', (SELECT to_jsonb(array_agg(g.chat_id ORDER BY n)) FROM unnest(w.group_ids) WITH ORDINALITY x(id, n)
+                                              JOIN commerce.community_group g ON g.tenant_id = p_tenant AND g.group_id = x.id),
+                               'title', w.title),
+            'join_way:' || w.join_way_id || ':create:' || commerce.now());
     END IF;
 END $$;
 COMMENT ON FUNCTION commerce.set_join_way_active(bigint, text, boolean) IS
-  'Deactivate (the adapter deletes the live code at WeCom: outbox wecom.join_way, action delete) or reactivate a join way.';
+  'Deactivate (the adapter deletes the live code at WeCom: outbox wecom.join_way, action delete) or reactivate a join way (a new live code: action create, reported again with join_way_ready). A repeat changes and queues nothing.';
 
 -- Join ways as join_way rows.
 CREATE FUNCTION commerce._join_ways(p_tenant bigint, p_code text, p_koc bigint, p_stores text[], p_page integer)
@@ -24155,6 +24249,17 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION commerce.community_groups(bigint, text[], bigint, text, bigint, integer) IS
   'The group list (PR04), newest first, a page of 1 to 500 before a group id: platform, name, owner, store, KOC, status, members now and customers among them, joins and quits in the last 7 days, the last join, and today''s check-ins of its open round. Limited to some stores or one KOC''s groups.';
+
+-- AFTER INSERT ON commerce.person_merge: the community's rows of the merged-away person follow it to the survivor.
+CREATE FUNCTION commerce._community_on_merge() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE commerce.wecom_contact SET person_id = NEW.survivor_id WHERE tenant_id = NEW.tenant_id AND person_id = NEW.loser_id;
+    UPDATE commerce.group_member SET person_id = NEW.survivor_id WHERE tenant_id = NEW.tenant_id AND person_id = NEW.loser_id;
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION commerce._community_on_merge() IS
+  'Trigger on commerce.person_merge (after_50_community): when two persons merge, the WeCom contacts and group memberships of the merged-away one become the survivor''s, so check-ins by account or by WeCom id find one person. Check-ins and fission invites made before keep the person they were made by; an unmerge does not move them back.';
 
 -- ==== sql/src/community/checkins.sql
 
@@ -24270,6 +24375,10 @@ BEGIN
     IF NOT FOUND THEN
         PERFORM commerce._not_found('group', p_group, p_tenant);
     END IF;
+    IF g.status <> 'active' THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409', MESSAGE = format('group "%s" is dismissed', p_group),
+            HINT = 'Check in to an active group.';
+    END IF;
     SELECT * INTO r FROM commerce.group_checkin_round
      WHERE tenant_id = p_tenant AND group_id = g.group_id AND closed_at IS NULL AND v_day BETWEEN starts_on AND ends_on;
     IF NOT FOUND THEN
@@ -24305,11 +24414,12 @@ BEGIN
         SELECT customer_id INTO v_customer FROM commerce.customer WHERE tenant_id = p_tenant AND person_id = v_person
          ORDER BY customer_id LIMIT 1;
     END IF;
-    -- one check-in per person and day: a second one (another account, another id, a retry) waits here and finds the first
-    PERFORM pg_advisory_xact_lock(hashtextextended('group_checkin:' || p_tenant || ':' || r.round_id || ':' || v_person, 0));
-    SELECT * INTO c FROM commerce.group_checkin WHERE tenant_id = p_tenant AND round_id = r.round_id AND person_id = v_person AND day = v_day;
+    -- one check-in per group, person and day (whatever round): a second one (another account, another id, a retry, a
+    -- round started after the first was closed) waits here and finds the first
+    PERFORM pg_advisory_xact_lock(hashtextextended('group_checkin:' || p_tenant || ':' || g.group_id || ':' || v_person, 0));
+    SELECT * INTO c FROM commerce.group_checkin WHERE tenant_id = p_tenant AND group_id = g.group_id AND person_id = v_person AND day = v_day;
     IF FOUND THEN
-        RETURN ROW(r.round_id, c.day, c.streak, c.points, 'already')::commerce.group_checkin_result;
+        RETURN ROW(c.round_id, c.day, c.streak, c.points, 'already')::commerce.group_checkin_result;
     END IF;
     v_streak := coalesce((SELECT x.streak FROM commerce.group_checkin x
                            WHERE x.tenant_id = p_tenant AND x.round_id = r.round_id AND x.person_id = v_person AND x.day = v_day - 1), 0) + 1;
@@ -24317,18 +24427,18 @@ BEGIN
     IF v_customer IS NULL OR v_points = 0 THEN
         v_points := 0;
     ELSE
-        v_lot := commerce._earn_points(p_tenant, v_customer, 'checkin', format('group:%s:%s:%s', r.round_id, v_person, v_day),
+        v_lot := commerce._earn_points(p_tenant, v_customer, 'checkin', format('group:%s:%s:%s', g.group_id, v_person, v_day),
                                        v_points, interval '0', interval '365 days', NULL, NULL,
                                        format('group check-in %s, day %s in a row', g.code, v_streak));
     END IF;
-    INSERT INTO commerce.group_checkin (tenant_id, round_id, person_id, day, streak, points, customer_id, lot_id, via, at)
-    VALUES (p_tenant, r.round_id, v_person, v_day, v_streak, v_points, CASE WHEN v_lot IS NOT NULL THEN v_customer END, v_lot,
+    INSERT INTO commerce.group_checkin (tenant_id, round_id, group_id, person_id, day, streak, points, customer_id, lot_id, via, at)
+    VALUES (p_tenant, r.round_id, g.group_id, v_person, v_day, v_streak, v_points, CASE WHEN v_lot IS NOT NULL THEN v_customer END, v_lot,
             p_via, commerce.now());
     v_code := CASE WHEN v_customer IS NULL THEN 'checked_in_no_account' ELSE 'checked_in' END;
     RETURN ROW(r.round_id, v_day, v_streak, v_points, v_code)::commerce.group_checkin_result;
 END $$;
 COMMENT ON FUNCTION commerce.group_check_in(bigint, text, text, text, text) IS
-  'A group member checks in (PR10, K17) in the group''s open round that covers today (tenant-local): by customer account (the mini-program; the person must be in the group) or by its id in the group (the bot saw its check-in message). Once per person and day, whatever account or id: a repeat returns the first, outcome already. The streak counts consecutive days in the round; the points (plus the streak bonus) are granted once through the members module to the person''s first account, lasting 365 days. PT409 when no round is open today, PT403 for a non-member.';
+  'A group member checks in (PR10, K17) in the group''s open round that covers today (tenant-local): by customer account (the mini-program; the person must be in the group) or by its id in the group (the bot saw its check-in message). Once per group, person and day, whatever account, id or round: a repeat returns the first, outcome already. The streak counts consecutive days in the round; the points (plus the streak bonus) are granted once through the members module (a checkin lot keyed group:<group>:<person>:<day>) to the account that checked in, or the person''s first account when the bot saw it, lasting 365 days. PT409 when no round is open today or the group is dismissed, PT403 for a non-member.';
 
 -- The live board of a round.
 CREATE FUNCTION commerce.checkin_board(p_tenant bigint, p_round bigint) RETURNS jsonb
@@ -24968,6 +25078,11 @@ SET search_path = pg_catalog, commerce, pg_temp AS $$
 DECLARE a commerce.actor := commerce._api_actor('commerce_api.bind_wecom_department', '{operator}');
 BEGIN
     PERFORM commerce._actor_scope(a, bind_wecom_department.store, NULL);
+    IF a.stores IS NOT NULL THEN      -- and the store it belongs to now
+        PERFORM commerce._actor_scope(a, (SELECT s.code FROM commerce.wecom_department d JOIN commerce.store s
+                                             ON s.tenant_id = d.tenant_id AND s.store_id = d.store_id
+                                          WHERE d.tenant_id = a.tenant_id AND d.department_id = bind_wecom_department.department), NULL);
+    END IF;
     PERFORM commerce.bind_wecom_department(a.tenant_id, bind_wecom_department.department, bind_wecom_department.store);
 END $$;
 REVOKE ALL ON FUNCTION commerce_api.bind_wecom_department(bigint, text) FROM PUBLIC;
@@ -25009,6 +25124,10 @@ DECLARE a commerce.actor := commerce._api_actor('commerce_api.register_group', '
 BEGIN
     IF a.kind = 'koc' THEN
         v_koc := commerce._actor_subject(a, register_group.koc, 'koc');
+        IF register_group.store IS NOT NULL THEN
+            PERFORM commerce._no_identity('a KOC registers its groups without a store', format('store "%s" was given.', left(register_group.store, 64)),
+                                          'Leave store out: staff file a group under their store with update_group.');
+        END IF;
     END IF;
     PERFORM commerce._actor_scope(a, register_group.store, NULL);
     RETURN commerce.register_group(a.tenant_id, register_group.platform, register_group.chat_id, register_group.name,
@@ -25048,6 +25167,12 @@ BEGIN
         END IF;
     END IF;
     PERFORM commerce._actor_scope(a, create_join_way.store, NULL);
+    IF a.stores IS NOT NULL THEN      -- staff limited to stores lead only to their stores' staff accounts
+        FOREACH v_group IN ARRAY coalesce(create_join_way.userids, '{}') LOOP
+            PERFORM commerce._actor_scope(a, (SELECT s.code FROM commerce.store s
+                                               WHERE s.tenant_id = a.tenant_id AND s.store_id = commerce._wecom_user_store(a.tenant_id, v_group)), NULL);
+        END LOOP;
+    END IF;
     FOREACH v_group IN ARRAY coalesce(create_join_way.groups, '{}') LOOP
         PERFORM commerce._api_group(a, v_group);
     END LOOP;
@@ -25140,7 +25265,19 @@ RETURNS bigint LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
 DECLARE a commerce.actor := commerce._api_actor('commerce_api.start_group_checkin', '{koc,store,operator}');
         g commerce.community_group_row := commerce._api_group(a, start_group_checkin.group_code);
+        r record;
 BEGIN
+    IF a.kind = 'koc' THEN
+        -- a KOC's round earns no more than the tenant's own daily check-in (no rule: no points)
+        SELECT coalesce(max(x.points), 0) AS points, coalesce(max(x.streak_bonus), 0) AS bonus INTO r
+          FROM commerce.points_checkin_rule x WHERE x.tenant_id = a.tenant_id;
+        IF start_group_checkin.points > r.points OR start_group_checkin.streak_bonus > r.bonus THEN
+            PERFORM commerce._no_identity('a KOC''s check-in round earns at most the tenant''s daily check-in',
+                format('%s points and a bonus of %s were asked; the daily check-in gives %s and %s.', start_group_checkin.points,
+                       start_group_checkin.streak_bonus, r.points, r.bonus),
+                'Ask for less, or have staff start the round.');
+        END IF;
+    END IF;
     RETURN commerce.start_group_checkin(a.tenant_id, g.code, start_group_checkin.title, start_group_checkin.days,
                                         start_group_checkin.points, start_group_checkin.streak_days, start_group_checkin.streak_bonus,
                                         start_group_checkin.starts_on, commerce._api_by(a),
@@ -25148,7 +25285,7 @@ BEGIN
 END $$;
 REVOKE ALL ON FUNCTION commerce_api.start_group_checkin(text, text, integer, integer, integer, integer, date) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.start_group_checkin(text, text, integer, integer, integer, integer, date) IS
-  'Start a check-in round in a group (PR10, K17): the KOC who runs it, or staff of its store, or HQ. days from starts_on (today by default), points per check-in, a bonus on every streak_days-th day in a row. One open round per group. Returns the round.';
+  'Start a check-in round in a group (PR10, K17): the KOC who runs it (earning at most the tenant''s daily check-in points and bonus), or staff of its store, or HQ. days from starts_on (today by default), points per check-in, a bonus on every streak_days-th day in a row. One open round per group; one check-in per person and day whatever round. Returns the round.';
 
 CREATE FUNCTION commerce_api.close_group_checkin(round bigint)
 RETURNS void LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -25301,6 +25438,10 @@ COMMENT ON FUNCTION commerce_api.fission_stats(text) IS
 
 -- The statements CALL commerce.provision() runs: every table, index, trigger and view of
 -- the modules above, in manifest order.
+CREATE TRIGGER before_10_state_guard BEFORE INSERT OR UPDATE ON commerce.fission_reward
+    FOR EACH ROW EXECUTE FUNCTION commerce.state_guard('status', 'pending', 'pending>granted', 'pending>cancelled', 'cancelled>pending');
+CREATE TRIGGER after_50_community AFTER INSERT ON commerce.person_merge
+    FOR EACH ROW EXECUTE FUNCTION commerce._community_on_merge();
 -- end of the community module (issue 15)
 
 

@@ -19,6 +19,9 @@
 #   crm_bench.sh   the customer 360 at 1M people and 10M orders (p95), a
 #             10-condition segment against one scan of the same rows, the CRM
 #             pump, the export of a 1M-member segment
+#   community_bench.sh   WeCom contact-add callbacks with their welcome (the
+#             callback-to-claimable p50 and p99), fission joins through one
+#             inviter's code vs each client's own inviter
 #   members_bench.sh   order and payment with and without earning points
 #             (earn_vs_order), the entitlement lookup and identity resolution per
 #             call, the expiry of 1M points lots
@@ -87,6 +90,9 @@ export TENANT CLIENTS SECONDS_PER JOBS RUN_DB TEMPLATE
 export -f fresh
 MEMBERS=$(bash members_bench.sh) || { echo "$MEMBERS"; echo "members bench failed" >&2; exit 1; }
 
+# community: welcome callbacks, fission joins on one inviter vs many
+COMMUNITY=$(bash community_bench.sh) || { echo "$COMMUNITY"; echo "community bench failed" >&2; exit 1; }
+
 # CRM: the customer 360 at 1M people and 10M orders, a segment against a scan, the pump, export
 CRM=$(bash crm_bench.sh) || { echo "$CRM"; echo "crm bench failed" >&2; exit 1; }
 
@@ -120,6 +126,7 @@ printf 'click_insert_ceiling_per_s: %.0f\n' "$CLICK_CEIL"
 awk -v h="$CLICK" -v c="$CLICK_CEIL" 'BEGIN { printf "click_vs_ceiling: %.2f\n", h / c }'
 echo "$KOC_BATCH"
 echo "$MEMBERS"
+echo "$COMMUNITY"
 echo "$CRM"
 echo "print_jobs_done: $PRINTED"
 echo "invariant_violations: $INV"

@@ -56,6 +56,11 @@ SET search_path = pg_catalog, commerce, pg_temp AS $$
 DECLARE a commerce.actor := commerce._api_actor('commerce_api.bind_wecom_department', '{operator}');
 BEGIN
     PERFORM commerce._actor_scope(a, bind_wecom_department.store, NULL);
+    IF a.stores IS NOT NULL THEN      -- and the store it belongs to now
+        PERFORM commerce._actor_scope(a, (SELECT s.code FROM commerce.wecom_department d JOIN commerce.store s
+                                             ON s.tenant_id = d.tenant_id AND s.store_id = d.store_id
+                                          WHERE d.tenant_id = a.tenant_id AND d.department_id = bind_wecom_department.department), NULL);
+    END IF;
     PERFORM commerce.bind_wecom_department(a.tenant_id, bind_wecom_department.department, bind_wecom_department.store);
 END $$;
 REVOKE ALL ON FUNCTION commerce_api.bind_wecom_department(bigint, text) FROM PUBLIC;
@@ -97,6 +102,10 @@ DECLARE a commerce.actor := commerce._api_actor('commerce_api.register_group', '
 BEGIN
     IF a.kind = 'koc' THEN
         v_koc := commerce._actor_subject(a, register_group.koc, 'koc');
+        IF register_group.store IS NOT NULL THEN
+            PERFORM commerce._no_identity('a KOC registers its groups without a store', format('store "%s" was given.', left(register_group.store, 64)),
+                                          'Leave store out: staff file a group under their store with update_group.');
+        END IF;
     END IF;
     PERFORM commerce._actor_scope(a, register_group.store, NULL);
     RETURN commerce.register_group(a.tenant_id, register_group.platform, register_group.chat_id, register_group.name,
@@ -136,6 +145,12 @@ BEGIN
         END IF;
     END IF;
     PERFORM commerce._actor_scope(a, create_join_way.store, NULL);
+    IF a.stores IS NOT NULL THEN      -- staff limited to stores lead only to their stores' staff accounts
+        FOREACH v_group IN ARRAY coalesce(create_join_way.userids, '{}') LOOP
+            PERFORM commerce._actor_scope(a, (SELECT s.code FROM commerce.store s
+                                               WHERE s.tenant_id = a.tenant_id AND s.store_id = commerce._wecom_user_store(a.tenant_id, v_group)), NULL);
+        END LOOP;
+    END IF;
     FOREACH v_group IN ARRAY coalesce(create_join_way.groups, '{}') LOOP
         PERFORM commerce._api_group(a, v_group);
     END LOOP;
@@ -228,7 +243,19 @@ RETURNS bigint LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
 DECLARE a commerce.actor := commerce._api_actor('commerce_api.start_group_checkin', '{koc,store,operator}');
         g commerce.community_group_row := commerce._api_group(a, start_group_checkin.group_code);
+        r record;
 BEGIN
+    IF a.kind = 'koc' THEN
+        -- a KOC's round earns no more than the tenant's own daily check-in (no rule: no points)
+        SELECT coalesce(max(x.points), 0) AS points, coalesce(max(x.streak_bonus), 0) AS bonus INTO r
+          FROM commerce.points_checkin_rule x WHERE x.tenant_id = a.tenant_id;
+        IF start_group_checkin.points > r.points OR start_group_checkin.streak_bonus > r.bonus THEN
+            PERFORM commerce._no_identity('a KOC''s check-in round earns at most the tenant''s daily check-in',
+                format('%s points and a bonus of %s were asked; the daily check-in gives %s and %s.', start_group_checkin.points,
+                       start_group_checkin.streak_bonus, r.points, r.bonus),
+                'Ask for less, or have staff start the round.');
+        END IF;
+    END IF;
     RETURN commerce.start_group_checkin(a.tenant_id, g.code, start_group_checkin.title, start_group_checkin.days,
                                         start_group_checkin.points, start_group_checkin.streak_days, start_group_checkin.streak_bonus,
                                         start_group_checkin.starts_on, commerce._api_by(a),
@@ -236,7 +263,7 @@ BEGIN
 END $$;
 REVOKE ALL ON FUNCTION commerce_api.start_group_checkin(text, text, integer, integer, integer, integer, date) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.start_group_checkin(text, text, integer, integer, integer, integer, date) IS
-  'Start a check-in round in a group (PR10, K17): the KOC who runs it, or staff of its store, or HQ. days from starts_on (today by default), points per check-in, a bonus on every streak_days-th day in a row. One open round per group. Returns the round.';
+  'Start a check-in round in a group (PR10, K17): the KOC who runs it (earning at most the tenant''s daily check-in points and bonus), or staff of its store, or HQ. days from starts_on (today by default), points per check-in, a bonus on every streak_days-th day in a row. One open round per group; one check-in per person and day whatever round. Returns the round.';
 
 CREATE FUNCTION commerce_api.close_group_checkin(round bigint)
 RETURNS void LANGUAGE plpgsql VOLATILE SECURITY DEFINER

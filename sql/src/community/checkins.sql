@@ -110,6 +110,10 @@ BEGIN
     IF NOT FOUND THEN
         PERFORM commerce._not_found('group', p_group, p_tenant);
     END IF;
+    IF g.status <> 'active' THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409', MESSAGE = format('group "%s" is dismissed', p_group),
+            HINT = 'Check in to an active group.';
+    END IF;
     SELECT * INTO r FROM commerce.group_checkin_round
      WHERE tenant_id = p_tenant AND group_id = g.group_id AND closed_at IS NULL AND v_day BETWEEN starts_on AND ends_on;
     IF NOT FOUND THEN
@@ -145,11 +149,12 @@ BEGIN
         SELECT customer_id INTO v_customer FROM commerce.customer WHERE tenant_id = p_tenant AND person_id = v_person
          ORDER BY customer_id LIMIT 1;
     END IF;
-    -- one check-in per person and day: a second one (another account, another id, a retry) waits here and finds the first
-    PERFORM pg_advisory_xact_lock(hashtextextended('group_checkin:' || p_tenant || ':' || r.round_id || ':' || v_person, 0));
-    SELECT * INTO c FROM commerce.group_checkin WHERE tenant_id = p_tenant AND round_id = r.round_id AND person_id = v_person AND day = v_day;
+    -- one check-in per group, person and day (whatever round): a second one (another account, another id, a retry, a
+    -- round started after the first was closed) waits here and finds the first
+    PERFORM pg_advisory_xact_lock(hashtextextended('group_checkin:' || p_tenant || ':' || g.group_id || ':' || v_person, 0));
+    SELECT * INTO c FROM commerce.group_checkin WHERE tenant_id = p_tenant AND group_id = g.group_id AND person_id = v_person AND day = v_day;
     IF FOUND THEN
-        RETURN ROW(r.round_id, c.day, c.streak, c.points, 'already')::commerce.group_checkin_result;
+        RETURN ROW(c.round_id, c.day, c.streak, c.points, 'already')::commerce.group_checkin_result;
     END IF;
     v_streak := coalesce((SELECT x.streak FROM commerce.group_checkin x
                            WHERE x.tenant_id = p_tenant AND x.round_id = r.round_id AND x.person_id = v_person AND x.day = v_day - 1), 0) + 1;
@@ -157,18 +162,18 @@ BEGIN
     IF v_customer IS NULL OR v_points = 0 THEN
         v_points := 0;
     ELSE
-        v_lot := commerce._earn_points(p_tenant, v_customer, 'checkin', format('group:%s:%s:%s', r.round_id, v_person, v_day),
+        v_lot := commerce._earn_points(p_tenant, v_customer, 'checkin', format('group:%s:%s:%s', g.group_id, v_person, v_day),
                                        v_points, interval '0', interval '365 days', NULL, NULL,
                                        format('group check-in %s, day %s in a row', g.code, v_streak));
     END IF;
-    INSERT INTO commerce.group_checkin (tenant_id, round_id, person_id, day, streak, points, customer_id, lot_id, via, at)
-    VALUES (p_tenant, r.round_id, v_person, v_day, v_streak, v_points, CASE WHEN v_lot IS NOT NULL THEN v_customer END, v_lot,
+    INSERT INTO commerce.group_checkin (tenant_id, round_id, group_id, person_id, day, streak, points, customer_id, lot_id, via, at)
+    VALUES (p_tenant, r.round_id, g.group_id, v_person, v_day, v_streak, v_points, CASE WHEN v_lot IS NOT NULL THEN v_customer END, v_lot,
             p_via, commerce.now());
     v_code := CASE WHEN v_customer IS NULL THEN 'checked_in_no_account' ELSE 'checked_in' END;
     RETURN ROW(r.round_id, v_day, v_streak, v_points, v_code)::commerce.group_checkin_result;
 END $$;
 COMMENT ON FUNCTION commerce.group_check_in(bigint, text, text, text, text) IS
-  'A group member checks in (PR10, K17) in the group''s open round that covers today (tenant-local): by customer account (the mini-program; the person must be in the group) or by its id in the group (the bot saw its check-in message). Once per person and day, whatever account or id: a repeat returns the first, outcome already. The streak counts consecutive days in the round; the points (plus the streak bonus) are granted once through the members module to the person''s first account, lasting 365 days. PT409 when no round is open today, PT403 for a non-member.';
+  'A group member checks in (PR10, K17) in the group''s open round that covers today (tenant-local): by customer account (the mini-program; the person must be in the group) or by its id in the group (the bot saw its check-in message). Once per group, person and day, whatever account, id or round: a repeat returns the first, outcome already. The streak counts consecutive days in the round; the points (plus the streak bonus) are granted once through the members module (a checkin lot keyed group:<group>:<person>:<day>) to the account that checked in, or the person''s first account when the bot saw it, lasting 365 days. PT409 when no round is open today or the group is dismissed, PT403 for a non-member.';
 
 -- The live board of a round.
 CREATE FUNCTION commerce.checkin_board(p_tenant bigint, p_round bigint) RETURNS jsonb

@@ -140,7 +140,12 @@ BEGIN
     END IF;
     INSERT INTO commerce.community_group (tenant_id, platform, chat_id, code, name, koc_id, store_id, welcome, created_at)
     VALUES (p_tenant, p_platform, p_chat_id, p_code, p_name, v_koc, v_store, p_welcome, commerce.now())
+    ON CONFLICT DO NOTHING
     RETURNING group_id INTO v_id;
+    IF v_id IS NULL THEN
+        -- registered a moment ago by a concurrent call: the same registration, or a conflict
+        RETURN commerce.register_group(p_tenant, p_platform, p_chat_id, p_name, p_code, p_koc, p_store, p_welcome);
+    END IF;
     RETURN v_id;
 END $$;
 COMMENT ON FUNCTION commerce.register_group(bigint, text, text, text, text, text, text, text) IS
@@ -215,7 +220,8 @@ BEGIN
           INTO v_groups, v_platforms, v_chats
           FROM unnest(p_groups) WITH ORDINALITY x(code, n)
           JOIN commerce.community_group g ON g.tenant_id = p_tenant AND g.code = x.code AND g.status = 'active';
-        IF cardinality(v_groups) IS DISTINCT FROM cardinality(p_groups) OR cardinality(v_platforms) > 1 THEN
+        IF cardinality(v_groups) IS DISTINCT FROM cardinality(p_groups) OR cardinality(v_platforms) > 1
+           OR (SELECT count(DISTINCT x) FROM unnest(p_groups) x) <> cardinality(p_groups) THEN
             PERFORM commerce._invalid('p_groups', format('groups %s', left(p_groups::text, 80)),
                                       'Name active groups of one platform, each once.');
         END IF;
@@ -303,17 +309,32 @@ BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._require(p_code, 'p_code');
     PERFORM commerce._require(p_active, 'p_active');
-    UPDATE commerce.join_way SET active = p_active WHERE tenant_id = p_tenant AND code = p_code RETURNING * INTO w;
+    SELECT * INTO w FROM commerce.join_way WHERE tenant_id = p_tenant AND code = p_code FOR UPDATE;
     IF NOT FOUND THEN
         PERFORM commerce._not_found('join way', p_code, p_tenant);
     END IF;
+    IF w.active = p_active THEN
+        RETURN;     -- nothing to do (a repeat queues nothing)
+    END IF;
+    UPDATE commerce.join_way SET active = p_active,
+           qr_url = CASE WHEN p_active THEN NULL ELSE qr_url END, config_id = CASE WHEN p_active THEN NULL ELSE config_id END
+     WHERE tenant_id = p_tenant AND join_way_id = w.join_way_id;
     IF NOT p_active AND w.config_id IS NOT NULL THEN
         PERFORM commerce.enqueue(p_tenant, 'wecom.join_way', jsonb_build_object('action', 'delete', 'code', w.code, 'config_id', w.config_id),
-                                 'join_way:' || w.join_way_id || ':delete:' || commerce.now());
+                                 'join_way:' || w.join_way_id || ':delete:' || w.config_id);
+    ELSIF p_active AND (w.kind = 'contact' OR EXISTS (SELECT 1 FROM commerce.community_group g
+                                                       WHERE g.tenant_id = p_tenant AND g.group_id = w.group_ids[1] AND g.platform = 'wecom')) THEN
+        -- a new live code at WeCom (the old one was deleted): the adapter reports it with join_way_ready
+        PERFORM commerce.enqueue(p_tenant, 'wecom.join_way',
+            jsonb_build_object('action', 'create', 'code', w.code, 'kind', w.kind, 'state', w.state, 'user_ids', to_jsonb(w.userids),
+                               'chat_ids', (SELECT to_jsonb(array_agg(g.chat_id ORDER BY n)) FROM unnest(w.group_ids) WITH ORDINALITY x(id, n)
+                                              JOIN commerce.community_group g ON g.tenant_id = p_tenant AND g.group_id = x.id),
+                               'title', w.title),
+            'join_way:' || w.join_way_id || ':create:' || commerce.now());
     END IF;
 END $$;
 COMMENT ON FUNCTION commerce.set_join_way_active(bigint, text, boolean) IS
-  'Deactivate (the adapter deletes the live code at WeCom: outbox wecom.join_way, action delete) or reactivate a join way.';
+  'Deactivate (the adapter deletes the live code at WeCom: outbox wecom.join_way, action delete) or reactivate a join way (a new live code: action create, reported again with join_way_ready). A repeat changes and queues nothing.';
 
 -- Join ways as join_way rows.
 CREATE FUNCTION commerce._join_ways(p_tenant bigint, p_code text, p_koc bigint, p_stores text[], p_page integer)
@@ -375,3 +396,17 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION commerce.community_groups(bigint, text[], bigint, text, bigint, integer) IS
   'The group list (PR04), newest first, a page of 1 to 500 before a group id: platform, name, owner, store, KOC, status, members now and customers among them, joins and quits in the last 7 days, the last join, and today''s check-ins of its open round. Limited to some stores or one KOC''s groups.';
+
+-- AFTER INSERT ON commerce.person_merge: the community's rows of the merged-away person follow it to the survivor.
+CREATE FUNCTION commerce._community_on_merge() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE commerce.wecom_contact SET person_id = NEW.survivor_id WHERE tenant_id = NEW.tenant_id AND person_id = NEW.loser_id;
+    UPDATE commerce.group_member SET person_id = NEW.survivor_id WHERE tenant_id = NEW.tenant_id AND person_id = NEW.loser_id;
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION commerce._community_on_merge() IS
+  'Trigger on commerce.person_merge (after_50_community): when two persons merge, the WeCom contacts and group memberships of the merged-away one become the survivor''s, so check-ins by account or by WeCom id find one person. Check-ins and fission invites made before keep the person they were made by; an unmerge does not move them back.';
+
+CREATE TRIGGER after_50_community AFTER INSERT ON commerce.person_merge
+    FOR EACH ROW EXECUTE FUNCTION commerce._community_on_merge();

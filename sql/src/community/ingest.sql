@@ -7,7 +7,7 @@
 
 -- A callback's time: epoch seconds (WeCom's CreateTime) or an ISO timestamp.
 CREATE FUNCTION commerce._community_time(p_value jsonb) RETURNS timestamptz
-LANGUAGE plpgsql IMMUTABLE AS $$
+LANGUAGE plpgsql STABLE AS $$
 BEGIN
     IF jsonb_typeof(p_value) = 'number' AND (p_value::text)::numeric BETWEEN 946684800 AND 4102444800 THEN
         RETURN to_timestamp((p_value::text)::numeric);
@@ -24,19 +24,21 @@ END $$;
 COMMENT ON FUNCTION commerce._community_time(jsonb) IS
   'The time of a community callback: epoch seconds (WeCom''s CreateTime, 2000 to 2100) or an ISO 8601 timestamp; NULL for anything else.';
 
--- The composite key of a callback: its type, change and time, and a digest of the ids it names.
-CREATE FUNCTION commerce._community_event_key(e jsonb) RETURNS text
+-- The composite key of a callback: its type, change and time, and a digest of the fields it carries.
+CREATE FUNCTION commerce._community_event_key(e jsonb, p_at timestamptz) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
-    SELECT left(e ->> 'type', 32) || ':' || left(e ->> 'change', 32) || ':' || (e ->> 'at') || ':'
-        || md5(jsonb_build_array(e -> 'id', e -> 'user_id', e -> 'external_user_id', e -> 'chat_id', e -> 'update_detail',
-                                 e -> 'platform', e -> 'event_id', e -> 'cur_mem_ver', e -> 'welcome_code',
-                                 (SELECT jsonb_agg(m ORDER BY m) FROM (
-                                      SELECT coalesce(x ->> 'id', x #>> '{}') AS m
-                                        FROM jsonb_array_elements(CASE WHEN jsonb_typeof(e -> 'members') = 'array'
-                                                                       THEN e -> 'members' ELSE '[]' END) x) y))::text);
+    SELECT left(e ->> 'type', 32) || ':' || left(e ->> 'change', 32) || ':' || extract(epoch FROM p_at)::bigint || ':'
+        || md5((SELECT coalesce(jsonb_object_agg(k, CASE WHEN jsonb_typeof(e -> k) IN ('array', 'object') THEN e -> k
+                                                        ELSE to_jsonb(e ->> k) END), '{}'::jsonb)
+                  FROM unnest(ARRAY['id', 'name', 'parent_id', 'user_id', 'new_user_id', 'department', 'main_department',
+                                    'external_user_id', 'state', 'welcome_code', 'unionid', 'tags', 'chat_id', 'update_detail',
+                                    'owner', 'join_scene', 'quit_scene', 'cur_mem_ver', 'platform', 'event_id', 'members']) k
+                 WHERE e ? k AND jsonb_typeof(e -> k) <> 'null'
+                   -- the members of a create are read from the group by the adapter, not carried by the callback
+                   AND NOT (k = 'members' AND e ->> 'change' = 'create'))::text);
 $$;
-COMMENT ON FUNCTION commerce._community_event_key(jsonb) IS
-  'The composite key a callback is applied once by: <type>:<change>:<at>:<md5 of the ids it names> (department or user id, external user id, chat id, update detail, platform, event id, member version, welcome code, the sorted member ids). A retried callback has the same key whatever else the adapter adds to it.';
+COMMENT ON FUNCTION commerce._community_event_key(jsonb, timestamptz) IS
+  'The composite key a callback is applied once by: <type>:<change>:<epoch>:<md5 of the fields it carries> (every field the callbacks define, numbers and strings alike as text; the members of a group''s create, which the adapter reads from WeCom, left out). A retried callback has the same key whatever the adapter adds to it or however it writes the time; two callbacks that differ in any field have two.';
 
 -- A text field of a callback: absent or a string of 1 to p_max characters.
 CREATE FUNCTION commerce._community_text(e jsonb, p_field text, p_max integer, p_required boolean) RETURNS text
@@ -59,19 +61,19 @@ COMMENT ON FUNCTION commerce._community_text(jsonb, text, integer, boolean) IS
   'A text field of a callback: NULL when absent (22023 when required), else a string (or number) of 1 to p_max characters, or 22023 naming the field.';
 
 -- The staff account of a userid, added (inactive until the organisation sync names it) when a callback names it first.
-CREATE FUNCTION commerce._wecom_user(p_tenant bigint, p_userid text, p_at timestamptz) RETURNS text
+CREATE FUNCTION commerce._wecom_user(p_tenant bigint, p_userid text) RETURNS text
 LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO commerce.wecom_user (tenant_id, userid, name, staff_id, active, updated_at)
     SELECT p_tenant, p_userid, p_userid,
            (SELECT s.staff_id FROM commerce.staff s WHERE s.tenant_id = p_tenant AND s.code = p_userid
                AND NOT EXISTS (SELECT 1 FROM commerce.wecom_user u WHERE u.tenant_id = p_tenant AND u.staff_id = s.staff_id)),
-           true, p_at
+           false, '-infinity'
     ON CONFLICT (tenant_id, userid) DO NOTHING;
     RETURN p_userid;
 END $$;
-COMMENT ON FUNCTION commerce._wecom_user(bigint, text, timestamptz) IS
-  'Make sure a WeCom userid a callback names has its wecom_user row (a contact or group callback may arrive before the organisation sync): named by its userid, linked to the staff member of that code. Never locks an existing row.';
+COMMENT ON FUNCTION commerce._wecom_user(bigint, text) IS
+  'Make sure a WeCom userid a callback names has its wecom_user row (a contact or group callback may arrive before the organisation sync): named by its userid, inactive and older than any organisation callback (so the sync''s create_user applies whenever it arrives), linked to the staff member of that code. Never locks an existing row.';
 
 -- The store of a staff account: its main department's.
 CREATE FUNCTION commerce._wecom_user_store(p_tenant bigint, p_userid text) RETURNS bigint
@@ -125,7 +127,7 @@ COMMENT ON FUNCTION commerce._queue_welcome(bigint, text, text[], text, text, js
 -- Apply an organisation callback (departments and staff accounts).
 CREATE FUNCTION commerce._ingest_org(p_tenant bigint, e jsonb, p_at timestamptz) RETURNS jsonb
 LANGUAGE plpgsql AS $$
-DECLARE v_change text := e ->> 'change'; v_id bigint; v_user text; v_deps bigint[]; v_main bigint; v_name text;
+DECLARE v_change text := e ->> 'change'; v_id bigint; v_user text; v_deps bigint[]; v_main bigint; v_name text; v_new text;
 BEGIN
     IF v_change IN ('create_party', 'update_party', 'delete_party') THEN
         IF jsonb_typeof(e -> 'id') IS DISTINCT FROM 'number' OR (e ->> 'id')::numeric NOT BETWEEN 1 AND 9007199254740991
@@ -156,7 +158,7 @@ BEGIN
     -- create_user, update_user, delete_user
     v_user := commerce._community_text(e, 'user_id', 64, true);
     IF v_change = 'delete_user' THEN
-        PERFORM commerce._wecom_user(p_tenant, v_user, p_at);
+        PERFORM commerce._wecom_user(p_tenant, v_user);
         UPDATE commerce.wecom_user SET active = false, updated_at = p_at
          WHERE tenant_id = p_tenant AND userid = v_user AND updated_at <= p_at;
         RETURN jsonb_build_object('user', v_user, 'active', false);
@@ -178,7 +180,26 @@ BEGIN
         v_main := (e ->> 'main_department')::bigint;
     END IF;
     v_name := commerce._community_text(e, 'name', 200, v_change = 'create_user');
-    PERFORM commerce._wecom_user(p_tenant, v_user, p_at);
+    v_new := commerce._community_text(e, 'new_user_id', 64, false);
+    PERFORM commerce._wecom_user(p_tenant, v_user);
+    IF v_change = 'update_user' AND v_new IS NOT NULL AND v_new <> v_user THEN
+        -- WeCom renamed the account: its contacts, groups and join ways follow it to the new userid
+        PERFORM commerce._wecom_user(p_tenant, v_new);
+        UPDATE commerce.wecom_user n SET name = o.name, departments = o.departments, main_department = o.main_department,
+                                         active = o.active, updated_at = o.updated_at
+          FROM commerce.wecom_user o
+         WHERE n.tenant_id = p_tenant AND n.userid = v_new AND o.tenant_id = p_tenant AND o.userid = v_user;
+        UPDATE commerce.wecom_user SET staff_id = NULL, active = false WHERE tenant_id = p_tenant AND userid = v_user;
+        UPDATE commerce.wecom_user n SET staff_id = coalesce(n.staff_id, (SELECT s.staff_id FROM commerce.staff s
+                                                                           WHERE s.tenant_id = p_tenant AND s.code = v_new))
+         WHERE n.tenant_id = p_tenant AND n.userid = v_new;
+        UPDATE commerce.wecom_contact SET userid = v_new WHERE tenant_id = p_tenant AND userid = v_user
+           AND NOT EXISTS (SELECT 1 FROM commerce.wecom_contact x WHERE x.tenant_id = p_tenant AND x.userid = v_new
+                              AND x.external_userid = wecom_contact.external_userid);
+        UPDATE commerce.community_group SET owner_userid = v_new WHERE tenant_id = p_tenant AND owner_userid = v_user;
+        UPDATE commerce.join_way SET userids = array_replace(userids, v_user, v_new) WHERE tenant_id = p_tenant AND v_user = ANY (userids);
+        v_user := v_new;
+    END IF;
     UPDATE commerce.wecom_user
        SET name = coalesce(v_name, name), departments = coalesce(v_deps, departments),
            main_department = coalesce(v_main, main_department, v_deps[1]), active = true, updated_at = p_at
@@ -188,7 +209,7 @@ BEGIN
                                 WHERE s.tenant_id = p_tenant AND s.store_id = commerce._wecom_user_store(p_tenant, v_user)));
 END $$;
 COMMENT ON FUNCTION commerce._ingest_org(bigint, jsonb, timestamptz) IS
-  'Apply a WeCom change_contact callback (PR01): create_party / update_party / delete_party {id, name, parent_id}, create_user / update_user / delete_user {user_id, name, department: [ids], main_department}. An update older than the row''s last one changes nothing; a deleted user stays, inactive.';
+  'Apply a WeCom change_contact callback (PR01): create_party / update_party / delete_party {id, name, parent_id}, create_user / update_user / delete_user {user_id, name, department: [ids], main_department, new_user_id}. An update older than the row''s last one changes nothing; a deleted user stays, inactive; a renamed one (new_user_id) takes its contacts, groups and join ways to the new userid.';
 
 -- Apply an external contact callback: an add (queuing its welcome), an edit of tags, a delete by either side.
 CREATE FUNCTION commerce._ingest_contact(p_tenant bigint, e jsonb, p_at timestamptz, p_key text) RETURNS jsonb
@@ -207,14 +228,24 @@ BEGIN
                         'del_external_contact', 'del_follow_user') THEN
         RETURN jsonb_build_object('ignored', v_change);      -- transfer results and the like: logged only
     END IF;
-    PERFORM commerce._wecom_user(p_tenant, v_user, p_at);
+    PERFORM commerce._wecom_user(p_tenant, v_user);
     SELECT * INTO c FROM commerce.wecom_contact WHERE tenant_id = p_tenant AND userid = v_user AND external_userid = v_ext FOR UPDATE;
     IF v_change IN ('del_external_contact', 'del_follow_user') THEN
         IF c.contact_id IS NULL THEN
+            -- never seen added: remember the delete, so an add reported late is not counted
+            INSERT INTO commerce.wecom_contact (tenant_id, userid, external_userid, person_id, adds, deleted_at, deleted_by, changed_at)
+            VALUES (p_tenant, v_user, v_ext, commerce._wecom_person(p_tenant, v_ext, v_unionid), 0, p_at,
+                    CASE v_change WHEN 'del_external_contact' THEN 'staff' ELSE 'customer' END, p_at)
+            ON CONFLICT DO NOTHING;
             RETURN jsonb_build_object('contact', NULL, 'outcome', 'unknown_contact');
         END IF;
-        IF c.changed_at > p_at OR c.deleted_at IS NOT NULL THEN
-            RETURN jsonb_build_object('contact', c.contact_id, 'outcome', CASE WHEN c.deleted_at IS NOT NULL THEN 'already_deleted' ELSE 'stale' END);
+        IF c.changed_at > p_at THEN
+            RETURN jsonb_build_object('contact', c.contact_id, 'outcome', 'stale');
+        END IF;
+        IF c.deleted_at IS NOT NULL THEN
+            -- deleted already (an add in between was not reported): older callbacks stay stale
+            UPDATE commerce.wecom_contact SET changed_at = p_at WHERE tenant_id = p_tenant AND contact_id = c.contact_id;
+            RETURN jsonb_build_object('contact', c.contact_id, 'outcome', 'already_deleted');
         END IF;
         UPDATE commerce.wecom_contact
            SET deleted_at = p_at, deleted_by = CASE v_change WHEN 'del_external_contact' THEN 'staff' ELSE 'customer' END, changed_at = p_at
@@ -239,18 +270,24 @@ BEGIN
         RETURN jsonb_build_object('contact', c.contact_id, 'outcome', 'edited');
     END IF;
     -- an add: a new contact, a re-add after a delete (the same contact again), or a repeat of an add
-    IF c.contact_id IS NOT NULL AND (c.changed_at > p_at OR c.deleted_at IS NULL) THEN
-        RETURN jsonb_build_object('contact', c.contact_id, 'person', c.person_id,
-                                  'outcome', CASE WHEN c.deleted_at IS NULL THEN 'already_added' ELSE 'stale' END);
+    IF c.contact_id IS NOT NULL AND c.changed_at > p_at THEN
+        RETURN jsonb_build_object('contact', c.contact_id, 'person', c.person_id, 'outcome', 'stale');
     END IF;
+    IF c.contact_id IS NOT NULL AND c.deleted_at IS NULL
+       AND NOT (p_at > c.changed_at AND v_code IS NOT NULL AND v_code IS DISTINCT FROM c.welcome_code) THEN
+        -- in the contacts already (the half-contact callback of the same add, or the same add again): older callbacks stay stale
+        UPDATE commerce.wecom_contact SET changed_at = p_at WHERE tenant_id = p_tenant AND contact_id = c.contact_id AND changed_at < p_at;
+        RETURN jsonb_build_object('contact', c.contact_id, 'person', c.person_id, 'outcome', 'already_added');
+    END IF;
+    -- (an add with a new welcome code while in the contacts: WeCom issues one per add, so a delete in between was not reported)
     IF v_state IS NOT NULL THEN
         SELECT * INTO w FROM commerce.join_way j WHERE j.tenant_id = p_tenant AND j.state = v_state;
     END IF;
     IF c.contact_id IS NULL THEN
         v_person := commerce._wecom_person(p_tenant, v_ext, v_unionid);
-        INSERT INTO commerce.wecom_contact (tenant_id, userid, external_userid, person_id, join_way_id, state, first_added_at,
-                                            added_at, changed_at)
-        VALUES (p_tenant, v_user, v_ext, v_person, w.join_way_id, v_state, p_at, p_at, p_at)
+        INSERT INTO commerce.wecom_contact (tenant_id, userid, external_userid, person_id, join_way_id, state, welcome_code,
+                                            first_added_at, added_at, changed_at)
+        VALUES (p_tenant, v_user, v_ext, v_person, w.join_way_id, v_state, v_code, p_at, p_at, p_at)
         ON CONFLICT (tenant_id, userid, external_userid) DO NOTHING
         RETURNING * INTO c;
         IF c.contact_id IS NULL THEN     -- another callback added it a moment ago: that add is this one's
@@ -260,10 +297,13 @@ BEGIN
         v_outcome := 'added';
     ELSE
         UPDATE commerce.wecom_contact
-           SET added_at = p_at, adds = adds + 1, deleted_at = NULL, deleted_by = NULL, changed_at = p_at
+           SET added_at = p_at, first_added_at = coalesce(first_added_at, p_at), adds = adds + 1, deleted_at = NULL,
+               deleted_by = NULL, changed_at = p_at, welcome_code = v_code,
+               join_way_id = CASE WHEN adds = 0 THEN w.join_way_id ELSE join_way_id END,
+               state = CASE WHEN adds = 0 THEN v_state ELSE state END
          WHERE tenant_id = p_tenant AND contact_id = c.contact_id
         RETURNING * INTO c;
-        v_outcome := 're_added';
+        v_outcome := CASE WHEN c.adds = 1 THEN 'added' ELSE 're_added' END;
     END IF;
     -- fission: a re-added invitee counts again (its one row); a poster code in the state counts a new invite
     IF v_outcome = 're_added' THEN
@@ -332,6 +372,9 @@ BEGIN
         RETURN 'stale';
     END IF;
     IF FOUND AND x.active THEN
+        -- in the group already: older callbacks stay stale
+        UPDATE commerce.group_member SET changed_at = p_at
+         WHERE tenant_id = p_tenant AND group_id = g.group_id AND member_key = v_key AND changed_at < p_at;
         RETURN 'already_in';
     END IF;
     IF m ->> 'state' IS NOT NULL THEN
@@ -399,6 +442,8 @@ BEGIN
         RETURN 'stale';
     END IF;
     IF NOT x.active THEN
+        -- out already (a join in between was not reported): older callbacks stay stale
+        UPDATE commerce.group_member SET changed_at = p_at WHERE tenant_id = p_tenant AND group_id = g.group_id AND member_key = v_key;
         RETURN 'already_out';
     END IF;
     UPDATE commerce.group_member SET active = false, quit_at = p_at, changed_at = p_at
@@ -448,6 +493,9 @@ BEGIN
         v_detail := CASE v_change WHEN 'join' THEN 'add_member' WHEN 'quit' THEN 'del_member' WHEN 'rename' THEN 'change_name' END;
     END IF;
     v_chat := commerce._community_text(e, 'chat_id', 128, true);
+    IF v_chat !~ '^[A-Za-z0-9_.:-]+$' THEN
+        PERFORM commerce._invalid('p_event', format('chat_id %s', left(v_chat, 64)), 'A chat id is letters, digits, _ . : -.');
+    END IF;
     v_name := commerce._community_text(e, 'name', 200, false);
     v_owner := commerce._community_text(e, 'owner', 64, false);
     v_scene := coalesce(commerce._community_text(e, 'join_scene', 32, false), commerce._community_text(e, 'quit_scene', 32, false));
@@ -462,15 +510,24 @@ BEGIN
     SELECT coalesce(jsonb_agg(commerce._group_member_arg(v_platform, y) ORDER BY coalesce(y ->> 'id', y #>> '{}')), '[]'::jsonb)
       INTO v_members FROM jsonb_array_elements(v_members) y;
     IF v_owner IS NOT NULL THEN
-        PERFORM commerce._wecom_user(p_tenant, v_owner, p_at);
+        PERFORM commerce._wecom_user(p_tenant, v_owner);
     END IF;
     g := commerce._lock_group(p_tenant, v_platform, v_chat, v_platform = 'wecom', p_at);
     IF g.status = 'dismissed' THEN
         RETURN jsonb_build_object('group', g.code, 'outcome', 'dismissed');
     END IF;
     IF v_change = 'dismiss' THEN
+        -- everyone is out (counted as quits, the CRM told), the open round closed, then the group
+        FOR x IN SELECT jsonb_build_object('id', m.member_key, 'type', m.member_type) FROM commerce.group_member m
+                  WHERE m.tenant_id = p_tenant AND m.group_id = g.group_id AND m.active ORDER BY m.member_key LOOP
+            v_o := commerce._group_quit(p_tenant, g, x, 'dismiss', greatest(p_at, (SELECT m.changed_at FROM commerce.group_member m
+                                         WHERE m.tenant_id = p_tenant AND m.group_id = g.group_id AND m.member_key = x ->> 'id')), p_key);
+            v_outcomes := jsonb_set(v_outcomes, ARRAY[v_o], to_jsonb(coalesce((v_outcomes ->> v_o)::integer, 0) + 1));
+        END LOOP;
+        UPDATE commerce.group_checkin_round SET closed_at = commerce.now()
+         WHERE tenant_id = p_tenant AND group_id = g.group_id AND closed_at IS NULL;
         UPDATE commerce.community_group SET status = 'dismissed', dismissed_at = p_at WHERE tenant_id = p_tenant AND group_id = g.group_id;
-        RETURN jsonb_build_object('group', g.code, 'outcome', 'dismissed');
+        RETURN jsonb_build_object('group', g.code, 'outcome', 'dismissed', 'members', v_outcomes);
     END IF;
     IF v_name IS NOT NULL OR v_owner IS NOT NULL THEN
         UPDATE commerce.community_group
@@ -524,7 +581,7 @@ BEGIN
     IF v_at > commerce.now() + interval '1 hour' THEN
         PERFORM commerce._invalid('p_event', format('at %s is in the future', v_at), 'at is when the platform sent the callback.');
     END IF;
-    v_key := commerce._community_event_key(p_event);
+    v_key := commerce._community_event_key(p_event, v_at);
     -- deliveries of one callback wait for each other here; the later one finds the first's outcome
     PERFORM pg_advisory_xact_lock(hashtextextended('community:' || p_tenant || ':' || v_key, 0));
     SELECT outcome INTO v_prior FROM commerce.community_event WHERE tenant_id = p_tenant AND event_key = v_key;

@@ -107,9 +107,10 @@ CREATE TABLE commerce.wecom_contact (
     person_id        bigint NOT NULL,
     join_way_id      bigint,
     state            text,
-    first_added_at   timestamptz NOT NULL,
-    added_at         timestamptz NOT NULL,
-    adds             integer NOT NULL DEFAULT 1 CHECK (adds >= 1),
+    welcome_code     text,
+    first_added_at   timestamptz,
+    added_at         timestamptz,
+    adds             integer NOT NULL DEFAULT 1 CHECK (adds >= 0),
     deleted_at       timestamptz,
     deleted_by       text CHECK (deleted_by IN ('staff', 'customer')),
     changed_at       timestamptz NOT NULL,
@@ -120,10 +121,12 @@ CREATE TABLE commerce.wecom_contact (
     FOREIGN KEY (tenant_id, person_id) REFERENCES commerce.person,
     FOREIGN KEY (tenant_id, join_way_id) REFERENCES commerce.join_way,
     CHECK ((deleted_at IS NULL) = (deleted_by IS NULL)),
+    CHECK ((adds = 0) = (added_at IS NULL) AND (added_at IS NULL) = (first_added_at IS NULL)),
+    CHECK (adds > 0 OR deleted_at IS NOT NULL),
     CHECK (cardinality(tags) <= 100)
 );
 COMMENT ON TABLE commerce.wecom_contact IS
-  'An external contact of a staff account (PR01, PR02): the customer''s WeCom external userid, the person it resolved to through the identity graph, the join way whose state brought it (the first add''s), when it was first added and last added, how many times it was added (a delete and re-add is the same contact again, never a new one), who deleted it (the staff or the customer) while it is deleted, and the time of the callback that last changed it (an older callback arriving later changes nothing).';
+  'An external contact of a staff account (PR01, PR02): the customer''s WeCom external userid, the person it resolved to through the identity graph, the join way whose state brought it (the first add''s), when it was first added and last added, how many times it was added (a delete and re-add is the same contact again, never a new one), who deleted it (the staff or the customer) while it is deleted, the welcome code of its latest add, and the time of the callback that last changed it (an older callback arriving later changes nothing). A delete of a contact never seen added leaves a row with no adds, so an add reported late is not counted.';
 
 CREATE INDEX wecom_contact_person ON commerce.wecom_contact (tenant_id, person_id);
 CREATE INDEX wecom_contact_external ON commerce.wecom_contact (tenant_id, external_userid);
@@ -244,6 +247,7 @@ CREATE UNIQUE INDEX group_checkin_round_open ON commerce.group_checkin_round (te
 CREATE TABLE commerce.group_checkin (
     tenant_id   bigint NOT NULL,
     round_id    bigint NOT NULL,
+    group_id    bigint NOT NULL,
     person_id   bigint NOT NULL,
     day         date NOT NULL,
     streak      integer NOT NULL CHECK (streak >= 1),
@@ -252,16 +256,17 @@ CREATE TABLE commerce.group_checkin (
     lot_id      bigint,
     via         text NOT NULL CHECK (via IN ('mini_program', 'group_message', 'service')),
     at          timestamptz NOT NULL,
-    PRIMARY KEY (tenant_id, round_id, person_id, day),
+    PRIMARY KEY (tenant_id, group_id, person_id, day),
     FOREIGN KEY (tenant_id, round_id) REFERENCES commerce.group_checkin_round,
+    FOREIGN KEY (tenant_id, group_id) REFERENCES commerce.community_group,
     FOREIGN KEY (tenant_id, person_id) REFERENCES commerce.person,
     FOREIGN KEY (tenant_id, customer_id) REFERENCES commerce.customer,
     CHECK ((lot_id IS NULL) = (points = 0))
 );
 COMMENT ON TABLE commerce.group_checkin IS
-  'A member''s check-in of a round (PR10, K17): once per person and tenant-local day (two accounts or two WeCom ids of one person are one check-in), its streak (days in a row within the round, this one included), the points it earned through the members module (once: a checkin lot keyed group:<round>:<person>:<day>) and the account that got them (none when the person has no account: the check-in counts, no points), and how it came (the mini-program, a group message the bot saw, a service).';
+  'A member''s check-in in a group (PR10, K17): once per group, person and tenant-local day, whatever round (closing a round and starting another the same day earns nothing more; two accounts or two WeCom ids of one person are one check-in), its streak (days in a row within the round, this one included), the points it earned through the members module (once: a checkin lot keyed group:<group>:<person>:<day>) and the account that got them (none when the person has no account: the check-in counts, no points), and how it came (the mini-program, a group message the bot saw, a service).';
 SELECT commerce._declare_append_only('commerce.group_checkin');
-CREATE INDEX group_checkin_day ON commerce.group_checkin (tenant_id, round_id, day);
+CREATE INDEX group_checkin_round_day ON commerce.group_checkin (tenant_id, round_id, day);
 
 -- The shape of a join way.
 CREATE VIEW commerce_api.join_way AS
