@@ -11,7 +11,8 @@
 # shipping and monthly gift), and the CRM story (18: levels, a rule tag and a
 # segment kept current by the pump, a welcome flow that wakes a fan 7 days
 # later, an export, a complaint from opened to closed, the customer 360 in the
-# WeCom sidebar). With CONSOLE=1 it then serves the HQ console over
+# WeCom sidebar), and the community story (19: a KOC's WeCom group, one welcome
+# per join, a fission campaign rewarding a fan once, a check-in week). With CONSOLE=1 it then serves the HQ console over
 # the GraphQL API and prints its address. Runs on the cluster test/harness.sh
 # starts.
 set -euo pipefail
@@ -483,7 +484,66 @@ SELECT object_type, objects, synced, pending, failed, acked, inbound, stale_fiel
 SELECT count(*) AS crm_invariant_violations FROM commerce.check_crm_invariants(:t);
 SQL
 
-say "19. Result"
+say "19. Community (issue 15): Xiao Li's WeCom group, a welcome for every join, a check-in week with points, a fission campaign that rewards a fan once"
+p <<'SQL'
+SET commerce.now = '2026-12-04 10:00:00+08';
+SELECT commerce.tenant_id('up') AS t \gset
+-- the WeCom adapter reports the organisation: a department bound to the Hangzhou store, its staff account
+SELECT commerce.community_ingest(:t, jsonb_build_object('type', 'change_contact', 'change', 'create_party', 'at', extract(epoch FROM commerce.now())::bigint - 600,
+         'id', 2, 'name', 'Hangzhou store')) ->> 'applied' AS department;
+SELECT commerce.bind_wecom_department(:t, 2, (SELECT code FROM commerce.store WHERE tenant_id = :t ORDER BY store_id LIMIT 1));
+SELECT commerce.community_ingest(:t, jsonb_build_object('type', 'change_contact', 'change', 'create_user', 'at', extract(epoch FROM commerce.now())::bigint - 600,
+         'user_id', 'guide-wang', 'name', 'Guide Wang', 'department', jsonb_build_array(2))) ->> 'store' AS staff_store;
+-- a welcome, and Xiao Li's fan group owned by the guide and run by her
+SELECT commerce.set_welcome_template(:t, 'default', 'Hi {nickname}! Welcome to Xiao Li''s hoodie club: {link}', 'https://m.example.com/club');
+SELECT commerce.community_ingest(:t, jsonb_build_object('type', 'change_external_chat', 'change', 'create', 'at', extract(epoch FROM commerce.now())::bigint - 300,
+         'chat_id', 'wrHoodieClub', 'name', 'Hoodie club', 'owner', 'guide-wang')) ->> 'group' AS "group";
+SELECT commerce.update_group(:t, 'wecom-wrHoodieClub', 'KOC-LI', (SELECT code FROM commerce.store WHERE tenant_id = :t ORDER BY store_id LIMIT 1), NULL);
+-- a fission campaign: bring 2 new friends into the club, get 50 points
+SELECT commerce.create_fission_campaign(:t, 'club-friends', 'group_forming', 'Bring two friends to the club', 'group',
+    commerce.now() - interval '1 hour', commerce.now() + interval '14 days', '[{"threshold":2,"reward":{"points":50}}]',
+    p_groups => '{wecom-wrHoodieClub}', p_koc => 'KOC-LI') > 0 AS campaign;
+SELECT commerce.fission_progress(:t, 'club-friends', (SELECT person_id FROM commerce.customer WHERE tenant_id = :t AND code = 'wechat_mp:oMei')) ->> 'code' AS mei_code \gset
+-- Mei joins; Ning and Ou scan Mei's poster (its code is the live code's state); WeCom retries Ning's callback
+SELECT commerce.community_ingest(:t, jsonb_build_object('type', 'change_external_chat', 'change', 'update', 'update_detail', 'add_member',
+         'at', extract(epoch FROM commerce.now())::bigint - 200, 'chat_id', 'wrHoodieClub',
+         'members', jsonb_build_array(jsonb_build_object('id', 'wmMei', 'type', 'external', 'name', 'Mei', 'unionid', 'uMei')))) -> 'members' AS mei_joins;
+SELECT n AS callback, commerce.community_ingest(:t, jsonb_build_object('type', 'change_external_chat', 'change', 'update', 'update_detail', 'add_member',
+         'at', extract(epoch FROM commerce.now())::bigint - 100, 'chat_id', 'wrHoodieClub', 'cur_mem_ver', 'v3',
+         'members', jsonb_build_array(jsonb_build_object('id', 'wmNing', 'type', 'external', 'name', 'Ning', 'state', :'mei_code')))) ->> 'replayed' AS replayed
+  FROM generate_series(1, 2) n;
+SELECT commerce.community_ingest(:t, jsonb_build_object('type', 'change_external_chat', 'change', 'update', 'update_detail', 'add_member',
+         'at', extract(epoch FROM commerce.now())::bigint - 50, 'chat_id', 'wrHoodieClub', 'cur_mem_ver', 'v4',
+         'members', jsonb_build_array(jsonb_build_object('id', 'wmOu', 'type', 'external', 'name', 'Ou', 'state', :'mei_code')))) -> 'members' AS ou_joins;
+SELECT payload ->> 'member' AS member, payload ->> 'text' AS welcome FROM commerce.outbox
+ WHERE tenant_id = :t AND topic = 'wecom.welcome' ORDER BY message_id;
+SELECT s ->> 'stage' AS stage, s ->> 'threshold' AS threshold, s ->> 'status' AS reward,
+       (SELECT points FROM commerce.points_lot l JOIN commerce.customer c USING (tenant_id, customer_id)
+         WHERE c.code = 'wechat_mp:oMei' AND l.source = 'grant') AS mei_points
+  FROM jsonb_array_elements(commerce.fission_progress(:t, 'club-friends', (SELECT person_id FROM commerce.customer WHERE tenant_id = :t AND code = 'wechat_mp:oMei')) -> 'stages') s;
+-- Ou leaves and comes back: the invite is the same row, never counted twice
+SELECT commerce.community_ingest(:t, jsonb_build_object('type', 'change_external_chat', 'change', 'update', 'update_detail', 'del_member',
+         'at', extract(epoch FROM commerce.now())::bigint - 40, 'chat_id', 'wrHoodieClub', 'members', jsonb_build_array('wmOu'))) -> 'members' AS ou_quits;
+SELECT commerce.community_ingest(:t, jsonb_build_object('type', 'change_external_chat', 'change', 'update', 'update_detail', 'add_member',
+         'at', extract(epoch FROM commerce.now())::bigint - 30, 'chat_id', 'wrHoodieClub', 'cur_mem_ver', 'v6',
+         'members', jsonb_build_array(jsonb_build_object('id', 'wmOu', 'type', 'external', 'state', :'mei_code')))) -> 'members' AS ou_back;
+SELECT (commerce.fission_stats(:t, 'club-friends') - 'starts_at' - 'ends_at' - 'levels' - 'rewards') AS campaign_stats;
+-- Xiao Li starts a check-in week; Mei checks in three days running (the third day earns the streak bonus), once a day
+SELECT commerce.start_group_checkin(:t, 'wecom-wrHoodieClub', 'Hoodie week', 7, 5, 3, 10, NULL, 'koc:KOC-LI', 'KOC-LI') AS round \gset
+SELECT day, streak, points, outcome FROM commerce.group_check_in(:t, 'wecom-wrHoodieClub', 'wechat_mp:oMei', NULL, 'mini_program');
+SELECT day, streak, points, outcome FROM commerce.group_check_in(:t, 'wecom-wrHoodieClub', NULL, 'wmMei', 'group_message');
+SET commerce.now = '2026-12-05 09:30:00+08';
+SELECT day, streak, points, outcome FROM commerce.group_check_in(:t, 'wecom-wrHoodieClub', 'wechat_mp:oMei', NULL, 'mini_program');
+SET commerce.now = '2026-12-06 08:45:00+08';
+SELECT day, streak, points, outcome FROM commerce.group_check_in(:t, 'wecom-wrHoodieClub', 'wechat_mp:oMei', NULL, 'mini_program');
+SELECT b ->> 'today' AS today, b ->> 'checkins' AS checkins, b ->> 'points' AS points, b -> 'streaks' AS streaks
+  FROM commerce.checkin_board(:t, :round) b;
+SELECT code, name, koc, members, customers, joins_7d, quits_7d, checkins_today
+  FROM commerce.community_groups(:t, NULL, NULL, NULL, NULL, 10);
+SELECT count(*) AS fission_invariant_violations FROM commerce.check_fission_invariants(:t);
+SQL
+
+say "20. Result"
 p <<'SQL'
 SELECT (SELECT count(*) FROM public.demo_try)                                   AS flash_sale_tries,
        (SELECT count(*) FROM commerce.reservation WHERE status = 'confirmed'
@@ -501,10 +561,10 @@ SELECT CASE WHEN count(*) = 0 THEN 'the KOC books balance: ledger = account, set
             ELSE 'MONEY INVARIANT VIOLATIONS: ' || string_agg(problem, '; ') END AS money_check
   FROM commerce.check_koc_invariants();
 SQL
-n=$(psql -X -At -c "SELECT (SELECT count(*) FROM commerce.check_stock_invariants()) + (SELECT count(*) FROM commerce.check_koc_invariants()) + (SELECT count(*) FROM commerce.check_play_invariants()) + (SELECT count(*) FROM commerce.check_crm_invariants())")
+n=$(psql -X -At -c "SELECT (SELECT count(*) FROM commerce.check_stock_invariants()) + (SELECT count(*) FROM commerce.check_koc_invariants()) + (SELECT count(*) FROM commerce.check_play_invariants()) + (SELECT count(*) FROM commerce.check_crm_invariants()) + (SELECT count(*) FROM commerce.check_fission_invariants())")
 [ "$n" = "0" ]
 
-say "20. The HQ console (src/console/) over the GraphQL API"
+say "21. The HQ console (src/console/) over the GraphQL API"
 if [ "${CONSOLE:-0}" != "1" ]; then
     echo "Run CONSOLE=1 make demo to serve the HQ console on this data (PostGraphile 4 from npm, Node.js);"
     echo "it prints the address to open and keeps serving until Ctrl-C."
