@@ -12,6 +12,9 @@
 #             CLIENTS on ONE inviter (its progress row is the hot row) vs each
 #             client on its own inviter; each client joins its own group, so the
 #             inviter is the only shared row. fission_one_vs_many is their ratio.
+#   broadcast one broadcast to 5,000 groups of 50 owners: scheduling (the quota
+#             of each group checked) and the fan-out (one task per owner, every
+#             target marked sent), targets per second.
 # Prints those lines on stdout; the fission invariants after the runs.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -80,3 +83,19 @@ printf 'fission_join_one_inviter_per_s: %.0f\n' "$ONE"
 printf 'fission_join_many_inviters_per_s: %.0f\n' "$MANY"
 awk -v a="$ONE" -v b="$MANY" 'BEGIN { printf "fission_one_vs_many: %.2f\n", a / b }'
 echo "fission_invariant_violations: $((INV1 + INV2))"
+
+# broadcast: schedule and fan out one broadcast to 5,000 groups
+fresh
+q -c "SELECT count(commerce.community_ingest($TENANT, jsonb_build_object('type', 'change_external_chat', 'change', 'create',
+        'at', extract(epoch FROM now())::bigint - 60, 'chat_id', 'bg' || i, 'name', 'Group ' || i, 'owner', 'owner' || (i % 50))))
+        FROM generate_series(1, 5000) i" >/dev/null
+t0=$(date +%s%N)
+q -c "SELECT commerce.schedule_broadcast($TENANT, 'bench', 'Bench', '{\"msgtype\":\"text\",\"text\":\"Hello\"}',
+        (SELECT array_agg(code) FROM commerce.community_group WHERE tenant_id = $TENANT), NULL)" >/dev/null
+t1=$(date +%s%N)
+q -c "SELECT commerce.broadcast_release(10)" >/dev/null
+t2=$(date +%s%N)
+SENT=$(q -c "SELECT count(*) FROM commerce.broadcast_target WHERE status = 'sent'")
+awk -v n="$SENT" -v ns="$((t1 - t0))" 'BEGIN { printf "broadcast_schedule_targets_per_s: %.0f\n", n / (ns / 1e9) }'
+awk -v n="$SENT" -v ns="$((t2 - t1))" 'BEGIN { printf "broadcast_fanout_targets_per_s: %.0f\n", n / (ns / 1e9) }'
+echo "broadcast_tasks: $(q -c "SELECT count(*) FROM commerce.outbox WHERE topic = 'wecom.broadcast'") for $SENT targets"

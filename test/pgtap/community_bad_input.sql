@@ -10,7 +10,7 @@ SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
 CALL commerce.provision();
-SELECT plan(43);
+SELECT plan(55);
 \ir lib/fingerprint.psql
 \ir lib/call_as.psql
 \o /dev/null
@@ -74,9 +74,24 @@ SELECT throws_ok(format($$SELECT commerce.create_fission_campaign(%s, 'f', 'invi
 SELECT throws_ok(format($$SELECT commerce.create_fission_campaign(%s, 'f', 'invite_reward', 'T', 'contact', '2030-06-01', '2030-07-01', '[{"threshold":1,"reward":{"points":0}}]')$$, :t), '22023', 'invalid value for p_stages', 'fission: zero points');
 SELECT throws_ok(format($$SELECT commerce.create_fission_campaign(%s, 'f', 'invite_reward', 'T', 'contact', '2030-06-01', '2030-07-01', '[{"threshold":1,"reward":{"points":5}}]', p_groups => '{wecom-g1}')$$, :t), '22023', 'invalid value for p_userids', 'fission: groups on a contact campaign');
 SELECT throws_ok(format($$SELECT commerce.fission_accept(%s, 'f1.1.aaaaaaaaaaaaa', 'a')$$, :t), '22023', 'invalid value for p_code', 'fission: a forged code');
+-- broadcasts, activity, reminders
+SELECT throws_ok(format($$SELECT commerce.set_community_policy(%s, 5, 4)$$, :t), '22023', 'invalid value for p_per_day', 'policy: a month below a day');
+SELECT throws_ok(format($$SELECT commerce.schedule_broadcast(%s, 'b', 'B', '{"msgtype":"text","text":""}', '{wecom-g1}', NULL)$$, :t), '22023', 'invalid value for p_content', 'broadcast: an empty text');
+SELECT throws_ok(format($$SELECT commerce.schedule_broadcast(%s, 'b', 'B', '{"msgtype":"text","text":"x"}', '{wecom-g1,wecom-g1}', NULL)$$, :t), '22023', 'invalid value for p_groups', 'broadcast: a group twice');
+SELECT throws_ok(format($$SELECT commerce.schedule_broadcast(%s, 'b', 'B', '{"msgtype":"text","text":"x"}', '{wecom-g1}', '2030-06-14')$$, :t), '22023', 'invalid value for p_scheduled_at', 'broadcast: in the past');
+SELECT throws_ok(format($$SELECT commerce.schedule_broadcast(%s, 'b', 'B', '{"msgtype":"text","text":"x"}', '{wecom-g2}', NULL, false, 'S1')$$, :t), '22023', 'invalid value for p_groups', 'broadcast: a store''s to another store''s group');
+SELECT throws_ok(format($$SELECT commerce.broadcast_report(%s, 'nope', 'lily', 't', true)$$, :t), 'PT404', 'broadcast "nope" not found', 'report: an unknown broadcast');
+SELECT throws_ok(format($$SELECT commerce.report_group_activity(%s, '2030-06-15', '[]')$$, :t), '22023', 'invalid value for p_day', 'activity: today is not over');
+SELECT throws_ok(format($$SELECT commerce.report_group_activity(%s, '2030-06-14', '[{"chat_id":"g1","messages":1,"speakers":2}]')$$, :t), '22023', 'invalid value for p_rows', 'activity: more speakers than messages');
+SELECT throws_ok(format($$SELECT commerce.schedule_group_reminder(%s, 'wecom-g1', 'custom', 'x', '2030-06-16', NULL, 3)$$, :t), '22023', 'invalid value for p_times', 'reminder: repeats without every_days');
+SELECT throws_ok(format($$SELECT commerce.cancel_group_reminder(%s, 0)$$, :t), 'PT404', 'reminder "0" not found', 'reminder: unknown');
 SELECT is(pg_temp.fingerprint(), :'fp', 'nothing changed');
 
 -- who may do what
+SELECT matches(pg_temp.call_as('store', 'st1', $$SELECT commerce_api.schedule_broadcast('sb', 'S', '{"msgtype":"text","text":"x"}', '{wecom-g2}')$$),
+               '^22023: invalid value for p_groups', 'store staff broadcast only to their store''s groups');
+SELECT matches(pg_temp.call_as('koc', 'kay', $$SELECT commerce_api.schedule_group_reminder('wecom-g2', 'custom', 'x', now())$$),
+               '^42501: group "wecom-g2" is not run by KOC kay', 'a KOC reminds only its own groups');
 SELECT matches(pg_temp.call_as('koc', 'kay', $$SELECT commerce_api.register_group('wechat', 'k1', 'Kay circle', 'kay-circle', 'S2')$$),
                '^42501: a KOC registers its groups without a store', 'a KOC cannot file its group under a store');
 SELECT matches(pg_temp.call_as('koc', 'kay', $$SELECT commerce_api.start_group_checkin('wecom-g2', 'Week')$$),

@@ -14,7 +14,7 @@ SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
 CALL commerce.provision();
-SELECT plan(567);
+SELECT plan(594);
 \ir lib/fingerprint.psql
 \o /dev/null
 
@@ -226,7 +226,16 @@ INSERT INTO expected VALUES
   ('create_fission_campaign', '{store,operator}', $$SELECT commerce_api.create_fission_campaign('bad code', 'x', 't', 'contact', now(), now(), '[]')$$),
   ('fission_progress', '{customer,service}', $$SELECT commerce_api.fission_progress('nope', 'a')$$),
   ('fission_accept', '{customer,service}', $$SELECT commerce_api.fission_accept('nope', 'a')$$),
-  ('fission_stats', '{koc,store,operator}', $$SELECT commerce_api.fission_stats('nope')$$);
+  ('fission_stats', '{koc,store,operator}', $$SELECT commerce_api.fission_stats('nope')$$),
+  ('set_community_policy', '{operator}', $$SELECT commerce_api.set_community_policy(0)$$),
+  ('schedule_broadcast', '{store,operator}', $$SELECT commerce_api.schedule_broadcast('bad code', 't', '{}', '{}')$$),
+  ('cancel_broadcast', '{store,operator}', $$SELECT commerce_api.cancel_broadcast('nope')$$),
+  ('broadcast_report', '{service}', $$SELECT commerce_api.broadcast_report('nope', 'o', 't', true)$$),
+  ('broadcast_stats', '{store,operator}', $$SELECT commerce_api.broadcast_stats('nope')$$),
+  ('report_group_activity', '{service}', $$SELECT commerce_api.report_group_activity('2000-01-01', '[]')$$),
+  ('group_activity', '{koc,store,operator}', $$SELECT * FROM commerce_api.group_activity('nope', '2030-01-01', '2030-01-02')$$),
+  ('schedule_group_reminder', '{koc,store,operator}', $$SELECT commerce_api.schedule_group_reminder('nope', 'custom', 'x', now())$$),
+  ('cancel_group_reminder', '{koc,store,operator}', $$SELECT commerce_api.cancel_group_reminder(0)$$);
 SELECT pg_temp.fingerprint() AS fp0 \gset
 \o
 
@@ -433,7 +442,7 @@ SELECT is((SELECT count(*) FROM pg_class c WHERE c.relnamespace = 'commerce'::re
 -- grant_api is idempotent and revokes what the matrix no longer gives
 GRANT EXECUTE ON FUNCTION commerce_api.record_payout(text, text, text, text) TO commerce_customer;
 SELECT is((SELECT string_agg(role || '=' || functions, ' ') FROM commerce.grant_api()),
-          'commerce_anonymous=12 commerce_customer=61 commerce_koc=26 commerce_store=50 commerce_operator=114 commerce_finance=25 commerce_service=124',
+          'commerce_anonymous=12 commerce_customer=61 commerce_koc=29 commerce_store=56 commerce_operator=121 commerce_finance=25 commerce_service=126',
           'grant_api again: the same counts');
 SELECT ok(NOT has_function_privilege('commerce_customer', 'commerce_api.record_payout(text, text, text, text)', 'EXECUTE'),
           'grant_api revokes a grant the matrix does not give');

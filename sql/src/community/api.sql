@@ -213,7 +213,7 @@ REVOKE ALL ON FUNCTION commerce_api.join_ways(text, integer) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.join_ways(text, integer) IS
   'Join ways, newest first, with the contacts and joins each brought (PR05, K16): a KOC sees its own, store staff their stores'', HQ all.';
 
-CREATE FUNCTION commerce_api.community_groups(store text DEFAULT NULL, status text DEFAULT NULL, before bigint DEFAULT NULL,
+CREATE FUNCTION commerce_api.community_groups(store text DEFAULT NULL, status text DEFAULT NULL, before_group bigint DEFAULT NULL,
                                               page_size integer DEFAULT 50)
 RETURNS SETOF commerce_api.community_group LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
@@ -230,11 +230,11 @@ BEGIN
     END IF;
     RETURN QUERY SELECT * FROM commerce.community_groups(a.tenant_id, v_stores,
                                                          CASE WHEN a.kind = 'koc' THEN commerce._api_koc_id(a) END,
-                                                         community_groups.status, community_groups.before, community_groups.page_size);
+                                                         community_groups.status, community_groups.before_group, community_groups.page_size);
 END $$;
 REVOKE ALL ON FUNCTION commerce_api.community_groups(text, text, bigint, integer) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.community_groups(text, text, bigint, integer) IS
-  'The group list (PR04): name, owner, store, KOC, members and customers, joins and quits in 7 days, today''s check-ins; newest first, page_size (1 to 500) before a group id. A KOC sees the groups it runs, store staff their stores'', HQ all (or one store).';
+  'The group list (PR04): name, owner, store, KOC, members and customers, joins and quits in 7 days, today''s check-ins; newest first, page_size (1 to 500) before the group id before_group. A KOC sees the groups it runs, store staff their stores'', HQ all (or one store).';
 
 CREATE FUNCTION commerce_api.start_group_checkin(group_code text, title text, days integer DEFAULT 7, points integer DEFAULT 5,
                                                  streak_days integer DEFAULT 7, streak_bonus integer DEFAULT 0,
@@ -411,3 +411,132 @@ END $$;
 REVOKE ALL ON FUNCTION commerce_api.fission_stats(text) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.fission_stats(text) IS
   'A fission campaign''s tracking (PR12): participants, invitees, the tree per level with conversion, per channel, the fission coefficient, and rewards per stage. The campaign''s KOC, staff of its store, HQ.';
+
+CREATE FUNCTION commerce_api.set_community_policy(broadcasts_per_day integer DEFAULT 1, broadcasts_per_month integer DEFAULT 30,
+                                                  confirm_hours integer DEFAULT 24, dead_days integer DEFAULT 7,
+                                                  quit_spike integer DEFAULT 5)
+RETURNS void LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.set_community_policy', '{operator}');
+BEGIN
+    PERFORM commerce._actor_scope(a, NULL, NULL);
+    PERFORM commerce.set_community_policy(a.tenant_id, set_community_policy.broadcasts_per_day, set_community_policy.broadcasts_per_month,
+                                          set_community_policy.confirm_hours, set_community_policy.dead_days, set_community_policy.quit_spike);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.set_community_policy(integer, integer, integer, integer, integer) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.set_community_policy(integer, integer, integer, integer, integer) IS
+  'HQ sets the community rules (PR06, PR07): broadcasts a group may receive per day and month, the hours owners have to confirm a broadcast task, the silent days that make a group dead, the quits in a day that make a spike.';
+
+CREATE FUNCTION commerce_api.schedule_broadcast(code text, title text, content jsonb, groups text[], scheduled_at timestamptz DEFAULT NULL,
+                                                partial boolean DEFAULT false, store text DEFAULT NULL)
+RETURNS jsonb LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.schedule_broadcast', '{store,operator}');
+        v_store text := schedule_broadcast.store;
+BEGIN
+    IF a.stores IS NOT NULL THEN      -- staff limited to stores broadcast for one of them, to its groups only
+        v_store := coalesce(v_store, CASE WHEN cardinality(a.stores) = 1 THEN a.stores[1] END);
+        PERFORM commerce._actor_scope(a, v_store, NULL);
+    END IF;
+    RETURN commerce.schedule_broadcast(a.tenant_id, schedule_broadcast.code, schedule_broadcast.title, schedule_broadcast.content,
+                                       schedule_broadcast.groups, schedule_broadcast.scheduled_at, schedule_broadcast.partial, v_store,
+                                       commerce._api_by(a));
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.schedule_broadcast(text, text, jsonb, text[], timestamptz, boolean, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.schedule_broadcast(text, text, jsonb, text[], timestamptz, boolean, text) IS
+  'Schedule a broadcast (PR06) of text, an image, a link or a mini-program card to up to 10000 groups, now or later. The quota of each group is checked now: over it is PT409 naming the groups, or with partial => true the others are admitted. Store staff for their store''s groups; HQ any. Each owner gets one task to confirm (outbox wecom.broadcast); results come back through broadcast_report.';
+
+CREATE FUNCTION commerce_api.cancel_broadcast(code text)
+RETURNS void LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.cancel_broadcast', '{store,operator}');
+BEGIN
+    PERFORM commerce._actor_scope(a, (SELECT s.code FROM commerce.broadcast b JOIN commerce.store s ON s.tenant_id = b.tenant_id AND s.store_id = b.store_id
+                                       WHERE b.tenant_id = a.tenant_id AND b.code = cancel_broadcast.code), NULL);
+    PERFORM commerce.cancel_broadcast(a.tenant_id, cancel_broadcast.code);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.cancel_broadcast(text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.cancel_broadcast(text) IS 'Cancel a broadcast that has not gone out (store staff their store''s, HQ any).';
+
+CREATE FUNCTION commerce_api.broadcast_report(code text, owner text, task_id text, confirmed boolean, results jsonb DEFAULT '[]')
+RETURNS jsonb LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.broadcast_report', '{service}');
+BEGIN
+    RETURN commerce.broadcast_report(a.tenant_id, broadcast_report.code, broadcast_report.owner, broadcast_report.task_id,
+                                     broadcast_report.confirmed, broadcast_report.results);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.broadcast_report(text, text, text, boolean, jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.broadcast_report(text, text, text, boolean, jsonb) IS
+  'The WeCom adapter reports an owner''s broadcast task (PR06): its msgid, whether the owner confirmed it, and per group delivered, failed or pending ([{"chat_id", "status"}]). Forward changes only: a repeated report changes nothing.';
+
+CREATE FUNCTION commerce_api.broadcast_stats(code text)
+RETURNS jsonb LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.broadcast_stats', '{store,operator}');
+BEGIN
+    PERFORM commerce._actor_scope(a, (SELECT s.code FROM commerce.broadcast b JOIN commerce.store s ON s.tenant_id = b.tenant_id AND s.store_id = b.store_id
+                                       WHERE b.tenant_id = a.tenant_id AND b.code = broadcast_stats.code), NULL);
+    RETURN commerce.broadcast_stats(a.tenant_id, broadcast_stats.code);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.broadcast_stats(text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.broadcast_stats(text) IS
+  'A broadcast''s figures (PR06): targets admitted and refused, confirmed, delivered, failed, unconfirmed (apart), and the delivery rate = delivered / admitted-and-confirmed in bp.';
+
+CREATE FUNCTION commerce_api.report_group_activity(day date, rows jsonb)
+RETURNS jsonb LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.report_group_activity', '{service}');
+BEGIN
+    RETURN commerce.report_group_activity(a.tenant_id, report_group_activity.day, report_group_activity.rows);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.report_group_activity(date, jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.report_group_activity(date, jsonb) IS
+  'The adapter reports a finished day''s speakers and messages per group (PR07), from WeCom''s message archive: [{"chat_id", "platform", "messages", "speakers"}]. Returns {applied, unknown}.';
+
+CREATE FUNCTION commerce_api.group_activity(group_code text, from_day date, to_day date)
+RETURNS TABLE (day date, members integer, joins integer, quits integer, speakers integer, messages integer, lurker_rate_bp integer)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.group_activity', '{koc,store,operator}');
+        g commerce.community_group_row := commerce._api_group(a, group_activity.group_code);
+BEGIN
+    RETURN QUERY SELECT * FROM commerce.group_activity(a.tenant_id, g.code, group_activity.from_day, group_activity.to_day);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.group_activity(text, date, date) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.group_activity(text, date, date) IS
+  'A group''s activity per day (PR07): members, joins, quits, speakers, messages and the lurker rate in bp. The KOC who runs it, its store''s staff, HQ.';
+
+CREATE FUNCTION commerce_api.schedule_group_reminder(group_code text, kind text, text text, first_at timestamptz,
+                                                     every_days integer DEFAULT NULL, times integer DEFAULT 1)
+RETURNS bigint LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.schedule_group_reminder', '{koc,store,operator}');
+        g commerce.community_group_row := commerce._api_group(a, schedule_group_reminder.group_code);
+BEGIN
+    RETURN commerce.schedule_group_reminder(a.tenant_id, g.code, schedule_group_reminder.kind, schedule_group_reminder.text,
+                                            schedule_group_reminder.first_at, schedule_group_reminder.every_days,
+                                            schedule_group_reminder.times, commerce._api_by(a));
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.schedule_group_reminder(text, text, text, timestamptz, integer, integer) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.schedule_group_reminder(text, text, text, timestamptz, integer, integer) IS
+  'Schedule the bot''s posts in a group (PR09): a check-in reminder, an activity preview or a custom text, first_at and every every_days after it, times in all. The KOC who runs the group, its store''s staff, HQ. Returns the reminder.';
+
+CREATE FUNCTION commerce_api.cancel_group_reminder(reminder bigint)
+RETURNS integer LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.cancel_group_reminder', '{koc,store,operator}');
+        v_group text;
+BEGIN
+    PERFORM commerce._require(cancel_group_reminder.reminder, 'reminder');
+    SELECT g.code INTO v_group FROM commerce.group_reminder r JOIN commerce.community_group g ON g.tenant_id = r.tenant_id AND g.group_id = r.group_id
+     WHERE r.tenant_id = a.tenant_id AND r.reminder_id = cancel_group_reminder.reminder;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('reminder', cancel_group_reminder.reminder::text, a.tenant_id);
+    END IF;
+    PERFORM commerce._api_group(a, v_group);
+    RETURN commerce.cancel_group_reminder(a.tenant_id, cancel_group_reminder.reminder);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.cancel_group_reminder(bigint) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.cancel_group_reminder(bigint) IS
+  'Cancel a reminder''s posts not yet sent: whoever may schedule one in its group. Returns how many posts it stopped.';
