@@ -93,6 +93,20 @@ SELECT commerce.fission_accept(:t, :'eve_code', 'h5:hal') AS hal_registers;
 SELECT commerce.fission_accept(:t, :'eve_code', 'h5:hal') AS hal_again;
 SELECT commerce.fission_accept(:t, 'f3.4.aaaaaaaaaaaaa', 'h5:hal');
 
+-- a merge: Rae joins through Eve's code without her UnionID (a new person), then her WeCom id is tied to her
+-- account (the persons merge); her quit still takes Eve's pending reward back
+SELECT commerce.create_fission_campaign(:t, 'merge-camp', 'group_forming', 'Held', 'group',
+    '2030-06-01', '2030-07-01', '[{"threshold":1,"reward":{"points":7}}]', p_hold_hours => 24, p_groups => '{wecom-g1}', p_new_only => false) IS NOT NULL AS merge_camp;
+SELECT (commerce.mini_program_login(:t, 'wechat_mp', 'o-rae', 'u-rae', NULL, 'Rae')).outcome AS rae;
+SELECT commerce.fission_progress(:t, 'merge-camp', (SELECT person_id FROM commerce.customer WHERE code = 'wechat_mp:o-eve')) ->> 'code' AS eve_merge_code \gset
+SELECT commerce.community_ingest(:t, jsonb_build_object('type', 'change_external_chat', 'change', 'update', 'update_detail', 'add_member', 'at', 1907719300,
+         'chat_id', 'g1', 'members', jsonb_build_array(jsonb_build_object('id', 'wm-rae', 'type', 'external', 'state', :'eve_merge_code')))) -> 'members' AS rae_joins;
+SELECT (SELECT person_id FROM commerce.group_member WHERE member_key = 'wm-rae') <> (SELECT person_id FROM commerce.customer WHERE code = 'wechat_mp:o-rae') AS two_persons_for_now;
+SELECT commerce.community_ingest(:t, '{"type":"change_external_contact","change":"add_external_contact","at":1907719310,"user_id":"lily","external_user_id":"wm-rae","unionid":"u-rae"}') ->> 'outcome' AS rae_adds_lily;
+SELECT (SELECT person_id FROM commerce.group_member WHERE member_key = 'wm-rae') = (SELECT person_id FROM commerce.customer WHERE code = 'wechat_mp:o-rae') AS one_person_now;
+SELECT commerce.community_ingest(:t, '{"type":"change_external_chat","change":"update","update_detail":"del_member","at":1907719320,"chat_id":"g1","members":["wm-rae"]}') -> 'members' AS rae_quits;
+SELECT w.status, w.note FROM commerce.fission_reward w JOIN commerce.fission_campaign c USING (tenant_id, campaign_id) WHERE c.code = 'merge-camp';
+
 -- tracking and the invariants
 SELECT commerce.fission_stats(:t, 'summer') - 'starts_at' - 'ends_at' AS summer_stats;
 SELECT count(*) AS violations FROM commerce.check_fission_invariants(:t);

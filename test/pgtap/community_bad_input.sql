@@ -10,7 +10,7 @@ SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
 CALL commerce.provision();
-SELECT plan(55);
+SELECT plan(58);
 \ir lib/fingerprint.psql
 \ir lib/call_as.psql
 \o /dev/null
@@ -92,6 +92,12 @@ SELECT matches(pg_temp.call_as('store', 'st1', $$SELECT commerce_api.schedule_br
                '^22023: invalid value for p_groups', 'store staff broadcast only to their store''s groups');
 SELECT matches(pg_temp.call_as('koc', 'kay', $$SELECT commerce_api.schedule_group_reminder('wecom-g2', 'custom', 'x', now())$$),
                '^42501: group "wecom-g2" is not run by KOC kay', 'a KOC reminds only its own groups');
+SELECT matches(pg_temp.call_as('store', 'st1', $$SELECT commerce_api.create_fission_campaign('sf', 'invite_reward', 'T', 'contact', now(), now() + interval '1 day', '[{"threshold":1,"reward":{"points":1}}]', store => 'S1')$$),
+               '^42501: staff limited to stores name the groups or staff accounts', 'store staff cannot run a campaign over the whole tenant');
+SELECT matches(pg_temp.call_as('store', 'st1', $$SELECT commerce_api.create_fission_campaign('sf', 'invite_reward', 'T', 'contact', now(), now() + interval '1 day', '[{"threshold":1,"reward":{"points":1}}]', userids => '{bob}', store => 'S1')$$),
+               '^42501: store S2 is outside the scope of st1', 'store staff cannot count another store''s staff account');
+SELECT matches(pg_temp.call_as('store', 'st1', $$SELECT commerce_api.create_fission_campaign('sf', 'invite_reward', 'T', 'group', now(), now() + interval '1 day', '[{"threshold":1,"reward":{"points":1}}]', groups => '{wecom-g1}', store => 'S1', koc => 'kim')$$),
+               '^42501: staff limited to stores do not name a campaign''s KOC', 'store staff cannot name a KOC to see the stats');
 SELECT matches(pg_temp.call_as('koc', 'kay', $$SELECT commerce_api.register_group('wechat', 'k1', 'Kay circle', 'kay-circle', 'S2')$$),
                '^42501: a KOC registers its groups without a store', 'a KOC cannot file its group under a store');
 SELECT matches(pg_temp.call_as('koc', 'kay', $$SELECT commerce_api.start_group_checkin('wecom-g2', 'Week')$$),

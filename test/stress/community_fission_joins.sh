@@ -3,7 +3,9 @@
 # through the poster codes of 100 inviters, from four sessions at once. Every
 # join callback is delivered twice (the copy to another session, so the two
 # race), a fifth of the invitees quit and rejoin, a tenth quit for good, and
-# one in twenty joins a second time through another inviter's code. The
+# one in twenty joins a second time through another inviter's code; then 400
+# more join in pairs whose two codes name two inviters in either order (every
+# callback locks its inviters in one order, so none deadlocks). The
 # oracle (this script's generator) knows each invitee's first inviter and
 # whether it is in the group at the end. After the run: one invite row per
 # invitee, with that inviter; each inviter's valid and ever counts equal the
@@ -103,6 +105,36 @@ t1=$(date +%s%N)
 n=$(cat "$WORK"/session*.out | wc -l)
 check "every session ran every callback" "$rc$(cat "$WORK"/session*.err | grep -c ERROR || true)" "00"
 echo "  $n callbacks in $(( (t1 - t0) / 1000000 )) ms ($(( n * 1000000000 / (t1 - t0 + 1) )) callbacks/s)"
+# a second wave: 400 new invitees join in pairs, each pair's two codes of two inviters in random order, from
+# four sessions at once (every callback locks both inviters: in one order, whatever order its members come in)
+perl - "$T" "$WORK" "$INVITEES" <<'PERL'
+use strict; use warnings;
+my ($t, $dir, $base) = @ARGV;
+srand(151);
+my %code;
+open my $c, '<', "$dir/codes.tsv" or die;
+while (<$c>) { chomp; my ($i, $k) = split /\t/; $code{$i} = $k; }
+my @inviters = sort { $a <=> $b } keys %code;
+my @fh;
+for my $s (0 .. 3) { open $fh[$s], '>', "$dir/pairs$s.sql" or die; print {$fh[$s]} "\\set ON_ERROR_STOP 1\nSET client_min_messages = warning;\n"; }
+open my $w, '>>', "$dir/want.tsv" or die;
+for my $p (1 .. 200) {
+    my ($a, $b) = ($inviters[int(rand(@inviters))], $inviters[int(rand(@inviters))]);
+    my ($x, $y) = ($base + 2 * $p - 1, $base + 2 * $p);
+    my $at = 1907718000 + $p;
+    print {$fh[$p % 4]} qq{SELECT commerce.community_ingest($t, '{"type":"change_external_chat","change":"update","update_detail":"add_member","at":$at,"chat_id":"g1","cur_mem_ver":"p$p","members":[{"id":"wm-$x","type":"external","unionid":"u-invitee-$x","state":"$code{$a}"},{"id":"wm-$y","type":"external","unionid":"u-invitee-$y","state":"$code{$b}"}]}');\n};
+    print $w "wm-$x\t$a\t1\nwm-$y\t$b\t1\n";
+}
+close $_ for @fh;
+PERL
+pids=()
+for s in 0 1 2 3; do
+    psql -X -q -At -f "$WORK/pairs$s.sql" > "$WORK/pairs$s.out" 2> "$WORK/pairs$s.err" & pids+=($!)
+done
+rc=0
+for p in "${pids[@]}"; do wait "$p" || rc=1; done
+check "every pair callback ran (no deadlock)" "$rc$(cat "$WORK"/pairs*.err | grep -c ERROR || true)" "00"
+INVITEES=$((INVITEES + 400))
 chmod a+rx "$WORK"; chmod a+r "$WORK"/want.tsv
 q -c "CREATE TABLE want (member text, inviter integer, in_group integer)"
 q -c "\copy want FROM '$WORK/want.tsv'"

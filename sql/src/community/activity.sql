@@ -66,10 +66,12 @@ BEGIN
         RETURNING d.group_id)
     SELECT count(*) INTO v_known FROM u;
     v_unknown := jsonb_array_length(p_rows) - v_known;
-    RETURN jsonb_build_object('day', p_day, 'applied', v_known, 'unknown', v_unknown);
+    -- a day reported after the nightly job is checked here (an alert is raised once whoever checks first)
+    RETURN jsonb_build_object('day', p_day, 'applied', v_known, 'unknown', v_unknown,
+                              'alerts', commerce.community_alerts(p_tenant, p_day));
 END $$;
 COMMENT ON FUNCTION commerce.report_group_activity(bigint, date, jsonb) IS
-  'The adapter reports a finished day''s speakers and messages per group (PR07; WeCom''s message archive, or another platform''s figures): [{"chat_id", "platform", "messages", "speakers"}]. The day''s snapshot is (re)computed first; a later report of the same day replaces the figures. Returns {applied, unknown} (chats of no known group).';
+  'The adapter reports a finished day''s speakers and messages per group (PR07; WeCom''s message archive, or another platform''s figures): [{"chat_id", "platform", "messages", "speakers"}]. The day''s snapshot is (re)computed first, and the day''s alerts checked after; a later report of the same day replaces the figures. Returns {applied, unknown (chats of no known group), alerts (new)}.';
 
 -- Alerts for one tenant-local day: dead groups (once per silent stretch) and quit spikes (once per day).
 CREATE FUNCTION commerce.community_alerts(p_tenant bigint, p_day date) RETURNS integer

@@ -344,6 +344,22 @@ DECLARE a commerce.actor := commerce._api_actor('commerce_api.create_fission_cam
         v_group text;
 BEGIN
     PERFORM commerce._actor_scope(a, create_fission_campaign.store, NULL);
+    IF a.stores IS NOT NULL THEN
+        -- staff limited to stores reward only their stores' traffic: their groups or staff accounts, no KOC of HQ's
+        IF create_fission_campaign.groups IS NULL AND create_fission_campaign.userids IS NULL THEN
+            PERFORM commerce._no_identity('staff limited to stores name the groups or staff accounts a campaign counts',
+                                          'Neither groups nor userids was given: the campaign would count the whole tenant.',
+                                          'Name your store''s groups or staff accounts.');
+        END IF;
+        IF create_fission_campaign.koc IS NOT NULL THEN
+            PERFORM commerce._no_identity('staff limited to stores do not name a campaign''s KOC',
+                                          format('KOC "%s" was given.', left(create_fission_campaign.koc, 64)), 'HQ names the KOC of a campaign.');
+        END IF;
+        FOREACH v_group IN ARRAY coalesce(create_fission_campaign.userids, '{}') LOOP
+            PERFORM commerce._actor_scope(a, (SELECT s.code FROM commerce.store s
+                                               WHERE s.tenant_id = a.tenant_id AND s.store_id = commerce._wecom_user_store(a.tenant_id, v_group)), NULL);
+        END LOOP;
+    END IF;
     FOREACH v_group IN ARRAY coalesce(create_fission_campaign.groups, '{}') LOOP
         PERFORM commerce._api_group(a, v_group);
     END LOOP;

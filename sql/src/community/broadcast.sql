@@ -162,7 +162,7 @@ DECLARE b commerce.broadcast%ROWTYPE;
 BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._require(p_code, 'p_code');
-    SELECT * INTO b FROM commerce.broadcast WHERE tenant_id = p_tenant AND code = p_code FOR UPDATE;
+    SELECT * INTO b FROM commerce.broadcast WHERE tenant_id = p_tenant AND code = p_code FOR NO KEY UPDATE;
     IF NOT FOUND THEN
         PERFORM commerce._not_found('broadcast', p_code, p_tenant);
     END IF;
@@ -185,7 +185,7 @@ BEGIN
     FOR b IN SELECT x.tenant_id, x.broadcast_id, x.code, x.content, x.confirm_by FROM commerce.broadcast x
               WHERE x.status = 'scheduled' AND x.scheduled_at <= commerce.now()
               ORDER BY x.scheduled_at, x.tenant_id, x.broadcast_id
-              LIMIT p_limit FOR UPDATE SKIP LOCKED LOOP
+              LIMIT p_limit FOR NO KEY UPDATE SKIP LOCKED LOOP
         n := n + 1;
         -- one message per owner and 2000 of its groups (WeCom's task), one per group of another platform; set-based
         WITH pick AS MATERIALIZED (
@@ -239,11 +239,11 @@ BEGIN
         PERFORM commerce._invalid('p_results', left(p_results::text, 100),
                                   'Results are [{"chat_id": "...", "status": "delivered" | "failed" | "pending"}, ...], at most 10000.');
     END IF;
-    SELECT * INTO b FROM commerce.broadcast WHERE tenant_id = p_tenant AND code = p_code;
+    -- the broadcast row first, then the owner's targets in group order: the order release, settle and cancel take
+    SELECT * INTO b FROM commerce.broadcast WHERE tenant_id = p_tenant AND code = p_code FOR NO KEY UPDATE;
     IF NOT FOUND THEN
         PERFORM commerce._not_found('broadcast', p_code, p_tenant);
     END IF;
-    -- the owner's targets, in group order (a report and the settling job take them in the same order)
     PERFORM 1 FROM commerce.broadcast_target t
      WHERE t.tenant_id = p_tenant AND t.broadcast_id = b.broadcast_id AND t.owner IS NOT DISTINCT FROM p_owner
      ORDER BY t.group_id FOR UPDATE;
@@ -296,8 +296,12 @@ DECLARE b record; n integer := 0;
 BEGIN
     FOR b IN SELECT x.tenant_id, x.broadcast_id, x.confirm_by FROM commerce.broadcast x
               WHERE x.status = 'sending' AND x.confirm_by <= commerce.now()
+                AND (x.confirm_by + interval '1 day' <= commerce.now()
+                     OR EXISTS (SELECT 1 FROM commerce.broadcast_target t WHERE t.tenant_id = x.tenant_id
+                                   AND t.broadcast_id = x.broadcast_id AND t.status = 'sent'))
               ORDER BY x.confirm_by, x.tenant_id, x.broadcast_id
-              LIMIT p_limit FOR UPDATE SKIP LOCKED LOOP
+              LIMIT p_limit FOR NO KEY UPDATE SKIP LOCKED LOOP
+        n := n + 1;
         PERFORM 1 FROM commerce.broadcast_target t WHERE t.tenant_id = b.tenant_id AND t.broadcast_id = b.broadcast_id
            AND t.status IN ('sent', 'confirmed') ORDER BY t.group_id FOR UPDATE;
         UPDATE commerce.broadcast_target SET status = 'unconfirmed', changed_at = commerce.now()
@@ -306,14 +310,12 @@ BEGIN
             UPDATE commerce.broadcast_target SET status = 'failed', reason = NULL, changed_at = commerce.now()
              WHERE tenant_id = b.tenant_id AND broadcast_id = b.broadcast_id AND status = 'confirmed';
         END IF;
-        IF commerce._broadcast_maybe_done(b.tenant_id, b.broadcast_id) THEN
-            n := n + 1;
-        END IF;
+        PERFORM commerce._broadcast_maybe_done(b.tenant_id, b.broadcast_id);
     END LOOP;
     RETURN n;
 END $$;
 COMMENT ON FUNCTION commerce.broadcast_settle(integer) IS
-  'One batch of settling broadcasts past their confirmation deadline (PR06): targets whose owner never confirmed become unconfirmed; a day after the deadline, confirmed targets WeCom gave no result for count as failed; a broadcast with nothing waiting is done. Returns how many became done.';
+  'One batch of settling broadcasts past their confirmation deadline (PR06): targets whose owner never confirmed become unconfirmed; a day after the deadline, confirmed targets WeCom gave no result for count as failed; a broadcast with nothing waiting is done. Takes only broadcasts with something to settle now; returns how many it looked at.';
 
 CREATE PROCEDURE commerce.broadcast_pump(p_batch integer DEFAULT 100, p_max_batches integer DEFAULT 100)
 LANGUAGE plpgsql AS $$

@@ -44,6 +44,55 @@ END $$;
 COMMENT ON FUNCTION commerce._fission_code_parse(bigint, text) IS
   'The campaign and participant a fission code names (f<campaign>.<person>.<signature>, base 36, signed with the tenant''s secret for purpose fission), or NULLs for anything else: a forged or altered code names nobody.';
 
+-- A person and every person merged into it (recursively, merges not undone).
+CREATE FUNCTION commerce._person_aliases(p_tenant bigint, p_person bigint) RETURNS bigint[]
+LANGUAGE sql STABLE AS $$
+    WITH RECURSIVE a(person_id) AS (
+        SELECT p_person
+        UNION
+        SELECT m.loser_id FROM commerce.person_merge m JOIN a ON m.survivor_id = a.person_id
+         WHERE m.tenant_id = p_tenant AND m.unmerged_at IS NULL)
+    SELECT array_agg(person_id ORDER BY person_id) FROM a;
+$$;
+COMMENT ON FUNCTION commerce._person_aliases(bigint, bigint) IS
+  'A person with every person merged into it (person_merge, recursively; undone merges left out): the fission rows keep the ids they were made with, and a merged person is found under each.';
+
+-- The person a possibly merged-away person is now.
+CREATE FUNCTION commerce._person_current(p_tenant bigint, p_person bigint) RETURNS bigint
+LANGUAGE sql STABLE AS $$
+    WITH RECURSIVE c(person_id, depth) AS (
+        SELECT p_person, 0
+        UNION ALL
+        SELECT m.survivor_id, c.depth + 1 FROM commerce.person_merge m JOIN c ON m.loser_id = c.person_id
+         WHERE m.tenant_id = p_tenant AND m.unmerged_at IS NULL AND c.depth < 100)
+    SELECT person_id FROM c ORDER BY depth DESC LIMIT 1;
+$$;
+COMMENT ON FUNCTION commerce._person_current(bigint, bigint) IS
+  'The person a person is now: itself, or the survivor it was merged into (following person_merge; undone merges left out).';
+
+-- Lock, in (campaign, person) order, every participant a callback may change: the owners of the codes it
+-- carries and the inviters of its persons' invites through what it joins or leaves.
+CREATE FUNCTION commerce._fission_lock(p_tenant bigint, p_codes text[], p_persons bigint[], p_source text) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE n integer;
+BEGIN
+    WITH k AS (
+        SELECT k1.campaign_id, k1.person_id FROM unnest(p_codes) c, LATERAL commerce._fission_code_parse(p_tenant, c) k1
+         WHERE c ~ '^f[0-9a-z]{1,8}\.' AND k1.campaign_id IS NOT NULL
+        UNION
+        SELECT i.campaign_id, i.inviter_id FROM commerce.fission_invite i
+         WHERE i.tenant_id = p_tenant AND i.source_ref = p_source
+           AND i.invitee_id = ANY (ARRAY(SELECT unnest(commerce._person_aliases(p_tenant, x)) FROM unnest(p_persons) x)))
+    SELECT count(*) INTO n FROM (
+        SELECT 1 FROM commerce.fission_participant p JOIN k ON p.campaign_id = k.campaign_id AND p.person_id = k.person_id
+         WHERE p.tenant_id = p_tenant
+         ORDER BY p.campaign_id, p.person_id
+         FOR NO KEY UPDATE OF p) z;
+    RETURN n;
+END $$;
+COMMENT ON FUNCTION commerce._fission_lock(bigint, text[], bigint[], text) IS
+  'Lock, in (campaign, person) order and before anything else of the fission, every participant row a callback may change: the owners of the fission codes it carries and the inviters of its persons'' invites through p_source. Every path (callbacks, registrations, the reward pump) locks participants in that order, so no two wait on each other. Returns how many.';
+
 -- Check a stage reward: exactly one of points (1 to 10^8), an existing coupon batch, an existing blind box.
 CREATE FUNCTION commerce._fission_reward_arg(p_tenant bigint, p_reward jsonb) RETURNS void
 LANGUAGE plpgsql STABLE AS $$
@@ -177,6 +226,8 @@ BEGIN
     IF NOT FOUND THEN
         PERFORM commerce._not_found('fission campaign', p_campaign, p_tenant);
     END IF;
+    -- a person joining and the same person being invited wait for each other (the tree stays a tree)
+    PERFORM pg_advisory_xact_lock(hashtextextended('fission:' || p_tenant || ':' || c.campaign_id || ':' || p_person, 0));
     IF NOT EXISTS (SELECT 1 FROM commerce.fission_participant p WHERE p.tenant_id = p_tenant AND p.campaign_id = c.campaign_id AND p.person_id = p_person) THEN
         IF commerce.now() >= c.ends_at THEN
             RAISE EXCEPTION USING ERRCODE = 'PT409', MESSAGE = format('fission campaign "%s" has ended', p_campaign),
@@ -197,7 +248,8 @@ COMMENT ON FUNCTION commerce.fission_code(bigint, text, bigint) IS
 -- Settle a reward now: grant it through the members module, or leave it pending with why.
 CREATE FUNCTION commerce._fission_grant(p_tenant bigint, p_campaign bigint, p_person bigint, p_stage integer) RETURNS text
 LANGUAGE plpgsql AS $$
-DECLARE v_customer text := commerce._person_account(p_tenant, p_person); v_reward jsonb; r commerce.reward_result;
+DECLARE v_customer text := commerce._person_account(p_tenant, commerce._person_current(p_tenant, p_person)); v_reward jsonb;
+        r commerce.reward_result;
 BEGIN
     IF v_customer IS NULL THEN
         UPDATE commerce.fission_reward SET note = 'the person has no account yet', due_at = commerce.now() + interval '1 day'
@@ -286,15 +338,27 @@ BEGIN
     IF k.person_id = p_invitee THEN
         RETURN 'self';
     END IF;
-    SELECT * INTO ir FROM commerce.fission_participant WHERE tenant_id = p_tenant AND campaign_id = c.campaign_id AND person_id = k.person_id;
+    -- the inviter's row first (callers lock every participant they may touch up front, in order), then the invitee
+    SELECT * INTO ir FROM commerce.fission_participant WHERE tenant_id = p_tenant AND campaign_id = c.campaign_id AND person_id = k.person_id
+       FOR NO KEY UPDATE;
     IF NOT FOUND OR ir.depth + 1 > c.max_depth THEN
         RETURN CASE WHEN FOUND THEN 'too_deep' ELSE 'bad_code' END;
+    END IF;
+    IF k.person_id = ANY (commerce._person_aliases(p_tenant, p_invitee)) THEN
+        RETURN 'self';
+    END IF;
+    PERFORM pg_advisory_xact_lock(hashtextextended('fission:' || p_tenant || ':' || c.campaign_id || ':' || p_invitee, 0));
+    -- the same human under another id (merged persons) is invited once
+    IF EXISTS (SELECT 1 FROM commerce.fission_invite x WHERE x.tenant_id = p_tenant AND x.campaign_id = c.campaign_id
+                  AND x.invitee_id = ANY (commerce._person_aliases(p_tenant, p_invitee)) AND x.invitee_id <> p_invitee) THEN
+        RETURN 'already_invited';
     END IF;
     -- one row per (campaign, invitee): a concurrent invite of the same person waits here and finds it
     INSERT INTO commerce.fission_invite (tenant_id, campaign_id, invitee_id, inviter_id, depth, channel, source_ref, status, invited_at)
     SELECT p_tenant, c.campaign_id, p_invitee, k.person_id, ir.depth + 1, p_channel, p_source, 'valid', p_at
      WHERE NOT EXISTS (SELECT 1 FROM commerce.fission_participant p
-                        WHERE p.tenant_id = p_tenant AND p.campaign_id = c.campaign_id AND p.person_id = p_invitee)
+                        WHERE p.tenant_id = p_tenant AND p.campaign_id = c.campaign_id
+                          AND p.person_id = ANY (commerce._person_aliases(p_tenant, p_invitee)))
        AND NOT (c.new_only AND (
                 EXISTS (SELECT 1 FROM commerce.wecom_contact w WHERE w.tenant_id = p_tenant AND w.person_id = p_invitee AND w.first_added_at < p_at)
              OR EXISTS (SELECT 1 FROM commerce.group_member m WHERE m.tenant_id = p_tenant AND m.person_id = p_invitee AND m.first_joined_at < p_at)
@@ -306,7 +370,7 @@ BEGIN
         SELECT * INTO i FROM commerce.fission_invite x WHERE x.tenant_id = p_tenant AND x.campaign_id = c.campaign_id AND x.invitee_id = p_invitee;
         IF NOT FOUND THEN
             RETURN CASE WHEN EXISTS (SELECT 1 FROM commerce.fission_participant p WHERE p.tenant_id = p_tenant
-                                        AND p.campaign_id = c.campaign_id AND p.person_id = p_invitee)
+                                        AND p.campaign_id = c.campaign_id AND p.person_id = ANY (commerce._person_aliases(p_tenant, p_invitee)))
                         THEN 'already_participant' ELSE 'not_new' END;
         END IF;
         RETURN 'already_invited';
@@ -326,11 +390,13 @@ CREATE FUNCTION commerce._fission_back(p_tenant bigint, p_invitee bigint, p_sour
 LANGUAGE plpgsql AS $$
 DECLARE i record; n integer := 0; v_invites integer;
 BEGIN
-    FOR i IN SELECT x.campaign_id, x.inviter_id FROM commerce.fission_invite x
-              WHERE x.tenant_id = p_tenant AND x.invitee_id = p_invitee AND x.source_ref = p_source AND x.status = 'left'
-              ORDER BY x.campaign_id FOR UPDATE LOOP
+    FOR i IN SELECT x.campaign_id, x.inviter_id, x.invitee_id FROM commerce.fission_invite x
+               JOIN commerce.fission_campaign c ON c.tenant_id = x.tenant_id AND c.campaign_id = x.campaign_id
+              WHERE x.tenant_id = p_tenant AND x.invitee_id = ANY (commerce._person_aliases(p_tenant, p_invitee))
+                AND x.source_ref = p_source AND x.status = 'left' AND p_at < c.ends_at
+              ORDER BY x.campaign_id, x.inviter_id FOR UPDATE OF x LOOP
         UPDATE commerce.fission_invite SET status = 'valid', left_at = NULL, changes = changes + 1
-         WHERE tenant_id = p_tenant AND campaign_id = i.campaign_id AND invitee_id = p_invitee;
+         WHERE tenant_id = p_tenant AND campaign_id = i.campaign_id AND invitee_id = i.invitee_id;
         UPDATE commerce.fission_participant SET invites = invites + 1
          WHERE tenant_id = p_tenant AND campaign_id = i.campaign_id AND person_id = i.inviter_id
         RETURNING invites INTO v_invites;
@@ -340,18 +406,19 @@ BEGIN
     RETURN n;
 END $$;
 COMMENT ON FUNCTION commerce._fission_back(bigint, bigint, text, timestamptz) IS
-  'An invitee re-added the contact or rejoined the group it had left: each of its left invites with that source counts again (the same row, never a second count), the inviter''s stages follow. Returns how many.';
+  'An invitee (or a person merged into it) re-added the contact or rejoined the group it had left: each of its left invites with that source counts again while its campaign runs (the same row, never a second count), the inviter''s stages follow. Returns how many.';
 
 -- An invitee left what it joined (deleted the contact, quit the group): its invites stop counting.
 CREATE FUNCTION commerce._fission_left(p_tenant bigint, p_invitee bigint, p_source text, p_at timestamptz) RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE i record; n integer := 0; v_invites integer;
 BEGIN
-    FOR i IN SELECT x.campaign_id, x.inviter_id FROM commerce.fission_invite x
-              WHERE x.tenant_id = p_tenant AND x.invitee_id = p_invitee AND x.source_ref = p_source AND x.status = 'valid'
-              ORDER BY x.campaign_id FOR UPDATE LOOP
+    FOR i IN SELECT x.campaign_id, x.inviter_id, x.invitee_id FROM commerce.fission_invite x
+              WHERE x.tenant_id = p_tenant AND x.invitee_id = ANY (commerce._person_aliases(p_tenant, p_invitee))
+                AND x.source_ref = p_source AND x.status = 'valid'
+              ORDER BY x.campaign_id, x.inviter_id FOR UPDATE LOOP
         UPDATE commerce.fission_invite SET status = 'left', left_at = p_at, changes = changes + 1
-         WHERE tenant_id = p_tenant AND campaign_id = i.campaign_id AND invitee_id = p_invitee;
+         WHERE tenant_id = p_tenant AND campaign_id = i.campaign_id AND invitee_id = i.invitee_id;
         UPDATE commerce.fission_participant SET invites = invites - 1
          WHERE tenant_id = p_tenant AND campaign_id = i.campaign_id AND person_id = i.inviter_id
         RETURNING invites INTO v_invites;
@@ -379,6 +446,7 @@ BEGIN
         PERFORM commerce._invalid('p_code', format('code "%s"', left(p_code, 64)),
                                   'Use a code made by fission_code; codes cannot be edited.');
     END IF;
+    PERFORM commerce._fission_lock(p_tenant, ARRAY[p_code], '{}', 'link');
     RETURN commerce._fission_invited(p_tenant, p_code, v_person, 'link', 'link', NULL, commerce.now());
 END $$;
 COMMENT ON FUNCTION commerce.fission_accept(bigint, text, text) IS
@@ -389,16 +457,17 @@ CREATE FUNCTION commerce.fission_release(p_limit integer DEFAULT 1000) RETURNS i
 LANGUAGE plpgsql AS $$
 DECLARE w record; v_invites integer; v_threshold integer; v_status text; n integer := 0;
 BEGIN
-    FOR w IN SELECT r.tenant_id, r.campaign_id, r.person_id, r.stage_no FROM commerce.fission_reward r
-              WHERE r.status = 'pending' AND r.due_at <= commerce.now()
-              ORDER BY r.due_at, r.tenant_id, r.campaign_id, r.person_id, r.stage_no
-              LIMIT p_limit LOOP
+    -- the due rewards, taken in participant order (the order every path locks participants in)
+    FOR w IN SELECT d.* FROM (SELECT r.tenant_id, r.campaign_id, r.person_id, r.stage_no FROM commerce.fission_reward r
+                               WHERE r.status = 'pending' AND r.due_at <= commerce.now()
+                               ORDER BY r.due_at LIMIT p_limit) d
+              ORDER BY d.tenant_id, d.campaign_id, d.person_id, d.stage_no LOOP
         n := n + 1;
-        -- the participant first, then its reward: the order every path takes
+        -- the participant first, then its reward
         SELECT p.invites INTO v_invites FROM commerce.fission_participant p
-         WHERE p.tenant_id = w.tenant_id AND p.campaign_id = w.campaign_id AND p.person_id = w.person_id FOR UPDATE;
+         WHERE p.tenant_id = w.tenant_id AND p.campaign_id = w.campaign_id AND p.person_id = w.person_id FOR NO KEY UPDATE;
         SELECT r.status INTO v_status FROM commerce.fission_reward r
-         WHERE r.tenant_id = w.tenant_id AND r.campaign_id = w.campaign_id AND r.person_id = w.person_id AND r.stage_no = w.stage_no FOR UPDATE;
+         WHERE r.tenant_id = w.tenant_id AND r.campaign_id = w.campaign_id AND r.person_id = w.person_id AND r.stage_no = w.stage_no FOR NO KEY UPDATE;
         CONTINUE WHEN v_status <> 'pending';
         SELECT s.threshold INTO v_threshold FROM commerce.fission_stage s
          WHERE s.tenant_id = w.tenant_id AND s.campaign_id = w.campaign_id AND s.stage_no = w.stage_no;

@@ -198,6 +198,7 @@ BEGIN
                               AND x.external_userid = wecom_contact.external_userid);
         UPDATE commerce.community_group SET owner_userid = v_new WHERE tenant_id = p_tenant AND owner_userid = v_user;
         UPDATE commerce.join_way SET userids = array_replace(userids, v_user, v_new) WHERE tenant_id = p_tenant AND v_user = ANY (userids);
+        UPDATE commerce.fission_campaign SET userids = array_replace(userids, v_user, v_new) WHERE tenant_id = p_tenant AND v_user = ANY (userids);
         v_user := v_new;
     END IF;
     UPDATE commerce.wecom_user
@@ -209,7 +210,7 @@ BEGIN
                                 WHERE s.tenant_id = p_tenant AND s.store_id = commerce._wecom_user_store(p_tenant, v_user)));
 END $$;
 COMMENT ON FUNCTION commerce._ingest_org(bigint, jsonb, timestamptz) IS
-  'Apply a WeCom change_contact callback (PR01): create_party / update_party / delete_party {id, name, parent_id}, create_user / update_user / delete_user {user_id, name, department: [ids], main_department, new_user_id}. An update older than the row''s last one changes nothing; a deleted user stays, inactive; a renamed one (new_user_id) takes its contacts, groups and join ways to the new userid.';
+  'Apply a WeCom change_contact callback (PR01): create_party / update_party / delete_party {id, name, parent_id}, create_user / update_user / delete_user {user_id, name, department: [ids], main_department, new_user_id}. An update older than the row''s last one changes nothing; a deleted user stays, inactive; a renamed one (new_user_id) takes its contacts, groups, join ways and fission campaigns to the new userid.';
 
 -- Apply an external contact callback: an add (queuing its welcome), an edit of tags, a delete by either side.
 CREATE FUNCTION commerce._ingest_contact(p_tenant bigint, e jsonb, p_at timestamptz, p_key text) RETURNS jsonb
@@ -250,6 +251,7 @@ BEGIN
         UPDATE commerce.wecom_contact
            SET deleted_at = p_at, deleted_by = CASE v_change WHEN 'del_external_contact' THEN 'staff' ELSE 'customer' END, changed_at = p_at
          WHERE tenant_id = p_tenant AND contact_id = c.contact_id;
+        PERFORM commerce._fission_lock(p_tenant, '{}', ARRAY[c.person_id], 'contact:' || c.contact_id);
         RETURN jsonb_build_object('contact', c.contact_id, 'person', c.person_id, 'outcome', 'deleted',
                                   'fission_left', commerce._fission_left(p_tenant, c.person_id, 'contact:' || c.contact_id, p_at));
     END IF;
@@ -305,7 +307,9 @@ BEGIN
         RETURNING * INTO c;
         v_outcome := CASE WHEN c.adds = 1 THEN 'added' ELSE 're_added' END;
     END IF;
-    -- fission: a re-added invitee counts again (its one row); a poster code in the state counts a new invite
+    -- fission: a re-added invitee counts again (its one row); a poster code in the state counts a new invite;
+    -- the participants either may change are locked first, in order
+    PERFORM commerce._fission_lock(p_tenant, ARRAY[v_state], ARRAY[c.person_id], 'contact:' || c.contact_id);
     IF v_outcome = 're_added' THEN
         PERFORM commerce._fission_back(p_tenant, c.person_id, 'contact:' || c.contact_id, p_at);
     END IF;
@@ -516,6 +520,14 @@ BEGIN
     IF g.status = 'dismissed' THEN
         RETURN jsonb_build_object('group', g.code, 'outcome', 'dismissed');
     END IF;
+    -- the fission participants this callback may change, locked first, in order: the owners of the codes its
+    -- members carry and the inviters of the members' invites through this group
+    PERFORM commerce._fission_lock(p_tenant,
+        ARRAY(SELECT y ->> 'state' FROM jsonb_array_elements(v_members) y WHERE y ->> 'state' IS NOT NULL),
+        ARRAY(SELECT m.person_id FROM commerce.group_member m
+               WHERE m.tenant_id = p_tenant AND m.group_id = g.group_id AND m.person_id IS NOT NULL
+                 AND (v_change = 'dismiss' OR m.member_key IN (SELECT y ->> 'id' FROM jsonb_array_elements(v_members) y))),
+        'group:' || g.group_id);
     IF v_change = 'dismiss' THEN
         -- everyone is out (counted as quits, the CRM told), the open round closed, then the group
         FOR x IN SELECT jsonb_build_object('id', m.member_key, 'type', m.member_type) FROM commerce.group_member m
