@@ -10,7 +10,7 @@ SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
 CALL commerce.provision();
-SELECT plan(58);
+SELECT plan(61);
 \ir lib/fingerprint.psql
 \ir lib/call_as.psql
 \o /dev/null
@@ -85,6 +85,9 @@ SELECT throws_ok(format($$SELECT commerce.report_group_activity(%s, '2030-06-15'
 SELECT throws_ok(format($$SELECT commerce.report_group_activity(%s, '2030-06-14', '[{"chat_id":"g1","messages":1,"speakers":2}]')$$, :t), '22023', 'invalid value for p_rows', 'activity: more speakers than messages');
 SELECT throws_ok(format($$SELECT commerce.schedule_group_reminder(%s, 'wecom-g1', 'custom', 'x', '2030-06-16', NULL, 3)$$, :t), '22023', 'invalid value for p_times', 'reminder: repeats without every_days');
 SELECT throws_ok(format($$SELECT commerce.cancel_group_reminder(%s, 0)$$, :t), 'PT404', 'reminder "0" not found', 'reminder: unknown');
+SELECT throws_ok(format($$SELECT commerce.upsert_reply_rule(%s, 'r', 'regex', '[a-', '{"msgtype":"text","text":"x"}')$$, :t), '22023', 'invalid value for p_pattern', 'reply rule: a regex that does not compile');
+SELECT throws_ok(format($$SELECT commerce.upsert_reply_rule(%s, 'r', 'contains', 'x', '{"msgtype":"text","text":"x"}', 0, NULL, NULL, '{wecom-g2}', 'S1')$$, :t), '22023', 'invalid value for p_groups', 'reply rule: another store''s group');
+SELECT throws_ok(format($$SELECT commerce.ai_answer(%s, 0, NULL)$$, :t), 'PT404', 'reply request "0" not found', 'AI answer: an unknown request');
 SELECT is(pg_temp.fingerprint(), :'fp', 'nothing changed');
 
 -- who may do what

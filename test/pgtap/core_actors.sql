@@ -14,7 +14,7 @@ SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
 CALL commerce.provision();
-SELECT plan(594);
+SELECT plan(606);
 \ir lib/fingerprint.psql
 \o /dev/null
 
@@ -235,7 +235,11 @@ INSERT INTO expected VALUES
   ('report_group_activity', '{service}', $$SELECT commerce_api.report_group_activity('2000-01-01', '[]')$$),
   ('group_activity', '{koc,store,operator}', $$SELECT * FROM commerce_api.group_activity('nope', '2030-01-01', '2030-01-02')$$),
   ('schedule_group_reminder', '{koc,store,operator}', $$SELECT commerce_api.schedule_group_reminder('nope', 'custom', 'x', now())$$),
-  ('cancel_group_reminder', '{koc,store,operator}', $$SELECT commerce_api.cancel_group_reminder(0)$$);
+  ('cancel_group_reminder', '{koc,store,operator}', $$SELECT commerce_api.cancel_group_reminder(0)$$),
+  ('upsert_reply_rule', '{store,operator}', $$SELECT commerce_api.upsert_reply_rule('bad code', 'exact', 'x', '{}')$$),
+  ('auto_reply', '{service}', $$SELECT commerce_api.auto_reply('wecom', 'nope', 'm', 'a', 'x')$$),
+  ('ai_answer', '{service}', $$SELECT commerce_api.ai_answer(0, NULL)$$),
+  ('reply_stats', '{store,operator}', $$SELECT commerce_api.reply_stats(now(), now())$$);
 SELECT pg_temp.fingerprint() AS fp0 \gset
 \o
 
@@ -442,7 +446,7 @@ SELECT is((SELECT count(*) FROM pg_class c WHERE c.relnamespace = 'commerce'::re
 -- grant_api is idempotent and revokes what the matrix no longer gives
 GRANT EXECUTE ON FUNCTION commerce_api.record_payout(text, text, text, text) TO commerce_customer;
 SELECT is((SELECT string_agg(role || '=' || functions, ' ') FROM commerce.grant_api()),
-          'commerce_anonymous=12 commerce_customer=61 commerce_koc=29 commerce_store=56 commerce_operator=121 commerce_finance=25 commerce_service=126',
+          'commerce_anonymous=12 commerce_customer=61 commerce_koc=29 commerce_store=58 commerce_operator=123 commerce_finance=25 commerce_service=128',
           'grant_api again: the same counts');
 SELECT ok(NOT has_function_privilege('commerce_customer', 'commerce_api.record_payout(text, text, text, text)', 'EXECUTE'),
           'grant_api revokes a grant the matrix does not give');

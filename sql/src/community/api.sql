@@ -556,3 +556,69 @@ END $$;
 REVOKE ALL ON FUNCTION commerce_api.cancel_group_reminder(bigint) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.cancel_group_reminder(bigint) IS
   'Cancel a reminder''s posts not yet sent: whoever may schedule one in its group. Returns how many posts it stopped.';
+
+CREATE FUNCTION commerce_api.upsert_reply_rule(code text, match text, pattern text, reply jsonb, priority integer DEFAULT 0,
+                                               hours_from time DEFAULT NULL, hours_to time DEFAULT NULL, groups text[] DEFAULT NULL,
+                                               store text DEFAULT NULL, active boolean DEFAULT true)
+RETURNS bigint LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.upsert_reply_rule', '{store,operator}');
+        v_store text := upsert_reply_rule.store; v_old text;
+BEGIN
+    IF a.stores IS NOT NULL THEN      -- staff limited to stores: rules of one of their stores only (and never another's rule)
+        v_store := coalesce(v_store, CASE WHEN cardinality(a.stores) = 1 THEN a.stores[1] END);
+        PERFORM commerce._actor_scope(a, v_store, NULL);
+        SELECT coalesce(s.code, '') INTO v_old FROM commerce.reply_rule r LEFT JOIN commerce.store s ON s.tenant_id = r.tenant_id AND s.store_id = r.store_id
+         WHERE r.tenant_id = a.tenant_id AND r.code = upsert_reply_rule.code;
+        IF FOUND THEN
+            PERFORM commerce._actor_scope(a, nullif(v_old, ''), NULL);
+        END IF;
+    END IF;
+    RETURN commerce.upsert_reply_rule(a.tenant_id, upsert_reply_rule.code, upsert_reply_rule.match, upsert_reply_rule.pattern,
+                                      upsert_reply_rule.reply, upsert_reply_rule.priority, upsert_reply_rule.hours_from,
+                                      upsert_reply_rule.hours_to, upsert_reply_rule.groups, v_store, upsert_reply_rule.active);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.upsert_reply_rule(text, text, text, jsonb, integer, time, time, text[], text, boolean) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.upsert_reply_rule(text, text, text, jsonb, integer, time, time, text[], text, boolean) IS
+  'Add or change a keyword auto-reply rule for group messages (PR08): exact, contains or regex (ignoring case), the reply content, priority, active hours and scope (groups, a store''s groups, all). Store staff for their store''s groups; HQ any.';
+
+CREATE FUNCTION commerce_api.auto_reply(platform text, chat_id text, message_id text, member text, text text, at timestamptz DEFAULT NULL)
+RETURNS jsonb LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.auto_reply', '{service}');
+BEGIN
+    RETURN commerce.auto_reply(a.tenant_id, auto_reply.platform, auto_reply.chat_id, auto_reply.message_id, auto_reply.member,
+                               auto_reply.text, auto_reply.at);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.auto_reply(text, text, text, text, text, timestamptz) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.auto_reply(text, text, text, text, text, timestamptz) IS
+  'The bot delivers a group message to answer (PR08), once per message id: a keyword rule answers at once (outbox wecom.group_message), else the question goes to the AI (outbox ai.request). Returns {log, outcome, rule, message, replayed}.';
+
+CREATE FUNCTION commerce_api.ai_answer(log bigint, answer jsonb)
+RETURNS jsonb LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.ai_answer', '{service}');
+BEGIN
+    RETURN commerce.ai_answer(a.tenant_id, ai_answer.log, ai_answer.answer);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.ai_answer(bigint, jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.ai_answer(bigint, jsonb) IS
+  'The AI adapter answers an auto-reply request (PR08): the reply content, or NULL for no answer (left to a person). Once per request.';
+
+CREATE FUNCTION commerce_api.reply_stats(from_at timestamptz, to_at timestamptz, store text DEFAULT NULL)
+RETURNS jsonb LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.reply_stats', '{store,operator}');
+        v_store text := commerce._api_store_scope(a, reply_stats.store); v_id bigint;
+BEGIN
+    IF v_store IS NOT NULL THEN
+        SELECT store_id INTO v_id FROM commerce.store WHERE tenant_id = a.tenant_id AND code = v_store;
+        IF NOT FOUND THEN
+            PERFORM commerce._not_found('store', v_store, a.tenant_id);
+        END IF;
+    END IF;
+    RETURN commerce.reply_stats(a.tenant_id, reply_stats.from_at, reply_stats.to_at, v_id);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.reply_stats(timestamptz, timestamptz, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.reply_stats(timestamptz, timestamptz, text) IS
+  'The auto-replies of a period (PR08): messages, answered by rules and by the AI, left to a person, waiting, the resolution rate in bp and hits per rule; for one store''s groups or the tenant''s. Store staff see their stores only.';
