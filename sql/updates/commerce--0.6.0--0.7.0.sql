@@ -24920,15 +24920,17 @@ COMMENT ON FUNCTION commerce._person_current(bigint, bigint) IS
 -- carries and the inviters of its persons' invites through what it joins or leaves.
 CREATE FUNCTION commerce._fission_lock(p_tenant bigint, p_codes text[], p_persons bigint[], p_source text) RETURNS integer
 LANGUAGE plpgsql AS $$
-DECLARE n integer;
+DECLARE n integer; v_aliases bigint[];
 BEGIN
+    -- the persons under every id merged into them, computed once (a function in a condition would run per row)
+    SELECT coalesce(array_agg(DISTINCT a), '{}') INTO v_aliases FROM unnest(p_persons) x, unnest(commerce._person_aliases(p_tenant, x)) a;
     WITH k AS (
         SELECT k1.campaign_id, k1.person_id FROM unnest(p_codes) c, LATERAL commerce._fission_code_parse(p_tenant, c) k1
          WHERE c ~ '^f[0-9a-z]{1,8}\.' AND k1.campaign_id IS NOT NULL
         UNION
         SELECT i.campaign_id, i.inviter_id FROM commerce.fission_invite i
          WHERE i.tenant_id = p_tenant AND i.source_ref = p_source
-           AND i.invitee_id = ANY (ARRAY(SELECT unnest(commerce._person_aliases(p_tenant, x)) FROM unnest(p_persons) x)))
+           AND i.invitee_id = ANY (v_aliases))
     SELECT count(*) INTO n FROM (
         SELECT 1 FROM commerce.fission_participant p JOIN k ON p.campaign_id = k.campaign_id AND p.person_id = k.person_id
          WHERE p.tenant_id = p_tenant
@@ -25163,7 +25165,7 @@ CREATE FUNCTION commerce._fission_invited(p_tenant bigint, p_code text, p_invite
                                           p_scope text, p_at timestamptz) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE k record; c commerce.fission_campaign%ROWTYPE; ir commerce.fission_participant%ROWTYPE; i commerce.fission_invite%ROWTYPE;
-        v_inserted boolean;
+        v_inserted boolean; v_aliases bigint[];
 BEGIN
     SELECT * INTO k FROM commerce._fission_code_parse(p_tenant, p_code);
     IF k.campaign_id IS NULL THEN
@@ -25190,13 +25192,15 @@ BEGIN
     IF NOT FOUND OR ir.depth + 1 > c.max_depth THEN
         RETURN CASE WHEN FOUND THEN 'too_deep' ELSE 'bad_code' END;
     END IF;
-    IF k.person_id = ANY (commerce._person_aliases(p_tenant, p_invitee)) THEN
+    -- the invitee under every id merged into it, computed once (a function in a condition would run per row)
+    v_aliases := commerce._person_aliases(p_tenant, p_invitee);
+    IF k.person_id = ANY (v_aliases) THEN
         RETURN 'self';
     END IF;
     PERFORM pg_advisory_xact_lock(hashtextextended('fission:' || p_tenant || ':' || c.campaign_id || ':' || p_invitee, 0));
     -- the same human under another id (merged persons) is invited once
     IF EXISTS (SELECT 1 FROM commerce.fission_invite x WHERE x.tenant_id = p_tenant AND x.campaign_id = c.campaign_id
-                  AND x.invitee_id = ANY (commerce._person_aliases(p_tenant, p_invitee)) AND x.invitee_id <> p_invitee) THEN
+                  AND x.invitee_id = ANY (v_aliases) AND x.invitee_id <> p_invitee) THEN
         RETURN 'already_invited';
     END IF;
     -- one row per (campaign, invitee): a concurrent invite of the same person waits here and finds it
@@ -25204,7 +25208,7 @@ BEGIN
     SELECT p_tenant, c.campaign_id, p_invitee, k.person_id, ir.depth + 1, p_channel, p_source, 'valid', p_at
      WHERE NOT EXISTS (SELECT 1 FROM commerce.fission_participant p
                         WHERE p.tenant_id = p_tenant AND p.campaign_id = c.campaign_id
-                          AND p.person_id = ANY (commerce._person_aliases(p_tenant, p_invitee)))
+                          AND p.person_id = ANY (v_aliases))
        AND NOT (c.new_only AND (
                 EXISTS (SELECT 1 FROM commerce.wecom_contact w WHERE w.tenant_id = p_tenant AND w.person_id = p_invitee AND w.first_added_at < p_at)
              OR EXISTS (SELECT 1 FROM commerce.group_member m WHERE m.tenant_id = p_tenant AND m.person_id = p_invitee AND m.first_joined_at < p_at)
@@ -25216,7 +25220,7 @@ BEGIN
         SELECT * INTO i FROM commerce.fission_invite x WHERE x.tenant_id = p_tenant AND x.campaign_id = c.campaign_id AND x.invitee_id = p_invitee;
         IF NOT FOUND THEN
             RETURN CASE WHEN EXISTS (SELECT 1 FROM commerce.fission_participant p WHERE p.tenant_id = p_tenant
-                                        AND p.campaign_id = c.campaign_id AND p.person_id = ANY (commerce._person_aliases(p_tenant, p_invitee)))
+                                        AND p.campaign_id = c.campaign_id AND p.person_id = ANY (v_aliases))
                         THEN 'already_participant' ELSE 'not_new' END;
         END IF;
         RETURN 'already_invited';
@@ -25234,11 +25238,11 @@ COMMENT ON FUNCTION commerce._fission_invited(bigint, text, bigint, text, text, 
 -- An invitee came back to what it had left (a re-add, a rejoin): its invite counts again, once.
 CREATE FUNCTION commerce._fission_back(p_tenant bigint, p_invitee bigint, p_source text, p_at timestamptz) RETURNS integer
 LANGUAGE plpgsql AS $$
-DECLARE i record; n integer := 0; v_invites integer;
+DECLARE i record; n integer := 0; v_invites integer; v_aliases bigint[] := commerce._person_aliases(p_tenant, p_invitee);
 BEGIN
     FOR i IN SELECT x.campaign_id, x.inviter_id, x.invitee_id FROM commerce.fission_invite x
                JOIN commerce.fission_campaign c ON c.tenant_id = x.tenant_id AND c.campaign_id = x.campaign_id
-              WHERE x.tenant_id = p_tenant AND x.invitee_id = ANY (commerce._person_aliases(p_tenant, p_invitee))
+              WHERE x.tenant_id = p_tenant AND x.invitee_id = ANY (v_aliases)
                 AND x.source_ref = p_source AND x.status = 'left' AND p_at < c.ends_at
               ORDER BY x.campaign_id, x.inviter_id FOR UPDATE OF x LOOP
         UPDATE commerce.fission_invite SET status = 'valid', left_at = NULL, changes = changes + 1
@@ -25257,10 +25261,10 @@ COMMENT ON FUNCTION commerce._fission_back(bigint, bigint, text, timestamptz) IS
 -- An invitee left what it joined (deleted the contact, quit the group): its invites stop counting.
 CREATE FUNCTION commerce._fission_left(p_tenant bigint, p_invitee bigint, p_source text, p_at timestamptz) RETURNS integer
 LANGUAGE plpgsql AS $$
-DECLARE i record; n integer := 0; v_invites integer;
+DECLARE i record; n integer := 0; v_invites integer; v_aliases bigint[] := commerce._person_aliases(p_tenant, p_invitee);
 BEGIN
     FOR i IN SELECT x.campaign_id, x.inviter_id, x.invitee_id FROM commerce.fission_invite x
-              WHERE x.tenant_id = p_tenant AND x.invitee_id = ANY (commerce._person_aliases(p_tenant, p_invitee))
+              WHERE x.tenant_id = p_tenant AND x.invitee_id = ANY (v_aliases)
                 AND x.source_ref = p_source AND x.status = 'valid'
               ORDER BY x.campaign_id, x.inviter_id FOR UPDATE LOOP
         UPDATE commerce.fission_invite SET status = 'left', left_at = p_at, changes = changes + 1
