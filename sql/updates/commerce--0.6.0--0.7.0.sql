@@ -24218,6 +24218,65 @@ COMMENT ON FUNCTION commerce.community_ingest(bigint, jsonb) IS
 -- KOCs and staff, join ways (live codes), and the group list (PR01, PR04,
 -- PR05, K16).
 
+-- The id of a store named by code (NULL for NULL; PT404 for an unknown one).
+CREATE FUNCTION commerce._store_ref(p_tenant bigint, p_code text) RETURNS bigint
+LANGUAGE plpgsql STABLE AS $$
+DECLARE v bigint;
+BEGIN
+    IF p_code IS NULL THEN
+        RETURN NULL;
+    END IF;
+    SELECT store_id INTO v FROM commerce.store WHERE tenant_id = p_tenant AND code = p_code;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('store', p_code, p_tenant);
+    END IF;
+    RETURN v;
+END $$;
+COMMENT ON FUNCTION commerce._store_ref(bigint, text) IS 'The id of the store a community call names by code: NULL for none, PT404 for an unknown one.';
+
+-- The id of a KOC named by code (NULL for NULL; PT404 for an unknown one).
+CREATE FUNCTION commerce._koc_ref(p_tenant bigint, p_code text) RETURNS bigint
+LANGUAGE plpgsql STABLE AS $$
+DECLARE v bigint;
+BEGIN
+    IF p_code IS NULL THEN
+        RETURN NULL;
+    END IF;
+    SELECT koc_id INTO v FROM commerce.koc WHERE tenant_id = p_tenant AND code = p_code;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('KOC', p_code, p_tenant);
+    END IF;
+    RETURN v;
+END $$;
+COMMENT ON FUNCTION commerce._koc_ref(bigint, text) IS 'The id of the KOC a community call names by code: NULL for none, PT404 for an unknown one.';
+
+-- The id of a KOC task named by code (NULL for NULL; PT404 for an unknown one).
+CREATE FUNCTION commerce._koc_task_ref(p_tenant bigint, p_code text) RETURNS bigint
+LANGUAGE plpgsql STABLE AS $$
+DECLARE v bigint;
+BEGIN
+    IF p_code IS NULL THEN
+        RETURN NULL;
+    END IF;
+    SELECT task_id INTO v FROM commerce.koc_task WHERE tenant_id = p_tenant AND code = p_code;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('KOC task', p_code, p_tenant);
+    END IF;
+    RETURN v;
+END $$;
+COMMENT ON FUNCTION commerce._koc_task_ref(bigint, text) IS 'The id of the KOC task a community call names by code: NULL for none, PT404 for an unknown one.';
+
+-- Check that a welcome template named by code exists (NULL passes; PT404 for an unknown one).
+CREATE FUNCTION commerce._welcome_ref(p_tenant bigint, p_code text) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF p_code IS NOT NULL AND NOT EXISTS (SELECT 1 FROM commerce.welcome_template w WHERE w.tenant_id = p_tenant AND w.code = p_code) THEN
+        PERFORM commerce._not_found('welcome template', p_code, p_tenant);
+    END IF;
+    RETURN p_code;
+END $$;
+COMMENT ON FUNCTION commerce._welcome_ref(bigint, text) IS 'The welcome template a community call names, checked to exist: NULL for none, PT404 for an unknown one.';
+
 -- Bind a WeCom department to a store (its staff's contacts and groups belong to that store).
 CREATE FUNCTION commerce.bind_wecom_department(p_tenant bigint, p_department bigint, p_store text) RETURNS void
 LANGUAGE plpgsql AS $$
@@ -24225,12 +24284,7 @@ DECLARE v_store bigint;
 BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._require(p_department, 'p_department');
-    IF p_store IS NOT NULL THEN
-        SELECT store_id INTO v_store FROM commerce.store WHERE tenant_id = p_tenant AND code = p_store;
-        IF NOT FOUND THEN
-            PERFORM commerce._not_found('store', p_store, p_tenant);
-        END IF;
-    END IF;
+    v_store := commerce._store_ref(p_tenant, p_store);
     UPDATE commerce.wecom_department SET store_id = v_store WHERE tenant_id = p_tenant AND department_id = p_department;
     IF NOT FOUND THEN
         PERFORM commerce._not_found('WeCom department', p_department::text, p_tenant);
@@ -24327,21 +24381,9 @@ BEGIN
         PERFORM commerce._invalid('p_code', format('code "%s"', left(p_code, 64)),
                                   'A group code is 1 to 200 letters, digits, _ . : -, and wecom- is kept for WeCom groups.');
     END IF;
-    IF p_koc IS NOT NULL THEN
-        SELECT koc_id INTO v_koc FROM commerce.koc WHERE tenant_id = p_tenant AND code = p_koc;
-        IF NOT FOUND THEN
-            PERFORM commerce._not_found('KOC', p_koc, p_tenant);
-        END IF;
-    END IF;
-    IF p_store IS NOT NULL THEN
-        SELECT store_id INTO v_store FROM commerce.store WHERE tenant_id = p_tenant AND code = p_store;
-        IF NOT FOUND THEN
-            PERFORM commerce._not_found('store', p_store, p_tenant);
-        END IF;
-    END IF;
-    IF p_welcome IS NOT NULL AND NOT EXISTS (SELECT 1 FROM commerce.welcome_template w WHERE w.tenant_id = p_tenant AND w.code = p_welcome) THEN
-        PERFORM commerce._not_found('welcome template', p_welcome, p_tenant);
-    END IF;
+    v_koc := commerce._koc_ref(p_tenant, p_koc);
+    v_store := commerce._store_ref(p_tenant, p_store);
+    PERFORM commerce._welcome_ref(p_tenant, p_welcome);
     SELECT * INTO g FROM commerce.community_group WHERE tenant_id = p_tenant AND (code = p_code OR (platform = p_platform AND chat_id = p_chat_id));
     IF FOUND THEN
         IF g.code = p_code AND g.platform = p_platform AND g.chat_id = p_chat_id AND g.koc_id IS NOT DISTINCT FROM v_koc
@@ -24373,21 +24415,9 @@ DECLARE v_koc bigint; v_store bigint;
 BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._require(p_group, 'p_group');
-    IF p_koc IS NOT NULL THEN
-        SELECT koc_id INTO v_koc FROM commerce.koc WHERE tenant_id = p_tenant AND code = p_koc;
-        IF NOT FOUND THEN
-            PERFORM commerce._not_found('KOC', p_koc, p_tenant);
-        END IF;
-    END IF;
-    IF p_store IS NOT NULL THEN
-        SELECT store_id INTO v_store FROM commerce.store WHERE tenant_id = p_tenant AND code = p_store;
-        IF NOT FOUND THEN
-            PERFORM commerce._not_found('store', p_store, p_tenant);
-        END IF;
-    END IF;
-    IF p_welcome IS NOT NULL AND NOT EXISTS (SELECT 1 FROM commerce.welcome_template w WHERE w.tenant_id = p_tenant AND w.code = p_welcome) THEN
-        PERFORM commerce._not_found('welcome template', p_welcome, p_tenant);
-    END IF;
+    v_koc := commerce._koc_ref(p_tenant, p_koc);
+    v_store := commerce._store_ref(p_tenant, p_store);
+    PERFORM commerce._welcome_ref(p_tenant, p_welcome);
     UPDATE commerce.community_group SET koc_id = v_koc, store_id = v_store, welcome = p_welcome
      WHERE tenant_id = p_tenant AND code = p_group;
     IF NOT FOUND THEN
@@ -24397,13 +24427,26 @@ END $$;
 COMMENT ON FUNCTION commerce.update_group(bigint, text, text, text, text) IS
   'Set who runs a group (K16: the KOC of a WeCom group its staff owner runs for it), its store and its welcome template (NULL clears each).';
 
+-- Queue the adapter's creation of a join way's live code at WeCom (it reports the QR code with join_way_ready).
+CREATE FUNCTION commerce._queue_join_way_create(p_tenant bigint, p_join_way bigint, p_dedupe text) RETURNS bigint
+LANGUAGE sql AS $$
+    SELECT commerce.enqueue(p_tenant, 'wecom.join_way',
+               jsonb_build_object('action', 'create', 'code', w.code, 'kind', w.kind, 'state', w.state, 'user_ids', to_jsonb(w.userids),
+                                  'chat_ids', (SELECT to_jsonb(array_agg(g.chat_id ORDER BY x.n)) FROM unnest(w.group_ids) WITH ORDINALITY x(id, n)
+                                                 JOIN commerce.community_group g ON g.tenant_id = w.tenant_id AND g.group_id = x.id),
+                                  'title', w.title),
+               p_dedupe)
+      FROM commerce.join_way w WHERE w.tenant_id = p_tenant AND w.join_way_id = p_join_way;
+$$;
+COMMENT ON FUNCTION commerce._queue_join_way_create(bigint, bigint, text) IS
+  'Queue a join way''s live code for the WeCom adapter to create (outbox wecom.join_way, action create: code, kind, state, staff accounts, chat ids, title), deduplicated by p_dedupe.';
+
 -- Create a join way (a live code) whose state attributes the adds or joins made through it.
 CREATE FUNCTION commerce.create_join_way(p_tenant bigint, p_code text, p_kind text, p_title text, p_userids text[],
                                          p_groups text[], p_store text, p_koc text, p_task text, p_campaign text,
                                          p_welcome text, p_by text)
 RETURNS commerce_api.join_way LANGUAGE plpgsql AS $$
 DECLARE v_store bigint; v_koc bigint; v_task bigint; v_groups bigint[]; v_state text; v_platforms text[]; v_id bigint;
-        v_chats text[];
 BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._require(p_code, 'p_code');
@@ -24431,8 +24474,8 @@ BEGIN
             PERFORM commerce._invalid('p_groups', format('groups %s', left(coalesce(p_groups::text, 'none'), 80)),
                                       'A group way names 1 to 5 groups (the next one takes over when one is full), and no staff.');
         END IF;
-        SELECT array_agg(g.group_id ORDER BY n), array_agg(DISTINCT g.platform), array_agg(g.chat_id ORDER BY n)
-          INTO v_groups, v_platforms, v_chats
+        SELECT array_agg(g.group_id ORDER BY n), array_agg(DISTINCT g.platform)
+          INTO v_groups, v_platforms
           FROM unnest(p_groups) WITH ORDINALITY x(code, n)
           JOIN commerce.community_group g ON g.tenant_id = p_tenant AND g.code = x.code AND g.status = 'active';
         IF cardinality(v_groups) IS DISTINCT FROM cardinality(p_groups) OR cardinality(v_platforms) > 1
@@ -24441,27 +24484,10 @@ BEGIN
                                       'Name active groups of one platform, each once.');
         END IF;
     END IF;
-    IF p_store IS NOT NULL THEN
-        SELECT store_id INTO v_store FROM commerce.store WHERE tenant_id = p_tenant AND code = p_store;
-        IF NOT FOUND THEN
-            PERFORM commerce._not_found('store', p_store, p_tenant);
-        END IF;
-    END IF;
-    IF p_koc IS NOT NULL THEN
-        SELECT koc_id INTO v_koc FROM commerce.koc WHERE tenant_id = p_tenant AND code = p_koc;
-        IF NOT FOUND THEN
-            PERFORM commerce._not_found('KOC', p_koc, p_tenant);
-        END IF;
-    END IF;
-    IF p_task IS NOT NULL THEN
-        SELECT task_id INTO v_task FROM commerce.koc_task WHERE tenant_id = p_tenant AND code = p_task;
-        IF NOT FOUND THEN
-            PERFORM commerce._not_found('KOC task', p_task, p_tenant);
-        END IF;
-    END IF;
-    IF p_welcome IS NOT NULL AND NOT EXISTS (SELECT 1 FROM commerce.welcome_template w WHERE w.tenant_id = p_tenant AND w.code = p_welcome) THEN
-        PERFORM commerce._not_found('welcome template', p_welcome, p_tenant);
-    END IF;
+    v_store := commerce._store_ref(p_tenant, p_store);
+    v_koc := commerce._koc_ref(p_tenant, p_koc);
+    v_task := commerce._koc_task_ref(p_tenant, p_task);
+    PERFORM commerce._welcome_ref(p_tenant, p_welcome);
     -- the state WeCom carries back: the code itself when it fits (30 characters), else a digest of it
     v_state := CASE WHEN p_code ~ '^[A-Za-z0-9_-]{1,30}$' THEN p_code ELSE 'jw-' || left(md5(p_code), 27) END;
     INSERT INTO commerce.join_way (tenant_id, code, kind, state, title, store_id, koc_id, task_id, campaign, userids, group_ids,
@@ -24478,10 +24504,7 @@ BEGIN
     END IF;
     IF p_kind = 'contact' OR v_platforms = ARRAY['wecom'] THEN
         -- the adapter creates the live code at WeCom and reports its QR code with join_way_ready
-        PERFORM commerce.enqueue(p_tenant, 'wecom.join_way',
-            jsonb_build_object('action', 'create', 'code', p_code, 'kind', p_kind, 'state', v_state, 'user_ids', to_jsonb(p_userids),
-                               'chat_ids', to_jsonb(v_chats), 'title', p_title),
-            'join_way:' || v_id);
+        PERFORM commerce._queue_join_way_create(p_tenant, v_id, 'join_way:' || v_id);
     END IF;
     RETURN (SELECT w FROM commerce._join_ways(p_tenant, p_code, NULL, NULL, 1) w);
 END $$;
@@ -24540,12 +24563,7 @@ BEGIN
     ELSIF p_active AND (w.kind = 'contact' OR EXISTS (SELECT 1 FROM commerce.community_group g
                                                        WHERE g.tenant_id = p_tenant AND g.group_id = w.group_ids[1] AND g.platform = 'wecom')) THEN
         -- a new live code at WeCom (the old one was deleted): the adapter reports it with join_way_ready
-        PERFORM commerce.enqueue(p_tenant, 'wecom.join_way',
-            jsonb_build_object('action', 'create', 'code', w.code, 'kind', w.kind, 'state', w.state, 'user_ids', to_jsonb(w.userids),
-                               'chat_ids', (SELECT to_jsonb(array_agg(g.chat_id ORDER BY n)) FROM unnest(w.group_ids) WITH ORDINALITY x(id, n)
-                                              JOIN commerce.community_group g ON g.tenant_id = p_tenant AND g.group_id = x.id),
-                               'title', w.title),
-            'join_way:' || w.join_way_id || ':create:' || commerce.now());
+        PERFORM commerce._queue_join_way_create(p_tenant, w.join_way_id, 'join_way:' || w.join_way_id || ':create:' || commerce.now());
     END IF;
 END $$;
 COMMENT ON FUNCTION commerce.set_join_way_active(bigint, text, boolean) IS
@@ -24675,12 +24693,7 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = 'PT409', MESSAGE = format('group "%s" is dismissed', p_group),
             HINT = 'Start check-ins in an active group.';
     END IF;
-    IF p_koc IS NOT NULL THEN
-        SELECT koc_id INTO v_koc FROM commerce.koc WHERE tenant_id = p_tenant AND code = p_koc;
-        IF NOT FOUND THEN
-            PERFORM commerce._not_found('KOC', p_koc, p_tenant);
-        END IF;
-    END IF;
+    v_koc := commerce._koc_ref(p_tenant, p_koc);
     -- a round past its last day is over: close it, so the group may start the next one
     UPDATE commerce.group_checkin_round SET closed_at = commerce.now()
      WHERE tenant_id = p_tenant AND group_id = g.group_id AND closed_at IS NULL AND ends_on < v_today;
@@ -25030,18 +25043,8 @@ BEGIN
         PERFORM commerce._fission_reward_arg(p_tenant, s -> 'reward');
         v_last := (s ->> 'threshold')::integer;
     END LOOP;
-    IF p_koc IS NOT NULL THEN
-        SELECT koc_id INTO v_koc FROM commerce.koc WHERE tenant_id = p_tenant AND code = p_koc;
-        IF NOT FOUND THEN
-            PERFORM commerce._not_found('KOC', p_koc, p_tenant);
-        END IF;
-    END IF;
-    IF p_store IS NOT NULL THEN
-        SELECT store_id INTO v_store FROM commerce.store WHERE tenant_id = p_tenant AND code = p_store;
-        IF NOT FOUND THEN
-            PERFORM commerce._not_found('store', p_store, p_tenant);
-        END IF;
-    END IF;
+    v_koc := commerce._koc_ref(p_tenant, p_koc);
+    v_store := commerce._store_ref(p_tenant, p_store);
     INSERT INTO commerce.fission_campaign (tenant_id, code, kind, title, counts, new_only, hold_hours, max_depth, userids, group_ids,
                                            koc_id, store_id, starts_at, ends_at, created_by, created_at)
     VALUES (p_tenant, p_code, p_kind, p_title, p_counts, p_new_only, p_hold_hours, p_max_depth, p_userids, v_groups,
@@ -25544,12 +25547,7 @@ BEGIN
     IF NOT isfinite(v_at) OR v_at < commerce.now() - interval '1 minute' OR v_at > commerce.now() + interval '90 days' THEN
         PERFORM commerce._invalid('p_scheduled_at', format('%s', v_at), 'A broadcast goes out now or within 90 days.');
     END IF;
-    IF p_store IS NOT NULL THEN
-        SELECT store_id INTO v_store FROM commerce.store WHERE tenant_id = p_tenant AND code = p_store;
-        IF NOT FOUND THEN
-            PERFORM commerce._not_found('store', p_store, p_tenant);
-        END IF;
-    END IF;
+    v_store := commerce._store_ref(p_tenant, p_store);
     IF EXISTS (SELECT 1 FROM commerce.broadcast b WHERE b.tenant_id = p_tenant AND b.code = p_code) THEN
         RAISE EXCEPTION USING ERRCODE = 'PT409', MESSAGE = format('broadcast "%s" exists', p_code),
             HINT = 'Choose another code; cancel a scheduled broadcast to replace it.';
@@ -26088,12 +26086,7 @@ BEGIN
         PERFORM commerce._invalid('p_hours_from', format('%s to %s', p_hours_from, p_hours_to),
                                   'Give both hours (from > to wraps past midnight) and different ones, or neither for all day.');
     END IF;
-    IF p_store IS NOT NULL THEN
-        SELECT store_id INTO v_store FROM commerce.store WHERE tenant_id = p_tenant AND code = p_store;
-        IF NOT FOUND THEN
-            PERFORM commerce._not_found('store', p_store, p_tenant);
-        END IF;
-    END IF;
+    v_store := commerce._store_ref(p_tenant, p_store);
     IF p_groups IS NOT NULL THEN
         SELECT array_agg(g.group_id ORDER BY g.group_id) INTO v_groups FROM commerce.community_group g
          WHERE g.tenant_id = p_tenant AND g.code = ANY (p_groups) AND (v_store IS NULL OR g.store_id = v_store);
@@ -26119,16 +26112,15 @@ COMMENT ON FUNCTION commerce.upsert_reply_rule(bigint, text, text, text, jsonb, 
 -- The rule that answers a message in a group at a moment, if any.
 CREATE FUNCTION commerce._reply_rule_for(p_tenant bigint, p_group bigint, p_store bigint, p_text text, p_at timestamptz)
 RETURNS bigint LANGUAGE sql STABLE AS $$
-    SELECT r.rule_id FROM commerce.reply_rule r
+    SELECT r.rule_id
+      FROM commerce.reply_rule r,
+           (SELECT (p_at AT TIME ZONE t.time_zone)::time AS local FROM commerce.tenant t WHERE t.tenant_id = p_tenant) n
      WHERE r.tenant_id = p_tenant AND r.active
        AND (r.group_ids IS NULL OR p_group = ANY (r.group_ids))
        AND (r.store_id IS NULL OR r.store_id = p_store)
        AND (r.hours_from IS NULL
-            OR CASE WHEN r.hours_from < r.hours_to
-                    THEN (p_at AT TIME ZONE (SELECT t.time_zone FROM commerce.tenant t WHERE t.tenant_id = p_tenant))::time >= r.hours_from
-                         AND (p_at AT TIME ZONE (SELECT t.time_zone FROM commerce.tenant t WHERE t.tenant_id = p_tenant))::time < r.hours_to
-                    ELSE (p_at AT TIME ZONE (SELECT t.time_zone FROM commerce.tenant t WHERE t.tenant_id = p_tenant))::time >= r.hours_from
-                         OR (p_at AT TIME ZONE (SELECT t.time_zone FROM commerce.tenant t WHERE t.tenant_id = p_tenant))::time < r.hours_to END)
+            OR CASE WHEN r.hours_from < r.hours_to THEN n.local >= r.hours_from AND n.local < r.hours_to
+                    ELSE n.local >= r.hours_from OR n.local < r.hours_to END)
        AND CASE r.match WHEN 'exact' THEN lower(btrim(p_text)) = lower(btrim(r.pattern))
                         WHEN 'contains' THEN strpos(lower(p_text), lower(r.pattern)) > 0
                         ELSE p_text ~* r.pattern END
@@ -26138,12 +26130,26 @@ $$;
 COMMENT ON FUNCTION commerce._reply_rule_for(bigint, bigint, bigint, text, timestamptz) IS
   'The auto-reply rule that answers a message (PR08): active, in scope (the group, its store, or all), in its tenant-local hours, matching (exact ignoring case and surrounding spaces, contains ignoring case, or the regex ignoring case); the highest priority wins, ties by age. NULL: none.';
 
+-- Queue the bot's reply to a group message (a rule's or the AI's), once per log row.
+CREATE FUNCTION commerce._queue_group_reply(p_tenant bigint, p_group bigint, p_log bigint, p_reply_to text, p_member text,
+                                            p_content jsonb, p_by text) RETURNS bigint
+LANGUAGE sql AS $$
+    SELECT commerce.enqueue(p_tenant, CASE g.platform WHEN 'wecom' THEN 'wecom.group_message' ELSE 'community.group_message' END,
+               jsonb_build_object('platform', g.platform, 'chat_id', g.chat_id, 'group', g.code, 'owner', g.owner_userid,
+                                  'reply_to', p_reply_to, 'member', p_member, 'content', p_content)
+               || CASE WHEN p_by IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('by', p_by) END,
+               'reply:' || p_log)
+      FROM commerce.community_group g WHERE g.tenant_id = p_tenant AND g.group_id = p_group;
+$$;
+COMMENT ON FUNCTION commerce._queue_group_reply(bigint, bigint, bigint, text, text, jsonb, text) IS
+  'Queue the bot''s reply to a group message (PR08) on wecom.group_message or community.group_message, replying to it, once per reply_log row (dedupe key reply:<log>); p_by ai marks the AI''s.';
+
 -- The bot is asked to answer a group message: a rule, else an AI request; once per message.
 CREATE FUNCTION commerce.auto_reply(p_tenant bigint, p_platform text, p_chat_id text, p_message_key text, p_member text, p_text text,
                                     p_at timestamptz DEFAULT NULL) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE g commerce.community_group%ROWTYPE; l commerce.reply_log%ROWTYPE; v_rule bigint; v_reply jsonb; v_msg bigint;
-        v_at timestamptz := coalesce(p_at, commerce.now()); v_topic text;
+        v_at timestamptz := coalesce(p_at, commerce.now());
 BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._require(p_platform, 'p_platform');
@@ -26174,13 +26180,9 @@ BEGIN
         RETURN jsonb_build_object('log', l.log_id, 'outcome', l.outcome, 'rule', (SELECT r.code FROM commerce.reply_rule r
                                   WHERE r.tenant_id = p_tenant AND r.rule_id = l.rule_id), 'message', l.reply_message_id, 'replayed', true);
     END IF;
-    v_topic := CASE g.platform WHEN 'wecom' THEN 'wecom.group_message' ELSE 'community.group_message' END;
     IF v_rule IS NOT NULL THEN
         SELECT reply INTO v_reply FROM commerce.reply_rule WHERE tenant_id = p_tenant AND rule_id = v_rule;
-        v_msg := commerce.enqueue(p_tenant, v_topic,
-                     jsonb_build_object('platform', g.platform, 'chat_id', g.chat_id, 'group', g.code, 'owner', g.owner_userid,
-                                        'reply_to', p_message_key, 'member', p_member, 'content', v_reply),
-                     'reply:' || l.log_id);
+        v_msg := commerce._queue_group_reply(p_tenant, g.group_id, l.log_id, p_message_key, p_member, v_reply, NULL);
         UPDATE commerce.reply_log SET reply_message_id = v_msg WHERE tenant_id = p_tenant AND log_id = l.log_id;
         RETURN jsonb_build_object('log', l.log_id, 'outcome', 'rule', 'rule', (SELECT r.code FROM commerce.reply_rule r
                                   WHERE r.tenant_id = p_tenant AND r.rule_id = v_rule), 'message', v_msg, 'replayed', false);
@@ -26197,7 +26199,7 @@ COMMENT ON FUNCTION commerce.auto_reply(bigint, text, text, text, text, text, ti
 -- The AI's answer to a request comes back: sent, or none (handed to a person).
 CREATE FUNCTION commerce.ai_answer(p_tenant bigint, p_log bigint, p_answer jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$
-DECLARE l commerce.reply_log%ROWTYPE; g commerce.community_group%ROWTYPE; v_msg bigint;
+DECLARE l commerce.reply_log%ROWTYPE; v_msg bigint;
 BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._require(p_log, 'p_log');
@@ -26211,12 +26213,8 @@ BEGIN
     IF l.outcome <> 'ai_pending' THEN
         RETURN jsonb_build_object('log', l.log_id, 'outcome', l.outcome, 'message', l.reply_message_id, 'replayed', true);
     END IF;
-    SELECT * INTO g FROM commerce.community_group WHERE tenant_id = p_tenant AND group_id = l.group_id;
     IF p_answer IS NOT NULL THEN
-        v_msg := commerce.enqueue(p_tenant, CASE g.platform WHEN 'wecom' THEN 'wecom.group_message' ELSE 'community.group_message' END,
-                     jsonb_build_object('platform', g.platform, 'chat_id', g.chat_id, 'group', g.code, 'owner', g.owner_userid,
-                                        'reply_to', l.message_key, 'member', l.member_key, 'content', p_answer, 'by', 'ai'),
-                     'reply:' || l.log_id);
+        v_msg := commerce._queue_group_reply(p_tenant, l.group_id, l.log_id, l.message_key, l.member_key, p_answer, 'ai');
     END IF;
     UPDATE commerce.reply_log SET outcome = CASE WHEN p_answer IS NULL THEN 'ai_unanswered' ELSE 'ai_answered' END,
            reply_message_id = v_msg, answered_at = commerce.now()

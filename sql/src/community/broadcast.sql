@@ -87,12 +87,7 @@ BEGIN
     IF NOT isfinite(v_at) OR v_at < commerce.now() - interval '1 minute' OR v_at > commerce.now() + interval '90 days' THEN
         PERFORM commerce._invalid('p_scheduled_at', format('%s', v_at), 'A broadcast goes out now or within 90 days.');
     END IF;
-    IF p_store IS NOT NULL THEN
-        SELECT store_id INTO v_store FROM commerce.store WHERE tenant_id = p_tenant AND code = p_store;
-        IF NOT FOUND THEN
-            PERFORM commerce._not_found('store', p_store, p_tenant);
-        END IF;
-    END IF;
+    v_store := commerce._store_ref(p_tenant, p_store);
     IF EXISTS (SELECT 1 FROM commerce.broadcast b WHERE b.tenant_id = p_tenant AND b.code = p_code) THEN
         RAISE EXCEPTION USING ERRCODE = 'PT409', MESSAGE = format('broadcast "%s" exists', p_code),
             HINT = 'Choose another code; cancel a scheduled broadcast to replace it.';

@@ -48,12 +48,7 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = 'PT409', MESSAGE = format('group "%s" is dismissed', p_group),
             HINT = 'Start check-ins in an active group.';
     END IF;
-    IF p_koc IS NOT NULL THEN
-        SELECT koc_id INTO v_koc FROM commerce.koc WHERE tenant_id = p_tenant AND code = p_koc;
-        IF NOT FOUND THEN
-            PERFORM commerce._not_found('KOC', p_koc, p_tenant);
-        END IF;
-    END IF;
+    v_koc := commerce._koc_ref(p_tenant, p_koc);
     -- a round past its last day is over: close it, so the group may start the next one
     UPDATE commerce.group_checkin_round SET closed_at = commerce.now()
      WHERE tenant_id = p_tenant AND group_id = g.group_id AND closed_at IS NULL AND ends_on < v_today;

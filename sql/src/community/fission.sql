@@ -184,18 +184,8 @@ BEGIN
         PERFORM commerce._fission_reward_arg(p_tenant, s -> 'reward');
         v_last := (s ->> 'threshold')::integer;
     END LOOP;
-    IF p_koc IS NOT NULL THEN
-        SELECT koc_id INTO v_koc FROM commerce.koc WHERE tenant_id = p_tenant AND code = p_koc;
-        IF NOT FOUND THEN
-            PERFORM commerce._not_found('KOC', p_koc, p_tenant);
-        END IF;
-    END IF;
-    IF p_store IS NOT NULL THEN
-        SELECT store_id INTO v_store FROM commerce.store WHERE tenant_id = p_tenant AND code = p_store;
-        IF NOT FOUND THEN
-            PERFORM commerce._not_found('store', p_store, p_tenant);
-        END IF;
-    END IF;
+    v_koc := commerce._koc_ref(p_tenant, p_koc);
+    v_store := commerce._store_ref(p_tenant, p_store);
     INSERT INTO commerce.fission_campaign (tenant_id, code, kind, title, counts, new_only, hold_hours, max_depth, userids, group_ids,
                                            koc_id, store_id, starts_at, ends_at, created_by, created_at)
     VALUES (p_tenant, p_code, p_kind, p_title, p_counts, p_new_only, p_hold_hours, p_max_depth, p_userids, v_groups,

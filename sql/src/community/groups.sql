@@ -3,6 +3,65 @@
 -- KOCs and staff, join ways (live codes), and the group list (PR01, PR04,
 -- PR05, K16).
 
+-- The id of a store named by code (NULL for NULL; PT404 for an unknown one).
+CREATE FUNCTION commerce._store_ref(p_tenant bigint, p_code text) RETURNS bigint
+LANGUAGE plpgsql STABLE AS $$
+DECLARE v bigint;
+BEGIN
+    IF p_code IS NULL THEN
+        RETURN NULL;
+    END IF;
+    SELECT store_id INTO v FROM commerce.store WHERE tenant_id = p_tenant AND code = p_code;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('store', p_code, p_tenant);
+    END IF;
+    RETURN v;
+END $$;
+COMMENT ON FUNCTION commerce._store_ref(bigint, text) IS 'The id of the store a community call names by code: NULL for none, PT404 for an unknown one.';
+
+-- The id of a KOC named by code (NULL for NULL; PT404 for an unknown one).
+CREATE FUNCTION commerce._koc_ref(p_tenant bigint, p_code text) RETURNS bigint
+LANGUAGE plpgsql STABLE AS $$
+DECLARE v bigint;
+BEGIN
+    IF p_code IS NULL THEN
+        RETURN NULL;
+    END IF;
+    SELECT koc_id INTO v FROM commerce.koc WHERE tenant_id = p_tenant AND code = p_code;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('KOC', p_code, p_tenant);
+    END IF;
+    RETURN v;
+END $$;
+COMMENT ON FUNCTION commerce._koc_ref(bigint, text) IS 'The id of the KOC a community call names by code: NULL for none, PT404 for an unknown one.';
+
+-- The id of a KOC task named by code (NULL for NULL; PT404 for an unknown one).
+CREATE FUNCTION commerce._koc_task_ref(p_tenant bigint, p_code text) RETURNS bigint
+LANGUAGE plpgsql STABLE AS $$
+DECLARE v bigint;
+BEGIN
+    IF p_code IS NULL THEN
+        RETURN NULL;
+    END IF;
+    SELECT task_id INTO v FROM commerce.koc_task WHERE tenant_id = p_tenant AND code = p_code;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('KOC task', p_code, p_tenant);
+    END IF;
+    RETURN v;
+END $$;
+COMMENT ON FUNCTION commerce._koc_task_ref(bigint, text) IS 'The id of the KOC task a community call names by code: NULL for none, PT404 for an unknown one.';
+
+-- Check that a welcome template named by code exists (NULL passes; PT404 for an unknown one).
+CREATE FUNCTION commerce._welcome_ref(p_tenant bigint, p_code text) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF p_code IS NOT NULL AND NOT EXISTS (SELECT 1 FROM commerce.welcome_template w WHERE w.tenant_id = p_tenant AND w.code = p_code) THEN
+        PERFORM commerce._not_found('welcome template', p_code, p_tenant);
+    END IF;
+    RETURN p_code;
+END $$;
+COMMENT ON FUNCTION commerce._welcome_ref(bigint, text) IS 'The welcome template a community call names, checked to exist: NULL for none, PT404 for an unknown one.';
+
 -- Bind a WeCom department to a store (its staff's contacts and groups belong to that store).
 CREATE FUNCTION commerce.bind_wecom_department(p_tenant bigint, p_department bigint, p_store text) RETURNS void
 LANGUAGE plpgsql AS $$
@@ -10,12 +69,7 @@ DECLARE v_store bigint;
 BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._require(p_department, 'p_department');
-    IF p_store IS NOT NULL THEN
-        SELECT store_id INTO v_store FROM commerce.store WHERE tenant_id = p_tenant AND code = p_store;
-        IF NOT FOUND THEN
-            PERFORM commerce._not_found('store', p_store, p_tenant);
-        END IF;
-    END IF;
+    v_store := commerce._store_ref(p_tenant, p_store);
     UPDATE commerce.wecom_department SET store_id = v_store WHERE tenant_id = p_tenant AND department_id = p_department;
     IF NOT FOUND THEN
         PERFORM commerce._not_found('WeCom department', p_department::text, p_tenant);
@@ -112,21 +166,9 @@ BEGIN
         PERFORM commerce._invalid('p_code', format('code "%s"', left(p_code, 64)),
                                   'A group code is 1 to 200 letters, digits, _ . : -, and wecom- is kept for WeCom groups.');
     END IF;
-    IF p_koc IS NOT NULL THEN
-        SELECT koc_id INTO v_koc FROM commerce.koc WHERE tenant_id = p_tenant AND code = p_koc;
-        IF NOT FOUND THEN
-            PERFORM commerce._not_found('KOC', p_koc, p_tenant);
-        END IF;
-    END IF;
-    IF p_store IS NOT NULL THEN
-        SELECT store_id INTO v_store FROM commerce.store WHERE tenant_id = p_tenant AND code = p_store;
-        IF NOT FOUND THEN
-            PERFORM commerce._not_found('store', p_store, p_tenant);
-        END IF;
-    END IF;
-    IF p_welcome IS NOT NULL AND NOT EXISTS (SELECT 1 FROM commerce.welcome_template w WHERE w.tenant_id = p_tenant AND w.code = p_welcome) THEN
-        PERFORM commerce._not_found('welcome template', p_welcome, p_tenant);
-    END IF;
+    v_koc := commerce._koc_ref(p_tenant, p_koc);
+    v_store := commerce._store_ref(p_tenant, p_store);
+    PERFORM commerce._welcome_ref(p_tenant, p_welcome);
     SELECT * INTO g FROM commerce.community_group WHERE tenant_id = p_tenant AND (code = p_code OR (platform = p_platform AND chat_id = p_chat_id));
     IF FOUND THEN
         IF g.code = p_code AND g.platform = p_platform AND g.chat_id = p_chat_id AND g.koc_id IS NOT DISTINCT FROM v_koc
@@ -158,21 +200,9 @@ DECLARE v_koc bigint; v_store bigint;
 BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._require(p_group, 'p_group');
-    IF p_koc IS NOT NULL THEN
-        SELECT koc_id INTO v_koc FROM commerce.koc WHERE tenant_id = p_tenant AND code = p_koc;
-        IF NOT FOUND THEN
-            PERFORM commerce._not_found('KOC', p_koc, p_tenant);
-        END IF;
-    END IF;
-    IF p_store IS NOT NULL THEN
-        SELECT store_id INTO v_store FROM commerce.store WHERE tenant_id = p_tenant AND code = p_store;
-        IF NOT FOUND THEN
-            PERFORM commerce._not_found('store', p_store, p_tenant);
-        END IF;
-    END IF;
-    IF p_welcome IS NOT NULL AND NOT EXISTS (SELECT 1 FROM commerce.welcome_template w WHERE w.tenant_id = p_tenant AND w.code = p_welcome) THEN
-        PERFORM commerce._not_found('welcome template', p_welcome, p_tenant);
-    END IF;
+    v_koc := commerce._koc_ref(p_tenant, p_koc);
+    v_store := commerce._store_ref(p_tenant, p_store);
+    PERFORM commerce._welcome_ref(p_tenant, p_welcome);
     UPDATE commerce.community_group SET koc_id = v_koc, store_id = v_store, welcome = p_welcome
      WHERE tenant_id = p_tenant AND code = p_group;
     IF NOT FOUND THEN
@@ -182,13 +212,26 @@ END $$;
 COMMENT ON FUNCTION commerce.update_group(bigint, text, text, text, text) IS
   'Set who runs a group (K16: the KOC of a WeCom group its staff owner runs for it), its store and its welcome template (NULL clears each).';
 
+-- Queue the adapter's creation of a join way's live code at WeCom (it reports the QR code with join_way_ready).
+CREATE FUNCTION commerce._queue_join_way_create(p_tenant bigint, p_join_way bigint, p_dedupe text) RETURNS bigint
+LANGUAGE sql AS $$
+    SELECT commerce.enqueue(p_tenant, 'wecom.join_way',
+               jsonb_build_object('action', 'create', 'code', w.code, 'kind', w.kind, 'state', w.state, 'user_ids', to_jsonb(w.userids),
+                                  'chat_ids', (SELECT to_jsonb(array_agg(g.chat_id ORDER BY x.n)) FROM unnest(w.group_ids) WITH ORDINALITY x(id, n)
+                                                 JOIN commerce.community_group g ON g.tenant_id = w.tenant_id AND g.group_id = x.id),
+                                  'title', w.title),
+               p_dedupe)
+      FROM commerce.join_way w WHERE w.tenant_id = p_tenant AND w.join_way_id = p_join_way;
+$$;
+COMMENT ON FUNCTION commerce._queue_join_way_create(bigint, bigint, text) IS
+  'Queue a join way''s live code for the WeCom adapter to create (outbox wecom.join_way, action create: code, kind, state, staff accounts, chat ids, title), deduplicated by p_dedupe.';
+
 -- Create a join way (a live code) whose state attributes the adds or joins made through it.
 CREATE FUNCTION commerce.create_join_way(p_tenant bigint, p_code text, p_kind text, p_title text, p_userids text[],
                                          p_groups text[], p_store text, p_koc text, p_task text, p_campaign text,
                                          p_welcome text, p_by text)
 RETURNS commerce_api.join_way LANGUAGE plpgsql AS $$
 DECLARE v_store bigint; v_koc bigint; v_task bigint; v_groups bigint[]; v_state text; v_platforms text[]; v_id bigint;
-        v_chats text[];
 BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._require(p_code, 'p_code');
@@ -216,8 +259,8 @@ BEGIN
             PERFORM commerce._invalid('p_groups', format('groups %s', left(coalesce(p_groups::text, 'none'), 80)),
                                       'A group way names 1 to 5 groups (the next one takes over when one is full), and no staff.');
         END IF;
-        SELECT array_agg(g.group_id ORDER BY n), array_agg(DISTINCT g.platform), array_agg(g.chat_id ORDER BY n)
-          INTO v_groups, v_platforms, v_chats
+        SELECT array_agg(g.group_id ORDER BY n), array_agg(DISTINCT g.platform)
+          INTO v_groups, v_platforms
           FROM unnest(p_groups) WITH ORDINALITY x(code, n)
           JOIN commerce.community_group g ON g.tenant_id = p_tenant AND g.code = x.code AND g.status = 'active';
         IF cardinality(v_groups) IS DISTINCT FROM cardinality(p_groups) OR cardinality(v_platforms) > 1
@@ -226,27 +269,10 @@ BEGIN
                                       'Name active groups of one platform, each once.');
         END IF;
     END IF;
-    IF p_store IS NOT NULL THEN
-        SELECT store_id INTO v_store FROM commerce.store WHERE tenant_id = p_tenant AND code = p_store;
-        IF NOT FOUND THEN
-            PERFORM commerce._not_found('store', p_store, p_tenant);
-        END IF;
-    END IF;
-    IF p_koc IS NOT NULL THEN
-        SELECT koc_id INTO v_koc FROM commerce.koc WHERE tenant_id = p_tenant AND code = p_koc;
-        IF NOT FOUND THEN
-            PERFORM commerce._not_found('KOC', p_koc, p_tenant);
-        END IF;
-    END IF;
-    IF p_task IS NOT NULL THEN
-        SELECT task_id INTO v_task FROM commerce.koc_task WHERE tenant_id = p_tenant AND code = p_task;
-        IF NOT FOUND THEN
-            PERFORM commerce._not_found('KOC task', p_task, p_tenant);
-        END IF;
-    END IF;
-    IF p_welcome IS NOT NULL AND NOT EXISTS (SELECT 1 FROM commerce.welcome_template w WHERE w.tenant_id = p_tenant AND w.code = p_welcome) THEN
-        PERFORM commerce._not_found('welcome template', p_welcome, p_tenant);
-    END IF;
+    v_store := commerce._store_ref(p_tenant, p_store);
+    v_koc := commerce._koc_ref(p_tenant, p_koc);
+    v_task := commerce._koc_task_ref(p_tenant, p_task);
+    PERFORM commerce._welcome_ref(p_tenant, p_welcome);
     -- the state WeCom carries back: the code itself when it fits (30 characters), else a digest of it
     v_state := CASE WHEN p_code ~ '^[A-Za-z0-9_-]{1,30}$' THEN p_code ELSE 'jw-' || left(md5(p_code), 27) END;
     INSERT INTO commerce.join_way (tenant_id, code, kind, state, title, store_id, koc_id, task_id, campaign, userids, group_ids,
@@ -263,10 +289,7 @@ BEGIN
     END IF;
     IF p_kind = 'contact' OR v_platforms = ARRAY['wecom'] THEN
         -- the adapter creates the live code at WeCom and reports its QR code with join_way_ready
-        PERFORM commerce.enqueue(p_tenant, 'wecom.join_way',
-            jsonb_build_object('action', 'create', 'code', p_code, 'kind', p_kind, 'state', v_state, 'user_ids', to_jsonb(p_userids),
-                               'chat_ids', to_jsonb(v_chats), 'title', p_title),
-            'join_way:' || v_id);
+        PERFORM commerce._queue_join_way_create(p_tenant, v_id, 'join_way:' || v_id);
     END IF;
     RETURN (SELECT w FROM commerce._join_ways(p_tenant, p_code, NULL, NULL, 1) w);
 END $$;
@@ -325,12 +348,7 @@ BEGIN
     ELSIF p_active AND (w.kind = 'contact' OR EXISTS (SELECT 1 FROM commerce.community_group g
                                                        WHERE g.tenant_id = p_tenant AND g.group_id = w.group_ids[1] AND g.platform = 'wecom')) THEN
         -- a new live code at WeCom (the old one was deleted): the adapter reports it with join_way_ready
-        PERFORM commerce.enqueue(p_tenant, 'wecom.join_way',
-            jsonb_build_object('action', 'create', 'code', w.code, 'kind', w.kind, 'state', w.state, 'user_ids', to_jsonb(w.userids),
-                               'chat_ids', (SELECT to_jsonb(array_agg(g.chat_id ORDER BY n)) FROM unnest(w.group_ids) WITH ORDINALITY x(id, n)
-                                              JOIN commerce.community_group g ON g.tenant_id = p_tenant AND g.group_id = x.id),
-                               'title', w.title),
-            'join_way:' || w.join_way_id || ':create:' || commerce.now());
+        PERFORM commerce._queue_join_way_create(p_tenant, w.join_way_id, 'join_way:' || w.join_way_id || ':create:' || commerce.now());
     END IF;
 END $$;
 COMMENT ON FUNCTION commerce.set_join_way_active(bigint, text, boolean) IS

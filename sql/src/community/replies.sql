@@ -38,12 +38,7 @@ BEGIN
         PERFORM commerce._invalid('p_hours_from', format('%s to %s', p_hours_from, p_hours_to),
                                   'Give both hours (from > to wraps past midnight) and different ones, or neither for all day.');
     END IF;
-    IF p_store IS NOT NULL THEN
-        SELECT store_id INTO v_store FROM commerce.store WHERE tenant_id = p_tenant AND code = p_store;
-        IF NOT FOUND THEN
-            PERFORM commerce._not_found('store', p_store, p_tenant);
-        END IF;
-    END IF;
+    v_store := commerce._store_ref(p_tenant, p_store);
     IF p_groups IS NOT NULL THEN
         SELECT array_agg(g.group_id ORDER BY g.group_id) INTO v_groups FROM commerce.community_group g
          WHERE g.tenant_id = p_tenant AND g.code = ANY (p_groups) AND (v_store IS NULL OR g.store_id = v_store);
@@ -69,16 +64,15 @@ COMMENT ON FUNCTION commerce.upsert_reply_rule(bigint, text, text, text, jsonb, 
 -- The rule that answers a message in a group at a moment, if any.
 CREATE FUNCTION commerce._reply_rule_for(p_tenant bigint, p_group bigint, p_store bigint, p_text text, p_at timestamptz)
 RETURNS bigint LANGUAGE sql STABLE AS $$
-    SELECT r.rule_id FROM commerce.reply_rule r
+    SELECT r.rule_id
+      FROM commerce.reply_rule r,
+           (SELECT (p_at AT TIME ZONE t.time_zone)::time AS local FROM commerce.tenant t WHERE t.tenant_id = p_tenant) n
      WHERE r.tenant_id = p_tenant AND r.active
        AND (r.group_ids IS NULL OR p_group = ANY (r.group_ids))
        AND (r.store_id IS NULL OR r.store_id = p_store)
        AND (r.hours_from IS NULL
-            OR CASE WHEN r.hours_from < r.hours_to
-                    THEN (p_at AT TIME ZONE (SELECT t.time_zone FROM commerce.tenant t WHERE t.tenant_id = p_tenant))::time >= r.hours_from
-                         AND (p_at AT TIME ZONE (SELECT t.time_zone FROM commerce.tenant t WHERE t.tenant_id = p_tenant))::time < r.hours_to
-                    ELSE (p_at AT TIME ZONE (SELECT t.time_zone FROM commerce.tenant t WHERE t.tenant_id = p_tenant))::time >= r.hours_from
-                         OR (p_at AT TIME ZONE (SELECT t.time_zone FROM commerce.tenant t WHERE t.tenant_id = p_tenant))::time < r.hours_to END)
+            OR CASE WHEN r.hours_from < r.hours_to THEN n.local >= r.hours_from AND n.local < r.hours_to
+                    ELSE n.local >= r.hours_from OR n.local < r.hours_to END)
        AND CASE r.match WHEN 'exact' THEN lower(btrim(p_text)) = lower(btrim(r.pattern))
                         WHEN 'contains' THEN strpos(lower(p_text), lower(r.pattern)) > 0
                         ELSE p_text ~* r.pattern END
@@ -88,12 +82,26 @@ $$;
 COMMENT ON FUNCTION commerce._reply_rule_for(bigint, bigint, bigint, text, timestamptz) IS
   'The auto-reply rule that answers a message (PR08): active, in scope (the group, its store, or all), in its tenant-local hours, matching (exact ignoring case and surrounding spaces, contains ignoring case, or the regex ignoring case); the highest priority wins, ties by age. NULL: none.';
 
+-- Queue the bot's reply to a group message (a rule's or the AI's), once per log row.
+CREATE FUNCTION commerce._queue_group_reply(p_tenant bigint, p_group bigint, p_log bigint, p_reply_to text, p_member text,
+                                            p_content jsonb, p_by text) RETURNS bigint
+LANGUAGE sql AS $$
+    SELECT commerce.enqueue(p_tenant, CASE g.platform WHEN 'wecom' THEN 'wecom.group_message' ELSE 'community.group_message' END,
+               jsonb_build_object('platform', g.platform, 'chat_id', g.chat_id, 'group', g.code, 'owner', g.owner_userid,
+                                  'reply_to', p_reply_to, 'member', p_member, 'content', p_content)
+               || CASE WHEN p_by IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('by', p_by) END,
+               'reply:' || p_log)
+      FROM commerce.community_group g WHERE g.tenant_id = p_tenant AND g.group_id = p_group;
+$$;
+COMMENT ON FUNCTION commerce._queue_group_reply(bigint, bigint, bigint, text, text, jsonb, text) IS
+  'Queue the bot''s reply to a group message (PR08) on wecom.group_message or community.group_message, replying to it, once per reply_log row (dedupe key reply:<log>); p_by ai marks the AI''s.';
+
 -- The bot is asked to answer a group message: a rule, else an AI request; once per message.
 CREATE FUNCTION commerce.auto_reply(p_tenant bigint, p_platform text, p_chat_id text, p_message_key text, p_member text, p_text text,
                                     p_at timestamptz DEFAULT NULL) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE g commerce.community_group%ROWTYPE; l commerce.reply_log%ROWTYPE; v_rule bigint; v_reply jsonb; v_msg bigint;
-        v_at timestamptz := coalesce(p_at, commerce.now()); v_topic text;
+        v_at timestamptz := coalesce(p_at, commerce.now());
 BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._require(p_platform, 'p_platform');
@@ -124,13 +132,9 @@ BEGIN
         RETURN jsonb_build_object('log', l.log_id, 'outcome', l.outcome, 'rule', (SELECT r.code FROM commerce.reply_rule r
                                   WHERE r.tenant_id = p_tenant AND r.rule_id = l.rule_id), 'message', l.reply_message_id, 'replayed', true);
     END IF;
-    v_topic := CASE g.platform WHEN 'wecom' THEN 'wecom.group_message' ELSE 'community.group_message' END;
     IF v_rule IS NOT NULL THEN
         SELECT reply INTO v_reply FROM commerce.reply_rule WHERE tenant_id = p_tenant AND rule_id = v_rule;
-        v_msg := commerce.enqueue(p_tenant, v_topic,
-                     jsonb_build_object('platform', g.platform, 'chat_id', g.chat_id, 'group', g.code, 'owner', g.owner_userid,
-                                        'reply_to', p_message_key, 'member', p_member, 'content', v_reply),
-                     'reply:' || l.log_id);
+        v_msg := commerce._queue_group_reply(p_tenant, g.group_id, l.log_id, p_message_key, p_member, v_reply, NULL);
         UPDATE commerce.reply_log SET reply_message_id = v_msg WHERE tenant_id = p_tenant AND log_id = l.log_id;
         RETURN jsonb_build_object('log', l.log_id, 'outcome', 'rule', 'rule', (SELECT r.code FROM commerce.reply_rule r
                                   WHERE r.tenant_id = p_tenant AND r.rule_id = v_rule), 'message', v_msg, 'replayed', false);
@@ -147,7 +151,7 @@ COMMENT ON FUNCTION commerce.auto_reply(bigint, text, text, text, text, text, ti
 -- The AI's answer to a request comes back: sent, or none (handed to a person).
 CREATE FUNCTION commerce.ai_answer(p_tenant bigint, p_log bigint, p_answer jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$
-DECLARE l commerce.reply_log%ROWTYPE; g commerce.community_group%ROWTYPE; v_msg bigint;
+DECLARE l commerce.reply_log%ROWTYPE; v_msg bigint;
 BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._require(p_log, 'p_log');
@@ -161,12 +165,8 @@ BEGIN
     IF l.outcome <> 'ai_pending' THEN
         RETURN jsonb_build_object('log', l.log_id, 'outcome', l.outcome, 'message', l.reply_message_id, 'replayed', true);
     END IF;
-    SELECT * INTO g FROM commerce.community_group WHERE tenant_id = p_tenant AND group_id = l.group_id;
     IF p_answer IS NOT NULL THEN
-        v_msg := commerce.enqueue(p_tenant, CASE g.platform WHEN 'wecom' THEN 'wecom.group_message' ELSE 'community.group_message' END,
-                     jsonb_build_object('platform', g.platform, 'chat_id', g.chat_id, 'group', g.code, 'owner', g.owner_userid,
-                                        'reply_to', l.message_key, 'member', l.member_key, 'content', p_answer, 'by', 'ai'),
-                     'reply:' || l.log_id);
+        v_msg := commerce._queue_group_reply(p_tenant, l.group_id, l.log_id, l.message_key, l.member_key, p_answer, 'ai');
     END IF;
     UPDATE commerce.reply_log SET outcome = CASE WHEN p_answer IS NULL THEN 'ai_unanswered' ELSE 'ai_answered' END,
            reply_message_id = v_msg, answered_at = commerce.now()
