@@ -10,7 +10,7 @@ SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
 CALL commerce.provision();
-SELECT plan(61);
+SELECT plan(63);
 \ir lib/fingerprint.psql
 \ir lib/call_as.psql
 \o /dev/null
@@ -40,6 +40,7 @@ SELECT commerce.community_ingest(:t, '{"type":"change_external_chat","change":"c
 SELECT commerce.update_group(:t, 'wecom-g1', 'kay', 'S1', NULL);
 SELECT commerce.update_group(:t, 'wecom-g2', 'kim', 'S2', NULL);
 SELECT commerce.register_group(:t2, 'wechat', 'x', 'Theirs', 'theirs');
+SELECT commerce.start_group_checkin(:t, 'wecom-g2', 'S2 week', 7, 5, 7, 0, NULL, 'operator:op1') AS g2_round \gset
 \o
 SELECT pg_temp.fingerprint() AS fp \gset
 
@@ -120,6 +121,10 @@ SELECT matches(pg_temp.call_as('store', 'st1', $$SELECT commerce_api.update_grou
 SELECT throws_ok($$SELECT count(*) FROM commerce_api.community_groups()$$, '42501', NULL, 'without a verified identity the group list is refused');
 SELECT is(pg_temp.call_as('store', 'st1', $$SELECT set_config('test.n', (SELECT string_agg(code, ',') FROM commerce_api.community_groups()), true)$$), 'ok', 'store staff list groups');
 SELECT is(current_setting('test.n'), 'wecom-g1', 'store staff see only their store''s groups');
+SELECT matches(pg_temp.call_as('customer', 'a', format($$SELECT commerce_api.checkin_board(%s)$$, :g2_round)),
+               '^42501: a customer sees the check-ins of its own groups', 'a customer cannot read the board of a group it is not in');
+SELECT matches(pg_temp.call_as('customer', 'a', $$SELECT commerce_api.fission_progress('nope', 'b')$$),
+               '^42501: a customer acts only as itself', 'a customer cannot take part in another customer''s name');
 SELECT is(pg_temp.fingerprint(), :'fp', 'the refused calls changed nothing');
 
 -- a merge takes the contacts and memberships along: check-ins by account and by WeCom id are one person
