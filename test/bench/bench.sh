@@ -22,6 +22,9 @@
 #   community_bench.sh   WeCom contact-add callbacks with their welcome (the
 #             callback-to-claimable p50 and p99), fission joins through one
 #             inviter's code vs each client's own inviter
+#   service_bench.sh   a customer's question through the one inbox (the whole
+#             service_message call, p50 and p95) and the knowledge-base match
+#             alone against 59 and 2,006 articles (p95)
 #   members_bench.sh   order and payment with and without earning points
 #             (earn_vs_order), the entitlement lookup and identity resolution per
 #             call, the expiry of 1M points lots
@@ -93,6 +96,9 @@ MEMBERS=$(bash members_bench.sh) || { echo "$MEMBERS"; echo "members bench faile
 # community: welcome callbacks, fission joins on one inviter vs many
 COMMUNITY=$(bash community_bench.sh) || { echo "$COMMUNITY"; echo "community bench failed" >&2; exit 1; }
 
+# the one inbox: a customer's question answered (p50, p95), the knowledge-base match alone
+SERVICE=$(bash service_bench.sh) || { echo "$SERVICE"; echo "service bench failed" >&2; exit 1; }
+
 # CRM: the customer 360 at 1M people and 10M orders, a segment against a scan, the pump, export
 CRM=$(bash crm_bench.sh) || { echo "$CRM"; echo "crm bench failed" >&2; exit 1; }
 
@@ -127,6 +133,7 @@ awk -v h="$CLICK" -v c="$CLICK_CEIL" 'BEGIN { printf "click_vs_ceiling: %.2f\n",
 echo "$KOC_BATCH"
 echo "$MEMBERS"
 echo "$COMMUNITY"
+echo "$SERVICE"
 echo "$CRM"
 echo "print_jobs_done: $PRINTED"
 echo "invariant_violations: $INV"

@@ -12,7 +12,9 @@
 # segment kept current by the pump, a welcome flow that wakes a fan 7 days
 # later, an export, a complaint from opened to closed, the customer 360 in the
 # WeCom sidebar), and the community story (19: a KOC's WeCom group, one welcome
-# per join, a fission campaign rewarding a fan once, a check-in week). With CONSOLE=1 it then serves the HQ console over
+# per join, a fission campaign rewarding a fan once, a check-in week), and the
+# one inbox (20: a fan asks where her hoodie is and gets the waybill, a question
+# the bot cannot answer goes to a person with suggestions). With CONSOLE=1 it then serves the HQ console over
 # the GraphQL API and prints its address. Runs on the cluster test/harness.sh
 # starts.
 set -euo pipefail
@@ -543,7 +545,48 @@ SELECT code, name, koc, members, customers, joins_7d, quits_7d, checkins_today
 SELECT count(*) AS fission_invariant_violations FROM commerce.check_fission_invariants(:t);
 SQL
 
-say "20. Result"
+say "20. Customer service (issue 15): Mei asks the mini-program's chat where her hoodie is and gets the waybill; a question the bot cannot answer goes to a person with suggestions"
+p <<'SQL'
+SELECT commerce.tenant_id('up') AS t \gset
+SET commerce.now = '2026-12-06 09:00:00+08';
+-- the knowledge base: the 59 articles of test/fixtures/service (questions customers ask, answers, an order lookup, a handoff)
+CREATE TABLE public.demo_kb (code text, kind text, title text, questions text, answer text);
+\copy public.demo_kb FROM '../fixtures/service/kb_articles.tsv' WITH (FORMAT csv, DELIMITER E'\t', HEADER true, QUOTE E'\x01')
+SELECT count(commerce.upsert_kb_article(:t, code, kind, title, string_to_array(questions, ' | '), answer)) AS articles FROM public.demo_kb;
+-- Mei's hoodie ships with SF
+SELECT carrier, tracking_no FROM commerce.ship_order(:t, (SELECT order_id FROM commerce.orders WHERE tenant_id = :t AND request_id = 'mei-1'),
+         'ship-mei-1', 'SF1402026120601', 'SF');
+-- she asks in the mini-program's chat (the adapter passes her UnionID); WeChat delivers the webhook twice
+SELECT d.n AS delivery, d.r ->> 'replayed' AS replayed, d.r -> 'answer' ->> 'source' AS answered_from, d.r ->> 'status' AS session
+  FROM (SELECT n, commerce.service_ingest(:t, jsonb_build_object('channel', 'miniprogram', 'account', 'wxdemo', 'user', 'oMei',
+                  'message_id', 'wx-msg-1', 'text', '我的卫衣发货了吗？快递到哪了', 'delivery', n,
+                  'identities', jsonb_build_array(jsonb_build_object('type', 'wechat_unionid', 'value', 'uMei', 'verified', true)))) AS r
+          FROM generate_series(1, 2) n) d;
+SELECT payload ->> 'text' AS bot_reply FROM commerce.outbox WHERE tenant_id = :t AND topic = 'service.reply' ORDER BY message_id;
+-- on WeCom customer service a fan asks something the knowledge base does not cover: queued, nothing sent
+SELECT r -> 'answer' ->> 'source' AS answered_from, r ->> 'status' AS session
+  FROM commerce.service_ingest(:t, '{"channel":"wecom_kf","account":"kf-hoodie","user":"wmNing","message_id":"kf-1","text":"可以定制印字吗？团建要20件"}') r;
+SELECT commerce.upsert_staff(:t, 'cs-amy', 'Amy (service)', 'operator') > 0 AS service_staff;
+SELECT conversation_id AS kf FROM commerce.conversation WHERE tenant_id = :t AND external_user = 'wmNing' \gset
+SELECT status, channel, preview, unread FROM commerce.service_inbox(:t, NULL, '{queued}');
+SELECT commerce.service_accept(:t, NULL, :kf, (SELECT staff_id FROM commerce.staff WHERE tenant_id = :t AND code = 'cs-amy')) ->> 'status' AS taken;
+SELECT s ->> 'article' AS suggestion, s ->> 'confidence_bp' AS confidence_bp
+  FROM jsonb_array_elements(commerce.service_suggest(:t, NULL, :kf) -> 'suggestions') s;
+SELECT commerce.service_reply(:t, NULL, :kf, (SELECT staff_id FROM commerce.staff WHERE tenant_id = :t AND code = 'cs-amy'),
+         '可以的，20件起可定制印字，我拉您进团购群详细沟通。') ? 'message' AS replied;
+-- WeCom allows 5 replies within 48 hours of the fan's last message; the sixth is refused with a hint
+SELECT count(commerce.service_reply(:t, NULL, :kf, (SELECT staff_id FROM commerce.staff WHERE tenant_id = :t AND code = 'cs-amy'), '补充 ' || i))
+       AS more_replies FROM generate_series(1, 4) i;
+\set ON_ERROR_STOP 0
+SELECT commerce.service_reply(:t, NULL, :kf, (SELECT staff_id FROM commerce.staff WHERE tenant_id = :t AND code = 'cs-amy'), '第六条');
+\set ON_ERROR_STOP 1
+SELECT commerce.service_end(:t, NULL, :kf) ->> 'status' AS session;
+SELECT s -> 'sessions' ->> 'sessions' AS sessions, s -> 'sessions' ->> 'contained' AS contained_by_bot,
+       s -> 'sessions' ->> 'taken' AS taken_by_staff, s -> 'answers' ->> 'orders' AS order_lookups
+  FROM commerce.service_stats(:t, '2026-12-06', '2026-12-07') s;
+SQL
+
+say "21. Result"
 p <<'SQL'
 SELECT (SELECT count(*) FROM public.demo_try)                                   AS flash_sale_tries,
        (SELECT count(*) FROM commerce.reservation WHERE status = 'confirmed'
@@ -564,7 +607,7 @@ SQL
 n=$(psql -X -At -c "SELECT (SELECT count(*) FROM commerce.check_stock_invariants()) + (SELECT count(*) FROM commerce.check_koc_invariants()) + (SELECT count(*) FROM commerce.check_play_invariants()) + (SELECT count(*) FROM commerce.check_crm_invariants()) + (SELECT count(*) FROM commerce.check_fission_invariants())")
 [ "$n" = "0" ]
 
-say "21. The HQ console (src/console/) over the GraphQL API"
+say "22. The HQ console (src/console/) over the GraphQL API"
 if [ "${CONSOLE:-0}" != "1" ]; then
     echo "Run CONSOLE=1 make demo to serve the HQ console on this data (PostGraphile 4 from npm, Node.js);"
     echo "it prints the address to open and keeps serving until Ctrl-C."

@@ -14,7 +14,7 @@ SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
 CALL commerce.provision();
-SELECT plan(606);
+SELECT plan(645);
 \ir lib/fingerprint.psql
 \o /dev/null
 
@@ -239,7 +239,20 @@ INSERT INTO expected VALUES
   ('upsert_reply_rule', '{store,operator}', $$SELECT commerce_api.upsert_reply_rule('bad code', 'exact', 'x', '{}')$$),
   ('auto_reply', '{service}', $$SELECT commerce_api.auto_reply('wecom', 'nope', 'm', 'a', 'x')$$),
   ('ai_answer', '{service}', $$SELECT commerce_api.ai_answer(0, NULL)$$),
-  ('reply_stats', '{store,operator}', $$SELECT commerce_api.reply_stats(now(), now())$$);
+  ('reply_stats', '{store,operator}', $$SELECT commerce_api.reply_stats(now(), now())$$),
+  ('service_message', '{service}', $$SELECT commerce_api.service_message('[]')$$),
+  ('service_feedback', '{service}', $$SELECT commerce_api.service_feedback(0, true)$$),
+  ('service_inbox', '{store,operator}', $$SELECT * FROM commerce_api.service_inbox('{nope}')$$),
+  ('service_conversation', '{store,operator}', $$SELECT commerce_api.service_conversation(0)$$),
+  ('service_suggest', '{store,operator}', $$SELECT commerce_api.service_suggest(0)$$),
+  ('service_accept', '{store,operator}', $$SELECT commerce_api.service_accept(0)$$),
+  ('service_release', '{store,operator}', $$SELECT commerce_api.service_release(0)$$),
+  ('service_reply', '{store,operator}', $$SELECT commerce_api.service_reply(0, 'x')$$),
+  ('service_end', '{store,operator}', $$SELECT commerce_api.service_end(0)$$),
+  ('service_stats', '{store,operator}', $$SELECT commerce_api.service_stats(now(), now())$$),
+  ('upsert_kb_article', '{operator}', $$SELECT commerce_api.upsert_kb_article('bad code', 'answer', 't', '{q}', 'a')$$),
+  ('kb_search', '{store,operator}', $$SELECT commerce_api.kb_search('x', page_size => 0)$$),
+  ('set_service_policy', '{operator}', $$SELECT commerce_api.set_service_policy('fax', NULL, NULL)$$);
 SELECT pg_temp.fingerprint() AS fp0 \gset
 \o
 
@@ -446,7 +459,7 @@ SELECT is((SELECT count(*) FROM pg_class c WHERE c.relnamespace = 'commerce'::re
 -- grant_api is idempotent and revokes what the matrix no longer gives
 GRANT EXECUTE ON FUNCTION commerce_api.record_payout(text, text, text, text) TO commerce_customer;
 SELECT is((SELECT string_agg(role || '=' || functions, ' ') FROM commerce.grant_api()),
-          'commerce_anonymous=12 commerce_customer=61 commerce_koc=29 commerce_store=58 commerce_operator=123 commerce_finance=25 commerce_service=128',
+          'commerce_anonymous=12 commerce_customer=61 commerce_koc=29 commerce_store=67 commerce_operator=134 commerce_finance=25 commerce_service=130',
           'grant_api again: the same counts');
 SELECT ok(NOT has_function_privilege('commerce_customer', 'commerce_api.record_payout(text, text, text, text)', 'EXECUTE'),
           'grant_api revokes a grant the matrix does not give');

@@ -1,0 +1,134 @@
+-- the one inbox (3.4.1, 3.4.2): messages from every channel deduplicated by
+-- the channel's message id, one open session per customer and channel
+-- account, the bot answering from the knowledge base or from a verified
+-- customer's orders (status, carrier, waybill), handing off with suggested
+-- replies, WeCom customer service's 5 replies within 48 hours, every answer
+-- logged with whether it was accepted; and the knowledge base measured on
+-- the labelled questions of test/fixtures/service (containment, precision).
+CREATE EXTENSION commerce;
+CALL commerce.provision();
+\set SHOW_CONTEXT never
+SET timezone = 'Asia/Shanghai';
+SET commerce.now = '2030-06-15 10:00:00+08';
+SELECT commerce.create_tenant('cs', 'Service test') AS t \gset
+SELECT commerce.upsert_store(:t, 'SH', 'Shanghai') IS NOT NULL AS store;
+SELECT commerce.upsert_staff(:t, 'amy', 'Amy', 'store', '{SH}') IS NOT NULL AS amy,
+       commerce.upsert_staff(:t, 'ben', 'Ben', 'operator') IS NOT NULL AS ben;
+
+-- the knowledge base: 59 articles, 402 labelled questions (348 paraphrases of them, 54 out of scope)
+CREATE TEMP TABLE kb (code text, kind text, title text, questions text, answer text);
+\copy kb FROM 'test/fixtures/service/kb_articles.tsv' WITH (FORMAT csv, DELIMITER E'\t', HEADER true, QUOTE E'\x01')
+CREATE TEMP TABLE labelled (question text, expected text, split text);
+\copy labelled FROM 'test/fixtures/service/kb_questions.tsv' WITH (FORMAT csv, DELIMITER E'\t', HEADER true, QUOTE E'\x01')
+SELECT count(commerce.upsert_kb_article(:t, code, kind, title, string_to_array(questions, ' | '), answer)) AS articles,
+       (SELECT count(*) FROM labelled) AS questions, (SELECT count(*) FROM labelled WHERE expected = '-') AS out_of_scope FROM kb;
+SELECT commerce._text_terms('我的快递到哪了？ＳＦ１２３ vip') AS terms;
+
+-- how the bot would do on every labelled question at the default confidence (1200 bp): containment = answered
+-- on its own / all; precision = right article / answered; top1 and top3 = the right article first, in the first three
+CREATE TEMP TABLE judged AS
+SELECT l.*, m.codes[1] AS got, m.confidence, l.expected = ANY (m.codes) AS in_top3
+  FROM labelled l, LATERAL (SELECT array_agg(k.code ORDER BY k.score DESC) AS codes, max(k.confidence_bp) AS confidence
+                              FROM commerce.kb_match(:t, l.question, NULL, 3) k) m;
+SELECT split, count(*) AS questions,
+       count(*) FILTER (WHERE confidence >= 1200) * 10000 / count(*) AS containment_bp,
+       count(*) FILTER (WHERE confidence >= 1200 AND got = expected) * 10000 / count(*) FILTER (WHERE confidence >= 1200) AS precision_bp,
+       count(*) FILTER (WHERE expected <> '-' AND got = expected) * 10000 / count(*) FILTER (WHERE expected <> '-') AS top1_bp,
+       count(*) FILTER (WHERE expected <> '-' AND in_top3) * 10000 / count(*) FILTER (WHERE expected <> '-') AS top3_bp,
+       count(*) FILTER (WHERE expected = '-' AND confidence >= 1200) AS out_of_scope_answered
+  FROM judged GROUP BY ROLLUP (split) ORDER BY split;
+-- the floor this suite holds the matcher to
+SELECT count(*) FILTER (WHERE confidence >= 1200 AND got = expected) * 100 >= 90 * count(*) FILTER (WHERE confidence >= 1200) AS precision_at_least_90,
+       count(*) FILTER (WHERE confidence >= 1200) * 100 >= 35 * count(*) AS containment_at_least_35
+  FROM judged;
+
+-- a customer of the mini-program with two orders, one shipped
+SELECT commerce.upsert_customer(:t, 'c1', '王芳', '+8613800001111') IS NOT NULL AS customer;
+SELECT (commerce.observe_identities(:t, 'c1', '[{"type":"wechat_openid","value":"wxapp:o-c1","verified":true}]', 'wechat_mp')).outcome AS linked;
+SELECT commerce.upsert_product(:t, 'P', 'Tea') > 0 AS product;
+SELECT commerce.upsert_sku(:t, 'P', 'TEA', 'Longjing 100 g', 9900, p_weight_g => 300) > 0 AS sku;
+SELECT commerce.receive_stock(:t, 'r1', 'TEA', 100, 'main') > 0 AS stock;
+SELECT order_id AS o1 FROM commerce.place_order(:t, 'MP20300615001', 'wechat_mp', '{"lines":[{"sku":"TEA","qty":1}],
+  "receiver":{"name":"王芳","phone":"13800001111","region":"上海市","city":"上海市","address":"南京西路1号"}}', 'c1') \gset
+SELECT status FROM commerce.pay_order(:t, :o1, 'p1', 9900);
+SELECT carrier, tracking_no FROM commerce.ship_order(:t, :o1, 'ship-1', 'SF1234567890', 'SF');
+SET commerce.now = '2030-06-15 10:05:00+08';
+SELECT order_id AS o2 FROM commerce.place_order(:t, 'MP20300615002', 'wechat_mp', '{"lines":[{"sku":"TEA","qty":2}],
+  "receiver":{"name":"王芳","phone":"13800001111","region":"上海市","city":"上海市","address":"南京西路1号"}}', 'c1') \gset
+SELECT status FROM commerce.pay_order(:t, :o2, 'p2', 19800);
+
+-- "where is my parcel?": the bot answers from the customer's own orders, newest first
+SET commerce.now = '2030-06-15 11:00:00+08';
+SELECT commerce.service_ingest(:t, '{"channel":"miniprogram","account":"wxapp","user":"o-c1","message_id":"m1","text":"我的快递到哪了？","store":"SH"}')
+       - 'conversation' - 'message' #- '{answer,answer}' #- '{answer,reply}' AS asked;
+SELECT payload ->> 'text' AS reply, payload ->> 'user' AS to_user FROM commerce.outbox WHERE topic = 'service.reply' ORDER BY message_id;
+-- the webhook again: nothing new
+SELECT commerce.service_ingest(:t, '{"channel":"miniprogram","account":"wxapp","user":"o-c1","message_id":"m1","text":"我的快递到哪了？"}') ->> 'replayed' AS replayed;
+SELECT count(*) AS messages, (SELECT count(*) FROM commerce.outbox WHERE topic = 'service.reply') AS replies FROM commerce.service_message;
+-- naming an order answers for that one; the customer says it helped
+SELECT commerce.service_ingest(:t, jsonb_build_object('channel', 'miniprogram', 'account', 'wxapp', 'user', 'o-c1', 'message_id', 'm2',
+           'text', '订单 ' || (SELECT external_order_id FROM commerce.orders WHERE order_id = :o1) || ' 发货了吗')) #>> '{answer,source}' AS source;
+SELECT payload ->> 'text' AS reply FROM commerce.outbox WHERE topic = 'service.reply' ORDER BY message_id DESC LIMIT 1;
+SELECT commerce.service_feedback(:t, (SELECT max(answer_id) FROM commerce.service_answer), true) - 'answer' AS rated;
+SELECT commerce.service_feedback(:t, (SELECT max(answer_id) FROM commerce.service_answer), false) - 'answer' AS rated_again;
+
+-- an H5 visitor who is not verified is never told about orders
+SELECT commerce.service_ingest(:t, '{"channel":"h5","account":"site","user":"anon-7","message_id":"h1","text":"我的快递到哪了？"}') #>> '{answer,source}' AS source;
+SELECT payload ->> 'text' AS reply FROM commerce.outbox WHERE topic = 'service.reply' ORDER BY message_id DESC LIMIT 1;
+
+-- a question the bot cannot answer with confidence: queued with suggestions, nothing sent
+SELECT commerce.service_ingest(:t, '{"channel":"wecom_kf","account":"kf1","user":"wm-9","message_id":"k1","text":"你们卖手机吗","store":"SH"}')
+       #>> '{answer,source}' AS source, (SELECT count(*) FROM commerce.outbox WHERE topic = 'service.reply') AS replies;
+SELECT conversation_id AS kf FROM commerce.conversation WHERE external_user = 'wm-9' \gset
+SELECT status, store, preview, unread FROM commerce.service_inbox(:t, '{SH}', '{queued}');
+-- Amy (store SH) takes it; Ben cannot take it from her
+SELECT staff_id AS amy FROM commerce.staff WHERE code = 'amy' \gset
+SELECT staff_id AS ben FROM commerce.staff WHERE code = 'ben' \gset
+SELECT commerce.service_accept(:t, '{SH}', :kf, :amy) AS taken;
+SELECT commerce.service_accept(:t, NULL, :kf, :ben);
+SELECT commerce.service_reply(:t, NULL, :kf, :ben, '不是我的会话');
+-- a staff member of another store does not see it
+SELECT commerce.service_conversation(:t, '{BJ}', :kf);
+-- suggestions for the last question, used in the reply: accepted
+SELECT jsonb_array_length(commerce.service_suggest(:t, '{SH}', :kf) -> 'suggestions') AS suggestions;
+SELECT commerce.service_reply(:t, '{SH}', :kf, :amy, '我们不卖手机哦，可以看看茶叶和护肤品。',
+                              (SELECT answer_id FROM commerce.service_answer WHERE conversation_id = :kf AND mode = 'suggested'), 'staff:amy') ? 'message' AS replied;
+SELECT mode, source, accepted, rated_by FROM commerce.service_answer WHERE conversation_id = :kf ORDER BY answer_id;
+-- WeCom customer service: 5 replies within 48 hours of the customer's last message
+SELECT count(commerce.service_reply(:t, '{SH}', :kf, :amy, '补充说明 ' || i)) AS more_replies FROM generate_series(1, 4) i;
+SELECT commerce.service_reply(:t, '{SH}', :kf, :amy, '第六条');
+SELECT commerce.service_conversation(:t, '{SH}', :kf) ->> 'replies_left' AS replies_left;
+-- the customer writes again: the window opens anew; 48 hours later it is closed
+SET commerce.now = '2030-06-15 12:00:00+08';
+SELECT commerce.service_ingest(:t, '{"channel":"wecom_kf","account":"kf1","user":"wm-9","message_id":"k2","text":"好的谢谢"}') ->> 'status' AS status;
+SELECT commerce.service_reply(:t, '{SH}', :kf, :amy, '不客气') ? 'message' AS replied;
+SET commerce.now = '2030-06-17 12:00:01+08';
+SELECT commerce.service_reply(:t, '{SH}', :kf, :amy, '还在吗');
+-- asking for a person after a bot answer rejects that answer and queues the session
+SET commerce.now = '2030-06-15 11:30:00+08';
+SELECT commerce.service_ingest(:t, '{"channel":"miniprogram","account":"wxapp","user":"o-c1","message_id":"m3","text":"发票怎么开"}') #>> '{answer,source}' AS source;
+SELECT commerce.service_ingest(:t, '{"channel":"miniprogram","account":"wxapp","user":"o-c1","message_id":"m4","text":"转人工客服"}') ->> 'status' AS status;
+SELECT a.source, a.accepted, a.rated_by FROM commerce.service_answer a JOIN commerce.service_message m ON m.message_id = a.message_id
+ WHERE m.channel_msg_id IN ('m3', 'm4') ORDER BY a.answer_id;
+-- the session ends; a later message opens a new one
+SELECT conversation_id AS mp FROM commerce.conversation WHERE external_user = 'o-c1' \gset
+SELECT commerce.service_end(:t, NULL, :mp) - 'conversation' AS ended;
+SELECT commerce.service_end(:t, NULL, :mp) ->> 'replayed' AS ended_again;
+SELECT commerce.service_ingest(:t, '{"channel":"miniprogram","account":"wxapp","user":"o-c1","message_id":"m5","text":"积分怎么用"}') ->> 'conversation' <> :'mp' AS new_session;
+-- idle sessions end by the job: the bot's after 30 minutes
+SET commerce.now = '2030-06-15 12:30:00+08';
+CALL commerce.service_pump();
+SELECT channel, external_user, status, end_reason FROM commerce.conversation ORDER BY conversation_id;
+SELECT commerce.service_stats(:t, '2030-06-15', '2030-06-16') AS stats;
+
+-- bad input changes nothing
+SELECT commerce.service_ingest(:t, '{"channel":"fax","account":"a","user":"u","message_id":"x","text":"hi"}');
+SELECT commerce.service_ingest(:t, '{"channel":"h5","account":"a","user":"u","text":"hi"}');
+SELECT commerce.service_ingest(:t, '{"channel":"h5","account":"a","user":"u","message_id":"x","kind":"text"}');
+SELECT commerce.service_ingest(:t, '{"channel":"h5","account":"a","user":"u","message_id":"x","text":"hi","sent_at":"soon"}');
+SELECT commerce.upsert_kb_article(:t, 'bad code', 'answer', 'x', '{q}', 'a');
+SELECT commerce.upsert_kb_article(:t, 'x', 'answer', 'x', '{}', 'a');
+SELECT count(*) AS messages FROM commerce.service_message;
+
+SET client_min_messages = warning;
+DROP SCHEMA commerce CASCADE;
