@@ -121,6 +121,35 @@ CALL commerce.service_pump();
 SELECT channel, external_user, status, end_reason FROM commerce.conversation ORDER BY conversation_id;
 SELECT commerce.service_stats(:t, '2030-06-15', '2030-06-16') AS stats;
 
+-- the quick-reply library (PR03): a script, a coupon, an activity link, a mini-program card
+SELECT commerce.create_coupon_template(:t, 'TEA-10', '{"name":"茶叶满99减10","kind":"amount","amount_fen":1000,"threshold_fen":9900,"valid_days":7,"per_customer_limit":1}') > 0 AS template;
+SELECT commerce.create_coupon_batch(:t, 'TEA-10', 'tea-10-cs', 1000) > 0 AS batch;
+SELECT commerce.upsert_quick_reply(:t, 'hello', 'script', '问候', '您好，我是山谷小铺客服，很高兴为您服务～', p_sort => 10) > 0 AS script,
+       commerce.upsert_quick_reply(:t, 'tea-coupon', 'coupon', '茶叶券', '送您一张茶叶满99减10券，7天内有效。', p_coupon_batch => 'tea-10-cs') > 0 AS coupon,
+       commerce.upsert_quick_reply(:t, 'autumn', 'link', '秋茶上新', '新茶首发，前100名送茶具', p_link => 'https://m.example.com/autumn', p_store => 'SH') > 0 AS link,
+       commerce.upsert_quick_reply(:t, 'shop', 'miniprogram', '小程序', '点击进入山谷小铺', p_card => '{"appid":"wxapp","page":"pages/index"}') > 0 AS card;
+SELECT code, kind, store, uses_30d FROM commerce.quick_replies(:t, '{SH}');
+SELECT count(*) AS other_store_sees FROM commerce.quick_replies(:t, '{BJ}') WHERE code = 'autumn';
+-- c1 writes again; Amy takes the session and sends the coupon and the link, each once per click
+SET commerce.now = '2030-06-15 13:00:00+08';
+SELECT commerce.service_ingest(:t, '{"channel":"miniprogram","account":"wxapp","user":"o-c1","message_id":"m6","text":"转人工","store":"SH"}') ->> 'status' AS status;
+SELECT conversation_id AS mp2 FROM commerce.conversation WHERE external_user = 'o-c1' AND status <> 'ended' \gset
+SELECT commerce.service_accept(:t, '{SH}', :mp2, :amy) ->> 'status' AS taken;
+SELECT r - 'conversation' - 'message' - 'coupon' AS sent, (r ->> 'coupon') IS NOT NULL AS coupon_issued
+  FROM commerce.service_quick_reply(:t, '{SH}', :mp2, :amy, 'tea-coupon', 'click-1') r;
+SELECT commerce.service_quick_reply(:t, '{SH}', :mp2, :amy, 'tea-coupon', 'click-1') ->> 'replayed' AS double_click;
+SELECT commerce.service_quick_reply(:t, '{SH}', :mp2, :amy, 'autumn', 'click-2') ->> 'replayed' AS link_sent;
+SELECT count(*) AS coupons_of_c1 FROM commerce.coupon c JOIN commerce.customer cu USING (tenant_id, customer_id) WHERE cu.code = 'c1';
+SELECT payload ->> 'msgtype' AS msgtype, payload ->> 'text' AS text, payload ->> 'url' AS url FROM commerce.outbox
+ WHERE topic = 'service.reply' ORDER BY message_id DESC LIMIT 2;
+-- the WeCom sidebar: the same library for a contact; a second coupon is over the template's limit of one
+SELECT r -> 'content' AS content FROM commerce.use_quick_reply(:t, '{SH}', 'hello', NULL, 'sidebar:1', 'staff:amy') r;
+SELECT commerce.use_quick_reply(:t, '{SH}', 'tea-coupon', (SELECT person_id FROM commerce.customer WHERE code = 'c1'), 'sidebar:2', 'staff:amy');
+SELECT commerce.use_quick_reply(:t, '{SH}', 'tea-coupon', (SELECT person_id FROM commerce.conversation WHERE conversation_id = :kf), 'sidebar:3', 'staff:amy');
+SELECT commerce.use_quick_reply(:t, '{BJ}', 'autumn', NULL, 'sidebar:4', 'staff:amy');
+SELECT commerce.use_quick_reply(:t, '{SH}', 'shop', NULL, 'sidebar:1', 'staff:amy');
+SELECT code, uses_30d FROM commerce.quick_replies(:t, '{SH}') ORDER BY code;
+
 -- bad input changes nothing
 SELECT commerce.service_ingest(:t, '{"channel":"fax","account":"a","user":"u","message_id":"x","text":"hi"}');
 SELECT commerce.service_ingest(:t, '{"channel":"h5","account":"a","user":"u","text":"hi"}');

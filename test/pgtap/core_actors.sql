@@ -14,7 +14,7 @@ SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
 CALL commerce.provision();
-SELECT plan(645);
+SELECT plan(657);
 \ir lib/fingerprint.psql
 \o /dev/null
 
@@ -252,7 +252,11 @@ INSERT INTO expected VALUES
   ('service_stats', '{store,operator}', $$SELECT commerce_api.service_stats(now(), now())$$),
   ('upsert_kb_article', '{operator}', $$SELECT commerce_api.upsert_kb_article('bad code', 'answer', 't', '{q}', 'a')$$),
   ('kb_search', '{store,operator}', $$SELECT commerce_api.kb_search('x', page_size => 0)$$),
-  ('set_service_policy', '{operator}', $$SELECT commerce_api.set_service_policy('fax', NULL, NULL)$$);
+  ('set_service_policy', '{operator}', $$SELECT commerce_api.set_service_policy('fax', NULL, NULL)$$),
+  ('upsert_quick_reply', '{store,operator}', $$SELECT commerce_api.upsert_quick_reply('bad code', 'script', 't', 'b', store => 'S1')$$),
+  ('quick_replies', '{store,operator}', $$SELECT * FROM commerce_api.quick_replies('nope')$$),
+  ('use_quick_reply', '{store,operator}', $$SELECT commerce_api.use_quick_reply('nope', 'r')$$),
+  ('service_quick_reply', '{store,operator}', $$SELECT commerce_api.service_quick_reply(0, 'nope', 'r')$$);
 SELECT pg_temp.fingerprint() AS fp0 \gset
 \o
 
@@ -459,7 +463,7 @@ SELECT is((SELECT count(*) FROM pg_class c WHERE c.relnamespace = 'commerce'::re
 -- grant_api is idempotent and revokes what the matrix no longer gives
 GRANT EXECUTE ON FUNCTION commerce_api.record_payout(text, text, text, text) TO commerce_customer;
 SELECT is((SELECT string_agg(role || '=' || functions, ' ') FROM commerce.grant_api()),
-          'commerce_anonymous=12 commerce_customer=61 commerce_koc=29 commerce_store=67 commerce_operator=134 commerce_finance=25 commerce_service=130',
+          'commerce_anonymous=12 commerce_customer=61 commerce_koc=29 commerce_store=71 commerce_operator=138 commerce_finance=25 commerce_service=130',
           'grant_api again: the same counts');
 SELECT ok(NOT has_function_privilege('commerce_customer', 'commerce_api.record_payout(text, text, text, text)', 'EXECUTE'),
           'grant_api revokes a grant the matrix does not give');

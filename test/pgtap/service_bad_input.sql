@@ -1,5 +1,5 @@
--- service_bad_input.sql: the one inbox's entry points (issue 15) refuse bad
--- input with their SQLSTATE and change nothing; store staff see and act on
+-- service_bad_input.sql: the one inbox's and the quick replies' entry points
+-- (issue 15) refuse bad input with their SQLSTATE and change nothing; store staff see and act on
 -- their stores' sessions only, a session is replied in only by the staff
 -- member who took it, the reply window is enforced for everyone; customers,
 -- KOCs and anonymous callers reach none of it.
@@ -9,7 +9,7 @@ SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
 CALL commerce.provision();
-SELECT plan(40);
+SELECT plan(49);
 \ir lib/fingerprint.psql
 \ir lib/call_as.psql
 \o /dev/null
@@ -76,6 +76,16 @@ SELECT matches(pg_temp.call_as('customer', 'c1', $$SELECT commerce_api.service_m
 SELECT matches(pg_temp.call_as('customer', 'c1', $$SELECT commerce_api.service_feedback(1, true)$$), '^42501', '... nor rate answers');
 SELECT matches(pg_temp.call_as('anonymous', NULL, $$SELECT commerce_api.kb_search('发票')$$), '^42501', 'anonymous callers do not search the knowledge base');
 SELECT matches(pg_temp.call_as('store', 'st2', $$SELECT commerce_api.kb_search(repeat('x', 2001))$$), '^22023', 'kb_search: a question of 2001 characters');
+-- quick replies (PR03)
+SELECT throws_ok(format($$SELECT commerce.upsert_quick_reply(%s, 'q', 'link', 't', 'b')$$, :t), '22023', 'invalid value for p_link', 'quick reply: a link without its link');
+SELECT throws_ok(format($$SELECT commerce.upsert_quick_reply(%s, 'q', 'script', 't', 'b', p_link => 'http://plain.example.com')$$, :t), '22023', 'invalid value for p_link', 'quick reply: a script with a link');
+SELECT throws_ok(format($$SELECT commerce.upsert_quick_reply(%s, 'q', 'miniprogram', 't', 'b', p_card => '{"appid":"wx"}')$$, :t), '22023', 'invalid value for p_card', 'quick reply: a card without its page');
+SELECT throws_ok(format($$SELECT commerce.upsert_quick_reply(%s, 'q', 'coupon', 't', 'b', p_coupon_batch => 'nope')$$, :t), 'PT404', 'coupon batch "nope" not found', 'quick reply: an unknown coupon batch');
+SELECT throws_ok(format($$SELECT * FROM commerce.quick_replies(%s, NULL, 'sticker')$$, :t), '22023', 'invalid value for p_kind', 'quick replies: an unknown kind');
+SELECT throws_ok(format($$SELECT commerce.use_quick_reply(%s, NULL, 'nope', NULL, 'k', 'x')$$, :t), 'PT404', 'quick reply "nope" not found', 'quick reply: an unknown one');
+SELECT matches(pg_temp.call_as('store', 'st1', $$SELECT commerce_api.upsert_quick_reply('q', 'script', 't', 'b', store => 'S2')$$), '^42501', 'store staff cannot write another store''s quick reply');
+SELECT matches(pg_temp.call_as('store', 'st1', $$SELECT commerce_api.upsert_quick_reply('q', 'script', 't', 'b')$$), '^42501', '... nor one for every store');
+SELECT matches(pg_temp.call_as('store', 'st2', format($$SELECT commerce_api.service_quick_reply(%s, 'q', 'r1')$$, :s2conv)), '^PT409', 'a quick reply only in a session the caller took');
 SELECT is(pg_temp.fingerprint(), :'fp', 'the refused calls changed nothing');
 
 -- the store's staff take, reply and end their store's session; the window holds for them too

@@ -622,3 +622,56 @@ END $$;
 REVOKE ALL ON FUNCTION commerce_api.reply_stats(timestamptz, timestamptz, text) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.reply_stats(timestamptz, timestamptz, text) IS
   'The auto-replies of a period (PR08): messages, answered by rules and by the AI, left to a person, waiting, the resolution rate in bp and hits per rule; for one store''s groups or the tenant''s. Store staff see their stores only.';
+
+-- The quick-reply library (PR03).
+
+CREATE FUNCTION commerce_api.upsert_quick_reply(code text, kind text, title text, body text, link text DEFAULT NULL,
+                                                coupon_batch text DEFAULT NULL, card jsonb DEFAULT NULL, store text DEFAULT NULL,
+                                                tags text[] DEFAULT '{}', sort integer DEFAULT 0, active boolean DEFAULT true)
+RETURNS bigint LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.upsert_quick_reply', '{store,operator}');
+BEGIN
+    PERFORM commerce._actor_scope(a, upsert_quick_reply.store, NULL);
+    IF a.stores IS NOT NULL AND EXISTS (SELECT 1 FROM commerce.quick_reply r LEFT JOIN commerce.store s ON s.tenant_id = r.tenant_id AND s.store_id = r.store_id
+                                         WHERE r.tenant_id = a.tenant_id AND r.code = upsert_quick_reply.code
+                                           AND (s.code IS NULL OR NOT s.code = ANY (a.stores))) THEN
+        PERFORM commerce._not_found('quick reply', upsert_quick_reply.code, a.tenant_id);     -- another store's or HQ's: not theirs
+    END IF;
+    RETURN commerce.upsert_quick_reply(a.tenant_id, upsert_quick_reply.code, upsert_quick_reply.kind, upsert_quick_reply.title,
+                                       upsert_quick_reply.body, upsert_quick_reply.link, upsert_quick_reply.coupon_batch,
+                                       upsert_quick_reply.card, upsert_quick_reply.store, upsert_quick_reply.tags,
+                                       upsert_quick_reply.sort, upsert_quick_reply.active);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.upsert_quick_reply(text, text, text, text, text, text, jsonb, text, text[], integer, boolean) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.upsert_quick_reply(text, text, text, text, text, text, jsonb, text, text[], integer, boolean) IS
+  'Add or change a quick reply (PR03): a script, a coupon (text and the batch it issues from), an activity link or a mini-program card, with tags and an order. HQ for every store or one; store staff only their own store''s (another''s code is PT404).';
+
+CREATE FUNCTION commerce_api.quick_replies(kind text DEFAULT NULL, search text DEFAULT NULL, store text DEFAULT NULL,
+                                           page_size integer DEFAULT 100)
+RETURNS SETOF commerce_api.quick_reply_item LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.quick_replies', '{store,operator}');
+BEGIN
+    RETURN QUERY SELECT * FROM commerce.quick_replies(a.tenant_id, commerce._service_stores(a, quick_replies.store), quick_replies.kind,
+                                                      quick_replies.search, quick_replies.page_size);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.quick_replies(text, text, text, integer) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.quick_replies(text, text, text, integer) IS
+  'The quick-reply library (PR03) for the WeCom sidebar and the inbox: every store''s replies and the caller''s stores'' own, of a kind or all, matching a search, by order, with their uses in 30 days.';
+
+CREATE FUNCTION commerce_api.use_quick_reply(code text, request_id text, customer text DEFAULT NULL, wecom_external text DEFAULT NULL)
+RETURNS jsonb LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.use_quick_reply', '{store,operator}');
+        v_person bigint;
+BEGIN
+    IF use_quick_reply.customer IS NOT NULL OR use_quick_reply.wecom_external IS NOT NULL THEN
+        v_person := commerce.find_person(a.tenant_id, use_quick_reply.customer, NULL, use_quick_reply.wecom_external);
+    END IF;
+    RETURN commerce.use_quick_reply(a.tenant_id, a.stores, use_quick_reply.code, v_person, 'sidebar:' || use_quick_reply.request_id,
+                                    commerce._api_by(a));
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.use_quick_reply(text, text, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.use_quick_reply(text, text, text, text) IS
+  'The WeCom sidebar sends a quick reply in one click (PR03): the content to pass to WeCom''s sendChatMessage and, for a coupon reply, the coupon issued to the customer (named by customer code or WeCom external userid), once per request_id.';

@@ -183,3 +183,15 @@ END $$;
 REVOKE ALL ON FUNCTION commerce_api.set_service_policy(text, interval, integer, boolean, integer, interval, interval) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.set_service_policy(text, interval, integer, boolean, integer, interval, interval) IS
   'HQ sets a channel''s customer-service rules (3.4.1): the reply window and the replies allowed in it (NULL: none), whether the bot answers first and the confidence it needs, and when idle sessions end.';
+
+CREATE FUNCTION commerce_api.service_quick_reply(conversation bigint, code text, request_id text)
+RETURNS jsonb LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.service_quick_reply', '{store,operator}');
+BEGIN
+    RETURN commerce.service_quick_reply(a.tenant_id, a.stores, service_quick_reply.conversation, a.staff_id, service_quick_reply.code,
+                                        service_quick_reply.request_id, commerce._api_by(a));
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.service_quick_reply(bigint, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.service_quick_reply(bigint, text, text) IS
+  'Send a quick reply (PR03) in a session you handle, in one click and once per request_id: its text, link or mini-program card, within the reply window; a coupon reply issues the customer a coupon. Returns {conversation, message, coupon, replayed}.';

@@ -113,7 +113,7 @@ COMMENT ON FUNCTION commerce._service_orders_text(jsonb) IS
 
 -- Send a reply in a session within its channel's window and quota; NULL (or PT409 with p_raise) when it may not.
 CREATE FUNCTION commerce._service_send(p_tenant bigint, p_conversation bigint, p_sender text, p_staff bigint, p_body text,
-                                       p_answer bigint, p_raise boolean) RETURNS bigint
+                                       p_answer bigint, p_raise boolean, p_content jsonb DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE c commerce.conversation%ROWTYPE; q record; v_now timestamptz := commerce.now(); v_id bigint;
 BEGIN
@@ -133,21 +133,23 @@ BEGIN
             HINT = 'Send a subscription message (a template message the customer subscribed to) instead, or wait until the customer writes again.';
     END IF;
     INSERT INTO commerce.service_message (tenant_id, conversation_id, channel, account, direction, sender, staff_id, kind, body,
-                                          answer_id, sent_at, received_at)
-    VALUES (p_tenant, c.conversation_id, c.channel, c.account, 'out', p_sender, p_staff, 'text', p_body, p_answer, v_now, v_now)
+                                          payload, answer_id, sent_at, received_at)
+    VALUES (p_tenant, c.conversation_id, c.channel, c.account, 'out', p_sender, p_staff, coalesce(p_content ->> 'msgtype', 'text'), p_body,
+            p_content, p_answer, v_now, v_now)
     RETURNING message_id INTO v_id;
     PERFORM commerce.enqueue(p_tenant, 'service.reply',
         jsonb_build_object('channel', c.channel, 'account', c.account, 'user', c.external_user, 'conversation', c.conversation_id,
                            'message', v_id, 'sender', p_sender, 'msgtype', 'text', 'text', p_body, 'answer', p_answer,
-                           'staff', (SELECT s.code FROM commerce.staff s WHERE s.tenant_id = p_tenant AND s.staff_id = p_staff)),
+                           'staff', (SELECT s.code FROM commerce.staff s WHERE s.tenant_id = p_tenant AND s.staff_id = p_staff))
+        || coalesce(p_content - 'quick_reply' - 'use_key', '{}'::jsonb),
         'service_message:' || v_id);
     UPDATE commerce.conversation
        SET replies = replies + 1, messages = messages + 1, last_message_at = v_now, preview = left(p_body, 100)
      WHERE tenant_id = p_tenant AND conversation_id = c.conversation_id;
     RETURN v_id;
 END $$;
-COMMENT ON FUNCTION commerce._service_send(bigint, bigint, text, bigint, text, bigint, boolean) IS
-  'Send a text reply in a session (3.4.1) under its row lock: within the channel''s reply window after the customer''s last message and its quota of replies (WeCom customer service: 5 within 48 hours), it is written and queued on the outbox topic service.reply (once: key service_message:<id>); outside them it returns NULL, or with p_raise is PT409 suggesting a subscription message.';
+COMMENT ON FUNCTION commerce._service_send(bigint, bigint, text, bigint, text, bigint, boolean, jsonb) IS
+  'Send a reply in a session (3.4.1) under its row lock (a text, or p_content: a link or mini-program card as WeCom takes it, which the message keeps as its payload): within the channel''s reply window after the customer''s last message and its quota of replies (WeCom customer service: 5 within 48 hours), it is written and queued on the outbox topic service.reply (once: key service_message:<id>); outside them it returns NULL, or with p_raise is PT409 suggesting a subscription message.';
 
 -- The identity the channel's user id is in the identity graph.
 CREATE FUNCTION commerce._service_identity(p_channel text, p_account text, p_user text) RETURNS jsonb
@@ -484,22 +486,33 @@ END $$;
 COMMENT ON FUNCTION commerce.service_release(bigint, text[], bigint, bigint) IS
   'The staff member handling a session puts it back in the queue (human -> queued) for another to take; PT409 for anyone else.';
 
+-- A session the staff member handles, locked (PT409 when it is not theirs to reply in).
+CREATE FUNCTION commerce._service_handled(p_tenant bigint, p_stores text[], p_conversation bigint, p_staff bigint)
+RETURNS commerce.conversation_row LANGUAGE plpgsql AS $$
+DECLARE c commerce.conversation_row;
+BEGIN
+    PERFORM commerce._require(p_staff, 'p_staff');
+    c := commerce._service_conversation(p_tenant, p_stores, p_conversation);
+    IF c.status <> 'human' OR c.assignee_id <> p_staff THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409', MESSAGE = format('conversation %s is not yours to reply in', c.conversation_id),
+            DETAIL = format('It is %s.', c.status), HINT = 'Take the session first (service_accept).';
+    END IF;
+    RETURN c;
+END $$;
+COMMENT ON FUNCTION commerce._service_handled(bigint, text[], bigint, bigint) IS
+  'The session a staff member replies in, under its row lock: theirs to see (PT404 otherwise) and taken by them (human, assignee: PT409 otherwise).';
+
 -- A staff member replies in a session (within the window and quota), perhaps with a suggestion.
 CREATE FUNCTION commerce.service_reply(p_tenant bigint, p_stores text[], p_conversation bigint, p_staff bigint, p_text text,
                                        p_answer bigint DEFAULT NULL, p_by text DEFAULT NULL) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE c commerce.conversation_row; v_msg bigint; a commerce.service_answer%ROWTYPE;
 BEGIN
-    PERFORM commerce._require(p_staff, 'p_staff');
     PERFORM commerce._require(p_text, 'p_text');
     IF length(btrim(p_text)) NOT BETWEEN 1 AND 4000 THEN
         PERFORM commerce._invalid('p_text', format('%s characters', length(p_text)), 'A reply is 1 to 4000 characters.');
     END IF;
-    c := commerce._service_conversation(p_tenant, p_stores, p_conversation);
-    IF c.status <> 'human' OR c.assignee_id <> p_staff THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT409', MESSAGE = format('conversation %s is not yours to reply in', c.conversation_id),
-            DETAIL = format('It is %s.', c.status), HINT = 'Take the session first (service_accept).';
-    END IF;
+    c := commerce._service_handled(p_tenant, p_stores, p_conversation, p_staff);
     IF p_answer IS NOT NULL THEN
         SELECT * INTO a FROM commerce.service_answer
          WHERE tenant_id = p_tenant AND answer_id = p_answer AND conversation_id = c.conversation_id AND mode = 'suggested' FOR UPDATE;
@@ -517,6 +530,32 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION commerce.service_reply(bigint, text[], bigint, bigint, text, bigint, text) IS
   'The staff member handling a session replies (3.4.1) within the channel''s reply window and quota (PT409 suggesting a subscription message outside them); naming a suggestion (p_answer, from service_suggest) accepts it. Queued on the outbox topic service.reply.';
+
+-- A staff member sends a quick reply in a session they handle, once per request.
+CREATE FUNCTION commerce.service_quick_reply(p_tenant bigint, p_stores text[], p_conversation bigint, p_staff bigint, p_code text,
+                                             p_request_id text, p_by text DEFAULT NULL) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE c commerce.conversation_row; u jsonb; v_msg bigint; v_key text;
+BEGIN
+    PERFORM commerce._request_key(p_request_id, 'p_request_id');
+    c := commerce._service_handled(p_tenant, p_stores, p_conversation, p_staff);
+    v_key := 'service:' || c.conversation_id || ':' || p_request_id;
+    u := commerce.use_quick_reply(p_tenant, p_stores, p_code, c.person_id, v_key, p_by);
+    IF (u ->> 'replayed')::boolean THEN
+        SELECT m.message_id INTO v_msg FROM commerce.service_message m
+         WHERE m.tenant_id = p_tenant AND m.conversation_id = c.conversation_id AND m.direction = 'out' AND m.payload ->> 'use_key' = v_key;
+        RETURN jsonb_build_object('conversation', c.conversation_id, 'message', v_msg, 'coupon', u -> 'coupon', 'replayed', true);
+    END IF;
+    v_msg := commerce._service_send(p_tenant, c.conversation_id, 'staff', p_staff,
+                 CASE u #>> '{content,msgtype}' WHEN 'text' THEN u #>> '{content,text}'
+                      WHEN 'link' THEN (u #>> '{content,title}') || ' ' || (u #>> '{content,url}')
+                      ELSE u #>> '{content,title}' END,
+                 NULL, true, (u -> 'content') || jsonb_build_object('quick_reply', p_code, 'use_key', v_key));
+    UPDATE commerce.conversation SET unread = 0 WHERE tenant_id = p_tenant AND conversation_id = c.conversation_id;
+    RETURN jsonb_build_object('conversation', c.conversation_id, 'message', v_msg, 'coupon', u -> 'coupon', 'replayed', false);
+END $$;
+COMMENT ON FUNCTION commerce.service_quick_reply(bigint, text[], bigint, bigint, text, text, text) IS
+  'The staff member handling a session sends a quick reply (PR03) in one click, once per request id: its text, link or mini-program card on the outbox topic service.reply, within the reply window and quota; a coupon reply issues the customer a coupon first. A repeat returns the first send (replayed).';
 
 -- A session ends.
 CREATE FUNCTION commerce.service_end(p_tenant bigint, p_stores text[], p_conversation bigint, p_reason text DEFAULT 'resolved')
