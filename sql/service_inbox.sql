@@ -76,6 +76,32 @@ SELECT commerce.service_feedback(:t, (SELECT max(answer_id) FROM commerce.servic
 SELECT commerce.service_ingest(:t, '{"channel":"h5","account":"site","user":"anon-7","message_id":"h1","text":"我的快递到哪了？"}') #>> '{answer,source}' AS source;
 SELECT payload ->> 'text' AS reply FROM commerce.outbox WHERE topic = 'service.reply' ORDER BY message_id DESC LIMIT 1;
 
+-- a masked phone the H5 adapter calls verified is stored unverified: the session is not verified, no orders are told
+SELECT (commerce.observe_identities(:t, 'c1', '[{"type":"h5_uid","value":"h5-c1","verified":false}]', 'h5')).outcome AS h5_linked;
+SELECT commerce.service_ingest(:t, '{"channel":"h5","account":"site","user":"h5-c1","message_id":"h2","text":"我的快递到哪了？",
+         "identities":[{"type":"phone","value":"138****1111","verified":true}]}') #>> '{answer,source}' AS source;
+SELECT verified, person_id = (SELECT person_id FROM commerce.customer WHERE code = 'c1') AS is_c1 FROM commerce.conversation WHERE external_user = 'h5-c1';
+SELECT payload ->> 'text' AS reply FROM commerce.outbox WHERE topic = 'service.reply' ORDER BY message_id DESC LIMIT 1;
+-- an event alone (WeCom's enter_session) opens no reply window
+SELECT commerce.service_ingest(:t, '{"channel":"wecom_kf","account":"kf1","user":"wm-e","message_id":"e1","kind":"event","payload":{"event":"enter_session"}}') ->> 'status' AS after_event;
+SELECT commerce.service_accept(:t, NULL, (SELECT conversation_id FROM commerce.conversation WHERE external_user = 'wm-e'),
+                               (SELECT staff_id FROM commerce.staff WHERE code = 'ben')) ->> 'status' AS taken;
+SELECT commerce.service_reply(:t, NULL, (SELECT conversation_id FROM commerce.conversation WHERE external_user = 'wm-e'),
+                              (SELECT staff_id FROM commerce.staff WHERE code = 'ben'), '您好');
+-- only the staff member handling a session ends it (or HQ)
+SELECT commerce.service_end(:t, NULL, (SELECT conversation_id FROM commerce.conversation WHERE external_user = 'wm-e'), 'staff',
+                            (SELECT staff_id FROM commerce.staff WHERE code = 'amy'), false);
+SELECT commerce.service_end(:t, NULL, (SELECT conversation_id FROM commerce.conversation WHERE external_user = 'wm-e'), 'staff',
+                            (SELECT staff_id FROM commerce.staff WHERE code = 'ben'), false) ->> 'status' AS ended_by_ben;
+-- WeCom's own rule cannot be widened
+SELECT commerce.set_service_policy(:t, 'wecom_kf', interval '72 hours', 5);
+-- every field of a long article is indexed: the fourth of four 500-character questions is found
+SELECT commerce.upsert_kb_article(:t, 'long', 'answer', '长文', ARRAY[repeat('甲乙', 250), repeat('丙丁', 250), repeat('戊己', 250), '庚辛壬癸子丑寅卯' || repeat('辰', 492)],
+                                  '长答案') > 0 AS long_article;
+SELECT 'long' IN (SELECT code FROM commerce.kb_match(:t, '庚辛壬癸子丑寅卯', NULL, 3)) AS found,
+       (SELECT terms FROM commerce.kb_article WHERE code = 'long') AS terms;
+SELECT commerce.upsert_kb_article(:t, 'long', 'answer', '长文', '{x}', 'x', p_active => false) > 0 AS retired;
+
 -- a question the bot cannot answer with confidence: queued with suggestions, nothing sent
 SELECT commerce.service_ingest(:t, '{"channel":"wecom_kf","account":"kf1","user":"wm-9","message_id":"k1","text":"你们卖手机吗","store":"SH"}')
        #>> '{answer,source}' AS source, (SELECT count(*) FROM commerce.outbox WHERE topic = 'service.reply') AS replies;
@@ -120,6 +146,14 @@ SET commerce.now = '2030-06-15 12:30:00+08';
 CALL commerce.service_pump();
 SELECT channel, external_user, status, end_reason FROM commerce.conversation ORDER BY conversation_id;
 SELECT commerce.service_stats(:t, '2030-06-15', '2030-06-16') AS stats;
+-- a session taken late is counted idle from the taking, not from the customer's old message
+SET commerce.now = '2030-06-16 11:30:00+08';
+SELECT commerce.service_ingest(:t, '{"channel":"douyin","account":"dy","user":"dy-1","message_id":"d1","kind":"image","sent_at":"2030-06-15T12:00:00+08:00"}') ->> 'status' AS queued;
+SELECT commerce.service_accept(:t, NULL, (SELECT conversation_id FROM commerce.conversation WHERE external_user = 'dy-1'),
+                               (SELECT staff_id FROM commerce.staff WHERE code = 'ben')) ->> 'status' AS taken_a_day_later;
+SET commerce.now = '2030-06-16 11:31:00+08';
+CALL commerce.service_pump();
+SELECT status FROM commerce.conversation WHERE external_user = 'dy-1';
 
 -- the quick-reply library (PR03): a script, a coupon, an activity link, a mini-program card
 SELECT commerce.create_coupon_template(:t, 'TEA-10', '{"name":"茶叶满99减10","kind":"amount","amount_fen":1000,"threshold_fen":9900,"valid_days":7,"per_customer_limit":1}') > 0 AS template;
@@ -150,6 +184,8 @@ SELECT commerce.use_quick_reply(:t, '{BJ}', 'autumn', NULL, 'sidebar:4', 'staff:
 SELECT commerce.use_quick_reply(:t, '{SH}', 'shop', NULL, 'sidebar:1', 'staff:amy');
 SELECT code, uses_30d FROM commerce.quick_replies(:t, '{SH}') ORDER BY code;
 
+-- a rating of an answer that sent nothing is refused
+SELECT commerce.service_feedback(:t, (SELECT answer_id FROM commerce.service_answer WHERE source = 'none' LIMIT 1), true);
 -- bad input changes nothing
 SELECT commerce.service_ingest(:t, '{"channel":"fax","account":"a","user":"u","message_id":"x","text":"hi"}');
 SELECT commerce.service_ingest(:t, '{"channel":"h5","account":"a","user":"u","text":"hi"}');

@@ -24,7 +24,9 @@
  *     7); full-width letters and digits count as their ASCII forms;
  *   - everything else (spaces, punctuation, emoji, kana, symbols) separates
  *     runs and gives no term.
- * A text yields at most SERVICE_MAX_TERMS terms (a longer one is cut).
+ * A text yields at most SERVICE_MAX_TERMS terms, 10000: a CJK text of 5000
+ * characters, more than any field of an article (the matcher reads a question
+ * up to 2000 characters); a longer text is cut there.
  */
 #include "commerce.h"
 
@@ -33,7 +35,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 
-#define SERVICE_MAX_TERMS 2000
+#define SERVICE_MAX_TERMS 10000
 
 PG_FUNCTION_INFO_V1(commerce_text_terms);
 

@@ -8174,6 +8174,34 @@ COMMENT ON TABLE commerce.quick_reply_use IS
 SELECT commerce._declare_append_only('commerce.quick_reply_use');
 CREATE INDEX quick_reply_use_reply ON commerce.quick_reply_use (tenant_id, reply_id, used_at);
 
+CREATE TABLE commerce.community_task (
+    tenant_id  bigint NOT NULL,
+    task_id    bigint NOT NULL,
+    kind       text NOT NULL CHECK (kind IN ('topic', 'event', 'growth')),
+    metric     text NOT NULL CHECK (metric IN ('messages', 'speakers', 'joins', 'checkins')),
+    target     bigint NOT NULL CHECK (target BETWEEN 1 AND 1000000000),
+    group_ids  bigint[] CHECK (cardinality(group_ids) BETWEEN 1 AND 1000),
+    created_at timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, task_id),
+    FOREIGN KEY (tenant_id, task_id) REFERENCES commerce.koc_task
+);
+COMMENT ON TABLE commerce.community_task IS
+  'A KOC task''s community scope (PR14): what the KOC does in its groups (kind topic: start topics, event: organise an event, growth: bring members), the metric its progress is read from (messages or speakers from the daily group snapshots, joins, check-ins), the target over the task''s window, and the groups it covers (NULL: every group the KOC runs). The task itself (window, levels and tags it targets, materials) is the koc_task row.';
+
+CREATE TABLE commerce.community_task_done (
+    tenant_id    bigint NOT NULL,
+    task_id      bigint NOT NULL,
+    koc_id       bigint NOT NULL,
+    progress     bigint NOT NULL CHECK (progress >= 0),
+    completed_at timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, task_id, koc_id),
+    FOREIGN KEY (tenant_id, task_id) REFERENCES commerce.community_task,
+    FOREIGN KEY (tenant_id, koc_id) REFERENCES commerce.koc
+);
+COMMENT ON TABLE commerce.community_task_done IS
+  'A KOC''s community task reached its target (PR14), once per task and KOC: the progress when it was found reached and when (the nightly job after the snapshots, or a progress read).';
+SELECT commerce._declare_append_only('commerce.community_task_done');
+
 -- ==== sql/src/community/groups.sql
 
 CREATE TRIGGER after_50_community AFTER INSERT ON commerce.person_merge
@@ -8247,7 +8275,7 @@ CREATE TABLE commerce.conversation (
     CHECK (status <> 'human' OR assignee_id IS NOT NULL)
 );
 COMMENT ON TABLE commerce.conversation IS
-  'A customer-service session on one channel (3.4.1): the channel, its account (the shop, mini-program or WeCom customer-service account) and the customer''s id there, the person it resolved to through the identity graph and whether through a verified identity (only then does the bot look up orders), the store, the state (unhandled -> bot -> queued -> human -> ended under a guard; ended is final, a later message opens a new session), the staff member handling it, counts (messages, unread by staff, replies since the customer''s last message: the reply window''s quota), a preview of the last message and the times. At most one open session per channel, account and customer.';
+  'A customer-service session on one channel (3.4.1): the channel, its account (the shop, mini-program or WeCom customer-service account) and the customer''s id there, the person it resolved to through the identity graph and whether the graph holds one of the identities it came with as verified and linkable (only then does the bot look up orders), the store, the state (unhandled -> bot -> queued -> human -> ended under a guard; ended is final, a later message opens a new session), the staff member handling it, counts (messages, unread by staff, replies since the customer''s last message: the reply window''s quota; last_customer_at is -infinity until the customer writes, so an event opens no window), a preview of the last message and the times. At most one open session per channel, account and customer.';
 
 CREATE UNIQUE INDEX conversation_open ON commerce.conversation (tenant_id, channel, account, external_user) WHERE status <> 'ended';
 CREATE INDEX conversation_latest ON commerce.conversation (tenant_id, last_message_at DESC, conversation_id DESC);
@@ -23763,6 +23791,34 @@ COMMENT ON TABLE commerce.quick_reply_use IS
 SELECT commerce._declare_append_only('commerce.quick_reply_use');
 CREATE INDEX quick_reply_use_reply ON commerce.quick_reply_use (tenant_id, reply_id, used_at);
 
+CREATE TABLE commerce.community_task (
+    tenant_id  bigint NOT NULL,
+    task_id    bigint NOT NULL,
+    kind       text NOT NULL CHECK (kind IN ('topic', 'event', 'growth')),
+    metric     text NOT NULL CHECK (metric IN ('messages', 'speakers', 'joins', 'checkins')),
+    target     bigint NOT NULL CHECK (target BETWEEN 1 AND 1000000000),
+    group_ids  bigint[] CHECK (cardinality(group_ids) BETWEEN 1 AND 1000),
+    created_at timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, task_id),
+    FOREIGN KEY (tenant_id, task_id) REFERENCES commerce.koc_task
+);
+COMMENT ON TABLE commerce.community_task IS
+  'A KOC task''s community scope (PR14): what the KOC does in its groups (kind topic: start topics, event: organise an event, growth: bring members), the metric its progress is read from (messages or speakers from the daily group snapshots, joins, check-ins), the target over the task''s window, and the groups it covers (NULL: every group the KOC runs). The task itself (window, levels and tags it targets, materials) is the koc_task row.';
+
+CREATE TABLE commerce.community_task_done (
+    tenant_id    bigint NOT NULL,
+    task_id      bigint NOT NULL,
+    koc_id       bigint NOT NULL,
+    progress     bigint NOT NULL CHECK (progress >= 0),
+    completed_at timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, task_id, koc_id),
+    FOREIGN KEY (tenant_id, task_id) REFERENCES commerce.community_task,
+    FOREIGN KEY (tenant_id, koc_id) REFERENCES commerce.koc
+);
+COMMENT ON TABLE commerce.community_task_done IS
+  'A KOC''s community task reached its target (PR14), once per task and KOC: the progress when it was found reached and when (the nightly job after the snapshots, or a progress read).';
+SELECT commerce._declare_append_only('commerce.community_task_done');
+
 -- ==== sql/src/community/groups.sql
 
 
@@ -23834,7 +23890,7 @@ CREATE TABLE commerce.conversation (
     CHECK (status <> 'human' OR assignee_id IS NOT NULL)
 );
 COMMENT ON TABLE commerce.conversation IS
-  'A customer-service session on one channel (3.4.1): the channel, its account (the shop, mini-program or WeCom customer-service account) and the customer''s id there, the person it resolved to through the identity graph and whether through a verified identity (only then does the bot look up orders), the store, the state (unhandled -> bot -> queued -> human -> ended under a guard; ended is final, a later message opens a new session), the staff member handling it, counts (messages, unread by staff, replies since the customer''s last message: the reply window''s quota), a preview of the last message and the times. At most one open session per channel, account and customer.';
+  'A customer-service session on one channel (3.4.1): the channel, its account (the shop, mini-program or WeCom customer-service account) and the customer''s id there, the person it resolved to through the identity graph and whether the graph holds one of the identities it came with as verified and linkable (only then does the bot look up orders), the store, the state (unhandled -> bot -> queued -> human -> ended under a guard; ended is final, a later message opens a new session), the staff member handling it, counts (messages, unread by staff, replies since the customer''s last message: the reply window''s quota; last_customer_at is -infinity until the customer writes, so an event opens no window), a preview of the last message and the times. At most one open session per channel, account and customer.';
 
 CREATE UNIQUE INDEX conversation_open ON commerce.conversation (tenant_id, channel, account, external_user) WHERE status <> 'ended';
 CREATE INDEX conversation_latest ON commerce.conversation (tenant_id, last_message_at DESC, conversation_id DESC);
@@ -26418,6 +26474,7 @@ BEGIN
         BEGIN
             PERFORM commerce.group_day_snapshot(t.tenant_id, v_day);
             PERFORM commerce.community_alerts(t.tenant_id, v_day);
+            PERFORM commerce.community_tasks_settle(t.tenant_id);
         EXCEPTION WHEN OTHERS THEN
             RAISE WARNING 'commerce-community-daily: tenant %: %', t.tenant_id, SQLERRM;
         END;
@@ -26425,7 +26482,7 @@ BEGIN
     END LOOP;
 END $$;
 COMMENT ON PROCEDURE commerce.community_daily() IS
-  'The nightly community job (pg_cron 01:30: commerce-community-daily): for each tenant with groups, yesterday''s group snapshots and alerts, committed per tenant; a failing tenant is reported as a WARNING and skipped. Days whose activity the adapter reports later are snapshotted and checked by the report.';
+  'The nightly community job (pg_cron 01:30: commerce-community-daily): for each tenant with groups, yesterday''s group snapshots and alerts and the community tasks reached (community_tasks_settle), committed per tenant; a failing tenant is reported as a WARNING and skipped. Days whose activity the adapter reports later are snapshotted and checked by the report.';
 
 -- A group's days with the lurker rate.
 CREATE FUNCTION commerce.group_activity(p_tenant bigint, p_group text, p_from date, p_to date)
@@ -26813,6 +26870,275 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION commerce.use_quick_reply(bigint, text[], text, bigint, text, text) IS
   'Use a quick reply (PR03) for a person, once per use key: the content to send (text, link or mini-program card as WeCom takes them) and, for a coupon reply, a coupon of its batch issued to the person''s latest shop account (issue_coupon, source issue, key quick:<use key>; PT409 when the person has none). A repeat of the key returns the same content and coupon (replayed); the key with another reply or person is 23505. Another store''s reply is PT404.';
+
+-- ==== sql/src/community/dashboards.sql
+
+-- sql/src/community/dashboards.sql: KOC community tasks with group scope and
+-- progress read from the daily snapshots and check-ins (PR14, K16), the KOC's
+-- community earnings board from the commission ledger (PR15), the
+-- private-domain dashboard (PR16) and the lifecycle funnel per cohort from
+-- joining a group to the first and the repeat order (PR17).
+
+-- Give a KOC task a community scope, and tell the KOCs it is for.
+CREATE FUNCTION commerce.set_community_task(p_tenant bigint, p_task text, p_kind text, p_metric text, p_target bigint,
+                                            p_groups text[] DEFAULT NULL) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE t commerce.koc_task%ROWTYPE; v_groups bigint[]; v_sent bigint;
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_task, 'p_task');
+    PERFORM commerce._require(p_kind, 'p_kind');
+    PERFORM commerce._require(p_metric, 'p_metric');
+    PERFORM commerce._require(p_target, 'p_target');
+    IF p_kind NOT IN ('topic', 'event', 'growth') OR p_metric NOT IN ('messages', 'speakers', 'joins', 'checkins')
+       OR p_target NOT BETWEEN 1 AND 1000000000 THEN
+        PERFORM commerce._invalid('p_kind', format('kind %s, metric %s, target %s', left(p_kind, 32), left(p_metric, 32), p_target),
+                                  'A community task is a topic, event or growth task measured in messages, speakers, joins or check-ins, with a target of 1 to 10^9.');
+    END IF;
+    SELECT * INTO t FROM commerce.koc_task WHERE tenant_id = p_tenant AND code = p_task;
+    IF NOT FOUND THEN
+        PERFORM commerce._not_found('KOC task', p_task, p_tenant);
+    END IF;
+    IF p_groups IS NOT NULL THEN
+        SELECT array_agg(g.group_id ORDER BY g.group_id) INTO v_groups FROM commerce.community_group g
+         WHERE g.tenant_id = p_tenant AND g.code = ANY (p_groups) AND g.koc_id IS NOT NULL;
+        IF cardinality(p_groups) NOT BETWEEN 1 AND 1000
+           OR cardinality(v_groups) IS DISTINCT FROM (SELECT count(DISTINCT x) FROM unnest(p_groups) x) THEN
+            PERFORM commerce._invalid('p_groups', format('groups %s', left(p_groups::text, 80)),
+                                      'Name 1 to 1000 groups that exist and are run by a KOC, or none for every KOC group.');
+        END IF;
+    END IF;
+    INSERT INTO commerce.community_task AS c (tenant_id, task_id, kind, metric, target, group_ids, created_at)
+    VALUES (p_tenant, t.task_id, p_kind, p_metric, p_target, v_groups, commerce.now())
+    ON CONFLICT (tenant_id, task_id) DO UPDATE
+       SET kind = EXCLUDED.kind, metric = EXCLUDED.metric, target = EXCLUDED.target, group_ids = EXCLUDED.group_ids;
+    -- the task goes out to every active KOC it targets that runs a group in its scope (once per KOC)
+    SELECT count(commerce.enqueue(p_tenant, 'koc.task',
+               jsonb_build_object('task', t.code, 'title', t.title, 'koc', k.code, 'kind', p_kind, 'metric', p_metric, 'target', p_target,
+                                  'starts_at', t.starts_at, 'ends_at', t.ends_at, 'materials', t.materials),
+               'community_task:' || t.task_id || ':' || k.koc_id))
+      INTO v_sent
+      FROM commerce.koc k
+     WHERE k.tenant_id = p_tenant AND k.status = 'active'
+       AND (t.target_levels IS NULL OR k.level_code = ANY (t.target_levels))
+       AND (t.target_tags IS NULL OR k.tags && t.target_tags)
+       AND EXISTS (SELECT 1 FROM commerce.community_group g
+                    WHERE g.tenant_id = p_tenant AND g.koc_id = k.koc_id AND g.status = 'active'
+                      AND (v_groups IS NULL OR g.group_id = ANY (v_groups)));
+    RETURN jsonb_build_object('task', t.code, 'kind', p_kind, 'metric', p_metric, 'target', p_target, 'kocs', v_sent);
+END $$;
+COMMENT ON FUNCTION commerce.set_community_task(bigint, text, text, text, bigint, text[]) IS
+  'Give a KOC task (upsert_koc_task: window, levels and tags, materials) a community scope (PR14): kind topic, event or growth, the metric its progress is read from (messages, speakers, joins, check-ins), the target over the window, and the groups (KOC-run groups; NULL: every group the KOC runs). The task goes out on the outbox topic koc.task to each active KOC it targets that runs a group in scope, once per KOC (a second call tells nobody twice). Returns {task, kind, metric, target, kocs: how many KOCs it is for}.';
+
+-- A KOC's progress on a community task, per group; records the completion once.
+CREATE FUNCTION commerce.community_task_progress(p_tenant bigint, p_task text, p_koc text) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE t commerce.koc_task%ROWTYPE; c commerce.community_task%ROWTYPE; v_koc bigint; v_from date; v_to date;
+        v_groups jsonb; v_total bigint; d commerce.community_task_done%ROWTYPE;
+BEGIN
+    PERFORM commerce._tenant(p_tenant);
+    PERFORM commerce._require(p_task, 'p_task');
+    v_koc := commerce._koc_ref(p_tenant, p_koc);
+    PERFORM commerce._require(v_koc, 'p_koc');
+    SELECT * INTO t FROM commerce.koc_task WHERE tenant_id = p_tenant AND code = p_task;
+    SELECT * INTO c FROM commerce.community_task WHERE tenant_id = p_tenant AND task_id = t.task_id;
+    IF c.task_id IS NULL THEN
+        PERFORM commerce._not_found('community task', p_task, p_tenant);
+    END IF;
+    v_from := commerce._tenant_day(p_tenant, t.starts_at);
+    v_to := commerce._tenant_day(p_tenant, least(t.ends_at, commerce.now()));
+    SELECT coalesce(jsonb_agg(jsonb_build_object('group', x.code, 'value', x.v) ORDER BY x.code), '[]'::jsonb), coalesce(sum(x.v), 0)
+      INTO v_groups, v_total
+      FROM (SELECT g.code,
+                   CASE c.metric
+                       WHEN 'checkins' THEN (SELECT count(*) FROM commerce.group_checkin ci
+                                              WHERE ci.tenant_id = p_tenant AND ci.group_id = g.group_id
+                                                AND ci.day BETWEEN v_from AND v_to)
+                       ELSE (SELECT coalesce(sum(CASE c.metric WHEN 'messages' THEN gd.messages WHEN 'speakers' THEN gd.speakers
+                                                               ELSE gd.joins END), 0)
+                               FROM commerce.group_day gd
+                              WHERE gd.tenant_id = p_tenant AND gd.group_id = g.group_id AND gd.day BETWEEN v_from AND v_to) END AS v
+              FROM commerce.community_group g
+             WHERE g.tenant_id = p_tenant AND g.koc_id = v_koc AND (c.group_ids IS NULL OR g.group_id = ANY (c.group_ids))) x;
+    IF v_total >= c.target AND commerce.now() < t.ends_at + interval '2 days' THEN
+        INSERT INTO commerce.community_task_done (tenant_id, task_id, koc_id, progress, completed_at)
+        VALUES (p_tenant, t.task_id, v_koc, v_total, commerce.now())
+        ON CONFLICT (tenant_id, task_id, koc_id) DO NOTHING;
+    END IF;
+    SELECT * INTO d FROM commerce.community_task_done WHERE tenant_id = p_tenant AND task_id = t.task_id AND koc_id = v_koc;
+    RETURN jsonb_build_object('task', t.code, 'koc', p_koc, 'kind', c.kind, 'metric', c.metric, 'target', c.target, 'progress', v_total,
+                              'from', v_from, 'to', v_to, 'groups', v_groups, 'done', d.koc_id IS NOT NULL, 'completed_at', d.completed_at);
+END $$;
+COMMENT ON FUNCTION commerce.community_task_progress(bigint, text, text) IS
+  'A KOC''s progress on a community task (PR14): the metric summed over the task''s tenant-local days so far in each of the KOC''s groups in scope (messages, speakers and joins from group_day, check-ins from group_checkin), against the target. Reaching it records the completion once (community_task_done; up to 2 days after the window, for late snapshots). Returns {task, koc, kind, metric, target, progress, from, to, groups, done, completed_at}.';
+
+-- Record the community tasks reached: every KOC with groups in scope, for the tasks running or just ended.
+CREATE FUNCTION commerce.community_tasks_settle(p_tenant bigint) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE r record; v_before bigint; v_after bigint;
+BEGIN
+    SELECT count(*) INTO v_before FROM commerce.community_task_done WHERE tenant_id = p_tenant;
+    FOR r IN SELECT DISTINCT t.code AS task, k.code AS koc
+               FROM commerce.community_task c
+               JOIN commerce.koc_task t ON t.tenant_id = c.tenant_id AND t.task_id = c.task_id
+               JOIN commerce.community_group g ON g.tenant_id = c.tenant_id AND (c.group_ids IS NULL OR g.group_id = ANY (c.group_ids))
+               JOIN commerce.koc k ON k.tenant_id = g.tenant_id AND k.koc_id = g.koc_id
+              WHERE c.tenant_id = p_tenant AND t.starts_at <= commerce.now() AND t.ends_at + interval '2 days' > commerce.now()
+                AND NOT EXISTS (SELECT 1 FROM commerce.community_task_done d
+                                 WHERE d.tenant_id = c.tenant_id AND d.task_id = c.task_id AND d.koc_id = k.koc_id)
+              ORDER BY 1, 2 LOOP
+        PERFORM commerce.community_task_progress(p_tenant, r.task, r.koc);
+    END LOOP;
+    SELECT count(*) INTO v_after FROM commerce.community_task_done WHERE tenant_id = p_tenant;
+    RETURN v_after - v_before;
+END $$;
+COMMENT ON FUNCTION commerce.community_tasks_settle(bigint) IS
+  'The nightly step after the snapshots (PR14): the progress of every KOC on every community task running or ended less than 2 days ago, recording those reached once. Returns how many were newly recorded.';
+
+-- The orders of a set of persons placed after they first joined one of a set of groups, with the join.
+CREATE FUNCTION commerce._member_orders(p_tenant bigint, p_groups bigint[], p_from timestamptz, p_to timestamptz)
+RETURNS TABLE (person_id bigint, joined_at timestamptz, order_id bigint, paid_at timestamptz, net_fen bigint)
+LANGUAGE sql STABLE AS $$
+    WITH members AS (
+        SELECT m.person_id, min(coalesce(m.first_joined_at, m.joined_at)) AS joined_at
+          FROM commerce.group_member m
+         WHERE m.tenant_id = p_tenant AND m.group_id = ANY (p_groups) AND m.person_id IS NOT NULL AND m.member_type <> 'staff'
+         GROUP BY m.person_id
+    )
+    SELECT mb.person_id, mb.joined_at, o.order_id, o.paid_at, o.paid_fen - o.refunded_fen
+      FROM members mb
+      JOIN commerce.customer c ON c.tenant_id = p_tenant AND c.person_id = mb.person_id
+      JOIN commerce.orders o ON o.tenant_id = p_tenant AND o.customer_id = c.customer_id
+     WHERE o.paid_at IS NOT NULL AND o.paid_at >= mb.joined_at AND o.paid_at >= p_from AND o.paid_at < p_to;
+$$;
+COMMENT ON FUNCTION commerce._member_orders(bigint, bigint[], timestamptz, timestamptz) IS
+  'The paid orders of the persons who joined one of the groups, placed after their first join and paid in [p_from, p_to), with the net amount (paid less refunded): what the groups brought (PR15, PR16). Staff members are left out.';
+
+-- The KOC's community earnings board: traffic, redemptions and earnings its groups brought.
+CREATE FUNCTION commerce.koc_community_board(p_tenant bigint, p_koc text, p_from date, p_to date) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE r record; v_koc bigint; v_groups bigint[]; v_per_group jsonb; v_orders record; v_comm record;
+BEGIN
+    r := commerce._local_range(p_tenant, p_from, p_to);
+    v_koc := commerce._koc_ref(p_tenant, p_koc);
+    PERFORM commerce._require(v_koc, 'p_koc');
+    SELECT array_agg(g.group_id ORDER BY g.group_id) INTO v_groups FROM commerce.community_group g
+     WHERE g.tenant_id = p_tenant AND g.koc_id = v_koc;
+    SELECT coalesce(jsonb_agg(jsonb_build_object('group', g.code, 'name', g.name, 'members', g.members,
+               'joins', (SELECT count(*) FROM commerce.group_member_event e WHERE e.tenant_id = p_tenant AND e.group_id = g.group_id
+                           AND e.kind = 'join' AND e.at >= r.lo AND e.at < r.hi),
+               'quits', (SELECT count(*) FROM commerce.group_member_event e WHERE e.tenant_id = p_tenant AND e.group_id = g.group_id
+                           AND e.kind = 'quit' AND e.at >= r.lo AND e.at < r.hi)) ORDER BY g.code), '[]'::jsonb)
+      INTO v_per_group
+      FROM commerce.community_group g WHERE g.tenant_id = p_tenant AND g.koc_id = v_koc;
+    SELECT count(DISTINCT mo.person_id) AS buyers, count(*) AS orders, coalesce(sum(mo.net_fen), 0) AS gmv_fen INTO v_orders
+      FROM commerce._member_orders(p_tenant, coalesce(v_groups, '{}'), r.lo, r.hi) mo;
+    -- the KOC's commission on orders of its groups' members (joined before the order), from the ledger
+    SELECT count(*) FILTER (WHERE l.kind = 'earn') AS redemptions, coalesce(sum(l.amount_fen), 0) AS earned_fen,
+           coalesce(sum(l.amount_fen) FILTER (WHERE l.kind = 'reverse'), 0) AS reversed_fen
+      INTO v_comm
+      FROM commerce.commission_line l
+      JOIN commerce.customer c ON c.tenant_id = l.tenant_id AND c.customer_id = l.customer_id
+     WHERE l.tenant_id = p_tenant AND l.koc_id = v_koc AND l.occurred_at >= r.lo AND l.occurred_at < r.hi
+       AND EXISTS (SELECT 1 FROM commerce.group_member m
+                    WHERE m.tenant_id = p_tenant AND m.person_id = c.person_id AND m.group_id = ANY (v_groups)
+                      AND coalesce(m.first_joined_at, m.joined_at) <= l.occurred_at);
+    RETURN jsonb_build_object('koc', p_koc, 'from', p_from, 'to', p_to, 'groups', v_per_group,
+               'joins', (SELECT coalesce(sum((x ->> 'joins')::bigint), 0) FROM jsonb_array_elements(v_per_group) x),
+               'members', (SELECT coalesce(sum((x ->> 'members')::bigint), 0) FROM jsonb_array_elements(v_per_group) x),
+               'buyers', v_orders.buyers, 'orders', v_orders.orders, 'gmv_fen', v_orders.gmv_fen,
+               'redemptions', v_comm.redemptions, 'earned_fen', v_comm.earned_fen, 'reversed_fen', v_comm.reversed_fen);
+END $$;
+COMMENT ON FUNCTION commerce.koc_community_board(bigint, text, date, date) IS
+  'A KOC''s community earnings board (PR15), live from the tables over tenant-local days [p_from, p_to]: per group it runs, its members now and the joins and quits of the period (the traffic it brought); the members who bought after joining, their paid orders and GMV (paid less refunded); and from the commission ledger the KOC''s redemptions and net commission on orders of its groups'' members (earn less reverse lines, in fen).';
+
+-- The private-domain dashboard: groups, members, active members, conversion, GMV from group members.
+CREATE FUNCTION commerce.private_domain_dashboard(p_tenant bigint, p_from date, p_to date, p_stores text[] DEFAULT NULL) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE r record; v_groups bigint[]; v jsonb; v_members bigint; v_active bigint; v_buyers bigint; v_orders bigint; v_gmv bigint;
+        v_speakers numeric; v_checkins bigint;
+BEGIN
+    r := commerce._local_range(p_tenant, p_from, p_to);
+    SELECT array_agg(g.group_id ORDER BY g.group_id) INTO v_groups
+      FROM commerce.community_group g LEFT JOIN commerce.store s ON s.tenant_id = g.tenant_id AND s.store_id = g.store_id
+     WHERE g.tenant_id = p_tenant AND g.status = 'active' AND (p_stores IS NULL OR s.code = ANY (p_stores));
+    v_groups := coalesce(v_groups, '{}');
+    SELECT count(DISTINCT m.person_id) INTO v_members FROM commerce.group_member m
+     WHERE m.tenant_id = p_tenant AND m.group_id = ANY (v_groups) AND m.active AND m.person_id IS NOT NULL AND m.member_type <> 'staff';
+    SELECT count(DISTINCT mo.person_id), count(*), coalesce(sum(mo.net_fen), 0) INTO v_buyers, v_orders, v_gmv
+      FROM commerce._member_orders(p_tenant, v_groups, r.lo, r.hi) mo;
+    SELECT count(*) INTO v_checkins FROM commerce.group_checkin ci
+     WHERE ci.tenant_id = p_tenant AND ci.group_id = ANY (v_groups) AND ci.day BETWEEN p_from AND p_to;
+    -- active: a member now who checked in or bought in the period
+    SELECT count(*) INTO v_active FROM (
+        SELECT ci.person_id FROM commerce.group_checkin ci
+         WHERE ci.tenant_id = p_tenant AND ci.group_id = ANY (v_groups) AND ci.day BETWEEN p_from AND p_to
+        UNION
+        SELECT mo.person_id FROM commerce._member_orders(p_tenant, v_groups, r.lo, r.hi) mo) a
+     WHERE EXISTS (SELECT 1 FROM commerce.group_member m WHERE m.tenant_id = p_tenant AND m.person_id = a.person_id
+                      AND m.group_id = ANY (v_groups) AND m.active);
+    SELECT avg(gd.speakers) INTO v_speakers FROM commerce.group_day gd
+     WHERE gd.tenant_id = p_tenant AND gd.group_id = ANY (v_groups) AND gd.day BETWEEN p_from AND p_to AND gd.speakers IS NOT NULL;
+    v := jsonb_build_object('from', p_from, 'to', p_to, 'groups', cardinality(v_groups), 'members', v_members,
+             'joins', (SELECT count(*) FROM commerce.group_member_event e WHERE e.tenant_id = p_tenant AND e.group_id = ANY (v_groups)
+                         AND e.kind = 'join' AND e.at >= r.lo AND e.at < r.hi),
+             'quits', (SELECT count(*) FROM commerce.group_member_event e WHERE e.tenant_id = p_tenant AND e.group_id = ANY (v_groups)
+                         AND e.kind = 'quit' AND e.at >= r.lo AND e.at < r.hi),
+             'active_members', v_active, 'checkins', v_checkins, 'speakers_per_group_day', round(v_speakers, 1),
+             'buyers', v_buyers, 'orders', v_orders, 'gmv_fen', v_gmv,
+             'conversion_bp', CASE WHEN v_members > 0 THEN v_buyers * 10000 / v_members END,
+             'active_bp', CASE WHEN v_members > 0 THEN v_active * 10000 / v_members END);
+    RETURN v;
+END $$;
+COMMENT ON FUNCTION commerce.private_domain_dashboard(bigint, date, date, text[]) IS
+  'The private-domain dashboard (PR16) over tenant-local days [p_from, p_to], for the active groups of some stores or all: groups, members now (distinct persons, staff left out), joins and quits of the period, active members (members now who checked in or bought in the period), check-ins, the reported speakers per group and day, buyers, orders and GMV from members (paid after their first join, less refunds, in fen), conversion = buyers / members and active share in bp.';
+
+-- The lifecycle funnel per cohort: joined a group -> first order -> repeat order.
+CREATE FUNCTION commerce.community_funnel(p_tenant bigint, p_grain text, p_from date, p_to date, p_stores text[] DEFAULT NULL)
+RETURNS TABLE (cohort date, joined bigint, first_order bigint, repeat_order bigint, first_order_bp integer, repeat_bp integer,
+               median_days_to_first numeric)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE r record; v_tz text;
+BEGIN
+    r := commerce._local_range(p_tenant, p_from, p_to);
+    v_tz := (commerce._tenant(p_tenant)).time_zone;
+    PERFORM commerce._require(p_grain, 'p_grain');
+    IF p_grain NOT IN ('day', 'week', 'month') THEN
+        PERFORM commerce._invalid('p_grain', format('"%s"', left(p_grain, 16)), 'A cohort is a day, week or month of first joins.');
+    END IF;
+    RETURN QUERY
+    WITH joined AS (
+        SELECT m.person_id, min(coalesce(m.first_joined_at, m.joined_at)) AS at
+          FROM commerce.group_member m
+          JOIN commerce.community_group g ON g.tenant_id = m.tenant_id AND g.group_id = m.group_id
+          LEFT JOIN commerce.store s ON s.tenant_id = g.tenant_id AND s.store_id = g.store_id
+         WHERE m.tenant_id = p_tenant AND m.person_id IS NOT NULL AND m.member_type <> 'staff'
+           AND (p_stores IS NULL OR s.code = ANY (p_stores))
+         GROUP BY m.person_id
+        HAVING min(coalesce(m.first_joined_at, m.joined_at)) >= r.lo AND min(coalesce(m.first_joined_at, m.joined_at)) < r.hi
+    ), orders AS (
+        SELECT j.person_id, j.at, o.paid_at, row_number() OVER (PARTITION BY j.person_id ORDER BY o.paid_at, o.order_id) AS n
+          FROM joined j
+          JOIN commerce.customer c ON c.tenant_id = p_tenant AND c.person_id = j.person_id
+          JOIN commerce.orders o ON o.tenant_id = p_tenant AND o.customer_id = c.customer_id
+         WHERE o.paid_at IS NOT NULL AND o.paid_at >= j.at AND o.paid_fen > o.refunded_fen
+    ), per AS (
+        SELECT j.person_id, date_trunc(p_grain, j.at AT TIME ZONE v_tz)::date AS cohort,
+               (SELECT o.paid_at FROM orders o WHERE o.person_id = j.person_id AND o.n = 1) AS first_at,
+               EXISTS (SELECT 1 FROM orders o WHERE o.person_id = j.person_id AND o.n = 2) AS repeated, j.at
+          FROM joined j
+    )
+    SELECT p.cohort, count(*), count(p.first_at), count(*) FILTER (WHERE p.repeated),
+           (count(p.first_at) * 10000 / count(*))::integer,
+           CASE WHEN count(p.first_at) > 0 THEN (count(*) FILTER (WHERE p.repeated) * 10000 / count(p.first_at))::integer END,
+           round((percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM p.first_at - p.at) / 86400)
+                  FILTER (WHERE p.first_at IS NOT NULL))::numeric, 1)
+      FROM per p
+     GROUP BY p.cohort
+     ORDER BY p.cohort;
+END $$;
+COMMENT ON FUNCTION commerce.community_funnel(bigint, text, date, date, text[]) IS
+  'The lifecycle funnel (PR17): the persons whose first join of a group (of some stores'' groups, or all; staff left out) fell in tenant-local days [p_from, p_to], by cohort (the day, week or month of that join): joined, made a first paid order after joining (not fully refunded), made a second (repeat); first_order_bp = first / joined, repeat_bp = repeat / first; the median days from the join to the first order.';
 
 -- ==== sql/src/community/api.sql
 
@@ -27494,6 +27820,82 @@ REVOKE ALL ON FUNCTION commerce_api.use_quick_reply(text, text, text, text) FROM
 COMMENT ON FUNCTION commerce_api.use_quick_reply(text, text, text, text) IS
   'The WeCom sidebar sends a quick reply in one click (PR03): the content to pass to WeCom''s sendChatMessage and, for a coupon reply, the coupon issued to the customer (named by customer code or WeCom external userid), once per request_id.';
 
+-- KOC community tasks and the dashboards (PR14-PR17).
+
+-- The KOC a board or a progress is for: a KOC itself (naming another is 42501), HQ any.
+CREATE FUNCTION commerce._api_koc_code(a commerce.actor, p_koc text) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF a.kind = 'koc' THEN
+        RETURN commerce._actor_subject(a, p_koc, 'koc');
+    END IF;
+    PERFORM commerce._require(p_koc, 'koc');
+    RETURN p_koc;
+END $$;
+COMMENT ON FUNCTION commerce._api_koc_code(commerce.actor, text) IS
+  'The KOC a community board or task progress is read for: a KOC caller itself (another code is 42501), HQ the one it names.';
+
+CREATE FUNCTION commerce_api.set_community_task(task text, kind text, metric text, target bigint, groups text[] DEFAULT NULL)
+RETURNS jsonb LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.set_community_task', '{operator}');
+BEGIN
+    RETURN commerce.set_community_task(a.tenant_id, set_community_task.task, set_community_task.kind, set_community_task.metric,
+                                       set_community_task.target, set_community_task.groups);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.set_community_task(text, text, text, bigint, text[]) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.set_community_task(text, text, text, bigint, text[]) IS
+  'HQ gives a KOC task a community scope (PR14): start topics, organise an event or bring members, measured in messages, speakers, joins or check-ins against a target, in the KOCs'' groups (or some); the task goes out to the KOCs it targets (outbox koc.task).';
+
+CREATE FUNCTION commerce_api.community_task_progress(task text, koc text DEFAULT NULL)
+RETURNS jsonb LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.community_task_progress', '{koc,operator}');
+BEGIN
+    RETURN commerce.community_task_progress(a.tenant_id, community_task_progress.task,
+                                            commerce._api_koc_code(a, community_task_progress.koc));
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.community_task_progress(text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.community_task_progress(text, text) IS
+  'A KOC''s progress on a community task (PR14), per group, from the daily snapshots and check-ins; a KOC reads its own, HQ any.';
+
+CREATE FUNCTION commerce_api.koc_community_board(from_day date, to_day date, koc text DEFAULT NULL)
+RETURNS jsonb LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.koc_community_board', '{koc,operator}');
+BEGIN
+    RETURN commerce.koc_community_board(a.tenant_id, commerce._api_koc_code(a, koc_community_board.koc), koc_community_board.from_day,
+                                        koc_community_board.to_day);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.koc_community_board(date, date, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.koc_community_board(date, date, text) IS
+  'The KOC''s community earnings board (PR15): the traffic its groups brought (members, joins, quits), the orders and GMV of their members, and its redemptions and commission on them from the ledger; a KOC reads its own, HQ any.';
+
+CREATE FUNCTION commerce_api.private_domain_dashboard(from_day date, to_day date, store text DEFAULT NULL)
+RETURNS jsonb LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.private_domain_dashboard', '{store,operator}');
+BEGIN
+    RETURN commerce.private_domain_dashboard(a.tenant_id, private_domain_dashboard.from_day, private_domain_dashboard.to_day,
+                                             commerce._service_stores(a, private_domain_dashboard.store));
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.private_domain_dashboard(date, date, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.private_domain_dashboard(date, date, text) IS
+  'The private-domain dashboard (PR16): groups, members, joins and quits, active members, check-ins, buyers, orders and GMV from members, conversion in bp; store staff their stores'', HQ all or one store.';
+
+CREATE FUNCTION commerce_api.community_funnel(grain text, from_day date, to_day date, store text DEFAULT NULL)
+RETURNS jsonb LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.community_funnel', '{store,operator}');
+BEGIN
+    RETURN (SELECT coalesce(jsonb_agg(to_jsonb(f) ORDER BY f.cohort), '[]'::jsonb)
+              FROM commerce.community_funnel(a.tenant_id, community_funnel.grain, community_funnel.from_day, community_funnel.to_day,
+                                             commerce._service_stores(a, community_funnel.store)) f);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.community_funnel(text, date, date, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.community_funnel(text, date, date, text) IS
+  'The lifecycle funnel (PR17): per cohort (day, week or month of the first join) the persons who joined a group, made a first order after it, and a repeat order, with the rates in bp and the median days to the first order.';
+
 -- ==== sql/src/service/tables.sql
 
 
@@ -27529,7 +27931,7 @@ COMMENT ON VIEW commerce_api.inbox_item IS
 CREATE FUNCTION commerce._text_terms(p_text text) RETURNS text[]
 AS 'MODULE_PATHNAME', 'commerce_text_terms' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION commerce._text_terms(text) IS
-  'The terms of a text for the knowledge-base matcher (3.4.2), repeated as they occur: the overlapping bigrams of each run of CJK ideographs and each of its characters prefixed with ~, each run of ASCII letters and digits as one lower-case word (full-width forms folded); punctuation, spaces and other characters separate runs. At most 2000 terms. UTF8 databases only (0A000 otherwise).';
+  'The terms of a text for the knowledge-base matcher (3.4.2), repeated as they occur: the overlapping bigrams of each run of CJK ideographs and each of its characters prefixed with ~, each run of ASCII letters and digits as one lower-case word (full-width forms folded); punctuation, spaces and other characters separate runs. At most 10000 terms (a CJK text of 5000 characters). UTF8 databases only (0A000 otherwise).';
 
 -- Add or change an article and rewrite its terms.
 CREATE FUNCTION commerce.upsert_kb_article(p_tenant bigint, p_code text, p_kind text, p_title text, p_questions text[],
@@ -27560,7 +27962,9 @@ BEGIN
                                   'Give 1 to 50 questions customers ask, each 1 to 500 characters.');
     END IF;
     v_store := commerce._store_ref(p_tenant, p_store);
-    v_terms := commerce._text_terms(p_title || ' ' || array_to_string(p_questions, ' ') || ' ' || p_answer);
+    -- each field on its own, so that no field's terms crowd out another's (commerce._text_terms stops at 10000)
+    v_terms := commerce._text_terms(p_title) || commerce._text_terms(p_answer)
+               || ARRAY(SELECT t FROM unnest(p_questions) q, unnest(commerce._text_terms(q)) t);
     IF cardinality(v_terms) = 0 THEN
         PERFORM commerce._invalid('p_questions', 'the title and questions have no letter, digit or CJK character',
                                   'Write the questions as customers type them.');
@@ -27622,7 +28026,7 @@ LANGUAGE sql STABLE AS $$
      LIMIT least(greatest(p_limit, 1), 20);
 $$;
 COMMENT ON FUNCTION commerce.kb_match(bigint, text, bigint, integer) IS
-  'The knowledge-base articles that best match a customer''s question (3.4.2; a store''s and every store''s, active): BM25 (k1 1.2, b 0.75) over the terms of commerce._text_terms (bigrams, unigrams and words, each weighted by its idf). confidence_bp, for the best article only (0 for the others): the share of the question''s idf weight its terms cover (a term no article has counts against every article) times its margin over the next, 1 - next score / its score. Best first, at most p_limit (1 to 20).';
+  'The knowledge-base articles that best match a customer''s question (3.4.2; a store''s and every store''s, active): BM25 (k1 1.2, b 0.75) over the terms of commerce._text_terms (bigrams, unigrams and words, each weighted by its idf). confidence_bp, for the best article only (0 for the others): the share of the question''s idf weight its terms cover (a term no article has counts against every article) times its margin over the next, 1 - next score / its score. Best first, at most p_limit (1 to 20). The question is read up to its first 2000 characters.';
 
 -- ==== sql/src/service/inbox.sql
 
@@ -27637,15 +28041,16 @@ COMMENT ON FUNCTION commerce.kb_match(bigint, text, bigint, integer) IS
 CREATE FUNCTION commerce._service_policy(p_tenant bigint, p_channel text, OUT reply_window interval, OUT max_replies integer,
                                          OUT bot boolean, OUT answer_min_bp integer, OUT bot_idle interval, OUT human_idle interval)
 LANGUAGE sql STABLE AS $$
-    SELECT CASE WHEN p.tenant_id IS NULL AND p_channel = 'wecom_kf' THEN interval '48 hours' ELSE p.reply_window END,
-           CASE WHEN p.tenant_id IS NULL AND p_channel = 'wecom_kf' THEN 5 ELSE p.max_replies END,
+    SELECT CASE WHEN p_channel = 'wecom_kf' THEN least(coalesce(p.reply_window, interval '48 hours'), interval '48 hours')
+                ELSE p.reply_window END,
+           CASE WHEN p_channel = 'wecom_kf' THEN least(coalesce(p.max_replies, 5), 5) ELSE p.max_replies END,
            coalesce(p.bot, true), coalesce(p.answer_min_bp, 1200), coalesce(p.bot_idle, interval '30 minutes'),
            coalesce(p.human_idle, interval '24 hours')
       FROM (SELECT 1) one
       LEFT JOIN commerce.service_policy p ON p.tenant_id = p_tenant AND p.channel = p_channel;
 $$;
 COMMENT ON FUNCTION commerce._service_policy(bigint, text) IS
-  'A channel''s customer-service rules (service_policy); without a row: no reply window (wecom_kf: 48 hours and 5 replies), the bot on, 1200 bp to answer alone, a bot session ends after 30 idle minutes, a queued or human one after 24 hours.';
+  'A channel''s customer-service rules (service_policy); without a row: no reply window, the bot on, 1200 bp to answer alone, a bot session ends after 30 idle minutes, a queued or human one after 24 hours. WeCom customer service (wecom_kf) never allows more than its own rule, 5 replies within 48 hours, whatever the row says.';
 
 -- Set a channel's service rules.
 CREATE FUNCTION commerce.set_service_policy(p_tenant bigint, p_channel text, p_reply_window interval, p_max_replies integer,
@@ -27663,6 +28068,10 @@ BEGIN
     IF p_channel NOT IN ('miniprogram', 'h5', 'taobao', 'douyin', 'wecom_kf') THEN
         PERFORM commerce._invalid('p_channel', format('channel "%s"', left(p_channel, 32)),
                                   'A service channel is miniprogram, h5, taobao, douyin or wecom_kf.');
+    END IF;
+    IF p_channel = 'wecom_kf' AND (p_reply_window > interval '48 hours' OR p_max_replies > 5) THEN
+        PERFORM commerce._invalid('p_reply_window', format('window %s, %s replies on wecom_kf', p_reply_window, p_max_replies),
+                                  'WeCom customer service allows at most 5 replies within 48 hours of the customer''s last message; set those or less (NULL: WeCom''s own).');
     END IF;
     IF p_reply_window NOT BETWEEN interval '1 minute' AND interval '30 days' OR p_max_replies NOT BETWEEN 1 AND 1000
        OR p_answer_min_bp NOT BETWEEN 0 AND 10000 OR p_bot_idle NOT BETWEEN interval '1 minute' AND interval '7 days'
@@ -27682,7 +28091,7 @@ COMMENT ON FUNCTION commerce.set_service_policy(bigint, text, interval, integer,
   'Set a channel''s customer-service rules (3.4.1): the reply window after the customer''s last message (NULL: none) and the replies allowed in it (NULL: any), whether the bot answers first, the confidence it needs to answer alone, and the idle times after which bot and human sessions end.';
 
 -- The orders a verified customer may be told about: named orders of theirs, else their latest three with goods to ship.
-CREATE FUNCTION commerce._service_orders(p_tenant bigint, p_person bigint, p_text text) RETURNS jsonb
+CREATE FUNCTION commerce._service_orders(p_tenant bigint, p_person bigint, p_text text, p_channels text[] DEFAULT NULL) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     WITH mine AS (
         SELECT o.order_id, o.external_order_id, o.status, o.created_at, o.paid_at, o.shipped_at,
@@ -27693,6 +28102,8 @@ LANGUAGE sql STABLE AS $$
           FROM commerce.customer c
           JOIN commerce.orders o ON o.tenant_id = c.tenant_id AND o.customer_id = c.customer_id
          WHERE c.tenant_id = p_tenant AND c.person_id = p_person
+           AND (p_channels IS NULL OR EXISTS (SELECT 1 FROM commerce.channel ch
+                                               WHERE ch.tenant_id = o.tenant_id AND ch.channel_id = o.channel_id AND ch.code = ANY (p_channels)))
     ), named AS (
         SELECT m.* FROM mine m
          WHERE m.external_order_id IN (SELECT x[1] FROM regexp_matches(coalesce(p_text, ''), '([0-9A-Za-z:_-]{6,64})', 'g') x)
@@ -27714,8 +28125,8 @@ LANGUAGE sql STABLE AS $$
                ORDER BY ch.created_at DESC, ch.order_id DESC), '[]'::jsonb)
       FROM chosen ch;
 $$;
-COMMENT ON FUNCTION commerce._service_orders(bigint, bigint, text) IS
-  'The orders the bot tells a verified customer about (3.4.2): the orders of the person''s accounts whose numbers the question names, else the latest three with goods to ship (a membership card or a course is not asked after as a parcel), each with status, its items, dates and parcels (carrier, waybill).';
+COMMENT ON FUNCTION commerce._service_orders(bigint, bigint, text, text[]) IS
+  'The orders the bot tells a verified customer about (3.4.2), and staff limited to sales channels see of those channels (p_channels): the orders of the person''s accounts whose numbers the question names, else the latest three with goods to ship (a membership card or a course is not asked after as a parcel), each with status, its items, dates and parcels (carrier, waybill).';
 
 -- The bot's text for an order lookup.
 CREATE FUNCTION commerce._service_orders_text(p_orders jsonb) RETURNS text
@@ -27832,7 +28243,7 @@ BEGIN
         v_source := 'kb';
         v_body := m.answer;
     END IF;
-    -- asking for a person right after an answer rejects it
+    -- asking for a person rejects the bot's answers in the session nobody rated yet
     IF v_source = 'handoff' THEN
         UPDATE commerce.service_answer SET accepted = false, rated_by = 'handoff', rated_at = v_now
          WHERE tenant_id = p_tenant AND conversation_id = c.conversation_id AND mode = 'auto' AND accepted IS NULL
@@ -27926,11 +28337,22 @@ BEGIN
                                            ELSE '{}'::jsonb END)
                  || coalesce(e -> 'identities', '[]'::jsonb);
         v_person := (commerce.observe_identities(p_tenant, NULL, v_ids, 'service.' || v_channel)).person_id;
-        v_verified := EXISTS (SELECT 1 FROM jsonb_array_elements(v_ids) i WHERE (i ->> 'verified')::boolean);
+        -- verified as the graph kept it: an identity this delivery claims verified that the graph holds verified, linkable
+        -- and the person's (a masked, virtual or blocklisted phone called verified is stored unverified: it counts for nothing)
+        v_verified := EXISTS (SELECT 1 FROM jsonb_array_elements(v_ids) i
+                                JOIN commerce.person_identity pi
+                                  ON pi.tenant_id = p_tenant AND pi.type = i ->> 'type'
+                                 AND pi.value = CASE i ->> 'type'
+                                                    WHEN 'phone' THEN CASE WHEN i ->> 'value' ~ '\*' THEN i ->> 'value'
+                                                                           ELSE commerce.normalize_phone(i ->> 'value') END
+                                                    WHEN 'email' THEN lower(btrim(i ->> 'value'))
+                                                    ELSE i ->> 'value' END
+                               WHERE coalesce((i ->> 'verified')::boolean, false)
+                                 AND pi.person_id = v_person AND pi.verified AND pi.linkable);
         INSERT INTO commerce.conversation (tenant_id, channel, account, external_user, person_id, verified, store_id, status,
                                            opened_at, last_message_at, last_customer_at)
-        VALUES (p_tenant, v_channel, v_account, v_user, v_person, v_verified, v_store, 'unhandled', v_now, v_at, v_at)
-        RETURNING * INTO c;
+        VALUES (p_tenant, v_channel, v_account, v_user, v_person, v_verified, v_store, 'unhandled', v_now, v_at, '-infinity')
+        RETURNING * INTO c;     -- the customer's first message (not an event) opens the reply window below
     END IF;
     INSERT INTO commerce.service_message (tenant_id, conversation_id, channel, account, channel_msg_id, direction, sender, kind,
                                           body, payload, sent_at, received_at)
@@ -27958,7 +28380,7 @@ BEGIN
                'answer', v_bot);
 END $$;
 COMMENT ON FUNCTION commerce.service_ingest(bigint, jsonb) IS
-  'A customer''s message comes in from any channel (3.4.1): {channel (miniprogram, h5, taobao, douyin, wecom_kf), account, message_id (the channel''s), user, kind, text, payload, sent_at, store, verified, identities}. Once per (channel, account, message_id): a webhook delivered again, even concurrently, returns the first outcome with replayed true. The customer''s open session is found or opened (the person resolved through the identity graph), the reply window restarts, and in an unhandled or bot session the bot answers a text (_service_bot) or the session is queued for a person.';
+  'A customer''s message comes in from any channel (3.4.1): {channel (miniprogram, h5, taobao, douyin, wecom_kf), account, message_id (the channel''s), user, kind, text, payload, sent_at, store, verified, identities}. Once per (channel, account, message_id): a webhook delivered again, even concurrently, changes nothing and returns the message, its session''s current status and the bot''s answer to it, with replayed true. The customer''s open session is found or opened (the person resolved through the identity graph), the reply window restarts, and in an unhandled or bot session the bot answers a text (_service_bot) or the session is queued for a person.';
 
 -- The sessions a staff member sees, by latest message.
 CREATE FUNCTION commerce.service_inbox(p_tenant bigint, p_stores text[], p_status text[] DEFAULT NULL,
@@ -28043,7 +28465,7 @@ COMMENT ON FUNCTION commerce.service_conversation(bigint, text[], bigint, bigint
   'A session for the workbench (3.4.1): state, assignee, what the reply window still allows (reply_until, replies_left), its messages newest first (p_limit before message p_before), the customer card (the CRM 360 of a person with an account, masked as the caller may see) and the latest suggestions.';
 
 -- The replies suggested to staff for a session's last question, logged once per message.
-CREATE FUNCTION commerce.service_suggest(p_tenant bigint, p_stores text[], p_conversation bigint) RETURNS jsonb
+CREATE FUNCTION commerce.service_suggest(p_tenant bigint, p_stores text[], p_conversation bigint, p_channels text[] DEFAULT NULL) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE c commerce.conversation_row; m record; v_sugg jsonb; v_orders jsonb; a commerce.service_answer%ROWTYPE;
 BEGIN
@@ -28057,7 +28479,7 @@ BEGIN
     SELECT * INTO a FROM commerce.service_answer WHERE tenant_id = p_tenant AND message_id = m.message_id AND mode = 'suggested';
     IF NOT FOUND THEN
         IF c.verified AND c.person_id IS NOT NULL THEN
-            v_orders := commerce._service_orders(p_tenant, c.person_id, m.body);
+            v_orders := commerce._service_orders(p_tenant, c.person_id, m.body, p_channels);
         END IF;
         v_sugg := commerce._service_suggestions(p_tenant, m.body, c.store_id, v_orders);
         INSERT INTO commerce.service_answer (tenant_id, conversation_id, message_id, mode, source, article_id, confidence_bp,
@@ -28069,8 +28491,8 @@ BEGIN
     END IF;
     RETURN jsonb_build_object('answer', a.answer_id, 'question', m.body, 'suggestions', a.suggestions, 'orders', a.orders);
 END $$;
-COMMENT ON FUNCTION commerce.service_suggest(bigint, text[], bigint) IS
-  'The replies suggested to staff for a session''s last text question (3.4.2 handoff): the three best articles with their texts (an order_status one with the verified customer''s orders filled in) and the customer''s orders, logged once per message (service_answer, mode suggested: replying with answer => it accepts it).';
+COMMENT ON FUNCTION commerce.service_suggest(bigint, text[], bigint, text[]) IS
+  'The replies suggested to staff for a session''s last text question (3.4.2 handoff): the three best articles with their texts (an order_status one with the verified customer''s orders filled in) and the customer''s orders (of the staff member''s sales channels when limited to some), logged once per message (service_answer, mode suggested: replying with answer => it accepts it).';
 
 -- A staff member takes a session.
 CREATE FUNCTION commerce.service_accept(p_tenant bigint, p_stores text[], p_conversation bigint, p_staff bigint) RETURNS jsonb
@@ -28186,7 +28608,8 @@ COMMENT ON FUNCTION commerce.service_quick_reply(bigint, text[], bigint, bigint,
   'The staff member handling a session sends a quick reply (PR03) in one click, once per request id: its text, link or mini-program card on the outbox topic service.reply, within the reply window and quota; a coupon reply issues the customer a coupon first. A repeat returns the first send (replayed).';
 
 -- A session ends.
-CREATE FUNCTION commerce.service_end(p_tenant bigint, p_stores text[], p_conversation bigint, p_reason text DEFAULT 'resolved')
+CREATE FUNCTION commerce.service_end(p_tenant bigint, p_stores text[], p_conversation bigint, p_reason text DEFAULT 'resolved',
+                                     p_staff bigint DEFAULT NULL, p_override boolean DEFAULT true)
 RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE c commerce.conversation_row;
 BEGIN
@@ -28198,12 +28621,17 @@ BEGIN
     IF c.status = 'ended' THEN
         RETURN jsonb_build_object('conversation', c.conversation_id, 'status', 'ended', 'reason', c.end_reason, 'replayed', true);
     END IF;
+    IF c.status = 'human' AND c.assignee_id IS DISTINCT FROM p_staff AND NOT coalesce(p_override, false) THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409', MESSAGE = format('conversation %s is not yours to end', c.conversation_id),
+            DETAIL = format('%s handles it.', (SELECT s.code FROM commerce.staff s WHERE s.tenant_id = p_tenant AND s.staff_id = c.assignee_id)),
+            HINT = 'The staff member handling a session (or HQ) ends it.';
+    END IF;
     UPDATE commerce.conversation SET status = 'ended', ended_at = commerce.now(), end_reason = p_reason, unread = 0
      WHERE tenant_id = p_tenant AND conversation_id = c.conversation_id;
     RETURN jsonb_build_object('conversation', c.conversation_id, 'status', 'ended', 'reason', p_reason, 'replayed', false);
 END $$;
-COMMENT ON FUNCTION commerce.service_end(bigint, text[], bigint, text) IS
-  'End a session (3.4.1), once: resolved, by staff or by the customer (the channel''s adapter reports a customer closing it). A later message opens a new session. Again: the first end, replayed.';
+COMMENT ON FUNCTION commerce.service_end(bigint, text[], bigint, text, bigint, boolean) IS
+  'End a session (3.4.1), once: resolved, by staff or by the customer (the channel''s adapter reports a customer closing it). A session a staff member handles only by them (p_staff) unless p_override (HQ; internal callers); PT409 otherwise. A later message opens a new session. Again: the first end, replayed.';
 
 -- The customer rates the bot's answer (the channel's "did this help?").
 CREATE FUNCTION commerce.service_feedback(p_tenant bigint, p_answer bigint, p_accepted boolean, p_by text DEFAULT 'customer')
@@ -28220,12 +28648,16 @@ BEGIN
     IF a.accepted IS NOT NULL THEN
         RETURN jsonb_build_object('answer', a.answer_id, 'accepted', a.accepted, 'by', a.rated_by, 'replayed', true);
     END IF;
+    IF a.source NOT IN ('kb', 'order') THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409', MESSAGE = format('answer %s sent no answer to rate', a.answer_id),
+            DETAIL = format('Its source is %s.', a.source), HINT = 'Rate the bot''s answers from the knowledge base or the orders.';
+    END IF;
     UPDATE commerce.service_answer SET accepted = p_accepted, rated_by = left(coalesce(p_by, 'customer'), 200), rated_at = commerce.now()
      WHERE tenant_id = p_tenant AND answer_id = a.answer_id;
     RETURN jsonb_build_object('answer', a.answer_id, 'accepted', p_accepted, 'by', left(coalesce(p_by, 'customer'), 200), 'replayed', false);
 END $$;
 COMMENT ON FUNCTION commerce.service_feedback(bigint, bigint, boolean, text) IS
-  'The customer rates the bot''s answer (3.4.2: "did this solve it?"), once: the first rating stands (a repeat returns it, replayed).';
+  'The customer rates the bot''s answer (3.4.2: "did this solve it?"), once: the first rating stands (a repeat returns it, replayed). Only answers that sent something (from an article or the orders; PT409 for a handoff or none).';
 
 -- How the inbox and the bot did over a period.
 CREATE FUNCTION commerce.service_stats(p_tenant bigint, p_from timestamptz, p_to timestamptz, p_stores text[] DEFAULT NULL)
@@ -28290,8 +28722,9 @@ BEGIN
               FROM commerce.conversation c
               LEFT JOIN commerce.service_policy p ON p.tenant_id = c.tenant_id AND p.channel = c.channel
              WHERE c.tenant_id = t.tenant_id AND c.status <> 'ended'
-               AND c.last_message_at < v_now - CASE WHEN c.status IN ('unhandled', 'bot') THEN coalesce(p.bot_idle, interval '30 minutes')
-                                                    ELSE coalesce(p.human_idle, interval '24 hours') END
+               AND greatest(c.last_message_at, c.queued_at, c.accepted_at)
+                   < v_now - CASE WHEN c.status IN ('unhandled', 'bot') THEN coalesce(p.bot_idle, interval '30 minutes')
+                                  ELSE coalesce(p.human_idle, interval '24 hours') END
              ORDER BY c.conversation_id
              LIMIT p_batch
                FOR UPDATE OF c SKIP LOCKED
@@ -28304,7 +28737,7 @@ BEGIN
     END LOOP;
 END $$;
 COMMENT ON PROCEDURE commerce.service_pump(integer) IS
-  'The service job (every minute): ends the sessions that went idle, at most p_batch per tenant a run, one commit per tenant: unhandled and bot sessions after the channel''s bot_idle (bot_idle: the bot answered and the customer said no more, a contained session), queued and human ones after human_idle (idle). A message after that opens a new session.';
+  'The service job (every minute): ends the sessions that went idle, at most p_batch per tenant a run, one commit per tenant: unhandled and bot sessions after the channel''s bot_idle (bot_idle: the bot answered and the customer said no more, a contained session), queued and human ones after human_idle (idle), each counted from its last message, queueing or taking, whichever is latest. A message after that opens a new session.';
 
 -- ==== sql/src/service/api.sql
 
@@ -28380,7 +28813,7 @@ RETURNS jsonb LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
 DECLARE a commerce.actor := commerce._api_actor('commerce_api.service_suggest', '{store,operator}');
 BEGIN
-    RETURN commerce.service_suggest(a.tenant_id, a.stores, service_suggest.conversation);
+    RETURN commerce.service_suggest(a.tenant_id, a.stores, service_suggest.conversation, a.channels);
 END $$;
 REVOKE ALL ON FUNCTION commerce_api.service_suggest(bigint) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.service_suggest(bigint) IS
@@ -28425,11 +28858,11 @@ RETURNS jsonb LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
 DECLARE a commerce.actor := commerce._api_actor('commerce_api.service_end', '{store,operator}');
 BEGIN
-    RETURN commerce.service_end(a.tenant_id, a.stores, service_end.conversation, service_end.reason);
+    RETURN commerce.service_end(a.tenant_id, a.stores, service_end.conversation, service_end.reason, a.staff_id, a.kind = 'operator');
 END $$;
 REVOKE ALL ON FUNCTION commerce_api.service_end(bigint, text) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.service_end(bigint, text) IS
-  'End a session (3.4.1): resolved, staff or customer. Once; a later message from the customer opens a new session.';
+  'End a session (3.4.1): resolved, staff or customer. A session a staff member handles is theirs to end (or HQ''s); once; a later message from the customer opens a new session.';
 
 CREATE FUNCTION commerce_api.service_stats(from_at timestamptz, to_at timestamptz, store text DEFAULT NULL)
 RETURNS jsonb LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -28447,8 +28880,16 @@ CREATE FUNCTION commerce_api.upsert_kb_article(code text, kind text, title text,
 RETURNS bigint LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
 DECLARE a commerce.actor := commerce._api_actor('commerce_api.upsert_kb_article', '{operator}');
+        v_old text;
 BEGIN
     PERFORM commerce._actor_scope(a, upsert_kb_article.store, NULL);
+    IF a.stores IS NOT NULL THEN      -- HQ staff limited to stores: never another store's or every store's article
+        SELECT coalesce(s.code, '') INTO v_old FROM commerce.kb_article k LEFT JOIN commerce.store s ON s.tenant_id = k.tenant_id AND s.store_id = k.store_id
+         WHERE k.tenant_id = a.tenant_id AND k.code = upsert_kb_article.code;
+        IF FOUND THEN
+            PERFORM commerce._actor_scope(a, nullif(v_old, ''), NULL);
+        END IF;
+    END IF;
     RETURN commerce.upsert_kb_article(a.tenant_id, upsert_kb_article.code, upsert_kb_article.kind, upsert_kb_article.title,
                                       upsert_kb_article.questions, upsert_kb_article.answer, upsert_kb_article.store,
                                       upsert_kb_article.active);
@@ -28486,13 +28927,14 @@ RETURNS void LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
 DECLARE a commerce.actor := commerce._api_actor('commerce_api.set_service_policy', '{operator}');
 BEGIN
+    PERFORM commerce._actor_scope(a, NULL, NULL);     -- a tenant-wide rule: HQ staff without a store list
     PERFORM commerce.set_service_policy(a.tenant_id, set_service_policy.channel, set_service_policy.reply_window,
                                         set_service_policy.max_replies, set_service_policy.bot, set_service_policy.answer_min_bp,
                                         set_service_policy.bot_idle, set_service_policy.human_idle);
 END $$;
 REVOKE ALL ON FUNCTION commerce_api.set_service_policy(text, interval, integer, boolean, integer, interval, interval) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.set_service_policy(text, interval, integer, boolean, integer, interval, interval) IS
-  'HQ sets a channel''s customer-service rules (3.4.1): the reply window and the replies allowed in it (NULL: none), whether the bot answers first and the confidence it needs, and when idle sessions end.';
+  'HQ (without a store list: the rules are tenant-wide) sets a channel''s customer-service rules (3.4.1): the reply window and the replies allowed in it (NULL: none; WeCom customer service: at most its own 48 hours and 5), whether the bot answers first and the confidence it needs, and when idle sessions end.';
 
 CREATE FUNCTION commerce_api.service_quick_reply(conversation bigint, code text, request_id text)
 RETURNS jsonb LANGUAGE plpgsql VOLATILE SECURITY DEFINER

@@ -14,7 +14,7 @@ SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
 CALL commerce.provision();
-SELECT plan(657);
+SELECT plan(672);
 \ir lib/fingerprint.psql
 \o /dev/null
 
@@ -256,7 +256,12 @@ INSERT INTO expected VALUES
   ('upsert_quick_reply', '{store,operator}', $$SELECT commerce_api.upsert_quick_reply('bad code', 'script', 't', 'b', store => 'S1')$$),
   ('quick_replies', '{store,operator}', $$SELECT * FROM commerce_api.quick_replies('nope')$$),
   ('use_quick_reply', '{store,operator}', $$SELECT commerce_api.use_quick_reply('nope', 'r')$$),
-  ('service_quick_reply', '{store,operator}', $$SELECT commerce_api.service_quick_reply(0, 'nope', 'r')$$);
+  ('service_quick_reply', '{store,operator}', $$SELECT commerce_api.service_quick_reply(0, 'nope', 'r')$$),
+  ('set_community_task', '{operator}', $$SELECT commerce_api.set_community_task('nope', 'party', 'x', 0)$$),
+  ('community_task_progress', '{koc,operator}', $$SELECT commerce_api.community_task_progress('nope', 'KB')$$),
+  ('koc_community_board', '{koc,operator}', $$SELECT commerce_api.koc_community_board('2030-01-02', '2030-01-01', 'KB')$$),
+  ('private_domain_dashboard', '{store,operator}', $$SELECT commerce_api.private_domain_dashboard('2030-01-02', '2030-01-01')$$),
+  ('community_funnel', '{store,operator}', $$SELECT commerce_api.community_funnel('year', '2030-01-01', '2030-01-02')$$);
 SELECT pg_temp.fingerprint() AS fp0 \gset
 \o
 
@@ -463,7 +468,7 @@ SELECT is((SELECT count(*) FROM pg_class c WHERE c.relnamespace = 'commerce'::re
 -- grant_api is idempotent and revokes what the matrix no longer gives
 GRANT EXECUTE ON FUNCTION commerce_api.record_payout(text, text, text, text) TO commerce_customer;
 SELECT is((SELECT string_agg(role || '=' || functions, ' ') FROM commerce.grant_api()),
-          'commerce_anonymous=12 commerce_customer=61 commerce_koc=29 commerce_store=71 commerce_operator=138 commerce_finance=25 commerce_service=130',
+          'commerce_anonymous=12 commerce_customer=61 commerce_koc=31 commerce_store=73 commerce_operator=143 commerce_finance=25 commerce_service=130',
           'grant_api again: the same counts');
 SELECT ok(NOT has_function_privilege('commerce_customer', 'commerce_api.record_payout(text, text, text, text)', 'EXECUTE'),
           'grant_api revokes a grant the matrix does not give');

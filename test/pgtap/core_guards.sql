@@ -15,24 +15,24 @@ SELECT is(
     (SELECT array_agg(c.relname::text ORDER BY c.relname)
        FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
       WHERE t.tgname = 'before_10_append_only' AND c.relnamespace = 'commerce'::regnamespace),
-    ARRAY['agreement', 'agreement_signature', 'audit_log', 'commission_line', 'community_alert', 'community_event', 'consumption_log', 'crm_event',
+    ARRAY['agreement', 'agreement_signature', 'audit_log', 'commission_line', 'community_alert', 'community_event', 'community_task_done', 'consumption_log', 'crm_event',
           'crm_model', 'crm_recall', 'crm_rfm_change', 'flow_step_run', 'flow_version', 'group_checkin', 'group_member_event',
           'koc_audit', 'koc_ledger', 'koc_level_change', 'membership_period', 'membership_refund', 'order_event',
           'order_status_history', 'play_help', 'points_ledger', 'quick_reply_use', 'segment_run', 'service_message', 'stock_movement',
           'sync_log', 'tag_change', 'ticket_event'],
-    'the thirty-one append-only tables are declared append-only');
+    'the thirty-two append-only tables are declared append-only');
 SELECT is(
     (SELECT count(*)::int FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
       WHERE t.tgname = 'before_10_append_only_truncate' AND c.relnamespace = 'commerce'::regnamespace
         AND t.tgfoid = 'commerce.append_only_guard'::regproc
         AND t.tgtype & 32 = 32),   -- TRIGGER_TYPE_TRUNCATE
-    31, 'every append-only table has its TRUNCATE guard');
+    32, 'every append-only table has its TRUNCATE guard');
 SELECT is(
     (SELECT count(*)::int FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
       WHERE t.tgname = 'before_10_append_only' AND c.relnamespace = 'commerce'::regnamespace
         AND t.tgfoid = 'commerce.append_only_guard'::regproc
         AND t.tgtype & (8 | 16) = (8 | 16) AND t.tgtype & 1 = 1),   -- DELETE | UPDATE, FOR EACH ROW
-    31, 'every append-only table has its row guard for UPDATE and DELETE');
+    32, 'every append-only table has its row guard for UPDATE and DELETE');
 -- no other trigger runs the append-only guard (one declaration, not copies)
 SELECT is(
     (SELECT count(*)::int FROM pg_trigger t

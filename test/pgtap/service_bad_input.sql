@@ -9,7 +9,7 @@ SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
 CALL commerce.provision();
-SELECT plan(49);
+SELECT plan(53);
 \ir lib/fingerprint.psql
 \ir lib/call_as.psql
 \o /dev/null
@@ -24,6 +24,8 @@ SELECT commerce.upsert_store(:t, 'S2', 'Store two');
 SELECT commerce.upsert_staff(:t, 'op1', 'HQ', 'operator');
 SELECT commerce.upsert_staff(:t, 'st1', 'Store one staff', 'store', ARRAY['S1']);
 SELECT commerce.upsert_staff(:t, 'st2', 'Store two staff', 'store', ARRAY['S2']);
+SELECT commerce.upsert_staff(:t, 'st2b', 'Store two, another', 'store', ARRAY['S2']);
+SELECT commerce.upsert_staff(:t, 'op-s1', 'HQ for S1', 'operator', ARRAY['S1']);
 SELECT commerce.upsert_customer(:t, 'c1', 'C1');
 SELECT commerce.upsert_kb_article(:t, 'invoice', 'answer', '发票怎么开', ARRAY['怎么开发票'], '订单完成后在订单详情页申请电子发票。');
 SELECT commerce.service_ingest(:t, '{"channel":"wecom_kf","account":"kf1","user":"wm-1","message_id":"k1","text":"在吗","store":"S2"}');
@@ -86,9 +88,13 @@ SELECT throws_ok(format($$SELECT commerce.use_quick_reply(%s, NULL, 'nope', NULL
 SELECT matches(pg_temp.call_as('store', 'st1', $$SELECT commerce_api.upsert_quick_reply('q', 'script', 't', 'b', store => 'S2')$$), '^42501', 'store staff cannot write another store''s quick reply');
 SELECT matches(pg_temp.call_as('store', 'st1', $$SELECT commerce_api.upsert_quick_reply('q', 'script', 't', 'b')$$), '^42501', '... nor one for every store');
 SELECT matches(pg_temp.call_as('store', 'st2', format($$SELECT commerce_api.service_quick_reply(%s, 'q', 'r1')$$, :s2conv)), '^PT409', 'a quick reply only in a session the caller took');
+SELECT matches(pg_temp.call_as('operator', 'op-s1', $$SELECT commerce_api.upsert_kb_article('invoice', 'answer', 't', '{q}', 'a', store => 'S1', active => false)$$), '^42501', 'HQ staff limited to S1 cannot take over every store''s article');
+SELECT matches(pg_temp.call_as('operator', 'op-s1', $$SELECT commerce_api.set_service_policy('h5', NULL, NULL, false)$$), '^42501', '... nor change a channel''s rules for the tenant');
 SELECT is(pg_temp.fingerprint(), :'fp', 'the refused calls changed nothing');
 
 -- the store's staff take, reply and end their store's session; the window holds for them too
 SELECT is(pg_temp.call_as('store', 'st2', format($$SELECT commerce_api.service_accept(%s)$$, :s2conv)), 'ok', 'store S2''s staff take its session');
+SELECT matches(pg_temp.call_as('store', 'st2b', format($$SELECT commerce_api.service_end(%s)$$, :s2conv)), '^PT409: conversation \d+ is not yours to end', '... and a colleague cannot end it');
+SELECT is(pg_temp.call_as('store', 'st2', format($$SELECT commerce_api.service_end(%s)$$, :s2conv)), 'ok', '... the one handling it can');
 SELECT * FROM finish();
 ROLLBACK;

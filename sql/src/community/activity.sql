@@ -129,6 +129,7 @@ BEGIN
         BEGIN
             PERFORM commerce.group_day_snapshot(t.tenant_id, v_day);
             PERFORM commerce.community_alerts(t.tenant_id, v_day);
+            PERFORM commerce.community_tasks_settle(t.tenant_id);
         EXCEPTION WHEN OTHERS THEN
             RAISE WARNING 'commerce-community-daily: tenant %: %', t.tenant_id, SQLERRM;
         END;
@@ -136,7 +137,7 @@ BEGIN
     END LOOP;
 END $$;
 COMMENT ON PROCEDURE commerce.community_daily() IS
-  'The nightly community job (pg_cron 01:30: commerce-community-daily): for each tenant with groups, yesterday''s group snapshots and alerts, committed per tenant; a failing tenant is reported as a WARNING and skipped. Days whose activity the adapter reports later are snapshotted and checked by the report.';
+  'The nightly community job (pg_cron 01:30: commerce-community-daily): for each tenant with groups, yesterday''s group snapshots and alerts and the community tasks reached (community_tasks_settle), committed per tenant; a failing tenant is reported as a WARNING and skipped. Days whose activity the adapter reports later are snapshotted and checked by the report.';
 
 INSERT INTO commerce.job (job_name, schedule, command) VALUES
   ('commerce-community-daily', '30 1 * * *', 'CALL commerce.community_daily()');

@@ -675,3 +675,79 @@ END $$;
 REVOKE ALL ON FUNCTION commerce_api.use_quick_reply(text, text, text, text) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.use_quick_reply(text, text, text, text) IS
   'The WeCom sidebar sends a quick reply in one click (PR03): the content to pass to WeCom''s sendChatMessage and, for a coupon reply, the coupon issued to the customer (named by customer code or WeCom external userid), once per request_id.';
+
+-- KOC community tasks and the dashboards (PR14-PR17).
+
+-- The KOC a board or a progress is for: a KOC itself (naming another is 42501), HQ any.
+CREATE FUNCTION commerce._api_koc_code(a commerce.actor, p_koc text) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF a.kind = 'koc' THEN
+        RETURN commerce._actor_subject(a, p_koc, 'koc');
+    END IF;
+    PERFORM commerce._require(p_koc, 'koc');
+    RETURN p_koc;
+END $$;
+COMMENT ON FUNCTION commerce._api_koc_code(commerce.actor, text) IS
+  'The KOC a community board or task progress is read for: a KOC caller itself (another code is 42501), HQ the one it names.';
+
+CREATE FUNCTION commerce_api.set_community_task(task text, kind text, metric text, target bigint, groups text[] DEFAULT NULL)
+RETURNS jsonb LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.set_community_task', '{operator}');
+BEGIN
+    RETURN commerce.set_community_task(a.tenant_id, set_community_task.task, set_community_task.kind, set_community_task.metric,
+                                       set_community_task.target, set_community_task.groups);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.set_community_task(text, text, text, bigint, text[]) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.set_community_task(text, text, text, bigint, text[]) IS
+  'HQ gives a KOC task a community scope (PR14): start topics, organise an event or bring members, measured in messages, speakers, joins or check-ins against a target, in the KOCs'' groups (or some); the task goes out to the KOCs it targets (outbox koc.task).';
+
+CREATE FUNCTION commerce_api.community_task_progress(task text, koc text DEFAULT NULL)
+RETURNS jsonb LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.community_task_progress', '{koc,operator}');
+BEGIN
+    RETURN commerce.community_task_progress(a.tenant_id, community_task_progress.task,
+                                            commerce._api_koc_code(a, community_task_progress.koc));
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.community_task_progress(text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.community_task_progress(text, text) IS
+  'A KOC''s progress on a community task (PR14), per group, from the daily snapshots and check-ins; a KOC reads its own, HQ any.';
+
+CREATE FUNCTION commerce_api.koc_community_board(from_day date, to_day date, koc text DEFAULT NULL)
+RETURNS jsonb LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.koc_community_board', '{koc,operator}');
+BEGIN
+    RETURN commerce.koc_community_board(a.tenant_id, commerce._api_koc_code(a, koc_community_board.koc), koc_community_board.from_day,
+                                        koc_community_board.to_day);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.koc_community_board(date, date, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.koc_community_board(date, date, text) IS
+  'The KOC''s community earnings board (PR15): the traffic its groups brought (members, joins, quits), the orders and GMV of their members, and its redemptions and commission on them from the ledger; a KOC reads its own, HQ any.';
+
+CREATE FUNCTION commerce_api.private_domain_dashboard(from_day date, to_day date, store text DEFAULT NULL)
+RETURNS jsonb LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.private_domain_dashboard', '{store,operator}');
+BEGIN
+    RETURN commerce.private_domain_dashboard(a.tenant_id, private_domain_dashboard.from_day, private_domain_dashboard.to_day,
+                                             commerce._service_stores(a, private_domain_dashboard.store));
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.private_domain_dashboard(date, date, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.private_domain_dashboard(date, date, text) IS
+  'The private-domain dashboard (PR16): groups, members, joins and quits, active members, check-ins, buyers, orders and GMV from members, conversion in bp; store staff their stores'', HQ all or one store.';
+
+CREATE FUNCTION commerce_api.community_funnel(grain text, from_day date, to_day date, store text DEFAULT NULL)
+RETURNS jsonb LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.community_funnel', '{store,operator}');
+BEGIN
+    RETURN (SELECT coalesce(jsonb_agg(to_jsonb(f) ORDER BY f.cohort), '[]'::jsonb)
+              FROM commerce.community_funnel(a.tenant_id, community_funnel.grain, community_funnel.from_day, community_funnel.to_day,
+                                             commerce._service_stores(a, community_funnel.store)) f);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.community_funnel(text, date, date, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.community_funnel(text, date, date, text) IS
+  'The lifecycle funnel (PR17): per cohort (day, week or month of the first join) the persons who joined a group, made a first order after it, and a repeat order, with the rates in bp and the median days to the first order.';

@@ -615,3 +615,31 @@ COMMENT ON TABLE commerce.quick_reply_use IS
   'Every use of a quick reply (PR03), once per use key (the sidebar''s request id, or the inbox message): which reply, to which person, the coupon it issued, by whom and when. A repeat of the key returns the first use.';
 SELECT commerce._declare_append_only('commerce.quick_reply_use');
 CREATE INDEX quick_reply_use_reply ON commerce.quick_reply_use (tenant_id, reply_id, used_at);
+
+CREATE TABLE commerce.community_task (
+    tenant_id  bigint NOT NULL,
+    task_id    bigint NOT NULL,
+    kind       text NOT NULL CHECK (kind IN ('topic', 'event', 'growth')),
+    metric     text NOT NULL CHECK (metric IN ('messages', 'speakers', 'joins', 'checkins')),
+    target     bigint NOT NULL CHECK (target BETWEEN 1 AND 1000000000),
+    group_ids  bigint[] CHECK (cardinality(group_ids) BETWEEN 1 AND 1000),
+    created_at timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, task_id),
+    FOREIGN KEY (tenant_id, task_id) REFERENCES commerce.koc_task
+);
+COMMENT ON TABLE commerce.community_task IS
+  'A KOC task''s community scope (PR14): what the KOC does in its groups (kind topic: start topics, event: organise an event, growth: bring members), the metric its progress is read from (messages or speakers from the daily group snapshots, joins, check-ins), the target over the task''s window, and the groups it covers (NULL: every group the KOC runs). The task itself (window, levels and tags it targets, materials) is the koc_task row.';
+
+CREATE TABLE commerce.community_task_done (
+    tenant_id    bigint NOT NULL,
+    task_id      bigint NOT NULL,
+    koc_id       bigint NOT NULL,
+    progress     bigint NOT NULL CHECK (progress >= 0),
+    completed_at timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, task_id, koc_id),
+    FOREIGN KEY (tenant_id, task_id) REFERENCES commerce.community_task,
+    FOREIGN KEY (tenant_id, koc_id) REFERENCES commerce.koc
+);
+COMMENT ON TABLE commerce.community_task_done IS
+  'A KOC''s community task reached its target (PR14), once per task and KOC: the progress when it was found reached and when (the nightly job after the snapshots, or a progress read).';
+SELECT commerce._declare_append_only('commerce.community_task_done');

@@ -70,7 +70,7 @@ RETURNS jsonb LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
 DECLARE a commerce.actor := commerce._api_actor('commerce_api.service_suggest', '{store,operator}');
 BEGIN
-    RETURN commerce.service_suggest(a.tenant_id, a.stores, service_suggest.conversation);
+    RETURN commerce.service_suggest(a.tenant_id, a.stores, service_suggest.conversation, a.channels);
 END $$;
 REVOKE ALL ON FUNCTION commerce_api.service_suggest(bigint) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.service_suggest(bigint) IS
@@ -115,11 +115,11 @@ RETURNS jsonb LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
 DECLARE a commerce.actor := commerce._api_actor('commerce_api.service_end', '{store,operator}');
 BEGIN
-    RETURN commerce.service_end(a.tenant_id, a.stores, service_end.conversation, service_end.reason);
+    RETURN commerce.service_end(a.tenant_id, a.stores, service_end.conversation, service_end.reason, a.staff_id, a.kind = 'operator');
 END $$;
 REVOKE ALL ON FUNCTION commerce_api.service_end(bigint, text) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.service_end(bigint, text) IS
-  'End a session (3.4.1): resolved, staff or customer. Once; a later message from the customer opens a new session.';
+  'End a session (3.4.1): resolved, staff or customer. A session a staff member handles is theirs to end (or HQ''s); once; a later message from the customer opens a new session.';
 
 CREATE FUNCTION commerce_api.service_stats(from_at timestamptz, to_at timestamptz, store text DEFAULT NULL)
 RETURNS jsonb LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -137,8 +137,16 @@ CREATE FUNCTION commerce_api.upsert_kb_article(code text, kind text, title text,
 RETURNS bigint LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
 DECLARE a commerce.actor := commerce._api_actor('commerce_api.upsert_kb_article', '{operator}');
+        v_old text;
 BEGIN
     PERFORM commerce._actor_scope(a, upsert_kb_article.store, NULL);
+    IF a.stores IS NOT NULL THEN      -- HQ staff limited to stores: never another store's or every store's article
+        SELECT coalesce(s.code, '') INTO v_old FROM commerce.kb_article k LEFT JOIN commerce.store s ON s.tenant_id = k.tenant_id AND s.store_id = k.store_id
+         WHERE k.tenant_id = a.tenant_id AND k.code = upsert_kb_article.code;
+        IF FOUND THEN
+            PERFORM commerce._actor_scope(a, nullif(v_old, ''), NULL);
+        END IF;
+    END IF;
     RETURN commerce.upsert_kb_article(a.tenant_id, upsert_kb_article.code, upsert_kb_article.kind, upsert_kb_article.title,
                                       upsert_kb_article.questions, upsert_kb_article.answer, upsert_kb_article.store,
                                       upsert_kb_article.active);
@@ -176,13 +184,14 @@ RETURNS void LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
 DECLARE a commerce.actor := commerce._api_actor('commerce_api.set_service_policy', '{operator}');
 BEGIN
+    PERFORM commerce._actor_scope(a, NULL, NULL);     -- a tenant-wide rule: HQ staff without a store list
     PERFORM commerce.set_service_policy(a.tenant_id, set_service_policy.channel, set_service_policy.reply_window,
                                         set_service_policy.max_replies, set_service_policy.bot, set_service_policy.answer_min_bp,
                                         set_service_policy.bot_idle, set_service_policy.human_idle);
 END $$;
 REVOKE ALL ON FUNCTION commerce_api.set_service_policy(text, interval, integer, boolean, integer, interval, interval) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.set_service_policy(text, interval, integer, boolean, integer, interval, interval) IS
-  'HQ sets a channel''s customer-service rules (3.4.1): the reply window and the replies allowed in it (NULL: none), whether the bot answers first and the confidence it needs, and when idle sessions end.';
+  'HQ (without a store list: the rules are tenant-wide) sets a channel''s customer-service rules (3.4.1): the reply window and the replies allowed in it (NULL: none; WeCom customer service: at most its own 48 hours and 5), whether the bot answers first and the confidence it needs, and when idle sessions end.';
 
 CREATE FUNCTION commerce_api.service_quick_reply(conversation bigint, code text, request_id text)
 RETURNS jsonb LANGUAGE plpgsql VOLATILE SECURITY DEFINER

@@ -9,15 +9,16 @@
 CREATE FUNCTION commerce._service_policy(p_tenant bigint, p_channel text, OUT reply_window interval, OUT max_replies integer,
                                          OUT bot boolean, OUT answer_min_bp integer, OUT bot_idle interval, OUT human_idle interval)
 LANGUAGE sql STABLE AS $$
-    SELECT CASE WHEN p.tenant_id IS NULL AND p_channel = 'wecom_kf' THEN interval '48 hours' ELSE p.reply_window END,
-           CASE WHEN p.tenant_id IS NULL AND p_channel = 'wecom_kf' THEN 5 ELSE p.max_replies END,
+    SELECT CASE WHEN p_channel = 'wecom_kf' THEN least(coalesce(p.reply_window, interval '48 hours'), interval '48 hours')
+                ELSE p.reply_window END,
+           CASE WHEN p_channel = 'wecom_kf' THEN least(coalesce(p.max_replies, 5), 5) ELSE p.max_replies END,
            coalesce(p.bot, true), coalesce(p.answer_min_bp, 1200), coalesce(p.bot_idle, interval '30 minutes'),
            coalesce(p.human_idle, interval '24 hours')
       FROM (SELECT 1) one
       LEFT JOIN commerce.service_policy p ON p.tenant_id = p_tenant AND p.channel = p_channel;
 $$;
 COMMENT ON FUNCTION commerce._service_policy(bigint, text) IS
-  'A channel''s customer-service rules (service_policy); without a row: no reply window (wecom_kf: 48 hours and 5 replies), the bot on, 1200 bp to answer alone, a bot session ends after 30 idle minutes, a queued or human one after 24 hours.';
+  'A channel''s customer-service rules (service_policy); without a row: no reply window, the bot on, 1200 bp to answer alone, a bot session ends after 30 idle minutes, a queued or human one after 24 hours. WeCom customer service (wecom_kf) never allows more than its own rule, 5 replies within 48 hours, whatever the row says.';
 
 -- Set a channel's service rules.
 CREATE FUNCTION commerce.set_service_policy(p_tenant bigint, p_channel text, p_reply_window interval, p_max_replies integer,
@@ -35,6 +36,10 @@ BEGIN
     IF p_channel NOT IN ('miniprogram', 'h5', 'taobao', 'douyin', 'wecom_kf') THEN
         PERFORM commerce._invalid('p_channel', format('channel "%s"', left(p_channel, 32)),
                                   'A service channel is miniprogram, h5, taobao, douyin or wecom_kf.');
+    END IF;
+    IF p_channel = 'wecom_kf' AND (p_reply_window > interval '48 hours' OR p_max_replies > 5) THEN
+        PERFORM commerce._invalid('p_reply_window', format('window %s, %s replies on wecom_kf', p_reply_window, p_max_replies),
+                                  'WeCom customer service allows at most 5 replies within 48 hours of the customer''s last message; set those or less (NULL: WeCom''s own).');
     END IF;
     IF p_reply_window NOT BETWEEN interval '1 minute' AND interval '30 days' OR p_max_replies NOT BETWEEN 1 AND 1000
        OR p_answer_min_bp NOT BETWEEN 0 AND 10000 OR p_bot_idle NOT BETWEEN interval '1 minute' AND interval '7 days'
@@ -54,7 +59,7 @@ COMMENT ON FUNCTION commerce.set_service_policy(bigint, text, interval, integer,
   'Set a channel''s customer-service rules (3.4.1): the reply window after the customer''s last message (NULL: none) and the replies allowed in it (NULL: any), whether the bot answers first, the confidence it needs to answer alone, and the idle times after which bot and human sessions end.';
 
 -- The orders a verified customer may be told about: named orders of theirs, else their latest three with goods to ship.
-CREATE FUNCTION commerce._service_orders(p_tenant bigint, p_person bigint, p_text text) RETURNS jsonb
+CREATE FUNCTION commerce._service_orders(p_tenant bigint, p_person bigint, p_text text, p_channels text[] DEFAULT NULL) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     WITH mine AS (
         SELECT o.order_id, o.external_order_id, o.status, o.created_at, o.paid_at, o.shipped_at,
@@ -65,6 +70,8 @@ LANGUAGE sql STABLE AS $$
           FROM commerce.customer c
           JOIN commerce.orders o ON o.tenant_id = c.tenant_id AND o.customer_id = c.customer_id
          WHERE c.tenant_id = p_tenant AND c.person_id = p_person
+           AND (p_channels IS NULL OR EXISTS (SELECT 1 FROM commerce.channel ch
+                                               WHERE ch.tenant_id = o.tenant_id AND ch.channel_id = o.channel_id AND ch.code = ANY (p_channels)))
     ), named AS (
         SELECT m.* FROM mine m
          WHERE m.external_order_id IN (SELECT x[1] FROM regexp_matches(coalesce(p_text, ''), '([0-9A-Za-z:_-]{6,64})', 'g') x)
@@ -86,8 +93,8 @@ LANGUAGE sql STABLE AS $$
                ORDER BY ch.created_at DESC, ch.order_id DESC), '[]'::jsonb)
       FROM chosen ch;
 $$;
-COMMENT ON FUNCTION commerce._service_orders(bigint, bigint, text) IS
-  'The orders the bot tells a verified customer about (3.4.2): the orders of the person''s accounts whose numbers the question names, else the latest three with goods to ship (a membership card or a course is not asked after as a parcel), each with status, its items, dates and parcels (carrier, waybill).';
+COMMENT ON FUNCTION commerce._service_orders(bigint, bigint, text, text[]) IS
+  'The orders the bot tells a verified customer about (3.4.2), and staff limited to sales channels see of those channels (p_channels): the orders of the person''s accounts whose numbers the question names, else the latest three with goods to ship (a membership card or a course is not asked after as a parcel), each with status, its items, dates and parcels (carrier, waybill).';
 
 -- The bot's text for an order lookup.
 CREATE FUNCTION commerce._service_orders_text(p_orders jsonb) RETURNS text
@@ -204,7 +211,7 @@ BEGIN
         v_source := 'kb';
         v_body := m.answer;
     END IF;
-    -- asking for a person right after an answer rejects it
+    -- asking for a person rejects the bot's answers in the session nobody rated yet
     IF v_source = 'handoff' THEN
         UPDATE commerce.service_answer SET accepted = false, rated_by = 'handoff', rated_at = v_now
          WHERE tenant_id = p_tenant AND conversation_id = c.conversation_id AND mode = 'auto' AND accepted IS NULL
@@ -298,11 +305,22 @@ BEGIN
                                            ELSE '{}'::jsonb END)
                  || coalesce(e -> 'identities', '[]'::jsonb);
         v_person := (commerce.observe_identities(p_tenant, NULL, v_ids, 'service.' || v_channel)).person_id;
-        v_verified := EXISTS (SELECT 1 FROM jsonb_array_elements(v_ids) i WHERE (i ->> 'verified')::boolean);
+        -- verified as the graph kept it: an identity this delivery claims verified that the graph holds verified, linkable
+        -- and the person's (a masked, virtual or blocklisted phone called verified is stored unverified: it counts for nothing)
+        v_verified := EXISTS (SELECT 1 FROM jsonb_array_elements(v_ids) i
+                                JOIN commerce.person_identity pi
+                                  ON pi.tenant_id = p_tenant AND pi.type = i ->> 'type'
+                                 AND pi.value = CASE i ->> 'type'
+                                                    WHEN 'phone' THEN CASE WHEN i ->> 'value' ~ '\*' THEN i ->> 'value'
+                                                                           ELSE commerce.normalize_phone(i ->> 'value') END
+                                                    WHEN 'email' THEN lower(btrim(i ->> 'value'))
+                                                    ELSE i ->> 'value' END
+                               WHERE coalesce((i ->> 'verified')::boolean, false)
+                                 AND pi.person_id = v_person AND pi.verified AND pi.linkable);
         INSERT INTO commerce.conversation (tenant_id, channel, account, external_user, person_id, verified, store_id, status,
                                            opened_at, last_message_at, last_customer_at)
-        VALUES (p_tenant, v_channel, v_account, v_user, v_person, v_verified, v_store, 'unhandled', v_now, v_at, v_at)
-        RETURNING * INTO c;
+        VALUES (p_tenant, v_channel, v_account, v_user, v_person, v_verified, v_store, 'unhandled', v_now, v_at, '-infinity')
+        RETURNING * INTO c;     -- the customer's first message (not an event) opens the reply window below
     END IF;
     INSERT INTO commerce.service_message (tenant_id, conversation_id, channel, account, channel_msg_id, direction, sender, kind,
                                           body, payload, sent_at, received_at)
@@ -330,7 +348,7 @@ BEGIN
                'answer', v_bot);
 END $$;
 COMMENT ON FUNCTION commerce.service_ingest(bigint, jsonb) IS
-  'A customer''s message comes in from any channel (3.4.1): {channel (miniprogram, h5, taobao, douyin, wecom_kf), account, message_id (the channel''s), user, kind, text, payload, sent_at, store, verified, identities}. Once per (channel, account, message_id): a webhook delivered again, even concurrently, returns the first outcome with replayed true. The customer''s open session is found or opened (the person resolved through the identity graph), the reply window restarts, and in an unhandled or bot session the bot answers a text (_service_bot) or the session is queued for a person.';
+  'A customer''s message comes in from any channel (3.4.1): {channel (miniprogram, h5, taobao, douyin, wecom_kf), account, message_id (the channel''s), user, kind, text, payload, sent_at, store, verified, identities}. Once per (channel, account, message_id): a webhook delivered again, even concurrently, changes nothing and returns the message, its session''s current status and the bot''s answer to it, with replayed true. The customer''s open session is found or opened (the person resolved through the identity graph), the reply window restarts, and in an unhandled or bot session the bot answers a text (_service_bot) or the session is queued for a person.';
 
 -- The sessions a staff member sees, by latest message.
 CREATE FUNCTION commerce.service_inbox(p_tenant bigint, p_stores text[], p_status text[] DEFAULT NULL,
@@ -415,7 +433,7 @@ COMMENT ON FUNCTION commerce.service_conversation(bigint, text[], bigint, bigint
   'A session for the workbench (3.4.1): state, assignee, what the reply window still allows (reply_until, replies_left), its messages newest first (p_limit before message p_before), the customer card (the CRM 360 of a person with an account, masked as the caller may see) and the latest suggestions.';
 
 -- The replies suggested to staff for a session's last question, logged once per message.
-CREATE FUNCTION commerce.service_suggest(p_tenant bigint, p_stores text[], p_conversation bigint) RETURNS jsonb
+CREATE FUNCTION commerce.service_suggest(p_tenant bigint, p_stores text[], p_conversation bigint, p_channels text[] DEFAULT NULL) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE c commerce.conversation_row; m record; v_sugg jsonb; v_orders jsonb; a commerce.service_answer%ROWTYPE;
 BEGIN
@@ -429,7 +447,7 @@ BEGIN
     SELECT * INTO a FROM commerce.service_answer WHERE tenant_id = p_tenant AND message_id = m.message_id AND mode = 'suggested';
     IF NOT FOUND THEN
         IF c.verified AND c.person_id IS NOT NULL THEN
-            v_orders := commerce._service_orders(p_tenant, c.person_id, m.body);
+            v_orders := commerce._service_orders(p_tenant, c.person_id, m.body, p_channels);
         END IF;
         v_sugg := commerce._service_suggestions(p_tenant, m.body, c.store_id, v_orders);
         INSERT INTO commerce.service_answer (tenant_id, conversation_id, message_id, mode, source, article_id, confidence_bp,
@@ -441,8 +459,8 @@ BEGIN
     END IF;
     RETURN jsonb_build_object('answer', a.answer_id, 'question', m.body, 'suggestions', a.suggestions, 'orders', a.orders);
 END $$;
-COMMENT ON FUNCTION commerce.service_suggest(bigint, text[], bigint) IS
-  'The replies suggested to staff for a session''s last text question (3.4.2 handoff): the three best articles with their texts (an order_status one with the verified customer''s orders filled in) and the customer''s orders, logged once per message (service_answer, mode suggested: replying with answer => it accepts it).';
+COMMENT ON FUNCTION commerce.service_suggest(bigint, text[], bigint, text[]) IS
+  'The replies suggested to staff for a session''s last text question (3.4.2 handoff): the three best articles with their texts (an order_status one with the verified customer''s orders filled in) and the customer''s orders (of the staff member''s sales channels when limited to some), logged once per message (service_answer, mode suggested: replying with answer => it accepts it).';
 
 -- A staff member takes a session.
 CREATE FUNCTION commerce.service_accept(p_tenant bigint, p_stores text[], p_conversation bigint, p_staff bigint) RETURNS jsonb
@@ -558,7 +576,8 @@ COMMENT ON FUNCTION commerce.service_quick_reply(bigint, text[], bigint, bigint,
   'The staff member handling a session sends a quick reply (PR03) in one click, once per request id: its text, link or mini-program card on the outbox topic service.reply, within the reply window and quota; a coupon reply issues the customer a coupon first. A repeat returns the first send (replayed).';
 
 -- A session ends.
-CREATE FUNCTION commerce.service_end(p_tenant bigint, p_stores text[], p_conversation bigint, p_reason text DEFAULT 'resolved')
+CREATE FUNCTION commerce.service_end(p_tenant bigint, p_stores text[], p_conversation bigint, p_reason text DEFAULT 'resolved',
+                                     p_staff bigint DEFAULT NULL, p_override boolean DEFAULT true)
 RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE c commerce.conversation_row;
 BEGIN
@@ -570,12 +589,17 @@ BEGIN
     IF c.status = 'ended' THEN
         RETURN jsonb_build_object('conversation', c.conversation_id, 'status', 'ended', 'reason', c.end_reason, 'replayed', true);
     END IF;
+    IF c.status = 'human' AND c.assignee_id IS DISTINCT FROM p_staff AND NOT coalesce(p_override, false) THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409', MESSAGE = format('conversation %s is not yours to end', c.conversation_id),
+            DETAIL = format('%s handles it.', (SELECT s.code FROM commerce.staff s WHERE s.tenant_id = p_tenant AND s.staff_id = c.assignee_id)),
+            HINT = 'The staff member handling a session (or HQ) ends it.';
+    END IF;
     UPDATE commerce.conversation SET status = 'ended', ended_at = commerce.now(), end_reason = p_reason, unread = 0
      WHERE tenant_id = p_tenant AND conversation_id = c.conversation_id;
     RETURN jsonb_build_object('conversation', c.conversation_id, 'status', 'ended', 'reason', p_reason, 'replayed', false);
 END $$;
-COMMENT ON FUNCTION commerce.service_end(bigint, text[], bigint, text) IS
-  'End a session (3.4.1), once: resolved, by staff or by the customer (the channel''s adapter reports a customer closing it). A later message opens a new session. Again: the first end, replayed.';
+COMMENT ON FUNCTION commerce.service_end(bigint, text[], bigint, text, bigint, boolean) IS
+  'End a session (3.4.1), once: resolved, by staff or by the customer (the channel''s adapter reports a customer closing it). A session a staff member handles only by them (p_staff) unless p_override (HQ; internal callers); PT409 otherwise. A later message opens a new session. Again: the first end, replayed.';
 
 -- The customer rates the bot's answer (the channel's "did this help?").
 CREATE FUNCTION commerce.service_feedback(p_tenant bigint, p_answer bigint, p_accepted boolean, p_by text DEFAULT 'customer')
@@ -592,12 +616,16 @@ BEGIN
     IF a.accepted IS NOT NULL THEN
         RETURN jsonb_build_object('answer', a.answer_id, 'accepted', a.accepted, 'by', a.rated_by, 'replayed', true);
     END IF;
+    IF a.source NOT IN ('kb', 'order') THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409', MESSAGE = format('answer %s sent no answer to rate', a.answer_id),
+            DETAIL = format('Its source is %s.', a.source), HINT = 'Rate the bot''s answers from the knowledge base or the orders.';
+    END IF;
     UPDATE commerce.service_answer SET accepted = p_accepted, rated_by = left(coalesce(p_by, 'customer'), 200), rated_at = commerce.now()
      WHERE tenant_id = p_tenant AND answer_id = a.answer_id;
     RETURN jsonb_build_object('answer', a.answer_id, 'accepted', p_accepted, 'by', left(coalesce(p_by, 'customer'), 200), 'replayed', false);
 END $$;
 COMMENT ON FUNCTION commerce.service_feedback(bigint, bigint, boolean, text) IS
-  'The customer rates the bot''s answer (3.4.2: "did this solve it?"), once: the first rating stands (a repeat returns it, replayed).';
+  'The customer rates the bot''s answer (3.4.2: "did this solve it?"), once: the first rating stands (a repeat returns it, replayed). Only answers that sent something (from an article or the orders; PT409 for a handoff or none).';
 
 -- How the inbox and the bot did over a period.
 CREATE FUNCTION commerce.service_stats(p_tenant bigint, p_from timestamptz, p_to timestamptz, p_stores text[] DEFAULT NULL)
@@ -662,8 +690,9 @@ BEGIN
               FROM commerce.conversation c
               LEFT JOIN commerce.service_policy p ON p.tenant_id = c.tenant_id AND p.channel = c.channel
              WHERE c.tenant_id = t.tenant_id AND c.status <> 'ended'
-               AND c.last_message_at < v_now - CASE WHEN c.status IN ('unhandled', 'bot') THEN coalesce(p.bot_idle, interval '30 minutes')
-                                                    ELSE coalesce(p.human_idle, interval '24 hours') END
+               AND greatest(c.last_message_at, c.queued_at, c.accepted_at)
+                   < v_now - CASE WHEN c.status IN ('unhandled', 'bot') THEN coalesce(p.bot_idle, interval '30 minutes')
+                                  ELSE coalesce(p.human_idle, interval '24 hours') END
              ORDER BY c.conversation_id
              LIMIT p_batch
                FOR UPDATE OF c SKIP LOCKED
@@ -676,7 +705,7 @@ BEGIN
     END LOOP;
 END $$;
 COMMENT ON PROCEDURE commerce.service_pump(integer) IS
-  'The service job (every minute): ends the sessions that went idle, at most p_batch per tenant a run, one commit per tenant: unhandled and bot sessions after the channel''s bot_idle (bot_idle: the bot answered and the customer said no more, a contained session), queued and human ones after human_idle (idle). A message after that opens a new session.';
+  'The service job (every minute): ends the sessions that went idle, at most p_batch per tenant a run, one commit per tenant: unhandled and bot sessions after the channel''s bot_idle (bot_idle: the bot answered and the customer said no more, a contained session), queued and human ones after human_idle (idle), each counted from its last message, queueing or taking, whichever is latest. A message after that opens a new session.';
 
 INSERT INTO commerce.job (job_name, schedule, command) VALUES
   ('commerce-service', '* * * * *', 'CALL commerce.service_pump()');

@@ -9,7 +9,7 @@
 CREATE FUNCTION commerce._text_terms(p_text text) RETURNS text[]
 AS 'MODULE_PATHNAME', 'commerce_text_terms' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION commerce._text_terms(text) IS
-  'The terms of a text for the knowledge-base matcher (3.4.2), repeated as they occur: the overlapping bigrams of each run of CJK ideographs and each of its characters prefixed with ~, each run of ASCII letters and digits as one lower-case word (full-width forms folded); punctuation, spaces and other characters separate runs. At most 2000 terms. UTF8 databases only (0A000 otherwise).';
+  'The terms of a text for the knowledge-base matcher (3.4.2), repeated as they occur: the overlapping bigrams of each run of CJK ideographs and each of its characters prefixed with ~, each run of ASCII letters and digits as one lower-case word (full-width forms folded); punctuation, spaces and other characters separate runs. At most 10000 terms (a CJK text of 5000 characters). UTF8 databases only (0A000 otherwise).';
 
 -- Add or change an article and rewrite its terms.
 CREATE FUNCTION commerce.upsert_kb_article(p_tenant bigint, p_code text, p_kind text, p_title text, p_questions text[],
@@ -40,7 +40,9 @@ BEGIN
                                   'Give 1 to 50 questions customers ask, each 1 to 500 characters.');
     END IF;
     v_store := commerce._store_ref(p_tenant, p_store);
-    v_terms := commerce._text_terms(p_title || ' ' || array_to_string(p_questions, ' ') || ' ' || p_answer);
+    -- each field on its own, so that no field's terms crowd out another's (commerce._text_terms stops at 10000)
+    v_terms := commerce._text_terms(p_title) || commerce._text_terms(p_answer)
+               || ARRAY(SELECT t FROM unnest(p_questions) q, unnest(commerce._text_terms(q)) t);
     IF cardinality(v_terms) = 0 THEN
         PERFORM commerce._invalid('p_questions', 'the title and questions have no letter, digit or CJK character',
                                   'Write the questions as customers type them.');
@@ -102,4 +104,4 @@ LANGUAGE sql STABLE AS $$
      LIMIT least(greatest(p_limit, 1), 20);
 $$;
 COMMENT ON FUNCTION commerce.kb_match(bigint, text, bigint, integer) IS
-  'The knowledge-base articles that best match a customer''s question (3.4.2; a store''s and every store''s, active): BM25 (k1 1.2, b 0.75) over the terms of commerce._text_terms (bigrams, unigrams and words, each weighted by its idf). confidence_bp, for the best article only (0 for the others): the share of the question''s idf weight its terms cover (a term no article has counts against every article) times its margin over the next, 1 - next score / its score. Best first, at most p_limit (1 to 20).';
+  'The knowledge-base articles that best match a customer''s question (3.4.2; a store''s and every store''s, active): BM25 (k1 1.2, b 0.75) over the terms of commerce._text_terms (bigrams, unigrams and words, each weighted by its idf). confidence_bp, for the best article only (0 for the others): the share of the question''s idf weight its terms cover (a term no article has counts against every article) times its margin over the next, 1 - next score / its score. Best first, at most p_limit (1 to 20). The question is read up to its first 2000 characters.';
