@@ -8,7 +8,8 @@
 #            answer logged and the reply queued): p50 and p95 of the whole call
 #            from pgbench's per-transaction log.
 #   match    commerce.kb_match alone, against the 59 articles and against 2,006
-#            (the 59 and 33 variants of each), p95.
+#            (the 59 and 33 variants of each): its p95 from one client (the
+#            lookup's own cost) and its rate from CLIENTS clients.
 # Prints those lines on stdout.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -57,15 +58,21 @@ cat > "$out/match.sql" <<'SQL'
 \set n random(1, 402)
 SELECT count(*) FROM commerce.kb_match(:tenant, (SELECT question FROM bench_question WHERE n = :n), NULL, 3);
 SQL
-(cd "$out" && pgbench -n -c "$CLIENTS" -j "$JOBS" -T "$SECONDS_PER" -M prepared -D tenant="$TENANT" -l --log-prefix=m59 \
-    -f match.sql > "$out/m59.out" 2>&1) || { cat "$out/m59.out" >&2; exit 1; }
-read -r _ M59 < <(pct "$out"/m59.*[0-9])
+match() {   # $1: label; prints "p95_ms rate_per_s"
+    (cd "$out" && pgbench -n -c 1 -j 1 -T "$SECONDS_PER" -M prepared -D tenant="$TENANT" -l --log-prefix="$1" \
+        -f match.sql > "$out/$1.out" 2>&1) || { cat "$out/$1.out" >&2; exit 1; }
+    (cd "$out" && pgbench -n -c "$CLIENTS" -j "$JOBS" -T "$SECONDS_PER" -M prepared -D tenant="$TENANT" \
+        -f match.sql > "$out/$1-rate.out" 2>&1) || { cat "$out/$1-rate.out" >&2; exit 1; }
+    read -r _ p95 < <(pct "$out"/"$1".*[0-9])
+    echo "$p95 $(tps "$out/$1-rate.out")"
+}
+read -r M59 R59 < <(match m59)
 q -c "SELECT count(commerce.upsert_kb_article($TENANT, code || '-v' || i, kind, title || ' ' || i,
         ARRAY(SELECT x FROM unnest(string_to_array(questions, ' | ')) x ORDER BY md5(x || i)), answer))
         FROM bench_kb, generate_series(1, 33) i" >/dev/null
 q -c "ANALYZE commerce.kb_term" -c "ANALYZE commerce.kb_article" >/dev/null
-(cd "$out" && pgbench -n -c "$CLIENTS" -j "$JOBS" -T "$SECONDS_PER" -M prepared -D tenant="$TENANT" -l --log-prefix=m2k \
-    -f match.sql > "$out/m2k.out" 2>&1) || { cat "$out/m2k.out" >&2; exit 1; }
-read -r _ M2K < <(pct "$out"/m2k.*[0-9])
-echo "kb_match_p95_ms: $M59 (59 articles)"
-echo "kb_match_2k_p95_ms: $M2K ($(q -c "SELECT count(*) FROM commerce.kb_article") articles)"
+read -r M2K R2K < <(match m2k)
+echo "kb_match_p95_ms: $M59 (59 articles, one client)"
+printf 'kb_match_per_s: %.0f (59 articles, %s clients)\n' "$R59" "$CLIENTS"
+echo "kb_match_2k_p95_ms: $M2K ($(q -c "SELECT count(*) FROM commerce.kb_article") articles, one client)"
+printf 'kb_match_2k_per_s: %.0f (%s clients)\n' "$R2K" "$CLIENTS"

@@ -10,7 +10,7 @@ SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
 CALL commerce.provision();
-SELECT plan(63);
+SELECT plan(72);
 \ir lib/fingerprint.psql
 \ir lib/call_as.psql
 \o /dev/null
@@ -41,6 +41,8 @@ SELECT commerce.update_group(:t, 'wecom-g1', 'kay', 'S1', NULL);
 SELECT commerce.update_group(:t, 'wecom-g2', 'kim', 'S2', NULL);
 SELECT commerce.register_group(:t2, 'wechat', 'x', 'Theirs', 'theirs');
 SELECT commerce.start_group_checkin(:t, 'wecom-g2', 'S2 week', 7, 5, 7, 0, NULL, 'operator:op1') AS g2_round \gset
+SELECT commerce.upsert_koc_task(:t, 'EV', 'Event week', '2030-06-10', '2030-06-20', 100);
+SELECT commerce.set_community_task(:t, 'EV', 'event', 'checkins', 10);
 \o
 SELECT pg_temp.fingerprint() AS fp \gset
 
@@ -125,6 +127,16 @@ SELECT matches(pg_temp.call_as('customer', 'a', format($$SELECT commerce_api.che
                '^42501: a customer sees the check-ins of its own groups', 'a customer cannot read the board of a group it is not in');
 SELECT matches(pg_temp.call_as('customer', 'a', $$SELECT commerce_api.fission_progress('nope', 'b')$$),
                '^42501: a customer acts only as itself', 'a customer cannot take part in another customer''s name');
+-- community tasks and dashboards (PR14-PR17)
+SELECT throws_ok(format($$SELECT commerce.set_community_task(%s, 'EV', 'event', 'likes', 10)$$, :t), '22023', 'invalid value for p_kind', 'community task: an unknown metric');
+SELECT throws_ok(format($$SELECT commerce.set_community_task(%s, 'EV', 'event', 'checkins', 10, '{wecom-nope}')$$, :t), '22023', 'invalid value for p_groups', 'community task: an unknown group');
+SELECT throws_ok(format($$SELECT * FROM commerce.community_funnel(%s, 'week', '2030-06-10', '2030-01-01')$$, :t), '22023', 'invalid value for p_to', 'funnel: a period backwards');
+SELECT matches(pg_temp.call_as('koc', 'kay', $$SELECT commerce_api.koc_community_board('2030-06-01', '2030-06-30', 'kim')$$), '^42501', 'a KOC cannot read another KOC''s community board');
+SELECT matches(pg_temp.call_as('koc', 'kay', $$SELECT commerce_api.community_task_progress('EV', 'kim')$$), '^42501', '... nor its task progress');
+SELECT is(pg_temp.call_as('koc', 'kay', $$SELECT commerce_api.community_task_progress('EV')$$), 'ok', '... but reads its own');
+SELECT matches(pg_temp.call_as('store', 'st1', $$SELECT commerce_api.private_domain_dashboard('2030-06-01', '2030-06-30', 'S2')$$), '^42501', 'store staff cannot read another store''s dashboard');
+SELECT matches(pg_temp.call_as('store', 'st1', $$SELECT commerce_api.community_funnel('week', '2030-06-01', '2030-06-30', 'S2')$$), '^42501', '... nor its funnel');
+SELECT matches(pg_temp.call_as('store', 'st1', $$SELECT commerce_api.set_community_task('EV', 'event', 'checkins', 1)$$), '^42501', 'store staff do not scope KOC tasks');
 SELECT is(pg_temp.fingerprint(), :'fp', 'the refused calls changed nothing');
 
 -- a merge takes the contacts and memberships along: check-ins by account and by WeCom id are one person
