@@ -62,12 +62,21 @@ SELECT outcome FROM commerce.group_check_in(:t, 'wecom-g1', 'b1', NULL, 'mini_pr
 SELECT commerce.community_tasks_settle(:t) AS settled, commerce.community_tasks_settle(:t) AS settled_again;
 SELECT commerce.community_task_progress(:t, 'EV', 'K1') ->> 'done' AS done,
        (SELECT count(*) FROM commerce.community_task_done) AS completions;
--- joins as a growth metric, read from the snapshots (no snapshot yet: 0)
-SELECT commerce.upsert_koc_task(:t, 'GROW', 'Bring members', '2026-10-20 00:00+08', '2026-10-31 00:00+08', 100) > 0 AS growth_task;
+-- growth: new members (first joins in the window; a quit and rejoin never counts again); the window's last day is the one
+-- before ends_at
+SELECT commerce.upsert_koc_task(:t, 'GROW', 'Bring members', '2026-10-20 00:00+08', '2026-10-22 00:00+08', 100) > 0 AS growth_task;
 SELECT commerce.set_community_task(:t, 'GROW', 'growth', 'joins', 3, '{wecom-g1}') ->> 'kocs' AS kocs;
-SELECT commerce.community_task_progress(:t, 'GROW', 'K1') ->> 'progress' AS before_snapshot;
-SELECT count(*) AS snapshots FROM commerce.group_day_snapshot(:t, '2026-10-20');
-SELECT commerce.community_task_progress(:t, 'GROW', 'K1') -> 'groups' AS after_snapshot;
+SELECT commerce.community_task_progress(:t, 'GROW', 'K1') - 'koc' - 'task' - 'kind' - 'metric' AS growth;
+SELECT commerce.community_ingest(:t, jsonb_build_object('type', 'change_external_chat', 'change', 'update', 'update_detail', 'del_member',
+         'at', extract(epoch FROM commerce.now())::bigint - 60 + 0, 'chat_id', 'g1', 'members', jsonb_build_array('wm-b2'))) -> 'members' AS b2_quits;
+SELECT commerce.community_ingest(:t, jsonb_build_object('type', 'change_external_chat', 'change', 'update', 'update_detail', 'add_member',
+         'at', extract(epoch FROM commerce.now())::bigint - 60 + 10, 'chat_id', 'g1', 'members', jsonb_build_array(jsonb_build_object('id', 'wm-b2', 'type', 'external', 'unionid', 'un-b2'))))
+       -> 'members' AS b2_back;
+SELECT commerce.community_task_progress(:t, 'GROW', 'K1') ->> 'progress' AS still_three;
+-- a task for gold KOCs only: K1's progress is shown, never recorded
+SELECT commerce.upsert_koc_task(:t, 'GOLD', 'Gold event', '2026-10-20 00:00+08', '2026-10-27 00:00+08', 100, p_target_levels => '{gold}') > 0 AS gold_task;
+SELECT commerce.set_community_task(:t, 'GOLD', 'event', 'checkins', 1) ->> 'kocs' AS kocs_for_gold;
+SELECT r ->> 'progress' AS progress, r ->> 'for_koc' AS for_koc, r ->> 'done' AS done FROM commerce.community_task_progress(:t, 'GOLD', 'K1') r;
 
 -- sales: b1 and b3 through K1's link (only b1 is in K1's group), b2 twice without a KOC
 SELECT pg_temp.sale(:t, 'o-b1', 'K1', 'b1') AS ob1 \gset
@@ -79,12 +88,26 @@ SELECT status FROM commerce.complete_order(:t, :ob3);
 SELECT k.code, l.kind, l.amount_fen, c.code AS buyer FROM commerce.commission_line l JOIN commerce.koc k USING (tenant_id, koc_id)
   JOIN commerce.customer c ON c.tenant_id = l.tenant_id AND c.customer_id = l.customer_id ORDER BY l.seq;
 
--- PR15: K1's board: its group's traffic, its members' orders and GMV, and its commission on them (not b3's)
+-- b5 pays through K1's link, joins g1 only afterwards, then the order completes: not the group's doing
+SELECT commerce.upsert_customer(:t, 'b5') > 0 AS b5;
+SELECT (commerce.observe_identities(:t, 'b5', '[{"type":"wechat_unionid","value":"un-b5","verified":true}]', 'wechat_mp')).outcome AS b5_unionid;
+SELECT pg_temp.sale(:t, 'o-b5', 'K1', 'b5') AS ob5 \gset
+SET commerce.now = '2026-10-21 12:00:00+08';
+SELECT commerce.community_ingest(:t, jsonb_build_object('type', 'change_external_chat', 'change', 'update', 'update_detail', 'add_member',
+         'at', extract(epoch FROM commerce.now())::bigint - 60 + 0, 'chat_id', 'g1', 'members', jsonb_build_array(jsonb_build_object('id', 'wm-b5', 'type', 'external', 'unionid', 'un-b5'))))
+       -> 'members' AS b5_joins_after;
+SELECT status FROM commerce.complete_order(:t, :ob5);
+-- PR15: K1's board: its group's traffic, its members' orders and GMV, and its commission on them (not b3's, not b5's)
 SELECT commerce.koc_community_board(:t, 'K1', '2026-10-01', '2026-10-31') - 'groups' AS board;
 SELECT jsonb_array_elements(commerce.koc_community_board(:t, 'K1', '2026-10-01', '2026-10-31') -> 'groups') AS per_group;
 -- PR16: the dashboard of store S1's groups
 SELECT commerce.private_domain_dashboard(:t, '2026-10-20', '2026-10-31') - 'from' - 'to' AS dashboard;
 SELECT commerce.private_domain_dashboard(:t, '2026-10-20', '2026-10-31', '{S2}') ->> 'groups' AS other_store_groups;
+-- b1 leaves: buyers and members count the same persons, so conversion stays a share
+SELECT commerce.community_ingest(:t, jsonb_build_object('type', 'change_external_chat', 'change', 'update', 'update_detail', 'del_member',
+         'at', extract(epoch FROM commerce.now())::bigint - 60 + 10, 'chat_id', 'g1', 'members', jsonb_build_array('wm-b1'))) -> 'members' AS b1_quits;
+SELECT r ->> 'members' AS members, r ->> 'buyers' AS buyers, r ->> 'orders' AS orders, r ->> 'conversion_bp' AS conversion_bp
+  FROM commerce.private_domain_dashboard(:t, '2026-10-20', '2026-10-31') r;
 -- PR17: the funnel of the week's cohort: 4 joined, 3 bought after joining (b4's order was before), 1 repeated
 SELECT * FROM commerce.community_funnel(:t, 'week', '2026-10-01', '2026-10-31');
 SELECT * FROM commerce.community_funnel(:t, 'day', '2026-10-20', '2026-10-20', '{S2}');

@@ -172,6 +172,10 @@ SELECT commerce.service_accept(:t, '{SH}', :mp2, :amy) ->> 'status' AS taken;
 SELECT r - 'conversation' - 'message' - 'coupon' AS sent, (r ->> 'coupon') IS NOT NULL AS coupon_issued
   FROM commerce.service_quick_reply(:t, '{SH}', :mp2, :amy, 'tea-coupon', 'click-1') r;
 SELECT commerce.service_quick_reply(:t, '{SH}', :mp2, :amy, 'tea-coupon', 'click-1') ->> 'replayed' AS double_click;
+-- the reply changes (its text, then it is retired): the same click still returns the first send and issues nothing
+SELECT commerce.upsert_quick_reply(:t, 'tea-coupon', 'coupon', '茶叶券', '新文案', p_coupon_batch => 'tea-10-cs', p_active => false) > 0 AS retired;
+SELECT r ->> 'replayed' AS replayed, (r ->> 'coupon') IS NOT NULL AS same_coupon FROM commerce.service_quick_reply(:t, '{SH}', :mp2, :amy, 'tea-coupon', 'click-1') r;
+SELECT commerce.upsert_quick_reply(:t, 'tea-coupon', 'coupon', '茶叶券', '送您一张茶叶满99减10券，7天内有效。', p_coupon_batch => 'tea-10-cs') > 0 AS back;
 SELECT commerce.service_quick_reply(:t, '{SH}', :mp2, :amy, 'autumn', 'click-2') ->> 'replayed' AS link_sent;
 SELECT count(*) AS coupons_of_c1 FROM commerce.coupon c JOIN commerce.customer cu USING (tenant_id, customer_id) WHERE cu.code = 'c1';
 SELECT payload ->> 'msgtype' AS msgtype, payload ->> 'text' AS text, payload ->> 'url' AS url FROM commerce.outbox

@@ -8163,6 +8163,7 @@ CREATE TABLE commerce.quick_reply_use (
     reply_id    bigint NOT NULL,
     person_id   bigint,
     coupon_id   bigint,
+    content     jsonb NOT NULL,
     used_by     text NOT NULL,
     used_at     timestamptz NOT NULL,
     PRIMARY KEY (tenant_id, use_key),
@@ -8170,9 +8171,10 @@ CREATE TABLE commerce.quick_reply_use (
     FOREIGN KEY (tenant_id, person_id) REFERENCES commerce.person
 );
 COMMENT ON TABLE commerce.quick_reply_use IS
-  'Every use of a quick reply (PR03), once per use key (the sidebar''s request id, or the inbox message): which reply, to which person, the coupon it issued, by whom and when. A repeat of the key returns the first use.';
+  'Every use of a quick reply (PR03), once per use key (the sidebar''s staff member and request id, or the inbox session and request id): which reply, to which person, the coupon it issued, the content sent, by whom and when (the coupons staff issue are audited here). A repeat of the key returns this first use and issues nothing.';
 SELECT commerce._declare_append_only('commerce.quick_reply_use');
 CREATE INDEX quick_reply_use_reply ON commerce.quick_reply_use (tenant_id, reply_id, used_at);
+CREATE INDEX quick_reply_use_coupons ON commerce.quick_reply_use (tenant_id, used_by, used_at) WHERE coupon_id IS NOT NULL;
 
 CREATE TABLE commerce.community_task (
     tenant_id  bigint NOT NULL,
@@ -23780,6 +23782,7 @@ CREATE TABLE commerce.quick_reply_use (
     reply_id    bigint NOT NULL,
     person_id   bigint,
     coupon_id   bigint,
+    content     jsonb NOT NULL,
     used_by     text NOT NULL,
     used_at     timestamptz NOT NULL,
     PRIMARY KEY (tenant_id, use_key),
@@ -23787,9 +23790,10 @@ CREATE TABLE commerce.quick_reply_use (
     FOREIGN KEY (tenant_id, person_id) REFERENCES commerce.person
 );
 COMMENT ON TABLE commerce.quick_reply_use IS
-  'Every use of a quick reply (PR03), once per use key (the sidebar''s request id, or the inbox message): which reply, to which person, the coupon it issued, by whom and when. A repeat of the key returns the first use.';
+  'Every use of a quick reply (PR03), once per use key (the sidebar''s staff member and request id, or the inbox session and request id): which reply, to which person, the coupon it issued, the content sent, by whom and when (the coupons staff issue are audited here). A repeat of the key returns this first use and issues nothing.';
 SELECT commerce._declare_append_only('commerce.quick_reply_use');
 CREATE INDEX quick_reply_use_reply ON commerce.quick_reply_use (tenant_id, reply_id, used_at);
+CREATE INDEX quick_reply_use_coupons ON commerce.quick_reply_use (tenant_id, used_by, used_at) WHERE coupon_id IS NOT NULL;
 
 CREATE TABLE commerce.community_task (
     tenant_id  bigint NOT NULL,
@@ -26474,9 +26478,13 @@ BEGIN
         BEGIN
             PERFORM commerce.group_day_snapshot(t.tenant_id, v_day);
             PERFORM commerce.community_alerts(t.tenant_id, v_day);
-            PERFORM commerce.community_tasks_settle(t.tenant_id);
         EXCEPTION WHEN OTHERS THEN
             RAISE WARNING 'commerce-community-daily: tenant %: %', t.tenant_id, SQLERRM;
+        END;
+        BEGIN       -- on its own: a failure here keeps the snapshots and alerts
+            PERFORM commerce.community_tasks_settle(t.tenant_id);
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'commerce-community-daily: tenant %: community tasks: %', t.tenant_id, SQLERRM;
         END;
         COMMIT;
     END LOOP;
@@ -26826,24 +26834,40 @@ COMMENT ON FUNCTION commerce.quick_replies(bigint, text[], text, text, integer) 
 CREATE FUNCTION commerce.use_quick_reply(p_tenant bigint, p_stores text[], p_code text, p_person bigint, p_use_key text, p_by text)
 RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE r commerce.quick_reply%ROWTYPE; u commerce.quick_reply_use%ROWTYPE; v_customer text; v_coupon commerce.coupon_issue_result;
-        v_store text; v_content jsonb;
+        v_store text; v_content jsonb; v_by text := left(coalesce(p_by, 'staff'), 200); v_day_start timestamptz; v_today bigint;
 BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._require(p_code, 'p_code');
     PERFORM commerce._request_key(p_use_key, 'p_use_key');
+    -- one use per key, even for two clicks at once: the second waits here and finds the first
+    PERFORM pg_advisory_xact_lock(hashtextextended('quick_reply:' || p_tenant || ':' || p_use_key, 0));
+    SELECT * INTO u FROM commerce.quick_reply_use WHERE tenant_id = p_tenant AND use_key = p_use_key;
+    IF FOUND THEN
+        IF (SELECT q.code FROM commerce.quick_reply q WHERE q.tenant_id = p_tenant AND q.reply_id = u.reply_id) IS DISTINCT FROM p_code
+           OR u.person_id IS DISTINCT FROM p_person THEN
+            RAISE EXCEPTION USING ERRCODE = '23505', MESSAGE = format('use key "%s" was already used for another quick reply or person', left(p_use_key, 64)),
+                HINT = 'Use a new key for every send.';
+        END IF;
+        RETURN jsonb_build_object('reply', p_code, 'kind', (SELECT q.kind FROM commerce.quick_reply q WHERE q.tenant_id = p_tenant AND q.reply_id = u.reply_id),
+                                  'content', u.content, 'coupon', u.coupon_id, 'replayed', true);
+    END IF;
     SELECT * INTO r FROM commerce.quick_reply WHERE tenant_id = p_tenant AND code = p_code AND active;
     SELECT code INTO v_store FROM commerce.store WHERE tenant_id = p_tenant AND store_id = r.store_id;
     IF r.reply_id IS NULL OR (r.store_id IS NOT NULL AND p_stores IS NOT NULL AND NOT v_store = ANY (p_stores)) THEN
         PERFORM commerce._not_found('quick reply', p_code, p_tenant);
     END IF;
-    SELECT * INTO u FROM commerce.quick_reply_use WHERE tenant_id = p_tenant AND use_key = p_use_key;
-    IF FOUND AND (u.reply_id <> r.reply_id OR u.person_id IS DISTINCT FROM p_person) THEN
-        RAISE EXCEPTION USING ERRCODE = '23505', MESSAGE = format('use key "%s" was already used for another quick reply or person', left(p_use_key, 64)),
-            HINT = 'Use a new key for every send.';
-    END IF;
     IF r.kind = 'coupon' THEN
         IF p_person IS NULL THEN
             PERFORM commerce._invalid('p_person', 'a coupon reply is sent to nobody', 'Name the customer the coupon is for.');
+        END IF;
+        -- a staff member issues at most 100 coupons a tenant-local day through quick replies
+        v_day_start := commerce._tenant_day(p_tenant, commerce.now())::timestamp AT TIME ZONE (commerce._tenant(p_tenant)).time_zone;
+        SELECT count(*) INTO v_today FROM commerce.quick_reply_use
+         WHERE tenant_id = p_tenant AND used_by = v_by AND used_at >= v_day_start AND coupon_id IS NOT NULL;
+        IF v_today >= 100 THEN
+            RAISE EXCEPTION USING ERRCODE = 'PT409', MESSAGE = format('%s has issued %s coupons through quick replies today', left(v_by, 64), v_today),
+                DETAIL = 'A staff member issues at most 100 coupons a day this way.',
+                HINT = 'HQ issues more with commerce_api.issue_coupon, with a reason.';
         END IF;
         SELECT c.code INTO v_customer FROM commerce.customer c WHERE c.tenant_id = p_tenant AND c.person_id = p_person
          ORDER BY c.customer_id DESC LIMIT 1;
@@ -26856,20 +26880,18 @@ BEGIN
                                           (SELECT b.code FROM commerce.coupon_batch b WHERE b.tenant_id = p_tenant AND b.batch_id = r.batch_id),
                                           v_customer);
     END IF;
-    IF u.use_key IS NULL THEN
-        INSERT INTO commerce.quick_reply_use (tenant_id, use_key, reply_id, person_id, coupon_id, used_by, used_at)
-        VALUES (p_tenant, p_use_key, r.reply_id, p_person, v_coupon.coupon_id, left(coalesce(p_by, 'staff'), 200), commerce.now());
-    END IF;
     v_content := CASE r.kind
         WHEN 'miniprogram' THEN jsonb_build_object('msgtype', 'miniprogram', 'title', r.body, 'appid', r.card ->> 'appid',
                                                    'page', r.card ->> 'page', 'thumb', r.card ->> 'thumb')
         WHEN 'link' THEN jsonb_build_object('msgtype', 'link', 'title', r.title, 'desc', r.body, 'url', r.link)
         ELSE jsonb_build_object('msgtype', 'text', 'text', r.body) END;
+    INSERT INTO commerce.quick_reply_use (tenant_id, use_key, reply_id, person_id, coupon_id, content, used_by, used_at)
+    VALUES (p_tenant, p_use_key, r.reply_id, p_person, v_coupon.coupon_id, v_content, v_by, commerce.now());
     RETURN jsonb_build_object('reply', r.code, 'kind', r.kind, 'content', v_content, 'coupon', v_coupon.coupon_id,
-                              'coupon_valid_until', v_coupon.valid_until, 'replayed', u.use_key IS NOT NULL);
+                              'coupon_valid_until', v_coupon.valid_until, 'replayed', false);
 END $$;
 COMMENT ON FUNCTION commerce.use_quick_reply(bigint, text[], text, bigint, text, text) IS
-  'Use a quick reply (PR03) for a person, once per use key: the content to send (text, link or mini-program card as WeCom takes them) and, for a coupon reply, a coupon of its batch issued to the person''s latest shop account (issue_coupon, source issue, key quick:<use key>; PT409 when the person has none). A repeat of the key returns the same content and coupon (replayed); the key with another reply or person is 23505. Another store''s reply is PT404.';
+  'Use a quick reply (PR03) for a person, once per use key (concurrent uses of a key wait for the first): the content to send (text, link or mini-program card as WeCom takes them) and, for a coupon reply, a coupon of its batch issued to the person''s latest shop account (issue_coupon, source issue, key quick:<use key>; PT409 when the person has none, or when the sender, p_by, has issued 100 coupons this way today). A repeat of the key returns the stored content and coupon and issues nothing (replayed), whatever the reply became since; the key with another reply or person is 23505. Another store''s reply is PT404. Every use is logged in quick_reply_use, the audit of the coupons staff issue.';
 
 -- ==== sql/src/community/dashboards.sql
 
@@ -26934,7 +26956,7 @@ COMMENT ON FUNCTION commerce.set_community_task(bigint, text, text, text, bigint
 CREATE FUNCTION commerce.community_task_progress(p_tenant bigint, p_task text, p_koc text) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE t commerce.koc_task%ROWTYPE; c commerce.community_task%ROWTYPE; v_koc bigint; v_from date; v_to date;
-        v_groups jsonb; v_total bigint; d commerce.community_task_done%ROWTYPE;
+        v_groups jsonb; v_total bigint; d commerce.community_task_done%ROWTYPE; v_eligible boolean;
 BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._require(p_task, 'p_task');
@@ -26946,7 +26968,11 @@ BEGIN
         PERFORM commerce._not_found('community task', p_task, p_tenant);
     END IF;
     v_from := commerce._tenant_day(p_tenant, t.starts_at);
-    v_to := commerce._tenant_day(p_tenant, least(t.ends_at, commerce.now()));
+    v_to := commerce._tenant_day(p_tenant, least(t.ends_at - interval '1 microsecond', commerce.now()));    -- ends_at is exclusive
+    -- the KOCs the task is for: active, of its levels and tags (others' progress is shown, never recorded)
+    SELECT k.status = 'active' AND (t.target_levels IS NULL OR k.level_code = ANY (t.target_levels))
+           AND (t.target_tags IS NULL OR k.tags && t.target_tags)
+      INTO v_eligible FROM commerce.koc k WHERE k.tenant_id = p_tenant AND k.koc_id = v_koc;
     SELECT coalesce(jsonb_agg(jsonb_build_object('group', x.code, 'value', x.v) ORDER BY x.code), '[]'::jsonb), coalesce(sum(x.v), 0)
       INTO v_groups, v_total
       FROM (SELECT g.code,
@@ -26954,23 +26980,27 @@ BEGIN
                        WHEN 'checkins' THEN (SELECT count(*) FROM commerce.group_checkin ci
                                               WHERE ci.tenant_id = p_tenant AND ci.group_id = g.group_id
                                                 AND ci.day BETWEEN v_from AND v_to)
-                       ELSE (SELECT coalesce(sum(CASE c.metric WHEN 'messages' THEN gd.messages WHEN 'speakers' THEN gd.speakers
-                                                               ELSE gd.joins END), 0)
+                       -- new members: first joined in the window (a quit and rejoin counts once, never)
+                       WHEN 'joins' THEN (SELECT count(*) FROM commerce.group_member m
+                                           WHERE m.tenant_id = p_tenant AND m.group_id = g.group_id AND m.member_type <> 'staff'
+                                             AND m.first_joined_at >= t.starts_at AND m.first_joined_at < t.ends_at)
+                       ELSE (SELECT coalesce(sum(CASE c.metric WHEN 'messages' THEN gd.messages ELSE gd.speakers END), 0)
                                FROM commerce.group_day gd
                               WHERE gd.tenant_id = p_tenant AND gd.group_id = g.group_id AND gd.day BETWEEN v_from AND v_to) END AS v
               FROM commerce.community_group g
              WHERE g.tenant_id = p_tenant AND g.koc_id = v_koc AND (c.group_ids IS NULL OR g.group_id = ANY (c.group_ids))) x;
-    IF v_total >= c.target AND commerce.now() < t.ends_at + interval '2 days' THEN
+    IF v_total >= c.target AND v_eligible AND commerce.now() < t.ends_at + interval '2 days' THEN
         INSERT INTO commerce.community_task_done (tenant_id, task_id, koc_id, progress, completed_at)
         VALUES (p_tenant, t.task_id, v_koc, v_total, commerce.now())
         ON CONFLICT (tenant_id, task_id, koc_id) DO NOTHING;
     END IF;
     SELECT * INTO d FROM commerce.community_task_done WHERE tenant_id = p_tenant AND task_id = t.task_id AND koc_id = v_koc;
     RETURN jsonb_build_object('task', t.code, 'koc', p_koc, 'kind', c.kind, 'metric', c.metric, 'target', c.target, 'progress', v_total,
-                              'from', v_from, 'to', v_to, 'groups', v_groups, 'done', d.koc_id IS NOT NULL, 'completed_at', d.completed_at);
+                              'from', v_from, 'to', v_to, 'groups', v_groups, 'for_koc', coalesce(v_eligible, false),
+                              'done', d.koc_id IS NOT NULL, 'completed_at', d.completed_at);
 END $$;
 COMMENT ON FUNCTION commerce.community_task_progress(bigint, text, text) IS
-  'A KOC''s progress on a community task (PR14): the metric summed over the task''s tenant-local days so far in each of the KOC''s groups in scope (messages, speakers and joins from group_day, check-ins from group_checkin), against the target. Reaching it records the completion once (community_task_done; up to 2 days after the window, for late snapshots). Returns {task, koc, kind, metric, target, progress, from, to, groups, done, completed_at}.';
+  'A KOC''s progress on a community task (PR14): the metric over the task''s window so far in each of the KOC''s groups in scope (messages and speakers summed from group_day over its tenant-local days, ends_at exclusive; joins: members whose first join fell in the window, so churn never counts; check-ins from group_checkin), against the target. For a KOC the task is for (active, of its levels and tags: for_koc) reaching it records the completion once (community_task_done; up to 2 days after the window, for late snapshots). Returns {task, koc, kind, metric, target, progress, from, to, groups, for_koc, done, completed_at}.';
 
 -- Record the community tasks reached: every KOC with groups in scope, for the tasks running or just ended.
 CREATE FUNCTION commerce.community_tasks_settle(p_tenant bigint) RETURNS integer
@@ -26984,6 +27014,8 @@ BEGIN
                JOIN commerce.community_group g ON g.tenant_id = c.tenant_id AND (c.group_ids IS NULL OR g.group_id = ANY (c.group_ids))
                JOIN commerce.koc k ON k.tenant_id = g.tenant_id AND k.koc_id = g.koc_id
               WHERE c.tenant_id = p_tenant AND t.starts_at <= commerce.now() AND t.ends_at + interval '2 days' > commerce.now()
+                AND k.status = 'active' AND (t.target_levels IS NULL OR k.level_code = ANY (t.target_levels))
+                AND (t.target_tags IS NULL OR k.tags && t.target_tags)
                 AND NOT EXISTS (SELECT 1 FROM commerce.community_task_done d
                                  WHERE d.tenant_id = c.tenant_id AND d.task_id = c.task_id AND d.koc_id = k.koc_id)
               ORDER BY 1, 2 LOOP
@@ -26993,10 +27025,11 @@ BEGIN
     RETURN v_after - v_before;
 END $$;
 COMMENT ON FUNCTION commerce.community_tasks_settle(bigint) IS
-  'The nightly step after the snapshots (PR14): the progress of every KOC on every community task running or ended less than 2 days ago, recording those reached once. Returns how many were newly recorded.';
+  'The nightly step after the snapshots (PR14): the progress of every KOC a community task running or ended less than 2 days ago is for (active, of its levels and tags, running a group in scope), recording those reached once. Returns how many were newly recorded.';
 
--- The orders of a set of persons placed after they first joined one of a set of groups, with the join.
-CREATE FUNCTION commerce._member_orders(p_tenant bigint, p_groups bigint[], p_from timestamptz, p_to timestamptz)
+-- The orders of the persons who joined some groups, paid after their first join and not fully refunded.
+CREATE FUNCTION commerce._member_orders(p_tenant bigint, p_groups bigint[], p_from timestamptz, p_to timestamptz,
+                                        p_members_now boolean DEFAULT false)
 RETURNS TABLE (person_id bigint, joined_at timestamptz, order_id bigint, paid_at timestamptz, net_fen bigint)
 LANGUAGE sql STABLE AS $$
     WITH members AS (
@@ -27004,15 +27037,17 @@ LANGUAGE sql STABLE AS $$
           FROM commerce.group_member m
          WHERE m.tenant_id = p_tenant AND m.group_id = ANY (p_groups) AND m.person_id IS NOT NULL AND m.member_type <> 'staff'
          GROUP BY m.person_id
+        HAVING NOT p_members_now OR bool_or(m.active)
     )
     SELECT mb.person_id, mb.joined_at, o.order_id, o.paid_at, o.paid_fen - o.refunded_fen
       FROM members mb
       JOIN commerce.customer c ON c.tenant_id = p_tenant AND c.person_id = mb.person_id
       JOIN commerce.orders o ON o.tenant_id = p_tenant AND o.customer_id = c.customer_id
-     WHERE o.paid_at IS NOT NULL AND o.paid_at >= mb.joined_at AND o.paid_at >= p_from AND o.paid_at < p_to;
+     WHERE o.paid_at IS NOT NULL AND o.paid_at >= mb.joined_at AND o.paid_at >= p_from AND o.paid_at < p_to
+       AND o.paid_fen > o.refunded_fen;
 $$;
-COMMENT ON FUNCTION commerce._member_orders(bigint, bigint[], timestamptz, timestamptz) IS
-  'The paid orders of the persons who joined one of the groups, placed after their first join and paid in [p_from, p_to), with the net amount (paid less refunded): what the groups brought (PR15, PR16). Staff members are left out.';
+COMMENT ON FUNCTION commerce._member_orders(bigint, bigint[], timestamptz, timestamptz, boolean) IS
+  'The paid orders of the persons who joined one of the groups (with p_members_now: who are still in one), paid after their first join, in [p_from, p_to), and not fully refunded, with the net amount (paid less refunded): what the groups brought (PR15, PR16). Staff members are left out.';
 
 -- The KOC's community earnings board: traffic, redemptions and earnings its groups brought.
 CREATE FUNCTION commerce.koc_community_board(p_tenant bigint, p_koc text, p_from date, p_to date) RETURNS jsonb
@@ -27038,11 +27073,12 @@ BEGIN
            coalesce(sum(l.amount_fen) FILTER (WHERE l.kind = 'reverse'), 0) AS reversed_fen
       INTO v_comm
       FROM commerce.commission_line l
-      JOIN commerce.customer c ON c.tenant_id = l.tenant_id AND c.customer_id = l.customer_id
+      JOIN commerce.orders o ON o.tenant_id = l.tenant_id AND o.order_id = l.order_id
+      JOIN commerce.customer c ON c.tenant_id = o.tenant_id AND c.customer_id = o.customer_id
      WHERE l.tenant_id = p_tenant AND l.koc_id = v_koc AND l.occurred_at >= r.lo AND l.occurred_at < r.hi
        AND EXISTS (SELECT 1 FROM commerce.group_member m
                     WHERE m.tenant_id = p_tenant AND m.person_id = c.person_id AND m.group_id = ANY (v_groups)
-                      AND coalesce(m.first_joined_at, m.joined_at) <= l.occurred_at);
+                      AND m.member_type <> 'staff' AND coalesce(m.first_joined_at, m.joined_at) <= o.paid_at);
     RETURN jsonb_build_object('koc', p_koc, 'from', p_from, 'to', p_to, 'groups', v_per_group,
                'joins', (SELECT coalesce(sum((x ->> 'joins')::bigint), 0) FROM jsonb_array_elements(v_per_group) x),
                'members', (SELECT coalesce(sum((x ->> 'members')::bigint), 0) FROM jsonb_array_elements(v_per_group) x),
@@ -27050,7 +27086,7 @@ BEGIN
                'redemptions', v_comm.redemptions, 'earned_fen', v_comm.earned_fen, 'reversed_fen', v_comm.reversed_fen);
 END $$;
 COMMENT ON FUNCTION commerce.koc_community_board(bigint, text, date, date) IS
-  'A KOC''s community earnings board (PR15), live from the tables over tenant-local days [p_from, p_to]: per group it runs, its members now and the joins and quits of the period (the traffic it brought); the members who bought after joining, their paid orders and GMV (paid less refunded); and from the commission ledger the KOC''s redemptions and net commission on orders of its groups'' members (earn less reverse lines, in fen).';
+  'A KOC''s community earnings board (PR15), live from the tables over tenant-local days [p_from, p_to]: per group it runs, its members now and the joins and quits of the period (the traffic it brought); the members who bought after joining, their paid orders and GMV (paid less refunded); and from the commission ledger (lines of the period) the KOC''s redemptions and net commission on orders its groups'' members paid after joining (earn less reverse lines, in fen). Orders fully refunded are left out of the orders and GMV; the ledger''s reverse lines net their commission.';
 
 -- The private-domain dashboard: groups, members, active members, conversion, GMV from group members.
 CREATE FUNCTION commerce.private_domain_dashboard(p_tenant bigint, p_from date, p_to date, p_stores text[] DEFAULT NULL) RETURNS jsonb
@@ -27065,18 +27101,19 @@ BEGIN
     v_groups := coalesce(v_groups, '{}');
     SELECT count(DISTINCT m.person_id) INTO v_members FROM commerce.group_member m
      WHERE m.tenant_id = p_tenant AND m.group_id = ANY (v_groups) AND m.active AND m.person_id IS NOT NULL AND m.member_type <> 'staff';
-    SELECT count(DISTINCT mo.person_id), count(*), coalesce(sum(mo.net_fen), 0) INTO v_buyers, v_orders, v_gmv
-      FROM commerce._member_orders(p_tenant, v_groups, r.lo, r.hi) mo;
+    -- one pass over the members' orders: buyers among the members now, and the active ones among them
+    WITH mo AS (SELECT * FROM commerce._member_orders(p_tenant, v_groups, r.lo, r.hi, true)),
+         now_in AS (SELECT DISTINCT m.person_id FROM commerce.group_member m
+                     WHERE m.tenant_id = p_tenant AND m.group_id = ANY (v_groups) AND m.active AND m.person_id IS NOT NULL
+                       AND m.member_type <> 'staff')
+    SELECT (SELECT count(DISTINCT mo.person_id) FROM mo), (SELECT count(*) FROM mo), (SELECT coalesce(sum(mo.net_fen), 0) FROM mo),
+           (SELECT count(*) FROM (SELECT ci.person_id FROM commerce.group_checkin ci
+                                   WHERE ci.tenant_id = p_tenant AND ci.group_id = ANY (v_groups) AND ci.day BETWEEN p_from AND p_to
+                                  UNION SELECT mo.person_id FROM mo) x
+             WHERE x.person_id IN (SELECT person_id FROM now_in))
+      INTO v_buyers, v_orders, v_gmv, v_active;
     SELECT count(*) INTO v_checkins FROM commerce.group_checkin ci
      WHERE ci.tenant_id = p_tenant AND ci.group_id = ANY (v_groups) AND ci.day BETWEEN p_from AND p_to;
-    -- active: a member now who checked in or bought in the period
-    SELECT count(*) INTO v_active FROM (
-        SELECT ci.person_id FROM commerce.group_checkin ci
-         WHERE ci.tenant_id = p_tenant AND ci.group_id = ANY (v_groups) AND ci.day BETWEEN p_from AND p_to
-        UNION
-        SELECT mo.person_id FROM commerce._member_orders(p_tenant, v_groups, r.lo, r.hi) mo) a
-     WHERE EXISTS (SELECT 1 FROM commerce.group_member m WHERE m.tenant_id = p_tenant AND m.person_id = a.person_id
-                      AND m.group_id = ANY (v_groups) AND m.active);
     SELECT avg(gd.speakers) INTO v_speakers FROM commerce.group_day gd
      WHERE gd.tenant_id = p_tenant AND gd.group_id = ANY (v_groups) AND gd.day BETWEEN p_from AND p_to AND gd.speakers IS NOT NULL;
     v := jsonb_build_object('from', p_from, 'to', p_to, 'groups', cardinality(v_groups), 'members', v_members,
@@ -27091,7 +27128,7 @@ BEGIN
     RETURN v;
 END $$;
 COMMENT ON FUNCTION commerce.private_domain_dashboard(bigint, date, date, text[]) IS
-  'The private-domain dashboard (PR16) over tenant-local days [p_from, p_to], for the active groups of some stores or all: groups, members now (distinct persons, staff left out), joins and quits of the period, active members (members now who checked in or bought in the period), check-ins, the reported speakers per group and day, buyers, orders and GMV from members (paid after their first join, less refunds, in fen), conversion = buyers / members and active share in bp.';
+  'The private-domain dashboard (PR16) over tenant-local days [p_from, p_to], for the active groups of some stores or all: groups, members now (distinct persons, staff left out), joins and quits of the period, active members (members now who checked in or bought in the period), check-ins, the reported speakers per group and day, buyers, orders and GMV of the members now (orders paid after their first join and not fully refunded, net of refunds, in fen), conversion = buyers / members and active share in bp: numerators and denominator count the same persons.';
 
 -- The lifecycle funnel per cohort: joined a group -> first order -> repeat order.
 CREATE FUNCTION commerce.community_funnel(p_tenant bigint, p_grain text, p_from date, p_to date, p_stores text[] DEFAULT NULL)
@@ -27116,17 +27153,15 @@ BEGIN
            AND (p_stores IS NULL OR s.code = ANY (p_stores))
          GROUP BY m.person_id
         HAVING min(coalesce(m.first_joined_at, m.joined_at)) >= r.lo AND min(coalesce(m.first_joined_at, m.joined_at)) < r.hi
-    ), orders AS (
-        SELECT j.person_id, j.at, o.paid_at, row_number() OVER (PARTITION BY j.person_id ORDER BY o.paid_at, o.order_id) AS n
-          FROM joined j
-          JOIN commerce.customer c ON c.tenant_id = p_tenant AND c.person_id = j.person_id
-          JOIN commerce.orders o ON o.tenant_id = p_tenant AND o.customer_id = c.customer_id
-         WHERE o.paid_at IS NOT NULL AND o.paid_at >= j.at AND o.paid_fen > o.refunded_fen
     ), per AS (
-        SELECT j.person_id, date_trunc(p_grain, j.at AT TIME ZONE v_tz)::date AS cohort,
-               (SELECT o.paid_at FROM orders o WHERE o.person_id = j.person_id AND o.n = 1) AS first_at,
-               EXISTS (SELECT 1 FROM orders o WHERE o.person_id = j.person_id AND o.n = 2) AS repeated, j.at
+        -- one pass: each person's paid orders after the join (not fully refunded), first and second
+        SELECT j.person_id, j.at, date_trunc(p_grain, j.at AT TIME ZONE v_tz)::date AS cohort,
+               min(o.paid_at) AS first_at, count(o.order_id) >= 2 AS repeated
           FROM joined j
+          LEFT JOIN commerce.customer c ON c.tenant_id = p_tenant AND c.person_id = j.person_id
+          LEFT JOIN commerce.orders o ON o.tenant_id = p_tenant AND o.customer_id = c.customer_id
+                                     AND o.paid_at IS NOT NULL AND o.paid_at >= j.at AND o.paid_fen > o.refunded_fen
+         GROUP BY j.person_id, j.at
     )
     SELECT p.cohort, count(*), count(p.first_at), count(*) FILTER (WHERE p.repeated),
            (count(p.first_at) * 10000 / count(*))::integer,
@@ -27138,7 +27173,7 @@ BEGIN
      ORDER BY p.cohort;
 END $$;
 COMMENT ON FUNCTION commerce.community_funnel(bigint, text, date, date, text[]) IS
-  'The lifecycle funnel (PR17): the persons whose first join of a group (of some stores'' groups, or all; staff left out) fell in tenant-local days [p_from, p_to], by cohort (the day, week or month of that join): joined, made a first paid order after joining (not fully refunded), made a second (repeat); first_order_bp = first / joined, repeat_bp = repeat / first; the median days from the join to the first order.';
+  'The lifecycle funnel (PR17): the persons whose first join of a group (of some stores'' groups, or all; staff left out) fell in tenant-local days [p_from, p_to], by cohort (the day, ISO week from Monday or month of that join, labelled by its first day: a week or month cut by p_from is labelled before p_from and holds only the joins from p_from): joined, made a first paid order after joining (not fully refunded), made a second (repeat); first_order_bp = first / joined, repeat_bp = repeat / first; the median days from the join to the first order.';
 
 -- ==== sql/src/community/api.sql
 
@@ -27782,6 +27817,14 @@ BEGIN
                                            AND (s.code IS NULL OR NOT s.code = ANY (a.stores))) THEN
         PERFORM commerce._not_found('quick reply', upsert_quick_reply.code, a.tenant_id);     -- another store's or HQ's: not theirs
     END IF;
+    -- store staff hand out only coupons anyone may claim; HQ's issue-only batches stay HQ's
+    IF a.stores IS NOT NULL AND upsert_quick_reply.coupon_batch IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM commerce.coupon_batch b WHERE b.tenant_id = a.tenant_id AND b.code = upsert_quick_reply.coupon_batch
+                          AND b.claimable) THEN
+        PERFORM commerce._no_identity(format('coupon batch "%s" is not claimable', left(upsert_quick_reply.coupon_batch, 64)),
+            'Staff limited to stores attach only claimable batches to quick replies.',
+            'Ask HQ to make the batch claimable or to attach it to an every-store reply.');
+    END IF;
     RETURN commerce.upsert_quick_reply(a.tenant_id, upsert_quick_reply.code, upsert_quick_reply.kind, upsert_quick_reply.title,
                                        upsert_quick_reply.body, upsert_quick_reply.link, upsert_quick_reply.coupon_batch,
                                        upsert_quick_reply.card, upsert_quick_reply.store, upsert_quick_reply.tags,
@@ -27789,7 +27832,7 @@ BEGIN
 END $$;
 REVOKE ALL ON FUNCTION commerce_api.upsert_quick_reply(text, text, text, text, text, text, jsonb, text, text[], integer, boolean) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.upsert_quick_reply(text, text, text, text, text, text, jsonb, text, text[], integer, boolean) IS
-  'Add or change a quick reply (PR03): a script, a coupon (text and the batch it issues from), an activity link or a mini-program card, with tags and an order. HQ for every store or one; store staff only their own store''s (another''s code is PT404).';
+  'Add or change a quick reply (PR03): a script, a coupon (text and the batch it issues from), an activity link or a mini-program card, with tags and an order. HQ for every store or one; store staff only their own store''s (another''s code is PT404) and only with a claimable coupon batch (42501 for an issue-only one).';
 
 CREATE FUNCTION commerce_api.quick_replies(kind text DEFAULT NULL, search text DEFAULT NULL, store text DEFAULT NULL,
                                            page_size integer DEFAULT 100)
@@ -27810,15 +27853,29 @@ SET search_path = pg_catalog, commerce, pg_temp AS $$
 DECLARE a commerce.actor := commerce._api_actor('commerce_api.use_quick_reply', '{store,operator}');
         v_person bigint;
 BEGIN
+    PERFORM commerce._request_key(use_quick_reply.request_id, 'request_id');
     IF use_quick_reply.customer IS NOT NULL OR use_quick_reply.wecom_external IS NOT NULL THEN
         v_person := commerce.find_person(a.tenant_id, use_quick_reply.customer, NULL, use_quick_reply.wecom_external);
+        -- staff limited to stores send coupons only to their stores' WeCom contacts
+        IF a.stores IS NOT NULL AND EXISTS (SELECT 1 FROM commerce.quick_reply r WHERE r.tenant_id = a.tenant_id
+                                               AND r.code = use_quick_reply.code AND r.kind = 'coupon')
+           AND NOT EXISTS (SELECT 1 FROM commerce.wecom_contact wc
+                             JOIN commerce.wecom_user wu ON wu.tenant_id = wc.tenant_id AND wu.userid = wc.userid
+                             JOIN commerce.wecom_department d ON d.tenant_id = wu.tenant_id AND d.department_id = wu.main_department
+                             JOIN commerce.store s ON s.tenant_id = d.tenant_id AND s.store_id = d.store_id
+                            WHERE wc.tenant_id = a.tenant_id AND wc.person_id = v_person AND wc.deleted_at IS NULL
+                              AND s.code = ANY (a.stores)) THEN
+            PERFORM commerce._no_identity('the customer is not a contact of your stores',
+                'Staff limited to stores send coupons to their stores'' WeCom contacts only.',
+                'Send it from the inbox session the customer opened, or ask HQ.');
+        END IF;
     END IF;
-    RETURN commerce.use_quick_reply(a.tenant_id, a.stores, use_quick_reply.code, v_person, 'sidebar:' || use_quick_reply.request_id,
-                                    commerce._api_by(a));
+    RETURN commerce.use_quick_reply(a.tenant_id, a.stores, use_quick_reply.code, v_person,
+                                    'sidebar:' || a.staff_id || ':' || use_quick_reply.request_id, commerce._api_by(a));
 END $$;
 REVOKE ALL ON FUNCTION commerce_api.use_quick_reply(text, text, text, text) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.use_quick_reply(text, text, text, text) IS
-  'The WeCom sidebar sends a quick reply in one click (PR03): the content to pass to WeCom''s sendChatMessage and, for a coupon reply, the coupon issued to the customer (named by customer code or WeCom external userid), once per request_id.';
+  'The WeCom sidebar sends a quick reply in one click (PR03): the content to pass to WeCom''s sendChatMessage and, for a coupon reply, the coupon issued to the customer (named by customer code or WeCom external userid; for store staff a WeCom contact of their stores, 42501 otherwise; at most 100 a day per staff member), once per request_id of the caller (a repeat returns the first content and coupon).';
 
 -- KOC community tasks and the dashboards (PR14-PR17).
 
@@ -28588,8 +28645,22 @@ LANGUAGE plpgsql AS $$
 DECLARE c commerce.conversation_row; u jsonb; v_msg bigint; v_key text;
 BEGIN
     PERFORM commerce._request_key(p_request_id, 'p_request_id');
+    v_key := 'service:' || p_conversation || ':' || p_request_id;
+    SELECT m.message_id INTO v_msg FROM commerce.service_message m
+     WHERE m.tenant_id = p_tenant AND m.conversation_id = p_conversation AND m.direction = 'out' AND m.payload ->> 'use_key' = v_key;
+    IF FOUND THEN      -- sent before: the first send, even if the session was released or ended since
+        c := commerce._service_conversation(p_tenant, p_stores, p_conversation);
+        RETURN jsonb_build_object('conversation', c.conversation_id, 'message', v_msg,
+                                  'coupon', (SELECT u.coupon_id FROM commerce.quick_reply_use u WHERE u.tenant_id = p_tenant AND u.use_key = v_key),
+                                  'replayed', true);
+    END IF;
     c := commerce._service_handled(p_tenant, p_stores, p_conversation, p_staff);
-    v_key := 'service:' || c.conversation_id || ':' || p_request_id;
+    IF NOT c.verified AND EXISTS (SELECT 1 FROM commerce.quick_reply r WHERE r.tenant_id = p_tenant AND r.code = p_code AND r.kind = 'coupon')
+       AND NOT EXISTS (SELECT 1 FROM commerce.quick_reply_use u WHERE u.tenant_id = p_tenant AND u.use_key = v_key) THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409', MESSAGE = format('conversation %s is not verified for a coupon', c.conversation_id),
+            DETAIL = 'The customer came without a verified identity; the coupon would go to whoever the channel says they are.',
+            HINT = 'Send the coupon''s claim page as a link, or ask the customer to log in.';
+    END IF;
     u := commerce.use_quick_reply(p_tenant, p_stores, p_code, c.person_id, v_key, p_by);
     IF (u ->> 'replayed')::boolean THEN
         SELECT m.message_id INTO v_msg FROM commerce.service_message m
@@ -28605,7 +28676,7 @@ BEGIN
     RETURN jsonb_build_object('conversation', c.conversation_id, 'message', v_msg, 'coupon', u -> 'coupon', 'replayed', false);
 END $$;
 COMMENT ON FUNCTION commerce.service_quick_reply(bigint, text[], bigint, bigint, text, text, text) IS
-  'The staff member handling a session sends a quick reply (PR03) in one click, once per request id: its text, link or mini-program card on the outbox topic service.reply, within the reply window and quota; a coupon reply issues the customer a coupon first. A repeat returns the first send (replayed).';
+  'The staff member handling a session sends a quick reply (PR03) in one click, once per request id: its text, link or mini-program card on the outbox topic service.reply, within the reply window and quota; a coupon reply issues the customer a coupon first (a verified session only, PT409 otherwise). A repeat returns the first send (replayed), even after the session moved on.';
 
 -- A session ends.
 CREATE FUNCTION commerce.service_end(p_tenant bigint, p_stores text[], p_conversation bigint, p_reason text DEFAULT 'resolved',
@@ -28783,30 +28854,30 @@ COMMENT ON FUNCTION commerce_api.service_feedback(bigint, boolean) IS
   'A channel adapter reports the customer''s rating of the bot''s answer (the answer id of the service.reply message): accepted or not, once.';
 
 CREATE FUNCTION commerce_api.service_inbox(status text[] DEFAULT NULL, store text DEFAULT NULL, before_at timestamptz DEFAULT NULL,
-                                           before bigint DEFAULT NULL, page_size integer DEFAULT 50)
+                                           before_conversation bigint DEFAULT NULL, page_size integer DEFAULT 50)
 RETURNS SETOF commerce_api.inbox_item LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
 DECLARE a commerce.actor := commerce._api_actor('commerce_api.service_inbox', '{store,operator}');
 BEGIN
     RETURN QUERY SELECT * FROM commerce.service_inbox(a.tenant_id, commerce._service_stores(a, service_inbox.store),
-                                                      service_inbox.status, service_inbox.before_at, service_inbox.before,
+                                                      service_inbox.status, service_inbox.before_at, service_inbox.before_conversation,
                                                       service_inbox.page_size);
 END $$;
 REVOKE ALL ON FUNCTION commerce_api.service_inbox(text[], text, timestamptz, bigint, integer) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.service_inbox(text[], text, timestamptz, bigint, integer) IS
-  'The inbox (3.4.1): the sessions of every channel, latest message first, in some states (NULL: all), of one store or all the caller''s (store staff their stores'', HQ all), page_size (1 to 500) at a time; pass the last one''s last_message_at and id as before_at and before for the next page.';
+  'The inbox (3.4.1): the sessions of every channel, latest message first, in some states (NULL: all), of one store or all the caller''s (store staff their stores'', HQ all), page_size (1 to 500) at a time; pass the last one''s last_message_at and id as before_at and before_conversation for the next page (before is PostGraphile''s own cursor).';
 
-CREATE FUNCTION commerce_api.service_conversation(conversation bigint, before bigint DEFAULT NULL, page_size integer DEFAULT 50)
+CREATE FUNCTION commerce_api.service_conversation(conversation bigint, before_message bigint DEFAULT NULL, page_size integer DEFAULT 50)
 RETURNS jsonb LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
 DECLARE a commerce.actor := commerce._api_actor('commerce_api.service_conversation', '{store,operator}');
 BEGIN
-    RETURN commerce.service_conversation(a.tenant_id, a.stores, service_conversation.conversation, service_conversation.before,
+    RETURN commerce.service_conversation(a.tenant_id, a.stores, service_conversation.conversation, service_conversation.before_message,
                                          service_conversation.page_size);
 END $$;
 REVOKE ALL ON FUNCTION commerce_api.service_conversation(bigint, bigint, integer) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.service_conversation(bigint, bigint, integer) IS
-  'A session on the workbench (3.4.1): state, assignee, what the reply window still allows, its messages newest first (page_size before message before), the customer card (CRM 360, masked unless the caller reads PII) and the latest suggestions. Another store''s session is PT404.';
+  'A session on the workbench (3.4.1): state, assignee, what the reply window still allows, its messages newest first (page_size before message before_message), the customer card (CRM 360, masked unless the caller reads PII) and the latest suggestions. Another store''s session is PT404.';
 
 CREATE FUNCTION commerce_api.service_suggest(conversation bigint)
 RETURNS jsonb LANGUAGE plpgsql VOLATILE SECURITY DEFINER

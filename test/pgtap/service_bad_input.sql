@@ -9,7 +9,7 @@ SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
 CALL commerce.provision();
-SELECT plan(53);
+SELECT plan(56);
 \ir lib/fingerprint.psql
 \ir lib/call_as.psql
 \o /dev/null
@@ -28,6 +28,10 @@ SELECT commerce.upsert_staff(:t, 'st2b', 'Store two, another', 'store', ARRAY['S
 SELECT commerce.upsert_staff(:t, 'op-s1', 'HQ for S1', 'operator', ARRAY['S1']);
 SELECT commerce.upsert_customer(:t, 'c1', 'C1');
 SELECT commerce.upsert_kb_article(:t, 'invoice', 'answer', '发票怎么开', ARRAY['怎么开发票'], '订单完成后在订单详情页申请电子发票。');
+SELECT commerce.create_coupon_template(:t, 'BIG', '{"name":"500 off","kind":"amount","amount_fen":50000,"threshold_fen":0,"valid_days":30}');
+SELECT commerce.create_coupon_batch(:t, 'BIG', 'hq-only', NULL, false);
+SELECT commerce.create_coupon_batch(:t, 'BIG', 'open', 1000);
+SELECT commerce.upsert_quick_reply(:t, 'open-coupon', 'coupon', 'Coupon', 'A coupon for you', p_coupon_batch => 'open');
 SELECT commerce.service_ingest(:t, '{"channel":"wecom_kf","account":"kf1","user":"wm-1","message_id":"k1","text":"在吗","store":"S2"}');
 SELECT conversation_id AS s2conv FROM commerce.conversation WHERE external_user = 'wm-1' \gset
 SELECT commerce.service_ingest(:t2, '{"channel":"wecom_kf","account":"kf9","user":"wm-9","message_id":"x1","text":"在吗"}');
@@ -88,6 +92,9 @@ SELECT throws_ok(format($$SELECT commerce.use_quick_reply(%s, NULL, 'nope', NULL
 SELECT matches(pg_temp.call_as('store', 'st1', $$SELECT commerce_api.upsert_quick_reply('q', 'script', 't', 'b', store => 'S2')$$), '^42501', 'store staff cannot write another store''s quick reply');
 SELECT matches(pg_temp.call_as('store', 'st1', $$SELECT commerce_api.upsert_quick_reply('q', 'script', 't', 'b')$$), '^42501', '... nor one for every store');
 SELECT matches(pg_temp.call_as('store', 'st2', format($$SELECT commerce_api.service_quick_reply(%s, 'q', 'r1')$$, :s2conv)), '^PT409', 'a quick reply only in a session the caller took');
+SELECT matches(pg_temp.call_as('store', 'st1', $$SELECT commerce_api.upsert_quick_reply('mine', 'coupon', 't', 'b', coupon_batch => 'hq-only', store => 'S1')$$), '^42501: coupon batch "hq-only" is not claimable', 'store staff cannot hand out HQ''s issue-only coupons');
+SELECT matches(pg_temp.call_as('store', 'st1', $$SELECT commerce_api.use_quick_reply('open-coupon', 'r1', customer => 'c1')$$), '^42501: the customer is not a contact of your stores', 'store staff cannot send a coupon to someone who is not their stores'' contact');
+SELECT is((SELECT count(*) FROM commerce.coupon), 0::bigint, '... and no coupon was issued');
 SELECT matches(pg_temp.call_as('operator', 'op-s1', $$SELECT commerce_api.upsert_kb_article('invoice', 'answer', 't', '{q}', 'a', store => 'S1', active => false)$$), '^42501', 'HQ staff limited to S1 cannot take over every store''s article');
 SELECT matches(pg_temp.call_as('operator', 'op-s1', $$SELECT commerce_api.set_service_policy('h5', NULL, NULL, false)$$), '^42501', '... nor change a channel''s rules for the tenant');
 SELECT is(pg_temp.fingerprint(), :'fp', 'the refused calls changed nothing');

@@ -129,9 +129,13 @@ BEGIN
         BEGIN
             PERFORM commerce.group_day_snapshot(t.tenant_id, v_day);
             PERFORM commerce.community_alerts(t.tenant_id, v_day);
-            PERFORM commerce.community_tasks_settle(t.tenant_id);
         EXCEPTION WHEN OTHERS THEN
             RAISE WARNING 'commerce-community-daily: tenant %: %', t.tenant_id, SQLERRM;
+        END;
+        BEGIN       -- on its own: a failure here keeps the snapshots and alerts
+            PERFORM commerce.community_tasks_settle(t.tenant_id);
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'commerce-community-daily: tenant %: community tasks: %', t.tenant_id, SQLERRM;
         END;
         COMMIT;
     END LOOP;

@@ -638,6 +638,14 @@ BEGIN
                                            AND (s.code IS NULL OR NOT s.code = ANY (a.stores))) THEN
         PERFORM commerce._not_found('quick reply', upsert_quick_reply.code, a.tenant_id);     -- another store's or HQ's: not theirs
     END IF;
+    -- store staff hand out only coupons anyone may claim; HQ's issue-only batches stay HQ's
+    IF a.stores IS NOT NULL AND upsert_quick_reply.coupon_batch IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM commerce.coupon_batch b WHERE b.tenant_id = a.tenant_id AND b.code = upsert_quick_reply.coupon_batch
+                          AND b.claimable) THEN
+        PERFORM commerce._no_identity(format('coupon batch "%s" is not claimable', left(upsert_quick_reply.coupon_batch, 64)),
+            'Staff limited to stores attach only claimable batches to quick replies.',
+            'Ask HQ to make the batch claimable or to attach it to an every-store reply.');
+    END IF;
     RETURN commerce.upsert_quick_reply(a.tenant_id, upsert_quick_reply.code, upsert_quick_reply.kind, upsert_quick_reply.title,
                                        upsert_quick_reply.body, upsert_quick_reply.link, upsert_quick_reply.coupon_batch,
                                        upsert_quick_reply.card, upsert_quick_reply.store, upsert_quick_reply.tags,
@@ -645,7 +653,7 @@ BEGIN
 END $$;
 REVOKE ALL ON FUNCTION commerce_api.upsert_quick_reply(text, text, text, text, text, text, jsonb, text, text[], integer, boolean) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.upsert_quick_reply(text, text, text, text, text, text, jsonb, text, text[], integer, boolean) IS
-  'Add or change a quick reply (PR03): a script, a coupon (text and the batch it issues from), an activity link or a mini-program card, with tags and an order. HQ for every store or one; store staff only their own store''s (another''s code is PT404).';
+  'Add or change a quick reply (PR03): a script, a coupon (text and the batch it issues from), an activity link or a mini-program card, with tags and an order. HQ for every store or one; store staff only their own store''s (another''s code is PT404) and only with a claimable coupon batch (42501 for an issue-only one).';
 
 CREATE FUNCTION commerce_api.quick_replies(kind text DEFAULT NULL, search text DEFAULT NULL, store text DEFAULT NULL,
                                            page_size integer DEFAULT 100)
@@ -666,15 +674,29 @@ SET search_path = pg_catalog, commerce, pg_temp AS $$
 DECLARE a commerce.actor := commerce._api_actor('commerce_api.use_quick_reply', '{store,operator}');
         v_person bigint;
 BEGIN
+    PERFORM commerce._request_key(use_quick_reply.request_id, 'request_id');
     IF use_quick_reply.customer IS NOT NULL OR use_quick_reply.wecom_external IS NOT NULL THEN
         v_person := commerce.find_person(a.tenant_id, use_quick_reply.customer, NULL, use_quick_reply.wecom_external);
+        -- staff limited to stores send coupons only to their stores' WeCom contacts
+        IF a.stores IS NOT NULL AND EXISTS (SELECT 1 FROM commerce.quick_reply r WHERE r.tenant_id = a.tenant_id
+                                               AND r.code = use_quick_reply.code AND r.kind = 'coupon')
+           AND NOT EXISTS (SELECT 1 FROM commerce.wecom_contact wc
+                             JOIN commerce.wecom_user wu ON wu.tenant_id = wc.tenant_id AND wu.userid = wc.userid
+                             JOIN commerce.wecom_department d ON d.tenant_id = wu.tenant_id AND d.department_id = wu.main_department
+                             JOIN commerce.store s ON s.tenant_id = d.tenant_id AND s.store_id = d.store_id
+                            WHERE wc.tenant_id = a.tenant_id AND wc.person_id = v_person AND wc.deleted_at IS NULL
+                              AND s.code = ANY (a.stores)) THEN
+            PERFORM commerce._no_identity('the customer is not a contact of your stores',
+                'Staff limited to stores send coupons to their stores'' WeCom contacts only.',
+                'Send it from the inbox session the customer opened, or ask HQ.');
+        END IF;
     END IF;
-    RETURN commerce.use_quick_reply(a.tenant_id, a.stores, use_quick_reply.code, v_person, 'sidebar:' || use_quick_reply.request_id,
-                                    commerce._api_by(a));
+    RETURN commerce.use_quick_reply(a.tenant_id, a.stores, use_quick_reply.code, v_person,
+                                    'sidebar:' || a.staff_id || ':' || use_quick_reply.request_id, commerce._api_by(a));
 END $$;
 REVOKE ALL ON FUNCTION commerce_api.use_quick_reply(text, text, text, text) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.use_quick_reply(text, text, text, text) IS
-  'The WeCom sidebar sends a quick reply in one click (PR03): the content to pass to WeCom''s sendChatMessage and, for a coupon reply, the coupon issued to the customer (named by customer code or WeCom external userid), once per request_id.';
+  'The WeCom sidebar sends a quick reply in one click (PR03): the content to pass to WeCom''s sendChatMessage and, for a coupon reply, the coupon issued to the customer (named by customer code or WeCom external userid; for store staff a WeCom contact of their stores, 42501 otherwise; at most 100 a day per staff member), once per request_id of the caller (a repeat returns the first content and coupon).';
 
 -- KOC community tasks and the dashboards (PR14-PR17).
 

@@ -97,24 +97,40 @@ COMMENT ON FUNCTION commerce.quick_replies(bigint, text[], text, text, integer) 
 CREATE FUNCTION commerce.use_quick_reply(p_tenant bigint, p_stores text[], p_code text, p_person bigint, p_use_key text, p_by text)
 RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE r commerce.quick_reply%ROWTYPE; u commerce.quick_reply_use%ROWTYPE; v_customer text; v_coupon commerce.coupon_issue_result;
-        v_store text; v_content jsonb;
+        v_store text; v_content jsonb; v_by text := left(coalesce(p_by, 'staff'), 200); v_day_start timestamptz; v_today bigint;
 BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._require(p_code, 'p_code');
     PERFORM commerce._request_key(p_use_key, 'p_use_key');
+    -- one use per key, even for two clicks at once: the second waits here and finds the first
+    PERFORM pg_advisory_xact_lock(hashtextextended('quick_reply:' || p_tenant || ':' || p_use_key, 0));
+    SELECT * INTO u FROM commerce.quick_reply_use WHERE tenant_id = p_tenant AND use_key = p_use_key;
+    IF FOUND THEN
+        IF (SELECT q.code FROM commerce.quick_reply q WHERE q.tenant_id = p_tenant AND q.reply_id = u.reply_id) IS DISTINCT FROM p_code
+           OR u.person_id IS DISTINCT FROM p_person THEN
+            RAISE EXCEPTION USING ERRCODE = '23505', MESSAGE = format('use key "%s" was already used for another quick reply or person', left(p_use_key, 64)),
+                HINT = 'Use a new key for every send.';
+        END IF;
+        RETURN jsonb_build_object('reply', p_code, 'kind', (SELECT q.kind FROM commerce.quick_reply q WHERE q.tenant_id = p_tenant AND q.reply_id = u.reply_id),
+                                  'content', u.content, 'coupon', u.coupon_id, 'replayed', true);
+    END IF;
     SELECT * INTO r FROM commerce.quick_reply WHERE tenant_id = p_tenant AND code = p_code AND active;
     SELECT code INTO v_store FROM commerce.store WHERE tenant_id = p_tenant AND store_id = r.store_id;
     IF r.reply_id IS NULL OR (r.store_id IS NOT NULL AND p_stores IS NOT NULL AND NOT v_store = ANY (p_stores)) THEN
         PERFORM commerce._not_found('quick reply', p_code, p_tenant);
     END IF;
-    SELECT * INTO u FROM commerce.quick_reply_use WHERE tenant_id = p_tenant AND use_key = p_use_key;
-    IF FOUND AND (u.reply_id <> r.reply_id OR u.person_id IS DISTINCT FROM p_person) THEN
-        RAISE EXCEPTION USING ERRCODE = '23505', MESSAGE = format('use key "%s" was already used for another quick reply or person', left(p_use_key, 64)),
-            HINT = 'Use a new key for every send.';
-    END IF;
     IF r.kind = 'coupon' THEN
         IF p_person IS NULL THEN
             PERFORM commerce._invalid('p_person', 'a coupon reply is sent to nobody', 'Name the customer the coupon is for.');
+        END IF;
+        -- a staff member issues at most 100 coupons a tenant-local day through quick replies
+        v_day_start := commerce._tenant_day(p_tenant, commerce.now())::timestamp AT TIME ZONE (commerce._tenant(p_tenant)).time_zone;
+        SELECT count(*) INTO v_today FROM commerce.quick_reply_use
+         WHERE tenant_id = p_tenant AND used_by = v_by AND used_at >= v_day_start AND coupon_id IS NOT NULL;
+        IF v_today >= 100 THEN
+            RAISE EXCEPTION USING ERRCODE = 'PT409', MESSAGE = format('%s has issued %s coupons through quick replies today', left(v_by, 64), v_today),
+                DETAIL = 'A staff member issues at most 100 coupons a day this way.',
+                HINT = 'HQ issues more with commerce_api.issue_coupon, with a reason.';
         END IF;
         SELECT c.code INTO v_customer FROM commerce.customer c WHERE c.tenant_id = p_tenant AND c.person_id = p_person
          ORDER BY c.customer_id DESC LIMIT 1;
@@ -127,17 +143,15 @@ BEGIN
                                           (SELECT b.code FROM commerce.coupon_batch b WHERE b.tenant_id = p_tenant AND b.batch_id = r.batch_id),
                                           v_customer);
     END IF;
-    IF u.use_key IS NULL THEN
-        INSERT INTO commerce.quick_reply_use (tenant_id, use_key, reply_id, person_id, coupon_id, used_by, used_at)
-        VALUES (p_tenant, p_use_key, r.reply_id, p_person, v_coupon.coupon_id, left(coalesce(p_by, 'staff'), 200), commerce.now());
-    END IF;
     v_content := CASE r.kind
         WHEN 'miniprogram' THEN jsonb_build_object('msgtype', 'miniprogram', 'title', r.body, 'appid', r.card ->> 'appid',
                                                    'page', r.card ->> 'page', 'thumb', r.card ->> 'thumb')
         WHEN 'link' THEN jsonb_build_object('msgtype', 'link', 'title', r.title, 'desc', r.body, 'url', r.link)
         ELSE jsonb_build_object('msgtype', 'text', 'text', r.body) END;
+    INSERT INTO commerce.quick_reply_use (tenant_id, use_key, reply_id, person_id, coupon_id, content, used_by, used_at)
+    VALUES (p_tenant, p_use_key, r.reply_id, p_person, v_coupon.coupon_id, v_content, v_by, commerce.now());
     RETURN jsonb_build_object('reply', r.code, 'kind', r.kind, 'content', v_content, 'coupon', v_coupon.coupon_id,
-                              'coupon_valid_until', v_coupon.valid_until, 'replayed', u.use_key IS NOT NULL);
+                              'coupon_valid_until', v_coupon.valid_until, 'replayed', false);
 END $$;
 COMMENT ON FUNCTION commerce.use_quick_reply(bigint, text[], text, bigint, text, text) IS
-  'Use a quick reply (PR03) for a person, once per use key: the content to send (text, link or mini-program card as WeCom takes them) and, for a coupon reply, a coupon of its batch issued to the person''s latest shop account (issue_coupon, source issue, key quick:<use key>; PT409 when the person has none). A repeat of the key returns the same content and coupon (replayed); the key with another reply or person is 23505. Another store''s reply is PT404.';
+  'Use a quick reply (PR03) for a person, once per use key (concurrent uses of a key wait for the first): the content to send (text, link or mini-program card as WeCom takes them) and, for a coupon reply, a coupon of its batch issued to the person''s latest shop account (issue_coupon, source issue, key quick:<use key>; PT409 when the person has none, or when the sender, p_by, has issued 100 coupons this way today). A repeat of the key returns the stored content and coupon and issues nothing (replayed), whatever the reply became since; the key with another reply or person is 23505. Another store''s reply is PT404. Every use is logged in quick_reply_use, the audit of the coupons staff issue.';

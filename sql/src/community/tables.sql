@@ -605,6 +605,7 @@ CREATE TABLE commerce.quick_reply_use (
     reply_id    bigint NOT NULL,
     person_id   bigint,
     coupon_id   bigint,
+    content     jsonb NOT NULL,
     used_by     text NOT NULL,
     used_at     timestamptz NOT NULL,
     PRIMARY KEY (tenant_id, use_key),
@@ -612,9 +613,10 @@ CREATE TABLE commerce.quick_reply_use (
     FOREIGN KEY (tenant_id, person_id) REFERENCES commerce.person
 );
 COMMENT ON TABLE commerce.quick_reply_use IS
-  'Every use of a quick reply (PR03), once per use key (the sidebar''s request id, or the inbox message): which reply, to which person, the coupon it issued, by whom and when. A repeat of the key returns the first use.';
+  'Every use of a quick reply (PR03), once per use key (the sidebar''s staff member and request id, or the inbox session and request id): which reply, to which person, the coupon it issued, the content sent, by whom and when (the coupons staff issue are audited here). A repeat of the key returns this first use and issues nothing.';
 SELECT commerce._declare_append_only('commerce.quick_reply_use');
 CREATE INDEX quick_reply_use_reply ON commerce.quick_reply_use (tenant_id, reply_id, used_at);
+CREATE INDEX quick_reply_use_coupons ON commerce.quick_reply_use (tenant_id, used_by, used_at) WHERE coupon_id IS NOT NULL;
 
 CREATE TABLE commerce.community_task (
     tenant_id  bigint NOT NULL,

@@ -40,30 +40,30 @@ COMMENT ON FUNCTION commerce_api.service_feedback(bigint, boolean) IS
   'A channel adapter reports the customer''s rating of the bot''s answer (the answer id of the service.reply message): accepted or not, once.';
 
 CREATE FUNCTION commerce_api.service_inbox(status text[] DEFAULT NULL, store text DEFAULT NULL, before_at timestamptz DEFAULT NULL,
-                                           before bigint DEFAULT NULL, page_size integer DEFAULT 50)
+                                           before_conversation bigint DEFAULT NULL, page_size integer DEFAULT 50)
 RETURNS SETOF commerce_api.inbox_item LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
 DECLARE a commerce.actor := commerce._api_actor('commerce_api.service_inbox', '{store,operator}');
 BEGIN
     RETURN QUERY SELECT * FROM commerce.service_inbox(a.tenant_id, commerce._service_stores(a, service_inbox.store),
-                                                      service_inbox.status, service_inbox.before_at, service_inbox.before,
+                                                      service_inbox.status, service_inbox.before_at, service_inbox.before_conversation,
                                                       service_inbox.page_size);
 END $$;
 REVOKE ALL ON FUNCTION commerce_api.service_inbox(text[], text, timestamptz, bigint, integer) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.service_inbox(text[], text, timestamptz, bigint, integer) IS
-  'The inbox (3.4.1): the sessions of every channel, latest message first, in some states (NULL: all), of one store or all the caller''s (store staff their stores'', HQ all), page_size (1 to 500) at a time; pass the last one''s last_message_at and id as before_at and before for the next page.';
+  'The inbox (3.4.1): the sessions of every channel, latest message first, in some states (NULL: all), of one store or all the caller''s (store staff their stores'', HQ all), page_size (1 to 500) at a time; pass the last one''s last_message_at and id as before_at and before_conversation for the next page (before is PostGraphile''s own cursor).';
 
-CREATE FUNCTION commerce_api.service_conversation(conversation bigint, before bigint DEFAULT NULL, page_size integer DEFAULT 50)
+CREATE FUNCTION commerce_api.service_conversation(conversation bigint, before_message bigint DEFAULT NULL, page_size integer DEFAULT 50)
 RETURNS jsonb LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
 DECLARE a commerce.actor := commerce._api_actor('commerce_api.service_conversation', '{store,operator}');
 BEGIN
-    RETURN commerce.service_conversation(a.tenant_id, a.stores, service_conversation.conversation, service_conversation.before,
+    RETURN commerce.service_conversation(a.tenant_id, a.stores, service_conversation.conversation, service_conversation.before_message,
                                          service_conversation.page_size);
 END $$;
 REVOKE ALL ON FUNCTION commerce_api.service_conversation(bigint, bigint, integer) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.service_conversation(bigint, bigint, integer) IS
-  'A session on the workbench (3.4.1): state, assignee, what the reply window still allows, its messages newest first (page_size before message before), the customer card (CRM 360, masked unless the caller reads PII) and the latest suggestions. Another store''s session is PT404.';
+  'A session on the workbench (3.4.1): state, assignee, what the reply window still allows, its messages newest first (page_size before message before_message), the customer card (CRM 360, masked unless the caller reads PII) and the latest suggestions. Another store''s session is PT404.';
 
 CREATE FUNCTION commerce_api.service_suggest(conversation bigint)
 RETURNS jsonb LANGUAGE plpgsql VOLATILE SECURITY DEFINER

@@ -556,8 +556,22 @@ LANGUAGE plpgsql AS $$
 DECLARE c commerce.conversation_row; u jsonb; v_msg bigint; v_key text;
 BEGIN
     PERFORM commerce._request_key(p_request_id, 'p_request_id');
+    v_key := 'service:' || p_conversation || ':' || p_request_id;
+    SELECT m.message_id INTO v_msg FROM commerce.service_message m
+     WHERE m.tenant_id = p_tenant AND m.conversation_id = p_conversation AND m.direction = 'out' AND m.payload ->> 'use_key' = v_key;
+    IF FOUND THEN      -- sent before: the first send, even if the session was released or ended since
+        c := commerce._service_conversation(p_tenant, p_stores, p_conversation);
+        RETURN jsonb_build_object('conversation', c.conversation_id, 'message', v_msg,
+                                  'coupon', (SELECT u.coupon_id FROM commerce.quick_reply_use u WHERE u.tenant_id = p_tenant AND u.use_key = v_key),
+                                  'replayed', true);
+    END IF;
     c := commerce._service_handled(p_tenant, p_stores, p_conversation, p_staff);
-    v_key := 'service:' || c.conversation_id || ':' || p_request_id;
+    IF NOT c.verified AND EXISTS (SELECT 1 FROM commerce.quick_reply r WHERE r.tenant_id = p_tenant AND r.code = p_code AND r.kind = 'coupon')
+       AND NOT EXISTS (SELECT 1 FROM commerce.quick_reply_use u WHERE u.tenant_id = p_tenant AND u.use_key = v_key) THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409', MESSAGE = format('conversation %s is not verified for a coupon', c.conversation_id),
+            DETAIL = 'The customer came without a verified identity; the coupon would go to whoever the channel says they are.',
+            HINT = 'Send the coupon''s claim page as a link, or ask the customer to log in.';
+    END IF;
     u := commerce.use_quick_reply(p_tenant, p_stores, p_code, c.person_id, v_key, p_by);
     IF (u ->> 'replayed')::boolean THEN
         SELECT m.message_id INTO v_msg FROM commerce.service_message m
@@ -573,7 +587,7 @@ BEGIN
     RETURN jsonb_build_object('conversation', c.conversation_id, 'message', v_msg, 'coupon', u -> 'coupon', 'replayed', false);
 END $$;
 COMMENT ON FUNCTION commerce.service_quick_reply(bigint, text[], bigint, bigint, text, text, text) IS
-  'The staff member handling a session sends a quick reply (PR03) in one click, once per request id: its text, link or mini-program card on the outbox topic service.reply, within the reply window and quota; a coupon reply issues the customer a coupon first. A repeat returns the first send (replayed).';
+  'The staff member handling a session sends a quick reply (PR03) in one click, once per request id: its text, link or mini-program card on the outbox topic service.reply, within the reply window and quota; a coupon reply issues the customer a coupon first (a verified session only, PT409 otherwise). A repeat returns the first send (replayed), even after the session moved on.';
 
 -- A session ends.
 CREATE FUNCTION commerce.service_end(p_tenant bigint, p_stores text[], p_conversation bigint, p_reason text DEFAULT 'resolved',
