@@ -402,7 +402,7 @@ COMMENT ON FUNCTION commerce._service_conversation(bigint, text[], bigint) IS
 CREATE FUNCTION commerce.service_conversation(p_tenant bigint, p_stores text[], p_conversation bigint,
                                               p_before bigint DEFAULT NULL, p_limit integer DEFAULT 50) RETURNS jsonb
 LANGUAGE plpgsql AS $$
-DECLARE c commerce.conversation_row; v_msgs jsonb; v_card jsonb;
+DECLARE c commerce.conversation_row; v_msgs jsonb; v_card jsonb; q record;
 BEGIN
     IF p_limit IS NULL OR p_limit NOT BETWEEN 1 AND 500 THEN
         PERFORM commerce._invalid('p_limit', format('page of %s', p_limit), 'A page is 1 to 500 messages.');
@@ -416,14 +416,14 @@ BEGIN
       FROM (SELECT * FROM commerce.service_message m
              WHERE m.tenant_id = p_tenant AND m.conversation_id = c.conversation_id AND (p_before IS NULL OR m.message_id < p_before)
              ORDER BY m.message_id DESC LIMIT p_limit) m;
+    SELECT * INTO q FROM commerce._service_policy(p_tenant, c.channel);
     IF EXISTS (SELECT 1 FROM commerce.customer cu WHERE cu.tenant_id = p_tenant AND cu.person_id = c.person_id) THEN
         v_card := commerce.customer_360(p_tenant, c.person_id, NULL, 5);     -- a person with an account
     END IF;
     RETURN jsonb_build_object('conversation', c.conversation_id, 'channel', c.channel, 'account', c.account, 'status', c.status,
                'verified', c.verified, 'assignee', (SELECT s.code FROM commerce.staff s WHERE s.tenant_id = p_tenant AND s.staff_id = c.assignee_id),
                'replies', c.replies, 'last_customer_at', c.last_customer_at,
-               'reply_until', c.last_customer_at + (SELECT q.reply_window FROM commerce._service_policy(p_tenant, c.channel) q),
-               'replies_left', (SELECT q.max_replies - c.replies FROM commerce._service_policy(p_tenant, c.channel) q),
+               'reply_until', c.last_customer_at + q.reply_window, 'replies_left', q.max_replies - c.replies,
                'messages', v_msgs, 'customer', v_card,
                'suggestions', (SELECT a.suggestions FROM commerce.service_answer a
                                 WHERE a.tenant_id = p_tenant AND a.conversation_id = c.conversation_id
@@ -566,8 +566,7 @@ BEGIN
                                   'replayed', true);
     END IF;
     c := commerce._service_handled(p_tenant, p_stores, p_conversation, p_staff);
-    IF NOT c.verified AND EXISTS (SELECT 1 FROM commerce.quick_reply r WHERE r.tenant_id = p_tenant AND r.code = p_code AND r.kind = 'coupon')
-       AND NOT EXISTS (SELECT 1 FROM commerce.quick_reply_use u WHERE u.tenant_id = p_tenant AND u.use_key = v_key) THEN
+    IF NOT c.verified AND EXISTS (SELECT 1 FROM commerce.quick_reply r WHERE r.tenant_id = p_tenant AND r.code = p_code AND r.kind = 'coupon') THEN
         RAISE EXCEPTION USING ERRCODE = 'PT409', MESSAGE = format('conversation %s is not verified for a coupon', c.conversation_id),
             DETAIL = 'The customer came without a verified identity; the coupon would go to whoever the channel says they are.',
             HINT = 'Send the coupon''s claim page as a link, or ask the customer to log in.';
