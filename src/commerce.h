@@ -141,5 +141,7 @@ extern void commerce_money_split(int64 amount_fen, int64 share_bp, int64 *share_
 extern int64 commerce_money_fee(int64 amount_fen, int64 fee_bp, int64 min_fee_fen);
 extern void commerce_money_allocate(int64 amount_fen, int n, const int64 *weights, const int64 *caps,
 									int64 *out);
+extern void commerce_money_share(int64 base_fen, int64 cap_fen, int n, const int64 *fixed_fen,
+								 const int64 *ratio_bp, int64 *out);
 
 #endif							/* COMMERCE_H */

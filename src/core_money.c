@@ -16,6 +16,15 @@
  *		                   w by the largest remainder, no part above its cap
  *		                   c (what a capped part cannot take goes to the
  *		                   others, in proportion again): the parts add up to a
+ *		prorate(a, p, w) = floor(a x p / w), the part p of a whole w of an
+ *		                   amount a (a fixed share of a partly refunded line)
+ *		share(b, c, f, r) = a profit split of base b over n parties and the
+ *		                   owner: fixed parts f first, each at most what the
+ *		                   cap c leaves, then the ratios r of what is left by
+ *		                   the largest remainder (the owner's weight is
+ *		                   10000 - sum r), scaled down to the cap when they
+ *		                   pass it; the owner takes the rest, so the n + 1
+ *		                   parts add up to b and the parties' at most c
  *
  * a = q x 10000 + t with 0 <= t < 10000, so a x r = q x r x 10000 + t x r:
  * the quotient is q x r + (t x r) / 10000 and the remainder (t x r) % 10000,
@@ -195,6 +204,65 @@ commerce_money_allocate(int64 amount_fen, int n, const int64 *weights, const int
 	pfree(share);
 }
 
+/*
+ * A profit split of base_fen over n parties and the owner (out[n]): each
+ * party's fixed part first, in order, each at most what is left of cap_fen
+ * (the gateway's limit on what may go to receivers); then the ratio parts of
+ * what the fixed parts leave, by the largest remainder with the owner's
+ * weight 10000 - sum(ratio_bp) last; when the ratio parts together pass what
+ * is left of the cap they are shared out again in proportion, to that sum.
+ * out[i] is party i's fixed plus ratio part; the owner takes the rest.  The
+ * caller guarantees 0 <= base, 0 <= cap, fixed parts >= 0 and ratios that are
+ * 0..10000 together.
+ */
+void
+commerce_money_share(int64 base_fen, int64 cap_fen, int n, const int64 *fixed_fen, const int64 *ratio_bp,
+					 int64 *out)
+{
+	int64	   *weights = palloc(sizeof(int64) * (n + 1));
+	int64	   *caps = palloc(sizeof(int64) * (n + 1));
+	int64	   *ratio = palloc(sizeof(int64) * (n + 1));
+	int64		cap_left = Min(cap_fen, base_fen);
+	int64		rest;
+	int64		owner_bp = COMMERCE_BP_SCALE;
+	int64		ratio_total = 0;
+	int64		parties = 0;
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		out[i] = Min(fixed_fen[i], cap_left);
+		cap_left -= out[i];
+		parties += out[i];
+		owner_bp -= ratio_bp[i];
+	}
+	rest = base_fen - parties;
+	for (i = 0; i < n; i++)
+	{
+		weights[i] = ratio_bp[i];
+		caps[i] = rest;
+	}
+	weights[n] = owner_bp;
+	caps[n] = rest;
+	commerce_money_allocate(rest, n + 1, weights, caps, ratio);
+	for (i = 0; i < n; i++)
+		ratio_total += ratio[i];
+	if (ratio_total > cap_left)
+	{
+		/* the ratios pass the cap: what the cap leaves, in the same proportion */
+		for (i = 0; i < n; i++)
+			caps[i] = ratio[i];
+		commerce_money_allocate(cap_left, n, weights, caps, ratio);
+		ratio_total = cap_left;
+	}
+	for (i = 0; i < n; i++)
+		out[i] += ratio[i];
+	out[n] = base_fen - parties - ratio_total;
+	pfree(weights);
+	pfree(caps);
+	pfree(ratio);
+}
+
 PG_FUNCTION_INFO_V1(commerce_rate_fen);
 
 /* SQL: commerce.rate_fen(p_amount_fen bigint, p_rate_bp integer) -> floor(amount x rate / 10000). */
@@ -327,6 +395,80 @@ commerce_allocate_fen(PG_FUNCTION_ARGS)
 	for (i = 0; i < nw; i++)
 		d[i] = Int64GetDatum(out[i]);
 	PG_RETURN_ARRAYTYPE_P(construct_array(d, nw, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+PG_FUNCTION_INFO_V1(commerce_share_fen);
+
+/* SQL: commerce.share_fen(p_base bigint, p_cap bigint, p_fixed bigint[], p_ratio_bp bigint[]) -> bigint[] (n + 1 parts). */
+Datum
+commerce_share_fen(PG_FUNCTION_ARGS)
+{
+	static const char *const names[] = {"p_base", "p_cap", "p_fixed", "p_ratio_bp"};
+	int64		base;
+	int64		cap;
+	int64	   *fixed;
+	int64	   *ratio;
+	int64	   *out;
+	int64		ratio_total = 0;
+	Datum	   *d;
+	int			nf;
+	int			nr;
+	int			i;
+
+	commerce_require_args(fcinfo, lengthof(names), names);
+	base = PG_GETARG_INT64(0);
+	cap = PG_GETARG_INT64(1);
+	money_check(base, COMMERCE_MAX_FEN, 0, "p_base", "p_base");
+	money_check(cap, COMMERCE_MAX_FEN, 0, "p_cap", "p_cap");
+	fixed = money_array(PG_GETARG_ARRAYTYPE_P(2), "p_fixed", &nf);
+	ratio = money_array(PG_GETARG_ARRAYTYPE_P(3), "p_ratio_bp", &nr);
+	if (nf != nr || nf > COMMERCE_MAX_BATCH)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid value for p_ratio_bp"),
+				 errdetail("%d fixed parts and %d ratios.", nf, nr),
+				 errhint("Pass one fixed part and one ratio per party (at most %d parties).", COMMERCE_MAX_BATCH)));
+	for (i = 0; i < nr; i++)
+		ratio_total += Min(ratio[i], (int64) COMMERCE_BP_SCALE + 1);
+	if (ratio_total > COMMERCE_BP_SCALE)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid value for p_ratio_bp"),
+				 errdetail("The ratios add up to more than %d basis points.", COMMERCE_BP_SCALE),
+				 errhint("The parties' ratios are 0 to 10000 basis points together; the owner takes the rest.")));
+	out = palloc(sizeof(int64) * (nf + 1));
+	commerce_money_share(base, cap, nf, fixed, ratio, out);
+	d = palloc(sizeof(Datum) * (nf + 1));
+	for (i = 0; i <= nf; i++)
+		d[i] = Int64GetDatum(out[i]);
+	PG_RETURN_ARRAYTYPE_P(construct_array(d, nf + 1, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+PG_FUNCTION_INFO_V1(commerce_prorate_fen);
+
+/* SQL: commerce.prorate_fen(p_amount bigint, p_part bigint, p_whole bigint) -> floor(amount x part / whole). */
+Datum
+commerce_prorate_fen(PG_FUNCTION_ARGS)
+{
+	static const char *const names[] = {"p_amount", "p_part", "p_whole"};
+	int64		amount;
+	int64		part;
+	int64		whole;
+
+	commerce_require_args(fcinfo, lengthof(names), names);
+	amount = PG_GETARG_INT64(0);
+	part = PG_GETARG_INT64(1);
+	whole = PG_GETARG_INT64(2);
+	money_check(amount, COMMERCE_MAX_FEN, 0, "p_amount", "p_amount");
+	money_check(part, COMMERCE_MAX_FEN, 0, "p_part", "p_part");
+	money_check(whole, COMMERCE_MAX_FEN, 0, "p_whole", "p_whole");
+	if (part > whole || whole == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid value for p_part"),
+				 errdetail("Part " INT64_FORMAT " of " INT64_FORMAT ".", part, whole),
+				 errhint("The part is 0 to the whole, and the whole more than 0.")));
+	PG_RETURN_INT64((int64) (((int128) amount * part) / whole));
 }
 
 PG_FUNCTION_INFO_V1(commerce_yuan);
