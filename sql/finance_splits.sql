@@ -161,3 +161,4 @@ SELECT commerce.payroll_export(:t, '2026-11-01') - 'created_at' AS export;
 SELECT * FROM commerce.payroll_lines(:t, '2026-11-01');
 SELECT topic, payload FROM commerce.outbox WHERE topic = 'finance.payroll';
 SELECT * FROM commerce.payroll_export(:t, '2026-11-15');
+SELECT * FROM commerce.check_finance_invariants();

@@ -8698,7 +8698,7 @@ CREATE TRIGGER before_10_state_guard BEFORE INSERT OR UPDATE ON commerce.profit_
 -- ==== sql/src/finance/splits.sql
 
 INSERT INTO commerce.job (job_name, schedule, command) VALUES
-  ('commerce-splits', '*/10 * * * *', 'SELECT commerce.split_pump()');
+  ('commerce-splits', '*/10 * * * *', 'CALL commerce.splits_pump()');
 
 CREATE TRIGGER after_80_sharing_paid AFTER UPDATE OF status ON commerce.orders
     FOR EACH ROW WHEN (NEW.status = 'paid' AND OLD.status = 'pending_payment')
@@ -8713,7 +8713,7 @@ CREATE TRIGGER after_80_sharing_refund AFTER INSERT ON commerce.order_event
 -- ==== sql/src/finance/reports.sql
 
 INSERT INTO commerce.job (job_name, schedule, command) VALUES
-  ('commerce-payroll', '15 * 1 * *', 'SELECT commerce.payroll_export_due()');
+  ('commerce-payroll', '15 * 1 * *', 'CALL commerce.payroll_pump()');
 
 -- ==== sql/src/core/privileges.sql
 
@@ -29373,6 +29373,9 @@ CREATE TRIGGER before_10_state_guard BEFORE INSERT OR UPDATE ON commerce.convers
 
 
 
+
+
+
 -- ===========================================================================
 -- the finance module (issue 16): automatic profit sharing (H3.7.2) and the
 -- payroll export (sql/src/finance/); the split arithmetic (sql/src/core/money.sql)
@@ -29680,12 +29683,12 @@ SELECT commerce._declare_append_only('commerce.payroll_line');
 -- ==== sql/src/finance/splits.sql
 
 INSERT INTO commerce.job (job_name, schedule, command) VALUES
-  ('commerce-splits', '*/10 * * * *', 'SELECT commerce.split_pump()');
+  ('commerce-splits', '*/10 * * * *', 'CALL commerce.splits_pump()');
 
 -- ==== sql/src/finance/reports.sql
 
 INSERT INTO commerce.job (job_name, schedule, command) VALUES
-  ('commerce-payroll', '15 * 1 * *', 'SELECT commerce.payroll_export_due()');
+  ('commerce-payroll', '15 * 1 * *', 'CALL commerce.payroll_pump()');
 
 DO $$
 DECLARE r record;
@@ -29853,7 +29856,7 @@ RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     g record; v_cur record; v_rule bigint; v_version integer; p jsonb; n integer := 0;
     v_receiver record; v_ratio bigint; v_fixed bigint; v_ratios bigint := 0; v_fixeds bigint := 0;
-    v_parties jsonb := '[]'; v_price bigint; v_key text;
+    v_parties jsonb := '[]'::jsonb; v_price bigint; v_key text;
 BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._require(p_scope, 'p_scope');
@@ -30233,7 +30236,7 @@ COMMENT ON FUNCTION commerce._split_request_return(bigint, bigint) IS
 CREATE FUNCTION commerce._sharing_on_refund() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_lines integer[]; v_left bigint[]; v_weights bigint[]; v_alloc bigint[]; v_amount bigint; s record;
+    v_order_lines integer[]; v_lines integer[]; v_left bigint[]; v_weights bigint[]; v_alloc bigint[]; v_amount bigint; s record;
     v_old record; v_adj bigint; v_rcv record;
 BEGIN
     IF TG_OP <> 'INSERT' OR TG_LEVEL <> 'ROW' OR NEW IS NULL THEN
@@ -30248,7 +30251,7 @@ BEGIN
            array_agg(CASE WHEN jsonb_array_length(NEW.lines) = 0
                             OR EXISTS (SELECT 1 FROM jsonb_array_elements(NEW.lines) x WHERE x ->> 'sku' = sk.code)
                           THEN sol.net_fen - sol.refunded_fen ELSE 0 END ORDER BY sol.line_no)
-      INTO v_lines, v_left, v_weights
+      INTO v_order_lines, v_left, v_weights
       FROM (SELECT * FROM commerce.sharing_order_line
              WHERE tenant_id = NEW.tenant_id AND order_id = NEW.order_id ORDER BY line_no FOR UPDATE) sol
       JOIN commerce.order_line ol ON ol.tenant_id = sol.tenant_id AND ol.order_id = sol.order_id AND ol.line_no = sol.line_no
@@ -30260,7 +30263,7 @@ BEGIN
     END IF;
     v_alloc := commerce.allocate_fen(v_amount, v_weights, v_left);
     UPDATE commerce.sharing_order_line sol SET refunded_fen = sol.refunded_fen + a.fen
-      FROM unnest(v_lines, v_alloc) a(line_no, fen)
+      FROM unnest(v_order_lines, v_alloc) a(line_no, fen)
      WHERE sol.tenant_id = NEW.tenant_id AND sol.order_id = NEW.order_id AND sol.line_no = a.line_no AND a.fen > 0;
     -- every live split of the order, in id order, under its row lock
     FOR s IN SELECT * FROM commerce.profit_split
@@ -30277,18 +30280,19 @@ BEGIN
             PERFORM commerce._split_totals(NEW.tenant_id, s.split_id, format('refund %s', NEW.source_key));
             CONTINUE;
         END IF;
-        -- submitted or paid: what each receiver earned less becomes a return or a debt
+        -- submitted or paid: each part is recomputed but never grows (the largest remainder can move a fen
+        -- up when the base shrinks; what was paid stays paid, the owner keeps the fen), and what each
+        -- receiver now earns less becomes a return (merchant) or a debt (person)
+        v_lines := ARRAY(SELECT DISTINCT line_no FROM commerce.profit_split_part
+                          WHERE tenant_id = NEW.tenant_id AND split_id = s.split_id ORDER BY 1);
         FOR v_old IN
-            WITH was AS (SELECT receiver_id, sum(amount_fen) AS fen FROM commerce.profit_split_part
-                          WHERE tenant_id = NEW.tenant_id AND split_id = s.split_id AND party_no > 0 GROUP BY 1),
-            now_is AS (SELECT n.receiver_id, sum(n.amount_fen) AS fen
-                      FROM commerce._split_parts(NEW.tenant_id, NEW.order_id,
-                                                 ARRAY(SELECT DISTINCT line_no FROM commerce.profit_split_part
-                                                        WHERE tenant_id = NEW.tenant_id AND split_id = s.split_id)) n
-                     WHERE n.party_no > 0 GROUP BY 1)
-            SELECT was.receiver_id, (was.fen - coalesce(now_is.fen, 0))::bigint AS less
-              FROM was LEFT JOIN now_is USING (receiver_id)
-             WHERE was.fen > coalesce(now_is.fen, 0) ORDER BY was.receiver_id LOOP
+            SELECT p.receiver_id, sum(p.amount_fen - least(n.amount_fen, p.amount_fen))::bigint AS less
+              FROM commerce.profit_split_part p
+              JOIN commerce._split_parts(NEW.tenant_id, NEW.order_id, v_lines) n
+                ON n.line_no = p.line_no AND n.party_no = p.party_no
+             WHERE p.tenant_id = NEW.tenant_id AND p.split_id = s.split_id AND p.party_no > 0
+             GROUP BY p.receiver_id HAVING sum(p.amount_fen - least(n.amount_fen, p.amount_fen)) > 0
+             ORDER BY p.receiver_id LOOP
             SELECT kind INTO v_rcv FROM commerce.sharing_receiver WHERE tenant_id = NEW.tenant_id AND receiver_id = v_old.receiver_id;
             v_adj := commerce._next_adjustment();
             INSERT INTO commerce.profit_split_adjustment (tenant_id, adjustment_id, split_id, receiver_id, kind, source_key,
@@ -30307,11 +30311,17 @@ BEGIN
             END IF;
         END LOOP;
         UPDATE commerce.profit_split_part p SET amount_fen = n.amount_fen
-          FROM commerce._split_parts(NEW.tenant_id, NEW.order_id,
-                                     ARRAY(SELECT DISTINCT line_no FROM commerce.profit_split_part
-                                            WHERE tenant_id = NEW.tenant_id AND split_id = s.split_id)) n
+          FROM commerce._split_parts(NEW.tenant_id, NEW.order_id, v_lines) n
          WHERE p.tenant_id = NEW.tenant_id AND p.split_id = s.split_id AND p.line_no = n.line_no
-           AND p.party_no = n.party_no AND p.amount_fen <> n.amount_fen;
+           AND p.party_no = n.party_no AND p.party_no > 0 AND n.amount_fen < p.amount_fen;
+        -- the owner's part of a line is its new base less the parties'
+        UPDATE commerce.profit_split_part p
+           SET amount_fen = b.base - (SELECT coalesce(sum(q.amount_fen), 0) FROM commerce.profit_split_part q
+                                       WHERE q.tenant_id = p.tenant_id AND q.split_id = p.split_id
+                                         AND q.line_no = p.line_no AND q.party_no > 0)
+          FROM (SELECT n.line_no, sum(n.amount_fen) AS base
+                  FROM commerce._split_parts(NEW.tenant_id, NEW.order_id, v_lines) n GROUP BY n.line_no) b
+         WHERE p.tenant_id = NEW.tenant_id AND p.split_id = s.split_id AND p.party_no = 0 AND p.line_no = b.line_no;
         -- the totals follow the parts (the request lines keep what was paid)
         UPDATE commerce.profit_split x
            SET base_fen = t.base, parties_fen = t.parties, owner_fen = t.base - t.parties
@@ -30323,7 +30333,7 @@ BEGIN
     RETURN NULL;
 END $$;
 COMMENT ON FUNCTION commerce._sharing_on_refund() IS
-  'Trigger (order_event, AFTER INSERT of a refund): the refund is spread over the sharing order''s lines (the returned SKUs'' lines first, in proportion to what is left of each, never above it; what passes the goods is shipping), then every live split of the order under its row lock: one not yet submitted is recomputed (and goes back to review, or is cancelled when nothing is left for the parties); for one submitted or paid, what each receiver now earns less becomes a return (merchant) or a debt (person), waiting until the split is finished, and its parts follow.';
+  'Trigger (order_event, AFTER INSERT of a refund): the refund is spread over the sharing order''s lines (the returned SKUs'' lines first, in proportion to what is left of each, never above it; what passes the goods is shipping), then every live split of the order under its row lock: one not yet submitted is recomputed (and goes back to review, or is cancelled when nothing is left for the parties); for one submitted or paid, each part is recomputed but never grows (what was paid stays paid; a fen the largest remainder would move up stays with the owner), and what each receiver now earns less becomes a return (merchant) or a debt (person), waiting until the split is finished, and its parts follow.';
 
 -- Lock a split of the tenant; PT404 when there is none.
 CREATE FUNCTION commerce._lock_split(p_tenant bigint, p_split bigint)
@@ -30408,7 +30418,7 @@ COMMENT ON FUNCTION commerce.decide_split(bigint, bigint, boolean, text, text) I
 CREATE FUNCTION commerce.submit_split(p_tenant bigint, p_split bigint)
 RETURNS commerce.profit_split_row LANGUAGE plpgsql AS $$
 DECLARE s commerce.profit_split_row; r record; d record; v_left bigint; v_net bigint; v_netted bigint := 0;
-        v_paid bigint := 0; v_lines jsonb := '[]'; o record;
+        v_paid bigint := 0; v_lines jsonb := '[]'::jsonb; o record;
 BEGIN
     s := commerce._lock_split(p_tenant, p_split);
     IF s.status IN ('submitted', 'accepted', 'finished') THEN
@@ -30578,7 +30588,7 @@ COMMENT ON FUNCTION commerce.record_split_return(bigint, text, text, text) IS
 -- The job: due splits become payable, approved ones are submitted.
 CREATE FUNCTION commerce.split_pump(p_limit integer DEFAULT 1000) RETURNS integer
 LANGUAGE plpgsql AS $$
-DECLARE n integer := 0; s record; m integer;
+DECLARE n integer := 0; s record;
 BEGIN
     PERFORM commerce._require(p_limit, 'p_limit');
     WITH due AS (
@@ -30590,13 +30600,27 @@ BEGIN
     GET DIAGNOSTICS n = ROW_COUNT;
     FOR s IN SELECT tenant_id, split_id FROM commerce.profit_split
               WHERE status = 'approved' ORDER BY due_at LIMIT p_limit FOR UPDATE SKIP LOCKED LOOP
-        PERFORM commerce.submit_split(s.tenant_id, s.split_id);
+        BEGIN
+            PERFORM commerce.submit_split(s.tenant_id, s.split_id);
+        EXCEPTION WHEN OTHERS THEN
+            -- one split that cannot be submitted does not hold back the others; it stays approved
+            RAISE WARNING 'commerce: split % of tenant % not submitted: %', s.split_id, s.tenant_id, SQLERRM;
+        END;
         n := n + 1;
     END LOOP;
     RETURN n;
 END $$;
 COMMENT ON FUNCTION commerce.split_pump(integer) IS
-  'The commerce-splits job (every 10 minutes): waiting splits whose due time came become payable, approved splits are submitted (commerce.submit_split), up to p_limit of each, skipping rows another session holds. Returns how many it moved.';
+  'The commerce-splits job''s batch (every 10 minutes, through commerce.run_pump): waiting splits whose due time came become payable, approved splits are submitted (commerce.submit_split; one that fails stays approved with a warning and does not hold back the others), up to p_limit of each, skipping rows another session holds. Returns how many it looked at.';
+
+-- The job, committed per batch.
+CREATE PROCEDURE commerce.splits_pump(p_batch integer DEFAULT 1000, p_max_batches integer DEFAULT 100)
+LANGUAGE plpgsql AS $$
+BEGIN
+    CALL commerce.run_pump('commerce.split_pump', p_batch, p_max_batches);
+END $$;
+COMMENT ON PROCEDURE commerce.splits_pump(integer, integer) IS
+  'The profit-sharing job (pg_cron, every 10 minutes): due splits become payable and approved ones are submitted (commerce.split_pump), committed per batch.';
 
 -- ==== sql/src/finance/reports.sql
 
@@ -30842,6 +30866,116 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION commerce.payroll_lines(bigint, date) IS
   'The lines of a month''s payroll export (PT404 before it is written): per KOC its code, name, commission settled in fen and yuan, paid out, fees, ledger entries.';
+
+-- The job.
+CREATE PROCEDURE commerce.payroll_pump()
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM commerce.payroll_export_due();
+END $$;
+COMMENT ON PROCEDURE commerce.payroll_pump() IS
+  'The payroll job (pg_cron, hourly on the 1st of each month): commerce.payroll_export_due().';
+
+-- ==== sql/src/finance/invariants.sql
+
+-- sql/src/finance/invariants.sql: check_finance_invariants().
+
+-- Every invariant of profit sharing, checked; no rows means all hold.
+CREATE FUNCTION commerce.check_finance_invariants(p_tenant bigint DEFAULT NULL)
+RETURNS TABLE (invariant text, detail text) LANGUAGE sql STABLE AS $$
+    -- the parts of a line of a live split add up to its base now and the parties stay within the cap
+    SELECT 'line parts = base, parties <= cap',
+           format('split %s line %s: parts %s, parties %s; base %s, cap %s', p.split_id, p.line_no, sum(p.amount_fen),
+                  sum(p.amount_fen) FILTER (WHERE p.party_no > 0), l.base, l.cap)
+      FROM commerce.profit_split_part p
+      JOIN commerce.profit_split s USING (tenant_id, split_id)
+      JOIN LATERAL (
+          SELECT sol.net_fen - sol.refunded_fen - commerce.rate_fen(sol.net_fen - sol.refunded_fen, so.fee_bp) AS base,
+                 commerce.rate_fen(sol.net_fen - sol.refunded_fen, so.max_share_bp) AS cap
+            FROM commerce.sharing_order_line sol
+            JOIN commerce.sharing_order so ON so.tenant_id = sol.tenant_id AND so.order_id = sol.order_id
+           WHERE sol.tenant_id = p.tenant_id AND sol.order_id = s.order_id AND sol.line_no = p.line_no) l ON true
+     WHERE (p_tenant IS NULL OR p.tenant_id = p_tenant) AND s.status NOT IN ('failed', 'cancelled')
+     GROUP BY p.tenant_id, p.split_id, p.line_no, l.base, l.cap
+    HAVING sum(p.amount_fen) <> l.base OR coalesce(sum(p.amount_fen) FILTER (WHERE p.party_no > 0), 0) > l.cap
+    UNION ALL
+    -- a split's totals are its parts
+    SELECT 'split totals = parts', format('split %s: base %s parties %s, parts %s and %s', s.split_id, s.base_fen,
+                                          s.parties_fen, t.base, t.parties)
+      FROM commerce.profit_split s
+      JOIN LATERAL (SELECT coalesce(sum(amount_fen), 0) AS base, coalesce(sum(amount_fen) FILTER (WHERE party_no > 0), 0) AS parties
+                      FROM commerce.profit_split_part WHERE tenant_id = s.tenant_id AND split_id = s.split_id) t ON true
+     WHERE (p_tenant IS NULL OR s.tenant_id = p_tenant) AND s.status NOT IN ('failed')
+       AND (s.base_fen <> t.base OR s.parties_fen <> t.parties)
+    UNION ALL
+    -- a line is in one split
+    SELECT 'a line in one split', format('order %s line %s in %s splits', s.order_id, p.line_no, count(DISTINCT s.split_id))
+      FROM commerce.profit_split_part p JOIN commerce.profit_split s USING (tenant_id, split_id)
+     WHERE (p_tenant IS NULL OR p.tenant_id = p_tenant)
+     GROUP BY p.tenant_id, s.order_id, p.line_no HAVING count(DISTINCT s.split_id) > 1
+    UNION ALL
+    -- what a receiver was paid in a submitted split, less what refunds took back since, is what it earns now
+    SELECT 'paid - adjustments = earned', format('split %s receiver %s: request %s, adjustments %s, parts %s', s.split_id,
+                                                 r.receiver_id, r.earned, r.adjusted, r.parts)
+      FROM commerce.profit_split s
+      JOIN LATERAL (
+          SELECT x.receiver_id, coalesce(l.earned_fen, 0) AS earned,
+                 coalesce((SELECT sum(a.amount_fen) FROM commerce.profit_split_adjustment a
+                            WHERE a.tenant_id = s.tenant_id AND a.split_id = s.split_id AND a.receiver_id = x.receiver_id
+                              AND a.status <> 'cancelled'), 0) AS adjusted,
+                 x.parts
+            FROM (SELECT receiver_id, sum(amount_fen) AS parts FROM commerce.profit_split_part
+                   WHERE tenant_id = s.tenant_id AND split_id = s.split_id AND party_no > 0 GROUP BY 1) x
+            LEFT JOIN commerce.profit_split_line l ON l.tenant_id = s.tenant_id AND l.split_id = s.split_id
+                                                 AND l.receiver_id = x.receiver_id) r ON true
+     WHERE (p_tenant IS NULL OR s.tenant_id = p_tenant) AND s.status IN ('submitted', 'accepted', 'finished')
+       AND r.earned - r.adjusted <> r.parts
+    UNION ALL
+    -- a debt's netted amount is its nets in splits that did not fail
+    SELECT 'debt netted = nets', format('adjustment %s: netted %s, nets %s', a.adjustment_id, a.netted_fen, n.fen)
+      FROM commerce.profit_split_adjustment a
+      JOIN LATERAL (SELECT coalesce(sum(n.amount_fen), 0) AS fen FROM commerce.profit_split_net n
+                      JOIN commerce.profit_split s ON s.tenant_id = n.tenant_id AND s.split_id = n.split_id
+                     WHERE n.tenant_id = a.tenant_id AND n.adjustment_id = a.adjustment_id AND s.status <> 'failed') n ON true
+     WHERE (p_tenant IS NULL OR a.tenant_id = p_tenant) AND a.kind = 'debt' AND a.netted_fen <> n.fen
+    UNION ALL
+    -- a split's netted amount is its nets; its request lines pay what they earned less the nets
+    SELECT 'split netted = nets = lines', format('split %s: netted %s, nets %s, lines %s', s.split_id, s.netted_fen,
+                                                 (SELECT coalesce(sum(amount_fen), 0) FROM commerce.profit_split_net
+                                                   WHERE tenant_id = s.tenant_id AND split_id = s.split_id),
+                                                 (SELECT coalesce(sum(netted_fen), 0) FROM commerce.profit_split_line
+                                                   WHERE tenant_id = s.tenant_id AND split_id = s.split_id))
+      FROM commerce.profit_split s
+     WHERE (p_tenant IS NULL OR s.tenant_id = p_tenant)
+       AND (s.netted_fen <> (SELECT coalesce(sum(amount_fen), 0) FROM commerce.profit_split_net
+                              WHERE tenant_id = s.tenant_id AND split_id = s.split_id)
+            OR s.netted_fen <> (SELECT coalesce(sum(netted_fen), 0) FROM commerce.profit_split_line
+                                 WHERE tenant_id = s.tenant_id AND split_id = s.split_id))
+    UNION ALL
+    -- a submitted split has its one message; a split never submitted has none
+    SELECT 'one message per submitted split', format('split %s (%s): %s messages', s.split_id, s.status, count(m.message_id))
+      FROM commerce.profit_split s
+      LEFT JOIN commerce.outbox m ON m.tenant_id = s.tenant_id AND m.topic IN ('finance.split', 'finance.transfer')
+                                 AND m.dedupe_key = s.request_no
+     WHERE (p_tenant IS NULL OR s.tenant_id = p_tenant)
+     GROUP BY s.tenant_id, s.split_id, s.status, s.submitted_at, s.netted_fen
+    HAVING count(m.message_id) <> CASE WHEN s.submitted_at IS NULL THEN 0
+                                       WHEN s.status = 'finished' AND s.accepted_at IS NULL
+                                            AND NOT EXISTS (SELECT 1 FROM commerce.profit_split_line l
+                                                             WHERE l.tenant_id = s.tenant_id AND l.split_id = s.split_id
+                                                               AND l.paid_fen > 0) THEN 0
+                                       ELSE 1 END
+    UNION ALL
+    -- a requested or ended return has its one message
+    SELECT 'one message per return', format('return %s (%s): %s messages', a.return_no, a.status, count(m.message_id))
+      FROM commerce.profit_split_adjustment a
+      LEFT JOIN commerce.outbox m ON m.tenant_id = a.tenant_id AND m.topic = 'finance.split_return' AND m.dedupe_key = a.return_no
+     WHERE (p_tenant IS NULL OR a.tenant_id = p_tenant) AND a.kind = 'return'
+     GROUP BY a.tenant_id, a.adjustment_id, a.return_no, a.status
+    HAVING count(m.message_id) <> CASE WHEN a.status IN ('waiting', 'cancelled') THEN 0 ELSE 1 END;
+$$;
+COMMENT ON FUNCTION commerce.check_finance_invariants(bigint) IS
+  'Every invariant of profit sharing (one tenant or all); no rows means all hold: the parts of each line of a live split add up to its base now and the parties stay within the gateway''s cap; a split''s totals are its parts; a line is in one split; for a submitted split, what each receiver''s request line earned less the adjustments since is what it earns now; debts'' netted amounts are their nets in splits that did not fail, and a split''s netted amount its nets and its lines'' nets; one outbox message per submitted split and per requested return.';
 
 -- ==== sql/src/finance/api.sql
 

@@ -14,7 +14,7 @@ SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
 CALL commerce.provision();
-SELECT plan(672);
+SELECT plan(714);
 \ir lib/fingerprint.psql
 \o /dev/null
 
@@ -261,7 +261,21 @@ INSERT INTO expected VALUES
   ('community_task_progress', '{koc,operator}', $$SELECT commerce_api.community_task_progress('nope', 'KB')$$),
   ('koc_community_board', '{koc,operator}', $$SELECT commerce_api.koc_community_board('2030-01-02', '2030-01-01', 'KB')$$),
   ('private_domain_dashboard', '{store,operator}', $$SELECT commerce_api.private_domain_dashboard('2030-01-02', '2030-01-01')$$),
-  ('community_funnel', '{store,operator}', $$SELECT commerce_api.community_funnel('year', '2030-01-01', '2030-01-02')$$);
+  ('community_funnel', '{store,operator}', $$SELECT commerce_api.community_funnel('year', '2030-01-01', '2030-01-02')$$),
+  ('set_sharing_gateway', '{finance}', $$SELECT commerce_api.set_sharing_gateway(max_share_bp => 20000)$$),
+  ('upsert_sharing_receiver', '{operator,finance}', $$SELECT commerce_api.upsert_sharing_receiver('bad code', 'merchant', 'x', 'n')$$),
+  ('set_sharing_rule', '{operator}', $$SELECT commerce_api.set_sharing_rule('galaxy', 'X', '[]', 7)$$),
+  ('retire_sharing_rule', '{operator}', $$SELECT commerce_api.retire_sharing_rule('sku', 'NOPE')$$),
+  ('sharing_rules', '{operator,finance}', $$SELECT commerce_api.sharing_rules()$$),
+  ('profit_splits', '{finance}', $$SELECT commerce_api.profit_splits(page_size => 0)$$),
+  ('split_summary', '{finance}', $$SELECT commerce_api.split_summary()$$),
+  ('review_split', '{finance}', $$SELECT commerce_api.review_split(0)$$),
+  ('decide_split', '{finance}', $$SELECT commerce_api.decide_split(0, true)$$),
+  ('submit_split', '{finance}', $$SELECT commerce_api.submit_split(0)$$),
+  ('record_split_result', '{service}', $$SELECT commerce_api.record_split_result('nope', 'finished')$$),
+  ('record_split_return', '{service}', $$SELECT commerce_api.record_split_return('nope', 'returned')$$),
+  ('reconcile_split_bill', '{finance,service}', $$SELECT commerce_api.reconcile_split_bill('2030-01-01', '{}')$$),
+  ('payroll_export', '{finance}', $$SELECT commerce_api.payroll_export('2030-01-15')$$);
 SELECT pg_temp.fingerprint() AS fp0 \gset
 \o
 
@@ -468,7 +482,7 @@ SELECT is((SELECT count(*) FROM pg_class c WHERE c.relnamespace = 'commerce'::re
 -- grant_api is idempotent and revokes what the matrix no longer gives
 GRANT EXECUTE ON FUNCTION commerce_api.record_payout(text, text, text, text) TO commerce_customer;
 SELECT is((SELECT string_agg(role || '=' || functions, ' ') FROM commerce.grant_api()),
-          'commerce_anonymous=12 commerce_customer=61 commerce_koc=31 commerce_store=73 commerce_operator=143 commerce_finance=25 commerce_service=130',
+          'commerce_anonymous=12 commerce_customer=61 commerce_koc=31 commerce_store=73 commerce_operator=147 commerce_finance=35 commerce_service=133',
           'grant_api again: the same counts');
 SELECT ok(NOT has_function_privilege('commerce_customer', 'commerce_api.record_payout(text, text, text, text)', 'EXECUTE'),
           'grant_api revokes a grant the matrix does not give');

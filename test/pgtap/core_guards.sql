@@ -18,21 +18,22 @@ SELECT is(
     ARRAY['agreement', 'agreement_signature', 'audit_log', 'commission_line', 'community_alert', 'community_event', 'community_task_done', 'consumption_log', 'crm_event',
           'crm_model', 'crm_recall', 'crm_rfm_change', 'flow_step_run', 'flow_version', 'group_checkin', 'group_member_event',
           'koc_audit', 'koc_ledger', 'koc_level_change', 'membership_period', 'membership_refund', 'order_event',
-          'order_status_history', 'play_help', 'points_ledger', 'quick_reply_use', 'segment_run', 'service_message', 'stock_movement',
+          'order_status_history', 'payroll_line', 'payroll_run', 'play_help', 'points_ledger', 'profit_split_line', 'quick_reply_use',
+          'segment_run', 'service_message', 'sharing_order', 'sharing_rule_party', 'stock_movement',
           'sync_log', 'tag_change', 'ticket_event'],
-    'the thirty-two append-only tables are declared append-only');
+    'the thirty-seven append-only tables are declared append-only');
 SELECT is(
     (SELECT count(*)::int FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
       WHERE t.tgname = 'before_10_append_only_truncate' AND c.relnamespace = 'commerce'::regnamespace
         AND t.tgfoid = 'commerce.append_only_guard'::regproc
         AND t.tgtype & 32 = 32),   -- TRIGGER_TYPE_TRUNCATE
-    32, 'every append-only table has its TRUNCATE guard');
+    37, 'every append-only table has its TRUNCATE guard');
 SELECT is(
     (SELECT count(*)::int FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
       WHERE t.tgname = 'before_10_append_only' AND c.relnamespace = 'commerce'::regnamespace
         AND t.tgfoid = 'commerce.append_only_guard'::regproc
         AND t.tgtype & (8 | 16) = (8 | 16) AND t.tgtype & 1 = 1),   -- DELETE | UPDATE, FOR EACH ROW
-    32, 'every append-only table has its row guard for UPDATE and DELETE');
+    37, 'every append-only table has its row guard for UPDATE and DELETE');
 -- no other trigger runs the append-only guard (one declaration, not copies)
 SELECT is(
     (SELECT count(*)::int FROM pg_trigger t
@@ -84,9 +85,9 @@ SELECT is(
     ARRAY['after_05_coupons', 'after_10_commission_on_redeem', 'after_20_play_paid', 'after_21_play_paid_insert',
           'after_30_play_refunded', 'after_31_play_cancelled', 'after_40_points', 'after_41_points_insert', 'after_42_membership', 'after_43_membership_refunded',
           'after_50_nudge', 'after_51_nudge_insert', 'after_52_notify_shipped', 'after_53_redemption_returned',
-          'after_60_crm', 'after_61_crm_insert', 'after_70_sync', 'after_71_sync_update', 'before_10_attribution',
-          'before_20_state_guard'],
-    'orders: the twenty triggers in their firing order');
+          'after_60_crm', 'after_61_crm_insert', 'after_70_sync', 'after_71_sync_update', 'after_80_sharing_paid',
+          'after_81_sharing_completed', 'before_10_attribution', 'before_20_state_guard'],
+    'orders: the twenty-two triggers in their firing order');
 SELECT is(
     (SELECT array_agg(tgname::text ORDER BY tgname) FROM pg_trigger
       WHERE tgrelid = 'commerce.play_config'::regclass AND NOT tgisinternal),

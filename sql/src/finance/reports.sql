@@ -241,5 +241,14 @@ END $$;
 COMMENT ON FUNCTION commerce.payroll_lines(bigint, date) IS
   'The lines of a month''s payroll export (PT404 before it is written): per KOC its code, name, commission settled in fen and yuan, paid out, fees, ledger entries.';
 
+-- The job.
+CREATE PROCEDURE commerce.payroll_pump()
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM commerce.payroll_export_due();
+END $$;
+COMMENT ON PROCEDURE commerce.payroll_pump() IS
+  'The payroll job (pg_cron, hourly on the 1st of each month): commerce.payroll_export_due().';
+
 INSERT INTO commerce.job (job_name, schedule, command) VALUES
-  ('commerce-payroll', '15 * 1 * *', 'SELECT commerce.payroll_export_due()');
+  ('commerce-payroll', '15 * 1 * *', 'CALL commerce.payroll_pump()');

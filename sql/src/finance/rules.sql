@@ -133,7 +133,7 @@ RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     g record; v_cur record; v_rule bigint; v_version integer; p jsonb; n integer := 0;
     v_receiver record; v_ratio bigint; v_fixed bigint; v_ratios bigint := 0; v_fixeds bigint := 0;
-    v_parties jsonb := '[]'; v_price bigint; v_key text;
+    v_parties jsonb := '[]'::jsonb; v_price bigint; v_key text;
 BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._require(p_scope, 'p_scope');

@@ -212,7 +212,7 @@ COMMENT ON FUNCTION commerce._split_request_return(bigint, bigint) IS
 CREATE FUNCTION commerce._sharing_on_refund() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_lines integer[]; v_left bigint[]; v_weights bigint[]; v_alloc bigint[]; v_amount bigint; s record;
+    v_order_lines integer[]; v_lines integer[]; v_left bigint[]; v_weights bigint[]; v_alloc bigint[]; v_amount bigint; s record;
     v_old record; v_adj bigint; v_rcv record;
 BEGIN
     IF TG_OP <> 'INSERT' OR TG_LEVEL <> 'ROW' OR NEW IS NULL THEN
@@ -227,7 +227,7 @@ BEGIN
            array_agg(CASE WHEN jsonb_array_length(NEW.lines) = 0
                             OR EXISTS (SELECT 1 FROM jsonb_array_elements(NEW.lines) x WHERE x ->> 'sku' = sk.code)
                           THEN sol.net_fen - sol.refunded_fen ELSE 0 END ORDER BY sol.line_no)
-      INTO v_lines, v_left, v_weights
+      INTO v_order_lines, v_left, v_weights
       FROM (SELECT * FROM commerce.sharing_order_line
              WHERE tenant_id = NEW.tenant_id AND order_id = NEW.order_id ORDER BY line_no FOR UPDATE) sol
       JOIN commerce.order_line ol ON ol.tenant_id = sol.tenant_id AND ol.order_id = sol.order_id AND ol.line_no = sol.line_no
@@ -239,7 +239,7 @@ BEGIN
     END IF;
     v_alloc := commerce.allocate_fen(v_amount, v_weights, v_left);
     UPDATE commerce.sharing_order_line sol SET refunded_fen = sol.refunded_fen + a.fen
-      FROM unnest(v_lines, v_alloc) a(line_no, fen)
+      FROM unnest(v_order_lines, v_alloc) a(line_no, fen)
      WHERE sol.tenant_id = NEW.tenant_id AND sol.order_id = NEW.order_id AND sol.line_no = a.line_no AND a.fen > 0;
     -- every live split of the order, in id order, under its row lock
     FOR s IN SELECT * FROM commerce.profit_split
@@ -256,18 +256,19 @@ BEGIN
             PERFORM commerce._split_totals(NEW.tenant_id, s.split_id, format('refund %s', NEW.source_key));
             CONTINUE;
         END IF;
-        -- submitted or paid: what each receiver earned less becomes a return or a debt
+        -- submitted or paid: each part is recomputed but never grows (the largest remainder can move a fen
+        -- up when the base shrinks; what was paid stays paid, the owner keeps the fen), and what each
+        -- receiver now earns less becomes a return (merchant) or a debt (person)
+        v_lines := ARRAY(SELECT DISTINCT line_no FROM commerce.profit_split_part
+                          WHERE tenant_id = NEW.tenant_id AND split_id = s.split_id ORDER BY 1);
         FOR v_old IN
-            WITH was AS (SELECT receiver_id, sum(amount_fen) AS fen FROM commerce.profit_split_part
-                          WHERE tenant_id = NEW.tenant_id AND split_id = s.split_id AND party_no > 0 GROUP BY 1),
-            now_is AS (SELECT n.receiver_id, sum(n.amount_fen) AS fen
-                      FROM commerce._split_parts(NEW.tenant_id, NEW.order_id,
-                                                 ARRAY(SELECT DISTINCT line_no FROM commerce.profit_split_part
-                                                        WHERE tenant_id = NEW.tenant_id AND split_id = s.split_id)) n
-                     WHERE n.party_no > 0 GROUP BY 1)
-            SELECT was.receiver_id, (was.fen - coalesce(now_is.fen, 0))::bigint AS less
-              FROM was LEFT JOIN now_is USING (receiver_id)
-             WHERE was.fen > coalesce(now_is.fen, 0) ORDER BY was.receiver_id LOOP
+            SELECT p.receiver_id, sum(p.amount_fen - least(n.amount_fen, p.amount_fen))::bigint AS less
+              FROM commerce.profit_split_part p
+              JOIN commerce._split_parts(NEW.tenant_id, NEW.order_id, v_lines) n
+                ON n.line_no = p.line_no AND n.party_no = p.party_no
+             WHERE p.tenant_id = NEW.tenant_id AND p.split_id = s.split_id AND p.party_no > 0
+             GROUP BY p.receiver_id HAVING sum(p.amount_fen - least(n.amount_fen, p.amount_fen)) > 0
+             ORDER BY p.receiver_id LOOP
             SELECT kind INTO v_rcv FROM commerce.sharing_receiver WHERE tenant_id = NEW.tenant_id AND receiver_id = v_old.receiver_id;
             v_adj := commerce._next_adjustment();
             INSERT INTO commerce.profit_split_adjustment (tenant_id, adjustment_id, split_id, receiver_id, kind, source_key,
@@ -286,11 +287,17 @@ BEGIN
             END IF;
         END LOOP;
         UPDATE commerce.profit_split_part p SET amount_fen = n.amount_fen
-          FROM commerce._split_parts(NEW.tenant_id, NEW.order_id,
-                                     ARRAY(SELECT DISTINCT line_no FROM commerce.profit_split_part
-                                            WHERE tenant_id = NEW.tenant_id AND split_id = s.split_id)) n
+          FROM commerce._split_parts(NEW.tenant_id, NEW.order_id, v_lines) n
          WHERE p.tenant_id = NEW.tenant_id AND p.split_id = s.split_id AND p.line_no = n.line_no
-           AND p.party_no = n.party_no AND p.amount_fen <> n.amount_fen;
+           AND p.party_no = n.party_no AND p.party_no > 0 AND n.amount_fen < p.amount_fen;
+        -- the owner's part of a line is its new base less the parties'
+        UPDATE commerce.profit_split_part p
+           SET amount_fen = b.base - (SELECT coalesce(sum(q.amount_fen), 0) FROM commerce.profit_split_part q
+                                       WHERE q.tenant_id = p.tenant_id AND q.split_id = p.split_id
+                                         AND q.line_no = p.line_no AND q.party_no > 0)
+          FROM (SELECT n.line_no, sum(n.amount_fen) AS base
+                  FROM commerce._split_parts(NEW.tenant_id, NEW.order_id, v_lines) n GROUP BY n.line_no) b
+         WHERE p.tenant_id = NEW.tenant_id AND p.split_id = s.split_id AND p.party_no = 0 AND p.line_no = b.line_no;
         -- the totals follow the parts (the request lines keep what was paid)
         UPDATE commerce.profit_split x
            SET base_fen = t.base, parties_fen = t.parties, owner_fen = t.base - t.parties
@@ -302,7 +309,7 @@ BEGIN
     RETURN NULL;
 END $$;
 COMMENT ON FUNCTION commerce._sharing_on_refund() IS
-  'Trigger (order_event, AFTER INSERT of a refund): the refund is spread over the sharing order''s lines (the returned SKUs'' lines first, in proportion to what is left of each, never above it; what passes the goods is shipping), then every live split of the order under its row lock: one not yet submitted is recomputed (and goes back to review, or is cancelled when nothing is left for the parties); for one submitted or paid, what each receiver now earns less becomes a return (merchant) or a debt (person), waiting until the split is finished, and its parts follow.';
+  'Trigger (order_event, AFTER INSERT of a refund): the refund is spread over the sharing order''s lines (the returned SKUs'' lines first, in proportion to what is left of each, never above it; what passes the goods is shipping), then every live split of the order under its row lock: one not yet submitted is recomputed (and goes back to review, or is cancelled when nothing is left for the parties); for one submitted or paid, each part is recomputed but never grows (what was paid stays paid; a fen the largest remainder would move up stays with the owner), and what each receiver now earns less becomes a return (merchant) or a debt (person), waiting until the split is finished, and its parts follow.';
 
 -- Lock a split of the tenant; PT404 when there is none.
 CREATE FUNCTION commerce._lock_split(p_tenant bigint, p_split bigint)
@@ -387,7 +394,7 @@ COMMENT ON FUNCTION commerce.decide_split(bigint, bigint, boolean, text, text) I
 CREATE FUNCTION commerce.submit_split(p_tenant bigint, p_split bigint)
 RETURNS commerce.profit_split_row LANGUAGE plpgsql AS $$
 DECLARE s commerce.profit_split_row; r record; d record; v_left bigint; v_net bigint; v_netted bigint := 0;
-        v_paid bigint := 0; v_lines jsonb := '[]'; o record;
+        v_paid bigint := 0; v_lines jsonb := '[]'::jsonb; o record;
 BEGIN
     s := commerce._lock_split(p_tenant, p_split);
     IF s.status IN ('submitted', 'accepted', 'finished') THEN
@@ -557,7 +564,7 @@ COMMENT ON FUNCTION commerce.record_split_return(bigint, text, text, text) IS
 -- The job: due splits become payable, approved ones are submitted.
 CREATE FUNCTION commerce.split_pump(p_limit integer DEFAULT 1000) RETURNS integer
 LANGUAGE plpgsql AS $$
-DECLARE n integer := 0; s record; m integer;
+DECLARE n integer := 0; s record;
 BEGIN
     PERFORM commerce._require(p_limit, 'p_limit');
     WITH due AS (
@@ -569,16 +576,30 @@ BEGIN
     GET DIAGNOSTICS n = ROW_COUNT;
     FOR s IN SELECT tenant_id, split_id FROM commerce.profit_split
               WHERE status = 'approved' ORDER BY due_at LIMIT p_limit FOR UPDATE SKIP LOCKED LOOP
-        PERFORM commerce.submit_split(s.tenant_id, s.split_id);
+        BEGIN
+            PERFORM commerce.submit_split(s.tenant_id, s.split_id);
+        EXCEPTION WHEN OTHERS THEN
+            -- one split that cannot be submitted does not hold back the others; it stays approved
+            RAISE WARNING 'commerce: split % of tenant % not submitted: %', s.split_id, s.tenant_id, SQLERRM;
+        END;
         n := n + 1;
     END LOOP;
     RETURN n;
 END $$;
 COMMENT ON FUNCTION commerce.split_pump(integer) IS
-  'The commerce-splits job (every 10 minutes): waiting splits whose due time came become payable, approved splits are submitted (commerce.submit_split), up to p_limit of each, skipping rows another session holds. Returns how many it moved.';
+  'The commerce-splits job''s batch (every 10 minutes, through commerce.run_pump): waiting splits whose due time came become payable, approved splits are submitted (commerce.submit_split; one that fails stays approved with a warning and does not hold back the others), up to p_limit of each, skipping rows another session holds. Returns how many it looked at.';
+
+-- The job, committed per batch.
+CREATE PROCEDURE commerce.splits_pump(p_batch integer DEFAULT 1000, p_max_batches integer DEFAULT 100)
+LANGUAGE plpgsql AS $$
+BEGIN
+    CALL commerce.run_pump('commerce.split_pump', p_batch, p_max_batches);
+END $$;
+COMMENT ON PROCEDURE commerce.splits_pump(integer, integer) IS
+  'The profit-sharing job (pg_cron, every 10 minutes): due splits become payable and approved ones are submitted (commerce.split_pump), committed per batch.';
 
 INSERT INTO commerce.job (job_name, schedule, command) VALUES
-  ('commerce-splits', '*/10 * * * *', 'SELECT commerce.split_pump()');
+  ('commerce-splits', '*/10 * * * *', 'CALL commerce.splits_pump()');
 
 CREATE TRIGGER after_80_sharing_paid AFTER UPDATE OF status ON commerce.orders
     FOR EACH ROW WHEN (NEW.status = 'paid' AND OLD.status = 'pending_payment')
