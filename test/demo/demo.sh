@@ -14,7 +14,9 @@
 # WeCom sidebar), and the community story (19: a KOC's WeCom group, one welcome
 # per join, a fission campaign rewarding a fan once, a check-in week), and the
 # one inbox (20: a fan asks where her hoodie is and gets the waybill, a question
-# the bot cannot answer goes to a person with suggestions). With CONSOLE=1 it then serves the HQ console over
+# the bot cannot answer goes to a person with suggestions), and profit sharing
+# (21: a collab tee split T+7 with a designer's studio, approved by finance,
+# paid, reconciled). With CONSOLE=1 it then serves the HQ console over
 # the GraphQL API and prints its address. Runs on the cluster test/harness.sh
 # starts.
 set -euo pipefail
@@ -586,7 +588,49 @@ SELECT s -> 'sessions' ->> 'sessions' AS sessions, s -> 'sessions' ->> 'containe
   FROM commerce.service_stats(:t, '2026-12-06', '2026-12-07') s;
 SQL
 
-say "21. Result"
+say "21. Profit sharing (issue 16): a collab tee with a designer's studio, T+7 after completion; the PRD's 7:3 is refused by WeChat Pay's 30% limit; finance approves, the gateway pays, the bill reconciles"
+p <<'SQL'
+SELECT commerce.tenant_id('up') AS t \gset
+SET commerce.now = '2026-12-06 10:00:00+08';
+SET timezone = 'Asia/Shanghai';
+\set SHOW_CONTEXT never
+SELECT commerce.upsert_product(:t, 'COLLAB', 'Studio Lin x Up collab tee') > 0 AS product,
+       commerce.upsert_sku(:t, 'COLLAB', 'COLLAB-TEE', 'Collab tee', 25900) > 0 AS sku,
+       commerce.receive_stock(:t, 'collab-in', 'COLLAB-TEE', 200) > 0 AS received;
+SELECT commerce.upsert_sharing_receiver(:t, 'studio-lin', 'merchant', '1900000109', 'Studio Lin') ->> 'receiver' AS receiver,
+       commerce.upsert_sharing_receiver(:t, 'up-creator', 'personal', 'oUpCreator01', 'Up (creator)') ->> 'receiver' AS receiver2;
+-- the PRD's example, 7:3 to the studio, is more than WeChat Pay lets go to receivers
+\set ON_ERROR_STOP 0
+SELECT commerce.set_sharing_rule(:t, 'product', 'COLLAB', '[{"receiver":"studio-lin","ratio_bp":7000}]', 7);
+\set ON_ERROR_STOP 1
+-- within it: the creator 3 yuan a tee, the studio 20% of the rest, T+7 after completion
+SELECT commerce.set_sharing_rule(:t, 'product', 'COLLAB',
+         '[{"receiver":"up-creator","fixed_fen":300},{"receiver":"studio-lin","ratio_bp":2000}]', 7, 'cap', 'collab 2026', 'ops') AS rule;
+SELECT order_id AS co FROM commerce.place_order(:t, 'collab-1', 'wechat_mp', '{"lines":[{"sku":"COLLAB-TEE","qty":2}]}') \gset
+SELECT status FROM commerce.pay_order(:t, :co, 'wx-collab-1', 51800);
+SET commerce.now = '2026-12-08 20:00:00+08';
+SELECT status FROM commerce.complete_order(:t, :co);
+SELECT request_no, status, due_at, commerce.yuan(base_fen) AS base_yuan, commerce.yuan(parties_fen) AS parties_yuan,
+       commerce.yuan(owner_fen) AS owner_yuan FROM commerce.profit_split WHERE tenant_id = :t;
+-- T+7: the job makes it payable on 12-15; finance reviews and approves; the job submits it
+SET commerce.now = '2026-12-15 09:00:00+08';
+CALL commerce.splits_pump();
+SELECT split_id AS sp FROM commerce.profit_split WHERE tenant_id = :t \gset
+SELECT status, decided_by FROM commerce.decide_split(:t, :sp, true, 'fin-wang');
+CALL commerce.splits_pump();
+SELECT p ->> 'receiver' AS receiver, p ->> 'earned_fen' AS earned_fen, p ->> 'paid_fen' AS paid_fen
+  FROM jsonb_array_elements(commerce.profit_splits(:t) -> 0 -> 'parties') p;
+SELECT topic, payload ->> 'request_no' AS request_no, payload ->> 'amount_fen' AS amount_fen FROM commerce.outbox
+ WHERE tenant_id = :t AND topic = 'finance.split';
+SELECT status FROM commerce.record_split_result(:t, 'PS' || :co || '-1', 'finished');
+SELECT r ->> 'differences' AS differences, r ->> 'our_fen' AS our_fen, r ->> 'bill_fen' AS bill_fen
+  FROM commerce.reconcile_split_bill(:t, '2026-12-15', (SELECT jsonb_agg(jsonb_build_object('request_no', s.request_no,
+         'account', rc.account, 'kind', 'split', 'amount_fen', l.paid_fen))
+    FROM commerce.profit_split_line l JOIN commerce.profit_split s USING (tenant_id, split_id)
+    JOIN commerce.sharing_receiver rc USING (tenant_id, receiver_id) WHERE l.tenant_id = :t)) r;
+SQL
+
+say "22. Result"
 p <<'SQL'
 SELECT (SELECT count(*) FROM public.demo_try)                                   AS flash_sale_tries,
        (SELECT count(*) FROM commerce.reservation WHERE status = 'confirmed'
@@ -603,11 +647,14 @@ SELECT CASE WHEN count(*) = 0 THEN 'the plays hold: groups never above target, f
 SELECT CASE WHEN count(*) = 0 THEN 'the KOC books balance: ledger = account, settled lines = batches, one line per redemption'
             ELSE 'MONEY INVARIANT VIOLATIONS: ' || string_agg(problem, '; ') END AS money_check
   FROM commerce.check_koc_invariants();
+SELECT CASE WHEN count(*) = 0 THEN 'the splits hold: every line''s parts add up to its base within the gateway''s cap, one request per split'
+            ELSE 'FINANCE INVARIANT VIOLATIONS: ' || string_agg(invariant || ' ' || detail, '; ') END AS finance_check
+  FROM commerce.check_finance_invariants();
 SQL
-n=$(psql -X -At -c "SELECT (SELECT count(*) FROM commerce.check_stock_invariants()) + (SELECT count(*) FROM commerce.check_koc_invariants()) + (SELECT count(*) FROM commerce.check_play_invariants()) + (SELECT count(*) FROM commerce.check_crm_invariants()) + (SELECT count(*) FROM commerce.check_fission_invariants())")
+n=$(psql -X -At -c "SELECT (SELECT count(*) FROM commerce.check_stock_invariants()) + (SELECT count(*) FROM commerce.check_koc_invariants()) + (SELECT count(*) FROM commerce.check_play_invariants()) + (SELECT count(*) FROM commerce.check_crm_invariants()) + (SELECT count(*) FROM commerce.check_fission_invariants()) + (SELECT count(*) FROM commerce.check_finance_invariants())")
 [ "$n" = "0" ]
 
-say "22. The HQ console (src/console/) over the GraphQL API"
+say "23. The HQ console (src/console/) over the GraphQL API"
 if [ "${CONSOLE:-0}" != "1" ]; then
     echo "Run CONSOLE=1 make demo to serve the HQ console on this data (PostGraphile 4 from npm, Node.js);"
     echo "it prints the address to open and keeps serving until Ctrl-C."
