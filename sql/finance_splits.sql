@@ -166,6 +166,31 @@ SELECT commerce.payroll_export(:t, '2026-11-01') - 'created_at' AS export;
 SELECT * FROM commerce.payroll_lines(:t, '2026-11-01');
 SELECT topic, payload FROM commerce.outbox WHERE topic = 'finance.payroll';
 SELECT * FROM commerce.payroll_export(:t, '2026-11-15');
+-- order 6: a hoodie (T+7) and a tee under its own rule (T+15) in one payment: two splits; only the
+-- last releases the rest of the payment (finish); a receiver's new account sends an approved split
+-- back to review
+SET commerce.now = '2026-12-10 13:00:00+08';
+SELECT commerce.set_sharing_rule(:t, 'sku', 'TEE', '[{"receiver":"studio","ratio_bp":1000}]', 15) ->> 'outcome' AS tee_rule;
+SELECT order_id AS o6 FROM commerce.place_order(:t, 'o6', 'wechat_mp', '{"lines":[{"sku":"HOODIE","qty":1},{"sku":"TEE","qty":1}]}') \gset
+SELECT status FROM commerce.pay_order(:t, :o6, 'wx-6', 35000);
+SELECT status FROM commerce.complete_order(:t, :o6);
+SELECT request_no, method, status, due_at FROM splits WHERE request_no LIKE 'PS' || :o6 || '-%';
+SET commerce.now = '2026-12-17 09:00:00+08';
+SELECT commerce.split_pump() AS moved;
+SELECT status FROM commerce.decide_split(:t, (SELECT split_id FROM commerce.profit_split WHERE request_no = 'PS' || :o6 || '-1'), true, 'fin-1');
+SELECT commerce.upsert_sharing_receiver(:t, 'studio', 'merchant', '1900000222', 'Studio Lin') ->> 'account' AS new_account;
+SELECT request_no, status, reason FROM splits WHERE request_no = 'PS' || :o6 || '-1';
+SELECT topic, payload ->> 'action' AS action, payload ->> 'account' AS account, payload ->> 'previous_account' AS previous
+  FROM commerce.outbox WHERE topic = 'finance.receiver' ORDER BY message_id DESC LIMIT 1;
+SELECT status FROM commerce.decide_split(:t, (SELECT split_id FROM commerce.profit_split WHERE request_no = 'PS' || :o6 || '-1'), true, 'fin-1');
+SELECT commerce.split_pump() AS moved;
+SET commerce.now = '2026-12-25 09:00:00+08';
+SELECT commerce.split_pump() AS moved;
+SELECT status FROM commerce.decide_split(:t, (SELECT split_id FROM commerce.profit_split WHERE request_no = 'PS' || :o6 || '-2'), true, 'fin-1');
+SELECT commerce.split_pump() AS moved;
+SELECT payload ->> 'request_no' AS request_no, payload ->> 'finish' AS finish, payload -> 'receivers' -> 0 ->> 'account' AS account
+  FROM commerce.outbox WHERE topic = 'finance.split' AND payload ->> 'order' = 'o6' ORDER BY message_id;
+
 SELECT * FROM commerce.check_finance_invariants();
 
 SET client_min_messages = warning;

@@ -8518,9 +8518,9 @@ CREATE TABLE commerce.profit_split (
     accepted_at  timestamptz,
     ended_at     timestamptz,
     reason       text CHECK (length(reason) <= 500),
+    finishes     boolean,
     PRIMARY KEY (tenant_id, split_id),
     UNIQUE (tenant_id, request_no),
-    UNIQUE (tenant_id, order_id, due_at, method),
     FOREIGN KEY (tenant_id, order_id) REFERENCES commerce.sharing_order,
     CHECK (base_fen = parties_fen + owner_fen),
     CHECK (netted_fen <= parties_fen OR status NOT IN ('waiting', 'payable', 'review', 'approved')),
@@ -8528,7 +8528,7 @@ CREATE TABLE commerce.profit_split (
     CHECK (status IN ('waiting', 'payable', 'review', 'approved', 'submitted', 'accepted', 'finished', 'failed', 'cancelled'))
 );
 COMMENT ON TABLE commerce.profit_split IS
-  'A split of an order (H3.7.2): the order''s shared lines that fall due together, by the gateway or by transfer, with a request number stable across retries (the gateway''s out_order_no). A guarded state machine: waiting (for its cycle) -> payable (due) -> review (finance looks at it) -> approved -> submitted (the request is in the outbox) -> accepted (the gateway took it) -> finished (paid), or failed (rejected by finance or by the gateway); cancelled when refunds leave the parties nothing before it was submitted. base = parties + owner always; a refund before submission recomputes it (a reviewed or approved split goes back to payable), one after it becomes adjustments. netted_fen is what personal receivers'' debts took off the request.';
+  'A split of an order (H3.7.2): the order''s shared lines that fall due together, by the gateway or by transfer, with a request number stable across retries (the gateway''s out_order_no). A guarded state machine: waiting (for its cycle) -> payable (due) -> review (finance looks at it) -> approved -> submitted (the request is in the outbox) -> accepted (the gateway took it) -> finished (paid), or failed (rejected by finance or by the gateway); cancelled when refunds leave the parties nothing before it was submitted. base = parties + owner always; a refund before submission recomputes it (a reviewed or approved split goes back to payable), one after it becomes adjustments. netted_fen is what personal receivers'' debts took off the request; finishes whether its request released the rest of the payment to the owner (only the last live gateway split of a payment does).';
 
 CREATE INDEX profit_split_order ON commerce.profit_split (tenant_id, order_id);
 CREATE INDEX profit_split_open ON commerce.profit_split (tenant_id, status, due_at)
@@ -8553,6 +8553,8 @@ CREATE TABLE commerce.profit_split_line (
     tenant_id   bigint NOT NULL,
     split_id    bigint NOT NULL,
     receiver_id bigint NOT NULL,
+    account     text NOT NULL,
+    name        text NOT NULL,
     earned_fen  bigint NOT NULL CHECK (earned_fen >= 0),
     netted_fen  bigint NOT NULL CHECK (netted_fen >= 0),
     paid_fen    bigint NOT NULL CHECK (paid_fen >= 0),
@@ -8562,7 +8564,7 @@ CREATE TABLE commerce.profit_split_line (
     CHECK (earned_fen = netted_fen + paid_fen)
 );
 COMMENT ON TABLE commerce.profit_split_line IS
-  'The request of a split, one line per receiver, written once when it is submitted (append-only): what the receiver earned in it, what its open debts took off (personal receivers) and what the request pays.';
+  'The request of a split, one line per receiver, written once when it is submitted (append-only): the account and name it was sent to, what the receiver earned in it, what its open debts took off (personal receivers) and what the request pays. The split bill is reconciled against these accounts.';
 
 SELECT commerce._declare_append_only('commerce.profit_split_line');
 
@@ -8655,7 +8657,9 @@ COMMENT ON TABLE commerce.split_recon_run IS
 
 CREATE TABLE commerce.payroll_run (
     tenant_id   bigint NOT NULL REFERENCES commerce.tenant,
-    month       date NOT NULL CHECK (extract(day FROM month) = 1),
+    month       date NOT NULL CHECK (isfinite(month) AND extract(day FROM month) = 1),
+    period_from timestamptz NOT NULL,
+    period_to   timestamptz NOT NULL CHECK (period_to > period_from),
     kocs        integer NOT NULL CHECK (kocs >= 0),
     settled_fen bigint NOT NULL,
     paid_fen    bigint NOT NULL,
@@ -8663,7 +8667,7 @@ CREATE TABLE commerce.payroll_run (
     PRIMARY KEY (tenant_id, month)
 );
 COMMENT ON TABLE commerce.payroll_run IS
-  'The payroll export of a month (seed 000''s HR story; append-only): written once after the month ends (in the tenant''s calendar), from the KOC ledger, with its totals; a finance.payroll message tells HR it is ready.';
+  'The payroll export of a month (seed 000''s HR story; append-only): written once after the month ends (in the tenant''s calendar), from the KOC ledger entries of [period_from, period_to), with its totals; a month starts where the previous month''s export ended, so a change of the tenant''s time zone neither counts an entry twice nor loses one; a finance.payroll message tells HR it is ready.';
 
 SELECT commerce._declare_append_only('commerce.payroll_run');
 
@@ -29376,6 +29380,7 @@ CREATE TRIGGER before_10_state_guard BEFORE INSERT OR UPDATE ON commerce.convers
 
 
 
+
 -- ===========================================================================
 -- the finance module (issue 16): automatic profit sharing (H3.7.2) and the
 -- payroll export (sql/src/finance/); the split arithmetic (sql/src/core/money.sql)
@@ -29514,9 +29519,9 @@ CREATE TABLE commerce.profit_split (
     accepted_at  timestamptz,
     ended_at     timestamptz,
     reason       text CHECK (length(reason) <= 500),
+    finishes     boolean,
     PRIMARY KEY (tenant_id, split_id),
     UNIQUE (tenant_id, request_no),
-    UNIQUE (tenant_id, order_id, due_at, method),
     FOREIGN KEY (tenant_id, order_id) REFERENCES commerce.sharing_order,
     CHECK (base_fen = parties_fen + owner_fen),
     CHECK (netted_fen <= parties_fen OR status NOT IN ('waiting', 'payable', 'review', 'approved')),
@@ -29524,7 +29529,7 @@ CREATE TABLE commerce.profit_split (
     CHECK (status IN ('waiting', 'payable', 'review', 'approved', 'submitted', 'accepted', 'finished', 'failed', 'cancelled'))
 );
 COMMENT ON TABLE commerce.profit_split IS
-  'A split of an order (H3.7.2): the order''s shared lines that fall due together, by the gateway or by transfer, with a request number stable across retries (the gateway''s out_order_no). A guarded state machine: waiting (for its cycle) -> payable (due) -> review (finance looks at it) -> approved -> submitted (the request is in the outbox) -> accepted (the gateway took it) -> finished (paid), or failed (rejected by finance or by the gateway); cancelled when refunds leave the parties nothing before it was submitted. base = parties + owner always; a refund before submission recomputes it (a reviewed or approved split goes back to payable), one after it becomes adjustments. netted_fen is what personal receivers'' debts took off the request.';
+  'A split of an order (H3.7.2): the order''s shared lines that fall due together, by the gateway or by transfer, with a request number stable across retries (the gateway''s out_order_no). A guarded state machine: waiting (for its cycle) -> payable (due) -> review (finance looks at it) -> approved -> submitted (the request is in the outbox) -> accepted (the gateway took it) -> finished (paid), or failed (rejected by finance or by the gateway); cancelled when refunds leave the parties nothing before it was submitted. base = parties + owner always; a refund before submission recomputes it (a reviewed or approved split goes back to payable), one after it becomes adjustments. netted_fen is what personal receivers'' debts took off the request; finishes whether its request released the rest of the payment to the owner (only the last live gateway split of a payment does).';
 
 CREATE INDEX profit_split_order ON commerce.profit_split (tenant_id, order_id);
 CREATE INDEX profit_split_open ON commerce.profit_split (tenant_id, status, due_at)
@@ -29549,6 +29554,8 @@ CREATE TABLE commerce.profit_split_line (
     tenant_id   bigint NOT NULL,
     split_id    bigint NOT NULL,
     receiver_id bigint NOT NULL,
+    account     text NOT NULL,
+    name        text NOT NULL,
     earned_fen  bigint NOT NULL CHECK (earned_fen >= 0),
     netted_fen  bigint NOT NULL CHECK (netted_fen >= 0),
     paid_fen    bigint NOT NULL CHECK (paid_fen >= 0),
@@ -29558,7 +29565,7 @@ CREATE TABLE commerce.profit_split_line (
     CHECK (earned_fen = netted_fen + paid_fen)
 );
 COMMENT ON TABLE commerce.profit_split_line IS
-  'The request of a split, one line per receiver, written once when it is submitted (append-only): what the receiver earned in it, what its open debts took off (personal receivers) and what the request pays.';
+  'The request of a split, one line per receiver, written once when it is submitted (append-only): the account and name it was sent to, what the receiver earned in it, what its open debts took off (personal receivers) and what the request pays. The split bill is reconciled against these accounts.';
 
 SELECT commerce._declare_append_only('commerce.profit_split_line');
 
@@ -29651,7 +29658,9 @@ COMMENT ON TABLE commerce.split_recon_run IS
 
 CREATE TABLE commerce.payroll_run (
     tenant_id   bigint NOT NULL REFERENCES commerce.tenant,
-    month       date NOT NULL CHECK (extract(day FROM month) = 1),
+    month       date NOT NULL CHECK (isfinite(month) AND extract(day FROM month) = 1),
+    period_from timestamptz NOT NULL,
+    period_to   timestamptz NOT NULL CHECK (period_to > period_from),
     kocs        integer NOT NULL CHECK (kocs >= 0),
     settled_fen bigint NOT NULL,
     paid_fen    bigint NOT NULL,
@@ -29659,7 +29668,7 @@ CREATE TABLE commerce.payroll_run (
     PRIMARY KEY (tenant_id, month)
 );
 COMMENT ON TABLE commerce.payroll_run IS
-  'The payroll export of a month (seed 000''s HR story; append-only): written once after the month ends (in the tenant''s calendar), from the KOC ledger, with its totals; a finance.payroll message tells HR it is ready.';
+  'The payroll export of a month (seed 000''s HR story; append-only): written once after the month ends (in the tenant''s calendar), from the KOC ledger entries of [period_from, period_to), with its totals; a month starts where the previous month''s export ended, so a change of the tenant''s time zone neither counts an entry twice nor loses one; a finance.payroll message tells HR it is ready.';
 
 SELECT commerce._declare_append_only('commerce.payroll_run');
 
@@ -29762,6 +29771,8 @@ BEGIN
     IF g.fee_bp NOT BETWEEN 0 AND 10000 THEN
         PERFORM commerce._invalid('p_fee_bp', format('%s bp', g.fee_bp), 'A fee rate is 0 to 10000 bp (WeChat Pay: 60).');
     END IF;
+    -- rules and the limits are checked against each other under one lock per tenant
+    PERFORM pg_advisory_xact_lock(hashtextextended('commerce.sharing_limits:' || p_tenant, 0));
     -- a rule in force whose ratios would pass the new cap is refused, not silently capped
     SELECT r.scope, r.scope_code, sum(p.ratio_bp) AS ratios INTO v_bad
       FROM commerce.sharing_rule r JOIN commerce.sharing_rule_party p USING (tenant_id, rule_id)
@@ -29774,6 +29785,27 @@ BEGIN
                    g.max_share_bp),
             'Change or retire the rules above the new limit first.');
     END IF;
+    -- ... and so is one whose fixed parts would pass the cap at its scope's lowest price
+    SELECT r.scope, r.scope_code, x.fixeds, x.price INTO v_bad
+      FROM commerce.sharing_rule r
+     CROSS JOIN LATERAL (
+         SELECT (SELECT sum(p.fixed_fen) FROM commerce.sharing_rule_party p
+                  WHERE p.tenant_id = r.tenant_id AND p.rule_id = r.rule_id) AS fixeds,
+                CASE r.scope
+                    WHEN 'sku' THEN (SELECT k.msrp_fen FROM commerce.sku k WHERE k.tenant_id = r.tenant_id AND k.code = r.scope_code)
+                    WHEN 'product' THEN (SELECT min(k.msrp_fen) FROM commerce.sku k JOIN commerce.product pr USING (tenant_id, product_id)
+                                          WHERE k.tenant_id = r.tenant_id AND pr.code = r.scope_code)
+                    ELSE (SELECT c.price_fen FROM commerce.play_config c WHERE c.tenant_id = r.tenant_id AND c.code = r.scope_code)
+                END AS price) x
+     WHERE r.tenant_id = p_tenant AND r.retired_at IS NULL AND x.fixeds > 0 AND x.price IS NOT NULL
+       AND x.fixeds > commerce.rate_fen(x.price, g.max_share_bp)
+     ORDER BY r.rule_id LIMIT 1;
+    IF FOUND THEN
+        PERFORM commerce._invalid('p_max_share_bp',
+            format('The %s rule of %s takes %s fen a unit in fixed parts, more than %s bp of its %s fen.', v_bad.scope,
+                   v_bad.scope_code, v_bad.fixeds, g.max_share_bp, v_bad.price),
+            'Change or retire the rules above the new limit first.');
+    END IF;
     INSERT INTO commerce.sharing_gateway (tenant_id, max_share_bp, freeze_days, margin_days, fee_bp, updated_at)
     VALUES (p_tenant, g.max_share_bp, g.freeze_days, g.margin_days, g.fee_bp, commerce.now())
     ON CONFLICT (tenant_id) DO UPDATE
@@ -29783,7 +29815,7 @@ BEGIN
                               'margin_days', g.margin_days, 'fee_bp', g.fee_bp);
 END $$;
 COMMENT ON FUNCTION commerce.set_sharing_gateway(bigint, integer, integer, integer, integer) IS
-  'Set the payment gateway''s profit-sharing limits (H3.7.2; NULL keeps a value): the most a payment may share with receivers in bp (WeChat Pay: 3000), the days a payment stays frozen for splitting (30), the days of margin before that a split is due at the latest (3) and the payment fee in bp taken off the base (60). 22023 for a value out of range or a rule in force above the new share limit. Orders paid later use the new limits; paid ones keep theirs. Returns the limits.';
+  'Set the payment gateway''s profit-sharing limits (H3.7.2; NULL keeps a value): the most a payment may share with receivers in bp (WeChat Pay: 3000), the days a payment stays frozen for splitting (30), the days of margin before that a split is due at the latest (3) and the payment fee in bp taken off the base (60). 22023 for a value out of range or a rule in force above the new share limit (its ratios, or its fixed parts at its scope''s lowest price). Orders paid later use the new limits; paid ones keep theirs. Returns the limits.';
 
 -- Add or change a receiver; the gateway is told through the outbox.
 CREATE FUNCTION commerce.upsert_sharing_receiver(p_tenant bigint, p_code text, p_kind text, p_account text,
@@ -29840,13 +29872,22 @@ BEGIN
             jsonb_build_object('receiver', r.code, 'action', CASE WHEN r.active THEN 'add' ELSE 'remove' END,
                                'kind', r.kind, 'account', r.account, 'name', r.name,
                                'previous_account', CASE WHEN v_old.account <> r.account THEN v_old.account END),
-            format('%s:%s:%s:%s', r.code, r.account, r.active, md5(r.name)));
+            format('%s:%s', r.code, extract(epoch FROM r.updated_at)));
+    END IF;
+    -- a split finance reviewed or approved for the old account is reviewed again
+    IF v_old.receiver_id IS NOT NULL AND (v_old.account, v_old.active) IS DISTINCT FROM (r.account, r.active) THEN
+        UPDATE commerce.profit_split s
+           SET status = 'payable', reviewed_by = NULL, reviewed_at = NULL, decided_by = NULL, decided_at = NULL,
+               reason = left(format('receiver %s changed (account or active); review again', r.code), 500)
+         WHERE s.tenant_id = p_tenant AND s.status IN ('review', 'approved')
+           AND EXISTS (SELECT 1 FROM commerce.profit_split_part p WHERE p.tenant_id = s.tenant_id AND p.split_id = s.split_id
+                          AND p.receiver_id = r.receiver_id AND p.amount_fen > 0);
     END IF;
     RETURN jsonb_build_object('receiver', r.code, 'kind', r.kind, 'account', r.account, 'name', r.name,
                               'koc', p_koc, 'active', r.active);
 END $$;
 COMMENT ON FUNCTION commerce.upsert_sharing_receiver(bigint, text, text, text, text, text, boolean) IS
-  'Add or change a profit-sharing receiver (H3.7.2): code, kind (merchant: a merchant number; personal: an openid, optionally a KOC), the gateway account, the name the gateway checks, active. The kind never changes (PT409). A new or changed receiver goes to the gateway as a finance.receiver message (add or remove). Returns the receiver.';
+  'Add or change a profit-sharing receiver (H3.7.2): code, kind (merchant: a merchant number; personal: an openid, optionally a KOC), the gateway account, the name the gateway checks, active. The kind never changes (PT409). Every change goes to the gateway as a finance.receiver message (add or remove, once per change); a change of account or of active sends the splits finance reviewed or approved for that receiver back to payable, to be reviewed again. Returns the receiver.';
 
 -- Save a new version of the split rule of a SKU, product or play.
 CREATE FUNCTION commerce.set_sharing_rule(p_tenant bigint, p_scope text, p_code text, p_parties jsonb,
@@ -29950,7 +29991,13 @@ BEGIN
                    v_fixeds, v_price, commerce.rate_fen(v_price, g.max_share_bp)),
             'Lower the fixed parts; sold below that price, the parts are cut to the gateway''s cap.');
     END IF;
-    -- one version at a time per scope
+    -- one version at a time per scope, checked against limits no one changes meanwhile
+    PERFORM pg_advisory_xact_lock(hashtextextended('commerce.sharing_limits:' || p_tenant, 0));
+    SELECT * INTO g FROM commerce._sharing_gateway(p_tenant);
+    IF v_ratios > g.max_share_bp OR (v_price IS NOT NULL AND v_fixeds > commerce.rate_fen(v_price, g.max_share_bp)) THEN
+        PERFORM commerce._invalid('p_parties', format('The gateway''s limit changed to %s bp meanwhile.', g.max_share_bp),
+                                  'Save the rule again within the new limit.');
+    END IF;
     v_key := format('commerce.sharing_rule:%s:%s:%s', p_tenant, p_scope, p_code);
     PERFORM pg_advisory_xact_lock(hashtextextended(v_key, 0));
     SELECT r.rule_id, r.version, r.cycle_days, r.late_parts, r.note,
@@ -30036,7 +30083,7 @@ CREATE TYPE commerce.profit_split_row AS (
     created_at timestamp with time zone, payable_at timestamp with time zone, reviewed_by text,
     reviewed_at timestamp with time zone, decided_by text, decided_at timestamp with time zone,
     submitted_at timestamp with time zone, accepted_at timestamp with time zone, ended_at timestamp with time zone,
-    reason text
+    reason text, finishes boolean
 );
 COMMENT ON TYPE commerce.profit_split_row IS 'A row of commerce.profit_split (same columns, same order), as functions take and return it.';
 
@@ -30058,7 +30105,7 @@ BEGIN
     SELECT * INTO g FROM commerce._sharing_gateway(NEW.tenant_id);
     -- a line takes the rule of its SKU, else of its product, else of the order's play; the order is
     -- kept only when one of its lines has a rule
-    WITH lines AS (
+    WITH priced AS (
         SELECT ol.line_no,
                coalesce((SELECT r.rule_id FROM commerce.sharing_rule r WHERE r.tenant_id = ol.tenant_id AND r.scope = 'sku'
                             AND r.scope_code = s.code AND r.retired_at IS NULL),
@@ -30069,11 +30116,22 @@ BEGIN
                ol.qty,
                greatest(ol.amount_fen - coalesce((SELECT sum(d.amount_fen) FROM commerce.order_discount d
                                                    WHERE d.tenant_id = ol.tenant_id AND d.order_id = ol.order_id
-                                                     AND d.line_no = ol.line_no), 0), 0)::bigint AS net_fen
+                                                     AND d.line_no = ol.line_no), 0), 0)::bigint AS after_coupons
           FROM commerce.order_line ol
           JOIN commerce.sku s ON s.tenant_id = ol.tenant_id AND s.sku_id = ol.sku_id
           JOIN commerce.product pr ON pr.tenant_id = s.tenant_id AND pr.product_id = s.product_id
          WHERE ol.tenant_id = NEW.tenant_id AND ol.order_id = NEW.order_id),
+    -- what the goods were paid: the payment less shipping, spread over the lines in proportion to what
+    -- each costs after its coupons (a play's price cut or points take the rest off)
+    spread AS (
+        SELECT array_agg(line_no ORDER BY line_no) AS nos, array_agg(after_coupons ORDER BY line_no) AS w,
+               least(greatest(NEW.paid_fen - NEW.shipping_fen, 0), sum(after_coupons))::bigint AS goods
+          FROM priced),
+    lines AS (
+        SELECT p.line_no, p.rule_id, p.qty, a.net AS net_fen
+          FROM spread x
+         CROSS JOIN LATERAL unnest(x.nos, commerce.allocate_fen(x.goods, x.w, x.w)) a(line_no, net)
+          JOIN priced p ON p.line_no = a.line_no),
     so AS (
         INSERT INTO commerce.sharing_order (tenant_id, order_id, paid_at, max_share_bp, fee_bp, freeze_ends, last_due)
         SELECT NEW.tenant_id, NEW.order_id, NEW.paid_at, g.max_share_bp, g.fee_bp,
@@ -30087,7 +30145,7 @@ BEGIN
     RETURN NULL;
 END $$;
 COMMENT ON FUNCTION commerce._sharing_on_paid() IS
-  'Trigger (orders, AFTER UPDATE OF status to paid): a self-operated order with a line under a split rule in force keeps, in sharing_order and sharing_order_line, the rule version of each line (SKU, else product, else play), what was paid for each line and the gateway''s limits of now.';
+  'Trigger (orders, AFTER UPDATE OF status to paid): a self-operated order with a line under a split rule in force keeps, in sharing_order and sharing_order_line, the rule version of each line (SKU, else product, else play), what was paid for each line (the payment less shipping, spread over the lines in proportion to their amounts after coupons: a play''s price cut or points lower every line) and the gateway''s limits of now.';
 
 -- The parts of a split's lines as of now: share_fen of each line's base within its cap.
 CREATE FUNCTION commerce._split_parts(p_tenant bigint, p_order bigint, p_lines integer[])
@@ -30196,6 +30254,9 @@ BEGIN
            decided_at = CASE WHEN status IN ('review', 'approved') AND t.parties <> parties_fen THEN NULL ELSE decided_at END
      WHERE tenant_id = p_tenant AND split_id = p_split
     RETURNING * INTO s;
+    IF s.status = 'cancelled' AND s.method = 'gateway' THEN
+        PERFORM commerce._split_release(p_tenant, s.order_id);
+    END IF;
     RETURN s;
 END $$;
 COMMENT ON FUNCTION commerce._split_totals(bigint, bigint, text) IS
@@ -30246,17 +30307,18 @@ BEGIN
        OR NOT EXISTS (SELECT 1 FROM commerce.sharing_order WHERE tenant_id = NEW.tenant_id AND order_id = NEW.order_id) THEN
         RETURN NULL;
     END IF;
-    -- the refund over the order's lines: the returned SKUs' lines first, else every line, as each has left
+    -- the refund over the order's lines: the returned SKUs' lines only when it names goods, else every
+    -- line, as each has left (weights and caps are the same: what is left of each line it may take)
     SELECT array_agg(sol.line_no ORDER BY sol.line_no), array_agg(sol.net_fen - sol.refunded_fen ORDER BY sol.line_no),
            array_agg(CASE WHEN jsonb_array_length(NEW.lines) = 0
                             OR EXISTS (SELECT 1 FROM jsonb_array_elements(NEW.lines) x WHERE x ->> 'sku' = sk.code)
                           THEN sol.net_fen - sol.refunded_fen ELSE 0 END ORDER BY sol.line_no)
-      INTO v_order_lines, v_left, v_weights
+      INTO v_order_lines, v_weights, v_left
       FROM (SELECT * FROM commerce.sharing_order_line
              WHERE tenant_id = NEW.tenant_id AND order_id = NEW.order_id ORDER BY line_no FOR UPDATE) sol
       JOIN commerce.order_line ol ON ol.tenant_id = sol.tenant_id AND ol.order_id = sol.order_id AND ol.line_no = sol.line_no
       JOIN commerce.sku sk ON sk.tenant_id = ol.tenant_id AND sk.sku_id = ol.sku_id;
-    -- what passes the goods (shipping) touches no line
+    -- what passes those goods (shipping, goodwill) touches no line
     v_amount := least(NEW.amount_fen, (SELECT coalesce(sum(x), 0) FROM unnest(v_left) x));
     IF v_amount <= 0 THEN
         RETURN NULL;
@@ -30333,7 +30395,7 @@ BEGIN
     RETURN NULL;
 END $$;
 COMMENT ON FUNCTION commerce._sharing_on_refund() IS
-  'Trigger (order_event, AFTER INSERT of a refund): the refund is spread over the sharing order''s lines (the returned SKUs'' lines first, in proportion to what is left of each, never above it; what passes the goods is shipping), then every live split of the order under its row lock: one not yet submitted is recomputed (and goes back to review, or is cancelled when nothing is left for the parties); for one submitted or paid, each part is recomputed but never grows (what was paid stays paid; a fen the largest remainder would move up stays with the owner), and what each receiver now earns less becomes a return (merchant) or a debt (person), waiting until the split is finished, and its parts follow.';
+  'Trigger (order_event, AFTER INSERT of a refund): the refund is spread over the sharing order''s lines (only the returned SKUs'' lines when it names goods, else every line, in proportion to what is left of each, never above it; what passes those goods is shipping and touches no line), then every live split of the order under its row lock: one not yet submitted is recomputed (and goes back to review, or is cancelled when nothing is left for the parties); for one submitted or paid, each part is recomputed but never grows (what was paid stays paid; a fen the largest remainder would move up stays with the owner), and what each receiver now earns less becomes a return (merchant) or a debt (person), waiting until the split is finished, and its parts follow.';
 
 -- Lock a split of the tenant; PT404 when there is none.
 CREATE FUNCTION commerce._lock_split(p_tenant bigint, p_split bigint)
@@ -30390,7 +30452,7 @@ BEGIN
     END IF;
     s := commerce._lock_split(p_tenant, p_split);
     IF (p_approve AND s.status IN ('approved', 'submitted', 'accepted', 'finished'))
-       OR (NOT p_approve AND s.status = 'failed' AND s.decided_by IS NOT NULL) THEN
+       OR (NOT p_approve AND s.status = 'failed' AND s.reason LIKE 'rejected by finance: %') THEN
         RETURN s;
     END IF;
     IF s.status = 'payable' THEN
@@ -30418,7 +30480,8 @@ COMMENT ON FUNCTION commerce.decide_split(bigint, bigint, boolean, text, text) I
 CREATE FUNCTION commerce.submit_split(p_tenant bigint, p_split bigint)
 RETURNS commerce.profit_split_row LANGUAGE plpgsql AS $$
 DECLARE s commerce.profit_split_row; r record; d record; v_left bigint; v_net bigint; v_netted bigint := 0;
-        v_paid bigint := 0; v_lines jsonb := '[]'::jsonb; o record;
+        v_paid bigint := 0; v_lines jsonb := '[]'::jsonb; o record; v_freeze timestamptz; v_finish boolean;
+        v_inactive text;
 BEGIN
     s := commerce._lock_split(p_tenant, p_split);
     IF s.status IN ('submitted', 'accepted', 'finished') THEN
@@ -30430,6 +30493,30 @@ BEGIN
             DETAIL  = 'Only a split finance approved is submitted.',
             HINT    = 'Approve it with commerce.decide_split first.';
     END IF;
+    -- a receiver the gateway no longer knows would fail the whole request
+    SELECT string_agg(DISTINCT rc.code, ', ') INTO v_inactive
+      FROM commerce.profit_split_part p
+      JOIN commerce.sharing_receiver rc ON rc.tenant_id = p.tenant_id AND rc.receiver_id = p.receiver_id
+     WHERE p.tenant_id = p_tenant AND p.split_id = p_split AND p.party_no > 0 AND p.amount_fen > 0 AND NOT rc.active;
+    IF v_inactive IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
+            MESSAGE = format('split %s pays inactive receivers: %s', p_split, v_inactive),
+            DETAIL  = 'The gateway pays only receivers added to it; an inactive one was removed.',
+            HINT    = 'Activate the receiver again (commerce.upsert_sharing_receiver), or reject the split and pay that part another way.';
+    END IF;
+    -- past the freeze the gateway has released the payment: what is left is paid by transfer
+    SELECT freeze_ends INTO v_freeze FROM commerce.sharing_order WHERE tenant_id = p_tenant AND order_id = s.order_id;
+    IF s.method = 'gateway' AND commerce.now() >= v_freeze THEN
+        UPDATE commerce.profit_split SET method = 'transfer',
+               reason = left(coalesce(reason || '; ', '') || format('the gateway''s freeze ended at %s: paid by transfer', v_freeze), 500)
+         WHERE tenant_id = p_tenant AND split_id = p_split RETURNING * INTO s;
+    END IF;
+    -- the debts this request may net, locked once in one order (adjustment id) before any is changed
+    PERFORM 1 FROM commerce.profit_split_adjustment a
+     WHERE a.tenant_id = p_tenant AND a.kind = 'debt' AND a.status = 'open'
+       AND a.receiver_id IN (SELECT p.receiver_id FROM commerce.profit_split_part p
+                              WHERE p.tenant_id = p_tenant AND p.split_id = p_split AND p.party_no > 0)
+     ORDER BY a.adjustment_id FOR UPDATE;
     FOR r IN SELECT p.receiver_id, rc.code, rc.kind, rc.account, rc.name, sum(p.amount_fen)::bigint AS earned
                FROM commerce.profit_split_part p
                JOIN commerce.sharing_receiver rc ON rc.tenant_id = p.tenant_id AND rc.receiver_id = p.receiver_id
@@ -30442,7 +30529,7 @@ BEGIN
             -- a person's open debts, oldest first, are kept back from what it earns here
             FOR d IN SELECT adjustment_id, amount_fen - netted_fen AS owed FROM commerce.profit_split_adjustment
                       WHERE tenant_id = p_tenant AND receiver_id = r.receiver_id AND kind = 'debt' AND status = 'open'
-                      ORDER BY adjustment_id FOR UPDATE LOOP
+                      ORDER BY adjustment_id LOOP
                 EXIT WHEN v_left = 0;
                 v_net := least(v_left, d.owed);
                 INSERT INTO commerce.profit_split_net (tenant_id, split_id, adjustment_id, amount_fen, created_at)
@@ -30455,8 +30542,8 @@ BEGIN
                 v_left := v_left - v_net;
             END LOOP;
         END IF;
-        INSERT INTO commerce.profit_split_line (tenant_id, split_id, receiver_id, earned_fen, netted_fen, paid_fen)
-        VALUES (p_tenant, p_split, r.receiver_id, r.earned, r.earned - v_left, v_left);
+        INSERT INTO commerce.profit_split_line (tenant_id, split_id, receiver_id, account, name, earned_fen, netted_fen, paid_fen)
+        VALUES (p_tenant, p_split, r.receiver_id, r.account, r.name, r.earned, r.earned - v_left, v_left);
         v_netted := v_netted + r.earned - v_left;
         v_paid := v_paid + v_left;
         IF v_left > 0 THEN
@@ -30464,25 +30551,53 @@ BEGIN
                                                      'name', r.name, 'amount_fen', v_left);
         END IF;
     END LOOP;
+    -- the last live gateway split of a payment releases the rest of it to the owner; an earlier one
+    -- leaves the rest frozen for the next
+    v_finish := s.method = 'gateway' AND NOT EXISTS (
+        SELECT 1 FROM commerce.profit_split x
+         WHERE x.tenant_id = p_tenant AND x.order_id = s.order_id AND x.split_id <> p_split AND x.method = 'gateway'
+           AND x.status IN ('waiting', 'payable', 'review', 'approved'));
     IF v_paid = 0 THEN
-        -- debts took it all: nothing goes to the gateway
+        -- debts took it all: nothing goes to the gateway (a last split still releases the rest)
         UPDATE commerce.profit_split SET status = 'finished', netted_fen = v_netted, ended_at = commerce.now(),
-               submitted_at = commerce.now(), reason = 'nothing to pay: debts netted it all'
+               submitted_at = commerce.now(), finishes = v_finish, reason = 'nothing to pay: debts netted it all'
          WHERE tenant_id = p_tenant AND split_id = p_split RETURNING * INTO s;
+        IF v_finish THEN
+            PERFORM commerce._split_release(p_tenant, s.order_id);
+        END IF;
         RETURN s;
     END IF;
     SELECT external_order_id, payment_id INTO o FROM commerce.orders WHERE tenant_id = p_tenant AND order_id = s.order_id;
     PERFORM commerce.enqueue(p_tenant, CASE s.method WHEN 'gateway' THEN 'finance.split' ELSE 'finance.transfer' END,
         jsonb_build_object('request_no', s.request_no, 'split', s.split_id, 'order', o.external_order_id,
                            'payment_id', o.payment_id, 'method', s.method, 'receivers', v_lines,
-                           'amount_fen', v_paid, 'finish', true),
+                           'amount_fen', v_paid, 'finish', v_finish),
         s.request_no);
-    UPDATE commerce.profit_split SET status = 'submitted', netted_fen = v_netted, submitted_at = commerce.now()
+    UPDATE commerce.profit_split SET status = 'submitted', netted_fen = v_netted, submitted_at = commerce.now(),
+           finishes = v_finish
      WHERE tenant_id = p_tenant AND split_id = p_split RETURNING * INTO s;
     RETURN s;
 END $$;
 COMMENT ON FUNCTION commerce.submit_split(bigint, bigint) IS
-  'Submit an approved split (H3.7.2): one request line per receiver with what it earned, a person''s open debts (refunds after earlier splits) netted oldest first, and one message to the outbox, finance.split (through the gateway, finish: true releases the rest to the owner) or finance.transfer, with the split''s request_no as its key, stable across retries. Submitting again is a no-op; a split whose debts took everything is finished at once. PT409 unless approved.';
+  'Submit an approved split (H3.7.2): one request line per receiver with the account and name it goes to and what it earned, a person''s open debts (refunds after earlier splits) netted oldest first (locked up front in one order), and one message to the outbox, finance.split (through the gateway; finish: true only on the last live gateway split of the payment, which releases the rest to the owner) or finance.transfer, with the split''s request_no as its key, stable across retries. A gateway split whose payment''s freeze has ended goes by transfer. Submitting again is a no-op; a split whose debts took everything is finished at once. PT409 unless approved, or when it pays an inactive receiver.';
+
+-- Release the rest of a payment to the owner when its last gateway split will send no request.
+CREATE FUNCTION commerce._split_release(p_tenant bigint, p_order bigint) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    -- only when an earlier request left the rest frozen (finish: false)
+    IF EXISTS (SELECT 1 FROM commerce.profit_split WHERE tenant_id = p_tenant AND order_id = p_order AND method = 'gateway'
+                  AND finishes = false AND status IN ('submitted', 'accepted', 'finished'))
+       AND NOT EXISTS (SELECT 1 FROM commerce.profit_split WHERE tenant_id = p_tenant AND order_id = p_order
+                          AND method = 'gateway' AND status IN ('waiting', 'payable', 'review', 'approved')) THEN
+        PERFORM commerce.enqueue(p_tenant, 'finance.split_finish',
+            (SELECT jsonb_build_object('order', external_order_id, 'payment_id', payment_id)
+               FROM commerce.orders WHERE tenant_id = p_tenant AND order_id = p_order),
+            'finish:' || p_order);
+    END IF;
+END $$;
+COMMENT ON FUNCTION commerce._split_release(bigint, bigint) IS
+  'When an order''s last live gateway split ends without a request of its own (cancelled by refunds, netted to nothing) and an earlier request left the rest of the payment frozen, ask the gateway to release it to the owner: finance.split_finish {order, payment_id}, once.';
 
 -- The payment gateway (or the transfer) reports a split's outcome.
 CREATE FUNCTION commerce.record_split_result(p_tenant bigint, p_request_no text, p_status text, p_reason text DEFAULT NULL)
@@ -30602,16 +30717,16 @@ BEGIN
               WHERE status = 'approved' ORDER BY due_at LIMIT p_limit FOR UPDATE SKIP LOCKED LOOP
         BEGIN
             PERFORM commerce.submit_split(s.tenant_id, s.split_id);
+            n := n + 1;
         EXCEPTION WHEN OTHERS THEN
             -- one split that cannot be submitted does not hold back the others; it stays approved
             RAISE WARNING 'commerce: split % of tenant % not submitted: %', s.split_id, s.tenant_id, SQLERRM;
         END;
-        n := n + 1;
     END LOOP;
     RETURN n;
 END $$;
 COMMENT ON FUNCTION commerce.split_pump(integer) IS
-  'The commerce-splits job''s batch (every 10 minutes, through commerce.run_pump): waiting splits whose due time came become payable, approved splits are submitted (commerce.submit_split; one that fails stays approved with a warning and does not hold back the others), up to p_limit of each, skipping rows another session holds. Returns how many it looked at.';
+  'The commerce-splits job''s batch (every 10 minutes, through commerce.run_pump): waiting splits whose due time came become payable, approved splits are submitted (commerce.submit_split; one that fails stays approved with a warning and does not hold back the others), up to p_limit of each, skipping rows another session holds. Returns how many it moved (a split that could not be submitted is not counted, so the pump does not loop on it).';
 
 -- The job, committed per batch.
 CREATE PROCEDURE commerce.splits_pump(p_batch integer DEFAULT 1000, p_max_batches integer DEFAULT 100)
@@ -30652,7 +30767,9 @@ BEGIN
                        'submitted_at', s.submitted_at, 'ended_at', s.ended_at, 'reason', s.reason,
                        'parties', (SELECT jsonb_agg(jsonb_build_object('receiver', rc.code, 'kind', rc.kind,
                                                                        'earned_fen', t.fen, 'paid_fen', l.paid_fen,
-                                                                       'netted_fen', l.netted_fen)
+                                                                       'netted_fen', l.netted_fen,
+                                                                       'account', coalesce(l.account, rc.account),
+                                                                       'active', rc.active)
                                                     ORDER BY rc.code)
                                      FROM (SELECT receiver_id, sum(amount_fen)::bigint AS fen FROM commerce.profit_split_part
                                             WHERE tenant_id = s.tenant_id AND split_id = s.split_id AND party_no > 0
@@ -30709,6 +30826,9 @@ BEGIN
     t := commerce._tenant(p_tenant);
     PERFORM commerce._require(p_date, 'p_date');
     PERFORM commerce._require(p_lines, 'p_lines');
+    IF NOT isfinite(p_date) THEN
+        PERFORM commerce._invalid('p_date', format('%s', p_date), 'A bill is of a calendar day.');
+    END IF;
     IF jsonb_typeof(p_lines) <> 'array' THEN
         PERFORM commerce._invalid('p_lines', 'The bill is not a JSON array.',
             'Pass [{"request_no":"<split or return number>","account":"<receiver account>","kind":"split|return","amount_fen":<n>}, ...].');
@@ -30720,9 +30840,10 @@ BEGIN
         n := n + 1;
         IF jsonb_typeof(l) <> 'object' OR jsonb_typeof(l -> 'request_no') IS DISTINCT FROM 'string'
            OR jsonb_typeof(l -> 'account') IS DISTINCT FROM 'string'
-           OR coalesce(l ->> 'kind', 'split') NOT IN ('split', 'return') THEN
+           OR coalesce(l ->> 'kind', 'split') NOT IN ('split', 'return')
+           OR jsonb_typeof(l -> 'amount_fen') IS DISTINCT FROM 'number' THEN
             PERFORM commerce._invalid('p_lines', format('Line %s is %s.', n, left(l::text, 200)),
-                'Every line has a request_no and an account (strings), kind split or return, and amount_fen.');
+                'Every line has a request_no and an account (strings), kind split or return, and amount_fen (a number).');
         END IF;
         INSERT INTO commerce.split_bill_line (tenant_id, bill_date, line_no, request_no, account, kind, amount_fen)
         VALUES (p_tenant, p_date, n, left(l ->> 'request_no', 64), left(l ->> 'account', 128), coalesce(l ->> 'kind', 'split'),
@@ -30730,28 +30851,28 @@ BEGIN
     END LOOP;
     -- ours: request lines of gateway splits finished that day, returns returned that day
     WITH ours AS (
-        SELECT s.request_no, rc.account, sum(l.paid_fen)::bigint AS amount
+        SELECT s.request_no, l.account, 'split'::text AS kind, sum(l.paid_fen)::bigint AS amount
           FROM commerce.profit_split s
           JOIN commerce.profit_split_line l ON l.tenant_id = s.tenant_id AND l.split_id = s.split_id
-          JOIN commerce.sharing_receiver rc ON rc.tenant_id = l.tenant_id AND rc.receiver_id = l.receiver_id
          WHERE s.tenant_id = p_tenant AND s.method = 'gateway' AND s.status = 'finished' AND l.paid_fen > 0
            AND (s.ended_at AT TIME ZONE t.time_zone)::date = p_date
          GROUP BY 1, 2
         UNION ALL
-        SELECT a.return_no, rc.account, a.amount_fen
+        SELECT a.return_no, (SELECT l.account FROM commerce.profit_split_line l WHERE l.tenant_id = a.tenant_id
+                               AND l.split_id = a.split_id AND l.receiver_id = a.receiver_id), 'return', a.amount_fen
           FROM commerce.profit_split_adjustment a
-          JOIN commerce.sharing_receiver rc ON rc.tenant_id = a.tenant_id AND rc.receiver_id = a.receiver_id
          WHERE a.tenant_id = p_tenant AND a.kind = 'return' AND a.status = 'returned'
            AND (a.ended_at AT TIME ZONE t.time_zone)::date = p_date),
     bill AS (
-        SELECT request_no, account, sum(amount_fen)::bigint AS amount FROM commerce.split_bill_line
-         WHERE tenant_id = p_tenant AND bill_date = p_date GROUP BY 1, 2)
+        SELECT request_no, account, kind, sum(amount_fen)::bigint AS amount FROM commerce.split_bill_line
+         WHERE tenant_id = p_tenant AND bill_date = p_date GROUP BY 1, 2, 3)
     INSERT INTO commerce.split_recon_difference (tenant_id, bill_date, request_no, account, kind, our_fen, bill_fen)
     SELECT p_tenant, p_date, coalesce(o.request_no, b.request_no), coalesce(o.account, b.account),
            CASE WHEN b.request_no IS NULL THEN 'missing_in_bill' WHEN o.request_no IS NULL THEN 'missing_here'
                 ELSE 'amount_mismatch' END, o.amount, b.amount
-      FROM ours o FULL JOIN bill b ON b.request_no = o.request_no AND b.account = o.account
-     WHERE o.amount IS DISTINCT FROM b.amount;
+      FROM ours o FULL JOIN bill b ON b.request_no = o.request_no AND b.account = o.account AND b.kind = o.kind
+     WHERE o.amount IS DISTINCT FROM b.amount
+    ON CONFLICT (tenant_id, bill_date, request_no, account) DO UPDATE SET kind = 'amount_mismatch';
     INSERT INTO commerce.split_recon_run (tenant_id, bill_date, run_at, our_lines, bill_lines, our_fen, bill_fen, differences)
     SELECT p_tenant, p_date, commerce.now(),
            (SELECT count(*) FROM commerce.profit_split s JOIN commerce.profit_split_line l USING (tenant_id, split_id)
@@ -30780,7 +30901,7 @@ BEGIN
                                            WHERE d.tenant_id = p_tenant AND d.bill_date = p_date));
 END $$;
 COMMENT ON FUNCTION commerce.reconcile_split_bill(bigint, date, jsonb) IS
-  'Import the payment gateway''s profit-sharing bill of a day [{request_no, account, kind (split or return), amount_fen}] (a re-import replaces it) and reconcile it against the request lines of gateway splits finished that day and the returns returned that day (the tenant''s calendar): differences missing_in_bill, missing_here and amount_mismatch per request number and account. Runs of one day are serialized. Returns the run with its differences.';
+  'Import the payment gateway''s profit-sharing bill of a day [{request_no, account, kind (split or return), amount_fen}] (a re-import replaces it) and reconcile it against the request lines of gateway splits finished that day (at the accounts they were sent to) and the returns returned that day (the tenant''s calendar): differences missing_in_bill, missing_here and amount_mismatch per request number, account and kind. 22023 for a day that is not finite or a line without a request_no, account or amount_fen. Runs of one day are serialized. Returns the run with its differences.';
 
 -- Write the payroll export of a month once (from the KOC ledger) and tell HR.
 CREATE FUNCTION commerce.payroll_export(p_tenant bigint, p_month date)
@@ -30789,11 +30910,15 @@ DECLARE t commerce.tenant_row; v_from timestamptz; v_to timestamptz; r record; v
 BEGIN
     t := commerce._tenant(p_tenant);
     PERFORM commerce._require(p_month, 'p_month');
-    IF p_month <> date_trunc('month', p_month)::date THEN
+    IF NOT isfinite(p_month) OR p_month <> date_trunc('month', p_month)::date THEN
         PERFORM commerce._invalid('p_month', format('%s', p_month), 'Name a month by its first day, e.g. 2026-11-01.');
     END IF;
-    v_from := p_month::timestamp AT TIME ZONE t.time_zone;
-    v_to := (p_month + interval '1 month')::timestamp AT TIME ZONE t.time_zone;
+    -- a month starts where the previous month's export ended (a change of time zone neither counts an
+    -- entry twice nor loses one) and ends at the end of the month in the tenant's calendar now
+    v_from := coalesce((SELECT period_to FROM commerce.payroll_run
+                         WHERE tenant_id = p_tenant AND month = (p_month - interval '1 month')::date),
+                       p_month::timestamp AT TIME ZONE t.time_zone);
+    v_to := greatest((p_month + interval '1 month')::timestamp AT TIME ZONE t.time_zone, v_from + interval '1 second');
     IF v_to > commerce.now() THEN
         RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('the month %s has not ended', to_char(p_month, 'YYYY-MM')),
@@ -30810,8 +30935,8 @@ BEGIN
              WHERE tenant_id = p_tenant AND created_at >= v_from AND created_at < v_to
              GROUP BY koc_id),
         run AS (
-            INSERT INTO commerce.payroll_run (tenant_id, month, kocs, settled_fen, paid_fen, created_at)
-            SELECT p_tenant, p_month, count(*), coalesce(sum(settled), 0), coalesce(sum(paid), 0), commerce.now() FROM l
+            INSERT INTO commerce.payroll_run (tenant_id, month, period_from, period_to, kocs, settled_fen, paid_fen, created_at)
+            SELECT p_tenant, p_month, v_from, v_to, count(*), coalesce(sum(settled), 0), coalesce(sum(paid), 0), commerce.now() FROM l
             RETURNING month)
         INSERT INTO commerce.payroll_line (tenant_id, month, koc_id, settled_fen, paid_fen, fee_fen, entries)
         SELECT p_tenant, run.month, l.koc_id, l.settled, l.paid, l.fee, l.entries FROM l CROSS JOIN run;
@@ -30827,7 +30952,7 @@ BEGIN
                               'outcome', CASE WHEN v_new THEN 'exported' ELSE 'existing' END);
 END $$;
 COMMENT ON FUNCTION commerce.payroll_export(bigint, date) IS
-  'Export a month''s KOC commission for payroll (seed 000''s HR story), once: per KOC with ledger entries in the month (the tenant''s calendar) the commission settled (settlement batches, net of refunds), paid out and the fees; a finance.payroll message tells HR. Again returns the same export (outcome existing). PT409 for a month not over, 22023 for a date that is not the 1st.';
+  'Export a month''s KOC commission for payroll (seed 000''s HR story), once: per KOC with ledger entries in the month (the tenant''s calendar; from where the previous month''s export ended, so no entry is counted twice or lost when the time zone changes) the commission settled (settlement batches, net of refunds), paid out and the fees; a finance.payroll message tells HR. Again returns the same export (outcome existing). PT409 for a month not over, 22023 for a date that is not the 1st.';
 
 -- The monthly job: every tenant's last month.
 CREATE FUNCTION commerce.payroll_export_due() RETURNS integer
@@ -30966,6 +31091,17 @@ RETURNS TABLE (invariant text, detail text) LANGUAGE sql STABLE AS $$
                                                                AND l.paid_fen > 0) THEN 0
                                        ELSE 1 END
     UNION ALL
+    -- the lines of a sharing order were paid at most what the goods were, and a fully refunded order
+    -- leaves none of them anything
+    SELECT 'lines within the payment', format('order %s: lines %s, refunded %s; paid %s, shipping %s, refunded %s', o.order_id,
+                                              sum(l.net_fen), sum(l.refunded_fen), o.paid_fen, o.shipping_fen, o.refunded_fen)
+      FROM commerce.sharing_order_line l
+      JOIN commerce.orders o ON o.tenant_id = l.tenant_id AND o.order_id = l.order_id
+     WHERE (p_tenant IS NULL OR l.tenant_id = p_tenant)
+     GROUP BY o.tenant_id, o.order_id, o.paid_fen, o.shipping_fen, o.refunded_fen
+    HAVING sum(l.net_fen) > greatest(o.paid_fen - o.shipping_fen, 0) OR sum(l.refunded_fen) > o.refunded_fen
+        OR (o.refunded_fen >= o.paid_fen AND sum(l.refunded_fen) <> sum(l.net_fen))
+    UNION ALL
     -- a requested or ended return has its one message
     SELECT 'one message per return', format('return %s (%s): %s messages', a.return_no, a.status, count(m.message_id))
       FROM commerce.profit_split_adjustment a
@@ -30975,7 +31111,7 @@ RETURNS TABLE (invariant text, detail text) LANGUAGE sql STABLE AS $$
     HAVING count(m.message_id) <> CASE WHEN a.status IN ('waiting', 'cancelled') THEN 0 ELSE 1 END;
 $$;
 COMMENT ON FUNCTION commerce.check_finance_invariants(bigint) IS
-  'Every invariant of profit sharing (one tenant or all); no rows means all hold: the parts of each line of a live split add up to its base now and the parties stay within the gateway''s cap; a split''s totals are its parts; a line is in one split; for a submitted split, what each receiver''s request line earned less the adjustments since is what it earns now; debts'' netted amounts are their nets in splits that did not fail, and a split''s netted amount its nets and its lines'' nets; one outbox message per submitted split and per requested return.';
+  'Every invariant of profit sharing (one tenant or all); no rows means all hold: the parts of each line of a live split add up to its base now and the parties stay within the gateway''s cap; a split''s totals are its parts; a line is in one split; for a submitted split, what each receiver''s request line earned less the adjustments since is what it earns now; debts'' netted amounts are their nets in splits that did not fail, and a split''s netted amount its nets and its lines'' nets; one outbox message per submitted split and per requested return; a sharing order''s lines were paid at most what its goods were, refunds on them are at most the order''s, and a fully refunded order leaves them nothing.';
 
 -- ==== sql/src/finance/api.sql
 
@@ -30989,15 +31125,16 @@ COMMENT ON FUNCTION commerce.check_finance_invariants(bigint) IS
 CREATE FUNCTION commerce._api_hq(a commerce.actor) RETURNS void
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
-    IF a.kind IN ('store', 'operator', 'finance') AND a.stores IS NOT NULL THEN
-        PERFORM commerce._no_identity(format('%s is staff of stores %s, not HQ', left(a.subject, 64),
-                                             left(array_to_string(a.stores, ', '), 200)),
+    IF a.kind IN ('store', 'operator', 'finance') AND (a.stores IS NOT NULL OR a.channels IS NOT NULL) THEN
+        PERFORM commerce._no_identity(format('%s is staff of stores %s and channels %s, not HQ', left(a.subject, 64),
+                                             left(coalesce(array_to_string(a.stores, ', '), 'all'), 200),
+                                             left(coalesce(array_to_string(a.channels, ', '), 'all'), 200)),
             'Profit sharing (receivers, rules, splits, the split bill, payroll) is kept by HQ.',
             'Call it as an HQ operator or HQ finance member (staff without a store list).');
     END IF;
 END $$;
 COMMENT ON FUNCTION commerce._api_hq(commerce.actor) IS
-  'Refuse (42501) staff limited to stores: profit sharing is kept by HQ staff (no store list).';
+  'Refuse (42501) staff limited to stores or channels: profit sharing is kept by HQ staff (no store or channel list).';
 
 CREATE FUNCTION commerce_api.set_sharing_gateway(max_share_bp integer DEFAULT NULL, freeze_days integer DEFAULT NULL,
                                                  margin_days integer DEFAULT NULL, fee_bp integer DEFAULT NULL)
@@ -31017,7 +31154,7 @@ CREATE FUNCTION commerce_api.upsert_sharing_receiver(code text, kind text, accou
                                                      active boolean DEFAULT true)
 RETURNS jsonb LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
-DECLARE a commerce.actor := commerce._api_actor('commerce_api.upsert_sharing_receiver', '{operator,finance}');
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.upsert_sharing_receiver', '{operator}');
 BEGIN
     PERFORM commerce._api_hq(a);
     RETURN commerce.upsert_sharing_receiver(a.tenant_id, upsert_sharing_receiver.code, upsert_sharing_receiver.kind,
@@ -31026,7 +31163,7 @@ BEGIN
 END $$;
 REVOKE ALL ON FUNCTION commerce_api.upsert_sharing_receiver(text, text, text, text, text, boolean) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.upsert_sharing_receiver(text, text, text, text, text, boolean) IS
-  'HQ adds or changes a profit-sharing receiver: code, kind (merchant or personal, never changed), gateway account (merchant number or openid), name, the KOC a person is, active. The gateway is told (finance.receiver). Returns the receiver.';
+  'An HQ operator adds or changes a profit-sharing receiver: code, kind (merchant or personal, never changed), gateway account (merchant number or openid), name, the KOC a person is, active. The gateway is told (finance.receiver); splits reviewed or approved for the receiver go back to review when its account changes. Finance, who approves splits, cannot change where they go. Returns the receiver.';
 
 CREATE FUNCTION commerce_api.set_sharing_rule(scope text, code text, parties jsonb, cycle_days integer,
                                               late_parts text DEFAULT 'cap', note text DEFAULT NULL)

@@ -9,7 +9,7 @@ SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
 CALL commerce.provision();
-SELECT plan(80);
+SELECT plan(85);
 \ir lib/fingerprint.psql
 \ir lib/call_as.psql
 \o /dev/null
@@ -24,6 +24,7 @@ SELECT commerce.upsert_staff(:t, 'op1', 'HQ', 'operator');
 SELECT commerce.upsert_staff(:t, 'fin1', 'HQ finance', 'finance');
 SELECT commerce.upsert_staff(:t, 'fin-s1', 'Store one finance', 'finance', ARRAY['S1']);
 SELECT commerce.upsert_staff(:t, 'op-s1', 'Store one operator', 'operator', ARRAY['S1']);
+SELECT commerce.upsert_staff(:t, 'fin-ch', 'Douyin finance', 'finance', NULL, ARRAY['douyin']);
 SELECT commerce.upsert_customer(:t, 'c1', 'C1');
 SELECT commerce.upsert_product(:t, 'P', 'Collab');
 SELECT commerce.upsert_sku(:t, 'P', 'A', 'A', 10000);
@@ -129,6 +130,9 @@ SELECT throws_ok(format($$SELECT commerce.reconcile_split_bill(%s, '2030-06-01',
 SELECT throws_ok(format($$SELECT commerce.reconcile_split_bill(%s, '2030-06-01', '[{"request_no":"x","account":"m","kind":"fee","amount_fen":1}]')$$, :t), '22023', 'invalid value for p_lines', 'bill: an unknown kind');
 SELECT throws_ok(format($$SELECT commerce.reconcile_split_bill(%s, '2030-06-01', '[{"request_no":"x","account":"m","amount_fen":-1}]')$$, :t), '22023', NULL, 'bill: a negative amount');
 SELECT throws_ok(format($$SELECT commerce.payroll_export(%s, '2030-06-01')$$, :t), 'PT409', NULL, 'payroll: a month not over');
+SELECT throws_ok(format($$SELECT commerce.payroll_export(%s, '-infinity')$$, :t), '22023', 'invalid value for p_month', 'payroll: minus infinity');
+SELECT throws_ok(format($$SELECT commerce.reconcile_split_bill(%s, 'infinity', '[]')$$, :t), '22023', 'invalid value for p_date', 'bill: an infinite day');
+SELECT throws_ok(format($$SELECT commerce.reconcile_split_bill(%s, '2030-06-01', '[{"request_no":"x","account":"m"}]')$$, :t), '22023', 'invalid value for p_lines', 'bill: a line without an amount');
 SELECT throws_ok(format($$SELECT commerce.payroll_export(%s, '2030-05-02')$$, :t), '22023', 'invalid value for p_month', 'payroll: not the first of a month');
 SELECT throws_ok(format($$SELECT * FROM commerce.payroll_lines(%s, '2030-04-01')$$, :t), 'PT404', NULL, 'payroll lines: before the export');
 SELECT throws_ok(format($$SELECT commerce.profit_splits(%s, p_limit => 501)$$, :t), '22023', 'invalid value for p_limit', 'splits: a page of 501');
@@ -139,6 +143,8 @@ SELECT is(pg_temp.fingerprint(), :'fp', 'the refused calls changed nothing');
 SELECT matches(pg_temp.call_as('finance', 'fin-s1', $$SELECT commerce_api.profit_splits()$$), '^42501: fin-s1 is staff of stores', 'store-level finance staff see no splits');
 SELECT matches(pg_temp.call_as('operator', 'op-s1', $$SELECT commerce_api.set_sharing_rule('sku', 'A', '[{"receiver":"studio","ratio_bp":1}]', 7)$$), '^42501', '... nor do store-level operators set rules');
 SELECT matches(pg_temp.call_as('customer', 'c1', $$SELECT commerce_api.record_split_result('x', 'finished')$$), '^42501', 'a customer cannot report a split paid');
+SELECT matches(pg_temp.call_as('finance', 'fin-ch', $$SELECT commerce_api.profit_splits()$$), '^42501: fin-ch is staff of stores all and channels douyin', 'channel-limited finance staff see no splits');
+SELECT matches(pg_temp.call_as('finance', 'fin1', $$SELECT commerce_api.upsert_sharing_receiver('studio', 'merchant', 'mch-evil', 'Studio')$$), '^42501', 'finance, who approves splits, cannot change where they go');
 SELECT matches(pg_temp.call_as('operator', 'op1', format($$SELECT commerce_api.decide_split(%s, true)$$, :s1)), '^42501', 'an operator cannot approve a split (finance does)');
 SELECT is(pg_temp.call_as('finance', 'fin1', $q$DO $$ BEGIN IF jsonb_array_length(commerce_api.profit_splits()) <> 1 THEN RAISE EXCEPTION 'leak'; END IF; END $$$q$), 'ok', 'finance sees its own tenant''s split only');
 SELECT matches(pg_temp.call_as('finance', 'fin1', format($$SELECT commerce_api.submit_split(%s)$$, :x_split)), '^PT404', '... and cannot submit another tenant''s');

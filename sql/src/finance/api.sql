@@ -8,15 +8,16 @@
 CREATE FUNCTION commerce._api_hq(a commerce.actor) RETURNS void
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
-    IF a.kind IN ('store', 'operator', 'finance') AND a.stores IS NOT NULL THEN
-        PERFORM commerce._no_identity(format('%s is staff of stores %s, not HQ', left(a.subject, 64),
-                                             left(array_to_string(a.stores, ', '), 200)),
+    IF a.kind IN ('store', 'operator', 'finance') AND (a.stores IS NOT NULL OR a.channels IS NOT NULL) THEN
+        PERFORM commerce._no_identity(format('%s is staff of stores %s and channels %s, not HQ', left(a.subject, 64),
+                                             left(coalesce(array_to_string(a.stores, ', '), 'all'), 200),
+                                             left(coalesce(array_to_string(a.channels, ', '), 'all'), 200)),
             'Profit sharing (receivers, rules, splits, the split bill, payroll) is kept by HQ.',
             'Call it as an HQ operator or HQ finance member (staff without a store list).');
     END IF;
 END $$;
 COMMENT ON FUNCTION commerce._api_hq(commerce.actor) IS
-  'Refuse (42501) staff limited to stores: profit sharing is kept by HQ staff (no store list).';
+  'Refuse (42501) staff limited to stores or channels: profit sharing is kept by HQ staff (no store or channel list).';
 
 CREATE FUNCTION commerce_api.set_sharing_gateway(max_share_bp integer DEFAULT NULL, freeze_days integer DEFAULT NULL,
                                                  margin_days integer DEFAULT NULL, fee_bp integer DEFAULT NULL)
@@ -36,7 +37,7 @@ CREATE FUNCTION commerce_api.upsert_sharing_receiver(code text, kind text, accou
                                                      active boolean DEFAULT true)
 RETURNS jsonb LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, commerce, pg_temp AS $$
-DECLARE a commerce.actor := commerce._api_actor('commerce_api.upsert_sharing_receiver', '{operator,finance}');
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.upsert_sharing_receiver', '{operator}');
 BEGIN
     PERFORM commerce._api_hq(a);
     RETURN commerce.upsert_sharing_receiver(a.tenant_id, upsert_sharing_receiver.code, upsert_sharing_receiver.kind,
@@ -45,7 +46,7 @@ BEGIN
 END $$;
 REVOKE ALL ON FUNCTION commerce_api.upsert_sharing_receiver(text, text, text, text, text, boolean) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.upsert_sharing_receiver(text, text, text, text, text, boolean) IS
-  'HQ adds or changes a profit-sharing receiver: code, kind (merchant or personal, never changed), gateway account (merchant number or openid), name, the KOC a person is, active. The gateway is told (finance.receiver). Returns the receiver.';
+  'An HQ operator adds or changes a profit-sharing receiver: code, kind (merchant or personal, never changed), gateway account (merchant number or openid), name, the KOC a person is, active. The gateway is told (finance.receiver); splits reviewed or approved for the receiver go back to review when its account changes. Finance, who approves splits, cannot change where they go. Returns the receiver.';
 
 CREATE FUNCTION commerce_api.set_sharing_rule(scope text, code text, parties jsonb, cycle_days integer,
                                               late_parts text DEFAULT 'cap', note text DEFAULT NULL)

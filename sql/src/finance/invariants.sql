@@ -86,6 +86,17 @@ RETURNS TABLE (invariant text, detail text) LANGUAGE sql STABLE AS $$
                                                                AND l.paid_fen > 0) THEN 0
                                        ELSE 1 END
     UNION ALL
+    -- the lines of a sharing order were paid at most what the goods were, and a fully refunded order
+    -- leaves none of them anything
+    SELECT 'lines within the payment', format('order %s: lines %s, refunded %s; paid %s, shipping %s, refunded %s', o.order_id,
+                                              sum(l.net_fen), sum(l.refunded_fen), o.paid_fen, o.shipping_fen, o.refunded_fen)
+      FROM commerce.sharing_order_line l
+      JOIN commerce.orders o ON o.tenant_id = l.tenant_id AND o.order_id = l.order_id
+     WHERE (p_tenant IS NULL OR l.tenant_id = p_tenant)
+     GROUP BY o.tenant_id, o.order_id, o.paid_fen, o.shipping_fen, o.refunded_fen
+    HAVING sum(l.net_fen) > greatest(o.paid_fen - o.shipping_fen, 0) OR sum(l.refunded_fen) > o.refunded_fen
+        OR (o.refunded_fen >= o.paid_fen AND sum(l.refunded_fen) <> sum(l.net_fen))
+    UNION ALL
     -- a requested or ended return has its one message
     SELECT 'one message per return', format('return %s (%s): %s messages', a.return_no, a.status, count(m.message_id))
       FROM commerce.profit_split_adjustment a
@@ -95,4 +106,4 @@ RETURNS TABLE (invariant text, detail text) LANGUAGE sql STABLE AS $$
     HAVING count(m.message_id) <> CASE WHEN a.status IN ('waiting', 'cancelled') THEN 0 ELSE 1 END;
 $$;
 COMMENT ON FUNCTION commerce.check_finance_invariants(bigint) IS
-  'Every invariant of profit sharing (one tenant or all); no rows means all hold: the parts of each line of a live split add up to its base now and the parties stay within the gateway''s cap; a split''s totals are its parts; a line is in one split; for a submitted split, what each receiver''s request line earned less the adjustments since is what it earns now; debts'' netted amounts are their nets in splits that did not fail, and a split''s netted amount its nets and its lines'' nets; one outbox message per submitted split and per requested return.';
+  'Every invariant of profit sharing (one tenant or all); no rows means all hold: the parts of each line of a live split add up to its base now and the parties stay within the gateway''s cap; a split''s totals are its parts; a line is in one split; for a submitted split, what each receiver''s request line earned less the adjustments since is what it earns now; debts'' netted amounts are their nets in splits that did not fail, and a split''s netted amount its nets and its lines'' nets; one outbox message per submitted split and per requested return; a sharing order''s lines were paid at most what its goods were, refunds on them are at most the order''s, and a fully refunded order leaves them nothing.';

@@ -26,7 +26,9 @@ BEGIN
                        'submitted_at', s.submitted_at, 'ended_at', s.ended_at, 'reason', s.reason,
                        'parties', (SELECT jsonb_agg(jsonb_build_object('receiver', rc.code, 'kind', rc.kind,
                                                                        'earned_fen', t.fen, 'paid_fen', l.paid_fen,
-                                                                       'netted_fen', l.netted_fen)
+                                                                       'netted_fen', l.netted_fen,
+                                                                       'account', coalesce(l.account, rc.account),
+                                                                       'active', rc.active)
                                                     ORDER BY rc.code)
                                      FROM (SELECT receiver_id, sum(amount_fen)::bigint AS fen FROM commerce.profit_split_part
                                             WHERE tenant_id = s.tenant_id AND split_id = s.split_id AND party_no > 0
@@ -83,6 +85,9 @@ BEGIN
     t := commerce._tenant(p_tenant);
     PERFORM commerce._require(p_date, 'p_date');
     PERFORM commerce._require(p_lines, 'p_lines');
+    IF NOT isfinite(p_date) THEN
+        PERFORM commerce._invalid('p_date', format('%s', p_date), 'A bill is of a calendar day.');
+    END IF;
     IF jsonb_typeof(p_lines) <> 'array' THEN
         PERFORM commerce._invalid('p_lines', 'The bill is not a JSON array.',
             'Pass [{"request_no":"<split or return number>","account":"<receiver account>","kind":"split|return","amount_fen":<n>}, ...].');
@@ -94,9 +99,10 @@ BEGIN
         n := n + 1;
         IF jsonb_typeof(l) <> 'object' OR jsonb_typeof(l -> 'request_no') IS DISTINCT FROM 'string'
            OR jsonb_typeof(l -> 'account') IS DISTINCT FROM 'string'
-           OR coalesce(l ->> 'kind', 'split') NOT IN ('split', 'return') THEN
+           OR coalesce(l ->> 'kind', 'split') NOT IN ('split', 'return')
+           OR jsonb_typeof(l -> 'amount_fen') IS DISTINCT FROM 'number' THEN
             PERFORM commerce._invalid('p_lines', format('Line %s is %s.', n, left(l::text, 200)),
-                'Every line has a request_no and an account (strings), kind split or return, and amount_fen.');
+                'Every line has a request_no and an account (strings), kind split or return, and amount_fen (a number).');
         END IF;
         INSERT INTO commerce.split_bill_line (tenant_id, bill_date, line_no, request_no, account, kind, amount_fen)
         VALUES (p_tenant, p_date, n, left(l ->> 'request_no', 64), left(l ->> 'account', 128), coalesce(l ->> 'kind', 'split'),
@@ -104,28 +110,28 @@ BEGIN
     END LOOP;
     -- ours: request lines of gateway splits finished that day, returns returned that day
     WITH ours AS (
-        SELECT s.request_no, rc.account, sum(l.paid_fen)::bigint AS amount
+        SELECT s.request_no, l.account, 'split'::text AS kind, sum(l.paid_fen)::bigint AS amount
           FROM commerce.profit_split s
           JOIN commerce.profit_split_line l ON l.tenant_id = s.tenant_id AND l.split_id = s.split_id
-          JOIN commerce.sharing_receiver rc ON rc.tenant_id = l.tenant_id AND rc.receiver_id = l.receiver_id
          WHERE s.tenant_id = p_tenant AND s.method = 'gateway' AND s.status = 'finished' AND l.paid_fen > 0
            AND (s.ended_at AT TIME ZONE t.time_zone)::date = p_date
          GROUP BY 1, 2
         UNION ALL
-        SELECT a.return_no, rc.account, a.amount_fen
+        SELECT a.return_no, (SELECT l.account FROM commerce.profit_split_line l WHERE l.tenant_id = a.tenant_id
+                               AND l.split_id = a.split_id AND l.receiver_id = a.receiver_id), 'return', a.amount_fen
           FROM commerce.profit_split_adjustment a
-          JOIN commerce.sharing_receiver rc ON rc.tenant_id = a.tenant_id AND rc.receiver_id = a.receiver_id
          WHERE a.tenant_id = p_tenant AND a.kind = 'return' AND a.status = 'returned'
            AND (a.ended_at AT TIME ZONE t.time_zone)::date = p_date),
     bill AS (
-        SELECT request_no, account, sum(amount_fen)::bigint AS amount FROM commerce.split_bill_line
-         WHERE tenant_id = p_tenant AND bill_date = p_date GROUP BY 1, 2)
+        SELECT request_no, account, kind, sum(amount_fen)::bigint AS amount FROM commerce.split_bill_line
+         WHERE tenant_id = p_tenant AND bill_date = p_date GROUP BY 1, 2, 3)
     INSERT INTO commerce.split_recon_difference (tenant_id, bill_date, request_no, account, kind, our_fen, bill_fen)
     SELECT p_tenant, p_date, coalesce(o.request_no, b.request_no), coalesce(o.account, b.account),
            CASE WHEN b.request_no IS NULL THEN 'missing_in_bill' WHEN o.request_no IS NULL THEN 'missing_here'
                 ELSE 'amount_mismatch' END, o.amount, b.amount
-      FROM ours o FULL JOIN bill b ON b.request_no = o.request_no AND b.account = o.account
-     WHERE o.amount IS DISTINCT FROM b.amount;
+      FROM ours o FULL JOIN bill b ON b.request_no = o.request_no AND b.account = o.account AND b.kind = o.kind
+     WHERE o.amount IS DISTINCT FROM b.amount
+    ON CONFLICT (tenant_id, bill_date, request_no, account) DO UPDATE SET kind = 'amount_mismatch';
     INSERT INTO commerce.split_recon_run (tenant_id, bill_date, run_at, our_lines, bill_lines, our_fen, bill_fen, differences)
     SELECT p_tenant, p_date, commerce.now(),
            (SELECT count(*) FROM commerce.profit_split s JOIN commerce.profit_split_line l USING (tenant_id, split_id)
@@ -154,7 +160,7 @@ BEGIN
                                            WHERE d.tenant_id = p_tenant AND d.bill_date = p_date));
 END $$;
 COMMENT ON FUNCTION commerce.reconcile_split_bill(bigint, date, jsonb) IS
-  'Import the payment gateway''s profit-sharing bill of a day [{request_no, account, kind (split or return), amount_fen}] (a re-import replaces it) and reconcile it against the request lines of gateway splits finished that day and the returns returned that day (the tenant''s calendar): differences missing_in_bill, missing_here and amount_mismatch per request number and account. Runs of one day are serialized. Returns the run with its differences.';
+  'Import the payment gateway''s profit-sharing bill of a day [{request_no, account, kind (split or return), amount_fen}] (a re-import replaces it) and reconcile it against the request lines of gateway splits finished that day (at the accounts they were sent to) and the returns returned that day (the tenant''s calendar): differences missing_in_bill, missing_here and amount_mismatch per request number, account and kind. 22023 for a day that is not finite or a line without a request_no, account or amount_fen. Runs of one day are serialized. Returns the run with its differences.';
 
 -- Write the payroll export of a month once (from the KOC ledger) and tell HR.
 CREATE FUNCTION commerce.payroll_export(p_tenant bigint, p_month date)
@@ -163,11 +169,15 @@ DECLARE t commerce.tenant_row; v_from timestamptz; v_to timestamptz; r record; v
 BEGIN
     t := commerce._tenant(p_tenant);
     PERFORM commerce._require(p_month, 'p_month');
-    IF p_month <> date_trunc('month', p_month)::date THEN
+    IF NOT isfinite(p_month) OR p_month <> date_trunc('month', p_month)::date THEN
         PERFORM commerce._invalid('p_month', format('%s', p_month), 'Name a month by its first day, e.g. 2026-11-01.');
     END IF;
-    v_from := p_month::timestamp AT TIME ZONE t.time_zone;
-    v_to := (p_month + interval '1 month')::timestamp AT TIME ZONE t.time_zone;
+    -- a month starts where the previous month's export ended (a change of time zone neither counts an
+    -- entry twice nor loses one) and ends at the end of the month in the tenant's calendar now
+    v_from := coalesce((SELECT period_to FROM commerce.payroll_run
+                         WHERE tenant_id = p_tenant AND month = (p_month - interval '1 month')::date),
+                       p_month::timestamp AT TIME ZONE t.time_zone);
+    v_to := greatest((p_month + interval '1 month')::timestamp AT TIME ZONE t.time_zone, v_from + interval '1 second');
     IF v_to > commerce.now() THEN
         RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('the month %s has not ended', to_char(p_month, 'YYYY-MM')),
@@ -184,8 +194,8 @@ BEGIN
              WHERE tenant_id = p_tenant AND created_at >= v_from AND created_at < v_to
              GROUP BY koc_id),
         run AS (
-            INSERT INTO commerce.payroll_run (tenant_id, month, kocs, settled_fen, paid_fen, created_at)
-            SELECT p_tenant, p_month, count(*), coalesce(sum(settled), 0), coalesce(sum(paid), 0), commerce.now() FROM l
+            INSERT INTO commerce.payroll_run (tenant_id, month, period_from, period_to, kocs, settled_fen, paid_fen, created_at)
+            SELECT p_tenant, p_month, v_from, v_to, count(*), coalesce(sum(settled), 0), coalesce(sum(paid), 0), commerce.now() FROM l
             RETURNING month)
         INSERT INTO commerce.payroll_line (tenant_id, month, koc_id, settled_fen, paid_fen, fee_fen, entries)
         SELECT p_tenant, run.month, l.koc_id, l.settled, l.paid, l.fee, l.entries FROM l CROSS JOIN run;
@@ -201,7 +211,7 @@ BEGIN
                               'outcome', CASE WHEN v_new THEN 'exported' ELSE 'existing' END);
 END $$;
 COMMENT ON FUNCTION commerce.payroll_export(bigint, date) IS
-  'Export a month''s KOC commission for payroll (seed 000''s HR story), once: per KOC with ledger entries in the month (the tenant''s calendar) the commission settled (settlement batches, net of refunds), paid out and the fees; a finance.payroll message tells HR. Again returns the same export (outcome existing). PT409 for a month not over, 22023 for a date that is not the 1st.';
+  'Export a month''s KOC commission for payroll (seed 000''s HR story), once: per KOC with ledger entries in the month (the tenant''s calendar; from where the previous month''s export ended, so no entry is counted twice or lost when the time zone changes) the commission settled (settlement batches, net of refunds), paid out and the fees; a finance.payroll message tells HR. Again returns the same export (outcome existing). PT409 for a month not over, 22023 for a date that is not the 1st.';
 
 -- The monthly job: every tenant's last month.
 CREATE FUNCTION commerce.payroll_export_due() RETURNS integer

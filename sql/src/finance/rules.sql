@@ -39,6 +39,8 @@ BEGIN
     IF g.fee_bp NOT BETWEEN 0 AND 10000 THEN
         PERFORM commerce._invalid('p_fee_bp', format('%s bp', g.fee_bp), 'A fee rate is 0 to 10000 bp (WeChat Pay: 60).');
     END IF;
+    -- rules and the limits are checked against each other under one lock per tenant
+    PERFORM pg_advisory_xact_lock(hashtextextended('commerce.sharing_limits:' || p_tenant, 0));
     -- a rule in force whose ratios would pass the new cap is refused, not silently capped
     SELECT r.scope, r.scope_code, sum(p.ratio_bp) AS ratios INTO v_bad
       FROM commerce.sharing_rule r JOIN commerce.sharing_rule_party p USING (tenant_id, rule_id)
@@ -51,6 +53,27 @@ BEGIN
                    g.max_share_bp),
             'Change or retire the rules above the new limit first.');
     END IF;
+    -- ... and so is one whose fixed parts would pass the cap at its scope's lowest price
+    SELECT r.scope, r.scope_code, x.fixeds, x.price INTO v_bad
+      FROM commerce.sharing_rule r
+     CROSS JOIN LATERAL (
+         SELECT (SELECT sum(p.fixed_fen) FROM commerce.sharing_rule_party p
+                  WHERE p.tenant_id = r.tenant_id AND p.rule_id = r.rule_id) AS fixeds,
+                CASE r.scope
+                    WHEN 'sku' THEN (SELECT k.msrp_fen FROM commerce.sku k WHERE k.tenant_id = r.tenant_id AND k.code = r.scope_code)
+                    WHEN 'product' THEN (SELECT min(k.msrp_fen) FROM commerce.sku k JOIN commerce.product pr USING (tenant_id, product_id)
+                                          WHERE k.tenant_id = r.tenant_id AND pr.code = r.scope_code)
+                    ELSE (SELECT c.price_fen FROM commerce.play_config c WHERE c.tenant_id = r.tenant_id AND c.code = r.scope_code)
+                END AS price) x
+     WHERE r.tenant_id = p_tenant AND r.retired_at IS NULL AND x.fixeds > 0 AND x.price IS NOT NULL
+       AND x.fixeds > commerce.rate_fen(x.price, g.max_share_bp)
+     ORDER BY r.rule_id LIMIT 1;
+    IF FOUND THEN
+        PERFORM commerce._invalid('p_max_share_bp',
+            format('The %s rule of %s takes %s fen a unit in fixed parts, more than %s bp of its %s fen.', v_bad.scope,
+                   v_bad.scope_code, v_bad.fixeds, g.max_share_bp, v_bad.price),
+            'Change or retire the rules above the new limit first.');
+    END IF;
     INSERT INTO commerce.sharing_gateway (tenant_id, max_share_bp, freeze_days, margin_days, fee_bp, updated_at)
     VALUES (p_tenant, g.max_share_bp, g.freeze_days, g.margin_days, g.fee_bp, commerce.now())
     ON CONFLICT (tenant_id) DO UPDATE
@@ -60,7 +83,7 @@ BEGIN
                               'margin_days', g.margin_days, 'fee_bp', g.fee_bp);
 END $$;
 COMMENT ON FUNCTION commerce.set_sharing_gateway(bigint, integer, integer, integer, integer) IS
-  'Set the payment gateway''s profit-sharing limits (H3.7.2; NULL keeps a value): the most a payment may share with receivers in bp (WeChat Pay: 3000), the days a payment stays frozen for splitting (30), the days of margin before that a split is due at the latest (3) and the payment fee in bp taken off the base (60). 22023 for a value out of range or a rule in force above the new share limit. Orders paid later use the new limits; paid ones keep theirs. Returns the limits.';
+  'Set the payment gateway''s profit-sharing limits (H3.7.2; NULL keeps a value): the most a payment may share with receivers in bp (WeChat Pay: 3000), the days a payment stays frozen for splitting (30), the days of margin before that a split is due at the latest (3) and the payment fee in bp taken off the base (60). 22023 for a value out of range or a rule in force above the new share limit (its ratios, or its fixed parts at its scope''s lowest price). Orders paid later use the new limits; paid ones keep theirs. Returns the limits.';
 
 -- Add or change a receiver; the gateway is told through the outbox.
 CREATE FUNCTION commerce.upsert_sharing_receiver(p_tenant bigint, p_code text, p_kind text, p_account text,
@@ -117,13 +140,22 @@ BEGIN
             jsonb_build_object('receiver', r.code, 'action', CASE WHEN r.active THEN 'add' ELSE 'remove' END,
                                'kind', r.kind, 'account', r.account, 'name', r.name,
                                'previous_account', CASE WHEN v_old.account <> r.account THEN v_old.account END),
-            format('%s:%s:%s:%s', r.code, r.account, r.active, md5(r.name)));
+            format('%s:%s', r.code, extract(epoch FROM r.updated_at)));
+    END IF;
+    -- a split finance reviewed or approved for the old account is reviewed again
+    IF v_old.receiver_id IS NOT NULL AND (v_old.account, v_old.active) IS DISTINCT FROM (r.account, r.active) THEN
+        UPDATE commerce.profit_split s
+           SET status = 'payable', reviewed_by = NULL, reviewed_at = NULL, decided_by = NULL, decided_at = NULL,
+               reason = left(format('receiver %s changed (account or active); review again', r.code), 500)
+         WHERE s.tenant_id = p_tenant AND s.status IN ('review', 'approved')
+           AND EXISTS (SELECT 1 FROM commerce.profit_split_part p WHERE p.tenant_id = s.tenant_id AND p.split_id = s.split_id
+                          AND p.receiver_id = r.receiver_id AND p.amount_fen > 0);
     END IF;
     RETURN jsonb_build_object('receiver', r.code, 'kind', r.kind, 'account', r.account, 'name', r.name,
                               'koc', p_koc, 'active', r.active);
 END $$;
 COMMENT ON FUNCTION commerce.upsert_sharing_receiver(bigint, text, text, text, text, text, boolean) IS
-  'Add or change a profit-sharing receiver (H3.7.2): code, kind (merchant: a merchant number; personal: an openid, optionally a KOC), the gateway account, the name the gateway checks, active. The kind never changes (PT409). A new or changed receiver goes to the gateway as a finance.receiver message (add or remove). Returns the receiver.';
+  'Add or change a profit-sharing receiver (H3.7.2): code, kind (merchant: a merchant number; personal: an openid, optionally a KOC), the gateway account, the name the gateway checks, active. The kind never changes (PT409). Every change goes to the gateway as a finance.receiver message (add or remove, once per change); a change of account or of active sends the splits finance reviewed or approved for that receiver back to payable, to be reviewed again. Returns the receiver.';
 
 -- Save a new version of the split rule of a SKU, product or play.
 CREATE FUNCTION commerce.set_sharing_rule(p_tenant bigint, p_scope text, p_code text, p_parties jsonb,
@@ -227,7 +259,13 @@ BEGIN
                    v_fixeds, v_price, commerce.rate_fen(v_price, g.max_share_bp)),
             'Lower the fixed parts; sold below that price, the parts are cut to the gateway''s cap.');
     END IF;
-    -- one version at a time per scope
+    -- one version at a time per scope, checked against limits no one changes meanwhile
+    PERFORM pg_advisory_xact_lock(hashtextextended('commerce.sharing_limits:' || p_tenant, 0));
+    SELECT * INTO g FROM commerce._sharing_gateway(p_tenant);
+    IF v_ratios > g.max_share_bp OR (v_price IS NOT NULL AND v_fixeds > commerce.rate_fen(v_price, g.max_share_bp)) THEN
+        PERFORM commerce._invalid('p_parties', format('The gateway''s limit changed to %s bp meanwhile.', g.max_share_bp),
+                                  'Save the rule again within the new limit.');
+    END IF;
     v_key := format('commerce.sharing_rule:%s:%s:%s', p_tenant, p_scope, p_code);
     PERFORM pg_advisory_xact_lock(hashtextextended(v_key, 0));
     SELECT r.rule_id, r.version, r.cycle_days, r.late_parts, r.note,

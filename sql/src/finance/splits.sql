@@ -12,7 +12,7 @@ CREATE TYPE commerce.profit_split_row AS (
     created_at timestamp with time zone, payable_at timestamp with time zone, reviewed_by text,
     reviewed_at timestamp with time zone, decided_by text, decided_at timestamp with time zone,
     submitted_at timestamp with time zone, accepted_at timestamp with time zone, ended_at timestamp with time zone,
-    reason text
+    reason text, finishes boolean
 );
 COMMENT ON TYPE commerce.profit_split_row IS 'A row of commerce.profit_split (same columns, same order), as functions take and return it.';
 
@@ -34,7 +34,7 @@ BEGIN
     SELECT * INTO g FROM commerce._sharing_gateway(NEW.tenant_id);
     -- a line takes the rule of its SKU, else of its product, else of the order's play; the order is
     -- kept only when one of its lines has a rule
-    WITH lines AS (
+    WITH priced AS (
         SELECT ol.line_no,
                coalesce((SELECT r.rule_id FROM commerce.sharing_rule r WHERE r.tenant_id = ol.tenant_id AND r.scope = 'sku'
                             AND r.scope_code = s.code AND r.retired_at IS NULL),
@@ -45,11 +45,22 @@ BEGIN
                ol.qty,
                greatest(ol.amount_fen - coalesce((SELECT sum(d.amount_fen) FROM commerce.order_discount d
                                                    WHERE d.tenant_id = ol.tenant_id AND d.order_id = ol.order_id
-                                                     AND d.line_no = ol.line_no), 0), 0)::bigint AS net_fen
+                                                     AND d.line_no = ol.line_no), 0), 0)::bigint AS after_coupons
           FROM commerce.order_line ol
           JOIN commerce.sku s ON s.tenant_id = ol.tenant_id AND s.sku_id = ol.sku_id
           JOIN commerce.product pr ON pr.tenant_id = s.tenant_id AND pr.product_id = s.product_id
          WHERE ol.tenant_id = NEW.tenant_id AND ol.order_id = NEW.order_id),
+    -- what the goods were paid: the payment less shipping, spread over the lines in proportion to what
+    -- each costs after its coupons (a play's price cut or points take the rest off)
+    spread AS (
+        SELECT array_agg(line_no ORDER BY line_no) AS nos, array_agg(after_coupons ORDER BY line_no) AS w,
+               least(greatest(NEW.paid_fen - NEW.shipping_fen, 0), sum(after_coupons))::bigint AS goods
+          FROM priced),
+    lines AS (
+        SELECT p.line_no, p.rule_id, p.qty, a.net AS net_fen
+          FROM spread x
+         CROSS JOIN LATERAL unnest(x.nos, commerce.allocate_fen(x.goods, x.w, x.w)) a(line_no, net)
+          JOIN priced p ON p.line_no = a.line_no),
     so AS (
         INSERT INTO commerce.sharing_order (tenant_id, order_id, paid_at, max_share_bp, fee_bp, freeze_ends, last_due)
         SELECT NEW.tenant_id, NEW.order_id, NEW.paid_at, g.max_share_bp, g.fee_bp,
@@ -63,7 +74,7 @@ BEGIN
     RETURN NULL;
 END $$;
 COMMENT ON FUNCTION commerce._sharing_on_paid() IS
-  'Trigger (orders, AFTER UPDATE OF status to paid): a self-operated order with a line under a split rule in force keeps, in sharing_order and sharing_order_line, the rule version of each line (SKU, else product, else play), what was paid for each line and the gateway''s limits of now.';
+  'Trigger (orders, AFTER UPDATE OF status to paid): a self-operated order with a line under a split rule in force keeps, in sharing_order and sharing_order_line, the rule version of each line (SKU, else product, else play), what was paid for each line (the payment less shipping, spread over the lines in proportion to their amounts after coupons: a play''s price cut or points lower every line) and the gateway''s limits of now.';
 
 -- The parts of a split's lines as of now: share_fen of each line's base within its cap.
 CREATE FUNCTION commerce._split_parts(p_tenant bigint, p_order bigint, p_lines integer[])
@@ -172,6 +183,9 @@ BEGIN
            decided_at = CASE WHEN status IN ('review', 'approved') AND t.parties <> parties_fen THEN NULL ELSE decided_at END
      WHERE tenant_id = p_tenant AND split_id = p_split
     RETURNING * INTO s;
+    IF s.status = 'cancelled' AND s.method = 'gateway' THEN
+        PERFORM commerce._split_release(p_tenant, s.order_id);
+    END IF;
     RETURN s;
 END $$;
 COMMENT ON FUNCTION commerce._split_totals(bigint, bigint, text) IS
@@ -222,17 +236,18 @@ BEGIN
        OR NOT EXISTS (SELECT 1 FROM commerce.sharing_order WHERE tenant_id = NEW.tenant_id AND order_id = NEW.order_id) THEN
         RETURN NULL;
     END IF;
-    -- the refund over the order's lines: the returned SKUs' lines first, else every line, as each has left
+    -- the refund over the order's lines: the returned SKUs' lines only when it names goods, else every
+    -- line, as each has left (weights and caps are the same: what is left of each line it may take)
     SELECT array_agg(sol.line_no ORDER BY sol.line_no), array_agg(sol.net_fen - sol.refunded_fen ORDER BY sol.line_no),
            array_agg(CASE WHEN jsonb_array_length(NEW.lines) = 0
                             OR EXISTS (SELECT 1 FROM jsonb_array_elements(NEW.lines) x WHERE x ->> 'sku' = sk.code)
                           THEN sol.net_fen - sol.refunded_fen ELSE 0 END ORDER BY sol.line_no)
-      INTO v_order_lines, v_left, v_weights
+      INTO v_order_lines, v_weights, v_left
       FROM (SELECT * FROM commerce.sharing_order_line
              WHERE tenant_id = NEW.tenant_id AND order_id = NEW.order_id ORDER BY line_no FOR UPDATE) sol
       JOIN commerce.order_line ol ON ol.tenant_id = sol.tenant_id AND ol.order_id = sol.order_id AND ol.line_no = sol.line_no
       JOIN commerce.sku sk ON sk.tenant_id = ol.tenant_id AND sk.sku_id = ol.sku_id;
-    -- what passes the goods (shipping) touches no line
+    -- what passes those goods (shipping, goodwill) touches no line
     v_amount := least(NEW.amount_fen, (SELECT coalesce(sum(x), 0) FROM unnest(v_left) x));
     IF v_amount <= 0 THEN
         RETURN NULL;
@@ -309,7 +324,7 @@ BEGIN
     RETURN NULL;
 END $$;
 COMMENT ON FUNCTION commerce._sharing_on_refund() IS
-  'Trigger (order_event, AFTER INSERT of a refund): the refund is spread over the sharing order''s lines (the returned SKUs'' lines first, in proportion to what is left of each, never above it; what passes the goods is shipping), then every live split of the order under its row lock: one not yet submitted is recomputed (and goes back to review, or is cancelled when nothing is left for the parties); for one submitted or paid, each part is recomputed but never grows (what was paid stays paid; a fen the largest remainder would move up stays with the owner), and what each receiver now earns less becomes a return (merchant) or a debt (person), waiting until the split is finished, and its parts follow.';
+  'Trigger (order_event, AFTER INSERT of a refund): the refund is spread over the sharing order''s lines (only the returned SKUs'' lines when it names goods, else every line, in proportion to what is left of each, never above it; what passes those goods is shipping and touches no line), then every live split of the order under its row lock: one not yet submitted is recomputed (and goes back to review, or is cancelled when nothing is left for the parties); for one submitted or paid, each part is recomputed but never grows (what was paid stays paid; a fen the largest remainder would move up stays with the owner), and what each receiver now earns less becomes a return (merchant) or a debt (person), waiting until the split is finished, and its parts follow.';
 
 -- Lock a split of the tenant; PT404 when there is none.
 CREATE FUNCTION commerce._lock_split(p_tenant bigint, p_split bigint)
@@ -366,7 +381,7 @@ BEGIN
     END IF;
     s := commerce._lock_split(p_tenant, p_split);
     IF (p_approve AND s.status IN ('approved', 'submitted', 'accepted', 'finished'))
-       OR (NOT p_approve AND s.status = 'failed' AND s.decided_by IS NOT NULL) THEN
+       OR (NOT p_approve AND s.status = 'failed' AND s.reason LIKE 'rejected by finance: %') THEN
         RETURN s;
     END IF;
     IF s.status = 'payable' THEN
@@ -394,7 +409,8 @@ COMMENT ON FUNCTION commerce.decide_split(bigint, bigint, boolean, text, text) I
 CREATE FUNCTION commerce.submit_split(p_tenant bigint, p_split bigint)
 RETURNS commerce.profit_split_row LANGUAGE plpgsql AS $$
 DECLARE s commerce.profit_split_row; r record; d record; v_left bigint; v_net bigint; v_netted bigint := 0;
-        v_paid bigint := 0; v_lines jsonb := '[]'::jsonb; o record;
+        v_paid bigint := 0; v_lines jsonb := '[]'::jsonb; o record; v_freeze timestamptz; v_finish boolean;
+        v_inactive text;
 BEGIN
     s := commerce._lock_split(p_tenant, p_split);
     IF s.status IN ('submitted', 'accepted', 'finished') THEN
@@ -406,6 +422,30 @@ BEGIN
             DETAIL  = 'Only a split finance approved is submitted.',
             HINT    = 'Approve it with commerce.decide_split first.';
     END IF;
+    -- a receiver the gateway no longer knows would fail the whole request
+    SELECT string_agg(DISTINCT rc.code, ', ') INTO v_inactive
+      FROM commerce.profit_split_part p
+      JOIN commerce.sharing_receiver rc ON rc.tenant_id = p.tenant_id AND rc.receiver_id = p.receiver_id
+     WHERE p.tenant_id = p_tenant AND p.split_id = p_split AND p.party_no > 0 AND p.amount_fen > 0 AND NOT rc.active;
+    IF v_inactive IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
+            MESSAGE = format('split %s pays inactive receivers: %s', p_split, v_inactive),
+            DETAIL  = 'The gateway pays only receivers added to it; an inactive one was removed.',
+            HINT    = 'Activate the receiver again (commerce.upsert_sharing_receiver), or reject the split and pay that part another way.';
+    END IF;
+    -- past the freeze the gateway has released the payment: what is left is paid by transfer
+    SELECT freeze_ends INTO v_freeze FROM commerce.sharing_order WHERE tenant_id = p_tenant AND order_id = s.order_id;
+    IF s.method = 'gateway' AND commerce.now() >= v_freeze THEN
+        UPDATE commerce.profit_split SET method = 'transfer',
+               reason = left(coalesce(reason || '; ', '') || format('the gateway''s freeze ended at %s: paid by transfer', v_freeze), 500)
+         WHERE tenant_id = p_tenant AND split_id = p_split RETURNING * INTO s;
+    END IF;
+    -- the debts this request may net, locked once in one order (adjustment id) before any is changed
+    PERFORM 1 FROM commerce.profit_split_adjustment a
+     WHERE a.tenant_id = p_tenant AND a.kind = 'debt' AND a.status = 'open'
+       AND a.receiver_id IN (SELECT p.receiver_id FROM commerce.profit_split_part p
+                              WHERE p.tenant_id = p_tenant AND p.split_id = p_split AND p.party_no > 0)
+     ORDER BY a.adjustment_id FOR UPDATE;
     FOR r IN SELECT p.receiver_id, rc.code, rc.kind, rc.account, rc.name, sum(p.amount_fen)::bigint AS earned
                FROM commerce.profit_split_part p
                JOIN commerce.sharing_receiver rc ON rc.tenant_id = p.tenant_id AND rc.receiver_id = p.receiver_id
@@ -418,7 +458,7 @@ BEGIN
             -- a person's open debts, oldest first, are kept back from what it earns here
             FOR d IN SELECT adjustment_id, amount_fen - netted_fen AS owed FROM commerce.profit_split_adjustment
                       WHERE tenant_id = p_tenant AND receiver_id = r.receiver_id AND kind = 'debt' AND status = 'open'
-                      ORDER BY adjustment_id FOR UPDATE LOOP
+                      ORDER BY adjustment_id LOOP
                 EXIT WHEN v_left = 0;
                 v_net := least(v_left, d.owed);
                 INSERT INTO commerce.profit_split_net (tenant_id, split_id, adjustment_id, amount_fen, created_at)
@@ -431,8 +471,8 @@ BEGIN
                 v_left := v_left - v_net;
             END LOOP;
         END IF;
-        INSERT INTO commerce.profit_split_line (tenant_id, split_id, receiver_id, earned_fen, netted_fen, paid_fen)
-        VALUES (p_tenant, p_split, r.receiver_id, r.earned, r.earned - v_left, v_left);
+        INSERT INTO commerce.profit_split_line (tenant_id, split_id, receiver_id, account, name, earned_fen, netted_fen, paid_fen)
+        VALUES (p_tenant, p_split, r.receiver_id, r.account, r.name, r.earned, r.earned - v_left, v_left);
         v_netted := v_netted + r.earned - v_left;
         v_paid := v_paid + v_left;
         IF v_left > 0 THEN
@@ -440,25 +480,53 @@ BEGIN
                                                      'name', r.name, 'amount_fen', v_left);
         END IF;
     END LOOP;
+    -- the last live gateway split of a payment releases the rest of it to the owner; an earlier one
+    -- leaves the rest frozen for the next
+    v_finish := s.method = 'gateway' AND NOT EXISTS (
+        SELECT 1 FROM commerce.profit_split x
+         WHERE x.tenant_id = p_tenant AND x.order_id = s.order_id AND x.split_id <> p_split AND x.method = 'gateway'
+           AND x.status IN ('waiting', 'payable', 'review', 'approved'));
     IF v_paid = 0 THEN
-        -- debts took it all: nothing goes to the gateway
+        -- debts took it all: nothing goes to the gateway (a last split still releases the rest)
         UPDATE commerce.profit_split SET status = 'finished', netted_fen = v_netted, ended_at = commerce.now(),
-               submitted_at = commerce.now(), reason = 'nothing to pay: debts netted it all'
+               submitted_at = commerce.now(), finishes = v_finish, reason = 'nothing to pay: debts netted it all'
          WHERE tenant_id = p_tenant AND split_id = p_split RETURNING * INTO s;
+        IF v_finish THEN
+            PERFORM commerce._split_release(p_tenant, s.order_id);
+        END IF;
         RETURN s;
     END IF;
     SELECT external_order_id, payment_id INTO o FROM commerce.orders WHERE tenant_id = p_tenant AND order_id = s.order_id;
     PERFORM commerce.enqueue(p_tenant, CASE s.method WHEN 'gateway' THEN 'finance.split' ELSE 'finance.transfer' END,
         jsonb_build_object('request_no', s.request_no, 'split', s.split_id, 'order', o.external_order_id,
                            'payment_id', o.payment_id, 'method', s.method, 'receivers', v_lines,
-                           'amount_fen', v_paid, 'finish', true),
+                           'amount_fen', v_paid, 'finish', v_finish),
         s.request_no);
-    UPDATE commerce.profit_split SET status = 'submitted', netted_fen = v_netted, submitted_at = commerce.now()
+    UPDATE commerce.profit_split SET status = 'submitted', netted_fen = v_netted, submitted_at = commerce.now(),
+           finishes = v_finish
      WHERE tenant_id = p_tenant AND split_id = p_split RETURNING * INTO s;
     RETURN s;
 END $$;
 COMMENT ON FUNCTION commerce.submit_split(bigint, bigint) IS
-  'Submit an approved split (H3.7.2): one request line per receiver with what it earned, a person''s open debts (refunds after earlier splits) netted oldest first, and one message to the outbox, finance.split (through the gateway, finish: true releases the rest to the owner) or finance.transfer, with the split''s request_no as its key, stable across retries. Submitting again is a no-op; a split whose debts took everything is finished at once. PT409 unless approved.';
+  'Submit an approved split (H3.7.2): one request line per receiver with the account and name it goes to and what it earned, a person''s open debts (refunds after earlier splits) netted oldest first (locked up front in one order), and one message to the outbox, finance.split (through the gateway; finish: true only on the last live gateway split of the payment, which releases the rest to the owner) or finance.transfer, with the split''s request_no as its key, stable across retries. A gateway split whose payment''s freeze has ended goes by transfer. Submitting again is a no-op; a split whose debts took everything is finished at once. PT409 unless approved, or when it pays an inactive receiver.';
+
+-- Release the rest of a payment to the owner when its last gateway split will send no request.
+CREATE FUNCTION commerce._split_release(p_tenant bigint, p_order bigint) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    -- only when an earlier request left the rest frozen (finish: false)
+    IF EXISTS (SELECT 1 FROM commerce.profit_split WHERE tenant_id = p_tenant AND order_id = p_order AND method = 'gateway'
+                  AND finishes = false AND status IN ('submitted', 'accepted', 'finished'))
+       AND NOT EXISTS (SELECT 1 FROM commerce.profit_split WHERE tenant_id = p_tenant AND order_id = p_order
+                          AND method = 'gateway' AND status IN ('waiting', 'payable', 'review', 'approved')) THEN
+        PERFORM commerce.enqueue(p_tenant, 'finance.split_finish',
+            (SELECT jsonb_build_object('order', external_order_id, 'payment_id', payment_id)
+               FROM commerce.orders WHERE tenant_id = p_tenant AND order_id = p_order),
+            'finish:' || p_order);
+    END IF;
+END $$;
+COMMENT ON FUNCTION commerce._split_release(bigint, bigint) IS
+  'When an order''s last live gateway split ends without a request of its own (cancelled by refunds, netted to nothing) and an earlier request left the rest of the payment frozen, ask the gateway to release it to the owner: finance.split_finish {order, payment_id}, once.';
 
 -- The payment gateway (or the transfer) reports a split's outcome.
 CREATE FUNCTION commerce.record_split_result(p_tenant bigint, p_request_no text, p_status text, p_reason text DEFAULT NULL)
@@ -578,16 +646,16 @@ BEGIN
               WHERE status = 'approved' ORDER BY due_at LIMIT p_limit FOR UPDATE SKIP LOCKED LOOP
         BEGIN
             PERFORM commerce.submit_split(s.tenant_id, s.split_id);
+            n := n + 1;
         EXCEPTION WHEN OTHERS THEN
             -- one split that cannot be submitted does not hold back the others; it stays approved
             RAISE WARNING 'commerce: split % of tenant % not submitted: %', s.split_id, s.tenant_id, SQLERRM;
         END;
-        n := n + 1;
     END LOOP;
     RETURN n;
 END $$;
 COMMENT ON FUNCTION commerce.split_pump(integer) IS
-  'The commerce-splits job''s batch (every 10 minutes, through commerce.run_pump): waiting splits whose due time came become payable, approved splits are submitted (commerce.submit_split; one that fails stays approved with a warning and does not hold back the others), up to p_limit of each, skipping rows another session holds. Returns how many it looked at.';
+  'The commerce-splits job''s batch (every 10 minutes, through commerce.run_pump): waiting splits whose due time came become payable, approved splits are submitted (commerce.submit_split; one that fails stays approved with a warning and does not hold back the others), up to p_limit of each, skipping rows another session holds. Returns how many it moved (a split that could not be submitted is not counted, so the pump does not loop on it).';
 
 -- The job, committed per batch.
 CREATE PROCEDURE commerce.splits_pump(p_batch integer DEFAULT 1000, p_max_batches integer DEFAULT 100)

@@ -131,9 +131,9 @@ CREATE TABLE commerce.profit_split (
     accepted_at  timestamptz,
     ended_at     timestamptz,
     reason       text CHECK (length(reason) <= 500),
+    finishes     boolean,
     PRIMARY KEY (tenant_id, split_id),
     UNIQUE (tenant_id, request_no),
-    UNIQUE (tenant_id, order_id, due_at, method),
     FOREIGN KEY (tenant_id, order_id) REFERENCES commerce.sharing_order,
     CHECK (base_fen = parties_fen + owner_fen),
     CHECK (netted_fen <= parties_fen OR status NOT IN ('waiting', 'payable', 'review', 'approved')),
@@ -141,7 +141,7 @@ CREATE TABLE commerce.profit_split (
     CHECK (status IN ('waiting', 'payable', 'review', 'approved', 'submitted', 'accepted', 'finished', 'failed', 'cancelled'))
 );
 COMMENT ON TABLE commerce.profit_split IS
-  'A split of an order (H3.7.2): the order''s shared lines that fall due together, by the gateway or by transfer, with a request number stable across retries (the gateway''s out_order_no). A guarded state machine: waiting (for its cycle) -> payable (due) -> review (finance looks at it) -> approved -> submitted (the request is in the outbox) -> accepted (the gateway took it) -> finished (paid), or failed (rejected by finance or by the gateway); cancelled when refunds leave the parties nothing before it was submitted. base = parties + owner always; a refund before submission recomputes it (a reviewed or approved split goes back to payable), one after it becomes adjustments. netted_fen is what personal receivers'' debts took off the request.';
+  'A split of an order (H3.7.2): the order''s shared lines that fall due together, by the gateway or by transfer, with a request number stable across retries (the gateway''s out_order_no). A guarded state machine: waiting (for its cycle) -> payable (due) -> review (finance looks at it) -> approved -> submitted (the request is in the outbox) -> accepted (the gateway took it) -> finished (paid), or failed (rejected by finance or by the gateway); cancelled when refunds leave the parties nothing before it was submitted. base = parties + owner always; a refund before submission recomputes it (a reviewed or approved split goes back to payable), one after it becomes adjustments. netted_fen is what personal receivers'' debts took off the request; finishes whether its request released the rest of the payment to the owner (only the last live gateway split of a payment does).';
 
 CREATE INDEX profit_split_order ON commerce.profit_split (tenant_id, order_id);
 CREATE INDEX profit_split_open ON commerce.profit_split (tenant_id, status, due_at)
@@ -166,6 +166,8 @@ CREATE TABLE commerce.profit_split_line (
     tenant_id   bigint NOT NULL,
     split_id    bigint NOT NULL,
     receiver_id bigint NOT NULL,
+    account     text NOT NULL,
+    name        text NOT NULL,
     earned_fen  bigint NOT NULL CHECK (earned_fen >= 0),
     netted_fen  bigint NOT NULL CHECK (netted_fen >= 0),
     paid_fen    bigint NOT NULL CHECK (paid_fen >= 0),
@@ -175,7 +177,7 @@ CREATE TABLE commerce.profit_split_line (
     CHECK (earned_fen = netted_fen + paid_fen)
 );
 COMMENT ON TABLE commerce.profit_split_line IS
-  'The request of a split, one line per receiver, written once when it is submitted (append-only): what the receiver earned in it, what its open debts took off (personal receivers) and what the request pays.';
+  'The request of a split, one line per receiver, written once when it is submitted (append-only): the account and name it was sent to, what the receiver earned in it, what its open debts took off (personal receivers) and what the request pays. The split bill is reconciled against these accounts.';
 
 SELECT commerce._declare_append_only('commerce.profit_split_line');
 
@@ -268,7 +270,9 @@ COMMENT ON TABLE commerce.split_recon_run IS
 
 CREATE TABLE commerce.payroll_run (
     tenant_id   bigint NOT NULL REFERENCES commerce.tenant,
-    month       date NOT NULL CHECK (extract(day FROM month) = 1),
+    month       date NOT NULL CHECK (isfinite(month) AND extract(day FROM month) = 1),
+    period_from timestamptz NOT NULL,
+    period_to   timestamptz NOT NULL CHECK (period_to > period_from),
     kocs        integer NOT NULL CHECK (kocs >= 0),
     settled_fen bigint NOT NULL,
     paid_fen    bigint NOT NULL,
@@ -276,7 +280,7 @@ CREATE TABLE commerce.payroll_run (
     PRIMARY KEY (tenant_id, month)
 );
 COMMENT ON TABLE commerce.payroll_run IS
-  'The payroll export of a month (seed 000''s HR story; append-only): written once after the month ends (in the tenant''s calendar), from the KOC ledger, with its totals; a finance.payroll message tells HR it is ready.';
+  'The payroll export of a month (seed 000''s HR story; append-only): written once after the month ends (in the tenant''s calendar), from the KOC ledger entries of [period_from, period_to), with its totals; a month starts where the previous month''s export ended, so a change of the tenant''s time zone neither counts an entry twice nor loses one; a finance.payroll message tells HR it is ready.';
 
 SELECT commerce._declare_append_only('commerce.payroll_run');
 
