@@ -126,12 +126,13 @@ BEGIN
         SELECT request_no, account, kind, sum(amount_fen)::bigint AS amount FROM commerce.split_bill_line
          WHERE tenant_id = p_tenant AND bill_date = p_date GROUP BY 1, 2, 3)
     INSERT INTO commerce.split_recon_difference (tenant_id, bill_date, request_no, account, kind, our_fen, bill_fen)
-    SELECT p_tenant, p_date, coalesce(o.request_no, b.request_no), coalesce(o.account, b.account),
-           CASE WHEN b.request_no IS NULL THEN 'missing_in_bill' WHEN o.request_no IS NULL THEN 'missing_here'
-                ELSE 'amount_mismatch' END, o.amount, b.amount
-      FROM ours o FULL JOIN bill b ON b.request_no = o.request_no AND b.account = o.account AND b.kind = o.kind
-     WHERE o.amount IS DISTINCT FROM b.amount
-    ON CONFLICT (tenant_id, bill_date, request_no, account) DO UPDATE SET kind = 'amount_mismatch';
+    SELECT p_tenant, p_date, d.request_no, d.account, d.kind, sum(d.ours), sum(d.theirs)
+      FROM (SELECT coalesce(o.request_no, b.request_no) AS request_no, coalesce(o.account, b.account) AS account,
+                   CASE WHEN b.request_no IS NULL THEN 'missing_in_bill' WHEN o.request_no IS NULL THEN 'missing_here'
+                        ELSE 'amount_mismatch' END AS kind, o.amount AS ours, b.amount AS theirs
+              FROM ours o FULL JOIN bill b ON b.request_no = o.request_no AND b.account = o.account AND b.kind = o.kind
+             WHERE o.amount IS DISTINCT FROM b.amount) d
+     GROUP BY d.request_no, d.account, d.kind;
     INSERT INTO commerce.split_recon_run (tenant_id, bill_date, run_at, our_lines, bill_lines, our_fen, bill_fen, differences)
     SELECT p_tenant, p_date, commerce.now(),
            (SELECT count(*) FROM commerce.profit_split s JOIN commerce.profit_split_line l USING (tenant_id, split_id)
@@ -177,7 +178,11 @@ BEGIN
     v_from := coalesce((SELECT period_to FROM commerce.payroll_run
                          WHERE tenant_id = p_tenant AND month = (p_month - interval '1 month')::date),
                        p_month::timestamp AT TIME ZONE t.time_zone);
-    v_to := greatest((p_month + interval '1 month')::timestamp AT TIME ZONE t.time_zone, v_from + interval '1 second');
+    -- ... and, when the next month was exported first, ends where that one began
+    v_to := coalesce((SELECT period_from FROM commerce.payroll_run
+                       WHERE tenant_id = p_tenant AND month = (p_month + interval '1 month')::date),
+                     (p_month + interval '1 month')::timestamp AT TIME ZONE t.time_zone);
+    v_to := greatest(v_to, v_from + interval '1 second');
     IF v_to > commerce.now() THEN
         RAISE EXCEPTION USING ERRCODE = 'PT409',
             MESSAGE = format('the month %s has not ended', to_char(p_month, 'YYYY-MM')),

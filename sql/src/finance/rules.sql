@@ -140,7 +140,7 @@ BEGIN
             jsonb_build_object('receiver', r.code, 'action', CASE WHEN r.active THEN 'add' ELSE 'remove' END,
                                'kind', r.kind, 'account', r.account, 'name', r.name,
                                'previous_account', CASE WHEN v_old.account <> r.account THEN v_old.account END),
-            format('%s:%s', r.code, extract(epoch FROM r.updated_at)));
+            format('%s:%s', r.code, gen_random_uuid()));
     END IF;
     -- a split finance reviewed or approved for the old account is reviewed again
     IF v_old.receiver_id IS NOT NULL AND (v_old.account, v_old.active) IS DISTINCT FROM (r.account, r.active) THEN
@@ -306,6 +306,8 @@ BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._require(p_scope, 'p_scope');
     PERFORM commerce._require(p_code, 'p_code');
+    -- the locks in the order set_sharing_rule takes them: the tenant's limits, then the scope
+    PERFORM pg_advisory_xact_lock(hashtextextended('commerce.sharing_limits:' || p_tenant, 0));
     PERFORM pg_advisory_xact_lock(hashtextextended(format('commerce.sharing_rule:%s:%s:%s', p_tenant, p_scope, p_code), 0));
     UPDATE commerce.sharing_rule SET retired_at = commerce.now()
      WHERE tenant_id = p_tenant AND scope = p_scope AND scope_code = p_code AND retired_at IS NULL

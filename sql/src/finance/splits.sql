@@ -210,11 +210,14 @@ BEGIN
     IF a.adjustment_id IS NOT NULL THEN
         PERFORM commerce.enqueue(p_tenant, 'finance.split_return',
             (SELECT jsonb_build_object('return_no', a.return_no, 'request_no', s.request_no, 'order', o.external_order_id,
-                                       'payment_id', o.payment_id, 'receiver', rc.code, 'account', rc.account,
+                                       'payment_id', o.payment_id, 'receiver', rc.code,
+                                       'account', coalesce(l.account, rc.account),
                                        'amount_fen', a.amount_fen, 'reason', a.source_key)
                FROM commerce.profit_split s
                JOIN commerce.orders o ON o.tenant_id = s.tenant_id AND o.order_id = s.order_id
                JOIN commerce.sharing_receiver rc ON rc.tenant_id = s.tenant_id AND rc.receiver_id = a.receiver_id
+               LEFT JOIN commerce.profit_split_line l ON l.tenant_id = s.tenant_id AND l.split_id = s.split_id
+                                                    AND l.receiver_id = a.receiver_id
               WHERE s.tenant_id = p_tenant AND s.split_id = a.split_id),
             a.return_no);
     END IF;
@@ -232,8 +235,12 @@ BEGIN
     IF TG_OP <> 'INSERT' OR TG_LEVEL <> 'ROW' OR NEW IS NULL THEN
         RAISE EXCEPTION 'commerce._sharing_on_refund must run AFTER INSERT FOR EACH ROW';
     END IF;
-    IF NEW.kind <> 'refund' OR NEW.amount_fen <= 0
-       OR NOT EXISTS (SELECT 1 FROM commerce.sharing_order WHERE tenant_id = NEW.tenant_id AND order_id = NEW.order_id) THEN
+    IF NEW.kind <> 'refund' OR NEW.amount_fen <= 0 THEN
+        RETURN NULL;
+    END IF;
+    -- the payment first, as submissions take it
+    PERFORM 1 FROM commerce.sharing_order WHERE tenant_id = NEW.tenant_id AND order_id = NEW.order_id FOR UPDATE;
+    IF NOT FOUND THEN
         RETURN NULL;
     END IF;
     -- the refund over the order's lines: the returned SKUs' lines only when it names goods, else every
@@ -379,6 +386,7 @@ BEGIN
     IF length(p_reason) > 500 THEN
         PERFORM commerce._invalid('p_reason', format('%s characters', length(p_reason)), 'A reason is at most 500 characters.');
     END IF;
+    PERFORM commerce._lock_split_order(p_tenant, p_split);
     s := commerce._lock_split(p_tenant, p_split);
     IF (p_approve AND s.status IN ('approved', 'submitted', 'accepted', 'finished'))
        OR (NOT p_approve AND s.status = 'failed' AND s.reason LIKE 'rejected by finance: %') THEN
@@ -400,6 +408,9 @@ BEGIN
            ended_at = CASE WHEN p_approve THEN NULL ELSE commerce.now() END,
            reason = CASE WHEN p_approve THEN p_reason ELSE 'rejected by finance: ' || p_reason END
      WHERE tenant_id = p_tenant AND split_id = p_split RETURNING * INTO s;
+    IF NOT p_approve AND s.method = 'gateway' THEN
+        PERFORM commerce._split_release(p_tenant, s.order_id);
+    END IF;
     RETURN s;
 END $$;
 COMMENT ON FUNCTION commerce.decide_split(bigint, bigint, boolean, text, text) IS
@@ -412,6 +423,8 @@ DECLARE s commerce.profit_split_row; r record; d record; v_left bigint; v_net bi
         v_paid bigint := 0; v_lines jsonb := '[]'::jsonb; o record; v_freeze timestamptz; v_finish boolean;
         v_inactive text;
 BEGIN
+    -- the payment first (its splits decide together which one finishes it), then the split
+    PERFORM commerce._lock_split_order(p_tenant, p_split);
     s := commerce._lock_split(p_tenant, p_split);
     IF s.status IN ('submitted', 'accepted', 'finished') THEN
         RETURN s;      -- submitted once: a retry sends nothing new (the outbox retries the one message)
@@ -422,23 +435,23 @@ BEGIN
             DETAIL  = 'Only a split finance approved is submitted.',
             HINT    = 'Approve it with commerce.decide_split first.';
     END IF;
-    -- a receiver the gateway no longer knows would fail the whole request
-    SELECT string_agg(DISTINCT rc.code, ', ') INTO v_inactive
-      FROM commerce.profit_split_part p
-      JOIN commerce.sharing_receiver rc ON rc.tenant_id = p.tenant_id AND rc.receiver_id = p.receiver_id
-     WHERE p.tenant_id = p_tenant AND p.split_id = p_split AND p.party_no > 0 AND p.amount_fen > 0 AND NOT rc.active;
-    IF v_inactive IS NOT NULL THEN
-        RAISE EXCEPTION USING ERRCODE = 'PT409',
-            MESSAGE = format('split %s pays inactive receivers: %s', p_split, v_inactive),
-            DETAIL  = 'The gateway pays only receivers added to it; an inactive one was removed.',
-            HINT    = 'Activate the receiver again (commerce.upsert_sharing_receiver), or reject the split and pay that part another way.';
-    END IF;
     -- past the freeze the gateway has released the payment: what is left is paid by transfer
     SELECT freeze_ends INTO v_freeze FROM commerce.sharing_order WHERE tenant_id = p_tenant AND order_id = s.order_id;
     IF s.method = 'gateway' AND commerce.now() >= v_freeze THEN
         UPDATE commerce.profit_split SET method = 'transfer',
                reason = left(coalesce(reason || '; ', '') || format('the gateway''s freeze ended at %s: paid by transfer', v_freeze), 500)
          WHERE tenant_id = p_tenant AND split_id = p_split RETURNING * INTO s;
+    END IF;
+    -- a receiver the gateway no longer knows would fail the whole gateway request
+    SELECT string_agg(DISTINCT rc.code, ', ') INTO v_inactive
+      FROM commerce.profit_split_part p
+      JOIN commerce.sharing_receiver rc ON rc.tenant_id = p.tenant_id AND rc.receiver_id = p.receiver_id
+     WHERE p.tenant_id = p_tenant AND p.split_id = p_split AND p.party_no > 0 AND p.amount_fen > 0 AND NOT rc.active;
+    IF v_inactive IS NOT NULL AND s.method = 'gateway' THEN
+        RAISE EXCEPTION USING ERRCODE = 'PT409',
+            MESSAGE = format('split %s pays inactive receivers: %s', p_split, v_inactive),
+            DETAIL  = 'The gateway pays only receivers added to it; an inactive one was removed.',
+            HINT    = 'Activate the receiver again (commerce.upsert_sharing_receiver), or reject the split and pay that part another way.';
     END IF;
     -- the debts this request may net, locked once in one order (adjustment id) before any is changed
     PERFORM 1 FROM commerce.profit_split_adjustment a
@@ -458,7 +471,7 @@ BEGIN
             -- a person's open debts, oldest first, are kept back from what it earns here
             FOR d IN SELECT adjustment_id, amount_fen - netted_fen AS owed FROM commerce.profit_split_adjustment
                       WHERE tenant_id = p_tenant AND receiver_id = r.receiver_id AND kind = 'debt' AND status = 'open'
-                      ORDER BY adjustment_id LOOP
+                      ORDER BY adjustment_id FOR UPDATE LOOP
                 EXIT WHEN v_left = 0;
                 v_net := least(v_left, d.owed);
                 INSERT INTO commerce.profit_split_net (tenant_id, split_id, adjustment_id, amount_fen, created_at)
@@ -514,11 +527,11 @@ COMMENT ON FUNCTION commerce.submit_split(bigint, bigint) IS
 CREATE FUNCTION commerce._split_release(p_tenant bigint, p_order bigint) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
-    -- only when an earlier request left the rest frozen (finish: false)
-    IF EXISTS (SELECT 1 FROM commerce.profit_split WHERE tenant_id = p_tenant AND order_id = p_order AND method = 'gateway'
-                  AND finishes = false AND status IN ('submitted', 'accepted', 'finished'))
+    -- when no gateway split of the payment is live any more and none that went through finished it
+    IF NOT EXISTS (SELECT 1 FROM commerce.profit_split WHERE tenant_id = p_tenant AND order_id = p_order
+                      AND method = 'gateway' AND status IN ('waiting', 'payable', 'review', 'approved'))
        AND NOT EXISTS (SELECT 1 FROM commerce.profit_split WHERE tenant_id = p_tenant AND order_id = p_order
-                          AND method = 'gateway' AND status IN ('waiting', 'payable', 'review', 'approved')) THEN
+                          AND method = 'gateway' AND finishes AND status IN ('submitted', 'accepted', 'finished')) THEN
         PERFORM commerce.enqueue(p_tenant, 'finance.split_finish',
             (SELECT jsonb_build_object('order', external_order_id, 'payment_id', payment_id)
                FROM commerce.orders WHERE tenant_id = p_tenant AND order_id = p_order),
@@ -526,7 +539,19 @@ BEGIN
     END IF;
 END $$;
 COMMENT ON FUNCTION commerce._split_release(bigint, bigint) IS
-  'When an order''s last live gateway split ends without a request of its own (cancelled by refunds, netted to nothing) and an earlier request left the rest of the payment frozen, ask the gateway to release it to the owner: finance.split_finish {order, payment_id}, once.';
+  'When an order''s last live gateway split ends without finishing the payment itself (cancelled by refunds, rejected by finance, failed at the gateway, netted to nothing) and no request that went through finished it, ask the gateway to release the rest of the payment to the owner: finance.split_finish {order, payment_id}, once.';
+
+-- Lock the sharing order of a split (PT404 when there is no split): splits of one payment decide together.
+CREATE FUNCTION commerce._lock_split_order(p_tenant bigint, p_split bigint) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM 1 FROM commerce.sharing_order so
+     WHERE so.tenant_id = p_tenant
+       AND so.order_id = (SELECT s.order_id FROM commerce.profit_split s WHERE s.tenant_id = p_tenant AND s.split_id = p_split)
+       FOR UPDATE;
+END $$;
+COMMENT ON FUNCTION commerce._lock_split_order(bigint, bigint) IS
+  'Lock the sharing order a split belongs to, before the split itself: submission, rejection, gateway results and refunds of one payment''s splits are serialized, so exactly one of them finishes the payment. Lock order: sharing order, then its splits, then debts by id.';
 
 -- The payment gateway (or the transfer) reports a split's outcome.
 CREATE FUNCTION commerce.record_split_result(p_tenant bigint, p_request_no text, p_status text, p_reason text DEFAULT NULL)
@@ -547,6 +572,7 @@ BEGIN
     IF NOT FOUND THEN
         PERFORM commerce._not_found('split request', p_request_no, p_tenant);
     END IF;
+    PERFORM commerce._lock_split_order(p_tenant, v_id);
     s := commerce._lock_split(p_tenant, v_id);
     -- repeats and late callbacks change nothing
     IF s.status = p_status OR (p_status = 'accepted' AND s.status = 'finished') THEN
@@ -586,6 +612,9 @@ BEGIN
                SET netted_fen = netted_fen - n.amount_fen, status = 'open', ended_at = NULL
              WHERE tenant_id = p_tenant AND adjustment_id = n.adjustment_id;
         END LOOP;
+        IF s.method = 'gateway' THEN
+            PERFORM commerce._split_release(p_tenant, s.order_id);
+        END IF;
     END IF;
     RETURN s;
 END $$;

@@ -249,7 +249,7 @@ CREATE TABLE commerce.split_recon_difference (
     kind       text NOT NULL CHECK (kind IN ('missing_in_bill', 'missing_here', 'amount_mismatch')),
     our_fen    bigint,
     bill_fen   bigint,
-    PRIMARY KEY (tenant_id, bill_date, request_no, account)
+    PRIMARY KEY (tenant_id, bill_date, request_no, account, kind)
 );
 COMMENT ON TABLE commerce.split_recon_difference IS
   'A difference between the gateway''s split bill of a day and our split lines and returns finished that day (in the tenant''s calendar): a line we paid that the bill lacks, a bill line we know nothing of, or different amounts.';
