@@ -29383,6 +29383,7 @@ CREATE TRIGGER before_10_state_guard BEFORE INSERT OR UPDATE ON commerce.convers
 
 
 
+
 -- ===========================================================================
 -- the finance module (issue 16): automatic profit sharing (H3.7.2) and the
 -- payroll export (sql/src/finance/); the split arithmetic (sql/src/core/money.sql)
@@ -30342,12 +30343,12 @@ BEGIN
     FOR s IN SELECT * FROM commerce.profit_split
               WHERE tenant_id = NEW.tenant_id AND order_id = NEW.order_id AND status NOT IN ('failed', 'cancelled')
               ORDER BY split_id FOR UPDATE LOOP
+        v_lines := ARRAY(SELECT DISTINCT line_no FROM commerce.profit_split_part
+                          WHERE tenant_id = NEW.tenant_id AND split_id = s.split_id ORDER BY 1);
         IF s.status IN ('waiting', 'payable', 'review', 'approved') THEN
             -- not paid yet: the parts are recomputed
             UPDATE commerce.profit_split_part p SET amount_fen = n.amount_fen
-              FROM commerce._split_parts(NEW.tenant_id, NEW.order_id,
-                                         ARRAY(SELECT DISTINCT line_no FROM commerce.profit_split_part
-                                                WHERE tenant_id = NEW.tenant_id AND split_id = s.split_id)) n
+              FROM commerce._split_parts(NEW.tenant_id, NEW.order_id, v_lines) n
              WHERE p.tenant_id = NEW.tenant_id AND p.split_id = s.split_id AND p.line_no = n.line_no
                AND p.party_no = n.party_no AND p.amount_fen <> n.amount_fen;
             PERFORM commerce._split_totals(NEW.tenant_id, s.split_id, format('refund %s', NEW.source_key));
@@ -30356,8 +30357,6 @@ BEGIN
         -- submitted or paid: each part is recomputed but never grows (the largest remainder can move a fen
         -- up when the base shrinks; what was paid stays paid, the owner keeps the fen), and what each
         -- receiver now earns less becomes a return (merchant) or a debt (person)
-        v_lines := ARRAY(SELECT DISTINCT line_no FROM commerce.profit_split_part
-                          WHERE tenant_id = NEW.tenant_id AND split_id = s.split_id ORDER BY 1);
         FOR v_old IN
             SELECT p.receiver_id, sum(p.amount_fen - least(n.amount_fen, p.amount_fen))::bigint AS less
               FROM commerce.profit_split_part p
@@ -30395,13 +30394,9 @@ BEGIN
           FROM (SELECT n.line_no, sum(n.amount_fen) AS base
                   FROM commerce._split_parts(NEW.tenant_id, NEW.order_id, v_lines) n GROUP BY n.line_no) b
          WHERE p.tenant_id = NEW.tenant_id AND p.split_id = s.split_id AND p.party_no = 0 AND p.line_no = b.line_no;
-        -- the totals follow the parts (the request lines keep what was paid)
-        UPDATE commerce.profit_split x
-           SET base_fen = t.base, parties_fen = t.parties, owner_fen = t.base - t.parties
-          FROM (SELECT coalesce(sum(amount_fen), 0)::bigint AS base,
-                       coalesce(sum(amount_fen) FILTER (WHERE party_no > 0), 0)::bigint AS parties
-                  FROM commerce.profit_split_part WHERE tenant_id = NEW.tenant_id AND split_id = s.split_id) t
-         WHERE x.tenant_id = NEW.tenant_id AND x.split_id = s.split_id;
+        -- the totals follow the parts (the request lines keep what was paid; a submitted split's state
+        -- is left as it is)
+        PERFORM commerce._split_totals(NEW.tenant_id, s.split_id, format('refund %s', NEW.source_key));
     END LOOP;
     RETURN NULL;
 END $$;
