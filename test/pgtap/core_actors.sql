@@ -14,7 +14,7 @@ SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
 CALL commerce.provision();
-SELECT plan(714);
+SELECT plan(744);
 \ir lib/fingerprint.psql
 \o /dev/null
 
@@ -275,7 +275,17 @@ INSERT INTO expected VALUES
   ('record_split_result', '{service}', $$SELECT commerce_api.record_split_result('nope', 'finished')$$),
   ('record_split_return', '{service}', $$SELECT commerce_api.record_split_return('nope', 'returned')$$),
   ('reconcile_split_bill', '{finance,service}', $$SELECT commerce_api.reconcile_split_bill('2030-01-01', '{}')$$),
-  ('payroll_export', '{finance}', $$SELECT commerce_api.payroll_export('2030-01-15')$$);
+  ('payroll_export', '{finance}', $$SELECT commerce_api.payroll_export('2030-01-15')$$),
+  ('record_share', '{customer,koc}', $$SELECT commerce_api.record_share('rumour', 'P', 'wechat', 'r')$$),
+  ('record_share_click', '{anonymous,customer,service}', $$SELECT commerce_api.record_share_click('not a code', 'v')$$),
+  ('koc_candidates', '{operator}', $$SELECT commerce_api.koc_candidates(page_size => 0)$$),
+  ('koc_potential_models', '{operator}', $$SELECT commerce_api.koc_potential_models(0)$$),
+  ('set_potential_policy', '{operator}', $$SELECT commerce_api.set_potential_policy(horizon_days => 1)$$),
+  ('publish_koc_candidates', '{operator}', $$SELECT commerce_api.publish_koc_candidates()$$),
+  ('recruit_candidates', '{operator}', $$SELECT commerce_api.recruit_candidates('bad code', 'f', 'b', 'https://x')$$),
+  ('recruit_report', '{operator}', $$SELECT commerce_api.recruit_report('nope')$$),
+  ('record_notice_receipt', '{service}', $$SELECT commerce_api.record_notice_receipt(0, 'read')$$),
+  ('open_recruit_notice', '{anonymous,customer}', $$SELECT commerce_api.open_recruit_notice('not a code')$$);
 SELECT pg_temp.fingerprint() AS fp0 \gset
 \o
 
@@ -482,7 +492,7 @@ SELECT is((SELECT count(*) FROM pg_class c WHERE c.relnamespace = 'commerce'::re
 -- grant_api is idempotent and revokes what the matrix no longer gives
 GRANT EXECUTE ON FUNCTION commerce_api.record_payout(text, text, text, text) TO commerce_customer;
 SELECT is((SELECT string_agg(role || '=' || functions, ' ') FROM commerce.grant_api()),
-          'commerce_anonymous=12 commerce_customer=61 commerce_koc=31 commerce_store=73 commerce_operator=147 commerce_finance=34 commerce_service=133',
+          'commerce_anonymous=14 commerce_customer=64 commerce_koc=32 commerce_store=73 commerce_operator=153 commerce_finance=34 commerce_service=135',
           'grant_api again: the same counts');
 SELECT ok(NOT has_function_privilege('commerce_customer', 'commerce_api.record_payout(text, text, text, text)', 'EXECUTE'),
           'grant_api revokes a grant the matrix does not give');

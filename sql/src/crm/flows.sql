@@ -397,8 +397,9 @@ BEGIN
                                           OR r.ended_at > v_now - f.reentry_after));
             SELECT coalesce(max(r.run_no), 0) + 1 INTO v_run_no FROM commerce.flow_run r
              WHERE r.tenant_id = t.tenant_id AND r.flow_id = f.flow_id AND r.person_id = t.person_id;
-            INSERT INTO commerce.flow_run (tenant_id, flow_id, version, person_id, run_no, trigger_key, wake_at, started_at, updated_at)
-            VALUES (t.tenant_id, f.flow_id, f.version, t.person_id, v_run_no, t.key, v_now, v_now, v_now)
+            INSERT INTO commerce.flow_run (tenant_id, flow_id, version, person_id, run_no, trigger_key, wake_at, started_at, updated_at,
+                                           context)
+            VALUES (t.tenant_id, f.flow_id, f.version, t.person_id, v_run_no, t.key, v_now, v_now, v_now, t.context)
             ON CONFLICT DO NOTHING;
         END LOOP;
     END LOOP;
@@ -452,12 +453,14 @@ BEGIN
     END IF;
     message_id := commerce.enqueue(p_tenant, 'crm.message',
         jsonb_build_object('channel', p_channel, 'template', p_template, 'customer', commerce._person_account(p_tenant, p_person),
-                           'person_id', p_person, 'flow', p_flow, 'run_id', p_run, 'seq', p_seq),
+                           'person_id', p_person, 'flow', p_flow, 'run_id', p_run, 'seq', p_seq)
+        || coalesce((SELECT jsonb_build_object('context', r.context) FROM commerce.flow_run r
+                      WHERE r.tenant_id = p_tenant AND r.run_id = p_run AND r.context IS NOT NULL), '{}'::jsonb),
         format('flow:%s:%s', p_run, p_seq));
     outcome := 'done';
 END $$;
 COMMENT ON FUNCTION commerce._flow_message(bigint, bigint, integer, bigint, text, text, text) IS
-  'Send a flow step''s message through the outbox (crm.message, deduplicated by run and step): not when the person opted out of the channel or of all (opted_out), has no address on it (no_address), or reached the channel''s daily cap (capped, counted under the day''s row lock). Returns the outcome and the message.';
+  'Send a flow step''s message through the outbox (crm.message with the run''s context, deduplicated by run and step): not when the person opted out of the channel or of all (opted_out), has no address on it (no_address), or reached the channel''s daily cap (capped, counted under the day''s row lock). Returns the outcome and the message.';
 
 -- Advance one run as far as it goes now (to a wait or its end), each step recorded once.
 CREATE FUNCTION commerce._flow_advance(p_tenant bigint, p_run bigint) RETURNS integer

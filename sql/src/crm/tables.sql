@@ -272,7 +272,7 @@ CREATE TABLE commerce.flow_version (
     FOREIGN KEY (tenant_id, flow_id) REFERENCES commerce.flow
 );
 COMMENT ON TABLE commerce.flow_version IS
-  'A version of a flow, never changed (append-only): its definition as given, its trigger (registered, birthday, purchase, event: an interaction kind in trigger_ref, entered_segment: the segment code, recall: sent in by crm_recall), whether and after how long a person may enter again (reentry_after; NULL: once ever), and its steps as checked and compiled (conditions as segment programs). A run keeps the version it started on.';
+  'A version of a flow, never changed (append-only): its definition as given, its trigger (registered, birthday, purchase, event: an interaction kind in trigger_ref, entered_segment: the segment code, recall: a one-click send into this flow by crm_recall or recruit_candidates), whether and after how long a person may enter again (reentry_after; NULL: once ever), and its steps as checked and compiled (conditions as segment programs). A run keeps the version it started on.';
 
 SELECT commerce._declare_append_only('commerce.flow_version');
 
@@ -285,11 +285,12 @@ CREATE TABLE commerce.flow_trigger (
     key         text NOT NULL CHECK (length(key) BETWEEN 1 AND 300),
     origin_flow bigint,
     at          timestamptz NOT NULL,
+    context     jsonb CHECK (jsonb_typeof(context) = 'object'),
     PRIMARY KEY (tenant_id, trigger_id),
     UNIQUE (tenant_id, key)
 );
 COMMENT ON TABLE commerce.flow_trigger IS
-  'Triggers waiting for the flow pump (CRM11): what happened to a person (registered, birthday, purchase, event with its kind in ref, entered_segment with the segment code, recall with the flow''s code), once per key (the same event reported twice is one trigger), and the flow whose action caused it (origin_flow: that flow is not triggered by it). Appended in the transaction of the event, only while an active flow listens for its kind; deleted when the pump takes it.';
+  'Triggers waiting for the flow pump (CRM11): what happened to a person (registered, birthday, purchase, event with its kind in ref, entered_segment with the segment code, recall with the flow''s code), once per key (the same event reported twice is one trigger), the flow whose action caused it (origin_flow: that flow is not triggered by it) and what the sender gave the messages of the run it starts (context: a recruitment notice''s benefits, guide and link). Appended in the transaction of the event, only while an active flow listens for its kind; deleted when the pump takes it.';
 
 CREATE INDEX flow_trigger_order ON commerce.flow_trigger (trigger_id);
 
@@ -318,6 +319,7 @@ CREATE TABLE commerce.flow_run (
     started_at  timestamptz NOT NULL,
     updated_at  timestamptz NOT NULL,
     ended_at    timestamptz,
+    context     jsonb CHECK (jsonb_typeof(context) = 'object'),
     PRIMARY KEY (tenant_id, run_id),
     UNIQUE (tenant_id, flow_id, person_id, run_no),
     UNIQUE (tenant_id, flow_id, trigger_key),
@@ -327,7 +329,7 @@ CREATE TABLE commerce.flow_run (
     CHECK ((status IN ('active', 'waiting')) = (wake_at IS NOT NULL))
 );
 COMMENT ON TABLE commerce.flow_run IS
-  'A person''s way through a flow (CRM10): the version it started on, which run of the person it is (run_no: 1 unless the flow allows re-entry), the trigger that started it (once per trigger), where it is (step_no, the steps executed so far: seq), active (due at wake_at) or waiting (in a wait step until wake_at), then done or exited, each exactly once. One live run per flow and person.';
+  'A person''s way through a flow (CRM10): the version it started on, which run of the person it is (run_no: 1 unless the flow allows re-entry), the trigger that started it (once per trigger), where it is (step_no, the steps executed so far: seq), active (due at wake_at) or waiting (in a wait step until wake_at), then done or exited, each exactly once, and the context its trigger carried (put in every message it sends). One live run per flow and person.';
 
 CREATE TRIGGER before_10_state_guard BEFORE INSERT OR UPDATE ON commerce.flow_run
     FOR EACH ROW EXECUTE FUNCTION commerce.state_guard('status', 'active',
