@@ -16,7 +16,9 @@
 # one inbox (20: a fan asks where her hoodie is and gets the waybill, a question
 # the bot cannot answer goes to a person with suggestions), and profit sharing
 # (21: a collab tee split T+7 with a designer's studio, approved by finance,
-# paid, reconciled). With CONSOLE=1 it then serves the HQ console over
+# paid, reconciled), and potential KOCs (22: a model fitted on 300 fans' shares
+# and friends, December's candidate list with its control part, a recruitment
+# SMS, receipts, an application from the notice). With CONSOLE=1 it then serves the HQ console over
 # the GraphQL API and prints its address. Runs on the cluster test/harness.sh
 # starts.
 set -euo pipefail
@@ -630,7 +632,92 @@ SELECT r ->> 'differences' AS differences, r ->> 'our_fen' AS our_fen, r ->> 'bi
     JOIN commerce.sharing_receiver rc USING (tenant_id, receiver_id) WHERE l.tenant_id = :t)) r;
 SQL
 
-say "22. Result"
+say "22. Potential KOCs (issue 16, K01, K02): three months of 300 fans' shares and friends; a model fitted on the first two, judged on the last; December's list with a control part; a recruitment SMS with benefits and a signed link; receipts; an application from the notice"
+p <<'SQL'
+SELECT commerce.tenant_id('up') AS t \gset
+SET timezone = 'Asia/Shanghai';
+\set SHOW_CONTEXT never
+SET commerce.now = '2026-09-01 10:00:00+08';
+-- 300 members come over from the shop's old member system with the day they joined (two in three left a phone);
+-- a sticker and an invite-reward play bring friends
+INSERT INTO commerce.customer (tenant_id, code, name, phone, created_at)
+SELECT :t, format('fan-k%s', lpad(i::text, 3, '0')), 'Fan', CASE WHEN i % 3 <> 0 THEN (13700000000 + i)::text END,
+       timestamptz '2026-08-01 10:00+08' + i * interval '1 hour'
+  FROM generate_series(1, 300) i;
+SELECT count(*) AS fans FROM commerce.customer WHERE tenant_id = :t AND code LIKE 'fan-k%';
+SELECT commerce.ensure_play_templates(:t) >= 0 AS templates,
+       commerce.upsert_product(:t, 'STICKER', 'Up sticker pack') > 0 AS product,
+       commerce.upsert_sku(:t, 'STICKER', 'STICKER-1', 'Sticker pack', 990) > 0 AS sku,
+       commerce.receive_stock(:t, 'sticker-in', 'STICKER-1', 2000) > 0 AS received;
+SELECT (commerce.configure_play(:t, 'cfg-friend', 'FRIEND', 'INVITE_REWARD', 'SH-01', 'STICKER-1', 'Bring a friend', 990, 1000,
+                                '2026-09-01', '2027-03-01', '{"reward_fen":300}')).code AS play;
+CREATE FUNCTION pg_temp.bring(p_t bigint, p_inviter text, p_friend text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE o bigint;
+BEGIN
+    PERFORM commerce.upsert_customer(p_t, p_friend, 'Friend');
+    PERFORM commerce.invite(p_t, 'inv-' || p_friend, 'FRIEND', p_inviter, p_friend);
+    SELECT order_id INTO o FROM commerce.place_order(p_t, 'ord-' || p_friend, 'wechat_mp', '{"lines":[{"sku":"STICKER-1","qty":1}]}', p_friend);
+    RETURN (commerce.pay_order(p_t, o, 'wx-' || p_friend, 990)).status;
+END $$;
+-- October: every tenth fan shares three times and each share draws four visitors; others now and then; those ten bring two friends each
+SET commerce.now = '2026-10-10 20:00:00+08';
+SELECT count(commerce.record_share(:t, format('fan-k%s', lpad(i::text, 3, '0')), CASE WHEN k = 3 THEN 'review' ELSE 'product' END,
+                                   'STICKER', 'moments', format('share-%s-%s', i, k))) AS shares
+  FROM generate_series(1, 300) i, generate_series(1, 3) k WHERE i % 10 = 0 OR (i % 7 = 0 AND k = 1);
+SELECT count(*) FILTER (WHERE (commerce.record_share_click(:t, commerce.share_code(:t, s.share_id), 'visitor-' || s.share_id || '-' || v) ->> 'counted')::boolean) AS clicks_counted
+  FROM commerce.share s CROSS JOIN generate_series(1, 4) v
+ WHERE s.tenant_id = :t AND s.request_id ~ '^share-[0-9]*0-';
+SELECT count(*) FILTER (WHERE pg_temp.bring(:t, format('fan-k%s', lpad(i::text, 3, '0')), format('friend-%s-%s', i, k)) = 'paid') AS friends_paid
+  FROM generate_series(10, 300, 10) i, generate_series(1, 2) k;
+-- late November (after the cut, 30 days before today): most of them bring another friend, and so do a few quiet fans
+SET commerce.now = '2026-11-25 20:00:00+08';
+SELECT count(*) FILTER (WHERE pg_temp.bring(:t, format('fan-k%s', lpad(i::text, 3, '0')), format('friend-%s-3', i)) = 'paid') AS friends_paid
+  FROM generate_series(1, 300) i WHERE (i % 10 = 0 AND i % 30 <> 0) OR i % 37 = 0;
+-- December 16: a 30-day horizon, 10% of the members listed, a fifth of the list held out; the model is fitted on what happened before November 16 and judged on what came after
+SET commerce.now = '2026-12-16 09:00:00+08';
+SELECT commerce.set_potential_policy(:t, p_horizon_days => 30, p_list_bp => 1000, p_holdout_bp => 2000) AS policy;
+SELECT commerce.train_potential(:t, 'ops') AS model \gset
+SELECT version, trained_until, evaluated_to, persons, metrics ->> 'n' AS judged, metrics ->> 'positives' AS judged_positive,
+       round((metrics ->> 'auc')::numeric, 3) AS auc, round((metrics ->> 'top_5pct_lift')::numeric, 2) AS top5_lift,
+       round((metrics ->> 'accuracy')::numeric, 3) AS accuracy, round((metrics ->> 'accuracy_of_base_rate')::numeric, 3) AS always_no
+  FROM commerce.potential_model WHERE model_id = :model;
+SELECT commerce.publish_candidates(:t, 'ops', :model) AS run \gset
+SELECT c ->> 'rank' AS rank, c ->> 'customer' AS fan, c ->> 'score_bp' AS score_bp, c ->> 'control' AS control,
+       c -> 'figures' ->> 'shares' AS shares, c -> 'figures' ->> 'clicks' AS clicks, c -> 'figures' ->> 'customers_brought' AS brought
+  FROM jsonb_array_elements(commerce.potential_candidates(:t, :run, 8) -> 'candidates') c;
+SELECT persons AS scored, listed, control AS held_out FROM commerce.potential_run WHERE run_id = :run;
+-- the recruitment flow: an SMS with the benefits, the joining guide and the fan's signed link; fan-k020 opted out of SMS
+SELECT commerce.define_flow(:t, 'koc-recruit', 'KOC recruitment',
+         '{"trigger":{"on":"recall"},"steps":[{"id":"sms","action":{"message":{"channel":"sms","template":"koc_recruit"}}}]}') AS flow_version;
+SELECT commerce.set_contact_optout(:t, 'fan-k020', 'sms', true, 'replied TD');
+SELECT commerce.recruit_candidates(:t, 'dec-koc', 'koc-recruit', '10% commission on every redemption, silver after 20 orders, free samples each month',
+                                   'https://up.example/koc/guide', :run, 30, 'ops') AS campaign;
+CALL commerce.flow_pump();
+SELECT status, coalesce(reason, '') AS reason, coalesce(channel, '') AS channel, count(*) FROM commerce.recruit_notice n
+  JOIN commerce.recruit_campaign c USING (tenant_id, campaign_id) WHERE c.tenant_id = :t AND c.code = 'dec-koc' GROUP BY 1, 2, 3 ORDER BY 1;
+SELECT payload ->> 'customer' AS to_fan, payload ->> 'template' AS template, payload -> 'context' ->> 'benefits' AS benefits,
+       payload -> 'context' ->> 'notice' AS signed_link_code
+  FROM commerce.outbox WHERE tenant_id = :t AND topic = 'crm.message' AND payload -> 'context' ->> 'campaign' = 'dec-koc'
+ ORDER BY message_id LIMIT 1;
+-- the SMS gateway's receipts: all delivered but one wrong number
+SELECT count(*) FILTER (WHERE commerce.record_notice_receipt(:t, n.message_id, CASE WHEN n.notice_id = m.first THEN 'failed' ELSE 'delivered' END,
+                                                              CASE WHEN n.notice_id = m.first THEN 'invalid_number' END) ->> 'changed' = 'true') AS receipts
+  FROM commerce.recruit_notice n, (SELECT min(notice_id) AS first FROM commerce.recruit_notice WHERE tenant_id = :t AND status = 'sent') m
+ WHERE n.tenant_id = :t AND n.status = 'sent';
+-- a fan opens the link the next day and applies
+SET commerce.now = '2026-12-17 12:00:00+08';
+SELECT o.payload -> 'context' ->> 'notice' AS code, o.payload ->> 'customer' AS fan FROM commerce.outbox o
+  JOIN commerce.recruit_notice n ON n.tenant_id = o.tenant_id AND n.message_id = o.message_id
+ WHERE o.tenant_id = :t AND n.status = 'delivered' ORDER BY n.notice_id LIMIT 1 \gset
+SELECT r ->> 'campaign' AS campaign, r ->> 'guide_url' AS guide FROM commerce.open_recruit_notice(:t, :'code') r;
+SELECT status AS application FROM commerce.apply_koc(:t, 'apply-' || :'fan', :'fan', '[{"platform":"xiaohongshu","handle":"@sticker_fan","followers":1200}]');
+SELECT r ->> 'notices' AS notices, r ->> 'sent' AS sent, r ->> 'delivered' AS delivered, r ->> 'delivery_rate' AS delivery_rate,
+       r -> 'channels' -> 0 -> 'failures' AS failures, r -> 'not_sent' AS not_sent, r ->> 'applications_attributed' AS attributed,
+       r ->> 'notified_rate' AS notified_applied, r ->> 'control_rate' AS control_applied
+  FROM commerce.recruit_report(:t, 'dec-koc') r;
+SQL
+
+say "23. Result"
 p <<'SQL'
 SELECT (SELECT count(*) FROM public.demo_try)                                   AS flash_sale_tries,
        (SELECT count(*) FROM commerce.reservation WHERE status = 'confirmed'
@@ -650,11 +737,14 @@ SELECT CASE WHEN count(*) = 0 THEN 'the KOC books balance: ledger = account, set
 SELECT CASE WHEN count(*) = 0 THEN 'the splits hold: every line''s parts add up to its base within the gateway''s cap, one request per split'
             ELSE 'FINANCE INVARIANT VIOLATIONS: ' || string_agg(invariant || ' ' || detail, '; ') END AS finance_check
   FROM commerce.check_finance_invariants();
+SELECT CASE WHEN count(*) = 0 THEN 'the candidate lists and notices hold: counts = rows, no notice to the control part or twice, receipts on real messages'
+            ELSE 'CREATOR INVARIANT VIOLATIONS: ' || string_agg(invariant || ' ' || detail, '; ') END AS creators_check
+  FROM commerce.check_creators_invariants();
 SQL
-n=$(psql -X -At -c "SELECT (SELECT count(*) FROM commerce.check_stock_invariants()) + (SELECT count(*) FROM commerce.check_koc_invariants()) + (SELECT count(*) FROM commerce.check_play_invariants()) + (SELECT count(*) FROM commerce.check_crm_invariants()) + (SELECT count(*) FROM commerce.check_fission_invariants()) + (SELECT count(*) FROM commerce.check_finance_invariants())")
+n=$(psql -X -At -c "SELECT (SELECT count(*) FROM commerce.check_stock_invariants()) + (SELECT count(*) FROM commerce.check_koc_invariants()) + (SELECT count(*) FROM commerce.check_play_invariants()) + (SELECT count(*) FROM commerce.check_crm_invariants()) + (SELECT count(*) FROM commerce.check_fission_invariants()) + (SELECT count(*) FROM commerce.check_finance_invariants()) + (SELECT count(*) FROM commerce.check_creators_invariants())")
 [ "$n" = "0" ]
 
-say "23. The HQ console (src/console/) over the GraphQL API"
+say "24. The HQ console (src/console/) over the GraphQL API"
 if [ "${CONSOLE:-0}" != "1" ]; then
     echo "Run CONSOLE=1 make demo to serve the HQ console on this data (PostGraphile 4 from npm, Node.js);"
     echo "it prints the address to open and keeps serving until Ctrl-C."

@@ -156,9 +156,10 @@ $$;
 COMMENT ON FUNCTION commerce._potential_control(bigint, bigint, integer) IS
   'Whether a listed member is in the control part of a candidate list (p_holdout_bp of the list, by a hash of the run and the person): it is never sent a recruitment notice.';
 
--- Fit the tenant's potential model on a strict time split and record it with its holdout figures.
+-- Fit the tenant's potential model on a strict time split and record it with its holdout figures
+-- (jit off: the feature joins' row estimates are far too high, and JIT compiling them took seconds).
 CREATE FUNCTION commerce.train_potential(p_tenant bigint, p_by text DEFAULT 'operator') RETURNS bigint
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET jit = off AS $$
 DECLARE pol record; v_today date; v_cut date; v_id bigint; v_params double precision[]; v_metrics jsonb;
         v_persons bigint; v_train bigint; v_pos bigint; v_train_pos bigint;
         v_k integer := cardinality(commerce._potential_feature_names());
@@ -215,7 +216,7 @@ COMMENT ON FUNCTION commerce.train_potential(bigint, text) IS
 -- Score every member with the tenant's latest model and publish the month's ranked list (once per month).
 CREATE FUNCTION commerce.publish_candidates(p_tenant bigint, p_by text DEFAULT 'operator', p_model bigint DEFAULT NULL)
 RETURNS bigint
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET jit = off AS $$
 DECLARE pol record; m commerce.potential_model%ROWTYPE; v_now timestamptz := commerce.now(); v_today date; v_month date;
         v_run bigint; v_persons bigint; v_listed integer; v_control integer; v_tz text;
         v_ids bigint[]; v_scores integer[]; v_figures jsonb[];
