@@ -18,7 +18,9 @@
 # (21: a collab tee split T+7 with a designer's studio, approved by finance,
 # paid, reconciled), and potential KOCs (22: a model fitted on 300 fans' shares
 # and friends, December's candidate list with its control part, a recruitment
-# SMS, receipts, an application from the notice). With CONSOLE=1 it then serves the HQ console over
+# SMS, receipts, an application from the notice), and materials (23: a poster
+# sized per platform, an AI video pack, a KOC's one-click share whose first
+# click counts, the Taobao CSV, a QR code). With CONSOLE=1 it then serves the HQ console over
 # the GraphQL API and prints its address. Runs on the cluster test/harness.sh
 # starts.
 set -euo pipefail
@@ -717,7 +719,59 @@ SELECT r ->> 'notices' AS notices, r ->> 'sent' AS sent, r ->> 'delivered' AS de
   FROM commerce.recruit_report(:t, 'dec-koc') r;
 SQL
 
-say "23. Result"
+say "23. Materials (issue 16, K09, K10, H3.1.4): a sticker poster sized for Douyin and Moments, an AI video pack back in 2.1 s, Xiao Li shares it to Douyin in one click, the first click makes the share count and attributes the fan; the Taobao CSV and a mini-program QR code"
+p <<'SQL'
+SELECT commerce.tenant_id('up') AS t \gset
+SET timezone = 'Asia/Shanghai';
+\set SHOW_CONTEXT never
+SET commerce.now = '2026-12-18 10:00:00+08';
+SELECT commerce.upsert_koc_task(:t, 'STICKER-DEC', 'December sticker push', '2026-12-18', '2027-01-18', 1000,
+                                p_materials => ARRAY['STICKER-POSTER']) > 0 AS task;
+SELECT commerce.upsert_material(:t, 'STICKER-POSTER', 'image', 'Sticker pack poster', 'STICKER') ->> 'code' AS material;
+-- the designer uploads the poster to object storage in two frames; a square one for Douyin is refused
+\set ON_ERROR_STOP 0
+SELECT commerce.add_material_version(:t, 'STICKER-POSTER', '{"language":"zh-CN","assets":[{"platform":"douyin","url":"https://oss.up.example/sticker/sq.jpg","sha256":"1111111111111111111111111111111111111111111111111111111111111111","bytes":201000,"width":1080,"height":1080,"mime":"image/jpeg"}]}');
+\set ON_ERROR_STOP 1
+SELECT f ->> 'platform' AS platform, (f ->> 'width') || 'x' || (f ->> 'height') AS size, f ->> 'url' AS url
+  FROM jsonb_array_elements(commerce.add_material_version(:t, 'STICKER-POSTER', '{"language":"zh-CN","copy":"贴满你的笔记本","assets":[
+        {"platform":"douyin","url":"https://oss.up.example/sticker/dy.jpg","sha256":"2222222222222222222222222222222222222222222222222222222222222222","bytes":240000,"width":1080,"height":1920,"mime":"image/jpeg"},
+        {"platform":"moments","url":"https://oss.up.example/sticker/wx.jpg","sha256":"3333333333333333333333333333333333333333333333333333333333333333","bytes":180000,"width":1080,"height":1080,"mime":"image/jpeg"},
+        {"platform":"taobao","url":"https://oss.up.example/sticker/tb.jpg","sha256":"4444444444444444444444444444444444444444444444444444444444444444","bytes":90000,"width":800,"height":800,"mime":"image/jpeg"}]}') -> 'latest' -> 0 -> 'files') f;
+-- an AI pack for the task: 15 s videos in Chinese and English for Douyin
+SELECT x ->> 'status' AS status, x ->> 'material' AS material
+  FROM commerce.request_material_generation(:t, 'gen-sticker-1', 'STICKER-VIDEO', 'video', 'Sticker video',
+         '{"languages":["zh-CN","en"],"platforms":["douyin"],"durations":[15],"brief":"a laptop covered in stickers"}',
+         'STICKER', 'STICKER-DEC', 'ops') x;
+SELECT payload ->> 'languages' AS languages, payload -> 'sizes' -> 0 ->> 'video_width' || 'x' || (payload -> 'sizes' -> 0 ->> 'video_height') AS frame
+  FROM commerce.outbox WHERE tenant_id = :t AND topic = 'ai.material';
+SET commerce.now = '2026-12-18 10:00:02.1+08';
+SELECT x ->> 'status' AS status, x ->> 'versions' AS versions, x ->> 'latency_ms' AS latency_ms
+  FROM commerce.record_generation_result(:t, (SELECT generation_id FROM commerce.material_generation WHERE request_id = 'gen-sticker-1'), 'ready',
+         '[{"language":"zh-CN","duration_s":15,"copy":"一秒变可爱","assets":[{"platform":"douyin","url":"https://oss.up.example/ai/zh15.mp4","sha256":"5555555555555555555555555555555555555555555555555555555555555555","bytes":3900000,"width":1080,"height":1920,"mime":"video/mp4"}]},
+           {"language":"en","duration_s":15,"copy":"Cute in a second","assets":[{"platform":"douyin","url":"https://oss.up.example/ai/en15.mp4","sha256":"6666666666666666666666666666666666666666666666666666666666666666","bytes":3800000,"width":1080,"height":1920,"mime":"video/mp4"}]}]') x;
+SELECT r ->> 'ready' AS ready, r ->> 'p95_ms' AS p95_ms, r ->> 'within_5s_rate' AS within_5s
+  FROM commerce.generation_report(:t, '2026-12-18', '2026-12-19') r;
+-- Xiao Li's materials, and a one-click share of the poster to Douyin
+SELECT m ->> 'code' AS material, m ->> 'kind' AS kind, m ->> 'via' AS via FROM jsonb_array_elements(commerce.koc_materials(:t, 'KOC-LI')) m;
+SELECT x ->> 'share_code' AS share_code, x ->> 'tracking_code' ~ '^[0-9a-z.]+$' AS has_tracking_code, x -> 'file' ->> 'url' AS post_this, x ->> 'copy' AS copy
+  FROM commerce.share_material(:t, 'KOC-LI', 'STICKER-POSTER', 'douyin', 'li-share-1') x \gset
+SELECT :'share_code' AS share_code, :'has_tracking_code' AS has_tracking_code, :'post_this' AS post_this, :'copy' AS copy;
+SELECT commerce.share_material(:t, 'KOC-LI', 'STICKER-VIDEO', 'douyin', 'li-share-2', p_language => 'en') ->> 'version' AS video_version;
+-- a fan taps the Douyin link: the share succeeds, and the click is Xiao Li's
+SELECT x ->> 'counted' AS counted, x ->> 'first' AS share_succeeded FROM commerce.record_share_click(:t, :'share_code', 'dy-fan-88') x;
+SELECT k.code AS attributed_to FROM commerce.attribution_for(:t, 'dy-fan-88') a JOIN commerce.koc k ON k.tenant_id = :t AND k.koc_id = a.koc_id;
+SELECT r ->> 'shares' AS shares, r ->> 'succeeded' AS succeeded, r ->> 'success_rate' AS success_rate
+  FROM commerce.material_share_report(:t, '2026-12-18', '2026-12-19') r;
+-- one-click distribution: Taobao's bulk import CSV (header and the sticker) and a QR code for the poster
+SELECT line FROM regexp_split_to_table(commerce.product_export_csv(:t, 'taobao', ARRAY['STICKER']), E'\r\n') line WHERE line <> '';
+SELECT x ->> 'status' AS status, x ->> 'page' AS page
+  FROM commerce.request_qr_code(:t, 'qr-sticker', 'pages/material/detail', :'share_code', 'STICKER-POSTER', 'ops') x;
+SELECT x ->> 'status' AS status, x ->> 'url' AS url
+  FROM commerce.record_qr_code(:t, (SELECT qr_id FROM commerce.qr_request WHERE tenant_id = :t AND request_id = 'qr-sticker'), 'ready',
+                               'https://oss.up.example/qr/sticker.png', '7777777777777777777777777777777777777777777777777777777777777777') x;
+SQL
+
+say "24. Result"
 p <<'SQL'
 SELECT (SELECT count(*) FROM public.demo_try)                                   AS flash_sale_tries,
        (SELECT count(*) FROM commerce.reservation WHERE status = 'confirmed'
@@ -744,7 +798,7 @@ SQL
 n=$(psql -X -At -c "SELECT (SELECT count(*) FROM commerce.check_stock_invariants()) + (SELECT count(*) FROM commerce.check_koc_invariants()) + (SELECT count(*) FROM commerce.check_play_invariants()) + (SELECT count(*) FROM commerce.check_crm_invariants()) + (SELECT count(*) FROM commerce.check_fission_invariants()) + (SELECT count(*) FROM commerce.check_finance_invariants()) + (SELECT count(*) FROM commerce.check_creators_invariants())")
 [ "$n" = "0" ]
 
-say "24. The HQ console (src/console/) over the GraphQL API"
+say "25. The HQ console (src/console/) over the GraphQL API"
 if [ "${CONSOLE:-0}" != "1" ]; then
     echo "Run CONSOLE=1 make demo to serve the HQ console on this data (PostGraphile 4 from npm, Node.js);"
     echo "it prints the address to open and keeps serving until Ctrl-C."

@@ -14,7 +14,7 @@ SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
 CALL commerce.provision();
-SELECT plan(744);
+SELECT plan(783);
 \ir lib/fingerprint.psql
 \o /dev/null
 
@@ -285,7 +285,20 @@ INSERT INTO expected VALUES
   ('recruit_candidates', '{operator}', $$SELECT commerce_api.recruit_candidates('bad code', 'f', 'b', 'https://x')$$),
   ('recruit_report', '{operator}', $$SELECT commerce_api.recruit_report('nope')$$),
   ('record_notice_receipt', '{service}', $$SELECT commerce_api.record_notice_receipt(0, 'read')$$),
-  ('open_recruit_notice', '{anonymous,customer}', $$SELECT commerce_api.open_recruit_notice('not a code')$$);
+  ('open_recruit_notice', '{anonymous,customer}', $$SELECT commerce_api.open_recruit_notice('not a code')$$),
+  ('upsert_material', '{operator}', $$SELECT commerce_api.upsert_material('bad code', 'image', 't')$$),
+  ('add_material_version', '{operator}', $$SELECT commerce_api.add_material_version('NOPE', '{}')$$),
+  ('retire_material', '{operator}', $$SELECT commerce_api.retire_material('NOPE')$$),
+  ('materials', '{operator}', $$SELECT commerce_api.materials()$$),
+  ('request_material_generation', '{operator}', $$SELECT commerce_api.request_material_generation('', 'M', 'image', 't', '{}')$$),
+  ('record_generation_result', '{service}', $$SELECT commerce_api.record_generation_result(0, 'done')$$),
+  ('generation_report', '{operator}', $$SELECT commerce_api.generation_report('infinity', 'infinity')$$),
+  ('koc_materials', '{koc}', $$SELECT commerce_api.koc_materials('someone-else')$$),
+  ('share_material', '{koc}', $$SELECT commerce_api.share_material('NOPE', 'myspace', '')$$),
+  ('material_share_report', '{operator}', $$SELECT commerce_api.material_share_report('infinity', 'infinity')$$),
+  ('product_export_csv', '{operator}', $$SELECT commerce_api.product_export_csv('jd')$$),
+  ('request_qr_code', '{operator}', $$SELECT commerce_api.request_qr_code('', 'p', 's')$$),
+  ('record_qr_code', '{service}', $$SELECT commerce_api.record_qr_code(0, 'done')$$);
 SELECT pg_temp.fingerprint() AS fp0 \gset
 \o
 
@@ -492,7 +505,7 @@ SELECT is((SELECT count(*) FROM pg_class c WHERE c.relnamespace = 'commerce'::re
 -- grant_api is idempotent and revokes what the matrix no longer gives
 GRANT EXECUTE ON FUNCTION commerce_api.record_payout(text, text, text, text) TO commerce_customer;
 SELECT is((SELECT string_agg(role || '=' || functions, ' ') FROM commerce.grant_api()),
-          'commerce_anonymous=14 commerce_customer=64 commerce_koc=32 commerce_store=73 commerce_operator=153 commerce_finance=34 commerce_service=135',
+          'commerce_anonymous=14 commerce_customer=64 commerce_koc=34 commerce_store=73 commerce_operator=162 commerce_finance=34 commerce_service=137',
           'grant_api again: the same counts');
 SELECT ok(NOT has_function_privilege('commerce_customer', 'commerce_api.record_payout(text, text, text, text)', 'EXECUTE'),
           'grant_api revokes a grant the matrix does not give');

@@ -126,7 +126,7 @@ SELECT matches(pg_temp.call_as('customer', 'c1', format($$SELECT commerce_api.re
 SELECT is(pg_temp.call_as('operator', 'op1', $q$DO $$ BEGIN IF (commerce_api.koc_candidates() ->> 'listed')::int <> 1 THEN RAISE EXCEPTION 'leak'; END IF; END $$$q$, :t2),
           '42501: "op1" is not active operator staff of tenant ' || :t2, 'an operator of one tenant is no staff of another');
 SELECT is(pg_temp.fingerprint(), :'fp', 'the refused API calls changed nothing');
-SELECT is(pg_temp.call_as('koc', 'K1', $$SELECT commerce_api.record_share('material', 'M1', 'douyin', 'k-1')$$), 'ok', 'a KOC shares as its own account');
+SELECT is(pg_temp.call_as('koc', 'K1', $$SELECT commerce_api.record_share('post', 'note-1', 'douyin', 'k-1')$$), 'ok', 'a KOC shares as its own account');
 SELECT is((SELECT k.code FROM commerce.share s JOIN commerce.koc k USING (tenant_id, koc_id) WHERE s.request_id = 'k-1'), 'K1', '... recorded as that KOC');
 
 SELECT * FROM finish();

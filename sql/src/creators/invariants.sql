@@ -56,7 +56,30 @@ RETURNS TABLE (invariant text, detail text) LANGUAGE sql STABLE AS $$
       LEFT JOIN commerce.customer cu ON cu.tenant_id = a.tenant_id AND cu.customer_id = a.customer_id
      WHERE (p_tenant IS NULL OR n.tenant_id = p_tenant) AND n.application_id IS NOT NULL
        AND (cu.person_id IS DISTINCT FROM n.person_id OR a.created_at < n.sent_at
-            OR a.created_at >= n.sent_at + make_interval(days => c.window_days));
+            OR a.created_at >= n.sent_at + make_interval(days => c.window_days))
+    UNION ALL
+    -- a material's versions are numbered 1..versions without a gap; a video version has a duration, others none
+    SELECT 'material versions 1..n', format('material %s: versions %s, rows %s, highest %s, bad durations %s', m.code, m.versions, v.n,
+                                             v.hi, v.bad)
+      FROM commerce.material m
+      JOIN LATERAL (SELECT count(*) AS n, coalesce(max(x.version), 0) AS hi,
+                           count(*) FILTER (WHERE (m.kind = 'video') <> (x.duration_s IS NOT NULL)) AS bad
+                      FROM commerce.material_version x WHERE x.tenant_id = m.tenant_id AND x.material_id = m.material_id) v ON true
+     WHERE (p_tenant IS NULL OR m.tenant_id = p_tenant) AND (m.versions <> v.n OR m.versions <> v.hi OR v.bad > 0)
+    UNION ALL
+    -- a ready generation added exactly its versions, a failed or waiting one none
+    SELECT 'generation versions', format('generation %s: %s, versions %s, rows %s', g.generation_id, g.status, g.versions, v.n)
+      FROM commerce.material_generation g
+      JOIN LATERAL (SELECT count(*) AS n FROM commerce.material_version x
+                     WHERE x.tenant_id = g.tenant_id AND x.generation_id = g.generation_id) v ON true
+     WHERE (p_tenant IS NULL OR g.tenant_id = p_tenant) AND g.versions <> v.n
+    UNION ALL
+    -- a material share names an existing version of its material, a KOC's carries the KOC's tracking code only
+    SELECT 'material share = a version', format('share %s: material %s version %s', s.share_id, s.material_id, s.version)
+      FROM commerce.share s
+     WHERE (p_tenant IS NULL OR s.tenant_id = p_tenant) AND s.material_id IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM commerce.material_version v JOIN commerce.material m USING (tenant_id, material_id)
+                        WHERE v.tenant_id = s.tenant_id AND v.material_id = s.material_id AND v.version = s.version AND m.code = s.ref);
 $$;
 COMMENT ON FUNCTION commerce.check_creators_invariants(bigint) IS
-  'Check every invariant of the creator pipeline (K01, K02, K10): share click counts and times = their click rows; a list''s counts = its candidates, ranked 1..n, its control part the hash''s; a campaign''s notices = its rows, none to the control part or twice to a member per list (a notice never started aside); a sent notice''s message is in the outbox (crm.message on its channel, carrying the notice); an attributed application is the member''s, within the window after the notice. No rows: all hold.';
+  'Check every invariant of the creator pipeline (K01, K02, K10): share click counts and times = their click rows; a list''s counts = its candidates, ranked 1..n, its control part the hash''s; a campaign''s notices = its rows, none to the control part or twice to a member per list (a notice never started aside); a sent notice''s message is in the outbox (crm.message on its channel, carrying the notice); an attributed application is the member''s, within the window after the notice; a material''s versions are 1..n, videos alone with a duration; a ready generation added exactly its versions; a material share names an existing version of its material. No rows: all hold.';

@@ -33,7 +33,7 @@ COMMENT ON FUNCTION commerce.share_code(bigint, bigint) IS
 CREATE FUNCTION commerce.record_share(p_tenant bigint, p_customer text, p_kind text, p_ref text, p_platform text, p_request_id text)
 RETURNS jsonb
 LANGUAGE plpgsql AS $$
-DECLARE c record; s commerce.share%ROWTYPE; v_koc bigint; v_outcome text := 'created';
+DECLARE c record; s commerce.share%ROWTYPE; v_koc bigint; v_outcome text := 'created'; v_material bigint; v_version integer;
 BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._require(p_customer, 'p_customer');
@@ -58,8 +58,16 @@ BEGIN
         PERFORM commerce._not_found('customer', p_customer, p_tenant);
     END IF;
     SELECT k.koc_id INTO v_koc FROM commerce.koc k WHERE k.tenant_id = p_tenant AND k.customer_id = c.customer_id AND k.status = 'active';
-    INSERT INTO commerce.share AS x (tenant_id, request_id, person_id, customer_id, koc_id, kind, ref, platform, shared_at)
-    VALUES (p_tenant, p_request_id, c.person_id, c.customer_id, v_koc, p_kind, p_ref, p_platform, commerce.now())
+    IF p_kind = 'material' THEN           -- a material of the library, at its latest version
+        SELECT m.material_id, m.versions INTO v_material, v_version FROM commerce.material m
+         WHERE m.tenant_id = p_tenant AND m.code = p_ref AND m.status = 'active' AND m.versions > 0;
+        IF NOT FOUND THEN
+            PERFORM commerce._not_found('active material', p_ref, p_tenant);
+        END IF;
+    END IF;
+    INSERT INTO commerce.share AS x (tenant_id, request_id, person_id, customer_id, koc_id, kind, ref, platform, material_id, version,
+                                     shared_at)
+    VALUES (p_tenant, p_request_id, c.person_id, c.customer_id, v_koc, p_kind, p_ref, p_platform, v_material, v_version, commerce.now())
     ON CONFLICT (tenant_id, request_id) DO NOTHING
     RETURNING x.* INTO s;
     IF s.share_id IS NULL THEN
@@ -77,7 +85,7 @@ BEGIN
                               'shared_at', s.shared_at, 'outcome', v_outcome);
 END $$;
 COMMENT ON FUNCTION commerce.record_share(bigint, text, text, text, text, text) IS
-  'Record that a member (a customer account) shared something (K01, K10): kind product, play, page, material, review or post, what (p_ref), to which platform; as the KOC it is, if it is an active one. Once per request id (the same request again returns the same share, outcome repeat; PT409 if it named another). Returns the share with its signed code for the link.';
+  'Record that a member (a customer account) shared something (K01, K10): kind product, play, page, material (p_ref: an active material of the library, at its latest version; PT404 otherwise), review or post, what (p_ref), to which platform; as the KOC it is, if it is an active one (a KOC''s one-click share with its tracking code is share_material). Once per request id (the same request again returns the same share, outcome repeat; PT409 if it named another). Returns the share with its signed code for the link.';
 
 -- Record a visitor's click on a share code: the first click of each visitor counts.
 CREATE FUNCTION commerce.record_share_click(p_tenant bigint, p_code text, p_visitor text) RETURNS jsonb
@@ -97,7 +105,7 @@ BEGIN
             'Pass the code record_share returned, unaltered.');
     END IF;
     -- the share's row orders the clicks on it
-    SELECT x.share_id, x.customer_id, cu.code AS customer INTO s FROM commerce.share x
+    SELECT x.share_id, x.customer_id, x.tracking_code, cu.code AS customer INTO s FROM commerce.share x
       JOIN commerce.customer cu ON cu.tenant_id = x.tenant_id AND cu.customer_id = x.customer_id
      WHERE x.tenant_id = p_tenant AND x.share_id = v_share FOR NO KEY UPDATE OF x;
     IF NOT FOUND THEN
@@ -109,6 +117,9 @@ BEGIN
         ON CONFLICT DO NOTHING
         RETURNING true INTO v_new;
         v_new := coalesce(v_new, false);
+        IF s.tracking_code IS NOT NULL THEN    -- a KOC's share: the click is the KOC's too (orders attributed)
+            PERFORM commerce.record_click(p_tenant, s.tracking_code, p_visitor);
+        END IF;
     END IF;
     IF v_new THEN
         UPDATE commerce.share x SET clicks = x.clicks + 1, first_click_at = coalesce(x.first_click_at, v_now), last_click_at = v_now
@@ -118,4 +129,4 @@ BEGIN
     RETURN jsonb_build_object('share_id', v_share, 'counted', v_new, 'first', v_first);
 END $$;
 COMMENT ON FUNCTION commerce.record_share_click(bigint, text, text) IS
-  'Record a visitor''s click on a share''s signed code (K01, K10): the first click of each visitor counts (counted), the sharer''s own does not; first says this click made the share successful. 22023 for a code that is not the tenant''s. Returns {share_id, counted, first}.';
+  'Record a visitor''s click on a share''s signed code (K01, K10): the first click of each visitor counts (counted), the sharer''s own does not; first says this click made the share successful. On a KOC''s share with a tracking code the click is recorded as the KOC''s as well (record_click: the visitor''s orders are attributed). 22023 for a code that is not the tenant''s. Returns {share_id, counted, first}.';
