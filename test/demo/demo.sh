@@ -20,7 +20,10 @@
 # and friends, December's candidate list with its control part, a recruitment
 # SMS, receipts, an application from the notice), and materials (23: a poster
 # sized per platform, an AI video pack, a KOC's one-click share whose first
-# click counts, the Taobao CSV, a QR code). With CONSOLE=1 it then serves the HQ console over
+# click counts, the Taobao CSV, a QR code), and the creator's site (24: a page
+# from a template, published once its live room exists, the room's own price
+# and pool, subscribers told once at the start, a send without a credit
+# refused). With CONSOLE=1 it then serves the HQ console over
 # the GraphQL API and prints its address. Runs on the cluster test/harness.sh
 # starts.
 set -euo pipefail
@@ -771,7 +774,58 @@ SELECT x ->> 'status' AS status, x ->> 'url' AS url
                                'https://oss.up.example/qr/sticker.png', '7777777777777777777777777777777777777777777777777777777777777777') x;
 SQL
 
-say "24. Result"
+say "24. The creator's site (issue 16, H3.5): Xiao Li's home page from a template, refused while its live room does not exist, published with the site price; tonight's live room at its own price and pool; two fans subscribe, one spent her credit, the start tells the other once; a message without a credit is refused"
+p <<'SQL'
+SELECT commerce.tenant_id('up') AS t \gset
+SET timezone = 'Asia/Shanghai';
+\set SHOW_CONTEXT never
+SET commerce.now = '2026-12-18 12:00:00+08';
+-- a template of components, checked against their schemas; a follow button for Facebook is refused
+\set ON_ERROR_STOP 0
+SELECT commerce.upsert_site_template(:t, 'creator-home', 'Creator home', '{"components":[{"type":"follow_button","props":{"target":"facebook"}}]}');
+\set ON_ERROR_STOP 1
+SELECT x ->> 'components' AS components, x -> 'refs' AS refers_to
+  FROM commerce.upsert_site_template(:t, 'creator-home', 'Creator home', '{"components":[
+    {"type":"banner","props":{"material":"STICKER-POSTER","title":"Stickers for your laptop"}},
+    {"type":"product_card","props":{"product":"STICKER"}},
+    {"type":"live_floating_list","props":{"room":"LI-LIVE-1218","max_items":5}},
+    {"type":"follow_button","props":{"target":"wecom","label":"Add Xiao Li on WeCom"}}]}') x;
+SELECT x ->> 'versions' AS versions, x -> 'draft_broken_refs' AS cannot_show_yet
+  FROM commerce.apply_site_template(:t, 'creator-home', 'li', 'Xiao Li''s corner', 'ops') x;
+\set ON_ERROR_STOP 0
+SELECT commerce.publish_site_page(:t, 'li', NULL, 'ops');
+\set ON_ERROR_STOP 1
+-- tonight's live room: its own channel (9.90 becomes 6.90 there) and 200 packs set aside for it
+SELECT commerce.upsert_channel(:t, 'li_live', 'Xiao Li live room', 'self_operated') > 0 AS channel,
+       commerce.set_price(:t, 'STICKER-1', 'channel', 690, 'li_live') > 0 AS live_price,
+       commerce.allocate_stock(:t, 'alloc-li-live', 'li-live-1218', 'live_room', 'STICKER-1', 200) > 0 AS pool;
+SELECT x ->> 'status' AS status, x ->> 'channel' AS channel, x ->> 'activity' AS pool
+  FROM commerce.upsert_live_room(:t, 'LI-LIVE-1218', 'Sticker night', 'li_live', '2026-12-18 20:00+08', '2026-12-18 22:00+08', 'li-live-1218') x;
+SELECT p ->> 'sku' AS sku, p ->> 'list_price_fen' AS list_fen, p ->> 'live_price_fen' AS live_fen, p ->> 'available' AS available, p ->> 'pinned' AS pinned
+  FROM jsonb_array_elements(commerce.set_live_room_items(:t, 'LI-LIVE-1218', ARRAY['STICKER-1'], 'STICKER-1') -> 'products') p;
+SELECT x ->> 'published_version' AS published FROM commerce.publish_site_page(:t, 'li', NULL, 'ops') x;
+-- what a fan's phone gets: the components and the sticker at the site's (mini-program) price
+SELECT c ->> 'type' AS component, c -> 'props' AS props FROM jsonb_array_elements(commerce.site_page(:t, 'li') -> 'components') c;
+SELECT s ->> 'sku' AS sku, s ->> 'price_fen' AS site_price_fen FROM jsonb_array_elements(commerce.site_page(:t, 'li') -> 'products' -> 'STICKER' -> 'skus') s;
+-- two fans subscribe to the start (one one-time credit each); one spends hers on a warm-up message
+SELECT x ->> 'new' AS subscribed, x ->> 'live_start_credits' AS credits FROM commerce.subscribe_live_room(:t, 'LI-LIVE-1218', 'fan-k001') x;
+SELECT x ->> 'new' AS subscribed, x ->> 'live_start_credits' AS credits FROM commerce.subscribe_live_room(:t, 'LI-LIVE-1218', 'fan-k002') x;
+SELECT x ->> 'outcome' AS warm_up, x ->> 'credits_left' AS credits_left
+  FROM commerce.send_subscription_message(:t, 'fan-k002', 'live_start', '{"note":"8 pm tonight"}', 'warm-up-k002') x;
+-- 8 pm: the room starts; fan-k001 is told, fan-k002 has no credit left, and nothing is sent her
+SET commerce.now = '2026-12-18 20:00:00+08';
+SELECT x ->> 'status' AS status, x ->> 'queued' AS told, x ->> 'no_credit' AS no_credit FROM commerce.start_live_room(:t, 'LI-LIVE-1218') x;
+SELECT payload ->> 'customer' AS customer, payload -> 'data' ->> 'title' AS message FROM commerce.outbox
+ WHERE tenant_id = :t AND topic = 'mp.subscribe_message' AND dedupe_key LIKE 'subscribe:live:%';
+\set ON_ERROR_STOP 0
+SELECT commerce.send_subscription_message(:t, 'fan-k002', 'live_start', '{"note":"we are live"}', 'live-k002');
+\set ON_ERROR_STOP 1
+-- fan-k001 buys three packs in the room at the live price, from the room's pool
+SELECT status, payable_fen FROM commerce.place_order(:t, 'li-live-o1', 'li_live', '{"lines":[{"sku":"STICKER-1","qty":3}],"activity":"li-live-1218"}', 'fan-k001');
+SELECT p ->> 'available' AS left_in_room FROM jsonb_array_elements(commerce.live_room_products(:t, 'LI-LIVE-1218') -> 'products') p;
+SQL
+
+say "25. Result"
 p <<'SQL'
 SELECT (SELECT count(*) FROM public.demo_try)                                   AS flash_sale_tries,
        (SELECT count(*) FROM commerce.reservation WHERE status = 'confirmed'
@@ -794,11 +848,14 @@ SELECT CASE WHEN count(*) = 0 THEN 'the splits hold: every line''s parts add up 
 SELECT CASE WHEN count(*) = 0 THEN 'the candidate lists and notices hold: counts = rows, no notice to the control part or twice, receipts on real messages'
             ELSE 'CREATOR INVARIANT VIOLATIONS: ' || string_agg(invariant || ' ' || detail, '; ') END AS creators_check
   FROM commerce.check_creators_invariants();
+SELECT CASE WHEN count(*) = 0 THEN 'the site holds: page versions 1..n, every live subscriber told once at the start, no subscription message without a credit'
+            ELSE 'SITE INVARIANT VIOLATIONS: ' || string_agg(invariant || ' ' || detail, '; ') END AS site_check
+  FROM commerce.check_site_invariants();
 SQL
-n=$(psql -X -At -c "SELECT (SELECT count(*) FROM commerce.check_stock_invariants()) + (SELECT count(*) FROM commerce.check_koc_invariants()) + (SELECT count(*) FROM commerce.check_play_invariants()) + (SELECT count(*) FROM commerce.check_crm_invariants()) + (SELECT count(*) FROM commerce.check_fission_invariants()) + (SELECT count(*) FROM commerce.check_finance_invariants()) + (SELECT count(*) FROM commerce.check_creators_invariants())")
+n=$(psql -X -At -c "SELECT (SELECT count(*) FROM commerce.check_stock_invariants()) + (SELECT count(*) FROM commerce.check_koc_invariants()) + (SELECT count(*) FROM commerce.check_play_invariants()) + (SELECT count(*) FROM commerce.check_crm_invariants()) + (SELECT count(*) FROM commerce.check_fission_invariants()) + (SELECT count(*) FROM commerce.check_finance_invariants()) + (SELECT count(*) FROM commerce.check_creators_invariants()) + (SELECT count(*) FROM commerce.check_site_invariants())")
 [ "$n" = "0" ]
 
-say "25. The HQ console (src/console/) over the GraphQL API"
+say "26. The HQ console (src/console/) over the GraphQL API"
 if [ "${CONSOLE:-0}" != "1" ]; then
     echo "Run CONSOLE=1 make demo to serve the HQ console on this data (PostGraphile 4 from npm, Node.js);"
     echo "it prints the address to open and keeps serving until Ctrl-C."

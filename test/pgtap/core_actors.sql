@@ -14,7 +14,7 @@ SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
 CALL commerce.provision();
-SELECT plan(783);
+SELECT plan(825);
 \ir lib/fingerprint.psql
 \o /dev/null
 
@@ -298,7 +298,21 @@ INSERT INTO expected VALUES
   ('material_share_report', '{operator}', $$SELECT commerce_api.material_share_report('infinity', 'infinity')$$),
   ('product_export_csv', '{operator}', $$SELECT commerce_api.product_export_csv('jd')$$),
   ('request_qr_code', '{operator}', $$SELECT commerce_api.request_qr_code('', 'p', 's')$$),
-  ('record_qr_code', '{service}', $$SELECT commerce_api.record_qr_code(0, 'done')$$);
+  ('record_qr_code', '{service}', $$SELECT commerce_api.record_qr_code(0, 'done')$$),
+  ('save_site_page', '{operator}', $$SELECT commerce_api.save_site_page('Bad Slug', 't', '{}')$$),
+  ('publish_site_page', '{operator}', $$SELECT commerce_api.publish_site_page('nope')$$),
+  ('unpublish_site_page', '{operator}', $$SELECT commerce_api.unpublish_site_page('nope')$$),
+  ('site_pages', '{operator}', $$SELECT commerce_api.site_pages()$$),
+  ('site_page', '{anonymous,customer}', $$SELECT commerce_api.site_page('nope')$$),
+  ('upsert_site_template', '{operator}', $$SELECT commerce_api.upsert_site_template('Bad Code', 't', '{}')$$),
+  ('apply_site_template', '{operator}', $$SELECT commerce_api.apply_site_template('nope', 'p', 'P')$$),
+  ('upsert_live_room', '{operator}', $$SELECT commerce_api.upsert_live_room('bad code', 't', 'c', 'infinity', 'infinity')$$),
+  ('set_live_room_items', '{operator}', $$SELECT commerce_api.set_live_room_items('nope', ARRAY['x'])$$),
+  ('live_room_products', '{anonymous,customer}', $$SELECT commerce_api.live_room_products('nope')$$),
+  ('subscribe_live_room', '{customer}', $$SELECT commerce_api.subscribe_live_room('nope')$$),
+  ('start_live_room', '{operator}', $$SELECT commerce_api.start_live_room('nope')$$),
+  ('end_live_room', '{operator}', $$SELECT commerce_api.end_live_room('nope')$$),
+  ('send_subscription_message', '{operator,service}', $$SELECT commerce_api.send_subscription_message('nope', 'birthday', '{}', 'k')$$);
 SELECT pg_temp.fingerprint() AS fp0 \gset
 \o
 
@@ -505,7 +519,7 @@ SELECT is((SELECT count(*) FROM pg_class c WHERE c.relnamespace = 'commerce'::re
 -- grant_api is idempotent and revokes what the matrix no longer gives
 GRANT EXECUTE ON FUNCTION commerce_api.record_payout(text, text, text, text) TO commerce_customer;
 SELECT is((SELECT string_agg(role || '=' || functions, ' ') FROM commerce.grant_api()),
-          'commerce_anonymous=14 commerce_customer=64 commerce_koc=34 commerce_store=73 commerce_operator=162 commerce_finance=34 commerce_service=137',
+          'commerce_anonymous=16 commerce_customer=67 commerce_koc=34 commerce_store=73 commerce_operator=173 commerce_finance=34 commerce_service=138',
           'grant_api again: the same counts');
 SELECT ok(NOT has_function_privilege('commerce_customer', 'commerce_api.record_payout(text, text, text, text)', 'EXECUTE'),
           'grant_api revokes a grant the matrix does not give');

@@ -20,21 +20,21 @@ SELECT is(
           'koc_audit', 'koc_ledger', 'koc_level_change', 'material_asset', 'material_version', 'membership_period', 'membership_refund', 'order_event',
           'order_status_history', 'payroll_line', 'payroll_run', 'play_help', 'points_ledger', 'potential_candidate', 'potential_model',
           'potential_run', 'profit_split_line', 'quick_reply_use', 'recruit_campaign',
-          'segment_run', 'service_message', 'share_click', 'sharing_order', 'sharing_rule_party', 'stock_movement',
+          'segment_run', 'service_message', 'share_click', 'sharing_order', 'sharing_rule_party', 'site_page_version', 'stock_movement',
           'sync_log', 'tag_change', 'ticket_event'],
-    'the forty-four append-only tables are declared append-only');
+    'the forty-five append-only tables are declared append-only');
 SELECT is(
     (SELECT count(*)::int FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
       WHERE t.tgname = 'before_10_append_only_truncate' AND c.relnamespace = 'commerce'::regnamespace
         AND t.tgfoid = 'commerce.append_only_guard'::regproc
         AND t.tgtype & 32 = 32),   -- TRIGGER_TYPE_TRUNCATE
-    44, 'every append-only table has its TRUNCATE guard');
+    45, 'every append-only table has its TRUNCATE guard');
 SELECT is(
     (SELECT count(*)::int FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
       WHERE t.tgname = 'before_10_append_only' AND c.relnamespace = 'commerce'::regnamespace
         AND t.tgfoid = 'commerce.append_only_guard'::regproc
         AND t.tgtype & (8 | 16) = (8 | 16) AND t.tgtype & 1 = 1),   -- DELETE | UPDATE, FOR EACH ROW
-    44, 'every append-only table has its row guard for UPDATE and DELETE');
+    45, 'every append-only table has its row guard for UPDATE and DELETE');
 -- no other trigger runs the append-only guard (one declaration, not copies)
 SELECT is(
     (SELECT count(*)::int FROM pg_trigger t
