@@ -14,7 +14,7 @@ SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
 CALL commerce.provision();
-SELECT plan(825);
+SELECT plan(840);
 \ir lib/fingerprint.psql
 \o /dev/null
 
@@ -312,7 +312,12 @@ INSERT INTO expected VALUES
   ('subscribe_live_room', '{customer}', $$SELECT commerce_api.subscribe_live_room('nope')$$),
   ('start_live_room', '{operator}', $$SELECT commerce_api.start_live_room('nope')$$),
   ('end_live_room', '{operator}', $$SELECT commerce_api.end_live_room('nope')$$),
-  ('send_subscription_message', '{operator,service}', $$SELECT commerce_api.send_subscription_message('nope', 'birthday', '{}', 'k')$$);
+  ('send_subscription_message', '{operator,service}', $$SELECT commerce_api.send_subscription_message('nope', 'birthday', '{}', 'k')$$),
+  ('record_events', '{anonymous,customer,service}', $$SELECT commerce_api.record_events('', '[]')$$),
+  ('set_channel_spend', '{operator,finance}', $$SELECT commerce_api.set_channel_spend('nope', '2030-06-02', -1)$$),
+  ('sales_metrics', '{operator,finance}', $$SELECT commerce_api.sales_metrics('2030-06-02', '2030-06-01')$$),
+  ('record_platform_listing', '{service}', $$SELECT commerce_api.record_platform_listing(0, '{}')$$),
+  ('platform_checks', '{operator}', $$SELECT commerce_api.platform_checks('2030-06-02', '2030-06-01')$$);
 SELECT pg_temp.fingerprint() AS fp0 \gset
 \o
 
@@ -519,7 +524,7 @@ SELECT is((SELECT count(*) FROM pg_class c WHERE c.relnamespace = 'commerce'::re
 -- grant_api is idempotent and revokes what the matrix no longer gives
 GRANT EXECUTE ON FUNCTION commerce_api.record_payout(text, text, text, text) TO commerce_customer;
 SELECT is((SELECT string_agg(role || '=' || functions, ' ') FROM commerce.grant_api()),
-          'commerce_anonymous=16 commerce_customer=67 commerce_koc=34 commerce_store=73 commerce_operator=173 commerce_finance=34 commerce_service=138',
+          'commerce_anonymous=17 commerce_customer=68 commerce_koc=34 commerce_store=73 commerce_operator=176 commerce_finance=36 commerce_service=140',
           'grant_api again: the same counts');
 SELECT ok(NOT has_function_privilege('commerce_customer', 'commerce_api.record_payout(text, text, text, text)', 'EXECUTE'),
           'grant_api revokes a grant the matrix does not give');

@@ -159,7 +159,7 @@ SELECT ok(to_regnamespace('cron') IS NULL, 'precondition: pg_cron is not install
 SELECT throws_ok($$SELECT commerce.schedule_jobs()$$,
     '0A000', 'pg_cron is not installed in this database', 'schedule_jobs: without pg_cron -> 0A000');
 SELECT is_empty($$SELECT * FROM commerce.unschedule_jobs()$$, 'unschedule_jobs: without pg_cron returns no rows');
-SELECT is((SELECT count(*) FROM commerce.job), 22::bigint, 'jobs: the job list is unchanged (expiry, unpaid-order, settlement, month-close, risk, group-deadline, points, coupons, memberships, CRM, CRM nightly, CRM insight, tickets, flows, fission, broadcasts, community daily, service, splits, payroll, KOC potential and purge pumps)');
+SELECT is((SELECT count(*) FROM commerce.job), 23::bigint, 'jobs: the job list is unchanged (expiry, unpaid-order, settlement, month-close, risk, group-deadline, points, coupons, memberships, CRM, CRM nightly, CRM insight, tickets, flows, fission, broadcasts, community daily, service, splits, payroll, KOC potential, platform check and purge pumps)');
 SELECT is(pg_temp.fingerprint(), :'fp0', 'api: no commerce table changed');
 
 SELECT * FROM finish();

@@ -81,8 +81,8 @@ SELECT throws_ok('UPDATE commerce.audit_log SET outcome = ''x''', 'PT403', NULL,
 SELECT throws_ok('DELETE FROM commerce.audit_log', 'PT403', NULL, 'nor deleted from');
 SELECT is((SELECT string_agg(c.relname, ' ' ORDER BY c.relname) FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid
             WHERE g.tgname = 'after_90_audit'),
-          'after_sale koc_risk_flag play_settlement price retention role_binding settle_batch staff withdrawal',
-          'refunds, risk decisions, play settlements, prices, retention, bindings, payout batches, staff and withdrawals are audited');
+          'after_sale channel_spend koc_risk_flag play_settlement price retention role_binding settle_batch staff withdrawal',
+          'refunds, channel spend, risk decisions, play settlements, prices, retention, bindings, payout batches, staff and withdrawals are audited');
 -- refunds from 50.00 yuan need a second, different approver
 SELECT throws_ok(format('SELECT commerce.set_refund_approval(%s, -1)', :t), '22023', 'invalid value for p_threshold_fen',
                  'a negative threshold -> 22023');

@@ -9,7 +9,7 @@ SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
 CALL commerce.provision();
-SELECT plan(22);
+SELECT plan(23);
 \o /dev/null
 -- a year ago: stock, orders, clicks, funnel events, delivered messages
 SET LOCAL commerce.now = '2029-01-10 10:00:00+08';
@@ -38,6 +38,12 @@ SELECT commerce.record_play_view(:t, 'F', 'fan', '10.0.0.1');
 UPDATE commerce.request_log SET created_at = '2030-01-10 10:00:00+08' WHERE created_at <> '2029-01-10 10:00:00+08';
 -- tenant 2 keeps its idempotency keys for two years
 SELECT commerce.set_retention(:t2, 'request_log', '2 years');
+-- visitors' days (record_events folds the front end's events into them): tenant 1 keeps them 300 days
+INSERT INTO commerce.visit_day (tenant_id, day, channel_id, visitor, views, first_at, last_at)
+SELECT :t, d::date, c.channel_id, 'v1', 3, d, d
+  FROM commerce.channel c, (VALUES (timestamptz '2029-01-10 10:00+08'), (timestamptz '2030-01-10 10:00+08')) x(d)
+ WHERE c.tenant_id = :t AND c.code = 'wechat_mp';
+SELECT commerce.set_retention(:t, 'visit_day', '300 days');
 CREATE TEMP TABLE ledger_before AS
 SELECT 'stock_movement' AS t, count(*) AS n, md5(string_agg(x::text, ',' ORDER BY x::text)) AS h FROM commerce.stock_movement x
 UNION ALL SELECT 'order_status_history', count(*), md5(string_agg(x::text, ',' ORDER BY x::text)) FROM commerce.order_status_history x
@@ -47,13 +53,13 @@ UNION ALL SELECT 'customer', count(*), md5(string_agg(x::text, ',' ORDER BY x::t
 \o
 
 SELECT is((SELECT string_agg(what || '=' || coalesce(rows_due::text, '-'), ' ' ORDER BY what) FROM commerce.retention_report()),
-          'click=0 cron.job_run_details=- outbox.dead=0 outbox.done=6 play_event=4 request_log=2',
+          'click=0 cron.job_run_details=- outbox.dead=0 outbox.done=6 play_event=4 request_log=2 visit_day=1',
           'retention_report: what is due (tenant 2''s old key is kept by its own retention)');
 SELECT is((SELECT count(*) FROM commerce.request_log), 5::bigint, 'before: five idempotency keys');
 -- a bounded batch
 SELECT is(commerce.purge_batch(3), 3, 'purge_batch(3) deletes three rows');
-SELECT is((SELECT sum(rows_due)::integer FROM commerce.retention_report()), 9, 'and leaves the rest due');
-SELECT is(commerce.purge_batch(1000), 9, 'the next batch deletes the rest');
+SELECT is((SELECT sum(rows_due)::integer FROM commerce.retention_report()), 10, 'and leaves the rest due');
+SELECT is(commerce.purge_batch(1000), 10, 'the next batch deletes the rest');
 SELECT is(commerce.purge_batch(1000), 0, 'then nothing is due');
 SELECT is((SELECT string_agg(tenant_id || ':' || request_id, ' ' ORDER BY tenant_id, request_id) FROM commerce.request_log),
           format('%s:new-in %s:new-in %s:old-in', :t, :t2, :t2), 'idempotency keys: the fresh ones and tenant 2''s old one stay');
@@ -62,6 +68,7 @@ SELECT is((SELECT string_agg(dedupe_key, ' ' ORDER BY dedupe_key) FROM commerce.
 SELECT is((SELECT status FROM commerce.outbox WHERE dedupe_key = 'old-pending'), 'pending',
           'an undelivered message is never purged, however old');
 SELECT is((SELECT count(*) FROM commerce.play_event), 1::bigint, 'funnel events: the fresh one stays');
+SELECT is((SELECT string_agg(day::text, ' ') FROM commerce.visit_day), '2030-01-10', 'visitors'' days: the one within 300 days stays');
 SELECT is((SELECT string_agg(t || ' ' || n, ', ' ORDER BY t) FROM ledger_before),
           (SELECT string_agg(t || ' ' || n, ', ' ORDER BY t) FROM (
               SELECT 'stock_movement' AS t, count(*) AS n FROM commerce.stock_movement
@@ -98,7 +105,7 @@ SELECT throws_ok(format($$SELECT commerce.set_retention(%s, 'cron.job_run_detail
                  'invalid value for p_tenant', 'set_retention: pg_cron''s details have one retention -> 22023');
 SELECT throws_ok($$SELECT commerce.purge_batch(0)$$, '22023', 'invalid value for p_limit', 'purge_batch: a batch of 0 -> 22023');
 SELECT is((SELECT string_agg(tenant_id || ' ' || what || ' ' || keep, ', ' ORDER BY tenant_id, what) FROM commerce.retention WHERE tenant_id <> 0),
-          format('%s request_log 2 years', :t2), 'the refused settings changed nothing');
+          format('%s visit_day 300 days, %s request_log 2 years', :t, :t2), 'the refused settings changed nothing');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -54,6 +54,13 @@ BEGIN
                AND c.click_id IN (SELECT x.click_id FROM commerce.click x
                                    WHERE x.tenant_id = r.tenant_id AND x.clicked_at < v_cut
                                    ORDER BY x.click_id LIMIT v_left);
+        WHEN 'visit_day' THEN       -- by day, in the tenant's calendar: the primary key's order
+            DELETE FROM commerce.visit_day v
+             WHERE v.ctid = ANY (ARRAY(SELECT x.ctid FROM commerce.visit_day x
+                                        WHERE x.tenant_id = r.tenant_id
+                                          AND x.day < (v_cut AT TIME ZONE (SELECT t.time_zone FROM commerce.tenant t
+                                                                            WHERE t.tenant_id = r.tenant_id))::date
+                                        ORDER BY x.day LIMIT v_left));
         END CASE;
         GET DIAGNOSTICS n = ROW_COUNT;
         v_left := v_left - n;
@@ -77,7 +84,7 @@ BEGIN
     RETURN v_total;
 END $$;
 COMMENT ON FUNCTION commerce.purge_batch(integer) IS
-  'Delete up to p_limit rows older than their retention (commerce.retention: tenant row, else the tenant-0 default): idempotency keys (request_log), delivered and dead outbox messages, play funnel events, clicks, and pg_cron''s run details of the commerce jobs. Never a ledger, an order or money. Returns the rows deleted.';
+  'Delete up to p_limit rows older than their retention (commerce.retention: tenant row, else the tenant-0 default): idempotency keys (request_log), delivered and dead outbox messages, play funnel events, clicks, visitors'' days (visit_day), and pg_cron''s run details of the commerce jobs. Never a ledger, an order or money. Returns the rows deleted.';
 
 -- The purge job (pg_cron, daily): purge in committed batches until nothing is due.
 CREATE PROCEDURE commerce.purge_pump(p_batch integer DEFAULT 10000, p_max_batches integer DEFAULT 1000)
@@ -106,6 +113,8 @@ BEGIN
                                     WHERE x.at < commerce.now() - commerce._retention(x.tenant_id, d.what))
            WHEN 'click' THEN (SELECT count(*) FROM commerce.click x
                                WHERE x.clicked_at < commerce.now() - commerce._retention(x.tenant_id, d.what))
+           WHEN 'visit_day' THEN (SELECT count(*) FROM commerce.visit_day x JOIN commerce.tenant t ON t.tenant_id = x.tenant_id
+                                   WHERE x.day < ((commerce.now() - commerce._retention(x.tenant_id, d.what)) AT TIME ZONE t.time_zone)::date)
            END
       FROM commerce.retention d WHERE d.tenant_id = 0 ORDER BY d.what;
 END $$;

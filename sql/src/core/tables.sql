@@ -156,15 +156,15 @@ SELECT commerce._declare_audited('commerce.role_binding', 'role_name', ARRAY['te
 CREATE TABLE commerce.retention (
     tenant_id  bigint NOT NULL DEFAULT 0,
     what       text NOT NULL CHECK (what IN ('request_log', 'outbox.done', 'outbox.dead', 'play_event', 'click',
-                                             'cron.job_run_details')),
+                                             'visit_day', 'cron.job_run_details')),
     keep       interval NOT NULL CHECK (keep >= interval '1 day' AND keep <= interval '20 years'),
     PRIMARY KEY (tenant_id, what)
 );
 COMMENT ON TABLE commerce.retention IS
-  'How long the purge job (commerce.purge_batch, job commerce-purge) keeps rows that only serve operations: idempotency keys, delivered and dead outbox messages, play funnel events, link clicks, and pg_cron''s run details of the commerce jobs. tenant_id 0 holds the defaults; a tenant row overrides one. Ledgers, orders and money are never purged.';
+  'How long the purge job (commerce.purge_batch, job commerce-purge) keeps rows that only serve operations: idempotency keys, delivered and dead outbox messages, play funnel events, link clicks, visitors'' days (visit_day), and pg_cron''s run details of the commerce jobs. tenant_id 0 holds the defaults; a tenant row overrides one. Ledgers, orders and money are never purged.';
 INSERT INTO commerce.retention (what, keep) VALUES
   ('request_log', '30 days'), ('outbox.done', '14 days'), ('outbox.dead', '90 days'),
-  ('play_event', '180 days'), ('click', '400 days'), ('cron.job_run_details', '14 days');
+  ('play_event', '180 days'), ('click', '400 days'), ('visit_day', '400 days'), ('cron.job_run_details', '14 days');
 INSERT INTO commerce.job (job_name, schedule, command) VALUES
   ('commerce-purge', '17 19 * * *', 'CALL commerce.purge_pump()');
 SELECT commerce._declare_audited('commerce.retention', 'what', ARRAY['keep']);

@@ -332,3 +332,27 @@ END $$;
 REVOKE ALL ON FUNCTION commerce_hasura.order_shipments(json, bigint) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_hasura.order_shipments(json, bigint) IS
   'Hasura: commerce_api.order_shipments for the actor of the session variables hasura_session (x-hasura-role, x-hasura-user-id, x-hasura-tenant-id); track it with session_argument: hasura_session.';
+
+-- The hourly missing-order check (H3.2.1): the adapter answers, HQ reads.
+CREATE FUNCTION commerce_api.record_platform_listing(check_id bigint, ids text[])
+RETURNS jsonb LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.record_platform_listing', '{service}');
+BEGIN
+    RETURN commerce.record_platform_listing(a.tenant_id, record_platform_listing.check_id, record_platform_listing.ids);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.record_platform_listing(bigint, text[]) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.record_platform_listing(bigint, text[]) IS
+  'The platform adapter (service) answers an hourly missing-order check (platform.list_orders) with the ids of the platform''s orders for the hour: the ids commerce lacks go back to it as platform.fetch_orders and to operators as alert.missing_orders. Once per check (the same list again: repeat; another: PT409).';
+
+CREATE FUNCTION commerce_api.platform_checks(from_at timestamptz, to_at timestamptz, channel text DEFAULT NULL)
+RETURNS jsonb LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.platform_checks', '{operator}');
+BEGIN
+    PERFORM commerce._api_hq(a);
+    RETURN commerce.platform_checks(a.tenant_id, platform_checks.from_at, platform_checks.to_at, platform_checks.channel);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.platform_checks(timestamptz, timestamptz, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.platform_checks(timestamptz, timestamptz, text) IS
+  'HQ operators read the hourly missing-order checks of a span (up to 31 days), of one platform channel or all: listed, missing, still missing, late.';
