@@ -13,7 +13,8 @@
 #                                and the four actors' flows through it),
 #                                scripts (test/stress/);
 #                                ONLY=regress|isolation|pgtap|lint|security|
-#                                upgrade|gateway|stress runs one.
+#                                upgrade|gateway|stress runs one; STRESS_MATCH=word
+#                                runs only the stress scripts naming it.
 #                                The last line of output is "N passed, N failed".
 #   bash test/harness.sh demo    runs test/demo/demo.sh   (database commerce_demo)
 #   bash test/harness.sh bench   runs test/bench/bench.sh (database commerce_bench)
@@ -428,6 +429,8 @@ tap_suite gateway test/gateway
 # e. script suites in test/stress/: executable files and *.sh
 STRESS=()
 while IFS= read -r f; do
+    # STRESS_MATCH=word runs only the scripts whose path contains it (a developer's shortcut)
+    if [ -n "${STRESS_MATCH:-}" ] && [[ "$f" != *"$STRESS_MATCH"* ]]; then continue; fi
     if [ -f "$f" ] && { [ -x "$f" ] || [[ "$f" == *.sh ]]; }; then STRESS+=("$f"); fi
 done < <(sorted_files test/stress/*)
 if want stress && [ "${#STRESS[@]}" -gt 0 ]; then
