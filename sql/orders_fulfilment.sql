@@ -66,5 +66,30 @@ SELECT topic, payload - 'receiver' - 'shipment_id' - 'order_id' AS payload FROM 
 SELECT order_id AS o5 FROM commerce.place_order(:t, 'o5', 'h5', '{"lines":[{"sku":"TEE","qty":1}]}') \gset
 SELECT * FROM commerce.ship_order(:t, :o5, 'ship-5');
 
+-- custom e-waybill templates (H3.3.1): the most specific for the channel and carrier goes into the print job
+SELECT commerce.set_waybill_template(:t, NULL, NULL, 'https://cdn.example.com/logo.png', 'Thank you for shopping with us') ->> 'message' AS all_waybills;
+SELECT commerce.set_waybill_template(:t, 'h5', 'sf', 'https://cdn.example.com/logo-h5.png', 'H5 and SF',
+                                     p_sender_name => '品牌仓', p_sender_phone => '0571-88880000') ->> 'carrier' AS h5_sf;
+SELECT commerce.set_waybill_template(:t, NULL, NULL, 'https://cdn.example.com/logo2.png', 'Thank you, again') ->> 'logo_url' AS replaced;
+SELECT channel, carrier, logo_url, message, sender_name, sender_phone FROM jsonb_to_recordset(commerce.waybill_templates(:t))
+    AS x(channel text, carrier text, logo_url text, message text, sender_name text, sender_phone text);
+SELECT carrier FROM commerce.ship_order(:t, :o2, 'ship-2', 'ZT2', 'zto');
+SELECT carrier FROM commerce.ship_order(:t, :o3, 'ship-3', 'SF3', 'sf');
+SELECT payload ->> 'carrier' AS carrier, (payload -> 'template') - 'template_id' AS template FROM commerce.outbox
+ WHERE tenant_id = :t AND topic = 'waybill.print' AND (payload ->> 'order_id')::bigint IN (:o1, :o2, :o3) ORDER BY message_id;
+-- bad input changes nothing
+SELECT commerce.set_waybill_template(:t, 'h5', 'SF!', 'https://cdn.example.com/a.png');
+SELECT commerce.set_waybill_template(:t, 'h5', 'sf', 'http://cdn.example.com/a.png');
+SELECT commerce.set_waybill_template(:t, 'h5', 'sf', NULL);
+SELECT commerce.set_waybill_template(:t, 'h5', 'sf', NULL, repeat('x', 201));
+SELECT commerce.set_waybill_template(:t, 'h5', 'sf', NULL, p_sender_phone => 'call me');
+SELECT commerce.set_waybill_template(:t, 'nowhere', 'sf', 'https://cdn.example.com/a.png');
+SELECT jsonb_array_length(commerce.waybill_templates(:t)) AS still_two;
+-- removed: the next parcel falls back to the template for all
+SELECT commerce.remove_waybill_template(:t, 'h5', 'sf') AS removed, commerce.remove_waybill_template(:t, 'h5', 'sf') AS again;
+SELECT commerce._waybill_template(:t, (SELECT channel_id FROM commerce.channel WHERE tenant_id = :t AND code = 'h5'), 'sf') ->> 'message' AS fallback;
+SELECT commerce.remove_waybill_template(:t, NULL, NULL) AS removed_all;
+SELECT commerce._waybill_template(:t, NULL, 'sf') IS NULL AS standard_waybill;
+
 SET client_min_messages = warning;
 DROP SCHEMA commerce CASCADE;

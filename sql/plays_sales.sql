@@ -68,6 +68,30 @@ SELECT * FROM commerce.buy_play(:t, 'f-ed', 'FLASH', 'ed', 1, p_ip => '10.0.0.7'
 SET commerce.now = '2026-11-20 11:00:00+08';
 SELECT outcome FROM commerce.buy_play(:t, 'f-ed', 'FLASH', 'ed', 1, p_ip => '10.6.6.6');
 
+-- ===== M6.2: a rate per device, and no new accounts without a profile =====
+SELECT code FROM commerce.configure_play(:t, 'cfg-f2', 'FLASH2', 'FLASH_SALE', 'HZ-1', 'SWIM-10', 'Second flash sale',
+                                         19900, 10, '2026-11-20 11:00+08', '2026-11-20 12:00+08', '{}',
+                                         p_asset_type => 'SERVICE', p_units_per_sale => 15);
+SELECT commerce.upsert_customer(:t, 'fresh', 'Made an hour ago') > 0 AS fresh,
+       commerce.upsert_customer(:t, 'fresh-phone', 'Made an hour ago, phone bound', '13800009999') > 0 AS fresh_phone,
+       commerce.upsert_customer(:t, 'gus', 'Gus') > 0 AS gus, commerce.upsert_customer(:t, 'hal', 'Hal') > 0 AS hal;
+UPDATE commerce.customer SET created_at = CASE WHEN code LIKE 'fresh%' THEN timestamptz '2026-11-20 10:00+08' ELSE timestamptz '2026-01-01 00:00+08' END
+ WHERE tenant_id = :t;
+SELECT code, user_rate_per_minute, ip_rate_per_minute, device_rate_per_minute, min_account_age::text
+  FROM commerce.set_play_limits(:t, 'FLASH2', NULL, NULL, 1, '7 days');
+SELECT * FROM commerce.buy_play(:t, 'f2-fresh', 'FLASH2', 'fresh', 1);
+SELECT outcome FROM commerce.buy_play(:t, 'f2-fresh-phone', 'FLASH2', 'fresh-phone', 1, p_device => 'dev-1');
+SELECT * FROM commerce.buy_play(:t, 'f2-gus', 'FLASH2', 'gus', 1, p_device => 'dev-1');
+SELECT outcome FROM commerce.buy_play(:t, 'f2-gus-2', 'FLASH2', 'gus', 1, p_device => 'dev-2');
+-- without a device id the per-device rate does not apply
+SELECT outcome FROM commerce.buy_play(:t, 'f2-hal', 'FLASH2', 'hal', 1);
+SELECT commerce.set_play_limits(:t, 'FLASH2', NULL, NULL, 0);
+SELECT commerce.set_play_limits(:t, 'FLASH2', NULL, NULL, NULL, '0 days');
+SELECT commerce.set_play_limits(:t, 'FLASH2', NULL, NULL, NULL, '2 years');
+SELECT commerce.cancel_order(:t, order_id) IS NOT NULL AS cancelled FROM commerce.orders
+ WHERE request_id IN ('play:f2-fresh-phone', 'play:f2-gus-2', 'play:f2-hal') ORDER BY order_id;
+SELECT code, device_rate_per_minute, min_account_age::text FROM commerce.set_play_limits(:t, 'FLASH2', NULL, NULL);
+
 -- ===== bargain: from 300 yuan, 40 yuan a cut, floor 200 yuan (3 cuts: 40, 40, 20) =====
 SELECT code, rules FROM commerce.configure_play(:t, 'cfg-b', 'HAGGLE', 'BARGAIN', 'HZ-1', 'SWIM-10', 'Cut the price',
                                                 30000, 5, '2026-11-20 10:00+08', '2026-11-30 00:00+08',

@@ -7,39 +7,79 @@
  * In order, each refusal with its own SQLSTATE (docs/errors.md):
  *     blacklist (user, IP, device)          PT403
  *     new customers only                    PT403
+ *     a new account without a profile       PT403
  *     per-customer limit of the play        PT409
  *     mutex group overlapping in time       PT409
  *     per-customer rate (actions a minute)  PT429
  *     per-IP rate (actions a minute)        PT429
+ *     per-device rate (actions a minute)    PT429
  * An admitted action is recorded as a play_event, which is what the rate
  * limits count (and the dashboard's funnel shows).
  *
  * Races: the checks that count what a customer already has (limit, mutex,
  * rate) run under a transaction advisory lock on (play or mutex group,
- * customer), and the per-IP rate under one on (play, IP), so two concurrent
+ * customer), the per-IP rate under one on (play, IP) and the per-device
+ * rate under one on (play, device), so two concurrent
  * actions of one customer are checked one after the other.  These locks are
  * taken after the group's row lock and before any stock slot, the order
  * every play entry point follows.
  */
 #include "commerce.h"
 
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
+#include "utils/lsyscache.h"
 
 /* The actions that are admitted here (and counted by the rate limits). */
 static const char *const play_actions[] = {"join", "buy", "start", "help", "invite"};
 
-/* The config and the customer, in one row. */
+/*
+ * The config and the customer, in one row; the last column says whether the
+ * customer is an account younger than the play's min_account_age without a
+ * profile (no bound phone on the customer or its person, no paid order).
+ */
 static CommercePlan plan_context = {
 	"SELECT c.code, c.new_users_only, c.per_user_limit::int8, c.mutex_group, c.starts_at, c.ends_at,"
-	"       c.activity, c.user_rate_per_minute::int8, c.ip_rate_per_minute::int8, cu.code"
+	"       c.activity, c.user_rate_per_minute::int8, c.ip_rate_per_minute::int8, cu.code,"
+	"       c.device_rate_per_minute::int8, c.min_account_age::text,"
+	"       c.min_account_age IS NOT NULL AND cu.created_at > $4 - c.min_account_age"
+	"       AND cu.phone IS NULL"
+	"       AND NOT EXISTS (SELECT 1 FROM commerce.person_identity i"
+	"                        WHERE i.tenant_id = cu.tenant_id AND i.person_id = cu.person_id AND i.type = 'phone')"
+	"       AND NOT EXISTS (SELECT 1 FROM commerce.orders o"
+	"                        WHERE o.tenant_id = cu.tenant_id AND o.customer_id = cu.customer_id AND o.paid_at IS NOT NULL)"
 	"  FROM commerce.play_config c"
 	"  JOIN commerce.customer cu ON cu.tenant_id = c.tenant_id AND cu.customer_id = $3"
 	" WHERE c.tenant_id = $1 AND c.config_id = $2",
-	3, {INT8OID, INT8OID, INT8OID}, NULL
+	4, {INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID}, NULL
 };
+
+/*
+ * The same for a database whose SQL is still at 0.6.0 (the library is
+ * installed before ALTER EXTENSION commerce UPDATE runs): no device rate, no
+ * account age.
+ */
+static CommercePlan plan_context_0_6 = {
+	"SELECT c.code, c.new_users_only, c.per_user_limit::int8, c.mutex_group, c.starts_at, c.ends_at,"
+	"       c.activity, c.user_rate_per_minute::int8, c.ip_rate_per_minute::int8, cu.code,"
+	"       NULL::int8, NULL::text, false"
+	"  FROM commerce.play_config c"
+	"  JOIN commerce.customer cu ON cu.tenant_id = c.tenant_id AND cu.customer_id = $3"
+	" WHERE c.tenant_id = $1 AND c.config_id = $2",
+	4, {INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID}, NULL
+};
+
+/* Does commerce.play_config have the columns of 0.7.0 (min_account_age)? */
+static bool
+play_config_is_0_7(void)
+{
+	Oid			rel = get_relname_relid("play_config", get_namespace_oid("commerce", false));
+
+	return OidIsValid(rel) && get_attnum(rel, "min_account_age") != InvalidAttrNumber;
+}
 
 /* The first blacklist entry in force that matches the customer, the IP or the device. */
 static CommercePlan plan_blacklist = {
@@ -93,6 +133,14 @@ static CommercePlan plan_ip_rate = {
 	4, {INT8OID, INT8OID, TEXTOID, TIMESTAMPTZOID}, NULL
 };
 
+/* Admitted actions from the device on the play in the last minute. */
+static CommercePlan plan_device_rate = {
+	"SELECT count(*) FROM commerce.play_event"
+	" WHERE tenant_id = $1 AND config_id = $2 AND device = $3 AND kind <> 'view'"
+	"   AND at > $4 - interval '1 minute'",
+	4, {INT8OID, INT8OID, TEXTOID, TIMESTAMPTZOID}, NULL
+};
+
 static CommercePlan plan_record = {
 	"INSERT INTO commerce.play_event (tenant_id, config_id, kind, customer_id, ip, device, at)"
 	" VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -114,7 +162,7 @@ key_hash(const char *s)
 	return hash_bytes((const unsigned char *) s, (int) strlen(s));
 }
 
-/* Admitted actions of one customer or IP (per the plan) on the play in the last minute. */
+/* Admitted actions of one customer, IP or device (per the plan) on the play in the last minute. */
 static int64
 admitted_last_minute(CommercePlan *plan, int64 tenant_id, int64 config_id, Datum who, TimestampTz now)
 {
@@ -172,6 +220,10 @@ commerce_play_admit(PG_FUNCTION_ARGS)
 	bool		has_user_rate;
 	int64		ip_rate;
 	bool		has_ip_rate;
+	int64		device_rate;
+	bool		has_device_rate;
+	char	   *min_age;
+	bool		unprofiled_new;
 	TimestampTz starts_at;
 	TimestampTz ends_at;
 
@@ -198,7 +250,8 @@ commerce_play_admit(PG_FUNCTION_ARGS)
 	v[0] = Int64GetDatum(tenant_id);
 	v[1] = Int64GetDatum(config_id);
 	v[2] = Int64GetDatum(customer_id);
-	if (commerce_exec(&plan_context, v, NULL, 1) != 1)
+	v[3] = TimestampTzGetDatum(now);
+	if (commerce_exec(play_config_is_0_7() ? &plan_context : &plan_context_0_6, v, NULL, 1) != 1)
 		elog(ERROR, "commerce: play config %lld or customer %lld not found",
 			 (long long) config_id, (long long) customer_id);
 	code = commerce_get_text(0, 1);
@@ -214,6 +267,10 @@ commerce_play_admit(PG_FUNCTION_ARGS)
 	ip_rate = commerce_get_int64(0, 9, &isnull);
 	has_ip_rate = !isnull;
 	customer = commerce_get_text(0, 10);
+	device_rate = commerce_get_int64(0, 11, &isnull);
+	has_device_rate = !isnull;
+	min_age = commerce_get_text(0, 12);
+	unprofiled_new = commerce_get_bool(0, 13, &isnull);
 
 	/* blacklist: the customer, the IP or the device */
 	memset(nulls, ' ', sizeof(nulls));
@@ -249,6 +306,15 @@ commerce_play_admit(PG_FUNCTION_ARGS)
 					 errdetail("Customer \"%s\" has paid orders.", customer),
 					 errhint("Show this customer the plays open to everyone.")));
 	}
+
+	/* a new account without a profile (M6.2: flash sales keep out freshly made accounts) */
+	if (unprofiled_new)
+		ereport(ERROR,
+				(errcode(ERRCODE_COMMERCE_NOT_ELIGIBLE),
+				 errmsg("play \"%s\" is not open to new accounts without a profile", code),
+				 errdetail("Customer \"%s\" was created less than %s ago and has no bound phone and no paid order.",
+						   customer, min_age),
+				 errhint("Bind a phone number to the account, or come back once it is older.")));
 
 	/* what the customer already holds is counted under one lock per customer and play (or mutex group) */
 	if (has_limit || mutex != NULL || has_user_rate)
@@ -311,6 +377,19 @@ commerce_play_admit(PG_FUNCTION_ARGS)
 							  psprintf("Admitted actions from this IP in the last minute: %lld; the play allows %lld.",
 									   (long long) n, (long long) ip_rate),
 							  "The play allows so many actions a minute per IP.", 60);
+	}
+
+	if (has_device_rate && device != NULL)
+	{
+		int64		n;
+
+		lock_pair((uint32) config_id ^ 0x5a5a5a5aU, key_hash(device));
+		n = admitted_last_minute(&plan_device_rate, tenant_id, config_id, CStringGetTextDatum(device), now);
+		if (n >= device_rate)
+			commerce_too_many(psprintf("too many actions from device \"%s\" on play \"%s\"", commerce_quote(device), code),
+							  psprintf("Admitted actions from this device in the last minute: %lld; the play allows %lld.",
+									   (long long) n, (long long) device_rate),
+							  "The play allows so many actions a minute per device.", 60);
 	}
 
 	/* admitted: the event the rate limits and the dashboard count */

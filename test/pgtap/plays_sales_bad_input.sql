@@ -11,7 +11,7 @@ SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
 CALL commerce.provision();
-SELECT plan(104);
+SELECT plan(107);
 \ir lib/fingerprint.psql
 \o /dev/null
 
@@ -152,6 +152,9 @@ SELECT throws_ok(format($$SELECT commerce.unblacklist(%s, 'phone', 'x')$$, :t), 
 SELECT throws_ok(format($$SELECT commerce.set_play_limits(%s, 'NOPE', 1, 1)$$, :t), 'PT404', 'play config "NOPE" not found', 'limits: unknown play -> PT404');
 SELECT throws_ok(format($$SELECT commerce.set_play_limits(%s, 'F', 0, 1)$$, :t), '22023', 'invalid value for p_user_per_minute', 'limits: zero per customer -> 22023');
 SELECT throws_ok(format($$SELECT commerce.set_play_limits(%s, 'F', 1, -1)$$, :t), '22023', 'invalid value for p_ip_per_minute', 'limits: negative per IP -> 22023');
+SELECT throws_ok(format($$SELECT commerce.set_play_limits(%s, 'F', 1, 1, 100001)$$, :t), '22023', 'invalid value for p_device_per_minute', 'limits: over 100000 per device -> 22023');
+SELECT throws_ok(format($$SELECT commerce.set_play_limits(%s, 'F', 1, 1, 1, '-1 day')$$, :t), '22023', 'invalid value for p_min_account_age', 'limits: a negative account age -> 22023');
+SELECT throws_ok(format($$SELECT commerce.set_play_limits(%s, 'F', 1, 1, 1, '366 days')$$, :t), '22023', 'invalid value for p_min_account_age', 'limits: an account age over a year -> 22023');
 SELECT throws_ok(format($$SELECT commerce.record_play_view(%s, 'NOPE')$$, :t), 'PT404', 'play config "NOPE" not found', 'view: unknown play -> PT404');
 SELECT throws_ok(format($$SELECT commerce.record_play_view(%s, 'F', 'nobody')$$, :t), 'PT404', 'customer "nobody" not found', 'view: unknown customer -> PT404');
 SELECT throws_ok(format($$SELECT commerce.record_play_view(%s, 'F', NULL, repeat('1', 65))$$, :t), '22023', 'invalid value for p_ip', 'view: IP too long -> 22023');

@@ -356,3 +356,43 @@ END $$;
 REVOKE ALL ON FUNCTION commerce_api.platform_checks(timestamptz, timestamptz, text) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.platform_checks(timestamptz, timestamptz, text) IS
   'HQ operators read the hourly missing-order checks of a span (up to 31 days), of one platform channel or all: listed, missing, still missing, late.';
+
+-- Custom e-waybill templates (H3.3.1): HQ operators.
+CREATE FUNCTION commerce_api.set_waybill_template(channel text, carrier text, logo_url text, message text DEFAULT NULL,
+                                                  sender_name text DEFAULT NULL, sender_phone text DEFAULT NULL)
+RETURNS jsonb LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.set_waybill_template', '{operator}');
+BEGIN
+    PERFORM commerce._api_hq(a);
+    RETURN commerce.set_waybill_template(a.tenant_id, set_waybill_template.channel, set_waybill_template.carrier,
+                                         set_waybill_template.logo_url, set_waybill_template.message,
+                                         set_waybill_template.sender_name, set_waybill_template.sender_phone, commerce._api_by(a));
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.set_waybill_template(text, text, text, text, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.set_waybill_template(text, text, text, text, text, text) IS
+  'HQ operators save what the e-waybills of a channel and a carrier print (NULL: any): a logo URL (https), a line of copy (message), the sender''s name and phone; the most specific template goes into each new shipment''s waybill.print job.';
+
+CREATE FUNCTION commerce_api.remove_waybill_template(channel text, carrier text)
+RETURNS boolean LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.remove_waybill_template', '{operator}');
+BEGIN
+    PERFORM commerce._api_hq(a);
+    RETURN commerce.remove_waybill_template(a.tenant_id, remove_waybill_template.channel, remove_waybill_template.carrier);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.remove_waybill_template(text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.remove_waybill_template(text, text) IS
+  'HQ operators remove the e-waybill template of a channel and a carrier (NULL: any); false when there was none.';
+
+CREATE FUNCTION commerce_api.waybill_templates()
+RETURNS jsonb LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.waybill_templates', '{operator}');
+BEGIN
+    PERFORM commerce._api_hq(a);
+    RETURN commerce.waybill_templates(a.tenant_id);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.waybill_templates() FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.waybill_templates() IS
+  'HQ operators list the e-waybill templates, the most specific first.';

@@ -58,7 +58,9 @@ BEGIN
                            'tracking_no', sh.tracking_no, 'weight_g', v_weight,
                            'receiver', jsonb_build_object('name', o.receiver_name, 'phone', o.receiver_phone,
                                                           'region', o.receiver_region, 'city', o.receiver_city,
-                                                          'address', o.receiver_address)),
+                                                          'address', o.receiver_address))
+        || coalesce((SELECT jsonb_build_object('template', w) FROM commerce._waybill_template(p_tenant, o.channel_id, sh.carrier) w
+                      WHERE w IS NOT NULL), '{}'::jsonb),
         'waybill:' || sh.shipment_id);
     SELECT * INTO ch FROM commerce.channel WHERE tenant_id = p_tenant AND channel_id = o.channel_id;
     IF ch.kind = 'platform' THEN
@@ -70,7 +72,7 @@ BEGIN
     RETURN sh;
 END $$;
 COMMENT ON FUNCTION commerce.ship_order(bigint, bigint, text, text, text) IS
-  'Ship a paid order: the carrier is routed (commerce.route_carrier) unless given; records the shipment, moves the order to shipped, queues a waybill.print job and, for platform orders, a platform.writeback of the tracking number. Idempotent by request_id.';
+  'Ship a paid order: the carrier is routed (commerce.route_carrier) unless given; records the shipment, moves the order to shipped, queues a waybill.print job (with the e-waybill template of the order''s channel and the carrier, when there is one: logo, copy, sender) and, for platform orders, a platform.writeback of the tracking number. Idempotent by request_id.';
 
 -- Orders that could go out as one parcel (H3.2.2): same phone and address,
 -- paid and not shipped, created within 2 hours of the group's first, under 10 kg together.

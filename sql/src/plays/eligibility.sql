@@ -5,7 +5,7 @@ CREATE FUNCTION commerce._play_admit(p_tenant bigint, p_config_id bigint, p_cust
                                      p_ip text DEFAULT NULL, p_device text DEFAULT NULL) RETURNS void
     AS 'MODULE_PATHNAME', 'commerce_play_admit' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION commerce._play_admit(bigint, bigint, bigint, text, text, text) IS
-  'Internal: eligibility at transaction time, in C (src/plays_eligibility.c): blacklist (PT403), new customers only (PT403), the per-customer limit (PT409), the mutex group (PT409), the per-customer rate (PT429) and the per-IP rate (PT429); an admitted action is recorded as a play_event.';
+  'Internal: eligibility at transaction time, in C (src/plays_eligibility.c): blacklist (PT403), new customers only (PT403), a new account without a profile (PT403), the per-customer limit (PT409), the mutex group (PT409), the per-customer rate (PT429), the per-IP rate (PT429) and the per-device rate (PT429); an admitted action is recorded as a play_event.';
 
 -- Put a customer, an IP or a device on the tenant's play blacklist (or change the entry).
 CREATE FUNCTION commerce.blacklist(p_tenant bigint, p_kind text, p_value text, p_reason text,
@@ -61,7 +61,8 @@ COMMENT ON FUNCTION commerce.unblacklist(bigint, text, text) IS
 
 -- The rate limits of a play (operational knobs: they may change while it runs).
 CREATE FUNCTION commerce.set_play_limits(p_tenant bigint, p_code text, p_user_per_minute integer,
-                                         p_ip_per_minute integer)
+                                         p_ip_per_minute integer, p_device_per_minute integer DEFAULT NULL,
+                                         p_min_account_age interval DEFAULT NULL)
 RETURNS commerce.play_config_row LANGUAGE plpgsql AS $$
 DECLARE c commerce.play_config_row;
 BEGIN
@@ -73,15 +74,22 @@ BEGIN
     IF p_ip_per_minute IS NOT NULL AND p_ip_per_minute NOT BETWEEN 1 AND 100000 THEN
         PERFORM commerce._invalid('p_ip_per_minute', format('%s', p_ip_per_minute), 'Allow 1 to 100000 actions a minute (NULL: no limit).');
     END IF;
-    UPDATE commerce.play_config SET user_rate_per_minute = p_user_per_minute, ip_rate_per_minute = p_ip_per_minute
+    IF p_device_per_minute IS NOT NULL AND p_device_per_minute NOT BETWEEN 1 AND 100000 THEN
+        PERFORM commerce._invalid('p_device_per_minute', format('%s', p_device_per_minute), 'Allow 1 to 100000 actions a minute (NULL: no limit).');
+    END IF;
+    IF p_min_account_age IS NOT NULL AND (p_min_account_age <= interval '0' OR p_min_account_age > interval '365 days') THEN
+        PERFORM commerce._invalid('p_min_account_age', format('%s', p_min_account_age), 'An age of more than 0 and at most 365 days (NULL: no rule), such as ''7 days''.');
+    END IF;
+    UPDATE commerce.play_config SET user_rate_per_minute = p_user_per_minute, ip_rate_per_minute = p_ip_per_minute,
+                                    device_rate_per_minute = p_device_per_minute, min_account_age = p_min_account_age
      WHERE tenant_id = p_tenant AND code = p_code RETURNING * INTO c;
     IF NOT FOUND THEN
         PERFORM commerce._not_found('play config', p_code, p_tenant);
     END IF;
     RETURN c;
 END $$;
-COMMENT ON FUNCTION commerce.set_play_limits(bigint, text, integer, integer) IS
-  'Set the rate limits of a play: admitted actions per customer and per IP in a minute (NULL: none). Refusals: PT429 (customer), PT429 (IP).';
+COMMENT ON FUNCTION commerce.set_play_limits(bigint, text, integer, integer, integer, interval) IS
+  'Set the limits of a play (all of them at once; NULL: none): admitted actions per customer, per IP and per device in a minute (PT429), and the youngest account that may take part without a profile (a bound phone or a paid order; PT403), as flash sales ask (M6.2).';
 
 -- Record that a customer (or an anonymous visitor) saw a play.
 CREATE FUNCTION commerce.record_play_view(p_tenant bigint, p_config text, p_customer text DEFAULT NULL,

@@ -50,6 +50,8 @@ CREATE TABLE commerce.play_config (
     closed_at      timestamptz,
     user_rate_per_minute integer CHECK (user_rate_per_minute > 0),
     ip_rate_per_minute integer CHECK (ip_rate_per_minute > 0),
+    device_rate_per_minute integer CHECK (device_rate_per_minute > 0),
+    min_account_age interval CHECK (min_account_age > interval '0' AND min_account_age <= interval '365 days'),
     PRIMARY KEY (tenant_id, config_id),
     UNIQUE (tenant_id, code),
     UNIQUE (tenant_id, request_id),
@@ -67,7 +69,8 @@ CREATE TYPE commerce.play_config_row AS (
     starts_at timestamp with time zone, ends_at timestamp with time zone, cities text[],
     new_users_only boolean, per_user_limit integer, mutex_group text, asset_type text,
     units_per_sale bigint, rules jsonb, status text, created_at timestamp with time zone,
-    closed_at timestamp with time zone, user_rate_per_minute integer, ip_rate_per_minute integer
+    closed_at timestamp with time zone, user_rate_per_minute integer, ip_rate_per_minute integer,
+    device_rate_per_minute integer, min_account_age interval
 );
 COMMENT ON TYPE commerce.play_config_row IS 'A row of commerce.play_config (same columns, same order), as functions take and return it.';
 COMMENT ON TABLE commerce.play_config IS
@@ -76,6 +79,10 @@ COMMENT ON COLUMN commerce.play_config.user_rate_per_minute IS
   'Admitted actions (joins, purchases, bargain starts and helps, invitations) one customer may make on the play in a minute; NULL: no limit. Set with commerce.set_play_limits.';
 COMMENT ON COLUMN commerce.play_config.ip_rate_per_minute IS
   'Admitted actions from one IP on the play in a minute; NULL: no limit.';
+COMMENT ON COLUMN commerce.play_config.device_rate_per_minute IS
+  'Admitted actions from one device (the client''s device id) on the play in a minute; NULL: no limit (M6.2).';
+COMMENT ON COLUMN commerce.play_config.min_account_age IS
+  'Accounts younger than this (customer.created_at) are refused unless they have a profile: a bound phone (on the customer or its person) or a paid order (M6.2: no new accounts without a profile in flash sales); NULL: no rule.';
 
 CREATE TRIGGER before_10_state_guard BEFORE INSERT OR UPDATE ON commerce.play_config
     FOR EACH ROW EXECUTE FUNCTION commerce.state_guard('status', 'active', 'active>closed');
@@ -241,6 +248,8 @@ COMMENT ON TABLE commerce.play_event IS
 CREATE INDEX play_event_customer ON commerce.play_event (tenant_id, config_id, customer_id, at);
 
 CREATE INDEX play_event_ip ON commerce.play_event (tenant_id, config_id, ip, at) WHERE ip IS NOT NULL;
+
+CREATE INDEX play_event_device ON commerce.play_event (tenant_id, config_id, device, at) WHERE device IS NOT NULL;
 
 CREATE TABLE commerce.play_help (
     tenant_id   bigint NOT NULL,
