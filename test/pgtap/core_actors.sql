@@ -14,7 +14,7 @@ SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
 CALL commerce.provision();
-SELECT plan(849);
+SELECT plan(861);
 \ir lib/fingerprint.psql
 \o /dev/null
 
@@ -320,7 +320,11 @@ INSERT INTO expected VALUES
   ('platform_checks', '{operator}', $$SELECT commerce_api.platform_checks('2030-06-02', '2030-06-01')$$),
   ('set_waybill_template', '{operator}', $$SELECT commerce_api.set_waybill_template('nope', 'sf', 'http://x')$$),
   ('remove_waybill_template', '{operator}', $$SELECT commerce_api.remove_waybill_template('nope', 'sf')$$),
-  ('waybill_templates', '{operator}', $$SELECT commerce_api.waybill_templates()$$);
+  ('waybill_templates', '{operator}', $$SELECT commerce_api.waybill_templates()$$),
+  ('set_freight_template', '{operator}', $$SELECT commerce_api.set_freight_template('bad code', 'n', 'weight', '[]')$$),
+  ('set_product_freight', '{operator}', $$SELECT commerce_api.set_product_freight('nope', NULL)$$),
+  ('freight_templates', '{operator}', $$SELECT commerce_api.freight_templates()$$),
+  ('freight_quote', '{anonymous,customer}', $$SELECT commerce_api.freight_quote('nope', '[]')$$);
 SELECT pg_temp.fingerprint() AS fp0 \gset
 \o
 
@@ -527,7 +531,7 @@ SELECT is((SELECT count(*) FROM pg_class c WHERE c.relnamespace = 'commerce'::re
 -- grant_api is idempotent and revokes what the matrix no longer gives
 GRANT EXECUTE ON FUNCTION commerce_api.record_payout(text, text, text, text) TO commerce_customer;
 SELECT is((SELECT string_agg(role || '=' || functions, ' ') FROM commerce.grant_api()),
-          'commerce_anonymous=17 commerce_customer=68 commerce_koc=34 commerce_store=73 commerce_operator=179 commerce_finance=36 commerce_service=140',
+          'commerce_anonymous=18 commerce_customer=69 commerce_koc=34 commerce_store=73 commerce_operator=182 commerce_finance=36 commerce_service=140',
           'grant_api again: the same counts');
 SELECT ok(NOT has_function_privilege('commerce_customer', 'commerce_api.record_payout(text, text, text, text)', 'EXECUTE'),
           'grant_api revokes a grant the matrix does not give');

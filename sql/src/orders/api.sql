@@ -141,7 +141,7 @@ BEGIN
 END $$;
 REVOKE ALL ON FUNCTION commerce_api.place_order(text, text, jsonb, jsonb, text, bigint[]) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.place_order(text, text, jsonb, jsonb, text, bigint[]) IS
-  'Place an order on a self-operated channel (wechat_mp, alipay_mp, h5): lines [{"sku":"HOODIE-L","qty":1}], receiver {"name","phone","region","city","address"}. Prices are resolved for the customer (its member tier, flash prices now); the stock is held until the pay deadline (15 minutes) and the order awaits payment (pay with pay_intent; the provider''s callback is record_payment). A customer orders as itself (customer left out); a service names the customer. coupons: the ids of the customer''s coupons to use (my_coupons), each split over the lines it applies to, never taking a line below its floor price, and held by the order until it is paid (used) or cancelled (released); PT404 for a coupon that is not the customer''s, PT409 for one that cannot be used (locked by another order, expired, another channel, below its threshold, not combinable), and then nothing is held. No other discount or shipping fee can be set here. Idempotent by request_id. Returns the order (order_summary).';
+  'Place an order on a self-operated channel (wechat_mp, alipay_mp, h5): lines [{"sku":"HOODIE-L","qty":1}], receiver {"name","phone","region","city","address"}. Prices are resolved for the customer (its member tier, flash prices now); the stock is held until the pay deadline (15 minutes) and the order awaits payment (pay with pay_intent; the provider''s callback is record_payment). A customer orders as itself (customer left out); a service names the customer. coupons: the ids of the customer''s coupons to use (my_coupons), each split over the lines it applies to, never taking a line below its floor price, and held by the order until it is paid (used) or cancelled (released); PT404 for a coupon that is not the customer''s, PT409 for one that cannot be used (locked by another order, expired, another channel, below its threshold, not combinable), and then nothing is held. Shipping is charged by the products'' freight templates (freight_quote tells it beforehand; PT409 when a template does not deliver to the receiver''s region); no other discount or shipping fee can be set here. Idempotent by request_id. Returns the order (order_summary).';
 
 -- The shape of a payment intent.
 CREATE VIEW commerce_api.payment_intent AS
@@ -396,3 +396,54 @@ END $$;
 REVOKE ALL ON FUNCTION commerce_api.waybill_templates() FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.waybill_templates() IS
   'HQ operators list the e-waybill templates, the most specific first.';
+
+-- Freight templates (H3.1.1): HQ operators keep them; shoppers get quotes.
+CREATE FUNCTION commerce_api.set_freight_template(code text, name text, basis text, rates jsonb, free_over_fen bigint DEFAULT NULL)
+RETURNS bigint LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.set_freight_template', '{operator}');
+BEGIN
+    PERFORM commerce._api_hq(a);
+    RETURN commerce.set_freight_template(a.tenant_id, set_freight_template.code, set_freight_template.name,
+                                         set_freight_template.basis, set_freight_template.rates,
+                                         set_freight_template.free_over_fen, commerce._api_by(a));
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.set_freight_template(text, text, text, jsonb, bigint) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.set_freight_template(text, text, text, jsonb, bigint) IS
+  'HQ operators save a freight template by code: basis (weight in grams, or piece), rates [{"regions":["浙江省"],"first":1000,"first_fen":600,"step":1000,"step_fen":200}, {"regions":["西藏自治区"],"ships":false}, {"first":1000,"first_fen":1000,"step":1000,"step_fen":500}] with exactly one rate for everywhere else, and the goods amount from which its goods ship free. Orders placed afterwards are charged by it; placed orders keep their shipping. Returns the template id.';
+
+CREATE FUNCTION commerce_api.set_product_freight(product text, template text)
+RETURNS boolean LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.set_product_freight', '{operator}');
+BEGIN
+    PERFORM commerce._api_hq(a);
+    RETURN commerce.set_product_freight(a.tenant_id, set_product_freight.product, set_product_freight.template);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.set_product_freight(text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.set_product_freight(text, text) IS
+  'HQ operators make a product use a freight template, or none (NULL; false when it had none).';
+
+CREATE FUNCTION commerce_api.freight_templates()
+RETURNS jsonb LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.freight_templates', '{operator}');
+BEGIN
+    PERFORM commerce._api_hq(a);
+    RETURN commerce.freight_templates(a.tenant_id);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.freight_templates() FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.freight_templates() IS
+  'HQ operators list the freight templates with their rates and the products that use each.';
+
+CREATE FUNCTION commerce_api.freight_quote(channel text, lines jsonb, region text DEFAULT NULL)
+RETURNS jsonb LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.freight_quote', '{anonymous,customer}');
+BEGIN
+    RETURN commerce.freight_quote(a.tenant_id, freight_quote.channel, freight_quote.lines, freight_quote.region,
+                                  CASE WHEN a.kind = 'customer' THEN a.subject END);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.freight_quote(text, jsonb, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.freight_quote(text, jsonb, text) IS
+  'The shipping an order of these lines [{"sku":"HOODIE-L","qty":1}] on a channel to a receiver region would be charged (a customer''s own prices; a visitor''s list prices): goods_fen, shipping_fen, each freight template''s units, amount and fee, whether it ships free, and not_delivered (templates that do not deliver there: such an order is refused). Changes nothing.';

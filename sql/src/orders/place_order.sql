@@ -8,6 +8,48 @@ BEGIN
     RETURN ROW(o.order_id, o.status::text, o.payable_fen, o.pay_deadline, p_outcome)::commerce.order_result;
 END $$;
 
+-- Price cart lines for a customer on a channel: [{"sku","qty","price","source","warehouse"}].
+CREATE FUNCTION commerce._price_lines(p_tenant bigint, p_channel text, p_lines jsonb, p_customer bigint, p_tier text,
+                                      p_warehouses boolean)
+RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_cart record;
+    v_lines jsonb := '[]'::jsonb;
+    v_price commerce.resolved_price;
+    v_member_bp integer := 0;
+    v_sku record;
+BEGIN
+    -- the lines, read by the one cart parser (commerce._cart_lines); prices for the
+    -- customer's tier on this channel, now, less a paid member's discount (never below the floor)
+    IF p_customer IS NOT NULL THEN
+        v_member_bp := commerce._benefit_bp(p_tenant, p_customer, 'member_discount', commerce.now());
+    END IF;
+    FOR v_cart IN SELECT * FROM commerce._cart_lines(p_lines::text) LOOP
+        v_price := commerce.resolve_price(p_tenant, v_cart.sku, p_channel, p_tier);
+        IF v_member_bp > 0 THEN
+            SELECT s.floor_fen, p.virtual_kind INTO v_sku
+              FROM commerce.sku s JOIN commerce.product p ON p.tenant_id = s.tenant_id AND p.product_id = s.product_id
+             WHERE s.tenant_id = p_tenant AND s.code = v_cart.sku;
+            -- a membership card is not discounted by the membership it buys
+            IF v_sku.virtual_kind IS DISTINCT FROM 'membership_card'
+               AND v_price.price_fen - commerce.rate_fen(v_price.price_fen, v_member_bp) >= v_sku.floor_fen THEN
+                v_price.price_fen := v_price.price_fen - commerce.rate_fen(v_price.price_fen, v_member_bp);
+                v_price.source := 'paid_member';
+            ELSIF v_sku.virtual_kind IS DISTINCT FROM 'membership_card' AND v_price.price_fen > v_sku.floor_fen THEN
+                v_price.price_fen := v_sku.floor_fen;
+                v_price.source := 'paid_member';
+            END IF;
+        END IF;
+        v_lines := v_lines || jsonb_build_object('sku', v_cart.sku, 'qty', v_cart.qty,
+                                                 'price', v_price.price_fen, 'source', v_price.source,
+                                                 'warehouse', CASE WHEN p_warehouses THEN coalesce(v_cart.warehouse,
+                                                     commerce._pick_warehouse(p_tenant, v_cart.sku, v_cart.qty)) END);
+    END LOOP;
+    RETURN v_lines;
+END $$;
+COMMENT ON FUNCTION commerce._price_lines(bigint, text, jsonb, bigint, text, boolean) IS
+  'Cart lines [{"sku","qty","warehouse"}] priced for a customer (its tier, a paid member''s discount never below the floor and not on membership cards) on a channel now, with the warehouse each is taken from when p_warehouses; place_order and freight_quote price alike.';
+
 -- Place a self-operated order from a JSON document: prices, stock hold, order.
 CREATE FUNCTION commerce.place_order(p_tenant bigint, p_request_id text, p_channel text,
                                      p_order jsonb, p_customer text DEFAULT NULL)
@@ -17,20 +59,16 @@ DECLARE
     ch commerce.channel;
     v_customer bigint;
     v_tier text;
-    v_cart record;
     v_lines jsonb := '[]'::jsonb;
     v_goods bigint := 0;
     v_discount bigint;
     v_shipping bigint;
-    v_price commerce.resolved_price;
     v_res commerce.reservation_result;
     v_receiver jsonb;
     v_key text;
     v_coupons bigint[];
     v_alloc jsonb;
     v_coupon_off bigint := 0;
-    v_member_bp integer := 0;
-    v_sku record;
 BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._require(p_request_id, 'p_request_id');
@@ -99,33 +137,13 @@ BEGIN
             'Send "receiver":{"name":...,"phone":...,"region":...,"city":...,"address":...}.');
     END IF;
 
-    -- the lines, read by the one cart parser (commerce._cart_lines); prices for the
-    -- customer's tier on this channel, now, less a paid member's discount (never below the floor)
-    IF v_customer IS NOT NULL THEN
-        v_member_bp := commerce._benefit_bp(p_tenant, v_customer, 'member_discount', commerce.now());
+    -- the lines priced for the customer (commerce._price_lines), then shipping by the products'
+    -- freight templates unless the order names its fee
+    v_lines := commerce._price_lines(p_tenant, p_channel, p_order -> 'lines', v_customer, v_tier, true);
+    SELECT coalesce(sum((l ->> 'price')::bigint * (l ->> 'qty')::bigint), 0) INTO v_goods FROM jsonb_array_elements(v_lines) l;
+    IF NOT p_order ? 'shipping_fen' AND EXISTS (SELECT 1 FROM commerce.freight_template f WHERE f.tenant_id = p_tenant) THEN
+        v_shipping := commerce._order_freight(p_tenant, v_lines, v_receiver ->> 'region');
     END IF;
-    FOR v_cart IN SELECT * FROM commerce._cart_lines((p_order -> 'lines')::text) LOOP
-        v_price := commerce.resolve_price(p_tenant, v_cart.sku, p_channel, v_tier);
-        IF v_member_bp > 0 THEN
-            SELECT s.floor_fen, p.virtual_kind INTO v_sku
-              FROM commerce.sku s JOIN commerce.product p ON p.tenant_id = s.tenant_id AND p.product_id = s.product_id
-             WHERE s.tenant_id = p_tenant AND s.code = v_cart.sku;
-            -- a membership card is not discounted by the membership it buys
-            IF v_sku.virtual_kind IS DISTINCT FROM 'membership_card'
-               AND v_price.price_fen - commerce.rate_fen(v_price.price_fen, v_member_bp) >= v_sku.floor_fen THEN
-                v_price.price_fen := v_price.price_fen - commerce.rate_fen(v_price.price_fen, v_member_bp);
-                v_price.source := 'paid_member';
-            ELSIF v_sku.virtual_kind IS DISTINCT FROM 'membership_card' AND v_price.price_fen > v_sku.floor_fen THEN
-                v_price.price_fen := v_sku.floor_fen;
-                v_price.source := 'paid_member';
-            END IF;
-        END IF;
-        v_goods := v_goods + v_price.price_fen * v_cart.qty;
-        v_lines := v_lines || jsonb_build_object('sku', v_cart.sku, 'qty', v_cart.qty,
-                                                 'price', v_price.price_fen, 'source', v_price.source,
-                                                 'warehouse', coalesce(v_cart.warehouse,
-                                                     commerce._pick_warehouse(p_tenant, v_cart.sku, v_cart.qty)));
-    END LOOP;
     -- the coupons: locked in id order (a concurrent repeat of this request waits here, then finds its order),
     -- then what each takes off which line
     IF v_coupons IS NOT NULL THEN
@@ -187,7 +205,7 @@ BEGIN
     RETURN commerce._order_result(o, 'placed');
 END $$;
 COMMENT ON FUNCTION commerce.place_order(bigint, text, text, jsonb, text) IS
-  'Place a self-operated order: {"lines":[{"sku","qty"}], "receiver":{name,phone,region,city,address}, "shipping_fen", "discount_fen", "activity", "source_instance_id", "coupons":[coupon ids], "paid_by":"points"}. Resolves prices (channel, member tier of the customer, flash; then a paid member''s discount, never below the SKU''s floor and not on membership cards), applies the customer''s coupons (each split over its eligible lines, never below a SKU''s floor, recorded in order_discount and locked to the order; PT404 for a coupon not the customer''s, PT409 for one not usable), holds the stock (15 minutes by default) and creates the order in pending_payment. "paid_by":"points" (the points mall) takes the whole goods amount off, leaving only shipping payable. Idempotent by request_id.';
+  'Place a self-operated order: {"lines":[{"sku","qty"}], "receiver":{name,phone,region,city,address}, "shipping_fen", "discount_fen", "activity", "source_instance_id", "coupons":[coupon ids], "paid_by":"points"}. Resolves prices (channel, member tier of the customer, flash; then a paid member''s discount, never below the SKU''s floor and not on membership cards), applies the customer''s coupons (each split over its eligible lines, never below a SKU''s floor, recorded in order_discount and locked to the order; PT404 for a coupon not the customer''s, PT409 for one not usable), charges shipping by the products'' freight templates when the document names no shipping_fen (PT409 when a template does not deliver to the receiver''s region; commerce.freight_quote tells the same beforehand), holds the stock (15 minutes by default) and creates the order in pending_payment. "paid_by":"points" (the points mall) takes the whole goods amount off, leaving only shipping payable. Idempotent by request_id.';
 
 -- The warehouse a line should draw from when its SKU is stocked in several and the
 -- caller named none: the first (by code) whose committed available stock covers it,
