@@ -14,7 +14,7 @@ SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
 CALL commerce.provision();
-SELECT plan(861);
+SELECT plan(873);
 \ir lib/fingerprint.psql
 \o /dev/null
 
@@ -324,7 +324,11 @@ INSERT INTO expected VALUES
   ('set_freight_template', '{operator}', $$SELECT commerce_api.set_freight_template('bad code', 'n', 'weight', '[]')$$),
   ('set_product_freight', '{operator}', $$SELECT commerce_api.set_product_freight('nope', NULL)$$),
   ('freight_templates', '{operator}', $$SELECT commerce_api.freight_templates()$$),
-  ('freight_quote', '{anonymous,customer}', $$SELECT commerce_api.freight_quote('nope', '[]')$$);
+  ('freight_quote', '{anonymous,customer}', $$SELECT commerce_api.freight_quote('nope', '[]')$$),
+  ('set_carrier_rates', '{operator}', $$SELECT commerce_api.set_carrier_rates('BAD', '[]')$$),
+  ('set_carrier_choice', '{operator}', $$SELECT commerce_api.set_carrier_choice(1, 1, 1)$$),
+  ('carrier_options', '{store,operator}', $$SELECT commerce_api.carrier_options('x', -1)$$),
+  ('record_delivery', '{service}', $$SELECT commerce_api.record_delivery(0, 'x', now())$$);
 SELECT pg_temp.fingerprint() AS fp0 \gset
 \o
 
@@ -531,7 +535,7 @@ SELECT is((SELECT count(*) FROM pg_class c WHERE c.relnamespace = 'commerce'::re
 -- grant_api is idempotent and revokes what the matrix no longer gives
 GRANT EXECUTE ON FUNCTION commerce_api.record_payout(text, text, text, text) TO commerce_customer;
 SELECT is((SELECT string_agg(role || '=' || functions, ' ') FROM commerce.grant_api()),
-          'commerce_anonymous=18 commerce_customer=69 commerce_koc=34 commerce_store=73 commerce_operator=182 commerce_finance=36 commerce_service=140',
+          'commerce_anonymous=18 commerce_customer=69 commerce_koc=34 commerce_store=74 commerce_operator=185 commerce_finance=36 commerce_service=141',
           'grant_api again: the same counts');
 SELECT ok(NOT has_function_privilege('commerce_customer', 'commerce_api.record_payout(text, text, text, text)', 'EXECUTE'),
           'grant_api revokes a grant the matrix does not give');

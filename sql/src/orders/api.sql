@@ -447,3 +447,54 @@ END $$;
 REVOKE ALL ON FUNCTION commerce_api.freight_quote(text, jsonb, text) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_api.freight_quote(text, jsonb, text) IS
   'The shipping an order of these lines [{"sku":"HOODIE-L","qty":1}] on a channel to a receiver region would be charged (a customer''s own prices; a visitor''s list prices): goods_fen, shipping_fen, each freight template''s units, amount and fee, whether it ships free, and not_delivered (templates that do not deliver there: such an order is refused). Changes nothing.';
+
+-- Choosing carriers by cost, speed and history (H3.3.2): HQ keeps rate cards and weights,
+-- staff read the options of a parcel, carriers' adapters report deliveries.
+CREATE FUNCTION commerce_api.set_carrier_rates(carrier text, rates jsonb)
+RETURNS integer LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.set_carrier_rates', '{operator}');
+BEGIN
+    PERFORM commerce._api_hq(a);
+    RETURN commerce.set_carrier_rates(a.tenant_id, set_carrier_rates.carrier, set_carrier_rates.rates, commerce._api_by(a));
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.set_carrier_rates(text, jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.set_carrier_rates(text, jsonb) IS
+  'HQ operators save a carrier''s rate card: [{"regions":["浙江省"] (left out: anywhere), "max_weight_g":20000, "first":1000, "first_fen":500, "step":1000, "step_fen":100, "days":2}], replacing the card it had; [] removes it. Returns the number of rates.';
+
+CREATE FUNCTION commerce_api.set_carrier_choice(cost_bp integer, speed_bp integer, quality_bp integer,
+                                                window_days integer DEFAULT 90, min_samples integer DEFAULT 20)
+RETURNS jsonb LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.set_carrier_choice', '{operator}');
+BEGIN
+    PERFORM commerce._api_hq(a);
+    RETURN commerce.set_carrier_choice(a.tenant_id, set_carrier_choice.cost_bp, set_carrier_choice.speed_bp,
+                                       set_carrier_choice.quality_bp, set_carrier_choice.window_days,
+                                       set_carrier_choice.min_samples, commerce._api_by(a));
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.set_carrier_choice(integer, integer, integer, integer, integer) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.set_carrier_choice(integer, integer, integer, integer, integer) IS
+  'HQ operators weigh carriers by cost, speed and quality (basis points adding up to 10000; history over window_days, trusted from min_samples parcels); all three NULL turns the choice off and the routing rules alone choose.';
+
+CREATE FUNCTION commerce_api.carrier_options(region text, weight_g bigint)
+RETURNS jsonb LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.carrier_options', '{store,operator}');
+BEGIN
+    RETURN commerce.carrier_options(a.tenant_id, carrier_options.region, carrier_options.weight_g);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.carrier_options(text, bigint) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.carrier_options(text, bigint) IS
+  'Staff see the carriers that can take a parcel to a region, best first, with fee, promised and expected days, on-time share, score, the routing rules'' carrier and the choice ship_order makes.';
+
+CREATE FUNCTION commerce_api.record_delivery(shipment_id bigint, outcome text, at timestamptz)
+RETURNS text LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.record_delivery', '{service}');
+BEGIN
+    RETURN commerce.record_delivery(a.tenant_id, record_delivery.shipment_id, record_delivery.outcome, record_delivery.at);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.record_delivery(bigint, text, timestamptz) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.record_delivery(bigint, text, timestamptz) IS
+  'A carrier''s adapter (service) reports how a parcel ended: delivered, lost or returned, and when; once per shipment (the same report again: repeated; another: PT409).';

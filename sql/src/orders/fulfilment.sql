@@ -14,7 +14,7 @@ LANGUAGE sql STABLE AS $$
      WHERE l.tenant_id = p_tenant AND l.order_id = p_order;
 $$;
 
--- Ship a paid order: route the carrier, record the parcel, queue waybill and write-back.
+-- Ship a paid order: choose the carrier, record the parcel, queue waybill and write-back.
 CREATE FUNCTION commerce.ship_order(p_tenant bigint, p_order bigint, p_request_id text,
                                     p_tracking_no text DEFAULT NULL, p_carrier text DEFAULT NULL)
 RETURNS commerce.shipment_row LANGUAGE plpgsql AS $$
@@ -47,7 +47,7 @@ BEGIN
     v_weight := commerce.order_weight_g(p_tenant, p_order);
     INSERT INTO commerce.shipment (tenant_id, order_id, request_id, carrier, tracking_no, weight_g, shipped_at)
     VALUES (p_tenant, p_order, p_request_id,
-            coalesce(p_carrier, commerce.route_carrier(p_tenant, coalesce(o.receiver_region, ''), v_weight)),
+            coalesce(p_carrier, commerce.choose_carrier(p_tenant, o.receiver_region, v_weight)),
             p_tracking_no, v_weight, commerce.now())
     RETURNING * INTO sh;
     UPDATE commerce.orders SET status = 'shipped',
@@ -72,7 +72,7 @@ BEGIN
     RETURN sh;
 END $$;
 COMMENT ON FUNCTION commerce.ship_order(bigint, bigint, text, text, text) IS
-  'Ship a paid order: the carrier is routed (commerce.route_carrier) unless given; records the shipment, moves the order to shipped, queues a waybill.print job (with the e-waybill template of the order''s channel and the carrier, when there is one: logo, copy, sender) and, for platform orders, a platform.writeback of the tracking number. Idempotent by request_id.';
+  'Ship a paid order: the carrier is chosen (commerce.choose_carrier: the routing rules, or with set_carrier_choice the best scored carrier by cost, speed and history) unless given; records the shipment, moves the order to shipped, queues a waybill.print job (with the e-waybill template of the order''s channel and the carrier, when there is one: logo, copy, sender) and, for platform orders, a platform.writeback of the tracking number. Idempotent by request_id.';
 
 -- Orders that could go out as one parcel (H3.2.2): same phone and address,
 -- paid and not shipped, created within 2 hours of the group's first, under 10 kg together.
