@@ -14,7 +14,7 @@ SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
 CALL commerce.provision();
-SELECT plan(873);
+SELECT plan(885);
 \ir lib/fingerprint.psql
 \o /dev/null
 
@@ -328,7 +328,11 @@ INSERT INTO expected VALUES
   ('set_carrier_rates', '{operator}', $$SELECT commerce_api.set_carrier_rates('BAD', '[]')$$),
   ('set_carrier_choice', '{operator}', $$SELECT commerce_api.set_carrier_choice(1, 1, 1)$$),
   ('carrier_options', '{store,operator}', $$SELECT commerce_api.carrier_options('x', -1)$$),
-  ('record_delivery', '{service}', $$SELECT commerce_api.record_delivery(0, 'x', now())$$);
+  ('record_delivery', '{service}', $$SELECT commerce_api.record_delivery(0, 'x', now())$$),
+  ('koc_benefits', '{koc,operator}', $$SELECT commerce_api.koc_benefits('nope')$$),
+  ('set_level_perks', '{operator}', $$SELECT commerce_api.set_level_perks('nope', '[]')$$),
+  ('retry_airdrop', '{operator}', $$SELECT commerce_api.retry_airdrop('nope', 'nope')$$),
+  ('record_airdrop', '{service}', $$SELECT commerce_api.record_airdrop('nope', 'nope', 'x', 'x')$$);
 SELECT pg_temp.fingerprint() AS fp0 \gset
 \o
 
@@ -535,7 +539,7 @@ SELECT is((SELECT count(*) FROM pg_class c WHERE c.relnamespace = 'commerce'::re
 -- grant_api is idempotent and revokes what the matrix no longer gives
 GRANT EXECUTE ON FUNCTION commerce_api.record_payout(text, text, text, text) TO commerce_customer;
 SELECT is((SELECT string_agg(role || '=' || functions, ' ') FROM commerce.grant_api()),
-          'commerce_anonymous=18 commerce_customer=69 commerce_koc=34 commerce_store=74 commerce_operator=185 commerce_finance=36 commerce_service=141',
+          'commerce_anonymous=18 commerce_customer=69 commerce_koc=35 commerce_store=74 commerce_operator=188 commerce_finance=36 commerce_service=142',
           'grant_api again: the same counts');
 SELECT ok(NOT has_function_privilege('commerce_customer', 'commerce_api.record_payout(text, text, text, text)', 'EXECUTE'),
           'grant_api revokes a grant the matrix does not give');

@@ -600,3 +600,56 @@ END $$;
 REVOKE ALL ON FUNCTION commerce_hasura.settle_batches(json, text, text, bigint, integer) FROM PUBLIC;
 COMMENT ON FUNCTION commerce_hasura.settle_batches(json, text, text, bigint, integer) IS
   'Hasura: commerce_api.settle_batches for the actor of the session variables hasura_session (x-hasura-role, x-hasura-user-id, x-hasura-tenant-id); track it with session_argument: hasura_session.';
+
+-- Level benefits tied to the member system (K06): a KOC reads its own, HQ sets a level's
+-- member benefits and retries airdrops, the NFT issuer answers them.
+CREATE FUNCTION commerce_api.koc_benefits(koc text DEFAULT NULL)
+RETURNS jsonb LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.koc_benefits', '{koc,operator}');
+        v_koc text := koc_benefits.koc;
+BEGIN
+    IF a.kind = 'koc' THEN
+        v_koc := commerce._actor_subject(a, koc_benefits.koc, 'koc');
+    END IF;
+    PERFORM commerce._require(v_koc, 'koc');
+    RETURN commerce.koc_benefits(a.tenant_id, v_koc);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.koc_benefits(text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.koc_benefits(text) IS
+  'A KOC''s benefits now (K06): level, commission bonus, vote rights, airdrops, exclusive materials, the member benefits its customer account holds for the level and its NFT airdrops. A KOC its own (koc left out or its own; another is 42501); operators any KOC''s (koc required).';
+
+CREATE FUNCTION commerce_api.set_level_perks(level text, perks jsonb)
+RETURNS jsonb LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.set_level_perks', '{operator}');
+BEGIN
+    PERFORM commerce._api_hq(a);
+    RETURN commerce.set_level_perks(a.tenant_id, set_level_perks.level, set_level_perks.perks);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.set_level_perks(text, jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.set_level_perks(text, jsonb) IS
+  'HQ operators set the member benefits a KOC level gives its KOCs'' customer accounts: [{"kind":"member_discount","rate_bp":500,"label":"Gold KOC 5% off"}, {"kind":"priority_shipping"}] (member_discount, priority_shipping, birthday_double_points, badge, priority_service); effective at once for every active KOC of the level.';
+
+CREATE FUNCTION commerce_api.retry_airdrop(koc text, level text)
+RETURNS integer LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.retry_airdrop', '{operator}');
+BEGIN
+    PERFORM commerce._api_hq(a);
+    RETURN commerce.retry_airdrop(a.tenant_id, retry_airdrop.koc, retry_airdrop.level);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.retry_airdrop(text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.retry_airdrop(text, text) IS
+  'HQ operators request a failed NFT airdrop again (a new nft.airdrop message); returns the attempt number.';
+
+CREATE FUNCTION commerce_api.record_airdrop(koc text, level text, outcome text, ref text)
+RETURNS text LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, commerce, pg_temp AS $$
+DECLARE a commerce.actor := commerce._api_actor('commerce_api.record_airdrop', '{service}');
+BEGIN
+    RETURN commerce.record_airdrop(a.tenant_id, record_airdrop.koc, record_airdrop.level, record_airdrop.outcome, record_airdrop.ref);
+END $$;
+REVOKE ALL ON FUNCTION commerce_api.record_airdrop(text, text, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION commerce_api.record_airdrop(text, text, text, text) IS
+  'The NFT issuer (service) answers a KOC''s airdrop for a level: issued (ref: the token reference) or failed (ref: the reason); once (the same answer again: repeated; another: PT409).';

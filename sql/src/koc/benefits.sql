@@ -47,10 +47,19 @@ BEGIN
     RETURN jsonb_build_object('koc', k.code, 'level', lv.code, 'levelName', lv.name, 'status', k.status,
                               'bonusBp', lv.bonus_bp, 'voteRights', lv.vote_rights AND k.status = 'active',
                               'airdrop', lv.airdrop AND k.status = 'active', 'materials', to_jsonb(v_materials),
-                              'agreementSigned', commerce.koc_has_signed_current(p_tenant, k.koc_id));
+                              'agreementSigned', commerce.koc_has_signed_current(p_tenant, k.koc_id),
+                              'memberBenefits', (SELECT coalesce(jsonb_agg(jsonb_build_object('kind', p.kind, 'rateBp', p.rate_bp,
+                                                                                              'label', coalesce(p.label, lv.name || ' KOC'))
+                                                                           ORDER BY p.kind), '[]')
+                                                   FROM commerce.koc_level_perk p
+                                                  WHERE p.tenant_id = p_tenant AND p.level_code = lv.code AND k.status = 'active'),
+                              'airdrops', (SELECT coalesce(jsonb_agg(jsonb_strip_nulls(jsonb_build_object('level', d.level_code, 'status', d.status,
+                                                                                                          'token', d.token_ref))
+                                                                     ORDER BY d.requested_at, d.level_code), '[]')
+                                             FROM commerce.koc_airdrop d WHERE d.tenant_id = p_tenant AND d.koc_id = k.koc_id));
 END $$;
 COMMENT ON FUNCTION commerce.koc_benefits(bigint, text) IS
-  'K06: what a KOC has now: its level, the commission bonus, vote rights and airdrops (only while active), the exclusive materials of its level and the levels below, and whether it signed the current agreement.';
+  'K06: what a KOC has now: its level, the commission bonus, vote rights and airdrops (only while active), the exclusive materials of its level and the levels below, whether it signed the current agreement, the member benefits its level gives its customer account while active (memberBenefits) and its NFT airdrops (level, requested, issued with the token, or failed).';
 
 -- Set a KOC's tags.
 CREATE FUNCTION commerce.set_koc_tags(p_tenant bigint, p_koc text, p_tags text[]) RETURNS text[]
