@@ -70,6 +70,8 @@ fi
 # ---------------------------------------------------------------- packages
 REQUIRED_PKGS=(postgresql-15 postgresql-server-dev-15 postgresql-15-cron
     postgresql-15-pgtap postgresql-15-plpgsql-check pgtap libjansson-dev make gcc)
+# make bench also runs the seeds' Redis design beside ours (test/bench/peer_bench.sh)
+if [ "$MODE" = bench ]; then REQUIRED_PKGS+=(redis-server libhiredis-dev); fi
 MISSING=()
 for pkg in "${REQUIRED_PKGS[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
@@ -254,6 +256,8 @@ as_server "$PGBIN/pg_ctl" -D "$DATA" -l "$SERVER_LOG" -w -t 60 start >/dev/null
 export PGHOST="$TMPD" PGPORT=5432 PGUSER=postgres PGDATABASE="$DB"
 export PATH="$PGBIN:$PATH"
 export HARNESS_TMP="$TMPD"
+# the bench kills and restarts this cluster to count what a crash loses
+export HARNESS_DATA="$DATA" HARNESS_LOG="$SERVER_LOG" IS_ROOT PGBIN
 
 # pg_cron's launcher starts with the server and connects to cron.database_name,
 # which does not exist yet: it logs one 'FATAL: database "<DB>" does not exist',

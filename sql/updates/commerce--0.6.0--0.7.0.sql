@@ -36736,7 +36736,7 @@ COMMENT ON FUNCTION commerce._koc_perk_want(bigint, bigint[]) IS
 -- Bring the member benefits and airdrops of some KOCs in line with their level and status.
 CREATE FUNCTION commerce._koc_sync_perks(p_tenant bigint, p_kocs bigint[]) RETURNS integer
 LANGUAGE plpgsql AS $$
-DECLARE v_now timestamptz := commerce.now(); n integer := 0; a record;
+DECLARE v_now timestamptz := commerce.now(); n integer := 0;
 BEGIN
     -- their levels, shared in code order: a save of a level's benefits (set_level_perks holds the
     -- level for no-key update) is waited for, and its benefits are read after it commits
@@ -36758,37 +36758,51 @@ BEGIN
      WHERE b.tenant_id = p_tenant AND b.source = ANY (ARRAY(SELECT 'koc_level:' || x FROM unnest(p_kocs) x))
        AND b.valid_until > v_now
        AND NOT EXISTS (SELECT 1 FROM commerce._koc_perk_want(p_tenant, p_kocs) w WHERE w.source = b.source AND w.kind = b.kind);
-    -- airdrops: once per active KOC and level with an airdrop
-    FOR a IN
+    -- airdrops: once per active KOC and level with an airdrop, their requests queued in one statement
+    WITH d AS (
         INSERT INTO commerce.koc_airdrop AS d (tenant_id, koc_id, level_code, status, requested_at)
         SELECT k.tenant_id, k.koc_id, k.level_code, 'requested', v_now
           FROM commerce.koc k JOIN commerce.koc_level l ON l.tenant_id = k.tenant_id AND l.code = k.level_code
          WHERE k.tenant_id = p_tenant AND k.koc_id = ANY (p_kocs) AND k.status = 'active' AND l.airdrop
          ORDER BY k.koc_id
         ON CONFLICT DO NOTHING
-        RETURNING d.koc_id, d.level_code, d.attempts
-    LOOP
-        PERFORM commerce._request_airdrop(p_tenant, a.koc_id, a.level_code, a.attempts);
-        n := n + 1;
-    END LOOP;
+        RETURNING d.koc_id, d.level_code, d.attempts)
+    SELECT commerce._request_airdrops(p_tenant, array_agg(d.koc_id), array_agg(d.level_code), array_agg(d.attempts))
+      INTO n FROM d;
     RETURN n;
 END $$;
 COMMENT ON FUNCTION commerce._koc_sync_perks(bigint, bigint[]) IS
   'K06: give the customer accounts of these KOCs the member benefits of their level while they are active (customer_benefit rows of source koc_level:<koc_id>, ended when the level stops granting one or the KOC is frozen or suspended) and request the airdrop of each active KOC at a level with one, once; returns the airdrops requested.';
 
--- Queue an airdrop request for the NFT issuer.
-CREATE FUNCTION commerce._request_airdrop(p_tenant bigint, p_koc bigint, p_level text, p_attempt integer) RETURNS bigint
-LANGUAGE plpgsql AS $$
+-- Queue airdrop requests for the NFT issuer, in one statement.
+CREATE FUNCTION commerce._request_airdrops(p_tenant bigint, p_kocs bigint[], p_levels text[], p_attempts integer[])
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE n integer;
 BEGIN
-    RETURN commerce.enqueue(p_tenant, 'nft.airdrop',
-        (SELECT jsonb_build_object('koc', k.code, 'customer', c.code, 'level', p_level, 'level_name', l.name, 'attempt', p_attempt)
-           FROM commerce.koc k JOIN commerce.koc_level l ON l.tenant_id = k.tenant_id AND l.code = p_level
-           LEFT JOIN commerce.customer c ON c.tenant_id = k.tenant_id AND c.customer_id = k.customer_id
-          WHERE k.tenant_id = p_tenant AND k.koc_id = p_koc),
-        format('airdrop:%s:%s:%s', p_koc, p_level, p_attempt));
+    IF coalesce(cardinality(p_kocs), 0) = 0 THEN
+        RETURN 0;
+    END IF;
+    WITH m AS (
+        INSERT INTO commerce.outbox (tenant_id, topic, dedupe_key, payload, available_at, created_at)
+        SELECT p_tenant, 'nft.airdrop', format('airdrop:%s:%s:%s', r.koc_id, r.level_code, r.attempt),
+               jsonb_build_object('koc', k.code, 'customer', c.code, 'level', r.level_code, 'level_name', l.name,
+                                  'attempt', r.attempt),
+               commerce.now(), commerce.now()
+          FROM unnest(p_kocs, p_levels, p_attempts) AS r(koc_id, level_code, attempt)
+          JOIN commerce.koc k ON k.tenant_id = p_tenant AND k.koc_id = r.koc_id
+          JOIN commerce.koc_level l ON l.tenant_id = p_tenant AND l.code = r.level_code
+          LEFT JOIN commerce.customer c ON c.tenant_id = p_tenant AND c.customer_id = k.customer_id
+         ORDER BY r.koc_id
+        ON CONFLICT (tenant_id, topic, dedupe_key) DO NOTHING
+        RETURNING 1)
+    SELECT count(*) INTO n FROM m;
+    IF n > 0 THEN
+        PERFORM pg_notify('commerce_outbox', 'nft.airdrop');
+    END IF;
+    RETURN n;
 END $$;
-COMMENT ON FUNCTION commerce._request_airdrop(bigint, bigint, text, integer) IS
-  'K06: queue nft.airdrop {koc, customer, level, level_name, attempt} for the NFT issuer, deduplicated per KOC, level and attempt.';
+COMMENT ON FUNCTION commerce._request_airdrops(bigint, bigint[], text[], integer[]) IS
+  'K06: queue nft.airdrop {koc, customer, level, level_name, attempt} for the NFT issuer for each KOC, level and attempt given, in one statement (the monthly recalculation promotes thousands at once), deduplicated per KOC, level and attempt; returns how many were queued.';
 
 -- The triggers: KOCs inserted, or whose level, status or customer changed.
 CREATE FUNCTION commerce._koc_perks_on_insert() RETURNS trigger
@@ -36946,7 +36960,7 @@ BEGIN
     UPDATE commerce.koc_airdrop SET status = 'requested', attempts = d.attempts + 1, requested_at = commerce.now(),
            decided_at = NULL, reason = NULL
      WHERE tenant_id = p_tenant AND koc_id = v_koc AND level_code = p_level;
-    PERFORM commerce._request_airdrop(p_tenant, v_koc, p_level, d.attempts + 1);
+    PERFORM commerce._request_airdrops(p_tenant, ARRAY[v_koc], ARRAY[p_level], ARRAY[d.attempts + 1]);
     RETURN d.attempts + 1;
 END $$;
 COMMENT ON FUNCTION commerce.retry_airdrop(bigint, text, text) IS

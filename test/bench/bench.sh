@@ -6,6 +6,11 @@
 #   ceiling   16 clients, each on ITS OWN SKU           (same write set, uncontended)
 #   naive     16 clients, one SKU, the ORM pattern       BEGIN; SELECT .. FOR UPDATE;
 #                                                        UPDATE; INSERT; COMMIT
+#   floor     the smallest durable transaction: one single-row INSERT (commit_floor.sql)
+#   hot_rtt / naive_rtt   hot and naive with a 0.5 ms round trip after each statement
+#   peer_bench.sh   the seeds' Redis design (Lua pre-decrement; the order written
+#             durably before the answer, or queued for asynchronous writers) vs
+#             reserve_sku through the same C driver, and kill -9 of each mid-run
 #   soldout   16 clients hammer a sold-out SKU           (refusals/s)
 #   order_hot / order_ceiling   commerce.place_order on one SKU vs each client on its own
 #   ingest    16 clients ingest paid Taobao order payloads (rows/s)
@@ -81,6 +86,11 @@ JOIN_CEIL=$(run join_ceiling join_ceiling.sql)
 psql -X -q -At -c "SELECT count(*) FROM commerce.check_play_invariants()" > "$WORK/play_inv"
 CLICK=$(run click click.sql)
 CLICK_CEIL=$(run click_ceiling click_ceiling.sql)
+# the physical floor: the smallest durable transaction, one single-row INSERT
+FLOOR=$(run floor commit_floor.sql)
+# a network round trip of 0.5 ms after every statement, for ours and the naive pattern alike
+HOT_RTT=$(run hot_rtt hot_rtt.sql)
+NAIVE_RTT=$(run naive_rtt naive_rtt.sql)
 # print workers drain 80,000 queued jobs: 16 x 100 claims of 50
 fresh
 pgbench -n -c "$CLIENTS" -j "$JOBS" -t 100 -M prepared -f print.sql > "$WORK/print.out" 2>&1 || { cat "$WORK/print.out"; exit 1; }
@@ -111,6 +121,10 @@ fresh
 pgbench -n -c "$CLIENTS" -j "$JOBS" -T 5 -M prepared -D tenant="$TENANT" -f hot.sql > /dev/null 2>&1
 psql -X -q -At -c "SELECT count(*) FROM commerce.check_stock_invariants()" >> "$WORK/inv"
 cat "$WORK/play_inv" >> "$WORK/inv"
+# the seeds' Redis design beside ours, and what a crash of each loses (kills the cluster)
+export HARNESS_DATA HARNESS_LOG IS_ROOT PGBIN
+PEER=$(bash peer_bench.sh) || { echo "$PEER"; echo "peer bench failed" >&2; exit 1; }
+echo "$PEER" | sed -n 's/^crash_commerce_[a-z]*_\(lost\|oversold\|invariant_violations\): //p' >> "$WORK/inv"
 INV=$(awk '{ s += $1 } END { print s }' "$WORK/inv")
 echo
 printf 'hot_reservations_per_s: %.0f\n' "$HOT"
@@ -119,6 +133,12 @@ printf 'naive_reservations_per_s: %.0f\n' "$NAIVE"
 printf 'soldout_refusals_per_s: %.0f\n' "$SOLDOUT"
 awk -v h="$HOT" -v c="$CEIL" 'BEGIN { printf "hot_vs_ceiling: %.2f\n", h / c }'
 awk -v h="$HOT" -v n="$NAIVE" 'BEGIN { printf "hot_vs_naive: %.2f\n", h / n }'
+printf 'commit_floor_per_s: %.0f\n' "$FLOOR"
+awk -v h="$HOT" -v f="$FLOOR" 'BEGIN { printf "hot_vs_commit_floor: %.2f\n", h / f }'
+printf 'hot_rtt_per_s: %.0f\n' "$HOT_RTT"
+printf 'naive_rtt_per_s: %.0f\n' "$NAIVE_RTT"
+awk -v h="$HOT_RTT" -v n="$NAIVE_RTT" 'BEGIN { printf "hot_vs_naive_rtt: %.2f\n", h / n }'
+echo "$PEER"
 printf 'order_hot_per_s: %.0f\n' "$ORDER_HOT"
 printf 'order_ceiling_per_s: %.0f\n' "$ORDER_CEIL"
 awk -v h="$ORDER_HOT" -v c="$ORDER_CEIL" 'BEGIN { printf "order_vs_ceiling: %.2f\n", h / c }'

@@ -57,7 +57,7 @@ SELECT count(commerce.upsert_customer($TENANT, 'inviter' || i, 'Inviter ' || i))
 SELECT count(commerce.community_ingest($TENANT, jsonb_build_object('type', 'change_external_chat', 'change', 'create',
          'at', extract(epoch FROM now())::bigint - 60, 'chat_id', 'g' || i, 'name', 'Group ' || i, 'owner', 'staff')))
   FROM generate_series(1, $CLIENTS) i;
-CREATE TABLE bench_code AS
+CREATE TABLE public.fission_code_of AS
 SELECT i AS client, commerce.fission_code($TENANT, 'bench', c.person_id) AS code
   FROM generate_series(1, $CLIENTS) i JOIN commerce.customer c ON c.tenant_id = $TENANT AND c.code = 'inviter' || i;
 SQL
@@ -67,7 +67,7 @@ cat > "$out/fission.sql" <<'SQL'
 SELECT commerce.community_ingest(:tenant, jsonb_build_object('type', 'change_external_chat', 'change', 'update', 'update_detail', 'add_member',
          'at', extract(epoch FROM now())::bigint, 'chat_id', 'g' || :client_id + 1, 'cur_mem_ver', (:m)::text,
          'members', jsonb_build_array(jsonb_build_object('id', 'wm-' || :client_id || '-' || :m, 'type', 'external',
-                                                         'state', (SELECT code FROM bench_code WHERE client = :inviter)))));
+                                                         'state', (SELECT code FROM public.fission_code_of WHERE client = :inviter)))));
 SQL
 sed 's/:inviter/:client_id + 1/' "$out/fission.sql" > "$out/fission_many.sql"
 sed 's/:inviter/1/' "$out/fission.sql" > "$out/fission_one.sql"

@@ -24,6 +24,13 @@ CREATE TABLE IF NOT EXISTS public.naive_reservation (
     qty bigint NOT NULL, created_at timestamptz NOT NULL DEFAULT now());
 INSERT INTO public.naive_stock VALUES ('N', 100000000, 0) ON CONFLICT DO NOTHING;
 
+-- the seeds' Redis design writes one reservation row per order into PostgreSQL
+-- (peer_driver.c); the commit floor is the smallest durable transaction
+CREATE TABLE IF NOT EXISTS public.peer_reservation (
+    request_id text PRIMARY KEY, sku text NOT NULL, qty integer NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now());
+CREATE TABLE IF NOT EXISTS public.commit_floor (n integer);
+
 -- a refusal counts as a completed try (pgbench aborts a client on errors)
 CREATE OR REPLACE FUNCTION public.bench_try_reserve(p_tenant bigint, p_sku text)
 RETURNS boolean LANGUAGE plpgsql AS $$

@@ -1,0 +1,1 @@
+INSERT INTO public.commit_floor VALUES (1);
