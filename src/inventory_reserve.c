@@ -63,23 +63,20 @@ static CommercePlan plan_tenant = {
 };
 
 /*
- * Pool lookups also return the tenant's holds, for the request_id the
- * reservation a previous call made (the repeat check), and what the caller's
- * home slot has available (for the sold-out check): one statement.  The
- * SKU, warehouse and tenant are scalar subqueries so that the only sensible
- * plan, generic or not, is a handful of unique-index probes.
+ * Pool lookups also return the tenant's holds and what the caller's home
+ * slot has available (for the sold-out check): one statement.  The SKU and
+ * warehouse are scalar subqueries and the tenant is joined by its key, so
+ * that the only sensible plan, generic or not, is a handful of unique-index
+ * probes.  Whether the request_id was used before is answered by the header
+ * insert (ON CONFLICT), and before a sold-out refusal by plan_repeat_id.
  */
 #define LOOKUP_COLUMNS \
 	"SELECT p.sku_id, p.pool_id, p.slot_count, p.status, p.hold," \
-	"       p.low_stock_threshold, p.low_stock_alerted," \
-	"       (SELECT order_hold FROM commerce.tenant WHERE tenant_id = $1)," \
-	"       (SELECT max_hold FROM commerce.tenant WHERE tenant_id = $1)," \
-	"       (SELECT r.reservation_id FROM commerce.reservation r" \
-	"         WHERE r.tenant_id = $1 AND r.request_id = $4)," \
+	"       p.low_stock_threshold, p.low_stock_alerted, t.order_hold, t.max_hold," \
 	"       (SELECT on_hand - reserved - sold FROM commerce.stock_slot h" \
 	"         WHERE h.tenant_id = $1 AND h.pool_id = p.pool_id" \
-	"           AND h.slot_no = $5 % p.slot_count)" \
-	"  FROM commerce.stock_pool p" \
+	"           AND h.slot_no = $4 % p.slot_count)" \
+	"  FROM commerce.stock_pool p JOIN commerce.tenant t ON t.tenant_id = $1" \
 	" WHERE p.tenant_id = $1" \
 	"   AND p.sku_id = (SELECT sku_id FROM commerce.sku WHERE tenant_id = $1 AND code = $2)"
 
@@ -89,13 +86,18 @@ static CommercePlan plan_root_pool = {
 	"   AND ($3::text IS NULL OR p.warehouse_id ="
 	"        (SELECT warehouse_id FROM commerce.warehouse WHERE tenant_id = $1 AND code = $3))"
 	" LIMIT 2",
-	5, {INT8OID, TEXTOID, TEXTOID, TEXTOID, INT4OID}, NULL
+	4, {INT8OID, TEXTOID, TEXTOID, INT4OID}, NULL
 };
 
 static CommercePlan plan_activity_pool = {
 	LOOKUP_COLUMNS
 	"   AND p.activity = $3 AND p.parent_pool_id IS NOT NULL",
-	5, {INT8OID, TEXTOID, TEXTOID, TEXTOID, INT4OID}, NULL
+	4, {INT8OID, TEXTOID, TEXTOID, INT4OID}, NULL
+};
+
+static CommercePlan plan_repeat_id = {
+	"SELECT reservation_id FROM commerce.reservation WHERE tenant_id = $1 AND request_id = $2",
+	2, {INT8OID, TEXTOID}, NULL
 };
 
 static CommercePlan plan_warehouse_exists = {
@@ -351,21 +353,20 @@ lookup_failed(ReserveContext *ctx, ReserveLine *line)
 
 /*
  * Resolve a line's SKU code to the pool it draws from, reading the tenant's
- * holds and the repeat check on the way.  Sets ctx->repeat_id and returns
- * early when the request_id was used before.
+ * holds on the way.  When there is no such pool, sets ctx->repeat_id and
+ * returns if the request_id was used before (and raises if not).
  */
 static void
 resolve_pool(ReserveContext *ctx, ReserveLine *line)
 {
-	Datum		v[5];
-	char		n[5] = {' ', ' ', ' ', ' ', ' '};
+	Datum		v[4];
+	char		n[4] = {' ', ' ', ' ', ' '};
 	uint64		rows;
 	bool		isnull;
 
 	v[0] = Int64GetDatum(ctx->tenant_id);
 	v[1] = CStringGetTextDatum(line->sku);
-	v[3] = CStringGetTextDatum(ctx->request_id);
-	v[4] = Int32GetDatum(MyProcPid);
+	v[3] = Int32GetDatum(MyProcPid);
 	if (ctx->activity != NULL)
 	{
 		v[2] = CStringGetTextDatum(ctx->activity);
@@ -382,9 +383,6 @@ resolve_pool(ReserveContext *ctx, ReserveLine *line)
 		lookup_failed(ctx, line);
 		return;
 	}
-	ctx->repeat_id = commerce_get_int64(0, 10, &isnull);
-	if (!isnull)
-		return;
 	if (rows > 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -423,7 +421,20 @@ resolve_pool(ReserveContext *ctx, ReserveLine *line)
 		ctx->order_hold = *DatumGetIntervalP(order_hold);
 		ctx->max_hold = *DatumGetIntervalP(max_hold);
 	}
-	line->home_available = commerce_get_int64(0, 11, NULL);
+	line->home_available = commerce_get_int64(0, 10, NULL);
+}
+
+/* The reservation an earlier call made with ctx's request_id, or 0. */
+static int64
+find_repeat(ReserveContext *ctx)
+{
+	Datum		v[2];
+
+	v[0] = Int64GetDatum(ctx->tenant_id);
+	v[1] = CStringGetTextDatum(ctx->request_id);
+	if (commerce_exec(&plan_repeat_id, v, NULL, 1) == 0)
+		return 0;
+	return commerce_get_int64(0, 1, NULL);
 }
 
 /* now + interval */
@@ -793,20 +804,30 @@ reserve_lines(FunctionCallInfo fcinfo, int64 tenant_id, const char *request_id,
 	/*
 	 * Sold-out fast path: a line whose home slot cannot cover it and whose
 	 * pool's committed total is short is refused before anything is
-	 * written.  (A total that looks sufficient is checked again under the
-	 * locks: this only saves work.)
+	 * written, unless the request_id was used before (its answer is the
+	 * first reservation).  (A total that looks sufficient is checked again
+	 * under the locks: this only saves work.)
 	 */
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n && ctx.repeat_id == 0; i++)
 		if (lines[i].home_available < lines[i].qty)
-			refuse_if_short(tenant_id, &lines[i]);
+		{
+			ctx.repeat_id = find_repeat(&ctx);
+			if (ctx.repeat_id == 0)
+				refuse_if_short(tenant_id, &lines[i]);
+		}
 
 	/* the header first: a concurrent retry of this request waits here */
-	v[0] = Int64GetDatum(tenant_id);
-	v[1] = CStringGetTextDatum(request_id);
-	v[2] = CStringGetTextDatum(holder);
-	v[3] = TimestampTzGetDatum(expires_at);
-	v[4] = TimestampTzGetDatum(now);
-	if (commerce_exec(&plan_insert_header, v, NULL, 0) == 0)
+	if (ctx.repeat_id == 0)
+	{
+		v[0] = Int64GetDatum(tenant_id);
+		v[1] = CStringGetTextDatum(request_id);
+		v[2] = CStringGetTextDatum(holder);
+		v[3] = TimestampTzGetDatum(expires_at);
+		v[4] = TimestampTzGetDatum(now);
+		if (commerce_exec(&plan_insert_header, v, NULL, 0) == 0)
+			ctx.repeat_id = -1;
+	}
+	if (ctx.repeat_id != 0)
 	{
 		id = repeat_result(tenant_id, request_id, holder, lines, n, &status, &expires_at);
 		commerce_spi_finish();

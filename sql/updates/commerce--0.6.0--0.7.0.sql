@@ -4962,12 +4962,15 @@ CREATE TABLE commerce.stock_slot (
     reserved  bigint NOT NULL DEFAULT 0,
     sold      bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (tenant_id, pool_id, slot_no),
-    FOREIGN KEY (tenant_id, pool_id) REFERENCES commerce.stock_pool,
-    CONSTRAINT stock_slot_no_oversell
-        CHECK (slot_no >= 0 AND reserved >= 0 AND sold >= 0 AND reserved + sold <= on_hand)
+    FOREIGN KEY (tenant_id, pool_id) REFERENCES commerce.stock_pool
 ) WITH (fillfactor = 50);
 COMMENT ON TABLE commerce.stock_slot IS
-  'A share of a pool''s stock. Pool figures are the sums over its slots; the CHECK (reserved + sold <= on_hand) makes oversell impossible slot by slot, hence pool by pool. Reservations take from one slot, skipping slots locked by other buyers.';
+  'A share of a pool''s stock. Pool figures are the sums over its slots; the check stock_slot_no_oversell (reserved + sold <= on_hand, nothing negative; a C trigger) makes oversell impossible slot by slot, hence pool by pool. Reservations take from one slot, skipping slots locked by other buyers.';
+CREATE TRIGGER before_10_no_oversell BEFORE INSERT OR UPDATE ON commerce.stock_slot
+    FOR EACH ROW EXECUTE FUNCTION commerce.stock_slot_guard();
+ALTER TABLE commerce.stock_slot ENABLE ALWAYS TRIGGER before_10_no_oversell;
+COMMENT ON TRIGGER before_10_no_oversell ON commerce.stock_slot IS
+  'No oversell: refuses a slot whose reserved + sold exceeds on_hand or with a negative figure (check stock_slot_no_oversell, 23514).';
 
 CREATE TABLE commerce.reservation (
     tenant_id         bigint NOT NULL,
@@ -5002,11 +5005,15 @@ CREATE TABLE commerce.reservation_line (
     slot_no        integer NOT NULL,
     qty            bigint NOT NULL,
     returned_qty   bigint NOT NULL DEFAULT 0,
-    PRIMARY KEY (tenant_id, reservation_id, line_no),
-    CHECK (qty > 0 AND returned_qty BETWEEN 0 AND qty)
+    PRIMARY KEY (tenant_id, reservation_id, line_no)
 );
 COMMENT ON TABLE commerce.reservation_line IS
-  'The stock a reservation holds: one line per pool (cart lines on the same SKU are summed), and the slot it was taken from. returned_qty counts units sold and then returned.';
+  'The stock a reservation holds: one line per pool (cart lines on the same SKU are summed), and the slot it was taken from. returned_qty counts units sold and then returned; the check reservation_line_check (a C trigger) keeps qty > 0 and returned_qty between 0 and qty.';
+CREATE TRIGGER before_10_quantities BEFORE INSERT OR UPDATE ON commerce.reservation_line
+    FOR EACH ROW EXECUTE FUNCTION commerce.reservation_line_guard();
+ALTER TABLE commerce.reservation_line ENABLE ALWAYS TRIGGER before_10_quantities;
+COMMENT ON TRIGGER before_10_quantities ON commerce.reservation_line IS
+  'Refuses a line whose qty is not positive or whose returned_qty is outside 0 to qty (check reservation_line_check, 23514).';
 
 CREATE TABLE commerce.stock_movement (
     tenant_id      bigint NOT NULL,
@@ -37678,6 +37685,38 @@ COMMENT ON FUNCTION commerce._play_admit(bigint, bigint, bigint, text, text, tex
 SELECT commerce._isolate_tenants();
 -- end of the metrics module (issue 16)
 
+
+-- ===========================================================================
+-- issue 17: the checks of stock_slot (stock_slot_no_oversell) and
+-- reservation_line (reservation_line_check) become C triggers of the same
+-- names and SQLSTATE; PostgreSQL 15 parses and plans CHECK expressions again
+-- in every statement that writes the table (sql/src/inventory/tables.sql)
+-- ===========================================================================
+CREATE FUNCTION commerce.stock_slot_guard() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'commerce_stock_slot_guard' LANGUAGE C;
+COMMENT ON FUNCTION commerce.stock_slot_guard() IS
+  'Trigger: the check stock_slot_no_oversell of commerce.stock_slot (slot_no, reserved and sold not negative, reserved + sold <= on_hand); SQLSTATE 23514 like the CHECK constraint it replaces.';
+CREATE FUNCTION commerce.reservation_line_guard() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'commerce_reservation_line_guard' LANGUAGE C;
+COMMENT ON FUNCTION commerce.reservation_line_guard() IS
+  'Trigger: the check reservation_line_check of commerce.reservation_line (qty > 0, returned_qty between 0 and qty); SQLSTATE 23514 like the CHECK constraint it replaces.';
+CREATE TRIGGER before_10_no_oversell BEFORE INSERT OR UPDATE ON commerce.stock_slot
+    FOR EACH ROW EXECUTE FUNCTION commerce.stock_slot_guard();
+ALTER TABLE commerce.stock_slot ENABLE ALWAYS TRIGGER before_10_no_oversell;
+COMMENT ON TRIGGER before_10_no_oversell ON commerce.stock_slot IS
+  'No oversell: refuses a slot whose reserved + sold exceeds on_hand or with a negative figure (check stock_slot_no_oversell, 23514).';
+CREATE TRIGGER before_10_quantities BEFORE INSERT OR UPDATE ON commerce.reservation_line
+    FOR EACH ROW EXECUTE FUNCTION commerce.reservation_line_guard();
+ALTER TABLE commerce.reservation_line ENABLE ALWAYS TRIGGER before_10_quantities;
+COMMENT ON TRIGGER before_10_quantities ON commerce.reservation_line IS
+  'Refuses a line whose qty is not positive or whose returned_qty is outside 0 to qty (check reservation_line_check, 23514).';
+ALTER TABLE commerce.stock_slot DROP CONSTRAINT stock_slot_no_oversell;
+ALTER TABLE commerce.reservation_line DROP CONSTRAINT reservation_line_check;
+COMMENT ON TABLE commerce.stock_slot IS
+  'A share of a pool''s stock. Pool figures are the sums over its slots; the check stock_slot_no_oversell (reserved + sold <= on_hand, nothing negative; a C trigger) makes oversell impossible slot by slot, hence pool by pool. Reservations take from one slot, skipping slots locked by other buyers.';
+COMMENT ON TABLE commerce.reservation_line IS
+  'The stock a reservation holds: one line per pool (cart lines on the same SKU are summed), and the slot it was taken from. returned_qty counts units sold and then returned; the check reservation_line_check (a C trigger) keeps qty > 0 and returned_qty between 0 and qty.';
+-- end of the checks as triggers (issue 17)
 
 -- the actor roles of a database upgraded after commerce.grant_api() ran get the new matrix
 DO $$

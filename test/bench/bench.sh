@@ -30,6 +30,9 @@
 #   service_bench.sh   a customer's question through the one inbox (the whole
 #             service_message call, p50 and p95) and the knowledge-base match
 #             alone against 59 and 2,006 articles (p95)
+#   instructions.sh   CPU instructions per reserve_sku, place_order and commit
+#             floor call (callgrind, single-user backend): repeatable figures for
+#             the A/B of one change, whatever the machine's load
 #   members_bench.sh   order and payment with and without earning points
 #             (earn_vs_order), the entitlement lookup and identity resolution per
 #             call, the expiry of 1M points lots
@@ -115,6 +118,10 @@ CRM=$(bash crm_bench.sh) || { echo "$CRM"; echo "crm bench failed" >&2; exit 1; 
 # KOC batch jobs against a scan of the same rows (their own database)
 KOC_BATCH=$(bash koc_batch.sh) || { echo "$KOC_BATCH"; echo "koc batch bench failed" >&2; exit 1; }
 
+# instructions per call (callgrind in a cluster of its own)
+export PGBIN IS_ROOT
+INSTR=$(bash instructions.sh) || { echo "$INSTR"; echo "instructions bench failed" >&2; exit 1; }
+
 # invariants after the last scenario (the sold-out one) and after a hot run
 psql -X -q -At -c "SELECT count(*) FROM commerce.check_stock_invariants()" > "$WORK/inv"
 fresh
@@ -151,6 +158,7 @@ printf 'clicks_per_s: %.0f\n' "$CLICK"
 printf 'click_insert_ceiling_per_s: %.0f\n' "$CLICK_CEIL"
 awk -v h="$CLICK" -v c="$CLICK_CEIL" 'BEGIN { printf "click_vs_ceiling: %.2f\n", h / c }'
 echo "$KOC_BATCH"
+echo "$INSTR"
 echo "$MEMBERS"
 echo "$COMMUNITY"
 echo "$SERVICE"
