@@ -68,6 +68,7 @@ _PG_init(void)
 							   NULL, NULL, NULL);
 	MarkGUCPrefixReserved("commerce");
 	commerce_columns_init();
+	inventory_pool_cache_init();
 	commerce_json_init();
 }
 

@@ -60,6 +60,33 @@ typedef struct CommerceColumns
 #define COMMERCE_COLUMNS(names_) {.names = (names_), .ncolumns = lengthof(names_)}
 
 /*
+ * What a reservation needs to know of a SKU's stock pool and its tenant,
+ * kept per backend by src/inventory_pool_cache.c until a row of stock_pool
+ * or tenant changes.
+ */
+typedef struct CommercePoolInfo
+{
+	int64		sku_id;
+	int64		pool_id;
+	int32		slot_count;
+	bool		has_hold;		/* the pool's own hold (an activity's), if any */
+	Interval	hold;
+	int64		threshold;		/* low-stock threshold, 0: none */
+	bool		alerted;
+	Interval	order_hold;		/* the tenant's holds */
+	Interval	max_hold;
+	bool		soldout;		/* the pool last refused a line as sold out */
+} CommercePoolInfo;
+
+extern void inventory_pool_cache_init(void);
+extern bool inventory_pool_cache_get(int64 tenant_id, const char *sku, const char *warehouse,
+									 const char *activity, CommercePoolInfo *info);
+extern void inventory_pool_cache_put(int64 tenant_id, const char *sku, const char *warehouse,
+									 const char *activity, const CommercePoolInfo *info);
+extern void inventory_pool_cache_soldout(int64 tenant_id, const char *sku, const char *warehouse,
+										 const char *activity, bool soldout);
+
+/*
  * The events a C trigger accepts, for commerce_trigger_check(): a mask for
  * the row-level events and one for the statement-level events.
  */

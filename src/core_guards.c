@@ -14,8 +14,9 @@
  * replace, under the same names and SQLSTATE (23514): PostgreSQL 15 parses
  * and plans a table's CHECK expressions again in every statement that
  * writes it, which cost a reservation 111,000 instructions of its 734,000
- * (callgrind); these triggers cost about 7,000.  They are ENABLE ALWAYS, so
- * session_replication_role = replica does not switch them off either.
+ * (callgrind); these triggers cost about 7,000.  Unlike a CHECK, and like
+ * every guard here, they do not fire under session_replication_role =
+ * replica, which only a superuser can set.
  */
 #include "commerce.h"
 

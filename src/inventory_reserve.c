@@ -351,10 +351,29 @@ lookup_failed(ReserveContext *ctx, ReserveLine *line)
 			 errhint("Receive stock with commerce.receive_stock first.")));
 }
 
+/* The reservation an earlier call made with ctx's request_id, or 0. */
+static int64
+find_repeat(ReserveContext *ctx)
+{
+	Datum		v[2];
+
+	v[0] = Int64GetDatum(ctx->tenant_id);
+	v[1] = CStringGetTextDatum(ctx->request_id);
+	if (commerce_exec(&plan_repeat_id, v, NULL, 1) == 0)
+		return 0;
+	return commerce_get_int64(0, 1, NULL);
+}
+
+/* The warehouse a line's lookup names (none for an activity's pool). */
+#define LOOKUP_WAREHOUSE(ctx, line) ((ctx)->activity ? NULL : (line)->warehouse)
+
 /*
  * Resolve a line's SKU code to the pool it draws from, reading the tenant's
- * holds on the way.  When there is no such pool, sets ctx->repeat_id and
- * returns if the request_id was used before (and raises if not).
+ * holds on the way: from the backend's pool cache (src/inventory_pool_cache.c)
+ * when it has them, else by a statement whose result is then kept.  When
+ * the line cannot be taken (no such pool, several, an ended activity), sets
+ * ctx->repeat_id and returns if the request_id was used before (and raises
+ * if not): a retry gets the first answer even after the pool changed.
  */
 static void
 resolve_pool(ReserveContext *ctx, ReserveLine *line)
@@ -363,6 +382,24 @@ resolve_pool(ReserveContext *ctx, ReserveLine *line)
 	char		n[4] = {' ', ' ', ' ', ' '};
 	uint64		rows;
 	bool		isnull;
+	CommercePoolInfo info;
+
+	if (inventory_pool_cache_get(ctx->tenant_id, line->sku, LOOKUP_WAREHOUSE(ctx, line),
+								 ctx->activity, &info))
+	{
+		line->sku_id = info.sku_id;
+		line->pool_id = info.pool_id;
+		line->slot_count = info.slot_count;
+		line->has_hold = info.has_hold;
+		line->hold = info.hold;
+		line->threshold = info.threshold;
+		line->alerted = info.alerted;
+		ctx->order_hold = info.order_hold;
+		ctx->max_hold = info.max_hold;
+		/* nothing available is kept: after a sold-out refusal, check first */
+		line->home_available = info.soldout ? -1 : PG_INT64_MAX;
+		return;
+	}
 
 	v[0] = Int64GetDatum(ctx->tenant_id);
 	v[1] = CStringGetTextDatum(line->sku);
@@ -384,22 +421,33 @@ resolve_pool(ReserveContext *ctx, ReserveLine *line)
 		return;
 	}
 	if (rows > 1)
+	{
+		/* a repeat of the request_id answers with the first reservation */
+		ctx->repeat_id = find_repeat(ctx);
+		if (ctx->repeat_id != 0)
+			return;
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("SKU \"%s\" is stocked in several warehouses", line->sku),
 				 errhint("Name the warehouse in the cart line: {\"sku\":\"%s\",\"qty\":" INT64_FORMAT ",\"warehouse\":\"<code>\"}.",
 						 line->sku, line->qty)));
+	}
 
 	line->sku_id = commerce_get_int64(0, 1, NULL);
 	line->pool_id = commerce_get_int64(0, 2, NULL);
 	line->slot_count = commerce_get_int32(0, 3, NULL);
 	if (strcmp(commerce_get_text(0, 4), "open") != 0)
+	{
+		ctx->repeat_id = find_repeat(ctx);
+		if (ctx->repeat_id != 0)
+			return;
 		ereport(ERROR,
 				(errcode(ERRCODE_COMMERCE_BAD_STATE),
 				 errmsg("activity \"%s\" has ended", ctx->activity ? commerce_quote(ctx->activity) : ""),
 				 errdetail("Its stock pool " INT64_FORMAT " for SKU \"%s\" is closed.",
 						   line->pool_id, line->sku),
 				 errhint("Reserve without the activity to buy at the regular terms.")));
+	}
 	{
 		Datum		h = commerce_get_datum(0, 5, &isnull);
 
@@ -422,20 +470,24 @@ resolve_pool(ReserveContext *ctx, ReserveLine *line)
 		ctx->max_hold = *DatumGetIntervalP(max_hold);
 	}
 	line->home_available = commerce_get_int64(0, 10, NULL);
+
+	info.sku_id = line->sku_id;
+	info.pool_id = line->pool_id;
+	info.slot_count = line->slot_count;
+	info.has_hold = line->has_hold;
+	if (line->has_hold)
+		info.hold = line->hold;
+	else
+		memset(&info.hold, 0, sizeof(Interval));
+	info.threshold = line->threshold;
+	info.alerted = line->alerted;
+	info.order_hold = ctx->order_hold;
+	info.max_hold = ctx->max_hold;
+	info.soldout = false;
+	inventory_pool_cache_put(ctx->tenant_id, line->sku, LOOKUP_WAREHOUSE(ctx, line),
+							 ctx->activity, &info);
 }
 
-/* The reservation an earlier call made with ctx's request_id, or 0. */
-static int64
-find_repeat(ReserveContext *ctx)
-{
-	Datum		v[2];
-
-	v[0] = Int64GetDatum(ctx->tenant_id);
-	v[1] = CStringGetTextDatum(ctx->request_id);
-	if (commerce_exec(&plan_repeat_id, v, NULL, 1) == 0)
-		return 0;
-	return commerce_get_int64(0, 1, NULL);
-}
 
 /* now + interval */
 static TimestampTz
@@ -600,17 +652,22 @@ attempt_wait(void *arg)
 	return false;
 }
 
-/* PT409 when the committed available total of the line's pool is short. */
+/*
+ * PT409 when the committed available total of the line's pool is short; the
+ * pool cache remembers the outcome for the next call's sold-out check.
+ */
 static void
-refuse_if_short(int64 tenant_id, ReserveLine *line)
+refuse_if_short(ReserveContext *ctx, ReserveLine *line)
 {
 	Datum		v[2];
 	int64		available;
 
-	v[0] = Int64GetDatum(tenant_id);
+	v[0] = Int64GetDatum(ctx->tenant_id);
 	v[1] = Int64GetDatum(line->pool_id);
 	commerce_exec(&plan_available, v, NULL, 1);
 	available = commerce_get_int64(0, 1, NULL);
+	inventory_pool_cache_soldout(ctx->tenant_id, line->sku, LOOKUP_WAREHOUSE(ctx, line),
+								 ctx->activity, available < line->qty);
 	if (available < line->qty)
 		ereport(ERROR,
 				(errcode(ERRCODE_COMMERCE_OUT_OF_STOCK),
@@ -646,7 +703,7 @@ take_line(ReserveContext *ctx, ReserveLine *line, int64 id, int line_no, Timesta
 			return;
 
 		/* committed total short: refuse, never wait */
-		refuse_if_short(ctx->tenant_id, line);
+		refuse_if_short(ctx, line);
 
 		/* stock is spread over several slots, or held by buyers in flight */
 		if (in_subxact(attempt_gather, &t))
@@ -813,7 +870,7 @@ reserve_lines(FunctionCallInfo fcinfo, int64 tenant_id, const char *request_id,
 		{
 			ctx.repeat_id = find_repeat(&ctx);
 			if (ctx.repeat_id == 0)
-				refuse_if_short(tenant_id, &lines[i]);
+				refuse_if_short(&ctx, &lines[i]);
 		}
 
 	/* the header first: a concurrent retry of this request waits here */

@@ -4953,6 +4953,22 @@ CREATE UNIQUE INDEX stock_pool_root ON commerce.stock_pool (tenant_id, sku_id, w
 
 CREATE UNIQUE INDEX stock_pool_activity ON commerce.stock_pool (tenant_id, activity, sku_id)
     WHERE parent_pool_id IS NOT NULL;
+CREATE TRIGGER before_90_pool_cache BEFORE INSERT OR UPDATE OR DELETE ON commerce.stock_pool
+    FOR EACH ROW EXECUTE FUNCTION commerce.pool_cache_invalidate();
+CREATE TRIGGER before_90_pool_cache_truncate BEFORE TRUNCATE ON commerce.stock_pool
+    FOR EACH STATEMENT EXECUTE FUNCTION commerce.pool_cache_invalidate();
+CREATE TRIGGER before_90_pool_cache BEFORE INSERT OR UPDATE OR DELETE ON commerce.tenant
+    FOR EACH ROW EXECUTE FUNCTION commerce.pool_cache_invalidate();
+CREATE TRIGGER before_90_pool_cache_truncate BEFORE TRUNCATE ON commerce.tenant
+    FOR EACH STATEMENT EXECUTE FUNCTION commerce.pool_cache_invalidate();
+COMMENT ON TRIGGER before_90_pool_cache ON commerce.stock_pool IS
+  'Every backend forgets its kept pool facts when a pool changes (src/inventory_pool_cache.c).';
+COMMENT ON TRIGGER before_90_pool_cache_truncate ON commerce.stock_pool IS
+  'Every backend forgets its kept pool facts when the pools are truncated.';
+COMMENT ON TRIGGER before_90_pool_cache ON commerce.tenant IS
+  'Every backend forgets its kept pool facts (with the tenant''s holds) when a tenant changes (src/inventory_pool_cache.c).';
+COMMENT ON TRIGGER before_90_pool_cache_truncate ON commerce.tenant IS
+  'Every backend forgets its kept pool facts when the tenants are truncated.';
 
 CREATE TABLE commerce.stock_slot (
     tenant_id bigint NOT NULL,
@@ -4968,7 +4984,6 @@ COMMENT ON TABLE commerce.stock_slot IS
   'A share of a pool''s stock. Pool figures are the sums over its slots; the check stock_slot_no_oversell (reserved + sold <= on_hand, nothing negative; a C trigger) makes oversell impossible slot by slot, hence pool by pool. Reservations take from one slot, skipping slots locked by other buyers.';
 CREATE TRIGGER before_10_no_oversell BEFORE INSERT OR UPDATE ON commerce.stock_slot
     FOR EACH ROW EXECUTE FUNCTION commerce.stock_slot_guard();
-ALTER TABLE commerce.stock_slot ENABLE ALWAYS TRIGGER before_10_no_oversell;
 COMMENT ON TRIGGER before_10_no_oversell ON commerce.stock_slot IS
   'No oversell: refuses a slot whose reserved + sold exceeds on_hand or with a negative figure (check stock_slot_no_oversell, 23514).';
 
@@ -5011,7 +5026,6 @@ COMMENT ON TABLE commerce.reservation_line IS
   'The stock a reservation holds: one line per pool (cart lines on the same SKU are summed), and the slot it was taken from. returned_qty counts units sold and then returned; the check reservation_line_check (a C trigger) keeps qty > 0 and returned_qty between 0 and qty.';
 CREATE TRIGGER before_10_quantities BEFORE INSERT OR UPDATE ON commerce.reservation_line
     FOR EACH ROW EXECUTE FUNCTION commerce.reservation_line_guard();
-ALTER TABLE commerce.reservation_line ENABLE ALWAYS TRIGGER before_10_quantities;
 COMMENT ON TRIGGER before_10_quantities ON commerce.reservation_line IS
   'Refuses a line whose qty is not positive or whose returned_qty is outside 0 to qty (check reservation_line_check, 23514).';
 
@@ -37702,12 +37716,10 @@ COMMENT ON FUNCTION commerce.reservation_line_guard() IS
   'Trigger: the check reservation_line_check of commerce.reservation_line (qty > 0, returned_qty between 0 and qty); SQLSTATE 23514 like the CHECK constraint it replaces.';
 CREATE TRIGGER before_10_no_oversell BEFORE INSERT OR UPDATE ON commerce.stock_slot
     FOR EACH ROW EXECUTE FUNCTION commerce.stock_slot_guard();
-ALTER TABLE commerce.stock_slot ENABLE ALWAYS TRIGGER before_10_no_oversell;
 COMMENT ON TRIGGER before_10_no_oversell ON commerce.stock_slot IS
   'No oversell: refuses a slot whose reserved + sold exceeds on_hand or with a negative figure (check stock_slot_no_oversell, 23514).';
 CREATE TRIGGER before_10_quantities BEFORE INSERT OR UPDATE ON commerce.reservation_line
     FOR EACH ROW EXECUTE FUNCTION commerce.reservation_line_guard();
-ALTER TABLE commerce.reservation_line ENABLE ALWAYS TRIGGER before_10_quantities;
 COMMENT ON TRIGGER before_10_quantities ON commerce.reservation_line IS
   'Refuses a line whose qty is not positive or whose returned_qty is outside 0 to qty (check reservation_line_check, 23514).';
 ALTER TABLE commerce.stock_slot DROP CONSTRAINT stock_slot_no_oversell;
@@ -37716,6 +37728,32 @@ COMMENT ON TABLE commerce.stock_slot IS
   'A share of a pool''s stock. Pool figures are the sums over its slots; the check stock_slot_no_oversell (reserved + sold <= on_hand, nothing negative; a C trigger) makes oversell impossible slot by slot, hence pool by pool. Reservations take from one slot, skipping slots locked by other buyers.';
 COMMENT ON TABLE commerce.reservation_line IS
   'The stock a reservation holds: one line per pool (cart lines on the same SKU are summed), and the slot it was taken from. returned_qty counts units sold and then returned; the check reservation_line_check (a C trigger) keeps qty > 0 and returned_qty between 0 and qty.';
+-- the backend pool cache of reservations (issue 17)
+-- Each backend keeps what a reservation needs of a pool and its tenant
+-- (src/inventory_pool_cache.c); these triggers make every backend forget it
+-- when a row of stock_pool or tenant changes. (Like every trigger, not under
+-- session_replication_role = replica, which only a superuser can set: a
+-- change made so is seen by a backend's next connection.)
+CREATE FUNCTION commerce.pool_cache_invalidate() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'commerce_pool_cache_invalidate' LANGUAGE C;
+COMMENT ON FUNCTION commerce.pool_cache_invalidate() IS
+  'Trigger: a change of a stock pool or a tenant makes every backend forget the pool facts its reservations keep (a relcache invalidation of the table, delivered when the change commits).';
+CREATE TRIGGER before_90_pool_cache BEFORE INSERT OR UPDATE OR DELETE ON commerce.stock_pool
+    FOR EACH ROW EXECUTE FUNCTION commerce.pool_cache_invalidate();
+CREATE TRIGGER before_90_pool_cache_truncate BEFORE TRUNCATE ON commerce.stock_pool
+    FOR EACH STATEMENT EXECUTE FUNCTION commerce.pool_cache_invalidate();
+CREATE TRIGGER before_90_pool_cache BEFORE INSERT OR UPDATE OR DELETE ON commerce.tenant
+    FOR EACH ROW EXECUTE FUNCTION commerce.pool_cache_invalidate();
+CREATE TRIGGER before_90_pool_cache_truncate BEFORE TRUNCATE ON commerce.tenant
+    FOR EACH STATEMENT EXECUTE FUNCTION commerce.pool_cache_invalidate();
+COMMENT ON TRIGGER before_90_pool_cache ON commerce.stock_pool IS
+  'Every backend forgets its kept pool facts when a pool changes (src/inventory_pool_cache.c).';
+COMMENT ON TRIGGER before_90_pool_cache_truncate ON commerce.stock_pool IS
+  'Every backend forgets its kept pool facts when the pools are truncated.';
+COMMENT ON TRIGGER before_90_pool_cache ON commerce.tenant IS
+  'Every backend forgets its kept pool facts (with the tenant''s holds) when a tenant changes (src/inventory_pool_cache.c).';
+COMMENT ON TRIGGER before_90_pool_cache_truncate ON commerce.tenant IS
+  'Every backend forgets its kept pool facts when the tenants are truncated.';
 -- end of the checks as triggers (issue 17)
 
 -- the actor roles of a database upgraded after commerce.grant_api() ran get the new matrix

@@ -57,6 +57,32 @@ CREATE TYPE commerce.stock_movement_kind AS ENUM
 COMMENT ON TYPE commerce.stock_movement_kind IS
   'What a stock movement records: receive, adjust, reserve, confirm, release, expire, return, allocate, deallocate.';
 
+-- Each backend keeps what a reservation needs of a pool and its tenant
+-- (src/inventory_pool_cache.c); these triggers make every backend forget it
+-- when a row of stock_pool or tenant changes. (Like every trigger, not under
+-- session_replication_role = replica, which only a superuser can set: a
+-- change made so is seen by a backend's next connection.)
+CREATE FUNCTION commerce.pool_cache_invalidate() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'commerce_pool_cache_invalidate' LANGUAGE C;
+COMMENT ON FUNCTION commerce.pool_cache_invalidate() IS
+  'Trigger: a change of a stock pool or a tenant makes every backend forget the pool facts its reservations keep (a relcache invalidation of the table, delivered when the change commits).';
+CREATE TRIGGER before_90_pool_cache BEFORE INSERT OR UPDATE OR DELETE ON commerce.stock_pool
+    FOR EACH ROW EXECUTE FUNCTION commerce.pool_cache_invalidate();
+CREATE TRIGGER before_90_pool_cache_truncate BEFORE TRUNCATE ON commerce.stock_pool
+    FOR EACH STATEMENT EXECUTE FUNCTION commerce.pool_cache_invalidate();
+CREATE TRIGGER before_90_pool_cache BEFORE INSERT OR UPDATE OR DELETE ON commerce.tenant
+    FOR EACH ROW EXECUTE FUNCTION commerce.pool_cache_invalidate();
+CREATE TRIGGER before_90_pool_cache_truncate BEFORE TRUNCATE ON commerce.tenant
+    FOR EACH STATEMENT EXECUTE FUNCTION commerce.pool_cache_invalidate();
+COMMENT ON TRIGGER before_90_pool_cache ON commerce.stock_pool IS
+  'Every backend forgets its kept pool facts when a pool changes (src/inventory_pool_cache.c).';
+COMMENT ON TRIGGER before_90_pool_cache_truncate ON commerce.stock_pool IS
+  'Every backend forgets its kept pool facts when the pools are truncated.';
+COMMENT ON TRIGGER before_90_pool_cache ON commerce.tenant IS
+  'Every backend forgets its kept pool facts (with the tenant''s holds) when a tenant changes (src/inventory_pool_cache.c).';
+COMMENT ON TRIGGER before_90_pool_cache_truncate ON commerce.tenant IS
+  'Every backend forgets its kept pool facts when the tenants are truncated.';
+
 CREATE TABLE commerce.stock_slot (
     tenant_id bigint NOT NULL,
     pool_id   bigint NOT NULL,
@@ -72,15 +98,15 @@ COMMENT ON TABLE commerce.stock_slot IS
 
 -- The checks of stock_slot and reservation_line are C triggers, not CHECK
 -- constraints: PostgreSQL 15 parses and plans CHECK expressions again in
--- every statement that writes the table (src/core_guards.c). ENABLE ALWAYS:
--- they hold under session_replication_role = replica too, as a CHECK would.
+-- every statement that writes the table (src/core_guards.c). Like every
+-- guard of the extension, they do not fire under session_replication_role =
+-- replica, which only a superuser can set.
 CREATE FUNCTION commerce.stock_slot_guard() RETURNS trigger
     AS 'MODULE_PATHNAME', 'commerce_stock_slot_guard' LANGUAGE C;
 COMMENT ON FUNCTION commerce.stock_slot_guard() IS
   'Trigger: the check stock_slot_no_oversell of commerce.stock_slot (slot_no, reserved and sold not negative, reserved + sold <= on_hand); SQLSTATE 23514 like the CHECK constraint it replaces.';
 CREATE TRIGGER before_10_no_oversell BEFORE INSERT OR UPDATE ON commerce.stock_slot
     FOR EACH ROW EXECUTE FUNCTION commerce.stock_slot_guard();
-ALTER TABLE commerce.stock_slot ENABLE ALWAYS TRIGGER before_10_no_oversell;
 COMMENT ON TRIGGER before_10_no_oversell ON commerce.stock_slot IS
   'No oversell: refuses a slot whose reserved + sold exceeds on_hand or with a negative figure (check stock_slot_no_oversell, 23514).';
 
@@ -128,7 +154,6 @@ COMMENT ON FUNCTION commerce.reservation_line_guard() IS
   'Trigger: the check reservation_line_check of commerce.reservation_line (qty > 0, returned_qty between 0 and qty); SQLSTATE 23514 like the CHECK constraint it replaces.';
 CREATE TRIGGER before_10_quantities BEFORE INSERT OR UPDATE ON commerce.reservation_line
     FOR EACH ROW EXECUTE FUNCTION commerce.reservation_line_guard();
-ALTER TABLE commerce.reservation_line ENABLE ALWAYS TRIGGER before_10_quantities;
 COMMENT ON TRIGGER before_10_quantities ON commerce.reservation_line IS
   'Refuses a line whose qty is not positive or whose returned_qty is outside 0 to qty (check reservation_line_check, 23514).';
 
