@@ -81,8 +81,10 @@ typedef struct CommercePoolInfo
 extern void inventory_pool_cache_init(void);
 extern bool inventory_pool_cache_get(int64 tenant_id, const char *sku, const char *warehouse,
 									 const char *activity, CommercePoolInfo *info);
+extern uint64 inventory_pool_cache_generation(void);
 extern void inventory_pool_cache_put(int64 tenant_id, const char *sku, const char *warehouse,
-									 const char *activity, const CommercePoolInfo *info);
+									 const char *activity, const CommercePoolInfo *info,
+									 uint64 generation);
 extern void inventory_pool_cache_soldout(int64 tenant_id, const char *sku, const char *warehouse,
 										 const char *activity, bool soldout);
 

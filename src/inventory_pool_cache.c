@@ -29,6 +29,7 @@
  */
 #include "commerce.h"
 
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
@@ -48,8 +49,15 @@ typedef struct PoolCacheEntry
 } PoolCacheEntry;
 
 static HTAB *pool_cache = NULL;
-static Oid	pool_relid = InvalidOid;	/* commerce.stock_pool when entries exist */
+static Oid	pool_relid = InvalidOid;	/* commerce.stock_pool, once looked up */
 static Oid	tenant_relid = InvalidOid;	/* commerce.tenant */
+
+/*
+ * Counts the invalidations that concern the cache.  A lookup's result is
+ * kept only if the count did not move while it ran: an invalidation taken
+ * in during the lookup may be of a change its snapshot did not see.
+ */
+static uint64 pool_cache_generation = 0;
 
 /* Forget every entry. */
 static void
@@ -58,17 +66,47 @@ pool_cache_reset(void)
 	if (pool_cache != NULL)
 		hash_destroy(pool_cache);
 	pool_cache = NULL;
-	pool_relid = InvalidOid;
-	tenant_relid = InvalidOid;
 }
 
-/* Relcache invalidation of relid (InvalidOid: of every relation). */
+/*
+ * Relcache invalidation of relid (InvalidOid: of every relation, as after
+ * an overflow of the invalidation queue).  While the two tables' ids are
+ * unknown, every invalidation counts.  The ids are forgotten with the
+ * entries and looked up again: a dropped and recreated extension has new
+ * ones, and a queue overflow may have hidden the drop.
+ */
 static void
 pool_cache_relcache_callback(Datum arg, Oid relid)
 {
-	if (pool_cache != NULL &&
-		(relid == InvalidOid || relid == pool_relid || relid == tenant_relid))
+	if (!OidIsValid(pool_relid) || !OidIsValid(tenant_relid) ||
+		relid == InvalidOid || relid == pool_relid || relid == tenant_relid)
+	{
+		pool_cache_generation++;
 		pool_cache_reset();
+		pool_relid = tenant_relid = InvalidOid;
+	}
+}
+
+/*
+ * The invalidation count to pass to inventory_pool_cache_put after a lookup
+ * (read it before the lookup runs).  Looks the two tables' ids up if needed.
+ */
+uint64
+inventory_pool_cache_generation(void)
+{
+	if (!OidIsValid(pool_relid) || !OidIsValid(tenant_relid))
+	{
+		Oid			nsp = get_namespace_oid("commerce", false);
+		Oid			pool = get_relname_relid("stock_pool", nsp);
+		Oid			tenant = get_relname_relid("tenant", nsp);
+
+		if (!OidIsValid(pool) || !OidIsValid(tenant))
+			elog(ERROR, "commerce: tables stock_pool and tenant not found");
+		pool_relid = pool;
+		tenant_relid = tenant;
+		pool_cache_generation++;	/* what ran before the ids were known */
+	}
+	return pool_cache_generation;
 }
 
 /* Register the relcache callback (from _PG_init). */
@@ -79,19 +117,22 @@ inventory_pool_cache_init(void)
 }
 
 /*
- * The key of a lookup: tenant, then "a" and the activity or "w" and the
- * warehouse (empty: any), then the SKU code, separated by NUL-free
- * delimiters.  False when it would not fit.
+ * The key of a lookup: the tenant; "a" and the activity, "w" and the
+ * warehouse, or "n" (a root pool in any warehouse); the SKU code.  Each
+ * string comes after its length, so no two lookups share a key.  False
+ * when it would not fit.
  */
 static bool
 make_key(char *key, int64 tenant_id, const char *sku, const char *warehouse,
 		 const char *activity)
 {
+	const char *scope = activity ? activity : (warehouse ? warehouse : "");
 	int			len;
 
 	memset(key, 0, POOL_CACHE_KEY_LEN);
-	len = snprintf(key, POOL_CACHE_KEY_LEN, INT64_FORMAT "\x1f%s%s\x1f%s", tenant_id,
-				   activity ? "a" : "w", activity ? activity : (warehouse ? warehouse : ""), sku);
+	len = snprintf(key, POOL_CACHE_KEY_LEN, INT64_FORMAT " %s%zu:%s %zu:%s", tenant_id,
+				   activity ? "a" : (warehouse ? "w" : "n"), strlen(scope), scope,
+				   strlen(sku), sku);
 	return len > 0 && len < POOL_CACHE_KEY_LEN;
 }
 
@@ -123,27 +164,28 @@ inventory_pool_cache_get(int64 tenant_id, const char *sku, const char *warehouse
 	return true;
 }
 
-/* Keep what a lookup found (an open pool, the only one of its key). */
+/*
+ * Keep what a lookup found (an open pool, the only one of its key), unless
+ * an invalidation came in since generation was read, or the transaction
+ * reads one snapshot throughout (REPEATABLE READ, SERIALIZABLE: its lookup
+ * may predate changes whose invalidations it has already taken in).
+ */
 void
 inventory_pool_cache_put(int64 tenant_id, const char *sku, const char *warehouse,
-						 const char *activity, const CommercePoolInfo *info)
+						 const char *activity, const CommercePoolInfo *info, uint64 generation)
 {
 	char		key[POOL_CACHE_KEY_LEN];
 	PoolCacheEntry *e;
 
-	if (!make_key(key, tenant_id, sku, warehouse, activity))
+	if (generation != pool_cache_generation || IsolationUsesXactSnapshot() ||
+		!make_key(key, tenant_id, sku, warehouse, activity))
 		return;
 	if (pool_cache != NULL && hash_get_num_entries(pool_cache) >= POOL_CACHE_MAX_ENTRIES)
 		pool_cache_reset();
 	if (pool_cache == NULL)
 	{
 		HASHCTL		ctl;
-		Oid			nsp = get_namespace_oid("commerce", false);
 
-		pool_relid = get_relname_relid("stock_pool", nsp);
-		tenant_relid = get_relname_relid("tenant", nsp);
-		if (!OidIsValid(pool_relid) || !OidIsValid(tenant_relid))
-			elog(ERROR, "commerce: tables stock_pool and tenant not found");
 		ctl.keysize = POOL_CACHE_KEY_LEN;
 		ctl.entrysize = sizeof(PoolCacheEntry);
 		ctl.hcxt = CacheMemoryContext;

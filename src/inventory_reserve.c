@@ -383,6 +383,7 @@ resolve_pool(ReserveContext *ctx, ReserveLine *line)
 	uint64		rows;
 	bool		isnull;
 	CommercePoolInfo info;
+	uint64		generation;
 
 	if (inventory_pool_cache_get(ctx->tenant_id, line->sku, LOOKUP_WAREHOUSE(ctx, line),
 								 ctx->activity, &info))
@@ -401,6 +402,7 @@ resolve_pool(ReserveContext *ctx, ReserveLine *line)
 		return;
 	}
 
+	generation = inventory_pool_cache_generation();
 	v[0] = Int64GetDatum(ctx->tenant_id);
 	v[1] = CStringGetTextDatum(line->sku);
 	v[3] = Int32GetDatum(MyProcPid);
@@ -485,7 +487,7 @@ resolve_pool(ReserveContext *ctx, ReserveLine *line)
 	info.max_hold = ctx->max_hold;
 	info.soldout = false;
 	inventory_pool_cache_put(ctx->tenant_id, line->sku, LOOKUP_WAREHOUSE(ctx, line),
-							 ctx->activity, &info);
+							 ctx->activity, &info, generation);
 }
 
 
@@ -782,6 +784,20 @@ repeat_result(int64 tenant_id, const char *request_id, const char *holder,
 	return id;
 }
 
+/* Answer a repeat of the request_id: the first reservation, or 23505. */
+static Datum
+answer_repeat(FunctionCallInfo fcinfo, ReserveContext *ctx, const char *holder,
+			  ReserveLine *lines, int nlines)
+{
+	const char *status;
+	TimestampTz expires_at;
+	int64		id = repeat_result(ctx->tenant_id, ctx->request_id, holder, lines, nlines,
+								   &status, &expires_at);
+
+	commerce_spi_finish();
+	return commerce_reservation_tuple(fcinfo, id, status, expires_at);
+}
+
 /*
  * The body shared by reserve and reserve_sku.  lines are the caller's
  * (unresolved) lines; activity may be NULL; ttl NULL means the default.
@@ -800,18 +816,22 @@ reserve_lines(FunctionCallInfo fcinfo, int64 tenant_id, const char *request_id,
 	int64		id;
 	int			n;
 	Datum		v[5];
+	ReserveLine *requested;		/* the lines as asked, before summing */
 
 	commerce_spi_connect();
 
-	/* resolve pools (the first lookup also answers "seen before?") */
+	/*
+	 * Resolve pools.  Whether the request_id was used before is asked only
+	 * where this call would fail (the lookup, the cart total, the hold, the
+	 * sold-out check) and answered by the header insert otherwise: a retry
+	 * always gets the first answer.
+	 */
 	for (int i = 0; i < nlines && ctx.repeat_id == 0; i++)
 		resolve_pool(&ctx, &lines[i]);
 	if (ctx.repeat_id != 0)
-	{
-		id = repeat_result(tenant_id, request_id, holder, lines, nlines, &status, &expires_at);
-		commerce_spi_finish();
-		return commerce_reservation_tuple(fcinfo, id, status, expires_at);
-	}
+		return answer_repeat(fcinfo, &ctx, holder, lines, nlines);
+	requested = palloc(sizeof(ReserveLine) * nlines);
+	memcpy(requested, lines, sizeof(ReserveLine) * nlines);
 
 	/* sum lines on the same pool; pool_id order is the lock order */
 	qsort(lines, nlines, sizeof(ReserveLine), line_cmp);
@@ -821,6 +841,9 @@ reserve_lines(FunctionCallInfo fcinfo, int64 tenant_id, const char *request_id,
 		if (n > 0 && lines[n - 1].pool_id == lines[i].pool_id)
 		{
 			lines[n - 1].qty += lines[i].qty;
+			if (lines[n - 1].qty > COMMERCE_MAX_QTY &&
+				(ctx.repeat_id = find_repeat(&ctx)) != 0)
+				return answer_repeat(fcinfo, &ctx, holder, requested, nlines);
 			if (lines[n - 1].qty > COMMERCE_MAX_QTY)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -849,6 +872,9 @@ reserve_lines(FunctionCallInfo fcinfo, int64 tenant_id, const char *request_id,
 	}
 	expires_at = add_interval(now, hold);
 	max_expires = add_interval(now, &ctx.max_hold);
+	if ((expires_at <= now || expires_at > max_expires) &&
+		(ctx.repeat_id = find_repeat(&ctx)) != 0)
+		return answer_repeat(fcinfo, &ctx, holder, lines, n);
 	if (expires_at <= now || expires_at > max_expires)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -885,11 +911,7 @@ reserve_lines(FunctionCallInfo fcinfo, int64 tenant_id, const char *request_id,
 			ctx.repeat_id = -1;
 	}
 	if (ctx.repeat_id != 0)
-	{
-		id = repeat_result(tenant_id, request_id, holder, lines, n, &status, &expires_at);
-		commerce_spi_finish();
-		return commerce_reservation_tuple(fcinfo, id, status, expires_at);
-	}
+		return answer_repeat(fcinfo, &ctx, holder, lines, n);
 	id = commerce_get_int64(0, 1, NULL);
 
 	for (int i = 0; i < n; i++)

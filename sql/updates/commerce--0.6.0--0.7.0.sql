@@ -4920,7 +4920,7 @@ CREATE INDEX outbox_ready ON commerce.outbox (topic, available_at)
 
 -- ==== sql/src/inventory/tables.sql
 -- sql/src/inventory/tables.sql: stock pools split into slots (no oversell by
--- CHECK), reservations and their lines, the stock movement ledger.
+-- a C trigger), reservations and their lines, the stock movement ledger.
 
 CREATE TABLE commerce.stock_pool (
     tenant_id           bigint NOT NULL,

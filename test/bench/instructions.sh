@@ -2,10 +2,11 @@
 # instructions.sh: CPU instructions per call of the hot paths, counted by
 # callgrind in a single-user backend. Unlike a rate, a count repeats to 0.1%
 # from run to run and does not move with the machine's load, so it is how one
-# change is measured against another (docs/benchmarks.md). Counted: the
-# statement and its commit (PortalRun, CommitTransactionCommand and the
-# parse, analysis and planning of the call), averaged over N calls after W
-# warm-up calls, from the difference of a run with N calls and one with none.
+# change is measured against another (docs/benchmarks.md). Counted: all
+# the backend does for a call (its parse, plan, execution and commit),
+# averaged over N calls after W warm-up calls, from the difference of a run
+# with N calls and one with none (which also holds the backend's start, the
+# warm-up and its exit).
 # Prints reserve_instructions, order_instructions, commit_floor_instructions
 # and each call against the commit floor. Needs valgrind (present on a new
 # machine of this kind); without it the figures are skipped, not faked.
@@ -38,10 +39,7 @@ count() {
     rm -rf "$CG/run"
     as_server cp -a "$CG/data" "$CG/run"
     for i in $(seq 1 $((W + calls))); do printf "$stmt\n" "$i"; done > "$CG/q.sql"
-    as_server valgrind --tool=callgrind --callgrind-out-file="$CG/out" --collect-atstart=no \
-        --toggle-collect=PortalRun --toggle-collect=CommitTransactionCommand \
-        --toggle-collect=StartTransactionCommand --toggle-collect=pg_parse_query \
-        --toggle-collect=pg_analyze_and_rewrite_fixedparams --toggle-collect=pg_plan_queries \
+    as_server valgrind --tool=callgrind --callgrind-out-file="$CG/out" \
         "$PGBIN/postgres" --single -D "$CG/run" cg < "$CG/q.sql" > "$CG/stdout" 2> "$CG/valgrind"
     if grep -q ERROR "$CG/stdout"; then
         echo "instructions: errors in the counted calls:" >&2
