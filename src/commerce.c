@@ -282,13 +282,14 @@ commerce_spi_finish(void)
 		elog(ERROR, "commerce: SPI_finish failed (%s)", SPI_result_code_string(rc));
 }
 
-/* Prepare a statement on first use and keep it for the backend's life. */
-SPIPlanPtr
-commerce_plan(CommercePlan *p)
+/* Prepare a statement with the given cursor options and keep it for the backend's life. */
+static SPIPlanPtr
+prepare_plan(CommercePlan *p, int cursor_options)
 {
 	if (p->plan == NULL)
 	{
-		SPIPlanPtr	plan = SPI_prepare(p->sql, p->nargs, p->argtypes);
+		SPIPlanPtr	plan = SPI_prepare_cursor(p->sql, p->nargs, p->argtypes,
+											  cursor_options);
 
 		if (plan == NULL)
 			elog(ERROR, "commerce: SPI_prepare failed (%s) for: %s",
@@ -300,15 +301,23 @@ commerce_plan(CommercePlan *p)
 	return p->plan;
 }
 
+/* Prepare a statement on first use and keep it for the backend's life. */
+SPIPlanPtr
+commerce_plan(CommercePlan *p)
+{
+	return prepare_plan(p, 0);
+}
+
 /* Execute a kept plan; returns the number of rows processed. */
 static uint64
-exec_plan(CommercePlan *p, Datum *values, const char *nulls, bool read_only, long tcount)
+exec_plan(SPIPlanPtr plan, const char *sql, Datum *values, const char *nulls, bool read_only,
+		  long tcount)
 {
-	int			rc = SPI_execute_plan(commerce_plan(p), values, nulls, read_only, tcount);
+	int			rc = SPI_execute_plan(plan, values, nulls, read_only, tcount);
 
 	if (rc < 0)
 		elog(ERROR, "commerce: SPI_execute_plan failed (%s) for: %s",
-			 SPI_result_code_string(rc), p->sql);
+			 SPI_result_code_string(rc), sql);
 	return SPI_processed;
 }
 
@@ -316,14 +325,22 @@ exec_plan(CommercePlan *p, Datum *values, const char *nulls, bool read_only, lon
 uint64
 commerce_exec(CommercePlan *p, Datum *values, const char *nulls, long tcount)
 {
-	return exec_plan(p, values, nulls, false, tcount);
+	return exec_plan(commerce_plan(p), p->sql, values, nulls, false, tcount);
 }
 
 /* Execute a kept plan read-only, in the caller's snapshot: for STABLE and IMMUTABLE functions. */
 uint64
 commerce_exec_ro(CommercePlan *p, Datum *values, const char *nulls, long tcount)
 {
-	return exec_plan(p, values, nulls, true, tcount);
+	return exec_plan(commerce_plan(p), p->sql, values, nulls, true, tcount);
+}
+
+/* Execute a pump's batch statement read-write, always with its generic plan (commerce.h). */
+uint64
+commerce_exec_batch(CommercePlan *p, Datum *values, const char *nulls, long tcount)
+{
+	return exec_plan(prepare_plan(p, CURSOR_OPT_GENERIC_PLAN), p->sql, values, nulls, false,
+					 tcount);
 }
 
 /* Column col (1-based) of a row of a result table as a Datum; elog if there is no such cell. */

@@ -26,6 +26,15 @@
  * pasted into the SQL) and argument types; commerce_plan() prepares it on
  * first use.  commerce_exec() runs it read-write; commerce_exec_ro() runs it
  * read-only, for functions declared STABLE or IMMUTABLE.
+ *
+ * commerce_exec_batch() runs a pump's batch statement, whose arrays hold up
+ * to COMMERCE_MAX_BATCH keys, with a plan made without its parameter values
+ * (the plan must not also be run by commerce_exec).  A custom plan would see
+ * 1,000 keys and join them by hashing the whole table they look up: a
+ * sequential scan of every KOC account per batch in the first five batches
+ * of each backend, which pg_cron starts anew for every run.  The generic plan
+ * expects a few keys and looks each one up in its index, so a batch costs
+ * the same however large the table.
  */
 typedef struct CommercePlan
 {
@@ -114,6 +123,8 @@ extern uint64 commerce_exec(CommercePlan *p, Datum *values, const char *nulls,
 							long tcount);
 extern uint64 commerce_exec_ro(CommercePlan *p, Datum *values, const char *nulls,
 							   long tcount);
+extern uint64 commerce_exec_batch(CommercePlan *p, Datum *values, const char *nulls,
+								  long tcount);
 extern Datum commerce_result_datum(SPITupleTable *tt, uint64 row, int col, bool *isnull);
 extern char *commerce_result_text(SPITupleTable *tt, uint64 row, int col);
 extern Datum commerce_get_datum(uint64 row, int col, bool *isnull);

@@ -178,13 +178,13 @@ rfm_write(MemoryContext batch_cxt, int64 tenant_id, DateADT day, TimestampTz now
 	ids = commerce_make_array(persons, NULL, n, INT8OID);
 	v[0] = Int64GetDatum(tenant_id);
 	v[1] = ids;
-	commerce_exec(&plan_rfm_lock, v, NULL, 0);
+	commerce_exec_batch(&plan_rfm_lock, v, NULL, 0);
 	v[2] = commerce_make_array(tiers, tier_nulls, n, TEXTOID);
 	v[3] = commerce_make_array(scores, score_nulls, n, INT4OID);
 	v[4] = commerce_make_array(from, from_nulls, n, TEXTOID);
 	v[5] = TimestampTzGetDatum(now);
 	v[6] = DateADTGetDatum(day);
-	if (commerce_exec(&plan_rfm_write, v, NULL, 1) != 1)
+	if (commerce_exec_batch(&plan_rfm_write, v, NULL, 1) != 1)
 		elog(ERROR, "commerce._crm_rfm: the write returned no count");
 	changed = commerce_get_int64(0, 1, &isnull);
 	SPI_freetuptable(SPI_tuptable);

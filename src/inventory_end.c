@@ -420,9 +420,9 @@ commerce_expire_reservations(PG_FUNCTION_ARGS)
 	v[1] = PointerGetDatum(construct_array(ids, (int) n, INT8OID, 8, FLOAT8PASSBYVAL,
 										   TYPALIGN_DOUBLE));
 	v[2] = TimestampTzGetDatum(now);
-	commerce_exec(&plan_expire_lock_slots, v, NULL, 0);
-	commerce_exec(&plan_expire_slots, v, NULL, 0);
-	commerce_exec(&plan_expire_movements, v, NULL, 0);
+	commerce_exec_batch(&plan_expire_lock_slots, v, NULL, 0);
+	commerce_exec_batch(&plan_expire_slots, v, NULL, 0);
+	commerce_exec_batch(&plan_expire_movements, v, NULL, 0);
 	commerce_spi_finish();
 	PG_RETURN_INT32((int32) n);
 }

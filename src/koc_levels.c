@@ -258,7 +258,7 @@ commerce_recalculate_levels(PG_FUNCTION_ARGS)
 
 	v[1] = commerce_make_array(c_koc, NULL, nchanges, INT8OID);
 	if (nchanges > 0)
-		commerce_exec(&plan_lock_kocs, v, NULL, 0);
+		commerce_exec_batch(&plan_lock_kocs, v, NULL, 0);
 	v[2] = commerce_make_array(c_from, NULL, nchanges, TEXTOID);
 	v[3] = commerce_make_array(c_to, NULL, nchanges, TEXTOID);
 	v[4] = commerce_make_array(c_dir, NULL, nchanges, TEXTOID);
@@ -266,7 +266,7 @@ commerce_recalculate_levels(PG_FUNCTION_ARGS)
 	v[6] = DateADTGetDatum(month);
 	v[7] = TimestampTzGetDatum(now);
 	v[8] = Int32GetDatum(nkocs);
-	if (commerce_exec(&plan_write, v, NULL, 1) != 1)
+	if (commerce_exec_batch(&plan_write, v, NULL, 1) != 1)
 		elog(ERROR, "commerce: the level run of tenant " INT64_FORMAT " disappeared", tenant_id);
 	promoted = (int32) commerce_get_int64(0, 1, NULL);
 	demoted = (int32) commerce_get_int64(0, 2, NULL);

@@ -6,7 +6,7 @@ SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
 CALL commerce.provision();
-SELECT plan(48);
+SELECT plan(52);
 
 \ir lib/fingerprint.psql
 
@@ -66,6 +66,17 @@ SELECT throws_ok(format($$SELECT commerce.enqueue(%s, '.order', '{}')$$, :t),
     '22023', 'invalid value for p_topic', 'enqueue: topic starting with a dot -> 22023');
 SELECT throws_ok(format($$SELECT commerce.enqueue(%s, repeat('a', 64), '{}')$$, :t),
     '22023', 'invalid value for p_topic', 'enqueue: 64-character topic -> 22023');
+SELECT throws_ok(format($$SELECT commerce.enqueue(%s, E'order.paid\n', '{}')$$, :t),
+    '22023', 'invalid value for p_topic', 'enqueue: topic ending in a newline -> 22023');
+-- the table's own check (issue 17 wrote it without a bounded repetition): the same names
+SELECT throws_ok(format($$INSERT INTO commerce.outbox (tenant_id, topic, payload) VALUES (%s, repeat('a', 64), '{}')$$, :t),
+    '23514', NULL, 'outbox: a 64-character topic breaks its check -> 23514');
+SELECT throws_ok(format($$INSERT INTO commerce.outbox (tenant_id, topic, payload) VALUES (%s, 'order.Paid', '{}')$$, :t),
+    '23514', NULL, 'outbox: an upper-case topic breaks its check -> 23514');
+SAVEPOINT longest;
+SELECT lives_ok(format($$SELECT commerce.enqueue(%s, 'a' || repeat('b.', 31), '{}')$$, :t),
+    'enqueue: a 63-character topic is accepted (rolled back)');
+ROLLBACK TO SAVEPOINT longest;
 SELECT throws_ok($$SELECT commerce.enqueue(999999, 'order.paid', '{}')$$,
     'PT404', 'tenant "999999" not found', 'enqueue: unknown tenant -> PT404');
 

@@ -10,7 +10,7 @@ BEGIN
     PERFORM commerce._tenant(p_tenant);
     PERFORM commerce._require(p_topic, 'p_topic');
     PERFORM commerce._require(p_payload, 'p_payload');
-    IF p_topic !~ '^[a-z0-9][a-z0-9_.-]{0,62}$' THEN
+    IF length(p_topic) > 63 OR p_topic !~ '^[a-z0-9][a-z0-9_.-]*$' THEN
         PERFORM commerce._invalid('p_topic', format('Topic "%s" is not a valid name.', p_topic),
                                   'Topics are lower-case words joined by dots, e.g. stock.low.');
     END IF;
