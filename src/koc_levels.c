@@ -61,8 +61,10 @@ static CommercePlan plan_figures = {
 };
 
 static CommercePlan plan_write = {
-	"WITH c AS (SELECT * FROM unnest($2::int8[], $3::text[], $4::text[], $5::text[], $6::text[])"
-	"             AS c(koc_id, from_level, to_level, direction, figures)),"
+	/* the figures come as text and are read as jsonb once, for the change and its message */
+	"WITH c AS (SELECT koc_id, from_level, to_level, direction, figures::jsonb AS figures"
+	"             FROM unnest($2::int8[], $3::text[], $4::text[], $5::text[], $6::text[])"
+	"                  AS c(koc_id, from_level, to_level, direction, figures)),"
 	/* a KOC whose level or status changed meanwhile keeps what it has now */
 	" u AS (UPDATE commerce.koc k SET level_code = c.to_level FROM c"
 	"        WHERE k.tenant_id = $1 AND k.koc_id = c.koc_id"
@@ -70,11 +72,11 @@ static CommercePlan plan_write = {
 	"       RETURNING k.koc_id, k.code, c.from_level, c.to_level, c.direction, c.figures),"
 	" h AS (INSERT INTO commerce.koc_level_change (tenant_id, koc_id, month, from_level, to_level,"
 	"                                              direction, figures, changed_at)"
-	"       SELECT $1, koc_id, $7, from_level, to_level, direction, figures::jsonb, $8 FROM u),"
+	"       SELECT $1, koc_id, $7, from_level, to_level, direction, figures, $8 FROM u),"
 	" m AS (INSERT INTO commerce.outbox (tenant_id, topic, dedupe_key, payload, available_at, created_at)"
 	"       SELECT $1, 'koc.level_changed', 'level:' || u.koc_id || ':' || $7,"
 	"              jsonb_build_object('koc', u.code, 'from', u.from_level, 'to', u.to_level,"
-	"                                 'direction', u.direction, 'month', $7, 'figures', u.figures::jsonb),"
+	"                                 'direction', u.direction, 'month', $7, 'figures', u.figures),"
 	"              $8, $8"
 	"         FROM u)"
 	" UPDATE commerce.koc_level_run"

@@ -30,6 +30,9 @@
 #   service_bench.sh   a customer's question through the one inbox (the whole
 #             service_message call, p50 and p95) and the knowledge-base match
 #             alone against 59 and 2,006 articles (p95)
+#   scale_bench.sh   hot and order_hot with 1M and then 10M reservations, stock
+#             movements and orders already in the tables, against the empty
+#             fixtures measured just before (hot_at_1m_vs_empty, ...)
 #   instructions.sh   CPU instructions per reserve_sku, place_order and commit
 #             floor call (callgrind, single-user backend): repeatable figures for
 #             the A/B of one change, whatever the machine's load
@@ -115,6 +118,9 @@ SERVICE=$(bash service_bench.sh) || { echo "$SERVICE"; echo "service bench faile
 # CRM: the customer 360 at 1M people and 10M orders, a segment against a scan, the pump, export
 CRM=$(bash crm_bench.sh) || { echo "$CRM"; echo "crm bench failed" >&2; exit 1; }
 
+# reservations and orders with 1M and 10M rows already in their tables, against the empty fixtures
+SCALE=$(bash scale_bench.sh) || { echo "$SCALE"; echo "scale bench failed" >&2; exit 1; }
+
 # KOC batch jobs against a scan of the same rows (their own database)
 KOC_BATCH=$(bash koc_batch.sh) || { echo "$KOC_BATCH"; echo "koc batch bench failed" >&2; exit 1; }
 
@@ -157,6 +163,7 @@ awk -v h="$JOIN_HOT" -v c="$JOIN_CEIL" 'BEGIN { printf "join_vs_ceiling: %.2f\n"
 printf 'clicks_per_s: %.0f\n' "$CLICK"
 printf 'click_insert_ceiling_per_s: %.0f\n' "$CLICK_CEIL"
 awk -v h="$CLICK" -v c="$CLICK_CEIL" 'BEGIN { printf "click_vs_ceiling: %.2f\n", h / c }'
+echo "$SCALE"
 echo "$KOC_BATCH"
 echo "$INSTR"
 echo "$MEMBERS"
