@@ -10,6 +10,9 @@
 #   identity resolution  commerce.observe_identities of a known buyer with its
 #            phone, per call, in microseconds
 #   expiry   the points pump expiring 1,000,000 lots of 10,000 customers, lots/s
+#   coupon claims   CLIENTS customers claim coupons (commerce.issue_coupon,
+#            source claim) from ONE batch of 16 slots vs each from a batch of
+#            its own: coupon_claim_vs_ceiling; the coupon invariants after
 # Prints those lines on stdout.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -76,3 +79,33 @@ EXPIRED=$(q -c "SELECT count(*) FROM commerce.points_lot WHERE status = 'closed'
 INV=$(PGOPTIONS="-c commerce.now=2030-01-02T00:00:00+00" q -c "SELECT count(*) FROM commerce.check_points_invariants()")
 awk -v t="$T" -v n="$EXPIRED" 'BEGIN { printf "expire_lots_per_s: %.0f (%d lots in %.1f s)\n", n * 1000 / t, n, t / 1000 }'
 echo "expiry_invariant_violations: $INV"
+
+# coupon claims: every client on one batch (16 slots) vs each on a batch of its own
+cat > "$out/claim_hot.sql" <<'SQL'
+\set c :client_id + 1
+SELECT (commerce.issue_coupon(:tenant, 'claim', gen_random_uuid()::text, 'HOTB', 'b' || :c)).outcome;
+SQL
+cat > "$out/claim_ceiling.sql" <<'SQL'
+\set c :client_id + 1
+SELECT (commerce.issue_coupon(:tenant, 'claim', gen_random_uuid()::text, 'OWN' || :c, 'b' || :c)).outcome;
+SQL
+claims() {
+    fresh
+    q >/dev/null <<SQL
+$customers;
+SELECT commerce.create_coupon_template($TENANT, 'T5', '{"name":"5 off","kind":"amount","amount_fen":500,"threshold_fen":0,"valid_days":30}');
+SELECT commerce.create_coupon_batch($TENANT, 'T5', 'HOTB', 100000000, p_slots => 16);
+SELECT count(commerce.create_coupon_batch($TENANT, 'T5', 'OWN' || c, 100000000, p_slots => 16)) FROM generate_series(1, $CLIENTS) c;
+SQL
+    pgbench -n -c "$CLIENTS" -j "$JOBS" -T "$SECONDS_PER" -M prepared -D tenant="$TENANT" -f "$1" > "$out/claims" 2>&1 \
+        || { cat "$out/claims" >&2; exit 1; }
+    tps "$out/claims"
+}
+HOTC=$(claims "$out/claim_hot.sql")
+CINV=$(q -c "SELECT count(*) FROM commerce.check_coupon_invariants()")
+OWNC=$(claims "$out/claim_ceiling.sql")
+CINV=$((CINV + $(q -c "SELECT count(*) FROM commerce.check_coupon_invariants()")))
+printf 'coupon_claims_hot_per_s: %.0f\n' "$HOTC"
+printf 'coupon_claims_ceiling_per_s: %.0f\n' "$OWNC"
+awk -v a="$HOTC" -v b="$OWNC" 'BEGIN { printf "coupon_claim_vs_ceiling: %.2f\n", a / b }'
+echo "coupon_invariant_violations: $CINV"
