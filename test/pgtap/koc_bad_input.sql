@@ -16,7 +16,7 @@ SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
 CALL commerce.provision();
-SELECT plan(209);
+SELECT plan(215);
 
 \ir lib/fingerprint.psql
 
@@ -301,6 +301,23 @@ SELECT isnt(split_part(:'k1_h5', '.', 5), :'k1_sig', 'tracking_link: another cha
 SELECT isnt(:'k1_bare'::text, :'k1_code', 'tracking_link: no task and channel -> another code');
 SELECT is(pg_temp.counts(), :'ct', 'tracking_link: counts unchanged (no secret made by refused calls, none by repeats)');
 SELECT is(pg_temp.fingerprint(), :'fp', 'tracking_link: no commerce table changed');
+
+-- record_click: a repeat is one visitor, one KOC and one task within the window (rolled back)
+SAVEPOINT dedupe;
+SELECT click_id AS c_first FROM commerce.record_click(:t, :'k1_code', 'dedupe-v') \gset
+SELECT is((SELECT array[counted::text, click_id::text] FROM commerce.record_click(:t, :'k1_code', 'dedupe-v')),
+    array['false', :'c_first'], 'record_click: the same code again -> not counted, the first click');
+SELECT is((SELECT counted FROM commerce.record_click(:t, :'k1_t2', 'dedupe-v')), true,
+    'record_click: the same KOC for another task -> counted');
+SELECT is((SELECT counted FROM commerce.record_click(:t, :'k1_bare', 'dedupe-v')), true,
+    'record_click: the same KOC without a task -> counted');
+SELECT is((SELECT counted FROM commerce.record_click(:t, :'k1_bare', 'dedupe-v')), false,
+    'record_click: the same KOC without a task again -> not counted');
+SELECT is((SELECT counted FROM commerce.record_click(:t, :'k1_code', 'dedupe-w')), true,
+    'record_click: another visitor -> counted');
+SELECT is((SELECT count(*)::int FROM commerce.click WHERE visitor_id IN ('dedupe-v', 'dedupe-w')), 4,
+    'record_click: four clicks stored for six calls');
+ROLLBACK TO SAVEPOINT dedupe;
 
 -- record_click: arguments ------------------------------------------------------------
 SELECT pg_temp.fingerprint() AS fp \gset
