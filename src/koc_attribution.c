@@ -29,6 +29,8 @@
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "storage/lmgr.h"
 #include "commands/trigger.h"
 #include "common/cryptohash.h"
 #include "common/hmac.h"
@@ -62,6 +64,18 @@ static CommercePlan plan_link_ids = {
 	"  LEFT JOIN commerce.koc_task t ON t.tenant_id = $1 AND t.code = $3"
 	" WHERE k.tenant_id = $1 AND k.code = $2",
 	5, {INT8OID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID}, NULL
+};
+
+/*
+ * The repeat check as a statement, for when the index click_visitor is not
+ * there as last_click expects it (dropped, being rebuilt, not valid).
+ */
+static CommercePlan plan_click_repeat = {
+	"SELECT click_id FROM commerce.click"
+	" WHERE tenant_id = $1 AND visitor_id = $2 AND koc_id = $3"
+	"   AND task_id IS NOT DISTINCT FROM $4 AND clicked_at > $5 AND clicked_at <= $6"
+	" ORDER BY clicked_at DESC LIMIT 1",
+	6, {INT8OID, TEXTOID, INT8OID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID}, NULL
 };
 
 /* The tenant's link secret and where its dedupe window ending at $2 starts (in its calendar). */
@@ -396,6 +410,28 @@ click_attnum(Oid relid, const char *name)
 	return att;
 }
 
+/* last_click by the statement plan_click_repeat; closes heap (its lock is kept). */
+static int64
+last_click_planned(Relation heap, int64 tenant_id, const char *visitor, int64 koc_id, int64 task_id,
+				   TimestampTz from, TimestampTz to)
+{
+	Datum		v[6];
+	char		n[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	bool		isnull;
+
+	table_close(heap, NoLock);
+	v[0] = Int64GetDatum(tenant_id);
+	v[1] = CStringGetTextDatum(visitor);
+	v[2] = Int64GetDatum(koc_id);
+	v[3] = Int64GetDatum(task_id);
+	n[3] = task_id ? ' ' : 'n';
+	v[4] = TimestampTzGetDatum(from);
+	v[5] = TimestampTzGetDatum(to);
+	if (commerce_exec(&plan_click_repeat, v, n, 1) == 0)
+		return 0;
+	return commerce_get_int64(0, 1, &isnull);
+}
+
 /*
  * The click a repeat would duplicate: the visitor's latest click on this KOC
  * and task (0: none) after `from` and at or before `to`, or 0.  It is found
@@ -407,7 +443,10 @@ click_attnum(Oid relid, const char *name)
  * click of a hot KOC in the window for each new click (measured: 113M index
  * entries read for 5,077 clicks, docs/benchmarks.md part 3).  It reads with
  * a snapshot taken now, after the visitor's lock, as a statement would; the
- * tenant is the caller's and the scan keys keep to it.
+ * tenant is the caller's and the scan keys keep to it.  When the index is
+ * not there as expected (dropped, being built or rebuilt concurrently, not
+ * valid, other columns), the statement plan_click_repeat is run instead.
+ * Click ids start at 1 (an identity), so 0 means none.
  */
 static int64
 last_click(int64 tenant_id, const char *visitor, int64 koc_id, int64 task_id,
@@ -427,16 +466,28 @@ last_click(int64 tenant_id, const char *visitor, int64 koc_id, int64 task_id,
 	TupleTableSlot *slot;
 	int64		found = 0;
 
-	if (!OidIsValid(heap_oid) || !OidIsValid(idx_oid))
-		elog(ERROR, "commerce: table commerce.click or its index click_visitor is missing");
+	bool		usable;
+
+	if (!OidIsValid(heap_oid))
+		elog(ERROR, "commerce: table commerce.click is missing");
 	heap = table_open(heap_oid, AccessShareLock);
-	idx = index_open(idx_oid, AccessShareLock);
-	if (idx->rd_index->indrelid != heap_oid || idx->rd_rel->relam != BTREE_AM_OID ||
-		idx->rd_index->indnkeyatts < 4 || idx->rd_indexprs != NIL || idx->rd_indpred != NIL)
-		elog(ERROR, "commerce: commerce.click_visitor is not a plain btree index of commerce.click");
-	for (int i = 0; i < 4; i++)
-		if (idx->rd_index->indkey.values[i] != click_attnum(heap_oid, key_cols[i]))
-			elog(ERROR, "commerce: commerce.click_visitor does not start with tenant_id, visitor_id, koc_id, clicked_at");
+	/* the index, locked before it is read; gone meanwhile, it is not used */
+	if (OidIsValid(idx_oid))
+		LockRelationOid(idx_oid, AccessShareLock);
+	if (!OidIsValid(idx_oid) || !SearchSysCacheExists1(RELOID, ObjectIdGetDatum(idx_oid)))
+		return last_click_planned(heap, tenant_id, visitor, koc_id, task_id, from, to);
+	idx = index_open(idx_oid, NoLock);
+	usable = idx->rd_index->indrelid == heap_oid && idx->rd_rel->relam == BTREE_AM_OID &&
+		idx->rd_index->indisvalid && idx->rd_index->indisready && idx->rd_index->indislive &&
+		idx->rd_index->indnkeyatts >= 4 && RelationGetIndexExpressions(idx) == NIL &&
+		RelationGetIndexPredicate(idx) == NIL;
+	for (int i = 0; usable && i < 4; i++)
+		usable = idx->rd_index->indkey.values[i] == click_attnum(heap_oid, key_cols[i]);
+	if (!usable)
+	{
+		index_close(idx, NoLock);
+		return last_click_planned(heap, tenant_id, visitor, koc_id, task_id, from, to);
+	}
 	task_att = click_attnum(heap_oid, "task_id");
 	id_att = click_attnum(heap_oid, "click_id");
 

@@ -6,8 +6,7 @@
  * koc_account.settled_seq says how far they are settled; the account also
  * keeps the sum of the unsettled lines and the latest time one of them
  * becomes payable.  One run of commerce.settle_commissions(limit):
- *   1. locks up to `limit` due accounts (due_at <= now) with SKIP LOCKED,
- *      reading in the same statement whether each KOC may be paid;
+ *   1. locks up to `limit` due accounts (due_at <= now) with SKIP LOCKED;
  *   2. holds those whose KOC is not active or has not signed the current
  *      agreement (due_at NULL: a signature or reactivation wakes them up);
  *      for the others takes the longest run of payable lines after
@@ -23,7 +22,10 @@
  *      one set-based statement.
  * The statements that take the run's arrays always run their generic plan
  * (commerce_exec_batch): a batch then costs the same however many accounts
- * the tenant has.
+ * the tenant has.  Whether a KOC may be paid is read after its account is
+ * locked, in a statement of its own and so a snapshot of its own: a
+ * signature or a reactivation that committed while the lock was awaited
+ * is seen, and the wake-up it wrote on the account is not overwritten.
  * Lines are never updated, so settling a million lines writes one row per
  * KOC, not per line.  Running late, twice or concurrently is harmless: the
  * account lock and settled_seq make each line settle exactly once.
@@ -33,26 +35,28 @@
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
 
-/*
- * Step 1: lock the due accounts, with the running sums of their unsettled
- * lines and whether their KOC may be paid (active, signed the current
- * agreement), read in the same statement.
- */
+/* Step 1: lock the due accounts, with the running sums of their unsettled lines. */
 static CommercePlan plan_lock_due = {
 	"SELECT a.tenant_id, a.koc_id, a.settled_seq, a.balance_fen, a.next_seq, a.unsettled_fen,"
-	"       a.last_payable_at <= $1,"
-	"       k.status = 'active'"
-	"       AND EXISTS (SELECT 1 FROM commerce.agreement_signature s"
-	"                    WHERE s.tenant_id = a.tenant_id AND s.koc_id = a.koc_id"
-	"                      AND s.version = (SELECT max(g.version) FROM commerce.agreement g"
-	"                                        WHERE g.tenant_id = a.tenant_id))"
+	"       a.last_payable_at <= $1"
 	"  FROM commerce.koc_account a"
-	"  JOIN commerce.koc k ON k.tenant_id = a.tenant_id AND k.koc_id = a.koc_id"
 	" WHERE a.due_at <= $1"
 	" ORDER BY a.due_at"
 	" LIMIT $2"
-	" FOR UPDATE OF a SKIP LOCKED",
+	" FOR UPDATE SKIP LOCKED",
 	2, {TIMESTAMPTZOID, INT4OID}, NULL
+};
+
+/* Which of the locked accounts belong to KOCs that may be paid (active, signed the current agreement). */
+static CommercePlan plan_eligible = {
+	"SELECT r.i FROM unnest($1::int8[], $2::int8[], $3::int8[]) AS r(tenant_id, koc_id, i)"
+	" WHERE EXISTS (SELECT 1 FROM commerce.koc k"
+	"                WHERE k.tenant_id = r.tenant_id AND k.koc_id = r.koc_id AND k.status = 'active')"
+	"   AND EXISTS (SELECT 1 FROM commerce.agreement_signature s"
+	"                WHERE s.tenant_id = r.tenant_id AND s.koc_id = r.koc_id"
+	"                  AND s.version = (SELECT max(g.version) FROM commerce.agreement g"
+	"                                    WHERE g.tenant_id = r.tenant_id))",
+	3, {INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID}, NULL
 };
 
 /*
@@ -186,7 +190,6 @@ commerce_settle_commissions(PG_FUNCTION_ARGS)
 	for (int k = 0; k < 8; k++)
 		a[k] = palloc(sizeof(Datum) * n);
 	due_nulls = palloc0(sizeof(bool) * n);
-	nslow = 0;
 	for (int i = 0; i < n; i++)
 	{
 		bool		isnull;
@@ -200,12 +203,22 @@ commerce_settle_commissions(PG_FUNCTION_ARGS)
 		d[i].all_payable = commerce_get_bool(i, 7, &isnull) && !isnull;
 		d[i].lines = d[i].to_seq - d[i].settled_seq;
 		d[i].due_null = true;
-		/* 2. who may be paid; for them, the payable run of lines */
-		if (!commerce_get_bool(i, 8, &isnull) || isnull)
-		{
-			d[i].status = "hold";
-			continue;
-		}
+		d[i].status = "hold";
+		a[0][i] = Int64GetDatum(d[i].tenant_id);
+		a[1][i] = Int64GetDatum(d[i].koc_id);
+		a[2][i] = Int64GetDatum(i);
+	}
+
+	/* 2. who may be paid; for them, the payable run of lines */
+	v[0] = commerce_make_array(a[0], NULL, n, INT8OID);
+	v[1] = commerce_make_array(a[1], NULL, n, INT8OID);
+	v[2] = commerce_make_array(a[2], NULL, n, INT8OID);
+	commerce_exec_batch(&plan_eligible, v, NULL, 0);
+	nslow = 0;
+	for (uint64 row = 0; row < SPI_processed; row++)
+	{
+		int64		i = commerce_get_int64(row, 1, NULL);
+
 		d[i].status = "settle";
 		/* fast path: every unsettled line is payable, the running sums say it all */
 		if (d[i].all_payable)

@@ -16,7 +16,7 @@ SET client_min_messages = warning;
 BEGIN;
 CREATE EXTENSION IF NOT EXISTS commerce;
 CALL commerce.provision();
-SELECT plan(215);
+SELECT plan(217);
 
 \ir lib/fingerprint.psql
 
@@ -317,6 +317,13 @@ SELECT is((SELECT counted FROM commerce.record_click(:t, :'k1_code', 'dedupe-w')
     'record_click: another visitor -> counted');
 SELECT is((SELECT count(*)::int FROM commerce.click WHERE visitor_id IN ('dedupe-v', 'dedupe-w')), 4,
     'record_click: four clicks stored for six calls');
+ROLLBACK TO SAVEPOINT dedupe;
+-- without the index click_visitor the repeat check is a statement again, with the same answers
+DROP INDEX commerce.click_visitor;
+SELECT is((SELECT counted FROM commerce.record_click(:t, :'k1_code', 'dedupe-x')), true,
+    'record_click without click_visitor: a first click -> counted');
+SELECT is((SELECT counted FROM commerce.record_click(:t, :'k1_code', 'dedupe-x')), false,
+    'record_click without click_visitor: the same code again -> not counted');
 ROLLBACK TO SAVEPOINT dedupe;
 
 -- record_click: arguments ------------------------------------------------------------
