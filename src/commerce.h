@@ -45,7 +45,7 @@ typedef struct CommercePlan
 } CommercePlan;
 
 /*
- * The attribute numbers of the columns a C trigger reads, by name, looked
+ * The attribute numbers of the columns a C trigger (or function) reads, by name, looked
  * up on the first row and kept until a relcache invalidation of the
  * relation (or a row of another relation, or a different column count).
  * Declare one as a static per trigger:

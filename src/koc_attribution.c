@@ -399,27 +399,21 @@ check_signature(const char *code, const char *sig, bytea *secret)
 		bad_code(code, "The signature does not match: the code was forged or altered.");
 }
 
-/* The attribute number of column name of relation relid; elog if it has none. */
-static AttrNumber
-click_attnum(Oid relid, const char *name)
-{
-	AttrNumber	att = get_attnum(relid, name);
+/* The columns of commerce.click that last_click reads: the index's four keys first. */
+static const char *const click_column_names[] = {
+	"tenant_id", "visitor_id", "koc_id", "clicked_at", "task_id", "click_id"
+};
+static CommerceColumns click_columns = COMMERCE_COLUMNS(click_column_names);
 
-	if (att == InvalidAttrNumber)
-		elog(ERROR, "commerce: commerce.click has no column %s", name);
-	return att;
-}
-
-/* last_click by the statement plan_click_repeat; closes heap (its lock is kept). */
+/* last_click by the statement plan_click_repeat. */
 static int64
-last_click_planned(Relation heap, int64 tenant_id, const char *visitor, int64 koc_id, int64 task_id,
+last_click_planned(int64 tenant_id, const char *visitor, int64 koc_id, int64 task_id,
 				   TimestampTz from, TimestampTz to)
 {
 	Datum		v[6];
 	char		n[6] = {' ', ' ', ' ', ' ', ' ', ' '};
 	bool		isnull;
 
-	table_close(heap, NoLock);
 	v[0] = Int64GetDatum(tenant_id);
 	v[1] = CStringGetTextDatum(visitor);
 	v[2] = Int64GetDatum(koc_id);
@@ -455,41 +449,40 @@ last_click(int64 tenant_id, const char *visitor, int64 koc_id, int64 task_id,
 	Oid			nsp = get_namespace_oid("commerce", false);
 	Oid			heap_oid = get_relname_relid("click", nsp);
 	Oid			idx_oid = get_relname_relid("click_visitor", nsp);
-	static const char *const key_cols[] = {"tenant_id", "visitor_id", "koc_id", "clicked_at"};
 	Relation	heap;
-	Relation	idx;
-	AttrNumber	task_att;
-	AttrNumber	id_att;
+	Relation	idx = NULL;
+	const int  *att;
 	ScanKeyData key[5];
 	Snapshot	snap;
 	IndexScanDesc scan;
 	TupleTableSlot *slot;
 	int64		found = 0;
-
-	bool		usable;
+	bool		usable = false;
 
 	if (!OidIsValid(heap_oid))
 		elog(ERROR, "commerce: table commerce.click is missing");
 	heap = table_open(heap_oid, AccessShareLock);
+	att = commerce_columns(&click_columns, heap);
 	/* the index, locked before it is read; gone meanwhile, it is not used */
 	if (OidIsValid(idx_oid))
 		LockRelationOid(idx_oid, AccessShareLock);
-	if (!OidIsValid(idx_oid) || !SearchSysCacheExists1(RELOID, ObjectIdGetDatum(idx_oid)))
-		return last_click_planned(heap, tenant_id, visitor, koc_id, task_id, from, to);
-	idx = index_open(idx_oid, NoLock);
-	usable = idx->rd_index->indrelid == heap_oid && idx->rd_rel->relam == BTREE_AM_OID &&
-		idx->rd_index->indisvalid && idx->rd_index->indisready && idx->rd_index->indislive &&
-		idx->rd_index->indnkeyatts >= 4 && RelationGetIndexExpressions(idx) == NIL &&
-		RelationGetIndexPredicate(idx) == NIL;
-	for (int i = 0; usable && i < 4; i++)
-		usable = idx->rd_index->indkey.values[i] == click_attnum(heap_oid, key_cols[i]);
+	if (OidIsValid(idx_oid) && SearchSysCacheExists1(RELOID, ObjectIdGetDatum(idx_oid)))
+	{
+		idx = index_open(idx_oid, NoLock);
+		usable = idx->rd_index->indrelid == heap_oid && idx->rd_rel->relam == BTREE_AM_OID &&
+			idx->rd_index->indisvalid && idx->rd_index->indisready && idx->rd_index->indislive &&
+			idx->rd_index->indnkeyatts >= 4 && RelationGetIndexExpressions(idx) == NIL &&
+			RelationGetIndexPredicate(idx) == NIL;
+		for (int i = 0; usable && i < 4; i++)
+			usable = idx->rd_index->indkey.values[i] == att[i];
+	}
 	if (!usable)
 	{
-		index_close(idx, NoLock);
-		return last_click_planned(heap, tenant_id, visitor, koc_id, task_id, from, to);
+		if (idx != NULL)
+			index_close(idx, NoLock);
+		table_close(heap, NoLock);
+		return last_click_planned(tenant_id, visitor, koc_id, task_id, from, to);
 	}
-	task_att = click_attnum(heap_oid, "task_id");
-	id_att = click_attnum(heap_oid, "click_id");
 
 	ScanKeyInit(&key[0], 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(tenant_id));
 	ScanKeyEntryInitialize(&key[1], 0, 2, BTEqualStrategyNumber, InvalidOid,
@@ -506,11 +499,11 @@ last_click(int64 tenant_id, const char *visitor, int64 koc_id, int64 task_id,
 	while (index_getnext_slot(scan, BackwardScanDirection, slot))
 	{
 		bool		isnull;
-		Datum		t = slot_getattr(slot, task_att, &isnull);
+		Datum		t = slot_getattr(slot, att[4], &isnull);
 
 		if (isnull ? task_id == 0 : (task_id != 0 && DatumGetInt64(t) == task_id))
 		{
-			found = DatumGetInt64(slot_getattr(slot, id_att, &isnull));
+			found = DatumGetInt64(slot_getattr(slot, att[5], &isnull));
 			break;
 		}
 	}
